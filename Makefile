@@ -1,0 +1,65 @@
+# The two commands the README opens with: `make demo` and `make test`.
+# Every target installs what it needs and is a no-op when it is already there.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Hypothesis, pytest and mypy caches stay inside the clone.
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test setup lint pytest synth system-deps clean
+
+demo: $(VENV)/.stamp node_modules/.stamp
+	$(BIN)/python -m dtrain.demo
+
+test: setup lint pytest
+
+setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp system-deps
+
+lint: $(VENV)/.stamp
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q
+
+synth: $(VENV)/.stamp node_modules/.stamp
+	npx --no-install cdk synth --quiet
+
+# Main virtualenv: CDK app, dtrain, tests, torch (CPU).
+$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# checkov pins many libraries of its own: it lives in its own virtualenv.
+.venv-tools/.stamp: requirements-tools.txt
+	test -x .venv-tools/bin/python || $(PY) -m venv .venv-tools
+	.venv-tools/bin/pip install -q -r requirements-tools.txt
+	touch $@
+
+# SageMaker Python SDK 2.x and the SageMaker training toolkit, for parity tests only.
+.venv-sdk/.stamp: requirements-sdk.txt
+	test -x .venv-sdk/bin/python || $(PY) -m venv .venv-sdk
+	.venv-sdk/bin/pip install -q -r requirements-sdk.txt
+	touch $@
+
+# TensorFlow + Horovod (built once from source, wheel cached outside the clone).
+.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh system-deps
+	bash scripts/setup_horovod.sh .venv-hvd
+	touch $@
+
+# Open MPI from Debian packages (mpirun for pytorchddp and Horovod).
+system-deps:
+	@bash scripts/install_system_deps.sh
+
+clean:
+	rm -rf cdk.out .dtrain .pytest_cache .mypy_cache .ruff_cache

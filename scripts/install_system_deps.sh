@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests need (Open MPI for mpirun and the Horovod build), once.
+set -euo pipefail
+if command -v mpirun >/dev/null 2>&1 && [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+echo "installing Open MPI (openmpi-bin libopenmpi-dev) from Debian packages..."
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+  openmpi-bin libopenmpi-dev >/dev/null
