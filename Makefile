@@ -14,7 +14,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 demo: $(VENV)/.stamp node_modules/.stamp
 	$(BIN)/python -m dtrain.demo
 
-test: setup lint pytest
+# Set-up runs its independent installs in parallel; the checks run after it.
+test:
+	$(MAKE) --no-print-directory -j4 setup
+	$(MAKE) --no-print-directory lint pytest
 
 setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp system-deps
 
