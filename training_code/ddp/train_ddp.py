@@ -1,0 +1,324 @@
+"""CIFAR-10 training with PyTorch DistributedDataParallel, as the packaged ``ddp`` image runs it.
+
+Started by torchrun (SageMaker ``torch_distributed``), by mpirun (``pytorchddp``) or as a plain
+process; reads the SageMaker contract through ``common``. The loop, top to bottom:
+
+  data      the train/test channels (python batches or npz) as uint8 tensors on the device
+  model     common.cifar_model.CifarNet, channels_last + bf16 autocast on GPU, optional torch.compile
+  steps     global batch = batch_size (split over ranks as DistributedSampler would), SGD Nesterov,
+            linear warm-up then linear decay; flip + translate augmentation on the device
+  spot      checkpoint every checkpoint_every_steps and on SIGTERM (then exit 0); resume from the
+            newest checkpoint on start
+  output    one metric line per epoch (and per log_every_steps) from rank 0; model.pt +
+            model_config.json in SM_MODEL_DIR from rank 0; the failure file on a crash
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from common.checkpoints import CheckpointStore
+from common.cifar_format import load_split
+from common.cifar_model import CifarNet, ModelConfig, save_model
+from common.device_data import Augmentation, BatchPlan, DeviceImages, epoch_order
+from common.failure import run_reporting_failure
+from common.hyperparameter_args import merge_cli_hyperparameters
+from common.launcher_env import detect_rank_info
+from common.metrics import RankZeroLog
+from common.sagemaker_env import ContractError, Hyperparameters, SageMakerEnv
+from common.stop_signal import StopRequest
+from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
+from common.torch_distributed import DistContext, StopAgreement, init_distributed, shutdown_distributed
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 512  # global: split evenly over the ranks
+    lr: float = 0.2
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.2
+    warmup_fraction: float = 0.1
+    seed: int = 0
+    width: int = 64
+    checkpoint_every_steps: int = 0  # 0: only at SIGTERM
+    keep_checkpoints: int = 2
+    log_every_steps: int = 0  # 0: one metric line per epoch
+    deterministic: bool = False
+    compile: bool = False
+    max_steps: int | None = None
+
+    @classmethod
+    def from_hyperparameters(cls, hps: Hyperparameters) -> TrainConfig:
+        d = cls()
+        config = cls(
+            epochs=hps.get_int("epochs", d.epochs),
+            batch_size=hps.get_int("batch_size", d.batch_size),
+            lr=hps.get_float("lr", d.lr),
+            momentum=hps.get_float("momentum", d.momentum),
+            weight_decay=hps.get_float("weight_decay", d.weight_decay),
+            label_smoothing=hps.get_float("label_smoothing", d.label_smoothing),
+            warmup_fraction=hps.get_float("warmup_fraction", d.warmup_fraction),
+            seed=hps.get_int("seed", d.seed),
+            width=hps.get_int("width", d.width),
+            checkpoint_every_steps=hps.get_int("checkpoint_every_steps", d.checkpoint_every_steps),
+            keep_checkpoints=hps.get_int("keep_checkpoints", d.keep_checkpoints),
+            log_every_steps=hps.get_int("log_every_steps", d.log_every_steps),
+            deterministic=hps.get_bool("deterministic", d.deterministic),
+            compile=hps.get_bool("compile", d.compile),
+            max_steps=hps.optional_int("max_steps"),
+        )
+        for name in ("epochs", "batch_size", "width", "keep_checkpoints"):
+            if getattr(config, name) < 1:
+                raise ContractError(f"hyperparameters.{name}", getattr(config, name), "must be at least 1")
+        if config.max_steps is not None and config.max_steps < 1:
+            raise ContractError("hyperparameters.max_steps", config.max_steps, "must be at least 1")
+        return config
+
+
+def set_determinism(config: TrainConfig) -> None:
+    torch.manual_seed(config.seed)
+    if config.deterministic:
+        # cuBLAS needs a fixed workspace for reproducible GEMMs; set before the first CUDA call.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def lr_lambda(total_steps: int, warmup_fraction: float) -> Any:
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, sm: SageMakerEnv, config: TrainConfig, ctx: DistContext, log: RankZeroLog) -> None:
+        self.sm, self.config, self.ctx, self.log = sm, config, ctx, log
+        on_gpu = ctx.device.type == "cuda"
+        self.amp = on_gpu  # bf16 autocast: no loss scaling needed, so the scaler stays off
+        self.channels_last = on_gpu
+
+        train_dir = sm.require_channel("train")
+        train = load_split(train_dir, "train")
+        if train is None:
+            raise ContractError("channel train", str(train_dir), "holds no CIFAR-10 training data")
+        test_dir = sm.channel("test")
+        test = load_split(test_dir, "test") if test_dir is not None else load_split(train_dir, "test")
+
+        self.model_config = ModelConfig(width=config.width)
+        mean, std = self.model_config.mean, self.model_config.std
+        self.train_data = DeviceImages(train, ctx.device, mean, std, channels_last=self.channels_last)
+        self.test_data = (
+            DeviceImages(test, ctx.device, mean, std, channels_last=self.channels_last) if test else None
+        )
+        self.plan = BatchPlan(len(self.train_data), ctx.world_size, config.batch_size)
+        if self.plan.padded_size >= config.batch_size and config.batch_size % ctx.world_size:
+            raise ContractError(
+                "hyperparameters.batch_size",
+                config.batch_size,
+                f"must divide by the {ctx.world_size} processes",
+            )
+        per_epoch = self.plan.steps_per_epoch
+        self.total_steps = config.epochs * per_epoch
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+
+        self.model = CifarNet(self.model_config).to(ctx.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(self.total_steps, config.warmup_fraction)
+        )
+        self.store = CheckpointStore(sm.checkpoint_dir, keep=config.keep_checkpoints)
+        self.step = self._resume()
+
+        wrapped: torch.nn.Module = self.model
+        if ctx.distributed:
+            # Constructing DDP broadcasts rank 0's parameters and buffers: every rank starts equal.
+            wrapped = DistributedDataParallel(
+                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+            )
+        self.forward = torch.compile(wrapped) if config.compile else wrapped
+
+    def _resume(self) -> int:
+        found = read_newest_state(self.store) if self.ctx.is_rank0 else None
+        if self.ctx.distributed:
+            # Rank 0 decides: other hosts may not have the checkpoint files at all.
+            box: list[Any] = [found]
+            dist.broadcast_object_list(box, src=0, group=self.ctx.control_group)
+            found = box[0]
+        if found is None:
+            return 0
+        path, payload = found
+        resumed = apply_training_state(
+            payload, path, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler, scaler=None
+        )
+        saved_plan = payload["extra"].get("steps_per_epoch")
+        if saved_plan not in (None, self.plan.steps_per_epoch):
+            self.log(
+                f"warning: checkpoint has {saved_plan} steps per epoch, this run {self.plan.steps_per_epoch};"
+                " continuing from the same global step"
+            )
+        self.log(
+            f"resumed from step {resumed.step} (checkpoint {path.name}, epoch {resumed.epoch + 1},"
+            f" step {resumed.step_in_epoch} of {self.plan.steps_per_epoch} in it)"
+        )
+        return resumed.step
+
+    def save_checkpoint(self) -> None:
+        if not self.ctx.is_rank0:
+            return
+        started = time.perf_counter()
+        per_epoch = self.plan.steps_per_epoch
+        path = save_training_state(
+            self.store,
+            step=self.step,
+            epoch=self.step // per_epoch,
+            step_in_epoch=self.step % per_epoch,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=None,
+            extra={
+                "config": asdict(self.config),
+                "steps_per_epoch": per_epoch,
+                "world_size": self.ctx.world_size,
+            },
+        )
+        self.log(f"checkpoint {path.name} saved in {time.perf_counter() - started:.3f}s")
+
+    def train_step(self, order: torch.Tensor, step_in_epoch: int) -> torch.Tensor:
+        cfg, ctx = self.config, self.ctx
+        index = self.plan.rank_batch(order, step_in_epoch, ctx.rank)
+        global_batch = min(cfg.batch_size, self.plan.padded_size)
+        augment = Augmentation.draw(
+            seed=cfg.seed, step=self.step, global_batch=global_batch, rank=ctx.rank, world_size=ctx.world_size
+        )
+        images, labels = self.train_data.augmented_batch(index, augment)
+        with torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.forward(images)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.detach()
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        if self.test_data is None:
+            return None
+        self.forward.eval()
+        correct = torch.zeros((), device=self.ctx.device, dtype=torch.float64)
+        index = torch.arange(self.ctx.rank, len(self.test_data), self.ctx.world_size)
+        for chunk in index.split(1024):
+            images, labels = self.test_data.batch(chunk)
+            with torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.forward(images)
+            correct += (logits.argmax(1) == labels).sum()
+        self.forward.train()
+        if self.ctx.distributed:
+            dist.all_reduce(correct)
+        return float(correct.item()) / len(self.test_data)
+
+    def mean_over_ranks(self, value: torch.Tensor) -> float:
+        if self.ctx.distributed:
+            value = value.clone()
+            dist.all_reduce(value)
+            value /= self.ctx.world_size
+        return float(value.item())
+
+    def run(self, stop: StopAgreement) -> bool:
+        """Trains to total_steps; False when stopped by SIGTERM (after checkpointing)."""
+        cfg, per_epoch = self.config, self.plan.steps_per_epoch
+        global_batch = min(cfg.batch_size, self.plan.padded_size)
+        self.forward.train()
+        while self.step < self.total_steps:
+            epoch = self.step // per_epoch
+            order = epoch_order(len(self.train_data), self.ctx.world_size, seed=cfg.seed, epoch=epoch)
+            loss_sum = torch.zeros((), device=self.ctx.device)
+            loss_count = 0
+            started = time.perf_counter()
+            interval_steps = 0
+            for step_in_epoch in range(self.step % per_epoch, per_epoch):
+                if self.step >= self.total_steps:
+                    break
+                if stop.should_stop():
+                    stop.drain()
+                    self.log(f"SIGTERM: stopping at step {self.step}")
+                    self.save_checkpoint()
+                    self.ctx.barrier()
+                    return False
+                loss_sum += self.train_step(order, step_in_epoch)
+                loss_count += 1
+                interval_steps += 1
+                self.step += 1
+                if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
+                    self.save_checkpoint()
+                interval_due = cfg.log_every_steps and self.step % cfg.log_every_steps == 0
+                if interval_due and step_in_epoch + 1 < per_epoch:
+                    loss = self.mean_over_ranks(loss_sum / max(1, loss_count))
+                    rate = interval_steps * global_batch / (time.perf_counter() - started)
+                    self.log.metrics(epoch=epoch + 1, step=self.step, train_loss=loss, samples_per_sec=rate)
+            loss = self.mean_over_ranks(loss_sum / max(1, loss_count))  # also syncs the device
+            rate = interval_steps * global_batch / max(1e-9, time.perf_counter() - started)
+            val_acc = self.evaluate()
+            self.log.metrics(
+                epoch=epoch + 1, step=self.step, train_loss=loss, val_acc=val_acc, samples_per_sec=rate
+            )
+        stop.drain()
+        return True
+
+    def save_model(self) -> None:
+        if self.ctx.is_rank0:
+            save_model(self.model, self.model_config, self.sm.model_dir)
+            self.log(f"saved {self.sm.model_dir / 'model.pt'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    sm = SageMakerEnv.from_environ()
+    hps = merge_cli_hyperparameters(sm.hyperparameters, sys.argv[1:] if argv is None else argv)
+    config = TrainConfig.from_hyperparameters(hps)
+    set_determinism(config)
+    stop_request = StopRequest().install()
+    ctx = init_distributed(detect_rank_info(sm), sm)
+    log = RankZeroLog(ctx.rank)
+    try:
+        log(
+            f"train_ddp: launcher={ctx.info.launcher} world_size={ctx.world_size} device={ctx.device}"
+            f" backend={ctx.backend or 'none'} config={asdict(config)}"
+        )
+        trainer = Trainer(sm, config, ctx, log)
+        if trainer.run(StopAgreement(ctx, stop_request)):
+            trainer.save_model()
+            ctx.barrier()
+    finally:
+        shutdown_distributed(ctx)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_reporting_failure(main, SageMakerEnv.from_environ().failure_file))
