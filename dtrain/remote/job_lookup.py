@@ -1,0 +1,129 @@
+"""Resolving what the user names (a job, an execution name or an execution ARN) into its parts.
+
+Users remember either the SageMaker job name (printed by `status`, shown in the console) or
+the execution name (printed by `submit`, derived from the spec's job_name). Both work, in
+this order: an execution ARN; a job in the ledger; an execution of our state machine with
+that name; a SageMaker training job of that name (for jobs whose ledger row has expired).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dtrain.remote.aws import error_code, translate_aws_errors
+from dtrain.remote.context import RemoteContext
+from dtrain.remote.errors import JobNotFound
+from dtrain.remote.ledger_view import LedgerRow
+
+TERMINAL_JOB_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+
+
+@dataclass
+class ResolvedJob:
+    query: str
+    execution_arn: str | None = None
+    execution: dict[str, Any] | None = None  # DescribeExecution response
+    rows: list[LedgerRow] = field(default_factory=list)  # ledger rows of the execution
+    training_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Describe
+
+    @property
+    def job_names(self) -> list[str]:
+        names = [row.job_name for row in self.rows]
+        names.extend(name for name in self.training_jobs if name not in names)
+        return names
+
+    @property
+    def job_name(self) -> str | None:
+        """The one training job, when there is exactly one (not a sweep, and already created)."""
+        names = self.job_names
+        return names[0] if len(names) == 1 else None
+
+    @property
+    def training_job(self) -> dict[str, Any] | None:
+        name = self.job_name
+        return self.training_jobs.get(name) if name else None
+
+    @property
+    def execution_status(self) -> str | None:
+        return str(self.execution["status"]) if self.execution else None
+
+
+def describe_execution(context: RemoteContext, execution_arn: str) -> dict[str, Any] | None:
+    with translate_aws_errors(
+        f"describe execution {execution_arn}", passthrough=lambda c: c == "ExecutionDoesNotExist"
+    ):
+        try:
+            response: dict[str, Any] = context.stepfunctions.describe_execution(executionArn=execution_arn)
+        except Exception as exc:
+            if error_code(exc) == "ExecutionDoesNotExist":
+                return None
+            raise
+    return response
+
+
+def _is_missing_training_job(code: str) -> bool:
+    # SageMaker answers a missing job with ValidationException "Requested resource not found";
+    # moto answers ValidationException too. Both mean "no such job".
+    return code in {"ValidationException", "ResourceNotFound"}
+
+
+def describe_training_job(context: RemoteContext, job_name: str) -> dict[str, Any] | None:
+    with translate_aws_errors(f"describe training job {job_name}", passthrough=_is_missing_training_job):
+        try:
+            response: dict[str, Any] = context.sagemaker.describe_training_job(TrainingJobName=job_name)
+        except Exception as exc:
+            if _is_missing_training_job(error_code(exc)):
+                return None
+            raise
+    return response
+
+
+def refresh(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
+    """Re-read the execution, its ledger rows and its training jobs (the follow loop's poll)."""
+    if resolved.execution_arn:
+        resolved.execution = describe_execution(context, resolved.execution_arn) or resolved.execution
+        rows = context.ledger.find_by_execution(resolved.execution_arn)
+        if rows:
+            resolved.rows = rows
+    return _describe_jobs(context, resolved)
+
+
+def _describe_jobs(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
+    for name in resolved.job_names:
+        described = describe_training_job(context, name)
+        if described is not None:
+            resolved.training_jobs[name] = described
+    return resolved
+
+
+def resolve(context: RemoteContext, query: str) -> ResolvedJob:
+    """Find the job or execution named `query`; JobNotFound (exit 1) when nothing matches."""
+    resolved = ResolvedJob(query)
+    if query.startswith("arn:") and ":execution:" in query:
+        resolved.execution_arn = query
+    else:
+        row = context.ledger.get(query)
+        if row is not None:
+            resolved.rows = [row]
+            resolved.execution_arn = row.execution_arn
+        else:
+            candidate = context.platform.execution_arn(query)
+            if describe_execution(context, candidate) is not None:
+                resolved.execution_arn = candidate
+    if resolved.execution_arn:
+        resolved.execution = describe_execution(context, resolved.execution_arn)
+        if resolved.execution is None and not resolved.rows:
+            raise JobNotFound(f"no execution {resolved.execution_arn}")
+        if not resolved.rows:
+            resolved.rows = context.ledger.find_by_execution(resolved.execution_arn)
+    elif not resolved.rows:
+        described = describe_training_job(context, query)
+        if described is None:
+            raise JobNotFound(
+                f"no job or execution named {query!r} on stack {context.platform.stack_name} "
+                f"in {context.region} (dtrain list shows recent jobs)"
+            )
+        resolved.training_jobs[query] = described
+        return resolved
+    return _describe_jobs(context, resolved)

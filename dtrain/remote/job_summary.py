@@ -1,0 +1,220 @@
+"""One job's story in one structure: what `dtrain status` prints and `--wait` ends with.
+
+Built from the execution, the ledger rows and DescribeTrainingJob, never from guesses: a
+field AWS has not filled yet is absent (None), not zero. Spot savings are computed as AWS
+defines them, 1 - BillableTimeInSeconds / TrainingTimeInSeconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from dtrain.remote.console_links import execution_link, training_job_link, training_logs_link
+from dtrain.remote.job_lookup import ResolvedJob
+
+
+def iso(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value not in (None, "") else None
+
+
+def spot_savings(training_seconds: object, billable_seconds: object) -> float | None:
+    """Percent saved by managed spot training: 100 * (1 - billable / training)."""
+    if not isinstance(training_seconds, int | float) or not isinstance(billable_seconds, int | float):
+        return None
+    if training_seconds <= 0:
+        return None
+    return round(100.0 * (1.0 - billable_seconds / training_seconds), 1)
+
+
+def spec_summary_from_input(execution_input: str | None) -> dict[str, Any]:
+    """A short summary of the spec an execution was started with (its input)."""
+    try:
+        spec = json.loads(execution_input or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(spec, dict):
+        return {}
+    estimator = spec.get("estimator") if isinstance(spec.get("estimator"), dict) else {}
+    assert isinstance(estimator, dict)
+    distribution = estimator.get("distribution")
+    summary: dict[str, Any] = {
+        "framework": spec.get("framework"),
+        "job_name": spec.get("job_name"),
+        "entry_point": estimator.get("entry_point"),
+        "image_uri": estimator.get("image_uri"),
+        "instance_type": estimator.get("instance_type"),
+        "instance_count": estimator.get("instance_count"),
+        "distribution": ",".join(sorted(distribution)) if isinstance(distribution, dict) else None,
+        "spot": estimator.get("use_spot_instances"),
+    }
+    sweep = spec.get("sweep")
+    if isinstance(sweep, dict):
+        # The sweep's list of hyperparameter overrides: one job per entry.
+        lists = [value for value in sweep.values() if isinstance(value, list)]
+        summary["sweep_size"] = len(lists[0]) if lists else None
+    return {key: value for key, value in summary.items() if value is not None}
+
+
+def training_job_summary(region: str, described: Mapping[str, Any]) -> dict[str, Any]:
+    name = str(described["TrainingJobName"])
+    transitions = [
+        {
+            "status": t.get("Status"),
+            "start": iso(t.get("StartTime")),
+            "end": iso(t.get("EndTime")),
+            "message": t.get("StatusMessage"),
+        }
+        for t in described.get("SecondaryStatusTransitions", [])
+    ]
+    spot = bool(described.get("EnableManagedSpotTraining"))
+    training = described.get("TrainingTimeInSeconds")
+    billable = described.get("BillableTimeInSeconds")
+    resources = described.get("ResourceConfig", {})
+    return {
+        "name": name,
+        "arn": described.get("TrainingJobArn"),
+        "status": described.get("TrainingJobStatus"),
+        "secondary_status": described.get("SecondaryStatus"),
+        "failure_reason": described.get("FailureReason"),
+        "instance_type": resources.get("InstanceType"),
+        "instance_count": resources.get("InstanceCount"),
+        "created": iso(described.get("CreationTime")),
+        "started": iso(described.get("TrainingStartTime")),
+        "ended": iso(described.get("TrainingEndTime")),
+        "training_seconds": training,
+        "billable_seconds": billable,
+        "spot": spot,
+        "spot_savings_percent": spot_savings(training, billable) if spot else None,
+        "interruptions": sum(1 for t in transitions if t["status"] == "Interrupted"),
+        "transitions": transitions,
+        "metrics": {str(m["MetricName"]): m.get("Value") for m in described.get("FinalMetricDataList", [])},
+        "model_artifact": described.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+        "console_url": training_job_link(region, name),
+        "logs_url": training_logs_link(region, name),
+    }
+
+
+def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
+    """The JSON document of `dtrain status --json`."""
+    result: dict[str, Any] = {"query": resolved.query}
+    execution = resolved.execution
+    if execution is not None:
+        result["execution"] = {
+            "name": execution.get("name"),
+            "arn": execution.get("executionArn"),
+            "status": execution.get("status"),
+            "started": iso(execution.get("startDate")),
+            "stopped": iso(execution.get("stopDate")),
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+            "console_url": execution_link(region, str(execution.get("executionArn"))),
+        }
+    spec: dict[str, Any] = {}
+    if resolved.rows:
+        spec = dict(resolved.rows[0].spec_summary)
+    if not spec and execution is not None:
+        spec = spec_summary_from_input(execution.get("input"))
+    result["spec"] = spec
+    result["jobs"] = []
+    for name in resolved.job_names:
+        row = next((r for r in resolved.rows if r.job_name == name), None)
+        described = resolved.training_jobs.get(name)
+        if described is not None:
+            job = training_job_summary(region, described)
+        else:
+            job = {"name": name, "status": row.status if row else "Unknown"}
+        if row is not None and row.failure_reason and not job.get("failure_reason"):
+            job["failure_reason"] = row.failure_reason
+        result["jobs"].append(job)
+    return result
+
+
+def _duration(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _lines(pairs: list[tuple[str, object]]) -> list[str]:
+    shown = [(key, value) for key, value in pairs if value not in (None, "", {})]
+    width = max((len(key) for key, _ in shown), default=0)
+    return [f"  {key.ljust(width)}  {value}" for key, value in shown]
+
+
+def render_summary(summary: Mapping[str, Any]) -> str:
+    """The human screen of `dtrain status`."""
+    out: list[str] = []
+    execution = summary.get("execution")
+    if execution:
+        out.append(f"Execution {execution['name']}: {execution['status']}")
+        out.extend(
+            _lines(
+                [
+                    ("started", execution.get("started")),
+                    ("stopped", execution.get("stopped")),
+                    ("error", execution.get("error")),
+                    ("cause", execution.get("cause")),
+                    ("console", execution.get("console_url")),
+                ]
+            )
+        )
+    spec = summary.get("spec") or {}
+    if spec:
+        out.append("Spec")
+        out.extend(_lines([(key, value) for key, value in spec.items()]))
+    jobs = summary.get("jobs") or []
+    if not jobs and execution:
+        out.append("Training job: not created yet")
+    for job in jobs:
+        out.append(f"Training job {job['name']}: {job.get('status')}")
+        secondary = job.get("secondary_status")
+        savings = job.get("spot_savings_percent")
+        out.extend(
+            _lines(
+                [
+                    ("phase", secondary if secondary and secondary != job.get("status") else None),
+                    ("failure", job.get("failure_reason")),
+                    (
+                        "instances",
+                        f"{job['instance_count']} x {job['instance_type']}"
+                        if job.get("instance_type")
+                        else None,
+                    ),
+                    ("created", job.get("created")),
+                    ("started", job.get("started")),
+                    ("ended", job.get("ended")),
+                    (
+                        "training time",
+                        _duration(job["training_seconds"]) if "training_seconds" in job else None,
+                    ),
+                    (
+                        "billable time",
+                        _duration(job["billable_seconds"]) if "billable_seconds" in job else None,
+                    ),
+                    ("spot savings", f"{savings:.1f}%" if isinstance(savings, float) else None),
+                    ("interruptions", job.get("interruptions") or None),
+                    ("model", job.get("model_artifact")),
+                    ("console", job.get("console_url")),
+                    ("logs", job.get("logs_url")),
+                ]
+            )
+        )
+        metrics = job.get("metrics") or {}
+        if metrics:
+            out.append("  metrics")
+            out.extend("  " + line for line in _lines([(k, _number(v)) for k, v in sorted(metrics.items())]))
+    return "\n".join(out)
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -1,0 +1,67 @@
+"""Local validation before anything is sent: the core's spec rules, then the request builder.
+
+Errors are printed exactly as `dtrain validate` prints them (one `field: value: rule` per line
+on stderr) and end the command with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dtrain.remote.errors import PlatformNotFound, UsageError
+
+
+class SpecRejected(UsageError):
+    """The spec failed validation; its errors were already printed."""
+
+
+def _report(exc: Exception) -> SpecRejected:
+    from dtrain.errors import SpecError, SpecErrors
+
+    errors: list[SpecError] = list(exc.errors) if isinstance(exc, SpecErrors) else []
+    if isinstance(exc, SpecError):
+        errors = [exc]
+    for error in errors:
+        print(str(error), file=sys.stderr)
+    return SpecRejected(f"the job spec has {len(errors)} error(s); nothing was submitted")
+
+
+def load_checked_spec(path: Path) -> Any:
+    """The parsed JobSpec, or SpecRejected after printing every error."""
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.spec import load_spec
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such job spec file")
+    try:
+        return load_spec(path)
+    except (SpecError, SpecErrors) as exc:
+        raise _report(exc) from exc
+
+
+def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | None, job_name: str) -> None:
+    """Build the CreateTrainingJob request the platform would build, to refuse what it would refuse.
+
+    Needs the platform settings (the stack's `PlatformSettings` output): file-system channels
+    and packaged image names only resolve with them. Without the output, only the spec rules
+    apply here and the platform's Submit step checks the rest.
+    """
+    if not settings_json:
+        return
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.platform import PlatformSettings
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import parse_spec
+
+    try:
+        settings = PlatformSettings.from_json(settings_json)
+    except (SpecError, SpecErrors) as exc:
+        # The stack's own output is broken: a platform problem (exit 3), not the user's spec.
+        raise PlatformNotFound(f"the stack's PlatformSettings output is not usable: {exc}") from exc
+    try:
+        build_training_job_request(parse_spec(raw_spec), settings, job_name=job_name, region=settings.region)
+    except (SpecError, SpecErrors) as exc:
+        raise _report(exc) from exc
