@@ -1,0 +1,95 @@
+"""`dtrain validate | render | schema`: the job spec on the command line.
+
+stdout stays machine-readable (the request JSON, the schema, the one-line summary); every
+error goes to stderr as `field: value: rule`, one per line, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_SPEC_ERROR = 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = subparsers.add_parser("validate", help="check a job spec; exit 2 listing every error")
+    validate.add_argument("spec", help="job spec file (JSON or YAML)")
+    validate.add_argument("--platform", metavar="FILE", help="platform settings JSON to check against")
+    validate.set_defaults(func=_validate)
+
+    render = subparsers.add_parser("render", help="print the CreateTrainingJob request for a job spec")
+    render.add_argument("spec", help="job spec file (JSON or YAML)")
+    render.add_argument(
+        "--platform", metavar="FILE", help="platform settings JSON (role, buckets, images...)"
+    )
+    render.add_argument("--region", help="AWS region (default: the platform's)")
+    render.add_argument("--job-name", dest="job_name", help="training job name (default: derived)")
+    render.set_defaults(func=_render)
+
+    schema = subparsers.add_parser("schema", help="print the JSON Schema of the job spec")
+    schema.set_defaults(func=_schema)
+
+
+def _print_errors(exc: Exception) -> int:
+    from dtrain.errors import as_error_list
+
+    for error in as_error_list(exc):  # type: ignore[arg-type]
+        print(str(error), file=sys.stderr)
+    return EXIT_SPEC_ERROR
+
+
+def _load_platform(path: str | None) -> Any:
+    from dtrain.platform import PlatformSettings
+
+    return PlatformSettings.from_file(path) if path else None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.placeholder import placeholder_platform
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import load_spec
+    from dtrain.summary import spec_summary
+
+    try:
+        spec = load_spec(args.spec)
+        platform = _load_platform(args.platform)
+        checked_against = "platform " + args.platform if platform is not None else "a placeholder platform"
+        request = build_training_job_request(spec, platform or placeholder_platform())
+    except (SpecError, SpecErrors) as exc:
+        return _print_errors(exc)
+    except OSError as exc:
+        print(f"{args.platform}: cannot read platform settings: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    print(f"ok: {args.spec}: {spec_summary(spec, request)} (checked against {checked_against})")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import load_spec
+
+    try:
+        spec = load_spec(args.spec)
+        platform = _load_platform(args.platform)
+        request = build_training_job_request(spec, platform, job_name=args.job_name, region=args.region)
+    except (SpecError, SpecErrors) as exc:
+        return _print_errors(exc)
+    except OSError as exc:
+        print(f"{args.platform}: cannot read platform settings: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    json.dump(request, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from dtrain.schema import job_spec_schema
+
+    json.dump(job_spec_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,65 @@
+"""Deterministic training job names.
+
+A Step Functions task may run twice (a retry after a timeout, a redrive after a failure).
+The name of the job it creates is a pure function of the execution's identity, so the
+second attempt finds the job the first one created (CreateTrainingJob answers
+ResourceInUse) instead of starting a second one; a deliberate retry or redrive gets a new
+identity and therefore a new name. The hash suffix keeps names of different identities
+apart even when the readable part has to be cut to fit SageMaker's 63 characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_JOB_NAME_LENGTH = 63
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_HASH_CHARS = 10  # 40 bits: a collision needs about a million names sharing one readable part
+_INVALID_RUNS = re.compile(r"[^a-zA-Z0-9]+")
+
+
+def sanitize_name_part(text: str) -> str:
+    """Letters, digits and single dashes only, no dash at either end."""
+    return _INVALID_RUNS.sub("-", text).strip("-")
+
+
+def is_valid_job_name(name: str) -> bool:
+    return len(name) <= MAX_JOB_NAME_LENGTH and JOB_NAME_PATTERN.match(name) is not None
+
+
+def identity_digest(*parts: str) -> str:
+    """Short hex digest of the parts; the NUL separator keeps ("ab", "c") apart from ("a", "bc")."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:_HASH_CHARS]
+
+
+def job_name_for(
+    base: str,
+    *,
+    execution_name: str,
+    retry_count: int = 0,
+    redrive_count: int = 0,
+    prefix: str = "",
+) -> str:
+    """`<prefix>-<base>-<hash>`: valid, at most 63 characters, one name per identity.
+
+    The hash covers every input, so two identities that differ anywhere get different
+    names; the readable base is cut (never the prefix, which IAM policies match on, and
+    never the hash) when the whole would be too long.
+    """
+    if retry_count < 0 or redrive_count < 0:
+        raise ValueError("retry_count and redrive_count are counts (>= 0)")
+    clean_prefix = sanitize_name_part(prefix)
+    digest = identity_digest(clean_prefix, base, execution_name, str(retry_count), str(redrive_count))
+    head = f"{clean_prefix}-" if clean_prefix else ""
+    room = MAX_JOB_NAME_LENGTH - len(head) - len(digest) - 1
+    if room < 1:
+        raise ValueError(f"job name prefix {prefix!r} leaves no room for a name")
+    clean_base = sanitize_name_part(base)[:room].rstrip("-") or "job"
+    # A base that starts with the prefix already ("dtrain-x" under prefix "dtrain") is not doubled.
+    if clean_prefix and (clean_base == clean_prefix or clean_base.startswith(f"{clean_prefix}-")):
+        head = ""
+        clean_base = sanitize_name_part(base)[: MAX_JOB_NAME_LENGTH - len(digest) - 1].rstrip("-")
+    name = f"{head}{clean_base}-{digest}"
+    assert is_valid_job_name(name), name  # guaranteed by construction; a failure is a bug here
+    return name

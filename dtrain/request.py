@@ -1,0 +1,303 @@
+"""Job spec + platform settings -> the CreateTrainingJob request SDK v2 would send.
+
+Pure: no AWS calls. The Submit Lambda, `dtrain render|local|submit` and the tests all
+build requests here, so what runs locally is what runs in AWS. Every request passes the
+strict model check (dtrain.validate_request) before it is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dtrain import spec_rules as rules
+from dtrain.channels import channel_request, is_file_system_channel
+from dtrain.distribution import distribution_hyperparameters
+from dtrain.errors import ErrorCollector, SpecError
+from dtrain.metrics import default_metric_definitions
+from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
+from dtrain.platform import PlatformSettings
+from dtrain.spec import JobSpec
+from dtrain.spec_estimator import version_tuple
+
+CODE_DIR_IN_IMAGE = "/opt/ml/code"
+SOURCE_TARBALL = "sourcedir.tar.gz"
+CONTAINER_LOG_LEVEL = logging.INFO  # SDK v2 default: 20
+# SDK v2 turns on SageMaker metrics time series from these framework versions on.
+_METRICS_TIME_SERIES_FROM = {"pytorch": (1, 3), "tensorflow": (1, 15)}
+_S3_PREFIX_RE = re.compile(r"s3://([^/]+)/?(.*)")
+
+
+@dataclass(frozen=True)
+class LocalCodeUpload:
+    """Code the CLI must tar and upload before the request can run (SDK v2's sourcedir.tar.gz).
+
+    `local_path` is a directory (source_dir) or, without source_dir, the entry point file.
+    Local mode unpacks nothing: it copies `local_path` into the job's code dir instead.
+    """
+
+    local_path: Path
+    s3_uri: str
+
+
+def s3_path_join(*parts: str) -> str:
+    """SDK v2's s3_path_join for `s3://` bases: no doubled or trailing slashes."""
+    joined = "/".join(p for p in parts if p)
+    body = joined[len("s3://") :] if joined.startswith("s3://") else joined
+    body = re.sub("/+", "/", body).strip("/")
+    return f"s3://{body}" if joined.startswith("s3://") else body
+
+
+def spec_digest(spec: JobSpec) -> str:
+    """Stable digest of the spec's content (key order ignored): names and ledger rows use it."""
+    return identity_digest(json.dumps(spec.raw, sort_keys=True, default=str))
+
+
+def default_base_job_name(spec: JobSpec) -> str:
+    """SDK-like base name: base_job_name, else the image's repository name, else the framework."""
+    est = spec.estimator
+    if est.base_job_name:
+        return est.base_job_name
+    if est.packaged_image:
+        return est.packaged_image
+    repo = est.image_uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return repo or spec.framework
+
+
+def resolve_job_name(spec: JobSpec, platform: PlatformSettings | None, job_name: str | None) -> str:
+    """An explicit name as is; the spec's under the platform prefix; else derived from the spec."""
+    prefix = platform.job_name_prefix if platform is not None else ""
+    if job_name is not None:
+        if not is_valid_job_name(job_name):
+            raise SpecError("job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+        return job_name
+    if spec.job_name is not None:
+        name = spec.job_name
+        # The stack's IAM lets the platform create only jobs under its prefix.
+        if prefix and name != prefix and not name.startswith(f"{prefix}-"):
+            name = f"{prefix}-{name}"
+            if len(name) > MAX_JOB_NAME_LENGTH:
+                raise SpecError(
+                    "job_name",
+                    spec.job_name,
+                    f"with the platform's prefix {prefix!r} it is longer than "
+                    f"{MAX_JOB_NAME_LENGTH} characters",
+                )
+        return name
+    return job_name_for(default_base_job_name(spec), execution_name=spec_digest(spec), prefix=prefix)
+
+
+def _bucket(uri: str) -> str:
+    m = _S3_PREFIX_RE.fullmatch(uri)
+    return m.group(1) if m else ""
+
+
+def code_location(spec: JobSpec, output_path: str, job_name: str) -> str:
+    """sagemaker_submit_directory: baked-in code, an S3 tarball as given, or SDK v2's upload key."""
+    est = spec.estimator
+    if est.code_in_image:
+        return CODE_DIR_IN_IMAGE
+    if est.source_dir is not None and est.source_dir.startswith("s3://"):
+        return est.source_dir
+    return f"s3://{_bucket(output_path)}/{job_name}/source/{SOURCE_TARBALL}"
+
+
+def local_code_upload(spec: JobSpec, request: dict[str, Any]) -> LocalCodeUpload | None:
+    """What to upload for a request built from a spec with local code, or None."""
+    est = spec.estimator
+    if not est.local_source:
+        return None
+    uri = json.loads(request["HyperParameters"]["sagemaker_submit_directory"])
+    if est.source_dir is not None:
+        local = spec.local_source_dir()
+        assert local is not None
+    else:
+        base = Path(spec.spec_dir) if spec.spec_dir else Path()
+        local = base / est.entry_point
+    return LocalCodeUpload(local_path=local, s3_uri=uri)
+
+
+def _encode(hyperparameters: dict[str, Any]) -> dict[str, str]:
+    # json.dumps with its defaults, exactly as SDK v2's _json_encode_hyperparameters.
+    return {str(k): json.dumps(v) for k, v in hyperparameters.items()}
+
+
+def build_training_job_request(
+    spec: JobSpec,
+    platform: PlatformSettings | None,
+    *,
+    job_name: str | None = None,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """The CreateTrainingJob kwargs (boto3 shape), or SpecError/SpecErrors naming what is missing."""
+    errors = ErrorCollector()
+    est = spec.estimator
+    name = resolve_job_name(spec, platform, job_name)
+
+    region = region or (platform.region if platform is not None else None)
+    if not region:
+        errors.add("region", None, "required: pass --region or platform settings")
+    role = est.role or (platform.role_arn if platform is not None else None)
+    if not role:
+        errors.add("estimator.role", None, "required without platform settings: the job's execution role ARN")
+    output_path = est.output_path or (platform.output_s3_uri if platform is not None else None)
+    if not output_path:
+        errors.add(
+            "estimator.output_path",
+            None,
+            "required without platform settings: s3://bucket/prefix for artifacts",
+        )
+    image = est.image_uri
+    if est.packaged_image is not None:
+        resolved = platform.image_uris.get(est.packaged_image) if platform is not None else None
+        if not resolved:
+            errors.add(
+                "estimator.image_uri",
+                est.image_uri,
+                "names a packaged image; its URI comes from the platform settings (--platform FILE)",
+            )
+        image = resolved or image
+    if len(image) > rules.MAX_TRAINING_IMAGE:
+        errors.add("estimator.image_uri", image, f"longer than {rules.MAX_TRAINING_IMAGE} characters")
+    _check_instance_type(est.instance_type, errors)
+
+    # VPC: the spec's own, else the platform's when jobs run in its VPC or a file system needs it.
+    subnets, security_groups = est.subnets, est.security_group_ids
+    needs_vpc = any(is_file_system_channel(c) for c in spec.inputs.values())
+    if subnets is None and platform is not None and (platform.jobs_in_vpc or needs_vpc):
+        subnets, security_groups = platform.subnets or None, platform.security_group_ids or None
+    if needs_vpc and (not subnets or not security_groups):
+        fs_channels = sorted(n for n, c in spec.inputs.items() if is_file_system_channel(c))
+        errors.add(
+            f"inputs.{fs_channels[0]}",
+            fs_channels,
+            "file-system channels need VPC settings: estimator.subnets and security_group_ids, "
+            "or platform settings with subnets",
+        )
+
+    input_config: list[dict[str, Any]] = []
+    for channel_name, channel in spec.inputs.items():
+        try:
+            input_config.append(channel_request(channel_name, channel, platform, f"inputs.{channel_name}"))
+        except SpecError as exc:
+            errors.extend([exc])
+
+    environment: dict[str, str] | None = None
+    if est.environment is not None or (platform is not None and platform.environment):
+        environment = {**(platform.environment if platform is not None else {}), **(est.environment or {})}
+        if len(environment) > rules.MAX_ENVIRONMENT:
+            errors.add(
+                "estimator.environment",
+                len(environment),
+                f"with the platform's, more than {rules.MAX_ENVIRONMENT}",
+            )
+
+    tags: list[dict[str, str]] | None = None
+    if est.tags is not None or (platform is not None and platform.tags):
+        own = dict(est.tags or ())
+        tags = [{"Key": k, "Value": v} for k, v in est.tags or ()]
+        tags += [
+            {"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own
+        ]
+        if len(tags) > rules.MAX_TAGS:
+            errors.add("estimator.tags", len(tags), f"with the platform's tags, more than {rules.MAX_TAGS}")
+
+    errors.raise_if_any()
+    assert region is not None and role is not None and output_path is not None
+
+    hyperparameters: dict[str, Any] = dict(est.hyperparameters or {})
+    hyperparameters.update(
+        {
+            "sagemaker_program": Path(est.entry_point).name,
+            "sagemaker_submit_directory": code_location(spec, output_path, name),
+            "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+            "sagemaker_job_name": name,
+            "sagemaker_region": region,
+        }
+    )
+    hyperparameters.update(distribution_hyperparameters(est.distribution, est.instance_type))
+    if spec.framework == "tensorflow":
+        mpi = est.distribution is not None and est.distribution.uses_mpi
+        hyperparameters["model_dir"] = "/opt/ml/model" if mpi else s3_path_join(output_path, name, "model")
+
+    algorithm: dict[str, Any] = {"TrainingInputMode": est.input_mode, "TrainingImage": image}
+    if est.metric_definitions is not None:
+        algorithm["MetricDefinitions"] = [{"Name": n, "Regex": r} for n, r in est.metric_definitions]
+    elif est.packaged_image is not None:
+        algorithm["MetricDefinitions"] = default_metric_definitions()
+    if (
+        est.framework_version
+        and version_tuple(est.framework_version) >= _METRICS_TIME_SERIES_FROM[spec.framework]
+    ):
+        algorithm["EnableSageMakerMetricsTimeSeries"] = True
+
+    output_config: dict[str, Any] = {"S3OutputPath": output_path}
+    resource_config: dict[str, Any] = {
+        "InstanceCount": est.instance_count,
+        "InstanceType": est.instance_type,
+        "VolumeSizeInGB": est.volume_size,
+    }
+    if platform is not None and platform.output_kms_key_id:
+        output_config["KmsKeyId"] = platform.output_kms_key_id
+    if platform is not None and platform.volume_kms_key_id:
+        resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
+    if est.keep_alive_period_in_seconds is not None:
+        resource_config["KeepAlivePeriodInSeconds"] = est.keep_alive_period_in_seconds
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": est.max_run}
+    if est.max_wait is not None:
+        stopping["MaxWaitTimeInSeconds"] = est.max_wait
+
+    request: dict[str, Any] = {
+        "AlgorithmSpecification": algorithm,
+        "OutputDataConfig": output_config,
+        "TrainingJobName": name,
+        "StoppingCondition": stopping,
+        "ResourceConfig": resource_config,
+        "RoleArn": role,
+    }
+    if input_config:
+        request["InputDataConfig"] = input_config
+    request["HyperParameters"] = _encode(hyperparameters)
+    if environment is not None:
+        request["Environment"] = environment
+    if tags is not None:
+        request["Tags"] = tags
+    if subnets and security_groups:
+        request["VpcConfig"] = {"Subnets": list(subnets), "SecurityGroupIds": list(security_groups)}
+    if est.enable_network_isolation:
+        request["EnableNetworkIsolation"] = True
+    if est.encrypt_inter_container_traffic:
+        request["EnableInterContainerTrafficEncryption"] = True
+    if est.use_spot_instances:
+        request["EnableManagedSpotTraining"] = True
+    checkpoint_uri = est.checkpoint_s3_uri
+    if checkpoint_uri is None and platform is not None:
+        checkpoint_uri = s3_path_join(platform.checkpoint_s3_uri, name)
+    if checkpoint_uri is not None:
+        checkpoint: dict[str, Any] = {"S3Uri": checkpoint_uri}
+        if est.checkpoint_local_path:
+            checkpoint["LocalPath"] = est.checkpoint_local_path
+        request["CheckpointConfig"] = checkpoint
+    if est.max_retry_attempts is not None:
+        request["RetryStrategy"] = {"MaximumRetryAttempts": est.max_retry_attempts}
+
+    from dtrain.validate_request import validate_create_training_job
+
+    validate_create_training_job(request)
+    return request
+
+
+def _check_instance_type(instance_type: str, errors: ErrorCollector) -> None:
+    from dtrain.validate_request import enum_values
+
+    allowed = enum_values("TrainingInstanceType")
+    if allowed and instance_type not in allowed:
+        errors.add(
+            "estimator.instance_type",
+            instance_type,
+            f"not a SageMaker training instance type; {rules.did_you_mean(instance_type, allowed)}",
+        )

@@ -1,0 +1,251 @@
+"""The job spec (JOBSPEC.md): JSON or YAML in, one typed, frozen `JobSpec` out.
+
+`parse_spec` checks everything that can be checked without the platform, in one pass, and
+raises `SpecError` (one problem) or `SpecErrors` (several); the platform-dependent rules
+(a packaged image needs its URI, a file-system channel its VPC) are checked when the
+request is built (dtrain.request).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from dtrain import spec_rules as rules
+from dtrain.channels import Channel, parse_channel
+from dtrain.errors import ErrorCollector, SpecError
+from dtrain.spec_estimator import EstimatorSpec, check_hyperparameters, parse_estimator
+
+Framework = Literal["pytorch", "tensorflow"]
+FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
+TOP_LEVEL_KEYS = ("framework", "job_name", "estimator", "inputs", "sweep")
+SWEEP_KEYS = ("overrides", "max_concurrency", "objective_metric_name", "objective_type")
+OBJECTIVE_TYPES = ("Maximize", "Minimize")
+MAX_SWEEP_ENTRIES = 100
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """One job per entry of `overrides` (merged over the estimator's hyperparameters)."""
+
+    overrides: tuple[Mapping[str, Any], ...]
+    max_concurrency: int
+    objective_metric_name: str | None = None
+    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    framework: Framework
+    job_name: str | None
+    estimator: EstimatorSpec
+    inputs: Mapping[str, Channel]
+    sweep: SweepSpec | None
+    raw: Mapping[str, Any]
+    # Directory of the spec file (load_spec), against which a relative local source_dir resolves.
+    spec_dir: str | None = None
+
+    def local_source_dir(self) -> Path | None:
+        """The local directory to upload (or for local mode to copy), when the code is local."""
+        est = self.estimator
+        if not est.local_source or est.source_dir is None:
+            return None
+        path = Path(est.source_dir)
+        return path if path.is_absolute() or self.spec_dir is None else Path(self.spec_dir) / path
+
+
+def _parse_inputs(data: object, errors: ErrorCollector) -> dict[str, Channel]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        errors.add("inputs", data, "must be an object of channel name -> channel")
+        return {}
+    if len(data) > rules.MAX_CHANNELS:
+        errors.add("inputs", len(data), f"at most {rules.MAX_CHANNELS} channels")
+    out: dict[str, Channel] = {}
+    for name, value in data.items():
+        field = f"inputs.{name}"
+        if (
+            not isinstance(name, str)
+            or len(name) > rules.MAX_CHANNEL_NAME
+            or not rules.full_match(rules.CHANNEL_NAME_RE, name)
+        ):
+            errors.add(field, name, "channel names: 1-64 letters, digits, '.', '-' or '_'")
+            continue
+        channel = parse_channel(field, value, errors)
+        if channel is not None:
+            out[name] = channel
+    return out
+
+
+def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepSpec | None:
+    if not isinstance(data, Mapping):
+        errors.add(
+            "sweep",
+            data,
+            "must be an object: overrides, max_concurrency, objective_metric_name, objective_type",
+        )
+        return None
+    before = len(errors.errors)
+    for key in data:
+        if key not in SWEEP_KEYS:
+            errors.add(f"sweep.{key}", data[key], rules.unknown_key_rule(str(key), SWEEP_KEYS))
+    overrides = data.get("overrides")
+    checked: list[Mapping[str, Any]] = []
+    if not isinstance(overrides, list) or not 1 <= len(overrides) <= MAX_SWEEP_ENTRIES:
+        errors.add(
+            "sweep.overrides",
+            overrides,
+            f"required: a list of 1 to {MAX_SWEEP_ENTRIES} hyperparameter objects",
+        )
+    else:
+        for i, entry in enumerate(overrides):
+            hp = check_hyperparameters(f"sweep.overrides[{i}]", entry, framework, errors)
+            if hp is not None:
+                checked.append(hp)
+    concurrency = data.get("max_concurrency", 1)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 40:
+        errors.add("sweep.max_concurrency", concurrency, "must be an integer between 1 and 40")
+    metric = data.get("objective_metric_name")
+    if metric is not None and (
+        not isinstance(metric, str) or not metric or len(metric) > rules.MAX_METRIC_NAME
+    ):
+        errors.add("sweep.objective_metric_name", metric, "must be the Name of one of the metric definitions")
+    objective_type = data.get("objective_type", "Maximize")
+    if objective_type not in OBJECTIVE_TYPES:
+        errors.add("sweep.objective_type", objective_type, "must be Maximize or Minimize")
+    if len(errors.errors) > before:
+        return None
+    assert isinstance(concurrency, int)
+    return SweepSpec(
+        overrides=tuple(checked),
+        max_concurrency=concurrency,
+        objective_metric_name=metric if isinstance(metric, str) else None,
+        objective_type="Minimize" if objective_type == "Minimize" else "Maximize",
+    )
+
+
+def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> JobSpec:
+    """A typed `JobSpec`, or every problem found at once (SpecError / SpecErrors)."""
+    errors = ErrorCollector()
+    if not isinstance(data, Mapping):
+        raise SpecError("spec", data, "must be a JSON object")
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            errors.add(str(key), data[key], rules.unknown_key_rule(str(key), TOP_LEVEL_KEYS))
+    framework = data.get("framework")
+    if framework not in FRAMEWORKS:
+        rule = f"required: one of {', '.join(FRAMEWORKS)}"
+        if isinstance(framework, str):
+            rule = f"must be one of {', '.join(FRAMEWORKS)}; {rules.did_you_mean(framework, FRAMEWORKS)}"
+        errors.add("framework", framework, rule)
+    fw = framework if isinstance(framework, str) else ""
+    job_name = data.get("job_name")
+    if job_name is not None and (
+        not isinstance(job_name, str)
+        or len(job_name) > rules.MAX_JOB_NAME_LENGTH
+        or not rules.full_match(rules.JOB_NAME_RE, job_name)
+    ):
+        errors.add(
+            "job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
+        )
+    estimator = parse_estimator(data.get("estimator"), fw, errors)
+    inputs = _parse_inputs(data.get("inputs"), errors)
+    if estimator is not None:
+        _check_channels_against_estimator(inputs, estimator, errors)
+    sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
+    if sweep is not None and estimator is not None:
+        _check_sweep_against_estimator(sweep, estimator, errors)
+    errors.raise_if_any()
+    assert estimator is not None and framework in FRAMEWORKS
+    return JobSpec(
+        framework="pytorch" if framework == "pytorch" else "tensorflow",
+        job_name=job_name if isinstance(job_name, str) else None,
+        estimator=estimator,
+        inputs=inputs,
+        sweep=sweep,
+        raw=data,
+        spec_dir=spec_dir,
+    )
+
+
+def _check_channels_against_estimator(
+    inputs: Mapping[str, Channel], estimator: EstimatorSpec, errors: ErrorCollector
+) -> None:
+    from dtrain.channels import is_file_system_channel
+
+    for name, channel in inputs.items():
+        if is_file_system_channel(channel) and estimator.input_mode != "File":
+            errors.add(
+                f"inputs.{name}",
+                estimator.input_mode,
+                "file-system channels (FSx, EFS) read in File mode only; set estimator.input_mode to File",
+            )
+
+
+def _check_sweep_against_estimator(
+    sweep: SweepSpec, estimator: EstimatorSpec, errors: ErrorCollector
+) -> None:
+    names = {name for name, _ in estimator.metric_definitions or ()}
+    if estimator.metric_definitions is None and estimator.packaged_image:
+        from dtrain.metrics import DEFAULT_METRIC_DEFINITIONS
+
+        names = {name for name, _ in DEFAULT_METRIC_DEFINITIONS}
+    if sweep.objective_metric_name is not None and sweep.objective_metric_name not in names:
+        errors.add(
+            "sweep.objective_metric_name",
+            sweep.objective_metric_name,
+            "not a metric of this job; "
+            + (
+                rules.did_you_mean(sweep.objective_metric_name, names)
+                if names
+                else "define metric_definitions"
+            ),
+        )
+
+
+def sweep_entries(spec: JobSpec) -> list[JobSpec]:
+    """One spec per sweep entry, hyperparameters merged, no sweep block (one job each)."""
+    if spec.sweep is None:
+        return [spec]
+    out: list[JobSpec] = []
+    for overrides in spec.sweep.overrides:
+        hyperparameters = {**(spec.estimator.hyperparameters or {}), **overrides}
+        raw = dict(spec.raw)
+        raw.pop("sweep", None)
+        raw["estimator"] = {**dict(raw.get("estimator") or {}), "hyperparameters": hyperparameters}
+        estimator = replace(spec.estimator, hyperparameters=hyperparameters)
+        out.append(replace(spec, estimator=estimator, sweep=None, raw=raw, job_name=None))
+    return out
+
+
+def _read_document(path: Path) -> object:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml  # only here: the Lambdas read JSON and never pay for PyYAML
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(str(path), path.name, f"not valid YAML: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            str(path), path.name, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read a JSON or YAML spec file and parse it."""
+    p = Path(path)
+    try:
+        data = _read_document(p)
+    except OSError as exc:
+        raise SpecError(str(p), str(p), f"cannot read the spec file: {exc.strerror or exc}") from None
+    if not isinstance(data, Mapping):
+        raise SpecError(str(p), type(data).__name__, "a spec file holds one JSON/YAML object")
+    return parse_spec(data, spec_dir=str(p.parent))
