@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""CDK entry point: typed config from context -> stacks -> cdk-nag.
+
+`npx --no-install cdk synth` runs this file; tests, the demo and the synth benchmark call
+`build_app()` with the context from cdk.json so they synthesize exactly what the CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Node 20 (the pinned toolchain) makes jsii print a large end-of-life banner on every start; the
+# variable lists the Node major versions to stay quiet about.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk import App, DefaultStackSynthesizer, Environment, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from dtrain.config import ConfigErrors, DtrainConfig
+from stacks.nag_acknowledgments import acknowledge_platform
+from stacks.network_stack import NetworkStack
+from stacks.platform import Platform
+from stacks.storage_stack import StorageStack
+from stacks.training_stack import TrainingStack
+
+ROOT = Path(__file__).resolve().parent
+
+
+def cdk_json_context(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context the CDK CLI would pass: cdk.json's, then `-c`-style overrides on top."""
+    context = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+    context.update(overrides or {})
+    return context
+
+
+def build_app(
+    context: Mapping[str, Any] | None = None, *, outdir: str | None = None, acknowledge: bool = True
+) -> tuple[App, Platform]:
+    """Build the whole app. `context=None` means "run by the CDK CLI" (it passes cdk.json + -c).
+
+    `acknowledge=False` leaves out the cdk-nag acknowledgments: the test suite uses it to prove
+    that every acknowledgment still matches a real finding."""
+    app = App(context=dict(context) if context is not None else None, outdir=outdir)
+    config = DtrainConfig.from_context(app.node.get_all_context())
+
+    env = Environment(account=config.account, region=config.region) if config.explicit_env else None
+
+    # The bootstrap-version rule checks an SSM parameter the bootstrap stack creates: right for
+    # real deploys, but the embedded emulator has no bootstrap stack, so `emulator: true` drops it.
+    def synthesizer() -> DefaultStackSynthesizer:
+        return DefaultStackSynthesizer(generate_bootstrap_version_rule=config.bootstrap_rule)
+
+    prefix = config.stack_prefix
+    network = NetworkStack(
+        app,
+        f"{prefix}Network",
+        config=config,
+        env=env,
+        synthesizer=synthesizer(),
+        description="dtrain network: VPC, private subnets, VPC endpoints, training security group",
+    )
+    storage = StorageStack(
+        app,
+        f"{prefix}Storage",
+        config=config,
+        vpc=network.vpc,
+        private_subnets=network.private_subnets,
+        private_subnet_ids=network.private_subnet_ids,
+        training_sg=network.training_sg,
+        env=env,
+        synthesizer=synthesizer(),
+        description="dtrain storage: data/artifacts/checkpoint buckets, KMS key, FSx for Lustre, EFS",
+    )
+    training = TrainingStack(
+        app,
+        f"{prefix}Training",
+        config=config,
+        vpc=network.vpc,
+        key=storage.key,
+        data_bucket=storage.data_bucket,
+        artifacts_bucket=storage.artifacts_bucket,
+        checkpoints_bucket=storage.checkpoints_bucket,
+        efs_file_system=storage.efs_file_system,
+        fsx_id=storage.fsx_id,
+        env=env,
+        synthesizer=synthesizer(),
+        description="dtrain training: SageMaker execution role, packaged training images",
+    )
+    platform = Platform(config=config, network=network, storage=storage, training=training)
+
+    # ---------------------------------------------------------------------------------------
+    # ORCHESTRATION STACK GOES HERE (added by the lead; stacks/orchestration_stack.py).
+    # It takes typed values from `platform` (see stacks/platform.py), e.g.
+    #   OrchestrationStack(app, f"{prefix}Orchestration", config=config, platform=platform,
+    #                      env=env, synthesizer=synthesizer())
+    # and its cdk-nag acknowledgments go next to its resources.
+    # ---------------------------------------------------------------------------------------
+
+    for key, value in config.tags.items():
+        Tags.of(app).add(key, value)
+    if acknowledge:
+        acknowledge_platform(platform)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, platform
+
+
+def main() -> int:
+    try:
+        app, _ = build_app()
+    except ConfigErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""The platform's typed, validated configuration, built from CDK context.
+
+Every setting is a flat dotted key in `cdk.json` context (`"fsx.storage_capacity_gib": 1200`) so a
+`-c fsx.storage_capacity_gib=2400` override replaces exactly one value. Values given with `-c`
+arrive as strings; values in cdk.json arrive as JSON; `from_context` accepts both.
+
+Validation collects every bad value in one pass and raises `ConfigErrors`; each `ConfigError`
+names the key, the value and the rule, e.g.
+`fsx.storage_capacity_gib: 1000 is not 1200, 2400 or a multiple of 2400`.
+
+Standard library only: the CLI and the Lambda bundles import this module without the CDK.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
+RemovalPolicyName = Literal["retain", "destroy"]
+
+# Sections whose keys we own: a typo under one of them is an error, not silently ignored.
+OWNED_SECTIONS = ("network.", "fsx.", "efs.", "storage.")
+
+FSX_THROUGHPUT_PER_TIB = (125, 250, 500, 1000)
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_AZ_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$")
+_VPC_RE = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_RTB_RE = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
+_S3_PREFIX_RE = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
+_TAG_KEY_RE = re.compile(r"^[\w .:/=+@-]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """One bad configuration value: the key, the value given and the rule it breaks."""
+
+    def __init__(self, key: str, value: object, rule: str) -> None:
+        self.key = key
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{key}: {_show(value)} {rule}")
+
+
+class ConfigErrors(ValueError):
+    """All bad values found in one pass; the message lists one per line."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(f"invalid dtrain configuration ({len(errors)} error(s)):\n{lines}")
+
+    def keys(self) -> list[str]:
+        return [e.key for e in self.errors]
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str | int | float | bool):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    vpc_id: str | None
+    vpc_cidr: str
+    max_azs: int
+    availability_zones: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]
+    private_route_table_ids: tuple[str, ...]
+    nat_gateways: int
+    interface_endpoints: bool
+    flow_log_retention_days: int
+
+    @property
+    def imported(self) -> bool:
+        return self.vpc_id is not None
+
+
+@dataclass(frozen=True)
+class FsxConfig:
+    enabled: bool
+    deployment_type: DeploymentType
+    storage_capacity_gib: int
+    throughput_per_tib: int
+    s3_prefix: str
+    file_system_path: str
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    checkpoint_noncurrent_days: int
+    access_log_expiration_days: int
+
+
+@dataclass(frozen=True)
+class EfsConfig:
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class DtrainConfig:
+    """Everything the stacks read; nothing else reads context."""
+
+    account: str | None
+    region: str | None
+    stack_prefix: str
+    emulator: bool
+    removal_policy: RemovalPolicyName
+    notification_email: str | None
+    tags: Mapping[str, str]
+    network: NetworkConfig
+    fsx: FsxConfig
+    efs: EfsConfig
+    storage: StorageConfig
+    image_names: tuple[str, ...] = field(default=("ddp", "horovod"))
+
+    @property
+    def explicit_env(self) -> bool:
+        return self.account is not None and self.region is not None
+
+    @property
+    def bootstrap_rule(self) -> bool:
+        """The CDK bootstrap-version rule: wanted for real deploys, off for the embedded emulator,
+        which has no bootstrap stack (no SSM parameter) to check against."""
+        return not self.emulator
+
+    @property
+    def retain(self) -> bool:
+        return self.removal_policy == "retain"
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> DtrainConfig:
+        """Build and validate; raise ConfigErrors naming every bad key at once."""
+        return _Parser(context).parse()
+
+
+# Defaults: cdk.json repeats them so a reader sees every knob in one place.
+DEFAULTS: dict[str, Any] = {
+    "account": None,
+    "region": None,
+    "stack_prefix": "Dtrain",
+    "emulator": False,
+    "removal_policy": "retain",
+    "notification_email": None,
+    "tags": {"project": "dtrain"},
+    "network.vpc_id": None,
+    "network.vpc_cidr": "10.40.0.0/16",
+    "network.max_azs": 2,
+    "network.availability_zones": [],
+    "network.private_subnet_ids": [],
+    "network.private_route_table_ids": [],
+    "network.nat_gateways": 0,
+    "network.interface_endpoints": True,
+    "network.flow_log_retention_days": 365,
+    "fsx.enabled": True,
+    "fsx.deployment_type": "PERSISTENT_2",
+    "fsx.storage_capacity_gib": 1200,
+    "fsx.throughput_per_tib": 125,
+    "fsx.s3_prefix": "datasets/",
+    "fsx.file_system_path": "/datasets",
+    "efs.enabled": True,
+    "storage.checkpoint_noncurrent_days": 7,
+    "storage.access_log_expiration_days": 365,
+}
+
+T = TypeVar("T")
+
+
+class _Parser:
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.context = context
+        self.errors: list[ConfigError] = []
+
+    # -- raw access and coercion -------------------------------------------------------------
+    def raw(self, key: str) -> Any:
+        value = self.context.get(key, DEFAULTS[key])
+        # `-c key=` or an explicit JSON null both mean "not set".
+        return None if value == "" else value
+
+    def fail(self, key: str, value: object, rule: str) -> None:
+        self.errors.append(ConfigError(key, value, rule))
+
+    def has_error(self, key: str) -> bool:
+        return any(e.key == key for e in self.errors)
+
+    def coerce(self, key: str, convert: Callable[[Any], T], rule: str, fallback: T) -> T:
+        value = self.raw(key)
+        try:
+            return convert(value)
+        except (TypeError, ValueError):
+            self.fail(key, value, rule)
+            return fallback
+
+    def integer(self, key: str) -> int:
+        def convert(v: Any) -> int:
+            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+                raise ValueError
+            return int(v)
+
+        return self.coerce(key, convert, "is not an integer", 0)
+
+    def boolean(self, key: str) -> bool:
+        def convert(v: Any) -> bool:
+            if isinstance(v, bool):
+                return v
+            if isinstance(v, str) and v.lower() in ("true", "false"):
+                return v.lower() == "true"
+            raise ValueError
+
+        return self.coerce(key, convert, "is not true or false", False)
+
+    def optional_string(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(key, value, "is not a string")
+            return None
+        return value
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        def convert(v: Any) -> tuple[str, ...]:
+            if v is None:
+                return ()
+            if isinstance(v, str):  # -c key=a,b or -c 'key=["a","b"]'
+                v = json.loads(v) if v.lstrip().startswith("[") else [p for p in v.split(",") if p]
+            if not isinstance(v, list) or not all(isinstance(i, str) for i in v):
+                raise ValueError
+            return tuple(i.strip() for i in v)
+
+        return self.coerce(key, convert, "is not a list of strings", ())
+
+    def string_map(self, key: str) -> dict[str, str]:
+        def convert(v: Any) -> dict[str, str]:
+            if v is None:
+                return {}
+            if isinstance(v, str):
+                v = json.loads(v)
+            if not isinstance(v, dict) or not all(
+                isinstance(k, str) and isinstance(i, str) for k, i in v.items()
+            ):
+                raise ValueError
+            return dict(v)
+
+        return self.coerce(key, convert, "is not an object of string values", {})
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self.raw(key)
+        if value not in options:
+            self.fail(key, value, f"is not {_either(options)}")
+            return options[0]
+        return str(value)
+
+    def matching(
+        self, key: str, pattern: re.Pattern[str], rule: str, *, optional: bool = False
+    ) -> str | None:
+        value = self.optional_string(key) if optional else self.raw(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not pattern.match(value):
+            self.fail(key, value, rule)
+            return None
+        return value
+
+    def in_range(self, key: str, low: int, high: int) -> int:
+        value = self.integer(key)
+        if not self.has_error(key) and not low <= value <= high:
+            self.fail(key, value, f"is not between {low} and {high}")
+        return value
+
+    # -- the whole object --------------------------------------------------------------------
+    def parse(self) -> DtrainConfig:
+        self.check_unknown_keys()
+        account = self.matching("account", _ACCOUNT_RE, "is not a 12-digit AWS account id", optional=True)
+        region = self.matching(
+            "region", _REGION_RE, "is not an AWS region name like us-east-1", optional=True
+        )
+        if (self.raw("account") is None) != (self.raw("region") is None):
+            self.fail(
+                "account" if self.raw("account") is None else "region",
+                None,
+                "must be set together with "
+                + ("region" if self.raw("account") is None else "account")
+                + " (or leave both unset for an environment-agnostic synth)",
+            )
+        prefix = self.matching(
+            "stack_prefix", _PREFIX_RE, "is not 1-20 letters/digits starting with a letter"
+        )
+        removal = self.choice("removal_policy", ("retain", "destroy"))
+        email = self.matching("notification_email", _EMAIL_RE, "is not an e-mail address", optional=True)
+        tags = self.string_map("tags")
+        for tag_key in tags:
+            if not _TAG_KEY_RE.match(tag_key) or tag_key.lower().startswith("aws:"):
+                self.fail("tags", tag_key, "is not a valid tag key (1-128 chars, no aws: prefix)")
+        network = self.parse_network(explicit_env=account is not None and region is not None)
+        fsx = self.parse_fsx()
+        config = DtrainConfig(
+            account=account,
+            region=region,
+            stack_prefix=prefix or "Dtrain",
+            emulator=self.boolean("emulator"),
+            removal_policy="destroy" if removal == "destroy" else "retain",
+            notification_email=email,
+            tags=tags,
+            network=network,
+            fsx=fsx,
+            efs=EfsConfig(enabled=self.boolean("efs.enabled")),
+            storage=StorageConfig(
+                checkpoint_noncurrent_days=self.in_range("storage.checkpoint_noncurrent_days", 1, 3650),
+                access_log_expiration_days=self.in_range("storage.access_log_expiration_days", 1, 3650),
+            ),
+        )
+        if self.errors:
+            raise ConfigErrors(self.errors)
+        return config
+
+    def check_unknown_keys(self) -> None:
+        for key in self.context:
+            if key.startswith(OWNED_SECTIONS) and key not in DEFAULTS:
+                self.fail(key, self.context[key], "is not a known configuration key")
+
+    def parse_network(self, *, explicit_env: bool) -> NetworkConfig:
+        vpc_id = self.matching("network.vpc_id", _VPC_RE, "is not a VPC id like vpc-0abc12345", optional=True)
+        cidr = self.coerce(
+            "network.vpc_cidr", lambda v: str(ipaddress.IPv4Network(v)), "is not an IPv4 CIDR block", ""
+        )
+        if cidr and not self.has_error("network.vpc_cidr"):
+            prefixlen = ipaddress.IPv4Network(cidr).prefixlen
+            if not 16 <= prefixlen <= 24:
+                self.fail("network.vpc_cidr", cidr, "is not a block between /16 and /24")
+        max_azs = self.in_range("network.max_azs", 1, 6)
+        azs = self.string_list("network.availability_zones")
+        for az in azs:
+            if not _AZ_RE.match(az):
+                self.fail(
+                    "network.availability_zones", az, "is not an availability zone name like us-east-1a"
+                )
+        subnets = self.string_list("network.private_subnet_ids")
+        for subnet in subnets:
+            if not _SUBNET_RE.match(subnet):
+                self.fail("network.private_subnet_ids", subnet, "is not a subnet id like subnet-0abc12345")
+        route_tables = self.string_list("network.private_route_table_ids")
+        for rtb in route_tables:
+            if not _RTB_RE.match(rtb):
+                self.fail(
+                    "network.private_route_table_ids", rtb, "is not a route table id like rtb-0abc12345"
+                )
+        nat = self.in_range("network.nat_gateways", 0, 6)
+        retention = self.integer("network.flow_log_retention_days")
+        if not self.has_error("network.flow_log_retention_days") and retention not in LOG_RETENTION_DAYS:
+            self.fail(
+                "network.flow_log_retention_days", retention, "is not a CloudWatch Logs retention period"
+            )
+
+        if vpc_id is not None:
+            # An imported VPC is described, not looked up: synth never calls AWS.
+            if not subnets:
+                self.fail(
+                    "network.private_subnet_ids", list(subnets), "must list the private subnets of vpc_id"
+                )
+            if len(azs) != len(subnets):
+                self.fail(
+                    "network.availability_zones",
+                    list(azs),
+                    "must name one availability zone per private subnet of vpc_id",
+                )
+            if len(route_tables) != len(subnets):
+                self.fail(
+                    "network.private_route_table_ids",
+                    list(route_tables),
+                    "must name one route table per private subnet of vpc_id",
+                )
+        else:
+            if subnets or route_tables:
+                self.fail(
+                    "network.private_subnet_ids" if subnets else "network.private_route_table_ids",
+                    list(subnets or route_tables),
+                    "is only allowed with network.vpc_id",
+                )
+            if explicit_env and len(azs) < max_azs:
+                self.fail(
+                    "network.availability_zones",
+                    list(azs),
+                    f"must name at least network.max_azs ({max_azs}) zones when account and region are set "
+                    "(synth never looks them up)",
+                )
+        return NetworkConfig(
+            vpc_id=vpc_id,
+            vpc_cidr=cidr,
+            max_azs=max_azs,
+            availability_zones=azs,
+            private_subnet_ids=subnets,
+            private_route_table_ids=route_tables,
+            nat_gateways=nat,
+            interface_endpoints=self.boolean("network.interface_endpoints"),
+            flow_log_retention_days=retention,
+        )
+
+    def parse_fsx(self) -> FsxConfig:
+        deployment = self.choice("fsx.deployment_type", ("PERSISTENT_2", "SCRATCH_2"))
+        capacity = self.integer("fsx.storage_capacity_gib")
+        if not self.has_error("fsx.storage_capacity_gib") and not (
+            capacity in (1200, 2400) or (capacity > 0 and capacity % 2400 == 0)
+        ):
+            self.fail("fsx.storage_capacity_gib", capacity, "is not 1200, 2400 or a multiple of 2400")
+        throughput = self.integer("fsx.throughput_per_tib")
+        if not self.has_error("fsx.throughput_per_tib") and (throughput not in FSX_THROUGHPUT_PER_TIB):
+            self.fail("fsx.throughput_per_tib", throughput, f"is not {_either(FSX_THROUGHPUT_PER_TIB)}")
+        s3_prefix = self.raw("fsx.s3_prefix")
+        if not isinstance(s3_prefix, str) or not s3_prefix or not _S3_PREFIX_RE.match(s3_prefix):
+            self.fail("fsx.s3_prefix", s3_prefix, "is not an S3 key prefix ending in / (e.g. datasets/)")
+            s3_prefix = "datasets/"
+        fs_path = self.raw("fsx.file_system_path")
+        if not isinstance(fs_path, str) or not re.match(r"^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", fs_path):
+            self.fail("fsx.file_system_path", fs_path, "is not an absolute path below / like /datasets")
+            fs_path = "/datasets"
+        return FsxConfig(
+            enabled=self.boolean("fsx.enabled"),
+            deployment_type="SCRATCH_2" if deployment == "SCRATCH_2" else "PERSISTENT_2",
+            storage_capacity_gib=capacity,
+            throughput_per_tib=throughput,
+            s3_prefix=s3_prefix,
+            file_system_path=fs_path,
+        )
+
+
+def _either(options: tuple[object, ...]) -> str:
+    words = [str(o) for o in options]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]

@@ -1,0 +1,162 @@
+"""Network: the VPC training jobs run in, the endpoints they call, and the training security group.
+
+Training instances sit in private subnets with no route to the internet by default
+(`network.nat_gateways: 0`): everything they call (S3, ECR, SageMaker, CloudWatch, STS,
+Step Functions) is reached through VPC endpoints.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from dtrain.config import LOG_RETENTION_DAYS, DtrainConfig
+
+# Interface endpoints for what training jobs and the orchestration Lambdas call.
+INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
+    "SageMakerApi": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
+    "EcrApi": ec2.InterfaceVpcEndpointAwsService.ECR,
+    "EcrDocker": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+    "CloudWatchLogs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+    "CloudWatchMonitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "StepFunctions": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+}
+
+
+class NetworkStack(Stack):
+    """Typed outputs for the stacks that follow: `vpc`, `private_subnets`, `training_sg`."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: DtrainConfig, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        net = config.network
+
+        self.vpc: ec2.IVpc = self._imported_vpc(config) if net.imported else self._new_vpc(config)
+        subnets = self.vpc.private_subnets if net.imported or net.nat_gateways else self.vpc.isolated_subnets
+        self.private_subnet_list: list[ec2.ISubnet] = list(subnets)
+        self.private_subnets: ec2.SubnetSelection = ec2.SubnetSelection(subnets=self.private_subnet_list)
+        self.private_subnet_ids: list[str] = [s.subnet_id for s in self.private_subnet_list]
+
+        self._flow_logs(config)
+        self.vpc.add_gateway_endpoint(
+            "S3Gateway", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.private_subnets]
+        )
+        if net.interface_endpoints:
+            self._interface_endpoints(net.vpc_cidr)
+
+        # NCCL and MPI open connections between every pair of training instances on arbitrary
+        # ports, so the group admits all TCP from itself and nothing else. Egress stays open:
+        # it reaches the VPC endpoints, FSx, EFS, and (with a NAT) package mirrors.
+        self.training_sg = ec2.SecurityGroup(
+            self,
+            "TrainingSecurityGroup",
+            vpc=self.vpc,
+            description="dtrain training instances: all TCP among members (NCCL/MPI), no other inbound",
+            allow_all_outbound=True,
+        )
+        self.training_sg.add_ingress_rule(
+            self.training_sg, ec2.Port.tcp_range(0, 65535), "NCCL and MPI between training instances"
+        )
+
+        CfnOutput(self, "VpcId", value=self.vpc.vpc_id, description="VPC the training jobs run in")
+        CfnOutput(
+            self,
+            "PrivateSubnetIds",
+            value=Fn.join(",", self.private_subnet_ids),
+            description="Private subnets for training jobs (comma-separated)",
+        )
+        CfnOutput(
+            self,
+            "TrainingSecurityGroupId",
+            value=self.training_sg.security_group_id,
+            description="Security group for training jobs",
+        )
+
+    def _new_vpc(self, config: DtrainConfig) -> ec2.Vpc:
+        net = config.network
+        private = ec2.SubnetConfiguration(
+            name="private",
+            subnet_type=(
+                ec2.SubnetType.PRIVATE_WITH_EGRESS if net.nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+            ),
+            cidr_mask=20,
+        )
+        subnets = [private]
+        if net.nat_gateways:
+            subnets.insert(0, ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC))
+        # With an explicit env, name the zones so synth never asks EC2 for them.
+        zones = list(net.availability_zones[: net.max_azs]) if config.explicit_env else None
+        return ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(net.vpc_cidr),
+            max_azs=None if zones else net.max_azs,
+            availability_zones=zones,
+            nat_gateways=net.nat_gateways,
+            subnet_configuration=subnets,
+            restrict_default_security_group=False,
+        )
+
+    def _imported_vpc(self, config: DtrainConfig) -> ec2.IVpc:
+        net = config.network
+        assert net.vpc_id is not None
+        return ec2.Vpc.from_vpc_attributes(
+            self,
+            "Vpc",
+            vpc_id=net.vpc_id,
+            vpc_cidr_block=net.vpc_cidr,
+            availability_zones=list(net.availability_zones),
+            private_subnet_ids=list(net.private_subnet_ids),
+            private_subnet_route_table_ids=list(net.private_route_table_ids),
+        )
+
+    def _flow_logs(self, config: DtrainConfig) -> None:
+        group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            retention=_retention(config.network.flow_log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
+        )
+        ec2.FlowLog(
+            self,
+            "FlowLog",
+            resource_type=ec2.FlowLogResourceType.from_vpc(self.vpc),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+    def _interface_endpoints(self, cidr: str) -> None:
+        endpoint_sg = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="dtrain VPC interface endpoints: HTTPS from inside the VPC",
+            allow_all_outbound=False,
+        )
+        endpoint_sg.add_ingress_rule(
+            # The configured CIDR, not the VPC's token: the value is known at synth time.
+            ec2.Peer.ipv4(cidr),
+            ec2.Port.tcp(443),
+            "HTTPS to AWS APIs from the VPC",
+        )
+        for name, service in INTERFACE_ENDPOINTS.items():
+            endpoint = self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                subnets=self.private_subnets,
+                security_groups=[endpoint_sg],
+                private_dns_enabled=True,
+                open=False,
+            )
+            Tags.of(endpoint).add("Name", f"dtrain-{name}")
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """jsii enums carry member names, not day counts: pair them with the periods CloudWatch
+    accepts (same order; the config already checked `days` is one of them)."""
+    finite = [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE]
+    return dict(zip(LOG_RETENTION_DAYS, finite, strict=True))[days]

@@ -1,0 +1,324 @@
+"""Storage: the data, artifacts and checkpoint buckets, their KMS key, FSx for Lustre and EFS."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_efs as efs
+from aws_cdk import aws_fsx as fsx
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from dtrain.config import DtrainConfig
+
+# Training jobs write under one prefix per bucket, so the execution role's grants are scoped to it
+# (PlatformSettings.output_s3_uri / checkpoint_s3_uri end in this prefix).
+JOBS_PREFIX = "jobs"
+
+# FSx for Lustre's LNet and server ports (988 for LNet, 1018-1023 for the Lustre servers).
+LUSTRE_PORT_RANGES: tuple[tuple[int, int], ...] = ((988, 988), (1018, 1023))
+
+
+class StorageStack(Stack):
+    """Typed outputs: `key`, `data_bucket`, `artifacts_bucket`, `checkpoints_bucket`,
+    `access_log_bucket`, `fsx_file_system` / `fsx_id` / `fsx_mount_name` / `fsx_data_path`
+    (None when `fsx.enabled` is false), `efs_file_system` / `efs_id` (None when `efs.enabled` is false)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DtrainConfig,
+        vpc: ec2.IVpc,
+        private_subnets: ec2.SubnetSelection,
+        private_subnet_ids: list[str],
+        training_sg: ec2.ISecurityGroup,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self._config = config
+        self._removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
+
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="dtrain: encrypts training data, artifacts, checkpoints and file systems",
+            enable_key_rotation=True,
+            removal_policy=self._removal,
+        )
+        self.access_log_bucket = self._access_log_bucket()
+        self.data_bucket = self._bucket("DataBucket", versioned=False)
+        self.artifacts_bucket = self._bucket("ArtifactsBucket", versioned=True)
+        self.checkpoints_bucket = self._bucket(
+            "CheckpointsBucket",
+            versioned=True,
+            extra_rules=[
+                # Every checkpoint save overwrites the same keys: old versions pile up fast.
+                s3.LifecycleRule(
+                    id="expire-old-checkpoint-versions",
+                    noncurrent_version_expiration=Duration.days(config.storage.checkpoint_noncurrent_days),
+                )
+            ],
+        )
+
+        self.fsx_file_system: fsx.CfnFileSystem | None = None
+        self.fsx_security_group: ec2.SecurityGroup | None = None
+        self.fsx_id: str | None = None
+        self.fsx_mount_name: str | None = None
+        self.fsx_data_path: str | None = None
+        if config.fsx.enabled:
+            self._lustre(vpc=vpc, subnet_id=private_subnet_ids[0], training_sg=training_sg)
+
+        self.efs_file_system: efs.FileSystem | None = None
+        self.efs_id: str | None = None
+        if config.efs.enabled:
+            self._efs(vpc=vpc, private_subnets=private_subnets, training_sg=training_sg)
+
+        self._outputs()
+
+    # -- buckets -----------------------------------------------------------------------------
+    def _access_log_bucket(self) -> s3.Bucket:
+        # S3 server access logging cannot deliver into an SSE-KMS bucket: this one uses SSE-S3.
+        return s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            removal_policy=self._removal,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(self._config.storage.access_log_expiration_days),
+                    noncurrent_version_expiration=Duration.days(30),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+        )
+
+    def _bucket(
+        self, construct_id: str, *, versioned: bool, extra_rules: list[s3.LifecycleRule] | None = None
+    ) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            # One data key per bucket instead of one KMS call per object: large data sets stay cheap.
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=versioned,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix=f"{construct_id}/",
+            removal_policy=self._removal,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
+                *(extra_rules or []),
+            ],
+        )
+
+    # -- FSx for Lustre ----------------------------------------------------------------------
+    def _lustre(self, *, vpc: ec2.IVpc, subnet_id: str, training_sg: ec2.ISecurityGroup) -> None:
+        cfg = self._config.fsx
+        persistent = cfg.deployment_type == "PERSISTENT_2"
+        sg = ec2.SecurityGroup(
+            self,
+            "FsxSecurityGroup",
+            vpc=vpc,
+            description="dtrain FSx for Lustre: Lustre ports from the training security group and itself",
+            allow_all_outbound=True,
+        )
+        # Rules as separate resources so the file system can depend on each one: FSx checks the
+        # group's rules when it creates the file system and fails if they are not there yet.
+        rules: list[ec2.CfnSecurityGroupIngress] = []
+        for low, high in LUSTRE_PORT_RANGES:
+            for peer_name, peer in (("Training", training_sg), ("Self", sg)):
+                rules.append(
+                    ec2.CfnSecurityGroupIngress(
+                        self,
+                        f"Lustre{low}From{peer_name}",
+                        group_id=sg.security_group_id,
+                        ip_protocol="tcp",
+                        from_port=low,
+                        to_port=high,
+                        source_security_group_id=peer.security_group_id,
+                        description=f"Lustre {low}-{high} from the {peer_name.lower()} security group",
+                    )
+                )
+
+        s3_path = f"s3://{self.data_bucket.bucket_name}/{cfg.s3_prefix}"
+        lustre = fsx.CfnFileSystem.LustreConfigurationProperty(
+            deployment_type=cfg.deployment_type,
+            data_compression_type="LZ4",
+            weekly_maintenance_start_time="7:03:00",
+            per_unit_storage_throughput=cfg.throughput_per_tib if persistent else None,
+            # SCRATCH_2 links S3 through import/export paths; PERSISTENT_2 rejects them and uses
+            # a data repository association instead (below).
+            import_path=None if persistent else s3_path,
+            auto_import_policy=None if persistent else "NEW_CHANGED_DELETED",
+        )
+        file_system = fsx.CfnFileSystem(
+            self,
+            "LustreFileSystem",
+            file_system_type="LUSTRE",
+            file_system_type_version="2.15",
+            storage_type="SSD",
+            storage_capacity=cfg.storage_capacity_gib,
+            subnet_ids=[subnet_id],
+            security_group_ids=[sg.security_group_id],
+            # Scratch file systems are always encrypted with an FSx-managed key.
+            kms_key_id=self.key.key_id if persistent else None,
+            lustre_configuration=lustre,
+        )
+        file_system.apply_removal_policy(self._removal)
+        for rule in rules:
+            file_system.node.add_dependency(rule)
+
+        if persistent:
+            fsx.CfnDataRepositoryAssociation(
+                self,
+                "DataRepositoryAssociation",
+                file_system_id=file_system.ref,
+                file_system_path=cfg.file_system_path,
+                data_repository_path=s3_path,
+                batch_import_meta_data_on_create=True,
+                # Import only: the data bucket is the source of truth, jobs write to the artifacts bucket.
+                s3=fsx.CfnDataRepositoryAssociation.S3Property(
+                    auto_import_policy=fsx.CfnDataRepositoryAssociation.AutoImportPolicyProperty(
+                        events=["NEW", "CHANGED", "DELETED"]
+                    )
+                ),
+            )
+        self._allow_fsx_to_read_data_bucket()
+
+        self.fsx_file_system = file_system
+        self.fsx_security_group = sg
+        self.fsx_id = file_system.ref
+        self.fsx_mount_name = file_system.attr_lustre_mount_name
+        # SCRATCH_2 imports the prefix at the file system root.
+        self.fsx_data_path = cfg.file_system_path if persistent else "/"
+
+    def _allow_fsx_to_read_data_bucket(self) -> None:
+        # FSx reads the linked bucket through its S3-access service-linked role (one per file
+        # system, named after the file system id, so it cannot be named here without a cycle).
+        # The statement is limited to that role path and to calls S3 makes on its behalf in this
+        # account. (Naming the data bucket in an encryption-context condition would make the key
+        # depend on the bucket that depends on the key: a cycle.)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FsxLustreS3AccessThroughS3",
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "StringLike": {
+                        "aws:PrincipalArn": (
+                            f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/"
+                            "s3.data-source.lustre.fsx.amazonaws.com/AWSServiceRoleForFSxS3Access_*"
+                        ),
+                    },
+                    "StringEquals": {
+                        "kms:CallerAccount": Aws.ACCOUNT_ID,
+                        "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com",
+                    },
+                },
+            )
+        )
+
+    # -- EFS ---------------------------------------------------------------------------------
+    def _efs(
+        self, *, vpc: ec2.IVpc, private_subnets: ec2.SubnetSelection, training_sg: ec2.ISecurityGroup
+    ) -> None:
+        sg = ec2.SecurityGroup(
+            self,
+            "EfsSecurityGroup",
+            vpc=vpc,
+            description="dtrain EFS: NFS from the training security group only",
+            allow_all_outbound=False,
+        )
+        sg.add_ingress_rule(training_sg, ec2.Port.tcp(2049), "NFS from training instances")
+        policy = iam.PolicyDocument(
+            statements=[
+                # Mounting is decided by IAM: the SageMaker execution role (training stack) holds
+                # an identity grant for ClientMount/ClientWrite on this file system. Delegating to
+                # the account here keeps the dependency one-way (storage -> training).
+                iam.PolicyStatement(
+                    sid="MountThroughMountTargetsWithIam",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                    resources=["*"],  # in a file-system policy "*" means this file system
+                    conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+                )
+            ]
+        )
+        file_system = efs.FileSystem(
+            self,
+            "SharedFileSystem",
+            vpc=vpc,
+            vpc_subnets=private_subnets,
+            security_group=sg,
+            encrypted=True,
+            kms_key=self.key,
+            performance_mode=efs.PerformanceMode.GENERAL_PURPOSE,
+            throughput_mode=efs.ThroughputMode.ELASTIC,
+            enable_automatic_backups=True,
+            file_system_policy=policy,
+            removal_policy=self._removal,
+        )
+        self.efs_file_system = file_system
+        self.efs_id = file_system.file_system_id
+
+    # -- outputs -----------------------------------------------------------------------------
+    def _outputs(self) -> None:
+        CfnOutput(
+            self, "DataBucketName", value=self.data_bucket.bucket_name, description="Training data bucket"
+        )
+        CfnOutput(
+            self,
+            "ArtifactsBucketName",
+            value=self.artifacts_bucket.bucket_name,
+            description="Model artifacts bucket",
+        )
+        CfnOutput(
+            self,
+            "CheckpointsBucketName",
+            value=self.checkpoints_bucket.bucket_name,
+            description="Checkpoints bucket (spot resume)",
+        )
+        CfnOutput(
+            self,
+            "OutputS3Uri",
+            value=f"s3://{self.artifacts_bucket.bucket_name}/{JOBS_PREFIX}",
+            description="Base S3 URI for job output (PlatformSettings.output_s3_uri)",
+        )
+        CfnOutput(
+            self,
+            "CheckpointS3Uri",
+            value=f"s3://{self.checkpoints_bucket.bucket_name}/{JOBS_PREFIX}",
+            description="Base S3 URI for checkpoints (PlatformSettings.checkpoint_s3_uri)",
+        )
+        CfnOutput(self, "KmsKeyArn", value=self.key.key_arn, description="KMS key for volumes and output")
+        if self.fsx_id is not None and self.fsx_mount_name is not None and self.fsx_data_path is not None:
+            CfnOutput(self, "FsxFileSystemId", value=self.fsx_id, description="FSx for Lustre file system id")
+            CfnOutput(
+                self, "FsxMountName", value=self.fsx_mount_name, description="FSx for Lustre mount name"
+            )
+            CfnOutput(
+                self,
+                "FsxDataPath",
+                value=self.fsx_data_path,
+                description="Path inside the Lustre file system linked to the data bucket prefix",
+            )
+        if self.efs_id is not None:
+            CfnOutput(self, "EfsFileSystemId", value=self.efs_id, description="EFS file system id")

@@ -1,0 +1,224 @@
+"""Training: the SageMaker execution role and the packaged training images (ECR assets).
+
+The role can do what a training job does and nothing more: read the data bucket, read/write its
+own prefix of the artifacts and checkpoint buckets, pull the images, write its logs and metrics,
+manage the network interfaces VPC mode needs, mount the file systems. It holds no iam:PassRole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_efs as efs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from dtrain.config import DtrainConfig
+from stacks.storage_stack import JOBS_PREFIX
+
+TRAINING_CODE_DIR = Path(__file__).resolve().parent.parent / "training_code"
+
+# Packaged images: build context training_code/, Dockerfile at <image>/Dockerfile.
+IMAGES: dict[str, str] = {"ddp": "DdpImage", "horovod": "HorovodImage"}
+
+# Never part of an image: caches, tests, local data. Keeps the asset hash stable across test runs.
+IMAGE_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+    "**/.ruff_cache",
+    "**/.hypothesis",
+    "**/tests",
+    "**/test_*.py",
+    "**/*.egg-info",
+    "**/data/cache",
+    "**/.DS_Store",
+]
+
+SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def exported_arn(bucket: s3.IBucket, name: str) -> str:
+    """The bucket's ARN through a named export of its stack (`<StackName>:<name>`).
+
+    Named, not CDK's hashed export, so the cdk-nag acknowledgments for `<arn>/prefix/*` object
+    resources can be written as the exact finding ids without copying generated hashes.
+    """
+    producer = Stack.of(bucket)
+    return producer.export_value(bucket.bucket_arn, name=export_name(producer.stack_name, name))
+
+
+def export_name(stack_name: str, name: str) -> str:
+    return f"{stack_name}:{name}"
+
+
+class TrainingStack(Stack):
+    """Typed outputs: `execution_role` (iam.Role), `images` (name -> DockerImageAsset),
+    `image_uris` (name -> image URI string, keys "ddp" and "horovod")."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DtrainConfig,
+        vpc: ec2.IVpc,
+        key: kms.IKey,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        checkpoints_bucket: s3.IBucket,
+        efs_file_system: efs.IFileSystem | None,
+        fsx_id: str | None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+
+        self.images: dict[str, ecr_assets.DockerImageAsset] = {
+            name: ecr_assets.DockerImageAsset(
+                self,
+                construct_id_,
+                directory=str(TRAINING_CODE_DIR),
+                file=f"{name}/Dockerfile",
+                exclude=IMAGE_EXCLUDES,
+                platform=ecr_assets.Platform.LINUX_AMD64,
+            )
+            for name, construct_id_ in IMAGES.items()
+        }
+        self.image_uris: dict[str, str] = {name: asset.image_uri for name, asset in self.images.items()}
+
+        self.execution_role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            description="dtrain: assumed by SageMaker training jobs",
+            # Confused-deputy guard: only SageMaker acting for this account may assume the role.
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
+                {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+        )
+        role = self.execution_role
+
+        data_arn = exported_arn(data_bucket, "DataBucketArn")
+        artifacts_arn = exported_arn(artifacts_bucket, "ArtifactsBucketArn")
+        checkpoints_arn = exported_arn(checkpoints_bucket, "CheckpointsBucketArn")
+        # Exact actions instead of the grant_* helpers' wildcards (s3:GetObject*, s3:List*, ...).
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTrainingData",
+                actions=["s3:GetObject"],
+                resources=[f"{data_arn}/*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListTrainingData",
+                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[data_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadWriteJobOutputAndCheckpoints",
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[f"{artifacts_arn}/{JOBS_PREFIX}/*", f"{checkpoints_arn}/{JOBS_PREFIX}/*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListJobOutputAndCheckpoints",
+                actions=["s3:ListBucket"],
+                resources=[artifacts_arn, checkpoints_arn],
+                conditions={"StringLike": {"s3:prefix": [JOBS_PREFIX, f"{JOBS_PREFIX}/*"]}},
+            )
+        )
+        # SSE-KMS with the stack key: objects, output and volumes.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseStackKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            )
+        )
+        for asset in self.images.values():
+            asset.repository.grant_pull(role)
+        # EBS attaches encrypted training volumes through a grant it creates for the instance.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingJobLogs",
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}",
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}:*",
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                # AWS requires "*": PutMetricData has no resource-level permissions; the namespace
+                # condition is the scoping it supports.
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VpcModeDescribe",
+                actions=[
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                # AWS requires "*": EC2 Describe* calls have no resource-level permissions.
+                resources=["*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="VpcModeNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                ],
+                # The interfaces do not exist before the job creates them, so their ARNs cannot be
+                # listed; "*" is scoped by the VPC condition to interfaces in our VPC.
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {
+                        "ec2:Vpc": f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc/{vpc.vpc_id}"
+                    }
+                },
+            )
+        )
+        if efs_file_system is not None:
+            efs_file_system.grant(role, "elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite")
+        if fsx_id is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="FsxDescribe",
+                    actions=["fsx:DescribeFileSystems"],
+                    # AWS requires "*": DescribeFileSystems is a list call without resource-level scoping.
+                    resources=["*"],
+                )
+            )
+
+        CfnOutput(self, "ExecutionRoleArn", value=role.role_arn, description="SageMaker execution role")
+        CfnOutput(self, "DdpImageUri", value=self.image_uris["ddp"], description="Packaged PyTorch DDP image")
+        CfnOutput(
+            self, "HorovodImageUri", value=self.image_uris["horovod"], description="Packaged Horovod image"
+        )
