@@ -47,9 +47,14 @@ def stage_code(
 ) -> None:
     first = hosts[0].code_dir
     if code_dir is not None:
-        if not Path(code_dir).is_dir():
-            raise LocalModeError(f"source_dir {code_dir} is not a directory")
-        _copy_into(Path(code_dir), first)
+        source = Path(code_dir)
+        if source.is_file():
+            # A lone local entry point (no source_dir): SDK v2 uploads just that file.
+            shutil.copy2(source, first / source.name)
+        elif source.is_dir():
+            _copy_into(source, first)
+        else:
+            raise LocalModeError(f"source code {code_dir} does not exist")
     elif packaged_image is not None and submit_directory in (None, BAKED_CODE_DIR):
         stage_packaged_image(packaged_image, first)
     elif submit_directory and submit_directory.startswith("s3://"):

@@ -1,0 +1,164 @@
+"""`dtrain local SPEC`: run a job spec on this machine with SageMaker's container contract.
+
+The request is built by `build_training_job_request`, the Submit Lambda's own code, with
+stand-in platform settings; dtrain.local then plays SageMaker with it (see dtrain/local/).
+Exit codes: 0 completed, 1 failed, 2 bad spec or arguments, 130 interrupted (job stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKDIR = Path(".dtrain")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "local",
+        help="run a job spec on this machine (no AWS, no Docker)",
+        description=(
+            "Run a job spec here: the same CreateTrainingJob request as in AWS, one /opt/ml-style "
+            "tree per simulated host under WORKDIR/jobs/<job>/, the SM_* environment, and the real "
+            "launchers (torchrun, mpirun). Re-running the same job resumes from its checkpoints."
+        ),
+    )
+    parser.add_argument("spec", type=Path, help="job spec file (JSON or YAML)")
+    parser.add_argument("--hosts", type=int, default=None, help="simulated hosts (default: instance_count)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="default: .dtrain")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="CHANNEL=PATH",
+        help="local directory (or file://) for a channel; repeatable",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="HP=VALUE",
+        help="override a hyperparameter (VALUE is JSON if it parses, else a string); repeatable",
+    )
+    parser.add_argument("--job-name", default=None, help="job name (default: the spec's, else derived)")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="local-mode config JSON (python per image, file systems)"
+    )
+    parser.add_argument("--master-port", type=int, default=None, help="rendezvous port (default: a free one)")
+    parser.add_argument(
+        "--procs-per-host", type=int, default=None, help="processes per simulated host (default 1 on CPU)"
+    )
+    view = parser.add_mutually_exclusive_group()
+    view.add_argument("--live", dest="live", action="store_true", default=None, help="live progress view")
+    view.add_argument("--no-live", dest="live", action="store_false", help="plain log lines")
+    parser.set_defaults(func=handle)
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    from dtrain.local.errors import LocalModeError
+
+    pairs: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LocalModeError(f"{option} {item!r}: expected NAME=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
+    """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
+    from dtrain.local import LocalConfig, LocalTrainingJob
+    from dtrain.local.platform import local_platform_settings
+    from dtrain.request import build_training_job_request, local_code_upload
+    from dtrain.spec import load_spec, parse_spec
+
+    spec = load_spec(args.spec)
+    overrides = {k: _json_or_text(v) for k, v in _pairs(args.set, "--set").items()}
+    if overrides:
+        raw = json.loads(json.dumps(dict(spec.raw)))
+        raw.setdefault("estimator", {}).setdefault("hyperparameters", {}).update(overrides)
+        spec = parse_spec(raw, spec_dir=spec.spec_dir)
+    platform = local_platform_settings()
+    request = build_training_job_request(spec, platform, job_name=args.job_name)
+    upload = local_code_upload(spec, request)
+    config = LocalConfig.load(args.config)
+    if args.procs_per_host is not None:
+        config = LocalConfig(
+            python=config.python,
+            file_systems=config.file_systems,
+            images=config.images,
+            processes_per_host=args.procs_per_host,
+            stop_grace_seconds=config.stop_grace_seconds,
+        )
+    workdir = Path(args.workdir)
+    # Without a configured directory, a file system is a folder of the work dir.
+    fs_mounts = {key: workdir / key for key in ("fsx", "efs") if key not in config.file_systems}
+    return LocalTrainingJob(
+        request,
+        workdir=workdir,
+        hosts=args.hosts,
+        channel_paths={k: Path(v.removeprefix("file://")) for k, v in _pairs(args.data, "--data").items()},
+        code_dir=upload.local_path if upload is not None else None,
+        fs_mounts=fs_mounts,
+        log_sink=log_sink,
+        config=config,
+        master_port=args.master_port,
+    )
+
+
+def handle(args: argparse.Namespace) -> int:
+    import queue
+    import signal
+    import sys
+
+    from rich.console import Console
+
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.local.errors import LocalModeError
+    from dtrain.local.progress import follow_live, follow_plain, print_summary
+
+    err = Console(stderr=True, highlight=False)
+    lines: queue.Queue[tuple[str, str]] = queue.Queue()
+    try:
+        job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
+    except (SpecError, SpecErrors) as exc:
+        for error in getattr(exc, "errors", [exc]):
+            err.print(f"error: {error}", markup=False)
+        return 2
+    except LocalModeError as exc:
+        err.print(f"error: {exc.cause}", markup=False)
+        return 2
+
+    console = Console(highlight=False)
+    live = console.is_terminal if args.live is None else args.live
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    job.start()
+    try:
+        (follow_live if live else follow_plain)(job, lines, console)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: stopping every process of {job.job_name}…")
+        job.stop()
+        print_summary(job.result(), err)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    result = job.wait()
+    print_summary(result, console if result.status == "Completed" else err)
+    if result.status == "Completed":
+        return 0
+    print(f"dtrain local: {result.failure_reason or result.status}", file=sys.stderr)
+    return 1
