@@ -12,7 +12,7 @@ from typing import Any
 from dtrain import spec_rules as rules
 from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, SHORTCUT_KEYS
 from dtrain.distribution import STRATEGIES
-from dtrain.spec import FRAMEWORKS, OBJECTIVE_TYPES, SWEEP_KEYS, TOP_LEVEL_KEYS
+from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
 from dtrain.spec_estimator import ESTIMATOR_KEYS, PACKAGED_IMAGES
 
 _S3 = {
@@ -199,11 +199,12 @@ def job_spec_schema() -> dict[str, Any]:
     sweep = _closed(
         {
             "overrides": {"type": "array", "items": _hyperparameters(), "minItems": 1},
-            "max_concurrency": {"type": "integer", "minimum": 1, "maximum": 40},
-            "objective_metric_name": {"type": "string"},
-            "objective_type": {"enum": list(OBJECTIVE_TYPES)},
+            "max_concurrency": {"type": "integer", "minimum": 1},
+            "objective": _closed(
+                {"metric": {"type": "string", "minLength": 1}, "goal": {"enum": list(GOALS)}}, ["metric"]
+            ),
         },
-        ["overrides"],
+        ["overrides", "objective"],
     )
     assert set(sweep["properties"]) == set(SWEEP_KEYS)
     top = _closed(

@@ -22,9 +22,11 @@ from dtrain.spec_estimator import EstimatorSpec, check_hyperparameters, parse_es
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
 TOP_LEVEL_KEYS = ("framework", "job_name", "estimator", "inputs", "sweep")
-SWEEP_KEYS = ("overrides", "max_concurrency", "objective_metric_name", "objective_type")
-OBJECTIVE_TYPES = ("Maximize", "Minimize")
-MAX_SWEEP_ENTRIES = 100
+# The sweep block's shape is the orchestration's (dtrain/orchestration/sweep.py), which runs it.
+SWEEP_KEYS = ("overrides", "max_concurrency", "objective")
+OBJECTIVE_KEYS = ("metric", "goal")
+GOALS = ("maximize", "minimize")
+MAX_SWEEP_ENTRIES = 200
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,8 @@ class SweepSpec:
 
     overrides: tuple[Mapping[str, Any], ...]
     max_concurrency: int
-    objective_metric_name: str | None = None
-    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
+    objective_metric: str
+    goal: Literal["maximize", "minimize"] = "maximize"
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,7 @@ def _parse_inputs(data: object, errors: ErrorCollector) -> dict[str, Channel]:
 
 def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepSpec | None:
     if not isinstance(data, Mapping):
-        errors.add(
-            "sweep",
-            data,
-            "must be an object: overrides, max_concurrency, objective_metric_name, objective_type",
-        )
+        errors.add("sweep", data, "must be an object: overrides, max_concurrency, objective")
         return None
     before = len(errors.errors)
     for key in data:
@@ -107,24 +105,37 @@ def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepS
             if hp is not None:
                 checked.append(hp)
     concurrency = data.get("max_concurrency", 1)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 40:
-        errors.add("sweep.max_concurrency", concurrency, "must be an integer between 1 and 40")
-    metric = data.get("objective_metric_name")
-    if metric is not None and (
-        not isinstance(metric, str) or not metric or len(metric) > rules.MAX_METRIC_NAME
-    ):
-        errors.add("sweep.objective_metric_name", metric, "must be the Name of one of the metric definitions")
-    objective_type = data.get("objective_type", "Maximize")
-    if objective_type not in OBJECTIVE_TYPES:
-        errors.add("sweep.objective_type", objective_type, "must be Maximize or Minimize")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        errors.add("sweep.max_concurrency", concurrency, "must be an integer >= 1")
+    objective = data.get("objective")
+    metric: object = None
+    goal: object = "maximize"
+    if not isinstance(objective, Mapping):
+        errors.add(
+            "sweep.objective", objective, 'required: {"metric": NAME, "goal": "maximize" | "minimize"}'
+        )
+    else:
+        for key in objective:
+            if key not in OBJECTIVE_KEYS:
+                errors.add(
+                    f"sweep.objective.{key}", objective[key], rules.unknown_key_rule(str(key), OBJECTIVE_KEYS)
+                )
+        metric = objective.get("metric")
+        goal = objective.get("goal", "maximize")
+        if not isinstance(metric, str) or not metric or len(metric) > rules.MAX_METRIC_NAME:
+            errors.add(
+                "sweep.objective.metric", metric, "required: the Name of one of the job's metric definitions"
+            )
+        if goal not in GOALS:
+            errors.add("sweep.objective.goal", goal, "must be maximize or minimize")
     if len(errors.errors) > before:
         return None
-    assert isinstance(concurrency, int)
+    assert isinstance(concurrency, int) and isinstance(metric, str)
     return SweepSpec(
         overrides=tuple(checked),
         max_concurrency=concurrency,
-        objective_metric_name=metric if isinstance(metric, str) else None,
-        objective_type="Minimize" if objective_type == "Minimize" else "Maximize",
+        objective_metric=metric,
+        goal="minimize" if goal == "minimize" else "maximize",
     )
 
 
@@ -194,17 +205,9 @@ def _check_sweep_against_estimator(
         from dtrain.metrics import DEFAULT_METRIC_DEFINITIONS
 
         names = {name for name, _ in DEFAULT_METRIC_DEFINITIONS}
-    if sweep.objective_metric_name is not None and sweep.objective_metric_name not in names:
-        errors.add(
-            "sweep.objective_metric_name",
-            sweep.objective_metric_name,
-            "not a metric of this job; "
-            + (
-                rules.did_you_mean(sweep.objective_metric_name, names)
-                if names
-                else "define metric_definitions"
-            ),
-        )
+    if sweep.objective_metric not in names:
+        hint = rules.did_you_mean(sweep.objective_metric, names) if names else "define metric_definitions"
+        errors.add("sweep.objective.metric", sweep.objective_metric, f"not a metric of this job; {hint}")
 
 
 def sweep_entries(spec: JobSpec) -> list[JobSpec]:
