@@ -9,6 +9,7 @@ SageMaker would report (statuses, timings, transitions, log streams).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,15 +141,11 @@ class FakePlatform:
         self, job_name: str, host: str, lines: list[tuple[int, str]], epoch: int = 1763600000
     ) -> str:
         logs = boto3.client("logs", region_name=REGION)
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=LOG_GROUP)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         stream = f"{job_name}/{host}-{epoch}"
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         logs.put_log_events(
             logGroupName=LOG_GROUP,
             logStreamName=stream,
