@@ -189,22 +189,19 @@ def aws_env() -> Iterator[None]:
         yield
 
 
-def deploy_platform(definition: dict[str, Any]) -> str:
-    """Create the platform's resources and the stack whose outputs point at them."""
-    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-    create_ledger_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+def add_platform_stack(stack_name: str, definition: dict[str, Any]) -> str:
+    """A state machine and a stack whose outputs point at it and at the shared bucket and ledger."""
     sfn = boto3.client("stepfunctions", region_name=REGION)
     arn = str(
         sfn.create_state_machine(
-            name="dtrain-orchestration",
+            name=f"{stack_name}-machine",
             definition=json.dumps(definition),
             roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/dtrain-states",
             type="STANDARD",
         )["stateMachineArn"]
     )
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-    cloudformation.create_stack(
-        StackName=STACK,
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=stack_name,
         TemplateBody=stack_template(
             {
                 "StateMachineArn": arn,
@@ -215,9 +212,30 @@ def deploy_platform(definition: dict[str, Any]) -> str:
             }
         ),
     )
-    # A stack that exists but is not a dtrain platform (no outputs).
-    cloudformation.create_stack(StackName="SomethingElse", TemplateBody=stack_template({}))
     return arn
+
+
+def deploy_platform(definition: dict[str, Any]) -> str:
+    """The bucket, the ledger, the default stack, and a stack that is not a dtrain platform."""
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    create_ledger_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+    arn = add_platform_stack(STACK, definition)
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName="SomethingElse", TemplateBody=stack_template({})
+    )
+    return arn
+
+
+@pytest.fixture(scope="session")
+def platform_builder() -> Any:
+    """For modules that need their own mock (e.g. executing state machines): build inside it."""
+
+    class Builder:
+        deploy = staticmethod(deploy_platform)
+        add_stack = staticmethod(add_platform_stack)
+        platform = FakePlatform
+
+    return Builder
 
 
 @pytest.fixture(scope="module")
