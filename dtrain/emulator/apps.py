@@ -1,0 +1,91 @@
+"""CDK apps the emulator deploys: a stand-in platform (tests) and, later, the full app.
+
+The stand-in app gives OrchestrationStack small real resources of its own (buckets, a key,
+a role, a one-AZ VPC and a security group) so the orchestration tests do not depend on the
+network/storage/training stacks. Synthesized without the bootstrap-version rule: the
+emulator has no bootstrap stack.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dtrain.emulator.shims import EmulatorError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_stacks() -> None:
+    # The CDK app's `stacks` package lives at the repository root, beside dtrain/.
+    if str(REPO_ROOT) not in sys.path and (REPO_ROOT / "stacks").is_dir():
+        sys.path.insert(0, str(REPO_ROOT))
+
+
+def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True) -> Path:
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
+    _import_stacks()
+    from stacks.orchestration.workflow import WorkflowTuning
+    from stacks.orchestration_stack import OrchestrationOptions, OrchestrationStack
+
+    app = cdk.App(
+        outdir=str(outdir),
+        default_stack_synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+        context={"aws:cdk:bundling-stacks": ["**"]},
+    )
+    base = cdk.Stack(app, "DtrainStandIn")
+    key = kms.Key(base, "DataKey", enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.DESTROY)
+    artifacts = s3.Bucket(base, "Artifacts", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
+    checkpoints = s3.Bucket(base, "Checkpoints", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
+    role = iam.Role(base, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    vpc = ec2.Vpc(
+        base,
+        "Vpc",
+        max_azs=1,
+        nat_gateways=0,
+        restrict_default_security_group=False,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="jobs", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+    sg = ec2.SecurityGroup(base, "TrainingSg", vpc=vpc)
+    tuning = WorkflowTuning(
+        transient_retry_interval_s=1,
+        transient_retry_attempts=2,
+        throttle_retry_interval_s=1,
+        throttle_retry_attempts=8,
+    )
+    OrchestrationStack(
+        app,
+        "DtrainOrchestration",
+        artifacts_bucket=artifacts,
+        checkpoints_bucket=checkpoints,
+        data_key=key,
+        execution_role=role,
+        vpc=vpc,
+        subnets=vpc.isolated_subnets,
+        training_security_group=sg,
+        image_uris={
+            "ddp": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-ddp:latest",
+            "horovod": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-horovod:latest",
+        },
+        options=OrchestrationOptions(
+            job_name_prefix=prefix,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            tuning=tuning if fast else WorkflowTuning(),
+            # Fast: the backoff inside Submit is short so the load test paces on the throttle.
+            throttle_attempts=20 if fast else 8,
+            throttle_base_s=0.2 if fast else 0.5,
+            throttle_cap_s=2.0 if fast else 8.0,
+        ),
+    )
+    assembly = app.synth()
+    path = Path(assembly.directory)
+    if not (path / "manifest.json").is_file():
+        raise EmulatorError(f"synth wrote no manifest to {path}")
+    return path

@@ -1,0 +1,159 @@
+"""The embedded platform: moto in-process + shims + the deployed templates.
+
+    with Emulator(assembly_dir) as emu:            # deploys every stack of the assembly
+        arn = emu.start_execution(spec)
+        emu.sagemaker.complete(emu.sagemaker.wait_for_jobs(1)[0], metrics={...})
+        emu.wait_execution(arn)                     # -> DescribeExecution
+
+One emulator serves the orchestration e2e tests, the demo and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from dtrain.emulator.deploy import NOT_ENFORCED, Deployment, deploy_assembly
+from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
+from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
+
+ACCOUNT = "123456789012"
+ORCHESTRATION_STACK = "DtrainOrchestration"
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "emulator",
+    "AWS_SECRET_ACCESS_KEY": "emulator",
+    "AWS_SESSION_TOKEN": "emulator",
+}
+
+
+class Emulator:
+    def __init__(
+        self,
+        assembly: Path,
+        *,
+        sagemaker: SageMakerBackend | None = None,
+        region: str = "us-east-1",
+        orchestration_stack: str = ORCHESTRATION_STACK,
+        announce: bool = True,
+    ) -> None:
+        self.assembly = Path(assembly)
+        self.region = region
+        self.account = ACCOUNT
+        self.sagemaker: Any = sagemaker or EventPlaybackBackend()
+        self.orchestration_stack = orchestration_stack
+        self.announce = announce
+        self.runtime = LambdaRuntime(workdir=new_workdir())
+        self.shims = Shims(runtime=self.runtime, sagemaker_backend=self.sagemaker)
+        self.deployment: Deployment | None = None
+        self.deploy_seconds = 0.0
+        self._stack = ExitStack()
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Emulator:
+        from moto import mock_aws
+
+        env = {**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}
+        self._saved_env = {k: os.environ.get(k) for k in [*env, "AWS_REGION", "DTRAIN_PLATFORM", "LEDGER_TABLE"]}
+        os.environ.update(env)
+        try:
+            self._stack.enter_context(
+                mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            )
+            self._stack.enter_context(installed(self.shims))
+            start = time.perf_counter()
+            self.session = boto3.Session(region_name=self.region)
+            self.deployment = deploy_assembly(self.session, self.assembly, account=self.account, region=self.region)
+            self.deploy_seconds = time.perf_counter() - start
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        if self.announce:
+            gaps = self.deployment.not_modelled() + self.deployment.skipped_assets
+            print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(gaps) or 'nothing'}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._stack.close()
+        finally:
+            for k, v in self._saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    # -- access ------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=self.region)
+
+    def output(self, key: str) -> str:
+        assert self.deployment is not None
+        return self.deployment.output(self.orchestration_stack, key)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.output("StateMachineArn")
+
+    def inject_fault(self, fault: Fault) -> None:
+        self.runtime.faults.append(fault)
+
+    def drain_events(self) -> None:
+        self.shims.drain()
+
+    # -- executions --------------------------------------------------------------------------
+    def start_execution(self, spec: dict[str, Any], name: str | None = None) -> str:
+        out = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or f"run-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(spec),
+        )
+        return str(out["executionArn"])
+
+    def describe_execution(self, arn: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.client("stepfunctions").describe_execution(executionArn=arn)
+        return out
+
+    def wait_execution(self, arn: str, timeout: float = 60.0, poll_s: float = 0.05) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = self.describe_execution(arn)
+            if desc["status"] != "RUNNING":
+                self.drain_events()
+                return desc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
+            time.sleep(poll_s)
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": arn}
+        while True:
+            out = sfn.get_execution_history(**kwargs)
+            events.extend(out["events"])
+            if not out.get("nextToken"):
+                return events
+            kwargs["nextToken"] = out["nextToken"]
+
+    def invoke(self, logical_prefix: str, event: dict[str, Any] | None = None) -> Any:
+        """Invoke a deployed function (by the start of its name) through the Lambda API."""
+        lam = self.client("lambda")
+        names = [f["FunctionName"] for f in lam.list_functions()["Functions"] if logical_prefix in f["FunctionName"]]
+        if len(names) != 1:
+            raise LookupError(f"{len(names)} functions match {logical_prefix!r}: {names}")
+        out = lam.invoke(FunctionName=names[0], Payload=json.dumps(event or {}).encode())
+        payload = json.loads(out["Payload"].read() or b"null")
+        if out.get("FunctionError"):
+            raise RuntimeError(f"{names[0]} failed: {payload}")
+        return payload
+
+    def reconcile(self) -> Any:
+        return self.invoke("Reconcile", {"source": "aws.events", "detail-type": "Scheduled Event"})

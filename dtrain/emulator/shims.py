@@ -1,0 +1,403 @@
+"""The small patches that make moto 5.2.5 run this platform in-process (one module, on purpose).
+
+moto is pinned exactly (requirements-dev.txt): these shims reach into its internals, and
+each one is a few lines that a moto upgrade must re-check. What they fill in:
+
+1. Lambda: moto runs function code only in Docker. Here the handler from the function's own
+   deployment zip runs in-process, with the function's environment applied.
+2. Step Functions: a state machine created through CloudFormation lands in the backend that
+   does not execute; it is created in the executing (parser) backend instead. The context
+   object gains `Execution.RedriveCount` (0: the emulator does not redrive).
+3. EventBridge: moto does not deliver to Lambda targets; matching events are delivered to
+   the in-process runtime (asynchronously, as EventBridge does). Step Functions' own
+   "Execution Status Change" events are put on the bus when an execution ends.
+4. SageMaker: CreateTrainingJob of an existing name answers ResourceInUse, StopTrainingJob
+   exists, and job status is driven by a pluggable backend (dtrain.emulator.sagemaker)
+   instead of moto's "Completed at once".
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import traceback
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Environment variables the emulator never takes from a function's configuration.
+_PROCESS_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
+class EmulatorError(Exception):
+    pass
+
+
+# -- 1. Lambda -----------------------------------------------------------------------------
+@dataclass
+class Fault:
+    """Make the next `times` invocations of a function fail with `error_type`.
+
+    after=True runs the handler first (its side effects happen) and then fails the
+    invocation, as a Lambda that times out after it did its work.
+    """
+
+    function_contains: str
+    error_type: str
+    message: str = "injected by the emulator"
+    times: int = 1
+    after: bool = True
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    event: Any
+    result: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class LambdaRuntime:
+    """Runs functions' handlers in-process from their deployment zips."""
+
+    workdir: Path
+    faults: list[Fault] = field(default_factory=list)
+    invocations: list[Invocation] = field(default_factory=list)
+    _modules: dict[str, ModuleType] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _env_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def _load(self, fn: Any) -> Callable[[Any, Any], Any]:
+        key = f"{fn.function_arn}:{fn.code_sha_256}"
+        with self._lock:
+            module = self._modules.get(key)
+            if module is None:
+                target = self.workdir / f"{fn.function_name}-{fn.code_sha_256[:12].replace('/', '_')}"
+                with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                    zf.extractall(target)
+                module_file, _, attr = str(fn.handler).rpartition(".")
+                path = target / f"{module_file.replace('.', '/')}.py"
+                # A unique module name per function: every function has its own handler.py.
+                name = f"_dtrain_lambda_{len(self._modules)}_{module_file.replace('.', '_')}"
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is None or spec.loader is None:
+                    raise EmulatorError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+                module.__dict__["__dtrain_handler_attr__"] = attr
+                self._modules[key] = module
+        handler: Callable[[Any, Any], Any] = getattr(module, module.__dict__["__dtrain_handler_attr__"])
+        return handler
+
+    def _apply_environment(self, fn: Any) -> None:
+        # Handlers read os.environ, which is process-wide: variables are merged, and two
+        # functions wanting different values for one name is refused rather than raced.
+        env = {**(fn.environment_vars or {}), "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region}
+        with self._lock:
+            for name, value in env.items():
+                if name in _PROCESS_ENV:
+                    continue
+                owner = self._env_owner.get(name)
+                if owner and owner[1] != str(value) and name not in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+                    raise EmulatorError(
+                        f"functions {owner[0]} and {fn.function_name} set {name} differently; "
+                        "the in-process runtime shares one environment"
+                    )
+                self._env_owner[name] = (fn.function_name, str(value))
+                os.environ[name] = str(value)
+
+    def _fault_for(self, fn_name: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.function_contains in fn_name:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def invoke(self, fn: Any, event: Any) -> tuple[Any, str | None]:
+        """(result or error payload, error type or None)."""
+        import time
+
+        handler = self._load(fn)
+        self._apply_environment(fn)
+        fault = self._fault_for(fn.function_name)
+        record = Invocation(fn.function_name, event)
+        start = time.perf_counter()
+        try:
+            if fault and not fault.after:
+                raise _Injected(fault)
+            result = handler(event, _Context(fn))
+            if fault:
+                raise _Injected(fault)
+            record.result = result
+            return result, None
+        except Exception as exc:  # the Lambda runtime turns any exception into an error payload
+            error_type = exc.fault.error_type if isinstance(exc, _Injected) else type(exc).__name__
+            message = exc.fault.message if isinstance(exc, _Injected) else str(exc)
+            record.error = error_type
+            payload = {
+                "errorMessage": message,
+                "errorType": error_type,
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+            }
+            return payload, error_type
+        finally:
+            record.seconds = time.perf_counter() - start
+            with self._lock:
+                self.invocations.append(record)
+
+
+class _Injected(Exception):
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.message)
+        self.fault = fault
+
+
+class _Context:
+    """The attributes of Lambda's context object that handlers commonly read."""
+
+    def __init__(self, fn: Any) -> None:
+        self.function_name = fn.function_name
+        self.invoked_function_arn = fn.function_arn
+        self.memory_limit_in_mb = fn.memory_size
+        self.aws_request_id = os.urandom(8).hex()
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+# -- the installer ---------------------------------------------------------------------------
+@dataclass
+class Shims:
+    runtime: LambdaRuntime
+    sagemaker_backend: Any  # dtrain.emulator.sagemaker.SageMakerBackend
+    delivery: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "eventbridge"))
+    pending: list[Future[Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def deliver_async(self, call: Callable[[], Any]) -> None:
+        future = self.delivery.submit(call)
+        with self._lock:
+            self.pending.append(future)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every event handed to a Lambda target so far has been handled."""
+        while True:
+            with self._lock:
+                pending, self.pending = self.pending, []
+            if not pending:
+                return
+            for f in pending:
+                f.result(timeout=timeout)
+
+
+def _lambda_by_arn(arn: str) -> Any:
+    from moto.awslambda.models import lambda_backends
+
+    parts = arn.split(":")
+    account, region, name = parts[4], parts[3], parts[6]
+    return lambda_backends[account][region].get_function(name)
+
+
+def put_event(
+    account: str, region: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]
+) -> None:
+    from moto.events.models import events_backends
+
+    events_backends[account][region].put_events(
+        [
+            {
+                "Source": source,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail, default=_json_default),
+                "Resources": resources,
+                "EventBusName": "default",
+            }
+        ]
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return str(value)
+
+
+@contextmanager
+def installed(shims: Shims) -> Iterator[Shims]:
+    """Install every shim for the duration of the block; restore moto afterwards."""
+    from moto.awslambda.models import LambdaFunction
+    from moto.core.exceptions import JsonRESTError
+    from moto.events.models import Rule
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
+        setattr(owner, name, value)
+
+    # 1. Lambda: run the handler from its zip.
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        event = json.loads(body) if body else {}
+        result, error = shims.runtime.invoke(self, event)
+        if error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
+        return json.dumps(result, default=_json_default).encode()
+
+    patch(LambdaFunction, "invoke", invoke)
+
+    # 2. Step Functions: CloudFormation's state machines go to the executing backend.
+    @classmethod  # type: ignore[misc]
+    def create_sm(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+    ) -> Any:
+        props = cloudformation_json["Properties"]
+        backend = stepfunctions_parser_backends[account_id][region_name]
+        return backend.create_state_machine(
+            name=props.get("StateMachineName", resource_name),
+            definition=props.get("DefinitionString", ""),
+            roleArn=props.get("RoleArn", ""),
+            tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],
+            loggingConfiguration=props.get("LoggingConfiguration"),
+            tracingConfiguration=props.get("TracingConfiguration"),
+            sm_type=props.get("StateMachineType", "STANDARD"),
+        )
+
+    patch(StateMachine, "create_from_cloudformation_json", create_sm)
+
+    original_env = ExecutionWorker._get_evaluation_environment
+
+    def evaluation_environment(self: Any) -> Any:
+        env = original_env(self)
+        env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)
+        return env
+
+    patch(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
+
+    original_terminated = sfn_execution.BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        ex = self.execution
+        status = ex.exec_status.value if ex.exec_status is not None else "UNKNOWN"
+        detail = {
+            "executionArn": ex.exec_arn,
+            "stateMachineArn": ex.state_machine_arn,
+            "name": ex.name,
+            "status": status,
+            "startDate": ex.start_date,
+            "stopDate": ex.stop_date,
+            "error": getattr(ex, "error", None),
+            "cause": getattr(ex, "cause", None),
+        }
+        put_event(
+            ex.account_id,
+            ex.region_name,
+            "aws.states",
+            "Step Functions Execution Status Change",
+            detail,
+            [ex.exec_arn],
+        )
+
+    patch(sfn_execution.BaseExecutionWorkerCommunication, "terminated", terminated)
+
+    # 3. EventBridge: deliver to Lambda targets too.
+    original_send = Rule.send_to_targets
+    targets_lock = threading.Lock()
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern._pattern:
+            return  # a schedule rule has no pattern and matches no event; the emulator runs it on demand
+        lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
+        others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
+        if others:
+            # moto raises on a Lambda target: hand it the other targets only.
+            with targets_lock:
+                all_targets, self.targets = self.targets, others
+                try:
+                    original_send(self, original_event, transform_input)
+                finally:
+                    self.targets = all_targets
+        if not lambda_targets or not self.event_pattern.matches_event(original_event):
+            return
+        for target in lambda_targets:
+            if target.get("Input") or target.get("InputPath") or target.get("InputTransformer"):
+                raise EmulatorError(f"rule {self.name}: input transformation of Lambda targets is not emulated")
+            if True:
+                fn = _lambda_by_arn(target["Arn"])
+                event = dict(original_event)
+                shims.deliver_async(lambda fn=fn, event=event: shims.runtime.invoke(fn, event))
+
+    patch(Rule, "send_to_targets", send_to_targets)
+
+    # 4. SageMaker: ResourceInUse, throttling, status from the backend, StopTrainingJob.
+    original_create = SageMakerModelBackend.create_training_job
+
+    def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:
+        if training_job_name in self.training_jobs:
+            raise JsonRESTError("ResourceInUse", f"Training job {training_job_name} already exists")
+        if not shims.sagemaker_backend.admit_create():
+            raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        job = original_create(self, training_job_name=training_job_name, **kwargs)
+        shims.sagemaker_backend.created(self, job)
+        return job
+
+    def stop_training_job(self: Any, training_job_name: str) -> None:
+        job = self.training_jobs.get(training_job_name)
+        if job is None:
+            raise JsonRESTError("ValidationException", f"Could not find training job '{training_job_name}'.")
+        if job.training_job_status not in ("InProgress", "Stopping"):
+            raise JsonRESTError(
+                "ValidationException",
+                f"The job {training_job_name} is not in progress (status {job.training_job_status}).",
+            )
+        shims.sagemaker_backend.stop_requested(self, job)
+
+    def stop_response(self: Any) -> str:
+        self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+        return "{}"
+
+    patch(SageMakerModelBackend, "create_training_job", create_training_job)
+    patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
+    patch(SageMakerResponse, "stop_training_job", stop_response)
+    try:
+        yield shims
+    finally:
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        shims.delivery.shutdown(wait=False, cancel_futures=True)
+
+
+_MISSING = object()
+
+
+def new_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="dtrain-emulator-"))

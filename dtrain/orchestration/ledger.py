@@ -1,0 +1,271 @@
+"""The job ledger: one DynamoDB row per training job, keyed by job name.
+
+The row holds the Step Functions task token (tokens go here, never in tags or
+hyperparameters: tags hold 256 characters, tokens up to 2048), the execution that owns the
+job, the spec digest and the job's last known status. `token_state` says whether the
+execution is still waiting on the token ("OPEN") or it has been answered ("CLOSED").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+BY_EXECUTION_INDEX = "by_execution"
+OPEN = "OPEN"
+CLOSED = "CLOSED"
+SUBMITTING = "Submitting"
+# Finished rows stay readable for `dtrain list` for this long, then DynamoDB's TTL drops them.
+FINISHED_ROW_TTL_S = 90 * 24 * 3600
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a spec: same spec, same digest, whatever the key order."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    job_name: str
+    execution_arn: str
+    execution_name: str
+    item_index: int
+    task_token: str
+    token_state: str
+    status: str
+    spec_digest: str
+    spec_summary: str
+    created_at: str
+    updated_at: str
+    failure_reason: str | None = None
+    expires_at: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.token_state == OPEN
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> LedgerRow:
+        def s(key: str, default: str = "") -> str:
+            value = item.get(key)
+            return str(value["S"]) if value and "S" in value else default
+
+        def n(key: str) -> int | None:
+            value = item.get(key)
+            return int(value["N"]) if value and "N" in value else None
+
+        return cls(
+            job_name=s("job_name"),
+            execution_arn=s("execution_arn"),
+            execution_name=s("execution_name"),
+            item_index=n("item_index") or 0,
+            task_token=s("task_token"),
+            token_state=s("token_state", CLOSED),
+            status=s("status"),
+            spec_digest=s("spec_digest"),
+            spec_summary=s("spec_summary"),
+            created_at=s("created_at"),
+            updated_at=s("updated_at"),
+            failure_reason=s("failure_reason") or None,
+            expires_at=n("expires_at"),
+        )
+
+
+class RowExists(Exception):
+    """put_submitted found a row under that job name already."""
+
+    def __init__(self, row: LedgerRow) -> None:
+        super().__init__(f"ledger already holds {row.job_name} (execution {row.execution_arn})")
+        self.row = row
+
+
+class Ledger:
+    """Typed access to the ledger table (low-level client: no resource layer in Lambdas)."""
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self._ddb = client if client is not None else boto3.client("dynamodb")
+
+    # -- writes -------------------------------------------------------------------------
+    def put_submitted(
+        self,
+        *,
+        job_name: str,
+        execution_arn: str,
+        execution_name: str,
+        task_token: str,
+        spec_digest: str,
+        spec_summary: str,
+        item_index: int = 0,
+    ) -> LedgerRow:
+        """Record a job before it is created, so an event for it always finds its token."""
+        now = utc_now_iso()
+        item = {
+            "job_name": {"S": job_name},
+            "execution_arn": {"S": execution_arn},
+            "execution_name": {"S": execution_name},
+            "item_index": {"N": str(item_index)},
+            "task_token": {"S": task_token},
+            "token_state": {"S": OPEN},
+            "status": {"S": SUBMITTING},
+            "spec_digest": {"S": spec_digest},
+            "spec_summary": {"S": spec_summary},
+            "created_at": {"S": now},
+            "updated_at": {"S": now},
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(job_name)",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = self.get(job_name)
+            if existing is None:  # deleted in between: extremely unlikely, let the caller retry
+                raise
+            raise RowExists(existing) from err
+        return LedgerRow.from_item(item)
+
+    def adopt(self, job_name: str, task_token: str) -> None:
+        """Hand a (re)tried Submit's fresh token to an existing row and reopen it."""
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key={"job_name": {"S": job_name}},
+            UpdateExpression="SET task_token = :t, token_state = :o, updated_at = :u",
+            ExpressionAttributeValues={
+                ":t": {"S": task_token},
+                ":o": {"S": OPEN},
+                ":u": {"S": utc_now_iso()},
+            },
+        )
+
+    def set_status(self, job_name: str, status: str, *, only_if_open: bool = False) -> None:
+        """Record a job's latest status; with only_if_open, never overwrite a closed row's."""
+        values: dict[str, Any] = {":s": {"S": status}, ":u": {"S": utc_now_iso()}}
+        kwargs: dict[str, Any] = {}
+        if only_if_open:
+            kwargs["ConditionExpression"] = "token_state = :o"
+            values[":o"] = {"S": OPEN}
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"job_name": {"S": job_name}},
+                UpdateExpression="SET #s = :s, updated_at = :u",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+                **kwargs,
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def mark_closed(
+        self,
+        job_name: str,
+        status: str,
+        *,
+        task_token: str | None = None,
+        failure_reason: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Close the row's token and record the final status; False if it was closed already.
+
+        With `task_token`, the row is only closed while it still holds that token, so a
+        token handed to a retried Submit in the meantime is not closed by a stale answer.
+        """
+        expires = int((now if now is not None else time.time()) + FINISHED_ROW_TTL_S)
+        values: dict[str, Any] = {
+            ":c": {"S": CLOSED},
+            ":o": {"S": OPEN},
+            ":s": {"S": status},
+            ":u": {"S": utc_now_iso()},
+            ":e": {"N": str(expires)},
+        }
+        update = "SET token_state = :c, #s = :s, updated_at = :u, expires_at = :e REMOVE task_token"
+        if failure_reason:
+            update = update.replace(" REMOVE", ", failure_reason = :f REMOVE")
+            values[":f"] = {"S": failure_reason[:1024]}
+        condition = "token_state = :o"
+        if task_token is not None:
+            condition += " AND task_token = :t"
+            values[":t"] = {"S": task_token}
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"job_name": {"S": job_name}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, job_name: str) -> LedgerRow | None:
+        out = self._ddb.get_item(
+            TableName=self.table_name, Key={"job_name": {"S": job_name}}, ConsistentRead=True
+        )
+        item = out.get("Item")
+        return LedgerRow.from_item(item) if item else None
+
+    def find_by_execution(self, execution_arn: str) -> list[LedgerRow]:
+        rows: list[LedgerRow] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_EXECUTION_INDEX,
+            "KeyConditionExpression": "execution_arn = :a",
+            "ExpressionAttributeValues": {":a": {"S": execution_arn}},
+        }
+        while True:
+            out = self._ddb.query(**kwargs)
+            rows.extend(LedgerRow.from_item(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return sorted(rows, key=lambda r: r.created_at)
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def _scan(self, **filters: Any) -> Iterator[LedgerRow]:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, **filters}
+        while True:
+            out = self._ddb.scan(**kwargs)
+            for item in out.get("Items", []):
+                yield LedgerRow.from_item(item)
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def open_rows(self) -> list[LedgerRow]:
+        """Rows whose execution still waits on a token (what reconcile checks)."""
+        return list(
+            self._scan(
+                FilterExpression="token_state = :o",
+                ExpressionAttributeValues={":o": {"S": OPEN}},
+            )
+        )
+
+    def list_recent(self, status: str | None = None, since: str | None = None) -> list[LedgerRow]:
+        """Rows newest first, optionally of one status and created at or after `since` (ISO)."""
+        rows = [
+            r
+            for r in self._scan()
+            if (status is None or r.status == status) and (since is None or r.created_at >= since)
+        ]
+        return sorted(rows, key=lambda r: r.created_at, reverse=True)

@@ -1,0 +1,184 @@
+"""What a finished training job means for its execution: callback and Finalize output."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dtrain.orchestration.ledger import Ledger, LedgerRow
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# Step Functions error names the Submit task fails with; Catch turns them into plain words.
+JOB_FAILED_ERROR = "SageMaker.TrainingJobFailed"
+JOB_STOPPED_ERROR = "SageMaker.TrainingJobStopped"
+# Answers to SendTask* that mean "already answered / no longer waiting": not errors.
+CLOSED_TOKEN_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_name: str
+    status: str
+    job_arn: str = ""
+    failure_reason: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Completed"
+
+    def error(self) -> str:
+        return JOB_STOPPED_ERROR if self.status == "Stopped" else JOB_FAILED_ERROR
+
+    def cause(self) -> str:
+        if self.status == "Stopped":
+            reason = f": {self.failure_reason}" if self.failure_reason else ""
+            return f"training job {self.job_name} was stopped{reason}"
+        return self.failure_reason or f"training job {self.job_name} failed without a FailureReason"
+
+    def task_output(self) -> dict[str, str]:
+        return {"job_name": self.job_name, "job_arn": self.job_arn, "status": self.status}
+
+
+def outcome_from_event(detail: Mapping[str, Any]) -> JobOutcome:
+    """From the `detail` of a SageMaker Training Job State Change event."""
+    return JobOutcome(
+        job_name=str(detail["TrainingJobName"]),
+        status=str(detail["TrainingJobStatus"]),
+        job_arn=str(detail.get("TrainingJobArn", "")),
+        failure_reason=detail.get("FailureReason") or None,
+    )
+
+
+def outcome_from_describe(job: Mapping[str, Any]) -> JobOutcome:
+    return JobOutcome(
+        job_name=str(job["TrainingJobName"]),
+        status=str(job["TrainingJobStatus"]),
+        job_arn=str(job.get("TrainingJobArn", "")),
+        failure_reason=job.get("FailureReason") or None,
+    )
+
+
+def answer_token(sfn: Any, token: str, outcome: JobOutcome) -> bool:
+    """SendTaskSuccess/Failure for a terminal job; False when the token was already closed."""
+    try:
+        if outcome.succeeded:
+            sfn.send_task_success(taskToken=token, output=json.dumps(outcome.task_output()))
+        else:
+            sfn.send_task_failure(taskToken=token, error=outcome.error(), cause=outcome.cause()[:32768])
+    except ClientError as err:
+        if err.response["Error"]["Code"] in CLOSED_TOKEN_CODES:
+            log.info("token for %s already closed (%s)", outcome.job_name, err.response["Error"]["Code"])
+            return False
+        raise
+    return True
+
+
+def close_row(sfn: Any, ledger: Ledger, row: LedgerRow, outcome: JobOutcome) -> bool:
+    """Answer the row's open token with the job's outcome and close the row.
+
+    Answer first, close second: if the Lambda dies in between, the next duplicate event or
+    reconcile answers again and gets TaskTimedOut/InvalidToken, which is harmless; the other
+    order could close a row whose execution never heard back.
+    Returns True when this call answered the token.
+    """
+    if not row.is_open or outcome.status not in TERMINAL_STATUSES:
+        if outcome.status != row.status and outcome.status in TERMINAL_STATUSES:
+            ledger.set_status(row.job_name, outcome.status)
+        return False
+    answered = answer_token(sfn, row.task_token, outcome)
+    ledger.mark_closed(
+        row.job_name, outcome.status, task_token=row.task_token, failure_reason=outcome.failure_reason
+    )
+    return answered
+
+
+# -- Finalize --------------------------------------------------------------------------
+def _seconds(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def spot_savings_percent(training_s: int | None, billable_s: int | None) -> float | None:
+    """AWS's definition: (1 - BillableTimeInSeconds / TrainingTimeInSeconds) * 100."""
+    if not training_s or billable_s is None:
+        return None
+    return round((1 - billable_s / training_s) * 100, 1)
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value) if value is not None else None
+
+
+def finalize_output(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution's result for one finished job, from DescribeTrainingJob."""
+    training_s = _seconds(job.get("TrainingTimeInSeconds"))
+    billable_s = _seconds(job.get("BillableTimeInSeconds"))
+    metrics = {
+        str(m["MetricName"]): float(m["Value"])
+        for m in job.get("FinalMetricDataList", [])
+        if "MetricName" in m and "Value" in m
+    }
+    transitions = [
+        {
+            "status": t.get("Status"),
+            "start": _iso(t.get("StartTime")),
+            "end": _iso(t.get("EndTime")),
+            "message": t.get("StatusMessage"),
+        }
+        for t in job.get("SecondaryStatusTransitions", [])
+    ]
+    return {
+        "job_name": job["TrainingJobName"],
+        "job_arn": job.get("TrainingJobArn", ""),
+        "status": job["TrainingJobStatus"],
+        "model_artifact": (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+        "final_metrics": metrics,
+        "training_seconds": training_s,
+        "billable_seconds": billable_s,
+        "spot": bool(job.get("EnableManagedSpotTraining")),
+        "spot_savings_percent": spot_savings_percent(training_s, billable_s)
+        if job.get("EnableManagedSpotTraining")
+        else None,
+        "secondary_status_transitions": transitions,
+        "failure_reason": job.get("FailureReason"),
+    }
+
+
+def console_link(region: str, execution_arn: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def success_message(result: Mapping[str, Any], *, region: str, execution_arn: str) -> dict[str, str]:
+    metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(result.get("final_metrics", {}).items()))
+    lines = [
+        f"Training job {result['job_name']} {result['status']}.",
+        f"Model: {result.get('model_artifact') or '-'}",
+        f"Metrics: {metrics or '-'}",
+        f"Training/billable seconds: {result.get('training_seconds')}/{result.get('billable_seconds')}",
+        f"Execution: {console_link(region, execution_arn)}",
+    ]
+    return {"subject": f"dtrain: {result['job_name']} {result['status']}"[:99], "message": "\n".join(lines)}
+
+
+def failure_message(
+    error: str, cause: str, *, region: str, execution_arn: str, execution_name: str
+) -> dict[str, str]:
+    lines = [
+        f"Execution {execution_name} FAILED.",
+        f"Error: {error}",
+        f"Cause: {cause}",
+        f"Execution: {console_link(region, execution_arn)}",
+    ]
+    return {"subject": f"dtrain: {execution_name} FAILED"[:99], "message": "\n".join(lines)}

@@ -1,0 +1,259 @@
+"""Prepare and Submit: spec -> request -> one training job per (execution, item, attempt).
+
+Prepare (plain Lambda invoke) validates the spec and plans the run: the wait timeout and,
+for a sweep, one item per override. Submit (waitForTaskToken) creates the job idempotently:
+
+1. An open row of this execution and item (a Submit retried after it created the job, or a
+   redriven execution whose job still runs) is adopted: the row gets the fresh token and no
+   second job is created.
+2. Otherwise the ledger row is written *before* CreateTrainingJob, so the state-change event
+   always finds the token, under the deterministic name from dtrain.naming.
+3. ResourceInUse on create means the job exists: adopted if its tag names this execution.
+4. A job that is already terminal when Submit finishes is answered at once (the event may
+   have come and gone while the row still held the previous attempt's token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff
+from dtrain.orchestration.errors import InvalidEvent, JobNameConflict
+from dtrain.orchestration.ledger import SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
+from dtrain.orchestration.sweep import apply_overrides, split_sweep
+from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
+
+log = logging.getLogger(__name__)
+
+EXECUTION_TAG = "dtrain:execution"
+DEFAULT_BASE_NAME = "job"
+
+
+def execution_tag_value(execution_arn: str) -> str:
+    # Tag values hold 256 characters; execution ARNs fit almost always, a digest otherwise.
+    if len(execution_arn) <= 256:
+        return execution_arn
+    return "sha256:" + hashlib.sha256(execution_arn.encode()).hexdigest()
+
+
+def _build_request(spec_dict: Mapping[str, Any], platform: Any, job_name: str, region: str | None) -> Any:
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import parse_spec
+
+    return build_training_job_request(parse_spec(spec_dict), platform, job_name=job_name, region=region)
+
+
+def base_name(spec_dict: Mapping[str, Any]) -> str:
+    estimator = spec_dict.get("estimator") or {}
+    name = spec_dict.get("job_name") or estimator.get("base_job_name") or DEFAULT_BASE_NAME
+    return str(name)
+
+
+def spec_summary(spec_dict: Mapping[str, Any]) -> str:
+    est = spec_dict.get("estimator") or {}
+    return json.dumps(
+        {
+            "framework": spec_dict.get("framework"),
+            "entry_point": est.get("entry_point"),
+            "instance_type": est.get("instance_type"),
+            "instance_count": est.get("instance_count"),
+            "spot": bool(est.get("use_spot_instances")),
+        },
+        separators=(",", ":"),
+    )
+
+
+def prepare(
+    spec_dict: Mapping[str, Any], platform: Any, *, region: str | None, margin_s: int = DEFAULT_MARGIN_S
+) -> dict[str, Any]:
+    """Validate the spec (every sweep item too) and plan the execution. Raises SpecError(s)."""
+    if not isinstance(spec_dict, Mapping):
+        raise InvalidEvent("the execution input must be a job spec object")
+    base, sweep = split_sweep(spec_dict)
+    items: list[dict[str, Any]] = []
+    overrides_list = [o for o in sweep.overrides] if sweep else [{}]
+    timeout = 0
+    for index, overrides in enumerate(overrides_list):
+        item_spec = apply_overrides(base, overrides) if overrides else base
+        request = _build_request(item_spec, platform, f"{base_name(base)}-validate", region)
+        item_timeout = wait_timeout_seconds(request, margin_s)
+        timeout = max(timeout, item_timeout)
+        items.append({"index": index, "overrides": dict(overrides), "timeout_seconds": item_timeout})
+    plan: dict[str, Any] = {
+        "spec": base,
+        "is_sweep": sweep is not None,
+        "timeout_seconds": timeout,
+        "items": items,
+        "max_concurrency": sweep.max_concurrency if sweep else 1,
+    }
+    if sweep:
+        plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
+    return plan
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """The Submit task's payload, as the state machine builds it."""
+
+    spec: Mapping[str, Any]
+    task_token: str
+    execution_arn: str
+    execution_name: str
+    retry_count: int = 0
+    redrive_count: int = 0
+    item_index: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    is_sweep_item: bool = False
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> SubmitRequest:
+        try:
+            return cls(
+                spec=event["spec"],
+                task_token=str(event["task_token"]),
+                execution_arn=str(event["execution_arn"]),
+                execution_name=str(event["execution_name"]),
+                retry_count=int(event.get("retry_count") or 0),
+                redrive_count=int(event.get("redrive_count") or 0),
+                item_index=int(event.get("item_index") or 0),
+                overrides=event.get("overrides") or {},
+                is_sweep_item=bool(event.get("is_sweep_item")),
+            )
+        except KeyError as missing:
+            raise InvalidEvent(f"Submit payload lacks {missing}") from None
+
+    def item_spec(self) -> dict[str, Any]:
+        return apply_overrides(self.spec, self.overrides) if self.overrides else dict(self.spec)
+
+    def job_name(self, prefix: str) -> str:
+        from dtrain.naming import job_name_for
+
+        # Sweep items share the execution: the item index keeps their names apart.
+        execution = f"{self.execution_name}-{self.item_index}" if self.is_sweep_item else self.execution_name
+        return job_name_for(
+            base_name(self.spec),
+            execution_name=execution,
+            retry_count=self.retry_count,
+            redrive_count=self.redrive_count,
+            prefix=prefix,
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_name: str
+    adopted: bool
+    answered_now: bool = False
+
+
+class Submitter:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        sagemaker: Any,
+        sfn: Any,
+        platform: Any,
+        region: str | None,
+        backoff: BackoffPolicy | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.sagemaker = sagemaker
+        self.sfn = sfn
+        self.platform = platform
+        self.region = region
+        self.backoff = backoff or BackoffPolicy()
+
+    def _prefix(self) -> str:
+        return str(getattr(self.platform, "job_name_prefix", "") or "")
+
+    def _open_row_of(self, req: SubmitRequest) -> LedgerRow | None:
+        rows = [
+            r
+            for r in self.ledger.find_by_execution(req.execution_arn)
+            if r.item_index == req.item_index and (r.is_open or r.status not in TERMINAL_STATUSES)
+        ]
+        return rows[-1] if rows else None
+
+    def _describe(self, job_name: str) -> dict[str, Any] | None:
+        try:
+            out: dict[str, Any] = self.sagemaker.describe_training_job(TrainingJobName=job_name)
+            return out
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                return None
+            raise
+
+    def _belongs_to(self, job_name: str, execution_arn: str, job: Mapping[str, Any]) -> bool:
+        arn = job.get("TrainingJobArn")
+        if not arn:
+            return False
+        tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        return any(
+            t.get("Key") == EXECUTION_TAG and t.get("Value") == execution_tag_value(execution_arn)
+            for t in tags
+        )
+
+    def _create(self, req: SubmitRequest, job_name: str) -> None:
+        request = _build_request(req.item_spec(), self.platform, job_name, self.region)
+        tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
+        tags.append({"Key": EXECUTION_TAG, "Value": execution_tag_value(req.execution_arn)})
+        request["Tags"] = tags
+        try:
+            call_with_backoff(lambda: self.sagemaker.create_training_job(**request), self.backoff)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ResourceInUse":
+                raise
+            job = self._describe(job_name)
+            if job is None or not self._belongs_to(job_name, req.execution_arn, job):
+                raise JobNameConflict(
+                    f"a training job named {job_name} exists and does not belong to {req.execution_arn}"
+                ) from err
+            log.info("adopting %s after ResourceInUse", job_name)
+
+    def submit(self, req: SubmitRequest) -> SubmitResult:
+        adopted = False
+        row = self._open_row_of(req)
+        if row is not None:
+            job_name, adopted = row.job_name, True
+            self.ledger.adopt(job_name, req.task_token)
+            log.info("adopting %s for retry %d of %s", job_name, req.retry_count, req.execution_name)
+            if self._describe(job_name) is None:
+                self._create(req, job_name)  # the earlier attempt died between ledger and create
+        else:
+            job_name = req.job_name(self._prefix())
+            try:
+                self.ledger.put_submitted(
+                    job_name=job_name,
+                    execution_arn=req.execution_arn,
+                    execution_name=req.execution_name,
+                    task_token=req.task_token,
+                    spec_digest=spec_digest(req.item_spec()),
+                    spec_summary=spec_summary(req.item_spec()),
+                    item_index=req.item_index,
+                )
+            except RowExists as exists:
+                if exists.row.execution_arn != req.execution_arn:
+                    raise JobNameConflict(
+                        f"ledger row {job_name} belongs to {exists.row.execution_arn}"
+                    ) from exists
+                adopted = True
+                self.ledger.adopt(job_name, req.task_token)
+            self._create(req, job_name)
+        job = self._describe(job_name)
+        status = str(job["TrainingJobStatus"]) if job else SUBMITTING
+        self.ledger.set_status(job_name, status, only_if_open=True)
+        answered = False
+        if job is not None and status in TERMINAL_STATUSES:
+            current = self.ledger.get(job_name)
+            if current is not None:
+                answered = close_row(self.sfn, self.ledger, current, outcome_from_describe(job))
+        return SubmitResult(job_name=job_name, adopted=adopted, answered_now=answered)

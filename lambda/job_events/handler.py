@@ -1,0 +1,21 @@
+"""Job-events Lambda: SageMaker Training Job State Change -> SendTaskSuccess/Failure."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import boto3
+
+from dtrain.orchestration.events import handle_job_event
+from dtrain.orchestration.ledger import Ledger
+
+logging.getLogger().setLevel(logging.INFO)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    result = handle_job_event(event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sfn=boto3.client("stepfunctions"))
+    job = (event.get("detail") or {}).get("TrainingJobName")
+    logging.info('{"job_name": "%s", "result": "%s"}', job, result)
+    return {"job_name": str(job), "result": result}

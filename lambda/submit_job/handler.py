@@ -1,0 +1,49 @@
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job.
+
+Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from dtrain.orchestration.backoff import BackoffPolicy
+from dtrain.orchestration.errors import InvalidEvent
+from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.submit import Submitter, SubmitRequest, prepare
+from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
+from dtrain.platform import PlatformSettings
+
+logging.getLogger().setLevel(logging.INFO)
+
+
+def _region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    platform = PlatformSettings.from_env(os.environ)
+    phase = event.get("phase")
+    if phase == "prepare":
+        margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
+        return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
+    if phase == "submit":
+        # Throttling is retried by our full-jitter loop; botocore's own retries would stack on it.
+        sagemaker = boto3.client("sagemaker", config=Config(retries={"total_max_attempts": 1}))
+        submitter = Submitter(
+            ledger=Ledger(os.environ["LEDGER_TABLE"]),
+            sagemaker=sagemaker,
+            sfn=boto3.client("stepfunctions"),
+            platform=platform,
+            region=_region(),
+            backoff=BackoffPolicy.from_env(os.environ),
+        )
+        result = submitter.submit(SubmitRequest.from_event(event))
+        logging.info('{"job_name": "%s", "adopted": %s}', result.job_name, str(result.adopted).lower())
+        return {"job_name": result.job_name, "adopted": result.adopted}
+    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare or submit")

@@ -1,0 +1,1 @@
+"""Constructs of the orchestration stack (issue 4)."""

@@ -1,0 +1,256 @@
+"""The state machine definition: Prepare -> Submit (callback) -> Finalize -> Notify.
+
+    Prepare (validate, plan, derive the wait timeout)
+      -> IsSweep? -- no  --> Submit (waitForTaskToken) -> Finalize -> Notify -> Succeeded
+                  -- yes --> Sweep (Map, max_concurrency from the spec)
+                               [SubmitItem -> ItemResult | ItemFailed]
+                             -> RankSweep -> Notify -> Succeeded
+    any failure -> DescribeFailure -> NotifyFailure -> Failed (error/cause in plain words)
+
+A successful single job costs 6 state transitions however long it trains; a 60-s polling
+loop costs about 3 per minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+# Lambda-side transient errors (service hiccups, a Submit that timed out after it created
+# the job): retried; Submit's idempotency turns the retry into an adoption, not a 2nd job.
+TRANSIENT_LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Sandbox.Timedout",
+]
+THROTTLED_ERROR = "CreateThrottled"
+
+
+@dataclass(frozen=True)
+class WorkflowTuning:
+    """Retry pacing; the emulator's tests shorten it (Step Functions' minimum is 1 s)."""
+
+    transient_retry_interval_s: int = 2
+    transient_retry_attempts: int = 3
+    throttle_retry_interval_s: int = 5
+    throttle_retry_attempts: int = 6
+
+
+def _submit_payload(*, spec_path: str, item: bool) -> sfn.TaskInput:
+    payload: dict[str, object] = {
+        "phase": "submit",
+        "spec": sfn.JsonPath.object_at(spec_path),
+        "task_token": sfn.JsonPath.task_token,
+        "execution_arn": sfn.JsonPath.execution_id,
+        "execution_name": sfn.JsonPath.execution_name,
+        "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
+        "redrive_count": sfn.JsonPath.number_at("$$.Execution.RedriveCount"),
+    }
+    if item:
+        payload.update(
+            {
+                "item_index": sfn.JsonPath.number_at("$.index"),
+                "overrides": sfn.JsonPath.object_at("$.overrides"),
+                "is_sweep_item": True,
+            }
+        )
+    return sfn.TaskInput.from_object(payload)
+
+
+def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning) -> None:
+    task.add_retry(
+        errors=[THROTTLED_ERROR],
+        interval=Duration.seconds(tuning.throttle_retry_interval_s),
+        max_attempts=tuning.throttle_retry_attempts,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    task.add_retry(
+        errors=TRANSIENT_LAMBDA_ERRORS,
+        interval=Duration.seconds(tuning.transient_retry_interval_s),
+        max_attempts=tuning.transient_retry_attempts,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def build_definition(
+    scope: Construct,
+    *,
+    submit_fn: lambda_.IFunction,
+    finalize_fn: lambda_.IFunction,
+    topic: sns.ITopic,
+    tuning: WorkflowTuning,
+) -> sfn.IChainable:
+    def invoke(
+        id_: str, fn: lambda_.IFunction, payload: dict[str, object], result_path: str
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            scope,
+            id_,
+            lambda_function=fn,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        )
+        task.add_retry(
+            errors=TRANSIENT_LAMBDA_ERRORS,
+            interval=Duration.seconds(tuning.transient_retry_interval_s),
+            max_attempts=tuning.transient_retry_attempts,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task
+
+    # -- failure path: one notification, then FAILED with the plain-words error/cause.
+    describe_failure = invoke(
+        "DescribeFailure",
+        finalize_fn,
+        {
+            "mode": "failure",
+            "error": sfn.JsonPath.object_at("$.error"),
+            "execution_arn": sfn.JsonPath.execution_id,
+            "execution_name": sfn.JsonPath.execution_name,
+        },
+        "$.failure",
+    )
+    failed = sfn.Fail(scope, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
+    notify_failure = tasks.SnsPublish(
+        scope,
+        "NotifyFailure",
+        topic=topic,
+        subject=sfn.JsonPath.string_at("$.failure.notification.subject"),
+        message=sfn.TaskInput.from_json_path_at("$.failure.notification.message"),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    notify_failure.add_catch(failed, result_path="$.notify_error")
+    describe_failure.add_catch(
+        sfn.Fail(
+            scope, "FailureUnexplained", error="Dtrain.FinalizeFailed", cause="could not describe the failure"
+        ),
+        result_path="$.finalize_error",
+    )
+    describe_failure.next(notify_failure).next(failed)
+
+    def on_failure(task: sfn.TaskStateBase) -> None:
+        task.add_catch(describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
+
+    # -- single job
+    prepare = invoke(
+        "Prepare", submit_fn, {"phase": "prepare", "spec": sfn.JsonPath.entire_payload}, "$.plan"
+    )
+    submit = tasks.LambdaInvoke(
+        scope,
+        "Submit",
+        lambda_function=submit_fn,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=_submit_payload(spec_path="$.plan.spec", item=False),
+        task_timeout=sfn.Timeout.at("$.plan.timeout_seconds"),
+        retry_on_service_exceptions=False,
+        result_path="$.job",
+    )
+    _add_submit_retries(submit, tuning)
+    finalize = invoke(
+        "Finalize",
+        finalize_fn,
+        {
+            "mode": "job",
+            "job_name": sfn.JsonPath.string_at("$.job.job_name"),
+            "execution_arn": sfn.JsonPath.execution_id,
+        },
+        "$.final",
+    )
+    notify = tasks.SnsPublish(
+        scope,
+        "Notify",
+        topic=topic,
+        subject=sfn.JsonPath.string_at("$.final.notification.subject"),
+        message=sfn.TaskInput.from_json_path_at("$.final.notification.message"),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    done = sfn.Succeed(scope, "Succeeded", output_path="$.final.result")
+    for task in (prepare, submit, finalize, notify):
+        on_failure(task)
+
+    # -- sweep: one Submit per override, bounded concurrency, a failed item is a result row
+    submit_item = tasks.LambdaInvoke(
+        scope,
+        "SubmitItem",
+        lambda_function=submit_fn,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=_submit_payload(spec_path="$.spec", item=True),
+        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
+        retry_on_service_exceptions=False,
+        result_path="$.job",
+    )
+    _add_submit_retries(submit_item, tuning)
+    item_result = invoke(
+        "ItemResult",
+        finalize_fn,
+        {
+            "mode": "item",
+            "job_name": sfn.JsonPath.string_at("$.job.job_name"),
+            "index": sfn.JsonPath.number_at("$.index"),
+            "overrides": sfn.JsonPath.object_at("$.overrides"),
+        },
+        "$",
+    )
+    item_failed = sfn.Pass(
+        scope,
+        "ItemFailed",
+        parameters={
+            "index": sfn.JsonPath.number_at("$.index"),
+            "overrides": sfn.JsonPath.object_at("$.overrides"),
+            "status": "Failed",
+            "error": sfn.JsonPath.string_at("$.error.Error"),
+            "failure_reason": sfn.JsonPath.string_at("$.error.Cause"),
+            "final_metrics": {},
+        },
+    )
+    submit_item.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+    item_result.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+    sweep = sfn.Map(
+        scope,
+        "Sweep",
+        items_path="$.plan.items",
+        max_concurrency_path="$.plan.max_concurrency",
+        item_selector={
+            "index": sfn.JsonPath.number_at("$$.Map.Item.Value.index"),
+            "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
+            "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
+            "spec": sfn.JsonPath.object_at("$.plan.spec"),
+        },
+        result_path="$.sweep_results",
+    )
+    sweep.item_processor(submit_item.next(item_result))
+    rank = invoke(
+        "RankSweep",
+        finalize_fn,
+        {
+            "mode": "sweep",
+            "results": sfn.JsonPath.object_at("$.sweep_results"),
+            "objective": sfn.JsonPath.object_at("$.plan.objective"),
+            "execution_arn": sfn.JsonPath.execution_id,
+        },
+        "$.final",
+    )
+    on_failure(sweep)
+    on_failure(rank)
+
+    notify.next(done)
+    is_sweep = (
+        sfn.Choice(scope, "IsSweep")
+        .when(sfn.Condition.boolean_equals("$.plan.is_sweep", True), sweep.next(rank).next(notify))
+        .otherwise(submit.next(finalize).next(notify))
+    )
+    return prepare.next(is_sweep)

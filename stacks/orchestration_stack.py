@@ -1,0 +1,382 @@
+"""OrchestrationStack: ledger, Lambdas, state machine, events, notifications, dashboard.
+
+Takes the platform's resources as typed constructor arguments (from the network, storage and
+training stacks, or stand-ins in tests) and turns them into the Lambdas' PlatformSettings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.orchestration.lambda_bundling import function_code
+from stacks.orchestration.workflow import WorkflowTuning, build_definition
+
+JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+LEDGER_GSI = "by_execution"
+
+
+@dataclass(frozen=True)
+class OrchestrationOptions:
+    job_name_prefix: str = "dtrain"
+    notification_email: str | None = None
+    jobs_in_vpc: bool = False
+    wait_margin_s: int = 3600
+    reconcile_every: Duration = field(default_factory=lambda: Duration.minutes(5))
+    throttle_attempts: int = 8
+    throttle_base_s: float = 0.5
+    throttle_cap_s: float = 8.0
+    tuning: WorkflowTuning = field(default_factory=WorkflowTuning)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+
+
+class OrchestrationStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str = "DtrainOrchestration",
+        *,
+        artifacts_bucket: s3.IBucket,
+        checkpoints_bucket: s3.IBucket,
+        data_key: kms.IKey,
+        execution_role: iam.IRole,
+        vpc: ec2.IVpc,
+        subnets: Sequence[ec2.ISubnet],
+        training_security_group: ec2.ISecurityGroup,
+        image_uris: Mapping[str, str],
+        fsx_id: str | None = None,
+        fsx_mount_name: str | None = None,
+        efs_id: str | None = None,
+        options: OrchestrationOptions | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        opts = options or OrchestrationOptions()
+        self.options = opts
+        prefix = opts.job_name_prefix
+
+        # One key for everything this stack stores: ledger, topic, logs.
+        self.key = kms.Key(
+            self,
+            "OrchestrationKey",
+            enable_key_rotation=True,
+            description="dtrain orchestration: job ledger, notifications, state machine logs",
+            removal_policy=opts.removal_policy,
+        )
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+
+        self.ledger = ddb.Table(
+            self,
+            "JobLedger",
+            partition_key=ddb.Attribute(name="job_name", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=opts.removal_policy,
+        )
+        self.ledger.add_global_secondary_index(
+            index_name=LEDGER_GSI,
+            partition_key=ddb.Attribute(name="execution_arn", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="created_at", type=ddb.AttributeType.STRING),
+        )
+
+        self.topic = sns.Topic(self, "Notifications", master_key=self.key, enforce_ssl=True)
+        if opts.notification_email:
+            self.topic.add_subscription(subs.EmailSubscription(opts.notification_email))
+
+        platform_settings = {
+            "region": self.region,
+            "role_arn": execution_role.role_arn,
+            "output_s3_uri": f"s3://{artifacts_bucket.bucket_name}/jobs",
+            "checkpoint_s3_uri": f"s3://{checkpoints_bucket.bucket_name}/checkpoints",
+            "subnets": [s.subnet_id for s in subnets],
+            "security_group_ids": [training_security_group.security_group_id],
+            "jobs_in_vpc": opts.jobs_in_vpc,
+            "image_uris": dict(image_uris),
+            "fsx_id": fsx_id,
+            "fsx_mount_name": fsx_mount_name,
+            "efs_id": efs_id,
+            "tags": dict(opts.tags),
+            "environment": dict(opts.environment),
+            "job_name_prefix": prefix,
+            "volume_kms_key_id": data_key.key_arn,
+            "output_kms_key_id": data_key.key_arn,
+        }
+        self.platform_json = self.to_json_string(platform_settings)
+        common_env = {"LEDGER_TABLE": self.ledger.table_name}
+
+        self.submit_fn = self._function(
+            "SubmitJob",
+            "submit_job",
+            timeout=Duration.minutes(2),
+            environment={
+                **common_env,
+                "DTRAIN_PLATFORM": self.platform_json,
+                "DTRAIN_WAIT_MARGIN_S": str(opts.wait_margin_s),
+                "DTRAIN_THROTTLE_ATTEMPTS": str(opts.throttle_attempts),
+                "DTRAIN_THROTTLE_BASE_S": str(opts.throttle_base_s),
+                "DTRAIN_THROTTLE_CAP_S": str(opts.throttle_cap_s),
+            },
+        )
+        self.job_events_fn = self._function("JobEvents", "job_events", environment=common_env)
+        self.reconcile_fn = self._function(
+            "Reconcile", "reconcile", timeout=Duration.minutes(5), environment=common_env
+        )
+        self.abort_fn = self._function("AbortJob", "abort_job", environment=common_env)
+        self.finalize_fn = self._function("Finalize", "finalize", environment={})
+        for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn):
+            self.ledger.grant_read_write_data(fn)
+
+        # -- IAM: SageMaker calls scoped to the platform's job-name prefix.
+        job_arns = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:training-job/{prefix}-*"
+        self._allow(self.submit_fn, ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], job_arns)
+        for fn in (self.submit_fn, self.reconcile_fn, self.finalize_fn):
+            self._allow(fn, ["sagemaker:DescribeTrainingJob"], job_arns)
+        self._allow(self.submit_fn, ["sagemaker:ListTags"], job_arns)
+        self._allow(self.abort_fn, ["sagemaker:StopTrainingJob"], job_arns)
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[execution_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        # Jobs in the VPC: CreateTrainingJob checks the caller may use these network resources.
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"],
+                # Describe* actions support no resource-level permissions: AWS requires "*".
+                resources=["*"],
+            )
+        )
+        data_key.grant(self.submit_fn, "kms:CreateGrant", "kms:DescribeKey")
+
+        # -- state machine
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            encryption_key=self.key,
+            retention=opts.log_retention,
+            removal_policy=opts.removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "TrainingWorkflow",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                build_definition(
+                    Construct(self, "Workflow"),
+                    submit_fn=self.submit_fn,
+                    finalize_fn=self.finalize_fn,
+                    topic=self.topic,
+                    tuning=opts.tuning,
+                )
+            ),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel.ALL,
+                # Payloads carry task tokens and whole specs: the history keeps them, logs do not.
+                include_execution_data=False,
+            ),
+        )
+        # Token answers and execution lookups: a separate policy, so the Lambdas do not depend
+        # on the state machine that depends on them (no circular reference).
+        executions = (
+            f"arn:{self.partition}:states:{self.region}:{self.account}:execution:"
+            f"{self.state_machine.state_machine_name}:*"
+        )
+        iam.Policy(
+            self,
+            "TaskTokenAnswers",
+            roles=[fn.role for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn) if fn.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                    resources=[self.state_machine.state_machine_arn],
+                ),
+                iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+            ],
+        )
+
+        # -- events
+        self.job_events_rule = events.Rule(
+            self,
+            "TrainingJobStateChange",
+            description="SageMaker training jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[JOB_STATE_CHANGE],
+                detail={
+                    "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "TrainingJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
+        self.abort_rule = events.Rule(
+            self,
+            "ExecutionAbortedOrTimedOut",
+            description="Stop the training job of an aborted or timed-out execution",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=[EXECUTION_STATUS_CHANGE],
+                detail={
+                    "status": ["ABORTED", "TIMED_OUT"],
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.abort_fn, retry_attempts=8)],
+        )
+        self.reconcile_rule = events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="Close tokens of jobs whose state-change event was lost",
+            schedule=events.Schedule.rate(opts.reconcile_every),
+            targets=[targets.LambdaFunction(self.reconcile_fn)],
+        )
+
+        self._observability()
+
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "LedgerTableName", value=self.ledger.table_name)
+        CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "PlatformSettings", value=self.platform_json)
+        CfnOutput(self, "ArtifactsBucketName", value=artifacts_bucket.bucket_name)
+
+    # ------------------------------------------------------------------------------------
+    def _function(
+        self,
+        id_: str,
+        folder: str,
+        *,
+        environment: Mapping[str, str],
+        timeout: Duration | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{id_}Logs",
+            retention=self.options.log_retention,
+            encryption_key=self.key,
+            removal_policy=self.options.removal_policy,
+        )
+        return lambda_.Function(
+            self,
+            id_,
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            code=function_code(folder),
+            timeout=timeout or Duration.seconds(30),
+            memory_size=256,
+            environment=dict(environment),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+        )
+
+    @staticmethod
+    def _allow(fn: lambda_.Function, actions: list[str], resource: str) -> None:
+        fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
+
+    def _observability(self) -> None:
+        sm = self.state_machine
+        alarm_action = cw_actions.SnsAction(self.topic)
+        failed = cw.Alarm(
+            self,
+            "ExecutionsFailed",
+            metric=sm.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            alarm_description="A training execution failed",
+        )
+        failed.add_alarm_action(alarm_action)
+        fns = {
+            "Submit": self.submit_fn,
+            "JobEvents": self.job_events_fn,
+            "Reconcile": self.reconcile_fn,
+            "Abort": self.abort_fn,
+            "Finalize": self.finalize_fn,
+        }
+        for name, fn in fns.items():
+            alarm = cw.Alarm(
+                self,
+                f"{name}Errors",
+                metric=fn.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"The {name} Lambda raised errors",
+            )
+            alarm.add_alarm_action(alarm_action)
+        prefix = self.options.job_name_prefix
+
+        def search(metric_name: str, stat: str, label: str) -> cw.MathExpression:
+            # Jobs come and go: SEARCH finds every host series of this platform's jobs.
+            return cw.MathExpression(
+                expression=(
+                    "SEARCH('{/aws/sagemaker/TrainingJobs,Host} "
+                    f'MetricName="{metric_name}" Host="{prefix}-"\', \'{stat}\', 300)'
+                ),
+                label=label,
+                period=Duration.minutes(5),
+            )
+
+        dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{self.stack_name}-training")
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Executions",
+                left=[
+                    sm.metric_started(statistic="Sum"),
+                    sm.metric_succeeded(statistic="Sum"),
+                    sm.metric_failed(statistic="Sum"),
+                    sm.metric_aborted(statistic="Sum"),
+                ],
+            ),
+            cw.GraphWidget(
+                title="Execution duration (job durations)", left=[sm.metric_time(statistic="Average")]
+            ),
+            cw.GraphWidget(
+                title="Lambda errors", left=[fn.metric_errors(statistic="Sum") for fn in fns.values()]
+            ),
+        )
+        dashboard.add_widgets(
+            cw.GraphWidget(
+                title="GPU utilization (running jobs)", left=[search("GPUUtilization", "Average", "GPU %")]
+            ),
+            cw.GraphWidget(
+                title="Training metrics (metric definitions)",
+                left=[
+                    search("train:loss", "Average", "train:loss"),
+                    search("validation:accuracy", "Average", "validation:accuracy"),
+                ],
+                right=[search("train:throughput", "Average", "samples/s")],
+            ),
+        )
