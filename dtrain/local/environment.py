@@ -1,7 +1,8 @@
 """The SM_* environment the SageMaker training toolkit gives a training process.
 
-Written from the toolkit's documented contract (`sagemaker_training.environment`,
-version 5.1.4) and checked key by key against the toolkit itself in
+Written from the toolkit's contract (`sagemaker_training.environment`, version 4.9.0, the
+one requirements-sdk.txt pins; 5.x adds only a `topology` field, empty except on GB200
+UltraServers, to SM_TRAINING_ENV) and checked key by key against the toolkit itself in
 tests/local/test_toolkit_parity.py. Values the toolkit derives from the machine
 (SM_NUM_CPUS, SM_NUM_GPUS, SM_NUM_NEURONS, the smddprun checks) are derived here the same
 way, from this machine: a simulated host is this machine.
@@ -189,7 +190,6 @@ def training_environment(
         "output_dir": output_dir,
         "output_intermediate_dir": os.path.join(output_dir, "intermediate"),
         "resource_config": res,
-        "topology": [],
         "user_entry_point": program,
     }
 
@@ -230,8 +230,6 @@ def sm_environment(training_env: Mapping[str, Any]) -> dict[str, str]:
         "user_args": user_args(env["hyperparameters"]),
         "output_intermediate_dir": env["output_intermediate_dir"],
     }
-    if env["topology"]:
-        keys["topology"] = env["topology"]
     for name, path in env["channel_input_dirs"].items():
         keys[f"channel_{name}"] = path
     for key, value in env["hyperparameters"].items():
