@@ -124,3 +124,19 @@ class StopAgreement:
         if self._pending is not None:
             self._pending[0].wait()
             self._pending = None
+
+
+def max_replica_divergence(model: torch.nn.Module, ctx: DistContext) -> float:
+    """Largest difference between any rank's parameters and rank 0's; 0.0 when the replicas agree.
+
+    Run once at the end of training: DDP keeps the replicas equal by construction, and this says
+    so in the log (a diverged replica means a bug or a hardware fault, not noise).
+    """
+    if not ctx.distributed:
+        return 0.0
+    local = torch.cat([p.detach().float().flatten().cpu() for p in model.parameters()])
+    reference = local.clone()
+    dist.broadcast(reference, src=0, group=ctx.control_group)
+    diff = (local - reference).abs().max().reshape(1)
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX, group=ctx.control_group)
+    return float(diff.item())

@@ -35,7 +35,13 @@ from common.metrics import RankZeroLog
 from common.sagemaker_env import ContractError, Hyperparameters, SageMakerEnv
 from common.stop_signal import StopRequest
 from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
-from common.torch_distributed import DistContext, StopAgreement, init_distributed, shutdown_distributed
+from common.torch_distributed import (
+    DistContext,
+    StopAgreement,
+    init_distributed,
+    max_replica_divergence,
+    shutdown_distributed,
+)
 from torch.nn.parallel import DistributedDataParallel
 
 
@@ -313,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         trainer = Trainer(sm, config, ctx, log)
         if trainer.run(StopAgreement(ctx, stop_request)):
+            divergence = max_replica_divergence(trainer.model, ctx)
+            in_sync = divergence == 0.0
+            log(f"replicas_in_sync={in_sync} max_param_divergence={divergence:.3g} ranks={ctx.world_size}")
             trainer.save_model()
             ctx.barrier()
     finally:
