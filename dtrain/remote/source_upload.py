@@ -31,19 +31,39 @@ class SourceTarball:
     files: int
 
 
+PACKAGED_IMAGES = ("ddp", "horovod")
+
+
 def is_local_source(source_dir: object) -> bool:
     return isinstance(source_dir, str) and bool(source_dir) and "://" not in source_dir
 
 
-def resolve_source_dir(source_dir: str, spec_path: Path) -> Path:
-    """A relative source_dir is taken relative to the spec file, else to the working directory."""
-    candidate = Path(source_dir).expanduser()
+def pack_spec_code(estimator: dict[str, Any], spec_path: Path) -> SourceTarball | None:
+    """The code this spec must upload, or None (an s3:// tarball, or code baked in the image)."""
+    source_dir = estimator.get("source_dir")
+    entry_point = estimator.get("entry_point")
+    entry = entry_point if isinstance(entry_point, str) else None
+    if is_local_source(source_dir):
+        return pack_source_dir(resolve_source_dir(str(source_dir), spec_path), entry_point=entry)
+    if source_dir is None and estimator.get("image_uri") not in PACKAGED_IMAGES and entry:
+        return pack_entry_point(resolve_local_path(entry, spec_path))
+    return None
+
+
+def resolve_local_path(path: str, spec_path: Path) -> Path:
+    """A relative path is taken relative to the spec file (as the core does), else to the cwd."""
+    candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         beside_spec = spec_path.parent / candidate
-        candidate = beside_spec if beside_spec.is_dir() else Path.cwd() / candidate
-    if not candidate.is_dir():
-        raise UsageError(f"estimator.source_dir: {source_dir!r}: is not a directory")
+        candidate = beside_spec if beside_spec.exists() else Path.cwd() / candidate
     return candidate.resolve()
+
+
+def resolve_source_dir(source_dir: str, spec_path: Path) -> Path:
+    directory = resolve_local_path(source_dir, spec_path)
+    if not directory.is_dir():
+        raise UsageError(f"estimator.source_dir: {source_dir!r}: is not a directory")
+    return directory
 
 
 def _included(path: Path, root: Path) -> bool:
@@ -58,10 +78,21 @@ def pack_source_dir(directory: Path, *, entry_point: str | None = None) -> Sourc
             f"estimator.entry_point: {entry_point!r}: not found in source_dir {str(directory)!r}"
         )
     files = sorted(p for p in directory.rglob("*") if p.is_file() and _included(p, directory))
+    return _pack(directory, files)
+
+
+def pack_entry_point(script: Path) -> SourceTarball:
+    """A spec without source_dir and without a packaged image ships its entry point alone (as SDK v2)."""
+    if not script.is_file():
+        raise UsageError(f"estimator.entry_point: {str(script)!r}: no such file to upload")
+    return _pack(script.parent, [script])
+
+
+def _pack(root: Path, files: list[Path]) -> SourceTarball:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in files:
-            info = tarfile.TarInfo(path.relative_to(directory).as_posix())
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
             info.size = path.stat().st_size
             # Keep the executable bit (scripts), drop everything that varies between checkouts.
             info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
@@ -74,7 +105,7 @@ def pack_source_dir(directory: Path, *, entry_point: str | None = None) -> Sourc
     with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as gz:
         gz.write(raw.getvalue())
     data = packed.getvalue()
-    return SourceTarball(directory, data, hashlib.sha256(data).hexdigest(), len(files))
+    return SourceTarball(root, data, hashlib.sha256(data).hexdigest(), len(files))
 
 
 def source_key(execution_name: str) -> str:

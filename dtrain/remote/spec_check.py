@@ -19,11 +19,9 @@ class SpecRejected(UsageError):
 
 
 def _report(exc: Exception) -> SpecRejected:
-    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.errors import SpecError, SpecErrors, as_error_list
 
-    errors: list[SpecError] = list(exc.errors) if isinstance(exc, SpecErrors) else []
-    if isinstance(exc, SpecError):
-        errors = [exc]
+    errors = as_error_list(exc) if isinstance(exc, SpecError | SpecErrors) else []
     for error in errors:
         print(str(error), file=sys.stderr)
     return SpecRejected(f"the job spec has {len(errors)} error(s); nothing was submitted")
@@ -45,23 +43,27 @@ def load_checked_spec(path: Path) -> Any:
 def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | None, job_name: str) -> None:
     """Build the CreateTrainingJob request the platform would build, to refuse what it would refuse.
 
-    Needs the platform settings (the stack's `PlatformSettings` output): file-system channels
-    and packaged image names only resolve with them. Without the output, only the spec rules
-    apply here and the platform's Submit step checks the rest.
+    With the stack's `PlatformSettings` output, file-system channels and packaged image names
+    resolve exactly as the Submit Lambda resolves them; without it, against the same
+    placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
     """
-    if not settings_json:
-        return
     from dtrain.errors import SpecError, SpecErrors
+    from dtrain.placeholder import placeholder_platform
     from dtrain.platform import PlatformSettings
     from dtrain.request import build_training_job_request
     from dtrain.spec import parse_spec
 
+    if settings_json:
+        try:
+            settings = PlatformSettings.from_json(settings_json)
+        except (SpecError, SpecErrors) as exc:
+            # The stack's own output is broken: a platform problem (exit 3), not the user's spec.
+            raise PlatformNotFound(f"the stack's PlatformSettings output is not usable: {exc}") from exc
+    else:
+        settings = placeholder_platform()
     try:
-        settings = PlatformSettings.from_json(settings_json)
-    except (SpecError, SpecErrors) as exc:
-        # The stack's own output is broken: a platform problem (exit 3), not the user's spec.
-        raise PlatformNotFound(f"the stack's PlatformSettings output is not usable: {exc}") from exc
-    try:
-        build_training_job_request(parse_spec(raw_spec), settings, job_name=job_name, region=settings.region)
+        # SageMaker job names hold 63 characters; the Lambda derives the real one from the execution.
+        stand_in = job_name[:63].rstrip("-")
+        build_training_job_request(parse_spec(raw_spec), settings, job_name=stand_in, region=settings.region)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc

@@ -16,14 +16,7 @@ from dtrain.remote.context import RemoteContext
 from dtrain.remote.errors import EXIT_JOB, EXIT_OK, JobConflict
 from dtrain.remote.execution_names import canonical_json, check_execution_name, execution_name_for
 from dtrain.remote.job_lookup import ResolvedJob, describe_execution, refresh
-from dtrain.remote.source_upload import (
-    SourceTarball,
-    is_local_source,
-    pack_source_dir,
-    resolve_source_dir,
-    source_key,
-    upload_source,
-)
+from dtrain.remote.source_upload import SourceTarball, pack_spec_code, source_key, upload_source
 from dtrain.remote.spec_check import check_against_platform, load_checked_spec
 
 
@@ -59,12 +52,8 @@ def submit(args: argparse.Namespace) -> int:
     submitted: dict[str, Any] = copy.deepcopy(dict(spec.raw))
     estimator = submitted.get("estimator")
     tarball: SourceTarball | None = None
-    if isinstance(estimator, dict) and is_local_source(estimator.get("source_dir")):
-        directory = resolve_source_dir(str(estimator["source_dir"]), spec_path)
-        entry_point = estimator.get("entry_point")
-        tarball = pack_source_dir(
-            directory, entry_point=entry_point if isinstance(entry_point, str) else None
-        )
+    if isinstance(estimator, dict):
+        tarball = pack_spec_code(estimator, spec_path)
     name = (
         check_execution_name(args.name)
         if args.name
@@ -77,7 +66,10 @@ def submit(args: argparse.Namespace) -> int:
     if tarball is not None:
         assert isinstance(estimator, dict)
         source_uri = f"s3://{platform.artifacts_bucket}/{source_key(name)}"
-        # The Lambda cannot read this machine: the execution input names the uploaded tarball.
+        # The Lambda cannot read this machine: the execution input names the uploaded tarball
+        # (for a lone entry point too: SDK v2 then tars the script alone, at the tarball's root).
+        if estimator.get("source_dir") is None:
+            estimator["entry_point"] = Path(str(estimator["entry_point"])).name
         estimator["source_dir"] = source_uri
     check_against_platform(submitted, platform.platform_settings_json, name)
 

@@ -116,6 +116,16 @@ def test_an_invalid_spec_exits_2_with_every_error_and_sends_nothing(platform, cl
     assert executions_named(platform, "cli-submit-bad") == []
 
 
+def test_a_spec_the_platform_cannot_run_is_refused_before_starting(platform, cli):
+    # The platform of this stack has no FSx file system: the request builder refuses the channel.
+    spec = platform.spec("cli-submit-fsx")
+    spec["inputs"] = {"train": {"file_system": "fsx", "path": "datasets/cifar10"}}
+    code, _, err = cli.run("submit", str(platform.write_spec("fsx", spec)))
+    assert code == 2
+    assert "inputs.train" in err
+    assert executions_named(platform, "cli-submit-fsx") == []
+
+
 def test_a_missing_spec_file_is_a_usage_error(platform, cli):
     code, _, err = cli.run("submit", str(platform.tmp / "nope.json"))
     assert code == 2 and "nope.json" in err
