@@ -149,6 +149,14 @@ class TrainingStack(Stack):
         # EBS attaches encrypted training volumes through a grant it creates for the instance.
         role.add_to_policy(
             iam.PolicyStatement(
+                sid="KmsGrantsForTrainingVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
                 sid="TrainingJobLogs",
                 actions=[
                     "logs:CreateLogGroup",

@@ -1,0 +1,121 @@
+"""Session fixtures shared by every test folder: ONE synthesized CDK app per test session.
+
+Synthesizing the app costs seconds (jsii start-up, asset hashing, cdk-nag); every stack test,
+snapshot and scanner reuses the same synthesis through these fixtures:
+
+- `cdk_context`      dict: cdk.json's context (what `npx cdk synth` would pass)
+- `synthesized_app`  SynthesizedApp: everything below in one object
+- `app`              aws_cdk.App, already synthesized (cdk-nag ran during that synth)
+- `platform`         stacks.platform.Platform: typed handles on the stacks and the config
+- `cloud_assembly`   aws_cdk.cx_api.CloudAssembly of that synth
+- `templates`        dict[str, assertions.Template] keyed by short stack name
+                     ("network", "storage", "training", and any stack added later, named by its
+                     id without the stack prefix, lower-cased: "DtrainOrchestration" -> "orchestration")
+- `template_files`   dict[str, Path]: the same keys -> the synthesized template JSON file
+- `template_dicts`   dict[str, dict]: the same keys -> the parsed template
+
+Tests that need a differently configured app call `synthesize(context_overrides, tmp_path)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# app.py and stacks/ live at the repository root, outside the installed dtrain package.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk import App, cx_api  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+import app as cdk_app  # noqa: E402
+from stacks.platform import Platform  # noqa: E402
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    app: App
+    platform: Platform
+    assembly: cx_api.CloudAssembly
+    outdir: Path
+    templates: dict[str, Template]
+    template_files: dict[str, Path]
+    template_dicts: dict[str, dict[str, Any]]
+
+
+def short_name(stack_id: str, prefix: str) -> str:
+    return (stack_id[len(prefix) :] if stack_id.startswith(prefix) else stack_id).lower()
+
+
+def synthesize(context_overrides: Mapping[str, Any] | None, outdir: Path) -> SynthesizedApp:
+    """Build and synthesize the app with cdk.json context plus overrides into `outdir`."""
+    app, platform = cdk_app.build_app(cdk_app.cdk_json_context(context_overrides), outdir=str(outdir))
+    assembly = app.synth()
+    prefix = platform.config.stack_prefix
+    files: dict[str, Path] = {}
+    dicts: dict[str, dict[str, Any]] = {}
+    for stack in assembly.stacks:
+        name = short_name(stack.stack_name, prefix)
+        files[name] = Path(stack.template_full_path)
+        dicts[name] = json.loads(files[name].read_text())
+    return SynthesizedApp(
+        app=app,
+        platform=platform,
+        assembly=assembly,
+        outdir=outdir,
+        # from_json on the written template: Template.from_stack would synthesize again.
+        templates={name: Template.from_json(d) for name, d in dicts.items()},
+        template_files=files,
+        template_dicts=dicts,
+    )
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict[str, Any]:
+    return cdk_app.cdk_json_context()
+
+
+@pytest.fixture(scope="session")
+def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    return synthesize(None, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def app(synthesized_app: SynthesizedApp) -> App:
+    return synthesized_app.app
+
+
+@pytest.fixture(scope="session")
+def platform(synthesized_app: SynthesizedApp) -> Platform:
+    return synthesized_app.platform
+
+
+@pytest.fixture(scope="session")
+def cloud_assembly(synthesized_app: SynthesizedApp) -> cx_api.CloudAssembly:
+    return synthesized_app.assembly
+
+
+@pytest.fixture(scope="session")
+def templates(synthesized_app: SynthesizedApp) -> dict[str, Template]:
+    return synthesized_app.templates
+
+
+@pytest.fixture(scope="session")
+def template_files(synthesized_app: SynthesizedApp) -> dict[str, Path]:
+    return synthesized_app.template_files
+
+
+@pytest.fixture(scope="session")
+def template_dicts(synthesized_app: SynthesizedApp) -> dict[str, dict[str, Any]]:
+    return synthesized_app.template_dicts

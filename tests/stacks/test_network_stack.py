@@ -1,0 +1,106 @@
+"""Network stack: private subnets only, endpoints for what jobs call, flow logs, the training SG."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from stacks.network_stack import INTERFACE_ENDPOINTS
+
+
+def resources(template: Template, type_: str) -> dict[str, Any]:
+    return dict(template.find_resources(type_))
+
+
+def endpoint_service_suffix(endpoint: dict[str, Any]) -> str:
+    # ServiceName is {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".sagemaker.api"]]}
+    parts = endpoint["Properties"]["ServiceName"]["Fn::Join"][1]
+    return str(parts[-1]).lstrip(".")
+
+
+def test_no_route_to_the_internet_by_default(templates: dict[str, Template]) -> None:
+    network = templates["network"]
+    network.resource_count_is("AWS::EC2::InternetGateway", 0)
+    network.resource_count_is("AWS::EC2::NatGateway", 0)
+    for subnet in resources(network, "AWS::EC2::Subnet").values():
+        assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+
+
+def test_two_private_subnets_in_distinct_zones(templates: dict[str, Template]) -> None:
+    subnets = resources(templates["network"], "AWS::EC2::Subnet")
+    assert len(subnets) == 2
+    zones = [json_key(s["Properties"]["AvailabilityZone"]) for s in subnets.values()]
+    assert len(set(zones)) == 2
+
+
+def json_key(value: Any) -> str:
+    return repr(value)
+
+
+def test_s3_gateway_endpoint_on_every_private_route_table(templates: dict[str, Template]) -> None:
+    network = templates["network"]
+    gateways = {k: v for k, v in resources(network, "AWS::EC2::VPCEndpoint").items()
+                if v["Properties"]["VpcEndpointType"] == "Gateway"}  # fmt: skip
+    (gateway,) = gateways.values()
+    assert endpoint_service_suffix(gateway) == "s3"
+    route_tables = resources(network, "AWS::EC2::RouteTable")
+    assert sorted(r["Ref"] for r in gateway["Properties"]["RouteTableIds"]) == sorted(route_tables)
+
+
+def test_interface_endpoints_for_what_jobs_and_lambdas_call(templates: dict[str, Template]) -> None:
+    interfaces = [e for e in resources(templates["network"], "AWS::EC2::VPCEndpoint").values()
+                  if e["Properties"]["VpcEndpointType"] == "Interface"]  # fmt: skip
+    services = sorted(endpoint_service_suffix(e) for e in interfaces)
+    assert services == sorted(["sagemaker.api", "ecr.api", "ecr.dkr", "logs", "monitoring", "sts", "states"])
+    assert len(INTERFACE_ENDPOINTS) == len(services)
+    for endpoint in interfaces:
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_endpoint_security_group_admits_only_https_from_the_vpc(templates: dict[str, Template]) -> None:
+    templates["network"].has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": Match.string_like_regexp("interface endpoints"),
+            "SecurityGroupIngress": [
+                {
+                    "CidrIp": "10.40.0.0/16",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "IpProtocol": "tcp",
+                    "Description": Match.any_value(),
+                }
+            ],
+        },
+    )
+
+
+def test_vpc_flow_logs_capture_all_traffic(templates: dict[str, Template]) -> None:
+    network = templates["network"]
+    network.has_resource_properties(
+        "AWS::EC2::FlowLog",
+        {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"},
+    )
+    network.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
+
+
+def test_training_sg_admits_all_tcp_from_itself_and_nothing_else(templates: dict[str, Template]) -> None:
+    network = templates["network"]
+    groups = resources(network, "AWS::EC2::SecurityGroup")
+    (training_id,) = [
+        k for k, v in groups.items() if "training instances" in v["Properties"]["GroupDescription"]
+    ]
+    assert "SecurityGroupIngress" not in groups[training_id]["Properties"]
+    ingress = [r["Properties"] for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"] == {"Fn::GetAtt": [training_id, "GroupId"]}]  # fmt: skip
+    assert len(ingress) == 1
+    (rule,) = ingress
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 0, 65535)
+    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [training_id, "GroupId"]}
+    assert "CidrIp" not in rule
+
+
+def test_network_outputs_for_the_cli(templates: dict[str, Template]) -> None:
+    outputs = templates["network"].find_outputs("*")
+    assert {"VpcId", "PrivateSubnetIds", "TrainingSecurityGroupId"} <= set(outputs)
