@@ -13,8 +13,6 @@ from dtrain.local.config import repo_root, training_code_dir
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
-# Small enough for seconds per run on 2 cores, big enough for a few steps on 2 hosts.
-TINY_HPS = ["epochs=1", "batch_size=16", "width=4", "max_steps=3"]
 
 
 @pytest.fixture(scope="session")
