@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dtrain import spec_rules as rules
-from dtrain.channels import channel_request, is_file_system_channel
+from dtrain.channels import S3Channel, channel_request, is_file_system_channel
 from dtrain.distribution import distribution_hyperparameters
 from dtrain.errors import ErrorCollector, SpecError
 from dtrain.metrics import default_metric_definitions
@@ -25,6 +25,10 @@ from dtrain.spec import JobSpec
 from dtrain.spec_estimator import version_tuple
 
 CODE_DIR_IN_IMAGE = "/opt/ml/code"
+# With network isolation the container cannot fetch its code: SDK v2 passes the tarball as an
+# input channel named "code" and points the toolkit at its path in the container.
+CODE_CHANNEL = "code"
+CODE_CHANNEL_TARBALL = "/opt/ml/input/data/code/sourcedir.tar.gz"
 SOURCE_TARBALL = "sourcedir.tar.gz"
 CONTAINER_LOG_LEVEL = logging.INFO  # SDK v2 default: 20
 # SDK v2 turns on SageMaker metrics time series from these framework versions on.
@@ -112,6 +116,12 @@ def local_code_upload(spec: JobSpec, request: dict[str, Any]) -> LocalCodeUpload
     if not est.local_source:
         return None
     uri = json.loads(request["HyperParameters"]["sagemaker_submit_directory"])
+    if uri == CODE_CHANNEL_TARBALL:
+        uri = next(
+            c["DataSource"]["S3DataSource"]["S3Uri"]
+            for c in request["InputDataConfig"]
+            if c["ChannelName"] == CODE_CHANNEL
+        )
     if est.source_dir is not None:
         local = spec.local_source_dir()
         assert local is not None
@@ -185,6 +195,17 @@ def build_training_job_request(
             input_config.append(channel_request(channel_name, channel, platform, f"inputs.{channel_name}"))
         except SpecError as exc:
             errors.extend([exc])
+    code_channel = est.enable_network_isolation and not est.code_in_image
+    if code_channel and CODE_CHANNEL in spec.inputs:
+        errors.add(
+            f"inputs.{CODE_CHANNEL}",
+            CODE_CHANNEL,
+            "with enable_network_isolation the code arrives in a channel of this name; rename yours",
+        )
+    if code_channel and len(spec.inputs) >= rules.MAX_CHANNELS:
+        errors.add(
+            "inputs", len(spec.inputs), f"with network isolation at most {rules.MAX_CHANNELS - 1} channels"
+        )
 
     environment: dict[str, str] | None = None
     if est.environment is not None or (platform is not None and platform.environment):
@@ -209,11 +230,14 @@ def build_training_job_request(
     errors.raise_if_any()
     assert region is not None and role is not None and output_path is not None
 
+    code_uri = code_location(spec, output_path, name)
+    if code_channel:
+        input_config.append(channel_request(CODE_CHANNEL, S3Channel(s3_data=code_uri), None, CODE_CHANNEL))
     hyperparameters: dict[str, Any] = dict(est.hyperparameters or {})
     hyperparameters.update(
         {
             "sagemaker_program": Path(est.entry_point).name,
-            "sagemaker_submit_directory": code_location(spec, output_path, name),
+            "sagemaker_submit_directory": CODE_CHANNEL_TARBALL if code_channel else code_uri,
             "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
             "sagemaker_job_name": name,
             "sagemaker_region": region,

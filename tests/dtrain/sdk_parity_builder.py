@@ -1,0 +1,88 @@
+"""Runs under .venv-sdk (SageMaker Python SDK 2.x): builds CreateTrainingJob requests offline.
+
+stdin: JSON list of {"id", "framework", "kwargs" (estimator kwargs), "inputs", "job_name",
+"region"}; inputs values are an S3 URI string or {"TrainingInput": {...}} /
+{"FileSystemInput": {...}}. stdout: JSON object id -> the request the SDK passed to
+`create_training_job` (intercepted: nothing leaves the machine). All configurations are
+built in this one process because importing the SDK takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Any
+
+
+def _telemetry_off() -> None:
+    # The SDK reads this config file; TelemetryOptOut stops its usage pings.
+    path = os.path.join(tempfile.mkdtemp(), "sagemaker-config.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = path
+    os.environ.setdefault("SAGEMAKER_ADMIN_CONFIG_OVERRIDE", path)
+
+
+def main() -> int:
+    _telemetry_off()
+    # The SDK prints notices on stdout; keep stdout for the JSON answer only.
+    answer = sys.stdout
+    sys.stdout = sys.stderr
+    import boto3
+    import sagemaker
+    import sagemaker.estimator
+    from sagemaker.fw_utils import UploadedCode
+    from sagemaker.inputs import FileSystemInput, TrainingInput
+    from sagemaker.pytorch import PyTorch
+    from sagemaker.tensorflow import TensorFlow
+
+    real_upload = sagemaker.estimator.tar_and_upload_dir
+
+    def fake_upload(
+        session: Any, bucket: str, s3_key_prefix: str, script: str, directory: str | None = None, **kw: Any
+    ) -> UploadedCode:
+        if directory and directory.lower().startswith("s3://"):
+            # The SDK's own function uses an S3 tarball as is, without touching AWS.
+            return real_upload(session, bucket, s3_key_prefix, script, directory, **kw)
+        # Local code: where the SDK chose to upload (bucket, prefix) is what we compare; the
+        # upload itself needs AWS, so the tarball is not written.
+        return UploadedCode(
+            s3_prefix=f"s3://{bucket}/{s3_key_prefix}/sourcedir.tar.gz", script_name=os.path.basename(script)
+        )
+
+    sagemaker.estimator.tar_and_upload_dir = fake_upload
+
+    configs = json.load(sys.stdin)
+    results: dict[str, Any] = {}
+    for config in configs:
+        boto_session = boto3.Session(
+            region_name=config["region"], aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+        )
+        session = sagemaker.Session(boto_session=boto_session)
+        recorded: list[dict[str, Any]] = []
+
+        def record(recorded: list[dict[str, Any]] = recorded, **request: Any) -> dict[str, Any]:
+            recorded.append(request)
+            return {"TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/x"}
+
+        session.sagemaker_client.create_training_job = record  # type: ignore[method-assign]
+        cls = PyTorch if config["framework"] == "pytorch" else TensorFlow
+        estimator = cls(sagemaker_session=session, **config["kwargs"])
+        inputs: dict[str, Any] = {}
+        for name, value in (config.get("inputs") or {}).items():
+            if isinstance(value, str):
+                inputs[name] = value
+            elif "TrainingInput" in value:
+                inputs[name] = TrainingInput(**value["TrainingInput"])
+            else:
+                inputs[name] = FileSystemInput(**value["FileSystemInput"])
+        estimator.fit(inputs=inputs or None, job_name=config["job_name"], wait=False, logs=False)
+        results[config["id"]] = recorded[0]
+    json.dump(results, answer, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
