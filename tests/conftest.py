@@ -14,16 +14,14 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `template_files`   dict[str, Path]: the same keys -> the synthesized template JSON file
 - `template_dicts`   dict[str, dict]: the same keys -> the parsed template
 
-Tests that need a differently configured app call `synthesize(context_overrides, tmp_path)`.
+Tests that need a differently configured app call `stacks.synthesis.synthesize(overrides, tmp_path)`
+(conftest modules are not importable under --import-mode=importlib; type hints come from there too).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,44 +39,7 @@ from aws_cdk.assertions import Template  # noqa: E402
 
 import app as cdk_app  # noqa: E402
 from stacks.platform import Platform  # noqa: E402
-
-
-@dataclass(frozen=True)
-class SynthesizedApp:
-    app: App
-    platform: Platform
-    assembly: cx_api.CloudAssembly
-    outdir: Path
-    templates: dict[str, Template]
-    template_files: dict[str, Path]
-    template_dicts: dict[str, dict[str, Any]]
-
-
-def short_name(stack_id: str, prefix: str) -> str:
-    return (stack_id[len(prefix) :] if stack_id.startswith(prefix) else stack_id).lower()
-
-
-def synthesize(context_overrides: Mapping[str, Any] | None, outdir: Path) -> SynthesizedApp:
-    """Build and synthesize the app with cdk.json context plus overrides into `outdir`."""
-    app, platform = cdk_app.build_app(cdk_app.cdk_json_context(context_overrides), outdir=str(outdir))
-    assembly = app.synth()
-    prefix = platform.config.stack_prefix
-    files: dict[str, Path] = {}
-    dicts: dict[str, dict[str, Any]] = {}
-    for stack in assembly.stacks:
-        name = short_name(stack.stack_name, prefix)
-        files[name] = Path(stack.template_full_path)
-        dicts[name] = json.loads(files[name].read_text())
-    return SynthesizedApp(
-        app=app,
-        platform=platform,
-        assembly=assembly,
-        outdir=outdir,
-        # from_json on the written template: Template.from_stack would synthesize again.
-        templates={name: Template.from_json(d) for name, d in dicts.items()},
-        template_files=files,
-        template_dicts=dicts,
-    )
+from stacks.synthesis import SynthesizedApp, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="session")
