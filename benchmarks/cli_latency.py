@@ -231,9 +231,8 @@ def main() -> None:
                 # The first run starts the execution, later runs find it running (idempotent path).
                 ["submit", str(spec)],
             ]
-            print(
-                f"moto server, {args.runs} runs each, {2 * args.log_lines} log lines; Python {sys.version.split()[0]}"
-            )
+            python = sys.version.split()[0]
+            print(f"moto server, {args.runs} runs each, {2 * args.log_lines} log lines; Python {python}")
             print(f"{'command':36} {'process (median s)':>19} {'in-process (s)':>15} {'AWS calls':>10}")
             for argv in commands:
                 process_s = median_process_seconds(argv, args.runs)
