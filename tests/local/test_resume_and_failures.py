@@ -1,0 +1,169 @@
+"""Kill-and-resume through `dtrain local`, and bad input: one-line cause, non-zero exit, job dir kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dtrain.cli import main
+from dtrain.local.config import repo_root
+
+EXAMPLE = repo_root() / "examples" / "ddp_torchrun.json"
+JOB = "dtrain-cifar10-ddp-torchrun"
+TINY = ["--set", "epochs=1", "--set", "batch_size=16", "--set", "width=4", "--set", "max_steps=2"]
+
+
+def _pids_under(root: Path) -> list[int]:
+    """Processes whose environment points into the job dir (SAGEMAKER_BASE_DIR)."""
+    needle = f"SAGEMAKER_BASE_DIR={root}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if any(v.startswith(needle) for v in (entry / "environ").read_bytes().split(b"\0")):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_a_rerun_resumes_from_the_checkpoint(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["local", str(EXAMPLE), "--workdir", str(tmp_path), "--no-live", "--hosts", "2"]
+    args += ["--data", f"train={cifar_dir}", "--data", f"test={cifar_dir}"]
+    hps = ["--set", "batch_size=16", "--set", "width=4", "--set", "log_every_steps=1"]
+    long_run = [
+        *args,
+        *hps,
+        "--set",
+        "epochs=100",
+        "--set",
+        "max_steps=1000",
+        "--set",
+        "checkpoint_every_steps=2",
+    ]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "dtrain", *long_run],
+        cwd=repo_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    store = tmp_path / "jobs" / JOB / "checkpoints"
+    deadline = time.monotonic() + 240
+    while not any(p.name.startswith("step-") for p in store.glob("step-*")):
+        assert cli.poll() is None, cli.stdout.read() if cli.stdout else ""
+        assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.5)
+    cli.send_signal(signal.SIGINT)  # Ctrl-C
+    output, _ = cli.communicate(timeout=120)
+    assert cli.returncode == 130, output[-2000:]
+    assert "stopping every process" in output
+    assert _pids_under(tmp_path / "jobs" / JOB) == [], "no orphans after Ctrl-C"
+    saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in store.glob("step-*.ckpt"))
+    assert saved, "the checkpoint store survives the stopped run"
+
+    resume_to = max(saved) + 2
+    code = main([*args, *hps, "--set", "epochs=100", "--set", f"max_steps={resume_to}"])
+
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
+    assert f"resumed from step {max(saved)}" in out.out
+    assert f"step={resume_to}" in out.out
+
+
+@pytest.mark.slow
+def test_missing_channel_path_fails_with_one_line_and_keeps_the_job_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-data"
+    code = main(
+        ["local", str(EXAMPLE), "--workdir", str(tmp_path), "--no-live", "--data", f"train={missing}"]
+    )
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"dtrain local: ClientError: channel 'train': path {missing} does not exist" in err.splitlines()
+    assert (tmp_path / "jobs" / JOB / "algo-1" / "input" / "config" / "resourceconfig.json").is_file()
+
+
+@pytest.mark.slow
+def test_master_port_in_use_fails_with_one_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        data = ["--data", f"train={cifar_dir}", "--data", f"test={cifar_dir}"]
+        code = main(
+            ["local", str(EXAMPLE), "--workdir", str(tmp_path), "--master-port", str(port), *data, *TINY]
+        )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert any(
+        line.startswith("dtrain local: ClientError: master port") and "in use" in line
+        for line in err.splitlines()
+    )
+    assert (tmp_path / "jobs" / JOB / "logs").is_dir()
+
+
+@pytest.mark.slow
+def test_launcher_missing_from_path_fails_with_one_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    example = repo_root() / "examples" / "ddp_pytorchddp.json"
+    data = ["--data", f"train={cifar_dir}", "--data", f"test={cifar_dir}"]
+    code = main(["local", str(example), "--workdir", str(tmp_path), "--no-live", *data, *TINY])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "dtrain local: ClientError: mpirun not found on PATH (needed for pytorchddp)" in err
+    assert (tmp_path / "jobs" / "dtrain-cifar10-ddp-mpirun").is_dir()
+
+
+@pytest.mark.slow
+def test_training_script_that_raises_gives_its_exception_as_the_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text(
+        "import os\nprint('host', os.environ['SM_CURRENT_HOST'])\n"
+        "raise ValueError('learning rate must be positive')\n"
+    )
+    spec = {
+        "framework": "pytorch",
+        "job_name": "raises",
+        "estimator": {
+            "entry_point": "train.py",
+            "source_dir": str(source),
+            "image_uri": "ddp",
+            "instance_type": "ml.m5.large",
+            "instance_count": 1,
+        },
+        "inputs": {},
+    }
+    spec_file = tmp_path / "raises.json"
+    spec_file.write_text(json.dumps(spec))
+
+    code = main(["local", str(spec_file), "--workdir", str(tmp_path), "--no-live"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("dtrain local: AlgorithmError: ValueError: learning rate must be positive")
+    assert "exited with code 1" in last
+    log = tmp_path / "jobs" / "dtrain-raises" / "logs" / "algo-1.log"
+    assert "Traceback" in log.read_text()
+    assert os.path.isdir(tmp_path / "jobs" / "dtrain-raises" / "algo-1" / "code")
