@@ -263,6 +263,34 @@ def test_logs_follow_of_a_finished_job_prints_everything_and_returns(platform, c
     assert code == 0 and len(out.splitlines()) == 4
 
 
+def test_logs_follow_prints_new_lines_until_the_job_ends(platform, cli, monkeypatch):
+    import time
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sagemaker.models import sagemaker_backends
+
+    job = "cli-logs-follow"
+    platform.create_training_job(job, training_job_status="InProgress", secondary_status="Training")
+    platform.put_logs(job, "algo-1", [(T0, "epoch=1")])
+    polls = []
+
+    def next_poll(seconds: float) -> None:
+        # Between two polls, the job logs more and then finishes (what SageMaker would do).
+        polls.append(seconds)
+        if len(polls) == 1:
+            platform.put_logs(job, "algo-2", [(T0 + 10, "epoch=2")])
+        elif len(polls) == 2:
+            platform.put_logs(job, "algo-1", [(T0 + 20, "model saved")])
+            backend_job = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].training_jobs[job]
+            backend_job.training_job_status = "Completed"
+
+    monkeypatch.setattr(time, "sleep", next_poll)
+    code, out, _ = cli.run("logs", job, "--follow")
+    assert code == 0
+    assert out.splitlines() == ["[algo-1] epoch=1", "[algo-2] epoch=2", "[algo-1] model saved"]
+    assert len(polls) == 3  # two polls while running, one final read after it ended
+
+
 def test_logs_of_a_job_without_streams_says_so(platform, cli):
     platform.create_training_job("cli-logs-silent")
     code, out, err = cli.run("logs", "cli-logs-silent")
