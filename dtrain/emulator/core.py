@@ -61,16 +61,18 @@ class Emulator:
         from moto import mock_aws
 
         env = {**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}
-        self._saved_env = {k: os.environ.get(k) for k in [*env, "AWS_REGION", "DTRAIN_PLATFORM", "LEDGER_TABLE"]}
+        self._saved_env = {
+            k: os.environ.get(k) for k in [*env, "AWS_REGION", "DTRAIN_PLATFORM", "LEDGER_TABLE"]
+        }
         os.environ.update(env)
         try:
-            self._stack.enter_context(
-                mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-            )
+            self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
             self._stack.enter_context(installed(self.shims))
             start = time.perf_counter()
             self.session = boto3.Session(region_name=self.region)
-            self.deployment = deploy_assembly(self.session, self.assembly, account=self.account, region=self.region)
+            self.deployment = deploy_assembly(
+                self.session, self.assembly, account=self.account, region=self.region
+            )
             self.deploy_seconds = time.perf_counter() - start
         except BaseException:
             self.__exit__(None, None, None)
@@ -146,7 +148,11 @@ class Emulator:
     def invoke(self, logical_prefix: str, event: dict[str, Any] | None = None) -> Any:
         """Invoke a deployed function (by the start of its name) through the Lambda API."""
         lam = self.client("lambda")
-        names = [f["FunctionName"] for f in lam.list_functions()["Functions"] if logical_prefix in f["FunctionName"]]
+        names = [
+            f["FunctionName"]
+            for f in lam.list_functions()["Functions"]
+            if logical_prefix in f["FunctionName"]
+        ]
         if len(names) != 1:
             raise LookupError(f"{len(names)} functions match {logical_prefix!r}: {names}")
         out = lam.invoke(FunctionName=names[0], Payload=json.dumps(event or {}).encode())
@@ -154,6 +160,23 @@ class Emulator:
         if out.get("FunctionError"):
             raise RuntimeError(f"{names[0]} failed: {payload}")
         return payload
+
+    def ledger(self) -> Any:
+        from dtrain.orchestration.ledger import Ledger
+
+        return Ledger(self.output("LedgerTableName"), client=self.client("dynamodb"))
+
+    def jobs_of(self, execution_arn: str, count: int = 1, timeout: float = 30.0) -> list[str]:
+        """Job names the ledger holds for an execution, waiting until there are `count`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.ledger().find_by_execution(execution_arn)
+            names = [r.job_name for r in rows if r.job_name in self.sagemaker.jobs]
+            if len(names) >= count:
+                return names
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(names)} of {count} jobs of {execution_arn} created")
+            time.sleep(0.05)
 
     def reconcile(self) -> Any:
         return self.invoke("Reconcile", {"source": "aws.events", "detail-type": "Scheduled Event"})

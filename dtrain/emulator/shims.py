@@ -7,7 +7,9 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
    deployment zip runs in-process, with the function's environment applied.
 2. Step Functions: a state machine created through CloudFormation lands in the backend that
    does not execute; it is created in the executing (parser) backend instead. The context
-   object gains `Execution.RedriveCount` (0: the emulator does not redrive).
+   object gains `Execution.RedriveCount` (0: the emulator does not redrive), and
+   SendTaskFailure keeps its `cause` (moto drops it), and StopExecution releases a task that
+   waits on its callback.
 3. EventBridge: moto does not deliver to Lambda targets; matching events are delivered to
    the in-process runtime (asynchronously, as EventBridge does). Step Functions' own
    "Execution Status Change" events are put on the bus when an execution ends.
@@ -62,6 +64,7 @@ class Fault:
     message: str = "injected by the emulator"
     times: int = 1
     after: bool = True
+    when: Callable[[Any], bool] | None = None  # only events this accepts trigger the fault
 
 
 @dataclass
@@ -124,9 +127,11 @@ class LambdaRuntime:
                 self._env_owner[name] = (fn.function_name, str(value))
                 os.environ[name] = str(value)
 
-    def _fault_for(self, fn_name: str) -> Fault | None:
+    def _fault_for(self, fn_name: str, event: Any) -> Fault | None:
         with self._lock:
             for fault in self.faults:
+                if fault.when is not None and not fault.when(event):
+                    continue
                 if fault.times > 0 and fault.function_contains in fn_name:
                     fault.times -= 1
                     return fault
@@ -138,7 +143,7 @@ class LambdaRuntime:
 
         handler = self._load(fn)
         self._apply_environment(fn)
-        fault = self._fault_for(fn.function_name)
+        fault = self._fault_for(fn.function_name, event)
         record = Invocation(fn.function_name, event)
         start = time.perf_counter()
         try:
@@ -253,6 +258,7 @@ def installed(shims: Shims) -> Iterator[Shims]:
     from moto.stepfunctions.parser.backend import execution as sfn_execution
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     saved: list[tuple[Any, str, Any]] = []
 
@@ -290,6 +296,17 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(StateMachine, "create_from_cloudformation_json", create_sm)
 
+    # moto's SendTaskFailure drops `cause`; the execution's cause is the job's FailureReason.
+    def send_task_failure(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    patch(StepFunctionResponse, "send_task_failure", send_task_failure)
+
     original_env = ExecutionWorker._get_evaluation_environment
 
     def evaluation_environment(self: Any) -> Any:
@@ -326,6 +343,24 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(sfn_execution.BaseExecutionWorkerCommunication, "terminated", terminated)
 
+    # StopExecution must also release a task waiting on its callback (moto leaves it waiting
+    # until the task's timeout); the stopped program then ends ABORTED at once, as in AWS.
+    original_stop = sfn_execution.Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date, error, cause)
+        worker = self.exec_worker
+        if worker is not None and worker.env is not None:
+            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+
+            # An empty answer ends the wait; the stopped program then exits before the next
+            # state, so no Catch path (and no failure notification) runs for an abort.
+            for callback_id, endpoint in list(worker.env.callback_pool_manager._pool.items()):
+                if endpoint.get_outcome() is None:
+                    endpoint.notify(CallbackOutcomeSuccess(callback_id=callback_id, output="{}"))
+
+    patch(sfn_execution.Execution, "stop", stop)
+
     # 3. EventBridge: deliver to Lambda targets too.
     original_send = Rule.send_to_targets
     targets_lock = threading.Lock()
@@ -347,7 +382,9 @@ def installed(shims: Shims) -> Iterator[Shims]:
             return
         for target in lambda_targets:
             if target.get("Input") or target.get("InputPath") or target.get("InputTransformer"):
-                raise EmulatorError(f"rule {self.name}: input transformation of Lambda targets is not emulated")
+                raise EmulatorError(
+                    f"rule {self.name}: input transformation of Lambda targets is not emulated"
+                )
             if True:
                 fn = _lambda_by_arn(target["Arn"])
                 event = dict(original_event)

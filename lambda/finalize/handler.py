@@ -31,6 +31,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     if mode == "sweep":
         return finalize_sweep(
-            event.get("results") or [], event.get("objective") or {}, region=region, execution_arn=execution_arn
+            event.get("results") or [],
+            event.get("objective") or {},
+            region=region,
+            execution_arn=execution_arn,
         )
     raise InvalidEvent(f"unknown mode {mode!r}")

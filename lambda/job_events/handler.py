@@ -15,7 +15,9 @@ logging.getLogger().setLevel(logging.INFO)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    result = handle_job_event(event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sfn=boto3.client("stepfunctions"))
+    result = handle_job_event(
+        event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sfn=boto3.client("stepfunctions")
+    )
     job = (event.get("detail") or {}).get("TrainingJobName")
     logging.info('{"job_name": "%s", "result": "%s"}', job, result)
     return {"job_name": str(job), "result": result}

@@ -15,7 +15,7 @@ from botocore.config import Config
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.ledger import Ledger
-from dtrain.orchestration.submit import Submitter, SubmitRequest, prepare
+from dtrain.orchestration.submit import SubmitRequest, Submitter, prepare
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 from dtrain.platform import PlatformSettings
 

@@ -1,0 +1,176 @@
+"""The real state machine, Lambdas and event rules, deployed into the emulator, on every path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dtrain.emulator import Emulator, Fault
+
+
+def _lambda_tasks(history: list[dict[str, Any]]) -> int:
+    return sum(
+        e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"
+        for e in history
+    )
+
+
+def _output(desc: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(desc["output"])
+
+
+def test_success_returns_finalize_output_and_notifies(
+    emulator: Emulator, make_spec: Any, read_notifications: Any, count_transitions: Any
+) -> None:
+    read_notifications(emulator)
+    arn = emulator.start_execution(make_spec(use_spot_instances=True, max_wait=7200))
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.complete(
+        job,
+        metrics={"validation:accuracy": 0.91, "train:loss": 0.3},
+        training_seconds=1000,
+        billable_seconds=400,
+        interruptions=1,
+    )
+    desc = emulator.wait_execution(arn)
+    assert desc["status"] == "SUCCEEDED"
+    out = _output(desc)
+    assert out["job_name"] == job and out["status"] == "Completed"
+    assert out["model_artifact"].endswith(f"/jobs/{job}/output/model.tar.gz")
+    assert out["final_metrics"] == {"validation:accuracy": 0.91, "train:loss": 0.3}
+    assert (out["training_seconds"], out["billable_seconds"], out["spot_savings_percent"]) == (
+        1000,
+        400,
+        60.0,
+    )
+    assert "Interrupted" in [t["status"] for t in out["secondary_status_transitions"]]
+    assert count_transitions(emulator.history(arn)) <= 8
+    (note,) = read_notifications(emulator)
+    assert job in note["Subject"] and "console.aws.amazon.com/states" in note["Message"]
+    row = emulator.ledger().get(job)
+    assert (
+        row is not None and row.token_state == "CLOSED" and row.status == "Completed" and not row.task_token
+    )
+
+
+def test_failed_job_fails_the_execution_with_sagemakers_reason(
+    emulator: Emulator, make_spec: Any, read_notifications: Any
+) -> None:
+    read_notifications(emulator)
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.fail(job, "AlgorithmError: CUDA out of memory in rank 3")
+    desc = emulator.wait_execution(arn)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "SageMaker.TrainingJobFailed"
+    assert desc["cause"] == "AlgorithmError: CUDA out of memory in rank 3"
+    notes = read_notifications(emulator)
+    assert len(notes) == 1 and "CUDA out of memory" in notes[0]["Message"]
+
+
+def test_spec_error_fails_fast_without_a_job(emulator: Emulator, make_spec: Any) -> None:
+    before = len(emulator.sagemaker.jobs)
+    arn = emulator.start_execution(make_spec(use_spot_instances=True, max_run=3600, max_wait=1800))
+    desc = emulator.wait_execution(arn)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] in ("SpecError", "SpecErrors")
+    assert "estimator.max_wait" in desc["cause"]
+    assert len(emulator.sagemaker.jobs) == before
+    assert emulator.ledger().find_by_execution(arn) == []
+    prepares = [i for i in emulator.runtime.invocations if i.error in ("SpecError", "SpecErrors")]
+    assert len(prepares) == 1  # no retries of a spec error
+
+
+def test_submit_retried_after_creating_the_job_creates_exactly_one(
+    emulator: Emulator, make_spec: Any
+) -> None:
+    emulator.inject_fault(
+        Fault(
+            "SubmitJob",
+            "Sandbox.Timedout",
+            "Task timed out after 120.00 seconds",
+            when=lambda e: e.get("phase") == "submit",
+        )
+    )
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    # The retry adopts the job: wait until the row holds the retry's token.
+    history = []
+    for _ in range(200):
+        history = emulator.history(arn)
+        if sum(e["type"] == "TaskScheduled" for e in history) >= 2:
+            break
+        emulator.drain_events()
+    emulator.sagemaker.complete(job, metrics={"validation:accuracy": 0.5})
+    desc = emulator.wait_execution(arn)
+    assert desc["status"] == "SUCCEEDED"
+    assert [r.job_name for r in emulator.ledger().find_by_execution(arn)] == [job]
+    assert len([n for n in emulator.sagemaker.jobs if n == job]) == 1
+    assert _lambda_tasks(emulator.history(arn)) == 2
+
+
+def test_duplicate_event_is_harmless(emulator: Emulator, make_spec: Any) -> None:
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.complete(job)
+    assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
+    seen = len(emulator.runtime.invocations)
+    emulator.sagemaker.job(job).emit_state_change()
+    emulator.drain_events()
+    extra = [i for i in emulator.runtime.invocations[seen:] if "JobEvents" in i.function_name]
+    assert len(extra) == 1 and extra[0].error is None
+    assert extra[0].result["result"] == "ignored: token already closed"
+
+
+def test_lost_event_is_closed_by_reconcile(emulator: Emulator, make_spec: Any) -> None:
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    # Let Submit finish (its own check would otherwise see the terminal job).
+    for _ in range(200):
+        row = emulator.ledger().get(job)
+        if row and row.status == "InProgress":
+            break
+        emulator.drain_events()
+    emulator.sagemaker.complete(job, emit=False)
+    emulator.drain_events()
+    assert emulator.describe_execution(arn)["status"] == "RUNNING"
+    report = emulator.reconcile()
+    assert job in report["answered"]
+    assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
+
+
+def test_abort_stops_the_training_job(emulator: Emulator, make_spec: Any) -> None:
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    emulator.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="changed my mind")
+    assert emulator.wait_execution(arn)["status"] == "ABORTED"
+    emulator.drain_events()
+    assert emulator.sagemaker.job(job).status == "Stopped"
+    row = emulator.ledger().get(job)
+    assert row is not None and row.token_state == "CLOSED"
+
+
+def test_sweep_of_three_runs_at_most_two_at_once_and_ranks_results(
+    emulator: Emulator, make_spec: Any
+) -> None:
+    spec = make_spec()
+    spec["sweep"] = {
+        "max_concurrency": 2,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [{"lr": 0.1}, {"lr": 0.05}, {"lr": 0.01}],
+    }
+    arn = emulator.start_execution(spec)
+    first = emulator.jobs_of(arn, count=2)
+    emulator.drain_events()
+    assert len(emulator.ledger().find_by_execution(arn)) == 2  # the third waits for a slot
+    accuracy = {first[0]: 0.7, first[1]: 0.9}
+    emulator.sagemaker.complete(first[0], metrics={"validation:accuracy": accuracy[first[0]]})
+    third = [n for n in emulator.jobs_of(arn, count=3) if n not in first][0]
+    emulator.sagemaker.complete(first[1], metrics={"validation:accuracy": accuracy[first[1]]})
+    emulator.sagemaker.complete(third, metrics={"validation:accuracy": 0.8})
+    desc = emulator.wait_execution(arn)
+    assert desc["status"] == "SUCCEEDED"
+    results = _output(desc)["results"]
+    assert [r["objective"] for r in results] == [0.9, 0.8, 0.7]
+    assert [r["rank"] for r in results] == [1, 2, 3]
+    assert {json.dumps(r["overrides"]) for r in results} == {'{"lr": 0.1}', '{"lr": 0.05}', '{"lr": 0.01}'}
