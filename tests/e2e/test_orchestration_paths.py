@@ -165,7 +165,7 @@ def test_sweep_of_three_runs_at_most_two_at_once_and_ranks_results(
     assert len(emulator.ledger().find_by_execution(arn)) == 2  # the third waits for a slot
     accuracy = {first[0]: 0.7, first[1]: 0.9}
     emulator.sagemaker.complete(first[0], metrics={"validation:accuracy": accuracy[first[0]]})
-    third = [n for n in emulator.jobs_of(arn, count=3) if n not in first][0]
+    third = next(n for n in emulator.jobs_of(arn, count=3) if n not in first)
     emulator.sagemaker.complete(first[1], metrics={"validation:accuracy": accuracy[first[1]]})
     emulator.sagemaker.complete(third, metrics={"validation:accuracy": 0.8})
     desc = emulator.wait_execution(arn)
