@@ -1,0 +1,181 @@
+"""`dtrain validate | render | schema` and the examples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dtrain.cli import main
+from dtrain.distribution import STRATEGIES
+from dtrain.request import build_training_job_request
+from dtrain.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def platform_file(tmp_path: Path, platform: Any) -> Path:
+    path = tmp_path / "platform.json"
+    path.write_text(platform.to_json())
+    return path
+
+
+def test_every_example_validates_and_renders(example_paths: list[Path], platform: Any) -> None:
+    strategies = set()
+    for path in example_paths:
+        spec = load_spec(path)
+        request = build_training_job_request(spec, platform)
+        assert request["TrainingJobName"].startswith("dtrain-")
+        if spec.estimator.distribution is not None:
+            strategies.add(spec.estimator.distribution.strategy)
+    assert strategies == set(STRATEGIES), "one example per distribution strategy"
+    names = {p.stem for p in example_paths}
+    assert {"ddp_torchrun", "spot_checkpoints_warm_pool", "fsx_efs_s3_channels"} <= names
+
+
+def test_the_spot_and_channel_examples_show_what_they_promise(platform: Any) -> None:
+    spot = build_training_job_request(load_spec(REPO / "examples/spot_checkpoints_warm_pool.json"), platform)
+    assert spot["EnableManagedSpotTraining"] is True
+    assert (
+        spot["StoppingCondition"]["MaxWaitTimeInSeconds"] >= spot["StoppingCondition"]["MaxRuntimeInSeconds"]
+    )
+    assert spot["ResourceConfig"]["KeepAlivePeriodInSeconds"] > 0
+    assert "CheckpointConfig" in spot
+    channels = build_training_job_request(load_spec(REPO / "examples/fsx_efs_s3_channels.json"), platform)
+    kinds = {
+        next(iter(c["DataSource"].values())).get("FileSystemType", "S3") for c in channels["InputDataConfig"]
+    }
+    assert kinds == {"FSxLustre", "EFS", "S3"}
+    assert "VpcConfig" in channels
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(REPO / "examples/ddp_torchrun.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("ok: ") and "torch_distributed" in out
+
+
+def test_validate_lists_every_error_one_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "framework": "pytorch",
+                "estimator": {
+                    "entry_point": "t.py",
+                    "image_uri": "ddp",
+                    "instance_type": "ml.g5.xlarge",
+                    "instance_count": 2,
+                    "use_spot_instances": True,
+                    "max_run": 3600,
+                    "max_wait": 1800,
+                    "max_retries": 3,
+                },
+            }
+        )
+    )
+    assert main(["validate", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert lines == [
+        "estimator.max_retries: 3: unknown key; did you mean 'max_retry_attempts'?",
+        "estimator.max_wait: 1800: less than max_run 3600; spot jobs need max_wait >= max_run",
+    ]
+
+
+def test_validate_against_a_platform_file(platform_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["validate", str(REPO / "examples/fsx_efs_s3_channels.json"), "--platform", str(platform_file)])
+        == 0
+    )
+    assert "platform " in capsys.readouterr().out
+
+
+def test_render_prints_the_request(platform_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "render",
+            str(REPO / "examples/ddp_torchrun.json"),
+            "--platform",
+            str(platform_file),
+            "--job-name",
+            "j-1",
+        ]
+    )
+    assert code == 0
+    request = json.loads(capsys.readouterr().out)
+    assert request["TrainingJobName"] == "j-1"
+    assert request["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+
+
+def test_render_without_platform_names_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(REPO / "examples/ddp_torchrun.json")]) == 2
+    err = capsys.readouterr().err
+    for field in ("region", "estimator.role", "estimator.output_path", "estimator.image_uri"):
+        assert any(line.startswith(f"{field}: ") for line in err.splitlines()), field
+
+
+def test_render_reads_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "framework: pytorch\njob_name: yaml-job\nestimator:\n  entry_point: train.py\n"
+        "  source_dir: s3://my-code/src.tar.gz\n"
+        "  image_uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1\n"
+        "  role: arn:aws:iam::123456789012:role/r\n  output_path: s3://my-out/jobs\n"
+        "  instance_type: ml.g5.xlarge\n  instance_count: 1\n"
+    )
+    assert main(["render", str(spec), "--region", "us-east-1"]) == 0
+    assert json.loads(capsys.readouterr().out)["TrainingJobName"] == "yaml-job"
+
+
+def test_unreadable_and_malformed_specs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "missing.json")]) == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"framework": ')
+    assert main(["validate", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the spec file" in err and "not valid JSON" in err
+
+
+def test_schema_names_every_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["additionalProperties"] is False
+    estimator = schema["properties"]["estimator"]
+    assert "max_wait" in estimator["properties"] and estimator["additionalProperties"] is False
+
+
+def test_examples_conform_to_the_schema(
+    example_paths: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # jsonschema is not a dependency: check the closed-object parts the editor relies on.
+    main(["schema"])
+    schema = json.loads(capsys.readouterr().out)
+    for path in example_paths:
+        doc = json.loads(path.read_text())
+        assert set(doc) <= set(schema["properties"])
+        assert set(doc["estimator"]) <= set(schema["properties"]["estimator"]["properties"])
+
+
+@pytest.mark.slow
+def test_cli_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"framework": "pytorch", "estimator": {"entry_point": "t.py"}}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dtrain", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert any(
+        line.startswith("estimator.instance_type: None: required") for line in proc.stderr.splitlines()
+    )
