@@ -49,6 +49,13 @@ def build_app(
     config = DtrainConfig.from_context(app.node.get_all_context())
 
     env = Environment(account=config.account, region=config.region) if config.explicit_env else None
+    if config.explicit_env and config.network.availability_zones:
+        # Fill CDK's own lookup cache from config: with an explicit env, anything asking the
+        # stack for its zones reads this instead of calling EC2, so synth needs no credentials.
+        app.node.set_context(
+            f"availability-zones:account={config.account}:region={config.region}",
+            list(config.network.availability_zones),
+        )
 
     # The bootstrap-version rule checks an SSM parameter the bootstrap stack creates: right for
     # real deploys, but the embedded emulator has no bootstrap stack, so `emulator: true` drops it.
