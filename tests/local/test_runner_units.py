@@ -1,0 +1,319 @@
+"""The local runner's pieces, without launching training: trees, channels, launch plans, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dtrain.local.artifacts import pack_dirs
+from dtrain.local.channels import populate_channels
+from dtrain.local.config import LocalConfig
+from dtrain.local.container_config import write_container_config
+from dtrain.local.environment import user_args
+from dtrain.local.errors import LocalModeError
+from dtrain.local.launchers import LaunchOptions, plan_launch
+from dtrain.local.layout import JobLayout
+from dtrain.local.metrics import MetricLog
+from dtrain.local.processes import ProcessSpec, launch, marked_pids, route_line, stop_all
+
+
+def _request(flags: dict[str, str], *, channels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "TrainingJobName": "unit-job",
+        "AlgorithmSpecification": {
+            "TrainingImage": "dtrain-local/ddp:latest",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "train:loss", "Regex": "train_loss=([0-9.eE+-]+)"}],
+        },
+        "HyperParameters": {
+            "epochs": "2",
+            "lr": "0.1",
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": '"/opt/ml/code"',
+            "sagemaker_region": '"us-east-1"',
+            **flags,
+        },
+        "InputDataConfig": channels
+        if channels is not None
+        else [
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": "s3://b/train",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        "ResourceConfig": {"InstanceType": "ml.g5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30},
+        "CheckpointConfig": {"S3Uri": "s3://c/unit-job", "LocalPath": "/opt/ml/checkpoints"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }
+
+
+def _layout(tmp_path: Path, hosts: int = 2) -> JobLayout:
+    layout = JobLayout.for_job(tmp_path, "unit-job", hosts)
+    layout.reset()
+    return layout
+
+
+def _envs(layout: JobLayout) -> dict[str, dict[str, str]]:
+    return {t.name: {"SAGEMAKER_BASE_DIR": str(t.base), "SM_CURRENT_HOST": t.name} for t in layout.hosts}
+
+
+def test_reset_keeps_the_checkpoint_store_and_links_every_host_to_it(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    (layout.checkpoint_store / "step-4.ckpt").write_text("state")
+    (layout.hosts[0].model_dir / "old.pt").write_text("stale")
+
+    layout.reset()
+
+    assert not (layout.hosts[0].model_dir / "old.pt").exists()
+    for tree in layout.hosts:
+        assert (tree.checkpoint_dir / "step-4.ckpt").read_text() == "state"
+
+
+def test_container_config_files_are_what_sagemaker_writes(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    request = _request({"sagemaker_torch_distributed_enabled": "true"})
+    write_container_config(request, layout.hosts[1], ["algo-1", "algo-2"])
+    config = layout.hosts[1].config_dir
+
+    assert json.loads((config / "hyperparameters.json").read_text()) == request["HyperParameters"]
+    resource = json.loads((config / "resourceconfig.json").read_text())
+    assert resource["current_host"] == "algo-2" and resource["hosts"] == ["algo-1", "algo-2"]
+    assert resource["instance_groups"][0]["hosts"] == ["algo-1", "algo-2"]
+    assert json.loads((config / "inputdataconfig.json").read_text()) == {
+        "train": {
+            "TrainingInputMode": "File",
+            "S3DistributionType": "FullyReplicated",
+            "RecordWrapperType": "None",
+        }
+    }
+    assert json.loads((config / "checkpointconfig.json").read_text())["S3Uri"] == "s3://c/unit-job"
+
+
+def test_user_args_are_sorted_key_value_pairs_like_the_toolkit() -> None:
+    assert user_args({"lr": 0.1, "b": True, "model": {"x": 1, "a": "y"}}) == [
+        "-b", "True", "--lr", "0.1", "--model", "a=y,x=1",
+    ]  # fmt: skip
+
+
+def test_channels_link_local_paths_fsx_and_efs_and_refuse_missing_ones(tmp_path: Path) -> None:
+    fsx_root, efs_root, data = tmp_path / "fsx", tmp_path / "efs", tmp_path / "data"
+    (fsx_root / "datasets" / "cifar").mkdir(parents=True)
+    (efs_root / "sets" / "val").mkdir(parents=True)
+    data.mkdir()
+    channels = [
+        {"ChannelName": "train", "DataSource": {"FileSystemDataSource": {
+            "FileSystemId": "fs-0000000000000000a", "FileSystemType": "FSxLustre",
+            "DirectoryPath": "/mnt1/datasets/cifar", "FileSystemAccessMode": "ro"}}},
+        {"ChannelName": "val", "DataSource": {"FileSystemDataSource": {
+            "FileSystemId": "fs-0000000000000000b", "FileSystemType": "EFS",
+            "DirectoryPath": "/sets/val", "FileSystemAccessMode": "ro"}}},
+        {"ChannelName": "extra", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"file://{data}",
+            "S3DataDistributionType": "FullyReplicated"}}},
+    ]  # fmt: skip
+    layout = _layout(tmp_path / "work")
+    sources = populate_channels(
+        _request({}, channels=channels),
+        layout.hosts,
+        channel_paths={},
+        fs_mounts={"fsx": fsx_root, "efs": efs_root},
+        download_dir=tmp_path / "dl",
+    )
+    assert sources == {
+        "train": fsx_root / "datasets" / "cifar",
+        "val": efs_root / "sets" / "val",
+        "extra": data,
+    }
+    assert (layout.hosts[1].channel_dir("train")).resolve() == fsx_root / "datasets" / "cifar"
+
+    with pytest.raises(LocalModeError, match=r"channel 'train': path .*nowhere does not exist"):
+        populate_channels(
+            _request({}, channels=channels[:1]),
+            _layout(tmp_path / "work2").hosts,
+            channel_paths={"train": tmp_path / "nowhere"},
+            fs_mounts={},
+            download_dir=tmp_path / "dl",
+        )
+
+
+def test_s3_channel_without_credentials_says_how_to_pass_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(LocalModeError) as caught:
+        populate_channels(
+            _request({}),
+            _layout(tmp_path).hosts,
+            channel_paths={},
+            fs_mounts={},
+            download_dir=tmp_path / "dl",
+        )
+    assert caught.value.cause == (
+        "channel 'train': s3://b/train needs AWS credentials and none were found; or pass --data train=PATH"
+    )
+
+
+def test_torchrun_plan_is_one_launch_per_host_with_node_ranks(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    options = LaunchOptions(python=sys.executable, processes_per_host=2)
+    kind, specs = plan_launch(
+        _request({"sagemaker_torch_distributed_enabled": "true"}), layout, _envs(layout), options
+    )
+
+    assert kind == "torch_distributed"
+    assert [s.host for s in specs] == ["algo-1", "algo-2"]
+    for rank, spec in enumerate(specs):
+        argv = spec.argv
+        assert Path(argv[0]).name == "torchrun"
+        assert argv[argv.index("--nnodes") + 1] == "2" and argv[argv.index("--nproc_per_node") + 1] == "2"
+        assert argv[argv.index("--node_rank") + 1] == str(rank)
+        assert argv[argv.index("--master_addr") + 1] == "127.0.0.1"
+        assert argv[-5:] == ["train.py", "--epochs", "2", "--lr", "0.1"]
+        assert spec.cwd == layout.hosts[rank].code_dir
+    assert len({s.argv[s.argv.index("--master_port") + 1] for s in specs}) == 1
+
+
+def test_mpirun_plan_maps_ranks_to_hosts_and_writes_the_hostfile(tmp_path: Path) -> None:
+    layout = _layout(tmp_path, hosts=3)
+    flags = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "2",
+             "sagemaker_mpi_custom_mpi_options": '"-x HOROVOD_CYCLE_TIME=1"'}  # fmt: skip
+    kind, specs = plan_launch(_request(flags), layout, _envs(layout), LaunchOptions(python=sys.executable))
+
+    assert kind == "mpi" and len(specs) == 1
+    argv = specs[0].argv
+    assert argv[argv.index("-np") + 1] == "6"
+    assert "--tag-output" in argv and "HOROVOD_CYCLE_TIME=1" in argv
+    assert list(specs[0].rank_hosts or []) == ["algo-1", "algo-1", "algo-2", "algo-2", "algo-3", "algo-3"]
+    assert "localhost slots=6" in (layout.launch_dir / "hostfile").read_text()
+    assert json.loads((layout.launch_dir / "algo-3.env.json").read_text())["SM_CURRENT_HOST"] == "algo-3"
+    assert route_line(specs[0], "[1,5]<stdout>:epoch=1 step=2") == ("algo-3", "epoch=1 step=2")
+    assert route_line(specs[0], "mpirun noticed something") == ("algo-1", "mpirun noticed something")
+
+
+def test_rank_exec_gives_each_rank_its_host_environment(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    flags = {"sagemaker_pytorch_ddp_enabled": "true"}
+    _, specs = plan_launch(_request(flags), layout, _envs(layout), LaunchOptions(python=sys.executable))
+    shim_at = specs[0].argv.index(sys.executable)
+    shim = specs[0].argv[shim_at : specs[0].argv.index("--") + 1]
+    probe = [sys.executable, "-c", "import os; print(os.environ['SM_CURRENT_HOST'], os.getcwd(), "
+             "os.environ['OMPI_COMM_WORLD_LOCAL_RANK'], os.environ['MASTER_ADDR'])"]  # fmt: skip
+    out = subprocess.run(
+        [*shim, *probe],
+        env={**os.environ, "OMPI_COMM_WORLD_RANK": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["algo-2", str(layout.hosts[1].code_dir), "0", "127.0.0.1"]
+
+
+def test_tf_config_for_multi_worker_mirrored_and_parameter_server(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    options = LaunchOptions(python=sys.executable)
+    _, mwms = plan_launch(
+        _request({"sagemaker_multi_worker_mirrored_strategy_enabled": "true"}), layout, _envs(layout), options
+    )
+    configs = [json.loads(s.env["TF_CONFIG"]) for s in mwms]
+    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
+    assert len(configs[0]["cluster"]["worker"]) == 2
+
+    _, ps = plan_launch(
+        _request({"sagemaker_parameter_server_enabled": "true"}), layout, _envs(layout), options
+    )
+    tasks = [(s.host, s.daemon, json.loads(s.env["TF_CONFIG"])["task"]) for s in ps]
+    assert tasks == [
+        ("algo-1", False, {"type": "master", "index": 0}),
+        ("algo-1", True, {"type": "ps", "index": 0}),
+        ("algo-2", False, {"type": "worker", "index": 0}),
+        ("algo-2", True, {"type": "ps", "index": 1}),
+    ]
+
+
+def test_missing_launcher_and_script_mode_errors(tmp_path: Path) -> None:
+    layout = _layout(tmp_path)
+    options = LaunchOptions(python="/nonexistent/python", search_path=str(tmp_path))
+    with pytest.raises(LocalModeError, match=r"^mpirun not found on PATH \(needed for mpi\)"):
+        plan_launch(_request({"sagemaker_mpi_enabled": "true"}), layout, _envs(layout), options)
+    no_program = _request({})
+    del no_program["HyperParameters"]["sagemaker_program"]
+    with pytest.raises(LocalModeError, match="no sagemaker_program"):
+        plan_launch(no_program, layout, _envs(layout), options)
+
+
+def test_metrics_follow_the_definitions_and_keep_the_last_value() -> None:
+    log = MetricLog.for_request(_request({}))
+    log.feed("algo-1", "epoch=1 step=5 train_loss=2.5 val_acc=0.1")
+    log.feed("algo-1", "no metric here")
+    log.feed("algo-1", "epoch=2 step=10 train_loss=1.25e-1")
+    assert log.final() == {"train:loss": 0.125}
+    assert [s.value for s in log.samples] == [2.5, 0.125]
+
+
+def test_model_tar_holds_every_host_model_dir_first_host_wins(tmp_path: Path) -> None:
+    one, two = tmp_path / "a", tmp_path / "b"
+    (one / "sub").mkdir(parents=True)
+    two.mkdir()
+    (one / "model.pt").write_text("from algo-1")
+    (one / "sub" / "vocab.txt").write_text("v")
+    (two / "model.pt").write_text("from algo-2")
+    (two / "extra.json").write_text("{}")
+    archive = pack_dirs([one, two], tmp_path / "out" / "model.tar.gz")
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["extra.json", "model.pt", "sub/vocab.txt"]
+        member = tar.extractfile("model.pt")
+        assert member is not None and member.read() == b"from algo-1"
+
+
+def test_stop_all_leaves_no_process_even_when_children_leave_the_group(tmp_path: Path) -> None:
+    # The child starts a new session (as torchrun's workers do): only the run marker finds it.
+    script = (
+        "import subprocess, time\n"
+        "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        "time.sleep(300)\n"
+    )
+    spec = ProcessSpec(host="algo-1", argv=[sys.executable, "-c", script], env=dict(os.environ), cwd=tmp_path)
+    process = launch(spec, "unit-run-marker", lambda host, line: None)
+    deadline = time.monotonic() + 20
+    while len(marked_pids("unit-run-marker")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    stop_all([process], "unit-run-marker", grace_seconds=1)
+
+    assert process.poll() == -signal.SIGTERM
+    assert marked_pids("unit-run-marker") == []
+
+
+def test_config_file_maps_images_pythons_and_file_systems(tmp_path: Path) -> None:
+    (tmp_path / "local.json").write_text(
+        json.dumps({"python": {"horovod": "venv/bin/python"}, "file_systems": {"fsx": "fsx-root"},
+                    "images": {"123.dkr.ecr.us-east-1.amazonaws.com/x:1": "ddp"}})
+    )  # fmt: skip
+    config = LocalConfig.load(tmp_path / "local.json")
+    assert config.python_for("horovod") == str(tmp_path / "venv/bin/python")
+    assert config.file_systems["fsx"] == tmp_path / "fsx-root"
+    assert config.packaged_image("123.dkr.ecr.us-east-1.amazonaws.com/x:1") == "ddp"
+    assert config.with_platform_images({"horovod": "999.dkr/y:2"}).packaged_image("999.dkr/y:2") == "horovod"
+    (tmp_path / "bad.json").write_text('{"pythons": {}}')
+    with pytest.raises(LocalModeError, match="unknown key"):
+        LocalConfig.load(tmp_path / "bad.json")
