@@ -211,5 +211,5 @@ def test_a_crash_leaves_the_failure_file(harness: SimpleNamespace, ddp_code: Pat
     )
     assert proc.returncode != 0
     failure = (tmp_path / "ml" / "output" / "failure").read_text()
-    assert failure.splitlines()[0].startswith("ContractError: channel train:")
+    assert failure.splitlines()[0].startswith("FileNotFoundError: channel train:")
     assert "holds no CIFAR-10 training data" in failure.splitlines()[0]

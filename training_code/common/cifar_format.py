@@ -172,3 +172,12 @@ def make_synthetic(count: int, *, seed: int, sample_seed: int) -> CifarSplit:
     flip = rng.random(count) < 0.5  # flipped samples, so a flip augmentation keeps labels right
     images[flip] = images[flip][..., ::-1]
     return CifarSplit(np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64))
+
+
+def load_channels(train_dir: Path, test_dir: Path | None) -> tuple[CifarSplit, CifarSplit | None]:
+    """The training split from the train channel; the test split from the test channel, or from the
+    train channel when the job gives no test channel (the batches folder holds both)."""
+    train = load_split(train_dir, "train")
+    if train is None:
+        raise FileNotFoundError(f"channel train: {train_dir} holds no CIFAR-10 training data")
+    return train, load_split(test_dir if test_dir is not None else train_dir, "test")

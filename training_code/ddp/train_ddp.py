@@ -15,24 +15,24 @@ process; reads the SageMaker contract through ``common``. The loop, top to botto
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from common.checkpoints import CheckpointStore
-from common.cifar_format import load_split
+from common.cifar_format import load_channels
 from common.cifar_model import CifarNet, ModelConfig, save_model
+from common.cifar_train_config import TrainConfig, lr_lambda, set_determinism
 from common.device_data import Augmentation, BatchPlan, DeviceImages, epoch_order
 from common.failure import run_reporting_failure
 from common.hyperparameter_args import merge_cli_hyperparameters
 from common.launcher_env import detect_rank_info
 from common.metrics import RankZeroLog
-from common.sagemaker_env import ContractError, Hyperparameters, SageMakerEnv
+from common.sagemaker_env import ContractError, SageMakerEnv
 from common.stop_signal import StopRequest
 from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
 from common.torch_distributed import (
@@ -45,74 +45,6 @@ from common.torch_distributed import (
 from torch.nn.parallel import DistributedDataParallel
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 512  # global: split evenly over the ranks
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.2
-    warmup_fraction: float = 0.1
-    seed: int = 0
-    width: int = 64
-    checkpoint_every_steps: int = 0  # 0: only at SIGTERM
-    keep_checkpoints: int = 2
-    log_every_steps: int = 0  # 0: one metric line per epoch
-    deterministic: bool = False
-    compile: bool = False
-    max_steps: int | None = None
-
-    @classmethod
-    def from_hyperparameters(cls, hps: Hyperparameters) -> TrainConfig:
-        d = cls()
-        config = cls(
-            epochs=hps.get_int("epochs", d.epochs),
-            batch_size=hps.get_int("batch_size", d.batch_size),
-            lr=hps.get_float("lr", d.lr),
-            momentum=hps.get_float("momentum", d.momentum),
-            weight_decay=hps.get_float("weight_decay", d.weight_decay),
-            label_smoothing=hps.get_float("label_smoothing", d.label_smoothing),
-            warmup_fraction=hps.get_float("warmup_fraction", d.warmup_fraction),
-            seed=hps.get_int("seed", d.seed),
-            width=hps.get_int("width", d.width),
-            checkpoint_every_steps=hps.get_int("checkpoint_every_steps", d.checkpoint_every_steps),
-            keep_checkpoints=hps.get_int("keep_checkpoints", d.keep_checkpoints),
-            log_every_steps=hps.get_int("log_every_steps", d.log_every_steps),
-            deterministic=hps.get_bool("deterministic", d.deterministic),
-            compile=hps.get_bool("compile", d.compile),
-            max_steps=hps.optional_int("max_steps"),
-        )
-        for name in ("epochs", "batch_size", "width", "keep_checkpoints"):
-            if getattr(config, name) < 1:
-                raise ContractError(f"hyperparameters.{name}", getattr(config, name), "must be at least 1")
-        if config.max_steps is not None and config.max_steps < 1:
-            raise ContractError("hyperparameters.max_steps", config.max_steps, "must be at least 1")
-        return config
-
-
-def set_determinism(config: TrainConfig) -> None:
-    torch.manual_seed(config.seed)
-    if config.deterministic:
-        # cuBLAS needs a fixed workspace for reproducible GEMMs; set before the first CUDA call.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
-
-
-def lr_lambda(total_steps: int, warmup_fraction: float) -> Any:
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return factor
-
-
 class Trainer:
     def __init__(self, sm: SageMakerEnv, config: TrainConfig, ctx: DistContext, log: RankZeroLog) -> None:
         self.sm, self.config, self.ctx, self.log = sm, config, ctx, log
@@ -120,12 +52,7 @@ class Trainer:
         self.amp = on_gpu  # bf16 autocast: no loss scaling needed, so the scaler stays off
         self.channels_last = on_gpu
 
-        train_dir = sm.require_channel("train")
-        train = load_split(train_dir, "train")
-        if train is None:
-            raise ContractError("channel train", str(train_dir), "holds no CIFAR-10 training data")
-        test_dir = sm.channel("test")
-        test = load_split(test_dir, "test") if test_dir is not None else load_split(train_dir, "test")
+        train, test = load_channels(sm.require_channel("train"), sm.channel("test"))
 
         self.model_config = ModelConfig(width=config.width)
         mean, std = self.model_config.mean, self.model_config.std
