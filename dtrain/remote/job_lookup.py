@@ -49,14 +49,18 @@ class ResolvedJob:
         return str(self.execution["status"]) if self.execution else None
 
 
+# A name that cannot be an execution's (bad characters, a malformed ARN) names no execution.
+_NO_SUCH_EXECUTION = frozenset({"ExecutionDoesNotExist", "InvalidArn", "InvalidName"})
+
+
 def describe_execution(context: RemoteContext, execution_arn: str) -> dict[str, Any] | None:
     with translate_aws_errors(
-        f"describe execution {execution_arn}", passthrough=lambda c: c == "ExecutionDoesNotExist"
+        f"describe execution {execution_arn}", passthrough=lambda c: c in _NO_SUCH_EXECUTION
     ):
         try:
             response: dict[str, Any] = context.stepfunctions.describe_execution(executionArn=execution_arn)
         except Exception as exc:
-            if error_code(exc) == "ExecutionDoesNotExist":
+            if error_code(exc) in _NO_SUCH_EXECUTION:
                 return None
             raise
     return response

@@ -225,6 +225,9 @@ def test_status_of_an_unknown_job_exits_1(platform, cli):
     code, out, err = cli.run("status", "no-such-job")
     assert code == 1 and out == ""
     assert "no job or execution named 'no-such-job'" in err
+    for odd in ("has spaces", platform.execution_arn("never-started")):
+        code, _, err = cli.run("status", odd)
+        assert code == 1, err
 
 
 # -- logs -----------------------------------------------------------------------------------
