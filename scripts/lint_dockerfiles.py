@@ -68,7 +68,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _substitute(value: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: args.get(m.group(1), m.group(0)), value)
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: args.get(m.group(1)) or m.group(0), value)
 
 
 def _env_pairs(rest: str) -> list[tuple[str, str]]:
@@ -133,6 +133,8 @@ def _check_base(path: Path, number: int, image: str) -> list[Finding]:
     if ":" not in last:
         return [Finding(path, number, "pinned-base", f"{image} has no tag: it floats to latest")]
     tag = last.split(":", 1)[1]
+    if not tag:
+        return [Finding(path, number, "pinned-base", f"{image} has an empty tag")]
     if tag == "latest":
         return [Finding(path, number, "no-latest", f"{image} uses the latest tag")]
     return []
