@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
@@ -127,7 +127,6 @@ class DtrainConfig:
     fsx: FsxConfig
     efs: EfsConfig
     storage: StorageConfig
-    image_names: tuple[str, ...] = field(default=("ddp", "horovod"))
 
     @property
     def explicit_env(self) -> bool:
