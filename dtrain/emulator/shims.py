@@ -214,6 +214,13 @@ class Shims:
                 f.result(timeout=timeout)
 
 
+def _delivery(runtime: LambdaRuntime, fn: Any, event: dict[str, Any]) -> Callable[[], Any]:
+    def deliver() -> Any:
+        return runtime.invoke(fn, event)
+
+    return deliver
+
+
 def _lambda_by_arn(arn: str) -> Any:
     from moto.awslambda.models import lambda_backends
 
@@ -311,7 +318,8 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     def evaluation_environment(self: Any) -> Any:
         env = original_env(self)
-        env.states.context_object.context_object_data["Execution"].setdefault("RedriveCount", 0)
+        execution: Any = env.states.context_object.context_object_data["Execution"]
+        execution.setdefault("RedriveCount", 0)
         return env
 
     patch(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
@@ -386,9 +394,9 @@ def installed(shims: Shims) -> Iterator[Shims]:
                     f"rule {self.name}: input transformation of Lambda targets is not emulated"
                 )
             if True:
-                fn = _lambda_by_arn(target["Arn"])
-                event = dict(original_event)
-                shims.deliver_async(lambda fn=fn, event=event: shims.runtime.invoke(fn, event))
+                shims.deliver_async(
+                    _delivery(shims.runtime, _lambda_by_arn(target["Arn"]), dict(original_event))
+                )
 
     patch(Rule, "send_to_targets", send_to_targets)
 

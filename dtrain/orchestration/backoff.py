@@ -44,7 +44,7 @@ class BackoffPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Full-jitter sleep before retry number `attempt` (0-based)."""
-        return rand() * min(self.cap_s, self.base_s * (2**attempt))
+        return float(rand()) * min(self.cap_s, self.base_s * 2.0**attempt)
 
 
 def is_throttling(err: ClientError) -> bool:

@@ -37,6 +37,18 @@ EXECUTION_TAG = "dtrain:execution"
 DEFAULT_BASE_NAME = "job"
 
 
+def sagemaker_client(region: str | None = None) -> Any:
+    """The SageMaker client Submit uses: botocore's own retries off, our full-jitter loop on.
+
+    With both, every attempt of ours would be up to 3 of botocore's, compounding the load
+    on an already throttled API.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
+
+
 def execution_tag_value(execution_arn: str) -> str:
     # Tag values hold 256 characters; execution ARNs fit almost always, a digest otherwise.
     if len(execution_arn) <= 256:

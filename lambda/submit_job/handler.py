@@ -10,12 +10,11 @@ import os
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.ledger import Ledger
-from dtrain.orchestration.submit import SubmitRequest, Submitter, prepare
+from dtrain.orchestration.submit import SubmitRequest, Submitter, prepare, sagemaker_client
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 from dtrain.platform import PlatformSettings
 
@@ -33,11 +32,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
     if phase == "submit":
-        # Throttling is retried by our full-jitter loop; botocore's own retries would stack on it.
-        sagemaker = boto3.client("sagemaker", config=Config(retries={"total_max_attempts": 1}))
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
-            sagemaker=sagemaker,
+            sagemaker=sagemaker_client(_region()),
             sfn=boto3.client("stepfunctions"),
             platform=platform,
             region=_region(),

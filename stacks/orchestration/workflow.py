@@ -142,7 +142,7 @@ def build_definition(
     )
     describe_failure.next(notify_failure).next(failed)
 
-    def on_failure(task: sfn.TaskStateBase) -> None:
+    def on_failure(task: sfn.TaskStateBase | sfn.Map) -> None:
         task.add_catch(describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
     # -- single job

@@ -1,0 +1,139 @@
+"""Submit: prepare validates and plans; submit creates exactly one job per attempt."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from dtrain.errors import SpecError, SpecErrors
+from dtrain.orchestration.backoff import BackoffPolicy
+from dtrain.orchestration.errors import CreateThrottled
+from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.submit import EXECUTION_TAG, SubmitRequest, Submitter, prepare, sagemaker_client
+
+EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
+
+
+def _submitter(ledger: Ledger, sfn: Any, platform: Any, attempts: int = 3) -> Submitter:
+    return Submitter(
+        ledger=ledger,
+        sagemaker=sagemaker_client("us-east-1"),
+        sfn=sfn,
+        platform=platform,
+        region="us-east-1",
+        backoff=BackoffPolicy(attempts=attempts, base_s=0.01, cap_s=0.02),
+    )
+
+
+def _request(spec: dict[str, Any], retry: int = 0, token: str = "token-0") -> SubmitRequest:
+    return SubmitRequest(
+        spec=spec, task_token=token, execution_arn=EXEC, execution_name="run-1", retry_count=retry
+    )
+
+
+def test_prepare_derives_the_wait_timeout_from_max_wait_plus_margin(
+    spec: dict[str, Any], platform: Any
+) -> None:
+    spec["estimator"].update(use_spot_instances=True, max_run=3600, max_wait=7200)
+    plan = prepare(spec, platform, region="us-east-1", margin_s=600)
+    assert plan["timeout_seconds"] == 7800
+    assert plan["is_sweep"] is False and len(plan["items"]) == 1
+
+
+def test_prepare_refuses_a_bad_spec_with_the_field_named(spec: dict[str, Any], platform: Any) -> None:
+    spec["estimator"].update(use_spot_instances=True, max_run=3600, max_wait=1800)
+    with pytest.raises((SpecError, SpecErrors), match=r"estimator\.max_wait"):
+        prepare(spec, platform, region="us-east-1")
+
+
+def test_prepare_expands_a_sweep_and_checks_every_item(spec: dict[str, Any], platform: Any) -> None:
+    spec["sweep"] = {
+        "max_concurrency": 2,
+        "objective": {"metric": "validation:accuracy"},
+        "overrides": [{"lr": 0.1}, {"lr": 0.01}],
+    }
+    plan = prepare(spec, platform, region="us-east-1")
+    assert plan["is_sweep"] and plan["max_concurrency"] == 2
+    assert [i["overrides"] for i in plan["items"]] == [{"lr": 0.1}, {"lr": 0.01}]
+    assert "sweep" not in plan["spec"]
+
+
+def test_submit_records_the_token_before_creating_the_job(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    result = _submitter(ledger, sfn, platform).submit(_request(spec))
+    row = ledger.get(result.job_name)
+    assert row is not None and row.task_token == "token-0" and row.token_state == "OPEN"
+    assert row.status == "InProgress" and row.execution_arn == EXEC
+    assert result.job_name.startswith("dtrain-")
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    arn = sm.describe_training_job(TrainingJobName=result.job_name)["TrainingJobArn"]
+    tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags[EXECUTION_TAG] == EXEC
+    assert "token-0" not in json.dumps(tags)  # tokens live in the ledger only
+
+
+def test_retried_submit_adopts_the_running_job_with_its_new_token(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    first = _submitter(ledger, sfn, platform).submit(_request(spec, retry=0, token="token-0"))
+    second = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert second.adopted and second.job_name == first.job_name
+    assert list(aws.jobs) == [first.job_name]
+    row = ledger.get(first.job_name)
+    assert row is not None and row.task_token == "token-1"
+
+
+def test_reinvoked_submit_with_the_same_attempt_adopts_after_resource_in_use(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    first = _submitter(ledger, sfn, platform).submit(_request(spec))
+    ledger.mark_closed(first.job_name, "InProgress")  # make the open-row lookup miss
+    ledger._ddb.delete_item(TableName="ledger", Key={"job_name": {"S": first.job_name}})
+    again = _submitter(ledger, sfn, platform).submit(_request(spec, token="token-again"))
+    assert again.job_name == first.job_name and list(aws.jobs) == [first.job_name]
+
+
+def test_a_job_that_finished_during_a_retry_is_answered_at_once(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    first = _submitter(ledger, sfn, platform).submit(_request(spec, token="token-0"))
+    aws.complete(first.job_name, emit=False)
+    second = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert second.answered_now
+    assert sfn.calls[-1][0] == "send_task_success" and sfn.calls[-1][1]["taskToken"] == "token-1"
+
+
+def test_throttling_is_retried_then_surfaces_as_create_throttled(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    aws.throttle.rate_per_s = 0.001  # one call admitted, then throttled for ~1000 s
+    _submitter(ledger, sfn, platform).submit(_request(spec))
+    other = SubmitRequest(spec=spec, task_token="t", execution_arn=EXEC + "x", execution_name="run-2")
+    with pytest.raises(CreateThrottled):
+        _submitter(ledger, sfn, platform, attempts=3).submit(other)
+    assert aws.throttle.refused == 3
+
+
+def test_handler_prepare_and_submit_phases(
+    ledger: Ledger, spec: dict[str, Any], load_handler: Any, aws: Any
+) -> None:
+    handler = load_handler("submit_job").handler
+    plan = handler({"phase": "prepare", "spec": spec}, None)
+    assert plan["timeout_seconds"] == 3600 + 3600
+    out = handler(
+        {
+            "phase": "submit",
+            "spec": plan["spec"],
+            "task_token": "tok",
+            "execution_arn": EXEC,
+            "execution_name": "run-1",
+            "retry_count": 0,
+            "redrive_count": 0,
+        },
+        None,
+    )
+    assert out["adopted"] is False and out["job_name"] in aws.jobs
