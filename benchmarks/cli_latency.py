@@ -158,6 +158,25 @@ def median_process_seconds(argv: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
+# The floor for `dtrain status JOB`: a bare boto3 program making the same four calls.
+BARE_STATUS = f"""
+import boto3
+boto3.client("cloudformation").describe_stacks(StackName="DtrainOrchestration")
+boto3.client("dynamodb").get_item(TableName="{TABLE}", Key={{"job_name": {{"S": "{JOB}"}}}})
+boto3.client("sagemaker").describe_training_job(TrainingJobName="{JOB}")
+boto3.client("stepfunctions").list_state_machines()
+"""
+
+
+def median_python_seconds(code: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def in_process(argv: list[str], runs: int) -> tuple[float, int]:
     from dtrain.cli import main
 
@@ -234,6 +253,8 @@ def main() -> None:
             python = sys.version.split()[0]
             print(f"moto server, {args.runs} runs each, {2 * args.log_lines} log lines; Python {python}")
             print(f"{'command':36} {'process (median s)':>19} {'in-process (s)':>15} {'AWS calls':>10}")
+            bare = median_python_seconds(BARE_STATUS, args.runs)
+            print(f"{'bare boto3, the 4 calls of status':36} {bare:19.3f} {'-':>15} {4:10d}")
             for argv in commands:
                 process_s = median_process_seconds(argv, args.runs)
                 if argv == ["--help"]:
