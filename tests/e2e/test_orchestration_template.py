@@ -1,0 +1,163 @@
+"""What the synthesized OrchestrationStack template must keep: IAM scoping, event patterns,
+logging and tracing, and an ASL definition that asl-validator accepts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template_json(standin_assembly: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((standin_assembly / "DtrainOrchestration.template.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def template(template_json: dict[str, Any]) -> Template:
+    return Template.from_json(template_json)
+
+
+def _statements(template_json: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for res in template_json["Resources"].values():
+        if res["Type"] == "AWS::IAM::Policy":
+            out.extend(res["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_sagemaker_calls_are_scoped_to_the_job_name_prefix(template_json: dict[str, Any]) -> None:
+    sagemaker = [
+        s for s in _statements(template_json) if any(a.startswith("sagemaker:") for a in _actions(s))
+    ]
+    actions = {a for s in sagemaker for a in _actions(s)}
+    assert {
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+    } <= actions
+    for statement in sagemaker:
+        assert "training-job/dtrain-*" in json.dumps(statement["Resource"]), statement
+
+
+def test_pass_role_is_limited_to_the_execution_role_for_sagemaker(template_json: dict[str, Any]) -> None:
+    (pass_role,) = [s for s in _statements(template_json) if "iam:PassRole" in _actions(s)]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert "ExecutionRole" in json.dumps(pass_role["Resource"]) and "*" not in json.dumps(
+        pass_role["Resource"]
+    )
+
+
+def test_job_state_change_rule_matches_terminal_statuses_of_our_jobs(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Training Job State Change"],
+                "detail": {
+                    "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "TrainingJobName": [{"prefix": "dtrain-"}],
+                },
+            }
+        },
+    )
+
+
+def test_abort_rule_matches_aborted_and_timed_out_executions(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": Match.object_like({"status": ["ABORTED", "TIMED_OUT"]}),
+                }
+            )
+        },
+    )
+    template.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(5 minutes)"})
+
+
+def test_state_machine_logs_everything_encrypted_and_traces(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL"}),
+        },
+    )
+    template.has_resource_properties("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()})
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}},
+    )
+
+
+def _definition(template_json: dict[str, Any]) -> dict[str, Any]:
+    (sm,) = [
+        r for r in template_json["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    parts = sm["Properties"]["DefinitionString"]["Fn::Join"][1]
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+
+    def resolve(part: Any) -> str:
+        # Tokens become plausible values; the definition's structure is what is checked.
+        if isinstance(part, str):
+            return part
+        ref = part.get("Ref")
+        if ref in pseudo:
+            return pseudo[ref]
+        if ref:  # Ref of an SNS topic is its ARN
+            return "arn:aws:sns:us-east-1:123456789012:topic"
+        return "arn:aws:lambda:us-east-1:123456789012:function:fn"
+
+    text = "".join(resolve(p) for p in parts)
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def test_definition_submits_with_a_callback_and_a_derived_timeout(template_json: dict[str, Any]) -> None:
+    states = _definition(template_json)["States"]
+    submit = states["Submit"]
+    assert submit["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert submit["TimeoutSecondsPath"] == "$.plan.timeout_seconds"
+    payload = submit["Parameters"]["Payload"]
+    assert payload["retry_count.$"] == "$$.State.RetryCount"
+    assert payload["redrive_count.$"] == "$$.Execution.RedriveCount"
+    throttled = next(r for r in submit["Retry"] if r["ErrorEquals"] == ["CreateThrottled"])
+    assert throttled["JitterStrategy"] == "FULL"
+    # Spec errors are never retried.
+    assert all("SpecError" not in r["ErrorEquals"] for s in states.values() for r in s.get("Retry", []))
+
+
+@pytest.mark.slow
+def test_extracted_asl_passes_asl_validator(template_json: dict[str, Any], tmp_path: Path) -> None:
+    if shutil.which("npx") is None:
+        pytest.fail("npx is required (make test installs node_modules)")
+    path = tmp_path / "definition.asl.json"
+    path.write_text(json.dumps(_definition(template_json)))
+    out = subprocess.run(
+        ["npx", "--no-install", "asl-validator", "--json-path", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
