@@ -201,7 +201,9 @@ class Trainer:
                     break
                 if stop.should_stop():
                     stop.drain()
-                    self.log(f"SIGTERM: stopping at step {self.step}")
+                    received = stop.stop.received_at
+                    after = f", {time.monotonic() - received:.2f}s after the signal" if received else ""
+                    self.log(f"SIGTERM: stopping at step {self.step}{after}")
                     self.save_checkpoint()
                     self.ctx.barrier()
                     return False
