@@ -240,7 +240,7 @@ class ExecutionFollower:
         renderer: ProgressRenderer,
         *,
         poll_seconds: float,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> ResolvedJob:
         """Poll until the execution is no longer RUNNING; returns the final state."""
         try:
@@ -249,6 +249,6 @@ class ExecutionFollower:
                 renderer.update(snapshot)
                 if snapshot.execution_status != "RUNNING":
                     return self.resolved
-                sleep(poll_seconds)
+                (sleep or time.sleep)(poll_seconds)
         finally:
             renderer.close()

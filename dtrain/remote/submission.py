@@ -141,9 +141,17 @@ def _wait(context: RemoteContext, resolved: ResolvedJob, report: dict[str, Any],
     from dtrain.remote.job_summary import render_summary, summarize
     from dtrain.remote.progress import ExecutionFollower, make_renderer
 
-    final = ExecutionFollower(context, resolved).follow(
-        make_renderer(sys.stderr), poll_seconds=poll_seconds()
-    )
+    follower = ExecutionFollower(context, resolved)
+    try:
+        final = follower.follow(make_renderer(sys.stderr), poll_seconds=poll_seconds())
+    except KeyboardInterrupt:
+        # Only the watching stops: the job runs on in AWS, so say how to reach it again.
+        name = report["execution_name"]
+        print(
+            f"\nstopped following; {name} keeps running: dtrain status {name} | dtrain stop {name}",
+            file=sys.stderr,
+        )
+        raise
     summary = summarize(context.region, final)
     status = final.execution_status
     if as_json:

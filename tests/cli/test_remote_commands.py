@@ -126,6 +126,22 @@ def test_a_spec_the_platform_cannot_run_is_refused_before_starting(platform, cli
     assert executions_named(platform, "cli-submit-fsx") == []
 
 
+def test_interrupting_wait_leaves_the_job_running_and_says_how_to_reach_it(platform, cli, monkeypatch):
+    import time
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", interrupt)
+    code, _, err = cli.run(
+        "submit", str(platform.write_spec("ctrl-c", platform.spec("cli-submit-ctrl-c"))), "--wait"
+    )
+    assert code == 130
+    assert "cli-submit-ctrl-c keeps running" in err and "dtrain stop cli-submit-ctrl-c" in err
+    (execution,) = executions_named(platform, "cli-submit-ctrl-c")
+    assert execution["status"] == "RUNNING"
+
+
 def test_a_missing_spec_file_is_a_usage_error(platform, cli):
     code, _, err = cli.run("submit", str(platform.tmp / "nope.json"))
     assert code == 2 and "nope.json" in err
