@@ -237,6 +237,20 @@ def test_status_of_a_just_submitted_execution_says_no_job_yet(platform, cli):
     assert "ml.g5.12xlarge" in out  # the spec summary, read from the execution input
 
 
+def test_a_sweep_execution_shows_each_job_and_logs_asks_for_one(platform, cli):
+    platform.sfn.start_execution(stateMachineArn=platform.state_machine_arn, name="cli-sweep", input="{}")
+    for index in (0, 1):
+        name = f"cli-sweep-{index}-f00d"
+        platform.put_ledger_row(name, "cli-sweep", created_at=f"2026-11-20T10:00:0{index}Z")
+        platform.create_training_job(name, final_metric_data_list=[])
+    summary = cli.json("status", "cli-sweep")
+    assert [job["name"] for job in summary["jobs"]] == ["cli-sweep-0-f00d", "cli-sweep-1-f00d"]
+    code, _, err = cli.run("logs", "cli-sweep")
+    assert code == 1 and "has 2 jobs" in err and "cli-sweep-1-f00d" in err
+    code, _, err = cli.run("logs", "cli-sweep-1-f00d")  # naming one job of the sweep picks it
+    assert code == 0 and "no log lines for cli-sweep-1-f00d" in err
+
+
 def test_status_of_an_unknown_job_exits_1(platform, cli):
     code, out, err = cli.run("status", "no-such-job")
     assert code == 1 and out == ""
