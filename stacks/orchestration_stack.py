@@ -27,6 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.orchestration.lambda_bundling import function_code
+from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
@@ -68,6 +69,8 @@ class OrchestrationStack(Stack):
         fsx_id: str | None = None,
         fsx_mount_name: str | None = None,
         efs_id: str | None = None,
+        output_prefix: str = "jobs",
+        checkpoint_prefix: str = "jobs",
         options: OrchestrationOptions | None = None,
         **kwargs: object,
     ) -> None:
@@ -112,8 +115,9 @@ class OrchestrationStack(Stack):
         platform_settings = {
             "region": self.region,
             "role_arn": execution_role.role_arn,
-            "output_s3_uri": f"s3://{artifacts_bucket.bucket_name}/jobs",
-            "checkpoint_s3_uri": f"s3://{checkpoints_bucket.bucket_name}/checkpoints",
+            # The execution role may write only under these prefixes (storage/training stacks).
+            "output_s3_uri": f"s3://{artifacts_bucket.bucket_name}/{output_prefix}",
+            "checkpoint_s3_uri": f"s3://{checkpoints_bucket.bucket_name}/{checkpoint_prefix}",
             "subnets": [s.subnet_id for s in subnets],
             "security_group_ids": [training_security_group.security_group_id],
             "jobs_in_vpc": opts.jobs_in_vpc,
@@ -262,6 +266,7 @@ class OrchestrationStack(Stack):
         )
 
         self._observability()
+        acknowledge_orchestration(self)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "LedgerTableName", value=self.ledger.table_name)
@@ -285,9 +290,18 @@ class OrchestrationStack(Stack):
             encryption_key=self.key,
             removal_policy=self.options.removal_policy,
         )
+        # Own role instead of AWSLambdaBasicExecutionRole: writes to its own log group only.
+        role = iam.Role(
+            self,
+            f"{id_}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"dtrain orchestration Lambda {id_}",
+        )
+        log_group.grant_write(role)
         return lambda_.Function(
             self,
             id_,
+            role=role,
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",

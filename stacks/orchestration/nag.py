@@ -1,0 +1,70 @@
+"""cdk-nag acknowledgments for OrchestrationStack: each names one finding and says why."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, Validations
+
+if TYPE_CHECKING:
+    from stacks.orchestration_stack import OrchestrationStack
+
+
+def _ack(finding: str, reason: str) -> Acknowledgment:
+    return Acknowledgment(id=f"AwsSolutions-{finding}", reason=reason)
+
+
+XRAY = _ack(
+    "IAM5[Resource::*]",
+    "X-Ray tracing (Lambda Tracing.ACTIVE, state machine tracing) needs xray:PutTraceSegments and "
+    "xray:PutTelemetryRecords, which support no resource-level permissions; the Submit Lambda's "
+    "ec2:DescribeSubnets/SecurityGroups/Vpcs (checked by CreateTrainingJob in VPC mode) are the same.",
+)
+KMS_ACTIONS = [
+    _ack(
+        f"IAM5[Action::{action}]",
+        "DynamoDB's grant on the ledger's customer-managed key: kms:GenerateDataKey*/ReEncrypt* are "
+        "the action families DynamoDB uses for encryption, and the statement names that one key only.",
+    )
+    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+]
+
+
+def acknowledge_orchestration(stack: OrchestrationStack) -> None:
+    prefix = stack.options.job_name_prefix
+    ledger_index = _ack(
+        f"IAM5[Resource::<{stack.get_logical_id(stack.ledger.node.default_child)}.Arn>/index/*]",  # type: ignore[arg-type]
+        "Queries of the ledger's own global secondary index (by_execution); the wildcard covers the "
+        "indexes of this one table only.",
+    )
+    job_prefix = _ack(
+        f"IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/{prefix}-*]",
+        f"Training job names are derived per execution at run time; every SageMaker action is scoped to "
+        f"the platform's job-name prefix '{prefix}-', which is the scoping the platform promises.",
+    )
+    sm_logical = stack.get_logical_id(stack.state_machine.node.default_child)  # type: ignore[arg-type]
+    executions = _ack(
+        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{sm_logical}.Name>:*]",
+        "Reconcile reads the status of executions of this one state machine; execution names are only "
+        "known at run time.",
+    )
+    ledger_users = (stack.submit_fn, stack.job_events_fn, stack.reconcile_fn, stack.abort_fn)
+    sagemaker_users = (stack.submit_fn, stack.reconcile_fn, stack.abort_fn, stack.finalize_fn)
+    for fn in (*ledger_users, stack.finalize_fn):
+        acks = [XRAY]
+        if fn in ledger_users:
+            acks += [*KMS_ACTIONS, ledger_index]
+        if fn in sagemaker_users:
+            acks.append(job_prefix)
+        if fn.role is not None:
+            Validations.of(fn.role).acknowledge(*acks)
+    Validations.of(stack.node.find_child("TaskTokenAnswers")).acknowledge(executions)
+    invoke_versions = [
+        _ack(
+            f"IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
+            "Step Functions' LambdaInvoke grant covers the function and its versions/aliases (ARN:*), "
+            "so a published version can be invoked; it names this one function.",
+        )
+        for fn in (stack.submit_fn, stack.finalize_fn)
+    ]
+    Validations.of(stack.state_machine.role).acknowledge(XRAY, *invoke_versions)
