@@ -17,7 +17,12 @@ from typing import Any, Literal
 from dtrain import spec_rules as rules
 from dtrain.channels import Channel, parse_channel
 from dtrain.errors import ErrorCollector, SpecError
-from dtrain.spec_estimator import EstimatorSpec, check_hyperparameters, parse_estimator
+from dtrain.spec_estimator import (
+    EstimatorSpec,
+    added_hyperparameter_count,
+    check_hyperparameters,
+    parse_estimator,
+)
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -169,7 +174,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         _check_channels_against_estimator(inputs, estimator, errors)
     sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
-        _check_sweep_against_estimator(sweep, estimator, errors)
+        _check_sweep_against_estimator(sweep, estimator, fw, errors)
     errors.raise_if_any()
     assert estimator is not None and framework in FRAMEWORKS
     return JobSpec(
@@ -198,8 +203,19 @@ def _check_channels_against_estimator(
 
 
 def _check_sweep_against_estimator(
-    sweep: SweepSpec, estimator: EstimatorSpec, errors: ErrorCollector
+    sweep: SweepSpec, estimator: EstimatorSpec, framework: str, errors: ErrorCollector
 ) -> None:
+    room = rules.MAX_HYPERPARAMETERS - added_hyperparameter_count(
+        framework, estimator.distribution, estimator.instance_type
+    )
+    for i, overrides in enumerate(sweep.overrides):
+        merged = {**(estimator.hyperparameters or {}), **overrides}
+        if len(merged) > room:
+            errors.add(
+                f"sweep.overrides[{i}]",
+                len(merged),
+                f"too many hyperparameters with the estimator's: at most {room}",
+            )
     names = {name for name, _ in estimator.metric_definitions or ()}
     if estimator.metric_definitions is None and estimator.packaged_image:
         from dtrain.metrics import DEFAULT_METRIC_DEFINITIONS

@@ -374,6 +374,17 @@ def _check_metric_definitions(
     return tuple(out) if len(errors.errors) == before else None
 
 
+def added_hyperparameter_count(
+    framework: str, distribution: DistributionSpec | None, instance_type: str
+) -> int:
+    """How many hyperparameters the builder adds: script mode, the strategy's, TF's model_dir."""
+    return (
+        SCRIPT_MODE_KEYS
+        + len(distribution_hyperparameters(distribution, instance_type))
+        + (1 if framework == "tensorflow" else 0)
+    )
+
+
 def parse_estimator(data: object, framework: str, errors: ErrorCollector) -> EstimatorSpec | None:
     field = "estimator"
     if not isinstance(data, Mapping):
@@ -550,11 +561,7 @@ def parse_estimator(data: object, framework: str, errors: ErrorCollector) -> Est
                 "multi_worker_mirrored_strategy needs TensorFlow >= 2.9",
             )
     if hyperparameters is not None and instance_type is not None:
-        added = (
-            SCRIPT_MODE_KEYS
-            + len(distribution_hyperparameters(distribution, instance_type))
-            + (1 if framework == "tensorflow" else 0)
-        )
+        added = added_hyperparameter_count(framework, distribution, instance_type)
         if len(hyperparameters) + added > rules.MAX_HYPERPARAMETERS:
             errors.add(
                 f"{field}.hyperparameters",

@@ -51,7 +51,7 @@ def _validate(args: argparse.Namespace) -> int:
     from dtrain.errors import SpecError, SpecErrors
     from dtrain.placeholder import placeholder_platform
     from dtrain.request import build_training_job_request
-    from dtrain.spec import load_spec
+    from dtrain.spec import load_spec, sweep_entries
     from dtrain.summary import spec_summary
 
     try:
@@ -59,6 +59,9 @@ def _validate(args: argparse.Namespace) -> int:
         platform = _load_platform(args.platform)
         checked_against = "platform " + args.platform if platform is not None else "a placeholder platform"
         request = build_training_job_request(spec, platform or placeholder_platform())
+        # A sweep runs one job per entry: each must become a valid request too.
+        for entry in sweep_entries(spec) if spec.sweep is not None else ():
+            build_training_job_request(entry, platform or placeholder_platform())
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
