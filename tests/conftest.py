@@ -20,10 +20,11 @@ Tests that need a differently configured app call `stacks.synthesis.synthesize(o
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,21 +35,27 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App, cx_api  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
+if TYPE_CHECKING:
+    from aws_cdk import App, cx_api
+    from aws_cdk.assertions import Template
 
-import app as cdk_app  # noqa: E402
-from stacks.platform import Platform  # noqa: E402
-from stacks.synthesis import SynthesizedApp, synthesize  # noqa: E402
+    from stacks.platform import Platform
+    from stacks.synthesis import SynthesizedApp
+
+# The CDK (and its Node.js runtime) is imported inside the fixtures, not here: this conftest is
+# loaded for every test folder, and most of them never synthesize anything.
 
 
 @pytest.fixture(scope="session")
 def cdk_context() -> dict[str, Any]:
-    return cdk_app.cdk_json_context()
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
 
 
 @pytest.fixture(scope="session")
 def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    from stacks.synthesis import synthesize
+
     return synthesize(None, tmp_path_factory.mktemp("cdk.out"))
 
 

@@ -55,17 +55,29 @@ def test_imported_vpc_is_described_not_created(imported: SynthesizedApp) -> None
     network.resource_count_is("AWS::EC2::Subnet", 0)
     network.has_resource_properties(
         "AWS::EC2::VPCEndpoint",
-        {"VpcEndpointType": "Gateway", "VpcId": "vpc-0123456789abcdef0",
-         "RouteTableIds": ["rtb-0123456789abcdef0", "rtb-0123456789abcdef1"]},
-    )  # fmt: skip
+        {
+            "VpcEndpointType": "Gateway",
+            "VpcId": "vpc-0123456789abcdef0",
+            "RouteTableIds": ["rtb-0123456789abcdef0", "rtb-0123456789abcdef1"],
+        },
+    )
     network.has_resource_properties(
         "AWS::EC2::FlowLog", {"ResourceId": "vpc-0123456789abcdef0", "ResourceType": "VPC"}
     )
     network.has_resource_properties(
         "AWS::EC2::SecurityGroup",
-        {"SecurityGroupIngress": [{"CidrIp": "172.31.0.0/16", "FromPort": 443, "ToPort": 443,
-                                   "IpProtocol": "tcp", "Description": "HTTPS to AWS APIs from the VPC"}]},
-    )  # fmt: skip
+        {
+            "SecurityGroupIngress": [
+                {
+                    "CidrIp": "172.31.0.0/16",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "IpProtocol": "tcp",
+                    "Description": "HTTPS to AWS APIs from the VPC",
+                }
+            ]
+        },
+    )
 
 
 @pytest.mark.slow

@@ -50,8 +50,11 @@ def test_every_bucket_blocks_public_access_and_denies_plain_http(
         "RestrictPublicBuckets": True,
     }
     bucket_id = logical_id(storage, "AWS::S3::Bucket", name)
-    policies = [p["Properties"] for p in resources(storage, "AWS::S3::BucketPolicy").values()
-                if p["Properties"]["Bucket"] == {"Ref": bucket_id}]  # fmt: skip
+    policies = [
+        p["Properties"]
+        for p in resources(storage, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
     (policy,) = policies
     statements = policy["PolicyDocument"]["Statement"]
     assert {
@@ -151,8 +154,11 @@ def test_lustre_sg_admits_lustre_ports_from_training_sg_and_fs_waits_for_the_rul
 ) -> None:
     storage = templates["storage"]
     fsx_sg = logical_id(storage, "AWS::EC2::SecurityGroup", "FsxSecurityGroup")
-    rules = {k: v["Properties"] for k, v in resources(storage, "AWS::EC2::SecurityGroupIngress").items()
-             if v["Properties"]["GroupId"] == {"Fn::GetAtt": [fsx_sg, "GroupId"]}}  # fmt: skip
+    rules = {
+        k: v["Properties"]
+        for k, v in resources(storage, "AWS::EC2::SecurityGroupIngress").items()
+        if v["Properties"]["GroupId"] == {"Fn::GetAtt": [fsx_sg, "GroupId"]}
+    }
     from_training = sorted(
         (r["FromPort"], r["ToPort"])
         for r in rules.values()
@@ -186,8 +192,11 @@ def test_efs_admits_nfs_from_the_training_sg_only(templates: dict[str, Template]
     efs_sg = logical_id(storage, "AWS::EC2::SecurityGroup", "EfsSecurityGroup")
     group = resources(storage, "AWS::EC2::SecurityGroup")[efs_sg]["Properties"]
     assert "SecurityGroupIngress" not in group
-    rules = [v["Properties"] for v in resources(storage, "AWS::EC2::SecurityGroupIngress").values()
-             if v["Properties"]["GroupId"] == {"Fn::GetAtt": [efs_sg, "GroupId"]}]  # fmt: skip
+    rules = [
+        v["Properties"]
+        for v in resources(storage, "AWS::EC2::SecurityGroupIngress").values()
+        if v["Properties"]["GroupId"] == {"Fn::GetAtt": [efs_sg, "GroupId"]}
+    ]
     assert len(rules) == 1
     assert (rules[0]["IpProtocol"], rules[0]["FromPort"], rules[0]["ToPort"]) == ("tcp", 2049, 2049)
     assert "DtrainNetwork:ExportsOutputFnGetAttTrainingSecurityGroup" in str(
