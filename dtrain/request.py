@@ -8,7 +8,6 @@ strict model check (dtrain.validate_request) before it is returned.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ CODE_DIR_IN_IMAGE = "/opt/ml/code"
 CODE_CHANNEL = "code"
 CODE_CHANNEL_TARBALL = "/opt/ml/input/data/code/sourcedir.tar.gz"
 SOURCE_TARBALL = "sourcedir.tar.gz"
-CONTAINER_LOG_LEVEL = logging.INFO  # SDK v2 default: 20
+CONTAINER_LOG_LEVEL = 20  # logging.INFO, SDK v2's default (a literal: no logging import here)
 # SDK v2 turns on SageMaker metrics time series from these framework versions on.
 _METRICS_TIME_SERIES_FROM = {"pytorch": (1, 3), "tensorflow": (1, 15)}
 _S3_PREFIX_RE = re.compile(r"s3://([^/]+)/?(.*)")

@@ -179,3 +179,15 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert any(
         line.startswith("estimator.instance_type: None: required") for line in proc.stderr.splitlines()
     )
+
+
+@pytest.mark.slow
+def test_core_import_loads_no_botocore_and_no_yaml() -> None:
+    # The submit Lambda's cold start: botocore's model loads on first build, PyYAML only for .yaml.
+    code = (
+        "import sys, dtrain.spec, dtrain.request, dtrain.platform, dtrain.naming, dtrain.errors\n"
+        "heavy = [m for m in ('botocore', 'boto3', 'yaml', 'rich') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert proc.stdout.strip() == ""
