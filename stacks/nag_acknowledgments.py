@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Validations
 
 from stacks.storage_stack import JOBS_PREFIX
-from stacks.training_stack import SAGEMAKER_LOG_GROUP, export_name
+from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, export_name
 
 if TYPE_CHECKING:
     from stacks.platform import Platform
@@ -35,6 +35,11 @@ def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgme
             f"{bucket('ArtifactsBucketArn')}/{JOBS_PREFIX}/*",
             f"Each job writes its model and sources under {JOBS_PREFIX}/<job-name>/, a name chosen at "
             "submit time; the grant is limited to that prefix of the artifacts bucket.",
+        ),
+        iam5(
+            f"{bucket('ArtifactsBucketArn')}/{SOURCE_TARBALL_PATTERN}",
+            "Jobs read their uploaded code at <job-name>/source/sourcedir.tar.gz (the SDK v2 layout the "
+            "CLI follows); read-only, and only that file name, for job names chosen at submit time.",
         ),
         iam5(
             f"{bucket('CheckpointsBucketArn')}/{JOBS_PREFIX}/*",

@@ -42,6 +42,8 @@ IMAGE_EXCLUDES = [
 ]
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# Where `dtrain submit` uploads a local source_dir: <artifacts bucket>/<job>/source/sourcedir.tar.gz.
+SOURCE_TARBALL_PATTERN = "*/source/sourcedir.tar.gz"
 
 
 def exported_arn(bucket: s3.IBucket, name: str) -> str:
@@ -128,12 +130,23 @@ class TrainingStack(Stack):
                 resources=[f"{artifacts_arn}/{JOBS_PREFIX}/*", f"{checkpoints_arn}/{JOBS_PREFIX}/*"],
             )
         )
+        # The CLI uploads a job's local source_dir to <artifacts>/<job>/source/sourcedir.tar.gz
+        # (SDK v2's layout, see the interfaces): read-only, and only that file name.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadJobSourceTarballs",
+                actions=["s3:GetObject"],
+                resources=[f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}"],
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ListJobOutputAndCheckpoints",
                 actions=["s3:ListBucket"],
                 resources=[artifacts_arn, checkpoints_arn],
-                conditions={"StringLike": {"s3:prefix": [JOBS_PREFIX, f"{JOBS_PREFIX}/*"]}},
+                conditions={
+                    "StringLike": {"s3:prefix": [JOBS_PREFIX, f"{JOBS_PREFIX}/*", SOURCE_TARBALL_PATTERN]}
+                },
             )
         )
         # SSE-KMS with the stack key: objects, output and volumes.
