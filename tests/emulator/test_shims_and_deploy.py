@@ -1,0 +1,201 @@
+"""The emulator's shims and deploy, each on the smallest real input (no CDK synth here)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from dtrain.emulator.deploy import deploy_assembly
+from dtrain.emulator.sagemaker import EventPlaybackBackend
+from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
+
+REGION = "us-east-1"
+HANDLER = """
+import os
+def handler(event, context):
+    if event.get("boom"):
+        raise ValueError("boom requested")
+    return {"greeting": os.environ["GREETING"], "got": event.get("detail-type") or event}
+"""
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def shims(monkeypatch: pytest.MonkeyPatch) -> Iterator[Shims]:
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("GREETING", raising=False)
+    s = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), installed(s):
+        yield s
+
+
+def _function(name: str = "greeter") -> str:
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName=f"r-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    out = boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip({"handler.py": HANDLER})},
+        Environment={"Variables": {"GREETING": "hello"}},
+    )
+    return str(out["FunctionArn"])
+
+
+def test_lambda_runs_the_handler_from_its_zip_with_its_environment(shims: Shims) -> None:
+    _function()
+    lam = boto3.client("lambda")
+    out = lam.invoke(FunctionName="greeter", Payload=b'{"x": 1}')
+    assert json.loads(out["Payload"].read()) == {"greeting": "hello", "got": {"x": 1}}
+    failed = lam.invoke(FunctionName="greeter", Payload=b'{"boom": true}')
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
+
+
+def test_injected_fault_runs_the_handler_then_fails_the_invocation(shims: Shims) -> None:
+    _function()
+    shims.runtime.faults.append(Fault("greeter", "Sandbox.Timedout"))
+    out = boto3.client("lambda").invoke(FunctionName="greeter", Payload=b"{}")
+    assert json.loads(out["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    assert shims.runtime.invocations[-1].error == "Sandbox.Timedout"
+
+
+def test_eventbridge_delivers_matching_events_to_lambda_targets(shims: Shims) -> None:
+    arn = _function()
+    events = boto3.client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.sagemaker"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": "1", "Arn": arn}])
+    events.put_events(Entries=[{"Source": "aws.sagemaker", "DetailType": "Job", "Detail": "{}"}])
+    events.put_events(Entries=[{"Source": "other", "DetailType": "Nope", "Detail": "{}"}])
+    shims.drain()
+    assert [i.result["got"] for i in shims.runtime.invocations] == ["Job"]
+
+
+def _create_job(name: str) -> None:
+    boto3.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/r",
+        OutputDataConfig={"S3OutputPath": "s3://b/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+
+
+def test_sagemaker_refuses_a_duplicate_name_throttles_and_stops(shims: Shims) -> None:
+    sm = boto3.client("sagemaker")
+    _create_job("dtrain-a")
+    assert sm.describe_training_job(TrainingJobName="dtrain-a")["TrainingJobStatus"] == "InProgress"
+    with pytest.raises(ClientError, match="ResourceInUse"):
+        _create_job("dtrain-a")
+    backend: Any = shims.sagemaker_backend
+    backend.throttle.rate_per_s = 0.001
+    _create_job("dtrain-b")
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        boto3.client("sagemaker", config=Config(retries={"total_max_attempts": 1})).create_training_job(
+            TrainingJobName="dtrain-c",
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            RoleArn="arn:aws:iam::123456789012:role/r",
+            OutputDataConfig={"S3OutputPath": "s3://b/out"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+    sm.stop_training_job(TrainingJobName="dtrain-a")
+    job = sm.describe_training_job(TrainingJobName="dtrain-a")
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
+
+
+def test_deploy_publishes_assets_creates_stacks_in_order_and_lists_what_it_cannot_model(
+    shims: Shims, tmp_path: Path
+) -> None:
+    asset = tmp_path / "asset.abc"
+    asset.mkdir()
+    (asset / "handler.py").write_text(HANDLER)
+    (tmp_path / "B.assets.json").write_text(
+        json.dumps(
+            {
+                "files": {
+                    "abc": {
+                        "source": {"path": "asset.abc", "packaging": "zip"},
+                        "destinations": {
+                            "d": {
+                                "bucketName": "assets-${AWS::AccountId}-${AWS::Region}",
+                                "objectKey": "abc.zip",
+                            }
+                        },
+                    }
+                },
+                "dockerImages": {"img1": {}},
+            }
+        )
+    )
+    (tmp_path / "A.template.json").write_text(
+        json.dumps(
+            {
+                "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"QueueUrl": {"Value": {"Ref": "Q"}, "Export": {"Name": "A-Q"}}},
+            }
+        )
+    )
+    (tmp_path / "B.template.json").write_text(
+        json.dumps(
+            {
+                "Resources": {
+                    "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+                    "Fn": {
+                        "Type": "AWS::Lambda::Function",
+                        "Properties": {
+                            "Code": {"S3Bucket": "assets-123456789012-us-east-1", "S3Key": "abc.zip"},
+                            "Handler": "handler.handler",
+                            "Runtime": "python3.12",
+                            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                            "Environment": {"Variables": {"GREETING": {"Fn::ImportValue": "A-Q"}}},
+                        },
+                    },
+                    "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {}},
+                },
+                "Outputs": {"FnName": {"Value": {"Ref": "Fn"}}},
+            }
+        )
+    )
+    manifest = {
+        "artifacts": {
+            "B.assets": {"type": "cdk:asset-manifest", "properties": {"file": "B.assets.json"}},
+            "B": {
+                "type": "aws:cloudformation:stack",
+                "properties": {"templateFile": "B.template.json"},
+                "dependencies": ["A", "B.assets"],
+            },
+            "A": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "A.template.json"}},
+        }
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    deployment = deploy_assembly(boto3.Session(), tmp_path, account="123456789012", region=REGION)
+    assert list(deployment.stacks) == ["A", "B"]
+    assert {s.status for s in deployment.stacks.values()} == {"CREATE_COMPLETE"}
+    assert deployment.not_modelled() == ["B: AWS::CloudWatch::Alarm"]
+    assert deployment.skipped_assets == ["docker image img1 (no registry in the emulator)"]
+    out = boto3.client("lambda").invoke(FunctionName=deployment.output("B", "FnName"), Payload=b"{}")
+    # The asset's code runs, and the cross-stack import resolved to stack A's output.
+    assert json.loads(out["Payload"].read())["greeting"] == deployment.output("A", "QueueUrl")
