@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -94,7 +94,8 @@ class Trainer:
             wrapped = DistributedDataParallel(
                 self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
             )
-        self.forward = torch.compile(wrapped) if config.compile else wrapped
+        # What the steps call: the DDP wrapper (or the bare model in a job of one), compiled if asked.
+        self.net = cast(torch.nn.Module, torch.compile(wrapped)) if config.compile else wrapped
 
     def _resume(self) -> int:
         found = read_newest_state(self.store) if self.ctx.is_rank0 else None
@@ -152,7 +153,7 @@ class Trainer:
         )
         images, labels = self.train_data.augmented_batch(index, augment)
         with torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            logits = self.forward(images)
+            logits = self.net(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -164,15 +165,15 @@ class Trainer:
     def evaluate(self) -> float | None:
         if self.test_data is None:
             return None
-        self.forward.eval()
+        self.net.eval()
         correct = torch.zeros((), device=self.ctx.device, dtype=torch.float64)
         index = torch.arange(self.ctx.rank, len(self.test_data), self.ctx.world_size)
         for chunk in index.split(1024):
             images, labels = self.test_data.batch(chunk)
             with torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.forward(images)
+                logits = self.net(images)
             correct += (logits.argmax(1) == labels).sum()
-        self.forward.train()
+        self.net.train()
         if self.ctx.distributed:
             dist.all_reduce(correct)
         return float(correct.item()) / len(self.test_data)
@@ -188,7 +189,7 @@ class Trainer:
         """Trains to total_steps; False when stopped by SIGTERM (after checkpointing)."""
         cfg, per_epoch = self.config, self.plan.steps_per_epoch
         global_batch = min(cfg.batch_size, self.plan.padded_size)
-        self.forward.train()
+        self.net.train()
         while self.step < self.total_steps:
             epoch = self.step // per_epoch
             order = epoch_order(len(self.train_data), self.ctx.world_size, seed=cfg.seed, epoch=epoch)

@@ -35,6 +35,8 @@ from common.stop_signal import StopRequest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Imported after TF_CPP_MIN_LOG_LEVEL is set: TensorFlow reads it once, at import.
+import horovod.tensorflow as hvd_tf
 import horovod.tensorflow.keras as hvd
 import tensorflow as tf
 
@@ -330,6 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     if restored:
         path, meta = restored
         log(f"resumed from step {meta['step']} (checkpoint {path.name}, epoch {meta['epoch'] + 1})")
+    # Every worker starts from rank 0's weights and optimizer slots (restored or freshly seeded), so
+    # even the first step's gradients are computed on identical replicas. The slots are created
+    # lazily by Keras: create them everywhere first so that the broadcast covers them.
+    model.optimizer._create_all_weights(model.trainable_variables)
+    hvd_tf.broadcast_variables(model.variables, root_rank=0)
+    hvd_tf.broadcast_variables(model.optimizer.variables(), root_rank=0)
 
     checkpointing = Checkpointing(store, config, stop, log)
     checkpointing.step = initial_step
