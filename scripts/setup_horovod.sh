@@ -56,12 +56,13 @@ if [ "${#wheels[@]}" -eq 0 ]; then
   build_dir="$(mktemp -d)"
   trap 'rm -rf "${build_dir}"' EXIT
   # No build isolation: Horovod's setup imports the installed TensorFlow to find its headers and
-  # compile flags. PyTorch and MXNet are left out (Horovod's torch extension does not compile
+  # compile flags. No pip cache: pip would hand back any Horovod wheel it built before, whatever
+  # HOROVOD_WITH_* flags that build had. PyTorch and MXNet are left out (Horovod's torch extension does not compile
   # against torch >= 2.1; see training_code/horovod/README section in the issue note).
   HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 \
     HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
     MAKEFLAGS="-j$(nproc)" \
-    "${VENV_DIR}/bin/pip" wheel -q --no-deps --no-build-isolation \
+    "${VENV_DIR}/bin/pip" wheel -q --no-deps --no-build-isolation --no-cache-dir \
     --wheel-dir "${build_dir}" "horovod==${HOROVOD_VERSION}"
   # Move into place only when the build finished, so an interrupted build leaves no half wheel.
   mv "${build_dir}"/horovod-*.whl "${CACHE_DIR}/"
