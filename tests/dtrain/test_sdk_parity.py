@@ -298,6 +298,11 @@ def local_code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def all_cases(local_code_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]:
     cases = dict(CASES)
     cases["local_source_dir"] = ("pytorch", _estimator(source_dir=str(local_code_dir)), S3_CHANNELS)
+    cases["local_source_dir_network_isolation"] = (
+        "tensorflow",
+        _tf(source_dir=str(local_code_dir), enable_network_isolation=True),
+        S3_CHANNELS,
+    )
     return cases
 
 
@@ -358,7 +363,7 @@ def _diff(ours: Any, theirs: Any, path: str = "") -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case_id", [*CASES, "local_source_dir"])
+@pytest.mark.parametrize("case_id", [*CASES, "local_source_dir", "local_source_dir_network_isolation"])
 def test_request_equals_sdk_v2(
     case_id: str,
     all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]],
