@@ -419,6 +419,9 @@ def test_platform_settings_report_every_problem() -> None:
 
 def test_sweep_entry_with_too_many_hyperparameters(make_spec: Any) -> None:
     spec = make_spec(hyperparameters={f"h{i}": i for i in range(90)}, image_uri="ddp")
-    spec["sweep"] = {"overrides": [{"lr": 1}, {f"x{i}": i for i in range(10)}], "objective": {"metric": "epoch"}}
+    spec["sweep"] = {
+        "overrides": [{"lr": 1}, {f"x{i}": i for i in range(10)}],
+        "objective": {"metric": "epoch"},
+    }
     errors = _errors(spec)
     assert [e.field for e in errors] == ["sweep.overrides[1]"]
