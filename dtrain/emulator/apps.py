@@ -89,3 +89,16 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
     if not (path / "manifest.json").is_file():
         raise EmulatorError(f"synth wrote no manifest to {path}")
     return path
+
+
+def synth_full_app(outdir: Path) -> Path:
+    """The project's own CDK app (app.py), with its context from cdk.json, synthesized to outdir.
+
+    Its stacks use the default synthesizer; the emulator answers the bootstrap-version check.
+    """
+    _import_stacks()
+    import app as cdk_app
+
+    application, _ = cdk_app.build_app(cdk_app.cdk_json_context(), outdir=str(outdir))
+    assembly = application.synth()
+    return Path(assembly.directory)

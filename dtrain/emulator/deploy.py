@@ -19,6 +19,9 @@ from typing import Any
 NOT_ENFORCED = "IAM policies, KMS encryption, VPC placement and FSx are recorded but not enforced"
 
 
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+
+
 @dataclass
 class StackDeployment:
     name: str
@@ -105,10 +108,63 @@ def _unsupported_types(types: Iterable[str]) -> list[str]:
     )
 
 
+def _attribute_modelled(resource_type: str, attr: str) -> bool:
+    from moto.cloudformation.parsing import get_model_map
+
+    cls = get_model_map().get(resource_type)
+    if cls is None or "get_cfn_attribute" not in dir(cls):
+        return False
+    has = getattr(cls, "has_cfn_attr", None)
+    return bool(has(attr)) if callable(has) else True
+
+
+def stub_unmodelled_references(
+    template: dict[str, Any], unmodelled: set[str], stubbed: list[str] | None = None
+) -> dict[str, Any]:
+    """Replace Ref/GetAtt of resources the emulator cannot create by placeholder strings.
+
+    moto skips such resources but fails on an Output or property that reads their
+    attributes (an FSx mount name, say). The placeholder names what it stands for, so a
+    value that leaks into a job request is recognisable as emulated.
+    """
+    resources = template.get("Resources", {})
+    missing = {name for name, res in resources.items() if res.get("Type") in unmodelled}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if len(node) == 1 and "Ref" in node and node["Ref"] in missing:
+                return f"emulated-{node['Ref']}"
+            if len(node) == 1 and "Fn::GetAtt" in node:
+                target = node["Fn::GetAtt"]
+                name, attr = target.split(".", 1) if isinstance(target, str) else target[:2]
+                rtype = resources.get(name, {}).get("Type", "")
+                if name in missing or (rtype and not _attribute_modelled(rtype, attr)):
+                    if stubbed is not None and name not in missing:
+                        stubbed.append(f"{rtype}.{attr}")
+                    if attr.endswith("Arn"):  # IAM policies insist on ARN-shaped resources
+                        return f"arn:aws:emulated:::{name}/{attr}"
+                    return f"emulated-{name}-{attr}"
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = dict(template)
+    for section in ("Resources", "Outputs"):
+        if section in template:
+            out[section] = walk(template[section])
+    return out
+
+
 def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) -> Deployment:
     manifest = json.loads((assembly / "manifest.json").read_text())
     artifacts: dict[str, Any] = manifest["artifacts"]
     cfn = session.client("cloudformation", region_name=region)
+    # Templates synthesized with the default synthesizer check the bootstrap version through
+    # this parameter; the emulator stands in for a bootstrapped account.
+    session.client("ssm", region_name=region).put_parameter(
+        Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String", Overwrite=True
+    )
     skipped: list[str] = []
     stacks: dict[str, StackDeployment] = {}
     for artifact_id in _stack_order(artifacts):
@@ -119,8 +175,12 @@ def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) 
                     session, assembly, artifacts[dep]["properties"]["file"], account, region
                 )
         props = art["properties"]
-        template_text = (assembly / props["templateFile"]).read_text()
-        template = json.loads(template_text)
+        template = json.loads((assembly / props["templateFile"]).read_text())
+        not_modelled = _unsupported_types(r["Type"] for r in template.get("Resources", {}).values())
+        stubbed: list[str] = []
+        template = stub_unmodelled_references(template, set(not_modelled), stubbed)
+        not_modelled += sorted({f"attribute {a} (placeholder value)" for a in stubbed})
+        template_text = json.dumps(template)
         stack_name = props.get("stackName", artifact_id)
         params = [
             {"ParameterKey": k, "ParameterValue": str(v)} for k, v in (props.get("parameters") or {}).items()
@@ -139,6 +199,6 @@ def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) 
             status=desc["StackStatus"],
             outputs=outputs,
             resource_count=len(resources),
-            not_modelled=_unsupported_types(r["Type"] for r in resources.values()),
+            not_modelled=not_modelled,
         )
     return Deployment(stacks=stacks, skipped_assets=skipped)

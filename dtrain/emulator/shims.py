@@ -16,6 +16,7 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
 4. SageMaker: CreateTrainingJob of an existing name answers ResourceInUse, StopTrainingJob
    exists, and job status is driven by a pluggable backend (dtrain.emulator.sagemaker)
    instead of moto's "Completed at once".
+5. KMS: keys created through CloudFormation keep their tags (moto expects the API's shape).
 """
 
 from __future__ import annotations
@@ -259,6 +260,7 @@ def installed(shims: Shims) -> Iterator[Shims]:
     from moto.awslambda.models import LambdaFunction
     from moto.core.exceptions import JsonRESTError
     from moto.events.models import Rule
+    from moto.kms.models import Key as KmsKey
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
     from moto.stepfunctions.models import StateMachine
@@ -426,6 +428,17 @@ def installed(shims: Shims) -> Iterator[Shims]:
     def stop_response(self: Any) -> str:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
         return "{}"
+
+    # 5. KMS keys from CloudFormation carry Key/Value tags; moto's KMS expects TagKey/TagValue.
+    original_key_cfn = KmsKey.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    @classmethod  # type: ignore[misc]
+    def create_key(cls: Any, name: str, cfn_json: Any, account_id: str, region_name: str, **kw: Any) -> Any:
+        props = dict(cfn_json.get("Properties", {}))
+        props["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
+        return original_key_cfn(cls, name, {**cfn_json, "Properties": props}, account_id, region_name, **kw)
+
+    patch(KmsKey, "create_from_cloudformation_json", create_key)
 
     patch(SageMakerModelBackend, "create_training_job", create_training_job)
     patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
