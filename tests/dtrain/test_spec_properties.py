@@ -14,12 +14,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dtrain.errors import RequestValidationError, SpecError, SpecErrors
 from dtrain.platform import PlatformSettings
 from dtrain.request import build_training_job_request
+from dtrain.schema import job_spec_schema
 from dtrain.spec import parse_spec
 from dtrain.spec_estimator import ESTIMATOR_KEYS
 from dtrain.validate_request import request_problems
@@ -52,6 +54,8 @@ PLATFORM = PlatformSettings(
     efs_id="fs-0fedcba9",
     tags={"platform": "dtrain"},
 )
+
+_SCHEMA = jsonschema.Draft202012Validator(job_spec_schema())
 
 json_values = st.recursive(
     st.none()
@@ -310,3 +314,15 @@ def test_the_generators_reach_both_outcomes() -> None:
     outcomes = {_check(spec, PLATFORM) for spec in EXAMPLE_SPECS}
     assert outcomes == {"built"}
     assert _check({"framework": "pytorch"}, PLATFORM) == "refused"
+
+
+@CI
+@given(spec=specs)
+def test_specs_the_parser_accepts_conform_to_the_schema(spec: dict[str, Any]) -> None:
+    # The schema editors use must never flag a spec that dtrain accepts.
+    try:
+        parse_spec(spec)
+    except (SpecError, SpecErrors):
+        return
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _SCHEMA.iter_errors(spec)]
+    assert errors == []
