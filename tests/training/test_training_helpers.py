@@ -152,3 +152,14 @@ def test_a_crash_writes_the_failure_file_with_the_error_first(tmp_path: Path) ->
     assert "Traceback" in text
     assert run_reporting_failure(lambda: 0, tmp_path / "other") == 0
     assert not (tmp_path / "other").exists()
+
+
+def test_translation_crops_each_image_at_its_own_offset() -> None:
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    augment = Augmentation.draw(seed=9, step=0, global_batch=6, rank=0, world_size=1)
+    out = augment.apply(images)
+    for i in range(6):
+        image = images[i].flip(2) if augment.flip[i] else images[i]
+        padded = torch.nn.functional.pad(image[None], (2, 2, 2, 2), mode="reflect")[0]
+        y, x = int(augment.shift_y[i]), int(augment.shift_x[i])
+        assert torch.equal(out[i], padded[:, y : y + 32, x : x + 32])

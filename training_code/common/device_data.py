@@ -121,10 +121,13 @@ class Augmentation:
         images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
         if self.pad == 0:
             return images
-        padded = torch.nn.functional.pad(images, (self.pad,) * 4, mode="reflect")
+        # Translate = reflect-pad, then pick 32 rows and 32 columns per image: two gathers with
+        # per-image offsets (a third of the time of one 4-index advanced-indexing gather on CPU).
+        pad = self.pad
+        channels = images.shape[1]
+        padded = torch.nn.functional.pad(images, (pad,) * 4, mode="reflect")
         rows = self.shift_y[:count].to(device).view(-1, 1) + torch.arange(height, device=device)
+        rows = rows.view(count, 1, height, 1).expand(count, channels, height, width + 2 * pad)
         cols = self.shift_x[:count].to(device).view(-1, 1) + torch.arange(width, device=device)
-        batch_index = torch.arange(count, device=device).view(-1, 1, 1, 1)
-        channel_index = torch.arange(images.shape[1], device=device).view(1, -1, 1, 1)
-        rows, cols = rows.view(count, 1, height, 1), cols.view(count, 1, 1, width)
-        return padded[batch_index, channel_index, rows, cols]
+        cols = cols.view(count, 1, 1, width).expand(count, channels, height, width)
+        return padded.gather(2, rows).gather(3, cols)
