@@ -235,6 +235,45 @@ class LocalTrainingJob:
             first_step_seconds=self._first_step,
         )
 
+    def describe(self) -> dict[str, Any]:
+        """The status part of DescribeTrainingJob, in SageMaker's shapes, for the emulator.
+
+        ModelArtifacts names where SageMaker would put the archive (S3OutputPath/<job>/output/);
+        the local file is `model_artifact`.
+        """
+        result = self.result()
+        described: dict[str, Any] = {
+            "TrainingJobName": self.job_name,
+            "TrainingJobStatus": result.status,
+            "SecondaryStatus": result.secondary_status,
+            "SecondaryStatusTransitions": result.secondary_status_transitions,
+            "CreationTime": result.creation_time,
+        }
+        if result.failure_reason:
+            described["FailureReason"] = result.failure_reason
+        if result.training_start_time is not None:
+            described["TrainingStartTime"] = result.training_start_time
+        if result.end_time is not None:
+            described["TrainingEndTime"] = result.end_time
+            described["TrainingTimeInSeconds"] = result.training_seconds
+            described["BillableTimeInSeconds"] = result.billable_seconds
+        if result.model_artifact is not None:
+            base = str(self.request.get("OutputDataConfig", {}).get("S3OutputPath", "")).rstrip("/")
+            described["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/{self.job_name}/output/model.tar.gz"}
+        latest: dict[str, MetricSample] = {}
+        for sample in result.metric_samples:
+            latest[sample.name] = sample
+        if latest:
+            described["FinalMetricDataList"] = [
+                {
+                    "MetricName": s.name,
+                    "Value": s.value,
+                    "Timestamp": datetime.fromtimestamp(s.timestamp, UTC),
+                }
+                for s in latest.values()
+            ]
+        return described
+
     # ---- the run --------------------------------------------------------------------------
     def _transition(self, secondary: str, message: str, status: str | None = None) -> None:
         now = _now()

@@ -58,3 +58,7 @@ def test_live_view_shows_hosts_processes_progress_and_latest_metrics(tmp_path: P
     assert row1.split()[:4] == ["algo-1", "1/1", "3", "120"]
     assert "warming up" in next(line for line in text.splitlines() if line.startswith("algo-2"))
     assert "train:loss" in text and "0.4123" in text
+    described = job.describe()
+    assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == ("InProgress", "Starting")
+    assert "ModelArtifacts" not in described and "TrainingEndTime" not in described
+    assert described["FinalMetricDataList"][0]["Value"] == 0.4123

@@ -81,6 +81,13 @@ def test_ddp_torchrun_example_through_the_api_emulator_style(cifar_dir: Path, tm
     assert result.model_artifact is not None and _model_members(result.model_artifact)
     assert result.training_seconds >= 1 and result.billable_seconds == result.training_seconds
     assert (result.job_dir / "algo-2" / "input" / "config" / "resourceconfig.json").is_file()
+    described = job.describe()
+    assert described["TrainingJobStatus"] == "Completed" and described["SecondaryStatus"] == "Completed"
+    assert described["ModelArtifacts"]["S3ModelArtifacts"] == (
+        f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.job_name}/output/model.tar.gz"
+    )
+    final = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert final == result.final_metrics
 
 
 @pytest.mark.slow
