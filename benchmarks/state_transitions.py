@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dtrain.emulator import Emulator  # noqa: E402
-from dtrain.emulator.apps import synth_standin_app  # noqa: E402
+from dtrain.emulator import Emulator
+from dtrain.emulator.apps import synth_standin_app
 
 HISTORY_CAP = 25_000
 POLL_TRANSITIONS_PER_MIN = 3  # Wait, Describe (Task), Choice
@@ -63,14 +63,23 @@ def cold_init(assembly: Path) -> dict[str, float]:
     for logical, res in template["Resources"].items():
         if res["Type"] != "AWS::Lambda::Function":
             continue
-        bundle = assembly / res["Metadata"]["aws:asset:path"]
+        asset_hash = str(res["Properties"]["Code"]["S3Key"]).removesuffix(".zip")
+        bundle = assembly / f"asset.{asset_hash}"
+        # The bundle first on sys.path, as in Lambda: handler.py and its own copy of dtrain/.
         code = (
-            "import time, sys; t = time.perf_counter(); import handler; "
+            "import sys; sys.path.insert(0, '.'); import time; t = time.perf_counter(); import handler; "
             "print(time.perf_counter() - t)"
         )
         runs = [
-            float(subprocess.run([sys.executable, "-I", "-c", code], cwd=bundle, capture_output=True, text=True,
-                                 check=True).stdout)
+            float(
+                subprocess.run(
+                    [sys.executable, "-E", "-s", "-c", code],
+                    cwd=bundle,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
             for _ in range(5)
         ]
         out[logical.rstrip("0123456789ABCDEF")] = round(statistics.median(runs) * 1000, 1)

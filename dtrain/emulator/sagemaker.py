@@ -30,8 +30,8 @@ class SageMakerBackend(Protocol):
     def admit_create(self) -> bool:
         """False answers ThrottlingException to this CreateTrainingJob."""
 
-    def created(self, backend: Any, job: Any) -> None:
-        """A job was created (moto's FakeTrainingJob); take over its status."""
+    def created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
+        """A job was created (moto's FakeTrainingJob; `request` as the client sent it)."""
 
     def stop_requested(self, backend: Any, job: Any) -> None:
         """StopTrainingJob was called for a job in progress."""
@@ -73,9 +73,10 @@ def _describe(job: Any) -> dict[str, Any]:
 class JobControl:
     """Moves one emulated job through SageMaker's statuses and emits its events."""
 
-    def __init__(self, backend: Any, job: Any) -> None:
+    def __init__(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
         self.backend = backend
         self.job = job
+        self.request: Mapping[str, Any] = request or {}
         self.lock = threading.Lock()
 
     @property
@@ -187,8 +188,8 @@ class EventPlaybackBackend:
     def admit_create(self) -> bool:
         return self.throttle.admit()
 
-    def created(self, backend: Any, job: Any) -> None:
-        control = JobControl(backend, job)
+    def created(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
+        control = JobControl(backend, job, request)
         control.start()
         with self._job_added:
             self.jobs[control.name] = control

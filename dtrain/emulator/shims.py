@@ -22,6 +22,7 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
 from __future__ import annotations
 
 import base64
+import copy
 import importlib.util
 import io
 import json
@@ -405,13 +406,27 @@ def installed(shims: Shims) -> Iterator[Shims]:
     # 4. SageMaker: ResourceInUse, throttling, status from the backend, StopTrainingJob.
     original_create = SageMakerModelBackend.create_training_job
 
+    # The request exactly as the client sent it (moto's model drops Environment and rewrites
+    # MetricDefinitions); a backend that runs the job needs the original.
+    original_create_response = SageMakerResponse.create_training_job
+
+    def create_response(self: Any) -> Any:
+        _CURRENT_REQUEST.value = json.loads(self.body) if self.body else {}
+        try:
+            return original_create_response(self)
+        finally:
+            _CURRENT_REQUEST.value = None
+
+    patch(SageMakerResponse, "create_training_job", create_response)
+
     def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:
         if training_job_name in self.training_jobs:
             raise JsonRESTError("ResourceInUse", f"Training job {training_job_name} already exists")
         if not shims.sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
         job = original_create(self, training_job_name=training_job_name, **kwargs)
-        shims.sagemaker_backend.created(self, job)
+        shims.sagemaker_backend.created(self, job, request)
         return job
 
     def stop_training_job(self: Any, training_job_name: str) -> None:
@@ -455,6 +470,7 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
 
 _MISSING = object()
+_CURRENT_REQUEST = threading.local()
 
 
 def new_workdir() -> Path:

@@ -45,6 +45,11 @@ def test_success_returns_finalize_output_and_notifies(
     )
     assert "Interrupted" in [t["status"] for t in out["secondary_status_transitions"]]
     assert count_transitions(emulator.history(arn)) <= 8
+    sent = emulator.sagemaker.job(job).request  # what Submit sent, as a local backend will run it
+    assert sent["TrainingJobName"] == job and sent["EnableManagedSpotTraining"] is True
+    assert any(
+        m["Name"] == "validation:accuracy" for m in sent["AlgorithmSpecification"]["MetricDefinitions"]
+    )
     (note,) = read_notifications(emulator)
     assert job in note["Subject"] and "console.aws.amazon.com/states" in note["Message"]
     row = emulator.ledger().get(job)

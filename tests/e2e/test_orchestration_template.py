@@ -161,3 +161,30 @@ def test_extracted_asl_passes_asl_validator(template_json: dict[str, Any], tmp_p
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_each_lambda_bundle_imports_its_handler_and_its_own_dtrain_copy(
+    standin_assembly: Path, template_json: dict[str, Any]
+) -> None:
+    import sys
+
+    functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 5
+    for res in functions:
+        bundle = standin_assembly / f"asset.{str(res['Properties']['Code']['S3Key']).removesuffix('.zip')}"
+        code = (
+            "import sys; sys.path.insert(0, '.'); import handler, dtrain; "
+            # Submit imports these lazily: they must be in the bundle too.
+            "import dtrain.request, dtrain.spec, dtrain.naming, dtrain.platform; "
+            "print(handler.__file__, dtrain.__file__)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-E", "-s", "-c", code], cwd=bundle, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        handler_file, dtrain_file = out.stdout.split()
+        assert Path(handler_file).resolve().parent == bundle.resolve()
+        assert Path(dtrain_file).resolve().is_relative_to(bundle.resolve())
+        # What the Lambdas never need stays out of the zip.
+        assert not (bundle / "dtrain" / "local").exists() and not (bundle / "dtrain" / "emulator").exists()
