@@ -1,0 +1,140 @@
+"""SageMaker behind the emulator, backed by local mode: created jobs really train here.
+
+A job the Submit Lambda creates runs through `dtrain.local.LocalTrainingJob` with the request
+exactly as it was sent. Its status and secondary statuses follow the processes, its log lines
+go to the emulated CloudWatch Logs under SageMaker's names (/aws/sagemaker/TrainingJobs,
+stream <job>/algo-N), model.tar.gz is uploaded to the emulated S3 at the request's output path,
+and the terminal state-change event is put on the emulated EventBridge. StopTrainingJob stops
+the processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dtrain.emulator.sagemaker import CreateThrottle, JobControl
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+_TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+@dataclass
+class LocalRunnerBackend:
+    workdir: Path
+    config: Any = None  # dtrain.local.LocalConfig (images: ECR URI -> "ddp" | "horovod", file systems)
+    hosts: int | None = None
+    poll_s: float = 0.2
+    throttle: CreateThrottle = field(default_factory=CreateThrottle)
+    jobs: dict[str, JobControl] = field(default_factory=dict)
+    runs: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit_create(self) -> bool:
+        return self.throttle.admit()
+
+    def created(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
+        control = JobControl(backend, job, request)
+        control.start()
+        with self._lock:
+            self.jobs[control.name] = control
+        threading.Thread(
+            target=self._run, args=(control,), name=f"emulated-job-{control.name}", daemon=True
+        ).start()
+
+    def stop_requested(self, backend: Any, job: Any) -> None:
+        control = self.jobs[str(job.training_job_name)]
+        with control.lock:
+            job.training_job_status = "Stopping"
+            control._transition("Stopping", "Stopping the training job")
+        run = self.runs.get(control.name)
+        if run is not None:
+            # LocalTrainingJob.stop joins its runner thread: not on the API caller's thread.
+            threading.Thread(target=run.stop, daemon=True).start()
+        else:
+            control.finish("Stopped")
+
+    # -- one job ---------------------------------------------------------------------------
+    def _run(self, control: JobControl) -> None:
+        import boto3
+
+        from dtrain.local import LocalTrainingJob
+
+        logs = boto3.client("logs", region_name=control.backend.region_name)
+        pending: list[tuple[str, str]] = []
+        pending_lock = threading.Lock()
+
+        def sink(host: str, line: str) -> None:
+            with pending_lock:
+                pending.append((host, line))
+
+        try:
+            run = LocalTrainingJob(
+                control.request, workdir=self.workdir, hosts=self.hosts, config=self.config, log_sink=sink
+            )
+            self.runs[control.name] = run
+            run.start()
+            seen = 1  # LocalTrainingJob's first transition is Starting, as ours
+            while run.status not in _TERMINAL:
+                time.sleep(self.poll_s)
+                seen = self._mirror(control, run, seen)
+                self._flush_logs(logs, control.name, pending, pending_lock)
+            result = run.wait()
+            self._mirror(control, run, seen)
+            self._flush_logs(logs, control.name, pending, pending_lock)
+            if result.status == "Completed" and result.model_artifact is not None:
+                self._upload_model(control, Path(result.model_artifact))
+            control.finish(
+                result.status,
+                failure_reason=result.failure_reason,
+                metrics=result.final_metrics,
+                training_seconds=result.training_seconds,
+                billable_seconds=result.billable_seconds,
+            )
+        except Exception as exc:  # a job that cannot even start fails like SageMaker's would
+            self.errors[control.name] = repr(exc)
+            control.finish("Failed", failure_reason=f"ClientError: {exc}")
+
+    def _mirror(self, control: JobControl, run: Any, seen: int) -> int:
+        transitions = run.secondary_status_transitions
+        for t in transitions[seen:]:
+            if t.get("Status") not in _TERMINAL:
+                control.progress(str(t.get("Status")), str(t.get("StatusMessage") or ""))
+        return max(seen, len(transitions))
+
+    def _flush_logs(self, logs: Any, job: str, pending: list[tuple[str, str]], lock: threading.Lock) -> None:
+        with lock:
+            batch, pending[:] = list(pending), []
+        if not batch:
+            return
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=LOG_GROUP)
+        by_host: dict[str, list[str]] = {}
+        for host, line in batch:
+            by_host.setdefault(host, []).append(line)
+        now = int(time.time() * 1000)
+        for host, lines in by_host.items():
+            stream = f"{job}/{host}"
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+            logs.put_log_events(
+                logGroupName=LOG_GROUP,
+                logStreamName=stream,
+                logEvents=[{"timestamp": now, "message": line} for line in lines],
+            )
+
+    def _upload_model(self, control: JobControl, model: Path) -> None:
+        import boto3
+
+        output = str(control.request["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
+        parsed = urlparse(f"{output}/{control.name}/output/model.tar.gz")
+        boto3.client("s3", region_name=control.backend.region_name).upload_file(
+            str(model), parsed.netloc, parsed.path.lstrip("/")
+        )
