@@ -52,8 +52,19 @@ def test_sm_variables_win_over_the_config_files(tmp_path: Path) -> None:
     assert from_env.num_gpus == 8
 
 
-def test_checkpoint_dir_follows_the_hyperparameter_then_the_variable(tmp_path: Path) -> None:
+def test_checkpoint_dir_follows_the_hyperparameter_then_the_variable_then_checkpointconfig(
+    tmp_path: Path,
+) -> None:
     base = {"SAGEMAKER_BASE_DIR": str(tmp_path)}
+    config = tmp_path / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "checkpointconfig.json").write_text(
+        json.dumps({"LocalPath": "/opt/ml/checkpoints/run", "S3Uri": "s3://b/c"})
+    )
+    # SageMaker's container path, moved under the base dir like the rest of /opt/ml
+    assert SageMakerEnv.from_environ(base).checkpoint_dir == tmp_path / "checkpoints" / "run"
+    (config / "checkpointconfig.json").write_text(json.dumps({"LocalPath": "/mnt/ckpt"}))
+    assert SageMakerEnv.from_environ(base).checkpoint_dir == Path("/mnt/ckpt")
     assert SageMakerEnv.from_environ({**base, "DTRAIN_CHECKPOINT_DIR": "/ckpt"}).checkpoint_dir == Path(
         "/ckpt"
     )

@@ -166,11 +166,14 @@ class SageMakerEnv:
                 channels[key[len("SM_CHANNEL_") :].lower()] = Path(value)
 
         output_dir = Path(env.get("SM_OUTPUT_DIR") or base / "output")
-        # SageMaker has no variable for the checkpoint dir: it is CheckpointConfig.LocalPath
-        # (default <base>/checkpoints). A job that moves it says so with a hyperparameter.
+        # SageMaker has no variable for the checkpoint dir: it writes CheckpointConfig (LocalPath,
+        # default /opt/ml/checkpoints) to input/config/checkpointconfig.json. A container path
+        # under /opt/ml moves with the base dir, like every other path here.
+        checkpoint_config = _read_json(config_dir / "checkpointconfig.json") or {}
         checkpoint_dir = Path(
             hyperparameters.get_str("checkpoint_dir", "")
             or env.get("DTRAIN_CHECKPOINT_DIR")
+            or _rebase(str(checkpoint_config.get("LocalPath") or ""), base)
             or base / "checkpoints"
         )
         return cls(
@@ -186,6 +189,13 @@ class SageMakerEnv:
             hyperparameters=hyperparameters,
             master_addr=env.get("SM_MASTER_ADDR") or None,
         )
+
+
+def _rebase(container_path: str, base: Path) -> str:
+    """A path SageMaker states inside the container (/opt/ml/...), under this process's base."""
+    if container_path == DEFAULT_BASE_DIR or container_path.startswith(DEFAULT_BASE_DIR + "/"):
+        return str(base / container_path[len(DEFAULT_BASE_DIR) :].lstrip("/"))
+    return container_path
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
