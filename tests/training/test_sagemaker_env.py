@@ -125,3 +125,16 @@ def test_launcher_is_recognised_from_its_environment(tmp_path: Path) -> None:
 
     single = detect_rank_info(sm, {})
     assert (single.launcher, single.rank, single.world_size) == ("single", 0, 1)
+
+
+def test_command_line_hyperparameters_override_sm_hps() -> None:
+    from common.hyperparameter_args import merge_cli_hyperparameters
+
+    base = Hyperparameters({"epochs": 3, "lr": 0.1})
+    merged = merge_cli_hyperparameters(base, ["--epochs", "5", "--deterministic=true", "--batch-size", "64"])
+    assert merged.get_int("epochs", 1) == 5
+    assert merged.get_float("lr", 0.0) == 0.1
+    assert merged.get_bool("deterministic", False) is True
+    assert merged.get_int("batch_size", 1) == 64
+    with pytest.raises(ContractError, match="--epochs"):
+        merge_cli_hyperparameters(base, ["--epochs"])
