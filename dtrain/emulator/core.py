@@ -42,6 +42,7 @@ class Emulator:
         region: str = "us-east-1",
         orchestration_stack: str = ORCHESTRATION_STACK,
         announce: bool = True,
+        server_port: int | None = None,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -53,6 +54,9 @@ class Emulator:
         self.shims = Shims(runtime=self.runtime, sagemaker_backend=self.sagemaker)
         self.deployment: Deployment | None = None
         self.deploy_seconds = 0.0
+        # Server mode: the same emulator behind moto's HTTP server on this port, so other
+        # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
+        self.server_port = server_port
         self._stack = ExitStack()
         self._saved_env: dict[str, str | None] = {}
 
@@ -61,12 +65,18 @@ class Emulator:
         from moto import mock_aws
 
         env = {**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region}
+        if self.server_port is not None:
+            env.update(AWS_ENDPOINT_URL=self.endpoint_url, MOTO_PORT=str(self.server_port))
         self._saved_env = {
-            k: os.environ.get(k) for k in [*env, "AWS_REGION", "DTRAIN_PLATFORM", "LEDGER_TABLE"]
+            k: os.environ.get(k)
+            for k in [*env, "AWS_REGION", "DTRAIN_PLATFORM", "LEDGER_TABLE", "AWS_ENDPOINT_URL", "MOTO_PORT"]
         }
         os.environ.update(env)
         try:
-            self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            if self.server_port is None:
+                self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            else:
+                self._start_server()
             self._stack.enter_context(installed(self.shims))
             start = time.perf_counter()
             self.session = boto3.Session(region_name=self.region)
@@ -81,6 +91,31 @@ class Emulator:
             gaps = self.deployment.not_modelled() + self.deployment.skipped_assets
             print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(gaps) or 'nothing'}")
         return self
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    def _start_server(self) -> None:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        # The server shares this process's backends, so the shims apply to it unchanged.
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(self.server_port or 0), verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        import socket
+
+        deadline = time.monotonic() + 20
+        while True:  # start() returns before the socket listens
+            try:
+                socket.create_connection(("127.0.0.1", int(self.server_port or 0)), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
         try:
