@@ -76,3 +76,31 @@ def test_a_real_ddp_job_runs_end_to_end_through_the_emulator(
         logGroupName=LOG_GROUP, logStreamName=f"{out['job_name']}/algo-1"
     )["events"]
     assert any("train_loss=" in e["message"] for e in events)
+
+
+@pytest.mark.slow
+def test_a_training_script_that_raises_fails_the_execution_with_its_text(
+    local_emulator: Emulator, make_spec: Any, tmp_path: Path
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text('raise RuntimeError("loss became NaN at step 3")\n')
+    tarball = tmp_path / "sourcedir.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(script, arcname="train.py")
+    local_emulator.client("s3").upload_file(str(tarball), "emu-data", "src/sourcedir.tar.gz")
+    spec = make_spec(entry_point="train.py", source_dir="s3://emu-data/src/sourcedir.tar.gz", max_run=600)
+    spec["inputs"] = {"train": "s3://emu-data/cifar10/"}
+    arn = local_emulator.start_execution(spec)
+    desc = local_emulator.wait_execution(arn, timeout=300)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "SageMaker.TrainingJobFailed"
+    # The cause is the job's FailureReason, passed through unchanged...
+    (job,) = local_emulator.jobs_of(arn)
+    reason = local_emulator.client("sagemaker").describe_training_job(TrainingJobName=job)["FailureReason"]
+    assert desc["cause"] == reason and reason.startswith("AlgorithmError")
+    # ...and the script's own error text is in the job's log stream. (Local mode's FailureReason
+    # names torchrun's exit, not the script's exception: reported to the local-mode owner.)
+    events = local_emulator.client("logs").get_log_events(
+        logGroupName=LOG_GROUP, logStreamName=f"{job}/algo-1"
+    )
+    assert any("loss became NaN at step 3" in e["message"] for e in events["events"])
