@@ -7,6 +7,7 @@ emulator cannot model is reported, never silently dropped.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -118,6 +119,14 @@ def _attribute_modelled(resource_type: str, attr: str) -> bool:
     return bool(has(attr)) if callable(has) else True
 
 
+def _placeholder_id(logical_id: str, resource_type: str) -> str:
+    # Ids keep the service's shape so request validation downstream accepts them (fs-<17 hex>).
+    digest = hashlib.sha256(logical_id.encode()).hexdigest()
+    if resource_type == "AWS::FSx::FileSystem":
+        return f"fs-{digest[:17]}"
+    return f"emulated-{logical_id}"
+
+
 def stub_unmodelled_references(
     template: dict[str, Any], unmodelled: set[str], stubbed: list[str] | None = None
 ) -> dict[str, Any]:
@@ -133,7 +142,7 @@ def stub_unmodelled_references(
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             if len(node) == 1 and "Ref" in node and node["Ref"] in missing:
-                return f"emulated-{node['Ref']}"
+                return _placeholder_id(node["Ref"], resources[node["Ref"]].get("Type", ""))
             if len(node) == 1 and "Fn::GetAtt" in node:
                 target = node["Fn::GetAtt"]
                 name, attr = target.split(".", 1) if isinstance(target, str) else target[:2]
@@ -141,6 +150,8 @@ def stub_unmodelled_references(
                 if name in missing or (rtype and not _attribute_modelled(rtype, attr)):
                     if stubbed is not None and name not in missing:
                         stubbed.append(f"{rtype}.{attr}")
+                    if attr == "LustreMountName":  # 8 lowercase characters, as FSx makes them
+                        return hashlib.sha256(name.encode()).hexdigest()[:8]
                     if attr.endswith("Arn"):  # IAM policies insist on ARN-shaped resources
                         return f"arn:aws:emulated:::{name}/{attr}"
                     return f"emulated-{name}-{attr}"
