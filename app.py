@@ -18,14 +18,15 @@ from typing import Any
 # variable lists the Node major versions to stay quiet about.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App, DefaultStackSynthesizer, Environment, Tags, Validations
+from aws_cdk import App, DefaultStackSynthesizer, Environment, RemovalPolicy, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from dtrain.config import ConfigErrors, DtrainConfig
 from stacks.nag_acknowledgments import acknowledge_platform
 from stacks.network_stack import NetworkStack
+from stacks.orchestration_stack import OrchestrationOptions, OrchestrationStack
 from stacks.platform import Platform
-from stacks.storage_stack import StorageStack
+from stacks.storage_stack import JOBS_PREFIX, StorageStack
 from stacks.training_stack import TrainingStack
 
 ROOT = Path(__file__).resolve().parent
@@ -100,13 +101,33 @@ def build_app(
     )
     platform = Platform(config=config, network=network, storage=storage, training=training)
 
-    # ---------------------------------------------------------------------------------------
-    # ORCHESTRATION STACK GOES HERE (added by the lead; stacks/orchestration_stack.py).
-    # It takes typed values from `platform` (see stacks/platform.py), e.g.
-    #   OrchestrationStack(app, f"{prefix}Orchestration", config=config, platform=platform,
-    #                      env=env, synthesizer=synthesizer())
-    # and its cdk-nag acknowledgments go next to its resources.
-    # ---------------------------------------------------------------------------------------
+    # The orchestration consumes the other stacks' resources as typed arguments; its own
+    # cdk-nag acknowledgments live inside it (stacks/orchestration/nag.py).
+    OrchestrationStack(
+        app,
+        f"{prefix}Orchestration",
+        artifacts_bucket=storage.artifacts_bucket,
+        checkpoints_bucket=storage.checkpoints_bucket,
+        data_key=storage.key,
+        execution_role=training.execution_role,
+        vpc=network.vpc,
+        subnets=network.private_subnet_list,
+        training_security_group=network.training_sg,
+        image_uris=training.image_uris,
+        fsx_id=storage.fsx_id,
+        fsx_mount_name=storage.fsx_mount_name,
+        efs_id=storage.efs_id,
+        output_prefix=JOBS_PREFIX,
+        checkpoint_prefix=JOBS_PREFIX,
+        options=OrchestrationOptions(
+            notification_email=config.notification_email,
+            removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
+            tags=dict(config.tags),
+        ),
+        env=env,
+        synthesizer=synthesizer(),
+        description="dtrain orchestration: state machine, Lambdas, job ledger, events, notifications",
+    )
 
     for key, value in config.tags.items():
         Tags.of(app).add(key, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 
 if TYPE_CHECKING:
     from stacks.orchestration_stack import OrchestrationStack
@@ -30,6 +30,17 @@ KMS_ACTIONS = [
 ]
 
 
+def _arn_head(stack: Stack, service: str) -> str:
+    """How cdk-nag spells `arn:partition:service:region:account` in a finding id: the values
+    themselves when the stack has an explicit env, the pseudo-parameter names otherwise."""
+
+    def part(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    partition = part(stack.partition, "Partition")
+    return f"arn:{partition}:{service}:{part(stack.region, 'Region')}:{part(stack.account, 'AccountId')}"
+
+
 def acknowledge_orchestration(stack: OrchestrationStack) -> None:
     prefix = stack.options.job_name_prefix
     ledger_index = _ack(
@@ -38,13 +49,13 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         "indexes of this one table only.",
     )
     job_prefix = _ack(
-        f"IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/{prefix}-*]",
+        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:training-job/{prefix}-*]",
         f"Training job names are derived per execution at run time; every SageMaker action is scoped to "
         f"the platform's job-name prefix '{prefix}-', which is the scoping the platform promises.",
     )
     sm_logical = stack.get_logical_id(stack.state_machine.node.default_child)  # type: ignore[arg-type]
     executions = _ack(
-        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<{sm_logical}.Name>:*]",
+        f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
         "Reconcile reads the status of executions of this one state machine; execution names are only "
         "known at run time.",
     )

@@ -37,7 +37,7 @@ def test_mask_replaces_asset_hashes_only() -> None:
     assert mask({"a": [f"repo:{digest}", "vpc-0abc"]}) == {"a": ["repo:<asset-hash>", "vpc-0abc"]}
 
 
-@pytest.mark.parametrize("stack", ["network", "storage", "training"])
+@pytest.mark.parametrize("stack", ["network", "storage", "training", "orchestration"])
 def test_stack_template_matches_snapshot(
     stack: str, template_dicts: dict[str, dict[str, Any]], json_snapshot: SnapshotAssertion
 ) -> None:
