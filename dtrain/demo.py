@@ -1,21 +1,39 @@
-"""`make demo` (for now): synthesize the platform with the pinned CDK CLI and show what it would deploy.
+"""`make demo`: the whole platform on this machine, through the embedded AWS emulator.
 
-Runs `npx --no-install cdk synth` into cdk.out/ and prints one table per stack: resource counts
-by CloudFormation type. The local-mode work replaces this with a real training run.
+    synth app.py (emulator context) -> deploy every stack into the in-process emulator ->
+    sample data into the emulated data bucket -> `dtrain submit --wait` of the DDP example
+    (2 simulated hosts, CPU): the real state machine, the real Lambdas, local mode as
+    SageMaker's backend -> the execution's result, the model (emulated S3 + a local copy),
+    the SNS message, the history -> tear down.
+
+When the emulated chain cannot run, the demo says so and falls back to local mode
+(`dtrain local`, same spec, same data). The synth-table helpers (`summarize_assembly`,
+`render_table`) print what the emulator deployed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import subprocess
+import shutil
 import sys
 import time
+import traceback
+import warnings
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_SPEC = ROOT / "examples" / "ddp_torchrun.json"
+DEMO_WORKDIR = ROOT / ".dtrain" / "demo"
+DATA_BUCKET = "dtrain-example-data"  # the example spec's channels live here
+NOTIFICATIONS_QUEUE = "dtrain-demo-notifications"
 
 
 @dataclass(frozen=True)
@@ -77,33 +95,234 @@ def render_table(summaries: list[StackSummary]) -> str:
     return "\n".join(lines)
 
 
-def synthesize(outdir: Path) -> float:
-    """Run the pinned CDK CLI's synth; return its wall time in seconds."""
-    env = {
-        **os.environ,
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    }
+# -- synth ---------------------------------------------------------------------------------------
+def synth_for_emulator(outdir: Path) -> Path:
+    """app.py with cdk.json's context plus `-c emulator=true -c removal_policy=destroy`: the
+    emulator has no bootstrap stack, so the bootstrap-version rule is left out."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
+    import app as cdk_app
+
+    context = cdk_app.cdk_json_context({"emulator": True, "removal_policy": "destroy"})
+    application, _ = cdk_app.build_app(context, outdir=str(outdir))
+    return Path(application.synth().directory)
+
+
+# -- the run -------------------------------------------------------------------------------------
+@dataclass
+class DemoReport:
+    """What one demo run measured and found; `benchmarks/demo_phases.py` prints it."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    status: str = ""
+    execution_arn: str = ""
+    output: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    cause: str | None = None
+    model_uri: str | None = None
+    model_copy: Path | None = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    state_transitions: int = 0
+    history_events: int = 0
+    not_modelled: list[str] = field(default_factory=list)
+    submit_exit: int = 0
+
+
+@contextmanager
+def _phase(report: DemoReport, name: str) -> Iterator[None]:
     started = time.perf_counter()
-    subprocess.run(
-        ["npx", "--no-install", "cdk", "synth", "--quiet", "--output", str(outdir)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    return time.perf_counter() - started
+    print(f"\n== {name} ...", flush=True)
+    try:
+        yield
+    finally:
+        report.phases[name] = time.perf_counter() - started
+        print(f"== {name}: {report.phases[name]:.1f} s", flush=True)
+
+
+@contextmanager
+def _poll_every_second() -> Iterator[None]:
+    # The progress view polls every 5 s by default; a demo job lasts ~20 s.
+    saved = os.environ.get("DTRAIN_POLL_SECONDS")
+    os.environ["DTRAIN_POLL_SECONDS"] = saved or "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("DTRAIN_POLL_SECONDS", None)
+
+
+def _epoch(value: Any) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value) / 1000.0
+
+
+def _upload_sample_data(emu: Any, data: Path) -> None:
+    s3 = emu.client("s3")
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    for channel in ("train", "test"):  # the local demo maps both channels to one directory too
+        for f in sorted(data.iterdir()):
+            if f.is_file():
+                s3.upload_file(str(f), DATA_BUCKET, f"cifar10/{channel}/{f.name}")
+
+
+def _subscribe_queue(emu: Any) -> str:
+    """An SQS queue on the platform topic: the demo reads the notification from it."""
+    sqs = emu.client("sqs")
+    url = str(sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    emu.client("sns").subscribe(TopicArn=emu.output("TopicArn"), Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _read_queue(emu: Any, url: str) -> list[dict[str, Any]]:
+    messages = emu.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    out = []
+    for m in messages:
+        body = json.loads(m["Body"])
+        out.append({"subject": body.get("Subject"), "message": body.get("Message")})
+    return out
+
+
+def _training_start_time(emu: Any, job: str) -> float | None:
+    """When rank 0's trainer announced itself (process group up, the step loop next), from the
+    job's emulated CloudWatch stream. The example logs metrics once per epoch, so its first
+    step has no line of its own; the trainers' start line (`... world_size=N ...`) is the mark."""
+    from dtrain.emulator.local_backend import LOG_GROUP
+
+    events = emu.client("logs").get_log_events(logGroupName=LOG_GROUP, logStreamName=f"{job}/algo-1")
+    for event in events["events"]:
+        if "world_size=" in event["message"]:
+            return float(event["timestamp"]) / 1000.0
+    return None
+
+
+def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoReport:
+    """The chain end to end; raises when the emulated platform cannot be brought up."""
+    from dtrain.cli import main as cli_main
+    from dtrain.emulator import Emulator
+    from dtrain.emulator.local_backend import LocalRunnerBackend
+    from dtrain.local import LocalConfig
+    from dtrain.local.demo import DEMO_DATA, ensure_sample_data
+
+    report = DemoReport()
+    # A fresh job tree each run: local mode keeps a job's checkpoints across runs of the same
+    # job name, and the demo should train from step 0, not resume a finished run.
+    shutil.rmtree(workdir / "jobs", ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with _phase(report, "synth"):
+        assembly = synth_for_emulator(workdir / "cdk.out")
+        print(render_table(summarize_assembly(assembly)))
+
+    backend = LocalRunnerBackend(workdir=workdir / "jobs", hosts=hosts)
+    print("\n== emulated deploy ...", flush=True)
+    deploy_started = time.perf_counter()
+    with Emulator(assembly, sagemaker=backend) as emu:
+        report.phases["emulated deploy"] = time.perf_counter() - deploy_started
+        print(f"== emulated deploy: {report.phases['emulated deploy']:.1f} s", flush=True)
+        assert emu.deployment is not None
+        report.not_modelled = emu.deployment.not_modelled()
+        print(f"every stack CREATE_COMPLETE: {', '.join(emu.deployment.stacks)}")
+        # The deployed platform's ECR URIs name local mode's packaged images.
+        settings = json.loads(emu.output("PlatformSettings"))
+        backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
+
+        with _phase(report, "sample data"):
+            data = ROOT / DEMO_DATA
+            made = ensure_sample_data(data)
+            _upload_sample_data(emu, data)
+            print(
+                f"{'made' if made else 'found'} {data}; uploaded to s3://{DATA_BUCKET}/cifar10/{{train,test}}/"
+            )
+        queue = _subscribe_queue(emu)
+
+        submit_started = time.time()
+        with _phase(report, "submit --wait"), _poll_every_second():
+            print(f"$ dtrain submit {DEMO_SPEC.relative_to(ROOT)} --wait", flush=True)
+            report.submit_exit = cli_main(["submit", str(DEMO_SPEC), "--wait"])
+
+        sfn = emu.client("stepfunctions")
+        executions = sfn.list_executions(stateMachineArn=emu.state_machine_arn)["executions"]
+        arn = str(executions[0]["executionArn"])
+        desc = emu.wait_execution(arn, timeout=120)
+        report.execution_arn = arn
+        report.status = str(desc["status"])
+        report.error, report.cause = desc.get("error"), desc.get("cause")
+        report.output = json.loads(desc.get("output") or "{}")
+        history = emu.history(arn)
+        report.history_events = len(history)
+        report.state_transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+        report.notifications = _read_queue(emu, queue)
+        job = str(report.output.get("job_name") or "")
+        if job:
+            _split_phases(emu, report, job, submit_started, _epoch(desc["stopDate"]))
+        report.model_uri = report.output.get("model_artifact")
+        if report.model_uri:
+            bucket, key = str(report.model_uri).removeprefix("s3://").split("/", 1)
+            report.model_copy = workdir / "model.tar.gz"
+            emu.client("s3").download_file(bucket, key, str(report.model_copy))
+        tear_down = time.perf_counter()
+    report.phases["tear down"] = time.perf_counter() - tear_down
+    return report
+
+
+def _split_phases(emu: Any, report: DemoReport, job: str, submitted: float, succeeded: float) -> None:
+    """submit -> first step -> training ends -> execution finished, from the emulator's own records."""
+    desc = emu.client("sagemaker").describe_training_job(TrainingJobName=job)
+    first_step = _training_start_time(emu, job)
+    end = desc.get("TrainingEndTime")
+    if first_step is not None:
+        report.phases["submit to first training step"] = first_step - submitted
+    if first_step is not None and end is not None:
+        report.phases["training"] = _epoch(end) - first_step
+    if end is not None:
+        report.phases["callback to SUCCEEDED"] = succeeded - _epoch(end)
+
+
+def print_report(report: DemoReport) -> None:
+    out = report.output
+    print("\n== result")
+    print(f"execution   {report.execution_arn}")
+    print(f"status      {report.status}" + (f" ({report.error}: {report.cause})" if report.error else ""))
+    if out:
+        print(f"job         {out.get('job_name')}")
+        metrics = out.get("final_metrics") or {}
+        print("metrics     " + ", ".join(f"{k}={v}" for k, v in sorted(metrics.items())))
+    print(f"model       {report.model_uri} (emulated S3)")
+    if report.model_copy:
+        print(f"            {report.model_copy} (local copy)")
+    for note in report.notifications:
+        print(f"SNS         {note['subject']}: {note['message']}")
+    print(f"history     {report.state_transitions} state transitions, {report.history_events} history events")
+    print("\n== phase timings")
+    for name, seconds in report.phases.items():
+        print(f"  {name:<32} {seconds:6.1f} s")
+
+
+def _quiet_emulator_logs() -> None:
+    # moto warns once per resource type it cannot model; the emulator prints them in one line.
+    warnings.filterwarnings("ignore", message="Tried to parse")
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 def main() -> int:
-    outdir = ROOT / "cdk.out"
+    started = time.perf_counter()
+    _quiet_emulator_logs()
     try:
-        seconds = synthesize(outdir)
-    except subprocess.CalledProcessError as error:
-        print(f"cdk synth failed (exit {error.returncode})", file=sys.stderr)
-        return error.returncode or 1
-    print(f"\nSynthesized the dtrain platform into {outdir.relative_to(ROOT)}/ in {seconds:.1f} s:\n")
-    print(render_table(summarize_assembly(outdir)))
-    return 0
+        report = run_emulated_demo()
+    except Exception:
+        traceback.print_exc()
+        print(
+            "\nThe emulated platform could not run the demo (above). Falling back to local mode: the "
+            "same spec and data through `dtrain local`, without the AWS emulator.",
+            flush=True,
+        )
+        from dtrain.local.demo import run_local_demo
+
+        return run_local_demo()
+    print_report(report)
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
+    return 0 if report.status == "SUCCEEDED" else 1
 
 
 if __name__ == "__main__":
