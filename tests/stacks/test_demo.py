@@ -1,27 +1,58 @@
-"""dtrain.demo's summary of a synthesized cloud assembly (the table `make demo` prints)."""
+"""dtrain.demo (`make demo`): the synth table it prints, and one whole run through the emulator."""
 
 from __future__ import annotations
 
-from dtrain.demo import render_table, summarize_assembly
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dtrain.demo import render_table, run_emulated_demo, summarize_assembly
 from stacks.synthesis import SynthesizedApp
 
 
 def test_summary_counts_every_resource_by_type(synthesized_app: SynthesizedApp) -> None:
     summaries = {s.name: s for s in summarize_assembly(synthesized_app.outdir)}
-    assert {"DtrainNetwork", "DtrainStorage", "DtrainTraining"} <= set(summaries)
+    assert set(summaries) == {"DtrainNetwork", "DtrainStorage", "DtrainTraining", "DtrainOrchestration"}
     for name, summary in summaries.items():
         template = synthesized_app.template_dicts[name.removeprefix("Dtrain").lower()]
-        assert summary.resource_count == len(template["Resources"])
+        non_metadata = [r for r in template["Resources"].values() if r["Type"] != "AWS::CDK::Metadata"]
+        assert summary.resource_count == len(non_metadata)
     network = summaries["DtrainNetwork"].resource_types
     assert network["AWS::EC2::VPCEndpoint"] == 8
     assert summaries["DtrainStorage"].resource_types["AWS::FSx::FileSystem"] == 1
     assert summaries["DtrainTraining"].image_assets == ("ddp/Dockerfile", "horovod/Dockerfile")
+    assert summaries["DtrainOrchestration"].resource_types["AWS::StepFunctions::StateMachine"] == 1
 
 
 def test_table_lists_each_stack_and_the_totals(synthesized_app: SynthesizedApp) -> None:
     summaries = summarize_assembly(synthesized_app.outdir)
     table = render_table(summaries)
-    assert "DtrainStorage  (" in table
+    assert "DtrainOrchestration  (" in table
     assert "AWS::FSx::DataRepositoryAssociation" in table
     total = sum(s.resource_count for s in summaries)
     assert table.splitlines()[-1] == f"{len(summaries)} stacks, {total} resources"
+
+
+@pytest.mark.slow
+def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(tmp_path: Path) -> None:
+    report = run_emulated_demo(workdir=tmp_path)
+    assert report.submit_exit == 0
+    assert report.status == "SUCCEEDED", (report.error, report.cause)
+    # Finalize's output carries the job's final metrics and the model's emulated S3 URI.
+    assert {"train:loss", "validation:accuracy"} <= set(report.output["final_metrics"])
+    assert report.model_uri and report.model_uri.endswith("/output/model.tar.gz")
+    assert report.model_copy is not None
+    with tarfile.open(report.model_copy) as tar:
+        assert "model.pt" in tar.getnames()
+    # One notification from the platform topic, and the callback design's short history.
+    assert len(report.notifications) == 1 and "Completed" in str(report.notifications[0]["subject"])
+    assert 0 < report.state_transitions <= 8 and report.history_events >= report.state_transitions
+    assert any("AWS::FSx::FileSystem" in gap for gap in report.not_modelled)
+    assert {
+        "synth",
+        "emulated deploy",
+        "submit to first training step",
+        "training",
+        "callback to SUCCEEDED",
+    } <= set(report.phases)
