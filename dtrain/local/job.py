@@ -36,6 +36,8 @@ from dtrain.local.processes import RunningProcess, launch, stop_all
 LogSink = Callable[[str, str], None]
 # The last line of a Python traceback: "ValueError: ...", "torch.x.SomeError: ...".
 EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit))(:.*)?$")
+# Exceptions a launcher raises about its children, not the training script's own.
+LAUNCHER_ERRORS = ("torch.distributed.elastic.", "subprocess.CalledProcessError")
 FAILURE_TEXT_LIMIT = 1024  # SageMaker keeps the first 1024 characters of output/failure
 _ACTIVE_JOBS: set[Path] = set()
 _ACTIVE_LOCK = threading.Lock()
@@ -132,6 +134,9 @@ class LocalTrainingJob:
         self._processes: list[RunningProcess] = []
         self._exit_codes: dict[str, int] = {}
         self._host_lines: dict[str, deque[str]] = {t.name: deque(maxlen=40) for t in self.layout.hosts}
+        # The training script's own last exception line per host: a launcher (torchrun) prints
+        # its ChildFailedError traceback after it, often beyond the lines kept per process.
+        self._script_errors: dict[str, str] = {}
         self._log_files: dict[str, IO[str]] = {}
         self._started_at = 0.0
         self._first_step: float | None = None
@@ -463,6 +468,9 @@ class LocalTrainingJob:
 
     def _on_line(self, host: str, line: str) -> None:
         self._host_lines[host].append(line)
+        text = line.strip()
+        if EXCEPTION_LINE.match(text) and not text.startswith(LAUNCHER_ERRORS):
+            self._script_errors[host] = text
         handle = self._log_files.get(host)
         if handle is not None and not handle.closed:
             handle.write(line + "\n")
@@ -494,6 +502,12 @@ class LocalTrainingJob:
         failed = [p for p in self._processes if p.poll() not in (None, 0) and not p.spec.daemon]
         process = failed[0] if failed else self._processes[0]
         code = process.poll()
+        where = f"{process.spec.name or 'process'} on {process.spec.host} exited with code {code}"
+        # Without a failure file, SageMaker's toolkit reports the script's error message (its
+        # stderr's exception), not the launcher's exit: the first host's script error wins.
+        for tree in self.layout.hosts:
+            if tree.name in self._script_errors:
+                return f"AlgorithmError: {self._script_errors[tree.name][:FAILURE_TEXT_LIMIT]} ({where})"
         cause = ""
         for entry in reversed(process.last_lines):
             text = entry.split("] ", 1)[-1].strip()
@@ -503,7 +517,6 @@ class LocalTrainingJob:
         if not cause:
             texts = [e.split("] ", 1)[-1].strip() for e in process.last_lines]
             cause = next((t for t in reversed(texts) if t), "")
-        where = f"{process.spec.name or 'process'} on {process.spec.host} exited with code {code}"
         return f"AlgorithmError: {cause} ({where})" if cause else f"AlgorithmError: {where}"
 
     def _pack(self, *, model: bool) -> None:

@@ -94,12 +94,14 @@ def test_a_training_script_that_raises_fails_the_execution_with_its_text(
     desc = local_emulator.wait_execution(arn, timeout=300)
     assert desc["status"] == "FAILED"
     assert desc["error"] == "SageMaker.TrainingJobFailed"
-    # The cause is the job's FailureReason, passed through unchanged...
+    # The cause is the job's FailureReason, passed through unchanged, and like SageMaker's it
+    # names the script's own error (not torchrun's ChildFailedError about its child).
     (job,) = local_emulator.jobs_of(arn)
     reason = local_emulator.client("sagemaker").describe_training_job(TrainingJobName=job)["FailureReason"]
-    assert desc["cause"] == reason and reason.startswith("AlgorithmError")
-    # ...and the script's own error text is in the job's log stream. (Local mode's FailureReason
-    # names torchrun's exit, not the script's exception: reported to the local-mode owner.)
+    assert desc["cause"] == reason
+    assert reason.startswith("AlgorithmError: RuntimeError: loss became NaN at step 3"), reason
+    assert "ChildFailedError" not in reason
+    # The traceback itself is in the job's log stream.
     events = local_emulator.client("logs").get_log_events(
         logGroupName=LOG_GROUP, logStreamName=f"{job}/algo-1"
     )
