@@ -56,7 +56,7 @@ node_modules/.stamp: package.json package-lock.json
 	touch $@
 
 # TensorFlow + Horovod (built once from source, wheel cached outside the clone).
-.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh system-deps
+.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh | system-deps
 	bash scripts/setup_horovod.sh .venv-hvd
 	touch $@
 
