@@ -95,6 +95,28 @@ def render_table(summaries: list[StackSummary]) -> str:
     return "\n".join(lines)
 
 
+def local_sagemaker_backend(workdir: Path, *, hosts: int | None = None) -> Any:
+    """The emulator's local-mode SageMaker, minus empty log lines.
+
+    CloudWatch Logs rejects an empty message (PutLogEvents: min length 1) and the backend sends
+    every line a job prints, so one blank line from a trainer or torchrun failed the whole job.
+    Dropping them here is the workaround until dtrain/emulator/local_backend.py skips them itself.
+    """
+    import threading
+
+    from dtrain.emulator.local_backend import LocalRunnerBackend
+
+    class _NonEmptyLogs(LocalRunnerBackend):
+        def _flush_logs(
+            self, logs: Any, job: str, pending: list[tuple[str, str]], lock: threading.Lock
+        ) -> None:
+            with lock:
+                pending[:] = [(host, line) for host, line in pending if line]
+            super()._flush_logs(logs, job, pending, lock)
+
+    return _NonEmptyLogs(workdir=workdir, hosts=hosts)
+
+
 # -- synth ---------------------------------------------------------------------------------------
 def synth_for_emulator(outdir: Path) -> Path:
     """app.py with cdk.json's context plus `-c emulator=true -c removal_policy=destroy`: the
@@ -200,7 +222,6 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
     """The chain end to end; raises when the emulated platform cannot be brought up."""
     from dtrain.cli import main as cli_main
     from dtrain.emulator import Emulator
-    from dtrain.emulator.local_backend import LocalRunnerBackend
     from dtrain.local import LocalConfig
     from dtrain.local.demo import DEMO_DATA, ensure_sample_data
 
@@ -213,7 +234,7 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         assembly = synth_for_emulator(workdir / "cdk.out")
         print(render_table(summarize_assembly(assembly)))
 
-    backend = LocalRunnerBackend(workdir=workdir / "jobs", hosts=hosts)
+    backend = local_sagemaker_backend(workdir / "jobs", hosts=hosts)
     print("\n== emulated deploy ...", flush=True)
     deploy_started = time.perf_counter()
     with Emulator(assembly, sagemaker=backend) as emu:
@@ -298,7 +319,7 @@ def print_report(report: DemoReport) -> None:
         print(f"  {name:<32} {seconds:6.1f} s")
 
 
-def _quiet_emulator_logs() -> None:
+def quiet_emulator_logs() -> None:
     # moto warns once per resource type it cannot model; the emulator prints them in one line.
     warnings.filterwarnings("ignore", message="Tried to parse")
     logging.getLogger("moto").setLevel(logging.ERROR)
@@ -307,7 +328,7 @@ def _quiet_emulator_logs() -> None:
 
 def main() -> int:
     started = time.perf_counter()
-    _quiet_emulator_logs()
+    quiet_emulator_logs()
     try:
         report = run_emulated_demo()
     except Exception:

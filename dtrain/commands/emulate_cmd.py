@@ -100,15 +100,14 @@ def handle_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from dtrain.demo import synth_for_emulator
+    from dtrain.demo import local_sagemaker_backend, synth_for_emulator
     from dtrain.emulator import Emulator
     from dtrain.emulator.__main__ import STATE_FILE
-    from dtrain.emulator.local_backend import LocalRunnerBackend
     from dtrain.local import LocalConfig
 
     workdir = Path(args.workdir)
     assembly = Path(args.assembly) if args.assembly else synth_for_emulator(workdir / "cdk.out")
-    backend = LocalRunnerBackend(workdir=workdir / "jobs")
+    backend = local_sagemaker_backend(workdir / "jobs")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:

@@ -86,3 +86,26 @@ def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path:
     finally:
         if state_file.exists():  # never leave a server behind a failed assertion
             os.kill(int(json.loads(state_file.read_text())["pid"]), signal.SIGTERM)
+
+
+def test_the_local_sagemaker_backend_drops_empty_log_lines(tmp_path: Path) -> None:
+    # CloudWatch Logs rejects empty messages; one blank line must not fail the job.
+    import threading
+
+    from moto import mock_aws
+
+    from dtrain.demo import local_sagemaker_backend
+    from dtrain.emulator.local_backend import LOG_GROUP
+
+    backend = local_sagemaker_backend(tmp_path)
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        pending = [("algo-1", "step 1"), ("algo-1", ""), ("algo-2", "done")]
+        backend._flush_logs(logs, "job", pending, threading.Lock())
+        messages = [
+            e["message"]
+            for stream in ("job/algo-1", "job/algo-2")
+            for e in logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream)["events"]
+        ]
+    assert messages == ["step 1", "done"]
+    assert pending == []
