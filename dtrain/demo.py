@@ -96,25 +96,10 @@ def render_table(summaries: list[StackSummary]) -> str:
 
 
 def local_sagemaker_backend(workdir: Path, *, hosts: int | None = None) -> Any:
-    """The emulator's local-mode SageMaker, minus empty log lines.
-
-    CloudWatch Logs rejects an empty message (PutLogEvents: min length 1) and the backend sends
-    every line a job prints, so one blank line from a trainer or torchrun failed the whole job.
-    Dropping them here is the workaround until dtrain/emulator/local_backend.py skips them itself.
-    """
-    import threading
-
+    """The emulator's SageMaker backend that trains with local mode under `workdir`."""
     from dtrain.emulator.local_backend import LocalRunnerBackend
 
-    class _NonEmptyLogs(LocalRunnerBackend):
-        def _flush_logs(
-            self, logs: Any, job: str, pending: list[tuple[str, str]], lock: threading.Lock
-        ) -> None:
-            with lock:
-                pending[:] = [(host, line) for host, line in pending if line]
-            super()._flush_logs(logs, job, pending, lock)
-
-    return _NonEmptyLogs(workdir=workdir, hosts=hosts)
+    return LocalRunnerBackend(workdir=workdir, hosts=hosts)
 
 
 # -- synth ---------------------------------------------------------------------------------------

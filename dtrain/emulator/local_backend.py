@@ -118,7 +118,8 @@ class LocalRunnerBackend:
             logs.create_log_group(logGroupName=LOG_GROUP)
         by_host: dict[str, list[str]] = {}
         for host, line in batch:
-            by_host.setdefault(host, []).append(line)
+            if line:  # CloudWatch Logs rejects an empty message (PutLogEvents: min length 1)
+                by_host.setdefault(host, []).append(line)
         now = int(time.time() * 1000)
         for host, lines in by_host.items():
             stream = f"{job}/{host}"

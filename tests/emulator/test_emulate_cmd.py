@@ -88,7 +88,7 @@ def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path:
             os.kill(int(json.loads(state_file.read_text())["pid"]), signal.SIGTERM)
 
 
-def test_the_local_sagemaker_backend_drops_empty_log_lines(tmp_path: Path) -> None:
+def test_the_local_backend_skips_empty_log_lines(tmp_path: Path) -> None:
     # CloudWatch Logs rejects empty messages; one blank line must not fail the job.
     import threading
 
