@@ -15,6 +15,7 @@ process; reads the SageMaker contract through ``common``. The loop, top to botto
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from dataclasses import asdict
@@ -253,7 +254,15 @@ def main(argv: list[str] | None = None) -> int:
             in_sync = divergence == 0.0
             log(f"replicas_in_sync={in_sync} max_param_divergence={divergence:.3g} ranks={ctx.world_size}")
             trainer.save_model()
-            ctx.barrier()
+        # Free the DDP model before the last barrier. Its Reducer holds the last references to
+        # gloo work objects whose tensors belong to Python; freed after the process group, the
+        # Reducer's destructor joins gloo's worker threads while holding the GIL, and a worker
+        # that needs the GIL to drop such a tensor deadlocks the exit (seen under load: rank 0
+        # hung after "saved model.pt"). During the barrier's wait the GIL is free, so the
+        # workers finish first.
+        del trainer
+        gc.collect()
+        ctx.barrier()
     finally:
         shutdown_distributed(ctx)
     return 0
