@@ -145,21 +145,26 @@ def build_definition(
     def on_failure(task: sfn.TaskStateBase | sfn.Map) -> None:
         task.add_catch(describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
+    def submit_task(state_id: str, *, plan_path: str, item: bool) -> tasks.LambdaInvoke:
+        """A Submit that waits for the job's callback; its timeout comes from the plan."""
+        task = tasks.LambdaInvoke(
+            scope,
+            state_id,
+            lambda_function=submit_fn,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=_submit_payload(spec_path=f"{plan_path}.spec", item=item),
+            task_timeout=sfn.Timeout.at(f"{plan_path}.timeout_seconds"),
+            retry_on_service_exceptions=False,
+            result_path="$.job",
+        )
+        _add_submit_retries(task, tuning)
+        return task
+
     # -- single job
     prepare = invoke(
         "Prepare", submit_fn, {"phase": "prepare", "spec": sfn.JsonPath.entire_payload}, "$.plan"
     )
-    submit = tasks.LambdaInvoke(
-        scope,
-        "Submit",
-        lambda_function=submit_fn,
-        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload=_submit_payload(spec_path="$.plan.spec", item=False),
-        task_timeout=sfn.Timeout.at("$.plan.timeout_seconds"),
-        retry_on_service_exceptions=False,
-        result_path="$.job",
-    )
-    _add_submit_retries(submit, tuning)
+    submit = submit_task("Submit", plan_path="$.plan", item=False)
     finalize = invoke(
         "Finalize",
         finalize_fn,
@@ -183,17 +188,7 @@ def build_definition(
         on_failure(task)
 
     # -- sweep: one Submit per override, bounded concurrency, a failed item is a result row
-    submit_item = tasks.LambdaInvoke(
-        scope,
-        "SubmitItem",
-        lambda_function=submit_fn,
-        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload=_submit_payload(spec_path="$.spec", item=True),
-        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
-        retry_on_service_exceptions=False,
-        result_path="$.job",
-    )
-    _add_submit_retries(submit_item, tuning)
+    submit_item = submit_task("SubmitItem", plan_path="$", item=True)
     item_result = invoke(
         "ItemResult",
         finalize_fn,
