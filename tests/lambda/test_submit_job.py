@@ -137,3 +137,17 @@ def test_handler_prepare_and_submit_phases(
         None,
     )
     assert out["adopted"] is False and out["job_name"] in aws.jobs
+
+
+@pytest.mark.parametrize("length", [55, 56])
+def test_prepare_accepts_every_job_name_that_validate_accepts(
+    spec: dict[str, Any], platform: Any, length: int
+) -> None:
+    """Issue 11 item 7: Prepare validated with `<job_name>-validate` (64-65 characters)."""
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import parse_spec
+
+    spec["job_name"] = ("dtrain-" + "x" * 60)[:length]
+    assert build_training_job_request(parse_spec(spec), platform, region="us-east-1")  # dtrain validate
+    plan = prepare(spec, platform, region="us-east-1")
+    assert plan["spec"]["job_name"] == spec["job_name"]
