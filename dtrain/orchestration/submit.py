@@ -30,10 +30,11 @@ from dtrain.orchestration.ledger import SUBMITTING, Ledger, LedgerRow, RowExists
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
+from dtrain.spec_rules import EXECUTION_TAG_KEY
 
 log = logging.getLogger(__name__)
 
-EXECUTION_TAG = "dtrain:execution"
+EXECUTION_TAG = EXECUTION_TAG_KEY  # one constant with the validation that leaves room for it
 DEFAULT_BASE_NAME = "job"
 
 

@@ -151,3 +151,20 @@ def test_prepare_accepts_every_job_name_that_validate_accepts(
     assert build_training_job_request(parse_spec(spec), platform, region="us-east-1")  # dtrain validate
     plan = prepare(spec, platform, region="us-east-1")
     assert plan["spec"]["job_name"] == spec["job_name"]
+
+
+def test_validation_leaves_room_for_the_tag_submit_adds(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 19 item 6: 50 spec tags passed validation, then Submit's own made 51."""
+    from dtrain import spec_rules
+
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS)}
+    with pytest.raises((SpecError, SpecErrors), match=r"estimator\.tags"):
+        prepare(spec, platform, region="us-east-1")
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 1)}
+    prepare(spec, platform, region="us-east-1")
+    job = _submitter(ledger, sfn, platform).submit(_request(spec)).job_name
+    sent = aws.job(job).request
+    assert len(sent["Tags"]) == spec_rules.MAX_TAGS
+    assert sent["Tags"][-1]["Key"] == EXECUTION_TAG == spec_rules.EXECUTION_TAG_KEY
