@@ -28,6 +28,7 @@ from constructs import Construct
 
 from stacks.orchestration.lambda_bundling import function_code
 from stacks.orchestration.nag import acknowledge_orchestration
+from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
@@ -353,12 +354,10 @@ class OrchestrationStack(Stack):
         prefix = self.options.job_name_prefix
 
         def search(metric_name: str, stat: str, label: str) -> cw.MathExpression:
-            # Jobs come and go: SEARCH finds every host series of this platform's jobs.
+            # Jobs come and go: SEARCH finds every series of this platform's jobs, in the
+            # namespace and dimension SageMaker publishes them under (sagemaker_metrics).
             return cw.MathExpression(
-                expression=(
-                    "SEARCH('{/aws/sagemaker/TrainingJobs,Host} "
-                    f'MetricName="{metric_name}" Host="{prefix}-"\', \'{stat}\', 300)'
-                ),
+                expression=search_expression(metric_name, prefix, stat, 300),
                 label=label,
                 period=Duration.minutes(5),
             )

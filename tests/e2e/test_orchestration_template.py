@@ -188,3 +188,61 @@ def test_each_lambda_bundle_imports_its_handler_and_its_own_dtrain_copy(
         assert Path(dtrain_file).resolve().is_relative_to(bundle.resolve())
         # What the Lambdas never need stays out of the zip.
         assert not (bundle / "dtrain" / "local").exists() and not (bundle / "dtrain" / "emulator").exists()
+
+
+def _dashboard_searches(template_json: dict[str, Any]) -> list[str]:
+    (dashboard,) = [
+        r for r in template_json["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    widgets = json.loads(text)["widgets"]
+    return [
+        m["expression"]
+        for w in widgets
+        for m in (w["properties"].get("metrics") or [])
+        for m in m
+        if isinstance(m, dict) and "expression" in m
+    ]
+
+
+def _search_matches(expression: str, namespace: str, dimensions: dict[str, str], metric: str) -> bool:
+    """CloudWatch's SEARCH rules on one published series: schema namespace and dimension
+    names must fit; a quoted term equals a whole value, an unquoted term equals a token."""
+    import re
+
+    m = re.fullmatch(r"SEARCH\('\{(\"[^\"]+\"|[^,]+),([^}]+)\} (.*)', '\w+', \d+\)", expression)
+    assert m, expression
+    schema_ns, schema_dims, terms = m.group(1).strip('"'), m.group(2).split(","), m.group(3)
+    if schema_ns != namespace or set(schema_dims) != set(dimensions):
+        return False
+    values = [metric, *dimensions.values()]
+    tokens = {t for v in values for t in re.split(r"[^A-Za-z0-9]+", v) if t}
+    for _designator, quoted, bare in re.findall(r'(?:(\w+)=)?"([^"]*)"|(\S+)', terms):
+        if quoted and quoted not in values:
+            return False
+        if bare and bare not in tokens:
+            return False
+    return True
+
+
+def test_dashboard_searches_match_what_sagemaker_publishes(template_json: dict[str, Any]) -> None:
+    """Issue 19 item 5. Documented series (monitoring-cloudwatch.html, training-metrics.html):
+    instance metrics in /aws/sagemaker/TrainingJobs by Host=<job>/algo-<n>; metric-definition
+    metrics in /aws/sagemaker/TrainingJobs by TrainingJobName=<job>."""
+    job = "dtrain-cifar10-ddp-0123456789"
+    published = {
+        "GPUUtilization": {"Host": f"{job}/algo-1"},
+        "train:loss": {"TrainingJobName": job},
+        "validation:accuracy": {"TrainingJobName": job},
+        "train:throughput": {"TrainingJobName": job},
+    }
+    searches = _dashboard_searches(template_json)
+    assert len(searches) == len(published)
+    for metric, dimensions in published.items():
+        hits = [s for s in searches if _search_matches(s, "/aws/sagemaker/TrainingJobs", dimensions, metric)]
+        assert len(hits) == 1, (metric, searches)
+        # Another platform's job (another prefix) is not picked up.
+        other = {k: v.replace("dtrain-", "other-") for k, v in dimensions.items()}
+        assert not _search_matches(hits[0], "/aws/sagemaker/TrainingJobs", other, metric)
