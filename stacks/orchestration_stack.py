@@ -153,8 +153,9 @@ class OrchestrationStack(Stack):
             "Reconcile", "reconcile", timeout=Duration.minutes(5), environment=common_env
         )
         self.abort_fn = self._function("AbortJob", "abort_job", environment=common_env)
-        self.finalize_fn = self._function("Finalize", "finalize", environment={})
-        for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn):
+        # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
+        self.finalize_fn = self._function("Finalize", "finalize", environment=common_env)
+        for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn, self.finalize_fn):
             self.ledger.grant_read_write_data(fn)
 
         # -- IAM: SageMaker calls scoped to the platform's job-name prefix.

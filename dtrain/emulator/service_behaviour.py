@@ -246,7 +246,7 @@ def _data_limit_exceeded(state: Any, env: Any, what: str) -> None:
             env=env,
             error_name=StatesErrorName(typ=error_type),
             event_type=HistoryEventType.ExecutionFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]
                 executionFailedEventDetails=ExecutionFailedEventDetails(
                     error=error_type.to_name(),
                     cause=f"The state '{state.name}' has an {what}, over the limit of 262144 bytes.",

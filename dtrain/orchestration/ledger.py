@@ -219,6 +219,19 @@ class Ledger:
             raise
         return True
 
+    def record_result(self, job_name: str, result: Mapping[str, Any]) -> None:
+        """Keep a finished job's full result (a sweep row carries only a summary of it)."""
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key={"job_name": {"S": job_name}},
+            UpdateExpression="SET #r = :r, updated_at = :u",
+            ExpressionAttributeNames={"#r": "result"},
+            ExpressionAttributeValues={
+                ":r": {"S": json.dumps(result, separators=(",", ":"), default=str)},
+                ":u": {"S": utc_now_iso()},
+            },
+        )
+
     # -- reads --------------------------------------------------------------------------
     def get(self, job_name: str) -> LedgerRow | None:
         out = self._ddb.get_item(

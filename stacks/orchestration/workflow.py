@@ -196,24 +196,25 @@ def build_definition(
             "mode": "item",
             "job_name": sfn.JsonPath.string_at("$.job.job_name"),
             "index": sfn.JsonPath.number_at("$.index"),
-            "overrides": sfn.JsonPath.object_at("$.overrides"),
+            "objective_metric": sfn.JsonPath.string_at("$.objective_metric"),
         },
         "$",
     )
     item_failed = sfn.Pass(
         scope,
         "ItemFailed",
+        # Only the error's name: a Lambda error's Cause (a stack trace) in 200 rows would
+        # take most of the 256 KiB; RankSweep adds the job's FailureReason from the ledger.
         parameters={
             "index": sfn.JsonPath.number_at("$.index"),
-            "overrides": sfn.JsonPath.object_at("$.overrides"),
             "status": "Failed",
             "error": sfn.JsonPath.string_at("$.error.Error"),
-            "failure_reason": sfn.JsonPath.string_at("$.error.Cause"),
-            "final_metrics": {},
         },
     )
     submit_item.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
     item_result.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+    # Each row is slim (dtrain.orchestration.finalize.slim_item_row): a 200-item sweep of full
+    # DescribeTrainingJob results passed Step Functions' 256 KiB state limit.
     sweep = sfn.Map(
         scope,
         "Sweep",
@@ -224,6 +225,7 @@ def build_definition(
             "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
             "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
             "spec": sfn.JsonPath.object_at("$.plan.spec"),
+            "objective_metric": sfn.JsonPath.string_at("$.plan.objective.metric"),
         },
         result_path="$.sweep_results",
     )
@@ -234,6 +236,7 @@ def build_definition(
         {
             "mode": "sweep",
             "results": sfn.JsonPath.object_at("$.sweep_results"),
+            "items": sfn.JsonPath.object_at("$.plan.items"),
             "objective": sfn.JsonPath.object_at("$.plan.objective"),
             "execution_arn": sfn.JsonPath.execution_id,
         },
