@@ -16,6 +16,8 @@
    `advance(days=91)` moves the emulator's time so that reuse can be shown, and executions
    started after it carry the moved time as `$$.Execution.StartTime`.
 
+4. StopExecution ends the execution at once (moto keeps it RUNNING while a task's Lambda runs).
+
 `installed(behaviour)` patches moto for the duration of a block, like shims.installed.
 """
 
@@ -221,6 +223,20 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
         return original_idempotency(self, name, execution_input)
 
     patch(StateMachine, "_handle_name_input_idempotency", name_idempotency)
+
+    # 4. StopExecution takes effect at once in AWS (DescribeExecution says ABORTED while a
+    # Lambda of it still runs); moto says RUNNING until that Lambda returns.
+    original_stop = sfn_execution.Execution.stop
+
+    def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
+        original_stop(self, stop_date, error, cause)
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    patch(sfn_execution.Execution, "stop", stop)
     try:
         yield behaviour
     finally:

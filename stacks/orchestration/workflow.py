@@ -31,8 +31,13 @@ TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
     "Sandbox.Timedout",
+    # The Lambda service's own unexplained failure; retrying is cheap and safe here.
+    "Lambda.Unknown",
 ]
 THROTTLED_ERROR = "CreateThrottled"
+# Submit's name for SageMaker 5xx/throttling/time-outs that outlasted botocore's retries
+# (dtrain.orchestration.errors.SageMakerTransient); Submit is idempotent, so retrying adopts.
+SAGEMAKER_TRANSIENT_ERROR = "SageMakerTransient"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,10 @@ def _submit_payload(*, spec_path: str, item: bool) -> sfn.TaskInput:
         "execution_arn": sfn.JsonPath.execution_id,
         "execution_name": sfn.JsonPath.execution_name,
         "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
-        "redrive_count": sfn.JsonPath.number_at("$$.Execution.RedriveCount"),
+        # No redrive count: every failure is caught and ends in the Fail state, so a redrive
+        # would restart at that Fail state and never reach Submit again. The start time
+        # tells apart two executions of one name (names may be reused after 90 days).
+        "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
     }
     if item:
         payload.update(
@@ -75,7 +83,7 @@ def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning) -> Non
         jitter_strategy=sfn.JitterType.FULL,
     )
     task.add_retry(
-        errors=TRANSIENT_LAMBDA_ERRORS,
+        errors=[*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
         interval=Duration.seconds(tuning.transient_retry_interval_s),
         max_attempts=tuning.transient_retry_attempts,
         backoff_rate=2,

@@ -77,7 +77,9 @@ def test_job_state_change_rule_matches_terminal_statuses_of_our_jobs(template: T
     )
 
 
-def test_abort_rule_matches_aborted_and_timed_out_executions(template: Template) -> None:
+def test_abort_rule_matches_every_way_an_execution_ends(template: Template) -> None:
+    """Issue 19 item 2: FAILED (a job created before Submit errored) and SUCCEEDED (a sweep
+    item whose Submit failed after creating its job) end executions too."""
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -85,7 +87,7 @@ def test_abort_rule_matches_aborted_and_timed_out_executions(template: Template)
                 {
                     "source": ["aws.states"],
                     "detail-type": ["Step Functions Execution Status Change"],
-                    "detail": Match.object_like({"status": ["ABORTED", "TIMED_OUT"]}),
+                    "detail": Match.object_like({"status": ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]}),
                 }
             )
         },
@@ -103,6 +105,14 @@ def test_state_machine_logs_everything_encrypted_and_traces(template: Template) 
         },
     )
     template.has_resource_properties("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()})
+    # Vended-logs prefix (the CloudWatch Logs resource policy stays small).
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": Match.string_like_regexp(r"^/aws/vendedlogs/states/"),
+            "KmsKeyId": Match.any_value(),
+        },
+    )
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -140,9 +150,17 @@ def test_definition_submits_with_a_callback_and_a_derived_timeout(template_json:
     assert submit["TimeoutSecondsPath"] == "$.plan.timeout_seconds"
     payload = submit["Parameters"]["Payload"]
     assert payload["retry_count.$"] == "$$.State.RetryCount"
-    assert payload["redrive_count.$"] == "$$.Execution.RedriveCount"
+    # Issue 19 item 4: the start time tells apart executions of a name reused after 90 days;
+    # redrive plumbing is gone (a redrive restarts at the Fail state, never at Submit).
+    assert payload["execution_start.$"] == "$$.Execution.StartTime"
+    assert "redrive_count.$" not in payload
     throttled = next(r for r in submit["Retry"] if r["ErrorEquals"] == ["CreateThrottled"])
     assert throttled["JitterStrategy"] == "FULL"
+    # Issue 19 item 3: SageMaker's transient errors and Lambda.Unknown are retried on both Submits.
+    for name in ("Submit", "SubmitItem"):
+        task = states[name] if name in states else states["Sweep"]["ItemProcessor"]["States"][name]
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        assert {"SageMakerTransient", "Lambda.Unknown", "CreateThrottled"} <= retried, name
     # Spec errors are never retried.
     assert all("SpecError" not in r["ErrorEquals"] for s in states.values() for r in s.get("Retry", []))
 
