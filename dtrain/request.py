@@ -225,8 +225,13 @@ def build_training_job_request(
         tags += [
             {"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own
         ]
-        if len(tags) > rules.MAX_TAGS:
-            errors.add("estimator.tags", len(tags), f"with the platform's tags, more than {rules.MAX_TAGS}")
+        if len(tags) > rules.MAX_SPEC_TAGS:
+            errors.add(
+                "estimator.tags",
+                len(tags),
+                f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
+                f"(CreateTrainingJob takes {rules.MAX_TAGS}; Submit adds {rules.EXECUTION_TAG_KEY})",
+            )
 
     errors.raise_if_any()
     assert region is not None and role is not None and output_path is not None
