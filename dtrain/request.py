@@ -23,7 +23,9 @@ from dtrain.platform import PlatformSettings
 from dtrain.spec import JobSpec
 from dtrain.spec_estimator import version_tuple
 
-CODE_DIR_IN_IMAGE = "/opt/ml/code"
+# Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
+# which the toolkit fills from sagemaker_submit_directory (this directory, or the user's tarball).
+CODE_DIR_IN_IMAGE = "/opt/dtrain/code"
 # With network isolation the container cannot fetch its code: SDK v2 passes the tarball as an
 # input channel named "code" and points the toolkit at its path in the container.
 CODE_CHANNEL = "code"
