@@ -137,11 +137,11 @@ def _estimator() -> dict[str, Any]:
         "base_job_name": {"type": "string", "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"},
         "tags": {
             "anyOf": [
-                {"type": "array", "items": tag, "maxItems": rules.MAX_TAGS},
+                {"type": "array", "items": tag, "maxItems": rules.MAX_SPEC_TAGS},
                 {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
-                    "maxProperties": rules.MAX_TAGS,
+                    "maxProperties": rules.MAX_SPEC_TAGS,
                 },
             ]
         },

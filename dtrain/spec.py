@@ -8,7 +8,6 @@ request is built (dtrain.request).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from dtrain.spec_estimator import (
     check_hyperparameters,
     parse_estimator,
 )
+from dtrain.spec_file import read_document
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -241,30 +241,10 @@ def sweep_entries(spec: JobSpec) -> list[JobSpec]:
     return out
 
 
-def _read_document(path: Path) -> object:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml  # only here: the Lambdas read JSON and never pay for PyYAML
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(str(path), path.name, f"not valid YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            str(path), path.name, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-
-
 def load_spec(path: str | Path) -> JobSpec:
     """Read a JSON or YAML spec file and parse it."""
     p = Path(path)
-    try:
-        data = _read_document(p)
-    except OSError as exc:
-        raise SpecError(str(p), str(p), f"cannot read the spec file: {exc.strerror or exc}") from None
+    data = read_document(p)
     if not isinstance(data, Mapping):
         raise SpecError(str(p), type(data).__name__, "a spec file holds one JSON/YAML object")
     return parse_spec(data, spec_dir=str(p.parent))

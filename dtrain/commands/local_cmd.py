@@ -127,7 +127,9 @@ def handle(args: argparse.Namespace) -> int:
     from dtrain.local.errors import LocalModeError
     from dtrain.local.progress import follow_live, follow_plain, print_summary
 
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: an error line stays one line (rich would wrap it at 80 columns when stderr
+    # is a file or a pipe, and scripts read it line by line).
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
     try:
         job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
