@@ -172,6 +172,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
+        _check_image_launches_distribution(estimator, errors)
     sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
         _check_sweep_against_estimator(sweep, estimator, fw, errors)
@@ -200,6 +201,12 @@ def _check_channels_against_estimator(
                 estimator.input_mode,
                 "file-system channels (FSx, EFS) read in File mode only; set estimator.input_mode to File",
             )
+
+
+def _check_image_launches_distribution(estimator: EstimatorSpec, errors: ErrorCollector) -> None:
+    strategy = estimator.distribution.strategy if estimator.distribution is not None else None
+    if strategy is not None and not rules.image_launches(estimator.image_uri, strategy):
+        errors.add("estimator.distribution", strategy, rules.image_distribution_rule(estimator.image_uri))
 
 
 def _check_sweep_against_estimator(

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.distribution import STRATEGIES
+from dtrain.errors import SpecError
 from dtrain.local.config import repo_root
 from dtrain.local.container_config import write_container_config
 from dtrain.local.image_facts import read_image_facts
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.request import CODE_DIR_IN_IMAGE, build_training_job_request
-from dtrain.spec import load_spec
+from dtrain.spec import load_spec, parse_spec
+from dtrain.spec_rules import IMAGE_DISTRIBUTIONS
 
 IMAGES = ("ddp", "horovod")
 SDK_PYTHON = repo_root() / ".venv-sdk" / "bin" / "python"
@@ -142,3 +145,78 @@ def test_finding7_the_entry_chain_runs_from_root(image: str) -> None:
     assert read_image_facts(image).workdir == "/"
     script = (repo_root() / "training_code" / "container" / "entrypoint.sh").read_text()
     assert re.search(r"^cd /$", script, re.M)
+
+
+def _spec(image: str, strategy: str) -> dict[str, object]:
+    framework = (
+        "tensorflow" if strategy in ("parameter_server", "multi_worker_mirrored_strategy") else "pytorch"
+    )
+    return {
+        "framework": framework,
+        "estimator": {
+            "entry_point": "train.py",
+            "image_uri": image,
+            "instance_type": "ml.p4d.24xlarge",
+            "instance_count": 2,
+            **({"framework_version": "2.12"} if framework == "tensorflow" else {}),
+            "distribution": {strategy: {"enabled": True}}
+            if strategy != "smdistributed"
+            else {"smdistributed": {"dataparallel": {"enabled": True}}},
+        },
+        "inputs": {"train": "s3://bucket/train"},
+    }
+
+
+@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_finding6_a_packaged_image_takes_only_the_distributions_it_launches(
+    image: str, strategy: str
+) -> None:
+    if strategy in IMAGE_DISTRIBUTIONS[image]:
+        parse_spec(_spec(image, strategy))
+        return
+    with pytest.raises(SpecError) as caught:
+        parse_spec(_spec(image, strategy))
+    message = str(caught.value)
+    assert message.startswith("estimator.distribution:") and f"the {image} image" in message
+    assert "\n" not in message
+
+
+TOOLKIT_PYTHON = repo_root() / ".venv-toolkit" / "bin" / "python"
+RUNNER_PROBE = """
+import json, sys
+from sagemaker_training import entry_point, environment
+from sagemaker_pytorch_container import training
+seen = {}
+entry_point.run = lambda **kwargs: seen.update(runner=kwargs["runner_type"].name)
+training._dns_lookup = lambda host: "127.0.0.1"
+training.train(environment.Environment())
+print(seen["runner"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_finding6_the_ddp_table_is_what_the_pytorch_toolkit_launches(strategy: str, tmp_path: Path) -> None:
+    """The real PyTorch toolkit (the DLC's, .venv-toolkit) picks a launcher for exactly the
+    strategies the table lets through; for the others it runs the script as a plain process."""
+    spec = parse_spec(
+        _spec(
+            "horovod" if strategy in ("parameter_server", "multi_worker_mirrored_strategy") else "ddp",
+            strategy,
+        )
+    )
+    request = build_training_job_request(spec, local_platform_settings())
+    layout = JobLayout.for_job(tmp_path, request["TrainingJobName"], 2)
+    layout.reset()
+    write_container_config(request, layout.hosts[0], [t.name for t in layout.hosts])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
+    done = subprocess.run(
+        [str(TOOLKIT_PYTHON), "-c", RUNNER_PROBE],
+        env={**clean, "SAGEMAKER_BASE_DIR": str(layout.hosts[0].base)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    launched = done.stdout.split()[-1] != "Process"
+    assert launched == (strategy in IMAGE_DISTRIBUTIONS["ddp"]), done.stdout
