@@ -656,11 +656,11 @@ ARGS: Final[tuple[Arg, ...]] = (
             values.check_tags,
             {
                 "anyOf": [
-                    {"type": "array", "items": _TAG, "maxItems": rules.MAX_TAGS},
+                    {"type": "array", "items": _TAG, "maxItems": rules.MAX_SPEC_TAGS},
                     {
                         "type": "object",
                         "additionalProperties": {"type": "string"},
-                        "maxProperties": rules.MAX_TAGS,
+                        "maxProperties": rules.MAX_SPEC_TAGS,
                     },
                 ]
             },

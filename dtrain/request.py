@@ -25,7 +25,9 @@ from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_nam
 from dtrain.platform import PlatformSettings
 from dtrain.spec import JobSpec
 
-CODE_DIR_IN_IMAGE = "/opt/ml/code"
+# Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
+# which the toolkit fills from sagemaker_submit_directory (this directory, or the user's tarball).
+CODE_DIR_IN_IMAGE = "/opt/dtrain/code"
 # With network isolation the container cannot fetch its code: SDK v2 passes the tarball as an
 # input channel named "code" and points the toolkit at its path in the container.
 CODE_CHANNEL = "code"
@@ -259,8 +261,13 @@ def build_training_job_request(
         tags += [
             {"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own
         ]
-        if len(tags) > rules.MAX_TAGS:
-            errors.add("estimator.tags", len(tags), f"with the platform's tags, more than {rules.MAX_TAGS}")
+        if len(tags) > rules.MAX_SPEC_TAGS:
+            errors.add(
+                "estimator.tags",
+                len(tags),
+                f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
+                f"(CreateTrainingJob takes {rules.MAX_TAGS}; Submit adds {rules.EXECUTION_TAG_KEY})",
+            )
 
     errors.raise_if_any()
     assert region is not None and role is not None and output_path is not None
