@@ -23,6 +23,7 @@ from dtrain.estimator_rules import version_tuple
 from dtrain.metrics import default_metric_definitions
 from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
+from dtrain.service_rules import has_local_storage
 from dtrain.spec import JobSpec
 
 # Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
@@ -311,7 +312,9 @@ def build_training_job_request(
     resource_config: dict[str, Any] = {}
     if platform is not None and platform.output_kms_key_id:
         output_config["KmsKeyId"] = platform.output_kms_key_id
-    if platform is not None and platform.volume_kms_key_id:
+    # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
+    # encrypts it): the platform's default is left out there (dtrain.service_rules).
+    if platform is not None and platform.volume_kms_key_id and not has_local_storage(est.instance_type):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
 
     request: dict[str, Any] = {

@@ -102,7 +102,14 @@ def test_model_dir_is_tensorflow_only() -> None:
 
 
 def test_spec_kms_keys_win_over_the_platform_defaults(platform: Any) -> None:
-    spec = minimal_spec(volume_kms_key="alias/own-volume", output_kms_key="alias/own-output")
+    platform = dataclasses.replace(
+        platform, volume_kms_key_id="alias/platform-volume", output_kms_key_id="alias/platform-output"
+    )
+    spec = minimal_spec(
+        instance_type="ml.p3.16xlarge",  # EBS only: a volume key is allowed (dtrain.service_rules)
+        volume_kms_key="alias/own-volume",
+        output_kms_key="alias/own-output",
+    )
     request = build_training_job_request(parse_spec(spec), platform)
     assert request["ResourceConfig"]["VolumeKmsKeyId"] == "alias/own-volume"
     assert request["OutputDataConfig"]["KmsKeyId"] == "alias/own-output"
