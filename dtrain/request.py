@@ -20,6 +20,7 @@ from dtrain.errors import ErrorCollector, SpecError
 from dtrain.metrics import default_metric_definitions
 from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
+from dtrain.service_rules import has_local_storage
 from dtrain.spec import JobSpec
 from dtrain.spec_estimator import version_tuple
 
@@ -273,7 +274,9 @@ def build_training_job_request(
     }
     if platform is not None and platform.output_kms_key_id:
         output_config["KmsKeyId"] = platform.output_kms_key_id
-    if platform is not None and platform.volume_kms_key_id:
+    # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
+    # encrypts it): the platform's default is left out there (dtrain.service_rules).
+    if platform is not None and platform.volume_kms_key_id and not has_local_storage(est.instance_type):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
     if est.keep_alive_period_in_seconds is not None:
         resource_config["KeepAlivePeriodInSeconds"] = est.keep_alive_period_in_seconds
