@@ -99,7 +99,6 @@ def build_app(
         data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
-        efs_file_system=storage.efs_file_system,
         fsx_id=storage.fsx_id,
         env=env,
         synthesizer=synthesizer(),
@@ -128,6 +127,7 @@ def build_app(
         checkpoint_prefix=JOBS_PREFIX,
         options=OrchestrationOptions(
             notification_email=config.notification_email,
+            jobs_in_vpc=config.network.jobs_in_vpc,
             removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
             tags=dict(config.tags),
         ),
