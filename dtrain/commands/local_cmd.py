@@ -194,6 +194,13 @@ def handle(args: argparse.Namespace) -> int:
     except LocalModeError as exc:
         err.print(f"error: {exc.cause}", markup=False)
         return 2
+    code_dir = getattr(job, "code_dir", None)
+    if code_dir is not None and Path(code_dir).is_dir():
+        from dtrain.source_tree import collect_source_tree
+
+        note = collect_source_tree(Path(code_dir)).skipped_note()
+        if note:  # the same rule as submit's tarball: say what does not ship
+            err.print(f"note: {note}", markup=False)
 
     console = Console(highlight=False, soft_wrap=True)
     live = console.is_terminal if args.live is None else args.live
