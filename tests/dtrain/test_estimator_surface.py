@@ -7,13 +7,14 @@ The SDK-signature half of the surface test runs in the SDK parity subprocess
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 
 from dtrain.errors import SpecError, SpecErrors
-from dtrain.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, refused
+from dtrain.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, markdown_table, refused
 from dtrain.request import build_training_job_request
 from dtrain.schema import job_spec_schema
 from dtrain.spec import parse_spec
@@ -144,3 +145,10 @@ def test_model_channel_name_clash_is_refused() -> None:
 )
 def test_cross_field_and_config_rules(estimator: dict[str, Any], field: str) -> None:
     assert field in [e.field for e in _errors(minimal_spec(**estimator))]
+
+
+def test_readme_lists_every_argument_as_the_table_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    begin, end = "<!-- estimator-table:begin -->\n", "\n<!-- estimator-table:end -->"
+    block = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert block == markdown_table(), "README is stale: paste `python -m dtrain.estimator_args` there"
