@@ -404,7 +404,11 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "dependencies",
         "Framework",
-        refused=NOT_YET.format(what="put the directories inside source_dir"),
+        Custom(
+            values.check_dependencies,
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        ),
+        lands_in="sourcedir.tar.gz: each local directory at the tarball's root, under its own name",
     ),
     Arg("git_config", "Framework", refused=NO_GIT),
     Arg(

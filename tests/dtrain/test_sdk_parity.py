@@ -403,6 +403,11 @@ def all_cases(local_code_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict
         _estimator(source_dir=str(local_code_dir), code_location="s3://my-code-uploads/team-a/"),
         S3_CHANNELS,
     )
+    cases["local_source_dir_dependencies"] = (
+        "pytorch",
+        _estimator(source_dir=str(local_code_dir), dependencies=[str(local_code_dir.parent / "lib")]),
+        S3_CHANNELS,
+    )
     cases["local_code_location_bucket_only"] = (
         "tensorflow",
         _tf(source_dir=str(local_code_dir), code_location="s3://my-code-uploads"),
@@ -490,6 +495,7 @@ def _diff(ours: Any, theirs: Any, path: str = "") -> list[str]:
         "local_source_dir_network_isolation",
         "local_source_dir_code_location",
         "local_code_location_bucket_only",
+        "local_source_dir_dependencies",
     ],
 )
 def test_request_equals_sdk_v2(
