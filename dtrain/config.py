@@ -169,6 +169,11 @@ class DtrainConfig:
         return _Parser(context).parse()
 
 
+def is_region_name(text: str) -> bool:
+    """Shaped like an AWS region name (us-east-1, us-gov-west-1, cn-north-1...)."""
+    return bool(_REGION_RE.fullmatch(text))
+
+
 def exit_on_bad_cli_context() -> None:
     """app.py's first step under the CDK CLI, which passes the whole context (cdk.json plus
     `-c` values) in CDK_CONTEXT_JSON: print every bad value, one per line, and exit 1 before
