@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from dtrain.remote.errors import UsageError
+from dtrain.source_tree import collect_source_tree
 
 SOURCE_TARBALL = "sourcedir.tar.gz"
-_SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 
-@dataclass(frozen=True)
+@dataclass
 class SourceTarball:
     directory: Path
     data: bytes
     digest: str  # sha256 hex of `data`
     files: int
+    # What the source-tree rule left out (links out of source_dir...): one line, or None.
+    skipped_note: str | None = None
 
 
 PACKAGED_IMAGES = ("ddp", "horovod")
@@ -43,11 +44,28 @@ def pack_spec_code(estimator: dict[str, Any], spec_path: Path) -> SourceTarball 
     source_dir = estimator.get("source_dir")
     entry_point = estimator.get("entry_point")
     entry = entry_point if isinstance(entry_point, str) else None
+    # SDK 2.220 `dependencies`: each directory goes into the tarball under its own name.
+    deps = [resolve_dependency(str(d), spec_path) for d in estimator.get("dependencies") or ()]
     if is_local_source(source_dir):
-        return pack_source_dir(resolve_source_dir(str(source_dir), spec_path), entry_point=entry)
+        return pack_source_dir(
+            resolve_source_dir(str(source_dir), spec_path), entry_point=entry, dependencies=deps
+        )
     if source_dir is None and estimator.get("image_uri") not in PACKAGED_IMAGES and entry:
-        return pack_entry_point(resolve_local_path(entry, spec_path))
+        return pack_entry_point(resolve_local_path(entry, spec_path), dependencies=deps)
     return None
+
+
+def resolve_dependency(path: str, spec_path: Path) -> Path:
+    directory = resolve_local_path(path, spec_path)
+    if not directory.is_dir():
+        raise UsageError(f"estimator.dependencies: {path!r}: is not a directory")
+    return directory
+
+
+def _dependency_files(dependencies: list[Path]) -> list[tuple[Path, str]]:
+    return [
+        (real, f"{dep.name}/{name}") for dep in dependencies for real, name in collect_source_tree(dep).files
+    ]
 
 
 def resolve_local_path(path: str, spec_path: Path) -> Path:
@@ -66,33 +84,33 @@ def resolve_source_dir(source_dir: str, spec_path: Path) -> Path:
     return directory
 
 
-def _included(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return not any(part in _SKIPPED_DIRS for part in parts) and not path.name.endswith(_SKIPPED_SUFFIXES)
-
-
-def pack_source_dir(directory: Path, *, entry_point: str | None = None) -> SourceTarball:
+def pack_source_dir(
+    directory: Path, *, entry_point: str | None = None, dependencies: list[Path] | None = None
+) -> SourceTarball:
     """Tar + gzip the directory's contents reproducibly; checks that the entry point is in it."""
     if entry_point and not (directory / entry_point).is_file():
         raise UsageError(
             f"estimator.entry_point: {entry_point!r}: not found in source_dir {str(directory)!r}"
         )
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and _included(p, directory))
-    return _pack(directory, files)
+    tree = collect_source_tree(directory)
+    tarball = _pack(directory, tree.files + _dependency_files(dependencies or []))
+    tarball.skipped_note = tree.skipped_note()
+    return tarball
 
 
-def pack_entry_point(script: Path) -> SourceTarball:
+def pack_entry_point(script: Path, *, dependencies: list[Path] | None = None) -> SourceTarball:
     """A spec without source_dir and without a packaged image ships its entry point alone (as SDK v2)."""
     if not script.is_file():
         raise UsageError(f"estimator.entry_point: {str(script)!r}: no such file to upload")
-    return _pack(script.parent, [script])
+    return _pack(script.parent, [(script.resolve(), script.name), *_dependency_files(dependencies or [])])
 
 
-def _pack(root: Path, files: list[Path]) -> SourceTarball:
+def _pack(root: Path, files: list[tuple[Path, str]]) -> SourceTarball:
+    """`files`: (the real file to read, its name in the tarball); links are already resolved."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+        for path, name in files:
+            info = tarfile.TarInfo(name)
             info.size = path.stat().st_size
             # Keep the executable bit (scripts), drop everything that varies between checkouts.
             info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644

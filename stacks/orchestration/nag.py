@@ -29,6 +29,20 @@ KMS_ACTIONS = [
     for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 ]
 
+SNS_TOPIC_KEY = _ack(
+    "IAM5[Action::kms:GenerateDataKey*]",
+    "Notify/NotifyFailure publish to the topic encrypted with the orchestration key: SNS needs "
+    "kms:GenerateDataKey* and kms:Decrypt for the publisher (SNS Developer Guide, Key management); the "
+    "statement names that one key and holds a kms:ViaService condition for SNS in this region.",
+)
+
+RUNTIME_MATCHES_TESTS = _ack(
+    "L1",
+    "python3.13, not the newest runtime: the Lambda code's tests run under Python 3.13 (.venv-lambda, "
+    "make test) and 3.14 is not installed where they run; boto3/botocore are vendored at the tested "
+    "version, so the runtime's own SDK is not used either.",
+)
+
 
 def _arn_head(stack: Stack, service: str) -> str:
     """How cdk-nag spells `arn:partition:service:region:account` in a finding id: the values
@@ -75,6 +89,7 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
             acks.append(job_prefix)
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
+        Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
     Validations.of(stack.node.find_child("TaskTokenAnswers")).acknowledge(executions)
     invoke_versions = [
         _ack(
@@ -84,4 +99,4 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         )
         for fn in (stack.submit_fn, stack.finalize_fn)
     ]
-    Validations.of(stack.state_machine.role).acknowledge(XRAY, *invoke_versions)
+    Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
