@@ -109,6 +109,7 @@ def build_app(
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
         data_key=storage.key,
+        data_bucket=storage.data_bucket,
         execution_role=training.execution_role,
         vpc=network.vpc,
         subnets=network.private_subnet_list,

@@ -8,7 +8,6 @@ request is built (dtrain.request).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from dtrain.spec_estimator import (
     check_hyperparameters,
     parse_estimator,
 )
+from dtrain.spec_file import read_document
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -172,6 +172,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
+        _check_image_launches_distribution(estimator, errors)
     sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
         _check_sweep_against_estimator(sweep, estimator, fw, errors)
@@ -200,6 +201,12 @@ def _check_channels_against_estimator(
                 estimator.input_mode,
                 "file-system channels (FSx, EFS) read in File mode only; set estimator.input_mode to File",
             )
+
+
+def _check_image_launches_distribution(estimator: EstimatorSpec, errors: ErrorCollector) -> None:
+    strategy = estimator.distribution.strategy if estimator.distribution is not None else None
+    if strategy is not None and not rules.image_launches(estimator.image_uri, strategy):
+        errors.add("estimator.distribution", strategy, rules.image_distribution_rule(estimator.image_uri))
 
 
 def _check_sweep_against_estimator(
@@ -241,30 +248,10 @@ def sweep_entries(spec: JobSpec) -> list[JobSpec]:
     return out
 
 
-def _read_document(path: Path) -> object:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml  # only here: the Lambdas read JSON and never pay for PyYAML
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(str(path), path.name, f"not valid YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            str(path), path.name, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-
-
 def load_spec(path: str | Path) -> JobSpec:
     """Read a JSON or YAML spec file and parse it."""
     p = Path(path)
-    try:
-        data = _read_document(p)
-    except OSError as exc:
-        raise SpecError(str(p), str(p), f"cannot read the spec file: {exc.strerror or exc}") from None
+    data = read_document(p)
     if not isinstance(data, Mapping):
         raise SpecError(str(p), type(data).__name__, "a spec file holds one JSON/YAML object")
     return parse_spec(data, spec_dir=str(p.parent))

@@ -61,6 +61,7 @@ class OrchestrationStack(Stack):
         artifacts_bucket: s3.IBucket,
         checkpoints_bucket: s3.IBucket,
         data_key: kms.IKey,
+        data_bucket: s3.IBucket | None = None,
         execution_role: iam.IRole,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
@@ -130,6 +131,8 @@ class OrchestrationStack(Stack):
             "job_name_prefix": prefix,
             "volume_kms_key_id": data_key.key_arn,
             "output_kms_key_id": data_key.key_arn,
+            # Read by the execution role: `{"s3": "data", ...}` channels resolve under it.
+            "data_s3_uri": f"s3://{data_bucket.bucket_name}" if data_bucket is not None else None,
         }
         self.platform_json = self.to_json_string(platform_settings)
         common_env = {"LEDGER_TABLE": self.ledger.table_name}

@@ -127,7 +127,9 @@ def handle(args: argparse.Namespace) -> int:
     from dtrain.local.errors import LocalModeError
     from dtrain.local.progress import follow_live, follow_plain, print_summary
 
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: an error line stays one line (rich would wrap it at 80 columns when stderr
+    # is a file or a pipe, and scripts read it line by line).
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
     try:
         job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
@@ -145,7 +147,9 @@ def handle(args: argparse.Namespace) -> int:
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM and a closed terminal (SIGHUP) stop the job as Ctrl-C does: every process ends,
+    # the summary is written. (Were dtrain killed outright, the run's reaper ends them.)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     job.start()
     try:
         (follow_live if live else follow_plain)(job, lines, console)
@@ -155,7 +159,8 @@ def handle(args: argparse.Namespace) -> int:
         print_summary(job.result(), err)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     result = job.wait()
     print_summary(result, console if result.status == "Completed" else err)
     if result.status == "Completed":

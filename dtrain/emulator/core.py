@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import uuid
 from contextlib import ExitStack
@@ -58,6 +59,8 @@ class Emulator:
         # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
         self.server_port = server_port
         self._stack = ExitStack()
+        # The Lambda runtime's scratch directory goes with the emulator (no temp dir left).
+        self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
