@@ -60,6 +60,9 @@ node_modules/.stamp: package.json package-lock.json
 .venv-toolkit/.stamp: requirements-toolkit.txt
 	test -x .venv-toolkit/bin/python || $(PY) -m venv .venv-toolkit
 	.venv-toolkit/bin/pip install -q -r requirements-toolkit.txt
+	# The TensorFlow toolkit pins sagemaker-training <= 4.8.3; only its launch logic is used here
+	# (tests/local/test_launch_parity.py, without TensorFlow), so it goes in without its pins.
+	.venv-toolkit/bin/pip install -q --no-deps sagemaker-tensorflow-training==20.5.0
 	touch $@
 
 # TensorFlow + Horovod (built once from source, wheel cached outside the clone).

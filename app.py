@@ -18,6 +18,12 @@ from typing import Any
 # variable lists the Node major versions to stay quiet about.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+if __name__ == "__main__":
+    # Run by the CDK CLI: a bad config is refused before the CDK (jsii's Node.js) starts.
+    from dtrain.config import exit_on_bad_cli_context
+
+    exit_on_bad_cli_context()
+
 from aws_cdk import App, DefaultStackSynthesizer, Environment, RemovalPolicy, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
@@ -93,7 +99,6 @@ def build_app(
         data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
-        efs_file_system=storage.efs_file_system,
         fsx_id=storage.fsx_id,
         env=env,
         synthesizer=synthesizer(),
@@ -122,6 +127,7 @@ def build_app(
         checkpoint_prefix=JOBS_PREFIX,
         options=OrchestrationOptions(
             notification_email=config.notification_email,
+            jobs_in_vpc=config.network.jobs_in_vpc,
             removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
             tags=dict(config.tags),
         ),

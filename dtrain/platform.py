@@ -33,7 +33,8 @@ class PlatformSettings:
     checkpoint_s3_uri: str
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    jobs_in_vpc: bool = False
+    # True: every job gets subnets/security_group_ids as VpcConfig (the platform's default).
+    jobs_in_vpc: bool = True
     image_uris: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
     fsx_id: str | None = None
     fsx_mount_name: str | None = None

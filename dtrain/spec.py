@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from dtrain import spec_rules as rules
@@ -254,4 +254,45 @@ def load_spec(path: str | Path) -> JobSpec:
     data = read_document(p)
     if not isinstance(data, Mapping):
         raise SpecError(str(p), type(data).__name__, "a spec file holds one JSON/YAML object")
-    return parse_spec(data, spec_dir=str(p.parent))
+    spec = parse_spec(data, spec_dir=str(p.parent))
+    check_local_code(spec)
+    return spec
+
+
+def check_local_code(spec: JobSpec) -> None:
+    """The code a spec file names is there, as submit uploads it and local mode copies it.
+
+    Checked for the CLI's commands (load_spec), not by parse_spec: the Lambdas parse specs whose
+    code was already uploaded. A relative source_dir is taken from the spec file's folder.
+    """
+    est = spec.estimator
+    errors = ErrorCollector()
+    entry = PurePosixPath(est.entry_point)
+    if est.source_dir is not None and (entry.is_absolute() or ".." in entry.parts):
+        # SageMaker runs source_dir/entry_point; the toolkit never looks outside source_dir.
+        errors.add(
+            "estimator.entry_point", est.entry_point, "must be a relative path inside source_dir (no '..')"
+        )
+    elif est.local_source and est.source_dir is not None:
+        directory = spec.local_source_dir()
+        assert directory is not None
+        if not directory.exists():
+            errors.add("estimator.source_dir", est.source_dir, f"no such directory ({directory})")
+        elif not directory.is_dir():
+            errors.add("estimator.source_dir", est.source_dir, f"is a file, not a directory ({directory})")
+        else:
+            script = directory / est.entry_point
+            if not script.is_file():
+                errors.add(
+                    "estimator.entry_point", est.entry_point, f"no such file in source_dir ({directory})"
+                )
+            elif not script.resolve().is_relative_to(directory.resolve()):
+                errors.add(
+                    "estimator.entry_point", est.entry_point, "is a link that points outside source_dir"
+                )
+    elif est.local_source:
+        # A lone entry point: beside the spec file, else from the working directory (as submit).
+        script = Path(spec.spec_dir or ".") / est.entry_point
+        if not script.is_file() and not Path(est.entry_point).is_file():
+            errors.add("estimator.entry_point", est.entry_point, f"no such file to upload ({script})")
+    errors.raise_if_any()
