@@ -65,8 +65,8 @@ node_modules/.stamp: package.json package-lock.json
 	.venv-toolkit/bin/pip install -q --no-deps sagemaker-tensorflow-training==20.5.0
 	touch $@
 
-# TensorFlow + Horovod (built once from source, wheel cached outside the clone).
-.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh | system-deps
+# TensorFlow + PyTorch + Horovod (its patched wheel built once, cached outside the clone).
+.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh training_code/horovod/patches/horovod-0.28.1-torch-cxx17.patch | system-deps
 	bash scripts/setup_horovod.sh .venv-hvd
 	touch $@
 
