@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--workdir", default=DEFAULT_WORKDIR, help="synth output, job trees and the log")
         p.add_argument("--assembly", default=None, help="deploy this synthesized cdk.out instead")
         p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deploy")
+        p.add_argument(
+            "--no-enforce",
+            dest="enforce",
+            action="store_false",
+            help="do not authorize the platform's calls against its IAM, resource and key policies",
+        )
         p.set_defaults(func=handle_up if name == "up" else handle_serve)
     sub.add_parser("status", help="endpoint, stacks and outputs of the running emulator").set_defaults(
         func=handle_status
@@ -50,7 +56,7 @@ def handle_up(args: argparse.Namespace) -> int:
     import time
 
     from dtrain.emulator.__main__ import STATE_FILE
-    from dtrain.emulator.deploy import NOT_ENFORCED
+    from dtrain.emulator.deploy import enforcement_line
 
     if STATE_FILE.exists():
         state = json.loads(STATE_FILE.read_text())
@@ -71,6 +77,8 @@ def handle_up(args: argparse.Namespace) -> int:
     ]
     if args.assembly:
         cmd += ["--assembly", args.assembly]
+    if not args.enforce:
+        cmd += ["--no-enforce"]
     log_path = workdir / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -84,7 +92,8 @@ def handle_up(args: argparse.Namespace) -> int:
             return 1
         time.sleep(0.5)
     state = json.loads(STATE_FILE.read_text())
-    print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(state['not_modelled']) or 'nothing'}")
+    gaps = ", ".join(state["not_modelled"]) or "nothing"
+    print(f"emulator: {enforcement_line(args.enforce)}; not modelled: {gaps}")
     print(f"stacks: {', '.join(state['stacks'])} (CREATE_COMPLETE)")
     print(
         f"export AWS_ENDPOINT_URL={state['endpoint']} AWS_ACCESS_KEY_ID=emulator "
@@ -110,7 +119,7 @@ def handle_serve(args: argparse.Namespace) -> int:
     backend = local_sagemaker_backend(workdir / "jobs")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:
+    with Emulator(assembly, sagemaker=backend, server_port=args.port, enforce=args.enforce) as emu:
         assert emu.deployment is not None
         # The deployed platform's ECR image URIs are local mode's packaged images.
         settings = json.loads(emu.output("PlatformSettings"))

@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from dtrain.emulator.deploy import NOT_ENFORCED, Deployment, deploy_assembly
+from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
 
@@ -43,6 +43,7 @@ class Emulator:
         orchestration_stack: str = ORCHESTRATION_STACK,
         announce: bool = True,
         server_port: int | None = None,
+        enforce: bool = True,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -57,6 +58,9 @@ class Emulator:
         # Server mode: the same emulator behind moto's HTTP server on this port, so other
         # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
         self.server_port = server_port
+        # Enforcement: every call a platform principal makes is authorized (dtrain.emulator.authz).
+        self.enforce = enforce
+        self.authz: Any = None
         self._stack = ExitStack()
         self._saved_env: dict[str, str | None] = {}
 
@@ -84,13 +88,24 @@ class Emulator:
                 self.session, self.assembly, account=self.account, region=self.region
             )
             self.deploy_seconds = time.perf_counter() - start
+            if self.enforce:
+                self._enforce()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         if self.announce:
             gaps = self.deployment.not_modelled() + self.deployment.skipped_assets
-            print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(gaps) or 'nothing'}")
+            print(f"emulator: {enforcement_line(self.enforce)}; not modelled: {', '.join(gaps) or 'nothing'}")
         return self
+
+    def _enforce(self) -> None:
+        from dtrain.emulator.authz import hook
+        from dtrain.emulator.authz.authorizer import Authorizer
+        from dtrain.emulator.authz.moto_state import MotoState
+
+        self.authz = Authorizer(MotoState(self.account, self.region))
+        self._stack.callback(self.authz.close)
+        self._stack.enter_context(hook.installed(self.authz))
 
     @property
     def endpoint_url(self) -> str:
