@@ -61,6 +61,7 @@ class Emulator:
         # Enforcement: every call a platform principal makes is authorized (dtrain.emulator.authz).
         self.enforce = enforce
         self.authz: Any = None
+        self.service_refusals: list[str] = []
         self._stack = ExitStack()
         self._saved_env: dict[str, str | None] = {}
 
@@ -102,10 +103,14 @@ class Emulator:
         from dtrain.emulator.authz import hook
         from dtrain.emulator.authz.authorizer import Authorizer
         from dtrain.emulator.authz.moto_state import MotoState
+        from dtrain.emulator.authz.service_checks import check_service_principals
 
         self.authz = Authorizer(MotoState(self.account, self.region))
         self._stack.callback(self.authz.close)
         self._stack.enter_context(hook.installed(self.authz))
+        self.service_refusals = check_service_principals(self.authz)
+        for refusal in self.service_refusals:
+            print(f"emulator: refused: {refusal}")
 
     @property
     def endpoint_url(self) -> str:

@@ -429,7 +429,12 @@ def installed(shims: Shims) -> Iterator[Shims]:
         if not shims.sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        refused = authz_hook.service_cannot_assume("sagemaker.amazonaws.com", str(request.get("RoleArn", "")))
+        job_arn = (
+            f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:training-job/{training_job_name.lower()}"
+        )
+        refused = authz_hook.service_cannot_assume(
+            "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), job_arn
+        )
         if refused:  # SageMaker checks at create that it can assume the execution role
             raise JsonRESTError("ValidationException", refused)
         job = original_create(self, training_job_name=training_job_name, **kwargs)

@@ -67,13 +67,15 @@ _DENIED_CODE = {"s3": "AccessDenied", "sns": "AuthorizationError", "cloudwatch":
 _POLICY_WORDS = {"identity": "identity-based", "resource": "resource-based", "pb": "permissions boundary"}
 
 
-def _because(decision: Decision, check: Check) -> str:
+def _because(decision: Decision, check: Check, principal: Principal) -> str:
     reasons = list(decision.reasons)
     if decision.explicit:
         kind = next((r["policyType"] for r in reasons if r.get("denialType") == "Explicit"), "identity")
         return f"with an explicit deny in a {_POLICY_WORDS.get(kind, kind)} policy"
     kinds = [r.get("policyType") for r in reasons]
-    kind = "resource" if check.policy_kind in ("key", "role") or kinds == ["resource"] else "identity"
+    # A service principal has no identity policies; a key or trust policy must always allow.
+    resource_side = principal.is_service or check.policy_kind in ("key", "role") or kinds == ["resource"]
+    kind = "resource" if resource_side else "identity"
     return f"because no {_POLICY_WORDS[kind]} policy allows the {check.action} action"
 
 
@@ -164,7 +166,7 @@ class Authorizer:
         who = principal.request_arn
         message = (
             f"User: {who} is not authorized to perform: {check.action} "
-            f"on resource: {check.resource} {_because(decision, check)}"
+            f"on resource: {check.resource} {_because(decision, check, principal)}"
         )
         if check.via:
             message += f" (a call {check.via} makes with the caller's permissions)"
@@ -181,18 +183,21 @@ class Authorizer:
         for check in checks_for(self.state, call, self.unmapped):
             self.check(principal, check, service)
 
-    def assume(self, service_principal: str, role_arn: str) -> None:
-        """A service assumes a role: the role's trust policy must admit it (sts:AssumeRole)."""
-        self.check(
-            Principal.service(service_principal), Check("sts:AssumeRole", role_arn, "role", role_arn), "sts"
-        )
+    def assume(self, service_principal: str, role_arn: str, source_arn: str = "") -> None:
+        """A service assumes a role: the role's trust policy must admit it (sts:AssumeRole).
 
-    def service_acts(self, service_principal: str, check: Check, source_arn: str | None = None) -> None:
+        The service sets aws:SourceAccount (and aws:SourceArn, the resource it acts for) on the
+        request, which confused-deputy conditions in trust policies test (IAM User Guide, "The
+        confused deputy problem")."""
+        check = Check("sts:AssumeRole", role_arn, "role", role_arn)
+        self.service_acts(service_principal, check, source_arn=source_arn)
+
+    def service_acts(self, service_principal: str, check: Check, source_arn: str = "") -> None:
         """A service principal acts on its own (EventBridge invoking a function, ...)."""
         context = dict(check.context)
+        context.setdefault("aws:SourceAccount", self.state.account)
         if source_arn:
             context.setdefault("aws:SourceArn", source_arn)
-            context.setdefault("aws:SourceAccount", self.state.account)
         acting = Check(
             check.action,
             check.resource,

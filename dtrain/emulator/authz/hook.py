@@ -76,13 +76,13 @@ def service_may_invoke(service: str, function_arn: str, source_arn: str) -> bool
     return True
 
 
-def service_cannot_assume(service: str, role_arn: str) -> str | None:
+def service_cannot_assume(service: str, role_arn: str, source_arn: str = "") -> str | None:
     """None when the role's trust policy admits the service; else the refusal's message."""
     active = current()
     if active is None or not role_arn:
         return None
     try:
-        active.assume(service, role_arn)
+        active.assume(service, role_arn, source_arn)
     except AccessDenied as denied:
         return denied.message
     return None

@@ -192,3 +192,20 @@ def load_skipped_policies(session: Any, stack_name: str, account: str, region: s
                 sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=document)
         applied.append(f"{kind} {logical_id}")
     return applied
+
+
+def resolved_resources(account: str, region: str, types: frozenset[str]) -> list[tuple[str, str, str, Any]]:
+    """(stack, logical id, type, resolved properties) of the deployed resources of these types,
+    including those moto's CloudFormation does not create (alarms): read from the templates."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+
+    out: list[tuple[str, str, str, Any]] = []
+    for stack in cloudformation_backends[account][region].stacks.values():
+        if stack.status == "DELETE_COMPLETE":
+            continue
+        for logical_id, res in stack.template_dict.get("Resources", {}).items():
+            if res.get("Type") in types:
+                props = clean_json(res.get("Properties", {}), stack.resource_map)
+                out.append((stack.name, logical_id, res["Type"], props))
+    return out
