@@ -19,7 +19,7 @@ test:
 	$(MAKE) --no-print-directory -j4 setup
 	$(MAKE) --no-print-directory lint pytest
 
-setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp system-deps
+setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp system-deps
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .
@@ -53,6 +53,16 @@ node_modules/.stamp: package.json package-lock.json
 .venv-sdk/.stamp: requirements-sdk.txt
 	test -x .venv-sdk/bin/python || $(PY) -m venv .venv-sdk
 	.venv-sdk/bin/pip install -q -r requirements-sdk.txt
+	touch $@
+
+# The training toolkits beside torch in one interpreter, as in the ddp image: the entry-chain tests
+# run the toolkit's real `train` (tests/training/test_entry_chain.py).
+.venv-toolkit/.stamp: requirements-toolkit.txt
+	test -x .venv-toolkit/bin/python || $(PY) -m venv .venv-toolkit
+	.venv-toolkit/bin/pip install -q -r requirements-toolkit.txt
+	# The TensorFlow toolkit pins sagemaker-training <= 4.8.3; only its launch logic is used here
+	# (tests/local/test_launch_parity.py, without TensorFlow), so it goes in without its pins.
+	.venv-toolkit/bin/pip install -q --no-deps sagemaker-tensorflow-training==20.5.0
 	touch $@
 
 # TensorFlow + Horovod (built once from source, wheel cached outside the clone).

@@ -93,7 +93,6 @@ def build_app(
         data_bucket=storage.data_bucket,
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
-        efs_file_system=storage.efs_file_system,
         fsx_id=storage.fsx_id,
         env=env,
         synthesizer=synthesizer(),
@@ -109,6 +108,7 @@ def build_app(
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
         data_key=storage.key,
+        data_bucket=storage.data_bucket,
         execution_role=training.execution_role,
         vpc=network.vpc,
         subnets=network.private_subnet_list,
@@ -121,6 +121,7 @@ def build_app(
         checkpoint_prefix=JOBS_PREFIX,
         options=OrchestrationOptions(
             notification_email=config.notification_email,
+            jobs_in_vpc=config.network.jobs_in_vpc,
             removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
             tags=dict(config.tags),
         ),

@@ -4,7 +4,9 @@
 - a TrainingInput-like object (`s3_data`, `distribution`, `input_mode`, ...),
 - a FileSystemInput-like object (`file_system_id`, `file_system_type`, `directory_path`,
   `file_system_access_mode`),
-- `{"file_system": "fsx"|"efs", "path": ...}`: the stack's own file system.
+- `{"file_system": "fsx"|"efs", "path": ...}`: the stack's own file system,
+- `{"s3": "data", "path": ..., <TrainingInput options>}`: a prefix of the stack's own data
+  bucket (the one its execution role reads), so a spec runs unchanged on every deployment.
 
 Each parses into a frozen dataclass and renders into one `InputDataConfig` entry exactly as
 SDK v2 builds it (S3Prefix, FullyReplicated unless told, InputMode only when given).
@@ -13,7 +15,7 @@ SDK v2 builds it (S3Prefix, FullyReplicated unless told, InputMode only when giv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from dtrain import spec_rules as rules
@@ -51,7 +53,16 @@ class PlatformFileSystemChannel:
     file_system_access_mode: str = "ro"
 
 
-Channel = S3Channel | FileSystemChannel | PlatformFileSystemChannel
+@dataclass(frozen=True)
+class PlatformS3Channel:
+    """A prefix of the stack's data bucket; `options.s3_data` holds the path until resolved."""
+
+    bucket: Literal["data"]
+    path: str
+    options: S3Channel
+
+
+Channel = S3Channel | FileSystemChannel | PlatformFileSystemChannel | PlatformS3Channel
 
 S3_CHANNEL_KEYS = frozenset(
     {
@@ -69,6 +80,8 @@ FILE_SYSTEM_CHANNEL_KEYS = frozenset(
     {"file_system_id", "file_system_type", "directory_path", "file_system_access_mode", "content_type"}
 )
 SHORTCUT_KEYS = frozenset({"file_system", "path", "file_system_access_mode"})
+S3_SHORTCUT_KEYS = frozenset({"s3", "path"} | (S3_CHANNEL_KEYS - {"s3_data"}))
+PLATFORM_BUCKETS = ("data",)
 
 
 def check_s3_uri(field: str, value: object, errors: ErrorCollector) -> str | None:
@@ -127,6 +140,8 @@ def parse_channel(field: str, data: object, errors: ErrorCollector) -> Channel |
         return None
     if "file_system" in data:
         return _parse_shortcut(field, data, errors)
+    if "s3" in data:
+        return _parse_s3_shortcut(field, data, errors)
     if "s3_data" in data:
         return _parse_s3_object(field, data, errors)
     if "file_system_id" in data or "file_system_type" in data:
@@ -135,7 +150,7 @@ def parse_channel(field: str, data: object, errors: ErrorCollector) -> Channel |
         field,
         data,
         "a channel object needs s3_data (TrainingInput), file_system_id (FileSystemInput) "
-        "or file_system (platform shortcut)",
+        "file_system or s3 (platform shortcuts)",
     )
     return None
 
@@ -243,6 +258,35 @@ def _parse_shortcut(
     )
 
 
+def _parse_s3_shortcut(
+    field: str, data: Mapping[str, object], errors: ErrorCollector
+) -> PlatformS3Channel | None:
+    before = len(errors.errors)
+    _unknown_keys(data, S3_SHORTCUT_KEYS, field, errors)
+    bucket = data.get("s3")
+    if bucket not in PLATFORM_BUCKETS:
+        errors.add(
+            f"{field}.s3", bucket, f"must be one of {', '.join(PLATFORM_BUCKETS)} (the platform's buckets)"
+        )
+    path = data.get("path")
+    if (
+        not isinstance(path, str)
+        or not path.strip("/")
+        or "\n" in path
+        or path.startswith("s3://")
+        or ".." in path.split("/")
+        or len(path) > rules.MAX_S3_URI - 70  # room for s3://<bucket name>/
+    ):
+        errors.add(f"{field}.path", path, "required: a key prefix inside the bucket, without '..'")
+        path = None
+    options = {k: v for k, v in data.items() if k in S3_CHANNEL_KEYS}
+    # The options parse as a TrainingInput's; the bucket name is a stand-in until resolution.
+    parsed = _parse_s3_object(field, {**options, "s3_data": f"s3://platform-data/{path or 'x'}"}, errors)
+    if len(errors.errors) > before or parsed is None or path is None or bucket != "data":
+        return None
+    return PlatformS3Channel(bucket="data", path=path, options=replace(parsed, s3_data=path))
+
+
 def is_file_system_channel(channel: Channel) -> bool:
     return isinstance(channel, FileSystemChannel | PlatformFileSystemChannel)
 
@@ -259,6 +303,8 @@ def channel_request(
 ) -> dict[str, Any]:
     """One `InputDataConfig` entry, in the shape and key set SDK v2 sends."""
     entry: dict[str, Any]
+    if isinstance(channel, PlatformS3Channel):
+        channel = replace(channel.options, s3_data=_platform_s3_uri(channel, platform, field))
     if isinstance(channel, S3Channel):
         source: dict[str, Any] = {
             "S3DataType": channel.s3_data_type,
@@ -293,6 +339,20 @@ def channel_request(
         entry = _shortcut_request(channel, platform, field)
     entry["ChannelName"] = name
     return entry
+
+
+def _platform_s3_uri(channel: PlatformS3Channel, platform: PlatformSettings | None, field: str) -> str:
+    base = platform.data_s3_uri if platform is not None else None
+    if not base:
+        raise SpecError(
+            f"{field}.s3",
+            channel.bucket,
+            "the data-bucket shortcut needs platform settings with a data bucket (data_s3_uri)",
+        )
+    uri = f"{base.rstrip('/')}/{channel.path.strip('/')}"
+    if len(uri) > rules.MAX_S3_URI:
+        raise SpecError(f"{field}.path", channel.path, f"with the bucket, longer than {rules.MAX_S3_URI}")
+    return uri
 
 
 def _shortcut_request(

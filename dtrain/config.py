@@ -85,6 +85,9 @@ class NetworkConfig:
     nat_gateways: int
     interface_endpoints: bool
     flow_log_retention_days: int
+    # Every job gets the platform's VpcConfig (private subnets, training security group), so it
+    # runs behind the endpoints and flow logs of this network, not with SageMaker's internet access.
+    jobs_in_vpc: bool
 
     @property
     def imported(self) -> bool:
@@ -166,6 +169,7 @@ DEFAULTS: dict[str, Any] = {
     "network.nat_gateways": 0,
     "network.interface_endpoints": True,
     "network.flow_log_retention_days": 365,
+    "network.jobs_in_vpc": True,
     "fsx.enabled": True,
     "fsx.deployment_type": "PERSISTENT_2",
     "fsx.storage_capacity_gib": 1200,
@@ -408,6 +412,7 @@ class _Parser:
             nat_gateways=nat,
             interface_endpoints=self.boolean("network.interface_endpoints"),
             flow_log_retention_days=retention,
+            jobs_in_vpc=self.boolean("network.jobs_in_vpc"),
         )
 
     def parse_fsx(self) -> FsxConfig:

@@ -32,7 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SPEC = ROOT / "examples" / "ddp_torchrun.json"
 DEMO_WORKDIR = ROOT / ".dtrain" / "demo"
-DATA_BUCKET = "dtrain-example-data"  # the example spec's channels live here
+# The example specs read `{"s3": "data", "path": "cifar10/..."}`: the deployed data bucket,
+# the same as on a real deploy (PlatformSettings.data_s3_uri).
+DATA_PREFIX = "cifar10"
 NOTIFICATIONS_QUEUE = "dtrain-demo-notifications"
 
 
@@ -163,13 +165,20 @@ def _epoch(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value) / 1000.0
 
 
-def _upload_sample_data(emu: Any, data: Path) -> None:
+def data_bucket(settings: dict[str, Any]) -> str:
+    """The deployed platform's data bucket name (its PlatformSettings.data_s3_uri)."""
+    uri = str(settings.get("data_s3_uri") or "")
+    if not uri.startswith("s3://"):
+        raise RuntimeError("the deployed PlatformSettings carry no data_s3_uri (the data bucket)")
+    return uri.removeprefix("s3://").split("/", 1)[0]
+
+
+def _upload_sample_data(emu: Any, data: Path, bucket: str) -> None:
     s3 = emu.client("s3")
-    s3.create_bucket(Bucket=DATA_BUCKET)
     for channel in ("train", "test"):  # the local demo maps both channels to one directory too
         for f in sorted(data.iterdir()):
             if f.is_file():
-                s3.upload_file(str(f), DATA_BUCKET, f"cifar10/{channel}/{f.name}")
+                s3.upload_file(str(f), bucket, f"{DATA_PREFIX}/{channel}/{f.name}")
 
 
 def _subscribe_queue(emu: Any) -> str:
@@ -235,9 +244,10 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         with _phase(report, "sample data"):
             data = ROOT / DEMO_DATA
             made = ensure_sample_data(data)
-            _upload_sample_data(emu, data)
+            bucket = data_bucket(settings)
+            _upload_sample_data(emu, data, bucket)
             print(
-                f"{'made' if made else 'found'} {data}; uploaded to s3://{DATA_BUCKET}/cifar10/{{train,test}}/"
+                f"{'made' if made else 'found'} {data}; uploaded to s3://{bucket}/{DATA_PREFIX}/{{train,test}}/"
             )
         queue = _subscribe_queue(emu)
 

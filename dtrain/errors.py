@@ -7,14 +7,22 @@ pass over the spec, so a user fixes them all at once instead of one per run.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Iterator
 
 _MAX_VALUE_CHARS = 120
+# reprlib cuts while it formats: a huge or deeply shared value (a YAML alias bomb) is never
+# formatted whole just to be cut afterwards.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
+_REPR.maxstring = _REPR.maxother = _MAX_VALUE_CHARS
+_REPR.maxlong = 40
 
 
 def _short_repr(value: object) -> str:
     """repr() of the offending value, cut so that one error stays one readable line."""
-    text = repr(value)
+    text = _REPR.repr(value)
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 3] + "..."
     # A value with a newline would break the one-error-per-line output of `dtrain validate`.

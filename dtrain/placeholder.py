@@ -19,6 +19,7 @@ def placeholder_platform(region: str = "us-east-1") -> PlatformSettings:
         role_arn=f"arn:aws:iam::{_ACCOUNT}:role/dtrain-placeholder-job-role",
         output_s3_uri=f"s3://dtrain-placeholder-artifacts-{_ACCOUNT}/jobs",
         checkpoint_s3_uri=f"s3://dtrain-placeholder-checkpoints-{_ACCOUNT}/jobs",
+        data_s3_uri=f"s3://dtrain-placeholder-data-{_ACCOUNT}",
         subnets=("subnet-00000000000000000",),
         security_group_ids=("sg-00000000000000000",),
         image_uris={

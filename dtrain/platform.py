@@ -33,7 +33,8 @@ class PlatformSettings:
     checkpoint_s3_uri: str
     subnets: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    jobs_in_vpc: bool = False
+    # True: every job gets subnets/security_group_ids as VpcConfig (the platform's default).
+    jobs_in_vpc: bool = True
     image_uris: Mapping[str, str] = field(default_factory=lambda: _frozen_map(None))
     fsx_id: str | None = None
     fsx_mount_name: str | None = None
@@ -43,6 +44,9 @@ class PlatformSettings:
     job_name_prefix: str = "dtrain"
     volume_kms_key_id: str | None = None
     output_kms_key_id: str | None = None
+    # The data bucket the execution role may read (`s3://bucket`); `{"s3": "data", ...}` channels
+    # resolve under it and the reach check (dtrain.s3_reach) allows reads from it.
+    data_s3_uri: str | None = None
 
     def __post_init__(self) -> None:
         # Frozen and hashable-by-identity: callers may share one instance across invocations.
@@ -82,7 +86,14 @@ class PlatformSettings:
                 errors.add(f"{_FIELD}.{name}", value, "required, a non-empty string")
             else:
                 kwargs[name] = value
-        for name in ("fsx_id", "fsx_mount_name", "efs_id", "volume_kms_key_id", "output_kms_key_id"):
+        for name in (
+            "fsx_id",
+            "fsx_mount_name",
+            "efs_id",
+            "volume_kms_key_id",
+            "output_kms_key_id",
+            "data_s3_uri",
+        ):
             value = data.get(name)
             if value is not None and not isinstance(value, str):
                 errors.add(f"{_FIELD}.{name}", value, "must be a string or null")

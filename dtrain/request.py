@@ -20,10 +20,13 @@ from dtrain.errors import ErrorCollector, SpecError
 from dtrain.metrics import default_metric_definitions
 from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
+from dtrain.service_rules import has_local_storage
 from dtrain.spec import JobSpec
 from dtrain.spec_estimator import version_tuple
 
-CODE_DIR_IN_IMAGE = "/opt/ml/code"
+# Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
+# which the toolkit fills from sagemaker_submit_directory (this directory, or the user's tarball).
+CODE_DIR_IN_IMAGE = "/opt/dtrain/code"
 # With network isolation the container cannot fetch its code: SDK v2 passes the tarball as an
 # input channel named "code" and points the toolkit at its path in the container.
 CODE_CHANNEL = "code"
@@ -223,8 +226,13 @@ def build_training_job_request(
         tags += [
             {"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own
         ]
-        if len(tags) > rules.MAX_TAGS:
-            errors.add("estimator.tags", len(tags), f"with the platform's tags, more than {rules.MAX_TAGS}")
+        if len(tags) > rules.MAX_SPEC_TAGS:
+            errors.add(
+                "estimator.tags",
+                len(tags),
+                f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
+                f"(CreateTrainingJob takes {rules.MAX_TAGS}; Submit adds {rules.EXECUTION_TAG_KEY})",
+            )
 
     errors.raise_if_any()
     assert region is not None and role is not None and output_path is not None
@@ -266,7 +274,9 @@ def build_training_job_request(
     }
     if platform is not None and platform.output_kms_key_id:
         output_config["KmsKeyId"] = platform.output_kms_key_id
-    if platform is not None and platform.volume_kms_key_id:
+    # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
+    # encrypts it): the platform's default is left out there (dtrain.service_rules).
+    if platform is not None and platform.volume_kms_key_id and not has_local_storage(est.instance_type):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
     if est.keep_alive_period_in_seconds is not None:
         resource_config["KeepAlivePeriodInSeconds"] = est.keep_alive_period_in_seconds

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dtrain import spec_rules as rules
-from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, SHORTCUT_KEYS
+from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
 from dtrain.distribution import STRATEGIES
 from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
 from dtrain.spec_estimator import ESTIMATOR_KEYS, PACKAGED_IMAGES
@@ -137,11 +137,11 @@ def _estimator() -> dict[str, Any]:
         "base_job_name": {"type": "string", "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"},
         "tags": {
             "anyOf": [
-                {"type": "array", "items": tag, "maxItems": rules.MAX_TAGS},
+                {"type": "array", "items": tag, "maxItems": rules.MAX_SPEC_TAGS},
                 {
                     "type": "object",
                     "additionalProperties": {"type": "string"},
-                    "maxProperties": rules.MAX_TAGS,
+                    "maxProperties": rules.MAX_SPEC_TAGS,
                 },
             ]
         },
@@ -192,7 +192,13 @@ def _channel() -> dict[str, Any]:
         and set(fs_object["properties"]) == FILE_SYSTEM_CHANNEL_KEYS
     )
     assert set(shortcut["properties"]) == SHORTCUT_KEYS
-    return {"oneOf": [_S3, s3_object, fs_object, shortcut]}
+    # `{"s3": "data", "path": ...}`: the platform's data bucket, with TrainingInput's options.
+    s3_options = {k: v for k, v in s3_object["properties"].items() if k != "s3_data"}
+    s3_shortcut = _closed(
+        {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}, **s3_options}, ["s3", "path"]
+    )
+    assert set(s3_shortcut["properties"]) == S3_SHORTCUT_KEYS
+    return {"oneOf": [_S3, s3_object, fs_object, shortcut, s3_shortcut]}
 
 
 def job_spec_schema() -> dict[str, Any]:

@@ -8,10 +8,9 @@ request is built (dtrain.request).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from dtrain import spec_rules as rules
@@ -23,6 +22,7 @@ from dtrain.spec_estimator import (
     check_hyperparameters,
     parse_estimator,
 )
+from dtrain.spec_file import read_document
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -172,6 +172,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
+        _check_image_launches_distribution(estimator, errors)
     sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
         _check_sweep_against_estimator(sweep, estimator, fw, errors)
@@ -200,6 +201,12 @@ def _check_channels_against_estimator(
                 estimator.input_mode,
                 "file-system channels (FSx, EFS) read in File mode only; set estimator.input_mode to File",
             )
+
+
+def _check_image_launches_distribution(estimator: EstimatorSpec, errors: ErrorCollector) -> None:
+    strategy = estimator.distribution.strategy if estimator.distribution is not None else None
+    if strategy is not None and not rules.image_launches(estimator.image_uri, strategy):
+        errors.add("estimator.distribution", strategy, rules.image_distribution_rule(estimator.image_uri))
 
 
 def _check_sweep_against_estimator(
@@ -241,30 +248,51 @@ def sweep_entries(spec: JobSpec) -> list[JobSpec]:
     return out
 
 
-def _read_document(path: Path) -> object:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml  # only here: the Lambdas read JSON and never pay for PyYAML
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(str(path), path.name, f"not valid YAML: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            str(path), path.name, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-
-
 def load_spec(path: str | Path) -> JobSpec:
     """Read a JSON or YAML spec file and parse it."""
     p = Path(path)
-    try:
-        data = _read_document(p)
-    except OSError as exc:
-        raise SpecError(str(p), str(p), f"cannot read the spec file: {exc.strerror or exc}") from None
+    data = read_document(p)
     if not isinstance(data, Mapping):
         raise SpecError(str(p), type(data).__name__, "a spec file holds one JSON/YAML object")
-    return parse_spec(data, spec_dir=str(p.parent))
+    spec = parse_spec(data, spec_dir=str(p.parent))
+    check_local_code(spec)
+    return spec
+
+
+def check_local_code(spec: JobSpec) -> None:
+    """The code a spec file names is there, as submit uploads it and local mode copies it.
+
+    Checked for the CLI's commands (load_spec), not by parse_spec: the Lambdas parse specs whose
+    code was already uploaded. A relative source_dir is taken from the spec file's folder.
+    """
+    est = spec.estimator
+    errors = ErrorCollector()
+    entry = PurePosixPath(est.entry_point)
+    if est.source_dir is not None and (entry.is_absolute() or ".." in entry.parts):
+        # SageMaker runs source_dir/entry_point; the toolkit never looks outside source_dir.
+        errors.add(
+            "estimator.entry_point", est.entry_point, "must be a relative path inside source_dir (no '..')"
+        )
+    elif est.local_source and est.source_dir is not None:
+        directory = spec.local_source_dir()
+        assert directory is not None
+        if not directory.exists():
+            errors.add("estimator.source_dir", est.source_dir, f"no such directory ({directory})")
+        elif not directory.is_dir():
+            errors.add("estimator.source_dir", est.source_dir, f"is a file, not a directory ({directory})")
+        else:
+            script = directory / est.entry_point
+            if not script.is_file():
+                errors.add(
+                    "estimator.entry_point", est.entry_point, f"no such file in source_dir ({directory})"
+                )
+            elif not script.resolve().is_relative_to(directory.resolve()):
+                errors.add(
+                    "estimator.entry_point", est.entry_point, "is a link that points outside source_dir"
+                )
+    elif est.local_source:
+        # A lone entry point: beside the spec file, else from the working directory (as submit).
+        script = Path(spec.spec_dir or ".") / est.entry_point
+        if not script.is_file() and not Path(est.entry_point).is_file():
+            errors.add("estimator.entry_point", est.entry_point, f"no such file to upload ({script})")
+    errors.raise_if_any()

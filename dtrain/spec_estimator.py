@@ -321,8 +321,10 @@ def _check_tags(field: str, value: object, errors: ErrorCollector) -> tuple[tupl
     else:
         errors.add(field, value, 'must be a list of {"Key", "Value"} or an object of key -> value')
         return None
-    if len(pairs) > rules.MAX_TAGS:
-        errors.add(field, len(pairs), f"at most {rules.MAX_TAGS} tags")
+    if len(pairs) > rules.MAX_SPEC_TAGS:
+        errors.add(
+            field, len(pairs), f"at most {rules.MAX_SPEC_TAGS} tags (Submit adds {rules.EXECUTION_TAG_KEY})"
+        )
         return None
     ok = all(check_tag(f"{field}[{i}]", k, v, errors) for i, (k, v) in enumerate(pairs))
     keys = [k for k, _ in pairs]

@@ -22,6 +22,10 @@ MAX_ENVIRONMENT: Final = 100
 MAX_ENVIRONMENT_KEY: Final = 512
 MAX_ENVIRONMENT_VALUE: Final = 512
 MAX_TAGS: Final = 50
+# The Submit Lambda adds one tag of its own (the owning execution) to every job it creates,
+# so a spec and the platform together may bring one fewer than CreateTrainingJob's 50.
+EXECUTION_TAG_KEY: Final = "dtrain:execution"
+MAX_SPEC_TAGS: Final = MAX_TAGS - 1
 MAX_TAG_KEY: Final = 128
 MAX_TAG_VALUE: Final = 256
 MAX_METRIC_DEFINITIONS: Final = 40
@@ -91,3 +95,33 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 def unknown_key_rule(word: str, candidates: Iterable[str]) -> str:
     return f"unknown key; {did_you_mean(word, candidates)}"
+
+
+# --- packaged images and the distributions they can launch ----------------------------------
+# Which `distribution` strategies the toolkit inside each packaged image turns into a launch; any
+# other runs the script once per host, uncoordinated (each host alone, both writing the same
+# model and checkpoint names), so the spec is refused. Sources:
+# - ddp: the PyTorch DLC's sagemaker_pytorch_container.training.train (sagemaker-pytorch-training):
+#   mpi -> MPI, pytorchddp and smdistributed -> SMDataParallel (mpirun), torch_distributed ->
+#   torchrun; nothing for TensorFlow's strategies.
+# - horovod: sagemaker_tensorflow_container.training.train (sagemaker-tensorflow-training, set as
+#   SAGEMAKER_TRAINING_MODULE in training_code/horovod/Dockerfile): parameter_server (a ps per host
+#   + TF_CONFIG), multi_worker_mirrored_strategy (TF_CONFIG), mpi -> MPI; smdistributed needs
+#   SageMaker's smdistributed library, which only the DLCs carry.
+IMAGE_DISTRIBUTIONS: Final = {
+    "ddp": ("mpi", "pytorchddp", "smdistributed", "torch_distributed"),
+    "horovod": ("mpi", "multi_worker_mirrored_strategy", "parameter_server"),
+}
+
+
+def image_launches(image: str, strategy: str) -> bool:
+    """Whether the packaged `image` can launch `strategy` (a custom image URI: its own business)."""
+    return image not in IMAGE_DISTRIBUTIONS or strategy in IMAGE_DISTRIBUTIONS[image]
+
+
+def image_distribution_rule(image: str) -> str:
+    """The one-line rule for a strategy the packaged `image` cannot launch."""
+    return (
+        f"the {image} image launches only {', '.join(IMAGE_DISTRIBUTIONS[image])}: its toolkit would run "
+        "the script alone on every host; pick one of those or another image_uri"
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtrain.channels import FileSystemChannel, PlatformFileSystemChannel, S3Channel
+from dtrain.channels import FileSystemChannel, PlatformFileSystemChannel, PlatformS3Channel, S3Channel
 from dtrain.spec import JobSpec
 
 
 def _channel_kind(channel: object) -> str:
-    if isinstance(channel, S3Channel):
+    if isinstance(channel, S3Channel | PlatformS3Channel):
         return "s3"
     if isinstance(channel, PlatformFileSystemChannel):
         return channel.file_system

@@ -223,7 +223,11 @@ def request_problems(request: Mapping[str, Any], operation: str = OPERATION) -> 
 
 
 def validate_create_training_job(request: Mapping[str, Any]) -> None:
-    """Raise RequestValidationError listing every violation; return None when valid."""
+    """Raise RequestValidationError listing every model violation, then the service-side rules'
+    refusals (dtrain.service_rules, SpecError/SpecErrors naming spec fields); None when valid."""
     problems = request_problems(request)
     if problems:
         raise RequestValidationError(problems)
+    from dtrain.service_rules import check_service_rules
+
+    check_service_rules(request)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (Open MPI for mpirun and the Horovod build), once.
+# Installs the Debian packages the tests need (Open MPI for mpirun and the Horovod build; tini and
+# iproute2 for the images' entry chain in namespaces, tests/training/test_entry_chain.py), once.
 set -euo pipefail
-if command -v mpirun >/dev/null 2>&1 && [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ]; then
+if command -v mpirun >/dev/null 2>&1 && [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] \
+  && command -v tini >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
   exit 0
 fi
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-echo "installing Open MPI (openmpi-bin libopenmpi-dev) from Debian packages..."
+echo "installing Open MPI (openmpi-bin libopenmpi-dev), tini and iproute2 from Debian packages..."
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-  openmpi-bin libopenmpi-dev >/dev/null
+  openmpi-bin libopenmpi-dev tini iproute2 >/dev/null

@@ -67,8 +67,14 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return joined
 
 
-def _substitute(value: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: args.get(m.group(1)) or m.group(0), value)
+def _substitute(value: str, args: dict[str, str | None]) -> str:
+    """${NAME} replaced by the ARG's default; `ARG NAME=` (an empty default) is a value, `ARG NAME` none."""
+
+    def default(match: re.Match[str]) -> str:
+        found = args.get(match.group(1))
+        return match.group(0) if found is None else found
+
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", default, value)
 
 
 def _env_pairs(rest: str) -> list[tuple[str, str]]:
@@ -83,7 +89,7 @@ def _env_pairs(rest: str) -> list[tuple[str, str]]:
 def check_dockerfile(path: Path, context: Path = BUILD_CONTEXT) -> list[Finding]:
     findings: list[Finding] = []
     text = path.read_text()
-    args: dict[str, str] = {}
+    args: dict[str, str | None] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         for pattern, what in _SECRET_PATTERNS:
             if pattern.search(line):
@@ -92,8 +98,8 @@ def check_dockerfile(path: Path, context: Path = BUILD_CONTEXT) -> list[Finding]
         keyword, _, rest = instruction.partition(" ")
         keyword, rest = keyword.upper(), rest.strip()
         if keyword == "ARG":
-            name, _, default = rest.partition("=")
-            args[name.strip()] = default.strip().strip("\"'")
+            name, equals, default = rest.partition("=")
+            args[name.strip()] = default.strip().strip("\"'") if equals else None
             if default and _SECRET_NAME.search(name):
                 findings.append(Finding(path, number, "no-secrets", f"ARG {name} has a default value"))
         elif keyword == "ENV":

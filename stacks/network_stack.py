@@ -48,19 +48,7 @@ class NetworkStack(Stack):
         if net.interface_endpoints:
             self._interface_endpoints(net.vpc_cidr)
 
-        # NCCL and MPI open connections between every pair of training instances on arbitrary
-        # ports, so the group admits all TCP from itself and nothing else. Egress stays open:
-        # it reaches the VPC endpoints, FSx, EFS, and (with a NAT) package mirrors.
-        self.training_sg = ec2.SecurityGroup(
-            self,
-            "TrainingSecurityGroup",
-            vpc=self.vpc,
-            description="dtrain training instances: all TCP among members (NCCL/MPI), no other inbound",
-            allow_all_outbound=True,
-        )
-        self.training_sg.add_ingress_rule(
-            self.training_sg, ec2.Port.tcp_range(0, 65535), "NCCL and MPI between training instances"
-        )
+        self.training_sg = self._training_security_group()
 
         CfnOutput(self, "VpcId", value=self.vpc.vpc_id, description="VPC the training jobs run in")
         CfnOutput(
@@ -75,6 +63,44 @@ class NetworkStack(Stack):
             value=self.training_sg.security_group_id,
             description="Security group for training jobs",
         )
+
+    def _training_security_group(self) -> ec2.SecurityGroup:
+        """All traffic among the group's members, inbound and outbound, and nothing else inbound.
+
+        - NCCL and MPI open TCP connections between every pair of instances on arbitrary ports.
+        - EFA (ml.p4d, ml.p5): OS-bypass traffic is not TCP, and the EFA "must be a member of a
+          security group that allows all inbound and outbound traffic to and from the security
+          group itself" (EC2 User Guide, "Create and attach an EFA", and "Get started with EFA",
+          step 1 "Prepare an EFA-enabled security group",
+          https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security).
+          The outbound rule must name the group itself: EKS keeps a self-referencing outbound
+          rule "for EFA traffic" beside its 0.0.0.0/0 one (EKS User Guide, "security group
+          requirements", https://docs.aws.amazon.com/eks/latest/userguide/sec-group-reqs.html).
+        - Inter-container traffic encryption needs UDP 500 and protocol 50 (ESP) inbound and
+          outbound within the group (SageMaker Developer Guide, "Protect Communications Between ML
+          Compute Instances in a Distributed Training Job",
+          https://docs.aws.amazon.com/sagemaker/latest/dg/train-encrypt.html): protocol -1
+          from and to the group covers both.
+        Egress also stays open to the VPC endpoints, FSx, EFS and (with a NAT) package mirrors.
+        """
+        sg = ec2.SecurityGroup(
+            self,
+            "TrainingSecurityGroup",
+            vpc=self.vpc,
+            description="dtrain training instances: all traffic among members (NCCL/MPI/EFA) only",
+            allow_all_outbound=True,
+        )
+        sg.add_ingress_rule(sg, ec2.Port.all_traffic(), "NCCL, MPI, EFA and IPsec between training instances")
+        # allow_all_outbound makes add_egress_rule a no-op, so the self rule is its own resource.
+        ec2.CfnSecurityGroupEgress(
+            self,
+            "TrainingSecurityGroupToItself",
+            group_id=sg.security_group_id,
+            ip_protocol="-1",
+            destination_security_group_id=sg.security_group_id,
+            description="EFA and IPsec between training instances (needs a self-referencing rule)",
+        )
+        return sg
 
     def _new_vpc(self, config: DtrainConfig) -> ec2.Vpc:
         net = config.network

@@ -39,7 +39,7 @@ LEDGER_GSI = "by_execution"
 class OrchestrationOptions:
     job_name_prefix: str = "dtrain"
     notification_email: str | None = None
-    jobs_in_vpc: bool = False
+    jobs_in_vpc: bool = True
     wait_margin_s: int = 3600
     reconcile_every: Duration = field(default_factory=lambda: Duration.minutes(5))
     throttle_attempts: int = 8
@@ -61,6 +61,7 @@ class OrchestrationStack(Stack):
         artifacts_bucket: s3.IBucket,
         checkpoints_bucket: s3.IBucket,
         data_key: kms.IKey,
+        data_bucket: s3.IBucket | None = None,
         execution_role: iam.IRole,
         vpc: ec2.IVpc,
         subnets: Sequence[ec2.ISubnet],
@@ -109,6 +110,11 @@ class OrchestrationStack(Stack):
         )
 
         self.topic = sns.Topic(self, "Notifications", master_key=self.key, enforce_ssl=True)
+        # The alarms below are named with this prefix, so the topic and key policies can name
+        # exactly the alarms of this stack (a pattern: naming their ARNs would make the key
+        # depend on alarms that depend on the topic that depends on the key).
+        self.alarm_name_prefix = f"{self.stack_name}-"
+        self._allow_alarms_to_notify()
         if opts.notification_email:
             self.topic.add_subscription(subs.EmailSubscription(opts.notification_email))
 
@@ -130,6 +136,8 @@ class OrchestrationStack(Stack):
             "job_name_prefix": prefix,
             "volume_kms_key_id": data_key.key_arn,
             "output_kms_key_id": data_key.key_arn,
+            # Read by the execution role: `{"s3": "data", ...}` channels resolve under it.
+            "data_s3_uri": f"s3://{data_bucket.bucket_name}" if data_bucket is not None else None,
         }
         self.platform_json = self.to_json_string(platform_settings)
         common_env = {"LEDGER_TABLE": self.ledger.table_name}
@@ -209,6 +217,7 @@ class OrchestrationStack(Stack):
                 include_execution_data=False,
             ),
         )
+        self._allow_workflow_to_notify()
         # Token answers and execution lookups: a separate policy, so the Lambdas do not depend
         # on the state machine that depends on them (no circular reference).
         executions = (
@@ -313,6 +322,61 @@ class OrchestrationStack(Stack):
             log_group=log_group,
         )
 
+    def _allow_workflow_to_notify(self) -> None:
+        """Notify and NotifyFailure (which the catch path also ends in) publish to a topic encrypted
+        with `self.key`. SNS asks KMS for a data key with the publisher's own credentials, so the
+        publisher needs kms:GenerateDataKey* and kms:Decrypt on the key besides sns:Publish (SNS
+        Developer Guide, "Key management" > "Configuring AWS KMS permissions",
+        https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse);
+        CDK's SnsPublish task grants only sns:Publish (aws-cdk issue 32303). The key policy's
+        account statement delegates to IAM, so an identity statement is enough; kms:ViaService
+        limits it to the calls SNS makes in this region for the role."""
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sns.{self.region}.amazonaws.com"}},
+            )
+        )
+
+    def _allow_alarms_to_notify(self) -> None:
+        """CloudWatch alarm actions publish to the encrypted topic as cloudwatch.amazonaws.com:
+        the topic policy must allow that principal sns:Publish (enforce_ssl's policy holds only a
+        Deny), and the key policy must allow it kms:GenerateDataKey* and kms:Decrypt, or the
+        alarm history shows "CloudWatch Alarms does not have authorization to access the SNS
+        topic encryption key" and nothing is sent. Sources: SNS Developer Guide, "Key management"
+        > "Enable compatibility between event sources from AWS services and encrypted topics"
+        (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services);
+        AWS re:Post knowledge center "cloudwatch-configure-alarm-sns" (key policy) and
+        "cloudwatch-receive-sns-for-alarm-trigger" (topic policy, aws:SourceArn for chosen alarms).
+        Both statements admit only alarms of this stack in this account (confused deputy)."""
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        alarms = (
+            f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{self.alarm_name_prefix}*"
+        )
+        conditions = {
+            "ArnLike": {"aws:SourceArn": alarms},
+            "StringEquals": {"aws:SourceAccount": self.account},
+        }
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisStackPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=conditions,
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisStackEncryptNotifications",
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions=conditions,
+            )
+        )
+
     @staticmethod
     def _allow(fn: lambda_.Function, actions: list[str], resource: str) -> None:
         fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
@@ -329,6 +393,7 @@ class OrchestrationStack(Stack):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             alarm_description="A training execution failed",
+            alarm_name=f"{self.alarm_name_prefix}ExecutionsFailed",
         )
         failed.add_alarm_action(alarm_action)
         fns = {
@@ -348,6 +413,7 @@ class OrchestrationStack(Stack):
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"The {name} Lambda raised errors",
+                alarm_name=f"{self.alarm_name_prefix}{name}Errors",
             )
             alarm.add_alarm_action(alarm_action)
         prefix = self.options.job_name_prefix

@@ -21,6 +21,35 @@ JOBS_PREFIX = "jobs"
 LUSTRE_PORT_RANGES: tuple[tuple[int, int], ...] = ((988, 988), (1018, 1023))
 
 
+# SageMaker mounts an EFS channel (FileSystemDataSource) from the training instance as a plain
+# NFSv4.1 client: it does not use the EFS mount helper's IAM option, and "you must use the EFS
+# mount helper ... to use IAM authorization" (EFS User Guide, "Using IAM to control access to
+# file systems", https://docs.aws.amazon.com/efs/latest/ug/iam-access-control-nfs-efs.html).
+# Such a client is anonymous, so an identity grant on the execution role never applies and a
+# policy that admits only IAM-authorized principals refuses the mount. The statement therefore
+# admits any client, but only through a mount target (elasticfilesystem:AccessedViaMountTarget,
+# same page, "EFS condition keys for clients"); the mount targets live in this VPC's private
+# subnets and their security group admits NFS only from the training security group, so the
+# clients that get here are the training instances. Actions: ClientMount for `ro` channels,
+# ClientWrite for `rw` channels (FileSystemAccessMode), ClientRootAccess because training
+# containers run as root and EFS squashes uid 0 to an anonymous uid without it.
+EFS_CLIENT_ACTIONS = (
+    "elasticfilesystem:ClientMount",
+    "elasticfilesystem:ClientWrite",
+    "elasticfilesystem:ClientRootAccess",
+)
+
+
+def efs_mount_statement() -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="SageMakerMountsThroughMountTargets",
+        principals=[iam.AnyPrincipal()],
+        actions=list(EFS_CLIENT_ACTIONS),
+        resources=["*"],  # in a file-system policy "*" means this file system
+        conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+    )
+
+
 class StorageStack(Stack):
     """Typed outputs: `key`, `data_bucket`, `artifacts_bucket`, `checkpoints_bucket`,
     `access_log_bucket`, `fsx_file_system` / `fsx_id` / `fsx_mount_name` / `fsx_data_path`
@@ -248,20 +277,7 @@ class StorageStack(Stack):
             allow_all_outbound=False,
         )
         sg.add_ingress_rule(training_sg, ec2.Port.tcp(2049), "NFS from training instances")
-        policy = iam.PolicyDocument(
-            statements=[
-                # Mounting is decided by IAM: the SageMaker execution role (training stack) holds
-                # an identity grant for ClientMount/ClientWrite on this file system. Delegating to
-                # the account here keeps the dependency one-way (storage -> training).
-                iam.PolicyStatement(
-                    sid="MountThroughMountTargetsWithIam",
-                    principals=[iam.AccountRootPrincipal()],
-                    actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
-                    resources=["*"],  # in a file-system policy "*" means this file system
-                    conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
-                )
-            ]
-        )
+        policy = iam.PolicyDocument(statements=[efs_mount_statement()])
         file_system = efs.FileSystem(
             self,
             "SharedFileSystem",
@@ -274,6 +290,9 @@ class StorageStack(Stack):
             throughput_mode=efs.ThroughputMode.ELASTIC,
             enable_automatic_backups=True,
             file_system_policy=policy,
+            # The statement above is the whole policy: CDK's deny-anonymous default would add a
+            # ClientRootAccess/ClientWrite statement without ClientMount beside it.
+            allow_anonymous_access=True,
             removal_policy=self._removal,
         )
         self.efs_file_system = file_system

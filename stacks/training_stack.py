@@ -12,7 +12,6 @@ from pathlib import Path
 from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
-from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -75,7 +74,6 @@ class TrainingStack(Stack):
         data_bucket: s3.IBucket,
         artifacts_bucket: s3.IBucket,
         checkpoints_bucket: s3.IBucket,
-        efs_file_system: efs.IFileSystem | None,
         fsx_id: str | None,
         **kwargs: object,
     ) -> None:
@@ -226,8 +224,8 @@ class TrainingStack(Stack):
                 },
             )
         )
-        if efs_file_system is not None:
-            efs_file_system.grant(role, "elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite")
+        # No EFS grant here: SageMaker's EFS mount is not IAM-authenticated, so the file-system
+        # policy decides it alone (storage_stack.efs_mount_statement says why).
         if fsx_id is not None:
             role.add_to_policy(
                 iam.PolicyStatement(

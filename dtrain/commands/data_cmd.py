@@ -10,6 +10,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+# CIFAR-10's own sizes: a sample is never bigger than the real set (100,000,000 images would
+# need ~300 GB before failing).
+MAX_TRAIN = 50_000
+MAX_TEST = 10_000
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("data", help="make sample data sets for local runs and tests")
@@ -20,8 +25,10 @@ def register(subparsers: Any) -> None:
         description="Write a learnable synthetic CIFAR-10 set (data_batch_1..5, test_batch, batches.meta).",
     )
     sample.add_argument("dir", type=Path, help="directory to write (created if missing)")
-    sample.add_argument("--train", type=int, default=5000, help="training images (default 5000)")
-    sample.add_argument("--test", type=int, default=1000, help="test images (default 1000)")
+    sample.add_argument(
+        "--train", type=int, default=5000, help=f"training images, 1..{MAX_TRAIN} (default 5000)"
+    )
+    sample.add_argument("--test", type=int, default=1000, help=f"test images, 0..{MAX_TEST} (default 1000)")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=handle)
 
@@ -47,8 +54,28 @@ def handle(args: argparse.Namespace) -> int:
     import subprocess
     import sys
 
-    if args.train < 1 or args.test < 0:
-        print("error: --train must be at least 1 and --test at least 0", file=sys.stderr)
+    if not 1 <= args.train <= MAX_TRAIN or not 0 <= args.test <= MAX_TEST:
+        print(
+            f"dtrain data: --train must be at least 1 and at most {MAX_TRAIN}, --test at least 0 and "
+            f"at most {MAX_TEST} (CIFAR-10's sizes)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.dir.exists() and not args.dir.is_dir():
+        print(f"dtrain data: {args.dir}: not a directory", file=sys.stderr)
+        return 2
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"dtrain data: {args.dir}: cannot create the directory: {exc.strerror or exc}", file=sys.stderr)
         return 2
     command = cifar10_sample_command(args.dir, train=args.train, test=args.test, seed=args.seed)
-    return subprocess.run(command).returncode
+    done = subprocess.run(command, stderr=subprocess.PIPE, text=True, errors="replace")
+    if done.returncode != 0:
+        last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "")
+        print(
+            f"dtrain data: the generator failed (exit {done.returncode}): {last.strip()[:300]}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -4,8 +4,13 @@
 bootstrap-version rule), deploys every stack into a background emulator server whose
 SageMaker runs jobs with local mode, and prints the `export AWS_ENDPOINT_URL=...` line that
 points `dtrain submit|status|logs|stop|list` (and the AWS CLI) at it, plus one line naming
-what the emulator does not enforce. The server and its state file (`.dtrain/emulator.json`)
-are dtrain.emulator's; this command only adds the full-app synth and local-mode images.
+what the emulator does not enforce. The server and its state file (one per port, in the
+user's state directory: dtrain/emulator/server_state.py) are dtrain.emulator's; this command
+only adds the full-app synth and local-mode images.
+
+Exit codes: 0 up / running / stopped; 1 the server failed to come up; 2 bad --port or the
+port is taken by another program; 3 (status) the recorded server is gone or not answering;
+130 interrupted (the half-started server is stopped).
 """
 
 from __future__ import annotations
@@ -15,8 +20,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PORT = 4599
+from dtrain.emulator.server_state import DEFAULT_PORT
+
+EXIT_GONE = 3
 DEFAULT_WORKDIR = ".dtrain/emulator"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port}: a port is 1..65535")
+    return port
 
 
 def register(subparsers: Any) -> None:
@@ -31,9 +48,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     sub = parser.add_subparsers(dest="emulate_action", required=True, metavar="{up,status,down}")
+    port_help = f"server port (default {DEFAULT_PORT})"
     for name in ("up", "serve"):
         p = sub.add_parser(name, help="start the emulator" if name == "up" else argparse.SUPPRESS)
-        p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server port (default {DEFAULT_PORT})")
+        p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
         p.add_argument("--workdir", default=DEFAULT_WORKDIR, help="synth output, job trees and the log")
         p.add_argument("--assembly", default=None, help="deploy this synthesized cdk.out instead")
         p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deploy")
@@ -44,127 +62,138 @@ def register(subparsers: Any) -> None:
             help="do not authorize the platform's calls against its IAM, resource and key policies",
         )
         p.set_defaults(func=handle_up if name == "up" else handle_serve)
-    sub.add_parser("status", help="endpoint, stacks and outputs of the running emulator").set_defaults(
-        func=handle_status
+    status = sub.add_parser("status", help="endpoint, stacks and outputs of the running emulator")
+    status.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
+    status.set_defaults(func=handle_status)
+    down = sub.add_parser("down", help="stop the background emulator")
+    down.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
+    down.set_defaults(func=handle_down)
+
+
+def _print_exports(state: dict[str, Any]) -> None:
+    print(
+        f"export AWS_ENDPOINT_URL={state['endpoint']} AWS_ACCESS_KEY_ID=emulator "
+        f"AWS_SECRET_ACCESS_KEY=emulator AWS_DEFAULT_REGION={state.get('region', 'us-east-1')}"
     )
-    sub.add_parser("down", help="stop the background emulator").set_defaults(func=handle_down)
 
 
 def handle_up(args: argparse.Namespace) -> int:
-    import json
-    import subprocess
-    import time
-
-    from dtrain.emulator.__main__ import STATE_FILE
+    from dtrain.emulator.background import StartFailed, start_in_background
     from dtrain.emulator.deploy import enforcement_line
+    from dtrain.emulator.server_state import live_state, port_free
 
-    if STATE_FILE.exists():
-        state = json.loads(STATE_FILE.read_text())
-        print(f"already up: export AWS_ENDPOINT_URL={state['endpoint']}")
+    running, gone = live_state(args.port)
+    if running is not None:
+        print(f"already up (pid {running['pid']}):", file=sys.stderr)
+        _print_exports(running)
         return 0
+    if gone:
+        print(f"{gone}; starting a new one", file=sys.stderr)
+    if not port_free(args.port):  # before anything is started or printed
+        print(
+            f"dtrain emulate up: port {args.port} on 127.0.0.1 is in use by another program; "
+            "pick another with --port",
+            file=sys.stderr,
+        )
+        return 2
     workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dtrain",
-        "emulate",
-        "serve",
-        "--port",
-        str(args.port),
-        "--workdir",
-        str(workdir),
-    ]
+    if workdir.exists() and not workdir.is_dir():
+        print(f"dtrain emulate up: --workdir {workdir}: not a directory", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "dtrain", "emulate", "serve", "--port", str(args.port),
+           "--workdir", str(workdir)]  # fmt: skip
     if args.assembly:
         cmd += ["--assembly", args.assembly]
     if not args.enforce:
         cmd += ["--no-enforce"]
     log_path = workdir / "server.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + args.timeout
     print(f"synthesizing app.py and deploying it into the emulator (log: {log_path}) ...", file=sys.stderr)
-    while not STATE_FILE.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            print(f"emulator did not come up; see {log_path}", file=sys.stderr)
-            if proc.poll() is None:
-                proc.terminate()
-            return 1
-        time.sleep(0.5)
-    state = json.loads(STATE_FILE.read_text())
+    try:
+        state = start_in_background(cmd, port=args.port, log_path=log_path, timeout=args.timeout)
+    except StartFailed as exc:
+        print(f"dtrain emulate up: {exc.message}", file=sys.stderr)
+        return exc.code
     gaps = ", ".join(state["not_modelled"]) or "nothing"
     print(f"emulator: {enforcement_line(args.enforce)}; not modelled: {gaps}")
     print(f"stacks: {', '.join(state['stacks'])} (CREATE_COMPLETE)")
-    print(
-        f"export AWS_ENDPOINT_URL={state['endpoint']} AWS_ACCESS_KEY_ID=emulator "
-        f"AWS_SECRET_ACCESS_KEY=emulator AWS_DEFAULT_REGION={state['region']}"
-    )
+    _print_exports(state)
     return 0
 
 
 def handle_serve(args: argparse.Namespace) -> int:
-    """The background process `up` starts: synth, deploy, serve until SIGTERM."""
+    """The background process `up` starts: synth, deploy, serve until SIGTERM (or SIGHUP/SIGINT),
+    leaving no state file and no listener behind on any of them."""
     import json
     import os
-    import signal
-    import threading
 
-    from dtrain.demo import local_sagemaker_backend, synth_for_emulator
-    from dtrain.emulator import Emulator
-    from dtrain.emulator.__main__ import STATE_FILE
-    from dtrain.local import LocalConfig
+    from dtrain.emulator.background import Stop, install_server_signals, serve_until_signalled
+    from dtrain.emulator.server_state import port_free, remove_state, write_state
 
-    workdir = Path(args.workdir)
-    assembly = Path(args.assembly) if args.assembly else synth_for_emulator(workdir / "cdk.out")
-    backend = local_sagemaker_backend(workdir / "jobs")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Emulator(assembly, sagemaker=backend, server_port=args.port, enforce=args.enforce) as emu:
-        assert emu.deployment is not None
-        # The deployed platform's ECR image URIs are local mode's packaged images.
-        settings = json.loads(emu.output("PlatformSettings"))
-        backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
-        state = {
-            "pid": os.getpid(),
-            "endpoint": emu.endpoint_url,
-            "region": emu.region,
-            "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
-            "not_modelled": emu.deployment.not_modelled() + emu.deployment.skipped_assets,
-        }
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        STATE_FILE.write_text(json.dumps(state, indent=2))
-        try:
-            stop.wait()
-        finally:
-            STATE_FILE.unlink(missing_ok=True)
+    install_server_signals()
+    if not port_free(args.port):
+        print(f"dtrain emulate serve: port {args.port} on 127.0.0.1 is in use", file=sys.stderr)
+        return 1
+    try:
+        from dtrain.demo import local_sagemaker_backend, synth_for_emulator
+        from dtrain.emulator import Emulator
+        from dtrain.local import LocalConfig
+
+        workdir = Path(args.workdir)
+        assembly = Path(args.assembly) if args.assembly else synth_for_emulator(workdir / "cdk.out")
+        backend = local_sagemaker_backend(workdir / "jobs")
+        with Emulator(assembly, sagemaker=backend, server_port=args.port, enforce=args.enforce) as emu:
+            assert emu.deployment is not None
+            # The deployed platform's ECR image URIs are local mode's packaged images.
+            settings = json.loads(emu.output("PlatformSettings"))
+            backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
+            state = {
+                "pid": os.getpid(),
+                "endpoint": emu.endpoint_url,
+                "region": emu.region,
+                "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
+                "not_modelled": emu.deployment.not_modelled() + emu.deployment.skipped_assets,
+            }
+            try:
+                write_state(args.port, state)
+                serve_until_signalled()
+            finally:
+                remove_state(args.port)
+    except Stop:
+        return 0
     return 0
 
 
 def handle_status(args: argparse.Namespace) -> int:
-    from dtrain.emulator.__main__ import main
+    import json
 
-    return main(["status"])
+    from dtrain.emulator.server_state import live_state
+
+    state, gone = live_state(args.port)
+    if gone:
+        print(f"dtrain emulate status: {gone} (removed its record)", file=sys.stderr)
+        return EXIT_GONE
+    if state is None:
+        print("not running")
+        return 0
+    print(json.dumps(state, indent=2))
+    return 0
 
 
 def handle_down(args: argparse.Namespace) -> int:
-    import json
-    import os
-    import time
+    from dtrain.emulator.background import stop_server
+    from dtrain.emulator.server_state import live_state, remove_state
 
-    from dtrain.emulator.__main__ import STATE_FILE, main
-
-    if not STATE_FILE.exists():
+    state, gone = live_state(args.port)
+    if gone:
+        print(f"not running ({gone})")
+        return 0
+    if state is None:
         print("not running")
         return 0
-    pid = int(json.loads(STATE_FILE.read_text())["pid"])
-    code = main(["down"])  # SIGTERM: the server removes its state file, then stops listening
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            print(f"stopped emulator (pid {pid})")
-            return code
-        time.sleep(0.2)
-    print(f"emulator (pid {pid}) is still stopping", file=sys.stderr)
+    pid = int(state["pid"])
+    if stop_server(pid):
+        remove_state(args.port)
+        print(f"stopped emulator (pid {pid})")
+        return 0
+    print(f"dtrain emulate down: emulator (pid {pid}) is still stopping after 30 s", file=sys.stderr)
     return 1

@@ -13,6 +13,23 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WORKDIR = Path(".dtrain")
+# Every simulated host is a set of processes on THIS machine: past a few dozen, a typo
+# (instance_count: 10000) would fork-bomb it rather than simulate anything useful.
+MAX_SIMULATED_HOSTS = 32
+MAX_PROCS_PER_HOST = 64
+
+
+def _bounded_int(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value}: must be {low}..{high}")
+        return value
+
+    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +43,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("spec", type=Path, help="job spec file (JSON or YAML)")
-    parser.add_argument("--hosts", type=int, default=None, help="simulated hosts (default: instance_count)")
+    parser.add_argument(
+        "--hosts",
+        type=_bounded_int(1, MAX_SIMULATED_HOSTS),
+        default=None,
+        help=f"simulated hosts, 1..{MAX_SIMULATED_HOSTS} (default: instance_count)",
+    )
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="default: .dtrain")
     parser.add_argument(
         "--data",
@@ -46,9 +68,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="local-mode config JSON (python per image, file systems)"
     )
-    parser.add_argument("--master-port", type=int, default=None, help="rendezvous port (default: a free one)")
     parser.add_argument(
-        "--procs-per-host", type=int, default=None, help="processes per simulated host (default 1 on CPU)"
+        "--master-port",
+        type=_bounded_int(1, 65535),
+        default=None,
+        help="rendezvous port, 1..65535 (default: a free one)",
+    )
+    parser.add_argument(
+        "--procs-per-host",
+        type=_bounded_int(1, MAX_PROCS_PER_HOST),
+        default=None,
+        help=f"processes per simulated host, 1..{MAX_PROCS_PER_HOST} (default 1 on CPU)",
     )
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--live", dest="live", action="store_true", default=None, help="live progress view")
@@ -75,6 +105,28 @@ def _json_or_text(text: str) -> Any:
         return text
 
 
+def _check_local_arguments(args: argparse.Namespace, request: Any, channel_paths: dict[str, Path]) -> None:
+    """What local mode would otherwise find only after it started (or as an internal error)."""
+    from dtrain.local.errors import LocalModeError
+
+    hosts = args.hosts if args.hosts is not None else int(request["ResourceConfig"]["InstanceCount"])
+    if hosts > MAX_SIMULATED_HOSTS:
+        raise LocalModeError(
+            f"estimator.instance_count: {hosts}: local mode simulates at most {MAX_SIMULATED_HOSTS} hosts "
+            "on one machine; pass --hosts N to simulate fewer"
+        )
+    workdir = Path(args.workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise LocalModeError(f"--workdir {workdir}: not a directory")
+    channels = sorted(str(c["ChannelName"]) for c in request.get("InputDataConfig", []))
+    for name, path in channel_paths.items():
+        if name not in channels:
+            known = ", ".join(channels) or "none"
+            raise LocalModeError(f"--data {name}=...: the job has no channel {name!r}; its channels: {known}")
+        if not path.exists():
+            raise LocalModeError(f"--data {name}={path}: no such file or directory")
+
+
 def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
     from dtrain.local import LocalConfig, LocalTrainingJob
@@ -90,6 +142,8 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         spec = parse_spec(raw, spec_dir=spec.spec_dir)
     platform = local_platform_settings()
     request = build_training_job_request(spec, platform, job_name=args.job_name)
+    channel_paths = {k: Path(v.removeprefix("file://")) for k, v in _pairs(args.data, "--data").items()}
+    _check_local_arguments(args, request, channel_paths)
     upload = local_code_upload(spec, request)
     config = LocalConfig.load(args.config)
     if args.procs_per_host is not None:
@@ -107,7 +161,7 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         request,
         workdir=workdir,
         hosts=args.hosts,
-        channel_paths={k: Path(v.removeprefix("file://")) for k, v in _pairs(args.data, "--data").items()},
+        channel_paths=channel_paths,
         code_dir=upload.local_path if upload is not None else None,
         fs_mounts=fs_mounts,
         log_sink=log_sink,
@@ -127,7 +181,9 @@ def handle(args: argparse.Namespace) -> int:
     from dtrain.local.errors import LocalModeError
     from dtrain.local.progress import follow_live, follow_plain, print_summary
 
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: an error line stays one line (rich would wrap it at 80 columns when stderr
+    # is a file or a pipe, and scripts read it line by line).
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
     try:
         job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
@@ -139,13 +195,15 @@ def handle(args: argparse.Namespace) -> int:
         err.print(f"error: {exc.cause}", markup=False)
         return 2
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     live = console.is_terminal if args.live is None else args.live
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM and a closed terminal (SIGHUP) stop the job as Ctrl-C does: every process ends,
+    # the summary is written. (Were dtrain killed outright, the run's reaper ends them.)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     job.start()
     try:
         (follow_live if live else follow_plain)(job, lines, console)
@@ -155,7 +213,8 @@ def handle(args: argparse.Namespace) -> int:
         print_summary(job.result(), err)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     result = job.wait()
     print_summary(result, console if result.status == "Completed" else err)
     if result.status == "Completed":

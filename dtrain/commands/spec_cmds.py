@@ -47,6 +47,23 @@ def _load_platform(path: str | None) -> Any:
     return PlatformSettings.from_file(path) if path else None
 
 
+def _platform_checks(request: dict[str, Any], platform: Any, *, reach: bool) -> None:
+    """With real platform settings, the S3 reach of its execution role (dtrain.s3_reach); then
+    the service-side notes (what the platform left out, what a spec's own groups must allow)
+    on stderr, so stdout stays machine-readable."""
+    from dtrain.s3_reach import check_reach
+    from dtrain.service_rules import request_notes
+
+    if reach:
+        check_reach(request, platform)
+    for note in request_notes(
+        request,
+        platform_volume_key=platform.volume_kms_key_id if platform is not None else None,
+        platform_security_groups=platform.security_group_ids if platform is not None else (),
+    ):
+        print(f"note: {note}", file=sys.stderr)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from dtrain.errors import SpecError, SpecErrors
     from dtrain.placeholder import placeholder_platform
@@ -61,7 +78,12 @@ def _validate(args: argparse.Namespace) -> int:
         request = build_training_job_request(spec, platform or placeholder_platform())
         # A sweep runs one job per entry: each must become a valid request too.
         for entry in sweep_entries(spec) if spec.sweep is not None else ():
-            build_training_job_request(entry, platform or placeholder_platform())
+            entry_request = build_training_job_request(entry, platform or placeholder_platform())
+            if platform is not None:
+                from dtrain.s3_reach import check_reach
+
+                check_reach(entry_request, platform)
+        _platform_checks(request, platform or placeholder_platform(), reach=platform is not None)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
@@ -80,6 +102,7 @@ def _render(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec)
         platform = _load_platform(args.platform)
         request = build_training_job_request(spec, platform, job_name=args.job_name, region=args.region)
+        _platform_checks(request, platform, reach=platform is not None)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:

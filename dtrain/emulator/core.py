@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import uuid
 from contextlib import ExitStack
@@ -63,6 +64,8 @@ class Emulator:
         self.authz: Any = None
         self.service_refusals: list[str] = []
         self._stack = ExitStack()
+        # The Lambda runtime's scratch directory goes with the emulator (no temp dir left).
+        self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------

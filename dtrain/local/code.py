@@ -2,7 +2,7 @@
 
 - an explicit code dir (a spec's local source_dir): its files;
 - a packaged image (`ddp`, `horovod`): training_code/<image>/ plus training_code/common/ as
-  the package `common`, exactly the image's /opt/ml/code (see the Dockerfiles);
+  the package `common`, exactly the image's baked code that the toolkit copies to /opt/ml/code;
 - a source tarball on S3 (sagemaker_submit_directory s3://...tar.gz): downloaded, extracted.
 """
 
@@ -19,7 +19,7 @@ from dtrain.local.layout import HostTree
 from dtrain.local.s3 import download_object
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".pytest_cache")
-BAKED_CODE_DIR = "/opt/ml/code"
+BAKED_CODE_DIR = "/opt/dtrain/code"  # the images' baked code (dtrain.request.CODE_DIR_IN_IMAGE)
 
 
 def _copy_into(source: Path, dest: Path) -> None:

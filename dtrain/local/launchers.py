@@ -3,8 +3,8 @@
 | hyperparameter flag                              | launch                                      |
 |--------------------------------------------------|---------------------------------------------|
 | sagemaker_torch_distributed_enabled              | torchrun per host, --nnodes N --node_rank i |
-| sagemaker_pytorch_ddp_enabled, _mpi_enabled,     | one mpirun, ranks grouped into hosts        |
-| sagemaker_distributed_dataparallel_enabled       |                                             |
+| sagemaker_pytorch_ddp_enabled, _mpi_enabled,     | one mpirun, ranks grouped into hosts, each  |
+| sagemaker_distributed_dataparallel_enabled       | rank `python -m mpi4py script` (toolkit's)  |
 | sagemaker_parameter_server_enabled               | TF_CONFIG master/worker + a ps per host     |
 | sagemaker_multi_worker_mirrored_strategy_enabled | TF_CONFIG worker per host                   |
 | none                                             | the entry point on every host               |
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,7 @@ def _mpirun_spec(
         "-mca", "orte_abort_on_non_zero_status", "1",
         "-mca", "btl_vader_single_copy_mechanism", "none",
         *shlex.split(custom),
-        options.python, str(RANK_EXEC), str(launch_dir), str(per_host), "--", *command,
+        options.python, str(RANK_EXEC), str(launch_dir), str(per_host), "--", *_mpi4py_rank(command),
     ]  # fmt: skip
     env = dict(host_envs[hosts[0]])
     if distribution in {"pytorchddp", "smdistributed"}:
@@ -210,6 +211,25 @@ def _mpirun_spec(
         rank_hosts=[h for h in hosts for _ in range(per_host)],
         name="mpirun",
     )
+
+
+def _mpi4py_rank(command: list[str]) -> list[str]:
+    """A rank's command as the toolkit's MPI runners build it (`python -m mpi4py script ...`:
+    an uncaught exception in one rank aborts the whole job instead of hanging the others)."""
+    python, *rest = command
+    if not rest or not rest[0].endswith(".py"):
+        return command
+    found = subprocess.run(
+        [python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('mpi4py') is None)"],
+        capture_output=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise LocalModeError(
+            f"mpi4py is not installed for {python}: SageMaker's toolkit starts every MPI rank as "
+            "`python -m mpi4py <script>` (the images install it); pip install mpi4py"
+        )
+    return [python, "-m", "mpi4py", *rest]
 
 
 def _tf_config_specs(

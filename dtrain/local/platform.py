@@ -23,6 +23,8 @@ def local_platform_settings(region: str = LOCAL_REGION) -> PlatformSettings:
         role_arn="arn:aws:iam::000000000000:role/dtrain-local-training",
         output_s3_uri="s3://dtrain-local-artifacts/jobs",
         checkpoint_s3_uri="s3://dtrain-local-checkpoints/jobs",
+        # `{"s3": "data", ...}` channels resolve here; local mode reads them from --data paths.
+        data_s3_uri="s3://dtrain-local-data",
         # File-system channels need a VPC in the request; local mode ignores it.
         subnets=("subnet-00000000000000000",),
         security_group_ids=("sg-00000000000000000",),

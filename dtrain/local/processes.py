@@ -6,6 +6,9 @@ process group reaches what it forked. Not everything stays in that group: torchr
 worker in a new session. So every process of a run also carries a marker variable
 (DTRAIN_LOCAL_RUN=<id>) in its environment, and stopping ends with a sweep of /proc for
 anything still carrying it: no orphans, whatever the launcher did.
+
+The same sweep runs when dtrain itself dies without stopping them (SIGHUP, SIGKILL, a crash):
+`start_reaper` starts dtrain/local/reaper.py, which waits for dtrain's end on a pipe.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -81,7 +85,28 @@ def _pump(process: RunningProcess, stream: IO[bytes], on_line: LineHandler, keep
     stream.close()
 
 
+# One reaper per run, started by the run's first launch and closed by its stop_all.
+_REAPERS: dict[str, subprocess.Popen[bytes]] = {}
+_REAPERS_LOCK = threading.Lock()
+# dtrain is gone: a short grace (its own stop uses the config's), then SIGKILL.
+REAPER_GRACE_SECONDS = 5.0
+
+
+def _ensure_reaper(run_id: str) -> None:
+    with _REAPERS_LOCK:
+        if run_id not in _REAPERS:
+            _REAPERS[run_id] = start_reaper(run_id, grace_seconds=REAPER_GRACE_SECONDS)
+
+
+def _close_reaper(run_id: str) -> None:
+    with _REAPERS_LOCK:
+        reaper = _REAPERS.pop(run_id, None)
+    if reaper is not None:
+        stop_reaper(reaper)
+
+
 def launch(spec: ProcessSpec, run_id: str, on_line: LineHandler, *, keep_lines: int = 50) -> RunningProcess:
+    _ensure_reaper(run_id)
     env = dict(spec.env)
     env[RUN_MARKER_ENV] = run_id
     popen = subprocess.Popen(
@@ -101,6 +126,36 @@ def launch(spec: ProcessSpec, run_id: str, on_line: LineHandler, *, keep_lines: 
     )
     process.reader.start()
     return process
+
+
+REAPER_SCRIPT = Path(__file__).with_name("reaper.py")
+
+
+def start_reaper(run_id: str, *, grace_seconds: float) -> subprocess.Popen[bytes]:
+    """The run's reaper; `stop_reaper` ends it. Started before the first launch, so that no
+    launched process can outlive dtrain, however dtrain ends."""
+    env = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-S", str(REAPER_SCRIPT), RUN_MARKER_ENV, run_id, str(grace_seconds)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        # Its own session: the terminal's hang-up and Ctrl-C reach dtrain, not the reaper.
+        start_new_session=True,
+    )
+
+
+def stop_reaper(reaper: subprocess.Popen[bytes]) -> None:
+    """Close its pipe (as dtrain's exit would) and wait for its sweep to finish."""
+    if reaper.stdin is not None:
+        with contextlib.suppress(OSError):
+            reaper.stdin.close()
+    try:
+        reaper.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
+        reaper.wait()
 
 
 def marked_pids(run_id: str, proc: Path = Path("/proc")) -> list[int]:
@@ -144,6 +199,7 @@ def stop_all(processes: Sequence[RunningProcess], run_id: str, *, grace_seconds:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.popen.wait(timeout=5)
         process.reader.join(timeout=5)
+    _close_reaper(run_id)
 
 
 def kill_marked(run_id: str) -> None:

@@ -30,10 +30,11 @@ from dtrain.orchestration.ledger import SUBMITTING, Ledger, LedgerRow, RowExists
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
+from dtrain.spec_rules import EXECUTION_TAG_KEY
 
 log = logging.getLogger(__name__)
 
-EXECUTION_TAG = "dtrain:execution"
+EXECUTION_TAG = EXECUTION_TAG_KEY  # one constant with the validation that leaves room for it
 DEFAULT_BASE_NAME = "job"
 
 
@@ -83,6 +84,18 @@ def spec_summary(spec_dict: Mapping[str, Any]) -> str:
     )
 
 
+def validation_job_name(spec_dict: Mapping[str, Any], platform: Any) -> str:
+    """A job name that is always valid, for validating the request in Prepare.
+
+    `<job_name>-validate` was not: a 55-56 character job_name that `dtrain validate` accepts
+    became 64-65 characters here and failed with a job_name error that was not the user's.
+    """
+    from dtrain.naming import job_name_for
+
+    prefix = str(getattr(platform, "job_name_prefix", "") or "")
+    return job_name_for(base_name(spec_dict), execution_name="validate", prefix=prefix)
+
+
 def prepare(
     spec_dict: Mapping[str, Any], platform: Any, *, region: str | None, margin_s: int = DEFAULT_MARGIN_S
 ) -> dict[str, Any]:
@@ -95,7 +108,7 @@ def prepare(
     timeout = 0
     for index, overrides in enumerate(overrides_list):
         item_spec = apply_overrides(base, overrides) if overrides else base
-        request = _build_request(item_spec, platform, f"{base_name(base)}-validate", region)
+        request = _build_request(item_spec, platform, validation_job_name(base, platform), region)
         item_timeout = wait_timeout_seconds(request, margin_s)
         timeout = max(timeout, item_timeout)
         items.append({"index": index, "overrides": dict(overrides), "timeout_seconds": item_timeout})

@@ -14,12 +14,35 @@ from typing import Any
 from dtrain.remote.errors import AwsCallFailed, CredentialsMissing
 
 # botocore's own retry mode (exponential backoff with jitter, throttling-aware) rather than a
-# hand-written loop; the CLI is interactive, so time-outs stay short.
-_CLIENT_CONFIG: dict[str, Any] = {
-    "retries": {"mode": "standard", "max_attempts": 5},
-    "connect_timeout": 5,
-    "read_timeout": 30,
-}
+# hand-written loop. The CLI is interactive: a server that accepts and never answers must not
+# keep the user waiting, so the worst case (CONNECT/READ time-out on every attempt, plus
+# standard mode's backoff of at most 2**attempt seconds between them) stays under 20 s.
+# None of the calls the CLI makes is a long poll; the slowest real answers take ~1 s.
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 3
+# DTRAIN_AWS_TIMEOUT overrides both time-outs (tests facing a silent server; slow links).
+TIMEOUT_ENV_VAR = "DTRAIN_AWS_TIMEOUT"
+
+
+def client_config() -> dict[str, Any]:
+    import os
+
+    connect, read = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+    text = os.environ.get(TIMEOUT_ENV_VAR)
+    if text:
+        try:
+            connect = read = float(text)
+        except ValueError:
+            raise AwsCallFailed(f"{TIMEOUT_ENV_VAR}: {text!r}: must be a number of seconds") from None
+        if not 0 < connect <= 600:
+            raise AwsCallFailed(f"{TIMEOUT_ENV_VAR}: {text!r}: must be between 0 and 600 seconds")
+    return {
+        "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        "connect_timeout": connect,
+        "read_timeout": read,
+    }
+
 
 NO_CREDENTIALS_HINT = (
     "no AWS credentials found: configure a profile (aws configure / AWS_PROFILE), set "
@@ -70,9 +93,10 @@ class AwsSession:
         import botocore.session
 
         loader = _data_loader()
-        core = botocore.session.get_session()
-        core.register_component("data_loader", loader)
-        self._session = boto3.session.Session(botocore_session=core, region_name=region)
+        with translate_aws_errors("start an AWS session"):
+            core = botocore.session.get_session()
+            core.register_component("data_loader", loader)
+            self._session = boto3.session.Session(botocore_session=core, region_name=region)
         # boto3 appends its own data folder to the loader's search path on every session.
         paths = loader.search_paths
         paths[:] = list(dict.fromkeys(paths))
@@ -80,7 +104,8 @@ class AwsSession:
 
     @property
     def region(self) -> str:
-        region = self._session.region_name
+        with translate_aws_errors("read the AWS settings"):
+            region = self._session.region_name
         if not region:
             raise CredentialsMissing(NO_REGION_HINT)
         return str(region)
@@ -91,9 +116,25 @@ class AwsSession:
 
             with translate_aws_errors(f"create the {service} client"):
                 self._clients[service] = self._session.client(
-                    service, region_name=self.region, config=Config(**_CLIENT_CONFIG)
+                    service, region_name=self.region, config=Config(**client_config())
                 )
         return self._clients[service]
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _raised_in_botocore(exc: BaseException) -> bool:
+    import os.path
+
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    return last is not None and f"{os.path.sep}botocore{os.path.sep}" in last.tb_frame.f_code.co_filename
 
 
 def error_code(exc: BaseException) -> str:
@@ -114,12 +155,19 @@ def translate_aws_errors(
     example ExecutionDoesNotExist when probing whether an execution exists).
     """
     from botocore.exceptions import (
+        BotoCoreError,
         ClientError,
+        ConnectTimeoutError,
         EndpointConnectionError,
+        HTTPClientError,
+        InvalidRegionError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
+        ProfileNotFound,
+        ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -127,13 +175,51 @@ def translate_aws_errors(
         raise CredentialsMissing(NO_CREDENTIALS_HINT) from exc
     except NoRegionError as exc:
         raise CredentialsMissing(NO_REGION_HINT) from exc
-    except EndpointConnectionError as exc:
-        raise AwsCallFailed(f"cannot {action}: {exc}") from exc
+    except InvalidRegionError as exc:
+        raise CredentialsMissing(
+            f"{getattr(exc, 'kwargs', {}).get('region_name', '')!r} is not an AWS region name "
+            "(like us-east-1): check --region, AWS_REGION, AWS_DEFAULT_REGION or the profile"
+        ) from exc
+    except ProfileNotFound as exc:
+        raise CredentialsMissing(
+            f"AWS_PROFILE names {getattr(exc, 'kwargs', {}).get('profile', '')!r}, which is "
+            "not in ~/.aws/config or ~/.aws/credentials"
+        ) from exc
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:
+        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint")
+        raise AwsCallFailed(
+            f"cannot {action}: no answer from {endpoint} in time (gave up after {MAX_ATTEMPTS} tries)"
+        ) from exc
+    except (EndpointConnectionError, HTTPClientError) as exc:
+        raise AwsCallFailed(f"cannot {action}: {_one_line(exc)}") from exc
+    except ResponseParserError as exc:
+        raise AwsCallFailed(
+            f"cannot {action}: the endpoint's reply is not an AWS API response (is AWS_ENDPOINT_URL "
+            "an AWS endpoint?)"
+        ) from exc
+    except BotoCoreError as exc:
+        raise AwsCallFailed(f"cannot {action}: {_one_line(exc)}") from exc
+    except (KeyError, TypeError, AttributeError) as exc:
+        # botocore's parsers fail this way on a well-formed HTTP reply that is not an AWS
+        # response (an HTML page, another service's JSON); a bug of ours still raises.
+        if not _raised_in_botocore(exc):
+            raise
+        raise AwsCallFailed(
+            f"cannot {action}: the endpoint's reply is not an AWS API response (is AWS_ENDPOINT_URL "
+            "an AWS endpoint?)"
+        ) from exc
+    except ValueError as exc:
+        # botocore raises a bare ValueError for an endpoint URL it cannot use.
+        if "endpoint" not in str(exc).lower():
+            raise
+        raise AwsCallFailed(
+            f"cannot {action}: {_one_line(exc)} (AWS_ENDPOINT_URL must be like http://127.0.0.1:4599)"
+        ) from exc
     except ClientError as exc:
         code = error_code(exc)
         if passthrough(code):
             raise
-        message = exc.response.get("Error", {}).get("Message", str(exc))
+        message = _one_line(Exception(exc.response.get("Error", {}).get("Message", str(exc))))
         if code in _CREDENTIAL_ERROR_CODES:
             raise CredentialsMissing(f"AWS refused the credentials ({code}): {message}") from exc
         raise AwsCallFailed(f"cannot {action}: {code}: {message}") from exc

@@ -45,12 +45,19 @@ def add_parser(subparsers: Any, name: str, *, help: str, description: str) -> ar
 
 
 def reports_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Print RemoteErrors as one line on stderr and return their exit code (no traceback)."""
+    """Print RemoteErrors as one line on stderr and return their exit code (no traceback).
+
+    A botocore failure that no inner call translated (a garbled reply, a time-out in a call
+    made outside `translate_aws_errors`) is translated here, so it is one line too.
+    """
 
     @functools.wraps(handler)
     def wrapper(args: argparse.Namespace) -> int:
+        from dtrain.remote.aws import translate_aws_errors
+
         try:
-            return handler(args)
+            with translate_aws_errors(f"run dtrain {args.command}"):
+                return handler(args)
         except RemoteError as exc:
             print(f"dtrain {args.command}: {exc.message}", file=sys.stderr)
             return exc.exit_code

@@ -21,8 +21,13 @@ from pathlib import PurePosixPath
 from dtrain.remote.errors import UsageError
 
 # Step Functions allows 1-80 characters without whitespace, brackets, wildcards and
-# punctuation; we keep to the subset that is also a valid SageMaker job-name stem.
-_EXECUTION_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,79}$")
+# punctuation (StartExecution, `name`:
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html);
+# we keep to the subset that is also a valid SageMaker job-name stem. The pattern says which
+# characters; the length is counted separately (a `{0,79}` on a group counts groups, so a
+# hyphenated name of 121 characters would pass it).
+MAX_EXECUTION_NAME = 80
+_EXECUTION_NAME = re.compile(r"^[A-Za-z0-9](?:-*[A-Za-z0-9])*$")
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9]+")
 DIGEST_CHARS = 12
 # Leave room for "-" + digest within Step Functions' 80 characters and SageMaker's 63 (the
@@ -44,9 +49,9 @@ def spec_digest(raw_spec: Mapping[str, object], source_digest: str | None = None
 
 
 def check_execution_name(name: str) -> str:
-    if not _EXECUTION_NAME.match(name):
+    if len(name) > MAX_EXECUTION_NAME or not _EXECUTION_NAME.match(name):
         raise UsageError(
-            f"--name: {name!r}: execution names are 1-80 letters, digits and hyphens, "
+            f"--name: {name!r}: execution names are 1-{MAX_EXECUTION_NAME} letters, digits and hyphens, "
             "starting and ending with a letter or digit"
         )
     return name

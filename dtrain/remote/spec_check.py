@@ -44,14 +44,16 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
     """Build the CreateTrainingJob request the platform would build, to refuse what it would refuse.
 
     With the stack's `PlatformSettings` output, file-system channels and packaged image names
-    resolve exactly as the Submit Lambda resolves them; without it, against the same
-    placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
+    resolve exactly as the Submit Lambda resolves them, and every S3 location of the request
+    must be one the stack's execution role reaches (dtrain.s3_reach); without it, against the
+    same placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
     """
     from dtrain.errors import SpecError, SpecErrors
     from dtrain.placeholder import placeholder_platform
     from dtrain.platform import PlatformSettings
     from dtrain.request import build_training_job_request
-    from dtrain.spec import parse_spec
+    from dtrain.s3_reach import check_reach
+    from dtrain.spec import parse_spec, sweep_entries
 
     if settings_json:
         try:
@@ -64,6 +66,10 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
     try:
         # SageMaker job names hold 63 characters; the Lambda derives the real one from the execution.
         stand_in = job_name[:63].rstrip("-")
-        build_training_job_request(parse_spec(raw_spec), settings, job_name=stand_in, region=settings.region)
+        spec = parse_spec(raw_spec)
+        for entry in sweep_entries(spec):
+            request = build_training_job_request(entry, settings, job_name=stand_in, region=settings.region)
+            if settings_json:
+                check_reach(request, settings)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc

@@ -29,6 +29,13 @@ KMS_ACTIONS = [
     for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
 ]
 
+SNS_TOPIC_KEY = _ack(
+    "IAM5[Action::kms:GenerateDataKey*]",
+    "Notify/NotifyFailure publish to the topic encrypted with the orchestration key: SNS needs "
+    "kms:GenerateDataKey* and kms:Decrypt for the publisher (SNS Developer Guide, Key management); the "
+    "statement names that one key and holds a kms:ViaService condition for SNS in this region.",
+)
+
 
 def _arn_head(stack: Stack, service: str) -> str:
     """How cdk-nag spells `arn:partition:service:region:account` in a finding id: the values
@@ -78,4 +85,4 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         )
         for fn in (stack.submit_fn, stack.finalize_fn)
     ]
-    Validations.of(stack.state_machine.role).acknowledge(XRAY, *invoke_versions)
+    Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)

@@ -36,6 +36,7 @@ PLATFORM_DICT: dict[str, Any] = {
     "job_name_prefix": "dtrain",
     "volume_kms_key_id": None,
     "output_kms_key_id": None,
+    "data_s3_uri": "s3://dtrain-data-210987654321",
 }
 
 

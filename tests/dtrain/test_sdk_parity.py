@@ -152,7 +152,7 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     ),
     "tf_single_trailing_slash": ("tensorflow", _tf(output_path="s3://my-output/jobs/"), S3_CHANNELS),
     "pt_no_framework_version": ("pytorch", _estimator(framework_version=None, py_version=None), S3_CHANNELS),
-    "spot_checkpoint_warm_pool": (
+    "spot_checkpoint": (
         "pytorch",
         _estimator(
             distribution={"torch_distributed": {"enabled": True}},
@@ -161,7 +161,6 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
             max_wait=7200,
             checkpoint_s3_uri="s3://my-ckpt/job",
             checkpoint_local_path="/opt/ml/checkpoints",
-            keep_alive_period_in_seconds=900,
             max_retry_attempts=3,
             volume_size=200,
             enable_network_isolation=True,
@@ -174,7 +173,8 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         ),
         S3_CHANNELS,
     ),
-    "every_channel_shape": ("pytorch", _estimator(**VPC), RICH_CHANNELS),
+    # Warm pools cannot be used with spot instances (dtrain.service_rules): on demand here.
+    "every_channel_shape": ("pytorch", _estimator(keep_alive_period_in_seconds=900, **VPC), RICH_CHANNELS),
     "empty_hyperparameters": ("pytorch", _estimator(hyperparameters={}), {}),
 }
 
@@ -252,7 +252,8 @@ PLATFORM_SDK_KWARGS: dict[str, Any] = {
         {"Key": "cost-center", "Value": "1234"},
     ],
     "environment": {"DTRAIN_PLATFORM_VERSION": "2"},
-    "volume_kms_key": PLATFORM["volume_kms_key_id"],
+    # No volume_kms_key: ml.g5 has local NVMe storage, where SageMaker refuses one and the
+    # platform leaves its default out (dtrain.service_rules).
     "output_kms_key": PLATFORM["output_kms_key_id"],
     "metric_definitions": [
         {"Name": "train:loss", "Regex": "train_loss=([0-9.eE+-]+)"},

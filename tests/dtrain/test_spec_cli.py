@@ -35,17 +35,20 @@ def test_every_example_validates_and_renders(example_paths: list[Path], platform
             strategies.add(spec.estimator.distribution.strategy)
     assert strategies == set(STRATEGIES), "one example per distribution strategy"
     names = {p.stem for p in example_paths}
-    assert {"ddp_torchrun", "spot_checkpoints_warm_pool", "fsx_efs_s3_channels"} <= names
+    assert {"ddp_torchrun", "spot_checkpoints", "fsx_efs_s3_channels"} <= names
 
 
 def test_the_spot_and_channel_examples_show_what_they_promise(platform: Any) -> None:
-    spot = build_training_job_request(load_spec(REPO / "examples/spot_checkpoints_warm_pool.json"), platform)
+    spot = build_training_job_request(load_spec(REPO / "examples/spot_checkpoints.json"), platform)
     assert spot["EnableManagedSpotTraining"] is True
     assert (
         spot["StoppingCondition"]["MaxWaitTimeInSeconds"] >= spot["StoppingCondition"]["MaxRuntimeInSeconds"]
     )
-    assert spot["ResourceConfig"]["KeepAlivePeriodInSeconds"] > 0
-    assert "CheckpointConfig" in spot
+    # Warm pools cannot be used with spot instances (dtrain.service_rules): on-demand example.
+    assert "KeepAlivePeriodInSeconds" not in spot["ResourceConfig"]
+    assert spot["CheckpointConfig"]["S3Uri"].startswith(platform.checkpoint_s3_uri)
+    warm = build_training_job_request(load_spec(REPO / "examples/ddp_pytorchddp.json"), platform)
+    assert warm["ResourceConfig"]["KeepAlivePeriodInSeconds"] > 0 and "EnableManagedSpotTraining" not in warm
     channels = build_training_job_request(load_spec(REPO / "examples/fsx_efs_s3_channels.json"), platform)
     kinds = {
         next(iter(c["DataSource"].values())).get("FileSystemType", "S3") for c in channels["InputDataConfig"]

@@ -43,6 +43,7 @@ PLATFORM = PlatformSettings(
     role_arn="arn:aws:iam::123456789012:role/dtrain-job",
     output_s3_uri="s3://dtrain-artifacts/jobs",
     checkpoint_s3_uri="s3://dtrain-checkpoints/ckpt",
+    data_s3_uri="s3://dtrain-data",
     subnets=("subnet-0abc",),
     security_group_ids=("sg-0abc",),
     image_uris={

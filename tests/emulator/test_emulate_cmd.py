@@ -14,8 +14,13 @@ import boto3
 import pytest
 
 from dtrain.cli import main
+from dtrain.emulator.server_state import STATE_DIR_ENV, state_file
 
-STATE = Path(".dtrain/emulator.json")
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The state file lives in the user's state directory: each test gets its own.
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
 
 
 def test_status_and_down_when_nothing_runs(
@@ -31,10 +36,15 @@ def test_up_when_already_up_points_at_the_running_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    STATE.parent.mkdir()
-    STATE.write_text(json.dumps({"pid": 1, "endpoint": "http://127.0.0.1:4777", "region": "us-east-1"}))
-    assert main(["emulate", "up"]) == 0
-    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:4777" in capsys.readouterr().out
+    with socket.socket() as listener:  # a live pid (ours) and a port that answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        state = state_file(port)
+        state.parent.mkdir(parents=True)
+        state.write_text(json.dumps({"pid": os.getpid(), "endpoint": f"http://127.0.0.1:{port}"}))
+        assert main(["emulate", "up", "--port", str(port)]) == 0
+    assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in capsys.readouterr().out
 
 
 def _free_port() -> int:
@@ -45,15 +55,16 @@ def _free_port() -> int:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dtrain", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-m", "dtrain", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, STATE_DIR_ENV: str(cwd / "state")},
+    )  # fmt: skip
 
 
 @pytest.mark.slow
 def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path: Path) -> None:
     port = _free_port()
     up = _cli("emulate", "up", "--port", str(port), cwd=tmp_path)
-    state_file = tmp_path / STATE
+    state = tmp_path / "state" / f"emulator-{port}.json"
     try:
         assert up.returncode == 0, up.stderr + (tmp_path / ".dtrain/emulator/server.log").read_text()
         lines = up.stdout.splitlines()
@@ -73,19 +84,19 @@ def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path:
         assert stacks == dict.fromkeys(
             ["DtrainNetwork", "DtrainStorage", "DtrainTraining", "DtrainOrchestration"], "CREATE_COMPLETE"
         )
-        status = _cli("emulate", "status", cwd=tmp_path)
+        status = _cli("emulate", "status", "--port", str(port), cwd=tmp_path)
         assert json.loads(status.stdout)["stacks"]["DtrainOrchestration"]["StateMachineArn"].startswith(
             "arn:aws:states:"
         )
 
-        down = _cli("emulate", "down", cwd=tmp_path)
+        down = _cli("emulate", "down", "--port", str(port), cwd=tmp_path)
         assert down.returncode == 0 and "stopped emulator" in down.stdout
-        assert not state_file.exists()
+        assert not state.exists()
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
     finally:
-        if state_file.exists():  # never leave a server behind a failed assertion
-            os.kill(int(json.loads(state_file.read_text())["pid"]), signal.SIGTERM)
+        if state.exists():  # never leave a server behind a failed assertion
+            os.kill(int(json.loads(state.read_text())["pid"]), signal.SIGTERM)
 
 
 def test_the_local_backend_skips_empty_log_lines(tmp_path: Path) -> None:

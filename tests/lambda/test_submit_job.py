@@ -137,3 +137,34 @@ def test_handler_prepare_and_submit_phases(
         None,
     )
     assert out["adopted"] is False and out["job_name"] in aws.jobs
+
+
+@pytest.mark.parametrize("length", [55, 56])
+def test_prepare_accepts_every_job_name_that_validate_accepts(
+    spec: dict[str, Any], platform: Any, length: int
+) -> None:
+    """Issue 11 item 7: Prepare validated with `<job_name>-validate` (64-65 characters)."""
+    from dtrain.request import build_training_job_request
+    from dtrain.spec import parse_spec
+
+    spec["job_name"] = ("dtrain-" + "x" * 60)[:length]
+    assert build_training_job_request(parse_spec(spec), platform, region="us-east-1")  # dtrain validate
+    plan = prepare(spec, platform, region="us-east-1")
+    assert plan["spec"]["job_name"] == spec["job_name"]
+
+
+def test_validation_leaves_room_for_the_tag_submit_adds(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 19 item 6: 50 spec tags passed validation, then Submit's own made 51."""
+    from dtrain import spec_rules
+
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS)}
+    with pytest.raises((SpecError, SpecErrors), match=r"estimator\.tags"):
+        prepare(spec, platform, region="us-east-1")
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 1)}
+    prepare(spec, platform, region="us-east-1")
+    job = _submitter(ledger, sfn, platform).submit(_request(spec)).job_name
+    sent = aws.job(job).request
+    assert len(sent["Tags"]) == spec_rules.MAX_TAGS
+    assert sent["Tags"][-1]["Key"] == EXECUTION_TAG == spec_rules.EXECUTION_TAG_KEY

@@ -26,7 +26,7 @@ CLI_EXAMPLES = [p for p in EXAMPLES if p.name != "ddp_torchrun.json"]
 # Runs that are not about several hosts use one, to keep the suite short on 2 cores.
 # (TF_CONFIG's multi-host layout is pinned by the launch-plan unit tests.)
 ONE_HOST = {
-    "spot_checkpoints_warm_pool.json",
+    "spot_checkpoints.json",
     "fsx_efs_s3_channels.json",
     "smdistributed_dataparallel.json",
     "tf_multi_worker_mirrored.json",

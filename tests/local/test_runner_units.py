@@ -38,7 +38,7 @@ def _request(flags: dict[str, str], *, channels: list[dict[str, Any]] | None = N
             "epochs": "2",
             "lr": "0.1",
             "sagemaker_program": '"train.py"',
-            "sagemaker_submit_directory": '"/opt/ml/code"',
+            "sagemaker_submit_directory": '"/opt/dtrain/code"',
             "sagemaker_region": '"us-east-1"',
             **flags,
         },

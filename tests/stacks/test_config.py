@@ -35,6 +35,7 @@ def test_cdk_json_context_gives_the_documented_defaults() -> None:
     assert config.fsx.storage_capacity_gib == 1200
     assert config.network.vpc_id is None and config.network.max_azs == 2
     assert config.network.nat_gateways == 0
+    assert config.network.jobs_in_vpc  # jobs get the platform's VpcConfig unless turned off
 
 
 def test_cdk_json_repeats_every_default() -> None:

@@ -88,23 +88,42 @@ def test_vpc_flow_logs_capture_all_traffic(templates: dict[str, Template]) -> No
     network.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 365})
 
 
-def test_training_sg_admits_all_tcp_from_itself_and_nothing_else(templates: dict[str, Template]) -> None:
+def test_training_sg_admits_all_traffic_from_itself_and_nothing_else(templates: dict[str, Template]) -> None:
+    # EFA (p4d/p5) needs every protocol, not TCP only; protocol -1 also covers IPsec (UDP 500,
+    # ESP) for inter-container traffic encryption.
     network = templates["network"]
     groups = resources(network, "AWS::EC2::SecurityGroup")
     (training_id,) = [
         k for k, v in groups.items() if "training instances" in v["Properties"]["GroupDescription"]
     ]
     assert "SecurityGroupIngress" not in groups[training_id]["Properties"]
+    itself = {"Fn::GetAtt": [training_id, "GroupId"]}
     ingress = [
         r["Properties"]
         for r in resources(network, "AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [training_id, "GroupId"]}
+        if r["Properties"]["GroupId"] == itself
     ]
     assert len(ingress) == 1
     (rule,) = ingress
-    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 0, 65535)
-    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [training_id, "GroupId"]}
+    assert rule["IpProtocol"] == "-1" and "FromPort" not in rule and "ToPort" not in rule
+    assert rule["SourceSecurityGroupId"] == itself
     assert "CidrIp" not in rule
+
+
+def test_training_sg_sends_all_traffic_to_itself_by_a_self_referencing_rule(
+    templates: dict[str, Template],
+) -> None:
+    # EFA wants the outbound rule to name the group itself, beside the open 0.0.0.0/0 egress.
+    network = templates["network"]
+    groups = resources(network, "AWS::EC2::SecurityGroup")
+    (training_id,) = [
+        k for k, v in groups.items() if "training instances" in v["Properties"]["GroupDescription"]
+    ]
+    itself = {"Fn::GetAtt": [training_id, "GroupId"]}
+    network.has_resource_properties(
+        "AWS::EC2::SecurityGroupEgress",
+        {"GroupId": itself, "IpProtocol": "-1", "DestinationSecurityGroupId": itself},
+    )
 
 
 def test_network_outputs_for_the_cli(templates: dict[str, Template]) -> None:

@@ -204,17 +204,29 @@ def test_efs_admits_nfs_from_the_training_sg_only(templates: dict[str, Template]
     )
 
 
-def test_efs_policy_lets_iam_authorized_roles_mount_through_mount_targets(
+def test_efs_policy_admits_sagemakers_anonymous_nfs_mount_through_mount_targets_only(
     templates: dict[str, Template],
 ) -> None:
+    # SageMaker's FileSystemDataSource mount is a plain NFS client (no IAM): the policy must grant
+    # ClientMount (ro) and ClientWrite (rw) to any client, through a mount target only.
     (fs,) = resources(templates["storage"], "AWS::EFS::FileSystem").values()
-    statements = fs["Properties"]["FileSystemPolicy"]["Statement"]
-    # No statement grants ClientMount to "*": anonymous NFS clients (no IAM) cannot mount.
-    assert all("ClientMount" not in str(s["Action"]) for s in statements if s["Principal"] == {"AWS": "*"})
-    (allow,) = [s for s in statements if s.get("Sid") == "MountThroughMountTargetsWithIam"]
-    assert sorted(allow["Action"]) == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
-    assert allow["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
-    assert "root" in str(allow["Principal"])
+    assert fs["Properties"]["FileSystemPolicy"] == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SageMakerMountsThroughMountTargets",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "elasticfilesystem:ClientMount",
+                    "elasticfilesystem:ClientRootAccess",
+                    "elasticfilesystem:ClientWrite",
+                ],
+                "Resource": "*",
+                "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            }
+        ],
+    }
 
 
 def test_storage_outputs_for_the_cli(templates: dict[str, Template]) -> None:

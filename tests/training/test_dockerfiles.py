@@ -1,5 +1,6 @@
 """The packaged images' Dockerfiles pass hadolint and our rules, and lay out /opt/ml/code as the
-interface says (scripts + ``common`` package, SAGEMAKER_PROGRAM naming a script that is there)."""
+interface says (scripts + ``common`` package, baked where the request's sagemaker_submit_directory
+points); tests/training/test_image_contract.py holds the rules SageMaker's own machinery imposes."""
 
 from __future__ import annotations
 
@@ -65,12 +66,17 @@ def test_a_clean_dockerfile_has_no_findings_and_hadolint_still_catches_its_own_r
     assert code != 0 and "DL3003" in output  # "use WORKDIR to switch to a directory"
 
 
-@pytest.mark.parametrize(("image", "program"), [("ddp", "train_ddp.py"), ("horovod", "train_hvd_keras.py")])
-def test_images_copy_the_scripts_and_common_to_opt_ml_code(
-    harness: SimpleNamespace, image: str, program: str
+@pytest.mark.parametrize(
+    ("image", "programs"),
+    [("ddp", ["train_ddp.py"]), ("horovod", ["train_hvd_keras.py", "train_hvd_torch.py"])],
+)
+def test_images_bake_the_scripts_and_common_where_the_request_points(
+    harness: SimpleNamespace, image: str, programs: list[str]
 ) -> None:
+    from dtrain.request import CODE_DIR_IN_IMAGE
+
     text = (harness.training_code / image / "Dockerfile").read_text()
-    assert re.search(r"^COPY common /opt/ml/code/common$", text, re.M)
-    assert re.search(rf"^COPY .*{image}/{re.escape(program)}.* /opt/ml/code/?", text, re.M)
-    assert re.search(rf"SAGEMAKER_PROGRAM={re.escape(program)}\b", text)
-    assert (harness.training_code / image / program).is_file()
+    assert re.search(rf"^COPY common {CODE_DIR_IN_IMAGE}/common$", text, re.M)
+    for program in programs:
+        assert re.search(rf"^COPY .*{image}/{re.escape(program)}.* {CODE_DIR_IN_IMAGE}/?", text, re.M)
+        assert (harness.training_code / image / program).is_file()

@@ -1,0 +1,144 @@
+"""Starting a background emulator server and serving until told to stop, on every exit path.
+
+`start_in_background` is the `up` side: it refuses a port in use before starting anything,
+starts the server in a session of its own, waits for its state file (checking that the
+process is still alive), and on a time-out, a failed start, Ctrl-C or SIGTERM ends the
+server's whole process group (synth's Node.js included) before returning.
+`serve_until_signalled` is the server side: SIGTERM, SIGHUP and SIGINT unwind it (its `with`
+blocks stop the HTTP server, its `finally` removes the state file), whatever phase it is in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dtrain.emulator.server_state import live_state, pid_alive, port_free, read_state, remove_state
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class StartFailed(Exception):
+    """One line for the user, and the exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _last_log_line(log_path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1][:200]
+    return ""
+
+
+def _end_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM to the server's process group, SIGKILL after `grace`, then reap it."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def start_in_background(cmd: list[str], *, port: int, log_path: Path, timeout: float) -> dict[str, Any]:
+    """Start the server; its state once it is up. StartFailed (nothing left running) otherwise."""
+    if not 1 <= port <= 65535:
+        raise StartFailed(f"--port {port}: must be 1..65535", EXIT_USAGE)
+    if not port_free(port):
+        raise StartFailed(
+            f"port {port} on 127.0.0.1 is in use by another program; pick another with --port", EXIT_USAGE
+        )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    try:
+        with _sigterm_as_interrupt():
+            while True:
+                state = read_state(port)
+                if state is not None and state["pid"] == proc.pid:
+                    return state
+                if proc.poll() is not None:
+                    why = _last_log_line(log_path)
+                    raise StartFailed(
+                        f"the emulator server exited ({proc.returncode}) before it was up"
+                        + (f": {why}" if why else "")
+                        + f"; log: {log_path}",
+                        EXIT_FAILED,
+                    )
+                if time.monotonic() > deadline:
+                    _end_group(proc)
+                    raise StartFailed(
+                        f"the emulator was not up after {timeout:g} s (stopped it); log: {log_path}",
+                        EXIT_FAILED,
+                    )
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        _end_group(proc)
+        remove_state(port)
+        raise StartFailed("interrupted: the emulator server was stopped", EXIT_INTERRUPTED) from None
+
+
+def check_not_running(port: int) -> tuple[dict[str, Any] | None, str | None]:
+    """live_state, for `up`: a live server is reused, a dead one's record is dropped."""
+    return live_state(port)
+
+
+def stop_server(pid: int, *, seconds: float = 30.0) -> bool:
+    """SIGTERM to the server; True once it is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Stop(BaseException):
+    """Raised by the server's signal handlers: unwinds whatever phase the server is in."""
+
+
+def install_server_signals() -> None:
+    def stop(signum: int, frame: object) -> None:
+        raise Stop(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
+def serve_until_signalled() -> None:
+    """Block until SIGTERM/SIGHUP/SIGINT (install_server_signals first)."""
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,181 @@
+"""Which S3 locations the platform's execution role may reach, and the request's that it may not.
+
+A training job whose role cannot read a channel or write its output fails with S3 AccessDenied
+after minutes of provisioning. With platform settings, `dtrain validate`, `render` and `submit`
+check every S3 location the built CreateTrainingJob request reads (channels, the code tarball)
+or writes (output, checkpoints, TensorFlow's model_dir) against the role's S3 statements, and
+refuse an unreachable one before anything is sent.
+
+ROLE_S3_GRANTS mirrors, statement by statement (same Sid), the S3 part of the execution role
+that stacks/training_stack.py builds; tests/stacks/test_role_reach_mirror.py compares the two
+on the synthesized template, so a change to either side without the other fails.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from dtrain.errors import SpecError, SpecErrors
+from dtrain.platform import PlatformSettings
+
+Access = Literal["read", "write"]
+BucketRole = Literal["data", "artifacts", "checkpoints"]
+JOBS = "{jobs}"  # the key prefix of output_s3_uri / checkpoint_s3_uri (storage_stack.JOBS_PREFIX)
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """One S3 object statement of the execution role: `key_pattern` is IAM's resource pattern
+    after `arn:aws:s3:::<bucket>/` (`*` matches any characters, `/` included)."""
+
+    sid: str
+    access: frozenset[Access]
+    bucket: BucketRole
+    key_pattern: str
+
+
+ROLE_S3_GRANTS: Final[tuple[RoleGrant, ...]] = (
+    RoleGrant("ReadTrainingData", frozenset({"read"}), "data", "*"),
+    RoleGrant("ReadWriteJobOutputAndCheckpoints", frozenset({"read", "write"}), "artifacts", f"{JOBS}/*"),
+    RoleGrant("ReadWriteJobOutputAndCheckpoints", frozenset({"read", "write"}), "checkpoints", f"{JOBS}/*"),
+    RoleGrant("ReadJobSourceTarballs", frozenset({"read"}), "artifacts", "*/source/sourcedir.tar.gz"),
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """An S3 location of a request: a whole prefix (`S3Prefix` channels, output) or one object."""
+
+    field: str
+    uri: str
+    access: frozenset[Access]
+    prefix: bool
+
+
+def _split(uri: str) -> tuple[str, str]:
+    body = uri.removeprefix("s3://")
+    bucket, _, key = body.partition("/")
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class ResolvedGrant:
+    access: frozenset[Access]
+    bucket: str
+    key_pattern: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key_pattern}"
+
+    def covers(self, location: Location) -> bool:
+        bucket, key = _split(location.uri)
+        if bucket != self.bucket:
+            return False
+        if not location.prefix:
+            return fnmatch.fnmatchcase(key, self.key_pattern)
+        # Every key under the prefix must match: only a pattern `<literal>*` whose literal the
+        # prefix starts with does that; or the prefix is the very object an exact-name grant
+        # allows (the code channel of an isolated job names its tarball as an S3Prefix).
+        if not self.key_pattern.endswith("*") and fnmatch.fnmatchcase(key, self.key_pattern):
+            return True
+        head, star, tail = self.key_pattern.partition("*")
+        return bool(star) and not tail and "?" not in head and "[" not in head and key.startswith(head)
+
+
+def describes_role_reach(platform: PlatformSettings) -> bool:
+    """Settings from a stack that names its data bucket describe the role's whole S3 reach;
+    older settings (no data_s3_uri) do not, and the check is skipped rather than guessed."""
+    return bool(platform.data_s3_uri)
+
+
+def role_grants(platform: PlatformSettings) -> tuple[ResolvedGrant, ...]:
+    """ROLE_S3_GRANTS with the platform's bucket names and jobs prefix filled in."""
+    artifacts, output_key = _split(platform.output_s3_uri)
+    checkpoints, checkpoint_key = _split(platform.checkpoint_s3_uri)
+    data, _ = _split(platform.data_s3_uri or "")
+    buckets = {
+        "data": (data, ""),
+        "artifacts": (artifacts, output_key),
+        "checkpoints": (checkpoints, checkpoint_key),
+    }
+    out = []
+    for grant in ROLE_S3_GRANTS:
+        bucket, jobs = buckets[grant.bucket]
+        out.append(ResolvedGrant(grant.access, bucket, grant.key_pattern.replace(JOBS, jobs.strip("/"))))
+    return tuple(out)
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+def request_locations(request: Mapping[str, Any]) -> Iterator[Location]:
+    """Every S3 location the job's role touches, named by the spec field that sets it."""
+    read: frozenset[Access] = frozenset({"read"})
+    write: frozenset[Access] = frozenset({"write"})
+    for channel in request.get("InputDataConfig", []):
+        source = channel.get("DataSource", {}).get("S3DataSource")
+        if source is None:
+            continue
+        name = channel["ChannelName"]
+        # With network isolation the builder passes the code tarball as the channel "code".
+        isolated_code = name == "code" and bool(request.get("EnableNetworkIsolation"))
+        field = "estimator.source_dir" if isolated_code else f"inputs.{name}"
+        yield Location(field, source["S3Uri"], read, source.get("S3DataType", "S3Prefix") == "S3Prefix")
+    hyperparameters = request.get("HyperParameters", {})
+    submit_dir = hyperparameters.get("sagemaker_submit_directory", "").strip('"')
+    if submit_dir.startswith("s3://"):
+        yield Location("estimator.source_dir", submit_dir, read, not submit_dir.endswith(".tar.gz"))
+    output = request.get("OutputDataConfig", {}).get("S3OutputPath")
+    if output:
+        # SageMaker writes <output>/<job>/output/model.tar.gz (and output.tar.gz).
+        job = request.get("TrainingJobName", "")
+        yield Location(
+            "estimator.output_path", "s3://" + _join(output.removeprefix("s3://"), job), write, True
+        )
+    model_dir = hyperparameters.get("model_dir", "").strip('"')
+    if model_dir.startswith("s3://"):
+        yield Location("estimator.output_path", model_dir, frozenset({"read", "write"}), True)
+    checkpoint = request.get("CheckpointConfig", {}).get("S3Uri")
+    if checkpoint:
+        # Spot restarts read back what the job wrote.
+        yield Location("estimator.checkpoint_s3_uri", checkpoint, frozenset({"read", "write"}), True)
+
+
+def _allowed(grants: tuple[ResolvedGrant, ...]) -> str:
+    reads = [g.uri for g in grants if "read" in g.access]
+    writes = [g.uri for g in grants if "write" in g.access]
+    return f"it may read {', '.join(reads)} and write {', '.join(writes)}"
+
+
+def reach_problems(request: Mapping[str, Any], platform: PlatformSettings) -> list[SpecError]:
+    """One error per location the role cannot reach: field, URI, and what the role may reach."""
+    if not describes_role_reach(platform):
+        return []
+    grants = role_grants(platform)
+    problems = []
+    for location in request_locations(request):
+        missing = sorted(
+            a for a in location.access if not any(a in g.access and g.covers(location) for g in grants)
+        )
+        if missing:
+            problems.append(
+                SpecError(
+                    location.field,
+                    location.uri,
+                    f"the platform's execution role cannot {' or '.join(missing)} it; {_allowed(grants)}",
+                )
+            )
+    return problems
+
+
+def check_reach(request: Mapping[str, Any], platform: PlatformSettings) -> None:
+    problems = reach_problems(request, platform)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SpecErrors(problems)

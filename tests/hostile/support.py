@@ -1,0 +1,121 @@
+"""Helpers of the hostile-input suite (importable; conftest.py holds only the fixtures)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER_ENV = "DTRAIN_HOSTILE_CASE"
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def one_line_error(self, code: int, *needles: str, trailer: str | None = None) -> str:
+        """Assert the failure's shape; return the line. `trailer`: a command's closing line
+        after its list of errors (submit's "nothing was submitted"), checked and set aside."""
+        assert self.code == code, f"exit {self.code}, expected {code}; stderr:\n{self.stderr}"
+        assert "Traceback" not in self.stderr, self.stderr
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        if trailer is not None:
+            assert lines and trailer in lines[-1], f"{trailer!r} not the last line of:\n{self.stderr}"
+            lines = lines[:-1]
+        assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{self.stderr}"
+        for needle in needles:
+            assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+        return lines[0]
+
+
+def marked_pids(marker: str) -> list[int]:
+    needle = f"{MARKER_ENV}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_gone(marker: str, seconds: float = 10.0) -> list[int]:
+    """The marked processes still alive after waiting up to `seconds` (reaping takes a moment)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = marked_pids(marker)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+class HostileServer:
+    """A TCP server on 127.0.0.1 (a free port) that misbehaves in one way for every client.
+
+    close:   accepts, reads the request, closes without a byte
+    garbage: answers with bytes that are not HTTP
+    html:    a well-formed HTTP 200 whose body is an HTML page, not an AWS reply
+    silent:  accepts, reads, never answers (until the test ends)
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stopped = threading.Event()
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+            if self.mode == "silent":
+                self.held.append(conn)
+                continue
+            if self.mode == "garbage":
+                conn.sendall(b"\x00\xffthis is not HTTP at all\r\n\r\n")
+            elif self.mode == "html":
+                body = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\nConnection: close\r\n\r\n"
+                    + body
+                )
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def dead_port() -> int:
+    """A port nothing listens on (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,99 @@
+"""SIGTERM to PID 1 of the image's real entry chain reaches the trainers (issue 20, finding 5).
+
+StopTrainingJob and spot interruption send SIGTERM to the container's PID 1 only. Here the ddp
+image's chain (tini -g, training_code/container/entrypoint.sh, the SageMaker training toolkit's
+`train` handing over to the PyTorch toolkit, torchrun, two ranks of train_ddp.py) runs in fresh
+PID/UTS/mount/network namespaces (dtrain/local/entry_chain.py) with a scratch /opt/ml, and the
+test signals the namespace's PID 1 as SageMaker would. The figures (signal to checkpoint on disk,
+steps lost) come from benchmarks/sigterm_entry_chain.py, which runs the same scenario.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from dtrain.commands.data_cmd import make_cifar10_sample
+from dtrain.local.config import repo_root
+from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, start_chain
+
+TOOLKIT_BIN = repo_root() / ".venv-toolkit" / "bin"
+STEP = re.compile(r"\bstep=(\d+)")
+
+
+def spec(distribution: str | None) -> dict[str, object]:
+    estimator: dict[str, object] = {
+        "entry_point": "train_ddp.py",
+        "image_uri": "ddp",
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": 1,
+        # checkpoint only at SIGTERM: the checkpoint on disk is the signal's
+        "hyperparameters": {
+            "epochs": 1000,
+            "batch_size": 32,
+            "width": 8,
+            "log_every_steps": 1,
+            "checkpoint_every_steps": 0,
+        },
+    }
+    if distribution is not None:
+        estimator["distribution"] = {distribution: {"enabled": True}}
+    return {
+        "framework": "pytorch",
+        "job_name": "entry-chain",
+        "estimator": estimator,
+        "inputs": {"train": "s3://dtrain-example-data/cifar10/train"},
+    }
+
+
+def _wait_for(predicate, what: str, limit: float = 240.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    ("distribution", "ranks", "chain_exit"),
+    # No distribution: the toolkit runs the script itself, so the chain's exit code is the
+    # trainer's. torch_distributed: torchrun turns the SIGTERM it received into exit 1 (its
+    # SignalException) after the ranks stopped; SageMaker reports a stopped job as Stopped anyway.
+    [(None, 1, 0), ("torch_distributed", 2, 1)],
+    ids=["script", "torchrun-2-ranks"],
+)
+def test_finding5_sigterm_to_pid1_checkpoints_the_step_the_ranks_reached(
+    distribution: str | None, ranks: int, chain_exit: int, tmp_path: Path
+) -> None:
+    assert (TOOLKIT_BIN / "train").exists(), "make setup builds .venv-toolkit (requirements-toolkit.txt)"
+    make_cifar10_sample(tmp_path / "data", train=256, test=64)
+    base = prepare_host_tree(tmp_path / "job", spec(distribution), ranks=ranks, data=tmp_path / "data")
+    log_path = tmp_path / "chain.log"
+    with open(log_path, "w") as log:
+        chain = start_chain("ddp", base, toolkit_bin=TOOLKIT_BIN, output=log)
+        try:
+            _wait_for(lambda: len(STEP.findall(log_path.read_text())) >= 3, "three training steps")
+            reached = max(int(s) for s in STEP.findall(log_path.read_text()))
+            os.kill(namespace_init_pid(chain), signal.SIGTERM)
+            code = chain.wait(timeout=180)
+        finally:
+            if chain.poll() is None:
+                os.killpg(chain.pid, signal.SIGKILL)
+    text = log_path.read_text()
+    assert f"--nproc_per_node {ranks}" in text if distribution else "torchrun" not in text
+    stopped = [int(m) for m in re.findall(r"SIGTERM: stopping at step (\d+)", text)]
+    assert stopped, text[-3000:]
+    checkpoints = sorted((base / "checkpoints").glob("step-*.ckpt"))
+    assert checkpoints, text[-3000:]
+    # Nothing lost: the checkpoint holds every step the ranks had finished when the signal came.
+    assert int(checkpoints[-1].name[5:14]) == max(stopped) >= reached
+    assert code == chain_exit, text[-3000:]
