@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 
+from dtrain.emulator.authz.moto_state import moto_bucket_policy_check_off
 from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
@@ -86,6 +87,7 @@ class Emulator:
             else:
                 self._start_server()
             self._stack.enter_context(installed(self.shims))
+            self._stack.enter_context(moto_bucket_policy_check_off())
             start = time.perf_counter()
             self.session = boto3.Session(region_name=self.region)
             self.deployment = deploy_assembly(

@@ -25,7 +25,7 @@ ENFORCED = (
 )
 NOT_ENFORCED = (
     "security groups, VPC routing and endpoints, SCPs/RCPs, permission boundaries, session policies, "
-    "KMS encryption itself, FSx and EFS mounts are not enforced"
+    "KMS encryption itself, FSx and EFS mounts"
 )
 
 

@@ -10,6 +10,8 @@ CloudFormation skips (AWS::S3::BucketPolicy, AWS::SNS::TopicPolicy).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,3 +211,19 @@ def resolved_resources(account: str, region: str, types: frozenset[str]) -> list
                 props = clean_json(res.get("Properties", {}), stack.resource_map)
                 out.append((stack.name, logical_id, res["Type"], props))
     return out
+
+
+@contextmanager
+def moto_bucket_policy_check_off() -> Iterator[None]:
+    """moto's own bucket-policy check applies a Deny without its conditions (an enforce_ssl
+    policy refuses every object call, TLS or not); the authorizer evaluates bucket policies
+    instead, so moto's answers "neutral" while the emulator runs."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket.__dict__["get_permission"]
+    FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FakeBucket.get_permission = original  # type: ignore[method-assign]
