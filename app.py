@@ -18,6 +18,12 @@ from typing import Any
 # variable lists the Node major versions to stay quiet about.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+if __name__ == "__main__":
+    # Run by the CDK CLI: a bad config is refused before the CDK (jsii's Node.js) starts.
+    from dtrain.config import exit_on_bad_cli_context
+
+    exit_on_bad_cli_context()
+
 from aws_cdk import App, DefaultStackSynthesizer, Environment, RemovalPolicy, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 

@@ -32,35 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dtrain.commands.data_cmd import make_cifar10_sample  # noqa: E402
-from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, start_chain  # noqa: E402
+from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain  # noqa: E402
 
 STEP = re.compile(r"\bstep=(\d+)")
-SPEC = {
-    "framework": "pytorch",
-    "job_name": "entry-chain",
-    "estimator": {
-        "entry_point": "train_ddp.py",
-        "image_uri": "ddp",
-        "instance_type": "ml.g5.xlarge",
-        "instance_count": 1,
-        "hyperparameters": {
-            "epochs": 1000,
-            "batch_size": 32,
-            "width": 8,
-            "log_every_steps": 1,
-            "checkpoint_every_steps": 0,
-        },
-    },
-    "inputs": {"train": "s3://dtrain-example-data/cifar10/train"},
-}
 
 
 def trial(
     workdir: Path, data: Path, ranks: int, warm_steps: int, distribution: str
 ) -> dict[str, float | int]:
-    spec = json.loads(json.dumps(SPEC))
-    if distribution != "none":
-        spec["estimator"]["distribution"] = {distribution: {"enabled": True}}
+    spec = small_job("ddp", None if distribution == "none" else distribution)
     base = prepare_host_tree(workdir, spec, ranks=ranks if distribution != "none" else 1, data=data)
     log_path = workdir / "chain.log"
     with open(log_path, "w") as log:

@@ -42,6 +42,14 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,19}$")
 _S3_PREFIX_RE = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
 _TAG_KEY_RE = re.compile(r"^[\w .:/=+@-]{1,128}$")
+# "Tagging AWS resources", Tag naming limits and requirements: at most 50 tags per resource,
+# values up to 256 Unicode characters of letters, digits, spaces and + - = . _ : / @
+# (no newline, no control character). CloudFormation refuses the rest only at deploy time.
+_TAG_VALUE_RE = re.compile(r"^[\w .:/=+@-]{0,256}$")
+MAX_TAGS = 50
+# Keys shaped like ours (lower-case words, dotted sections). CDK's own context keys carry '@',
+# ':' or '-' (feature flags, lookup caches, acknowledged-issue-numbers) and are not ours to judge.
+_OUR_KEY_SHAPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 
 
 class ConfigError(ValueError):
@@ -66,12 +74,22 @@ class ConfigErrors(ValueError):
         return [e.key for e in self.errors]
 
 
+def _cut(value: object, limit: int = 80) -> object:
+    """A long offending value, cut so that its error stays one readable line."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 3] + "..."
+    if isinstance(value, dict | list) and len(json.dumps(value, default=str)) > limit:
+        return f"{type(value).__name__} of {len(value)} items"
+    return value
+
+
 def _show(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, str | int | float | bool):
-        return str(value)
-    return json.dumps(value, sort_keys=True)
+        # One error, one line: a newline in a value is shown escaped.
+        return str(value).replace("\n", "\\n").replace("\r", "\\r")
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,34 @@ class DtrainConfig:
     def from_context(cls, context: Mapping[str, Any]) -> DtrainConfig:
         """Build and validate; raise ConfigErrors naming every bad key at once."""
         return _Parser(context).parse()
+
+
+def is_region_name(text: str) -> bool:
+    """Shaped like an AWS region name (us-east-1, us-gov-west-1, cn-north-1...)."""
+    return bool(_REGION_RE.fullmatch(text))
+
+
+def exit_on_bad_cli_context() -> None:
+    """app.py's first step under the CDK CLI, which passes the whole context (cdk.json plus
+    `-c` values) in CDK_CONTEXT_JSON: print every bad value, one per line, and exit 1 before
+    the CDK is even imported (its start-up is most of the time a failed synth took)."""
+    import os
+    import sys
+
+    text = os.environ.get("CDK_CONTEXT_JSON")
+    if not text:
+        return
+    try:
+        context = json.loads(text)
+    except ValueError:
+        return  # not ours to judge: the CDK reports it
+    if not isinstance(context, dict):
+        return
+    try:
+        DtrainConfig.from_context(context)
+    except ConfigErrors as errors:
+        print(errors, file=sys.stderr)
+        sys.exit(1)
 
 
 # Defaults: cdk.json repeats them so a reader sees every knob in one place.
@@ -307,10 +353,19 @@ class _Parser:
         removal = self.choice("removal_policy", ("retain", "destroy"))
         email = self.matching("notification_email", _EMAIL_RE, "is not an e-mail address", optional=True)
         tags = self.string_map("tags")
-        for tag_key in tags:
-            if not _TAG_KEY_RE.match(tag_key) or tag_key.lower().startswith("aws:"):
+        if len(tags) > MAX_TAGS:
+            self.fail("tags", f"{len(tags)} tags", f"is more than AWS's {MAX_TAGS} tags per resource")
+        for tag_key, tag_value in tags.items():
+            if not _TAG_KEY_RE.fullmatch(tag_key) or tag_key.lower().startswith("aws:"):
                 self.fail("tags", tag_key, "is not a valid tag key (1-128 chars, no aws: prefix)")
-        network = self.parse_network(explicit_env=account is not None and region is not None)
+            elif not _TAG_VALUE_RE.fullmatch(tag_value):
+                self.fail(
+                    f"tags.{tag_key}",
+                    _cut(tag_value),
+                    "is not a valid tag value (at most 256 letters, digits, spaces and + - = . _ : / @; "
+                    "no newline)",
+                )
+        network = self.parse_network(explicit_env=account is not None and region is not None, region=region)
         fsx = self.parse_fsx()
         config = DtrainConfig(
             account=account,
@@ -333,11 +388,17 @@ class _Parser:
         return config
 
     def check_unknown_keys(self) -> None:
-        for key in self.context:
-            if key.startswith(OWNED_SECTIONS) and key not in DEFAULTS:
-                self.fail(key, self.context[key], "is not a known configuration key")
+        import difflib
 
-    def parse_network(self, *, explicit_env: bool) -> NetworkConfig:
+        for key in self.context:
+            if key in DEFAULTS:
+                continue
+            if key.startswith(OWNED_SECTIONS) or _OUR_KEY_SHAPE.fullmatch(key):
+                close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.fail(key, _cut(self.context[key]), f"is not a known configuration key{hint}")
+
+    def parse_network(self, *, explicit_env: bool, region: str | None = None) -> NetworkConfig:
         vpc_id = self.matching("network.vpc_id", _VPC_RE, "is not a VPC id like vpc-0abc12345", optional=True)
         cidr = self.coerce(
             "network.vpc_cidr", lambda v: str(ipaddress.IPv4Network(v)), "is not an IPv4 CIDR block", ""
@@ -353,6 +414,15 @@ class _Parser:
                 self.fail(
                     "network.availability_zones", az, "is not an availability zone name like us-east-1a"
                 )
+            elif region is not None and az[:-1] != region:
+                self.fail("network.availability_zones", az, f"is not a zone of the stacks' region {region}")
+        zone_regions = sorted({az[:-1] for az in azs if _AZ_RE.match(az)})
+        if region is None and len(zone_regions) > 1:
+            self.fail(
+                "network.availability_zones",
+                list(azs),
+                f"mixes regions ({', '.join(zone_regions)}): one VPC lives in one region",
+            )
         subnets = self.string_list("network.private_subnet_ids")
         for subnet in subnets:
             if not _SUBNET_RE.match(subnet):

@@ -110,8 +110,10 @@ def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepS
             if hp is not None:
                 checked.append(hp)
     concurrency = data.get("max_concurrency", 1)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        errors.add("sweep.max_concurrency", concurrency, "must be an integer >= 1")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency < 2**31:
+        huge = isinstance(concurrency, int) and concurrency.bit_length() > 64
+        shown = "<huge integer>" if huge else concurrency
+        errors.add("sweep.max_concurrency", shown, "must be an integer >= 1 and < 2**31")
     objective = data.get("objective")
     metric: object = None
     goal: object = "maximize"

@@ -194,6 +194,13 @@ def handle(args: argparse.Namespace) -> int:
     except LocalModeError as exc:
         err.print(f"error: {exc.cause}", markup=False)
         return 2
+    code_dir = getattr(job, "code_dir", None)
+    if code_dir is not None and Path(code_dir).is_dir():
+        from dtrain.source_tree import collect_source_tree
+
+        note = collect_source_tree(Path(code_dir)).skipped_note()
+        if note:  # the same rule as submit's tarball: say what does not ship
+            err.print(f"note: {note}", markup=False)
 
     console = Console(highlight=False, soft_wrap=True)
     live = console.is_terminal if args.live is None else args.live
@@ -215,9 +222,37 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    result = job.wait()
+    result = _labelled(job.wait(), job.request)
     print_summary(result, console if result.status == "Completed" else err)
     if result.status == "Completed":
         return 0
-    print(f"dtrain local: {result.failure_reason or result.status}", file=sys.stderr)
+    print(f"dtrain local: {_why(result, job.request)}", file=sys.stderr)
     return 1
+
+
+def _labelled(result: Any, request: Any) -> Any:
+    """A job that failed before its launch (a channel it could not fetch...) has no launched
+    distribution; the summary still names the one the request asked for, not "no distribution"."""
+    import dataclasses
+
+    from dtrain.local.environment import decode_hyperparameters, split_hyperparameters
+    from dtrain.local.launchers import distribution_of
+
+    if result.distribution is not None:
+        return result
+    _, _, framework = split_hyperparameters(decode_hyperparameters(request.get("HyperParameters", {})))
+    requested = distribution_of(framework)
+    return dataclasses.replace(result, distribution=None if requested == "none" else requested)
+
+
+def _why(result: Any, request: Any) -> str:
+    """The last line: the failure reason, or why the job stopped."""
+    if result.failure_reason:
+        return str(result.failure_reason)
+    if result.secondary_status == "MaxRuntimeExceeded":
+        limit = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        return (
+            f"Stopped: the job ran past estimator.max_run ({limit} s, MaxRuntimeInSeconds); "
+            "SageMaker stops it there too"
+        )
+    return str(result.status)

@@ -94,7 +94,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from dtrain.config import is_region_name
     from dtrain.errors import SpecError, SpecErrors
+
+    if args.region is not None and not is_region_name(args.region):
+        print(f"--region: {args.region!r}: not an AWS region name like us-east-1", file=sys.stderr)
+        return EXIT_SPEC_ERROR
     from dtrain.request import build_training_job_request
     from dtrain.spec import load_spec
 

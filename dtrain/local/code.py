@@ -1,6 +1,7 @@
 """Puts the training code where SageMaker's containers have it: each host's code/ dir.
 
-- an explicit code dir (a spec's local source_dir): its files;
+- an explicit code dir (a spec's local source_dir): its files, by the same rule as submit's
+  tarball (dtrain/source_tree.py: links inside followed, links out of it skipped);
 - a packaged image (`ddp`, `horovod`): training_code/<image>/ plus training_code/common/ as
   the package `common`, exactly the image's baked code that the toolkit copies to /opt/ml/code;
 - a source tarball on S3 (sagemaker_submit_directory s3://...tar.gz): downloaded, extracted.
@@ -17,6 +18,7 @@ from dtrain.local.config import training_code_dir
 from dtrain.local.errors import LocalModeError
 from dtrain.local.layout import HostTree
 from dtrain.local.s3 import download_object
+from dtrain.source_tree import collect_source_tree
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".pytest_cache")
 BAKED_CODE_DIR = "/opt/dtrain/code"  # the images' baked code (dtrain.request.CODE_DIR_IN_IMAGE)
@@ -52,7 +54,10 @@ def stage_code(
             # A lone local entry point (no source_dir): SDK v2 uploads just that file.
             shutil.copy2(source, first / source.name)
         elif source.is_dir():
-            _copy_into(source, first)
+            for real, name in collect_source_tree(source).files:
+                target = first / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(real, target)
         else:
             raise LocalModeError(f"source code {code_dir} does not exist")
     elif packaged_image is not None and submit_directory in (None, BAKED_CODE_DIR):

@@ -102,19 +102,22 @@ def namespace_init_pid(unshare: subprocess.Popen[str]) -> int:
     return int(children[0])
 
 
-def prepare_host_tree(workdir: Path, spec_data: Mapping[str, Any], *, ranks: int, data: Path) -> Path:
+def prepare_host_tree(
+    workdir: Path, spec_data: Mapping[str, Any], *, ranks: int, data: Path, in_image: bool = False
+) -> Path:
     """One host's scratch /opt/ml for the spec, as SageMaker writes it, with the image's baked code
-    (/opt/dtrain/code in the image, a scratch copy here) and `data` as every channel. Returns the
-    SAGEMAKER_BASE_DIR."""
+    (/opt/dtrain/code in the image; a scratch copy here unless `in_image`, for a real container)
+    and `data` as every channel. Returns the SAGEMAKER_BASE_DIR."""
     spec = parse_spec(spec_data)
     image = str(spec.estimator.image_uri)
     request = build_training_job_request(spec, local_platform_settings())
-    baked = workdir / "opt-dtrain-code"
-    ignore = shutil.ignore_patterns("Dockerfile", "__pycache__")
-    shutil.copytree(training_code_dir() / image, baked, ignore=ignore)
-    shutil.copytree(training_code_dir() / "common", baked / "common", ignore=ignore)
     hyperparameters = request["HyperParameters"]
-    hyperparameters["sagemaker_submit_directory"] = json.dumps(str(baked))
+    if not in_image:
+        baked = workdir / "opt-dtrain-code"
+        ignore = shutil.ignore_patterns("Dockerfile", "__pycache__")
+        shutil.copytree(training_code_dir() / image, baked, ignore=ignore)
+        shutil.copytree(training_code_dir() / "common", baked / "common", ignore=ignore)
+        hyperparameters["sagemaker_submit_directory"] = json.dumps(str(baked))
     # Ranks per host: the toolkit's default is the GPU count (none here); this is its override.
     hyperparameters["sagemaker_mpi_num_of_processes_per_host"] = json.dumps(ranks)
     layout = JobLayout.for_job(workdir, str(request["TrainingJobName"]), 1)
@@ -127,3 +130,43 @@ def prepare_host_tree(workdir: Path, spec_data: Mapping[str, Any], *, ranks: int
         shutil.copytree(data, target)
     shutil.rmtree(tree.code_dir, ignore_errors=True)  # /opt/ml/code: empty in the image
     return tree.base
+
+
+def small_job(image: str, distribution: str | None) -> dict[str, Any]:
+    """A spec for the chain: one host, tiny model, a metric line per step, checkpoints only at
+    SIGTERM (so the checkpoint on disk is the signal's)."""
+    estimator: dict[str, Any] = {
+        "entry_point": "train_ddp.py" if image == "ddp" else "train_hvd_torch.py",
+        "image_uri": image,
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": 1,
+        "hyperparameters": {
+            "epochs": 1000,
+            "batch_size": 32,
+            "width": 8,
+            "log_every_steps": 1,
+            "checkpoint_every_steps": 0,
+        },
+    }
+    if distribution is not None:
+        estimator["distribution"] = {distribution: {"enabled": True}}
+    return {
+        "framework": "pytorch",
+        "job_name": "entry-chain",
+        "estimator": estimator,
+        "inputs": {"train": "s3://dtrain-example-data/cifar10/train"},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m dtrain.local.entry_chain IMAGE DISTRIBUTION RANKS DATA WORKDIR`: writes the job's
+    /opt/ml for a real container of IMAGE (scripts/build_images.sh mounts it) and prints its path."""
+    import sys
+
+    image, distribution, ranks, data, workdir = list(argv if argv is not None else sys.argv[1:])
+    spec = small_job(image, None if distribution == "none" else distribution)
+    print(prepare_host_tree(Path(workdir), spec, ranks=int(ranks), data=Path(data), in_image=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from dtrain.remote.errors import UsageError
+from dtrain.source_tree import collect_source_tree
 
 SOURCE_TARBALL = "sourcedir.tar.gz"
-_SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 
-@dataclass(frozen=True)
+@dataclass
 class SourceTarball:
     directory: Path
     data: bytes
     digest: str  # sha256 hex of `data`
     files: int
+    # What the source-tree rule left out (links out of source_dir...): one line, or None.
+    skipped_note: str | None = None
 
 
 PACKAGED_IMAGES = ("ddp", "horovod")
@@ -66,33 +67,31 @@ def resolve_source_dir(source_dir: str, spec_path: Path) -> Path:
     return directory
 
 
-def _included(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return not any(part in _SKIPPED_DIRS for part in parts) and not path.name.endswith(_SKIPPED_SUFFIXES)
-
-
 def pack_source_dir(directory: Path, *, entry_point: str | None = None) -> SourceTarball:
     """Tar + gzip the directory's contents reproducibly; checks that the entry point is in it."""
     if entry_point and not (directory / entry_point).is_file():
         raise UsageError(
             f"estimator.entry_point: {entry_point!r}: not found in source_dir {str(directory)!r}"
         )
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and _included(p, directory))
-    return _pack(directory, files)
+    tree = collect_source_tree(directory)
+    tarball = _pack(directory, tree.files)
+    tarball.skipped_note = tree.skipped_note()
+    return tarball
 
 
 def pack_entry_point(script: Path) -> SourceTarball:
     """A spec without source_dir and without a packaged image ships its entry point alone (as SDK v2)."""
     if not script.is_file():
         raise UsageError(f"estimator.entry_point: {str(script)!r}: no such file to upload")
-    return _pack(script.parent, [script])
+    return _pack(script.parent, [(script.resolve(), script.name)])
 
 
-def _pack(root: Path, files: list[Path]) -> SourceTarball:
+def _pack(root: Path, files: list[tuple[Path, str]]) -> SourceTarball:
+    """`files`: (the real file to read, its name in the tarball); links are already resolved."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in files:
-            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+        for path, name in files:
+            info = tarfile.TarInfo(name)
             info.size = path.stat().st_size
             # Keep the executable bit (scripts), drop everything that varies between checkouts.
             info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644

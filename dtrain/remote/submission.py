@@ -54,6 +54,8 @@ def submit(args: argparse.Namespace) -> int:
     tarball: SourceTarball | None = None
     if isinstance(estimator, dict):
         tarball = pack_spec_code(estimator, spec_path)
+        if tarball is not None and tarball.skipped_note:
+            print(f"dtrain submit: note: {tarball.skipped_note}", file=sys.stderr)
     name = (
         check_execution_name(args.name)
         if args.name

@@ -129,3 +129,43 @@ def test_data_sample_bad_arguments(
     (tmp_path / "FILE").write_text("")
     args = [a.replace("FILE", str(tmp_path / "FILE")).replace("DIR", str(tmp_path / "d")) for a in args]
     cli("data", "cifar10-sample", *args).one_line_error(code, "dtrain data:", needle)
+
+
+@pytest.mark.parametrize("region", ["not a region", "us-east", "US-EAST-1", "us-east-1\n"])
+def test_render_region_must_be_a_region_name(
+    cli: Callable[..., Outcome], tmp_path: Path, region: str
+) -> None:
+    cli("render", str(_spec(tmp_path)), "--region", region).one_line_error(2, "--region", "region name")
+
+
+def test_render_accepts_a_real_region(cli: Callable[..., Outcome], tmp_path: Path) -> None:
+    outcome = cli("render", str(_spec(tmp_path)), "--region", "eu-west-1")
+    assert "--region" not in outcome.stderr  # (refused for lacking platform settings, not the region)
+
+
+def test_job_stopped_at_max_run_says_why(cli: Callable[..., Outcome], tmp_path: Path) -> None:
+    spec = _spec(tmp_path, max_run=1)
+    (tmp_path / "src" / "train.py").write_text("import time\nprint('long', flush=True)\ntime.sleep(60)\n")
+    outcome = cli("local", str(spec), "--no-live", "--workdir", str(tmp_path / "w"))
+    assert outcome.code == 1
+    last = outcome.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "dtrain local: Stopped: the job ran past estimator.max_run (1 s, MaxRuntimeInSeconds)"
+    )
+
+
+def test_failed_torch_distributed_job_is_labelled_with_its_distribution(
+    cli: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    # The channel cannot be fetched, so the job fails before anything is launched.
+    spec = _spec(
+        tmp_path, distribution={"torch_distributed": {"enabled": True}}, instance_type="ml.g5.xlarge"
+    )
+    raw = json.loads(spec.read_text())
+    raw["inputs"] = {"train": "s3://dtrain-hostile-no-such-bucket/train"}
+    spec.write_text(json.dumps(raw))
+    dead = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "DTRAIN_AWS_TIMEOUT": "0.5"}
+    outcome = cli("local", str(spec), "--no-live", "--workdir", str(tmp_path / "w"), extra_env=dead)
+    assert outcome.code == 1, outcome.stderr
+    assert "(torch_distributed, 0s training)" in outcome.stderr
+    assert "no distribution" not in outcome.stderr

@@ -20,35 +20,10 @@ import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root
-from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, start_chain
+from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain
 
 TOOLKIT_BIN = repo_root() / ".venv-toolkit" / "bin"
 STEP = re.compile(r"\bstep=(\d+)")
-
-
-def spec(distribution: str | None) -> dict[str, object]:
-    estimator: dict[str, object] = {
-        "entry_point": "train_ddp.py",
-        "image_uri": "ddp",
-        "instance_type": "ml.g5.xlarge",
-        "instance_count": 1,
-        # checkpoint only at SIGTERM: the checkpoint on disk is the signal's
-        "hyperparameters": {
-            "epochs": 1000,
-            "batch_size": 32,
-            "width": 8,
-            "log_every_steps": 1,
-            "checkpoint_every_steps": 0,
-        },
-    }
-    if distribution is not None:
-        estimator["distribution"] = {distribution: {"enabled": True}}
-    return {
-        "framework": "pytorch",
-        "job_name": "entry-chain",
-        "estimator": estimator,
-        "inputs": {"train": "s3://dtrain-example-data/cifar10/train"},
-    }
 
 
 def _wait_for(predicate, what: str, limit: float = 240.0):  # type: ignore[no-untyped-def]
@@ -76,7 +51,9 @@ def test_finding5_sigterm_to_pid1_checkpoints_the_step_the_ranks_reached(
 ) -> None:
     assert (TOOLKIT_BIN / "train").exists(), "make setup builds .venv-toolkit (requirements-toolkit.txt)"
     make_cifar10_sample(tmp_path / "data", train=256, test=64)
-    base = prepare_host_tree(tmp_path / "job", spec(distribution), ranks=ranks, data=tmp_path / "data")
+    base = prepare_host_tree(
+        tmp_path / "job", small_job("ddp", distribution), ranks=ranks, data=tmp_path / "data"
+    )
     log_path = tmp_path / "chain.log"
     with open(log_path, "w") as log:
         chain = start_chain("ddp", base, toolkit_bin=TOOLKIT_BIN, output=log)
