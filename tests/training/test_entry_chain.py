@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.local.config import repo_root
 from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain
+from dtrain.local.toolkit_launch import toolkit_venv
 
-TOOLKIT_BIN = repo_root() / ".venv-toolkit" / "bin"
+TOOLKIT_BIN = toolkit_venv() / "bin"
 STEP = re.compile(r"\bstep=(\d+)")
 
 
