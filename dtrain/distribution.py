@@ -117,8 +117,9 @@ def parse_distribution(
     if strategy == "mpi":
         if "processes_per_host" in body:
             value = body["processes_per_host"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                errors.add(f"{sub_field}.processes_per_host", value, "must be an integer >= 1")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
+                shown = value if not isinstance(value, int) or value.bit_length() <= 64 else "<huge integer>"
+                errors.add(f"{sub_field}.processes_per_host", shown, "must be an integer >= 1 and < 2**31")
             else:
                 processes = value
         options = _mpi_options(f"{sub_field}.custom_mpi_options", body.get("custom_mpi_options", ""), errors)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,13 @@ from dtrain import spec_rules as rules
 from dtrain.channels import S3Channel, channel_request, is_file_system_channel
 from dtrain.distribution import distribution_hyperparameters
 from dtrain.errors import ErrorCollector, SpecError
+from dtrain.estimator_args import ARGS
+from dtrain.estimator_rules import version_tuple
 from dtrain.metrics import default_metric_definitions
 from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
 from dtrain.service_rules import has_local_storage
 from dtrain.spec import JobSpec
-from dtrain.spec_estimator import version_tuple
 
 # Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
 # which the toolkit fills from sagemaker_submit_directory (this directory, or the user's tarball).
@@ -32,10 +34,25 @@ CODE_DIR_IN_IMAGE = "/opt/dtrain/code"
 CODE_CHANNEL = "code"
 CODE_CHANNEL_TARBALL = "/opt/ml/input/data/code/sourcedir.tar.gz"
 SOURCE_TARBALL = "sourcedir.tar.gz"
-CONTAINER_LOG_LEVEL = 20  # logging.INFO, SDK v2's default (a literal: no logging import here)
+MODEL_CHANNEL_CONTENT_TYPE = "application/x-sagemaker-model"  # SDK v2's model_uri channel
 # SDK v2 turns on SageMaker metrics time series from these framework versions on.
 _METRICS_TIME_SERIES_FROM = {"pytorch": (1, 3), "tensorflow": (1, 15)}
 _S3_PREFIX_RE = re.compile(r"s3://([^/]+)/?(.*)")
+# SDK 2.220 (sagemaker.fw_utils): regions without SageMaker Debugger / its profiler, where
+# the SDK sends no default DebugHookConfig and turns the profiler off.
+DEBUGGER_UNSUPPORTED_REGIONS = frozenset(
+    {
+        "us-iso-east-1",
+        "us-isob-east-1",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "eu-south-2",
+        "me-central-1",
+        "ap-south-2",
+        "eu-central-2",
+        "us-gov-east-1",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,10 @@ def code_location(spec: JobSpec, output_path: str, job_name: str) -> str:
         return CODE_DIR_IN_IMAGE
     if est.source_dir is not None and est.source_dir.startswith("s3://"):
         return est.source_dir
+    if est.code_location is not None:
+        # SDK 2.220 _stage_user_code_in_s3: the code_location's bucket, then its prefix, the
+        # job name and "source" joined by s3_path_join (no doubled slashes).
+        return s3_path_join(est.code_location, job_name, "source", SOURCE_TARBALL)
     return f"s3://{_bucket(output_path)}/{job_name}/source/{SOURCE_TARBALL}"
 
 
@@ -197,6 +218,12 @@ def build_training_job_request(
             input_config.append(channel_request(channel_name, channel, platform, f"inputs.{channel_name}"))
         except SpecError as exc:
             errors.extend([exc])
+    if est.model_uri is not None and est.model_channel_name in spec.inputs:
+        errors.add(
+            f"inputs.{est.model_channel_name}",
+            est.model_channel_name,
+            "model_uri arrives in a channel of this name (model_channel_name); rename one of them",
+        )
     code_channel = est.enable_network_isolation and not est.code_in_image
     if code_channel and CODE_CHANNEL in spec.inputs:
         errors.add(
@@ -204,9 +231,18 @@ def build_training_job_request(
             CODE_CHANNEL,
             "with enable_network_isolation the code arrives in a channel of this name; rename yours",
         )
-    if code_channel and len(spec.inputs) >= rules.MAX_CHANNELS:
+    added_channels = int(code_channel) + int(est.model_uri is not None)
+    if added_channels and len(spec.inputs) + added_channels > rules.MAX_CHANNELS:
         errors.add(
-            "inputs", len(spec.inputs), f"with network isolation at most {rules.MAX_CHANNELS - 1} channels"
+            "inputs",
+            len(spec.inputs),
+            f"with model_uri / network isolation at most {rules.MAX_CHANNELS - added_channels} channels",
+        )
+    if est.debugger_hook_config and region in DEBUGGER_UNSUPPORTED_REGIONS:
+        errors.add(
+            "estimator.debugger_hook_config",
+            "{...}",
+            f"SageMaker Debugger is not available in {region}: set it to false or leave it out",
         )
 
     environment: dict[str, str] | None = None
@@ -238,6 +274,9 @@ def build_training_job_request(
     assert region is not None and role is not None and output_path is not None
 
     code_uri = code_location(spec, output_path, name)
+    if est.model_uri is not None:
+        model = S3Channel(s3_data=est.model_uri, input_mode="File", content_type=MODEL_CHANNEL_CONTENT_TYPE)
+        input_config.append(channel_request(est.model_channel_name, model, None, "estimator.model_uri"))
     if code_channel:
         input_config.append(channel_request(CODE_CHANNEL, S3Channel(s3_data=code_uri), None, CODE_CHANNEL))
     hyperparameters: dict[str, Any] = dict(est.hyperparameters or {})
@@ -245,50 +284,44 @@ def build_training_job_request(
         {
             "sagemaker_program": Path(est.entry_point).name,
             "sagemaker_submit_directory": CODE_CHANNEL_TARBALL if code_channel else code_uri,
-            "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+            "sagemaker_container_log_level": est.container_log_level,
             "sagemaker_job_name": name,
             "sagemaker_region": region,
         }
     )
     hyperparameters.update(distribution_hyperparameters(est.distribution, est.instance_type))
-    if spec.framework == "tensorflow":
+    if spec.framework == "tensorflow" and est.model_dir is not False:
         mpi = est.distribution is not None and est.distribution.uses_mpi
-        hyperparameters["model_dir"] = "/opt/ml/model" if mpi else s3_path_join(output_path, name, "model")
+        default_dir = "/opt/ml/model" if mpi else s3_path_join(output_path, name, "model")
+        hyperparameters["model_dir"] = est.model_dir or default_dir
 
-    algorithm: dict[str, Any] = {"TrainingInputMode": est.input_mode, "TrainingImage": image}
+    algorithm: dict[str, Any] = {"TrainingImage": image}
     if est.metric_definitions is not None:
         algorithm["MetricDefinitions"] = [{"Name": n, "Regex": r} for n, r in est.metric_definitions]
     elif est.packaged_image is not None:
         algorithm["MetricDefinitions"] = default_metric_definitions()
-    if (
+    if est.enable_sagemaker_metrics is not None:
+        algorithm["EnableSageMakerMetricsTimeSeries"] = est.enable_sagemaker_metrics
+    elif (
         est.framework_version
         and version_tuple(est.framework_version) >= _METRICS_TIME_SERIES_FROM[spec.framework]
     ):
         algorithm["EnableSageMakerMetricsTimeSeries"] = True
 
     output_config: dict[str, Any] = {"S3OutputPath": output_path}
-    resource_config: dict[str, Any] = {
-        "InstanceCount": est.instance_count,
-        "InstanceType": est.instance_type,
-        "VolumeSizeInGB": est.volume_size,
-    }
+    resource_config: dict[str, Any] = {}
     if platform is not None and platform.output_kms_key_id:
         output_config["KmsKeyId"] = platform.output_kms_key_id
     # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
     # encrypts it): the platform's default is left out there (dtrain.service_rules).
     if platform is not None and platform.volume_kms_key_id and not has_local_storage(est.instance_type):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
-    if est.keep_alive_period_in_seconds is not None:
-        resource_config["KeepAlivePeriodInSeconds"] = est.keep_alive_period_in_seconds
-    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": est.max_run}
-    if est.max_wait is not None:
-        stopping["MaxWaitTimeInSeconds"] = est.max_wait
 
     request: dict[str, Any] = {
         "AlgorithmSpecification": algorithm,
         "OutputDataConfig": output_config,
         "TrainingJobName": name,
-        "StoppingCondition": stopping,
+        "StoppingCondition": {},
         "ResourceConfig": resource_config,
         "RoleArn": role,
     }
@@ -301,12 +334,6 @@ def build_training_job_request(
         request["Tags"] = tags
     if subnets and security_groups:
         request["VpcConfig"] = {"Subnets": list(subnets), "SecurityGroupIds": list(security_groups)}
-    if est.enable_network_isolation:
-        request["EnableNetworkIsolation"] = True
-    if est.encrypt_inter_container_traffic:
-        request["EnableInterContainerTrafficEncryption"] = True
-    if est.use_spot_instances:
-        request["EnableManagedSpotTraining"] = True
     checkpoint_uri = est.checkpoint_s3_uri
     if checkpoint_uri is None and platform is not None:
         checkpoint_uri = s3_path_join(platform.checkpoint_s3_uri, name)
@@ -315,13 +342,67 @@ def build_training_job_request(
         if est.checkpoint_local_path:
             checkpoint["LocalPath"] = est.checkpoint_local_path
         request["CheckpointConfig"] = checkpoint
-    if est.max_retry_attempts is not None:
-        request["RetryStrategy"] = {"MaximumRetryAttempts": est.max_retry_attempts}
+    # Arguments the table maps directly: the spec's value wins over the platform's defaults.
+    for arg in ARGS:
+        if arg.request is not None and arg.refused is None:
+            value = getattr(est, arg.name)
+            sent = arg.send(value) if value is not None else None
+            if sent is not None:
+                _set_path(request, arg.request, sent)
+    hook = debug_hook_config(spec, output_path, checkpoint_uri, region)
+    if hook is not None:
+        request["DebugHookConfig"] = hook
+    request["ProfilerConfig"] = profiler_config(spec, output_path, region)
 
     from dtrain.validate_request import validate_create_training_job
 
     validate_create_training_job(request)
     return request
+
+
+def _set_path(request: dict[str, Any], path: str, value: object) -> None:
+    *parents, leaf = path.split(".")
+    node = request
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def debug_hook_config(
+    spec: JobSpec, output_path: str, checkpoint_uri: str | None, region: str
+) -> dict[str, Any] | None:
+    """DebugHookConfig as SDK 2.220 sends it (EstimatorBase/Framework/TensorFlow
+    _validate_and_set_debugger_configs), or None when it sends none."""
+    est = spec.estimator
+    if est.debugger_hook_config is False or region in DEBUGGER_UNSUPPORTED_REGIONS:
+        return None
+    # Framework: SMDebug does not support distributed jobs with checkpointing, and the SDK
+    # counts any PyTorch/TensorFlow job as distributed (its distribution defaults to {}).
+    if checkpoint_uri and est.checkpoint_local_path:
+        return None
+    # TensorFlow: Debugger does not support parameter-server distribution.
+    if est.distribution is not None and est.distribution.strategy == "parameter_server":
+        return None
+    given = est.debugger_hook_config
+    hook: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {"CollectionConfigurations": []}
+    hook.setdefault("S3OutputPath", output_path)
+    return hook
+
+
+def profiler_config(spec: JobSpec, output_path: str, region: str) -> dict[str, Any]:
+    """ProfilerConfig as SDK 2.220 sends it (EstimatorBase._prepare_profiler_for_training)."""
+    est = spec.estimator
+    config = dict(est.profiler_config) if est.profiler_config is not None else None
+    if not est.disable_profiler and region not in DEBUGGER_UNSUPPORTED_REGIONS and config is None:
+        config = {"DisableProfiler": False}
+    if config is None:
+        return {"DisableProfiler": True}
+    # ProfilerConfig._to_request_dict: the S3 path only for an enabled profiler.
+    if config["DisableProfiler"]:
+        config.pop("S3OutputPath", None)
+    else:
+        config.setdefault("S3OutputPath", output_path)
+    return config
 
 
 def _check_instance_type(instance_type: str, errors: ErrorCollector) -> None:

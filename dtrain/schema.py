@@ -11,16 +11,10 @@ from typing import Any
 
 from dtrain import spec_rules as rules
 from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
-from dtrain.distribution import STRATEGIES
+from dtrain.estimator_args import ARGS, ARGS_BY_NAME, BOTH, S3_SCHEMA
 from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
-from dtrain.spec_estimator import ESTIMATOR_KEYS, PACKAGED_IMAGES
 
-_S3 = {
-    "type": "string",
-    "pattern": "^s3://[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9](/.*)?$",
-    "maxLength": rules.MAX_S3_URI,
-}
-_ENABLED = {"type": "object", "properties": {"enabled": {"const": True}}, "required": ["enabled"]}
+_S3 = S3_SCHEMA
 
 
 def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -31,124 +25,25 @@ def _closed(properties: dict[str, Any], required: list[str] | None = None) -> di
 
 
 def _hyperparameters() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "propertyNames": {"maxLength": rules.MAX_HYPERPARAMETER_KEY, "not": {"pattern": "^sagemaker_"}},
-        "maxProperties": rules.MAX_HYPERPARAMETERS,
-    }
+    return ARGS_BY_NAME["hyperparameters"].kind.schema()  # type: ignore[union-attr]
 
 
 def _estimator() -> dict[str, Any]:
-    ids = {"type": "string", "pattern": "^[-0-9a-zA-Z]+$", "maxLength": rules.MAX_VPC_ID}
-    strategies: dict[str, Any] = {name: {**_ENABLED, "additionalProperties": False} for name in STRATEGIES}
-    strategies["mpi"] = _closed(
-        {
-            "enabled": {"const": True},
-            "processes_per_host": {"type": "integer", "minimum": 1},
-            "custom_mpi_options": {"type": "string"},
-        },
-        ["enabled"],
-    )
-    strategies["smdistributed"] = _closed(
-        {
-            "dataparallel": _closed(
-                {"enabled": {"const": True}, "custom_mpi_options": {"type": "string"}}, ["enabled"]
-            )
-        },
-        ["dataparallel"],
-    )
-    tag = _closed(
-        {
-            "Key": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TAG_KEY},
-            "Value": {"type": "string", "maxLength": rules.MAX_TAG_VALUE},
-        },
-        ["Key", "Value"],
-    )
-    props: dict[str, Any] = {
-        "entry_point": {
-            "type": "string",
-            "minLength": 1,
-            "description": "script run by the toolkit, relative to source_dir",
-        },
-        "source_dir": {
-            "type": "string",
-            "description": "s3://...tar.gz, or a local directory the CLI uploads",
-        },
-        "image_uri": {
-            "anyOf": [
-                {"enum": list(PACKAGED_IMAGES)},
-                {"type": "string", "pattern": "^[^\\s/]+(/[^\\s/]+)+$"},
-            ],
-            "description": "packaged image name or full image URI",
-        },
-        "framework_version": {"type": "string", "pattern": "^\\d+(\\.\\d+){0,2}$"},
-        "py_version": {"type": "string", "pattern": "^py3\\d{0,2}$"},
-        "role": {
-            "type": "string",
-            "pattern": "^arn:aws[a-z\\-]*:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+$",
-        },
-        "instance_type": {"type": "string", "pattern": "^ml\\.[a-z0-9-]+\\.[a-z0-9-]+$"},
-        "instance_count": {"type": "integer", "minimum": 1},
-        "volume_size": {"type": "integer", "minimum": 1, "default": 30},
-        "distribution": {**_closed(strategies), "minProperties": 1, "maxProperties": 1},
-        "hyperparameters": _hyperparameters(),
-        "environment": {
-            "type": "object",
-            "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
-            "additionalProperties": {"type": "string", "maxLength": rules.MAX_ENVIRONMENT_VALUE},
-            "maxProperties": rules.MAX_ENVIRONMENT,
-        },
-        "use_spot_instances": {"type": "boolean"},
-        "max_run": {"type": "integer", "minimum": 1, "default": 86400},
-        "max_wait": {"type": "integer", "minimum": 1, "description": "spot only; >= max_run"},
-        "checkpoint_s3_uri": _S3,
-        "checkpoint_local_path": {"type": "string", "pattern": "^/"},
-        "keep_alive_period_in_seconds": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": rules.MAX_KEEP_ALIVE_SECONDS,
-        },
-        "max_retry_attempts": {
-            "type": "integer",
-            "minimum": rules.MIN_RETRY_ATTEMPTS,
-            "maximum": rules.MAX_RETRY_ATTEMPTS,
-        },
-        "metric_definitions": {
-            "type": "array",
-            "maxItems": rules.MAX_METRIC_DEFINITIONS,
-            "items": _closed(
-                {
-                    "Name": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_NAME},
-                    "Regex": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_REGEX},
-                },
-                ["Name", "Regex"],
-            ),
-        },
-        "subnets": {"type": "array", "items": ids, "minItems": 1, "maxItems": rules.MAX_SUBNETS},
-        "security_group_ids": {
-            "type": "array",
-            "items": ids,
-            "minItems": 1,
-            "maxItems": rules.MAX_SECURITY_GROUPS,
-        },
-        "enable_network_isolation": {"type": "boolean"},
-        "encrypt_inter_container_traffic": {"type": "boolean"},
-        "output_path": _S3,
-        "base_job_name": {"type": "string", "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"},
-        "tags": {
-            "anyOf": [
-                {"type": "array", "items": tag, "maxItems": rules.MAX_SPEC_TAGS},
-                {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                    "maxProperties": rules.MAX_SPEC_TAGS,
-                },
-            ]
-        },
-        "input_mode": {"enum": list(rules.TRAINING_INPUT_MODES)},
-    }
-    assert set(props) == set(ESTIMATOR_KEYS), "schema and parser disagree on estimator keys"
-    return _closed(props, ["entry_point", "image_uri", "instance_type", "instance_count"])
+    """Every SDK argument: accepted ones with their kind's schema, refused ones with the reason."""
+    props: dict[str, Any] = {}
+    for arg in ARGS:
+        if arg.refused is not None:
+            props[arg.name] = {"not": {}, "description": f"refused: {arg.refused}"}
+            continue
+        assert arg.kind is not None
+        schema = arg.kind.schema()
+        if arg.default_value() not in (None, {}):
+            schema["default"] = arg.default_value()
+        note = f"SDK {arg.sdk}; lands in {arg.where}"
+        if arg.frameworks != BOTH:
+            note += f"; {'/'.join(sorted(arg.frameworks))} only"
+        props[arg.name] = {**schema, "description": note}
+    return _closed(props, [a.name for a in ARGS if a.required])
 
 
 def _channel() -> dict[str, Any]:

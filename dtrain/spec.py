@@ -110,8 +110,10 @@ def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepS
             if hp is not None:
                 checked.append(hp)
     concurrency = data.get("max_concurrency", 1)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        errors.add("sweep.max_concurrency", concurrency, "must be an integer >= 1")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency < 2**31:
+        huge = isinstance(concurrency, int) and concurrency.bit_length() > 64
+        shown = "<huge integer>" if huge else concurrency
+        errors.add("sweep.max_concurrency", shown, "must be an integer >= 1 and < 2**31")
     objective = data.get("objective")
     metric: object = None
     goal: object = "maximize"
@@ -168,7 +170,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         errors.add(
             "job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
         )
-    estimator = parse_estimator(data.get("estimator"), fw, errors)
+    estimator = _parse_estimator_of(data.get("estimator"), fw, errors)
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
@@ -187,6 +189,22 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         raw=data,
         spec_dir=spec_dir,
     )
+
+
+def _parse_estimator_of(data: object, framework: str, errors: ErrorCollector) -> EstimatorSpec | None:
+    """parse_estimator; with a framework that is not one (already reported), only the errors
+    the estimator has under EVERY framework: the others (an argument "not taken by" the bad
+    framework, entry_point "required") would blame the estimator for the framework's mistake."""
+    if framework in FRAMEWORKS:
+        return parse_estimator(data, framework, errors)
+    found = []
+    for candidate in FRAMEWORKS:
+        own = ErrorCollector()
+        parse_estimator(data, candidate, own)
+        found.append(own.errors)
+    common = set.intersection(*({(e.field, e.rule) for e in errs} for errs in found))
+    errors.extend(e for e in found[0] if (e.field, e.rule) in common)
+    return None
 
 
 def _check_channels_against_estimator(

@@ -1,7 +1,9 @@
 """Runs under .venv-sdk (SageMaker Python SDK 2.x): builds CreateTrainingJob requests offline.
 
 stdin: JSON list of {"id", "framework", "kwargs" (estimator kwargs), "inputs", "job_name",
-"region"}; inputs values are an S3 URI string or {"TrainingInput": {...}} /
+"region"}; the kwargs debugger_hook_config, profiler_config and tensorboard_output_config, as
+objects, become the SDK's config classes built from the same keyword arguments; inputs
+values are an S3 URI string or {"TrainingInput": {...}} /
 {"FileSystemInput": {...}}. stdout: JSON object id -> the request the SDK passed to
 `create_training_job` (intercepted: nothing leaves the machine). All configurations are
 built in this one process because importing the SDK takes seconds.
@@ -33,6 +35,12 @@ def main() -> int:
     import boto3
     import sagemaker
     import sagemaker.estimator
+    from sagemaker.debugger import (
+        CollectionConfig,
+        DebuggerHookConfig,
+        ProfilerConfig,
+        TensorBoardOutputConfig,
+    )
     from sagemaker.fw_utils import UploadedCode
     from sagemaker.inputs import FileSystemInput, TrainingInput
     from sagemaker.pytorch import PyTorch
@@ -54,6 +62,20 @@ def main() -> int:
 
     sagemaker.estimator.tar_and_upload_dir = fake_upload
 
+    def sdk_objects(kwargs: dict[str, Any]) -> dict[str, Any]:
+        out = dict(kwargs)
+        hook = out.get("debugger_hook_config")
+        if isinstance(hook, dict):
+            collections = [CollectionConfig(**c) for c in hook.get("collection_configs", [])]
+            out["debugger_hook_config"] = DebuggerHookConfig(
+                **{**hook, "collection_configs": collections or None}
+            )
+        if isinstance(out.get("profiler_config"), dict):
+            out["profiler_config"] = ProfilerConfig(**out["profiler_config"])
+        if isinstance(out.get("tensorboard_output_config"), dict):
+            out["tensorboard_output_config"] = TensorBoardOutputConfig(**out["tensorboard_output_config"])
+        return out
+
     configs = json.load(sys.stdin)
     results: dict[str, Any] = {}
     for config in configs:
@@ -69,7 +91,7 @@ def main() -> int:
 
         session.sagemaker_client.create_training_job = record  # type: ignore[method-assign]
         cls = PyTorch if config["framework"] == "pytorch" else TensorFlow
-        estimator = cls(sagemaker_session=session, **config["kwargs"])
+        estimator = cls(sagemaker_session=session, **sdk_objects(config["kwargs"]))
         inputs: dict[str, Any] = {}
         for name, value in (config.get("inputs") or {}).items():
             if isinstance(value, str):
@@ -80,6 +102,15 @@ def main() -> int:
                 inputs[name] = FileSystemInput(**value["FileSystemInput"])
         estimator.fit(inputs=inputs or None, job_name=config["job_name"], wait=False, logs=False)
         results[config["id"]] = recorded[0]
+    # The signatures too, so that a new SDK argument fails the surface test (same process).
+    import inspect
+
+    from sagemaker.estimator import EstimatorBase, Framework
+
+    results["__signatures__"] = {
+        cls.__name__: [n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "kwargs")]
+        for cls in (EstimatorBase, Framework, PyTorch, TensorFlow)
+    }
     json.dump(results, answer, default=str)
     return 0
 

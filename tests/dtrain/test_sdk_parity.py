@@ -3,8 +3,10 @@
 All SDK requests are built in one subprocess of .venv-sdk (tests/dtrain/sdk_parity_builder.py)
 with create_training_job intercepted; nothing reaches AWS. Every row of JOBSPEC.md's
 distribution table is covered, plus spot/checkpoints/warm pool, every channel shape, local
-code, and platform-filled values. ProfilerConfig and DebugHookConfig (SDK debugger
-defaults that dtrain does not send) are left out of the comparison.
+code, platform-filled values and every argument of dtrain.estimator_args that the SDK maps
+(KMS keys, model channel, code location, debugger and profiler configs, ...). Every field of
+the request is compared, ProfilerConfig and DebugHookConfig included; only the Debugger rule
+configurations are left out (`rules` is refused by dtrain).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dtrain.estimator_args import ARGS
 from dtrain.platform import PlatformSettings
 from dtrain.request import build_training_job_request
 from dtrain.spec import parse_spec
@@ -24,7 +27,7 @@ from dtrain.spec import parse_spec
 REPO = Path(__file__).resolve().parents[2]
 SDK_PYTHON = REPO / ".venv-sdk" / "bin" / "python"
 BUILDER = Path(__file__).with_name("sdk_parity_builder.py")
-SDK_ONLY_KEYS = {"ProfilerConfig", "DebugHookConfig", "ProfilerRuleConfigurations", "DebugRuleConfigurations"}
+SDK_ONLY_KEYS = {"ProfilerRuleConfigurations", "DebugRuleConfigurations"}
 
 ROLE = "arn:aws:iam::123456789012:role/train-role"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-trainer:1.0"
@@ -176,7 +179,103 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     # Warm pools cannot be used with spot instances (dtrain.service_rules): on demand here.
     "every_channel_shape": ("pytorch", _estimator(keep_alive_period_in_seconds=900, **VPC), RICH_CHANNELS),
     "empty_hyperparameters": ("pytorch", _estimator(hyperparameters={}), {}),
+    # The estimator of the SageMaker distributed-training workshop (issue 13), as written there.
+    "workshop": (
+        "pytorch",
+        {
+            "entry_point": "train.py",
+            "base_job_name": "pytorch-ddp-workshop",
+            "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.0.1-gpu-py310",
+            "source_dir": "s3://my-code/workshop/sourcedir.tar.gz",
+            "role": ROLE,
+            "output_path": "s3://my-output/workshop",
+            "instance_count": 2,
+            "instance_type": "ml.p4d.24xlarge",
+            "py_version": "py310",
+            "distribution": {"pytorchddp": {"enabled": True}},
+            "debugger_hook_config": False,
+            "hyperparameters": {"epochs": 5, "batch-size": 256},
+            "keep_alive_period_in_seconds": 1800,
+        },
+        S3_CHANNELS,
+    ),
+    # --- the rest of the SDK surface (dtrain.estimator_args) --------------------------------
+    "kms_model_channel_flags": (
+        "pytorch",
+        _estimator(
+            instance_type="ml.p3.16xlarge",  # EBS only: SageMaker takes a volume key there
+            volume_kms_key="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            output_kms_key="alias/train-output",
+            model_uri="s3://my-models/resnet50/model.tar.gz",
+            model_channel_name="pretrained",
+            container_log_level=10,
+            disable_output_compression=True,
+            enable_sagemaker_metrics=False,
+            enable_infra_check=True,
+            enable_remote_debug=False,
+            enable_session_tag_chaining=True,
+            container_entry_point=["python3", "-u"],
+            container_arguments=["--epochs", "3"],
+            training_repository_access_mode="Vpc",
+            training_repository_credentials_provider_arn=(
+                "arn:aws:lambda:us-east-1:123456789012:function:registry-creds"
+            ),
+        ),
+        S3_CHANNELS,
+    ),
+    "debugger_off_profiler_off": (
+        "pytorch",
+        _estimator(debugger_hook_config=False, disable_profiler=True, enable_infra_check=False),
+        {},
+    ),
+    "debugger_profiler_tensorboard_configs": (
+        "pytorch",
+        _estimator(
+            debugger_hook_config={
+                "s3_output_path": "s3://my-debug/hooks",
+                "container_local_output_path": "/opt/ml/output/tensors",
+                "hook_parameters": {"save_interval": "100"},
+                "collection_configs": [{"name": "losses", "parameters": {"save_interval": "10"}}],
+            },
+            profiler_config={"system_monitor_interval_millis": 500},
+            tensorboard_output_config={
+                "s3_output_path": "s3://my-debug/tensorboard",
+                "container_local_output_path": "/opt/ml/output/tensorboard",
+            },
+        ),
+        S3_CHANNELS,
+    ),
+    "debugger_config_without_s3_profiler_disabled_config": (
+        "tensorflow",
+        _tf(
+            debugger_hook_config={"collection_configs": [{"name": "weights"}]},
+            profiler_config={"s3_output_path": "s3://my-debug/prof", "disable_profiler": True},
+            tensorboard_output_config={"s3_output_path": "s3://my-debug/tb"},
+        ),
+        {},
+    ),
+    "checkpointing_turns_debugger_off": (
+        "pytorch",
+        _estimator(
+            instance_count=1,
+            checkpoint_s3_uri="s3://my-ckpt/one",
+            checkpoint_local_path="/opt/ml/checkpoints",
+        ),
+        {},
+    ),
+    "tf_model_dir_given": ("tensorflow", _tf(model_dir="s3://my-models/tf-run"), S3_CHANNELS),
+    "tf_model_dir_false": ("tensorflow", _tf(model_dir=False, container_log_level=30), S3_CHANNELS),
+    # A region without SageMaker Debugger: no default hook, the profiler off.
+    "debugger_unsupported_region": ("pytorch", _estimator(), S3_CHANNELS),
+    "model_channel_default_name_with_isolation": (
+        "tensorflow",
+        _tf(model_uri="s3://my-models/base.tar.gz", enable_network_isolation=True),
+        S3_CHANNELS,
+    ),
 }
+
+
+CASE_REGIONS = {"debugger_unsupported_region": "eu-south-2"}
 
 
 def _sdk_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -304,6 +403,21 @@ def all_cases(local_code_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict
         _tf(source_dir=str(local_code_dir), enable_network_isolation=True),
         S3_CHANNELS,
     )
+    cases["local_source_dir_code_location"] = (
+        "pytorch",
+        _estimator(source_dir=str(local_code_dir), code_location="s3://my-code-uploads/team-a/"),
+        S3_CHANNELS,
+    )
+    cases["local_source_dir_dependencies"] = (
+        "pytorch",
+        _estimator(source_dir=str(local_code_dir), dependencies=[str(local_code_dir.parent / "lib")]),
+        S3_CHANNELS,
+    )
+    cases["local_code_location_bucket_only"] = (
+        "tensorflow",
+        _tf(source_dir=str(local_code_dir), code_location="s3://my-code-uploads"),
+        S3_CHANNELS,
+    )
     return cases
 
 
@@ -318,7 +432,7 @@ def sdk_requests(all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]
             "kwargs": copy.deepcopy(estimator),
             "inputs": _sdk_inputs(inputs),
             "job_name": _job_name(case_id),
-            "region": "us-east-1",
+            "region": CASE_REGIONS.get(case_id, "us-east-1"),
         }
         for case_id, (framework, estimator, inputs) in all_cases.items()
     ]
@@ -345,6 +459,20 @@ def sdk_requests(all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]
     return results
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_every_sdk_argument_is_accepted_or_refused(framework: str, sdk_requests: dict[str, Any]) -> None:
+    """A new SDK argument (or one dtrain's table lacks) fails here, not in a user's notebook."""
+    signatures: dict[str, list[str]] = sdk_requests["__signatures__"]
+    own = "PyTorch" if framework == "pytorch" else "TensorFlow"
+    sdk_args = set(signatures["EstimatorBase"]) | set(signatures["Framework"]) | set(signatures[own])
+    table = {a.name for a in ARGS if framework in a.frameworks}
+    assert sdk_args == table, f"only in the SDK: {sdk_args - table}; only in the table: {table - sdk_args}"
+    for arg in ARGS:
+        declared_by = [c for c in arg.sdk.split("/") if arg.name in signatures[c]]
+        assert declared_by, f"{arg.name}: not an argument of {arg.sdk}'s __init__"
+
+
 def _without_sdk_only(request: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in request.items() if k not in SDK_ONLY_KEYS}
 
@@ -364,7 +492,17 @@ def _diff(ours: Any, theirs: Any, path: str = "") -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case_id", [*CASES, "local_source_dir", "local_source_dir_network_isolation"])
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        *CASES,
+        "local_source_dir",
+        "local_source_dir_network_isolation",
+        "local_source_dir_code_location",
+        "local_code_location_bucket_only",
+        "local_source_dir_dependencies",
+    ],
+)
 def test_request_equals_sdk_v2(
     case_id: str,
     all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]],
@@ -372,7 +510,8 @@ def test_request_equals_sdk_v2(
 ) -> None:
     framework, estimator, inputs = all_cases[case_id]
     spec = parse_spec({"framework": framework, "estimator": estimator, "inputs": inputs})
-    ours = build_training_job_request(spec, None, job_name=_job_name(case_id), region="us-east-1")
+    region = CASE_REGIONS.get(case_id, "us-east-1")
+    ours = build_training_job_request(spec, None, job_name=_job_name(case_id), region=region)
     theirs = _without_sdk_only(sdk_requests[case_id])
     assert ours == theirs, "\n".join(_diff(ours, theirs))
 
@@ -388,7 +527,9 @@ def test_platform_filled_request_equals_sdk_with_the_same_values(sdk_requests: d
 @pytest.mark.slow
 def test_every_distribution_row_of_the_contract_is_covered(sdk_requests: dict[str, Any]) -> None:
     flags = set()
-    for request in sdk_requests.values():
+    for case_id, request in sdk_requests.items():
+        if case_id == "__signatures__":
+            continue
         flags |= {k for k in request["HyperParameters"] if k.endswith("_enabled")}
     assert flags >= {
         "sagemaker_torch_distributed_enabled",

@@ -11,7 +11,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from dtrain.local.container_config import write_container_config
 from dtrain.local.image_facts import read_image_facts
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
+from dtrain.local.toolkit_launch import TOOLKIT_PYTHON
 from dtrain.request import CODE_DIR_IN_IMAGE, build_training_job_request
 from dtrain.spec import load_spec, parse_spec
 from dtrain.spec_rules import IMAGE_DISTRIBUTIONS
@@ -133,10 +136,57 @@ def test_finding5_pid1_is_tini_forwarding_signals_to_the_whole_job(image: str) -
     assert any(re.search(r"apt-get install[^&]*\btini\b", run) for run in facts.runs)
 
 
-def test_finding5_mpirun_gives_the_ranks_time_to_checkpoint() -> None:
-    # mpirun forwards SIGTERM to the ranks and SIGKILLs them odls_base_sigkill_timeout seconds
-    # later (Open MPI's default: 1); SageMaker waits 120 s.
-    assert int(read_image_facts("horovod").env["OMPI_MCA_odls_base_sigkill_timeout"]) >= 60
+SLOW_SAVE = """
+import pathlib, signal, sys, time
+out = pathlib.Path(sys.argv[1])
+def save(signum, frame):
+    time.sleep(3)  # a checkpoint that takes a while
+    out.write_text("saved")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, save)
+print("ready", flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("with_image_env", [False, True], ids=["open-mpi-default", "horovod-image-env"])
+def test_finding5_mpirun_gives_the_ranks_time_to_checkpoint(with_image_env: bool, tmp_path: Path) -> None:
+    """mpirun forwards SIGTERM to the ranks and SIGKILLs them odls_base_sigkill_timeout seconds
+    later: with Open MPI's default (1 s) a 3-second save is cut short; the image's value lets it
+    finish (SageMaker itself waits 120 s)."""
+    timeout = read_image_facts("horovod").env["OMPI_MCA_odls_base_sigkill_timeout"]
+    assert 10 <= int(timeout) <= 55  # mpirun exits after ~2x this: inside SageMaker's 120 s
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_MCA_odls")}
+    if with_image_env:
+        env["OMPI_MCA_odls_base_sigkill_timeout"] = timeout
+    script, saved = tmp_path / "rank.py", tmp_path / "saved"
+    script.write_text(SLOW_SAVE)
+    mpirun = subprocess.Popen(
+        [
+            "mpirun",
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+            "1",
+            sys.executable,
+            str(script),
+            str(saved),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert mpirun.stdout is not None and "ready" in mpirun.stdout.readline()
+        mpirun.send_signal(signal.SIGTERM)
+        mpirun.wait(timeout=240)
+    finally:
+        if mpirun.poll() is None:
+            mpirun.kill()
+    assert saved.exists() == with_image_env
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -182,7 +232,6 @@ def test_finding6_a_packaged_image_takes_only_the_distributions_it_launches(
     assert "\n" not in message
 
 
-TOOLKIT_PYTHON = repo_root() / ".venv-toolkit" / "bin" / "python"
 RUNNER_PROBE = """
 import json, sys
 from sagemaker_training import entry_point, environment

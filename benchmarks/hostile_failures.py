@@ -1,0 +1,162 @@
+"""How long each command takes to FAIL on a bad input or a dead endpoint (issue 15's figure).
+
+Every case runs as a fresh process (`python -m dtrain ...`, interpreter start-up and imports
+included) with the DEFAULT time-outs, against bad files in a temporary directory and local
+sockets on free ports (a server that accepts and never answers, one that closes, one that sends
+an HTML page, a port nobody listens on). Prints one row per case (exit code, seconds, the last
+stderr line) and the longest; exits 1 if any case took longer than --limit seconds (20 s: the
+issue's bound for a silent server) or ended with a traceback.
+
+Usage: .venv/bin/python benchmarks/hostile_failures.py [--limit 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Server:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            if self.mode == "silent":
+                self.held.append(conn)
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(65536)
+                if self.mode == "html":
+                    body = b"<html><body>nginx</body></html>"
+                    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+                    conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+            except OSError:
+                pass
+            conn.close()
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bomb() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--limit", type=float, default=20.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dtrain-hostile-bench-"))
+    files = {
+        "bomb.yaml": bomb().encode(),
+        "deep.json": b"[" * 10000 + b"]" * 10000,
+        "deep.yaml": b"[" * 10000 + b"]" * 10000,
+        "bad.json": b'{"framework": "py\xfftorch"}',
+        "dup.yaml": b"framework: pytorch\nframework: tensorflow\n",
+        "big.json": b'{"x": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+    }
+    for name, data in files.items():
+        (work / name).write_bytes(data)
+    silent, closing, html = Server("silent"), Server("close"), Server("html")
+    busy = Server("html")
+    base_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), "PYTHONPATH": str(ROOT),
+        "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(work / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(work / "none"), "DTRAIN_STATE_DIR": str(work / "state"),
+    }  # fmt: skip
+    cases: list[tuple[str, list[str], dict[str, str]]] = []
+    for command in ("validate", "submit", "local"):
+        for name in files:
+            extra = ["--workdir", str(work / "w")] if command == "local" else []
+            cases.append((f"{command} {name}", [command, str(work / name), *extra], {}))
+    for command in (["list"], ["status", "job"], ["logs", "job"], ["stop", "job"]):
+        label = command[0]
+        cases += [
+            (f"{label} silent server (default time-outs)", command,
+             {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.port}"}),
+            (f"{label} closing server", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closing.port}"}),
+            (f"{label} HTML server", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{html.port}"}),
+            (f"{label} dead port", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port()}"}),
+            (f"{label} invalid endpoint", command, {"AWS_ENDPOINT_URL": "notaurl"}),
+            (f"{label} missing profile", command, {"AWS_PROFILE": "nope"}),
+            (f"{label} invalid region", command, {"AWS_DEFAULT_REGION": "not/a/region"}),
+        ]  # fmt: skip
+    cases += [
+        ("emulate up, port in use", ["emulate", "up", "--port", str(busy.port)], {}),
+        ("emulate status, killed server", ["emulate", "status", "--port", str(dead_port())], {}),
+        ("local --procs-per-host 0", ["local", str(work / "bad.json"), "--procs-per-host", "0"], {}),
+        ("data onto a file", ["data", "cifar10-sample", str(work / "bad.json")], {}),
+    ]  # fmt: skip
+    state = work / "state"
+    state.mkdir()
+    port = int(cases[-3][1][-1])
+    (state / f"emulator-{port}.json").write_text(
+        json.dumps({"pid": 2**22 + 1, "endpoint": f"http://127.0.0.1:{port}"})
+    )
+
+    rows = []
+    for label, argv, env in cases:
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "dtrain", *argv], env={**base_env, **env}, cwd=work,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        seconds = time.monotonic() - start
+        last = (done.stderr.strip().splitlines() or [""])[-1]
+        rows.append((label, done.returncode, seconds, "Traceback" in done.stderr, last))
+        print(f"{seconds:6.2f} s  exit {done.returncode}  {label:42}  {last[:90]}", flush=True)
+
+    cfg_start = time.monotonic()
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    context["tags"] = {"project": "a\nb", **{f"t{i}": "x" for i in range(60)}}
+    cdk_env = {**base_env, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(work / "o")}
+    done = subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True, timeout=300,
+                          env=cdk_env)  # fmt: skip
+    seconds = time.monotonic() - cfg_start
+    rows.append(("app.py (cdk synth) bad tags", done.returncode, seconds, "Traceback" in done.stderr, ""))
+    print(f"{seconds:6.2f} s  exit {done.returncode}  app.py (cdk synth) bad tags")
+
+    worst = max(rows, key=lambda r: r[2])
+    tracebacks = [r[0] for r in rows if r[3]]
+    print(f"\n{len(rows)} cases; longest: {worst[2]:.2f} s ({worst[0]}); tracebacks: {tracebacks or 'none'}")
+    load = os.getloadavg()
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if worst[2] > args.limit or tracebacks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Cross-field rules of the estimator block: one small named function per rule.
+
+Each takes the checked values (dtrain.estimator_args.read_args) and records an error naming
+the field, the value and the rule; values a per-field check refused are None here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dtrain import spec_rules as rules
+from dtrain.distribution import (
+    MWMS_MIN_TF_VERSION,
+    SMDDP_INSTANCE_TYPES,
+    DistributionSpec,
+    distribution_hyperparameters,
+)
+from dtrain.errors import ErrorCollector
+from dtrain.estimator_values import PACKAGED_IMAGES
+
+SCRIPT_MODE_KEYS = 5  # program, submit_directory, container_log_level, job_name, region
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def added_hyperparameter_count(
+    framework: str, distribution: DistributionSpec | None, instance_type: str, model_dir: object = None
+) -> int:
+    """How many hyperparameters the builder adds: script mode, the strategy's, TF's model_dir."""
+    return (
+        SCRIPT_MODE_KEYS
+        + len(distribution_hyperparameters(distribution, instance_type))
+        + (1 if framework == "tensorflow" and model_dir is not False else 0)
+    )
+
+
+Values = Mapping[str, Any]
+Rule = Callable[[Values, Mapping[str, object], str, ErrorCollector], None]
+
+
+def spot_needs_max_wait(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    max_wait = v["max_wait"]
+    if v["use_spot_instances"]:
+        if max_wait is None and "max_wait" not in data:
+            errors.add(
+                "estimator.max_wait",
+                None,
+                "required with use_spot_instances: how long to wait for spot capacity, >= max_run",
+            )
+        elif max_wait is not None and v["max_run"] is not None and max_wait < v["max_run"]:
+            errors.add(
+                "estimator.max_wait",
+                max_wait,
+                f"less than max_run {v['max_run']}; spot jobs need max_wait >= max_run",
+            )
+    elif max_wait is not None:
+        errors.add(
+            "estimator.max_wait",
+            max_wait,
+            "only for spot jobs: set use_spot_instances to true or remove max_wait",
+        )
+
+
+def vpc_ids_go_together(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    if (data.get("subnets") is None) != (data.get("security_group_ids") is None):
+        errors.add(
+            "estimator.subnets",
+            data.get("subnets"),
+            "subnets and security_group_ids go together: give both or neither",
+        )
+
+
+def smdistributed_instance_types(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    distribution, instance_type = v["distribution"], v["instance_type"]
+    if (
+        distribution is not None
+        and distribution.strategy == "smdistributed"
+        and instance_type is not None
+        and instance_type not in SMDDP_INSTANCE_TYPES
+    ):
+        errors.add(
+            "estimator.instance_type",
+            instance_type,
+            f"smdistributed dataparallel runs only on {', '.join(sorted(SMDDP_INSTANCE_TYPES))}",
+        )
+
+
+def mwms_needs_tf_2_9(v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector) -> None:
+    distribution, version = v["distribution"], v["framework_version"]
+    if distribution is None or distribution.strategy != "multi_worker_mirrored_strategy":
+        return
+    if version is None:
+        if "framework_version" not in data:
+            errors.add(
+                "estimator.framework_version",
+                None,
+                "required with multi_worker_mirrored_strategy (TensorFlow >= 2.9)",
+            )
+    elif version_tuple(version) < MWMS_MIN_TF_VERSION:
+        errors.add(
+            "estimator.framework_version", version, "multi_worker_mirrored_strategy needs TensorFlow >= 2.9"
+        )
+
+
+def hyperparameters_fit(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    hyperparameters, instance_type = v["hyperparameters"], v["instance_type"]
+    if hyperparameters is None or instance_type is None:
+        return
+    added = added_hyperparameter_count(framework, v["distribution"], instance_type, v.get("model_dir"))
+    if len(hyperparameters) + added > rules.MAX_HYPERPARAMETERS:
+        errors.add(
+            "estimator.hyperparameters",
+            len(hyperparameters),
+            f"too many: at most {rules.MAX_HYPERPARAMETERS - added} here "
+            f"({added} more are added for script mode and the distribution)",
+        )
+
+
+def credentials_need_access_mode(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 sends TrainingRepositoryAuthConfig only inside TrainingImageConfig, which it
+    # builds only from training_repository_access_mode: alone, the ARN would be dropped.
+    arn = v["training_repository_credentials_provider_arn"]
+    if arn is not None and v["training_repository_access_mode"] != "Vpc":
+        errors.add(
+            "estimator.training_repository_credentials_provider_arn",
+            arn,
+            "needs training_repository_access_mode 'Vpc' (a private registry reached from the VPC)",
+        )
+
+
+def profiler_flags_agree(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 raises "profiler_config.disable_profiler cannot be False when disable_profiler is True".
+    config = v["profiler_config"]
+    if v["disable_profiler"] and config is not None and not config["DisableProfiler"]:
+        errors.add(
+            "estimator.profiler_config.disable_profiler",
+            False,
+            "disable_profiler is true: leave profiler_config out or set its disable_profiler to true",
+        )
+
+
+def code_location_needs_local_code(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # The SDK uploads only local code; an S3 tarball or baked-in code ignores code_location.
+    source = v["source_dir"]
+    if v["code_location"] is not None and source is not None and source.startswith("s3://"):
+        errors.add(
+            "estimator.code_location",
+            v["code_location"],
+            "source_dir is already in S3: code_location (where local code is uploaded) "
+            "has no effect; remove it",
+        )
+
+
+def dependencies_need_local_code(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 tar_and_upload_dir returns an S3 source_dir as is: its dependencies would be
+    # dropped without a word. Packaged images without source_dir run their baked code.
+    source, image = v["source_dir"], v["image_uri"]
+    if v["dependencies"] is None:
+        return
+    if source is not None and source.startswith("s3://"):
+        errors.add(
+            "estimator.dependencies",
+            v["dependencies"],
+            "source_dir is an S3 tarball, which the SDK uses as is: pack the directories into it",
+        )
+    elif source is None and image in PACKAGED_IMAGES:
+        errors.add(
+            "estimator.dependencies",
+            v["dependencies"],
+            f"the {image} image runs its baked code: give a local source_dir to ship dependencies with",
+        )
+
+
+CROSS_FIELD_RULES: tuple[Rule, ...] = (
+    dependencies_need_local_code,
+    spot_needs_max_wait,
+    vpc_ids_go_together,
+    smdistributed_instance_types,
+    mwms_needs_tf_2_9,
+    hyperparameters_fit,
+    credentials_need_access_mode,
+    profiler_flags_agree,
+    code_location_needs_local_code,
+)
