@@ -206,3 +206,18 @@ def test_local_mode_runs_the_code_with_its_dependencies(tmp_path: Path) -> None:
         "helpers/__init__.py",
         "train.py",
     ]
+
+
+def test_status_says_where_tensorboard_files_go() -> None:
+    from dtrain.remote.job_summary import render_summary, training_job_summary
+
+    described = {
+        "TrainingJobName": "tb-job",
+        "TrainingJobStatus": "InProgress",
+        "TensorBoardOutputConfig": {"S3OutputPath": "s3://my-debug/tensorboard", "LocalPath": "/opt/ml/tb"},
+    }
+    job = training_job_summary("us-east-1", described)
+    assert job["tensorboard"] == "s3://my-debug/tensorboard"
+    assert "tensorboard" in render_summary({"jobs": [job]}) and "s3://my-debug/tensorboard" in render_summary(
+        {"jobs": [job]}
+    )
