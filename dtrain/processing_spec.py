@@ -102,6 +102,16 @@ def _network_config(value: object) -> str | None:
     return None
 
 
+def _arguments(value: object) -> str | None:
+    # botocore's ContainerArguments: 1-256 items of at most 256 characters. The SDK sends [] as is
+    # and SageMaker refuses it; leaving the key out sends none.
+    if not isinstance(value, list) or _str_list(value) is not None or not 1 <= len(value) <= 256:
+        return "must be a list of 1 to 256 strings (leave it out for none)"
+    if any(len(v) > 256 for v in value):
+        return "each argument: at most 256 characters (ContainerArgument)"
+    return None
+
+
 # ScriptProcessor.__init__ (SDK 2.220): name -> check, or the reason it is refused.
 PROCESSOR_ARGS: dict[str, Check | str] = {
     "role": _str,
@@ -126,7 +136,7 @@ RUN_ARGS: dict[str, Check | str] = {
     "code": _str,
     "inputs": lambda v: None if isinstance(v, list) else "must be a list of ProcessingInput objects",
     "outputs": lambda v: None if isinstance(v, list) else "must be a list of ProcessingOutput objects",
-    "arguments": _str_list,
+    "arguments": _arguments,
     "job_name": _str,
     "experiment_config": lambda v: None,  # checked by dtrain.experiment_config
     "kms_key": _str,

@@ -626,7 +626,7 @@ PROCESSING_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
             "instance_count": 1,
             "network_config": {},
         },
-        {"code": "s3://my-code/prep/run.sh", "arguments": [], "job_name": "parity-processing-minimal"},
+        {"code": "s3://my-code/prep/run.sh", "job_name": "parity-processing-minimal"},
         False,
     ),
 }

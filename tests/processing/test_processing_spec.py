@@ -78,6 +78,7 @@ def test_every_problem_of_the_processing_block_in_one_pass() -> None:
             "source_dir": "src",
             "inputs": [{"source": "/local/raw", "destination": "/tmp/raw"}],
             "outputs": [{"source": "/opt/ml/processing/output/x", "s3_upload_mode": "endofjob"}],
+            "arguments": [],
         },
     }
     with pytest.raises(SpecErrors) as caught:
@@ -90,6 +91,7 @@ def test_every_problem_of_the_processing_block_in_one_pass() -> None:
     assert "s3://" in fields["processing.run.inputs[0].source"]
     assert "/opt/ml/processing/" in fields["processing.run.inputs[0].destination"]
     assert "did you mean 'EndOfJob'?" in fields["processing.run.outputs[0].s3_upload_mode"]
+    assert "1 to 256" in fields["processing.run.arguments"]  # the SDK would send [] and fail
 
 
 def test_experiment_config_keys_and_names_are_checked() -> None:
