@@ -19,7 +19,7 @@ test:
 	$(MAKE) --no-print-directory -j4 setup
 	$(MAKE) --no-print-directory lint pytest
 
-setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp system-deps
+setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp system-deps
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .
@@ -28,6 +28,7 @@ lint: $(VENV)/.stamp
 
 pytest: setup
 	$(BIN)/pytest -q
+	.venv-lambda/bin/python -m pytest -q $(LAMBDA_TESTS)
 
 synth: $(VENV)/.stamp node_modules/.stamp
 	npx --no-install cdk synth --quiet
@@ -63,6 +64,15 @@ node_modules/.stamp: package.json package-lock.json
 	# The TensorFlow toolkit pins sagemaker-training <= 4.8.3; only its launch logic is used here
 	# (tests/local/test_launch_parity.py, without TensorFlow), so it goes in without its pins.
 	.venv-toolkit/bin/pip install -q --no-deps sagemaker-tensorflow-training==20.5.0
+	touch $@
+
+# The Lambda code's tests again under the Lambda runtime's Python (python3.13, as
+# stacks/orchestration/lambda_bundling.RUNTIME) with the boto3/botocore the assets vendor.
+PY_LAMBDA ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+LAMBDA_TESTS := tests/lambda tests/dtrain --ignore=tests/dtrain/test_sdk_parity.py
+.venv-lambda/.stamp: requirements-lambda.txt requirements-lambda-dev.txt
+	test -x .venv-lambda/bin/python || $(PY_LAMBDA) -m venv .venv-lambda
+	.venv-lambda/bin/pip install -q -r requirements-lambda-dev.txt
 	touch $@
 
 # TensorFlow + Horovod (built once from source, wheel cached outside the clone).

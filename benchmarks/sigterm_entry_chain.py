@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from dtrain.commands.data_cmd import make_cifar10_sample  # noqa: E402
 from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain  # noqa: E402
+from dtrain.local.toolkit_launch import toolkit_venv  # noqa: E402
 
 STEP = re.compile(r"\bstep=(\d+)")
 
@@ -44,7 +45,7 @@ def trial(
     base = prepare_host_tree(workdir, spec, ranks=ranks if distribution != "none" else 1, data=data)
     log_path = workdir / "chain.log"
     with open(log_path, "w") as log:
-        chain = start_chain("ddp", base, toolkit_bin=REPO / ".venv-toolkit" / "bin", output=log)
+        chain = start_chain("ddp", base, toolkit_bin=toolkit_venv() / "bin", output=log)
         while len(STEP.findall(log_path.read_text())) < warm_steps:
             if chain.poll() is not None:
                 raise SystemExit(f"chain ended early:\n{log_path.read_text()[-3000:]}")

@@ -404,7 +404,11 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "dependencies",
         "Framework",
-        refused=NOT_YET.format(what="put the directories inside source_dir"),
+        Custom(
+            values.check_dependencies,
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        ),
+        lands_in="sourcedir.tar.gz: each local directory at the tarball's root, under its own name",
     ),
     Arg("git_config", "Framework", refused=NO_GIT),
     Arg(
@@ -760,3 +764,28 @@ def read_args(data: Mapping[str, object], framework: str, errors: ErrorCollector
         assert arg.kind is not None
         out[arg.name] = arg.kind.read(path, raw, framework, errors)
     return out
+
+
+def markdown_table() -> str:
+    """README's estimator table (between its estimator-table markers): one row per argument.
+
+    Regenerate with `python -m dtrain.estimator_args`; a test compares it with the README.
+    """
+    rows = [
+        "| argument | SDK 2.220 class | status | lands in the request / why refused |",
+        "|---|---|---|---|",
+    ]
+    for arg in sorted(ARGS, key=lambda a: (a.refused is not None, a.name)):
+        if arg.refused is not None:
+            status, where = "refused", arg.refused
+        else:
+            only = "" if arg.frameworks == BOTH else f" ({'/'.join(sorted(arg.frameworks))} only)"
+            default = arg.default_value()
+            status = "mapped" + only + (f", default `{default!r}`" if default not in (None, {}) else "")
+            where = f"`{arg.where}`" if arg.request else arg.where
+        rows.append(f"| `{arg.name}` | {arg.sdk} | {status} | {where.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -17,6 +17,7 @@ from dtrain.distribution import (
     distribution_hyperparameters,
 )
 from dtrain.errors import ErrorCollector
+from dtrain.estimator_values import PACKAGED_IMAGES
 
 SCRIPT_MODE_KEYS = 5  # program, submit_directory, container_log_level, job_name, region
 
@@ -167,7 +168,30 @@ def code_location_needs_local_code(
         )
 
 
+def dependencies_need_local_code(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 tar_and_upload_dir returns an S3 source_dir as is: its dependencies would be
+    # dropped without a word. Packaged images without source_dir run their baked code.
+    source, image = v["source_dir"], v["image_uri"]
+    if v["dependencies"] is None:
+        return
+    if source is not None and source.startswith("s3://"):
+        errors.add(
+            "estimator.dependencies",
+            v["dependencies"],
+            "source_dir is an S3 tarball, which the SDK uses as is: pack the directories into it",
+        )
+    elif source is None and image in PACKAGED_IMAGES:
+        errors.add(
+            "estimator.dependencies",
+            v["dependencies"],
+            f"the {image} image runs its baked code: give a local source_dir to ship dependencies with",
+        )
+
+
 CROSS_FIELD_RULES: tuple[Rule, ...] = (
+    dependencies_need_local_code,
     spot_needs_max_wait,
     vpc_ids_go_together,
     smdistributed_instance_types,

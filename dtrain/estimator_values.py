@@ -411,3 +411,22 @@ def check_model_dir(field: str, value: object, errors: ErrorCollector) -> object
         errors.add(field, value, "must be an S3 URI or a path in the container, or false to pass none")
         return None
     return value
+
+
+def check_dependencies(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
+    """SDK 2.220 `dependencies`: local directories packed beside source_dir's contents."""
+    if not isinstance(value, list) or not value:
+        errors.add(field, value, "must be a list of local directories")
+        return None
+    before = len(errors.errors)
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item or "\n" in item or len(item) > rules.MAX_DIRECTORY_PATH:
+            errors.add(f"{field}[{i}]", item, "must be a local directory path")
+        elif "://" in item:
+            errors.add(f"{field}[{i}]", item, "must be a local directory: the SDK packs it with the code")
+    names = [str(item).rstrip("/").rsplit("/", 1)[-1] for item in value]
+    if len(errors.errors) == before and len(set(names)) != len(names):
+        errors.add(
+            field, value, "two directories with the same name would overwrite each other in the tarball"
+        )
+    return tuple(value) if len(errors.errors) == before else None

@@ -203,7 +203,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         errors.add(
             "job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
         )
-    estimator = parse_estimator(data.get("estimator"), fw, errors)
+    estimator = _parse_estimator_of(data.get("estimator"), fw, errors)
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
@@ -239,6 +239,22 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         processing=processing,
         processing_channels=processing_channels,
     )
+
+
+def _parse_estimator_of(data: object, framework: str, errors: ErrorCollector) -> EstimatorSpec | None:
+    """parse_estimator; with a framework that is not one (already reported), only the errors
+    the estimator has under EVERY framework: the others (an argument "not taken by" the bad
+    framework, entry_point "required") would blame the estimator for the framework's mistake."""
+    if framework in FRAMEWORKS:
+        return parse_estimator(data, framework, errors)
+    found = []
+    for candidate in FRAMEWORKS:
+        own = ErrorCollector()
+        parse_estimator(data, candidate, own)
+        found.append(own.errors)
+    common = set.intersection(*({(e.field, e.rule) for e in errs} for errs in found))
+    errors.extend(e for e in found[0] if (e.field, e.rule) in common)
+    return None
 
 
 def _check_channels_against_estimator(

@@ -73,6 +73,7 @@ class EstimatorSpec:
     input_mode: str = "File"
     container_log_level: int = DEFAULT_CONTAINER_LOG_LEVEL
     code_location: str | None = None
+    dependencies: tuple[str, ...] | None = None
     model_dir: str | bool | None = None
     container_entry_point: tuple[str, ...] | None = None
     container_arguments: tuple[str, ...] | None = None

@@ -26,6 +26,8 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
+from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
@@ -311,8 +313,9 @@ class OrchestrationStack(Stack):
             self,
             id_,
             role=role,
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
+            # python3.13 with boto3/botocore vendored at the tested version (lambda_bundling).
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
             handler="handler.handler",
             code=function_code(folder),
             timeout=timeout or Duration.seconds(30),

@@ -55,6 +55,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--workdir", default=DEFAULT_WORKDIR, help="synth output, job trees and the log")
         p.add_argument("--assembly", default=None, help="deploy this synthesized cdk.out instead")
         p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deploy")
+        p.add_argument(
+            "--no-enforce",
+            dest="enforce",
+            action="store_false",
+            help="do not authorize the platform's calls against its IAM, resource and key policies",
+        )
         p.set_defaults(func=handle_up if name == "up" else handle_serve)
     status = sub.add_parser("status", help="endpoint, stacks and outputs of the running emulator")
     status.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
@@ -73,7 +79,7 @@ def _print_exports(state: dict[str, Any]) -> None:
 
 def handle_up(args: argparse.Namespace) -> int:
     from dtrain.emulator.background import StartFailed, start_in_background
-    from dtrain.emulator.deploy import NOT_ENFORCED
+    from dtrain.emulator.deploy import enforcement_line
     from dtrain.emulator.server_state import live_state, port_free
 
     running, gone = live_state(args.port)
@@ -98,6 +104,8 @@ def handle_up(args: argparse.Namespace) -> int:
            "--workdir", str(workdir)]  # fmt: skip
     if args.assembly:
         cmd += ["--assembly", args.assembly]
+    if not args.enforce:
+        cmd += ["--no-enforce"]
     log_path = workdir / "server.log"
     print(f"synthesizing app.py and deploying it into the emulator (log: {log_path}) ...", file=sys.stderr)
     try:
@@ -105,7 +113,8 @@ def handle_up(args: argparse.Namespace) -> int:
     except StartFailed as exc:
         print(f"dtrain emulate up: {exc.message}", file=sys.stderr)
         return exc.code
-    print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(state['not_modelled']) or 'nothing'}")
+    gaps = ", ".join(state["not_modelled"]) or "nothing"
+    print(f"emulator: {enforcement_line(args.enforce)}; not modelled: {gaps}")
     print(f"stacks: {', '.join(state['stacks'])} (CREATE_COMPLETE)")
     _print_exports(state)
     return 0
@@ -132,7 +141,7 @@ def handle_serve(args: argparse.Namespace) -> int:
         workdir = Path(args.workdir)
         assembly = Path(args.assembly) if args.assembly else synth_for_emulator(workdir / "cdk.out")
         backend = local_sagemaker_backend(workdir / "jobs")
-        with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:
+        with Emulator(assembly, sagemaker=backend, server_port=args.port, enforce=args.enforce) as emu:
             assert emu.deployment is not None
             # The deployed platform's ECR image URIs are local mode's packaged images.
             settings = json.loads(emu.output("PlatformSettings"))

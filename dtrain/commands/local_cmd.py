@@ -127,6 +127,24 @@ def _check_local_arguments(args: argparse.Namespace, request: Any, channel_paths
             raise LocalModeError(f"--data {name}={path}: no such file or directory")
 
 
+def _code_with_dependencies(spec: Any, code: Path, spec_path: Path, workdir: Path) -> Path:
+    """The local code to copy; with SDK `dependencies`, the very tarball submit uploads, unpacked."""
+    import io
+    import tarfile
+
+    from dtrain.remote.source_upload import pack_spec_code
+
+    if not spec.estimator.dependencies:
+        return code
+    tarball = pack_spec_code(dict(spec.raw["estimator"]), spec_path)
+    assert tarball is not None
+    bundle = workdir / "code-bundles" / tarball.digest[:16]
+    if not bundle.is_dir():
+        with tarfile.open(fileobj=io.BytesIO(tarball.data), mode="r:gz") as archive:
+            archive.extractall(bundle, filter="data")
+    return bundle
+
+
 def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
     from dtrain.local import LocalConfig, LocalTrainingJob
@@ -176,7 +194,11 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         workdir=workdir,
         hosts=args.hosts,
         channel_paths=channel_paths,
-        code_dir=upload.local_path if upload is not None else None,
+        code_dir=(
+            _code_with_dependencies(spec, upload.local_path, Path(args.spec), workdir)
+            if upload is not None
+            else None
+        ),
         fs_mounts=fs_mounts,
         log_sink=log_sink,
         config=config,

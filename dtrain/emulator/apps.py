@@ -14,6 +14,7 @@ from pathlib import Path
 from dtrain.emulator.shims import EmulatorError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDIN_DATA_BUCKET = "emu-data"
 
 
 def _import_stacks() -> None:
@@ -42,7 +43,24 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
     key = kms.Key(base, "DataKey", enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.DESTROY)
     artifacts = s3.Bucket(base, "Artifacts", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
     checkpoints = s3.Bucket(base, "Checkpoints", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
+    # The data the e2e tests upload (a fixed name: tests create and fill it by that name).
+    data = s3.Bucket(base, "Data", bucket_name=STANDIN_DATA_BUCKET, removal_policy=cdk.RemovalPolicy.DESTROY)
     role = iam.Role(base, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    # What a job does with its execution role, enforced in the emulator: read its data, write its
+    # model and checkpoints (SSE-KMS with the data key), log and publish metrics.
+    data.grant_read(role)
+    artifacts.grant_read_write(role)
+    checkpoints.grant_read_write(role)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[
+                "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
+                "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs:*",
+            ],
+        )
+    )
+    role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
     vpc = ec2.Vpc(
         base,
         "Vpc",

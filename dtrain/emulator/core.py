@@ -21,7 +21,8 @@ from typing import Any
 
 import boto3
 
-from dtrain.emulator.deploy import NOT_ENFORCED, Deployment, deploy_assembly
+from dtrain.emulator.authz.moto_state import moto_bucket_policy_check_off
+from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
 
@@ -44,6 +45,7 @@ class Emulator:
         orchestration_stack: str = ORCHESTRATION_STACK,
         announce: bool = True,
         server_port: int | None = None,
+        enforce: bool = True,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -58,6 +60,10 @@ class Emulator:
         # Server mode: the same emulator behind moto's HTTP server on this port, so other
         # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
         self.server_port = server_port
+        # Enforcement: every call a platform principal makes is authorized (dtrain.emulator.authz).
+        self.enforce = enforce
+        self.authz: Any = None
+        self.service_refusals: list[str] = []
         self._stack = ExitStack()
         # The Lambda runtime's scratch directory goes with the emulator (no temp dir left).
         self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
@@ -81,19 +87,35 @@ class Emulator:
             else:
                 self._start_server()
             self._stack.enter_context(installed(self.shims))
+            self._stack.enter_context(moto_bucket_policy_check_off())
             start = time.perf_counter()
             self.session = boto3.Session(region_name=self.region)
             self.deployment = deploy_assembly(
                 self.session, self.assembly, account=self.account, region=self.region
             )
             self.deploy_seconds = time.perf_counter() - start
+            if self.enforce:
+                self._enforce()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         if self.announce:
             gaps = self.deployment.not_modelled() + self.deployment.skipped_assets
-            print(f"emulator: {NOT_ENFORCED}; not modelled: {', '.join(gaps) or 'nothing'}")
+            print(f"emulator: {enforcement_line(self.enforce)}; not modelled: {', '.join(gaps) or 'nothing'}")
         return self
+
+    def _enforce(self) -> None:
+        from dtrain.emulator.authz import hook
+        from dtrain.emulator.authz.authorizer import Authorizer
+        from dtrain.emulator.authz.moto_state import MotoState
+        from dtrain.emulator.authz.service_checks import check_service_principals
+
+        self.authz = Authorizer(MotoState(self.account, self.region))
+        self._stack.callback(self.authz.close)
+        self._stack.enter_context(hook.installed(self.authz))
+        self.service_refusals = check_service_principals(self.authz)
+        for refusal in self.service_refusals:
+            print(f"emulator: refused: {refusal}")
 
     @property
     def endpoint_url(self) -> str:

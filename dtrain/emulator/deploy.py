@@ -16,8 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Resource types moto creates but does not enforce or run; the one honest line at start.
-NOT_ENFORCED = "IAM policies, KMS encryption, VPC placement and FSx are recorded but not enforced"
+from dtrain.emulator.authz.moto_state import load_skipped_policies
+
+# What the emulator does not enforce; the one honest line at start (see dtrain.emulator.authz).
+ENFORCED = (
+    "IAM identity, trust, bucket, topic, function and key policies (with PassRole and the KMS calls "
+    "services make for their callers) are enforced for the platform's principals"
+)
+NOT_ENFORCED = (
+    "security groups, VPC routing and endpoints, SCPs/RCPs, permission boundaries, session policies, "
+    "KMS encryption itself, FSx and EFS mounts"
+)
+
+
+def enforcement_line(enforce: bool) -> str:
+    if enforce:
+        return f"enforced: {ENFORCED}; not enforced: {NOT_ENFORCED}"
+    return "policies are recorded but not enforced (enforcement turned off)"
+
+
+# Policy resources moto's CloudFormation skips; deploy applies them itself (authz.moto_state).
+LOADED_BY_DEPLOY = frozenset({"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy"})
 
 
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
@@ -187,7 +206,9 @@ def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) 
                 )
         props = art["properties"]
         template = json.loads((assembly / props["templateFile"]).read_text())
-        not_modelled = _unsupported_types(r["Type"] for r in template.get("Resources", {}).values())
+        not_modelled = _unsupported_types(
+            r["Type"] for r in template.get("Resources", {}).values() if r["Type"] not in LOADED_BY_DEPLOY
+        )
         stubbed: list[str] = []
         template = stub_unmodelled_references(template, set(not_modelled), stubbed)
         not_modelled += sorted({f"attribute {a} (placeholder value)" for a in stubbed})
@@ -202,6 +223,7 @@ def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) 
             Parameters=params,
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         )
+        load_skipped_policies(session, stack_name, account, region)
         desc = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}
         resources = template.get("Resources", {})

@@ -63,6 +63,14 @@ class LocalRunnerBackend:
 
     # -- one job ---------------------------------------------------------------------------
     def _run(self, control: JobControl) -> None:
+        from dtrain.emulator.authz import hook as authz_hook
+
+        # Everything the job does (channel and code download, logs, model upload) SageMaker
+        # does with the job's execution role.
+        with authz_hook.execution_role(str(control.request.get("RoleArn", "")), control.name):
+            self._run_as_role(control)
+
+    def _run_as_role(self, control: JobControl) -> None:
         import boto3
 
         from dtrain.local import LocalTrainingJob

@@ -42,6 +42,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dtrain.emulator.authz import hook as authz_hook
+
 log = logging.getLogger(__name__)
 
 # Environment variables the emulator never takes from a function's configuration.
@@ -151,7 +153,8 @@ class LambdaRuntime:
         try:
             if fault and not fault.after:
                 raise _Injected(fault)
-            result = handler(event, _Context(fn))
+            with authz_hook.function_role(fn.role, fn.function_name):  # acts with its role
+                result = handler(event, _Context(fn))
             if fault:
                 raise _Injected(fault)
             record.result = result
@@ -396,10 +399,11 @@ def installed(shims: Shims) -> Iterator[Shims]:
                 raise EmulatorError(
                     f"rule {self.name}: input transformation of Lambda targets is not emulated"
                 )
-            if True:
-                shims.deliver_async(
-                    _delivery(shims.runtime, _lambda_by_arn(target["Arn"]), dict(original_event))
-                )
+            fn = _lambda_by_arn(target["Arn"])
+            # EventBridge invokes as events.amazonaws.com: the function's resource policy must
+            # admit it; a refused invocation is dropped (and recorded), as EventBridge does.
+            if authz_hook.service_may_invoke("events.amazonaws.com", fn.function_arn, self.arn):
+                shims.deliver_async(_delivery(shims.runtime, fn, dict(original_event)))
 
     patch(Rule, "send_to_targets", send_to_targets)
 
@@ -425,6 +429,14 @@ def installed(shims: Shims) -> Iterator[Shims]:
         if not shims.sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
+        job_arn = (
+            f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:training-job/{training_job_name.lower()}"
+        )
+        refused = authz_hook.service_cannot_assume(
+            "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), job_arn
+        )
+        if refused:  # SageMaker checks at create that it can assume the execution role
+            raise JsonRESTError("ValidationException", refused)
         job = original_create(self, training_job_name=training_job_name, **kwargs)
         shims.sagemaker_backend.created(self, job, request)
         return job

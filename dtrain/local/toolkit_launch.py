@@ -29,7 +29,15 @@ from dtrain.local.image_facts import read_image_facts
 from dtrain.local.layout import JobLayout
 from dtrain.local.processes import ProcessSpec
 
-TOOLKIT_PYTHON = repo_root() / ".venv-toolkit" / "bin" / "python"
+
+def toolkit_venv() -> Path:
+    """.venv-toolkit (Makefile), beside the main .venv: in a clone that is the clone itself; a git
+    worktree whose .venv links to another checkout's shares that checkout's virtualenvs."""
+    own = repo_root() / ".venv-toolkit"
+    return own if own.exists() else (repo_root() / ".venv").resolve().parent / ".venv-toolkit"
+
+
+TOOLKIT_PYTHON = toolkit_venv() / "bin" / "python"
 PROBE = Path(__file__).with_name("toolkit_probe.py")
 # What each packaged image's `train` hands over to: the PyTorch DLC's ENV (the ddp image's base)
 # and our horovod Dockerfile's.

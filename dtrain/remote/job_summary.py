@@ -94,6 +94,8 @@ def training_job_summary(region: str, described: Mapping[str, Any]) -> dict[str,
         "transitions": transitions,
         "metrics": {str(m["MetricName"]): m.get("Value") for m in described.get("FinalMetricDataList", [])},
         "model_artifact": described.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+        # estimator.tensorboard_output_config: where SageMaker syncs the TensorBoard files.
+        "tensorboard": described.get("TensorBoardOutputConfig", {}).get("S3OutputPath"),
         "console_url": training_job_link(region, name),
         "logs_url": training_logs_link(region, name),
     }
@@ -202,6 +204,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
                     ("spot savings", f"{savings:.1f}%" if isinstance(savings, float) else None),
                     ("interruptions", job.get("interruptions") or None),
                     ("model", job.get("model_artifact")),
+                    ("tensorboard", job.get("tensorboard")),
                     ("console", job.get("console_url")),
                     ("logs", job.get("logs_url")),
                 ]

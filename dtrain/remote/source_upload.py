@@ -44,11 +44,28 @@ def pack_spec_code(estimator: dict[str, Any], spec_path: Path) -> SourceTarball 
     source_dir = estimator.get("source_dir")
     entry_point = estimator.get("entry_point")
     entry = entry_point if isinstance(entry_point, str) else None
+    # SDK 2.220 `dependencies`: each directory goes into the tarball under its own name.
+    deps = [resolve_dependency(str(d), spec_path) for d in estimator.get("dependencies") or ()]
     if is_local_source(source_dir):
-        return pack_source_dir(resolve_source_dir(str(source_dir), spec_path), entry_point=entry)
+        return pack_source_dir(
+            resolve_source_dir(str(source_dir), spec_path), entry_point=entry, dependencies=deps
+        )
     if source_dir is None and estimator.get("image_uri") not in PACKAGED_IMAGES and entry:
-        return pack_entry_point(resolve_local_path(entry, spec_path))
+        return pack_entry_point(resolve_local_path(entry, spec_path), dependencies=deps)
     return None
+
+
+def resolve_dependency(path: str, spec_path: Path) -> Path:
+    directory = resolve_local_path(path, spec_path)
+    if not directory.is_dir():
+        raise UsageError(f"estimator.dependencies: {path!r}: is not a directory")
+    return directory
+
+
+def _dependency_files(dependencies: list[Path]) -> list[tuple[Path, str]]:
+    return [
+        (real, f"{dep.name}/{name}") for dep in dependencies for real, name in collect_source_tree(dep).files
+    ]
 
 
 def resolve_local_path(path: str, spec_path: Path) -> Path:
@@ -67,23 +84,25 @@ def resolve_source_dir(source_dir: str, spec_path: Path) -> Path:
     return directory
 
 
-def pack_source_dir(directory: Path, *, entry_point: str | None = None) -> SourceTarball:
+def pack_source_dir(
+    directory: Path, *, entry_point: str | None = None, dependencies: list[Path] | None = None
+) -> SourceTarball:
     """Tar + gzip the directory's contents reproducibly; checks that the entry point is in it."""
     if entry_point and not (directory / entry_point).is_file():
         raise UsageError(
             f"estimator.entry_point: {entry_point!r}: not found in source_dir {str(directory)!r}"
         )
     tree = collect_source_tree(directory)
-    tarball = _pack(directory, tree.files)
+    tarball = _pack(directory, tree.files + _dependency_files(dependencies or []))
     tarball.skipped_note = tree.skipped_note()
     return tarball
 
 
-def pack_entry_point(script: Path) -> SourceTarball:
+def pack_entry_point(script: Path, *, dependencies: list[Path] | None = None) -> SourceTarball:
     """A spec without source_dir and without a packaged image ships its entry point alone (as SDK v2)."""
     if not script.is_file():
         raise UsageError(f"estimator.entry_point: {str(script)!r}: no such file to upload")
-    return _pack(script.parent, [(script.resolve(), script.name)])
+    return _pack(script.parent, [(script.resolve(), script.name), *_dependency_files(dependencies or [])])
 
 
 def _pack(root: Path, files: list[tuple[Path, str]]) -> SourceTarball:

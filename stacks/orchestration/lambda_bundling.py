@@ -1,13 +1,23 @@
-"""Lambda code assets built by plain file copies: lambda/<fn>/ plus the dtrain package.
+"""Lambda code assets built by plain file copies: lambda/<fn>/, the dtrain package, and
+boto3/botocore at the tested version.
 
-No Docker and no PythonFunction: the Lambdas need only the standard library, boto3 (in the
-runtime) and dtrain/, so bundling is a copy. The asset hash is taken from the output, so a
-change in dtrain/ gives new assets even though the source directory is lambda/<fn>/.
+No Docker and no PythonFunction. The functions need the standard library, dtrain/ and boto3;
+boto3/botocore are vendored from requirements-lambda.txt instead of taken from the runtime, so the
+strict request check walks the same botocore SageMaker model in Lambda as in the tests and in
+`dtrain validate` (a runtime's older botocore would refuse instance types or fields they accept).
+The wheels are pure Python: pip installs them once per requirements content into a cache outside
+cdk.out (.cache/lambda-deps/<hash>), and every synth copies that tree. The asset hash is taken from
+the output, so a change in dtrain/ or in the pins gives new assets.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +28,69 @@ from aws_cdk import aws_lambda as lambda_
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_ROOT = REPO_ROOT / "lambda"
 DTRAIN_ROOT = REPO_ROOT / "dtrain"
+LAMBDA_REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
+DEPS_CACHE = REPO_ROOT / ".cache" / "lambda-deps"
+
+# The runtime, its interpreter version and platform, in one place: the vendored wheels are
+# resolved for them, and `make test` runs the Lambda code's tests under this Python (.venv-lambda).
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LAMBDA_PYTHON = "3.13"
+WHEEL_PLATFORM = "manylinux2014_aarch64"
+# botocore service models the bundled code makes clients for (boto3.client(...) in lambda/ and
+# the dtrain modules they import); the other ~400 models stay out of the zips (tests check this).
+BOTOCORE_SERVICES = ("dynamodb", "sagemaker", "stepfunctions")
+
 # What the Lambdas never import: the CLI, local mode and the emulator stay out of the zip.
 _EXCLUDED = ("__pycache__", "*.pyc", "local", "emulator", "commands", "demo.py", "remote")
+_COMPLETE = ".complete"
+
+
+def _cache_key() -> str:
+    text = LAMBDA_REQUIREMENTS.read_bytes()
+    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), ",".join(BOTOCORE_SERVICES).encode()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _trim(site: Path) -> None:
+    """Drop what no function loads: console scripts and the unused botocore service models."""
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    data = site / "botocore" / "data"
+    for entry in data.iterdir():
+        if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+            shutil.rmtree(entry)
+
+
+def vendored_dependencies() -> Path:
+    """The site-packages tree every asset starts from, built on first use per requirements content.
+
+    Built in a scratch directory and renamed into place, so concurrent synths never see half a tree."""
+    target = DEPS_CACHE / _cache_key()
+    if (target / _COMPLETE).is_file():
+        return target
+    DEPS_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=DEPS_CACHE, prefix=f"{target.name}.partial-"))
+    try:
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", LAMBDA_PYTHON, "--platform", WHEEL_PLATFORM,
+            "--target", str(staging), "-r", str(LAMBDA_REQUIREMENTS),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"{LAMBDA_REQUIREMENTS.name}: pip could not install the Lambda wheels: {last}")
+        _trim(staging)
+        (staging / _COMPLETE).touch()
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / _COMPLETE).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 @jsii.implements(ILocalBundling)
@@ -29,6 +100,9 @@ class CopyBundler:
 
     def try_bundle(self, output_dir: str, options: Any = None, **_kw: Any) -> bool:
         out = Path(output_dir)
+        shutil.copytree(
+            vendored_dependencies(), out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(_COMPLETE)
+        )
         for item in self.function_dir.iterdir():
             if item.name == "__pycache__":
                 continue
@@ -51,7 +125,7 @@ def function_code(function: str) -> lambda_.Code:
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(
             # Never used: local bundling always succeeds. CDK requires an image anyway.
-            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.13"),
+            image=DockerImage.from_registry(f"public.ecr.aws/sam/build-python{LAMBDA_PYTHON}"),
             local=CopyBundler(source),
         ),
     )

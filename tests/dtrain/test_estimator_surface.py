@@ -7,13 +7,17 @@ The SDK-signature half of the surface test runs in the SDK parity subprocess
 from __future__ import annotations
 
 import dataclasses
+import io
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 
 from dtrain.errors import SpecError, SpecErrors
-from dtrain.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, refused
+from dtrain.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, markdown_table, refused
+from dtrain.remote.source_upload import pack_spec_code
 from dtrain.request import build_training_job_request
 from dtrain.schema import job_spec_schema
 from dtrain.spec import parse_spec
@@ -144,3 +148,76 @@ def test_model_channel_name_clash_is_refused() -> None:
 )
 def test_cross_field_and_config_rules(estimator: dict[str, Any], field: str) -> None:
     assert field in [e.field for e in _errors(minimal_spec(**estimator))]
+
+
+def test_readme_lists_every_argument_as_the_table_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    begin, end = "<!-- estimator-table:begin -->\n", "\n<!-- estimator-table:end -->"
+    block = readme[readme.index(begin) + len(begin) : readme.index(end)]
+    assert block == markdown_table(), "README is stale: paste `python -m dtrain.estimator_args` there"
+
+
+def _tar_names(data: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        return archive.getnames()
+
+
+def test_dependencies_are_packed_under_their_own_names(tmp_path: Path) -> None:
+    """SDK 2.220 tar_and_upload_dir: source_dir's contents at the root, each dependency as a dir."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("import helpers\n")
+    (tmp_path / "lib" / "helpers").mkdir(parents=True)
+    (tmp_path / "lib" / "helpers" / "__init__.py").write_text("X = 1\n")
+    spec_path = tmp_path / "job.json"
+    estimator = {"entry_point": "train.py", "source_dir": "src", "dependencies": ["lib/helpers"]}
+    tarball = pack_spec_code(estimator, spec_path)
+    assert tarball is not None
+    assert _tar_names(tarball.data) == ["train.py", "helpers/__init__.py"]
+    lone = pack_spec_code(
+        {"entry_point": "src/train.py", "image_uri": "a/b", "dependencies": ["lib"]}, spec_path
+    )
+    assert lone is not None and _tar_names(lone.data) == ["train.py", "lib/helpers/__init__.py"]
+
+
+@pytest.mark.parametrize(
+    ("estimator", "rule"),
+    [
+        ({"dependencies": ["lib"]}, "S3 tarball"),  # minimal_spec's source_dir is in S3
+        ({"dependencies": ["lib"], "source_dir": None, "image_uri": "ddp"}, "baked code"),
+        ({"dependencies": ["s3://my-code/lib"], "source_dir": "src"}, "local directory"),
+        ({"dependencies": ["a/lib", "b/lib"], "source_dir": "src"}, "same name"),
+    ],
+)
+def test_dependencies_need_local_code(estimator: dict[str, Any], rule: str) -> None:
+    errors = _errors(minimal_spec(**estimator))
+    assert any(e.field.startswith("estimator.dependencies") and rule in e.rule for e in errors), errors
+
+
+def test_local_mode_runs_the_code_with_its_dependencies(tmp_path: Path) -> None:
+    from dtrain.commands.local_cmd import _code_with_dependencies
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("import helpers\n")
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("X = 1\n")
+    spec = parse_spec(minimal_spec(source_dir="src", dependencies=["helpers"]), spec_dir=str(tmp_path))
+    code = _code_with_dependencies(spec, tmp_path / "src", tmp_path / "job.json", tmp_path / "work")
+    assert sorted(p.relative_to(code).as_posix() for p in code.rglob("*.py")) == [
+        "helpers/__init__.py",
+        "train.py",
+    ]
+
+
+def test_status_says_where_tensorboard_files_go() -> None:
+    from dtrain.remote.job_summary import render_summary, training_job_summary
+
+    described = {
+        "TrainingJobName": "tb-job",
+        "TrainingJobStatus": "InProgress",
+        "TensorBoardOutputConfig": {"S3OutputPath": "s3://my-debug/tensorboard", "LocalPath": "/opt/ml/tb"},
+    }
+    job = training_job_summary("us-east-1", described)
+    assert job["tensorboard"] == "s3://my-debug/tensorboard"
+    assert "tensorboard" in render_summary({"jobs": [job]}) and "s3://my-debug/tensorboard" in render_summary(
+        {"jobs": [job]}
+    )

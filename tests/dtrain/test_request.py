@@ -152,6 +152,7 @@ def test_tensorflow_model_dir(make_spec: Any) -> None:
 
 def test_local_source_dir_maps_to_the_sdk_upload_key(tmp_path: Path, platform: PlatformSettings) -> None:
     (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("")  # load_spec checks that the entry point is there
     spec_file = tmp_path / "job.json"
     spec_file.write_text(
         json.dumps(

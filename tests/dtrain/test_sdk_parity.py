@@ -265,12 +265,17 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     ),
     "tf_model_dir_given": ("tensorflow", _tf(model_dir="s3://my-models/tf-run"), S3_CHANNELS),
     "tf_model_dir_false": ("tensorflow", _tf(model_dir=False, container_log_level=30), S3_CHANNELS),
+    # A region without SageMaker Debugger: no default hook, the profiler off.
+    "debugger_unsupported_region": ("pytorch", _estimator(), S3_CHANNELS),
     "model_channel_default_name_with_isolation": (
         "tensorflow",
         _tf(model_uri="s3://my-models/base.tar.gz", enable_network_isolation=True),
         S3_CHANNELS,
     ),
 }
+
+
+CASE_REGIONS = {"debugger_unsupported_region": "eu-south-2"}
 
 
 def _sdk_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -403,6 +408,11 @@ def all_cases(local_code_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict
         _estimator(source_dir=str(local_code_dir), code_location="s3://my-code-uploads/team-a/"),
         S3_CHANNELS,
     )
+    cases["local_source_dir_dependencies"] = (
+        "pytorch",
+        _estimator(source_dir=str(local_code_dir), dependencies=[str(local_code_dir.parent / "lib")]),
+        S3_CHANNELS,
+    )
     cases["local_code_location_bucket_only"] = (
         "tensorflow",
         _tf(source_dir=str(local_code_dir), code_location="s3://my-code-uploads"),
@@ -424,7 +434,7 @@ def sdk_requests(
             "kwargs": copy.deepcopy(estimator),
             "inputs": _sdk_inputs(inputs),
             "job_name": _job_name(case_id),
-            "region": "us-east-1",
+            "region": CASE_REGIONS.get(case_id, "us-east-1"),
         }
         for case_id, (framework, estimator, inputs) in all_cases.items()
     ]
@@ -493,6 +503,7 @@ def _diff(ours: Any, theirs: Any, path: str = "") -> list[str]:
         "local_source_dir_network_isolation",
         "local_source_dir_code_location",
         "local_code_location_bucket_only",
+        "local_source_dir_dependencies",
     ],
 )
 def test_request_equals_sdk_v2(
@@ -502,7 +513,8 @@ def test_request_equals_sdk_v2(
 ) -> None:
     framework, estimator, inputs = all_cases[case_id]
     spec = parse_spec({"framework": framework, "estimator": estimator, "inputs": inputs})
-    ours = build_training_job_request(spec, None, job_name=_job_name(case_id), region="us-east-1")
+    region = CASE_REGIONS.get(case_id, "us-east-1")
+    ours = build_training_job_request(spec, None, job_name=_job_name(case_id), region=region)
     theirs = _without_sdk_only(sdk_requests[case_id])
     assert ours == theirs, "\n".join(_diff(ours, theirs))
 

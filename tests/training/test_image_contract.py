@@ -26,6 +26,7 @@ from dtrain.local.container_config import write_container_config
 from dtrain.local.image_facts import read_image_facts
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
+from dtrain.local.toolkit_launch import TOOLKIT_PYTHON
 from dtrain.request import CODE_DIR_IN_IMAGE, build_training_job_request
 from dtrain.spec import load_spec, parse_spec
 from dtrain.spec_rules import IMAGE_DISTRIBUTIONS
@@ -231,7 +232,6 @@ def test_finding6_a_packaged_image_takes_only_the_distributions_it_launches(
     assert "\n" not in message
 
 
-TOOLKIT_PYTHON = repo_root() / ".venv-toolkit" / "bin" / "python"
 RUNNER_PROBE = """
 import json, sys
 from sagemaker_training import entry_point, environment

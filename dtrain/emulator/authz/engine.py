@@ -33,6 +33,9 @@ class Request:
     resource: str  # the resource ARN ("*" for actions without a resource type)
     account: str  # the resource's account
     context: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    # True for an action AWS authorizes on a resource its reference calls wildcard-only
+    # (calls.RESOURCE_BEYOND_REFERENCE): decided without the engine's resource-type validation.
+    unvalidated: bool = False
 
     def context_dict(self) -> dict[str, str | list[str]]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.context}
@@ -102,7 +105,9 @@ class PolicyEngine:
             ident = next(self._ids)
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(json.dumps({"id": ident, "simulation": simulation}) + "\n")
+                proc.stdin.write(
+                    json.dumps({"id": ident, "simulation": simulation, "unsafe": request.unvalidated}) + "\n"
+                )
                 proc.stdin.flush()
                 line = proc.stdout.readline()
             except (BrokenPipeError, OSError) as exc:
@@ -113,7 +118,8 @@ class PolicyEngine:
         if reply.get("id") != ident:
             raise EngineError(f"the IAM engine answered request {reply.get('id')}, not {ident}")
         if "error" in reply:
-            raise EngineError(f"{request.action} on {request.resource}: {reply['error']}")
+            details = json.dumps(reply.get("details") or {}, default=str)[:600]
+            raise EngineError(f"{request.action} on {request.resource}: {reply['error']} {details}")
         return Decision(reply["decision"], tuple(reply.get("reasons") or ()))
 
     def close(self) -> None:

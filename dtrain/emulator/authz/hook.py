@@ -1,0 +1,155 @@
+"""Where calls are authorized: every boto3 call made in this process, before it is sent.
+
+The emulator's principals all run in this process (the in-process Lambdas, moto's Step
+Functions interpreter, the SageMaker backend), so the one place that sees every call they
+make, with its operation name and parameters, is botocore's client (BaseClient._make_api_call).
+Who is calling is the principal the thread acts as (`acting_as`), inherited by the threads it
+starts (s3transfer, the local job runner); moto's Step Functions interpreter signs its service
+integrations with the access key "ak", which stands for the state machine's role. A thread
+acting as nobody is the emulator's own caller (the CLI, the tests): full access.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dtrain.emulator.authz.authorizer import AccessDenied, Authorizer, Principal
+
+SFN_ACCESS_KEY = "ak"  # moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for
+
+_local = threading.local()
+_installed: list[Authorizer] = []
+
+
+def current() -> Authorizer | None:
+    return _installed[-1] if _installed else None
+
+
+def acting_principal() -> Principal | None:
+    principal: Principal | None = getattr(_local, "principal", None)
+    return principal
+
+
+@contextmanager
+def acting_as(principal: Principal | None) -> Iterator[None]:
+    saved = acting_principal()
+    _local.principal = principal
+    try:
+        yield
+    finally:
+        _local.principal = saved
+
+
+@contextmanager
+def function_role(role_arn: str, function_name: str) -> Iterator[None]:
+    """A Lambda handler runs with its role's credentials (Lambda assumes the role first)."""
+    active = current()
+    if active is None:
+        yield
+        return
+    active.assume("lambda.amazonaws.com", role_arn)
+    with acting_as(Principal(role_arn, session=function_name)):
+        yield
+
+
+def execution_role(role_arn: str, job_name: str) -> Any:
+    """What a training job does, SageMaker does with the job's execution role."""
+    return acting_as(Principal(role_arn, session=f"SageMaker-{job_name}"[:64]) if current() else None)
+
+
+def service_may_invoke(service: str, function_arn: str, source_arn: str) -> bool:
+    """A service principal invoking a function (its resource policy decides); refusals recorded."""
+    from dtrain.emulator.authz.calls import Check
+
+    active = current()
+    if active is None:
+        return True
+    check = Check("lambda:InvokeFunction", function_arn, "function", function_arn)
+    try:
+        active.service_acts(service, check, source_arn=source_arn)
+    except AccessDenied:
+        return False
+    return True
+
+
+def service_cannot_assume(service: str, role_arn: str, source_arn: str = "") -> str | None:
+    """None when the role's trust policy admits the service; else the refusal's message."""
+    active = current()
+    if active is None or not role_arn:
+        return None
+    try:
+        active.assume(service, role_arn, source_arn)
+    except AccessDenied as denied:
+        return denied.message
+    return None
+
+
+def _state_machine_principal(authorizer: Authorizer) -> Principal:
+    roles = authorizer.state.state_machine_roles()
+    if len(roles) != 1:
+        raise AccessDenied(
+            "AccessDeniedException",
+            f"emulator: {len(roles)} state machine roles; a service integration call cannot be attributed",
+        )
+    return Principal(next(iter(roles)), session="states")
+
+
+def _caller(client: Any, authorizer: Authorizer) -> Principal | None:
+    principal = acting_principal()
+    if principal is not None:
+        return principal
+    credentials = getattr(client._request_signer, "_credentials", None)
+    if credentials is not None and credentials.access_key == SFN_ACCESS_KEY:
+        return _state_machine_principal(authorizer)
+    return None
+
+
+@contextmanager
+def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
+    from botocore.client import BaseClient
+
+    original_call = BaseClient._make_api_call
+    original_start = threading.Thread.start
+    original_bootstrap = getattr(threading.Thread, "_bootstrap_inner")  # noqa: B009 - private
+
+    def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
+        active = current()
+        if active is not None:
+            principal = _caller(self, active)
+            if principal is not None:
+                service = self.meta.service_model.service_name
+                try:
+                    active.authorize_call(
+                        principal, service, operation_name, api_params, self.meta.region_name
+                    )
+                except AccessDenied as denied:
+                    error = {
+                        "Error": {"Code": denied.code, "Message": denied.message},
+                        "ResponseMetadata": {"HTTPStatusCode": denied.status, "RequestId": uuid.uuid4().hex},
+                    }
+                    raise self.exceptions.from_code(denied.code)(error, operation_name) from None
+        return original_call(self, operation_name, api_params)
+
+    def start(self: threading.Thread) -> None:
+        self._dtrain_principal = acting_principal()  # type: ignore[attr-defined]
+        original_start(self)
+
+    def bootstrap_inner(self: threading.Thread) -> None:
+        _local.principal = getattr(self, "_dtrain_principal", None)
+        original_bootstrap(self)
+
+    BaseClient._make_api_call = make_api_call
+    threading.Thread.start = start  # type: ignore[method-assign]
+    setattr(threading.Thread, "_bootstrap_inner", bootstrap_inner)  # noqa: B010 - private
+    _installed.append(authorizer)
+    try:
+        yield authorizer
+    finally:
+        _installed.remove(authorizer)
+        BaseClient._make_api_call = original_call
+        threading.Thread.start = original_start  # type: ignore[method-assign]
+        setattr(threading.Thread, "_bootstrap_inner", original_bootstrap)  # noqa: B010
