@@ -196,3 +196,14 @@ def test_the_json_schema_takes_a_processing_spec_and_refuses_a_typo() -> None:
     assert [e.message for e in validator.iter_errors(doc)] == []
     doc["processing"]["run"]["outputz"] = []
     assert not validator.is_valid(doc)
+
+
+def test_submit_refuses_a_processing_spec_until_the_platform_runs_processing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dtrain.remote.spec_check import SpecRejected, check_against_platform
+
+    doc = _spec(_processing(), inputs={"train": {"processing_output": "train"}})
+    with pytest.raises(SpecRejected):
+        check_against_platform(doc, None, "job-1")
+    assert "processing: '{...}': runs in `dtrain local` only for now" in capsys.readouterr().err
