@@ -75,8 +75,8 @@ LAMBDA_TESTS := tests/lambda tests/dtrain --ignore=tests/dtrain/test_sdk_parity.
 	.venv-lambda/bin/pip install -q -r requirements-lambda-dev.txt
 	touch $@
 
-# TensorFlow + Horovod (built once from source, wheel cached outside the clone).
-.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh | system-deps
+# TensorFlow + PyTorch + Horovod (its patched wheel built once, cached outside the clone).
+.venv-hvd/.stamp: requirements-horovod.txt scripts/setup_horovod.sh training_code/horovod/patches/horovod-0.28.1-torch-cxx17.patch | system-deps
 	bash scripts/setup_horovod.sh .venv-hvd
 	touch $@
 

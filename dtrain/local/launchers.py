@@ -27,17 +27,12 @@ from typing import Any
 
 from dtrain.local.environment import decode_hyperparameters, split_hyperparameters, user_args
 from dtrain.local.errors import LocalModeError
-from dtrain.local.layout import HostTree, JobLayout
+from dtrain.local.layout import JobLayout
 from dtrain.local.ports import LOOPBACK, free_port, require_free
 from dtrain.local.processes import ProcessSpec
+from dtrain.local.tf_cluster import tf_config_specs
 
 RANK_EXEC = Path(__file__).with_name("rank_exec.py")
-PS_SERVER = (
-    "import json, os, tensorflow as tf\n"
-    "c = json.loads(os.environ['TF_CONFIG'])\n"
-    "tf.distribute.Server(tf.train.ClusterSpec(c['cluster']), job_name='ps',"
-    " task_index=c['task']['index'], protocol='grpc').join()\n"
-)
 
 
 @dataclass(frozen=True)
@@ -149,7 +144,8 @@ def plan_launch(
         ]
 
     if distribution in {"parameter_server", "multi_worker_mirrored_strategy"}:
-        return distribution, _tf_config_specs(distribution, hosts, host_envs, command)
+        # What SageMaker's TensorFlow toolkit does (TF_CONFIG, a ps server per host): tf_cluster.
+        return distribution, tf_config_specs(distribution, hosts, host_envs, command, python=options.python)
 
     return distribution, [
         ProcessSpec(host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python")
@@ -230,51 +226,3 @@ def _mpi4py_rank(command: list[str]) -> list[str]:
             "`python -m mpi4py <script>` (the images install it); pip install mpi4py"
         )
     return [python, "-m", "mpi4py", *rest]
-
-
-def _tf_config_specs(
-    distribution: str,
-    hosts: Sequence[HostTree],
-    host_envs: Mapping[str, dict[str, str]],
-    command: list[str],
-) -> list[ProcessSpec]:
-    names = [t.name for t in hosts]
-    address = {name: f"{LOOPBACK}:{free_port()}" for name in names}
-    specs: list[ProcessSpec] = []
-    if distribution == "multi_worker_mirrored_strategy":
-        cluster: dict[str, list[str]] = {"worker": [address[n] for n in names]}
-        for index, tree in enumerate(hosts):
-            env = dict(host_envs[tree.name])
-            env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-            specs.append(
-                ProcessSpec(host=tree.name, argv=list(command), env=env, cwd=tree.code_dir, name="python")
-            )
-        return specs
-    # Parameter server, as the TensorFlow containers lay it out: the first host is the master,
-    # the others workers, and every host also runs a parameter server.
-    ps_address = {name: f"{LOOPBACK}:{free_port()}" for name in names}
-    cluster = {"master": [address[names[0]]], "ps": [ps_address[n] for n in names]}
-    if len(names) > 1:
-        cluster["worker"] = [address[n] for n in names[1:]]
-    for index, tree in enumerate(hosts):
-        task = {"type": "master", "index": 0} if index == 0 else {"type": "worker", "index": index - 1}
-        env = dict(host_envs[tree.name])
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "environment": "cloud", "task": task})
-        specs.append(
-            ProcessSpec(host=tree.name, argv=list(command), env=env, cwd=tree.code_dir, name="python")
-        )
-        ps_env = dict(host_envs[tree.name])
-        ps_env["TF_CONFIG"] = json.dumps(
-            {"cluster": cluster, "environment": "cloud", "task": {"type": "ps", "index": index}}
-        )
-        specs.append(
-            ProcessSpec(
-                host=tree.name,
-                argv=[command[0], "-c", PS_SERVER],
-                env=ps_env,
-                cwd=tree.code_dir,
-                daemon=True,
-                name="ps",
-            )
-        )
-    return specs

@@ -5,8 +5,9 @@ The same model, data handling, hyperparameters, checkpoints and metric lines as 
 ``hvd.init()``, ``hvd.DistributedOptimizer`` averaging gradients, rank 0's parameters and optimizer
 state broadcast before the first step, and only rank 0 checkpointing and saving.
 
-Horovod 0.28.1's PyTorch extension builds against torch <= 2.0 only (the image pins 2.0.1), so this
-script sticks to APIs that torch 2.0 has.
+Horovod 0.28.1's PyTorch extension builds against torch >= 2.1 only with the upstream C++17 patch
+(training_code/horovod/patches/; .venv-hvd has torch 2.13), and the image may pin an older torch, so
+this script sticks to APIs that torch 2.0 has.
 """
 
 from __future__ import annotations
@@ -153,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             images, labels = train_data.augmented_batch(plan.rank_batch(order, step_in_epoch, rank), augment)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
                 loss = F.cross_entropy(model(images).float(), labels, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
+            # Horovod's DistributedOptimizer.zero_grad() takes no arguments; torch >= 2.0's default
+            # (set_to_none=True) applies.
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()

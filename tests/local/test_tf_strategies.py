@@ -1,0 +1,192 @@
+"""The TensorFlow strategies really train across two simulated hosts through `dtrain local`.
+
+train_tf_keras.py (the horovod image's TF trainer) under the TF_CONFIG and ps servers local mode
+sets up as SageMaker's TensorFlow toolkit does (dtrain/local/tf_cluster.py):
+- multi_worker_mirrored_strategy: both workers apply the same steps with the same all-reduced
+  loss, end with bit-identical weights, learn, and the chief's SavedModel loads;
+- parameter_server: the variables live on the two ps servers, the worker runs the chief's steps
+  (and logs them), the chief's SavedModel beats chance, and nothing is left running.
+TensorFlow lives in .venv-hvd (make setup): missing, these fail rather than skip.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dtrain.cli import main
+from dtrain.local.config import repo_root
+
+pytestmark = pytest.mark.slow
+
+REPO = repo_root()
+HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
+METRIC = re.compile(r"^epoch=(\d+) step=(\d+) train_loss=([0-9.]+) val_acc=([0-9.]+)", re.M)
+EPOCHS, BATCH = 3, 16
+
+
+@dataclass
+class Run:
+    job_dir: Path
+    logs: dict[str, str]
+    leftover_pids: list[int]
+
+
+def _pids_under(root: Path) -> list[int]:
+    """Processes whose environment points into the job dir (SAGEMAKER_BASE_DIR)."""
+    needle = f"SAGEMAKER_BASE_DIR={root}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if any(v.startswith(needle) for v in (entry / "environ").read_bytes().split(b"\0")):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _run_example(name: str, data: Path, workdir: Path) -> Run:
+    assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
+    args = ["local", str(REPO / "examples" / name), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
+    args += ["--data", f"train={data}", "--data", f"test={data}"]
+    for hp in (f"epochs={EPOCHS}", f"batch_size={BATCH}", "width=8", "lr=0.02", "checkpoint_every_steps=3"):
+        args += ["--set", hp]
+    args += ["--set", "max_steps=4"]
+    code = main(args)
+    job_dir = next((workdir / "jobs").iterdir())
+    logs = {p.stem: p.read_text() for p in (job_dir / "logs").glob("algo-*.log")}
+    assert code == 0, "\n".join(text[-3000:] for text in logs.values())
+    return Run(job_dir, logs, _pids_under(job_dir))
+
+
+def _saved_model_accuracy(model_dir: Path, tfrecords: Path) -> float:
+    """Loads the SavedModel in a fresh TF process and scores it on the test records."""
+    probe = f"""
+import numpy as np, tensorflow as tf
+model = tf.saved_model.load({str(model_dir)!r})
+serve = model.signatures["serving_default"]
+mean = np.array([0.4914, 0.4822, 0.4465], np.float32) * 255
+std = np.array([0.2470, 0.2435, 0.2616], np.float32) * 255
+correct = total = 0
+for raw in tf.data.TFRecordDataset({str(tfrecords / "test.tfrecords")!r}):
+    ex = tf.train.Example.FromString(raw.numpy())
+    image = np.frombuffer(ex.features.feature["image"].bytes_list.value[0], np.uint8).reshape(1, 32, 32, 3)
+    logits = list(serve(tf.constant((image.astype(np.float32) - mean) / std)).values())[0]
+    correct += int(np.argmax(logits) == ex.features.feature["label"].int64_list.value[0])
+    total += 1
+print(correct / total)
+"""
+    proc = subprocess.run([str(HVD_PYTHON), "-c", probe], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return float(proc.stdout.split()[-1])
+
+
+@pytest.fixture(scope="module")
+def mwms(tfrecord_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _run_example("tf_multi_worker_mirrored.json", tfrecord_dir, tmp_path_factory.mktemp("mwms"))
+
+
+@pytest.fixture(scope="module")
+def ps(tfrecord_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _run_example("tf_parameter_server.json", tfrecord_dir, tmp_path_factory.mktemp("ps"))
+
+
+# ---------------------------------------------------------------- MultiWorkerMirrored
+
+
+def test_mwms_workers_step_together_on_the_same_all_reduced_loss(mwms: Run) -> None:
+    line = re.compile(r"^worker_epoch task=worker:(\d) epoch=(\d+) iterations=(\d+) loss=(\S+)$", re.M)
+    per_worker = {host: line.findall(mwms.logs[host]) for host in ("algo-1", "algo-2")}
+    assert [t for t, *_ in per_worker["algo-1"]] == ["0"] * EPOCHS
+    assert [t for t, *_ in per_worker["algo-2"]] == ["1"] * EPOCHS
+    steps_and_losses = {host: [(e, i, loss) for _, e, i, loss in found] for host, found in per_worker.items()}
+    # Same optimizer step count after every epoch and the loss equal to the last digit.
+    assert steps_and_losses["algo-1"] == steps_and_losses["algo-2"]
+    assert [int(i) for _, i, _ in steps_and_losses["algo-1"]] == [4, 8, 12]
+
+
+def test_mwms_replicas_end_identical_and_learn(mwms: Run) -> None:
+    digests = {
+        h: re.findall(r"^worker_weights task=worker:\d sha256=(\w+)$", t, re.M) for h, t in mwms.logs.items()
+    }
+    assert len(digests["algo-1"]) == 1 and digests["algo-1"] == digests["algo-2"]
+    metrics = [(int(e), int(s), float(loss)) for e, s, loss, _ in METRIC.findall(mwms.logs["algo-1"])]
+    assert [(e, s) for e, s, _ in metrics] == [(1, 4), (2, 8), (3, 12)]  # the chief's lines only
+    assert METRIC.findall(mwms.logs["algo-2"]) == []
+    assert metrics[-1][2] < metrics[0][2], metrics
+
+
+def test_mwms_chief_keeps_the_checkpoints_and_its_saved_model_loads(mwms: Run, tfrecord_dir: Path) -> None:
+    store = mwms.job_dir / "checkpoints"
+    # Every worker saved (collectives), only the chief's copies are in the store; 2 kept.
+    assert sorted(p.name for p in store.glob("ckpt-*.index")) == ["ckpt-12.index", "ckpt-9.index"]
+    model = mwms.job_dir / "algo-1" / "model" / "1"
+    assert (model / "saved_model.pb").is_file()
+    assert not (mwms.job_dir / "algo-2" / "model" / "1").exists()
+    assert 0.0 <= _saved_model_accuracy(model, tfrecord_dir) <= 1.0
+
+
+# ---------------------------------------------------------------- ParameterServer
+
+
+def test_ps_variables_live_on_both_parameter_servers(ps: Run) -> None:
+    found = re.search(r"^ps_variables on_ps=(\w+) devices=(\S+)$", ps.logs["algo-1"], re.M)
+    assert found, ps.logs["algo-1"][-3000:]
+    assert found.group(1) == "True"
+    assert found.group(2).split(",") == [
+        "/job:ps/replica:0/task:0/device:CPU:0",
+        "/job:ps/replica:0/task:1/device:CPU:0",
+    ]
+
+
+def test_ps_worker_runs_the_chiefs_steps_and_leaves_when_the_chief_is_done(ps: Run) -> None:
+    worker_steps = re.findall(r"^worker_step iteration= (\d+)$", ps.logs["algo-2"], re.M)
+    chief_total = re.search(r"^chief done: steps=(\d+) dispatched to 1 worker", ps.logs["algo-1"], re.M)
+    assert chief_total and int(chief_total.group(1)) == EPOCHS * 4
+    # The one worker (2 hosts: master + 1 worker) ran every step; the chief ran none itself.
+    assert len(worker_steps) == EPOCHS * 4
+    assert "worker_step" not in ps.logs["algo-1"]
+    assert "worker 0 done: the chief has finished" in ps.logs["algo-2"]
+    assert "ps 0 serving" in ps.logs["algo-1"] and "ps 1 serving" in ps.logs["algo-2"]
+    # The metric line comes from the chief alone.
+    assert [int(s) for _, s, _, _ in METRIC.findall(ps.logs["algo-1"])] == [4, 8, 12]
+
+
+def test_ps_chief_saved_model_beats_chance(ps: Run, tfrecord_dir: Path) -> None:
+    model = ps.job_dir / "algo-1" / "model" / "1"
+    assert (model / "saved_model.pb").is_file()
+    assert _saved_model_accuracy(model, tfrecord_dir) > 0.1 + 0.1  # chance is 0.1 (10 classes)
+
+
+def test_ps_leaves_no_worker_or_ps_process(ps: Run) -> None:
+    assert ps.leftover_pids == []
+
+
+def test_tf_config_is_the_toolkits_with_ports_mapped(tmp_path: Path) -> None:
+    from dtrain.local.tf_cluster import LoopbackPorts, toolkit_mwms_config, toolkit_ps_config
+
+    hosts = ["algo-1", "algo-2", "algo-3"]
+    assert toolkit_ps_config(hosts, "algo-2") == {
+        "cluster": {
+            "master": ["algo-1:2222"],
+            "ps": ["algo-1:2223", "algo-2:2223", "algo-3:2223"],
+            "worker": ["algo-2:2222", "algo-3:2222"],
+        },
+        "environment": "cloud",
+        "task": {"index": 0, "type": "worker"},
+    }
+    assert toolkit_ps_config(hosts, "algo-3", ps_task=True)["task"] == {"index": 2, "type": "ps"}
+    assert toolkit_mwms_config(hosts, "algo-3")["task"] == {"index": 2, "type": "worker"}
+    ports = LoopbackPorts()
+    first = ports.config(toolkit_ps_config(hosts, "algo-1"))
+    again = ports.config(toolkit_ps_config(hosts, "algo-3"))
+    assert first["cluster"] == again["cluster"]  # one mapping for the whole job
+    addresses = [a for job in first["cluster"].values() for a in job]
+    assert len(set(addresses)) == 6 and all(a.startswith("127.0.0.1:") for a in addresses)
+    assert json.loads(json.dumps(first))["task"] == {"index": 0, "type": "master"}
