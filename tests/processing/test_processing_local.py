@@ -215,6 +215,39 @@ def test_the_pure_python_tfrecords_parse_in_tensorflow(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.horovod
+def test_the_horovod_keras_example_trains_on_tfrecords_its_processing_step_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert HVD_PYTHON.exists(), "the Horovod virtualenv is part of make setup"
+    raw = tmp_path / "raw"
+    make_cifar10_sample(raw, train=64, test=16)
+    work = tmp_path / "work"
+    example = REPO / "examples" / "processing" / "horovod_keras_with_preprocessing.json"
+    args = [
+        "local",
+        str(example),
+        "--workdir",
+        str(work),
+        "--no-live",
+        "--hosts",
+        "1",
+        "--data",
+        f"raw={raw}",
+    ]
+    for hp in ("epochs=1", "batch_size=16", "width=4", "max_steps=3"):
+        args += ["--set", hp]
+
+    code = main(args)
+
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    assert {p.name for p in (work / "s3").rglob("*.tfrecords")} == {"train.tfrecords", "test.tfrecords"}
+    job_dir = next((work / "jobs").iterdir())
+    assert (job_dir / "output" / "model.tar.gz").is_file()
+
+
+@pytest.mark.slow
 def test_dtrain_local_runs_processing_then_training_on_its_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -207,3 +207,30 @@ def test_submit_refuses_a_processing_spec_until_the_platform_runs_processing(
     with pytest.raises(SpecRejected):
         check_against_platform(doc, None, "job-1")
     assert "processing: '{...}': runs in `dtrain local` only for now" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["ddp_with_preprocessing.json", "horovod_keras_with_preprocessing.json"])
+def test_the_processing_examples_load_conform_and_build_both_requests(name: str) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from dtrain.local.platform import local_platform_settings
+    from dtrain.schema import job_spec_schema
+    from dtrain.spec import load_spec
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "processing" / name
+    jsonschema.Draft202012Validator(job_spec_schema()).validate(json.loads(path.read_text()))
+    spec = load_spec(path)
+    platform = local_platform_settings()
+    processing = build_processing_job_request(spec, platform)
+    training = build_training_job_request(spec, platform)
+    outputs = {
+        o["OutputName"]: o["S3Output"]["S3Uri"] for o in processing["ProcessingOutputConfig"]["Outputs"]
+    }
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training["InputDataConfig"]
+    }
+    assert channels == outputs  # train <- output train, test <- output test
+    assert training["ExperimentConfig"]["ExperimentName"].startswith("cifar10-")
