@@ -218,6 +218,8 @@ def build_training_job_request(
             input_config.append(channel_request(channel_name, channel, platform, f"inputs.{channel_name}"))
         except SpecError as exc:
             errors.extend([exc])
+    if spec.processing_channels:
+        input_config = _with_processing_channels(spec, platform, input_config, errors)
     if est.model_uri is not None and est.model_channel_name in spec.inputs:
         errors.add(
             f"inputs.{est.model_channel_name}",
@@ -349,6 +351,9 @@ def build_training_job_request(
             sent = arg.send(value) if value is not None else None
             if sent is not None:
                 _set_path(request, arg.request, sent)
+    if spec.experiment_config:
+        # SDK 2.220 _get_train_request: sent unchanged when non-empty.
+        request["ExperimentConfig"] = dict(spec.experiment_config)
     hook = debug_hook_config(spec, output_path, checkpoint_uri, region)
     if hook is not None:
         request["DebugHookConfig"] = hook
@@ -358,6 +363,27 @@ def build_training_job_request(
 
     validate_create_training_job(request)
     return request
+
+
+def _with_processing_channels(
+    spec: JobSpec,
+    platform: PlatformSettings | None,
+    input_config: list[dict[str, Any]],
+    errors: ErrorCollector,
+) -> list[dict[str, Any]]:
+    """The channels naming a processing output, as S3 channels on its URI, in the spec's order."""
+    from dtrain.processing_request import processing_output_uris
+
+    try:
+        uris = processing_output_uris(spec, platform)
+    except SpecError as exc:
+        errors.extend([exc])
+        return input_config
+    for channel_name, output in spec.processing_channels.items():
+        channel = S3Channel(s3_data=uris[output])
+        input_config.append(channel_request(channel_name, channel, None, f"inputs.{channel_name}"))
+    order = list(spec.raw.get("inputs") or {})
+    return sorted(input_config, key=lambda c: order.index(c["ChannelName"]))
 
 
 def _set_path(request: dict[str, Any], path: str, value: object) -> None:

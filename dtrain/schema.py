@@ -12,6 +12,8 @@ from typing import Any
 from dtrain import spec_rules as rules
 from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
 from dtrain.estimator_args import ARGS, ARGS_BY_NAME, BOTH, S3_SCHEMA
+from dtrain.experiment_config import experiment_config_schema
+from dtrain.processing_spec import processing_schema
 from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
 
 _S3 = S3_SCHEMA
@@ -93,7 +95,10 @@ def _channel() -> dict[str, Any]:
         {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}, **s3_options}, ["s3", "path"]
     )
     assert set(s3_shortcut["properties"]) == S3_SHORTCUT_KEYS
-    return {"oneOf": [_S3, s3_object, fs_object, shortcut, s3_shortcut]}
+    processing_output = _closed(
+        {"processing_output": {"type": "string", "minLength": 1}}, ["processing_output"]
+    )
+    return {"oneOf": [_S3, s3_object, fs_object, shortcut, s3_shortcut, processing_output]}
 
 
 def job_spec_schema() -> dict[str, Any]:
@@ -120,6 +125,8 @@ def job_spec_schema() -> dict[str, Any]:
                 "maxProperties": rules.MAX_CHANNELS,
             },
             "sweep": sweep,
+            "experiment_config": experiment_config_schema(),
+            "processing": processing_schema(experiment_config_schema()),
         },
         ["framework", "estimator"],
     )

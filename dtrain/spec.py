@@ -9,13 +9,15 @@ request is built (dtrain.request).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from dtrain import spec_rules as rules
 from dtrain.channels import Channel, parse_channel
 from dtrain.errors import ErrorCollector, SpecError
+from dtrain.experiment_config import parse_experiment_config
+from dtrain.processing_spec import ProcessingSpec, parse_processing
 from dtrain.spec_estimator import (
     EstimatorSpec,
     added_hyperparameter_count,
@@ -26,7 +28,7 @@ from dtrain.spec_file import read_document
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
-TOP_LEVEL_KEYS = ("framework", "job_name", "estimator", "inputs", "sweep")
+TOP_LEVEL_KEYS = ("framework", "job_name", "estimator", "inputs", "sweep", "experiment_config", "processing")
 # The sweep block's shape is the orchestration's (dtrain/orchestration/sweep.py), which runs it.
 SWEEP_KEYS = ("overrides", "max_concurrency", "objective")
 OBJECTIVE_KEYS = ("metric", "goal")
@@ -54,6 +56,12 @@ class JobSpec:
     raw: Mapping[str, Any]
     # Directory of the spec file (load_spec), against which a relative local source_dir resolves.
     spec_dir: str | None = None
+    # fit(experiment_config=...): sent as ExperimentConfig when non-empty (dtrain.experiment_config).
+    experiment_config: Mapping[str, str] | None = None
+    # ScriptProcessor(...).run(...) before training (dtrain.processing_spec).
+    processing: ProcessingSpec | None = None
+    # Training channel -> processing output name (`{"processing_output": NAME}` in inputs).
+    processing_channels: Mapping[str, str] = field(default_factory=dict)
 
     def local_source_dir(self) -> Path | None:
         """The local directory to upload (or for local mode to copy), when the code is local."""
@@ -82,9 +90,34 @@ def _parse_inputs(data: object, errors: ErrorCollector) -> dict[str, Channel]:
         ):
             errors.add(field, name, "channel names: 1-64 letters, digits, '.', '-' or '_'")
             continue
+        if isinstance(value, Mapping) and "processing_output" in value:
+            continue  # read by _parse_processing_channels
         channel = parse_channel(field, value, errors)
         if channel is not None:
             out[name] = channel
+    return out
+
+
+def _parse_processing_channels(data: object, errors: ErrorCollector) -> dict[str, str]:
+    """Channels `{"processing_output": NAME}`: filled with that output's S3 URI at request time."""
+    out: dict[str, str] = {}
+    if not isinstance(data, Mapping):
+        return out
+    for name, value in data.items():
+        if not isinstance(value, Mapping) or "processing_output" not in value:
+            continue
+        for key in value:
+            if key != "processing_output":
+                errors.add(
+                    f"inputs.{name}.{key}",
+                    value[key],
+                    "a processing-output channel takes only processing_output",
+                )
+        wanted = value["processing_output"]
+        if not isinstance(wanted, str) or not wanted:
+            errors.add(f"inputs.{name}.processing_output", wanted, "must name one of processing.run.outputs")
+        else:
+            out[str(name)] = wanted
     return out
 
 
@@ -178,6 +211,20 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
         _check_sweep_against_estimator(sweep, estimator, fw, errors)
+    experiment_config = None
+    if data.get("experiment_config") is not None:
+        experiment_config = parse_experiment_config("experiment_config", data["experiment_config"], errors)
+    processing = parse_processing(data["processing"], errors) if data.get("processing") is not None else None
+    processing_channels = _parse_processing_channels(data.get("inputs"), errors)
+    if processing_channels and processing is None and data.get("processing") is None:
+        first = next(iter(processing_channels))
+        errors.add(
+            f"inputs.{first}.processing_output",
+            processing_channels[first],
+            "the spec has no processing block",
+        )
+    if processing is not None:
+        _check_processing_output_channels(processing_channels, processing, errors)
     errors.raise_if_any()
     assert estimator is not None and framework in FRAMEWORKS
     return JobSpec(
@@ -188,6 +235,9 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         sweep=sweep,
         raw=data,
         spec_dir=spec_dir,
+        experiment_config=experiment_config,
+        processing=processing,
+        processing_channels=processing_channels,
     )
 
 
@@ -218,6 +268,19 @@ def _check_channels_against_estimator(
                 f"inputs.{name}",
                 estimator.input_mode,
                 "file-system channels (FSx, EFS) read in File mode only; set estimator.input_mode to File",
+            )
+
+
+def _check_processing_output_channels(
+    channels: Mapping[str, str], processing: ProcessingSpec, errors: ErrorCollector
+) -> None:
+    names = [o.output_name for o in processing.outputs]
+    for name, wanted in channels.items():
+        if wanted not in names:
+            errors.add(
+                f"inputs.{name}.processing_output",
+                wanted,
+                f"not an output of processing.run.outputs; {rules.did_you_mean(wanted, names)}",
             )
 
 

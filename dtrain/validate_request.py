@@ -231,3 +231,10 @@ def validate_create_training_job(request: Mapping[str, Any]) -> None:
     from dtrain.service_rules import check_service_rules
 
     check_service_rules(request)
+
+
+def validate_create_processing_job(request: Mapping[str, Any]) -> None:
+    """Raise RequestValidationError listing every CreateProcessingJob model violation."""
+    problems = request_problems(request, "CreateProcessingJob")
+    if problems:
+        raise RequestValidationError(problems)

@@ -149,6 +149,7 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
     from dtrain.local import LocalConfig, LocalTrainingJob
     from dtrain.local.platform import local_platform_settings
+    from dtrain.processing_local import processing_data_paths, run_before_training
     from dtrain.request import build_training_job_request, local_code_upload
     from dtrain.spec import load_spec, parse_spec
 
@@ -160,10 +161,23 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         spec = parse_spec(raw, spec_dir=spec.spec_dir)
     platform = local_platform_settings()
     request = build_training_job_request(spec, platform, job_name=args.job_name)
-    channel_paths = {k: Path(v.removeprefix("file://")) for k, v in _pairs(args.data, "--data").items()}
+    data = _pairs(args.data, "--data")
+    processing_paths = processing_data_paths(spec, data)  # --data for processing inputs
+    channel_paths = {k: Path(v.removeprefix("file://")) for k, v in data.items()}
     _check_local_arguments(args, request, channel_paths)
     upload = local_code_upload(spec, request)
     config = LocalConfig.load(args.config)
+    if spec.processing is not None:  # processing first; its outputs feed the channels naming them
+        python = config.python_for(spec.processing.packaged_image)
+        produced = run_before_training(
+            spec,
+            platform,
+            workdir=Path(args.workdir),
+            python=python,
+            data_paths=processing_paths,
+            log_sink=log_sink,
+        )
+        channel_paths = {**produced, **channel_paths}
     if args.procs_per_host is not None:
         config = LocalConfig(
             python=config.python,

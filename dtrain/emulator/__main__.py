@@ -25,49 +25,56 @@ from dtrain.emulator.server_state import (
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dtrain.emulator import Emulator
-    from dtrain.emulator.apps import synth_full_app, synth_standin_app
-    from dtrain.emulator.background import Stop, install_server_signals, serve_until_signalled
+    from dtrain.emulator.background import Stop, install_server_signals, private_tmpdir
 
     install_server_signals()  # SIGTERM/SIGHUP/SIGINT unwind every phase, synth included
     if not port_free(args.port):
         print(f"python -m dtrain.emulator serve: port {args.port} on 127.0.0.1 is in use", file=sys.stderr)
         return 1
     try:
-        work = Path(args.workdir)
-        work.mkdir(parents=True, exist_ok=True)
-        if args.assembly:
-            assembly = Path(args.assembly)
-        elif args.standin:
-            assembly = synth_standin_app(work / "cdk.out")
-        else:
-            assembly = synth_full_app(work / "cdk.out")
-        backend = None
-        if args.local:
-            from dtrain.emulator.local_backend import LocalRunnerBackend
-
-            backend = LocalRunnerBackend(workdir=work / "jobs")
-        with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:
-            assert emu.deployment is not None
-            state = {
-                "pid": os.getpid(),
-                "endpoint": emu.endpoint_url,
-                "region": emu.region,
-                "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
-                "not_modelled": emu.deployment.not_modelled(),
-            }
-            try:
-                write_state(args.port, state)
-                serve_until_signalled()
-            finally:
-                remove_state(args.port)
+        with private_tmpdir(Path(args.workdir)):
+            return _serve_in(args)
     except Stop:
         return 0
+
+
+def _serve_in(args: argparse.Namespace) -> int:
+    from dtrain.emulator import Emulator
+    from dtrain.emulator.apps import synth_full_app, synth_standin_app
+    from dtrain.emulator.background import serve_until_signalled
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.assembly:
+        assembly = Path(args.assembly)
+    elif args.standin:
+        assembly = synth_standin_app(work / "cdk.out")
+    else:
+        assembly = synth_full_app(work / "cdk.out")
+    backend = None
+    if args.local:
+        from dtrain.emulator.local_backend import LocalRunnerBackend
+
+        backend = LocalRunnerBackend(workdir=work / "jobs")
+    with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:
+        assert emu.deployment is not None
+        state = {
+            "pid": os.getpid(),
+            "endpoint": emu.endpoint_url,
+            "region": emu.region,
+            "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
+            "not_modelled": emu.deployment.not_modelled(),
+        }
+        try:
+            write_state(args.port, state)
+            serve_until_signalled()
+        finally:
+            remove_state(args.port)
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    from dtrain.emulator.background import StartFailed, start_in_background
+    from dtrain.emulator.background import StartFailed, server_scratch, start_in_background
 
     running, _ = live_state(args.port)
     if running is not None:
@@ -88,7 +95,13 @@ def _up(args: argparse.Namespace) -> int:
     cmd += ["--local"] if args.local else []
     log_path = Path(args.workdir).with_suffix(".log")
     try:
-        state = start_in_background(cmd, port=args.port, log_path=log_path, timeout=args.timeout)
+        state = start_in_background(
+            cmd,
+            port=args.port,
+            log_path=log_path,
+            timeout=args.timeout,
+            scratch=server_scratch(Path(args.workdir)),
+        )
     except StartFailed as exc:
         print(f"python -m dtrain.emulator up: {exc.message}", file=sys.stderr)
         return exc.code

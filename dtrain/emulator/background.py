@@ -43,16 +43,21 @@ def _last_log_line(log_path: Path) -> str:
     return ""
 
 
-def _end_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM to the server's process group, SIGKILL after `grace`, then reap it."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _end_group(proc: subprocess.Popen[bytes], scratch: Path | None, grace: float = 10.0) -> None:
+    """SIGTERM to the server (it unwinds and stops its children itself), SIGKILL to its whole
+    process group after `grace` (whatever is left), then its scratch folder goes."""
+    import shutil
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -68,7 +73,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def start_in_background(cmd: list[str], *, port: int, log_path: Path, timeout: float) -> dict[str, Any]:
+def start_in_background(
+    cmd: list[str], *, port: int, log_path: Path, timeout: float, scratch: Path | None = None
+) -> dict[str, Any]:
     """Start the server; its state once it is up. StartFailed (nothing left running) otherwise."""
     if not 1 <= port <= 65535:
         raise StartFailed(f"--port {port}: must be 1..65535", EXIT_USAGE)
@@ -97,14 +104,14 @@ def start_in_background(cmd: list[str], *, port: int, log_path: Path, timeout: f
                         EXIT_FAILED,
                     )
                 if time.monotonic() > deadline:
-                    _end_group(proc)
+                    _end_group(proc, scratch)
                     raise StartFailed(
                         f"the emulator was not up after {timeout:g} s (stopped it); log: {log_path}",
                         EXIT_FAILED,
                     )
                 time.sleep(0.2)
     except KeyboardInterrupt:
-        _end_group(proc)
+        _end_group(proc, scratch)
         remove_state(port)
         raise StartFailed("interrupted: the emulator server was stopped", EXIT_INTERRUPTED) from None
 
@@ -124,6 +131,34 @@ def stop_server(pid: int, *, seconds: float = 30.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+@contextlib.contextmanager
+def private_tmpdir(workdir: Path) -> Iterator[Path]:
+    """TMPDIR for the server and its children (synth's Node.js, jsii's kernel) under its own
+    workdir, removed when the server ends: a server stopped mid-synth leaves no temporary
+    files behind, and `up` removes this folder too when it had to kill the server's group."""
+    import shutil
+    import tempfile
+
+    scratch = server_scratch(workdir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        yield scratch
+    finally:
+        if previous is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous
+        tempfile.tempdir = None
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def server_scratch(workdir: Path) -> Path:
+    return workdir.resolve() / "tmp"
 
 
 class Stop(BaseException):

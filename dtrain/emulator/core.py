@@ -29,6 +29,7 @@ from dtrain.emulator.service_behaviour import installed as behaviour_installed
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
 
 ACCOUNT = "123456789012"
+ENFORCE_ENV = "DTRAIN_EMULATOR_ENFORCE"
 ORCHESTRATION_STACK = "DtrainOrchestration"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "emulator",
@@ -47,7 +48,7 @@ class Emulator:
         orchestration_stack: str = ORCHESTRATION_STACK,
         announce: bool = True,
         server_port: int | None = None,
-        enforce: bool = True,
+        enforce: bool | None = None,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -65,7 +66,8 @@ class Emulator:
         # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
         self.server_port = server_port
         # Enforcement: every call a platform principal makes is authorized (dtrain.emulator.authz).
-        self.enforce = enforce
+        # On unless turned off here or with DTRAIN_EMULATOR_ENFORCE=0 (make demo, the tests).
+        self.enforce = enforce if enforce is not None else os.environ.get(ENFORCE_ENV, "1") != "0"
         self.authz: Any = None
         self.service_refusals: list[str] = []
         self._stack = ExitStack()

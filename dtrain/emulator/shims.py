@@ -435,7 +435,8 @@ def installed(shims: Shims) -> Iterator[Shims]:
         refused = authz_hook.service_cannot_assume(
             "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), job_arn
         )
-        if refused:  # SageMaker checks at create that it can assume the execution role
+        refused = refused or authz_hook.job_keys_refused(request, training_job_name, self.region_name)
+        if refused:  # SageMaker checks at create that it can assume the role (and use its keys)
             raise JsonRESTError("ValidationException", refused)
         job = original_create(self, training_job_name=training_job_name, **kwargs)
         shims.sagemaker_backend.created(self, job, request)

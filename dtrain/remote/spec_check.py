@@ -67,6 +67,12 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         # SageMaker job names hold 63 characters; the Lambda derives the real one from the execution.
         stand_in = job_name[:63].rstrip("-")
         spec = parse_spec(raw_spec)
+        if spec.processing is not None:
+            # Issue 17's first part: the state machine does not run processing jobs yet, and a
+            # training job whose channels name never-written outputs would fail hours later.
+            raise SpecError(
+                "processing", "{...}", "runs in `dtrain local` only for now; the platform does not run it yet"
+            )
         for entry in sweep_entries(spec):
             request = build_training_job_request(entry, settings, job_name=stand_in, region=settings.region)
             if settings_json:

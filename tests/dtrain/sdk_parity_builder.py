@@ -1,7 +1,8 @@
 """Runs under .venv-sdk (SageMaker Python SDK 2.x): builds CreateTrainingJob requests offline.
 
 stdin: JSON list of {"id", "framework", "kwargs" (estimator kwargs), "inputs", "job_name",
-"region"}; the kwargs debugger_hook_config, profiler_config and tensorboard_output_config, as
+"region", optional "experiment_config"} or a processing configuration (_processing_request);
+the kwargs debugger_hook_config, profiler_config and tensorboard_output_config, as
 objects, become the SDK's config classes built from the same keyword arguments; inputs
 values are an S3 URI string or {"TrainingInput": {...}} /
 {"FileSystemInput": {...}}. stdout: JSON object id -> the request the SDK passed to
@@ -79,6 +80,9 @@ def main() -> int:
     configs = json.load(sys.stdin)
     results: dict[str, Any] = {}
     for config in configs:
+        if config.get("kind") == "processing":
+            results[config["id"]] = _processing_request(config)
+            continue
         boto_session = boto3.Session(
             region_name=config["region"], aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
         )
@@ -100,7 +104,13 @@ def main() -> int:
                 inputs[name] = TrainingInput(**value["TrainingInput"])
             else:
                 inputs[name] = FileSystemInput(**value["FileSystemInput"])
-        estimator.fit(inputs=inputs or None, job_name=config["job_name"], wait=False, logs=False)
+        estimator.fit(
+            inputs=inputs or None,
+            job_name=config["job_name"],
+            wait=False,
+            logs=False,
+            experiment_config=config.get("experiment_config"),
+        )
         results[config["id"]] = recorded[0]
     # The signatures too, so that a new SDK argument fails the surface test (same process).
     import inspect
@@ -113,6 +123,44 @@ def main() -> int:
     }
     json.dump(results, answer, default=str)
     return 0
+
+
+def _processing_request(config: dict[str, Any]) -> dict[str, Any]:
+    """{"kind": "processing", "processor": ScriptProcessor kwargs (network_config as an object),
+    "run": .run() kwargs (inputs/outputs as ProcessingInput/ProcessingOutput kwargs),
+    "default_bucket"}: the request passed to create_processing_job (intercepted)."""
+    import boto3
+    import sagemaker
+    from sagemaker import s3
+    from sagemaker.network import NetworkConfig
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+
+    def fake_upload(local_path: str, desired_s3_uri: str, **kw: Any) -> str:
+        # S3Uploader.upload of one file: <desired>/<file name>; the upload itself needs AWS.
+        return f"{desired_s3_uri}/{os.path.basename(local_path)}"
+
+    s3.S3Uploader.upload = staticmethod(fake_upload)  # type: ignore[method-assign]
+    boto_session = boto3.Session(
+        region_name=config["region"], aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+    )
+    session = sagemaker.Session(boto_session=boto_session)
+    session._default_bucket = config.get("default_bucket")  # no S3/STS lookups
+    recorded: list[dict[str, Any]] = []
+
+    def record(**request: Any) -> dict[str, Any]:
+        recorded.append(request)
+        return {"ProcessingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:processing-job/x"}
+
+    session.sagemaker_client.create_processing_job = record  # type: ignore[method-assign]
+    kwargs = dict(config["processor"])
+    if isinstance(kwargs.get("network_config"), dict):
+        kwargs["network_config"] = NetworkConfig(**kwargs["network_config"])
+    processor = ScriptProcessor(sagemaker_session=session, **kwargs)
+    run = dict(config["run"])
+    run["inputs"] = [ProcessingInput(**i) for i in run.get("inputs") or []] or None
+    run["outputs"] = [ProcessingOutput(**o) for o in run.get("outputs") or []] or None
+    processor.run(wait=False, logs=False, **run)
+    return recorded[0]
 
 
 if __name__ == "__main__":

@@ -422,7 +422,9 @@ def all_cases(local_code_dir: Path) -> dict[str, tuple[str, dict[str, Any], dict
 
 
 @pytest.fixture(scope="session")
-def sdk_requests(all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+def sdk_requests(
+    all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]], local_code_dir: Path
+) -> dict[str, Any]:
     if not SDK_PYTHON.exists():
         pytest.fail(f"{SDK_PYTHON} is missing: `make test` creates it from requirements-sdk.txt")
     configs = [
@@ -446,6 +448,7 @@ def sdk_requests(all_cases: dict[str, tuple[str, dict[str, Any], dict[str, Any]]
             "region": PLATFORM["region"],
         }
     )
+    configs += _processing_and_experiment_configs(local_code_dir)
     proc = subprocess.run(
         [str(SDK_PYTHON), str(BUILDER)],
         input=json.dumps(configs),
@@ -528,7 +531,7 @@ def test_platform_filled_request_equals_sdk_with_the_same_values(sdk_requests: d
 def test_every_distribution_row_of_the_contract_is_covered(sdk_requests: dict[str, Any]) -> None:
     flags = set()
     for case_id, request in sdk_requests.items():
-        if case_id == "__signatures__":
+        if case_id == "__signatures__" or case_id in PROCESSING_CASES:
             continue
         flags |= {k for k in request["HyperParameters"] if k.endswith("_enabled")}
     assert flags >= {
@@ -539,3 +542,171 @@ def test_every_distribution_row_of_the_contract_is_covered(sdk_requests: dict[st
         "sagemaker_parameter_server_enabled",
         "sagemaker_multi_worker_mirrored_strategy_enabled",
     }
+
+
+# --- fit(experiment_config=...) and CreateProcessingJob (issue 17) --------------------------------
+EXPERIMENT_CONFIG = {
+    "ExperimentName": "cifar10-sweep",
+    "TrialName": "cifar10-sweep-lr01",
+    "TrialComponentDisplayName": "lr-0-1",
+    "RunName": "run-0001",
+}
+PROC_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-processor:1.0"
+PROC_PLATFORM = {
+    "region": "us-east-1",
+    "role_arn": ROLE,
+    "output_s3_uri": "s3://platform-artifacts/jobs",
+    "checkpoint_s3_uri": "s3://platform-checkpoints/ckpt",
+    "jobs_in_vpc": False,
+}
+# id -> (ScriptProcessor kwargs, .run() kwargs, with platform settings). Every argument of both.
+PROCESSING_CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "processing_every_argument": (
+        {
+            "role": ROLE,
+            "image_uri": PROC_IMAGE,
+            "command": ["python3", "-u"],
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 2,
+            "volume_size_in_gb": 50,
+            "volume_kms_key": "arn:aws:kms:us-east-1:123456789012:key/volume",
+            "output_kms_key": "arn:aws:kms:us-east-1:123456789012:key/output",
+            "max_runtime_in_seconds": 7200,
+            "base_job_name": "prep",
+            "env": {"MODE": "full"},
+            "tags": [{"Key": "team", "Value": "vision"}],
+            "network_config": {
+                "enable_network_isolation": True,
+                "encrypt_inter_container_traffic": True,
+                "subnets": ["subnet-0a1b2c3d"],
+                "security_group_ids": ["sg-0123abcd"],
+            },
+        },
+        {
+            "code": "s3://my-code/prep/preprocess.py",
+            "inputs": [
+                {
+                    "source": "s3://my-data/raw",
+                    "destination": "/opt/ml/processing/input/raw",
+                    "input_name": "raw",
+                    "s3_data_type": "S3Prefix",
+                    "s3_input_mode": "Pipe",
+                    "s3_data_distribution_type": "ShardedByS3Key",
+                    "s3_compression_type": "Gzip",
+                },
+                {
+                    "source": "s3://my-data/labels.manifest",
+                    "destination": "/opt/ml/processing/input/m",
+                    "s3_data_type": "ManifestFile",
+                },
+            ],
+            "outputs": [
+                {
+                    "source": "/opt/ml/processing/output/train",
+                    "destination": "s3://my-data/prepared/train",
+                    "output_name": "train",
+                    "s3_upload_mode": "Continuous",
+                },
+                {"source": "/opt/ml/processing/output/test", "destination": "s3://my-data/prepared/test"},
+            ],
+            "arguments": ["--shards", "4"],
+            "job_name": "parity-processing-every-argument",
+            "experiment_config": EXPERIMENT_CONFIG,
+        },
+        False,
+    ),
+    "processing_platform_defaults": (
+        {
+            "image_uri": PROC_IMAGE,
+            "command": ["python3"],
+            "instance_type": "ml.c5.2xlarge",
+            "instance_count": 1,
+        },
+        {
+            "code": "LOCAL",
+            "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
+            "job_name": "dtrain-parity-processing-platform-defaults",
+        },
+        True,
+    ),
+    "processing_minimal_no_outputs": (
+        {
+            "role": ROLE,
+            "image_uri": PROC_IMAGE,
+            "command": ["bash"],
+            "instance_type": "ml.t3.medium",
+            "instance_count": 1,
+            "network_config": {},
+        },
+        {"code": "s3://my-code/prep/run.sh", "job_name": "parity-processing-minimal"},
+        False,
+    ),
+}
+
+
+def _processing_run(run: dict[str, Any], code_dir: Path) -> dict[str, Any]:
+    return {**run, "code": str(code_dir / "preprocess.py")} if run["code"] == "LOCAL" else run
+
+
+def _processing_and_experiment_configs(code_dir: Path) -> list[dict[str, Any]]:
+    (code_dir / "preprocess.py").write_text("print('prep')\n")
+    configs: list[dict[str, Any]] = [
+        {
+            "id": case_id,
+            "kind": "processing",
+            "processor": {**processor, **({"role": ROLE} if platform else {})},
+            "run": _processing_run(run, code_dir),
+            "region": "us-east-1",
+            "default_bucket": "platform-artifacts" if platform else None,
+        }
+        for case_id, (processor, run, platform) in PROCESSING_CASES.items()
+    ]
+    configs.append(
+        {
+            "id": "experiment_config",
+            "framework": "pytorch",
+            "kwargs": _estimator(),
+            "inputs": S3_CHANNELS,
+            "job_name": "parity-experiment-config",
+            "region": "us-east-1",
+            "experiment_config": EXPERIMENT_CONFIG,
+        }
+    )
+    return configs
+
+
+@pytest.mark.slow
+def test_experiment_config_equals_sdk_v2(sdk_requests: dict[str, Any]) -> None:
+    spec = parse_spec(
+        {
+            "framework": "pytorch",
+            "estimator": _estimator(),
+            "inputs": S3_CHANNELS,
+            "experiment_config": EXPERIMENT_CONFIG,
+        }
+    )
+    ours = build_training_job_request(spec, None, job_name="parity-experiment-config", region="us-east-1")
+    theirs = _without_sdk_only(sdk_requests["experiment_config"])
+    assert theirs["ExperimentConfig"] == EXPERIMENT_CONFIG
+    assert ours == theirs, "\n".join(_diff(ours, theirs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id", list(PROCESSING_CASES))
+def test_processing_request_equals_sdk_v2(
+    case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
+) -> None:
+    from dtrain.processing_request import build_processing_job_request
+
+    processor, run, with_platform = PROCESSING_CASES[case_id]
+    spec = parse_spec(
+        {
+            "framework": "pytorch",
+            "estimator": _estimator(),
+            "processing": {"processor": processor, "run": _processing_run(run, local_code_dir)},
+        }
+    )
+    platform = PlatformSettings.from_dict(PROC_PLATFORM) if with_platform else None
+    ours = build_processing_job_request(spec, platform)
+    theirs = sdk_requests[case_id]
+    assert ours == theirs, "\n".join(_diff(ours, theirs))

@@ -135,6 +135,16 @@ def _wait_for_processes(marker: str, count: int, proc: subprocess.Popen[str]) ->
         time.sleep(0.1)
 
 
+def _wait_for_jsii(workdir: Path, proc: subprocess.Popen[str]) -> None:
+    """Until jsii's kernel has made its temporary folder (the server's TMPDIR is workdir/tmp):
+    the moment at which a killed synth used to leave it behind."""
+    deadline = time.monotonic() + 60
+    while not list((workdir / "tmp").glob("jsii-*")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the synth never started jsii"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_interrupting_up_stops_the_half_started_server(
     case_env: dict[str, str], state_dir: Path, tmp_path: Path, sig: signal.Signals
@@ -142,7 +152,7 @@ def test_interrupting_up_stops_the_half_started_server(
     port = dead_port()
     up = _start(["emulate", "up", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 2, up)  # `up` and its server (synthesizing)
-    time.sleep(1.0)
+    _wait_for_jsii(tmp_path / "w", up)  # the synth's Node.js kernel is running, with its temp dir
     up.send_signal(sig)
     _, err = up.communicate(timeout=60)
     assert up.returncode == 130, err
@@ -158,7 +168,7 @@ def test_the_server_stops_on_a_signal_while_it_synthesizes(
     port = dead_port()
     serve = _start(["emulate", "serve", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 1, serve)
-    time.sleep(2.0)  # inside the synth
+    _wait_for_jsii(tmp_path / "w", serve)  # inside the synth
     serve.send_signal(sig)
     _, err = serve.communicate(timeout=60)
     assert serve.returncode == 0, err

@@ -73,7 +73,12 @@ def kms_checks(state: State, call: Call, key_id: str | None, actions: list[str],
     if found is None:
         return []  # an AWS-managed or foreign key: not modelled here
     key_arn, _ = found
-    context = _ctx(kms__ViaService=f"{via}.{call.region}.amazonaws.com", kms__CallerAccount=call.account)
+    context = _ctx(
+        kms__ViaService=f"{via}.{call.region}.amazonaws.com",
+        kms__CallerAccount=call.account,
+        # A grant an integrated service creates for its own use (KMS "kms:GrantIsForAWSResource").
+        kms__GrantIsForAWSResource="true" if "kms:CreateGrant" in actions else None,
+    )
     return [Check(a, key_arn, "key", key_arn, context, via=via) for a in actions]
 
 
@@ -191,13 +196,20 @@ def _sagemaker(state: State, call: Call) -> list[Check]:
         checks.append(
             Check("iam:PassRole", role, context=_ctx(iam__PassedToService="sagemaker.amazonaws.com"))
         )
-        # A job's volume and output keys: SageMaker creates grants on them with the caller's
-        # permissions (SageMaker Developer Guide, "KMS permissions for SageMaker").
-        volume = (p.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
-        output = (p.get("OutputDataConfig") or {}).get("KmsKeyId")
-        for key in dict.fromkeys(k for k in (volume, output) if k):
-            checks += kms_checks(state, call, str(key), ["kms:CreateGrant"], "sagemaker")
     return checks
+
+
+def job_key_checks(state: State, request: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    """What SageMaker does with a job's keys as its execution role: a grant on the volume key
+    (kms:CreateGrant) and encryption with the output key (kms:Encrypt; CreateTrainingJob API
+    reference, OutputDataConfig.KmsKeyId: "the SageMaker execution role must include
+    permissions to call kms:Encrypt"; the volume-key grant as for SageMaker's other volume
+    keys, e.g. RecommendationJobInputConfig.VolumeKmsKeyId)."""
+    call = Call("sagemaker", "CreateTrainingJob", request, region, account)
+    volume = (request.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
+    output = (request.get("OutputDataConfig") or {}).get("KmsKeyId")
+    checks = kms_checks(state, call, str(volume), ["kms:CreateGrant"], "sagemaker") if volume else []
+    return checks + (kms_checks(state, call, str(output), ["kms:Encrypt"], "sagemaker") if output else [])
 
 
 # -- Step Functions, DynamoDB, CloudWatch Logs, CloudWatch ---------------------------------

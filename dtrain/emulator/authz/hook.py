@@ -88,6 +88,23 @@ def service_cannot_assume(service: str, role_arn: str, source_arn: str = "") -> 
     return None
 
 
+def job_keys_refused(request: Any, job_name: str, region: str) -> str | None:
+    """None when the execution role may use the job's volume and output keys; else why not."""
+    from dtrain.emulator.authz.calls import job_key_checks
+
+    active = current()
+    role = str(request.get("RoleArn", ""))
+    if active is None or not role:
+        return None
+    principal = Principal(role, session=f"SageMaker-{job_name}"[:64])
+    try:
+        for check in job_key_checks(active.state, request, region, active.state.account):
+            active.check(principal, check, "sagemaker")
+    except AccessDenied as denied:
+        return denied.message
+    return None
+
+
 def _state_machine_principal(authorizer: Authorizer) -> Principal:
     roles = authorizer.state.state_machine_roles()
     if len(roles) != 1:
@@ -99,13 +116,11 @@ def _state_machine_principal(authorizer: Authorizer) -> Principal:
 
 
 def _caller(client: Any, authorizer: Authorizer) -> Principal | None:
-    principal = acting_principal()
-    if principal is not None:
-        return principal
+    # The interpreter's clients first: its threads inherit whoever started the execution.
     credentials = getattr(client._request_signer, "_credentials", None)
     if credentials is not None and credentials.access_key == SFN_ACCESS_KEY:
         return _state_machine_principal(authorizer)
-    return None
+    return acting_principal()
 
 
 @contextmanager

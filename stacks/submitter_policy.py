@@ -1,0 +1,98 @@
+"""The least-privilege managed policy for a scientist running `dtrain submit|status|logs|stop|list`.
+
+What the CLI calls, and nothing else (each grant names the command that needs it):
+- every command: cloudformation:DescribeStacks on the orchestration stack (platform settings);
+- submit: states:StartExecution on the state machine; s3:PutObject of the source tarball
+  (`<execution>/source/*` in the artifacts bucket) and kms:GenerateDataKey on its key through S3
+  (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
+- status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes),
+  states:DescribeExecution/StopExecution/GetExecutionHistory on this state machine's executions,
+  sagemaker:DescribeTrainingJob on the platform's jobs (`<prefix>-*`);
+- logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group.
+Tested by running the CLI as a principal with only this policy against the emulator
+(tests/cli/test_cli_submitter_policy.py).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Arn, ArnComponents, ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def submitter_policy(
+    scope: Construct,
+    construct_id: str,
+    *,
+    orchestration: Stack,
+    state_machine_arn: str,
+    state_machine_name: str,
+    ledger_table_arn: str,
+    artifacts_bucket: s3.IBucket,
+    data_key: kms.IKey,
+    job_name_prefix: str,
+) -> iam.ManagedPolicy:
+    stack = Stack.of(scope)
+    executions = Arn.format(
+        ArnComponents(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        ),
+        stack,
+    )
+    log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{SAGEMAKER_LOG_GROUP}"
+    return iam.ManagedPolicy(
+        scope,
+        construct_id,
+        description="dtrain: what `dtrain submit|status|logs|stop|list` needs, nothing more",
+        statements=[
+            iam.PolicyStatement(
+                sid="ReadPlatformSettings",
+                actions=["cloudformation:DescribeStacks"],
+                resources=[orchestration.stack_id],
+            ),
+            iam.PolicyStatement(
+                sid="StartExecutions", actions=["states:StartExecution"], resources=[state_machine_arn]
+            ),
+            iam.PolicyStatement(
+                sid="FollowAndStopExecutions",
+                actions=["states:DescribeExecution", "states:StopExecution", "states:GetExecutionHistory"],
+                resources=[executions],
+            ),
+            iam.PolicyStatement(
+                sid="UploadSource",
+                actions=["s3:PutObject"],
+                resources=[artifacts_bucket.arn_for_objects("*/source/*")],
+            ),
+            iam.PolicyStatement(
+                sid="EncryptSourceThroughS3",
+                actions=["kms:GenerateDataKey"],
+                resources=[data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadLedger",
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                resources=[ledger_table_arn, f"{ledger_table_arn}/index/*"],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeJobs",
+                actions=["sagemaker:DescribeTrainingJob"],
+                resources=[
+                    f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:training-job/"
+                    f"{job_name_prefix.lower()}-*"
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ReadTrainingLogs",
+                actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
+                resources=[log_group, f"{log_group}:log-stream:*"],
+            ),
+        ],
+    )

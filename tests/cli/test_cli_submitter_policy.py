@@ -1,0 +1,85 @@
+"""The CLI as a scientist with only the stack's submitter policy (stacks/submitter_policy.py):
+submit, status, list, logs and stop all work under it with the emulator enforcing IAM, and
+what the policy does not grant is refused with AWS's AccessDenied."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow  # the synth runs the CDK app through jsii
+
+SCIENTIST = "arn:aws:iam::123456789012:user/scientist"
+
+
+@pytest.fixture(scope="module")
+def emulator(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from dtrain.emulator import Emulator
+    from dtrain.emulator.apps import synth_standin_app
+
+    assembly = synth_standin_app(tmp_path_factory.mktemp("cdk") / "cdk.out")
+    with Emulator(assembly, announce=False) as emu:
+        yield emu
+
+
+@pytest.fixture
+def as_scientist(emulator: Any) -> Iterator[None]:
+    from dtrain.emulator.authz.authorizer import Principal
+    from dtrain.emulator.authz.hook import acting_as
+
+    iam = emulator.client("iam")
+    (policy,) = [
+        p for p in iam.list_policies(Scope="Local")["Policies"] if "SubmitterPolicy" in p["PolicyName"]
+    ]
+    version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    document = version["PolicyVersion"]["Document"]
+    text = document if isinstance(document, str) else json.dumps(document)
+    with acting_as(Principal(SCIENTIST, policies=(("DtrainSubmitter", text),))):
+        yield
+
+
+def _spec(tmp_path: Any, job_name: str) -> str:
+    spec = {
+        "framework": "pytorch",
+        "job_name": job_name,
+        "estimator": {
+            "entry_point": "train_ddp.py",
+            "image_uri": "ddp",
+            "instance_type": "ml.g5.12xlarge",
+            "instance_count": 2,
+            "distribution": {"torch_distributed": {"enabled": True}},
+            "hyperparameters": {"epochs": 1},
+            "max_run": 3600,
+        },
+        "inputs": {"train": "s3://emu-data/cifar10/train"},
+    }
+    path = tmp_path / f"{job_name}.json"
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def test_submit_status_list_logs_stop_under_the_submitter_policy(
+    emulator: Any, as_scientist: None, cli: Any, tmp_path: Any
+) -> None:
+    submitted = cli.json("submit", _spec(tmp_path, "least-privilege-1"))
+    (job,) = emulator.jobs_of(submitted["execution_arn"])
+    status = cli.json("status", "least-privilege-1")
+    assert [j["name"] for j in status["jobs"]] == [job]
+    assert job in [row["job_name"] for row in cli.json("list")]
+    code, _, err = cli.run("logs", job)
+    assert code in (0, 4), err  # no log stream yet is the command's own answer, not AccessDenied
+    assert "AccessDenied" not in err
+    assert cli.json("stop", job)["execution_name"] == "least-privilege-1"
+    assert not [r for r in emulator.authz.refusals if r.principal == SCIENTIST]
+
+
+def test_what_the_policy_does_not_grant_is_refused(emulator: Any, as_scientist: None) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as denied:
+        emulator.client("sagemaker").stop_training_job(TrainingJobName="dtrain-anything")
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"User: {SCIENTIST} is not authorized to perform: sagemaker:StopTrainingJob" in str(denied.value)
