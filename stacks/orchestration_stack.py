@@ -6,6 +6,7 @@ training stacks, or stand-ins in tests) and turns them into the Lambdas' Platfor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from constructs import Construct
 from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
 from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
+from stacks.orchestration.lambda_environment import check_environment
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
@@ -146,20 +148,26 @@ class OrchestrationStack(Stack):
             "data_s3_uri": f"s3://{data_bucket.bucket_name}" if data_bucket is not None else None,
         }
         self.platform_json = self.to_json_string(platform_settings)
+        # The settings as JSON with the tokens still in them: what check_environment measures.
+        platform_estimate = json.dumps(platform_settings, separators=(",", ":"))
         common_env = {"LEDGER_TABLE": self.ledger.table_name}
 
+        submit_env = {
+            **common_env,
+            "DTRAIN_PLATFORM": self.platform_json,
+            "DTRAIN_WAIT_MARGIN_S": str(opts.wait_margin_s),
+            "DTRAIN_THROTTLE_ATTEMPTS": str(opts.throttle_attempts),
+            "DTRAIN_THROTTLE_BASE_S": str(opts.throttle_base_s),
+            "DTRAIN_THROTTLE_CAP_S": str(opts.throttle_cap_s),
+        }
+        self.submit_env_bytes = check_environment(
+            "SubmitJob", {**submit_env, "DTRAIN_PLATFORM": platform_estimate}
+        )
         self.submit_fn = self._function(
             "SubmitJob",
             "submit_job",
             timeout=Duration.minutes(2),  # DTRAIN_SUBMIT_GRACE_S below derives from it
-            environment={
-                **common_env,
-                "DTRAIN_PLATFORM": self.platform_json,
-                "DTRAIN_WAIT_MARGIN_S": str(opts.wait_margin_s),
-                "DTRAIN_THROTTLE_ATTEMPTS": str(opts.throttle_attempts),
-                "DTRAIN_THROTTLE_BASE_S": str(opts.throttle_base_s),
-                "DTRAIN_THROTTLE_CAP_S": str(opts.throttle_cap_s),
-            },
+            environment=submit_env,
         )
         self.job_events_fn = self._function("JobEvents", "job_events", environment=common_env)
         submit_timeout = Duration.minutes(2)

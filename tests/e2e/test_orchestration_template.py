@@ -264,3 +264,34 @@ def test_dashboard_searches_match_what_sagemaker_publishes(template_json: dict[s
         # Another platform's job (another prefix) is not picked up.
         other = {k: v.replace("dtrain-", "other-") for k, v in dimensions.items()}
         assert not _search_matches(hits[0], "/aws/sagemaker/TrainingJobs", other, metric)
+
+
+def test_submit_environment_stays_within_lambdas_4kb_and_too_many_tags_are_refused(
+    template_json: dict[str, Any],
+) -> None:
+    """DTRAIN_PLATFORM grows with configured tags toward Lambda's 4 KB environment limit."""
+    from stacks.orchestration.lambda_environment import (
+        LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+        TOKEN_BUDGET_BYTES,
+        check_environment,
+    )
+
+    (submit,) = [
+        r
+        for k, r in template_json["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and k.startswith("SubmitJob")
+    ]
+    variables = submit["Properties"]["Environment"]["Variables"]
+
+    def size(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.encode())
+        if isinstance(value, dict) and "Fn::Join" in value:
+            return sum(size(p) for p in value["Fn::Join"][1])
+        return TOKEN_BUDGET_BYTES  # a Ref / GetAtt resolves to a name or an ARN
+
+    deployed = sum(len(k) + size(v) for k, v in variables.items())
+    assert deployed < LAMBDA_ENVIRONMENT_LIMIT_BYTES
+    platform = {"tags": {f"team-tag-{i}": "v" * 64 for i in range(49)}, "role_arn": "${Token[TOKEN.1]}"}
+    with pytest.raises(ValueError, match=r"tags/environment: the SubmitJob Lambda's environment"):
+        check_environment("SubmitJob", {"DTRAIN_PLATFORM": json.dumps(platform)})
