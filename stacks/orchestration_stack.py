@@ -30,7 +30,11 @@ from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITEC
 from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
 from stacks.orchestration.nag import acknowledge_orchestration
+from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
+
+# dtrain.orchestration.events.ENDED_STATUSES (the stack does not import the Lambda code).
+EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
@@ -147,7 +151,7 @@ class OrchestrationStack(Stack):
         self.submit_fn = self._function(
             "SubmitJob",
             "submit_job",
-            timeout=Duration.minutes(2),
+            timeout=Duration.minutes(2),  # DTRAIN_SUBMIT_GRACE_S below derives from it
             environment={
                 **common_env,
                 "DTRAIN_PLATFORM": self.platform_json,
@@ -158,12 +162,18 @@ class OrchestrationStack(Stack):
             },
         )
         self.job_events_fn = self._function("JobEvents", "job_events", environment=common_env)
+        submit_timeout = Duration.minutes(2)
         self.reconcile_fn = self._function(
-            "Reconcile", "reconcile", timeout=Duration.minutes(5), environment=common_env
+            "Reconcile",
+            "reconcile",
+            timeout=Duration.minutes(5),
+            # A "Submitting" row older than Submit's timeout (plus a margin) has no live Submit.
+            environment={**common_env, "DTRAIN_SUBMIT_GRACE_S": str(submit_timeout.to_seconds() + 60)},
         )
         self.abort_fn = self._function("AbortJob", "abort_job", environment=common_env)
-        self.finalize_fn = self._function("Finalize", "finalize", environment={})
-        for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn):
+        # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
+        self.finalize_fn = self._function("Finalize", "finalize", environment=common_env)
+        for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn, self.finalize_fn):
             self.ledger.grant_read_write_data(fn)
 
         # -- IAM: SageMaker calls scoped to the platform's job-name prefix.
@@ -172,7 +182,10 @@ class OrchestrationStack(Stack):
         for fn in (self.submit_fn, self.reconcile_fn, self.finalize_fn):
             self._allow(fn, ["sagemaker:DescribeTrainingJob"], job_arns)
         self._allow(self.submit_fn, ["sagemaker:ListTags"], job_arns)
-        self._allow(self.abort_fn, ["sagemaker:StopTrainingJob"], job_arns)
+        # Abort (the execution-end event), Reconcile (the backstop) and Submit (a job created
+        # after its execution ended) each stop jobs.
+        for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
+            self._allow(fn, ["sagemaker:StopTrainingJob"], job_arns)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -194,6 +207,10 @@ class OrchestrationStack(Stack):
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
+            # Vended-logs prefix: CloudWatch Logs then needs no resource-policy entry per log
+            # group, whose 5,120-character policy fills up in accounts with many state machines
+            # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+            log_group_name=f"/aws/vendedlogs/states/{self.stack_name}-TrainingWorkflow",
             encryption_key=self.key,
             retention=opts.log_retention,
             removal_policy=opts.removal_policy,
@@ -257,12 +274,14 @@ class OrchestrationStack(Stack):
         self.abort_rule = events.Rule(
             self,
             "ExecutionAbortedOrTimedOut",
-            description="Stop the training job of an aborted or timed-out execution",
+            description="Stop the training jobs an execution leaves running, however it ended",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=[EXECUTION_STATUS_CHANGE],
                 detail={
-                    "status": ["ABORTED", "TIMED_OUT"],
+                    # FAILED: a job created before Submit errored; SUCCEEDED: a sweep item whose
+                    # Submit failed after creating its job. Reconcile stops what a lost event misses.
+                    "status": list(EXECUTION_ENDED_STATUSES),
                     "stateMachineArn": [self.state_machine.state_machine_arn],
                 },
             ),
@@ -422,12 +441,10 @@ class OrchestrationStack(Stack):
         prefix = self.options.job_name_prefix
 
         def search(metric_name: str, stat: str, label: str) -> cw.MathExpression:
-            # Jobs come and go: SEARCH finds every host series of this platform's jobs.
+            # Jobs come and go: SEARCH finds every series of this platform's jobs, in the
+            # namespace and dimension SageMaker publishes them under (sagemaker_metrics).
             return cw.MathExpression(
-                expression=(
-                    "SEARCH('{/aws/sagemaker/TrainingJobs,Host} "
-                    f'MetricName="{metric_name}" Host="{prefix}-"\', \'{stat}\', 300)'
-                ),
+                expression=search_expression(metric_name, prefix, stat, 300),
                 label=label,
                 period=Duration.minutes(5),
             )

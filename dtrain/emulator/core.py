@@ -24,6 +24,8 @@ import boto3
 from dtrain.emulator.authz.moto_state import moto_bucket_policy_check_off
 from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
+from dtrain.emulator.service_behaviour import ServiceBehaviour
+from dtrain.emulator.service_behaviour import installed as behaviour_installed
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
 
 ACCOUNT = "123456789012"
@@ -56,6 +58,8 @@ class Emulator:
         self.announce = announce
         self.runtime = LambdaRuntime(workdir=new_workdir())
         self.shims = Shims(runtime=self.runtime, sagemaker_backend=self.sagemaker)
+        # Payload limit, SageMaker faults, lost execution events, a movable clock.
+        self.behaviour = ServiceBehaviour()
         self.deployment: Deployment | None = None
         self.deploy_seconds = 0.0
         # Server mode: the same emulator behind moto's HTTP server on this port, so other
@@ -89,6 +93,7 @@ class Emulator:
             else:
                 self._start_server()
             self._stack.enter_context(installed(self.shims))
+            self._stack.enter_context(behaviour_installed(self.behaviour))
             self._stack.enter_context(moto_bucket_policy_check_off())
             start = time.perf_counter()
             self.session = boto3.Session(region_name=self.region)

@@ -20,3 +20,8 @@ class JobNameConflict(Exception):
 
 class InvalidEvent(Exception):
     """A Lambda was invoked with an event it does not understand (a wiring mistake)."""
+
+
+class SageMakerTransient(Exception):
+    """SageMaker kept failing with a transient error (5xx, throttling of a read, a time-out or
+    a lost connection) after botocore's standard retries; the state machine retries Submit."""

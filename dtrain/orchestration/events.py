@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.ledger import SUBMITTING, Ledger
+from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
 from dtrain.orchestration.outcome import (
     TERMINAL_STATUSES,
     close_row,
@@ -48,12 +50,27 @@ class ReconcileReport:
     checked: int = 0
     answered: list[str] = field(default_factory=list)
     abandoned: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"checked": self.checked, "answered": self.answered, "abandoned": self.abandoned}
+        return {
+            "checked": self.checked,
+            "answered": self.answered,
+            "abandoned": self.abandoned,
+            "stopped": self.stopped,
+        }
 
 
-def _execution_running(sfn: Any, execution_arn: str) -> bool:
+# Every way an execution ends. Its jobs must not outlive it: the "Execution Status Change"
+# event of each (best-effort, https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html)
+# stops them at once, and reconcile stops what a lost event left running.
+ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+# Submit's Lambda times out after this long (the stack passes the real value); a row still
+# "Submitting" after it, of an execution that ended, is one whose job will never be created.
+DEFAULT_SUBMIT_GRACE_S = 180
+
+
+def execution_running(sfn: Any, execution_arn: str) -> bool:
     try:
         return str(sfn.describe_execution(executionArn=execution_arn)["status"]) == "RUNNING"
     except ClientError as err:
@@ -62,58 +79,124 @@ def _execution_running(sfn: Any, execution_arn: str) -> bool:
         raise
 
 
-def reconcile(*, ledger: Ledger, sagemaker: Any, sfn: Any) -> ReconcileReport:
-    """Close open tokens whose job ended without its event reaching us (a lost event).
+def stop_job(sagemaker: Any, job_name: str) -> bool:
+    """StopTrainingJob; False when there is nothing to stop (never created, or finished)."""
+    try:
+        sagemaker.stop_training_job(TrainingJobName=job_name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+    return True
 
-    Rows still "Submitting" whose execution stopped running (the Submit Lambda died before
-    CreateTrainingJob and the execution gave up) are closed as "Abandoned".
+
+def _job_may_run(row: LedgerRow) -> bool:
+    return row.status not in TERMINAL_STATUSES and row.status != ABANDONED
+
+
+def _age_s(row: LedgerRow, now: float) -> float:
+    try:
+        updated = datetime.strptime(row.updated_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return float("inf")
+    return now - updated.timestamp()
+
+
+def reconcile(
+    *,
+    ledger: Ledger,
+    sagemaker: Any,
+    sfn: Any,
+    now: float | None = None,
+    submit_grace_s: float = DEFAULT_SUBMIT_GRACE_S,
+) -> ReconcileReport:
+    """The backstop: no token left open by a lost job event, no job outliving its execution.
+
+    - a job that ended while its token is open (a lost job event): the token is answered;
+    - a job still running while its execution is not RUNNING (a lost or failed execution
+      event, a Submit that created the job after an abort): the job is stopped, the row closed;
+    - a row still "Submitting" with no job, of an execution that ended, once Submit cannot be
+      alive any more: closed as "Abandoned".
     """
     report = ReconcileReport()
-    for row in ledger.open_rows():
+    clock = now if now is not None else time.time()
+    running: dict[str, bool] = {}
+
+    def is_running(arn: str) -> bool:
+        if arn not in running:
+            running[arn] = execution_running(sfn, arn)
+        return running[arn]
+
+    for row in ledger.active_rows():
         report.checked += 1
         try:
             job = sagemaker.describe_training_job(TrainingJobName=row.job_name)
         except ClientError as err:
-            if err.response["Error"]["Code"] != "ValidationException":
+            if err.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
                 raise
             job = None
         if job is None:
-            if row.status == SUBMITTING and not _execution_running(sfn, row.execution_arn):
-                ledger.mark_closed(row.job_name, "Abandoned", task_token=row.task_token)
+            if (
+                row.status == SUBMITTING
+                and _age_s(row, clock) > submit_grace_s
+                and not is_running(row.execution_arn)
+            ):
+                if not (
+                    row.is_open and ledger.mark_closed(row.job_name, ABANDONED, task_token=row.task_token)
+                ):
+                    ledger.set_status(row.job_name, ABANDONED)
                 report.abandoned.append(row.job_name)
             continue
         outcome = outcome_from_describe(job)
         if outcome.status in TERMINAL_STATUSES:
-            if close_row(sfn, ledger, row, outcome):
-                report.answered.append(row.job_name)
+            if row.is_open:
+                if close_row(sfn, ledger, row, outcome):
+                    report.answered.append(row.job_name)
+            elif row.status != outcome.status:
+                ledger.set_status(row.job_name, outcome.status)
+            continue
+        if not is_running(row.execution_arn):
+            if outcome.status == "InProgress" and stop_job(sagemaker, row.job_name):
+                report.stopped.append(row.job_name)
+            _record_stopping(ledger, row, "execution no longer running")
         elif outcome.status != row.status:
             ledger.set_status(row.job_name, outcome.status, only_if_open=True)
     return report
 
 
+def _record_stopping(ledger: Ledger, row: LedgerRow, reason: str) -> None:
+    """The row of a job being stopped: token closed (nobody waits on it), status Stopping
+    until the job's Stopped event (or reconcile) records the final one."""
+    if row.is_open and ledger.mark_closed(
+        row.job_name, STOPPING, task_token=row.task_token, failure_reason=reason
+    ):
+        return
+    ledger.set_status(row.job_name, STOPPING)
+
+
 def handle_execution_end(event: Mapping[str, Any], *, ledger: Ledger, sagemaker: Any) -> list[str]:
-    """An execution ABORTED or TIMED_OUT: stop every job of it that may still run."""
+    """An execution ended (any of ENDED_STATUSES): stop every job of it that may still run.
+
+    A row still "Submitting" keeps that status with its token closed: its job may yet be
+    created by a Submit in back-off, which then sees the execution ended and stops the job
+    itself; reconcile watches the row until the job is stopped or the row abandoned.
+    """
     detail = event.get("detail") or {}
     execution_arn = detail.get("executionArn")
     if event.get("detail-type") != EXECUTION_STATUS_CHANGE or not execution_arn:
         raise InvalidEvent(f"not a {EXECUTION_STATUS_CHANGE} event: {event.get('detail-type')!r}")
-    if detail.get("status") not in ("ABORTED", "TIMED_OUT"):
+    status = detail.get("status")
+    if status not in ENDED_STATUSES:
         return []
     stopped: list[str] = []
     for row in ledger.find_by_execution(str(execution_arn)):
-        if row.status in TERMINAL_STATUSES and not row.is_open:
+        if not _job_may_run(row):
             continue
-        try:
-            sagemaker.stop_training_job(TrainingJobName=row.job_name)
+        if stop_job(sagemaker, row.job_name):
             stopped.append(row.job_name)
-        except ClientError as err:
-            # Already finished or never created: nothing to stop.
-            if err.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
-                raise
-        # The execution no longer waits: close the token so reconcile leaves the row alone.
-        ledger.mark_closed(
-            row.job_name,
-            "Stopping" if row.job_name in stopped else row.status,
-            failure_reason=f"execution {detail.get('status')}",
-        )
+            _record_stopping(ledger, row, f"execution {status}")
+        elif row.is_open:
+            ledger.mark_closed(
+                row.job_name, row.status, task_token=row.task_token, failure_reason=f"execution {status}"
+            )
     return stopped

@@ -46,20 +46,68 @@ def finalize_failure(
     }
 
 
-def sweep_item_result(sagemaker: Any, job_name: str) -> dict[str, Any]:
-    return finalize_output(sagemaker.describe_training_job(TrainingJobName=job_name))
+# Step Functions holds every sweep row in the state's input/output (256 KiB in all): a row
+# carries only what ranking and the user's first look need; the job's full result goes to its
+# ledger row (Ledger.record_result) and stays in SageMaker's DescribeTrainingJob.
+NOTIFIED_SWEEP_ROWS = 10
+FAILURE_REASON_CHARS = 200
+
+
+def slim_item_row(full: Mapping[str, Any], *, index: int, metric: str) -> dict[str, Any]:
+    value = (full.get("final_metrics") or {}).get(metric)
+    return {
+        "index": index,
+        "job_name": full.get("job_name"),
+        "status": full.get("status"),
+        "objective": value,
+        "model_artifact": full.get("model_artifact"),
+    }
+
+
+def sweep_item_result(
+    sagemaker: Any, job_name: str, *, index: int, metric: str, ledger: Any = None
+) -> dict[str, Any]:
+    full = finalize_output(sagemaker.describe_training_job(TrainingJobName=job_name))
+    if ledger is not None:
+        ledger.record_result(job_name, full)
+    return slim_item_row(full, index=index, metric=metric)
 
 
 def finalize_sweep(
-    items: Sequence[Mapping[str, Any]], objective: Mapping[str, Any], *, region: str, execution_arn: str
+    items: Sequence[Mapping[str, Any]],
+    objective: Mapping[str, Any],
+    *,
+    region: str,
+    execution_arn: str,
+    plan_items: Sequence[Mapping[str, Any]] = (),
+    ledger_rows: Sequence[Any] = (),
 ) -> dict[str, Any]:
+    """Rank the slim rows; overrides come from the plan, names and reasons from the ledger."""
     metric = str(objective.get("metric"))
     goal = str(objective.get("goal", "maximize"))
-    ranked = rank_results(items, metric, goal)
+    overrides = {int(i["index"]): i.get("overrides") or {} for i in plan_items if "index" in i}
+    latest = {r.item_index: r for r in ledger_rows}  # rows come oldest first
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        row = dict(item)
+        index = row.get("index")
+        if isinstance(index, int):
+            row.setdefault("overrides", overrides.get(index, {}))
+            ledger_row = latest.get(index)
+            if ledger_row is not None:
+                row.setdefault("job_name", ledger_row.job_name)
+                if row.get("status") != "Completed" and ledger_row.failure_reason:
+                    row["failure_reason"] = ledger_row.failure_reason[:FAILURE_REASON_CHARS]
+        rows.append(row)
+    ranked = rank_results(rows, metric, goal)
     lines = [f"Sweep of {len(ranked)} jobs, best first by {metric} ({goal}):"]
-    for row in ranked:
+    for row in ranked[:NOTIFIED_SWEEP_ROWS]:
         value = "-" if row.get("objective") is None else f"{row['objective']:g}"
         lines.append(f"{row['rank']}. {row.get('job_name', '?')} {row.get('status')} {metric}={value}")
+    if len(ranked) > NOTIFIED_SWEEP_ROWS:
+        lines.append(
+            f"... and {len(ranked) - NOTIFIED_SWEEP_ROWS} more (dtrain list, or the execution output)"
+        )
     best = ranked[0] if ranked else {}
     lines.append(
         f"Execution: https://{region}.console.aws.amazon.com/states/home?region={region}"

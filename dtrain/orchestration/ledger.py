@@ -23,6 +23,9 @@ BY_EXECUTION_INDEX = "by_execution"
 OPEN = "OPEN"
 CLOSED = "CLOSED"
 SUBMITTING = "Submitting"
+STOPPING = "Stopping"
+# Submit's row of a job that was never created (its execution ended before CreateTrainingJob).
+ABANDONED = "Abandoned"
 # Finished rows stay readable for `dtrain list` for this long, then DynamoDB's TTL drops them.
 FINISHED_ROW_TTL_S = 90 * 24 * 3600
 
@@ -52,6 +55,9 @@ class LedgerRow:
     updated_at: str
     failure_reason: str | None = None
     expires_at: int | None = None
+    # $$.Execution.StartTime: an execution name (and so its ARN) may be used again after 90
+    # days; the start time tells the two executions apart.
+    execution_start: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -81,6 +87,7 @@ class LedgerRow:
             updated_at=s("updated_at"),
             failure_reason=s("failure_reason") or None,
             expires_at=n("expires_at"),
+            execution_start=s("execution_start"),
         )
 
 
@@ -110,6 +117,7 @@ class Ledger:
         spec_digest: str,
         spec_summary: str,
         item_index: int = 0,
+        execution_start: str = "",
     ) -> LedgerRow:
         """Record a job before it is created, so an event for it always finds its token."""
         now = utc_now_iso()
@@ -126,6 +134,8 @@ class Ledger:
             "created_at": {"S": now},
             "updated_at": {"S": now},
         }
+        if execution_start:
+            item["execution_start"] = {"S": execution_start}
         try:
             self._ddb.put_item(
                 TableName=self.table_name,
@@ -219,6 +229,19 @@ class Ledger:
             raise
         return True
 
+    def record_result(self, job_name: str, result: Mapping[str, Any]) -> None:
+        """Keep a finished job's full result (a sweep row carries only a summary of it)."""
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key={"job_name": {"S": job_name}},
+            UpdateExpression="SET #r = :r, updated_at = :u",
+            ExpressionAttributeNames={"#r": "result"},
+            ExpressionAttributeValues={
+                ":r": {"S": json.dumps(result, separators=(",", ":"), default=str)},
+                ":u": {"S": utc_now_iso()},
+            },
+        )
+
     # -- reads --------------------------------------------------------------------------
     def get(self, job_name: str) -> LedgerRow | None:
         out = self._ddb.get_item(
@@ -251,6 +274,22 @@ class Ledger:
             if "LastEvaluatedKey" not in out:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def active_rows(self) -> list[LedgerRow]:
+        """Rows reconcile watches: an open token, or a job that may still run (its token closed
+        by an abort that came while Submit was still creating it, say)."""
+        return list(
+            self._scan(
+                FilterExpression="token_state = :o OR #s IN (:submitting, :running, :stopping)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":o": {"S": OPEN},
+                    ":submitting": {"S": SUBMITTING},
+                    ":running": {"S": "InProgress"},
+                    ":stopping": {"S": STOPPING},
+                },
+            )
+        )
 
     def open_rows(self) -> list[LedgerRow]:
         """Rows whose execution still waits on a token (what reconcile checks)."""

@@ -3,14 +3,16 @@
 Prepare (plain Lambda invoke) validates the spec and plans the run: the wait timeout and,
 for a sweep, one item per override. Submit (waitForTaskToken) creates the job idempotently:
 
-1. An open row of this execution and item (a Submit retried after it created the job, or a
-   redriven execution whose job still runs) is adopted: the row gets the fresh token and no
-   second job is created.
+1. An open row of this execution and item (a Submit retried after it created the job) is
+   adopted: the row gets the fresh token and no second job is created. "This execution" is
+   its ARN *and* its start time: a name, so an ARN, may be used again after 90 days.
 2. Otherwise the ledger row is written *before* CreateTrainingJob, so the state-change event
    always finds the token, under the deterministic name from dtrain.naming.
 3. ResourceInUse on create means the job exists: adopted if its tag names this execution.
 4. A job that is already terminal when Submit finishes is answered at once (the event may
    have come and gone while the row still held the previous attempt's token).
+5. A job created after its execution ended (an abort while Submit was in its throttle
+   back-off) is stopped here: the abort found no job to stop.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff
-from dtrain.orchestration.errors import InvalidEvent, JobNameConflict
-from dtrain.orchestration.ledger import SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
+from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
+from dtrain.orchestration.events import execution_running, stop_job
+from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
@@ -39,10 +42,19 @@ DEFAULT_BASE_NAME = "job"
 
 
 def sagemaker_client(region: str | None = None) -> Any:
-    """The SageMaker client Submit uses: botocore's own retries off, our full-jitter loop on.
+    """SageMaker for every call but CreateTrainingJob: botocore's standard retry mode, so a
+    5xx, a time-out or a throttled Describe/ListTags is retried with backoff before it fails."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sagemaker", region_name=region, config=Config(retries={"mode": "standard"}))
+
+
+def sagemaker_create_client(region: str | None = None) -> Any:
+    """SageMaker for CreateTrainingJob only: botocore's retries off, our full-jitter loop on.
 
     With both, every attempt of ours would be up to 3 of botocore's, compounding the load
-    on an already throttled API.
+    on an already throttled API (about 1 create per second per account).
     """
     import boto3
     from botocore.config import Config
@@ -50,11 +62,26 @@ def sagemaker_client(region: str | None = None) -> Any:
     return boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
 
 
-def execution_tag_value(execution_arn: str) -> str:
-    # Tag values hold 256 characters; execution ARNs fit almost always, a digest otherwise.
-    if len(execution_arn) <= 256:
-        return execution_arn
-    return "sha256:" + hashlib.sha256(execution_arn.encode()).hexdigest()
+# Still failing after botocore's retries: the state machine retries Submit on SageMakerTransient.
+_TRANSIENT_CODES = frozenset(
+    {"InternalFailure", "InternalServerError", "ServiceUnavailable", *THROTTLING_CODES}
+)
+
+
+def is_transient(err: Exception) -> bool:
+    if isinstance(err, ClientError):
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or err.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(err, ConnectionError | HTTPClientError)
+
+
+def execution_tag_value(execution_arn: str, execution_start: str = "") -> str:
+    """The ownership tag: the execution ARN and, since a name (so an ARN) may be used again
+    after 90 days, its start time. Tag values hold 256 characters: a digest beyond that."""
+    value = f"{execution_arn}@{execution_start}" if execution_start else execution_arn
+    if len(value) <= 256:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def _build_request(spec_dict: Mapping[str, Any], platform: Any, job_name: str, region: str | None) -> Any:
@@ -133,10 +160,10 @@ class SubmitRequest:
     execution_arn: str
     execution_name: str
     retry_count: int = 0
-    redrive_count: int = 0
     item_index: int = 0
     overrides: Mapping[str, Any] = field(default_factory=dict)
     is_sweep_item: bool = False
+    execution_start: str = ""  # $$.Execution.StartTime
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> SubmitRequest:
@@ -147,10 +174,10 @@ class SubmitRequest:
                 execution_arn=str(event["execution_arn"]),
                 execution_name=str(event["execution_name"]),
                 retry_count=int(event.get("retry_count") or 0),
-                redrive_count=int(event.get("redrive_count") or 0),
                 item_index=int(event.get("item_index") or 0),
                 overrides=event.get("overrides") or {},
                 is_sweep_item=bool(event.get("is_sweep_item")),
+                execution_start=str(event.get("execution_start") or ""),
             )
         except KeyError as missing:
             raise InvalidEvent(f"Submit payload lacks {missing}") from None
@@ -161,15 +188,21 @@ class SubmitRequest:
     def job_name(self, prefix: str) -> str:
         from dtrain.naming import job_name_for
 
-        # Sweep items share the execution: the item index keeps their names apart.
+        # Sweep items share the execution: the item index keeps their names apart. The start
+        # time keeps a name reused after 90 days from deriving the old execution's job names.
         execution = f"{self.execution_name}-{self.item_index}" if self.is_sweep_item else self.execution_name
+        if self.execution_start:
+            execution = f"{execution}@{self.execution_start}"
         return job_name_for(
-            base_name(self.spec),
-            execution_name=execution,
-            retry_count=self.retry_count,
-            redrive_count=self.redrive_count,
-            prefix=prefix,
+            base_name(self.spec), execution_name=execution, retry_count=self.retry_count, prefix=prefix
         )
+
+    @property
+    def owner_tag(self) -> str:
+        return execution_tag_value(self.execution_arn, self.execution_start)
+
+    def owns(self, row: LedgerRow) -> bool:
+        return row.execution_arn == self.execution_arn and row.execution_start == self.execution_start
 
 
 @dataclass(frozen=True)
@@ -189,9 +222,13 @@ class Submitter:
         platform: Any,
         region: str | None,
         backoff: BackoffPolicy | None = None,
+        sagemaker_create: Any = None,
     ) -> None:
         self.ledger = ledger
         self.sagemaker = sagemaker
+        # CreateTrainingJob goes through a client without botocore's retries (see
+        # sagemaker_create_client); tests may pass one client for both.
+        self.sagemaker_create = sagemaker_create if sagemaker_create is not None else sagemaker
         self.sfn = sfn
         self.platform = platform
         self.region = region
@@ -201,10 +238,17 @@ class Submitter:
         return str(getattr(self.platform, "job_name_prefix", "") or "")
 
     def _open_row_of(self, req: SubmitRequest) -> LedgerRow | None:
+        """The row of this execution and item, open or not: a retried Submit adopts it.
+
+        Closed ones too: the job may have finished (its event answering the failed attempt's
+        token) before the retry ran; adopting answers the retry's token at once instead of
+        creating a second job. Nothing else submits the same execution and item again (a
+        failed job is not retried, and redrive restarts at the Fail state, after Submit).
+        """
         rows = [
             r
             for r in self.ledger.find_by_execution(req.execution_arn)
-            if r.item_index == req.item_index and (r.is_open or r.status not in TERMINAL_STATUSES)
+            if r.item_index == req.item_index and req.owns(r)
         ]
         return rows[-1] if rows else None
 
@@ -217,34 +261,40 @@ class Submitter:
                 return None
             raise
 
-    def _belongs_to(self, job_name: str, execution_arn: str, job: Mapping[str, Any]) -> bool:
+    def _belongs_to(self, req: SubmitRequest, job: Mapping[str, Any]) -> bool:
         arn = job.get("TrainingJobArn")
         if not arn:
             return False
         tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
-        return any(
-            t.get("Key") == EXECUTION_TAG and t.get("Value") == execution_tag_value(execution_arn)
-            for t in tags
-        )
+        return any(t.get("Key") == EXECUTION_TAG and t.get("Value") == req.owner_tag for t in tags)
 
     def _create(self, req: SubmitRequest, job_name: str) -> None:
         request = _build_request(req.item_spec(), self.platform, job_name, self.region)
         tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
-        tags.append({"Key": EXECUTION_TAG, "Value": execution_tag_value(req.execution_arn)})
+        tags.append({"Key": EXECUTION_TAG, "Value": req.owner_tag})
         request["Tags"] = tags
         try:
-            call_with_backoff(lambda: self.sagemaker.create_training_job(**request), self.backoff)
+            call_with_backoff(lambda: self.sagemaker_create.create_training_job(**request), self.backoff)
         except ClientError as err:
             if err.response["Error"]["Code"] != "ResourceInUse":
                 raise
             job = self._describe(job_name)
-            if job is None or not self._belongs_to(job_name, req.execution_arn, job):
+            if job is None or not self._belongs_to(req, job):
                 raise JobNameConflict(
-                    f"a training job named {job_name} exists and does not belong to {req.execution_arn}"
+                    f"a training job named {job_name} exists and does not belong to {req.owner_tag}"
                 ) from err
             log.info("adopting %s after ResourceInUse", job_name)
 
     def submit(self, req: SubmitRequest) -> SubmitResult:
+        """Create (or adopt) the job; transient SageMaker failures surface as SageMakerTransient."""
+        try:
+            return self._submit(req)
+        except (ClientError, ConnectionError, HTTPClientError) as err:
+            if is_transient(err):
+                raise SageMakerTransient(f"SageMaker failed transiently: {err}") from err
+            raise
+
+    def _submit(self, req: SubmitRequest) -> SubmitResult:
         adopted = False
         row = self._open_row_of(req)
         if row is not None:
@@ -264,17 +314,26 @@ class Submitter:
                     spec_digest=spec_digest(req.item_spec()),
                     spec_summary=spec_summary(req.item_spec()),
                     item_index=req.item_index,
+                    execution_start=req.execution_start,
                 )
             except RowExists as exists:
-                if exists.row.execution_arn != req.execution_arn:
+                if not req.owns(exists.row):
                     raise JobNameConflict(
                         f"ledger row {job_name} belongs to {exists.row.execution_arn}"
+                        f" started {exists.row.execution_start or '?'}"
                     ) from exists
                 adopted = True
                 self.ledger.adopt(job_name, req.task_token)
             self._create(req, job_name)
         job = self._describe(job_name)
         status = str(job["TrainingJobStatus"]) if job else SUBMITTING
+        if job is not None and status == "InProgress" and not execution_running(self.sfn, req.execution_arn):
+            # The execution ended while this Submit was creating the job (an abort during the
+            # throttle back-off): its abort found no job to stop, so this Submit stops it.
+            log.info("execution %s ended while %s was created: stopping it", req.execution_name, job_name)
+            stop_job(self.sagemaker, job_name)
+            self.ledger.set_status(job_name, STOPPING)
+            return SubmitResult(job_name=job_name, adopted=adopted)
         self.ledger.set_status(job_name, status, only_if_open=True)
         answered = False
         if job is not None and status in TERMINAL_STATUSES:

@@ -20,6 +20,11 @@ from typing import Any
 from dtrain.errors import SpecError, SpecErrors
 
 MAX_SWEEP_ITEMS = 200
+# A Map state in inline mode runs at most 40 iterations at once; a higher MaxConcurrency is
+# silently capped by the service
+# (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-inline.html), so the spec
+# says so instead of promising more.
+MAX_SWEEP_CONCURRENCY = 40
 GOALS = ("maximize", "minimize")
 
 
@@ -55,8 +60,18 @@ def parse_sweep(raw: object) -> Sweep:
         if not isinstance(item, Mapping):
             errors.append(SpecError(f"sweep.overrides[{i}]", item, "must be an object of hyperparameters"))
     concurrency = raw.get("max_concurrency", 1)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        errors.append(SpecError("sweep.max_concurrency", concurrency, "must be an integer >= 1"))
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_SWEEP_CONCURRENCY
+    ):
+        errors.append(
+            SpecError(
+                "sweep.max_concurrency",
+                concurrency,
+                f"must be an integer from 1 to {MAX_SWEEP_CONCURRENCY} (Step Functions' inline Map limit)",
+            )
+        )
         concurrency = 1
     objective = raw.get("objective")
     metric, goal = "", "maximize"
@@ -98,7 +113,8 @@ def rank_results(results: Sequence[Mapping[str, Any]], metric: str, goal: str) -
     """Best first by `metric`; items without the metric (failed jobs) go last, in input order."""
 
     def value(row: Mapping[str, Any]) -> float | None:
-        v = (row.get("final_metrics") or {}).get(metric)
+        # Slim rows carry their objective value; full results carry every final metric.
+        v = row["objective"] if "objective" in row else (row.get("final_metrics") or {}).get(metric)
         return float(v) if isinstance(v, int | float) and not math.isnan(float(v)) else None
 
     scored = [dict(r) for r in results if value(r) is not None]

@@ -1,4 +1,4 @@
-"""Abort Lambda: an execution ABORTED or TIMED_OUT -> StopTrainingJob for its ledger rows."""
+"""Abort Lambda: an execution ended (any status) -> StopTrainingJob for its jobs still running."""
 
 from __future__ import annotations
 

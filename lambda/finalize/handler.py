@@ -9,6 +9,12 @@ import boto3
 
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.finalize import finalize_failure, finalize_job, finalize_sweep, sweep_item_result
+from dtrain.orchestration.ledger import Ledger
+
+
+def _ledger() -> Ledger | None:
+    table = os.environ.get("LEDGER_TABLE")
+    return Ledger(table) if table else None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -20,8 +26,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             boto3.client("sagemaker"), str(event["job_name"]), region=region, execution_arn=execution_arn
         )
     if mode == "item":
-        result = sweep_item_result(boto3.client("sagemaker"), str(event["job_name"]))
-        return {**result, "index": event.get("index"), "overrides": event.get("overrides") or {}}
+        return sweep_item_result(
+            boto3.client("sagemaker"),
+            str(event["job_name"]),
+            index=int(event.get("index") or 0),
+            metric=str(event.get("objective_metric") or ""),
+            ledger=_ledger(),
+        )
     if mode == "failure":
         return finalize_failure(
             event.get("error") or {},
@@ -30,10 +41,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution_name=str(event.get("execution_name", "")),
         )
     if mode == "sweep":
+        ledger = _ledger()
         return finalize_sweep(
             event.get("results") or [],
             event.get("objective") or {},
             region=region,
             execution_arn=execution_arn,
+            plan_items=event.get("items") or [],
+            ledger_rows=ledger.find_by_execution(execution_arn) if ledger and execution_arn else [],
         )
     raise InvalidEvent(f"unknown mode {mode!r}")

@@ -1,4 +1,5 @@
-"""Reconcile Lambda (every 5 minutes): closes tokens whose job ended without an event."""
+"""Reconcile Lambda (every 5 minutes): answers tokens of jobs whose event was lost, stops jobs
+that outlive their execution, abandons rows whose job was never created."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from dtrain.orchestration.events import reconcile
+from dtrain.orchestration.events import DEFAULT_SUBMIT_GRACE_S, reconcile
 from dtrain.orchestration.ledger import Ledger
 
 logging.getLogger().setLevel(logging.INFO)
@@ -19,6 +20,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ledger=Ledger(os.environ["LEDGER_TABLE"]),
         sagemaker=boto3.client("sagemaker"),
         sfn=boto3.client("stepfunctions"),
+        submit_grace_s=float(os.environ.get("DTRAIN_SUBMIT_GRACE_S", DEFAULT_SUBMIT_GRACE_S)),
     )
     logging.info("reconcile: %s", report.to_json())
     return report.to_json()

@@ -14,7 +14,13 @@ import boto3
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.ledger import Ledger
-from dtrain.orchestration.submit import SubmitRequest, Submitter, prepare, sagemaker_client
+from dtrain.orchestration.submit import (
+    SubmitRequest,
+    Submitter,
+    prepare,
+    sagemaker_client,
+    sagemaker_create_client,
+)
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 from dtrain.platform import PlatformSettings
 
@@ -35,6 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
+            sagemaker_create=sagemaker_create_client(_region()),
             sfn=boto3.client("stepfunctions"),
             platform=platform,
             region=_region(),

@@ -73,9 +73,15 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         "Reconcile reads the status of executions of this one state machine; execution names are only "
         "known at run time.",
     )
-    ledger_users = (stack.submit_fn, stack.job_events_fn, stack.reconcile_fn, stack.abort_fn)
+    ledger_users = (
+        stack.submit_fn,
+        stack.job_events_fn,
+        stack.reconcile_fn,
+        stack.abort_fn,
+        stack.finalize_fn,
+    )
     sagemaker_users = (stack.submit_fn, stack.reconcile_fn, stack.abort_fn, stack.finalize_fn)
-    for fn in (*ledger_users, stack.finalize_fn):
+    for fn in ledger_users:
         acks = [XRAY]
         if fn in ledger_users:
             acks += [*KMS_ACTIONS, ledger_index]

@@ -31,8 +31,13 @@ TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
     "Sandbox.Timedout",
+    # The Lambda service's own unexplained failure; retrying is cheap and safe here.
+    "Lambda.Unknown",
 ]
 THROTTLED_ERROR = "CreateThrottled"
+# Submit's name for SageMaker 5xx/throttling/time-outs that outlasted botocore's retries
+# (dtrain.orchestration.errors.SageMakerTransient); Submit is idempotent, so retrying adopts.
+SAGEMAKER_TRANSIENT_ERROR = "SageMakerTransient"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,10 @@ def _submit_payload(*, spec_path: str, item: bool) -> sfn.TaskInput:
         "execution_arn": sfn.JsonPath.execution_id,
         "execution_name": sfn.JsonPath.execution_name,
         "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
-        "redrive_count": sfn.JsonPath.number_at("$$.Execution.RedriveCount"),
+        # No redrive count: every failure is caught and ends in the Fail state, so a redrive
+        # would restart at that Fail state and never reach Submit again. The start time
+        # tells apart two executions of one name (names may be reused after 90 days).
+        "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
     }
     if item:
         payload.update(
@@ -75,7 +83,7 @@ def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning) -> Non
         jitter_strategy=sfn.JitterType.FULL,
     )
     task.add_retry(
-        errors=TRANSIENT_LAMBDA_ERRORS,
+        errors=[*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
         interval=Duration.seconds(tuning.transient_retry_interval_s),
         max_attempts=tuning.transient_retry_attempts,
         backoff_rate=2,
@@ -196,24 +204,25 @@ def build_definition(
             "mode": "item",
             "job_name": sfn.JsonPath.string_at("$.job.job_name"),
             "index": sfn.JsonPath.number_at("$.index"),
-            "overrides": sfn.JsonPath.object_at("$.overrides"),
+            "objective_metric": sfn.JsonPath.string_at("$.objective_metric"),
         },
         "$",
     )
     item_failed = sfn.Pass(
         scope,
         "ItemFailed",
+        # Only the error's name: a Lambda error's Cause (a stack trace) in 200 rows would
+        # take most of the 256 KiB; RankSweep adds the job's FailureReason from the ledger.
         parameters={
             "index": sfn.JsonPath.number_at("$.index"),
-            "overrides": sfn.JsonPath.object_at("$.overrides"),
             "status": "Failed",
             "error": sfn.JsonPath.string_at("$.error.Error"),
-            "failure_reason": sfn.JsonPath.string_at("$.error.Cause"),
-            "final_metrics": {},
         },
     )
     submit_item.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
     item_result.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+    # Each row is slim (dtrain.orchestration.finalize.slim_item_row): a 200-item sweep of full
+    # DescribeTrainingJob results passed Step Functions' 256 KiB state limit.
     sweep = sfn.Map(
         scope,
         "Sweep",
@@ -224,6 +233,7 @@ def build_definition(
             "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
             "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
             "spec": sfn.JsonPath.object_at("$.plan.spec"),
+            "objective_metric": sfn.JsonPath.string_at("$.plan.objective.metric"),
         },
         result_path="$.sweep_results",
     )
@@ -234,6 +244,7 @@ def build_definition(
         {
             "mode": "sweep",
             "results": sfn.JsonPath.object_at("$.sweep_results"),
+            "items": sfn.JsonPath.object_at("$.plan.items"),
             "objective": sfn.JsonPath.object_at("$.plan.objective"),
             "execution_arn": sfn.JsonPath.execution_id,
         },

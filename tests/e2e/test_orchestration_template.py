@@ -77,7 +77,9 @@ def test_job_state_change_rule_matches_terminal_statuses_of_our_jobs(template: T
     )
 
 
-def test_abort_rule_matches_aborted_and_timed_out_executions(template: Template) -> None:
+def test_abort_rule_matches_every_way_an_execution_ends(template: Template) -> None:
+    """Issue 19 item 2: FAILED (a job created before Submit errored) and SUCCEEDED (a sweep
+    item whose Submit failed after creating its job) end executions too."""
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -85,7 +87,7 @@ def test_abort_rule_matches_aborted_and_timed_out_executions(template: Template)
                 {
                     "source": ["aws.states"],
                     "detail-type": ["Step Functions Execution Status Change"],
-                    "detail": Match.object_like({"status": ["ABORTED", "TIMED_OUT"]}),
+                    "detail": Match.object_like({"status": ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]}),
                 }
             )
         },
@@ -103,6 +105,14 @@ def test_state_machine_logs_everything_encrypted_and_traces(template: Template) 
         },
     )
     template.has_resource_properties("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()})
+    # Vended-logs prefix (the CloudWatch Logs resource policy stays small).
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {
+            "LogGroupName": Match.string_like_regexp(r"^/aws/vendedlogs/states/"),
+            "KmsKeyId": Match.any_value(),
+        },
+    )
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -140,9 +150,17 @@ def test_definition_submits_with_a_callback_and_a_derived_timeout(template_json:
     assert submit["TimeoutSecondsPath"] == "$.plan.timeout_seconds"
     payload = submit["Parameters"]["Payload"]
     assert payload["retry_count.$"] == "$$.State.RetryCount"
-    assert payload["redrive_count.$"] == "$$.Execution.RedriveCount"
+    # Issue 19 item 4: the start time tells apart executions of a name reused after 90 days;
+    # redrive plumbing is gone (a redrive restarts at the Fail state, never at Submit).
+    assert payload["execution_start.$"] == "$$.Execution.StartTime"
+    assert "redrive_count.$" not in payload
     throttled = next(r for r in submit["Retry"] if r["ErrorEquals"] == ["CreateThrottled"])
     assert throttled["JitterStrategy"] == "FULL"
+    # Issue 19 item 3: SageMaker's transient errors and Lambda.Unknown are retried on both Submits.
+    for name in ("Submit", "SubmitItem"):
+        task = states[name] if name in states else states["Sweep"]["ItemProcessor"]["States"][name]
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        assert {"SageMakerTransient", "Lambda.Unknown", "CreateThrottled"} <= retried, name
     # Spec errors are never retried.
     assert all("SpecError" not in r["ErrorEquals"] for s in states.values() for r in s.get("Retry", []))
 
@@ -188,3 +206,61 @@ def test_each_lambda_bundle_imports_its_handler_and_its_own_dtrain_copy(
         assert Path(dtrain_file).resolve().is_relative_to(bundle.resolve())
         # What the Lambdas never need stays out of the zip.
         assert not (bundle / "dtrain" / "local").exists() and not (bundle / "dtrain" / "emulator").exists()
+
+
+def _dashboard_searches(template_json: dict[str, Any]) -> list[str]:
+    (dashboard,) = [
+        r for r in template_json["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = dashboard["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    widgets = json.loads(text)["widgets"]
+    return [
+        m["expression"]
+        for w in widgets
+        for m in (w["properties"].get("metrics") or [])
+        for m in m
+        if isinstance(m, dict) and "expression" in m
+    ]
+
+
+def _search_matches(expression: str, namespace: str, dimensions: dict[str, str], metric: str) -> bool:
+    """CloudWatch's SEARCH rules on one published series: schema namespace and dimension
+    names must fit; a quoted term equals a whole value, an unquoted term equals a token."""
+    import re
+
+    m = re.fullmatch(r"SEARCH\('\{(\"[^\"]+\"|[^,]+),([^}]+)\} (.*)', '\w+', \d+\)", expression)
+    assert m, expression
+    schema_ns, schema_dims, terms = m.group(1).strip('"'), m.group(2).split(","), m.group(3)
+    if schema_ns != namespace or set(schema_dims) != set(dimensions):
+        return False
+    values = [metric, *dimensions.values()]
+    tokens = {t for v in values for t in re.split(r"[^A-Za-z0-9]+", v) if t}
+    for _designator, quoted, bare in re.findall(r'(?:(\w+)=)?"([^"]*)"|(\S+)', terms):
+        if quoted and quoted not in values:
+            return False
+        if bare and bare not in tokens:
+            return False
+    return True
+
+
+def test_dashboard_searches_match_what_sagemaker_publishes(template_json: dict[str, Any]) -> None:
+    """Issue 19 item 5. Documented series (monitoring-cloudwatch.html, training-metrics.html):
+    instance metrics in /aws/sagemaker/TrainingJobs by Host=<job>/algo-<n>; metric-definition
+    metrics in /aws/sagemaker/TrainingJobs by TrainingJobName=<job>."""
+    job = "dtrain-cifar10-ddp-0123456789"
+    published = {
+        "GPUUtilization": {"Host": f"{job}/algo-1"},
+        "train:loss": {"TrainingJobName": job},
+        "validation:accuracy": {"TrainingJobName": job},
+        "train:throughput": {"TrainingJobName": job},
+    }
+    searches = _dashboard_searches(template_json)
+    assert len(searches) == len(published)
+    for metric, dimensions in published.items():
+        hits = [s for s in searches if _search_matches(s, "/aws/sagemaker/TrainingJobs", dimensions, metric)]
+        assert len(hits) == 1, (metric, searches)
+        # Another platform's job (another prefix) is not picked up.
+        other = {k: v.replace("dtrain-", "other-") for k, v in dimensions.items()}
+        assert not _search_matches(hits[0], "/aws/sagemaker/TrainingJobs", other, metric)

@@ -76,3 +76,12 @@ def test_full_jitter_delay_stays_within_the_exponential_cap() -> None:
     policy = BackoffPolicy(attempts=5, base_s=1.0, cap_s=4.0)
     assert [policy.delay(a, rand=lambda: 1.0) for a in range(4)] == [1.0, 2.0, 4.0, 4.0]
     assert policy.delay(3, rand=lambda: 0.0) == 0.0
+
+
+def test_sweep_concurrency_is_bounded_by_the_inline_map_limit() -> None:
+    from dtrain.orchestration.sweep import MAX_SWEEP_CONCURRENCY
+
+    ok = {"overrides": [{"lr": 1}], "objective": {"metric": "m"}}
+    assert parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY}).max_concurrency == 40
+    with pytest.raises(SpecError, match=r"sweep.max_concurrency.*1 to 40"):
+        parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY + 1})

@@ -12,15 +12,24 @@ from dtrain.errors import SpecError, SpecErrors
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import CreateThrottled
 from dtrain.orchestration.ledger import Ledger
-from dtrain.orchestration.submit import EXECUTION_TAG, SubmitRequest, Submitter, prepare, sagemaker_client
+from dtrain.orchestration.submit import (
+    EXECUTION_TAG,
+    SubmitRequest,
+    Submitter,
+    prepare,
+    sagemaker_client,
+    sagemaker_create_client,
+)
 
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
 
 
 def _submitter(ledger: Ledger, sfn: Any, platform: Any, attempts: int = 3) -> Submitter:
+    """Built as the Submit Lambda builds it: botocore retries off for CreateTrainingJob only."""
     return Submitter(
         ledger=ledger,
         sagemaker=sagemaker_client("us-east-1"),
+        sagemaker_create=sagemaker_create_client("us-east-1"),
         sfn=sfn,
         platform=platform,
         region="us-east-1",
@@ -115,7 +124,39 @@ def test_throttling_is_retried_then_surfaces_as_create_throttled(
     other = SubmitRequest(spec=spec, task_token="t", execution_arn=EXEC + "x", execution_name="run-2")
     with pytest.raises(CreateThrottled):
         _submitter(ledger, sfn, platform, attempts=3).submit(other)
-    assert aws.throttle.refused == 3
+    assert aws.throttle.refused == 3  # our loop only: botocore does not retry the create
+
+
+def test_a_transient_sagemaker_error_on_a_read_is_retried_by_botocore(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 19 item 3: retries were off for every SageMaker call, so one 5xx on
+    DescribeTrainingJob failed the Submit (and the execution) after the job was created."""
+    from dtrain.emulator.service_behaviour import ServiceBehaviour, installed
+
+    with installed(ServiceBehaviour()) as behaviour:
+        behaviour.fail_sagemaker("DescribeTrainingJob", times=1)
+        behaviour.throttle_sagemaker("DescribeTrainingJob", times=1)
+        result = _submitter(ledger, sfn, platform).submit(_request(spec))
+        assert [op for op, _ in behaviour.sagemaker_faults_served] == ["DescribeTrainingJob"] * 2
+    row = ledger.get(result.job_name)
+    assert row is not None and row.status == "InProgress"
+
+
+def test_a_persistent_transient_error_surfaces_as_sagemaker_transient(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """The name the state machine retries Submit on; the retry adopts the job already made."""
+    from dtrain.emulator.service_behaviour import ServiceBehaviour, installed
+    from dtrain.orchestration.errors import SageMakerTransient
+
+    with installed(ServiceBehaviour()) as behaviour:
+        behaviour.fail_sagemaker("DescribeTrainingJob", code="ServiceUnavailable", status=503, times=3)
+        with pytest.raises(SageMakerTransient):
+            _submitter(ledger, sfn, platform).submit(_request(spec))
+    (job,) = aws.jobs
+    again = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert again.adopted and again.job_name == job and list(aws.jobs) == [job]
 
 
 def test_handler_prepare_and_submit_phases(
@@ -132,7 +173,7 @@ def test_handler_prepare_and_submit_phases(
             "execution_arn": EXEC,
             "execution_name": "run-1",
             "retry_count": 0,
-            "redrive_count": 0,
+            "execution_start": "2026-11-28T01:00:00.000Z",
         },
         None,
     )
@@ -168,3 +209,21 @@ def test_validation_leaves_room_for_the_tag_submit_adds(
     sent = aws.job(job).request
     assert len(sent["Tags"]) == spec_rules.MAX_TAGS
     assert sent["Tags"][-1]["Key"] == EXECUTION_TAG == spec_rules.EXECUTION_TAG_KEY
+
+
+def test_a_retry_after_the_job_finished_and_its_row_closed_adopts_it(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """The job's event answered the failed attempt's token and closed the row before the
+    retry ran: the retry answers its own token, it does not create a second job."""
+    from dtrain.orchestration.events import handle_job_event
+
+    first = _submitter(ledger, sfn, platform).submit(_request(spec, token="token-0"))
+    aws.complete(first.job_name, emit=False)
+    detail = {"TrainingJobName": first.job_name, "TrainingJobStatus": "Completed"}
+    handle_job_event(
+        {"detail-type": "SageMaker Training Job State Change", "detail": detail}, ledger=ledger, sfn=sfn
+    )
+    second = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert second.adopted and second.answered_now and list(aws.jobs) == [first.job_name]
+    assert sfn.calls[-1][1]["taskToken"] == "token-1"
