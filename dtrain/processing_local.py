@@ -12,8 +12,9 @@
 Source for the layout and config files: "How Amazon SageMaker Processing Configures Your
 Processing Container", https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
 Paths under /opt/ml in the entrypoint and arguments are rebased to the host's tree, as local
-mode does for training (SAGEMAKER_BASE_DIR is set too, for scripts that read it). S3UploadMode
-Continuous is uploaded at the end like EndOfJob here (no partial uploads while the job runs).
+mode does for training (SAGEMAKER_BASE_DIR is set too, for scripts that read it). Outputs with
+S3UploadMode EndOfJob are uploaded once the command succeeded; Continuous ones are also copied
+every CONTINUOUS_UPLOAD_SECONDS while it runs (what is there when a job fails stays there).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from urllib.parse import urlparse
 from dtrain.local.errors import LocalModeError
 
 CONTAINER_BASE = "/opt/ml"
+CONTINUOUS_UPLOAD_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,25 @@ def _fetch_input(
 
     # An S3Prefix names every object under it (a single object's key is a prefix of itself).
     download_prefix(uri, target, what=f"processing input '{name}'", hint=f"or put the data at {source}")
+
+
+def _upload_continuously(
+    request: Mapping[str, Any], job_dir: Path, hosts: list[str], s3_root: Path, stop: threading.Event
+) -> None:
+    continuous = [
+        o["S3Output"]
+        for o in request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        if o["S3Output"].get("S3UploadMode") == "Continuous"
+    ]
+    while continuous and not stop.wait(CONTINUOUS_UPLOAD_SECONDS):
+        for out in continuous:
+            target = stand_in_path(s3_root, str(out["S3Uri"]))
+            for host in hosts:
+                source = Path(_rebase(str(out["LocalPath"]), job_dir / host))
+                try:
+                    _copy(source, target)
+                except OSError:  # a file the command is replacing right now: next round
+                    continue
 
 
 def run_processing_locally(
@@ -134,6 +156,11 @@ def run_processing_locally(
             argv, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         procs.append((host, proc, log))
+    stop = threading.Event()
+    uploader = threading.Thread(
+        target=_upload_continuously, args=(request, job_dir, hosts, s3_root, stop), daemon=True
+    )
+    uploader.start()
     codes: list[int] = []
     for host, proc, log in procs:
         assert proc.stdout is not None
@@ -143,6 +170,8 @@ def run_processing_locally(
                 if log_sink is not None:
                     log_sink(f"{host}/processing", line.rstrip("\n"))
         codes.append(proc.wait())
+    stop.set()
+    uploader.join()
     failed = next((c for c in codes if c != 0), 0)
     outputs: dict[str, Path] = {}
     if failed == 0:

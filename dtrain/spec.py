@@ -376,4 +376,10 @@ def check_local_code(spec: JobSpec) -> None:
         script = Path(spec.spec_dir or ".") / est.entry_point
         if not script.is_file() and not Path(est.entry_point).is_file():
             errors.add("estimator.entry_point", est.entry_point, f"no such file to upload ({script})")
+    if spec.processing is not None and spec.processing.local_code:
+        # The processing script is a local file too (uploaded by submit, copied by local mode).
+        code = Path(spec.processing.code)
+        code = code if code.is_absolute() or spec.spec_dir is None else Path(spec.spec_dir) / code
+        if not code.is_file():
+            errors.add("processing.run.code", spec.processing.code, f"no such file ({code})")
     errors.raise_if_any()

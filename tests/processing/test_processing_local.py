@@ -281,3 +281,35 @@ def test_dtrain_local_runs_processing_then_training_on_its_outputs(
     assert (channel / "cifar10_train.npz").is_file()  # the training channel is the processing output
     assert str(channel.resolve()).startswith(str(work / "s3"))
     assert (job_dir / "output" / "model.tar.gz").is_file()
+
+
+# Writes a file to a Continuous output, then waits (at most 60 s) to see it in the S3 stand-in
+# while still running: exit 0 when it arrived, 1 when it never did.
+CONTINUOUS_PROBE = """
+import os, sys, time
+from pathlib import Path
+out = Path(sys.argv[4])
+(out / "partial.txt").write_text("step 1")
+seen = Path(os.environ["STAND_IN"]) / "partial.txt"
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    if seen.is_file():
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+"""
+
+
+def test_a_continuous_output_reaches_s3_while_the_command_runs(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    stand_in_path(work / "s3", "s3://bucket/raw").mkdir(parents=True)
+    request = _request(
+        tmp_path, hosts=1, env={"STAND_IN": str(stand_in_path(work / "s3", "s3://bucket/out/o"))}
+    )
+    (tmp_path / "code" / "probe.py").write_text(CONTINUOUS_PROBE)
+    request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3UploadMode"] = "Continuous"
+    result = run_processing_locally(
+        request, workdir=work, local_paths={"code": tmp_path / "code" / "probe.py"}
+    )
+    assert result.status == "Completed", result.log.read_text()
+    assert (result.outputs["o"] / "partial.txt").read_text() == "step 1"

@@ -234,3 +234,19 @@ def test_the_processing_examples_load_conform_and_build_both_requests(name: str)
     }
     assert channels == outputs  # train <- output train, test <- output test
     assert training["ExperimentConfig"]["ExperimentName"].startswith("cifar10-")
+
+
+def test_validate_names_a_missing_local_processing_script(tmp_path: Any) -> None:
+    import json
+
+    from dtrain.spec import load_spec
+
+    doc = _spec(_processing(code="scripts/prep.py"))
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert caught.value.field == "processing.run.code" and "no such file" in caught.value.rule
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "prep.py").write_text("print('prep')\n")
+    assert load_spec(path).processing is not None
