@@ -153,6 +153,12 @@ def plan_launch(
     ]
 
 
+# On SIGTERM mpirun forwards it to the ranks and SIGKILLs them odls_base_sigkill_timeout seconds
+# later; Open MPI's default (1 s) cuts a rank's checkpoint short. The Horovod image sets the same
+# value (training_code/horovod/Dockerfile; tests/training/test_image_contract.py holds them equal).
+MPI_SIGKILL_TIMEOUT_SECONDS = 30
+
+
 def _mpirun_spec(
     distribution: str,
     framework: Mapping[str, Any],
@@ -188,6 +194,7 @@ def _mpirun_spec(
         "-mca", "btl_tcp_if_include", "lo", "-mca", "oob_tcp_if_include", "lo",
         "-mca", "orte_abort_on_non_zero_status", "1",
         "-mca", "btl_vader_single_copy_mechanism", "none",
+        "-mca", "odls_base_sigkill_timeout", str(MPI_SIGKILL_TIMEOUT_SECONDS),
         *shlex.split(custom),
         options.python, str(RANK_EXEC), str(launch_dir), str(per_host), "--", *_mpi4py_rank(command),
     ]  # fmt: skip

@@ -181,11 +181,21 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def stop_all(processes: Sequence[RunningProcess], run_id: str, *, grace_seconds: float) -> None:
-    """SIGTERM to every process group (SageMaker's StopTrainingJob sends SIGTERM too), then
-    SIGKILL to whatever is left, found by the run marker."""
+    """SIGTERM to every process of the run (SageMaker's StopTrainingJob sends SIGTERM too), then
+    SIGKILL to whatever is left after the grace period, found by the run marker."""
+    # mpirun gives every rank a process group of its own and, told to stop, signals them in steps
+    # odls_base_sigkill_timeout apart (SIGCONT, wait, SIGTERM, wait, SIGKILL: Open MPI 4.1's
+    # odls_base_default_fns.c), forwarding no output while it waits: with the image's 30 s the ranks
+    # would get SIGTERM only after the grace period. So mpirun is spared and every other process of
+    # the run gets SIGTERM now; mpirun exits, output forwarded, once its ranks have.
+    spared = {p.pid for p in processes if p.spec.name == "mpirun"}
     for process in processes:
-        if process.poll() is None:
+        if process.poll() is None and process.pid not in spared:
             _signal_group(process.pid, signal.SIGTERM)
+    for pid in marked_pids(run_id):
+        if pid not in spared:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_seconds
     while time.monotonic() < deadline:
         if all(p.poll() is not None for p in processes) and not marked_pids(run_id):

@@ -3,18 +3,25 @@
 examples/horovod_torch.json as SageMaker's `mpi` distribution runs it: one mpirun, a rank per host,
 in .venv-hvd, whose Horovod wheel is built with its torch extension (scripts/setup_horovod.sh,
 patched for torch >= 2.1): the ranks learn and stay in sync, and only rank 0 saves model.pt.
-SIGTERM and resume: tests/training/test_train_hvd_torch.py, as for the DDP trainer.
+SIGTERM and resume as tests/training/test_train_ddp.py proves it for the DDP trainer: `dtrain local`
+stopped mid-training checkpoints, the rerun resumes and ends with the uninterrupted run's weights.
 A .venv-hvd without horovod.torch fails these tests.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from dtrain.cli import main
 from dtrain.local.config import repo_root
@@ -45,6 +52,41 @@ def _args(workdir: Path, data: Path) -> list[str]:
     return args
 
 
+def _stop_with_sigterm(args: list[str], *started: Path) -> str:
+    """`dtrain local ARGS` in a subprocess, SIGTERM (what StopTrainingJob sends) once every
+    `started` file exists; its output."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "dtrain", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not all(path.exists() for path in started):
+        assert cli.poll() is None, cli.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"not all of {[p.name for p in started]} within 240 s"
+        time.sleep(0.05)
+    cli.send_signal(signal.SIGTERM)
+    output = cli.communicate(timeout=120)[0]
+    assert cli.returncode == 130, output[-3000:]
+    return output
+
+
+def _wait_for_line(path: Path, pattern: str) -> re.Match[str]:
+    """The log is written by the job's reader threads: read it until the line is there."""
+    deadline = time.monotonic() + 30
+    while not (found := re.search(pattern, path.read_text() if path.exists() else "")):
+        assert time.monotonic() < deadline, f"no {pattern!r} in {path}"
+        time.sleep(0.1)
+    return found
+
+
+def _weights(job_dir: Path) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = torch.load(job_dir / "algo-1" / "model" / "model.pt", weights_only=True)
+    return state
+
+
 def _logs(job_dir: Path) -> dict[str, str]:
     return {p.stem: p.read_text() for p in (job_dir / "logs").glob("algo-*.log")}
 
@@ -71,3 +113,65 @@ def test_two_ranks_learn_stay_in_sync_and_only_rank0_saves(full_run: Run) -> Non
     assert "replicas_in_sync=True max_param_divergence=0 workers=2" in rank0
     assert (full_run.job_dir / "algo-1" / "model" / "model.pt").is_file()
     assert not (full_run.job_dir / "algo-2" / "model" / "model.pt").exists()
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_weights(
+    full_run: Run, cifar_dir: Path, tmp_path: Path
+) -> None:
+    args = _args(tmp_path, cifar_dir)
+    job_dir = tmp_path / "jobs" / JOB
+    store = job_dir / "checkpoints"
+    _stop_with_sigterm(args, store / "step-000000004.ckpt")
+    log = job_dir / "logs" / "algo-1.log"
+    stop_step = int(_wait_for_line(log, r"SIGTERM: stopping at step (\d+)").group(1))
+    assert 4 <= stop_step < 40, "SIGTERM came after the last step: nothing to resume"
+    assert (store / f"step-{stop_step:09d}.ckpt").is_file()
+    assert not (job_dir / "algo-1" / "model" / "model.pt").exists()  # stopped: no final model
+
+    assert main(args) == 0
+    resumed = f"resumed from step {stop_step} (checkpoint step-{stop_step:09d}.ckpt"
+    assert resumed in log.read_text()
+    logged = [int(s) for _, s, _ in METRIC.findall(log.read_text().split(resumed, 1)[1])]
+    assert logged == [s for s in range(STEPS_PER_EPOCH, 41, STEPS_PER_EPOCH) if s > stop_step]
+    final, reference = _weights(job_dir), _weights(full_run.job_dir)
+    assert final.keys() == reference.keys()
+    for name in final:
+        assert torch.equal(final[name], reference[name]), name
+
+
+SLOW_SAVE = """
+import os, pathlib, signal, sys, time
+out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1])
+rank = os.environ["OMPI_COMM_WORLD_RANK"]
+def save(signum, frame):
+    time.sleep(3)  # a checkpoint that takes longer than Open MPI's 1 s before SIGKILL
+    (out / f"saved-{rank}").write_text("saved")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, save)
+(out / f"ready-{rank}").write_text("ready")
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_stopped_mpirun_gives_every_rank_time_to_checkpoint(tmp_path: Path) -> None:
+    """Local mode's mpirun SIGKILLs the ranks as late as the Horovod image's does
+    (odls_base_sigkill_timeout), not after Open MPI's default 1 s: a 3-second save completes."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    out.mkdir()
+    (source / "rank.py").write_text(SLOW_SAVE)
+    spec = json.loads(EXAMPLE.read_text())
+    spec["job_name"] = "slow-save"
+    spec["estimator"].update(entry_point="rank.py", source_dir=str(source), hyperparameters={"out": str(out)})
+    spec["inputs"] = {}
+    spec_file = tmp_path / "slow_save.json"
+    spec_file.write_text(json.dumps(spec))
+    env_timeout = {k for k in os.environ if k.startswith("OMPI_MCA_odls")}
+    assert not env_timeout, f"the test needs Open MPI's default; unset {env_timeout}"
+
+    args = ["local", str(spec_file), "--workdir", str(tmp_path / "work"), "--no-live", "--hosts", "2"]
+    _stop_with_sigterm(args, out / "ready-0", out / "ready-1")
+    assert sorted(p.name for p in out.glob("saved-*")) == ["saved-0", "saved-1"]

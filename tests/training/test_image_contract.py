@@ -24,6 +24,7 @@ from dtrain.errors import SpecError
 from dtrain.local.config import repo_root
 from dtrain.local.container_config import write_container_config
 from dtrain.local.image_facts import read_image_facts
+from dtrain.local.launchers import MPI_SIGKILL_TIMEOUT_SECONDS
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.local.toolkit_launch import TOOLKIT_PYTHON
@@ -159,6 +160,7 @@ def test_finding5_mpirun_gives_the_ranks_time_to_checkpoint(with_image_env: bool
     finish (SageMaker itself waits 120 s)."""
     timeout = read_image_facts("horovod").env["OMPI_MCA_odls_base_sigkill_timeout"]
     assert 10 <= int(timeout) <= 55  # mpirun exits after ~2x this: inside SageMaker's 120 s
+    assert int(timeout) == MPI_SIGKILL_TIMEOUT_SECONDS  # local mode's mpirun gets the same
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_MCA_odls")}
     if with_image_env:
         env["OMPI_MCA_odls_base_sigkill_timeout"] = timeout

@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     store = CheckpointStore(sm.checkpoint_dir, keep=config.keep_checkpoints)
 
     # Rank 0 decides where the job resumes (other hosts may lack the files) and sends the state.
-    found = hvd.broadcast_object(read_newest_state(store) if rank == 0 else None, root_rank=0)
+    # A fixed name: Horovod's default is the object's type, a tuple on rank 0 and None on the
+    # others, and broadcasts of different names never meet (the resumed job hangs).
+    found = hvd.broadcast_object(read_newest_state(store) if rank == 0 else None, root_rank=0, name="resume")
     step = 0
     if found is not None:
         path, payload = found
