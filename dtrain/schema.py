@@ -63,6 +63,11 @@ def _channel() -> dict[str, Any]:
                 "items": {"type": "string", "minLength": 1},
                 "maxItems": rules.MAX_ATTRIBUTE_NAMES,
             },
+            "instance_groups": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                "maxItems": 5,
+            },
         },
         ["s3_data"],
     )
