@@ -25,7 +25,7 @@ from dtrain.local.artifacts import pack_dirs
 from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
 from dtrain.local.config import LocalConfig
-from dtrain.local.container_config import write_container_config
+from dtrain.local.container_config import instance_count, write_container_config
 from dtrain.local.environment import MachineFacts, decode_hyperparameters, process_environment
 from dtrain.local.errors import LocalModeError
 from dtrain.local.launchers import LaunchOptions, plan_launch
@@ -109,7 +109,7 @@ class LocalTrainingJob:
         self.request = dict(request)
         self.job_name = str(request["TrainingJobName"])
         self.config = config or LocalConfig()
-        count = hosts if hosts is not None else int(request["ResourceConfig"]["InstanceCount"])
+        count = hosts if hosts is not None else instance_count(request)
         if count < 1:
             raise LocalModeError(f"--hosts must be at least 1, got {count}")
         self.layout = JobLayout.for_job(Path(workdir), self.job_name, count)
@@ -371,7 +371,10 @@ class LocalTrainingJob:
 
     def _train(self) -> None:
         request, layout = self.request, self.layout
-        machine = MachineFacts(str(request["ResourceConfig"]["InstanceType"]))
+        resource = request["ResourceConfig"]
+        machine = MachineFacts(
+            str(resource.get("InstanceType") or resource["InstanceGroups"][0]["InstanceType"])
+        )
         names = [t.name for t in layout.hosts]
         envs = {
             tree.name: process_environment(
