@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dtrain.local.artifacts import pack_dirs
+from dtrain.local.artifacts import copy_dirs, pack_dirs
 from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
 from dtrain.local.config import LocalConfig
@@ -264,7 +264,8 @@ class LocalTrainingJob:
             described["BillableTimeInSeconds"] = result.billable_seconds
         if result.model_artifact is not None:
             base = str(self.request.get("OutputDataConfig", {}).get("S3OutputPath", "")).rstrip("/")
-            described["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/{self.job_name}/output/model.tar.gz"}
+            name = "model/" if result.model_artifact.is_dir() else "model.tar.gz"
+            described["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/{self.job_name}/output/{name}"}
         latest: dict[str, MetricSample] = {}
         for sample in result.metric_samples:
             latest[sample.name] = sample
@@ -524,6 +525,11 @@ class LocalTrainingJob:
 
     def _pack(self, *, model: bool) -> None:
         out = self.layout.artifacts_dir
+        if self.request.get("OutputDataConfig", {}).get("CompressionType") == "NONE":
+            if model:
+                self._model = copy_dirs([t.model_dir for t in self.layout.hosts], out / "model")
+            self._output = copy_dirs([t.output_dir / "data" for t in self.layout.hosts], out / "output")
+            return
         if model:
             self._model = pack_dirs([t.model_dir for t in self.layout.hosts], out / "model.tar.gz")
         self._output = pack_dirs([t.output_dir / "data" for t in self.layout.hosts], out / "output.tar.gz")

@@ -1,0 +1,66 @@
+"""Local mode honours the estimator arguments that change behaviour on this machine.
+
+Each test runs a one-host job of a tiny script (this interpreter, no framework) and checks
+what SageMaker would do with the request field the argument lands in.
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from dtrain.local.config import LocalConfig
+from dtrain.local.job import LocalTrainingJob
+
+SCRIPT = """
+import os, pathlib
+pathlib.Path(os.environ["SM_MODEL_DIR"], "weights.txt").write_text("w")
+pathlib.Path(os.environ["SM_OUTPUT_DATA_DIR"], "report.txt").write_text("r")
+"""
+
+
+def _request(**fields: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TrainingJobName": "options-job",
+        "AlgorithmSpecification": {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+        "HyperParameters": {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"/opt/ml/code"'},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        "OutputDataConfig": {"S3OutputPath": "s3://out/jobs"},
+    }
+    for key, value in fields.items():
+        request.setdefault(key, {}).update(value)
+    return request
+
+
+def _run(tmp_path: Path, request: dict[str, Any], script: str = SCRIPT) -> LocalTrainingJob:
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "train.py").write_text(script)
+    job = LocalTrainingJob(
+        request,
+        workdir=tmp_path / "work",
+        code_dir=code,
+        config=LocalConfig(python={"default": sys.executable}),
+    )
+    result = job.start().wait(timeout=120)
+    assert result.status == "Completed", (result.failure_reason, job.last_lines())
+    return job
+
+
+def test_compressed_output_by_default(tmp_path: Path) -> None:
+    job = _run(tmp_path, _request())
+    assert job.model_artifact is not None and job.model_artifact.name == "model.tar.gz"
+    with tarfile.open(job.model_artifact, "r:gz") as tar:
+        assert tar.getnames() == ["weights.txt"]
+
+
+def test_disable_output_compression_leaves_the_files_untarred(tmp_path: Path) -> None:
+    job = _run(tmp_path, _request(OutputDataConfig={"CompressionType": "NONE"}))
+    model = job.model_artifact
+    assert model is not None and model.is_dir()
+    assert (model / "weights.txt").read_text() == "w"
+    assert (model.parent / "output" / "report.txt").read_text() == "r"
+    assert not list(model.parent.glob("*.tar.gz"))
+    assert job.describe()["ModelArtifacts"]["S3ModelArtifacts"] == "s3://out/jobs/options-job/output/model/"
