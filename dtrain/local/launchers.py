@@ -8,6 +8,7 @@
 | sagemaker_parameter_server_enabled               | TF_CONFIG master/worker + a ps per host     |
 | sagemaker_multi_worker_mirrored_strategy_enabled | TF_CONFIG worker per host                   |
 | none                                             | the entry point on every host               |
+| (ContainerEntrypoint / ContainerArguments)       | that command on every host, no toolkit      |
 
 Differences from SageMaker, all forced by "every host is 127.0.0.1": the master address is
 127.0.0.1 and ports are free ones (not 7777 / 2222), mpirun gets --oversubscribe and a
@@ -95,6 +96,16 @@ def plan_launch(
     options: LaunchOptions,
 ) -> tuple[str, list[ProcessSpec]]:
     """(distribution, processes to start) for this job."""
+    algorithm = request.get("AlgorithmSpecification", {})
+    container = [*algorithm.get("ContainerEntrypoint", ()), *algorithm.get("ContainerArguments", ())]
+    if container:
+        # ContainerEntrypoint replaces the image's entry point and ContainerArguments its `train`
+        # argument (a DLC's entry point runs its arguments): that command runs on every host,
+        # with the same SM_* environment, instead of the toolkit's launch.
+        return "container_entry_point", [
+            ProcessSpec(host=t.name, argv=container, env=host_envs[t.name], cwd=t.code_dir, name="container")
+            for t in layout.hosts
+        ]
     hps = decode_hyperparameters(request.get("HyperParameters", {}))
     user, sagemaker, framework = split_hyperparameters(hps)
     entry = sagemaker.get("sagemaker_program")

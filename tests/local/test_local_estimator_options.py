@@ -25,7 +25,10 @@ def _request(**fields: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TrainingJobName": "options-job",
         "AlgorithmSpecification": {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
-        "HyperParameters": {"sagemaker_program": '"train.py"', "sagemaker_submit_directory": '"/opt/ml/code"'},
+        "HyperParameters": {
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": '"/opt/ml/code"',
+        },
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
         "OutputDataConfig": {"S3OutputPath": "s3://out/jobs"},
     }
@@ -64,3 +67,19 @@ def test_disable_output_compression_leaves_the_files_untarred(tmp_path: Path) ->
     assert (model.parent / "output" / "report.txt").read_text() == "r"
     assert not list(model.parent.glob("*.tar.gz"))
     assert job.describe()["ModelArtifacts"]["S3ModelArtifacts"] == "s3://out/jobs/options-job/output/model/"
+
+
+def test_container_entry_point_and_arguments_run_instead_of_the_toolkit_launch(tmp_path: Path) -> None:
+    # The entry point script is never run; the container command writes the model itself.
+    command = "import os, pathlib, sys; pathlib.Path(os.environ['SM_MODEL_DIR'], 'args').write_text(' '.join(sys.argv[1:]))"
+    request = _request(
+        AlgorithmSpecification={
+            "ContainerEntrypoint": [sys.executable, "-c", command],
+            "ContainerArguments": ["--epochs", "3"],
+        }
+    )
+    job = _run(tmp_path, request, script="raise SystemExit('the toolkit launch ran')")
+    assert job.distribution == "container_entry_point"
+    with tarfile.open(job.model_artifact or "", "r:gz") as tar:
+        member = tar.extractfile("args")
+        assert member is not None and member.read() == b"--epochs 3"
