@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from dtrain.local import tensorboard
 from dtrain.local.artifacts import copy_dirs, pack_dirs
 from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
@@ -349,6 +350,7 @@ class LocalTrainingJob:
         for tree in layout.hosts:
             write_container_config(request, tree, names)
             self._log_files[tree.name] = open(layout.log_file(tree.name), "a", buffering=1)  # noqa: SIM115
+        tensorboard.make_dirs(request, layout)
         self._transition("Downloading", "Downloading input data and training code")
         populate_channels(
             request,
@@ -525,6 +527,7 @@ class LocalTrainingJob:
 
     def _pack(self, *, model: bool) -> None:
         out = self.layout.artifacts_dir
+        tensorboard.collect(self.request, self.layout)
         if self.request.get("OutputDataConfig", {}).get("CompressionType") == "NONE":
             if model:
                 self._model = copy_dirs([t.model_dir for t in self.layout.hosts], out / "model")

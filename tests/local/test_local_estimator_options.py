@@ -71,7 +71,10 @@ def test_disable_output_compression_leaves_the_files_untarred(tmp_path: Path) ->
 
 def test_container_entry_point_and_arguments_run_instead_of_the_toolkit_launch(tmp_path: Path) -> None:
     # The entry point script is never run; the container command writes the model itself.
-    command = "import os, pathlib, sys; pathlib.Path(os.environ['SM_MODEL_DIR'], 'args').write_text(' '.join(sys.argv[1:]))"
+    command = (
+        "import os, pathlib, sys; "
+        "pathlib.Path(os.environ['SM_MODEL_DIR'], 'args').write_text(' '.join(sys.argv[1:]))"
+    )
     request = _request(
         AlgorithmSpecification={
             "ContainerEntrypoint": [sys.executable, "-c", command],
@@ -83,3 +86,16 @@ def test_container_entry_point_and_arguments_run_instead_of_the_toolkit_launch(t
     with tarfile.open(job.model_artifact or "", "r:gz") as tar:
         member = tar.extractfile("args")
         assert member is not None and member.read() == b"--epochs 3"
+
+
+def test_tensorboard_local_path_exists_and_its_files_land_in_the_job_output(tmp_path: Path) -> None:
+    # The default LocalPath /opt/ml/output/tensorboard is SM_OUTPUT_DIR/tensorboard here.
+    script = (
+        "import os, pathlib\n"
+        "tb = pathlib.Path(os.environ['SM_OUTPUT_DIR'], 'tensorboard')\n"
+        "assert tb.is_dir(), 'LocalPath missing'\n"
+        "(tb / 'events.out.tfevents.1').write_text('e')\n"
+    )
+    request = _request(TensorBoardOutputConfig={"S3OutputPath": "s3://out/tb"})
+    job = _run(tmp_path, request, script=script)
+    assert (job.job_dir / "output" / "tensorboard" / "algo-1" / "events.out.tfevents.1").read_text() == "e"
