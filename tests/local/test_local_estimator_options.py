@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from dtrain.local.config import LocalConfig
@@ -99,3 +100,29 @@ def test_tensorboard_local_path_exists_and_its_files_land_in_the_job_output(tmp_
     request = _request(TensorBoardOutputConfig={"S3OutputPath": "s3://out/tb"})
     job = _run(tmp_path, request, script=script)
     assert (job.job_dir / "output" / "tensorboard" / "algo-1" / "events.out.tfevents.1").read_text() == "e"
+
+
+def test_the_emulator_uploads_uncompressed_model_files_under_output_model(tmp_path: Path) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from dtrain.emulator.local_backend import LocalRunnerBackend
+
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "weights.txt").write_text("w")
+    (model / "sub" / "extra.txt").write_text("x")
+    control = SimpleNamespace(
+        request={"OutputDataConfig": {"S3OutputPath": "s3://out/jobs"}},
+        name="options-job",
+        backend=SimpleNamespace(region_name="us-east-1"),
+    )
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="out")
+        LocalRunnerBackend(workdir=tmp_path)._upload_model(control, model)  # type: ignore[arg-type]
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="out")["Contents"])
+    assert keys == [
+        "jobs/options-job/output/model/sub/extra.txt",
+        "jobs/options-job/output/model/weights.txt",
+    ]
