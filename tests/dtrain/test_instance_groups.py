@@ -110,3 +110,14 @@ def test_channels_name_their_groups() -> None:
 )
 def test_sdk_instance_group_rules(spec: dict[str, Any], field: str) -> None:
     assert field in _fields(spec)
+
+
+def test_a_volume_key_is_refused_when_a_group_has_local_storage() -> None:
+    # ml.g5 has local NVMe storage: SageMaker refuses a VolumeKmsKeyId (dtrain.service_rules).
+    groups = [
+        GROUPS[1],
+        {"instance_group_name": "g5", "instance_type": "ml.g5.12xlarge", "instance_count": 1},
+    ]
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    spec = _grouped(instance_groups=groups, volume_kms_key=key)
+    assert _fields(spec) == ["estimator.volume_kms_key"]
