@@ -150,8 +150,19 @@ def plan_launch(
         return distribution, specs
 
     if distribution in {"pytorchddp", "smdistributed", "mpi"}:
+        # Heterogeneous cluster (sagemaker-training's trainer.py): the training groups' hosts
+        # are mpirun's, every other group's host runs the entry point as one process.
+        training = _distribution_hosts(host_envs) or [t.name for t in hosts]
+        ranked = JobLayout(layout.root, tuple(t for t in hosts if t.name in training))
         return distribution, [
-            _mpirun_spec(distribution, framework, layout, host_envs, options, per_host, command)
+            _mpirun_spec(distribution, framework, ranked, host_envs, options, per_host, command),
+            *(
+                ProcessSpec(
+                    host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python"
+                )
+                for t in hosts
+                if t.name not in training
+            ),
         ]
 
     if distribution in {"parameter_server", "multi_worker_mirrored_strategy"}:
@@ -162,6 +173,14 @@ def plan_launch(
         ProcessSpec(host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python")
         for t in hosts
     ]
+
+
+def _distribution_hosts(host_envs: Mapping[str, dict[str, str]]) -> list[str]:
+    """SM_TRAINING_ENV's distribution_hosts (the same on every host), or [] when not set."""
+    for env in host_envs.values():
+        if "SM_TRAINING_ENV" in env:
+            return list(json.loads(env["SM_TRAINING_ENV"]).get("distribution_hosts") or [])
+    return []
 
 
 def _mpirun_spec(
