@@ -121,3 +121,14 @@ def test_a_volume_key_is_refused_when_a_group_has_local_storage() -> None:
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     spec = _grouped(instance_groups=groups, volume_kms_key=key)
     assert _fields(spec) == ["estimator.volume_kms_key"]
+
+
+def test_the_json_schema_takes_a_type_and_count_or_groups() -> None:
+    import jsonschema
+
+    from dtrain.schema import job_spec_schema
+
+    validator = jsonschema.Draft202012Validator(job_spec_schema())
+    assert validator.is_valid(_grouped()) and validator.is_valid(minimal_spec())
+    assert not validator.is_valid(minimal_spec(instance_groups=GROUPS))
+    assert not validator.is_valid(minimal_spec(instance_type=None))
