@@ -33,6 +33,7 @@ class S3Channel:
     compression: str | None = None
     record_wrapping: str | None = None
     attribute_names: tuple[str, ...] | None = None
+    instance_groups: tuple[str, ...] | None = None  # SDK 2.220 TrainingInput(instance_groups=...)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ S3_CHANNEL_KEYS = frozenset(
         "compression",
         "record_wrapping",
         "attribute_names",
+        "instance_groups",
     }
 )
 FILE_SYSTEM_CHANNEL_KEYS = frozenset(
@@ -183,6 +185,11 @@ def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollec
             )
         else:
             names = tuple(raw)
+    groups: tuple[str, ...] | None = None
+    if data.get("instance_groups") is not None:
+        from dtrain.instance_groups import check_group_names
+
+        groups = check_group_names(f"{field}.instance_groups", data["instance_groups"], errors)
     if len(errors.errors) > before or uri is None:
         return None
     return S3Channel(
@@ -194,6 +201,7 @@ def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollec
         compression=compression,
         record_wrapping=wrapping,
         attribute_names=names,
+        instance_groups=groups,
     )
 
 
@@ -313,6 +321,8 @@ def channel_request(
         }
         if channel.attribute_names is not None:
             source["AttributeNames"] = list(channel.attribute_names)
+        if channel.instance_groups is not None:
+            source["InstanceGroupNames"] = list(channel.instance_groups)
         entry = {"DataSource": {"S3DataSource": source}}
         if channel.compression is not None:
             entry["CompressionType"] = channel.compression

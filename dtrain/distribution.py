@@ -8,7 +8,7 @@ ways that differ between releases; a spec that names two is refused instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from dtrain import spec_rules as rules
@@ -54,6 +54,8 @@ class DistributionSpec:
     strategy: Strategy
     processes_per_host: int | None = None  # mpi only
     custom_mpi_options: str | None = None  # mpi and smdistributed dataparallel
+    # The instance groups that train (SDK 2.220: distribution["instance_groups"]), by name.
+    instance_groups: tuple[str, ...] = ()
 
     @property
     def uses_mpi(self) -> bool:
@@ -83,8 +85,13 @@ def parse_distribution(
         errors.add(field, data, 'must be an object such as {"torch_distributed": {"enabled": true}}')
         return None
     before = len(errors.errors)
+    groups: tuple[str, ...] = ()
+    if data.get("instance_groups") is not None:
+        from dtrain.instance_groups import check_group_names
+
+        groups = check_group_names(f"{field}.instance_groups", data["instance_groups"], errors) or ()
     for key in data:
-        if key not in STRATEGIES:
+        if key not in STRATEGIES and key != "instance_groups":
             errors.add(f"{field}.{key}", data[key], rules.unknown_key_rule(str(key), STRATEGIES))
     named = [k for k in STRATEGIES if k in data]
     if len(named) != 1:
@@ -103,7 +110,8 @@ def parse_distribution(
             f"not available for framework {framework!r}; use one of {sorted(allowed)}",
         )
     if strategy == "smdistributed":
-        return _parse_smdistributed(sub_field, data[strategy], errors, before)
+        parsed = _parse_smdistributed(sub_field, data[strategy], errors, before)
+        return replace(parsed, instance_groups=groups) if parsed is not None else None
     body = _enabled(sub_field, data[strategy], errors)
     if body is None:
         return None
@@ -125,7 +133,9 @@ def parse_distribution(
         options = _mpi_options(f"{sub_field}.custom_mpi_options", body.get("custom_mpi_options", ""), errors)
     if len(errors.errors) > before:
         return None
-    return DistributionSpec(strategy=strategy, processes_per_host=processes, custom_mpi_options=options)
+    return DistributionSpec(
+        strategy=strategy, processes_per_host=processes, custom_mpi_options=options, instance_groups=groups
+    )
 
 
 def _mpi_options(field: str, value: object, errors: ErrorCollector) -> str | None:
@@ -171,22 +181,32 @@ def _parse_smdistributed(
     return DistributionSpec(strategy="smdistributed", custom_mpi_options=options)
 
 
-def distribution_hyperparameters(dist: DistributionSpec | None, instance_type: str) -> dict[str, Any]:
-    """The keys SDK v2 (2.220) adds for the strategy, before JSON encoding."""
+def distribution_hyperparameters(dist: DistributionSpec | None, instance_type: str | None) -> dict[str, Any]:
+    """The keys SDK v2 (2.220) adds for the strategy, before JSON encoding.
+
+    instance_type is None with instance groups: PyTorch's torch_distributed / pytorchddp then
+    leave sagemaker_instance_type out, smdistributed sends it as null (json.dumps(None)), and
+    mpi / smdistributed name the training groups in sagemaker_distribution_instance_groups.
+    """
     if dist is None:
         return {}
+    typed = {"sagemaker_instance_type": instance_type} if instance_type is not None else {}
     if dist.strategy == "torch_distributed":
-        return {"sagemaker_torch_distributed_enabled": True, "sagemaker_instance_type": instance_type}
+        return {"sagemaker_torch_distributed_enabled": True, **typed}
     if dist.strategy == "pytorchddp":
-        return {"sagemaker_pytorch_ddp_enabled": True, "sagemaker_instance_type": instance_type}
+        return {"sagemaker_pytorch_ddp_enabled": True, **typed}
+    groups = (
+        {"sagemaker_distribution_instance_groups": list(dist.instance_groups)} if dist.instance_groups else {}
+    )
     if dist.strategy == "smdistributed":
         return {
+            **groups,
             "sagemaker_distributed_dataparallel_enabled": True,
             "sagemaker_instance_type": instance_type,
             "sagemaker_distributed_dataparallel_custom_mpi_options": dist.custom_mpi_options or "",
         }
     if dist.strategy == "mpi":
-        out: dict[str, Any] = {"sagemaker_mpi_enabled": True}
+        out: dict[str, Any] = {**groups, "sagemaker_mpi_enabled": True}
         if dist.processes_per_host:
             out["sagemaker_mpi_num_of_processes_per_host"] = dist.processes_per_host
         out["sagemaker_mpi_custom_mpi_options"] = dist.custom_mpi_options or ""

@@ -24,6 +24,7 @@ from dtrain import spec_rules as rules
 from dtrain.channels import check_s3_uri
 from dtrain.distribution import STRATEGIES, parse_distribution
 from dtrain.errors import ErrorCollector
+from dtrain.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
 
 INT32_MAX: Final = 2**31 - 1
 INT64_MAX: Final = 2**63 - 1
@@ -248,12 +249,13 @@ def _distribution_schema() -> dict[str, Any]:
         "required": ["dataparallel"],
         "additionalProperties": False,
     }
+    groups = {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": MAX_GROUPS}
     return {
         "type": "object",
-        "properties": strategies,
+        "properties": {**strategies, "instance_groups": groups},
         "additionalProperties": False,
         "minProperties": 1,
-        "maxProperties": 1,
+        "maxProperties": 2,
     }
 
 
@@ -511,20 +513,40 @@ ARGS: Final[tuple[Arg, ...]] = (
         "instance_type",
         "EstimatorBase",
         Str(64, rules.INSTANCE_TYPE_RE, "must be a SageMaker instance type: ml.<family>.<size>"),
-        required=True,
-        request="ResourceConfig.InstanceType",
+        request="ResourceConfig.InstanceType",  # required without instance_groups (estimator_rules)
     ),
     Arg(
         "instance_count",
         "EstimatorBase",
         Int(1, model="ResourceConfig.InstanceCount"),
-        required=True,
-        request="ResourceConfig.InstanceCount",
+        request="ResourceConfig.InstanceCount",  # required without instance_groups (estimator_rules)
     ),
     Arg(
         "instance_groups",
         "EstimatorBase",
-        refused=NOT_YET.format(what="run one instance type per job (instance_type, instance_count)"),
+        Custom(
+            check_instance_groups,
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_GROUPS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "instance_group_name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_GROUP_NAME,
+                        },
+                        "instance_type": {"type": "string", "pattern": _anchored(rules.INSTANCE_TYPE_RE)},
+                        "instance_count": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                    },
+                    "required": list(GROUP_KEYS),
+                    "additionalProperties": False,
+                },
+            },
+        ),
+        lands_in="ResourceConfig.InstanceGroups (instead of InstanceType / InstanceCount)",
     ),
     Arg(
         "volume_size",

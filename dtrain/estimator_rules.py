@@ -18,6 +18,7 @@ from dtrain.distribution import (
 )
 from dtrain.errors import ErrorCollector
 from dtrain.estimator_values import PACKAGED_IMAGES
+from dtrain.instance_groups import unknown_names
 
 SCRIPT_MODE_KEYS = 5  # program, submit_directory, container_log_level, job_name, region
 
@@ -27,7 +28,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def added_hyperparameter_count(
-    framework: str, distribution: DistributionSpec | None, instance_type: str, model_dir: object = None
+    framework: str, distribution: DistributionSpec | None, instance_type: str | None, model_dir: object = None
 ) -> int:
     """How many hyperparameters the builder adds: script mode, the strategy's, TF's model_dir."""
     return (
@@ -77,10 +78,58 @@ def vpc_ids_go_together(
         )
 
 
+def instance_shape(v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector) -> None:
+    # SDK 2.220 _Job._prepare_resource_config: "instance_count and instance_type cannot be set
+    # when instance_groups is set", and "must be set if instance_groups is not set".
+    given = data.get("instance_groups") is not None
+    for key in ("instance_type", "instance_count"):
+        if given and data.get(key) is not None:
+            errors.add(f"estimator.{key}", data[key], "not with instance_groups: each group has its own")
+        elif not given and data.get(key) is None:
+            errors.add(f"estimator.{key}", None, "required (or instance_groups for a heterogeneous cluster)")
+
+
+def distribution_instance_groups(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 fw_utils.validate_distribution and Framework._distribution_configuration.
+    distribution, groups = v["distribution"], v["instance_groups"]
+    if distribution is None or (groups is None and data.get("instance_groups") is not None):
+        return
+    field, named = "estimator.distribution.instance_groups", distribution.instance_groups
+    if groups is None:
+        if named:
+            errors.add(field, list(named), "names instance groups, but the estimator has no instance_groups")
+        return
+    if len(named) > len(groups):
+        errors.add(field, list(named), f"more training groups than the estimator's {len(groups)} groups")
+    elif len(groups) > 1 and len(named) != 1:
+        errors.add(field, list(named), "with several instance groups, name exactly one that trains")
+    elif unknown_names(named, groups):
+        errors.add(field, unknown_names(named, groups), "not among the estimator's instance_groups")
+    elif distribution.strategy in ("parameter_server", "multi_worker_mirrored_strategy"):
+        errors.add(
+            f"estimator.distribution.{distribution.strategy}",
+            {"enabled": True},
+            "not with instance_groups: SageMaker runs heterogeneous clusters with mpi, smdistributed "
+            "(or PyTorch's torch_distributed / pytorchddp)",
+        )
+
+
+def training_instance_type(v: Values) -> str | None:
+    """The instance type that trains: the spec's, or the training group's with instance_groups."""
+    groups, distribution = v["instance_groups"], v["distribution"]
+    if groups is None:
+        return v["instance_type"]  # type: ignore[no-any-return]
+    named = distribution.instance_groups if distribution is not None else ()
+    chosen = [g for g in groups if g.name in named] or list(groups)
+    return chosen[0].instance_type  # type: ignore[no-any-return]
+
+
 def smdistributed_instance_types(
     v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
 ) -> None:
-    distribution, instance_type = v["distribution"], v["instance_type"]
+    distribution, instance_type = v["distribution"], training_instance_type(v)
     if (
         distribution is not None
         and distribution.strategy == "smdistributed"
@@ -115,7 +164,7 @@ def hyperparameters_fit(
     v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
 ) -> None:
     hyperparameters, instance_type = v["hyperparameters"], v["instance_type"]
-    if hyperparameters is None or instance_type is None:
+    if hyperparameters is None or (instance_type is None and v["instance_groups"] is None):
         return
     added = added_hyperparameter_count(framework, v["distribution"], instance_type, v.get("model_dir"))
     if len(hyperparameters) + added > rules.MAX_HYPERPARAMETERS:
@@ -191,6 +240,8 @@ def dependencies_need_local_code(
 
 
 CROSS_FIELD_RULES: tuple[Rule, ...] = (
+    instance_shape,
+    distribution_instance_groups,
     dependencies_need_local_code,
     spot_needs_max_wait,
     vpc_ids_go_together,

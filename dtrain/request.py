@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from dtrain import spec_rules as rules
-from dtrain.channels import S3Channel, channel_request, is_file_system_channel
+from dtrain.channels import PlatformS3Channel, S3Channel, channel_request, is_file_system_channel
 from dtrain.distribution import distribution_hyperparameters
 from dtrain.errors import ErrorCollector, SpecError
 from dtrain.estimator_args import ARGS
 from dtrain.estimator_rules import version_tuple
+from dtrain.instance_groups import unknown_names
 from dtrain.metrics import default_metric_definitions
 from dtrain.naming import MAX_JOB_NAME_LENGTH, identity_digest, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
@@ -196,7 +197,11 @@ def build_training_job_request(
         image = resolved or image
     if len(image) > rules.MAX_TRAINING_IMAGE:
         errors.add("estimator.image_uri", image, f"longer than {rules.MAX_TRAINING_IMAGE} characters")
-    _check_instance_type(est.instance_type, errors)
+    for i, group in enumerate(est.instance_groups or ()):
+        _check_instance_type(group.instance_type, errors, f"estimator.instance_groups[{i}].instance_type")
+    if est.instance_groups is None:
+        _check_instance_type(est.instance_type, errors)
+    _check_channel_groups(spec, errors)
 
     # VPC: the spec's own, else the platform's when jobs run in its VPC or a file system needs it.
     subnets, security_groups = est.subnets, est.security_group_ids
@@ -291,7 +296,12 @@ def build_training_job_request(
             "sagemaker_region": region,
         }
     )
-    hyperparameters.update(distribution_hyperparameters(est.distribution, est.instance_type))
+    # With instance groups SDK 2.220's estimator has no instance_type (None).
+    hyperparameters.update(
+        distribution_hyperparameters(
+            est.distribution, est.instance_type if est.instance_groups is None else None
+        )
+    )
     if spec.framework == "tensorflow" and est.model_dir is not False:
         mpi = est.distribution is not None and est.distribution.uses_mpi
         default_dir = "/opt/ml/model" if mpi else s3_path_join(output_path, name, "model")
@@ -316,7 +326,8 @@ def build_training_job_request(
         output_config["KmsKeyId"] = platform.output_kms_key_id
     # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
     # encrypts it): the platform's default is left out there (dtrain.service_rules).
-    if platform is not None and platform.volume_kms_key_id and not has_local_storage(est.instance_type):
+    types = [g.instance_type for g in est.instance_groups or ()] or [est.instance_type]
+    if platform is not None and platform.volume_kms_key_id and not any(map(has_local_storage, types)):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
 
     request: dict[str, Any] = {
@@ -351,6 +362,11 @@ def build_training_job_request(
             sent = arg.send(value) if value is not None else None
             if sent is not None:
                 _set_path(request, arg.request, sent)
+    if est.instance_groups is not None:
+        # SDK 2.220 _Job._prepare_resource_config: the groups instead of type and count.
+        for key in ("InstanceType", "InstanceCount"):
+            request["ResourceConfig"].pop(key, None)
+        request["ResourceConfig"]["InstanceGroups"] = [g.request() for g in est.instance_groups]
     if spec.experiment_config:
         # SDK 2.220 _get_train_request: sent unchanged when non-empty.
         request["ExperimentConfig"] = dict(spec.experiment_config)
@@ -431,13 +447,33 @@ def profiler_config(spec: JobSpec, output_path: str, region: str) -> dict[str, A
     return config
 
 
-def _check_instance_type(instance_type: str, errors: ErrorCollector) -> None:
+def _check_channel_groups(spec: JobSpec, errors: ErrorCollector) -> None:
+    """A channel's instance_groups (InstanceGroupNames) name groups of the estimator."""
+    groups = spec.estimator.instance_groups
+    for name, channel in spec.inputs.items():
+        options = channel.options if isinstance(channel, PlatformS3Channel) else channel
+        named = getattr(options, "instance_groups", None)
+        if not named:
+            continue
+        if groups is None:
+            errors.add(f"inputs.{name}.instance_groups", list(named), "the estimator has no instance_groups")
+        elif unknown_names(named, groups):
+            errors.add(
+                f"inputs.{name}.instance_groups",
+                unknown_names(named, groups),
+                "not among the estimator's instance_groups",
+            )
+
+
+def _check_instance_type(
+    instance_type: str, errors: ErrorCollector, field: str = "estimator.instance_type"
+) -> None:
     from dtrain.validate_request import enum_values
 
     allowed = enum_values("TrainingInstanceType")
     if allowed and instance_type not in allowed:
         errors.add(
-            "estimator.instance_type",
+            field,
             instance_type,
             f"not a SageMaker training instance type; {rules.did_you_mean(instance_type, allowed)}",
         )

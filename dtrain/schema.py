@@ -45,7 +45,16 @@ def _estimator() -> dict[str, Any]:
         if arg.frameworks != BOTH:
             note += f"; {'/'.join(sorted(arg.frameworks))} only"
         props[arg.name] = {**schema, "description": note}
-    return _closed(props, [a.name for a in ARGS if a.required])
+    out = _closed(props, [a.name for a in ARGS if a.required])
+    # dtrain.estimator_rules.instance_shape: a type and a count, or instance groups, not both.
+    out["oneOf"] = [
+        {"required": ["instance_type", "instance_count"], "not": {"required": ["instance_groups"]}},
+        {
+            "required": ["instance_groups"],
+            "not": {"anyOf": [{"required": ["instance_type"]}, {"required": ["instance_count"]}]},
+        },
+    ]
+    return out
 
 
 def _channel() -> dict[str, Any]:
@@ -62,6 +71,11 @@ def _channel() -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
                 "maxItems": rules.MAX_ATTRIBUTE_NAMES,
+            },
+            "instance_groups": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                "maxItems": 5,
             },
         },
         ["s3_data"],

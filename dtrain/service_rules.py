@@ -146,11 +146,19 @@ def _file_system_channels(request: Mapping[str, Any]) -> list[Mapping[str, Any]]
     return [c for c in _channels(request) if "FileSystemDataSource" in c.get("DataSource", {})]
 
 
+def _instance_types(request: Mapping[str, Any]) -> list[str]:
+    """ResourceConfig's instance types: InstanceType, or each of the InstanceGroups'."""
+    resource = _resource(request)
+    groups = resource.get("InstanceGroups") or [resource]
+    return [str(g.get("InstanceType", "")) for g in groups]
+
+
 def _volume_key_on_local_storage(request: Mapping[str, Any]) -> Iterator[SpecError]:
     resource = _resource(request)
-    instance_type = str(resource.get("InstanceType", ""))
     key = resource.get("VolumeKmsKeyId")
-    if key and has_local_storage(instance_type):
+    local = [t for t in _instance_types(request) if has_local_storage(t)]
+    instance_type = local[0] if local else ""
+    if key and local:
         yield SpecError(
             "estimator.volume_kms_key",
             key,
@@ -256,7 +264,7 @@ SERVICE_RULES: Final[tuple[ServiceRule, ...]] = (
         # when using an instance type with local storage."
         source="https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html",
         summary="no VolumeKmsKeyId on instance types with local NVMe storage",
-        applies=lambda r: has_local_storage(str(_resource(r).get("InstanceType", ""))),
+        applies=lambda r: any(has_local_storage(t) for t in _instance_types(r)),
         check=_volume_key_on_local_storage,
     ),
     ServiceRule(

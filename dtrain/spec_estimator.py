@@ -9,7 +9,7 @@ the rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dtrain.distribution import DistributionSpec
@@ -24,6 +24,7 @@ from dtrain.estimator_args import (
 )
 from dtrain.estimator_rules import CROSS_FIELD_RULES, added_hyperparameter_count, version_tuple
 from dtrain.estimator_values import PACKAGED_IMAGES, check_hyperparameters, check_tag
+from dtrain.instance_groups import InstanceGroup, primary_instance_type
 
 __all__ = [
     "DEFAULT_MAX_RUN",
@@ -93,6 +94,8 @@ class EstimatorSpec:
     debugger_hook_config: Mapping[str, Any] | bool | None = None
     profiler_config: Mapping[str, Any] | None = None
     disable_profiler: bool = False
+    # Heterogeneous cluster; instance_type / instance_count are then derived (parse_estimator).
+    instance_groups: tuple[InstanceGroup, ...] | None = None
 
     @property
     def packaged_image(self) -> str | None:
@@ -122,4 +125,15 @@ def parse_estimator(data: object, framework: str, errors: ErrorCollector) -> Est
         rule(values, data, framework, errors)
     if len(errors.errors) > before:
         return None
+    groups = values["instance_groups"]
+    if groups is not None:
+        # Heterogeneous cluster: the request sends the groups (dtrain.request); instance_type is
+        # the one SDK 2.220 looks the image up with and instance_count the hosts in all groups,
+        # which is what cost estimates and local mode read.
+        values["instance_type"] = primary_instance_type(groups)
+        values["instance_count"] = sum(g.instance_count for g in groups)
+        distribution = values["distribution"]
+        if distribution is not None and not distribution.instance_groups and len(groups) == 1:
+            # SDK 2.220 validate_distribution: one group not named in distribution trains.
+            values["distribution"] = replace(distribution, instance_groups=(groups[0].name,))
     return EstimatorSpec(**values)

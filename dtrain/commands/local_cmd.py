@@ -107,9 +107,10 @@ def _json_or_text(text: str) -> Any:
 
 def _check_local_arguments(args: argparse.Namespace, request: Any, channel_paths: dict[str, Path]) -> None:
     """What local mode would otherwise find only after it started (or as an internal error)."""
+    from dtrain.local.container_config import instance_count
     from dtrain.local.errors import LocalModeError
 
-    hosts = args.hosts if args.hosts is not None else int(request["ResourceConfig"]["InstanceCount"])
+    hosts = args.hosts if args.hosts is not None else instance_count(request)
     if hosts > MAX_SIMULATED_HOSTS:
         raise LocalModeError(
             f"estimator.instance_count: {hosts}: local mode simulates at most {MAX_SIMULATED_HOSTS} hosts "

@@ -194,7 +194,9 @@ class Emulator:
         deadline = time.monotonic() + timeout
         while True:
             desc = self.describe_execution(arn)
-            if desc["status"] != "RUNNING":
+            # Ended, and its run finished (so its end event is on the bus): an aborted
+            # execution reports ABORTED while a Lambda of it may still be returning.
+            if desc["status"] != "RUNNING" and arn in self.behaviour.terminated:
                 self.drain_events()
                 return desc
             if time.monotonic() > deadline:

@@ -143,7 +143,11 @@ class LocalRunnerBackend:
         import boto3
 
         output = str(control.request["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
-        parsed = urlparse(f"{output}/{control.name}/output/model.tar.gz")
-        boto3.client("s3", region_name=control.backend.region_name).upload_file(
-            str(model), parsed.netloc, parsed.path.lstrip("/")
-        )
+        s3 = boto3.client("s3", region_name=control.backend.region_name)
+        # Uncompressed output (CompressionType NONE): the model's files under output/model/.
+        files = [(model, "model.tar.gz")]
+        if model.is_dir():
+            files = [(p, f"model/{p.relative_to(model).as_posix()}") for p in sorted(model.rglob("*")) if p.is_file()]
+        for path, key in files:
+            parsed = urlparse(f"{output}/{control.name}/output/{key}")
+            s3.upload_file(str(path), parsed.netloc, parsed.path.lstrip("/"))

@@ -81,6 +81,9 @@ class ServiceBehaviour:
     execution_events_to_lose: int = 0
     lost_execution_events: list[dict[str, Any]] = field(default_factory=list)
     clock_offset: timedelta = timedelta(0)
+    # Executions whose run has finished (their end event put on the bus): StopExecution
+    # reports ABORTED at once (4.), before a task's Lambda of it has returned.
+    terminated: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- faults -----------------------------------------------------------------------------
@@ -237,6 +240,15 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
             self.stop_date = stop_date
 
     patch(sfn_execution.Execution, "stop", stop)
+
+    original_terminated = sfn_execution.BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        with behaviour._lock:
+            behaviour.terminated.add(str(self.execution.exec_arn))
+
+    patch(sfn_execution.BaseExecutionWorkerCommunication, "terminated", terminated)
     try:
         yield behaviour
     finally:

@@ -11,21 +11,64 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dtrain.local.errors import LocalModeError
 from dtrain.local.layout import INSTANCE_GROUP, HostTree, write_json
 
 NETWORK_INTERFACE = "eth0"
 
 
+def instance_count(request: Mapping[str, Any]) -> int:
+    """Hosts the request asks for: InstanceCount, or the instance groups' counts together."""
+    resource = request["ResourceConfig"]
+    if "InstanceGroups" in resource:
+        return sum(int(g["InstanceCount"]) for g in resource["InstanceGroups"])
+    return int(resource["InstanceCount"])
+
+
+def host_groups(request: Mapping[str, Any], hosts: Sequence[str]) -> list[dict[str, Any]]:
+    """resourceconfig.json's instance_groups: each simulated host in its group.
+
+    Without InstanceGroups SageMaker names the one group homogeneousCluster. With them, the
+    hosts are dealt out in the request's group order (algo-1.. to the first group, ...); a
+    --hosts count other than the groups' total cannot say which group a host is in.
+    """
+    resource = request["ResourceConfig"]
+    if "InstanceGroups" not in resource:
+        return [
+            {
+                "instance_group_name": INSTANCE_GROUP,
+                "instance_type": str(resource["InstanceType"]),
+                "hosts": list(hosts),
+            }
+        ]
+    if instance_count(request) != len(hosts):
+        raise LocalModeError(
+            f"--hosts {len(hosts)}: with instance groups local mode simulates every group's hosts "
+            f"({instance_count(request)}); leave --hosts out"
+        )
+    groups, start = [], 0
+    for group in resource["InstanceGroups"]:
+        count = int(group["InstanceCount"])
+        groups.append(
+            {
+                "instance_group_name": str(group["InstanceGroupName"]),
+                "instance_type": str(group["InstanceType"]),
+                "hosts": list(hosts[start : start + count]),
+            }
+        )
+        start += count
+    return groups
+
+
 def resource_config(request: Mapping[str, Any], host: str, hosts: Sequence[str]) -> dict[str, Any]:
-    instance_type = str(request["ResourceConfig"]["InstanceType"])
+    groups = host_groups(request, hosts)
+    current = next(g for g in groups if host in g["hosts"])
     return {
         "current_host": host,
-        "current_instance_type": instance_type,
-        "current_group_name": INSTANCE_GROUP,
+        "current_instance_type": current["instance_type"],
+        "current_group_name": current["instance_group_name"],
         "hosts": list(hosts),
-        "instance_groups": [
-            {"instance_group_name": INSTANCE_GROUP, "instance_type": instance_type, "hosts": list(hosts)}
-        ],
+        "instance_groups": groups,
         "network_interface_name": NETWORK_INTERFACE,
     }
 

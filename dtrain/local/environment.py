@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dtrain.local.container_config import input_data_config, resource_config
-from dtrain.local.layout import INSTANCE_GROUP, HostTree
+from dtrain.local.layout import HostTree
 
 # Hyperparameters the toolkit treats as its own, not as framework parameters.
 TOOLKIT_HYPERPARAMETERS = frozenset(
@@ -141,11 +141,22 @@ def training_environment(
     res = resource_config(request, tree.name, hosts)
     channels = input_data_config(request)
     distributed = any(bool(framework.get(flag, False)) for flag in DISTRIBUTION_FLAGS)
+    # As the toolkit: the current group trains when a strategy is on, unless the framework
+    # parameters name the training groups; the distribution hosts are those groups' hosts.
+    current_group = res["current_group_name"]
     distribution_groups = framework.get(
-        "sagemaker_distribution_instance_groups", [INSTANCE_GROUP] if distributed else []
+        "sagemaker_distribution_instance_groups", [current_group] if distributed else []
     )
-    distribution_hosts = list(hosts) if INSTANCE_GROUP in distribution_groups else []
+    distribution_hosts = [
+        h
+        for g in res["instance_groups"]
+        if g["instance_group_name"] in distribution_groups
+        for h in g["hosts"]
+    ]
     master = distribution_hosts[0] if distribution_hosts else hosts[0]
+    group_hosts = next(
+        g["hosts"] for g in res["instance_groups"] if g["instance_group_name"] == current_group
+    )
     program = sagemaker.get("sagemaker_program")
     module_name = str(program)
     if module_name.endswith(".py"):
@@ -157,8 +168,8 @@ def training_environment(
         "additional_framework_parameters": framework,
         "channel_input_dirs": {name: str(tree.channel_dir(name)) for name in channels},
         "current_host": tree.name,
-        "current_instance_group": INSTANCE_GROUP,
-        "current_instance_group_hosts": list(hosts),
+        "current_instance_group": current_group,
+        "current_instance_group_hosts": list(group_hosts),
         "current_instance_type": res["current_instance_type"],
         "distribution_hosts": distribution_hosts,
         "distribution_instance_groups": distribution_groups,
@@ -168,9 +179,9 @@ def training_environment(
         "input_config_dir": os.path.join(input_dir, "config"),
         "input_data_config": channels,
         "input_dir": input_dir,
-        "instance_groups": [INSTANCE_GROUP],
+        "instance_groups": [group["instance_group_name"] for group in res["instance_groups"]],
         "instance_groups_dict": {group["instance_group_name"]: group for group in res["instance_groups"]},
-        "is_hetero": False,
+        "is_hetero": len(res["instance_groups"]) > 1,
         "is_master": tree.name == master,
         # The toolkit reads SM_HP_MP_PARAMETERS before anything sets it: null unless model parallel.
         "is_modelparallel_enabled": None,

@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from dtrain.local.artifacts import pack_dirs
+from dtrain.local import tensorboard
+from dtrain.local.artifacts import copy_dirs, pack_dirs
 from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
 from dtrain.local.config import LocalConfig
-from dtrain.local.container_config import write_container_config
+from dtrain.local.container_config import instance_count, write_container_config
 from dtrain.local.environment import MachineFacts, decode_hyperparameters, process_environment
 from dtrain.local.errors import LocalModeError
 from dtrain.local.launchers import LaunchOptions, plan_launch
@@ -109,7 +110,7 @@ class LocalTrainingJob:
         self.request = dict(request)
         self.job_name = str(request["TrainingJobName"])
         self.config = config or LocalConfig()
-        count = hosts if hosts is not None else int(request["ResourceConfig"]["InstanceCount"])
+        count = hosts if hosts is not None else instance_count(request)
         if count < 1:
             raise LocalModeError(f"--hosts must be at least 1, got {count}")
         self.layout = JobLayout.for_job(Path(workdir), self.job_name, count)
@@ -264,7 +265,8 @@ class LocalTrainingJob:
             described["BillableTimeInSeconds"] = result.billable_seconds
         if result.model_artifact is not None:
             base = str(self.request.get("OutputDataConfig", {}).get("S3OutputPath", "")).rstrip("/")
-            described["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/{self.job_name}/output/model.tar.gz"}
+            name = "model/" if result.model_artifact.is_dir() else "model.tar.gz"
+            described["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/{self.job_name}/output/{name}"}
         latest: dict[str, MetricSample] = {}
         for sample in result.metric_samples:
             latest[sample.name] = sample
@@ -348,6 +350,7 @@ class LocalTrainingJob:
         for tree in layout.hosts:
             write_container_config(request, tree, names)
             self._log_files[tree.name] = open(layout.log_file(tree.name), "a", buffering=1)  # noqa: SIM115
+        tensorboard.make_dirs(request, layout)
         self._transition("Downloading", "Downloading input data and training code")
         populate_channels(
             request,
@@ -371,7 +374,10 @@ class LocalTrainingJob:
 
     def _train(self) -> None:
         request, layout = self.request, self.layout
-        machine = MachineFacts(str(request["ResourceConfig"]["InstanceType"]))
+        resource = request["ResourceConfig"]
+        machine = MachineFacts(
+            str(resource.get("InstanceType") or resource["InstanceGroups"][0]["InstanceType"])
+        )
         names = [t.name for t in layout.hosts]
         envs = {
             tree.name: process_environment(
@@ -521,6 +527,12 @@ class LocalTrainingJob:
 
     def _pack(self, *, model: bool) -> None:
         out = self.layout.artifacts_dir
+        tensorboard.collect(self.request, self.layout)
+        if self.request.get("OutputDataConfig", {}).get("CompressionType") == "NONE":
+            if model:
+                self._model = copy_dirs([t.model_dir for t in self.layout.hosts], out / "model")
+            self._output = copy_dirs([t.output_dir / "data" for t in self.layout.hosts], out / "output")
+            return
         if model:
             self._model = pack_dirs([t.model_dir for t in self.layout.hosts], out / "model.tar.gz")
         self._output = pack_dirs([t.output_dir / "data" for t in self.layout.hosts], out / "output.tar.gz")

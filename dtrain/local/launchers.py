@@ -8,6 +8,7 @@
 | sagemaker_parameter_server_enabled               | TF_CONFIG master/worker + a ps per host     |
 | sagemaker_multi_worker_mirrored_strategy_enabled | TF_CONFIG worker per host                   |
 | none                                             | the entry point on every host               |
+| (ContainerEntrypoint / ContainerArguments)       | that command on every host, no toolkit      |
 
 Differences from SageMaker, all forced by "every host is 127.0.0.1": the master address is
 127.0.0.1 and ports are free ones (not 7777 / 2222), mpirun gets --oversubscribe and a
@@ -95,6 +96,16 @@ def plan_launch(
     options: LaunchOptions,
 ) -> tuple[str, list[ProcessSpec]]:
     """(distribution, processes to start) for this job."""
+    algorithm = request.get("AlgorithmSpecification", {})
+    container = [*algorithm.get("ContainerEntrypoint", ()), *algorithm.get("ContainerArguments", ())]
+    if container:
+        # ContainerEntrypoint replaces the image's entry point and ContainerArguments its `train`
+        # argument (a DLC's entry point runs its arguments): that command runs on every host,
+        # with the same SM_* environment, instead of the toolkit's launch.
+        return "container_entry_point", [
+            ProcessSpec(host=t.name, argv=container, env=host_envs[t.name], cwd=t.code_dir, name="container")
+            for t in layout.hosts
+        ]
     hps = decode_hyperparameters(request.get("HyperParameters", {}))
     user, sagemaker, framework = split_hyperparameters(hps)
     entry = sagemaker.get("sagemaker_program")
@@ -139,8 +150,19 @@ def plan_launch(
         return distribution, specs
 
     if distribution in {"pytorchddp", "smdistributed", "mpi"}:
+        # Heterogeneous cluster (sagemaker-training's trainer.py): the training groups' hosts
+        # are mpirun's, every other group's host runs the entry point as one process.
+        training = _distribution_hosts(host_envs) or [t.name for t in hosts]
+        ranked = JobLayout(layout.root, tuple(t for t in hosts if t.name in training))
         return distribution, [
-            _mpirun_spec(distribution, framework, layout, host_envs, options, per_host, command)
+            _mpirun_spec(distribution, framework, ranked, host_envs, options, per_host, command),
+            *(
+                ProcessSpec(
+                    host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python"
+                )
+                for t in hosts
+                if t.name not in training
+            ),
         ]
 
     if distribution in {"parameter_server", "multi_worker_mirrored_strategy"}:
@@ -153,9 +175,18 @@ def plan_launch(
     ]
 
 
-# On SIGTERM mpirun forwards it to the ranks and SIGKILLs them odls_base_sigkill_timeout seconds
-# later; Open MPI's default (1 s) cuts a rank's checkpoint short. The Horovod image sets the same
-# value (training_code/horovod/Dockerfile; tests/training/test_image_contract.py holds them equal).
+def _distribution_hosts(host_envs: Mapping[str, dict[str, str]]) -> list[str]:
+    """SM_TRAINING_ENV's distribution_hosts (the same on every host), or [] when not set."""
+    for env in host_envs.values():
+        if "SM_TRAINING_ENV" in env:
+            return list(json.loads(env["SM_TRAINING_ENV"]).get("distribution_hosts") or [])
+    return []
+
+
+# Told to stop, mpirun SIGTERMs the ranks odls_base_sigkill_timeout seconds later and SIGKILLs them
+# as long again after; Open MPI's default (1 s) cuts a rank's checkpoint short. The Horovod image
+# sets the same value (training_code/horovod/Dockerfile; tests/training/test_image_contract.py holds
+# them equal). Local mode's stop_all signals the ranks itself (dtrain/local/processes.py).
 MPI_SIGKILL_TIMEOUT_SECONDS = 30
 
 

@@ -3,7 +3,8 @@
 stdin: JSON list of {"id", "framework", "kwargs" (estimator kwargs), "inputs", "job_name",
 "region", optional "experiment_config"} or a processing configuration (_processing_request);
 the kwargs debugger_hook_config, profiler_config and tensorboard_output_config, as
-objects, become the SDK's config classes built from the same keyword arguments; inputs
+objects, become the SDK's config classes built from the same keyword arguments, and
+instance_groups InstanceGroup objects (distribution.instance_groups names them); inputs
 values are an S3 URI string or {"TrainingInput": {...}} /
 {"FileSystemInput": {...}}. stdout: JSON object id -> the request the SDK passed to
 `create_training_job` (intercepted: nothing leaves the machine). All configurations are
@@ -44,6 +45,7 @@ def main() -> int:
     )
     from sagemaker.fw_utils import UploadedCode
     from sagemaker.inputs import FileSystemInput, TrainingInput
+    from sagemaker.instance_group import InstanceGroup
     from sagemaker.pytorch import PyTorch
     from sagemaker.tensorflow import TensorFlow
 
@@ -75,6 +77,13 @@ def main() -> int:
             out["profiler_config"] = ProfilerConfig(**out["profiler_config"])
         if isinstance(out.get("tensorboard_output_config"), dict):
             out["tensorboard_output_config"] = TensorBoardOutputConfig(**out["tensorboard_output_config"])
+        if out.get("instance_groups"):
+            # InstanceGroup objects; distribution names its training groups, the SDK takes objects.
+            groups = {g["instance_group_name"]: InstanceGroup(**g) for g in out["instance_groups"]}
+            out["instance_groups"] = list(groups.values())
+            if "instance_groups" in (out.get("distribution") or {}):
+                names = out["distribution"]["instance_groups"]
+                out["distribution"] = {**out["distribution"], "instance_groups": [groups[n] for n in names]}
         return out
 
     configs = json.load(sys.stdin)

@@ -96,6 +96,14 @@ RICH_CHANNELS: dict[str, Any] = {
     },
 }
 VPC = {"subnets": ["subnet-0a1b2c3d"], "security_group_ids": ["sg-0123abcd"]}
+HETERO_GROUPS = [
+    {"instance_group_name": "data", "instance_type": "ml.c5.18xlarge", "instance_count": 2},
+    {"instance_group_name": "gpus", "instance_type": "ml.p3.16xlarge", "instance_count": 4},
+]
+HETERO_CHANNELS: dict[str, Any] = {
+    "train": {"s3_data": "s3://my-data/cifar10/train", "instance_groups": ["data"]},
+    "test": {"s3_data": "s3://my-data/cifar10/test", "instance_groups": ["data", "gpus"]},
+}
 
 # id -> (framework, estimator, inputs). Specs without platform settings: the SDK gets the
 # estimator dict as its keyword arguments, unchanged.
@@ -271,6 +279,45 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         "tensorflow",
         _tf(model_uri="s3://my-models/base.tar.gz", enable_network_isolation=True),
         S3_CHANNELS,
+    ),
+    # Heterogeneous clusters (instance_groups): the request's InstanceGroups, the training
+    # group in sagemaker_distribution_instance_groups, channels' InstanceGroupNames.
+    "instance_groups_mpi": (
+        "pytorch",
+        _estimator(
+            instance_type=None,
+            instance_count=None,
+            instance_groups=HETERO_GROUPS,
+            distribution={"mpi": {"enabled": True, "processes_per_host": 8}, "instance_groups": ["gpus"]},
+        ),
+        HETERO_CHANNELS,
+    ),
+    "instance_groups_smdistributed": (
+        "tensorflow",
+        _tf(
+            instance_type=None,
+            instance_count=None,
+            instance_groups=[
+                {"instance_group_name": "train", "instance_type": "ml.p4d.24xlarge", "instance_count": 2}
+            ],
+            distribution={"smdistributed": {"dataparallel": {"enabled": True}}},
+        ),
+        S3_CHANNELS,
+    ),
+    "instance_groups_torch_distributed": (
+        "pytorch",
+        _estimator(
+            instance_type=None,
+            instance_count=None,
+            instance_groups=HETERO_GROUPS,
+            distribution={"torch_distributed": {"enabled": True}, "instance_groups": ["gpus"]},
+        ),
+        HETERO_CHANNELS,
+    ),
+    "instance_groups_no_distribution": (
+        "tensorflow",
+        _tf(instance_type=None, instance_count=None, instance_groups=HETERO_GROUPS),
+        HETERO_CHANNELS,
     ),
 }
 

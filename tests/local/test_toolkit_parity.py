@@ -23,7 +23,7 @@ from dtrain.local.environment import MachineFacts, process_environment
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.request import build_training_job_request
-from dtrain.spec import load_spec
+from dtrain.spec import load_spec, parse_spec
 
 SDK_PYTHON = repo_root() / ".venv-sdk" / "bin" / "python"
 TOOLKIT_PROBE = """
@@ -59,12 +59,44 @@ def test_sm_environment_matches_the_toolkit_key_by_key(
 ) -> None:
     spec = load_spec(repo_root() / "examples" / example)
     request = build_training_job_request(spec, local_platform_settings())
+    _assert_matches_toolkit(request, host_index, hosts, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host_index", [0, 2], ids=["algo-1-in-data", "algo-3-in-gpus"])
+def test_instance_group_hosts_match_the_toolkit(host_index: int, tmp_path: Path) -> None:
+    """Heterogeneous cluster: each simulated host is in its group (SM_CURRENT_INSTANCE_GROUP*,
+    SM_INSTANCE_GROUPS*, resourceconfig.json's instance_groups), the training group mpi's."""
+    data = json.loads((repo_root() / "examples" / "horovod_keras.json").read_text())
+    estimator = data["estimator"]
+    del estimator["instance_type"], estimator["instance_count"]
+    estimator["instance_groups"] = [
+        {"instance_group_name": "data", "instance_type": "ml.c5.xlarge", "instance_count": 2},
+        {"instance_group_name": "gpus", "instance_type": "ml.g5.xlarge", "instance_count": 2},
+    ]
+    estimator["distribution"]["instance_groups"] = ["gpus"]
+    request = build_training_job_request(parse_spec(data), local_platform_settings())
+    ours = _assert_matches_toolkit(request, host_index, 4, tmp_path)
+    group = "data" if host_index == 0 else "gpus"
+    assert ours["SM_CURRENT_INSTANCE_GROUP"] == group
+    assert json.loads(ours["SM_INSTANCE_GROUPS"]) == ["data", "gpus"]
+    assert json.loads(ours["SM_CURRENT_INSTANCE_GROUP_HOSTS"]) == (
+        ["algo-1", "algo-2"] if group == "data" else ["algo-3", "algo-4"]
+    )
+    training_env = json.loads(ours["SM_TRAINING_ENV"])
+    assert training_env["is_hetero"] and training_env["master_hostname"] == "algo-3"
+
+
+def _assert_matches_toolkit(
+    request: dict[str, Any], host_index: int, hosts: int, tmp_path: Path
+) -> dict[str, str]:
     layout = JobLayout.for_job(tmp_path, request["TrainingJobName"], hosts)
     layout.reset()
     names = [t.name for t in layout.hosts]
     tree = layout.hosts[host_index]
     write_container_config(request, tree, names)
-    machine = MachineFacts(request["ResourceConfig"]["InstanceType"])
+    resource = request["ResourceConfig"]
+    machine = MachineFacts(resource.get("InstanceType") or resource["InstanceGroups"][0]["InstanceType"])
     ours = process_environment(request, tree, names, machine=machine, base_environ={"PATH": "/usr/bin"})
 
     theirs = _toolkit_view(tree.base, request["TrainingJobName"])
@@ -85,3 +117,4 @@ def test_sm_environment_matches_the_toolkit_key_by_key(
     assert json.loads(our_sm["SM_HOSTS"]) == names
     assert our_sm["SM_CURRENT_HOST"] == names[host_index]
     assert json.loads(our_sm["SM_TRAINING_ENV"])["job_name"] == request["TrainingJobName"]
+    return our_sm
