@@ -165,8 +165,15 @@ class Stop(BaseException):
     """Raised by the server's signal handlers: unwinds whatever phase the server is in."""
 
 
+_stop_requested: list[int] = []
+
+
 def install_server_signals() -> None:
     def stop(signum: int, frame: object) -> None:
+        # Remember the signal before raising: an exception raised while the main thread runs a
+        # finalizer (a __del__ run by the garbage collector) is printed and dropped by Python,
+        # so serve_until_signalled also polls this record (a `down` right after `up` hit that).
+        _stop_requested.append(signum)
         raise Stop(signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -175,5 +182,6 @@ def install_server_signals() -> None:
 
 def serve_until_signalled() -> None:
     """Block until SIGTERM/SIGHUP/SIGINT (install_server_signals first)."""
-    while True:
-        time.sleep(3600)
+    while not _stop_requested:
+        time.sleep(0.5)
+    raise Stop(_stop_requested[0])

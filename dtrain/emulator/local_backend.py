@@ -147,7 +147,11 @@ class LocalRunnerBackend:
         # Uncompressed output (CompressionType NONE): the model's files under output/model/.
         files = [(model, "model.tar.gz")]
         if model.is_dir():
-            files = [(p, f"model/{p.relative_to(model).as_posix()}") for p in sorted(model.rglob("*")) if p.is_file()]
+            files = [
+                (p, f"model/{p.relative_to(model).as_posix()}")
+                for p in sorted(model.rglob("*"))
+                if p.is_file()
+            ]
         for path, key in files:
             parsed = urlparse(f"{output}/{control.name}/output/{key}")
             s3.upload_file(str(path), parsed.netloc, parsed.path.lstrip("/"))

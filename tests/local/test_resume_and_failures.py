@@ -82,19 +82,20 @@ def test_ctrl_c_stops_every_process_and_a_rerun_resumes_from_the_checkpoint(
     assert f"step={resume_to}" in out.out
 
 
-@pytest.mark.slow
-def test_missing_channel_path_fails_with_one_line_and_keeps_the_job_dir(
+def test_missing_channel_path_is_a_usage_error_named_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A --data path that does not exist is a bad argument (exit 2, issue 15), refused before any
+    # job directory is prepared.
     missing = tmp_path / "no-such-data"
     code = main(
         ["local", str(EXAMPLE), "--workdir", str(tmp_path), "--no-live", "--data", f"train={missing}"]
     )
 
     err = capsys.readouterr().err
-    assert code == 1
-    assert f"dtrain local: ClientError: channel 'train': path {missing} does not exist" in err.splitlines()
-    assert (tmp_path / "jobs" / JOB / "algo-1" / "input" / "config" / "resourceconfig.json").is_file()
+    assert code == 2
+    assert err.strip().splitlines() == [f"error: --data train={missing}: no such file or directory"]
+    assert not (tmp_path / "jobs").exists()
 
 
 @pytest.mark.slow
