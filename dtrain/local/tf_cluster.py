@@ -80,7 +80,13 @@ class LoopbackPorts:
 
     def address(self, address: str) -> str:
         if address not in self.mapping:
-            self.mapping[address] = f"{LOOPBACK}:{free_port()}"
+            # The kernel may hand a just-released ephemeral port out again: two roles of one
+            # job on the same port would collide, so a port already given out is drawn again.
+            taken = set(self.mapping.values())
+            mapped = f"{LOOPBACK}:{free_port()}"
+            while mapped in taken:
+                mapped = f"{LOOPBACK}:{free_port()}"
+            self.mapping[address] = mapped
         return self.mapping[address]
 
     def cluster(self, cluster: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:

@@ -190,3 +190,15 @@ def test_tf_config_is_the_toolkits_with_ports_mapped(tmp_path: Path) -> None:
     addresses = [a for job in first["cluster"].values() for a in job]
     assert len(set(addresses)) == 6 and all(a.startswith("127.0.0.1:") for a in addresses)
     assert json.loads(json.dumps(first))["task"] == {"index": 0, "type": "master"}
+
+
+def test_loopback_ports_never_give_one_port_to_two_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel may return a just-released port again (CI saw 5 distinct ports for 6 roles).
+    from dtrain.local import tf_cluster
+
+    draws = iter([40001, 40001, 40002, 40001, 40002, 40003])
+    monkeypatch.setattr(tf_cluster, "free_port", lambda: next(draws))
+    ports = tf_cluster.LoopbackPorts()
+    mapped = [ports.address(a) for a in ("algo-1:2222", "algo-1:2223", "algo-2:2223")]
+    assert mapped == ["127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003"]
+    assert ports.address("algo-1:2223") == "127.0.0.1:40002"  # the same role keeps its port
