@@ -69,6 +69,8 @@ class EpochClock(RankZeroLog):
         self.mark = (time.perf_counter(), time.process_time())
 
     def __call__(self, message: str) -> None:
+        if message.startswith("prewarm:"):  # its cost is in the time to the first step, not epoch 1
+            self.mark = (time.perf_counter(), time.process_time())
         if self.verbose:
             print(f"    trainer: {message}", flush=True)
 
