@@ -21,7 +21,7 @@ if [ "${1:-}" = "--quick" ]; then
 else
   BARE=(--repeats 2 --epochs 6)
   TTA=(--epochs 10)
-  LIMIT_BARE=240 LIMIT_TTA=75 MODES=(eager compiled)
+  LIMIT_BARE=210 LIMIT_TTA=80 MODES=(eager compiled)
   export TORCH_LOGS=recompiles  # a recompile after the prewarm would show here
 fi
 
