@@ -183,15 +183,21 @@ def _kms(state: State, call: Call) -> list[Check]:
 
 
 # -- SageMaker -----------------------------------------------------------------------------
+# The request parameter naming a job -> the resource type in its ARN.
+_SAGEMAKER_JOB_NAMES = {"TrainingJobName": "training-job", "ProcessingJobName": "processing-job"}
+_SAGEMAKER_CREATES_PASSING_ROLE = ("CreateTrainingJob", "CreateProcessingJob")
+
+
 def _sagemaker(state: State, call: Call) -> list[Check]:
     p, op = call.params, call.operation
-    name = p.get("TrainingJobName")
-    if name is None:
-        return [Check(f"sagemaker:{op}", "*")]
+    key = next((k for k in _SAGEMAKER_JOB_NAMES if p.get(k) is not None), None)
+    if key is None:
+        # AddTags / ListTags name the resource by ARN.
+        return [Check(f"sagemaker:{op}", str(p.get("ResourceArn") or "*"))]
     # SageMaker ARNs carry the name in lower case.
-    arn = f"arn:aws:sagemaker:{call.region}:{call.account}:training-job/{str(name).lower()}"
+    arn = f"arn:aws:sagemaker:{call.region}:{call.account}:{_SAGEMAKER_JOB_NAMES[key]}/{str(p[key]).lower()}"
     checks = [Check(f"sagemaker:{op}", arn)]
-    if op == "CreateTrainingJob":
+    if op in _SAGEMAKER_CREATES_PASSING_ROLE:
         role = str(p.get("RoleArn", ""))
         checks.append(
             Check("iam:PassRole", role, context=_ctx(iam__PassedToService="sagemaker.amazonaws.com"))
