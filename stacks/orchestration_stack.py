@@ -34,6 +34,7 @@ from stacks.orchestration.lambda_environment import check_environment
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
+from stacks.submitter_policy import submitter_policy
 
 # dtrain.orchestration.events.ENDED_STATUSES (the stack does not import the Lambda code).
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
@@ -86,6 +87,7 @@ class OrchestrationStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         opts = options or OrchestrationOptions()
         self.options = opts
+        self.artifacts_bucket = artifacts_bucket
         prefix = opts.job_name_prefix
 
         # One key for everything this stack stores: ledger, topic, logs.
@@ -304,6 +306,20 @@ class OrchestrationStack(Stack):
         )
 
         self._observability()
+        # What a scientist needs to run the CLI against this platform: a managed policy the
+        # platform team attaches to scientists' roles (stacks/submitter_policy.py, README).
+        self.submitter_policy = submitter_policy(
+            self,
+            "SubmitterPolicy",
+            orchestration=self,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            state_machine_name=self.state_machine.state_machine_name,
+            ledger_table_arn=self.ledger.table_arn,
+            ledger_key=self.key,
+            artifacts_bucket=artifacts_bucket,
+            data_key=data_key,
+            job_name_prefix=prefix,
+        )
         acknowledge_orchestration(self)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
@@ -311,6 +327,12 @@ class OrchestrationStack(Stack):
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "PlatformSettings", value=self.platform_json)
         CfnOutput(self, "ArtifactsBucketName", value=artifacts_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "SubmitterPolicyArn",
+            value=self.submitter_policy.managed_policy_arn,
+            description="Attach to scientists' roles: what dtrain submit|status|list|logs|stop needs",
+        )
 
     # ------------------------------------------------------------------------------------
     def _function(
