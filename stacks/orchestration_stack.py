@@ -40,6 +40,7 @@ from stacks.submitter_policy import submitter_policy
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
 
@@ -196,6 +197,19 @@ class OrchestrationStack(Stack):
         # after its execution ended) each stop jobs.
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopTrainingJob"], job_arns)
+        # Processing jobs (the spec's `processing` step): the same calls, the same prefix.
+        processing_arns = (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/{prefix}-*"
+        )
+        self._allow(
+            self.submit_fn,
+            ["sagemaker:CreateProcessingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
+            processing_arns,
+        )
+        for fn in (self.submit_fn, self.reconcile_fn):
+            self._allow(fn, ["sagemaker:DescribeProcessingJob"], processing_arns)
+        for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
+            self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -277,6 +291,21 @@ class OrchestrationStack(Stack):
                 detail={
                     "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
                     "TrainingJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
+        # Same Lambda for processing jobs: dtrain.orchestration.job_kinds tells the two apart.
+        self.processing_events_rule = events.Rule(
+            self,
+            "ProcessingJobStateChange",
+            description="SageMaker processing jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PROCESSING_JOB_STATE_CHANGE],
+                detail={
+                    "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "ProcessingJobName": [{"prefix": f"{prefix}-"}],
                 },
             ),
             targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
