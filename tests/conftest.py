@@ -13,6 +13,12 @@ snapshot and scanner reuses the same synthesis through these fixtures:
                      id without the stack prefix, lower-cased: "DtrainOrchestration" -> "orchestration")
 - `template_files`   dict[str, Path]: the same keys -> the synthesized template JSON file
 - `template_dicts`   dict[str, dict]: the same keys -> the parsed template
+- `standin_assembly` Path: the emulator's stand-in platform (dtrain.emulator.apps), synthesized
+                     once per session, shared by pytest-xdist's workers; deploy it with
+                     `dtrain.emulator.fixtures.standin_emulator(standin_assembly)`
+
+Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
+the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
 
 Tests that need a differently configured app call `stacks.synthesis.synthesize(overrides, tmp_path)`
 (conftest modules are not importable under --import-mode=importlib; type hints come from there too).
@@ -87,3 +93,33 @@ def template_files(synthesized_app: SynthesizedApp) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def template_dicts(synthesized_app: SynthesizedApp) -> dict[str, dict[str, Any]]:
     return synthesized_app.template_dicts
+
+
+@pytest.fixture(scope="session")
+def standin_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dtrain.emulator.fixtures import standin_assembly_once
+
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers' base temps are siblings in one directory per run: the one synth goes there.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return standin_assembly_once(shared / "standin-app")
+
+
+# -- pytest-xdist grouping -----------------------------------------------------------------------
+# With `--dist loadgroup`, the tests of one xdist_group run on one worker, in collection order.
+# Every test file is a group of its own (its module-scoped emulators, syntheses and processes are
+# set up once), and the files with a test that uses the session's synthesized CDK app form one
+# group, so the app is synthesized once per run, not once per worker. Files added later get the
+# same treatment; a test may still name its own group with @pytest.mark.xdist_group("...").
+CDK_APP_GROUP = "cdk-app"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to distribute
+        return
+    app_files = {item.path for item in items if "synthesized_app" in getattr(item, "fixturenames", ())}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = CDK_APP_GROUP if item.path in app_files else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
