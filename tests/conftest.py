@@ -16,6 +16,8 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `standin_assembly` Path: the emulator's stand-in platform (dtrain.emulator.apps), synthesized
                      once per session, shared by pytest-xdist's workers; deploy it with
                      `dtrain.emulator.fixtures.standin_emulator(standin_assembly)`
+- `emulator_app_assembly` Path: app.py synthesized for the emulator as `make demo` and
+                     `dtrain emulate up` do (dtrain.demo.synth_for_emulator), once per session
 
 Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
 the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
@@ -95,14 +97,25 @@ def template_dicts(synthesized_app: SynthesizedApp) -> dict[str, dict[str, Any]]
     return synthesized_app.template_dicts
 
 
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of this run that every xdist worker sees (their base temps are siblings)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="session")
 def standin_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dtrain.emulator.fixtures import standin_assembly_once
 
-    base = tmp_path_factory.getbasetemp()
-    # xdist workers' base temps are siblings in one directory per run: the one synth goes there.
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return standin_assembly_once(shared / "standin-app")
+    return standin_assembly_once(_shared_dir(tmp_path_factory, "standin-app"))
+
+
+@pytest.fixture(scope="session")
+def emulator_app_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dtrain.demo import synth_for_emulator
+    from dtrain.emulator.fixtures import synthesized_once
+
+    return synthesized_once(_shared_dir(tmp_path_factory, "emulator-app"), synth_for_emulator)
 
 
 # -- pytest-xdist grouping -----------------------------------------------------------------------

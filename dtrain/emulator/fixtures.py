@@ -3,6 +3,7 @@
     with standin_emulator() as emu: ...                    # synth the stand-in platform, deploy it
     with standin_emulator(assembly, sagemaker=b) as emu:   # deploy an already synthesized cdk.out
     path = standin_assembly_once(shared_dir)               # one synth per directory, across processes
+    path = synthesized_once(shared_dir, synth_for_emulator)  # the same for another app
     with emulated_services(backend): ...                   # moto + shims, no template (Lambda unit tests)
 
 Synthesizing the stand-in app costs seconds (a jsii Node.js process, asset bundling): the test
@@ -16,7 +17,7 @@ import contextlib
 import fcntl
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,21 +52,26 @@ def standin_emulator(assembly: Path | None = None, **options: Any) -> Iterator[E
 
 
 def standin_assembly_once(shared_dir: Path) -> Path:
-    """`shared_dir`/cdk.out holding the synthesized stand-in app, synthesized by the first caller.
+    """`shared_dir`/cdk.out holding the synthesized stand-in app (see `synthesized_once`)."""
+    from dtrain.emulator.apps import synth_standin_app
+
+    return synthesized_once(shared_dir, synth_standin_app)
+
+
+def synthesized_once(shared_dir: Path, synth: Callable[[Path], Path]) -> Path:
+    """`shared_dir`/cdk.out holding `synth(outdir)`'s app, synthesized by the first caller.
 
     Callers in other processes (pytest-xdist workers of one session) wait on a lock file in
     `shared_dir` and reuse the finished synth; a synth that failed half-way leaves no manifest,
     so the next caller synthesizes again.
     """
-    from dtrain.emulator.apps import synth_standin_app
-
     shared_dir.mkdir(parents=True, exist_ok=True)
     outdir = shared_dir / "cdk.out"
     with (shared_dir / "synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not (outdir / "manifest.json").is_file():
             shutil.rmtree(outdir, ignore_errors=True)
-            synth_standin_app(outdir)
+            synth(outdir)
     return outdir
 
 
