@@ -122,9 +122,12 @@ def emulator_app_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # With `--dist loadgroup`, the tests of one xdist_group run on one worker, in collection order.
 # Every test file is a group of its own (its module-scoped emulators, syntheses and processes are
 # set up once), and the files with a test that uses the session's synthesized CDK app form one
-# group, so the app is synthesized once per run, not once per worker. Files added later get the
-# same treatment; a test may still name its own group with @pytest.mark.xdist_group("...").
+# group, so the app is synthesized once per run, not once per worker. The groups with the most
+# slow tests are handed out first, so the long ones do not start last and leave one worker
+# running alone at the end. Files added later get the same treatment; a test may still name its
+# own group with @pytest.mark.xdist_group("...").
 CDK_APP_GROUP = "cdk-app"
+_GROUP = pytest.StashKey[str]()  # an item's group name
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -132,7 +135,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to distribute
         return
     app_files = {item.path for item in items if "synthesized_app" in getattr(item, "fixturenames", ())}
+    slow_in_group: dict[str, int] = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
             group = CDK_APP_GROUP if item.path in app_files else item.nodeid.split("::", 1)[0]
             item.add_marker(pytest.mark.xdist_group(group))
+        else:
+            group = str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        slow = item.get_closest_marker("slow") is not None
+        slow_in_group[group] = slow_in_group.get(group, 0) + slow
+        item.stash[_GROUP] = group
+    # A stable sort: every worker collects the same order (xdist checks), each file keeps its own.
+    items.sort(key=lambda item: -slow_in_group[item.stash[_GROUP]])
