@@ -11,7 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.ledger import Ledger, LedgerRow
+from dtrain.orchestration.observability import Metric
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def answer_token(sfn: Any, token: str, outcome: JobOutcome) -> bool:
             log.info("token for %s already closed (%s)", outcome.job_name, err.response["Error"]["Code"])
             return False
         raise
+    observability.count(Metric.TOKENS_ANSWERED)
     return True
 
 
