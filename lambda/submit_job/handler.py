@@ -1,4 +1,5 @@
-"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job.
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: process` creates the processing
+job, `phase: submit` the training job.
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
@@ -40,7 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if phase == "prepare":
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
-    if phase == "submit":
+    if phase in ("submit", "process"):  # process: the spec's processing job, before training
         observability.correlate(
             execution_name=event.get("execution_name"), item_index=event.get("item_index")
         )
@@ -57,6 +58,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         observability.count(Metric.SUBMISSIONS)
         if result.adopted:
             observability.count(Metric.ADOPTIONS)
-        log.info("job submitted", extra={"adopted": result.adopted})
+        log.info("job submitted", extra={"phase": phase, "adopted": result.adopted})
         return {"job_name": result.job_name, "adopted": result.adopted}
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare or submit")
+    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, process or submit")
