@@ -11,6 +11,7 @@ the processes.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -61,12 +62,33 @@ class LocalRunnerBackend:
         else:
             control.finish("Stopped")
 
+    # -- processing jobs (dtrain.emulator.processing_backend) -------------------------------
+    def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
+        from dtrain.emulator.processing_backend import LocalProcessingRun, ProcessingControl
+
+        control = ProcessingControl(backend, job, request)
+        control.start()
+        image = str(request.get("AppSpecification", {}).get("ImageUri", ""))
+        python = self.config.python_for(self.config.images.get(image)) if self.config else sys.executable
+        run = LocalProcessingRun(control, workdir=self.workdir, python=python)
+        with self._lock:
+            self.jobs[control.name] = control  # type: ignore[assignment]
+            self.runs[control.name] = run
+        run.start()
+
+    def processing_stop_requested(self, backend: Any, job: Any) -> None:
+        self.runs[str(job.processing_job_name)].stop()
+
     # -- one job ---------------------------------------------------------------------------
     def _run(self, control: JobControl) -> None:
         from dtrain.emulator.authz import hook as authz_hook
 
         # Everything the job does (channel and code download, logs, model upload) SageMaker
         # does with the job's execution role.
+        refused = authz_hook.job_file_systems_refused(control.request, control.backend.region_name)
+        if refused:  # SageMaker cannot mount an EFS channel: the job fails as it starts
+            control.finish("Failed", failure_reason=f"ClientError: {refused}")
+            return
         with authz_hook.execution_role(str(control.request.get("RoleArn", "")), control.name):
             self._run_as_role(control)
 

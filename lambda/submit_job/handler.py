@@ -1,4 +1,5 @@
-"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job.
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: process` creates the processing
+job, `phase: submit` the training job.
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
@@ -37,7 +38,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if phase == "prepare":
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
-    if phase == "submit":
+    if phase in ("submit", "process"):  # process: the spec's processing job, before training
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
@@ -50,4 +51,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = submitter.submit(SubmitRequest.from_event(event))
         logging.info('{"job_name": "%s", "adopted": %s}', result.job_name, str(result.adopted).lower())
         return {"job_name": result.job_name, "adopted": result.adopted}
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare or submit")
+    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, process or submit")
