@@ -36,6 +36,7 @@ from dtrain.inference_images import inference_image_uri
 from dtrain.inference_spec import DeploySpec, ModelSpec, TransformSpec
 from dtrain.naming import MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
+from dtrain.processing_request import default_location
 from dtrain.service_rules import has_local_storage
 from dtrain.spec import JobSpec
 
@@ -80,11 +81,6 @@ class _Model:
     vpc: Mapping[str, list[str]] | None
     network_isolation: bool
     field: str
-
-
-def _bucket_of(uri: str | None) -> str | None:
-    m = _S3_RE.fullmatch(uri or "")
-    return m.group(1) if m else None
 
 
 def _s3_path_join(*parts: str | None) -> str:
@@ -240,11 +236,11 @@ def _resolve_model(
 
 def _repack_target(m: _Model, platform: PlatformSettings | None, errors: ErrorCollector) -> str | None:
     """Model._upload_code: s3://<code_location bucket or default bucket>/<prefix>/<model>/model.tar.gz."""
-    if m.code_location is not None:
-        bucket = _bucket_of(m.code_location)
-        key = _S3_RE.fullmatch(m.code_location).group(2) if bucket else ""  # type: ignore[union-attr]
-    else:
-        bucket, key = _bucket_of(platform.output_s3_uri) if platform is not None else None, ""
+    # s3.determine_bucket_and_prefix: code_location's bucket and key as given; else the default
+    # bucket under its default prefix (here: the platform's output URI, where the role may write).
+    location = m.code_location or default_location(platform)
+    match = _S3_RE.fullmatch(location or "")
+    bucket, key = (match.group(1), match.group(2)) if match else (None, "")
     if not bucket:
         errors.add(
             f"{m.field}.code_location",
@@ -499,11 +495,12 @@ def build_transform_job_request(
             data = _s3_path_join(platform.data_s3_uri, data["path"])
     output_path = tr.output_path
     if output_path is None:
-        bucket = _bucket_of(platform.output_s3_uri) if platform is not None else None
-        if bucket is None:
+        # Transformer.transform: s3://<default bucket>/<default bucket prefix>/<job name>.
+        root = default_location(platform)
+        if root is None:
             errors.add("transform.output_path", None, "required without platform settings: an s3:// URI")
         else:
-            output_path = _s3_path_join(f"s3://{bucket}", name)
+            output_path = _s3_path_join(root, name)
     errors.raise_if_any()
     assert output_path is not None
 

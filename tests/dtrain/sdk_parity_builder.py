@@ -188,7 +188,8 @@ def _processing_request(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hosting_requests(config: dict[str, Any]) -> dict[str, Any]:
-    """{"kind": "deploy" | "transform", "framework", "region", "default_bucket", "model":
+    """{"kind": "deploy" | "transform", "framework", "region", "default_bucket",
+    "default_bucket_prefix", "model":
     PyTorchModel / TensorFlowModel kwargs (vpc_config as a dict), and "deploy": Model.deploy
     kwargs (serverless_inference_config as ServerlessInferenceConfig kwargs), or "transformer":
     Model.transformer kwargs + "transform": Transformer.transform kwargs}: every request the SDK
@@ -222,6 +223,7 @@ def _hosting_requests(config: dict[str, Any]) -> dict[str, Any]:
     )
     session = sagemaker.Session(boto_session=boto_session)
     session._default_bucket = config.get("default_bucket")  # no S3/STS lookups
+    session.default_bucket_prefix = config.get("default_bucket_prefix")
 
     def recorder(operation: str, answer: dict[str, Any]) -> Any:
         def record(**request: Any) -> dict[str, Any]:

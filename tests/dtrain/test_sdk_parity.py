@@ -1138,6 +1138,7 @@ def _hosting_configs(code_dir: Path) -> list[dict[str, Any]]:
                 # Without platform settings dtrain needs code_location or output_path; the SDK
                 # still asks its session for a default bucket, which must not reach STS.
                 "default_bucket": "dtrain-artifacts-210987654321" if platform else "sdk-default-bucket",
+                "default_bucket_prefix": "jobs" if platform else None,  # the platform's output prefix
                 "model": _local(model, code_dir),
                 **_local(calls, code_dir),
             }

@@ -194,7 +194,7 @@ def test_names_default_to_the_training_jobs_and_given_names_get_the_platform_pre
     assert requests["CreateTransformJob"]["ModelName"] == "dtrain-m"
     assert requests["CreateTransformJob"]["TransformJobName"] == "dtrain-" + JOB
     assert requests["CreateTransformJob"]["TransformOutput"]["S3OutputPath"] == (
-        f"s3://dtrain-artifacts-210987654321/dtrain-{JOB}"
+        f"s3://dtrain-artifacts-210987654321/jobs/dtrain-{JOB}"
     )
     assert set(requests) == {"CreateModel", "CreateEndpointConfig", "CreateEndpoint", "CreateTransformJob"}
 
@@ -225,7 +225,8 @@ def test_platform_defaults_role_bucket_and_volume_key_unless_the_instance_has_lo
     model = build_model_request(spec, platform, training_job_name=JOB)
     assert model["ExecutionRoleArn"] == PLATFORM["role_arn"]
     assert (
-        model["PrimaryContainer"]["ModelDataUrl"] == f"s3://dtrain-artifacts-210987654321/{JOB}/model.tar.gz"
+        model["PrimaryContainer"]["ModelDataUrl"]
+        == f"s3://dtrain-artifacts-210987654321/jobs/{JOB}/model.tar.gz"
     )
     assert model["PrimaryContainer"]["Image"].endswith("/pytorch-inference:2.2.0-gpu-py310")
     # ml.g5 has NVMe instance storage: SageMaker refuses a KMS key there; ml.m5 takes it.
@@ -235,7 +236,7 @@ def test_platform_defaults_role_bucket_and_volume_key_unless_the_instance_has_lo
     repack = model_repack(ebs, platform, JOB)
     assert repack is not None
     assert repack.model_data == f"s3://my-output/jobs/{JOB}/output/model.tar.gz"
-    assert repack.code_s3_uri == f"s3://dtrain-artifacts-210987654321/{JOB}/sourcedir.tar.gz"
+    assert repack.code_s3_uri == f"s3://dtrain-artifacts-210987654321/jobs/{JOB}/sourcedir.tar.gz"
 
 
 def test_without_platform_settings_missing_values_are_errors_naming_the_field() -> None:
