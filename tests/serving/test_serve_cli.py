@@ -105,10 +105,19 @@ def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None
     assert "dtrain serve: the model server exited with code" in err
 
 
-def test_sigterm_stops_serve_and_its_server(served_archive: tuple[subprocess.Popen[str], str]) -> None:
-    process, url = served_archive
+def test_sigterm_stops_serve_and_its_server(trained_archive: Path) -> None:
+    process = _serve(trained_archive, "--workers", "1")  # its own: the shared one keeps serving
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
     port = int(url.rsplit(":", 1)[1])
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2
+    assert f"--port: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
