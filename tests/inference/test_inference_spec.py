@@ -399,3 +399,26 @@ def test_the_deploy_examples_load_conform_and_build_every_request(name: str) -> 
     jsonschema.Draft202012Validator(job_spec_schema()).validate(json.loads(path.read_text()))
     requests = inference_requests(load_spec(path), placeholder_platform(), training_job_name=JOB)
     assert "CreateEndpoint" in requests or "CreateTransformJob" in requests
+
+
+def test_transform_data_in_the_platforms_data_bucket_resolves_there_and_needs_the_platform() -> None:
+    transform = {**TRANSFORM, "data": {"s3": "data", "path": "cifar10/transform"}}
+    spec = parse_spec(_spec(transform=transform))
+    platform = PlatformSettings.from_dict({**PLATFORM, "data_s3_uri": "s3://dtrain-data-210987654321"})
+    request = build_transform_job_request(spec, platform, training_job_name=JOB)
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == (
+        "s3://dtrain-data-210987654321/cifar10/transform"
+    )
+    with pytest.raises((SpecError, SpecErrors), match=r"transform\.data"):
+        build_transform_job_request(spec, PlatformSettings.from_dict(PLATFORM), training_job_name=JOB)
+    assert any("transform.data" in e for e in _errors(_spec(transform={**TRANSFORM, "data": {"s3": "data"}})))
+
+
+def test_a_model_served_as_trained_needs_no_repack_and_s3_code_no_upload() -> None:
+    platform = PlatformSettings.from_dict(PLATFORM)
+    assert model_repack(parse_spec(_spec(deploy=DEPLOY)), platform, JOB) is None
+    s3_code = {**DEPLOY, "entry_point": "serve.py", "source_dir": "s3://my-code/serve.tar.gz"}
+    repack = model_repack(parse_spec(_spec(deploy=s3_code)), platform, JOB)
+    assert (
+        repack is not None and repack.code_s3_uri is None and repack.source_dir == "s3://my-code/serve.tar.gz"
+    )
