@@ -43,6 +43,8 @@ DEFAULT_CONTAINER_LOG_LEVEL = 20
 # ServerlessInferenceConfig's defaults (SDK 2.220 sagemaker/serverless/serverless_inference_config.py).
 DEFAULT_SERVERLESS_MEMORY_MB = 2048
 DEFAULT_SERVERLESS_MAX_CONCURRENCY = 5
+# CreateTransformJob: MaxPayloadInMB, and MaxPayloadInMB * MaxConcurrentTransforms, at most 100 MB.
+MAX_PAYLOAD_BUDGET_MB = 100
 
 
 def _str(value: object) -> str | None:
@@ -385,6 +387,34 @@ def _tags_of(got: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
     return check_tags("tags", got["tags"], probe)
 
 
+def _check_provisioned_concurrency(serverless: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # ProductionVariantServerlessConfig, ProvisionedConcurrency: "Should be less than or equal to
+    # MaxConcurrency" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    # API_ProductionVariantServerlessConfig.html); max_concurrency defaults as the SDK's does.
+    provisioned = serverless.get("provisioned_concurrency")
+    most = serverless.get("max_concurrency", DEFAULT_SERVERLESS_MAX_CONCURRENCY)
+    if provisioned is not None and provisioned > most:
+        errors.add(
+            "deploy.serverless_inference_config.provisioned_concurrency",
+            provisioned,
+            f"must be at most max_concurrency ({most})",
+        )
+
+
+def _check_payload_budget(got: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # CreateTransformJob MaxPayloadInMB: "If you specify the MaxConcurrentTransforms parameter, the
+    # value of (MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100 MB"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html).
+    # Checked when both are given: unset, SageMaker picks them (execution-parameters / defaults).
+    payload, concurrent = got.get("max_payload"), got.get("max_concurrent_transforms")
+    if payload is not None and concurrent is not None and payload * concurrent > MAX_PAYLOAD_BUDGET_MB:
+        errors.add(
+            "transform.max_payload",
+            payload,
+            f"times max_concurrent_transforms ({concurrent}) must be at most {MAX_PAYLOAD_BUDGET_MB} MB",
+        )
+
+
 def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> DeploySpec | None:
     before = len(errors.errors)
     got = _read("deploy", data, DEPLOY_ARGS, framework, errors)
@@ -409,6 +439,8 @@ def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> Deploy
             if key in given:
                 # botocore ProductionVariant: a serverless variant has no instances to size.
                 errors.add(f"deploy.{key}", data[key], "not with serverless_inference_config")
+    if serverless_raw is not None:
+        _check_provisioned_concurrency(serverless_raw, errors)
     if len(errors.errors) > before:
         return None
     serverless = ServerlessSpec(**serverless_raw) if serverless_raw is not None else None
@@ -440,6 +472,7 @@ def parse_transform(data: object, framework: str, errors: ErrorCollector) -> Tra
         experiment_config = parse_experiment_config(
             "transform.experiment_config", got["experiment_config"], errors
         )
+    _check_payload_budget(got, errors)
     if len(errors.errors) > before:
         return None
     own_model = any(key in got for key in TRANSFORM_MODEL_ARGS)

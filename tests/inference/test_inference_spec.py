@@ -422,3 +422,32 @@ def test_a_model_served_as_trained_needs_no_repack_and_s3_code_no_upload() -> No
     assert (
         repack is not None and repack.code_s3_uri is None and repack.source_dir == "s3://my-code/serve.tar.gz"
     )
+
+
+def test_transform_payload_times_concurrency_is_at_most_100_mb() -> None:
+    # CreateTransformJob MaxPayloadInMB: MaxConcurrentTransforms * MaxPayloadInMB <= 100 MB.
+    errors = _errors(_spec(transform={**TRANSFORM, "max_payload": 30, "max_concurrent_transforms": 4}))
+    assert len(errors) == 1 and errors[0].startswith("transform.max_payload: 30: "), errors
+    assert "max_concurrent_transforms (4)" in errors[0] and "100 MB" in errors[0]
+    for fits in (
+        {"max_payload": 25, "max_concurrent_transforms": 4},
+        {"max_payload": 0, "max_concurrent_transforms": 9},
+    ):
+        parse_spec(_spec(transform={**TRANSFORM, **fits}))
+
+
+def test_serverless_provisioned_concurrency_is_at_most_max_concurrency() -> None:
+    # ProductionVariantServerlessConfig: ProvisionedConcurrency <= MaxConcurrency.
+    config = {"max_concurrency": 2, "provisioned_concurrency": 3}
+    errors = _errors(_spec(deploy={"serverless_inference_config": config}))
+    assert errors == [
+        "deploy.serverless_inference_config.provisioned_concurrency: 3: must be at most max_concurrency (2)"
+    ], errors
+    # max_concurrency defaults to 5 (ServerlessInferenceConfig): 6 provisioned exceeds it.
+    errors = _errors(_spec(deploy={"serverless_inference_config": {"provisioned_concurrency": 6}}))
+    assert errors == [
+        "deploy.serverless_inference_config.provisioned_concurrency: 6: must be at most max_concurrency (5)"
+    ], errors
+    parse_spec(
+        _spec(deploy={"serverless_inference_config": {"max_concurrency": 3, "provisioned_concurrency": 3}})
+    )
