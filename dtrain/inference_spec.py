@@ -161,6 +161,19 @@ SERVERLESS_ARGS: dict[str, Check] = {
     "max_concurrency": _int(1, 200),
     "provisioned_concurrency": _int(1, 200),
 }
+# What a serverless deploy refuses. botocore ProductionVariant: a serverless variant has no
+# instances to size, no volume, no container start-up to time. Serverless Inference "Feature
+# exclusions" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): no VPC
+# configuration, no network isolation (enable_network_isolation: false, the default, passes).
+SERVERLESS_EXCLUDED = (
+    "instance_type",
+    "initial_instance_count",
+    "volume_size",
+    "model_data_download_timeout",
+    "container_startup_health_check_timeout",
+    "vpc_config",
+    "enable_network_isolation",
+)
 # vpc_config / vpc_config_override: the SDK's dict, as botocore's VpcConfig (1-5 groups, 1-16 subnets).
 VPC_ARGS: dict[str, Check] = {"Subnets": _str_list(16), "SecurityGroupIds": _str_list(5)}
 # ModelClientConfig (botocore): InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
@@ -435,9 +448,8 @@ def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> Deploy
             "needs instance_type and initial_instance_count, or serverless_inference_config",
         )
     if "serverless_inference_config" in given:
-        for key in ("instance_type", "initial_instance_count", "volume_size", "model_data_download_timeout"):
-            if key in given:
-                # botocore ProductionVariant: a serverless variant has no instances to size.
+        for key in SERVERLESS_EXCLUDED:
+            if key in given and not (key == "enable_network_isolation" and data[key] is False):
                 errors.add(f"deploy.{key}", data[key], "not with serverless_inference_config")
     if serverless_raw is not None:
         _check_provisioned_concurrency(serverless_raw, errors)
