@@ -30,7 +30,12 @@ from constructs import Construct
 from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
 from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
-from stacks.orchestration.lambda_environment import check_environment
+from stacks.orchestration.lambda_environment import (
+    check_environment,
+    metrics_namespace,
+    observability_environment,
+)
+from stacks.orchestration.lambda_metrics import widgets as lambda_metric_widgets
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
@@ -40,6 +45,7 @@ from stacks.submitter_policy import submitter_policy
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
 # The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
@@ -58,6 +64,8 @@ LEDGER_KEY_ACTIONS = (
     "kms:ReEncrypt*",
     "kms:GenerateDataKey*",
 )
+# X-Ray active tracing of the Lambdas; their Powertools Tracer follows it (observability_environment).
+LAMBDA_TRACING = lambda_.Tracing.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,13 @@ class OrchestrationStack(Stack):
         self.platform_json = self.to_json_string(platform_settings)
         # The settings as JSON with the tokens still in them: what check_environment measures.
         platform_estimate = json.dumps(platform_settings, separators=(",", ":"))
-        common_env = {"LEDGER_TABLE": self.ledger.table_name}
+        self.metrics_namespace = metrics_namespace(self.stack_name)
+        common_env = {
+            "LEDGER_TABLE": self.ledger.table_name,
+            **observability_environment(
+                namespace=self.metrics_namespace, tracing_active=LAMBDA_TRACING == lambda_.Tracing.ACTIVE
+            ),
+        }
 
         submit_env = {
             **common_env,
@@ -218,6 +232,19 @@ class OrchestrationStack(Stack):
         # after its execution ended) each stop jobs.
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopTrainingJob"], job_arns)
+        # Processing jobs (the spec's `processing` step): the same calls, the same prefix.
+        processing_arns = (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/{prefix}-*"
+        )
+        self._allow(
+            self.submit_fn,
+            ["sagemaker:CreateProcessingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
+            processing_arns,
+        )
+        for fn in (self.submit_fn, self.reconcile_fn):
+            self._allow(fn, ["sagemaker:DescribeProcessingJob"], processing_arns)
+        for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
+            self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -299,6 +326,21 @@ class OrchestrationStack(Stack):
                 detail={
                     "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
                     "TrainingJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
+        # Same Lambda for processing jobs: dtrain.orchestration.job_kinds tells the two apart.
+        self.processing_events_rule = events.Rule(
+            self,
+            "ProcessingJobStateChange",
+            description="SageMaker processing jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PROCESSING_JOB_STATE_CHANGE],
+                detail={
+                    "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "ProcessingJobName": [{"prefix": f"{prefix}-"}],
                 },
             ),
             targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
@@ -392,7 +434,7 @@ class OrchestrationStack(Stack):
             timeout=timeout or Duration.seconds(30),
             memory_size=256,
             environment=dict(environment),
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=LAMBDA_TRACING,
             log_group=log_group,
         )
 
@@ -532,3 +574,5 @@ class OrchestrationStack(Stack):
                 right=[search("train:throughput", "Average", "samples/s")],
             ),
         )
+        # The Lambdas' EMF metrics (stacks/orchestration/lambda_metrics.py).
+        dashboard.add_widgets(*lambda_metric_widgets(self.metrics_namespace))

@@ -11,7 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
+from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, KINDS, TRAINING, job_kind
 from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
 from dtrain.orchestration.outcome import (
     TERMINAL_STATUSES,
@@ -22,20 +24,27 @@ from dtrain.orchestration.outcome import (
 
 log = logging.getLogger(__name__)
 
-JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+JOB_STATE_CHANGE = KINDS[TRAINING].event_detail_type
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> str:
-    """One SageMaker state-change event -> the token answered. Returns what happened."""
-    if event.get("detail-type") != JOB_STATE_CHANGE or "detail" not in event:
-        raise InvalidEvent(f"not a {JOB_STATE_CHANGE} event: {event.get('detail-type')!r}")
-    outcome = outcome_from_event(event["detail"])
+    """One SageMaker (training or processing) job state-change event -> the token answered.
+    Returns what happened."""
+    kind = BY_DETAIL_TYPE.get(str(event.get("detail-type")))
+    if kind is None or "detail" not in event:
+        raise InvalidEvent(
+            f"not a job state-change event ({', '.join(BY_DETAIL_TYPE)}): {event.get('detail-type')!r}"
+        )
+    outcome = outcome_from_event(event["detail"], kind.kind)
     if outcome.status not in TERMINAL_STATUSES:
         return "ignored: not terminal"
     row = ledger.get(outcome.job_name)
     if row is None:
         return "ignored: not in the ledger"
+    observability.correlate(
+        job_name=row.job_name, execution_name=row.execution_name, item_index=row.item_index
+    )
     if not row.is_open:
         # A duplicate (EventBridge delivers at least once) or answered by reconcile already.
         if row.status != outcome.status:
@@ -79,15 +88,9 @@ def execution_running(sfn: Any, execution_arn: str) -> bool:
         raise
 
 
-def stop_job(sagemaker: Any, job_name: str) -> bool:
-    """StopTrainingJob; False when there is nothing to stop (never created, or finished)."""
-    try:
-        sagemaker.stop_training_job(TrainingJobName=job_name)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-    return True
+def stop_job(sagemaker: Any, job_name: str, kind: str = TRAINING) -> bool:
+    """StopTrainingJob (StopProcessingJob, ...); False when there is nothing to stop."""
+    return job_kind(kind).stop_job(sagemaker, job_name)
 
 
 def _job_may_run(row: LedgerRow) -> bool:
@@ -129,12 +132,7 @@ def reconcile(
 
     for row in ledger.active_rows():
         report.checked += 1
-        try:
-            job = sagemaker.describe_training_job(TrainingJobName=row.job_name)
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
-                raise
-            job = None
+        job = job_kind(row.kind).describe_job(sagemaker, row.job_name)
         if job is None:
             if (
                 row.status == SUBMITTING
@@ -147,7 +145,7 @@ def reconcile(
                     ledger.set_status(row.job_name, ABANDONED)
                 report.abandoned.append(row.job_name)
             continue
-        outcome = outcome_from_describe(job)
+        outcome = outcome_from_describe(job, row.kind)
         if outcome.status in TERMINAL_STATUSES:
             if row.is_open:
                 if close_row(sfn, ledger, row, outcome):
@@ -156,7 +154,7 @@ def reconcile(
                 ledger.set_status(row.job_name, outcome.status)
             continue
         if not is_running(row.execution_arn):
-            if outcome.status == "InProgress" and stop_job(sagemaker, row.job_name):
+            if outcome.status == "InProgress" and stop_job(sagemaker, row.job_name, row.kind):
                 report.stopped.append(row.job_name)
             _record_stopping(ledger, row, "execution no longer running")
         elif outcome.status != row.status:
@@ -192,7 +190,7 @@ def handle_execution_end(event: Mapping[str, Any], *, ledger: Ledger, sagemaker:
     for row in ledger.find_by_execution(str(execution_arn)):
         if not _job_may_run(row):
             continue
-        if stop_job(sagemaker, row.job_name):
+        if stop_job(sagemaker, row.job_name, row.kind):
             stopped.append(row.job_name)
             _record_stopping(ledger, row, f"execution {status}")
         elif row.is_open:

@@ -1,4 +1,4 @@
-"""The job ledger: one DynamoDB row per training job, keyed by job name.
+"""The job ledger: one DynamoDB row per SageMaker job (training, processing), keyed by job name.
 
 The row holds the Step Functions task token (tokens go here, never in tags or
 hyperparameters: tags hold 256 characters, tokens up to 2048), the execution that owns the
@@ -58,6 +58,9 @@ class LedgerRow:
     # $$.Execution.StartTime: an execution name (and so its ARN) may be used again after 90
     # days; the start time tells the two executions apart.
     execution_start: str = ""
+    # dtrain.orchestration.job_kinds: which Describe/Stop call the job needs. Rows written
+    # before processing jobs existed have none: training.
+    kind: str = "training"
 
     @property
     def is_open(self) -> bool:
@@ -88,6 +91,7 @@ class LedgerRow:
             failure_reason=s("failure_reason") or None,
             expires_at=n("expires_at"),
             execution_start=s("execution_start"),
+            kind=s("kind", "training"),
         )
 
 
@@ -118,6 +122,7 @@ class Ledger:
         spec_summary: str,
         item_index: int = 0,
         execution_start: str = "",
+        kind: str = "training",
     ) -> LedgerRow:
         """Record a job before it is created, so an event for it always finds its token."""
         now = utc_now_iso()
@@ -136,6 +141,8 @@ class Ledger:
         }
         if execution_start:
             item["execution_start"] = {"S": execution_start}
+        if kind != "training":
+            item["kind"] = {"S": kind}
         try:
             self._ddb.put_item(
                 TableName=self.table_name,

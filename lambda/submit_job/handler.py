@@ -1,19 +1,21 @@
-"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job.
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: process` creates the processing
+job, `phase: submit` the training job.
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import boto3
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.submit import (
     SubmitRequest,
     Submitter,
@@ -24,20 +26,25 @@ from dtrain.orchestration.submit import (
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 from dtrain.platform import PlatformSettings
 
-logging.getLogger().setLevel(logging.INFO)
+instruments = observability.Instruments("submit_job")
+log = instruments.logger
 
 
 def _region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+@instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     platform = PlatformSettings.from_env(os.environ)
     phase = event.get("phase")
     if phase == "prepare":
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
-    if phase == "submit":
+    if phase in ("submit", "process"):  # process: the spec's processing job, before training
+        observability.correlate(
+            execution_name=event.get("execution_name"), item_index=event.get("item_index")
+        )
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
@@ -48,6 +55,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             backoff=BackoffPolicy.from_env(os.environ),
         )
         result = submitter.submit(SubmitRequest.from_event(event))
-        logging.info('{"job_name": "%s", "adopted": %s}', result.job_name, str(result.adopted).lower())
+        observability.count(Metric.SUBMISSIONS)
+        if result.adopted:
+            observability.count(Metric.ADOPTIONS)
+        log.info("job submitted", extra={"phase": phase, "adopted": result.adopted})
         return {"job_name": result.job_name, "adopted": result.adopted}
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare or submit")
+    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, process or submit")

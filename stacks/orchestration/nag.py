@@ -67,6 +67,11 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         f"Training job names are derived per execution at run time; every SageMaker action is scoped to "
         f"the platform's job-name prefix '{prefix}-', which is the scoping the platform promises.",
     )
+    processing_prefix = _ack(
+        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:processing-job/{prefix}-*]",
+        f"Processing jobs (a spec's processing step) are named per execution like training jobs; every "
+        f"SageMaker action on them is scoped to the same job-name prefix '{prefix}-'.",
+    )
     sm_logical = stack.get_logical_id(stack.state_machine.node.default_child)  # type: ignore[arg-type]
     executions = _ack(
         f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
@@ -87,6 +92,8 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
             acks += [*KMS_ACTIONS, ledger_index]
         if fn in sagemaker_users:
             acks.append(job_prefix)
+        if fn in (stack.submit_fn, stack.reconcile_fn, stack.abort_fn):
+            acks.append(processing_prefix)
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
@@ -106,7 +113,12 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefix, executions) plus the two below."""
-    from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, export_name
+    from stacks.training_stack import (
+        PROCESSING_CODE_PATTERN,
+        SAGEMAKER_LOG_GROUP,
+        SOURCE_TARBALL_PATTERN,
+        export_name,
+    )
 
     artifacts = stack.artifacts_bucket
     bucket_ref = (
@@ -120,6 +132,11 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
             f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",
             "`dtrain submit` uploads a local source_dir to <execution>/source/sourcedir.tar.gz, an "
             "execution name chosen at submit time; put only, and only that file name.",
+        ),
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{PROCESSING_CODE_PATTERN}]",
+            "`dtrain submit` uploads a spec's local processing script to <execution>/source/processing/, "
+            "an execution name chosen at submit time; put only, under that folder only.",
         ),
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}:log-stream:*]",

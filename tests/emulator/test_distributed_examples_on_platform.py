@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.demo import data_bucket, local_sagemaker_backend, synth_for_emulator
+from dtrain.demo import data_bucket, local_sagemaker_backend
 from dtrain.emulator import Emulator
 from dtrain.local import LocalConfig
 from dtrain.local.config import repo_root, training_code_dir
@@ -33,7 +33,9 @@ TINY = {"epochs": 1, "batch_size": 16, "width": 4, "max_steps": 3}
 
 
 @pytest.fixture(scope="module")
-def platform_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+def platform_with_data(
+    tmp_path_factory: pytest.TempPathFactory, emulator_app_assembly: Path
+) -> Iterator[Emulator]:
     assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
     work = tmp_path_factory.mktemp("distributed-on-platform")
     batches, records = work / "batches", work / "tfrecords"
@@ -42,7 +44,7 @@ def platform_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu
     script = training_code_dir() / "data" / "prepare_cifar10.py"
     subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(batches), str(records)], check=True)
     backend = local_sagemaker_backend(work / "jobs", hosts=2)
-    with Emulator(synth_for_emulator(work / "cdk.out"), sagemaker=backend, announce=False) as emu:
+    with Emulator(emulator_app_assembly, sagemaker=backend, announce=False) as emu:
         settings = json.loads(emu.output("PlatformSettings"))
         backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
         bucket = data_bucket(settings)
@@ -82,3 +84,63 @@ def test_distributed_example_trains_on_two_hosts_through_the_platform(
         )
     }
     assert hosts == {"algo-1", "algo-2"}
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+def test_horovod_keras_example_makes_its_tfrecords_in_the_platforms_processing_step(
+    platform_with_data: Emulator,
+) -> None:
+    """Issue 17: the processing step runs preprocess_cifar10.py as the execution role (raw batches
+    from the data bucket, the script where `dtrain submit` uploads it, TFRecords out to the job's
+    prefix), then the Horovod/Keras trainer reads those outputs: the execution SUCCEEDS with IAM
+    enforced, so both the Lambdas' and the execution role's permissions are right."""
+    from dtrain.remote.source_upload import (
+        processing_code_key,
+        read_processing_script,
+        upload_processing_script,
+    )
+
+    emu = platform_with_data
+    assert emu.enforce
+    example = REPO / "examples" / "processing" / "horovod_keras_with_preprocessing.json"
+    spec: dict[str, Any] = json.loads(example.read_text())
+    spec["estimator"]["hyperparameters"].update(TINY)
+    settings = json.loads(emu.output("PlatformSettings"))
+    spec["processing"]["run"]["inputs"][0]["source"] = f"s3://{data_bucket(settings)}/cifar10/train/"
+    # What `dtrain submit` does with the local script: upload it, name its S3 URI in the spec.
+    script = read_processing_script(spec, example)
+    assert script is not None
+    artifacts = settings["output_s3_uri"].removeprefix("s3://").split("/", 1)[0]
+    key = processing_code_key("hvd-keras-processing", script.path)
+    spec["processing"]["run"]["code"] = upload_processing_script(emu.client("s3"), artifacts, key, script)
+
+    arn = emu.start_execution(spec, name="hvd-keras-processing")
+    desc = emu.wait_execution(arn, timeout=600)
+
+    assert desc["status"] == "SUCCEEDED", (desc.get("error"), str(desc.get("cause"))[-2000:])
+    output = json.loads(desc["output"])
+    assert "train:loss" in output["final_metrics"], output
+    rows = {r.kind: r for r in emu.ledger().find_by_execution(arn)}
+    processing = emu.client("sagemaker").describe_processing_job(
+        ProcessingJobName=rows["processing"].job_name
+    )
+    assert processing["ProcessingJobStatus"] == "Completed"
+    train_uri = next(
+        o["S3Output"]["S3Uri"]
+        for o in processing["ProcessingOutputConfig"]["Outputs"]
+        if o["OutputName"] == "train"
+    )
+    bucket, prefix = train_uri.removeprefix("s3://").split("/", 1)
+    written = [o["Key"] for o in emu.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    assert written == [f"{prefix}/train.tfrecords"]
+    # Its log lines reached SageMaker's processing log group, written as the execution role.
+    events = emu.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/ProcessingJobs",
+        logStreamName=f"{processing['ProcessingJobName']}/algo-1",
+    )["events"]
+    assert any("preprocess_cifar10" in e["message"] for e in events)
+    # The training job read exactly that output.
+    (train_job,) = [r.job_name for r in emu.ledger().find_by_execution(arn) if r.kind == "training"]
+    channels = emu.client("sagemaker").describe_training_job(TrainingJobName=train_job)["InputDataConfig"]
+    assert train_uri in [c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels]

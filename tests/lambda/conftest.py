@@ -12,15 +12,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
+from dtrain.emulator.fixtures import emulated_services
 from dtrain.emulator.sagemaker import EventPlaybackBackend
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
 from dtrain.orchestration.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,10 +66,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EventPlaybackBackend]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     backend = EventPlaybackBackend()
-    with (
-        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        installed(Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=backend)),
-    ):
+    with emulated_services(backend):
         yield backend
 
 
@@ -146,3 +143,14 @@ def load_handler() -> Any:
 @pytest.fixture
 def env() -> dict[str, str]:
     return dict(os.environ)
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    """What Lambda passes a handler as its context: the attributes Powertools' Logger reads."""
+    return SimpleNamespace(
+        function_name="dtrain-test-fn",
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:dtrain-test-fn",
+        aws_request_id="6f1a3c9e-0000-4000-8000-000000000001",
+    )
