@@ -154,6 +154,12 @@ def test_a_sweep_runs_processing_once_then_every_item_reads_its_outputs(
     items = [j for j in emulator.jobs_of(arn, count=3) if j != proc]
     channels = [_channels(emulator.sagemaker.job(j).request) for j in items]
     assert channels[0] == channels[1] and proc in channels[0]["train"]
+    # Each trial its own run under one experiment named after the sweep (its execution).
+    execution = arn.rsplit(":", 1)[-1]
+    configs = sorted(
+        (emulator.sagemaker.job(j).request["ExperimentConfig"] for j in items), key=lambda c: c["RunName"]
+    )
+    assert configs == [{"ExperimentName": execution, "RunName": f"{execution}-trial-{i}"} for i in range(2)]
     for value, job in zip((0.7, 0.9), items, strict=True):
         emulator.sagemaker.complete(job, metrics={"validation:accuracy": value})
     desc = emulator.wait_execution(arn)
