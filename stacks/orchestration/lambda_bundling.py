@@ -14,6 +14,7 @@ output, so a change in dtrain/ or in the pins gives new assets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -39,6 +40,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LAMBDA_PYTHON = "3.13"
 WHEEL_PLATFORM = "manylinux2014_aarch64"
+# Where Lambda unpacks the function's zip.
+LAMBDA_TASK_ROOT = "/var/task"
 # botocore service models the bundled code makes clients for (boto3.client(...) in lambda/ and
 # the dtrain modules they import); the other ~400 models stay out of the zips (tests check this).
 BOTOCORE_SERVICES = ("dynamodb", "sagemaker", "stepfunctions")
@@ -48,10 +51,49 @@ _EXCLUDED = ("__pycache__", "*.pyc", "local", "emulator", "commands", "demo.py",
 _COMPLETE = ".complete"
 
 
+@functools.cache
+def lambda_interpreter() -> str | None:
+    """A python{LAMBDA_PYTHON} to compile the vendored wheels with: .venv-lambda's (make test builds
+    it), else one on PATH; None when there is none (the tree then ships sources only).
+
+    Lambda cannot write .pyc files (/var/task is read-only), so without them every cold start
+    compiles boto3, botocore and Powertools again: about half of a bare boto3 client's cold init
+    (benchmarks/lambda_cold_init.py). The files are unchecked-hash .pyc: valid whatever the zip
+    does to file times (https://docs.python.org/3/reference/import.html#cached-bytecode-invalidation).
+    """
+    wanted = tuple(int(n) for n in LAMBDA_PYTHON.split("."))
+    for candidate in (REPO_ROOT / ".venv-lambda" / "bin" / "python", shutil.which(f"python{LAMBDA_PYTHON}")):
+        if candidate is None or not Path(candidate).is_file():
+            continue
+        probe = [str(candidate), "-c", "import sys; print(*sys.version_info[:2])"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and tuple(int(n) for n in done.stdout.split()) == wanted:
+            return str(candidate)
+    return None
+
+
 def _cache_key() -> str:
     text = LAMBDA_REQUIREMENTS.read_bytes()
+    compiled = b"pyc" if lambda_interpreter() else b"sources"
     parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), ",".join(BOTOCORE_SERVICES).encode()]
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+    return hashlib.sha256(b"\0".join([*parts, compiled])).hexdigest()[:16]
+
+
+def _compile(site: Path) -> None:
+    interpreter = lambda_interpreter()
+    if interpreter is None:
+        return
+    # File names as Lambda sees them (tracebacks), not this machine's cache path; with a fixed hash
+    # seed (frozenset constants) the same sources then give the same bytes on every machine.
+    command = [
+        interpreter, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+        "-s", str(site), "-p", LAMBDA_TASK_ROOT, str(site),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{interpreter}: could not compile the Lambda wheels: {last}")
 
 
 def _trim(site: Path) -> None:
@@ -84,6 +126,7 @@ def vendored_dependencies() -> Path:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"{LAMBDA_REQUIREMENTS.name}: pip could not install the Lambda wheels: {last}")
         _trim(staging)
+        _compile(staging)
         (staging / _COMPLETE).touch()
         try:
             os.rename(staging, target)
