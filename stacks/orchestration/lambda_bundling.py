@@ -46,6 +46,11 @@ LAMBDA_TASK_ROOT = "/var/task"
 # the dtrain modules they import); the other ~400 models stay out of the zips (tests check this).
 BOTOCORE_SERVICES = ("dynamodb", "sagemaker", "stepfunctions")
 
+# Powertools ships every utility (event handlers, parsers, idempotency, ...: 7 MB); the functions
+# use its Logger, Metrics and Tracer (dtrain/orchestration/observability.py), which need these.
+POWERTOOLS_KEPT = ("logging", "metrics", "tracing", "shared", "middleware_factory", "warnings", "exceptions")
+POWERTOOLS_UTILITIES_KEPT = ("jmespath_utils", "typing")
+
 # What the Lambdas never import: the CLI, local mode and the emulator stay out of the zip.
 _EXCLUDED = ("__pycache__", "*.pyc", "local", "emulator", "commands", "demo.py", "remote")
 _COMPLETE = ".complete"
@@ -75,8 +80,9 @@ def lambda_interpreter() -> str | None:
 def _cache_key() -> str:
     text = LAMBDA_REQUIREMENTS.read_bytes()
     compiled = b"pyc" if lambda_interpreter() else b"sources"
-    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), ",".join(BOTOCORE_SERVICES).encode()]
-    return hashlib.sha256(b"\0".join([*parts, compiled])).hexdigest()[:16]
+    kept = ",".join((*BOTOCORE_SERVICES, *POWERTOOLS_KEPT, *POWERTOOLS_UTILITIES_KEPT)).encode()
+    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), kept, compiled]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
 def _compile(site: Path) -> None:
@@ -97,12 +103,20 @@ def _compile(site: Path) -> None:
 
 
 def _trim(site: Path) -> None:
-    """Drop what no function loads: console scripts and the unused botocore service models."""
+    """Drop what no function loads: console scripts, the unused botocore service models and
+    Powertools utilities (tests/stacks/test_lambda_bundle.py imports every handler in its asset)."""
     shutil.rmtree(site / "bin", ignore_errors=True)
     data = site / "botocore" / "data"
     for entry in data.iterdir():
         if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
             shutil.rmtree(entry)
+    powertools = site / "aws_lambda_powertools"
+    for entry in powertools.iterdir():
+        if entry.is_dir() and entry.name not in (*POWERTOOLS_KEPT, "utilities"):
+            shutil.rmtree(entry)
+    for entry in (powertools / "utilities").iterdir():
+        if entry.name.removesuffix(".py") not in POWERTOOLS_UTILITIES_KEPT and entry.name != "__init__.py":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def vendored_dependencies() -> Path:
