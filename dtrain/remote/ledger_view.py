@@ -41,6 +41,8 @@ class LedgerRow:
     created_at: str | None = None
     updated_at: str | None = None
     failure_reason: str | None = None
+    # dtrain.orchestration.job_kinds: "processing" for a spec's processing step; older rows: none.
+    kind: str = "training"
 
     @property
     def created(self) -> datetime | None:
@@ -79,6 +81,7 @@ class LedgerRow:
             created_at=text("created_at"),
             updated_at=text("updated_at"),
             failure_reason=text("failure_reason"),
+            kind=text("kind") or "training",
         )
 
 
