@@ -12,28 +12,45 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
-from dtrain.orchestration.outcome import (
-    TERMINAL_STATUSES,
-    close_row,
-    outcome_from_describe,
-    outcome_from_event,
+from dtrain.orchestration.kinds import (
+    EVENT_KINDS,
+    describe_row,
+    row_outcome,
+    stop_row,
 )
+from dtrain.orchestration.ledger import (
+    ABANDONED,
+    ENDPOINT,
+    STOPPING,
+    SUBMITTING,
+    TRAINING,
+    TRANSFORM,
+    Ledger,
+    LedgerRow,
+)
+from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_event
 
 log = logging.getLogger(__name__)
 
-JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> str:
     """One SageMaker state-change event -> the token answered. Returns what happened."""
-    if event.get("detail-type") != JOB_STATE_CHANGE or "detail" not in event:
-        raise InvalidEvent(f"not a {JOB_STATE_CHANGE} event: {event.get('detail-type')!r}")
-    outcome = outcome_from_event(event["detail"])
+    kind = EVENT_KINDS.get(str(event.get("detail-type")))
+    if kind is None or "detail" not in event:
+        raise InvalidEvent(f"not a SageMaker state-change event: {event.get('detail-type')!r}")
+    detail = event["detail"]
+    if kind == TRAINING:
+        outcome = outcome_from_event(detail)
+        row = ledger.get(outcome.job_name)
+    else:
+        row = _hosting_row_for_event(kind, detail, ledger)
+        if row is None:
+            return "ignored: not in the ledger"
+        outcome = row_outcome(row, detail)
     if outcome.status not in TERMINAL_STATUSES:
         return "ignored: not terminal"
-    row = ledger.get(outcome.job_name)
     if row is None:
         return "ignored: not in the ledger"
     if not row.is_open:
@@ -43,6 +60,21 @@ def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> s
         return "ignored: token already closed"
     answered = close_row(sfn, ledger, row, outcome)
     return "answered" if answered else "closed: token had expired"
+
+
+def _hosting_row_for_event(kind: str, detail: Mapping[str, Any], ledger: Ledger) -> LedgerRow | None:
+    """A transform job's row is keyed by its name; an endpoint's by the config the execution
+    deployed, which the event names unless an update rolled back (then the endpoint's name
+    finds the open row that waits on it)."""
+    if kind == TRANSFORM:
+        return ledger.get(str(detail.get("TransformJobName", "")))
+    config = str(detail.get("EndpointConfigName", ""))
+    row = ledger.get(config) if config else None
+    if row is not None and row.kind == ENDPOINT:
+        return row
+    endpoint = str(detail.get("EndpointName", ""))
+    waiting = [r for r in ledger.open_rows() if r.kind == ENDPOINT and r.resource_name == endpoint]
+    return waiting[-1] if waiting else None
 
 
 @dataclass
@@ -129,12 +161,7 @@ def reconcile(
 
     for row in ledger.active_rows():
         report.checked += 1
-        try:
-            job = sagemaker.describe_training_job(TrainingJobName=row.job_name)
-        except ClientError as err:
-            if err.response["Error"]["Code"] not in ("ValidationException", "ResourceNotFound"):
-                raise
-            job = None
+        job = describe_row(sagemaker, row)
         if job is None:
             if (
                 row.status == SUBMITTING
@@ -147,7 +174,7 @@ def reconcile(
                     ledger.set_status(row.job_name, ABANDONED)
                 report.abandoned.append(row.job_name)
             continue
-        outcome = outcome_from_describe(job)
+        outcome = row_outcome(row, job)
         if outcome.status in TERMINAL_STATUSES:
             if row.is_open:
                 if close_row(sfn, ledger, row, outcome):
@@ -156,7 +183,7 @@ def reconcile(
                 ledger.set_status(row.job_name, outcome.status)
             continue
         if not is_running(row.execution_arn):
-            if outcome.status == "InProgress" and stop_job(sagemaker, row.job_name):
+            if outcome.status == "InProgress" and stop_row(sagemaker, row, job):
                 report.stopped.append(row.job_name)
             _record_stopping(ledger, row, "execution no longer running")
         elif outcome.status != row.status:
@@ -192,7 +219,7 @@ def handle_execution_end(event: Mapping[str, Any], *, ledger: Ledger, sagemaker:
     for row in ledger.find_by_execution(str(execution_arn)):
         if not _job_may_run(row):
             continue
-        if stop_job(sagemaker, row.job_name):
+        if stop_row(sagemaker, row):
             stopped.append(row.job_name)
             _record_stopping(ledger, row, f"execution {status}")
         elif row.is_open:

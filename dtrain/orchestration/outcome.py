@@ -19,6 +19,12 @@ TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 # Step Functions error names the Submit task fails with; Catch turns them into plain words.
 JOB_FAILED_ERROR = "SageMaker.TrainingJobFailed"
 JOB_STOPPED_ERROR = "SageMaker.TrainingJobStopped"
+# Per ledger kind: (failed error, stopped error, the words a cause names the resource with).
+KIND_ERRORS = {
+    "training": (JOB_FAILED_ERROR, JOB_STOPPED_ERROR, "training job"),
+    "endpoint": ("SageMaker.EndpointFailed", "SageMaker.EndpointStopped", "endpoint"),
+    "transform": ("SageMaker.TransformJobFailed", "SageMaker.TransformJobStopped", "transform job"),
+}
 # Answers to SendTask* that mean "already answered / no longer waiting": not errors.
 CLOSED_TOKEN_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
@@ -29,19 +35,22 @@ class JobOutcome:
     status: str
     job_arn: str = ""
     failure_reason: str | None = None
+    kind: str = "training"  # the ledger row's kind (dtrain.orchestration.ledger)
 
     @property
     def succeeded(self) -> bool:
         return self.status == "Completed"
 
     def error(self) -> str:
-        return JOB_STOPPED_ERROR if self.status == "Stopped" else JOB_FAILED_ERROR
+        failed, stopped, _ = KIND_ERRORS.get(self.kind, KIND_ERRORS["training"])
+        return stopped if self.status == "Stopped" else failed
 
     def cause(self) -> str:
+        words = KIND_ERRORS.get(self.kind, KIND_ERRORS["training"])[2]
         if self.status == "Stopped":
             reason = f": {self.failure_reason}" if self.failure_reason else ""
-            return f"training job {self.job_name} was stopped{reason}"
-        return self.failure_reason or f"training job {self.job_name} failed without a FailureReason"
+            return f"{words} {self.job_name} was stopped{reason}"
+        return self.failure_reason or f"{words} {self.job_name} failed without a FailureReason"
 
     def task_output(self) -> dict[str, str]:
         return {"job_name": self.job_name, "job_arn": self.job_arn, "status": self.status}

@@ -29,7 +29,15 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
-from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.ledger import (
+    STOPPING,
+    SUBMITTING,
+    TRAINING,
+    Ledger,
+    LedgerRow,
+    RowExists,
+    spec_digest,
+)
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
@@ -148,6 +156,11 @@ def prepare(
     }
     if sweep:
         plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
+    from dtrain.orchestration.hosting import hosting_plan
+
+    hosting = hosting_plan(base, platform)  # after Finalize: deploy or transform (a sweep's best trial)
+    if hosting is not None:
+        plan["hosting"] = hosting
     return plan
 
 
@@ -248,7 +261,7 @@ class Submitter:
         rows = [
             r
             for r in self.ledger.find_by_execution(req.execution_arn)
-            if r.item_index == req.item_index and req.owns(r)
+            if r.kind == TRAINING and r.item_index == req.item_index and req.owns(r)
         ]
         return rows[-1] if rows else None
 

@@ -1,10 +1,12 @@
-"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job.
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job;
+`phase: model | deploy | transform` host the trained model (dtrain.orchestration.hosting).
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -13,6 +15,7 @@ import boto3
 
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
+from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.submit import (
     SubmitRequest,
@@ -50,4 +53,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = submitter.submit(SubmitRequest.from_event(event))
         logging.info('{"job_name": "%s", "adopted": %s}', result.job_name, str(result.adopted).lower())
         return {"job_name": result.job_name, "adopted": result.adopted}
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare or submit")
+    if phase in ("model", "deploy", "transform"):
+        hosting = HostingSubmitter(
+            ledger=Ledger(os.environ["LEDGER_TABLE"]),
+            sagemaker=sagemaker_client(_region()),
+            sfn=boto3.client("stepfunctions"),
+            platform=platform,
+            region=_region(),
+        )
+        step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
+        out = step[phase](HostingRequest.from_event(event))
+        logging.info('{"phase": "%s", "result": %s}', phase, json.dumps(out))
+        return out
+    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, submit, model, deploy or transform")

@@ -183,16 +183,39 @@ def _kms(state: State, call: Call) -> list[Check]:
 
 
 # -- SageMaker -----------------------------------------------------------------------------
+# Request parameter -> SageMaker resource type, in the order an operation's own resource is
+# found (CreateTransformJob names a model too, CreateEndpoint a config too: the first one is the
+# resource the Service Authorization Reference lists as required for the action).
+_SAGEMAKER_RESOURCES = (
+    ("TrainingJobName", "training-job"),
+    ("TransformJobName", "transform-job"),
+    ("EndpointName", "endpoint"),
+    ("EndpointConfigName", "endpoint-config"),
+    ("ModelName", "model"),
+)
+# Operations that pass a role to SageMaker (iam:PassRole with iam:PassedToService).
+_SAGEMAKER_PASSED_ROLE = {"CreateTrainingJob": "RoleArn", "CreateModel": "ExecutionRoleArn"}
+
+
 def _sagemaker(state: State, call: Call) -> list[Check]:
     p, op = call.params, call.operation
-    name = p.get("TrainingJobName")
-    if name is None:
-        return [Check(f"sagemaker:{op}", "*")]
-    # SageMaker ARNs carry the name in lower case.
-    arn = f"arn:aws:sagemaker:{call.region}:{call.account}:training-job/{str(name).lower()}"
-    checks = [Check(f"sagemaker:{op}", arn)]
-    if op == "CreateTrainingJob":
-        role = str(p.get("RoleArn", ""))
+    # sagemaker-runtime's InvokeEndpoint is the IAM action sagemaker:InvokeEndpoint.
+    action = f"sagemaker:{op}"
+    arn = (
+        str(p["ResourceArn"])
+        if op in ("AddTags", "ListTags", "DeleteTags") and p.get("ResourceArn")
+        else None
+    )
+    for param, resource_type in _SAGEMAKER_RESOURCES:
+        if arn is None and p.get(param) is not None:
+            # SageMaker ARNs carry the name in lower case.
+            arn = f"arn:aws:sagemaker:{call.region}:{call.account}:{resource_type}/{str(p[param]).lower()}"
+    if arn is None:
+        return [Check(action, "*")]
+    checks = [Check(action, arn)]
+    role_param = _SAGEMAKER_PASSED_ROLE.get(op)
+    if role_param:
+        role = str(p.get(role_param, ""))
         checks.append(
             Check("iam:PassRole", role, context=_ctx(iam__PassedToService="sagemaker.amazonaws.com"))
         )
@@ -266,6 +289,7 @@ MAPPERS: dict[str, Callable[[State, Call], list[Check]]] = {
     "lambda": _lambda,
     "kms": _kms,
     "sagemaker": _sagemaker,
+    "sagemaker-runtime": _sagemaker,
     "stepfunctions": _states,
     "dynamodb": _dynamodb,
     "logs": _logs,
