@@ -113,6 +113,7 @@ def test_only_rank0_prints_metrics_and_writes(torchrun_run: Run) -> None:
     checkpoints = sorted(p.name for p in (torchrun_run.base / "checkpoints").iterdir())
     assert checkpoints == ["step-000000056.ckpt", "step-000000064.ckpt"]  # every 8 steps, newest 2 kept
     assert sorted(p.name for p in (torchrun_run.base / "model").iterdir()) == [
+        "code",  # inference.py + cifar_model.py for SageMaker hosting (tests/serving)
         "model.pt",
         "model_config.json",
     ]

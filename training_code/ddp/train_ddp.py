@@ -33,6 +33,7 @@ from common.failure import run_reporting_failure
 from common.hyperparameter_args import merge_cli_hyperparameters
 from common.launcher_env import detect_rank_info
 from common.metrics import RankZeroLog
+from common.model_code import package_inference_code
 from common.sagemaker_env import ContractError, SageMakerEnv
 from common.stop_signal import StopRequest
 from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
@@ -232,6 +233,7 @@ class Trainer:
     def save_model(self) -> None:
         if self.ctx.is_rank0:
             save_model(self.model, self.model_config, self.sm.model_dir)
+            package_inference_code(self.sm.model_dir)  # code/inference.py for SageMaker hosting
             self.log(f"saved {self.sm.model_dir / 'model.pt'}")
 
 

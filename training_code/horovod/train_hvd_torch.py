@@ -28,6 +28,7 @@ from common.device_data import Augmentation, BatchPlan, DeviceImages, epoch_orde
 from common.failure import run_reporting_failure
 from common.hyperparameter_args import merge_cli_hyperparameters
 from common.metrics import RankZeroLog
+from common.model_code import package_inference_code
 from common.sagemaker_env import ContractError, SageMakerEnv
 from common.stop_signal import StopRequest
 from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"replicas_in_sync={divergence == 0.0} max_param_divergence={divergence:.3g} workers={size}")
     if rank == 0:
         save_model(model, model_config, sm.model_dir)
+        package_inference_code(sm.model_dir)  # code/inference.py for SageMaker hosting
         log(f"saved {sm.model_dir / 'model.pt'}")
     return 0
 

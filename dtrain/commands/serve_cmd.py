@@ -1,0 +1,199 @@
+"""`dtrain serve MODEL` (a local endpoint) and `dtrain predict TARGET FILE` (calling one).
+
+`serve` unpacks a model.tar.gz (a local path or s3://) and serves it with SageMaker's hosting
+contract on gunicorn (dtrain/serving/); it runs until Ctrl-C or SIGTERM. `predict` sends a file
+to a URL (`dtrain serve`'s) or to an endpoint name (InvokeEndpoint) and prints the answer.
+Exit codes: 0 served / answered, 1 the model answered an error or no such endpoint, 2 usage,
+3 the server or AWS cannot be reached or the model did not load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from dtrain.remote.cli_support import reports_errors
+from dtrain.remote.errors import EXIT_CODES_HELP
+
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: must be 0..65535 (0: any free port)")
+    return value
+
+
+def default_workers() -> int:
+    """SAGEMAKER_MODEL_SERVER_WORKERS, else one per CPU (the inference toolkits' default)."""
+    text = os.environ.get(WORKERS_ENV, "")
+    return int(text) if text.isdigit() and int(text) > 0 else (os.cpu_count() or 1)
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve a model.tar.gz locally with SageMaker's hosting contract (/ping, /invocations)",
+        description=(
+            "Serve MODEL (a model.tar.gz, its unpacked directory, or s3://BUCKET/KEY) on this "
+            "machine as a SageMaker endpoint container would: GET /ping, POST /invocations, the "
+            "model's code/inference.py with the PyTorch inference toolkit's default handlers for "
+            "what it leaves out, or TensorFlow Serving's REST format for a SavedModel. gunicorn "
+            "runs N worker processes, each with the model loaded. Stops on Ctrl-C."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("model", metavar="MODEL", help="model.tar.gz, a model directory, or s3://...")
+    serve.add_argument("--port", type=_port, default=8080, help="default: 8080 (SageMaker's); 0: a free port")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help=f"worker processes (default: ${WORKERS_ENV} or the CPU count)",
+    )
+    serve.add_argument(
+        "--framework",
+        choices=("pytorch", "tensorflow"),
+        default=None,
+        help="default: a SavedModel is tensorflow",
+    )
+    serve.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model environment, e.g. SAGEMAKER_PROGRAM",
+    )
+    serve.add_argument("--region", default=None, help="AWS region for an s3:// model")
+    serve.set_defaults(func=handle_serve)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="send a file to a local server (URL) or an endpoint (name) and print the answer",
+        description=(
+            "POST FILE to TARGET: a URL (http://127.0.0.1:8080, as dtrain serve prints it; "
+            "/invocations is added) or a SageMaker endpoint name (InvokeEndpoint with the usual AWS "
+            "settings; AWS_ENDPOINT_URL for the emulator). The Content-Type comes from FILE's name "
+            "(.json, .npy, .csv, .jsonl) unless given. FILE '-' reads stdin."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    predict.add_argument("target", metavar="ENDPOINT_OR_URL")
+    predict.add_argument("file", metavar="FILE")
+    predict.add_argument("--content-type", default=None, help="default: from FILE's name")
+    predict.add_argument("--accept", default=None, help="the answer's type (default: the model's, JSON)")
+    predict.add_argument(
+        "-o", "--output", default=None, help="write the answer to this file instead of stdout"
+    )
+    predict.add_argument("--region", default=None, help="AWS region of the endpoint")
+    predict.set_defaults(func=handle_predict)
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    from dtrain.remote.errors import UsageError
+
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env: {pair!r}: must be KEY=VALUE")
+        env[key] = value
+    return env
+
+
+@reports_errors
+def handle_serve(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from dtrain.remote.errors import EXIT_OK
+    from dtrain.serving.archive import unpack_model
+    from dtrain.serving.server import start_server
+
+    env = _parse_env(args.env)
+    workers = args.workers or default_workers()
+
+    def stop_on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dtrain-serve-") as scratch:
+            model_dir = unpack_model(args.model, Path(scratch))
+            print(f"dtrain serve: loading {args.model} in {workers} workers...", file=sys.stderr, flush=True)
+            handle = start_server(
+                model_dir, host=args.host, port=args.port, workers=workers, framework=args.framework, env=env
+            )
+            try:
+                print(
+                    f"dtrain serve: {handle.framework} model ready at {handle.url} "
+                    f"(POST {handle.url}/invocations; Ctrl-C stops)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                print(handle.url, flush=True)
+                code = handle.process.wait()
+                if code != 0:
+                    from dtrain.serving.server import ServerStartError
+
+                    raise ServerStartError(f"the model server exited with code {code}")
+            except KeyboardInterrupt:
+                pass
+            finally:
+                handle.stop()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return EXIT_OK
+
+
+@reports_errors
+def handle_predict(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from dtrain.remote.errors import EXIT_OK, UsageError
+    from dtrain.serving.client import content_type_for, invoke_endpoint, invoke_url, is_url
+
+    content_type = content_type_for(args.file, args.content_type)
+    if args.file == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        try:
+            body = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"FILE: {args.file!r}: {exc.strerror or exc}") from None
+    if is_url(args.target):
+        prediction = invoke_url(args.target, body, content_type, args.accept)
+    else:
+        prediction = invoke_endpoint(args.target, body, content_type, args.accept, region=args.region)
+    if args.output:
+        Path(args.output).write_bytes(prediction.body)
+    elif prediction.content_type.startswith(("application/json", "text/", "application/jsonlines")):
+        text = prediction.body.decode("utf-8", "replace")
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        sys.stdout.buffer.write(prediction.body)
+        sys.stdout.buffer.flush()
+    return EXIT_OK

@@ -1,0 +1,194 @@
+"""`start_server(model_dir)`: the hosting app under gunicorn, ready when it returns.
+
+gunicorn is the server SageMaker's own framework serving containers put behind nginx (the
+TensorFlow Serving and scikit-learn containers): a pre-fork master with N worker processes,
+each loading the model once, so requests run in parallel on N cores without sharing a GIL.
+The server runs as a child process under the interpreter that has the model's framework:
+this one for PyTorch, the TensorFlow virtualenv (.venv-hvd, or $DTRAIN_TF_PYTHON) for a
+SavedModel; only gunicorn and the standard library are needed beside the framework.
+
+The listening socket is bound here and handed to gunicorn (`--bind fd://N`): port 0 gets a
+free port with no race between choosing and binding it, and the URL is known at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from dtrain.remote.errors import RemoteError, UsageError
+from dtrain.serving.wsgi import FRAMEWORK_ENV, FRAMEWORKS, MODEL_DIR_ENV
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TF_PYTHON_ENV = "DTRAIN_TF_PYTHON"
+DEFAULT_TF_PYTHON = REPO_ROOT / ".venv-hvd" / "bin" / "python"
+# SageMaker's model server time-out (sagemaker_inference environment.py: 60 s by default);
+# gunicorn kills a worker that is silent longer, model loading included, so it gets more.
+MODEL_SERVER_TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 120
+DEFAULT_READY_SECONDS = 180.0
+
+
+class ServerStartError(RemoteError):
+    """The server exited or never answered /ping (the model did not load)."""
+
+
+@dataclass(eq=False)
+class ServerHandle:
+    url: str
+    process: subprocess.Popen[bytes]
+    model_dir: Path
+    framework: str
+    workers: int
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to the gunicorn master (graceful: workers finish their request), then SIGKILL."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        _RUNNING.discard(self)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+_RUNNING: set[ServerHandle] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for handle in list(_RUNNING):
+        handle.stop(timeout=5.0)
+
+
+def detect_framework(model_dir: Path) -> str:
+    from dtrain.serving.tf_service import has_saved_model
+
+    return "tensorflow" if has_saved_model(model_dir) else "pytorch"
+
+
+def framework_python(framework: str) -> str:
+    """The interpreter that has the framework: this one for PyTorch; TensorFlow's virtualenv."""
+    if framework == "pytorch":
+        return sys.executable
+    configured = os.environ.get(TF_PYTHON_ENV)
+    python = Path(configured) if configured else DEFAULT_TF_PYTHON
+    if not python.exists():
+        raise UsageError(
+            f"a TensorFlow SavedModel is served by an interpreter with tensorflow and gunicorn: {python} "
+            f"does not exist (make setup builds .venv-hvd, or set {TF_PYTHON_ENV})"
+        )
+    return str(python)
+
+
+def _worker_env(
+    model_dir: Path, framework: str, workers: int, extra: dict[str, str] | None
+) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra or {})
+    env[MODEL_DIR_ENV] = str(model_dir)
+    env[FRAMEWORK_ENV] = framework
+    # dtrain.serving is imported from this checkout, also by the TensorFlow interpreter.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    # N workers share the cores: each one's intra-op thread pool gets its share, not all of them.
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env.setdefault("OMP_NUM_THREADS", threads)
+    env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def start_server(
+    model_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int = 2,
+    framework: str | None = None,
+    log_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = DEFAULT_READY_SECONDS,
+) -> ServerHandle:
+    """Serve the unpacked model in `model_dir`; returns once `GET /ping` answers 200.
+
+    `env` adds to the workers' environment (a SageMaker Model's Environment: SAGEMAKER_PROGRAM,
+    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT...). `log_file` takes gunicorn's and the workers' logs
+    (default: this process's stderr).
+    """
+    model_dir = Path(model_dir).resolve()
+    if not model_dir.is_dir():
+        raise UsageError(f"model directory {model_dir} does not exist")
+    if workers < 1:
+        raise UsageError(f"--workers: {workers}: must be at least 1")
+    framework = framework or detect_framework(model_dir)
+    if framework not in FRAMEWORKS:
+        raise UsageError(f"framework: {framework!r}: must be one of {', '.join(FRAMEWORKS)}")
+    python = framework_python(framework)
+    worker_env = _worker_env(model_dir, framework, workers, env)
+    timeout = worker_env.get(MODEL_SERVER_TIMEOUT_ENV) or str(DEFAULT_TIMEOUT_SECONDS)
+    try:
+        listener = socket.create_server((host, port), backlog=128)
+    except OSError as exc:
+        raise UsageError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound_host, bound_port = listener.getsockname()[:2]
+    command = [
+        python, "-m", "gunicorn",
+        "--bind", f"fd://{listener.fileno()}",
+        "--workers", str(workers),
+        "--timeout", timeout,
+        "--config", "python:dtrain.serving.gunicorn_conf",
+        "dtrain.serving.wsgi:create_app()",
+    ]  # fmt: skip
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by ServerHandle.stop
+    try:
+        process = subprocess.Popen(
+            command, env=worker_env, cwd=model_dir, pass_fds=(listener.fileno(),), stdout=log, stderr=log
+        )
+    finally:
+        listener.close()
+    handle = ServerHandle(f"http://{bound_host}:{bound_port}", process, model_dir, framework, workers, log)
+    _RUNNING.add(handle)
+    try:
+        wait_until_ready(handle, ready_timeout, log_file)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def wait_until_ready(handle: ServerHandle, timeout: float, log_file: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    where = f" (log: {log_file})" if log_file else " (its log is above)"
+    while time.monotonic() < deadline:
+        code = handle.process.poll()
+        if code is not None:
+            raise ServerStartError(f"the model server exited with code {code} before it was ready{where}")
+        try:
+            with urllib.request.urlopen(
+                f"{handle.url}/ping", timeout=max(1.0, deadline - time.monotonic())
+            ) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise ServerStartError(f"the model server did not answer /ping within {timeout:.0f} s{where}")

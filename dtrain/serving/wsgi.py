@@ -1,0 +1,104 @@
+"""The hosting contract as a WSGI app: what gunicorn's workers run (`dtrain.serving.wsgi:create_app()`).
+
+SageMaker hosting (Developer Guide, "Use Your Own Inference Code with Hosting Services": "How
+Containers Serve Requests") sends `GET /ping` (answer 200 when ready) and `POST /invocations`
+(the InvokeEndpoint body, its ContentType and Accept headers) to the container's port 8080.
+Each worker loads the model once, when gunicorn starts it; gunicorn's listening socket queues
+connections until a worker has loaded, so the first `/ping` 200 means a worker can answer.
+
+A failure of the handler chain answers as the inference toolkit does (errors.py): its status
+(500 unless the exception names one) and the message followed by the traceback, and the
+traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from dtrain.serving.errors import error_answer
+from dtrain.serving.torch_service import Answer
+
+MODEL_DIR_ENV = "DTRAIN_SERVING_MODEL_DIR"
+FRAMEWORK_ENV = "DTRAIN_SERVING_FRAMEWORK"
+FRAMEWORKS = ("pytorch", "tensorflow")
+
+log = logging.getLogger("dtrain.serving")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class InferenceService(Protocol):
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer: ...
+
+
+def _status_line(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"{code} Error"
+
+
+def load_service(model_dir: Path, framework: str) -> InferenceService:
+    if framework == "tensorflow":
+        from dtrain.serving.tf_service import TensorFlowService
+
+        return TensorFlowService(model_dir)
+    from dtrain.serving.torch_service import TorchService
+
+    return TorchService(model_dir)
+
+
+class HostingApp:
+    """GET /ping and POST /invocations over one loaded inference service."""
+
+    def __init__(self, service: InferenceService) -> None:
+        self.service = service
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/ping":
+            if method not in ("GET", "HEAD"):
+                return _reply(start_response, 405, b"", "text/plain")
+            return _reply(start_response, 200, b'{"status": "Healthy"}\n', "application/json")
+        if path == "/invocations":
+            if method != "POST":
+                return _reply(start_response, 405, b"", "text/plain")
+            return self._invoke(environ, start_response)
+        return _reply(
+            start_response, 404, json.dumps({"error": f"no route {path}"}).encode(), "application/json"
+        )
+
+    def _invoke(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            answer = self.service.invoke(body, environ.get("CONTENT_TYPE"), environ.get("HTTP_ACCEPT"))
+        except Exception as exc:  # every failure of user code is an answer, not a crash
+            trace = traceback.format_exc()
+            error = error_answer(exc)
+            log.error("invocation failed with %d: %s\n%s", error.status_code, error.message, trace)
+            return _reply(
+                start_response, error.status_code, f"{error.message}\n{trace}".encode(), "text/plain"
+            )
+        return _reply(start_response, answer.status, answer.body, answer.content_type)
+
+
+def _reply(start_response: StartResponse, status: int, body: bytes, content_type: str) -> list[bytes]:
+    start_response(_status_line(status), [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def create_app() -> HostingApp:
+    """The app of one worker: the model from DTRAIN_SERVING_MODEL_DIR, loaded now."""
+    logging.basicConfig(level=logging.INFO, format="[%(process)d] %(levelname)s %(name)s: %(message)s")
+    model_dir = Path(os.environ[MODEL_DIR_ENV])
+    framework = os.environ.get(FRAMEWORK_ENV, "pytorch")
+    return HostingApp(load_service(model_dir, framework))

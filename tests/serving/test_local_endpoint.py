@@ -1,0 +1,96 @@
+"""`dtrain serve`'s server on the trained CIFAR-10 model: the hosting contract over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dtrain.serving import ServerHandle
+
+
+def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
+    headers = {"Content-Type": content_type} | ({"Accept": accept} if accept else {})
+    request = urllib.request.Request(f"{url}/invocations", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, reply.headers["Content-Type"], reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _images(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+
+
+def _expected_probabilities(model_dir: Path, images_nhwc: np.ndarray) -> np.ndarray:
+    from common.cifar_model import load_model
+
+    model = load_model(model_dir)
+    mean = torch.tensor(model.config.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(model.config.std).view(1, 3, 1, 1) * 255
+    x = (torch.from_numpy(images_nhwc.transpose(0, 3, 1, 2)).float() - mean) / std
+    with torch.no_grad():
+        return torch.softmax(model(x), dim=1).numpy()
+
+
+def test_ping_answers_200(trained_server: ServerHandle) -> None:
+    with urllib.request.urlopen(f"{trained_server.url}/ping", timeout=30) as reply:
+        assert reply.status == 200
+
+
+def test_json_batch_in_probabilities_out_as_json_by_default(
+    trained_server: ServerHandle, trained_model_dir: Path
+) -> None:
+    images = _images(4)
+    status, content_type, body = _post(
+        trained_server.url, json.dumps(images.tolist()).encode(), "application/json"
+    )
+    assert status == 200 and content_type == "application/json"
+    probabilities = np.array(json.loads(body))
+    assert probabilities.shape == (4, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probabilities, _expected_probabilities(trained_model_dir, images), atol=1e-5)
+
+
+def test_single_json_image_is_a_batch_of_one(trained_server: ServerHandle) -> None:
+    image = _images(1)[0]
+    status, _, body = _post(
+        trained_server.url, json.dumps(image.tolist()).encode(), "application/json", "*/*"
+    )
+    assert status == 200 and np.array(json.loads(body)).shape == (1, 10)
+
+
+def test_npy_channels_first_in_npy_out(trained_server: ServerHandle, trained_model_dir: Path) -> None:
+    images = _images(64, seed=1)
+    status, content_type, body = _post(
+        trained_server.url, _npy(images.transpose(0, 3, 1, 2)), "application/x-npy", "application/x-npy"
+    )
+    assert status == 200 and content_type == "application/x-npy"
+    probabilities = np.load(io.BytesIO(body))
+    np.testing.assert_allclose(probabilities, _expected_probabilities(trained_model_dir, images), atol=1e-5)
+
+
+def test_wrong_image_shape_is_the_models_400_with_its_message(trained_server: ServerHandle) -> None:
+    status, _, body = _post(trained_server.url, _npy(np.zeros((2, 28, 28), np.uint8)), "application/x-npy")
+    assert status == 400
+    assert body.decode().startswith("images must be (N, 32, 32, 3) or (N, 3, 32, 32); got shape (2, 28, 28)")
+
+
+@pytest.mark.parametrize("path", ["/invocation", "/models"])
+def test_unknown_route_is_404(trained_server: ServerHandle, path: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{trained_server.url}{path}", timeout=30)
+    assert caught.value.code == 404

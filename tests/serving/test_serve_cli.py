@@ -1,0 +1,114 @@
+"""`dtrain serve MODEL` and `dtrain predict URL FILE` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dtrain.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _serve(model: Path | str, *extra: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "dtrain", "serve", str(model), "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def served_archive(trained_archive: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`dtrain serve model.tar.gz --port 0 --workers 1`; its first stdout line is the URL."""
+    process = _serve(trained_archive, "--workers", "1")
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
+    yield process, url
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_predict_a_npy_file_against_the_served_archive(
+    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = served_archive
+    images = tmp_path / "images.npy"
+    np.save(images, np.zeros((3, 32, 32, 3), dtype=np.uint8))
+    assert main(["predict", url, str(images)]) == 0
+    probabilities = np.array(json.loads(capsys.readouterr().out))
+    assert probabilities.shape == (3, 10)
+
+
+def test_predict_writes_the_answer_to_a_file(
+    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    _, url = served_archive
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps(np.zeros((32, 32, 3), dtype=int).tolist()))
+    out = tmp_path / "answer.npy"
+    assert main(["predict", url, str(images), "--accept", "application/x-npy", "-o", str(out)]) == 0
+    assert np.load(out).shape == (1, 10)
+
+
+def test_predict_reports_the_models_error_in_one_line_exit_1(
+    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, url = served_archive
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2, 3]")
+    assert main(["predict", url, str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"dtrain predict: {url}/invocations answered 400: "
+        "images must be (N, 32, 32, 3) or (N, 3, 32, 32); got shape (3,)"
+    )
+
+
+def test_predict_needs_a_content_type_it_cannot_guess(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "images.bin"
+    data.write_bytes(b"x")
+    assert main(["predict", "http://127.0.0.1:9/", str(data)]) == 2
+    assert "--content-type" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_missing_model_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", str(tmp_path / "nope.tar.gz"), "--port", "0"]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "inference.py").write_text(
+        "def model_fn(model_dir):\n    raise OSError('weights gone')\n"
+    )
+    process = _serve(tmp_path, "--workers", "1")
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 3
+    assert "OSError: weights gone" in err  # the worker's traceback is in the log
+    assert "dtrain serve: the model server exited with code" in err
+
+
+def test_sigterm_stops_serve_and_its_server(served_archive: tuple[subprocess.Popen[str], str]) -> None:
+    process, url = served_archive
+    port = int(url.rsplit(":", 1)[1])
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
