@@ -43,10 +43,6 @@ DEPLOY_TIMEOUT_S = 2 * 3600
 TRANSFORM_TIMEOUT_S = 24 * 3600
 
 
-class HostingRefused(Exception):
-    """The spec asks for something the platform will not do (the message names the field)."""
-
-
 class NothingToHost(Exception):
     """No completed training job to take a model from (a sweep whose every trial failed)."""
 
@@ -54,49 +50,32 @@ class NothingToHost(Exception):
 def hosting_block(spec: Mapping[str, Any]) -> str | None:
     present = [b for b in HOSTING_BLOCKS if spec.get(b) is not None]
     if len(present) > 1:
-        raise HostingRefused(
-            "deploy, transform: one execution either deploys or transforms; submit the other separately"
+        from dtrain.errors import SpecError
+
+        raise SpecError(
+            "transform", None, "one execution either deploys or transforms: the spec has deploy too"
         )
     return present[0] if present else None
 
 
-def hosting_plan(spec: Mapping[str, Any], platform: Any) -> dict[str, Any] | None:
-    """Prepare's part: which step follows training, and how long its callback may take."""
+def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = False) -> dict[str, Any] | None:
+    """Prepare's part: which step follows training, and how long its callback may take.
+
+    The spec's blocks are checked by parse_spec (Prepare builds the training request first);
+    here only what the platform adds: one block per execution and no repack."""
+    from dtrain.orchestration import hosting_requests
+
     block = hosting_block(spec)
     if block is None:
         return None
-    if block == DEPLOY:
-        endpoint = endpoint_name(spec, _prefix(platform))
-        return {"kind": DEPLOY, "endpoint_name": endpoint, "timeout_seconds": DEPLOY_TIMEOUT_S}
-    return {"kind": TRANSFORM_BLOCK, "timeout_seconds": TRANSFORM_TIMEOUT_S}
+    hosting_requests.refuse_repack(spec, platform, block)
+    timeout = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
+    # A sweep hosts its best trial (the ranked result's `best`), chosen after every trial ended.
+    return {"kind": block, "timeout_seconds": timeout, "best_of_sweep": is_sweep}
 
 
 def _prefix(platform: Any) -> str:
     return str(getattr(platform, "job_name_prefix", "") or "")
-
-
-def endpoint_name(spec: Mapping[str, Any], prefix: str) -> str:
-    """The spec's `deploy.endpoint_name`, else `<prefix>-<base name>`: one endpoint per base
-    name, so the next execution of the same spec updates it instead of adding another.
-
-    The platform's IAM covers endpoints under its prefix only: another name is refused here
-    rather than by an AccessDenied in the middle of the execution."""
-    from dtrain.naming import MAX_JOB_NAME_LENGTH, sanitize_name_part
-    from dtrain.orchestration.submit import base_name
-
-    given = (spec.get(DEPLOY) or {}).get("endpoint_name")
-    if given:
-        name = str(given)
-        if prefix and not name.startswith(f"{prefix}-"):
-            raise HostingRefused(
-                f"deploy.endpoint_name: {name!r} does not start with {prefix + '-'!r};"
-                " the platform may create and update only endpoints under its prefix"
-            )
-        return name
-    base = sanitize_name_part(base_name(spec))
-    if prefix and not base.startswith(f"{prefix}-"):
-        base = f"{sanitize_name_part(prefix)}-{base}"
-    return base[:MAX_JOB_NAME_LENGTH].rstrip("-")
 
 
 @dataclass(frozen=True)
@@ -226,10 +205,16 @@ class HostingSubmitter:
         from dtrain.orchestration import hosting_requests
 
         job_name, artifact = req.trained_job()
-        model_name = req.name("model", self.prefix)
+        block = hosting_block(req.spec) or DEPLOY
         request = hosting_requests.model_request(
-            req.spec, self.platform, model_name=model_name, model_data=artifact, region=self.region
+            req.spec,
+            self.platform,
+            training_job_name=job_name,
+            model_data=artifact,
+            block=block,
+            region=self.region,
         )
+        model_name = str(request["ModelName"])
         self._create_or_adopt(
             self.sagemaker.create_model,
             request,
@@ -238,7 +223,10 @@ class HostingSubmitter:
             req,
             f"model {model_name}",
         )
-        return {"model_name": model_name, "model_data": artifact, "training_job_name": job_name}
+        out = {"model_name": model_name, "model_data": artifact, "training_job_name": job_name}
+        if block == DEPLOY:
+            out["endpoint_name"] = hosting_requests.endpoint_name(req.spec, self.platform, job_name)
+        return out
 
     # -- the waiting steps -------------------------------------------------------------------
     def _row(self, req: HostingRequest, key: str, kind: str, resource: str) -> LedgerRow:
@@ -280,14 +268,14 @@ class HostingSubmitter:
     def deploy(self, req: HostingRequest) -> dict[str, Any]:
         from dtrain.orchestration import hosting_requests
 
-        model_name = str(req.model.get("model_name", ""))
-        if not model_name:
-            raise InvalidEvent("deploy payload lacks model.model_name")
-        endpoint = endpoint_name(req.spec, self.prefix)
+        endpoint = str(req.model.get("endpoint_name", ""))
+        job_name = str(req.model.get("training_job_name", ""))
+        if not endpoint or not job_name:
+            raise InvalidEvent("deploy payload lacks model.endpoint_name / model.training_job_name")
         config = req.name("endpoint-config", self.prefix)
         self._row(req, config, ENDPOINT, endpoint)
         config_request = hosting_requests.endpoint_config_request(
-            req.spec, self.platform, config_name=config, model_name=model_name
+            req.spec, self.platform, training_job_name=job_name, config_name=config
         )
         self._create_or_adopt(
             self.sagemaker.create_endpoint_config,
@@ -297,7 +285,7 @@ class HostingSubmitter:
             req,
             f"endpoint config {config}",
         )
-        action = self._create_or_update_endpoint(req, endpoint, config)
+        action = self._create_or_update_endpoint(req, endpoint, config, job_name)
         answered = self._answer_if_done(config)
         return {
             "endpoint_name": endpoint,
@@ -306,7 +294,9 @@ class HostingSubmitter:
             "answered_now": answered,
         }
 
-    def _create_or_update_endpoint(self, req: HostingRequest, endpoint: str, config: str) -> str:
+    def _create_or_update_endpoint(
+        self, req: HostingRequest, endpoint: str, config: str, job_name: str
+    ) -> str:
         from dtrain.orchestration import hosting_requests
 
         try:
@@ -317,7 +307,7 @@ class HostingSubmitter:
             current = None
         if current is None:
             request = hosting_requests.endpoint_request(
-                req.spec, self.platform, endpoint_name=endpoint, config_name=config
+                req.spec, self.platform, training_job_name=job_name, config_name=config
             )
             _tags_with_owner(request, req.owner_tag)
             self.sagemaker.create_endpoint(**request)
@@ -332,14 +322,17 @@ class HostingSubmitter:
     def transform(self, req: HostingRequest) -> dict[str, Any]:
         from dtrain.orchestration import hosting_requests
 
-        model_name = str(req.model.get("model_name", ""))
-        if not model_name:
-            raise InvalidEvent("transform payload lacks model.model_name")
-        job_name = req.name("transform", self.prefix)
-        self._row(req, job_name, TRANSFORM, job_name)
+        training_job = str(req.model.get("training_job_name", ""))
+        if not training_job:
+            raise InvalidEvent("transform payload lacks model.training_job_name")
         request = hosting_requests.transform_request(
-            req.spec, self.platform, job_name=job_name, model_name=model_name
+            req.spec,
+            self.platform,
+            training_job_name=training_job,
+            job_name=req.name("transform", self.prefix),
         )
+        job_name = str(request["TransformJobName"])
+        self._row(req, job_name, TRANSFORM, job_name)
         self._create_or_adopt(
             self.sagemaker.create_transform_job,
             request,

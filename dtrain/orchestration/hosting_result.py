@@ -59,7 +59,6 @@ def finalize_hosting(
     training: Mapping[str, Any],
     model: Mapping[str, Any],
     hosting: Mapping[str, Any],
-    plan: Mapping[str, Any],
     region: str,
     execution_arn: str,
 ) -> dict[str, Any]:
@@ -67,9 +66,9 @@ def finalize_hosting(
     result["model"] = dict(model)
     name, lines = _training_lines(training, region, execution_arn)
     if kind == "deploy":
-        # The Deploy task's output is the callback's (the config it waited on); the plan names
-        # the endpoint.
-        desc = sagemaker.describe_endpoint(EndpointName=str(plan.get("endpoint_name")))
+        # The Deploy task's output is the callback's (the config it waited on); the model step
+        # named the endpoint.
+        desc = sagemaker.describe_endpoint(EndpointName=str(model.get("endpoint_name")))
         summary = endpoint_summary(desc)
         result["endpoint"] = summary
         config = summary["endpoint_config_name"]

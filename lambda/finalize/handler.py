@@ -58,7 +58,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             training=event.get("training") or {},
             model=event.get("model") or {},
             hosting=event.get("hosting") or {},
-            plan=event.get("plan") or {},
             region=region,
             execution_arn=execution_arn,
         )

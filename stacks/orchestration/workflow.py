@@ -344,7 +344,6 @@ def _hosting_steps(
             "training": sfn.JsonPath.object_at("$.final.result"),
             "model": sfn.JsonPath.object_at("$.model"),
             "hosting": sfn.JsonPath.object_at("$.hosting"),
-            "plan": sfn.JsonPath.object_at("$.plan.hosting"),
             "execution_arn": sfn.JsonPath.execution_id,
         },
         "$.final",
