@@ -5,7 +5,9 @@ What the CLI calls, and nothing else (each grant names the command that needs it
 - submit: states:StartExecution on the state machine; s3:PutObject of the source tarball
   (`<execution>/source/*` in the artifacts bucket) and kms:GenerateDataKey on its key through S3
   (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
-- status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes),
+- status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes, and
+  kms:Decrypt on its key through DynamoDB: DynamoDB decrypts the table key with the caller's
+  permissions, AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS"),
   states:DescribeExecution/StopExecution/GetExecutionHistory on this state machine's executions,
   sagemaker:DescribeTrainingJob on the platform's jobs (`<prefix>-*`);
 - logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group.
@@ -32,6 +34,7 @@ def submitter_policy(
     state_machine_arn: str,
     state_machine_name: str,
     ledger_table_arn: str,
+    ledger_key: kms.IKey,
     artifacts_bucket: s3.IBucket,
     data_key: kms.IKey,
     job_name_prefix: str,
@@ -80,6 +83,12 @@ def submitter_policy(
                 sid="ReadLedger",
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
                 resources=[ledger_table_arn, f"{ledger_table_arn}/index/*"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadLedgerThroughDynamoDB",
+                actions=["kms:Decrypt"],
+                resources=[ledger_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"}},
             ),
             iam.PolicyStatement(
                 sid="DescribeJobs",

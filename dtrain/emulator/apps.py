@@ -121,6 +121,7 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
         state_machine_arn=orchestration.state_machine.state_machine_arn,
         state_machine_name=orchestration.state_machine.state_machine_name,
         ledger_table_arn=orchestration.ledger.table_arn,
+        ledger_key=orchestration.key,
         artifacts_bucket=artifacts,
         data_key=key,
         job_name_prefix=prefix,

@@ -20,12 +20,12 @@ from dtrain.emulator.authz.moto_state import load_skipped_policies
 
 # What the emulator does not enforce; the one honest line at start (see dtrain.emulator.authz).
 ENFORCED = (
-    "IAM identity, trust, bucket, topic, function and key policies (with PassRole and the KMS calls "
-    "services make for their callers) are enforced for the platform's principals"
+    "IAM identity, trust, bucket, topic, function, key and EFS file-system policies (with PassRole and "
+    "the KMS calls services make for their callers) are enforced for the platform's principals"
 )
 NOT_ENFORCED = (
     "security groups, VPC routing and endpoints, SCPs/RCPs, permission boundaries, session policies, "
-    "KMS encryption itself, FSx and EFS mounts"
+    "KMS encryption itself, FSx mounts, EFS root squashing"
 )
 
 

@@ -67,6 +67,10 @@ class LocalRunnerBackend:
 
         # Everything the job does (channel and code download, logs, model upload) SageMaker
         # does with the job's execution role.
+        refused = authz_hook.job_file_systems_refused(control.request, control.backend.region_name)
+        if refused:  # SageMaker cannot mount an EFS channel: the job fails as it starts
+            control.finish("Failed", failure_reason=f"ClientError: {refused}")
+            return
         with authz_hook.execution_role(str(control.request.get("RoleArn", "")), control.name):
             self._run_as_role(control)
 

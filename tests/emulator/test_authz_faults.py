@@ -136,3 +136,35 @@ def test_enforcement_off_lets_the_broken_policy_through(broken: Any) -> None:
         arn = emu.start_execution(SPEC)
         assert emu.jobs_of(arn)
         assert emu.authz is None
+
+
+def test_lambda_role_without_the_ledger_key_is_refused(broken: Any) -> None:
+    # The ledger is encrypted with the orchestration key: each ledger call makes DynamoDB
+    # decrypt the table key with the caller's permissions (calls._DYNAMODB_DATA).
+    path = broken(
+        ORCH,
+        lambda ref, st: (
+            "SubmitJobRole" in ref.logical_id and '"kms:Decrypt"' in st and "OrchestrationKey" in st
+        ),
+    )
+    with Emulator(path, announce=False) as emu:
+        desc = emu.wait_execution(emu.start_execution(SPEC))
+    assert desc["status"] == "FAILED"
+    assert "SubmitJobRole" in desc["cause"] and "kms:Decrypt" in desc["cause"]
+    assert "dynamodb" in desc["cause"]  # the call DynamoDB makes with the caller's permissions
+
+
+def test_state_machine_role_that_does_not_trust_step_functions_cannot_run(broken: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    path = broken(
+        ORCH,
+        lambda ref, st: (
+            "WorkflowRole" in ref.logical_id
+            and ref.path == ("AssumeRolePolicyDocument",)
+            and "states.amazonaws.com" in st
+        ),
+    )
+    with Emulator(path, announce=False) as emu, pytest.raises(ClientError) as refused:
+        emu.start_execution(SPEC)
+    assert "states.amazonaws.com is not authorized to perform: sts:AssumeRole" in str(refused.value)

@@ -177,11 +177,16 @@ class Authorizer:
         raise AccessDenied(_DENIED_CODE.get(service, "AccessDeniedException"), message)
 
     def authorize_call(
-        self, principal: Principal, service: str, operation: str, params: Any, region: str
+        self, principal: Principal | None, service: str, operation: str, params: Any, region: str
     ) -> None:
+        """Every check of the call: the caller's (skipped for None, the emulator's own caller
+        with full access) and those the service makes as itself (a trust policy, a key policy)."""
         call = Call(service, operation, params, region, self.state.account)
         for check in checks_for(self.state, call, self.unmapped):
-            self.check(principal, check, service)
+            if check.service_principal:
+                self.service_acts(check.service_principal, check)
+            elif principal is not None:
+                self.check(principal, check, service)
 
     def assume(self, service_principal: str, role_arn: str, source_arn: str = "") -> None:
         """A service assumes a role: the role's trust policy must admit it (sts:AssumeRole).

@@ -27,6 +27,9 @@ class State(Protocol):
     def function(self, name_or_arn: str) -> Any | None: ...
     def key(self, key_id: str) -> tuple[str, Any] | None: ...
     def state_machine_for_token(self, token: str) -> str | None: ...
+    def state_machine_role(self, arn: str) -> str | None: ...
+    def table_kms_key(self, name: str) -> str | None: ...
+    def log_group_kms_key(self, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Check:
     context: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     via: str = ""  # the service acting on the caller's behalf, for KMS checks ("" = direct)
     unvalidated: bool = False  # see RESOURCE_BEYOND_REFERENCE
+    # A check the service makes as itself, whoever calls (a role's trust policy admitting
+    # states.amazonaws.com, a key policy admitting logs.<region>.amazonaws.com): "" = the caller.
+    service_principal: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,12 @@ class Call:
 
 
 # botocore service name -> IAM service prefix where they differ.
-IAM_PREFIX = {"stepfunctions": "states", "efs": "elasticfilesystem", "monitoring": "cloudwatch"}
+IAM_PREFIX = {
+    "stepfunctions": "states",
+    "efs": "elasticfilesystem",
+    "monitoring": "cloudwatch",
+    "sagemaker-runtime": "sagemaker",
+}
 # Calls that need no permission (STS GetCallerIdentity: "No permissions are required").
 UNAUTHORIZED_OK = {("sts", "GetCallerIdentity")}
 
@@ -183,41 +194,57 @@ def _kms(state: State, call: Call) -> list[Check]:
 
 
 # -- SageMaker -----------------------------------------------------------------------------
-# Request parameter -> SageMaker resource type, in the order an operation's own resource is
-# found (CreateTransformJob names a model too, CreateEndpoint a config too: the first one is the
-# resource the Service Authorization Reference lists as required for the action).
+# Request parameter naming the resource -> its resource type in the Service Authorization
+# Reference ("Resource types defined by Amazon SageMaker AI"); SageMaker ARNs carry names in
+# lower case.
 _SAGEMAKER_RESOURCES = (
     ("TrainingJobName", "training-job"),
+    ("ProcessingJobName", "processing-job"),
     ("TransformJobName", "transform-job"),
+    ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
     ("EndpointName", "endpoint"),
     ("EndpointConfigName", "endpoint-config"),
     ("ModelName", "model"),
+    ("ExperimentName", "experiment"),
+    ("TrialName", "experiment-trial"),
+    ("TrialComponentName", "experiment-trial-component"),
 )
-# Operations that pass a role to SageMaker (iam:PassRole with iam:PassedToService).
-_SAGEMAKER_PASSED_ROLE = {"CreateTrainingJob": "RoleArn", "CreateModel": "ExecutionRoleArn"}
+# Operations that pass a role to SageMaker, and the parameter holding it (Service
+# Authorization Reference, SageMaker's "Dependent actions": iam:PassRole for each).
+_SAGEMAKER_PASSED_ROLE = {
+    "CreateTrainingJob": "RoleArn",
+    "CreateProcessingJob": "RoleArn",
+    "CreateHyperParameterTuningJob": "RoleArn",
+    "CreateModel": "ExecutionRoleArn",
+}
+
+
+def _sagemaker_arn(call: Call) -> str:
+    p = call.params
+    if "ResourceArn" in p:  # AddTags, ListTags, DeleteTags
+        return str(p["ResourceArn"])
+    kinds = dict(_SAGEMAKER_RESOURCES)
+    # The resource an operation acts on is the one its name ends with (CreateEndpoint names
+    # an endpoint config too, CreateTransformJob a model: the endpoint / the transform job).
+    named = [param for param in kinds if param in p]
+    own = [param for param in named if call.operation.endswith(param.removesuffix("Name"))]
+    param = (own or named or [""])[0]
+    if not param:
+        return "*"
+    return f"arn:aws:sagemaker:{call.region}:{call.account}:{kinds[param]}/{str(p[param]).lower()}"
 
 
 def _sagemaker(state: State, call: Call) -> list[Check]:
-    p, op = call.params, call.operation
-    # sagemaker-runtime's InvokeEndpoint is the IAM action sagemaker:InvokeEndpoint.
-    action = f"sagemaker:{op}"
-    arn = (
-        str(p["ResourceArn"])
-        if op in ("AddTags", "ListTags", "DeleteTags") and p.get("ResourceArn")
-        else None
-    )
-    for param, resource_type in _SAGEMAKER_RESOURCES:
-        if arn is None and p.get(param) is not None:
-            # SageMaker ARNs carry the name in lower case.
-            arn = f"arn:aws:sagemaker:{call.region}:{call.account}:{resource_type}/{str(p[param]).lower()}"
-    if arn is None:
-        return [Check(action, "*")]
-    checks = [Check(action, arn)]
+    op = call.operation
+    checks = [Check(f"sagemaker:{op}", _sagemaker_arn(call))]
     role_param = _SAGEMAKER_PASSED_ROLE.get(op)
-    if role_param:
-        role = str(p.get(role_param, ""))
+    if role_param and call.params.get(role_param):
         checks.append(
-            Check("iam:PassRole", role, context=_ctx(iam__PassedToService="sagemaker.amazonaws.com"))
+            Check(
+                "iam:PassRole",
+                str(call.params[role_param]),
+                context=_ctx(iam__PassedToService="sagemaker.amazonaws.com"),
+            )
         )
     return checks
 
@@ -233,6 +260,28 @@ def job_key_checks(state: State, request: Mapping[str, Any], region: str, accoun
     output = (request.get("OutputDataConfig") or {}).get("KmsKeyId")
     checks = kms_checks(state, call, str(volume), ["kms:CreateGrant"], "sagemaker") if volume else []
     return checks + (kms_checks(state, call, str(output), ["kms:Encrypt"], "sagemaker") if output else [])
+
+
+# A job's EFS channels: SageMaker mounts them from the training instances as a plain NFS client
+# through a mount target, without the EFS mount helper's IAM option, so the client is anonymous
+# and only the file-system policy decides (EFS User Guide, "Using IAM to control file system
+# data access": ClientMount for read-only access, ClientWrite to write; condition key
+# elasticfilesystem:AccessedViaMountTarget, https://docs.aws.amazon.com/efs/latest/ug/iam-access-control-nfs-efs.html).
+# Root squashing (ClientRootAccess) is not modelled: the local stand-in directory has no owner.
+def job_file_system_checks(request: Mapping[str, Any], region: str, account: str) -> list[Check]:
+    checks: list[Check] = []
+    for channel in request.get("InputDataConfig") or []:
+        source = (channel.get("DataSource") or {}).get("FileSystemDataSource") or {}
+        if str(source.get("FileSystemType", "")).upper() != "EFS" or not source.get("FileSystemId"):
+            continue
+        fs_id = str(source["FileSystemId"])
+        arn = f"arn:aws:elasticfilesystem:{region}:{account}:file-system/{fs_id}"
+        context = _ctx(elasticfilesystem__AccessedViaMountTarget="true")
+        actions = ["elasticfilesystem:ClientMount"]
+        if source.get("FileSystemAccessMode") == "rw":
+            actions.append("elasticfilesystem:ClientWrite")
+        checks += [Check(a, arn, "filesystem", fs_id, context) for a in actions]
+    return checks
 
 
 # -- Step Functions, DynamoDB, CloudWatch Logs, CloudWatch ---------------------------------
@@ -253,17 +302,100 @@ def _states(state: State, call: Call) -> list[Check]:
         if machine:
             return [Check(action, machine, unvalidated=True)]
         return [Check(action, "*")]
-    arn = p.get("executionArn") or p.get("stateMachineArn") or "*"
-    return [Check(action, str(arn))]
+    arn = str(p.get("executionArn") or p.get("stateMachineArn") or "*")
+    checks = [Check(action, arn)]
+    if call.operation in ("CreateStateMachine", "UpdateStateMachine") and p.get("roleArn"):
+        # Service Authorization Reference, Step Functions' API operations table:
+        # CreateStateMachine (and UpdateStateMachine with a role) also authorize iam:PassRole
+        # with iam:PassedToService = states.amazonaws.com. StartExecution passes no role.
+        role = str(p["roleArn"])
+        checks.append(Check("iam:PassRole", role, context=_ctx(iam__PassedToService="states.amazonaws.com")))
+        checks.append(_states_assumes(role, arn if arn != "*" else ""))
+    elif call.operation == "StartExecution":
+        # An execution runs as the state machine's role, which Step Functions assumes: the
+        # role's trust policy must admit states.amazonaws.com (Step Functions Developer Guide,
+        # "Creating a state machine role"; AWS refuses CreateStateMachine with "Neither the
+        # global service principal states.amazonaws.com, nor the regional one is authorized to
+        # assume the provided role"). The emulator's stacks are created by moto's CloudFormation
+        # without that check, so it is made when an execution starts.
+        machine_role = state.state_machine_role(arn)
+        if machine_role:
+            checks.append(_states_assumes(machine_role, arn))
+    return checks
+
+
+def _states_assumes(role: str, source_arn: str) -> Check:
+    return Check(
+        "sts:AssumeRole",
+        role,
+        "role",
+        role,
+        context=_ctx(aws__SourceArn=source_arn or None),
+        service_principal="states.amazonaws.com",
+    )
+
+
+# DynamoDB data-plane operations: each reads or writes through the table key, which DynamoDB
+# decrypts with kms:Decrypt on the table's KMS key, with the caller's permissions
+# (kms:ViaService = dynamodb.<region>.amazonaws.com). For a customer managed key the caller
+# therefore needs kms:Decrypt on it (AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS
+# KMS" > "Authorizing use of your KMS key": the key policy example "Allow access through
+# Amazon DynamoDB for all principals in the account that are authorized to use Amazon
+# DynamoDB", conditioned on kms:ViaService and kms:CallerAccount,
+# https://docs.aws.amazon.com/kms/latest/developerguide/services-dynamodb.html). CDK's
+# Table.grant*Data adds the key grant for this reason (aws-cdk PR 7425).
+_DYNAMODB_DATA = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+def _dynamodb_tables(call: Call) -> list[str]:
+    p = call.params
+    if p.get("TableName"):
+        return [str(p["TableName"])]
+    if isinstance(p.get("RequestItems"), Mapping):  # BatchGetItem / BatchWriteItem
+        return sorted(str(t) for t in p["RequestItems"])
+    items = p.get("TransactItems") or []
+    return sorted({str(v["TableName"]) for item in items for v in item.values() if "TableName" in v})
 
 
 def _dynamodb(state: State, call: Call) -> list[Check]:
-    table = call.params.get("TableName")
-    if not table:
+    tables = _dynamodb_tables(call)
+    if not tables:
         return [Check(f"dynamodb:{call.operation}", "*")]
-    arn = f"arn:aws:dynamodb:{call.region}:{call.account}:table/{table}"
     index = call.params.get("IndexName")
-    return [Check(f"dynamodb:{call.operation}", f"{arn}/index/{index}" if index else arn)]
+    checks: list[Check] = []
+    for table in tables:
+        arn = f"arn:aws:dynamodb:{call.region}:{call.account}:table/{table}"
+        checks.append(Check(f"dynamodb:{call.operation}", f"{arn}/index/{index}" if index else arn))
+        if call.operation in _DYNAMODB_DATA:
+            checks += kms_checks(state, call, state.table_kms_key(table), ["kms:Decrypt"], "dynamodb")
+    return checks
+
+
+# CloudWatch Logs uses a log group's KMS key as itself (logs.<region>.amazonaws.com), not with
+# the caller's permissions: the key policy must admit that principal for the log group
+# (encryption context aws:logs:arn), or "AWS refuses" the associate/create and the writes
+# (CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS",
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+_LOGS_KEY_ACTIONS = {
+    "CreateLogGroup": ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
+    "AssociateKmsKey": ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
+    "PutLogEvents": ("kms:GenerateDataKey",),
+    "GetLogEvents": ("kms:Decrypt",),
+    "FilterLogEvents": ("kms:Decrypt",),
+}
 
 
 def _logs(state: State, call: Call) -> list[Check]:
@@ -274,8 +406,19 @@ def _logs(state: State, call: Call) -> list[Check]:
     if group is None:
         return [Check(f"logs:{call.operation}", "*")]
     if call.operation in ("CreateLogStream", "PutLogEvents", "GetLogEvents") and stream is not None:
-        return [Check(f"logs:{call.operation}", f"{base}:log-stream:{stream}")]
-    return [Check(f"logs:{call.operation}", base)]
+        checks = [Check(f"logs:{call.operation}", f"{base}:log-stream:{stream}")]
+    else:
+        checks = [Check(f"logs:{call.operation}", base)]
+    key_id = p.get("kmsKeyId") or state.log_group_kms_key(str(group))
+    found = state.key(str(key_id)) if key_id and call.operation in _LOGS_KEY_ACTIONS else None
+    if found is not None:
+        context = _ctx(kms__EncryptionContext__aws__logs__arn=base)
+        logs_service = f"logs.{call.region}.amazonaws.com"
+        checks += [
+            Check(a, found[0], "key", found[0], context, service_principal=logs_service)
+            for a in _LOGS_KEY_ACTIONS[call.operation]
+        ]
+    return checks
 
 
 def _cloudwatch(state: State, call: Call) -> list[Check]:
@@ -289,11 +432,11 @@ MAPPERS: dict[str, Callable[[State, Call], list[Check]]] = {
     "lambda": _lambda,
     "kms": _kms,
     "sagemaker": _sagemaker,
-    "sagemaker-runtime": _sagemaker,
     "stepfunctions": _states,
     "dynamodb": _dynamodb,
     "logs": _logs,
     "cloudwatch": _cloudwatch,
+    "sagemaker-runtime": _sagemaker,
 }
 
 
@@ -302,6 +445,14 @@ class Unmapped:
     """Operations authorized by action alone (resource "*"), counted so gaps are visible."""
 
     seen: dict[str, int] = field(default_factory=dict)
+
+
+# Operations with checks the service makes as itself (Check.service_principal), which apply
+# whoever calls, the emulator's own full-access caller included.
+SERVICE_CHECKED = frozenset(
+    {("stepfunctions", op) for op in ("StartExecution", "CreateStateMachine", "UpdateStateMachine")}
+    | {("logs", op) for op in _LOGS_KEY_ACTIONS}
+)
 
 
 def checks_for(state: State, call: Call, unmapped: Unmapped | None = None) -> list[Check]:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dtrain.emulator.authz.authorizer import AccessDenied, Authorizer, Principal
+from dtrain.emulator.authz.calls import SERVICE_CHECKED
 
 SFN_ACCESS_KEY = "ak"  # moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for
 
@@ -105,6 +106,28 @@ def job_keys_refused(request: Any, job_name: str, region: str) -> str | None:
     return None
 
 
+# Who an anonymous NFS client is to the engine: a principal of the account with no identity
+# policies, so only a file-system policy statement that admits any principal ("*") lets it in.
+ANONYMOUS_CLIENT = "user/anonymous-nfs-client"
+
+
+def job_file_systems_refused(request: Any, region: str) -> str | None:
+    """None when the job's EFS channels may be mounted as SageMaker mounts them; else why not."""
+    from dtrain.emulator.authz.calls import job_file_system_checks
+
+    active = current()
+    if active is None:
+        return None
+    account = active.state.account
+    principal = Principal(f"arn:aws:iam::{account}:{ANONYMOUS_CLIENT}", session="nfs")
+    try:
+        for check in job_file_system_checks(request, region, account):
+            active.check(principal, check, "efs")
+    except AccessDenied as denied:
+        return denied.message
+    return None
+
+
 def _state_machine_principal(authorizer: Authorizer) -> Principal:
     roles = authorizer.state.state_machine_roles()
     if len(roles) != 1:
@@ -135,8 +158,9 @@ def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
         active = current()
         if active is not None:
             principal = _caller(self, active)
-            if principal is not None:
-                service = self.meta.service_model.service_name
+            service = self.meta.service_model.service_name
+            # The emulator's own caller has full access; the service's own checks still apply.
+            if principal is not None or (service, operation_name) in SERVICE_CHECKED:
                 try:
                     active.authorize_call(
                         principal, service, operation_name, api_params, self.meta.region_name

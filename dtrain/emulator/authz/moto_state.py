@@ -76,6 +76,12 @@ class MotoState:
         machines = stepfunctions_parser_backends[self.account][self.region].state_machines
         return {str(sm.roleArn) for sm in machines}
 
+    def state_machine_role(self, arn: str) -> str | None:
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        machines = stepfunctions_parser_backends[self.account][self.region].state_machines
+        return next((str(sm.roleArn) for sm in machines if str(sm.arn) == arn), None)
+
     def state_machine_for_token(self, token: str) -> str | None:
         """The state machine that issued a task token (the emulated platform has one)."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -113,6 +119,23 @@ class MotoState:
             # moto does not stamp the bucket's default onto objects; S3 does.
             return self.bucket_kms_key(bucket_name)
         return None
+
+    # -- DynamoDB, CloudWatch Logs ----------------------------------------------------------
+    def table_kms_key(self, name: str) -> str | None:
+        """The table's customer managed or AWS managed key (SSESpecification), else None."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[self.account][self.region].tables.get(name)
+        sse = (getattr(table, "sse_specification", None) or {}) if table is not None else {}
+        # The API's SSESpecification says Enabled; CloudFormation's (moto keeps it) SSEEnabled.
+        enabled = str(sse.get("Enabled", sse.get("SSEEnabled", False))).lower() == "true"
+        return (str(sse.get("KMSMasterKeyId") or "") or None) if enabled else None
+
+    def log_group_kms_key(self, name: str) -> str | None:
+        from moto.logs.models import logs_backends
+
+        group = logs_backends[self.account][self.region].groups.get(name)
+        return str(getattr(group, "kms_key_id", None) or "") or None
 
     # -- SNS -------------------------------------------------------------------------------
     def _topic(self, arn: str) -> Any | None:
@@ -163,7 +186,8 @@ class MotoState:
 
 
 def load_skipped_policies(session: Any, stack_name: str, account: str, region: str) -> list[str]:
-    """Apply the stack's AWS::S3::BucketPolicy and AWS::SNS::TopicPolicy (moto skips both).
+    """Apply the stack's AWS::S3::BucketPolicy, AWS::SNS::TopicPolicy and EFS FileSystemPolicy
+    (moto's CloudFormation skips all three).
 
     Values are resolved with moto's own CloudFormation resolver against the stack's resources.
     Returns what was applied, for the deploy summary.
@@ -180,6 +204,15 @@ def load_skipped_policies(session: Any, stack_name: str, account: str, region: s
     applied: list[str] = []
     for logical_id, res in stack.template_dict.get("Resources", {}).items():
         kind = res.get("Type")
+        if kind == "AWS::EFS::FileSystem" and res.get("Properties", {}).get("FileSystemPolicy"):
+            # moto's CloudFormation creates the file system without its policy.
+            props = clean_json(res["Properties"], stack.resource_map)
+            session.client("efs", region_name=region).put_file_system_policy(
+                FileSystemId=str(clean_json({"Ref": logical_id}, stack.resource_map)),
+                Policy=json.dumps(props["FileSystemPolicy"]),
+            )
+            applied.append(f"{kind} {logical_id} FileSystemPolicy")
+            continue
         if kind not in ("AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy"):
             continue
         props = clean_json(res.get("Properties", {}), stack.resource_map)
