@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -47,6 +47,9 @@ class LocalProcessingResult:
     outputs: Mapping[str, Path]  # output name -> its directory in the S3 stand-in
     log: Path
     failure_reason: str | None = None
+    # Output name -> what is there to upload: every output of a completed job, the Continuous
+    # ones of a failed or stopped job (what SageMaker had uploaded while it ran).
+    staged: Mapping[str, Path] = field(default_factory=dict)
 
 
 def stand_in_path(s3_root: Path, uri: str) -> Path:
@@ -111,12 +114,15 @@ def run_processing_locally(
     local_paths: Mapping[str, Path] | None = None,
     python: str = sys.executable,
     log_sink: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> LocalProcessingResult:
     """Run a CreateProcessingJob request's container command on every simulated host.
 
     `local_paths`: input name -> local file or directory (the code input's local script, data
     given on the command line); others come from the S3 stand-in or S3. The command's
-    `python`/`python3` is this interpreter (local mode runs no container image).
+    `python`/`python3` is this interpreter (local mode runs no container image). Setting
+    `stop` terminates the commands (StopProcessingJob); the job then ends Failed here and the
+    caller reports it Stopped.
     """
     name = str(request["ProcessingJobName"])
     job_dir = workdir / "processing" / name
@@ -156,11 +162,13 @@ def run_processing_locally(
             argv, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         procs.append((host, proc, log))
-    stop = threading.Event()
+    finished = threading.Event()
     uploader = threading.Thread(
-        target=_upload_continuously, args=(request, job_dir, hosts, s3_root, stop), daemon=True
+        target=_upload_continuously, args=(request, job_dir, hosts, s3_root, finished), daemon=True
     )
     uploader.start()
+    if stop is not None:
+        threading.Thread(target=_terminate_on, args=(stop, finished, procs), daemon=True).start()
     codes: list[int] = []
     for host, proc, log in procs:
         assert proc.stdout is not None
@@ -170,7 +178,7 @@ def run_processing_locally(
                 if log_sink is not None:
                     log_sink(f"{host}/processing", line.rstrip("\n"))
         codes.append(proc.wait())
-    stop.set()
+    finished.set()
     uploader.join()
     failed = next((c for c in codes if c != 0), 0)
     outputs: dict[str, Path] = {}
@@ -184,6 +192,12 @@ def run_processing_locally(
             for host in hosts:
                 _copy(Path(_rebase(str(out["S3Output"]["LocalPath"]), job_dir / host)), target)
             outputs[str(out["OutputName"])] = target
+    staged = dict(outputs)
+    if failed != 0:
+        for out in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            target = stand_in_path(s3_root, str(out["S3Output"]["S3Uri"]))
+            if out["S3Output"].get("S3UploadMode") == "Continuous" and target.is_dir():
+                staged[str(out["OutputName"])] = target
     return LocalProcessingResult(
         job_name=name,
         status="Completed" if failed == 0 else "Failed",
@@ -192,7 +206,19 @@ def run_processing_locally(
         outputs=outputs,
         log=procs[0][2],
         failure_reason=None if failed == 0 else f"AlgorithmError: the processing command exited {failed}",
+        staged=staged,
     )
+
+
+def _terminate_on(
+    stop: threading.Event, finished: threading.Event, procs: list[tuple[str, subprocess.Popen[str], Path]]
+) -> None:
+    while not finished.is_set():
+        if stop.wait(0.2):
+            for _, proc, _ in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            return
 
 
 def run_spec_processing(

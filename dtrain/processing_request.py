@@ -3,8 +3,9 @@
 What SDK 2.220's `ScriptProcessor(**processor).run(**run)` sends (sagemaker.processing:
 ProcessingJob._get_process_args, Session._get_process_request), checked against botocore's
 model with the same strict checker as training. Where the SDK would use its session's
-default bucket (local code, outputs without a destination), the platform's output bucket is
-used; without platform settings those values must be given.
+default bucket and default bucket prefix (local code, outputs without a destination), the
+platform's output location stands for them (s3://<bucket>/<prefix>: the execution role may
+write only there); without platform settings those values must be given.
 """
 
 from __future__ import annotations
@@ -42,6 +43,24 @@ def default_bucket(platform: PlatformSettings | None) -> str | None:
     return m.group(1) if m else None
 
 
+def default_location(platform: PlatformSettings | None) -> str | None:
+    """s3://<default_bucket>[/<default_bucket_prefix>], the root SDK 2.220 puts a job's code
+    and default outputs under (sagemaker.processing: s3_path_join of both and the job name);
+    the platform's output URI: its prefix is where the execution role may write."""
+    bucket = default_bucket(platform)
+    if bucket is None or platform is None:
+        return None
+    m = _S3_RE.fullmatch(platform.output_s3_uri)
+    prefix = m.group(2).strip("/") if m else ""
+    return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+
+
+def base_name(spec: JobSpec) -> str:
+    """The readable part of a derived job name: base_job_name, else the image's name."""
+    proc = _processing(spec)
+    return proc.base_job_name or proc.packaged_image or _image_repo(proc.image_uri) or "processing"
+
+
 def resolve_processing_job_name(
     spec: JobSpec, platform: PlatformSettings | None, job_name: str | None = None
 ) -> str:
@@ -61,21 +80,21 @@ def resolve_processing_job_name(
                     "processing.run.job_name", proc.job_name, f"too long with the prefix {prefix!r}"
                 )
         return name
-    base = proc.base_job_name or proc.packaged_image or _image_repo(proc.image_uri) or "processing"
-    return job_name_for(base, execution_name=f"processing-{spec_digest(spec)}", prefix=prefix)
+    return job_name_for(base_name(spec), execution_name=f"processing-{spec_digest(spec)}", prefix=prefix)
 
 
 def _image_repo(image_uri: str) -> str:
     return image_uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
 
 
-def output_uri(proc: ProcessingSpec, name: str, bucket: str | None, job_name: str) -> str | None:
-    """Where output `name` lands: its destination, else the SDK's s3://<bucket>/<job>/output/<name>."""
+def output_uri(proc: ProcessingSpec, name: str, location: str | None, job_name: str) -> str | None:
+    """Where output `name` lands: its destination, else the SDK's
+    s3://<bucket>[/<prefix>]/<job>/output/<name> (`location`: default_location)."""
     for out in proc.outputs:
         if out.output_name == name:
             if out.destination is not None:
                 return out.destination
-            return f"s3://{bucket}/{job_name}/output/{name}" if bucket else None
+            return f"{location}/{job_name}/output/{name}" if location else None
     return None
 
 
@@ -85,10 +104,10 @@ def processing_output_uris(
     """Output name -> S3 URI, for the training channels that name a processing output."""
     proc = _processing(spec)
     name = resolve_processing_job_name(spec, platform, job_name)
-    bucket = default_bucket(platform)
+    location = default_location(platform)
     out: dict[str, str] = {}
     for o in proc.outputs:
-        uri = output_uri(proc, o.output_name, bucket, name)
+        uri = output_uri(proc, o.output_name, location, name)
         if uri is None:
             raise SpecError(
                 f"processing.run.outputs[{proc.outputs.index(o)}].destination",
@@ -99,14 +118,14 @@ def processing_output_uris(
     return out
 
 
-def code_uri(proc: ProcessingSpec, bucket: str | None, job_name: str) -> str | None:
+def code_uri(proc: ProcessingSpec, location: str | None, job_name: str) -> str | None:
     """The script's S3 URI: as given, or where the SDK uploads a local file
-    (s3://<bucket>/<job>/input/code/<file name>, ScriptProcessor._upload_code)."""
+    (s3://<bucket>[/<prefix>]/<job>/input/code/<file name>, ScriptProcessor._upload_code)."""
     if not proc.local_code:
         return proc.code
-    if bucket is None:
+    if location is None:
         return None
-    return f"s3://{bucket}/{job_name}/input/{CODE_INPUT_NAME}/{PurePosixPath(proc.code).name}"
+    return f"{location}/{job_name}/input/{CODE_INPUT_NAME}/{PurePosixPath(proc.code).name}"
 
 
 def local_code_path(spec: JobSpec) -> Path | None:
@@ -140,7 +159,7 @@ def build_processing_job_request(
     proc = _processing(spec)
     errors = ErrorCollector()
     name = resolve_processing_job_name(spec, platform, job_name)
-    bucket = default_bucket(platform)
+    location = default_location(platform)
 
     role = proc.role or (platform.role_arn if platform is not None else None)
     if not role:
@@ -158,7 +177,7 @@ def build_processing_job_request(
             )
         image = resolved or image
     _check_instance_type(proc.instance_type, errors)
-    code = code_uri(proc, bucket, name)
+    code = code_uri(proc, location, name)
     if code is None:
         errors.add(
             "processing.run.code",
@@ -167,7 +186,7 @@ def build_processing_job_request(
         )
     outputs: list[dict[str, Any]] = []
     for i, out in enumerate(proc.outputs):
-        destination = output_uri(proc, out.output_name, bucket, name)
+        destination = output_uri(proc, out.output_name, location, name)
         if destination is None:
             errors.add(
                 f"processing.run.outputs[{i}].destination",

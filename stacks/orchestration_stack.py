@@ -34,11 +34,13 @@ from stacks.orchestration.lambda_environment import check_environment
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
+from stacks.submitter_policy import submitter_policy
 
 # dtrain.orchestration.events.ENDED_STATUSES (the stack does not import the Lambda code).
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
 # dtrain.orchestration.kinds: the events that answer the Deploy and Transform steps.
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
@@ -89,6 +91,7 @@ class OrchestrationStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         opts = options or OrchestrationOptions()
         self.options = opts
+        self.artifacts_bucket = artifacts_bucket
         prefix = opts.job_name_prefix
 
         # One key for everything this stack stores: ledger, topic, logs.
@@ -197,6 +200,19 @@ class OrchestrationStack(Stack):
         # after its execution ended) each stop jobs.
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopTrainingJob"], job_arns)
+        # Processing jobs (the spec's `processing` step): the same calls, the same prefix.
+        processing_arns = (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:processing-job/{prefix}-*"
+        )
+        self._allow(
+            self.submit_fn,
+            ["sagemaker:CreateProcessingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
+            processing_arns,
+        )
+        for fn in (self.submit_fn, self.reconcile_fn):
+            self._allow(fn, ["sagemaker:DescribeProcessingJob"], processing_arns)
+        for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
+            self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
         self._allow_hosting(prefix)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
@@ -283,6 +299,21 @@ class OrchestrationStack(Stack):
             ),
             targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
         )
+        # Same Lambda for processing jobs: dtrain.orchestration.job_kinds tells the two apart.
+        self.processing_events_rule = events.Rule(
+            self,
+            "ProcessingJobStateChange",
+            description="SageMaker processing jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PROCESSING_JOB_STATE_CHANGE],
+                detail={
+                    "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "ProcessingJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
         self._hosting_event_rules(prefix)
         self.abort_rule = events.Rule(
             self,
@@ -309,6 +340,20 @@ class OrchestrationStack(Stack):
         )
 
         self._observability()
+        # What a scientist needs to run the CLI against this platform: a managed policy the
+        # platform team attaches to scientists' roles (stacks/submitter_policy.py, README).
+        self.submitter_policy = submitter_policy(
+            self,
+            "SubmitterPolicy",
+            orchestration=self,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            state_machine_name=self.state_machine.state_machine_name,
+            ledger_table_arn=self.ledger.table_arn,
+            ledger_key=self.key,
+            artifacts_bucket=artifacts_bucket,
+            data_key=data_key,
+            job_name_prefix=prefix,
+        )
         acknowledge_orchestration(self)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
@@ -316,6 +361,12 @@ class OrchestrationStack(Stack):
         CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "PlatformSettings", value=self.platform_json)
         CfnOutput(self, "ArtifactsBucketName", value=artifacts_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "SubmitterPolicyArn",
+            value=self.submitter_policy.managed_policy_arn,
+            description="Attach to scientists' roles: what dtrain submit|status|list|logs|stop needs",
+        )
 
     # ------------------------------------------------------------------------------------
     def _function(

@@ -3,8 +3,8 @@
 What the CLI calls, and nothing else (each grant names the command that needs it):
 - every command: cloudformation:DescribeStacks on the orchestration stack (platform settings);
 - submit: states:StartExecution on the state machine; s3:PutObject of the source tarball
-  (`<execution>/source/*` in the artifacts bucket) and kms:GenerateDataKey on its key through S3
-  (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
+  (`<execution>/source/sourcedir.tar.gz` in the artifacts bucket) and kms:GenerateDataKey on its
+  key through S3 (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
 - status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes, and
   kms:Decrypt on its key through DynamoDB: DynamoDB decrypts the table key with the caller's
   permissions, AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS"),
@@ -23,7 +23,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, exported_arn
 
 
 def submitter_policy(
@@ -49,6 +49,13 @@ def submitter_policy(
         ),
         stack,
     )
+    # Through the storage stack's named export when the bucket lives there (the real app), so the
+    # cdk-nag acknowledgment can name the finding (training_stack.exported_arn).
+    artifacts_arn = (
+        artifacts_bucket.bucket_arn
+        if Stack.of(artifacts_bucket) is stack
+        else exported_arn(artifacts_bucket, "ArtifactsBucketArn")
+    )
     log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{SAGEMAKER_LOG_GROUP}"
     return iam.ManagedPolicy(
         scope,
@@ -71,7 +78,7 @@ def submitter_policy(
             iam.PolicyStatement(
                 sid="UploadSource",
                 actions=["s3:PutObject"],
-                resources=[artifacts_bucket.arn_for_objects("*/source/*")],
+                resources=[f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}"],
             ),
             iam.PolicyStatement(
                 sid="EncryptSourceThroughS3",

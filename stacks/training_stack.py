@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -54,7 +54,10 @@ def exported_arn(bucket: s3.IBucket, name: str) -> str:
     resources can be written as the exact finding ids without copying generated hashes.
     """
     producer = Stack.of(bucket)
-    return producer.export_value(bucket.bucket_arn, name=export_name(producer.stack_name, name))
+    full_name = export_name(producer.stack_name, name)
+    if producer.node.try_find_child(f"Export{full_name}") is not None:  # exported for another consumer
+        return Fn.import_value(full_name)
+    return producer.export_value(bucket.bucket_arn, name=full_name)
 
 
 def export_name(stack_name: str, name: str) -> str:

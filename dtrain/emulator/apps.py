@@ -88,7 +88,7 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
         throttle_retry_interval_s=1,
         throttle_retry_attempts=8,
     )
-    orchestration = OrchestrationStack(
+    OrchestrationStack(
         app,
         "DtrainOrchestration",
         artifacts_bucket=artifacts,
@@ -111,20 +111,6 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
             throttle_base_s=0.2 if fast else 0.5,
             throttle_cap_s=2.0 if fast else 8.0,
         ),
-    )
-    from stacks.submitter_policy import submitter_policy
-
-    submitter_policy(
-        orchestration,
-        "SubmitterPolicy",
-        orchestration=orchestration,
-        state_machine_arn=orchestration.state_machine.state_machine_arn,
-        state_machine_name=orchestration.state_machine.state_machine_name,
-        ledger_table_arn=orchestration.ledger.table_arn,
-        ledger_key=orchestration.key,
-        artifacts_bucket=artifacts,
-        data_key=key,
-        job_name_prefix=prefix,
     )
     assembly = app.synth()
     path = Path(assembly.directory)

@@ -11,6 +11,7 @@ the processes.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -60,6 +61,23 @@ class LocalRunnerBackend:
             threading.Thread(target=run.stop, daemon=True).start()
         else:
             control.finish("Stopped")
+
+    # -- processing jobs (dtrain.emulator.processing_backend) -------------------------------
+    def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
+        from dtrain.emulator.processing_backend import LocalProcessingRun, ProcessingControl
+
+        control = ProcessingControl(backend, job, request)
+        control.start()
+        image = str(request.get("AppSpecification", {}).get("ImageUri", ""))
+        python = self.config.python_for(self.config.images.get(image)) if self.config else sys.executable
+        run = LocalProcessingRun(control, workdir=self.workdir, python=python)
+        with self._lock:
+            self.jobs[control.name] = control  # type: ignore[assignment]
+            self.runs[control.name] = run
+        run.start()
+
+    def processing_stop_requested(self, backend: Any, job: Any) -> None:
+        self.runs[str(job.processing_job_name)].stop()
 
     # -- one job ---------------------------------------------------------------------------
     def _run(self, control: JobControl) -> None:

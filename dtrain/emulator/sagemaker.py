@@ -209,6 +209,17 @@ class EventPlaybackBackend:
             control._transition("Stopping", "Stopping the training job")
         control.finish("Stopped", failure_reason=None)
 
+    # Processing jobs (dtrain.emulator.processing_backend): in `jobs` too, played alike.
+    def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
+        from dtrain.emulator.processing_backend import playback_created
+
+        playback_created(self, backend, job, request)
+
+    def processing_stop_requested(self, backend: Any, job: Any) -> None:
+        from dtrain.emulator.processing_backend import playback_stop
+
+        playback_stop(self.jobs[str(job.processing_job_name)])
+
     # -- what tests play ------------------------------------------------------------------
     def wait_for_jobs(self, count: int, timeout: float = 30.0) -> list[str]:
         deadline = time.monotonic() + timeout

@@ -471,6 +471,10 @@ def installed(shims: Shims) -> Iterator[Shims]:
     patch(SageMakerModelBackend, "create_training_job", create_training_job)
     patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
     patch(SageMakerResponse, "stop_training_job", stop_response)
+    # SageMaker Processing: the same, in its own module.
+    from dtrain.emulator import processing_backend
+
+    processing_backend.install(patch, shims.sagemaker_backend)
     try:
         yield shims
     finally:

@@ -12,43 +12,37 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.kinds import (
-    EVENT_KINDS,
-    describe_row,
-    row_outcome,
-    stop_row,
+from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, ENDPOINT, KINDS, TRAINING, job_kind
+from dtrain.orchestration.kinds import describe_row, row_outcome, stop_row
+from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
+from dtrain.orchestration.outcome import (
+    TERMINAL_STATUSES,
+    close_row,
+    outcome_from_event,
 )
-from dtrain.orchestration.ledger import (
-    ABANDONED,
-    ENDPOINT,
-    STOPPING,
-    SUBMITTING,
-    TRAINING,
-    TRANSFORM,
-    Ledger,
-    LedgerRow,
-)
-from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_event
 
 log = logging.getLogger(__name__)
 
+JOB_STATE_CHANGE = KINDS[TRAINING].event_detail_type
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> str:
-    """One SageMaker state-change event -> the token answered. Returns what happened."""
-    kind = EVENT_KINDS.get(str(event.get("detail-type")))
+    """One SageMaker state-change event (a job's, or an endpoint's) -> the token answered.
+    Returns what happened."""
+    kind = BY_DETAIL_TYPE.get(str(event.get("detail-type")))
     if kind is None or "detail" not in event:
-        raise InvalidEvent(f"not a SageMaker state-change event: {event.get('detail-type')!r}")
-    detail = event["detail"]
-    if kind == TRAINING:
-        outcome = outcome_from_event(detail)
-        row = ledger.get(outcome.job_name)
-    else:
-        row = _hosting_row_for_event(kind, detail, ledger)
+        raise InvalidEvent(
+            f"not a job state-change event ({', '.join(BY_DETAIL_TYPE)}): {event.get('detail-type')!r}"
+        )
+    if kind.kind == ENDPOINT:
+        row = _endpoint_row_for_event(event["detail"], ledger)
         if row is None:
             return "ignored: not in the ledger"
-        outcome = row_outcome(row, detail)
+        outcome = row_outcome(row, event["detail"])
+    else:
+        outcome = outcome_from_event(event["detail"], kind.kind)
+        row = ledger.get(outcome.job_name)
     if outcome.status not in TERMINAL_STATUSES:
         return "ignored: not terminal"
     if row is None:
@@ -62,12 +56,9 @@ def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> s
     return "answered" if answered else "closed: token had expired"
 
 
-def _hosting_row_for_event(kind: str, detail: Mapping[str, Any], ledger: Ledger) -> LedgerRow | None:
-    """A transform job's row is keyed by its name; an endpoint's by the config the execution
-    deployed, which the event names unless an update rolled back (then the endpoint's name
-    finds the open row that waits on it)."""
-    if kind == TRANSFORM:
-        return ledger.get(str(detail.get("TransformJobName", "")))
+def _endpoint_row_for_event(detail: Mapping[str, Any], ledger: Ledger) -> LedgerRow | None:
+    """An endpoint's row is keyed by the config the execution deployed, which the event names
+    unless an update rolled back (then the endpoint's name finds the open row waiting on it)."""
     config = str(detail.get("EndpointConfigName", ""))
     row = ledger.get(config) if config else None
     if row is not None and row.kind == ENDPOINT:
@@ -111,15 +102,9 @@ def execution_running(sfn: Any, execution_arn: str) -> bool:
         raise
 
 
-def stop_job(sagemaker: Any, job_name: str) -> bool:
-    """StopTrainingJob; False when there is nothing to stop (never created, or finished)."""
-    try:
-        sagemaker.stop_training_job(TrainingJobName=job_name)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-    return True
+def stop_job(sagemaker: Any, job_name: str, kind: str = TRAINING) -> bool:
+    """StopTrainingJob (StopProcessingJob, ...); False when there is nothing to stop."""
+    return job_kind(kind).stop_job(sagemaker, job_name)
 
 
 def _job_may_run(row: LedgerRow) -> bool:

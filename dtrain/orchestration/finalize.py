@@ -86,7 +86,8 @@ def finalize_sweep(
     metric = str(objective.get("metric"))
     goal = str(objective.get("goal", "maximize"))
     overrides = {int(i["index"]): i.get("overrides") or {} for i in plan_items if "index" in i}
-    latest = {r.item_index: r for r in ledger_rows}  # rows come oldest first
+    # Rows come oldest first; the processing step's row is no sweep item.
+    latest = {r.item_index: r for r in ledger_rows if getattr(r, "kind", "training") == "training"}
     rows: list[dict[str, Any]] = []
     for item in items:
         row = dict(item)

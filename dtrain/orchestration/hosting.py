@@ -27,8 +27,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict
+from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, row_outcome
-from dtrain.orchestration.ledger import ENDPOINT, TRANSFORM, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
-"""What each kind of ledger row follows, as one table: describe it, read its outcome, stop it.
+"""A ledger row's resource: describe it, read its outcome, stop it, whatever its kind.
 
-Job events, reconcile and abort treat every row alike; only these three things differ between
-a training job, a transform job and an endpoint:
+Job events, reconcile and abort treat every row alike through these three functions:
 
-- training / transform job: Describe*Job; its status is the outcome; Stop*Job stops it.
+- a job (training, processing, transform): the names in dtrain.orchestration.job_kinds;
+  Describe*Job, its status is the outcome, Stop*Job stops it.
 - endpoint (keyed by the endpoint config this execution created; `resource_name` is the
   endpoint): "Completed" once the endpoint is InService *with that config*. An UpdateEndpoint
   that fails rolls the endpoint back to its previous config and leaves it InService with a
@@ -16,50 +16,23 @@ a training job, a transform job and an endpoint:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dtrain.orchestration.ledger import ENDPOINT, TRAINING, TRANSFORM, LedgerRow
-from dtrain.orchestration.outcome import JobOutcome
+from dtrain.orchestration.job_kinds import ENDPOINT, job_kind
+from dtrain.orchestration.ledger import LedgerRow
+from dtrain.orchestration.outcome import JobOutcome, outcome_from_describe
 
 # SageMaker's answer to a Describe/Stop of something that does not exist (or not any more).
 NOT_FOUND_CODES = ("ValidationException", "ResourceNotFound")
-
-# EventBridge detail-type -> the kind of row it answers ("Events that Amazon SageMaker AI sends
-# to Amazon EventBridge", https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html).
-JOB_STATE_CHANGE = "SageMaker Training Job State Change"
-ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
-TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
-EVENT_KINDS = {JOB_STATE_CHANGE: TRAINING, ENDPOINT_STATE_CHANGE: ENDPOINT, TRANSFORM_STATE_CHANGE: TRANSFORM}
-
 # Endpoint statuses that will not turn InService without a new call (DescribeEndpoint).
 _ENDPOINT_DEAD = ("Failed", "OutOfService", "Deleting")
 
 
 def _not_found(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
-
-
-def training_outcome(row_key: str, desc: Mapping[str, Any]) -> JobOutcome:
-    return JobOutcome(
-        job_name=row_key,
-        status=str(desc["TrainingJobStatus"]),
-        job_arn=str(desc.get("TrainingJobArn", "")),
-        failure_reason=desc.get("FailureReason") or None,
-    )
-
-
-def transform_outcome(row_key: str, desc: Mapping[str, Any]) -> JobOutcome:
-    return JobOutcome(
-        job_name=row_key,
-        status=str(desc["TransformJobStatus"]),
-        job_arn=str(desc.get("TransformJobArn", "")),
-        failure_reason=desc.get("FailureReason") or None,
-        kind=TRANSFORM,
-    )
 
 
 def endpoint_outcome(row_key: str, desc: Mapping[str, Any]) -> JobOutcome:
@@ -85,64 +58,13 @@ def endpoint_outcome(row_key: str, desc: Mapping[str, Any]) -> JobOutcome:
     )
 
 
-def _describe_training(sagemaker: Any, row: LedgerRow) -> dict[str, Any]:
-    out: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=row.resource)
-    return out
-
-
-def _describe_transform(sagemaker: Any, row: LedgerRow) -> dict[str, Any]:
-    out: dict[str, Any] = sagemaker.describe_transform_job(TransformJobName=row.resource)
-    return out
-
-
-def _describe_endpoint(sagemaker: Any, row: LedgerRow) -> dict[str, Any]:
-    out: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=row.resource)
-    return out
-
-
-def _stop_training(sagemaker: Any, row: LedgerRow, desc: Mapping[str, Any]) -> bool:
-    sagemaker.stop_training_job(TrainingJobName=row.resource)
-    return True
-
-
-def _stop_transform(sagemaker: Any, row: LedgerRow, desc: Mapping[str, Any]) -> bool:
-    sagemaker.stop_transform_job(TransformJobName=row.resource)
-    return True
-
-
-def _stop_endpoint(sagemaker: Any, row: LedgerRow, desc: Mapping[str, Any]) -> bool:
-    # Only an endpoint this execution is still creating (see the module docstring).
-    if desc.get("EndpointStatus") != "Creating" or desc.get("EndpointConfigName") != row.job_name:
-        return False
-    sagemaker.delete_endpoint(EndpointName=row.resource)
-    return True
-
-
-@dataclass(frozen=True)
-class Kind:
-    describe: Callable[[Any, LedgerRow], dict[str, Any]]
-    outcome: Callable[[str, Mapping[str, Any]], JobOutcome]
-    stop: Callable[[Any, LedgerRow, Mapping[str, Any]], bool]
-    # Whether stopping looks at the resource first (an endpoint); a training job's Abort Lambda
-    # may only stop it (no Describe permission), as before kinds existed.
-    stop_needs_describe: bool = True
-
-
-KINDS: dict[str, Kind] = {
-    TRAINING: Kind(_describe_training, training_outcome, _stop_training, stop_needs_describe=False),
-    TRANSFORM: Kind(_describe_transform, transform_outcome, _stop_transform),
-    ENDPOINT: Kind(_describe_endpoint, endpoint_outcome, _stop_endpoint),
-}
-
-
-def kind_of(row: LedgerRow) -> Kind:
-    return KINDS.get(row.kind, KINDS[TRAINING])
-
-
 def describe_row(sagemaker: Any, row: LedgerRow) -> dict[str, Any] | None:
     """What SageMaker says of the row's resource now; None when it does not exist."""
+    if row.kind != ENDPOINT:
+        return job_kind(row.kind).describe_job(sagemaker, row.job_name)
     try:
-        return kind_of(row).describe(sagemaker, row)
+        out: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=row.resource)
+        return out
     except ClientError as err:
         if _not_found(err):
             return None
@@ -150,19 +72,28 @@ def describe_row(sagemaker: Any, row: LedgerRow) -> dict[str, Any] | None:
 
 
 def row_outcome(row: LedgerRow, desc: Mapping[str, Any]) -> JobOutcome:
-    return kind_of(row).outcome(row.job_name, desc)
+    if row.kind == ENDPOINT:
+        return endpoint_outcome(row.job_name, desc)
+    return outcome_from_describe(desc, row.kind)
 
 
 def stop_row(sagemaker: Any, row: LedgerRow, desc: Mapping[str, Any] | None = None) -> bool:
     """Stop what the row started; False when there is nothing (left) to stop."""
+    if row.kind != ENDPOINT:
+        return job_kind(row.kind).stop_job(sagemaker, row.job_name)
+    if desc is None:
+        desc = describe_row(sagemaker, row)
+    # Only an endpoint this execution is still creating (see the module docstring).
+    if (
+        desc is None
+        or desc.get("EndpointStatus") != "Creating"
+        or desc.get("EndpointConfigName") != row.job_name
+    ):
+        return False
     try:
-        kind = kind_of(row)
-        if desc is None and kind.stop_needs_describe:
-            desc = describe_row(sagemaker, row)
-            if desc is None:
-                return False
-        return kind.stop(sagemaker, row, desc or {})
+        sagemaker.delete_endpoint(EndpointName=row.resource)
     except ClientError as err:
         if _not_found(err):
             return False
         raise
+    return True

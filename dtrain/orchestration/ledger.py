@@ -1,8 +1,6 @@
-"""The job ledger: one DynamoDB row per job the platform waits on, keyed by its name.
-
-A row's `kind` says what it waits on: a training job (the default, and every row written
-before kinds existed), an endpoint (keyed by the endpoint config the execution created; its
-`resource_name` is the endpoint's name, which outlives executions) or a transform job.
+"""The job ledger: one DynamoDB row per SageMaker job (training, processing, transform) or
+endpoint deployment the platform waits on, keyed by its name (a deployment by the endpoint
+config it deploys: `resource_name` is the endpoint, whose name outlives executions).
 
 The row holds the Step Functions task token (tokens go here, never in tags or
 hyperparameters: tags hold 256 characters, tokens up to 2048), the execution that owns the
@@ -30,10 +28,6 @@ SUBMITTING = "Submitting"
 STOPPING = "Stopping"
 # Submit's row of a job that was never created (its execution ended before CreateTrainingJob).
 ABANDONED = "Abandoned"
-# What a row waits on (LedgerRow.kind).
-TRAINING = "training"
-ENDPOINT = "endpoint"
-TRANSFORM = "transform"
 # Finished rows stay readable for `dtrain list` for this long, then DynamoDB's TTL drops them.
 FINISHED_ROW_TTL_S = 90 * 24 * 3600
 
@@ -66,7 +60,9 @@ class LedgerRow:
     # $$.Execution.StartTime: an execution name (and so its ARN) may be used again after 90
     # days; the start time tells the two executions apart.
     execution_start: str = ""
-    kind: str = TRAINING
+    # dtrain.orchestration.job_kinds: which Describe/Stop call the job needs. Rows written
+    # before processing jobs existed have none: training.
+    kind: str = "training"
     # The SageMaker resource the row follows when it is not the key itself (an endpoint).
     resource_name: str = ""
 
@@ -103,7 +99,7 @@ class LedgerRow:
             failure_reason=s("failure_reason") or None,
             expires_at=n("expires_at"),
             execution_start=s("execution_start"),
-            kind=s("kind", TRAINING),
+            kind=s("kind", "training"),
             resource_name=s("resource_name"),
         )
 
@@ -135,7 +131,7 @@ class Ledger:
         spec_summary: str,
         item_index: int = 0,
         execution_start: str = "",
-        kind: str = TRAINING,
+        kind: str = "training",
         resource_name: str = "",
     ) -> LedgerRow:
         """Record a job before it is created, so an event for it always finds its token."""
@@ -155,7 +151,7 @@ class Ledger:
         }
         if execution_start:
             item["execution_start"] = {"S": execution_start}
-        if kind != TRAINING:
+        if kind != "training":
             item["kind"] = {"S": kind}
         if resource_name:
             item["resource_name"] = {"S": resource_name}

@@ -1,4 +1,4 @@
-"""What a finished training job means for its execution: callback and Finalize output."""
+"""What a finished job means for its execution: callback and Finalize output."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration.job_kinds import KINDS, TRAINING, job_kind
 from dtrain.orchestration.ledger import Ledger, LedgerRow
 
 log = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 # Step Functions error names the Submit task fails with; Catch turns them into plain words.
-JOB_FAILED_ERROR = "SageMaker.TrainingJobFailed"
-JOB_STOPPED_ERROR = "SageMaker.TrainingJobStopped"
-# Per ledger kind: (failed error, stopped error, the words a cause names the resource with).
-KIND_ERRORS = {
-    "training": (JOB_FAILED_ERROR, JOB_STOPPED_ERROR, "training job"),
-    "endpoint": ("SageMaker.EndpointFailed", "SageMaker.EndpointStopped", "endpoint"),
-    "transform": ("SageMaker.TransformJobFailed", "SageMaker.TransformJobStopped", "transform job"),
-}
+JOB_FAILED_ERROR = KINDS[TRAINING].failed_error
+JOB_STOPPED_ERROR = KINDS[TRAINING].stopped_error
 # Answers to SendTask* that mean "already answered / no longer waiting": not errors.
 CLOSED_TOKEN_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
@@ -35,44 +30,43 @@ class JobOutcome:
     status: str
     job_arn: str = ""
     failure_reason: str | None = None
-    kind: str = "training"  # the ledger row's kind (dtrain.orchestration.ledger)
+    kind: str = TRAINING
 
     @property
     def succeeded(self) -> bool:
         return self.status == "Completed"
 
     def error(self) -> str:
-        failed, stopped, _ = KIND_ERRORS.get(self.kind, KIND_ERRORS["training"])
-        return stopped if self.status == "Stopped" else failed
+        k = job_kind(self.kind)
+        return k.stopped_error if self.status == "Stopped" else k.failed_error
 
     def cause(self) -> str:
-        words = KIND_ERRORS.get(self.kind, KIND_ERRORS["training"])[2]
+        noun = job_kind(self.kind).noun
         if self.status == "Stopped":
             reason = f": {self.failure_reason}" if self.failure_reason else ""
-            return f"{words} {self.job_name} was stopped{reason}"
-        return self.failure_reason or f"{words} {self.job_name} failed without a FailureReason"
+            return f"{noun} {self.job_name} was stopped{reason}"
+        return self.failure_reason or f"{noun} {self.job_name} failed without a FailureReason"
 
     def task_output(self) -> dict[str, str]:
         return {"job_name": self.job_name, "job_arn": self.job_arn, "status": self.status}
 
 
-def outcome_from_event(detail: Mapping[str, Any]) -> JobOutcome:
-    """From the `detail` of a SageMaker Training Job State Change event."""
+def outcome_from_describe(job: Mapping[str, Any], kind: str = TRAINING) -> JobOutcome:
+    """From a Describe*Job answer, or the `detail` of the kind's state-change event (the same
+    fields: name, status, ARN, FailureReason)."""
+    k = job_kind(kind)
     return JobOutcome(
-        job_name=str(detail["TrainingJobName"]),
-        status=str(detail["TrainingJobStatus"]),
-        job_arn=str(detail.get("TrainingJobArn", "")),
-        failure_reason=detail.get("FailureReason") or None,
-    )
-
-
-def outcome_from_describe(job: Mapping[str, Any]) -> JobOutcome:
-    return JobOutcome(
-        job_name=str(job["TrainingJobName"]),
-        status=str(job["TrainingJobStatus"]),
-        job_arn=str(job.get("TrainingJobArn", "")),
+        job_name=str(job[k.name_key]),
+        status=str(job[k.status_key]),
+        job_arn=str(job.get(k.arn_key, "")),
         failure_reason=job.get("FailureReason") or None,
+        kind=k.kind,
     )
+
+
+def outcome_from_event(detail: Mapping[str, Any], kind: str = TRAINING) -> JobOutcome:
+    """From the `detail` of a SageMaker Training (or Processing) Job State Change event."""
+    return outcome_from_describe(detail, kind)
 
 
 def answer_token(sfn: Any, token: str, outcome: JobOutcome) -> bool:

@@ -1,7 +1,9 @@
-"""Prepare and Submit: spec -> request -> one training job per (execution, item, attempt).
+"""Prepare and Submit: spec -> request -> one job per (execution, kind, item, attempt).
 
-Prepare (plain Lambda invoke) validates the spec and plans the run: the wait timeout and,
-for a sweep, one item per override. Submit (waitForTaskToken) creates the job idempotently:
+Prepare (plain Lambda invoke) validates the spec and plans the run: the wait timeout,
+the processing step's when the spec has one, and, for a sweep, one item per override.
+Submit (waitForTaskToken) creates the job (a processing job, `kind: processing`, or a
+training job) idempotently:
 
 1. An open row of this execution and item (a Submit retried after it created the job) is
    adopted: the row gets the fresh token and no second job is created. "This execution" is
@@ -29,16 +31,16 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
-from dtrain.orchestration.ledger import (
-    STOPPING,
-    SUBMITTING,
-    TRAINING,
-    Ledger,
-    LedgerRow,
-    RowExists,
-    spec_digest,
-)
+from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
+from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
+from dtrain.orchestration.processing import (
+    build_processing_request,
+    has_processing,
+    prepare_processing,
+    processing_base_name,
+    training_spec,
+)
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 from dtrain.spec_rules import EXECUTION_TAG_KEY
@@ -147,12 +149,19 @@ def prepare(
         item_timeout = wait_timeout_seconds(request, margin_s)
         timeout = max(timeout, item_timeout)
         items.append({"index": index, "overrides": dict(overrides), "timeout_seconds": item_timeout})
+    processing = prepare_processing(
+        base, platform, validation_job_name=validation_job_name(base, platform), margin_s=margin_s
+    )
     plan: dict[str, Any] = {
         "spec": base,
         "is_sweep": sweep is not None,
         "timeout_seconds": timeout,
         "items": items,
         "max_concurrency": sweep.max_concurrency if sweep else 1,
+        # The Process step's callback writes the processing job's name here; training reads
+        # its outputs from it. None: no processing step.
+        "processing": processing,
+        "has_processing": processing is not None,
     }
     if sweep:
         plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
@@ -179,6 +188,9 @@ class SubmitRequest:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     is_sweep_item: bool = False
     execution_start: str = ""  # $$.Execution.StartTime
+    kind: str = TRAINING  # dtrain.orchestration.job_kinds
+    # A training Submit after the processing step: its callback output ({"job_name": ...}).
+    processing: Mapping[str, Any] | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> SubmitRequest:
@@ -193,6 +205,8 @@ class SubmitRequest:
                 overrides=event.get("overrides") or {},
                 is_sweep_item=bool(event.get("is_sweep_item")),
                 execution_start=str(event.get("execution_start") or ""),
+                kind=PROCESSING if event.get("phase") == "process" else TRAINING,
+                processing=event.get("processing") or None,
             )
         except KeyError as missing:
             raise InvalidEvent(f"Submit payload lacks {missing}") from None
@@ -200,17 +214,26 @@ class SubmitRequest:
     def item_spec(self) -> dict[str, Any]:
         return apply_overrides(self.spec, self.overrides) if self.overrides else dict(self.spec)
 
+    def job_spec(self, platform: Any) -> dict[str, Any]:
+        """The spec this Submit's job runs: a processing job the base spec; a training job its
+        item's, reading the processing outputs when the processing step ran."""
+        spec = self.item_spec()
+        if self.kind == TRAINING and self.processing and has_processing(spec):
+            return training_spec(spec, platform, str(self.processing["job_name"]))
+        return spec
+
     def job_name(self, prefix: str) -> str:
         from dtrain.naming import job_name_for
 
         # Sweep items share the execution: the item index keeps their names apart. The start
         # time keeps a name reused after 90 days from deriving the old execution's job names.
         execution = f"{self.execution_name}-{self.item_index}" if self.is_sweep_item else self.execution_name
+        base = base_name(self.spec)
+        if self.kind == PROCESSING:
+            execution, base = f"{execution}-processing", processing_base_name(self.spec)
         if self.execution_start:
             execution = f"{execution}@{self.execution_start}"
-        return job_name_for(
-            base_name(self.spec), execution_name=execution, retry_count=self.retry_count, prefix=prefix
-        )
+        return job_name_for(base, execution_name=execution, retry_count=self.retry_count, prefix=prefix)
 
     @property
     def owner_tag(self) -> str:
@@ -263,40 +286,39 @@ class Submitter:
         rows = [
             r
             for r in self.ledger.find_by_execution(req.execution_arn)
-            if r.kind == TRAINING and r.item_index == req.item_index and req.owns(r)
+            if r.item_index == req.item_index and r.kind == req.kind and req.owns(r)
         ]
         return rows[-1] if rows else None
 
-    def _describe(self, job_name: str) -> dict[str, Any] | None:
-        try:
-            out: dict[str, Any] = self.sagemaker.describe_training_job(TrainingJobName=job_name)
-            return out
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-                return None
-            raise
+    def _describe(self, job_name: str, kind: str = TRAINING) -> dict[str, Any] | None:
+        return job_kind(kind).describe_job(self.sagemaker, job_name)
 
     def _belongs_to(self, req: SubmitRequest, job: Mapping[str, Any]) -> bool:
-        arn = job.get("TrainingJobArn")
+        arn = job.get(job_kind(req.kind).arn_key)
         if not arn:
             return False
         tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
         return any(t.get("Key") == EXECUTION_TAG and t.get("Value") == req.owner_tag for t in tags)
 
     def _create(self, req: SubmitRequest, job_name: str) -> None:
-        request = _build_request(req.item_spec(), self.platform, job_name, self.region)
+        kind = job_kind(req.kind)
+        if req.kind == PROCESSING:
+            request = build_processing_request(req.item_spec(), self.platform, job_name)
+        else:
+            request = _build_request(req.job_spec(self.platform), self.platform, job_name, self.region)
         tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
         tags.append({"Key": EXECUTION_TAG, "Value": req.owner_tag})
         request["Tags"] = tags
+        create = getattr(self.sagemaker_create, kind.create)
         try:
-            call_with_backoff(lambda: self.sagemaker_create.create_training_job(**request), self.backoff)
+            call_with_backoff(lambda: create(**request), self.backoff)
         except ClientError as err:
             if err.response["Error"]["Code"] != "ResourceInUse":
                 raise
-            job = self._describe(job_name)
+            job = self._describe(job_name, req.kind)
             if job is None or not self._belongs_to(req, job):
                 raise JobNameConflict(
-                    f"a training job named {job_name} exists and does not belong to {req.owner_tag}"
+                    f"a {kind.noun} named {job_name} exists and does not belong to {req.owner_tag}"
                 ) from err
             log.info("adopting %s after ResourceInUse", job_name)
 
@@ -316,7 +338,7 @@ class Submitter:
             job_name, adopted = row.job_name, True
             self.ledger.adopt(job_name, req.task_token)
             log.info("adopting %s for retry %d of %s", job_name, req.retry_count, req.execution_name)
-            if self._describe(job_name) is None:
+            if self._describe(job_name, req.kind) is None:
                 self._create(req, job_name)  # the earlier attempt died between ledger and create
         else:
             job_name = req.job_name(self._prefix())
@@ -330,6 +352,7 @@ class Submitter:
                     spec_summary=spec_summary(req.item_spec()),
                     item_index=req.item_index,
                     execution_start=req.execution_start,
+                    kind=req.kind,
                 )
             except RowExists as exists:
                 if not req.owns(exists.row):
@@ -340,13 +363,13 @@ class Submitter:
                 adopted = True
                 self.ledger.adopt(job_name, req.task_token)
             self._create(req, job_name)
-        job = self._describe(job_name)
-        status = str(job["TrainingJobStatus"]) if job else SUBMITTING
+        job = self._describe(job_name, req.kind)
+        status = str(job[job_kind(req.kind).status_key]) if job else SUBMITTING
         if job is not None and status == "InProgress" and not execution_running(self.sfn, req.execution_arn):
             # The execution ended while this Submit was creating the job (an abort during the
             # throttle back-off): its abort found no job to stop, so this Submit stops it.
             log.info("execution %s ended while %s was created: stopping it", req.execution_name, job_name)
-            stop_job(self.sagemaker, job_name)
+            stop_job(self.sagemaker, job_name, req.kind)
             self.ledger.set_status(job_name, STOPPING)
             return SubmitResult(job_name=job_name, adopted=adopted)
         self.ledger.set_status(job_name, status, only_if_open=True)
@@ -354,5 +377,5 @@ class Submitter:
         if job is not None and status in TERMINAL_STATUSES:
             current = self.ledger.get(job_name)
             if current is not None:
-                answered = close_row(self.sfn, self.ledger, current, outcome_from_describe(job))
+                answered = close_row(self.sfn, self.ledger, current, outcome_from_describe(job, req.kind))
         return SubmitResult(job_name=job_name, adopted=adopted, answered_now=answered)

@@ -185,6 +185,14 @@ class TensorFlowService:
             }
         else:
             feeds = {n: np.asarray(data[n], dtype=s.dtype.as_numpy_dtype) for n, s in specs.items()}
+        for name, array in feeds.items():
+            # Checked before TensorFlow sees it: some kernels abort the process on a wrong rank
+            # (a CHECK failure in a conv), where TF Serving answers 400.
+            if not specs[name].shape.is_compatible_with(array.shape):
+                raise ValueError(
+                    f"input {name!r} has shape {list(array.shape)}; the signature takes "
+                    f"{specs[name].shape.as_list()} (None: any size)"
+                )
         outputs = {
             k: v.numpy() for k, v in signature(**{k: self.tf.constant(v) for k, v in feeds.items()}).items()
         }

@@ -1,5 +1,6 @@
-"""Submit Lambda: `phase: prepare` validates and plans; `phase: submit` creates the job;
-`phase: model | deploy | transform` host the trained model (dtrain.orchestration.hosting).
+"""Submit Lambda: `phase: prepare` validates and plans; `phase: process` creates the processing
+job, `phase: submit` the training job; `phase: model | deploy | transform` host the trained
+model (dtrain.orchestration.hosting).
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
@@ -40,7 +41,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if phase == "prepare":
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
-    if phase == "submit":
+    if phase in ("submit", "process"):  # process: the spec's processing job, before training
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
@@ -65,4 +66,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         out = step[phase](HostingRequest.from_event(event))
         logging.info('{"phase": "%s", "result": %s}', phase, json.dumps(out))
         return out
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, submit, model, deploy or transform")
+    raise InvalidEvent(
+        f"unknown phase {phase!r}; expected prepare, process, submit, model, deploy or transform"
+    )

@@ -77,6 +77,11 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         )
         for resource_type in ("model", "endpoint-config", "endpoint", "transform-job")
     ]
+    processing_prefix = _ack(
+        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:processing-job/{prefix}-*]",
+        f"Processing jobs (a spec's processing step) are named per execution like training jobs; every "
+        f"SageMaker action on them is scoped to the same job-name prefix '{prefix}-'.",
+    )
     sm_logical = stack.get_logical_id(stack.state_machine.node.default_child)  # type: ignore[arg-type]
     executions = _ack(
         f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
@@ -97,6 +102,8 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
             acks += [*KMS_ACTIONS, ledger_index]
         if fn in sagemaker_users:
             acks += [job_prefix, *hosting_prefix]
+        if fn in (stack.submit_fn, stack.reconcile_fn, stack.abort_fn):
+            acks.append(processing_prefix)
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
@@ -110,3 +117,30 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         for fn in (stack.submit_fn, stack.finalize_fn)
     ]
     Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
+    _acknowledge_submitter_policy(stack, ledger_index, job_prefix, executions)
+
+
+def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
+    """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
+    the Lambdas' (ledger index, job-name prefix, executions) plus the two below."""
+    from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, export_name
+
+    artifacts = stack.artifacts_bucket
+    bucket_ref = (
+        f"<{Stack.of(artifacts).get_logical_id(artifacts.node.default_child)}.Arn>"  # type: ignore[arg-type]
+        if Stack.of(artifacts) is stack
+        else export_name(Stack.of(artifacts).stack_name, "ArtifactsBucketArn")
+    )
+    Validations.of(stack.submitter_policy).acknowledge(
+        *shared,
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",
+            "`dtrain submit` uploads a local source_dir to <execution>/source/sourcedir.tar.gz, an "
+            "execution name chosen at submit time; put only, and only that file name.",
+        ),
+        _ack(
+            f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}:log-stream:*]",
+            "`dtrain logs` reads the streams SageMaker creates per training host (<job>/algo-N) in its "
+            "fixed log group; stream names are made by the service per job.",
+        ),
+    )

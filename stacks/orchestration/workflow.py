@@ -1,7 +1,8 @@
-"""The state machine definition: Prepare -> Submit (callback) -> Finalize -> Notify.
+"""The state machine definition: Prepare -> [Process] -> Submit (callback) -> Finalize -> Notify.
 
-    Prepare (validate, plan, derive the wait timeout)
-      -> IsSweep? -- no  --> Submit (waitForTaskToken) -> Finalize -> Notify -> Succeeded
+    Prepare (validate, plan, derive the wait timeouts)
+      -> IsSweep? -- processing -> Process (waitForTaskToken) -> IsSweepAfterProcessing? (as below)
+                  -- no  --> Submit (waitForTaskToken) -> Finalize -> Notify -> Succeeded
                   -- yes --> Sweep (Map, max_concurrency from the spec)
                                [SubmitItem -> ItemResult | ItemFailed]
                              -> RankSweep -> Notify -> Succeeded
@@ -14,8 +15,11 @@
     any failure -> DescribeFailure -> NotifyFailure -> Failed (error/cause in plain words)
 
 A successful single job costs 6 state transitions however long it trains; a 60-s polling
-loop costs about 3 per minute. Deploying or transforming after it adds 5, however long the
-endpoint takes to come up or the transform job runs.
+loop costs about 3 per minute. A processing step adds 2 (Process, the second Choice), however
+long it runs, and a spec without one pays nothing for it: the first Choice routes both. The
+sweep runs processing once, then the Map: every item reads the same outputs. Deploying or
+transforming after training adds 5, however long the endpoint takes to come up or the
+transform job runs.
 """
 
 from __future__ import annotations
@@ -58,10 +62,10 @@ class WorkflowTuning:
     throttle_retry_attempts: int = 6
 
 
-def _submit_payload(*, spec_path: str, item: bool) -> sfn.TaskInput:
+def _submit_payload(*, plan_path: str, item: bool, phase: str = "submit") -> sfn.TaskInput:
     payload: dict[str, object] = {
-        "phase": "submit",
-        "spec": sfn.JsonPath.object_at(spec_path),
+        "phase": phase,
+        "spec": sfn.JsonPath.object_at(f"{plan_path}.spec"),
         "task_token": sfn.JsonPath.task_token,
         "execution_arn": sfn.JsonPath.execution_id,
         "execution_name": sfn.JsonPath.execution_name,
@@ -71,6 +75,10 @@ def _submit_payload(*, spec_path: str, item: bool) -> sfn.TaskInput:
         # tells apart two executions of one name (names may be reused after 90 days).
         "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
     }
+    if phase == "submit":
+        # The Process step's callback output (its job's name: training reads its outputs), or
+        # null without a processing step.
+        payload["processing"] = sfn.JsonPath.object_at(f"{plan_path}.processing")
     if item:
         payload.update(
             {
@@ -178,17 +186,24 @@ def build_definition(
     def on_failure(task: sfn.TaskStateBase | sfn.Map) -> None:
         task.add_catch(describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
-    def submit_task(state_id: str, *, plan_path: str, item: bool) -> tasks.LambdaInvoke:
+    def submit_task(
+        state_id: str, *, plan_path: str, item: bool, phase: str = "submit", result_path: str = "$.job"
+    ) -> tasks.LambdaInvoke:
         """A Submit that waits for the job's callback; its timeout comes from the plan."""
+        timeout_path = (
+            f"{plan_path}.processing.timeout_seconds"
+            if phase == "process"
+            else f"{plan_path}.timeout_seconds"
+        )
         task = tasks.LambdaInvoke(
             scope,
             state_id,
             lambda_function=submit_fn,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=_submit_payload(spec_path=f"{plan_path}.spec", item=item),
-            task_timeout=sfn.Timeout.at(f"{plan_path}.timeout_seconds"),
+            payload=_submit_payload(plan_path=plan_path, item=item, phase=phase),
+            task_timeout=sfn.Timeout.at(timeout_path),
             retry_on_service_exceptions=False,
-            result_path="$.job",
+            result_path=result_path,
         )
         _add_submit_retries(task, tuning)
         return task
@@ -217,7 +232,12 @@ def build_definition(
         result_path=sfn.JsonPath.DISCARD,
     )
     done = sfn.Succeed(scope, "Succeeded", output_path="$.final.result")
-    for task in (prepare, submit, finalize, notify):
+    # -- processing: one job before training (a sweep's items all read its outputs); its
+    # callback output (job name, ARN, status) replaces the plan's processing entry.
+    process = submit_task(
+        "Process", plan_path="$.plan", item=False, phase="process", result_path="$.plan.processing"
+    )
+    for task in (prepare, process, submit, finalize, notify):
         on_failure(task)
 
     # -- sweep: one Submit per override, bounded concurrency, a failed item is a result row
@@ -258,6 +278,7 @@ def build_definition(
             "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
             "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
             "spec": sfn.JsonPath.object_at("$.plan.spec"),
+            "processing": sfn.JsonPath.object_at("$.plan.processing"),
             "objective_metric": sfn.JsonPath.string_at("$.plan.objective.metric"),
         },
         result_path="$.sweep_results",
@@ -288,10 +309,19 @@ def build_definition(
         on_failure=on_failure,
         notify=notify,
     )
+    sweep_path = sweep.next(rank).next(after_training)
+    single_path = submit.next(finalize).next(after_training)
+    is_sweep_condition = sfn.Condition.boolean_equals("$.plan.is_sweep", True)
+    after_processing = (
+        sfn.Choice(scope, "IsSweepAfterProcessing")
+        .when(is_sweep_condition, sweep_path)
+        .otherwise(single_path)
+    )
     is_sweep = (
         sfn.Choice(scope, "IsSweep")
-        .when(sfn.Condition.boolean_equals("$.plan.is_sweep", True), sweep.next(rank).next(after_training))
-        .otherwise(submit.next(finalize).next(after_training))
+        .when(sfn.Condition.boolean_equals("$.plan.has_processing", True), process.next(after_processing))
+        .when(is_sweep_condition, sweep_path)
+        .otherwise(single_path)
     )
     return prepare.next(is_sweep)
 

@@ -137,7 +137,7 @@ def main() -> int:
 def _processing_request(config: dict[str, Any]) -> dict[str, Any]:
     """{"kind": "processing", "processor": ScriptProcessor kwargs (network_config as an object),
     "run": .run() kwargs (inputs/outputs as ProcessingInput/ProcessingOutput kwargs),
-    "default_bucket"}: the request passed to create_processing_job (intercepted)."""
+    "default_bucket", "default_bucket_prefix"}: the request passed to create_processing_job (intercepted)."""
     import boto3
     import sagemaker
     from sagemaker import s3
@@ -154,6 +154,7 @@ def _processing_request(config: dict[str, Any]) -> dict[str, Any]:
     )
     session = sagemaker.Session(boto_session=boto_session)
     session._default_bucket = config.get("default_bucket")  # no S3/STS lookups
+    session.default_bucket_prefix = config.get("default_bucket_prefix")
     recorded: list[dict[str, Any]] = []
 
     def record(**request: Any) -> dict[str, Any]:

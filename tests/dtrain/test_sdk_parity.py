@@ -705,6 +705,8 @@ def _processing_and_experiment_configs(code_dir: Path) -> list[dict[str, Any]]:
             "run": _processing_run(run, code_dir),
             "region": "us-east-1",
             "default_bucket": "platform-artifacts" if platform else None,
+            # The platform's output_s3_uri s3://platform-artifacts/jobs: bucket and prefix.
+            "default_bucket_prefix": "jobs" if platform else None,
         }
         for case_id, (processor, run, platform) in PROCESSING_CASES.items()
     ]

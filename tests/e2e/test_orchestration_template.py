@@ -50,7 +50,15 @@ def test_sagemaker_calls_are_scoped_to_the_job_name_prefix(template_json: dict[s
         "sagemaker:StopTrainingJob",
     } <= actions
     for statement in sagemaker:
-        assert "training-job/dtrain-*" in json.dumps(statement["Resource"]), statement
+        resource = json.dumps(statement["Resource"])
+        # Processing jobs (the processing step): the same prefix.
+        assert "training-job/dtrain-*" in resource or "processing-job/dtrain-*" in resource, statement
+    processing = [s for s in sagemaker if "processing-job/dtrain-*" in json.dumps(s["Resource"])]
+    assert {
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+    } <= {a for s in processing for a in _actions(s)}
 
 
 def test_pass_role_is_limited_to_the_execution_role_for_sagemaker(template_json: dict[str, Any]) -> None:
@@ -71,6 +79,22 @@ def test_job_state_change_rule_matches_terminal_statuses_of_our_jobs(template: T
                 "detail": {
                     "TrainingJobStatus": ["Completed", "Failed", "Stopped"],
                     "TrainingJobName": [{"prefix": "dtrain-"}],
+                },
+            }
+        },
+    )
+
+
+def test_processing_job_state_change_rule_matches_terminal_statuses_of_our_jobs(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Processing Job State Change"],
+                "detail": {
+                    "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
+                    "ProcessingJobName": [{"prefix": "dtrain-"}],
                 },
             }
         },

@@ -12,8 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration.events import handle_execution_end, handle_job_event, reconcile
+from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import endpoint_outcome
-from dtrain.orchestration.ledger import ENDPOINT, TRANSFORM, Ledger
+from dtrain.orchestration.ledger import Ledger
 
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
 

@@ -122,7 +122,8 @@ def test_a_training_channel_gets_the_processing_outputs_uri_in_spec_order() -> N
     channels = [
         (c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"]) for c in request["InputDataConfig"]
     ]
-    uri = "s3://platform-artifacts/dtrain-prep-1/output/train"
+    # Under the platform's output prefix, as the SDK with default_bucket_prefix "jobs".
+    uri = "s3://platform-artifacts/jobs/dtrain-prep-1/output/train"
     assert channels == [("val", "s3://my-data/val"), ("train", uri)]
     assert processing_output_uris(spec, PLATFORM) == {"train": uri}
     assert (

@@ -163,3 +163,14 @@ def test_translation_crops_each_image_at_its_own_offset() -> None:
         padded = torch.nn.functional.pad(image[None], (2, 2, 2, 2), mode="reflect")[0]
         y, x = int(augment.shift_y[i]), int(augment.shift_x[i])
         assert torch.equal(out[i], padded[:, y : y + 32, x : x + 32])
+
+
+def test_a_reused_generator_is_reseeded_from_seed_and_step_at_each_draw() -> None:
+    generator = torch.Generator()
+    for step in (3, 4, 3):
+        reused = Augmentation.draw(
+            seed=2, step=step, global_batch=16, rank=0, world_size=2, generator=generator
+        )
+        fresh = Augmentation.draw(seed=2, step=step, global_batch=16, rank=0, world_size=2)
+        assert torch.equal(reused.flip, fresh.flip)
+        assert torch.equal(reused.shift_y, fresh.shift_y) and torch.equal(reused.shift_x, fresh.shift_x)

@@ -32,6 +32,11 @@ class TrainConfig:
     deterministic: bool = False
     compile: bool = False
     max_steps: int | None = None
+    # One forward/backward on a throwaway batch (and one evaluation chunk) before the first step,
+    # leaving no trace in the weights: cuDNN autotuning, torch.compile and first-use allocations
+    # happen before the clock of the first epoch. None: on a GPU or when compiling (on a CPU there
+    # is nothing to tune, and the step would only delay the first one).
+    prewarm: bool | None = None
 
     @classmethod
     def from_hyperparameters(cls, hps: Hyperparameters) -> TrainConfig:
@@ -52,6 +57,7 @@ class TrainConfig:
             deterministic=hps.get_bool("deterministic", d.deterministic),
             compile=hps.get_bool("compile", d.compile),
             max_steps=hps.optional_int("max_steps"),
+            prewarm=hps.optional_bool("prewarm"),
         )
         for name in ("epochs", "batch_size", "width", "keep_checkpoints"):
             if getattr(config, name) < 1:

@@ -88,6 +88,9 @@ class Hyperparameters:
     def optional_int(self, name: str) -> int | None:
         return None if self._get(name) is None else self.get_int(name, 0)
 
+    def optional_bool(self, name: str) -> bool | None:
+        return None if self._get(name) is None else self.get_bool(name, False)
+
 
 def _read_json(path: Path) -> Any:
     try:

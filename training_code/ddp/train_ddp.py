@@ -6,7 +6,9 @@ process; reads the SageMaker contract through ``common``. The loop, top to botto
   data      the train/test channels (python batches or npz) as uint8 tensors on the device
   model     common.cifar_model.CifarNet, channels_last + bf16 autocast on GPU, optional torch.compile
   steps     global batch = batch_size (split over ranks as DistributedSampler would), SGD Nesterov,
-            linear warm-up then linear decay; flip + translate augmentation on the device
+            linear warm-up then linear decay; flip + translate augmentation drawn and applied on the
+            device (no host-to-device copy inside a step); on a GPU or when compiling, one throwaway
+            forward/backward first (prewarm) so autotuning and compilation happen before step 1
   spot      checkpoint every checkpoint_every_steps and on SIGTERM (then exit 0); resume from the
             newest checkpoint on start
   output    one metric line per epoch (and per log_every_steps) from rank 0; model.pt +
@@ -46,10 +48,16 @@ from common.torch_distributed import (
 )
 from torch.nn.parallel import DistributedDataParallel
 
+# Evaluation runs in chunks of this many images; when compiled, the last chunk is padded to it so
+# evaluation compiles one graph, not a second one for the remainder.
+EVAL_CHUNK = 1024
+
 
 class Trainer:
     def __init__(self, sm: SageMakerEnv, config: TrainConfig, ctx: DistContext, log: RankZeroLog) -> None:
         self.sm, self.config, self.ctx, self.log = sm, config, ctx, log
+        self.started_at = time.perf_counter()
+        self.first_step_s: float | None = None  # trainer start -> first step finished on the device
         on_gpu = ctx.device.type == "cuda"
         self.amp = on_gpu  # bf16 autocast: no loss scaling needed, so the scaler stays off
         self.channels_last = on_gpu
@@ -63,6 +71,7 @@ class Trainer:
             DeviceImages(test, ctx.device, mean, std, channels_last=self.channels_last) if test else None
         )
         self.plan = BatchPlan(len(self.train_data), ctx.world_size, config.batch_size)
+        self.augment_generator = torch.Generator(device=ctx.device)
         if self.plan.padded_size >= config.batch_size and config.batch_size % ctx.world_size:
             raise ContractError(
                 "hyperparameters.batch_size",
@@ -151,7 +160,12 @@ class Trainer:
         index = self.plan.rank_batch(order, step_in_epoch, ctx.rank)
         global_batch = min(cfg.batch_size, self.plan.padded_size)
         augment = Augmentation.draw(
-            seed=cfg.seed, step=self.step, global_batch=global_batch, rank=ctx.rank, world_size=ctx.world_size
+            seed=cfg.seed,
+            step=self.step,
+            global_batch=global_batch,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            generator=self.augment_generator,
         )
         images, labels = self.train_data.augmented_batch(index, augment)
         with torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
@@ -163,19 +177,53 @@ class Trainer:
         self.scheduler.step()
         return loss.detach()
 
+    def prewarm(self) -> None:
+        """One forward/backward of a training batch and one evaluation chunk, thrown away.
+
+        The first call of each shape pays for cuDNN's algorithm search, torch.compile and the
+        allocator's first allocations; paying here keeps it out of the first epoch. Nothing
+        remains: the gradients are dropped before any optimizer step, and the batch-norm running
+        statistics the forward pass moved are put back, so a run with and without it (and a
+        resumed one) ends with the same weights. Every rank runs it (DDP all-reduces the
+        throwaway gradients like any others).
+        """
+        per_rank = min(self.config.batch_size, self.plan.padded_size) // self.ctx.world_size
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
+        images, labels = self.train_data.batch(torch.arange(per_rank, device=self.ctx.device))
+        with torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.net(images)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+        loss.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for live, saved in buffers:
+                live.copy_(saved)
+        if self.test_data is not None:
+            self._correct(torch.arange(min(EVAL_CHUNK, len(self.test_data)), device=self.ctx.device))
+        if self.ctx.device.type == "cuda":
+            torch.cuda.synchronize(self.ctx.device)
+
     @torch.no_grad()
+    def _correct(self, index: torch.Tensor) -> torch.Tensor:
+        """How many of the test images at ``index`` the model classifies right (a device scalar)."""
+        assert self.test_data is not None
+        count = len(index)
+        if self.config.compile and count < EVAL_CHUNK:
+            index = torch.cat([index, index[:1].expand(EVAL_CHUNK - count)])
+        images, labels = self.test_data.batch(index)
+        self.net.eval()
+        with torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.net(images)
+        self.net.train()
+        return (logits[:count].argmax(1) == labels[:count]).sum()
+
     def evaluate(self) -> float | None:
         if self.test_data is None:
             return None
-        self.net.eval()
         correct = torch.zeros((), device=self.ctx.device, dtype=torch.float64)
-        index = torch.arange(self.ctx.rank, len(self.test_data), self.ctx.world_size)
-        for chunk in index.split(1024):
-            images, labels = self.test_data.batch(chunk)
-            with torch.autocast(device_type=self.ctx.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.net(images)
-            correct += (logits.argmax(1) == labels).sum()
-        self.net.train()
+        index = torch.arange(self.ctx.rank, len(self.test_data), self.ctx.world_size, device=self.ctx.device)
+        for chunk in index.split(EVAL_CHUNK):
+            correct += self._correct(chunk)
         if self.ctx.distributed:
             dist.all_reduce(correct)
         return float(correct.item()) / len(self.test_data)
@@ -192,9 +240,17 @@ class Trainer:
         cfg, per_epoch = self.config, self.plan.steps_per_epoch
         global_batch = min(cfg.batch_size, self.plan.padded_size)
         self.net.train()
+        on_gpu = self.ctx.device.type == "cuda"
+        if cfg.prewarm if cfg.prewarm is not None else (on_gpu or cfg.compile):
+            started = time.perf_counter()
+            self.prewarm()
+            self.log(
+                f"prewarm: {time.perf_counter() - started:.2f}s (compilation, autotuning, first allocations)"
+            )
         while self.step < self.total_steps:
             epoch = self.step // per_epoch
             order = epoch_order(len(self.train_data), self.ctx.world_size, seed=cfg.seed, epoch=epoch)
+            order = order.to(self.ctx.device)  # once per epoch; the steps slice it on the device
             loss_sum = torch.zeros((), device=self.ctx.device)
             loss_count = 0
             started = time.perf_counter()
@@ -212,6 +268,12 @@ class Trainer:
                     return False
                 loss_sum += self.train_step(order, step_in_epoch)
                 loss_count += 1
+                if self.first_step_s is None:
+                    # One wait for the device, once per process: time to the first useful step.
+                    if on_gpu:
+                        torch.cuda.synchronize(self.ctx.device)
+                    self.first_step_s = time.perf_counter() - self.started_at
+                    self.log(f"first step done {self.first_step_s:.2f}s after the trainer started")
                 interval_steps += 1
                 self.step += 1
                 if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:

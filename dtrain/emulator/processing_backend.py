@@ -1,0 +1,305 @@
+"""SageMaker Processing behind the emulator: CreateProcessingJob, Describe, Stop, and the event.
+
+moto records a CreateProcessingJob and calls it Completed at once. The shims here hand every
+created job to the emulator's SageMaker backend instead, as training jobs are:
+
+- `EventPlaybackBackend`: the job stays InProgress until the test plays its outcome
+  (`complete`, `fail`, `stop`, the same calls as for a training job);
+- `LocalRunnerBackend`: the job runs on this machine with SageMaker Processing's layout
+  (dtrain.processing_local), as the job's execution role: inputs are downloaded from the
+  emulated S3, outputs uploaded to it (EndOfJob: once the command succeeded; Continuous: also
+  what a failed job had written), log lines go to /aws/sagemaker/ProcessingJobs.
+
+Each terminal status puts SageMaker's "Processing Job State Change" event on the emulated
+EventBridge, its detail the job's DescribeProcessingJob answer ("Events that Amazon SageMaker
+AI sends to Amazon EventBridge",
+https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dtrain.emulator.shims import put_event
+
+PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
+LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+_CURRENT_REQUEST = threading.local()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # moto keeps naive UTC datetimes
+
+
+class ProcessingControl:
+    """Moves one emulated processing job through its statuses and emits its event. Its
+    `finish` takes the training control's keyword arguments (tests play both alike) and
+    ignores those a processing job has no field for."""
+
+    def __init__(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
+        self.backend = backend
+        self.job = job
+        self.request = request
+        self.lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self.job.processing_job_name)
+
+    @property
+    def status(self) -> str:
+        return str(self.job.processing_job_status)
+
+    def start(self) -> None:
+        job, now = self.job, _now()
+        job.processing_job_status = "InProgress"
+        job.processing_start_time = now
+        job.processing_end_time = None
+        job.last_modified_time = now
+        # What moto's model leaves out of DescribeProcessingJob.
+        for key, attribute in (
+            ("ProcessingResources", "processing_resources"),
+            ("Environment", "environment"),
+        ):
+            if key in self.request:
+                setattr(job, attribute, copy.deepcopy(self.request[key]))
+
+    def progress(self, secondary: str, message: str = "") -> None:
+        """Processing jobs have no secondary statuses; kept for the training control's callers."""
+
+    def stopping(self) -> None:
+        with self.lock:
+            if self.status == "InProgress":
+                self.job.processing_job_status = "Stopping"
+                self.job.last_modified_time = _now()
+
+    def finish(
+        self,
+        status: str,
+        *,
+        failure_reason: str | None = None,
+        exit_message: str | None = None,
+        emit: bool = True,
+        **_training_only: Any,
+    ) -> bool:
+        """Terminal status + SageMaker's event; False if the job had finished already."""
+        with self.lock:
+            if self.status not in ("InProgress", "Stopping"):
+                return False
+            now = _now()
+            self.job.processing_job_status = status
+            self.job.processing_end_time = now
+            self.job.last_modified_time = now
+            if failure_reason:
+                self.job.failure_reason = failure_reason
+            if exit_message:
+                self.job.exit_message = exit_message
+        if emit:
+            self.emit_state_change()
+        return True
+
+    def emit_state_change(self) -> None:
+        put_event(
+            self.backend.account_id,
+            self.backend.region_name,
+            "aws.sagemaker",
+            PROCESSING_JOB_STATE_CHANGE,
+            dict(self.job.response_object),
+            [str(self.job.arn)],
+        )
+
+
+# -- the backends' hooks -----------------------------------------------------------------------
+def playback_created(registry: Any, backend: Any, job: Any, request: Mapping[str, Any]) -> ProcessingControl:
+    """EventPlaybackBackend: the job waits for the test (or the backend's auto-complete)."""
+    control = ProcessingControl(backend, job, request)
+    control.start()
+    with registry._job_added:
+        registry.jobs[control.name] = control
+        registry.created_order.append(control.name)
+        registry._job_added.notify_all()
+    if registry.auto_complete_after_s is not None:
+        timer = threading.Timer(registry.auto_complete_after_s, lambda: control.finish("Completed"))
+        timer.daemon = True
+        timer.start()
+    return control
+
+
+def playback_stop(control: Any) -> None:
+    """`control`: the ProcessingControl the backend's `jobs` holds under the job's name."""
+    control.stopping()
+    control.finish("Stopped")
+
+
+class LocalProcessingRun:
+    """One processing job run by dtrain.processing_local in a thread, as its execution role."""
+
+    def __init__(self, control: ProcessingControl, *, workdir: Path, python: str) -> None:
+        self.control = control
+        self.workdir = workdir / "processing-jobs" / control.name
+        self.python = python
+        self.stop_event = threading.Event()
+        self.error: str | None = None
+
+    def start(self) -> None:
+        threading.Thread(
+            target=self._run, name=f"emulated-processing-{self.control.name}", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        self.control.stopping()
+        self.stop_event.set()
+
+    def _run(self) -> None:
+        from dtrain.emulator.authz import hook as authz_hook
+
+        request = self.control.request
+        with authz_hook.execution_role(str(request.get("RoleArn", "")), self.control.name):
+            try:
+                self._run_as_role(request)
+            except Exception as exc:  # a job that cannot even start fails like SageMaker's would
+                self.error = repr(exc)
+                self.control.finish("Failed", failure_reason=f"ClientError: {exc}")
+
+    def _run_as_role(self, request: Mapping[str, Any]) -> None:
+        import boto3
+
+        from dtrain.processing_local import run_processing_locally
+
+        region = self.control.backend.region_name
+        logs = boto3.client("logs", region_name=region)
+        lines: list[tuple[str, str]] = []
+
+        def sink(host: str, line: str) -> None:
+            lines.append((host.split("/", 1)[0], line))
+
+        # Its own workdir, so its S3 stand-in is empty: every input comes from the emulated S3.
+        result = run_processing_locally(
+            request, workdir=self.workdir, python=self.python, log_sink=sink, stop=self.stop_event
+        )
+        _put_logs(logs, self.control.name, lines)
+        s3 = boto3.client("s3", region_name=region)
+        for out in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            s3_output = out["S3Output"]
+            local = result.staged.get(str(out["OutputName"]))
+            # EndOfJob outputs of a job that did not complete are not uploaded; Continuous ones
+            # keep what was there (SageMaker uploaded it while the job ran).
+            if local is None or (result.status != "Completed" and s3_output["S3UploadMode"] != "Continuous"):
+                continue
+            _upload_tree(s3, local, str(s3_output["S3Uri"]))
+        if self.stop_event.is_set() and result.status != "Completed":
+            self.control.finish("Stopped")
+            return
+        self.control.finish(
+            result.status,
+            failure_reason=result.failure_reason,
+            exit_message=result.failure_reason,
+        )
+
+
+def _upload_tree(s3: Any, local: Path, uri: str) -> None:
+    parsed = urlparse(uri)
+    prefix = parsed.path.strip("/")
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        key = (
+            f"{prefix}/{path.relative_to(local).as_posix()}" if prefix else path.relative_to(local).as_posix()
+        )
+        s3.upload_file(str(path), parsed.netloc, key)
+
+
+def _put_logs(logs: Any, job: str, lines: list[tuple[str, str]]) -> None:
+    import contextlib
+    import time
+
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    by_host: dict[str, list[str]] = {}
+    for host, line in lines:
+        if line:  # PutLogEvents: a message has at least 1 character
+            by_host.setdefault(host, []).append(line)
+    now = int(time.time() * 1000)
+    for host, messages in by_host.items():
+        stream = f"{job}/{host}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now, "message": m} for m in messages],
+        )
+
+
+# -- the shims -----------------------------------------------------------------------------
+def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> None:
+    """CreateProcessingJob (ResourceInUse, throttling, role and key checks, the backend runs the
+    job), StopProcessingJob (only a job in progress), onto moto's SageMaker."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from dtrain.emulator.authz import hook as authz_hook
+
+    original_create = SageMakerModelBackend.create_processing_job
+    original_response = SageMakerResponse.create_processing_job
+
+    def create_response(self: Any) -> Any:
+        # The request as the client sent it: moto's model drops ProcessingResources, Environment.
+        _CURRENT_REQUEST.value = json.loads(self.body) if self.body else {}
+        try:
+            return original_response(self)
+        finally:
+            _CURRENT_REQUEST.value = None
+
+    def create_processing_job(self: Any, processing_job_name: str, **kwargs: Any) -> Any:
+        if processing_job_name in self.processing_jobs:
+            raise JsonRESTError("ResourceInUse", f"Processing job {processing_job_name} already exists")
+        if not sagemaker_backend.admit_create():
+            raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
+        # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
+        name = processing_job_name.lower()
+        arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:processing-job/{name}"
+        refused = authz_hook.service_cannot_assume(
+            "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), arn
+        )
+        # The same key checks as a training job's: a grant on the volume key, encryption with
+        # the output key, both by the execution role.
+        keys = {
+            "RoleArn": request.get("RoleArn", ""),
+            "ResourceConfig": dict(request.get("ProcessingResources", {}).get("ClusterConfig", {})),
+            "OutputDataConfig": {
+                k: v for k, v in (request.get("ProcessingOutputConfig") or {}).items() if k == "KmsKeyId"
+            },
+        }
+        refused = refused or authz_hook.job_keys_refused(keys, processing_job_name, self.region_name)
+        if refused:  # SageMaker checks at create that it can assume the role (and use its keys)
+            raise JsonRESTError("ValidationException", refused)
+        job = original_create(self, processing_job_name=processing_job_name, **kwargs)
+        hook = getattr(sagemaker_backend, "processing_created", None)
+        if hook is not None:
+            hook(self, job, request)
+        return job
+
+    def stop_processing_job(self: Any, processing_job_name: str) -> None:
+        job = self.processing_jobs.get(processing_job_name)
+        if job is None:
+            raise JsonRESTError(
+                "ValidationException", f"Could not find processing job '{processing_job_name}'."
+            )
+        if job.processing_job_status not in ("InProgress", "Stopping"):
+            raise JsonRESTError(
+                "ValidationException",
+                f"The job {processing_job_name} is not in progress (status {job.processing_job_status}).",
+            )
+        sagemaker_backend.processing_stop_requested(self, job)
+
+    patch(SageMakerResponse, "create_processing_job", create_response)
+    patch(SageMakerModelBackend, "create_processing_job", create_processing_job)
+    patch(SageMakerModelBackend, "stop_processing_job", stop_processing_job)

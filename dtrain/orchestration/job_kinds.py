@@ -1,0 +1,126 @@
+"""The kinds of SageMaker job an execution waits on, and the API names each one uses.
+
+Submit, the job-events handler, reconcile and abort treat every kind alike (ledger row,
+callback token, idempotent create, stop when the execution ends); only these names differ.
+The event detail-types come from "Events that Amazon SageMaker AI sends to Amazon EventBridge"
+(https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html):
+the detail of each is the job's Describe* answer (name, status, ARN, FailureReason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+TRAINING = "training"
+PROCESSING = "processing"
+TRANSFORM = "transform"
+# An endpoint is not a job: its row is keyed by the endpoint config the execution deployed and
+# follows the endpoint by name (LedgerRow.resource_name); dtrain.orchestration.kinds reads its
+# outcome and decides how an abort treats it. The table gives it its event and error names.
+ENDPOINT = "endpoint"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    kind: str
+    noun: str  # in messages: "training job"
+    name_key: str  # TrainingJobName
+    status_key: str
+    arn_key: str
+    arn_type: str  # the resource type in the job's ARN
+    describe: str  # the boto3 method names
+    stop: str
+    create: str
+    event_detail_type: str
+    failed_error: str  # the Step Functions error a failed job's callback carries
+    stopped_error: str
+
+    def describe_job(self, sagemaker: Any, name: str) -> dict[str, Any] | None:
+        """Describe*; None when SageMaker has no such job."""
+        try:
+            out: dict[str, Any] = getattr(sagemaker, self.describe)(**{self.name_key: name})
+            return out
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                return None
+            raise
+
+    def stop_job(self, sagemaker: Any, name: str) -> bool:
+        """Stop*; False when there is nothing to stop (never created, or finished)."""
+        try:
+            getattr(sagemaker, self.stop)(**{self.name_key: name})
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+                return False
+            raise
+        return True
+
+
+KINDS: Mapping[str, JobKind] = {
+    TRAINING: JobKind(
+        kind=TRAINING,
+        noun="training job",
+        name_key="TrainingJobName",
+        status_key="TrainingJobStatus",
+        arn_key="TrainingJobArn",
+        arn_type="training-job",
+        describe="describe_training_job",
+        stop="stop_training_job",
+        create="create_training_job",
+        event_detail_type="SageMaker Training Job State Change",
+        failed_error="SageMaker.TrainingJobFailed",
+        stopped_error="SageMaker.TrainingJobStopped",
+    ),
+    PROCESSING: JobKind(
+        kind=PROCESSING,
+        noun="processing job",
+        name_key="ProcessingJobName",
+        status_key="ProcessingJobStatus",
+        arn_key="ProcessingJobArn",
+        arn_type="processing-job",
+        describe="describe_processing_job",
+        stop="stop_processing_job",
+        create="create_processing_job",
+        event_detail_type="SageMaker Processing Job State Change",
+        failed_error="SageMaker.ProcessingJobFailed",
+        stopped_error="SageMaker.ProcessingJobStopped",
+    ),
+    TRANSFORM: JobKind(
+        kind=TRANSFORM,
+        noun="transform job",
+        name_key="TransformJobName",
+        status_key="TransformJobStatus",
+        arn_key="TransformJobArn",
+        arn_type="transform-job",
+        describe="describe_transform_job",
+        stop="stop_transform_job",
+        create="create_transform_job",
+        event_detail_type="SageMaker Transform Job State Change",
+        failed_error="SageMaker.TransformJobFailed",
+        stopped_error="SageMaker.TransformJobStopped",
+    ),
+    ENDPOINT: JobKind(
+        kind=ENDPOINT,
+        noun="endpoint",
+        name_key="EndpointName",
+        status_key="EndpointStatus",
+        arn_key="EndpointArn",
+        arn_type="endpoint",
+        describe="describe_endpoint",
+        stop="delete_endpoint",
+        create="create_endpoint",
+        event_detail_type="SageMaker Endpoint State Change",
+        failed_error="SageMaker.EndpointFailed",
+        stopped_error="SageMaker.EndpointStopped",
+    ),
+}
+BY_DETAIL_TYPE: Mapping[str, JobKind] = {k.event_detail_type: k for k in KINDS.values()}
+
+
+def job_kind(kind: str | None) -> JobKind:
+    """The kind a ledger row or payload names; rows written before kinds existed are training."""
+    return KINDS[kind or TRAINING]

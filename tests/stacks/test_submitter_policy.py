@@ -1,0 +1,54 @@
+"""The scientists' least-privilege policy is part of the real app: a managed policy of the
+orchestration stack, exported for the platform team to attach (stacks/submitter_policy.py).
+What it allows is exercised by running the CLI under it (tests/cli/test_cli_submitter_policy.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _policy(template_dicts: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    resources = template_dicts["orchestration"]["Resources"]
+    ((logical_id, policy),) = [(k, r) for k, r in resources.items() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+    return logical_id, policy["Properties"]
+
+
+def test_the_orchestration_stack_exports_the_submitter_policy(
+    template_dicts: dict[str, dict[str, Any]],
+) -> None:
+    logical_id, props = _policy(template_dicts)
+    outputs = template_dicts["orchestration"]["Outputs"]
+    assert outputs["SubmitterPolicyArn"]["Value"] == {"Ref": logical_id}
+    # Attached by the platform team to scientists' roles, not by the stack to anything.
+    assert not any(props.get(k) for k in ("Roles", "Users", "Groups"))
+
+
+def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str, dict[str, Any]]) -> None:
+    _, props = _policy(template_dicts)
+    statements = props["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" and "NotAction" not in s and "NotResource" not in s for s in statements)
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert not [a for a in actions if "*" in a]
+    assert actions == {
+        "cloudformation:DescribeStacks",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:GetExecutionHistory",
+        "states:StopExecution",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "kms:Decrypt",
+        "sagemaker:DescribeTrainingJob",
+        "logs:DescribeLogStreams",
+        "logs:GetLogEvents",
+    }
+    upload = next(s for s in statements if s["Sid"] == "UploadSource")
+    assert upload["Resource"]["Fn::Join"][1][-1] == "/*/source/sourcedir.tar.gz"
+    for sid, service in (("EncryptSourceThroughS3", "s3."), ("ReadLedgerThroughDynamoDB", "dynamodb.")):
+        key_use = next(s for s in statements if s["Sid"] == sid)
+        assert key_use["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0] == service

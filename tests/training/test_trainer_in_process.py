@@ -1,0 +1,49 @@
+"""train_ddp.Trainer in one process on the CPU: the prewarm step before the first epoch leaves no
+trace, and the time to the first step is recorded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from common.cifar_train_config import TrainConfig, set_determinism
+from common.launcher_env import detect_rank_info
+from common.metrics import RankZeroLog
+from common.sagemaker_env import SageMakerEnv
+from common.stop_signal import StopRequest
+from common.torch_distributed import StopAgreement, init_distributed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training_code" / "ddp"))
+from train_ddp import Trainer
+
+HYPERPARAMETERS = {"epochs": 2, "batch_size": 64, "width": 8, "seed": 5, "checkpoint_every_steps": 0}
+
+
+def train(harness: SimpleNamespace, data: Path, base: Path, **extra: object) -> tuple[Trainer, float | None]:
+    sm = SageMakerEnv.from_environ(harness.job_env(base, {"train": data}, {**HYPERPARAMETERS, **extra}))
+    config = TrainConfig.from_hyperparameters(sm.hyperparameters)
+    set_determinism(config)
+    ctx = init_distributed(detect_rank_info(sm, {}), sm)
+    trainer = Trainer(sm, config, ctx, RankZeroLog(0))
+    assert trainer.run(StopAgreement(ctx, StopRequest()))
+    return trainer, trainer.evaluate()
+
+
+def test_prewarm_leaves_the_weights_statistics_and_accuracy_as_without_it(
+    harness: SimpleNamespace, cifar_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain, plain_acc = train(harness, cifar_npz, tmp_path / "plain", prewarm=False)
+    warmed, warmed_acc = train(harness, cifar_npz, tmp_path / "warmed", prewarm=True)
+    out = capsys.readouterr().out
+    assert out.count("prewarm: ") == 1, out  # it ran once, in the second run only
+    # Batch-norm running statistics included: the prewarm forward pass moves them, then they are put back.
+    a, b = plain.model.state_dict(), warmed.model.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert plain_acc == warmed_acc
+    assert warmed.first_step_s is not None and warmed.first_step_s > 0
+    assert out.count("first step done") == 2
