@@ -7,9 +7,7 @@ The model is a model.tar.gz whose code/inference.py follows SageMaker's inferenc
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,45 +21,11 @@ from dtrain.emulator import hosting
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from tests.emulator.hosting_models import model_archive
 
 REGION = "us-east-1"
 BUCKET = "hosting-test"
 ROLE = "arn:aws:iam::123456789012:role/exec"
-INFERENCE = """
-import json, os, time
-
-def model_fn(model_dir):
-    with open(os.path.join(model_dir, "weights.json")) as f:
-        return json.load(f)
-
-def input_fn(body, content_type):
-    if content_type != "application/json":
-        raise ValueError(f"unsupported content type {content_type}")
-    return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-def predict_fn(records, model):
-    time.sleep(model.get("delay", 0))
-    if any(r == "boom" for r in records):
-        raise RuntimeError("boom requested")
-    return [{"y": r["x"] * model["scale"]} for r in records]
-
-def output_fn(predictions, accept):
-    return "\\n".join(json.dumps(p) for p in predictions), "application/json"
-"""
-
-
-def model_archive(scale: float, delay: float = 0.0) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in {
-            "weights.json": json.dumps({"scale": scale, "delay": delay}),
-            "code/inference.py": INFERENCE,
-        }.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
