@@ -17,9 +17,10 @@
 A successful single job costs 6 state transitions however long it trains; a 60-s polling
 loop costs about 3 per minute. A processing step adds 2 (Process, the second Choice), however
 long it runs, and a spec without one pays nothing for it: the first Choice routes both. The
-sweep runs processing once, then the Map: every item reads the same outputs. Deploying or
-transforming after training adds 5, however long the endpoint takes to come up or the
-transform job runs.
+sweep runs processing once, then the Map: every item reads the same outputs. After training,
+every execution passes one Choice (HostsModel); deploying or transforming adds 4 more
+(CreateModel, DeployOrTransform, Deploy|Transform, FinalizeHosting), however long the
+endpoint takes to come up or the transform job runs (benchmarks/state_transitions.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from dtrain.emulator import Emulator
 from dtrain.emulator.apps import STANDIN_DATA_BUCKET
 from tests.emulator.hosting_models import model_archive
@@ -57,8 +59,26 @@ def _deploy_spec(make_spec: Any, endpoint: str) -> dict[str, Any]:
     return spec
 
 
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    from dtrain.cli import main
+
+    capsys.readouterr()
+    assert main([*argv, "--stack", emulator_stack()]) == 0
+    return capsys.readouterr().out
+
+
+def emulator_stack() -> str:
+    from dtrain.emulator.core import ORCHESTRATION_STACK
+
+    return ORCHESTRATION_STACK
+
+
 def test_an_execution_trains_deploys_and_the_endpoint_answers_then_a_second_one_updates_it(
-    emulator: Emulator, make_spec: Any, read_notifications: Any, count_transitions: Any
+    emulator: Emulator,
+    make_spec: Any,
+    read_notifications: Any,
+    count_transitions: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert emulator.enforce  # the platform's own IAM decides every call below
     read_notifications(emulator)
@@ -76,7 +96,19 @@ def test_an_execution_trains_deploys_and_the_endpoint_answers_then_a_second_one_
     row = emulator.ledger().get(first_config)
     assert row is not None and row.kind == "endpoint" and row.status == "Completed" and not row.is_open
     # Callback, not polling: training + model + endpoint cost a fixed number of transitions.
-    assert count_transitions(emulator.history(arn)) <= 13
+    assert count_transitions(emulator.history(arn)) <= 11
+    # dtrain status shows the endpoint; dtrain list has the deployment's row.
+    execution = arn.rsplit(":", 1)[-1]
+    status = json.loads(_cli(capsys, "status", execution, "--json"))
+    (hosted,) = status["hosting"]
+    assert (hosted["kind"], hosted["name"], hosted["status"]) == ("endpoint", "dtrain-e2e-ep", "InService")
+    assert hosted["serving_config"] == hosted["endpoint_config"] == first_config
+    assert [j["name"] for j in status["jobs"]] == [job]
+    assert "Endpoint dtrain-e2e-ep: InService" in _cli(capsys, "status", execution)
+    listed = json.loads(_cli(capsys, "list", "--json"))
+    assert {"job_name": first_config, "kind": "endpoint", "resource_name": "dtrain-e2e-ep"}.items() <= next(
+        r for r in listed if r["job_name"] == first_config
+    ).items()
 
     arn2, _ = _train(emulator, _deploy_spec(make_spec, "dtrain-e2e-ep"), scale=10)
     # While the second execution deploys, the endpoint keeps answering (old model, then new).
@@ -114,7 +146,7 @@ def _put_inputs(emu: Emulator, prefix: str, count: int) -> None:
 
 
 def test_an_execution_trains_then_transforms_and_the_out_files_land_in_s3(
-    emulator: Emulator, make_spec: Any
+    emulator: Emulator, make_spec: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _put_inputs(emulator, "transform-in", 5)
     arn, _ = _train(
@@ -123,6 +155,8 @@ def test_an_execution_trains_then_transforms_and_the_out_files_land_in_s3(
     desc = emulator.wait_execution(arn, timeout=180)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     transform = json.loads(desc["output"])["transform"]
+    status = json.loads(_cli(capsys, "status", arn, "--json"))
+    assert [(h["kind"], h["status"]) for h in status["hosting"]] == [("transform", "Completed")]
     assert transform["status"] == "Completed"
     output = transform["output_path"]
     bucket, _, prefix = output.removeprefix("s3://").partition("/")
