@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Hypothesis, pytest and mypy caches stay inside the clone.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test setup lint pytest synth system-deps clean
+.PHONY: demo test setup lint pytest pytest-main pytest-lambda synth system-deps clean
 
 demo: $(VENV)/.stamp node_modules/.stamp
 	$(BIN)/python -m dtrain.demo
@@ -26,8 +26,17 @@ lint: $(VENV)/.stamp
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-pytest: setup
-	$(BIN)/pytest -q
+# The main suite runs in PYTEST_WORKERS processes (pytest-xdist): much of it waits on training
+# processes, servers and Node.js, so workers pay even on 2 cores. Each test file stays on one
+# worker, the synthesized-app tests share one (tests/conftest.py); PYTEST_WORKERS=0: one process.
+# benchmarks/suite_time.py times these targets.
+PYTEST_WORKERS ?= 2
+pytest: pytest-main pytest-lambda
+
+pytest-main: setup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+
+pytest-lambda: setup
 	.venv-lambda/bin/python -m pytest -q $(LAMBDA_TESTS)
 
 synth: $(VENV)/.stamp node_modules/.stamp

@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dtrain.emulator import Emulator
-from dtrain.emulator.apps import synth_standin_app
+from dtrain.emulator.fixtures import standin_emulator
 from dtrain.emulator.scenarios import burst
 
 SPEC = {
@@ -38,10 +36,8 @@ def main() -> int:
     parser.add_argument("--executions", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        assembly = synth_standin_app(Path(tmp) / "cdk.out")
-        with Emulator(assembly, announce=False) as emu:
-            report = burst(emu, SPEC, executions=args.executions, rate_per_s=args.rate, timeout_s=3600)
+    with standin_emulator() as emu:
+        report = burst(emu, SPEC, executions=args.executions, rate_per_s=args.rate, timeout_s=3600)
     print(json.dumps({**report.__dict__, "exactly_one_job_each": report.exactly_one_job_each}, indent=2))
     return 0 if report.exactly_one_job_each and report.statuses == {"SUCCEEDED": args.executions} else 1
 

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dtrain.emulator import Emulator
-from dtrain.emulator.apps import synth_standin_app
+from dtrain.emulator.fixtures import standin_assembly_once, standin_emulator
 
 HISTORY_CAP = 25_000
 POLL_TRANSITIONS_PER_MIN = 3  # Wait, Describe (Task), Choice
@@ -112,8 +112,8 @@ def cold_init(assembly: Path) -> dict[str, float]:
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        assembly = synth_standin_app(Path(tmp) / "cdk.out")
-        with Emulator(assembly, announce=False) as emu:
+        assembly = standin_assembly_once(Path(tmp))  # kept: the cold-init runs use its bundles
+        with standin_emulator(assembly) as emu:
             short, long = run_once(emu, 60), run_once(emu, 86_400)
             deploy_short, deploy_long = run_deploy(emu, 60), run_deploy(emu, 86_400)
         init_ms = cold_init(assembly)

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dtrain.emulator import Emulator
-from dtrain.emulator.apps import synth_standin_app
+from dtrain.emulator.fixtures import standin_emulator
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 
 
@@ -57,20 +55,18 @@ def main() -> None:
     backend = EventPlaybackBackend(
         auto_complete_after_s=0.05, auto_metrics={"validation:accuracy": 0.9, "train:loss": 0.25}
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        assembly = synth_standin_app(Path(tmp) / "cdk.out")
-        with Emulator(assembly, sagemaker=backend, announce=False) as emu:
-            start = time.perf_counter()
-            arn = emu.start_execution(sweep_spec(args.items))
-            desc = emu.wait_execution(arn, timeout=1800, poll_s=0.5)
-            meter = emu.behaviour.payloads
-            print(f"{meter.largest_bytes} bytes")
-            print(
-                f"largest in state {meter.largest_state!r}; execution {desc['status']}"
-                f" {desc.get('error') or ''} after {time.perf_counter() - start:.0f} s;"
-                f" {len(backend.jobs)} jobs",
-                file=sys.stderr,
-            )
+    with standin_emulator(sagemaker=backend) as emu:
+        start = time.perf_counter()
+        arn = emu.start_execution(sweep_spec(args.items))
+        desc = emu.wait_execution(arn, timeout=1800, poll_s=0.5)
+        meter = emu.behaviour.payloads
+        print(f"{meter.largest_bytes} bytes")
+        print(
+            f"largest in state {meter.largest_state!r}; execution {desc['status']}"
+            f" {desc.get('error') or ''} after {time.perf_counter() - start:.0f} s;"
+            f" {len(backend.jobs)} jobs",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,14 @@ snapshot and scanner reuses the same synthesis through these fixtures:
                      id without the stack prefix, lower-cased: "DtrainOrchestration" -> "orchestration")
 - `template_files`   dict[str, Path]: the same keys -> the synthesized template JSON file
 - `template_dicts`   dict[str, dict]: the same keys -> the parsed template
+- `standin_assembly` Path: the emulator's stand-in platform (dtrain.emulator.apps), synthesized
+                     once per session, shared by pytest-xdist's workers; deploy it with
+                     `dtrain.emulator.fixtures.standin_emulator(standin_assembly)`
+- `emulator_app_assembly` Path: app.py synthesized for the emulator as `make demo` and
+                     `dtrain emulate up` do (dtrain.demo.synth_for_emulator), once per session
+
+Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
+the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
 
 Tests that need a differently configured app call `stacks.synthesis.synthesize(overrides, tmp_path)`
 (conftest modules are not importable under --import-mode=importlib; type hints come from there too).
@@ -87,3 +95,56 @@ def template_files(synthesized_app: SynthesizedApp) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def template_dicts(synthesized_app: SynthesizedApp) -> dict[str, dict[str, Any]]:
     return synthesized_app.template_dicts
+
+
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of this run that every xdist worker sees (their base temps are siblings)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+@pytest.fixture(scope="session")
+def standin_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dtrain.emulator.fixtures import standin_assembly_once
+
+    return standin_assembly_once(_shared_dir(tmp_path_factory, "standin-app"))
+
+
+@pytest.fixture(scope="session")
+def emulator_app_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dtrain.demo import synth_for_emulator
+    from dtrain.emulator.fixtures import synthesized_once
+
+    return synthesized_once(_shared_dir(tmp_path_factory, "emulator-app"), synth_for_emulator)
+
+
+# -- pytest-xdist grouping -----------------------------------------------------------------------
+# With `--dist loadgroup`, the tests of one xdist_group run on one worker, in collection order.
+# Every test file is a group of its own (its module-scoped emulators, syntheses and processes are
+# set up once), and the files with a test that uses the session's synthesized CDK app form one
+# group, so the app is synthesized once per run, not once per worker. The groups with the most
+# slow tests are handed out first, so the long ones do not start last and leave one worker
+# running alone at the end. Files added later get the same treatment; a test may still name its
+# own group with @pytest.mark.xdist_group("...").
+CDK_APP_GROUP = "cdk-app"
+_GROUP = pytest.StashKey[str]()  # an item's group name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to distribute
+        return
+    app_files = {item.path for item in items if "synthesized_app" in getattr(item, "fixturenames", ())}
+    slow_in_group: dict[str, int] = {}
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
+            group = CDK_APP_GROUP if item.path in app_files else item.nodeid.split("::", 1)[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+        else:
+            group = str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        slow = item.get_closest_marker("slow") is not None
+        slow_in_group[group] = slow_in_group.get(group, 0) + slow
+        item.stash[_GROUP] = group
+    # A stable sort: every worker collects the same order (xdist checks), each file keeps its own.
+    items.sort(key=lambda item: -slow_in_group[item.stash[_GROUP]])

@@ -123,54 +123,15 @@ def handle_up(args: argparse.Namespace) -> int:
 
 
 def handle_serve(args: argparse.Namespace) -> int:
-    """The background process `up` starts: synth, deploy, serve until SIGTERM (or SIGHUP/SIGINT),
-    leaving no state file and no listener behind on any of them."""
-    from dtrain.emulator.background import Stop, install_server_signals, private_tmpdir
-    from dtrain.emulator.server_state import port_free
+    """The background process `up` starts: synth app.py for the emulator, deploy, serve until
+    SIGTERM (or SIGHUP/SIGINT), with local mode training the jobs (dtrain/emulator/serve.py)."""
+    from dtrain.emulator.serve import ServeOptions, serve
 
-    install_server_signals()
-    if not port_free(args.port):
-        print(f"dtrain emulate serve: port {args.port} on 127.0.0.1 is in use", file=sys.stderr)
-        return 1
-    try:
-        with private_tmpdir(Path(args.workdir)):
-            return _serve(args)
-    except Stop:
-        return 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    """Synth, deploy, record the state, serve; every `with`/`finally` undoes its part."""
-    import json
-    import os
-
-    from dtrain.demo import local_sagemaker_backend, synth_for_emulator
-    from dtrain.emulator import Emulator
-    from dtrain.emulator.background import serve_until_signalled
-    from dtrain.emulator.server_state import remove_state, write_state
-    from dtrain.local import LocalConfig
-
-    workdir = Path(args.workdir)
-    assembly = Path(args.assembly) if args.assembly else synth_for_emulator(workdir / "cdk.out")
-    backend = local_sagemaker_backend(workdir / "jobs")
-    with Emulator(assembly, sagemaker=backend, server_port=args.port, enforce=args.enforce) as emu:
-        assert emu.deployment is not None
-        # The deployed platform's ECR image URIs are local mode's packaged images.
-        settings = json.loads(emu.output("PlatformSettings"))
-        backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
-        state = {
-            "pid": os.getpid(),
-            "endpoint": emu.endpoint_url,
-            "region": emu.region,
-            "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
-            "not_modelled": emu.deployment.not_modelled() + emu.deployment.skipped_assets,
-        }
-        try:
-            write_state(args.port, state)
-            serve_until_signalled()
-        finally:
-            remove_state(args.port)
-    return 0
+    assembly = Path(args.assembly) if args.assembly else None
+    options = ServeOptions(
+        port=args.port, workdir=Path(args.workdir), assembly=assembly, enforce=args.enforce
+    )
+    return serve(options, prog="dtrain emulate serve")
 
 
 def handle_status(args: argparse.Namespace) -> int:

@@ -131,7 +131,8 @@ def handle_serve(args: argparse.Namespace) -> int:
     from dtrain.serving.server import start_server
 
     env = _parse_env(args.env)
-    workers = args.workers or default_workers()
+    # --workers, else the model's SAGEMAKER_MODEL_SERVER_WORKERS (--env), else this shell's / the CPUs.
+    workers = args.workers or (None if WORKERS_ENV in env else default_workers())
 
     def stop_on_sigterm(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -140,13 +141,13 @@ def handle_serve(args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="dtrain-serve-") as scratch:
             model_dir = unpack_model(args.model, Path(scratch))
-            print(f"dtrain serve: loading {args.model} in {workers} workers...", file=sys.stderr, flush=True)
+            print(f"dtrain serve: loading {args.model}...", file=sys.stderr, flush=True)
             handle = start_server(
                 model_dir, host=args.host, port=args.port, workers=workers, framework=args.framework, env=env
             )
             try:
                 print(
-                    f"dtrain serve: {handle.framework} model ready at {handle.url} "
+                    f"dtrain serve: {handle.framework} model ready at {handle.url}, {handle.workers} workers "
                     f"(POST {handle.url}/invocations; Ctrl-C stops)",
                     file=sys.stderr,
                     flush=True,

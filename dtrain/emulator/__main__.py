@@ -1,6 +1,7 @@
 """`python -m dtrain.emulator up|down|status|serve`: the embedded platform in the background.
 
     up      synthesize (or take --assembly), start a background server, deploy, return
+    serve   the server process `up` starts (dtrain/emulator/serve.py, as `dtrain emulate serve`)
     status  what runs where (endpoint, stack outputs)
     down    stop it
 Point clients at it with the printed `AWS_ENDPOINT_URL` (fake credentials are fine). The
@@ -11,66 +12,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from dtrain.emulator.server_state import (
-    DEFAULT_PORT,
-    live_state,
-    port_free,
-    remove_state,
-    write_state,
-)
+from dtrain.emulator.server_state import DEFAULT_PORT, live_state, remove_state
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dtrain.emulator.background import Stop, install_server_signals, private_tmpdir
+    # The same server as `dtrain emulate serve` (dtrain/emulator/serve.py), with its options here.
+    from dtrain.emulator.serve import ServeOptions, serve
 
-    install_server_signals()  # SIGTERM/SIGHUP/SIGINT unwind every phase, synth included
-    if not port_free(args.port):
-        print(f"python -m dtrain.emulator serve: port {args.port} on 127.0.0.1 is in use", file=sys.stderr)
-        return 1
-    try:
-        with private_tmpdir(Path(args.workdir)):
-            return _serve_in(args)
-    except Stop:
-        return 0
-
-
-def _serve_in(args: argparse.Namespace) -> int:
-    from dtrain.emulator import Emulator
-    from dtrain.emulator.apps import synth_full_app, synth_standin_app
-    from dtrain.emulator.background import serve_until_signalled
-
-    work = Path(args.workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    if args.assembly:
-        assembly = Path(args.assembly)
-    elif args.standin:
-        assembly = synth_standin_app(work / "cdk.out")
-    else:
-        assembly = synth_full_app(work / "cdk.out")
-    backend = None
-    if args.local:
-        from dtrain.emulator.local_backend import LocalRunnerBackend
-
-        backend = LocalRunnerBackend(workdir=work / "jobs")
-    with Emulator(assembly, sagemaker=backend, server_port=args.port) as emu:
-        assert emu.deployment is not None
-        state = {
-            "pid": os.getpid(),
-            "endpoint": emu.endpoint_url,
-            "region": emu.region,
-            "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
-            "not_modelled": emu.deployment.not_modelled(),
-        }
-        try:
-            write_state(args.port, state)
-            serve_until_signalled()
-        finally:
-            remove_state(args.port)
-    return 0
+    options = ServeOptions(
+        port=args.port,
+        workdir=Path(args.workdir),
+        assembly=Path(args.assembly) if args.assembly else None,
+        standin=args.standin,
+        local=args.local,
+    )
+    return serve(options, prog="python -m dtrain.emulator serve")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -142,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--port", type=int, default=DEFAULT_PORT)
         p.add_argument("--workdir", default=".dtrain/emulator")
-        p.add_argument("--assembly", help="a synthesized cdk.out to deploy (default: synth app.py)")
+        p.add_argument(
+            "--assembly", help="a synthesized cdk.out to deploy (default: synth app.py for the emulator)"
+        )
         p.add_argument("--standin", action="store_true", help="deploy the test stand-in platform instead")
         p.add_argument("--local", action="store_true", help="run created jobs with local mode")
         p.add_argument("--timeout", type=float, default=300.0)

@@ -38,6 +38,20 @@ DEFAULT_TIMEOUT_SECONDS = 120
 DEFAULT_READY_SECONDS = 180.0
 
 
+# The SDK's Model(model_server_workers=N) sets this in the model's Environment.
+MODEL_SERVER_WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+DEFAULT_WORKERS = 2
+
+
+def model_server_workers(env: dict[str, str]) -> int:
+    text = env.get(MODEL_SERVER_WORKERS_ENV, "")
+    if not text:
+        return DEFAULT_WORKERS
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"{MODEL_SERVER_WORKERS_ENV}: {text!r}: must be a whole number of at least 1")
+    return int(text)
+
+
 class ServerStartError(RemoteError):
     """The server exited or never answered /ping (the model did not load)."""
 
@@ -123,7 +137,7 @@ def start_server(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    workers: int = 2,
+    workers: int | None = None,
     framework: str | None = None,
     log_file: Path | None = None,
     env: dict[str, str] | None = None,
@@ -132,10 +146,12 @@ def start_server(
     """Serve the unpacked model in `model_dir`; returns once `GET /ping` answers 200.
 
     `env` adds to the workers' environment (a SageMaker Model's Environment: SAGEMAKER_PROGRAM,
-    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT...). `log_file` takes gunicorn's and the workers' logs
-    (default: this process's stderr).
+    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT...). `workers` None: the model's
+    SAGEMAKER_MODEL_SERVER_WORKERS (the SDK's `model_server_workers`), else 2. `log_file` takes
+    gunicorn's and the workers' logs (default: this process's stderr).
     """
     model_dir = Path(model_dir).resolve()
+    workers = workers if workers is not None else model_server_workers(env or {})
     if not model_dir.is_dir():
         raise UsageError(f"model directory {model_dir} does not exist")
     if workers < 1:

@@ -145,9 +145,15 @@ class TensorFlowService:
             accept_header=accept,
             content_length=len(body),
         )
-        request = self.input_handler(_Request(body), context)
-        payload = request if isinstance(request, bytes) else str(request).encode("utf-8")
-        result = self.output_handler(self.predict(payload), context)
+        try:
+            request = self.input_handler(_Request(body), context)
+            payload = request if isinstance(request, bytes) else str(request).encode("utf-8")
+            result = self.output_handler(self.predict(payload), context)
+        except Exception as exc:
+            # The container's python_service.py: a handler's exception is logged and answered
+            # as 500 {"error": str(e)}.
+            log.exception("exception handling request: %s", exc)
+            return Answer(json.dumps({"error": str(exc)}).encode("utf-8"), content_types.JSON, 500)
         out, out_type = result if isinstance(result, tuple) else (result, accept)
         return Answer(out if isinstance(out, bytes) else str(out).encode("utf-8"), str(out_type))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,12 +17,10 @@ SCIENTIST = "arn:aws:iam::123456789012:user/scientist"
 
 
 @pytest.fixture(scope="module")
-def emulator(aws_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from dtrain.emulator import Emulator
-    from dtrain.emulator.apps import synth_standin_app
+def emulator(aws_env: None, standin_assembly: Path) -> Iterator[Any]:
+    from dtrain.emulator.fixtures import standin_emulator
 
-    assembly = synth_standin_app(tmp_path_factory.mktemp("cdk") / "cdk.out")
-    with Emulator(assembly, announce=False) as emu:
+    with standin_emulator(standin_assembly) as emu:
         yield emu
 
 

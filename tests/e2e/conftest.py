@@ -1,4 +1,5 @@
-"""Fixtures for the orchestration end-to-end tests: one synth, one emulator per module."""
+"""Fixtures for the orchestration end-to-end tests: one emulator per module, deployed from the
+session's one stand-in synth (`standin_assembly`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,12 @@ from typing import Any
 import pytest
 
 from dtrain.emulator import Emulator
-from dtrain.emulator.apps import synth_standin_app
-
-
-@pytest.fixture(scope="session")
-def standin_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth_standin_app(tmp_path_factory.mktemp("cdk") / "cdk.out")
+from dtrain.emulator.fixtures import standin_emulator
 
 
 @pytest.fixture(scope="module")
 def emulator(standin_assembly: Path) -> Iterator[Emulator]:
-    with Emulator(standin_assembly, announce=False) as emu:
+    with standin_emulator(standin_assembly) as emu:
         # Notifications land in a queue the tests read.
         sqs = emu.client("sqs")
         queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.demo import data_bucket, local_sagemaker_backend, synth_for_emulator
+from dtrain.demo import data_bucket, local_sagemaker_backend
 from dtrain.emulator import Emulator
 from dtrain.local import LocalConfig
 from dtrain.local.config import repo_root, training_code_dir
@@ -33,7 +33,9 @@ TINY = {"epochs": 1, "batch_size": 16, "width": 4, "max_steps": 3}
 
 
 @pytest.fixture(scope="module")
-def platform_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+def platform_with_data(
+    tmp_path_factory: pytest.TempPathFactory, emulator_app_assembly: Path
+) -> Iterator[Emulator]:
     assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
     work = tmp_path_factory.mktemp("distributed-on-platform")
     batches, records = work / "batches", work / "tfrecords"
@@ -42,7 +44,7 @@ def platform_with_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu
     script = training_code_dir() / "data" / "prepare_cifar10.py"
     subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(batches), str(records)], check=True)
     backend = local_sagemaker_backend(work / "jobs", hosts=2)
-    with Emulator(synth_for_emulator(work / "cdk.out"), sagemaker=backend, announce=False) as emu:
+    with Emulator(emulator_app_assembly, sagemaker=backend, announce=False) as emu:
         settings = json.loads(emu.output("PlatformSettings"))
         backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
         bucket = data_bucket(settings)

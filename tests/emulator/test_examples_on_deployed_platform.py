@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from dtrain.cli import main
-from dtrain.demo import synth_for_emulator
 from dtrain.emulator import Emulator
 from dtrain.platform import PlatformSettings
 from dtrain.request import build_training_job_request
@@ -23,10 +22,9 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.jso
 
 @pytest.mark.slow
 def test_every_example_is_valid_and_reachable_on_the_deployed_platform(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator_app_assembly: Path
 ) -> None:
-    assembly = synth_for_emulator(tmp_path / "cdk.out")
-    with Emulator(assembly, announce=False) as emu:
+    with Emulator(emulator_app_assembly, announce=False) as emu:
         settings_json = emu.output("PlatformSettings")
         platform = PlatformSettings.from_json(settings_json)
         assert describes_role_reach(platform)

@@ -17,10 +17,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
+from dtrain.emulator.fixtures import emulated_services
 from dtrain.emulator.sagemaker import EventPlaybackBackend
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
 from dtrain.orchestration.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,10 +65,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EventPlaybackBackend]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
     backend = EventPlaybackBackend()
-    with (
-        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        installed(Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=backend)),
-    ):
+    with emulated_services(backend):
         yield backend
 
 

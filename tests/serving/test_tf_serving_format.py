@@ -7,9 +7,9 @@ Horovod virtualenv; the server's workers run under that interpreter too.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
-import textwrap
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -39,6 +39,17 @@ model.save(out / "model" / "1", save_format="tf")
 x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
 np.save(out / "x.npy", x)
 np.save(out / "logits.npy", model(x, training=False).numpy())
+
+# The trainers' packaging (train_hvd_keras / train_tf_keras, right after model.save), and what the
+# packaged model must answer for uint8 images: softmax of the logits of the trainer's normalisation.
+import shutil
+from common.model_code import package_keras_inference_code
+from keras_cifar import CIFAR_MEAN, CIFAR_STD, _normalise
+shutil.copytree(out / "model", out / "packaged")
+package_keras_inference_code(out / "packaged", CIFAR_MEAN, CIFAR_STD)
+images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+np.save(out / "images.npy", images)
+np.save(out / "probabilities.npy", tf.nn.softmax(model(_normalise(images), training=False)).numpy())
 """
 
 
@@ -96,32 +107,34 @@ def test_input_the_model_cannot_take_is_400_with_an_error_object(tf_server: Serv
     assert status == 400 and "instances" in json.loads(body)["error"]
 
 
-def test_input_and_output_handlers_run_around_predict(saved_model: Path, tmp_path: Path) -> None:
-    """code/inference.py as SageMaker's TF Serving container runs it: uint8 in, argmax out."""
-    import shutil
+@pytest.fixture(scope="module")
+def packaged_server(saved_model: Path) -> Iterator[ServerHandle]:
+    with start_server(saved_model / "packaged", port=0, workers=1) as handle:
+        yield handle
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(saved_model / "model", model_dir)
-    (model_dir / "code").mkdir()
-    (model_dir / "code" / "inference.py").write_text(
-        textwrap.dedent(
-            """
-            import json
 
-            def input_handler(data, context):
-                images = json.loads(data.read().decode("utf-8"))
-                scaled = [[[[v / 255 for v in px] for px in row] for row in im] for im in images]
-                return json.dumps({"instances": scaled})
-
-            def output_handler(response, context):
-                logits = response.json()["predictions"]
-                classes = [max(range(10), key=row.__getitem__) for row in logits]
-                return json.dumps({"classes": classes}), context.accept_header
-            """
-        )
-    )
-    images = np.zeros((2, 32, 32, 3), dtype=np.uint8).tolist()
-    with start_server(model_dir, port=0, workers=1) as handle:
-        status, content_type, body = _post(handle.url, json.dumps(images).encode())
+def test_packaged_keras_model_takes_uint8_images_and_answers_probabilities(
+    packaged_server: ServerHandle, saved_model: Path
+) -> None:
+    """code/inference.py's input_handler / output_handler, as SageMaker's TF Serving container runs them."""
+    images = np.load(saved_model / "images.npy")
+    expected = np.load(saved_model / "probabilities.npy")
+    body = json.dumps({"instances": images.tolist()}).encode()
+    status, content_type, answer = _post(packaged_server.url, body)
     assert (status, content_type) == (200, "application/json")
-    assert len(json.loads(body)["classes"]) == 2
+    np.testing.assert_allclose(json.loads(answer)["predictions"], expected, rtol=1e-4, atol=1e-6)
+    buffer = io.BytesIO()
+    np.save(buffer, images.transpose(0, 3, 1, 2))
+    status, content_type, answer = _post(packaged_server.url, buffer.getvalue(), "application/x-npy")
+    assert status == 200
+    np.testing.assert_allclose(json.loads(answer)["predictions"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_packaged_keras_model_refuses_a_bad_batch_as_the_container_does(
+    packaged_server: ServerHandle,
+) -> None:
+    status, _, answer = _post(packaged_server.url, json.dumps({"instances": [[1, 2]]}).encode())
+    assert status == 500
+    assert json.loads(answer) == {
+        "error": "images must be (N, 32, 32, 3) or (N, 3, 32, 32); got shape (1, 2)"
+    }

@@ -105,6 +105,11 @@ def test_two_horovod_workers_learn_stay_in_sync_and_only_rank0_writes(
 
     rank0 = tmp_path / "rank0"
     assert (rank0 / "model" / "1" / "saved_model.pb").is_file()
+    # TF Serving pre/post-processing for SageMaker hosting (tests/serving/test_tf_serving_format.py)
+    assert sorted(p.name for p in (rank0 / "model" / "code").iterdir()) == [
+        "inference.py",
+        "normalization.json",
+    ]
     assert sorted(p.name for p in (rank0 / "checkpoints").iterdir()) == [
         "step-000000020.ckpt",
         "step-000000024.ckpt",

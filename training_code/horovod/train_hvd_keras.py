@@ -30,6 +30,7 @@ from common.checkpoints import CheckpointStore
 from common.failure import run_reporting_failure
 from common.hyperparameter_args import merge_cli_hyperparameters
 from common.metrics import RankZeroLog
+from common.model_code import package_keras_inference_code
 from common.sagemaker_env import ContractError, SageMakerEnv
 from common.stop_signal import StopRequest
 
@@ -39,7 +40,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import horovod.tensorflow as hvd_tf
 import horovod.tensorflow.keras as hvd
 import tensorflow as tf
-from keras_cifar import KerasConfig, build_model, count_records, find_tfrecords, test_dataset, train_dataset
+from keras_cifar import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    KerasConfig,
+    build_model,
+    count_records,
+    find_tfrecords,
+    test_dataset,
+    train_dataset,
+)
 
 # ---------------------------------------------------------------- checkpoints
 
@@ -249,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if hvd.rank() == 0:
         sm.model_dir.mkdir(parents=True, exist_ok=True)
         model.save(sm.model_dir / "1", save_format="tf")  # a SavedModel, as TF Serving loads it
+        package_keras_inference_code(sm.model_dir, CIFAR_MEAN, CIFAR_STD)  # code/inference.py for hosting
         log(f"saved {sm.model_dir / '1'}")
     return 0
 

@@ -43,13 +43,23 @@ from typing import Any
 from common.failure import run_reporting_failure
 from common.hyperparameter_args import merge_cli_hyperparameters
 from common.metrics import RankZeroLog
+from common.model_code import package_keras_inference_code
 from common.sagemaker_env import ContractError, SageMakerEnv
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Imported after TF_CPP_MIN_LOG_LEVEL is set: TensorFlow reads it once, at import.
 import tensorflow as tf
-from keras_cifar import KerasConfig, build_model, count_records, find_tfrecords, test_dataset, train_dataset
+from keras_cifar import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    KerasConfig,
+    build_model,
+    count_records,
+    find_tfrecords,
+    test_dataset,
+    train_dataset,
+)
 
 # How long a parameter-server worker waits for the chief to come up, and how often it looks.
 CHIEF_START_TIMEOUT_S = 600.0
@@ -368,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if cluster.is_chief:
         sm.model_dir.mkdir(parents=True, exist_ok=True)
         model.save(sm.model_dir / "1", save_format="tf")  # a SavedModel, as TF Serving loads it
+        package_keras_inference_code(sm.model_dir, CIFAR_MEAN, CIFAR_STD)  # code/inference.py for hosting
         log(f"saved {sm.model_dir / '1'}")
     elif cluster.mode == "multi_worker_mirrored":
         # MWMS saving runs collectives: every worker saves, the others into a scratch dir.

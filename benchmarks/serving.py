@@ -1,0 +1,191 @@
+"""The local endpoint's figures: `dtrain serve` cold start, requests/s and latency percentiles.
+
+The model is the bundled CIFAR-10 network at the trainers' default width (64) as the trainers
+save it (model.pt + model_config.json + code/inference.py, packed into model.tar.gz); weights
+are its random initialisation (the compute per request does not depend on them), or --model
+serves an archive you trained.
+
+- cold start: `python -m dtrain serve model.tar.gz --port P` as a fresh process, to the first
+  `GET /ping` 200 seen by an independent poller (unpack, interpreter and torch imports, gunicorn,
+  N workers loading the model), median of --cold-runs;
+- throughput: a server from `start_server`, --clients closed-loop client threads in this process
+  (they share the machine's cores with the server) for --seconds per scenario: one image as JSON
+  nested lists, and a batch of 64 images as NumPy (application/x-npy). Each request opens a
+  connection (gunicorn's sync workers close after each answer, as SageMaker's front end does not
+  rely on keep-alive either).
+
+The machine's load average is printed before and after: other work on it shifts every number.
+
+Usage: .venv/bin/python benchmarks/serving.py [--workers 2] [--clients 4] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "training_code")]
+
+import numpy as np  # noqa: E402
+
+from dtrain.serving import start_server  # noqa: E402
+
+
+def build_archive(directory: Path, width: int) -> Path:
+    from common.cifar_model import CifarNet, ModelConfig, save_model
+    from common.model_code import package_inference_code
+
+    model_dir = directory / "model"
+    config = ModelConfig(width=width)
+    save_model(CifarNet(config), config, model_dir)
+    package_inference_code(model_dir)
+    archive = directory / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+    return archive
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cold_start(archive: Path, workers: int) -> float:
+    """Seconds from starting `dtrain serve` to the first /ping 200."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "dtrain", "serve", str(archive), "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"dtrain serve exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=60) as reply:
+                    if reply.status == 200:
+                        return time.perf_counter() - started
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.02)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def load(url: str, body: bytes, content_type: str, clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            request = urllib.request.Request(
+                f"{url}/invocations", data=body, headers={"Content-Type": content_type}, method="POST"
+            )
+            began = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=60) as reply:
+                    reply.read()
+                ok = True
+            except (urllib.error.URLError, OSError):
+                ok = False
+            elapsed = time.perf_counter() - began
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    errors += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=None, help="a model.tar.gz (default: built, width 64)")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    args = parser.parse_args()
+
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs", flush=True)
+    with tempfile.TemporaryDirectory(prefix="dtrain-bench-serving-") as scratch:
+        archive = args.model or build_archive(Path(scratch), args.width)
+        colds = [cold_start(archive, args.workers) for _ in range(args.cold_runs)]
+        print(
+            f"cold start (dtrain serve -> first /ping 200, {args.workers} workers): median "
+            f"{statistics.median(colds):.2f} s, runs {[round(c, 2) for c in colds]}",
+            flush=True,
+        )
+
+        model_dir = Path(scratch) / "served"
+        with tarfile.open(archive) as tar:
+            tar.extractall(model_dir, filter="data")
+        rng = np.random.default_rng(0)
+        one = json.dumps(rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8).tolist()).encode()
+        buffer = io.BytesIO()
+        np.save(buffer, rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8))
+        scenarios: dict[str, tuple[bytes, str, int]] = {
+            "1 image, JSON": (one, "application/json", 1),
+            "64 images, NPY": (buffer.getvalue(), "application/x-npy", 64),
+        }
+        report: Callable[[str, dict[str, float], int], None] = lambda name, r, n: print(  # noqa: E731
+            f"{name:16s} {r['requests_per_s']:8.1f} req/s ({r['requests_per_s'] * n:8.1f} images/s)  "
+            f"p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+            f"[{int(r['requests'])} requests, {int(r['errors'])} errors, {args.clients} clients, "
+            f"{args.workers} workers]",
+            flush=True,
+        )
+        with start_server(model_dir, port=0, workers=args.workers) as handle:
+            for name, (body, content_type, images) in scenarios.items():
+                load(handle.url, body, content_type, args.clients, 2.0)  # warm-up
+                report(name, load(handle.url, body, content_type, args.clients, args.seconds), images)
+    print(f"load average after: {os.getloadavg()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

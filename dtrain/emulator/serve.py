@@ -1,0 +1,91 @@
+"""The emulator server process: synthesize (or take a cdk.out), deploy, record, serve until a signal.
+
+One implementation behind both ways of starting it: `dtrain emulate serve` (the process
+`dtrain emulate up` starts, dtrain/commands/emulate_cmd.py) and `python -m dtrain.emulator serve`
+(dtrain/emulator/__main__.py, which can also serve the test stand-in platform). SIGTERM, SIGHUP
+and SIGINT unwind every phase, synth included; each `with`/`finally` undoes its part, so no state
+file, listener or temporary folder is left behind on any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from dtrain.emulator.server_state import port_free, remove_state, write_state
+
+EXIT_PORT_IN_USE = 1
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    port: int
+    workdir: Path  # synth output (cdk.out), local-mode job trees (jobs/) and the scratch TMPDIR
+    assembly: Path | None = None  # a synthesized cdk.out to deploy; None synthesizes one
+    standin: bool = False  # synthesize the tests' stand-in platform instead of app.py
+    local: bool = True  # created training jobs run with local mode (else they wait to be played)
+    enforce: bool | None = None  # None: DTRAIN_EMULATOR_ENFORCE decides (on unless "0")
+
+
+def serve(options: ServeOptions, *, prog: str) -> int:
+    """Run the server until a signal; 0 when it stopped on one, 1 when the port is taken."""
+    from dtrain.emulator.background import Stop, install_server_signals, private_tmpdir
+
+    install_server_signals()
+    if not port_free(options.port):
+        print(f"{prog}: port {options.port} on 127.0.0.1 is in use", file=sys.stderr)
+        return EXIT_PORT_IN_USE
+    try:
+        with private_tmpdir(options.workdir):
+            return _serve_in(options)
+    except Stop:
+        return 0
+
+
+def _assembly(options: ServeOptions) -> Path:
+    if options.assembly is not None:
+        return options.assembly
+    if options.standin:
+        from dtrain.emulator.apps import synth_standin_app
+
+        return synth_standin_app(options.workdir / "cdk.out")
+    from dtrain.demo import synth_for_emulator
+
+    return synth_for_emulator(options.workdir / "cdk.out")
+
+
+def _serve_in(options: ServeOptions) -> int:
+    from dtrain.emulator import Emulator
+    from dtrain.emulator.background import serve_until_signalled
+
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    assembly = _assembly(options)
+    backend = None
+    if options.local:
+        from dtrain.demo import local_sagemaker_backend
+
+        backend = local_sagemaker_backend(options.workdir / "jobs")
+    with Emulator(assembly, sagemaker=backend, server_port=options.port, enforce=options.enforce) as emu:
+        assert emu.deployment is not None
+        if backend is not None:
+            from dtrain.local import LocalConfig
+
+            # The deployed platform's ECR image URIs are local mode's packaged images.
+            settings = json.loads(emu.output("PlatformSettings"))
+            backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
+        state = {
+            "pid": os.getpid(),
+            "endpoint": emu.endpoint_url,
+            "region": emu.region,
+            "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
+            "not_modelled": emu.deployment.not_modelled() + emu.deployment.skipped_assets,
+        }
+        try:
+            write_state(options.port, state)
+            serve_until_signalled()
+        finally:
+            remove_state(options.port)
+    return 0
