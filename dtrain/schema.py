@@ -13,6 +13,7 @@ from dtrain import spec_rules as rules
 from dtrain.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
 from dtrain.estimator_args import ARGS, ARGS_BY_NAME, BOTH, S3_SCHEMA
 from dtrain.experiment_config import experiment_config_schema
+from dtrain.inference_spec import deploy_schema, transform_schema
 from dtrain.processing_spec import processing_schema
 from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
 
@@ -141,6 +142,8 @@ def job_spec_schema() -> dict[str, Any]:
             "sweep": sweep,
             "experiment_config": experiment_config_schema(),
             "processing": processing_schema(experiment_config_schema()),
+            "deploy": deploy_schema(),
+            "transform": transform_schema(experiment_config_schema()),
         },
         ["framework", "estimator"],
     )

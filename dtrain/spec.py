@@ -17,6 +17,13 @@ from dtrain import spec_rules as rules
 from dtrain.channels import Channel, parse_channel
 from dtrain.errors import ErrorCollector, SpecError
 from dtrain.experiment_config import parse_experiment_config
+from dtrain.inference_spec import (
+    DeploySpec,
+    TransformSpec,
+    check_against_estimator,
+    parse_deploy,
+    parse_transform,
+)
 from dtrain.processing_spec import ProcessingSpec, parse_processing
 from dtrain.spec_estimator import (
     EstimatorSpec,
@@ -28,7 +35,17 @@ from dtrain.spec_file import read_document
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
-TOP_LEVEL_KEYS = ("framework", "job_name", "estimator", "inputs", "sweep", "experiment_config", "processing")
+TOP_LEVEL_KEYS = (
+    "framework",
+    "job_name",
+    "estimator",
+    "inputs",
+    "sweep",
+    "experiment_config",
+    "processing",
+    "deploy",
+    "transform",
+)
 # The sweep block's shape is the orchestration's (dtrain/orchestration/sweep.py), which runs it.
 SWEEP_KEYS = ("overrides", "max_concurrency", "objective")
 OBJECTIVE_KEYS = ("metric", "goal")
@@ -62,6 +79,10 @@ class JobSpec:
     processing: ProcessingSpec | None = None
     # Training channel -> processing output name (`{"processing_output": NAME}` in inputs).
     processing_channels: Mapping[str, str] = field(default_factory=dict)
+    # estimator.deploy(...) / estimator.transformer(...).transform(...) after training
+    # (dtrain.inference_spec; requests in dtrain.inference_request).
+    deploy: DeploySpec | None = None
+    transform: TransformSpec | None = None
 
     def local_source_dir(self) -> Path | None:
         """The local directory to upload (or for local mode to copy), when the code is local."""
@@ -225,6 +246,12 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         )
     if processing is not None:
         _check_processing_output_channels(processing_channels, processing, errors)
+    deploy = parse_deploy(data["deploy"], fw, errors) if data.get("deploy") is not None else None
+    transform = parse_transform(data["transform"], fw, errors) if data.get("transform") is not None else None
+    if estimator is not None:
+        check_against_estimator(
+            deploy, transform, estimator.framework_version, estimator.disable_output_compression, errors
+        )
     errors.raise_if_any()
     assert estimator is not None and framework in FRAMEWORKS
     return JobSpec(
@@ -238,6 +265,8 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         experiment_config=experiment_config,
         processing=processing,
         processing_channels=processing_channels,
+        deploy=deploy,
+        transform=transform,
     )
 
 
@@ -376,6 +405,8 @@ def check_local_code(spec: JobSpec) -> None:
         script = Path(spec.spec_dir or ".") / est.entry_point
         if not script.is_file() and not Path(est.entry_point).is_file():
             errors.add("estimator.entry_point", est.entry_point, f"no such file to upload ({script})")
+    for block in ("deploy", "transform"):
+        _check_local_inference_code(spec, block, errors)
     if spec.processing is not None and spec.processing.local_code:
         # The processing script is a local file too (uploaded by submit, copied by local mode).
         code = Path(spec.processing.code)
@@ -383,3 +414,26 @@ def check_local_code(spec: JobSpec) -> None:
         if not code.is_file():
             errors.add("processing.run.code", spec.processing.code, f"no such file ({code})")
     errors.raise_if_any()
+
+
+def _check_local_inference_code(spec: JobSpec, block: str, errors: ErrorCollector) -> None:
+    """A deploy / transform block's local inference code is there (submit uploads it)."""
+    owner = getattr(spec, block)
+    model = getattr(owner, "model", None)
+    if model is None or model.entry_point is None:
+        return
+    base = Path(spec.spec_dir or ".")
+    if model.source_dir is not None and model.source_dir.startswith("s3://"):
+        return
+    if model.source_dir is not None:
+        directory = Path(model.source_dir)
+        directory = directory if directory.is_absolute() else base / directory
+        if not directory.is_dir():
+            errors.add(f"{block}.source_dir", model.source_dir, f"no such directory ({directory})")
+        elif not (directory / model.entry_point).is_file():
+            errors.add(f"{block}.entry_point", model.entry_point, f"no such file in source_dir ({directory})")
+        return
+    script = Path(model.entry_point)
+    script = script if script.is_absolute() else base / script
+    if not script.is_file():
+        errors.add(f"{block}.entry_point", model.entry_point, f"no such file to upload ({script})")

@@ -30,7 +30,12 @@ from constructs import Construct
 from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
 from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
-from stacks.orchestration.lambda_environment import check_environment
+from stacks.orchestration.lambda_environment import (
+    check_environment,
+    metrics_namespace,
+    observability_environment,
+)
+from stacks.orchestration.lambda_metrics import widgets as lambda_metric_widgets
 from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
@@ -46,6 +51,8 @@ ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
+# X-Ray active tracing of the Lambdas; their Powertools Tracer follows it (observability_environment).
+LAMBDA_TRACING = lambda_.Tracing.ACTIVE
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,13 @@ class OrchestrationStack(Stack):
         self.platform_json = self.to_json_string(platform_settings)
         # The settings as JSON with the tokens still in them: what check_environment measures.
         platform_estimate = json.dumps(platform_settings, separators=(",", ":"))
-        common_env = {"LEDGER_TABLE": self.ledger.table_name}
+        self.metrics_namespace = metrics_namespace(self.stack_name)
+        common_env = {
+            "LEDGER_TABLE": self.ledger.table_name,
+            **observability_environment(
+                namespace=self.metrics_namespace, tracing_active=LAMBDA_TRACING == lambda_.Tracing.ACTIVE
+            ),
+        }
 
         submit_env = {
             **common_env,
@@ -404,7 +417,7 @@ class OrchestrationStack(Stack):
             timeout=timeout or Duration.seconds(30),
             memory_size=256,
             environment=dict(environment),
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=LAMBDA_TRACING,
             log_group=log_group,
         )
 
@@ -632,3 +645,5 @@ class OrchestrationStack(Stack):
                 right=[search("train:throughput", "Average", "samples/s")],
             ),
         )
+        # The Lambdas' EMF metrics (stacks/orchestration/lambda_metrics.py).
+        dashboard.add_widgets(*lambda_metric_widgets(self.metrics_namespace))

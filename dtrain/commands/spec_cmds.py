@@ -20,7 +20,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate.add_argument("--platform", metavar="FILE", help="platform settings JSON to check against")
     validate.set_defaults(func=_validate)
 
-    render = subparsers.add_parser("render", help="print the CreateTrainingJob request for a job spec")
+    render = subparsers.add_parser(
+        "render",
+        help="print the CreateTrainingJob request for a job spec (with deploy / transform blocks: "
+        "every request, by operation)",
+    )
     render.add_argument("spec", help="job spec file (JSON or YAML)")
     render.add_argument(
         "--platform", metavar="FILE", help="platform settings JSON (role, buckets, images...)"
@@ -64,6 +68,16 @@ def _platform_checks(request: dict[str, Any], platform: Any, *, reach: bool) -> 
         print(f"note: {note}", file=sys.stderr)
 
 
+def _inference_requests(spec: Any, platform: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The deploy / transform requests for the model of `request`'s training job ({} without)."""
+    if spec.deploy is None and spec.transform is None:
+        return {}
+    from dtrain.inference_request import inference_requests
+
+    region = json.loads(request["HyperParameters"]["sagemaker_region"])
+    return inference_requests(spec, platform, training_job_name=request["TrainingJobName"], region=region)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from dtrain.errors import SpecError, SpecErrors
     from dtrain.placeholder import placeholder_platform
@@ -84,6 +98,7 @@ def _validate(args: argparse.Namespace) -> int:
 
                 check_reach(entry_request, platform)
         _platform_checks(request, platform or placeholder_platform(), reach=platform is not None)
+        _inference_requests(spec, platform or placeholder_platform(), request)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
@@ -108,12 +123,14 @@ def _render(args: argparse.Namespace) -> int:
         platform = _load_platform(args.platform)
         request = build_training_job_request(spec, platform, job_name=args.job_name, region=args.region)
         _platform_checks(request, platform, reach=platform is not None)
+        # With deploy / transform blocks: every request, by operation, the training job's first.
+        after = _inference_requests(spec, platform, request)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
         print(f"{args.platform}: cannot read platform settings: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    json.dump(request, sys.stdout, indent=2)
+    json.dump({"CreateTrainingJob": request, **after} if after else request, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -57,14 +57,17 @@ def call_with_backoff(
     *,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
+    on_throttle: Callable[[], None] = lambda: None,
 ) -> T:
-    """Run `call`; on throttling sleep with full jitter and try again, up to policy.attempts."""
+    """Run `call`; on throttling sleep with full jitter and try again, up to policy.attempts.
+    `on_throttle` runs once per throttled try (the ThrottledCreates metric)."""
     for attempt in range(policy.attempts):
         try:
             return call()
         except ClientError as err:
             if not is_throttling(err):
                 raise
+            on_throttle()
             if attempt == policy.attempts - 1:
                 raise CreateThrottled(f"still throttled after {policy.attempts} attempts: {err}") from err
             sleep(policy.delay(attempt, rand))

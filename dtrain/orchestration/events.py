@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, ENDPOINT, KINDS, TRAINING, job_kind
 from dtrain.orchestration.kinds import describe_row, row_outcome, stop_row
@@ -47,6 +48,9 @@ def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> s
         return "ignored: not terminal"
     if row is None:
         return "ignored: not in the ledger"
+    observability.correlate(
+        job_name=row.job_name, execution_name=row.execution_name, item_index=row.item_index
+    )
     if not row.is_open:
         # A duplicate (EventBridge delivers at least once) or answered by reconcile already.
         if row.status != outcome.status:

@@ -11,8 +11,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.job_kinds import KINDS, TRAINING, job_kind
 from dtrain.orchestration.ledger import Ledger, LedgerRow
+from dtrain.orchestration.observability import Metric
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def answer_token(sfn: Any, token: str, outcome: JobOutcome) -> bool:
             log.info("token for %s already closed (%s)", outcome.job_name, err.response["Error"]["Code"])
             return False
         raise
+    observability.count(Metric.TOKENS_ANSWERED)
     return True
 
 

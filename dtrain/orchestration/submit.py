@@ -28,11 +28,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.processing import (
     build_processing_request,
@@ -311,7 +313,11 @@ class Submitter:
         request["Tags"] = tags
         create = getattr(self.sagemaker_create, kind.create)
         try:
-            call_with_backoff(lambda: create(**request), self.backoff)
+            call_with_backoff(
+                lambda: create(**request),
+                self.backoff,
+                on_throttle=lambda: observability.count(Metric.THROTTLED_CREATES),
+            )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ResourceInUse":
                 raise
@@ -336,12 +342,14 @@ class Submitter:
         row = self._open_row_of(req)
         if row is not None:
             job_name, adopted = row.job_name, True
+            observability.correlate(job_name=job_name)
             self.ledger.adopt(job_name, req.task_token)
             log.info("adopting %s for retry %d of %s", job_name, req.retry_count, req.execution_name)
             if self._describe(job_name, req.kind) is None:
                 self._create(req, job_name)  # the earlier attempt died between ledger and create
         else:
             job_name = req.job_name(self._prefix())
+            observability.correlate(job_name=job_name)
             try:
                 self.ledger.put_submitted(
                     job_name=job_name,

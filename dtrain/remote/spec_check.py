@@ -73,6 +73,12 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
             raise SpecError(
                 "processing", "{...}", "runs in `dtrain local` only for now; the platform does not run it yet"
             )
+        if spec.deploy is not None or spec.transform is not None:
+            # What the state machine's Prepare refuses of a deploy / transform block, refused here
+            # before anything trains (one block per execution; no repack of other inference code).
+            from dtrain.orchestration.hosting import hosting_plan
+
+            hosting_plan(raw_spec, settings)
         for entry in sweep_entries(spec):
             request = build_training_job_request(entry, settings, job_name=stand_in, region=settings.region)
             if settings_json:

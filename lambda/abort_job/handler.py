@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import boto3
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.events import handle_execution_end
 from dtrain.orchestration.ledger import Ledger
 
-logging.getLogger().setLevel(logging.INFO)
+instruments = observability.Instruments("abort_job")
+log = instruments.logger
 
 
+@instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    execution_arn = str((event.get("detail") or {}).get("executionArn") or "")
+    observability.correlate(execution_name=execution_arn.rpartition(":")[2])
     stopped = handle_execution_end(
         event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sagemaker=boto3.client("sagemaker")
     )
-    logging.info("stopped jobs: %s", stopped)
+    log.info("stopped the execution's jobs", extra={"stopped": stopped})
     return {"stopped": stopped}

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.finalize import finalize_failure, finalize_job, finalize_sweep, sweep_item_result
 from dtrain.orchestration.hosting_result import finalize_hosting
@@ -18,7 +19,16 @@ def _ledger() -> Ledger | None:
     return Ledger(table) if table else None
 
 
+instruments = observability.Instruments("finalize")
+
+
+@instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    observability.correlate(
+        execution_name=event.get("execution_name"),
+        job_name=event.get("job_name"),
+        item_index=event.get("index"),
+    )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     mode = event.get("mode")
     execution_arn = str(event.get("execution_arn", ""))

@@ -3,18 +3,20 @@ that outlive their execution, abandons rows whose job was never created."""
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import boto3
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.events import DEFAULT_SUBMIT_GRACE_S, reconcile
 from dtrain.orchestration.ledger import Ledger
 
-logging.getLogger().setLevel(logging.INFO)
+instruments = observability.Instruments("reconcile")
+log = instruments.logger
 
 
+@instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = reconcile(
         ledger=Ledger(os.environ["LEDGER_TABLE"]),
@@ -22,5 +24,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sfn=boto3.client("stepfunctions"),
         submit_grace_s=float(os.environ.get("DTRAIN_SUBMIT_GRACE_S", DEFAULT_SUBMIT_GRACE_S)),
     )
-    logging.info("reconcile: %s", report.to_json())
+    log.info("reconciled", extra=report.to_json())
     return report.to_json()

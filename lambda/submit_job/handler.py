@@ -7,17 +7,17 @@ Thin: parses the event, builds clients from the environment, calls dtrain.orches
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 from typing import Any
 
 import boto3
 
+from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.submit import (
     SubmitRequest,
     Submitter,
@@ -28,13 +28,15 @@ from dtrain.orchestration.submit import (
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 from dtrain.platform import PlatformSettings
 
-logging.getLogger().setLevel(logging.INFO)
+instruments = observability.Instruments("submit_job")
+log = instruments.logger
 
 
 def _region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+@instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     platform = PlatformSettings.from_env(os.environ)
     phase = event.get("phase")
@@ -42,6 +44,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
     if phase in ("submit", "process"):  # process: the spec's processing job, before training
+        observability.correlate(
+            execution_name=event.get("execution_name"), item_index=event.get("item_index")
+        )
         submitter = Submitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
@@ -52,9 +57,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             backoff=BackoffPolicy.from_env(os.environ),
         )
         result = submitter.submit(SubmitRequest.from_event(event))
-        logging.info('{"job_name": "%s", "adopted": %s}', result.job_name, str(result.adopted).lower())
+        observability.count(Metric.SUBMISSIONS)
+        if result.adopted:
+            observability.count(Metric.ADOPTIONS)
+        log.info("job submitted", extra={"phase": phase, "adopted": result.adopted})
         return {"job_name": result.job_name, "adopted": result.adopted}
-    if phase in ("model", "deploy", "transform"):
+    if phase in ("model", "deploy", "transform"):  # after training: dtrain.orchestration.hosting
+        observability.correlate(execution_name=event.get("execution_name"))
         hosting = HostingSubmitter(
             ledger=Ledger(os.environ["LEDGER_TABLE"]),
             sagemaker=sagemaker_client(_region()),
@@ -64,7 +73,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
         out = step[phase](HostingRequest.from_event(event))
-        logging.info('{"phase": "%s", "result": %s}', phase, json.dumps(out))
+        log.info("hosting step", extra={"phase": phase, **out})
         return out
     raise InvalidEvent(
         f"unknown phase {phase!r}; expected prepare, process, submit, model, deploy or transform"

@@ -1,13 +1,15 @@
 """Lambda code assets built by plain file copies: lambda/<fn>/, the dtrain package, and
 boto3/botocore at the tested version.
 
-No Docker and no PythonFunction. The functions need the standard library, dtrain/ and boto3;
-boto3/botocore are vendored from requirements-lambda.txt instead of taken from the runtime, so the
-strict request check walks the same botocore SageMaker model in Lambda as in the tests and in
-`dtrain validate` (a runtime's older botocore would refuse instance types or fields they accept).
-The wheels are pure Python: pip installs them once per requirements content into a cache outside
-cdk.out (.cache/lambda-deps/<hash>), and every synth copies that tree. The asset hash is taken from
-the output, so a change in dtrain/ or in the pins gives new assets.
+No Docker and no PythonFunction. The functions need the standard library, dtrain/, boto3 and
+Powertools for AWS Lambda (with the X-Ray SDK its Tracer drives), all vendored from
+requirements-lambda.txt; boto3/botocore instead of the runtime's own, so the strict request check
+walks the same botocore SageMaker model in Lambda as in the tests and in `dtrain validate` (a
+runtime's older botocore would refuse instance types or fields they accept). The wheels are pure
+Python but wrapt's, which pip picks for the functions' platform and Python by tag: no build step.
+pip installs them once per requirements content into a cache outside cdk.out
+(.cache/lambda-deps/<hash>), and every synth copies that tree. The asset hash is taken from the
+output, so a change in dtrain/ or in the pins gives new assets.
 """
 
 from __future__ import annotations

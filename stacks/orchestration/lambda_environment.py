@@ -41,3 +41,26 @@ def check_environment(function: str, variables: Mapping[str, object]) -> int:
             "tags and environment: configure fewer or shorter ones)"
         )
     return size
+
+
+# -- Powertools for AWS Lambda (dtrain/orchestration/observability.py): the same for every function.
+# The service name is each function's lambda/<folder> name, fixed in its handler (Instruments(...)):
+# a property of the code, and the emulator runs every handler in one process with one environment.
+METRICS_NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+def metrics_namespace(stack_name: str) -> str:
+    """One namespace per deployed platform: two stacks in one account keep their metrics apart."""
+    return f"dtrain/{stack_name}"
+
+
+def observability_environment(
+    *, namespace: str, tracing_active: bool, log_level: str = "INFO"
+) -> dict[str, str]:
+    """POWERTOOLS_LOG_LEVEL is the current name of Powertools' LOG_LEVEL. Tracing off (no X-Ray
+    daemon to send to): Tracer becomes a no-op instead of logging a missing segment per call."""
+    return {
+        METRICS_NAMESPACE_ENV: namespace,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "POWERTOOLS_TRACE_DISABLED": "false" if tracing_active else "true",
+    }

@@ -1,7 +1,8 @@
 """Runs under .venv-sdk (SageMaker Python SDK 2.x): builds CreateTrainingJob requests offline.
 
 stdin: JSON list of {"id", "framework", "kwargs" (estimator kwargs), "inputs", "job_name",
-"region", optional "experiment_config"} or a processing configuration (_processing_request);
+"region", optional "experiment_config"}, a processing configuration (_processing_request),
+a deploy / transform configuration (_hosting_requests) or image lookups (_inference_images);
 the kwargs debugger_hook_config, profiler_config and tensorboard_output_config, as
 objects, become the SDK's config classes built from the same keyword arguments, and
 instance_groups InstanceGroup objects (distribution.instance_groups names them); inputs
@@ -34,9 +35,16 @@ def main() -> int:
     # The SDK prints notices on stdout; keep stdout for the JSON answer only.
     answer = sys.stdout
     sys.stdout = sys.stderr
+    import functools
+
     import boto3
     import sagemaker
     import sagemaker.estimator
+    import sagemaker.utils
+
+    # The SDK parses botocore's endpoints.json (about 0.3 s, more on a loaded machine) for
+    # every image lookup and STS endpoint it resolves; the answer never changes in one process.
+    sagemaker.utils._botocore_resolver = functools.lru_cache(maxsize=None)(sagemaker.utils._botocore_resolver)
     from sagemaker.debugger import (
         CollectionConfig,
         DebuggerHookConfig,
@@ -91,6 +99,12 @@ def main() -> int:
     for config in configs:
         if config.get("kind") == "processing":
             results[config["id"]] = _processing_request(config)
+            continue
+        if config.get("kind") in ("deploy", "transform"):
+            results[config["id"]] = _hosting_requests(config)
+            continue
+        if config.get("kind") == "inference_images":
+            results[config["id"]] = _inference_images(config)
             continue
         boto_session = boto3.Session(
             region_name=config["region"], aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
@@ -171,6 +185,100 @@ def _processing_request(config: dict[str, Any]) -> dict[str, Any]:
     run["outputs"] = [ProcessingOutput(**o) for o in run.get("outputs") or []] or None
     processor.run(wait=False, logs=False, **run)
     return recorded[0]
+
+
+def _hosting_requests(config: dict[str, Any]) -> dict[str, Any]:
+    """{"kind": "deploy" | "transform", "framework", "region", "default_bucket",
+    "default_bucket_prefix", "model":
+    PyTorchModel / TensorFlowModel kwargs (vpc_config as a dict), and "deploy": Model.deploy
+    kwargs (serverless_inference_config as ServerlessInferenceConfig kwargs), or "transformer":
+    Model.transformer kwargs + "transform": Transformer.transform kwargs}: every request the SDK
+    passed to the SageMaker client, by operation (all intercepted; the model repack, which
+    downloads and uploads, is recorded as its arguments instead)."""
+    import inspect
+
+    import boto3
+    import sagemaker
+    import sagemaker.utils
+    from sagemaker.pytorch import PyTorchModel
+    from sagemaker.serverless import ServerlessInferenceConfig
+    from sagemaker.tensorflow import TensorFlowModel
+
+    recorded: dict[str, Any] = {}
+
+    # (A fake from an earlier configuration carries the real function as __wrapped__, which
+    # inspect.signature follows.)
+    real_repack = sagemaker.utils.repack_model
+    signature = inspect.signature(real_repack)
+
+    def fake_repack(*args: Any, **kwargs: Any) -> None:
+        # TensorFlowModel passes its arguments by position, Model by name: record them by name.
+        bound = signature.bind(*args, **kwargs).arguments
+        recorded["repack"] = {k: v for k, v in bound.items() if k != "sagemaker_session"}
+
+    fake_repack.__wrapped__ = getattr(real_repack, "__wrapped__", real_repack)  # type: ignore[attr-defined]
+    sagemaker.utils.repack_model = fake_repack  # type: ignore[assignment]
+    boto_session = boto3.Session(
+        region_name=config["region"], aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret"
+    )
+    session = sagemaker.Session(boto_session=boto_session)
+    session._default_bucket = config.get("default_bucket")  # no S3/STS lookups
+    session.default_bucket_prefix = config.get("default_bucket_prefix")
+
+    def recorder(operation: str, answer: dict[str, Any]) -> Any:
+        def record(**request: Any) -> dict[str, Any]:
+            recorded[operation] = request
+            return answer
+
+        return record
+
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:x/y"
+    client = session.sagemaker_client
+    client.create_model = recorder("CreateModel", {"ModelArn": arn})  # type: ignore[method-assign]
+    client.create_endpoint_config = recorder("CreateEndpointConfig", {"EndpointConfigArn": arn})  # type: ignore[method-assign]
+    client.create_endpoint = recorder("CreateEndpoint", {"EndpointArn": arn})  # type: ignore[method-assign]
+    client.create_transform_job = recorder("CreateTransformJob", {"TransformJobArn": arn})  # type: ignore[method-assign]
+    cls = PyTorchModel if config["framework"] == "pytorch" else TensorFlowModel
+    model = cls(sagemaker_session=session, **config["model"])
+    if config["kind"] == "deploy":
+        kwargs = dict(config["deploy"])
+        if isinstance(kwargs.get("serverless_inference_config"), dict):
+            kwargs["serverless_inference_config"] = ServerlessInferenceConfig(
+                **kwargs["serverless_inference_config"]
+            )
+        model.deploy(wait=False, **kwargs)
+    else:
+        transformer = model.transformer(**config["transformer"])
+        transformer.transform(wait=False, logs=False, **config["transform"])
+    return recorded
+
+
+def _inference_images(config: dict[str, Any]) -> list[str | None]:
+    """{"kind": "inference_images", "queries": [[framework, version, region, instance_type or
+    None (serverless), py_version or None]]}: image_uris.retrieve's answer for each (None where
+    the SDK refuses)."""
+    from sagemaker import image_uris
+    from sagemaker.serverless import ServerlessInferenceConfig
+
+    out: list[str | None] = []
+    for framework, version, region, instance_type, py_version in config["queries"]:
+        try:
+            out.append(
+                image_uris.retrieve(
+                    framework,
+                    region,
+                    version=version,
+                    py_version=py_version,
+                    instance_type=instance_type,
+                    image_scope="inference",
+                    serverless_inference_config=ServerlessInferenceConfig()
+                    if instance_type is None
+                    else None,
+                )
+            )
+        except ValueError:
+            out.append(None)
+    return out
 
 
 if __name__ == "__main__":

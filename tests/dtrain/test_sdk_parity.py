@@ -496,12 +496,13 @@ def sdk_requests(
         }
     )
     configs += _processing_and_experiment_configs(local_code_dir)
+    configs += _hosting_configs(local_code_dir)
     proc = subprocess.run(
         [str(SDK_PYTHON), str(BUILDER)],
         input=json.dumps(configs),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # about 130 s on a quiet machine; a loaded CI runner takes several times that
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -578,7 +579,10 @@ def test_platform_filled_request_equals_sdk_with_the_same_values(sdk_requests: d
 def test_every_distribution_row_of_the_contract_is_covered(sdk_requests: dict[str, Any]) -> None:
     flags = set()
     for case_id, request in sdk_requests.items():
-        if case_id == "__signatures__" or case_id in PROCESSING_CASES:
+        if case_id in ("__signatures__", "inference_images") or case_id in {
+            **PROCESSING_CASES,
+            **HOSTING_CASES,
+        }:
             continue
         flags |= {k for k in request["HyperParameters"] if k.endswith("_enabled")}
     assert flags >= {
@@ -759,3 +763,505 @@ def test_processing_request_equals_sdk_v2(
     ours = build_processing_job_request(spec, platform)
     theirs = sdk_requests[case_id]
     assert ours == theirs, "\n".join(_diff(ours, theirs))
+
+
+# --- deploy / transform: CreateModel, CreateEndpointConfig, CreateEndpoint, CreateTransformJob (issue 16)
+# The SDK side is what a notebook writes after training: PyTorchModel / TensorFlowModel with the
+# training job's model data and the arguments Estimator.create_model takes from the estimator
+# (role, framework_version, py_version, container_log_level, code_location, VPC), then .deploy(...)
+# or .transformer(...).transform(...). Names are given on both sides (the SDK's own default
+# names carry a timestamp; dtrain's default is the training job's name).
+HOSTING_JOB = "parity-hosting-job"
+HOSTING_MODEL_DATA = f"s3://my-output/jobs/{HOSTING_JOB}/output/model.tar.gz"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+HOSTING_TAGS = [{"Key": "team", "Value": "vision"}, {"Key": "stage", "Value": "prod"}]
+HOSTING_PLATFORM_JOB = "dtrain-parity-hosting"
+# What a notebook passes for a model that serves its own code/inference.py (without it the SDK
+# sends "" for both, which the inference toolkit cannot load; dtrain fills these in).
+OWN_CODE_ENV = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+HOSTING_PLATFORM_MODEL_DATA = (
+    f"s3://dtrain-artifacts-210987654321/jobs/{HOSTING_PLATFORM_JOB}/output/model.tar.gz"
+)
+
+
+def _pt_model(**kw: Any) -> dict[str, Any]:
+    base = {
+        "model_data": HOSTING_MODEL_DATA,
+        "role": ROLE,
+        "framework_version": "2.2.0",
+        "py_version": "py310",
+        "container_log_level": 20,
+        "name": HOSTING_JOB,
+    }
+    return {**base, **kw}
+
+
+def _tf_model(**kw: Any) -> dict[str, Any]:
+    base = {
+        "model_data": HOSTING_MODEL_DATA,
+        "role": ROLE,
+        "framework_version": "2.13",
+        "container_log_level": 20,
+        "name": HOSTING_JOB,
+    }
+    return {**base, **kw}
+
+
+# id -> (framework, estimator, block ("deploy" | "transform"), the block, with platform,
+#        SDK model kwargs, SDK kwargs: {"deploy": ...} or {"transformer": ..., "transform": ...}).
+# "LOCAL" in a path stands for the session's temporary code folder.
+HOSTING_CASES: dict[
+    str, tuple[str, dict[str, Any], str, dict[str, Any], bool, dict[str, Any], dict[str, Any]]
+] = {
+    "deploy_pytorch_realtime_every_argument": (
+        "pytorch",
+        _estimator(),
+        "deploy",
+        {
+            "initial_instance_count": 2,
+            "instance_type": "ml.p3.2xlarge",  # EBS volumes: SageMaker takes a KMS key and size there
+            "endpoint_name": "parity-endpoint",
+            "model_name": "parity-model",
+            "entry_point": "inference.py",
+            "source_dir": "s3://my-code/inference/sourcedir.tar.gz",
+            "model_server_workers": 2,
+            "env": {"TS_MAX_RESPONSE_SIZE": "20000000"},
+            "code_location": "s3://my-code-uploads/models/",
+            "tags": HOSTING_TAGS,
+            "kms_key": KMS_KEY,
+            "volume_size": 64,
+            "model_data_download_timeout": 600,
+            "container_startup_health_check_timeout": 900,
+            "container_log_level": 10,
+            "vpc_config": {"Subnets": ["subnet-0a1b2c3d"], "SecurityGroupIds": ["sg-0123abcd"]},
+            "enable_network_isolation": True,
+        },
+        False,
+        _pt_model(
+            name="parity-model",
+            entry_point="inference.py",
+            source_dir="s3://my-code/inference/sourcedir.tar.gz",
+            model_server_workers=2,
+            env={"TS_MAX_RESPONSE_SIZE": "20000000"},
+            code_location="s3://my-code-uploads/models/",
+            container_log_level=10,
+            vpc_config={"Subnets": ["subnet-0a1b2c3d"], "SecurityGroupIds": ["sg-0123abcd"]},
+            enable_network_isolation=True,
+        ),
+        {
+            "deploy": {
+                "initial_instance_count": 2,
+                "instance_type": "ml.p3.2xlarge",
+                "endpoint_name": "parity-endpoint",
+                "tags": HOSTING_TAGS,
+                "kms_key": KMS_KEY,
+                "volume_size": 64,
+                "model_data_download_timeout": 600,
+                "container_startup_health_check_timeout": 900,
+            }
+        },
+    ),
+    # The bundled trainers' model.tar.gz carries code/inference.py: no code, no repack.
+    "deploy_pytorch_serverless_model_as_trained": (
+        "pytorch",
+        _estimator(),
+        "deploy",
+        {
+            "serverless_inference_config": {
+                "memory_size_in_mb": 4096,
+                "max_concurrency": 10,
+                "provisioned_concurrency": 2,
+            }
+        },
+        False,
+        _pt_model(env=OWN_CODE_ENV),
+        {
+            "deploy": {
+                "serverless_inference_config": {
+                    "memory_size_in_mb": 4096,
+                    "max_concurrency": 10,
+                    "provisioned_concurrency": 2,
+                },
+                "endpoint_name": HOSTING_JOB,
+            }
+        },
+    ),
+    "deploy_pytorch_local_code_gpu_alias_version": (
+        "pytorch",
+        _estimator(framework_version="2.1", tags=[{"Key": "owner", "Value": "ml"}]),
+        "deploy",
+        {
+            "initial_instance_count": 1,
+            "instance_type": "ml.g5.xlarge",
+            "entry_point": "inference.py",
+            "source_dir": "LOCAL",
+            "code_location": "s3://my-code-uploads",
+        },
+        False,
+        # Estimator.deploy: the estimator's tags when the deploy call gives none.
+        _pt_model(
+            framework_version="2.1",
+            entry_point="inference.py",
+            source_dir="LOCAL",
+            code_location="s3://my-code-uploads",
+        ),
+        {
+            "deploy": {
+                "initial_instance_count": 1,
+                "instance_type": "ml.g5.xlarge",
+                "endpoint_name": HOSTING_JOB,
+                "tags": [{"Key": "owner", "Value": "ml"}],
+            }
+        },
+    ),
+    "deploy_tensorflow_realtime_with_code": (
+        "tensorflow",
+        _tf(),
+        "deploy",
+        {
+            "initial_instance_count": 1,
+            "instance_type": "ml.c5.xlarge",
+            "entry_point": "inference.py",
+            "source_dir": "LOCAL",
+            "env": {"SAGEMAKER_TFS_INTER_OP_PARALLELISM": "2"},
+            "code_location": "s3://my-code-uploads/tf",
+            "container_log_level": 30,
+        },
+        False,
+        _tf_model(
+            entry_point="inference.py",
+            source_dir="LOCAL",
+            env={"SAGEMAKER_TFS_INTER_OP_PARALLELISM": "2"},
+            code_location="s3://my-code-uploads/tf",
+            container_log_level=30,
+        ),
+        {
+            "deploy": {
+                "initial_instance_count": 1,
+                "instance_type": "ml.c5.xlarge",
+                "endpoint_name": HOSTING_JOB,
+            }
+        },
+    ),
+    # Trained with 2.12.0: TensorFlowModel serves it with 2.12.1 (no 2.12.0 serving image).
+    "deploy_tensorflow_serverless_defaults": (
+        "tensorflow",
+        _estimator(framework_version="2.12.0"),
+        "deploy",
+        {"serverless_inference_config": {}, "endpoint_name": "tf-serverless"},
+        False,
+        _tf_model(framework_version="2.12.0"),
+        {"deploy": {"serverless_inference_config": {}, "endpoint_name": "tf-serverless"}},
+    ),
+    # Platform-filled: role, VPC, environment, tags, the repack bucket, the endpoint's KMS key.
+    "deploy_platform_filled": (
+        "pytorch",
+        {
+            "entry_point": "train_ddp.py",
+            "source_dir": "s3://my-code/ddp/sourcedir.tar.gz",
+            "image_uri": "ddp",
+            "instance_type": "ml.g5.12xlarge",
+            "instance_count": 2,
+            "tags": {"team": "vision"},
+        },
+        "deploy",
+        {
+            "initial_instance_count": 1,
+            "instance_type": "ml.m5.xlarge",
+            "framework_version": "2.1.0",
+            "entry_point": "inference.py",
+            "source_dir": "LOCAL",
+        },
+        True,
+        {
+            "model_data": HOSTING_PLATFORM_MODEL_DATA,
+            "role": PLATFORM["role_arn"],
+            "framework_version": "2.1.0",
+            "py_version": "py310",
+            "entry_point": "inference.py",
+            "source_dir": "LOCAL",
+            "env": {"DTRAIN_PLATFORM_VERSION": "1"},
+            "vpc_config": {
+                "Subnets": PLATFORM["subnets"],
+                "SecurityGroupIds": PLATFORM["security_group_ids"],
+            },
+            "container_log_level": 20,
+            "name": HOSTING_PLATFORM_JOB,
+        },
+        {
+            "deploy": {
+                "initial_instance_count": 1,
+                "instance_type": "ml.m5.xlarge",
+                "endpoint_name": HOSTING_PLATFORM_JOB,
+                "tags": [{"Key": "team", "Value": "vision"}, {"Key": "cost-center", "Value": "1234"}],
+                "kms_key": PLATFORM["volume_kms_key_id"],
+            }
+        },
+    ),
+    "transform_pytorch_every_argument": (
+        "pytorch",
+        _estimator(),
+        "transform",
+        {
+            "instance_count": 2,
+            "instance_type": "ml.c5.2xlarge",
+            "strategy": "MultiRecord",
+            "assemble_with": "Line",
+            "output_path": "s3://my-output/predictions",
+            "output_kms_key": "alias/predictions",
+            "accept": "application/json",
+            "env": {"BATCH": "1"},
+            "max_concurrent_transforms": 4,
+            "max_payload": 6,
+            "tags": HOSTING_TAGS,
+            "volume_kms_key": KMS_KEY,
+            "data": "s3://my-data/cifar10/test",
+            "data_type": "S3Prefix",
+            "content_type": "application/x-npy",
+            "compression_type": "Gzip",
+            "split_type": "RecordIO",
+            "job_name": "parity-transform",
+            "input_filter": "$[1:]",
+            "output_filter": "$['id','SageMakerOutput']",
+            "join_source": "Input",
+            "experiment_config": EXPERIMENT_CONFIG,
+            "model_client_config": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 2},
+            "model_server_workers": 1,
+            "model_name": "parity-transform-model",
+        },
+        False,
+        _pt_model(name="parity-transform-model", model_server_workers=1, env=OWN_CODE_ENV),
+        {
+            "transformer": {
+                "instance_count": 2,
+                "instance_type": "ml.c5.2xlarge",
+                "strategy": "MultiRecord",
+                "assemble_with": "Line",
+                "output_path": "s3://my-output/predictions",
+                "output_kms_key": "alias/predictions",
+                "accept": "application/json",
+                "env": {"BATCH": "1"},
+                "max_concurrent_transforms": 4,
+                "max_payload": 6,
+                "tags": HOSTING_TAGS,
+                "volume_kms_key": KMS_KEY,
+            },
+            "transform": {
+                "data": "s3://my-data/cifar10/test",
+                "data_type": "S3Prefix",
+                "content_type": "application/x-npy",
+                "compression_type": "Gzip",
+                "split_type": "RecordIO",
+                "job_name": "parity-transform",
+                "input_filter": "$[1:]",
+                "output_filter": "$['id','SageMakerOutput']",
+                "join_source": "Input",
+                "experiment_config": EXPERIMENT_CONFIG,
+                "model_client_config": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 2},
+            },
+        },
+    ),
+    # Platform's bucket for the output (s3://<bucket>/<job>), SingleRecord, Line splits.
+    "transform_tensorflow_platform_output": (
+        "tensorflow",
+        {
+            "entry_point": "train.py",
+            "source_dir": "s3://my-code/tf/sourcedir.tar.gz",
+            "image_uri": IMAGE,
+            "framework_version": "2.14",
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+        },
+        "transform",
+        {
+            "instance_count": 1,
+            "instance_type": "ml.m5.large",
+            "strategy": "SingleRecord",
+            "data": "s3://my-data/test.jsonl",
+            "split_type": "Line",
+            "content_type": "application/jsonlines",
+            "entry_point": "inference.py",
+        },
+        True,
+        {
+            "model_data": HOSTING_PLATFORM_MODEL_DATA,
+            "role": PLATFORM["role_arn"],
+            "framework_version": "2.14",
+            "entry_point": "LOCAL/inference.py",
+            "env": {"DTRAIN_PLATFORM_VERSION": "1"},
+            "vpc_config": {
+                "Subnets": PLATFORM["subnets"],
+                "SecurityGroupIds": PLATFORM["security_group_ids"],
+            },
+            "container_log_level": 20,
+            "name": HOSTING_PLATFORM_JOB,
+        },
+        {
+            "transformer": {
+                "instance_count": 1,
+                "instance_type": "ml.m5.large",
+                "strategy": "SingleRecord",
+                "tags": [{"Key": "team", "Value": "ml-platform"}, {"Key": "cost-center", "Value": "1234"}],
+                "output_kms_key": PLATFORM["output_kms_key_id"],
+                "volume_kms_key": PLATFORM["volume_kms_key_id"],
+            },
+            "transform": {
+                "data": "s3://my-data/test.jsonl",
+                "split_type": "Line",
+                "content_type": "application/jsonlines",
+                "job_name": HOSTING_PLATFORM_JOB,
+            },
+        },
+    ),
+}
+
+
+def _local(value: Any, code_dir: Path) -> Any:
+    """Replace the "LOCAL" placeholder with the session's code folder (SDK side: absolute)."""
+    if isinstance(value, str) and value.startswith("LOCAL"):
+        return str(code_dir) + value[len("LOCAL") :]
+    if isinstance(value, dict):
+        return {k: _local(v, code_dir) for k, v in value.items()}
+    return value
+
+
+def _hosting_configs(code_dir: Path) -> list[dict[str, Any]]:
+    (code_dir / "inference.py").write_text("def model_fn(model_dir):\n    return None\n")
+    configs: list[dict[str, Any]] = []
+    for case_id, (framework, _est, kind, _block, platform, model, calls) in HOSTING_CASES.items():
+        configs.append(
+            {
+                "id": case_id,
+                "kind": kind,
+                "framework": framework,
+                "region": PLATFORM["region"] if platform else "us-east-1",
+                # Without platform settings dtrain needs code_location or output_path; the SDK
+                # still asks its session for a default bucket, which must not reach STS.
+                "default_bucket": "dtrain-artifacts-210987654321" if platform else "sdk-default-bucket",
+                "default_bucket_prefix": "jobs" if platform else None,  # the platform's output prefix
+                "model": _local(model, code_dir),
+                **_local(calls, code_dir),
+            }
+        )
+    configs.append({"id": "inference_images", "kind": "inference_images", "queries": _image_queries()})
+    return configs
+
+
+def _image_queries() -> list[list[Any]]:
+    from dtrain.inference_images import DLC_REGIONS, INFERENCE_IMAGES
+
+    queries: list[list[Any]] = []
+    for framework, images in INFERENCE_IMAGES.items():
+        for version in [*images.versions, *images.aliases]:
+            # gpu, serverless (cpu) and cpu, each in another partition.
+            queries.append([framework, version, "us-east-1", "ml.g5.xlarge", None])
+            queries.append([framework, version, "cn-north-1", None, None])
+            queries.append([framework, version, "us-gov-west-1", "ml.c5.xlarge", None])
+    for region in sorted(DLC_REGIONS):
+        queries.append(["pytorch", "2.2", region, "ml.p3.2xlarge", "py310"])
+    return queries
+
+
+def _hosting_spec(case_id: str, code_dir: Path) -> tuple[Any, PlatformSettings | None, str]:
+    framework, estimator, kind, block, platform, _model, _calls = HOSTING_CASES[case_id]
+    spec = parse_spec(
+        {"framework": framework, "estimator": estimator, kind: _local(block, code_dir)},
+        spec_dir=str(code_dir),
+    )
+    settings = PlatformSettings.from_dict(PLATFORM) if platform else None
+    return spec, settings, HOSTING_PLATFORM_JOB if platform else HOSTING_JOB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id", [c for c, v in HOSTING_CASES.items() if v[2] == "deploy"])
+def test_deploy_requests_equal_sdk_v2(
+    case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
+) -> None:
+    from dtrain.inference_request import (
+        build_endpoint_config_request,
+        build_endpoint_request,
+        build_model_request,
+    )
+
+    spec, platform, job = _hosting_spec(case_id, local_code_dir)
+    region = None if platform is not None else "us-east-1"
+    theirs = sdk_requests[case_id]
+    ours = {
+        "CreateModel": build_model_request(spec, platform, training_job_name=job, region=region),
+        "CreateEndpointConfig": build_endpoint_config_request(spec, platform, training_job_name=job),
+        "CreateEndpoint": build_endpoint_request(spec, platform, training_job_name=job),
+    }
+    for operation, request in ours.items():
+        assert request == theirs[operation], f"{operation}:\n" + "\n".join(_diff(request, theirs[operation]))
+    _assert_same_repack(spec, platform, job, "deploy", region, theirs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id", [c for c, v in HOSTING_CASES.items() if v[2] == "transform"])
+def test_transform_requests_equal_sdk_v2(
+    case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
+) -> None:
+    from dtrain.inference_request import build_model_request, build_transform_job_request
+
+    spec, platform, job = _hosting_spec(case_id, local_code_dir)
+    region = None if platform is not None else "us-east-1"
+    theirs = sdk_requests[case_id]
+    ours = {
+        "CreateModel": build_model_request(
+            spec, platform, training_job_name=job, block="transform", region=region
+        ),
+        "CreateTransformJob": build_transform_job_request(spec, platform, training_job_name=job),
+    }
+    for operation, request in ours.items():
+        assert request == theirs[operation], f"{operation}:\n" + "\n".join(_diff(request, theirs[operation]))
+    _assert_same_repack(spec, platform, job, "transform", region, theirs)
+
+
+def _assert_same_repack(
+    spec: Any,
+    platform: PlatformSettings | None,
+    job: str,
+    block: str,
+    region: str | None,
+    theirs: dict[str, Any],
+) -> None:
+    """The repack dtrain leaves to the platform is the one the SDK did (same archives, same code)."""
+    from dtrain.inference_request import model_repack
+
+    plan = model_repack(spec, platform, job, block, region)
+    sdk = theirs.get("repack")
+    if sdk is None:
+        assert plan is None
+        return
+    assert plan is not None
+    assert (plan.model_data, plan.repacked_model_data) == (sdk["model_uri"], sdk["repacked_model_uri"])
+    assert Path(plan.entry_point).name == Path(sdk["inference_script"]).name
+    expected_dir = sdk["source_directory"]
+    if expected_dir is not None and not expected_dir.startswith("s3://"):
+        assert (
+            plan.source_dir is not None
+            and (Path(spec.spec_dir) / plan.source_dir).resolve() == Path(expected_dir).resolve()
+        )
+    else:
+        assert plan.source_dir == expected_dir
+
+
+@pytest.mark.slow
+def test_inference_images_equal_the_sdks_lookup(sdk_requests: dict[str, Any]) -> None:
+    """Every version (and alias) of dtrain's table, in several partitions, cpu / gpu / serverless,
+    and every region: the URI SDK 2.220's image_uris.retrieve gives."""
+    from dtrain.errors import SpecError
+    from dtrain.inference_images import inference_image_uri
+
+    theirs = sdk_requests["inference_images"]
+    mismatches = []
+    for (framework, version, region, instance_type, py_version), sdk_uri in zip(
+        _image_queries(), theirs, strict=True
+    ):
+        try:
+            ours: str | None = inference_image_uri(framework, version, region, instance_type, py_version)
+        except SpecError:
+            ours = None
+        if ours != sdk_uri:
+            mismatches.append(f"{framework} {version} {region} {instance_type}: ours {ours} != SDK {sdk_uri}")
+    assert not mismatches, "\n".join(mismatches)

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -142,3 +143,14 @@ def load_handler() -> Any:
 @pytest.fixture
 def env() -> dict[str, str]:
     return dict(os.environ)
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    """What Lambda passes a handler as its context: the attributes Powertools' Logger reads."""
+    return SimpleNamespace(
+        function_name="dtrain-test-fn",
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:dtrain-test-fn",
+        aws_request_id="6f1a3c9e-0000-4000-8000-000000000001",
+    )

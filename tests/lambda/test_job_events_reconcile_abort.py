@@ -119,7 +119,13 @@ def test_reconcile_closes_a_lost_event_and_abandons_a_dead_submission(
 
 
 def test_abort_stops_the_running_job_of_the_execution(
-    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any, load_handler: Any
+    ledger: Ledger,
+    sfn: Any,
+    platform: Any,
+    spec: dict[str, Any],
+    aws: Any,
+    load_handler: Any,
+    lambda_context: Any,
 ) -> None:
     job = _submit(ledger, sfn, platform, spec)
     event = {
@@ -127,7 +133,7 @@ def test_abort_stops_the_running_job_of_the_execution(
         "detail-type": "Step Functions Execution Status Change",
         "detail": {"executionArn": EXEC, "status": "ABORTED"},
     }
-    assert load_handler("abort_job").handler(event, None) == {"stopped": [job]}
+    assert load_handler("abort_job").handler(event, lambda_context) == {"stopped": [job]}
     assert aws.job(job).status == "Stopped"
     again = handle_execution_end(event, ledger=ledger, sagemaker=boto3.client("sagemaker"))
     assert again == []  # the row is closed: nothing left to stop
@@ -212,10 +218,16 @@ def test_submit_racing_an_abort_stops_the_job_it_created(
 
 
 def test_job_events_and_reconcile_handlers_run_against_moto(
-    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any, load_handler: Any
+    ledger: Ledger,
+    sfn: Any,
+    platform: Any,
+    spec: dict[str, Any],
+    aws: Any,
+    load_handler: Any,
+    lambda_context: Any,
 ) -> None:
     job = _submit(ledger, sfn, platform, spec, token="not-a-real-token")
     # moto's Step Functions knows no such token: the handler treats it as closed, not as an error.
-    out = load_handler("job_events").handler(_event(job, "Completed"), None)
+    out = load_handler("job_events").handler(_event(job, "Completed"), lambda_context)
     assert out == {"job_name": job, "result": "closed: token had expired"}
-    assert load_handler("reconcile").handler({}, None)["checked"] == 0
+    assert load_handler("reconcile").handler({}, lambda_context)["checked"] == 0

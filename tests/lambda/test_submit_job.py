@@ -160,10 +160,10 @@ def test_a_persistent_transient_error_surfaces_as_sagemaker_transient(
 
 
 def test_handler_prepare_and_submit_phases(
-    ledger: Ledger, spec: dict[str, Any], load_handler: Any, aws: Any
+    ledger: Ledger, spec: dict[str, Any], load_handler: Any, aws: Any, lambda_context: Any
 ) -> None:
     handler = load_handler("submit_job").handler
-    plan = handler({"phase": "prepare", "spec": spec}, None)
+    plan = handler({"phase": "prepare", "spec": spec}, lambda_context)
     assert plan["timeout_seconds"] == 3600 + 3600
     out = handler(
         {
@@ -175,7 +175,7 @@ def test_handler_prepare_and_submit_phases(
             "retry_count": 0,
             "execution_start": "2026-11-28T01:00:00.000Z",
         },
-        None,
+        lambda_context,
     )
     assert out["adopted"] is False and out["job_name"] in aws.jobs
 
