@@ -73,7 +73,9 @@ def run_deploy(emu: Emulator, max_run: int) -> dict[str, Any]:
     (job,) = emu.jobs_of(arn)
     output = emu.client("sagemaker").describe_training_job(TrainingJobName=job)["OutputDataConfig"]
     bucket, _, prefix = str(output["S3OutputPath"]).removeprefix("s3://").partition("/")
-    emu.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{job}/output/model.tar.gz", Body=model_archive(2))
+    emu.client("s3").put_object(
+        Bucket=bucket, Key=f"{prefix}/{job}/output/model.tar.gz", Body=model_archive(2)
+    )
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9}, training_seconds=max_run // 2)
     desc = emu.wait_execution(arn, timeout=300)
     history = emu.history(arn)

@@ -54,7 +54,7 @@ def hosting_block(spec: Mapping[str, Any]) -> str | None:
         from dtrain.errors import SpecError
 
         raise SpecError(
-            "transform", None, "one execution either deploys or transforms: the spec has deploy too"
+            "transform", "{...}", "one execution either deploys or transforms: the spec has deploy too"
         )
     return present[0] if present else None
 

@@ -32,10 +32,11 @@ def refuse_repack(spec: Mapping[str, Any], platform: Any, block: str) -> None:
     from dtrain import inference_request
     from dtrain.errors import SpecError
 
-    if inference_request.model_repack(_spec(spec), platform, "validate", block=block) is not None:
+    repack = inference_request.model_repack(_spec(spec), platform, "validate", block=block)
+    if repack is not None:
         raise SpecError(
             f"{block}.entry_point",
-            None,
+            repack.entry_point,
             "the platform serves the inference code packaged in the trained model (code/ in"
             " model.tar.gz); repacking the model with other inference code is done by the SDK, not here",
         )

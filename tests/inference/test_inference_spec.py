@@ -382,10 +382,8 @@ def test_submit_takes_a_deploy_or_transform_block_and_refuses_what_the_platform_
     check_against_platform(_spec(transform=TRANSFORM), None, "job-1")
     # The state machine's Prepare refuses these; submit refuses them before anything trains.
     with pytest.raises(SpecRejected):
-        check_against_platform(
-            _spec(transform=TRANSFORM, deploy={"instance_type": "ml.m5.large"}), None, "job-1"
-        )
-    assert "transform: one execution either deploys or transforms" in capsys.readouterr().err
+        check_against_platform(_spec(transform=TRANSFORM, deploy=DEPLOY), None, "job-1")
+    assert "transform: '{...}': one execution either deploys or transforms" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["ddp_torchrun_deploy.json", "ddp_torchrun_transform.json"])

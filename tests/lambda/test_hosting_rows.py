@@ -196,3 +196,28 @@ def test_an_execution_end_leaves_a_finished_endpoint_alone(ledger: Ledger, sfn: 
     }
     assert handle_execution_end(event, ledger=ledger, sagemaker=sm) == []
     assert sm.calls == []
+
+
+def test_prepare_plans_the_hosting_step_and_refuses_what_the_platform_does_not_do(
+    platform: Any, spec: dict[str, Any]
+) -> None:
+    from dtrain.errors import SpecError
+    from dtrain.orchestration.hosting import DEPLOY_TIMEOUT_S, hosting_plan
+
+    deploy = {"instance_type": "ml.m5.large", "initial_instance_count": 1, "framework_version": "2.2"}
+    assert hosting_plan(spec, platform) is None
+    assert hosting_plan({**spec, "deploy": deploy}, platform, is_sweep=True) == {
+        "kind": "deploy",
+        "timeout_seconds": DEPLOY_TIMEOUT_S,
+        "best_of_sweep": True,
+    }
+    with pytest.raises(SpecError, match=r"deploy\.entry_point: 'serve\.py': the platform serves the inference"):
+        hosting_plan({**spec, "deploy": {**deploy, "entry_point": "serve.py"}}, platform)
+    transform = {
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
+        "data": "s3://d/x",
+        "framework_version": "2.2",
+    }
+    with pytest.raises(SpecError, match="one execution either deploys or transforms"):
+        hosting_plan({**spec, "deploy": deploy, "transform": transform}, platform)
