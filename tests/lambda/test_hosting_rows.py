@@ -211,7 +211,9 @@ def test_prepare_plans_the_hosting_step_and_refuses_what_the_platform_does_not_d
         "timeout_seconds": DEPLOY_TIMEOUT_S,
         "best_of_sweep": True,
     }
-    with pytest.raises(SpecError, match=r"deploy\.entry_point: 'serve\.py': the platform serves the inference"):
+    with pytest.raises(
+        SpecError, match=r"deploy\.entry_point: 'serve\.py': the platform serves the inference"
+    ):
         hosting_plan({**spec, "deploy": {**deploy, "entry_point": "serve.py"}}, platform)
     transform = {
         "instance_type": "ml.m5.large",
