@@ -80,9 +80,10 @@ def test_processing_runs_first_and_training_reads_its_outputs(
     rows = {r.job_name: r for r in emulator.ledger().find_by_execution(arn)}
     assert rows[proc].kind == "processing" and rows[proc].status == "Completed"
     assert rows[train].kind == "training" and rows[train].token_state == "CLOSED"
-    # Prepare, IsSweep, Process, IsSweepAfterProcessing, Submit, Finalize, Notify, Succeeded:
-    # however long either job runs.
-    assert count_transitions(emulator.history(arn)) == 8
+    # Prepare, IsSweep, Process, IsSweepAfterProcessing, Submit, Finalize, HostsModel (the
+    # choice after training: no deploy/transform here), Notify, Succeeded: however long either
+    # job runs.
+    assert count_transitions(emulator.history(arn)) == 9
 
 
 def test_a_spec_without_processing_pays_no_extra_transition(
@@ -92,7 +93,8 @@ def test_a_spec_without_processing_pays_no_extra_transition(
     (job,) = emulator.jobs_of(arn)
     emulator.sagemaker.complete(job)
     assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
-    assert count_transitions(emulator.history(arn)) == 6
+    # Prepare, IsSweep, Submit, Finalize, HostsModel, Notify, Succeeded: as without processing.
+    assert count_transitions(emulator.history(arn)) == 7
 
 
 def test_failed_processing_fails_the_execution_with_its_reason_and_trains_nothing(
