@@ -15,7 +15,6 @@ Run: .venv/bin/python benchmarks/stop_paths.py
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from conftest import job_spec  # the e2e tests' spec
 
 from dtrain.emulator import Emulator
-from dtrain.emulator.apps import synth_standin_app
+from dtrain.emulator.fixtures import standin_emulator
 
 
 def _until(cond: Callable[[], bool], emu: Emulator, timeout: float = 120) -> float:
@@ -56,63 +55,59 @@ def _report(path: str, emu: Emulator, arn: str, job: str, ended: tuple[str, floa
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        assembly = synth_standin_app(Path(tmp) / "cdk.out")
-        with Emulator(assembly, announce=False) as emu:
-            sfn = emu.client("stepfunctions")
+    with standin_emulator() as emu:
+        sfn = emu.client("stepfunctions")
 
-            def running_job() -> tuple[str, str]:
-                arn = emu.start_execution(job_spec())
-                (job,) = emu.jobs_of(arn)
-                _until(lambda: (r := emu.ledger().get(job)) is not None and r.status == "InProgress", emu)
-                return arn, job
-
-            arn, job = running_job()
-            emu.sagemaker.complete(job)
-            _report("success", emu, arn, job, _ended(emu, arn), stopped=False)
-
-            arn, job = running_job()
-            emu.sagemaker.fail(job, "AlgorithmError: x")
-            _report("job failure", emu, arn, job, _ended(emu, arn), stopped=False)
-
-            arn, job = running_job()
-            sfn.stop_execution(executionArn=arn)
-            _report("abort", emu, arn, job, _ended(emu, arn), stopped=True)
-
-            arn, job = running_job()
-            emu.behaviour.lose_execution_events(1)
-            sfn.stop_execution(executionArn=arn)
-            ended = _ended(emu, arn)
-            emu.drain_events()
-            emu.reconcile()
-            _report("abort, event lost (reconcile run at once)", emu, arn, job, ended, stopped=True)
-
-            emu.behaviour.fail_sagemaker(
-                "DescribeTrainingJob", code="ServiceUnavailable", status=503, times=100
-            )
+        def running_job() -> tuple[str, str]:
             arn = emu.start_execution(job_spec())
             (job,) = emu.jobs_of(arn)
-            ended = _ended(emu, arn)
-            emu.behaviour.sagemaker_faults.clear()
-            _report("Submit failed after creating the job (5xx)", emu, arn, job, ended, stopped=True)
+            _until(lambda: (r := emu.ledger().get(job)) is not None and r.status == "InProgress", emu)
+            return arn, job
 
-            throttle = emu.sagemaker.throttle
-            throttle.rate_per_s, throttle._next_slot = 0.001, time.monotonic() + 3600
-            arn = emu.start_execution(job_spec())
-            _until(lambda: bool(emu.ledger().find_by_execution(arn)), emu)
-            (row,) = emu.ledger().find_by_execution(arn)
-            sfn.stop_execution(executionArn=arn)
-            ended = ("ABORTED", time.monotonic())
-            event: dict[str, Any] = {
-                "source": "aws.states",
-                "detail-type": "Step Functions Execution Status Change",
-                "detail": {"executionArn": arn, "status": "ABORTED"},
-            }
-            emu.invoke("AbortJob", event)
-            throttle._next_slot = 0.0
-            _until(lambda: row.job_name in emu.sagemaker.jobs, emu)
-            throttle.rate_per_s = None
-            _report("Submit racing an abort", emu, arn, row.job_name, ended, stopped=True)
+        arn, job = running_job()
+        emu.sagemaker.complete(job)
+        _report("success", emu, arn, job, _ended(emu, arn), stopped=False)
+
+        arn, job = running_job()
+        emu.sagemaker.fail(job, "AlgorithmError: x")
+        _report("job failure", emu, arn, job, _ended(emu, arn), stopped=False)
+
+        arn, job = running_job()
+        sfn.stop_execution(executionArn=arn)
+        _report("abort", emu, arn, job, _ended(emu, arn), stopped=True)
+
+        arn, job = running_job()
+        emu.behaviour.lose_execution_events(1)
+        sfn.stop_execution(executionArn=arn)
+        ended = _ended(emu, arn)
+        emu.drain_events()
+        emu.reconcile()
+        _report("abort, event lost (reconcile run at once)", emu, arn, job, ended, stopped=True)
+
+        emu.behaviour.fail_sagemaker("DescribeTrainingJob", code="ServiceUnavailable", status=503, times=100)
+        arn = emu.start_execution(job_spec())
+        (job,) = emu.jobs_of(arn)
+        ended = _ended(emu, arn)
+        emu.behaviour.sagemaker_faults.clear()
+        _report("Submit failed after creating the job (5xx)", emu, arn, job, ended, stopped=True)
+
+        throttle = emu.sagemaker.throttle
+        throttle.rate_per_s, throttle._next_slot = 0.001, time.monotonic() + 3600
+        arn = emu.start_execution(job_spec())
+        _until(lambda: bool(emu.ledger().find_by_execution(arn)), emu)
+        (row,) = emu.ledger().find_by_execution(arn)
+        sfn.stop_execution(executionArn=arn)
+        ended = ("ABORTED", time.monotonic())
+        event: dict[str, Any] = {
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "detail": {"executionArn": arn, "status": "ABORTED"},
+        }
+        emu.invoke("AbortJob", event)
+        throttle._next_slot = 0.0
+        _until(lambda: row.job_name in emu.sagemaker.jobs, emu)
+        throttle.rate_per_s = None
+        _report("Submit racing an abort", emu, arn, row.job_name, ended, stopped=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 from dtrain import estimator_values as values
 from dtrain import spec_rules as rules
 from dtrain.channels import check_s3_uri
+from dtrain.debugger_rules import check_rules, rules_schema
 from dtrain.distribution import STRATEGIES, parse_distribution
 from dtrain.errors import ErrorCollector
 from dtrain.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
@@ -735,9 +736,9 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "rules",
         "EstimatorBase",
-        refused=NOT_YET.format(
-            what="Debugger/Profiler rules run as processing jobs; attach them from the SDK"
-        ),
+        Custom(check_rules, rules_schema()),
+        lands_in="DebugRuleConfigurations / ProfilerRuleConfigurations (+ the rules' collections in "
+        "DebugHookConfig)",
     ),
     Arg("sagemaker_session", "EstimatorBase", refused=NO_SESSION),
 )

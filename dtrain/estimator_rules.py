@@ -239,6 +239,18 @@ def dependencies_need_local_code(
         )
 
 
+def profiler_rules_need_the_profiler(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # SDK 2.220 _prepare_profiler_for_training: "ProfilerRule cannot be set when disable_profiler is True".
+    if v["disable_profiler"] and any(r.kind == "profiler" for r in v.get("rules") or ()):
+        errors.add(
+            "estimator.rules",
+            [r.config["RuleConfigurationName"] for r in v["rules"] if r.kind == "profiler"],
+            "profiler rules need the profiler: leave disable_profiler out or drop them",
+        )
+
+
 CROSS_FIELD_RULES: tuple[Rule, ...] = (
     instance_shape,
     distribution_instance_groups,
@@ -250,5 +262,6 @@ CROSS_FIELD_RULES: tuple[Rule, ...] = (
     hyperparameters_fit,
     credentials_need_access_mode,
     profiler_flags_agree,
+    profiler_rules_need_the_profiler,
     code_location_needs_local_code,
 )

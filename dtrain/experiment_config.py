@@ -54,3 +54,17 @@ def experiment_config_schema() -> dict[str, object]:
         "additionalProperties": False,
         "description": "fit(experiment_config=...): sent as CreateTrainingJob's ExperimentConfig",
     }
+
+
+def sweep_trial_config(given: Mapping[str, str] | None, *, sweep_name: str, index: int) -> dict[str, str]:
+    """A sweep item's ExperimentConfig: every trial its own run under one experiment named after
+    the sweep (the spec's ExperimentName when it gives one), so SageMaker's experiment view (and
+    `dtrain list --experiment`) sets the runs side by side. A TrialName/RunName the spec gives
+    would put every trial in one run: the trial's own name replaces them."""
+    from dtrain.naming import sanitize_name_part
+
+    experiment = (given or {}).get("ExperimentName") or sanitize_name_part(sweep_name)[:MAX_ENTITY_NAME]
+    suffix = f"-trial-{index}"
+    run = sanitize_name_part(experiment)[: MAX_ENTITY_NAME - len(suffix)].rstrip("-") + suffix
+    out = {k: v for k, v in (given or {}).items() if k not in ("ExperimentName", "TrialName", "RunName")}
+    return {"ExperimentName": experiment, **out, "RunName": run}

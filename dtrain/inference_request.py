@@ -205,9 +205,15 @@ def _resolve_model(
             f"{owner}.role", None, "required without platform settings: the model's execution role ARN"
         )
     # Estimator.create_model: the estimator's subnets and security groups, unless overridden;
-    # else the platform's VPC when jobs run in it.
+    # else the platform's VPC when jobs run in it. Not for a serverless deploy's model: Serverless
+    # Inference takes no VPC configuration and no network isolation ("Feature exclusions",
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), and parse_deploy
+    # refused them given explicitly; the estimator's and platform's VPC are for training.
+    serverless = owner == "deploy" and spec.deploy is not None and spec.deploy.serverless is not None
     vpc: Mapping[str, list[str]] | None = None
-    if model.vpc_config is not None:
+    if serverless:
+        pass
+    elif model.vpc_config is not None:
         vpc = {k: list(v) for k, v in model.vpc_config.items()}
     elif est.subnets and est.security_group_ids:
         vpc = {"Subnets": list(est.subnets), "SecurityGroupIds": list(est.security_group_ids)}
@@ -216,7 +222,7 @@ def _resolve_model(
     # Estimator.deploy leaves network isolation to the model's default (off); Estimator.transformer
     # passes the estimator's.
     isolation = model.enable_network_isolation
-    if isolation is None:
+    if isolation is None or serverless:
         isolation = est.enable_network_isolation if owner == "transform" or spec.deploy is None else False
     return _Model(
         spec=model,

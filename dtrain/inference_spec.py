@@ -43,6 +43,8 @@ DEFAULT_CONTAINER_LOG_LEVEL = 20
 # ServerlessInferenceConfig's defaults (SDK 2.220 sagemaker/serverless/serverless_inference_config.py).
 DEFAULT_SERVERLESS_MEMORY_MB = 2048
 DEFAULT_SERVERLESS_MAX_CONCURRENCY = 5
+# CreateTransformJob: MaxPayloadInMB, and MaxPayloadInMB * MaxConcurrentTransforms, at most 100 MB.
+MAX_PAYLOAD_BUDGET_MB = 100
 
 
 def _str(value: object) -> str | None:
@@ -159,6 +161,19 @@ SERVERLESS_ARGS: dict[str, Check] = {
     "max_concurrency": _int(1, 200),
     "provisioned_concurrency": _int(1, 200),
 }
+# What a serverless deploy refuses. botocore ProductionVariant: a serverless variant has no
+# instances to size, no volume, no container start-up to time. Serverless Inference "Feature
+# exclusions" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): no VPC
+# configuration, no network isolation (enable_network_isolation: false, the default, passes).
+SERVERLESS_EXCLUDED = (
+    "instance_type",
+    "initial_instance_count",
+    "volume_size",
+    "model_data_download_timeout",
+    "container_startup_health_check_timeout",
+    "vpc_config",
+    "enable_network_isolation",
+)
 # vpc_config / vpc_config_override: the SDK's dict, as botocore's VpcConfig (1-5 groups, 1-16 subnets).
 VPC_ARGS: dict[str, Check] = {"Subnets": _str_list(16), "SecurityGroupIds": _str_list(5)}
 # ModelClientConfig (botocore): InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
@@ -385,6 +400,34 @@ def _tags_of(got: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
     return check_tags("tags", got["tags"], probe)
 
 
+def _check_provisioned_concurrency(serverless: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # ProductionVariantServerlessConfig, ProvisionedConcurrency: "Should be less than or equal to
+    # MaxConcurrency" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    # API_ProductionVariantServerlessConfig.html); max_concurrency defaults as the SDK's does.
+    provisioned = serverless.get("provisioned_concurrency")
+    most = serverless.get("max_concurrency", DEFAULT_SERVERLESS_MAX_CONCURRENCY)
+    if provisioned is not None and provisioned > most:
+        errors.add(
+            "deploy.serverless_inference_config.provisioned_concurrency",
+            provisioned,
+            f"must be at most max_concurrency ({most})",
+        )
+
+
+def _check_payload_budget(got: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # CreateTransformJob MaxPayloadInMB: "If you specify the MaxConcurrentTransforms parameter, the
+    # value of (MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100 MB"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html).
+    # Checked when both are given: unset, SageMaker picks them (execution-parameters / defaults).
+    payload, concurrent = got.get("max_payload"), got.get("max_concurrent_transforms")
+    if payload is not None and concurrent is not None and payload * concurrent > MAX_PAYLOAD_BUDGET_MB:
+        errors.add(
+            "transform.max_payload",
+            payload,
+            f"times max_concurrent_transforms ({concurrent}) must be at most {MAX_PAYLOAD_BUDGET_MB} MB",
+        )
+
+
 def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> DeploySpec | None:
     before = len(errors.errors)
     got = _read("deploy", data, DEPLOY_ARGS, framework, errors)
@@ -405,10 +448,11 @@ def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> Deploy
             "needs instance_type and initial_instance_count, or serverless_inference_config",
         )
     if "serverless_inference_config" in given:
-        for key in ("instance_type", "initial_instance_count", "volume_size", "model_data_download_timeout"):
-            if key in given:
-                # botocore ProductionVariant: a serverless variant has no instances to size.
+        for key in SERVERLESS_EXCLUDED:
+            if key in given and not (key == "enable_network_isolation" and data[key] is False):
                 errors.add(f"deploy.{key}", data[key], "not with serverless_inference_config")
+    if serverless_raw is not None:
+        _check_provisioned_concurrency(serverless_raw, errors)
     if len(errors.errors) > before:
         return None
     serverless = ServerlessSpec(**serverless_raw) if serverless_raw is not None else None
@@ -440,6 +484,7 @@ def parse_transform(data: object, framework: str, errors: ErrorCollector) -> Tra
         experiment_config = parse_experiment_config(
             "transform.experiment_config", got["experiment_config"], errors
         )
+    _check_payload_budget(got, errors)
     if len(errors.errors) > before:
         return None
     own_model = any(key in got for key in TRANSFORM_MODEL_ARGS)

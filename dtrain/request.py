@@ -16,6 +16,7 @@ from typing import Any
 
 from dtrain import spec_rules as rules
 from dtrain.channels import PlatformS3Channel, S3Channel, channel_request, is_file_system_channel
+from dtrain.debugger_rules import rule_collections, rule_configurations
 from dtrain.distribution import distribution_hyperparameters
 from dtrain.errors import ErrorCollector, SpecError
 from dtrain.estimator_args import ARGS
@@ -373,6 +374,14 @@ def build_training_job_request(
     hook = debug_hook_config(spec, output_path, checkpoint_uri, region)
     if hook is not None:
         request["DebugHookConfig"] = hook
+    if est.rules:
+        # Debugger / Profiler rules (dtrain.debugger_rules): their configurations beside the
+        # hook and the profiler, as SDK 2.220's _get_train_request adds them.
+        debug_rules, profiler_rules = rule_configurations(est.rules, region)
+        if debug_rules:
+            request["DebugRuleConfigurations"] = debug_rules
+        if profiler_rules:
+            request["ProfilerRuleConfigurations"] = profiler_rules
     request["ProfilerConfig"] = profiler_config(spec, output_path, region)
 
     from dtrain.validate_request import validate_create_training_job
@@ -428,6 +437,13 @@ def debug_hook_config(
     given = est.debugger_hook_config
     hook: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {"CollectionConfigurations": []}
     hook.setdefault("S3OutputPath", output_path)
+    # _prepare_collection_configs: the collections the debugger rules need, joined with the
+    # hook's (a set in the SDK: equal entries once; its order is hash order and means nothing).
+    joined: list[dict[str, Any]] = []
+    for entry in [*rule_collections(est.rules), *hook.get("CollectionConfigurations", [])]:
+        if entry not in joined:
+            joined.append(entry)
+    hook["CollectionConfigurations"] = joined
     return hook
 
 

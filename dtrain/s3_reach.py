@@ -42,6 +42,8 @@ ROLE_S3_GRANTS: Final[tuple[RoleGrant, ...]] = (
     RoleGrant("ReadWriteJobOutputAndCheckpoints", frozenset({"read", "write"}), "artifacts", f"{JOBS}/*"),
     RoleGrant("ReadWriteJobOutputAndCheckpoints", frozenset({"read", "write"}), "checkpoints", f"{JOBS}/*"),
     RoleGrant("ReadJobSourceTarballs", frozenset({"read"}), "artifacts", "*/source/sourcedir.tar.gz"),
+    # A spec's local processing script, uploaded by `dtrain submit` beside the tarball.
+    RoleGrant("ReadJobSourceTarballs", frozenset({"read"}), "artifacts", "*/source/processing/*"),
 )
 
 

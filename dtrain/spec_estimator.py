@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dtrain.debugger_rules import RuleSpec
 from dtrain.distribution import DistributionSpec
 from dtrain.errors import ErrorCollector
 from dtrain.estimator_args import (
@@ -94,6 +95,8 @@ class EstimatorSpec:
     debugger_hook_config: Mapping[str, Any] | bool | None = None
     profiler_config: Mapping[str, Any] | None = None
     disable_profiler: bool = False
+    # Debugger / Profiler built-in rules (dtrain.debugger_rules), in the spec's order.
+    rules: tuple[RuleSpec, ...] | None = None
     # Heterogeneous cluster; instance_type / instance_count are then derived (parse_estimator).
     instance_groups: tuple[InstanceGroup, ...] | None = None
 

@@ -13,7 +13,13 @@ from aws_cdk import Acknowledgment, Validations
 
 from stacks.hosting_permissions import ENDPOINT_LOG_GROUP, TRANSFORM_LOG_GROUP
 from stacks.storage_stack import JOBS_PREFIX
-from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, export_name
+from stacks.training_stack import (
+    PROCESSING_CODE_PATTERN,
+    SAGEMAKER_LOG_GROUP,
+    SAGEMAKER_PROCESSING_LOG_GROUP,
+    SOURCE_TARBALL_PATTERN,
+    export_name,
+)
 
 if TYPE_CHECKING:
     from stacks.platform import Platform
@@ -41,6 +47,16 @@ def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgme
             f"{bucket('ArtifactsBucketArn')}/{SOURCE_TARBALL_PATTERN}",
             "Jobs read their uploaded code at <job-name>/source/sourcedir.tar.gz (the SDK v2 layout the "
             "CLI follows); read-only, and only that file name, for job names chosen at submit time.",
+        ),
+        iam5(
+            f"{bucket('ArtifactsBucketArn')}/{PROCESSING_CODE_PATTERN}",
+            "Processing jobs read the script `dtrain submit` uploaded to <execution>/source/processing/ "
+            "(an execution name chosen at submit time); read-only, under that folder only.",
+        ),
+        iam5(
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}:*",
+            "SageMaker writes one log stream per processing host into its fixed log group; stream names "
+            "are created by the service per job, so only the log group can be named.",
         ),
         iam5(
             f"{bucket('CheckpointsBucketArn')}/{JOBS_PREFIX}/*",

@@ -3,7 +3,8 @@
 What the CLI calls, and nothing else (each grant names the command that needs it):
 - every command: cloudformation:DescribeStacks on the orchestration stack (platform settings);
 - submit: states:StartExecution on the state machine; s3:PutObject of the source tarball
-  (`<execution>/source/sourcedir.tar.gz` in the artifacts bucket) and kms:GenerateDataKey on its
+  (`<execution>/source/sourcedir.tar.gz` in the artifacts bucket) and of a local processing
+  script (`<execution>/source/processing/<file>`) and kms:GenerateDataKey on its
   key through S3 (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
 - status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes, and
   kms:Decrypt on its key through DynamoDB: DynamoDB decrypts the table key with the caller's
@@ -23,7 +24,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, exported_arn
+from stacks.training_stack import (
+    PROCESSING_CODE_PATTERN,
+    SAGEMAKER_LOG_GROUP,
+    SOURCE_TARBALL_PATTERN,
+    exported_arn,
+)
 
 
 def submitter_policy(
@@ -78,7 +84,11 @@ def submitter_policy(
             iam.PolicyStatement(
                 sid="UploadSource",
                 actions=["s3:PutObject"],
-                resources=[f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}"],
+                # and a spec's local processing script beside it
+                resources=[
+                    f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}",
+                    f"{artifacts_arn}/{PROCESSING_CODE_PATTERN}",
+                ],
             ),
             iam.PolicyStatement(
                 sid="EncryptSourceThroughS3",

@@ -45,6 +45,9 @@ IMAGE_EXCLUDES = [
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # Where `dtrain submit` uploads a local source_dir: <artifacts bucket>/<job>/source/sourcedir.tar.gz.
 SOURCE_TARBALL_PATTERN = "*/source/sourcedir.tar.gz"
+# `dtrain submit` uploads a spec's local processing script beside it (dtrain.remote.source_upload).
+PROCESSING_CODE_PATTERN = "*/source/processing/*"
+SAGEMAKER_PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
 
 def exported_arn(bucket: s3.IBucket, name: str) -> str:
@@ -139,7 +142,10 @@ class TrainingStack(Stack):
             iam.PolicyStatement(
                 sid="ReadJobSourceTarballs",
                 actions=["s3:GetObject"],
-                resources=[f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}"],
+                resources=[
+                    f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}",
+                    f"{artifacts_arn}/{PROCESSING_CODE_PATTERN}",
+                ],
             )
         )
         role.add_to_policy(
@@ -148,7 +154,14 @@ class TrainingStack(Stack):
                 actions=["s3:ListBucket"],
                 resources=[artifacts_arn, checkpoints_arn],
                 conditions={
-                    "StringLike": {"s3:prefix": [JOBS_PREFIX, f"{JOBS_PREFIX}/*", SOURCE_TARBALL_PATTERN]}
+                    "StringLike": {
+                        "s3:prefix": [
+                            JOBS_PREFIX,
+                            f"{JOBS_PREFIX}/*",
+                            SOURCE_TARBALL_PATTERN,
+                            PROCESSING_CODE_PATTERN,
+                        ]
+                    }
                 },
             )
         )
@@ -184,6 +197,21 @@ class TrainingStack(Stack):
                     f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}",
                     f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}:*",
                 ],
+            )
+        )
+        # A processing job's logs (the spec's processing step), written with the same role.
+        logs_head = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group"
+        processing_logs = f"{logs_head}:{SAGEMAKER_PROCESSING_LOG_GROUP}"
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ProcessingJobLogs",
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[processing_logs, f"{processing_logs}:*"],
             )
         )
         # Models trained here are hosted (endpoints, transform jobs) with this same role.

@@ -1,8 +1,10 @@
-"""`dtrain list [--status S] [--since D]`: recent jobs from the platform's job ledger."""
+"""`dtrain list [--status S] [--since D] [--experiment NAME]`: recent jobs from the platform's job
+ledger; with --experiment, that experiment's runs with their hyperparameters and final metrics."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from dtrain.remote.cli_support import add_parser, reports_errors
@@ -28,6 +30,12 @@ def register(subparsers: Any) -> None:
         "--since", default=None, help="only jobs created since: 90m, 12h, 3d, 2w or an ISO date"
     )
     parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50; 0 = all)")
+    parser.add_argument(
+        "--experiment",
+        default=None,
+        help="only the runs of this SageMaker experiment (ExperimentConfig), side by side: "
+        "hyperparameters and final metrics",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -42,6 +50,8 @@ def handle(args: argparse.Namespace) -> int:
     since = parse_since(args.since) if args.since else None
     context = RemoteContext.connect(stack_name=args.stack, region=args.region)
     rows = context.ledger.list_recent(status=args.status, since=since, limit=args.limit or None)
+    if args.experiment:
+        return _print_experiment(context, rows, args.experiment, as_json=args.json)
     if args.json:
         print_json([row.to_json() for row in rows])
         return 0
@@ -74,5 +84,41 @@ def handle(args: argparse.Namespace) -> int:
             spec,
         )
     # Off a terminal (pipes, CI) rich would wrap at 80 columns: give rows room instead.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
+def _print_experiment(context: Any, rows: list[Any], experiment: str, *, as_json: bool) -> int:
+    import sys
+
+    from dtrain.remote.cli_support import print_json
+    from dtrain.remote.experiments import experiment_runs
+    from dtrain.remote.job_lookup import describe_training_job
+
+    runs = experiment_runs(
+        [r.job_name for r in rows], lambda name: describe_training_job(context, name), experiment
+    )
+    if as_json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print(f"no runs of experiment {experiment} in the ledger")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    params = sorted({k for run in runs for k in run["hyperparameters"]})
+    metrics = sorted({k for run in runs for k in run["final_metrics"]})
+    table = Table(box=None, pad_edge=False, header_style="bold", title=f"experiment {experiment}")
+    for column in ("RUN", "JOB", "STATUS", *params, *metrics):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        table.add_row(
+            str(run["run_name"] or "-"),
+            run["job_name"],
+            str(run["status"]),
+            *(json.dumps(run["hyperparameters"].get(p, "-")) for p in params),
+            *(f"{run['final_metrics'][m]:g}" if m in run["final_metrics"] else "-" for m in metrics),
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0

@@ -14,9 +14,13 @@ import os
 from typing import Any
 
 from dtrain.remote.cli_support import reports_errors
-from dtrain.remote.errors import EXIT_CODES_HELP
 
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+EXIT_CODES_HELP = """exit codes:
+  0  served until stopped (serve) / the model answered (predict)
+  1  the model answered an error status (ModelError), or no such endpoint (predict)
+  2  usage error: bad argument, missing or unreadable model archive or input file
+  3  the model did not load (serve), the server or AWS cannot be reached"""
 
 
 def _positive_int(text: str) -> int:
@@ -140,7 +144,12 @@ def handle_serve(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         with tempfile.TemporaryDirectory(prefix="dtrain-serve-") as scratch:
-            model_dir = unpack_model(args.model, Path(scratch))
+            session = None
+            if args.model.startswith("s3://"):
+                from dtrain.remote.aws import AwsSession
+
+                session = AwsSession(args.region)
+            model_dir = unpack_model(args.model, Path(scratch), session=session)
             print(f"dtrain serve: loading {args.model}...", file=sys.stderr, flush=True)
             handle = start_server(
                 model_dir, host=args.host, port=args.port, workers=workers, framework=args.framework, env=env

@@ -57,6 +57,9 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
             resources=[
                 "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs",
                 "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs:*",
+                # A spec's processing step (dtrain.emulator.processing_backend), as the real role.
+                "arn:aws:logs:*:*:log-group:/aws/sagemaker/ProcessingJobs",
+                "arn:aws:logs:*:*:log-group:/aws/sagemaker/ProcessingJobs:*",
             ],
         )
     )

@@ -20,8 +20,10 @@ an invocation they do nothing.
 - Traces: Tracer records the handler as a subsegment and patches botocore only (every AWS call
   the functions make is a botocore call), where the function runs with X-Ray active tracing.
   Responses are never captured: Prepare returns whole job requests, and the state machine keeps
-  payloads out of its logs for the same reason. POWERTOOLS_TRACE_DISABLED=true (the stack sets
-  it when tracing is off) and any process outside Lambda (tests, the emulator) make it a no-op.
+  payloads out of its logs for the same reason. Outside Lambda (tests, the emulator) Tracer is
+  a no-op. POWERTOOLS_TRACE_DISABLED=true (the stack sets it when the functions' tracing is off)
+  leaves Tracer out altogether: a disabled Tracer still imports the X-Ray SDK (and wrapt), which
+  is most of what it costs a cold start (benchmarks/lambda_cold_init.py).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
+TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
 DEFAULT_NAMESPACE = "dtrain"
 # The modules whose AWS calls become X-Ray subsegments: boto3 is botocore underneath.
 TRACED_MODULES = ("botocore",)
@@ -90,11 +93,11 @@ class Instruments:
         self.logger = Logger(service=service, stream=cast(IO[str], _OUTPUT))
         self.logger.append_keys(name="%(name)s")  # which module logged: the handler or the logic
         self.metrics = EphemeralMetrics(service=service, namespace=DEFAULT_NAMESPACE)
-        self.tracer = Tracer(service=service, patch_modules=TRACED_MODULES)
+        self.tracer = None if tracing_disabled() else Tracer(service=service, patch_modules=TRACED_MODULES)
         _route_logic_logs()
 
     def handler(self, fn: H) -> H:
-        traced = self.tracer.capture_lambda_handler(fn, capture_response=False)
+        traced = self.tracer.capture_lambda_handler(fn, capture_response=False) if self.tracer else fn
 
         @functools.wraps(fn)
         def invoke(event: Any, context: Any) -> Any:
@@ -118,6 +121,10 @@ class Instruments:
         return cast(H, self.logger.inject_lambda_context(invoke))
 
 
+def tracing_disabled() -> bool:
+    return os.environ.get(TRACE_DISABLED_ENV, "false").strip().lower() in ("1", "true")
+
+
 def current() -> Instruments | None:
     return _current.get()
 
@@ -131,7 +138,8 @@ def correlate(**keys: object) -> None:
         return
     instruments.logger.thread_safe_append_keys(**known)
     for name, value in known.items():
-        instruments.tracer.put_annotation(name, str(value))
+        if instruments.tracer is not None:
+            instruments.tracer.put_annotation(name, str(value))
 
 
 def count(metric: Metric, value: int = 1) -> None:

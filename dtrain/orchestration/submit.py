@@ -221,7 +221,13 @@ class SubmitRequest:
         item's, reading the processing outputs when the processing step ran."""
         spec = self.item_spec()
         if self.kind == TRAINING and self.processing and has_processing(spec):
-            return training_spec(spec, platform, str(self.processing["job_name"]))
+            spec = training_spec(spec, platform, str(self.processing["job_name"]))
+        if self.kind == TRAINING and self.is_sweep_item:
+            from dtrain.experiment_config import sweep_trial_config
+
+            spec["experiment_config"] = sweep_trial_config(
+                spec.get("experiment_config"), sweep_name=self.execution_name, index=self.item_index
+            )
         return spec
 
     def job_name(self, prefix: str) -> str:

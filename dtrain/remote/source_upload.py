@@ -131,6 +131,38 @@ def source_key(execution_name: str) -> str:
     return f"{execution_name}/source/{SOURCE_TARBALL}"
 
 
+def processing_code_key(execution_name: str, script: Path) -> str:
+    """Where a spec's local processing script goes: `<execution>/source/processing/<file>`, beside
+    the source tarball (the execution role reads it; the submitter policy may put it)."""
+    return f"{execution_name}/source/processing/{script.name}"
+
+
+@dataclass
+class ProcessingScript:
+    path: Path
+    data: bytes
+    digest: str  # sha256 hex: feeds the execution name, as the tarball's does
+
+
+def read_processing_script(raw_spec: Any, spec_path: Path) -> ProcessingScript | None:
+    """The spec's local `processing.run.code` file (relative to the spec's folder), or None when
+    there is none or it is an s3:// URI already."""
+    processing = raw_spec.get("processing") if isinstance(raw_spec, dict) else None
+    code = ((processing or {}).get("run") or {}).get("code") if isinstance(processing, dict) else None
+    if not isinstance(code, str) or "://" in code:
+        return None
+    path = Path(code) if Path(code).is_absolute() else spec_path.parent / code
+    if not path.is_file():
+        raise UsageError(f"processing.run.code: {code!r}: no such file to upload")
+    data = path.read_bytes()
+    return ProcessingScript(path, data, hashlib.sha256(data).hexdigest())
+
+
+def upload_processing_script(s3_client: Any, bucket: str, key: str, script: ProcessingScript) -> str:
+    s3_client.put_object(Bucket=bucket, Key=key, Body=script.data, Metadata={"sha256": script.digest})
+    return f"s3://{bucket}/{key}"
+
+
 def upload_source(s3_client: Any, bucket: str, key: str, tarball: SourceTarball) -> str:
     """Upload the tarball (idempotent: same key, same bytes) and return its s3:// URI."""
     s3_client.put_object(

@@ -68,11 +68,11 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         stand_in = job_name[:63].rstrip("-")
         spec = parse_spec(raw_spec)
         if spec.processing is not None:
-            # Issue 17's first part: the state machine does not run processing jobs yet, and a
-            # training job whose channels name never-written outputs would fail hours later.
-            raise SpecError(
-                "processing", "{...}", "runs in `dtrain local` only for now; the platform does not run it yet"
-            )
+            # The processing step's request, as Prepare builds it (a local script must have been
+            # uploaded by now: the platform reads it from S3).
+            from dtrain.orchestration.processing import build_processing_request
+
+            build_processing_request(raw_spec, settings, stand_in)
         if spec.deploy is not None or spec.transform is not None:
             # What the state machine's Prepare refuses of a deploy / transform block, refused here
             # before anything trains (one block per execution; no repack of other inference code).

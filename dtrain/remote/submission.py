@@ -16,7 +16,15 @@ from dtrain.remote.context import RemoteContext
 from dtrain.remote.errors import EXIT_JOB, EXIT_OK, JobConflict
 from dtrain.remote.execution_names import canonical_json, check_execution_name, execution_name_for
 from dtrain.remote.job_lookup import ResolvedJob, describe_execution, refresh
-from dtrain.remote.source_upload import SourceTarball, pack_spec_code, source_key, upload_source
+from dtrain.remote.source_upload import (
+    SourceTarball,
+    pack_spec_code,
+    processing_code_key,
+    read_processing_script,
+    source_key,
+    upload_processing_script,
+    upload_source,
+)
 from dtrain.remote.spec_check import check_against_platform, load_checked_spec
 
 
@@ -56,10 +64,12 @@ def submit(args: argparse.Namespace) -> int:
         tarball = pack_spec_code(estimator, spec_path)
         if tarball is not None and tarball.skipped_note:
             print(f"dtrain submit: note: {tarball.skipped_note}", file=sys.stderr)
+    script = read_processing_script(submitted, spec_path)
+    digests = [d.digest for d in (tarball, script) if d is not None]
     name = (
         check_execution_name(args.name)
         if args.name
-        else execution_name_for(spec.raw, source_digest=tarball.digest if tarball else None)
+        else execution_name_for(spec.raw, source_digest=":".join(digests) if digests else None)
     )
 
     context = RemoteContext.connect(stack_name=args.stack, region=args.region)
@@ -73,6 +83,11 @@ def submit(args: argparse.Namespace) -> int:
         if estimator.get("source_dir") is None:
             estimator["entry_point"] = Path(str(estimator["entry_point"])).name
         estimator["source_dir"] = source_uri
+    script_uri = None
+    if script is not None:
+        # The processing job reads its script from S3, as SDK v2 uploads a local `code` file.
+        script_uri = f"s3://{platform.artifacts_bucket}/{processing_code_key(name, script.path)}"
+        submitted["processing"]["run"]["code"] = script_uri
     check_against_platform(submitted, platform.platform_settings_json, name)
 
     arn = platform.execution_arn(name)
@@ -84,6 +99,10 @@ def submit(args: argparse.Namespace) -> int:
         if tarball is not None:
             with translate_aws_errors(f"upload the source to s3://{platform.artifacts_bucket}"):
                 upload_source(context.s3, platform.artifacts_bucket, source_key(name), tarball)
+        if script is not None:
+            with translate_aws_errors(f"upload the processing script to s3://{platform.artifacts_bucket}"):
+                key = processing_code_key(name, script.path)
+                upload_processing_script(context.s3, platform.artifacts_bucket, key, script)
         with translate_aws_errors(
             f"start an execution of {platform.state_machine_arn}",
             passthrough=lambda code: code == "ExecutionAlreadyExists",
@@ -111,6 +130,7 @@ def submit(args: argparse.Namespace) -> int:
         "already_submitted": already_running,
         "jobs": resolved.job_names,
         "source_dir": source_uri,
+        "processing_code": script_uri,
         "console_url": execution_link(context.region, arn),
         "stack": platform.stack_name,
     }
@@ -124,6 +144,8 @@ def submit(args: argparse.Namespace) -> int:
         lines = [("execution", arn), ("console", report["console_url"])]
         if source_uri:
             lines.append(("code", f"{source_uri} ({tarball.files if tarball else 0} files)"))
+        if script_uri:
+            lines.append(("processing", script_uri))
         for job in resolved.job_names:
             lines.append(
                 ("job", f"{job}: {resolved.training_jobs.get(job, {}).get('TrainingJobStatus', '?')}")

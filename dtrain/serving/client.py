@@ -86,6 +86,8 @@ def invoke_endpoint(
     from dtrain.remote.aws import AwsSession, error_code, translate_aws_errors
 
     session = AwsSession(region)
+    # Not session.client(): its 5 s read time-out suits the control-plane calls, not a model's
+    # answer, so this client gets the invocation time-out (same session, same credentials).
     with translate_aws_errors("create the sagemaker-runtime client"):
         client = session._session.client(
             "sagemaker-runtime",

@@ -29,3 +29,29 @@ def on_starting(server: object) -> None:
     if os.environ.get("DTRAIN_SERVING_FRAMEWORK") == "pytorch":
         import numpy  # noqa: F401
         import torch  # noqa: F401
+
+
+def when_ready(server: object) -> None:
+    """Stop when the process that started the server is gone (killed without stopping it).
+
+    start_server's caller (`dtrain serve`, the emulator) stops the server on every normal exit;
+    one killed outright (SIGKILL, OOM) cannot, and its server would keep the port and the
+    model's memory. The master is reparented when its parent dies: it then stops itself,
+    gracefully. (PR_SET_PDEATHSIG would fire when the *thread* that started it ends, and the
+    emulator starts endpoints from threads that end.)
+    """
+    import os
+    import signal
+    import threading
+    import time
+
+    parent = int(os.environ.get("DTRAIN_SERVING_PARENT_PID") or 0)
+    if not parent:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -122,6 +122,7 @@ def _worker_env(
     env.update(extra or {})
     env[MODEL_DIR_ENV] = str(model_dir)
     env[FRAMEWORK_ENV] = framework
+    env["DTRAIN_SERVING_PARENT_PID"] = str(os.getpid())  # gunicorn_conf.when_ready watches it
     # dtrain.serving is imported from this checkout, also by the TensorFlow interpreter.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     # N workers share the cores: each one's intra-op thread pool gets its share, not all of them.

@@ -27,6 +27,9 @@ from dtrain.serving.torch_service import Answer
 MODEL_DIR_ENV = "DTRAIN_SERVING_MODEL_DIR"
 FRAMEWORK_ENV = "DTRAIN_SERVING_FRAMEWORK"
 FRAMEWORKS = ("pytorch", "tensorflow")
+# InvokeEndpoint's Body is at most 6291456 bytes (6 MiB): botocore's sagemaker-runtime model,
+# shape BodyBlob "max": 6291456; SageMaker refuses a larger request before the container sees it.
+MAX_BODY_BYTES = 6291456
 
 log = logging.getLogger("dtrain.serving")
 
@@ -77,8 +80,10 @@ class HostingApp:
         )
 
     def _invoke(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        body = _read_body(environ)
+        if body is None:
+            message = f"the request body is larger than InvokeEndpoint's {MAX_BODY_BYTES} bytes\n"
+            return _reply(start_response, 413, message.encode(), "text/plain")
         try:
             answer = self.service.invoke(body, environ.get("CONTENT_TYPE"), environ.get("HTTP_ACCEPT"))
         except Exception as exc:  # every failure of user code is an answer, not a crash
@@ -89,6 +94,25 @@ class HostingApp:
                 start_response, error.status_code, f"{error.message}\n{trace}".encode(), "text/plain"
             )
         return _reply(start_response, answer.status, answer.body, answer.content_type)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is over MAX_BODY_BYTES (never read past that).
+
+    With a Content-Length, a larger body is refused before any of it is read. Without one
+    (Transfer-Encoding: chunked), the body is read only where the server says its input ends
+    (`wsgi.input_terminated`, as gunicorn sets it: reading a bare socket would block), and at
+    most one byte past the limit, so a large chunked body costs no more memory than a limit.
+    """
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        length = int(declared)
+        return None if length > MAX_BODY_BYTES else stream.read(length)
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    body: bytes = stream.read(MAX_BODY_BYTES + 1)
+    return None if len(body) > MAX_BODY_BYTES else body
 
 
 def _reply(start_response: StartResponse, status: int, body: bytes, content_type: str) -> list[bytes]:

@@ -123,7 +123,12 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefix, executions) plus the two below."""
-    from stacks.training_stack import SAGEMAKER_LOG_GROUP, SOURCE_TARBALL_PATTERN, export_name
+    from stacks.training_stack import (
+        PROCESSING_CODE_PATTERN,
+        SAGEMAKER_LOG_GROUP,
+        SOURCE_TARBALL_PATTERN,
+        export_name,
+    )
 
     artifacts = stack.artifacts_bucket
     bucket_ref = (
@@ -137,6 +142,11 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
             f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",
             "`dtrain submit` uploads a local source_dir to <execution>/source/sourcedir.tar.gz, an "
             "execution name chosen at submit time; put only, and only that file name.",
+        ),
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{PROCESSING_CODE_PATTERN}]",
+            "`dtrain submit` uploads a spec's local processing script to <execution>/source/processing/, "
+            "an execution name chosen at submit time; put only, under that folder only.",
         ),
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}:log-stream:*]",

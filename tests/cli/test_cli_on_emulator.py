@@ -92,3 +92,32 @@ def test_submit_wait_follows_the_real_state_machine_to_success(emulator, cli, tm
     assert code == 0, err
     assert "Execution cli-emulated-2: SUCCEEDED" in out
     assert "validation:accuracy" in out and "Completed" in out
+
+
+def test_list_experiment_shows_a_sweeps_trials_side_by_side(emulator, cli, tmp_path):
+    """Issue 17: each sweep trial is a run of the experiment named after the sweep;
+    `dtrain list --experiment` shows them with their hyperparameters and final metrics."""
+    import json
+    from pathlib import Path
+
+    path = write_spec(tmp_path, "cli-sweep-exp")
+    spec = json.loads(Path(path).read_text())
+    spec["sweep"] = {
+        "max_concurrency": 2,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [{"lr": 0.1}, {"lr": 0.01}],
+    }
+    Path(path).write_text(json.dumps(spec))
+    submitted = cli.json("submit", path)
+    jobs = emulator.jobs_of(submitted["execution_arn"], count=2)
+    for job, value in zip(jobs, (0.6, 0.8), strict=True):
+        emulator.sagemaker.complete(job, metrics={"validation:accuracy": value})
+    emulator.wait_execution(submitted["execution_arn"])
+    runs = cli.json("list", "--experiment", "cli-sweep-exp")
+    assert {r["run_name"] for r in runs} == {"cli-sweep-exp-trial-0", "cli-sweep-exp-trial-1"}
+    assert {r["job_name"]: r["final_metrics"]["validation:accuracy"] for r in runs} == dict(
+        zip(jobs, (0.6, 0.8), strict=True)
+    )
+    assert {r["hyperparameters"]["lr"] for r in runs} == {0.1, 0.01}
+    code, out, _ = cli.run("list", "--experiment", "cli-sweep-exp")
+    assert code == 0 and "cli-sweep-exp-trial-1" in out and "validation:accuracy" in out

@@ -82,3 +82,41 @@ def test_what_the_policy_does_not_grant_is_refused(emulator: Any, as_scientist: 
         emulator.client("sagemaker").stop_training_job(TrainingJobName="dtrain-anything")
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"User: {SCIENTIST} is not authorized to perform: sagemaker:StopTrainingJob" in str(denied.value)
+
+
+def test_submit_uploads_a_local_processing_script_under_the_submitter_policy(
+    emulator: Any, as_scientist: None, cli: Any, tmp_path: Any
+) -> None:
+    """Issue 17: a spec with a processing step and a local script: submit puts the script beside
+    the source tarball (<execution>/source/processing/) and the processing job reads it there."""
+    path = tmp_path / "least-privilege-processing.json"
+    spec = json.loads(Path(_spec(tmp_path, "least-privilege-processing")).read_text())
+    (tmp_path / "prep.py").write_text("print('prep')\n")
+    spec["processing"] = {
+        "processor": {
+            "image_uri": "ddp",
+            "command": ["python3"],
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+        },
+        "run": {
+            "code": "prep.py",
+            "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
+        },
+    }
+    spec["inputs"] = {"train": {"processing_output": "train"}}
+    path.write_text(json.dumps(spec))
+    submitted = cli.json("submit", str(path))
+    code = submitted["processing_code"]
+    assert code.endswith("/least-privilege-processing/source/processing/prep.py")
+    (job,) = emulator.jobs_of(submitted["execution_arn"])
+    request = emulator.sagemaker.job(job).request
+    (code_input,) = [i for i in request["ProcessingInputs"] if i["InputName"] == "code"]
+    assert code_input["S3Input"]["S3Uri"] == code
+    bucket, key = code.removeprefix("s3://").split("/", 1)
+    from dtrain.emulator.authz.hook import acting_as
+
+    with acting_as(None):  # read back as the test, not the scientist (who may only put it)
+        assert emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == b"print('prep')\n"
+    cli.json("stop", "least-privilege-processing")
+    assert not [r for r in emulator.authz.refusals if r.principal == SCIENTIST]

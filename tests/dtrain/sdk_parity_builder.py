@@ -85,6 +85,8 @@ def main() -> int:
             out["profiler_config"] = ProfilerConfig(**out["profiler_config"])
         if isinstance(out.get("tensorboard_output_config"), dict):
             out["tensorboard_output_config"] = TensorBoardOutputConfig(**out["tensorboard_output_config"])
+        if out.get("rules"):
+            out["rules"] = [_sdk_rule(rule) for rule in out["rules"]]
         if out.get("instance_groups"):
             # InstanceGroup objects; distribution names its training groups, the SDK takes objects.
             groups = {g["instance_group_name"]: InstanceGroup(**g) for g in out["instance_groups"]}
@@ -102,6 +104,9 @@ def main() -> int:
             continue
         if config.get("kind") in ("deploy", "transform"):
             results[config["id"]] = _hosting_requests(config)
+            continue
+        if config.get("kind") == "rules_catalogue":
+            results[config["id"]] = _rules_catalogue(config)
             continue
         if config.get("kind") == "inference_images":
             results[config["id"]] = _inference_images(config)
@@ -146,6 +151,57 @@ def main() -> int:
     }
     json.dump(results, answer, default=str)
     return 0
+
+
+def _sdk_rule(rule: dict[str, Any]) -> Any:
+    """{"debugger_rule": FUNCTION, ...Rule.sagemaker kwargs} -> Rule.sagemaker(rule_configs.FUNCTION(),
+    ...); {"profiler_rule": CLASS, "rule_parameters": {...}, ...} -> ProfilerRule.sagemaker(
+    rule_configs.CLASS(**rule_parameters), ...)."""
+    from sagemaker.debugger import CollectionConfig, ProfilerRule, Rule, rule_configs
+
+    kwargs = {k: v for k, v in rule.items() if k not in ("debugger_rule", "profiler_rule")}
+    if "debugger_rule" in rule:
+        if "collections_to_save" in kwargs:
+            kwargs["collections_to_save"] = [CollectionConfig(**c) for c in kwargs["collections_to_save"]]
+        return Rule.sagemaker(getattr(rule_configs, rule["debugger_rule"])(), **kwargs)
+    params = kwargs.pop("rule_parameters", None) or {}
+    return ProfilerRule.sagemaker(getattr(rule_configs, rule["profiler_rule"])(**params), **kwargs)
+
+
+def _rules_catalogue(config: dict[str, Any]) -> dict[str, Any]:
+    """{"kind": "rules_catalogue", "regions": [...]}: smdebug-rulesconfig's built-in rules as the
+    SDK builds them with no arguments (debugger: name, parameters, collections; profiler: the
+    parameters sent), and the rule evaluator image per region (None where the SDK has none)."""
+    import inspect
+
+    from sagemaker import image_uris
+    from sagemaker.debugger import ProfilerRule, Rule, rule_configs
+    from smdebug_rulesconfig.debugger_rules import builtin_rules
+    from smdebug_rulesconfig.profiler_rules import rules as profiler_rules
+
+    debugger: dict[str, Any] = {}
+    for name, function in inspect.getmembers(builtin_rules, inspect.isfunction):
+        if name.startswith("_") or not hasattr(rule_configs, name):
+            continue
+        rule = Rule.sagemaker(function())
+        debugger[name] = {
+            "name": rule.name,
+            "parameters": rule.rule_parameters,
+            "collections": [[c.name, c.parameters] for c in rule.collection_configs],
+        }
+    profiler: dict[str, Any] = {}
+    for name, cls in inspect.getmembers(profiler_rules, inspect.isclass):
+        if issubclass(cls, profiler_rules.ProfilerRuleBase) and hasattr(rule_configs, name):
+            if cls is profiler_rules.ProfilerRuleBase:
+                continue
+            profiler[name] = ProfilerRule.sagemaker(cls()).rule_parameters
+    images: dict[str, str | None] = {}
+    for region in config["regions"]:
+        try:
+            images[region] = image_uris.retrieve("debugger", region)
+        except ValueError:
+            images[region] = None
+    return {"debugger": debugger, "profiler": profiler, "images": images}
 
 
 def _processing_request(config: dict[str, Any]) -> dict[str, Any]:

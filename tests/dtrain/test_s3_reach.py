@@ -38,8 +38,9 @@ def test_the_table_resolves_to_the_platform_buckets(platform: PlatformSettings) 
         ("s3://dtrain-artifacts-210987654321/jobs/*", ("read", "write")),
         ("s3://dtrain-checkpoints-210987654321/ckpt/*", ("read", "write")),
         ("s3://dtrain-artifacts-210987654321/*/source/sourcedir.tar.gz", ("read",)),
+        ("s3://dtrain-artifacts-210987654321/*/source/processing/*", ("read",)),
     }
-    assert len(ROLE_S3_GRANTS) == 4
+    assert len(ROLE_S3_GRANTS) == 5
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

@@ -5,8 +5,9 @@ with create_training_job intercepted; nothing reaches AWS. Every row of JOBSPEC.
 distribution table is covered, plus spot/checkpoints/warm pool, every channel shape, local
 code, platform-filled values and every argument of dtrain.estimator_args that the SDK maps
 (KMS keys, model channel, code location, debugger and profiler configs, ...). Every field of
-the request is compared, ProfilerConfig and DebugHookConfig included; only the Debugger rule
-configurations are left out (`rules` is refused by dtrain).
+the request is compared, ProfilerConfig, DebugHookConfig and the Debugger / Profiler rule
+configurations included (the hook's CollectionConfigurations as a set: the SDK builds them from
+one, so their order is hash order and carries no meaning).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dtrain.spec import parse_spec
 REPO = Path(__file__).resolve().parents[2]
 SDK_PYTHON = REPO / ".venv-sdk" / "bin" / "python"
 BUILDER = Path(__file__).with_name("sdk_parity_builder.py")
-SDK_ONLY_KEYS = {"ProfilerRuleConfigurations", "DebugRuleConfigurations"}
 
 ROLE = "arn:aws:iam::123456789012:role/train-role"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-trainer:1.0"
@@ -319,10 +319,58 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         _tf(instance_type=None, instance_count=None, instance_groups=HETERO_GROUPS),
         HETERO_CHANNELS,
     ),
+    # Debugger and Profiler rules (issue 13): every argument of Rule.sagemaker and
+    # ProfilerRule.sagemaker; the rules' collections join the hook's (one shared, deduplicated).
+    "rules_debugger_and_profiler": (
+        "pytorch",
+        _estimator(
+            debugger_hook_config={
+                "collection_configs": [
+                    {"name": "losses", "parameters": {"save_interval": "10"}},
+                    {"name": "biases"},
+                ]
+            },
+            rules=[
+                {"debugger_rule": "vanishing_gradient", "rule_parameters": {"threshold": "0.0001"}},
+                {
+                    "debugger_rule": "loss_not_decreasing",
+                    "name": "LossStalls",
+                    "container_local_output_path": "/opt/ml/processing/output/rule",
+                    "s3_output_path": "s3://my-debug/rules",
+                    "other_trials_s3_input_paths": ["s3://my-debug/trial-a", "s3://my-debug/trial-b"],
+                    "rule_parameters": {"mode": "TRAIN", "num_steps": "20"},
+                    "collections_to_save": [{"name": "losses", "parameters": {"save_interval": "10"}}],
+                },
+                {"debugger_rule": "dead_relu"},
+                {"profiler_rule": "ProfilerReport", "rule_parameters": {"CPUBottleneck_threshold": 90}},
+                {
+                    "profiler_rule": "StepOutlier",
+                    "name": "StepOutlierTrain",
+                    "s3_output_path": "s3://my-debug/profiler-rules",
+                    "rule_parameters": {"stddev": 5, "mode": "training"},
+                },
+                {"profiler_rule": "LoadBalancing", "rule_parameters": {"threshold": 0.25}},
+            ],
+        ),
+        S3_CHANNELS,
+    ),
+    # The hook off and checkpointing: rules are still sent, without a DebugHookConfig.
+    "rules_without_hook_tensorflow": (
+        "tensorflow",
+        _tf(
+            debugger_hook_config=False,
+            rules=[
+                {"debugger_rule": "exploding_tensor"},
+                {"profiler_rule": "LowGPUUtilization"},
+                {"profiler_rule": "BatchSize", "rule_parameters": {"window": 100}},
+            ],
+        ),
+        S3_CHANNELS,
+    ),
 }
 
 
-CASE_REGIONS = {"debugger_unsupported_region": "eu-south-2"}
+CASE_REGIONS = {"debugger_unsupported_region": "eu-south-2", "rules_without_hook_tensorflow": "eu-west-1"}
 
 
 def _sdk_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -497,6 +545,7 @@ def sdk_requests(
     )
     configs += _processing_and_experiment_configs(local_code_dir)
     configs += _hosting_configs(local_code_dir)
+    configs.append({"id": "rules_catalogue", "kind": "rules_catalogue", "regions": RULE_REGIONS})
     proc = subprocess.run(
         [str(SDK_PYTHON), str(BUILDER)],
         input=json.dumps(configs),
@@ -524,8 +573,13 @@ def test_every_sdk_argument_is_accepted_or_refused(framework: str, sdk_requests:
         assert declared_by, f"{arg.name}: not an argument of {arg.sdk}'s __init__"
 
 
-def _without_sdk_only(request: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in request.items() if k not in SDK_ONLY_KEYS}
+def _comparable(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with the hook's CollectionConfigurations in one order (the SDK's is a set's)."""
+    out = copy.deepcopy(request)
+    hook = out.get("DebugHookConfig")
+    if hook is not None and "CollectionConfigurations" in hook:
+        hook["CollectionConfigurations"].sort(key=lambda c: json.dumps(c, sort_keys=True))
+    return out
 
 
 def _diff(ours: Any, theirs: Any, path: str = "") -> list[str]:
@@ -563,7 +617,7 @@ def test_request_equals_sdk_v2(
     spec = parse_spec({"framework": framework, "estimator": estimator, "inputs": inputs})
     region = CASE_REGIONS.get(case_id, "us-east-1")
     ours = build_training_job_request(spec, None, job_name=_job_name(case_id), region=region)
-    theirs = _without_sdk_only(sdk_requests[case_id])
+    ours, theirs = _comparable(ours), _comparable(sdk_requests[case_id])
     assert ours == theirs, "\n".join(_diff(ours, theirs))
 
 
@@ -571,19 +625,16 @@ def test_request_equals_sdk_v2(
 def test_platform_filled_request_equals_sdk_with_the_same_values(sdk_requests: dict[str, Any]) -> None:
     spec = parse_spec(PLATFORM_SPEC)
     ours = build_training_job_request(spec, PlatformSettings.from_dict(PLATFORM), job_name=PLATFORM_JOB)
-    theirs = _without_sdk_only(sdk_requests["platform_filled"])
+    ours, theirs = _comparable(ours), _comparable(sdk_requests["platform_filled"])
     assert ours == theirs, "\n".join(_diff(ours, theirs))
 
 
 @pytest.mark.slow
 def test_every_distribution_row_of_the_contract_is_covered(sdk_requests: dict[str, Any]) -> None:
     flags = set()
-    for case_id, request in sdk_requests.items():
-        if case_id in ("__signatures__", "inference_images") or case_id in {
-            **PROCESSING_CASES,
-            **HOSTING_CASES,
-        }:
-            continue
+    for request in sdk_requests.values():
+        if not isinstance(request, dict) or "TrainingJobName" not in request:
+            continue  # signatures, catalogues, processing and hosting requests
         flags |= {k for k in request["HyperParameters"] if k.endswith("_enabled")}
     assert flags >= {
         "sagemaker_torch_distributed_enabled",
@@ -739,7 +790,7 @@ def test_experiment_config_equals_sdk_v2(sdk_requests: dict[str, Any]) -> None:
         }
     )
     ours = build_training_job_request(spec, None, job_name="parity-experiment-config", region="us-east-1")
-    theirs = _without_sdk_only(sdk_requests["experiment_config"])
+    theirs = _comparable(sdk_requests["experiment_config"])
     assert theirs["ExperimentConfig"] == EXPERIMENT_CONFIG
     assert ours == theirs, "\n".join(_diff(ours, theirs))
 
@@ -1265,3 +1316,51 @@ def test_inference_images_equal_the_sdks_lookup(sdk_requests: dict[str, Any]) ->
         if ours != sdk_uri:
             mismatches.append(f"{framework} {version} {region} {instance_type}: ours {ours} != SDK {sdk_uri}")
     assert not mismatches, "\n".join(mismatches)
+
+
+# --- rules: the built-in rule catalogue and the evaluator image per region (issue 13) -------------
+RULE_REGIONS = [
+    "us-east-1",
+    "eu-west-1",
+    "cn-north-1",
+    "us-gov-west-1",
+    "af-south-1",
+    "eu-south-2",
+    "ap-south-2",
+]
+
+
+@pytest.mark.slow
+def test_the_built_in_rules_equal_smdebug_rulesconfigs(sdk_requests: dict[str, Any]) -> None:
+    """dtrain.debugger_rules' tables are smdebug-rulesconfig 1.0.1's rules as the SDK builds them,
+    every one (a new rule in the library fails here), and the evaluator image of every region."""
+    from dtrain.debugger_rules import (
+        DEBUGGER_RULES,
+        PROFILER_RULES,
+        RULE_IMAGE_ACCOUNTS,
+        rule_evaluator_image,
+    )
+    from dtrain.errors import SpecError
+
+    theirs = sdk_requests["rules_catalogue"]
+    ours_debugger = {
+        name: {
+            "name": config_name,
+            "parameters": {"rule_to_invoke": config_name},
+            "collections": [[n, dict(p)] for n, p in collections],
+        }
+        for name, (config_name, collections) in DEBUGGER_RULES.items()
+    }
+    assert ours_debugger == theirs["debugger"]
+    ours_profiler = {
+        name: {**{k: v for k, v in defaults.items()}, "rule_to_invoke": name}
+        for name, defaults in PROFILER_RULES.items()
+    }
+    assert ours_profiler == theirs["profiler"]
+    for region, image in theirs["images"].items():
+        try:
+            ours: str | None = rule_evaluator_image(region)
+        except SpecError:
+            ours = None
+        assert ours == image, region
+    assert set(RULE_IMAGE_ACCOUNTS) >= {r for r, image in theirs["images"].items() if image}

@@ -156,6 +156,12 @@ def test_a_sweep_runs_processing_once_then_every_item_reads_its_outputs(
     items = [j for j in emulator.jobs_of(arn, count=3) if j != proc]
     channels = [_channels(emulator.sagemaker.job(j).request) for j in items]
     assert channels[0] == channels[1] and proc in channels[0]["train"]
+    # Each trial its own run under one experiment named after the sweep (its execution).
+    execution = arn.rsplit(":", 1)[-1]
+    configs = sorted(
+        (emulator.sagemaker.job(j).request["ExperimentConfig"] for j in items), key=lambda c: c["RunName"]
+    )
+    assert configs == [{"ExperimentName": execution, "RunName": f"{execution}-trial-{i}"} for i in range(2)]
     for value, job in zip((0.7, 0.9), items, strict=True):
         emulator.sagemaker.complete(job, metrics={"validation:accuracy": value})
     desc = emulator.wait_execution(arn)
@@ -165,6 +171,19 @@ def test_a_sweep_runs_processing_once_then_every_item_reads_its_outputs(
     assert {r["job_name"] for r in results} == set(items)  # the processing row is no sweep item
     kinds = [r.kind for r in emulator.ledger().find_by_execution(arn)]
     assert kinds.count("processing") == 1 and kinds.count("training") == 2
+    # `dtrain list --experiment`: the trials side by side, hyperparameters and final metrics.
+    from dtrain.remote.experiments import experiment_runs
+
+    sm = emulator.client("sagemaker")
+    names = [r.job_name for r in emulator.ledger().find_by_execution(arn) if r.kind == "training"]
+    runs = experiment_runs(names, lambda n: sm.describe_training_job(TrainingJobName=n), execution)
+    assert {(r["run_name"], r["hyperparameters"]["lr"]) for r in runs} == {
+        (f"{execution}-trial-0", 0.1),
+        (f"{execution}-trial-1", 0.05),
+    }
+    assert {r["job_name"]: r["final_metrics"]["validation:accuracy"] for r in runs} == dict(
+        zip(items, (0.7, 0.9), strict=True)
+    )
 
 
 def test_a_local_code_file_is_refused_on_the_platform(emulator: Emulator, make_spec: Any) -> None:

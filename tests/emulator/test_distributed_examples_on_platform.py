@@ -84,3 +84,63 @@ def test_distributed_example_trains_on_two_hosts_through_the_platform(
         )
     }
     assert hosts == {"algo-1", "algo-2"}
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+def test_horovod_keras_example_makes_its_tfrecords_in_the_platforms_processing_step(
+    platform_with_data: Emulator,
+) -> None:
+    """Issue 17: the processing step runs preprocess_cifar10.py as the execution role (raw batches
+    from the data bucket, the script where `dtrain submit` uploads it, TFRecords out to the job's
+    prefix), then the Horovod/Keras trainer reads those outputs: the execution SUCCEEDS with IAM
+    enforced, so both the Lambdas' and the execution role's permissions are right."""
+    from dtrain.remote.source_upload import (
+        processing_code_key,
+        read_processing_script,
+        upload_processing_script,
+    )
+
+    emu = platform_with_data
+    assert emu.enforce
+    example = REPO / "examples" / "processing" / "horovod_keras_with_preprocessing.json"
+    spec: dict[str, Any] = json.loads(example.read_text())
+    spec["estimator"]["hyperparameters"].update(TINY)
+    settings = json.loads(emu.output("PlatformSettings"))
+    spec["processing"]["run"]["inputs"][0]["source"] = f"s3://{data_bucket(settings)}/cifar10/train/"
+    # What `dtrain submit` does with the local script: upload it, name its S3 URI in the spec.
+    script = read_processing_script(spec, example)
+    assert script is not None
+    artifacts = settings["output_s3_uri"].removeprefix("s3://").split("/", 1)[0]
+    key = processing_code_key("hvd-keras-processing", script.path)
+    spec["processing"]["run"]["code"] = upload_processing_script(emu.client("s3"), artifacts, key, script)
+
+    arn = emu.start_execution(spec, name="hvd-keras-processing")
+    desc = emu.wait_execution(arn, timeout=600)
+
+    assert desc["status"] == "SUCCEEDED", (desc.get("error"), str(desc.get("cause"))[-2000:])
+    output = json.loads(desc["output"])
+    assert "train:loss" in output["final_metrics"], output
+    rows = {r.kind: r for r in emu.ledger().find_by_execution(arn)}
+    processing = emu.client("sagemaker").describe_processing_job(
+        ProcessingJobName=rows["processing"].job_name
+    )
+    assert processing["ProcessingJobStatus"] == "Completed"
+    train_uri = next(
+        o["S3Output"]["S3Uri"]
+        for o in processing["ProcessingOutputConfig"]["Outputs"]
+        if o["OutputName"] == "train"
+    )
+    bucket, prefix = train_uri.removeprefix("s3://").split("/", 1)
+    written = [o["Key"] for o in emu.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    assert written == [f"{prefix}/train.tfrecords"]
+    # Its log lines reached SageMaker's processing log group, written as the execution role.
+    events = emu.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/ProcessingJobs",
+        logStreamName=f"{processing['ProcessingJobName']}/algo-1",
+    )["events"]
+    assert any("preprocess_cifar10" in e["message"] for e in events)
+    # The training job read exactly that output.
+    (train_job,) = [r.job_name for r in emu.ledger().find_by_execution(arn) if r.kind == "training"]
+    channels = emu.client("sagemaker").describe_training_job(TrainingJobName=train_job)["InputDataConfig"]
+    assert train_uri in [c["DataSource"]["S3DataSource"]["S3Uri"] for c in channels]

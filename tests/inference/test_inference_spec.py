@@ -401,3 +401,92 @@ def test_the_deploy_examples_load_conform_and_build_every_request(name: str) -> 
     jsonschema.Draft202012Validator(job_spec_schema()).validate(json.loads(path.read_text()))
     requests = inference_requests(load_spec(path), placeholder_platform(), training_job_name=JOB)
     assert "CreateEndpoint" in requests or "CreateTransformJob" in requests
+
+
+def test_transform_data_in_the_platforms_data_bucket_resolves_there_and_needs_the_platform() -> None:
+    transform = {**TRANSFORM, "data": {"s3": "data", "path": "cifar10/transform"}}
+    spec = parse_spec(_spec(transform=transform))
+    platform = PlatformSettings.from_dict({**PLATFORM, "data_s3_uri": "s3://dtrain-data-210987654321"})
+    request = build_transform_job_request(spec, platform, training_job_name=JOB)
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == (
+        "s3://dtrain-data-210987654321/cifar10/transform"
+    )
+    with pytest.raises((SpecError, SpecErrors), match=r"transform\.data"):
+        build_transform_job_request(spec, PlatformSettings.from_dict(PLATFORM), training_job_name=JOB)
+    assert any("transform.data" in e for e in _errors(_spec(transform={**TRANSFORM, "data": {"s3": "data"}})))
+
+
+def test_a_model_served_as_trained_needs_no_repack_and_s3_code_no_upload() -> None:
+    platform = PlatformSettings.from_dict(PLATFORM)
+    assert model_repack(parse_spec(_spec(deploy=DEPLOY)), platform, JOB) is None
+    s3_code = {**DEPLOY, "entry_point": "serve.py", "source_dir": "s3://my-code/serve.tar.gz"}
+    repack = model_repack(parse_spec(_spec(deploy=s3_code)), platform, JOB)
+    assert (
+        repack is not None and repack.code_s3_uri is None and repack.source_dir == "s3://my-code/serve.tar.gz"
+    )
+
+
+def test_transform_payload_times_concurrency_is_at_most_100_mb() -> None:
+    # CreateTransformJob MaxPayloadInMB: MaxConcurrentTransforms * MaxPayloadInMB <= 100 MB.
+    errors = _errors(_spec(transform={**TRANSFORM, "max_payload": 30, "max_concurrent_transforms": 4}))
+    assert len(errors) == 1 and errors[0].startswith("transform.max_payload: 30: "), errors
+    assert "max_concurrent_transforms (4)" in errors[0] and "100 MB" in errors[0]
+    for fits in (
+        {"max_payload": 25, "max_concurrent_transforms": 4},
+        {"max_payload": 0, "max_concurrent_transforms": 9},
+    ):
+        parse_spec(_spec(transform={**TRANSFORM, **fits}))
+
+
+def test_serverless_provisioned_concurrency_is_at_most_max_concurrency() -> None:
+    # ProductionVariantServerlessConfig: ProvisionedConcurrency <= MaxConcurrency.
+    config = {"max_concurrency": 2, "provisioned_concurrency": 3}
+    errors = _errors(_spec(deploy={"serverless_inference_config": config}))
+    assert errors == [
+        "deploy.serverless_inference_config.provisioned_concurrency: 3: must be at most max_concurrency (2)"
+    ], errors
+    # max_concurrency defaults to 5 (ServerlessInferenceConfig): 6 provisioned exceeds it.
+    errors = _errors(_spec(deploy={"serverless_inference_config": {"provisioned_concurrency": 6}}))
+    assert errors == [
+        "deploy.serverless_inference_config.provisioned_concurrency: 6: must be at most max_concurrency (5)"
+    ], errors
+    parse_spec(
+        _spec(deploy={"serverless_inference_config": {"max_concurrency": 3, "provisioned_concurrency": 3}})
+    )
+
+
+SERVERLESS = {"serverless_inference_config": {"memory_size_in_mb": 2048}}
+
+
+def test_a_serverless_deploy_refuses_vpc_isolation_and_instance_timeouts() -> None:
+    # Serverless Inference "Feature exclusions": no VPC configuration, no network isolation; a
+    # serverless variant has no container start-up to time (as volume_size).
+    deploy = {
+        **SERVERLESS,
+        "vpc_config": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
+        "enable_network_isolation": True,
+        "container_startup_health_check_timeout": 600,
+    }
+    errors = _errors(_spec(deploy=deploy))
+    assert sorted(e.split(":")[0] for e in errors) == [
+        "deploy.container_startup_health_check_timeout",
+        "deploy.enable_network_isolation",
+        "deploy.vpc_config",
+    ], errors
+    assert all("not with serverless_inference_config" in e for e in errors)
+
+
+def test_a_serverless_model_gets_neither_the_estimators_nor_the_platforms_vpc() -> None:
+    doc = _spec(deploy=SERVERLESS)
+    doc["estimator"].update(subnets=["subnet-1"], security_group_ids=["sg-1"])
+    platform = PlatformSettings.from_dict(
+        {**PLATFORM, "jobs_in_vpc": True, "subnets": ["subnet-p"], "security_group_ids": ["sg-p"]}
+    )
+    for settings in (None, platform):
+        model = build_model_request(parse_spec(doc), settings, training_job_name=JOB, region="eu-west-1")
+        assert "VpcConfig" not in model and "EnableNetworkIsolation" not in model
+    # An instance-backed deploy keeps the estimator's VPC, as Estimator.create_model passes it.
+    doc = _spec(deploy=DEPLOY)
+    doc["estimator"].update(subnets=["subnet-1"], security_group_ids=["sg-1"])
+    model = build_model_request(parse_spec(doc), platform, training_job_name=JOB)
+    assert model["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}

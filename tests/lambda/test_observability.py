@@ -5,6 +5,10 @@ Outside Lambda (here, and in the emulator) it is written to stderr: the CLI's st
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +22,7 @@ from dtrain.orchestration.submit import SubmitRequest, Submitter, sagemaker_clie
 
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-7"
 NAMESPACE = "dtrain/TestPlatform"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +182,14 @@ def test_in_lambda_records_and_metrics_go_to_stdout(
     records = output_records(captured.out)
     assert [r["message"] for r in log_records(records)][-1] == "job submitted"
     assert emf_metrics(records)["Submissions"] == 1.0 and output_records(captured.err) == []
+
+
+@pytest.mark.parametrize(("disabled", "loads_xray"), [("true", False), ("false", True)])
+def test_tracing_off_leaves_the_xray_sdk_out_of_the_cold_start(disabled: str, loads_xray: bool) -> None:
+    code = (
+        "import sys; from dtrain.orchestration.observability import Instruments; i = Instruments('x'); "
+        "print(i.tracer is None, 'aws_xray_sdk' in sys.modules)"
+    )
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": disabled, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(not loads_xray), str(loads_xray)]

@@ -199,55 +199,14 @@ def test_the_json_schema_takes_a_processing_spec_and_refuses_a_typo() -> None:
     assert not validator.is_valid(doc)
 
 
-def test_submit_refuses_a_processing_spec_until_the_platform_runs_processing(
+def test_submit_checks_the_processing_request_as_prepare_builds_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dtrain.remote.spec_check import SpecRejected, check_against_platform
 
     doc = _spec(_processing(), inputs={"train": {"processing_output": "train"}})
-    with pytest.raises(SpecRejected):
-        check_against_platform(doc, None, "job-1")
-    assert "processing: '{...}': runs in `dtrain local` only for now" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("name", ["ddp_with_preprocessing.json", "horovod_keras_with_preprocessing.json"])
-def test_the_processing_examples_load_conform_and_build_both_requests(name: str) -> None:
-    import json
-    from pathlib import Path
-
-    import jsonschema
-
-    from dtrain.local.platform import local_platform_settings
-    from dtrain.schema import job_spec_schema
-    from dtrain.spec import load_spec
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "processing" / name
-    jsonschema.Draft202012Validator(job_spec_schema()).validate(json.loads(path.read_text()))
-    spec = load_spec(path)
-    platform = local_platform_settings()
-    processing = build_processing_job_request(spec, platform)
-    training = build_training_job_request(spec, platform)
-    outputs = {
-        o["OutputName"]: o["S3Output"]["S3Uri"] for o in processing["ProcessingOutputConfig"]["Outputs"]
-    }
-    channels = {
-        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in training["InputDataConfig"]
-    }
-    assert channels == outputs  # train <- output train, test <- output test
-    assert training["ExperimentConfig"]["ExperimentName"].startswith("cifar10-")
-
-
-def test_validate_names_a_missing_local_processing_script(tmp_path: Any) -> None:
-    import json
-
-    from dtrain.spec import load_spec
-
-    doc = _spec(_processing(code="scripts/prep.py"))
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(doc))
-    with pytest.raises(SpecError) as caught:
-        load_spec(path)
-    assert caught.value.field == "processing.run.code" and "no such file" in caught.value.rule
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "prep.py").write_text("print('prep')\n")
-    assert load_spec(path).processing is not None
+    check_against_platform(doc, None, "job-1")  # an S3 script: the platform runs it
+    local = _spec(_processing(code="preprocess.py"), inputs={"train": {"processing_output": "train"}})
+    with pytest.raises(SpecRejected):  # what submit did not upload, the platform cannot read
+        check_against_platform(local, None, "job-1")
+    assert "processing.run.code" in capsys.readouterr().err

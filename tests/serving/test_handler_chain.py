@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from dtrain.serving.torch_service import TorchService
-from dtrain.serving.wsgi import HostingApp
+from dtrain.serving.wsgi import MAX_BODY_BYTES, HostingApp
 
 
 class Scale2(torch.nn.Module):
@@ -206,3 +206,31 @@ def test_ping_get_only_and_invocations_post_only(tmp_path: Path) -> None:
     assert call(app, "GET", "/ping")[0] == 200
     assert call(app, "POST", "/ping")[0] == 405
     assert call(app, "GET", "/invocations")[0] == 405
+
+
+class CountingStream(io.BytesIO):
+    """A request body that counts what the app reads of it."""
+
+    taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.taken += len(chunk)
+        return chunk
+
+
+def test_a_chunked_body_over_6_mib_is_413_after_reading_at_most_one_byte_more(tmp_path: Path) -> None:
+    app = app_for(tmp_path, None)
+    stream = CountingStream(b"0" * (MAX_BODY_BYTES * 2))
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations"}
+    environ |= {"wsgi.input": stream, "wsgi.input_terminated": True, "CONTENT_TYPE": "application/json"}
+    setup_testing_defaults(environ)
+    seen: list[str] = []
+    body = b"".join(app(environ, lambda status, headers: seen.append(status)))
+    assert seen == ["413 Request Entity Too Large"] and b"6291456" in body
+    assert stream.taken == MAX_BODY_BYTES + 1
+    # Without wsgi.input_terminated (a server that hands over the bare socket) nothing is read.
+    environ |= {"wsgi.input": CountingStream(b"[1.0]"), "wsgi.input_terminated": False}
+    seen.clear()
+    b"".join(app(environ, lambda status, headers: seen.append(status)))
+    assert environ["wsgi.input"].taken == 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import torch
 
 from dtrain.serving import ServerHandle
+from dtrain.serving.wsgi import MAX_BODY_BYTES
 
 
 def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
@@ -94,3 +98,45 @@ def test_unknown_route_is_404(trained_server: ServerHandle, path: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"{trained_server.url}{path}", timeout=30)
     assert caught.value.code == 404
+
+
+def _post_chunked(url: str, chunks: Iterator[bytes], content_type: str, accept: str) -> tuple[int, bytes]:
+    """POST with Transfer-Encoding: chunked (no Content-Length), as a streaming client sends."""
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    try:
+        headers = {"Content-Type": content_type, "Accept": accept}
+        connection.request("POST", "/invocations", body=chunks, headers=headers, encode_chunked=True)
+        reply = connection.getresponse()
+        return reply.status, reply.read()
+    finally:
+        connection.close()
+
+
+def test_a_chunked_body_is_read_not_taken_as_empty(trained_server: ServerHandle) -> None:
+    payload = _npy(_images(3, seed=2))
+    pieces = iter([payload[:100], payload[100:5000], payload[5000:]])
+    status, body = _post_chunked(trained_server.url, pieces, "application/x-npy", "application/x-npy")
+    assert status == 200, body[:300]
+    assert np.load(io.BytesIO(body)).shape == (3, 10)
+
+
+def test_a_declared_body_over_invoke_endpoints_6_mib_is_413_before_it_is_sent(
+    trained_server: ServerHandle,
+) -> None:
+    # InvokeEndpoint's Body is at most 6291456 bytes (botocore sagemaker-runtime BodyBlob max).
+    # Only the headers are sent: the server answers from Content-Length, reading nothing.
+    assert MAX_BODY_BYTES == 6291456
+    where = urlsplit(trained_server.url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    try:
+        connection.putrequest("POST", "/invocations")
+        connection.putheader("Content-Type", "application/x-npy")
+        connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+        connection.endheaders()
+        reply = connection.getresponse()
+        assert reply.status == 413 and b"6291456" in reply.read()
+    finally:
+        connection.close()
+    with urllib.request.urlopen(f"{trained_server.url}/ping", timeout=30) as reply:
+        assert reply.status == 200

@@ -69,3 +69,19 @@ def test_model_server_workers_comes_from_the_models_environment() -> None:
     assert model_server_workers({}) == DEFAULT_WORKERS
     with pytest.raises(UsageError, match="SAGEMAKER_MODEL_SERVER_WORKERS: '0': must be a whole number"):
         model_server_workers({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"})
+
+
+def test_serve_fetches_an_s3_model_in_the_region_of_region_flag(
+    tmp_path: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dtrain.cli import main
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with mock_aws():
+        boto3.client("s3", region_name="eu-west-1").create_bucket(
+            Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        code = main(["serve", "s3://artifacts/none/model.tar.gz", "--region", "eu-west-1", "--port", "0"])
+    assert code == 3
+    assert "cannot download s3://artifacts/none/model.tar.gz: 404" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def served_archive(trained_archive: Path) -> Iterator[tuple[subprocess.Popen[str
     assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
     yield process, url
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        process.terminate()  # serve stops its server on SIGTERM
+        process.wait(timeout=60)
 
 
 def test_predict_a_npy_file_against_the_served_archive(
@@ -105,10 +106,36 @@ def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None
     assert "dtrain serve: the model server exited with code" in err
 
 
-def test_sigterm_stops_serve_and_its_server(served_archive: tuple[subprocess.Popen[str], str]) -> None:
-    process, url = served_archive
+def test_sigterm_stops_serve_and_its_server(trained_archive: Path) -> None:
+    process = _serve(trained_archive, "--workers", "1")  # its own: the shared one keeps serving
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
     port = int(url.rsplit(":", 1)[1])
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2
+    assert f"--port: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_server_stops_itself_when_serve_is_killed_outright(trained_archive: Path) -> None:
+    """SIGKILL leaves serve no chance to stop gunicorn: the orphaned master stops by itself."""
+    process = _serve(trained_archive, "--workers", "1")
+    assert process.stdout is not None
+    port = int(process.stdout.readline().strip().rsplit(":", 1)[1])
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except OSError:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the server on port {port} outlived the killed dtrain serve")

@@ -87,11 +87,13 @@ def test_s3_access_is_read_for_data_and_scoped_write_for_jobs(templates: dict[st
     assert "ArtifactsBucketArn" in resources and "CheckpointsBucketArn" in resources
     assert resources.count("/jobs/*") == 2
     assert by_sid["ListJobOutputAndCheckpoints"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["jobs", "jobs/*", "*/source/sourcedir.tar.gz"]}
+        "StringLike": {"s3:prefix": ["jobs", "jobs/*", "*/source/sourcedir.tar.gz", "*/source/processing/*"]}
     }
     sources = by_sid["ReadJobSourceTarballs"]
     assert actions_of(sources) == ["s3:GetObject"]
-    assert json.dumps(sources["Resource"]).endswith('/*/source/sourcedir.tar.gz"]]}')
+    # The source tarball and a spec's processing script (`dtrain submit` uploads both).
+    endings = sorted(json.dumps(r).rsplit('"', 3)[-2] for r in sources["Resource"])
+    assert endings == ["/*/source/processing/*", "/*/source/sourcedir.tar.gz"]
 
 
 def test_kms_grants_only_for_aws_resources(templates: dict[str, Template]) -> None:
