@@ -3,8 +3,10 @@
 Each function's asset is built as a synth builds it (stacks/orchestration/lambda_bundling.py:
 the vendored wheels + lambda/<fn>/ + dtrain/), then timed in fresh interpreters of the Lambda
 runtime's Python (.venv-lambda, python3.13) that see only the standard library and the asset
-(`-S`, cwd = the asset, as /var/task), with no .pyc files (the zip has none and /var/task is
-read-only, so Lambda compiles every module at each cold start) and with the environment the stack
+(`-S`, cwd = the asset, as /var/task), with the .pyc files the asset ships (the vendored wheels'
+when a python3.13 built the tree, lambda_bundling.lambda_interpreter; dtrain/ and the handler are
+sources, and /var/task is read-only: Lambda compiles them at each cold start; --pyc compiles
+them too) and with the environment the stack
 gives the functions, LAMBDA_TASK_ROOT included (Powertools' Tracer and the X-Ray SDK behave as in
 Lambda: tracing on, botocore patched, the local sampler). The wheels are fetched for this machine's
 platform (the functions run arm64: wrapt's C extension then loads as it does there).
@@ -19,8 +21,8 @@ loaded machine), run round-robin so load spikes hit every row alike:
   <fn> handler @ REF         --baseline REF: lambda/ and dtrain/ of a git ref (e.g. one before
                              Powertools) in the same vendored tree
 
---pyc compiles each asset with the Lambda Python first (unchecked-hash .pyc, as an asset could
-ship them): what the cold start would be without the compile step.
+--pyc compiles the rest of each asset (dtrain/, the handler) with the Lambda Python first: the
+cold start with no compile step at all.
 
 --breakdown adds, per handler, where its import time goes: `-X importtime` self times summed by
 top-level package (median of the runs), Powertools and the X-Ray SDK apart from boto3 and dtrain.
@@ -227,7 +229,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(
         f"median of {args.runs} fresh processes, python{lambda_bundling.LAMBDA_PYTHON} -S in the asset,"
-        f" {'with' if args.pyc else 'no'} .pyc, LAMBDA_TASK_ROOT set;"
+        f" {'all' if args.pyc else 'vendored'} .pyc, LAMBDA_TASK_ROOT set;"
         f" load average {load:.1f}, {os.cpu_count()} CPUs"
     )
     print(f"  {'':44s} {'wall':>9s} {'':6s} {'CPU':>9s}")

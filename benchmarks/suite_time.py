@@ -8,7 +8,7 @@ the phase waited for), then the totals, the load average before and after, and o
 On a shared machine wall times inflate with the load while CPU times move much less: compare
 runs made at the same load.
 
-Run: .venv/bin/python benchmarks/suite_time.py [--here] [--workers N] [--phases suite,lambda-suite]
+Run: .venv/bin/python benchmarks/suite_time.py [--here | --checkout DIR] [--workers N] [--phases suite,...]
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--here", action="store_true", help="time this checkout instead of a fresh clone")
     parser.add_argument(
+        "--checkout", type=Path, help="time this existing checkout (e.g. a clone made before)"
+    )
+    parser.add_argument(
         "--workers", default=None, help="PYTEST_WORKERS for the main suite (Makefile default)"
     )
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)}")
@@ -71,8 +74,8 @@ def main() -> int:
         parser.error(f"--phases: unknown {', '.join(unknown)} (known: {', '.join(PHASES)})")
 
     work = Path(tempfile.mkdtemp(prefix="dtrain-suite-time-"))
-    checkout = ROOT
-    if not args.here:
+    checkout = args.checkout or ROOT
+    if not args.here and args.checkout is None:
         checkout = work / "dtrain"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(checkout)], check=True)
     print(f"checkout {checkout} (logs in {work}); load before {_load()}", file=sys.stderr)

@@ -109,7 +109,18 @@ def base_name(spec_dict: Mapping[str, Any]) -> str:
     return str(name)
 
 
-def spec_summary(spec_dict: Mapping[str, Any]) -> str:
+def spec_summary(spec_dict: Mapping[str, Any], kind: str = TRAINING) -> str:
+    if kind == PROCESSING:  # the processing step's row: its processor, not the estimator
+        processor = (spec_dict.get("processing") or {}).get("processor") or {}
+        return json.dumps(
+            {
+                "kind": PROCESSING,
+                "image_uri": processor.get("image_uri"),
+                "instance_type": processor.get("instance_type"),
+                "instance_count": processor.get("instance_count"),
+            },
+            separators=(",", ":"),
+        )
     est = spec_dict.get("estimator") or {}
     return json.dumps(
         {
@@ -363,7 +374,7 @@ class Submitter:
                     execution_name=req.execution_name,
                     task_token=req.task_token,
                     spec_digest=spec_digest(req.item_spec()),
-                    spec_summary=spec_summary(req.item_spec()),
+                    spec_summary=spec_summary(req.item_spec(), req.kind),
                     item_index=req.item_index,
                     execution_start=req.execution_start,
                     kind=req.kind,

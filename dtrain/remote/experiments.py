@@ -9,7 +9,7 @@ SDK's own `sagemaker_*` entries) and its final metrics.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 # Hyperparameters the SDK adds for the toolkit, not the user's choices.
@@ -22,6 +22,39 @@ def _value(text: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError):
         return text
+
+
+def user_hyperparameters(described: Mapping[str, Any]) -> dict[str, Any]:
+    """A DescribeTrainingJob answer's hyperparameters, decoded, without the SDK's own."""
+    return {
+        k: _value(v)
+        for k, v in sorted((described.get("HyperParameters") or {}).items())
+        if not k.startswith(_SDK_HYPERPARAMETER_PREFIX)
+    }
+
+
+def runs_table(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Runs side by side as text lines: RUN JOB STATUS, then each hyperparameter and metric."""
+    params = sorted({k for run in runs for k in run.get("hyperparameters") or {}})
+    metrics = sorted({k for run in runs for k in run.get("final_metrics") or {}})
+    header = ["RUN", "JOB", "STATUS", *params, *metrics]
+    rows = [
+        [
+            str(run.get("run_name") or "-"),
+            str(run.get("job_name")),
+            str(run.get("status")),
+            *(json.dumps((run.get("hyperparameters") or {}).get(p, "-")) for p in params),
+            *(
+                f"{run['final_metrics'][m]:.6g}" if m in (run.get("final_metrics") or {}) else "-"
+                for m in metrics
+            ),
+        ]
+        for run in runs
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    ]
 
 
 def experiment_runs(
@@ -39,11 +72,7 @@ def experiment_runs(
                 "job_name": name,
                 "run_name": config.get("RunName") or config.get("TrialName"),
                 "status": job.get("TrainingJobStatus"),
-                "hyperparameters": {
-                    k: _value(v)
-                    for k, v in sorted((job.get("HyperParameters") or {}).items())
-                    if not k.startswith(_SDK_HYPERPARAMETER_PREFIX)
-                },
+                "hyperparameters": user_hyperparameters(job),
                 "final_metrics": {
                     str(m["MetricName"]): float(m["Value"])
                     for m in job.get("FinalMetricDataList") or []

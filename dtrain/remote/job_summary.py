@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dtrain.remote.console_links import execution_link, training_job_link, training_logs_link
+from dtrain.remote.experiments import runs_table, user_hyperparameters
 from dtrain.remote.job_lookup import ResolvedJob
 
 
@@ -93,6 +94,8 @@ def training_job_summary(region: str, described: Mapping[str, Any]) -> dict[str,
         "interruptions": sum(1 for t in transitions if t["status"] == "Interrupted"),
         "transitions": transitions,
         "metrics": {str(m["MetricName"]): m.get("Value") for m in described.get("FinalMetricDataList", [])},
+        "experiment": described.get("ExperimentConfig") or None,
+        "hyperparameters": user_hyperparameters(described),
         "model_artifact": described.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
         # estimator.tensorboard_output_config: where SageMaker syncs the TensorBoard files.
         "tensorboard": described.get("TensorBoardOutputConfig", {}).get("S3OutputPath"),
@@ -132,10 +135,27 @@ def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
             job = {"name": name, "status": row.status if row else "Unknown"}
         if row is not None and row.failure_reason and not job.get("failure_reason"):
             job["failure_reason"] = row.failure_reason
+        if row is not None and row.kind != "training":
+            job["kind"] = row.kind  # the processing step's job (dtrain.orchestration.job_kinds)
         result["jobs"].append(job)
     result["hosting"] = [
         hosting_summary(row, resolved.hosting.get(row.job_name)) for row in resolved.hosting_rows
     ]
+    # A sweep's trials are runs of one experiment: side by side (dtrain.experiment_config).
+    runs = [
+        {
+            "run_name": (job.get("experiment") or {}).get("RunName"),
+            "job_name": job["name"],
+            "status": job.get("status"),
+            "hyperparameters": job.get("hyperparameters") or {},
+            "final_metrics": job.get("metrics") or {},
+        }
+        for job in result["jobs"]
+        if job.get("experiment")
+    ]
+    if runs:
+        names = {str((job.get("experiment") or {}).get("ExperimentName")) for job in result["jobs"]}
+        result["experiment"] = {"name": ", ".join(sorted(names - {"None"})), "runs": runs}
     return result
 
 
@@ -208,7 +228,8 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     if not jobs and execution:
         out.append("Training job: not created yet")
     for job in jobs:
-        out.append(f"Training job {job['name']}: {job.get('status')}")
+        noun = "Processing job" if job.get("kind") == "processing" else "Training job"
+        out.append(f"{noun} {job['name']}: {job.get('status')}")
         secondary = job.get("secondary_status")
         savings = job.get("spot_savings_percent")
         out.extend(
@@ -264,6 +285,10 @@ def render_summary(summary: Mapping[str, Any]) -> str:
                 ]
             )
         )
+    experiment = summary.get("experiment")
+    if experiment and len(experiment["runs"]) > 1:
+        out.append(f"Experiment {experiment['name']}: {len(experiment['runs'])} runs")
+        out.extend("  " + line for line in runs_table(experiment["runs"]))
     return "\n".join(out)
 
 

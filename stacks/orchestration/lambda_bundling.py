@@ -14,6 +14,7 @@ output, so a change in dtrain/ or in the pins gives new assets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -39,28 +40,83 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LAMBDA_PYTHON = "3.13"
 WHEEL_PLATFORM = "manylinux2014_aarch64"
+# Where Lambda unpacks the function's zip.
+LAMBDA_TASK_ROOT = "/var/task"
 # botocore service models the bundled code makes clients for (boto3.client(...) in lambda/ and
 # the dtrain modules they import); the other ~400 models stay out of the zips (tests check this).
 BOTOCORE_SERVICES = ("dynamodb", "sagemaker", "stepfunctions")
+
+# Powertools ships every utility (event handlers, parsers, idempotency, ...: 7 MB); the functions
+# use its Logger, Metrics and Tracer (dtrain/orchestration/observability.py), which need these.
+POWERTOOLS_KEPT = ("logging", "metrics", "tracing", "shared", "middleware_factory", "warnings", "exceptions")
+POWERTOOLS_UTILITIES_KEPT = ("jmespath_utils", "typing")
 
 # What the Lambdas never import: the CLI, local mode and the emulator stay out of the zip.
 _EXCLUDED = ("__pycache__", "*.pyc", "local", "emulator", "commands", "demo.py", "remote")
 _COMPLETE = ".complete"
 
 
+@functools.cache
+def lambda_interpreter() -> str | None:
+    """A python{LAMBDA_PYTHON} to compile the vendored wheels with: .venv-lambda's (make test builds
+    it), else one on PATH; None when there is none (the tree then ships sources only).
+
+    Lambda cannot write .pyc files (/var/task is read-only), so without them every cold start
+    compiles boto3, botocore and Powertools again: about half of a bare boto3 client's cold init
+    (benchmarks/lambda_cold_init.py). The files are unchecked-hash .pyc: valid whatever the zip
+    does to file times (https://docs.python.org/3/reference/import.html#cached-bytecode-invalidation).
+    """
+    wanted = tuple(int(n) for n in LAMBDA_PYTHON.split("."))
+    for candidate in (REPO_ROOT / ".venv-lambda" / "bin" / "python", shutil.which(f"python{LAMBDA_PYTHON}")):
+        if candidate is None or not Path(candidate).is_file():
+            continue
+        probe = [str(candidate), "-c", "import sys; print(*sys.version_info[:2])"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and tuple(int(n) for n in done.stdout.split()) == wanted:
+            return str(candidate)
+    return None
+
+
 def _cache_key() -> str:
     text = LAMBDA_REQUIREMENTS.read_bytes()
-    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), ",".join(BOTOCORE_SERVICES).encode()]
+    compiled = b"pyc" if lambda_interpreter() else b"sources"
+    kept = ",".join((*BOTOCORE_SERVICES, *POWERTOOLS_KEPT, *POWERTOOLS_UTILITIES_KEPT)).encode()
+    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), kept, compiled]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
+def _compile(site: Path) -> None:
+    interpreter = lambda_interpreter()
+    if interpreter is None:
+        return
+    # File names as Lambda sees them (tracebacks), not this machine's cache path; with a fixed hash
+    # seed (frozenset constants) the same sources then give the same bytes on every machine.
+    command = [
+        interpreter, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+        "-s", str(site), "-p", LAMBDA_TASK_ROOT, str(site),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{interpreter}: could not compile the Lambda wheels: {last}")
+
+
 def _trim(site: Path) -> None:
-    """Drop what no function loads: console scripts and the unused botocore service models."""
+    """Drop what no function loads: console scripts, the unused botocore service models and
+    Powertools utilities (tests/stacks/test_lambda_bundle.py imports every handler in its asset)."""
     shutil.rmtree(site / "bin", ignore_errors=True)
     data = site / "botocore" / "data"
     for entry in data.iterdir():
         if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
             shutil.rmtree(entry)
+    powertools = site / "aws_lambda_powertools"
+    for entry in powertools.iterdir():
+        if entry.is_dir() and entry.name not in (*POWERTOOLS_KEPT, "utilities"):
+            shutil.rmtree(entry)
+    for entry in (powertools / "utilities").iterdir():
+        if entry.name.removesuffix(".py") not in POWERTOOLS_UTILITIES_KEPT and entry.name != "__init__.py":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def vendored_dependencies() -> Path:
@@ -84,6 +140,7 @@ def vendored_dependencies() -> Path:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"{LAMBDA_REQUIREMENTS.name}: pip could not install the Lambda wheels: {last}")
         _trim(staging)
+        _compile(staging)
         (staging / _COMPLETE).touch()
         try:
             os.rename(staging, target)

@@ -121,3 +121,14 @@ def test_list_experiment_shows_a_sweeps_trials_side_by_side(emulator, cli, tmp_p
     assert {r["hyperparameters"]["lr"] for r in runs} == {0.1, 0.01}
     code, out, _ = cli.run("list", "--experiment", "cli-sweep-exp")
     assert code == 0 and "cli-sweep-exp-trial-1" in out and "validation:accuracy" in out
+    # `dtrain status` of the sweep: the same runs side by side.
+    status = cli.json("status", "cli-sweep-exp")
+    assert status["experiment"]["name"] == "cli-sweep-exp"
+    assert {r["run_name"]: r["hyperparameters"]["lr"] for r in status["experiment"]["runs"]} == {
+        "cli-sweep-exp-trial-0": 0.1,
+        "cli-sweep-exp-trial-1": 0.01,
+    }
+    code, out, _ = cli.run("status", "cli-sweep-exp")
+    assert code == 0 and "Experiment cli-sweep-exp: 2 runs" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("RUN"))
+    assert "lr" in header.split() and "validation:accuracy" in header.split()

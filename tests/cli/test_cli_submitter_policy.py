@@ -36,6 +36,9 @@ def as_scientist(emulator: Any) -> Iterator[None]:
     version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
     document = version["PolicyVersion"]["Document"]
     text = document if isinstance(document, str) else json.dumps(document)
+    # The emulator serves the whole module: each test sees the refusals of its own calls only
+    # (the refusal test's deliberate AccessDenied stays out of the next test's record).
+    emulator.authz.refusals.clear()
     with acting_as(Principal(SCIENTIST, policies=(("DtrainSubmitter", text),))):
         yield
 

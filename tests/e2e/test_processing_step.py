@@ -79,6 +79,7 @@ def test_processing_runs_first_and_training_reads_its_outputs(
     assert json.loads(desc["output"])["job_name"] == train
     rows = {r.job_name: r for r in emulator.ledger().find_by_execution(arn)}
     assert rows[proc].kind == "processing" and rows[proc].status == "Completed"
+    assert json.loads(rows[proc].spec_summary)["instance_type"] == "ml.m5.xlarge"  # the processor's
     assert rows[train].kind == "training" and rows[train].token_state == "CLOSED"
     # Prepare, IsSweep, Process, IsSweepAfterProcessing, Submit, Finalize, HostsModel (the
     # choice after training: no deploy/transform here), Notify, Succeeded: however long either

@@ -18,6 +18,8 @@ from stacks.orchestration.lambda_bundling import (
     LAMBDA_PYTHON,
     LAMBDA_REQUIREMENTS,
     LAMBDA_ROOT,
+    LAMBDA_TASK_ROOT,
+    lambda_interpreter,
     vendored_dependencies,
 )
 
@@ -106,3 +108,29 @@ def test_bundled_code_makes_clients_only_for_the_kept_service_models() -> None:
             continue
         used |= set(re.findall(r"""boto3\.client\(\s*["'](\w+)["']""", path.read_text()))
     assert used and used <= set(BOTOCORE_SERVICES), used
+
+
+def test_vendored_wheels_ship_bytecode_for_the_lambda_python() -> None:
+    """Lambda cannot write .pyc (/var/task is read-only): without them every cold start compiles
+    boto3, botocore and Powertools (benchmarks/lambda_cold_init.py)."""
+    assert lambda_interpreter() is not None  # make test builds .venv-lambda
+    tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
+    site = vendored_dependencies()
+    for module in ("boto3/__init__", "botocore/client", "aws_lambda_powertools/logging/logger"):
+        package, name = module.rsplit("/", 1)
+        data = (site / package / "__pycache__" / f"{name}.{tag}.pyc").read_bytes()
+        assert int.from_bytes(data[4:8], "little") == 1, module  # unchecked hash: file times do not matter
+        assert f"{LAMBDA_TASK_ROOT}/{module}.py".encode() in data, module  # tracebacks name /var/task
+
+
+def test_every_asset_imports_its_handler_under_the_lambda_python_alone(bundles: list[Path]) -> None:
+    """Only the standard library and the asset (-S), as in Lambda: nothing trimmed is needed."""
+    interpreter = lambda_interpreter()
+    assert interpreter is not None
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "LAMBDA_TASK_ROOT": LAMBDA_TASK_ROOT}
+    code = "import sys; sys.path.insert(0, '.'); import handler; print(handler.instruments.service)"
+    for bundle in bundles:
+        command = [interpreter, "-S", "-c", code]
+        out = subprocess.run(command, cwd=bundle, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert (bundle / "handler.py").is_file() and out.stdout.strip()
