@@ -46,6 +46,9 @@ EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
+# dtrain.orchestration.kinds: the events that answer the Deploy and Transform steps.
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
 # The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
@@ -245,6 +248,7 @@ class OrchestrationStack(Stack):
             self._allow(fn, ["sagemaker:DescribeProcessingJob"], processing_arns)
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
+        self._allow_hosting(prefix)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -345,6 +349,7 @@ class OrchestrationStack(Stack):
             ),
             targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
         )
+        self._hosting_event_rules(prefix)
         self.abort_rule = events.Rule(
             self,
             "ExecutionAbortedOrTimedOut",
@@ -491,6 +496,94 @@ class OrchestrationStack(Stack):
                 resources=["*"],  # in a key policy "*" means this key
                 conditions=conditions,
             )
+        )
+
+    def _hosting_arns(self, resource_type: str, prefix: str) -> str:
+        # SageMaker ARNs carry resource names in lower case (so does submitter_policy).
+        return (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource_type}/{prefix.lower()}-*"
+        )
+
+    def _allow_hosting(self, prefix: str) -> None:
+        """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint
+        (or updates it with a new config) or the transform job; Finalize, Reconcile and Abort
+        describe them; Abort and Reconcile stop a transform job and delete an endpoint that is
+        still being created when its execution ends. All on this platform's prefix only.
+        Actions and resource types: Service Authorization Reference, "Actions defined by Amazon
+        SageMaker AI" (CreateModel: model; CreateEndpointConfig: endpoint-config; CreateEndpoint /
+        UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
+        model = self._hosting_arns("model", prefix)
+        config = self._hosting_arns("endpoint-config", prefix)
+        endpoint = self._hosting_arns("endpoint", prefix)
+        transform = self._hosting_arns("transform-job", prefix)
+        submit = self.submit_fn
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel"], resources=[model]
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"],
+                resources=[config],
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], resources=[endpoint, config]
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:CreateTransformJob"], resources=[transform, model])
+        )
+        # The ownership tag goes on at create (AddTags with Create*), read back to adopt on retry.
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:AddTags", "sagemaker:ListTags"],
+                resources=[model, config, endpoint, transform],
+            )
+        )
+        for fn in (submit, self.reconcile_fn, self.finalize_fn, self.abort_fn):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"],
+                    resources=[endpoint, transform],
+                )
+            )
+        for fn in (self.abort_fn, self.reconcile_fn, submit):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"],
+                    resources=[transform, endpoint],
+                )
+            )
+
+    def _hosting_event_rules(self, prefix: str) -> None:
+        """The Deploy and Transform steps' answers, to the same JobEvents Lambda as training's."""
+        self.endpoint_events_rule = events.Rule(
+            self,
+            "EndpointStateChange",
+            description="Endpoints of this platform changed status (InService, Failed, ...)",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[ENDPOINT_STATE_CHANGE],
+                detail={"EndpointName": [{"prefix": f"{prefix}-"}]},
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
+        self.transform_events_rule = events.Rule(
+            self,
+            "TransformJobStateChange",
+            description="Transform jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[TRANSFORM_STATE_CHANGE],
+                detail={
+                    "TransformJobStatus": ["Completed", "Failed", "Stopped"],
+                    "TransformJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
         )
 
     @staticmethod
