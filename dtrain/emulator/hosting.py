@@ -82,6 +82,9 @@ class TransformRun:
     stop: threading.Event = field(default_factory=threading.Event)
     records: int = 0
     objects: int = 0
+    # time.monotonic() when the model server answered /ping and when the last output was written
+    served_at: float | None = None
+    finished_at: float | None = None
 
 
 @dataclass
@@ -325,9 +328,11 @@ class HostingBackend:
         status, reason = "Completed", None
         try:
             served = self._serve(backend, str(job.model_name), f"transform-{name}")
+            run.served_at = time.monotonic()
             model = self._model(backend, str(job.model_name))
             with authz_hook.execution_role(str(model.execution_role_arn), name):
                 run_transform(backend.region_name, job, served.url, run)
+            run.finished_at = time.monotonic()
             if run.stop.is_set():
                 status = "Stopped"
         except HostingFailed as exc:
