@@ -32,7 +32,7 @@ from typing import Any
 from dtrain import spec_rules as rules
 from dtrain.errors import ErrorCollector, RequestValidationError, SpecError
 from dtrain.estimator_rules import version_tuple
-from dtrain.inference_images import inference_image_uri
+from dtrain.inference_images import inference_image_uri, processor_for
 from dtrain.inference_spec import DeploySpec, ModelSpec, TransformSpec
 from dtrain.naming import MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
 from dtrain.platform import PlatformSettings
@@ -484,6 +484,18 @@ def build_transform_job_request(
     name = transform_job_name_for(spec, platform, training_job_name)
     _check_instance_type(tr.instance_type, "TransformInstanceType", "transform.instance_type", errors)
     model, owner = _model_of(spec, "transform")
+    if owner == "deploy" and model.image_uri is None:
+        # The deploy block's model has the inference image of the deploy's processor (a
+        # serverless one is cpu): a transform on the other processor cannot share it (a GPU
+        # image on a CPU instance does not start). A model of its own gets its own image.
+        shared = processor_for(_instance_type_for_model(spec, "deploy"))
+        if processor_for(tr.instance_type) != shared:
+            errors.add(
+                "transform.instance_type",
+                tr.instance_type,
+                f"needs a model of its own: the deploy block's model has a {shared} image; "
+                "give transform.model_name",
+            )
     isolation = model.enable_network_isolation
     if isolation is None and owner != "deploy":
         isolation = spec.estimator.enable_network_isolation

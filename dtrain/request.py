@@ -371,6 +371,7 @@ def build_training_job_request(
     if spec.experiment_config:
         # SDK 2.220 _get_train_request: sent unchanged when non-empty.
         request["ExperimentConfig"] = dict(spec.experiment_config)
+    _check_debugger_rules_have_a_hook(spec, checkpoint_uri, region)
     hook = debug_hook_config(spec, output_path, checkpoint_uri, region)
     if hook is not None:
         request["DebugHookConfig"] = hook
@@ -419,20 +420,48 @@ def _set_path(request: dict[str, Any], path: str, value: object) -> None:
     node[leaf] = value
 
 
+def why_no_debug_hook(spec: JobSpec, checkpoint_uri: str | None) -> str | None:
+    """Why SDK 2.220 sends no DebugHookConfig for this job (None: it sends one)."""
+    est = spec.estimator
+    if est.debugger_hook_config is False:
+        return "debugger_hook_config is false"
+    # Framework: SMDebug does not support distributed jobs with checkpointing, and the SDK
+    # counts any PyTorch/TensorFlow job as distributed (its distribution defaults to {}).
+    if checkpoint_uri and est.checkpoint_local_path:
+        return "SMDebug does not support checkpointing (checkpoint_local_path) in a framework job"
+    # TensorFlow: Debugger does not support parameter-server distribution.
+    if est.distribution is not None and est.distribution.strategy == "parameter_server":
+        return "Debugger does not support parameter_server distribution"
+    return None
+
+
+def _check_debugger_rules_have_a_hook(spec: JobSpec, checkpoint_uri: str | None, region: str) -> None:
+    """Debugger rules with no DebugHookConfig would run over no tensors: a silent no-op.
+
+    "Debugger's built-in rules analyze tensors emitted during the training of a model"
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/use-debugger-built-in-rules.html), and
+    the hook is what emits them ("activate SageMaker Debugger by specifying the
+    debugger_hook_config parameter": https://docs.aws.amazon.com/sagemaker/latest/dg/
+    debugger-configure-hook.html). Profiler rules read the profiler's data and need no hook;
+    a region without Debugger is refused by rule_configurations.
+    """
+    names = [r.config["RuleConfigurationName"] for r in spec.estimator.rules or () if r.kind == "debugger"]
+    why = why_no_debug_hook(spec, checkpoint_uri)
+    if names and why is not None and region not in DEBUGGER_UNSUPPORTED_REGIONS:
+        raise SpecError(
+            "estimator.rules",
+            names,
+            f"debugger rules need the debug hook, which this job has not ({why}): drop them or the cause",
+        )
+
+
 def debug_hook_config(
     spec: JobSpec, output_path: str, checkpoint_uri: str | None, region: str
 ) -> dict[str, Any] | None:
     """DebugHookConfig as SDK 2.220 sends it (EstimatorBase/Framework/TensorFlow
     _validate_and_set_debugger_configs), or None when it sends none."""
     est = spec.estimator
-    if est.debugger_hook_config is False or region in DEBUGGER_UNSUPPORTED_REGIONS:
-        return None
-    # Framework: SMDebug does not support distributed jobs with checkpointing, and the SDK
-    # counts any PyTorch/TensorFlow job as distributed (its distribution defaults to {}).
-    if checkpoint_uri and est.checkpoint_local_path:
-        return None
-    # TensorFlow: Debugger does not support parameter-server distribution.
-    if est.distribution is not None and est.distribution.strategy == "parameter_server":
+    if region in DEBUGGER_UNSUPPORTED_REGIONS or why_no_debug_hook(spec, checkpoint_uri) is not None:
         return None
     given = est.debugger_hook_config
     hook: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {"CollectionConfigurations": []}

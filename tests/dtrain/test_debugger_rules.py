@@ -88,3 +88,37 @@ def test_the_json_schema_takes_rules_and_refuses_a_typo() -> None:
     assert not validator.is_valid(
         minimal_spec(rules=[{"profiler_rule": "BatchSize", "volume_size_in_gb": 30}])
     )
+
+
+@pytest.mark.parametrize(
+    ("estimator", "why"),
+    [
+        ({"debugger_hook_config": False}, "debugger_hook_config is false"),
+        (
+            {"checkpoint_s3_uri": "s3://my-ckpt/run", "checkpoint_local_path": "/opt/ml/checkpoints"},
+            "checkpoint_local_path",
+        ),
+    ],
+)
+def test_debugger_rules_without_a_debug_hook_are_refused_not_a_silent_no_op(
+    estimator: dict[str, Any], why: str
+) -> None:
+    spec = parse_spec(minimal_spec(rules=[{"debugger_rule": "overfit"}], **estimator))
+    with pytest.raises((SpecError, SpecErrors)) as info:
+        build_training_job_request(spec, None, region="us-east-1")
+    message = str(info.value)
+    assert message.startswith("estimator.rules: ['Overfit']: ") and why in message, message
+    # Profiler rules read the profiler's data, not the hook's: they stay.
+    spec = parse_spec(minimal_spec(rules=[{"profiler_rule": "ProfilerReport"}], **estimator))
+    assert "DebugHookConfig" not in build_training_job_request(spec, None, region="us-east-1")
+
+
+def test_debugger_rules_with_parameter_server_are_refused() -> None:
+    doc = minimal_spec(
+        rules=[{"debugger_rule": "overfit"}], distribution={"parameter_server": {"enabled": True}}
+    )
+    doc["framework"] = "tensorflow"
+    doc["estimator"].update(framework_version="2.13", py_version="py310")
+    spec = parse_spec(doc)
+    with pytest.raises((SpecError, SpecErrors), match=r"estimator\.rules: .*parameter_server"):
+        build_training_job_request(spec, None, region="us-east-1")

@@ -354,13 +354,13 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         ),
         S3_CHANNELS,
     ),
-    # The hook off and checkpointing: rules are still sent, without a DebugHookConfig.
+    # The hook off and checkpointing: profiler rules are still sent, without a DebugHookConfig
+    # (debugger rules there are refused: test_debugger_rules.py).
     "rules_without_hook_tensorflow": (
         "tensorflow",
         _tf(
             debugger_hook_config=False,
             rules=[
-                {"debugger_rule": "exploding_tensor"},
                 {"profiler_rule": "LowGPUUtilization"},
                 {"profiler_rule": "BatchSize", "rule_parameters": {"window": 100}},
             ],

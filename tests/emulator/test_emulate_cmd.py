@@ -69,7 +69,9 @@ def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path:
         assert up.returncode == 0, up.stderr + (tmp_path / ".dtrain/emulator/server.log").read_text()
         lines = up.stdout.splitlines()
         # The honest line: what the emulator enforces, what it does not, what it could not model.
-        assert lines[0].startswith("emulator: enforced: IAM identity, trust, bucket, topic, function and key")
+        assert lines[0].startswith(
+            "emulator: enforced: IAM identity, trust, bucket, topic, function, key and EFS"
+        )
         assert "not enforced: security groups, VPC routing" in lines[0]
         assert "AWS::FSx::FileSystem" in lines[0]
         assert lines[-1].startswith(f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port} ")

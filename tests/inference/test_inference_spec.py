@@ -374,14 +374,16 @@ def test_validate_names_missing_local_inference_code_and_render_prints_every_req
     assert out["CreateModel"]["ModelName"] == out["CreateTrainingJob"]["TrainingJobName"] == JOB
 
 
-def test_submit_refuses_deploy_and_transform_until_the_platform_runs_them(
+def test_submit_takes_a_deploy_or_transform_block_and_refuses_what_the_platform_would(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dtrain.remote.spec_check import SpecRejected, check_against_platform
 
+    check_against_platform(_spec(transform=TRANSFORM), None, "job-1")
+    # The state machine's Prepare refuses these; submit refuses them before anything trains.
     with pytest.raises(SpecRejected):
-        check_against_platform(_spec(transform=TRANSFORM), None, "job-1")
-    assert "transform: '{...}': `dtrain render` shows its requests" in capsys.readouterr().err
+        check_against_platform(_spec(transform=TRANSFORM, deploy=DEPLOY), None, "job-1")
+    assert "transform: '{...}': one execution either deploys or transforms" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["ddp_torchrun_deploy.json", "ddp_torchrun_transform.json"])
@@ -488,3 +490,38 @@ def test_a_serverless_model_gets_neither_the_estimators_nor_the_platforms_vpc() 
     doc["estimator"].update(subnets=["subnet-1"], security_group_ids=["sg-1"])
     model = build_model_request(parse_spec(doc), platform, training_job_name=JOB)
     assert model["VpcConfig"] == {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+
+
+BATCH = {**TRANSFORM, "output_path": "s3://my-output/predictions"}
+
+
+def test_a_transform_sharing_the_deploy_model_on_another_processor_is_refused() -> None:
+    # The deploy block's model has a GPU image (ml.g5): a CPU transform cannot run it.
+    spec = parse_spec(_spec(deploy={**DEPLOY, "instance_type": "ml.g5.xlarge"}, transform=BATCH))
+    with pytest.raises((SpecError, SpecErrors)) as info:
+        inference_requests(spec, None, training_job_name=JOB, region="us-east-1")
+    assert str(info.value).startswith("transform.instance_type: 'ml.m5.xlarge': needs a model of its own"), (
+        info
+    )
+    assert "give transform.model_name" in str(info.value)
+    # A serverless deploy's model is a CPU one: a GPU transform refuses it too.
+    spec = parse_spec(_spec(deploy=SERVERLESS, transform={**BATCH, "instance_type": "ml.g5.xlarge"}))
+    with pytest.raises((SpecError, SpecErrors), match=r"transform\.instance_type"):
+        build_transform_job_request(spec, None, training_job_name=JOB)
+    # A model of its own (any model argument) takes the transform's processor.
+    own = {**BATCH, "model_name": "batch"}
+    spec = parse_spec(_spec(deploy={**DEPLOY, "instance_type": "ml.g5.xlarge"}, transform=own))
+    requests = inference_requests(spec, None, training_job_name=JOB, region="us-east-1")
+    assert requests["CreateModel (transform)"]["PrimaryContainer"]["Image"].endswith("-cpu-py310")
+    # The same processor shares the model; so does an image given explicitly.
+    inference_requests(
+        parse_spec(_spec(deploy=DEPLOY, transform=BATCH)), None, training_job_name=JOB, region="us-east-1"
+    )
+    image = {
+        **DEPLOY,
+        "instance_type": "ml.g5.xlarge",
+        "image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/any:1",
+    }
+    inference_requests(
+        parse_spec(_spec(deploy=image, transform=BATCH)), None, training_job_name=JOB, region="us-east-1"
+    )
