@@ -9,8 +9,8 @@ runtime's older botocore would refuse instance types or fields they accept). The
 Python but wrapt's, which pip picks for the functions' platform and Python by tag: no build step.
 pip installs them once per requirements content into a cache outside cdk.out
 (.cache/lambda-deps/<hash>), compiled by a python3.13 when there is one, and every synth copies that
-tree; dtrain/ likewise, compiled once per content (.cache/lambda-dtrain/<hash>). The asset hash is taken from the
-output, so a change in dtrain/ or in the pins gives new assets.
+tree; dtrain/ likewise, compiled once per content (.cache/lambda-dtrain/<hash>). The asset hash is
+taken from the output, so a change in dtrain/ or in the pins gives new assets.
 """
 
 from __future__ import annotations
