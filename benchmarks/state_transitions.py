@@ -5,6 +5,9 @@ handlers' cold-init times.
   job (max_run 86400): the callback design costs the same number of transitions for both.
 - Compares with a 60-s polling loop (Wait -> DescribeTrainingJob -> Choice): 3 transitions and
   9 history events per minute, so 25,000 history events are reached after about 46 hours.
+- Train then deploy (a `deploy` block): the same two job lengths, the endpoint really served by
+  the emulator (its model a small archive following the inference contract): the hosting
+  steps add a fixed number of transitions too, however long the endpoint takes to come up.
 - Cold init: a fresh interpreter imports each handler from its own synthesized bundle (the
   zip's contents: handler.py + dtrain/), as the Lambda runtime does at a cold start (module
   init only; the runtime's own start is not included). Median of 5 runs.
@@ -57,6 +60,29 @@ def run_once(emu: Emulator, max_run: int) -> dict[str, Any]:
     return {"status": desc["status"], "state_transitions": transitions, "history_events": len(history)}
 
 
+def run_deploy(emu: Emulator, max_run: int) -> dict[str, Any]:
+    from tests.emulator.hosting_models import model_archive
+
+    with_deploy = spec(max_run)
+    with_deploy["deploy"] = {
+        "instance_type": "ml.m5.large",
+        "initial_instance_count": 1,
+        "image_uri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3.0-cpu-py311",
+    }
+    arn = emu.start_execution(with_deploy)
+    (job,) = emu.jobs_of(arn)
+    output = emu.client("sagemaker").describe_training_job(TrainingJobName=job)["OutputDataConfig"]
+    bucket, _, prefix = str(output["S3OutputPath"]).removeprefix("s3://").partition("/")
+    emu.client("s3").put_object(
+        Bucket=bucket, Key=f"{prefix}/{job}/output/model.tar.gz", Body=model_archive(2)
+    )
+    emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9}, training_seconds=max_run // 2)
+    desc = emu.wait_execution(arn, timeout=300)
+    history = emu.history(arn)
+    transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    return {"status": desc["status"], "state_transitions": transitions, "history_events": len(history)}
+
+
 def cold_init(assembly: Path) -> dict[str, float]:
     template = json.loads((assembly / "DtrainOrchestration.template.json").read_text())
     out: dict[str, float] = {}
@@ -91,11 +117,14 @@ def main() -> int:
         assembly = standin_assembly_once(Path(tmp))  # kept: the cold-init runs use its bundles
         with standin_emulator(assembly) as emu:
             short, long = run_once(emu, 60), run_once(emu, 86_400)
+            deploy_short, deploy_long = run_deploy(emu, 60), run_deploy(emu, 86_400)
         init_ms = cold_init(assembly)
     minutes_to_cap = HISTORY_CAP / POLL_EVENTS_PER_MIN
     report = {
         "callback_1_minute_job": short,
         "callback_24_hour_job": long,
+        "callback_1_minute_job_then_deploy": deploy_short,
+        "callback_24_hour_job_then_deploy": deploy_long,
         "polling_60s_1_minute_job": {"state_transitions": 2 + POLL_TRANSITIONS_PER_MIN * 1 + 2},
         "polling_60s_24_hour_job": {
             "state_transitions": 2 + POLL_TRANSITIONS_PER_MIN * 24 * 60 + 2,

@@ -2,9 +2,11 @@
 
     synth app.py (emulator context) -> deploy every stack into the in-process emulator ->
     sample data into the emulated data bucket -> `dtrain submit --wait` of the DDP example
-    (2 simulated hosts, CPU): the real state machine, the real Lambdas, local mode as
-    SageMaker's backend -> the execution's result, the model (emulated S3 + a local copy),
-    the SNS message, the history -> tear down.
+    with a `deploy` block (2 simulated hosts, CPU): the real state machine, the real Lambdas,
+    local mode as SageMaker's backend, the trained model deployed to an endpoint the emulator
+    serves (dtrain.emulator.hosting) -> InvokeEndpoint with a few test images: predictions and
+    their accuracy -> the execution's result, the model (emulated S3 + a local copy), the SNS
+    message, the history -> tear down.
 
 When the emulated chain cannot run, the demo says so and falls back to local mode
 (`dtrain local`, same spec, same data). The synth-table helpers (`summarize_assembly`,
@@ -36,6 +38,12 @@ DEMO_WORKDIR = ROOT / ".dtrain" / "demo"
 # the same as on a real deploy (PlatformSettings.data_s3_uri).
 DATA_PREFIX = "cifar10"
 NOTIFICATIONS_QUEUE = "dtrain-demo-notifications"
+# What the demo adds to the example: Estimator.deploy(...)'s arguments. The PyTorch inference
+# container of that version serves the model's code/inference.py (packaged by the trainer).
+DEMO_DEPLOY = {"instance_type": "ml.m5.large", "initial_instance_count": 1, "framework_version": "2.2"}
+# How many test images the demo sends to the endpoint (one request, JSON uint8 images).
+PREDICTION_IMAGES = 16
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,9 @@ class DemoReport:
     model_uri: str | None = None
     model_copy: Path | None = None
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    endpoint: str | None = None
+    # (true label, predicted label, probability of the prediction) per test image sent
+    predictions: list[tuple[int, int, float]] = field(default_factory=list)
     state_transitions: int = 0
     history_events: int = 0
     not_modelled: list[str] = field(default_factory=list)
@@ -212,6 +223,46 @@ def _training_start_time(emu: Any, job: str) -> float | None:
     return None
 
 
+def demo_spec(workdir: Path) -> Path:
+    """The example spec with a `deploy` block, written where the demo submits it from."""
+    spec = json.loads(DEMO_SPEC.read_text())
+    spec["deploy"] = dict(DEMO_DEPLOY)
+    path = workdir / DEMO_SPEC.name
+    path.write_text(json.dumps(spec, indent=2) + "\n")
+    return path
+
+
+def test_images(data: Path, count: int) -> tuple[Any, list[int]]:
+    """The first `count` images of the sample's test_batch (uint8 [N, 3, 32, 32]) and labels."""
+    import pickle
+
+    import numpy as np
+
+    with open(data / "test_batch", "rb") as handle:
+        batch = pickle.load(handle, encoding="bytes")
+    images = np.asarray(batch.get(b"data", batch.get("data")), dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = [int(x) for x in batch.get(b"labels", batch.get("labels"))]
+    return images[:count], labels[:count]
+
+
+def predict_on_endpoint(emu: Any, endpoint: str, data: Path, count: int) -> list[tuple[int, int, float]]:
+    """InvokeEndpoint (sagemaker-runtime) with `count` test images as JSON; the model answers
+    class probabilities per image (its code/inference.py contract)."""
+    images, labels = test_images(data, count)
+    reply = emu.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint,
+        Body=json.dumps(images.tolist()).encode(),
+        ContentType="application/json",
+        Accept="application/json",
+    )
+    probabilities = json.loads(reply["Body"].read())
+    out = []
+    for label, row in zip(labels, probabilities, strict=True):
+        best = max(range(len(row)), key=lambda i: row[i])
+        out.append((label, best, float(row[best])))
+    return out
+
+
 def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoReport:
     """The chain end to end; raises when the emulated platform cannot be brought up."""
     from dtrain.cli import main as cli_main
@@ -251,10 +302,13 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
             )
         queue = _subscribe_queue(emu)
 
+        spec_path = demo_spec(workdir)
         submit_started = time.time()
         with _phase(report, "submit --wait"), _poll_every_second():
-            print(f"$ dtrain submit {DEMO_SPEC.relative_to(ROOT)} --wait", flush=True)
-            report.submit_exit = cli_main(["submit", str(DEMO_SPEC), "--wait"])
+            shown = spec_path.relative_to(ROOT) if spec_path.is_relative_to(ROOT) else spec_path
+            added = f"{DEMO_SPEC.relative_to(ROOT)} + deploy {json.dumps(DEMO_DEPLOY)}"
+            print(f"$ dtrain submit {shown} --wait  # {added}", flush=True)
+            report.submit_exit = cli_main(["submit", str(spec_path), "--wait"])
 
         sfn = emu.client("stepfunctions")
         executions = sfn.list_executions(stateMachineArn=emu.state_machine_arn)["executions"]
@@ -271,6 +325,11 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         job = str(report.output.get("job_name") or "")
         if job:
             _split_phases(emu, report, job, submit_started, _epoch(desc["stopDate"]))
+        report.endpoint = (report.output.get("endpoint") or {}).get("endpoint_name")
+        if report.endpoint:
+            with _phase(report, "invoke endpoint"):
+                print(f"$ InvokeEndpoint {report.endpoint} with {PREDICTION_IMAGES} test images", flush=True)
+                report.predictions = predict_on_endpoint(emu, report.endpoint, data, PREDICTION_IMAGES)
         report.model_uri = report.output.get("model_artifact")
         if report.model_uri:
             bucket, key = str(report.model_uri).removeprefix("s3://").split("/", 1)
@@ -290,6 +349,11 @@ def _split_phases(emu: Any, report: DemoReport, job: str, submitted: float, succ
         report.phases["submit to first training step"] = first_step - submitted
     if first_step is not None and end is not None:
         report.phases["training"] = _epoch(end) - first_step
+    endpoint = (report.output.get("endpoint") or {}).get("endpoint_name")
+    if end is not None and endpoint:
+        # Model + endpoint config + endpoint: from the training job's end to InService.
+        served = emu.client("sagemaker").describe_endpoint(EndpointName=endpoint)["LastModifiedTime"]
+        report.phases["deploy (to InService)"] = _epoch(served) - _epoch(end)
     if end is not None:
         report.phases["callback to SUCCEEDED"] = succeeded - _epoch(end)
 
@@ -306,6 +370,18 @@ def print_report(report: DemoReport) -> None:
     print(f"model       {report.model_uri} (emulated S3)")
     if report.model_copy:
         print(f"            {report.model_copy} (local copy)")
+    if report.endpoint:
+        print(
+            f"endpoint    {report.endpoint} {(out.get('endpoint') or {}).get('status')} (emulated SageMaker)"
+        )
+    if report.predictions:
+        right = sum(1 for label, predicted, _ in report.predictions if label == predicted)
+        print(f"predictions {len(report.predictions)} test images through InvokeEndpoint:")
+        for i, (label, predicted, p) in enumerate(report.predictions):
+            mark = "ok" if label == predicted else f"(true: {CIFAR10_CLASSES[label]})"
+            print(f"  {i:2d}  {CIFAR10_CLASSES[predicted]:<10} p={p:.2f}  {mark}")
+        total = len(report.predictions)
+        print(f"accuracy    {right}/{total} = {right / total:.2f} on these images")
     for note in report.notifications:
         print(f"SNS         {note['subject']}: {note['message']}")
     print(f"history     {report.state_transitions} state transitions, {report.history_events} history events")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Validations
 
+from stacks.hosting_permissions import ENDPOINT_LOG_GROUP, TRANSFORM_LOG_GROUP
 from stacks.storage_stack import JOBS_PREFIX
 from stacks.training_stack import (
     PROCESSING_CODE_PATTERN,
@@ -65,6 +66,16 @@ def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgme
         iam5(
             f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_LOG_GROUP}:*",
             "SageMaker writes one log stream per training host into its fixed log group; stream names "
+            "are created by the service per job, so only the log group can be named.",
+        ),
+        iam5(
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{ENDPOINT_LOG_GROUP}/*",
+            "SageMaker writes an endpoint's logs to a log group named after the endpoint, whose name comes "
+            "from the job spec at run time; the grant is limited to SageMaker's endpoint log groups.",
+        ),
+        iam5(
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{TRANSFORM_LOG_GROUP}:*",
+            "SageMaker writes one log stream per transform instance into its fixed log group; stream names "
             "are created by the service per job, so only the log group can be named.",
         ),
         iam5(

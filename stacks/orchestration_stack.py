@@ -46,8 +46,27 @@ EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 JOB_STATE_CHANGE = "SageMaker Training Job State Change"
 PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
+# dtrain.orchestration.kinds: the events that answer the Deploy and Transform steps.
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
+# The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
+# CDK's Table.grant_read_write_data pairs with them for a customer-managed key.
+LEDGER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+LEDGER_KEY_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+)
 # X-Ray active tracing of the Lambdas; their Powertools Tracer follows it (observability_environment).
 LAMBDA_TRACING = lambda_.Tracing.ACTIVE
 
@@ -198,7 +217,13 @@ class OrchestrationStack(Stack):
         # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
         self.finalize_fn = self._function("Finalize", "finalize", environment=common_env)
         for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn, self.finalize_fn):
-            self.ledger.grant_read_write_data(fn)
+            # What dtrain.orchestration.ledger calls, not grant_read_write_data: that also grants
+            # the stream reads (dynamodb:GetRecords/GetShardIterator) of a table without a stream;
+            # removing that statement broke nothing (benchmarks/policy_mutation.py).
+            self.ledger.grant(fn, *LEDGER_ACTIONS)
+            # DynamoDB uses the table's key with the caller's permissions (the same key grant
+            # Table.grant_read_write_data adds; authz.calls._DYNAMODB_DATA).
+            self.key.grant(fn, *LEDGER_KEY_ACTIONS)
 
         # -- IAM: SageMaker calls scoped to the platform's job-name prefix.
         job_arns = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:training-job/{prefix}-*"
@@ -223,6 +248,7 @@ class OrchestrationStack(Stack):
             self._allow(fn, ["sagemaker:DescribeProcessingJob"], processing_arns)
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
+        self._allow_hosting(prefix)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -323,6 +349,7 @@ class OrchestrationStack(Stack):
             ),
             targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
         )
+        self._hosting_event_rules(prefix)
         self.abort_rule = events.Rule(
             self,
             "ExecutionAbortedOrTimedOut",
@@ -469,6 +496,94 @@ class OrchestrationStack(Stack):
                 resources=["*"],  # in a key policy "*" means this key
                 conditions=conditions,
             )
+        )
+
+    def _hosting_arns(self, resource_type: str, prefix: str) -> str:
+        # SageMaker ARNs carry resource names in lower case (so does submitter_policy).
+        return (
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource_type}/{prefix.lower()}-*"
+        )
+
+    def _allow_hosting(self, prefix: str) -> None:
+        """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint
+        (or updates it with a new config) or the transform job; Finalize, Reconcile and Abort
+        describe them; Abort and Reconcile stop a transform job and delete an endpoint that is
+        still being created when its execution ends. All on this platform's prefix only.
+        Actions and resource types: Service Authorization Reference, "Actions defined by Amazon
+        SageMaker AI" (CreateModel: model; CreateEndpointConfig: endpoint-config; CreateEndpoint /
+        UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
+        model = self._hosting_arns("model", prefix)
+        config = self._hosting_arns("endpoint-config", prefix)
+        endpoint = self._hosting_arns("endpoint", prefix)
+        transform = self._hosting_arns("transform-job", prefix)
+        submit = self.submit_fn
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel"], resources=[model]
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"],
+                resources=[config],
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], resources=[endpoint, config]
+            )
+        )
+        submit.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:CreateTransformJob"], resources=[transform, model])
+        )
+        # The ownership tag goes on at create (AddTags with Create*), read back to adopt on retry.
+        submit.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:AddTags", "sagemaker:ListTags"],
+                resources=[model, config, endpoint, transform],
+            )
+        )
+        for fn in (submit, self.reconcile_fn, self.finalize_fn, self.abort_fn):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"],
+                    resources=[endpoint, transform],
+                )
+            )
+        for fn in (self.abort_fn, self.reconcile_fn, submit):
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"],
+                    resources=[transform, endpoint],
+                )
+            )
+
+    def _hosting_event_rules(self, prefix: str) -> None:
+        """The Deploy and Transform steps' answers, to the same JobEvents Lambda as training's."""
+        self.endpoint_events_rule = events.Rule(
+            self,
+            "EndpointStateChange",
+            description="Endpoints of this platform changed status (InService, Failed, ...)",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[ENDPOINT_STATE_CHANGE],
+                detail={"EndpointName": [{"prefix": f"{prefix}-"}]},
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
+        )
+        self.transform_events_rule = events.Rule(
+            self,
+            "TransformJobStateChange",
+            description="Transform jobs of this platform reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[TRANSFORM_STATE_CHANGE],
+                detail={
+                    "TransformJobStatus": ["Completed", "Failed", "Stopped"],
+                    "TransformJobName": [{"prefix": f"{prefix}-"}],
+                },
+            ),
+            targets=[targets.LambdaFunction(self.job_events_fn, retry_attempts=8)],
         )
 
     @staticmethod

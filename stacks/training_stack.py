@@ -2,7 +2,8 @@
 
 The role can do what a training job does and nothing more: read the data bucket, read/write its
 own prefix of the artifacts and checkpoint buckets, pull the images, write its logs and metrics,
-manage the network interfaces VPC mode needs, mount the file systems. It holds no iam:PassRole.
+manage the network interfaces VPC mode needs, mount the file systems; and host the models it
+trained (stacks/hosting_permissions.py). It holds no iam:PassRole.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dtrain.config import DtrainConfig
+from stacks.hosting_permissions import add_hosting_permissions
 from stacks.storage_stack import JOBS_PREFIX
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parent.parent / "training_code"
@@ -212,6 +214,8 @@ class TrainingStack(Stack):
                 resources=[processing_logs, f"{processing_logs}:*"],
             )
         )
+        # Models trained here are hosted (endpoints, transform jobs) with this same role.
+        add_hosting_permissions(role)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="TrainingJobMetrics",

@@ -16,7 +16,8 @@ def register(subparsers: Any) -> None:
         "list",
         help="list recent jobs of the deployed platform from its job ledger",
         description=(
-            "List recent jobs from the platform's job ledger, newest first. Finished jobs leave "
+            "List recent jobs from the platform's job ledger, newest first: training jobs, and the "
+            "endpoints and transform jobs executions created after training. Finished jobs leave "
             "the ledger when their TTL expires (use dtrain status or the console for older ones)."
         ),
     )
@@ -63,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("JOB", "STATUS", "CREATED", "EXECUTION", "SPEC"):
+    for column in ("JOB", "KIND", "STATUS", "CREATED", "EXECUTION", "SPEC"):
         table.add_column(column, overflow="fold")
     for row in rows:
         summary = row.spec_summary
@@ -72,8 +73,11 @@ def handle(args: argparse.Namespace) -> int:
             for key in ("instance_count", "instance_type", "distribution")
             if summary.get(key)
         )
+        if row.kind == "endpoint":  # the row is the deployment: the endpoint, with the config it deployed
+            spec = f"config {row.job_name}"
         table.add_row(
-            row.job_name,
+            row.resource,
+            row.kind,
             row.status + (f" ({row.failure_reason[:40]})" if row.failure_reason else ""),
             (row.created_at or "-")[:19],
             row.execution_name or (row.execution_arn or "-").rsplit(":", 1)[-1],

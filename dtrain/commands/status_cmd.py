@@ -16,7 +16,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Show one job of the deployed platform: spec summary, execution and training job "
             "status, timings, billable time and spot savings, final metrics, failure reason, "
-            "console links. JOB is a training job name, an execution name or an execution ARN. "
+            "console links, and the endpoint or transform job the execution created after "
+            "training. JOB is a training job name, an execution name or an execution ARN. "
             "Exits 0 whenever the job is found, whatever its state (read it from --json)."
         ),
     )

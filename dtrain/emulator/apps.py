@@ -64,6 +64,9 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
+    from stacks.hosting_permissions import add_hosting_permissions
+
+    add_hosting_permissions(role)  # the same role hosts the models it trained (endpoints, transform)
     role.add_to_policy(  # SageMaker's grant on the job's volume key
         iam.PolicyStatement(
             actions=["kms:CreateGrant"],

@@ -60,6 +60,10 @@ class Emulator:
         self.shims = Shims(runtime=self.runtime, sagemaker_backend=self.sagemaker)
         # Payload limit, SageMaker faults, lost execution events, a movable clock.
         self.behaviour = ServiceBehaviour()
+        # Endpoints and transform jobs (dtrain.emulator.hosting), whatever runs the training jobs.
+        from dtrain.emulator.hosting import HostingBackend
+
+        self.hosting = HostingBackend(workdir=new_workdir())
         self.deployment: Deployment | None = None
         self.deploy_seconds = 0.0
         # Server mode: the same emulator behind moto's HTTP server on this port, so other
@@ -73,6 +77,7 @@ class Emulator:
         self._stack = ExitStack()
         # The Lambda runtime's scratch directory goes with the emulator (no temp dir left).
         self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
+        self._stack.callback(shutil.rmtree, self.hosting.workdir, ignore_errors=True)
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -93,6 +98,9 @@ class Emulator:
             else:
                 self._start_server()
             self._stack.enter_context(installed(self.shims))
+            from dtrain.emulator import hosting
+
+            self._stack.enter_context(hosting.installed(self.hosting))
             self._stack.enter_context(behaviour_installed(self.behaviour))
             self._stack.enter_context(moto_bucket_policy_check_off())
             start = time.perf_counter()

@@ -13,12 +13,12 @@ from botocore.exceptions import ClientError
 
 from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, KINDS, TRAINING, job_kind
+from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, ENDPOINT, KINDS, TRAINING, job_kind
+from dtrain.orchestration.kinds import describe_row, row_outcome, stop_row
 from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
 from dtrain.orchestration.outcome import (
     TERMINAL_STATUSES,
     close_row,
-    outcome_from_describe,
     outcome_from_event,
 )
 
@@ -29,17 +29,23 @@ EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> str:
-    """One SageMaker (training or processing) job state-change event -> the token answered.
+    """One SageMaker state-change event (a job's, or an endpoint's) -> the token answered.
     Returns what happened."""
     kind = BY_DETAIL_TYPE.get(str(event.get("detail-type")))
     if kind is None or "detail" not in event:
         raise InvalidEvent(
             f"not a job state-change event ({', '.join(BY_DETAIL_TYPE)}): {event.get('detail-type')!r}"
         )
-    outcome = outcome_from_event(event["detail"], kind.kind)
+    if kind.kind == ENDPOINT:
+        row = _endpoint_row_for_event(event["detail"], ledger)
+        if row is None:
+            return "ignored: not in the ledger"
+        outcome = row_outcome(row, event["detail"])
+    else:
+        outcome = outcome_from_event(event["detail"], kind.kind)
+        row = ledger.get(outcome.job_name)
     if outcome.status not in TERMINAL_STATUSES:
         return "ignored: not terminal"
-    row = ledger.get(outcome.job_name)
     if row is None:
         return "ignored: not in the ledger"
     observability.correlate(
@@ -52,6 +58,18 @@ def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> s
         return "ignored: token already closed"
     answered = close_row(sfn, ledger, row, outcome)
     return "answered" if answered else "closed: token had expired"
+
+
+def _endpoint_row_for_event(detail: Mapping[str, Any], ledger: Ledger) -> LedgerRow | None:
+    """An endpoint's row is keyed by the config the execution deployed, which the event names
+    unless an update rolled back (then the endpoint's name finds the open row waiting on it)."""
+    config = str(detail.get("EndpointConfigName", ""))
+    row = ledger.get(config) if config else None
+    if row is not None and row.kind == ENDPOINT:
+        return row
+    endpoint = str(detail.get("EndpointName", ""))
+    waiting = [r for r in ledger.open_rows() if r.kind == ENDPOINT and r.resource_name == endpoint]
+    return waiting[-1] if waiting else None
 
 
 @dataclass
@@ -132,7 +150,7 @@ def reconcile(
 
     for row in ledger.active_rows():
         report.checked += 1
-        job = job_kind(row.kind).describe_job(sagemaker, row.job_name)
+        job = describe_row(sagemaker, row)
         if job is None:
             if (
                 row.status == SUBMITTING
@@ -145,7 +163,7 @@ def reconcile(
                     ledger.set_status(row.job_name, ABANDONED)
                 report.abandoned.append(row.job_name)
             continue
-        outcome = outcome_from_describe(job, row.kind)
+        outcome = row_outcome(row, job)
         if outcome.status in TERMINAL_STATUSES:
             if row.is_open:
                 if close_row(sfn, ledger, row, outcome):
@@ -154,7 +172,7 @@ def reconcile(
                 ledger.set_status(row.job_name, outcome.status)
             continue
         if not is_running(row.execution_arn):
-            if outcome.status == "InProgress" and stop_job(sagemaker, row.job_name, row.kind):
+            if outcome.status == "InProgress" and stop_row(sagemaker, row, job):
                 report.stopped.append(row.job_name)
             _record_stopping(ledger, row, "execution no longer running")
         elif outcome.status != row.status:
@@ -190,7 +208,7 @@ def handle_execution_end(event: Mapping[str, Any], *, ledger: Ledger, sagemaker:
     for row in ledger.find_by_execution(str(execution_arn)):
         if not _job_may_run(row):
             continue
-        if stop_job(sagemaker, row.job_name, row.kind):
+        if stop_row(sagemaker, row):
             stopped.append(row.job_name)
             _record_stopping(ledger, row, f"execution {status}")
         elif row.is_open:

@@ -17,6 +17,11 @@ from botocore.exceptions import ClientError
 
 TRAINING = "training"
 PROCESSING = "processing"
+TRANSFORM = "transform"
+# An endpoint is not a job: its row is keyed by the endpoint config the execution deployed and
+# follows the endpoint by name (LedgerRow.resource_name); dtrain.orchestration.kinds reads its
+# outcome and decides how an abort treats it. The table gives it its event and error names.
+ENDPOINT = "endpoint"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,34 @@ KINDS: Mapping[str, JobKind] = {
         event_detail_type="SageMaker Processing Job State Change",
         failed_error="SageMaker.ProcessingJobFailed",
         stopped_error="SageMaker.ProcessingJobStopped",
+    ),
+    TRANSFORM: JobKind(
+        kind=TRANSFORM,
+        noun="transform job",
+        name_key="TransformJobName",
+        status_key="TransformJobStatus",
+        arn_key="TransformJobArn",
+        arn_type="transform-job",
+        describe="describe_transform_job",
+        stop="stop_transform_job",
+        create="create_transform_job",
+        event_detail_type="SageMaker Transform Job State Change",
+        failed_error="SageMaker.TransformJobFailed",
+        stopped_error="SageMaker.TransformJobStopped",
+    ),
+    ENDPOINT: JobKind(
+        kind=ENDPOINT,
+        noun="endpoint",
+        name_key="EndpointName",
+        status_key="EndpointStatus",
+        arn_key="EndpointArn",
+        arn_type="endpoint",
+        describe="describe_endpoint",
+        stop="delete_endpoint",
+        create="create_endpoint",
+        event_detail_type="SageMaker Endpoint State Change",
+        failed_error="SageMaker.EndpointFailed",
+        stopped_error="SageMaker.EndpointStopped",
     ),
 }
 BY_DETAIL_TYPE: Mapping[str, JobKind] = {k.event_detail_type: k for k in KINDS.values()}

@@ -1,4 +1,6 @@
-"""The job ledger: one DynamoDB row per SageMaker job (training, processing), keyed by job name.
+"""The job ledger: one DynamoDB row per SageMaker job (training, processing, transform) or
+endpoint deployment the platform waits on, keyed by its name (a deployment by the endpoint
+config it deploys: `resource_name` is the endpoint, whose name outlives executions).
 
 The row holds the Step Functions task token (tokens go here, never in tags or
 hyperparameters: tags hold 256 characters, tokens up to 2048), the execution that owns the
@@ -61,6 +63,12 @@ class LedgerRow:
     # dtrain.orchestration.job_kinds: which Describe/Stop call the job needs. Rows written
     # before processing jobs existed have none: training.
     kind: str = "training"
+    # The SageMaker resource the row follows when it is not the key itself (an endpoint).
+    resource_name: str = ""
+
+    @property
+    def resource(self) -> str:
+        return self.resource_name or self.job_name
 
     @property
     def is_open(self) -> bool:
@@ -92,6 +100,7 @@ class LedgerRow:
             expires_at=n("expires_at"),
             execution_start=s("execution_start"),
             kind=s("kind", "training"),
+            resource_name=s("resource_name"),
         )
 
 
@@ -123,6 +132,7 @@ class Ledger:
         item_index: int = 0,
         execution_start: str = "",
         kind: str = "training",
+        resource_name: str = "",
     ) -> LedgerRow:
         """Record a job before it is created, so an event for it always finds its token."""
         now = utc_now_iso()
@@ -143,6 +153,8 @@ class Ledger:
             item["execution_start"] = {"S": execution_start}
         if kind != "training":
             item["kind"] = {"S": kind}
+        if resource_name:
+            item["resource_name"] = {"S": resource_name}
         try:
             self._ddb.put_item(
                 TableName=self.table_name,

@@ -178,6 +178,13 @@ def prepare(
     }
     if sweep:
         plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
+    from dtrain.orchestration.hosting import hosting_plan
+
+    hosting = hosting_plan(
+        base, platform, is_sweep=sweep is not None
+    )  # after Finalize: deploy or transform (a sweep's best trial)
+    if hosting is not None:
+        plan["hosting"] = hosting
     return plan
 
 

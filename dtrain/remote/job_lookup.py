@@ -17,6 +17,8 @@ from dtrain.remote.errors import JobNotFound
 from dtrain.remote.ledger_view import LedgerRow
 
 TERMINAL_JOB_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# Ledger rows of what follows training (dtrain.orchestration.hosting): shown beside the jobs.
+HOSTING_KINDS = frozenset({"endpoint", "transform"})
 
 
 @dataclass
@@ -26,10 +28,16 @@ class ResolvedJob:
     execution: dict[str, Any] | None = None  # DescribeExecution response
     rows: list[LedgerRow] = field(default_factory=list)  # ledger rows of the execution
     training_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Describe
+    # Ledger key of an endpoint / transform row -> DescribeEndpoint / DescribeTransformJob.
+    hosting: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def hosting_rows(self) -> list[LedgerRow]:
+        return [row for row in self.rows if row.kind in HOSTING_KINDS]
 
     @property
     def job_names(self) -> list[str]:
-        names = [row.job_name for row in self.rows]
+        names = [row.job_name for row in self.rows if row.kind not in HOSTING_KINDS]
         names.extend(name for name in self.training_jobs if name not in names)
         return names
 
@@ -98,7 +106,27 @@ def _describe_jobs(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob
         described = describe_training_job(context, name)
         if described is not None:
             resolved.training_jobs[name] = described
+    for row in resolved.hosting_rows:
+        hosted = describe_hosting(context, row)
+        if hosted is not None:
+            resolved.hosting[row.job_name] = hosted
     return resolved
+
+
+def describe_hosting(context: RemoteContext, row: LedgerRow) -> dict[str, Any] | None:
+    """DescribeEndpoint of an endpoint row's endpoint, DescribeTransformJob of a transform row."""
+    name = row.resource
+    with translate_aws_errors(f"describe {row.kind} {name}", passthrough=_is_missing_training_job):
+        try:
+            if row.kind == "endpoint":
+                response: dict[str, Any] = context.sagemaker.describe_endpoint(EndpointName=name)
+            else:
+                response = context.sagemaker.describe_transform_job(TransformJobName=name)
+        except Exception as exc:
+            if _is_missing_training_job(error_code(exc)):
+                return None  # a deleted endpoint, a transform job never created
+            raise
+    return response
 
 
 def resolve(context: RemoteContext, query: str) -> ResolvedJob:

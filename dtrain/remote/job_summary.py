@@ -138,6 +138,9 @@ def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
         if row is not None and row.kind != "training":
             job["kind"] = row.kind  # the processing step's job (dtrain.orchestration.job_kinds)
         result["jobs"].append(job)
+    result["hosting"] = [
+        hosting_summary(row, resolved.hosting.get(row.job_name)) for row in resolved.hosting_rows
+    ]
     # A sweep's trials are runs of one experiment: side by side (dtrain.experiment_config).
     runs = [
         {
@@ -154,6 +157,35 @@ def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
         names = {str((job.get("experiment") or {}).get("ExperimentName")) for job in result["jobs"]}
         result["experiment"] = {"name": ", ".join(sorted(names - {"None"})), "runs": runs}
     return result
+
+
+def hosting_summary(row: Any, described: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An endpoint this execution deployed (its row: the deployment; Describe: the endpoint now)
+    or a transform job it ran."""
+    out: dict[str, Any] = {"kind": row.kind, "name": row.resource, "step_status": row.status}
+    if row.failure_reason:
+        out["failure_reason"] = row.failure_reason
+    if row.kind == "endpoint":
+        out["endpoint_config"] = row.job_name
+        if described is not None:
+            out["status"] = described.get("EndpointStatus")
+            out["serving_config"] = described.get("EndpointConfigName")
+            out["last_modified"] = iso(described.get("LastModifiedTime"))
+            if described.get("FailureReason"):
+                out.setdefault("failure_reason", described.get("FailureReason"))
+        else:
+            out["status"] = "Deleted"
+        return out
+    if described is not None:
+        out["status"] = described.get("TransformJobStatus")
+        out["output_path"] = (described.get("TransformOutput") or {}).get("S3OutputPath")
+        source = ((described.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
+        out["input"] = source.get("S3Uri")
+        out["started"] = iso(described.get("TransformStartTime"))
+        out["ended"] = iso(described.get("TransformEndTime"))
+        if described.get("FailureReason"):
+            out.setdefault("failure_reason", described.get("FailureReason"))
+    return out
 
 
 def _duration(seconds: object) -> str:
@@ -235,6 +267,24 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         if metrics:
             out.append("  metrics")
             out.extend("  " + line for line in _lines([(k, _number(v)) for k, v in sorted(metrics.items())]))
+    for hosted in summary.get("hosting") or []:
+        noun = "Endpoint" if hosted["kind"] == "endpoint" else "Transform job"
+        out.append(f"{noun} {hosted['name']}: {hosted.get('status') or hosted.get('step_status')}")
+        out.extend(
+            _lines(
+                [
+                    ("deployed config", hosted.get("endpoint_config")),
+                    ("serving config", hosted.get("serving_config")),
+                    ("this deployment", hosted.get("step_status") if hosted["kind"] == "endpoint" else None),
+                    ("failure", hosted.get("failure_reason")),
+                    ("input", hosted.get("input")),
+                    ("output", hosted.get("output_path")),
+                    ("started", hosted.get("started")),
+                    ("ended", hosted.get("ended")),
+                    ("modified", hosted.get("last_modified")),
+                ]
+            )
+        )
     experiment = summary.get("experiment")
     if experiment and len(experiment["runs"]) > 1:
         out.append(f"Experiment {experiment['name']}: {len(experiment['runs'])} runs")

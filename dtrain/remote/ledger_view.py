@@ -41,8 +41,14 @@ class LedgerRow:
     created_at: str | None = None
     updated_at: str | None = None
     failure_reason: str | None = None
-    # dtrain.orchestration.job_kinds: "processing" for a spec's processing step; older rows: none.
+    # What the row follows (dtrain.orchestration.job_kinds): a training job, ..., a transform
+    # job, or an endpoint deployment (keyed by its endpoint config; `resource_name` is the endpoint).
     kind: str = "training"
+    resource_name: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return self.resource_name or self.job_name
 
     @property
     def created(self) -> datetime | None:
@@ -82,6 +88,7 @@ class LedgerRow:
             updated_at=text("updated_at"),
             failure_reason=text("failure_reason"),
             kind=text("kind") or "training",
+            resource_name=text("resource_name"),
         )
 
 

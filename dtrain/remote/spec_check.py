@@ -74,12 +74,11 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
 
             build_processing_request(raw_spec, settings, stand_in)
         if spec.deploy is not None or spec.transform is not None:
-            # Issue 16: the state machine's deploy / transform steps are not there yet; a spec that
-            # asks for an endpoint must not train and silently stop short of it.
-            block = "deploy" if spec.deploy is not None else "transform"
-            raise SpecError(
-                block, "{...}", "`dtrain render` shows its requests; the platform does not run it yet"
-            )
+            # What the state machine's Prepare refuses of a deploy / transform block, refused here
+            # before anything trains (one block per execution; no repack of other inference code).
+            from dtrain.orchestration.hosting import hosting_plan
+
+            hosting_plan(raw_spec, settings)
         for entry in sweep_entries(spec):
             request = build_training_job_request(entry, settings, job_name=stand_in, region=settings.region)
             if settings_json:

@@ -1,4 +1,4 @@
-"""Finalize Lambda: `mode` job | item | failure | sweep -> result + notification text."""
+"""Finalize Lambda: `mode` job | item | failure | sweep | hosting -> result + notification text."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import boto3
 from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.finalize import finalize_failure, finalize_job, finalize_sweep, sweep_item_result
+from dtrain.orchestration.hosting_result import finalize_hosting
 from dtrain.orchestration.ledger import Ledger
 
 
@@ -59,5 +60,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             execution_arn=execution_arn,
             plan_items=event.get("items") or [],
             ledger_rows=ledger.find_by_execution(execution_arn) if ledger and execution_arn else [],
+        )
+    if mode == "hosting":
+        return finalize_hosting(
+            boto3.client("sagemaker"),
+            kind=str(event.get("kind") or ""),
+            training=event.get("training") or {},
+            model=event.get("model") or {},
+            hosting=event.get("hosting") or {},
+            region=region,
+            execution_arn=execution_arn,
         )
     raise InvalidEvent(f"unknown mode {mode!r}")

@@ -1,5 +1,6 @@
 """Submit Lambda: `phase: prepare` validates and plans; `phase: process` creates the processing
-job, `phase: submit` the training job.
+job, `phase: submit` the training job; `phase: model | deploy | transform` host the trained
+model (dtrain.orchestration.hosting).
 
 Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
 """
@@ -14,6 +15,7 @@ import boto3
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
+from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.submit import (
@@ -60,4 +62,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             observability.count(Metric.ADOPTIONS)
         log.info("job submitted", extra={"phase": phase, "adopted": result.adopted})
         return {"job_name": result.job_name, "adopted": result.adopted}
-    raise InvalidEvent(f"unknown phase {phase!r}; expected prepare, process or submit")
+    if phase in ("model", "deploy", "transform"):  # after training: dtrain.orchestration.hosting
+        observability.correlate(execution_name=event.get("execution_name"))
+        hosting = HostingSubmitter(
+            ledger=Ledger(os.environ["LEDGER_TABLE"]),
+            sagemaker=sagemaker_client(_region()),
+            sfn=boto3.client("stepfunctions"),
+            platform=platform,
+            region=_region(),
+        )
+        step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
+        out = step[phase](HostingRequest.from_event(event))
+        log.info("hosting step", extra={"phase": phase, **out})
+        return out
+    raise InvalidEvent(
+        f"unknown phase {phase!r}; expected prepare, process, submit, model, deploy or transform"
+    )

@@ -67,6 +67,16 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         f"Training job names are derived per execution at run time; every SageMaker action is scoped to "
         f"the platform's job-name prefix '{prefix}-', which is the scoping the platform promises.",
     )
+    # dtrain.orchestration.hosting: models, endpoint configs, endpoints and transform jobs after
+    # training, named per execution (endpoints per spec) under the same prefix.
+    hosting_prefix = [
+        _ack(
+            f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{resource_type}/{prefix.lower()}-*]",
+            f"SageMaker {resource_type} names are derived per execution (an endpoint's from the spec) at "
+            f"run time; every action on them is scoped to the platform's prefix '{prefix}-'.",
+        )
+        for resource_type in ("model", "endpoint-config", "endpoint", "transform-job")
+    ]
     processing_prefix = _ack(
         f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:processing-job/{prefix}-*]",
         f"Processing jobs (a spec's processing step) are named per execution like training jobs; every "
@@ -91,7 +101,7 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         if fn in ledger_users:
             acks += [*KMS_ACTIONS, ledger_index]
         if fn in sagemaker_users:
-            acks.append(job_prefix)
+            acks += [job_prefix, *hosting_prefix]
         if fn in (stack.submit_fn, stack.reconcile_fn, stack.abort_fn):
             acks.append(processing_prefix)
         if fn.role is not None:

@@ -6,16 +6,26 @@
                   -- yes --> Sweep (Map, max_concurrency from the spec)
                                [SubmitItem -> ItemResult | ItemFailed]
                              -> RankSweep -> Notify -> Succeeded
+    after Finalize / RankSweep, when the spec has `deploy` or `transform` (plan.hosting):
+      HostsModel? -- yes --> CreateModel -> DeployOrTransform?
+                               -- deploy    --> Deploy (waitForTaskToken: endpoint InService)
+                               -- transform --> Transform (waitForTaskToken: job Completed)
+                             -> FinalizeHosting -> Notify
+                  -- no  --> Notify
     any failure -> DescribeFailure -> NotifyFailure -> Failed (error/cause in plain words)
 
 A successful single job costs 6 state transitions however long it trains; a 60-s polling
 loop costs about 3 per minute. A processing step adds 2 (Process, the second Choice), however
 long it runs, and a spec without one pays nothing for it: the first Choice routes both. The
-sweep runs processing once, then the Map: every item reads the same outputs.
+sweep runs processing once, then the Map: every item reads the same outputs. After training,
+every execution passes one Choice (HostsModel); deploying or transforming adds 4 more
+(CreateModel, DeployOrTransform, Deploy|Transform, FinalizeHosting), however long the
+endpoint takes to come up or the transform job runs (benchmarks/state_transitions.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -78,6 +88,23 @@ def _submit_payload(*, plan_path: str, item: bool, phase: str = "submit") -> sfn
                 "is_sweep_item": True,
             }
         )
+    return sfn.TaskInput.from_object(payload)
+
+
+def _hosting_payload(phase: str, *, wait: bool) -> sfn.TaskInput:
+    """A hosting phase of the Submit Lambda (dtrain.orchestration.hosting)."""
+    payload: dict[str, object] = {
+        "phase": phase,
+        "spec": sfn.JsonPath.object_at("$.plan.spec"),
+        "training": sfn.JsonPath.object_at("$.final.result"),
+        "execution_arn": sfn.JsonPath.execution_id,
+        "execution_name": sfn.JsonPath.execution_name,
+        "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+    }
+    if phase != "model":
+        payload["model"] = sfn.JsonPath.object_at("$.model")
+    if wait:
+        payload["task_token"] = sfn.JsonPath.task_token
     return sfn.TaskInput.from_object(payload)
 
 
@@ -274,8 +301,17 @@ def build_definition(
     on_failure(rank)
 
     notify.next(done)
-    sweep_path = sweep.next(rank).next(notify)
-    single_path = submit.next(finalize).next(notify)
+    after_training = _hosting_steps(
+        scope,
+        submit_fn=submit_fn,
+        finalize_fn=finalize_fn,
+        invoke=invoke,
+        tuning=tuning,
+        on_failure=on_failure,
+        notify=notify,
+    )
+    sweep_path = sweep.next(rank).next(after_training)
+    single_path = submit.next(finalize).next(after_training)
     is_sweep_condition = sfn.Condition.boolean_equals("$.plan.is_sweep", True)
     after_processing = (
         sfn.Choice(scope, "IsSweepAfterProcessing")
@@ -289,3 +325,71 @@ def build_definition(
         .otherwise(single_path)
     )
     return prepare.next(is_sweep)
+
+
+def _hosting_steps(
+    scope: Construct,
+    *,
+    submit_fn: lambda_.IFunction,
+    finalize_fn: lambda_.IFunction,
+    invoke: Callable[[str, lambda_.IFunction, dict[str, object], str], tasks.LambdaInvoke],
+    tuning: WorkflowTuning,
+    on_failure: Callable[[sfn.TaskStateBase], None],
+    notify: sfn.IChainable,
+) -> sfn.Choice:
+    """After training: the model, then the endpoint or the transform job, each answered by its
+    state-change event like a training job (dtrain.orchestration.hosting); then Notify."""
+    create_model = tasks.LambdaInvoke(
+        scope,
+        "CreateModel",
+        lambda_function=submit_fn,
+        payload=_hosting_payload("model", wait=False),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path="$.model",
+    )
+    _add_submit_retries(create_model, tuning)
+
+    def wait_task(state_id: str, phase: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            scope,
+            state_id,
+            lambda_function=submit_fn,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=_hosting_payload(phase, wait=True),
+            task_timeout=sfn.Timeout.at("$.plan.hosting.timeout_seconds"),
+            retry_on_service_exceptions=False,
+            result_path="$.hosting",
+        )
+        _add_submit_retries(task, tuning)
+        return task
+
+    deploy = wait_task("Deploy", "deploy")
+    transform = wait_task("Transform", "transform")
+    finalize_hosting = invoke(
+        "FinalizeHosting",
+        finalize_fn,
+        {
+            "mode": "hosting",
+            "kind": sfn.JsonPath.string_at("$.plan.hosting.kind"),
+            "training": sfn.JsonPath.object_at("$.final.result"),
+            "model": sfn.JsonPath.object_at("$.model"),
+            "hosting": sfn.JsonPath.object_at("$.hosting"),
+            "execution_arn": sfn.JsonPath.execution_id,
+        },
+        "$.final",
+    )
+    for task in (create_model, deploy, transform, finalize_hosting):
+        on_failure(task)
+    finalize_hosting.next(notify)
+    deploy_or_transform = (
+        sfn.Choice(scope, "DeployOrTransform")
+        .when(sfn.Condition.string_equals("$.plan.hosting.kind", "deploy"), deploy.next(finalize_hosting))
+        .otherwise(transform.next(finalize_hosting))
+    )
+    create_model.next(deploy_or_transform)
+    return (
+        sfn.Choice(scope, "HostsModel")
+        .when(sfn.Condition.is_present("$.plan.hosting"), create_model)
+        .otherwise(notify)
+    )

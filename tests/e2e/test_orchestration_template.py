@@ -51,8 +51,11 @@ def test_sagemaker_calls_are_scoped_to_the_job_name_prefix(template_json: dict[s
     } <= actions
     for statement in sagemaker:
         resource = json.dumps(statement["Resource"])
-        # Processing jobs (the processing step): the same prefix.
-        assert "training-job/dtrain-*" in resource or "processing-job/dtrain-*" in resource, statement
+        # Processing jobs (the processing step) and what follows training (model, endpoint
+        # config, endpoint, transform job): the same prefix.
+        scoped = ("training-job", "processing-job", "model", "endpoint-config", "endpoint", "transform-job")
+        assert any(f"{kind}/dtrain-*" in resource for kind in scoped), statement
+        assert "sagemaker:*" not in json.dumps(statement["Action"]), statement
     processing = [s for s in sagemaker if "processing-job/dtrain-*" in json.dumps(s["Resource"])]
     assert {
         "sagemaker:CreateProcessingJob",

@@ -81,9 +81,10 @@ def test_processing_runs_first_and_training_reads_its_outputs(
     assert rows[proc].kind == "processing" and rows[proc].status == "Completed"
     assert json.loads(rows[proc].spec_summary)["instance_type"] == "ml.m5.xlarge"  # the processor's
     assert rows[train].kind == "training" and rows[train].token_state == "CLOSED"
-    # Prepare, IsSweep, Process, IsSweepAfterProcessing, Submit, Finalize, Notify, Succeeded:
-    # however long either job runs.
-    assert count_transitions(emulator.history(arn)) == 8
+    # Prepare, IsSweep, Process, IsSweepAfterProcessing, Submit, Finalize, HostsModel (the
+    # choice after training: no deploy/transform here), Notify, Succeeded: however long either
+    # job runs.
+    assert count_transitions(emulator.history(arn)) == 9
 
 
 def test_a_spec_without_processing_pays_no_extra_transition(
@@ -93,7 +94,8 @@ def test_a_spec_without_processing_pays_no_extra_transition(
     (job,) = emulator.jobs_of(arn)
     emulator.sagemaker.complete(job)
     assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
-    assert count_transitions(emulator.history(arn)) == 6
+    # Prepare, IsSweep, Submit, Finalize, HostsModel, Notify, Succeeded: as without processing.
+    assert count_transitions(emulator.history(arn)) == 7
 
 
 def test_failed_processing_fails_the_execution_with_its_reason_and_trains_nothing(
@@ -192,3 +194,35 @@ def test_a_local_code_file_is_refused_on_the_platform(emulator: Emulator, make_s
     desc = emulator.wait_execution(arn)
     assert desc["status"] == "FAILED" and desc["error"] in ("SpecError", "SpecErrors")
     assert "processing.run.code" in desc["cause"] and "dtrain submit" in desc["cause"]
+
+
+def test_a_process_retried_after_creating_the_job_adopts_it(emulator: Emulator, make_spec: Any) -> None:
+    from dtrain.emulator import Fault
+
+    emulator.inject_fault(
+        Fault(
+            "SubmitJob",
+            "Sandbox.Timedout",
+            "Task timed out after 120.00 seconds",
+            when=lambda e: e.get("phase") == "process",
+        )
+    )
+    arn = emulator.start_execution(processing_spec(make_spec))
+    proc = _first_processing_job(emulator, arn)
+    for _ in range(200):  # the retry adopts the job: wait until it has run
+        if sum(e["type"] == "TaskScheduled" for e in emulator.history(arn)) >= 2:
+            break
+        emulator.drain_events()
+    emulator.sagemaker.complete(proc)
+    train = next(j for j in emulator.jobs_of(arn, count=2) if j != proc)
+    emulator.sagemaker.complete(train)
+    assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
+    rows = emulator.ledger().find_by_execution(arn)
+    assert [r.kind for r in rows].count("processing") == 1  # one processing job, adopted
+    assert len([n for n in emulator.sagemaker.created_order if n == proc]) == 1
+    processes = [
+        i
+        for i in emulator.runtime.invocations
+        if i.event.get("phase") == "process" and i.event.get("execution_arn") == arn
+    ]
+    assert [i.error for i in processes] == ["Sandbox.Timedout", None]  # the retry adopted the job

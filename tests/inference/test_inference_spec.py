@@ -374,14 +374,16 @@ def test_validate_names_missing_local_inference_code_and_render_prints_every_req
     assert out["CreateModel"]["ModelName"] == out["CreateTrainingJob"]["TrainingJobName"] == JOB
 
 
-def test_submit_refuses_deploy_and_transform_until_the_platform_runs_them(
+def test_submit_takes_a_deploy_or_transform_block_and_refuses_what_the_platform_would(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dtrain.remote.spec_check import SpecRejected, check_against_platform
 
+    check_against_platform(_spec(transform=TRANSFORM), None, "job-1")
+    # The state machine's Prepare refuses these; submit refuses them before anything trains.
     with pytest.raises(SpecRejected):
-        check_against_platform(_spec(transform=TRANSFORM), None, "job-1")
-    assert "transform: '{...}': `dtrain render` shows its requests" in capsys.readouterr().err
+        check_against_platform(_spec(transform=TRANSFORM, deploy=DEPLOY), None, "job-1")
+    assert "transform: '{...}': one execution either deploys or transforms" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["ddp_torchrun_deploy.json", "ddp_torchrun_transform.json"])

@@ -45,9 +45,14 @@ def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(tmp_path:
     assert report.model_copy is not None
     with tarfile.open(report.model_copy) as tar:
         assert "model.pt" in tar.getnames()
+    # The trained model was deployed to an endpoint the emulator serves, and answered the
+    # test images sent through InvokeEndpoint with one class per image.
+    assert report.output["endpoint"]["status"] == "InService" and report.endpoint
+    assert len(report.predictions) == 16
+    assert all(0 <= predicted < 10 and 0.0 <= p <= 1.0 for _, predicted, p in report.predictions)
     # One notification from the platform topic, and the callback design's short history.
-    assert len(report.notifications) == 1 and "Completed" in str(report.notifications[0]["subject"])
-    assert 0 < report.state_transitions <= 8 and report.history_events >= report.state_transitions
+    assert len(report.notifications) == 1 and "deployed to" in str(report.notifications[0]["subject"])
+    assert 0 < report.state_transitions <= 11 and report.history_events >= report.state_transitions
     assert any("AWS::FSx::FileSystem" in gap for gap in report.not_modelled)
     assert {
         "synth",

@@ -1,0 +1,701 @@
+"""SageMaker hosting behind the emulator: endpoints served here, transform jobs run here.
+
+moto records CreateEndpoint (InService at once, serving nothing), has no UpdateEndpoint, no
+StopTransformJob, calls a transform job Completed at once and answers InvokeEndpoint with a
+canned body. The emulator does what SageMaker does instead:
+
+- CreateEndpoint: the endpoint is Creating; the model of its config (CreateModel's
+  ModelDataUrl and Environment) is fetched as the model's execution role, unpacked and served
+  by the local model server (dtrain.serving, SageMaker's hosting contract: /ping,
+  /invocations); then InService. Each status change puts "SageMaker Endpoint State Change" on
+  the emulated EventBridge. UpdateEndpoint serves the new config beside the old one and swaps
+  when it answers /ping (no downtime); if it cannot, the endpoint stays InService on its
+  previous config with a FailureReason, as SageMaker rolls back. DeleteEndpoint stops it.
+- InvokeEndpoint (sagemaker-runtime) is forwarded to the endpoint's server; a model error
+  comes back as SageMaker's ModelError (424, OriginalStatusCode, OriginalMessage).
+- CreateTransformJob: the job runs here as the execution role: S3Prefix or ManifestFile
+  input, SplitType Line/None, BatchStrategy SingleRecord/MultiRecord within MaxPayloadInMB,
+  one `<input key>.out` per input object under S3OutputPath (AssembleWith Line/None), then
+  Completed/Failed and "SageMaker Transform Job State Change". StopTransformJob stops it.
+
+Sources: Developer Guide "Use Batch Transform to Run Inference" ("the output file has the same
+name as the input file with .out appended"; manifest format), "How Containers Serve Requests";
+API reference CreateTransformJob (MaxPayloadInMB default 6, SplitType, AssembleWith),
+UpdateEndpoint, InvokeEndpoint (errors: ModelError 424, ValidationError 400).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dtrain.emulator.shims import put_event
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
+ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob: MaxPayloadInMB, default 6
+INVOKE_TIMEOUT_S = 60.0  # InvokeEndpoint: the container must answer within 60 s
+VARIANT = "AllTraffic"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # moto keeps naive UTC datetimes
+
+
+class HostingFailed(Exception):
+    """A model that cannot be served or a transform that cannot run: its FailureReason."""
+
+
+@dataclass
+class ServedModel:
+    """A model server running for an endpoint (or a transform job)."""
+
+    url: str
+    handle: Any  # dtrain.serving.server.ServerHandle
+    scratch: Path
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.handle.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+@dataclass
+class TransformRun:
+    job: Any  # moto's FakeTransformJob
+    stop: threading.Event = field(default_factory=threading.Event)
+    records: int = 0
+    objects: int = 0
+
+
+@dataclass
+class HostingBackend:
+    workdir: Path
+    workers: int = 1  # per endpoint: the emulator shares this machine's cores with the jobs
+    endpoints: dict[str, ServedModel] = field(default_factory=dict)
+    transforms: dict[str, TransformRun] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    # -- models ----------------------------------------------------------------------------
+    def _model(self, backend: Any, model_name: str) -> Any:
+        model = backend._models.get(model_name)
+        if model is None:
+            raise HostingFailed(f"Could not find model '{model_name}'.")
+        return model
+
+    def _serve(self, backend: Any, model_name: str, what: str) -> ServedModel:
+        """Fetch the model's data as its execution role, unpack it, serve it (after /ping 200)."""
+        from dtrain.emulator.authz import hook as authz_hook
+
+        model = self._model(backend, model_name)
+        container = dict(model.primary_container or {})
+        data = str(container.get("ModelDataUrl") or "")
+        if not data:
+            raise HostingFailed(f"model {model_name} has no ModelDataUrl")
+        scratch = Path(self.workdir) / f"{what}-{time.monotonic_ns()}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            with authz_hook.execution_role(str(model.execution_role_arn), what):
+                model_dir = _unpack(data, scratch)
+            from dtrain.serving.server import start_server
+
+            env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+            handle = start_server(model_dir, workers=self.workers, env=env, log_file=scratch / "server.log")
+        except HostingFailed:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        except Exception as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise HostingFailed(f"{type(exc).__name__}: {exc}") from exc
+        return ServedModel(url=handle.url, handle=handle, scratch=scratch)
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def _emit_endpoint(self, backend: Any, endpoint: Any) -> None:
+        put_event(
+            backend.account_id,
+            backend.region_name,
+            "aws.sagemaker",
+            ENDPOINT_STATE_CHANGE,
+            dict(endpoint.response_object),
+            [str(endpoint.arn)],
+        )
+        with self._changed:
+            self._changed.notify_all()
+
+    def _config_model(self, backend: Any, config_name: str) -> tuple[str, list[dict[str, Any]]]:
+        config = backend.endpoint_configs.get(config_name)
+        if config is None:
+            raise HostingFailed(f"Could not find endpoint configuration '{config_name}'.")
+        variants = list(config.production_variants or [])
+        if len(variants) != 1:
+            # One model per endpoint is what the platform deploys (Estimator.deploy's AllTraffic).
+            raise HostingFailed(f"endpoint config {config_name}: the emulator serves exactly one variant")
+        return str(variants[0]["ModelName"]), variants
+
+    def endpoint_created(self, backend: Any, endpoint: Any) -> None:
+        endpoint.endpoint_status = "Creating"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = _now()
+        self._emit_endpoint(backend, endpoint)
+        threading.Thread(
+            target=self._bring_up,
+            args=(backend, endpoint),
+            name=f"endpoint-{endpoint.endpoint_name}",
+            daemon=True,
+        ).start()
+
+    def _bring_up(self, backend: Any, endpoint: Any) -> None:
+        name = str(endpoint.endpoint_name)
+        try:
+            model_name, _ = self._config_model(backend, str(endpoint.endpoint_config_name))
+            served = self._serve(backend, model_name, f"endpoint-{name}")
+        except HostingFailed as exc:
+            self.errors[name] = str(exc)
+            endpoint.endpoint_status = "Failed"
+            endpoint.failure_reason = str(exc)
+            endpoint.last_modified_time = _now()
+            self._emit_endpoint(backend, endpoint)
+            return
+        with self._lock:
+            if backend.endpoints.get(name) is not endpoint:  # deleted while it was created
+                served.stop()
+                return
+            self.endpoints[name] = served
+        _log_line(backend, endpoint, f"endpoint {name} serving model {model_name} at {served.url}")
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = _now()
+        self._emit_endpoint(backend, endpoint)
+
+    def endpoint_updated(self, backend: Any, endpoint: Any, config_name: str) -> None:
+        endpoint.endpoint_status = "Updating"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = _now()
+        self._emit_endpoint(backend, endpoint)
+        threading.Thread(
+            target=self._swap,
+            args=(backend, endpoint, config_name),
+            name=f"endpoint-{endpoint.endpoint_name}-update",
+            daemon=True,
+        ).start()
+
+    def _swap(self, backend: Any, endpoint: Any, config_name: str) -> None:
+        name = str(endpoint.endpoint_name)
+        try:
+            model_name, variants = self._config_model(backend, config_name)
+            served = self._serve(backend, model_name, f"endpoint-{name}")
+        except HostingFailed as exc:
+            # SageMaker rolls back: the previous config keeps serving, the reason is recorded.
+            endpoint.endpoint_status = "InService"
+            endpoint.failure_reason = str(exc)
+            endpoint.last_modified_time = _now()
+            self._emit_endpoint(backend, endpoint)
+            return
+        with self._lock:
+            old = self.endpoints.get(name)
+            self.endpoints[name] = served
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(variants)
+        endpoint.endpoint_status = "InService"
+        endpoint.last_modified_time = _now()
+        _log_line(backend, endpoint, f"endpoint {name} now serving model {model_name} at {served.url}")
+        self._emit_endpoint(backend, endpoint)
+        if old is not None:
+            old.stop()  # after the swap: requests already on it have been answered
+
+    def endpoint_deleted(self, name: str) -> None:
+        with self._lock:
+            served = self.endpoints.pop(name, None)
+        if served is not None:
+            served.stop()
+
+    def invoke(self, name: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Forward an InvokeEndpoint to the endpoint's server: (status, headers, body)."""
+        with self._lock:
+            served = self.endpoints.get(name)
+        if served is None:
+            return _runtime_error(400, "ValidationError", f"Endpoint {name} not found or not InService.")
+        request = urllib.request.Request(f"{served.url}/invocations", data=body, method="POST")
+        for key in ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes"):
+            value = headers.get(key)
+            if value:
+                request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as reply:
+                out = {
+                    "Content-Type": reply.headers.get("Content-Type", "application/json"),
+                    "x-Amzn-Invoked-Production-Variant": VARIANT,
+                }
+                return 200, out, reply.read()
+        except urllib.error.HTTPError as err:
+            message = err.read().decode("utf-8", "replace")
+            return _runtime_error(
+                424,
+                "ModelError",
+                f'Received server error ({err.code}) from primary with message "{message[:1000]}".',
+                OriginalStatusCode=err.code,
+                OriginalMessage=message,
+                LogStreamArn=f"{ENDPOINT_LOG_GROUP}/{name}",
+            )
+        except (urllib.error.URLError, OSError) as err:
+            return _runtime_error(500, "InternalFailure", f"the model server of {name} did not answer: {err}")
+
+    def wait_in_service(self, backend: Any, name: str, timeout: float = 120.0) -> str:
+        """Test helper: the endpoint's status once it left Creating/Updating."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                endpoint = backend.endpoints.get(name)
+                status = str(endpoint.endpoint_status) if endpoint is not None else "Missing"
+                if status not in ("Creating", "Updating"):
+                    return status
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"endpoint {name} still {status} after {timeout} s")
+                self._changed.wait(min(left, 0.5))
+
+    def close(self) -> None:
+        with self._lock:
+            served, self.endpoints = list(self.endpoints.values()), {}
+            runs = list(self.transforms.values())
+        for run in runs:
+            run.stop.set()
+        for s in served:
+            s.stop()
+
+    # -- transform jobs ------------------------------------------------------------------
+    def _emit_transform(self, backend: Any, job: Any) -> None:
+        put_event(
+            backend.account_id,
+            backend.region_name,
+            "aws.sagemaker",
+            TRANSFORM_STATE_CHANGE,
+            dict(job.response_object),
+            [str(job.arn)],
+        )
+        with self._changed:
+            self._changed.notify_all()
+
+    def transform_created(self, backend: Any, job: Any) -> None:
+        job.transform_job_status = "InProgress"
+        job.failure_reason = None
+        job.transform_start_time = _now()
+        job.transform_end_time = None
+        job.last_modified_time = _now()
+        run = TransformRun(job)
+        with self._lock:
+            self.transforms[str(job.transform_job_name)] = run
+        threading.Thread(
+            target=self._transform,
+            args=(backend, run),
+            name=f"transform-{job.transform_job_name}",
+            daemon=True,
+        ).start()
+
+    def transform_stop_requested(self, job: Any) -> None:
+        job.transform_job_status = "Stopping"
+        job.last_modified_time = _now()
+        run = self.transforms.get(str(job.transform_job_name))
+        if run is not None:
+            run.stop.set()
+
+    def _transform(self, backend: Any, run: TransformRun) -> None:
+        from dtrain.emulator.authz import hook as authz_hook
+
+        job = run.job
+        name = str(job.transform_job_name)
+        served: ServedModel | None = None
+        status, reason = "Completed", None
+        try:
+            served = self._serve(backend, str(job.model_name), f"transform-{name}")
+            model = self._model(backend, str(job.model_name))
+            with authz_hook.execution_role(str(model.execution_role_arn), name):
+                run_transform(backend.region_name, job, served.url, run)
+            if run.stop.is_set():
+                status = "Stopped"
+        except HostingFailed as exc:
+            status, reason = ("Stopped", None) if run.stop.is_set() else ("Failed", str(exc))
+        except Exception as exc:  # the job fails as SageMaker's would, with the reason
+            log.exception("transform job %s", name)
+            status, reason = (
+                ("Stopped", None) if run.stop.is_set() else ("Failed", f"{type(exc).__name__}: {exc}")
+            )
+        finally:
+            if served is not None:
+                served.stop()
+        if reason:
+            self.errors[name] = reason
+        job.transform_job_status = status
+        job.failure_reason = reason
+        job.transform_end_time = _now()
+        job.last_modified_time = _now()
+        self._emit_transform(backend, job)
+
+    def wait_transform(self, name: str, timeout: float = 300.0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                run = self.transforms.get(name)
+                status = str(run.job.transform_job_status) if run is not None else "Missing"
+                if status in ("Completed", "Failed", "Stopped"):
+                    return status
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"transform job {name} still {status} after {timeout} s")
+                self._changed.wait(min(left, 0.5))
+
+
+def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:
+    body = {"ErrorCode": code, "Message": message, **extra}
+    return status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _unpack(model_data: str, scratch: Path) -> Path:
+    import tarfile
+
+    import boto3
+
+    bucket, _, key = model_data.removeprefix("s3://").partition("/")
+    archive = scratch / "model.tar.gz"
+    try:
+        boto3.client("s3").download_file(bucket, key, str(archive))
+    except Exception as exc:
+        raise HostingFailed(f"could not download the model data {model_data}: {exc}") from exc
+    model_dir = scratch / "model"
+    model_dir.mkdir()
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(model_dir, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise HostingFailed(f"the model data {model_data} is not a readable model.tar.gz: {exc}") from exc
+    archive.unlink()
+    return model_dir
+
+
+def _log_line(backend: Any, endpoint: Any, line: str) -> None:
+    """One line in the endpoint's log group, written as SageMaker does with the model's role."""
+    import boto3
+
+    from dtrain.emulator.authz import hook as authz_hook
+
+    try:
+        model_name = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0][
+            "ModelName"
+        ]
+        role = str(backend._models[model_name].execution_role_arn)
+        group = f"{ENDPOINT_LOG_GROUP}/{endpoint.endpoint_name}"
+        with authz_hook.execution_role(role, str(endpoint.endpoint_name)):
+            _put_log(
+                boto3.client("logs", region_name=backend.region_name), group, f"{VARIANT}/i-emulated", [line]
+            )
+    except Exception as exc:  # logs are best effort; the endpoint serves regardless
+        log.warning("endpoint log line not written: %s", exc)
+
+
+def _put_log(logs: Any, group: str, stream: str, lines: list[str]) -> None:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now, "message": x} for x in lines if x],
+    )
+
+
+# -- the transform itself -------------------------------------------------------------------
+def _s3_parts(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def input_objects(s3: Any, data_source: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(bucket, key, name relative to the input prefix) of every object the job reads."""
+    source = data_source.get("S3DataSource") or {}
+    kind = source.get("S3DataType", "S3Prefix")
+    uri = str(source.get("S3Uri", ""))
+    bucket, prefix = _s3_parts(uri)
+    if kind == "ManifestFile":
+        # [{"prefix": "s3://bucket/prefix/"}, "relative/key1", ...] (ManifestFile, S3DataSource)
+        body = s3.get_object(Bucket=bucket, Key=prefix)["Body"].read()
+        entries = json.loads(body)
+        if not entries or not isinstance(entries[0], Mapping) or "prefix" not in entries[0]:
+            raise HostingFailed(f'manifest {uri}: its first entry must be {{"prefix": "s3://..."}}')
+        base_bucket, base = _s3_parts(str(entries[0]["prefix"]))
+        return [(base_bucket, f"{base}{rel}", str(rel)) for rel in entries[1:]]
+    if kind != "S3Prefix":
+        raise HostingFailed(f"TransformInput S3DataType {kind} is not emulated (S3Prefix, ManifestFile)")
+    found: list[tuple[str, str, str]] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = str(obj["Key"])
+            if key.endswith("/"):
+                continue
+            # The output keeps the object's path below the input prefix's folder.
+            cut = prefix[: prefix.rfind("/") + 1]
+            found.append((bucket, key, key[len(cut) :]))
+    if not found:
+        raise HostingFailed(f"no input objects under {uri}")
+    return found
+
+
+def split_records(body: bytes, split_type: str) -> list[bytes]:
+    if split_type in ("None", "", None):
+        return [body]
+    if split_type == "Line":
+        return [line for line in body.split(b"\n") if line.strip()]
+    raise HostingFailed(f"TransformInput SplitType {split_type} is not emulated (Line, None)")
+
+
+def batches(
+    records: list[bytes], strategy: str, max_payload_mb: int, split_type: str
+) -> Iterator[list[bytes]]:
+    """SingleRecord: one record per request; MultiRecord: as many as fit in MaxPayloadInMB."""
+    limit = max_payload_mb * 1024 * 1024 if max_payload_mb else None  # 0: unlimited (streaming)
+    if strategy != "MultiRecord" or split_type in ("None", "", None):
+        for r in records:
+            if limit is not None and len(r) > limit:
+                raise HostingFailed(f"a record of {len(r)} bytes exceeds MaxPayloadInMB {max_payload_mb}")
+            yield [r]
+        return
+    batch: list[bytes] = []
+    size = 0
+    for r in records:
+        if limit is not None and len(r) > limit:
+            raise HostingFailed(f"a record of {len(r)} bytes exceeds MaxPayloadInMB {max_payload_mb}")
+        if batch and limit is not None and size + len(r) + 1 > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(r)
+        size += len(r) + 1
+    if batch:
+        yield batch
+
+
+def _filtered(path: str | None, what: str) -> None:
+    if path not in (None, "", "$"):
+        raise HostingFailed(f'DataProcessing.{what} {path!r} is not emulated (only "$")')
+
+
+def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", region_name=region)
+    transform_input = job.transform_input or {}
+    output = job.transform_output or {}
+    processing = job.data_processing or {}
+    _filtered(processing.get("InputFilter"), "InputFilter")
+    _filtered(processing.get("OutputFilter"), "OutputFilter")
+    join = processing.get("JoinSource", "None")
+    split_type = str(transform_input.get("SplitType") or "None")
+    content_type = str(transform_input.get("ContentType") or "application/octet-stream")
+    accept = output.get("Accept")
+    assemble = str(output.get("AssembleWith") or "None")
+    strategy = str(job.batch_strategy or "SingleRecord")
+    max_payload = int(job.max_payload_in_mb if job.max_payload_in_mb is not None else DEFAULT_MAX_PAYLOAD_MB)
+    out_bucket, out_prefix = _s3_parts(str(output.get("S3OutputPath", "")))
+    out_prefix = out_prefix.rstrip("/")
+    log_lines: list[str] = []
+    for bucket, key, relative in input_objects(s3, transform_input.get("DataSource") or {}):
+        if run.stop.is_set():
+            return
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        records = split_records(body, split_type)
+        answers: list[bytes] = []
+        for batch in batches(records, strategy, max_payload, split_type):
+            if run.stop.is_set():
+                return
+            payload = b"\n".join(batch) if split_type == "Line" else batch[0]
+            answer = _invoke(url, payload, content_type, accept)
+            if join == "Input":
+                answer = _join(payload, answer, content_type)
+            answers.append(answer.rstrip(b"\n") if assemble == "Line" else answer)
+            run.records += len(batch)
+        joined = b"\n".join(answers) + b"\n" if assemble == "Line" else b"".join(answers)
+        out_key = f"{out_prefix}/{relative}.out" if out_prefix else f"{relative}.out"
+        s3.put_object(Bucket=out_bucket, Key=out_key, Body=joined)
+        run.objects += 1
+        log_lines.append(f"s3://{bucket}/{key}: {len(records)} records -> s3://{out_bucket}/{out_key}")
+    _put_log(
+        boto3.client("logs", region_name=region),
+        TRANSFORM_LOG_GROUP,
+        f"{job.transform_job_name}/i-emulated",
+        log_lines or ["no input"],
+    )
+
+
+def _invoke(url: str, payload: bytes, content_type: str, accept: str | None) -> bytes:
+    request = urllib.request.Request(f"{url}/invocations", data=payload, method="POST")
+    request.add_header("Content-Type", content_type)
+    if accept:
+        request.add_header("Accept", str(accept))
+    try:
+        with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as reply:
+            return bytes(reply.read())
+    except urllib.error.HTTPError as err:
+        message = err.read().decode("utf-8", "replace")[:500]
+        raise HostingFailed(f"ClientError: the model answered {err.code}: {message}") from err
+
+
+def _join(payload: bytes, answer: bytes, content_type: str) -> bytes:
+    """JoinSource Input: the input record beside its output (JSON: SageMakerOutput added to the
+    input object; CSV: the output appended as more columns), per "Associate Prediction Results
+    with Input Records"."""
+    if "json" in content_type:
+        record = json.loads(payload)
+        if not isinstance(record, dict):
+            raise HostingFailed("JoinSource Input with JSON needs each input record to be an object")
+        record["SageMakerOutput"] = json.loads(answer)
+        return json.dumps(record).encode()
+    if "csv" in content_type:
+        return payload.rstrip(b"\n") + b"," + answer.rstrip(b"\n")
+    raise HostingFailed(f"JoinSource Input with ContentType {content_type} is not emulated (JSON, CSV)")
+
+
+# -- the moto patches -------------------------------------------------------------------------
+@contextlib.contextmanager
+def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
+    """Patch moto's SageMaker hosting calls for the duration of the block (see the docstring)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import (
+        FakeEndpoint,
+        FakeEndpointConfig,
+        FakeTransformJob,
+        SageMakerModelBackend,
+    )
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
+        setattr(owner, name, value)
+
+    def exists(message: str) -> JsonRESTError:
+        return JsonRESTError("ValidationException", message)
+
+    original_model = SageMakerModelBackend.create_model
+
+    def create_model(self: Any, model_name: str, **kwargs: Any) -> Any:
+        if model_name in self._models:
+            arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:model/{model_name}"
+            raise exists(f'Cannot create already existing model "{arn}".')
+        return original_model(self, model_name=model_name, **kwargs)
+
+    original_config = SageMakerModelBackend.create_endpoint_config
+
+    def create_endpoint_config(self: Any, endpoint_config_name: str, **kwargs: Any) -> Any:
+        if endpoint_config_name in self.endpoint_configs:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise exists(f'Cannot create already existing endpoint configuration "{arn}".')
+        return original_config(self, endpoint_config_name=endpoint_config_name, **kwargs)
+
+    original_endpoint = SageMakerModelBackend.create_endpoint
+
+    def create_endpoint(self: Any, endpoint_name: str, **kwargs: Any) -> Any:
+        if endpoint_name in self.endpoints:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise exists(f'Cannot create already existing endpoint "{arn}".')
+        endpoint = original_endpoint(self, endpoint_name=endpoint_name, **kwargs)
+        hosting.endpoint_created(self, endpoint)
+        return endpoint
+
+    original_delete = SageMakerModelBackend.delete_endpoint
+
+    def delete_endpoint(self: Any, endpoint_name: str) -> None:
+        original_delete(self, endpoint_name)
+        hosting.endpoint_deleted(endpoint_name)
+
+    def update_endpoint(self: Any) -> str:
+        backend = self.sagemaker_backend
+        name = str(self._get_param("EndpointName"))
+        config = str(self._get_param("EndpointConfigName"))
+        endpoint = backend.endpoints.get(name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+            raise JsonRESTError("ValidationException", f'Could not find endpoint "{arn}".')
+        if endpoint.endpoint_status != "InService":
+            raise JsonRESTError(
+                "ValidationException",
+                f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).',
+            )
+        if config not in backend.endpoint_configs:
+            arn = FakeEndpointConfig.arn_formatter(config, backend.account_id, backend.region_name)
+            raise JsonRESTError("ValidationException", f'Could not find endpoint configuration "{arn}".')
+        hosting.endpoint_updated(backend, endpoint, config)
+        return json.dumps({"EndpointArn": endpoint.arn})
+
+    original_transform = SageMakerModelBackend.create_transform_job
+
+    def create_transform_job(self: Any, transform_job_name: str, **kwargs: Any) -> Any:
+        if transform_job_name in self.transform_jobs:
+            raise JsonRESTError("ResourceInUse", f"Transform job {transform_job_name} already exists")
+        if kwargs.get("model_name") not in self._models:
+            raise JsonRESTError("ValidationException", f'Could not find model "{kwargs.get("model_name")}".')
+        job = original_transform(self, transform_job_name=transform_job_name, **kwargs)
+        hosting.transform_created(self, job)
+        return job
+
+    def stop_transform_job(self: Any) -> str:
+        backend = self.sagemaker_backend
+        name = str(self._get_param("TransformJobName"))
+        job = backend.transform_jobs.get(name)
+        if job is None:
+            arn = FakeTransformJob.arn_formatter(name, backend.account_id, backend.region_name)
+            raise JsonRESTError("ValidationException", f'Could not find transform job "{arn}".')
+        if job.transform_job_status not in ("InProgress", "Stopping"):
+            raise JsonRESTError(
+                "ValidationException",
+                f"The job {name} is not in progress (status {job.transform_job_status}).",
+            )
+        hosting.transform_stop_requested(job)
+        return "{}"
+
+    def invoke_endpoint(self: Any) -> Any:
+        name = self.path.split("/")[2]
+        headers = {k: v for k, v in self.headers.items()}
+        raw = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
+        status, out, body = hosting.invoke(urllib.parse.unquote(name), raw, headers)
+        return status, {**out, "status": status}, body  # moto reads the status from the headers
+
+    patch(SageMakerModelBackend, "create_model", create_model)
+    patch(SageMakerModelBackend, "create_endpoint_config", create_endpoint_config)
+    patch(SageMakerModelBackend, "create_endpoint", create_endpoint)
+    patch(SageMakerModelBackend, "delete_endpoint", delete_endpoint)
+    patch(SageMakerModelBackend, "create_transform_job", create_transform_job)
+    patch(SageMakerResponse, "update_endpoint", update_endpoint)
+    patch(SageMakerResponse, "stop_transform_job", stop_transform_job)
+    patch(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+    try:
+        yield hosting
+    finally:
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        hosting.close()
+
+
+_MISSING = object()

@@ -1,0 +1,346 @@
+"""After training: the model, then an endpoint (create or update) or a transform job.
+
+The Submit Lambda's phases, called by the state machine after Finalize (or RankSweep):
+
+- `model` (plain invoke): CreateModel from the trained job's ModelArtifacts.S3ModelArtifacts.
+  A sweep deploys its best trial (the ranked result's `best`); no completed trial, no model.
+- `deploy` (waitForTaskToken): CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint
+  of an endpoint that already exists (SageMaker switches traffic to the new config once its
+  instances are healthy: no downtime). The "SageMaker Endpoint State Change" event answers.
+- `transform` (waitForTaskToken): CreateTransformJob; the "SageMaker Transform Job State
+  Change" event answers.
+
+Idempotent like Submit (dtrain.orchestration.submit): every name is derived from the
+execution (its ARN, start time and the Lambda's retry count do not change a name: the same
+execution always means the same model, config and transform job), the ledger row is written
+before the create call, a resource that exists already is adopted when its ownership tag
+names this execution, and one that finished before Submit returned is answered at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dtrain.orchestration.errors import InvalidEvent, JobNameConflict
+from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
+from dtrain.orchestration.kinds import describe_row, row_outcome
+from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
+
+log = logging.getLogger(__name__)
+
+DEPLOY = "deploy"
+TRANSFORM_BLOCK = "transform"
+HOSTING_BLOCKS = (DEPLOY, TRANSFORM_BLOCK)
+# How long the state machine waits for an endpoint / a transform job before it gives up on the
+# callback (reconcile answers a lost event long before). Endpoint creation takes minutes; a
+# transform job has no run limit of its own in its request, so a day, as training's default.
+DEPLOY_TIMEOUT_S = 2 * 3600
+TRANSFORM_TIMEOUT_S = 24 * 3600
+
+
+class NothingToHost(Exception):
+    """No completed training job to take a model from (a sweep whose every trial failed)."""
+
+
+def hosting_block(spec: Mapping[str, Any]) -> str | None:
+    present = [b for b in HOSTING_BLOCKS if spec.get(b) is not None]
+    if len(present) > 1:
+        from dtrain.errors import SpecError
+
+        raise SpecError(
+            "transform", "{...}", "one execution either deploys or transforms: the spec has deploy too"
+        )
+    return present[0] if present else None
+
+
+def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = False) -> dict[str, Any] | None:
+    """Prepare's part: which step follows training, and how long its callback may take.
+
+    The spec's blocks are checked by parse_spec (Prepare builds the training request first);
+    here only what the platform adds: one block per execution and no repack."""
+    from dtrain.orchestration import hosting_requests
+
+    block = hosting_block(spec)
+    if block is None:
+        return None
+    hosting_requests.refuse_repack(spec, platform, block)
+    timeout = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
+    # A sweep hosts its best trial (the ranked result's `best`), chosen after every trial ended.
+    return {"kind": block, "timeout_seconds": timeout, "best_of_sweep": is_sweep}
+
+
+def _prefix(platform: Any) -> str:
+    return str(getattr(platform, "job_name_prefix", "") or "")
+
+
+@dataclass(frozen=True)
+class HostingRequest:
+    """A hosting phase's payload, as the state machine builds it."""
+
+    spec: Mapping[str, Any]
+    training: Mapping[str, Any]  # Finalize's result: one job's, or a sweep's ranked one
+    execution_arn: str
+    execution_name: str
+    execution_start: str = ""
+    task_token: str = ""
+    model: Mapping[str, Any] = field(default_factory=dict)  # the `model` phase's output
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> HostingRequest:
+        try:
+            return cls(
+                spec=event["spec"],
+                training=event.get("training") or {},
+                execution_arn=str(event["execution_arn"]),
+                execution_name=str(event["execution_name"]),
+                execution_start=str(event.get("execution_start") or ""),
+                task_token=str(event.get("task_token") or ""),
+                model=event.get("model") or {},
+            )
+        except KeyError as missing:
+            raise InvalidEvent(f"hosting payload lacks {missing}") from None
+
+    @property
+    def owner_tag(self) -> str:
+        from dtrain.orchestration.submit import execution_tag_value
+
+        return execution_tag_value(self.execution_arn, self.execution_start)
+
+    def name(self, what: str, prefix: str) -> str:
+        """The execution's model / endpoint-config / transform-job name (`what` tells them apart)."""
+        from dtrain.naming import job_name_for
+        from dtrain.orchestration.submit import base_name
+
+        execution = (
+            f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
+        )
+        return job_name_for(f"{base_name(self.spec)}-{what}", execution_name=execution, prefix=prefix)
+
+    def owns(self, row: LedgerRow) -> bool:
+        return row.execution_arn == self.execution_arn and row.execution_start == self.execution_start
+
+    def trained_job(self) -> tuple[str, str]:
+        """(training job name, model artifact) to host: the job, or a sweep's best trial."""
+        result = self.training.get("best") if "best" in self.training else self.training
+        result = result or {}
+        artifact = result.get("model_artifact")
+        if result.get("status") != "Completed" or not artifact:
+            raise NothingToHost(
+                "no completed training job to deploy or transform"
+                + (" (no sweep trial completed)" if "best" in self.training else "")
+            )
+        return str(result.get("job_name", "")), str(artifact)
+
+
+def _tags_with_owner(request: dict[str, Any], owner: str) -> None:
+    from dtrain.orchestration.submit import EXECUTION_TAG
+
+    tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
+    tags.append({"Key": EXECUTION_TAG, "Value": owner})
+    request["Tags"] = tags
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _already_exists(err: ClientError) -> bool:
+    # CreateModel / CreateEndpointConfig answer ValidationException "Cannot create already
+    # existing ..."; CreateTransformJob answers ResourceInUse.
+    message = str(err.response.get("Error", {}).get("Message", ""))
+    return _code(err) == "ResourceInUse" or (
+        _code(err) == "ValidationException" and "already exist" in message
+    )
+
+
+class HostingSubmitter:
+    def __init__(
+        self, *, ledger: Ledger, sagemaker: Any, sfn: Any, platform: Any, region: str | None
+    ) -> None:
+        self.ledger = ledger
+        self.sagemaker = sagemaker
+        self.sfn = sfn
+        self.platform = platform
+        self.region = region
+
+    @property
+    def prefix(self) -> str:
+        return _prefix(self.platform)
+
+    def _owned(self, arn: str, req: HostingRequest) -> bool:
+        from dtrain.orchestration.submit import EXECUTION_TAG
+
+        tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+        return any(t.get("Key") == EXECUTION_TAG and t.get("Value") == req.owner_tag for t in tags)
+
+    def _create_or_adopt(
+        self,
+        create: Any,
+        request: dict[str, Any],
+        describe: Any,
+        arn_key: str,
+        req: HostingRequest,
+        what: str,
+    ) -> None:
+        _tags_with_owner(request, req.owner_tag)
+        try:
+            create(**request)
+        except ClientError as err:
+            if not _already_exists(err):
+                raise
+            existing = describe()
+            if not self._owned(str(existing.get(arn_key, "")), req):
+                raise JobNameConflict(
+                    f"a {what} of that name exists and does not belong to {req.owner_tag}"
+                ) from err
+            log.info("adopting the existing %s", what)
+
+    # -- model -----------------------------------------------------------------------------
+    def create_model(self, req: HostingRequest) -> dict[str, Any]:
+        from dtrain.orchestration import hosting_requests
+
+        job_name, artifact = req.trained_job()
+        block = hosting_block(req.spec) or DEPLOY
+        request = hosting_requests.model_request(
+            req.spec,
+            self.platform,
+            training_job_name=job_name,
+            model_data=artifact,
+            block=block,
+            region=self.region,
+        )
+        model_name = str(request["ModelName"])
+        self._create_or_adopt(
+            self.sagemaker.create_model,
+            request,
+            lambda: self.sagemaker.describe_model(ModelName=model_name),
+            "ModelArn",
+            req,
+            f"model {model_name}",
+        )
+        out = {"model_name": model_name, "model_data": artifact, "training_job_name": job_name}
+        if block == DEPLOY:
+            out["endpoint_name"] = hosting_requests.endpoint_name(req.spec, self.platform, job_name)
+        return out
+
+    # -- the waiting steps -------------------------------------------------------------------
+    def _row(self, req: HostingRequest, key: str, kind: str, resource: str) -> LedgerRow:
+        """The execution's row for this step: written before the create call, adopted on retry."""
+        try:
+            row = self.ledger.put_submitted(
+                job_name=key,
+                execution_arn=req.execution_arn,
+                execution_name=req.execution_name,
+                task_token=req.task_token,
+                spec_digest=spec_digest(req.spec),
+                spec_summary=resource,
+                execution_start=req.execution_start,
+                kind=kind,
+                resource_name=resource if resource != key else "",
+            )
+        except RowExists as exists:
+            if not req.owns(exists.row):
+                raise JobNameConflict(f"ledger row {key} belongs to {exists.row.execution_arn}") from exists
+            self.ledger.adopt(key, req.task_token)
+            row = self.ledger.get(key) or exists.row
+        return row
+
+    def _answer_if_done(self, key: str) -> bool:
+        row = self.ledger.get(key)
+        if row is None:
+            return False
+        desc = describe_row(self.sagemaker, row)
+        if desc is None:
+            return False
+        outcome = row_outcome(row, desc)
+        self.ledger.set_status(key, outcome.status, only_if_open=True)
+        if outcome.status in TERMINAL_STATUSES:
+            current = self.ledger.get(key)
+            if current is not None:
+                return close_row(self.sfn, self.ledger, current, outcome)
+        return False
+
+    def deploy(self, req: HostingRequest) -> dict[str, Any]:
+        from dtrain.orchestration import hosting_requests
+
+        endpoint = str(req.model.get("endpoint_name", ""))
+        job_name = str(req.model.get("training_job_name", ""))
+        if not endpoint or not job_name:
+            raise InvalidEvent("deploy payload lacks model.endpoint_name / model.training_job_name")
+        config = req.name("endpoint-config", self.prefix)
+        self._row(req, config, ENDPOINT, endpoint)
+        config_request = hosting_requests.endpoint_config_request(
+            req.spec, self.platform, training_job_name=job_name, config_name=config
+        )
+        self._create_or_adopt(
+            self.sagemaker.create_endpoint_config,
+            config_request,
+            lambda: self.sagemaker.describe_endpoint_config(EndpointConfigName=config),
+            "EndpointConfigArn",
+            req,
+            f"endpoint config {config}",
+        )
+        action = self._create_or_update_endpoint(req, endpoint, config, job_name)
+        answered = self._answer_if_done(config)
+        return {
+            "endpoint_name": endpoint,
+            "endpoint_config_name": config,
+            "action": action,
+            "answered_now": answered,
+        }
+
+    def _create_or_update_endpoint(
+        self, req: HostingRequest, endpoint: str, config: str, job_name: str
+    ) -> str:
+        from dtrain.orchestration import hosting_requests
+
+        try:
+            current = self.sagemaker.describe_endpoint(EndpointName=endpoint)
+        except ClientError as err:
+            if _code(err) not in ("ValidationException", "ResourceNotFound"):
+                raise
+            current = None
+        if current is None:
+            request = hosting_requests.endpoint_request(
+                req.spec, self.platform, training_job_name=job_name, config_name=config
+            )
+            _tags_with_owner(request, req.owner_tag)
+            self.sagemaker.create_endpoint(**request)
+            return "created"
+        if current.get("EndpointConfigName") == config:
+            return "adopted"  # a retried deploy: this execution created or updated it already
+        # UpdateEndpoint: "the endpoint continues serving with the current config while the new
+        # one is deployed" (UpdateEndpoint API reference): the model already serving keeps serving.
+        self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        return "updated"
+
+    def transform(self, req: HostingRequest) -> dict[str, Any]:
+        from dtrain.orchestration import hosting_requests
+
+        training_job = str(req.model.get("training_job_name", ""))
+        if not training_job:
+            raise InvalidEvent("transform payload lacks model.training_job_name")
+        request = hosting_requests.transform_request(
+            req.spec,
+            self.platform,
+            training_job_name=training_job,
+            job_name=req.name("transform", self.prefix),
+        )
+        job_name = str(request["TransformJobName"])
+        self._row(req, job_name, TRANSFORM, job_name)
+        self._create_or_adopt(
+            self.sagemaker.create_transform_job,
+            request,
+            lambda: self.sagemaker.describe_transform_job(TransformJobName=job_name),
+            "TransformJobArn",
+            req,
+            f"transform job {job_name}",
+        )
+        answered = self._answer_if_done(job_name)
+        return {"transform_job_name": job_name, "answered_now": answered}

@@ -1,0 +1,115 @@
+"""The hosting requests the `model` / `deploy` / `transform` phases send, in one place.
+
+The requests are the core's (dtrain.inference_request builds them from the spec's `deploy` /
+`transform` blocks, SDK-parity tested); this module adds only what the orchestration needs
+on top, each for a reason:
+
+- the endpoint config is named per execution (`config_name`): updating a live endpoint needs
+  a config of a new name, and the config is the key of the Deploy step's ledger row;
+- a transform job the spec does not name is named per execution too (SDK v2 names it after
+  the training job, which is the training step's ledger key), and its default output goes
+  under the platform's output prefix, the one the execution role may write
+  (stacks/training_stack.py), instead of the bucket's root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _spec(spec: Mapping[str, Any]) -> Any:
+    from dtrain.spec import parse_spec
+
+    return parse_spec(spec)
+
+
+def refuse_repack(spec: Mapping[str, Any], platform: Any, block: str) -> None:
+    """A block with inference code of its own (entry_point) needs the model repacked with it,
+    which the SDK does on the caller's machine before CreateModel; the platform does not (yet):
+    the model is served with the code it was packaged with (code/inference.py in model.tar.gz,
+    as the bundled trainers package it)."""
+    from dtrain import inference_request
+    from dtrain.errors import SpecError
+
+    repack = inference_request.model_repack(_spec(spec), platform, "validate", block=block)
+    if repack is not None:
+        raise SpecError(
+            f"{block}.entry_point",
+            repack.entry_point,
+            "the platform serves the inference code packaged in the trained model (code/ in"
+            " model.tar.gz); repacking the model with other inference code is done by the SDK, not here",
+        )
+
+
+def endpoint_name(spec: Mapping[str, Any], platform: Any, training_job_name: str) -> str:
+    from dtrain import inference_request
+
+    return str(inference_request.endpoint_name_for(_spec(spec), platform, training_job_name))
+
+
+def model_request(
+    spec: Mapping[str, Any],
+    platform: Any,
+    *,
+    training_job_name: str,
+    model_data: str,
+    block: str,
+    region: str | None,
+) -> dict[str, Any]:
+    from dtrain import inference_request
+
+    return dict(
+        inference_request.build_model_request(
+            _spec(spec),
+            platform,
+            training_job_name=training_job_name,
+            block=block,
+            region=region,
+            model_data=model_data,
+        )
+    )
+
+
+def endpoint_config_request(
+    spec: Mapping[str, Any], platform: Any, *, training_job_name: str, config_name: str
+) -> dict[str, Any]:
+    from dtrain import inference_request
+
+    return dict(
+        inference_request.build_endpoint_config_request(
+            _spec(spec), platform, training_job_name=training_job_name, config_name=config_name
+        )
+    )
+
+
+def endpoint_request(
+    spec: Mapping[str, Any], platform: Any, *, training_job_name: str, config_name: str
+) -> dict[str, Any]:
+    from dtrain import inference_request
+
+    return dict(
+        inference_request.build_endpoint_request(
+            _spec(spec), platform, training_job_name=training_job_name, config_name=config_name
+        )
+    )
+
+
+def transform_request(
+    spec: Mapping[str, Any], platform: Any, *, training_job_name: str, job_name: str
+) -> dict[str, Any]:
+    from dtrain import inference_request
+
+    parsed = _spec(spec)
+    request = dict(
+        inference_request.build_transform_job_request(parsed, platform, training_job_name=training_job_name)
+    )
+    if parsed.transform is not None and parsed.transform.job_name is None:
+        request["TransformJobName"] = job_name
+    if parsed.transform is not None and parsed.transform.output_path is None and platform is not None:
+        output = dict(request["TransformOutput"])
+        output["S3OutputPath"] = (
+            f"{str(platform.output_s3_uri).rstrip('/')}/{request['TransformJobName']}/output"
+        )
+        request["TransformOutput"] = output
+    return request

@@ -1,0 +1,64 @@
+"""What the SageMaker execution role needs to host a model, besides what training needs.
+
+A model (CreateModel's ExecutionRoleArn) is served by an endpoint or runs a transform job as
+the execution role: SageMaker pulls its inference image, reads the model data (the training
+job's model.tar.gz, under the artifacts bucket's job prefix the role reads already), a
+transform job reads its input (the data bucket, read already) and writes its `.out` files
+(under the artifacts prefix, written already), with the stack key (granted already). What is
+new: the inference images' repositories and the endpoint and transform-job log groups
+("CloudWatch Logs for Amazon SageMaker AI": /aws/sagemaker/Endpoints/<endpoint>,
+/aws/sagemaker/TransformJobs; "SageMaker AI Roles" > CreateModel API: Execution Role
+Permissions, https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+
+ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+# The AWS Deep Learning Containers registry of the inference images (PyTorch inference,
+# TensorFlow Serving) in the commercial regions ("Available Deep Learning Containers Images",
+# https://github.com/aws/deep-learning-containers/blob/master/available_images.md).
+DLC_ACCOUNT = "763104351884"
+INFERENCE_REPOSITORIES = ("pytorch-inference", "tensorflow-inference")
+
+
+def add_hosting_permissions(role: iam.IRole) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="PullInferenceImages",
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            resources=[
+                f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{DLC_ACCOUNT}:repository/{repo}"
+                for repo in INFERENCE_REPOSITORIES
+            ],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="InferenceImageRegistryLogin",
+            actions=["ecr:GetAuthorizationToken"],
+            # AWS requires "*": GetAuthorizationToken has no resource-level permissions.
+            resources=["*"],
+        )
+    )
+    logs = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="HostingLogs",
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=[
+                # One log group per endpoint, named after it: endpoint names are the user's.
+                f"{logs}:{ENDPOINT_LOG_GROUP}/*",
+                f"{logs}:{TRANSFORM_LOG_GROUP}",
+                f"{logs}:{TRANSFORM_LOG_GROUP}:*",
+            ],
+        )
+    )

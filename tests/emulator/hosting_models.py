@@ -1,0 +1,48 @@
+"""A model.tar.gz following SageMaker's inference contract, for the hosting tests.
+
+Its code/inference.py (model_fn / input_fn / predict_fn / output_fn) reads JSON lines
+`{"x": n}` and answers `{"y": n * scale}` per line; a record "boom" makes predict_fn raise,
+and `delay` slows every request down (to stop a transform job in the middle).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+INFERENCE = """
+import json, os, time
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "weights.json")) as f:
+        return json.load(f)
+
+def input_fn(body, content_type):
+    if content_type != "application/json":
+        raise ValueError(f"unsupported content type {content_type}")
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+def predict_fn(records, model):
+    time.sleep(model.get("delay", 0))
+    if any(r == "boom" for r in records):
+        raise RuntimeError("boom requested")
+    return [{"y": r["x"] * model["scale"]} for r in records]
+
+def output_fn(predictions, accept):
+    return "\\n".join(json.dumps(p) for p in predictions), "application/json"
+"""
+
+
+def model_archive(scale: float, delay: float = 0.0) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in {
+            "weights.json": json.dumps({"scale": scale, "delay": delay}),
+            "code/inference.py": INFERENCE,
+        }.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

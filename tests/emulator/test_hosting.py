@@ -1,0 +1,273 @@
+"""The emulator's SageMaker hosting: endpoints served by the local model server, transform jobs
+run here (dtrain.emulator.hosting), on moto with the shims and no CDK synth.
+
+The model is a model.tar.gz whose code/inference.py follows SageMaker's inference contract
+(model_fn / input_fn / predict_fn / output_fn): what any trained model's archive carries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from dtrain.emulator import hosting
+from dtrain.emulator.hosting import HostingBackend
+from dtrain.emulator.sagemaker import EventPlaybackBackend
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from tests.emulator.hosting_models import model_archive
+
+REGION = "us-east-1"
+BUCKET = "hosting-test"
+ROLE = "arn:aws:iam::123456789012:role/exec"
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostingBackend]:
+    backend = HostingBackend(workdir=tmp_path_factory.mktemp("hosting"))
+    shims = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            mp.setenv(k, "testing")
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        with mock_aws(), installed(shims), hosting.installed(backend):
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket=BUCKET)
+            # Every SageMaker event lands in a queue the tests read.
+            sqs = boto3.client("sqs", region_name=REGION)
+            url = sqs.create_queue(QueueName="sagemaker-events")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            events = boto3.client("events", region_name=REGION)
+            events.put_rule(Name="all-sagemaker", EventPattern=json.dumps({"source": ["aws.sagemaker"]}))
+            events.put_targets(Rule="all-sagemaker", Targets=[{"Id": "q", "Arn": arn}])
+            backend.events_queue = url  # type: ignore[attr-defined]
+            yield backend
+
+
+def sm() -> Any:
+    return boto3.client("sagemaker", region_name=REGION)
+
+
+def received(backend: HostingBackend) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    out: list[dict[str, Any]] = []
+    while True:
+        msgs = sqs.receive_message(QueueUrl=backend.events_queue, MaxNumberOfMessages=10).get("Messages", [])  # type: ignore[attr-defined]
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=backend.events_queue, ReceiptHandle=m["ReceiptHandle"])  # type: ignore[attr-defined]
+
+
+def create_model(name: str, scale: float, delay: float = 0.0) -> None:
+    key = f"models/{name}/model.tar.gz"
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=BUCKET, Key=key, Body=model_archive(scale, delay)
+    )
+    sm().create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": "pytorch-inference", "ModelDataUrl": f"s3://{BUCKET}/{key}"},
+    )
+
+
+def endpoint_config(name: str, model: str) -> None:
+    sm().create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+
+
+def invoke(endpoint: str, records: list[Any]) -> Any:
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    body = "\n".join(json.dumps(r) for r in records)
+    reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")
+    return [json.loads(line) for line in reply["Body"].read().decode().splitlines()]
+
+
+def test_endpoint_serves_its_model_updates_without_downtime_and_reports_each_status(
+    hosted: HostingBackend,
+) -> None:
+    create_model("m-one", scale=2)
+    endpoint_config("c-one", "m-one")
+    sm().create_endpoint(EndpointName="ep", EndpointConfigName="c-one")
+    assert sm().describe_endpoint(EndpointName="ep")["EndpointStatus"] in ("Creating", "InService")
+    with pytest.raises(ClientError, match="already existing endpoint"):
+        sm().create_endpoint(EndpointName="ep", EndpointConfigName="c-one")
+    assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
+    assert invoke("ep", [{"x": 1}, {"x": 3}]) == [{"y": 2}, {"y": 6}]
+
+    create_model("m-two", scale=10)
+    endpoint_config("c-two", "m-two")
+    sm().update_endpoint(EndpointName="ep", EndpointConfigName="c-two")
+    # While the new config comes up the old model still answers.
+    assert invoke("ep", [{"x": 1}]) in ([{"y": 2}], [{"y": 10}])
+    assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
+    desc = sm().describe_endpoint(EndpointName="ep")
+    assert desc["EndpointConfigName"] == "c-two"
+    assert invoke("ep", [{"x": 1}]) == [{"y": 10}]
+
+    statuses = [
+        (e["detail"]["EndpointStatus"], e["detail"]["EndpointConfigName"])
+        for e in received(hosted)
+        if e["detail-type"] == "SageMaker Endpoint State Change"
+    ]
+    assert statuses == [
+        ("Creating", "c-one"),
+        ("InService", "c-one"),
+        ("Updating", "c-one"),
+        ("InService", "c-two"),
+    ]
+
+
+def test_a_model_error_is_sagemakers_model_error_and_a_deleted_endpoint_is_not_found(
+    hosted: HostingBackend,
+) -> None:
+    create_model("m-err", scale=1)
+    endpoint_config("c-err", "m-err")
+    sm().create_endpoint(EndpointName="ep-err", EndpointConfigName="c-err")
+    assert hosted.wait_in_service(sm_backend(), "ep-err") == "InService"
+    with pytest.raises(ClientError) as err:
+        invoke("ep-err", ["boom"])
+    assert err.value.response["Error"]["Code"] == "ModelError"
+    assert err.value.response["OriginalStatusCode"] == 500
+    assert "boom requested" in err.value.response["OriginalMessage"]
+    sm().delete_endpoint(EndpointName="ep-err")
+    assert "ep-err" not in hosted.endpoints
+    with pytest.raises(ClientError) as gone:
+        invoke("ep-err", [{"x": 1}])
+    assert gone.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_an_update_that_cannot_serve_rolls_back_to_the_previous_config(hosted: HostingBackend) -> None:
+    create_model("m-ok", scale=3)
+    endpoint_config("c-ok", "m-ok")
+    sm().create_endpoint(EndpointName="ep-rb", EndpointConfigName="c-ok")
+    assert hosted.wait_in_service(sm_backend(), "ep-rb") == "InService"
+    sm().create_model(
+        ModelName="m-missing",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": "x", "ModelDataUrl": f"s3://{BUCKET}/models/none/model.tar.gz"},
+    )
+    endpoint_config("c-missing", "m-missing")
+    sm().update_endpoint(EndpointName="ep-rb", EndpointConfigName="c-missing")
+    assert hosted.wait_in_service(sm_backend(), "ep-rb") == "InService"
+    desc = sm().describe_endpoint(EndpointName="ep-rb")
+    assert desc["EndpointConfigName"] == "c-ok"
+    assert "could not download the model data" in desc["FailureReason"]
+    assert invoke("ep-rb", [{"x": 1}]) == [{"y": 3}]
+
+
+def put_lines(key: str, values: list[Any]) -> None:
+    body = "".join(json.dumps(v) + "\n" for v in values)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=body.encode())
+
+
+def transform(name: str, model: str, source: dict[str, Any], **extra: Any) -> None:
+    request: dict[str, Any] = {
+        "TransformJobName": name,
+        "ModelName": model,
+        "TransformInput": {
+            "DataSource": {"S3DataSource": source},
+            "ContentType": "application/json",
+            "SplitType": "Line",
+        },
+        "TransformOutput": {"S3OutputPath": f"s3://{BUCKET}/out/{name}", "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    }
+    request.update(extra)
+    sm().create_transform_job(**request)
+
+
+def read_out(key: str) -> list[Any]:
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+@pytest.mark.parametrize("strategy", ["SingleRecord", "MultiRecord"])
+def test_transform_writes_one_out_file_per_input_object_as_sagemaker_names_them(
+    hosted: HostingBackend, strategy: str
+) -> None:
+    create_model(f"m-t-{strategy}", scale=5)
+    put_lines(f"in-{strategy}/a.jsonl", [{"x": 1}, {"x": 2}])
+    put_lines(f"in-{strategy}/sub/b.jsonl", [{"x": 3}])
+    name = f"t-{strategy.lower()}"
+    transform(
+        name,
+        f"m-t-{strategy}",
+        {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/in-{strategy}/"},
+        BatchStrategy=strategy,
+    )
+    assert hosted.wait_transform(name) == "Completed", hosted.errors.get(name)
+    assert read_out(f"out/{name}/a.jsonl.out") == [{"y": 5}, {"y": 10}]
+    assert read_out(f"out/{name}/sub/b.jsonl.out") == [{"y": 15}]
+    run = hosted.transforms[name]
+    assert (run.records, run.objects) == (3, 2)
+    ended = [e for e in received(hosted) if e["detail-type"] == "SageMaker Transform Job State Change"]
+    assert [e["detail"]["TransformJobStatus"] for e in ended if e["detail"]["TransformJobName"] == name] == [
+        "Completed"
+    ]
+
+
+def test_transform_reads_a_manifest_and_joins_each_output_to_its_input(hosted: HostingBackend) -> None:
+    create_model("m-manifest", scale=2)
+    put_lines("raw/one.jsonl", [{"x": 4}])
+    put_lines("raw/two.jsonl", [{"x": 5}])
+    manifest = json.dumps([{"prefix": f"s3://{BUCKET}/raw/"}, "one.jsonl", "two.jsonl"])
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=BUCKET, Key="lists/m.manifest", Body=manifest.encode()
+    )
+    transform(
+        "t-manifest",
+        "m-manifest",
+        {"S3DataType": "ManifestFile", "S3Uri": f"s3://{BUCKET}/lists/m.manifest"},
+        DataProcessing={"JoinSource": "Input"},
+    )
+    assert hosted.wait_transform("t-manifest") == "Completed", hosted.errors.get("t-manifest")
+    assert read_out("out/t-manifest/one.jsonl.out") == [{"x": 4, "SageMakerOutput": {"y": 8}}]
+    assert read_out("out/t-manifest/two.jsonl.out") == [{"x": 5, "SageMakerOutput": {"y": 10}}]
+
+
+def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
+    hosted: HostingBackend,
+) -> None:
+    create_model("m-bad", scale=1)
+    put_lines("bad/x.jsonl", [{"x": 1}, "boom"])
+    transform("t-bad", "m-bad", {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/bad/"})
+    assert hosted.wait_transform("t-bad") == "Failed"
+    reason = sm().describe_transform_job(TransformJobName="t-bad")["FailureReason"]
+    assert "answered 500" in reason and "boom requested" in reason
+
+    create_model("m-slow", scale=1, delay=0.5)
+    put_lines("slow/x.jsonl", [{"x": i} for i in range(200)])
+    transform("t-slow", "m-slow", {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/slow/"})
+    deadline = time.monotonic() + 120
+    while hosted.transforms["t-slow"].records == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sm().stop_transform_job(TransformJobName="t-slow")
+    assert hosted.wait_transform("t-slow") == "Stopped"
+    assert hosted.transforms["t-slow"].records < 200
+    with pytest.raises(ClientError, match="not in progress"):
+        sm().stop_transform_job(TransformJobName="t-slow")
+
+
+def sm_backend() -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends["123456789012"][REGION]
