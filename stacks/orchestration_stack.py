@@ -51,6 +51,22 @@ ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 LEDGER_GSI = "by_execution"
+# The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
+# CDK's Table.grant_read_write_data pairs with them for a customer-managed key.
+LEDGER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+LEDGER_KEY_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+)
 # X-Ray active tracing of the Lambdas; their Powertools Tracer follows it (observability_environment).
 LAMBDA_TRACING = lambda_.Tracing.ACTIVE
 
@@ -201,7 +217,13 @@ class OrchestrationStack(Stack):
         # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
         self.finalize_fn = self._function("Finalize", "finalize", environment=common_env)
         for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn, self.finalize_fn):
-            self.ledger.grant_read_write_data(fn)
+            # What dtrain.orchestration.ledger calls, not grant_read_write_data: that also grants
+            # the stream reads (dynamodb:GetRecords/GetShardIterator) of a table without a stream;
+            # removing that statement broke nothing (benchmarks/policy_mutation.py).
+            self.ledger.grant(fn, *LEDGER_ACTIONS)
+            # DynamoDB uses the table's key with the caller's permissions (the same key grant
+            # Table.grant_read_write_data adds; authz.calls._DYNAMODB_DATA).
+            self.key.grant(fn, *LEDGER_KEY_ACTIONS)
 
         # -- IAM: SageMaker calls scoped to the platform's job-name prefix.
         job_arns = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:training-job/{prefix}-*"

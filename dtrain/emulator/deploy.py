@@ -80,8 +80,16 @@ def _zip_dir(path: Path) -> bytes:
     return buf.getvalue()
 
 
-def publish_assets(session: Any, assembly: Path, manifest_file: str, account: str, region: str) -> list[str]:
-    """Upload file assets; return the docker image assets that were not published."""
+def publish_assets(
+    session: Any,
+    assembly: Path,
+    manifest_file: str,
+    account: str,
+    region: str,
+    created: list[str] | None = None,
+) -> list[str]:
+    """Upload file assets; return the docker image assets that were not published. A bucket the
+    destination names that does not exist is created and recorded in `created`."""
     manifest = json.loads((assembly / manifest_file).read_text())
     s3 = session.client("s3", region_name=region)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -96,6 +104,8 @@ def publish_assets(session: Any, assembly: Path, manifest_file: str, account: st
                 else:
                     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
                 existing.add(bucket)
+                if created is not None:
+                    created.append(bucket)
             s3.put_object(Bucket=bucket, Key=_substitute(dest["objectKey"], account, region), Body=body)
     return [f"docker image {h} (no registry in the emulator)" for h in manifest.get("dockerImages", {})]
 
@@ -189,12 +199,52 @@ def stub_unmodelled_references(
 def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) -> Deployment:
     manifest = json.loads((assembly / "manifest.json").read_text())
     artifacts: dict[str, Any] = manifest["artifacts"]
+    stand_ins = _BootstrapStandIns(session, region)
+    try:
+        return _deploy_stacks(session, assembly, artifacts, account, region, stand_ins.buckets)
+    finally:
+        stand_ins.remove()
+
+
+class _BootstrapStandIns:
+    """What the emulator makes of a bootstrapped account while it deploys, and removes after.
+
+    Templates synthesized with the default synthesizer read the bootstrap version parameter,
+    and their file assets go to the bootstrap staging bucket. Where `cdk bootstrap` has not
+    run, the emulator creates both for the deploy and removes them afterwards (the Lambdas
+    keep their code), so a later `cdk bootstrap` against the emulator creates its CDKToolkit
+    stack with that bucket and parameter as on a fresh account, instead of failing with
+    BucketAlreadyExists / ParameterAlreadyExists."""
+
+    def __init__(self, session: Any, region: str) -> None:
+        self.session = session
+        self.region = region
+        self.buckets: list[str] = []
+        ssm = session.client("ssm", region_name=region)
+        try:
+            ssm.get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)
+            self.parameter = False  # bootstrapped: leave it
+        except ssm.exceptions.ParameterNotFound:
+            ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String")
+            self.parameter = True
+
+    def remove(self) -> None:
+        s3 = self.session.client("s3", region_name=self.region)
+        for bucket in self.buckets:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=obj["Key"])
+            s3.delete_bucket(Bucket=bucket)
+        if self.parameter:
+            self.session.client("ssm", region_name=self.region).delete_parameter(
+                Name=BOOTSTRAP_VERSION_PARAMETER
+            )
+
+
+def _deploy_stacks(
+    session: Any, assembly: Path, artifacts: dict[str, Any], account: str, region: str, created: list[str]
+) -> Deployment:
     cfn = session.client("cloudformation", region_name=region)
-    # Templates synthesized with the default synthesizer check the bootstrap version through
-    # this parameter; the emulator stands in for a bootstrapped account.
-    session.client("ssm", region_name=region).put_parameter(
-        Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String", Overwrite=True
-    )
     skipped: list[str] = []
     stacks: dict[str, StackDeployment] = {}
     for artifact_id in _stack_order(artifacts):
@@ -202,7 +252,7 @@ def deploy_assembly(session: Any, assembly: Path, *, account: str, region: str) 
         for dep in art.get("dependencies", []):
             if artifacts.get(dep, {}).get("type") == "cdk:asset-manifest":
                 skipped += publish_assets(
-                    session, assembly, artifacts[dep]["properties"]["file"], account, region
+                    session, assembly, artifacts[dep]["properties"]["file"], account, region, created
                 )
         props = art["properties"]
         template = json.loads((assembly / props["templateFile"]).read_text())

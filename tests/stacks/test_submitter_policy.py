@@ -48,7 +48,12 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
         "logs:GetLogEvents",
     }
     upload = next(s for s in statements if s["Sid"] == "UploadSource")
-    assert upload["Resource"]["Fn::Join"][1][-1] == "/*/source/sourcedir.tar.gz"
+    resources = upload["Resource"] if isinstance(upload["Resource"], list) else [upload["Resource"]]
+    # Only the code `dtrain submit` uploads: the source tarball and a local processing script.
+    assert sorted(r["Fn::Join"][1][-1] for r in resources) == [
+        "/*/source/processing/*",
+        "/*/source/sourcedir.tar.gz",
+    ]
     for sid, service in (("EncryptSourceThroughS3", "s3."), ("ReadLedgerThroughDynamoDB", "dynamodb.")):
         key_use = next(s for s in statements if s["Sid"] == sid)
         assert key_use["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0] == service

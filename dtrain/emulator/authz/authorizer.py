@@ -11,6 +11,7 @@ key or trust policy) and asks the engine. A refusal is raised as AWS words it:
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from dtrain.emulator.authz.calls import Call, Check, Unmapped, checks_for
 from dtrain.emulator.authz.engine import Decision, PolicyEngine, Request
-from dtrain.emulator.authz.moto_state import MotoState
+from dtrain.emulator.authz.moto_state import MotoState, parsed_policy
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,53 @@ def _because(decision: Decision, check: Check, principal: Principal) -> str:
     return f"because no {_POLICY_WORDS[kind]} policy allows the {check.action} action"
 
 
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    # IAM ARN matching: * any run of characters, ? one character, case-sensitive.
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
+
+
+@dataclass(frozen=True)
+class PolicyShape:
+    """What a decision can depend on in a resource ARN and a principal, for one set of policies.
+
+    The engine's answer depends on the resource only through which Resource/NotResource
+    patterns match it (and its service, account and type): two ARNs that match the same
+    patterns get the same answer, so the decision cache keys on that match vector, not on the
+    ARN, and a new job's or execution's resources reuse the decisions of the last one. Where a
+    pattern holds a policy variable (${...}) the ARN itself is the key; where a policy could
+    name a role session (assumed-role ARNs, aws:userid/username) the session ARN is."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    has_variables: bool
+    session_sensitive: bool
+
+    @classmethod
+    def of(cls, documents: list[Any]) -> PolicyShape:
+        text = json.dumps(documents, default=str)
+        found: list[str] = []
+        for doc in documents:
+            statements = doc.get("Statement", []) if isinstance(doc, dict) else []
+            for st in [statements] if isinstance(statements, dict) else statements:
+                for element in ("Resource", "NotResource"):
+                    value = st.get(element, [])
+                    found += [value] if isinstance(value, str) else [str(v) for v in value]
+        return cls(
+            patterns=tuple(_wildcard(p) for p in dict.fromkeys(found)),
+            has_variables="${" in text,
+            session_sensitive=any(
+                word in text for word in ("assumed-role", "aws:userid", "aws:username", "${")
+            ),
+        )
+
+    def resource_key(self, resource: str) -> Any:
+        if self.has_variables:
+            return resource
+        head = resource.split(":", 5)
+        kind = re.split("[/:]", head[5], maxsplit=1)[0] if len(head) > 5 else ""
+        matches = tuple(p.fullmatch(resource) is not None for p in self.patterns)
+        return (*head[:5], kind, resource.count(":"), matches)
+
+
 @dataclass
 class Refusal:
     principal: str
@@ -94,13 +142,15 @@ class Authorizer:
     authorized: Counter[str] = field(default_factory=Counter)  # action -> checks allowed
     refusals: list[Refusal] = field(default_factory=list)
     unmapped: Unmapped = field(default_factory=Unmapped)
-    _cache: dict[str, Decision] = field(default_factory=dict)
+    engine_calls: int = 0  # decisions the engine made (cache misses)
+    _cache: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
+    _shapes: dict[tuple[int, ...], PolicyShape] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- policies ----------------------------------------------------------------------------
     def identity_policies(self, principal: Principal) -> list[tuple[str, Any]]:
         if principal.policies:
-            return [(name, json.loads(doc)) for name, doc in principal.policies]
+            return [(name, parsed_policy(doc)) for name, doc in principal.policies]
         if principal.is_role:
             return self.state.identity_policies(principal.arn)
         return []
@@ -144,18 +194,33 @@ class Authorizer:
         )
         identity = self.identity_policies(principal)
         resource = self.resource_policy(check)
-        key = json.dumps(
-            [principal.request_arn, request.action, request.resource, request.context, identity, resource],
-            sort_keys=True,
-            default=str,
+        # Parsed documents are shared per policy text (moto_state.parsed_policy): their
+        # identities name the policies in force, so a changed policy is a new key.
+        docs = (*(id(doc) for _, doc in identity), id(resource) if resource is not None else 0)
+        shape = self._shape(docs, [doc for _, doc in identity] + ([resource] if resource is not None else []))
+        key = (
+            principal.request_arn if shape.session_sensitive else principal.arn,
+            request.action.lower(),  # actions are case-insensitive
+            shape.resource_key(request.resource),
+            request.account,
+            request.context,
+            docs,
+            request.unvalidated,
         )
         with self._lock:
             cached = self._cache.get(key)
         if cached is None:
+            self.engine_calls += 1
             cached = self.engine.decide(request, identity, resource)
             with self._lock:
                 self._cache[key] = cached
         return cached
+
+    def _shape(self, docs: tuple[int, ...], documents: list[Any]) -> PolicyShape:
+        shape = self._shapes.get(docs)
+        if shape is None:
+            shape = self._shapes.setdefault(docs, PolicyShape.of(documents))
+        return shape
 
     def check(self, principal: Principal, check: Check, service: str) -> None:
         decision = self.decide(principal, check)

@@ -30,12 +30,28 @@ _STATEMENT_KEYS = frozenset(
 )
 
 
+# Parsed policy documents by their text: a policy is parsed once, and the same text always
+# yields the same object, so the authorizer's decision cache can key on the object's identity
+# (authorizer.Authorizer.decide). Entries are never evicted (identities stay unique); an
+# emulator holds a few hundred policy texts at most.
+_PARSED: dict[str, Any] = {}
+
+
+def parsed_policy(text: str) -> Any:
+    doc = _PARSED.get(text)
+    if doc is None:
+        doc = _PARSED.setdefault(text, json.loads(text))
+    return doc
+
+
 def _doc(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, bytes):
         value = value.decode()
-    return json.loads(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return parsed_policy(value)
+    return parsed_policy(json.dumps(value, sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -163,7 +179,7 @@ class MotoState:
     def function_policy(self, fn: Any) -> Any | None:
         # moto keeps AWS::Lambda::Permission's leftover properties (FunctionName) in the statement.
         statements = [{k: v for k, v in st.items() if k in _STATEMENT_KEYS} for st in fn.policy.statements]
-        return {"Version": "2012-10-17", "Statement": statements} if statements else None
+        return _doc({"Version": "2012-10-17", "Statement": statements}) if statements else None
 
     # -- KMS -------------------------------------------------------------------------------
     def key(self, key_id: str) -> tuple[str, Any] | None:
