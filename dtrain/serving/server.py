@@ -40,6 +40,8 @@ DEFAULT_READY_SECONDS = 180.0
 
 # The SDK's Model(model_server_workers=N) sets this in the model's Environment.
 MODEL_SERVER_WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+# start_server's default for library callers and tests; `dtrain serve` defaults to one worker
+# per CPU, as the inference toolkits do (serve_cmd.default_workers).
 DEFAULT_WORKERS = 2
 
 
@@ -178,8 +180,11 @@ def start_server(
     ]  # fmt: skip
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by ServerHandle.stop
     try:
+        # Not cwd=model_dir: gunicorn puts its working directory first on sys.path, so a numpy.py
+        # at the archive's root would shadow numpy. SageMaker puts only code/ on the path (the
+        # service does that); the checkout's root is on PYTHONPATH already, so it adds nothing.
         process = subprocess.Popen(
-            command, env=worker_env, cwd=model_dir, pass_fds=(listener.fileno(),), stdout=log, stderr=log
+            command, env=worker_env, cwd=REPO_ROOT, pass_fds=(listener.fileno(),), stdout=log, stderr=log
         )
     finally:
         listener.close()
