@@ -105,6 +105,9 @@ def test_an_execution_trains_deploys_and_the_endpoint_answers_then_a_second_one_
     assert hosted["serving_config"] == hosted["endpoint_config"] == first_config
     assert [j["name"] for j in status["jobs"]] == [job]
     assert "Endpoint dtrain-e2e-ep: InService" in _cli(capsys, "status", execution)
+    # The endpoint's own name finds the execution that deployed it.
+    by_endpoint = json.loads(_cli(capsys, "status", "dtrain-e2e-ep", "--json"))
+    assert by_endpoint["execution"]["arn"] == arn and [j["name"] for j in by_endpoint["jobs"]] == [job]
     listed = json.loads(_cli(capsys, "list", "--json"))
     assert {"job_name": first_config, "kind": "endpoint", "resource_name": "dtrain-e2e-ep"}.items() <= next(
         r for r in listed if r["job_name"] == first_config
