@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from common.checkpoints import CheckpointStore
@@ -186,3 +187,21 @@ def test_augmentation_names_its_device_every_trainer_passes_one() -> None:
     # trainer drew there): the generator is required, so a trainer names the data's device.
     with pytest.raises(TypeError, match="generator"):
         Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2)  # type: ignore[call-arg]
+
+
+def test_the_keras_inference_code_refuses_scaled_float_pixels_as_the_pytorch_one(tmp_path: Path) -> None:
+    # The PyTorch model's inference.py answered 0..1 floats with 400; the Keras one took them as
+    # 0..255 pixels (a near-black image, a confident wrong answer).
+    import importlib.util
+
+    from common.model_code import package_keras_inference_code
+
+    package_keras_inference_code(tmp_path, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    spec = importlib.util.spec_from_file_location("keras_inference_code", tmp_path / "code" / "inference.py")
+    assert spec is not None and spec.loader is not None
+    keras_code = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keras_code)
+    scaled = np.full((1, 32, 32, 3), 0.5, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"whole numbers in 0\.\.255"):
+        keras_code.as_nhwc_batch(scaled)
+    assert keras_code.as_nhwc_batch(np.round(scaled * 255)).shape == (1, 32, 32, 3)
