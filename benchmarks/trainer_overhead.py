@@ -50,13 +50,14 @@ model = CifarNet(config)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
 steps = len(images) // batch
 rates = []
+generator = torch.Generator()  # the images are on the CPU here
 for epoch in range(epochs):
     order = torch.randperm(len(images))
     started = time.perf_counter()
     for step in range(steps):
         index = order[step * batch:(step + 1) * batch]
         augment = Augmentation.draw(seed=0, step=epoch * steps + step, global_batch=batch, rank=0,
-                                    world_size=1)
+                                    world_size=1, generator=generator)
         x = (augment.apply(images[index]).float() - mean) / std
         loss = F.cross_entropy(model(x), labels[index], label_smoothing=0.2)
         optimizer.zero_grad(set_to_none=True)

@@ -16,13 +16,17 @@ from __future__ import annotations
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
+from dtrain.inference_images import DEFAULT_DLC_ACCOUNT, INFERENCE_IMAGES
+
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+
 # The AWS Deep Learning Containers registry of the inference images (PyTorch inference,
-# TensorFlow Serving) in the commercial regions ("Available Deep Learning Containers Images",
-# https://github.com/aws/deep-learning-containers/blob/master/available_images.md).
-DLC_ACCOUNT = "763104351884"
-INFERENCE_REPOSITORIES = ("pytorch-inference", "tensorflow-inference")
+# TensorFlow Serving) the core looks up (dtrain.inference_images, SDK 2.220's registries): the
+# default account serves most commercial regions; the few regions with an account of their own
+# (inference_images.DLC_ACCOUNTS) are not granted here (the stack is region-agnostic).
+DLC_ACCOUNT = DEFAULT_DLC_ACCOUNT
+INFERENCE_REPOSITORIES = tuple(sorted(images.repository for images in INFERENCE_IMAGES.values()))
 
 
 def add_hosting_permissions(role: iam.IRole) -> None:

@@ -44,9 +44,17 @@ def _port(text: str) -> int:
 
 
 def default_workers() -> int:
-    """SAGEMAKER_MODEL_SERVER_WORKERS, else one per CPU (the inference toolkits' default)."""
-    text = os.environ.get(WORKERS_ENV, "")
-    return int(text) if text.isdigit() and int(text) > 0 else (os.cpu_count() or 1)
+    """SAGEMAKER_MODEL_SERVER_WORKERS, else one per CPU (the inference toolkits' default).
+
+    An invalid value is a usage error, as the same value given with --env is (it fell back to the
+    CPU count silently). start_server's own default (2, for library callers and tests) differs
+    on purpose: `dtrain serve` serves as a SageMaker container would, one worker per CPU.
+    """
+    from dtrain.serving.server import model_server_workers
+
+    if os.environ.get(WORKERS_ENV):
+        return model_server_workers(dict(os.environ))
+    return os.cpu_count() or 1
 
 
 def register(subparsers: Any) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -82,6 +83,9 @@ class TransformRun:
     stop: threading.Event = field(default_factory=threading.Event)
     records: int = 0
     objects: int = 0
+    # time.monotonic() when the model server answered /ping and when the last output was written
+    served_at: float | None = None
+    finished_at: float | None = None
 
 
 @dataclass
@@ -325,9 +329,11 @@ class HostingBackend:
         status, reason = "Completed", None
         try:
             served = self._serve(backend, str(job.model_name), f"transform-{name}")
+            run.served_at = time.monotonic()
             model = self._model(backend, str(job.model_name))
             with authz_hook.execution_role(str(model.execution_role_arn), name):
                 run_transform(backend.region_name, job, served.url, run)
+            run.finished_at = time.monotonic()
             if run.stop.is_set():
                 status = "Stopped"
         except HostingFailed as exc:
@@ -492,9 +498,76 @@ def batches(
         yield batch
 
 
-def _filtered(path: str | None, what: str) -> None:
-    if path not in (None, "", "$"):
-        raise HostingFailed(f'DataProcessing.{what} {path!r} is not emulated (only "$")')
+def record_filter(path: str | None, what: str) -> Any:
+    """DataProcessing's JSONPath subset on one record (a CSV row is an array of its columns):
+    `$`, `$[i]`, `$[i,j,...]`, `$[i:j]` (negative indexes too), `$.key`. None: no filter."""
+    if path in (None, "", "$"):
+        return None
+    text = str(path).replace(" ", "")
+    found = re.fullmatch(r"\$\[(-?\d+)?:(-?\d+)?\]", text)
+    if found:
+        low, high = (int(x) if x else None for x in found.groups())
+        return lambda record: list(record)[low:high]
+    found = re.fullmatch(r"\$\[(-?\d+(?:,-?\d+)*)\]", text)
+    if found:
+        indexes = [int(x) for x in found.group(1).split(",")]
+        return lambda record: [list(record)[i] for i in indexes]
+    found = re.fullmatch(r"\$\.([A-Za-z_][A-Za-z0-9_]*)", text)
+    if found:
+        key = found.group(1)
+        return lambda record: record[key]
+    raise HostingFailed(f"DataProcessing.{what} {path!r} is not emulated ($, $[i,...], $[i:j], $.key)")
+
+
+def _decode(raw: bytes, media: str) -> Any:
+    if "csv" in media:
+        return raw.decode().rstrip("\r\n").split(",")
+    return json.loads(raw)
+
+
+def _encode(value: Any, media: str) -> bytes:
+    if "csv" in media:
+        items = value if isinstance(value, list) else [value]
+        return ",".join(str(v) for v in items).encode()
+    return json.dumps(value).encode()
+
+
+def _join_record(record: Any, output: Any) -> Any:
+    """JoinSource Input ("Associate Prediction Results with Input Records"): a JSON object gains
+    SageMakerOutput; an array (a CSV row) gets the output's columns appended."""
+    if isinstance(record, dict):
+        return {**record, "SageMakerOutput": output}
+    if isinstance(record, list):
+        return record + (output if isinstance(output, list) else [output])
+    raise HostingFailed("JoinSource Input needs each input record to be a JSON object or array, or CSV")
+
+
+def _per_record(
+    url: str, batch: list[bytes], content_type: str, accept: str | None, processing: Mapping[str, Any]
+) -> bytes:
+    """One request with filters / join: each record filtered in, the answer split per record,
+    joined to its original input, filtered out."""
+    in_filter = record_filter(processing.get("InputFilter"), "InputFilter")
+    out_filter = record_filter(processing.get("OutputFilter"), "OutputFilter")
+    join = processing.get("JoinSource") == "Input"
+    originals = [_decode(r, content_type) for r in batch]
+    sent = [
+        _encode(in_filter(r), content_type) if in_filter else raw
+        for r, raw in zip(originals, batch, strict=True)
+    ]
+    answer = _invoke(url, b"\n".join(sent), content_type, accept)
+    lines = [line for line in answer.split(b"\n") if line.strip()] if len(batch) > 1 else [answer]
+    if len(lines) != len(batch):
+        raise HostingFailed(f"the model answered {len(lines)} lines for {len(batch)} records")
+    out_media = str(accept or content_type)
+    results = []
+    for record, line in zip(originals, lines, strict=True):
+        value = _decode(line, out_media)
+        media = out_media
+        if join:
+            value, media = _join_record(record, value), content_type
+        results.append(_encode(out_filter(value) if out_filter else value, media))
+    return b"\n".join(results)
 
 
 def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
@@ -504,9 +577,11 @@ def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
     transform_input = job.transform_input or {}
     output = job.transform_output or {}
     processing = job.data_processing or {}
-    _filtered(processing.get("InputFilter"), "InputFilter")
-    _filtered(processing.get("OutputFilter"), "OutputFilter")
-    join = processing.get("JoinSource", "None")
+    record_filter(processing.get("InputFilter"), "InputFilter")  # refused before any request
+    record_filter(processing.get("OutputFilter"), "OutputFilter")
+    per_record = processing.get("JoinSource") == "Input" or any(
+        processing.get(k) not in (None, "", "$") for k in ("InputFilter", "OutputFilter")
+    )
     split_type = str(transform_input.get("SplitType") or "None")
     content_type = str(transform_input.get("ContentType") or "application/octet-stream")
     accept = output.get("Accept")
@@ -525,10 +600,11 @@ def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
         for batch in batches(records, strategy, max_payload, split_type):
             if run.stop.is_set():
                 return
-            payload = b"\n".join(batch) if split_type == "Line" else batch[0]
-            answer = _invoke(url, payload, content_type, accept)
-            if join == "Input":
-                answer = _join(payload, answer, content_type)
+            if per_record:
+                answer = _per_record(url, batch, content_type, accept, processing)
+            else:
+                payload = b"\n".join(batch) if split_type == "Line" else batch[0]
+                answer = _invoke(url, payload, content_type, accept)
             answers.append(answer.rstrip(b"\n") if assemble == "Line" else answer)
             run.records += len(batch)
         joined = b"\n".join(answers) + b"\n" if assemble == "Line" else b"".join(answers)
@@ -555,21 +631,6 @@ def _invoke(url: str, payload: bytes, content_type: str, accept: str | None) -> 
     except urllib.error.HTTPError as err:
         message = err.read().decode("utf-8", "replace")[:500]
         raise HostingFailed(f"ClientError: the model answered {err.code}: {message}") from err
-
-
-def _join(payload: bytes, answer: bytes, content_type: str) -> bytes:
-    """JoinSource Input: the input record beside its output (JSON: SageMakerOutput added to the
-    input object; CSV: the output appended as more columns), per "Associate Prediction Results
-    with Input Records"."""
-    if "json" in content_type:
-        record = json.loads(payload)
-        if not isinstance(record, dict):
-            raise HostingFailed("JoinSource Input with JSON needs each input record to be an object")
-        record["SageMakerOutput"] = json.loads(answer)
-        return json.dumps(record).encode()
-    if "csv" in content_type:
-        return payload.rstrip(b"\n") + b"," + answer.rstrip(b"\n")
-    raise HostingFailed(f"JoinSource Input with ContentType {content_type} is not emulated (JSON, CSV)")
 
 
 # -- the moto patches -------------------------------------------------------------------------

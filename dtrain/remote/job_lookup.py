@@ -2,8 +2,9 @@
 
 Users remember either the SageMaker job name (printed by `status`, shown in the console) or
 the execution name (printed by `submit`, derived from the spec's job_name). Both work, in
-this order: an execution ARN; a job in the ledger; an execution of our state machine with
-that name; a SageMaker training job of that name (for jobs whose ledger row has expired).
+this order: an execution ARN; a job in the ledger (or an endpoint: the execution that deployed
+it last); an execution of our state machine with that name; a SageMaker training job of that
+name (for jobs whose ledger row has expired).
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ def describe_hosting(context: RemoteContext, row: LedgerRow) -> dict[str, Any] |
     return response
 
 
+def _latest_deployment(context: RemoteContext, name: str) -> LedgerRow | None:
+    """An endpoint's name (not a ledger key: its rows are keyed by config): its newest row."""
+    rows = [r for r in context.ledger.list_recent() if r.kind == "endpoint" and r.resource_name == name]
+    return rows[0] if rows else None
+
+
 def resolve(context: RemoteContext, query: str) -> ResolvedJob:
     """Find the job or execution named `query`; JobNotFound (exit 1) when nothing matches."""
     resolved = ResolvedJob(query)
@@ -136,9 +143,12 @@ def resolve(context: RemoteContext, query: str) -> ResolvedJob:
         resolved.execution_arn = query
     else:
         row = context.ledger.get(query)
+        deployment = _latest_deployment(context, query) if row is None else None
         if row is not None:
             resolved.rows = [row]
             resolved.execution_arn = row.execution_arn
+        elif deployment is not None:  # every row of the execution that deployed it, below
+            resolved.execution_arn = deployment.execution_arn
         else:
             candidate = context.platform.execution_arn(query)
             if describe_execution(context, candidate) is not None:

@@ -14,7 +14,9 @@ free port with no race between choosing and binding it, and the URL is known at 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +42,8 @@ DEFAULT_READY_SECONDS = 180.0
 
 # The SDK's Model(model_server_workers=N) sets this in the model's Environment.
 MODEL_SERVER_WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+# start_server's default for library callers and tests; `dtrain serve` defaults to one worker
+# per CPU, as the inference toolkits do (serve_cmd.default_workers).
 DEFAULT_WORKERS = 2
 
 
@@ -66,18 +70,26 @@ class ServerHandle:
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to the gunicorn master (graceful: workers finish their request), then SIGKILL."""
+        """SIGTERM to the gunicorn master (graceful: workers finish their request), then SIGKILL
+        to its whole process group: a SIGKILLed master cannot stop its workers, which would go on
+        serving the model (the server runs in a session of its own, start_new_session)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._kill_group()
                 self.process.wait()
+        self._kill_group()  # workers a master that died first left behind
         if self._log is not None:
             self._log.close()
             self._log = None
         _RUNNING.discard(self)
+
+    def _kill_group(self) -> None:
+        # ProcessLookupError: the group is gone (every process of it exited).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def __enter__(self) -> ServerHandle:
         return self
@@ -178,8 +190,17 @@ def start_server(
     ]  # fmt: skip
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by ServerHandle.stop
     try:
+        # Not cwd=model_dir: gunicorn puts its working directory first on sys.path, so a numpy.py
+        # at the archive's root would shadow numpy. SageMaker puts only code/ on the path (the
+        # service does that); the checkout's root is on PYTHONPATH already, so it adds nothing.
         process = subprocess.Popen(
-            command, env=worker_env, cwd=model_dir, pass_fds=(listener.fileno(),), stdout=log, stderr=log
+            command,
+            env=worker_env,
+            cwd=REPO_ROOT,
+            pass_fds=(listener.fileno(),),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group: stop() can kill the workers with it
         )
     finally:
         listener.close()

@@ -8,8 +8,9 @@ walks the same botocore SageMaker model in Lambda as in the tests and in `dtrain
 runtime's older botocore would refuse instance types or fields they accept). The wheels are pure
 Python but wrapt's, which pip picks for the functions' platform and Python by tag: no build step.
 pip installs them once per requirements content into a cache outside cdk.out
-(.cache/lambda-deps/<hash>), and every synth copies that tree. The asset hash is taken from the
-output, so a change in dtrain/ or in the pins gives new assets.
+(.cache/lambda-deps/<hash>), compiled by a python3.13 when there is one, and every synth copies that
+tree; dtrain/ likewise, compiled once per content (.cache/lambda-dtrain/<hash>). The asset hash is
+taken from the output, so a change in dtrain/ or in the pins gives new assets.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ LAMBDA_ROOT = REPO_ROOT / "lambda"
 DTRAIN_ROOT = REPO_ROOT / "dtrain"
 LAMBDA_REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
 DEPS_CACHE = REPO_ROOT / ".cache" / "lambda-deps"
+DTRAIN_CACHE = REPO_ROOT / ".cache" / "lambda-dtrain"
+# Compiled dtrain/ trees kept (one per content; the newest few).
+DTRAIN_CACHE_KEEP = 6
 
 # The runtime, its interpreter version and platform, in one place: the vendored wheels are
 # resolved for them, and `make test` runs the Lambda code's tests under this Python (.venv-lambda).
@@ -152,6 +156,35 @@ def vendored_dependencies() -> Path:
     return target
 
 
+def compiled_dtrain() -> Path:
+    """dtrain/ as the assets carry it (without what the Lambdas never import), compiled like the
+    wheels when a python{LAMBDA_PYTHON} is there; cached per content, so a synth compiles it once
+    and its five assets copy it."""
+    DTRAIN_CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=DTRAIN_CACHE, prefix="partial-"))
+    try:
+        shutil.copytree(DTRAIN_ROOT, staging / "dtrain", ignore=shutil.ignore_patterns(*_EXCLUDED))
+        digest = hashlib.sha256(b"pyc" if lambda_interpreter() else b"sources")
+        for file in sorted((staging / "dtrain").rglob("*")):
+            if file.is_file():
+                digest.update(file.relative_to(staging).as_posix().encode() + b"\0" + file.read_bytes())
+        target = DTRAIN_CACHE / digest.hexdigest()[:16]
+        if not (target / _COMPLETE).is_file():
+            _compile(staging)
+            (staging / _COMPLETE).touch()
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / _COMPLETE).is_file():
+                    raise
+            entries = sorted(DTRAIN_CACHE.glob("[0-9a-f]*"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in entries[DTRAIN_CACHE_KEEP:]:
+                shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "dtrain"
+
+
 @jsii.implements(ILocalBundling)
 class CopyBundler:
     def __init__(self, function_dir: Path) -> None:
@@ -169,9 +202,7 @@ class CopyBundler:
                 shutil.copytree(item, out / item.name, dirs_exist_ok=True)
             else:
                 shutil.copy2(item, out / item.name)
-        shutil.copytree(
-            DTRAIN_ROOT, out / "dtrain", dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_EXCLUDED)
-        )
+        shutil.copytree(compiled_dtrain(), out / "dtrain", dirs_exist_ok=True)
         return True
 
 

@@ -105,6 +105,9 @@ def test_an_execution_trains_deploys_and_the_endpoint_answers_then_a_second_one_
     assert hosted["serving_config"] == hosted["endpoint_config"] == first_config
     assert [j["name"] for j in status["jobs"]] == [job]
     assert "Endpoint dtrain-e2e-ep: InService" in _cli(capsys, "status", execution)
+    # The endpoint's own name finds the execution that deployed it.
+    by_endpoint = json.loads(_cli(capsys, "status", "dtrain-e2e-ep", "--json"))
+    assert by_endpoint["execution"]["arn"] == arn and [j["name"] for j in by_endpoint["jobs"]] == [job]
     listed = json.loads(_cli(capsys, "list", "--json"))
     assert {"job_name": first_config, "kind": "endpoint", "resource_name": "dtrain-e2e-ep"}.items() <= next(
         r for r in listed if r["job_name"] == first_config
@@ -184,3 +187,39 @@ def test_abort_stops_the_running_transform_job(emulator: Emulator, make_spec: An
     assert emulator.hosting.wait_transform(name) == "Stopped"
     assert sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "Stopped"
     assert emulator.hosting.transforms[name].records < 400
+
+
+def test_a_sweep_deploys_its_best_trial(emulator: Emulator, make_spec: Any) -> None:
+    spec = _deploy_spec(make_spec, "dtrain-e2e-sweep")
+    spec["sweep"] = {
+        "max_concurrency": 2,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [{"lr": 0.1}, {"lr": 0.05}],
+    }
+    arn = emulator.start_execution(spec)
+    first, second = emulator.jobs_of(arn, count=2)
+    # Each trial's archive answers with its own scale: the endpoint says which one it serves.
+    _put_model(emulator, first, scale=1)
+    _put_model(emulator, second, scale=7)
+    emulator.sagemaker.complete(first, metrics={"validation:accuracy": 0.6})
+    emulator.sagemaker.complete(second, metrics={"validation:accuracy": 0.8})
+    desc = emulator.wait_execution(arn, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    out = json.loads(desc["output"])
+    assert out["best"]["job_name"] == second and out["model"]["training_job_name"] == second
+    assert _invoke(emulator, "dtrain-e2e-sweep", [1]) == [7]
+
+
+def test_an_endpoint_that_cannot_serve_fails_the_execution_with_its_reason(
+    emulator: Emulator, make_spec: Any, read_notifications: Any
+) -> None:
+    read_notifications(emulator)
+    arn = emulator.start_execution(_deploy_spec(make_spec, "dtrain-e2e-broken"))
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.complete(job)  # no model.tar.gz where the job says it is
+    desc = emulator.wait_execution(arn, timeout=180)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "SageMaker.EndpointFailed"
+    assert "could not download the model data" in desc["cause"]
+    (note,) = read_notifications(emulator)
+    assert "FAILED" in note["Subject"] and "SageMaker.EndpointFailed" in note["Message"]

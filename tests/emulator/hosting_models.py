@@ -1,7 +1,8 @@
 """A model.tar.gz following SageMaker's inference contract, for the hosting tests.
 
 Its code/inference.py (model_fn / input_fn / predict_fn / output_fn) reads JSON lines
-`{"x": n}` and answers `{"y": n * scale}` per line; a record "boom" makes predict_fn raise,
+`{"x": n}` (or CSV lines `n`) and answers `{"y": n * scale}` (CSV: `y`) per line; a record
+"boom" makes predict_fn raise,
 and `delay` slows every request down (to stop a transform job in the middle).
 """
 
@@ -19,6 +20,8 @@ def model_fn(model_dir):
         return json.load(f)
 
 def input_fn(body, content_type):
+    if content_type == "text/csv":  # one number per line
+        return [{"x": float(line.split(",")[0])} for line in body.splitlines() if line.strip()]
     if content_type != "application/json":
         raise ValueError(f"unsupported content type {content_type}")
     return [json.loads(line) for line in body.splitlines() if line.strip()]
@@ -30,6 +33,8 @@ def predict_fn(records, model):
     return [{"y": r["x"] * model["scale"]} for r in records]
 
 def output_fn(predictions, accept):
+    if accept == "text/csv":
+        return "\\n".join(str(p["y"]) for p in predictions), "text/csv"
     return "\\n".join(json.dumps(p) for p in predictions), "application/json"
 """
 

@@ -244,6 +244,41 @@ def test_transform_reads_a_manifest_and_joins_each_output_to_its_input(hosted: H
     assert read_out("out/t-manifest/two.jsonl.out") == [{"x": 5, "SageMakerOutput": {"y": 10}}]
 
 
+def test_csv_records_are_filtered_in_joined_to_their_input_and_filtered_out(hosted: HostingBackend) -> None:
+    create_model("m-csv", scale=10)
+    body = "a,1\nb,2\nc,3\n"
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="csv/rows.csv", Body=body.encode())
+    transform(
+        "t-csv",
+        "m-csv",
+        {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/csv/"},
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/csv/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={
+            "S3OutputPath": f"s3://{BUCKET}/out/t-csv",
+            "AssembleWith": "Line",
+            "Accept": "text/csv",
+        },
+        BatchStrategy="MultiRecord",
+        # The id column is dropped before the model, joined back after, and kept with the output.
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
+    )
+    assert hosted.wait_transform("t-csv") == "Completed", hosted.errors.get("t-csv")
+    out = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="out/t-csv/rows.csv.out")
+    assert out["Body"].read().decode().splitlines() == ["a,10.0", "b,20.0", "c,30.0"]
+    transform(
+        "t-csv-bad",
+        "m-csv",
+        {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/csv/"},
+        DataProcessing={"InputFilter": "$..x"},
+    )
+    assert hosted.wait_transform("t-csv-bad") == "Failed"
+    assert "InputFilter '$..x' is not emulated" in hosted.errors["t-csv-bad"]
+
+
 def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
     hosted: HostingBackend,
 ) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from dtrain.serving import ServerHandle
+from dtrain.serving import ServerHandle, start_server
 from dtrain.serving.wsgi import MAX_BODY_BYTES
 
 
@@ -140,3 +140,43 @@ def test_a_declared_body_over_invoke_endpoints_6_mib_is_413_before_it_is_sent(
         connection.close()
     with urllib.request.urlopen(f"{trained_server.url}/ping", timeout=30) as reply:
         assert reply.status == 200
+
+
+def test_a_python_file_at_the_models_root_does_not_shadow_an_import(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    # SageMaker puts only code/ on sys.path; a numpy.py beside model.pt is data, not a module.
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model_dir)
+    (model_dir / "numpy.py").write_text("raise ImportError('the archive root shadowed numpy')\n")
+    with start_server(model_dir, port=0, workers=1, log_file=tmp_path / "server.log") as handle:
+        status, _, body = _post(handle.url, _npy(_images(2)), "application/x-npy", "application/json")
+        assert status == 200, body[:300]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a killed orphan may wait as a zombie for a reaper: it is gone
+
+
+def test_stop_kills_the_workers_too_when_the_master_must_be_killed(trained_model_dir: Path) -> None:
+    import time
+
+    handle = start_server(trained_model_dir, port=0, workers=2)
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:  # the second may still be forking
+        tasks = Path(f"/proc/{handle.process.pid}/task").glob("*/children")
+        workers = [int(pid) for task in tasks for pid in task.read_text().split()]
+        time.sleep(0.05)
+    assert len(workers) == 2
+    handle.stop(timeout=0)  # no grace: SIGKILL at once, before the master could stop its workers
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)

@@ -139,3 +139,15 @@ def test_server_stops_itself_when_serve_is_killed_outright(trained_archive: Path
             return
         time.sleep(0.5)
     pytest.fail(f"the server on port {port} outlived the killed dtrain serve")
+
+
+def test_an_invalid_worker_count_in_the_shell_is_a_usage_error_as_with_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same value through --env was already a usage error; from the shell it fell back silently.
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "two")
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS: 'two'" in capsys.readouterr().err
+    monkeypatch.delenv("SAGEMAKER_MODEL_SERVER_WORKERS")
+    assert main(["serve", str(tmp_path), "--port", "0", "--env", "SAGEMAKER_MODEL_SERVER_WORKERS=0"]) == 2
+    assert "SAGEMAKER_MODEL_SERVER_WORKERS: '0'" in capsys.readouterr().err

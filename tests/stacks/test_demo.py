@@ -61,3 +61,21 @@ def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(tmp_path:
         "training",
         "callback to SUCCEEDED",
     } <= set(report.phases)
+
+
+def test_the_report_prints_each_prediction_and_the_accuracy_on_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dtrain.demo import DemoReport, print_report
+
+    report = DemoReport(
+        status="SUCCEEDED",
+        output={"job_name": "j", "endpoint": {"endpoint_name": "ep", "status": "InService"}},
+        endpoint="ep",
+        predictions=[(3, 3, 0.91), (1, 8, 0.4)],
+    )
+    print_report(report)
+    out = capsys.readouterr().out
+    assert "endpoint    ep InService" in out
+    assert "   0  cat        p=0.91  ok" in out and "   1  ship       p=0.40  (true: automobile)" in out
+    assert "accuracy    1/2 = 0.50 on these images" in out

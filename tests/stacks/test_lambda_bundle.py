@@ -134,3 +134,7 @@ def test_every_asset_imports_its_handler_under_the_lambda_python_alone(bundles: 
         out = subprocess.run(command, cwd=bundle, env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert (bundle / "handler.py").is_file() and out.stdout.strip()
+        # dtrain/ is compiled too, once per content (lambda_bundling.compiled_dtrain).
+        tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
+        data = (bundle / "dtrain" / "orchestration" / "__pycache__" / f"submit.{tag}.pyc").read_bytes()
+        assert f"{LAMBDA_TASK_ROOT}/dtrain/orchestration/submit.py".encode() in data

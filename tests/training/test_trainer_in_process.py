@@ -47,3 +47,17 @@ def test_prewarm_leaves_the_weights_statistics_and_accuracy_as_without_it(
     assert plain_acc == warmed_acc
     assert warmed.first_step_s is not None and warmed.first_step_s > 0
     assert out.count("first step done") == 2
+
+
+def test_a_compiled_evaluation_of_no_test_images_counts_zero(
+    harness: SimpleNamespace, cifar_npz: Path, tmp_path: Path
+) -> None:
+    # A rank of a world larger than the test set gets no test images: its chunk is empty, and
+    # padding an empty chunk to EVAL_CHUNK (compile=true) raised before any image was looked at.
+    channels = {"train": cifar_npz, "test": cifar_npz}
+    sm = SageMakerEnv.from_environ(harness.job_env(tmp_path, channels, {**HYPERPARAMETERS, "compile": True}))
+    config = TrainConfig.from_hyperparameters(sm.hyperparameters)
+    ctx = init_distributed(detect_rank_info(sm, {}), sm)
+    trainer = Trainer(sm, config, ctx, RankZeroLog(0))
+    no_images = torch.arange(0, device=ctx.device)
+    assert int(trainer._correct(no_images)) == 0

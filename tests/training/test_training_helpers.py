@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from common.checkpoints import CheckpointStore
@@ -61,9 +62,10 @@ def test_rank_batches_are_the_sampler_shard_cut_into_per_rank_batches() -> None:
 
 def test_augmentation_is_a_function_of_seed_and_step() -> None:
     images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    first = Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2)
-    again = Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2)
-    other = Augmentation.draw(seed=1, step=5, global_batch=16, rank=1, world_size=2)
+    cpu = torch.Generator()
+    first = Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2, generator=cpu)
+    again = Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2, generator=cpu)
+    other = Augmentation.draw(seed=1, step=5, global_batch=16, rank=1, world_size=2, generator=cpu)
     out = first.apply(images)
     assert out.shape == images.shape and out.dtype == torch.uint8
     assert torch.equal(out, again.apply(images))
@@ -156,7 +158,9 @@ def test_a_crash_writes_the_failure_file_with_the_error_first(tmp_path: Path) ->
 
 def test_translation_crops_each_image_at_its_own_offset() -> None:
     images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-    augment = Augmentation.draw(seed=9, step=0, global_batch=6, rank=0, world_size=1)
+    augment = Augmentation.draw(
+        seed=9, step=0, global_batch=6, rank=0, world_size=1, generator=torch.Generator()
+    )
     out = augment.apply(images)
     for i in range(6):
         image = images[i].flip(2) if augment.flip[i] else images[i]
@@ -171,6 +175,33 @@ def test_a_reused_generator_is_reseeded_from_seed_and_step_at_each_draw() -> Non
         reused = Augmentation.draw(
             seed=2, step=step, global_batch=16, rank=0, world_size=2, generator=generator
         )
-        fresh = Augmentation.draw(seed=2, step=step, global_batch=16, rank=0, world_size=2)
+        fresh = Augmentation.draw(
+            seed=2, step=step, global_batch=16, rank=0, world_size=2, generator=torch.Generator()
+        )
         assert torch.equal(reused.flip, fresh.flip)
         assert torch.equal(reused.shift_y, fresh.shift_y) and torch.equal(reused.shift_x, fresh.shift_x)
+
+
+def test_augmentation_names_its_device_every_trainer_passes_one() -> None:
+    # A default CPU generator made every step on a GPU copy the draw host-to-device (the Horovod
+    # trainer drew there): the generator is required, so a trainer names the data's device.
+    with pytest.raises(TypeError, match="generator"):
+        Augmentation.draw(seed=1, step=4, global_batch=16, rank=1, world_size=2)  # type: ignore[call-arg]
+
+
+def test_the_keras_inference_code_refuses_scaled_float_pixels_as_the_pytorch_one(tmp_path: Path) -> None:
+    # The PyTorch model's inference.py answered 0..1 floats with 400; the Keras one took them as
+    # 0..255 pixels (a near-black image, a confident wrong answer).
+    import importlib.util
+
+    from common.model_code import package_keras_inference_code
+
+    package_keras_inference_code(tmp_path, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    spec = importlib.util.spec_from_file_location("keras_inference_code", tmp_path / "code" / "inference.py")
+    assert spec is not None and spec.loader is not None
+    keras_code = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keras_code)
+    scaled = np.full((1, 32, 32, 3), 0.5, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"whole numbers in 0\.\.255"):
+        keras_code.as_nhwc_batch(scaled)
+    assert keras_code.as_nhwc_batch(np.round(scaled * 255)).shape == (1, 32, 32, 3)

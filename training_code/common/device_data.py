@@ -116,14 +116,14 @@ class Augmentation:
         global_batch: int,
         rank: int,
         world_size: int,
+        generator: torch.Generator,
         pad: int = 2,
-        generator: torch.Generator | None = None,
     ) -> Augmentation:
         """Drawn for the whole global batch (a few bytes per image), then this rank's part is taken:
         the same for every world size and after a resume. ``generator`` (reseeded here) says on
         which device: one on the data's device keeps the step free of host-to-device copies; a
-        CPU and a CUDA generator draw different numbers, so equality holds per device type."""
-        generator = generator if generator is not None else torch.Generator()
+        CPU and a CUDA generator draw different numbers, so equality holds per device type. It
+        has no default: a CPU default drew on the host beside a GPU's data (a copy every step)."""
         generator.manual_seed(seed * 1_000_003 + step)
         device = generator.device
         flip = torch.rand(global_batch, generator=generator, device=device) < 0.5

@@ -42,6 +42,9 @@ def as_nhwc_batch(images: np.ndarray) -> np.ndarray:
         raise ValueError(f"images must be (N, 32, 32, 3) or (N, 3, 32, 32); got shape {shape}")
     if images.dtype.kind not in "iuf" or (images.size and (images.min() < 0 or images.max() > 255)):
         raise ValueError(f"pixels must be numbers in 0..255; got dtype {images.dtype}")
+    # As cifar_inference (the PyTorch model's): 0..1 floats would be taken as near-black pixels.
+    if images.dtype.kind == "f" and images.size and not np.array_equal(images, np.round(images)):
+        raise ValueError("pixels must be whole numbers in 0..255 (uint8 images), not scaled floats")
     return images.transpose(0, 2, 3, 1) if images.shape[1:] == (3, 32, 32) else images
 
 

@@ -208,6 +208,9 @@ class Trainer:
         """How many of the test images at ``index`` the model classifies right (a device scalar)."""
         assert self.test_data is not None
         count = len(index)
+        if count == 0:
+            # A rank of a world larger than the test set has no test images (nothing to pad from).
+            return torch.zeros((), dtype=torch.int64, device=self.ctx.device)
         if self.config.compile and count < EVAL_CHUNK:
             index = torch.cat([index, index[:1].expand(EVAL_CHUNK - count)])
         images, labels = self.test_data.batch(index)

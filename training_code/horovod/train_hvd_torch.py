@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         log(f"checkpoint {saved.name} saved in {time.perf_counter() - started:.3f}s")
 
+    # Augmentation drawn on the data's device, as train_ddp does: no host-to-device copy a step.
+    augment_generator = torch.Generator(device=device)
     vote = StopVote(stop_request)
     model.train()
     while step < total_steps:
@@ -152,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                 hvd.join()
                 return 0
             augment = Augmentation.draw(
-                seed=config.seed, step=step, global_batch=global_batch, rank=rank, world_size=size
+                seed=config.seed,
+                step=step,
+                global_batch=global_batch,
+                rank=rank,
+                world_size=size,
+                generator=augment_generator,
             )
             images, labels = train_data.augmented_batch(plan.rank_batch(order, step_in_epoch, rank), augment)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
