@@ -4,6 +4,7 @@ logging and tracing, and an ASL definition that asl-validator accepts."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+
+from stacks.orchestration.lambda_bundling import LAMBDA_TASK_ROOT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -224,8 +227,11 @@ def test_each_lambda_bundle_imports_its_handler_and_its_own_dtrain_copy(
             "import dtrain.request, dtrain.spec, dtrain.naming, dtrain.platform; "
             "print(handler.__file__, dtrain.__file__)"
         )
+        # As in Lambda: LAMBDA_TASK_ROOT set makes the X-Ray SDK sample locally; outside Lambda it
+        # builds an `xray` client, whose service model the trimmed botocore leaves out.
+        env = {**os.environ, "LAMBDA_TASK_ROOT": LAMBDA_TASK_ROOT}
         out = subprocess.run(
-            [sys.executable, "-E", "-s", "-c", code], cwd=bundle, capture_output=True, text=True
+            [sys.executable, "-E", "-s", "-c", code], cwd=bundle, capture_output=True, text=True, env=env
         )
         assert out.returncode == 0, out.stderr
         handler_file, dtrain_file = out.stdout.split()
