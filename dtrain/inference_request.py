@@ -15,8 +15,9 @@ create_endpoint, _get_transform_request), sagemaker.transformer._TransformJob.
 Inference code given as entry_point / source_dir: the SDK repacks the model (downloads
 model.tar.gz, adds the code under `code/`, uploads `s3://<bucket>/<key prefix>/model.tar.gz`)
 and points the model at the repacked archive. The request here names the same repacked URL
-and `model_repack()` says what to put there; the platform does the repack after training
-(the model does not exist at submit time), submit uploads local code beside it.
+and `model_repack()` says what to put there; the platform's `model` step does the repack after
+training (dtrain.orchestration.model_repack; the model does not exist at submit time) from the
+code submit uploads under the execution's prefix (dtrain.remote.source_upload).
 Names default to the training job's (models, endpoints and transform jobs are separate
 namespaces in SageMaker), so a retried step finds what the first attempt created.
 """

@@ -27,6 +27,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from dtrain.inference_request import REPACKED_ARCHIVE
 from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
 from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
 from stacks.orchestration.lambda_bundling import function_code
@@ -40,6 +41,7 @@ from stacks.orchestration.nag import acknowledge_orchestration
 from stacks.orchestration.sagemaker_metrics import search_expression
 from stacks.orchestration.workflow import WorkflowTuning, build_definition
 from stacks.submitter_policy import submitter_policy
+from stacks.training_stack import INFERENCE_CODE_PATTERN, exported_arn
 
 # dtrain.orchestration.events.ENDED_STATUSES (the stack does not import the Lambda code).
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
@@ -249,6 +251,8 @@ class OrchestrationStack(Stack):
         for fn in (self.abort_fn, self.reconcile_fn, self.submit_fn):
             self._allow(fn, ["sagemaker:StopProcessingJob"], processing_arns)
         self._allow_hosting(prefix)
+        self.output_prefix = output_prefix
+        self._allow_repack(artifacts_bucket, output_prefix, prefix, data_key)
         self.submit_fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -503,6 +507,47 @@ class OrchestrationStack(Stack):
         return (
             f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:{resource_type}/{prefix.lower()}-*"
         )
+
+    def _allow_repack(
+        self, artifacts_bucket: s3.IBucket, output_prefix: str, prefix: str, data_key: kms.IKey
+    ) -> None:
+        """The `model` phase repacks a trained model with a block's own inference code
+        (dtrain.orchestration.model_repack): it reads the trained model.tar.gz (under the output
+        prefix) and the code `dtrain submit` uploaded, lists the output prefix (to tell a missing
+        repacked archive from a denied one: HeadObject answers 403 without s3:ListBucket) and
+        writes `<output prefix>/<model>/model.tar.gz` (the model is named after its training
+        job, on this platform's prefix). Objects are encrypted with the data key, through S3."""
+        # Through the storage stack's named export (training_stack.exported_arn), so that the
+        # cdk-nag acknowledgments (stacks/orchestration/nag.py) can name the findings.
+        bucket = (
+            artifacts_bucket.bucket_arn
+            if Stack.of(artifacts_bucket) is self
+            else exported_arn(artifacts_bucket, "ArtifactsBucketArn")
+        )
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"{bucket}/{output_prefix}/{prefix}-*/output/model.tar.gz",
+                    f"{bucket}/{output_prefix}/{prefix}-*/{REPACKED_ARCHIVE}",
+                    f"{bucket}/{INFERENCE_CODE_PATTERN}",
+                ],
+            )
+        )
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[f"{bucket}/{output_prefix}/{prefix}-*/{REPACKED_ARCHIVE}"],
+            )
+        )
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket],
+                conditions={"StringLike": {"s3:prefix": [f"{output_prefix}/{prefix}-*"]}},
+            )
+        )
+        data_key.grant(self.submit_fn, "kms:Decrypt", "kms:GenerateDataKey")
 
     def _allow_hosting(self, prefix: str) -> None:
         """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint

@@ -4,7 +4,8 @@ What the CLI calls, and nothing else (each grant names the command that needs it
 - every command: cloudformation:DescribeStacks on the orchestration stack (platform settings);
 - submit: states:StartExecution on the state machine; s3:PutObject of the source tarball
   (`<execution>/source/sourcedir.tar.gz` in the artifacts bucket) and of a local processing
-  script (`<execution>/source/processing/<file>`) and kms:GenerateDataKey on its
+  script (`<execution>/source/processing/<file>`) and of a deploy / transform block's inference
+  code (`<execution>/source/inference/sourcedir.tar.gz`) and kms:GenerateDataKey on its
   key through S3 (the bucket is SSE-KMS; the key policy delegates to IAM through the account root);
 - status/list/stop: the ledger (dynamodb:GetItem/Query/Scan on the table and its indexes, and
   kms:Decrypt on its key through DynamoDB: DynamoDB decrypts the table key with the caller's
@@ -25,6 +26,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.training_stack import (
+    INFERENCE_CODE_PATTERN,
     PROCESSING_CODE_PATTERN,
     SAGEMAKER_LOG_GROUP,
     SOURCE_TARBALL_PATTERN,
@@ -88,6 +90,7 @@ def submitter_policy(
                 resources=[
                     f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}",
                     f"{artifacts_arn}/{PROCESSING_CODE_PATTERN}",
+                    f"{artifacts_arn}/{INFERENCE_CODE_PATTERN}",  # a deploy/transform block's code
                 ],
             ),
             iam.PolicyStatement(

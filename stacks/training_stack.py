@@ -47,6 +47,9 @@ SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 SOURCE_TARBALL_PATTERN = "*/source/sourcedir.tar.gz"
 # `dtrain submit` uploads a spec's local processing script beside it (dtrain.remote.source_upload).
 PROCESSING_CODE_PATTERN = "*/source/processing/*"
+# ... and a deploy / transform block's local inference code, which the Submit Lambda's `model`
+# phase repacks into the trained model (dtrain.orchestration.model_repack).
+INFERENCE_CODE_PATTERN = "*/source/inference/sourcedir.tar.gz"
 SAGEMAKER_PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
 

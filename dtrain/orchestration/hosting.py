@@ -2,7 +2,10 @@
 
 The Submit Lambda's phases, called by the state machine after Finalize (or RankSweep):
 
-- `model` (plain invoke): CreateModel from the trained job's ModelArtifacts.S3ModelArtifacts.
+- `model` (plain invoke): CreateModel from the trained job's ModelArtifacts.S3ModelArtifacts;
+  a block with inference code of its own (entry_point / source_dir, uploaded by submit) first
+  repacks that archive with the code under code/ (dtrain.orchestration.model_repack), as SDK
+  v2 does before CreateModel, and the model serves the repacked archive.
   A sweep deploys its best trial (the ranked result's `best`); no completed trial, no model.
 - `deploy` (waitForTaskToken): CreateEndpointConfig, then CreateEndpoint, or UpdateEndpoint
   of an endpoint that already exists (SageMaker switches traffic to the new config once its
@@ -63,13 +66,14 @@ def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = Fal
     """Prepare's part: which step follows training, and how long its callback may take.
 
     The spec's blocks are checked by parse_spec (Prepare builds the training request first);
-    here only what the platform adds: one block per execution and no repack."""
+    here only what the platform adds: one block per execution, and inference code of the
+    block's own (entry_point) already in S3, where the `model` phase repacks from."""
     from dtrain.orchestration import hosting_requests
 
     block = hosting_block(spec)
     if block is None:
         return None
-    hosting_requests.refuse_repack(spec, platform, block)
+    hosting_requests.repack_plan(spec, platform, "validate", block)
     timeout = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
     # A sweep hosts its best trial (the ranked result's `best`), chosen after every trial ended.
     return {"kind": block, "timeout_seconds": timeout, "best_of_sweep": is_sweep}
@@ -161,9 +165,17 @@ def _already_exists(err: ClientError) -> bool:
 
 class HostingSubmitter:
     def __init__(
-        self, *, ledger: Ledger, sagemaker: Any, sfn: Any, platform: Any, region: str | None
+        self,
+        *,
+        ledger: Ledger,
+        sagemaker: Any,
+        sfn: Any,
+        platform: Any,
+        region: str | None,
+        s3: Any = None,
     ) -> None:
         self.ledger = ledger
+        self.s3 = s3  # the repack's reads and writes (a block with inference code of its own)
         self.sagemaker = sagemaker
         self.sfn = sfn
         self.platform = platform
@@ -216,6 +228,9 @@ class HostingSubmitter:
             region=self.region,
         )
         model_name = str(request["ModelName"])
+        repack = hosting_requests.repack_plan(req.spec, self.platform, job_name, block, self.region)
+        if repack is not None:
+            self._repack(repack, artifact, str(request["PrimaryContainer"]["ModelDataUrl"]))
         self._create_or_adopt(
             self.sagemaker.create_model,
             request,
@@ -228,6 +243,17 @@ class HostingSubmitter:
         if block == DEPLOY:
             out["endpoint_name"] = hosting_requests.endpoint_name(req.spec, self.platform, job_name)
         return out
+
+    def _repack(self, plan: Any, artifact: str, target: str) -> None:
+        """The trained archive with code/ replaced by the block's code, at the URL the model names."""
+        from dtrain.orchestration.model_repack import repack_model
+
+        if self.s3 is None:
+            raise InvalidEvent("the model phase needs an S3 client to repack the model with its code")
+        result = repack_model(
+            self.s3, model_data=artifact, code=str(plan.source_dir), target=target, kms_key=plan.kms_key
+        )
+        log.info("model repacked with its code", extra={"target": target, "adopted": result.adopted})
 
     # -- the waiting steps -------------------------------------------------------------------
     def _row(self, req: HostingRequest, key: str, kind: str, resource: str) -> LedgerRow:

@@ -24,22 +24,29 @@ def _spec(spec: Mapping[str, Any]) -> Any:
     return parse_spec(spec)
 
 
-def refuse_repack(spec: Mapping[str, Any], platform: Any, block: str) -> None:
-    """A block with inference code of its own (entry_point) needs the model repacked with it,
-    which the SDK does on the caller's machine before CreateModel; the platform does not (yet):
-    the model is served with the code it was packaged with (code/inference.py in model.tar.gz,
-    as the bundled trainers package it)."""
+def repack_plan(
+    spec: Mapping[str, Any], platform: Any, training_job_name: str, block: str, region: str | None = None
+) -> Any:
+    """The repack a block with inference code of its own (entry_point) needs, or None.
+
+    The `model` phase does it (dtrain.orchestration.model_repack), from code in S3: `dtrain
+    submit` uploads local code (entry_point / source_dir) under the execution's prefix and
+    names the tarball as the block's source_dir; code that is not in S3 by Prepare cannot be
+    read by the platform, and is refused there (and at submit, before anything trains)."""
     from dtrain import inference_request
     from dtrain.errors import SpecError
 
-    repack = inference_request.model_repack(_spec(spec), platform, "validate", block=block)
-    if repack is not None:
+    repack = inference_request.model_repack(
+        _spec(spec), platform, training_job_name, block=block, region=region
+    )
+    if repack is not None and not str(repack.source_dir or "").startswith("s3://"):
         raise SpecError(
-            f"{block}.entry_point",
-            repack.entry_point,
-            "the platform serves the inference code packaged in the trained model (code/ in"
-            " model.tar.gz); repacking the model with other inference code is done by the SDK, not here",
+            f"{block}.source_dir",
+            repack.source_dir,
+            "the platform reads the inference code from S3: submit with `dtrain submit`, which"
+            " uploads a local entry_point / source_dir, or give an s3:// tarball",
         )
+    return repack
 
 
 def endpoint_name(spec: Mapping[str, Any], platform: Any, training_job_name: str) -> str:

@@ -131,6 +131,44 @@ def source_key(execution_name: str) -> str:
     return f"{execution_name}/source/{SOURCE_TARBALL}"
 
 
+def inference_code_key(execution_name: str) -> str:
+    """Where a deploy / transform block's local inference code goes:
+    `<execution>/source/inference/sourcedir.tar.gz` (the Submit Lambda reads it to repack the
+    model; the submitter policy may put it)."""
+    return f"{execution_name}/source/inference/{SOURCE_TARBALL}"
+
+
+INFERENCE_BLOCKS = ("deploy", "transform")
+
+
+def pack_inference_code(raw_spec: Any, spec_path: Path) -> tuple[str, SourceTarball] | None:
+    """A deploy / transform block's local inference code (entry_point, with its source_dir when
+    given) packed as the SDK's repack copies it into code/, or None (no code of its own, or an
+    s3:// source_dir, used as is)."""
+    for block in INFERENCE_BLOCKS:
+        got = raw_spec.get(block) if isinstance(raw_spec, dict) else None
+        entry = got.get("entry_point") if isinstance(got, dict) else None
+        if not isinstance(entry, str):
+            continue
+        assert isinstance(got, dict)
+        source_dir = got.get("source_dir")
+        if is_local_source(source_dir):
+            directory = resolve_local_path(str(source_dir), spec_path)
+            if not directory.is_dir():
+                raise UsageError(f"{block}.source_dir: {source_dir!r}: is not a directory")
+            if not (directory / entry).is_file():
+                raise UsageError(
+                    f"{block}.entry_point: {entry!r}: not found in source_dir {str(directory)!r}"
+                )
+            return block, pack_source_dir(directory)
+        if source_dir is None:
+            script = resolve_local_path(entry, spec_path)
+            if not script.is_file():
+                raise UsageError(f"{block}.entry_point: {entry!r}: no such file to upload")
+            return block, pack_entry_point(script)
+    return None
+
+
 def processing_code_key(execution_name: str, script: Path) -> str:
     """Where a spec's local processing script goes: `<execution>/source/processing/<file>`, beside
     the source tarball (the execution role reads it; the submitter policy may put it)."""

@@ -75,7 +75,7 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
             build_processing_request(raw_spec, settings, stand_in)
         if spec.deploy is not None or spec.transform is not None:
             # What the state machine's Prepare refuses of a deploy / transform block, refused here
-            # before anything trains (one block per execution; no repack of other inference code).
+            # before anything trains (one block per execution; a block's own inference code in S3 by now).
             from dtrain.orchestration.hosting import hosting_plan
 
             hosting_plan(raw_spec, settings)

@@ -18,6 +18,8 @@ from dtrain.remote.execution_names import canonical_json, check_execution_name, 
 from dtrain.remote.job_lookup import ResolvedJob, describe_execution, refresh
 from dtrain.remote.source_upload import (
     SourceTarball,
+    inference_code_key,
+    pack_inference_code,
     pack_spec_code,
     processing_code_key,
     read_processing_script,
@@ -65,7 +67,9 @@ def submit(args: argparse.Namespace) -> int:
         if tarball is not None and tarball.skipped_note:
             print(f"dtrain submit: note: {tarball.skipped_note}", file=sys.stderr)
     script = read_processing_script(submitted, spec_path)
-    digests = [d.digest for d in (tarball, script) if d is not None]
+    inference = pack_inference_code(submitted, spec_path)
+    inference_tarball = inference[1] if inference is not None else None
+    digests = [d.digest for d in (tarball, script, inference_tarball) if d is not None]
     name = (
         check_execution_name(args.name)
         if args.name
@@ -88,6 +92,15 @@ def submit(args: argparse.Namespace) -> int:
         # The processing job reads its script from S3, as SDK v2 uploads a local `code` file.
         script_uri = f"s3://{platform.artifacts_bucket}/{processing_code_key(name, script.path)}"
         submitted["processing"]["run"]["code"] = script_uri
+    inference_uri = None
+    if inference is not None:
+        # The model phase repacks the trained model with this code (SDK v2 repacks on the
+        # caller's machine; the model exists only after training): it reads it from S3.
+        block = submitted[inference[0]]
+        inference_uri = f"s3://{platform.artifacts_bucket}/{inference_code_key(name)}"
+        if block.get("source_dir") is None:  # a lone script: at the tarball's root, as SDK v2
+            block["entry_point"] = Path(str(block["entry_point"])).name
+        block["source_dir"] = inference_uri
     check_against_platform(submitted, platform.platform_settings_json, name)
 
     arn = platform.execution_arn(name)
@@ -103,6 +116,10 @@ def submit(args: argparse.Namespace) -> int:
             with translate_aws_errors(f"upload the processing script to s3://{platform.artifacts_bucket}"):
                 key = processing_code_key(name, script.path)
                 upload_processing_script(context.s3, platform.artifacts_bucket, key, script)
+        if inference_tarball is not None:
+            with translate_aws_errors(f"upload the inference code to s3://{platform.artifacts_bucket}"):
+                key = inference_code_key(name)
+                upload_source(context.s3, platform.artifacts_bucket, key, inference_tarball)
         with translate_aws_errors(
             f"start an execution of {platform.state_machine_arn}",
             passthrough=lambda code: code == "ExecutionAlreadyExists",
@@ -131,6 +148,7 @@ def submit(args: argparse.Namespace) -> int:
         "jobs": resolved.job_names,
         "source_dir": source_uri,
         "processing_code": script_uri,
+        "inference_code": inference_uri,
         "console_url": execution_link(context.region, arn),
         "stack": platform.stack_name,
     }
@@ -146,6 +164,8 @@ def submit(args: argparse.Namespace) -> int:
             lines.append(("code", f"{source_uri} ({tarball.files if tarball else 0} files)"))
         if script_uri:
             lines.append(("processing", script_uri))
+        if inference_uri:
+            lines.append(("inference", inference_uri))
         for job in resolved.job_names:
             lines.append(
                 ("job", f"{job}: {resolved.training_jobs.get(job, {}).get('TrainingJobStatus', '?')}")

@@ -70,6 +70,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             sfn=boto3.client("stepfunctions"),
             platform=platform,
             region=_region(),
+            s3=boto3.client("s3"),
         )
         step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
         out = step[phase](HostingRequest.from_event(event))

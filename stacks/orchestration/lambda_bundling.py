@@ -48,7 +48,7 @@ WHEEL_PLATFORM = "manylinux2014_aarch64"
 LAMBDA_TASK_ROOT = "/var/task"
 # botocore service models the bundled code makes clients for (boto3.client(...) in lambda/ and
 # the dtrain modules they import); the other ~400 models stay out of the zips (tests check this).
-BOTOCORE_SERVICES = ("dynamodb", "sagemaker", "stepfunctions")
+BOTOCORE_SERVICES = ("dynamodb", "s3", "sagemaker", "stepfunctions")  # s3: the model phase repack
 
 # Powertools ships every utility (event handlers, parsers, idempotency, ...: 7 MB); the functions
 # use its Logger, Metrics and Tracer (dtrain/orchestration/observability.py), which need these.

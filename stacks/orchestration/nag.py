@@ -117,13 +117,54 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
         for fn in (stack.submit_fn, stack.finalize_fn)
     ]
     Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
+    if stack.submit_fn.role is not None:
+        Validations.of(stack.submit_fn.role).acknowledge(*_repack_acks(stack, prefix))
     _acknowledge_submitter_policy(stack, ledger_index, job_prefix, executions)
+
+
+def _bucket_ref(stack: OrchestrationStack) -> str:
+    from stacks.training_stack import export_name
+
+    artifacts = stack.artifacts_bucket
+    return (
+        f"<{Stack.of(artifacts).get_logical_id(artifacts.node.default_child)}.Arn>"  # type: ignore[arg-type]
+        if Stack.of(artifacts) is stack
+        else export_name(Stack.of(artifacts).stack_name, "ArtifactsBucketArn")
+    )
+
+
+def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]:
+    """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
+    the job's name known only at run time; the code's, per execution."""
+    from dtrain.inference_request import REPACKED_ARCHIVE
+    from stacks.training_stack import INFERENCE_CODE_PATTERN
+
+    bucket_ref = _bucket_ref(stack)
+    output = stack.output_prefix
+    return [
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{output}/{prefix}-*/output/{REPACKED_ARCHIVE}]",
+            "The model phase reads the trained model.tar.gz of a training job of this platform (named "
+            f"per execution on the prefix '{prefix}-'); that one file name only.",
+        ),
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{output}/{prefix}-*/{REPACKED_ARCHIVE}]",
+            "The model phase writes (and on retry reads) the repacked model.tar.gz beside the job's "
+            f"output, <output>/<model named after the job>/model.tar.gz, on the prefix '{prefix}-'.",
+        ),
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
+            "The model phase reads the inference code `dtrain submit` uploaded to "
+            "<execution>/source/inference/sourcedir.tar.gz (an execution name chosen at submit time).",
+        ),
+    ]
 
 
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefix, executions) plus the two below."""
     from stacks.training_stack import (
+        INFERENCE_CODE_PATTERN,
         PROCESSING_CODE_PATTERN,
         SAGEMAKER_LOG_GROUP,
         SOURCE_TARBALL_PATTERN,
@@ -138,6 +179,11 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
     )
     Validations.of(stack.submitter_policy).acknowledge(
         *shared,
+        _ack(
+            f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
+            "`dtrain submit` uploads a deploy/transform block's local inference code to "
+            "<execution>/source/inference/sourcedir.tar.gz (execution chosen at submit time); put only.",
+        ),
         _ack(
             f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",
             "`dtrain submit` uploads a local source_dir to <execution>/source/sourcedir.tar.gz, an "

@@ -8,7 +8,9 @@ emulator's real ones (dtrain.emulator.hosting on dtrain.serving).
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 from typing import Any
 
@@ -124,6 +126,68 @@ def test_an_execution_trains_deploys_and_the_endpoint_answers_then_a_second_one_
     out2 = json.loads(desc2["output"])
     assert out2["endpoint"]["endpoint_config_name"] != first_config
     assert answers <= {2, 10} and _invoke(emulator, "dtrain-e2e-ep", [1]) == [10]
+
+
+# A block's own inference code (SDK v2: Model(entry_point=..., source_dir=...)): labels instead
+# of the trained code's numbers, and a helper module from source_dir beside it.
+LABELS = """
+import json, os
+from labels import label
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "weights.json")) as f:
+        return json.load(f)
+
+def input_fn(body, content_type):
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+def predict_fn(records, model):
+    return [label(r["x"] * model["scale"]) for r in records]
+
+def output_fn(predictions, accept):
+    return json.dumps({"labels": predictions}), "application/json"
+"""
+
+
+def test_a_deploy_block_with_its_own_inference_code_is_repacked_and_served_with_it(
+    emulator: Emulator, make_spec: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert emulator.enforce  # the Submit Lambda's repack reads and writes S3 under its own role
+    code = tmp_path / "serve_code"
+    code.mkdir()
+    (code / "serve.py").write_text(LABELS)
+    (code / "labels.py").write_text("def label(y):\n    return 'big' if y > 5 else 'small'\n")
+    spec = _deploy_spec(make_spec, "dtrain-e2e-own-code")
+    spec["deploy"].update(entry_point="serve.py", source_dir="serve_code")
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    # dtrain submit uploads the code under the execution's prefix and names it as source_dir.
+    submitted = json.loads(_cli(capsys, "submit", str(path), "--json"))
+    arn, name = submitted["execution_arn"], submitted["execution_name"]
+    code_uri = submitted["inference_code"]
+    assert code_uri.endswith(f"/{name}/source/inference/sourcedir.tar.gz")
+    (job,) = emulator.jobs_of(arn)
+    _put_model(emulator, job, scale=3)
+    emulator.sagemaker.complete(job, metrics={"validation:accuracy": 0.5})
+    desc = emulator.wait_execution(arn, timeout=180)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    # The block's code answers, not the trained archive's code/inference.py ({"y": ...} lines).
+    reply = emulator.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName="dtrain-e2e-own-code", Body=b'{"x": 1}\n{"x": 2}', ContentType="application/json"
+    )
+    assert json.loads(reply["Body"].read()) == {"labels": ["small", "big"]}
+    # The model serves the repacked archive, with the SDK's environment for it.
+    sm = emulator.client("sagemaker")
+    container = sm.describe_model(ModelName=job)["PrimaryContainer"]
+    output = sm.describe_training_job(TrainingJobName=job)["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    assert container["ModelDataUrl"] == f"{output}/{job}/model.tar.gz"
+    env = container["Environment"]
+    assert (env["SAGEMAKER_PROGRAM"], env["SAGEMAKER_SUBMIT_DIRECTORY"]) == ("serve.py", "/opt/ml/model/code")
+    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    archive = emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        names = sorted(m.name for m in tar if m.isfile())
+    assert names == ["code/labels.py", "code/serve.py", "weights.json"]
 
 
 def _transform_spec(make_spec: Any, data: str, **extra: Any) -> dict[str, Any]:

@@ -211,10 +211,18 @@ def test_prepare_plans_the_hosting_step_and_refuses_what_the_platform_does_not_d
         "timeout_seconds": DEPLOY_TIMEOUT_S,
         "best_of_sweep": True,
     }
+    # Inference code of the block's own is repacked into the model by the `model` phase, from S3
+    # (dtrain submit uploads local code): code still on the submitter's disk is refused.
     with pytest.raises(
-        SpecError, match=r"deploy\.entry_point: 'serve\.py': the platform serves the inference"
+        SpecError, match=r"deploy\.source_dir: None: the platform reads the inference code from S3"
     ):
         hosting_plan({**spec, "deploy": {**deploy, "entry_point": "serve.py"}}, platform)
+    with_code = {**deploy, "entry_point": "serve.py", "source_dir": "s3://code/sourcedir.tar.gz"}
+    assert hosting_plan({**spec, "deploy": with_code}, platform) == {
+        "kind": "deploy",
+        "timeout_seconds": DEPLOY_TIMEOUT_S,
+        "best_of_sweep": False,
+    }
     transform = {
         "instance_type": "ml.m5.large",
         "instance_count": 1,

@@ -51,6 +51,7 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
     resources = upload["Resource"] if isinstance(upload["Resource"], list) else [upload["Resource"]]
     # Only the code `dtrain submit` uploads: the source tarball and a local processing script.
     assert sorted(r["Fn::Join"][1][-1] for r in resources) == [
+        "/*/source/inference/sourcedir.tar.gz",
         "/*/source/processing/*",
         "/*/source/sourcedir.tar.gz",
     ]
