@@ -1,7 +1,7 @@
 """Policy mutation: remove each policy statement in turn, redeploy, run the chain, record
 whether anything noticed.
 
-    .venv/bin/python benchmarks/policy_mutation.py [--only TEXT] [--limit N] [--no-training]
+    .venv/bin/python benchmarks/policy_mutation.py [--only TEXT ...] [--limit N] [--no-training]
 
 Statements: every statement of every IAM policy, role trust policy, key, bucket and topic
 policy and every Lambda permission of the stand-in platform's templates (DtrainStandIn +
@@ -63,6 +63,11 @@ REAL_AWS_ONLY = {
     "Allow kms:CreateGrant,kms:DescribeKey": (
         "SageMaker may create the volume grant as its caller (undocumented)"
     ),
+    # SageMaker pulls a model's inference image with the model's execution role ("SageMaker AI
+    # Roles" > CreateModel API: Execution Role Permissions); the emulator serves the model with
+    # dtrain.serving in process and pulls no image.
+    "PullInferenceImages:": "inference image pull: the emulator serves models in process, it pulls no image",
+    "InferenceImageRegistryLogin:": "registry login for the inference image pull: no image is pulled",
 }
 # The same by the resource holding the statement (logical id substring).
 REAL_AWS_ONLY_RESOURCES = {
@@ -315,6 +320,225 @@ def lost_abort_event_reconciled(emu: Emulator, work: Path) -> str:
     )
 
 
+# -- processing (a processing job before training; dtrain.orchestration.processing) ----------
+def _processing_spec() -> dict[str, Any]:
+    """SPEC with a processing step whose outputs are training's channels (as
+    tests/e2e/test_processing_step.py; the played backend runs no code, so none is uploaded)."""
+    return {
+        **SPEC,
+        "processing": {
+            "processor": {
+                "image_uri": "ddp",
+                "command": ["python3"],
+                "instance_type": "ml.m5.xlarge",
+                "instance_count": 1,
+                "max_runtime_in_seconds": 1800,
+                "base_job_name": "mutation-prep",
+            },
+            "run": {
+                "code": f"s3://{STANDIN_DATA_BUCKET}/code/preprocess_cifar10.py",
+                "inputs": [
+                    {
+                        "source": f"s3://{STANDIN_DATA_BUCKET}/cifar10/raw",
+                        "destination": "/opt/ml/processing/input/raw",
+                        "input_name": "raw",
+                    }
+                ],
+                "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
+            },
+        },
+        "inputs": {"train": {"processing_output": "train"}},
+    }
+
+
+def processing_then_training(emu: Emulator, work: Path) -> str:
+    """Process (CreateProcessingJob) -> its state-change event -> JobEvents -> Submit -> the job
+    -> Finalize -> Notify; Reconcile looks at the running processing job on its way."""
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=20)
+    _submitted(emu, proc)
+    emu.reconcile()  # DescribeProcessingJob of the open row (it is still running: nothing answered)
+    emu.sagemaker.complete(proc)
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=20) if j != proc]
+    emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
+    return _ended(emu, arn)
+
+
+def lost_processing_event_reconciled(emu: Emulator, work: Path) -> str:
+    """The processing job's event is lost: Reconcile finds it ended and answers its token."""
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=20)
+    _submitted(emu, proc)
+    emu.sagemaker.complete(proc, emit=False)
+    emu.drain_events()
+    report = emu.reconcile()
+    if proc not in report.get("answered", []):
+        return f"reconcile did not answer {proc}: {report}"
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=20) if j != proc]
+    emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
+    return _ended(emu, arn)
+
+
+def _aborted_during_processing(emu: Emulator, lose_event: bool) -> str:
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=20)
+    _submitted(emu, proc)
+    if lose_event:
+        emu.behaviour.lose_execution_events(1)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    if lose_event:
+        emu.reconcile()
+    emu.drain_events()
+    status = emu.sagemaker.job(proc).status
+    by = "Reconcile" if lose_event else "AbortJob"
+    return noticed or ("" if status == "Stopped" else f"{by} left processing job {proc} {status}")
+
+
+def aborted_during_processing(emu: Emulator, work: Path) -> str:
+    """StopExecution while the processing job runs: AbortJob stops it (StopProcessingJob)."""
+    return _aborted_during_processing(emu, lose_event=False)
+
+
+def lost_abort_during_processing_reconciled(emu: Emulator, work: Path) -> str:
+    """The same with the execution-end event lost: Reconcile stops the processing job."""
+    return _aborted_during_processing(emu, lose_event=True)
+
+
+# -- hosting after training (deploy: model, endpoint config, endpoint; transform) -------------
+# As tests/e2e/test_train_then_deploy.py: training is played, the model archive it "produced" is
+# put where SageMaker would, and the emulator serves it for real (dtrain.emulator.hosting).
+INFERENCE_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3.0-cpu-py311-ubuntu20.04-sagemaker"
+)
+
+
+def _trained(emu: Emulator, spec: dict[str, Any], delay: float = 0.0) -> str:
+    """Start `spec`, put its job's model.tar.gz (an answer of y = 2x) and complete the job."""
+    from tests.emulator.hosting_models import model_archive
+
+    arn = emu.start_execution(spec)
+    (job,) = emu.jobs_of(arn, timeout=20)
+    desc = emu.client("sagemaker").describe_training_job(TrainingJobName=job)
+    bucket, _, prefix = desc["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{job}/output/model.tar.gz".lstrip("/")
+    emu.client("s3").put_object(Bucket=bucket, Key=key, Body=model_archive(2, delay))
+    emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
+    return arn
+
+
+def train_then_deploy(emu: Emulator, work: Path) -> str:
+    """Model (its Submit phase times out once after creating it: the retry adopts it by
+    DescribeModel and its tag), endpoint config, endpoint -> its state-change event -> JobEvents
+    -> Finalize; then InvokeEndpoint answers and the endpoint's log lines were written."""
+    from dtrain.emulator.shims import Fault
+
+    endpoint = f"dtrain-mutation-{uuid.uuid4().hex[:8]}"  # the platform prefixes others
+    spec = {
+        **SPEC,
+        "deploy": {
+            "instance_type": "ml.m5.large",
+            "initial_instance_count": 1,
+            "endpoint_name": endpoint,
+            "image_uri": INFERENCE_IMAGE,
+        },
+    }
+    emu.inject_fault(
+        Fault("SubmitJob", "Sandbox.Timedout", "Task timed out", when=lambda e: e.get("phase") == "model")
+    )
+    arn = _trained(emu, spec)
+    try:
+        noticed = _ended(emu, arn)
+        if noticed:
+            return noticed
+        runtime = emu.client("sagemaker-runtime")
+        body, content_type = '{"x": 3}', "application/json"
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type)
+        answer = json.loads(reply["Body"].read())
+        return "" if answer == {"y": 6} else f"endpoint {endpoint} answered {answer}"
+    finally:  # as the caller (full access): one served model at a time
+        with contextlib.suppress(ClientError):
+            emu.client("sagemaker").delete_endpoint(EndpointName=endpoint)
+
+
+def _transform_spec(data: str, **extra: Any) -> dict[str, Any]:
+    return {
+        **SPEC,
+        "transform": {
+            "instance_type": "ml.m5.large",
+            "instance_count": 1,
+            "image_uri": INFERENCE_IMAGE,
+            "data": data,
+            "content_type": "application/json",
+            "split_type": "Line",
+            "strategy": "MultiRecord",
+            "assemble_with": "Line",
+            **extra,
+        },
+    }
+
+
+def _transform_inputs(emu: Emulator, prefix: str, count: int) -> str:
+    body = "".join(json.dumps({"x": i}) + "\n" for i in range(count))
+    emu.client("s3").put_object(Bucket=STANDIN_DATA_BUCKET, Key=f"{prefix}/part-0.jsonl", Body=body.encode())
+    return f"s3://{STANDIN_DATA_BUCKET}/{prefix}/"
+
+
+def train_then_transform(emu: Emulator, work: Path) -> str:
+    """Model, CreateTransformJob -> its state-change event -> JobEvents -> Finalize; the
+    transform job (as the execution role) wrote its .out file."""
+    arn = _trained(emu, _transform_spec(_transform_inputs(emu, "mutation-transform-in", 3)))
+    noticed = _ended(emu, arn)
+    if noticed:
+        return noticed
+    desc = emu.describe_execution(arn)
+    output = json.loads(desc["output"])["transform"]["output_path"]
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    body = emu.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/part-0.jsonl.out")["Body"].read()
+    answers = [json.loads(line)["y"] for line in body.decode().splitlines()]
+    return "" if answers == [0, 2, 4] else f"transform wrote {answers}"
+
+
+def _aborted_during_transform(emu: Emulator, lose_event: bool) -> str:
+    spec = _transform_spec(_transform_inputs(emu, "mutation-transform-slow", 400), strategy="SingleRecord")
+    arn = _trained(emu, spec, delay=0.1)
+    deadline = time.monotonic() + 60
+    name = ""
+    while time.monotonic() < deadline:
+        running = [r.job_name for r in emu.ledger().find_by_execution(arn) if r.kind == "transform"]
+        run = emu.hosting.transforms.get(running[0]) if running else None
+        if run is not None and run.records > 0:
+            name = running[0]
+            break
+        desc = emu.describe_execution(arn)
+        if desc["status"] != "RUNNING":
+            return f"{desc['status']} before its transform job ran: {desc.get('cause') or desc.get('error')}"
+        time.sleep(0.05)
+    if not name:
+        return "the transform job did not start within 60 s"
+    emu.reconcile()  # DescribeTransformJob of the open row (still running: nothing answered)
+    if lose_event:
+        emu.behaviour.lose_execution_events(1)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    if lose_event:
+        emu.reconcile()
+    emu.drain_events()
+    status = emu.hosting.wait_transform(name, timeout=60)
+    by = "Reconcile" if lose_event else "AbortJob"
+    return noticed or ("" if status == "Stopped" else f"{by} left transform job {name} {status}")
+
+
+def aborted_during_transform(emu: Emulator, work: Path) -> str:
+    """StopExecution while the transform job runs: AbortJob stops it (StopTransformJob)."""
+    return _aborted_during_transform(emu, lose_event=False)
+
+
+def lost_abort_during_transform_reconciled(emu: Emulator, work: Path) -> str:
+    """The same with the execution-end event lost: Reconcile stops the transform job."""
+    return _aborted_during_transform(emu, lose_event=True)
+
+
 SCIENTIST = "arn:aws:iam::123456789012:user/scientist"
 
 
@@ -381,6 +605,14 @@ SCENARIOS = (
     aborted_execution_stops_its_job,
     lost_abort_event_reconciled,
     sweep,
+    processing_then_training,
+    lost_processing_event_reconciled,
+    aborted_during_processing,
+    lost_abort_during_processing_reconciled,
+    train_then_deploy,
+    train_then_transform,
+    aborted_during_transform,
+    lost_abort_during_transform_reconciled,
     scientist_runs_the_cli,
 )
 
@@ -416,9 +648,15 @@ def scenarios_for(ref: StatementRef) -> tuple[Any, ...]:
     return tuple(s for s in SCENARIOS if s is not scientist_runs_the_cli)
 
 
+# The execution role's statements for hosting (stacks/hosting_permissions.py, by Sid): the
+# emulator's endpoints and transform jobs act with them, so they get the live scenarios.
+HOSTING_SIDS = ("PullInferenceImages:", "InferenceImageRegistryLogin:", "HostingLogs:")
+
+
 def trains(ref: StatementRef) -> bool:
-    """The execution role acts only in a job that runs: its statements get the training run."""
-    return "ExecutionRole" in ref.logical_id
+    """The execution role acts in a job that runs: its statements get the training run (its
+    hosting statements the live deploy and transform scenarios instead)."""
+    return "ExecutionRole" in ref.logical_id and not ref.summary.startswith(HOSTING_SIDS)
 
 
 def classify(ref: StatementRef, training: bool) -> str:
@@ -450,7 +688,12 @@ def verdict_row(ref: StatementRef, noticed: str, training: bool) -> tuple[str, s
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="", help="statements whose label contains this text")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="statements whose label contains this text (repeatable: any of them)",
+    )
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-training", action="store_true", help="skip the execution role's training runs")
     args = parser.parse_args()
@@ -458,7 +701,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="policy-mutation-"))
     assembly = synth_standin_app(work / "cdk.out")
     templates = {s: json.loads((assembly / f"{s}.template.json").read_text()) for s in STACKS}
-    refs = [r for s in STACKS for r in statements(s, templates[s]) if args.only in r.label]
+    refs = [
+        r
+        for s in STACKS
+        for r in statements(s, templates[s])
+        if not args.only or any(text in r.label for text in args.only)
+    ]
     if args.limit:
         refs = refs[: args.limit]
     rows: list[tuple[str, str, str]] = []
