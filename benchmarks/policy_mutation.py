@@ -11,10 +11,14 @@ Lambda permission or a policy resource that goes with its last statement is rede
 fresh emulator) runs with enforcement on, and the SCENARIOS run: the chain
 (StartExecution -> Submit -> the job -> its completion event -> JobEvents -> Finalize ->
 Notify), Submit's retry adopting its job, a lost event closed by Reconcile, an aborted
-execution whose job AbortJob stops, and a scientist running the CLI under the stack's submitter
-policy. Caught = a scenario went wrong, or a refusal was recorded (the post-deploy service
-checks included). The execution role's statements instead get a job that really trains through
-local mode (CPU, ~1 min each; --no-training skips them).
+execution whose job AbortJob stops, a sweep, a processing step before training (its lost event,
+its abort, its lost abort), training then deploy (InvokeEndpoint answers; the model's phase
+retried adopts it) and training then transform (its output read back; its abort and lost abort),
+and a scientist running the CLI under the stack's submitter policy. Caught = a scenario went
+wrong, or a refusal was recorded (the post-deploy service checks included). The execution
+role's statements instead get a job that really trains through local mode (CPU, ~1 min each;
+--no-training skips them), except its hosting statements (HOSTING_SIDS), which the emulator's
+endpoints and transform jobs use: those run live.
 
 Not caught is then classified from REAL_AWS_ONLY (what the emulator does not model, so the
 statement stays, with that reason) or reported as "not caught" (unneeded, or a missing test).
@@ -220,6 +224,10 @@ def push_policy(emu: Emulator, stack_name: str, logical_id: str, res_type: str, 
 
 
 # -- scenarios: each exercises a path of the platform and says what went wrong ('' = fine) ----
+# How long a scenario waits for a job to be created (a loaded 2-core machine is slow).
+JOB_WAIT_S = 60
+
+
 def _ended(emu: Emulator, arn: str, want: str = "SUCCEEDED") -> str:
     desc = emu.wait_execution(arn, timeout=30)
     if desc["status"] != want:
@@ -230,7 +238,7 @@ def _ended(emu: Emulator, arn: str, want: str = "SUCCEEDED") -> str:
 def chain(emu: Emulator, work: Path) -> str:
     """StartExecution -> Submit -> the job's completion event -> JobEvents -> Finalize -> Notify."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
@@ -246,7 +254,7 @@ def sweep(emu: Emulator, work: Path) -> str:
         },
     }
     arn = emu.start_execution(spec)
-    for job in emu.jobs_of(arn, count=2, timeout=20):
+    for job in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S):
         emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
@@ -268,7 +276,7 @@ def submit_retry_adopts(emu: Emulator, work: Path) -> str:
         Fault("SubmitJob", "Sandbox.Timedout", "Task timed out", when=lambda e: e.get("phase") == "submit")
     )
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     for _ in range(400):
         if sum(e["type"] == "TaskScheduled" for e in emu.history(arn)) >= 2:
             break
@@ -281,7 +289,7 @@ def submit_retry_adopts(emu: Emulator, work: Path) -> str:
 def lost_event_reconciled(emu: Emulator, work: Path) -> str:
     """The job's state-change event is lost; Reconcile finds the ended job and answers its token."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.sagemaker.complete(job, emit=False)
     emu.drain_events()
@@ -294,7 +302,7 @@ def lost_event_reconciled(emu: Emulator, work: Path) -> str:
 def aborted_execution_stops_its_job(emu: Emulator, work: Path) -> str:
     """StopExecution: the execution-end event makes AbortJob stop the training job."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
     noticed = _ended(emu, arn, "ABORTED")
@@ -307,7 +315,7 @@ def lost_abort_event_reconciled(emu: Emulator, work: Path) -> str:
     """The execution-end event of an aborted execution is lost: Reconcile (the backstop) stops
     the job AbortJob never heard of."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.behaviour.lose_execution_events(1)
     emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
@@ -355,11 +363,11 @@ def processing_then_training(emu: Emulator, work: Path) -> str:
     """Process (CreateProcessingJob) -> its state-change event -> JobEvents -> Submit -> the job
     -> Finalize -> Notify; Reconcile looks at the running processing job on its way."""
     arn = emu.start_execution(_processing_spec())
-    (proc,) = emu.jobs_of(arn, timeout=20)
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, proc)
     emu.reconcile()  # DescribeProcessingJob of the open row (it is still running: nothing answered)
     emu.sagemaker.complete(proc)
-    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=20) if j != proc]
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S) if j != proc]
     emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
@@ -367,21 +375,21 @@ def processing_then_training(emu: Emulator, work: Path) -> str:
 def lost_processing_event_reconciled(emu: Emulator, work: Path) -> str:
     """The processing job's event is lost: Reconcile finds it ended and answers its token."""
     arn = emu.start_execution(_processing_spec())
-    (proc,) = emu.jobs_of(arn, timeout=20)
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, proc)
     emu.sagemaker.complete(proc, emit=False)
     emu.drain_events()
     report = emu.reconcile()
     if proc not in report.get("answered", []):
         return f"reconcile did not answer {proc}: {report}"
-    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=20) if j != proc]
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S) if j != proc]
     emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
 
 def _aborted_during_processing(emu: Emulator, lose_event: bool) -> str:
     arn = emu.start_execution(_processing_spec())
-    (proc,) = emu.jobs_of(arn, timeout=20)
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, proc)
     if lose_event:
         emu.behaviour.lose_execution_events(1)
@@ -413,18 +421,29 @@ INFERENCE_IMAGE = (
 )
 
 
-def _trained(emu: Emulator, spec: dict[str, Any], delay: float = 0.0) -> str:
-    """Start `spec`, put its job's model.tar.gz (an answer of y = 2x) and complete the job."""
+def _trained(emu: Emulator, spec: dict[str, Any], delay: float = 0.0, archive: bytes = b"") -> str:
+    """Start `spec`, put its job's model.tar.gz (`archive`, or one answering y = 2x, `delay` s
+    a request) and complete the job."""
     from tests.emulator.hosting_models import model_archive
 
     arn = emu.start_execution(spec)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     desc = emu.client("sagemaker").describe_training_job(TrainingJobName=job)
     bucket, _, prefix = desc["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
     key = f"{prefix.rstrip('/')}/{job}/output/model.tar.gz".lstrip("/")
-    emu.client("s3").put_object(Bucket=bucket, Key=key, Body=model_archive(2, delay))
+    emu.client("s3").put_object(Bucket=bucket, Key=key, Body=archive or model_archive(2, delay))
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return arn
+
+
+def _deploy_spec(endpoint: str) -> dict[str, Any]:
+    deploy = {
+        "instance_type": "ml.m5.large",
+        "initial_instance_count": 1,
+        "endpoint_name": endpoint,
+        "image_uri": INFERENCE_IMAGE,
+    }
+    return {**SPEC, "deploy": deploy}
 
 
 def train_then_deploy(emu: Emulator, work: Path) -> str:
@@ -434,15 +453,7 @@ def train_then_deploy(emu: Emulator, work: Path) -> str:
     from dtrain.emulator.shims import Fault
 
     endpoint = f"dtrain-mutation-{uuid.uuid4().hex[:8]}"  # the platform prefixes others
-    spec = {
-        **SPEC,
-        "deploy": {
-            "instance_type": "ml.m5.large",
-            "initial_instance_count": 1,
-            "endpoint_name": endpoint,
-            "image_uri": INFERENCE_IMAGE,
-        },
-    }
+    spec = _deploy_spec(endpoint)
     emu.inject_fault(
         Fault("SubmitJob", "Sandbox.Timedout", "Task timed out", when=lambda e: e.get("phase") == "model")
     )
@@ -459,6 +470,43 @@ def train_then_deploy(emu: Emulator, work: Path) -> str:
     finally:  # as the caller (full access): one served model at a time
         with contextlib.suppress(ClientError):
             emu.client("sagemaker").delete_endpoint(EndpointName=endpoint)
+
+
+def aborted_during_deploy(emu: Emulator, work: Path) -> str:
+    """StopExecution while its endpoint is still Creating (a model that loads for 3 s): AbortJob
+    describes the endpoint (DescribeEndpoint) and deletes it (DeleteEndpoint)."""
+    import io
+    import tarfile
+
+    from tests.emulator.hosting_models import INFERENCE
+
+    slow = INFERENCE.replace("def model_fn(model_dir):\n", "def model_fn(model_dir):\n    time.sleep(3)\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in {"weights.json": '{"scale": 2}', "code/inference.py": slow}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    endpoint = f"dtrain-mutation-{uuid.uuid4().hex[:8]}"
+    arn = _trained(emu, _deploy_spec(endpoint), archive=buf.getvalue())
+    sm = emu.client("sagemaker")
+    deadline = time.monotonic() + 60
+    while not any(r.kind == "endpoint" for r in emu.ledger().find_by_execution(arn)):
+        desc = emu.describe_execution(arn)
+        if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+            return f"{desc['status']} before its endpoint: {desc.get('cause') or desc.get('error')}"
+        time.sleep(0.02)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    emu.drain_events()
+    try:
+        status = sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except ClientError:
+        status = ""
+    if status:
+        with contextlib.suppress(ClientError):
+            sm.delete_endpoint(EndpointName=endpoint)
+    return noticed or (f"AbortJob left endpoint {endpoint} {status}" if status else "")
 
 
 def _transform_spec(data: str, **extra: Any) -> dict[str, Any]:
@@ -580,7 +628,7 @@ def scientist_runs_the_cli(emu: Emulator, work: Path) -> str:
         if code != 0:
             return f"dtrain submit: {said.strip()[:300]}"
         submitted = json.loads(said)
-        (job,) = emu.jobs_of(submitted["execution_arn"], timeout=20)
+        (job,) = emu.jobs_of(submitted["execution_arn"], timeout=JOB_WAIT_S)
         logs = emu.client("logs")  # a log line SageMaker would have written (as the emulator)
         with acting_as(None):
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -610,6 +658,7 @@ SCENARIOS = (
     aborted_during_processing,
     lost_abort_during_processing_reconciled,
     train_then_deploy,
+    aborted_during_deploy,
     train_then_transform,
     aborted_during_transform,
     lost_abort_during_transform_reconciled,
@@ -694,10 +743,22 @@ def main() -> None:
         default=[],
         help="statements whose label contains this text (repeatable: any of them)",
     )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help="run only these SCENARIOS (repeatable), e.g. for the statements only they exercise",
+    )
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-training", action="store_true", help="skip the execution role's training runs")
     args = parser.parse_args()
     training = not args.no_training
+    if args.scenario:
+        global SCENARIOS
+        unknown = set(args.scenario) - {s.__name__ for s in SCENARIOS}
+        if unknown:
+            raise SystemExit(f"--scenario: no scenario {sorted(unknown)}")
+        SCENARIOS = tuple(s for s in SCENARIOS if s.__name__ in args.scenario)
     work = Path(tempfile.mkdtemp(prefix="policy-mutation-"))
     assembly = synth_standin_app(work / "cdk.out")
     templates = {s: json.loads((assembly / f"{s}.template.json").read_text()) for s in STACKS}
