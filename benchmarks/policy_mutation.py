@@ -1,7 +1,7 @@
 """Policy mutation: remove each policy statement in turn, redeploy, run the chain, record
 whether anything noticed.
 
-    .venv/bin/python benchmarks/policy_mutation.py [--only TEXT] [--limit N] [--no-training]
+    .venv/bin/python benchmarks/policy_mutation.py [--only TEXT ...] [--limit N] [--no-training]
 
 Statements: every statement of every IAM policy, role trust policy, key, bucket and topic
 policy and every Lambda permission of the stand-in platform's templates (DtrainStandIn +
@@ -11,10 +11,14 @@ Lambda permission or a policy resource that goes with its last statement is rede
 fresh emulator) runs with enforcement on, and the SCENARIOS run: the chain
 (StartExecution -> Submit -> the job -> its completion event -> JobEvents -> Finalize ->
 Notify), Submit's retry adopting its job, a lost event closed by Reconcile, an aborted
-execution whose job AbortJob stops, and a scientist running the CLI under the stack's submitter
-policy. Caught = a scenario went wrong, or a refusal was recorded (the post-deploy service
-checks included). The execution role's statements instead get a job that really trains through
-local mode (CPU, ~1 min each; --no-training skips them).
+execution whose job AbortJob stops, a sweep, a processing step before training (its lost event,
+its abort, its lost abort), training then deploy (InvokeEndpoint answers; the model's phase
+retried adopts it) and training then transform (its output read back; its abort and lost abort),
+and a scientist running the CLI under the stack's submitter policy. Caught = a scenario went
+wrong, or a refusal was recorded (the post-deploy service checks included). The execution
+role's statements instead get a job that really trains through local mode (CPU, ~1 min each;
+--no-training skips them), except its hosting statements (HOSTING_SIDS), which the emulator's
+endpoints and transform jobs use: those run live.
 
 Not caught is then classified from REAL_AWS_ONLY (what the emulator does not model, so the
 statement stays, with that reason) or reported as "not caught" (unneeded, or a missing test).
@@ -63,6 +67,11 @@ REAL_AWS_ONLY = {
     "Allow kms:CreateGrant,kms:DescribeKey": (
         "SageMaker may create the volume grant as its caller (undocumented)"
     ),
+    # SageMaker pulls a model's inference image with the model's execution role ("SageMaker AI
+    # Roles" > CreateModel API: Execution Role Permissions); the emulator serves the model with
+    # dtrain.serving in process and pulls no image.
+    "PullInferenceImages:": "inference image pull: the emulator serves models in process, it pulls no image",
+    "InferenceImageRegistryLogin:": "registry login for the inference image pull: no image is pulled",
 }
 # The same by the resource holding the statement (logical id substring).
 REAL_AWS_ONLY_RESOURCES = {
@@ -84,6 +93,8 @@ NOT_REACHED = {
         "and the ledger has no row (tests/lambda/test_submit_job.py)",
         "sagemaker:StopTrainingJob": "Submit stops a job whose execution ended while it was being created "
         "(an abort during the throttle back-off; tests/lambda/test_job_events_reconcile_abort.py)",
+        "sagemaker:StopProcessingJob": "the same race for a processing job (Submitter.submit's stop is "
+        "per job kind; the training case is pinned by test_submit_racing_an_abort_stops_the_job_it_created)",
     },
 }
 SPEC: dict[str, Any] = {
@@ -215,6 +226,10 @@ def push_policy(emu: Emulator, stack_name: str, logical_id: str, res_type: str, 
 
 
 # -- scenarios: each exercises a path of the platform and says what went wrong ('' = fine) ----
+# How long a scenario waits for a job to be created (a loaded 2-core machine is slow).
+JOB_WAIT_S = 60
+
+
 def _ended(emu: Emulator, arn: str, want: str = "SUCCEEDED") -> str:
     desc = emu.wait_execution(arn, timeout=30)
     if desc["status"] != want:
@@ -225,7 +240,7 @@ def _ended(emu: Emulator, arn: str, want: str = "SUCCEEDED") -> str:
 def chain(emu: Emulator, work: Path) -> str:
     """StartExecution -> Submit -> the job's completion event -> JobEvents -> Finalize -> Notify."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
@@ -241,7 +256,7 @@ def sweep(emu: Emulator, work: Path) -> str:
         },
     }
     arn = emu.start_execution(spec)
-    for job in emu.jobs_of(arn, count=2, timeout=20):
+    for job in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S):
         emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)
 
@@ -263,7 +278,7 @@ def submit_retry_adopts(emu: Emulator, work: Path) -> str:
         Fault("SubmitJob", "Sandbox.Timedout", "Task timed out", when=lambda e: e.get("phase") == "submit")
     )
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     for _ in range(400):
         if sum(e["type"] == "TaskScheduled" for e in emu.history(arn)) >= 2:
             break
@@ -276,7 +291,7 @@ def submit_retry_adopts(emu: Emulator, work: Path) -> str:
 def lost_event_reconciled(emu: Emulator, work: Path) -> str:
     """The job's state-change event is lost; Reconcile finds the ended job and answers its token."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.sagemaker.complete(job, emit=False)
     emu.drain_events()
@@ -289,7 +304,7 @@ def lost_event_reconciled(emu: Emulator, work: Path) -> str:
 def aborted_execution_stops_its_job(emu: Emulator, work: Path) -> str:
     """StopExecution: the execution-end event makes AbortJob stop the training job."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
     noticed = _ended(emu, arn, "ABORTED")
@@ -302,7 +317,7 @@ def lost_abort_event_reconciled(emu: Emulator, work: Path) -> str:
     """The execution-end event of an aborted execution is lost: Reconcile (the backstop) stops
     the job AbortJob never heard of."""
     arn = emu.start_execution(SPEC)
-    (job,) = emu.jobs_of(arn, timeout=20)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     _submitted(emu, job)
     emu.behaviour.lose_execution_events(1)
     emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
@@ -313,6 +328,265 @@ def lost_abort_event_reconciled(emu: Emulator, work: Path) -> str:
     return noticed or (
         "" if status == "Stopped" else f"reconcile left {job} {status} after its execution aborted"
     )
+
+
+# -- processing (a processing job before training; dtrain.orchestration.processing) ----------
+def _processing_spec() -> dict[str, Any]:
+    """SPEC with a processing step whose outputs are training's channels (as
+    tests/e2e/test_processing_step.py; the played backend runs no code, so none is uploaded)."""
+    return {
+        **SPEC,
+        "processing": {
+            "processor": {
+                "image_uri": "ddp",
+                "command": ["python3"],
+                "instance_type": "ml.m5.xlarge",
+                "instance_count": 1,
+                "max_runtime_in_seconds": 1800,
+                "base_job_name": "mutation-prep",
+            },
+            "run": {
+                "code": f"s3://{STANDIN_DATA_BUCKET}/code/preprocess_cifar10.py",
+                "inputs": [
+                    {
+                        "source": f"s3://{STANDIN_DATA_BUCKET}/cifar10/raw",
+                        "destination": "/opt/ml/processing/input/raw",
+                        "input_name": "raw",
+                    }
+                ],
+                "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
+            },
+        },
+        "inputs": {"train": {"processing_output": "train"}},
+    }
+
+
+def processing_then_training(emu: Emulator, work: Path) -> str:
+    """Process (CreateProcessingJob) -> its state-change event -> JobEvents -> Submit -> the job
+    -> Finalize -> Notify; Reconcile looks at the running processing job on its way."""
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
+    _submitted(emu, proc)
+    emu.reconcile()  # DescribeProcessingJob of the open row (it is still running: nothing answered)
+    emu.sagemaker.complete(proc)
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S) if j != proc]
+    emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
+    return _ended(emu, arn)
+
+
+def lost_processing_event_reconciled(emu: Emulator, work: Path) -> str:
+    """The processing job's event is lost: Reconcile finds it ended and answers its token."""
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
+    _submitted(emu, proc)
+    emu.sagemaker.complete(proc, emit=False)
+    emu.drain_events()
+    report = emu.reconcile()
+    if proc not in report.get("answered", []):
+        return f"reconcile did not answer {proc}: {report}"
+    (train,) = [j for j in emu.jobs_of(arn, count=2, timeout=JOB_WAIT_S) if j != proc]
+    emu.sagemaker.complete(train, metrics={"validation:accuracy": 0.9})
+    return _ended(emu, arn)
+
+
+def _aborted_during_processing(emu: Emulator, lose_event: bool) -> str:
+    arn = emu.start_execution(_processing_spec())
+    (proc,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
+    _submitted(emu, proc)
+    if lose_event:
+        emu.behaviour.lose_execution_events(1)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    if lose_event:
+        emu.reconcile()
+    emu.drain_events()
+    status = emu.sagemaker.job(proc).status
+    by = "Reconcile" if lose_event else "AbortJob"
+    return noticed or ("" if status == "Stopped" else f"{by} left processing job {proc} {status}")
+
+
+def aborted_during_processing(emu: Emulator, work: Path) -> str:
+    """StopExecution while the processing job runs: AbortJob stops it (StopProcessingJob)."""
+    return _aborted_during_processing(emu, lose_event=False)
+
+
+def lost_abort_during_processing_reconciled(emu: Emulator, work: Path) -> str:
+    """The same with the execution-end event lost: Reconcile stops the processing job."""
+    return _aborted_during_processing(emu, lose_event=True)
+
+
+# -- hosting after training (deploy: model, endpoint config, endpoint; transform) -------------
+# As tests/e2e/test_train_then_deploy.py: training is played, the model archive it "produced" is
+# put where SageMaker would, and the emulator serves it for real (dtrain.emulator.hosting).
+INFERENCE_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3.0-cpu-py311-ubuntu20.04-sagemaker"
+)
+
+
+def _trained(emu: Emulator, spec: dict[str, Any], delay: float = 0.0, archive: bytes = b"") -> str:
+    """Start `spec`, put its job's model.tar.gz (`archive`, or one answering y = 2x, `delay` s
+    a request) and complete the job."""
+    from tests.emulator.hosting_models import model_archive
+
+    arn = emu.start_execution(spec)
+    (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
+    desc = emu.client("sagemaker").describe_training_job(TrainingJobName=job)
+    bucket, _, prefix = desc["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{job}/output/model.tar.gz".lstrip("/")
+    emu.client("s3").put_object(Bucket=bucket, Key=key, Body=archive or model_archive(2, delay))
+    emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
+    return arn
+
+
+def _deploy_spec(endpoint: str) -> dict[str, Any]:
+    deploy = {
+        "instance_type": "ml.m5.large",
+        "initial_instance_count": 1,
+        "endpoint_name": endpoint,
+        "image_uri": INFERENCE_IMAGE,
+    }
+    return {**SPEC, "deploy": deploy}
+
+
+def train_then_deploy(emu: Emulator, work: Path) -> str:
+    """Model (its Submit phase times out once after creating it: the retry adopts it by
+    DescribeModel and its tag), endpoint config, endpoint -> its state-change event -> JobEvents
+    -> Finalize; then InvokeEndpoint answers and the endpoint's log lines were written."""
+    from dtrain.emulator.shims import Fault
+
+    endpoint = f"dtrain-mutation-{uuid.uuid4().hex[:8]}"  # the platform prefixes others
+    spec = _deploy_spec(endpoint)
+    emu.inject_fault(
+        Fault("SubmitJob", "Sandbox.Timedout", "Task timed out", when=lambda e: e.get("phase") == "model")
+    )
+    arn = _trained(emu, spec)
+    try:
+        noticed = _ended(emu, arn)
+        if noticed:
+            return noticed
+        runtime = emu.client("sagemaker-runtime")
+        body, content_type = '{"x": 3}', "application/json"
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type)
+        answer = json.loads(reply["Body"].read())
+        return "" if answer == {"y": 6} else f"endpoint {endpoint} answered {answer}"
+    finally:  # as the caller (full access): one served model at a time
+        with contextlib.suppress(ClientError):
+            emu.client("sagemaker").delete_endpoint(EndpointName=endpoint)
+
+
+def aborted_during_deploy(emu: Emulator, work: Path) -> str:
+    """StopExecution while its endpoint is still Creating (a model that loads for 3 s): AbortJob
+    describes the endpoint (DescribeEndpoint) and deletes it (DeleteEndpoint)."""
+    import io
+    import tarfile
+
+    from tests.emulator.hosting_models import INFERENCE
+
+    slow = INFERENCE.replace("def model_fn(model_dir):\n", "def model_fn(model_dir):\n    time.sleep(3)\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in {"weights.json": '{"scale": 2}', "code/inference.py": slow}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    endpoint = f"dtrain-mutation-{uuid.uuid4().hex[:8]}"
+    arn = _trained(emu, _deploy_spec(endpoint), archive=buf.getvalue())
+    sm = emu.client("sagemaker")
+    deadline = time.monotonic() + 60
+    while not any(r.kind == "endpoint" for r in emu.ledger().find_by_execution(arn)):
+        desc = emu.describe_execution(arn)
+        if desc["status"] != "RUNNING" or time.monotonic() > deadline:
+            return f"{desc['status']} before its endpoint: {desc.get('cause') or desc.get('error')}"
+        time.sleep(0.02)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    emu.drain_events()
+    try:
+        status = sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+    except ClientError:
+        status = ""
+    if status:
+        with contextlib.suppress(ClientError):
+            sm.delete_endpoint(EndpointName=endpoint)
+    return noticed or (f"AbortJob left endpoint {endpoint} {status}" if status else "")
+
+
+def _transform_spec(data: str, **extra: Any) -> dict[str, Any]:
+    return {
+        **SPEC,
+        "transform": {
+            "instance_type": "ml.m5.large",
+            "instance_count": 1,
+            "image_uri": INFERENCE_IMAGE,
+            "data": data,
+            "content_type": "application/json",
+            "split_type": "Line",
+            "strategy": "MultiRecord",
+            "assemble_with": "Line",
+            **extra,
+        },
+    }
+
+
+def _transform_inputs(emu: Emulator, prefix: str, count: int) -> str:
+    body = "".join(json.dumps({"x": i}) + "\n" for i in range(count))
+    emu.client("s3").put_object(Bucket=STANDIN_DATA_BUCKET, Key=f"{prefix}/part-0.jsonl", Body=body.encode())
+    return f"s3://{STANDIN_DATA_BUCKET}/{prefix}/"
+
+
+def train_then_transform(emu: Emulator, work: Path) -> str:
+    """Model, CreateTransformJob -> its state-change event -> JobEvents -> Finalize; the
+    transform job (as the execution role) wrote its .out file."""
+    arn = _trained(emu, _transform_spec(_transform_inputs(emu, "mutation-transform-in", 3)))
+    noticed = _ended(emu, arn)
+    if noticed:
+        return noticed
+    desc = emu.describe_execution(arn)
+    output = json.loads(desc["output"])["transform"]["output_path"]
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    body = emu.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/part-0.jsonl.out")["Body"].read()
+    answers = [json.loads(line)["y"] for line in body.decode().splitlines()]
+    return "" if answers == [0, 2, 4] else f"transform wrote {answers}"
+
+
+def _aborted_during_transform(emu: Emulator, lose_event: bool) -> str:
+    spec = _transform_spec(_transform_inputs(emu, "mutation-transform-slow", 400), strategy="SingleRecord")
+    arn = _trained(emu, spec, delay=0.1)
+    deadline = time.monotonic() + 60
+    name = ""
+    while time.monotonic() < deadline:
+        running = [r.job_name for r in emu.ledger().find_by_execution(arn) if r.kind == "transform"]
+        run = emu.hosting.transforms.get(running[0]) if running else None
+        if run is not None and run.records > 0:
+            name = running[0]
+            break
+        desc = emu.describe_execution(arn)
+        if desc["status"] != "RUNNING":
+            return f"{desc['status']} before its transform job ran: {desc.get('cause') or desc.get('error')}"
+        time.sleep(0.05)
+    if not name:
+        return "the transform job did not start within 60 s"
+    emu.reconcile()  # DescribeTransformJob of the open row (still running: nothing answered)
+    if lose_event:
+        emu.behaviour.lose_execution_events(1)
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
+    noticed = _ended(emu, arn, "ABORTED")
+    if lose_event:
+        emu.reconcile()
+    emu.drain_events()
+    status = emu.hosting.wait_transform(name, timeout=60)
+    by = "Reconcile" if lose_event else "AbortJob"
+    return noticed or ("" if status == "Stopped" else f"{by} left transform job {name} {status}")
+
+
+def aborted_during_transform(emu: Emulator, work: Path) -> str:
+    """StopExecution while the transform job runs: AbortJob stops it (StopTransformJob)."""
+    return _aborted_during_transform(emu, lose_event=False)
+
+
+def lost_abort_during_transform_reconciled(emu: Emulator, work: Path) -> str:
+    """The same with the execution-end event lost: Reconcile stops the transform job."""
+    return _aborted_during_transform(emu, lose_event=True)
 
 
 SCIENTIST = "arn:aws:iam::123456789012:user/scientist"
@@ -356,7 +630,7 @@ def scientist_runs_the_cli(emu: Emulator, work: Path) -> str:
         if code != 0:
             return f"dtrain submit: {said.strip()[:300]}"
         submitted = json.loads(said)
-        (job,) = emu.jobs_of(submitted["execution_arn"], timeout=20)
+        (job,) = emu.jobs_of(submitted["execution_arn"], timeout=JOB_WAIT_S)
         logs = emu.client("logs")  # a log line SageMaker would have written (as the emulator)
         with acting_as(None):
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -381,6 +655,15 @@ SCENARIOS = (
     aborted_execution_stops_its_job,
     lost_abort_event_reconciled,
     sweep,
+    processing_then_training,
+    lost_processing_event_reconciled,
+    aborted_during_processing,
+    lost_abort_during_processing_reconciled,
+    train_then_deploy,
+    aborted_during_deploy,
+    train_then_transform,
+    aborted_during_transform,
+    lost_abort_during_transform_reconciled,
     scientist_runs_the_cli,
 )
 
@@ -416,9 +699,15 @@ def scenarios_for(ref: StatementRef) -> tuple[Any, ...]:
     return tuple(s for s in SCENARIOS if s is not scientist_runs_the_cli)
 
 
+# The execution role's statements for hosting (stacks/hosting_permissions.py, by Sid): the
+# emulator's endpoints and transform jobs act with them, so they get the live scenarios.
+HOSTING_SIDS = ("PullInferenceImages:", "InferenceImageRegistryLogin:", "HostingLogs:")
+
+
 def trains(ref: StatementRef) -> bool:
-    """The execution role acts only in a job that runs: its statements get the training run."""
-    return "ExecutionRole" in ref.logical_id
+    """The execution role acts in a job that runs: its statements get the training run (its
+    hosting statements the live deploy and transform scenarios instead)."""
+    return "ExecutionRole" in ref.logical_id and not ref.summary.startswith(HOSTING_SIDS)
 
 
 def classify(ref: StatementRef, training: bool) -> str:
@@ -450,15 +739,37 @@ def verdict_row(ref: StatementRef, noticed: str, training: bool) -> tuple[str, s
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default="", help="statements whose label contains this text")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="statements whose label contains this text (repeatable: any of them)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help="run only these SCENARIOS (repeatable), e.g. for the statements only they exercise",
+    )
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-training", action="store_true", help="skip the execution role's training runs")
     args = parser.parse_args()
     training = not args.no_training
+    if args.scenario:
+        global SCENARIOS
+        unknown = set(args.scenario) - {s.__name__ for s in SCENARIOS}
+        if unknown:
+            raise SystemExit(f"--scenario: no scenario {sorted(unknown)}")
+        SCENARIOS = tuple(s for s in SCENARIOS if s.__name__ in args.scenario)
     work = Path(tempfile.mkdtemp(prefix="policy-mutation-"))
     assembly = synth_standin_app(work / "cdk.out")
     templates = {s: json.loads((assembly / f"{s}.template.json").read_text()) for s in STACKS}
-    refs = [r for s in STACKS for r in statements(s, templates[s]) if args.only in r.label]
+    refs = [
+        r
+        for s in STACKS
+        for r in statements(s, templates[s])
+        if not args.only or any(text in r.label for text in args.only)
+    ]
     if args.limit:
         refs = refs[: args.limit]
     rows: list[tuple[str, str, str]] = []
