@@ -648,7 +648,7 @@ def scientist_runs_the_cli(emu: Emulator, work: Path) -> str:
     return ""
 
 
-SCENARIOS = (
+SCENARIOS: tuple[Any, ...] = (
     chain,
     submit_retry_adopts,
     lost_event_reconciled,

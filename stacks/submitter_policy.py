@@ -11,8 +11,10 @@ What the CLI calls, and nothing else (each grant names the command that needs it
   kms:Decrypt on its key through DynamoDB: DynamoDB decrypts the table key with the caller's
   permissions, AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS"),
   states:DescribeExecution/StopExecution/GetExecutionHistory on this state machine's executions,
-  sagemaker:DescribeTrainingJob on the platform's jobs (`<prefix>-*`);
-- logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group.
+  sagemaker:DescribeTrainingJob and DescribeProcessingJob (the step before training) on the
+  platform's jobs (`<prefix>-*`);
+- logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group, and on the
+  streams of the platform's processing jobs in SageMaker's processing log group.
 Tested by running the CLI as a principal with only this policy against the emulator
 (tests/cli/test_cli_submitter_policy.py).
 """
@@ -29,6 +31,7 @@ from stacks.training_stack import (
     INFERENCE_CODE_PATTERN,
     PROCESSING_CODE_PATTERN,
     SAGEMAKER_LOG_GROUP,
+    SAGEMAKER_PROCESSING_LOG_GROUP,
     SOURCE_TARBALL_PATTERN,
     exported_arn,
 )
@@ -64,7 +67,16 @@ def submitter_policy(
         if Stack.of(artifacts_bucket) is stack
         else exported_arn(artifacts_bucket, "ArtifactsBucketArn")
     )
-    log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{SAGEMAKER_LOG_GROUP}"
+    logs_head = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group"
+    log_group = f"{logs_head}:{SAGEMAKER_LOG_GROUP}"
+    # SageMaker names a processing job's streams `<job>/<host>-<epoch>` ("Log groups and streams
+    # that Amazon SageMaker AI sends to Amazon CloudWatch Logs",
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html): GetLogEvents is
+    # authorized on the stream, DescribeLogStreams on the group (Service Authorization Reference,
+    # "Actions defined by Amazon CloudWatch Logs").
+    processing_log_group = f"{logs_head}:{SAGEMAKER_PROCESSING_LOG_GROUP}"
+    sagemaker_head = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+    prefix = job_name_prefix.lower()
     return iam.ManagedPolicy(
         scope,
         construct_id,
@@ -113,15 +125,22 @@ def submitter_policy(
             iam.PolicyStatement(
                 sid="DescribeJobs",
                 actions=["sagemaker:DescribeTrainingJob"],
-                resources=[
-                    f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:training-job/"
-                    f"{job_name_prefix.lower()}-*"
-                ],
+                resources=[f"{sagemaker_head}:training-job/{prefix}-*"],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeProcessingJobs",
+                actions=["sagemaker:DescribeProcessingJob"],
+                resources=[f"{sagemaker_head}:processing-job/{prefix}-*"],
             ),
             iam.PolicyStatement(
                 sid="ReadTrainingLogs",
                 actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
                 resources=[log_group, f"{log_group}:log-stream:*"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadProcessingLogs",
+                actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
+                resources=[processing_log_group, f"{processing_log_group}:log-stream:{prefix}-*"],
             ),
         ],
     )

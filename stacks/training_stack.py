@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Fn, Stack
+from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -90,18 +91,40 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
 
-        self.images: dict[str, ecr_assets.DockerImageAsset] = {
-            name: ecr_assets.DockerImageAsset(
-                self,
-                construct_id_,
-                directory=str(TRAINING_CODE_DIR),
-                file=f"{name}/Dockerfile",
-                exclude=IMAGE_EXCLUDES,
-                platform=ecr_assets.Platform.LINUX_AMD64,
-            )
-            for name, construct_id_ in IMAGES.items()
-        }
+        # In emulator mode the images are not assets: `cdk deploy` against the emulator has no
+        # registry to push to (and may have no Docker), and local mode runs training_code/<image>/
+        # for these URIs instead; the role keeps the same pull grant on the same repository.
+        self.images: dict[str, ecr_assets.DockerImageAsset] = (
+            {}
+            if config.emulator
+            else {
+                name: ecr_assets.DockerImageAsset(
+                    self,
+                    construct_id_,
+                    directory=str(TRAINING_CODE_DIR),
+                    file=f"{name}/Dockerfile",
+                    exclude=IMAGE_EXCLUDES,
+                    platform=ecr_assets.Platform.LINUX_AMD64,
+                )
+                for name, construct_id_ in IMAGES.items()
+            }
+        )
         self.image_uris: dict[str, str] = {name: asset.image_uri for name, asset in self.images.items()}
+        pulled: list[ecr.IRepository] = [asset.repository for asset in self.images.values()]
+        if config.emulator:
+            # The bootstrap stack's image repository, which the assets would have been pushed to;
+            # the URIs take the synthesizer's own short Fn::Sub form (they travel in the Lambdas'
+            # 4 KB environment).
+            qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
+            repository = f"cdk-{qualifier}-container-assets-${{AWS::AccountId}}-${{AWS::Region}}"
+            unpushed = ecr.Repository.from_repository_name(self, "ImageRepository", Fn.sub(repository))
+            self.image_uris = {
+                name: Fn.sub(
+                    f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository}:{name}-not-pushed"
+                )
+                for name in IMAGES
+            }
+            pulled = [unpushed]
 
         self.execution_role = iam.Role(
             self,
@@ -176,8 +199,8 @@ class TrainingStack(Stack):
                 resources=[key.key_arn],
             )
         )
-        for asset in self.images.values():
-            asset.repository.grant_pull(role)
+        for repository in pulled:
+            repository.grant_pull(role)
         # EBS attaches encrypted training volumes through a grant it creates for the instance.
         role.add_to_policy(
             iam.PolicyStatement(

@@ -156,6 +156,18 @@ def _placeholder_id(logical_id: str, resource_type: str) -> str:
     return f"emulated-{logical_id}"
 
 
+def modelled_template(template: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The template as the emulator can create it (references to resources it cannot model
+    replaced by placeholders), and what it could not model. Used by the emulator's own deploy
+    and by the CDK CLI's change sets (cdk_cli)."""
+    not_modelled = _unsupported_types(
+        r["Type"] for r in template.get("Resources", {}).values() if r["Type"] not in LOADED_BY_DEPLOY
+    )
+    stubbed: list[str] = []
+    template = stub_unmodelled_references(template, set(not_modelled), stubbed)
+    return template, not_modelled + sorted({f"attribute {a} (placeholder value)" for a in stubbed})
+
+
 def stub_unmodelled_references(
     template: dict[str, Any], unmodelled: set[str], stubbed: list[str] | None = None
 ) -> dict[str, Any]:
@@ -256,12 +268,7 @@ def _deploy_stacks(
                 )
         props = art["properties"]
         template = json.loads((assembly / props["templateFile"]).read_text())
-        not_modelled = _unsupported_types(
-            r["Type"] for r in template.get("Resources", {}).values() if r["Type"] not in LOADED_BY_DEPLOY
-        )
-        stubbed: list[str] = []
-        template = stub_unmodelled_references(template, set(not_modelled), stubbed)
-        not_modelled += sorted({f"attribute {a} (placeholder value)" for a in stubbed})
+        template, not_modelled = modelled_template(template)
         template_text = json.dumps(template)
         stack_name = props.get("stackName", artifact_id)
         params = [

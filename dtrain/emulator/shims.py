@@ -475,6 +475,10 @@ def installed(shims: Shims) -> Iterator[Shims]:
     from dtrain.emulator import processing_backend
 
     processing_backend.install(patch, shims.sagemaker_backend)
+    # CloudFormation as the CDK CLI drives it (template URLs, change sets).
+    from dtrain.emulator import cdk_cli
+
+    cdk_cli.install(patch)
     try:
         yield shims
     finally:

@@ -9,6 +9,10 @@ from __future__ import annotations
 from urllib.parse import quote
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# Where SageMaker writes a processing job's container output, one stream per host named
+# `<job>/<host>-<epoch seconds>` ("Log groups and streams that Amazon SageMaker AI sends to
+# Amazon CloudWatch Logs", https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
+SAGEMAKER_PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
 
 def console_host(region: str) -> str:
@@ -32,10 +36,14 @@ def _console_escape(text: str) -> str:
     return quote(quote(text, safe=""), safe="").replace("%", "$")
 
 
-def training_logs_link(region: str, job_name: str) -> str:
-    group = _console_escape(SAGEMAKER_LOG_GROUP)
+def training_logs_link(region: str, job_name: str, *, group_name: str = SAGEMAKER_LOG_GROUP) -> str:
+    group = _console_escape(group_name)
     stream_filter = "$3FlogStreamNameFilter$3D" + _console_escape(f"{job_name}/")
     return (
         f"{console_host(region)}/cloudwatch/home?region={region}"
         f"#logsV2:log-groups/log-group/{group}/log-events{stream_filter}"
     )
+
+
+def processing_logs_link(region: str, job_name: str) -> str:
+    return training_logs_link(region, job_name, group_name=SAGEMAKER_PROCESSING_LOG_GROUP)

@@ -18,6 +18,11 @@ from dtrain.remote.errors import JobNotFound
 from dtrain.remote.ledger_view import LedgerRow
 
 TERMINAL_JOB_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# The ledger row kind of the job an execution runs before training (dtrain.orchestration.job_kinds).
+PROCESSING_KIND = "processing"
+# A deployed submitter policy older than sagemaker:DescribeProcessingJob answers with these:
+# `dtrain status` then shows the processing job's status from the ledger, as it did before.
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 # Ledger rows of what follows training (dtrain.orchestration.hosting): shown beside the jobs.
 HOSTING_KINDS = frozenset({"endpoint", "transform"})
 
@@ -31,6 +36,17 @@ class ResolvedJob:
     training_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Describe
     # Ledger key of an endpoint / transform row -> DescribeEndpoint / DescribeTransformJob.
     hosting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processing_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Describe
+
+    @property
+    def processing_names(self) -> list[str]:
+        """The execution's processing jobs (its step before training), in ledger order."""
+        return [row.job_name for row in self.rows if row.kind == PROCESSING_KIND]
+
+    @property
+    def training_job_names(self) -> list[str]:
+        processing = set(self.processing_names)
+        return [name for name in self.job_names if name not in processing]
 
     @property
     def hosting_rows(self) -> list[LedgerRow]:
@@ -92,6 +108,22 @@ def describe_training_job(context: RemoteContext, job_name: str) -> dict[str, An
     return response
 
 
+def describe_processing_job(context: RemoteContext, job_name: str) -> dict[str, Any] | None:
+    """DescribeProcessingJob; None when there is no such job or the caller may not describe it."""
+
+    def quiet(code: str) -> bool:
+        return _is_missing_training_job(code) or code in _DENIED
+
+    with translate_aws_errors(f"describe processing job {job_name}", passthrough=quiet):
+        try:
+            response: dict[str, Any] = context.sagemaker.describe_processing_job(ProcessingJobName=job_name)
+        except Exception as exc:
+            if quiet(error_code(exc)):
+                return None
+            raise
+    return response
+
+
 def refresh(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
     """Re-read the execution, its ledger rows and its training jobs (the follow loop's poll)."""
     if resolved.execution_arn:
@@ -103,7 +135,11 @@ def refresh(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
 
 
 def _describe_jobs(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
-    for name in resolved.job_names:
+    for name in resolved.processing_names:
+        processed = describe_processing_job(context, name)
+        if processed is not None:
+            resolved.processing_jobs[name] = processed
+    for name in resolved.training_job_names:
         described = describe_training_job(context, name)
         if described is not None:
             resolved.training_jobs[name] = described

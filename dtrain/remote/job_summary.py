@@ -1,6 +1,7 @@
 """One job's story in one structure: what `dtrain status` prints and `--wait` ends with.
 
-Built from the execution, the ledger rows and DescribeTrainingJob, never from guesses: a
+Built from the execution, the ledger rows, DescribeTrainingJob and (for the processing step)
+DescribeProcessingJob, never from guesses: a
 field AWS has not filled yet is absent (None), not zero. Spot savings are computed as AWS
 defines them, 1 - BillableTimeInSeconds / TrainingTimeInSeconds.
 """
@@ -12,7 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from dtrain.remote.console_links import execution_link, training_job_link, training_logs_link
+from dtrain.remote.console_links import (
+    execution_link,
+    processing_logs_link,
+    training_job_link,
+    training_logs_link,
+)
 from dtrain.remote.experiments import runs_table, user_hyperparameters
 from dtrain.remote.job_lookup import ResolvedJob
 
@@ -104,6 +110,30 @@ def training_job_summary(region: str, described: Mapping[str, Any]) -> dict[str,
     }
 
 
+def processing_job_summary(region: str, described: Mapping[str, Any]) -> dict[str, Any]:
+    """The live DescribeProcessingJob answer of the execution's processing step."""
+    name = str(described["ProcessingJobName"])
+    cluster = (described.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    return {
+        "name": name,
+        "kind": "processing",
+        "arn": described.get("ProcessingJobArn"),
+        "status": described.get("ProcessingJobStatus"),
+        "failure_reason": described.get("FailureReason"),
+        "exit_message": described.get("ExitMessage"),
+        "instance_type": cluster.get("InstanceType"),
+        "instance_count": cluster.get("InstanceCount"),
+        "created": iso(described.get("CreationTime")),
+        "started": iso(described.get("ProcessingStartTime")),
+        "ended": iso(described.get("ProcessingEndTime")),
+        "outputs": {
+            str(o["OutputName"]): (o.get("S3Output") or {}).get("S3Uri")
+            for o in (described.get("ProcessingOutputConfig") or {}).get("Outputs", [])
+        },
+        "logs_url": processing_logs_link(region, name),
+    }
+
+
 def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
     """The JSON document of `dtrain status --json`."""
     result: dict[str, Any] = {"query": resolved.query}
@@ -129,7 +159,10 @@ def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
     for name in resolved.job_names:
         row = next((r for r in resolved.rows if r.job_name == name), None)
         described = resolved.training_jobs.get(name)
-        if described is not None:
+        processed = resolved.processing_jobs.get(name)
+        if processed is not None:
+            job = processing_job_summary(region, processed)
+        elif described is not None:
             job = training_job_summary(region, described)
         else:
             job = {"name": name, "status": row.status if row else "Unknown"}
@@ -256,6 +289,8 @@ def render_summary(summary: Mapping[str, Any]) -> str:
                     ),
                     ("spot savings", f"{savings:.1f}%" if isinstance(savings, float) else None),
                     ("interruptions", job.get("interruptions") or None),
+                    ("exit message", job.get("exit_message")),
+                    ("outputs", ", ".join(f"{k}={v}" for k, v in (job.get("outputs") or {}).items())),
                     ("model", job.get("model_artifact")),
                     ("tensorboard", job.get("tensorboard")),
                     ("console", job.get("console_url")),

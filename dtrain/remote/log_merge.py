@@ -1,8 +1,10 @@
-"""A training job's CloudWatch log streams, merged in time order and labelled by host.
+"""A SageMaker job's CloudWatch log streams, merged in time order and labelled by host.
 
 SageMaker writes one stream per host and container start to the group
 `/aws/sagemaker/TrainingJobs`, named `<job>/algo-<i>-<epoch seconds>` (a spot restart on the
-same host opens a new stream with a later epoch). The reader keeps a forward token per stream,
+same host opens a new stream with a later epoch); a processing job's go to
+`/aws/sagemaker/ProcessingJobs`, named the same way
+(console_links.SAGEMAKER_PROCESSING_LOG_GROUP). The reader keeps a forward token per stream,
 so each `poll()` returns only the lines that arrived since the last one: the same object
 serves a one-shot dump and `--follow`.
 """
@@ -27,6 +29,7 @@ class LogLine:
     host: str
     stream: str
     message: str
+    job_kind: str = "training"  # or "processing": the execution's step before training
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,7 @@ class LogLine:
             "host": self.host,
             "stream": self.stream,
             "message": self.message,
+            "job_kind": self.job_kind,
         }
 
 
@@ -51,12 +55,19 @@ def merge(batches: Iterable[list[LogLine]]) -> list[LogLine]:
 
 class JobLogReader:
     def __init__(
-        self, logs_client: Any, job_name: str, *, host: str | None = None, group: str = SAGEMAKER_LOG_GROUP
+        self,
+        logs_client: Any,
+        job_name: str,
+        *,
+        host: str | None = None,
+        group: str = SAGEMAKER_LOG_GROUP,
+        job_kind: str = "training",
     ) -> None:
         self._client = logs_client
         self.job_name = job_name
         self.host = host
         self.group = group
+        self.job_kind = job_kind
         self._tokens: dict[str, str | None] = {}
         self.seen_streams: set[str] = set()
 
@@ -100,7 +111,8 @@ class JobLogReader:
                 response = self._client.get_log_events(**kwargs)
                 events = response.get("events", [])
                 lines.extend(
-                    LogLine(int(e["timestamp"]), host, stream, str(e["message"]).rstrip("\n")) for e in events
+                    LogLine(int(e["timestamp"]), host, stream, str(e["message"]).rstrip("\n"), self.job_kind)
+                    for e in events
                 )
                 next_token = response.get("nextForwardToken")
                 # CloudWatch signals the end of a stream by returning the token it was given.
@@ -119,4 +131,6 @@ class JobLogReader:
 
 
 def format_line(line: LogLine, *, width: int = 6) -> str:
-    return f"[{line.host.ljust(width)}] {line.message}"
+    # A processing job's lines say so: they come before the training job's, from the same hosts' names.
+    kind = "" if line.job_kind == "training" else f"{line.job_kind} "
+    return f"[{kind}{line.host.ljust(width)}] {line.message}"

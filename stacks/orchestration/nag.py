@@ -119,7 +119,7 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
     Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
     if stack.submit_fn.role is not None:
         Validations.of(stack.submit_fn.role).acknowledge(*_repack_acks(stack, prefix))
-    _acknowledge_submitter_policy(stack, ledger_index, job_prefix, executions)
+    _acknowledge_submitter_policy(stack, ledger_index, job_prefix, processing_prefix, executions)
 
 
 def _bucket_ref(stack: OrchestrationStack) -> str:
@@ -162,11 +162,12 @@ def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]
 
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
-    the Lambdas' (ledger index, job-name prefix, executions) plus the two below."""
+    the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
     from stacks.training_stack import (
         INFERENCE_CODE_PATTERN,
         PROCESSING_CODE_PATTERN,
         SAGEMAKER_LOG_GROUP,
+        SAGEMAKER_PROCESSING_LOG_GROUP,
         SOURCE_TARBALL_PATTERN,
         export_name,
     )
@@ -198,5 +199,11 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}:log-stream:*]",
             "`dtrain logs` reads the streams SageMaker creates per training host (<job>/algo-N) in its "
             "fixed log group; stream names are made by the service per job.",
+        ),
+        _ack(
+            f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}"
+            f":log-stream:{stack.options.job_name_prefix.lower()}-*]",
+            "`dtrain logs` reads the streams SageMaker creates per processing host (<job>/algo-N-<epoch>) "
+            "in its fixed log group, only those of the platform's processing jobs (job-name prefix).",
         ),
     )

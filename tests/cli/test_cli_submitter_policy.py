@@ -63,6 +63,28 @@ def _spec(tmp_path: Any, job_name: str) -> str:
     return str(path)
 
 
+def _processing_spec(tmp_path: Any, job_name: str) -> Path:
+    """The spec of `_spec` with a processing step whose script is local (prep.py beside it)."""
+    path = tmp_path / f"{job_name}.json"
+    spec = json.loads(Path(_spec(tmp_path, job_name)).read_text())
+    (tmp_path / "prep.py").write_text("print('prep')\n")
+    spec["processing"] = {
+        "processor": {
+            "image_uri": "ddp",
+            "command": ["python3"],
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+        },
+        "run": {
+            "code": "prep.py",
+            "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
+        },
+    }
+    spec["inputs"] = {"train": {"processing_output": "train"}}
+    path.write_text(json.dumps(spec))
+    return path
+
+
 def test_submit_status_list_logs_stop_under_the_submitter_policy(
     emulator: Any, as_scientist: None, cli: Any, tmp_path: Any
 ) -> None:
@@ -92,23 +114,7 @@ def test_submit_uploads_a_local_processing_script_under_the_submitter_policy(
 ) -> None:
     """Issue 17: a spec with a processing step and a local script: submit puts the script beside
     the source tarball (<execution>/source/processing/) and the processing job reads it there."""
-    path = tmp_path / "least-privilege-processing.json"
-    spec = json.loads(Path(_spec(tmp_path, "least-privilege-processing")).read_text())
-    (tmp_path / "prep.py").write_text("print('prep')\n")
-    spec["processing"] = {
-        "processor": {
-            "image_uri": "ddp",
-            "command": ["python3"],
-            "instance_type": "ml.m5.xlarge",
-            "instance_count": 1,
-        },
-        "run": {
-            "code": "prep.py",
-            "outputs": [{"source": "/opt/ml/processing/output/train", "output_name": "train"}],
-        },
-    }
-    spec["inputs"] = {"train": {"processing_output": "train"}}
-    path.write_text(json.dumps(spec))
+    path = _processing_spec(tmp_path, "least-privilege-processing")
     submitted = cli.json("submit", str(path))
     code = submitted["processing_code"]
     assert code.endswith("/least-privilege-processing/source/processing/prep.py")
@@ -123,3 +129,87 @@ def test_submit_uploads_a_local_processing_script_under_the_submitter_policy(
         assert emulator.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() == b"print('prep')\n"
     cli.json("stop", "least-privilege-processing")
     assert not [r for r in emulator.authz.refusals if r.principal == SCIENTIST]
+
+
+def _write_log(emulator: Any, group: str, stream: str, message: str) -> None:
+    """What SageMaker writes for a job's host (the playback emulator runs no container)."""
+    import contextlib
+    import time
+
+    from dtrain.emulator.authz.hook import acting_as
+
+    logs = emulator.client("logs")
+    with acting_as(None):  # written as SageMaker, not as the scientist
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
+        )
+
+
+def test_status_and_logs_show_the_processing_job_under_the_submitter_policy(
+    emulator: Any, as_scientist: None, cli: Any, tmp_path: Any
+) -> None:
+    """Issue 17: the policy grants sagemaker:DescribeProcessingJob and the processing log group's
+    streams of the platform's jobs, so `dtrain status` shows the processing job's live status and
+    `dtrain logs EXECUTION` its lines, labelled, before the training job's."""
+    submitted = cli.json("submit", str(_processing_spec(tmp_path, "least-privilege-proc-logs")))
+    arn = submitted["execution_arn"]
+    (proc,) = emulator.jobs_of(arn)
+    # Stream names as SageMaker gives them: <job>/<host>-<epoch seconds> (console_links).
+    _write_log(emulator, "/aws/sagemaker/ProcessingJobs", f"{proc}/algo-1-1700000000", "prep: 10 records")
+    emulator.sagemaker.complete(proc)
+    (train,) = [job for job in emulator.jobs_of(arn, count=2) if job != proc]
+    _write_log(emulator, "/aws/sagemaker/TrainingJobs", f"{train}/algo-1-1700000001", "epoch 1")
+
+    status = cli.json("status", "least-privilege-proc-logs")
+    (processing,) = [job for job in status["jobs"] if job.get("kind") == "processing"]
+    # Live, from DescribeProcessingJob: its ARN, end time and outputs are not in the ledger row.
+    assert processing["status"] == "Completed"
+    assert processing["arn"].endswith(f":processing-job/{proc}")
+    assert processing["ended"] and list(processing["outputs"]) == ["train"]
+    assert [job["name"] for job in status["jobs"]] == [proc, train]
+
+    code, out, err = cli.run("logs", "least-privilege-proc-logs")
+    assert code == 0, err
+    assert out.splitlines() == ["[processing algo-1] prep: 10 records", "[algo-1] epoch 1"], err
+    code, out, err = cli.run("logs", "least-privilege-proc-logs", "--json")
+    assert code == 0, err
+    assert [(line["job_kind"], line["message"]) for line in map(json.loads, out.splitlines())] == [
+        ("processing", "prep: 10 records"),
+        ("training", "epoch 1"),
+    ]
+    cli.json("stop", "least-privilege-proc-logs")
+    assert not [r for r in emulator.authz.refusals if r.principal == SCIENTIST]
+
+
+def test_status_without_describe_processing_job_falls_back_to_the_ledger(
+    emulator: Any, cli: Any, tmp_path: Any
+) -> None:
+    """A submitter policy deployed before DescribeProcessingJob was granted: `dtrain status`
+    still answers, the processing job's status read from the ledger."""
+    from dtrain.emulator.authz.authorizer import Principal
+    from dtrain.emulator.authz.hook import acting_as
+
+    iam = emulator.client("iam")
+    (policy,) = [
+        p for p in iam.list_policies(Scope="Local")["Policies"] if "SubmitterPolicy" in p["PolicyName"]
+    ]
+    version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    document = version["PolicyVersion"]["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "DescribeProcessingJobs"]
+    older = (("DtrainSubmitter", json.dumps(document)),)
+    emulator.authz.refusals.clear()
+    with acting_as(Principal(SCIENTIST, policies=older)):
+        submitted = cli.json("submit", str(_processing_spec(tmp_path, "least-privilege-old-policy")))
+        (proc,) = emulator.jobs_of(submitted["execution_arn"])
+        status = cli.json("status", "least-privilege-old-policy")
+        (processing,) = status["jobs"]
+        assert processing == {"name": proc, "status": "InProgress", "kind": "processing"}
+        cli.json("stop", "least-privilege-old-policy")
+    refused = {r.action for r in emulator.authz.refusals if r.principal == SCIENTIST}
+    assert refused == {"sagemaker:DescribeProcessingJob"}

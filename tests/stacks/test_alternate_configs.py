@@ -133,3 +133,13 @@ def test_explicit_env_takes_zones_from_context(explicit_env: SynthesizedApp) -> 
 def test_disabled_fsx_drops_lustre_and_its_permissions(explicit_env: SynthesizedApp) -> None:
     explicit_env.templates["storage"].resource_count_is("AWS::FSx::FileSystem", 0)
     assert "fsx:DescribeFileSystems" not in json.dumps(explicit_env.template_dicts["training"])
+
+
+@pytest.mark.slow
+def test_emulator_mode_has_no_container_image_assets(imported: SynthesizedApp) -> None:
+    # `cdk deploy` against `dtrain emulate` has no registry to push to (nor, often, Docker).
+    for manifest in imported.outdir.glob("*.assets.json"):
+        assert json.loads(manifest.read_text()).get("dockerImages", {}) == {}, manifest.name
+    uris = imported.platform.training.image_uris
+    assert set(uris) == {"ddp", "horovod"}
+    assert "DdpImageUri" in imported.template_dicts["training"]["Outputs"]

@@ -44,6 +44,7 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
         "dynamodb:Scan",
         "kms:Decrypt",
         "sagemaker:DescribeTrainingJob",
+        "sagemaker:DescribeProcessingJob",
         "logs:DescribeLogStreams",
         "logs:GetLogEvents",
     }
@@ -58,3 +59,30 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
     for sid, service in (("EncryptSourceThroughS3", "s3."), ("ReadLedgerThroughDynamoDB", "dynamodb.")):
         key_use = next(s for s in statements if s["Sid"] == sid)
         assert key_use["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0] == service
+
+
+def _texts(statement: dict[str, Any]) -> list[str]:
+    """A statement's resources as text, CloudFormation references shown as <ref>."""
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return [
+        r if isinstance(r, str) else "".join(p if isinstance(p, str) else "<ref>" for p in r["Fn::Join"][1])
+        for r in resources
+    ]
+
+
+def test_processing_jobs_and_their_logs_are_readable_under_the_prefix_only(
+    template_dicts: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 17: `dtrain status` describes the processing step's job and `dtrain logs` reads its
+    streams (<job>/<host>-<epoch> in /aws/sagemaker/ProcessingJobs), the platform's jobs only."""
+    _, props = _policy(template_dicts)
+    statements = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
+    describe = statements["DescribeProcessingJobs"]
+    assert describe["Action"] == "sagemaker:DescribeProcessingJob"
+    assert _texts(describe) == ["arn:<ref>:sagemaker:<ref>:<ref>:processing-job/dtrain-*"]
+    logs = statements["ReadProcessingLogs"]
+    assert sorted(logs["Action"]) == ["logs:DescribeLogStreams", "logs:GetLogEvents"]
+    assert _texts(logs) == [
+        "arn:<ref>:logs:<ref>:<ref>:log-group:/aws/sagemaker/ProcessingJobs",
+        "arn:<ref>:logs:<ref>:<ref>:log-group:/aws/sagemaker/ProcessingJobs:log-stream:dtrain-*",
+    ]

@@ -1,0 +1,113 @@
+"""What the CDK CLI's CloudFormation calls need from moto, so `cdk bootstrap` / `cdk deploy`
+work against `dtrain emulate` (AWS_ENDPOINT_URL): two hooks on moto's CloudFormation.
+
+1. Template URLs that point at the emulator itself are read as path-style S3 URLs. The CDK CLI
+uploads each template to the bootstrap bucket and passes CloudFormation a `TemplateURL` built
+from the S3 endpoint it resolved: with
+`AWS_ENDPOINT_URL` set that is `http://127.0.0.1:<port>/<bucket>/<key>` (aws-cdk's
+`restUrlFromManifest`). moto 5.2.5 reads a URL as path-style only when it contains `localhost` or
+its host is `s3*.amazonaws.com`; any other host is taken as virtual-hosted, so the bucket becomes
+`127` and CreateChangeSet fails with "The specified bucket does not exist". Virtual-hosted S3
+names always end in `amazonaws.com`
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html), so a URL whose host
+does not is the emulator's own endpoint: path-style.
+
+2. Executing a change set gives the stack its outputs and registers its exports. The CLI creates
+every stack through CreateChangeSet + ExecuteChangeSet; moto 5.2.5 keeps the outputs of the empty
+template the change set's stack was made with and registers exports only in CreateStack/UpdateStack,
+and makes the change set's stack without the region's exports, so the next stack's
+Fn::ImportValue failed with "No export named ... found".
+
+3. A change set's template gets the same placeholders as the emulator's own deploy for resources
+moto cannot create (deploy.modelled_template): FSx's GetAtt otherwise fails the change set.
+Like the emulator's own deploy, executing also applies the policies moto's CloudFormation skips
+(authz.moto_state).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+
+def as_moto_url(template_url: str) -> str:
+    """The same URL, with a non-AWS host (the emulator's endpoint) named `localhost` so that moto
+    reads bucket and key from the path; AWS URLs are returned unchanged."""
+    parts = urlparse(template_url)
+    host = parts.hostname or ""
+    if host.endswith("amazonaws.com") or "localhost" in template_url:
+        return template_url
+    return urlunparse(parts._replace(netloc="localhost"))
+
+
+def install(patch: Callable[[Any, str, Any], None]) -> None:
+    """Wrap moto's template-URL reader where CloudFormation's responses and models import it,
+    and its change-set execution."""
+    from moto.cloudformation import models, responses, utils
+
+    original = utils.get_stack_from_s3_url
+
+    def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+        return str(original(as_moto_url(template_url), account_id=account_id, partition=partition))
+
+    patch(responses, "get_stack_from_s3_url", get_stack_from_s3_url)
+    patch(models, "get_stack_from_s3_url", get_stack_from_s3_url)
+
+    original_execute = models.CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        import boto3
+
+        from dtrain.emulator.authz.moto_state import load_skipped_policies
+
+        original_execute(self, change_set_name, stack_name)
+        # By ARN, or by name within the stack: the CLI names every stack's change set the same.
+        change_set = (
+            self.change_sets.get(change_set_name)
+            or [
+                cs
+                for cs in self.change_sets.values()
+                if cs.change_set_name == change_set_name and stack_name in (None, cs.stack_name, cs.stack_id)
+            ][-1]
+        )
+        stack = self.stacks[change_set.stack_id]
+        # moto sets the executed template but keeps the outputs of the empty one the change set's
+        # stack was created with; rebuild them from the executed template (as Stack.update does).
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+        if change_set.change_set_type == "CREATE":
+            self._validate_export_uniqueness(stack)  # as CreateStack does
+        for export in stack.exports:
+            self.exports[export.name] = export
+        load_skipped_policies(boto3.Session(), stack.name, self.account_id, self.region_name)
+
+    patch(models.CloudFormationBackend, "execute_change_set", execute_change_set)
+
+    original_create = models.CloudFormationBackend.create_change_set
+
+    def create_change_set(
+        self: Any, stack_name: str, change_set_name: str, template: str, *a: Any, **kw: Any
+    ) -> Any:
+        from dtrain.emulator.deploy import modelled_template
+
+        parsed = json.loads(template) if template.lstrip().startswith("{") else None
+        if parsed is not None:
+            template = json.dumps(modelled_template(parsed)[0])
+        return original_create(self, stack_name, change_set_name, template, *a, **kw)
+
+    patch(models.CloudFormationBackend, "create_change_set", create_change_set)
+
+    # A change set's stack is made without the region's exports (CreateStack passes them), so
+    # its Fn::ImportValue found none; give every stack made without them the live exports.
+    original_init = models.Stack.__init__
+
+    def stack_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("cross_stack_resources") is None:
+            backend = models.cloudformation_backends[kwargs["account_id"]][kwargs["region_name"]]
+            kwargs["cross_stack_resources"] = backend.exports
+        original_init(self, *args, **kwargs)
+
+    patch(models.Stack, "__init__", stack_init)
