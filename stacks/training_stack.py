@@ -116,11 +116,11 @@ class TrainingStack(Stack):
             # the URIs take the synthesizer's own short Fn::Sub form (they travel in the Lambdas'
             # 4 KB environment).
             qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
-            repository = f"cdk-{qualifier}-container-assets-${{AWS::AccountId}}-${{AWS::Region}}"
-            unpushed = ecr.Repository.from_repository_name(self, "ImageRepository", Fn.sub(repository))
+            repository_name = f"cdk-{qualifier}-container-assets-${{AWS::AccountId}}-${{AWS::Region}}"
+            unpushed = ecr.Repository.from_repository_name(self, "ImageRepository", Fn.sub(repository_name))
             self.image_uris = {
                 name: Fn.sub(
-                    f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository}:{name}-not-pushed"
+                    f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{repository_name}:{name}-not-pushed"
                 )
                 for name in IMAGES
             }
