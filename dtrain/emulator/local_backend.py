@@ -144,22 +144,7 @@ class LocalRunnerBackend:
             batch, pending[:] = list(pending), []
         if not batch:
             return
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=LOG_GROUP)
-        by_host: dict[str, list[str]] = {}
-        for host, line in batch:
-            if line:  # CloudWatch Logs rejects an empty message (PutLogEvents: min length 1)
-                by_host.setdefault(host, []).append(line)
-        now = int(time.time() * 1000)
-        for host, lines in by_host.items():
-            stream = f"{job}/{host}"
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-            logs.put_log_events(
-                logGroupName=LOG_GROUP,
-                logStreamName=stream,
-                logEvents=[{"timestamp": now, "message": line} for line in lines],
-            )
+        put_job_logs(logs, LOG_GROUP, job, batch)
 
     def _upload_model(self, control: JobControl, model: Path) -> None:
         import boto3
@@ -177,3 +162,23 @@ class LocalRunnerBackend:
         for path, key in files:
             parsed = urlparse(f"{output}/{control.name}/output/{key}")
             s3.upload_file(str(path), parsed.netloc, parsed.path.lstrip("/"))
+
+
+def put_job_logs(logs: Any, group: str, job: str, lines: list[tuple[str, str]]) -> None:
+    """Write (host, line) pairs to `group` as SageMaker names them: one stream `<job>/<host>`."""
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    by_host: dict[str, list[str]] = {}
+    for host, line in lines:
+        if line:  # CloudWatch Logs rejects an empty message (PutLogEvents: min length 1)
+            by_host.setdefault(host, []).append(line)
+    now = int(time.time() * 1000)
+    for host, messages in by_host.items():
+        stream = f"{job}/{host}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now, "message": m} for m in messages],
+        )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.local_backend import put_job_logs
 from dtrain.emulator.shims import put_event
 
 PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
@@ -184,7 +185,7 @@ class LocalProcessingRun:
         result = run_processing_locally(
             request, workdir=self.workdir, python=self.python, log_sink=sink, stop=self.stop_event
         )
-        _put_logs(logs, self.control.name, lines)
+        put_job_logs(logs, LOG_GROUP, self.control.name, lines)
         s3 = boto3.client("s3", region_name=region)
         for out in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
             s3_output = out["S3Output"]
@@ -212,28 +213,6 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
             f"{prefix}/{path.relative_to(local).as_posix()}" if prefix else path.relative_to(local).as_posix()
         )
         s3.upload_file(str(path), parsed.netloc, key)
-
-
-def _put_logs(logs: Any, job: str, lines: list[tuple[str, str]]) -> None:
-    import contextlib
-    import time
-
-    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-        logs.create_log_group(logGroupName=LOG_GROUP)
-    by_host: dict[str, list[str]] = {}
-    for host, line in lines:
-        if line:  # PutLogEvents: a message has at least 1 character
-            by_host.setdefault(host, []).append(line)
-    now = int(time.time() * 1000)
-    for host, messages in by_host.items():
-        stream = f"{job}/{host}"
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        logs.put_log_events(
-            logGroupName=LOG_GROUP,
-            logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": m} for m in messages],
-        )
 
 
 # -- the shims -----------------------------------------------------------------------------
