@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# Node 20 (the pinned toolchain) makes jsii print a large end-of-life banner on every start; the
-# variable lists the Node major versions to stay quiet about.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Node 20 (the pinned toolchain) makes jsii print a large end-of-life banner on every start:
+# quiet before aws_cdk (and its jsii kernel) is imported below.
+from dtrain.node_banners import QUIET_NODE_ENV
+
+os.environ.update({**QUIET_NODE_ENV, **os.environ})  # the user's own values win
 
 if __name__ == "__main__":
     # Run by the CDK CLI: a bad config is refused before the CDK (jsii's Node.js) starts.

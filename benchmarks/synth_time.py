@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dtrain.node_banners import QUIET_NODE_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +26,7 @@ def synth_once() -> tuple[float, float]:
     env = {
         **os.environ,
         "CDK_DISABLE_CLI_TELEMETRY": "true",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        **QUIET_NODE_ENV,
     }
     with tempfile.TemporaryDirectory(prefix="dtrain-synth-") as outdir:
         cpu_before = _children_cpu()

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 import dtrain.commands
+from dtrain.node_banners import quiet_node_banners
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every process a command starts (synth's jsii kernel, the CDK CLI's app.py) inherits this.
+    quiet_node_banners()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

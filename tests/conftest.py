@@ -41,7 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from dtrain.node_banners import quiet_node_banners  # noqa: E402 - after the path above
+
+quiet_node_banners()
 
 if TYPE_CHECKING:
     from aws_cdk import App, cx_api

@@ -9,8 +9,10 @@ user's state directory: dtrain/emulator/server_state.py) are dtrain.emulator's; 
 only adds the full-app synth and local-mode images.
 
 Exit codes: 0 up / running / stopped; 1 the server failed to come up; 2 bad --port or the
-port is taken by another program; 3 (status) the recorded server is gone or not answering;
-130 interrupted (the half-started server is stopped).
+port is taken by another program; 3 (status) no emulator runs on the port: none was started,
+or the recorded server is gone or not answering (LSB's "program is not running", so a script's
+`dtrain emulate status || dtrain emulate up` works); 130 interrupted (the half-started server
+is stopped).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def handle_status(args: argparse.Namespace) -> int:
         return EXIT_GONE
     if state is None:
         print("not running")
-        return 0
+        return EXIT_GONE
     print(json.dumps(state, indent=2))
     return 0
 

@@ -24,6 +24,9 @@ def _import_stacks() -> None:
 
 
 def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True) -> Path:
+    from dtrain.node_banners import quiet_node_banners
+
+    quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_iam as iam

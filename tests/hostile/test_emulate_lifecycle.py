@@ -75,7 +75,8 @@ def test_status_of_a_killed_server_says_it_is_gone(cli: Callable[..., Outcome], 
     path = _record(state_dir, port, _dead_pid())
     cli("emulate", "status", "--port", str(port)).one_line_error(3, "is gone")
     assert not path.exists()
-    assert cli("emulate", "status", "--port", str(port)).stdout.strip() == "not running"
+    after = cli("emulate", "status", "--port", str(port))
+    assert (after.code, after.stdout.strip()) == (3, "not running")
 
 
 def test_status_of_a_live_pid_whose_port_is_silent_says_so(
