@@ -9,10 +9,16 @@ this machine lacks is given by Linux namespaces (we run as root):
 - a PID namespace, so tini really is PID 1 and a signal to it is what StopTrainingJob sends;
 - a UTS namespace with the SageMaker host name (algo-1), and a mount namespace in which a hosts
   file naming it is bound over /etc/hosts (the toolkit resolves every host before training);
-- a network namespace with only loopback, so the toolkit's fixed ports (torchrun's 7777) are
-  the namespace's own and never collide with another test.
+- a network namespace with loopback and an `eth0` (a veth pair inside the namespace: the MPI
+  runners pin mpirun to SageMaker's interface name, `-mca btl_tcp_if_include eth0`), so the
+  toolkit's fixed ports (torchrun's 7777) are the namespace's own and never collide;
+- /opt/ml itself: the scratch tree is bound over /opt/ml in the mount namespace, because the
+  toolkit reads fixed paths there (its gethostname.so, which the MPI runners LD_PRELOAD into every
+  rank, opens /opt/ml/input/config/resourceconfig.json and crashes without it);
+- the image's commands only on PATH (dtrain/local/image_tools.py), after the toolkit interpreter's
+  directory: a command the image lacks fails here as it would on SageMaker.
 
-The scratch /opt/ml is SAGEMAKER_BASE_DIR, as the toolkit and our trainers read it.
+The scratch /opt/ml is also SAGEMAKER_BASE_DIR, as the toolkit and our trainers read it.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from dtrain.local.config import training_code_dir
+from dtrain.local.config import repo_root, training_code_dir
 from dtrain.local.container_config import write_container_config
 from dtrain.local.errors import LocalModeError
 from dtrain.local.image_facts import read_image_facts
+from dtrain.local.image_tools import image_bin
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.request import build_training_job_request
@@ -37,7 +44,28 @@ from dtrain.spec import parse_spec
 ENTRYPOINT_IN_IMAGE = "/opt/dtrain/entrypoint.sh"
 # What the SageMaker PyTorch DLC's own Dockerfile sets (our ddp image inherits it): `train` hands
 # over to the PyTorch toolkit, which picks torchrun / mpirun / SMDDP from the distribution.
+TF_DISTRIBUTIONS = ("parameter_server", "multi_worker_mirrored_strategy")
 DLC_ENVIRONMENT = {"ddp": {"SAGEMAKER_TRAINING_MODULE": "sagemaker_pytorch_container.training:main"}}
+
+
+def toolkit_venv() -> Path:
+    """.venv-toolkit (Makefile), beside the main .venv: in a clone that is the clone itself; a git
+    worktree whose .venv links to another checkout's shares that checkout's virtualenvs."""
+    own = repo_root() / ".venv-toolkit"
+    return own if own.exists() else (repo_root() / ".venv").resolve().parent / ".venv-toolkit"
+
+
+def image_toolkit_bin(image: str) -> Path:
+    """The directory of the interpreter that stands in for the image's: its `train` (the
+    SageMaker training toolkit at the image's version), its framework toolkit and frameworks.
+    ddp: .venv-toolkit (sagemaker-training 5 + the PyTorch toolkit + torch); horovod: .venv-hvd
+    (TensorFlow, torch, Horovod, sagemaker-training 4.8.3 + the TensorFlow toolkit, as the
+    image's Dockerfile pins them)."""
+    if image == "horovod":
+        own = repo_root() / ".venv-hvd"
+        venv = own if own.exists() else (repo_root() / ".venv").resolve().parent / ".venv-hvd"
+        return venv / "bin"
+    return toolkit_venv() / "bin"
 
 
 def _require(tool: str) -> str:
@@ -47,18 +75,23 @@ def _require(tool: str) -> str:
     return found
 
 
-def chain_argv(image: str, *, hostname: str, hosts_file: Path) -> list[str]:
+def chain_argv(image: str, *, hostname: str, hosts_file: Path, base_dir: Path, image_path: str) -> list[str]:
     """unshare + the namespace set-up + the image's ENTRYPOINT and CMD, with the entry script
-    taken from the repository instead of the image's copy."""
+    taken from the repository instead of the image's copy; `image_path` is the chain's PATH."""
     facts = read_image_facts(image)
     entry = [str(training_code_dir() / "container" / "entrypoint.sh") if word == ENTRYPOINT_IN_IMAGE else word
              for word in facts.entrypoint]  # fmt: skip
     if entry and entry[0] == "/usr/bin/tini":
         entry[0] = _require("tini")
-    setup = f'ip link set lo up && mount --bind {hosts_file} /etc/hosts && hostname {hostname} && exec "$@"'
+    setup = (
+        "ip link set lo up && ip link add eth0 type veth peer name eth0-peer"
+        " && ip addr add 10.254.0.1/24 dev eth0 && ip link set eth0 up && ip link set eth0-peer up"
+        f" && mount --bind {hosts_file} /etc/hosts && mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml"
+        f' && hostname {hostname} && PATH="$1" && shift && exec "$@"'
+    )
     return [
         _require("unshare"), "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", "--net",
-        "/bin/bash", "-c", setup, "namespace-setup", *entry, *facts.cmd,
+        "/bin/bash", "-c", setup, "namespace-setup", image_path, *entry, *facts.cmd,
     ]  # fmt: skip
 
 
@@ -75,17 +108,18 @@ def start_chain(
     """Starts the chain for one host; `toolkit_bin` holds `train` and the Python it runs."""
     hosts_file = base_dir.parent / f"hosts.{hostname}"
     hosts_file.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
+    commands = image_bin(image, base_dir.parent / f"image-bin.{image}")
+    image_path = f"{toolkit_bin}:{commands}"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
     env = {
         **inherited,
         **read_image_facts(image).env,
         **DLC_ENVIRONMENT.get(image, {}),
-        "PATH": f"{toolkit_bin}:{inherited.get('PATH', '/usr/bin:/bin')}",
         "SAGEMAKER_BASE_DIR": str(base_dir),
         **(extra_env or {}),
     }
     return subprocess.Popen(
-        chain_argv(image, hostname=hostname, hosts_file=hosts_file),
+        chain_argv(image, hostname=hostname, hosts_file=hosts_file, base_dir=base_dir, image_path=image_path),
         env=env,
         stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -103,16 +137,26 @@ def namespace_init_pid(unshare: subprocess.Popen[str]) -> int:
 
 
 def prepare_host_tree(
-    workdir: Path, spec_data: Mapping[str, Any], *, ranks: int, data: Path, in_image: bool = False
+    workdir: Path,
+    spec_data: Mapping[str, Any],
+    *,
+    ranks: int,
+    data: Path,
+    in_image: bool = False,
+    code: Path | None = None,
+    host_index: int = 0,
 ) -> Path:
     """One host's scratch /opt/ml for the spec, as SageMaker writes it, with the image's baked code
-    (/opt/dtrain/code in the image; a scratch copy here unless `in_image`, for a real container)
-    and `data` as every channel. Returns the SAGEMAKER_BASE_DIR."""
+    (/opt/dtrain/code in the image; a scratch copy here unless `in_image`, for a real container),
+    or `code` as the job's source_dir, and `data` as every channel. `host_index` picks the host of
+    a multi-host spec (algo-<index + 1>). Returns the SAGEMAKER_BASE_DIR."""
     spec = parse_spec(spec_data)
     image = str(spec.estimator.image_uri)
     request = build_training_job_request(spec, local_platform_settings())
     hyperparameters = request["HyperParameters"]
-    if not in_image:
+    if code is not None:
+        hyperparameters["sagemaker_submit_directory"] = json.dumps(str(code))
+    elif not in_image:
         baked = workdir / "opt-dtrain-code"
         ignore = shutil.ignore_patterns("Dockerfile", "__pycache__")
         shutil.copytree(training_code_dir() / image, baked, ignore=ignore)
@@ -120,10 +164,11 @@ def prepare_host_tree(
         hyperparameters["sagemaker_submit_directory"] = json.dumps(str(baked))
     # Ranks per host: the toolkit's default is the GPU count (none here); this is its override.
     hyperparameters["sagemaker_mpi_num_of_processes_per_host"] = json.dumps(ranks)
-    layout = JobLayout.for_job(workdir, str(request["TrainingJobName"]), 1)
+    hosts = int(request["ResourceConfig"].get("InstanceCount", 1))
+    layout = JobLayout.for_job(workdir, str(request["TrainingJobName"]), hosts)
     layout.reset()
-    tree = layout.hosts[0]
-    write_container_config(request, tree, [tree.name])
+    tree = layout.hosts[host_index]
+    write_container_config(request, tree, [t.name for t in layout.hosts])
     for channel in request.get("InputDataConfig", []):
         target = tree.channel_dir(str(channel["ChannelName"]))
         shutil.rmtree(target, ignore_errors=True)
@@ -132,26 +177,38 @@ def prepare_host_tree(
     return tree.base
 
 
-def small_job(image: str, distribution: str | None) -> dict[str, Any]:
-    """A spec for the chain: one host, tiny model, a metric line per step, checkpoints only at
-    SIGTERM (so the checkpoint on disk is the signal's)."""
+def small_job(
+    image: str,
+    distribution: str | None,
+    *,
+    entry_point: str | None = None,
+    hosts: int = 1,
+    hyperparameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A spec for the chain: `hosts` hosts, tiny model, a metric line per step, checkpoints only
+    at SIGTERM (so the checkpoint on disk is the signal's)."""
     estimator: dict[str, Any] = {
-        "entry_point": "train_ddp.py" if image == "ddp" else "train_hvd_torch.py",
+        "entry_point": entry_point or ("train_ddp.py" if image == "ddp" else "train_hvd_torch.py"),
         "image_uri": image,
         "instance_type": "ml.g5.xlarge",
-        "instance_count": 1,
-        "hyperparameters": {
-            "epochs": 1000,
-            "batch_size": 32,
-            "width": 8,
-            "log_every_steps": 1,
-            "checkpoint_every_steps": 0,
-        },
+        "instance_count": hosts,
+        "hyperparameters": dict(
+            hyperparameters
+            if hyperparameters is not None
+            else {
+                "epochs": 1000,
+                "batch_size": 32,
+                "width": 8,
+                "log_every_steps": 1,
+                "checkpoint_every_steps": 0,
+            }
+        ),
     }
     if distribution is not None:
         estimator["distribution"] = {distribution: {"enabled": True}}
+    tensorflow = (entry_point or "").startswith("train_tf") or distribution in TF_DISTRIBUTIONS
     return {
-        "framework": "pytorch",
+        "framework": "tensorflow" if tensorflow else "pytorch",
         "job_name": "entry-chain",
         "estimator": estimator,
         "inputs": {"train": "s3://dtrain-example-data/cifar10/train"},
