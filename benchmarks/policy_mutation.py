@@ -476,7 +476,8 @@ def train_then_deploy(emu: Emulator, work: Path) -> str:
 
 def aborted_during_deploy(emu: Emulator, work: Path) -> str:
     """StopExecution while its endpoint is still Creating (a model that loads for 3 s): AbortJob
-    describes the endpoint (DescribeEndpoint) and deletes it (DeleteEndpoint)."""
+    describes the endpoint (DescribeEndpoint) and marks its row Stopping (SageMaker refuses
+    DeleteEndpoint while Creating); once it leaves Creating, Reconcile deletes it (DeleteEndpoint)."""
     import io
     import tarfile
 
@@ -501,14 +502,29 @@ def aborted_during_deploy(emu: Emulator, work: Path) -> str:
     emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="mutation run")
     noticed = _ended(emu, arn, "ABORTED")
     emu.drain_events()
-    try:
-        status = sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
-    except ClientError:
+    status = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            status = sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+        except ClientError:
+            status = ""
+        if status != "Creating":
+            break
+        time.sleep(0.1)
+    if status and status != "Deleting":
+        emu.reconcile()
+        emu.drain_events()
+        try:
+            status = sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+        except ClientError:
+            status = ""
+    if status == "Deleting":
         status = ""
     if status:
         with contextlib.suppress(ClientError):
             sm.delete_endpoint(EndpointName=endpoint)
-    return noticed or (f"AbortJob left endpoint {endpoint} {status}" if status else "")
+    return noticed or (f"AbortJob and Reconcile left endpoint {endpoint} {status}" if status else "")
 
 
 def _transform_spec(data: str, **extra: Any) -> dict[str, Any]:

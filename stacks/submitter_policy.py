@@ -12,7 +12,9 @@ What the CLI calls, and nothing else (each grant names the command that needs it
   permissions, AWS KMS Developer Guide, "How Amazon DynamoDB uses AWS KMS"),
   states:DescribeExecution/StopExecution/GetExecutionHistory on this state machine's executions,
   sagemaker:DescribeTrainingJob and DescribeProcessingJob (the step before training) on the
-  platform's jobs (`<prefix>-*`);
+  platform's jobs (`<prefix>-*`), and DescribeEndpoint / DescribeTransformJob on the platform's
+  endpoints and transform jobs (`<prefix>-*`: a deploy or transform execution's last step,
+  which `dtrain status` and `submit --wait` describe);
 - logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group, and on the
   streams of the platform's processing jobs in SageMaker's processing log group.
 Tested by running the CLI as a principal with only this policy against the emulator
@@ -131,6 +133,14 @@ def submitter_policy(
                 sid="DescribeProcessingJobs",
                 actions=["sagemaker:DescribeProcessingJob"],
                 resources=[f"{sagemaker_head}:processing-job/{prefix}-*"],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeHostedResources",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"],
+                resources=[
+                    f"{sagemaker_head}:endpoint/{prefix}-*",
+                    f"{sagemaker_head}:transform-job/{prefix}-*",
+                ],
             ),
             iam.PolicyStatement(
                 sid="ReadTrainingLogs",

@@ -93,6 +93,14 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
         transient_retry_attempts=2,
         throttle_retry_interval_s=1,
         throttle_retry_attempts=8,
+        capacity_retry_interval_s=1,
+        capacity_retry_max_delay_s=2,
+        capacity_retry_attempts=60,
+        endpoint_busy_retry_interval_s=1,
+        endpoint_busy_retry_max_delay_s=2,
+        endpoint_busy_retry_attempts=20,
+        notify_retry_interval_s=1,
+        notify_retry_attempts=3,
     )
     OrchestrationStack(
         app,

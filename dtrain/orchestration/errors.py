@@ -25,3 +25,20 @@ class InvalidEvent(Exception):
 class SageMakerTransient(Exception):
     """SageMaker kept failing with a transient error (5xx, throttling of a read, a time-out or
     a lost connection) after botocore's standard retries; the state machine retries Submit."""
+
+
+class EndpointBusy(Exception):
+    """The endpoint to deploy to is in a state where SageMaker refuses CreateEndpoint and
+    UpdateEndpoint (Creating, Updating, Deleting, or Failed and now being deleted): the state
+    machine retries Deploy, with backoff, until the endpoint can be updated or created."""
+
+
+class CapacityWait(Exception):
+    """CreateTrainingJob (or CreateProcessingJob / CreateTransformJob) answered
+    ResourceLimitExceeded for a request that fits the account's quota once other jobs end: the
+    state machine retries the Submit with a long backoff instead of failing the item."""
+
+
+class QuotaTooSmall(Exception):
+    """ResourceLimitExceeded for a request larger than the account's quota itself: no amount of
+    waiting makes it fit, so the step fails at once with the quota named."""

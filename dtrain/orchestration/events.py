@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, ENDPOINT, KINDS, TRAINING, job_kind
-from dtrain.orchestration.kinds import describe_row, row_outcome, stop_row
+from dtrain.orchestration.kinds import delete_abandoned_endpoint, describe_row, row_outcome, stop_row
 from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
 from dtrain.orchestration.outcome import (
     TERMINAL_STATUSES,
@@ -51,6 +51,10 @@ def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> s
     observability.correlate(
         job_name=row.job_name, execution_name=row.execution_name, item_index=row.item_index
     )
+    if row.kind == ENDPOINT and row.status == STOPPING:
+        # An endpoint whose execution was aborted while it was Creating: reconcile deletes it
+        # now that DeleteEndpoint is accepted; its row must stay "Stopping" until then.
+        return "ignored: endpoint left to reconcile to delete"
     if not row.is_open:
         # A duplicate (EventBridge delivers at least once) or answered by reconcile already.
         if row.status != outcome.status:
@@ -151,6 +155,9 @@ def reconcile(
     for row in ledger.active_rows():
         report.checked += 1
         job = describe_row(sagemaker, row)
+        if row.kind == ENDPOINT and row.status == STOPPING:
+            _delete_abandoned(sagemaker, ledger, row, job, report)
+            continue
         if job is None:
             if (
                 row.status == SUBMITTING
@@ -178,6 +185,17 @@ def reconcile(
         elif outcome.status != row.status:
             ledger.set_status(row.job_name, outcome.status, only_if_open=True)
     return report
+
+
+def _delete_abandoned(
+    sagemaker: Any, ledger: Ledger, row: LedgerRow, desc: dict[str, Any] | None, report: ReconcileReport
+) -> None:
+    """The endpoint an abort could not delete while it was Creating (dtrain.orchestration.kinds)."""
+    state = delete_abandoned_endpoint(sagemaker, row, desc)
+    if state == "gone":
+        ledger.set_status(row.job_name, "Stopped")
+    elif state == "deleted":
+        report.stopped.append(row.job_name)
 
 
 def _record_stopping(ledger: Ledger, row: LedgerRow, reason: str) -> None:

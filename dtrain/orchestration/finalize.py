@@ -61,6 +61,7 @@ def slim_item_row(full: Mapping[str, Any], *, index: int, metric: str) -> dict[s
         "status": full.get("status"),
         "objective": value,
         "model_artifact": full.get("model_artifact"),
+        "model_usable": full.get("model_usable"),
     }
 
 

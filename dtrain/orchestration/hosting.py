@@ -22,16 +22,18 @@ names this execution, and one that finished before Submit returned is answered a
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from dtrain.orchestration.errors import InvalidEvent, JobNameConflict
+from dtrain.orchestration.capacity import capacity_error
+from dtrain.orchestration.errors import EndpointBusy, InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
-from dtrain.orchestration.kinds import describe_row, row_outcome
+from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
 
@@ -126,6 +128,16 @@ class HostingRequest:
         )
         return job_name_for(f"{base_name(self.spec)}-{what}", execution_name=execution, prefix=prefix)
 
+    def name_from(self, base: str, prefix: str) -> str:
+        """This execution's name for a resource the spec names `base` (a fixed model_name or
+        transform job_name is used by one execution only: SageMaker refuses the name again)."""
+        from dtrain.naming import job_name_for
+
+        execution = (
+            f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
+        )
+        return job_name_for(base, execution_name=execution, prefix=prefix)
+
     def owns(self, row: LedgerRow) -> bool:
         return row.execution_arn == self.execution_arn and row.execution_start == self.execution_start
 
@@ -134,7 +146,8 @@ class HostingRequest:
         result = self.training.get("best") if "best" in self.training else self.training
         result = result or {}
         artifact = result.get("model_artifact")
-        if result.get("status") != "Completed" or not artifact:
+        usable = result.get("status") == "Completed" or result.get("model_usable") is True
+        if not usable or not artifact:
             raise NothingToHost(
                 "no completed training job to deploy or transform"
                 + (" (no sweep trial completed)" if "best" in self.training else "")
@@ -150,6 +163,17 @@ def _tags_with_owner(request: dict[str, Any], owner: str) -> None:
     request["Tags"] = tags
 
 
+def _serve_model(request: dict[str, Any], req: HostingRequest) -> None:
+    """The model the `model` phase created (its name may be this execution's, fixed_names)."""
+    model_name = req.model.get("model_name")
+    if not model_name:
+        return
+    if "ModelName" in request:
+        request["ModelName"] = str(model_name)
+    for variant in request.get("ProductionVariants", []):
+        variant["ModelName"] = str(model_name)
+
+
 def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
 
@@ -161,6 +185,32 @@ def _already_exists(err: ClientError) -> bool:
     return _code(err) == "ResourceInUse" or (
         _code(err) == "ValidationException" and "already exist" in message
     )
+
+
+# SageMaker refuses UpdateEndpoint (and CreateEndpoint of the name) while the endpoint is in
+# one of these: Deploy waits them out (EndpointBusy, retried by the state machine).
+_ENDPOINT_BUSY = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _surfaces_transient(step: F) -> F:
+    """A SageMaker 5xx, throttle or lost connection that outlasted botocore's standard retries
+    leaves the phase as SageMakerTransient, the error the state machine's Retry names (every
+    phase is idempotent: a retry adopts what the failed try created)."""
+
+    @functools.wraps(step)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        from dtrain.orchestration.submit import is_transient
+
+        try:
+            return step(*args, **kwargs)
+        except (ClientError, ConnectionError, HTTPClientError) as err:
+            if is_transient(err):
+                raise SageMakerTransient(f"SageMaker failed transiently: {err}") from err
+            raise
+
+    return guarded  # type: ignore[return-value]
 
 
 class HostingSubmitter:
@@ -204,6 +254,9 @@ class HostingSubmitter:
         try:
             create(**request)
         except ClientError as err:
+            waiting = capacity_error(err)  # a transform job past the instance quota waits
+            if waiting is not None:
+                raise waiting from err
             if not _already_exists(err):
                 raise
             existing = describe()
@@ -214,6 +267,7 @@ class HostingSubmitter:
             log.info("adopting the existing %s", what)
 
     # -- model -----------------------------------------------------------------------------
+    @_surfaces_transient
     def create_model(self, req: HostingRequest) -> dict[str, Any]:
         from dtrain.orchestration import hosting_requests
 
@@ -227,6 +281,9 @@ class HostingSubmitter:
             block=block,
             region=self.region,
         )
+        fixed = hosting_requests.fixed_names(req.spec, block).get("model")
+        if fixed is not None:
+            request["ModelName"] = req.name_from(fixed, self.prefix)
         model_name = str(request["ModelName"])
         repack = hosting_requests.repack_plan(req.spec, self.platform, job_name, block, self.region)
         if repack is not None:
@@ -292,6 +349,7 @@ class HostingSubmitter:
                 return close_row(self.sfn, self.ledger, current, outcome)
         return False
 
+    @_surfaces_transient
     def deploy(self, req: HostingRequest) -> dict[str, Any]:
         from dtrain.orchestration import hosting_requests
 
@@ -304,6 +362,7 @@ class HostingSubmitter:
         config_request = hosting_requests.endpoint_config_request(
             req.spec, self.platform, training_job_name=job_name, config_name=config
         )
+        _serve_model(config_request, req)
         self._create_or_adopt(
             self.sagemaker.create_endpoint_config,
             config_request,
@@ -341,23 +400,45 @@ class HostingSubmitter:
             return "created"
         if current.get("EndpointConfigName") == config:
             return "adopted"  # a retried deploy: this execution created or updated it already
+        status = endpoint_status(current)
+        if status == "Failed":
+            # "DeleteEndpoint is the only operation that can be performed on a failed endpoint"
+            # (EndpointSummary, SageMaker API reference): it serves nothing, and left in place
+            # it would fail every later deploy to this name. Deleted; Deploy retries to create.
+            self.sagemaker.delete_endpoint(EndpointName=endpoint)
+            raise EndpointBusy(
+                f"endpoint {endpoint} was Failed ({current.get('FailureReason') or 'no reason given'}):"
+                " deleted, to be created again once it is gone"
+            )
+        if status in _ENDPOINT_BUSY:
+            raise EndpointBusy(f"endpoint {endpoint} is {status}: SageMaker refuses to update it now")
         # UpdateEndpoint: "the endpoint continues serving with the current config while the new
         # one is deployed" (UpdateEndpoint API reference): the model already serving keeps serving.
-        self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        try:
+            self.sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        except ClientError as err:
+            # Another deploy moved it out of InService between Describe and Update: SageMaker
+            # answers "Cannot update in-progress endpoint ..." (a ValidationException).
+            if _code(err) == "ValidationException" and "Cannot update" in str(err):
+                raise EndpointBusy(f"endpoint {endpoint} cannot be updated now: {err}") from err
+            raise
         return "updated"
 
+    @_surfaces_transient
     def transform(self, req: HostingRequest) -> dict[str, Any]:
         from dtrain.orchestration import hosting_requests
 
         training_job = str(req.model.get("training_job_name", ""))
         if not training_job:
             raise InvalidEvent("transform payload lacks model.training_job_name")
+        fixed = hosting_requests.fixed_names(req.spec, TRANSFORM_BLOCK).get("transform")
         request = hosting_requests.transform_request(
             req.spec,
             self.platform,
             training_job_name=training_job,
-            job_name=req.name("transform", self.prefix),
+            job_name=req.name_from(fixed, self.prefix) if fixed else req.name("transform", self.prefix),
         )
+        _serve_model(request, req)
         job_name = str(request["TransformJobName"])
         self._row(req, job_name, TRANSFORM, job_name)
         self._create_or_adopt(

@@ -102,6 +102,24 @@ def endpoint_request(
     )
 
 
+def fixed_names(spec: Mapping[str, Any], block: str) -> dict[str, str]:
+    """The names the block fixes (`model_name`, transform's `job_name`), by what they name.
+
+    SageMaker keeps a model's name until it is deleted and a transform job's for good, so a fixed
+    name serves one execution only: the platform uses it as the base of each execution's name,
+    as the SDK does with base_job_name (HostingRequest.name_from)."""
+    from dtrain import inference_request
+
+    parsed = _spec(spec)
+    model, _ = inference_request._model_of(parsed, block)
+    out: dict[str, str] = {}
+    if model.model_name is not None:
+        out["model"] = str(model.model_name)
+    if block == "transform" and parsed.transform is not None and parsed.transform.job_name is not None:
+        out["transform"] = str(parsed.transform.job_name)
+    return out
+
+
 def transform_request(
     spec: Mapping[str, Any], platform: Any, *, training_job_name: str, job_name: str
 ) -> dict[str, Any]:
@@ -111,8 +129,7 @@ def transform_request(
     request = dict(
         inference_request.build_transform_job_request(parsed, platform, training_job_name=training_job_name)
     )
-    if parsed.transform is not None and parsed.transform.job_name is None:
-        request["TransformJobName"] = job_name
+    request["TransformJobName"] = job_name  # per execution: see fixed_names
     if parsed.transform is not None and parsed.transform.output_path is None and platform is not None:
         output = dict(request["TransformOutput"])
         output["S3OutputPath"] = (

@@ -19,6 +19,23 @@ from dtrain.orchestration.observability import Metric
 log = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# A training job SageMaker ended at its max_run: Stopped, SecondaryStatus MaxRuntimeExceeded.
+# "SageMaker sends the algorithm the SIGTERM signal, which delays job termination for 120
+# seconds. Algorithms can use this 120-second window to save the model artifacts, so the
+# results of training are not lost. ... this intermediate data is a valid model artifact. You
+# can use it to create a model with CreateModel." (StoppingCondition, SageMaker API reference)
+MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+
+
+def kept_model_at_max_run(job: Mapping[str, Any]) -> bool:
+    """A training job stopped at max_run whose model SageMaker saved: a result, not a failure."""
+    return (
+        str(job.get("TrainingJobStatus", "")) == "Stopped"
+        and str(job.get("SecondaryStatus", "")) == MAX_RUNTIME_EXCEEDED
+        and bool((job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"))
+    )
+
+
 # Step Functions error names the Submit task fails with; Catch turns them into plain words.
 JOB_FAILED_ERROR = KINDS[TRAINING].failed_error
 JOB_STOPPED_ERROR = KINDS[TRAINING].stopped_error
@@ -33,10 +50,11 @@ class JobOutcome:
     job_arn: str = ""
     failure_reason: str | None = None
     kind: str = TRAINING
+    kept_model: bool = False  # stopped at max_run with its model saved (kept_model_at_max_run)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "Completed"
+        return self.status == "Completed" or self.kept_model
 
     def error(self) -> str:
         k = job_kind(self.kind)
@@ -57,12 +75,18 @@ def outcome_from_describe(job: Mapping[str, Any], kind: str = TRAINING) -> JobOu
     """From a Describe*Job answer, or the `detail` of the kind's state-change event (the same
     fields: name, status, ARN, FailureReason)."""
     k = job_kind(kind)
+    kept = k.kind == TRAINING and kept_model_at_max_run(job)
     return JobOutcome(
         job_name=str(job[k.name_key]),
         status=str(job[k.status_key]),
         job_arn=str(job.get(k.arn_key, "")),
-        failure_reason=job.get("FailureReason") or None,
+        failure_reason=(
+            "stopped at max_run (MaxRuntimeExceeded); the model it saved is kept"
+            if kept
+            else job.get("FailureReason") or None
+        ),
         kind=k.kind,
+        kept_model=kept,
     )
 
 
@@ -146,6 +170,9 @@ def finalize_output(job: Mapping[str, Any]) -> dict[str, Any]:
         "job_name": job["TrainingJobName"],
         "job_arn": job.get("TrainingJobArn", ""),
         "status": job["TrainingJobStatus"],
+        # True for a job stopped at max_run whose model is saved: hosted and ranked like a
+        # completed one (kept_model_at_max_run).
+        "model_usable": job["TrainingJobStatus"] == "Completed" or kept_model_at_max_run(job),
         "model_artifact": (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
         "final_metrics": metrics,
         "training_seconds": training_s,

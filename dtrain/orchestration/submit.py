@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
+from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
@@ -336,6 +337,9 @@ class Submitter:
                 on_throttle=lambda: observability.count(Metric.THROTTLED_CREATES),
             )
         except ClientError as err:
+            waiting = capacity_error(err)
+            if waiting is not None:
+                raise waiting from err
             if err.response["Error"]["Code"] != "ResourceInUse":
                 raise
             job = self._describe(job_name, req.kind)

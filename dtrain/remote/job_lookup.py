@@ -15,6 +15,7 @@ from typing import Any
 from dtrain.remote.aws import error_code, translate_aws_errors
 from dtrain.remote.context import RemoteContext
 from dtrain.remote.errors import JobNotFound
+from dtrain.remote.failure_cause import UNEXPLAINED_ERROR, first_failure
 from dtrain.remote.ledger_view import LedgerRow
 
 TERMINAL_JOB_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
@@ -88,6 +89,12 @@ def describe_execution(context: RemoteContext, execution_arn: str) -> dict[str, 
             if error_code(exc) in _NO_SUCH_EXECUTION:
                 return None
             raise
+    if response.get("status") == "FAILED" and response.get("error") == UNEXPLAINED_ERROR:
+        # The failure path failed too: the cause is only in the history (dtrain.remote.failure_cause).
+        with translate_aws_errors(f"read the history of {execution_arn}"):
+            cause = first_failure(context.stepfunctions, execution_arn)
+        if cause:
+            response["cause"] = cause
     return response
 
 

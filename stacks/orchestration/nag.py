@@ -119,7 +119,9 @@ def acknowledge_orchestration(stack: OrchestrationStack) -> None:
     Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
     if stack.submit_fn.role is not None:
         Validations.of(stack.submit_fn.role).acknowledge(*_repack_acks(stack, prefix))
-    _acknowledge_submitter_policy(stack, ledger_index, job_prefix, processing_prefix, executions)
+    _acknowledge_submitter_policy(
+        stack, ledger_index, job_prefix, processing_prefix, executions, hosting_prefix[2], hosting_prefix[3]
+    )
 
 
 def _bucket_ref(stack: OrchestrationStack) -> str:

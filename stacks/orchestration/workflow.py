@@ -51,6 +51,21 @@ THROTTLED_ERROR = "CreateThrottled"
 # Submit's name for SageMaker 5xx/throttling/time-outs that outlasted botocore's retries
 # (dtrain.orchestration.errors.SageMakerTransient); Submit is idempotent, so retrying adopts.
 SAGEMAKER_TRANSIENT_ERROR = "SageMakerTransient"
+# ResourceLimitExceeded on a create that fits the quota once other jobs end (a sweep wider than
+# the account's instance quota): the step waits for capacity (dtrain.orchestration.capacity).
+CAPACITY_WAIT_ERROR = "CapacityWait"
+# Deploy to an endpoint SageMaker will not update now (Creating, Updating, a Failed one being
+# deleted): retried until it can (dtrain.orchestration.hosting).
+ENDPOINT_BUSY_ERROR = "EndpointBusy"
+# Notify / NotifyFailure (the sns:publish integration names a failure `SNS.<exception>`): SNS's
+# throttle, KMS's throttle on the encrypted topic, and their internal errors are retried; a run
+# that succeeded is not failed by a throttled notification.
+NOTIFY_TRANSIENT_ERRORS = [
+    "SNS.ThrottledException",
+    "SNS.KMSThrottlingException",
+    "SNS.InternalErrorException",
+    "SNS.SdkClientException",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,17 @@ class WorkflowTuning:
     transient_retry_attempts: int = 3
     throttle_retry_interval_s: int = 5
     throttle_retry_attempts: int = 6
+    # Capacity: capped at 5 min between tries so a freed instance is picked up soon; 288 tries
+    # reach about a day (training's default max_run), then the item fails with the quota named.
+    capacity_retry_interval_s: int = 30
+    capacity_retry_max_delay_s: int = 300
+    capacity_retry_attempts: int = 288
+    # An endpoint update or creation takes minutes; 14 tries capped at 5 min wait about 50 min.
+    endpoint_busy_retry_interval_s: int = 30
+    endpoint_busy_retry_max_delay_s: int = 300
+    endpoint_busy_retry_attempts: int = 14
+    notify_retry_interval_s: int = 2
+    notify_retry_attempts: int = 4
 
 
 def _submit_payload(*, plan_path: str, item: bool, phase: str = "submit") -> sfn.TaskInput:
@@ -108,7 +134,16 @@ def _hosting_payload(phase: str, *, wait: bool) -> sfn.TaskInput:
     return sfn.TaskInput.from_object(payload)
 
 
-def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning) -> None:
+def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning, *, capacity: bool = True) -> None:
+    if capacity:
+        task.add_retry(
+            errors=[CAPACITY_WAIT_ERROR],
+            interval=Duration.seconds(tuning.capacity_retry_interval_s),
+            max_delay=Duration.seconds(tuning.capacity_retry_max_delay_s),
+            max_attempts=tuning.capacity_retry_attempts,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
     task.add_retry(
         errors=[THROTTLED_ERROR],
         interval=Duration.seconds(tuning.throttle_retry_interval_s),
@@ -120,6 +155,16 @@ def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning) -> Non
         errors=[*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
         interval=Duration.seconds(tuning.transient_retry_interval_s),
         max_attempts=tuning.transient_retry_attempts,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def _add_notify_retries(task: tasks.SnsPublish, tuning: WorkflowTuning) -> None:
+    task.add_retry(
+        errors=NOTIFY_TRANSIENT_ERRORS,
+        interval=Duration.seconds(tuning.notify_retry_interval_s),
+        max_attempts=tuning.notify_retry_attempts,
         backoff_rate=2,
         jitter_strategy=sfn.JitterType.FULL,
     )
@@ -175,6 +220,7 @@ def build_definition(
         message=sfn.TaskInput.from_json_path_at("$.failure.notification.message"),
         result_path=sfn.JsonPath.DISCARD,
     )
+    _add_notify_retries(notify_failure, tuning)
     notify_failure.add_catch(failed, result_path="$.notify_error")
     describe_failure.add_catch(
         sfn.Fail(
@@ -232,6 +278,7 @@ def build_definition(
         message=sfn.TaskInput.from_json_path_at("$.final.notification.message"),
         result_path=sfn.JsonPath.DISCARD,
     )
+    _add_notify_retries(notify, tuning)
     done = sfn.Succeed(scope, "Succeeded", output_path="$.final.result")
     # -- processing: one job before training (a sweep's items all read its outputs); its
     # callback output (job name, ARN, status) replaces the plan's processing entry.
@@ -348,7 +395,7 @@ def _hosting_steps(
         retry_on_service_exceptions=False,
         result_path="$.model",
     )
-    _add_submit_retries(create_model, tuning)
+    _add_submit_retries(create_model, tuning, capacity=False)
 
     def wait_task(state_id: str, phase: str) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
@@ -361,10 +408,18 @@ def _hosting_steps(
             retry_on_service_exceptions=False,
             result_path="$.hosting",
         )
-        _add_submit_retries(task, tuning)
+        _add_submit_retries(task, tuning, capacity=phase == "transform")
         return task
 
     deploy = wait_task("Deploy", "deploy")
+    deploy.add_retry(
+        errors=[ENDPOINT_BUSY_ERROR],
+        interval=Duration.seconds(tuning.endpoint_busy_retry_interval_s),
+        max_delay=Duration.seconds(tuning.endpoint_busy_retry_max_delay_s),
+        max_attempts=tuning.endpoint_busy_retry_attempts,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
     transform = wait_task("Transform", "transform")
     finalize_hosting = invoke(
         "FinalizeHosting",

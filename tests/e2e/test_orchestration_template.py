@@ -195,6 +195,30 @@ def test_definition_submits_with_a_callback_and_a_derived_timeout(template_json:
     assert all("SpecError" not in r["ErrorEquals"] for s in states.values() for r in s.get("Retry", []))
 
 
+def test_capacity_endpoint_and_notification_waits_are_retried(template_json: dict[str, Any]) -> None:
+    """Issue 26: ResourceLimitExceeded waits for capacity on every step that creates a job
+    (finding 5), Deploy waits out an endpoint SageMaker will not update (finding 2), and a
+    throttled SNS/KMS call does not fail a run that succeeded (finding 9)."""
+    states = _definition(template_json)["States"]
+    item = states["Sweep"]["ItemProcessor"]["States"]["SubmitItem"]
+
+    def retried(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {e: r for r in task.get("Retry", []) for e in r["ErrorEquals"]}
+
+    for name, task in (("Submit", states["Submit"]), ("SubmitItem", item), ("Process", states["Process"])):
+        capacity = retried(task).get("CapacityWait")
+        assert capacity is not None, name
+        assert capacity["MaxDelaySeconds"] <= 300 and capacity["JitterStrategy"] == "FULL", name
+    assert "CapacityWait" in retried(states["Transform"])
+    busy = retried(states["Deploy"])["EndpointBusy"]
+    assert busy["MaxAttempts"] >= 10 and busy["MaxDelaySeconds"] == 300
+    for name in ("Notify", "NotifyFailure"):
+        assert {"SNS.ThrottledException", "SNS.KMSThrottlingException"} <= set(retried(states[name])), name
+    # The hosting phases now raise the errors their Retry names (finding 4).
+    for name in ("CreateModel", "Deploy", "Transform"):
+        assert "SageMakerTransient" in retried(states[name]), name
+
+
 @pytest.mark.slow
 def test_extracted_asl_passes_asl_validator(template_json: dict[str, Any], tmp_path: Path) -> None:
     if shutil.which("npx") is None:

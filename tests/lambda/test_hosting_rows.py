@@ -48,8 +48,14 @@ class FakeSageMaker:
         self.transforms[TransformJobName]["TransformJobStatus"] = "Stopping"
 
     def delete_endpoint(self, EndpointName: str) -> None:
+        # AWS refuses DeleteEndpoint while SageMaker works on the endpoint (kinds.py's docstring).
+        if self.endpoints[EndpointName]["EndpointStatus"] not in ("InService", "Failed", "OutOfService"):
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Cannot delete in-progress endpoint"}},
+                "DeleteEndpoint",
+            )
         self.calls.append(("delete_endpoint", EndpointName))
-        self.endpoints.pop(EndpointName)
+        self.endpoints[EndpointName]["EndpointStatus"] = "Deleting"
 
 
 def _row(ledger: Ledger, key: str, kind: str, resource: str = "", token: str = "tok") -> None:
@@ -143,9 +149,12 @@ def test_transform_events_answer_by_job_name_with_the_transform_errors(ledger: L
     assert sfn.calls[0][1]["error"] == "SageMaker.TransformJobStopped"
 
 
-def test_abort_stops_a_running_transform_and_deletes_only_an_endpoint_still_being_created(
+def test_abort_stops_a_running_transform_and_deletes_a_created_endpoint_once_sagemaker_accepts(
     ledger: Ledger, sfn: Any
 ) -> None:
+    """Issue 26 finding 1: DeleteEndpoint on a Creating endpoint is refused; the abort read that
+    ValidationException as "not found" and the endpoint billed on. Now the row waits, "Stopping",
+    and reconcile deletes the endpoint once it is InService."""
     sm = FakeSageMaker()
     sm.transforms["dtrain-t-1"] = {"TransformJobStatus": "InProgress"}
     sm.endpoints["dtrain-new"] = {"EndpointStatus": "Creating", "EndpointConfigName": "dtrain-cfg-a"}
@@ -161,10 +170,85 @@ def test_abort_stops_a_running_transform_and_deletes_only_an_endpoint_still_bein
     }
     stopped = handle_execution_end(event, ledger=ledger, sagemaker=sm)
     assert sorted(stopped) == ["dtrain-cfg-a", "dtrain-t-1"]
-    assert sorted(sm.calls) == [("delete_endpoint", "dtrain-new"), ("stop_transform_job", "dtrain-t-1")]
+    assert sm.calls == [("stop_transform_job", "dtrain-t-1")]  # no refused DeleteEndpoint
+    row = ledger.get("dtrain-cfg-a")
+    assert row is not None and row.status == "Stopping" and not row.is_open
     # The endpoint being updated keeps serving its previous model; nobody waits on its row.
     row = ledger.get("dtrain-cfg-b")
     assert row is not None and not row.is_open
+
+    sfn.execution_status[EXEC] = "ABORTED"
+    assert reconcile(ledger=ledger, sagemaker=sm, sfn=sfn).stopped == []  # still Creating: waits
+    sm.endpoints["dtrain-new"]["EndpointStatus"] = "InService"
+    # Its InService event must not close the row as Completed: the endpoint is still to delete.
+    in_service = _endpoint_event("dtrain-new", "dtrain-cfg-a", "IN_SERVICE")
+    assert (
+        handle_job_event(in_service, ledger=ledger, sfn=sfn)
+        == "ignored: endpoint left to reconcile to delete"
+    )
+    assert reconcile(ledger=ledger, sagemaker=sm, sfn=sfn).stopped == ["dtrain-cfg-a"]
+    assert ("delete_endpoint", "dtrain-new") in sm.calls
+    sm.endpoints.pop("dtrain-new")  # Deleting -> gone
+    reconcile(ledger=ledger, sagemaker=sm, sfn=sfn)
+    row = ledger.get("dtrain-cfg-a")
+    assert row is not None and row.status == "Stopped"
+    assert "dtrain-cfg-a" not in {r.job_name for r in ledger.active_rows()}
+
+
+def test_a_failed_endpoint_of_an_aborted_execution_is_deleted(ledger: Ledger, sfn: Any) -> None:
+    sm = FakeSageMaker()
+    sm.endpoints["dtrain-new"] = {"EndpointStatus": "Creating", "EndpointConfigName": "dtrain-cfg-a"}
+    _row(ledger, "dtrain-cfg-a", ENDPOINT, "dtrain-new")
+    event = {
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": EXEC, "status": "ABORTED"},
+    }
+    handle_execution_end(event, ledger=ledger, sagemaker=sm)
+    sm.endpoints["dtrain-new"]["EndpointStatus"] = "Failed"
+    sfn.execution_status[EXEC] = "ABORTED"
+    assert reconcile(ledger=ledger, sagemaker=sm, sfn=sfn).stopped == ["dtrain-cfg-a"]
+
+
+def test_endpoint_events_in_eventbridges_casing_answer_the_row(ledger: Ledger, sfn: Any) -> None:
+    """Issue 26 finding 3: AWS's sample "SageMaker Endpoint State Change" writes
+    `"EndpointStatus": "IN_SERVICE"` (automating-sagemaker-with-eventbridge); every such event
+    was ignored as not terminal."""
+    _row(ledger, "dtrain-cfg-2", ENDPOINT, "dtrain-ep")
+    sample = {
+        "version": "0",
+        "detail-type": "SageMaker Endpoint State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "resources": ["arn:aws:sagemaker:us-east-1:123456789012:endpoint/dtrain-ep"],
+        "detail": {
+            "EndpointName": "dtrain-ep",
+            "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/dtrain-ep",
+            "EndpointConfigName": "dtrain-cfg-2",
+            "ProductionVariants": [{"DesiredWeight": 1.0, "DesiredInstanceCount": 1.0}],
+            "EndpointStatus": "IN_SERVICE",
+            "CreationTime": 1592411992203.0,
+            "LastModifiedTime": 1592411994287.0,
+            "Tags": {},
+        },
+    }
+    assert handle_job_event(sample, ledger=ledger, sfn=sfn) == "answered"
+    assert [c[0] for c in sfn.calls] == ["send_task_success"]
+    _row(ledger, "dtrain-cfg-3", ENDPOINT, "dtrain-ep3", token="t3")
+    failed = _endpoint_event("dtrain-ep3", "dtrain-cfg-3", "FAILED", "image could not be pulled")
+    assert handle_job_event(failed, ledger=ledger, sfn=sfn) == "answered"
+    assert sfn.calls[-1][1]["cause"] == "image could not be pulled"
+
+
+@pytest.mark.parametrize(
+    ("event_status", "describe_status"),
+    [("IN_SERVICE", "InService"), ("OUT_OF_SERVICE", "OutOfService"), ("SYSTEM_UPDATING", "SystemUpdating")],
+)
+def test_endpoint_status_reads_both_casings(event_status: str, describe_status: str) -> None:
+    from dtrain.orchestration.kinds import endpoint_status
+
+    assert endpoint_status({"EndpointStatus": event_status}) == describe_status
+    assert endpoint_status({"EndpointStatus": describe_status}) == describe_status
 
 
 def test_reconcile_answers_a_lost_transform_event_and_stops_one_whose_execution_ended(

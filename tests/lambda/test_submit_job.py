@@ -227,3 +227,23 @@ def test_a_retry_after_the_job_finished_and_its_row_closed_adopts_it(
     second = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
     assert second.adopted and second.answered_now and list(aws.jobs) == [first.job_name]
     assert sfn.calls[-1][1]["taskToken"] == "token-1"
+
+
+def test_an_item_past_the_instance_quota_waits_for_capacity_then_creates_its_one_job(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 26 finding 5: ResourceLimitExceeded failed the item at once; a sweep wider than the
+    quota lost most of its items within milliseconds. Now the item waits (CapacityWait, which
+    the state machine retries with backoff) and its retry creates the job under the row's name."""
+    from dtrain.emulator.service_behaviour import ServiceBehaviour, installed
+    from dtrain.orchestration.errors import CapacityWait
+
+    with installed(ServiceBehaviour()) as behaviour:
+        behaviour.fail_sagemaker("CreateTrainingJob", code="ResourceLimitExceeded", status=400, times=1)
+        with pytest.raises(CapacityWait, match="waiting for capacity"):
+            _submitter(ledger, sfn, platform).submit(_request(spec))
+    assert list(aws.jobs) == []
+    (waiting,) = ledger.find_by_execution(EXEC)
+    assert waiting.status == "Submitting"
+    again = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert again.job_name == waiting.job_name and list(aws.jobs) == [waiting.job_name]

@@ -45,6 +45,8 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
         "kms:Decrypt",
         "sagemaker:DescribeTrainingJob",
         "sagemaker:DescribeProcessingJob",
+        "sagemaker:DescribeEndpoint",  # issue 26 finding 10: status of deploy executions
+        "sagemaker:DescribeTransformJob",
         "logs:DescribeLogStreams",
         "logs:GetLogEvents",
     }
@@ -86,3 +88,16 @@ def test_processing_jobs_and_their_logs_are_readable_under_the_prefix_only(
         "arn:<ref>:logs:<ref>:<ref>:log-group:/aws/sagemaker/ProcessingJobs",
         "arn:<ref>:logs:<ref>:<ref>:log-group:/aws/sagemaker/ProcessingJobs:log-stream:dtrain-*",
     ]
+
+
+def test_hosted_resources_are_describable_under_the_prefix_only(
+    template_dicts: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 26 finding 10: `dtrain status` and `submit --wait` of a deploy or transform
+    execution call DescribeEndpoint / DescribeTransformJob, which the policy did not grant."""
+    _, props = _policy(template_dicts)
+    statements = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
+    hosted = statements["DescribeHostedResources"]
+    assert sorted(hosted["Action"]) == ["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"]
+    texts = _texts(hosted)
+    assert [t.rsplit(":", 1)[-1] for t in texts] == ["endpoint/dtrain-*", "transform-job/dtrain-*"]
