@@ -67,6 +67,7 @@ BAD_FILES: dict[str, tuple[str, bytes, tuple[str, ...]]] = {
 SPEC_COMMANDS: dict[str, Callable[[Path], tuple[str, ...]]] = {
     "validate": lambda p: ("validate", str(p)),
     "render": lambda p: ("render", str(p)),
+    "estimate": lambda p: ("estimate", str(p)),
     "local": lambda p: ("local", str(p), "--workdir", str(p.parent / "work")),
     "submit": lambda p: ("submit", str(p)),
 }
