@@ -316,7 +316,33 @@ def _environment(
     )
     if model.model_server_workers:
         env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(model.model_server_workers)
+    env.update({k: v for k, v in _torchserve_payload_env(spec, m).items() if k not in env})
     return env
+
+
+# TorchServe refuses a request body over max_request_size (and an answer over max_response_size),
+# 6553500 bytes unless configured (pytorch/serve docs/configuration.md); the PyTorch inference
+# images read TS_<PROPERTY> variables (sagemaker-pytorch-inference's default-ts.properties sets
+# enable_envvars_config=true), and their toolkit does not map SAGEMAKER_MAX_PAYLOAD_IN_MB itself.
+TORCHSERVE_SIZE_ENVS = ("TS_MAX_REQUEST_SIZE", "TS_MAX_RESPONSE_SIZE")
+TORCHSERVE_DEFAULT_MAX_BYTES = 6553500
+
+
+def _torchserve_payload_env(spec: JobSpec, m: _Model) -> dict[str, str]:
+    """A transform's MaxPayloadInMB (up to 100) as TorchServe's limits, on the model it serves.
+
+    Only where the payload is over TorchServe's default (7 MB and up): the SDK sets nothing, and a
+    transform of 100 MB batches would fail with 413 on every one; up to 6 MB the request stays
+    the SDK's.
+    """
+    if spec.transform is None or not spec.transform.max_payload:
+        return {}
+    if _model_of(spec, "transform")[1] != m.field:
+        return {}
+    limit = spec.transform.max_payload * 1024 * 1024  # MB as the inference toolkit counts it (MiB)
+    if limit <= TORCHSERVE_DEFAULT_MAX_BYTES:
+        return {}
+    return dict.fromkeys(TORCHSERVE_SIZE_ENVS, str(limit))
 
 
 def _tags(

@@ -37,10 +37,18 @@ DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_MODEL_NAME = "model"
 
 
+class UnversionedSavedModelError(FileNotFoundError):
+    """saved_model.pb at the model's root: TF Serving serves only numeric version directories."""
+
+
 def find_saved_model(model_dir: Path) -> tuple[str, Path]:
-    """(model name, the SavedModel directory to serve): the highest numeric version, as TFS does."""
-    if (model_dir / SAVED_MODEL_FILE).is_file():
-        return DEFAULT_MODEL_NAME, model_dir
+    """(model name, the SavedModel directory to serve): the highest numeric version, as TFS does.
+
+    TF Serving watches a model's base path for numeric subdirectories, each one version
+    (tensorflow.org/tfx/serving/serving_basic: "/tmp/mnist/1"); a SavedModel at the base path
+    itself is no version, and it serves nothing. The SageMaker container looks the same way
+    (`<version>/saved_model.pb` or `<name>/<version>/saved_model.pb` under /opt/ml/model).
+    """
     for name, root in [(DEFAULT_MODEL_NAME, model_dir)] + [
         (child.name, child)
         for child in sorted(model_dir.iterdir())
@@ -51,10 +59,18 @@ def find_saved_model(model_dir: Path) -> tuple[str, Path]:
         ]
         if versions:
             return name, max(versions, key=lambda d: int(d.name))
+    if (model_dir / SAVED_MODEL_FILE).is_file():
+        raise UnversionedSavedModelError(
+            f"{model_dir / SAVED_MODEL_FILE}: TF Serving serves a SavedModel only from a numeric version "
+            f"directory (<model>/1/{SAVED_MODEL_FILE}); save it under {model_dir}/1"
+        )
     raise FileNotFoundError(f"no SavedModel under {model_dir} (expected <version>/{SAVED_MODEL_FILE})")
 
 
 def has_saved_model(model_dir: Path) -> bool:
+    """A SavedModel anywhere TF Serving would look, or at the root (TensorFlow's, refused at load)."""
+    if (model_dir / SAVED_MODEL_FILE).is_file():
+        return True
     try:
         find_saved_model(model_dir)
     except (FileNotFoundError, OSError):
@@ -106,7 +122,7 @@ class TensorFlowService:
     def __init__(self, model_dir: Path, environ: Mapping[str, str] = os.environ) -> None:
         self.tf: Any = importlib.import_module("tensorflow")
         self.model_name, path = find_saved_model(model_dir)
-        self.version = path.name if path != model_dir else "1"
+        self.version = path.name
         self.loaded = self.tf.saved_model.load(str(path))
         module = import_user_module(model_dir / "code", "inference.py")
         self.input_handler = getattr(module, "input_handler", None)

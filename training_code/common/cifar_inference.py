@@ -43,15 +43,16 @@ def model_fn(model_dir: str) -> torch.nn.Module:
     return load_model(Path(model_dir))
 
 
-def input_fn(body: str | bytes, content_type: str) -> np.ndarray:
+def input_fn(body: str | bytes | bytearray, content_type: str) -> np.ndarray:
     kind = (content_type or "").split(";")[0].strip().lower()
     try:
         if kind == JSON:
             images = np.asarray(json.loads(body))
         elif kind == NPY:
-            images = np.load(
-                io.BytesIO(body if isinstance(body, bytes) else body.encode()), allow_pickle=False
-            )
+            # TorchServe hands the body over as a bytearray (the toolkit decodes only JSON and CSV
+            # to str); a str here is a client's latin-1 text, its bytes as sent.
+            raw = body.encode("latin-1") if isinstance(body, str) else bytes(body)
+            images = np.load(io.BytesIO(raw), allow_pickle=False)
         else:
             raise bad_request(f"Content-Type {content_type!r} is not supported: send {JSON} or {NPY}")
     except (ValueError, TypeError) as exc:
