@@ -34,6 +34,7 @@ from typing import IO, Any
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.local.container_config import write_container_config
 from dtrain.local.errors import LocalModeError
+from dtrain.local.host_network import HostNetwork
 from dtrain.local.image_facts import read_image_facts
 from dtrain.local.image_tools import image_bin
 from dtrain.local.layout import JobLayout
@@ -75,24 +76,89 @@ def _require(tool: str) -> str:
     return found
 
 
-def chain_argv(image: str, *, hostname: str, hosts_file: Path, base_dir: Path, image_path: str) -> list[str]:
+def chain_argv(
+    image: str,
+    *,
+    hostname: str,
+    hosts_file: Path,
+    base_dir: Path,
+    image_path: str,
+    network: HostNetwork | None = None,
+    ssh_dir: Path | None = None,
+    visible: Sequence[Path] = (),
+) -> list[str]:
     """unshare + the namespace set-up + the image's ENTRYPOINT and CMD, with the entry script
-    taken from the repository instead of the image's copy; `image_path` is the chain's PATH."""
+    taken from the repository instead of the image's copy; `image_path` is the chain's PATH.
+    With `network`, the host joins its namespace there (dtrain/local/host_network.py); without,
+    it gets a network namespace of its own with loopback and an unconnected eth0.
+
+    Each host also gets its own /tmp and /etc/environment, as a container has: the toolkit's MPI
+    worker appends its whole environment to /etc/environment, and the master tells a worker that
+    mpirun finished by `ssh algo-2 touch /tmp/done.algo-1`, which on a shared /tmp would end a
+    later job's worker at once. `visible` (and the host's own job directory) stay where they
+    are inside the fresh /tmp."""
     facts = read_image_facts(image)
     entry = [str(training_code_dir() / "container" / "entrypoint.sh") if word == ENTRYPOINT_IN_IMAGE else word
              for word in facts.entrypoint]  # fmt: skip
     if entry and entry[0] == "/usr/bin/tini":
         entry[0] = _require("tini")
-    setup = (
-        "ip link set lo up && ip link add eth0 type veth peer name eth0-peer"
-        " && ip addr add 10.254.0.1/24 dev eth0 && ip link set eth0 up && ip link set eth0-peer up"
-        f" && mount --bind {hosts_file} /etc/hosts && mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml"
-        f' && hostname {hostname} && PATH="$1" && shift && exec "$@"'
-    )
+    steps = []
+    if network is None:
+        steps += [
+            "ip link set lo up && ip link add eth0 type veth peer name eth0-peer",
+            "ip addr add 10.254.0.1/24 dev eth0 && ip link set eth0 up && ip link set eth0-peer up",
+        ]
+    private = base_dir.parent / f"private.{hostname}"
+    (private / "tmp").mkdir(parents=True, exist_ok=True)
+    (private / "environment").write_text("")
+    keep = sorted({str(p) for p in (base_dir.parent, *visible, *([ssh_dir] if ssh_dir else []))})
+    steps += [
+        f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",
+        f"mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml",
+        # The machine's /tmp stays reachable at /run/dtrain-tmp (this namespace's mount only).
+        "mkdir -p /run/dtrain-tmp && mount --bind /tmp /run/dtrain-tmp",
+        f"mount --bind {private / 'tmp'} /tmp",
+        *(
+            f"mkdir -p {path} && mount --bind /run/dtrain-tmp/{Path(path).relative_to('/tmp')} {path}"
+            for path in keep
+            if Path(path).is_relative_to("/tmp")
+        ),
+    ]
+    if ssh_dir is not None:
+        # The job's own key pair and sshd's privilege-separation directory, as the images have.
+        steps += [f"mkdir -p /root/.ssh /run/sshd && mount --bind {ssh_dir} /root/.ssh"]
+    steps += [f'hostname {hostname} && PATH="$1" && shift && exec "$@"']
+    namespaces = ["--net"] if network is None else []
+    joined = [] if network is None else [_require("ip"), "netns", "exec", network.namespace(hostname)]
     return [
-        _require("unshare"), "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", "--net",
-        "/bin/bash", "-c", setup, "namespace-setup", image_path, *entry, *facts.cmd,
+        *joined, _require("unshare"), "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", *namespaces,
+        "/bin/bash", "-c", " && ".join(steps), "namespace-setup", image_path, *entry, *facts.cmd,
     ]  # fmt: skip
+
+
+def job_ssh_dir(directory: Path) -> Path:
+    """A key pair for one job, authorized on every host of it, no host-key prompts: what the
+    images set up at build time for the toolkit's MPI runners (ssh from the master to workers)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    key = directory / "id_ed25519"
+    if not key.exists():
+        subprocess.run(
+            [_require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30
+        )
+    (directory / "authorized_keys").write_text((directory / "id_ed25519.pub").read_text())
+    (directory / "config").write_text("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")
+    for name in ("authorized_keys", "config"):
+        (directory / name).chmod(0o600)
+    return directory
+
+
+def _submit_directory(base_dir: Path) -> list[Path]:
+    """The job's code folder when it is a local path (the toolkit copies it to /opt/ml/code)."""
+    config = base_dir / "input" / "config" / "hyperparameters.json"
+    raw = json.loads(config.read_text()).get("sagemaker_submit_directory") if config.is_file() else None
+    where = json.loads(raw) if raw else ""
+    return [Path(where)] if where.startswith("/") else []
 
 
 def start_chain(
@@ -104,10 +170,16 @@ def start_chain(
     hosts: Sequence[str] = ("algo-1",),
     extra_env: Mapping[str, str] | None = None,
     output: IO[str] | None = None,
+    network: HostNetwork | None = None,
+    ssh_dir: Path | None = None,
+    visible: Sequence[Path] = (),
 ) -> subprocess.Popen[str]:
     """Starts the chain for one host; `toolkit_bin` holds `train` and the Python it runs."""
     hosts_file = base_dir.parent / f"hosts.{hostname}"
-    hosts_file.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
+    if network is not None:
+        hosts_file.write_text(network.hosts_file())
+    else:
+        hosts_file.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
     commands = image_bin(image, base_dir.parent / f"image-bin.{image}")
     image_path = f"{toolkit_bin}:{commands}"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
@@ -118,8 +190,18 @@ def start_chain(
         "SAGEMAKER_BASE_DIR": str(base_dir),
         **(extra_env or {}),
     }
+    argv = chain_argv(
+        image,
+        hostname=hostname,
+        hosts_file=hosts_file,
+        base_dir=base_dir,
+        image_path=image_path,
+        network=network,
+        ssh_dir=ssh_dir,
+        visible=[*visible, *_submit_directory(base_dir)],
+    )
     return subprocess.Popen(
-        chain_argv(image, hostname=hostname, hosts_file=hosts_file, base_dir=base_dir, image_path=image_path),
+        argv,
         env=env,
         stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -144,12 +226,24 @@ def prepare_host_tree(
     data: Path,
     in_image: bool = False,
     code: Path | None = None,
-    host_index: int = 0,
 ) -> Path:
-    """One host's scratch /opt/ml for the spec, as SageMaker writes it, with the image's baked code
-    (/opt/dtrain/code in the image; a scratch copy here unless `in_image`, for a real container),
-    or `code` as the job's source_dir, and `data` as every channel. `host_index` picks the host of
-    a multi-host spec (algo-<index + 1>). Returns the SAGEMAKER_BASE_DIR."""
+    """The first host's SAGEMAKER_BASE_DIR of `prepare_job_trees`."""
+    return prepare_job_trees(workdir, spec_data, ranks=ranks, data=data, in_image=in_image, code=code)[0]
+
+
+def prepare_job_trees(
+    workdir: Path,
+    spec_data: Mapping[str, Any],
+    *,
+    ranks: int,
+    data: Path,
+    in_image: bool = False,
+    code: Path | None = None,
+) -> list[Path]:
+    """Each host's scratch /opt/ml for the spec, as SageMaker writes it, with the image's baked
+    code (/opt/dtrain/code in the image; a scratch copy here unless `in_image`, for a real
+    container), or `code` as the job's source_dir, and `data` as every channel. Returns the
+    hosts' SAGEMAKER_BASE_DIRs, algo-1 first."""
     spec = parse_spec(spec_data)
     image = str(spec.estimator.image_uri)
     request = build_training_job_request(spec, local_platform_settings())
@@ -167,14 +261,14 @@ def prepare_host_tree(
     hosts = int(request["ResourceConfig"].get("InstanceCount", 1))
     layout = JobLayout.for_job(workdir, str(request["TrainingJobName"]), hosts)
     layout.reset()
-    tree = layout.hosts[host_index]
-    write_container_config(request, tree, [t.name for t in layout.hosts])
-    for channel in request.get("InputDataConfig", []):
-        target = tree.channel_dir(str(channel["ChannelName"]))
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(data, target)
-    shutil.rmtree(tree.code_dir, ignore_errors=True)  # /opt/ml/code: empty in the image
-    return tree.base
+    for tree in layout.hosts:
+        write_container_config(request, tree, [t.name for t in layout.hosts])
+        for channel in request.get("InputDataConfig", []):
+            target = tree.channel_dir(str(channel["ChannelName"]))
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(data, target)
+        shutil.rmtree(tree.code_dir, ignore_errors=True)  # /opt/ml/code: empty in the image
+    return [tree.base for tree in layout.hosts]
 
 
 def small_job(

@@ -78,7 +78,10 @@ def test_finding5_sigterm_to_pid1_checkpoints_the_step_the_ranks_reached(
         Path(extra_env["DTRAIN_HOSTNAME_FIX"]).write_text(DLC_SCRIPT_STAND_IN)
     log_path = tmp_path / "chain.log"
     with open(log_path, "w") as log:
-        chain = start_chain("ddp", base, toolkit_bin=TOOLKIT_BIN, output=log, extra_env=extra_env)
+        # The stand-in and the file it writes live in tmp_path: kept visible in the host's own /tmp.
+        chain = start_chain(
+            "ddp", base, toolkit_bin=TOOLKIT_BIN, output=log, extra_env=extra_env, visible=[tmp_path]
+        )
         try:
             _wait_for(lambda: len(STEP.findall(log_path.read_text())) >= 3, "three training steps")
             reached = max(int(s) for s in STEP.findall(log_path.read_text()))

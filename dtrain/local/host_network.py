@@ -1,0 +1,124 @@
+"""One network namespace per simulated host, joined by a private bridge: SageMaker's cluster
+network for a job's hosts on this machine.
+
+    switch namespace  dtrain-<id>-sw : bridge br0, one veth end per host, no address, no route
+    host namespace    dtrain-<id>-<n>: lo + eth0 (the veth's other end) 10.254.0.<n>/24
+
+The bridge lives in a namespace of its own, not in the machine's: no host namespace has a route
+to the machine's network, so a job's traffic stays between its hosts (and each host's loopback).
+Each host's hosts file names every host with its eth0 address, as SageMaker's /etc/hosts does;
+`eth0` is the interface name the toolkit's MPI and NCCL settings pin (resourceconfig.json's
+network_interface_name). Namespaces are made with iproute2 (`ip netns`), which needs root (CI
+runs as root); `close` deletes them, and so does dtrain/local/reaper.py if dtrain dies first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dtrain.local.errors import LocalModeError
+
+SUBNET = "10.254.0"
+NETNS_DIR = Path("/run/netns")
+
+
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LocalModeError(f"ip {' '.join(args)}: {done.stderr.strip() or done.returncode}")
+
+
+def namespaces_missing() -> str | None:
+    """Why this machine cannot give each host its own network (None when it can)."""
+    if shutil.which("ip") is None:
+        return "iproute2's ip is not installed (scripts/install_system_deps.sh)"
+    if shutil.which("unshare") is None:
+        return "util-linux's unshare is not installed"
+    probe = subprocess.run(["unshare", "--net", "--uts", "true"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        return f"this kernel or user may not create network namespaces ({probe.stderr.strip()})"
+    return None
+
+
+@dataclass
+class HostNetwork:
+    """The namespaces of one job's hosts; `close` removes them (idempotent)."""
+
+    hosts: Sequence[str]
+    prefix: str = field(default_factory=lambda: f"dtrain-{uuid.uuid4().hex[:8]}")
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def switch(self) -> str:
+        return f"{self.prefix}-sw"
+
+    def namespace(self, host: str) -> str:
+        return f"{self.prefix}-{self.hosts.index(host) + 1}"
+
+    def address(self, host: str) -> str:
+        return f"{SUBNET}.{self.hosts.index(host) + 1}"
+
+    def hosts_file(self) -> str:
+        """/etc/hosts as every host of the job sees it."""
+        return "127.0.0.1 localhost\n" + "".join(f"{self.address(h)} {h}\n" for h in self.hosts)
+
+    def open(self) -> HostNetwork:
+        try:
+            self._add(self.switch)
+            _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.switch, "link", "set", "br0", "up")
+            for index, host in enumerate(self.hosts, start=1):
+                namespace = self._add(self.namespace(host))
+                port = f"h{index}"
+                _ip(
+                    "-n",
+                    self.switch,
+                    "link",
+                    "add",
+                    port,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    namespace,
+                )
+                _ip("-n", self.switch, "link", "set", port, "master", "br0", "up")
+                _ip("-n", namespace, "addr", "add", f"{self.address(host)}/24", "dev", "eth0")
+                _ip("-n", namespace, "link", "set", "eth0", "up")
+                _ip("-n", namespace, "link", "set", "lo", "up")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _add(self, name: str) -> str:
+        _ip("netns", "add", name)
+        self.created.append(name)
+        return name
+
+    def close(self) -> None:
+        for name in reversed(self.created):
+            with contextlib.suppress(LocalModeError):
+                _ip("netns", "delete", name)
+        self.created.clear()
+
+    def __enter__(self) -> HostNetwork:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def leftover_namespaces(prefix: str = "dtrain-") -> list[str]:
+    """Namespaces local mode made that still exist (for the reaper and the tests)."""
+    if not NETNS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
