@@ -64,6 +64,10 @@ class Emulator:
         from dtrain.emulator.hosting import HostingBackend
 
         self.hosting = HostingBackend(workdir=new_workdir())
+        # SageMaker's lifecycles (dtrain.emulator.lifecycle): states and their durations, AWS's
+        # refusals, quotas; shared by the job backend and hosting.
+        self.lifecycle = self.shims.lifecycle
+        self.hosting.durations = self.lifecycle.durations
         self.deployment: Deployment | None = None
         self.deploy_seconds = 0.0
         # Server mode: the same emulator behind moto's HTTP server on this port, so other

@@ -42,6 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtrain.emulator.lifecycle import Durations
+from dtrain.emulator.lifecycle.events import put_state_change
 from dtrain.emulator.shims import put_event
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,8 @@ class TransformRun:
 class HostingBackend:
     workdir: Path
     workers: int = 1  # per endpoint: the emulator shares this machine's cores with the jobs
+    # How long Creating/Updating/Deleting last at least (dtrain.emulator.lifecycle).
+    durations: Durations = field(default_factory=Durations)
     endpoints: dict[str, ServedModel] = field(default_factory=dict)
     transforms: dict[str, TransformRun] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -168,6 +172,7 @@ class HostingBackend:
 
     def _bring_up(self, backend: Any, endpoint: Any) -> None:
         name = str(endpoint.endpoint_name)
+        began = time.monotonic()
         try:
             model_name, _ = self._config_model(backend, str(endpoint.endpoint_config_name))
             served = self._serve(backend, model_name, f"endpoint-{name}")
@@ -178,6 +183,7 @@ class HostingBackend:
             endpoint.last_modified_time = _now()
             self._emit_endpoint(backend, endpoint)
             return
+        self.durations.hold(began, self.durations.endpoint_creating_s)
         with self._lock:
             if backend.endpoints.get(name) is not endpoint:  # deleted while it was created
                 served.stop()
@@ -202,16 +208,19 @@ class HostingBackend:
 
     def _swap(self, backend: Any, endpoint: Any, config_name: str) -> None:
         name = str(endpoint.endpoint_name)
+        began = time.monotonic()
         try:
             model_name, variants = self._config_model(backend, config_name)
             served = self._serve(backend, model_name, f"endpoint-{name}")
         except HostingFailed as exc:
             # SageMaker rolls back: the previous config keeps serving, the reason is recorded.
+            self.durations.hold(began, self.durations.endpoint_updating_s)
             endpoint.endpoint_status = "InService"
             endpoint.failure_reason = str(exc)
             endpoint.last_modified_time = _now()
             self._emit_endpoint(backend, endpoint)
             return
+        self.durations.hold(began, self.durations.endpoint_updating_s)
         with self._lock:
             old = self.endpoints.get(name)
             self.endpoints[name] = served
@@ -223,6 +232,26 @@ class HostingBackend:
         self._emit_endpoint(backend, endpoint)
         if old is not None:
             old.stop()  # after the swap: requests already on it have been answered
+
+    def endpoint_deleting(self, backend: Any, name: str, remove: Any) -> None:
+        """DeleteEndpoint: Deleting (for `durations.endpoint_deleting_s`), then gone."""
+        endpoint = backend.endpoints[name]
+        endpoint.endpoint_status = "Deleting"
+        endpoint.last_modified_time = _now()
+        self.endpoint_deleted(name)
+
+        def gone() -> None:
+            remove()
+            with self._changed:
+                self._changed.notify_all()
+
+        if self.durations.endpoint_deleting_s <= 0:
+            gone()
+            return
+        self._emit_endpoint(backend, endpoint)
+        timer = threading.Timer(self.durations.endpoint_deleting_s, gone)
+        timer.daemon = True
+        timer.start()
 
     def endpoint_deleted(self, name: str) -> None:
         with self._lock:
@@ -286,14 +315,7 @@ class HostingBackend:
 
     # -- transform jobs ------------------------------------------------------------------
     def _emit_transform(self, backend: Any, job: Any) -> None:
-        put_event(
-            backend.account_id,
-            backend.region_name,
-            "aws.sagemaker",
-            TRANSFORM_STATE_CHANGE,
-            dict(job.response_object),
-            [str(job.arn)],
-        )
+        put_state_change(backend, TRANSFORM_STATE_CHANGE, job)
         with self._changed:
             self._changed.notify_all()
 
@@ -637,13 +659,7 @@ def _invoke(url: str, payload: bytes, content_type: str, accept: str | None) -> 
 @contextlib.contextmanager
 def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
     """Patch moto's SageMaker hosting calls for the duration of the block (see the docstring)."""
-    from moto.core.exceptions import JsonRESTError
-    from moto.sagemaker.models import (
-        FakeEndpoint,
-        FakeEndpointConfig,
-        FakeTransformJob,
-        SageMakerModelBackend,
-    )
+    from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -653,31 +669,11 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
         saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, value)
 
-    def exists(message: str) -> JsonRESTError:
-        return JsonRESTError("ValidationException", message)
-
-    original_model = SageMakerModelBackend.create_model
-
-    def create_model(self: Any, model_name: str, **kwargs: Any) -> Any:
-        if model_name in self._models:
-            arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:model/{model_name}"
-            raise exists(f'Cannot create already existing model "{arn}".')
-        return original_model(self, model_name=model_name, **kwargs)
-
-    original_config = SageMakerModelBackend.create_endpoint_config
-
-    def create_endpoint_config(self: Any, endpoint_config_name: str, **kwargs: Any) -> Any:
-        if endpoint_config_name in self.endpoint_configs:
-            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
-            raise exists(f'Cannot create already existing endpoint configuration "{arn}".')
-        return original_config(self, endpoint_config_name=endpoint_config_name, **kwargs)
-
+    # Names in use, calls in a state AWS refuses them in, resources that do not exist and the
+    # instance quotas: answered before these by the lifecycle gate (dtrain.emulator.lifecycle).
     original_endpoint = SageMakerModelBackend.create_endpoint
 
     def create_endpoint(self: Any, endpoint_name: str, **kwargs: Any) -> Any:
-        if endpoint_name in self.endpoints:
-            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
-            raise exists(f'Cannot create already existing endpoint "{arn}".')
         endpoint = original_endpoint(self, endpoint_name=endpoint_name, **kwargs)
         hosting.endpoint_created(self, endpoint)
         return endpoint
@@ -685,52 +681,25 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
     original_delete = SageMakerModelBackend.delete_endpoint
 
     def delete_endpoint(self: Any, endpoint_name: str) -> None:
-        original_delete(self, endpoint_name)
-        hosting.endpoint_deleted(endpoint_name)
+        hosting.endpoint_deleting(self, endpoint_name, lambda: original_delete(self, endpoint_name))
 
     def update_endpoint(self: Any) -> str:
         backend = self.sagemaker_backend
-        name = str(self._get_param("EndpointName"))
-        config = str(self._get_param("EndpointConfigName"))
-        endpoint = backend.endpoints.get(name)
-        if endpoint is None:
-            arn = FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
-            raise JsonRESTError("ValidationException", f'Could not find endpoint "{arn}".')
-        if endpoint.endpoint_status != "InService":
-            raise JsonRESTError(
-                "ValidationException",
-                f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).',
-            )
-        if config not in backend.endpoint_configs:
-            arn = FakeEndpointConfig.arn_formatter(config, backend.account_id, backend.region_name)
-            raise JsonRESTError("ValidationException", f'Could not find endpoint configuration "{arn}".')
-        hosting.endpoint_updated(backend, endpoint, config)
+        endpoint = backend.endpoints[str(self._get_param("EndpointName"))]
+        hosting.endpoint_updated(backend, endpoint, str(self._get_param("EndpointConfigName")))
         return json.dumps({"EndpointArn": endpoint.arn})
 
     original_transform = SageMakerModelBackend.create_transform_job
 
     def create_transform_job(self: Any, transform_job_name: str, **kwargs: Any) -> Any:
-        if transform_job_name in self.transform_jobs:
-            raise JsonRESTError("ResourceInUse", f"Transform job {transform_job_name} already exists")
-        if kwargs.get("model_name") not in self._models:
-            raise JsonRESTError("ValidationException", f'Could not find model "{kwargs.get("model_name")}".')
         job = original_transform(self, transform_job_name=transform_job_name, **kwargs)
         hosting.transform_created(self, job)
         return job
 
     def stop_transform_job(self: Any) -> str:
-        backend = self.sagemaker_backend
-        name = str(self._get_param("TransformJobName"))
-        job = backend.transform_jobs.get(name)
-        if job is None:
-            arn = FakeTransformJob.arn_formatter(name, backend.account_id, backend.region_name)
-            raise JsonRESTError("ValidationException", f'Could not find transform job "{arn}".')
-        if job.transform_job_status not in ("InProgress", "Stopping"):
-            raise JsonRESTError(
-                "ValidationException",
-                f"The job {name} is not in progress (status {job.transform_job_status}).",
-            )
-        hosting.transform_stop_requested(job)
+        job = self.sagemaker_backend.transform_jobs[str(self._get_param("TransformJobName"))]
+        if job.transform_job_status == "InProgress":  # a second stop while Stopping: nothing to do
+            hosting.transform_stop_requested(job)
         return "{}"
 
     def invoke_endpoint(self: Any) -> Any:
@@ -740,8 +709,6 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
         status, out, body = hosting.invoke(urllib.parse.unquote(name), raw, headers)
         return status, {**out, "status": status}, body  # moto reads the status from the headers
 
-    patch(SageMakerModelBackend, "create_model", create_model)
-    patch(SageMakerModelBackend, "create_endpoint_config", create_endpoint_config)
     patch(SageMakerModelBackend, "create_endpoint", create_endpoint)
     patch(SageMakerModelBackend, "delete_endpoint", delete_endpoint)
     patch(SageMakerModelBackend, "create_transform_job", create_transform_job)

@@ -11,9 +11,8 @@ created job to the emulator's SageMaker backend instead, as training jobs are:
   what a failed job had written), log lines go to /aws/sagemaker/ProcessingJobs.
 
 Each terminal status puts SageMaker's "Processing Job State Change" event on the emulated
-EventBridge, its detail the job's DescribeProcessingJob answer ("Events that Amazon SageMaker
-AI sends to Amazon EventBridge",
-https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html).
+EventBridge, built from the job's DescribeProcessingJob answer field for field as AWS's
+published sample (dtrain.emulator.lifecycle.events).
 """
 
 from __future__ import annotations
@@ -27,10 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
 from dtrain.emulator.local_backend import put_job_logs
-from dtrain.emulator.shims import put_event
 
-PROCESSING_JOB_STATE_CHANGE = "SageMaker Processing Job State Change"
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 _CURRENT_REQUEST = threading.local()
 
@@ -107,14 +105,7 @@ class ProcessingControl:
         return True
 
     def emit_state_change(self) -> None:
-        put_event(
-            self.backend.account_id,
-            self.backend.region_name,
-            "aws.sagemaker",
-            PROCESSING_JOB_STATE_CHANGE,
-            dict(self.job.response_object),
-            [str(self.job.arn)],
-        )
+        put_state_change(self.backend, PROCESSING_JOB_STATE_CHANGE, self.job)
 
 
 # -- the backends' hooks -----------------------------------------------------------------------
@@ -133,10 +124,16 @@ def playback_created(registry: Any, backend: Any, job: Any, request: Mapping[str
     return control
 
 
-def playback_stop(control: Any) -> None:
-    """`control`: the ProcessingControl the backend's `jobs` holds under the job's name."""
+def playback_stop(control: Any, stopping_s: float = 0.0) -> None:
+    """`control`: the ProcessingControl the backend's `jobs` holds under the job's name; the job
+    is Stopping for `stopping_s` before it is Stopped."""
     control.stopping()
-    control.finish("Stopped")
+    if stopping_s <= 0:
+        control.finish("Stopped")
+        return
+    timer = threading.Timer(stopping_s, lambda: control.finish("Stopped"))
+    timer.daemon = True
+    timer.start()
 
 
 class LocalProcessingRun:
@@ -217,8 +214,8 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
 
 # -- the shims -----------------------------------------------------------------------------
 def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> None:
-    """CreateProcessingJob (ResourceInUse, throttling, role and key checks, the backend runs the
-    job), StopProcessingJob (only a job in progress), onto moto's SageMaker."""
+    """CreateProcessingJob (throttling, role and key checks, the backend runs the job) and
+    StopProcessingJob onto moto's SageMaker; the lifecycle gate refuses what AWS refuses first."""
     from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -237,8 +234,7 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
             _CURRENT_REQUEST.value = None
 
     def create_processing_job(self: Any, processing_job_name: str, **kwargs: Any) -> Any:
-        if processing_job_name in self.processing_jobs:
-            raise JsonRESTError("ResourceInUse", f"Processing job {processing_job_name} already exists")
+        # A name in use and the quotas: answered by the lifecycle gate before this.
         if not sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
@@ -267,17 +263,10 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
         return job
 
     def stop_processing_job(self: Any, processing_job_name: str) -> None:
-        job = self.processing_jobs.get(processing_job_name)
-        if job is None:
-            raise JsonRESTError(
-                "ValidationException", f"Could not find processing job '{processing_job_name}'."
-            )
-        if job.processing_job_status not in ("InProgress", "Stopping"):
-            raise JsonRESTError(
-                "ValidationException",
-                f"The job {processing_job_name} is not in progress (status {job.processing_job_status}).",
-            )
-        sagemaker_backend.processing_stop_requested(self, job)
+        # A job that is missing or has ended: refused by the lifecycle gate before this.
+        job = self.processing_jobs[processing_job_name]
+        if job.processing_job_status == "InProgress":  # a second stop while Stopping: nothing to do
+            sagemaker_backend.processing_stop_requested(self, job)
 
     patch(SageMakerResponse, "create_processing_job", create_response)
     patch(SageMakerModelBackend, "create_processing_job", create_processing_job)

@@ -5,7 +5,9 @@ created job to a `SageMakerBackend` instead:
 
 - `EventPlaybackBackend` (the tests' default): jobs stay InProgress until the test plays an
   outcome (`complete`, `fail`, `stop`); each terminal transition puts SageMaker's
-  "Training Job State Change" event on the emulated EventBridge (or, on request, loses it).
+  "Training Job State Change" event on the emulated EventBridge (or, on request, loses it),
+  built field for field as AWS's published sample (dtrain.emulator.lifecycle.events). A stop
+  passes through Stopping for `durations.job_stopping_s` (dtrain.emulator.lifecycle).
 - A backend that runs jobs through the local runner (dtrain.local) plugs in the same way.
 
 Both can throttle CreateTrainingJob (ThrottlingException beyond `create_rate_per_s`), as
@@ -21,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from dtrain.emulator.shims import put_event
-
-JOB_STATE_CHANGE = "SageMaker Training Job State Change"
+from dtrain.emulator.lifecycle import Durations
+from dtrain.emulator.lifecycle.events import TRAINING_JOB_STATE_CHANGE as JOB_STATE_CHANGE
+from dtrain.emulator.lifecycle.events import put_state_change
 
 
 class SageMakerBackend(Protocol):
@@ -162,15 +164,7 @@ class JobControl:
         return True
 
     def emit_state_change(self) -> None:
-        detail = _describe(self.job)
-        put_event(
-            self.backend.account_id,
-            self.backend.region_name,
-            "aws.sagemaker",
-            JOB_STATE_CHANGE,
-            detail,
-            [str(self.job.arn)],
-        )
+        put_state_change(self.backend, JOB_STATE_CHANGE, self.job)
 
 
 @dataclass
@@ -178,6 +172,7 @@ class EventPlaybackBackend:
     """Jobs wait for the test to play their outcome; stops are honoured at once."""
 
     throttle: CreateThrottle = field(default_factory=CreateThrottle)
+    durations: Durations = field(default_factory=Durations)
     auto_complete_after_s: float | None = None
     auto_metrics: Mapping[str, float] = field(default_factory=dict)
     jobs: dict[str, JobControl] = field(default_factory=dict)
@@ -207,7 +202,12 @@ class EventPlaybackBackend:
         with control.lock:
             job.training_job_status = "Stopping"
             control._transition("Stopping", "Stopping the training job")
-        control.finish("Stopped", failure_reason=None)
+        if self.durations.job_stopping_s <= 0:
+            control.finish("Stopped", failure_reason=None)
+            return
+        timer = threading.Timer(self.durations.job_stopping_s, lambda: control.finish("Stopped"))
+        timer.daemon = True
+        timer.start()
 
     # Processing jobs (dtrain.emulator.processing_backend): in `jobs` too, played alike.
     def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
@@ -218,7 +218,7 @@ class EventPlaybackBackend:
     def processing_stop_requested(self, backend: Any, job: Any) -> None:
         from dtrain.emulator.processing_backend import playback_stop
 
-        playback_stop(self.jobs[str(job.processing_job_name)])
+        playback_stop(self.jobs[str(job.processing_job_name)], self.durations.job_stopping_s)
 
     # -- what tests play ------------------------------------------------------------------
     def wait_for_jobs(self, count: int, timeout: float = 30.0) -> list[str]:

@@ -94,7 +94,11 @@ class ServiceBehaviour:
             self.sagemaker_faults.append(SageMakerFault(operation, code, status, times))
 
     def throttle_sagemaker(self, operation: str, *, times: int = 1) -> None:
-        self.fail_sagemaker(operation, code="ThrottlingException", status=400, times=times)
+        # SageMaker's throttling answer: 400 ThrottlingException "Rate exceeded".
+        with self._lock:
+            self.sagemaker_faults.append(
+                SageMakerFault(operation, "ThrottlingException", 400, times, message="Rate exceeded")
+            )
 
     def _sagemaker_fault(self, operation: str) -> SageMakerFault | None:
         with self._lock:

@@ -13,9 +13,9 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
 3. EventBridge: moto does not deliver to Lambda targets; matching events are delivered to
    the in-process runtime (asynchronously, as EventBridge does). Step Functions' own
    "Execution Status Change" events are put on the bus when an execution ends.
-4. SageMaker: CreateTrainingJob of an existing name answers ResourceInUse, StopTrainingJob
-   exists, and job status is driven by a pluggable backend (dtrain.emulator.sagemaker)
-   instead of moto's "Completed at once".
+4. SageMaker: every call passes the lifecycle gate first (dtrain.emulator.lifecycle: AWS's
+   refusals by state, quotas, service rules), StopTrainingJob exists, and job status is driven
+   by a pluggable backend (dtrain.emulator.sagemaker) instead of moto's "Completed at once".
 5. KMS: keys created through CloudFormation keep their tags (moto expects the API's shape).
 """
 
@@ -43,6 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class _Context:
 class Shims:
     runtime: LambdaRuntime
     sagemaker_backend: Any  # dtrain.emulator.sagemaker.SageMakerBackend
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     delivery: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(8, "eventbridge"))
     pending: list[Future[Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -424,8 +426,7 @@ def installed(shims: Shims) -> Iterator[Shims]:
     patch(SageMakerResponse, "create_training_job", create_response)
 
     def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:
-        if training_job_name in self.training_jobs:
-            raise JsonRESTError("ResourceInUse", f"Training job {training_job_name} already exists")
+        # A name in use, quotas, service rules: answered by the lifecycle gate before this.
         if not shims.sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
@@ -443,15 +444,10 @@ def installed(shims: Shims) -> Iterator[Shims]:
         return job
 
     def stop_training_job(self: Any, training_job_name: str) -> None:
-        job = self.training_jobs.get(training_job_name)
-        if job is None:
-            raise JsonRESTError("ValidationException", f"Could not find training job '{training_job_name}'.")
-        if job.training_job_status not in ("InProgress", "Stopping"):
-            raise JsonRESTError(
-                "ValidationException",
-                f"The job {training_job_name} is not in progress (status {job.training_job_status}).",
-            )
-        shims.sagemaker_backend.stop_requested(self, job)
+        # A job that is missing or has ended: refused by the lifecycle gate before this.
+        job = self.training_jobs[training_job_name]
+        if job.training_job_status == "InProgress":  # a second stop while Stopping: nothing to do
+            shims.sagemaker_backend.stop_requested(self, job)
 
     def stop_response(self: Any) -> str:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
@@ -475,6 +471,13 @@ def installed(shims: Shims) -> Iterator[Shims]:
     from dtrain.emulator import processing_backend
 
     processing_backend.install(patch, shims.sagemaker_backend)
+    # The lifecycle gate in front of all of SageMaker; the job backend's stops last as long as
+    # the lifecycle says.
+    from dtrain.emulator.lifecycle import gate
+
+    gate.install(patch, shims.lifecycle)
+    if hasattr(shims.sagemaker_backend, "durations"):
+        shims.sagemaker_backend.durations = shims.lifecycle.durations
     # CloudFormation as the CDK CLI drives it (template URLs, change sets). The Lambda-runtime
     # test venv installs moto with only the services the Lambdas call (requirements-lambda-dev.txt):
     # its moto.cloudformation cannot import (no openapi-spec-validator), and nothing there deploys.

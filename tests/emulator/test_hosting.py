@@ -298,7 +298,7 @@ def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it
     sm().stop_transform_job(TransformJobName="t-slow")
     assert hosted.wait_transform("t-slow") == "Stopped"
     assert hosted.transforms["t-slow"].records < 200
-    with pytest.raises(ClientError, match="not in progress"):
+    with pytest.raises(ClientError, match="rejected because the transform job is in status Stopped"):
         sm().stop_transform_job(TransformJobName="t-slow")
 
 

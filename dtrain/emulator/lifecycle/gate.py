@@ -1,0 +1,223 @@
+"""The gate in front of moto's SageMaker: every call is checked as SageMaker checks it first.
+
+Before moto (and the emulator's shims behind it) sees a SageMaker call, the gate answers the
+refusals AWS would answer, in this order:
+
+1. the resource's state (rules.REFUSALS: a name in use, a Delete/Update/Stop in a state where
+   AWS refuses it, a resource that does not exist);
+2. the resources it names (an endpoint's config, a transform job's model);
+3. SageMaker's service-side rules on a CreateTrainingJob (dtrain.service_rules: the same table
+   the request builder applies, here applied to whatever request reaches the API);
+4. the account's instance quotas (quotas.QuotaBook) for CreateTrainingJob, CreateProcessingJob,
+   CreateTransformJob and CreateEndpoint.
+
+Creates pass the gate one at a time (a lock held through moto's create), so two concurrent
+requests cannot both take the last instance of a quota.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from dtrain.emulator.lifecycle import quotas as q
+from dtrain.emulator.lifecycle import rules
+
+if TYPE_CHECKING:
+    from dtrain.emulator.lifecycle import Lifecycle
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# -- moto's backend: a resource's status and ARN by kind and name ----------------------------
+def _store(backend: Any, resource: str) -> Mapping[str, Any]:
+    stores: dict[str, Mapping[str, Any]] = {
+        rules.TRAINING_JOB: backend.training_jobs,
+        rules.PROCESSING_JOB: backend.processing_jobs,
+        rules.TRANSFORM_JOB: backend.transform_jobs,
+        rules.MODEL: backend._models,
+        rules.ENDPOINT_CONFIG: backend.endpoint_configs,
+        rules.ENDPOINT: backend.endpoints,
+    }
+    return stores[resource]
+
+
+_STATUS_ATTR = {
+    rules.TRAINING_JOB: "training_job_status",
+    rules.PROCESSING_JOB: "processing_job_status",
+    rules.TRANSFORM_JOB: "transform_job_status",
+    rules.ENDPOINT: "endpoint_status",
+}
+
+
+def status_of(backend: Any, resource: str, name: str) -> str:
+    """The resource's status; rules.EXISTS for one without statuses, rules.MISSING for none."""
+    found = _store(backend, resource).get(name)
+    if found is None:
+        return rules.MISSING
+    attr = _STATUS_ATTR.get(resource)
+    return str(getattr(found, attr)) if attr else rules.EXISTS
+
+
+def arn_of(backend: Any, resource: str, name: str) -> str:
+    found = _store(backend, resource).get(name)
+    if found is not None and getattr(found, "arn", None):
+        return str(found.arn)
+    return f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:{resource}/{name.lower()}"
+
+
+# -- the checks --------------------------------------------------------------------------------
+def check_state(backend: Any, operation: str, params: Mapping[str, Any]) -> None:
+    if operation not in rules.OPERATIONS:
+        return
+    resource, key = rules.OPERATIONS[operation]
+    name = str(params.get(key) or "")
+    status = status_of(backend, resource, name)
+    refusal = rules.refusal_for(operation, status)
+    if refusal is not None:
+        arn = arn_of(backend, resource, name)
+        raise Refused(refusal.code, refusal.text(name=name, arn=arn, status=status))
+    for ref_resource, ref_key in rules.REFERENCES.get(operation, ()):
+        ref_name = str(params.get(ref_key) or "")
+        if status_of(backend, ref_resource, ref_name) == rules.MISSING:
+            message = rules.NOT_FOUND_MESSAGES[ref_resource]
+            raise Refused("ValidationException", message.format(arn=arn_of(backend, ref_resource, ref_name)))
+
+
+def check_service_rules(operation: str, params: Mapping[str, Any]) -> None:
+    if operation != "CreateTrainingJob":
+        return
+    from dtrain.service_rules import SERVICE_RULES
+
+    for rule in SERVICE_RULES:
+        for problem in rule.check(params):
+            raise Refused("ValidationException", f"{problem.rule} ({rule.summary})")
+
+
+def _held(backend: Any) -> Counter[str]:
+    """Instances by quota name that running jobs and live endpoints hold now."""
+    held: Counter[str] = Counter()
+    training = q.held_by_jobs(
+        backend.training_jobs.values(),
+        "training_job_status",
+        lambda j: q.training_instances({"ResourceConfig": j.resource_config or {}}),
+    )
+    held.update(q.by_quota(training, q.training_usage, q.ALL_TRAINING))
+    processing = q.held_by_jobs(
+        backend.processing_jobs.values(),
+        "processing_job_status",
+        lambda j: q.processing_instances(
+            {"ProcessingResources": getattr(j, "processing_resources", None) or {}}
+        ),
+    )
+    held.update(q.by_quota(processing, q.processing_usage, q.ALL_PROCESSING))
+    transform = q.held_by_jobs(
+        backend.transform_jobs.values(),
+        "transform_job_status",
+        lambda j: q.transform_instances({"TransformResources": j.transform_resources or {}}),
+    )
+    held.update(q.by_quota(transform, q.transform_usage))
+    for endpoint in backend.endpoints.values():
+        if str(endpoint.endpoint_status) == "Failed":  # a failed endpoint holds no instances
+            continue
+        held.update(
+            q.by_quota(_endpoint_instances(backend, str(endpoint.endpoint_config_name)), q.endpoint_usage)
+        )
+    return held
+
+
+def _endpoint_instances(backend: Any, config_name: str) -> Counter[str]:
+    config = backend.endpoint_configs.get(config_name)
+    return q.endpoint_instances(config.production_variants or []) if config is not None else Counter()
+
+
+def asked_instances(backend: Any, operation: str, params: Mapping[str, Any]) -> Counter[str]:
+    """Instances by quota name that this Create would hold."""
+    if operation == "CreateTrainingJob":
+        return q.by_quota(q.training_instances(params), q.training_usage, q.ALL_TRAINING)
+    if operation == "CreateProcessingJob":
+        return q.by_quota(q.processing_instances(params), q.processing_usage, q.ALL_PROCESSING)
+    if operation == "CreateTransformJob":
+        return q.by_quota(q.transform_instances(params), q.transform_usage)
+    if operation == "CreateEndpoint":
+        return q.by_quota(
+            _endpoint_instances(backend, str(params.get("EndpointConfigName"))), q.endpoint_usage
+        )
+    return Counter()
+
+
+def check_quotas(book: q.QuotaBook, backend: Any, operation: str, params: Mapping[str, Any]) -> None:
+    asked = asked_instances(backend, operation, params)
+    if not asked:
+        return
+    try:
+        book.check(asked, _held(backend))
+    except q.QuotaExceeded as exceeded:
+        raise Refused("ResourceLimitExceeded", str(exceeded)) from exceeded
+
+
+def check(lifecycle: Lifecycle, backend: Any, operation: str, params: Mapping[str, Any]) -> None:
+    """Raise Refused with SageMaker's answer when SageMaker would refuse this call."""
+    check_state(backend, operation, params)
+    check_service_rules(operation, params)
+    check_quotas(lifecycle.quotas, backend, operation, params)
+
+
+def error_response(refused: Refused) -> tuple[int, dict[str, str], str]:
+    body = json.dumps({"__type": refused.code, "message": refused.message})
+    return 400, {"status": "400", "x-amzn-ErrorType": refused.code}, body
+
+
+def install(patch: Callable[[Any, str, Any], None], lifecycle: Lifecycle) -> None:
+    """Put the gate in front of moto's SageMaker (`patch(owner, name, value)` records what it
+    replaces, as dtrain.emulator.shims.installed restores it)."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original = SageMakerResponse.call_action
+
+    def call_action(self: Any) -> Any:
+        operation = str(self._get_action())
+        if operation not in rules.OPERATIONS:
+            return original(self)
+        params = json.loads(self.body) if self.body else {}
+        backend = self.sagemaker_backend
+        with lifecycle.quotas.lock:
+            try:
+                check(lifecycle, backend, operation, params)
+            except Refused as refused:
+                lifecycle.refusals.append((operation, refused.code, refused.message))
+                return error_response(refused)
+            return original(self)
+
+    patch(SageMakerResponse, "call_action", call_action)
+
+
+@contextmanager
+def installed(lifecycle: Lifecycle) -> Iterator[Lifecycle]:
+    """The gate alone, for the block (the emulator installs it with its shims)."""
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
+        setattr(owner, name, value)
+
+    install(patch, lifecycle)
+    try:
+        yield lifecycle
+    finally:
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+
+
+_MISSING = object()

@@ -1,0 +1,288 @@
+"""The emulator's SageMaker lifecycles: AWS's refusals by state, quotas, service rules,
+throttling, durations and the events built from AWS's published samples.
+
+moto + the emulator's shims only (no stack deployed, no model server): endpoints are put in
+each state by setting their status on moto's backend, which is what the gate reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from dtrain.emulator.lifecycle import events, rules
+from dtrain.emulator.lifecycle.quotas import QuotaBook, training_usage, warm_pool_usage
+from dtrain.emulator.sagemaker import EventPlaybackBackend
+from dtrain.emulator.service_behaviour import ServiceBehaviour
+from dtrain.emulator.service_behaviour import installed as behaviour_installed
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+NO_RETRY = Config(retries={"total_max_attempts": 1})
+
+
+@pytest.fixture
+def shims(monkeypatch: pytest.MonkeyPatch) -> Iterator[Shims]:
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(k, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    s = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    with mock_aws(), installed(s):
+        yield s
+
+
+def sm() -> Any:
+    return boto3.client("sagemaker", region_name=REGION, config=NO_RETRY)
+
+
+def backend() -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT][REGION]
+
+
+def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+
+def training_request(
+    name: str, instance_type: str = "ml.m5.xlarge", count: int = 1, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
+        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        **extra,
+    }
+
+
+def endpoint(name: str = "ep") -> Any:
+    """An endpoint (with its model and config) on moto's backend, InService."""
+    client = sm()
+    client.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r",
+        PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/model.tar.gz"},
+    )
+    client.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    client.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    return backend().endpoints[name]
+
+
+# -- refusals by state --------------------------------------------------------------------------
+@pytest.mark.parametrize("status", sorted(rules.ENDPOINT_IN_PROGRESS))
+def test_delete_and_update_of_an_endpoint_in_progress_are_refused_as_aws_words_it(
+    shims: Shims, status: str
+) -> None:
+    ep = endpoint()
+    ep.endpoint_status = status
+    for call in (
+        lambda: sm().delete_endpoint(EndpointName="ep"),
+        lambda: sm().update_endpoint(EndpointName="ep", EndpointConfigName="ep-config"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert error(refused) == ("ValidationException", f'Cannot update in-progress endpoint "{ep.arn}".')
+    assert "ep" in backend().endpoints  # still there: the delete did not happen
+
+
+def test_a_failed_endpoint_cannot_be_updated_but_can_be_deleted(shims: Shims) -> None:
+    ep = endpoint()
+    ep.endpoint_status = "Failed"
+    with pytest.raises(ClientError) as refused:
+        sm().update_endpoint(EndpointName="ep", EndpointConfigName="ep-config")
+    assert error(refused) == ("ValidationException", f'Cannot update failed endpoint "{ep.arn}".')
+    sm().delete_endpoint(EndpointName="ep")
+    assert "ep" not in backend().endpoints
+    with pytest.raises(ClientError) as missing:
+        sm().delete_endpoint(EndpointName="ep")
+    assert error(missing)[1].startswith('Could not find endpoint "arn:aws:sagemaker:')
+
+
+def test_names_in_use_are_refused_with_each_resources_answer(shims: Shims) -> None:
+    ep = endpoint()
+    client = sm()
+    with pytest.raises(ClientError) as model:
+        client.create_model(ModelName="ep-model", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r")
+    assert error(model) == (
+        "ValidationException",
+        f'Cannot create already existing model "{backend()._models["ep-model"].arn}".',
+    )
+    with pytest.raises(ClientError) as config:
+        client.create_endpoint_config(
+            EndpointConfigName="ep-config",
+            ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "ep-model", "InstanceType": "ml.m5.xlarge"}
+            ],
+        )
+    assert error(config)[1].startswith("Cannot create already existing endpoint configuration")
+    with pytest.raises(ClientError) as again:
+        client.create_endpoint(EndpointName="ep", EndpointConfigName="ep-config")
+    assert error(again) == ("ValidationException", f'Cannot create already existing endpoint "{ep.arn}".')
+    client.create_training_job(**training_request("job-a"))
+    with pytest.raises(ClientError) as job:
+        client.create_training_job(**training_request("job-a"))
+    code, message = error(job)
+    assert code == "ResourceInUse"
+    assert message.startswith("Training job names must be unique within an AWS account and region")
+
+
+def test_an_endpoint_naming_a_config_that_does_not_exist_is_refused(shims: Shims) -> None:
+    with pytest.raises(ClientError) as refused:
+        sm().create_endpoint(EndpointName="ep", EndpointConfigName="nope")
+    assert error(refused)[1].startswith('Could not find endpoint configuration "arn:aws:sagemaker:')
+    assert "ep" not in backend().endpoints
+
+
+def test_stop_training_job_on_an_ended_or_missing_job_is_refused(shims: Shims) -> None:
+    playback: Any = shims.sagemaker_backend
+    sm().create_training_job(**training_request("job-a"))
+    playback.complete("job-a")
+    with pytest.raises(ClientError) as ended:
+        sm().stop_training_job(TrainingJobName="job-a")
+    assert error(ended) == (
+        "ValidationException",
+        "The request was rejected because the training job is in status Completed.",
+    )
+    with pytest.raises(ClientError) as missing:
+        sm().stop_training_job(TrainingJobName="nope")
+    assert error(missing) == ("ValidationException", "Requested resource not found.")
+
+
+def test_a_stop_passes_through_stopping_for_its_duration(shims: Shims) -> None:
+    shims.lifecycle.durations.job_stopping_s = 0.3
+    sm().create_training_job(**training_request("job-a"))
+    sm().stop_training_job(TrainingJobName="job-a")
+    assert sm().describe_training_job(TrainingJobName="job-a")["TrainingJobStatus"] == "Stopping"
+    sm().stop_training_job(TrainingJobName="job-a")  # a second stop while Stopping is accepted
+    deadline = time.monotonic() + 5
+    while sm().describe_training_job(TrainingJobName="job-a")["TrainingJobStatus"] == "Stopping":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert sm().describe_training_job(TrainingJobName="job-a")["TrainingJobStatus"] == "Stopped"
+
+
+# -- quotas, service rules, throttling -----------------------------------------------------------
+def test_an_instance_quota_refuses_a_job_until_capacity_is_released(shims: Shims) -> None:
+    playback: Any = shims.sagemaker_backend
+    shims.lifecycle.quotas.set(training_usage("ml.m5.xlarge"), 2)
+    sm().create_training_job(**training_request("job-a", count=2))
+    with pytest.raises(ClientError) as refused:
+        sm().create_training_job(**training_request("job-b"))
+    assert error(refused) == (
+        "ResourceLimitExceeded",
+        "The account-level service limit 'ml.m5.xlarge for training job usage' is 2 Instances, with current "
+        "utilization of 2 Instances and a request delta of 1 Instances. Please contact AWS support to "
+        "request an increase for this limit.",
+    )
+    sm().create_training_job(**training_request("job-c", instance_type="ml.c5.xlarge"))  # another type
+    playback.complete("job-a")
+    sm().create_training_job(**training_request("job-b"))
+    assert sm().describe_training_job(TrainingJobName="job-b")["TrainingJobStatus"] == "InProgress"
+
+
+def test_warm_pools_default_to_no_quota_and_are_granted_only_within_one() -> None:
+    asks = training_request("j", count=2)
+    asks["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 600
+    book = QuotaBook()
+    assert book.limit(warm_pool_usage("ml.m5.xlarge")) == 0
+    assert not book.warm_pool_granted(asks)
+    book.set(warm_pool_usage("ml.m5.xlarge"), 2)
+    assert book.warm_pool_granted(asks)
+
+
+def test_create_training_job_is_held_to_the_service_rules(shims: Shims) -> None:
+    request = training_request("job-a")
+    request["StoppingCondition"]["MaxWaitTimeInSeconds"] = 120  # without managed spot training
+    with pytest.raises(ClientError) as refused:
+        sm().create_training_job(**request)
+    code, message = error(refused)
+    assert (
+        code == "ValidationException"
+        and "MaxWaitTimeInSeconds only with EnableManagedSpotTraining" in message
+    )
+    assert "job-a" not in backend().training_jobs
+
+
+def test_throttling_is_answered_as_sagemaker_answers_it(shims: Shims) -> None:
+    with behaviour_installed(ServiceBehaviour()) as behaviour:
+        behaviour.throttle_sagemaker("CreateTrainingJob", times=1)
+        with pytest.raises(ClientError) as throttled:
+            sm().create_training_job(**training_request("job-a"))
+        assert error(throttled) == ("ThrottlingException", "Rate exceeded")
+        sm().create_training_job(**training_request("job-a"))
+
+
+# -- events from AWS's samples --------------------------------------------------------------------
+def _describe_like(detail_type: str) -> dict[str, Any]:
+    """The sample's own detail as a Describe* answer (timestamps as datetimes, tags as a list)."""
+    detail = dict(events.sample(detail_type)["detail"])
+    for key, value in list(detail.items()):
+        if key.endswith("Time"):
+            ms = int(float(value)) if str(value).replace(".", "").isdigit() else None
+            detail[key] = (
+                datetime.fromtimestamp(ms / 1000, UTC)
+                if ms is not None
+                else datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            )
+    if "EndpointStatus" in detail:
+        detail["EndpointStatus"] = "InService"
+    detail.pop("Tags", None)
+    return detail
+
+
+@pytest.mark.parametrize("detail_type", sorted(events.SAMPLE_FILES))
+def test_each_published_sample_is_rebuilt_field_for_field(detail_type: str) -> None:
+    built = events.build_detail(detail_type, _describe_like(detail_type), tags=[])
+    assert json.dumps(built) == json.dumps(events.sample(detail_type)["detail"])
+
+
+def test_the_endpoint_event_says_its_status_in_upper_snake_case() -> None:
+    assert [events.upper_snake(s) for s in ("InService", "OutOfService", "SystemUpdating", "Failed")] == [
+        "IN_SERVICE",
+        "OUT_OF_SERVICE",
+        "SYSTEM_UPDATING",
+        "FAILED",
+    ]
+
+
+def test_a_finished_job_puts_the_samples_fields_on_the_bus(
+    shims: Shims, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dtrain.emulator import shims as shims_module
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(shims_module, "put_event", lambda a, r, s, t, detail, res: sent.append((t, detail)))
+    playback: Any = shims.sagemaker_backend
+    sm().create_training_job(**training_request("job-a", Tags=[{"Key": "team", "Value": "ml"}]))
+    playback.fail("job-a", "AlgorithmError: boom")
+    [(detail_type, detail)] = sent
+    assert detail_type == "SageMaker Training Job State Change"
+    sample_keys = list(events.sample(detail_type)["detail"])
+    assert [k for k in detail if k != "FailureReason"] == [k for k in sample_keys if k in detail]
+    assert detail["TrainingJobStatus"] == "Failed" and detail["FailureReason"] == "AlgorithmError: boom"
+    assert detail["Tags"] == {"team": "ml"}
+    assert detail["CreationTime"].isdigit()  # the sample's form: a string of milliseconds
