@@ -30,7 +30,28 @@ def _str(value: object) -> str | None:
 
 
 def _s3(value: object) -> str | None:
-    return None if isinstance(value, str) and value.startswith("s3://") else "must be an s3:// URI"
+    """s3://bucket[/key] with a bucket, and no '.' or '..' segment in the key.
+
+    S3 stores `a/../b` as that very key, but every tool that maps keys to files (local mode's
+    S3 stand-in, `aws s3 sync`, the SDK's local mode) reads it as a path that leaves its
+    prefix: `s3://../../victim` once removed a folder outside the work directory."""
+    if not isinstance(value, str) or not value.startswith("s3://"):
+        return "must be an s3:// URI"
+    if len(value) > rules.MAX_S3_URI:
+        return f"longer than {rules.MAX_S3_URI} characters"
+    bucket, _, key = value[len("s3://") :].partition("/")
+    if not bucket or bucket in (".", ".."):
+        return "must name a bucket: s3://bucket/key"
+    if any(part in (".", "..") for part in key.split("/")):
+        return "no '.' or '..' segment in the key (it would lead out of its prefix)"
+    return None
+
+
+def _code(value: object) -> str | None:
+    problem = _str(value)
+    if problem is None and isinstance(value, str) and value.startswith("s3://"):
+        return _s3(value)
+    return problem
 
 
 def _int(lo: int, hi: int) -> Check:
@@ -133,7 +154,7 @@ PROCESSOR_REQUIRED = ("image_uri", "command", "instance_count", "instance_type")
 
 # ScriptProcessor.run (SDK 2.220).
 RUN_ARGS: dict[str, Check | str] = {
-    "code": _str,
+    "code": _code,
     "inputs": lambda v: None if isinstance(v, list) else "must be a list of ProcessingInput objects",
     "outputs": lambda v: None if isinstance(v, list) else "must be a list of ProcessingOutput objects",
     "arguments": _arguments,

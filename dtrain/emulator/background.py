@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dtrain.emulator.server_state import live_state, pid_alive, port_free, read_state, remove_state
+from dtrain.emulator.server_state import (
+    is_recorded_process,
+    live_state,
+    pid_alive,
+    port_free,
+    read_state,
+    remove_state,
+)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -56,7 +63,7 @@ def _end_group(proc: subprocess.Popen[bytes], scratch: Path | None, grace: float
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    if scratch is not None:
+    if scratch is not None and scratch_owner(scratch) == proc.pid:  # its own, not a folder it found
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -112,7 +119,7 @@ def start_in_background(
                 time.sleep(0.2)
     except KeyboardInterrupt:
         _end_group(proc, scratch)
-        remove_state(port)
+        remove_state(port, pid=proc.pid)  # another server's record (it won the port) stays
         raise StartFailed("interrupted: the emulator server was stopped", EXIT_INTERRUPTED) from None
 
 
@@ -121,16 +128,33 @@ def check_not_running(port: int) -> tuple[dict[str, Any] | None, str | None]:
     return live_state(port)
 
 
-def stop_server(pid: int, *, seconds: float = 30.0) -> bool:
-    """SIGTERM to the server; True once it is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
+def stop_server(state: dict[str, Any], *, seconds: float = 30.0) -> bool:
+    """SIGTERM to the recorded server; True once it is gone.
+
+    The pid is pinned first (a pidfd names one process, never its successor), then checked to
+    be the process that wrote the record (start time and command line): a pid reused by
+    another program since is never signalled, it counts as gone."""
+    import select
+
+    pid = int(state["pid"])
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not is_recorded_process(state):
             return True
-        time.sleep(0.2)
-    return False
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if poller.poll(200) or not pid_alive(pid):
+                return True
+        return False
+    finally:
+        os.close(pidfd)
 
 
 @contextlib.contextmanager
@@ -142,7 +166,13 @@ def private_tmpdir(workdir: Path) -> Iterator[Path]:
     import tempfile
 
     scratch = server_scratch(workdir)
+    if scratch.exists() and scratch_owner(scratch) is None and any(scratch.iterdir()):
+        # The user's own folder named tmp: it is neither emptied nor removed.
+        raise ScratchNotOurs(
+            f"--workdir {workdir}: {scratch} exists and is not the emulator's scratch folder"
+        )
     scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / SCRATCH_OWNER).write_text(str(os.getpid()))
     previous = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(scratch)
     tempfile.tempdir = None  # re-read TMPDIR
@@ -159,6 +189,21 @@ def private_tmpdir(workdir: Path) -> Iterator[Path]:
 
 def server_scratch(workdir: Path) -> Path:
     return workdir.resolve() / "tmp"
+
+
+SCRATCH_OWNER = ".dtrain-emulator-pid"
+
+
+class ScratchNotOurs(Exception):
+    """The work directory's tmp folder was there before the emulator and holds other files."""
+
+
+def scratch_owner(scratch: Path) -> int | None:
+    """The pid of the server that made this scratch folder (None: not an emulator's)."""
+    try:
+        return int((scratch / SCRATCH_OWNER).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class Stop(BaseException):

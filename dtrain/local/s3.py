@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.local.contained import strictly_inside
 from dtrain.local.errors import LocalModeError
 
 
@@ -34,7 +35,8 @@ def download_prefix(uri: str, dest: Path, *, what: str, hint: str) -> Path:
                 if key.endswith("/"):
                     continue
                 relative = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
-                target = dest / relative
+                # S3 keeps '..' in a key as it is: a key must not write outside dest.
+                target = strictly_inside(dest, relative, what=f"{what}: the object key {key!r}")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 client.download_file(bucket, key, str(target))
                 count += 1
