@@ -164,8 +164,8 @@ def handle_down(args: argparse.Namespace) -> int:
         print("not running")
         return 0
     pid = int(state["pid"])
-    if stop_server(pid):
-        remove_state(args.port)
+    if stop_server(state):
+        remove_state(args.port, pid=pid)
         print(f"stopped emulator (pid {pid})")
         return 0
     print(f"dtrain emulate down: emulator (pid {pid}) is still stopping after 30 s", file=sys.stderr)

@@ -177,6 +177,7 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
             python=python,
             data_paths=processing_paths,
             log_sink=log_sink,
+            grace_seconds=config.stop_grace_seconds,
         )
         channel_paths = {**produced, **channel_paths}
     if args.procs_per_host is not None:
@@ -210,27 +211,58 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
 def handle(args: argparse.Namespace) -> int:
     import queue
     import signal
-    import sys
 
     from rich.console import Console
-
-    from dtrain.errors import SpecError, SpecErrors
-    from dtrain.local.errors import LocalModeError
-    from dtrain.local.progress import follow_live, follow_plain, print_summary
 
     # soft_wrap: an error line stays one line (rich would wrap it at 80 columns when stderr
     # is a file or a pipe, and scripts read it line by line).
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
     lines: queue.Queue[tuple[str, str]] = queue.Queue()
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM and a closed terminal (SIGHUP) stop the job as Ctrl-C does, from the processing
+    # step on: every process ends, the summary is written. (Were dtrain killed outright, the
+    # run's reaper ends them.)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _prepare_and_run(args, err, console, lines)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _prepare_and_run(args: argparse.Namespace, err: Any, console: Any, lines: Any) -> int:
+    import sys
+
+    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.local.errors import LocalModeError
+    from dtrain.local.progress import follow_live, follow_plain, print_summary
+    from dtrain.processing_local import ProcessingFailed
+
     try:
         job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
     except (SpecError, SpecErrors) as exc:
         for error in getattr(exc, "errors", [exc]):
             err.print(f"error: {error}", markup=False)
         return 2
+    except ProcessingFailed as exc:
+        # Its output first (what it printed before it failed), then the one line saying so.
+        while not lines.empty():
+            host, line = lines.get_nowait()
+            console.print(f"[{host}] {line}", markup=False)
+        err.print(f"dtrain local: {exc.cause}", markup=False)
+        return 1
     except LocalModeError as exc:
         err.print(f"error: {exc.cause}", markup=False)
         return 2
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted before training started (its processing job, if any, was stopped)", markup=False
+        )
+        return 130
     code_dir = getattr(job, "code_dir", None)
     if code_dir is not None and Path(code_dir).is_dir():
         from dtrain.source_tree import collect_source_tree
@@ -239,15 +271,7 @@ def handle(args: argparse.Namespace) -> int:
         if note:  # the same rule as submit's tarball: say what does not ship
             err.print(f"note: {note}", markup=False)
 
-    console = Console(highlight=False, soft_wrap=True)
     live = console.is_terminal if args.live is None else args.live
-
-    def _terminate(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    # SIGTERM and a closed terminal (SIGHUP) stop the job as Ctrl-C does: every process ends,
-    # the summary is written. (Were dtrain killed outright, the run's reaper ends them.)
-    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     job.start()
     try:
         (follow_live if live else follow_plain)(job, lines, console)
@@ -256,9 +280,6 @@ def handle(args: argparse.Namespace) -> int:
         job.stop()
         print_summary(job.result(), err)
         return 130
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     result = _labelled(job.wait(), job.request)
     print_summary(result, console if result.status == "Completed" else err)
     if result.status == "Completed":

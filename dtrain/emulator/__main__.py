@@ -78,10 +78,10 @@ def _down(args: argparse.Namespace) -> int:
     if state is None:
         print("not running")
         return 0
-    if not stop_server(int(state["pid"])):
+    if not stop_server(state):
         print(f"emulator (pid {state['pid']}) is still stopping", file=sys.stderr)
         return 1
-    remove_state(args.port)
+    remove_state(args.port, pid=int(state["pid"]))
     return 0
 
 

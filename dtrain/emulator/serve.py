@@ -15,9 +15,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dtrain.emulator.server_state import port_free, remove_state, write_state
+from dtrain.emulator.server_state import (
+    held_lock,
+    port_free,
+    port_lock,
+    process_identity,
+    remove_state,
+    write_state,
+)
 
 EXIT_PORT_IN_USE = 1
+WORKDIR_LOCK = "server.lock"
 
 
 @dataclass(frozen=True)
@@ -32,15 +40,36 @@ class ServeOptions:
 
 def serve(options: ServeOptions, *, prog: str) -> int:
     """Run the server until a signal; 0 when it stopped on one, 1 when the port is taken."""
-    from dtrain.emulator.background import Stop, install_server_signals, private_tmpdir
+    from dtrain.emulator.background import ScratchNotOurs, Stop, install_server_signals, private_tmpdir
 
     install_server_signals()
-    if not port_free(options.port):
-        print(f"{prog}: port {options.port} on 127.0.0.1 is in use", file=sys.stderr)
-        return EXIT_PORT_IN_USE
     try:
-        with private_tmpdir(options.workdir):
-            return _serve_in(options)
+        # Two servers for one port or one work directory: the second gives up before it
+        # synthesizes anything, and never touches the first one's record or folders.
+        with held_lock(port_lock(options.port)) as port_ours:
+            if not port_ours:
+                print(
+                    f"{prog}: port {options.port}: another emulator server is starting or running "
+                    f"on it (its lock: {port_lock(options.port)})",
+                    file=sys.stderr,
+                )
+                return EXIT_PORT_IN_USE
+            options.workdir.mkdir(parents=True, exist_ok=True)
+            with held_lock(options.workdir / WORKDIR_LOCK) as workdir_ours:
+                if not workdir_ours:
+                    print(
+                        f"{prog}: --workdir {options.workdir}: another emulator server is using it",
+                        file=sys.stderr,
+                    )
+                    return EXIT_PORT_IN_USE
+                if not port_free(options.port):
+                    print(f"{prog}: port {options.port} on 127.0.0.1 is in use", file=sys.stderr)
+                    return EXIT_PORT_IN_USE
+                with private_tmpdir(options.workdir):
+                    return _serve_in(options)
+    except ScratchNotOurs as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_PORT_IN_USE
     except Stop:
         return 0
 
@@ -78,6 +107,8 @@ def _serve_in(options: ServeOptions) -> int:
             backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
         state = {
             "pid": os.getpid(),
+            # who the pid is: `down` signals it only while it still names this very process
+            **(process_identity(os.getpid()) or {}),
             "endpoint": emu.endpoint_url,
             "region": emu.region,
             "stacks": {name: s.outputs for name, s in emu.deployment.stacks.items()},
@@ -87,5 +118,5 @@ def _serve_in(options: ServeOptions) -> int:
             write_state(options.port, state)
             serve_until_signalled()
         finally:
-            remove_state(options.port)
+            remove_state(options.port, pid=os.getpid())
     return 0

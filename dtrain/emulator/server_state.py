@@ -5,16 +5,28 @@ one folder and `status` in another must see the same server): `$DTRAIN_STATE_DIR
 `$XDG_STATE_HOME/dtrain`, else `~/.local/state/dtrain`, file `emulator-<port>.json`. The server
 writes it (atomically) once its platform is deployed and removes it when it stops; a server
 killed outright leaves it behind, so every reader checks the pid and that the port answers.
+
+A pid alone names nothing for long: once the server is gone the kernel hands it to the next
+process. So the record also holds the server's identity, its start time (field 22 of
+/proc/<pid>/stat, fixed for a process's life) and its command line, and nobody signals a pid
+whose identity differs (`down` of a stale record would otherwise kill whatever got the pid).
+A record whose pid is not a positive integer (`true`, `-1`: a process group) is not trusted.
+
+While it runs, the server holds an exclusive lock on `emulator-<port>.lock` next to the state
+file (and one on its work directory): a second server for the same port or folder gives up at
+once instead of serving beside the first, and removes only a record naming itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 DEFAULT_PORT = 4599
 STATE_DIR_ENV = "DTRAIN_STATE_DIR"
@@ -51,15 +63,75 @@ def read_state(port: int) -> dict[str, Any] | None:
     except (OSError, ValueError):
         remove_state(port)
         return None
-    if not isinstance(state, dict) or not isinstance(state.get("pid"), int) or "endpoint" not in state:
+    if not isinstance(state, dict) or not _usable_pid(state.get("pid")) or "endpoint" not in state:
         remove_state(port)
         return None
     return state
 
 
-def remove_state(port: int) -> None:
+def _usable_pid(pid: object) -> bool:
+    """A pid that names one process other than init: `true` is an int to Python, and 0 or a
+    negative number would signal a whole process group."""
+    return type(pid) is int and pid > 1
+
+
+def remove_state(port: int, *, pid: int | None = None) -> None:
+    """Remove the port's record; with `pid`, only if the record names that process (a server
+    that lost the race for the port must not remove the winner's)."""
+    path = state_file(port)
+    if pid is not None:
+        try:
+            recorded = json.loads(path.read_text()).get("pid")
+        except (OSError, ValueError, AttributeError):
+            return
+        if recorded != pid:
+            return
     with contextlib.suppress(OSError):
-        state_file(port).unlink()
+        path.unlink()
+
+
+def process_identity(pid: int) -> dict[str, Any] | None:
+    """{"started": clock ticks after boot, "cmdline": argv} of a live process; None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and ')': the fields after the last ')' start at field 3.
+    fields = stat.rsplit(")", 1)[1].split()
+    return {
+        "started": int(fields[19]),
+        "cmdline": [part.decode("utf-8", "replace") for part in cmdline.split(b"\0") if part],
+    }
+
+
+def is_recorded_process(state: dict[str, Any]) -> bool:
+    """Whether the record's pid is still the very process that wrote it."""
+    now = process_identity(int(state["pid"]))
+    return (
+        now is not None and now["started"] == state.get("started") and now["cmdline"] == state.get("cmdline")
+    )
+
+
+@contextlib.contextmanager
+def held_lock(path: Path) -> Iterator[bool]:
+    """An exclusive flock on `path` for the `with` block; yields False at once if another
+    process holds it (the kernel drops a lock with its holder, so a killed server frees it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - the lock lives as long as the block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()
+
+
+def port_lock(port: int) -> Path:
+    return state_dir() / f"emulator-{port}.lock"
 
 
 def pid_alive(pid: int) -> bool:
@@ -104,9 +176,11 @@ def live_state(port: int) -> tuple[dict[str, Any] | None, str | None]:
     pid = int(state["pid"])
     if not pid_alive(pid):
         why = f"the emulator recorded on port {port} (pid {pid}) is gone"
+    elif not is_recorded_process(state):
+        why = f"the emulator recorded on port {port} (pid {pid}) is gone; pid {pid} is now another process"
     elif not port_answers(port):
         why = f"the emulator recorded on port {port} (pid {pid}) does not answer on its port"
     else:
         return state, None
-    remove_state(port)
+    remove_state(port, pid=pid)
     return None, why

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from dtrain.cli import main
-from dtrain.emulator.server_state import STATE_DIR_ENV, state_file
+from dtrain.emulator.server_state import STATE_DIR_ENV, process_identity, state_file
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,12 @@ def test_up_when_already_up_points_at_the_running_one(
         port = listener.getsockname()[1]
         state = state_file(port)
         state.parent.mkdir(parents=True)
-        state.write_text(json.dumps({"pid": os.getpid(), "endpoint": f"http://127.0.0.1:{port}"}))
+        record = {
+            "pid": os.getpid(),
+            "endpoint": f"http://127.0.0.1:{port}",
+            **(process_identity(os.getpid()) or {}),
+        }
+        state.write_text(json.dumps(record))
         assert main(["emulate", "up", "--port", str(port)]) == 0
     assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in capsys.readouterr().out
 

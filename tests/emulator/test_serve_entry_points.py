@@ -72,4 +72,6 @@ def test_both_commands_serve_the_same_platform_and_stop_cleanly(
     }
     # What the emulator does not model is recorded alike (the skipped assets too).
     assert module["not_modelled"] == ours["not_modelled"]
-    assert set(module) == set(ours) == {"pid", "endpoint", "region", "stacks", "not_modelled"}
+    assert set(module) == set(ours) == {
+        "pid", "started", "cmdline", "endpoint", "region", "stacks", "not_modelled"
+    }  # fmt: skip

@@ -32,9 +32,13 @@ def _dead_pid() -> int:
 
 
 def _record(state_dir: Path, port: int, pid: int) -> Path:
+    """A record as the server writes it, for `pid` (its identity too while it is alive)."""
+    from dtrain.emulator.server_state import process_identity
+
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / f"emulator-{port}.json"
-    path.write_text(json.dumps({"pid": pid, "endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1"}))
+    state = {"pid": pid, "endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1"}
+    path.write_text(json.dumps({**state, **(process_identity(pid) or {})}))
     return path
 
 
