@@ -43,13 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from dtrain.emulator.lifecycle import Durations
-from dtrain.emulator.lifecycle.events import put_state_change
-from dtrain.emulator.shims import put_event
+from dtrain.emulator.lifecycle.events import ENDPOINT_STATE_CHANGE, put_state_change
+from dtrain.emulator.lifecycle.events import TRANSFORM_JOB_STATE_CHANGE as TRANSFORM_STATE_CHANGE
 
 log = logging.getLogger(__name__)
 
-ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
-TRANSFORM_STATE_CHANGE = "SageMaker Transform Job State Change"
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob: MaxPayloadInMB, default 6
@@ -137,14 +135,8 @@ class HostingBackend:
 
     # -- endpoints ---------------------------------------------------------------------------
     def _emit_endpoint(self, backend: Any, endpoint: Any) -> None:
-        put_event(
-            backend.account_id,
-            backend.region_name,
-            "aws.sagemaker",
-            ENDPOINT_STATE_CHANGE,
-            dict(endpoint.response_object),
-            [str(endpoint.arn)],
-        )
+        # Field for field as AWS's sample: EndpointStatus in upper snake case (IN_SERVICE).
+        put_state_change(backend, ENDPOINT_STATE_CHANGE, endpoint)
         with self._changed:
             self._changed.notify_all()
 

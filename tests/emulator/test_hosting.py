@@ -128,12 +128,54 @@ def test_endpoint_serves_its_model_updates_without_downtime_and_reports_each_sta
         for e in received(hosted)
         if e["detail-type"] == "SageMaker Endpoint State Change"
     ]
+    # EventBridge's endpoint event writes the status in upper snake case (AWS's sample).
     assert statuses == [
-        ("Creating", "c-one"),
-        ("InService", "c-one"),
-        ("Updating", "c-one"),
-        ("InService", "c-two"),
+        ("CREATING", "c-one"),
+        ("IN_SERVICE", "c-one"),
+        ("UPDATING", "c-one"),
+        ("IN_SERVICE", "c-two"),
     ]
+
+
+def test_an_endpoint_in_progress_refuses_delete_and_update_until_it_leaves_that_state(
+    hosted: HostingBackend,
+) -> None:
+    """Issue 26: DeleteEndpoint/UpdateEndpoint on a Creating endpoint -> ValidationException, as
+    AWS answers; Deleting lasts its duration, then the endpoint is gone."""
+    create_model("m-slowup", scale=1)
+    endpoint_config("c-slowup", "m-slowup")
+    hosted.durations.endpoint_creating_s = 1.5
+    hosted.durations.endpoint_deleting_s = 0.5
+    try:
+        sm().create_endpoint(EndpointName="ep-slow", EndpointConfigName="c-slowup")
+        arn = sm().describe_endpoint(EndpointName="ep-slow")["EndpointArn"]
+        for call in (
+            lambda: sm().delete_endpoint(EndpointName="ep-slow"),
+            lambda: sm().update_endpoint(EndpointName="ep-slow", EndpointConfigName="c-slowup"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert (
+                refused.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{arn}".'
+            )
+        assert sm().describe_endpoint(EndpointName="ep-slow")["EndpointStatus"] == "Creating"
+        assert hosted.wait_in_service(sm_backend(), "ep-slow") == "InService"
+        sm().delete_endpoint(EndpointName="ep-slow")
+        assert sm().describe_endpoint(EndpointName="ep-slow")["EndpointStatus"] == "Deleting"
+        with pytest.raises(ClientError, match="in-progress endpoint"):
+            sm().delete_endpoint(EndpointName="ep-slow")
+        deadline = time.monotonic() + 10
+        while "ep-slow" in sm_backend().endpoints:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        hosted.durations.endpoint_creating_s = hosted.durations.endpoint_deleting_s = 0.0
+    statuses = [
+        e["detail"]["EndpointStatus"]
+        for e in received(hosted)
+        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == "ep-slow"
+    ]
+    assert statuses == ["CREATING", "IN_SERVICE", "DELETING"]
 
 
 def test_a_model_error_is_sagemakers_model_error_and_a_deleted_endpoint_is_not_found(
