@@ -43,6 +43,8 @@ NOTIFICATIONS_QUEUE = "dtrain-demo-notifications"
 DEMO_DEPLOY = {"instance_type": "ml.m5.large", "initial_instance_count": 1, "framework_version": "2.2"}
 # How many test images the demo sends to the endpoint (one request, JSON uint8 images).
 PREDICTION_IMAGES = 16
+# The functions' log lines (Powertools JSON, EMF metric blobs), one file per demo run.
+LAMBDA_LOG = "lambda.log"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -147,6 +149,8 @@ class DemoReport:
     history_events: int = 0
     not_modelled: list[str] = field(default_factory=list)
     submit_exit: int = 0
+    # Where the orchestration functions' log lines were written (their log groups' copy).
+    lambda_log: Path | None = None
 
 
 @contextmanager
@@ -280,9 +284,13 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         print(render_table(summarize_assembly(assembly)))
 
     backend = local_sagemaker_backend(workdir / "jobs", hosts=hosts)
+    # The Lambdas' JSON records and metric blobs go to their log groups and to this file, as in
+    # Lambda, not onto the demo's screen; the report names the file.
+    report.lambda_log = workdir / LAMBDA_LOG
+    report.lambda_log.unlink(missing_ok=True)
     print("\n== emulated deploy ...", flush=True)
     deploy_started = time.perf_counter()
-    with Emulator(assembly, sagemaker=backend) as emu:
+    with Emulator(assembly, sagemaker=backend, lambda_log_file=report.lambda_log) as emu:
         report.phases["emulated deploy"] = time.perf_counter() - deploy_started
         print(f"== emulated deploy: {report.phases['emulated deploy']:.1f} s", flush=True)
         assert emu.deployment is not None
@@ -385,6 +393,9 @@ def print_report(report: DemoReport) -> None:
     for note in report.notifications:
         print(f"SNS         {note['subject']}: {note['message']}")
     print(f"history     {report.state_transitions} state transitions, {report.history_events} history events")
+    if report.lambda_log is not None and report.lambda_log.exists():
+        lines = len(report.lambda_log.read_text().splitlines())
+        print(f"lambda logs {report.lambda_log} ({lines} lines; also in the functions' emulated log groups)")
     print("\n== phase timings")
     for name, seconds in report.phases.items():
         print(f"  {name:<32} {seconds:6.1f} s")

@@ -23,6 +23,7 @@ import boto3
 
 from dtrain.emulator.authz.moto_state import moto_bucket_policy_check_off
 from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
+from dtrain.emulator.lambda_logs import LambdaLogDelivery, logging_config_recorded
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
 from dtrain.emulator.service_behaviour import ServiceBehaviour
 from dtrain.emulator.service_behaviour import installed as behaviour_installed
@@ -49,6 +50,7 @@ class Emulator:
         announce: bool = True,
         server_port: int | None = None,
         enforce: bool | None = None,
+        lambda_log_file: Path | None = None,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -56,7 +58,8 @@ class Emulator:
         self.sagemaker: Any = sagemaker or EventPlaybackBackend()
         self.orchestration_stack = orchestration_stack
         self.announce = announce
-        self.runtime = LambdaRuntime(workdir=new_workdir())
+        # The functions' log lines go to their log groups (and to `lambda_log_file` when given).
+        self.runtime = LambdaRuntime(workdir=new_workdir(), logs=LambdaLogDelivery(lambda_log_file))
         self.shims = Shims(runtime=self.runtime, sagemaker_backend=self.sagemaker)
         # Payload limit, SageMaker faults, lost execution events, a movable clock.
         self.behaviour = ServiceBehaviour()
@@ -102,6 +105,7 @@ class Emulator:
             else:
                 self._start_server()
             self._stack.enter_context(installed(self.shims))
+            self._stack.enter_context(logging_config_recorded())
             from dtrain.emulator import hosting
 
             self._stack.enter_context(hosting.installed(self.hosting))

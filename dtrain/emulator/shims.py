@@ -43,6 +43,7 @@ from types import ModuleType
 from typing import Any
 
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.lambda_logs import LambdaLogDelivery
 from dtrain.emulator.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class LambdaRuntime:
     _modules: dict[str, ModuleType] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _env_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Lambda's log delivery: what a handler writes goes to its log group, not the host's screen.
+    logs: LambdaLogDelivery = field(default_factory=LambdaLogDelivery)
 
     def _load(self, fn: Any) -> Callable[[Any, Any], Any]:
         key = f"{fn.function_arn}:{fn.code_sha_256}"
@@ -154,7 +157,8 @@ class LambdaRuntime:
         try:
             if fault and not fault.after:
                 raise _Injected(fault)
-            with authz_hook.function_role(fn.role, fn.function_name):  # acts with its role
+            # acts with its role; writes to its log group
+            with authz_hook.function_role(fn.role, fn.function_name), self.logs.invocation(fn):
                 result = handler(event, _Context(fn))
             if fault:
                 raise _Injected(fault)

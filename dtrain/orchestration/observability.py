@@ -42,6 +42,8 @@ from typing import IO, Any, TextIO, TypeVar, cast
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from dtrain.orchestration.log_delivery import current_sink
+
 NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 TRACE_DISABLED_ENV = "POWERTOOLS_TRACE_DISABLED"
 DEFAULT_NAMESPACE = "dtrain"
@@ -64,14 +66,20 @@ class Metric(StrEnum):
 class _Output(io.TextIOBase):
     """In Lambda stdout, which Lambda sends to CloudWatch Logs (EMF is extracted from there).
     Elsewhere stderr, where Python's logging writes: the emulator runs the handlers inside the
-    CLI's own process, whose stdout is the command's output (`--json`). Looked up at each write,
-    not at import: Lambda's runtime and pytest's capture may replace sys.stdout/stderr later."""
+    CLI's own process, whose stdout is the command's output (`--json`); there the emulator sets a
+    sink per invocation (log_delivery) that plays Lambda's part and writes to the function's log
+    group. Looked up at each write, not at import: Lambda's runtime and pytest's capture may
+    replace sys.stdout/stderr later."""
 
     @staticmethod
     def stream() -> TextIO:
         return sys.stdout if os.environ.get("LAMBDA_TASK_ROOT") else sys.stderr
 
     def write(self, text: str) -> int:
+        sink = current_sink()
+        if sink is not None:
+            sink(text)
+            return len(text)
         return self.stream().write(text)
 
     def flush(self) -> None:

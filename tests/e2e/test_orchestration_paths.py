@@ -179,3 +179,39 @@ def test_sweep_of_three_runs_at_most_two_at_once_and_ranks_results(
     assert [r["objective"] for r in results] == [0.9, 0.8, 0.7]
     assert [r["rank"] for r in results] == [1, 2, 3]
     assert {json.dumps(r["overrides"]) for r in results} == {'{"lr": 0.1}', '{"lr": 0.05}', '{"lr": 0.01}'}
+
+
+def test_the_functions_log_to_their_own_log_groups_not_to_the_callers_screen(
+    emulator: Emulator, make_spec: Any, capfd: Any
+) -> None:
+    """Lambda sends a function's stdout to the log group its LoggingConfig names; the emulator
+    runs the handlers inside the caller's process and must do the same (make demo's screen)."""
+    capfd.readouterr()
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.complete(job, metrics={"validation:accuracy": 0.5})
+    assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
+    shown = capfd.readouterr()
+    assert '"level":"INFO"' not in shown.out + shown.err and "CloudWatchMetrics" not in shown.out + shown.err
+
+    cfn = emulator.client("cloudformation")
+    resources = cfn.list_stack_resources(StackName=emulator.orchestration_stack)["StackResourceSummaries"]
+    stack_groups = {r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Logs::LogGroup"}
+    logs = emulator.client("logs")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for group in logs.describe_log_groups()["logGroups"]:
+        for event in logs.filter_log_events(logGroupName=group["logGroupName"])["events"]:
+            if event["message"].startswith("{"):
+                found.setdefault(group["logGroupName"], []).append(json.loads(event["message"]))
+    submitted = [
+        (group, record)
+        for group, records in found.items()
+        for record in records
+        if record.get("message") == "job submitted" and record.get("job_name") == job
+    ]
+    assert len(submitted) == 1, found.keys()
+    group, record = submitted[0]
+    assert group in stack_groups  # the stack's own group (LoggingConfig), not /aws/lambda/<name>
+    assert record["service"] == "submit_job"
+    # The EMF blob of the same invocation went with it: CloudWatch extracts metrics from there.
+    assert any("Submissions" in r for r in found[group])
