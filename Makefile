@@ -29,12 +29,13 @@ lint: $(VENV)/.stamp
 # The main suite runs in PYTEST_WORKERS processes (pytest-xdist): much of it waits on training
 # processes, servers and Node.js, so workers pay even on 2 cores. Each test file stays on one
 # worker, the synthesized-app tests share one (tests/conftest.py); PYTEST_WORKERS=0: one process.
-# benchmarks/suite_time.py times these targets.
+# benchmarks/suite_time.py times these targets. The 20 slowest tests close every run's output: the
+# speed budget (make test in 10 minutes from a fresh clone) is tracked from there.
 PYTEST_WORKERS ?= 2
 pytest: pytest-main pytest-lambda
 
 pytest-main: setup
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=20
 
 pytest-lambda: setup
 	.venv-lambda/bin/python -m pytest -q $(LAMBDA_TESTS)
