@@ -16,6 +16,7 @@ from typing import Any
 from dtrain.remote.cli_support import reports_errors
 
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+MAX_TIMEOUT_SECONDS = 3600.0  # an hour: past the longest answer any SageMaker inference mode waits
 EXIT_CODES_HELP = """exit codes:
   0  served until stopped (serve) / the model answered (predict)
   1  the model answered an error status (ModelError), or no such endpoint (predict)
@@ -41,6 +42,33 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value}: must be 0..65535 (0: any free port)")
     return value
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g}")
+    return value
+
+
+def _host(text: str) -> str:
+    """An address to listen on: an IP address or a host name (letters, digits, '-', '.')."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if len(text) <= 253 and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: not an IP address or host name")
 
 
 def default_workers() -> int:
@@ -73,7 +101,9 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("model", metavar="MODEL", help="model.tar.gz, a model directory, or s3://...")
     serve.add_argument("--port", type=_port, default=8080, help="default: 8080 (SageMaker's); 0: a free port")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
     serve.add_argument(
         "--workers",
         type=_positive_int,
@@ -116,10 +146,19 @@ def register(subparsers: Any) -> None:
         "-o", "--output", default=None, help="write the answer to this file instead of stdout"
     )
     predict.add_argument("--region", default=None, help="AWS region of the endpoint")
+    predict.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="deadline for the whole answer (default: 70, InvokeEndpoint's 60 s and a margin)",
+    )
     predict.set_defaults(func=handle_predict)
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
+    import re
+
     from dtrain.remote.errors import UsageError
 
     env: dict[str, str] = {}
@@ -127,6 +166,8 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--env: {pair!r}: must be KEY=VALUE")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or "\0" in value:
+            raise UsageError(f"--env: {pair!r}: KEY must be letters, digits and _ (not first a digit)")
         env[key] = value
     return env
 
@@ -186,15 +227,47 @@ def handle_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_path(text: str | None) -> Any:
+    """--output as a Path, refused now if it cannot be written (after the call it is too late)."""
+    from pathlib import Path
+
+    from dtrain.remote.errors import UsageError
+
+    if text is None:
+        return None
+    path = Path(text)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not text or text.endswith("/") or path.is_dir():
+        problem = "is a directory; name a file"
+    elif not parent.is_dir():
+        problem = f"no such directory: {parent}"
+    elif not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem = "not writable"
+    else:
+        return path
+    raise UsageError(f"--output: {text!r}: {problem}")
+
+
 @reports_errors
 def handle_predict(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
     from dtrain.remote.errors import EXIT_OK, UsageError
-    from dtrain.serving.client import content_type_for, invoke_endpoint, invoke_url, is_url
+    from dtrain.serving.client import (
+        INVOKE_TIMEOUT_SECONDS,
+        check_url,
+        content_type_for,
+        invoke_endpoint,
+        invoke_url,
+        is_url,
+    )
 
     content_type = content_type_for(args.file, args.content_type)
+    timeout = args.timeout or INVOKE_TIMEOUT_SECONDS
+    if is_url(args.target):
+        check_url(args.target)
+    output = _output_path(args.output)  # checked before anything is sent
     if args.file == "-":
         body = sys.stdin.buffer.read()
     else:
@@ -203,11 +276,16 @@ def handle_predict(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"FILE: {args.file!r}: {exc.strerror or exc}") from None
     if is_url(args.target):
-        prediction = invoke_url(args.target, body, content_type, args.accept)
+        prediction = invoke_url(args.target, body, content_type, args.accept, timeout=timeout)
     else:
-        prediction = invoke_endpoint(args.target, body, content_type, args.accept, region=args.region)
-    if args.output:
-        Path(args.output).write_bytes(prediction.body)
+        prediction = invoke_endpoint(
+            args.target, body, content_type, args.accept, region=args.region, timeout=timeout
+        )
+    if output is not None:
+        try:
+            output.write_bytes(prediction.body)
+        except OSError as exc:
+            raise UsageError(f"--output: {str(output)!r}: {exc.strerror or exc}") from None
     elif prediction.content_type.startswith(("application/json", "text/", "application/jsonlines")):
         text = prediction.body.decode("utf-8", "replace")
         print(text, end="" if text.endswith("\n") else "\n")

@@ -52,6 +52,8 @@ ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob: MaxPayloadInMB, default 6
 INVOKE_TIMEOUT_S = 60.0  # InvokeEndpoint: the container must answer within 60 s
+# InvokeEndpoint's Body: at most 6291456 bytes (botocore sagemaker-runtime 2017-05-13, BodyBlob max).
+MAX_INVOKE_BODY_BYTES = 6291456
 VARIANT = "AllTraffic"
 
 
@@ -698,7 +700,15 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
         name = self.path.split("/")[2]
         headers = {k: v for k, v in self.headers.items()}
         raw = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
-        status, out, body = hosting.invoke(urllib.parse.unquote(name), raw, headers)
+        if len(raw) > MAX_INVOKE_BODY_BYTES:
+            status, out, body = _runtime_error(
+                400,
+                "ValidationError",
+                f"Request body of {len(raw)} bytes is larger than InvokeEndpoint's limit of "
+                f"{MAX_INVOKE_BODY_BYTES} bytes.",
+            )
+        else:
+            status, out, body = hosting.invoke(urllib.parse.unquote(name), raw, headers)
         return status, {**out, "status": status}, body  # moto reads the status from the headers
 
     patch(SageMakerModelBackend, "create_endpoint", create_endpoint)
@@ -707,6 +717,10 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
     patch(SageMakerResponse, "update_endpoint", update_endpoint)
     patch(SageMakerResponse, "stop_transform_job", stop_transform_job)
     patch(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
+    # The body is the model's payload (application/x-npy, images...), not text: moto decodes a
+    # request body as UTF-8 before any handler runs unless told not to, and a binary body then
+    # failed there with an HTML 500, before the endpoint was even looked up.
+    patch(SageMakerRuntimeResponse, "use_raw_body", True)
     try:
         yield hosting
     finally:

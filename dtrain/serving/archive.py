@@ -9,6 +9,7 @@ emulator's S3 answers when AWS_ENDPOINT_URL points at it), or an already unpacke
 from __future__ import annotations
 
 import tarfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,10 @@ def extract_archive(archive: Path, dest: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise UsageError(f"MODEL: {str(archive)!r}: not a readable model.tar.gz ({exc})") from None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        # EOFError and zlib.error: a truncated or corrupt gzip stream, met while extracting
+        why = " ".join(str(exc).split())  # tarfile lists each method it tried, one per line
+        raise UsageError(f"MODEL: {str(archive)!r}: not a readable model.tar.gz ({why})") from None
     return dest
 
 

@@ -66,6 +66,8 @@ class HostileServer:
     garbage: answers with bytes that are not HTTP
     html:    a well-formed HTTP 200 whose body is an HTML page, not an AWS reply
     silent:  accepts, reads, never answers (until the test ends)
+    trickle: answers 200 with a 1000-byte Content-Length, then one byte every half second
+    html500: an HTTP 500 whose body is a server's HTML error page (a gateway/handler time-out)
     """
 
     def __init__(self, mode: str) -> None:
@@ -94,8 +96,23 @@ class HostileServer:
             if self.mode == "silent":
                 self.held.append(conn)
                 continue
+            if self.mode == "trickle":
+                self.held.append(conn)
+                threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+                continue
             if self.mode == "garbage":
                 conn.sendall(b"\x00\xffthis is not HTTP at all\r\n\r\n")
+            elif self.mode == "html500":
+                body = (
+                    b"<html><head><title>504 Gateway Time-out</title></head><body>"
+                    b"<h1>504 Gateway Time-out</h1><p>The handler did not answer in time.</p></body></html>"
+                )
+                conn.sendall(
+                    b"HTTP/1.1 504 Gateway Time-out\r\nContent-Type: text/html\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\nConnection: close\r\n\r\n"
+                    + body
+                )
             elif self.mode == "html":
                 body = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
                 conn.sendall(
@@ -105,6 +122,12 @@ class HostileServer:
                     + body
                 )
             conn.close()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            while not self.stopped.wait(0.5):
+                conn.sendall(b" ")
 
     def close(self) -> None:
         self.stopped.set()
