@@ -134,7 +134,10 @@ def check_tags(field: str, value: object, errors: ErrorCollector) -> tuple[tuple
         return None
     if len(pairs) > rules.MAX_SPEC_TAGS:
         errors.add(
-            field, len(pairs), f"at most {rules.MAX_SPEC_TAGS} tags (Submit adds {rules.EXECUTION_TAG_KEY})"
+            field,
+            len(pairs),
+            f"at most {rules.MAX_SPEC_TAGS} tags"
+            f" (Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
         )
         return None
     ok = all(check_tag(f"{field}[{i}]", k, v, errors) for i, (k, v) in enumerate(pairs))

@@ -47,6 +47,9 @@ class PlatformSettings:
     # The data bucket the execution role may read (`s3://bucket`); `{"s3": "data", ...}` channels
     # resolve under it and the reach check (dtrain.s3_reach) allows reads from it.
     data_s3_uri: str | None = None
+    # The team these settings belong to: Submit tags what it creates with it (TEAM_TAG_KEY) and
+    # will not write over an endpoint another team's tag names (dtrain.orchestration.ownership).
+    team: str = "default"
 
     def __post_init__(self) -> None:
         # Frozen and hashable-by-identity: callers may share one instance across invocations.
@@ -105,6 +108,12 @@ class PlatformSettings:
                 errors.add(f"{_FIELD}.job_name_prefix", value, "must be a string")
             else:
                 kwargs["job_name_prefix"] = value
+        if "team" in data:
+            value = data["team"]
+            if not isinstance(value, str) or not value:
+                errors.add(f"{_FIELD}.team", value, "must be a non-empty string")
+            else:
+                kwargs["team"] = value
         if "jobs_in_vpc" in data:
             value = data["jobs_in_vpc"]
             if not isinstance(value, bool):

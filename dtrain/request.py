@@ -275,7 +275,8 @@ def build_training_job_request(
                 "estimator.tags",
                 len(tags),
                 f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
-                f"(CreateTrainingJob takes {rules.MAX_TAGS}; Submit adds {rules.EXECUTION_TAG_KEY})",
+                f"(CreateTrainingJob takes {rules.MAX_TAGS}; "
+                f"Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
             )
 
     errors.raise_if_any()

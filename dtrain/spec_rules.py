@@ -22,10 +22,12 @@ MAX_ENVIRONMENT: Final = 100
 MAX_ENVIRONMENT_KEY: Final = 512
 MAX_ENVIRONMENT_VALUE: Final = 512
 MAX_TAGS: Final = 50
-# The Submit Lambda adds one tag of its own (the owning execution) to every job it creates,
-# so a spec and the platform together may bring one fewer than CreateTrainingJob's 50.
+# The Submit Lambda adds two tags of its own (the owning execution and the owning team) to every
+# job and hosting resource it creates, so a spec and the platform together may bring two fewer
+# than CreateTrainingJob's 50.
 EXECUTION_TAG_KEY: Final = "dtrain:execution"
-MAX_SPEC_TAGS: Final = MAX_TAGS - 1
+TEAM_TAG_KEY: Final = "dtrain:team"
+MAX_SPEC_TAGS: Final = MAX_TAGS - 2
 MAX_TAG_KEY: Final = 128
 MAX_TAG_VALUE: Final = 256
 MAX_METRIC_DEFINITIONS: Final = 40

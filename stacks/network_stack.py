@@ -7,12 +7,16 @@ Step Functions) is reached through VPC endpoints.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack, Tags
+from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dtrain.config import LOG_RETENTION_DAYS, DtrainConfig
+from dtrain.inference_images import DEFAULT_DLC_ACCOUNT
+from stacks.storage_stack import LUSTRE_PORT_RANGES
 
 # Interface endpoints for what training jobs and the orchestration Lambdas call.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -42,13 +46,13 @@ class NetworkStack(Stack):
         self.private_subnet_ids: list[str] = [s.subnet_id for s in self.private_subnet_list]
 
         self._flow_logs(config)
-        self.vpc.add_gateway_endpoint(
-            "S3Gateway", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.private_subnets]
-        )
+        # The S3 gateway endpoint lives in the storage stack: its policy names the platform's
+        # buckets, which are created there (storage_stack.StorageStack._s3_gateway).
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         if net.interface_endpoints:
             self._interface_endpoints(net.vpc_cidr)
 
-        self.training_sg = self._training_security_group()
+        self.training_sg = self._training_security_group(config)
 
         CfnOutput(self, "VpcId", value=self.vpc.vpc_id, description="VPC the training jobs run in")
         CfnOutput(
@@ -64,7 +68,7 @@ class NetworkStack(Stack):
             description="Security group for training jobs",
         )
 
-    def _training_security_group(self) -> ec2.SecurityGroup:
+    def _training_security_group(self, config: DtrainConfig) -> ec2.SecurityGroup:
         """All traffic among the group's members, inbound and outbound, and nothing else inbound.
 
         - NCCL and MPI open TCP connections between every pair of instances on arbitrary ports.
@@ -81,17 +85,34 @@ class NetworkStack(Stack):
           Compute Instances in a Distributed Training Job",
           https://docs.aws.amazon.com/sagemaker/latest/dg/train-encrypt.html): protocol -1
           from and to the group covers both.
-        Egress also stays open to the VPC endpoints, FSx, EFS and (with a NAT) package mirrors.
+        Egress beyond the group: with a NAT gateway (or an imported VPC, whose routes are not
+        ours to know) all of it, for package mirrors; without one, only what the private subnets
+        can reach anyway: HTTPS (the interface endpoints in the VPC and S3 through the gateway
+        endpoint, whose addresses are S3's managed prefix list `com.amazonaws.<region>.s3`: its
+        id is only known by a lookup, which an environment-agnostic synth cannot make, so the
+        rule names 0.0.0.0/0 on TCP 443, and the isolated subnets route nothing else there),
+        NFS to EFS and the Lustre ports to FSx in the VPC.
         """
+        net = config.network
+        open_egress = bool(net.nat_gateways) or net.imported
         sg = ec2.SecurityGroup(
             self,
             "TrainingSecurityGroup",
             vpc=self.vpc,
             description="dtrain training instances: all traffic among members (NCCL/MPI/EFA) only",
-            allow_all_outbound=True,
+            allow_all_outbound=open_egress,
         )
         sg.add_ingress_rule(sg, ec2.Port.all_traffic(), "NCCL, MPI, EFA and IPsec between training instances")
-        # allow_all_outbound makes add_egress_rule a no-op, so the self rule is its own resource.
+        if not open_egress:
+            sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the VPC endpoints and S3")
+            if config.efs.enabled:
+                sg.add_egress_rule(ec2.Peer.ipv4(net.vpc_cidr), ec2.Port.tcp(2049), "NFS to EFS")
+            if config.fsx.enabled:
+                for low, high in LUSTRE_PORT_RANGES:
+                    sg.add_egress_rule(
+                        ec2.Peer.ipv4(net.vpc_cidr), ec2.Port.tcp_range(low, high), "Lustre to FSx"
+                    )
+        # The self rule is its own resource (allow_all_outbound makes add_egress_rule a no-op).
         ec2.CfnSecurityGroupEgress(
             self,
             "TrainingSecurityGroupToItself",
@@ -141,11 +162,47 @@ class NetworkStack(Stack):
         )
 
     def _flow_logs(self, config: DtrainConfig) -> None:
+        removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
+        name = f"/dtrain/{self.stack_name}/vpc-flow-logs"
+        key = kms.Key(
+            self,
+            "FlowLogKey",
+            description="dtrain network: encrypts the VPC flow-log group",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # CloudWatch Logs encrypts as logs.<region>.amazonaws.com with the group's ARN as
+        # encryption context; the condition admits this group only (CloudWatch Logs User Guide,
+        # "Encrypt log data in CloudWatch Logs using AWS KMS",
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="FlowLogGroupOnly",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{name}"
+                        )
+                    }
+                },
+            )
+        )
         group = logs.LogGroup(
             self,
             "FlowLogGroup",
+            log_group_name=name,
+            encryption_key=key,
             retention=_retention(config.network.flow_log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
+            removal_policy=removal,
         )
         ec2.FlowLog(
             self,
@@ -178,7 +235,58 @@ class NetworkStack(Stack):
                 private_dns_enabled=True,
                 open=False,
             )
+            for statement in endpoint_statements(name):
+                endpoint.add_to_policy(statement)
             Tags.of(endpoint).add("Name", f"dtrain-{name}")
+            self.interface_endpoints[name] = endpoint
+
+
+def endpoint_statements(name: str) -> list[iam.PolicyStatement]:
+    """An interface endpoint's policy: this account's principals, on this account's resources
+    of the endpoint's service (and, for ECR, the AWS Deep Learning Containers' repositories).
+
+    The default policy allows any principal any action on any resource: credentials of another
+    account, or this account's on another account's resources, would pass through (VPC User
+    Guide, "Control access to VPC endpoints using endpoint policies",
+    https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html).
+    aws:PrincipalAccount keeps foreign credentials out; the resources keep the calls in the
+    account. Actions with no resource-level permissions (ecr:GetAuthorizationToken,
+    cloudwatch:PutMetricData, STS's) take "*", bound by the principal's account: whatever they
+    write lands in that account."""
+    head = f"arn:{Aws.PARTITION}"
+    own = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+    in_account = {"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}}
+
+    def allow(actions: list[str], resources: list[str]) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            principals=[iam.AnyPrincipal()], actions=actions, resources=resources, conditions=in_account
+        )
+
+    own_resources = {
+        "SageMakerApi": ("sagemaker", "sagemaker"),
+        "CloudWatchLogs": ("logs", "logs"),
+        "StepFunctions": ("states", "states"),
+    }
+    if name in own_resources:
+        prefix, service = own_resources[name]
+        return [allow([f"{prefix}:*"], [f"{head}:{service}:{own}:*"])]
+    if name in ("EcrApi", "EcrDocker"):
+        repositories = [
+            f"{head}:ecr:{own}:repository/*",
+            f"{head}:ecr:{Aws.REGION}:{DEFAULT_DLC_ACCOUNT}:repository/*",
+        ]
+        return [
+            allow(["ecr:GetAuthorizationToken"], ["*"]),
+            allow(
+                ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                repositories,
+            ),
+        ]
+    if name == "CloudWatchMonitoring":
+        return [allow(["cloudwatch:PutMetricData"], ["*"])]
+    if name == "Sts":
+        return [allow(["sts:*"], ["*"])]
+    raise ValueError(f"no endpoint policy for {name}")
 
 
 def _retention(days: int) -> logs.RetentionDays:

@@ -127,7 +127,7 @@ class OrchestrationStack(Stack):
             description="dtrain orchestration: job ledger, notifications, state machine logs",
             removal_policy=opts.removal_policy,
         )
-        self.key.grant_encrypt_decrypt(iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com"))
+        self._allow_own_log_groups_to_encrypt()
 
         self.ledger = ddb.Table(
             self,
@@ -268,16 +268,24 @@ class OrchestrationStack(Stack):
                 resources=["*"],
             )
         )
-        data_key.grant(self.submit_fn, "kms:CreateGrant", "kms:DescribeKey")
+        # CreateTrainingJob checks the caller may let SageMaker create grants on the volume key
+        # for the instances; only grants for an AWS resource (AWS KMS Developer Guide,
+        # "kms:GrantIsForAWSResource": true when an integrated service creates the grant for
+        # the caller, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource).
+        self.submit_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[data_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        data_key.grant(self.submit_fn, "kms:DescribeKey")
 
         # -- state machine
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
-            # Vended-logs prefix: CloudWatch Logs then needs no resource-policy entry per log
-            # group, whose 5,120-character policy fills up in accounts with many state machines
-            # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
-            log_group_name=f"/aws/vendedlogs/states/{self.stack_name}-TrainingWorkflow",
+            log_group_name=self.state_machine_log_group_name,
             encryption_key=self.key,
             retention=opts.log_retention,
             removal_policy=opts.removal_policy,
@@ -419,6 +427,9 @@ class OrchestrationStack(Stack):
         log_group = logs.LogGroup(
             self,
             f"{id_}Logs",
+            # Named under this stack's prefix: the key policy admits CloudWatch Logs for these
+            # log groups only (_allow_own_log_groups_to_encrypt).
+            log_group_name=f"{self.lambda_log_group_prefix}{id_}",
             retention=self.options.log_retention,
             encryption_key=self.key,
             removal_policy=self.options.removal_policy,
@@ -443,8 +454,55 @@ class OrchestrationStack(Stack):
             timeout=timeout or Duration.seconds(30),
             memory_size=256,
             environment=dict(environment),
+            # The stack's key, not Lambda's AWS-managed one: only principals the key policy
+            # admits may read the settings (Lambda Developer Guide, "Securing Lambda environment
+            # variables", https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html).
+            environment_encryption=self.key,
             tracing=LAMBDA_TRACING,
             log_group=log_group,
+        )
+
+    @property
+    def lambda_log_group_prefix(self) -> str:
+        return f"/dtrain/{self.stack_name}/"
+
+    @property
+    def state_machine_log_group_name(self) -> str:
+        # Vended-logs prefix: CloudWatch Logs then needs no resource-policy entry per log
+        # group, whose 5,120-character policy fills up in accounts with many state machines
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+        return f"/aws/vendedlogs/states/{self.stack_name}-TrainingWorkflow"
+
+    def _allow_own_log_groups_to_encrypt(self) -> None:
+        """CloudWatch Logs encrypts a log group with this key as logs.<region>.amazonaws.com,
+        passing the group's ARN as encryption context; the key policy names this stack's log
+        groups in kms:EncryptionContext:aws:logs:arn, so no other log group in the account may
+        use the key (CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS
+        KMS", step 2 of "Create a KMS key", the condition "limits use of the key to the
+        specified log group";
+        https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+        head = f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LogsOfThisStackOnly",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            f"{head}{self.state_machine_log_group_name}",
+                            f"{head}{self.lambda_log_group_prefix}*",
+                        ]
+                    }
+                },
+            )
         )
 
     def _allow_workflow_to_notify(self) -> None:

@@ -93,6 +93,8 @@ class StorageStack(Stack):
             ],
         )
 
+        self.s3_gateway = self._s3_gateway(vpc, private_subnets)
+
         self.fsx_file_system: fsx.CfnFileSystem | None = None
         self.fsx_security_group: ec2.SecurityGroup | None = None
         self.fsx_id: str | None = None
@@ -107,6 +109,40 @@ class StorageStack(Stack):
             self._efs(vpc=vpc, private_subnets=private_subnets, training_sg=training_sg)
 
         self._outputs()
+
+    # -- the S3 gateway endpoint ---------------------------------------------------------------
+    def _s3_gateway(self, vpc: ec2.IVpc, private_subnets: ec2.SubnetSelection) -> ec2.GatewayVpcEndpoint:
+        """The private subnets' route to S3, here beside the buckets its policy names.
+
+        Its default policy allows any action on any bucket of any account: a job could copy
+        data out to a bucket of its own choosing. This one allows this account's principals
+        (aws:PrincipalAccount) the platform's three buckets, and anyone ECR's layer bucket,
+        which image pulls through the ECR endpoints read from (Amazon ECR User Guide, "Amazon
+        ECR interface VPC endpoints (AWS PrivateLink)", "Minimum Amazon S3 bucket permissions
+        for Amazon ECR": arn:aws:s3:::prod-<region>-starport-layer-bucket/*,
+        https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-setting-up-s3-gateway)."""
+        endpoint = ec2.GatewayVpcEndpoint(
+            self, "S3Gateway", vpc=vpc, service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[private_subnets]
+        )
+        buckets = [self.data_bucket, self.artifacts_bucket, self.checkpoints_bucket]
+        endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="PlatformBucketsOnly",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:*"],
+                resources=[arn for b in buckets for arn in (b.bucket_arn, b.arn_for_objects("*"))],
+                conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrImageLayers",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[f"arn:{Aws.PARTITION}:s3:::prod-{Aws.REGION}-starport-layer-bucket/*"],
+            )
+        )
+        return endpoint
 
     # -- buckets -----------------------------------------------------------------------------
     def _access_log_bucket(self) -> s3.Bucket:

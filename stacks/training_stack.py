@@ -67,6 +67,17 @@ def exported_arn(bucket: s3.IBucket, name: str) -> str:
     return producer.export_value(bucket.bucket_arn, name=full_name)
 
 
+# CDK's context key for the bootstrap qualifier (DefaultStackSynthesizer reads it when no
+# qualifier is given): a platform bootstrapped with its own qualifier has an image repository
+# of its own (README, "The packaged images' repository").
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+
+
+def bootstrap_qualifier(scope: Construct) -> str:
+    value = scope.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+    return str(value) if value else DefaultStackSynthesizer.DEFAULT_QUALIFIER
+
+
 def export_name(stack_name: str, name: str) -> str:
     return f"{stack_name}:{name}"
 
@@ -115,7 +126,7 @@ class TrainingStack(Stack):
             # The bootstrap stack's image repository, which the assets would have been pushed to;
             # the URIs take the synthesizer's own short Fn::Sub form (they travel in the Lambdas'
             # 4 KB environment).
-            qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
+            qualifier = bootstrap_qualifier(self)
             repository_name = f"cdk-{qualifier}-container-assets-${{AWS::AccountId}}-${{AWS::Region}}"
             unpushed = ecr.Repository.from_repository_name(self, "ImageRepository", Fn.sub(repository_name))
             self.image_uris = {

@@ -36,6 +36,7 @@ from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
+from dtrain.orchestration.ownership import DEFAULT_TEAM, check_endpoint_team, owner_tags
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,8 @@ class HostingRequest:
         return str(result.get("job_name", "")), str(artifact)
 
 
-def _tags_with_owner(request: dict[str, Any], owner: str) -> None:
-    from dtrain.orchestration.submit import EXECUTION_TAG
-
-    tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
-    tags.append({"Key": EXECUTION_TAG, "Value": owner})
-    request["Tags"] = tags
+def _tags_with_owner(request: dict[str, Any], owner: str, team: str) -> None:
+    request["Tags"] = owner_tags(request.get("Tags", []), execution=owner, team=team)
 
 
 def _serve_model(request: dict[str, Any], req: HostingRequest) -> None:
@@ -235,6 +232,10 @@ class HostingSubmitter:
     def prefix(self) -> str:
         return _prefix(self.platform)
 
+    @property
+    def team(self) -> str:
+        return str(getattr(self.platform, "team", "") or DEFAULT_TEAM)
+
     def _owned(self, arn: str, req: HostingRequest) -> bool:
         from dtrain.orchestration.submit import EXECUTION_TAG
 
@@ -250,7 +251,7 @@ class HostingSubmitter:
         req: HostingRequest,
         what: str,
     ) -> None:
-        _tags_with_owner(request, req.owner_tag)
+        _tags_with_owner(request, req.owner_tag, self.team)
         try:
             create(**request)
         except ClientError as err:
@@ -285,6 +286,13 @@ class HostingSubmitter:
         if fixed is not None:
             request["ModelName"] = req.name_from(fixed, self.prefix)
         model_name = str(request["ModelName"])
+        endpoint = (
+            hosting_requests.endpoint_name(req.spec, self.platform, job_name) if block == DEPLOY else None
+        )
+        if endpoint is not None:
+            # Before anything is written (the repacked archive, the model): another team's
+            # endpoint of that name is refused here, not after its model was replaced.
+            check_endpoint_team(self.sagemaker, endpoint, self.team)
         repack = hosting_requests.repack_plan(req.spec, self.platform, job_name, block, self.region)
         if repack is not None:
             self._repack(repack, artifact, str(request["PrimaryContainer"]["ModelDataUrl"]))
@@ -297,8 +305,8 @@ class HostingSubmitter:
             f"model {model_name}",
         )
         out = {"model_name": model_name, "model_data": artifact, "training_job_name": job_name}
-        if block == DEPLOY:
-            out["endpoint_name"] = hosting_requests.endpoint_name(req.spec, self.platform, job_name)
+        if endpoint is not None:
+            out["endpoint_name"] = endpoint
         return out
 
     def _repack(self, plan: Any, artifact: str, target: str) -> None:
@@ -358,6 +366,8 @@ class HostingSubmitter:
         if not endpoint or not job_name:
             raise InvalidEvent("deploy payload lacks model.endpoint_name / model.training_job_name")
         config = req.name("endpoint-config", self.prefix)
+        # Checked again here: the endpoint may have been created since the model phase.
+        check_endpoint_team(self.sagemaker, endpoint, self.team)
         self._row(req, config, ENDPOINT, endpoint)
         config_request = hosting_requests.endpoint_config_request(
             req.spec, self.platform, training_job_name=job_name, config_name=config
@@ -385,17 +395,13 @@ class HostingSubmitter:
     ) -> str:
         from dtrain.orchestration import hosting_requests
 
-        try:
-            current = self.sagemaker.describe_endpoint(EndpointName=endpoint)
-        except ClientError as err:
-            if _code(err) not in ("ValidationException", "ResourceNotFound"):
-                raise
-            current = None
+        # The last look before UpdateEndpoint: only this team's endpoint is updated.
+        current = check_endpoint_team(self.sagemaker, endpoint, self.team)
         if current is None:
             request = hosting_requests.endpoint_request(
                 req.spec, self.platform, training_job_name=job_name, config_name=config
             )
-            _tags_with_owner(request, req.owner_tag)
+            _tags_with_owner(request, req.owner_tag, self.team)
             self.sagemaker.create_endpoint(**request)
             return "created"
         if current.get("EndpointConfigName") == config:

@@ -37,6 +37,7 @@ from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
+from dtrain.orchestration.ownership import DEFAULT_TEAM, owner_tags
 from dtrain.orchestration.processing import (
     build_processing_request,
     has_processing,
@@ -326,9 +327,11 @@ class Submitter:
             request = build_processing_request(req.item_spec(), self.platform, job_name)
         else:
             request = _build_request(req.job_spec(self.platform), self.platform, job_name, self.region)
-        tags = [t for t in request.get("Tags", []) if t.get("Key") != EXECUTION_TAG]
-        tags.append({"Key": EXECUTION_TAG, "Value": req.owner_tag})
-        request["Tags"] = tags
+        request["Tags"] = owner_tags(
+            request.get("Tags", []),
+            execution=req.owner_tag,
+            team=str(getattr(self.platform, "team", "") or DEFAULT_TEAM),
+        )
         create = getattr(self.sagemaker_create, kind.create)
         try:
             call_with_backoff(

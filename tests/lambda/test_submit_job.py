@@ -197,18 +197,20 @@ def test_prepare_accepts_every_job_name_that_validate_accepts(
 def test_validation_leaves_room_for_the_tag_submit_adds(
     ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
 ) -> None:
-    """Issue 19 item 6: 50 spec tags passed validation, then Submit's own made 51."""
+    """Issue 19 item 6: 50 spec tags passed validation, then Submit's own made 51; Submit adds
+    two since issue 29 (the owning execution and the owning team)."""
     from dtrain import spec_rules
 
-    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS)}
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 1)}
     with pytest.raises((SpecError, SpecErrors), match=r"estimator\.tags"):
         prepare(spec, platform, region="us-east-1")
-    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 1)}
+    spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 2)}
     prepare(spec, platform, region="us-east-1")
     job = _submitter(ledger, sfn, platform).submit(_request(spec)).job_name
     sent = aws.job(job).request
     assert len(sent["Tags"]) == spec_rules.MAX_TAGS
-    assert sent["Tags"][-1]["Key"] == EXECUTION_TAG == spec_rules.EXECUTION_TAG_KEY
+    assert [t["Key"] for t in sent["Tags"][-2:]] == [EXECUTION_TAG, spec_rules.TEAM_TAG_KEY]
+    assert sent["Tags"][-1]["Value"] == platform.team == "default"
 
 
 def test_a_retry_after_the_job_finished_and_its_row_closed_adopts_it(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 
 from stacks.synthesis import SynthesizedApp, synthesize
 
@@ -23,6 +24,9 @@ IMPORTED = {
     "fsx.deployment_type": "SCRATCH_2",
     "fsx.storage_capacity_gib": 2400,
     "efs.enabled": False,
+    # A platform bootstrapped with a qualifier of its own (issue 29 finding 8: the image pull
+    # grant then names that bootstrap's repository, not every CDK app's default one).
+    "@aws-cdk/core:bootstrapQualifier": "dtrainq",
 }
 
 EXPLICIT_ENV_NEW_VPC = {
@@ -53,7 +57,7 @@ def test_imported_vpc_is_described_not_created(imported: SynthesizedApp) -> None
     network = imported.templates["network"]
     network.resource_count_is("AWS::EC2::VPC", 0)
     network.resource_count_is("AWS::EC2::Subnet", 0)
-    network.has_resource_properties(
+    imported.templates["storage"].has_resource_properties(
         "AWS::EC2::VPCEndpoint",
         {
             "VpcEndpointType": "Gateway",
@@ -143,3 +147,22 @@ def test_emulator_mode_has_no_container_image_assets(imported: SynthesizedApp) -
     uris = imported.platform.training.image_uris
     assert set(uris) == {"ddp", "horovod"}
     assert "DdpImageUri" in imported.template_dicts["training"]["Outputs"]
+
+
+@pytest.mark.slow
+def test_an_imported_vpc_keeps_open_egress_and_the_qualifier_names_the_pulled_repository(
+    imported: SynthesizedApp,
+) -> None:
+    # The imported VPC's routes are not ours to know (a NAT may serve package mirrors).
+    network = imported.templates["network"]
+    network.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": "dtrain training instances: all traffic among members (NCCL/MPI/EFA) only",
+            "SecurityGroupEgress": [
+                {"CidrIp": "0.0.0.0/0", "IpProtocol": "-1", "Description": Match.any_value()}
+            ],
+        },
+    )
+    training = json.dumps(imported.template_dicts["training"])
+    assert "cdk-dtrainq-container-assets-" in training and "cdk-hnb659fds-" not in training
