@@ -91,11 +91,11 @@ def test_an_fsx_option_the_table_lacks_is_refused() -> None:
 
 def test_the_default_platform_idle_cost(template_dicts: dict[str, dict[str, Any]]) -> None:
     """The default app (cdk.json) as synthesized once per session: FSx, 7 endpoints in 2 zones,
-    2 keys, 6 alarms, a dashboard and the 5-minute reconcile Lambda."""
+    3 keys (data, orchestration, flow logs), 6 alarms, a dashboard and the 5-minute reconcile Lambda."""
     costs = _by_resource(template_dicts)
     assert costs["FSx for Lustre"] == pytest.approx(1200 * 0.145)
     assert costs["interface VPC endpoints"] == pytest.approx(7 * 2 * 730 * 0.01)
-    assert costs["KMS keys"] == pytest.approx(2.0)
+    assert costs["KMS keys"] == pytest.approx(3.0)
     assert "NAT gateways" not in costs
     reconcile = [usd for name, usd in costs.items() if name.startswith("Lambda Reconcile")]
     # 8760 runs a month, bounded by each lasting its 300 s timeout at 256 MB.

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from dtrain.orchestration.errors import CapacityWait, EndpointBusy, QuotaTooSmall, SageMakerTransient
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
+from dtrain.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
 DEPLOY = {
@@ -35,6 +36,13 @@ def _error(code: str, message: str, op: str, status: int = 400) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, op
     )
+
+
+# The tags Submit put on an endpoint an earlier execution of the (default) team created.
+DEFAULT_TEAMS_ENDPOINT = [
+    {"Key": EXECUTION_TAG_KEY, "Value": "arn:earlier"},
+    {"Key": TEAM_TAG_KEY, "Value": "default"},
+]
 
 
 class RefusingSageMaker:
@@ -104,6 +112,7 @@ class RefusingSageMaker:
             "EndpointStatus": "Creating",
             "EndpointConfigName": request["EndpointConfigName"],
         }
+        self.tags[f"arn:ep/{name}"] = request.get("Tags", [])
         self.calls.append(("create_endpoint", name))
 
     def update_endpoint(self, EndpointName: str, EndpointConfigName: str) -> None:
@@ -178,6 +187,7 @@ def test_deploy_waits_while_sagemaker_works_on_the_endpoint(
     failed the execution after training was paid for; now Deploy retries (EndpointBusy)."""
     sm = RefusingSageMaker()
     sm.endpoints["dtrain-ep"] = {"EndpointStatus": status, "EndpointConfigName": "someone-elses"}
+    sm.tags["arn:ep/dtrain-ep"] = DEFAULT_TEAMS_ENDPOINT  # an earlier deploy of this team
     with pytest.raises(EndpointBusy, match=f"dtrain-ep is {status}"):
         _submitter(ledger, sfn, platform, sm).deploy(_request({**spec, "deploy": DEPLOY}))
     assert sm.calls == []
@@ -193,6 +203,7 @@ def test_deploy_deletes_a_failed_endpoint_then_creates_it_again(
         "EndpointConfigName": "old",
         "FailureReason": "no /ping",
     }
+    sm.tags["arn:ep/dtrain-ep"] = DEFAULT_TEAMS_ENDPOINT  # an earlier deploy of this team
     hosting = _submitter(ledger, sfn, platform, sm)
     req = _request({**spec, "deploy": DEPLOY})
     with pytest.raises(EndpointBusy, match=r"was Failed \(no /ping\): deleted"):
@@ -211,6 +222,7 @@ def test_deploy_updates_an_endpoint_in_service(
 ) -> None:
     sm = RefusingSageMaker()
     sm.endpoints["dtrain-ep"] = {"EndpointStatus": "InService", "EndpointConfigName": "old"}
+    sm.tags["arn:ep/dtrain-ep"] = DEFAULT_TEAMS_ENDPOINT  # an earlier deploy of this team
     out = _submitter(ledger, sfn, platform, sm).deploy(_request({**spec, "deploy": DEPLOY}))
     assert out["action"] == "updated" and sm.calls == [("update_endpoint", "dtrain-ep")]
 
