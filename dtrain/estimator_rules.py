@@ -17,7 +17,7 @@ from dtrain.distribution import (
     distribution_hyperparameters,
 )
 from dtrain.errors import ErrorCollector
-from dtrain.estimator_values import PACKAGED_IMAGES
+from dtrain.estimator_values import BAKED_ENTRY_POINTS, PACKAGED_IMAGES
 from dtrain.instance_groups import unknown_names
 
 SCRIPT_MODE_KEYS = 5  # program, submit_directory, container_log_level, job_name, region
@@ -239,6 +239,24 @@ def dependencies_need_local_code(
         )
 
 
+def baked_code_has_the_entry_point(
+    v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
+) -> None:
+    # A packaged image without source_dir runs the code baked into it (sagemaker_submit_directory
+    # is its code directory): an entry_point it does not hold would fail only once the job runs.
+    image, entry_point = v["image_uri"], v["entry_point"]
+    if image not in PACKAGED_IMAGES or v["source_dir"] is not None or entry_point is None:
+        return
+    baked = BAKED_ENTRY_POINTS[image]
+    if entry_point not in baked:
+        errors.add(
+            "estimator.entry_point",
+            entry_point,
+            f"the {image} image holds only {', '.join(baked)}: give source_dir (a local folder or an "
+            "s3:// tarball) to run a script of your own",
+        )
+
+
 def profiler_rules_need_the_profiler(
     v: Values, data: Mapping[str, object], framework: str, errors: ErrorCollector
 ) -> None:
@@ -255,6 +273,7 @@ CROSS_FIELD_RULES: tuple[Rule, ...] = (
     instance_shape,
     distribution_instance_groups,
     dependencies_need_local_code,
+    baked_code_has_the_entry_point,
     spot_needs_max_wait,
     vpc_ids_go_together,
     smdistributed_instance_types,

@@ -350,6 +350,13 @@ def check_tensorboard_output_config(field: str, value: object, errors: ErrorColl
 
 
 PACKAGED_IMAGES = ("ddp", "horovod")
+# The training scripts each packaged image bakes into its code directory (the COPY lines of
+# training_code/<image>/Dockerfile; tests/dtrain/test_platform_grants.py reads them): without a
+# source_dir, the job runs one of these.
+BAKED_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
+    "ddp": ("train_ddp.py",),
+    "horovod": ("train_hvd_keras.py", "train_hvd_torch.py", "train_tf_keras.py"),
+}
 _IMAGE_URI_RE = re.compile(r"[^\s/]+(/[^\s/]+)+")
 
 

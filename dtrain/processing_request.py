@@ -205,10 +205,13 @@ def build_processing_job_request(
                 },
             }
         )
+    sources = [_input_source_uri(i, item.source, platform, errors) for i, item in enumerate(proc.inputs)]
     errors.raise_if_any()
     assert role is not None and code is not None
 
-    inputs = [_s3_input(i.input_name, i.source, i.destination, i) for i in proc.inputs]
+    inputs = [
+        _s3_input(i.input_name, uri, i.destination, i) for i, uri in zip(proc.inputs, sources, strict=True)
+    ]
     inputs.append(_s3_input(CODE_INPUT_NAME, code, CODE_CONTAINER_DIR))
     cluster: dict[str, Any] = {
         "InstanceType": proc.instance_type,
@@ -257,6 +260,24 @@ def build_processing_job_request(
 
     validate_create_processing_job(request)
     return request
+
+
+def _input_source_uri(
+    index: int, source: str | Mapping[str, str], platform: PlatformSettings | None, errors: ErrorCollector
+) -> str:
+    """An input's S3 URI: as given, or `{"s3": "data", "path": P}` under the platform's data bucket."""
+    if isinstance(source, str):
+        return source
+    if platform is None or not platform.data_s3_uri:
+        errors.add(
+            f"processing.run.inputs[{index}].source",
+            dict(source),
+            "the data bucket comes from platform settings with a data bucket (--platform FILE)",
+        )
+        return ""
+    from dtrain.request import s3_path_join
+
+    return s3_path_join(platform.data_s3_uri, source["path"])
 
 
 def _environment(proc: ProcessingSpec, platform: PlatformSettings | None) -> dict[str, str] | None:

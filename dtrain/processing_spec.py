@@ -97,6 +97,18 @@ def _one_of(*allowed: str) -> Check:
     return check
 
 
+def _input_source(value: object) -> str | None:
+    # As the training inputs' `{"s3": "data", "path": ...}`: a prefix of the platform's data
+    # bucket (the one its execution role reads), so a spec runs unchanged on every deployment.
+    if isinstance(value, Mapping) and set(value) == {"s3", "path"} and value["s3"] == "data":
+        path = value["path"]
+        if isinstance(path, str) and path.strip("/") and ".." not in path.split("/"):
+            return None
+    if isinstance(value, str) and value.startswith("s3://"):
+        return None
+    return 'must be an s3:// URI or {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
+
+
 def _local_path(value: object) -> str | None:
     if isinstance(value, str) and value.startswith(PROCESSING_ROOT) and ".." not in value.split("/"):
         return None
@@ -169,7 +181,7 @@ RUN_REQUIRED = ("code",)
 
 # ProcessingInput.__init__ (SDK 2.220).
 INPUT_ARGS: dict[str, Check | str] = {
-    "source": _s3,
+    "source": _input_source,
     "destination": _local_path,
     "input_name": _str,
     "s3_data_type": _one_of("S3Prefix", "ManifestFile"),
@@ -197,7 +209,8 @@ OUTPUT_REQUIRED = ("source",)
 @dataclass(frozen=True)
 class ProcessingInputSpec:
     input_name: str
-    source: str
+    # An s3:// URI, or {"s3": "data", "path": ...}: resolved under the platform's data bucket.
+    source: str | Mapping[str, str]
     destination: str
     s3_data_type: str = "S3Prefix"
     s3_input_mode: str = "File"
@@ -424,7 +437,14 @@ def _object_schema(
 
 def processing_schema(experiment_config: Mapping[str, Any]) -> dict[str, Any]:
     """JSON Schema of the `processing` block, derived from the argument tables."""
-    inputs = _object_schema(INPUT_ARGS, INPUT_REQUIRED, {"source": _S3_URI, "destination": _LOCAL})
+    data_shortcut = {
+        "type": "object",
+        "properties": {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}},
+        "required": ["s3", "path"],
+        "additionalProperties": False,
+    }
+    source = {"oneOf": [_S3_URI, data_shortcut]}
+    inputs = _object_schema(INPUT_ARGS, INPUT_REQUIRED, {"source": source, "destination": _LOCAL})
     outputs = _object_schema(OUTPUT_ARGS, OUTPUT_REQUIRED, {"source": _LOCAL, "destination": _S3_URI})
     run_special = {
         "inputs": {"type": "array", "items": inputs, "maxItems": MAX_PROCESSING_IO},

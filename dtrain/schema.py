@@ -15,7 +15,8 @@ from dtrain.estimator_args import ARGS, ARGS_BY_NAME, BOTH, S3_SCHEMA
 from dtrain.experiment_config import experiment_config_schema
 from dtrain.inference_spec import deploy_schema, transform_schema
 from dtrain.processing_spec import processing_schema
-from dtrain.spec import FRAMEWORKS, GOALS, SWEEP_KEYS, TOP_LEVEL_KEYS
+from dtrain.spec import FRAMEWORKS, TOP_LEVEL_KEYS
+from dtrain.sweep_spec import GOALS, MAX_SWEEP_CONCURRENCY, MAX_SWEEP_ENTRIES, SWEEP_KEYS
 
 _S3 = S3_SCHEMA
 
@@ -119,8 +120,13 @@ def _channel() -> dict[str, Any]:
 def job_spec_schema() -> dict[str, Any]:
     sweep = _closed(
         {
-            "overrides": {"type": "array", "items": _hyperparameters(), "minItems": 1},
-            "max_concurrency": {"type": "integer", "minimum": 1},
+            "overrides": {
+                "type": "array",
+                "items": _hyperparameters(),
+                "minItems": 1,
+                "maxItems": MAX_SWEEP_ENTRIES,
+            },
+            "max_concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_SWEEP_CONCURRENCY},
             "objective": _closed(
                 {"metric": {"type": "string", "minLength": 1}, "goal": {"enum": list(GOALS)}}, ["metric"]
             ),

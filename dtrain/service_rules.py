@@ -178,6 +178,17 @@ def _warm_pool_with_spot(request: Mapping[str, Any]) -> Iterator[SpecError]:
         )
 
 
+def _warm_pool_with_instance_groups(request: Mapping[str, Any]) -> Iterator[SpecError]:
+    keep_alive = _resource(request).get("KeepAlivePeriodInSeconds") or 0
+    if keep_alive > 0 and _resource(request).get("InstanceGroups"):
+        yield SpecError(
+            "estimator.keep_alive_period_in_seconds",
+            keep_alive,
+            "SageMaker managed warm pools cannot be used with heterogeneous cluster training "
+            "(instance_groups); remove it or train on one instance_type",
+        )
+
+
 def _file_system_modes(request: Mapping[str, Any]) -> Iterator[SpecError]:
     job_mode = request.get("AlgorithmSpecification", {}).get("TrainingInputMode", "File")
     for channel in _file_system_channels(request):
@@ -277,6 +288,15 @@ SERVICE_RULES: Final[tuple[ServiceRule, ...]] = (
         check=_warm_pool_with_spot,
     ),
     ServiceRule(
+        name="warm-pool-not-with-instance-groups",
+        # Developer guide, SageMaker managed warm pools, Considerations: "SageMaker Managed
+        # Warm Pools cannot be used with heterogeneous cluster training."
+        source="https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools.html#train-warm-pools-considerations",
+        summary="KeepAlivePeriodInSeconds > 0 is refused with ResourceConfig.InstanceGroups",
+        applies=lambda r: "KeepAlivePeriodInSeconds" in _resource(r),
+        check=_warm_pool_with_instance_groups,
+    ),
+    ServiceRule(
         name="file-system-channel-file-mode",
         # Developer guide, "Setting up training jobs to access datasets": FSx for Lustre and
         # EFS are mounted (File mode); fast file and pipe mode stream from an S3 data source.
@@ -360,7 +380,15 @@ VOLUME_KEY_NOTE = ServiceNote(
     source=SERVICE_RULES[0].source,
     summary="the platform's volume key is left out on instance types with local storage",
 )
-SERVICE_NOTES: Final = (EFA_NOTE, INTER_CONTAINER_NOTE, VOLUME_KEY_NOTE)
+WARM_POOL_QUOTA_NOTE = ServiceNote(
+    name="warm-pool-quota-0",
+    # Developer guide, "Request a warm pool quota increase": "The default resource limit for
+    # warm pools is 0. If a training job is created with KeepAlivePeriodInSeconds specified, but
+    # you did not request a warm pool limit increase, then a warm pool is not retained."
+    source="https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-resource-limits.html",
+    summary="a warm pool needs a warm-pool quota for the instance type; its default is 0",
+)
+SERVICE_NOTES: Final = (EFA_NOTE, INTER_CONTAINER_NOTE, VOLUME_KEY_NOTE, WARM_POOL_QUOTA_NOTE)
 
 
 def service_rule_problems(request: Mapping[str, Any]) -> list[SpecError]:
@@ -390,6 +418,14 @@ def request_notes(
         notes.append(
             f"ResourceConfig.VolumeKmsKeyId: the platform's volume key is left out: {instance_type} has "
             f"local NVMe instance storage, which the instance encrypts ({VOLUME_KEY_NOTE.source})"
+        )
+    if (resource.get("KeepAlivePeriodInSeconds") or 0) > 0 and instance_type:
+        # No error from SageMaker: the job trains and no pool is kept, which nobody notices.
+        notes.append(
+            f"estimator.keep_alive_period_in_seconds: a warm pool is kept only within the account's "
+            f"warm-pool quota for {instance_type}, 0 unless raised in Service "
+            f"Quotas ('{instance_type} for training warm pool usage'); without it the job trains and "
+            f"no pool is kept ({WARM_POOL_QUOTA_NOTE.source})"
         )
     groups = tuple(request.get("VpcConfig", {}).get("SecurityGroupIds", ()))
     own_groups = [g for g in groups if g not in platform_security_groups]

@@ -28,10 +28,10 @@ from dtrain.processing_spec import ProcessingSpec, parse_processing
 from dtrain.spec_estimator import (
     EstimatorSpec,
     added_hyperparameter_count,
-    check_hyperparameters,
     parse_estimator,
 )
 from dtrain.spec_file import read_document
+from dtrain.sweep_spec import SweepSpec, parse_sweep
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -46,21 +46,6 @@ TOP_LEVEL_KEYS = (
     "deploy",
     "transform",
 )
-# The sweep block's shape is the orchestration's (dtrain/orchestration/sweep.py), which runs it.
-SWEEP_KEYS = ("overrides", "max_concurrency", "objective")
-OBJECTIVE_KEYS = ("metric", "goal")
-GOALS = ("maximize", "minimize")
-MAX_SWEEP_ENTRIES = 200
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """One job per entry of `overrides` (merged over the estimator's hyperparameters)."""
-
-    overrides: tuple[Mapping[str, Any], ...]
-    max_concurrency: int
-    objective_metric: str
-    goal: Literal["maximize", "minimize"] = "maximize"
 
 
 @dataclass(frozen=True)
@@ -142,64 +127,6 @@ def _parse_processing_channels(data: object, errors: ErrorCollector) -> dict[str
     return out
 
 
-def _parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepSpec | None:
-    if not isinstance(data, Mapping):
-        errors.add("sweep", data, "must be an object: overrides, max_concurrency, objective")
-        return None
-    before = len(errors.errors)
-    for key in data:
-        if key not in SWEEP_KEYS:
-            errors.add(f"sweep.{key}", data[key], rules.unknown_key_rule(str(key), SWEEP_KEYS))
-    overrides = data.get("overrides")
-    checked: list[Mapping[str, Any]] = []
-    if not isinstance(overrides, list) or not 1 <= len(overrides) <= MAX_SWEEP_ENTRIES:
-        errors.add(
-            "sweep.overrides",
-            overrides,
-            f"required: a list of 1 to {MAX_SWEEP_ENTRIES} hyperparameter objects",
-        )
-    else:
-        for i, entry in enumerate(overrides):
-            hp = check_hyperparameters(f"sweep.overrides[{i}]", entry, framework, errors)
-            if hp is not None:
-                checked.append(hp)
-    concurrency = data.get("max_concurrency", 1)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency < 2**31:
-        huge = isinstance(concurrency, int) and concurrency.bit_length() > 64
-        shown = "<huge integer>" if huge else concurrency
-        errors.add("sweep.max_concurrency", shown, "must be an integer >= 1 and < 2**31")
-    objective = data.get("objective")
-    metric: object = None
-    goal: object = "maximize"
-    if not isinstance(objective, Mapping):
-        errors.add(
-            "sweep.objective", objective, 'required: {"metric": NAME, "goal": "maximize" | "minimize"}'
-        )
-    else:
-        for key in objective:
-            if key not in OBJECTIVE_KEYS:
-                errors.add(
-                    f"sweep.objective.{key}", objective[key], rules.unknown_key_rule(str(key), OBJECTIVE_KEYS)
-                )
-        metric = objective.get("metric")
-        goal = objective.get("goal", "maximize")
-        if not isinstance(metric, str) or not metric or len(metric) > rules.MAX_METRIC_NAME:
-            errors.add(
-                "sweep.objective.metric", metric, "required: the Name of one of the job's metric definitions"
-            )
-        if goal not in GOALS:
-            errors.add("sweep.objective.goal", goal, "must be maximize or minimize")
-    if len(errors.errors) > before:
-        return None
-    assert isinstance(concurrency, int) and isinstance(metric, str)
-    return SweepSpec(
-        overrides=tuple(checked),
-        max_concurrency=concurrency,
-        objective_metric=metric,
-        goal="minimize" if goal == "minimize" else "maximize",
-    )
-
-
 def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> JobSpec:
     """A typed `JobSpec`, or every problem found at once (SpecError / SpecErrors)."""
     errors = ErrorCollector()
@@ -229,7 +156,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     if estimator is not None:
         _check_channels_against_estimator(inputs, estimator, errors)
         _check_image_launches_distribution(estimator, errors)
-    sweep = _parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
+    sweep = parse_sweep(data["sweep"], fw, errors) if data.get("sweep") is not None else None
     if sweep is not None and estimator is not None:
         _check_sweep_against_estimator(sweep, estimator, fw, errors)
     experiment_config = None
@@ -400,6 +327,14 @@ def check_local_code(spec: JobSpec) -> None:
                 errors.add(
                     "estimator.entry_point", est.entry_point, "is a link that points outside source_dir"
                 )
+            if est.enable_network_isolation and (directory / REQUIREMENTS_FILE).is_file():
+                # An isolated container has no network at all: the toolkit's pip install cannot work.
+                errors.add(
+                    "estimator.source_dir",
+                    est.source_dir,
+                    f"holds {REQUIREMENTS_FILE}, which the toolkit pip-installs at job start; with "
+                    "enable_network_isolation the container has no network: put the packages in the image",
+                )
     elif est.local_source:
         # A lone entry point: beside the spec file, else from the working directory (as submit).
         script = Path(spec.spec_dir or ".") / est.entry_point
@@ -414,6 +349,29 @@ def check_local_code(spec: JobSpec) -> None:
         if not code.is_file():
             errors.add("processing.run.code", spec.processing.code, f"no such file ({code})")
     errors.raise_if_any()
+
+
+# The SageMaker training toolkit pip-installs a requirements.txt at the top of the code directory
+# before it starts the entry point (sagemaker_training.entry_point.install, modules.has_requirements).
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+def requirements_note(spec: JobSpec) -> str | None:
+    """One line when the local source_dir holds a requirements.txt, which the toolkit installs
+    from a package index at job start: the platform's jobs run in private subnets with no route
+    to one unless the stack has NAT gateways (network.nat_gateways, 0 by default), and local
+    mode gives each host loopback only, so the install fails there; None otherwise.
+    (With network isolation it is refused instead: check_local_code.)"""
+    directory = spec.local_source_dir()
+    if directory is None or not (directory / REQUIREMENTS_FILE).is_file():
+        return None
+    return (
+        f"estimator.source_dir: {spec.estimator.source_dir!r}: holds {REQUIREMENTS_FILE}, which the "
+        "SageMaker training toolkit pip-installs from a package index before the entry point; the "
+        "platform's jobs have no route to one unless it was deployed with network.nat_gateways > 0, "
+        "and local mode's hosts have none: put the packages in the image, or their wheels in "
+        "source_dir with `--no-index --find-links` lines"
+    )
 
 
 def _check_local_inference_code(spec: JobSpec, block: str, errors: ErrorCollector) -> None:

@@ -148,13 +148,18 @@ def _code_with_dependencies(spec: Any, code: Path, spec_path: Path, workdir: Pat
 
 def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
+    import sys
+
     from dtrain.local import LocalConfig, LocalTrainingJob
     from dtrain.local.platform import local_platform_settings
     from dtrain.processing_local import processing_data_paths, run_before_training
     from dtrain.request import build_training_job_request, local_code_upload
-    from dtrain.spec import load_spec, parse_spec
+    from dtrain.spec import load_spec, parse_spec, requirements_note
 
     spec = load_spec(args.spec)
+    requirements = requirements_note(spec)
+    if requirements is not None:
+        print(f"note: {requirements}", file=sys.stderr)
     overrides = {k: _json_or_text(v) for k, v in _pairs(args.set, "--set").items()}
     if overrides:
         raw = json.loads(json.dumps(dict(spec.raw)))

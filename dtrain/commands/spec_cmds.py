@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     render = subparsers.add_parser(
         "render",
-        help="print the CreateTrainingJob request for a job spec (with deploy / transform blocks: "
-        "every request, by operation)",
+        help="print the CreateTrainingJob request for a job spec (with processing, sweep, deploy or "
+        "transform blocks: every request the execution makes, in order, by operation)",
     )
     render.add_argument("spec", help="job spec file (JSON or YAML)")
     render.add_argument(
@@ -51,60 +51,57 @@ def _load_platform(path: str | None) -> Any:
     return PlatformSettings.from_file(path) if path else None
 
 
-def _platform_checks(request: dict[str, Any], platform: Any, *, reach: bool) -> None:
-    """With real platform settings, the S3 reach of its execution role (dtrain.s3_reach); then
-    the service-side notes (what the platform left out, what a spec's own groups must allow)
-    on stderr, so stdout stays machine-readable."""
-    from dtrain.s3_reach import check_reach
+def _platform_checks(spec: Any, requests: list[Any], platform: Any, *, real: bool) -> None:
+    """With real platform settings, what they refuse (dtrain.execution_requests
+    .check_against_platform: the role, the images, the S3 reach of every request); then the
+    service-side notes of each training request (what the platform left out, what a spec's own
+    groups must allow) on stderr, so stdout stays machine-readable."""
+    from dtrain.execution_requests import TRAINING, check_against_platform
     from dtrain.service_rules import request_notes
 
-    if reach:
-        check_reach(request, platform)
-    for note in request_notes(
-        request,
-        platform_volume_key=platform.volume_kms_key_id if platform is not None else None,
-        platform_security_groups=platform.security_group_ids if platform is not None else (),
-    ):
+    if real:
+        check_against_platform(spec, requests, platform)
+    notes: list[str] = []
+    for planned in requests:
+        if planned.operation != TRAINING:
+            continue
+        for note in request_notes(
+            planned.request,
+            platform_volume_key=platform.volume_kms_key_id if platform is not None else None,
+            platform_security_groups=platform.security_group_ids if platform is not None else (),
+        ):
+            if note not in notes:  # a sweep's items share them
+                notes.append(note)
+    from dtrain.spec import requirements_note
+
+    requirements = requirements_note(spec)
+    if requirements is not None:
+        notes.append(requirements)
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)
-
-
-def _inference_requests(spec: Any, platform: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """The deploy / transform requests for the model of `request`'s training job ({} without)."""
-    if spec.deploy is None and spec.transform is None:
-        return {}
-    from dtrain.inference_request import inference_requests
-
-    region = json.loads(request["HyperParameters"]["sagemaker_region"])
-    return inference_requests(spec, platform, training_job_name=request["TrainingJobName"], region=region)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from dtrain.errors import SpecError, SpecErrors
+    from dtrain.execution_requests import execution_requests
     from dtrain.placeholder import placeholder_platform
-    from dtrain.request import build_training_job_request
-    from dtrain.spec import load_spec, sweep_entries
+    from dtrain.spec import load_spec
     from dtrain.summary import spec_summary
 
     try:
         spec = load_spec(args.spec)
         platform = _load_platform(args.platform)
         checked_against = "platform " + args.platform if platform is not None else "a placeholder platform"
-        request = build_training_job_request(spec, platform or placeholder_platform())
-        # A sweep runs one job per entry: each must become a valid request too.
-        for entry in sweep_entries(spec) if spec.sweep is not None else ():
-            entry_request = build_training_job_request(entry, platform or placeholder_platform())
-            if platform is not None:
-                from dtrain.s3_reach import check_reach
-
-                check_reach(entry_request, platform)
-        _platform_checks(request, platform or placeholder_platform(), reach=platform is not None)
-        _inference_requests(spec, platform or placeholder_platform(), request)
+        # Every request the execution makes (each sweep item's too) must build.
+        requests = execution_requests(spec, platform or placeholder_platform())
+        _platform_checks(spec, requests, platform or placeholder_platform(), real=platform is not None)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
         print(f"{args.platform}: cannot read platform settings: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    print(f"ok: {args.spec}: {spec_summary(spec, request)} (checked against {checked_against})")
+    training = next(r.request for r in requests if r.operation == "CreateTrainingJob")
+    print(f"ok: {args.spec}: {spec_summary(spec, training)} (checked against {checked_against})")
     return 0
 
 
@@ -115,22 +112,25 @@ def _render(args: argparse.Namespace) -> int:
     if args.region is not None and not is_region_name(args.region):
         print(f"--region: {args.region!r}: not an AWS region name like us-east-1", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    from dtrain.request import build_training_job_request
+    from dtrain.execution_requests import execution_requests
     from dtrain.spec import load_spec
 
     try:
         spec = load_spec(args.spec)
         platform = _load_platform(args.platform)
-        request = build_training_job_request(spec, platform, job_name=args.job_name, region=args.region)
-        _platform_checks(request, platform, reach=platform is not None)
-        # With deploy / transform blocks: every request, by operation, the training job's first.
-        after = _inference_requests(spec, platform, request)
+        requests = execution_requests(spec, platform, job_name=args.job_name, region=args.region)
+        _platform_checks(spec, requests, platform, real=platform is not None)
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:
         print(f"{args.platform}: cannot read platform settings: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    json.dump({"CreateTrainingJob": request, **after} if after else request, sys.stdout, indent=2)
+    # One training job alone: its request as is (what `aws sagemaker create-training-job
+    # --cli-input-json` takes). Several: every request in execution order, by label.
+    if len(requests) == 1:
+        json.dump(requests[0].request, sys.stdout, indent=2)
+    else:
+        json.dump({r.label: r.request for r in requests}, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

@@ -155,6 +155,12 @@ def prepare(
     if not isinstance(spec_dict, Mapping):
         raise InvalidEvent("the execution input must be a job spec object")
     base, sweep = split_sweep(spec_dict)
+    # What the platform refuses before any request is built: a role it may not pass, an image
+    # its execution role may not pull (dtrain.platform_grants), as `dtrain validate --platform`.
+    from dtrain.platform_grants import check_grants
+    from dtrain.spec import parse_spec
+
+    check_grants(parse_spec(spec_dict), platform)
     items: list[dict[str, Any]] = []
     overrides_list = [o for o in sweep.overrides] if sweep else [{}]
     timeout = 0

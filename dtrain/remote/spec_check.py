@@ -35,13 +35,19 @@ def load_checked_spec(path: Path) -> Any:
     if not path.is_file():
         raise UsageError(f"{path}: no such job spec file")
     try:
-        return load_spec(path)
+        spec = load_spec(path)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc
+    from dtrain.spec import requirements_note
+
+    note = requirements_note(spec)
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
+    return spec
 
 
 def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | None, job_name: str) -> None:
-    """Build the CreateTrainingJob request the platform would build, to refuse what it would refuse.
+    """Build every request the platform would build, to refuse what it would refuse.
 
     With the stack's `PlatformSettings` output, file-system channels and packaged image names
     resolve exactly as the Submit Lambda resolves them, and every S3 location of the request
@@ -49,11 +55,10 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
     same placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
     """
     from dtrain.errors import SpecError, SpecErrors
+    from dtrain.execution_requests import check_against_platform, execution_requests
     from dtrain.placeholder import placeholder_platform
     from dtrain.platform import PlatformSettings
-    from dtrain.request import build_training_job_request
-    from dtrain.s3_reach import check_reach
-    from dtrain.spec import parse_spec, sweep_entries
+    from dtrain.spec import parse_spec
 
     if settings_json:
         try:
@@ -79,9 +84,10 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
             from dtrain.orchestration.hosting import hosting_plan
 
             hosting_plan(raw_spec, settings)
-        for entry in sweep_entries(spec):
-            request = build_training_job_request(entry, settings, job_name=stand_in, region=settings.region)
-            if settings_json:
-                check_reach(request, settings)
+        # Every request of the execution (each sweep item's, the processing and hosting ones);
+        # with the stack's settings, the role, the images and every S3 location checked.
+        requests = execution_requests(spec, settings, job_name=stand_in, region=settings.region)
+        if settings_json:
+            check_against_platform(spec, requests, settings)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc

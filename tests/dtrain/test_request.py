@@ -25,7 +25,9 @@ def _hp(request: dict[str, Any], key: str) -> Any:
 def test_platform_fills_role_output_image_checkpoint_tags_environment(
     make_spec: Any, platform: PlatformSettings
 ) -> None:
-    spec = parse_spec(make_spec(role=None, output_path=None, image_uri="ddp", source_dir=None))
+    spec = parse_spec(
+        make_spec(role=None, output_path=None, image_uri="ddp", source_dir=None, entry_point="train_ddp.py")
+    )
     request = build_training_job_request(spec, platform, job_name="dtrain-x-1")
     assert request["RoleArn"] == platform.role_arn
     assert request["OutputDataConfig"] == {"S3OutputPath": platform.output_s3_uri}

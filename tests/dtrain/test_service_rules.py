@@ -105,6 +105,57 @@ def test_warm_pool_with_spot_is_refused() -> None:
     _request_from(minimal_spec(keep_alive_period_in_seconds=900))
 
 
+def test_warm_pool_with_a_heterogeneous_cluster_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26, finding 12: it passed validate; SageMaker cannot keep a pool for instance groups."""
+    import json
+
+    from dtrain.cli import main
+
+    groups = [
+        {"instance_group_name": "data", "instance_type": "ml.c5.18xlarge", "instance_count": 1},
+        {"instance_group_name": "gpus", "instance_type": "ml.p3.16xlarge", "instance_count": 2},
+    ]
+    spec = minimal_spec(
+        instance_type=None, instance_count=None, instance_groups=groups, keep_alive_period_in_seconds=900
+    )
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "estimator.keep_alive_period_in_seconds: 900: SageMaker managed warm pools cannot be used with "
+        "heterogeneous cluster training (instance_groups); remove it or train on one instance_type"
+    ]
+
+
+def test_a_warm_pool_request_says_the_default_quota_keeps_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26, finding 12: with the default warm-pool quota (0) the job trains and keeps no pool,
+    without an error; validate and render say so on stderr."""
+    import json
+
+    from dtrain.cli import main
+
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(minimal_spec(keep_alive_period_in_seconds=900)))
+    for command in ("validate", "render"):
+        assert main([command, str(path), "--region", "us-east-1"][: 2 if command == "validate" else 4]) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if "keep_alive" in line]
+        assert notes == [
+            "note: estimator.keep_alive_period_in_seconds: a warm pool is kept only within the account's "
+            "warm-pool quota for ml.g5.2xlarge, 0 unless raised in Service Quotas ('ml.g5.2xlarge for "
+            "training warm pool usage'); without it the job trains and no pool is kept "
+            "(https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-resource-limits.html)"
+        ]
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES[0].parent.glob("**/*.json")), ids=lambda p: p.stem)
+def test_no_example_asks_for_a_warm_pool_the_default_quota_does_not_keep(example: Path) -> None:
+    assert "keep_alive_period_in_seconds" not in load_spec(example).raw.get("estimator", {})
+
+
 @pytest.mark.parametrize("mode", ["Pipe", "FastFile"])
 def test_file_system_channels_refuse_streaming_modes(mode: str, platform: PlatformSettings) -> None:
     spec = minimal_spec(input_mode=mode)

@@ -47,8 +47,6 @@ def test_the_spot_and_channel_examples_show_what_they_promise(platform: Any) -> 
     # Warm pools cannot be used with spot instances (dtrain.service_rules): on-demand example.
     assert "KeepAlivePeriodInSeconds" not in spot["ResourceConfig"]
     assert spot["CheckpointConfig"]["S3Uri"].startswith(platform.checkpoint_s3_uri)
-    warm = build_training_job_request(load_spec(REPO / "examples/ddp_pytorchddp.json"), platform)
-    assert warm["ResourceConfig"]["KeepAlivePeriodInSeconds"] > 0 and "EnableManagedSpotTraining" not in warm
     channels = build_training_job_request(load_spec(REPO / "examples/fsx_efs_s3_channels.json"), platform)
     kinds = {
         next(iter(c["DataSource"].values())).get("FileSystemType", "S3") for c in channels["InputDataConfig"]
@@ -70,7 +68,7 @@ def test_validate_lists_every_error_one_per_line(tmp_path: Path, capsys: pytest.
             {
                 "framework": "pytorch",
                 "estimator": {
-                    "entry_point": "t.py",
+                    "entry_point": "train_ddp.py",
                     "image_uri": "ddp",
                     "instance_type": "ml.g5.xlarge",
                     "instance_count": 2,

@@ -12,7 +12,7 @@ from dtrain.errors import SpecError
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.finalize import finalize_failure, finalize_sweep, plain_cause
 from dtrain.orchestration.outcome import finalize_output, spot_savings_percent
-from dtrain.orchestration.sweep import parse_sweep, rank_results
+from dtrain.orchestration.sweep import rank_results
 from dtrain.orchestration.timeouts import wait_timeout_seconds
 
 
@@ -60,9 +60,19 @@ def test_sweep_results_rank_best_first_and_failed_last() -> None:
     assert table["result"]["best"]["job_name"] == "c"
 
 
+def _parse_sweep(raw: object) -> Any:
+    from dtrain.errors import ErrorCollector
+    from dtrain.sweep_spec import parse_sweep
+
+    errors = ErrorCollector()
+    sweep = parse_sweep(raw, "pytorch", errors)
+    errors.raise_if_any()
+    return sweep
+
+
 def test_sweep_block_errors_name_the_field() -> None:
     with pytest.raises(SpecError, match=r"sweep.max_concurrency"):
-        parse_sweep({"overrides": [{"lr": 1}], "max_concurrency": 0, "objective": {"metric": "m"}})
+        _parse_sweep({"overrides": [{"lr": 1}], "max_concurrency": 0, "objective": {"metric": "m"}})
 
 
 def test_wait_timeout_uses_max_wait_for_spot_and_caps_at_a_year() -> None:
@@ -82,6 +92,6 @@ def test_sweep_concurrency_is_bounded_by_the_inline_map_limit() -> None:
     from dtrain.orchestration.sweep import MAX_SWEEP_CONCURRENCY
 
     ok = {"overrides": [{"lr": 1}], "objective": {"metric": "m"}}
-    assert parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY}).max_concurrency == 40
+    assert _parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY}).max_concurrency == 40
     with pytest.raises(SpecError, match=r"sweep.max_concurrency.*1 to 40"):
-        parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY + 1})
+        _parse_sweep({**ok, "max_concurrency": MAX_SWEEP_CONCURRENCY + 1})
