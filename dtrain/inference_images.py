@@ -22,34 +22,78 @@ from dataclasses import dataclass
 
 from dtrain.errors import SpecError
 
-# image_uri_config/*.json "registries": the Deep Learning Containers' account per region.
-# Every region not listed here uses DEFAULT_DLC_ACCOUNT.
-DEFAULT_DLC_ACCOUNT = "763104351884"
+# The Deep Learning Containers' registry account per region: AWS's published table ("Region
+# Availability", https://github.com/aws/deep-learning-containers/blob/master/docs/reference/
+# region_availability.md), plus the GovCloud and ISO rows of SDK 2.220's image_uri_config
+# "registries", which that table leaves out. The stack grants the execution role the row of the
+# region it deploys to (stacks/hosting_permissions.py) and builds the ddp image on that region's
+# registry (dlc_build_args); the core asks for images there (dlc_registry).
 DLC_ACCOUNTS: Mapping[str, str] = {
     "af-south-1": "626614931356",
     "ap-east-1": "871362719292",
+    "ap-east-2": "975050140332",
+    "ap-northeast-1": "763104351884",
+    "ap-northeast-2": "763104351884",
     "ap-northeast-3": "364406365360",
+    "ap-south-1": "763104351884",
     "ap-south-2": "772153158452",
+    "ap-southeast-1": "763104351884",
+    "ap-southeast-2": "763104351884",
     "ap-southeast-3": "907027046896",
     "ap-southeast-4": "457447274322",
+    "ap-southeast-5": "550225433462",
+    "ap-southeast-6": "633930458069",
+    "ap-southeast-7": "590183813437",
+    "ca-central-1": "763104351884",
     "ca-west-1": "204538143572",
     "cn-north-1": "727897471807",
     "cn-northwest-1": "727897471807",
+    "eu-central-1": "763104351884",
     "eu-central-2": "380420809688",
+    "eu-north-1": "763104351884",
     "eu-south-1": "692866216735",
     "eu-south-2": "503227376785",
+    "eu-west-1": "763104351884",
+    "eu-west-2": "763104351884",
+    "eu-west-3": "763104351884",
     "il-central-1": "780543022126",
     "me-central-1": "914824155844",
     "me-south-1": "217643126080",
+    "mx-central-1": "637423239942",
+    "sa-east-1": "763104351884",
+    "us-east-1": "763104351884",
+    "us-east-2": "763104351884",
+    "us-west-1": "763104351884",
+    "us-west-2": "763104351884",
+    # SDK 2.220 image_uri_config "registries" (not in the table above).
     "us-gov-east-1": "446045086412",
     "us-gov-west-1": "442386744353",
     "us-iso-east-1": "886529160074",
     "us-isob-east-1": "094389454867",
 }
 # The regions the SDK's inference images are published in (its "registries" keys).
+# A subset of DLC_ACCOUNTS: the SDK's answer is compared with ours for each (test_sdk_parity).
 DLC_REGIONS = frozenset(
     {
-        *DLC_ACCOUNTS,
+        "af-south-1",
+        "ap-east-1",
+        "ap-northeast-3",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ca-west-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "us-gov-east-1",
+        "us-gov-west-1",
+        "us-iso-east-1",
+        "us-isob-east-1",
         "ap-northeast-1",
         "ap-northeast-2",
         "ap-south-1",
@@ -138,11 +182,23 @@ INFERENCE_IMAGES: Mapping[str, InferenceImages] = {
 TENSORFLOW_SERVING_FOR_TRAINING = {"2.12.0": "2.12.1"}
 
 
+def ecr_dns_suffix(region: str) -> str:
+    return next((s for prefix, s in _DNS_SUFFIXES if region.startswith(prefix)), "amazonaws.com")
+
+
 def dlc_registry(region: str) -> str:
-    """`<account>.dkr.ecr.<region>.<dns suffix>` of the Deep Learning Containers in `region`."""
-    account = DLC_ACCOUNTS.get(region, DEFAULT_DLC_ACCOUNT)
-    suffix = next((s for prefix, s in _DNS_SUFFIXES if region.startswith(prefix)), "amazonaws.com")
-    return f"{account}.dkr.ecr.{region}.{suffix}"
+    """`<account>.dkr.ecr.<region>.<dns suffix>` of the Deep Learning Containers in `region`
+    (SpecError for a region without them)."""
+    account = DLC_ACCOUNTS.get(region)
+    if account is None:
+        raise SpecError("region", region, "the Deep Learning Containers are not published there")
+    return f"{account}.dkr.ecr.{region}.{ecr_dns_suffix(region)}"
+
+
+def dlc_build_args(region: str) -> dict[str, str]:
+    """The build arguments of training_code/ddp/Dockerfile that name `region`'s DLC registry."""
+    dlc_registry(region)  # a region without DLCs is refused here, before a build is tried
+    return {"REGION": region, "DLC_ACCOUNT": DLC_ACCOUNTS[region], "DLC_DNS_SUFFIX": ecr_dns_suffix(region)}
 
 
 def processor_for(instance_type: str | None) -> str:
@@ -180,7 +236,7 @@ def inference_image_uri(
             f"no {framework} inference image for it in SDK 2.220; one of {', '.join(known)}, "
             "or give image_uri",
         )
-    if region not in DLC_REGIONS:
+    if region not in DLC_ACCOUNTS:
         raise SpecError("region", region, "the Deep Learning Containers are not published there")
     family = instance_type.split(".")[1] if instance_type and instance_type.count(".") == 2 else ""
     if family in GRAVITON_FAMILIES or family.startswith(("inf", "trn")):

@@ -13,29 +13,49 @@ Permissions, https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.htm
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, CfnMapping, Stack
 from aws_cdk import aws_iam as iam
 
-from dtrain.inference_images import DEFAULT_DLC_ACCOUNT, INFERENCE_IMAGES
+from dtrain.inference_images import DLC_ACCOUNTS, INFERENCE_IMAGES
 
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 # The AWS Deep Learning Containers registry of the inference images (PyTorch inference,
-# TensorFlow Serving) the core looks up (dtrain.inference_images, SDK 2.220's registries): the
-# default account serves most commercial regions; the few regions with an account of their own
-# (inference_images.DLC_ACCOUNTS) are not granted here (the stack is region-agnostic).
-DLC_ACCOUNT = DEFAULT_DLC_ACCOUNT
+# TensorFlow Serving) the core looks up (dtrain.inference_images): its account differs per region
+# (AWS's published table, inference_images.DLC_ACCOUNTS). The stack may be region-agnostic, so the
+# account is looked up in a template mapping by the deploying region (resolved at synth time when
+# the stack's region is known); a region without Deep Learning Containers fails the deploy there.
+DLC_ACCOUNT_MAPPING = "DeepLearningContainerAccounts"
 INFERENCE_REPOSITORIES = tuple(sorted(images.repository for images in INFERENCE_IMAGES.values()))
 
 
+def dlc_account(scope: Stack) -> str:
+    """The deploying region's Deep Learning Containers account (a token when region-agnostic)."""
+    found = scope.node.try_find_child(DLC_ACCOUNT_MAPPING)
+    mapping = (
+        found
+        if isinstance(found, CfnMapping)
+        else CfnMapping(
+            scope,
+            DLC_ACCOUNT_MAPPING,
+            mapping={region: {"account": account} for region, account in sorted(DLC_ACCOUNTS.items())},
+            lazy=True,
+        )
+    )
+    # The stack's own region: a literal with an explicit environment (the mapping then resolves
+    # at synth time), else the AWS::Region token.
+    return mapping.find_in_map(scope.region, "account")
+
+
 def add_hosting_permissions(role: iam.IRole) -> None:
+    account = dlc_account(Stack.of(role))
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="PullInferenceImages",
             actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             resources=[
-                f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{DLC_ACCOUNT}:repository/{repo}"
+                f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/{repo}"
                 for repo in INFERENCE_REPOSITORIES
             ],
         )

@@ -8,9 +8,10 @@ trained (stacks/hosting_permissions.py). It holds no iam:PassRole.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack
+from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -20,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dtrain.config import DtrainConfig
+from dtrain.inference_images import dlc_build_args
 from stacks.hosting_permissions import add_hosting_permissions
 from stacks.storage_stack import JOBS_PREFIX
 
@@ -27,6 +29,21 @@ TRAINING_CODE_DIR = Path(__file__).resolve().parent.parent / "training_code"
 
 # Packaged images: build context training_code/, Dockerfile at <image>/Dockerfile.
 IMAGES: dict[str, str] = {"ddp": "DdpImage", "horovod": "HorovodImage"}
+# The images built FROM a Deep Learning Container (the horovod image builds on nvidia/cuda).
+DLC_BASED_IMAGES = ("ddp",)
+
+
+def image_build_args(image: str, stack_region: str) -> dict[str, str] | None:
+    """The DLC registry of the region the image is built for: the stack's own region when its
+    environment is explicit, else the one the CDK CLI deploys to (CDK_DEFAULT_REGION, which it
+    sets for the app); None (the Dockerfile's us-east-1 defaults) when neither is known. A base
+    pulled from another region's registry fails in regions whose DLCs live in another account
+    and in the China and GovCloud partitions, whose credentials cannot reach us-east-1."""
+    if image not in DLC_BASED_IMAGES:
+        return None
+    region = stack_region if not Token.is_unresolved(stack_region) else os.environ.get("CDK_DEFAULT_REGION")
+    return dlc_build_args(region) if region else None
+
 
 # Never part of an image: caches, tests, local data. Keeps the asset hash stable across test runs.
 IMAGE_EXCLUDES = [
@@ -116,6 +133,7 @@ class TrainingStack(Stack):
                     file=f"{name}/Dockerfile",
                     exclude=IMAGE_EXCLUDES,
                     platform=ecr_assets.Platform.LINUX_AMD64,
+                    build_args=image_build_args(name, self.region),
                 )
                 for name, construct_id_ in IMAGES.items()
             }

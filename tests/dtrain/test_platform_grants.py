@@ -216,3 +216,14 @@ def test_a_requirements_file_with_network_isolation_is_refused(
         "estimator.source_dir: 'code': holds requirements.txt, which the toolkit pip-installs at job "
         "start; with enable_network_isolation the container has no network: put the packages in the image"
     ]
+
+
+def test_inference_images_come_from_the_regions_own_dlc_account() -> None:
+    """Issue 26, finding 13: AWS's published table, regions newer than SDK 2.220 included."""
+    from dtrain.inference_images import inference_image_uri
+
+    uri = inference_image_uri("pytorch", "2.2", "mx-central-1", "ml.m5.large")
+    assert uri == "637423239942.dkr.ecr.mx-central-1.amazonaws.com/pytorch-inference:2.2-cpu-py310"
+    assert inference_image_uri("pytorch", "2.2", "me-south-1", "ml.m5.large").startswith("217643126080.")
+    with pytest.raises(SpecError, match=r"^region: 'xx-nowhere-1': the Deep Learning Containers"):
+        inference_image_uri("pytorch", "2.2", "xx-nowhere-1", "ml.m5.large")

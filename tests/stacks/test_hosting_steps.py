@@ -142,6 +142,58 @@ def test_the_execution_role_may_pull_the_inference_images_and_write_hosting_logs
         statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     by_sid = {s.get("Sid"): s for s in statements}
     pull = json.dumps(by_sid["PullInferenceImages"]["Resource"])
-    assert "763104351884" in pull and "pytorch-inference" in pull and "tensorflow-inference" in pull
+    assert "pytorch-inference" in pull and "tensorflow-inference" in pull
+    # Issue 26, finding 13: the registry account is the deploying region's, looked up in AWS's
+    # table (the stack is region-agnostic), not 763104351884 everywhere.
+    assert '"Fn::FindInMap": ["DeepLearningContainerAccounts", {"Ref": "AWS::Region"}, "account"]' in pull
+    mapping = templates["training"].to_json()["Mappings"]["DeepLearningContainerAccounts"]
+    assert mapping["af-south-1"] == {"account": "626614931356"}
+    assert mapping["us-east-1"] == {"account": "763104351884"}
     logs = json.dumps(by_sid["HostingLogs"]["Resource"])
     assert "/aws/sagemaker/Endpoints/*" in logs and "/aws/sagemaker/TransformJobs" in logs
+
+
+def test_a_stack_with_an_explicit_region_grants_that_regions_dlc_account() -> None:
+    """Issue 26, finding 13: af-south-1's Deep Learning Containers live in 626614931356."""
+    from aws_cdk import App, Environment, Stack
+    from aws_cdk import aws_iam as iam
+
+    from stacks.hosting_permissions import add_hosting_permissions
+
+    stack = Stack(App(), "Hosting", env=Environment(account="111122223333", region="af-south-1"))
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    add_hosting_permissions(role)
+    text = json.dumps(Template.from_stack(stack).to_json())
+    assert ":626614931356:repository/pytorch-inference" in text and "763104351884" not in text
+
+
+def test_the_ddp_image_is_built_on_the_deploying_regions_dlc_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 26, finding 13: the build arguments named us-east-1 whatever the region."""
+    from aws_cdk import Aws
+
+    from stacks.training_stack import image_build_args
+
+    assert image_build_args("ddp", "cn-north-1") == {
+        "REGION": "cn-north-1",
+        "DLC_ACCOUNT": "727897471807",
+        "DLC_DNS_SUFFIX": "amazonaws.com.cn",
+    }
+    assert image_build_args("horovod", "cn-north-1") is None  # built FROM nvidia/cuda
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "me-south-1")
+    assert image_build_args("ddp", Aws.REGION) == {
+        "REGION": "me-south-1",
+        "DLC_ACCOUNT": "217643126080",
+        "DLC_DNS_SUFFIX": "amazonaws.com",
+    }
+    monkeypatch.delenv("CDK_DEFAULT_REGION")
+    assert image_build_args("ddp", Aws.REGION) is None  # the Dockerfile's defaults
+
+
+def test_the_ddp_dockerfile_takes_the_build_arguments_the_stack_passes() -> None:
+    from pathlib import Path
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "training_code" / "ddp" / "Dockerfile").read_text()
+    for name in ("REGION", "DLC_ACCOUNT", "DLC_DNS_SUFFIX"):
+        assert f"ARG {name}=" in dockerfile and f"${{{name}}}" in dockerfile
