@@ -102,10 +102,10 @@ def _input_source(value: object) -> str | None:
     # bucket (the one its execution role reads), so a spec runs unchanged on every deployment.
     if isinstance(value, Mapping) and set(value) == {"s3", "path"} and value["s3"] == "data":
         path = value["path"]
-        if isinstance(path, str) and path.strip("/") and ".." not in path.split("/"):
+        if isinstance(path, str) and path.strip("/") and not {".", ".."} & set(path.split("/")):
             return None
-    if isinstance(value, str) and value.startswith("s3://"):
-        return None
+    elif isinstance(value, str) and value.startswith("s3://"):
+        return _s3(value)
     return 'must be an s3:// URI or {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
 
 
