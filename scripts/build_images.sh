@@ -6,7 +6,7 @@
 # does; the script checks that a checkpoint landed and reports the container's exit code.
 #
 #   scripts/build_images.sh [--no-run]
-#   env: REGION (us-east-1), DLC_ACCOUNT (763104351884; other partitions have their own account),
+#   env: REGION (us-east-1), DLC_ACCOUNT (the region's, from dtrain.inference_images.DLC_ACCOUNTS),
 #        BASE_DIGEST (skip the lookup: sha256:... of the DLC tag), GPUS (e.g. "--gpus all")
 #
 # Needs docker, and for the ddp image AWS credentials that may pull from the DLC registry (any
@@ -15,12 +15,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REGION="${REGION:-us-east-1}"
-DLC_ACCOUNT="${DLC_ACCOUNT:-763104351884}"
+# The region's DLC registry, from the table the stack uses (AWS's published accounts per region).
+read -r TABLE_ACCOUNT DLC_DNS_SUFFIX < <(python3 -c '
+import sys
+sys.path.insert(0, ".")
+from dtrain.inference_images import dlc_build_args
+args = dlc_build_args(sys.argv[1])
+print(args["DLC_ACCOUNT"], args["DLC_DNS_SUFFIX"])' "${REGION}")
+DLC_ACCOUNT="${DLC_ACCOUNT:-${TABLE_ACCOUNT}}"
 RUN=1
 [[ "${1:-}" == "--no-run" ]] && RUN=0
 command -v docker >/dev/null || { echo "build_images.sh: docker not found" >&2; exit 2; }
 
-REGISTRY="${DLC_ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com"
+REGISTRY="${DLC_ACCOUNT}.dkr.ecr.${REGION}.${DLC_DNS_SUFFIX}"
 aws ecr get-login-password --region "${REGION}" | docker login --username AWS --password-stdin "${REGISTRY}"
 
 # The DLC base pinned by digest: the tag the Dockerfile names, resolved once here and passed in.
@@ -33,7 +40,7 @@ fi
 echo "ddp base: ${REGISTRY}/pytorch-training:${BASE_TAG}@${BASE_DIGEST}"
 
 docker build -f training_code/ddp/Dockerfile -t dtrain-ddp:local \
-  --build-arg "REGION=${REGION}" --build-arg "DLC_ACCOUNT=${DLC_ACCOUNT}" \
+  --build-arg "REGION=${REGION}" --build-arg "DLC_ACCOUNT=${DLC_ACCOUNT}" --build-arg "DLC_DNS_SUFFIX=${DLC_DNS_SUFFIX}" \
   --build-arg "BASE_DIGEST=@${BASE_DIGEST}" training_code
 docker build -f training_code/horovod/Dockerfile -t dtrain-horovod:local training_code
 [[ "${RUN}" == 1 ]] || exit 0
