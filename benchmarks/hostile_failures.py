@@ -8,6 +8,13 @@ stderr line) and the longest; exits 1 if any case took longer than --limit secon
 issue's bound for a silent server) or ended with a traceback.
 
 Usage: .venv/bin/python benchmarks/hostile_failures.py [--limit 20]
+
+`--classes` prints issue 31's figure instead: per class of hostile input (paths, processes,
+serving edges, command errors), the cases its suite in tests/hostile holds and how they ended;
+`--against REF` also runs the same suites against the code of git REF (a temporary worktree with
+today's tests/hostile copied in), to show which cases the old code failed.
+
+    .venv/bin/python benchmarks/hostile_failures.py --classes [--against 0589baf]
 """
 
 from __future__ import annotations
@@ -71,12 +78,81 @@ def bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Issue 31's classes of hostile input, one suite each.
+CLASS_SUITES = {
+    "paths": "tests/hostile/test_paths.py",
+    "processes": "tests/hostile/test_process_ownership.py",
+    "serving edges": "tests/hostile/test_serving_edges.py",
+    "command errors": "tests/hostile/test_command_errors.py",
+}
+
+
+def run_class_suites(root: Path) -> dict[str, dict[str, int | float]]:
+    """Run each class's suite with the code under `root`; per class: cases, passed, failed, seconds."""
+    import xml.etree.ElementTree as ET
+
+    figures: dict[str, dict[str, int | float]] = {}
+    for name, suite in CLASS_SUITES.items():
+        report = Path(tempfile.mkdtemp(prefix="dtrain-hostile-classes-")) / "report.xml"
+        start = time.monotonic()
+        pytest = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:randomly"]
+        subprocess.run(
+            [*pytest, suite, f"--junitxml={report}"], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        seconds = time.monotonic() - start
+        cases = list(ET.parse(report).getroot().iter("testcase")) if report.exists() else []
+        bad = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
+        skipped = [c for c in cases if c.find("skipped") is not None]
+        figures[name] = {"cases": len(cases), "passed": len(cases) - len(bad) - len(skipped),
+                         "failed": len(bad), "skipped": len(skipped), "seconds": seconds}  # fmt: skip
+        import shutil
+
+        shutil.rmtree(report.parent, ignore_errors=True)
+    return figures
+
+
+def classes_main(against: str | None) -> int:
+    import shutil
+
+    columns = {"now": run_class_suites(ROOT)}
+    if against:
+        old = Path(tempfile.mkdtemp(prefix="dtrain-hostile-old-")) / "checkout"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(old), against], check=True
+        )
+        try:
+            for name in os.listdir(ROOT / "tests" / "hostile"):
+                if name.endswith(".py"):
+                    shutil.copy2(ROOT / "tests" / "hostile" / name, old / "tests" / "hostile" / name)
+            columns[against] = run_class_suites(old)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+            shutil.rmtree(old.parent, ignore_errors=True)
+    print(f"{'class':16} {'suite':42} " + "  ".join(f"{label[:12]:>30}" for label in columns))
+    for name, suite in CLASS_SUITES.items():
+        cells = []
+        for figures in columns.values():
+            f = figures[name]
+            cells.append(
+                f"{f['cases']:3} cases {f['passed']:3} pass {f['failed']:3} fail {f['seconds']:5.0f} s"
+            )
+        print(f"{name:16} {suite:42} " + "  ".join(f"{c:>30}" for c in cells))
+    load = os.getloadavg()
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    return 0 if all(f["failed"] == 0 for f in columns["now"].values()) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--limit", type=float, default=20.0)
+    parser.add_argument("--classes", action="store_true", help="issue 31's per-class figure (see above)")
+    parser.add_argument("--against", default=None, metavar="REF", help="with --classes: also the code of REF")
     args = parser.parse_args()
+    if args.classes:
+        return classes_main(args.against)
 
     work = Path(tempfile.mkdtemp(prefix="dtrain-hostile-bench-"))
     files = {

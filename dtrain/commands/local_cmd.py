@@ -219,6 +219,8 @@ def handle(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from dtrain.local.run_tmpdir import run_tmpdir
+
     # soft_wrap: an error line stays one line (rich would wrap it at 80 columns when stderr
     # is a file or a pipe, and scripts read it line by line).
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -233,7 +235,10 @@ def handle(args: argparse.Namespace) -> int:
     # run's reaper ends them.)
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return _prepare_and_run(args, err, console, lines)
+        # The run's processes write temporary files (torchrun's torchelastic_* folders) in a
+        # folder of the run's own, removed however the run ends (dtrain/local/run_tmpdir.py).
+        with run_tmpdir():
+            return _prepare_and_run(args, err, console, lines)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

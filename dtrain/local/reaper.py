@@ -7,6 +7,9 @@ library only, run by path, no dtrain import) with a pipe on its stdin that only 
 Whatever way dtrain ends, the kernel closes that pipe; the reaper reads EOF and stops every
 process carrying the run's marker variable: SIGTERM (what SageMaker sends), a grace period,
 then SIGKILL. A run that ended normally has no marked process left, and the reaper just exits.
+When dtrain itself is gone (the reaper was handed to another parent), it also removes the run's
+temporary folder, named by DTRAIN_LOCAL_SCRATCH (dtrain/local/run_tmpdir.py), which dtrain would
+have removed on any exit it lived through.
 
     python reaper.py MARKER_ENV RUN_ID GRACE_SECONDS
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -62,8 +66,22 @@ def sweep(needle: bytes, grace_seconds: float) -> None:
         time.sleep(0.1)
 
 
+# dtrain/local/run_tmpdir.py's names (this script imports nothing of dtrain's)
+SCRATCH_ENV = "DTRAIN_LOCAL_SCRATCH"
+SCRATCH_PREFIX = "dtrain-local-"
+
+
+def remove_orphaned_scratch(parent: int) -> None:
+    """The run's temporary folder, if dtrain (`parent`) died without removing it."""
+    scratch = os.environ.get(SCRATCH_ENV)
+    if not scratch or os.getppid() == parent or not Path(scratch).name.startswith(SCRATCH_PREFIX):
+        return
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     marker_env, run_id, grace = argv[1], argv[2], float(argv[3])
+    parent = os.getppid()
     # A terminal's hang-up or Ctrl-C is meant for dtrain; the reaper acts on dtrain's end
     # (EOF on stdin), or at once when told to stop (SIGTERM).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -77,6 +95,7 @@ def main(argv: list[str]) -> int:
         pass
     finally:
         sweep(needle, grace)
+        remove_orphaned_scratch(parent)
     return 0
 
 

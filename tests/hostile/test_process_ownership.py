@@ -257,3 +257,26 @@ def test_no_processing_process_outlives_dtrain_local(
         assert proc.returncode == 130, err
         assert err.strip().splitlines()[-1].startswith("interrupted"), err
     assert wait_gone(marker, seconds=30) == []
+
+
+def test_a_torchrun_job_leaves_nothing_in_the_temp_dir(
+    cli_process: Callable[..., Outcome], tmp_path: Path, case_env: dict[str, str]
+) -> None:
+    """torchrun's agent makes a torchelastic_* folder in TMPDIR and never removes it; the run's
+    own TMPDIR goes with the run (the `case_env` fixture checks that the case's TMPDIR is empty)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("import os, tempfile\nprint('rank', os.environ.get('RANK'))\n")
+    spec = {
+        "framework": "pytorch",
+        "job_name": "torchrun-tmp",
+        "estimator": {"entry_point": "train.py", "source_dir": str(tmp_path / "src"), "image_uri": "ddp",
+                      "instance_type": "ml.m5.large", "instance_count": 1,
+                      "distribution": {"torch_distributed": {"enabled": True}}},
+    }  # fmt: skip
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec))
+    outcome = cli_process("local", str(path), "--no-live", "--workdir", str(tmp_path / "w"), timeout=180)
+    assert outcome.code == 0, outcome.stderr[-2000:]
+    assert "torchrun" in outcome.stdout + outcome.stderr or "rank 0" in outcome.stdout
+    left = list(Path(case_env["TMPDIR"]).iterdir())
+    assert not left, f"left in the temp dir: {left}"
