@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dtrain.config import LOG_RETENTION_DAYS, DtrainConfig
-from dtrain.inference_images import DEFAULT_DLC_ACCOUNT
+from stacks.hosting_permissions import dlc_account
 from stacks.storage_stack import LUSTRE_PORT_RANGES
 
 # Interface endpoints for what training jobs and the orchestration Lambdas call.
@@ -235,13 +235,13 @@ class NetworkStack(Stack):
                 private_dns_enabled=True,
                 open=False,
             )
-            for statement in endpoint_statements(name):
+            for statement in endpoint_statements(name, dlc_account=dlc_account(self)):
                 endpoint.add_to_policy(statement)
             Tags.of(endpoint).add("Name", f"dtrain-{name}")
             self.interface_endpoints[name] = endpoint
 
 
-def endpoint_statements(name: str) -> list[iam.PolicyStatement]:
+def endpoint_statements(name: str, *, dlc_account: str) -> list[iam.PolicyStatement]:
     """An interface endpoint's policy: this account's principals, on this account's resources
     of the endpoint's service (and, for ECR, the AWS Deep Learning Containers' repositories).
 
@@ -273,7 +273,8 @@ def endpoint_statements(name: str) -> list[iam.PolicyStatement]:
     if name in ("EcrApi", "EcrDocker"):
         repositories = [
             f"{head}:ecr:{own}:repository/*",
-            f"{head}:ecr:{Aws.REGION}:{DEFAULT_DLC_ACCOUNT}:repository/*",
+            # The deploying region's DLC account (stacks.hosting_permissions.dlc_account).
+            f"{head}:ecr:{Aws.REGION}:{dlc_account}:repository/*",
         ]
         return [
             allow(["ecr:GetAuthorizationToken"], ["*"]),
