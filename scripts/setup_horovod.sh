@@ -59,6 +59,9 @@ if [ ! -x "${VENV_DIR}/bin/python" ]; then
 fi
 log "installing tensorflow-cpu ${TF_VERSION}, torch ${TORCH_VERSION} and Horovod's dependencies into ${VENV_DIR}"
 "${VENV_DIR}/bin/pip" install -q -r "${REQUIREMENTS}"
+# The image's TensorFlow toolkit (its `train` hands over to it); its numpy < 1.24 pin is for
+# TensorFlow 2.12, the image's, not this venv's 2.15.
+"${VENV_DIR}/bin/pip" install -q --no-deps sagemaker-tensorflow-training==20.5.0
 # The pins may have changed under a finished venv (pip makes this a no-op when they have not).
 if already_installed; then
   log "${VENV_DIR} already has Horovod ${HOROVOD_VERSION} with TensorFlow ${TF_VERSION} and torch ${TORCH_VERSION}"

@@ -301,6 +301,11 @@ def small_job(
     if distribution is not None:
         estimator["distribution"] = {distribution: {"enabled": True}}
     tensorflow = (entry_point or "").startswith("train_tf") or distribution in TF_DISTRIBUTIONS
+    if tensorflow:
+        # The TF toolkit asks S3 for an s3:// model_dir's bucket region before anything runs
+        # (sagemaker_tensorflow_container/s3_utils.py): the chain has no S3, so the container path
+        # the SDK itself passes under MPI.
+        estimator["model_dir"] = "/opt/ml/model"
     return {
         "framework": "tensorflow" if tensorflow else "pytorch",
         "job_name": "entry-chain",

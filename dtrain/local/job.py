@@ -9,6 +9,7 @@ backend drives jobs through this class; `dtrain local` does too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import threading
@@ -33,6 +34,7 @@ from dtrain.local.launchers import LaunchOptions, plan_launch
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import EPOCH, STEP, MetricLog, MetricSample
 from dtrain.local.processes import RunningProcess, launch, stop_all
+from dtrain.local.toolkit_shell import runs_through_shell, shell_string
 
 LogSink = Callable[[str, str], None]
 # The last line of a Python traceback: "ValueError: ...", "torch.x.SomeError: ...".
@@ -397,6 +399,10 @@ class LocalTrainingJob:
             search_path=self.search_path if self.search_path is not None else self.base_environ.get("PATH"),
         )
         distribution, specs = plan_launch(request, layout, envs, options)
+        if distribution != "container_entry_point" and runs_through_shell(self._image):
+            # The image's toolkit (sagemaker-training 4.x) runs its launch as one shell string:
+            # what the script receives is what /bin/sh makes of the joined words.
+            specs = [s if s.daemon else dataclasses.replace(s, argv=shell_string(s.argv)) for s in specs]
         self.distribution = distribution
         if not Path(python).exists():
             image = self._image or "custom"

@@ -15,7 +15,9 @@ launcher, the ranks, with only the image's commands on PATH (dtrain/local/image_
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -24,14 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from dtrain.commands.data_cmd import make_cifar10_sample
+from dtrain.local.config import training_code_dir
 from dtrain.local.entry_chain import (
     image_toolkit_bin,
     namespace_init_pid,
     prepare_host_tree,
+    prepare_job_trees,
     small_job,
     start_chain,
 )
+from dtrain.local.host_network import HostNetwork, leftover_namespaces
+from dtrain.local.job import LocalTrainingJob
+from dtrain.local.platform import local_platform_settings
+from dtrain.request import build_training_job_request
+from dtrain.spec import parse_spec
 
 # A rank whose checkpoint takes 3 s: it writes checkpoints/rank-<r>.done when it is complete.
 SLOW_CHECKPOINT_RANK = """
@@ -119,3 +131,149 @@ def test_finding4_ddp_mpirun_lets_a_slow_checkpoint_finish(tmp_path: Path) -> No
     assert done == ["rank-0.done", "rank-1.done"], text[-3000:]
     # mpirun, told to stop, exits non-zero once its ranks are gone; SageMaker reports Stopped.
     assert exit_code is not None and exit_code != 0, text[-3000:]
+
+
+def _tfrecords(tmp_path: Path) -> Path:
+    """A tiny CIFAR-10 sample as the Keras trainer reads it (TFRecords, made with .venv-hvd's TF)."""
+    make_cifar10_sample(tmp_path / "cifar", train=128, test=32)
+    script = training_code_dir() / "data" / "prepare_cifar10.py"
+    python = image_toolkit_bin("horovod") / "python"
+    subprocess.run(
+        [str(python), str(script), "tfrecord", str(tmp_path / "cifar"), str(tmp_path / "tfr")], check=True
+    )
+    return tmp_path / "tfr"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_finding2_train_tf_keras_checkpoints_on_sigterm_to_pid1(tmp_path: Path) -> None:
+    """Slow (~40 s: TensorFlow starts twice, in the toolkit and the trainer). On the old script
+    the trainer inherits the entry script's ignored SIGTERM: no "SIGTERM: stopping" line, and the
+    chain still runs when the wait ends."""
+    hyperparameters = {"epochs": 1000, "batch_size": 16, "width": 8, "checkpoint_every_steps": 0}
+    spec = small_job("horovod", None, entry_point="train_tf_keras.py", hyperparameters=hyperparameters)
+    base = prepare_host_tree(tmp_path / "job", spec, ranks=1, data=_tfrecords(tmp_path))
+    log_path = tmp_path / "chain.log"
+    exit_code = _run_chain(
+        "horovod", base, log_path, ready=lambda text: "epoch=2 " in text, stop_after_ready=True, wait_limit=90
+    )
+    text = log_path.read_text()
+    stopped = re.findall(r"SIGTERM: stopping at step (\d+)", text)
+    assert stopped, text[-3000:]
+    newest = max(int(p.name.split("-")[1].split(".")[0]) for p in (base / "checkpoints").glob("ckpt-*.index"))
+    assert newest == int(stopped[-1]), text[-3000:]
+    assert not (base / "model" / "1").exists()  # stopped: no final model
+    assert exit_code == 0, text[-3000:]  # no launcher: the toolkit's exit is the trainer's
+
+
+# The script of both hosts of a parameter_server job: names its host and the other host.
+SHOW_HOST = """
+import json, os, socket
+task = json.loads(os.environ["TF_CONFIG"])["task"]
+other = "algo-2" if socket.gethostname() == "algo-1" else "algo-1"
+address = socket.gethostbyname(other)
+me = socket.gethostname()
+print(f"host {me} task {task['type']}:{task['index']} sees {other} at {address}", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_finding1_parameter_server_hosts_finish_with_the_image_curl(tmp_path: Path) -> None:
+    """Two hosts, each in its own UTS + network namespace on a private bridge
+    (dtrain/local/host_network.py), each running the horovod image's chain: the TF toolkit starts
+    a ps per host, runs the script, and algo-2 then polls the master with `curl algo-1:2222`
+    until it is down. Slow (~40 s: each host's toolkit imports TensorFlow). On the old image (no
+    curl in its inventory) algo-2's toolkit fails with FileNotFoundError: 'curl'."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "show_host.py").write_text(SHOW_HOST)
+    (tmp_path / "data").mkdir()
+    spec = small_job("horovod", "parameter_server", entry_point="show_host.py", hosts=2, hyperparameters={})
+    bases = prepare_job_trees(tmp_path / "job", spec, ranks=1, data=tmp_path / "data", code=code)
+    hosts = ["algo-1", "algo-2"]
+    with HostNetwork(hosts) as network:
+        logs = [open(tmp_path / f"{host}.log", "w") for host in hosts]  # noqa: SIM115
+        chains = [
+            start_chain(
+                "horovod",
+                base,
+                toolkit_bin=image_toolkit_bin("horovod"),
+                hostname=host,
+                hosts=hosts,
+                output=log,
+                network=network,
+            )
+            for host, base, log in zip(hosts, bases, logs, strict=True)
+        ]
+        try:
+            codes = [chain.wait(timeout=240) for chain in chains]
+        finally:
+            for chain in chains:
+                if chain.poll() is None:
+                    os.killpg(chain.pid, signal.SIGKILL)
+                    chain.wait()
+            for log in logs:
+                log.close()
+        names = network.created[:]
+    texts = {host: (tmp_path / f"{host}.log").read_text() for host in hosts}
+    assert codes == [0, 0], {h: t[-2500:] for h, t in texts.items()}
+    assert "host algo-1 task master:0 sees algo-2 at 10.254.0.2" in texts["algo-1"]
+    assert "host algo-2 task worker:0 sees algo-1 at 10.254.0.1" in texts["algo-2"]
+    assert "master algo-1 is down, stopping parameter server" in texts["algo-2"]
+    assert not set(names) & set(leftover_namespaces())
+
+
+# Prints what the script received: its arguments and SM_HPS.
+ECHO_ARGS = """
+import json, os, sys
+print("DELIVERED " + json.dumps({"argv": sys.argv[1:], "hps": json.loads(os.environ["SM_HPS"])}), flush=True)
+"""
+# Values the SDK accepts (JSON scalars): text with spaces, quotes, backslashes and `$` (glob
+# characters are left out: `*` expands against the working directory, which differs between the
+# two runs by design), "", null, numbers and booleans.
+HP_TEXT = st.text(alphabet="ab x'\"\\$=,-", max_size=6).filter(lambda t: "$$" not in t)
+HP_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-99, 99), st.floats(-10, 10, width=32), HP_TEXT)
+HP_NAME = st.from_regex(r"[a-z][a-z_]{0,5}", fullmatch=True)
+
+
+def _delivered(text: str) -> dict[str, Any] | None:
+    found = re.findall(r"^DELIVERED (.*)$", text, flags=re.MULTILINE)
+    return json.loads(found[-1]) if found else None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(hyperparameters={"name": "a b", "empty": "", "nothing": None, "dollar": "$HOME x"})
+@given(hyperparameters=st.dictionaries(HP_NAME, HP_VALUE, min_size=1, max_size=4))
+def test_finding3_hyperparameters_reach_the_script_as_the_image_toolkit_delivers_them(
+    hyperparameters: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`dtrain local` and the horovod image's real chain (sagemaker-training 4.8.3, which runs the
+    command as one shell string) deliver the same argv and SM_HPS; SM_HPS is the spec's values
+    exactly. Slow (~15 s an example: the chain's toolkit imports TensorFlow), so few examples.
+    On the old local mode, which passed an argv list, "a b" arrived as one argument instead of
+    two and "" as an argument the toolkit drops."""
+    tmp_path = tmp_path_factory.mktemp("hps")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "echo_args.py").write_text(ECHO_ARGS)
+    (tmp_path / "data").mkdir()
+    spec = small_job("horovod", None, entry_point="echo_args.py", hyperparameters=hyperparameters)
+    base = prepare_host_tree(tmp_path / "chain", spec, ranks=1, data=tmp_path / "data", code=code)
+    _run_chain("horovod", base, tmp_path / "chain.log", wait_limit=120)
+    theirs = _delivered((tmp_path / "chain.log").read_text())
+
+    request = build_training_job_request(parse_spec(spec), local_platform_settings())
+    job = LocalTrainingJob(
+        request, workdir=tmp_path / "local", code_dir=code, channel_paths={"train": tmp_path / "data"}
+    )
+    job.start().wait(timeout=120)
+    ours = _delivered(job.layout.log_file("algo-1").read_text())
+
+    assert ours == theirs, (hyperparameters, (tmp_path / "chain.log").read_text()[-2000:])
+    quoting = any(c in str(v) for v in hyperparameters.values() for c in "'\"\\")
+    if theirs is not None or not quoting:  # None: /bin/sh refused an unbalanced quote, in both
+        assert theirs is not None, (tmp_path / "chain.log").read_text()[-2000:]
+        assert theirs["hps"] == hyperparameters

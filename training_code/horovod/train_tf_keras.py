@@ -24,6 +24,12 @@ Checkpoints (``tf.train.Checkpoint``, every ``checkpoint_every_steps`` and at ea
 to the checkpoint dir; under MultiWorkerMirrored every worker writes one (saving takes part in
 collectives, as TF requires) but only the chief's lands in the checkpoint dir, the others' go to a
 scratch dir that is deleted. The chief saves the SavedModel to ``model/1``.
+
+SIGTERM (StopTrainingJob, spot interruption) is a request to checkpoint and stop: the image's
+entry script ignores SIGTERM and an ignored signal stays ignored across exec, so the script
+installs its own handler first thing (common/stop_signal.py); it checkpoints at the next step
+(under parameter servers, where Keras allows no batch-level callback, at the end of the epoch)
+and exits 0 without saving the model.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from common.hyperparameter_args import merge_cli_hyperparameters
 from common.metrics import RankZeroLog
 from common.model_code import package_keras_inference_code
 from common.sagemaker_env import ContractError, SageMakerEnv
+from common.stop_signal import StopRequest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -250,6 +257,7 @@ class Progress(tf.keras.callbacks.Callback):
         test: tf.data.Dataset | None,
         samples_per_step: int,
         steps_per_epoch: int,
+        stop: StopRequest | None = None,
     ) -> None:
         super().__init__()
         self.config, self.cluster, self.checkpoints, self.log = config, cluster, checkpoints, log
@@ -257,6 +265,17 @@ class Progress(tf.keras.callbacks.Callback):
         self.samples_per_step, self.steps_per_epoch = samples_per_step, steps_per_epoch
         self.step = 0
         self.started = 0.0
+        self.stop = stop or StopRequest()
+        self.stopped = False
+
+    def _stop_if_requested(self) -> None:
+        if self.stop.requested and not self.stopped:
+            received = self.stop.received_at
+            after = f", {time.monotonic() - received:.2f}s after the signal" if received else ""
+            self.log(f"SIGTERM: stopping at step {self.step}{after}")
+            self._checkpoint()
+            self.stopped = True
+            self.model.stop_training = True
 
     def _checkpoint(self) -> None:
         started = time.perf_counter()
@@ -287,6 +306,11 @@ class Progress(tf.keras.callbacks.Callback):
                 f" iterations={iterations} loss={loss!r}",
                 flush=True,
             )
+        if self.stopped:
+            return
+        self._stop_if_requested()
+        if self.stopped:
+            return
         every = self.config.checkpoint_every_steps
         if every == 0 or self.step % every or self.cluster.mode == "parameter_server":
             self._checkpoint()
@@ -307,12 +331,14 @@ class StepCheckpoints(Progress):
         every = self.config.checkpoint_every_steps
         if every and self.step % every == 0:
             self._checkpoint()
+        self._stop_if_requested()
 
 
 # ---------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop = StopRequest().install()
     cluster = cluster_from_environ(os.environ)
     sm = SageMakerEnv.from_environ()
     hps = merge_cli_hyperparameters(sm.hyperparameters, sys.argv[1:] if argv is None else argv)
@@ -364,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     initial_epoch = initial_step // steps_per_epoch
     test = test_dataset(test_files, 0, 1) if test_files else None
     kind = Progress if cluster.mode == "parameter_server" else StepCheckpoints
-    progress = kind(config, cluster, checkpoints, log, test, config.batch_size * workers, steps_per_epoch)
+    progress = kind(
+        config, cluster, checkpoints, log, test, config.batch_size * workers, steps_per_epoch, stop
+    )
     model.fit(
         tf.keras.utils.experimental.DatasetCreator(dataset_fn),
         steps_per_epoch=steps_per_epoch,
@@ -375,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if cluster.mode == "parameter_server":
         log(f"chief done: steps={progress.step} dispatched to {workers} worker(s)")
+    if progress.stopped:
+        return 0  # stopped: the checkpoint holds the work; SageMaker uploads model/ as it is
     if cluster.is_chief:
         sm.model_dir.mkdir(parents=True, exist_ok=True)
         model.save(sm.model_dir / "1", save_format="tf")  # a SavedModel, as TF Serving loads it
