@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.lifecycle.quotas import QuotaBook
 from dtrain.emulator.sagemaker import CreateThrottle, JobControl
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -33,6 +34,7 @@ class LocalRunnerBackend:
     hosts: int | None = None
     poll_s: float = 0.2
     throttle: CreateThrottle = field(default_factory=CreateThrottle)
+    quotas: QuotaBook = field(default_factory=QuotaBook)  # the lifecycle's (warm pools)
     jobs: dict[str, JobControl] = field(default_factory=dict)
     runs: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -42,7 +44,7 @@ class LocalRunnerBackend:
         return self.throttle.admit()
 
     def created(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
-        control = JobControl(backend, job, request)
+        control = JobControl(backend, job, request, self.quotas)
         control.start()
         with self._lock:
             self.jobs[control.name] = control

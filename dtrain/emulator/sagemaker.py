@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.events import TRAINING_JOB_STATE_CHANGE as JOB_STATE_CHANGE
 from dtrain.emulator.lifecycle.events import put_state_change
+from dtrain.emulator.lifecycle.quotas import QuotaBook, warm_pools_held
 
 
 class SageMakerBackend(Protocol):
@@ -75,11 +76,19 @@ def _describe(job: Any) -> dict[str, Any]:
 class JobControl:
     """Moves one emulated job through SageMaker's statuses and emits its events."""
 
-    def __init__(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        job: Any,
+        request: Mapping[str, Any] | None = None,
+        quotas: QuotaBook | None = None,
+    ) -> None:
         self.backend = backend
         self.job = job
         self.request: Mapping[str, Any] = request or {}
         self.lock = threading.Lock()
+        # The account's warm-pool quotas (dtrain.emulator.lifecycle.quotas; default 0).
+        self.quotas = quotas or QuotaBook()
 
     @property
     def name(self) -> str:
@@ -154,6 +163,11 @@ class JobControl:
             job.billable_time_in_seconds = billable_seconds if billable_seconds is not None else training
             if status == "Completed":
                 job.model_artifacts = self._artifacts
+                # A warm pool is retained only within the warm-pool quota (default 0: none, and no
+                # error): train-warm-pools-resource-limits.html.
+                held = warm_pools_held(j for j in self.backend.training_jobs.values() if j is not job)
+                if self.quotas.warm_pool_granted(self.request, held):
+                    job.warm_pool_status = {"Status": "Available", "ResourceRetainedBillableTimeInSeconds": 0}
             if failure_reason:
                 job.failure_reason = failure_reason
             job.final_metric_data_list = [
@@ -173,6 +187,7 @@ class EventPlaybackBackend:
 
     throttle: CreateThrottle = field(default_factory=CreateThrottle)
     durations: Durations = field(default_factory=Durations)
+    quotas: QuotaBook = field(default_factory=QuotaBook)
     auto_complete_after_s: float | None = None
     auto_metrics: Mapping[str, float] = field(default_factory=dict)
     jobs: dict[str, JobControl] = field(default_factory=dict)
@@ -184,7 +199,7 @@ class EventPlaybackBackend:
         return self.throttle.admit()
 
     def created(self, backend: Any, job: Any, request: Mapping[str, Any] | None = None) -> None:
-        control = JobControl(backend, job, request)
+        control = JobControl(backend, job, request, self.quotas)
         control.start()
         with self._job_added:
             self.jobs[control.name] = control

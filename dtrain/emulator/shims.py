@@ -480,8 +480,9 @@ def installed(shims: Shims) -> Iterator[Shims]:
     from dtrain.emulator.lifecycle import gate
 
     gate.install(patch, shims.lifecycle)
-    if hasattr(shims.sagemaker_backend, "durations"):
-        shims.sagemaker_backend.durations = shims.lifecycle.durations
+    for shared in ("durations", "quotas"):
+        if hasattr(shims.sagemaker_backend, shared):
+            setattr(shims.sagemaker_backend, shared, getattr(shims.lifecycle, shared))
     # CloudFormation as the CDK CLI drives it (template URLs, change sets). The Lambda-runtime
     # test venv installs moto with only the services the Lambdas call (requirements-lambda-dev.txt):
     # its moto.cloudformation cannot import (no openapi-spec-validator), and nothing there deploys.

@@ -214,6 +214,50 @@ def test_warm_pools_default_to_no_quota_and_are_granted_only_within_one() -> Non
     assert book.warm_pool_granted(asks)
 
 
+def test_a_completed_job_keeps_a_warm_pool_only_within_the_warm_pool_quota(shims: Shims) -> None:
+    """Issue 26 finding 12's ground truth: the default warm-pool quota is 0, so a job asking for
+    a pool gets none, and no error (train-warm-pools-resource-limits)."""
+    playback: Any = shims.sagemaker_backend
+
+    def run(name: str) -> dict[str, Any]:
+        request = training_request(name)
+        request["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 600
+        sm().create_training_job(**request)
+        playback.complete(name)
+        described: dict[str, Any] = sm().describe_training_job(TrainingJobName=name)
+        return described
+
+    assert "WarmPoolStatus" not in run("job-a")
+    shims.lifecycle.quotas.set(warm_pool_usage("ml.m5.xlarge"), 1)
+    assert run("job-b")["WarmPoolStatus"]["Status"] == "Available"
+    assert "WarmPoolStatus" not in run("job-c")  # job-b's pool holds the one instance
+
+
+def test_an_endpoint_quota_refuses_an_endpoint_beyond_it(shims: Shims) -> None:
+    shims.lifecycle.quotas.set("ml.m5.xlarge for endpoint usage", 1)
+    endpoint("ep")
+    sm().create_endpoint_config(
+        EndpointConfigName="ep2-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "ep-model",
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    with pytest.raises(ClientError) as refused:
+        sm().create_endpoint(EndpointName="ep2", EndpointConfigName="ep2-config")
+    code, message = error(refused)
+    assert code == "ResourceLimitExceeded"
+    assert message.startswith(
+        "The account-level service limit 'ml.m5.xlarge for endpoint usage' is 1 Instances"
+    )
+    backend().endpoints["ep"].endpoint_status = "Failed"  # a failed endpoint holds no instances
+    sm().create_endpoint(EndpointName="ep2", EndpointConfigName="ep2-config")
+
+
 def test_create_training_job_is_held_to_the_service_rules(shims: Shims) -> None:
     request = training_request("job-a")
     request["StoppingCondition"]["MaxWaitTimeInSeconds"] = 120  # without managed spot training

@@ -138,13 +138,34 @@ class QuotaBook:
                 self.refused.append(quota)
                 raise QuotaExceeded(quota, limit, used, delta)
 
-    def warm_pool_granted(self, request: Mapping[str, Any]) -> bool:
-        """A job asking for a warm pool (KeepAlivePeriodInSeconds > 0) gets one only within the
-        warm-pool quota of its instance type; otherwise none, without an error."""
+    def warm_pool_granted(
+        self, request: Mapping[str, Any], pools_held: Mapping[str, int] | None = None
+    ) -> bool:
+        """A completed job that asked for a warm pool (KeepAlivePeriodInSeconds > 0) keeps one only
+        within the warm-pool quota of its instance types, counting the pools other jobs hold
+        (`pools_held`, instances by type); otherwise none, without an error."""
         keep_alive = (request.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds") or 0
         if keep_alive <= 0:
             return False
-        return all((self.limit(warm_pool_usage(t)) or 0) >= n for t, n in training_instances(request).items())
+        held = pools_held or {}
+        return all(
+            (self.limit(warm_pool_usage(t)) or 0) >= held.get(t, 0) + n
+            for t, n in training_instances(request).items()
+        )
+
+
+# WarmPoolStatus.Status values that hold the pool's instances (API reference, WarmPoolStatus).
+_POOL_HELD = frozenset({"Available", "InUse"})
+
+
+def warm_pools_held(training_jobs: Iterable[Any]) -> Counter[str]:
+    """Instances by type that retained warm pools hold (moto's training jobs)."""
+    held: Counter[str] = Counter()
+    for job in training_jobs:
+        status = getattr(job, "warm_pool_status", None) or {}
+        if status.get("Status") in _POOL_HELD:
+            held.update(training_instances({"ResourceConfig": job.resource_config or {}}))
+    return held
 
 
 def by_quota(instances: Mapping[str, int], usage: Any, across_all: str | None = None) -> Counter[str]:
