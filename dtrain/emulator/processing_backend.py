@@ -221,6 +221,7 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
     from moto.sagemaker.responses import SageMakerResponse
 
     from dtrain.emulator.authz import hook as authz_hook
+    from dtrain.spec_rules import JOB_NAME_RE, full_match
 
     original_create = SageMakerModelBackend.create_processing_job
     original_response = SageMakerResponse.create_processing_job
@@ -237,6 +238,15 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
         # A name in use and the quotas: answered by the lifecycle gate before this.
         if not sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
+        if not full_match(JOB_NAME_RE, processing_job_name):
+            # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's
+            # own constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
+            raise JsonRESTError(
+                "ValidationException",
+                f"1 validation error detected: Value '{processing_job_name}' at 'processingJobName' failed "
+                "to satisfy constraint: Member must satisfy regular expression pattern: "
+                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            )
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
         # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
         name = processing_job_name.lower()

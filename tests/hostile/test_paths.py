@@ -270,3 +270,41 @@ def test_the_emulator_never_adopts_a_tmp_folder_it_did_not_make(
     outcome = cli_process("emulate", "serve", "--port", str(dead_port()), "--workdir", str(workdir))
     outcome.one_line_error(1, "--workdir", "not the emulator's scratch folder")
     assert (workdir / "tmp" / "notes.txt").read_text() == "the user's"
+
+
+def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
+    tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CreateProcessingJob with ProcessingJobName "../../victim": SageMaker's name pattern refuses
+    it (ValidationException) before any folder of local mode is named after it."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from dtrain.emulator import processing_backend
+    from dtrain.emulator.sagemaker import EventPlaybackBackend
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    request = _request(tmp_path)
+    del request["ProcessingJobName"]
+    # Only the processing shims (the whole emulator's take half a minute to install).
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+    try:
+        processing_backend.install(patch, EventPlaybackBackend())
+        with mock_aws(), pytest.raises(ClientError) as refused:
+            boto3.client("sagemaker").create_processing_job(ProcessingJobName="../../victim", **request)
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "processingJobName" in refused.value.response["Error"]["Message"]
