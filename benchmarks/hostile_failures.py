@@ -101,11 +101,20 @@ def run_class_suites(root: Path) -> dict[str, dict[str, int | float]]:
             capture_output=True, text=True, timeout=1800,
         )  # fmt: skip
         seconds = time.monotonic() - start
-        cases = list(ET.parse(report).getroot().iter("testcase")) if report.exists() else []
-        bad = [c for c in cases if c.find("failure") is not None or c.find("error") is not None]
-        skipped = [c for c in cases if c.find("skipped") is not None]
-        figures[name] = {"cases": len(cases), "passed": len(cases) - len(bad) - len(skipped),
-                         "failed": len(bad), "skipped": len(skipped), "seconds": seconds}  # fmt: skip
+        # A case that fails and then errors at teardown is two <testcase> elements: one case here.
+        outcome: dict[tuple[str, str], str] = {}
+        for case in ET.parse(report).getroot().iter("testcase") if report.exists() else []:
+            key = (case.get("classname", ""), case.get("name", ""))
+            if case.find("failure") is not None or case.find("error") is not None:
+                outcome[key] = "failed"
+            elif case.find("skipped") is not None:
+                outcome.setdefault(key, "skipped")
+            else:
+                outcome.setdefault(key, "passed")
+        counts = {
+            kind: sum(1 for v in outcome.values() if v == kind) for kind in ("passed", "failed", "skipped")
+        }
+        figures[name] = {"cases": len(outcome), **counts, "seconds": seconds}
         import shutil
 
         shutil.rmtree(report.parent, ignore_errors=True)
