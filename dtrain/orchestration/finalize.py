@@ -74,6 +74,12 @@ def sweep_item_result(
     return slim_item_row(full, index=index, metric=metric)
 
 
+def after_sweep(plan: Mapping[str, Any], final: Mapping[str, Any]) -> dict[str, Any]:
+    """RankSweep's output, the whole next state: the plan without its items (their overrides are
+    in the ranked rows now) and the ranked result. Nothing after RankSweep reads the items."""
+    return {"plan": {k: v for k, v in plan.items() if k != "items"}, "final": dict(final)}
+
+
 def finalize_sweep(
     items: Sequence[Mapping[str, Any]],
     objective: Mapping[str, Any],

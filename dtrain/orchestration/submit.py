@@ -193,6 +193,11 @@ def prepare(
     )  # after Finalize: deploy or transform (a sweep's best trial)
     if hosting is not None:
         plan["hosting"] = hosting
+    # Issue 26 finding 7: a sweep whose state would pass Step Functions' 256 KiB fails here, with
+    # the spec's field named, not with States.DataLimitExceeded after its jobs ran.
+    from dtrain.orchestration.state_budget import check_sweep_state
+
+    check_sweep_state(plan, str(getattr(platform, "output_s3_uri", "") or ""))
     return plan
 
 

@@ -9,7 +9,13 @@ import boto3
 
 from dtrain.orchestration import observability
 from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.finalize import finalize_failure, finalize_job, finalize_sweep, sweep_item_result
+from dtrain.orchestration.finalize import (
+    after_sweep,
+    finalize_failure,
+    finalize_job,
+    finalize_sweep,
+    sweep_item_result,
+)
 from dtrain.orchestration.hosting_result import finalize_hosting
 from dtrain.orchestration.ledger import Ledger
 
@@ -53,14 +59,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     if mode == "sweep":
         ledger = _ledger()
-        return finalize_sweep(
+        plan = event.get("plan") or {}
+        final = finalize_sweep(
             event.get("results") or [],
-            event.get("objective") or {},
+            plan.get("objective") or {},
             region=region,
             execution_arn=execution_arn,
-            plan_items=event.get("items") or [],
+            plan_items=plan.get("items") or [],
             ledger_rows=ledger.find_by_execution(execution_arn) if ledger and execution_arn else [],
         )
+        return after_sweep(plan, final)
     if mode == "hosting":
         return finalize_hosting(
             boto3.client("sagemaker"),

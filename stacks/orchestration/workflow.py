@@ -179,7 +179,11 @@ def build_definition(
     tuning: WorkflowTuning,
 ) -> sfn.IChainable:
     def invoke(
-        id_: str, fn: lambda_.IFunction, payload: dict[str, object], result_path: str
+        id_: str,
+        fn: lambda_.IFunction,
+        payload: dict[str, object],
+        result_path: str,
+        result_selector: dict[str, object] | None = None,
     ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             scope,
@@ -189,6 +193,7 @@ def build_definition(
             payload_response_only=True,
             retry_on_service_exceptions=False,
             result_path=result_path,
+            result_selector=result_selector,
         )
         task.add_retry(
             errors=TRANSIENT_LAMBDA_ERRORS,
@@ -256,8 +261,15 @@ def build_definition(
         return task
 
     # -- single job
+    # The state becomes {"plan": ...}: the execution input (a sweep's every override) is not
+    # carried on beside the plan, which holds the overrides once (issue 26 finding 7; Step
+    # Functions holds a state's input and output to 256 KiB each).
     prepare = invoke(
-        "Prepare", submit_fn, {"phase": "prepare", "spec": sfn.JsonPath.entire_payload}, "$.plan"
+        "Prepare",
+        submit_fn,
+        {"phase": "prepare", "spec": sfn.JsonPath.entire_payload},
+        "$",
+        {"plan": sfn.JsonPath.entire_payload},
     )
     submit = submit_task("Submit", plan_path="$.plan", item=False)
     finalize = invoke(
@@ -338,11 +350,13 @@ def build_definition(
         {
             "mode": "sweep",
             "results": sfn.JsonPath.object_at("$.sweep_results"),
-            "items": sfn.JsonPath.object_at("$.plan.items"),
-            "objective": sfn.JsonPath.object_at("$.plan.objective"),
+            "plan": sfn.JsonPath.object_at("$.plan"),
             "execution_arn": sfn.JsonPath.execution_id,
         },
-        "$.final",
+        # The Lambda returns the whole next state, {"plan": the plan without its items,
+        # "final": ...}: the ranked rows carry the overrides, so neither the items nor the
+        # unranked rows are kept beside them (dtrain.orchestration.finalize.after_sweep).
+        "$",
     )
     on_failure(sweep)
     on_failure(rank)

@@ -67,3 +67,35 @@ def test_a_sweep_stays_under_the_payload_limit_per_item(emulator: Emulator, make
         TableName=emulator.output("LedgerTableName"), Key={"job_name": {"S": jobs[1]}}
     )["Item"]
     assert json.loads(row["result"]["S"])["secondary_status_transitions"]
+
+
+def test_a_sweep_of_thirteen_hyperparameters_carries_its_overrides_once(
+    emulator: Emulator, make_spec: Any
+) -> None:
+    """Issue 26 finding 7, scaled like the test above: 20 items of 13 numeric hyperparameters
+    held to 20/200 of 256 KiB. The execution input, the plan and the ranked rows each carried
+    every override (three copies, past the limit); now Prepare drops the input and RankSweep the
+    plan's items, so the largest state holds them once."""
+    items = 20
+    spec = make_spec()
+    spec["sweep"] = {
+        "max_concurrency": items,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [
+            {f"hp_{k:02d}": round(0.000123456789 * (i + k + 1), 12) for k in range(13)} for i in range(items)
+        ],
+    }
+    meter = emulator.behaviour.payloads
+    meter.reset()
+    meter.limit_bytes = MAX_STATE_PAYLOAD_BYTES * items // MAX_SWEEP_ITEMS
+    try:
+        arn = emulator.start_execution(spec)
+        for i, job in enumerate(emulator.jobs_of(arn, count=items)):
+            emulator.sagemaker.complete(job, metrics={"validation:accuracy": i / 100})
+        desc = emulator.wait_execution(arn)
+    finally:
+        meter.limit_bytes = MAX_STATE_PAYLOAD_BYTES
+    assert desc["status"] == "SUCCEEDED", desc.get("cause") or desc.get("error")
+    assert meter.exceeded == [] and meter.largest_bytes < MAX_STATE_PAYLOAD_BYTES * items // MAX_SWEEP_ITEMS
+    out = json.loads(desc["output"])
+    assert len(out["results"]) == items and all(len(r["overrides"]) == 13 for r in out["results"])

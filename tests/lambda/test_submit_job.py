@@ -249,3 +249,45 @@ def test_an_item_past_the_instance_quota_waits_for_capacity_then_creates_its_one
     assert waiting.status == "Submitting"
     again = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
     assert again.job_name == waiting.job_name and list(aws.jobs) == [waiting.job_name]
+
+
+def _numeric_sweep(spec: dict[str, Any], items: int, name: str = "hp") -> dict[str, Any]:
+    overrides = [
+        {f"{name}_{k:02d}": round(0.000123456789 * (i + k + 1), 12) for k in range(13)} for i in range(items)
+    ]
+    return {
+        **spec,
+        "sweep": {
+            "max_concurrency": 40,
+            "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+            "overrides": overrides,
+        },
+    }
+
+
+def test_the_largest_sweep_with_thirteen_numeric_hyperparameters_fits_the_state_limit(
+    spec: dict[str, Any], platform: Any
+) -> None:
+    """Issue 26 finding 7: 200 items of 13 numeric hyperparameters passed 262,144 bytes with the
+    overrides carried three times; carried once, the worst case (every row failed with the
+    longest reason) stays under the budget, which keeps a 10 % margin."""
+    from dtrain.orchestration.state_budget import BUDGET_BYTES, STATE_LIMIT_BYTES
+
+    plan = prepare(_numeric_sweep(spec, 200), platform, region="us-east-1")
+    from dtrain.orchestration.state_budget import projected_peak_bytes
+
+    peak = projected_peak_bytes(plan, platform.output_s3_uri, "validation:accuracy")
+    assert peak <= BUDGET_BYTES < STATE_LIMIT_BYTES
+    # Three copies of the overrides (the input, the plan, the ranked rows) would not have fit.
+    overrides = len(json.dumps(plan["items"]))
+    assert peak + 2 * overrides > STATE_LIMIT_BYTES
+
+
+def test_a_sweep_whose_state_would_pass_the_limit_is_refused_before_any_job(
+    spec: dict[str, Any], platform: Any
+) -> None:
+    long_names = _numeric_sweep(spec, 200, name="a_rather_long_hyperparameter_name")
+    with pytest.raises(
+        SpecError, match=r"sweep\.overrides: .*would reach [\d,]+ bytes; the limit is 262,144"
+    ):
+        prepare(long_names, platform, region="us-east-1")
