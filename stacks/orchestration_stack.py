@@ -215,7 +215,12 @@ class OrchestrationStack(Stack):
             # A "Submitting" row older than Submit's timeout (plus a margin) has no live Submit.
             environment={**common_env, "DTRAIN_SUBMIT_GRACE_S": str(submit_timeout.to_seconds() + 60)},
         )
-        self.abort_fn = self._function("AbortJob", "abort_job", environment=common_env)
+        # A 40-item sweep stops up to 40 jobs (StopTrainingJob and a ledger write each, retried by
+        # botocore when throttled): 30 s was too tight (issue 26, risks). EventBridge retries a
+        # failed invocation and Reconcile stops what an abort missed; the time only bounds the bill.
+        self.abort_fn = self._function(
+            "AbortJob", "abort_job", timeout=Duration.minutes(2), environment=common_env
+        )
         # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
         self.finalize_fn = self._function("Finalize", "finalize", environment=common_env)
         for fn in (self.submit_fn, self.job_events_fn, self.reconcile_fn, self.abort_fn, self.finalize_fn):

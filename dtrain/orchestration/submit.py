@@ -1,4 +1,4 @@
-"""Prepare and Submit: spec -> request -> one job per (execution, kind, item, attempt).
+"""Prepare and Submit: spec -> request -> one job per (execution, kind, item).
 
 Prepare (plain Lambda invoke) validates the spec and plans the run: the wait timeout,
 the processing step's when the spec has one, and, for a sweep, one item per override.
@@ -265,7 +265,12 @@ class SubmitRequest:
             execution, base = f"{execution}-processing", processing_base_name(self.spec)
         if self.execution_start:
             execution = f"{execution}@{self.execution_start}"
-        return job_name_for(base, execution_name=execution, retry_count=self.retry_count, prefix=prefix)
+        # Not the retry count: a retried Submit finds its row by the by_execution index, which is
+        # eventually consistent (DynamoDB Developer Guide, "Read consistency for global secondary
+        # indexes": GSI reads are eventually consistent only), and a Retry with full jitter may
+        # come within milliseconds. With the same name, a row the index does not show yet is
+        # found by the base table's conditional put (RowExists) and its job by ResourceInUse.
+        return job_name_for(base, execution_name=execution, prefix=prefix)
 
     @property
     def owner_tag(self) -> str:

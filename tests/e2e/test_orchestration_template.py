@@ -219,6 +219,16 @@ def test_capacity_endpoint_and_notification_waits_are_retried(template_json: dic
         assert "SageMakerTransient" in retried(states[name]), name
 
 
+def test_the_abort_lambda_has_time_to_stop_a_whole_sweep(template_json: dict[str, Any]) -> None:
+    """Issue 26, risks: the abort Lambda had 30 s to stop every job of a 40-wide sweep."""
+    (abort,) = [
+        r
+        for k, r in template_json["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and k.startswith("AbortJob")
+    ]
+    assert abort["Properties"]["Timeout"] >= 120
+
+
 @pytest.mark.slow
 def test_extracted_asl_passes_asl_validator(template_json: dict[str, Any], tmp_path: Path) -> None:
     if shutil.which("npx") is None:

@@ -291,3 +291,18 @@ def test_a_sweep_whose_state_would_pass_the_limit_is_refused_before_any_job(
         SpecError, match=r"sweep\.overrides: .*would reach [\d,]+ bytes; the limit is 262,144"
     ):
         prepare(long_names, platform, region="us-east-1")
+
+
+def test_a_retry_the_index_does_not_show_yet_adopts_the_job_instead_of_making_a_second(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26, risks: the by_execution GSI is eventually consistent and a Retry with full
+    jitter may come at once. With the retry count in the job name, a retry whose query missed
+    the first attempt's row created a second job under a new name."""
+    first = _submitter(ledger, sfn, platform).submit(_request(spec))
+    monkeypatch.setattr(ledger, "find_by_execution", lambda arn: [])  # the index lags the write
+    again = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert again.job_name == first.job_name and again.adopted
+    assert list(aws.jobs) == [first.job_name]
+    row = ledger.get(first.job_name)
+    assert row is not None and row.task_token == "token-1"

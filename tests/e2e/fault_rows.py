@@ -1,0 +1,194 @@
+"""Issue 26's fault matrix rows: each orchestration finding as a scenario through the real state
+machine, Lambdas, event rules and IAM, against the emulator's SageMaker. Each row returns what
+happened and what it left running; tests/e2e/test_fault_matrix.py asserts on the rows and
+benchmarks/fault_matrix.py prints them with the largest state each produced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from dtrain.emulator import Emulator
+from dtrain.emulator.apps import STANDIN_DATA_BUCKET
+from tests.e2e.conftest import job_spec
+from tests.e2e.test_train_then_deploy import _deploy_spec, _put_inputs, _train, _transform_spec
+
+
+@dataclass
+class RowResult:
+    scenario: str
+    statuses: list[str]  # each execution's end status, in start order
+    left_running: list[str]  # what SageMaker still runs of what the row started (goal: none)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def make_spec() -> dict[str, Any]:
+    return job_spec()
+
+
+def left_running(emu: Emulator, *, executions: list[str], endpoints: tuple[str, ...] = ()) -> list[str]:
+    """Jobs of the executions not ended, and the named endpoints that exist (a Deleting one is on
+    its way out and bills no more)."""
+    sm = emu.client("sagemaker")
+    describe = {
+        "training": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+        "processing": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+        "transform": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+    }
+    running: list[str] = []
+    for arn in executions:
+        for row in emu.ledger().find_by_execution(arn):
+            if row.kind == "endpoint":
+                continue
+            op, key, status_key = describe[row.kind or "training"]
+            try:
+                status = getattr(sm, op)(**{key: row.job_name})[status_key]
+            except ClientError:
+                continue
+            if status in ("InProgress", "Stopping"):
+                running.append(f"{row.kind} {row.job_name} {status}")
+    for name in endpoints:
+        try:
+            status = sm.describe_endpoint(EndpointName=name)["EndpointStatus"]
+        except ClientError:
+            continue
+        if status != "Deleting":
+            running.append(f"endpoint {name} {status}")
+    return running
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def sns_throttled(times: int) -> Iterator[dict[str, int]]:
+    """The next `times` SNS Publish calls answer Throttled (SNS's ThrottledException, which the
+    sns:publish integration names SNS.ThrottledException)."""
+    from moto.core.exceptions import ServiceException
+    from moto.sns.models import SNSBackend
+
+    class Throttled(ServiceException):
+        code = "Throttled"
+        message = "Rate exceeded"
+
+    publish = SNSBackend.publish
+    left = {"left": times}
+
+    def throttled_publish(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if left["left"] > 0:
+            left["left"] -= 1
+            raise Throttled()
+        return publish(self, *args, **kwargs)
+
+    SNSBackend.publish = throttled_publish  # type: ignore[method-assign]
+    try:
+        yield left
+    finally:
+        SNSBackend.publish = publish  # type: ignore[method-assign]
+
+
+def row_sns_throttle(emu: Emulator) -> RowResult:
+    """Finding 9: Notify had no Retry; a throttled Publish failed a run whose job completed."""
+    with sns_throttled(2) as left:
+        arn = emu.start_execution(make_spec())
+        (job,) = emu.jobs_of(arn)
+        emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
+        desc = emu.wait_execution(arn)
+    return RowResult(
+        "SNS throttle on Notify (x2)",
+        [desc["status"]],
+        left_running(emu, executions=[arn]),
+        {"throttles_served": 2 - left["left"], "cause": desc.get("cause")},
+    )
+
+
+def row_names_reused(emu: Emulator) -> RowResult:
+    """Finding 6: a fixed transform.job_name / model_name worked once."""
+    _put_inputs(emu, "fm-names", 3)
+    spec = _transform_spec(
+        make_spec, f"s3://{STANDIN_DATA_BUCKET}/fm-names/", job_name="nightly", model_name="scorer"
+    )
+    arns, statuses, jobs = [], [], []
+    for scale in (2, 3):
+        arn, _ = _train(emu, spec, scale=scale)
+        desc = emu.wait_execution(arn, timeout=180)
+        arns.append(arn)
+        statuses.append(desc["status"])
+        if desc["status"] == "SUCCEEDED":
+            jobs.append(json.loads(desc["output"])["transform"]["transform_job_name"])
+    return RowResult(
+        "fixed transform.job_name and model_name, 2 executions",
+        statuses,
+        left_running(emu, executions=arns),
+        {"transform_jobs": jobs},
+    )
+
+
+def slow_model(emu: Emulator, job: str, load_s: float = 3.0) -> None:
+    """The job's model archive with a model_fn that takes `load_s` to load: Creating lasts that long."""
+    from tests.emulator.hosting_models import INFERENCE
+
+    slow = INFERENCE.replace(
+        "def model_fn(model_dir):\n", f"def model_fn(model_dir):\n    time.sleep({load_s})\n"
+    )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in {"weights.json": '{"scale": 1}', "code/inference.py": slow}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    desc = emu.client("sagemaker").describe_training_job(TrainingJobName=job)
+    output = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    emu.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{job}/output/model.tar.gz", Body=buf.getvalue())
+
+
+def _endpoint_status(emu: Emulator, name: str) -> str:
+    try:
+        return str(emu.client("sagemaker").describe_endpoint(EndpointName=name)["EndpointStatus"])
+    except ClientError:
+        return ""
+
+
+def row_abort_while_creating(emu: Emulator) -> RowResult:
+    """Finding 1: an abort during Deploy, the endpoint Creating: DeleteEndpoint is refused then."""
+    endpoint = f"dtrain-fm-abort-{int(time.time() * 1000) % 100000}"
+    arn = emu.start_execution(_deploy_spec(make_spec, endpoint))
+    (job,) = emu.jobs_of(arn)
+    slow_model(emu, job)
+    emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.5})
+    wait_for(lambda: _endpoint_status(emu, endpoint) == "Creating", what="the endpoint to be Creating")
+    emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="abort in Creating")
+    status = emu.wait_execution(arn)["status"]
+    emu.drain_events()
+    rows = [r.status for r in emu.ledger().find_by_execution(arn) if r.kind == "endpoint"]
+    reconciles = 0
+
+    def deleted() -> bool:
+        nonlocal reconciles
+        reconciles += 1
+        emu.reconcile()
+        return left_running(emu, executions=[arn], endpoints=(endpoint,)) == []
+
+    with suppress(TimeoutError):  # what is left is the row's result
+        wait_for(deleted, timeout=60, what="reconcile to delete the endpoint")
+    return RowResult(
+        "abort while the endpoint is Creating",
+        [status],
+        left_running(emu, executions=[arn], endpoints=(endpoint,)),
+        {"endpoint_row_after_abort": rows, "reconcile_runs": reconciles},
+    )

@@ -1,0 +1,42 @@
+"""Issue 26's fault matrix (tests/e2e/fault_rows.py): every row ends as it should and leaves
+nothing running; no state passes Step Functions' 256 KiB on the way (the payload meter)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dtrain.emulator import Emulator
+from tests.e2e import fault_rows
+
+pytestmark = pytest.mark.slow  # each row runs whole executions (training played, serving real)
+
+
+@pytest.fixture
+def meter(emulator: Emulator) -> Iterator[Any]:
+    emulator.behaviour.payloads.reset()
+    yield emulator.behaviour.payloads
+    assert emulator.behaviour.payloads.exceeded == []
+
+
+def test_row_sns_throttle_does_not_fail_a_run_that_succeeded(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_sns_throttle(emulator)
+    assert row.statuses == ["SUCCEEDED"], row.detail
+    assert row.detail["throttles_served"] == 2 and row.left_running == []
+
+
+def test_row_a_fixed_transform_job_name_serves_every_execution(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_names_reused(emulator)
+    assert row.statuses == ["SUCCEEDED", "SUCCEEDED"]
+    first, second = row.detail["transform_jobs"]
+    assert first != second and first.startswith("dtrain-nightly-") and second.startswith("dtrain-nightly-")
+    assert row.left_running == []
+
+
+def test_row_abort_while_the_endpoint_is_creating_leaves_no_endpoint(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_abort_while_creating(emulator)
+    assert row.statuses == ["ABORTED"]
+    assert row.detail["endpoint_row_after_abort"] == ["Stopping"]  # deletion asked for, not forgotten
+    assert row.left_running == []
