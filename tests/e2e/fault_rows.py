@@ -192,3 +192,123 @@ def row_abort_while_creating(emu: Emulator) -> RowResult:
         left_running(emu, executions=[arn], endpoints=(endpoint,)),
         {"endpoint_row_after_abort": rows, "reconcile_runs": reconciles},
     )
+
+
+# -- rows that need the emulator's SageMaker lifecycles (dtrain.emulator.lifecycle) ------------
+def _role(emu: Emulator) -> str:
+    return str(json.loads(emu.output("PlatformSettings"))["role_arn"])
+
+
+def row_update_of_a_failed_endpoint(emu: Emulator) -> RowResult:
+    """Finding 2: UpdateEndpoint on a Failed endpoint is refused ("DeleteEndpoint is the only
+    operation that can be performed on a failed endpoint"); the deploy failed after training and
+    the Failed endpoint stayed, failing every later deploy to its name."""
+    sm = emu.client("sagemaker")
+    endpoint = f"dtrain-fm-failed-{int(time.time() * 1000) % 100000}"
+    sm.create_model(
+        ModelName=f"{endpoint}-m",
+        ExecutionRoleArn=_role(emu),
+        PrimaryContainer={"Image": "x", "ModelDataUrl": f"s3://{STANDIN_DATA_BUCKET}/none/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-c",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{endpoint}-m",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-c")
+    wait_for(lambda: _endpoint_status(emu, endpoint) == "Failed", what="the endpoint to fail")
+    arn, _ = _train(emu, _deploy_spec(make_spec, endpoint), scale=5)
+    desc = emu.wait_execution(arn, timeout=180)
+    after = sm.describe_endpoint(EndpointName=endpoint) if _endpoint_status(emu, endpoint) else {}
+    served = ""
+    if desc["status"] == "SUCCEEDED":
+        runtime = emu.client("sagemaker-runtime")
+        reply = runtime.invoke_endpoint(
+            EndpointName=endpoint, Body='{"x": 2}', ContentType="application/json"
+        )
+        served = reply["Body"].read().decode()
+        sm.delete_endpoint(EndpointName=endpoint)  # the row's own clean-up: a served model bills
+    return RowResult(
+        "deploy to a Failed endpoint",
+        [desc["status"]],
+        left_running(emu, executions=[arn]),
+        {"cause": desc.get("cause"), "endpoint_after": after.get("EndpointStatus"), "served": served},
+    )
+
+
+def row_quota_below_the_sweep_width(emu: Emulator, items: int = 6) -> RowResult:
+    """Finding 5: ResourceLimitExceeded failed every item past the quota within milliseconds.
+    Quota 4 instances of the sweep's type, 2 per job: two jobs at a time; every item must run."""
+    from dtrain.emulator.lifecycle.quotas import training_usage
+
+    spec = make_spec()
+    quota = training_usage(spec["estimator"]["instance_type"])
+    spec["sweep"] = {
+        "max_concurrency": items,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [{"lr": round(0.01 * (i + 1), 4)} for i in range(items)],
+    }
+    emu.lifecycle.quotas.set(quota, 2 * spec["estimator"]["instance_count"])
+    refused_before = len(emu.lifecycle.refused("CreateTrainingJob"))
+    most_at_once = 0
+    try:
+        arn = emu.start_execution(spec)
+        done: set[str] = set()
+        deadline = time.monotonic() + 600
+        while emu.describe_execution(arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            names = [
+                r.job_name for r in emu.ledger().find_by_execution(arn) if r.job_name in emu.sagemaker.jobs
+            ]
+            running = [n for n in names if n not in done]
+            most_at_once = max(most_at_once, len(running))
+            for name in running:
+                emu.sagemaker.complete(name, metrics={"validation:accuracy": 0.5})
+                done.add(name)
+            time.sleep(0.2)
+        desc = emu.wait_execution(arn, timeout=60)
+    finally:
+        emu.lifecycle.quotas.limits.pop(quota, None)  # the account's quota as it was: no limit
+    results = json.loads(desc["output"])["results"] if desc["status"] == "SUCCEEDED" else []
+    return RowResult(
+        f"quota of 2 jobs under a sweep {items} wide",
+        [desc["status"]],
+        left_running(emu, executions=[arn]),
+        {
+            "items_completed": sum(1 for r in results if r.get("status") == "Completed"),
+            "most_jobs_at_once": most_at_once,
+            "refused_creates": len(emu.lifecycle.refused("CreateTrainingJob")) - refused_before,
+        },
+    )
+
+
+def row_max_runtime(emu: Emulator) -> RowResult:
+    """Finding 8: a job SageMaker stopped at max_run (Stopped / MaxRuntimeExceeded) with its
+    model saved counted as a failure and the model was dropped."""
+    arn = emu.start_execution(make_spec())
+    (job,) = emu.jobs_of(arn)
+    control = emu.sagemaker.job(job)
+    control.finish("Stopped", emit=False)
+    control.job.secondary_status = "MaxRuntimeExceeded"
+    control.job.model_artifacts = control._artifacts
+    control.emit_state_change()
+    desc = emu.wait_execution(arn)
+    out = json.loads(desc["output"]) if desc["status"] == "SUCCEEDED" else {}
+    return RowResult(
+        "job stopped at max_run with its model",
+        [desc["status"]],
+        left_running(emu, executions=[arn]),
+        {
+            "model_usable": out.get("model_usable"),
+            "model_artifact": out.get("model_artifact"),
+            "cause": desc.get("cause"),
+        },
+    )
+
+
+LIFECYCLE_ROWS = ("row_update_of_a_failed_endpoint", "row_quota_below_the_sweep_width", "row_max_runtime")

@@ -40,3 +40,26 @@ def test_row_abort_while_the_endpoint_is_creating_leaves_no_endpoint(emulator: E
     assert row.statuses == ["ABORTED"]
     assert row.detail["endpoint_row_after_abort"] == ["Stopping"]  # deletion asked for, not forgotten
     assert row.left_running == []
+
+
+def test_row_deploy_to_a_failed_endpoint_replaces_it(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_update_of_a_failed_endpoint(emulator)
+    assert row.statuses == ["SUCCEEDED"], row.detail
+    assert row.detail["endpoint_after"] == "InService" and '"y": 10' in row.detail["served"]
+    assert row.left_running == []
+
+
+def test_row_a_sweep_wider_than_the_quota_waits_for_capacity(emulator: Emulator, meter: Any) -> None:
+    """Quota waits: every item finishes, bounded by capacity (two at a time), none failed."""
+    row = fault_rows.row_quota_below_the_sweep_width(emulator)
+    assert row.statuses == ["SUCCEEDED"]
+    assert row.detail["items_completed"] == 6 and row.detail["most_jobs_at_once"] <= 2
+    assert row.detail["refused_creates"] > 0  # the quota was really in the way
+    assert row.left_running == []
+
+
+def test_row_a_job_stopped_at_max_run_keeps_its_model(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_max_runtime(emulator)
+    assert row.statuses == ["SUCCEEDED"], row.detail
+    assert row.detail["model_usable"] is True and row.detail["model_artifact"]
+    assert row.left_running == []
