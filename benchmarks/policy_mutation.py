@@ -527,6 +527,17 @@ def aborted_during_deploy(emu: Emulator, work: Path) -> str:
     return noticed or (f"AbortJob and Reconcile left endpoint {endpoint} {status}" if status else "")
 
 
+def deploy_over_a_failed_endpoint(emu: Emulator, work: Path) -> str:
+    """Deploy to the name of a Failed endpoint: Submit deletes it (DeleteEndpoint, the only call
+    SageMaker accepts on a Failed endpoint) and creates it again (tests/e2e/fault_rows.py)."""
+    from tests.e2e.fault_rows import row_update_of_a_failed_endpoint
+
+    row = row_update_of_a_failed_endpoint(emu)
+    if row.statuses != ["SUCCEEDED"] or row.left_running:
+        return f"{row.statuses} left {row.left_running}: {row.detail.get('cause')}"
+    return ""
+
+
 def _transform_spec(data: str, **extra: Any) -> dict[str, Any]:
     return {
         **SPEC,
@@ -661,6 +672,18 @@ def scientist_runs_the_cli(emu: Emulator, work: Path) -> str:
             code, said = cli(*argv)
             if code != 0:
                 return f"dtrain {argv[0]}: {said.strip()[:300]}"
+        # The status of an execution that ran a transform job (DescribeTransformJob, issue 26
+        # finding 10), run by the platform here: the scientist only reads it.
+        with acting_as(None):
+            hosted = _trained(emu, _transform_spec(_transform_inputs(emu, "mutation-scientist-in", 2)))
+            noticed = _ended(emu, hosted)
+        if noticed:
+            return f"the transform execution: {noticed}"
+        code, said = cli("status", hosted)
+        if code != 0:
+            return f"dtrain status of a transform execution: {said.strip()[:300]}"
+        if '"Completed"' not in said:
+            return f"dtrain status of a transform execution: {said.strip()[:300]}"
     return ""
 
 
@@ -677,6 +700,7 @@ SCENARIOS: tuple[Any, ...] = (
     lost_abort_during_processing_reconciled,
     train_then_deploy,
     aborted_during_deploy,
+    deploy_over_a_failed_endpoint,
     train_then_transform,
     aborted_during_transform,
     lost_abort_during_transform_reconciled,

@@ -615,8 +615,9 @@ class OrchestrationStack(Stack):
     def _allow_hosting(self, prefix: str) -> None:
         """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint
         (or updates it with a new config) or the transform job; Finalize, Reconcile and Abort
-        describe them; Abort and Reconcile stop a transform job and delete an endpoint that is
-        still being created when its execution ends. All on this platform's prefix only.
+        describe them; Abort and Reconcile stop a transform job, Reconcile deletes an endpoint its
+        execution was creating when it ended, and Submit deletes a Failed endpoint it deploys to.
+        All on this platform's prefix only.
         Actions and resource types: Service Authorization Reference, "Actions defined by Amazon
         SageMaker AI" (CreateModel: model; CreateEndpointConfig: endpoint-config; CreateEndpoint /
         UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
@@ -641,6 +642,11 @@ class OrchestrationStack(Stack):
                 actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], resources=[endpoint, config]
             )
         )
+        # A Failed endpoint of the deploy's name: DeleteEndpoint is the only operation SageMaker
+        # accepts on it, and Deploy creates the endpoint again once it is gone (issue 26 finding 2).
+        submit.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint"], resources=[endpoint])
+        )
         submit.add_to_role_policy(
             iam.PolicyStatement(actions=["sagemaker:CreateTransformJob"], resources=[transform, model])
         )
@@ -661,13 +667,18 @@ class OrchestrationStack(Stack):
         # Not Submit: its hosting phases never stop what they create (only a training or
         # processing job created after its execution ended, dtrain.orchestration.submit; the
         # policy-mutation benchmark found Submit's copy of this statement unused).
-        for fn in (self.abort_fn, self.reconcile_fn):
-            fn.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"],
-                    resources=[transform, endpoint],
-                )
+        # Abort stops a transform job; an endpoint still Creating cannot be deleted then
+        # (SageMaker refuses DeleteEndpoint), so Reconcile deletes it once it can
+        # (dtrain.orchestration.kinds): only Reconcile deletes endpoints.
+        self.abort_fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:StopTransformJob"], resources=[transform])
+        )
+        self.reconcile_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"],
+                resources=[transform, endpoint],
             )
+        )
 
     def _hosting_event_rules(self, prefix: str) -> None:
         """The Deploy and Transform steps' answers, to the same JobEvents Lambda as training's."""
