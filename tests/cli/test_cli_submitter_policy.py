@@ -213,3 +213,24 @@ def test_status_without_describe_processing_job_falls_back_to_the_ledger(
         cli.json("stop", "least-privilege-old-policy")
     refused = {r.action for r in emulator.authz.refusals if r.principal == SCIENTIST}
     assert refused == {"sagemaker:DescribeProcessingJob"}
+
+
+def test_status_of_a_transform_execution_under_the_submitter_policy(
+    emulator: Any, as_scientist: None, cli: Any
+) -> None:
+    """Issue 26 finding 10: `dtrain status` (and `submit --wait`, which reads the same) of a
+    deploy or transform execution calls DescribeEndpoint / DescribeTransformJob, which the
+    policy did not grant: the command failed with AccessDenied."""
+    from dtrain.emulator.apps import STANDIN_DATA_BUCKET
+    from dtrain.emulator.authz.hook import acting_as
+    from tests.e2e.conftest import job_spec
+    from tests.e2e.test_train_then_deploy import _put_inputs, _train, _transform_spec
+
+    with acting_as(None):  # the platform runs it; the scientist only reads it
+        _put_inputs(emulator, "scientist-transform", 2)
+        spec = _transform_spec(job_spec, f"s3://{STANDIN_DATA_BUCKET}/scientist-transform/")
+        arn, _ = _train(emulator, spec, scale=2)
+        assert emulator.wait_execution(arn, timeout=180)["status"] == "SUCCEEDED"
+    status = cli.json("status", arn)
+    assert [(h["kind"], h["status"]) for h in status["hosting"]] == [("transform", "Completed")]
+    assert not [r for r in emulator.authz.refusals if r.principal == SCIENTIST]
