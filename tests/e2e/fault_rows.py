@@ -221,7 +221,12 @@ def row_update_of_a_failed_endpoint(emu: Emulator) -> RowResult:
             }
         ],
     )
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-c")
+    # An earlier deploy of the same team, which failed (dtrain.orchestration.ownership's tags).
+    from dtrain.orchestration.ownership import DEFAULT_TEAM, owner_tags
+
+    team = str(json.loads(emu.output("PlatformSettings")).get("team") or DEFAULT_TEAM)
+    tags = owner_tags([], execution="arn:aws:states:us-east-1:123456789012:execution:earlier", team=team)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-c", Tags=tags)
     wait_for(lambda: _endpoint_status(emu, endpoint) == "Failed", what="the endpoint to fail")
     arn, _ = _train(emu, _deploy_spec(make_spec, endpoint), scale=5)
     desc = emu.wait_execution(arn, timeout=180)
