@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test setup lint pytest pytest-main pytest-lambda synth system-deps clean
 
-demo: $(VENV)/.stamp node_modules/.stamp
+demo: $(VENV)/.stamp node_modules/.stamp system-deps
 	$(BIN)/python -m dtrain.demo
 
 # Set-up runs its independent installs in parallel; the checks run after it.

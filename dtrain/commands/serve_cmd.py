@@ -1,7 +1,9 @@
 """`dtrain serve MODEL` (a local endpoint) and `dtrain predict TARGET FILE` (calling one).
 
-`serve` unpacks a model.tar.gz (a local path or s3://) and serves it with SageMaker's hosting
-contract on gunicorn (dtrain/serving/); it runs until Ctrl-C or SIGTERM. `predict` sends a file
+`serve` unpacks a model.tar.gz (a local path or s3://) and serves it as SageMaker's framework
+image would (dtrain/serving/: TorchServe through SageMaker's PyTorch inference toolkit, or TF
+Serving's REST API); it runs until Ctrl-C, SIGTERM or SIGHUP, and then stops the whole server
+(JVM, workers) and removes its temporary directories. `predict` sends a file
 to a URL (`dtrain serve`'s) or to an endpoint name (InvokeEndpoint) and prints the answer.
 Exit codes: 0 served / answered, 1 the model answered an error or no such endpoint, 2 usage,
 3 the server or AWS cannot be reached or the model did not load.
@@ -91,10 +93,11 @@ def register(subparsers: Any) -> None:
         help="serve a model.tar.gz locally with SageMaker's hosting contract (/ping, /invocations)",
         description=(
             "Serve MODEL (a model.tar.gz, its unpacked directory, or s3://BUCKET/KEY) on this "
-            "machine as a SageMaker endpoint container would: GET /ping, POST /invocations, the "
-            "model's code/inference.py with the PyTorch inference toolkit's default handlers for "
-            "what it leaves out, or TensorFlow Serving's REST format for a SavedModel. gunicorn "
-            "runs N worker processes, each with the model loaded. Stops on Ctrl-C."
+            "machine as a SageMaker endpoint container would: GET /ping, POST /invocations. A "
+            "PyTorch model runs under TorchServe, started by SageMaker's PyTorch inference toolkit "
+            "with the model's code/inference.py (and code/requirements.txt, pip-installed as the "
+            "toolkit does), N worker processes each with the model loaded; a SavedModel gets "
+            "TensorFlow Serving's REST format. Stops on Ctrl-C, SIGTERM or SIGHUP."
         ),
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -190,7 +193,9 @@ def handle_serve(args: argparse.Namespace) -> int:
     def stop_on_sigterm(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # SIGHUP (the terminal closed) stops as SIGTERM does: the server and its scratch go with it.
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    previous_hup = signal.signal(signal.SIGHUP, stop_on_sigterm)
     try:
         with tempfile.TemporaryDirectory(prefix="dtrain-serve-") as scratch:
             session = None
@@ -224,6 +229,7 @@ def handle_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
     return EXIT_OK
 
 

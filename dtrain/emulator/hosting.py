@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 DEFAULT_MAX_PAYLOAD_MB = 6  # CreateTransformJob: MaxPayloadInMB, default 6
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
 INVOKE_TIMEOUT_S = 60.0  # InvokeEndpoint: the container must answer within 60 s
 # InvokeEndpoint's Body: at most 6291456 bytes (botocore sagemaker-runtime 2017-05-13, BodyBlob max).
 MAX_INVOKE_BODY_BYTES = 6291456
@@ -109,8 +110,11 @@ class HostingBackend:
             raise HostingFailed(f"Could not find model '{model_name}'.")
         return model
 
-    def _serve(self, backend: Any, model_name: str, what: str) -> ServedModel:
-        """Fetch the model's data as its execution role, unpack it, serve it (after /ping 200)."""
+    def _serve(
+        self, backend: Any, model_name: str, what: str, job_env: dict[str, str] | None = None
+    ) -> ServedModel:
+        """Fetch the model's data as its execution role, unpack it, serve it (ready: /ping 200 and
+        a loaded worker). `job_env`: what a transform job adds to the container's environment."""
         from dtrain.emulator.authz import hook as authz_hook
 
         model = self._model(backend, model_name)
@@ -126,7 +130,11 @@ class HostingBackend:
             from dtrain.serving.server import start_server
 
             env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
-            handle = start_server(model_dir, workers=self.workers, env=env, log_file=scratch / "server.log")
+            env.update(job_env or {})
+            # The model's SAGEMAKER_MODEL_SERVER_WORKERS as the toolkit reads it; else one worker
+            # (the emulator shares this machine's cores with the jobs), not TorchServe's one per CPU.
+            workers = None if env.get(WORKERS_ENV) else self.workers
+            handle = start_server(model_dir, workers=workers, env=env, log_file=scratch / "server.log")
         except HostingFailed:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -344,7 +352,7 @@ class HostingBackend:
         served: ServedModel | None = None
         status, reason = "Completed", None
         try:
-            served = self._serve(backend, str(job.model_name), f"transform-{name}")
+            served = self._serve(backend, str(job.model_name), f"transform-{name}", transform_env(job))
             run.served_at = time.monotonic()
             model = self._model(backend, str(job.model_name))
             with authz_hook.execution_role(str(model.execution_role_arn), name):
@@ -382,6 +390,19 @@ class HostingBackend:
                 if left <= 0:
                     raise TimeoutError(f"transform job {name} still {status} after {timeout} s")
                 self._changed.wait(min(left, 0.5))
+
+
+def transform_env(job: Any) -> dict[str, str]:
+    """What SageMaker adds to a transform's container environment: the job's Environment and
+    SAGEMAKER_BATCH_STRATEGY / SAGEMAKER_MAX_PAYLOAD_IN_MB / SAGEMAKER_MAX_CONCURRENT_TRANSFORMS
+    (Developer Guide, "How Containers Serve Requests" for batch transform: the container may read
+    them to configure itself)."""
+    env = {str(k): str(v) for k, v in (getattr(job, "environment", None) or {}).items()}
+    payload = job.max_payload_in_mb if job.max_payload_in_mb is not None else DEFAULT_MAX_PAYLOAD_MB
+    env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(payload)
+    env["SAGEMAKER_BATCH_STRATEGY"] = str(job.batch_strategy or "SingleRecord")  # as run_transform
+    env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = str(job.max_concurrent_transforms or 1)
+    return env
 
 
 def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[int, dict[str, str], bytes]:

@@ -14,23 +14,6 @@ loglevel = "info"
 control_socket_disable = True
 
 
-def on_starting(server: object) -> None:
-    """Import the framework once in the master, before it forks the workers.
-
-    N workers importing torch at the same time on a few cores cost N times its import; forked
-    after it, they share the imported modules (copy-on-write), the way DataLoader workers fork
-    from a parent that imported torch. Only the import happens here: no tensor op runs in the
-    master, so no intra-op thread pool exists to be forked. Measured (benchmarks/serving.py's cold
-    start, 2 workers, 2 busy cores): 11.7 s -> 7.2 s to the first /ping 200. TensorFlow starts
-    threads of its own at import: its workers import it themselves.
-    """
-    import os
-
-    if os.environ.get("DTRAIN_SERVING_FRAMEWORK") == "pytorch":
-        import numpy  # noqa: F401
-        import torch  # noqa: F401
-
-
 def when_ready(server: object) -> None:
     """Stop when the process that started the server is gone (killed without stopping it).
 

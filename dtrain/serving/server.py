@@ -1,14 +1,14 @@
-"""`start_server(model_dir)`: the hosting app under gunicorn, ready when it returns.
+"""`start_server(model_dir)`: a model served as SageMaker's framework image serves it, ready when it returns.
 
-gunicorn is the server SageMaker's own framework serving containers put behind nginx (the
-TensorFlow Serving and scikit-learn containers): a pre-fork master with N worker processes,
-each loading the model once, so requests run in parallel on N cores without sharing a GIL.
-The server runs as a child process under the interpreter that has the model's framework:
-this one for PyTorch, the TensorFlow virtualenv (.venv-hvd, or $DTRAIN_TF_PYTHON) for a
-SavedModel; only gunicorn and the standard library are needed beside the framework.
+- PyTorch: TorchServe started by sagemaker-pytorch-inference's `serve` with sagemaker-inference's
+  handler service, the packages SageMaker's PyTorch inference image runs (`torchserve.py`).
+- TensorFlow SavedModel: the TF Serving image's REST API in front of TensorFlow, under gunicorn
+  (`tf_service.py`, `wsgi.py`), in the TensorFlow virtualenv (.venv-hvd, or $DTRAIN_TF_PYTHON):
+  TF Serving's binary is not installable here.
 
-The listening socket is bound here and handed to gunicorn (`--bind fd://N`): port 0 gets a
-free port with no race between choosing and binding it, and the URL is known at once.
+Every server runs in a session of its own, so stop() reaps its whole tree (the JVM and its
+Python workers, gunicorn's workers) and removes its scratch directory; a server whose starter
+is killed outright stops by itself (torchserve_entry, gunicorn_conf: parent watch).
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from dtrain.remote.errors import RemoteError, UsageError
+from dtrain.remote.errors import UsageError
+from dtrain.serving.torchserve import LogPump, ServerStartError, remove_scratch, start_torchserve
+from dtrain.serving.torchserve import wait_until_ready as wait_until_model_ready
 from dtrain.serving.wsgi import FRAMEWORK_ENV, FRAMEWORKS, MODEL_DIR_ENV
+
+__all__ = ["ServerHandle", "ServerStartError", "start_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TF_PYTHON_ENV = "DTRAIN_TF_PYTHON"
@@ -56,10 +60,6 @@ def model_server_workers(env: dict[str, str]) -> int:
     return int(text)
 
 
-class ServerStartError(RemoteError):
-    """The server exited or never answered /ping (the model did not load)."""
-
-
 @dataclass(eq=False)
 class ServerHandle:
     url: str
@@ -68,11 +68,14 @@ class ServerHandle:
     framework: str
     workers: int
     _log: IO[bytes] | None = field(default=None, repr=False)
+    scratch: Path | None = None  # TorchServe's working tree, removed by stop()
+    pump: LogPump | None = field(default=None, repr=False)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to the gunicorn master (graceful: workers finish their request), then SIGKILL
-        to its whole process group: a SIGKILLed master cannot stop its workers, which would go on
-        serving the model (the server runs in a session of its own, start_new_session)."""
+        """SIGTERM to the server's first process (gunicorn's master, or `serve`, which passes it
+        to TorchServe: workers finish their request), then SIGKILL to its whole process group: a
+        SIGKILLed master cannot stop its workers, which would go on serving the model (the server
+        runs in a session of its own, start_new_session)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -81,6 +84,10 @@ class ServerHandle:
                 self._kill_group()
                 self.process.wait()
         self._kill_group()  # workers a master that died first left behind
+        if self.pump is not None:
+            self.pump.join(5.0)
+        if self.scratch is not None:
+            remove_scratch(self.scratch)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -164,14 +171,16 @@ def start_server(
     gunicorn's and the workers' logs (default: this process's stderr).
     """
     model_dir = Path(model_dir).resolve()
-    workers = workers if workers is not None else model_server_workers(env or {})
     if not model_dir.is_dir():
         raise UsageError(f"model directory {model_dir} does not exist")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise UsageError(f"--workers: {workers}: must be at least 1")
     framework = framework or detect_framework(model_dir)
     if framework not in FRAMEWORKS:
         raise UsageError(f"framework: {framework!r}: must be one of {', '.join(FRAMEWORKS)}")
+    if framework == "pytorch":
+        return _start_pytorch(model_dir, host, port, workers, env, log_file, ready_timeout)
+    workers = workers if workers is not None else model_server_workers(env or {})
     python = framework_python(framework)
     worker_env = _worker_env(model_dir, framework, workers, env)
     timeout = worker_env.get(MODEL_SERVER_TIMEOUT_ENV) or str(DEFAULT_TIMEOUT_SECONDS)
@@ -230,3 +239,30 @@ def wait_until_ready(handle: ServerHandle, timeout: float, log_file: Path | None
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise ServerStartError(f"the model server did not answer /ping within {timeout:.0f} s{where}")
+
+
+def _start_pytorch(
+    model_dir: Path,
+    host: str,
+    port: int,
+    workers: int | None,
+    env: dict[str, str] | None,
+    log_file: Path | None,
+    ready_timeout: float,
+) -> ServerHandle:
+    if workers is None and (env or {}).get(MODEL_SERVER_WORKERS_ENV):
+        workers = model_server_workers(env or {})
+    process, scratch, pump, log, url = start_torchserve(
+        model_dir, host=host, port=port, workers=workers, env=env, log_file=log_file
+    )
+    # TorchServe's default: one worker per CPU the JVM sees (default_workers_per_model).
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    handle = ServerHandle(url, process, model_dir, "pytorch", count, log, scratch, pump)
+    _RUNNING.add(handle)
+    where = f" (log: {log_file})" if log_file else ""
+    try:
+        wait_until_model_ready(process, url, pump, ready_timeout, where)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle

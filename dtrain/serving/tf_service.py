@@ -22,15 +22,39 @@ import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from dtrain.serving import content_types
-from dtrain.serving.torch_service import Answer, import_user_module
-
 log = logging.getLogger("dtrain.serving")
+
+JSON, CSV, ANY = "application/json", "text/csv", "*/*"
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    content_type: str
+    status: int = 200
+
+
+def media_type(header: str | None) -> str:
+    """`application/json; charset=utf-8` -> `application/json` (parameters dropped, lower case)."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def import_user_module(code_dir: Path, program: str) -> ModuleType | None:
+    """`code/inference.py` as module `inference`, with code/ first on sys.path (None: no such file)."""
+    module_name = program[:-3] if program.endswith(".py") else program
+    if not (code_dir / f"{module_name}.py").is_file():
+        return None
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    return importlib.import_module(module_name)
+
 
 SAVED_MODEL_FILE = "saved_model.pb"
 DEFAULT_SIGNATURE = "serving_default"
@@ -141,15 +165,13 @@ class TensorFlowService:
         )
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Answer:
-        accept = (
-            accept if accept and content_types.media_type(accept) != content_types.ANY else content_types.JSON
-        )
+        accept = accept if accept and media_type(accept) != ANY else JSON
         if self.input_handler is None or self.output_handler is None:
-            if content_types.media_type(content_type) == content_types.CSV:
+            if media_type(content_type) == CSV:
                 body = _csv_as_instances(body)
             # Without handlers the container hands TF Serving's answer through, a 400 included.
             response = self.predict(body)
-            return Answer(response.content, content_types.JSON, response.status_code)
+            return Answer(response.content, JSON, response.status_code)
         context = HandlerContext(
             model_name=self.model_name,
             model_version=self.version,
@@ -169,7 +191,7 @@ class TensorFlowService:
             # The container's python_service.py: a handler's exception is logged and answered
             # as 500 {"error": str(e)}.
             log.exception("exception handling request: %s", exc)
-            return Answer(json.dumps({"error": str(exc)}).encode("utf-8"), content_types.JSON, 500)
+            return Answer(json.dumps({"error": str(exc)}).encode("utf-8"), JSON, 500)
         out, out_type = result if isinstance(result, tuple) else (result, accept)
         return Answer(out if isinstance(out, bytes) else str(out).encode("utf-8"), str(out_type))
 

@@ -6,9 +6,9 @@ Containers Serve Requests") sends `GET /ping` (answer 200 when ready) and `POST 
 Each worker loads the model once, when gunicorn starts it; gunicorn's listening socket queues
 connections until a worker has loaded, so the first `/ping` 200 means a worker can answer.
 
-A failure of the handler chain answers as the inference toolkit does (errors.py): its status
-(500 unless the exception names one) and the message followed by the traceback, and the
-traceback goes to the log.
+Only a TensorFlow SavedModel is served this way (tf_service: TF Serving's REST API and the
+TF Serving image's handlers); a PyTorch model runs under TorchServe (torchserve.py). A failure
+the service does not answer itself is a 500 with its message, and its traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from dtrain.serving.errors import error_answer
-from dtrain.serving.torch_service import Answer
+from dtrain.serving.tf_service import Answer
 
 MODEL_DIR_ENV = "DTRAIN_SERVING_MODEL_DIR"
 FRAMEWORK_ENV = "DTRAIN_SERVING_FRAMEWORK"
-FRAMEWORKS = ("pytorch", "tensorflow")
+FRAMEWORKS = ("pytorch", "tensorflow")  # start_server's; this app serves tensorflow
 # InvokeEndpoint's Body is at most 6291456 bytes (6 MiB): botocore's sagemaker-runtime model,
 # shape BodyBlob "max": 6291456; SageMaker refuses a larger request before the container sees it.
 MAX_BODY_BYTES = 6291456
@@ -49,14 +48,10 @@ def _status_line(code: int) -> str:
         return f"{code} Error"
 
 
-def load_service(model_dir: Path, framework: str) -> InferenceService:
-    if framework == "tensorflow":
-        from dtrain.serving.tf_service import TensorFlowService
+def load_service(model_dir: Path) -> InferenceService:
+    from dtrain.serving.tf_service import TensorFlowService
 
-        return TensorFlowService(model_dir)
-    from dtrain.serving.torch_service import TorchService
-
-    return TorchService(model_dir)
+    return TensorFlowService(model_dir)
 
 
 class HostingApp:
@@ -86,13 +81,10 @@ class HostingApp:
             return _reply(start_response, 413, message.encode(), "text/plain")
         try:
             answer = self.service.invoke(body, environ.get("CONTENT_TYPE"), environ.get("HTTP_ACCEPT"))
-        except Exception as exc:  # every failure of user code is an answer, not a crash
-            trace = traceback.format_exc()
-            error = error_answer(exc)
-            log.error("invocation failed with %d: %s\n%s", error.status_code, error.message, trace)
-            return _reply(
-                start_response, error.status_code, f"{error.message}\n{trace}".encode(), "text/plain"
-            )
+        except Exception as exc:  # every failure is an answer, not a crash
+            log.error("invocation failed: %s\n%s", exc, traceback.format_exc())
+            body = json.dumps({"error": str(exc) or type(exc).__name__}).encode()
+            return _reply(start_response, 500, body, "application/json")
         return _reply(start_response, answer.status, answer.body, answer.content_type)
 
 
@@ -124,5 +116,4 @@ def create_app() -> HostingApp:
     """The app of one worker: the model from DTRAIN_SERVING_MODEL_DIR, loaded now."""
     logging.basicConfig(level=logging.INFO, format="[%(process)d] %(levelname)s %(name)s: %(message)s")
     model_dir = Path(os.environ[MODEL_DIR_ENV])
-    framework = os.environ.get(FRAMEWORK_ENV, "pytorch")
-    return HostingApp(load_service(model_dir, framework))
+    return HostingApp(load_service(model_dir))

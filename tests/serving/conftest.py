@@ -57,6 +57,7 @@ def trained_model_dir(trained_archive: Path, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 def trained_server(trained_model_dir: Path) -> Iterator[ServerHandle]:
-    """The trained model behind gunicorn with two workers, on a free port."""
-    with start_server(trained_model_dir, port=0, workers=2) as handle:
+    """The trained model behind TorchServe (SageMaker's PyTorch toolkit) with one worker, on a free
+    port: one server for the session's tests (a JVM start costs seconds)."""
+    with start_server(trained_model_dir, port=0, workers=1) as handle:
         yield handle

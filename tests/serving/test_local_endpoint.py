@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from dtrain.serving import ServerHandle, start_server
-from dtrain.serving.wsgi import MAX_BODY_BYTES
 
 
 def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
@@ -93,7 +92,7 @@ def test_wrong_image_shape_is_the_models_400_with_its_message(trained_server: Se
     assert body.decode().startswith("images must be (N, 32, 32, 3) or (N, 3, 32, 32); got shape (2, 28, 28)")
 
 
-@pytest.mark.parametrize("path", ["/invocation", "/models"])
+@pytest.mark.parametrize("path", ["/invocation", "/invocations/x"])
 def test_unknown_route_is_404(trained_server: ServerHandle, path: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(f"{trained_server.url}{path}", timeout=30)
@@ -121,39 +120,71 @@ def test_a_chunked_body_is_read_not_taken_as_empty(trained_server: ServerHandle)
     assert np.load(io.BytesIO(body)).shape == (3, 10)
 
 
-def test_a_declared_body_over_invoke_endpoints_6_mib_is_413_before_it_is_sent(
-    trained_server: ServerHandle,
-) -> None:
-    # InvokeEndpoint's Body is at most 6291456 bytes (botocore sagemaker-runtime BodyBlob max).
-    # Only the headers are sent: the server answers from Content-Length, reading nothing.
-    assert MAX_BODY_BYTES == 6291456
+TORCHSERVE_MAX_REQUEST = 6553500  # TorchServe's max_request_size unless configured
+
+
+def _big_batch(size_bytes: int) -> bytes:
+    """An .npy uint8 image batch of at least `size_bytes` (3072 bytes an image, plus the header)."""
+    return _npy(_images(size_bytes // 3072 + 1, seed=5))
+
+
+def test_a_body_over_torchserves_default_max_request_size_is_413(trained_server: ServerHandle) -> None:
+    """TorchServe refuses a body over max_request_size (6553500 bytes unless raised) with 413, from
+    its Content-Length, before the body (Expect: 100-continue; a client that sends the body at once
+    has its connection reset under it when the answer comes)."""
     where = urlsplit(trained_server.url)
     connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
     try:
         connection.putrequest("POST", "/invocations")
         connection.putheader("Content-Type", "application/x-npy")
-        connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+        connection.putheader("Content-Length", str(TORCHSERVE_MAX_REQUEST + 1))
+        connection.putheader("Expect", "100-continue")
         connection.endheaders()
         reply = connection.getresponse()
-        assert reply.status == 413 and b"6291456" in reply.read()
+        assert reply.status == 413
     finally:
         connection.close()
     with urllib.request.urlopen(f"{trained_server.url}/ping", timeout=30) as reply:
         assert reply.status == 200
 
 
-def test_a_python_file_at_the_models_root_does_not_shadow_an_import(
+@pytest.fixture(scope="module")
+def raised_limit_server(
+    trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerHandle]:
+    """The trained model with a transform's max_payload of 100 MB in the model's environment, as
+    dtrain's CreateModel sets it (inference_request._torchserve_payload_env)."""
+    limit = str(100 * 1024 * 1024)
+    env = {"TS_MAX_REQUEST_SIZE": limit, "TS_MAX_RESPONSE_SIZE": limit}
+    log = tmp_path_factory.mktemp("raised") / "server.log"
+    with start_server(trained_model_dir, port=0, workers=1, env=env, log_file=log) as handle:
+        yield handle
+
+
+def test_max_payload_in_the_environment_lets_torchserve_take_the_body(
+    raised_limit_server: ServerHandle,
+) -> None:
+    body = _big_batch(12 * 1024 * 1024)  # 12 MiB: over TorchServe's default, under the transform's
+    status, _, answer = _post(raised_limit_server.url, body, "application/x-npy", "application/x-npy")
+    assert status == 200, answer[:300]
+    assert np.load(io.BytesIO(answer)).shape == (len(body) // 3072, 10)
+
+
+def test_a_python_file_at_the_models_root_shadows_an_import_as_in_the_image(
     trained_model_dir: Path, tmp_path: Path
 ) -> None:
-    # SageMaker puts only code/ on sys.path; a numpy.py beside model.pt is data, not a module.
+    """TorchServe puts the model directory on its workers' PYTHONPATH (beside the toolkit's code/):
+    a numpy.py beside model.pt breaks the model, as it does in SageMaker's PyTorch image. The start
+    fails at the first worker's death, with the model's error, not after TorchServe's retries."""
     import shutil
+
+    from dtrain.serving.server import ServerStartError
 
     model_dir = tmp_path / "model"
     shutil.copytree(trained_model_dir, model_dir)
     (model_dir / "numpy.py").write_text("raise ImportError('the archive root shadowed numpy')\n")
-    with start_server(model_dir, port=0, workers=1, log_file=tmp_path / "server.log") as handle:
-        status, _, body = _post(handle.url, _npy(_images(2)), "application/x-npy", "application/json")
-        assert status == 200, body[:300]
+    with pytest.raises(ServerStartError, match="the archive root shadowed numpy"):
+        start_server(model_dir, port=0, workers=1, log_file=tmp_path / "server.log").stop()
 
 
 def _alive(pid: int) -> bool:
@@ -164,19 +195,32 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a killed orphan may wait as a zombie for a reaper: it is gone
 
 
-def test_stop_kills_the_workers_too_when_the_master_must_be_killed(trained_model_dir: Path) -> None:
+def _process_group(pgid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_stop_kills_the_jvm_and_its_workers_when_serve_must_be_killed(trained_model_dir: Path) -> None:
+    """`serve` starts the JVM through `torchserve --start`, which exits: the JVM and its Python
+    workers are no children of `serve`, only of its process group, which stop() kills."""
     import time
 
-    handle = start_server(trained_model_dir, port=0, workers=2)
-    deadline = time.monotonic() + 30
-    workers: list[int] = []
-    while len(workers) < 2 and time.monotonic() < deadline:  # the second may still be forking
-        tasks = Path(f"/proc/{handle.process.pid}/task").glob("*/children")
-        workers = [int(pid) for task in tasks for pid in task.read_text().split()]
-        time.sleep(0.05)
-    assert len(workers) == 2
-    handle.stop(timeout=0)  # no grace: SIGKILL at once, before the master could stop its workers
+    handle = start_server(trained_model_dir, port=0, workers=1)
+    scratch = handle.scratch
+    group = _process_group(handle.process.pid)
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in group]
+    assert any(b"org.pytorch.serve.ModelServer" in c for c in commands), commands
+    assert any(b"model_service_worker" in c for c in commands), commands
+    handle.stop(timeout=0)  # no grace: SIGKILL at once, before `serve` could stop TorchServe
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers)
+    while any(_alive(pid) for pid in group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in group if _alive(pid)]
+    assert scratch is not None and not scratch.exists()

@@ -103,18 +103,34 @@ def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None
     _, err = process.communicate(timeout=180)
     assert process.returncode == 3
     assert "OSError: weights gone" in err  # the worker's traceback is in the log
-    assert "dtrain serve: the model server exited with code" in err
+    assert "dtrain serve: the model did not load" in err
 
 
-def test_sigterm_stops_serve_and_its_server(trained_archive: Path) -> None:
-    process = _serve(trained_archive, "--workers", "1")  # its own: the shared one keeps serving
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_serve_its_server_and_removes_its_temp_dirs(
+    trained_archive: Path, tmp_path: Path, signum: int
+) -> None:
+    """Two servers of their own (a JVM start each, ~10-40 s on 2 busy cores): the shared one keeps
+    serving. SIGHUP is a closed terminal: it stops serve as SIGTERM does."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dtrain", "serve", str(trained_archive), "--port", "0", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     port = int(url.rsplit(":", 1)[1])
-    process.send_signal(signal.SIGTERM)
+    assert sorted(p.name[:10] for p in temp.iterdir()) == ["dtrain-ser", "dtrain-ts-"]
+    process.send_signal(signum)
     assert process.wait(timeout=60) == 0
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
+    assert list(temp.iterdir()) == []  # the unpacked model and TorchServe's scratch are gone
 
 
 def test_serve_on_a_port_in_use_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +141,8 @@ def test_serve_on_a_port_in_use_is_a_usage_error(tmp_path: Path, capsys: pytest.
 
 
 def test_server_stops_itself_when_serve_is_killed_outright(trained_archive: Path) -> None:
-    """SIGKILL leaves serve no chance to stop gunicorn: the orphaned master stops by itself."""
+    """SIGKILL leaves serve no chance to stop TorchServe: the server's `serve` sees its parent gone
+    and stops TorchServe by itself."""
     process = _serve(trained_archive, "--workers", "1")
     assert process.stdout is not None
     port = int(process.stdout.readline().strip().rsplit(":", 1)[1])

@@ -1,0 +1,94 @@
+"""`python -m dtrain.serving.torchserve_entry`: the PyTorch inference image's `serve`, one of many.
+
+The SageMaker PyTorch inference image starts `serve` (sagemaker-pytorch-inference's
+`sagemaker_pytorch_serving_container.serving:main`): it installs `code/requirements.txt`, writes
+TorchServe's config from the SAGEMAKER_* environment, runs `torchserve --start` with
+sagemaker-inference's handler service, and waits on the TorchServe process. That is what runs
+here, unchanged, with four settings of a machine that runs many servers, where the image runs one:
+
+- the config file goes to DTRAIN_TS_CONFIG_FILE, not /etc/sagemaker-ts.properties (the module
+  constant TS_CONFIG_FILE, shared by every server on a machine);
+- after the toolkit's properties come this server's addresses (loopback, free ports: inference
+  and management as the toolkit pairs them, metrics, gRPC; TorchServe's defaults are fixed
+  ports) and java.io.tmpdir (the workers' Unix sockets are `<tmpdir>/.ts.sock.<port>`). A later
+  key wins in both readers of the file (Python's dict in ts.model_server, java.util.Properties);
+- the TorchServe process waited on is the one started with this config file (the toolkit takes
+  the only one on the machine and refuses to start beside another);
+- when the process that started this one is gone, this one stops (SIGTERM, which the toolkit
+  passes to TorchServe) and removes its scratch directory, which its starter would have removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from typing import Any
+
+CONFIG_FILE_ENV = "DTRAIN_TS_CONFIG_FILE"
+OVERRIDES_ENV = "DTRAIN_TS_PROPERTIES"  # key=value lines appended to the toolkit's properties
+PARENT_PID_ENV = "DTRAIN_SERVING_PARENT_PID"
+# The model environment's own PYTHONPATH: this module came from the checkout's root, which the
+# toolkit would otherwise hand on to TorchServe's workers beside code/.
+MODEL_PYTHONPATH_ENV = "DTRAIN_MODEL_PYTHONPATH"
+TS_NAMESPACE = "org.pytorch.serve.ModelServer"
+
+
+def _our_torchserve(config_file: str) -> Any:
+    """The TorchServe JVM started with `-f config_file` (retried by the toolkit's own decorator)."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = process.cmdline()
+        except psutil.Error:
+            continue
+        if TS_NAMESPACE in cmdline and config_file in cmdline:
+            return process
+    raise RuntimeError(f"TorchServe with config {config_file} did not start")
+
+
+def _watch_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main() -> None:
+    from retrying import retry
+    from sagemaker_pytorch_serving_container import serving, torchserve
+
+    config_file = os.environ[CONFIG_FILE_ENV]
+    overrides = os.environ.get(OVERRIDES_ENV, "")
+    generate = torchserve._generate_ts_config_properties
+
+    def properties(handler_service: str) -> str:
+        return str(generate(handler_service)) + overrides
+
+    torchserve.TS_CONFIG_FILE = config_file
+    torchserve._generate_ts_config_properties = properties
+    # The toolkit's retry: 10 s for the JVM to appear.
+    torchserve._retrieve_ts_server_process = retry(stop_max_delay=10 * 1000)(
+        lambda: _our_torchserve(config_file)
+    )
+    os.environ["PYTHONPATH"] = os.environ.pop(MODEL_PYTHONPATH_ENV, "")
+    if not os.environ["PYTHONPATH"]:
+        del os.environ["PYTHONPATH"]
+    parent = int(os.environ.get(PARENT_PID_ENV) or 0)
+    if parent:
+        _watch_parent(parent)
+    serving.main()
+    if parent and os.getppid() != parent:
+        # Orphaned: the starter cannot remove this server's scratch (the working directory).
+        shutil.rmtree(os.getcwd(), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
