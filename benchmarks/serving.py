@@ -6,13 +6,15 @@ are its random initialisation (the compute per request does not depend on them),
 serves an archive you trained.
 
 - cold start: `python -m dtrain serve model.tar.gz --port P` as a fresh process, to the first
-  `GET /ping` 200 seen by an independent poller (unpack, interpreter and torch imports, gunicorn,
-  N workers loading the model), median of --cold-runs;
+  `GET /ping` 200 seen by an independent poller (unpack, the toolkit's `serve`, TorchServe's JVM;
+  TorchServe answers /ping before its workers have loaded the model), and to the first answered
+  /invocations (the workers loaded), medians of --cold-runs;
 - throughput: a server from `start_server`, --clients closed-loop client threads in this process
   (they share the machine's cores with the server) for --seconds per scenario: one image as JSON
   nested lists, and a batch of 64 images as NumPy (application/x-npy). Each request opens a
-  connection (gunicorn's sync workers close after each answer, as SageMaker's front end does not
-  rely on keep-alive either).
+  connection (SageMaker's front end does not rely on keep-alive either);
+- peak memory: the largest sum of RSS over the server's process group (`serve`, the JVM, the
+  Python workers), sampled every 0.2 s while the scenarios run.
 
 The machine's load average is printed before and after: other work on it shifts every number.
 
@@ -68,8 +70,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cold_start(archive: Path, workers: int) -> float:
-    """Seconds from starting `dtrain serve` to the first /ping 200."""
+def cold_start(archive: Path, workers: int) -> tuple[float, float]:
+    """Seconds from starting `dtrain serve` to the first /ping 200 and to the first answer."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "dtrain", "serve", str(archive), "--port", str(port)]
@@ -77,6 +79,7 @@ def cold_start(archive: Path, workers: int) -> float:
     process = subprocess.Popen(
         [*command, "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    image = json.dumps(np.zeros((1, 32, 32, 3), np.uint8).tolist()).encode()
     try:
         while True:
             if process.poll() is not None:
@@ -84,12 +87,51 @@ def cold_start(archive: Path, workers: int) -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=60) as reply:
                     if reply.status == 200:
-                        return time.perf_counter() - started
+                        break
             except (urllib.error.URLError, OSError):
                 time.sleep(0.02)
+        ping = time.perf_counter() - started
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=image, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=600) as reply:
+            reply.read()
+        return ping, time.perf_counter() - started
     finally:
         process.terminate()
         process.wait(30)
+
+
+class PeakRss:
+    """The largest sum of resident memory over one process group, sampled in a thread."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid, self.peak, self._done = pgid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != self.pgid:
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, self._sample())
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.peak
 
 
 def load(url: str, body: bytes, content_type: str, clients: int, seconds: float) -> dict[str, float]:
@@ -155,9 +197,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dtrain-bench-serving-") as scratch:
         archive = args.model or build_archive(Path(scratch), args.width)
         colds = [cold_start(archive, args.workers) for _ in range(args.cold_runs)]
+        pings, answers = [c[0] for c in colds], [c[1] for c in colds]
         print(
-            f"cold start (dtrain serve -> first /ping 200, {args.workers} workers): median "
-            f"{statistics.median(colds):.2f} s, runs {[round(c, 2) for c in colds]}",
+            f"cold start ({args.workers} workers): dtrain serve -> first /ping 200 median "
+            f"{statistics.median(pings):.2f} s {[round(c, 2) for c in pings]}; -> first answer median "
+            f"{statistics.median(answers):.2f} s {[round(c, 2) for c in answers]}",
             flush=True,
         )
 
@@ -180,9 +224,14 @@ def main() -> int:
             flush=True,
         )
         with start_server(model_dir, port=0, workers=args.workers) as handle:
+            peak = PeakRss(handle.process.pid)
             for name, (body, content_type, images) in scenarios.items():
                 load(handle.url, body, content_type, args.clients, 2.0)  # warm-up
                 report(name, load(handle.url, body, content_type, args.clients, args.seconds), images)
+            print(
+                f"peak memory of the server (RSS, all its processes): {peak.stop() / 2**20:.0f} MiB",
+                flush=True,
+            )
     print(f"load average after: {os.getloadavg()}", flush=True)
     return 0
 

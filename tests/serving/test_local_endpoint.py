@@ -151,21 +151,38 @@ def test_a_body_over_torchserves_default_max_request_size_is_413(trained_server:
 @pytest.fixture(scope="module")
 def raised_limit_server(
     trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerHandle]:
+) -> Iterator[tuple[ServerHandle, Path]]:
     """The trained model with a transform's max_payload of 100 MB in the model's environment, as
-    dtrain's CreateModel sets it (inference_request._torchserve_payload_env)."""
+    dtrain's CreateModel sets it (inference_request._torchserve_payload_env), and a
+    code/requirements.txt (a pin this interpreter holds: pip finds it satisfied, offline)."""
+    import shutil
+
     limit = str(100 * 1024 * 1024)
     env = {"TS_MAX_REQUEST_SIZE": limit, "TS_MAX_RESPONSE_SIZE": limit}
-    log = tmp_path_factory.mktemp("raised") / "server.log"
-    with start_server(trained_model_dir, port=0, workers=1, env=env, log_file=log) as handle:
-        yield handle
+    scratch = tmp_path_factory.mktemp("raised")
+    model_dir = scratch / "model"
+    shutil.copytree(trained_model_dir, model_dir)
+    (model_dir / "code" / "requirements.txt").write_text(f"numpy=={np.__version__}\n")
+    log = scratch / "server.log"
+    with start_server(model_dir, port=0, workers=1, env=env, log_file=log) as handle:
+        yield handle, log
+
+
+def test_the_toolkit_installs_code_requirements_before_torchserve_starts(
+    raised_limit_server: tuple[ServerHandle, Path],
+) -> None:
+    """sagemaker-inference's _install_requirements: `python -m pip install -r code/requirements.txt`
+    with the serving interpreter, before `torchserve --start`."""
+    text = raised_limit_server[1].read_text()
+    assert f"Requirement already satisfied: numpy=={np.__version__}" in text
+    assert text.index("Requirement already satisfied") < text.index("org.pytorch.serve.ModelServer")
 
 
 def test_max_payload_in_the_environment_lets_torchserve_take_the_body(
-    raised_limit_server: ServerHandle,
+    raised_limit_server: tuple[ServerHandle, Path],
 ) -> None:
     body = _big_batch(12 * 1024 * 1024)  # 12 MiB: over TorchServe's default, under the transform's
-    status, _, answer = _post(raised_limit_server.url, body, "application/x-npy", "application/x-npy")
+    status, _, answer = _post(raised_limit_server[0].url, body, "application/x-npy", "application/x-npy")
     assert status == 200, answer[:300]
     assert np.load(io.BytesIO(answer)).shape == (len(body) // 3072, 10)
 
