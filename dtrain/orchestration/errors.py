@@ -42,3 +42,8 @@ class CapacityWait(Exception):
 class QuotaTooSmall(Exception):
     """ResourceLimitExceeded for a request larger than the account's quota itself: no amount of
     waiting makes it fit, so the step fails at once with the quota named."""
+
+
+class JobStoppedWithoutModel(Exception):
+    """A training job SageMaker stopped at max_run, answered as a result by its event (which
+    names no model), for which DescribeTrainingJob shows no saved model: the execution fails."""

@@ -26,6 +26,13 @@ def plain_cause(cause: str | None) -> str:
 def finalize_job(sagemaker: Any, job_name: str, *, region: str, execution_arn: str) -> dict[str, Any]:
     job = sagemaker.describe_training_job(TrainingJobName=job_name)
     result = finalize_output(job)
+    if result["status"] != "Completed" and not result["model_usable"]:
+        # Answered as a success by its event (a stop at max_run), but SageMaker saved no model.
+        from dtrain.orchestration.errors import JobStoppedWithoutModel
+
+        raise JobStoppedWithoutModel(
+            f"training job {job_name} was stopped at max_run (MaxRuntimeExceeded) and saved no model"
+        )
     return {
         "result": result,
         "notification": success_message(result, region=region, execution_arn=execution_arn),

@@ -27,13 +27,17 @@ TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 
 
-def kept_model_at_max_run(job: Mapping[str, Any]) -> bool:
-    """A training job stopped at max_run whose model SageMaker saved: a result, not a failure."""
+def stopped_at_max_run(job: Mapping[str, Any]) -> bool:
     return (
         str(job.get("TrainingJobStatus", "")) == "Stopped"
         and str(job.get("SecondaryStatus", "")) == MAX_RUNTIME_EXCEEDED
-        and bool((job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"))
     )
+
+
+def kept_model_at_max_run(job: Mapping[str, Any]) -> bool:
+    """A training job stopped at max_run whose model SageMaker saved: a result, not a failure
+    (from DescribeTrainingJob, which names the model's S3 URI)."""
+    return stopped_at_max_run(job) and bool((job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"))
 
 
 # Step Functions error names the Submit task fails with; Catch turns them into plain words.
@@ -71,11 +75,19 @@ class JobOutcome:
         return {"job_name": self.job_name, "job_arn": self.job_arn, "status": self.status}
 
 
-def outcome_from_describe(job: Mapping[str, Any], kind: str = TRAINING) -> JobOutcome:
+def outcome_from_describe(
+    job: Mapping[str, Any], kind: str = TRAINING, *, from_event: bool = False
+) -> JobOutcome:
     """From a Describe*Job answer, or the `detail` of the kind's state-change event (the same
-    fields: name, status, ARN, FailureReason)."""
+    fields: name, status, ARN, FailureReason).
+
+    The training event carries no ModelArtifacts (AWS's published sample has none): a stop at
+    max_run answers success from the event, and Finalize, which describes the job, fails the
+    execution when no model was saved (finalize.finalize_job)."""
     k = job_kind(kind)
-    kept = k.kind == TRAINING and kept_model_at_max_run(job)
+    kept = k.kind == TRAINING and (
+        kept_model_at_max_run(job) or (from_event and stopped_at_max_run(job) and "ModelArtifacts" not in job)
+    )
     return JobOutcome(
         job_name=str(job[k.name_key]),
         status=str(job[k.status_key]),
@@ -92,7 +104,7 @@ def outcome_from_describe(job: Mapping[str, Any], kind: str = TRAINING) -> JobOu
 
 def outcome_from_event(detail: Mapping[str, Any], kind: str = TRAINING) -> JobOutcome:
     """From the `detail` of a SageMaker Training (or Processing) Job State Change event."""
-    return outcome_from_describe(detail, kind)
+    return outcome_from_describe(detail, kind, from_event=True)
 
 
 def answer_token(sfn: Any, token: str, outcome: JobOutcome) -> bool:

@@ -316,4 +316,4 @@ def row_max_runtime(emu: Emulator) -> RowResult:
     )
 
 
-LIFECYCLE_ROWS = ("row_update_of_a_failed_endpoint", "row_quota_below_the_sweep_width")
+LIFECYCLE_ROWS = ("row_update_of_a_failed_endpoint", "row_quota_below_the_sweep_width", "row_max_runtime")

@@ -56,3 +56,10 @@ def test_row_a_sweep_wider_than_the_quota_waits_for_capacity(emulator: Emulator,
     assert row.detail["items_completed"] == 6 and row.detail["most_jobs_at_once"] <= 2
     assert row.detail["refused_creates"] > 0  # the quota was really in the way
     assert row.left_running == []
+
+
+def test_row_a_job_stopped_at_max_run_keeps_its_model(emulator: Emulator, meter: Any) -> None:
+    row = fault_rows.row_max_runtime(emulator)
+    assert row.statuses == ["SUCCEEDED"], row.detail
+    assert row.detail["model_usable"] is True and row.detail["model_artifact"]
+    assert row.left_running == []

@@ -55,3 +55,33 @@ def test_the_model_of_a_job_stopped_at_max_run_is_hosted() -> None:
     assert req.trained_job() == ("dtrain-j-1", "s3://out/dtrain-j-1/output/model.tar.gz")
     sweep = HostingRequest(spec={}, training={"best": {**result}}, execution_arn="a", execution_name="n")
     assert sweep.trained_job()[0] == "dtrain-j-1"
+
+
+def test_the_event_which_names_no_model_answers_success_and_finalize_checks_the_model(
+    ledger: Ledger, sfn: Any
+) -> None:
+    """AWS's published training event has no ModelArtifacts field: the stop at max_run is
+    answered from SecondaryStatus, and Finalize (DescribeTrainingJob) fails a run that saved
+    no model."""
+    import pytest
+
+    from dtrain.orchestration.errors import JobStoppedWithoutModel
+    from dtrain.orchestration.finalize import finalize_job
+
+    _row(ledger)
+    detail = {k: v for k, v in STOPPED_AT_MAX_RUN.items() if k != "ModelArtifacts"}
+    event = {"detail-type": "SageMaker Training Job State Change", "detail": detail}
+    assert handle_job_event(event, ledger=ledger, sfn=sfn) == "answered"
+    assert sfn.calls[0][0] == "send_task_success"
+
+    class Described:
+        def __init__(self, job: dict[str, Any]) -> None:
+            self.job = job
+
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+            return self.job
+
+    kept = finalize_job(Described(STOPPED_AT_MAX_RUN), "dtrain-j-1", region="us-east-1", execution_arn="a")
+    assert kept["result"]["model_usable"] is True
+    with pytest.raises(JobStoppedWithoutModel, match="saved no model"):
+        finalize_job(Described(detail), "dtrain-j-1", region="us-east-1", execution_arn="a")
