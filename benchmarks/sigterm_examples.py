@@ -56,7 +56,7 @@ EXAMPLES: dict[str, tuple[str, str | None, str, int, int, dict[str, Any], str]] 
     ),
     "parameter-server": ("horovod", "parameter_server", "train_tf_keras.py", 2, 1, KERAS_HPS, "tfrecord"),
 }  # fmt: skip
-STEP = re.compile(r"\bstep=(\d+)")
+STEP = re.compile(r"(?<![_\w])step=(\d+)")
 STOPPED = re.compile(r"SIGTERM: stopping at step (\d+)")
 GRACE_S = 120.0
 
@@ -105,7 +105,7 @@ def trial(name: str, tmp: Path) -> dict[str, Any]:
             return "".join(log.read_text() for log in logs)
 
         started = time.monotonic()
-        while not (STEP.search(text()) or "epoch=" in text()):
+        while not STEP.search(text()):
             if any(c.poll() is not None for c in chains) or time.monotonic() - started > 300:
                 raise SystemExit(f"{name}: no step logged:\n{text()[-3000:]}")
             time.sleep(0.05)
@@ -145,11 +145,12 @@ def trial(name: str, tmp: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", nargs="+", choices=sorted(EXAMPLES), default=list(EXAMPLES))
+    parser.add_argument("--keep", type=Path, help="work here and keep the hosts' logs")
     args = parser.parse_args()
     print(json.dumps({"load": os.getloadavg()}))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.examples:
-            print(json.dumps(trial(name, Path(tmp))), flush=True)
+            print(json.dumps(trial(name, args.keep or Path(tmp))), flush=True)
     print(json.dumps({"load": os.getloadavg()}))
 
 

@@ -306,6 +306,7 @@ def small_job(
         # (sagemaker_tensorflow_container/s3_utils.py): the chain has no S3, so the container path
         # the SDK itself passes under MPI.
         estimator["model_dir"] = "/opt/ml/model"
+        estimator["framework_version"] = "2.15"  # .venv-hvd's TensorFlow (examples/tf_*.json)
     return {
         "framework": "tensorflow" if tensorflow else "pytorch",
         "job_name": "entry-chain",

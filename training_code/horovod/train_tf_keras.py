@@ -268,8 +268,21 @@ class Progress(tf.keras.callbacks.Callback):
         self.stop = stop or StopRequest()
         self.stopped = False
 
+    def _stop_agreed(self) -> bool:
+        """Under MultiWorkerMirrored every worker must stop at the same step (saving and each step
+        are collectives): one tiny all-reduce of the flag per step, so that all stop once any
+        worker got the signal. Elsewhere the chief's own flag decides."""
+        if self.cluster.mode != "multi_worker_mirrored":
+            return self.stop.requested
+        strategy = self.model.distribute_strategy
+        flag = 1.0 if self.stop.requested else 0.0
+        # The flag goes in as an argument: a captured Python value would be traced in once.
+        per_replica = strategy.run(tf.identity, args=(tf.constant(flag),))
+        anyone = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return float(anyone) > 0
+
     def _stop_if_requested(self) -> None:
-        if self.stop.requested and not self.stopped:
+        if not self.stopped and self._stop_agreed():
             received = self.stop.received_at
             after = f", {time.monotonic() - received:.2f}s after the signal" if received else ""
             self.log(f"SIGTERM: stopping at step {self.step}{after}")
@@ -351,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cluster)
+    # MultiWorkerMirrored installs TensorFlow's own SIGTERM handler (its preemption notifier,
+    # which only logs "SIGTERM caught"): ours goes back in after it.
+    stop.install()
 
     train_dir = sm.require_channel("train")
     train_files = find_tfrecords(train_dir, "train")
