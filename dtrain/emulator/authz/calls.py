@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dtrain.emulator.authz.sagemaker_keys import request_context
+
 
 class State(Protocol):
     """What the mapper looks up in the platform (moto_state.MotoState)."""
@@ -236,7 +238,9 @@ def _sagemaker_arn(call: Call) -> str:
 
 def _sagemaker(state: State, call: Call) -> list[Check]:
     op = call.operation
-    checks = [Check(f"sagemaker:{op}", _sagemaker_arn(call))]
+    # The request's condition keys (instance types, run limits, tags...): a guardrail that
+    # conditions on them decides here as in AWS (sagemaker_keys).
+    checks = [Check(f"sagemaker:{op}", _sagemaker_arn(call), context=request_context(op, call.params))]
     role_param = _SAGEMAKER_PASSED_ROLE.get(op)
     if role_param and call.params.get(role_param):
         checks.append(
