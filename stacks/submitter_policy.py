@@ -16,7 +16,11 @@ What the CLI calls, and nothing else (each grant names the command that needs it
   endpoints and transform jobs (`<prefix>-*`: a deploy or transform execution's last step,
   which `dtrain status` and `submit --wait` describe);
 - logs: logs:DescribeLogStreams/GetLogEvents on SageMaker's training log group, and on the
-  streams of the platform's processing jobs in SageMaker's processing log group.
+  streams of the platform's processing jobs in SageMaker's processing log group;
+- the results (issue 29, finding 7): s3:GetObject of the platform's trained and repacked
+  `model.tar.gz` (`jobs/<prefix>-*/output/model.tar.gz`, `jobs/<prefix>-*/model.tar.gz`) with
+  kms:Decrypt on the data key through S3 only, and sagemaker:InvokeEndpoint on the platform's
+  endpoints (`<prefix>-*`); still no reads of data or checkpoints.
 Tested by running the CLI as a principal with only this policy against the emulator
 (tests/cli/test_cli_submitter_policy.py).
 """
@@ -29,6 +33,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from dtrain.inference_request import REPACKED_ARCHIVE
+from stacks.storage_stack import JOBS_PREFIX
 from stacks.training_stack import (
     INFERENCE_CODE_PATTERN,
     PROCESSING_CODE_PATTERN,
@@ -141,6 +147,25 @@ def submitter_policy(
                     f"{sagemaker_head}:endpoint/{prefix}-*",
                     f"{sagemaker_head}:transform-job/{prefix}-*",
                 ],
+            ),
+            iam.PolicyStatement(
+                sid="ReadModels",
+                actions=["s3:GetObject"],
+                resources=[
+                    f"{artifacts_arn}/{JOBS_PREFIX}/{prefix}-*/output/model.tar.gz",
+                    f"{artifacts_arn}/{JOBS_PREFIX}/{prefix}-*/{REPACKED_ARCHIVE}",
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptModelsThroughS3",
+                actions=["kms:Decrypt"],
+                resources=[data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="InvokeEndpoints",
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[f"{sagemaker_head}:endpoint/{prefix}-*"],
             ),
             iam.PolicyStatement(
                 sid="ReadTrainingLogs",

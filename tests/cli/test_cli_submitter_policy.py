@@ -109,6 +109,32 @@ def test_what_the_policy_does_not_grant_is_refused(emulator: Any, as_scientist: 
     assert f"User: {SCIENTIST} is not authorized to perform: sagemaker:StopTrainingJob" in str(denied.value)
 
 
+def test_the_scientist_reads_the_platforms_models_and_invokes_its_endpoints_and_nothing_else(
+    emulator: Any, as_scientist: None
+) -> None:
+    """Issue 29 finding 7: model.tar.gz and InvokeEndpoint were refused to the scientist; the
+    training data stays out of reach."""
+    from botocore.exceptions import ClientError
+
+    from dtrain.emulator.authz.hook import acting_as
+
+    bucket = emulator.output("ArtifactsBucketName")
+    model = "jobs/dtrain-finished-job/output/model.tar.gz"
+    with acting_as(None):  # what SageMaker wrote at the end of training
+        emulator.client("s3").put_object(Bucket=bucket, Key=model, Body=b"weights")
+    assert emulator.client("s3").get_object(Bucket=bucket, Key=model)["Body"].read() == b"weights"
+    with pytest.raises(ClientError) as data:
+        emulator.client("s3").get_object(Bucket=bucket, Key="jobs/dtrain-finished-job/checkpoints/x")
+    assert data.value.response["Error"]["Code"] == "AccessDenied"
+    runtime = emulator.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as missing:  # authorized: SageMaker itself answers
+        runtime.invoke_endpoint(EndpointName="dtrain-no-such-endpoint", Body=b"[]")
+    assert "AccessDenied" not in missing.value.response["Error"]["Code"]
+    with pytest.raises(ClientError) as foreign:
+        runtime.invoke_endpoint(EndpointName="someone-elses-endpoint", Body=b"[]")
+    assert "AccessDenied" in foreign.value.response["Error"]["Code"]
+
+
 def test_submit_uploads_a_local_processing_script_under_the_submitter_policy(
     emulator: Any, as_scientist: None, cli: Any, tmp_path: Any
 ) -> None:

@@ -47,6 +47,8 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
         "sagemaker:DescribeProcessingJob",
         "sagemaker:DescribeEndpoint",  # issue 26 finding 10: status of deploy executions
         "sagemaker:DescribeTransformJob",
+        "s3:GetObject",  # issue 29 finding 7: the platform's models
+        "sagemaker:InvokeEndpoint",  # ... and its endpoints
         "logs:DescribeLogStreams",
         "logs:GetLogEvents",
     }
@@ -58,7 +60,11 @@ def test_the_submitter_policy_grants_named_actions_only(template_dicts: dict[str
         "/*/source/processing/*",
         "/*/source/sourcedir.tar.gz",
     ]
-    for sid, service in (("EncryptSourceThroughS3", "s3."), ("ReadLedgerThroughDynamoDB", "dynamodb.")):
+    for sid, service in (
+        ("EncryptSourceThroughS3", "s3."),
+        ("DecryptModelsThroughS3", "s3."),
+        ("ReadLedgerThroughDynamoDB", "dynamodb."),
+    ):
         key_use = next(s for s in statements if s["Sid"] == sid)
         assert key_use["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0] == service
 
@@ -101,3 +107,18 @@ def test_hosted_resources_are_describable_under_the_prefix_only(
     assert sorted(hosted["Action"]) == ["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"]
     texts = _texts(hosted)
     assert [t.rsplit(":", 1)[-1] for t in texts] == ["endpoint/dtrain-*", "transform-job/dtrain-*"]
+
+
+def test_models_and_endpoints_of_the_platform_are_readable_and_invocable_nothing_else(
+    template_dicts: dict[str, dict[str, Any]],
+) -> None:
+    """Issue 29 finding 7: a scientist with only this policy could neither download a trained
+    model.tar.gz nor invoke the endpoint their execution deployed."""
+    _, props = _policy(template_dicts)
+    statements = {s["Sid"]: s for s in props["PolicyDocument"]["Statement"]}
+    assert [t.split("/", 1)[1] for t in _texts(statements["ReadModels"])] == [
+        "jobs/dtrain-*/output/model.tar.gz",
+        "jobs/dtrain-*/model.tar.gz",
+    ]
+    assert statements["InvokeEndpoints"]["Action"] == "sagemaker:InvokeEndpoint"
+    assert [t.rsplit(":", 1)[-1] for t in _texts(statements["InvokeEndpoints"])] == ["endpoint/dtrain-*"]
