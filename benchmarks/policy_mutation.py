@@ -684,6 +684,24 @@ def scientist_runs_the_cli(emu: Emulator, work: Path) -> str:
             return f"dtrain status of a transform execution: {said.strip()[:300]}"
         if '"Completed"' not in said:
             return f"dtrain status of a transform execution: {said.strip()[:300]}"
+        return _scientist_reads_models_and_invokes(emu, job)
+    return ""
+
+
+def _scientist_reads_models_and_invokes(emu: Emulator, job: str) -> str:
+    """Issue 29 finding 7: the trained model downloads and the platform's endpoint answers
+    InvokeEndpoint past IAM (an absent endpoint: SageMaker's own error, not AccessDenied)."""
+    from dtrain.emulator.authz.hook import acting_as
+
+    bucket, key = emu.output("ArtifactsBucketName"), f"jobs/{job}/output/model.tar.gz"
+    with acting_as(None):  # what SageMaker writes at the end of training
+        emu.client("s3").put_object(Bucket=bucket, Key=key, Body=b"weights")
+    try:
+        emu.client("s3").get_object(Bucket=bucket, Key=key)
+        emu.client("sagemaker-runtime").invoke_endpoint(EndpointName=f"{job}-absent", Body=b"[]")
+    except ClientError as err:
+        if "AccessDenied" in err.response["Error"]["Code"]:
+            return f"the scientist was refused: {err}"[:300]
     return ""
 
 

@@ -165,6 +165,8 @@ def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
+    from dtrain.inference_request import REPACKED_ARCHIVE
+    from stacks.storage_stack import JOBS_PREFIX
     from stacks.training_stack import (
         INFERENCE_CODE_PATTERN,
         PROCESSING_CODE_PATTERN,
@@ -186,6 +188,14 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
             f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
             "`dtrain submit` uploads a deploy/transform block's local inference code to "
             "<execution>/source/inference/sourcedir.tar.gz (execution chosen at submit time); put only.",
+        ),
+        *(
+            _ack(
+                f"IAM5[Resource::{bucket_ref}/{JOBS_PREFIX}/{stack.options.job_name_prefix.lower()}-*/{model}]",
+                "The scientist downloads the platform's trained or repacked model.tar.gz (issue 29 finding "
+                "7): job names are made per execution at run time; get only, that file name only.",
+            )
+            for model in ("output/model.tar.gz", REPACKED_ARCHIVE)
         ),
         _ack(
             f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",

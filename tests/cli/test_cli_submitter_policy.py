@@ -109,6 +109,12 @@ def test_what_the_policy_does_not_grant_is_refused(emulator: Any, as_scientist: 
     assert f"User: {SCIENTIST} is not authorized to perform: sagemaker:StopTrainingJob" in str(denied.value)
 
 
+def test_the_deployed_platform_draws_no_refusal_of_a_service_principal(emulator: Any) -> None:
+    """The post-deploy checks of what services do with the platform's policies (alarms to SNS,
+    CloudWatch Logs with the keys admitting only the stack's log groups, issue 29 finding 4)."""
+    assert emulator.service_refusals == []
+
+
 def test_the_scientist_reads_the_platforms_models_and_invokes_its_endpoints_and_nothing_else(
     emulator: Any, as_scientist: None
 ) -> None:

@@ -258,3 +258,26 @@ def test_kms_via_service_and_caller_account(engine: PolicyEngine) -> None:
 def test_invalid_policy_is_an_engine_error(engine: PolicyEngine) -> None:
     with pytest.raises(EngineError, match="s3:GetObject"):
         engine.decide(req("s3:GetObject", f"{BUCKET}/k"), [("bad", {"Statement": [{"Effect": "Maybe"}]})])
+
+
+def test_a_key_policy_naming_one_log_group_by_its_encryption_context_admits_that_group_only(
+    engine: PolicyEngine,
+) -> None:
+    """CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS": the
+    condition on kms:EncryptionContext:aws:logs:arn limits the key to the named log groups (the
+    engine drops colon-variable keys; dtrain.emulator.authz.context_keys makes it evaluate them)."""
+    head = f"arn:aws:logs:us-east-1:{ACCT}:log-group:"
+    logs_only = policy(
+        allow(
+            "kms:Encrypt*",
+            Principal={"Service": "logs.us-east-1.amazonaws.com"},
+            Condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": [f"{head}/dtrain/Stack/*"]}},
+        )
+    )
+
+    def encrypt_for(group: str) -> Request:
+        context = (("kms:EncryptionContext:aws:logs:arn", f"{head}{group}"),)
+        return Request("logs.us-east-1.amazonaws.com", "kms:Encrypt", KEY, ACCT, context)
+
+    assert engine.decide(encrypt_for("/dtrain/Stack/SubmitJob"), [], logs_only).result == "Allowed"
+    assert engine.decide(encrypt_for("/someone/else"), [], logs_only).result == "ImplicitlyDenied"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtrain.emulator.authz.context_keys import policy_with_stand_ins, stand_in
+
 WORKER = Path(__file__).with_name("worker.js")
 # The package lives in the repository's node_modules (package.json; `npm ci` installs it).
 NODE_MODULES = Path(__file__).resolve().parents[3] / "node_modules"
@@ -92,14 +94,16 @@ class PolicyEngine:
                 "principal": request.principal,
                 "action": request.action,
                 "resource": {"resource": request.resource, "accountId": request.account},
-                "contextVariables": request.context_dict(),
+                "contextVariables": {stand_in(k): v for k, v in request.context_dict().items()},
             },
-            "identityPolicies": [{"name": n, "policy": p} for n, p in identity_policies],
+            "identityPolicies": [
+                {"name": n, "policy": policy_with_stand_ins(p)} for n, p in identity_policies
+            ],
             "serviceControlPolicies": [],
             "resourceControlPolicies": [],
         }
         if resource_policy is not None:
-            simulation["resourcePolicy"] = resource_policy
+            simulation["resourcePolicy"] = policy_with_stand_ins(resource_policy)
         with self._lock:
             proc = self._worker()
             ident = next(self._ids)
