@@ -89,6 +89,7 @@ class TransformRun:
     # time.monotonic() when the model server answered /ping and when the last output was written
     served_at: float | None = None
     finished_at: float | None = None
+    stop_asked_at: float | None = None  # StopTransformJob: Stopping lasts durations.job_stopping_s
 
 
 @dataclass
@@ -342,6 +343,7 @@ class HostingBackend:
         job.last_modified_time = _now()
         run = self.transforms.get(str(job.transform_job_name))
         if run is not None:
+            run.stop_asked_at = time.monotonic()
             run.stop.set()
 
     def _transform(self, backend: Any, run: TransformRun) -> None:
@@ -372,6 +374,8 @@ class HostingBackend:
                 served.stop()
         if reason:
             self.errors[name] = reason
+        if status == "Stopped" and run.stop_asked_at is not None:
+            self.durations.hold(run.stop_asked_at, self.durations.job_stopping_s)
         job.transform_job_status = status
         job.failure_reason = reason
         job.transform_end_time = _now()

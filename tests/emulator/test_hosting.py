@@ -337,8 +337,13 @@ def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it
     deadline = time.monotonic() + 120
     while hosted.transforms["t-slow"].records == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    sm().stop_transform_job(TransformJobName="t-slow")
-    assert hosted.wait_transform("t-slow") == "Stopped"
+    hosted.durations.job_stopping_s = 0.5
+    try:
+        sm().stop_transform_job(TransformJobName="t-slow")
+        assert sm().describe_transform_job(TransformJobName="t-slow")["TransformJobStatus"] == "Stopping"
+        assert hosted.wait_transform("t-slow") == "Stopped"
+    finally:
+        hosted.durations.job_stopping_s = 0.0
     assert hosted.transforms["t-slow"].records < 200
     with pytest.raises(ClientError, match="rejected because the transform job is in status Stopped"):
         sm().stop_transform_job(TransformJobName="t-slow")
