@@ -141,6 +141,9 @@ CALLS["UpdateEndpoint"] = (
     _endpoint[0],
     lambda n: sm().update_endpoint(EndpointName=n, EndpointConfigName="c"),
 )
+for _op, (_resource, _key) in rules.OPERATIONS.items():
+    if _op.startswith("Describe"):
+        CALLS[_op] = (_model[0], lambda n, op=_op, key=_key: getattr(sm(), _snake(op))(**{key: n}))
 
 
 def check_row(row: rules.Refusal, index: int) -> list[str]:

@@ -17,6 +17,7 @@ requests cannot both take the last instance of a quota.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -189,7 +190,8 @@ def install(patch: Callable[[Any, str, Any], None], lifecycle: Lifecycle) -> Non
             return original(self)
         params = json.loads(self.body) if self.body else {}
         backend = self.sagemaker_backend
-        with lifecycle.quotas.lock:
+        # Creates one at a time: the quota check and the create that takes the instances.
+        with lifecycle.quotas.lock if operation.startswith("Create") else contextlib.nullcontext():
             try:
                 check(lifecycle, backend, operation, params)
             except Refused as refused:

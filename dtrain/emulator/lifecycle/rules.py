@@ -102,7 +102,7 @@ _STOP_TRAINING_SOURCE = (
     "status Stopped.' (quoted in https://github.com/awslabs/benchmark-ai/issues/928)"
 )
 
-REFUSALS: Final[tuple[Refusal, ...]] = (
+_STATE_REFUSALS: Final[tuple[Refusal, ...]] = (
     *_job_rows(
         TRAINING_JOB,
         "training job",
@@ -241,6 +241,50 @@ REFUSALS: Final[tuple[Refusal, ...]] = (
     ),
 )
 
+# Describe* of a name nothing holds: the answer each service gives (moto words them its own way).
+_DESCRIBE_MISSING: Final = (
+    (
+        TRAINING_JOB,
+        "DescribeTrainingJob",
+        "Requested resource not found.",
+        "DescribeTrainingJob404MessagePrefix",
+    ),
+    (
+        PROCESSING_JOB,
+        "DescribeProcessingJob",
+        "Could not find requested job with name {name}",
+        "DescribeProcessingJob404MessagePrefix",
+    ),
+    (
+        TRANSFORM_JOB,
+        "DescribeTransformJob",
+        "Could not find requested job with name {name}",
+        "as DescribeProcessingJob404MessagePrefix",
+    ),
+    (MODEL, "DescribeModel", 'Could not find model "{arn}".', "DescribeModel404MessagePrefix"),
+    (
+        ENDPOINT_CONFIG,
+        "DescribeEndpointConfig",
+        'Could not find endpoint configuration "{arn}".',
+        "DescribeEndpointConfig404MessagePrefix",
+    ),
+    (ENDPOINT, "DescribeEndpoint", 'Could not find endpoint "{arn}".', "DescribeEndpoint404MessagePrefix"),
+)
+REFUSALS: Final[tuple[Refusal, ...]] = (
+    *_STATE_REFUSALS,
+    *(
+        Refusal(
+            resource,
+            operation,
+            frozenset({MISSING}),
+            "ValidationException",
+            message,
+            f"{_K8S_OPERATOR}: {const}",
+        )
+        for resource, operation, message, const in _DESCRIBE_MISSING
+    ),
+)
+
 # The operation's resource and the request parameter naming it.
 OPERATIONS: Final[Mapping[str, tuple[str, str]]] = {
     "CreateTrainingJob": (TRAINING_JOB, "TrainingJobName"),
@@ -256,6 +300,12 @@ OPERATIONS: Final[Mapping[str, tuple[str, str]]] = {
     "CreateEndpoint": (ENDPOINT, "EndpointName"),
     "UpdateEndpoint": (ENDPOINT, "EndpointName"),
     "DeleteEndpoint": (ENDPOINT, "EndpointName"),
+    "DescribeTrainingJob": (TRAINING_JOB, "TrainingJobName"),
+    "DescribeProcessingJob": (PROCESSING_JOB, "ProcessingJobName"),
+    "DescribeTransformJob": (TRANSFORM_JOB, "TransformJobName"),
+    "DescribeModel": (MODEL, "ModelName"),
+    "DescribeEndpointConfig": (ENDPOINT_CONFIG, "EndpointConfigName"),
+    "DescribeEndpoint": (ENDPOINT, "EndpointName"),
 }
 
 # Resources another one names, which must exist when it is created (the same "Could not find"
