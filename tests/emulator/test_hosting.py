@@ -144,8 +144,8 @@ def test_an_endpoint_in_progress_refuses_delete_and_update_until_it_leaves_that_
     AWS answers; Deleting lasts its duration, then the endpoint is gone."""
     create_model("m-slowup", scale=1)
     endpoint_config("c-slowup", "m-slowup")
-    hosted.durations.endpoint_creating_s = 1.5
-    hosted.durations.endpoint_deleting_s = 0.5
+    hosted.durations.endpoint_creating_s = 3.0
+    hosted.durations.endpoint_deleting_s = 2.0
     try:
         sm().create_endpoint(EndpointName="ep-slow", EndpointConfigName="c-slowup")
         arn = sm().describe_endpoint(EndpointName="ep-slow")["EndpointArn"]
@@ -337,7 +337,7 @@ def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it
     deadline = time.monotonic() + 120
     while hosted.transforms["t-slow"].records == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
-    hosted.durations.job_stopping_s = 0.5
+    hosted.durations.job_stopping_s = 2.0
     try:
         sm().stop_transform_job(TransformJobName="t-slow")
         assert sm().describe_transform_job(TransformJobName="t-slow")["TransformJobStatus"] == "Stopping"

@@ -173,12 +173,12 @@ def test_stop_training_job_on_an_ended_or_missing_job_is_refused(shims: Shims) -
 
 
 def test_a_stop_passes_through_stopping_for_its_duration(shims: Shims) -> None:
-    shims.lifecycle.durations.job_stopping_s = 0.3
+    shims.lifecycle.durations.job_stopping_s = 2.0  # long enough for a loaded machine
     sm().create_training_job(**training_request("job-a"))
     sm().stop_training_job(TrainingJobName="job-a")
     assert sm().describe_training_job(TrainingJobName="job-a")["TrainingJobStatus"] == "Stopping"
     sm().stop_training_job(TrainingJobName="job-a")  # a second stop while Stopping is accepted
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while sm().describe_training_job(TrainingJobName="job-a")["TrainingJobStatus"] == "Stopping":
         assert time.monotonic() < deadline
         time.sleep(0.05)
