@@ -278,6 +278,7 @@ def small_job(
     entry_point: str | None = None,
     hosts: int = 1,
     hyperparameters: Mapping[str, Any] | None = None,
+    source_dir: Path | None = None,
 ) -> dict[str, Any]:
     """A spec for the chain: `hosts` hosts, tiny model, a metric line per step, checkpoints only
     at SIGTERM (so the checkpoint on disk is the signal's)."""
@@ -298,6 +299,8 @@ def small_job(
             }
         ),
     }
+    if source_dir is not None:  # a script of the job's own (prepare_job_trees' `code`)
+        estimator["source_dir"] = str(source_dir)
     if distribution is not None:
         estimator["distribution"] = {distribution: {"enabled": True}}
     tensorflow = (entry_point or "").startswith("train_tf") or distribution in TF_DISTRIBUTIONS

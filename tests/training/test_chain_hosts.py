@@ -41,7 +41,7 @@ def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(tmp_path: Path) -> 
     code.mkdir()
     (code / "rank.py").write_text(RANK)
     (tmp_path / "data").mkdir()
-    spec = small_job("ddp", "pytorchddp", entry_point="rank.py", hosts=2, hyperparameters={})
+    spec = small_job("ddp", "pytorchddp", entry_point="rank.py", hosts=2, hyperparameters={}, source_dir=code)
     bases = prepare_job_trees(tmp_path / "job", spec, ranks=1, data=tmp_path / "data", code=code)
     hosts = ["algo-1", "algo-2"]
     ssh = job_ssh_dir(tmp_path / "ssh")
