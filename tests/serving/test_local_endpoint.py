@@ -241,3 +241,34 @@ def test_stop_kills_the_jvm_and_its_workers_when_serve_must_be_killed(trained_mo
         time.sleep(0.05)
     assert not [pid for pid in group if _alive(pid)]
     assert scratch is not None and not scratch.exists()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "message"),
+    [
+        ("application/json", b"[[1, 2", 400, "the body is not a valid application/json array"),
+        ("application/x-npy", b"not an array", 400, "the body is not a valid application/x-npy array"),
+        ("text/csv", b"1,2,3\n", 400, "Content-Type 'text/csv' is not supported"),
+        (
+            "application/jsonlines",
+            b"[1]\n[2]\n",
+            400,
+            "Content-Type 'application/jsonlines' is not supported",
+        ),
+        ("image/png", b"\x89PNG\r\n\x1a\n", 400, "Content-Type 'image/png' is not supported"),
+    ],
+)
+def test_the_bundled_model_through_the_toolkit_per_content_type(
+    trained_server: ServerHandle, content_type: str, body: bytes, status: int, message: str
+) -> None:
+    """What the real stack answers for the bundled model's contract (JSON and NPY in): the model's
+    own 400 (sagemaker_inference's GenericInferenceToolkitError status) with its message first,
+    the traceback after it, for a body that is not its type or a type the model does not take."""
+    got, _, answer = _post(trained_server.url, body, content_type)
+    assert got == status, answer[:300]
+    assert answer.decode("utf-8", "replace").startswith(message), answer[:300]
+
+
+def test_an_accept_the_model_cannot_answer_is_its_400(trained_server: ServerHandle) -> None:
+    got, _, answer = _post(trained_server.url, _npy(_images(1)), "application/x-npy", "image/png")
+    assert got == 400 and answer.decode().startswith("Accept 'image/png' is not supported"), answer[:300]
