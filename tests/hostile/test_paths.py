@@ -276,7 +276,8 @@ def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
     tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CreateProcessingJob with ProcessingJobName "../../victim": SageMaker's name pattern refuses
-    it (ValidationException) before any folder of local mode is named after it."""
+    it (ValidationException) before any folder of local mode is named after it. About 10 s on a
+    busy machine: moto's SageMaker imports (only the processing shims are installed)."""
     import boto3
     from botocore.exceptions import ClientError
     from moto import mock_aws

@@ -234,7 +234,8 @@ def _processing_spec(tmp_path: Path) -> Path:
 def test_no_processing_process_outlives_dtrain_local(
     tmp_path: Path, case_env: dict[str, str], sig: signal.Signals
 ) -> None:
-    """Both hosts' commands ignore SIGTERM and each starts a setsid() child that does too."""
+    """Both hosts' commands ignore SIGTERM and each starts a setsid() child that does too.
+    Several seconds each: dtrain local really starts, and the stop waits out its 1 s grace."""
     config = tmp_path / "local.json"
     config.write_text(json.dumps({"stop_grace_seconds": 1}))
     ready = tmp_path / "ready"
@@ -263,7 +264,8 @@ def test_a_torchrun_job_leaves_nothing_in_the_temp_dir(
     cli_process: Callable[..., Outcome], tmp_path: Path, case_env: dict[str, str]
 ) -> None:
     """torchrun's agent makes a torchelastic_* folder in TMPDIR and never removes it; the run's
-    own TMPDIR goes with the run (the `case_env` fixture checks that the case's TMPDIR is empty)."""
+    own TMPDIR goes with the run (the `case_env` fixture checks that the case's TMPDIR is empty).
+    About 10-20 s: a real torchrun with one worker, the only way to get its folder made."""
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "train.py").write_text("import os, tempfile\nprint('rank', os.environ.get('RANK'))\n")
     spec = {
