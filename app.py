@@ -128,6 +128,7 @@ def build_app(
         output_prefix=JOBS_PREFIX,
         checkpoint_prefix=JOBS_PREFIX,
         options=OrchestrationOptions(
+            job_name_prefix=config.job_name_prefix,  # this platform's own jobs only
             notification_email=config.notification_email,
             jobs_in_vpc=config.network.jobs_in_vpc,
             removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,

@@ -160,6 +160,17 @@ class DtrainConfig:
         return not self.emulator
 
     @property
+    def job_name_prefix(self) -> str:
+        """The platform's job-name prefix: its stack prefix, lower-cased (`Dtrain` -> `dtrain`).
+
+        Every SageMaker resource the platform names starts with `<prefix>-`, and its IAM grants,
+        event rules, log grants and the scientists' policy match only that, so two platforms in
+        one account (two stack prefixes) never cover each other's jobs. Lower case because
+        SageMaker writes names lower-cased into ARNs (`training-job/<name>`); a narrower scheme
+        (per team: `<prefix>-<team>-...`) nests inside it."""
+        return self.stack_prefix.lower()
+
+    @property
     def retain(self) -> bool:
         return self.removal_policy == "retain"
 

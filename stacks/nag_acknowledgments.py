@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from stacks.platform import Platform
 
 
-def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgment]:
+def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str) -> list[Acknowledgment]:
     def iam5(resource: str, reason: str) -> Acknowledgment:
         return Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
 
@@ -64,9 +64,10 @@ def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgme
             "the grant is limited to that prefix of the checkpoints bucket.",
         ),
         iam5(
-            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_LOG_GROUP}:*",
-            "SageMaker writes one log stream per training host into its fixed log group; stream names "
-            "are created by the service per job, so only the log group can be named.",
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_LOG_GROUP}"
+            f":log-stream:{job_name_prefix}-*",
+            "SageMaker writes one log stream per training host (<job>/algo-N-<epoch>) into its fixed log "
+            "group; the grant is limited to the streams of this platform's jobs (its job-name prefix).",
         ),
         iam5(
             f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{ENDPOINT_LOG_GROUP}/*",
@@ -90,5 +91,5 @@ def execution_role_acknowledgments(storage_stack_name: str) -> list[Acknowledgme
 
 def acknowledge_platform(platform: Platform) -> None:
     Validations.of(platform.training.execution_role).acknowledge(
-        *execution_role_acknowledgments(platform.storage.stack_name)
+        *execution_role_acknowledgments(platform.storage.stack_name, platform.config.job_name_prefix)
     )

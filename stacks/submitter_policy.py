@@ -170,7 +170,7 @@ def submitter_policy(
             iam.PolicyStatement(
                 sid="ReadTrainingLogs",
                 actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
-                resources=[log_group, f"{log_group}:log-stream:*"],
+                resources=[log_group, f"{log_group}:log-stream:{prefix}-*"],  # this platform's jobs
             ),
             iam.PolicyStatement(
                 sid="ReadProcessingLogs",

@@ -248,9 +248,13 @@ class TrainingStack(Stack):
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                 ],
+                # The group (CreateLogGroup, DescribeLogStreams) and only this platform's jobs'
+                # streams: SageMaker names them `<job>/algo-<n>-<epoch>` ("Log groups and streams
+                # that Amazon SageMaker AI sends to Amazon CloudWatch Logs").
                 resources=[
                     f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}",
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}:*",
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}"
+                    f":log-stream:{config.job_name_prefix}-*",
                 ],
             )
         )

@@ -55,7 +55,13 @@ def register(subparsers: Any) -> None:
         p = sub.add_parser(name, help="start the emulator" if name == "up" else argparse.SUPPRESS)
         p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
         p.add_argument("--workdir", default=DEFAULT_WORKDIR, help="synth output, job trees and the log")
-        p.add_argument("--assembly", default=None, help="deploy this synthesized cdk.out instead")
+        p.add_argument(
+            "--assembly",
+            default=None,
+            metavar="DIR",
+            help="deploy this synthesized cloud assembly (cdk synth -c emulator=true -o DIR; any stack "
+            "names) instead of synthesizing app.py",
+        )
         p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the deploy")
         p.add_argument(
             "--no-enforce",

@@ -23,7 +23,11 @@ def _import_stacks() -> None:
         sys.path.insert(0, str(REPO_ROOT))
 
 
-def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True) -> Path:
+def synth_standin_app(
+    outdir: Path, *, prefix: str = "dtrain", fast: bool = True, stack_prefix: str = "Dtrain"
+) -> Path:
+    """The stand-in platform; `stack_prefix` names its stacks (`<p>StandIn`, `<p>Orchestration`)
+    and its data bucket, so a second one (another prefix) deploys beside it in one emulator."""
     from dtrain.node_banners import quiet_node_banners
 
     quiet_node_banners()  # before jsii's kernel starts
@@ -42,12 +46,15 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
         default_stack_synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
         context={"aws:cdk:bundling-stacks": ["**"]},
     )
-    base = cdk.Stack(app, "DtrainStandIn")
+    base = cdk.Stack(app, f"{stack_prefix}StandIn")
     key = kms.Key(base, "DataKey", enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.DESTROY)
     artifacts = s3.Bucket(base, "Artifacts", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
     checkpoints = s3.Bucket(base, "Checkpoints", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
     # The data the e2e tests upload (a fixed name: tests create and fill it by that name).
-    data = s3.Bucket(base, "Data", bucket_name=STANDIN_DATA_BUCKET, removal_policy=cdk.RemovalPolicy.DESTROY)
+    data_bucket = (
+        STANDIN_DATA_BUCKET if stack_prefix == "Dtrain" else f"{STANDIN_DATA_BUCKET}-{stack_prefix.lower()}"
+    )
+    data = s3.Bucket(base, "Data", bucket_name=data_bucket, removal_policy=cdk.RemovalPolicy.DESTROY)
     role = iam.Role(base, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     # What a job does with its execution role, enforced in the emulator: read its data, write its
     # model and checkpoints (SSE-KMS with the data key), log and publish metrics.
@@ -104,7 +111,7 @@ def synth_standin_app(outdir: Path, *, prefix: str = "dtrain", fast: bool = True
     )
     OrchestrationStack(
         app,
-        "DtrainOrchestration",
+        f"{stack_prefix}Orchestration",
         artifacts_bucket=artifacts,
         checkpoints_bucket=checkpoints,
         data_key=key,

@@ -31,7 +31,8 @@ from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_wo
 
 ACCOUNT = "123456789012"
 ENFORCE_ENV = "DTRAIN_EMULATOR_ENFORCE"
-ORCHESTRATION_STACK = "DtrainOrchestration"
+ORCHESTRATION_STACK = "DtrainOrchestration"  # the default app's (stack_prefix Dtrain)
+PLATFORM_OUTPUT = "PlatformSettings"  # what marks an orchestration stack, whatever its name
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "emulator",
     "AWS_SECRET_ACCESS_KEY": "emulator",
@@ -46,7 +47,7 @@ class Emulator:
         *,
         sagemaker: SageMakerBackend | None = None,
         region: str = "us-east-1",
-        orchestration_stack: str = ORCHESTRATION_STACK,
+        orchestration_stack: str | None = None,
         announce: bool = True,
         server_port: int | None = None,
         enforce: bool | None = None,
@@ -56,6 +57,8 @@ class Emulator:
         self.region = region
         self.account = ACCOUNT
         self.sagemaker: Any = sagemaker or EventPlaybackBackend()
+        # The platform `output()`, `start_execution()` and `ledger()` address; None: the one
+        # orchestration stack deployed, whatever it is called (`platforms()` lists them all).
         self.orchestration_stack = orchestration_stack
         self.announce = announce
         # The functions' log lines go to their log groups (and to `lambda_log_file` when given).
@@ -179,9 +182,37 @@ class Emulator:
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=self.region)
 
-    def output(self, key: str) -> str:
+    def deploy(self, assembly: Path) -> Deployment:
+        """Deploy another cloud assembly (a second platform, say) into this running emulator;
+        its stacks join `deployment`. Policies are read live, so enforcement covers them too."""
+        assert self.deployment is not None, "deploy() needs an entered emulator"
+        more = deploy_assembly(self.session, Path(assembly), account=self.account, region=self.region)
+        self.deployment.stacks.update(more.stacks)
+        self.deployment.skipped_assets.extend(more.skipped_assets)
+        return more
+
+    def platforms(self) -> list[str]:
+        """The orchestration stacks deployed (those with a PlatformSettings output), by name."""
         assert self.deployment is not None
-        return self.deployment.output(self.orchestration_stack, key)
+        return sorted(name for name, s in self.deployment.stacks.items() if PLATFORM_OUTPUT in s.outputs)
+
+    def _platform_stack(self) -> str:
+        if self.orchestration_stack:
+            return self.orchestration_stack
+        platforms = self.platforms()
+        if len(platforms) != 1:
+            raise LookupError(
+                f"{len(platforms)} platforms deployed ({', '.join(platforms) or 'none'}): "
+                "name one with Emulator(orchestration_stack=...) or output_of()"
+            )
+        return platforms[0]
+
+    def output(self, key: str) -> str:
+        return self.output_of(self._platform_stack(), key)
+
+    def output_of(self, stack: str, key: str) -> str:
+        assert self.deployment is not None
+        return self.deployment.output(stack, key)
 
     @property
     def state_machine_arn(self) -> str:
@@ -194,9 +225,13 @@ class Emulator:
         self.shims.drain()
 
     # -- executions --------------------------------------------------------------------------
-    def start_execution(self, spec: dict[str, Any], name: str | None = None) -> str:
+    def start_execution(
+        self, spec: dict[str, Any], name: str | None = None, platform: str | None = None
+    ) -> str:
+        """Start `spec` on the platform whose orchestration stack is `platform` (default: the one)."""
+        machine = self.output_of(platform, "StateMachineArn") if platform else self.state_machine_arn
         out = self.client("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn,
+            stateMachineArn=machine,
             name=name or f"run-{uuid.uuid4().hex[:12]}",
             input=json.dumps(spec),
         )
@@ -246,16 +281,19 @@ class Emulator:
             raise RuntimeError(f"{names[0]} failed: {payload}")
         return payload
 
-    def ledger(self) -> Any:
+    def ledger(self, platform: str | None = None) -> Any:
         from dtrain.orchestration.ledger import Ledger
 
-        return Ledger(self.output("LedgerTableName"), client=self.client("dynamodb"))
+        table = self.output_of(platform, "LedgerTableName") if platform else self.output("LedgerTableName")
+        return Ledger(table, client=self.client("dynamodb"))
 
-    def jobs_of(self, execution_arn: str, count: int = 1, timeout: float = 30.0) -> list[str]:
+    def jobs_of(
+        self, execution_arn: str, count: int = 1, timeout: float = 30.0, platform: str | None = None
+    ) -> list[str]:
         """Job names the ledger holds for an execution, waiting until there are `count`."""
         deadline = time.monotonic() + timeout
         while True:
-            rows = self.ledger().find_by_execution(execution_arn)
+            rows = self.ledger(platform).find_by_execution(execution_arn)
             names = [r.job_name for r in rows if r.job_name in self.sagemaker.jobs]
             if len(names) >= count:
                 return names

@@ -102,9 +102,13 @@ def _serve_in(options: ServeOptions) -> int:
         if backend is not None:
             from dtrain.local import LocalConfig
 
-            # The deployed platform's ECR image URIs are local mode's packaged images.
-            settings = json.loads(emu.output("PlatformSettings"))
-            backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
+            # Every deployed platform's ECR image URIs are local mode's packaged images (the
+            # orchestration stacks are found by their PlatformSettings output, whatever their names).
+            config = LocalConfig.load()
+            for platform in emu.platforms():
+                settings = json.loads(emu.output_of(platform, "PlatformSettings"))
+                config = config.with_platform_images(dict(settings.get("image_uris", {})))
+            backend.config = config
         state = {
             "pid": os.getpid(),
             # who the pid is: `down` signals it only while it still names this very process

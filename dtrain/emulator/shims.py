@@ -4,7 +4,8 @@ moto is pinned exactly (requirements-dev.txt): these shims reach into its intern
 each one is a few lines that a moto upgrade must re-check. What they fill in:
 
 1. Lambda: moto runs function code only in Docker. Here the handler from the function's own
-   deployment zip runs in-process, with the function's environment applied.
+   deployment zip runs in-process, with the function's own environment variables (one view of
+   os.environ per function: dtrain.emulator.function_env).
 2. Step Functions: a state machine created through CloudFormation lands in the backend that
    does not execute; it is created in the executing (parser) backend instead. The context
    object gains `Execution.RedriveCount` (0: the emulator does not redrive), and
@@ -42,7 +43,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from dtrain.emulator import function_env
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.function_env import function_environment
 from dtrain.emulator.lambda_logs import LambdaLogDelivery
 from dtrain.emulator.lifecycle import Lifecycle
 
@@ -91,7 +94,6 @@ class LambdaRuntime:
     invocations: list[Invocation] = field(default_factory=list)
     _modules: dict[str, ModuleType] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _env_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Lambda's log delivery: what a handler writes goes to its log group, not the host's screen.
     logs: LambdaLogDelivery = field(default_factory=LambdaLogDelivery)
 
@@ -118,22 +120,12 @@ class LambdaRuntime:
         handler: Callable[[Any, Any], Any] = getattr(module, module.__dict__["__dtrain_handler_attr__"])
         return handler
 
-    def _apply_environment(self, fn: Any) -> None:
-        # Handlers read os.environ, which is process-wide: variables are merged, and two
-        # functions wanting different values for one name is refused rather than raced.
+    @staticmethod
+    def _environment(fn: Any) -> dict[str, str]:
+        # The function's own variables (dtrain.emulator.function_env keeps them per function), the
+        # region Lambda sets; the credentials stay the process's (the emulator's fake ones).
         env = {**(fn.environment_vars or {}), "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region}
-        with self._lock:
-            for name, value in env.items():
-                if name in _PROCESS_ENV:
-                    continue
-                owner = self._env_owner.get(name)
-                if owner and owner[1] != str(value) and name not in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-                    raise EmulatorError(
-                        f"functions {owner[0]} and {fn.function_name} set {name} differently; "
-                        "the in-process runtime shares one environment"
-                    )
-                self._env_owner[name] = (fn.function_name, str(value))
-                os.environ[name] = str(value)
+        return {name: str(value) for name, value in env.items() if name not in _PROCESS_ENV}
 
     def _fault_for(self, fn_name: str, event: Any) -> Fault | None:
         with self._lock:
@@ -150,15 +142,18 @@ class LambdaRuntime:
         import time
 
         handler = self._load(fn)
-        self._apply_environment(fn)
         fault = self._fault_for(fn.function_name, event)
         record = Invocation(fn.function_name, event)
         start = time.perf_counter()
         try:
             if fault and not fault.after:
                 raise _Injected(fault)
-            # acts with its role; writes to its log group
-            with authz_hook.function_role(fn.role, fn.function_name), self.logs.invocation(fn):
+            # Acts with its role, sees its own environment variables, writes to its log group.
+            with (
+                authz_hook.function_role(fn.role, fn.function_name),
+                function_environment(self._environment(fn)),
+                self.logs.invocation(fn),
+            ):
                 result = handler(event, _Context(fn))
             if fault:
                 raise _Injected(fault)
@@ -493,9 +488,12 @@ def installed(shims: Shims) -> Iterator[Shims]:
     except ModuleNotFoundError as missing:
         if not (missing.name or "").startswith(("openapi_spec_validator", "moto")):
             raise
+    env_view = function_env.installed()  # each function its own os.environ (function_env)
+    env_view.__enter__()
     try:
         yield shims
     finally:
+        env_view.__exit__(None, None, None)
         for owner, name, value in reversed(saved):
             if value is _MISSING:
                 delattr(owner, name)

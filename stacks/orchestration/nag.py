@@ -208,9 +208,10 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
             "an execution name chosen at submit time; put only, under that folder only.",
         ),
         _ack(
-            f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}:log-stream:*]",
-            "`dtrain logs` reads the streams SageMaker creates per training host (<job>/algo-N) in its "
-            "fixed log group; stream names are made by the service per job.",
+            f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}"
+            f":log-stream:{stack.options.job_name_prefix.lower()}-*]",
+            "`dtrain logs` reads the streams SageMaker creates per training host (<job>/algo-N-<epoch>) "
+            "in its fixed log group, only those of the platform's training jobs (job-name prefix).",
         ),
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}"

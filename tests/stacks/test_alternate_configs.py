@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ IMPORTED = {
 }
 
 EXPLICIT_ENV_NEW_VPC = {
+    "stack_prefix": "Dev",  # a second platform in the account (test_a_second_platform_...)
     "account": "123456789012",
     "region": "us-west-2",
     "network.max_azs": 3,
@@ -166,3 +168,49 @@ def test_an_imported_vpc_keeps_open_egress_and_the_qualifier_names_the_pulled_re
     )
     training = json.dumps(imported.template_dicts["training"])
     assert "cdk-dtrainq-container-assets-" in training and "cdk-hnb659fds-" not in training
+
+
+def _iam_resources(template: dict[str, Any]) -> list[str]:
+    """Every resource string of every IAM statement (policies, managed policies, roles)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Effect" in node and "Resource" in node:
+                resources = node["Resource"] if isinstance(node["Resource"], list) else [node["Resource"]]
+                found.extend(json.dumps(r) for r in resources)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template)
+    return found
+
+
+@pytest.mark.slow
+def test_a_second_platform_names_grants_and_watches_only_its_own_jobs(explicit_env: SynthesizedApp) -> None:
+    """stack_prefix Dev: the job-name prefix `dev`, in the platform settings, every job grant of
+    the orchestration, the scientists' policy, both log grants and the event rules; nothing of
+    the default platform's `dtrain-` names."""
+    assert explicit_env.platform.config.job_name_prefix == "dev"
+    orchestration = explicit_env.template_dicts["orchestration"]
+    settings = json.dumps(orchestration["Outputs"]["PlatformSettings"])
+    assert re.search(r"job_name_prefix\W+dev\W", settings), settings[:300]
+    resources = [
+        r for name in ("orchestration", "training") for r in _iam_resources(explicit_env.template_dicts[name])
+    ]
+    assert not [r for r in resources if "dtrain-" in r]
+    for kind in ("training-job", "processing-job", "endpoint", "transform-job"):
+        assert any(f":{kind}/dev-*" in r for r in resources), kind
+    logs = [r for r in resources if "/aws/sagemaker/TrainingJobs" in r]
+    # The group itself (CreateLogGroup, DescribeLogStreams) or this platform's streams only.
+    assert logs and not [r for r in logs if re.search(r"TrainingJobs:(?!log-stream:dev-\*)", r)]
+    patterns = [
+        json.dumps(rule["Properties"].get("EventPattern", {}))
+        for rule in orchestration["Resources"].values()
+        if rule["Type"] == "AWS::Events::Rule"
+    ]
+    job_rules = [p for p in patterns if "JobName" in p or "EndpointName" in p]
+    assert len(job_rules) >= 4 and all('"prefix": "dev-"' in p for p in job_rules)

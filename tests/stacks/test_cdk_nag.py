@@ -21,7 +21,9 @@ def test_the_app_synthesizes_with_zero_unacknowledged_findings(synthesized_app: 
 
 
 def test_every_acknowledgment_has_a_reviewable_reason(synthesized_app: SynthesizedApp) -> None:
-    for ack in execution_role_acknowledgments(synthesized_app.platform.storage.stack_name):
+    for ack in execution_role_acknowledgments(
+        synthesized_app.platform.storage.stack_name, synthesized_app.platform.config.job_name_prefix
+    ):
         assert ack.id.startswith("AwsSolutions-")
         assert len(ack.reason) >= 80, ack.id
 
@@ -43,5 +45,8 @@ def test_each_acknowledgment_matches_a_real_finding_and_nothing_else_is_found(
         for construct in violation["violatingConstructs"]
     }
     role_policy = f"{platform.training.stack_name}/SageMakerExecutionRole/DefaultPolicy/Resource"
-    acknowledged = {(a.id, role_policy) for a in execution_role_acknowledgments(platform.storage.stack_name)}
+    acknowledged = {
+        (a.id, role_policy)
+        for a in execution_role_acknowledgments(platform.storage.stack_name, platform.config.job_name_prefix)
+    }
     assert found == acknowledged

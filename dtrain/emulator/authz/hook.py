@@ -5,7 +5,9 @@ Functions interpreter, the SageMaker backend), so the one place that sees every 
 make, with its operation name and parameters, is botocore's client (BaseClient._make_api_call).
 Who is calling is the principal the thread acts as (`acting_as`), inherited by the threads it
 starts (s3transfer, the local job runner); moto's Step Functions interpreter signs its service
-integrations with the access key "ak", which stands for the state machine's role. A thread
+integrations with the access key "ak", which stands for the role of the state machine whose
+execution the thread runs (recorded by the interpreter's worker thread, so several platforms'
+state machines in one emulator each act with their own role). A thread
 acting as nobody is the emulator's own caller (the CLI, the tests): full access.
 """
 
@@ -129,6 +131,11 @@ def job_file_systems_refused(request: Any, region: str) -> str | None:
 
 
 def _state_machine_principal(authorizer: Authorizer) -> Principal:
+    # The role of the execution this thread runs (set by the interpreter's worker, below): with
+    # several platforms in one emulator there are several state machines, each with its role.
+    running: str | None = getattr(_local, "state_machine_role", None)
+    if running:
+        return Principal(running, session="states")
     roles = authorizer.state.state_machine_roles()
     if len(roles) != 1:
         raise AccessDenied(
@@ -175,13 +182,29 @@ def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
 
     def start(self: threading.Thread) -> None:
         self._dtrain_principal = acting_principal()  # type: ignore[attr-defined]
+        self._dtrain_state_machine_role = getattr(_local, "state_machine_role", None)  # type: ignore[attr-defined]
         original_start(self)
 
     def bootstrap_inner(self: threading.Thread) -> None:
         _local.principal = getattr(self, "_dtrain_principal", None)
+        _local.state_machine_role = getattr(self, "_dtrain_state_machine_role", None)
         original_bootstrap(self)
 
+    # moto's interpreter runs each execution in a worker thread of its own (and its Map/Parallel
+    # branches in threads that thread starts): the execution's role rides on them.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original_logic: Any = ExecutionWorker._execution_logic
+
+    def execution_logic(self: Any) -> None:
+        _local.state_machine_role = self._evaluation_details.aws_execution_details.role_arn
+        try:
+            original_logic(self)
+        finally:
+            _local.state_machine_role = None
+
     BaseClient._make_api_call = make_api_call
+    ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
     threading.Thread.start = start  # type: ignore[method-assign]
     setattr(threading.Thread, "_bootstrap_inner", bootstrap_inner)  # noqa: B010 - private
     _installed.append(authorizer)
@@ -190,5 +213,6 @@ def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
     finally:
         _installed.remove(authorizer)
         BaseClient._make_api_call = original_call
+        ExecutionWorker._execution_logic = original_logic  # type: ignore[method-assign]
         threading.Thread.start = original_start  # type: ignore[method-assign]
         setattr(threading.Thread, "_bootstrap_inner", original_bootstrap)  # noqa: B010

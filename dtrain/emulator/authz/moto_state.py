@@ -99,12 +99,20 @@ class MotoState:
         return next((str(sm.roleArn) for sm in machines if str(sm.arn) == arn), None)
 
     def state_machine_for_token(self, token: str) -> str | None:
-        """The state machine that issued a task token (the emulated platform has one)."""
+        """The state machine that issued a task token: the one whose running execution waits on
+        it (several platforms in one emulator have several state machines)."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         machines = stepfunctions_parser_backends[self.account][self.region].state_machines
-        arns = {str(sm.arn) for sm in machines}
-        return next(iter(arns)) if len(arns) == 1 else None
+        if len(machines) == 1:
+            return str(machines[0].arn)
+        for machine in machines:
+            for execution in list(machine.executions):
+                env = getattr(getattr(execution, "exec_worker", None), "env", None)
+                pool = getattr(getattr(env, "callback_pool_manager", None), "_pool", {})
+                if token in pool:  # moto's callback ids are the task tokens
+                    return str(machine.arn)
+        return None
 
     # -- S3 --------------------------------------------------------------------------------
     def _bucket(self, name: str) -> Any | None:
