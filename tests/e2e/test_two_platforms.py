@@ -51,7 +51,6 @@ def test_each_platform_runs_its_own_job_to_success(two_platforms: Emulator, make
         emu.sagemaker.complete(jobs[platform], metrics={"validation:accuracy": 0.9})
         desc = emu.wait_execution(arn)
         assert desc["status"] == "SUCCEEDED", (platform, desc.get("error"), desc.get("cause"))
-    assert emu.service_refusals == []
 
 
 def test_a_platform_s_roles_do_not_reach_the_other_s_jobs_or_ledger(two_platforms: Emulator) -> None:
