@@ -23,17 +23,18 @@ from dtrain.emulator.core import Emulator  # noqa: E402
 from dtrain.emulator.fixtures import synthesized_once  # noqa: E402
 
 PLATFORMS = {"Dtrain": "dtrain", "Second": "second"}
-SPEC = {
+SPEC = {  # tests/e2e/conftest.py's job_spec: the stand-in platforms' jobs are played, not run
     "framework": "pytorch",
     "estimator": {
         "entry_point": "train_ddp.py",
         "image_uri": "ddp",
-        "instance_type": "ml.g5.xlarge",
+        "instance_type": "ml.g5.12xlarge",
         "instance_count": 2,
         "distribution": {"torch_distributed": {"enabled": True}},
+        "hyperparameters": {"epochs": 1, "lr": 0.1},
         "max_run": 3600,
     },
-    "inputs": {"train": "s3://emu-data/cifar10/train"},
+    "inputs": {"train": "s3://data-bucket/cifar10/train"},
 }
 
 

@@ -59,7 +59,7 @@ class Emulator:
         self.sagemaker: Any = sagemaker or EventPlaybackBackend()
         # The platform `output()`, `start_execution()` and `ledger()` address; None: the one
         # orchestration stack deployed, whatever it is called (`platforms()` lists them all).
-        self.orchestration_stack = orchestration_stack
+        self._orchestration_stack = orchestration_stack
         self.announce = announce
         # The functions' log lines go to their log groups (and to `lambda_log_file` when given).
         self.runtime = LambdaRuntime(workdir=new_workdir(), logs=LambdaLogDelivery(lambda_log_file))
@@ -196,9 +196,14 @@ class Emulator:
         assert self.deployment is not None
         return sorted(name for name, s in self.deployment.stacks.items() if PLATFORM_OUTPUT in s.outputs)
 
+    @property
+    def orchestration_stack(self) -> str:
+        """The orchestration stack `output()` reads: the one named, else the one deployed."""
+        return self._platform_stack()
+
     def _platform_stack(self) -> str:
-        if self.orchestration_stack:
-            return self.orchestration_stack
+        if self._orchestration_stack:
+            return self._orchestration_stack
         platforms = self.platforms()
         if len(platforms) != 1:
             raise LookupError(
