@@ -41,10 +41,13 @@ def test_training_is_instances_x_count_x_max_run_plus_volumes(capsys: pytest.Cap
     assert out["per_hour"] == []
 
 
-def test_a_warm_pool_adds_its_keep_alive_on_every_instance(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _estimate(REPO / "examples/ddp_pytorchddp.json", capsys)
-    warm = [line for line in out["bounded"] if line["item"] == "warm pool"]
-    assert warm and warm[0]["hours"] == 0.25 and warm[0]["usd"] == pytest.approx(2 * G5 * 0.25)
+def test_a_warm_pool_adds_its_keep_alive_on_every_instance(make_spec: Any) -> None:
+    raw = make_spec(
+        instance_type="ml.g5.xlarge", instance_count=2, max_run=3600, keep_alive_period_in_seconds=900
+    )
+    estimate = estimate_spec(parse_spec(raw), placeholder_platform(), load_price_table())
+    warm = [line for line in estimate.bounded if line.item == "warm pool"]
+    assert warm and warm[0].hours == 0.25 and warm[0].usd == pytest.approx(2 * G5 * 0.25)
 
 
 def test_spot_is_priced_at_on_demand_as_its_worst_case_and_says_so(
