@@ -55,6 +55,44 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     patch(responses, "get_stack_from_s3_url", get_stack_from_s3_url)
     patch(models, "get_stack_from_s3_url", get_stack_from_s3_url)
 
+    # 4. A change set is addressed by ARN, or by name *within its stack* (CloudFormation API
+    # reference, DescribeChangeSet: "If you specified the name of a change set, specify the stack
+    # name or ID (ARN) of the change set you want to describe"). The CLI names every stack's change
+    # set `cdk-deploy-change-set`; moto 5.2.5 matched the name alone, so DescribeChangeSet answered
+    # another stack's (older) change set and the CLI polled it forever, and Execute/Delete could
+    # act on the wrong stack. Names are resolved to the stack's own change set's ARN first.
+    def own_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> str:
+        if change_set_name in backend.change_sets or not stack_name:
+            return change_set_name
+        matches = [
+            arn
+            for arn, cs in backend.change_sets.items()
+            if cs.change_set_name == change_set_name and stack_name in (cs.stack_name, cs.stack_id)
+        ]
+        return matches[-1] if matches else change_set_name
+
+    original_describe = models.CloudFormationBackend.describe_change_set
+    original_delete = models.CloudFormationBackend.delete_change_set
+
+    def describe_change_set_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        backend = self.cloudformation_backend
+        name = own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        return ActionResult(original_describe(backend, name))
+
+    def delete_change_set_response(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        backend = self.cloudformation_backend
+        original_delete(
+            backend, own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        )
+        return EmptyResult()
+
+    patch(responses.CloudFormationResponse, "describe_change_set", describe_change_set_response)
+    patch(responses.CloudFormationResponse, "delete_change_set", delete_change_set_response)
+
     original_execute = models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
@@ -62,16 +100,14 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
 
         from dtrain.emulator.authz.moto_state import load_skipped_policies
 
+        change_set_name = own_change_set(self, change_set_name, stack_name)
         original_execute(self, change_set_name, stack_name)
-        # By ARN, or by name within the stack: the CLI names every stack's change set the same.
-        change_set = (
-            self.change_sets.get(change_set_name)
-            or [
-                cs
-                for cs in self.change_sets.values()
-                if cs.change_set_name == change_set_name and stack_name in (None, cs.stack_name, cs.stack_id)
-            ][-1]
+        change_set = self.change_sets.get(change_set_name) or next(  # by name with no stack: moto's pick
+            (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name),
+            None,
         )
+        if change_set is None:
+            return
         stack = self.stacks[change_set.stack_id]
         # moto sets the executed template but keeps the outputs of the empty one the change set's
         # stack was created with; rebuild them from the executed template (as Stack.update does).

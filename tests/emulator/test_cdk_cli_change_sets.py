@@ -79,3 +79,34 @@ def test_only_urls_off_aws_are_read_as_the_emulators_path_style() -> None:
     aws = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/t.json"
     assert cdk_cli.as_moto_url(aws) == aws
     assert cdk_cli.as_moto_url(f"{ENDPOINT}/{BUCKET}/t.json") == f"http://localhost/{BUCKET}/t.json"
+
+
+def test_a_change_set_name_is_answered_within_its_own_stack(cfn: Any) -> None:
+    """Every stack's change set is `cdk-deploy-change-set`: DescribeChangeSet, ExecuteChangeSet and
+    DeleteChangeSet by that name act on the stack named with it (moto 5.2.5 took the first match
+    of the name in any stack, so `cdk deploy` polled another stack's old change set forever)."""
+    _deploy_like_the_cli(cfn, "Producer", PRODUCER)
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key="Other.json", Body=json.dumps(PRODUCER | {"Outputs": {}}).encode()
+    )
+    cfn.create_change_set(
+        StackName="Other",
+        ChangeSetName="cdk-deploy-change-set",
+        ChangeSetType="CREATE",
+        TemplateURL=f"{ENDPOINT}/{BUCKET}/Other.json",
+    )
+    for stack in ("Producer", "Other"):
+        desc = cfn.describe_change_set(StackName=stack, ChangeSetName="cdk-deploy-change-set")
+        assert desc["StackName"] == stack
+    assert (
+        cfn.describe_change_set(StackName="Other", ChangeSetName="cdk-deploy-change-set")["ExecutionStatus"]
+        == "AVAILABLE"
+    )
+    cfn.execute_change_set(StackName="Other", ChangeSetName="cdk-deploy-change-set")
+    (other,) = cfn.describe_stacks(StackName="Other")["Stacks"]
+    assert other["StackStatus"] == "CREATE_COMPLETE"
+    cfn.delete_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")
+    assert (
+        cfn.describe_change_set(StackName="Other", ChangeSetName="cdk-deploy-change-set")["StackName"]
+        == "Other"
+    )
