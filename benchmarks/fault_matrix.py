@@ -28,22 +28,14 @@ from dtrain.emulator.service_behaviour import MAX_STATE_PAYLOAD_BYTES  # noqa: E
 from tests.e2e import fault_rows  # noqa: E402
 
 
-def largest_allowed_sweep(items: int) -> dict[str, Any]:
+def largest_allowed_sweep(emu: Any, items: int) -> dict[str, Any]:
     """13 numeric hyperparameters per item, names as long as Prepare still accepts."""
     from dtrain.errors import SpecError
     from dtrain.orchestration.submit import prepare
     from dtrain.platform import PlatformSettings
 
-    platform = PlatformSettings.from_dict(
-        {
-            "region": "us-east-1",
-            "role_arn": "arn:aws:iam::123456789012:role/r",
-            "output_s3_uri": "s3://dtrain-artifacts-123456789012-us-east-1/jobs",
-            "checkpoint_s3_uri": "s3://dtrain-checkpoints-123456789012-us-east-1/checkpoints",
-            "image_uris": {"ddp": "123456789012.dkr.ecr.us-east-1.amazonaws.com/ddp:1"},
-            "job_name_prefix": "dtrain",
-        }
-    )
+    # The deployed platform's own settings: the rows' size depends on its output URI.
+    platform = PlatformSettings.from_dict(json.loads(emu.output("PlatformSettings")))
 
     def sweep(length: int) -> dict[str, Any]:
         spec = fault_rows.make_spec()
@@ -121,7 +113,7 @@ def main() -> int:
         if not args.skip_sweep:
             meter.reset()
             started = time.monotonic()
-            result = sweep_row(emu, largest_allowed_sweep(args.items))
+            result = sweep_row(emu, largest_allowed_sweep(emu, args.items))
             results.append((result, meter.largest_bytes, time.monotonic() - started))
     worst = max(b for _, b, _ in results)
     for result, largest, seconds in results:
