@@ -111,7 +111,10 @@ def chain_argv(
     private = base_dir.parent / f"private.{hostname}"
     (private / "tmp").mkdir(parents=True, exist_ok=True)
     (private / "environment").write_text("")
-    keep = sorted({str(p) for p in (base_dir.parent, *visible, *([ssh_dir] if ssh_dir else []))})
+    # The repository (the entry script, the training code) and the chain's PATH stay visible too
+    # when they live under /tmp, as a clone made by mktemp does (CI's fresh clone).
+    code = [training_code_dir().parent, *(Path(p) for p in image_path.split(":") if p.startswith("/"))]
+    keep = sorted({str(p) for p in (base_dir.parent, *code, *visible, *([ssh_dir] if ssh_dir else []))})
     steps += [
         f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",
         f"mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml",

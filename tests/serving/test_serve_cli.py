@@ -115,16 +115,22 @@ def test_a_stop_signal_stops_serve_its_server_and_removes_its_temp_dirs(
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dtrain", "serve", str(trained_archive), "--port", "0", "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    errors = tmp_path / "serve.err"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dtrain", "serve", str(trained_archive), "--port", "0", "--workers", "1"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
     assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    port = int(url.rsplit(":", 1)[1])
+    # The URL line; anything serve printed before it (or why it ended without one) is in the message.
+    lines = [process.stdout.readline()]
+    while lines[-1] and not lines[-1].startswith("http"):
+        lines.append(process.stdout.readline())
+    assert lines[-1].startswith("http"), f"{lines} {errors.read_text()[-3000:]}"
+    port = int(lines[-1].strip().rsplit(":", 1)[1])
     assert sorted(p.name[:10] for p in temp.iterdir()) == ["dtrain-ser", "dtrain-ts-"]
     process.send_signal(signum)
     assert process.wait(timeout=60) == 0

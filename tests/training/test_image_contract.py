@@ -203,10 +203,13 @@ def _spec(image: str, strategy: str) -> dict[str, object]:
     framework = (
         "tensorflow" if strategy in ("parameter_server", "multi_worker_mirrored_strategy") else "pytorch"
     )
+    # A script the packaged image holds: without source_dir, the spec refuses any other.
+    horovod_script = "train_tf_keras.py" if framework == "tensorflow" else "train_hvd_torch.py"
+    baked = {"ddp": "train_ddp.py", "horovod": horovod_script}
     return {
         "framework": framework,
         "estimator": {
-            "entry_point": "train.py",
+            "entry_point": baked[image],
             "image_uri": image,
             "instance_type": "ml.p4d.24xlarge",
             "instance_count": 2,

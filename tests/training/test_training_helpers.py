@@ -201,7 +201,9 @@ def test_the_keras_inference_code_refuses_scaled_float_pixels_as_the_pytorch_one
     assert spec is not None and spec.loader is not None
     keras_code = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(keras_code)
+    # The handler is standard library only (the TF Serving image's Python has no numpy): nested lists.
     scaled = np.full((1, 32, 32, 3), 0.5, dtype=np.float32)
     with pytest.raises(ValueError, match=r"whole numbers in 0\.\.255"):
-        keras_code.as_nhwc_batch(scaled)
-    assert keras_code.as_nhwc_batch(np.round(scaled * 255)).shape == (1, 32, 32, 3)
+        keras_code.normalised_nhwc(*keras_code.flatten(scaled.tolist()))
+    batch = keras_code.normalised_nhwc(*keras_code.flatten(np.round(scaled * 255).tolist()))
+    assert np.asarray(batch).shape == (1, 32, 32, 3)
