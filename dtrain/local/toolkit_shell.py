@@ -37,5 +37,10 @@ def runs_through_shell(image: str | None) -> bool:
 
 
 def shell_string(argv: list[str]) -> list[str]:
-    """The toolkit 4.x's launch of `argv`: the words joined by spaces, run by /bin/sh."""
-    return ["/bin/sh", "-c", " ".join(argv)]
+    """The toolkit 4.x's launch of `argv`: the words joined by spaces, run by /bin/sh.
+
+    `exec` makes the shell become the launcher once it has split and expanded the words, so the
+    script receives exactly what the toolkit's shell gives it, while local mode's stop (SIGTERM)
+    and its output pipe still reach the launcher itself: with a shell in between, mpirun's
+    forwarded output after the SIGTERM (the ranks' "SIGTERM: stopping at step N") was lost."""
+    return ["/bin/sh", "-c", "exec " + " ".join(argv)]
