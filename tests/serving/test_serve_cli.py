@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,12 +110,14 @@ def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_stops_serve_its_server_and_removes_its_temp_dirs(
-    trained_archive: Path, tmp_path: Path, signum: int
+    trained_archive: Path, tmp_path: Path, signum: int, request: pytest.FixtureRequest
 ) -> None:
     """Two servers of their own (a JVM start each, ~10-40 s on 2 busy cores): the shared one keeps
     serving. SIGHUP is a closed terminal: it stops serve as SIGTERM does."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    # A short TMPDIR: TorchServe's workers bind a unix socket under it, and AF_UNIX paths end at
+    # 108 bytes (pytest-xdist's tmp_path is too deep: "OSError: AF_UNIX path too long").
+    temp = Path(tempfile.mkdtemp(prefix="ts-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp))
     errors = tmp_path / "serve.err"
     with errors.open("w") as stderr:
