@@ -25,6 +25,7 @@ lint: $(VENV)/.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # The main suite runs in PYTEST_WORKERS processes (pytest-xdist): much of it waits on training
 # processes, servers and Node.js, so workers pay even on 2 cores. Each test file stays on one

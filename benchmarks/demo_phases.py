@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/demo_phases.py [--runs N]
 
-Each run is the whole demo (dtrain.demo.run_emulated_demo) in a fresh work directory:
+Each run is the whole demo (dtrain.demo.emulated.run_emulated_demo) in a fresh work directory:
 synth of app.py, deploy of the 4 stacks into the emulator, sample data, `dtrain submit --wait`
 of examples/ddp_torchrun.json on 2 simulated hosts (CPU). The submit is split with the
 emulator's own records: submit -> the trainer's start line in the job's CloudWatch stream
@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dtrain.demo import quiet_emulator_logs, run_emulated_demo
+from dtrain.demo.emulated import quiet_emulator_logs, run_emulated_demo
 
 PHASES = (
     "synth",

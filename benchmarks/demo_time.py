@@ -4,7 +4,7 @@ examples/ddp_torchrun.json --hosts 2` on CPU. Goal: about a minute on a 2-core m
     .venv/bin/python benchmarks/demo_time.py [--runs 1]
 
 Each run uses a fresh work dir and data dir, so the data generation is always included,
-and starts `python -m dtrain.local.demo`-equivalent code in a subprocess as `make demo` does.
+and starts `python -m dtrain.demo.local_demo`-equivalent code in a subprocess as `make demo` does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CODE = (
-    "import sys; from pathlib import Path; from dtrain.local.demo import run_local_demo; "
+    "import sys; from pathlib import Path; from dtrain.demo.local_demo import run_local_demo; "
     "sys.exit(run_local_demo(workdir=Path(sys.argv[1]), data_dir=Path(sys.argv[2]), live=False))"
 )
 

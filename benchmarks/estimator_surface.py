@@ -1,7 +1,7 @@
 """Issue 13's figures: SDK 2.220 estimator arguments mapped / refused / total per framework.
 
 The SDK's own signatures (EstimatorBase, Framework, PyTorch, TensorFlow, read in .venv-sdk)
-against dtrain/estimator_args.py's table: every SDK argument must be mapped or refused with
+against dtrain/jobspec/estimator_args.py's table: every SDK argument must be mapped or refused with
 a reason (0 unknown). The parity configurations are counted from tests/dtrain/test_sdk_parity.py.
 
 Usage: .venv/bin/python benchmarks/estimator_surface.py
@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dtrain.estimator_args import accepted, refused  # noqa: E402
+from dtrain.jobspec.estimator_args import accepted, refused  # noqa: E402
 
 _SIGNATURES = """
 import inspect, json

@@ -30,9 +30,9 @@ from tests.e2e import fault_rows  # noqa: E402
 
 def largest_allowed_sweep(emu: Any, items: int) -> dict[str, Any]:
     """13 numeric hyperparameters per item, names as long as Prepare still accepts."""
-    from dtrain.errors import SpecError
+    from dtrain.jobspec.errors import SpecError
+    from dtrain.jobspec.platform import PlatformSettings
     from dtrain.orchestration.submit import prepare
-    from dtrain.platform import PlatformSettings
 
     # The deployed platform's own settings: the rows' size depends on its output URI.
     platform = PlatformSettings.from_dict(json.loads(emu.output("PlatformSettings")))

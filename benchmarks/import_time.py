@@ -28,10 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 _TIMER = "import time; _t0 = time.perf_counter()\n"
 _REPORT = "\nprint(time.perf_counter() - _t0)\n"
 _CLIENT = "import boto3; boto3.client('sagemaker', region_name='us-east-1')\n"
-_CORE = "import dtrain.errors, dtrain.naming, dtrain.platform, dtrain.spec, dtrain.request, dtrain.metrics\n"
+_CORE = (
+    "import dtrain.jobspec.errors, dtrain.jobspec.naming, dtrain.jobspec.platform, dtrain.jobspec.spec\n"
+    "import dtrain.requests.training_request, dtrain.jobspec.metrics\n"
+)
 _BUILD = (
-    "from dtrain.spec import parse_spec; from dtrain.request import build_training_job_request\n"
-    "from dtrain.placeholder import placeholder_platform\n"
+    "from dtrain.jobspec.spec import parse_spec\n"
+    "from dtrain.requests.training_request import build_training_job_request\n"
+    "from dtrain.jobspec.placeholder import placeholder_platform\n"
     "spec = parse_spec({'framework': 'pytorch', 'estimator': {'entry_point': 'train_ddp.py',"
     " 'image_uri': 'ddp', 'instance_type': 'ml.g5.xlarge', 'instance_count': 2,"
     " 'distribution': {'torch_distributed': {'enabled': True}}}, 'inputs': {'train': 's3://my-data/train'}})\n"

@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from dtrain.placeholder import placeholder_platform
+    from dtrain.jobspec.placeholder import placeholder_platform
 
     examples = sorted((REPO / "examples").glob("*.json"), key=lambda p: p.stat().st_size)
     largest = examples[-1]

@@ -1,4 +1,4 @@
-"""Figures for the service-side rule catalogue (dtrain/service_rules.py) and the S3 reach check.
+"""Figures for the service-side rule catalogue (dtrain/jobspec/service_rules.py) and the S3 reach check.
 
     .venv/bin/python benchmarks/service_rules_figures.py [--deployed]
 
@@ -20,10 +20,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "dtrain")]
 
-from dtrain.platform import PlatformSettings  # noqa: E402
-from dtrain.request import build_training_job_request  # noqa: E402
-from dtrain.service_rules import SERVICE_NOTES, SERVICE_RULES, service_rule_problems  # noqa: E402
-from dtrain.spec import load_spec, parse_spec  # noqa: E402
+from dtrain.jobspec.platform import PlatformSettings  # noqa: E402
+from dtrain.jobspec.service_rules import SERVICE_NOTES, SERVICE_RULES, service_rule_problems  # noqa: E402
+from dtrain.jobspec.spec import load_spec, parse_spec  # noqa: E402
+from dtrain.requests.training_request import build_training_job_request  # noqa: E402
 
 
 def parity_requests() -> dict[str, dict[str, Any]]:
@@ -43,9 +43,9 @@ def parity_requests() -> dict[str, dict[str, Any]]:
 
 
 def deployed_examples() -> None:
-    from dtrain.demo import synth_for_emulator
     from dtrain.emulator import Emulator
-    from dtrain.s3_reach import check_reach, request_locations
+    from dtrain.emulator.platform_app import synth_for_emulator
+    from dtrain.jobspec.s3_reach import check_reach, request_locations
 
     with tempfile.TemporaryDirectory() as tmp:
         assembly = synth_for_emulator(Path(tmp) / "cdk.out")

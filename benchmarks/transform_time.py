@@ -59,8 +59,8 @@ def fresh_model_archive(workdir: Path) -> bytes:
 
 
 def test_set(count: int) -> tuple[Any, list[int]]:
-    from dtrain.demo import test_images
-    from dtrain.local.demo import DEMO_DATA, ensure_sample_data
+    from dtrain.demo.emulated import test_images
+    from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data
 
     data = ROOT / DEMO_DATA
     ensure_sample_data(data)

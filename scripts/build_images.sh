@@ -6,7 +6,7 @@
 # does; the script checks that a checkpoint landed and reports the container's exit code.
 #
 #   scripts/build_images.sh [--no-run]
-#   env: REGION (us-east-1), DLC_ACCOUNT (the region's, from dtrain.inference_images.DLC_ACCOUNTS),
+#   env: REGION (us-east-1), DLC_ACCOUNT (the region's, from dtrain.jobspec.inference_images.DLC_ACCOUNTS),
 #        BASE_DIGEST (skip the lookup: sha256:... of the DLC tag), GPUS (e.g. "--gpus all")
 #
 # Needs docker, and for the ddp image AWS credentials that may pull from the DLC registry (any
@@ -19,7 +19,7 @@ REGION="${REGION:-us-east-1}"
 read -r TABLE_ACCOUNT DLC_DNS_SUFFIX < <(python3 -c '
 import sys
 sys.path.insert(0, ".")
-from dtrain.inference_images import dlc_build_args
+from dtrain.jobspec.inference_images import dlc_build_args
 args = dlc_build_args(sys.argv[1])
 print(args["DLC_ACCOUNT"], args["DLC_DNS_SUFFIX"])' "${REGION}")
 DLC_ACCOUNT="${DLC_ACCOUNT:-${TABLE_ACCOUNT}}"

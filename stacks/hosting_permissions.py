@@ -16,13 +16,13 @@ from __future__ import annotations
 from aws_cdk import Aws, CfnMapping, Stack
 from aws_cdk import aws_iam as iam
 
-from dtrain.inference_images import DLC_ACCOUNTS, INFERENCE_IMAGES
+from dtrain.jobspec.inference_images import DLC_ACCOUNTS, INFERENCE_IMAGES
 
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 # The AWS Deep Learning Containers registry of the inference images (PyTorch inference,
-# TensorFlow Serving) the core looks up (dtrain.inference_images): its account differs per region
+# TensorFlow Serving) the core looks up (dtrain.jobspec.inference_images): its account differs per region
 # (AWS's published table, inference_images.DLC_ACCOUNTS). The stack may be region-agnostic, so the
 # account is looked up in a template mapping by the deploying region (resolved at synth time when
 # the stack's region is known); a region without Deep Learning Containers fails the deploy there.

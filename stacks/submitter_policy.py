@@ -33,7 +33,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dtrain.inference_request import REPACKED_ARCHIVE
+from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from stacks.storage_stack import JOBS_PREFIX
 from stacks.training_stack import (
     INFERENCE_CODE_PATTERN,

@@ -21,7 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dtrain.config import DtrainConfig
-from dtrain.inference_images import dlc_build_args
+from dtrain.jobspec.inference_images import dlc_build_args
 from stacks.hosting_permissions import add_hosting_permissions
 from stacks.storage_stack import JOBS_PREFIX
 

@@ -17,7 +17,8 @@ snapshot and scanner reuses the same synthesis through these fixtures:
                      once per session, shared by pytest-xdist's workers; deploy it with
                      `dtrain.emulator.fixtures.standin_emulator(standin_assembly)`
 - `emulator_app_assembly` Path: app.py synthesized for the emulator as `make demo` and
-                     `dtrain emulate up` do (dtrain.demo.synth_for_emulator), once per session
+                     `dtrain emulate up` do (dtrain.emulator.platform_app.synth_for_emulator),
+                     once per session
 
 Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
 the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
@@ -114,8 +115,8 @@ def standin_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def emulator_app_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from dtrain.demo import synth_for_emulator
     from dtrain.emulator.fixtures import synthesized_once
+    from dtrain.emulator.platform_app import synth_for_emulator
 
     return synthesized_once(_shared_dir(tmp_path_factory, "emulator-app"), synth_for_emulator)
 

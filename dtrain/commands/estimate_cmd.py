@@ -65,12 +65,12 @@ def _text(spec_path: str, estimate: Any, hours_per_month: float) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dtrain.errors import SpecError, SpecErrors, as_error_list
-    from dtrain.placeholder import placeholder_platform
-    from dtrain.platform import PlatformSettings
+    from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+    from dtrain.jobspec.placeholder import placeholder_platform
+    from dtrain.jobspec.platform import PlatformSettings
+    from dtrain.jobspec.spec import load_spec
     from dtrain.pricing.price_table import MissingPrice, PriceTableError, load_price_table
     from dtrain.pricing.spec_cost import estimate_spec
-    from dtrain.spec import load_spec
 
     try:
         table = load_price_table(args.prices)

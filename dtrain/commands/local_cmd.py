@@ -150,11 +150,11 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
     import sys
 
+    from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
     from dtrain.local import LocalConfig, LocalTrainingJob
     from dtrain.local.platform import local_platform_settings
-    from dtrain.processing_local import processing_data_paths, run_before_training
-    from dtrain.request import build_training_job_request, local_code_upload
-    from dtrain.spec import load_spec, parse_spec, requirements_note
+    from dtrain.local.processing_job import processing_data_paths, run_before_training
+    from dtrain.requests.training_request import build_training_job_request, local_code_upload
 
     spec = load_spec(args.spec)
     requirements = requirements_note(spec)
@@ -247,10 +247,10 @@ def handle(args: argparse.Namespace) -> int:
 def _prepare_and_run(args: argparse.Namespace, err: Any, console: Any, lines: Any) -> int:
     import sys
 
-    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.jobspec.errors import SpecError, SpecErrors
     from dtrain.local.errors import LocalModeError
+    from dtrain.local.processing_job import ProcessingFailed
     from dtrain.local.progress import follow_live, follow_plain, print_summary
-    from dtrain.processing_local import ProcessingFailed
 
     try:
         job = prepare_job(args, log_sink=lambda host, line: lines.put((host, line)))
@@ -275,7 +275,7 @@ def _prepare_and_run(args: argparse.Namespace, err: Any, console: Any, lines: An
         return 130
     code_dir = getattr(job, "code_dir", None)
     if code_dir is not None and Path(code_dir).is_dir():
-        from dtrain.source_tree import collect_source_tree
+        from dtrain.jobspec.source_tree import collect_source_tree
 
         note = collect_source_tree(Path(code_dir)).skipped_note()
         if note:  # the same rule as submit's tarball: say what does not ship

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _print_errors(exc: Exception) -> int:
-    from dtrain.errors import as_error_list
+    from dtrain.jobspec.errors import as_error_list
 
     for error in as_error_list(exc):  # type: ignore[arg-type]
         print(str(error), file=sys.stderr)
@@ -46,18 +46,18 @@ def _print_errors(exc: Exception) -> int:
 
 
 def _load_platform(path: str | None) -> Any:
-    from dtrain.platform import PlatformSettings
+    from dtrain.jobspec.platform import PlatformSettings
 
     return PlatformSettings.from_file(path) if path else None
 
 
 def _platform_checks(spec: Any, requests: list[Any], platform: Any, *, real: bool) -> None:
-    """With real platform settings, what they refuse (dtrain.execution_requests
+    """With real platform settings, what they refuse (dtrain.requests.execution_requests
     .check_against_platform: the role, the images, the S3 reach of every request); then the
     service-side notes of each training request (what the platform left out, what a spec's own
     groups must allow) on stderr, so stdout stays machine-readable."""
-    from dtrain.execution_requests import TRAINING, check_against_platform
-    from dtrain.service_rules import request_notes
+    from dtrain.jobspec.service_rules import request_notes
+    from dtrain.requests.execution_requests import TRAINING, check_against_platform
 
     if real:
         check_against_platform(spec, requests, platform)
@@ -72,7 +72,7 @@ def _platform_checks(spec: Any, requests: list[Any], platform: Any, *, real: boo
         ):
             if note not in notes:  # a sweep's items share them
                 notes.append(note)
-    from dtrain.spec import requirements_note
+    from dtrain.jobspec.spec import requirements_note
 
     requirements = requirements_note(spec)
     if requirements is not None:
@@ -82,11 +82,11 @@ def _platform_checks(spec: Any, requests: list[Any], platform: Any, *, real: boo
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from dtrain.errors import SpecError, SpecErrors
-    from dtrain.execution_requests import execution_requests
-    from dtrain.placeholder import placeholder_platform
-    from dtrain.spec import load_spec
-    from dtrain.summary import spec_summary
+    from dtrain.jobspec.errors import SpecError, SpecErrors
+    from dtrain.jobspec.placeholder import placeholder_platform
+    from dtrain.jobspec.spec import load_spec
+    from dtrain.jobspec.summary import spec_summary
+    from dtrain.requests.execution_requests import execution_requests
 
     try:
         spec = load_spec(args.spec)
@@ -107,13 +107,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     from dtrain.config import is_region_name
-    from dtrain.errors import SpecError, SpecErrors
+    from dtrain.jobspec.errors import SpecError, SpecErrors
 
     if args.region is not None and not is_region_name(args.region):
         print(f"--region: {args.region!r}: not an AWS region name like us-east-1", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    from dtrain.execution_requests import execution_requests
-    from dtrain.spec import load_spec
+    from dtrain.jobspec.spec import load_spec
+    from dtrain.requests.execution_requests import execution_requests
 
     try:
         spec = load_spec(args.spec)
@@ -136,7 +136,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     json.dump(job_spec_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -10,7 +10,6 @@ the processes.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.quotas import QuotaBook
 from dtrain.emulator.sagemaker import CreateThrottle, JobControl
 
@@ -166,21 +166,6 @@ class LocalRunnerBackend:
             s3.upload_file(str(path), parsed.netloc, parsed.path.lstrip("/"))
 
 
-def put_job_logs(logs: Any, group: str, job: str, lines: list[tuple[str, str]]) -> None:
-    """Write (host, line) pairs to `group` as SageMaker names them: one stream `<job>/<host>`."""
-    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-        logs.create_log_group(logGroupName=group)
-    by_host: dict[str, list[str]] = {}
-    for host, line in lines:
-        if line:  # CloudWatch Logs rejects an empty message (PutLogEvents: min length 1)
-            by_host.setdefault(host, []).append(line)
-    now = int(time.time() * 1000)
-    for host, messages in by_host.items():
-        stream = f"{job}/{host}"
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        logs.put_log_events(
-            logGroupName=group,
-            logStreamName=stream,
-            logEvents=[{"timestamp": now, "message": m} for m in messages],
-        )
+def local_sagemaker_backend(workdir: Path, *, hosts: int | None = None) -> LocalRunnerBackend:
+    """The emulator's SageMaker backend that trains with local mode under `workdir`."""
+    return LocalRunnerBackend(workdir=workdir, hosts=hosts)

@@ -6,7 +6,7 @@ created job to the emulator's SageMaker backend instead, as training jobs are:
 - `EventPlaybackBackend`: the job stays InProgress until the test plays its outcome
   (`complete`, `fail`, `stop`, the same calls as for a training job);
 - `LocalRunnerBackend`: the job runs on this machine with SageMaker Processing's layout
-  (dtrain.processing_local), as the job's execution role: inputs are downloaded from the
+  (dtrain.local.processing_job), as the job's execution role: inputs are downloaded from the
   emulated S3, outputs uploaded to it (EndOfJob: once the command succeeded; Continuous: also
   what a failed job had written), log lines go to /aws/sagemaker/ProcessingJobs.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
-from dtrain.emulator.local_backend import put_job_logs
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 _CURRENT_REQUEST = threading.local()
@@ -137,7 +137,7 @@ def playback_stop(control: Any, stopping_s: float = 0.0) -> None:
 
 
 class LocalProcessingRun:
-    """One processing job run by dtrain.processing_local in a thread, as its execution role."""
+    """One processing job run by dtrain.local.processing_job in a thread, as its execution role."""
 
     def __init__(self, control: ProcessingControl, *, workdir: Path, python: str) -> None:
         self.control = control
@@ -169,7 +169,7 @@ class LocalProcessingRun:
     def _run_as_role(self, request: Mapping[str, Any]) -> None:
         import boto3
 
-        from dtrain.processing_local import run_processing_locally
+        from dtrain.local.processing_job import run_processing_locally
 
         region = self.control.backend.region_name
         logs = boto3.client("logs", region_name=region)
@@ -221,7 +221,7 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
     from moto.sagemaker.responses import SageMakerResponse
 
     from dtrain.emulator.authz import hook as authz_hook
-    from dtrain.spec_rules import JOB_NAME_RE, full_match
+    from dtrain.jobspec.spec_rules import JOB_NAME_RE, full_match
 
     original_create = SageMakerModelBackend.create_processing_job
     original_response = SageMakerResponse.create_processing_job

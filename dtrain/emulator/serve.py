@@ -81,7 +81,7 @@ def _assembly(options: ServeOptions) -> Path:
         from dtrain.emulator.apps import synth_standin_app
 
         return synth_standin_app(options.workdir / "cdk.out")
-    from dtrain.demo import synth_for_emulator
+    from dtrain.emulator.platform_app import synth_for_emulator
 
     return synth_for_emulator(options.workdir / "cdk.out")
 
@@ -94,7 +94,7 @@ def _serve_in(options: ServeOptions) -> int:
     assembly = _assembly(options)
     backend = None
     if options.local:
-        from dtrain.demo import local_sagemaker_backend
+        from dtrain.emulator.local_backend import local_sagemaker_backend
 
         backend = local_sagemaker_backend(options.workdir / "jobs")
     with Emulator(assembly, sagemaker=backend, server_port=options.port, enforce=options.enforce) as emu:

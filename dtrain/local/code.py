@@ -1,7 +1,7 @@
 """Puts the training code where SageMaker's containers have it: each host's code/ dir.
 
 - an explicit code dir (a spec's local source_dir): its files, by the same rule as submit's
-  tarball (dtrain/source_tree.py: links inside followed, links out of it skipped);
+  tarball (dtrain/jobspec/source_tree.py: links inside followed, links out of it skipped);
 - a packaged image (`ddp`, `horovod`): training_code/<image>/ plus training_code/common/ as
   the package `common`, exactly the image's baked code that the toolkit copies to /opt/ml/code;
 - a source tarball on S3 (sagemaker_submit_directory s3://...tar.gz): downloaded, extracted.
@@ -14,14 +14,16 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from dtrain.jobspec.source_tree import collect_source_tree
 from dtrain.local.config import training_code_dir
 from dtrain.local.errors import LocalModeError
 from dtrain.local.layout import HostTree
 from dtrain.local.s3 import download_object
-from dtrain.source_tree import collect_source_tree
 
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".pytest_cache")
-BAKED_CODE_DIR = "/opt/dtrain/code"  # the images' baked code (dtrain.request.CODE_DIR_IN_IMAGE)
+BAKED_CODE_DIR = (
+    "/opt/dtrain/code"  # the images' baked code (dtrain.requests.training_request.CODE_DIR_IN_IMAGE)
+)
 
 
 def _copy_into(source: Path, dest: Path) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from dtrain.jobspec.spec import parse_spec
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.local.container_config import write_container_config
 from dtrain.local.errors import LocalModeError
@@ -39,8 +40,7 @@ from dtrain.local.image_facts import read_image_facts
 from dtrain.local.image_tools import image_bin
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 ENTRYPOINT_IN_IMAGE = "/opt/dtrain/entrypoint.sh"
 # What the SageMaker PyTorch DLC's own Dockerfile sets (our ddp image inherits it): `train` hands

@@ -8,8 +8,8 @@ system ids to local directories, the output and checkpoint locations to the job 
 
 from __future__ import annotations
 
+from dtrain.jobspec.platform import PlatformSettings
 from dtrain.local.config import LOCAL_IMAGE_URIS
-from dtrain.platform import PlatformSettings
 
 LOCAL_REGION = "us-east-1"
 LOCAL_FSX_ID = "fs-0000000000000000a"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from dtrain.orchestration.errors import CreateThrottled
 
@@ -72,3 +72,16 @@ def call_with_backoff(
                 raise CreateThrottled(f"still throttled after {policy.attempts} attempts: {err}") from err
             sleep(policy.delay(attempt, rand))
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+# Still failing after botocore's retries: the state machine retries Submit on SageMakerTransient.
+_TRANSIENT_CODES = frozenset(
+    {"InternalFailure", "InternalServerError", "ServiceUnavailable", *THROTTLING_CODES}
+)
+
+
+def is_transient(err: Exception) -> bool:
+    if isinstance(err, ClientError):
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or err.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(err, ConnectionError | HTTPClientError)

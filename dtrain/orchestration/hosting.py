@@ -30,8 +30,10 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.orchestration.backoff import is_transient
 from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import EndpointBusy, InvalidEvent, JobNameConflict, SageMakerTransient
+from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
@@ -57,7 +59,7 @@ class NothingToHost(Exception):
 def hosting_block(spec: Mapping[str, Any]) -> str | None:
     present = [b for b in HOSTING_BLOCKS if spec.get(b) is not None]
     if len(present) > 1:
-        from dtrain.errors import SpecError
+        from dtrain.jobspec.errors import SpecError
 
         raise SpecError(
             "transform", "{...}", "one execution either deploys or transforms: the spec has deploy too"
@@ -115,14 +117,11 @@ class HostingRequest:
 
     @property
     def owner_tag(self) -> str:
-        from dtrain.orchestration.submit import execution_tag_value
-
         return execution_tag_value(self.execution_arn, self.execution_start)
 
     def name(self, what: str, prefix: str) -> str:
         """The execution's model / endpoint-config / transform-job name (`what` tells them apart)."""
-        from dtrain.naming import job_name_for
-        from dtrain.orchestration.submit import base_name
+        from dtrain.jobspec.naming import job_name_for
 
         execution = (
             f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
@@ -132,7 +131,7 @@ class HostingRequest:
     def name_from(self, base: str, prefix: str) -> str:
         """This execution's name for a resource the spec names `base` (a fixed model_name or
         transform job_name is used by one execution only: SageMaker refuses the name again)."""
-        from dtrain.naming import job_name_for
+        from dtrain.jobspec.naming import job_name_for
 
         execution = (
             f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
@@ -198,8 +197,6 @@ def _surfaces_transient(step: F) -> F:
 
     @functools.wraps(step)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        from dtrain.orchestration.submit import is_transient
-
         try:
             return step(*args, **kwargs)
         except (ClientError, ConnectionError, HTTPClientError) as err:
@@ -237,8 +234,6 @@ class HostingSubmitter:
         return str(getattr(self.platform, "team", "") or DEFAULT_TEAM)
 
     def _owned(self, arn: str, req: HostingRequest) -> bool:
-        from dtrain.orchestration.submit import EXECUTION_TAG
-
         tags = self.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
         return any(t.get("Key") == EXECUTION_TAG and t.get("Value") == req.owner_tag for t in tags)
 

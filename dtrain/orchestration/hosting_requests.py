@@ -1,6 +1,6 @@
 """The hosting requests the `model` / `deploy` / `transform` phases send, in one place.
 
-The requests are the core's (dtrain.inference_request builds them from the spec's `deploy` /
+The requests are the core's (dtrain.requests.inference_request builds them from the spec's `deploy` /
 `transform` blocks, SDK-parity tested); this module adds only what the orchestration needs
 on top, each for a reason:
 
@@ -19,7 +19,7 @@ from typing import Any
 
 
 def _spec(spec: Mapping[str, Any]) -> Any:
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
 
     return parse_spec(spec)
 
@@ -33,8 +33,8 @@ def repack_plan(
     submit` uploads local code (entry_point / source_dir) under the execution's prefix and
     names the tarball as the block's source_dir; code that is not in S3 by Prepare cannot be
     read by the platform, and is refused there (and at submit, before anything trains)."""
-    from dtrain import inference_request
-    from dtrain.errors import SpecError
+    from dtrain.jobspec.errors import SpecError
+    from dtrain.requests import inference_request
 
     repack = inference_request.model_repack(
         _spec(spec), platform, training_job_name, block=block, region=region
@@ -50,7 +50,7 @@ def repack_plan(
 
 
 def endpoint_name(spec: Mapping[str, Any], platform: Any, training_job_name: str) -> str:
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     return str(inference_request.endpoint_name_for(_spec(spec), platform, training_job_name))
 
@@ -64,7 +64,7 @@ def model_request(
     block: str,
     region: str | None,
 ) -> dict[str, Any]:
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     return dict(
         inference_request.build_model_request(
@@ -81,7 +81,7 @@ def model_request(
 def endpoint_config_request(
     spec: Mapping[str, Any], platform: Any, *, training_job_name: str, config_name: str
 ) -> dict[str, Any]:
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     return dict(
         inference_request.build_endpoint_config_request(
@@ -93,7 +93,7 @@ def endpoint_config_request(
 def endpoint_request(
     spec: Mapping[str, Any], platform: Any, *, training_job_name: str, config_name: str
 ) -> dict[str, Any]:
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     return dict(
         inference_request.build_endpoint_request(
@@ -108,7 +108,7 @@ def fixed_names(spec: Mapping[str, Any], block: str) -> dict[str, str]:
     SageMaker keeps a model's name until it is deleted and a transform job's for good, so a fixed
     name serves one execution only: the platform uses it as the base of each execution's name,
     as the SDK does with base_job_name (HostingRequest.name_from)."""
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     parsed = _spec(spec)
     model, _ = inference_request._model_of(parsed, block)
@@ -123,7 +123,7 @@ def fixed_names(spec: Mapping[str, Any], block: str) -> dict[str, str]:
 def transform_request(
     spec: Mapping[str, Any], platform: Any, *, training_job_name: str, job_name: str
 ) -> dict[str, Any]:
-    from dtrain import inference_request
+    from dtrain.requests import inference_request
 
     parsed = _spec(spec)
     request = dict(

@@ -1,6 +1,6 @@
 """The `model` phase's repack: the trained model.tar.gz with `code/` replaced by the block's
 inference code, as SDK 2.220's utils.repack_model does on the caller's machine before
-CreateModel (dtrain.inference_request.model_repack says what goes where).
+CreateModel (dtrain.requests.inference_request.model_repack says what goes where).
 
 Streaming, in bounded memory: the trained archive is read from S3 as a gzip stream
 (tarfile 'r|gz'), each member is copied into a new gzip stream written to a temporary file in

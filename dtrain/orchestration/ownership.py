@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dtrain.jobspec.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 from dtrain.orchestration.errors import JobNameConflict
-from dtrain.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 
 # An endpoint created before teams existed carries only the execution tag: it was the one
 # (default) team's.

@@ -18,7 +18,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from dtrain.errors import SpecError
+from dtrain.jobspec.errors import SpecError
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 
 DEFAULT_BASE_NAME = "processing"
@@ -30,8 +30,8 @@ def has_processing(spec_dict: Mapping[str, Any]) -> bool:
 
 def processing_base_name(spec_dict: Mapping[str, Any]) -> str:
     """run.job_name, else base_job_name, else the image's name (as the SDK's default)."""
-    from dtrain.processing_request import base_name
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.processing_request import base_name
 
     return base_name(parse_spec(spec_dict))
 
@@ -39,8 +39,8 @@ def processing_base_name(spec_dict: Mapping[str, Any]) -> str:
 def build_processing_request(spec_dict: Mapping[str, Any], platform: Any, job_name: str) -> dict[str, Any]:
     """The CreateProcessingJob request under `job_name`; a local `code` file is refused: on the
     platform the script is read from S3 (`dtrain submit` uploads a local one)."""
-    from dtrain.processing_request import build_processing_job_request
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.processing_request import build_processing_job_request
 
     spec = parse_spec(spec_dict)
     assert spec.processing is not None
@@ -68,8 +68,8 @@ def training_spec(spec_dict: Mapping[str, Any], platform: Any, processing_job_na
     """The spec training runs with: each `{"processing_output": NAME}` channel replaced by the S3
     URI output NAME of the processing job `processing_job_name` was written to, and the
     processing block left out (it ran already)."""
-    from dtrain.processing_request import processing_output_uris
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.processing_request import processing_output_uris
 
     spec = parse_spec(spec_dict)
     out = copy.deepcopy(dict(spec_dict))

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from dtrain.errors import SpecError
+from dtrain.jobspec.errors import SpecError
 
 STATE_LIMIT_BYTES = 256 * 1024
 # Kept free under the limit for what the bound does not count (the processing step's callback

@@ -9,7 +9,7 @@ training job) idempotently:
    adopted: the row gets the fresh token and no second job is created. "This execution" is
    its ARN *and* its start time: a name, so an ARN, may be used again after 90 days.
 2. Otherwise the ledger row is written *before* CreateTrainingJob, so the state-change event
-   always finds the token, under the deterministic name from dtrain.naming.
+   always finds the token, under the deterministic name from dtrain.jobspec.naming.
 3. ResourceInUse on create means the job exists: adopted if its tag names this execution.
 4. A job that is already terminal when Submit finishes is answered at once (the event may
    have come and gone while the row still held the previous attempt's token).
@@ -19,7 +19,6 @@ training job) idempotently:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -29,10 +28,11 @@ from typing import Any
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from dtrain.orchestration import observability
-from dtrain.orchestration.backoff import THROTTLING_CODES, BackoffPolicy, call_with_backoff
+from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff, is_transient
 from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
+from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.observability import Metric
@@ -47,12 +47,8 @@ from dtrain.orchestration.processing import (
 )
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
-from dtrain.spec_rules import EXECUTION_TAG_KEY
 
 log = logging.getLogger(__name__)
-
-EXECUTION_TAG = EXECUTION_TAG_KEY  # one constant with the validation that leaves room for it
-DEFAULT_BASE_NAME = "job"
 
 
 def sagemaker_client(region: str | None = None) -> Any:
@@ -76,39 +72,11 @@ def sagemaker_create_client(region: str | None = None) -> Any:
     return boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
 
 
-# Still failing after botocore's retries: the state machine retries Submit on SageMakerTransient.
-_TRANSIENT_CODES = frozenset(
-    {"InternalFailure", "InternalServerError", "ServiceUnavailable", *THROTTLING_CODES}
-)
-
-
-def is_transient(err: Exception) -> bool:
-    if isinstance(err, ClientError):
-        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return status >= 500 or err.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
-    return isinstance(err, ConnectionError | HTTPClientError)
-
-
-def execution_tag_value(execution_arn: str, execution_start: str = "") -> str:
-    """The ownership tag: the execution ARN and, since a name (so an ARN) may be used again
-    after 90 days, its start time. Tag values hold 256 characters: a digest beyond that."""
-    value = f"{execution_arn}@{execution_start}" if execution_start else execution_arn
-    if len(value) <= 256:
-        return value
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
-
-
 def _build_request(spec_dict: Mapping[str, Any], platform: Any, job_name: str, region: str | None) -> Any:
-    from dtrain.request import build_training_job_request
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.training_request import build_training_job_request
 
     return build_training_job_request(parse_spec(spec_dict), platform, job_name=job_name, region=region)
-
-
-def base_name(spec_dict: Mapping[str, Any]) -> str:
-    estimator = spec_dict.get("estimator") or {}
-    name = spec_dict.get("job_name") or estimator.get("base_job_name") or DEFAULT_BASE_NAME
-    return str(name)
 
 
 def spec_summary(spec_dict: Mapping[str, Any], kind: str = TRAINING) -> str:
@@ -142,7 +110,7 @@ def validation_job_name(spec_dict: Mapping[str, Any], platform: Any) -> str:
     `<job_name>-validate` was not: a 55-56 character job_name that `dtrain validate` accepts
     became 64-65 characters here and failed with a job_name error that was not the user's.
     """
-    from dtrain.naming import job_name_for
+    from dtrain.jobspec.naming import job_name_for
 
     prefix = str(getattr(platform, "job_name_prefix", "") or "")
     return job_name_for(base_name(spec_dict), execution_name="validate", prefix=prefix)
@@ -156,9 +124,9 @@ def prepare(
         raise InvalidEvent("the execution input must be a job spec object")
     base, sweep = split_sweep(spec_dict)
     # What the platform refuses before any request is built: a role it may not pass, an image
-    # its execution role may not pull (dtrain.platform_grants), as `dtrain validate --platform`.
-    from dtrain.platform_grants import check_grants
-    from dtrain.spec import parse_spec
+    # its execution role may not pull (dtrain.requests.platform_grants), as `dtrain validate --platform`.
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.platform_grants import check_grants
 
     check_grants(parse_spec(spec_dict), platform)
     items: list[dict[str, Any]] = []
@@ -247,7 +215,7 @@ class SubmitRequest:
         if self.kind == TRAINING and self.processing and has_processing(spec):
             spec = training_spec(spec, platform, str(self.processing["job_name"]))
         if self.kind == TRAINING and self.is_sweep_item:
-            from dtrain.experiment_config import sweep_trial_config
+            from dtrain.jobspec.experiment_config import sweep_trial_config
 
             spec["experiment_config"] = sweep_trial_config(
                 spec.get("experiment_config"), sweep_name=self.execution_name, index=self.item_index
@@ -255,7 +223,7 @@ class SubmitRequest:
         return spec
 
     def job_name(self, prefix: str) -> str:
-        from dtrain.naming import job_name_for
+        from dtrain.jobspec.naming import job_name_for
 
         # Sweep items share the execution: the item index keeps their names apart. The start
         # time keeps a name reused after 90 days from deriving the old execution's job names.

@@ -1,7 +1,7 @@
 """Sweeps at run time: one job per hyperparameter override, results ranked by a named metric.
 
-The block is parsed by dtrain.sweep_spec, the one parser `dtrain validate` uses too (through
-dtrain.spec.parse_spec, which also checks it against the estimator); this module splits a
+The block is parsed by dtrain.jobspec.sweep_spec, the one parser `dtrain validate` uses too (through
+dtrain.jobspec.spec.parse_spec, which also checks it against the estimator); this module splits a
 parsed spec into its items and ranks their results.
 """
 
@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dtrain.sweep_spec import MAX_SWEEP_CONCURRENCY, MAX_SWEEP_ENTRIES, SweepSpec
+from dtrain.jobspec.sweep_spec import MAX_SWEEP_CONCURRENCY, MAX_SWEEP_ENTRIES, SweepSpec
 
 MAX_SWEEP_ITEMS = MAX_SWEEP_ENTRIES
 __all__ = ["MAX_SWEEP_CONCURRENCY", "MAX_SWEEP_ITEMS", "apply_overrides", "rank_results", "split_sweep"]
@@ -21,13 +21,13 @@ __all__ = ["MAX_SWEEP_CONCURRENCY", "MAX_SWEEP_ITEMS", "apply_overrides", "rank_
 def split_sweep(spec: Mapping[str, Any]) -> tuple[dict[str, Any], SweepSpec | None]:
     """The spec without its sweep block, and the parsed sweep (None for a single job).
 
-    A sweep is parsed with the whole spec (dtrain.spec.parse_spec): the same parser and the
+    A sweep is parsed with the whole spec (dtrain.jobspec.spec.parse_spec): the same parser and the
     same checks against the estimator as `dtrain validate`. Raises SpecError / SpecErrors.
     """
     base = {k: copy.deepcopy(v) for k, v in spec.items() if k != "sweep"}
     if spec.get("sweep") is None:
         return base, None
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
 
     return base, parse_spec(spec).sweep
 

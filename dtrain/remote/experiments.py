@@ -2,7 +2,7 @@
 
 A job belongs to an experiment when its DescribeTrainingJob answer's ExperimentConfig names it
 (what the spec's `experiment_config` sent, or a sweep's per-trial config,
-dtrain.experiment_config.sweep_trial_config). Each run shows its hyperparameters (without the
+dtrain.jobspec.experiment_config.sweep_trial_config). Each run shows its hyperparameters (without the
 SDK's own `sagemaker_*` entries) and its final metrics.
 """
 

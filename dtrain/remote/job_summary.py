@@ -174,7 +174,7 @@ def summarize(region: str, resolved: ResolvedJob) -> dict[str, Any]:
     result["hosting"] = [
         hosting_summary(row, resolved.hosting.get(row.job_name)) for row in resolved.hosting_rows
     ]
-    # A sweep's trials are runs of one experiment: side by side (dtrain.experiment_config).
+    # A sweep's trials are runs of one experiment: side by side (dtrain.jobspec.experiment_config).
     runs = [
         {
             "run_name": (job.get("experiment") or {}).get("RunName"),

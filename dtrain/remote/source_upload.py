@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dtrain.jobspec.source_tree import collect_source_tree
 from dtrain.remote.errors import UsageError
-from dtrain.source_tree import collect_source_tree
 
 SOURCE_TARBALL = "sourcedir.tar.gz"
 

@@ -19,7 +19,7 @@ class SpecRejected(UsageError):
 
 
 def _report(exc: Exception) -> SpecRejected:
-    from dtrain.errors import SpecError, SpecErrors, as_error_list
+    from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
 
     errors = as_error_list(exc) if isinstance(exc, SpecError | SpecErrors) else []
     for error in errors:
@@ -29,8 +29,8 @@ def _report(exc: Exception) -> SpecRejected:
 
 def load_checked_spec(path: Path) -> Any:
     """The parsed JobSpec, or SpecRejected after printing every error."""
-    from dtrain.errors import SpecError, SpecErrors
-    from dtrain.spec import load_spec
+    from dtrain.jobspec.errors import SpecError, SpecErrors
+    from dtrain.jobspec.spec import load_spec
 
     if not path.is_file():
         raise UsageError(f"{path}: no such job spec file")
@@ -38,7 +38,7 @@ def load_checked_spec(path: Path) -> Any:
         spec = load_spec(path)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc
-    from dtrain.spec import requirements_note
+    from dtrain.jobspec.spec import requirements_note
 
     note = requirements_note(spec)
     if note is not None:
@@ -51,14 +51,14 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
 
     With the stack's `PlatformSettings` output, file-system channels and packaged image names
     resolve exactly as the Submit Lambda resolves them, and every S3 location of the request
-    must be one the stack's execution role reaches (dtrain.s3_reach); without it, against the
+    must be one the stack's execution role reaches (dtrain.jobspec.s3_reach); without it, against the
     same placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
     """
-    from dtrain.errors import SpecError, SpecErrors
-    from dtrain.execution_requests import check_against_platform, execution_requests
-    from dtrain.placeholder import placeholder_platform
-    from dtrain.platform import PlatformSettings
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.errors import SpecError, SpecErrors
+    from dtrain.jobspec.placeholder import placeholder_platform
+    from dtrain.jobspec.platform import PlatformSettings
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.execution_requests import check_against_platform, execution_requests
 
     if settings_json:
         try:

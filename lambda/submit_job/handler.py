@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from dtrain.jobspec.platform import PlatformSettings
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import InvalidEvent
@@ -26,7 +27,6 @@ from dtrain.orchestration.submit import (
     sagemaker_create_client,
 )
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
-from dtrain.platform import PlatformSettings
 
 instruments = observability.Instruments("submit_job")
 log = instruments.logger

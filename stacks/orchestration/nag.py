@@ -138,7 +138,7 @@ def _bucket_ref(stack: OrchestrationStack) -> str:
 def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]:
     """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
     the job's name known only at run time; the code's, per execution."""
-    from dtrain.inference_request import REPACKED_ARCHIVE
+    from dtrain.requests.inference_request import REPACKED_ARCHIVE
     from stacks.training_stack import INFERENCE_CODE_PATTERN
 
     bucket_ref = _bucket_ref(stack)
@@ -165,7 +165,7 @@ def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]
 def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
-    from dtrain.inference_request import REPACKED_ARCHIVE
+    from dtrain.requests.inference_request import REPACKED_ARCHIVE
     from stacks.storage_stack import JOBS_PREFIX
     from stacks.training_stack import (
         INFERENCE_CODE_PATTERN,

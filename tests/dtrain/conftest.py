@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dtrain.platform import PlatformSettings
+from dtrain.jobspec.platform import PlatformSettings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.json"))

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 from tests.dtrain.conftest import minimal_spec
 
 
@@ -74,7 +74,7 @@ def test_rules_in_a_region_without_debugger_are_refused_before_any_call() -> Non
 def test_the_json_schema_takes_rules_and_refuses_a_typo() -> None:
     import jsonschema
 
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     validator = jsonschema.Draft202012Validator(job_spec_schema())
     rules = [

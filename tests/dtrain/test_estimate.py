@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from dtrain.cli import main
-from dtrain.placeholder import placeholder_platform
+from dtrain.jobspec.placeholder import placeholder_platform
+from dtrain.jobspec.spec import load_spec, parse_spec
 from dtrain.pricing.price_table import DEFAULT_TABLE, MissingPrice, PriceTableError, load_price_table
 from dtrain.pricing.spec_cost import estimate_spec
-from dtrain.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 G5 = 1.408  # ml.g5.xlarge per hour in the packaged table

@@ -1,4 +1,4 @@
-"""The estimator table (dtrain.estimator_args): bounds from botocore's model, refusals, defaults.
+"""The estimator table (dtrain.jobspec.estimator_args): bounds from botocore's model, refusals, defaults.
 
 The SDK-signature half of the surface test runs in the SDK parity subprocess
 (tests/dtrain/test_sdk_parity.py::test_every_sdk_argument_is_accepted_or_refused).
@@ -15,13 +15,13 @@ from typing import Any
 import botocore.session
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors
-from dtrain.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, markdown_table, refused
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.estimator_args import ARGS, INT32_MAX, INT64_MAX, Int, accepted, markdown_table, refused
+from dtrain.jobspec.schema import job_spec_schema
+from dtrain.jobspec.spec import parse_spec
+from dtrain.jobspec.spec_estimator import EstimatorSpec
 from dtrain.remote.source_upload import pack_spec_code
-from dtrain.request import build_training_job_request
-from dtrain.schema import job_spec_schema
-from dtrain.spec import parse_spec
-from dtrain.spec_estimator import EstimatorSpec
+from dtrain.requests.training_request import build_training_job_request
 from tests.dtrain.conftest import minimal_spec
 
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
@@ -110,7 +110,7 @@ def test_spec_kms_keys_win_over_the_platform_defaults(platform: Any) -> None:
         platform, volume_kms_key_id="alias/platform-volume", output_kms_key_id="alias/platform-output"
     )
     spec = minimal_spec(
-        instance_type="ml.p3.16xlarge",  # EBS only: a volume key is allowed (dtrain.service_rules)
+        instance_type="ml.p3.16xlarge",  # EBS only: a volume key is allowed (dtrain.jobspec.service_rules)
         volume_kms_key="alias/own-volume",
         output_kms_key="alias/own-output",
     )
@@ -154,7 +154,7 @@ def test_readme_lists_every_argument_as_the_table_says() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     begin, end = "<!-- estimator-table:begin -->\n", "\n<!-- estimator-table:end -->"
     block = readme[readme.index(begin) + len(begin) : readme.index(end)]
-    assert block == markdown_table(), "README is stale: paste `python -m dtrain.estimator_args` there"
+    assert block == markdown_table(), "README is stale: paste `python -m dtrain.jobspec.estimator_args` there"
 
 
 def _tar_names(data: bytes) -> list[str]:

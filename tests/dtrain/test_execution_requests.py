@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from dtrain.cli import main
-from dtrain.errors import SpecError, SpecErrors, as_error_list
-from dtrain.execution_requests import check_against_platform, execution_requests
+from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import load_spec, parse_spec
 from dtrain.orchestration.submit import prepare
-from dtrain.platform import PlatformSettings
-from dtrain.spec import load_spec, parse_spec
+from dtrain.requests.execution_requests import check_against_platform, execution_requests
 
 from .conftest import REPO, minimal_spec
 
@@ -74,7 +74,7 @@ def test_max_concurrency_40_is_accepted_by_both() -> None:
 
 
 def test_the_schema_says_the_same_limits() -> None:
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     sweep = job_spec_schema()["properties"]["sweep"]["properties"]
     assert sweep["max_concurrency"]["maximum"] == 40 and sweep["overrides"]["maxItems"] == 200
@@ -130,7 +130,7 @@ def test_render_prints_one_training_request_per_sweep_item_then_hosting(
 def test_render_of_a_lone_training_job_stays_the_bare_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dtrain.placeholder import placeholder_platform
+    from dtrain.jobspec.placeholder import placeholder_platform
 
     settings = _write(tmp_path, placeholder_platform().to_dict(), "platform.json")
     assert main(["render", str(REPO / "examples" / "ddp_torchrun.json"), "--platform", str(settings)]) == 0
@@ -196,7 +196,7 @@ def test_a_data_bucket_input_needs_platform_settings() -> None:
         {"source": "/opt/ml/processing/output/train", "output_name": "train", "destination": "s3://o/t"},
         {"source": "/opt/ml/processing/output/test", "output_name": "test", "destination": "s3://o/e"},
     ]
-    from dtrain.processing_request import build_processing_job_request
+    from dtrain.requests.processing_request import build_processing_job_request
 
     with pytest.raises(SpecError, match=r"processing\.run\.inputs\[0\]\.source: .*platform settings"):
         build_processing_job_request(parse_spec(spec), None)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 from tests.dtrain.conftest import minimal_spec
 
 GROUPS = [
@@ -113,7 +113,7 @@ def test_sdk_instance_group_rules(spec: dict[str, Any], field: str) -> None:
 
 
 def test_a_volume_key_is_refused_when_a_group_has_local_storage() -> None:
-    # ml.g5 has local NVMe storage: SageMaker refuses a VolumeKmsKeyId (dtrain.service_rules).
+    # ml.g5 has local NVMe storage: SageMaker refuses a VolumeKmsKeyId (dtrain.jobspec.service_rules).
     groups = [
         GROUPS[1],
         {"instance_group_name": "g5", "instance_type": "ml.g5.12xlarge", "instance_count": 1},
@@ -126,7 +126,7 @@ def test_a_volume_key_is_refused_when_a_group_has_local_storage() -> None:
 def test_the_json_schema_takes_a_type_and_count_or_groups() -> None:
     import jsonschema
 
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     validator = jsonschema.Draft202012Validator(job_spec_schema())
     assert validator.is_valid(_grouped()) and validator.is_valid(minimal_spec())

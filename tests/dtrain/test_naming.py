@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dtrain.naming import JOB_NAME_PATTERN, MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
+from dtrain.jobspec.naming import JOB_NAME_PATTERN, MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
 
 
 def test_same_identity_same_name() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from dtrain.cli import main
-from dtrain.errors import SpecError, SpecErrors
-from dtrain.estimator_values import BAKED_ENTRY_POINTS
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.estimator_values import BAKED_ENTRY_POINTS
+from dtrain.jobspec.platform import PlatformSettings
 from dtrain.orchestration.submit import prepare
-from dtrain.platform import PlatformSettings
-from dtrain.platform_grants import image_repository, inference_repositories
+from dtrain.requests.platform_grants import image_repository, inference_repositories
 
 from .conftest import REPO
 
@@ -168,8 +168,8 @@ def test_the_baked_entry_points_are_what_the_dockerfiles_copy() -> None:
 
 
 def test_errors_from_several_blocks_come_together(platform: PlatformSettings) -> None:
-    from dtrain.platform_grants import check_grants
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.platform_grants import check_grants
 
     spec = _platform_spec(role=NOTEBOOK_ROLE)
     spec["deploy"] = {
@@ -220,7 +220,7 @@ def test_a_requirements_file_with_network_isolation_is_refused(
 
 def test_inference_images_come_from_the_regions_own_dlc_account() -> None:
     """Issue 26, finding 13: AWS's published table, regions newer than SDK 2.220 included."""
-    from dtrain.inference_images import inference_image_uri
+    from dtrain.jobspec.inference_images import inference_image_uri
 
     uri = inference_image_uri("pytorch", "2.2", "mx-central-1", "ml.m5.large")
     assert uri == "637423239942.dkr.ecr.mx-central-1.amazonaws.com/pytorch-inference:2.2-cpu-py310"

@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dtrain.metrics import default_metric_definitions
-from dtrain.platform import PlatformSettings
-from dtrain.request import (
+from dtrain.jobspec.metrics import default_metric_definitions
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import load_spec, parse_spec, sweep_entries
+from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.training_request import (
     CODE_DIR_IN_IMAGE,
     build_training_job_request,
     local_code_upload,
-    s3_path_join,
-    spec_digest,
 )
-from dtrain.spec import load_spec, parse_spec, sweep_entries
 
 
 def _hp(request: dict[str, Any], key: str) -> Any:

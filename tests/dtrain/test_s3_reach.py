@@ -1,4 +1,4 @@
-"""The execution role's S3 reach (dtrain.s3_reach): every location a request reads or writes."""
+"""The execution role's S3 reach (dtrain.jobspec.s3_reach): every location a request reads or writes."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from dtrain.cli import main
-from dtrain.errors import SpecError, SpecErrors, as_error_list
-from dtrain.platform import PlatformSettings
+from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.s3_reach import ROLE_S3_GRANTS, check_reach, reach_problems, role_grants
+from dtrain.jobspec.spec import load_spec, parse_spec
 from dtrain.remote.spec_check import SpecRejected, check_against_platform
-from dtrain.request import build_training_job_request
-from dtrain.s3_reach import ROLE_S3_GRANTS, check_reach, reach_problems, role_grants
-from dtrain.spec import load_spec, parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 from .conftest import EXAMPLES, minimal_spec
 

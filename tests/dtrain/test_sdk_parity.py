@@ -3,7 +3,7 @@
 All SDK requests are built in one subprocess of .venv-sdk (tests/dtrain/sdk_parity_builder.py)
 with create_training_job intercepted; nothing reaches AWS. Every row of JOBSPEC.md's
 distribution table is covered, plus spot/checkpoints/warm pool, every channel shape, local
-code, platform-filled values and every argument of dtrain.estimator_args that the SDK maps
+code, platform-filled values and every argument of dtrain.jobspec.estimator_args that the SDK maps
 (KMS keys, model channel, code location, debugger and profiler configs, ...). Every field of
 the request is compared, ProfilerConfig, DebugHookConfig and the Debugger / Profiler rule
 configurations included (the hook's CollectionConfigurations as a set: the SDK builds them from
@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from dtrain.estimator_args import ARGS
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.jobspec.estimator_args import ARGS
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_PYTHON = REPO / ".venv-sdk" / "bin" / "python"
@@ -184,7 +184,7 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         ),
         S3_CHANNELS,
     ),
-    # Warm pools cannot be used with spot instances (dtrain.service_rules): on demand here.
+    # Warm pools cannot be used with spot instances (dtrain.jobspec.service_rules): on demand here.
     "every_channel_shape": ("pytorch", _estimator(keep_alive_period_in_seconds=900, **VPC), RICH_CHANNELS),
     "empty_hyperparameters": ("pytorch", _estimator(hyperparameters={}), {}),
     # The estimator of the SageMaker distributed-training workshop (issue 13), as written there.
@@ -207,7 +207,7 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         },
         S3_CHANNELS,
     ),
-    # --- the rest of the SDK surface (dtrain.estimator_args) --------------------------------
+    # --- the rest of the SDK surface (dtrain.jobspec.estimator_args) --------------------------------
     "kms_model_channel_flags": (
         "pytorch",
         _estimator(
@@ -447,7 +447,7 @@ PLATFORM_SDK_KWARGS: dict[str, Any] = {
     ],
     "environment": {"DTRAIN_PLATFORM_VERSION": "2"},
     # No volume_kms_key: ml.g5 has local NVMe storage, where SageMaker refuses one and the
-    # platform leaves its default out (dtrain.service_rules).
+    # platform leaves its default out (dtrain.jobspec.service_rules).
     "output_kms_key": PLATFORM["output_kms_key_id"],
     "metric_definitions": [
         {"Name": "train:loss", "Regex": "train_loss=([0-9.eE+-]+)"},
@@ -800,7 +800,7 @@ def test_experiment_config_equals_sdk_v2(sdk_requests: dict[str, Any]) -> None:
 def test_processing_request_equals_sdk_v2(
     case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
 ) -> None:
-    from dtrain.processing_request import build_processing_job_request
+    from dtrain.requests.processing_request import build_processing_job_request
 
     processor, run, with_platform = PROCESSING_CASES[case_id]
     spec = parse_spec(
@@ -1199,7 +1199,7 @@ def _hosting_configs(code_dir: Path) -> list[dict[str, Any]]:
 
 
 def _image_queries() -> list[list[Any]]:
-    from dtrain.inference_images import DLC_REGIONS, INFERENCE_IMAGES
+    from dtrain.jobspec.inference_images import DLC_REGIONS, INFERENCE_IMAGES
 
     queries: list[list[Any]] = []
     for framework, images in INFERENCE_IMAGES.items():
@@ -1228,7 +1228,7 @@ def _hosting_spec(case_id: str, code_dir: Path) -> tuple[Any, PlatformSettings |
 def test_deploy_requests_equal_sdk_v2(
     case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
 ) -> None:
-    from dtrain.inference_request import (
+    from dtrain.requests.inference_request import (
         build_endpoint_config_request,
         build_endpoint_request,
         build_model_request,
@@ -1252,7 +1252,7 @@ def test_deploy_requests_equal_sdk_v2(
 def test_transform_requests_equal_sdk_v2(
     case_id: str, local_code_dir: Path, sdk_requests: dict[str, Any]
 ) -> None:
-    from dtrain.inference_request import build_model_request, build_transform_job_request
+    from dtrain.requests.inference_request import build_model_request, build_transform_job_request
 
     spec, platform, job = _hosting_spec(case_id, local_code_dir)
     region = None if platform is not None else "us-east-1"
@@ -1277,7 +1277,7 @@ def _assert_same_repack(
     theirs: dict[str, Any],
 ) -> None:
     """The repack dtrain leaves to the platform is the one the SDK did (same archives, same code)."""
-    from dtrain.inference_request import model_repack
+    from dtrain.requests.inference_request import model_repack
 
     plan = model_repack(spec, platform, job, block, region)
     sdk = theirs.get("repack")
@@ -1301,8 +1301,8 @@ def _assert_same_repack(
 def test_inference_images_equal_the_sdks_lookup(sdk_requests: dict[str, Any]) -> None:
     """Every version (and alias) of dtrain's table, in several partitions, cpu / gpu / serverless,
     and every region: the URI SDK 2.220's image_uris.retrieve gives."""
-    from dtrain.errors import SpecError
-    from dtrain.inference_images import inference_image_uri
+    from dtrain.jobspec.errors import SpecError
+    from dtrain.jobspec.inference_images import inference_image_uri
 
     theirs = sdk_requests["inference_images"]
     mismatches = []
@@ -1332,15 +1332,15 @@ RULE_REGIONS = [
 
 @pytest.mark.slow
 def test_the_built_in_rules_equal_smdebug_rulesconfigs(sdk_requests: dict[str, Any]) -> None:
-    """dtrain.debugger_rules' tables are smdebug-rulesconfig 1.0.1's rules as the SDK builds them,
+    """dtrain.jobspec.debugger_rules' tables are smdebug-rulesconfig 1.0.1's rules as the SDK builds them,
     every one (a new rule in the library fails here), and the evaluator image of every region."""
-    from dtrain.debugger_rules import (
+    from dtrain.jobspec.debugger_rules import (
         DEBUGGER_RULES,
         PROFILER_RULES,
         RULE_IMAGE_ACCOUNTS,
         rule_evaluator_image,
     )
-    from dtrain.errors import SpecError
+    from dtrain.jobspec.errors import SpecError
 
     theirs = sdk_requests["rules_catalogue"]
     ours_debugger = {

@@ -1,4 +1,4 @@
-"""SageMaker's service-side rules (dtrain.service_rules) on requests the builder makes."""
+"""SageMaker's service-side rules (dtrain.jobspec.service_rules) on requests the builder makes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors, as_error_list
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.service_rules import (
+from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.service_rules import (
     EFA_INSTANCE_TYPES,
     LOCAL_STORAGE_FAMILIES,
     MAX_RUNTIME_SECONDS,
@@ -22,8 +21,9 @@ from dtrain.service_rules import (
     request_notes,
     service_rule_problems,
 )
-from dtrain.spec import load_spec, parse_spec
-from dtrain.validate_request import enum_values, validate_create_training_job
+from dtrain.jobspec.spec import load_spec, parse_spec
+from dtrain.jobspec.validate_request import enum_values, validate_create_training_job
+from dtrain.requests.training_request import build_training_job_request
 
 from .conftest import EXAMPLES, minimal_spec
 

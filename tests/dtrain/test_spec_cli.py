@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from dtrain.cli import main
-from dtrain.distribution import STRATEGIES
-from dtrain.request import build_training_job_request
-from dtrain.spec import load_spec
+from dtrain.jobspec.distribution import STRATEGIES
+from dtrain.jobspec.spec import load_spec
+from dtrain.requests.training_request import build_training_job_request
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def test_the_spot_and_channel_examples_show_what_they_promise(platform: Any) -> 
     assert (
         spot["StoppingCondition"]["MaxWaitTimeInSeconds"] >= spot["StoppingCondition"]["MaxRuntimeInSeconds"]
     )
-    # Warm pools cannot be used with spot instances (dtrain.service_rules): on-demand example.
+    # Warm pools cannot be used with spot instances (dtrain.jobspec.service_rules): on-demand example.
     assert "KeepAlivePeriodInSeconds" not in spot["ResourceConfig"]
     assert spot["CheckpointConfig"]["S3Uri"].startswith(platform.checkpoint_s3_uri)
     channels = build_training_job_request(load_spec(REPO / "examples/fsx_efs_s3_channels.json"), platform)
@@ -156,7 +156,7 @@ def test_examples_conform_to_the_schema(example_paths: list[Path]) -> None:
     # jsonschema comes with moto[all] (openapi-spec-validator); dtrain itself does not need it.
     import jsonschema
 
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     schema = job_spec_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -191,7 +191,8 @@ def test_cli_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
 def test_core_import_loads_no_botocore_and_no_yaml() -> None:
     # The submit Lambda's cold start: botocore's model loads on first build, PyYAML only for .yaml.
     code = (
-        "import sys, dtrain.spec, dtrain.request, dtrain.platform, dtrain.naming, dtrain.errors\n"
+        "import sys, dtrain.jobspec.spec, dtrain.requests.training_request, dtrain.jobspec.platform\n"
+        "import dtrain.jobspec.naming, dtrain.jobspec.errors\n"
         "heavy = [m for m in ('botocore', 'boto3', 'yaml', 'rich') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

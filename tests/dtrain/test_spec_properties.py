@@ -18,13 +18,13 @@ import jsonschema
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dtrain.errors import RequestValidationError, SpecError, SpecErrors
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.schema import job_spec_schema
-from dtrain.spec import parse_spec
-from dtrain.spec_estimator import ESTIMATOR_KEYS
-from dtrain.validate_request import request_problems
+from dtrain.jobspec.errors import RequestValidationError, SpecError, SpecErrors
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.schema import job_spec_schema
+from dtrain.jobspec.spec import parse_spec
+from dtrain.jobspec.spec_estimator import ESTIMATOR_KEYS
+from dtrain.jobspec.validate_request import request_problems
+from dtrain.requests.training_request import build_training_job_request
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPECS = [json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*.json"))]

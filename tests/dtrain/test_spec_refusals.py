@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors, as_error_list
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 Mutation = Callable[[dict[str, Any]], None]
 

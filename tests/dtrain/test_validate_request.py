@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from dtrain import spec_rules as rules
-from dtrain.errors import RequestValidationError
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
-from dtrain.validate_request import (
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import RequestValidationError
+from dtrain.jobspec.spec import parse_spec
+from dtrain.jobspec.validate_request import (
     request_problems,
     shapes,
     translate_java_pattern,
     untranslatable_patterns,
     validate_create_training_job,
 )
+from dtrain.requests.training_request import build_training_job_request
 
 
 @pytest.fixture

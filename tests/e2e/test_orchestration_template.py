@@ -258,7 +258,8 @@ def test_each_lambda_bundle_imports_its_handler_and_its_own_dtrain_copy(
         code = (
             "import sys; sys.path.insert(0, '.'); import handler, dtrain; "
             # Submit imports these lazily: they must be in the bundle too.
-            "import dtrain.request, dtrain.spec, dtrain.naming, dtrain.platform; "
+            "import dtrain.requests.training_request, dtrain.jobspec.spec; "
+            "import dtrain.jobspec.naming, dtrain.jobspec.platform; "
             "print(handler.__file__, dtrain.__file__)"
         )
         # As in Lambda: LAMBDA_TASK_ROOT set makes the X-Ray SDK sample locally; outside Lambda it

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.demo import data_bucket, local_sagemaker_backend
+from dtrain.demo.emulated import data_bucket
 from dtrain.emulator import Emulator
+from dtrain.emulator.local_backend import local_sagemaker_backend
 from dtrain.local import LocalConfig
 from dtrain.local.config import repo_root, training_code_dir
 

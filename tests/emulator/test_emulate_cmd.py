@@ -113,8 +113,7 @@ def test_the_local_backend_skips_empty_log_lines(tmp_path: Path) -> None:
 
     from moto import mock_aws
 
-    from dtrain.demo import local_sagemaker_backend
-    from dtrain.emulator.local_backend import LOG_GROUP
+    from dtrain.emulator.local_backend import LOG_GROUP, local_sagemaker_backend
 
     backend = local_sagemaker_backend(tmp_path)
     with mock_aws():

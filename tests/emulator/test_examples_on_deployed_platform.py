@@ -11,11 +11,11 @@ import pytest
 
 from dtrain.cli import main
 from dtrain.emulator import Emulator
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.s3_reach import check_reach, describes_role_reach, request_locations, role_grants
-from dtrain.service_rules import service_rule_problems
-from dtrain.spec import load_spec
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.s3_reach import check_reach, describes_role_reach, request_locations, role_grants
+from dtrain.jobspec.service_rules import service_rule_problems
+from dtrain.jobspec.spec import load_spec
+from dtrain.requests.training_request import build_training_job_request
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
 

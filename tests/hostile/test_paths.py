@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from dtrain.local.errors import LocalModeError
-from dtrain.processing_local import run_processing_locally, stand_in_path
+from dtrain.local.processing_job import run_processing_locally, stand_in_path
 from tests.hostile.support import Outcome
 
 WRITE_OUTPUT = "import sys, pathlib; pathlib.Path(sys.argv[1], 'result.txt').write_text('made by the job')"

@@ -1,7 +1,7 @@
 """Symbolic links in a local source_dir: one rule for submit's tarball and local mode's copy.
 
 Links inside source_dir are followed (as SDK v2's dereferencing tar does); links out of it,
-dangling links and loops are skipped and named. The rule lives in dtrain/source_tree.py.
+dangling links and loops are skipped and named. The rule lives in dtrain/jobspec/source_tree.py.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.jobspec.source_tree import collect_source_tree
 from dtrain.local.code import stage_code
 from dtrain.local.layout import JobLayout
 from dtrain.remote.source_upload import pack_source_dir
-from dtrain.source_tree import collect_source_tree
 from tests.hostile.support import Outcome
 
 

@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import RequestValidationError, SpecError, SpecErrors
-from dtrain.inference_images import inference_image_uri
-from dtrain.inference_request import (
+from dtrain.jobspec.errors import RequestValidationError, SpecError, SpecErrors
+from dtrain.jobspec.inference_images import inference_image_uri
+from dtrain.jobspec.inference_spec import DEPLOY_ARGS, MODEL_ARGS, SERVERLESS_ARGS, TRANSFORM_ARGS
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.inference_request import (
     build_endpoint_config_request,
     build_endpoint_request,
     build_model_request,
@@ -20,9 +23,6 @@ from dtrain.inference_request import (
     model_name_for,
     model_repack,
 )
-from dtrain.inference_spec import DEPLOY_ARGS, MODEL_ARGS, SERVERLESS_ARGS, TRANSFORM_ARGS
-from dtrain.platform import PlatformSettings
-from dtrain.spec import parse_spec
 
 ROLE = "arn:aws:iam::123456789012:role/train-role"
 JOB = "cifar10-job-1"
@@ -141,7 +141,7 @@ def test_framework_specific_and_cross_block_rules() -> None:
 
 
 def test_the_tables_cover_what_botocore_bounds() -> None:
-    from dtrain.validate_request import shapes
+    from dtrain.jobspec.validate_request import shapes
 
     s = shapes()
     check = SERVERLESS_ARGS["max_concurrency"]
@@ -161,7 +161,7 @@ def test_the_tables_cover_what_botocore_bounds() -> None:
 def test_the_json_schema_takes_both_blocks_and_refuses_typos_and_refused_keys() -> None:
     import jsonschema
 
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     validator = jsonschema.Draft202012Validator(job_spec_schema())
     doc = _spec(
@@ -393,9 +393,9 @@ def test_the_deploy_examples_load_conform_and_build_every_request(name: str) -> 
 
     import jsonschema
 
-    from dtrain.placeholder import placeholder_platform
-    from dtrain.schema import job_spec_schema
-    from dtrain.spec import load_spec
+    from dtrain.jobspec.placeholder import placeholder_platform
+    from dtrain.jobspec.schema import job_spec_schema
+    from dtrain.jobspec.spec import load_spec
 
     path = Path(__file__).resolve().parents[2] / "examples" / "deploy" / name
     jsonschema.Draft202012Validator(job_spec_schema()).validate(json.loads(path.read_text()))

@@ -105,7 +105,7 @@ def sfn() -> RecordingSfn:
 
 @pytest.fixture
 def platform() -> Any:
-    from dtrain.platform import PlatformSettings
+    from dtrain.jobspec.platform import PlatformSettings
 
     return PlatformSettings.from_dict(PLATFORM)
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ownership import EndpointOwnedElsewhere, owner_tags, team_of
-from dtrain.platform import PlatformSettings
-from dtrain.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 
 from .conftest import PLATFORM
 

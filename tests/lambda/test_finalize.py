@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import SpecError
+from dtrain.jobspec.errors import SpecError
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.finalize import finalize_failure, finalize_sweep, plain_cause
 from dtrain.orchestration.outcome import finalize_output, spot_savings_percent
@@ -61,8 +61,8 @@ def test_sweep_results_rank_best_first_and_failed_last() -> None:
 
 
 def _parse_sweep(raw: object) -> Any:
-    from dtrain.errors import ErrorCollector
-    from dtrain.sweep_spec import parse_sweep
+    from dtrain.jobspec.errors import ErrorCollector
+    from dtrain.jobspec.sweep_spec import parse_sweep
 
     errors = ErrorCollector()
     sweep = parse_sweep(raw, "pytorch", errors)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from dtrain.jobspec.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 from dtrain.orchestration.errors import CapacityWait, EndpointBusy, QuotaTooSmall, SageMakerTransient
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
-from dtrain.spec_rules import EXECUTION_TAG_KEY, TEAM_TAG_KEY
 
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
 DEPLOY = {

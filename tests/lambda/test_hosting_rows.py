@@ -285,7 +285,7 @@ def test_an_execution_end_leaves_a_finished_endpoint_alone(ledger: Ledger, sfn: 
 def test_prepare_plans_the_hosting_step_and_refuses_what_the_platform_does_not_do(
     platform: Any, spec: dict[str, Any]
 ) -> None:
-    from dtrain.errors import SpecError
+    from dtrain.jobspec.errors import SpecError
     from dtrain.orchestration.hosting import DEPLOY_TIMEOUT_S, hosting_plan
 
     deploy = {"instance_type": "ml.m5.large", "initial_instance_count": 1, "framework_version": "2.2"}

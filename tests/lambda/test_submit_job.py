@@ -8,12 +8,12 @@ from typing import Any
 import boto3
 import pytest
 
-from dtrain.errors import SpecError, SpecErrors
+from dtrain.jobspec.errors import SpecError, SpecErrors
 from dtrain.orchestration.backoff import BackoffPolicy
 from dtrain.orchestration.errors import CreateThrottled
+from dtrain.orchestration.execution_identity import EXECUTION_TAG
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.submit import (
-    EXECUTION_TAG,
     SubmitRequest,
     Submitter,
     prepare,
@@ -185,8 +185,8 @@ def test_prepare_accepts_every_job_name_that_validate_accepts(
     spec: dict[str, Any], platform: Any, length: int
 ) -> None:
     """Issue 11 item 7: Prepare validated with `<job_name>-validate` (64-65 characters)."""
-    from dtrain.request import build_training_job_request
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
+    from dtrain.requests.training_request import build_training_job_request
 
     spec["job_name"] = ("dtrain-" + "x" * 60)[:length]
     assert build_training_job_request(parse_spec(spec), platform, region="us-east-1")  # dtrain validate
@@ -199,7 +199,7 @@ def test_validation_leaves_room_for_the_tag_submit_adds(
 ) -> None:
     """Issue 19 item 6: 50 spec tags passed validation, then Submit's own made 51; Submit adds
     two since issue 29 (the owning execution and the owning team)."""
-    from dtrain import spec_rules
+    from dtrain.jobspec import spec_rules
 
     spec["estimator"]["tags"] = {f"k{i}": "v" for i in range(spec_rules.MAX_TAGS - 1)}
     with pytest.raises((SpecError, SpecErrors), match=r"estimator\.tags"):

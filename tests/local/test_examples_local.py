@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from dtrain.cli import main
+from dtrain.jobspec.spec import load_spec
 from dtrain.local import LocalTrainingJob
 from dtrain.local.config import repo_root
 from dtrain.local.platform import local_platform_settings
-from dtrain.request import build_training_job_request
-from dtrain.spec import load_spec
+from dtrain.requests.training_request import build_training_job_request
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
@@ -53,7 +53,7 @@ def test_ddp_torchrun_example_through_the_api_emulator_style(cifar_dir: Path, tm
     spec = load_spec(REPO / "examples" / "ddp_torchrun.json")
     raw = json.loads(json.dumps(dict(spec.raw)))
     raw["estimator"]["hyperparameters"].update({"epochs": 1, "batch_size": 16, "width": 4, "max_steps": 3})
-    from dtrain.spec import parse_spec
+    from dtrain.jobspec.spec import parse_spec
 
     request = build_training_job_request(parse_spec(raw), local_platform_settings())
     seen: dict[str, list[str]] = {}

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.jobspec.spec import load_spec
 from dtrain.local.config import repo_root
 from dtrain.local.environment import MachineFacts, process_environment
 from dtrain.local.launchers import LaunchOptions, plan_launch
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.local.toolkit_launch import TOOLKIT_PYTHON, local_fields, toolkit_fields, toolkit_launches
-from dtrain.request import build_training_job_request
-from dtrain.spec import load_spec
+from dtrain.requests.training_request import build_training_job_request
 
 EXAMPLES = sorted(p.name for p in (repo_root() / "examples").glob("*.json"))
 FIELDS = ("launcher", "script", "args", "torchrun", "mpirun", "tf", "ps")

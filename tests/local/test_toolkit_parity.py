@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from dtrain.jobspec.spec import load_spec, parse_spec
 from dtrain.local.config import repo_root
 from dtrain.local.container_config import write_container_config
 from dtrain.local.environment import MachineFacts, process_environment
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
-from dtrain.request import build_training_job_request
-from dtrain.spec import load_spec, parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 SDK_PYTHON = repo_root() / ".venv-sdk" / "bin" / "python"
 TOOLKIT_PROBE = """

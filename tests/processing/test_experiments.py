@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dtrain.experiment_config import ENTITY_NAME_RE, sweep_trial_config
+from dtrain.jobspec.experiment_config import ENTITY_NAME_RE, sweep_trial_config
 
 
 def test_each_trial_is_a_run_of_the_experiment_named_after_the_sweep() -> None:

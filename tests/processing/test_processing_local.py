@@ -15,7 +15,7 @@ import pytest
 from dtrain.cli import main
 from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root
-from dtrain.processing_local import run_processing_locally, stand_in_path
+from dtrain.local.processing_job import run_processing_locally, stand_in_path
 
 REPO = repo_root()
 EXAMPLE = REPO / "examples" / "processing" / "ddp_with_preprocessing.json"

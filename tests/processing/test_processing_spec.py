@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from dtrain.errors import RequestValidationError, SpecError, SpecErrors, as_error_list
-from dtrain.platform import PlatformSettings
-from dtrain.processing_request import build_processing_job_request, processing_output_uris
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
-from dtrain.validate_request import validate_create_processing_job
+from dtrain.jobspec.errors import RequestValidationError, SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import parse_spec
+from dtrain.jobspec.validate_request import validate_create_processing_job
+from dtrain.requests.processing_request import build_processing_job_request, processing_output_uris
+from dtrain.requests.training_request import build_training_job_request
 
 ROLE = "arn:aws:iam::123456789012:role/train-role"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-trainer:1.0"
@@ -183,7 +183,7 @@ def test_a_processing_instance_type_typo_is_refused_with_a_suggestion() -> None:
 def test_the_json_schema_takes_a_processing_spec_and_refuses_a_typo() -> None:
     import jsonschema
 
-    from dtrain.schema import job_spec_schema
+    from dtrain.jobspec.schema import job_spec_schema
 
     schema = job_spec_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

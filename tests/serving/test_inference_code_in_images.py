@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dtrain.inference_images import inference_image_uri
-from dtrain.inference_request import build_model_request
+from dtrain.jobspec.inference_images import inference_image_uri
+from dtrain.jobspec.spec import parse_spec
 from dtrain.local.config import repo_root, training_code_dir
+from dtrain.requests.inference_request import build_model_request
 from dtrain.serving.tf_service import UnversionedSavedModelError, find_saved_model, has_saved_model
-from dtrain.spec import parse_spec
 
 COMMON = training_code_dir() / "common"
 MEAN, STD = [125.3, 123.0, 113.9], [63.0, 62.1, 66.7]

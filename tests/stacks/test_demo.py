@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrain.demo import render_table, run_emulated_demo, summarize_assembly
+from dtrain.demo.emulated import render_table, run_emulated_demo, summarize_assembly
 from stacks.synthesis import SynthesizedApp
 
 
@@ -68,7 +68,7 @@ def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(tmp_path:
 def test_the_report_prints_each_prediction_and_the_accuracy_on_them(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from dtrain.demo import DemoReport, print_report
+    from dtrain.demo.emulated import DemoReport, print_report
 
     report = DemoReport(
         status="SUCCEEDED",

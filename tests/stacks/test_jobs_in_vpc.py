@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dtrain.platform import PlatformSettings
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 
 def _joined_literals(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""dtrain.s3_reach mirrors the execution role's S3 object statements exactly (same Sids)."""
+"""dtrain.jobspec.s3_reach mirrors the execution role's S3 object statements exactly (same Sids)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-from dtrain.s3_reach import JOBS, ROLE_S3_GRANTS
+from dtrain.jobspec.s3_reach import JOBS, ROLE_S3_GRANTS
 from stacks.storage_stack import JOBS_PREFIX
 
 EXPORTS = {"data": "DataBucketArn", "artifacts": "ArtifactsBucketArn", "checkpoints": "CheckpointsBucketArn"}

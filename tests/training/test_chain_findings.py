@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dtrain.commands.data_cmd import make_cifar10_sample
+from dtrain.jobspec.spec import parse_spec
 from dtrain.local.config import training_code_dir
 from dtrain.local.entry_chain import (
     image_toolkit_bin,
@@ -42,8 +43,7 @@ from dtrain.local.entry_chain import (
 from dtrain.local.host_network import HostNetwork, leftover_namespaces
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
-from dtrain.request import build_training_job_request
-from dtrain.spec import parse_spec
+from dtrain.requests.training_request import build_training_job_request
 
 # A rank whose checkpoint takes 3 s: it writes checkpoints/rank-<r>.done when it is complete.
 SLOW_CHECKPOINT_RANK = """

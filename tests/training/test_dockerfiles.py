@@ -73,7 +73,7 @@ def test_a_clean_dockerfile_has_no_findings_and_hadolint_still_catches_its_own_r
 def test_images_bake_the_scripts_and_common_where_the_request_points(
     harness: SimpleNamespace, image: str, programs: list[str]
 ) -> None:
-    from dtrain.request import CODE_DIR_IN_IMAGE
+    from dtrain.requests.training_request import CODE_DIR_IN_IMAGE
 
     text = (harness.training_code / image / "Dockerfile").read_text()
     assert re.search(rf"^COPY common {CODE_DIR_IN_IMAGE}/common$", text, re.M)

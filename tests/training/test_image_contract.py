@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from dtrain.distribution import STRATEGIES
-from dtrain.errors import SpecError
+from dtrain.jobspec.distribution import STRATEGIES
+from dtrain.jobspec.errors import SpecError
+from dtrain.jobspec.spec import load_spec, parse_spec
+from dtrain.jobspec.spec_rules import IMAGE_DISTRIBUTIONS
 from dtrain.local.config import repo_root
 from dtrain.local.container_config import write_container_config
 from dtrain.local.image_facts import read_image_facts
@@ -28,9 +30,7 @@ from dtrain.local.launchers import MPI_SIGKILL_TIMEOUT_SECONDS
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.local.toolkit_launch import TOOLKIT_PYTHON
-from dtrain.request import CODE_DIR_IN_IMAGE, build_training_job_request
-from dtrain.spec import load_spec, parse_spec
-from dtrain.spec_rules import IMAGE_DISTRIBUTIONS
+from dtrain.requests.training_request import CODE_DIR_IN_IMAGE, build_training_job_request
 
 IMAGES = ("ddp", "horovod")
 SDK_PYTHON = repo_root() / ".venv-sdk" / "bin" / "python"

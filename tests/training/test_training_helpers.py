@@ -16,7 +16,7 @@ from common.metrics import format_metric_line
 from common.torch_checkpoint import apply_training_state, read_newest_state, save_training_state
 from torch.utils.data.distributed import DistributedSampler
 
-# dtrain's default metric definitions (interfaces: dtrain/metrics.py), which the line must satisfy.
+# dtrain's default metric definitions (interfaces: dtrain/jobspec/metrics.py), which the line must satisfy.
 DEFAULT_METRIC_REGEXES = {
     "train:loss": r"train_loss=([0-9.eE+-]+)",
     "validation:accuracy": r"val_acc=([0-9.eE+-]+)",

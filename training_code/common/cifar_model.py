@@ -91,7 +91,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     """The state dict in `path`, tensors only where this torch can promise it.
 
     `weights_only` arrived in torch 1.13; the inference images the spec still offers go back to
-    1.10 (dtrain.inference_images), whose torch.load hands unknown keywords to pickle's
+    1.10 (dtrain.jobspec.inference_images), whose torch.load hands unknown keywords to pickle's
     Unpickler, which refuses them (TypeError). There, a plain load: the file is this trainer's own.
     """
     if "weights_only" in inspect.signature(torch.load).parameters:

@@ -12,7 +12,7 @@ emulator (dtrain.emulator.core.Emulator, and wherever dtrain.emulator.shims is i
   row with its source): DeleteEndpoint/UpdateEndpoint on an endpoint in progress, UpdateEndpoint
   on a Failed endpoint, Stop*Job on an ended job, Create* of a name in use, calls naming what
   does not exist.
-- CreateTrainingJob is held to SageMaker's service-side rules (dtrain.service_rules).
+- CreateTrainingJob is held to SageMaker's service-side rules (dtrain.jobspec.service_rules).
 - Instance quotas (quotas.QuotaBook, AWS's quota names; warm pools default to 0) refuse a
   Create* with ResourceLimitExceeded worded as SageMaker words it.
 - Throttling: `emu.behaviour.throttle_sagemaker("CreateTrainingJob", times=3)` answers the next

@@ -6,7 +6,7 @@ refusals AWS would answer, in this order:
 1. the resource's state (rules.REFUSALS: a name in use, a Delete/Update/Stop in a state where
    AWS refuses it, a resource that does not exist);
 2. the resources it names (an endpoint's config, a transform job's model);
-3. SageMaker's service-side rules on a CreateTrainingJob (dtrain.service_rules: the same table
+3. SageMaker's service-side rules on a CreateTrainingJob (dtrain.jobspec.service_rules: the same table
    the request builder applies, here applied to whatever request reaches the API);
 4. the account's instance quotas (quotas.QuotaBook) for CreateTrainingJob, CreateProcessingJob,
    CreateTransformJob and CreateEndpoint.
@@ -96,7 +96,7 @@ def check_state(backend: Any, operation: str, params: Mapping[str, Any]) -> None
 def check_service_rules(operation: str, params: Mapping[str, Any]) -> None:
     if operation != "CreateTrainingJob":
         return
-    from dtrain.service_rules import SERVICE_RULES
+    from dtrain.jobspec.service_rules import SERVICE_RULES
 
     for rule in SERVICE_RULES:
         for problem in rule.check(params):

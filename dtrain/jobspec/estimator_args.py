@@ -1,0 +1,814 @@
+"""The estimator surface: one entry per keyword argument of SDK 2.220's PyTorch / TensorFlow.
+
+Each entry says how the value is checked (its kind: type and bounds), its default, where it
+lands in the CreateTrainingJob request, which frameworks take it, or why it is refused.
+Parsing (dtrain.jobspec.spec_estimator), the JSON Schema (dtrain.jobspec.schema), the direct part of the
+request mapping (dtrain.requests.training_request), the README's job-spec table and the signature test
+(tests/dtrain/test_estimator_surface.py, against the SDK's own signatures) all read this
+table. Cross-field rules live beside it in dtrain.jobspec.estimator_rules.
+
+Integer bounds are the CreateTrainingJob model's (botocore) where the argument lands in a
+request field, else the 32-bit range the service's `Integer` has; a test compares each with
+the model. They are copied, not read from the model, so that parsing needs no botocore.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from dtrain.jobspec import estimator_values as values
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.channels import check_s3_uri
+from dtrain.jobspec.debugger_rules import check_rules, rules_schema
+from dtrain.jobspec.distribution import STRATEGIES, parse_distribution
+from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
+
+INT32_MAX: Final = 2**31 - 1
+INT64_MAX: Final = 2**63 - 1
+BOTH: Final = frozenset({"pytorch", "tensorflow"})
+TENSORFLOW: Final = frozenset({"tensorflow"})
+DEFAULT_MAX_RUN: Final = 24 * 60 * 60  # SDK v2 default
+DEFAULT_VOLUME_SIZE: Final = 30  # SDK v2 default, GB
+DEFAULT_CONTAINER_LOG_LEVEL: Final = 20  # logging.INFO, SDK v2's default
+DEFAULT_MODEL_CHANNEL: Final = "model"
+_VERSION_RE = re.compile(r"\d+(\.\d+){0,2}")
+_PY_VERSION_RE = re.compile(r"py3\d{0,2}")
+# TrainingRepositoryCredentialsProviderArn's model pattern, \p{Alnum} spelled for Python's re.
+_LAMBDA_ARN_RE = re.compile(r"arn:[A-Za-z0-9\-]+:lambda:[A-Za-z0-9\-]+:[0-9]{12}:function:.*")
+
+
+class Kind(Protocol):
+    """How one argument's value is checked, and its JSON Schema."""
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object: ...
+
+    def schema(self) -> dict[str, Any]: ...
+
+
+def _anchored(pattern: re.Pattern[str]) -> str:
+    return f"^{pattern.pattern}$"
+
+
+def short_int(value: int) -> object:
+    """An integer for an error message: a huge one as its size, never thousands of digits."""
+    return value if value.bit_length() <= 64 else f"<an integer of {len(str(value))} digits>"
+
+
+@dataclass(frozen=True)
+class Str:
+    max_len: int = 256
+    pattern: re.Pattern[str] | None = None
+    rule: str = ""
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if not isinstance(value, str) or not value or "\n" in value or len(value) > self.max_len:
+            errors.add(
+                field, value, f"must be a non-empty one-line string of at most {self.max_len} characters"
+            )
+            return None
+        if self.pattern is not None and not rules.full_match(self.pattern, value):
+            errors.add(field, value, self.rule or f"must match {self.pattern.pattern}")
+            return None
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_len}
+        if self.pattern is not None:
+            out["pattern"] = _anchored(self.pattern)
+        return out
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer within [minimum, maximum]; `model` names the request field the bounds come from."""
+
+    minimum: int
+    maximum: int = INT32_MAX
+    model: str | None = None
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.add(field, value, "must be an integer")
+            return None
+        if value < self.minimum or value > self.maximum:
+            errors.add(field, short_int(value), self.bounds())
+            return None
+        return value
+
+    def bounds(self) -> str:
+        if self.maximum in (INT32_MAX, INT64_MAX):
+            bits = 32 if self.maximum == INT32_MAX else 64
+            return (
+                f"must be an integer >= {self.minimum} and <= {self.maximum} (the service's {bits}-bit limit)"
+            )
+        return f"must be between {self.minimum} and {self.maximum}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Bool:
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if not isinstance(value, bool):
+            errors.add(field, value, "must be true or false")
+            return None
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Enum:
+    allowed: tuple[str, ...]
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if not isinstance(value, str) or value not in self.allowed:
+            errors.add(field, value, f"must be one of {', '.join(self.allowed)}")
+            return None
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"enum": list(self.allowed)}
+
+
+S3_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "pattern": _anchored(rules.S3_URI_RE),
+    "maxLength": rules.MAX_S3_URI,
+}
+
+
+@dataclass(frozen=True)
+class S3:
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return check_s3_uri(field, value, errors)
+
+    def schema(self) -> dict[str, Any]:
+        return dict(S3_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A structured value checked by a named function of dtrain.jobspec.estimator_values."""
+
+    check: Callable[[str, object, ErrorCollector], object]
+    json_schema: Mapping[str, Any]
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return self.check(field, value, errors)
+
+    def schema(self) -> dict[str, Any]:
+        return dict(self.json_schema)
+
+
+@dataclass(frozen=True)
+class PerFramework:
+    """A value whose check depends on the framework (hyperparameters, distribution)."""
+
+    check: Callable[[str, object, str, ErrorCollector], object]
+    json_schema: Mapping[str, Any]
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return self.check(field, value, framework, errors)
+
+    def schema(self) -> dict[str, Any]:
+        return dict(self.json_schema)
+
+
+def _some(value: object) -> object:
+    return value
+
+
+def _true_or_omit(value: object) -> object:
+    return True if value else None
+
+
+def _as_list(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One SDK keyword argument.
+
+    `request` is the dotted request path the value lands at when the mapping is direct
+    (`send` encodes it; None from `send` leaves the field out); `lands_in` describes the
+    mapping of the others, done by named functions in dtrain.requests.training_request. `refused` is the
+    one-line reason (and what to do instead) for an argument with no meaning here.
+    """
+
+    name: str
+    sdk: str  # the SDK 2.220 class whose __init__ declares it
+    kind: Kind | None = None
+    default: Any = None
+    required: bool = False
+    request: str | None = None
+    send: Callable[[Any], object] = _some
+    lands_in: str = ""
+    frameworks: frozenset[str] = BOTH
+    refused: str | None = None
+    default_factory: Callable[[], Any] | None = field(default=None, compare=False)
+
+    @property
+    def where(self) -> str:
+        return self.request or self.lands_in
+
+    def default_value(self) -> Any:
+        return self.default_factory() if self.default_factory is not None else self.default
+
+
+def _distribution_schema() -> dict[str, Any]:
+    enabled: dict[str, Any] = {
+        "type": "object",
+        "properties": {"enabled": {"const": True}},
+        "required": ["enabled"],
+        "additionalProperties": False,
+    }
+    strategies: dict[str, Any] = {name: dict(enabled) for name in STRATEGIES}
+    strategies["mpi"] = {
+        **enabled,
+        "properties": {
+            "enabled": {"const": True},
+            "processes_per_host": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+            "custom_mpi_options": {"type": "string"},
+        },
+    }
+    strategies["smdistributed"] = {
+        "type": "object",
+        "properties": {
+            "dataparallel": {
+                **enabled,
+                "properties": {"enabled": {"const": True}, "custom_mpi_options": {"type": "string"}},
+            }
+        },
+        "required": ["dataparallel"],
+        "additionalProperties": False,
+    }
+    groups = {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": MAX_GROUPS}
+    return {
+        "type": "object",
+        "properties": {**strategies, "instance_groups": groups},
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 2,
+    }
+
+
+_IDS: Final = {"type": "string", "pattern": "^[-0-9a-zA-Z]+$", "maxLength": rules.MAX_VPC_ID}
+
+
+def _id_list(max_items: int) -> Custom:
+    def check(field: str, value: object, errors: ErrorCollector) -> object:
+        if (
+            not isinstance(value, list)
+            or not 1 <= len(value) <= max_items
+            or not all(
+                isinstance(v, str) and len(v) <= rules.MAX_VPC_ID and rules.full_match(rules.VPC_ID_RE, v)
+                for v in value
+            )
+        ):
+            errors.add(
+                field, value, f"must be a list of 1 to {max_items} ids (letters, digits, '-'; <= 32 chars)"
+            )
+            return None
+        return tuple(value)
+
+    return Custom(check, {"type": "array", "items": _IDS, "minItems": 1, "maxItems": max_items})
+
+
+def _container_strings(field: str, value: object, errors: ErrorCollector) -> object:
+    # AlgorithmSpecification.ContainerEntrypoint / ContainerArguments: 1-100 items of <= 256 chars.
+    return values.check_string_list(field, value, 100, 256, errors)
+
+
+def _checkpoint_local_path(field: str, value: object, errors: ErrorCollector) -> object:
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value or len(value) > 4096:
+        errors.add(field, value, "must be an absolute path in the container")
+        return None
+    return value
+
+
+_STRING_LIST = {
+    "type": "array",
+    "items": {"type": "string", "maxLength": 256},
+    "minItems": 1,
+    "maxItems": 100,
+}
+_TAG = {
+    "type": "object",
+    "properties": {
+        "Key": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TAG_KEY},
+        "Value": {"type": "string", "maxLength": rules.MAX_TAG_VALUE},
+    },
+    "required": ["Key", "Value"],
+    "additionalProperties": False,
+}
+_CONFIG_OBJECT = {"type": "object"}
+
+NO_SESSION = (
+    "there is no session in a spec: the region, role and buckets come from the platform "
+    "settings (or --region, role, output_path)"
+)
+NO_GIT = (
+    "dtrain does not clone repositories: check the repository out and set source_dir to the "
+    "checkout (dtrain submit packages and uploads it)"
+)
+NO_COMPILER = (
+    "SageMaker Training Compiler is retired (no DLC after PyTorch 2.0 / TensorFlow 2.11 has it): "
+    "remove compiler_config, use torch.compile in the training script"
+)
+NOT_YET = "not mapped by dtrain yet: {what}"
+
+ARGS: Final[tuple[Arg, ...]] = (
+    # --- what runs -------------------------------------------------------------------------
+    Arg(
+        "entry_point",
+        "Framework",
+        Custom(values.check_entry_point, {"type": "string", "minLength": 1, "maxLength": 256}),
+        required=True,
+        lands_in="HyperParameters.sagemaker_program",
+    ),
+    Arg(
+        "source_dir",
+        "Framework",
+        Custom(values.check_source_dir, {"type": "string", "minLength": 1, "maxLength": 4096}),
+        lands_in="HyperParameters.sagemaker_submit_directory (s3 tarball, or the local dir uploaded)",
+    ),
+    Arg(
+        "image_uri",
+        "Framework",
+        Custom(
+            values.check_image_uri,
+            {
+                "anyOf": [
+                    {"enum": list(values.PACKAGED_IMAGES)},
+                    {"type": "string", "pattern": "^[^\\s/]+(/[^\\s/]+)+$", "maxLength": 255},
+                ]
+            },
+        ),
+        required=True,
+        lands_in="AlgorithmSpecification.TrainingImage (packaged names resolved by the platform)",
+    ),
+    Arg(
+        "framework_version",
+        "PyTorch/TensorFlow",
+        Str(16, _VERSION_RE, "must be a version such as 2.1 or 2.1.0"),
+        lands_in="AlgorithmSpecification.EnableSageMakerMetricsTimeSeries default (PT>=1.3, TF>=1.15)",
+    ),
+    Arg(
+        "py_version",
+        "PyTorch/TensorFlow",
+        Str(8, _PY_VERSION_RE, "must be py3 or py3NN (py310)"),
+        lands_in="nothing (image lookup only; dtrain takes image_uri)",
+    ),
+    Arg(
+        "hyperparameters",
+        "Framework",
+        PerFramework(
+            values.check_hyperparameters,
+            {
+                "type": "object",
+                "propertyNames": {
+                    "maxLength": rules.MAX_HYPERPARAMETER_KEY,
+                    "not": {"pattern": "^sagemaker_"},
+                },
+                "maxProperties": rules.MAX_HYPERPARAMETERS,
+            },
+        ),
+        default_factory=dict,
+        lands_in="HyperParameters (JSON-encoded)",
+    ),
+    Arg(
+        "distribution",
+        "PyTorch/TensorFlow",
+        PerFramework(parse_distribution, _distribution_schema()),
+        lands_in="HyperParameters.sagemaker_*_enabled (per strategy)",
+    ),
+    Arg(
+        "container_log_level",
+        "Framework",
+        # Python logging levels: NOTSET (0) to CRITICAL (50).
+        Int(0, 50),
+        default=DEFAULT_CONTAINER_LOG_LEVEL,
+        lands_in="HyperParameters.sagemaker_container_log_level",
+    ),
+    Arg(
+        "code_location",
+        "Framework",
+        S3(),
+        lands_in="HyperParameters.sagemaker_submit_directory (upload prefix of local code)",
+    ),
+    Arg(
+        "dependencies",
+        "Framework",
+        Custom(
+            values.check_dependencies,
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        ),
+        lands_in="sourcedir.tar.gz: each local directory at the tarball's root, under its own name",
+    ),
+    Arg("git_config", "Framework", refused=NO_GIT),
+    Arg(
+        "model_dir",
+        "TensorFlow",
+        Custom(values.check_model_dir, {"anyOf": [{"const": False}, {"type": "string", "minLength": 1}]}),
+        frameworks=TENSORFLOW,
+        lands_in="HyperParameters.model_dir (default output_path/job/model, /opt/ml/model under MPI)",
+    ),
+    Arg("compiler_config", "PyTorch/TensorFlow", refused=NO_COMPILER),
+    Arg(
+        "container_entry_point",
+        "EstimatorBase",
+        Custom(_container_strings, _STRING_LIST),
+        request="AlgorithmSpecification.ContainerEntrypoint",
+        send=_as_list,
+    ),
+    Arg(
+        "container_arguments",
+        "EstimatorBase",
+        Custom(_container_strings, _STRING_LIST),
+        request="AlgorithmSpecification.ContainerArguments",
+        send=_as_list,
+    ),
+    Arg(
+        "environment",
+        "EstimatorBase",
+        Custom(
+            values.check_environment,
+            {
+                "type": "object",
+                "propertyNames": {"pattern": _anchored(rules.ENV_KEY_RE)},
+                "additionalProperties": {"type": "string", "maxLength": rules.MAX_ENVIRONMENT_VALUE},
+                "maxProperties": rules.MAX_ENVIRONMENT,
+            },
+        ),
+        lands_in="Environment (over the platform's)",
+    ),
+    Arg(
+        "input_mode",
+        "EstimatorBase",
+        Enum(rules.TRAINING_INPUT_MODES),
+        default="File",
+        request="AlgorithmSpecification.TrainingInputMode",
+    ),
+    Arg(
+        "metric_definitions",
+        "EstimatorBase",
+        Custom(
+            values.check_metric_definitions,
+            {
+                "type": "array",
+                "maxItems": rules.MAX_METRIC_DEFINITIONS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "Name": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_NAME},
+                        "Regex": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_REGEX},
+                    },
+                    "required": ["Name", "Regex"],
+                    "additionalProperties": False,
+                },
+            },
+        ),
+        lands_in="AlgorithmSpecification.MetricDefinitions (packaged images get their trainers')",
+    ),
+    Arg(
+        "enable_sagemaker_metrics",
+        "Framework",
+        Bool(),
+        lands_in="AlgorithmSpecification.EnableSageMakerMetricsTimeSeries",
+    ),
+    Arg(
+        "training_repository_access_mode",
+        "EstimatorBase",
+        Enum(("Platform", "Vpc")),
+        request="AlgorithmSpecification.TrainingImageConfig.TrainingRepositoryAccessMode",
+    ),
+    Arg(
+        "training_repository_credentials_provider_arn",
+        "EstimatorBase",
+        Str(2048, _LAMBDA_ARN_RE, "must be a Lambda function ARN"),
+        request=(
+            "AlgorithmSpecification.TrainingImageConfig.TrainingRepositoryAuthConfig."
+            "TrainingRepositoryCredentialsProviderArn"
+        ),
+    ),
+    # --- where it runs -----------------------------------------------------------------------
+    Arg(
+        "role",
+        "EstimatorBase",
+        Str(
+            rules.MAX_ROLE_ARN,
+            rules.ROLE_ARN_RE,
+            "must be an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+        ),
+        lands_in="RoleArn (else the platform's)",
+    ),
+    Arg(
+        "instance_type",
+        "EstimatorBase",
+        Str(64, rules.INSTANCE_TYPE_RE, "must be a SageMaker instance type: ml.<family>.<size>"),
+        request="ResourceConfig.InstanceType",  # required without instance_groups (estimator_rules)
+    ),
+    Arg(
+        "instance_count",
+        "EstimatorBase",
+        Int(1, model="ResourceConfig.InstanceCount"),
+        request="ResourceConfig.InstanceCount",  # required without instance_groups (estimator_rules)
+    ),
+    Arg(
+        "instance_groups",
+        "EstimatorBase",
+        Custom(
+            check_instance_groups,
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_GROUPS,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "instance_group_name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_GROUP_NAME,
+                        },
+                        "instance_type": {"type": "string", "pattern": _anchored(rules.INSTANCE_TYPE_RE)},
+                        "instance_count": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                    },
+                    "required": list(GROUP_KEYS),
+                    "additionalProperties": False,
+                },
+            },
+        ),
+        lands_in="ResourceConfig.InstanceGroups (instead of InstanceType / InstanceCount)",
+    ),
+    Arg(
+        "volume_size",
+        "EstimatorBase",
+        Int(1, model="ResourceConfig.VolumeSizeInGB"),
+        default=DEFAULT_VOLUME_SIZE,
+        request="ResourceConfig.VolumeSizeInGB",
+    ),
+    Arg(
+        "volume_kms_key",
+        "EstimatorBase",
+        Str(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
+        request="ResourceConfig.VolumeKmsKeyId",
+    ),
+    Arg(
+        "keep_alive_period_in_seconds",
+        "EstimatorBase",
+        Int(0, rules.MAX_KEEP_ALIVE_SECONDS, model="ResourceConfig.KeepAlivePeriodInSeconds"),
+        request="ResourceConfig.KeepAlivePeriodInSeconds",
+    ),
+    Arg(
+        "subnets",
+        "EstimatorBase",
+        _id_list(rules.MAX_SUBNETS),
+        lands_in="VpcConfig.Subnets (else the platform's when needed)",
+    ),
+    Arg(
+        "security_group_ids",
+        "EstimatorBase",
+        _id_list(rules.MAX_SECURITY_GROUPS),
+        lands_in="VpcConfig.SecurityGroupIds (else the platform's when needed)",
+    ),
+    Arg(
+        "enable_network_isolation",
+        "Framework",
+        Bool(),
+        default=False,
+        request="EnableNetworkIsolation",
+        send=_true_or_omit,
+    ),
+    Arg(
+        "encrypt_inter_container_traffic",
+        "EstimatorBase",
+        Bool(),
+        default=False,
+        request="EnableInterContainerTrafficEncryption",
+        send=_true_or_omit,
+    ),
+    Arg(
+        "enable_infra_check",
+        "EstimatorBase",
+        Bool(),
+        request="InfraCheckConfig.EnableInfraCheck",
+    ),
+    Arg(
+        "enable_remote_debug",
+        "EstimatorBase",
+        Bool(),
+        request="RemoteDebugConfig.EnableRemoteDebug",
+    ),
+    Arg(
+        "enable_session_tag_chaining",
+        "EstimatorBase",
+        Bool(),
+        request="SessionChainingConfig.EnableSessionTagChaining",
+    ),
+    # --- time, spot, retries, checkpoints ----------------------------------------------------
+    Arg(
+        "max_run",
+        "EstimatorBase",
+        Int(1, model="StoppingCondition.MaxRuntimeInSeconds"),
+        default=DEFAULT_MAX_RUN,
+        request="StoppingCondition.MaxRuntimeInSeconds",
+    ),
+    Arg(
+        "use_spot_instances",
+        "EstimatorBase",
+        Bool(),
+        default=False,
+        request="EnableManagedSpotTraining",
+        send=_true_or_omit,
+    ),
+    Arg(
+        "max_wait",
+        "EstimatorBase",
+        Int(1, model="StoppingCondition.MaxWaitTimeInSeconds"),
+        request="StoppingCondition.MaxWaitTimeInSeconds",
+    ),
+    Arg(
+        "max_retry_attempts",
+        "EstimatorBase",
+        Int(rules.MIN_RETRY_ATTEMPTS, rules.MAX_RETRY_ATTEMPTS, model="RetryStrategy.MaximumRetryAttempts"),
+        request="RetryStrategy.MaximumRetryAttempts",
+    ),
+    Arg(
+        "checkpoint_s3_uri",
+        "Framework",
+        S3(),
+        lands_in="CheckpointConfig.S3Uri (else the platform's, per job)",
+    ),
+    Arg(
+        "checkpoint_local_path",
+        "Framework",
+        Custom(_checkpoint_local_path, {"type": "string", "pattern": "^/", "maxLength": 4096}),
+        lands_in="CheckpointConfig.LocalPath",
+    ),
+    # --- outputs -----------------------------------------------------------------------------
+    Arg("output_path", "EstimatorBase", S3(), lands_in="OutputDataConfig.S3OutputPath (else the platform's)"),
+    Arg(
+        "output_kms_key",
+        "EstimatorBase",
+        Str(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
+        request="OutputDataConfig.KmsKeyId",
+    ),
+    Arg(
+        "disable_output_compression",
+        "EstimatorBase",
+        Bool(),
+        default=False,
+        request="OutputDataConfig.CompressionType",
+        send=lambda v: "NONE" if v else None,
+    ),
+    Arg(
+        "base_job_name",
+        "EstimatorBase",
+        Str(rules.MAX_JOB_NAME_LENGTH, rules.JOB_NAME_RE, "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+        lands_in="TrainingJobName (base of the derived name)",
+    ),
+    Arg(
+        "tags",
+        "EstimatorBase",
+        Custom(
+            values.check_tags,
+            {
+                "anyOf": [
+                    {"type": "array", "items": _TAG, "maxItems": rules.MAX_SPEC_TAGS},
+                    {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "maxProperties": rules.MAX_SPEC_TAGS,
+                    },
+                ]
+            },
+        ),
+        lands_in="Tags (then the platform's)",
+    ),
+    Arg(
+        "model_uri",
+        "EstimatorBase",
+        S3(),
+        lands_in="InputDataConfig: a File-mode channel named model_channel_name",
+    ),
+    Arg(
+        "model_channel_name",
+        "EstimatorBase",
+        Str(rules.MAX_CHANNEL_NAME, rules.CHANNEL_NAME_RE, "must match [A-Za-z0-9.-_]+"),
+        default=DEFAULT_MODEL_CHANNEL,
+        lands_in="InputDataConfig[].ChannelName of the model_uri channel",
+    ),
+    Arg(
+        "tensorboard_output_config",
+        "EstimatorBase",
+        Custom(values.check_tensorboard_output_config, _CONFIG_OBJECT),
+        request="TensorBoardOutputConfig",
+    ),
+    # --- Debugger and profiler ---------------------------------------------------------------
+    Arg(
+        "debugger_hook_config",
+        "EstimatorBase",
+        Custom(values.check_debugger_hook_config, {"anyOf": [{"const": False}, _CONFIG_OBJECT]}),
+        lands_in="DebugHookConfig (SDK default: S3OutputPath=output_path)",
+    ),
+    Arg(
+        "profiler_config",
+        "EstimatorBase",
+        Custom(values.check_profiler_config, _CONFIG_OBJECT),
+        lands_in="ProfilerConfig",
+    ),
+    Arg(
+        "disable_profiler",
+        "EstimatorBase",
+        Bool(),
+        default=False,
+        lands_in="ProfilerConfig.DisableProfiler",
+    ),
+    Arg(
+        "rules",
+        "EstimatorBase",
+        Custom(check_rules, rules_schema()),
+        lands_in="DebugRuleConfigurations / ProfilerRuleConfigurations (+ the rules' collections in "
+        "DebugHookConfig)",
+    ),
+    Arg("sagemaker_session", "EstimatorBase", refused=NO_SESSION),
+)
+
+ARGS_BY_NAME: Final[Mapping[str, Arg]] = {a.name: a for a in ARGS}
+
+
+def accepted(framework: str) -> tuple[str, ...]:
+    """Names this framework's estimator takes and dtrain maps."""
+    return tuple(a.name for a in ARGS if a.refused is None and framework in a.frameworks)
+
+
+def refused(framework: str) -> tuple[str, ...]:
+    return tuple(a.name for a in ARGS if a.refused is not None and framework in a.frameworks)
+
+
+ESTIMATOR_KEYS: Final = tuple(a.name for a in ARGS if a.refused is None)
+
+
+def read_args(data: Mapping[str, object], framework: str, errors: ErrorCollector) -> dict[str, Any]:
+    """Each argument checked by its kind; absent (or null) ones take the table's default."""
+    out: dict[str, Any] = {}
+    known = [a.name for a in ARGS if framework in a.frameworks]
+    for key in data:
+        arg = ARGS_BY_NAME.get(str(key))
+        if arg is None:
+            errors.add(f"estimator.{key}", data[key], rules.unknown_key_rule(str(key), known))
+        elif framework not in arg.frameworks:
+            errors.add(
+                f"estimator.{key}",
+                data[key],
+                f"a {'/'.join(sorted(arg.frameworks))} argument; not taken by {framework}'s estimator",
+            )
+    for arg in ARGS:
+        path = f"estimator.{arg.name}"
+        raw = data.get(arg.name)
+        if raw is None or framework not in arg.frameworks:
+            if arg.required:
+                errors.add(path, None, "required")
+            if arg.refused is None:
+                out[arg.name] = arg.default_value()
+            continue
+        if arg.refused is not None:
+            errors.add(path, raw, f"refused: {arg.refused}")
+            continue
+        assert arg.kind is not None
+        out[arg.name] = arg.kind.read(path, raw, framework, errors)
+    return out
+
+
+def markdown_table() -> str:
+    """README's estimator table (between its estimator-table markers): one row per argument.
+
+    Regenerate with `python -m dtrain.jobspec.estimator_args`; a test compares it with the README.
+    """
+    rows = [
+        "| argument | SDK 2.220 class | status | lands in the request / why refused |",
+        "|---|---|---|---|",
+    ]
+    for arg in sorted(ARGS, key=lambda a: (a.refused is not None, a.name)):
+        if arg.refused is not None:
+            status, where = "refused", arg.refused
+        else:
+            only = "" if arg.frameworks == BOTH else f" ({'/'.join(sorted(arg.frameworks))} only)"
+            default = arg.default_value()
+            status = "mapped" + only + (f", default `{default!r}`" if default not in (None, {}) else "")
+            where = f"`{arg.where}`" if arg.request else arg.where
+        rows.append(f"| `{arg.name}` | {arg.sdk} | {status} | {where.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,442 @@
+"""Checks of the estimator's structured values (hyperparameters, tags, debugger configs, ...).
+
+Each takes the spec field's path, the raw value and the error collector; it returns the
+checked value, or None after recording one error per broken rule. Limits are the
+CreateTrainingJob model's (dtrain.jobspec.spec_rules); the SDK 2.220 class each mirrors is named.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import ErrorCollector
+
+# Keys the builder adds (script mode, per strategy, TensorFlow's model_dir): a user value
+# would be overwritten by the SDK, so it is refused instead of silently lost.
+RESERVED_HYPERPARAMETER_PREFIX = "sagemaker_"
+# DebugHookConfig.HookParameters / CollectionConfigurations: at most 20 (botocore model).
+MAX_DEBUGGER_PARAMETERS = 20
+
+
+def _json_scalar_ok(value: object) -> bool:
+    """JSON-encodable as the SDK would (json.dumps) and finite: no NaN/Infinity sneaks through."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if value is None or isinstance(value, str | int | bool):
+        return True
+    if isinstance(value, list):
+        return all(_json_scalar_ok(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _json_scalar_ok(v) for k, v in value.items())
+    return False
+
+
+def check_hyperparameters(
+    field: str, value: object, framework: str, errors: ErrorCollector
+) -> dict[str, Any] | None:
+    if not isinstance(value, Mapping):
+        errors.add(field, value, "must be an object of name -> value")
+        return None
+    before = len(errors.errors)
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{field}.{key}"
+        if not isinstance(key, str) or not key or "\n" in key or len(key) > rules.MAX_HYPERPARAMETER_KEY:
+            errors.add(
+                path, key, f"names must be one-line strings of 1 to {rules.MAX_HYPERPARAMETER_KEY} characters"
+            )
+            continue
+        if key.startswith(RESERVED_HYPERPARAMETER_PREFIX):
+            errors.add(
+                path, item, "reserved: sagemaker_* hyperparameters are set from the spec's other fields"
+            )
+            continue
+        if framework == "tensorflow" and key == "model_dir":
+            errors.add(
+                path,
+                item,
+                "reserved for TensorFlow: model_dir is derived "
+                "(output_path/job/model, or /opt/ml/model under MPI)",
+            )
+            continue
+        if not _json_scalar_ok(item):
+            errors.add(
+                path, item, "must be a JSON value (string, number, boolean, null, list, object), finite"
+            )
+            continue
+        encoded = json.dumps(item)
+        if len(encoded) > rules.MAX_HYPERPARAMETER_VALUE:
+            errors.add(path, item, f"JSON-encoded longer than {rules.MAX_HYPERPARAMETER_VALUE} characters")
+            continue
+        out[key] = item
+    return out if len(errors.errors) == before else None
+
+
+def check_environment(field: str, value: object, errors: ErrorCollector) -> dict[str, str] | None:
+    if not isinstance(value, Mapping):
+        errors.add(field, value, "must be an object of NAME -> string")
+        return None
+    before = len(errors.errors)
+    if len(value) > rules.MAX_ENVIRONMENT:
+        errors.add(field, len(value), f"at most {rules.MAX_ENVIRONMENT} variables")
+    for key, item in value.items():
+        if (
+            not isinstance(key, str)
+            or len(key) > rules.MAX_ENVIRONMENT_KEY
+            or not rules.full_match(rules.ENV_KEY_RE, key)
+        ):
+            errors.add(f"{field}.{key}", key, "names must match [a-zA-Z_][a-zA-Z0-9_]* (<= 512 chars)")
+        elif not isinstance(item, str) or len(item) > rules.MAX_ENVIRONMENT_VALUE:
+            errors.add(
+                f"{field}.{key}",
+                item,
+                f"values must be strings of at most {rules.MAX_ENVIRONMENT_VALUE} characters",
+            )
+    return dict(value) if len(errors.errors) == before else None
+
+
+def check_tag(field: str, key: object, value: object, errors: ErrorCollector) -> bool:
+    if (
+        not isinstance(key, str)
+        or not 1 <= len(key) <= rules.MAX_TAG_KEY
+        or not rules.full_match(rules.TAG_RE, key)
+        or key.lower().startswith("aws:")
+    ):
+        errors.add(field, key, "tag keys: 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:")
+        return False
+    if (
+        not isinstance(value, str)
+        or len(value) > rules.MAX_TAG_VALUE
+        or not rules.full_match(rules.TAG_RE, value)
+    ):
+        errors.add(field, value, "tag values: at most 256 letters, digits, spaces or _.:/=+-@")
+        return False
+    return True
+
+
+def check_tags(field: str, value: object, errors: ErrorCollector) -> tuple[tuple[str, str], ...] | None:
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping) or set(item) != {"Key", "Value"}:
+                errors.add(f"{field}[{i}]", item, 'must be {"Key": ..., "Value": ...}')
+                return None
+            pairs.append((item["Key"], item["Value"]))
+    else:
+        errors.add(field, value, 'must be a list of {"Key", "Value"} or an object of key -> value')
+        return None
+    if len(pairs) > rules.MAX_SPEC_TAGS:
+        errors.add(
+            field,
+            len(pairs),
+            f"at most {rules.MAX_SPEC_TAGS} tags"
+            f" (Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
+        )
+        return None
+    ok = all(check_tag(f"{field}[{i}]", k, v, errors) for i, (k, v) in enumerate(pairs))
+    keys = [k for k, _ in pairs]
+    if ok and len(set(keys)) != len(keys):
+        errors.add(field, keys, "tag keys must be unique")
+        return None
+    return tuple((str(k), str(v)) for k, v in pairs) if ok else None
+
+
+def check_metric_definitions(
+    field: str, value: object, errors: ErrorCollector
+) -> tuple[tuple[str, str], ...] | None:
+    if not isinstance(value, list) or len(value) > rules.MAX_METRIC_DEFINITIONS:
+        errors.add(
+            field,
+            value,
+            f'must be a list of at most {rules.MAX_METRIC_DEFINITIONS} {{"Name", "Regex"}} objects',
+        )
+        return None
+    out: list[tuple[str, str]] = []
+    before = len(errors.errors)
+    for i, item in enumerate(value):
+        path = f"{field}[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"Name", "Regex"}:
+            errors.add(path, item, 'must be {"Name": ..., "Regex": ...}')
+            continue
+        name, regex = item["Name"], item["Regex"]
+        if not isinstance(name, str) or not 1 <= len(name) <= rules.MAX_METRIC_NAME or "\n" in name:
+            errors.add(
+                f"{path}.Name", name, f"must be a one-line string of 1 to {rules.MAX_METRIC_NAME} characters"
+            )
+            continue
+        if not isinstance(regex, str) or not 1 <= len(regex) <= rules.MAX_METRIC_REGEX or "\n" in regex:
+            errors.add(
+                f"{path}.Regex",
+                regex,
+                f"must be a one-line string of 1 to {rules.MAX_METRIC_REGEX} characters",
+            )
+            continue
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            errors.add(f"{path}.Regex", regex, f"not a valid regular expression: {exc}")
+            continue
+        if compiled.groups < 1:
+            errors.add(f"{path}.Regex", regex, "needs one capture group: the metric value")
+            continue
+        out.append((name, regex))
+    return tuple(out) if len(errors.errors) == before else None
+
+
+def closed_object(
+    field: str, value: object, allowed: tuple[str, ...], errors: ErrorCollector
+) -> Mapping[str, object] | None:
+    """An object whose keys are among `allowed` (the SDK class's constructor arguments)."""
+    if not isinstance(value, Mapping):
+        errors.add(field, value, f"must be an object with keys among {', '.join(allowed)}")
+        return None
+    unknown = [k for k in value if k not in allowed]
+    for key in unknown:
+        errors.add(f"{field}.{key}", value[key], rules.unknown_key_rule(str(key), allowed))
+    return None if unknown else value
+
+
+def check_string_list(
+    field: str, value: object, max_items: int, max_len: int, errors: ErrorCollector
+) -> tuple[str, ...] | None:
+    """A list of 1 to max_items one-line strings (ContainerEntrypoint, ContainerArguments)."""
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= max_items
+        or not all(isinstance(v, str) and len(v) <= max_len and "\n" not in v for v in value)
+    ):
+        errors.add(field, value, f"must be a list of 1 to {max_items} one-line strings of <= {max_len} chars")
+        return None
+    return tuple(value)
+
+
+def _string_map(field: str, value: object, errors: ErrorCollector) -> dict[str, str] | None:
+    # HookParameters / CollectionParameters: at most 20 entries, keys 1-256, values <= 256 chars.
+    if (
+        not isinstance(value, Mapping)
+        or len(value) > MAX_DEBUGGER_PARAMETERS
+        or not all(
+            isinstance(k, str) and 1 <= len(k) <= 256 and isinstance(v, str) and len(v) <= 256
+            for k, v in value.items()
+        )
+    ):
+        errors.add(field, value, f"must be an object of at most {MAX_DEBUGGER_PARAMETERS} name -> string")
+        return None
+    return dict(value)
+
+
+def _opt_s3(field: str, data: Mapping[str, object], key: str, errors: ErrorCollector) -> str | None:
+    from dtrain.jobspec.channels import check_s3_uri
+
+    return check_s3_uri(f"{field}.{key}", data[key], errors) if data.get(key) is not None else None
+
+
+def _opt_container_path(
+    field: str, data: Mapping[str, object], key: str, errors: ErrorCollector
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > rules.MAX_DIRECTORY_PATH:
+        errors.add(f"{field}.{key}", value, "must be an absolute path in the container")
+        return None
+    return value
+
+
+DEBUGGER_HOOK_KEYS = (
+    "s3_output_path",
+    "container_local_output_path",
+    "hook_parameters",
+    "collection_configs",
+)
+
+
+def check_debugger_hook_config(field: str, value: object, errors: ErrorCollector) -> object:
+    """SDK 2.220 DebuggerHookConfig as its request dict (S3OutputPath filled in later), or False."""
+    if value is False:
+        return False
+    data = closed_object(field, value, DEBUGGER_HOOK_KEYS, errors)
+    if data is None:
+        if value is True:
+            errors.add(field, value, "false turns the hook off; leave it out for the default hook")
+        return None
+    before = len(errors.errors)
+    out: dict[str, Any] = {}
+    s3 = _opt_s3(field, data, "s3_output_path", errors)
+    if s3 is not None:
+        out["S3OutputPath"] = s3
+    local = _opt_container_path(field, data, "container_local_output_path", errors)
+    if local is not None:
+        out["LocalPath"] = local
+    if data.get("hook_parameters") is not None:
+        out["HookParameters"] = _string_map(f"{field}.hook_parameters", data["hook_parameters"], errors)
+    collections = data.get("collection_configs") or []
+    if not isinstance(collections, list):
+        errors.add(f"{field}.collection_configs", collections, 'must be a list of {"name", "parameters"}')
+        collections = []
+    out["CollectionConfigurations"] = []
+    for i, item in enumerate(collections):
+        path = f"{field}.collection_configs[{i}]"
+        entry = closed_object(path, item, ("name", "parameters"), errors)
+        if entry is None:
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 256:
+            errors.add(f"{path}.name", name, "required: a collection name of 1 to 256 characters")
+            continue
+        config: dict[str, Any] = {"CollectionName": name}
+        if entry.get("parameters") is not None:
+            config["CollectionParameters"] = _string_map(f"{path}.parameters", entry["parameters"], errors)
+        out["CollectionConfigurations"].append(config)
+    if len(out["CollectionConfigurations"]) > MAX_DEBUGGER_PARAMETERS:
+        errors.add(f"{field}.collection_configs", len(collections), "at most 20 collections")
+    return out if len(errors.errors) == before else None
+
+
+PROFILER_KEYS = ("s3_output_path", "system_monitor_interval_millis", "disable_profiler")
+# ProfilerConfig.ProfilingIntervalInMilliseconds: "Valid values are 100, 200, 500, 1000
+# (1 second), 5000 (5 seconds), and 60000 (1 minute) milliseconds" (SageMaker API reference).
+PROFILING_INTERVALS = (100, 200, 500, 1000, 5000, 60000)
+
+
+def check_profiler_config(field: str, value: object, errors: ErrorCollector) -> object:
+    """SDK 2.220 ProfilerConfig as request fields; framework_profile_params is not taken:
+    framework profiling is deprecated in SDK 2.220 (images after PyTorch 2.0 / TF 2.11 lack it)."""
+    data = closed_object(field, value, PROFILER_KEYS, errors)
+    if data is None:
+        return None
+    before = len(errors.errors)
+    out: dict[str, Any] = {}
+    s3 = _opt_s3(field, data, "s3_output_path", errors)
+    if s3 is not None:
+        out["S3OutputPath"] = s3
+    interval = data.get("system_monitor_interval_millis")
+    if interval is not None:
+        if isinstance(interval, bool) or interval not in PROFILING_INTERVALS:
+            errors.add(
+                f"{field}.system_monitor_interval_millis",
+                interval,
+                f"must be one of {', '.join(map(str, PROFILING_INTERVALS))}",
+            )
+        else:
+            out["ProfilingIntervalInMilliseconds"] = interval
+    disable = data.get("disable_profiler", False)
+    if not isinstance(disable, bool):
+        errors.add(f"{field}.disable_profiler", disable, "must be true or false")
+    out["DisableProfiler"] = disable
+    return out if len(errors.errors) == before else None
+
+
+def check_tensorboard_output_config(field: str, value: object, errors: ErrorCollector) -> object:
+    """SDK 2.220 TensorBoardOutputConfig: S3OutputPath (required) and LocalPath."""
+    data = closed_object(field, value, ("s3_output_path", "container_local_output_path"), errors)
+    if data is None:
+        return None
+    before = len(errors.errors)
+    if data.get("s3_output_path") is None:
+        errors.add(f"{field}.s3_output_path", None, "required: where TensorBoard files are synced in S3")
+    out: dict[str, Any] = {"S3OutputPath": _opt_s3(field, data, "s3_output_path", errors)}
+    local = _opt_container_path(field, data, "container_local_output_path", errors)
+    if local is not None:
+        out["LocalPath"] = local
+    return out if len(errors.errors) == before else None
+
+
+PACKAGED_IMAGES = ("ddp", "horovod")
+# The training scripts each packaged image bakes into its code directory (the COPY lines of
+# training_code/<image>/Dockerfile; tests/dtrain/test_platform_grants.py reads them): without a
+# source_dir, the job runs one of these.
+BAKED_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
+    "ddp": ("train_ddp.py",),
+    "horovod": ("train_hvd_keras.py", "train_hvd_torch.py", "train_tf_keras.py"),
+}
+_IMAGE_URI_RE = re.compile(r"[^\s/]+(/[^\s/]+)+")
+
+
+def check_entry_point(field: str, value: object, errors: ErrorCollector) -> str | None:
+    if not isinstance(value, str) or not value or "\n" in value or len(value) > 256:
+        errors.add(field, value, "must be a non-empty one-line string of at most 256 characters")
+        return None
+    if "://" in value or value.startswith("/"):
+        errors.add(field, value, "must be a path relative to source_dir (or to the image's code dir)")
+        return None
+    return value
+
+
+def check_source_dir(field: str, value: object, errors: ErrorCollector) -> str | None:
+    from dtrain.jobspec.channels import check_s3_uri
+
+    if not isinstance(value, str) or not value or "\n" in value or len(value) > rules.MAX_DIRECTORY_PATH:
+        errors.add(field, value, "must be a non-empty one-line string of at most 4096 characters")
+        return None
+    if value.startswith("s3://"):
+        if check_s3_uri(field, value, errors) is None:
+            return None
+        if not value.endswith(".tar.gz"):
+            errors.add(field, value, "an S3 source_dir must be a .tar.gz tarball (as SDK v2 expects)")
+            return None
+    elif "://" in value:
+        errors.add(field, value, "must be an s3:// tarball or a local directory")
+        return None
+    return value
+
+
+def check_image_uri(field: str, value: object, errors: ErrorCollector) -> str | None:
+    if not isinstance(value, str) or not value or "\n" in value or len(value) > rules.MAX_TRAINING_IMAGE:
+        errors.add(
+            field,
+            value,
+            "a packaged image name (ddp, horovod) or a full image URI; dtrain does not look up "
+            "Deep Learning Container URIs",
+        )
+        return None
+    if value not in PACKAGED_IMAGES and not rules.full_match(_IMAGE_URI_RE, value):
+        errors.add(
+            field,
+            value,
+            "must be 'ddp', 'horovod' or a registry/repository[:tag] URI; "
+            + rules.did_you_mean(value, PACKAGED_IMAGES),
+        )
+        return None
+    return value
+
+
+def check_model_dir(field: str, value: object, errors: ErrorCollector) -> object:
+    """TensorFlow's model_dir: an S3 URI or container path passed as is, or false (none passed)."""
+    if value is False:
+        return False
+    if (
+        not isinstance(value, str)
+        or not value
+        or "\n" in value
+        or len(value) > rules.MAX_HYPERPARAMETER_VALUE - 2
+    ):
+        errors.add(field, value, "must be an S3 URI or a path in the container, or false to pass none")
+        return None
+    return value
+
+
+def check_dependencies(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
+    """SDK 2.220 `dependencies`: local directories packed beside source_dir's contents."""
+    if not isinstance(value, list) or not value:
+        errors.add(field, value, "must be a list of local directories")
+        return None
+    before = len(errors.errors)
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item or "\n" in item or len(item) > rules.MAX_DIRECTORY_PATH:
+            errors.add(f"{field}[{i}]", item, "must be a local directory path")
+        elif "://" in item:
+            errors.add(f"{field}[{i}]", item, "must be a local directory: the SDK packs it with the code")
+    names = [str(item).rstrip("/").rsplit("/", 1)[-1] for item in value]
+    if len(errors.errors) == before and len(set(names)) != len(names):
+        errors.add(
+            field, value, "two directories with the same name would overwrite each other in the tarball"
+        )
+    return tuple(value) if len(errors.errors) == before else None

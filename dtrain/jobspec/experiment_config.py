@@ -1,0 +1,70 @@
+"""`experiment_config`: fit()'s argument of that name, passed to CreateTrainingJob as SDK v2 does.
+
+SDK 2.220 (sagemaker.session._get_train_request) sends the dict unchanged as ExperimentConfig
+when it is non-empty. The keys are botocore's ExperimentConfig members; each value is an
+ExperimentEntityName (1-120 characters, ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$), checked here so
+that a typo fails in `validate`, not at CreateTrainingJob.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import ErrorCollector
+
+# botocore's SageMaker model, shape ExperimentConfig (all optional).
+EXPERIMENT_CONFIG_KEYS = ("ExperimentName", "TrialName", "TrialComponentDisplayName", "RunName")
+# botocore's ExperimentEntityName (min 1, max 120).
+ENTITY_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}")
+MAX_ENTITY_NAME = 120
+
+
+def parse_experiment_config(field: str, data: object, errors: ErrorCollector) -> dict[str, str] | None:
+    """The checked mapping (key order kept), or None after adding every problem to `errors`."""
+    if not isinstance(data, Mapping):
+        errors.add(field, data, f"must be an object with any of {', '.join(EXPERIMENT_CONFIG_KEYS)}")
+        return None
+    before = len(errors.errors)
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in EXPERIMENT_CONFIG_KEYS:
+            errors.add(f"{field}.{key}", value, rules.unknown_key_rule(str(key), EXPERIMENT_CONFIG_KEYS))
+        elif (
+            not isinstance(value, str)
+            or len(value) > MAX_ENTITY_NAME
+            or ENTITY_NAME_RE.fullmatch(value) is None
+        ):
+            errors.add(
+                f"{field}.{key}",
+                value,
+                "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$ (1-120 letters, digits and inner hyphens)",
+            )
+        else:
+            out[key] = value
+    return out if len(errors.errors) == before else None
+
+
+def experiment_config_schema() -> dict[str, object]:
+    name = {"type": "string", "pattern": f"^{ENTITY_NAME_RE.pattern}$", "maxLength": MAX_ENTITY_NAME}
+    return {
+        "type": "object",
+        "properties": {key: name for key in EXPERIMENT_CONFIG_KEYS},
+        "additionalProperties": False,
+        "description": "fit(experiment_config=...): sent as CreateTrainingJob's ExperimentConfig",
+    }
+
+
+def sweep_trial_config(given: Mapping[str, str] | None, *, sweep_name: str, index: int) -> dict[str, str]:
+    """A sweep item's ExperimentConfig: every trial its own run under one experiment named after
+    the sweep (the spec's ExperimentName when it gives one), so SageMaker's experiment view (and
+    `dtrain list --experiment`) sets the runs side by side. A TrialName/RunName the spec gives
+    would put every trial in one run: the trial's own name replaces them."""
+    from dtrain.jobspec.naming import sanitize_name_part
+
+    experiment = (given or {}).get("ExperimentName") or sanitize_name_part(sweep_name)[:MAX_ENTITY_NAME]
+    suffix = f"-trial-{index}"
+    run = sanitize_name_part(experiment)[: MAX_ENTITY_NAME - len(suffix)].rstrip("-") + suffix
+    out = {k: v for k, v in (given or {}).items() if k not in ("ExperimentName", "TrialName", "RunName")}
+    return {"ExperimentName": experiment, **out, "RunName": run}

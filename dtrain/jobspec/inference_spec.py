@@ -1,0 +1,691 @@
+"""The `deploy` and `transform` blocks: what SDK v2 does with the trained model, typed and checked.
+
+`deploy` holds the keyword arguments of `estimator.deploy(...)` (which passes the `Model`
+arguments on to `create_model`): `PyTorchModel` / `TensorFlowModel` arguments (inference code,
+image, env, ...) and `Model.deploy` arguments (instance type and count or a serverless
+config, endpoint name, ...), in one flat object as a notebook writes them.
+
+`transform` holds `estimator.transformer(...)` plus `Transformer.transform(...)`: the batch
+transform job's resources and output, and the data to run over; the same Model arguments
+may be given there for a model of its own, else the deploy block's model is used (or, with
+no deploy block, one built from the defaults).
+
+The model is always the training job's model.tar.gz. What the estimator gives is taken as
+`Estimator.create_model` takes it (role, framework_version, py_version, container_log_level,
+code_location, VPC, tags); two defaults differ on purpose and are documented in README:
+`image_uri` defaults to the framework's inference DLC (dtrain.jobspec.inference_images), never the
+training image (a packaged training image serves nothing), and the inference code defaults
+to the model's own `code/inference.py` (the bundled trainers put it there), not the training
+script. All problems are reported in one pass, unknown keys with a "did you mean".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.estimator_values import check_tags
+from dtrain.jobspec.experiment_config import parse_experiment_config
+
+Check = Callable[[object], str | None]
+INT32_MAX = 2**31 - 1
+# botocore's EndpointName / ModelName / TransformJobName: at most 63 characters.
+NAME_RE = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+_NAME_PATTERN = re.compile(NAME_RE)
+NAME_RULE = "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
+# Model.__init__'s default (logging.INFO); the estimator's container_log_level wins, as
+# Estimator.create_model passes it on.
+DEFAULT_CONTAINER_LOG_LEVEL = 20
+# ServerlessInferenceConfig's defaults (SDK 2.220 sagemaker/serverless/serverless_inference_config.py).
+DEFAULT_SERVERLESS_MEMORY_MB = 2048
+DEFAULT_SERVERLESS_MAX_CONCURRENCY = 5
+# CreateTransformJob: MaxPayloadInMB, and MaxPayloadInMB * MaxConcurrentTransforms, at most 100 MB.
+MAX_PAYLOAD_BUDGET_MB = 100
+
+
+def _str(value: object) -> str | None:
+    return None if isinstance(value, str) and value else "must be a non-empty string"
+
+
+def _s3(value: object) -> str | None:
+    return None if isinstance(value, str) and value.startswith("s3://") else "must be an s3:// URI"
+
+
+def _name(value: object) -> str | None:
+    ok = isinstance(value, str) and len(value) <= 63 and rules.full_match(_NAME_PATTERN, value)
+    return None if ok else NAME_RULE
+
+
+def _int(lo: int, hi: int) -> Check:
+    def check(value: object) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+        return None if ok else f"must be an integer from {lo} to {hi}"
+
+    return check
+
+
+def _bool(value: object) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _one_of(*allowed: str) -> Check:
+    def check(value: object) -> str | None:
+        if value in allowed:
+            return None
+        hint = f"; {rules.did_you_mean(value, allowed)}" if isinstance(value, str) else ""
+        return f"must be one of {', '.join(allowed)}{hint}"
+
+    return check
+
+
+def _str_map(limit: int) -> Check:
+    def check(value: object) -> str | None:
+        ok = isinstance(value, Mapping) and all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        )
+        if not ok:
+            return "must be an object of string -> string"
+        assert isinstance(value, Mapping)
+        return None if len(value) <= limit else f"at most {limit} entries"
+
+    return check
+
+
+def _json_path(value: object) -> str | None:
+    # botocore's JsonPath: at most 63 characters.
+    ok = isinstance(value, str) and len(value) <= 63
+    return None if ok else "must be a JSONPath of at most 63 characters (e.g. $[1:])"
+
+
+def _tags(value: object) -> str | None:
+    probe = ErrorCollector()
+    check_tags("tags", value, probe)
+    return probe.errors[0].rule if probe.errors else None
+
+
+def _object(table: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
+    """A nested object: every key known, each value passing its check; first problem named."""
+
+    def check(value: object) -> str | None:
+        if not isinstance(value, Mapping):
+            return f"must be an object with any of {', '.join(table)}"
+        for key in required:
+            if key not in value:
+                return f"{key}: required"
+        for key, item in value.items():
+            if key not in table:
+                return f"{key}: {rules.unknown_key_rule(str(key), table)}"
+            problem = table[key](item)
+            if problem:
+                return f"{key}: {problem}"
+        return None
+
+    return check
+
+
+def _str_list(limit: int) -> Check:
+    def check(value: object) -> str | None:
+        ok = (
+            isinstance(value, list)
+            and 1 <= len(value) <= limit
+            and all(isinstance(v, str) and v for v in value)
+        )
+        return None if ok else f"must be a list of 1 to {limit} non-empty strings"
+
+    return check
+
+
+def _data_shortcut(value: object) -> str | None:
+    # As the inputs' `{"s3": "data", "path": ...}`: a prefix of the platform's data bucket.
+    if isinstance(value, Mapping) and set(value) == {"s3", "path"} and value["s3"] == "data":
+        path = value["path"]
+        if isinstance(path, str) and path and ".." not in path.split("/"):
+            return None
+    return 'must be an s3:// URI or {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
+
+
+# sagemaker.serverless.ServerlessInferenceConfig (SDK 2.220); bounds: botocore's
+# ServerlessMemorySizeInMB (1024-6144), ServerlessMaxConcurrency / ServerlessProvisionedConcurrency
+# (1-200). SageMaker takes the memory in 1 GB steps ("Serverless Inference": 1024, 2048, ... 6144).
+def _memory(value: object) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value in range(1024, 6145, 1024)
+    return None if ok else "must be one of 1024, 2048, 3072, 4096, 5120, 6144"
+
+
+SERVERLESS_ARGS: dict[str, Check] = {
+    "memory_size_in_mb": _memory,
+    "max_concurrency": _int(1, 200),
+    "provisioned_concurrency": _int(1, 200),
+}
+# What a serverless deploy refuses. botocore ProductionVariant: a serverless variant has no
+# instances to size, no volume, no container start-up to time. Serverless Inference "Feature
+# exclusions" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html): no VPC
+# configuration, no network isolation (enable_network_isolation: false, the default, passes).
+SERVERLESS_EXCLUDED = (
+    "instance_type",
+    "initial_instance_count",
+    "volume_size",
+    "model_data_download_timeout",
+    "container_startup_health_check_timeout",
+    "vpc_config",
+    "enable_network_isolation",
+)
+# vpc_config / vpc_config_override: the SDK's dict, as botocore's VpcConfig (1-5 groups, 1-16 subnets).
+VPC_ARGS: dict[str, Check] = {"Subnets": _str_list(16), "SecurityGroupIds": _str_list(5)}
+# ModelClientConfig (botocore): InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
+MODEL_CLIENT_ARGS: dict[str, Check] = {
+    "InvocationsTimeoutInSeconds": _int(1, 3600),
+    "InvocationsMaxRetries": _int(0, 3),
+}
+
+# PyTorchModel / TensorFlowModel / FrameworkModel / Model.__init__ (SDK 2.220): name -> check or
+# the reason it is refused. Shared by both blocks (transform: a model of its own).
+MODEL_ARGS: dict[str, Check | str] = {
+    "role": _str,
+    "entry_point": _str,
+    "source_dir": _str,
+    "image_uri": _str,
+    "framework_version": _str,
+    "py_version": _str,
+    "model_server_workers": _int(1, INT32_MAX),
+    "model_name": _name,
+    "enable_network_isolation": _bool,
+    "container_log_level": _int(0, 50),
+    "code_location": _s3,
+    "model_kms_key": _str,
+    "name": "give model_name (Estimator.deploy's name for the model)",
+    "model_data": "the model is the training job's model.tar.gz",
+    "dependencies": "put extra modules in source_dir (the repacked model's code/ takes it whole)",
+    "git_config": "give the inference code as source_dir (a local folder or an s3:// tarball)",
+    "image_config": "private-registry images are not supported; push the image to ECR",
+    "predictor_cls": "a client-side class; call the endpoint with `dtrain predict`",
+    "sagemaker_session": "a client-side object; the platform's session is used",
+    "resources": "inference components are not supported; deploy a model-based endpoint",
+}
+# Model.deploy / EstimatorBase.deploy (SDK 2.220).
+DEPLOY_ARGS: dict[str, Check | str] = {
+    **MODEL_ARGS,
+    "env": _str_map(100),  # botocore EnvironmentMap: at most 100
+    "vpc_config": _object(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
+    "initial_instance_count": _int(1, INT32_MAX),
+    "instance_type": _str,
+    "endpoint_name": _name,
+    "serverless_inference_config": _object(SERVERLESS_ARGS),
+    "tags": _tags,
+    "kms_key": _str,
+    "volume_size": _int(1, 512),
+    "model_data_download_timeout": _int(60, 3600),
+    "container_startup_health_check_timeout": _int(60, 3600),
+    "serializer": "client-side; `dtrain predict` picks the request's content type",
+    "deserializer": "client-side; `dtrain predict` picks the response's accept type",
+    "accelerator_type": "Elastic Inference is retired (no new customers since April 2023)",
+    "wait": "the platform waits for the endpoint's state-change event",
+    "data_capture_config": "data capture is not supported yet",
+    "async_inference_config": "asynchronous endpoints are not supported yet",
+    "explainer_config": "SageMaker Clarify explainers are not supported",
+    "inference_recommendation_id": "Inference Recommender is not supported",
+    "accept_eula": "models behind a licence (JumpStart) are not supported",
+    "endpoint_logging": "endpoint logs go to CloudWatch",
+    "endpoint_type": "inference components are not supported; the endpoint is model-based",
+    "managed_instance_scaling": "inference components are not supported",
+    "use_compiled_model": "SageMaker Neo compilation is not supported",
+    "update_endpoint": "removed in SDK v2; an existing endpoint_name is updated with a new config",
+}
+# Estimator.transformer + Transformer.transform (SDK 2.220). `env` here is the transform job's.
+TRANSFORM_ARGS: dict[str, Check | str] = {
+    **MODEL_ARGS,
+    "vpc_config_override": _object(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
+    "instance_count": _int(1, INT32_MAX),
+    "instance_type": _str,
+    "strategy": _one_of("MultiRecord", "SingleRecord"),
+    "assemble_with": _one_of("Line", "None"),
+    "output_path": _s3,
+    "output_kms_key": _str,
+    "accept": _str,
+    "env": _str_map(16),  # botocore TransformEnvironmentMap: at most 16
+    "max_concurrent_transforms": _int(0, INT32_MAX),
+    "max_payload": _int(0, 100),  # SageMaker: MaxPayloadInMB at most 100 (CreateTransformJob)
+    "tags": _tags,
+    "volume_kms_key": _str,
+    "data": lambda v: _s3(v) and _data_shortcut(v),
+    "data_type": _one_of("S3Prefix", "ManifestFile", "AugmentedManifestFile"),
+    "content_type": _str,
+    "compression_type": _one_of("None", "Gzip"),
+    "split_type": _one_of("None", "Line", "RecordIO", "TFRecord"),
+    "job_name": _name,
+    "input_filter": _json_path,
+    "output_filter": _json_path,
+    "join_source": _one_of("Input", "None"),
+    "experiment_config": lambda v: None,  # checked by dtrain.jobspec.experiment_config
+    "model_client_config": _object(MODEL_CLIENT_ARGS),
+    "batch_data_capture_config": "batch data capture is not supported yet",
+    "base_transform_job_name": "give job_name, or leave it out for a name derived from the training job",
+    "wait": "the platform waits for the transform job's state-change event",
+    "logs": "logs go to CloudWatch",
+}
+DEPLOY_REQUIRED: tuple[str, ...] = ()  # instance type + count, or a serverless config (checked below)
+TRANSFORM_REQUIRED = ("instance_count", "instance_type", "data")
+# Model arguments that make the transform block build a model of its own.
+TRANSFORM_MODEL_ARGS = (
+    *(k for k, v in MODEL_ARGS.items() if not isinstance(v, str)),
+    "vpc_config_override",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """`PyTorchModel` / `TensorFlowModel` arguments; None: taken from the estimator (or defaults)."""
+
+    role: str | None = None
+    entry_point: str | None = None
+    source_dir: str | None = None
+    image_uri: str | None = None
+    framework_version: str | None = None
+    py_version: str | None = None
+    model_server_workers: int | None = None
+    model_name: str | None = None
+    enable_network_isolation: bool | None = None
+    container_log_level: int | None = None
+    code_location: str | None = None
+    model_kms_key: str | None = None
+    env: Mapping[str, str] | None = None
+    vpc_config: Mapping[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class ServerlessSpec:
+    memory_size_in_mb: int = DEFAULT_SERVERLESS_MEMORY_MB
+    max_concurrency: int = DEFAULT_SERVERLESS_MAX_CONCURRENCY
+    provisioned_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    model: ModelSpec
+    instance_type: str | None = None
+    initial_instance_count: int | None = None
+    serverless: ServerlessSpec | None = None
+    endpoint_name: str | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    kms_key: str | None = None
+    volume_size: int | None = None
+    model_data_download_timeout: int | None = None
+    container_startup_health_check_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    # None: the deploy block's model (or, with no deploy block, the defaults' model).
+    model: ModelSpec | None
+    instance_count: int
+    instance_type: str
+    data: str | Mapping[str, str]  # an s3:// URI, or {"s3": "data", "path": ...} (the data bucket)
+    data_type: str = "S3Prefix"
+    strategy: str | None = None
+    assemble_with: str | None = None
+    output_path: str | None = None
+    output_kms_key: str | None = None
+    accept: str | None = None
+    env: Mapping[str, str] | None = None
+    max_concurrent_transforms: int | None = None
+    max_payload: int | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    volume_kms_key: str | None = None
+    content_type: str | None = None
+    compression_type: str | None = None
+    split_type: str | None = None
+    job_name: str | None = None
+    input_filter: str | None = None
+    output_filter: str | None = None
+    join_source: str | None = None
+    experiment_config: Mapping[str, str] | None = None
+    model_client_config: Mapping[str, int] | None = None
+
+
+def _read(
+    field: str, data: object, table: Mapping[str, Check | str], framework: str, errors: ErrorCollector
+) -> dict[str, Any] | None:
+    if not isinstance(data, Mapping):
+        errors.add(field, data, "must be an object of SDK v2 keyword arguments")
+        return None
+    good: dict[str, Any] = {}
+    for key, value in data.items():
+        entry = table.get(str(key))
+        if entry is None:
+            errors.add(f"{field}.{key}", value, rules.unknown_key_rule(str(key), table))
+        elif isinstance(entry, str):
+            errors.add(f"{field}.{key}", value, f"not supported: {entry}")
+        elif (problem := entry(value)) is not None:
+            errors.add(f"{field}.{key}", value, problem)
+        elif key == "model_server_workers" and framework == "tensorflow":
+            errors.add(f"{field}.{key}", value, "PyTorchModel only (TensorFlow Serving has no such setting)")
+        else:
+            good[str(key)] = value
+    return good
+
+
+def _model(got: Mapping[str, Any], vpc_key: str, *, with_env: bool) -> ModelSpec:
+    vpc = got.get(vpc_key)
+    return ModelSpec(
+        role=got.get("role"),
+        entry_point=got.get("entry_point"),
+        source_dir=got.get("source_dir"),
+        image_uri=got.get("image_uri"),
+        framework_version=got.get("framework_version"),
+        py_version=got.get("py_version"),
+        model_server_workers=got.get("model_server_workers"),
+        model_name=got.get("model_name"),
+        enable_network_isolation=got.get("enable_network_isolation"),
+        container_log_level=got.get("container_log_level"),
+        code_location=got.get("code_location"),
+        model_kms_key=got.get("model_kms_key"),
+        env=dict(got["env"]) if with_env and got.get("env") is not None else None,
+        vpc_config={k: tuple(v) for k, v in vpc.items()} if vpc is not None else None,
+    )
+
+
+def _check_code(field: str, got: Mapping[str, Any], errors: ErrorCollector) -> None:
+    if got.get("source_dir") is not None and got.get("entry_point") is None:
+        errors.add(f"{field}.source_dir", got["source_dir"], "needs entry_point (the script inside it)")
+
+
+def _tags_of(got: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    if got.get("tags") is None:
+        return None
+    probe = ErrorCollector()
+    return check_tags("tags", got["tags"], probe)
+
+
+def _check_provisioned_concurrency(serverless: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # ProductionVariantServerlessConfig, ProvisionedConcurrency: "Should be less than or equal to
+    # MaxConcurrency" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    # API_ProductionVariantServerlessConfig.html); max_concurrency defaults as the SDK's does.
+    provisioned = serverless.get("provisioned_concurrency")
+    most = serverless.get("max_concurrency", DEFAULT_SERVERLESS_MAX_CONCURRENCY)
+    if provisioned is not None and provisioned > most:
+        errors.add(
+            "deploy.serverless_inference_config.provisioned_concurrency",
+            provisioned,
+            f"must be at most max_concurrency ({most})",
+        )
+
+
+def _check_payload_budget(got: Mapping[str, Any], errors: ErrorCollector) -> None:
+    # CreateTransformJob MaxPayloadInMB: "If you specify the MaxConcurrentTransforms parameter, the
+    # value of (MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100 MB"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html).
+    # Checked when both are given: unset, SageMaker picks them (execution-parameters / defaults).
+    payload, concurrent = got.get("max_payload"), got.get("max_concurrent_transforms")
+    if payload is not None and concurrent is not None and payload * concurrent > MAX_PAYLOAD_BUDGET_MB:
+        errors.add(
+            "transform.max_payload",
+            payload,
+            f"times max_concurrent_transforms ({concurrent}) must be at most {MAX_PAYLOAD_BUDGET_MB} MB",
+        )
+
+
+def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> DeploySpec | None:
+    before = len(errors.errors)
+    got = _read("deploy", data, DEPLOY_ARGS, framework, errors)
+    if got is None:
+        return None
+    _check_code("deploy", got, errors)
+    serverless_raw = got.get("serverless_inference_config")
+    assert isinstance(data, Mapping)  # else _read reported it
+    given = set(data)  # present, even when its value was refused above (reported once, there)
+    if (
+        "serverless_inference_config" not in given
+        and not {"instance_type", "initial_instance_count"} <= given
+    ):
+        # Model.deploy: "Must specify instance type and instance count unless using serverless inference".
+        errors.add(
+            "deploy",
+            sorted(given),
+            "needs instance_type and initial_instance_count, or serverless_inference_config",
+        )
+    if "serverless_inference_config" in given:
+        for key in SERVERLESS_EXCLUDED:
+            if key in given and not (key == "enable_network_isolation" and data[key] is False):
+                errors.add(f"deploy.{key}", data[key], "not with serverless_inference_config")
+    if serverless_raw is not None:
+        _check_provisioned_concurrency(serverless_raw, errors)
+    if len(errors.errors) > before:
+        return None
+    serverless = ServerlessSpec(**serverless_raw) if serverless_raw is not None else None
+    return DeploySpec(
+        model=_model(got, "vpc_config", with_env=True),
+        instance_type=got.get("instance_type"),
+        initial_instance_count=got.get("initial_instance_count"),
+        serverless=serverless,
+        endpoint_name=got.get("endpoint_name"),
+        tags=_tags_of(got),
+        kms_key=got.get("kms_key"),
+        volume_size=got.get("volume_size"),
+        model_data_download_timeout=got.get("model_data_download_timeout"),
+        container_startup_health_check_timeout=got.get("container_startup_health_check_timeout"),
+    )
+
+
+def parse_transform(data: object, framework: str, errors: ErrorCollector) -> TransformSpec | None:
+    before = len(errors.errors)
+    got = _read("transform", data, TRANSFORM_ARGS, framework, errors)
+    if got is None:
+        return None
+    for key in TRANSFORM_REQUIRED:
+        if key not in got and isinstance(data, Mapping) and key not in data:
+            errors.add(f"transform.{key}", None, "required")
+    _check_code("transform", got, errors)
+    experiment_config = None
+    if got.get("experiment_config") is not None:
+        experiment_config = parse_experiment_config(
+            "transform.experiment_config", got["experiment_config"], errors
+        )
+    _check_payload_budget(got, errors)
+    if len(errors.errors) > before:
+        return None
+    own_model = any(key in got for key in TRANSFORM_MODEL_ARGS)
+    return TransformSpec(
+        model=_model(got, "vpc_config_override", with_env=False) if own_model else None,
+        instance_count=got["instance_count"],
+        instance_type=got["instance_type"],
+        data=got["data"],
+        data_type=got.get("data_type", "S3Prefix"),
+        strategy=got.get("strategy"),
+        assemble_with=got.get("assemble_with"),
+        output_path=got.get("output_path"),
+        output_kms_key=got.get("output_kms_key"),
+        accept=got.get("accept"),
+        env=dict(got["env"]) if got.get("env") is not None else None,
+        max_concurrent_transforms=got.get("max_concurrent_transforms"),
+        max_payload=got.get("max_payload"),
+        tags=_tags_of(got),
+        volume_kms_key=got.get("volume_kms_key"),
+        content_type=got.get("content_type"),
+        compression_type=got.get("compression_type"),
+        split_type=got.get("split_type"),
+        job_name=got.get("job_name"),
+        input_filter=got.get("input_filter"),
+        output_filter=got.get("output_filter"),
+        join_source=got.get("join_source"),
+        experiment_config=experiment_config,
+        model_client_config=dict(got["model_client_config"]) if got.get("model_client_config") else None,
+    )
+
+
+def check_against_estimator(
+    deploy: DeploySpec | None,
+    transform: TransformSpec | None,
+    framework_version: str | None,
+    disable_output_compression: bool,
+    errors: ErrorCollector,
+) -> None:
+    """What the blocks need from the estimator: a model.tar.gz, and a version or an image."""
+    for block, spec in (("deploy", deploy), ("transform", transform)):
+        if spec is None:
+            continue
+        if disable_output_compression:
+            errors.add(
+                f"{block}",
+                "estimator.disable_output_compression",
+                "a model is served from the training job's model.tar.gz; leave output compressed",
+            )
+        model = spec.model if spec.model is not None else (deploy.model if deploy is not None else None)
+        has_image = model is not None and (model.image_uri or model.framework_version)
+        if not has_image and framework_version is None:
+            errors.add(
+                f"{block}.image_uri",
+                None,
+                "required when the estimator has no framework_version (the inference image's version)",
+            )
+
+
+# --- JSON Schema (dtrain.jobspec.schema), derived from the tables ---------------------------------------
+_STR = {"type": "string", "minLength": 1}
+_S3_URI = {"type": "string", "pattern": "^s3://"}
+_NAME = {"type": "string", "pattern": f"^{NAME_RE}$", "maxLength": 63}
+_STRS = {"type": "array", "items": _STR, "minItems": 1}
+
+
+def _int_schema(lo: int, hi: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi}
+
+
+def _str_map_schema(limit: int) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": limit}
+
+
+_TAGS = {
+    "oneOf": [
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"Key": {"type": "string"}, "Value": {"type": "string"}},
+                "required": ["Key", "Value"],
+                "additionalProperties": False,
+            },
+        },
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ]
+}
+_VPC = {
+    "type": "object",
+    "properties": {
+        "Subnets": {**_STRS, "maxItems": 16},
+        "SecurityGroupIds": {**_STRS, "maxItems": 5},
+    },
+    "required": ["Subnets", "SecurityGroupIds"],
+    "additionalProperties": False,
+}
+_ARG_SCHEMAS: dict[str, dict[str, Any]] = {
+    "role": _STR,
+    "entry_point": _STR,
+    "source_dir": _STR,
+    "image_uri": _STR,
+    "framework_version": _STR,
+    "py_version": _STR,
+    "model_server_workers": _int_schema(1, INT32_MAX),
+    "model_name": _NAME,
+    "enable_network_isolation": {"type": "boolean"},
+    "container_log_level": _int_schema(0, 50),
+    "code_location": _S3_URI,
+    "model_kms_key": _STR,
+    "vpc_config": _VPC,
+    "vpc_config_override": _VPC,
+    "initial_instance_count": _int_schema(1, INT32_MAX),
+    "instance_count": _int_schema(1, INT32_MAX),
+    "instance_type": _STR,
+    "endpoint_name": _NAME,
+    "serverless_inference_config": {
+        "type": "object",
+        "properties": {
+            "memory_size_in_mb": {"enum": list(range(1024, 6145, 1024))},
+            "max_concurrency": _int_schema(1, 200),
+            "provisioned_concurrency": _int_schema(1, 200),
+        },
+        "additionalProperties": False,
+    },
+    "tags": _TAGS,
+    "kms_key": _STR,
+    "volume_size": _int_schema(1, 512),
+    "model_data_download_timeout": _int_schema(60, 3600),
+    "container_startup_health_check_timeout": _int_schema(60, 3600),
+    "strategy": {"enum": ["MultiRecord", "SingleRecord"]},
+    "assemble_with": {"enum": ["Line", "None"]},
+    "output_path": _S3_URI,
+    "output_kms_key": _STR,
+    "accept": _STR,
+    "max_concurrent_transforms": _int_schema(0, INT32_MAX),
+    "max_payload": _int_schema(0, 100),
+    "volume_kms_key": _STR,
+    "data": {
+        "oneOf": [
+            _S3_URI,
+            {
+                "type": "object",
+                "properties": {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}},
+                "required": ["s3", "path"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "data_type": {"enum": ["S3Prefix", "ManifestFile", "AugmentedManifestFile"]},
+    "content_type": _STR,
+    "compression_type": {"enum": ["None", "Gzip"]},
+    "split_type": {"enum": ["None", "Line", "RecordIO", "TFRecord"]},
+    "job_name": _NAME,
+    "input_filter": {"type": "string", "maxLength": 63},
+    "output_filter": {"type": "string", "maxLength": 63},
+    "join_source": {"enum": ["Input", "None"]},
+    "model_client_config": {
+        "type": "object",
+        "properties": {
+            "InvocationsTimeoutInSeconds": _int_schema(1, 3600),
+            "InvocationsMaxRetries": _int_schema(0, 3),
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+def _block_schema(
+    table: Mapping[str, Check | str], required: tuple[str, ...], special: Mapping[str, Any], what: str
+) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for name, entry in table.items():
+        if isinstance(entry, str):
+            props[name] = {"not": {}, "description": f"refused: {entry}"}
+        else:
+            props[name] = special.get(name) or _ARG_SCHEMAS[name]
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        out["required"] = list(required)
+    out["description"] = what
+    return out
+
+
+def deploy_schema() -> dict[str, Any]:
+    out = _block_schema(
+        DEPLOY_ARGS,
+        DEPLOY_REQUIRED,
+        {"env": _str_map_schema(100)},
+        "estimator.deploy(**deploy) after training (SDK 2.220 Model + Model.deploy arguments)",
+    )
+    out["anyOf"] = [
+        {"required": ["instance_type", "initial_instance_count"]},
+        {"required": ["serverless_inference_config"]},
+    ]
+    return out
+
+
+def transform_schema(experiment_config: Mapping[str, Any]) -> dict[str, Any]:
+    return _block_schema(
+        TRANSFORM_ARGS,
+        TRANSFORM_REQUIRED,
+        {"env": _str_map_schema(16), "experiment_config": experiment_config},
+        "estimator.transformer(...).transform(data, ...) after training (SDK 2.220)",
+    )

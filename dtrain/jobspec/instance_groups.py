@@ -1,0 +1,99 @@
+"""Heterogeneous clusters: SDK 2.220's `instance_groups` (sagemaker.instance_group.InstanceGroup).
+
+A spec lists the groups as InstanceGroup's keyword arguments; `distribution.instance_groups`
+and a channel's `instance_groups` name them (the SDK takes InstanceGroup objects in
+`distribution` and names in TrainingInput). Limits are the CreateTrainingJob model's:
+ResourceConfig.InstanceGroups holds at most 5 groups, InstanceGroupName is 1-64 characters,
+InstanceCount >= 0. See "Train Using a Heterogeneous Cluster" in the SageMaker developer guide
+(https://docs.aws.amazon.com/sagemaker/latest/dg/train-heterogeneous-cluster.html).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import ErrorCollector
+
+MAX_GROUPS: Final = 5
+MAX_GROUP_NAME: Final = 64
+GROUP_KEYS: Final = ("instance_group_name", "instance_type", "instance_count")
+# SDK 2.220 EstimatorBase._get_instance_type: the first GPU (g*/p*) group's type, else the first's.
+_FAMILY_RE = re.compile(r"^ml[\._]([a-z\d]+)\.?\w*$")
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    name: str
+    instance_type: str
+    instance_count: int
+
+    def request(self) -> dict[str, Any]:
+        """ResourceConfig.InstanceGroups[] as SDK 2.220's InstanceGroup._to_request_dict."""
+        return {
+            "InstanceGroupName": self.name,
+            "InstanceType": self.instance_type,
+            "InstanceCount": self.instance_count,
+        }
+
+
+def check_instance_groups(
+    field: str, value: object, errors: ErrorCollector
+) -> tuple[InstanceGroup, ...] | None:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_GROUPS:
+        errors.add(field, value, f"must be a list of 1 to {MAX_GROUPS} instance groups")
+        return None
+    before = len(errors.errors)
+    groups: list[InstanceGroup] = []
+    for i, item in enumerate(value):
+        path = f"{field}[{i}]"
+        if not isinstance(item, Mapping):
+            errors.add(path, item, f"must be an object with {', '.join(GROUP_KEYS)}")
+            continue
+        for key in item:
+            if key not in GROUP_KEYS:
+                errors.add(f"{path}.{key}", item[key], rules.unknown_key_rule(str(key), GROUP_KEYS))
+        name, itype, count = (item.get(k) for k in GROUP_KEYS)
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_GROUP_NAME or "\n" in name:
+            errors.add(f"{path}.instance_group_name", name, "required: a one-line name of 1 to 64 characters")
+        elif not isinstance(itype, str) or not rules.full_match(rules.INSTANCE_TYPE_RE, itype):
+            errors.add(
+                f"{path}.instance_type", itype, "required: a SageMaker instance type ml.<family>.<size>"
+            )
+        elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 2**31 - 1:
+            errors.add(f"{path}.instance_count", count, "required: an integer >= 1")
+        else:
+            groups.append(InstanceGroup(name, itype, count))
+    names = [g.name for g in groups]
+    if len(set(names)) != len(names):
+        errors.add(field, names, "instance group names must be unique")
+    return tuple(groups) if len(errors.errors) == before else None
+
+
+def check_group_names(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
+    """A list of group names (distribution.instance_groups, a channel's instance_groups)."""
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_GROUPS
+        or not all(isinstance(v, str) and 1 <= len(v) <= MAX_GROUP_NAME for v in value)
+    ):
+        errors.add(field, value, f"must be a list of at most {MAX_GROUPS} instance group names")
+        return None
+    return tuple(value)
+
+
+def primary_instance_type(groups: Sequence[InstanceGroup]) -> str:
+    """The type SDK 2.220 looks images up with: the first GPU group's, else the first group's."""
+    for group in groups:
+        match = _FAMILY_RE.match(group.instance_type)
+        if match and match[1][0] in ("g", "p"):
+            return group.instance_type
+    return groups[0].instance_type
+
+
+def unknown_names(names: Sequence[str], groups: Sequence[InstanceGroup]) -> list[str]:
+    known = {g.name for g in groups}
+    return [n for n in names if n not in known]

@@ -1,0 +1,100 @@
+"""Every request an execution of a spec makes, in the order it makes them.
+
+    CreateProcessingJob                      (a `processing` block: once, before training)
+    CreateTrainingJob                        (one per sweep entry, else one)
+    CreateModel, CreateEndpointConfig, CreateEndpoint   (a `deploy` block)
+    CreateModel, CreateTransformJob                      (a `transform` block)
+
+`dtrain render` prints them, `dtrain validate` and `submit` build them and check the S3 reach
+of each against the execution role (dtrain.jobspec.s3_reach): every one of these jobs and models runs
+as that role. The names are the ones the builders derive without an execution (the state
+machine derives its own per execution; the shapes are the same). A sweep hosts its best trial,
+which is known only after every trial ended: its hosting requests are shown for the first item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.naming import job_name_for
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import JobSpec, sweep_entries
+
+PROCESSING = "CreateProcessingJob"
+TRAINING = "CreateTrainingJob"
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request: its SageMaker operation, a label unique within the execution, its kwargs."""
+
+    operation: str
+    label: str
+    request: dict[str, Any]
+
+
+def execution_requests(
+    spec: JobSpec,
+    platform: PlatformSettings | None,
+    *,
+    job_name: str | None = None,
+    region: str | None = None,
+) -> list[PlannedRequest]:
+    """The requests in execution order; SpecError / SpecErrors for the first request that fails."""
+    from dtrain.requests.training_request import build_training_job_request
+
+    out: list[PlannedRequest] = []
+    if spec.processing is not None:
+        from dtrain.requests.processing_request import build_processing_job_request
+
+        out.append(PlannedRequest(PROCESSING, PROCESSING, build_processing_job_request(spec, platform)))
+    if spec.sweep is None:
+        request = build_training_job_request(spec, platform, job_name=job_name, region=region)
+        out.append(PlannedRequest(TRAINING, TRAINING, request))
+    else:
+        for index, entry in enumerate(sweep_entries(spec)):
+            name = job_name_for(job_name, execution_name=str(index)) if job_name else None
+            request = build_training_job_request(entry, platform, job_name=name, region=region)
+            out.append(PlannedRequest(TRAINING, f"{TRAINING} (sweep item {index})", request))
+    first_training = next(r.request for r in out if r.operation == TRAINING)
+    out.extend(_hosting_requests(spec, platform, first_training, is_sweep=spec.sweep is not None))
+    return out
+
+
+def _hosting_requests(
+    spec: JobSpec, platform: PlatformSettings | None, training: dict[str, Any], *, is_sweep: bool
+) -> list[PlannedRequest]:
+    if spec.deploy is None and spec.transform is None:
+        return []
+    import json
+
+    from dtrain.requests.inference_request import inference_requests
+
+    region = json.loads(training["HyperParameters"]["sagemaker_region"])
+    built = inference_requests(spec, platform, training_job_name=training["TrainingJobName"], region=region)
+    note = " (the best sweep item's; shown for item 0)" if is_sweep else ""
+    return [
+        PlannedRequest(label.split(" ", 1)[0], f"{label}{note}", request) for label, request in built.items()
+    ]
+
+
+def check_against_platform(spec: JobSpec, requests: list[PlannedRequest], platform: PlatformSettings) -> None:
+    """What real platform settings refuse of an execution, every problem at once: a role the
+    platform may not pass or an image its role may not pull (dtrain.requests.platform_grants), and an S3
+    location of any request that its execution role cannot reach (dtrain.jobspec.s3_reach)."""
+    from dtrain.jobspec.s3_reach import reach_problems
+    from dtrain.requests.platform_grants import grant_problems
+
+    problems: list[SpecError] = list(grant_problems(spec, platform))
+    seen: set[str] = set()
+    for planned in requests:
+        for problem in reach_problems(planned.request, platform, planned.operation):
+            if str(problem) not in seen:  # sweep items share their channels: one line each
+                seen.add(str(problem))
+                problems.append(problem)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SpecErrors(problems)
