@@ -8,8 +8,8 @@ when a python3.13 built the tree, lambda_bundling.lambda_interpreter; dtrain/ an
 sources, and /var/task is read-only: Lambda compiles them at each cold start; --pyc compiles
 them too) and with the environment the stack
 gives the functions, LAMBDA_TASK_ROOT included (Powertools' Tracer and the X-Ray SDK behave as in
-Lambda: tracing on, botocore patched, the local sampler). The wheels are fetched for this machine's
-platform (the functions run arm64: wrapt's C extension then loads as it does there).
+Lambda: tracing on, botocore patched, the local sampler). The vendored distributions are the
+installed ones without extension modules (wrapt runs its pure-Python wrappers, as in the assets).
 
 Rows, each the median of N processes' wall and CPU time (the CPU time is the one to compare on a
 loaded machine), run round-robin so load spikes hit every row alike:
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -65,14 +64,8 @@ _TRACER = "from aws_lambda_powertools import Tracer; Tracer(service='x', patch_m
 _HANDLER = "import handler\n"
 
 
-def host_wheel_platform() -> str:
-    machine = platform.machine().lower()
-    return f"manylinux2014_{'aarch64' if machine in ('arm64', 'aarch64') else 'x86_64'}"
-
-
 def build_assets(root: Path, source: Path | None = None) -> dict[str, Path]:
     """One asset per function, as CopyBundler lays it out; `source` holds another lambda/ + dtrain/."""
-    lambda_bundling.WHEEL_PLATFORM = host_wheel_platform()  # a cache of its own (part of the key)
     if source is not None:
         lambda_bundling.DTRAIN_ROOT = source / "dtrain"
     assets = {}

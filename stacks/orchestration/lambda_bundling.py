@@ -1,15 +1,22 @@
-"""Lambda code assets built by plain file copies: lambda/<fn>/, the dtrain package, and
-boto3/botocore at the tested version.
+"""Lambda code assets built by plain file copies: lambda/<fn>/, the dtrain modules its handler
+imports, and boto3/botocore at the tested version.
 
-No Docker and no PythonFunction. The functions need the standard library, dtrain/, boto3 and
-Powertools for AWS Lambda (with the X-Ray SDK its Tracer drives), all vendored from
-requirements-lambda.txt; boto3/botocore instead of the runtime's own, so the strict request check
-walks the same botocore SageMaker model in Lambda as in the tests and in `dtrain validate` (a
-runtime's older botocore would refuse instance types or fields they accept). The wheels are pure
-Python but wrapt's, which pip picks for the functions' platform and Python by tag: no build step.
-pip installs them once per requirements content into a cache outside cdk.out
-(.cache/lambda-deps/<hash>), compiled by a python3.13 when there is one, and every synth copies that
-tree; dtrain/ likewise, compiled once per content (.cache/lambda-dtrain/<hash>). The asset hash is
+No Docker, no PythonFunction, no network. The functions need the standard library, dtrain's
+orchestration runtime, boto3 and Powertools for AWS Lambda (with the X-Ray SDK its Tracer drives):
+the distributions requirements-lambda.txt pins, copied from the environment that synthesizes (it
+holds them at those versions: a test checks, and a mismatch stops the synth with the names), so a
+copy without a package index synthesizes; boto3/botocore instead of the runtime's own, so the strict
+request check walks the same botocore SageMaker model in Lambda as in the tests and in `dtrain
+validate`. Extension modules built for the synthesizing machine are left out (the functions run
+arm64): wrapt, the only one, then uses its pure-Python wrappers, as it does wherever its C
+extension does not load (wrapt/__wrapt__.py falls back on ImportError).
+
+Each asset carries only the dtrain modules its handler reaches: the handler's import graph closed
+over dtrain's own modules (modulefinder, imports inside functions included), not an exclude list.
+
+The copied distributions are trimmed and compiled by a python3.13 when there is one, once per
+content, in a cache under the user's cache directory (DTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/dtrain,
+else ~/.cache/dtrain), never in the checkout; each asset's dtrain modules likewise. The asset hash is
 taken from the output, so a change in dtrain/ or in the pins gives new assets.
 """
 
@@ -17,11 +24,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
+import modulefinder
 import os
+import re
 import shutil
 import subprocess
-import sys
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +43,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_ROOT = REPO_ROOT / "lambda"
 DTRAIN_ROOT = REPO_ROOT / "dtrain"
 LAMBDA_REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
-DEPS_CACHE = REPO_ROOT / ".cache" / "lambda-deps"
-DTRAIN_CACHE = REPO_ROOT / ".cache" / "lambda-dtrain"
-# Compiled dtrain/ trees kept (one per content; the newest few).
-DTRAIN_CACHE_KEEP = 6
+# Compiled dtrain module sets kept (one per asset content; five assets per synth).
+DTRAIN_CACHE_KEEP = 20
 
-# The runtime, its interpreter version and platform, in one place: the vendored wheels are
-# resolved for them, and `make test` runs the Lambda code's tests under this Python (.venv-lambda).
+# The runtime, its interpreter version and platform, in one place: the vendored code is compiled
+# for them, and `make test` runs the Lambda code's tests under this Python (.venv-lambda).
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 LAMBDA_PYTHON = "3.13"
-WHEEL_PLATFORM = "manylinux2014_aarch64"
 # Where Lambda unpacks the function's zip.
 LAMBDA_TASK_ROOT = "/var/task"
 # botocore service models the bundled code makes clients for (boto3.client(...) in lambda/ and
@@ -54,10 +61,33 @@ BOTOCORE_SERVICES = ("dynamodb", "s3", "sagemaker", "stepfunctions")  # s3: the 
 # use its Logger, Metrics and Tracer (dtrain/orchestration/observability.py), which need these.
 POWERTOOLS_KEPT = ("logging", "metrics", "tracing", "shared", "middleware_factory", "warnings", "exceptions")
 POWERTOOLS_UTILITIES_KEPT = ("jmespath_utils", "typing")
-
-# What the Lambdas never import: the CLI, local mode and the emulator stay out of the zip.
-_EXCLUDED = ("__pycache__", "*.pyc", "local", "emulator", "commands", "demo.py", "remote")
+# Compiled for the synthesizing machine, not for Lambda's arm64 (see the module docstring).
+EXTENSION_SUFFIXES = (".so", ".pyd")
+# Bumped when the layout of the vendored tree changes, so old cache entries are not reused.
+_LAYOUT = b"installed-distributions-1"
 _COMPLETE = ".complete"
+
+
+def cache_root() -> Path:
+    """Where synths keep what they build once: DTRAIN_CACHE_DIR, else the XDG cache directory
+    (https://specifications.freedesktop.org/basedir-spec/latest/: $XDG_CACHE_HOME, default
+    ~/.cache), under `dtrain`. Never the checkout: an installed dtrain has none to write to."""
+    explicit = os.environ.get("DTRAIN_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dtrain"
+
+
+def pinned_distributions() -> dict[str, str]:
+    """requirements-lambda.txt as {distribution name: version}."""
+    pins: dict[str, str] = {}
+    for line in LAMBDA_REQUIREMENTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[re.sub(r"\[.*\]", "", name).strip()] = version.strip()
+    return pins
 
 
 @functools.cache
@@ -81,11 +111,11 @@ def lambda_interpreter() -> str | None:
     return None
 
 
-def _cache_key() -> str:
-    text = LAMBDA_REQUIREMENTS.read_bytes()
+def _cache_key(pins: Mapping[str, str]) -> str:
     compiled = b"pyc" if lambda_interpreter() else b"sources"
     kept = ",".join((*BOTOCORE_SERVICES, *POWERTOOLS_KEPT, *POWERTOOLS_UTILITIES_KEPT)).encode()
-    parts = [text, LAMBDA_PYTHON.encode(), WHEEL_PLATFORM.encode(), kept, compiled]
+    listed = ",".join(f"{name}=={version}" for name, version in sorted(pins.items())).encode()
+    parts = [_LAYOUT, listed, LAMBDA_PYTHON.encode(), kept, compiled]
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
 
@@ -123,63 +153,103 @@ def _trim(site: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
+def _copy_installed(name: str, version: str, into: Path) -> None:
+    """One installed distribution's files (as its RECORD lists them) into `into`, laid out as in
+    site-packages, without bytecode, console scripts or extension modules."""
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError(
+            f"{LAMBDA_REQUIREMENTS.name} pins {name}=={version}, which this Python environment lacks: "
+            f"install it (pip install {name}=={version}) to synthesize the Lambda assets"
+        ) from None
+    if dist.version != version:
+        raise RuntimeError(
+            f"{LAMBDA_REQUIREMENTS.name} pins {name}=={version}, this Python environment holds "
+            f"{dist.version}: the Lambdas ship the tested versions (pip install {name}=={version})"
+        )
+    for file in dist.files or ():
+        relative = Path(str(file))
+        if ".." in relative.parts or "__pycache__" in relative.parts:
+            continue  # console scripts (bin/), and bytecode of the synthesizing Python
+        if relative.suffix in EXTENSION_SUFFIXES or relative.suffix == ".pyc":
+            continue
+        source = Path(str(dist.locate_file(file)))
+        if source.is_file():
+            (into / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / relative)
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Rename a finished tree into place; another synth may have won the race (same content)."""
+    (staging / _COMPLETE).touch()
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if not (target / _COMPLETE).is_file():
+            raise
+
+
 def vendored_dependencies() -> Path:
-    """The site-packages tree every asset starts from, built on first use per requirements content.
+    """The site-packages tree every asset starts from, built on first use per pinned content from
+    the installed distributions (no pip, no index).
 
     Built in a scratch directory and renamed into place, so concurrent synths never see half a tree."""
-    target = DEPS_CACHE / _cache_key()
+    pins = pinned_distributions()
+    cache = cache_root() / "lambda-deps"
+    target = cache / _cache_key(pins)
     if (target / _COMPLETE).is_file():
         return target
-    DEPS_CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=DEPS_CACHE, prefix=f"{target.name}.partial-"))
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache, prefix=f"{target.name}.partial-"))
     try:
-        command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", LAMBDA_PYTHON, "--platform", WHEEL_PLATFORM,
-            "--target", str(staging), "-r", str(LAMBDA_REQUIREMENTS),
-        ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"{LAMBDA_REQUIREMENTS.name}: pip could not install the Lambda wheels: {last}")
+        for name, version in pins.items():
+            _copy_installed(name, version, staging)
         _trim(staging)
         _compile(staging)
-        (staging / _COMPLETE).touch()
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / _COMPLETE).is_file():
-                raise
+        _publish(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
-def compiled_dtrain() -> Path:
-    """dtrain/ as the assets carry it (without what the Lambdas never import), compiled like the
-    wheels when a python{LAMBDA_PYTHON} is there; cached per content, so a synth compiles it once
-    and its five assets copy it."""
-    DTRAIN_CACHE.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=DTRAIN_CACHE, prefix="partial-"))
+def handler_modules(function_dir: Path) -> dict[str, Path]:
+    """The dtrain modules lambda/<fn>/handler.py imports, closed over dtrain's own imports: module
+    name -> source file. modulefinder reads every import in the bytecode, those inside functions
+    (imported at run time) included; what lies outside dtrain is not followed (the vendored
+    distributions and the standard library are in the asset or the runtime whole)."""
+    finder = modulefinder.ModuleFinder(path=[str(function_dir), str(DTRAIN_ROOT.parent)])
+    finder.run_script(str(function_dir / "handler.py"))
+    found: dict[str, Path] = {}
+    for name, module in finder.modules.items():
+        file: str | None = getattr(module, "__file__", None)  # modulefinder.Module, untyped
+        if (name == "dtrain" or name.startswith("dtrain.")) and file:
+            found[name] = Path(file).resolve()
+    return found
+
+
+def compiled_dtrain(files: Iterable[Path]) -> Path:
+    """These dtrain sources as an asset carries them, compiled like the wheels when a
+    python{LAMBDA_PYTHON} is there; cached per content, so a synth compiles each set once."""
+    cache = cache_root() / "lambda-dtrain"
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache, prefix="partial-"))
     try:
-        shutil.copytree(DTRAIN_ROOT, staging / "dtrain", ignore=shutil.ignore_patterns(*_EXCLUDED))
         digest = hashlib.sha256(b"pyc" if lambda_interpreter() else b"sources")
-        for file in sorted((staging / "dtrain").rglob("*")):
-            if file.is_file():
-                digest.update(file.relative_to(staging).as_posix().encode() + b"\0" + file.read_bytes())
-        target = DTRAIN_CACHE / digest.hexdigest()[:16]
+        for source in sorted(files):
+            relative = source.relative_to(DTRAIN_ROOT.parent)
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, staging / relative)
+            digest.update(relative.as_posix().encode() + b"\0" + source.read_bytes())
+        target = cache / digest.hexdigest()[:16]
         if not (target / _COMPLETE).is_file():
             _compile(staging)
-            (staging / _COMPLETE).touch()
-            try:
-                os.rename(staging, target)
-            except OSError:
-                if not (target / _COMPLETE).is_file():
-                    raise
-            entries = sorted(DTRAIN_CACHE.glob("[0-9a-f]*"), key=lambda p: p.stat().st_mtime, reverse=True)
+            _publish(staging, target)
+            entries = sorted(cache.glob("[0-9a-f]*"), key=lambda p: p.stat().st_mtime, reverse=True)
             for old in entries[DTRAIN_CACHE_KEEP:]:
                 shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.utime(target)  # recently used: kept by the pruning above
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / "dtrain"
@@ -202,7 +272,8 @@ class CopyBundler:
                 shutil.copytree(item, out / item.name, dirs_exist_ok=True)
             else:
                 shutil.copy2(item, out / item.name)
-        shutil.copytree(compiled_dtrain(), out / "dtrain", dirs_exist_ok=True)
+        modules = handler_modules(self.function_dir).values()
+        shutil.copytree(compiled_dtrain(modules), out / "dtrain", dirs_exist_ok=True)
         return True
 
 

@@ -3,7 +3,9 @@ vendored into every asset at the version requirements.txt pins."""
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -134,7 +136,120 @@ def test_every_asset_imports_its_handler_under_the_lambda_python_alone(bundles: 
         out = subprocess.run(command, cwd=bundle, env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert (bundle / "handler.py").is_file() and out.stdout.strip()
-        # dtrain/ is compiled too, once per content (lambda_bundling.compiled_dtrain).
+        # dtrain/ is compiled too, once per content (lambda_bundling.compiled_dtrain): every module
+        # the asset carries (its handler's import closure).
         tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
-        data = (bundle / "dtrain" / "orchestration" / "__pycache__" / f"submit.{tag}.pyc").read_bytes()
-        assert f"{LAMBDA_TASK_ROOT}/dtrain/orchestration/submit.py".encode() in data
+        for module in (bundle / "dtrain").rglob("*.py"):
+            data = (module.parent / "__pycache__" / f"{module.stem}.{tag}.pyc").read_bytes()
+            assert f"{LAMBDA_TASK_ROOT}/{module.relative_to(bundle).as_posix()}".encode() in data, module
+
+
+def _module_file(name: str) -> Path | None:
+    base = DTRAIN_ROOT.parent.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def import_closure(handler: Path) -> set[str]:
+    """The dtrain modules `handler` reaches, read with the stdlib ast (every import statement, in
+    functions too, as lambda_bundling's modulefinder reads the bytecode): an independent reading."""
+    found: set[str] = set()
+    todo = [(handler, "")]
+    while todo:
+        path, package = todo.pop()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([base] if base else [])])
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] != "dtrain":
+                    continue
+                for end in range(1, len(parts) + 1):  # a module's packages are imported first
+                    module = ".".join(parts[:end])
+                    file = _module_file(module)
+                    if file is not None and module not in found:
+                        found.add(module)
+                        is_package = file.name == "__init__.py"
+                        todo.append((file, module if is_package else module.rpartition(".")[0]))
+    return found
+
+
+def _function_of(bundle: Path) -> str:
+    handler = (bundle / "handler.py").read_bytes()
+    (name,) = [p.parent.name for p in LAMBDA_ROOT.glob("*/handler.py") if p.read_bytes() == handler]
+    return name
+
+
+def test_every_asset_holds_exactly_its_handlers_import_closure(bundles: list[Path]) -> None:
+    """Not an exclude list: a dtrain module no handler reaches is not shipped, and every one it
+    reaches is (issue 25: 19 unreached modules shipped in every asset before)."""
+    closures = {}
+    for bundle in bundles:
+        function = _function_of(bundle)
+        shipped = {
+            ".".join(p.relative_to(bundle).with_suffix("").parts).removesuffix(".__init__")
+            for p in (bundle / "dtrain").rglob("*.py")
+        }
+        closures[function] = import_closure(LAMBDA_ROOT / function / "handler.py")
+        assert shipped == closures[function], function
+    # The handlers differ in what they reach: the event handlers carry no spec checker.
+    assert len(closures["job_events"]) < len(closures["submit_job"])
+    assert not any(
+        m.startswith(("dtrain.emulator", "dtrain.local", "dtrain.commands"))
+        for c in closures.values()
+        for m in c
+    )
+
+
+def test_every_module_of_an_asset_imports_from_the_asset_alone(bundles: list[Path]) -> None:
+    """The modules a handler imports inside functions (at run time) are there and import too."""
+    interpreter = lambda_interpreter()
+    assert interpreter is not None
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "LAMBDA_TASK_ROOT": LAMBDA_TASK_ROOT}
+    for bundle in bundles:
+        modules = sorted(
+            ".".join(p.relative_to(bundle).with_suffix("").parts).removesuffix(".__init__")
+            for p in (bundle / "dtrain").rglob("*.py")
+        )
+        code = (
+            "import importlib, sys; sys.path.insert(0, '.'); import handler\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(len([m for m in sys.modules if m.startswith('dtrain')]))"
+        )
+        out = subprocess.run(
+            [interpreter, "-S", "-c", code], cwd=bundle, env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert int(out.stdout) == len(modules), bundle
+
+
+def test_vendored_tree_builds_offline_outside_the_checkout(tmp_path: Path) -> None:
+    """No package index at synth: the tree comes from the installed distributions, into the
+    user's cache directory (DTRAIN_CACHE_DIR here), never into the checkout. Slow-ish (about 10 s
+    on 2 busy cores): it compiles botocore and Powertools with python3.13 as a first synth does."""
+    cache = tmp_path / "cache"
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network use at synth')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "from stacks.orchestration.lambda_bundling import vendored_dependencies\n"
+        "print(vendored_dependencies())"
+    )
+    # pip (which the old bundling ran in a subprocess) finds no index either.
+    env = {**os.environ, "DTRAIN_CACHE_DIR": str(cache), "PIP_NO_INDEX": "1", "PYTHONPATH": str(REPO)}
+    before = {p for p in REPO.iterdir()}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    tree = Path(out.stdout.strip())
+    assert tree.is_relative_to(cache) and (tree / "boto3" / "__init__.py").is_file()
+    assert not any((tree / "wrapt").glob("*.so"))  # built for this machine, not Lambda's arm64
+    assert {p for p in REPO.iterdir()} == before
