@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's real-deploy commands against `dtrain emulate`: `cdk bootstrap` and
+# The real-deploy commands of docs/platform-team.md against `dtrain emulate`: `cdk bootstrap` and
 # `cdk deploy --all` through AWS_ENDPOINT_URL, timed. Starts its own emulator (free port, own
 # state dir), deploys the app a second time under another stack prefix (the emulator already
 # holds the Dtrain* stacks `up` created), prints each stack's status and stops the emulator.

@@ -1,4 +1,4 @@
-"""The README's cost figures: the default platform's idle cost by resource, what each switch
+"""The cost figures of docs/operator.md: the default platform's idle cost by resource, what each switch
 saves, and `dtrain estimate` for every example, all from the packaged price table.
 
 Synthesizes app.py once per variant (the default, then one switch at a time; about a minute
@@ -23,7 +23,7 @@ from dtrain.node_banners import quiet_node_banners  # noqa: E402
 from dtrain.pricing.idle_cost import idle_cost  # noqa: E402
 from dtrain.pricing.price_table import load_price_table  # noqa: E402
 
-# One switch at a time, each a set of `-c` overrides (README: Configuration keys).
+# One switch at a time, each a set of `-c` overrides (docs/platform-team.md: Configuration keys).
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "fsx.enabled=false": {"fsx.enabled": False},

@@ -10,8 +10,8 @@
 #        BASE_DIGEST (skip the lookup: sha256:... of the DLC tag), GPUS (e.g. "--gpus all")
 #
 # Needs docker, and for the ddp image AWS credentials that may pull from the DLC registry (any
-# account may): the script runs the `docker login` that `cdk deploy` needs too (README, "Building
-# the images").
+# account may): the script runs the `docker login` that `cdk deploy` needs too (docs/training-containers.md,
+# "Building the images").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REGION="${REGION:-us-east-1}"

@@ -1,7 +1,7 @@
 """SDK parity: our request equals what SageMaker Python SDK 2.220 sends for the same arguments.
 
 All SDK requests are built in one subprocess of .venv-sdk (tests/dtrain/sdk_parity_builder.py)
-with create_training_job intercepted; nothing reaches AWS. Every row of JOBSPEC.md's
+with create_training_job intercepted; nothing reaches AWS. Every row of docs/jobspec.md's
 distribution table is covered, plus spot/checkpoints/warm pool, every channel shape, local
 code, platform-filled values and every argument of dtrain.jobspec.estimator_args that the SDK maps
 (KMS keys, model channel, code location, debugger and profiler configs, ...). Every field of

@@ -39,7 +39,7 @@ def test_cdk_json_context_gives_the_documented_defaults() -> None:
 
 
 def test_cdk_json_repeats_every_default() -> None:
-    # A reader finds every knob in cdk.json; the unset ones (null) are documented in the README.
+    # A reader finds every knob in cdk.json; the unset ones (null) are documented in docs/platform-team.md.
     context = cdk_json_context()
     for key, value in DEFAULTS.items():
         if value is not None:
