@@ -3,7 +3,7 @@
 The CDK's Python library talks to a jsii kernel in Node.js; at start the kernel checks the Node
 version (`@jsii/check-node`, bundled in jsii's `bin/jsii-runtime.js`) and prints a full-width
 banner to stderr on every start when the version is end-of-life, deprecated or untested. The
-project's toolchain is Node 20 (README, set-up): end-of-life on 2026-04-30, past jsii's six
+project's toolchain is Node 20 (README: "Python 3.11, Node 20"): end-of-life on 2026-04-30, past jsii's six
 months of extended support since 2026-10-30, so every synth, `cdk deploy` and `dtrain emulate up`
 printed it. The kernel reads these variables (`<NAME>_SILENCE_WARNING_...`):
 

@@ -86,7 +86,7 @@ def exported_arn(bucket: s3.IBucket, name: str) -> str:
 
 # CDK's context key for the bootstrap qualifier (DefaultStackSynthesizer reads it when no
 # qualifier is given): a platform bootstrapped with its own qualifier has an image repository
-# of its own (README, "The packaged images' repository").
+# of its own (docs/platform-team.md, the security baseline's bootstrap-repository row).
 BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
 
 

@@ -1,5 +1,5 @@
 """Distribution strategies: parsing the SDK's `distribution` dict, and the hyperparameters
-SDK v2 adds for each (JOBSPEC.md's table).
+SDK v2 adds for each (docs/jobspec.md's table).
 
 Exactly one strategy, enabled, per spec: the SDK silently combines or drops strategies in
 ways that differ between releases; a spec that names two is refused instead.

@@ -2,10 +2,11 @@
 
 Each entry says how the value is checked (its kind: type and bounds), its default, where it
 lands in the CreateTrainingJob request, which frameworks take it, or why it is refused.
-Parsing (dtrain.jobspec.spec_estimator), the JSON Schema (dtrain.jobspec.schema), the direct part of the
-request mapping (dtrain.requests.training_request), the README's job-spec table and the signature test
-(tests/dtrain/test_estimator_surface.py, against the SDK's own signatures) all read this
-table. Cross-field rules live beside it in dtrain.jobspec.estimator_rules.
+Parsing (dtrain.jobspec.spec_estimator), the JSON Schema (dtrain.jobspec.schema), the direct
+part of the request mapping (dtrain.requests.training_request), the estimator table of
+docs/jobspec-reference.md and the signature test (tests/dtrain/test_estimator_surface.py,
+against the SDK's own signatures) all read this table. Cross-field rules live beside it in
+dtrain.jobspec.estimator_rules.
 
 Integer bounds are the CreateTrainingJob model's (botocore) where the argument lands in a
 request field, else the 32-bit range the service's `Integer` has; a test compares each with
@@ -790,9 +791,9 @@ def read_args(data: Mapping[str, object], framework: str, errors: ErrorCollector
 
 
 def markdown_table() -> str:
-    """README's estimator table (between its estimator-table markers): one row per argument.
+    """The estimator table of docs/jobspec-reference.md (between its markers): one row per argument.
 
-    Regenerate with `python -m dtrain.jobspec.estimator_args`; a test compares it with the README.
+    Regenerate with `python -m dtrain.jobspec.estimator_args`; a test compares it with that page.
     """
     rows = [
         "| argument | SDK 2.220 class | status | lands in the request / why refused |",

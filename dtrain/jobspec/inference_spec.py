@@ -12,7 +12,7 @@ no deploy block, one built from the defaults).
 
 The model is always the training job's model.tar.gz. What the estimator gives is taken as
 `Estimator.create_model` takes it (role, framework_version, py_version, container_log_level,
-code_location, VPC, tags); two defaults differ on purpose and are documented in README:
+code_location, VPC, tags); two defaults differ on purpose and are documented in docs/jobspec.md:
 `image_uri` defaults to the framework's inference DLC (dtrain.jobspec.inference_images), never the
 training image (a packaged training image serves nothing), and the inference code defaults
 to the model's own `code/inference.py` (the bundled trainers put it there), not the training

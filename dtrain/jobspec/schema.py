@@ -158,6 +158,6 @@ def job_spec_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://dtrain.invalid/job-spec.schema.json",
         "title": "dtrain job spec",
-        "description": "SageMaker SDK v2 estimator arguments + fit() inputs; see JOBSPEC.md",
+        "description": "SageMaker SDK v2 estimator arguments + fit() inputs; see docs/jobspec.md",
         **top,
     }

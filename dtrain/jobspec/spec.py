@@ -1,4 +1,4 @@
-"""The job spec (JOBSPEC.md): JSON or YAML in, one typed, frozen `JobSpec` out.
+"""The job spec (docs/jobspec.md): JSON or YAML in, one typed, frozen `JobSpec` out.
 
 `parse_spec` checks everything that can be checked without the platform, in one pass, and
 raises `SpecError` (one problem) or `SpecErrors` (several); the platform-dependent rules

@@ -4,7 +4,7 @@ Counted from the CloudFormation resources themselves (so a config switch shows i
 without anyone updating a table): the resources AWS bills by the hour or month whether or not
 they are used. Each line says what it counts and how. Usage-billed resources (S3, DynamoDB
 on-demand, Step Functions, SNS, log ingestion and storage, ECR storage, EFS storage) cost
-nothing while idle and are left out; the README's cost section lists them.
+nothing while idle and are left out; docs/operator.md's cost section lists them.
 
 Billing rules, from the pricing pages the price table names:
 - FSx for Lustre: provisioned storage per GB-month, the price set by deployment type and
