@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -30,6 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from dtrain.cli import main as cli_main
+from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data, run_local_demo
+from dtrain.emulator.local_backend import LOG_GROUP, local_sagemaker_backend
+from dtrain.emulator.platform_app import synth_for_emulator
+from dtrain.local import LocalConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SPEC = ROOT / "examples" / "ddp_torchrun.json"
@@ -197,7 +204,6 @@ def _training_start_time(emu: Any, job: str) -> float | None:
     """When rank 0's trainer announced itself (process group up, the step loop next), from the
     job's emulated CloudWatch stream. The example logs metrics once per epoch, so its first
     step has no line of its own; the trainers' start line (`... world_size=N ...`) is the mark."""
-    from dtrain.emulator.local_backend import LOG_GROUP
 
     events = emu.client("logs").get_log_events(logGroupName=LOG_GROUP, logStreamName=f"{job}/algo-1")
     for event in events["events"]:
@@ -217,7 +223,6 @@ def demo_spec(workdir: Path) -> Path:
 
 def test_images(data: Path, count: int) -> tuple[Any, list[int]]:
     """The first `count` images of the sample's test_batch (uint8 [N, 3, 32, 32]) and labels."""
-    import pickle
 
     import numpy as np
 
@@ -248,12 +253,7 @@ def predict_on_endpoint(emu: Any, endpoint: str, data: Path, count: int) -> list
 
 def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoReport:
     """The chain end to end; raises when the emulated platform cannot be brought up."""
-    from dtrain.cli import main as cli_main
-    from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data
     from dtrain.emulator import Emulator
-    from dtrain.emulator.local_backend import local_sagemaker_backend
-    from dtrain.emulator.platform_app import synth_for_emulator
-    from dtrain.local import LocalConfig
 
     report = DemoReport()
     # A fresh job tree each run: local mode keeps a job's checkpoints across runs of the same
@@ -401,7 +401,6 @@ def main() -> int:
             "same spec and data through `dtrain local`, without the AWS emulator.",
             flush=True,
         )
-        from dtrain.demo.local_demo import run_local_demo
 
         return run_local_demo()
     print_report(report)

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from dtrain.cli import main
+from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root
 
 DEMO_SPEC = "examples/ddp_torchrun.json"
@@ -23,7 +25,6 @@ def ensure_sample_data(directory: Path) -> bool:
     """Make the sample set unless it is there; True when it was made."""
     if (directory / "data_batch_1").is_file() and (directory / "test_batch").is_file():
         return False
-    from dtrain.commands.data_cmd import make_cifar10_sample
 
     make_cifar10_sample(directory, train=DEMO_TRAIN_IMAGES, test=DEMO_TEST_IMAGES)
     return True
@@ -33,7 +34,6 @@ def run_local_demo(
     *, workdir: Path | None = None, data_dir: Path | None = None, hosts: int = 2, live: bool | None = None
 ) -> int:
     """Run the demo; returns the exit code of `dtrain local` (0 when the job completed)."""
-    from dtrain.cli import main
 
     root = repo_root()
     workdir = workdir or root / ".dtrain"

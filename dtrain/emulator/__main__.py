@@ -15,12 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from dtrain.emulator.background import StartFailed, server_scratch, start_in_background, stop_server
+from dtrain.emulator.serve import ServeOptions, serve
 from dtrain.emulator.server_state import DEFAULT_PORT, live_state, remove_state
 
 
 def _serve(args: argparse.Namespace) -> int:
     # The same server as `dtrain emulate serve` (dtrain/emulator/serve.py), with its options here.
-    from dtrain.emulator.serve import ServeOptions, serve
 
     options = ServeOptions(
         port=args.port,
@@ -33,8 +34,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from dtrain.emulator.background import StartFailed, server_scratch, start_in_background
-
     running, _ = live_state(args.port)
     if running is not None:
         print(f"already up: {running['endpoint']}")
@@ -72,8 +71,6 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from dtrain.emulator.background import stop_server
-
     state, _ = live_state(args.port)
     if state is None:
         print("not running")

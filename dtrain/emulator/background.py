@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +56,6 @@ def _last_log_line(log_path: Path) -> str:
 def _end_group(proc: subprocess.Popen[bytes], scratch: Path | None, grace: float = 10.0) -> None:
     """SIGTERM to the server (it unwinds and stops its children itself), SIGKILL to its whole
     process group after `grace` (whatever is left), then its scratch folder goes."""
-    import shutil
 
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(proc.pid, signal.SIGTERM)
@@ -134,7 +136,6 @@ def stop_server(state: dict[str, Any], *, seconds: float = 30.0) -> bool:
     The pid is pinned first (a pidfd names one process, never its successor), then checked to
     be the process that wrote the record (start time and command line): a pid reused by
     another program since is never signalled, it counts as gone."""
-    import select
 
     pid = int(state["pid"])
     try:
@@ -162,8 +163,6 @@ def private_tmpdir(workdir: Path) -> Iterator[Path]:
     """TMPDIR for the server and its children (synth's Node.js, jsii's kernel) under its own
     workdir, removed when the server ends: a server stopped mid-synth leaves no temporary
     files behind, and `up` removes this folder too when it had to kill the server's group."""
-    import shutil
-    import tempfile
 
     scratch = server_scratch(workdir)
     if scratch.exists() and scratch_owner(scratch) is None and any(scratch.iterdir()):

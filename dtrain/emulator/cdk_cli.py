@@ -31,6 +31,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+from dtrain.emulator.authz.moto_state import load_skipped_policies
+from dtrain.emulator.deploy import modelled_template
+
 
 def as_moto_url(template_url: str) -> str:
     """The same URL, with a non-AWS host (the emulator's endpoint) named `localhost` so that moto
@@ -98,8 +101,6 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         import boto3
 
-        from dtrain.emulator.authz.moto_state import load_skipped_policies
-
         change_set_name = own_change_set(self, change_set_name, stack_name)
         original_execute(self, change_set_name, stack_name)
         change_set = self.change_sets.get(change_set_name) or next(  # by name with no stack: moto's pick
@@ -127,8 +128,6 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     def create_change_set(
         self: Any, stack_name: str, change_set_name: str, template: str, *a: Any, **kw: Any
     ) -> Any:
-        from dtrain.emulator.deploy import modelled_template
-
         parsed = json.loads(template) if template.lstrip().startswith("{") else None
         if parsed is not None:
             template = json.dumps(modelled_template(parsed)[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
 from contextlib import ExitStack
@@ -21,8 +22,12 @@ from typing import Any
 
 import boto3
 
-from dtrain.emulator.authz.moto_state import moto_bucket_policy_check_off
+from dtrain.emulator.authz import hook
+from dtrain.emulator.authz.authorizer import Authorizer
+from dtrain.emulator.authz.moto_state import MotoState, moto_bucket_policy_check_off
+from dtrain.emulator.authz.service_checks import check_service_principals
 from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
+from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.lambda_logs import LambdaLogDelivery, logging_config_recorded
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
 from dtrain.emulator.service_behaviour import ServiceBehaviour
@@ -67,7 +72,6 @@ class Emulator:
         # Payload limit, SageMaker faults, lost execution events, a movable clock.
         self.behaviour = ServiceBehaviour()
         # Endpoints and transform jobs (dtrain.emulator.hosting), whatever runs the training jobs.
-        from dtrain.emulator.hosting import HostingBackend
 
         self.hosting = HostingBackend(workdir=new_workdir())
         # SageMaker's lifecycles (dtrain.emulator.lifecycle): states and their durations, AWS's
@@ -131,11 +135,6 @@ class Emulator:
         return self
 
     def _enforce(self) -> None:
-        from dtrain.emulator.authz import hook
-        from dtrain.emulator.authz.authorizer import Authorizer
-        from dtrain.emulator.authz.moto_state import MotoState
-        from dtrain.emulator.authz.service_checks import check_service_principals
-
         self.authz = Authorizer(MotoState(self.account, self.region))
         self._stack.callback(self.authz.close)
         self._stack.enter_context(hook.installed(self.authz))
@@ -156,7 +155,6 @@ class Emulator:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(self.server_port or 0), verbose=False)
         server.start()
         self._stack.callback(server.stop)
-        import socket
 
         deadline = time.monotonic() + 20
         while True:  # start() returns before the socket listens

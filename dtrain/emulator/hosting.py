@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import shutil
+import tarfile
 import threading
 import time
 import urllib.error
@@ -42,9 +43,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.events import ENDPOINT_STATE_CHANGE, put_state_change
 from dtrain.emulator.lifecycle.events import TRANSFORM_JOB_STATE_CHANGE as TRANSFORM_STATE_CHANGE
+from dtrain.serving.server import start_server
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +119,6 @@ class HostingBackend:
     ) -> ServedModel:
         """Fetch the model's data as its execution role, unpack it, serve it (ready: /ping 200 and
         a loaded worker). `job_env`: what a transform job adds to the container's environment."""
-        from dtrain.emulator.authz import hook as authz_hook
 
         model = self._model(backend, model_name)
         container = dict(model.primary_container or {})
@@ -128,7 +130,6 @@ class HostingBackend:
         try:
             with authz_hook.execution_role(str(model.execution_role_arn), what):
                 model_dir = _unpack(data, scratch)
-            from dtrain.serving.server import start_server
 
             env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
             env.update(job_env or {})
@@ -347,8 +348,6 @@ class HostingBackend:
             run.stop.set()
 
     def _transform(self, backend: Any, run: TransformRun) -> None:
-        from dtrain.emulator.authz import hook as authz_hook
-
         job = run.job
         name = str(job.transform_job_name)
         served: ServedModel | None = None
@@ -415,8 +414,6 @@ def _runtime_error(status: int, code: str, message: str, **extra: Any) -> tuple[
 
 
 def _unpack(model_data: str, scratch: Path) -> Path:
-    import tarfile
-
     import boto3
 
     bucket, _, key = model_data.removeprefix("s3://").partition("/")
@@ -439,8 +436,6 @@ def _unpack(model_data: str, scratch: Path) -> Path:
 def _log_line(backend: Any, endpoint: Any, line: str) -> None:
     """One line in the endpoint's log group, written as SageMaker does with the model's role."""
     import boto3
-
-    from dtrain.emulator.authz import hook as authz_hook
 
     try:
         model_name = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[0][

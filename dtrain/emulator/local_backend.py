@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.quotas import QuotaBook
+from dtrain.emulator.processing_backend import LocalProcessingRun, ProcessingControl
 from dtrain.emulator.sagemaker import CreateThrottle, JobControl
+from dtrain.local import LocalTrainingJob
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 _TERMINAL = ("Completed", "Failed", "Stopped")
@@ -66,8 +69,6 @@ class LocalRunnerBackend:
 
     # -- processing jobs (dtrain.emulator.processing_backend) -------------------------------
     def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
-        from dtrain.emulator.processing_backend import LocalProcessingRun, ProcessingControl
-
         control = ProcessingControl(backend, job, request)
         control.start()
         image = str(request.get("AppSpecification", {}).get("ImageUri", ""))
@@ -83,8 +84,6 @@ class LocalRunnerBackend:
 
     # -- one job ---------------------------------------------------------------------------
     def _run(self, control: JobControl) -> None:
-        from dtrain.emulator.authz import hook as authz_hook
-
         # Everything the job does (channel and code download, logs, model upload) SageMaker
         # does with the job's execution role.
         refused = authz_hook.job_file_systems_refused(control.request, control.backend.region_name)
@@ -96,8 +95,6 @@ class LocalRunnerBackend:
 
     def _run_as_role(self, control: JobControl) -> None:
         import boto3
-
-        from dtrain.local import LocalTrainingJob
 
         logs = boto3.client("logs", region_name=control.backend.region_name)
         pending: list[tuple[str, str]] = []

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
+from dtrain.jobspec.spec_rules import JOB_NAME_RE, full_match
+from dtrain.local.processing_job import run_processing_locally
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 _CURRENT_REQUEST = threading.local()
@@ -156,8 +159,6 @@ class LocalProcessingRun:
         self.stop_event.set()
 
     def _run(self) -> None:
-        from dtrain.emulator.authz import hook as authz_hook
-
         request = self.control.request
         with authz_hook.execution_role(str(request.get("RoleArn", "")), self.control.name):
             try:
@@ -168,8 +169,6 @@ class LocalProcessingRun:
 
     def _run_as_role(self, request: Mapping[str, Any]) -> None:
         import boto3
-
-        from dtrain.local.processing_job import run_processing_locally
 
         region = self.control.backend.region_name
         logs = boto3.client("logs", region_name=region)
@@ -219,9 +218,6 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
     from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
-
-    from dtrain.emulator.authz import hook as authz_hook
-    from dtrain.jobspec.spec_rules import JOB_NAME_RE, full_match
 
     original_create = SageMakerModelBackend.create_processing_job
     original_response = SageMakerResponse.create_processing_job

@@ -27,6 +27,7 @@ from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.events import TRAINING_JOB_STATE_CHANGE as JOB_STATE_CHANGE
 from dtrain.emulator.lifecycle.events import put_state_change
 from dtrain.emulator.lifecycle.quotas import QuotaBook, warm_pools_held
+from dtrain.emulator.processing_backend import playback_created, playback_stop
 
 
 class SageMakerBackend(Protocol):
@@ -226,13 +227,9 @@ class EventPlaybackBackend:
 
     # Processing jobs (dtrain.emulator.processing_backend): in `jobs` too, played alike.
     def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
-        from dtrain.emulator.processing_backend import playback_created
-
         playback_created(self, backend, job, request)
 
     def processing_stop_requested(self, backend: Any, job: Any) -> None:
-        from dtrain.emulator.processing_backend import playback_stop
-
         playback_stop(self.jobs[str(job.processing_job_name)], self.durations.job_stopping_s)
 
     # -- what tests play ------------------------------------------------------------------

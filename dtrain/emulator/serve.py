@@ -15,6 +15,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dtrain.emulator.background import (
+    ScratchNotOurs,
+    Stop,
+    install_server_signals,
+    private_tmpdir,
+    serve_until_signalled,
+)
+from dtrain.emulator.local_backend import local_sagemaker_backend
+from dtrain.emulator.platform_app import synth_for_emulator
 from dtrain.emulator.server_state import (
     held_lock,
     port_free,
@@ -23,6 +32,7 @@ from dtrain.emulator.server_state import (
     remove_state,
     write_state,
 )
+from dtrain.local import LocalConfig
 
 EXIT_PORT_IN_USE = 1
 WORKDIR_LOCK = "server.lock"
@@ -40,7 +50,6 @@ class ServeOptions:
 
 def serve(options: ServeOptions, *, prog: str) -> int:
     """Run the server until a signal; 0 when it stopped on one, 1 when the port is taken."""
-    from dtrain.emulator.background import ScratchNotOurs, Stop, install_server_signals, private_tmpdir
 
     install_server_signals()
     try:
@@ -81,27 +90,21 @@ def _assembly(options: ServeOptions) -> Path:
         from dtrain.emulator.apps import synth_standin_app
 
         return synth_standin_app(options.workdir / "cdk.out")
-    from dtrain.emulator.platform_app import synth_for_emulator
 
     return synth_for_emulator(options.workdir / "cdk.out")
 
 
 def _serve_in(options: ServeOptions) -> int:
     from dtrain.emulator import Emulator
-    from dtrain.emulator.background import serve_until_signalled
 
     options.workdir.mkdir(parents=True, exist_ok=True)
     assembly = _assembly(options)
     backend = None
     if options.local:
-        from dtrain.emulator.local_backend import local_sagemaker_backend
-
         backend = local_sagemaker_backend(options.workdir / "jobs")
     with Emulator(assembly, sagemaker=backend, server_port=options.port, enforce=options.enforce) as emu:
         assert emu.deployment is not None
         if backend is not None:
-            from dtrain.local import LocalConfig
-
             # Every deployed platform's ECR image URIs are local mode's packaged images (the
             # orchestration stacks are found by their PlatformSettings output, whatever their names).
             config = LocalConfig.load()

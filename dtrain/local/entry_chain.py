@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -324,7 +325,6 @@ def small_job(
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m dtrain.local.entry_chain IMAGE DISTRIBUTION RANKS DATA WORKDIR`: writes the job's
     /opt/ml for a real container of IMAGE (scripts/build_images.sh mounts it) and prints its path."""
-    import sys
 
     image, distribution, ranks, data, workdir = list(argv if argv is not None else sys.argv[1:])
     spec = small_job(image, None if distribution == "none" else distribution)

@@ -33,6 +33,13 @@ from typing import IO, Any
 
 from dtrain.local.contained import inside, strictly_inside
 from dtrain.local.errors import LocalModeError
+from dtrain.local.processes import ProcessSpec, RunningProcess, launch, stop_all
+from dtrain.local.s3 import download_prefix
+from dtrain.requests.processing_request import (
+    CODE_INPUT_NAME,
+    build_processing_job_request,
+    local_code_path,
+)
 
 CONTAINER_BASE = "/opt/ml"
 CONTINUOUS_UPLOAD_SECONDS = 0.5
@@ -100,7 +107,6 @@ def _fetch_input(
         return
     if entry["S3Input"].get("S3DataType", "S3Prefix") != "S3Prefix":
         raise LocalModeError(f"processing input '{name}': local mode reads S3Prefix inputs only")
-    from dtrain.local.s3 import download_prefix
 
     # An S3Prefix names every object under it (a single object's key is a prefix of itself).
     download_prefix(uri, target, what=f"processing input '{name}'", hint=f"or put the data at {source}")
@@ -157,7 +163,6 @@ def run_processing_locally(
     with a run marker, swept by dtrain.local.processes (and by its reaper if dtrain is killed).
     A command that cannot be started raises ProcessingFailed.
     """
-    from dtrain.local.processes import ProcessSpec, RunningProcess, launch, stop_all
 
     name = str(request["ProcessingJobName"])
     job_dir = _job_dir(workdir, name)
@@ -288,11 +293,6 @@ def run_spec_processing(
 ) -> LocalProcessingResult:
     """Build the spec's CreateProcessingJob request and run it here; raise ProcessingFailed when
     its command fails, LocalModeError when it cannot run."""
-    from dtrain.requests.processing_request import (
-        CODE_INPUT_NAME,
-        build_processing_job_request,
-        local_code_path,
-    )
 
     request = build_processing_job_request(spec, platform)
     paths: dict[str, Path] = dict(local_paths or {})

@@ -26,6 +26,9 @@ from typing import Any
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.spec import JobSpec
 from dtrain.pricing.price_table import PriceTable
+from dtrain.requests.inference_request import inference_requests
+from dtrain.requests.processing_request import build_processing_job_request
+from dtrain.requests.training_request import build_training_job_request
 
 # CreateTrainingJob's StoppingCondition.MaxRuntimeInSeconds when the request has none (one day).
 DEFAULT_MAX_RUN_S = 86400
@@ -155,20 +158,15 @@ def _inference(requests: dict[str, Any], table: PriceTable, out: SpecEstimate) -
 def estimate_spec(spec: JobSpec, platform: PlatformSettings, table: PriceTable) -> SpecEstimate:
     """The spec's worst case; SpecError(s) as `validate` raises them, MissingPrice for a type the
     table lacks."""
-    from dtrain.requests.training_request import build_training_job_request
 
     out = SpecEstimate(prices=table.label)
     if platform.region != table.region:
         out.notes.append(f"the platform is in {platform.region}; these are {table.region} prices")
     if spec.processing is not None:
-        from dtrain.requests.processing_request import build_processing_job_request
-
         _processing(build_processing_job_request(spec, platform), table, out)
     request = build_training_job_request(spec, platform)
     _training(request, len(spec.sweep.overrides) if spec.sweep is not None else 1, table, out)
     if spec.deploy is not None or spec.transform is not None:
-        from dtrain.requests.inference_request import inference_requests
-
         _inference(
             inference_requests(
                 spec, platform, training_job_name=request["TrainingJobName"], region=platform.region

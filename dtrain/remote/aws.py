@@ -7,6 +7,8 @@ honoured by boto3 itself, so nothing here knows whether it talks to AWS or to th
 
 from __future__ import annotations
 
+import os
+import os.path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,8 +28,6 @@ TIMEOUT_ENV_VAR = "DTRAIN_AWS_TIMEOUT"
 
 
 def client_config() -> dict[str, Any]:
-    import os
-
     connect, read = CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
     text = os.environ.get(TIMEOUT_ENV_VAR)
     if text:
@@ -127,8 +127,6 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 def _raised_in_botocore(exc: BaseException) -> bool:
-    import os.path
-
     tb = exc.__traceback__
     last = None
     while tb is not None:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dtrain.remote.aws import translate_aws_errors
 from dtrain.remote.errors import EXIT_CODES_HELP, RemoteError, UsageError
+from dtrain.remote.platform_stack import default_stack_name
 
 POLL_ENV_VAR = "DTRAIN_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 5.0
@@ -32,7 +34,6 @@ def add_parser(subparsers: Any, name: str, *, help: str, description: str) -> ar
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Imported lazily by the handlers; only the default is needed here.
-    from dtrain.remote.platform_stack import default_stack_name
 
     parser.add_argument(
         "--stack",
@@ -53,8 +54,6 @@ def reports_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[ar
 
     @functools.wraps(handler)
     def wrapper(args: argparse.Namespace) -> int:
-        from dtrain.remote.aws import translate_aws_errors
-
         try:
             with translate_aws_errors(f"run dtrain {args.command}"):
                 return handler(args)

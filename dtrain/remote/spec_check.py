@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.placeholder import placeholder_platform
+from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
+from dtrain.orchestration.processing import build_processing_request
 from dtrain.remote.errors import PlatformNotFound, UsageError
+from dtrain.requests.execution_requests import check_against_platform as check_requests_against_platform
+from dtrain.requests.execution_requests import execution_requests
 
 
 class SpecRejected(UsageError):
@@ -19,8 +26,6 @@ class SpecRejected(UsageError):
 
 
 def _report(exc: Exception) -> SpecRejected:
-    from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
-
     errors = as_error_list(exc) if isinstance(exc, SpecError | SpecErrors) else []
     for error in errors:
         print(str(error), file=sys.stderr)
@@ -29,8 +34,6 @@ def _report(exc: Exception) -> SpecRejected:
 
 def load_checked_spec(path: Path) -> Any:
     """The parsed JobSpec, or SpecRejected after printing every error."""
-    from dtrain.jobspec.errors import SpecError, SpecErrors
-    from dtrain.jobspec.spec import load_spec
 
     if not path.is_file():
         raise UsageError(f"{path}: no such job spec file")
@@ -38,7 +41,6 @@ def load_checked_spec(path: Path) -> Any:
         spec = load_spec(path)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc
-    from dtrain.jobspec.spec import requirements_note
 
     note = requirements_note(spec)
     if note is not None:
@@ -54,11 +56,6 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
     must be one the stack's execution role reaches (dtrain.jobspec.s3_reach); without it, against the
     same placeholder platform `dtrain validate` uses, so submit refuses at least what validate does.
     """
-    from dtrain.jobspec.errors import SpecError, SpecErrors
-    from dtrain.jobspec.placeholder import placeholder_platform
-    from dtrain.jobspec.platform import PlatformSettings
-    from dtrain.jobspec.spec import parse_spec
-    from dtrain.requests.execution_requests import check_against_platform, execution_requests
 
     if settings_json:
         try:
@@ -75,7 +72,6 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         if spec.processing is not None:
             # The processing step's request, as Prepare builds it (a local script must have been
             # uploaded by now: the platform reads it from S3).
-            from dtrain.orchestration.processing import build_processing_request
 
             build_processing_request(raw_spec, settings, stand_in)
         if spec.deploy is not None or spec.transform is not None:
@@ -88,6 +84,6 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         # with the stack's settings, the role, the images and every S3 location checked.
         requests = execution_requests(spec, settings, job_name=stand_in, region=settings.region)
         if settings_json:
-            check_against_platform(spec, requests, settings)
+            check_requests_against_platform(spec, requests, settings)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dtrain.remote.aws import AwsSession, translate_aws_errors
 from dtrain.remote.errors import UsageError
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 def download_s3_archive(url: str, dest: Path, session: AwsSession | None = None) -> Path:
-    from dtrain.remote.aws import AwsSession, translate_aws_errors
-
     bucket, key = split_s3_url(url)
     target = dest / ARCHIVE_NAME
     dest.mkdir(parents=True, exist_ok=True)

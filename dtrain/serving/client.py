@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from dtrain.remote.aws import AwsSession, error_code, translate_aws_errors
 from dtrain.remote.errors import EXIT_JOB, RemoteError, UsageError
 
 # InvokeEndpoint: the container has 60 s to answer (SageMaker Developer Guide, "How Containers
@@ -209,8 +210,6 @@ def _invoke_endpoint(
     timeout: float,
 ) -> Prediction:
     from botocore.config import Config
-
-    from dtrain.remote.aws import AwsSession, error_code, translate_aws_errors
 
     session = AwsSession(region)
     # Not session.client(): its 5 s read time-out suits the control-plane calls, not a model's

@@ -4,6 +4,11 @@ Naming a config module also keeps gunicorn from reading a gunicorn.conf.py from 
 directory. The per-server values (bind, workers, timeout) come on the command line.
 """
 
+import os
+import signal
+import threading
+import time
+
 # Sync workers: one request at a time per process, like the model servers' workers; inference
 # is CPU-bound, so parallelism comes from the processes.
 worker_class = "sync"
@@ -23,10 +28,6 @@ def when_ready(server: object) -> None:
     gracefully. (PR_SET_PDEATHSIG would fire when the *thread* that started it ends, and the
     emulator starts endpoints from threads that end.)
     """
-    import os
-    import signal
-    import threading
-    import time
 
     parent = int(os.environ.get("DTRAIN_SERVING_PARENT_PID") or 0)
     if not parent:

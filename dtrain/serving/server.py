@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from dtrain.remote.errors import UsageError
+from dtrain.serving.tf_service import has_saved_model
 from dtrain.serving.torchserve import LogPump, ServerStartError, remove_scratch, start_torchserve
 from dtrain.serving.torchserve import wait_until_ready as wait_until_model_ready
 from dtrain.serving.wsgi import FRAMEWORK_ENV, FRAMEWORKS, MODEL_DIR_ENV
@@ -115,8 +116,6 @@ def _stop_all() -> None:
 
 
 def detect_framework(model_dir: Path) -> str:
-    from dtrain.serving.tf_service import has_saved_model
-
     return "tensorflow" if has_saved_model(model_dir) else "pytorch"
 
 

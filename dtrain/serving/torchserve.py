@@ -40,6 +40,12 @@ from pathlib import Path
 from typing import IO
 
 from dtrain.remote.errors import RemoteError, UsageError
+from dtrain.serving.torchserve_entry import (
+    CONFIG_FILE_ENV,
+    MODEL_PYTHONPATH_ENV,
+    OVERRIDES_ENV,
+    PARENT_PID_ENV,
+)
 
 MODEL_NAME = "model"  # the toolkit's DEFAULT_TS_MODEL_NAME
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
@@ -92,13 +98,6 @@ def properties(host: str, port: int, tmp: Path) -> str:
 def server_env(
     model_env: dict[str, str] | None, scratch: Path, host: str, port: int, workers: int | None
 ) -> dict[str, str]:
-    from dtrain.serving.torchserve_entry import (
-        CONFIG_FILE_ENV,
-        MODEL_PYTHONPATH_ENV,
-        OVERRIDES_ENV,
-        PARENT_PID_ENV,
-    )
-
     tmp = scratch / "tmp"
     env = dict(os.environ)
     env.update(model_env or {})

@@ -18,10 +18,11 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 
-from dtrain.serving.tf_service import Answer
+from dtrain.serving.tf_service import Answer, TensorFlowService
 
 MODEL_DIR_ENV = "DTRAIN_SERVING_MODEL_DIR"
 FRAMEWORK_ENV = "DTRAIN_SERVING_FRAMEWORK"
@@ -40,8 +41,6 @@ class InferenceService(Protocol):
 
 
 def _status_line(code: int) -> str:
-    from http import HTTPStatus
-
     try:
         return f"{code} {HTTPStatus(code).phrase}"
     except ValueError:
@@ -49,8 +48,6 @@ def _status_line(code: int) -> str:
 
 
 def load_service(model_dir: Path) -> InferenceService:
-    from dtrain.serving.tf_service import TensorFlowService
-
     return TensorFlowService(model_dir)
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dtrain.emulator.authz.authorizer import AccessDenied, Authorizer, Principal
-from dtrain.emulator.authz.calls import SERVICE_CHECKED
+from dtrain.emulator.authz.calls import SERVICE_CHECKED, Check, job_file_system_checks, job_key_checks
 
 SFN_ACCESS_KEY = "ak"  # moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for
 
@@ -66,7 +66,6 @@ def execution_role(role_arn: str, job_name: str) -> Any:
 
 def service_may_invoke(service: str, function_arn: str, source_arn: str) -> bool:
     """A service principal invoking a function (its resource policy decides); refusals recorded."""
-    from dtrain.emulator.authz.calls import Check
 
     active = current()
     if active is None:
@@ -93,7 +92,6 @@ def service_cannot_assume(service: str, role_arn: str, source_arn: str = "") -> 
 
 def job_keys_refused(request: Any, job_name: str, region: str) -> str | None:
     """None when the execution role may use the job's volume and output keys; else why not."""
-    from dtrain.emulator.authz.calls import job_key_checks
 
     active = current()
     role = str(request.get("RoleArn", ""))
@@ -115,7 +113,6 @@ ANONYMOUS_CLIENT = "user/anonymous-nfs-client"
 
 def job_file_systems_refused(request: Any, region: str) -> str | None:
     """None when the job's EFS channels may be mounted as SageMaker mounts them; else why not."""
-    from dtrain.emulator.authz.calls import job_file_system_checks
 
     active = current()
     if active is None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from dtrain.emulator.lifecycle import quotas as q
 from dtrain.emulator.lifecycle import rules
+from dtrain.jobspec.service_rules import SERVICE_RULES
 
 if TYPE_CHECKING:
     from dtrain.emulator.lifecycle import Lifecycle
@@ -96,7 +97,6 @@ def check_state(backend: Any, operation: str, params: Mapping[str, Any]) -> None
 def check_service_rules(operation: str, params: Mapping[str, Any]) -> None:
     if operation != "CreateTrainingJob":
         return
-    from dtrain.jobspec.service_rules import SERVICE_RULES
 
     for rule in SERVICE_RULES:
         for problem in rule.check(params):
