@@ -142,6 +142,150 @@ def _job_dir(workdir: Path, name: str) -> Path:
     return job_dir
 
 
+@dataclass(frozen=True)
+class _JobLayout:
+    """Where a processing job's hosts, logs and outputs live, every path checked up front."""
+
+    name: str
+    job_dir: Path
+    s3_root: Path
+    hosts: list[str]
+    # Each ProcessingOutput's entry, its S3Output, and its folder in the S3 stand-in.
+    outputs: list[tuple[Mapping[str, Any], Mapping[str, Any], Path]]
+
+    @property
+    def first_log(self) -> Path:
+        return self.job_dir / "logs" / f"{self.hosts[0]}.log"
+
+
+def _checked_layout(request: Mapping[str, Any], workdir: Path) -> _JobLayout:
+    """The job's layout; every path the request names is checked before anything is removed,
+    written or started."""
+    name = str(request["ProcessingJobName"])
+    job_dir = _job_dir(workdir, name)
+    s3_root = workdir / "s3"
+    outputs = [
+        (entry, entry["S3Output"], stand_in_path(s3_root, str(entry["S3Output"]["S3Uri"])))
+        for entry in request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    ]
+    count = int(request["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+    hosts = [f"algo-{i}" for i in range(1, count + 1)]
+    for _, out, _ in outputs:
+        _local_path(str(out["LocalPath"]), job_dir / hosts[0], "S3Output.LocalPath")
+    for entry in request.get("ProcessingInputs", []):
+        _local_path(str(entry["S3Input"]["LocalPath"]), job_dir / hosts[0], "S3Input.LocalPath")
+    return _JobLayout(name=name, job_dir=job_dir, s3_root=s3_root, hosts=hosts, outputs=outputs)
+
+
+def _prepare_host(
+    request: Mapping[str, Any],
+    layout: _JobLayout,
+    host: str,
+    local_paths: Mapping[str, Path],
+    python: str,
+) -> ProcessSpec:
+    """Lay out one host's /opt/ml (config files, downloaded inputs, empty output folders) and
+    say how to start its command there."""
+    base = layout.job_dir / host
+    config_dir = base / "config"
+    config_dir.mkdir(parents=True)
+    description = {
+        "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{layout.name}",
+        **request,
+    }
+    (config_dir / "processingjobconfig.json").write_text(json.dumps(description, indent=2))
+    (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": layout.hosts}))
+    for entry in request.get("ProcessingInputs", []):
+        target = _local_path(str(entry["S3Input"]["LocalPath"]), base, "S3Input.LocalPath")
+        _fetch_input(entry, target, layout.s3_root, local_paths)
+    for _, out, _ in layout.outputs:
+        _local_path(str(out["LocalPath"]), base, "S3Output.LocalPath").mkdir(parents=True, exist_ok=True)
+    app = request["AppSpecification"]
+    argv = [
+        _rebase(a, base) for a in [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
+    ]
+    if argv and Path(argv[0]).name in ("python", "python3"):
+        argv[0] = python
+    env = {**os.environ, **request.get("Environment", {}), "SAGEMAKER_BASE_DIR": str(base)}
+    return ProcessSpec(host=host, argv=argv, env=env, cwd=base, name="processing")
+
+
+def _launch_host(
+    spec: ProcessSpec, job_name: str, run_id: str, on_line: Callable[[str, str], None]
+) -> RunningProcess:
+    """Start one host's command; ProcessingFailed when it cannot be started."""
+    try:
+        return launch(spec, run_id, on_line)
+    except OSError as exc:
+        command = spec.argv[0] if spec.argv else "(none)"
+        raise ProcessingFailed(
+            f"processing job {job_name}: cannot start the processing command {command!r} on {spec.host}: "
+            f"{exc.strerror or exc}",
+            [],
+        ) from None
+
+
+def _run_commands(
+    request: Mapping[str, Any],
+    layout: _JobLayout,
+    local_paths: Mapping[str, Path],
+    python: str,
+    log_sink: Callable[[str, str], None] | None,
+    stop: threading.Event | None,
+    grace_seconds: float,
+) -> list[RunningProcess]:
+    """Start every host's command, upload Continuous outputs while they run, and return them
+    ended: finished, stopped, or swept after a signal or an error."""
+    run_id = f"processing-{layout.name}-{uuid.uuid4().hex[:8]}"
+    procs: list[RunningProcess] = []
+    logs: dict[str, IO[str]] = {}
+    finished = threading.Event()
+    outputs_to = [(out, target) for _, out, target in layout.outputs]
+    try:
+        for host in layout.hosts:
+            spec = _prepare_host(request, layout, host, local_paths, python)
+            logs[host] = (layout.job_dir / "logs" / f"{host}.log").open("w", encoding="utf-8")
+            procs.append(_launch_host(spec, layout.name, run_id, _line_writer(logs, log_sink)))
+        uploader = threading.Thread(
+            target=_upload_continuously,
+            args=(outputs_to, layout.job_dir, layout.hosts, finished),
+            daemon=True,
+        )
+        uploader.start()
+        while any(p.poll() is None for p in procs) and not (stop is not None and stop.is_set()):
+            time.sleep(0.1)
+    finally:
+        finished.set()
+        # Whatever ends the wait (the commands, a stop, a signal, an error), nothing they started
+        # is left: SIGTERM, `grace_seconds`, SIGKILL, to their groups and every marked process.
+        stop_all(procs, run_id, grace_seconds=grace_seconds)
+        for log in logs.values():
+            log.close()
+    uploader.join()
+    return procs
+
+
+def _collect_outputs(layout: _JobLayout, failed: int) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(uploaded, staged): every output uploaded to the S3 stand-in when the job succeeded; the
+    staged ones add, for a failed job, the Continuous outputs uploaded while it ran."""
+    outputs: dict[str, Path] = {}
+    if failed == 0:
+        # Each host's output directory is uploaded under the same S3 prefix, as SageMaker does.
+        # An upload adds or replaces objects and removes none (S3 PutObject), so other objects
+        # under the prefix, or in the bucket when the destination is its root, stay.
+        for entry, out, target in layout.outputs:
+            target.mkdir(parents=True, exist_ok=True)
+            for host in layout.hosts:
+                _copy(_local_path(str(out["LocalPath"]), layout.job_dir / host, "S3Output.LocalPath"), target)
+            outputs[str(entry["OutputName"])] = target
+    staged = dict(outputs)
+    if failed != 0:
+        for entry, out, target in layout.outputs:
+            if out.get("S3UploadMode") == "Continuous" and target.is_dir():
+                staged[str(entry["OutputName"])] = target
+    return outputs, staged
+
+
 def run_processing_locally(
     request: Mapping[str, Any],
     *,
@@ -164,105 +308,21 @@ def run_processing_locally(
     A command that cannot be started raises ProcessingFailed.
     """
 
-    name = str(request["ProcessingJobName"])
-    job_dir = _job_dir(workdir, name)
-    s3_root = workdir / "s3"
-    # Every path the request names is checked before anything is removed, written or started.
-    output_config = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    outputs_to: list[tuple[Mapping[str, Any], Path]] = [
-        (out["S3Output"], stand_in_path(s3_root, str(out["S3Output"]["S3Uri"]))) for out in output_config
-    ]
-    count = int(request["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
-    hosts = [f"algo-{i}" for i in range(1, count + 1)]
-    for out, _ in outputs_to:
-        _local_path(str(out["LocalPath"]), job_dir / hosts[0], "S3Output.LocalPath")
-    for entry in request.get("ProcessingInputs", []):
-        _local_path(str(entry["S3Input"]["LocalPath"]), job_dir / hosts[0], "S3Input.LocalPath")
-    if job_dir.exists():  # this job's own tree, from an earlier run of the same job name
-        shutil.rmtree(job_dir)
-    (job_dir / "logs").mkdir(parents=True)
+    layout = _checked_layout(request, workdir)
+    if layout.job_dir.exists():  # this job's own tree, from an earlier run of the same job name
+        shutil.rmtree(layout.job_dir)
+    (layout.job_dir / "logs").mkdir(parents=True)
     started = time.monotonic()
-    run_id = f"processing-{name}-{uuid.uuid4().hex[:8]}"
-    procs: list[RunningProcess] = []
-    logs: dict[str, IO[str]] = {}
-    finished = threading.Event()
-    try:
-        for host in hosts:
-            base = job_dir / host
-            config_dir = base / "config"
-            config_dir.mkdir(parents=True)
-            description = {
-                "ProcessingJobArn": f"arn:aws:sagemaker:local:000000000000:processing-job/{name}",
-                **request,
-            }
-            (config_dir / "processingjobconfig.json").write_text(json.dumps(description, indent=2))
-            (config_dir / "resourceconfig.json").write_text(
-                json.dumps({"current_host": host, "hosts": hosts})
-            )
-            for entry in request.get("ProcessingInputs", []):
-                target = _local_path(str(entry["S3Input"]["LocalPath"]), base, "S3Input.LocalPath")
-                _fetch_input(entry, target, s3_root, local_paths or {})
-            for out, _ in outputs_to:
-                _local_path(str(out["LocalPath"]), base, "S3Output.LocalPath").mkdir(
-                    parents=True, exist_ok=True
-                )
-            app = request["AppSpecification"]
-            argv = [
-                _rebase(a, base)
-                for a in [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-            ]
-            if argv and Path(argv[0]).name in ("python", "python3"):
-                argv[0] = python
-            env = {**os.environ, **request.get("Environment", {}), "SAGEMAKER_BASE_DIR": str(base)}
-            logs[host] = (job_dir / "logs" / f"{host}.log").open("w", encoding="utf-8")
-            spec = ProcessSpec(host=host, argv=argv, env=env, cwd=base, name="processing")
-            try:
-                procs.append(launch(spec, run_id, _line_writer(logs, log_sink)))
-            except OSError as exc:
-                command = argv[0] if argv else "(none)"
-                raise ProcessingFailed(
-                    f"processing job {name}: cannot start the processing command {command!r} on {host}: "
-                    f"{exc.strerror or exc}",
-                    [],
-                ) from None
-        uploader = threading.Thread(
-            target=_upload_continuously, args=(outputs_to, job_dir, hosts, finished), daemon=True
-        )
-        uploader.start()
-        while any(p.poll() is None for p in procs) and not (stop is not None and stop.is_set()):
-            time.sleep(0.1)
-    finally:
-        finished.set()
-        # Whatever ends the wait (the commands, a stop, a signal, an error), nothing they started
-        # is left: SIGTERM, `grace_seconds`, SIGKILL, to their groups and every marked process.
-        stop_all(procs, run_id, grace_seconds=grace_seconds)
-        for log in logs.values():
-            log.close()
-    uploader.join()
-    codes = [p.popen.returncode for p in procs]
-    failed = next((c for c in codes if c != 0), 0)
-    outputs: dict[str, Path] = {}
-    if failed == 0:
-        # Each host's output directory is uploaded under the same S3 prefix, as SageMaker does.
-        # An upload adds or replaces objects and removes none (S3 PutObject), so other objects
-        # under the prefix, or in the bucket when the destination is its root, stay.
-        for entry, (out, target) in zip(output_config, outputs_to, strict=True):
-            target.mkdir(parents=True, exist_ok=True)
-            for host in hosts:
-                _copy(_local_path(str(out["LocalPath"]), job_dir / host, "S3Output.LocalPath"), target)
-            outputs[str(entry["OutputName"])] = target
-    staged = dict(outputs)
-    if failed != 0:
-        for entry, (out, target) in zip(output_config, outputs_to, strict=True):
-            if out.get("S3UploadMode") == "Continuous" and target.is_dir():
-                staged[str(entry["OutputName"])] = target
+    procs = _run_commands(request, layout, local_paths or {}, python, log_sink, stop, grace_seconds)
+    failed = next((c for c in (p.popen.returncode for p in procs) if c != 0), 0)
+    outputs, staged = _collect_outputs(layout, failed)
     return LocalProcessingResult(
-        job_name=name,
+        job_name=layout.name,
         status="Completed" if failed == 0 else "Failed",
         exit_code=failed,
         seconds=time.monotonic() - started,
         outputs=outputs,
-        log=job_dir / "logs" / f"{hosts[0]}.log",
+        log=layout.first_log,
         failure_reason=None if failed == 0 else f"AlgorithmError: the processing command exited {failed}",
         staged=staged,
         output_tail=[line for p in procs for line in p.last_lines],
