@@ -6,6 +6,7 @@ import argparse
 import copy
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from dtrain.remote.errors import EXIT_JOB, EXIT_OK, JobConflict
 from dtrain.remote.execution_names import canonical_json, check_execution_name, execution_name_for
 from dtrain.remote.job_lookup import ResolvedJob, describe_execution, refresh
 from dtrain.remote.source_upload import (
+    ProcessingScript,
     SourceTarball,
     inference_code_key,
     pack_inference_code,
@@ -56,10 +58,33 @@ def _duplicate(context: RemoteContext, execution: dict[str, Any], submitted: dic
         )
 
 
-def submit(args: argparse.Namespace) -> int:
-    spec_path = Path(args.spec)
-    spec = load_checked_spec(spec_path)
-    submitted: dict[str, Any] = copy.deepcopy(dict(spec.raw))
+@dataclass(frozen=True)
+class _LocalCode:
+    """The spec's code found on this machine and packed, before anything is uploaded."""
+
+    tarball: SourceTarball | None  # the estimator's source_dir or entry point
+    script: ProcessingScript | None  # the processing job's local `code`
+    inference: tuple[str, SourceTarball] | None  # (the model/deploy block, its packed code)
+
+    @property
+    def inference_tarball(self) -> SourceTarball | None:
+        return self.inference[1] if self.inference is not None else None
+
+    @property
+    def digests(self) -> list[str]:
+        return [d.digest for d in (self.tarball, self.script, self.inference_tarball) if d is not None]
+
+
+@dataclass(frozen=True)
+class _CodeUris:
+    """Where the execution input says each piece of local code is in S3 (None: none of it)."""
+
+    source: str | None
+    processing: str | None
+    inference: str | None
+
+
+def _pack_local_code(submitted: dict[str, Any], spec_path: Path) -> _LocalCode:
     estimator = submitted.get("estimator")
     tarball: SourceTarball | None = None
     if isinstance(estimator, dict):
@@ -68,8 +93,109 @@ def submit(args: argparse.Namespace) -> int:
             print(f"dtrain submit: note: {tarball.skipped_note}", file=sys.stderr)
     script = read_processing_script(submitted, spec_path)
     inference = pack_inference_code(submitted, spec_path)
-    inference_tarball = inference[1] if inference is not None else None
-    digests = [d.digest for d in (tarball, script, inference_tarball) if d is not None]
+    return _LocalCode(tarball=tarball, script=script, inference=inference)
+
+
+def _point_at_uploads(submitted: dict[str, Any], code: _LocalCode, bucket: str, name: str) -> _CodeUris:
+    """Rewrite the execution input's local code paths to the S3 URIs the code is uploaded to."""
+    source_uri = None
+    if code.tarball is not None:
+        estimator = submitted["estimator"]
+        source_uri = f"s3://{bucket}/{source_key(name)}"
+        # The Lambda cannot read this machine: the execution input names the uploaded tarball
+        # (for a lone entry point too: SDK v2 then tars the script alone, at the tarball's root).
+        if estimator.get("source_dir") is None:
+            estimator["entry_point"] = Path(str(estimator["entry_point"])).name
+        estimator["source_dir"] = source_uri
+    script_uri = None
+    if code.script is not None:
+        # The processing job reads its script from S3, as SDK v2 uploads a local `code` file.
+        script_uri = f"s3://{bucket}/{processing_code_key(name, code.script.path)}"
+        submitted["processing"]["run"]["code"] = script_uri
+    inference_uri = None
+    if code.inference is not None:
+        # The model phase repacks the trained model with this code (SDK v2 repacks on the
+        # caller's machine; the model exists only after training): it reads it from S3.
+        block = submitted[code.inference[0]]
+        inference_uri = f"s3://{bucket}/{inference_code_key(name)}"
+        if block.get("source_dir") is None:  # a lone script: at the tarball's root, as SDK v2
+            block["entry_point"] = Path(str(block["entry_point"])).name
+        block["source_dir"] = inference_uri
+    return _CodeUris(source=source_uri, processing=script_uri, inference=inference_uri)
+
+
+def _upload_code(context: RemoteContext, code: _LocalCode, name: str) -> None:
+    bucket = context.platform.artifacts_bucket
+    if code.tarball is not None:
+        with translate_aws_errors(f"upload the source to s3://{bucket}"):
+            upload_source(context.s3, bucket, source_key(name), code.tarball)
+    if code.script is not None:
+        with translate_aws_errors(f"upload the processing script to s3://{bucket}"):
+            key = processing_code_key(name, code.script.path)
+            upload_processing_script(context.s3, bucket, key, code.script)
+    if code.inference_tarball is not None:
+        with translate_aws_errors(f"upload the inference code to s3://{bucket}"):
+            upload_source(context.s3, bucket, inference_code_key(name), code.inference_tarball)
+
+
+def _start_once(
+    context: RemoteContext, name: str, arn: str, submitted: dict[str, Any], code: _LocalCode
+) -> bool:
+    """Upload the code and start the execution unless it exists; True when it already ran or
+    runs (the same spec, still running: anything else is refused by _duplicate)."""
+    platform = context.platform
+    existing = describe_execution(context, arn)
+    if existing is not None:
+        _duplicate(context, existing, submitted)
+        return True
+    _upload_code(context, code, name)
+    with translate_aws_errors(
+        f"start an execution of {platform.state_machine_arn}",
+        passthrough=lambda aws_code: aws_code == "ExecutionAlreadyExists",
+    ):
+        try:
+            context.stepfunctions.start_execution(
+                stateMachineArn=platform.state_machine_arn, name=name, input=canonical_json(submitted)
+            )
+        except Exception as exc:
+            if error_code(exc) != "ExecutionAlreadyExists":
+                raise
+            # Someone started it between our look and our start: same rules as above.
+            raced = describe_execution(context, arn)
+            if raced is None:
+                raise
+            _duplicate(context, raced, submitted)
+            return True
+    return False
+
+
+def _print_submitted(report: dict[str, Any], resolved: ResolvedJob, code: _LocalCode, *, wait: bool) -> None:
+    name = report["execution_name"]
+    if report["already_submitted"]:
+        print(f"already submitted: execution {name} is {report['status']}; not starting a second job")
+    else:
+        print(f"submitted execution {name}")
+    lines = [("execution", report["execution_arn"]), ("console", report["console_url"])]
+    if report["source_dir"]:
+        lines.append(("code", f"{report['source_dir']} ({code.tarball.files if code.tarball else 0} files)"))
+    if report["processing_code"]:
+        lines.append(("processing", report["processing_code"]))
+    if report["inference_code"]:
+        lines.append(("inference", report["inference_code"]))
+    for job in resolved.job_names:
+        lines.append(("job", f"{job}: {resolved.training_jobs.get(job, {}).get('TrainingJobStatus', '?')}"))
+    for key, value in lines:
+        print(f"  {key.ljust(9)} {value}")
+    if not wait:
+        print(f"  follow    dtrain status {name}  |  dtrain logs {name} --follow")
+
+
+def submit(args: argparse.Namespace) -> int:
+    spec_path = Path(args.spec)
+    spec = load_checked_spec(spec_path)
+    submitted: dict[str, Any] = copy.deepcopy(dict(spec.raw))
+    code = _pack_local_code(submitted, spec_path)
+    digests = code.digests
     name = (
         check_execution_name(args.name)
         if args.name
@@ -78,65 +204,11 @@ def submit(args: argparse.Namespace) -> int:
 
     context = RemoteContext.connect(stack_name=args.stack, region=args.region)
     platform = context.platform
-    source_uri = None
-    if tarball is not None:
-        assert isinstance(estimator, dict)
-        source_uri = f"s3://{platform.artifacts_bucket}/{source_key(name)}"
-        # The Lambda cannot read this machine: the execution input names the uploaded tarball
-        # (for a lone entry point too: SDK v2 then tars the script alone, at the tarball's root).
-        if estimator.get("source_dir") is None:
-            estimator["entry_point"] = Path(str(estimator["entry_point"])).name
-        estimator["source_dir"] = source_uri
-    script_uri = None
-    if script is not None:
-        # The processing job reads its script from S3, as SDK v2 uploads a local `code` file.
-        script_uri = f"s3://{platform.artifacts_bucket}/{processing_code_key(name, script.path)}"
-        submitted["processing"]["run"]["code"] = script_uri
-    inference_uri = None
-    if inference is not None:
-        # The model phase repacks the trained model with this code (SDK v2 repacks on the
-        # caller's machine; the model exists only after training): it reads it from S3.
-        block = submitted[inference[0]]
-        inference_uri = f"s3://{platform.artifacts_bucket}/{inference_code_key(name)}"
-        if block.get("source_dir") is None:  # a lone script: at the tarball's root, as SDK v2
-            block["entry_point"] = Path(str(block["entry_point"])).name
-        block["source_dir"] = inference_uri
+    uris = _point_at_uploads(submitted, code, platform.artifacts_bucket, name)
     check_against_platform(submitted, platform.platform_settings_json, name)
 
     arn = platform.execution_arn(name)
-    existing = describe_execution(context, arn)
-    already_running = existing is not None
-    if existing is not None:
-        _duplicate(context, existing, submitted)
-    else:
-        if tarball is not None:
-            with translate_aws_errors(f"upload the source to s3://{platform.artifacts_bucket}"):
-                upload_source(context.s3, platform.artifacts_bucket, source_key(name), tarball)
-        if script is not None:
-            with translate_aws_errors(f"upload the processing script to s3://{platform.artifacts_bucket}"):
-                key = processing_code_key(name, script.path)
-                upload_processing_script(context.s3, platform.artifacts_bucket, key, script)
-        if inference_tarball is not None:
-            with translate_aws_errors(f"upload the inference code to s3://{platform.artifacts_bucket}"):
-                key = inference_code_key(name)
-                upload_source(context.s3, platform.artifacts_bucket, key, inference_tarball)
-        with translate_aws_errors(
-            f"start an execution of {platform.state_machine_arn}",
-            passthrough=lambda code: code == "ExecutionAlreadyExists",
-        ):
-            try:
-                context.stepfunctions.start_execution(
-                    stateMachineArn=platform.state_machine_arn, name=name, input=canonical_json(submitted)
-                )
-            except Exception as exc:
-                if error_code(exc) != "ExecutionAlreadyExists":
-                    raise
-                # Someone started it between our look and our start: same rules as above.
-                raced = describe_execution(context, arn)
-                if raced is None:
-                    raise
-                _duplicate(context, raced, submitted)
-                already_running = True
+    already_running = _start_once(context, name, arn, submitted, code)
 
     resolved = refresh(context, ResolvedJob(query=name, execution_arn=arn))
     execution = resolved.execution or {}
@@ -146,34 +218,14 @@ def submit(args: argparse.Namespace) -> int:
         "status": execution.get("status"),
         "already_submitted": already_running,
         "jobs": resolved.job_names,
-        "source_dir": source_uri,
-        "processing_code": script_uri,
-        "inference_code": inference_uri,
+        "source_dir": uris.source,
+        "processing_code": uris.processing,
+        "inference_code": uris.inference,
         "console_url": execution_link(context.region, arn),
         "stack": platform.stack_name,
     }
     if not args.json:
-        if already_running:
-            print(
-                f"already submitted: execution {name} is {execution.get('status')}; not starting a second job"
-            )
-        else:
-            print(f"submitted execution {name}")
-        lines = [("execution", arn), ("console", report["console_url"])]
-        if source_uri:
-            lines.append(("code", f"{source_uri} ({tarball.files if tarball else 0} files)"))
-        if script_uri:
-            lines.append(("processing", script_uri))
-        if inference_uri:
-            lines.append(("inference", inference_uri))
-        for job in resolved.job_names:
-            lines.append(
-                ("job", f"{job}: {resolved.training_jobs.get(job, {}).get('TrainingJobStatus', '?')}")
-            )
-        for key, value in lines:
-            print(f"  {key.ljust(9)} {value}")
-        if not args.wait:
-            print(f"  follow    dtrain status {name}  |  dtrain logs {name} --follow")
+        _print_submitted(report, resolved, code, wait=args.wait)
     if not args.wait:
         if args.json:
             print_json(report)
