@@ -241,18 +241,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     out: list[str] = []
     execution = summary.get("execution")
     if execution:
-        out.append(f"Execution {execution['name']}: {execution['status']}")
-        out.extend(
-            _lines(
-                [
-                    ("started", execution.get("started")),
-                    ("stopped", execution.get("stopped")),
-                    ("error", execution.get("error")),
-                    ("cause", execution.get("cause")),
-                    ("console", execution.get("console_url")),
-                ]
-            )
-        )
+        out.extend(_execution_lines(execution))
     spec = summary.get("spec") or {}
     if spec:
         out.append("Spec")
@@ -261,70 +250,88 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     if not jobs and execution:
         out.append("Training job: not created yet")
     for job in jobs:
-        noun = "Processing job" if job.get("kind") == "processing" else "Training job"
-        out.append(f"{noun} {job['name']}: {job.get('status')}")
-        secondary = job.get("secondary_status")
-        savings = job.get("spot_savings_percent")
-        out.extend(
-            _lines(
-                [
-                    ("phase", secondary if secondary and secondary != job.get("status") else None),
-                    ("failure", job.get("failure_reason")),
-                    (
-                        "instances",
-                        f"{job['instance_count']} x {job['instance_type']}"
-                        if job.get("instance_type")
-                        else None,
-                    ),
-                    ("created", job.get("created")),
-                    ("started", job.get("started")),
-                    ("ended", job.get("ended")),
-                    (
-                        "training time",
-                        _duration(job["training_seconds"]) if "training_seconds" in job else None,
-                    ),
-                    (
-                        "billable time",
-                        _duration(job["billable_seconds"]) if "billable_seconds" in job else None,
-                    ),
-                    ("spot savings", f"{savings:.1f}%" if isinstance(savings, float) else None),
-                    ("interruptions", job.get("interruptions") or None),
-                    ("exit message", job.get("exit_message")),
-                    ("outputs", ", ".join(f"{k}={v}" for k, v in (job.get("outputs") or {}).items())),
-                    ("model", job.get("model_artifact")),
-                    ("tensorboard", job.get("tensorboard")),
-                    ("console", job.get("console_url")),
-                    ("logs", job.get("logs_url")),
-                ]
-            )
-        )
-        metrics = job.get("metrics") or {}
-        if metrics:
-            out.append("  metrics")
-            out.extend("  " + line for line in _lines([(k, _number(v)) for k, v in sorted(metrics.items())]))
+        out.extend(_job_lines(job))
     for hosted in summary.get("hosting") or []:
-        noun = "Endpoint" if hosted["kind"] == "endpoint" else "Transform job"
-        out.append(f"{noun} {hosted['name']}: {hosted.get('status') or hosted.get('step_status')}")
-        out.extend(
-            _lines(
-                [
-                    ("deployed config", hosted.get("endpoint_config")),
-                    ("serving config", hosted.get("serving_config")),
-                    ("this deployment", hosted.get("step_status") if hosted["kind"] == "endpoint" else None),
-                    ("failure", hosted.get("failure_reason")),
-                    ("input", hosted.get("input")),
-                    ("output", hosted.get("output_path")),
-                    ("started", hosted.get("started")),
-                    ("ended", hosted.get("ended")),
-                    ("modified", hosted.get("last_modified")),
-                ]
-            )
-        )
+        out.extend(_hosting_lines(hosted))
     experiment = summary.get("experiment")
     if experiment and len(experiment["runs"]) > 1:
         out.append(f"Experiment {experiment['name']}: {len(experiment['runs'])} runs")
         out.extend("  " + line for line in runs_table(experiment["runs"]))
     return "\n".join(out)
+
+
+def _execution_lines(execution: Mapping[str, Any]) -> list[str]:
+    return [
+        f"Execution {execution['name']}: {execution['status']}",
+        *_lines(
+            [
+                ("started", execution.get("started")),
+                ("stopped", execution.get("stopped")),
+                ("error", execution.get("error")),
+                ("cause", execution.get("cause")),
+                ("console", execution.get("console_url")),
+            ]
+        ),
+    ]
+
+
+def _job_lines(job: Mapping[str, Any]) -> list[str]:
+    """A training or processing job's heading, its fields, and its final metrics."""
+    noun = "Processing job" if job.get("kind") == "processing" else "Training job"
+    out = [f"{noun} {job['name']}: {job.get('status')}"]
+    secondary = job.get("secondary_status")
+    savings = job.get("spot_savings_percent")
+    out.extend(
+        _lines(
+            [
+                ("phase", secondary if secondary and secondary != job.get("status") else None),
+                ("failure", job.get("failure_reason")),
+                (
+                    "instances",
+                    f"{job['instance_count']} x {job['instance_type']}" if job.get("instance_type") else None,
+                ),
+                ("created", job.get("created")),
+                ("started", job.get("started")),
+                ("ended", job.get("ended")),
+                ("training time", _duration(job["training_seconds"]) if "training_seconds" in job else None),
+                ("billable time", _duration(job["billable_seconds"]) if "billable_seconds" in job else None),
+                ("spot savings", f"{savings:.1f}%" if isinstance(savings, float) else None),
+                ("interruptions", job.get("interruptions") or None),
+                ("exit message", job.get("exit_message")),
+                ("outputs", ", ".join(f"{k}={v}" for k, v in (job.get("outputs") or {}).items())),
+                ("model", job.get("model_artifact")),
+                ("tensorboard", job.get("tensorboard")),
+                ("console", job.get("console_url")),
+                ("logs", job.get("logs_url")),
+            ]
+        )
+    )
+    metrics = job.get("metrics") or {}
+    if metrics:
+        out.append("  metrics")
+        out.extend("  " + line for line in _lines([(k, _number(v)) for k, v in sorted(metrics.items())]))
+    return out
+
+
+def _hosting_lines(hosted: Mapping[str, Any]) -> list[str]:
+    """An endpoint's or a transform job's heading and fields."""
+    noun = "Endpoint" if hosted["kind"] == "endpoint" else "Transform job"
+    return [
+        f"{noun} {hosted['name']}: {hosted.get('status') or hosted.get('step_status')}",
+        *_lines(
+            [
+                ("deployed config", hosted.get("endpoint_config")),
+                ("serving config", hosted.get("serving_config")),
+                ("this deployment", hosted.get("step_status") if hosted["kind"] == "endpoint" else None),
+                ("failure", hosted.get("failure_reason")),
+                ("input", hosted.get("input")),
+                ("output", hosted.get("output_path")),
+                ("started", hosted.get("started")),
+                ("ended", hosted.get("ended")),
+                ("modified", hosted.get("last_modified")),
+            ]
+        ),
+    ]
 
 
 def _number(value: object) -> str:
