@@ -152,67 +152,10 @@ def translate_aws_errors(
     `passthrough(code)` returns True for ClientError codes the caller handles itself (for
     example ExecutionDoesNotExist when probing whether an execution exists).
     """
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        HTTPClientError,
-        InvalidRegionError,
-        NoCredentialsError,
-        NoRegionError,
-        PartialCredentialsError,
-        ProfileNotFound,
-        ReadTimeoutError,
-    )
-    from botocore.parsers import ResponseParserError
+    from botocore.exceptions import ClientError
 
     try:
         yield
-    except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise CredentialsMissing(NO_CREDENTIALS_HINT) from exc
-    except NoRegionError as exc:
-        raise CredentialsMissing(NO_REGION_HINT) from exc
-    except InvalidRegionError as exc:
-        raise CredentialsMissing(
-            f"{getattr(exc, 'kwargs', {}).get('region_name', '')!r} is not an AWS region name "
-            "(like us-east-1): check --region, AWS_REGION, AWS_DEFAULT_REGION or the profile"
-        ) from exc
-    except ProfileNotFound as exc:
-        raise CredentialsMissing(
-            f"AWS_PROFILE names {getattr(exc, 'kwargs', {}).get('profile', '')!r}, which is "
-            "not in ~/.aws/config or ~/.aws/credentials"
-        ) from exc
-    except (ConnectTimeoutError, ReadTimeoutError) as exc:
-        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint")
-        raise AwsCallFailed(
-            f"cannot {action}: no answer from {endpoint} in time (gave up after {MAX_ATTEMPTS} tries)"
-        ) from exc
-    except (EndpointConnectionError, HTTPClientError) as exc:
-        raise AwsCallFailed(f"cannot {action}: {_one_line(exc)}") from exc
-    except ResponseParserError as exc:
-        raise AwsCallFailed(
-            f"cannot {action}: the endpoint's reply is not an AWS API response (is AWS_ENDPOINT_URL "
-            "an AWS endpoint?)"
-        ) from exc
-    except BotoCoreError as exc:
-        raise AwsCallFailed(f"cannot {action}: {_one_line(exc)}") from exc
-    except (KeyError, TypeError, AttributeError) as exc:
-        # botocore's parsers fail this way on a well-formed HTTP reply that is not an AWS
-        # response (an HTML page, another service's JSON); a bug of ours still raises.
-        if not _raised_in_botocore(exc):
-            raise
-        raise AwsCallFailed(
-            f"cannot {action}: the endpoint's reply is not an AWS API response (is AWS_ENDPOINT_URL "
-            "an AWS endpoint?)"
-        ) from exc
-    except ValueError as exc:
-        # botocore raises a bare ValueError for an endpoint URL it cannot use.
-        if "endpoint" not in str(exc).lower():
-            raise
-        raise AwsCallFailed(
-            f"cannot {action}: {_one_line(exc)} (AWS_ENDPOINT_URL must be like http://127.0.0.1:4599)"
-        ) from exc
     except ClientError as exc:
         code = error_code(exc)
         if passthrough(code):
@@ -221,3 +164,72 @@ def translate_aws_errors(
         if code in _CREDENTIAL_ERROR_CODES:
             raise CredentialsMissing(f"AWS refused the credentials ({code}): {message}") from exc
         raise AwsCallFailed(f"cannot {action}: {code}: {message}") from exc
+    except Exception as exc:
+        translated = _settings_error(exc) or _endpoint_error(exc, action)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def _settings_error(exc: Exception) -> CredentialsMissing | None:
+    """What is wrong with this machine's AWS settings (credentials, region, profile), if that
+    is what `exc` says."""
+    from botocore.exceptions import (
+        InvalidRegionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        ProfileNotFound,
+    )
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return CredentialsMissing(NO_CREDENTIALS_HINT)
+    if isinstance(exc, NoRegionError):
+        return CredentialsMissing(NO_REGION_HINT)
+    if isinstance(exc, InvalidRegionError):
+        return CredentialsMissing(
+            f"{getattr(exc, 'kwargs', {}).get('region_name', '')!r} is not an AWS region name "
+            "(like us-east-1): check --region, AWS_REGION, AWS_DEFAULT_REGION or the profile"
+        )
+    if isinstance(exc, ProfileNotFound):
+        return CredentialsMissing(
+            f"AWS_PROFILE names {getattr(exc, 'kwargs', {}).get('profile', '')!r}, which is "
+            "not in ~/.aws/config or ~/.aws/credentials"
+        )
+    return None
+
+
+_NOT_AN_AWS_REPLY = "the endpoint's reply is not an AWS API response (is AWS_ENDPOINT_URL an AWS endpoint?)"
+
+
+def _endpoint_error(exc: Exception, action: str) -> AwsCallFailed | None:
+    """Why `action` got no usable answer from the endpoint, if that is what `exc` says; None for
+    anything else (a bug of ours among them), which is raised as it is."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint")
+        return AwsCallFailed(
+            f"cannot {action}: no answer from {endpoint} in time (gave up after {MAX_ATTEMPTS} tries)"
+        )
+    if isinstance(exc, EndpointConnectionError | HTTPClientError | BotoCoreError):
+        return AwsCallFailed(f"cannot {action}: {_one_line(exc)}")
+    if isinstance(exc, ResponseParserError):
+        return AwsCallFailed(f"cannot {action}: {_NOT_AN_AWS_REPLY}")
+    if isinstance(exc, KeyError | TypeError | AttributeError):
+        # botocore's parsers fail this way on a well-formed HTTP reply that is not an AWS
+        # response (an HTML page, another service's JSON); a bug of ours still raises.
+        return AwsCallFailed(f"cannot {action}: {_NOT_AN_AWS_REPLY}") if _raised_in_botocore(exc) else None
+    if isinstance(exc, ValueError) and "endpoint" in str(exc).lower():
+        # botocore raises a bare ValueError for an endpoint URL it cannot use.
+        return AwsCallFailed(
+            f"cannot {action}: {_one_line(exc)} (AWS_ENDPOINT_URL must be like http://127.0.0.1:4599)"
+        )
+    return None
