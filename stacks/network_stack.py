@@ -16,6 +16,7 @@ from constructs import Construct
 
 from dtrain.config import LOG_RETENTION_DAYS, DtrainConfig
 from stacks.hosting_permissions import dlc_account
+from stacks.log_encryption import allow_log_groups_to_encrypt
 from stacks.storage_stack import LUSTRE_PORT_RANGES
 
 # Interface endpoints for what training jobs and the orchestration Lambdas call.
@@ -171,31 +172,8 @@ class NetworkStack(Stack):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        # CloudWatch Logs encrypts as logs.<region>.amazonaws.com with the group's ARN as
-        # encryption context; the condition admits this group only (CloudWatch Logs User Guide,
-        # "Encrypt log data in CloudWatch Logs using AWS KMS",
-        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="FlowLogGroupOnly",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{name}"
-                        )
-                    }
-                },
-            )
-        )
+        # The key admits CloudWatch Logs for this group only (stacks/log_encryption.py).
+        allow_log_groups_to_encrypt(key, sid="FlowLogGroupOnly", log_groups=name)
         group = logs.LogGroup(
             self,
             "FlowLogGroup",
