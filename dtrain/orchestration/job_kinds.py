@@ -5,6 +5,11 @@ callback token, idempotent create, stop when the execution ends); only these nam
 The event detail-types come from "Events that Amazon SageMaker AI sends to Amazon EventBridge"
 (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html):
 the detail of each is the job's Describe* answer (name, status, ARN, FailureReason).
+
+The one table of kinds: the Lambdas call through it, the orchestration construct makes its event
+rules and the SageMaker IAM statements from it (stacks/orchestration/event_rules.py,
+stacks/orchestration/permissions.py), the cdk-nag acknowledgments name its ARN types, and the
+emulator puts its events under its detail-types (dtrain/emulator/lifecycle/events.py).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ TRANSFORM = "transform"
 # outcome and decides how an abort treats it. The table gives it its event and error names.
 ENDPOINT = "endpoint"
 
+# What a job's status is when it has ended (DescribeTrainingJob and the others' status enums).
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+
 
 @dataclass(frozen=True)
 class JobKind:
@@ -38,6 +46,25 @@ class JobKind:
     event_detail_type: str
     failed_error: str  # the Step Functions error a failed job's callback carries
     stopped_error: str
+    # The EventBridge rule that sends this kind's events to the job-events Lambda: its construct
+    # id, its description, and the statuses it passes (none named: every status change, as an
+    # endpoint's InService or Failed both answer a wait).
+    event_rule: str
+    event_rule_description: str
+    terminal_statuses: tuple[str, ...] = ()
+
+    def event_detail(self, name_prefix: str) -> dict[str, Any]:
+        """The rule's detail pattern: this platform's resources (by name prefix), at these statuses."""
+        detail: dict[str, Any] = {}
+        if self.terminal_statuses:
+            detail[self.status_key] = list(self.terminal_statuses)
+        detail[self.name_key] = [{"prefix": f"{name_prefix}-"}]
+        return detail
+
+    def iam_action(self, method: str) -> str:
+        """The IAM action of a boto3 method: describe_training_job -> sagemaker:DescribeTrainingJob
+        (Service Authorization Reference, "Actions defined by Amazon SageMaker AI")."""
+        return "sagemaker:" + "".join(word.capitalize() for word in method.split("_"))
 
     def describe_job(self, sagemaker: Any, name: str) -> dict[str, Any] | None:
         """Describe*; None when SageMaker has no such job."""
@@ -74,6 +101,9 @@ KINDS: Mapping[str, JobKind] = {
         event_detail_type="SageMaker Training Job State Change",
         failed_error="SageMaker.TrainingJobFailed",
         stopped_error="SageMaker.TrainingJobStopped",
+        event_rule="TrainingJobStateChange",
+        event_rule_description="SageMaker training jobs of this platform reached a terminal status",
+        terminal_statuses=TERMINAL_STATUSES,
     ),
     PROCESSING: JobKind(
         kind=PROCESSING,
@@ -88,6 +118,9 @@ KINDS: Mapping[str, JobKind] = {
         event_detail_type="SageMaker Processing Job State Change",
         failed_error="SageMaker.ProcessingJobFailed",
         stopped_error="SageMaker.ProcessingJobStopped",
+        event_rule="ProcessingJobStateChange",
+        event_rule_description="SageMaker processing jobs of this platform reached a terminal status",
+        terminal_statuses=TERMINAL_STATUSES,
     ),
     TRANSFORM: JobKind(
         kind=TRANSFORM,
@@ -102,6 +135,9 @@ KINDS: Mapping[str, JobKind] = {
         event_detail_type="SageMaker Transform Job State Change",
         failed_error="SageMaker.TransformJobFailed",
         stopped_error="SageMaker.TransformJobStopped",
+        event_rule="TransformJobStateChange",
+        event_rule_description="Transform jobs of this platform reached a terminal status",
+        terminal_statuses=TERMINAL_STATUSES,
     ),
     ENDPOINT: JobKind(
         kind=ENDPOINT,
@@ -116,6 +152,8 @@ KINDS: Mapping[str, JobKind] = {
         event_detail_type="SageMaker Endpoint State Change",
         failed_error="SageMaker.EndpointFailed",
         stopped_error="SageMaker.EndpointStopped",
+        event_rule="EndpointStateChange",
+        event_rule_description="Endpoints of this platform changed status (InService, Failed, ...)",
     ),
 }
 BY_DETAIL_TYPE: Mapping[str, JobKind] = {k.event_detail_type: k for k in KINDS.values()}

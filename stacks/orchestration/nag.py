@@ -1,4 +1,4 @@
-"""cdk-nag acknowledgments for OrchestrationStack: each names one finding and says why."""
+"""cdk-nag acknowledgments for the Orchestration construct: each names one finding and says why."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
 
+from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
+from stacks.orchestration.permissions import JOB_CALLERS
+
 if TYPE_CHECKING:
-    from stacks.orchestration_stack import OrchestrationStack
+    from stacks.orchestration.construct import Orchestration
 
 
 def _ack(finding: str, reason: str) -> Acknowledgment:
@@ -55,94 +58,113 @@ def _arn_head(stack: Stack, service: str) -> str:
     return f"arn:{partition}:{service}:{part(stack.region, 'Region')}:{part(stack.account, 'AccountId')}"
 
 
-def acknowledge_orchestration(stack: OrchestrationStack) -> None:
-    prefix = stack.options.job_name_prefix
+# Why each job kind's name prefix needs its wildcard (dtrain.orchestration.job_kinds).
+_JOB_PREFIX_REASONS = {
+    TRAINING: (
+        "Training job names are derived per execution at run time; every SageMaker action is scoped to "
+        "the platform's job-name prefix '{prefix}-', which is the scoping the platform promises."
+    ),
+    PROCESSING: (
+        "Processing jobs (a spec's processing step) are named per execution like training jobs; every "
+        "SageMaker action on them is scoped to the same job-name prefix '{prefix}-'."
+    ),
+}
+# dtrain.orchestration.hosting: models, endpoint configs, endpoints and transform jobs after
+# training, named per execution (endpoints per spec) under the same prefix.
+HOSTING_RESOURCE_TYPES = ("model", "endpoint-config", "endpoint", "transform-job")
+
+
+def _job_prefix_acks(orchestration: Orchestration) -> dict[str, tuple[Acknowledgment, tuple[str, ...]]]:
+    """Per job kind of the permissions table: its ARN wildcard's acknowledgment, and the Lambdas
+    (OrchestrationFunctions fields) whose roles hold it (the kind's callers)."""
+    stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix
+    acks = {}
+    for kind_name, callers in JOB_CALLERS.items():
+        ack = _ack(
+            f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{KINDS[kind_name].arn_type}/{prefix}-*]",
+            _JOB_PREFIX_REASONS[kind_name].format(prefix=prefix),
+        )
+        acks[kind_name] = (ack, ("submit", *callers.describe, *callers.stop))
+    return acks
+
+
+def acknowledge_orchestration(orchestration: Orchestration) -> None:
+    """Every finding of the orchestration's roles and policies, acknowledged where it arises.
+    Long: one acknowledgment per finding, each with its reason, read top to bottom."""
+    o, stack = orchestration, Stack.of(orchestration)
+    prefix = o.options.job_name_prefix
     ledger_index = _ack(
-        f"IAM5[Resource::<{stack.get_logical_id(stack.ledger.node.default_child)}.Arn>/index/*]",  # type: ignore[arg-type]
+        f"IAM5[Resource::<{stack.get_logical_id(o.ledger.node.default_child)}.Arn>/index/*]",  # type: ignore[arg-type]
         "Queries of the ledger's own global secondary index (by_execution); the wildcard covers the "
         "indexes of this one table only.",
     )
-    job_prefix = _ack(
-        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:training-job/{prefix}-*]",
-        f"Training job names are derived per execution at run time; every SageMaker action is scoped to "
-        f"the platform's job-name prefix '{prefix}-', which is the scoping the platform promises.",
-    )
-    # dtrain.orchestration.hosting: models, endpoint configs, endpoints and transform jobs after
-    # training, named per execution (endpoints per spec) under the same prefix.
     hosting_prefix = [
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{resource_type}/{prefix.lower()}-*]",
             f"SageMaker {resource_type} names are derived per execution (an endpoint's from the spec) at "
             f"run time; every action on them is scoped to the platform's prefix '{prefix}-'.",
         )
-        for resource_type in ("model", "endpoint-config", "endpoint", "transform-job")
+        for resource_type in HOSTING_RESOURCE_TYPES
     ]
-    processing_prefix = _ack(
-        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:processing-job/{prefix}-*]",
-        f"Processing jobs (a spec's processing step) are named per execution like training jobs; every "
-        f"SageMaker action on them is scoped to the same job-name prefix '{prefix}-'.",
-    )
-    sm_logical = stack.get_logical_id(stack.state_machine.node.default_child)  # type: ignore[arg-type]
+    sm_logical = stack.get_logical_id(o.state_machine.node.default_child)  # type: ignore[arg-type]
     executions = _ack(
         f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
         "Reconcile reads the status of executions of this one state machine; execution names are only "
         "known at run time.",
     )
-    ledger_users = (
-        stack.submit_fn,
-        stack.job_events_fn,
-        stack.reconcile_fn,
-        stack.abort_fn,
-        stack.finalize_fn,
-    )
-    sagemaker_users = (stack.submit_fn, stack.reconcile_fn, stack.abort_fn, stack.finalize_fn)
-    for fn in ledger_users:
-        acks = [XRAY]
-        if fn in ledger_users:
-            acks += [*KMS_ACTIONS, ledger_index]
-        if fn in sagemaker_users:
-            acks += [job_prefix, *hosting_prefix]
-        if fn in (stack.submit_fn, stack.reconcile_fn, stack.abort_fn):
-            acks.append(processing_prefix)
+    job_acks = _job_prefix_acks(o)
+    # Every SageMaker caller (all but JobEvents) describes hosted resources (permissions.allow_hosting).
+    hosting_users = o.functions.named("submit", "reconcile", "abort", "finalize")
+    for fn in o.functions.all:
+        acks = [XRAY, *KMS_ACTIONS, ledger_index]
+        acks += [ack for ack, users in job_acks.values() if fn in o.functions.named(*users)]
+        if fn in hosting_users:
+            acks += hosting_prefix
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
-    Validations.of(stack.node.find_child("TaskTokenAnswers")).acknowledge(executions)
+    Validations.of(o.task_token_answers).acknowledge(executions)
     invoke_versions = [
         _ack(
             f"IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
             "Step Functions' LambdaInvoke grant covers the function and its versions/aliases (ARN:*), "
             "so a published version can be invoked; it names this one function.",
         )
-        for fn in (stack.submit_fn, stack.finalize_fn)
+        for fn in (o.submit_fn, o.finalize_fn)
     ]
-    Validations.of(stack.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
-    if stack.submit_fn.role is not None:
-        Validations.of(stack.submit_fn.role).acknowledge(*_repack_acks(stack, prefix))
+    Validations.of(o.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
+    if o.submit_fn.role is not None:
+        Validations.of(o.submit_fn.role).acknowledge(*_repack_acks(o, prefix))
     _acknowledge_submitter_policy(
-        stack, ledger_index, job_prefix, processing_prefix, executions, hosting_prefix[2], hosting_prefix[3]
+        o,
+        ledger_index,
+        job_acks[TRAINING][0],
+        job_acks[PROCESSING][0],
+        executions,
+        hosting_prefix[2],
+        hosting_prefix[3],
     )
 
 
-def _bucket_ref(stack: OrchestrationStack) -> str:
+def _bucket_ref(orchestration: Orchestration) -> str:
     from stacks.training_stack import export_name
 
-    artifacts = stack.artifacts_bucket
+    artifacts = orchestration.artifacts_bucket
     return (
         f"<{Stack.of(artifacts).get_logical_id(artifacts.node.default_child)}.Arn>"  # type: ignore[arg-type]
-        if Stack.of(artifacts) is stack
+        if Stack.of(artifacts) is Stack.of(orchestration)
         else export_name(Stack.of(artifacts).stack_name, "ArtifactsBucketArn")
     )
 
 
-def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]:
+def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgment]:
     """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
     the job's name known only at run time; the code's, per execution."""
     from dtrain.requests.inference_request import REPACKED_ARCHIVE
     from stacks.training_stack import INFERENCE_CODE_PATTERN
 
-    bucket_ref = _bucket_ref(stack)
-    output = stack.output_prefix
+    bucket_ref = _bucket_ref(orchestration)
+    output = orchestration.output_prefix
     return [
         _ack(
             f"IAM5[Resource::{bucket_ref}/{output}/{prefix}-*/output/{REPACKED_ARCHIVE}]",
@@ -162,7 +184,7 @@ def _repack_acks(stack: OrchestrationStack, prefix: str) -> list[Acknowledgment]
     ]
 
 
-def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledgment) -> None:
+def _acknowledge_submitter_policy(orchestration: Orchestration, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
     from dtrain.requests.inference_request import REPACKED_ARCHIVE
@@ -173,16 +195,11 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
         SAGEMAKER_LOG_GROUP,
         SAGEMAKER_PROCESSING_LOG_GROUP,
         SOURCE_TARBALL_PATTERN,
-        export_name,
     )
 
-    artifacts = stack.artifacts_bucket
-    bucket_ref = (
-        f"<{Stack.of(artifacts).get_logical_id(artifacts.node.default_child)}.Arn>"  # type: ignore[arg-type]
-        if Stack.of(artifacts) is stack
-        else export_name(Stack.of(artifacts).stack_name, "ArtifactsBucketArn")
-    )
-    Validations.of(stack.submitter_policy).acknowledge(
+    stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix.lower()
+    bucket_ref = _bucket_ref(orchestration)
+    Validations.of(orchestration.submitter_policy).acknowledge(
         *shared,
         _ack(
             f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
@@ -191,7 +208,7 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
         ),
         *(
             _ack(
-                f"IAM5[Resource::{bucket_ref}/{JOBS_PREFIX}/{stack.options.job_name_prefix.lower()}-*/{model}]",
+                f"IAM5[Resource::{bucket_ref}/{JOBS_PREFIX}/{prefix}-*/{model}]",
                 "The scientist downloads the platform's trained or repacked model.tar.gz (issue 29 finding "
                 "7): job names are made per execution at run time; get only, that file name only.",
             )
@@ -209,13 +226,13 @@ def _acknowledge_submitter_policy(stack: OrchestrationStack, *shared: Acknowledg
         ),
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_LOG_GROUP}"
-            f":log-stream:{stack.options.job_name_prefix.lower()}-*]",
+            f":log-stream:{prefix}-*]",
             "`dtrain logs` reads the streams SageMaker creates per training host (<job>/algo-N-<epoch>) "
             "in its fixed log group, only those of the platform's training jobs (job-name prefix).",
         ),
         _ack(
             f"IAM5[Resource::{_arn_head(stack, 'logs')}:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}"
-            f":log-stream:{stack.options.job_name_prefix.lower()}-*]",
+            f":log-stream:{prefix}-*]",
             "`dtrain logs` reads the streams SageMaker creates per processing host (<job>/algo-N-<epoch>) "
             "in its fixed log group, only those of the platform's processing jobs (job-name prefix).",
         ),

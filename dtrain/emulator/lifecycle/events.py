@@ -28,14 +28,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
+
 SAMPLES_DIR: Final = Path(__file__).with_name("samples")
 SOURCE_PAGE: Final = (
     "https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html"
 )
-TRAINING_JOB_STATE_CHANGE: Final = "SageMaker Training Job State Change"
-PROCESSING_JOB_STATE_CHANGE: Final = "SageMaker Processing Job State Change"
-TRANSFORM_JOB_STATE_CHANGE: Final = "SageMaker Transform Job State Change"
-ENDPOINT_STATE_CHANGE: Final = "SageMaker Endpoint State Change"
+# The detail-types the orchestration's rules match: the one job-kind table's.
+TRAINING_JOB_STATE_CHANGE: Final = KINDS[TRAINING].event_detail_type
+PROCESSING_JOB_STATE_CHANGE: Final = KINDS[PROCESSING].event_detail_type
+TRANSFORM_JOB_STATE_CHANGE: Final = KINDS[TRANSFORM].event_detail_type
+ENDPOINT_STATE_CHANGE: Final = KINDS[ENDPOINT].event_detail_type
 SAMPLE_FILES: Final[Mapping[str, str]] = {
     TRAINING_JOB_STATE_CHANGE: "training_job_state_change.json",
     PROCESSING_JOB_STATE_CHANGE: "processing_job_state_change.json",

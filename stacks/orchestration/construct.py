@@ -1,0 +1,305 @@
+"""Orchestration: ledger, Lambdas, state machine, events, notifications, dashboard, in one
+construct a platform composes (OrchestrationStack wraps it in a stack of its own).
+
+Takes the platform's resources as typed props (OrchestrationProps: from the network, storage and
+training constructs, or a team's own) and turns them into the Lambdas' PlatformSettings. Each
+part lives in its own module: functions (the Lambdas), permissions (IAM), workflow (the state
+machine definition), event_rules, monitoring, nag (cdk-nag acknowledgments).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.log_encryption import allow_log_groups_to_encrypt
+from stacks.orchestration import event_rules, monitoring, permissions
+from stacks.orchestration.functions import (
+    LAMBDA_TRACING,
+    FunctionDefaults,
+    OrchestrationFunctions,
+    orchestration_functions,
+)
+from stacks.orchestration.lambda_environment import (
+    check_environment,
+    metrics_namespace,
+    observability_environment,
+)
+from stacks.orchestration.nag import acknowledge_orchestration
+from stacks.orchestration.props import OrchestrationProps
+from stacks.orchestration.workflow import build_definition
+from stacks.submitter_policy import submitter_policy
+
+LEDGER_GSI = "by_execution"
+
+
+class Orchestration(Construct):
+    """The orchestration of one platform. Give it the id "Default" inside a stack of its own to
+    keep OrchestrationStack's logical ids (CDK leaves a "Default" id out of them)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: OrchestrationProps) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        opts = props.options
+        self.props = props
+        self.options = opts
+        self.artifacts_bucket = props.artifacts_bucket
+        self.output_prefix = props.output_prefix
+        self.stack_name = stack.stack_name
+        # One key for everything the orchestration stores: ledger, topic, logs.
+        self.key = kms.Key(
+            self,
+            "OrchestrationKey",
+            enable_key_rotation=True,
+            description="dtrain orchestration: job ledger, notifications, state machine logs",
+            removal_policy=opts.removal_policy,
+        )
+        allow_log_groups_to_encrypt(
+            self.key,
+            sid="LogsOfThisStackOnly",
+            log_groups=[self.state_machine_log_group_name, f"{self.lambda_log_group_prefix}*"],
+        )
+        self.ledger = self._ledger()
+        self.topic = self._topic()
+        self.functions = self._functions()
+        self._allow_lambdas()
+        self.state_machine = self._state_machine()
+        self.task_token_answers = permissions.task_token_answers(self, self.functions, self.state_machine)
+        self._event_rules()
+        self._monitoring()
+        # What a scientist needs to run the CLI against this platform: a managed policy the
+        # platform team attaches to scientists' roles (stacks/submitter_policy.py, README).
+        self.submitter_policy = submitter_policy(
+            self,
+            "SubmitterPolicy",
+            orchestration=stack,
+            state_machine_arn=self.state_machine.state_machine_arn,
+            state_machine_name=self.state_machine.state_machine_name,
+            ledger_table_arn=self.ledger.table_arn,
+            ledger_key=self.key,
+            artifacts_bucket=props.artifacts_bucket,
+            data_key=props.data_key,
+            job_name_prefix=opts.job_name_prefix,
+        )
+        acknowledge_orchestration(self)
+        self._outputs()
+
+    # -- the Lambdas' names, as the rest of the platform knows them
+    @property
+    def submit_fn(self) -> lambda_.Function:
+        return self.functions.submit
+
+    @property
+    def job_events_fn(self) -> lambda_.Function:
+        return self.functions.job_events
+
+    @property
+    def reconcile_fn(self) -> lambda_.Function:
+        return self.functions.reconcile
+
+    @property
+    def abort_fn(self) -> lambda_.Function:
+        return self.functions.abort
+
+    @property
+    def finalize_fn(self) -> lambda_.Function:
+        return self.functions.finalize
+
+    @property
+    def lambda_log_group_prefix(self) -> str:
+        return f"/dtrain/{self.stack_name}/"
+
+    @property
+    def state_machine_log_group_name(self) -> str:
+        # Vended-logs prefix: CloudWatch Logs then needs no resource-policy entry per log
+        # group, whose 5,120-character policy fills up in accounts with many state machines
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+        return f"/aws/vendedlogs/states/{self.stack_name}-TrainingWorkflow"
+
+    # ------------------------------------------------------------------------------------
+    def _ledger(self) -> ddb.Table:
+        ledger = ddb.Table(
+            self,
+            "JobLedger",
+            partition_key=ddb.Attribute(name="job_name", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            encryption=ddb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=self.options.removal_policy,
+        )
+        ledger.add_global_secondary_index(
+            index_name=LEDGER_GSI,
+            partition_key=ddb.Attribute(name="execution_arn", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="created_at", type=ddb.AttributeType.STRING),
+        )
+        return ledger
+
+    def _topic(self) -> sns.Topic:
+        topic = sns.Topic(self, "Notifications", master_key=self.key, enforce_ssl=True)
+        # The alarms are named with this prefix, so the topic and key policies can name
+        # exactly the alarms of this stack (a pattern: naming their ARNs would make the key
+        # depend on alarms that depend on the topic that depends on the key).
+        self.alarm_name_prefix = f"{self.stack_name}-"
+        permissions.allow_alarms_to_notify(topic, self.key, self.alarm_name_prefix)
+        if self.options.notification_email:
+            topic.add_subscription(subs.EmailSubscription(self.options.notification_email))
+        return topic
+
+    def _platform_settings(self) -> dict[str, Any]:
+        """What Submit builds requests from (dtrain's PlatformSettings), tokens unresolved."""
+        props, opts = self.props, self.options
+        return {
+            "region": Stack.of(self).region,
+            "role_arn": props.execution_role.role_arn,
+            # The execution role may write only under these prefixes (storage/training stacks).
+            "output_s3_uri": f"s3://{props.artifacts_bucket.bucket_name}/{props.output_prefix}",
+            "checkpoint_s3_uri": f"s3://{props.checkpoints_bucket.bucket_name}/{props.checkpoint_prefix}",
+            "subnets": [s.subnet_id for s in props.subnets],
+            "security_group_ids": [props.training_security_group.security_group_id],
+            "jobs_in_vpc": opts.jobs_in_vpc,
+            "image_uris": dict(props.image_uris),
+            "fsx_id": props.fsx_id,
+            "fsx_mount_name": props.fsx_mount_name,
+            "efs_id": props.efs_id,
+            "tags": dict(opts.tags),
+            "environment": dict(opts.environment),
+            "job_name_prefix": opts.job_name_prefix,
+            "volume_kms_key_id": props.data_key.key_arn,
+            "output_kms_key_id": props.data_key.key_arn,
+            # Read by the execution role: `{"s3": "data", ...}` channels resolve under it.
+            "data_s3_uri": (
+                f"s3://{props.data_bucket.bucket_name}" if props.data_bucket is not None else None
+            ),
+        }
+
+    def _functions(self) -> OrchestrationFunctions:
+        opts = self.options
+        settings = self._platform_settings()
+        self.platform_json = Stack.of(self).to_json_string(settings)
+        self.metrics_namespace = metrics_namespace(self.stack_name)
+        common_env = {
+            "LEDGER_TABLE": self.ledger.table_name,
+            **observability_environment(
+                namespace=self.metrics_namespace, tracing_active=LAMBDA_TRACING == lambda_.Tracing.ACTIVE
+            ),
+        }
+        submit_env = {
+            **common_env,
+            "DTRAIN_PLATFORM": self.platform_json,
+            "DTRAIN_WAIT_MARGIN_S": str(opts.wait_margin_s),
+            "DTRAIN_THROTTLE_ATTEMPTS": str(opts.throttle_attempts),
+            "DTRAIN_THROTTLE_BASE_S": str(opts.throttle_base_s),
+            "DTRAIN_THROTTLE_CAP_S": str(opts.throttle_cap_s),
+        }
+        # The settings as JSON with the tokens still in them: what check_environment measures.
+        estimate = json.dumps(settings, separators=(",", ":"))
+        self.submit_env_bytes = check_environment("SubmitJob", {**submit_env, "DTRAIN_PLATFORM": estimate})
+        defaults = FunctionDefaults(
+            key=self.key,
+            log_group_prefix=self.lambda_log_group_prefix,
+            log_retention=opts.log_retention,
+            removal_policy=opts.removal_policy,
+        )
+        return orchestration_functions(self, defaults, common_env=common_env, submit_env=submit_env)
+
+    def _allow_lambdas(self) -> None:
+        props, prefix = self.props, self.options.job_name_prefix
+        permissions.grant_ledger(self.functions, self.ledger, self.key)
+        permissions.allow_jobs(self.functions, prefix)
+        permissions.allow_hosting(self.functions, prefix)
+        permissions.allow_repack(
+            self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key
+        )
+        permissions.allow_submit_to_create_jobs(self.submit_fn, props.execution_role, props.data_key)
+
+    def _state_machine(self) -> sfn.StateMachine:
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=self.state_machine_log_group_name,
+            encryption_key=self.key,
+            retention=self.options.log_retention,
+            removal_policy=self.options.removal_policy,
+        )
+        state_machine = sfn.StateMachine(
+            self,
+            "TrainingWorkflow",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                build_definition(
+                    Construct(self, "Workflow"),
+                    submit_fn=self.submit_fn,
+                    finalize_fn=self.finalize_fn,
+                    topic=self.topic,
+                    tuning=self.options.tuning,
+                )
+            ),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel.ALL,
+                # Payloads carry task tokens and whole specs: the history keeps them, logs do not.
+                include_execution_data=False,
+            ),
+        )
+        permissions.allow_workflow_to_notify(state_machine, self.key)
+        return state_machine
+
+    def _event_rules(self) -> None:
+        prefix = self.options.job_name_prefix
+        self.job_state_rules = event_rules.job_state_rules(self, self.job_events_fn, prefix)
+        self.abort_rule = event_rules.execution_end_rule(self, self.abort_fn, self.state_machine)
+        self.reconcile_rule = event_rules.reconcile_schedule(
+            self, self.reconcile_fn, self.options.reconcile_every
+        )
+
+    def _monitoring(self) -> None:
+        by_name = {
+            "Submit": self.submit_fn,
+            "JobEvents": self.job_events_fn,
+            "Reconcile": self.reconcile_fn,
+            "Abort": self.abort_fn,
+            "Finalize": self.finalize_fn,
+        }
+        monitoring.add_alarms(
+            self,
+            state_machine=self.state_machine,
+            functions=by_name,
+            topic=self.topic,
+            alarm_name_prefix=self.alarm_name_prefix,
+        )
+        monitoring.add_dashboard(
+            self,
+            dashboard_name=f"{self.stack_name}-training",
+            state_machine=self.state_machine,
+            functions=by_name,
+            job_name_prefix=self.options.job_name_prefix,
+            metrics_namespace=self.metrics_namespace,
+        )
+
+    def _outputs(self) -> None:
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "LedgerTableName", value=self.ledger.table_name)
+        CfnOutput(self, "TopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "PlatformSettings", value=self.platform_json)
+        CfnOutput(self, "ArtifactsBucketName", value=self.props.artifacts_bucket.bucket_name)
+        CfnOutput(
+            self,
+            "SubmitterPolicyArn",
+            value=self.submitter_policy.managed_policy_arn,
+            description="Attach to scientists' roles: what dtrain submit|status|list|logs|stop needs",
+        )

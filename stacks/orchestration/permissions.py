@@ -1,0 +1,282 @@
+"""What the orchestration Lambdas and the state machine may do, statement by statement.
+
+SageMaker calls are scoped to the platform's name prefix. The job kinds' calls (create, describe,
+stop) come from the one job-kind table (dtrain.orchestration.job_kinds: the boto3 methods, hence
+the IAM actions, and the ARN types); which Lambda makes which call is JOB_CALLERS below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
+from dtrain.requests.inference_request import REPACKED_ARCHIVE
+from stacks.orchestration.functions import OrchestrationFunctions
+from stacks.training_stack import INFERENCE_CODE_PATTERN, exported_arn
+
+# The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
+# CDK's Table.grant_read_write_data pairs with them for a customer-managed key.
+LEDGER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+LEDGER_KEY_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+)
+
+
+@dataclass(frozen=True)
+class JobCallers:
+    """The Lambdas (OrchestrationFunctions fields) that describe and stop one kind of job. Submit
+    creates every kind, with the ownership tag (AddTags with Create*), read back (ListTags) to
+    adopt a job on retry."""
+
+    describe: tuple[str, ...]
+    # Abort (the execution-end event), Reconcile (the backstop) and Submit (a job created after
+    # its execution ended) each stop jobs.
+    stop: tuple[str, ...] = ("abort", "reconcile", "submit")
+
+
+# The jobs an execution waits on before hosting; the hosting kinds (transform, endpoint) share
+# statements with models and endpoint configs (allow_hosting).
+JOB_CALLERS: Mapping[str, JobCallers] = {
+    TRAINING: JobCallers(describe=("submit", "reconcile", "finalize")),
+    PROCESSING: JobCallers(describe=("submit", "reconcile")),
+}
+
+
+def sagemaker_arns(scope: Construct, resource_type: str, prefix: str) -> str:
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource_type}/{prefix}-*"
+
+
+def _allow(fn: lambda_.Function, actions: Sequence[str], resources: Sequence[str]) -> None:
+    fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=list(resources)))
+
+
+def grant_ledger(functions: OrchestrationFunctions, ledger: ddb.Table, key: kms.Key) -> None:
+    for fn in functions.all:
+        # What dtrain.orchestration.ledger calls, not grant_read_write_data: that also grants
+        # the stream reads (dynamodb:GetRecords/GetShardIterator) of a table without a stream;
+        # removing that statement broke nothing (benchmarks/policy_mutation.py).
+        ledger.grant(fn, *LEDGER_ACTIONS)
+        # DynamoDB uses the table's key with the caller's permissions (the same key grant
+        # Table.grant_read_write_data adds; authz.calls._DYNAMODB_DATA).
+        key.grant(fn, *LEDGER_KEY_ACTIONS)
+
+
+def allow_jobs(functions: OrchestrationFunctions, prefix: str) -> None:
+    """Create, describe and stop each job kind of JOB_CALLERS, on the platform's prefix."""
+    for kind_name, callers in JOB_CALLERS.items():
+        kind = KINDS[kind_name]
+        arns = [sagemaker_arns(functions.submit, kind.arn_type, prefix)]
+        _allow(
+            functions.submit, [kind.iam_action(kind.create), "sagemaker:AddTags", "sagemaker:ListTags"], arns
+        )
+        for fn in functions.named(*callers.describe):
+            _allow(fn, [kind.iam_action(kind.describe)], arns)
+        for fn in functions.named(*callers.stop):
+            _allow(fn, [kind.iam_action(kind.stop)], arns)
+
+
+def allow_hosting(functions: OrchestrationFunctions, prefix: str) -> None:
+    """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint
+    (or updates it with a new config) or the transform job; Finalize, Reconcile and Abort
+    describe them; Abort and Reconcile stop a transform job, Reconcile deletes an endpoint its
+    execution was creating when it ended, and Submit deletes a Failed endpoint it deploys to.
+    All on this platform's prefix only (SageMaker ARNs carry resource names in lower case).
+    Actions and resource types: Service Authorization Reference, "Actions defined by Amazon
+    SageMaker AI" (CreateModel: model; CreateEndpointConfig: endpoint-config; CreateEndpoint /
+    UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
+    model, config, endpoint, transform = (
+        sagemaker_arns(functions.submit, resource_type, prefix.lower())
+        for resource_type in ("model", "endpoint-config", "endpoint", "transform-job")
+    )
+    submit = functions.submit
+    _allow(submit, ["sagemaker:CreateModel", "sagemaker:DescribeModel"], [model])
+    _allow(submit, ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"], [config])
+    _allow(submit, ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], [endpoint, config])
+    # A Failed endpoint of the deploy's name: DeleteEndpoint is the only operation SageMaker
+    # accepts on it, and Deploy creates the endpoint again once it is gone (issue 26 finding 2).
+    _allow(submit, ["sagemaker:DeleteEndpoint"], [endpoint])
+    _allow(submit, ["sagemaker:CreateTransformJob"], [transform, model])
+    # The ownership tag goes on at create (AddTags with Create*), read back to adopt on retry.
+    _allow(submit, ["sagemaker:AddTags", "sagemaker:ListTags"], [model, config, endpoint, transform])
+    for fn in functions.named("submit", "reconcile", "finalize", "abort"):
+        _allow(fn, ["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"], [endpoint, transform])
+    # Not Submit: its hosting phases never stop what they create (only a training or
+    # processing job created after its execution ended, dtrain.orchestration.submit; the
+    # policy-mutation benchmark found Submit's copy of this statement unused).
+    # Abort stops a transform job; an endpoint still Creating cannot be deleted then
+    # (SageMaker refuses DeleteEndpoint), so Reconcile deletes it once it can
+    # (dtrain.orchestration.kinds): only Reconcile deletes endpoints.
+    _allow(functions.abort, ["sagemaker:StopTransformJob"], [transform])
+    _allow(
+        functions.reconcile, ["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"], [transform, endpoint]
+    )
+
+
+def artifacts_bucket_arn(scope: Construct, artifacts_bucket: s3.IBucket) -> str:
+    """Through the storage stack's named export when the bucket lives in another stack
+    (training_stack.exported_arn), so that the cdk-nag acknowledgments can name the findings."""
+    if Stack.of(artifacts_bucket) is Stack.of(scope):
+        return artifacts_bucket.bucket_arn
+    return exported_arn(artifacts_bucket, "ArtifactsBucketArn")
+
+
+def allow_repack(
+    submit: lambda_.Function,
+    artifacts_bucket: s3.IBucket,
+    output_prefix: str,
+    prefix: str,
+    data_key: kms.IKey,
+) -> None:
+    """The `model` phase repacks a trained model with a block's own inference code
+    (dtrain.orchestration.model_repack): it reads the trained model.tar.gz (under the output
+    prefix) and the code `dtrain submit` uploaded, lists the output prefix (to tell a missing
+    repacked archive from a denied one: HeadObject answers 403 without s3:ListBucket) and
+    writes `<output prefix>/<model>/model.tar.gz` (the model is named after its training
+    job, on this platform's prefix). Objects are encrypted with the data key, through S3."""
+    bucket = artifacts_bucket_arn(submit, artifacts_bucket)
+    jobs = f"{bucket}/{output_prefix}/{prefix}-*"
+    _allow(
+        submit,
+        ["s3:GetObject"],
+        [f"{jobs}/output/model.tar.gz", f"{jobs}/{REPACKED_ARCHIVE}", f"{bucket}/{INFERENCE_CODE_PATTERN}"],
+    )
+    _allow(submit, ["s3:PutObject", "s3:AbortMultipartUpload"], [f"{jobs}/{REPACKED_ARCHIVE}"])
+    submit.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket],
+            conditions={"StringLike": {"s3:prefix": [f"{output_prefix}/{prefix}-*"]}},
+        )
+    )
+    data_key.grant(submit, "kms:Decrypt", "kms:GenerateDataKey")
+
+
+def allow_submit_to_create_jobs(
+    submit: lambda_.Function, execution_role: iam.IRole, data_key: kms.IKey
+) -> None:
+    """What CreateTrainingJob (and the other creates) check of the caller besides the action."""
+    submit.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[execution_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+    )
+    # Jobs in the VPC: CreateTrainingJob checks the caller may use these network resources.
+    # Describe* actions support no resource-level permissions: AWS requires "*".
+    _allow(submit, ["ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"], ["*"])
+    # CreateTrainingJob checks the caller may let SageMaker create grants on the volume key
+    # for the instances; only grants for an AWS resource (AWS KMS Developer Guide,
+    # "kms:GrantIsForAWSResource": true when an integrated service creates the grant for
+    # the caller, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource).
+    submit.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["kms:CreateGrant"],
+            resources=[data_key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+    )
+    data_key.grant(submit, "kms:DescribeKey")
+
+
+def task_token_answers(
+    scope: Construct, functions: OrchestrationFunctions, state_machine: sfn.StateMachine
+) -> iam.Policy:
+    """Token answers and execution lookups: a separate policy, so the Lambdas do not depend
+    on the state machine that depends on them (no circular reference)."""
+    stack = Stack.of(scope)
+    executions = (
+        f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:"
+        f"{state_machine.state_machine_name}:*"
+    )
+    return iam.Policy(
+        scope,
+        "TaskTokenAnswers",
+        roles=[fn.role for fn in functions.named("submit", "job_events", "reconcile") if fn.role],
+        statements=[
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[state_machine.state_machine_arn],
+            ),
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+        ],
+    )
+
+
+def allow_workflow_to_notify(state_machine: sfn.StateMachine, key: kms.IKey) -> None:
+    """Notify and NotifyFailure (which the catch path also ends in) publish to a topic encrypted
+    with `key`. SNS asks KMS for a data key with the publisher's own credentials, so the
+    publisher needs kms:GenerateDataKey* and kms:Decrypt on the key besides sns:Publish (SNS
+    Developer Guide, "Key management" > "Configuring AWS KMS permissions",
+    https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#sns-what-permissions-for-sse);
+    CDK's SnsPublish task grants only sns:Publish (aws-cdk issue 32303). The key policy's
+    account statement delegates to IAM, so an identity statement is enough; kms:ViaService
+    limits it to the calls SNS makes in this region for the role."""
+    region = Stack.of(state_machine).region
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
+        )
+    )
+
+
+def allow_alarms_to_notify(topic: sns.Topic, key: kms.Key, alarm_name_prefix: str) -> None:
+    """CloudWatch alarm actions publish to the encrypted topic as cloudwatch.amazonaws.com:
+    the topic policy must allow that principal sns:Publish (enforce_ssl's policy holds only a
+    Deny), and the key policy must allow it kms:GenerateDataKey* and kms:Decrypt, or the
+    alarm history shows "CloudWatch Alarms does not have authorization to access the SNS
+    topic encryption key" and nothing is sent. Sources: SNS Developer Guide, "Key management"
+    > "Enable compatibility between event sources from AWS services and encrypted topics"
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services);
+    AWS re:Post knowledge center "cloudwatch-configure-alarm-sns" (key policy) and
+    "cloudwatch-receive-sns-for-alarm-trigger" (topic policy, aws:SourceArn for chosen alarms).
+    Both statements admit only alarms named with the prefix in this account (confused deputy)."""
+    stack = Stack.of(topic)
+    cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+    alarms = f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm_name_prefix}*"
+    conditions = {
+        "ArnLike": {"aws:SourceArn": alarms},
+        "StringEquals": {"aws:SourceAccount": stack.account},
+    }
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AlarmsOfThisStackPublish",
+            principals=[cloudwatch],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions=conditions,
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AlarmsOfThisStackEncryptNotifications",
+            principals=[cloudwatch],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],  # in a key policy "*" means this key
+            conditions=conditions,
+        )
+    )
