@@ -25,7 +25,7 @@ endpoint takes to come up or the transform job runs (benchmarks/state_transition
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Duration
@@ -34,6 +34,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from stacks.orchestration.payloads import (
+    FailurePayload,
+    FinalizeHostingPayload,
+    FinalizeJobPayload,
+    HostingPayload,
+    ItemResultPayload,
+    Payload,
+    PreparePayload,
+    RankSweepPayload,
+    SubmitPayload,
+)
 
 # Lambda-side transient errors (service hiccups, a Submit that timed out after it created
 # the job): retried; Submit's idempotency turns the retry into an adoption, not a 2nd job.
@@ -89,85 +101,260 @@ class WorkflowTuning:
     notify_retry_attempts: int = 4
 
 
-def _submit_payload(*, plan_path: str, item: bool, phase: str = "submit") -> sfn.TaskInput:
-    payload: dict[str, object] = {
-        "phase": phase,
-        "spec": sfn.JsonPath.object_at(f"{plan_path}.spec"),
-        "task_token": sfn.JsonPath.task_token,
-        "execution_arn": sfn.JsonPath.execution_id,
-        "execution_name": sfn.JsonPath.execution_name,
-        "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
-        # No redrive count: every failure is caught and ends in the Fail state, so a redrive
-        # would restart at that Fail state and never reach Submit again. The start time
-        # tells apart two executions of one name (names may be reused after 90 days).
-        "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-    }
-    if phase == "submit":
-        # The Process step's callback output (its job's name: training reads its outputs), or
-        # null without a processing step.
-        payload["processing"] = sfn.JsonPath.object_at(f"{plan_path}.processing")
-    if item:
-        payload.update(
-            {
-                "item_index": sfn.JsonPath.number_at("$.index"),
-                "overrides": sfn.JsonPath.object_at("$.overrides"),
-                "is_sweep_item": True,
-            }
-        )
-    return sfn.TaskInput.from_object(payload)
-
-
-def _hosting_payload(phase: str, *, wait: bool) -> sfn.TaskInput:
-    """A hosting phase of the Submit Lambda (dtrain.orchestration.hosting)."""
-    payload: dict[str, object] = {
-        "phase": phase,
-        "spec": sfn.JsonPath.object_at("$.plan.spec"),
-        "training": sfn.JsonPath.object_at("$.final.result"),
-        "execution_arn": sfn.JsonPath.execution_id,
-        "execution_name": sfn.JsonPath.execution_name,
-        "execution_start": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-    }
-    if phase != "model":
-        payload["model"] = sfn.JsonPath.object_at("$.model")
-    if wait:
-        payload["task_token"] = sfn.JsonPath.task_token
-    return sfn.TaskInput.from_object(payload)
+def _retry(
+    task: sfn.TaskStateBase,
+    errors: Sequence[str],
+    *,
+    interval_s: int,
+    attempts: int,
+    max_delay_s: int | None = None,
+) -> None:
+    """Every retry of the workflow: exponential backoff (rate 2) with full jitter, so that many
+    executions retrying at once spread out (Step Functions Developer Guide, "Handling errors in
+    Step Functions workflows", JitterStrategy)."""
+    task.add_retry(
+        errors=list(errors),
+        interval=Duration.seconds(interval_s),
+        max_delay=Duration.seconds(max_delay_s) if max_delay_s is not None else None,
+        max_attempts=attempts,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
 
 
 def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning, *, capacity: bool = True) -> None:
     if capacity:
-        task.add_retry(
-            errors=[CAPACITY_WAIT_ERROR],
-            interval=Duration.seconds(tuning.capacity_retry_interval_s),
-            max_delay=Duration.seconds(tuning.capacity_retry_max_delay_s),
-            max_attempts=tuning.capacity_retry_attempts,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
+        _retry(
+            task,
+            [CAPACITY_WAIT_ERROR],
+            interval_s=tuning.capacity_retry_interval_s,
+            max_delay_s=tuning.capacity_retry_max_delay_s,
+            attempts=tuning.capacity_retry_attempts,
         )
-    task.add_retry(
-        errors=[THROTTLED_ERROR],
-        interval=Duration.seconds(tuning.throttle_retry_interval_s),
-        max_attempts=tuning.throttle_retry_attempts,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
+    _retry(
+        task,
+        [THROTTLED_ERROR],
+        interval_s=tuning.throttle_retry_interval_s,
+        attempts=tuning.throttle_retry_attempts,
     )
-    task.add_retry(
-        errors=[*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
-        interval=Duration.seconds(tuning.transient_retry_interval_s),
-        max_attempts=tuning.transient_retry_attempts,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
+    _retry(
+        task,
+        [*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
+        interval_s=tuning.transient_retry_interval_s,
+        attempts=tuning.transient_retry_attempts,
     )
 
 
-def _add_notify_retries(task: tasks.SnsPublish, tuning: WorkflowTuning) -> None:
-    task.add_retry(
-        errors=NOTIFY_TRANSIENT_ERRORS,
-        interval=Duration.seconds(tuning.notify_retry_interval_s),
-        max_attempts=tuning.notify_retry_attempts,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
-    )
+class _Workflow:
+    """The states, built once each, wired by build_definition."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        submit_fn: lambda_.IFunction,
+        finalize_fn: lambda_.IFunction,
+        topic: sns.ITopic,
+        tuning: WorkflowTuning,
+    ) -> None:
+        self.scope, self.submit_fn, self.finalize_fn = scope, submit_fn, finalize_fn
+        self.topic, self.tuning = topic, tuning
+        self.describe_failure = self._failure_path()
+
+    def invoke(
+        self,
+        id_: str,
+        fn: lambda_.IFunction,
+        payload: Payload,
+        result_path: str,
+        result_selector: dict[str, object] | None = None,
+    ) -> tasks.LambdaInvoke:
+        """A synchronous Lambda task, retried on Lambda's transient errors."""
+        task = tasks.LambdaInvoke(
+            self.scope,
+            id_,
+            lambda_function=fn,
+            payload=payload.task_input(),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            result_selector=result_selector,
+        )
+        _retry(
+            task,
+            TRANSIENT_LAMBDA_ERRORS,
+            interval_s=self.tuning.transient_retry_interval_s,
+            attempts=self.tuning.transient_retry_attempts,
+        )
+        return task
+
+    def wait_for_callback(
+        self, state_id: str, payload: Payload, *, timeout_path: str, result_path: str, capacity: bool = True
+    ) -> tasks.LambdaInvoke:
+        """A Submit that creates a resource and waits for its state-change callback."""
+        task = tasks.LambdaInvoke(
+            self.scope,
+            state_id,
+            lambda_function=self.submit_fn,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=payload.task_input(),
+            task_timeout=sfn.Timeout.at(timeout_path),
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        )
+        _add_submit_retries(task, self.tuning, capacity=capacity)
+        return task
+
+    def notify(self, state_id: str, notification_path: str) -> tasks.SnsPublish:
+        task = tasks.SnsPublish(
+            self.scope,
+            state_id,
+            topic=self.topic,
+            subject=sfn.JsonPath.string_at(f"{notification_path}.subject"),
+            message=sfn.TaskInput.from_json_path_at(f"{notification_path}.message"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        _retry(
+            task,
+            NOTIFY_TRANSIENT_ERRORS,
+            interval_s=self.tuning.notify_retry_interval_s,
+            attempts=self.tuning.notify_retry_attempts,
+        )
+        return task
+
+    def on_failure(self, *states: sfn.TaskStateBase | sfn.Map) -> None:
+        for state in states:
+            state.add_catch(self.describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
+
+    def _failure_path(self) -> tasks.LambdaInvoke:
+        """One notification, then FAILED with the plain-words error/cause."""
+        scope = self.scope
+        describe_failure = self.invoke("DescribeFailure", self.finalize_fn, FailurePayload(), "$.failure")
+        failed = sfn.Fail(scope, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
+        notify_failure = self.notify("NotifyFailure", "$.failure.notification")
+        notify_failure.add_catch(failed, result_path="$.notify_error")
+        describe_failure.add_catch(
+            sfn.Fail(
+                scope,
+                "FailureUnexplained",
+                error="Dtrain.FinalizeFailed",
+                cause="could not describe the failure",
+            ),
+            result_path="$.finalize_error",
+        )
+        describe_failure.next(notify_failure).next(failed)
+        return describe_failure
+
+    def submit_step(
+        self, state_id: str, *, plan_path: str, item: bool, phase: str = "submit"
+    ) -> tasks.LambdaInvoke:
+        """A Submit that waits for the job's callback; its timeout comes from the plan."""
+        process = phase == "process"
+        payload = SubmitPayload(
+            phase=phase,
+            spec=sfn.JsonPath.object_at(f"{plan_path}.spec"),
+            processing=None if process else sfn.JsonPath.object_at(f"{plan_path}.processing"),
+            item_index=sfn.JsonPath.number_at("$.index") if item else None,
+            overrides=sfn.JsonPath.object_at("$.overrides") if item else None,
+            is_sweep_item=True if item else None,
+        )
+        return self.wait_for_callback(
+            state_id,
+            payload,
+            timeout_path=f"{plan_path}.processing.timeout_seconds"
+            if process
+            else f"{plan_path}.timeout_seconds",
+            # The Process step's callback output (job name, ARN, status) replaces the plan's
+            # processing entry.
+            result_path="$.plan.processing" if process else "$.job",
+        )
+
+    def sweep(self) -> sfn.Map:
+        """One Submit per override, bounded concurrency; a failed item is a result row."""
+        submit_item = self.submit_step("SubmitItem", plan_path="$", item=True)
+        item_result = self.invoke("ItemResult", self.finalize_fn, ItemResultPayload(), "$")
+        item_failed = sfn.Pass(
+            self.scope,
+            "ItemFailed",
+            # Only the error's name: a Lambda error's Cause (a stack trace) in 200 rows would
+            # take most of the 256 KiB; RankSweep adds the job's FailureReason from the ledger.
+            parameters={
+                "index": sfn.JsonPath.number_at("$.index"),
+                "status": "Failed",
+                "error": sfn.JsonPath.string_at("$.error.Error"),
+            },
+        )
+        submit_item.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        item_result.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        # Each row is slim (dtrain.orchestration.finalize.slim_item_row): a 200-item sweep of full
+        # DescribeTrainingJob results passed Step Functions' 256 KiB state limit.
+        sweep = sfn.Map(
+            self.scope,
+            "Sweep",
+            items_path="$.plan.items",
+            max_concurrency_path="$.plan.max_concurrency",
+            item_selector={
+                "index": sfn.JsonPath.number_at("$$.Map.Item.Value.index"),
+                "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
+                "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
+                "spec": sfn.JsonPath.object_at("$.plan.spec"),
+                "processing": sfn.JsonPath.object_at("$.plan.processing"),
+                "objective_metric": sfn.JsonPath.string_at("$.plan.objective.metric"),
+            },
+            result_path="$.sweep_results",
+        )
+        sweep.item_processor(submit_item.next(item_result))
+        return sweep
+
+    def hosting_steps(self, notify: sfn.IChainable) -> sfn.Choice:
+        """After training: the model, then the endpoint or the transform job, each answered by its
+        state-change event like a training job (dtrain.orchestration.hosting); then Notify."""
+        create_model = tasks.LambdaInvoke(
+            self.scope,
+            "CreateModel",
+            lambda_function=self.submit_fn,
+            payload=HostingPayload(phase="model").task_input(),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.model",
+        )
+        _add_submit_retries(create_model, self.tuning, capacity=False)
+        deploy, transform = (
+            self.wait_for_callback(
+                state_id,
+                HostingPayload(
+                    phase=phase, model=sfn.JsonPath.object_at("$.model"), task_token=sfn.JsonPath.task_token
+                ),
+                timeout_path="$.plan.hosting.timeout_seconds",
+                result_path="$.hosting",
+                capacity=phase == "transform",
+            )
+            for state_id, phase in (("Deploy", "deploy"), ("Transform", "transform"))
+        )
+        tuning = self.tuning
+        _retry(
+            deploy,
+            [ENDPOINT_BUSY_ERROR],
+            interval_s=tuning.endpoint_busy_retry_interval_s,
+            max_delay_s=tuning.endpoint_busy_retry_max_delay_s,
+            attempts=tuning.endpoint_busy_retry_attempts,
+        )
+        finalize_hosting = self.invoke(
+            "FinalizeHosting", self.finalize_fn, FinalizeHostingPayload(), "$.final"
+        )
+        self.on_failure(create_model, deploy, transform, finalize_hosting)
+        finalize_hosting.next(notify)
+        deploy_or_transform = (
+            sfn.Choice(self.scope, "DeployOrTransform")
+            .when(sfn.Condition.string_equals("$.plan.hosting.kind", "deploy"), deploy.next(finalize_hosting))
+            .otherwise(transform.next(finalize_hosting))
+        )
+        create_model.next(deploy_or_transform)
+        return (
+            sfn.Choice(self.scope, "HostsModel")
+            .when(sfn.Condition.is_present("$.plan.hosting"), create_model)
+            .otherwise(notify)
+        )
 
 
 def build_definition(
@@ -178,199 +365,26 @@ def build_definition(
     topic: sns.ITopic,
     tuning: WorkflowTuning,
 ) -> sfn.IChainable:
-    def invoke(
-        id_: str,
-        fn: lambda_.IFunction,
-        payload: dict[str, object],
-        result_path: str,
-        result_selector: dict[str, object] | None = None,
-    ) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            scope,
-            id_,
-            lambda_function=fn,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-            result_selector=result_selector,
-        )
-        task.add_retry(
-            errors=TRANSIENT_LAMBDA_ERRORS,
-            interval=Duration.seconds(tuning.transient_retry_interval_s),
-            max_attempts=tuning.transient_retry_attempts,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        return task
-
-    # -- failure path: one notification, then FAILED with the plain-words error/cause.
-    describe_failure = invoke(
-        "DescribeFailure",
-        finalize_fn,
-        {
-            "mode": "failure",
-            "error": sfn.JsonPath.object_at("$.error"),
-            "execution_arn": sfn.JsonPath.execution_id,
-            "execution_name": sfn.JsonPath.execution_name,
-        },
-        "$.failure",
-    )
-    failed = sfn.Fail(scope, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
-    notify_failure = tasks.SnsPublish(
-        scope,
-        "NotifyFailure",
-        topic=topic,
-        subject=sfn.JsonPath.string_at("$.failure.notification.subject"),
-        message=sfn.TaskInput.from_json_path_at("$.failure.notification.message"),
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    _add_notify_retries(notify_failure, tuning)
-    notify_failure.add_catch(failed, result_path="$.notify_error")
-    describe_failure.add_catch(
-        sfn.Fail(
-            scope, "FailureUnexplained", error="Dtrain.FinalizeFailed", cause="could not describe the failure"
-        ),
-        result_path="$.finalize_error",
-    )
-    describe_failure.next(notify_failure).next(failed)
-
-    def on_failure(task: sfn.TaskStateBase | sfn.Map) -> None:
-        task.add_catch(describe_failure, errors=[sfn.Errors.ALL], result_path="$.error")
-
-    def submit_task(
-        state_id: str, *, plan_path: str, item: bool, phase: str = "submit", result_path: str = "$.job"
-    ) -> tasks.LambdaInvoke:
-        """A Submit that waits for the job's callback; its timeout comes from the plan."""
-        timeout_path = (
-            f"{plan_path}.processing.timeout_seconds"
-            if phase == "process"
-            else f"{plan_path}.timeout_seconds"
-        )
-        task = tasks.LambdaInvoke(
-            scope,
-            state_id,
-            lambda_function=submit_fn,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=_submit_payload(plan_path=plan_path, item=item, phase=phase),
-            task_timeout=sfn.Timeout.at(timeout_path),
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-        )
-        _add_submit_retries(task, tuning)
-        return task
-
-    # -- single job
+    """The definition of the module docstring's picture: its states (_Workflow), wired."""
+    w = _Workflow(scope, submit_fn=submit_fn, finalize_fn=finalize_fn, topic=topic, tuning=tuning)
     # The state becomes {"plan": ...}: the execution input (a sweep's every override) is not
     # carried on beside the plan, which holds the overrides once (issue 26 finding 7; Step
     # Functions holds a state's input and output to 256 KiB each).
-    prepare = invoke(
-        "Prepare",
-        submit_fn,
-        {"phase": "prepare", "spec": sfn.JsonPath.entire_payload},
-        "$",
-        {"plan": sfn.JsonPath.entire_payload},
-    )
-    submit = submit_task("Submit", plan_path="$.plan", item=False)
-    finalize = invoke(
-        "Finalize",
-        finalize_fn,
-        {
-            "mode": "job",
-            "job_name": sfn.JsonPath.string_at("$.job.job_name"),
-            "execution_arn": sfn.JsonPath.execution_id,
-        },
-        "$.final",
-    )
-    notify = tasks.SnsPublish(
-        scope,
-        "Notify",
-        topic=topic,
-        subject=sfn.JsonPath.string_at("$.final.notification.subject"),
-        message=sfn.TaskInput.from_json_path_at("$.final.notification.message"),
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    _add_notify_retries(notify, tuning)
-    done = sfn.Succeed(scope, "Succeeded", output_path="$.final.result")
-    # -- processing: one job before training (a sweep's items all read its outputs); its
-    # callback output (job name, ARN, status) replaces the plan's processing entry.
-    process = submit_task(
-        "Process", plan_path="$.plan", item=False, phase="process", result_path="$.plan.processing"
-    )
-    for task in (prepare, process, submit, finalize, notify):
-        on_failure(task)
-
-    # -- sweep: one Submit per override, bounded concurrency, a failed item is a result row
-    submit_item = submit_task("SubmitItem", plan_path="$", item=True)
-    item_result = invoke(
-        "ItemResult",
-        finalize_fn,
-        {
-            "mode": "item",
-            "job_name": sfn.JsonPath.string_at("$.job.job_name"),
-            "index": sfn.JsonPath.number_at("$.index"),
-            "objective_metric": sfn.JsonPath.string_at("$.objective_metric"),
-        },
-        "$",
-    )
-    item_failed = sfn.Pass(
-        scope,
-        "ItemFailed",
-        # Only the error's name: a Lambda error's Cause (a stack trace) in 200 rows would
-        # take most of the 256 KiB; RankSweep adds the job's FailureReason from the ledger.
-        parameters={
-            "index": sfn.JsonPath.number_at("$.index"),
-            "status": "Failed",
-            "error": sfn.JsonPath.string_at("$.error.Error"),
-        },
-    )
-    submit_item.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
-    item_result.add_catch(item_failed, errors=[sfn.Errors.ALL], result_path="$.error")
-    # Each row is slim (dtrain.orchestration.finalize.slim_item_row): a 200-item sweep of full
-    # DescribeTrainingJob results passed Step Functions' 256 KiB state limit.
-    sweep = sfn.Map(
-        scope,
-        "Sweep",
-        items_path="$.plan.items",
-        max_concurrency_path="$.plan.max_concurrency",
-        item_selector={
-            "index": sfn.JsonPath.number_at("$$.Map.Item.Value.index"),
-            "overrides": sfn.JsonPath.object_at("$$.Map.Item.Value.overrides"),
-            "timeout_seconds": sfn.JsonPath.number_at("$$.Map.Item.Value.timeout_seconds"),
-            "spec": sfn.JsonPath.object_at("$.plan.spec"),
-            "processing": sfn.JsonPath.object_at("$.plan.processing"),
-            "objective_metric": sfn.JsonPath.string_at("$.plan.objective.metric"),
-        },
-        result_path="$.sweep_results",
-    )
-    sweep.item_processor(submit_item.next(item_result))
-    rank = invoke(
-        "RankSweep",
-        finalize_fn,
-        {
-            "mode": "sweep",
-            "results": sfn.JsonPath.object_at("$.sweep_results"),
-            "plan": sfn.JsonPath.object_at("$.plan"),
-            "execution_arn": sfn.JsonPath.execution_id,
-        },
-        # The Lambda returns the whole next state, {"plan": the plan without its items,
-        # "final": ...}: the ranked rows carry the overrides, so neither the items nor the
-        # unranked rows are kept beside them (dtrain.orchestration.finalize.after_sweep).
-        "$",
-    )
-    on_failure(sweep)
-    on_failure(rank)
-
-    notify.next(done)
-    after_training = _hosting_steps(
-        scope,
-        submit_fn=submit_fn,
-        finalize_fn=finalize_fn,
-        invoke=invoke,
-        tuning=tuning,
-        on_failure=on_failure,
-        notify=notify,
-    )
+    prepare = w.invoke("Prepare", submit_fn, PreparePayload(), "$", {"plan": sfn.JsonPath.entire_payload})
+    submit = w.submit_step("Submit", plan_path="$.plan", item=False)
+    finalize = w.invoke("Finalize", finalize_fn, FinalizeJobPayload(), "$.final")
+    notify = w.notify("Notify", "$.final.notification")
+    # Processing: one job before training (a sweep's items all read its outputs).
+    process = w.submit_step("Process", plan_path="$.plan", item=False, phase="process")
+    w.on_failure(prepare, process, submit, finalize, notify)
+    sweep = w.sweep()
+    # The Lambda returns the whole next state, {"plan": the plan without its items, "final": ...}:
+    # the ranked rows carry the overrides, so neither the items nor the unranked rows are kept
+    # beside them (dtrain.orchestration.finalize.after_sweep).
+    rank = w.invoke("RankSweep", finalize_fn, RankSweepPayload(), "$")
+    w.on_failure(sweep, rank)
+    notify.next(sfn.Succeed(scope, "Succeeded", output_path="$.final.result"))
+    after_training = w.hosting_steps(notify)
     sweep_path = sweep.next(rank).next(after_training)
     single_path = submit.next(finalize).next(after_training)
     is_sweep_condition = sfn.Condition.boolean_equals("$.plan.is_sweep", True)
@@ -386,79 +400,3 @@ def build_definition(
         .otherwise(single_path)
     )
     return prepare.next(is_sweep)
-
-
-def _hosting_steps(
-    scope: Construct,
-    *,
-    submit_fn: lambda_.IFunction,
-    finalize_fn: lambda_.IFunction,
-    invoke: Callable[[str, lambda_.IFunction, dict[str, object], str], tasks.LambdaInvoke],
-    tuning: WorkflowTuning,
-    on_failure: Callable[[sfn.TaskStateBase], None],
-    notify: sfn.IChainable,
-) -> sfn.Choice:
-    """After training: the model, then the endpoint or the transform job, each answered by its
-    state-change event like a training job (dtrain.orchestration.hosting); then Notify."""
-    create_model = tasks.LambdaInvoke(
-        scope,
-        "CreateModel",
-        lambda_function=submit_fn,
-        payload=_hosting_payload("model", wait=False),
-        payload_response_only=True,
-        retry_on_service_exceptions=False,
-        result_path="$.model",
-    )
-    _add_submit_retries(create_model, tuning, capacity=False)
-
-    def wait_task(state_id: str, phase: str) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            scope,
-            state_id,
-            lambda_function=submit_fn,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=_hosting_payload(phase, wait=True),
-            task_timeout=sfn.Timeout.at("$.plan.hosting.timeout_seconds"),
-            retry_on_service_exceptions=False,
-            result_path="$.hosting",
-        )
-        _add_submit_retries(task, tuning, capacity=phase == "transform")
-        return task
-
-    deploy = wait_task("Deploy", "deploy")
-    deploy.add_retry(
-        errors=[ENDPOINT_BUSY_ERROR],
-        interval=Duration.seconds(tuning.endpoint_busy_retry_interval_s),
-        max_delay=Duration.seconds(tuning.endpoint_busy_retry_max_delay_s),
-        max_attempts=tuning.endpoint_busy_retry_attempts,
-        backoff_rate=2,
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-    transform = wait_task("Transform", "transform")
-    finalize_hosting = invoke(
-        "FinalizeHosting",
-        finalize_fn,
-        {
-            "mode": "hosting",
-            "kind": sfn.JsonPath.string_at("$.plan.hosting.kind"),
-            "training": sfn.JsonPath.object_at("$.final.result"),
-            "model": sfn.JsonPath.object_at("$.model"),
-            "hosting": sfn.JsonPath.object_at("$.hosting"),
-            "execution_arn": sfn.JsonPath.execution_id,
-        },
-        "$.final",
-    )
-    for task in (create_model, deploy, transform, finalize_hosting):
-        on_failure(task)
-    finalize_hosting.next(notify)
-    deploy_or_transform = (
-        sfn.Choice(scope, "DeployOrTransform")
-        .when(sfn.Condition.string_equals("$.plan.hosting.kind", "deploy"), deploy.next(finalize_hosting))
-        .otherwise(transform.next(finalize_hosting))
-    )
-    create_model.next(deploy_or_transform)
-    return (
-        sfn.Choice(scope, "HostsModel")
-        .when(sfn.Condition.is_present("$.plan.hosting"), create_model)
-        .otherwise(notify)
-    )
