@@ -14,7 +14,8 @@
                   -- no  --> Notify
     any failure -> DescribeFailure -> NotifyFailure -> Failed (error/cause in plain words)
 
-A successful single job costs 6 state transitions however long it trains; a 60-s polling
+A successful single job costs 7 state transitions however long it trains (Prepare, IsSweep,
+Submit, Finalize, HostsModel, Notify, Succeeded: tests/e2e/test_processing_step.py); a 60-s polling
 loop costs about 3 per minute. A processing step adds 2 (Process, the second Choice), however
 long it runs, and a spec without one pays nothing for it: the first Choice routes both. The
 sweep runs processing once, then the Map: every item reads the same outputs. After training,
