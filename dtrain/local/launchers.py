@@ -28,7 +28,7 @@ from typing import Any
 
 from dtrain.local.environment import decode_hyperparameters, split_hyperparameters, user_args
 from dtrain.local.errors import LocalModeError
-from dtrain.local.layout import JobLayout
+from dtrain.local.layout import HostTree, JobLayout
 from dtrain.local.ports import LOOPBACK, free_port, require_free
 from dtrain.local.processes import ProcessSpec
 from dtrain.local.tf_cluster import tf_config_specs
@@ -122,49 +122,11 @@ def plan_launch(
     command = entry_command(options.python, str(entry), args)
 
     if distribution == "torch_distributed":
-        torchrun = find_launcher(
-            "torchrun", python=options.python, search_path=options.search_path, needed_for="torch_distributed"
-        )
-        port = _master_port(options)
-        specs = []
-        for index, tree in enumerate(hosts):
-            argv = [
-                torchrun,
-                "--nnodes",
-                str(len(hosts)),
-                "--nproc_per_node",
-                str(per_host),
-                "--master_addr",
-                LOOPBACK,
-                "--master_port",
-                str(port),
-                "--node_rank",
-                str(index),
-                *command[1:],
-            ]  # torchrun starts the script with its own interpreter
-            specs.append(
-                ProcessSpec(
-                    host=tree.name, argv=argv, env=host_envs[tree.name], cwd=tree.code_dir, name="torchrun"
-                )
-            )
-        return distribution, specs
-
+        return distribution, _torchrun_specs(hosts, host_envs, options, per_host, command)
     if distribution in {"pytorchddp", "smdistributed", "mpi"}:
-        # Heterogeneous cluster (sagemaker-training's trainer.py): the training groups' hosts
-        # are mpirun's, every other group's host runs the entry point as one process.
-        training = _distribution_hosts(host_envs) or [t.name for t in hosts]
-        ranked = JobLayout(layout.root, tuple(t for t in hosts if t.name in training))
-        return distribution, [
-            _mpirun_spec(distribution, framework, ranked, host_envs, options, per_host, command),
-            *(
-                ProcessSpec(
-                    host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python"
-                )
-                for t in hosts
-                if t.name not in training
-            ),
-        ]
-
+        return distribution, _mpi_family_specs(
+            distribution, framework, layout, host_envs, options, per_host, command
+        )
     if distribution in {"parameter_server", "multi_worker_mirrored_strategy"}:
         # What SageMaker's TensorFlow toolkit does (TF_CONFIG, a ps server per host): tf_cluster.
         return distribution, tf_config_specs(distribution, hosts, host_envs, command, python=options.python)
@@ -172,6 +134,68 @@ def plan_launch(
     return distribution, [
         ProcessSpec(host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python")
         for t in hosts
+    ]
+
+
+def _torchrun_specs(
+    hosts: Sequence[HostTree],
+    host_envs: Mapping[str, dict[str, str]],
+    options: LaunchOptions,
+    per_host: int,
+    command: list[str],
+) -> list[ProcessSpec]:
+    """One torchrun per host, each its node rank, all meeting at one master port."""
+    torchrun = find_launcher(
+        "torchrun", python=options.python, search_path=options.search_path, needed_for="torch_distributed"
+    )
+    port = _master_port(options)
+    specs = []
+    for index, tree in enumerate(hosts):
+        argv = [
+            torchrun,
+            "--nnodes",
+            str(len(hosts)),
+            "--nproc_per_node",
+            str(per_host),
+            "--master_addr",
+            LOOPBACK,
+            "--master_port",
+            str(port),
+            "--node_rank",
+            str(index),
+            *command[1:],
+        ]  # torchrun starts the script with its own interpreter
+        specs.append(
+            ProcessSpec(
+                host=tree.name, argv=argv, env=host_envs[tree.name], cwd=tree.code_dir, name="torchrun"
+            )
+        )
+    return specs
+
+
+def _mpi_family_specs(
+    distribution: str,
+    framework: Mapping[str, Any],
+    layout: JobLayout,
+    host_envs: Mapping[str, dict[str, str]],
+    options: LaunchOptions,
+    per_host: int,
+    command: list[str],
+) -> list[ProcessSpec]:
+    """One mpirun over the training hosts, and the entry point alone on every other host.
+
+    Heterogeneous cluster (sagemaker-training's trainer.py): the training groups' hosts are
+    mpirun's, every other group's host runs the entry point as one process."""
+    hosts = list(layout.hosts)
+    training = _distribution_hosts(host_envs) or [t.name for t in hosts]
+    ranked = JobLayout(layout.root, tuple(t for t in hosts if t.name in training))
+    return [
+        _mpirun_spec(distribution, framework, ranked, host_envs, options, per_host, command),
+        *(
+            ProcessSpec(host=t.name, argv=list(command), env=host_envs[t.name], cwd=t.code_dir, name="python")
+            for t in hosts
+            if t.name not in training
+        ),
     ]
 
 
