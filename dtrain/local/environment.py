@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dtrain.local.container_config import input_data_config, resource_config
@@ -126,20 +127,20 @@ class MachineFacts:
         self.smddpmprun = shutil.which("smddpmprun") is not None
 
 
-def training_environment(
-    request: Mapping[str, Any],
-    tree: HostTree,
-    hosts: Sequence[str],
-    *,
-    machine: MachineFacts,
-    job_name: str,
-    framework_module: str | None = None,
-) -> dict[str, Any]:
-    """The toolkit's `Environment` as a dict (what it serialises into SM_TRAINING_ENV)."""
-    all_hps = decode_hyperparameters(request.get("HyperParameters", {}))
-    user, sagemaker, framework = split_hyperparameters(all_hps)
-    res = resource_config(request, tree.name, hosts)
-    channels = input_data_config(request)
+@dataclass(frozen=True)
+class _ClusterRoles:
+    """Which instance groups and hosts train together, and which host leads them."""
+
+    current_group: str
+    group_hosts: list[str]  # the current group's hosts
+    distribution_groups: list[str]
+    distribution_hosts: list[str]
+    master: str
+
+
+def _cluster_roles(
+    res: Mapping[str, Any], framework: Mapping[str, Any], hosts: Sequence[str]
+) -> _ClusterRoles:
     distributed = any(bool(framework.get(flag, False)) for flag in DISTRIBUTION_FLAGS)
     # As the toolkit: the current group trains when a strategy is on, unless the framework
     # parameters name the training groups; the distribution hosts are those groups' hosts.
@@ -153,14 +154,37 @@ def training_environment(
         if g["instance_group_name"] in distribution_groups
         for h in g["hosts"]
     ]
-    master = distribution_hosts[0] if distribution_hosts else hosts[0]
     group_hosts = next(
         g["hosts"] for g in res["instance_groups"] if g["instance_group_name"] == current_group
     )
+    return _ClusterRoles(
+        current_group=current_group,
+        group_hosts=group_hosts,
+        distribution_groups=distribution_groups,
+        distribution_hosts=distribution_hosts,
+        master=distribution_hosts[0] if distribution_hosts else hosts[0],
+    )
+
+
+def training_environment(
+    request: Mapping[str, Any],
+    tree: HostTree,
+    hosts: Sequence[str],
+    *,
+    machine: MachineFacts,
+    job_name: str,
+    framework_module: str | None = None,
+) -> dict[str, Any]:
+    """The toolkit's `Environment` as a dict (what it serialises into SM_TRAINING_ENV).
+
+    Long because it is one flat table, the toolkit's keys in the toolkit's (alphabetical) order."""
+    all_hps = decode_hyperparameters(request.get("HyperParameters", {}))
+    user, sagemaker, framework = split_hyperparameters(all_hps)
+    res = resource_config(request, tree.name, hosts)
+    channels = input_data_config(request)
+    cluster = _cluster_roles(res, framework, hosts)
     program = sagemaker.get("sagemaker_program")
-    module_name = str(program)
-    if module_name.endswith(".py"):
-        module_name = module_name[:-3]
+    module_name = str(program).removesuffix(".py")
     base = str(tree.base)
     output_dir = os.path.join(base, "output")
     input_dir = os.path.join(base, "input")
@@ -168,11 +192,11 @@ def training_environment(
         "additional_framework_parameters": framework,
         "channel_input_dirs": {name: str(tree.channel_dir(name)) for name in channels},
         "current_host": tree.name,
-        "current_instance_group": current_group,
-        "current_instance_group_hosts": list(group_hosts),
+        "current_instance_group": cluster.current_group,
+        "current_instance_group_hosts": list(cluster.group_hosts),
         "current_instance_type": res["current_instance_type"],
-        "distribution_hosts": distribution_hosts,
-        "distribution_instance_groups": distribution_groups,
+        "distribution_hosts": cluster.distribution_hosts,
+        "distribution_instance_groups": cluster.distribution_groups,
         "framework_module": framework_module,
         "hosts": list(hosts),
         "hyperparameters": user,
@@ -182,14 +206,14 @@ def training_environment(
         "instance_groups": [group["instance_group_name"] for group in res["instance_groups"]],
         "instance_groups_dict": {group["instance_group_name"]: group for group in res["instance_groups"]},
         "is_hetero": len(res["instance_groups"]) > 1,
-        "is_master": tree.name == master,
+        "is_master": tree.name == cluster.master,
         # The toolkit reads SM_HP_MP_PARAMETERS before anything sets it: null unless model parallel.
         "is_modelparallel_enabled": None,
         "is_smddpmprun_installed": machine.smddpmprun,
         "is_smddprun_installed": machine.smddprun,
         "job_name": job_name,
         "log_level": sagemaker.get("sagemaker_container_log_level", DEFAULT_LOG_LEVEL),
-        "master_hostname": master,
+        "master_hostname": cluster.master,
         "model_dir": os.path.join(base, "model"),
         "module_dir": str(sagemaker.get("sagemaker_submit_directory", os.path.join(base, "code"))),
         "module_name": module_name,
