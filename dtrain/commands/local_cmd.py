@@ -8,7 +8,9 @@ Exit codes: 0 completed, 1 failed, 2 bad spec or arguments, 130 interrupted (job
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,23 +150,12 @@ def _code_with_dependencies(spec: Any, code: Path, spec_path: Path, workdir: Pat
 
 def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     """Spec -> request -> LocalTrainingJob (not started). Raises SpecError(s) / LocalModeError."""
-    import sys
-
-    from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
     from dtrain.local import LocalConfig, LocalTrainingJob
     from dtrain.local.platform import local_platform_settings
-    from dtrain.local.processing_job import processing_data_paths, run_before_training
+    from dtrain.local.processing_job import processing_data_paths
     from dtrain.requests.training_request import build_training_job_request, local_code_upload
 
-    spec = load_spec(args.spec)
-    requirements = requirements_note(spec)
-    if requirements is not None:
-        print(f"note: {requirements}", file=sys.stderr)
-    overrides = {k: _json_or_text(v) for k, v in _pairs(args.set, "--set").items()}
-    if overrides:
-        raw = json.loads(json.dumps(dict(spec.raw)))
-        raw.setdefault("estimator", {}).setdefault("hyperparameters", {}).update(overrides)
-        spec = parse_spec(raw, spec_dir=spec.spec_dir)
+    spec = _spec_with_overrides(args)
     platform = local_platform_settings()
     request = build_training_job_request(spec, platform, job_name=args.job_name)
     data = _pairs(args.data, "--data")
@@ -174,25 +165,10 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
     upload = local_code_upload(spec, request)
     config = LocalConfig.load(args.config)
     if spec.processing is not None:  # processing first; its outputs feed the channels naming them
-        python = config.python_for(spec.processing.packaged_image)
-        produced = run_before_training(
-            spec,
-            platform,
-            workdir=Path(args.workdir),
-            python=python,
-            data_paths=processing_paths,
-            log_sink=log_sink,
-            grace_seconds=config.stop_grace_seconds,
-        )
+        produced = _run_processing(args, spec, platform, config, processing_paths, log_sink)
         channel_paths = {**produced, **channel_paths}
     if args.procs_per_host is not None:
-        config = LocalConfig(
-            python=config.python,
-            file_systems=config.file_systems,
-            images=config.images,
-            processes_per_host=args.procs_per_host,
-            stop_grace_seconds=config.stop_grace_seconds,
-        )
+        config = dataclasses.replace(config, processes_per_host=args.procs_per_host)
     workdir = Path(args.workdir)
     # Without a configured directory, a file system is a folder of the work dir.
     fs_mounts = {key: workdir / key for key in ("fsx", "efs") if key not in config.file_systems}
@@ -210,6 +186,44 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         log_sink=log_sink,
         config=config,
         master_port=args.master_port,
+    )
+
+
+def _spec_with_overrides(args: argparse.Namespace) -> Any:
+    """The spec file, its estimator's hyperparameters updated by `--set KEY=VALUE`."""
+    from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
+
+    spec = load_spec(args.spec)
+    requirements = requirements_note(spec)
+    if requirements is not None:
+        print(f"note: {requirements}", file=sys.stderr)
+    overrides = {k: _json_or_text(v) for k, v in _pairs(args.set, "--set").items()}
+    if overrides:
+        raw = json.loads(json.dumps(dict(spec.raw)))
+        raw.setdefault("estimator", {}).setdefault("hyperparameters", {}).update(overrides)
+        spec = parse_spec(raw, spec_dir=spec.spec_dir)
+    return spec
+
+
+def _run_processing(
+    args: argparse.Namespace,
+    spec: Any,
+    platform: Any,
+    config: Any,
+    processing_paths: dict[str, Path],
+    log_sink: Any,
+) -> dict[str, Path]:
+    """The spec's processing job, run here; the training channels its outputs feed."""
+    from dtrain.local.processing_job import run_before_training
+
+    return run_before_training(
+        spec,
+        platform,
+        workdir=Path(args.workdir),
+        python=config.python_for(spec.processing.packaged_image),
+        data_paths=processing_paths,
+        log_sink=log_sink,
+        grace_seconds=config.stop_grace_seconds,
     )
 
 
@@ -245,8 +259,6 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _prepare_and_run(args: argparse.Namespace, err: Any, console: Any, lines: Any) -> int:
-    import sys
-
     from dtrain.jobspec.errors import SpecError, SpecErrors
     from dtrain.local.errors import LocalModeError
     from dtrain.local.processing_job import ProcessingFailed
