@@ -77,6 +77,41 @@ def _require(tool: str) -> str:
     return found
 
 
+def _own_files_steps(
+    hostname: str,
+    hosts_file: Path,
+    base_dir: Path,
+    image_path: str,
+    ssh_dir: Path | None,
+    visible: Sequence[Path],
+) -> list[str]:
+    """The mounts that give a host its own /etc/hosts, /etc/environment, /opt/ml and /tmp (and
+    its ssh keys), keeping what must stay visible under /tmp; makes the host's private folder."""
+    private = base_dir.parent / f"private.{hostname}"
+    (private / "tmp").mkdir(parents=True, exist_ok=True)
+    (private / "environment").write_text("")
+    # The repository (the entry script, the training code) and the chain's PATH stay visible too
+    # when they live under /tmp, as a clone made by mktemp does (CI's fresh clone).
+    code = [training_code_dir().parent, *(Path(p) for p in image_path.split(":") if p.startswith("/"))]
+    keep = sorted({str(p) for p in (base_dir.parent, *code, *visible, *([ssh_dir] if ssh_dir else []))})
+    steps = [
+        f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",
+        f"mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml",
+        # The machine's /tmp stays reachable at /run/dtrain-tmp (this namespace's mount only).
+        "mkdir -p /run/dtrain-tmp && mount --bind /tmp /run/dtrain-tmp",
+        f"mount --bind {private / 'tmp'} /tmp",
+        *(
+            f"mkdir -p {path} && mount --bind /run/dtrain-tmp/{Path(path).relative_to('/tmp')} {path}"
+            for path in keep
+            if Path(path).is_relative_to("/tmp")
+        ),
+    ]
+    if ssh_dir is not None:
+        # The job's own key pair and sshd's privilege-separation directory, as the images have.
+        steps += [f"mkdir -p /root/.ssh /run/sshd && mount --bind {ssh_dir} /root/.ssh"]
+    return steps
+
+
 def chain_argv(
     image: str,
     *,
@@ -109,28 +144,7 @@ def chain_argv(
             "ip link set lo up && ip link add eth0 type veth peer name eth0-peer",
             "ip addr add 10.254.0.1/24 dev eth0 && ip link set eth0 up && ip link set eth0-peer up",
         ]
-    private = base_dir.parent / f"private.{hostname}"
-    (private / "tmp").mkdir(parents=True, exist_ok=True)
-    (private / "environment").write_text("")
-    # The repository (the entry script, the training code) and the chain's PATH stay visible too
-    # when they live under /tmp, as a clone made by mktemp does (CI's fresh clone).
-    code = [training_code_dir().parent, *(Path(p) for p in image_path.split(":") if p.startswith("/"))]
-    keep = sorted({str(p) for p in (base_dir.parent, *code, *visible, *([ssh_dir] if ssh_dir else []))})
-    steps += [
-        f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",
-        f"mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml",
-        # The machine's /tmp stays reachable at /run/dtrain-tmp (this namespace's mount only).
-        "mkdir -p /run/dtrain-tmp && mount --bind /tmp /run/dtrain-tmp",
-        f"mount --bind {private / 'tmp'} /tmp",
-        *(
-            f"mkdir -p {path} && mount --bind /run/dtrain-tmp/{Path(path).relative_to('/tmp')} {path}"
-            for path in keep
-            if Path(path).is_relative_to("/tmp")
-        ),
-    ]
-    if ssh_dir is not None:
-        # The job's own key pair and sshd's privilege-separation directory, as the images have.
-        steps += [f"mkdir -p /root/.ssh /run/sshd && mount --bind {ssh_dir} /root/.ssh"]
+    steps += _own_files_steps(hostname, hosts_file, base_dir, image_path, ssh_dir, visible)
     steps += [f'hostname {hostname} && PATH="$1" && shift && exec "$@"']
     namespaces = ["--net"] if network is None else []
     joined = [] if network is None else [_require("ip"), "netns", "exec", network.namespace(hostname)]
