@@ -88,6 +88,11 @@ def default_workers() -> int:
 
 
 def register(subparsers: Any) -> None:
+    _register_serve(subparsers)
+    _register_predict(subparsers)
+
+
+def _register_serve(subparsers: Any) -> None:
     serve = subparsers.add_parser(
         "serve",
         help="serve a model.tar.gz locally with SageMaker's hosting contract (/ping, /invocations)",
@@ -129,6 +134,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--region", default=None, help="AWS region for an s3:// model")
     serve.set_defaults(func=handle_serve)
 
+
+def _register_predict(subparsers: Any) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="send a file to a local server (URL) or an endpoint (name) and print the answer",
