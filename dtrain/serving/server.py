@@ -179,6 +179,21 @@ def start_server(
         raise UsageError(f"framework: {framework!r}: must be one of {', '.join(FRAMEWORKS)}")
     if framework == "pytorch":
         return _start_pytorch(model_dir, host, port, workers, env, log_file, ready_timeout)
+    return _start_gunicorn(model_dir, framework, host, port, workers, env, log_file, ready_timeout)
+
+
+def _start_gunicorn(
+    model_dir: Path,
+    framework: str,
+    host: str,
+    port: int,
+    workers: int | None,
+    env: dict[str, str] | None,
+    log_file: Path | None,
+    ready_timeout: float,
+) -> ServerHandle:
+    """A model served by gunicorn's workers (dtrain.serving.wsgi) on a socket bound here, so that
+    a port that cannot be had is refused before anything starts."""
     workers = workers if workers is not None else model_server_workers(env or {})
     python = framework_python(framework)
     worker_env = _worker_env(model_dir, framework, workers, env)
