@@ -27,12 +27,15 @@ Tested by running the CLI as a principal with only this policy against the emula
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Arn, ArnComponents, ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from stacks.storage_stack import JOBS_PREFIX
 from stacks.training_stack import (
@@ -43,6 +46,42 @@ from stacks.training_stack import (
     SOURCE_TARBALL_PATTERN,
     exported_arn,
 )
+
+
+def _allow(sid: str, actions: Sequence[str], resources: Sequence[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources))
+
+
+def _key_through(sid: str, action: str, key: kms.IKey, service: str, region: str) -> iam.PolicyStatement:
+    """A key action only as `service` calls it for the scientist (kms:ViaService)."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=[action],
+        resources=[key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}},
+    )
+
+
+def _describe(sid: str, kinds: Sequence[str], sagemaker_head: str, prefix: str) -> iam.PolicyStatement:
+    """Describe* of these job kinds (dtrain.orchestration.job_kinds) on the platform's prefix."""
+    return _allow(
+        sid,
+        [KINDS[kind].iam_action(KINDS[kind].describe) for kind in kinds],
+        [f"{sagemaker_head}:{KINDS[kind].arn_type}/{prefix}-*" for kind in kinds],
+    )
+
+
+def _read_log_streams(sid: str, log_group: str, prefix: str) -> iam.PolicyStatement:
+    """SageMaker names a job's streams `<job>/<host>-<epoch>` ("Log groups and streams that Amazon
+    SageMaker AI sends to Amazon CloudWatch Logs",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html): GetLogEvents is
+    authorized on the stream, DescribeLogStreams on the group (Service Authorization Reference,
+    "Actions defined by Amazon CloudWatch Logs"); only this platform's jobs' streams."""
+    return _allow(
+        sid,
+        ["logs:DescribeLogStreams", "logs:GetLogEvents"],
+        [log_group, f"{log_group}:log-stream:{prefix}-*"],
+    )
 
 
 def submitter_policy(
@@ -70,112 +109,60 @@ def submitter_policy(
     )
     # Through the storage stack's named export when the bucket lives there (the real app), so the
     # cdk-nag acknowledgment can name the finding (training_stack.exported_arn).
-    artifacts_arn = (
+    artifacts = (
         artifacts_bucket.bucket_arn
         if Stack.of(artifacts_bucket) is stack
         else exported_arn(artifacts_bucket, "ArtifactsBucketArn")
     )
     logs_head = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group"
-    log_group = f"{logs_head}:{SAGEMAKER_LOG_GROUP}"
-    # SageMaker names a processing job's streams `<job>/<host>-<epoch>` ("Log groups and streams
-    # that Amazon SageMaker AI sends to Amazon CloudWatch Logs",
-    # https://docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html): GetLogEvents is
-    # authorized on the stream, DescribeLogStreams on the group (Service Authorization Reference,
-    # "Actions defined by Amazon CloudWatch Logs").
-    processing_log_group = f"{logs_head}:{SAGEMAKER_PROCESSING_LOG_GROUP}"
     sagemaker_head = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
     prefix = job_name_prefix.lower()
+    region = stack.region
     return iam.ManagedPolicy(
         scope,
         construct_id,
         description="dtrain: what `dtrain submit|status|logs|stop|list` needs, nothing more",
         statements=[
-            iam.PolicyStatement(
-                sid="ReadPlatformSettings",
-                actions=["cloudformation:DescribeStacks"],
-                resources=[orchestration.stack_id],
+            _allow("ReadPlatformSettings", ["cloudformation:DescribeStacks"], [orchestration.stack_id]),
+            _allow("StartExecutions", ["states:StartExecution"], [state_machine_arn]),
+            _allow(
+                "FollowAndStopExecutions",
+                ["states:DescribeExecution", "states:StopExecution", "states:GetExecutionHistory"],
+                [executions],
             ),
-            iam.PolicyStatement(
-                sid="StartExecutions", actions=["states:StartExecution"], resources=[state_machine_arn]
-            ),
-            iam.PolicyStatement(
-                sid="FollowAndStopExecutions",
-                actions=["states:DescribeExecution", "states:StopExecution", "states:GetExecutionHistory"],
-                resources=[executions],
-            ),
-            iam.PolicyStatement(
-                sid="UploadSource",
-                actions=["s3:PutObject"],
-                # and a spec's local processing script beside it
-                resources=[
-                    f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}",
-                    f"{artifacts_arn}/{PROCESSING_CODE_PATTERN}",
-                    f"{artifacts_arn}/{INFERENCE_CODE_PATTERN}",  # a deploy/transform block's code
+            # The source tarball, a spec's local processing script beside it, a deploy/transform
+            # block's code.
+            _allow(
+                "UploadSource",
+                ["s3:PutObject"],
+                [
+                    f"{artifacts}/{p}"
+                    for p in (SOURCE_TARBALL_PATTERN, PROCESSING_CODE_PATTERN, INFERENCE_CODE_PATTERN)
                 ],
             ),
-            iam.PolicyStatement(
-                sid="EncryptSourceThroughS3",
-                actions=["kms:GenerateDataKey"],
-                resources=[data_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+            _key_through("EncryptSourceThroughS3", "kms:GenerateDataKey", data_key, "s3", region),
+            _allow(
+                "ReadLedger",
+                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                [ledger_table_arn, f"{ledger_table_arn}/index/*"],
             ),
-            iam.PolicyStatement(
-                sid="ReadLedger",
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-                resources=[ledger_table_arn, f"{ledger_table_arn}/index/*"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadLedgerThroughDynamoDB",
-                actions=["kms:Decrypt"],
-                resources=[ledger_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                sid="DescribeJobs",
-                actions=["sagemaker:DescribeTrainingJob"],
-                resources=[f"{sagemaker_head}:training-job/{prefix}-*"],
-            ),
-            iam.PolicyStatement(
-                sid="DescribeProcessingJobs",
-                actions=["sagemaker:DescribeProcessingJob"],
-                resources=[f"{sagemaker_head}:processing-job/{prefix}-*"],
-            ),
-            iam.PolicyStatement(
-                sid="DescribeHostedResources",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"],
-                resources=[
-                    f"{sagemaker_head}:endpoint/{prefix}-*",
-                    f"{sagemaker_head}:transform-job/{prefix}-*",
+            _key_through("ReadLedgerThroughDynamoDB", "kms:Decrypt", ledger_key, "dynamodb", region),
+            _describe("DescribeJobs", [TRAINING], sagemaker_head, prefix),
+            _describe("DescribeProcessingJobs", [PROCESSING], sagemaker_head, prefix),
+            _describe("DescribeHostedResources", [ENDPOINT, TRANSFORM], sagemaker_head, prefix),
+            _allow(
+                "ReadModels",
+                ["s3:GetObject"],
+                [
+                    f"{artifacts}/{JOBS_PREFIX}/{prefix}-*/{model}"
+                    for model in ("output/model.tar.gz", REPACKED_ARCHIVE)
                 ],
             ),
-            iam.PolicyStatement(
-                sid="ReadModels",
-                actions=["s3:GetObject"],
-                resources=[
-                    f"{artifacts_arn}/{JOBS_PREFIX}/{prefix}-*/output/model.tar.gz",
-                    f"{artifacts_arn}/{JOBS_PREFIX}/{prefix}-*/{REPACKED_ARCHIVE}",
-                ],
+            _key_through("DecryptModelsThroughS3", "kms:Decrypt", data_key, "s3", region),
+            _allow(
+                "InvokeEndpoints", ["sagemaker:InvokeEndpoint"], [f"{sagemaker_head}:endpoint/{prefix}-*"]
             ),
-            iam.PolicyStatement(
-                sid="DecryptModelsThroughS3",
-                actions=["kms:Decrypt"],
-                resources=[data_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                sid="InvokeEndpoints",
-                actions=["sagemaker:InvokeEndpoint"],
-                resources=[f"{sagemaker_head}:endpoint/{prefix}-*"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadTrainingLogs",
-                actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
-                resources=[log_group, f"{log_group}:log-stream:{prefix}-*"],  # this platform's jobs
-            ),
-            iam.PolicyStatement(
-                sid="ReadProcessingLogs",
-                actions=["logs:DescribeLogStreams", "logs:GetLogEvents"],
-                resources=[processing_log_group, f"{processing_log_group}:log-stream:{prefix}-*"],
-            ),
+            _read_log_streams("ReadTrainingLogs", f"{logs_head}:{SAGEMAKER_LOG_GROUP}", prefix),
+            _read_log_streams("ReadProcessingLogs", f"{logs_head}:{SAGEMAKER_PROCESSING_LOG_GROUP}", prefix),
         ],
     )
