@@ -259,28 +259,48 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# What each installer is given: patch(owner, name, value) replaces an attribute of moto's and
+# remembers the original, which `installed` restores at the end.
+Patch = Callable[[Any, str, Any], None]
+
+
 @contextmanager
 def installed(shims: Shims) -> Iterator[Shims]:
-    """Install every shim for the duration of the block; restore moto afterwards."""
-    from moto.awslambda.models import LambdaFunction
-    from moto.core.exceptions import JsonRESTError
-    from moto.events.models import Rule
-    from moto.kms.models import Key as KmsKey
-    from moto.sagemaker.models import SageMakerModelBackend
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.stepfunctions.models import StateMachine
-    from moto.stepfunctions.parser.backend import execution as sfn_execution
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-    from moto.stepfunctions.responses import StepFunctionResponse
+    """Install every shim for the duration of the block; restore moto afterwards.
 
+    moto is imported inside the installers: it is a test and emulator dependency only, and the
+    Lambda-runtime test venv holds a part of it (see _install_deploy_support)."""
     saved: list[tuple[Any, str, Any]] = []
 
     def patch(owner: Any, name: str, value: Any) -> None:
         saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, value)
 
-    # 1. Lambda: run the handler from its zip.
+    _install_lambda(patch, shims)
+    _install_step_functions(patch)
+    _install_eventbridge(patch, shims)
+    _install_sagemaker(patch, shims)
+    _install_kms(patch)
+    _install_sagemaker_gates(patch, shims)
+    _install_deploy_support(patch)
+    env_view = function_env.installed()  # each function its own os.environ (function_env)
+    env_view.__enter__()
+    try:
+        yield shims
+    finally:
+        env_view.__exit__(None, None, None)
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        shims.delivery.shutdown(wait=False, cancel_futures=True)
+
+
+def _install_lambda(patch: Patch, shims: Shims) -> None:
+    """1. Lambda: run the handler from its zip."""
+    from moto.awslambda.models import LambdaFunction
+
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
         event = json.loads(body) if body else {}
         result, error = shims.runtime.invoke(self, event)
@@ -291,7 +311,16 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(LambdaFunction, "invoke", invoke)
 
-    # 2. Step Functions: CloudFormation's state machines go to the executing backend.
+
+def _install_step_functions(patch: Patch) -> None:
+    """2. Step Functions: CloudFormation's state machines go to the executing backend; the
+    context object's RedriveCount and SendTaskFailure's cause (the execution's ending:
+    _install_execution_end)."""
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+    from moto.stepfunctions.responses import StepFunctionResponse
+
     @classmethod  # type: ignore[misc]
     def create_sm(
         cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
@@ -330,6 +359,14 @@ def installed(shims: Shims) -> Iterator[Shims]:
         return env
 
     patch(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
+
+    _install_execution_end(patch)
+
+
+def _install_execution_end(patch: Patch) -> None:
+    """2. Step Functions, an execution's end: its status-change event on the bus, and
+    StopExecution releasing a task that waits on its callback."""
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
 
     original_terminated = sfn_execution.BaseExecutionWorkerCommunication.terminated
 
@@ -376,7 +413,11 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(sfn_execution.Execution, "stop", stop)
 
-    # 3. EventBridge: deliver to Lambda targets too.
+
+def _install_eventbridge(patch: Patch, shims: Shims) -> None:
+    """3. EventBridge: deliver to Lambda targets too."""
+    from moto.events.models import Rule
+
     original_send = Rule.send_to_targets
     targets_lock = threading.Lock()
 
@@ -408,7 +449,13 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(Rule, "send_to_targets", send_to_targets)
 
-    # 4. SageMaker: ResourceInUse, throttling, status from the backend, StopTrainingJob.
+
+def _install_sagemaker(patch: Patch, shims: Shims) -> None:
+    """4. SageMaker: ResourceInUse, throttling, status from the backend, StopTrainingJob."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
     original_create = SageMakerModelBackend.create_training_job
 
     # The request exactly as the client sent it (moto's model drops Environment and rewrites
@@ -452,7 +499,15 @@ def installed(shims: Shims) -> Iterator[Shims]:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
         return "{}"
 
-    # 5. KMS keys from CloudFormation carry Key/Value tags; moto's KMS expects TagKey/TagValue.
+    patch(SageMakerModelBackend, "create_training_job", create_training_job)
+    patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
+    patch(SageMakerResponse, "stop_training_job", stop_response)
+
+
+def _install_kms(patch: Patch) -> None:
+    """5. KMS keys from CloudFormation carry Key/Value tags; moto's KMS expects TagKey/TagValue."""
+    from moto.kms.models import Key as KmsKey
+
     original_key_cfn = KmsKey.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
     @classmethod  # type: ignore[misc]
@@ -463,9 +518,8 @@ def installed(shims: Shims) -> Iterator[Shims]:
 
     patch(KmsKey, "create_from_cloudformation_json", create_key)
 
-    patch(SageMakerModelBackend, "create_training_job", create_training_job)
-    patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
-    patch(SageMakerResponse, "stop_training_job", stop_response)
+
+def _install_sagemaker_gates(patch: Patch, shims: Shims) -> None:
     # SageMaker Processing: the same, in its own module.
     from dtrain.emulator import processing_backend
 
@@ -478,6 +532,9 @@ def installed(shims: Shims) -> Iterator[Shims]:
     for shared in ("durations", "quotas"):
         if hasattr(shims.sagemaker_backend, shared):
             setattr(shims.sagemaker_backend, shared, getattr(shims.lifecycle, shared))
+
+
+def _install_deploy_support(patch: Patch) -> None:
     # CloudFormation as the CDK CLI drives it (template URLs, change sets). The Lambda-runtime
     # test venv installs moto with only the services the Lambdas call (requirements-lambda-dev.txt):
     # its moto.cloudformation cannot import (no openapi-spec-validator), and nothing there deploys.
@@ -488,18 +545,6 @@ def installed(shims: Shims) -> Iterator[Shims]:
     except ModuleNotFoundError as missing:
         if not (missing.name or "").startswith(("openapi_spec_validator", "moto")):
             raise
-    env_view = function_env.installed()  # each function its own os.environ (function_env)
-    env_view.__enter__()
-    try:
-        yield shims
-    finally:
-        env_view.__exit__(None, None, None)
-        for owner, name, value in reversed(saved):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
-        shims.delivery.shutdown(wait=False, cancel_futures=True)
 
 
 _MISSING = object()
