@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, Stack, Token, Validations
 
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
-from stacks.orchestration.permissions import JOB_CALLERS
+from stacks.orchestration.permissions import HOSTING_RESOURCE_TYPES, JOB_CALLERS
 
 if TYPE_CHECKING:
     from stacks.orchestration.construct import Orchestration
@@ -69,9 +69,6 @@ _JOB_PREFIX_REASONS = {
         "SageMaker action on them is scoped to the same job-name prefix '{prefix}-'."
     ),
 }
-# dtrain.orchestration.hosting: models, endpoint configs, endpoints and transform jobs after
-# training, named per execution (endpoints per spec) under the same prefix.
-HOSTING_RESOURCE_TYPES = ("model", "endpoint-config", "endpoint", "transform-job")
 
 
 def _job_prefix_acks(orchestration: Orchestration) -> dict[str, tuple[Acknowledgment, tuple[str, ...]]]:

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
+from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from stacks.orchestration.functions import OrchestrationFunctions
 from stacks.training_stack import INFERENCE_CODE_PATTERN, exported_arn
@@ -61,6 +61,11 @@ JOB_CALLERS: Mapping[str, JobCallers] = {
     TRAINING: JobCallers(describe=("submit", "reconcile", "finalize")),
     PROCESSING: JobCallers(describe=("submit", "reconcile")),
 }
+
+
+# What the hosting phases create: a model and an endpoint config (no job kinds: nothing waits on
+# them), then an endpoint or a transform job (job kinds: their ARN types are the table's).
+HOSTING_RESOURCE_TYPES = ("model", "endpoint-config", KINDS[ENDPOINT].arn_type, KINDS[TRANSFORM].arn_type)
 
 
 def sagemaker_arns(scope: Construct, resource_type: str, prefix: str) -> str:
@@ -108,7 +113,7 @@ def allow_hosting(functions: OrchestrationFunctions, prefix: str) -> None:
     UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
     model, config, endpoint, transform = (
         sagemaker_arns(functions.submit, resource_type, prefix.lower())
-        for resource_type in ("model", "endpoint-config", "endpoint", "transform-job")
+        for resource_type in HOSTING_RESOURCE_TYPES
     )
     submit = functions.submit
     _allow(submit, ["sagemaker:CreateModel", "sagemaker:DescribeModel"], [model])
