@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from dtrain.emulator import shims
 
 MAX_STATE_PAYLOAD_BYTES = 256 * 1024
 EXECUTION_HISTORY_RETENTION = timedelta(days=90)
@@ -136,28 +138,41 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# Sets `owner.name` to a value for the duration of `installed`'s block.
+_Patch = Callable[[Any, str, Any], None]
+
+
 @contextmanager
 def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
     """Patch moto (and the emulator's event shim) for the block; restore afterwards."""
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.stepfunctions.models import StateMachine
-    from moto.stepfunctions.parser.asl.component.state import state as state_module
-    from moto.stepfunctions.parser.backend import execution as sfn_execution
-
-    from dtrain.emulator import shims
-
     saved: list[tuple[Any, str, Any]] = []
 
     def patch(owner: Any, name: str, value: Any) -> None:
         saved.append((owner, name, getattr(owner, name)))
         setattr(owner, name, value)
 
+    for install in (
+        _limit_state_payloads,
+        _answer_sagemaker_faults,
+        _lose_execution_events,
+        _move_the_clock,
+        _stop_at_once,
+    ):
+        install(behaviour, patch)
+    try:
+        yield behaviour
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
+def _limit_state_payloads(behaviour: ServiceBehaviour, patch: _Patch) -> None:
+    """1. The payload limit on a state's input (entered) and output (after its output processing)."""
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
     from moto.stepfunctions.parser.asl.component.state.choice.state_choice import StateChoice
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 
     State = state_module.CommonStateField
-
-    # 1. payload limit on state input (entered) and output (after its output processing).
     original_entered = State._get_state_entered_event_details
 
     def entered(self: Any, env: Any) -> Any:
@@ -180,7 +195,11 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
     for cls in (State, ExecutionState, StateChoice):
         patch(cls, "_eval_state_output", output_checked(cls.__dict__["_eval_state_output"]))
 
-    # 2a. SageMaker faults: answered before moto sees the call.
+
+def _answer_sagemaker_faults(behaviour: ServiceBehaviour, patch: _Patch) -> None:
+    """2a. SageMaker faults: answered before moto sees the call."""
+    from moto.sagemaker.responses import SageMakerResponse
+
     original_call_action = SageMakerResponse.call_action
 
     def call_action(self: Any) -> Any:
@@ -192,7 +211,9 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
 
     patch(SageMakerResponse, "call_action", call_action)
 
-    # 2b. Step Functions' execution events: the shim puts them through shims.put_event.
+
+def _lose_execution_events(behaviour: ServiceBehaviour, patch: _Patch) -> None:
+    """2b. Step Functions' execution events: the shim puts them through shims.put_event."""
     original_put_event = shims.put_event
 
     def put_event(
@@ -204,7 +225,12 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
 
     patch(shims, "put_event", put_event)
 
-    # 3. clock: moved start times, and names free again once an execution's history expired.
+
+def _move_the_clock(behaviour: ServiceBehaviour, patch: _Patch) -> None:
+    """3. The clock: moved start times, and names free again once an execution's history expired."""
+    from moto.stepfunctions.models import StateMachine
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
+
     original_start = sfn_execution.Execution.start
 
     def start(self: Any) -> None:
@@ -231,14 +257,17 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
 
     patch(StateMachine, "_handle_name_input_idempotency", name_idempotency)
 
-    # 4. StopExecution takes effect at once in AWS (DescribeExecution says ABORTED while a
-    # Lambda of it still runs); moto says RUNNING until that Lambda returns.
+
+def _stop_at_once(behaviour: ServiceBehaviour, patch: _Patch) -> None:
+    """4. StopExecution takes effect at once in AWS (DescribeExecution says ABORTED while a
+    Lambda of it still runs); moto says RUNNING until that Lambda returns."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend import execution as sfn_execution
+
     original_stop = sfn_execution.Execution.stop
 
     def stop(self: Any, stop_date: Any, error: Any, cause: Any) -> None:
         original_stop(self, stop_date, error, cause)
-        from moto.stepfunctions.parser.api import ExecutionStatus
-
         if self.exec_status == ExecutionStatus.RUNNING:
             self.exec_status = ExecutionStatus.ABORTED
             self.stop_date = stop_date
@@ -253,11 +282,6 @@ def installed(behaviour: ServiceBehaviour) -> Iterator[ServiceBehaviour]:
             behaviour.terminated.add(str(self.execution.exec_arn))
 
     patch(sfn_execution.BaseExecutionWorkerCommunication, "terminated", terminated)
-    try:
-        yield behaviour
-    finally:
-        for owner, name, value in reversed(saved):
-            setattr(owner, name, value)
 
 
 def _data_limit_exceeded(state: Any, env: Any, what: str) -> None:
