@@ -45,9 +45,21 @@ def as_moto_url(template_url: str) -> str:
     return urlunparse(parts._replace(netloc="localhost"))
 
 
-def install(patch: Callable[[Any, str, Any], None]) -> None:
+_Patch = Callable[[Any, str, Any], None]
+
+
+def install(patch: _Patch) -> None:
     """Wrap moto's template-URL reader where CloudFormation's responses and models import it,
-    and its change-set execution."""
+    and its change sets' lookup, creation and execution, and the stacks they make."""
+    _read_emulator_template_urls(patch)
+    _resolve_change_sets_within_their_stack(patch)
+    _execute_change_sets_as_aws(patch)
+    _model_change_set_templates(patch)
+    _give_new_stacks_the_exports(patch)
+
+
+def _read_emulator_template_urls(patch: _Patch) -> None:
+    """1. Template URLs on the emulator's endpoint read as path-style S3 URLs."""
     from moto.cloudformation import models, responses, utils
 
     original = utils.get_stack_from_s3_url
@@ -58,50 +70,59 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     patch(responses, "get_stack_from_s3_url", get_stack_from_s3_url)
     patch(models, "get_stack_from_s3_url", get_stack_from_s3_url)
 
-    # 4. A change set is addressed by ARN, or by name *within its stack* (CloudFormation API
-    # reference, DescribeChangeSet: "If you specified the name of a change set, specify the stack
-    # name or ID (ARN) of the change set you want to describe"). The CLI names every stack's change
-    # set `cdk-deploy-change-set`; moto 5.2.5 matched the name alone, so DescribeChangeSet answered
-    # another stack's (older) change set and the CLI polled it forever, and Execute/Delete could
-    # act on the wrong stack. Names are resolved to the stack's own change set's ARN first.
-    def own_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> str:
-        if change_set_name in backend.change_sets or not stack_name:
-            return change_set_name
-        matches = [
-            arn
-            for arn, cs in backend.change_sets.items()
-            if cs.change_set_name == change_set_name and stack_name in (cs.stack_name, cs.stack_id)
-        ]
-        return matches[-1] if matches else change_set_name
+
+def _own_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> str:
+    """4. A change set is addressed by ARN, or by name *within its stack* (CloudFormation API
+    reference, DescribeChangeSet: "If you specified the name of a change set, specify the stack
+    name or ID (ARN) of the change set you want to describe"). The CLI names every stack's change
+    set `cdk-deploy-change-set`; moto 5.2.5 matched the name alone, so DescribeChangeSet answered
+    another stack's (older) change set and the CLI polled it forever, and Execute/Delete could
+    act on the wrong stack. Names are resolved to the stack's own change set's ARN first."""
+    if change_set_name in backend.change_sets or not stack_name:
+        return change_set_name
+    matches = [
+        arn
+        for arn, cs in backend.change_sets.items()
+        if cs.change_set_name == change_set_name and stack_name in (cs.stack_name, cs.stack_id)
+    ]
+    return matches[-1] if matches else change_set_name
+
+
+def _resolve_change_sets_within_their_stack(patch: _Patch) -> None:
+    """DescribeChangeSet and DeleteChangeSet act on the named stack's own change set."""
+    from moto.cloudformation import models, responses
+    from moto.core.responses import ActionResult, EmptyResult
 
     original_describe = models.CloudFormationBackend.describe_change_set
     original_delete = models.CloudFormationBackend.delete_change_set
 
     def describe_change_set_response(self: Any) -> Any:
-        from moto.core.responses import ActionResult
-
         backend = self.cloudformation_backend
-        name = own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        name = _own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
         return ActionResult(original_describe(backend, name))
 
     def delete_change_set_response(self: Any) -> Any:
-        from moto.core.responses import EmptyResult
-
         backend = self.cloudformation_backend
         original_delete(
-            backend, own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+            backend, _own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
         )
         return EmptyResult()
 
     patch(responses.CloudFormationResponse, "describe_change_set", describe_change_set_response)
     patch(responses.CloudFormationResponse, "delete_change_set", delete_change_set_response)
 
+
+def _execute_change_sets_as_aws(patch: _Patch) -> None:
+    """2. Executing a change set gives its stack the template's outputs and registers its exports
+    (and applies the policies moto's CloudFormation skips)."""
+    from moto.cloudformation import models
+
     original_execute = models.CloudFormationBackend.execute_change_set
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         import boto3
 
-        change_set_name = own_change_set(self, change_set_name, stack_name)
+        change_set_name = _own_change_set(self, change_set_name, stack_name)
         original_execute(self, change_set_name, stack_name)
         change_set = self.change_sets.get(change_set_name) or next(  # by name with no stack: moto's pick
             (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name),
@@ -123,6 +144,11 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
 
     patch(models.CloudFormationBackend, "execute_change_set", execute_change_set)
 
+
+def _model_change_set_templates(patch: _Patch) -> None:
+    """3. A change set's template gets the placeholders of the emulator's own deploy."""
+    from moto.cloudformation import models
+
     original_create = models.CloudFormationBackend.create_change_set
 
     def create_change_set(
@@ -135,8 +161,12 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
 
     patch(models.CloudFormationBackend, "create_change_set", create_change_set)
 
-    # A change set's stack is made without the region's exports (CreateStack passes them), so
-    # its Fn::ImportValue found none; give every stack made without them the live exports.
+
+def _give_new_stacks_the_exports(patch: _Patch) -> None:
+    """A change set's stack is made without the region's exports (CreateStack passes them), so
+    its Fn::ImportValue found none; give every stack made without them the live exports."""
+    from moto.cloudformation import models
+
     original_init = models.Stack.__init__
 
     def stack_init(self: Any, *args: Any, **kwargs: Any) -> None:
