@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -673,18 +673,38 @@ def _invoke(url: str, payload: bytes, content_type: str, accept: str | None) -> 
 @contextlib.contextmanager
 def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
     """Patch moto's SageMaker hosting calls for the duration of the block (see the docstring)."""
-    from moto.sagemaker.models import SageMakerModelBackend
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
-
     saved: list[tuple[Any, str, Any]] = []
 
     def patch(owner: Any, name: str, value: Any) -> None:
         saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
         setattr(owner, name, value)
 
-    # Names in use, calls in a state AWS refuses them in, resources that do not exist and the
-    # instance quotas: answered before these by the lifecycle gate (dtrain.emulator.lifecycle).
+    _patch_endpoints(hosting, patch)
+    _patch_transform_jobs(hosting, patch)
+    _patch_runtime(hosting, patch)
+    try:
+        yield hosting
+    finally:
+        for owner, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
+        hosting.close()
+
+
+# Sets `owner.name` to a value for the duration of `installed`'s block.
+_Patch = Callable[[Any, str, Any], None]
+
+
+def _patch_endpoints(hosting: HostingBackend, patch: _Patch) -> None:
+    """CreateEndpoint, DeleteEndpoint and UpdateEndpoint reach the hosting backend.
+
+    Names in use, calls in a state AWS refuses them in, resources that do not exist and the
+    instance quotas: answered before these by the lifecycle gate (dtrain.emulator.lifecycle)."""
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
     original_endpoint = SageMakerModelBackend.create_endpoint
 
     def create_endpoint(self: Any, endpoint_name: str, **kwargs: Any) -> Any:
@@ -703,6 +723,16 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
         hosting.endpoint_updated(backend, endpoint, str(self._get_param("EndpointConfigName")))
         return json.dumps({"EndpointArn": endpoint.arn})
 
+    patch(SageMakerModelBackend, "create_endpoint", create_endpoint)
+    patch(SageMakerModelBackend, "delete_endpoint", delete_endpoint)
+    patch(SageMakerResponse, "update_endpoint", update_endpoint)
+
+
+def _patch_transform_jobs(hosting: HostingBackend, patch: _Patch) -> None:
+    """CreateTransformJob and StopTransformJob reach the hosting backend."""
+    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
     original_transform = SageMakerModelBackend.create_transform_job
 
     def create_transform_job(self: Any, transform_job_name: str, **kwargs: Any) -> Any:
@@ -715,6 +745,14 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
         if job.transform_job_status == "InProgress":  # a second stop while Stopping: nothing to do
             hosting.transform_stop_requested(job)
         return "{}"
+
+    patch(SageMakerModelBackend, "create_transform_job", create_transform_job)
+    patch(SageMakerResponse, "stop_transform_job", stop_transform_job)
+
+
+def _patch_runtime(hosting: HostingBackend, patch: _Patch) -> None:
+    """InvokeEndpoint answered by the endpoint's model server, its body passed on as bytes."""
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     def invoke_endpoint(self: Any) -> Any:
         name = self.path.split("/")[2]
@@ -731,25 +769,11 @@ def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
             status, out, body = hosting.invoke(urllib.parse.unquote(name), raw, headers)
         return status, {**out, "status": status}, body  # moto reads the status from the headers
 
-    patch(SageMakerModelBackend, "create_endpoint", create_endpoint)
-    patch(SageMakerModelBackend, "delete_endpoint", delete_endpoint)
-    patch(SageMakerModelBackend, "create_transform_job", create_transform_job)
-    patch(SageMakerResponse, "update_endpoint", update_endpoint)
-    patch(SageMakerResponse, "stop_transform_job", stop_transform_job)
     patch(SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint)
     # The body is the model's payload (application/x-npy, images...), not text: moto decodes a
     # request body as UTF-8 before any handler runs unless told not to, and a binary body then
     # failed there with an HTML 500, before the endpoint was even looked up.
     patch(SageMakerRuntimeResponse, "use_raw_body", True)
-    try:
-        yield hosting
-    finally:
-        for owner, name, value in reversed(saved):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
-        hosting.close()
 
 
 _MISSING = object()
