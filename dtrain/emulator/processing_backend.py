@@ -212,6 +212,34 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
 
 
 # -- the shims -----------------------------------------------------------------------------
+def _create_refused(name: str, request: Mapping[str, Any], region: str, account: str) -> str | None:
+    """Why SageMaker answers this CreateProcessingJob with a ValidationException, or None."""
+    if not full_match(JOB_NAME_RE, name):
+        # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's
+        # own constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
+        return (
+            f"1 validation error detected: Value '{name}' at 'processingJobName' failed "
+            "to satisfy constraint: Member must satisfy regular expression pattern: "
+            "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+        )
+    # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
+    arn = f"arn:aws:sagemaker:{region}:{account}:processing-job/{name.lower()}"
+    refused = authz_hook.service_cannot_assume(
+        "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), arn
+    )
+    # The same key checks as a training job's: a grant on the volume key, encryption with
+    # the output key, both by the execution role.
+    keys = {
+        "RoleArn": request.get("RoleArn", ""),
+        "ResourceConfig": dict(request.get("ProcessingResources", {}).get("ClusterConfig", {})),
+        "OutputDataConfig": {
+            k: v for k, v in (request.get("ProcessingOutputConfig") or {}).items() if k == "KmsKeyId"
+        },
+    }
+    # SageMaker checks at create that it can assume the role (and use its keys).
+    return refused or authz_hook.job_keys_refused(keys, name, region)
+
+
 def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> None:
     """CreateProcessingJob (throttling, role and key checks, the backend runs the job) and
     StopProcessingJob onto moto's SageMaker; the lifecycle gate refuses what AWS refuses first."""
@@ -234,33 +262,9 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
         # A name in use and the quotas: answered by the lifecycle gate before this.
         if not sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
-        if not full_match(JOB_NAME_RE, processing_job_name):
-            # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's
-            # own constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
-            raise JsonRESTError(
-                "ValidationException",
-                f"1 validation error detected: Value '{processing_job_name}' at 'processingJobName' failed "
-                "to satisfy constraint: Member must satisfy regular expression pattern: "
-                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-            )
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
-        name = processing_job_name.lower()
-        arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:processing-job/{name}"
-        refused = authz_hook.service_cannot_assume(
-            "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), arn
-        )
-        # The same key checks as a training job's: a grant on the volume key, encryption with
-        # the output key, both by the execution role.
-        keys = {
-            "RoleArn": request.get("RoleArn", ""),
-            "ResourceConfig": dict(request.get("ProcessingResources", {}).get("ClusterConfig", {})),
-            "OutputDataConfig": {
-                k: v for k, v in (request.get("ProcessingOutputConfig") or {}).items() if k == "KmsKeyId"
-            },
-        }
-        refused = refused or authz_hook.job_keys_refused(keys, processing_job_name, self.region_name)
-        if refused:  # SageMaker checks at create that it can assume the role (and use its keys)
+        refused = _create_refused(processing_job_name, request, self.region_name, self.account_id)
+        if refused:
             raise JsonRESTError("ValidationException", refused)
         job = original_create(self, processing_job_name=processing_job_name, **kwargs)
         hook = getattr(sagemaker_backend, "processing_created", None)
