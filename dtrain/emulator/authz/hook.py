@@ -154,9 +154,33 @@ def _caller(client: Any, authorizer: Authorizer) -> Principal | None:
 def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
     from botocore.client import BaseClient
 
+    # moto's interpreter runs each execution in a worker thread of its own (and its Map/Parallel
+    # branches in threads that thread starts): the execution's role rides on them.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
     original_call = BaseClient._make_api_call
     original_start = threading.Thread.start
     original_bootstrap = getattr(threading.Thread, "_bootstrap_inner")  # noqa: B009 - private
+    original_logic: Any = ExecutionWorker._execution_logic
+
+    BaseClient._make_api_call = _authorized(original_call)
+    ExecutionWorker._execution_logic = _with_execution_role(original_logic)  # type: ignore[method-assign]
+    threading.Thread.start = _start_carrying_caller(original_start)  # type: ignore[method-assign]
+    setattr(threading.Thread, "_bootstrap_inner", _run_as_starter(original_bootstrap))  # noqa: B010 - private
+    _installed.append(authorizer)
+    try:
+        yield authorizer
+    finally:
+        _installed.remove(authorizer)
+        BaseClient._make_api_call = original_call
+        ExecutionWorker._execution_logic = original_logic  # type: ignore[method-assign]
+        threading.Thread.start = original_start  # type: ignore[method-assign]
+        setattr(threading.Thread, "_bootstrap_inner", original_bootstrap)  # noqa: B010
+
+
+def _authorized(original_call: Any) -> Any:
+    """botocore's API call, asked of the active authorizer first: a denial is raised as the
+    client's own error for its code, as AWS would answer it."""
 
     def make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
         active = current()
@@ -177,21 +201,33 @@ def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
                     raise self.exceptions.from_code(denied.code)(error, operation_name) from None
         return original_call(self, operation_name, api_params)
 
+    return make_api_call
+
+
+def _start_carrying_caller(original_start: Any) -> Any:
+    """Thread.start that hands the starting thread's principal and state machine role on."""
+
     def start(self: threading.Thread) -> None:
         self._dtrain_principal = acting_principal()  # type: ignore[attr-defined]
         self._dtrain_state_machine_role = getattr(_local, "state_machine_role", None)  # type: ignore[attr-defined]
         original_start(self)
+
+    return start
+
+
+def _run_as_starter(original_bootstrap: Any) -> Any:
+    """A started thread's body, run as the principal (and role) of the thread that started it."""
 
     def bootstrap_inner(self: threading.Thread) -> None:
         _local.principal = getattr(self, "_dtrain_principal", None)
         _local.state_machine_role = getattr(self, "_dtrain_state_machine_role", None)
         original_bootstrap(self)
 
-    # moto's interpreter runs each execution in a worker thread of its own (and its Map/Parallel
-    # branches in threads that thread starts): the execution's role rides on them.
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    return bootstrap_inner
 
-    original_logic: Any = ExecutionWorker._execution_logic
+
+def _with_execution_role(original_logic: Any) -> Any:
+    """An execution's worker, acting with the state machine's role while it runs."""
 
     def execution_logic(self: Any) -> None:
         _local.state_machine_role = self._evaluation_details.aws_execution_details.role_arn
@@ -200,16 +236,4 @@ def installed(authorizer: Authorizer) -> Iterator[Authorizer]:
         finally:
             _local.state_machine_role = None
 
-    BaseClient._make_api_call = make_api_call
-    ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
-    threading.Thread.start = start  # type: ignore[method-assign]
-    setattr(threading.Thread, "_bootstrap_inner", bootstrap_inner)  # noqa: B010 - private
-    _installed.append(authorizer)
-    try:
-        yield authorizer
-    finally:
-        _installed.remove(authorizer)
-        BaseClient._make_api_call = original_call
-        ExecutionWorker._execution_logic = original_logic  # type: ignore[method-assign]
-        threading.Thread.start = original_start  # type: ignore[method-assign]
-        setattr(threading.Thread, "_bootstrap_inner", original_bootstrap)  # noqa: B010
+    return execution_logic
