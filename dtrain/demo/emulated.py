@@ -281,52 +281,71 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         settings = json.loads(emu.output("PlatformSettings"))
         backend.config = LocalConfig.load().with_platform_images(dict(settings.get("image_uris", {})))
 
-        with _phase(report, "sample data"):
-            data = ROOT / DEMO_DATA
-            made = ensure_sample_data(data)
-            bucket = data_bucket(settings)
-            _upload_sample_data(emu, data, bucket)
-            print(
-                f"{'made' if made else 'found'} {data}; uploaded to s3://{bucket}/{DATA_PREFIX}/{{train,test}}/"
-            )
+        data = _sample_data_phase(emu, report, settings)
         queue = _subscribe_queue(emu)
-
         spec_path = demo_spec(workdir)
         submit_started = time.time()
-        with _phase(report, "submit --wait"), _poll_every_second():
-            shown = spec_path.relative_to(ROOT) if spec_path.is_relative_to(ROOT) else spec_path
-            added = f"{DEMO_SPEC.relative_to(ROOT)} + deploy {json.dumps(DEMO_DEPLOY)}"
-            print(f"$ dtrain submit {shown} --wait  # {added}", flush=True)
-            report.submit_exit = cli_main(["submit", str(spec_path), "--wait"])
-
-        sfn = emu.client("stepfunctions")
-        executions = sfn.list_executions(stateMachineArn=emu.state_machine_arn)["executions"]
-        arn = str(executions[0]["executionArn"])
-        desc = emu.wait_execution(arn, timeout=120)
-        report.execution_arn = arn
-        report.status = str(desc["status"])
-        report.error, report.cause = desc.get("error"), desc.get("cause")
-        report.output = json.loads(desc.get("output") or "{}")
-        history = emu.history(arn)
-        report.history_events = len(history)
-        report.state_transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
-        report.notifications = _read_queue(emu, queue)
-        job = str(report.output.get("job_name") or "")
-        if job:
-            _split_phases(emu, report, job, submit_started, _epoch(desc["stopDate"]))
-        report.endpoint = (report.output.get("endpoint") or {}).get("endpoint_name")
-        if report.endpoint:
-            with _phase(report, "invoke endpoint"):
-                print(f"$ InvokeEndpoint {report.endpoint} with {PREDICTION_IMAGES} test images", flush=True)
-                report.predictions = predict_on_endpoint(emu, report.endpoint, data, PREDICTION_IMAGES)
-        report.model_uri = report.output.get("model_artifact")
-        if report.model_uri:
-            bucket, key = str(report.model_uri).removeprefix("s3://").split("/", 1)
-            report.model_copy = workdir / "model.tar.gz"
-            emu.client("s3").download_file(bucket, key, str(report.model_copy))
+        _submit_phase(report, spec_path)
+        _record_execution(emu, report, queue, submit_started)
+        _use_the_model(emu, report, data, workdir)
         tear_down = time.perf_counter()
     report.phases["tear down"] = time.perf_counter() - tear_down
     return report
+
+
+def _sample_data_phase(emu: Any, report: DemoReport, settings: dict[str, Any]) -> Path:
+    """Make (or find) the sample data and upload it to the deployed data bucket; its folder."""
+    with _phase(report, "sample data"):
+        data = ROOT / DEMO_DATA
+        made = ensure_sample_data(data)
+        bucket = data_bucket(settings)
+        _upload_sample_data(emu, data, bucket)
+        print(
+            f"{'made' if made else 'found'} {data}; uploaded to s3://{bucket}/{DATA_PREFIX}/{{train,test}}/"
+        )
+    return data
+
+
+def _submit_phase(report: DemoReport, spec_path: Path) -> None:
+    """`dtrain submit --wait` of the demo's spec, as a user would type it."""
+    with _phase(report, "submit --wait"), _poll_every_second():
+        shown = spec_path.relative_to(ROOT) if spec_path.is_relative_to(ROOT) else spec_path
+        added = f"{DEMO_SPEC.relative_to(ROOT)} + deploy {json.dumps(DEMO_DEPLOY)}"
+        print(f"$ dtrain submit {shown} --wait  # {added}", flush=True)
+        report.submit_exit = cli_main(["submit", str(spec_path), "--wait"])
+
+
+def _record_execution(emu: Any, report: DemoReport, queue: str, submit_started: float) -> None:
+    """The execution's result, history, notifications and phase times, into the report."""
+    sfn = emu.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=emu.state_machine_arn)["executions"]
+    arn = str(executions[0]["executionArn"])
+    desc = emu.wait_execution(arn, timeout=120)
+    report.execution_arn = arn
+    report.status = str(desc["status"])
+    report.error, report.cause = desc.get("error"), desc.get("cause")
+    report.output = json.loads(desc.get("output") or "{}")
+    history = emu.history(arn)
+    report.history_events = len(history)
+    report.state_transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    report.notifications = _read_queue(emu, queue)
+    job = str(report.output.get("job_name") or "")
+    if job:
+        _split_phases(emu, report, job, submit_started, _epoch(desc["stopDate"]))
+
+
+def _use_the_model(emu: Any, report: DemoReport, data: Path, workdir: Path) -> None:
+    """Predictions from the deployed endpoint, and a local copy of the trained model."""
+    report.endpoint = (report.output.get("endpoint") or {}).get("endpoint_name")
+    if report.endpoint:
+        with _phase(report, "invoke endpoint"):
+            print(f"$ InvokeEndpoint {report.endpoint} with {PREDICTION_IMAGES} test images", flush=True)
+            report.predictions = predict_on_endpoint(emu, report.endpoint, data, PREDICTION_IMAGES)
+    report.model_uri = report.output.get("model_artifact")
+    if report.model_uri:
+        bucket, key = str(report.model_uri).removeprefix("s3://").split("/", 1)
+        report.model_copy = workdir / "model.tar.gz"
+        emu.client("s3").download_file(bucket, key, str(report.model_copy))
 
 
 def _split_phases(emu: Any, report: DemoReport, job: str, submitted: float, succeeded: float) -> None:
