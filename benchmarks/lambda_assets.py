@@ -48,7 +48,7 @@ def lambda_python() -> str:
 
 def build(root: Path) -> dict[str, Path]:
     sys.path.insert(0, str(REPO))
-    from stacks.orchestration import lambda_bundling
+    from dtrain.constructs.orchestration import lambda_bundling
 
     assets = {}
     for handler in sorted(lambda_bundling.LAMBDA_ROOT.glob("*/handler.py")):

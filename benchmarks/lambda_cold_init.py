@@ -47,8 +47,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stacks.orchestration import lambda_bundling  # noqa: E402
-from stacks.orchestration.lambda_environment import metrics_namespace, observability_environment  # noqa: E402
+from dtrain.constructs.orchestration import lambda_bundling  # noqa: E402
+from dtrain.constructs.orchestration.lambda_environment import metrics_namespace, observability_environment  # noqa: E402
 
 LAMBDA_PYTHON = REPO / ".venv-lambda" / "bin" / "python"
 FUNCTIONS = sorted(p.parent.name for p in lambda_bundling.LAMBDA_ROOT.glob("*/handler.py"))

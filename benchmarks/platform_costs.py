@@ -37,7 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _templates(overrides: dict[str, Any], outdir: Path) -> dict[str, dict[str, Any]]:
-    from stacks.synthesis import synthesize
+    from dtrain.constructs.synthesis import synthesize
 
     return synthesize(overrides, outdir).template_dicts
 

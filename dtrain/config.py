@@ -25,6 +25,8 @@ RemovalPolicyName = Literal["retain", "destroy"]
 
 # Sections whose keys we own: a typo under one of them is an error, not silently ignored.
 OWNED_SECTIONS = ("network.", "fsx.", "efs.", "storage.")
+# The context key a platform team's app may nest dtrain's settings under (from_context).
+NAMESPACE = "dtrain"
 
 FSX_THROUGHPUT_PER_TIB = (125, 250, 500, 1000)
 # CloudWatch Logs accepts only these retention periods.
@@ -47,9 +49,9 @@ _TAG_KEY_RE = re.compile(r"^[\w .:/=+@-]{1,128}$")
 # (no newline, no control character). CloudFormation refuses the rest only at deploy time.
 _TAG_VALUE_RE = re.compile(r"^[\w .:/=+@-]{0,256}$")
 MAX_TAGS = 50
-# Keys shaped like ours (lower-case words, dotted sections). CDK's own context keys carry '@',
-# ':' or '-' (feature flags, lookup caches, acknowledged-issue-numbers) and are not ours to judge.
-_OUR_KEY_SHAPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# How close an app's own key must come to one of ours to be taken for a typo of it (difflib's
+# ratio: `stack_prefx` and `removal_polcy` 0.96; an app's `environment` vs `emulator` 0.21).
+_TYPO_CUTOFF = 0.85
 
 
 class ConfigError(ValueError):
@@ -102,6 +104,10 @@ class NetworkConfig:
     private_route_table_ids: tuple[str, ...]
     nat_gateways: int
     interface_endpoints: bool
+    # Switches for what a platform team may already run in its VPC: the S3 gateway endpoint (the
+    # platform's has a policy naming its buckets) and the VPC flow log.
+    s3_gateway_endpoint: bool
+    flow_logs: bool
     flow_log_retention_days: int
     # Every job gets the platform's VpcConfig (private subnets, training security group), so it
     # runs behind the endpoints and flow logs of this network, not with SageMaker's internet access.
@@ -176,8 +182,23 @@ class DtrainConfig:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DtrainConfig:
-        """Build and validate; raise ConfigErrors naming every bad key at once."""
+        """Build and validate from CDK context; raise ConfigErrors naming every bad key at once.
+
+        When the context holds a `dtrain` object (a platform team's cdk.json: `"dtrain":
+        {"network.nat_gateways": 1}`), the settings are read from it alone and every key in it
+        must be one of ours. Otherwise from the flat keys (this project's cdk.json): keys of our
+        sections (`network.`, `fsx.`, ...) must be known, and any other key is the app's own and
+        left alone unless it is a near miss of one of ours (`stack_prefx`: a typo, refused)."""
+        nested = context.get(NAMESPACE)
+        if isinstance(nested, Mapping):
+            return _Parser(nested, every_key_ours=True).parse()
         return _Parser(context).parse()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None) -> DtrainConfig:
+        """The defaults (DEFAULTS; cdk.json lists them) with `settings` on top, every key ours:
+        how a platform team's app configures the constructs in Python."""
+        return _Parser(settings or {}, every_key_ours=True).parse()
 
 
 def is_region_name(text: str) -> bool:
@@ -225,6 +246,8 @@ DEFAULTS: dict[str, Any] = {
     "network.private_route_table_ids": [],
     "network.nat_gateways": 0,
     "network.interface_endpoints": True,
+    "network.s3_gateway_endpoint": True,
+    "network.flow_logs": True,
     "network.flow_log_retention_days": 365,
     "network.jobs_in_vpc": True,
     "fsx.enabled": True,
@@ -242,8 +265,9 @@ T = TypeVar("T")
 
 
 class _Parser:
-    def __init__(self, context: Mapping[str, Any]) -> None:
+    def __init__(self, context: Mapping[str, Any], *, every_key_ours: bool = False) -> None:
         self.context = context
+        self.every_key_ours = every_key_ours
         self.errors: list[ConfigError] = []
 
     # -- raw access and coercion -------------------------------------------------------------
@@ -404,8 +428,9 @@ class _Parser:
         for key in self.context:
             if key in DEFAULTS:
                 continue
-            if key.startswith(OWNED_SECTIONS) or _OUR_KEY_SHAPE.fullmatch(key):
-                close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+            close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+            near_miss = bool(difflib.get_close_matches(key, list(DEFAULTS), n=1, cutoff=_TYPO_CUTOFF))
+            if self.every_key_ours or key.startswith(OWNED_SECTIONS) or near_miss:
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.fail(key, _cut(self.context[key]), f"is not a known configuration key{hint}")
 
@@ -492,6 +517,8 @@ class _Parser:
             private_route_table_ids=route_tables,
             nat_gateways=nat,
             interface_endpoints=self.boolean("network.interface_endpoints"),
+            s3_gateway_endpoint=self.boolean("network.s3_gateway_endpoint"),
+            flow_logs=self.boolean("network.flow_logs"),
             flow_log_retention_days=retention,
             jobs_in_vpc=self.boolean("network.jobs_in_vpc"),
         )

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Validations
 
-from stacks.hosting_permissions import ENDPOINT_LOG_GROUP, TRANSFORM_LOG_GROUP
-from stacks.storage_stack import JOBS_PREFIX
-from stacks.training_stack import (
+from dtrain.constructs.hosting_permissions import ENDPOINT_LOG_GROUP, TRANSFORM_LOG_GROUP
+from dtrain.constructs.storage_stack import JOBS_PREFIX
+from dtrain.constructs.training_stack import (
     PROCESSING_CODE_PATTERN,
     SAGEMAKER_LOG_GROUP,
     SAGEMAKER_PROCESSING_LOG_GROUP,
@@ -22,7 +22,7 @@ from stacks.training_stack import (
 )
 
 if TYPE_CHECKING:
-    from stacks.platform import Platform
+    from dtrain.constructs.platform import Platform
 
 
 def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str) -> list[Acknowledgment]:

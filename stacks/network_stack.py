@@ -15,9 +15,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dtrain.config import LOG_RETENTION_DAYS, DtrainConfig
-from stacks.hosting_permissions import dlc_account
-from stacks.log_encryption import allow_log_groups_to_encrypt
-from stacks.storage_stack import LUSTRE_PORT_RANGES
+from dtrain.constructs.hosting_permissions import dlc_account
+from dtrain.constructs.log_encryption import allow_log_groups_to_encrypt
+from dtrain.constructs.storage_stack import LUSTRE_PORT_RANGES
 
 # Interface endpoints for what training jobs and the orchestration Lambdas call.
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -32,26 +32,58 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 
 
 class NetworkStack(Stack):
-    """Typed outputs for the stacks that follow: `vpc`, `private_subnets`, `training_sg`."""
+    """Typed outputs for the stacks that follow: `vpc`, `private_subnets`, `training_sg`.
+
+    Props (keyword arguments; every default is the platform's own network):
+    - `config`: the settings (DtrainConfig: `network.*`, defaults in dtrain.config.DEFAULTS, listed
+      in cdk.json). `network.flow_logs: false` when the team already logs the VPC's flows;
+      `network.interface_endpoints: false` when its VPC already has them.
+    - `vpc`: a VPC the team already has, as an object: an ec2.Vpc of its own app, an
+      `ec2.Vpc.from_lookup(...)` or `from_vpc_attributes(...)`. Default None: a new VPC from
+      `network.*`, or the one `network.vpc_id` and its subnet ids describe.
+    - `private_subnets`: which subnets of `vpc` the jobs run in. Default None: its private
+      subnets, or its isolated ones when it has none.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: DtrainConfig, **kwargs: object
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DtrainConfig,
+        vpc: ec2.IVpc | None = None,
+        private_subnets: ec2.SubnetSelection | None = None,
+        **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         net = config.network
-
-        self.vpc: ec2.IVpc = self._imported_vpc(config) if net.imported else self._new_vpc(config)
-        subnets = self.vpc.private_subnets if net.imported or net.nat_gateways else self.vpc.isolated_subnets
+        # A VPC the team brought (an object or literal ids): its routes are not ours to know.
+        self.brought_vpc = vpc is not None or net.imported
+        if vpc is not None:
+            self.vpc: ec2.IVpc = vpc
+        else:
+            self.vpc = self._imported_vpc(config) if net.imported else self._new_vpc(config)
+        # The configured block for the platform's own VPC (known at synth); the brought VPC's own.
+        self.vpc_cidr: str = net.vpc_cidr if vpc is None else vpc.vpc_cidr_block
+        if private_subnets is not None:
+            subnets = self.vpc.select_subnets(private_subnets).subnets
+        elif vpc is not None:
+            subnets = vpc.private_subnets or vpc.isolated_subnets
+        else:
+            subnets = (
+                self.vpc.private_subnets if net.imported or net.nat_gateways else self.vpc.isolated_subnets
+            )
         self.private_subnet_list: list[ec2.ISubnet] = list(subnets)
         self.private_subnets: ec2.SubnetSelection = ec2.SubnetSelection(subnets=self.private_subnet_list)
         self.private_subnet_ids: list[str] = [s.subnet_id for s in self.private_subnet_list]
 
-        self._flow_logs(config)
+        if net.flow_logs:
+            self._flow_logs(config)
         # The S3 gateway endpoint lives in the storage stack: its policy names the platform's
         # buckets, which are created there (storage_stack.StorageStack._s3_gateway).
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         if net.interface_endpoints:
-            self._interface_endpoints(net.vpc_cidr)
+            self._interface_endpoints(self.vpc_cidr)
 
         self.training_sg = self._training_security_group(config)
 
@@ -95,7 +127,7 @@ class NetworkStack(Stack):
         NFS to EFS and the Lustre ports to FSx in the VPC.
         """
         net = config.network
-        open_egress = bool(net.nat_gateways) or net.imported
+        open_egress = bool(net.nat_gateways) or self.brought_vpc
         sg = ec2.SecurityGroup(
             self,
             "TrainingSecurityGroup",
@@ -199,14 +231,20 @@ class NetworkStack(Stack):
             allow_all_outbound=False,
         )
         endpoint_sg.add_ingress_rule(
-            # The configured CIDR, not the VPC's token: the value is known at synth time.
+            # The configured CIDR, not the VPC's token: the value is known at synth time (a VPC
+            # object the team brought gives its own block, a token when its stack makes it).
             ec2.Peer.ipv4(cidr),
             ec2.Port.tcp(443),
             "HTTPS to AWS APIs from the VPC",
         )
         for name, service in INTERFACE_ENDPOINTS.items():
-            endpoint = self.vpc.add_interface_endpoint(
+            # In this stack, not in the VPC's (vpc.add_interface_endpoint would put it in the
+            # team's stack, which would then depend on this one's security group: a cycle); under
+            # the VPC's node when the VPC is this stack's own, as its logical ids always were.
+            endpoint = ec2.InterfaceVpcEndpoint(
+                self.vpc if Stack.of(self.vpc) is self else self,
                 name,
+                vpc=self.vpc,
                 service=service,
                 subnets=self.private_subnets,
                 security_groups=[endpoint_sg],

@@ -17,8 +17,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.orchestration.construct import Orchestration
-from stacks.orchestration.props import OrchestrationOptions, OrchestrationProps
+from dtrain.constructs.orchestration.construct import Orchestration
+from dtrain.constructs.orchestration.props import OrchestrationOptions, OrchestrationProps
 
 __all__ = ["OrchestrationOptions", "OrchestrationProps", "OrchestrationStack"]
 

@@ -50,10 +50,32 @@ def efs_mount_statement() -> iam.PolicyStatement:
     )
 
 
+# Server access logs are delivered under a bucket policy (the logging service principal), not an
+# ACL grant: the log bucket enforces bucket-owner object ownership, which disables ACLs ("Permissions
+# for server access log delivery", S3 User Guide,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html#grant-log-delivery-permissions-general).
+# The CDK writes that policy only under this feature flag, so the stack sets it for its own
+# constructs: the team's app needs no flag of its own.
+ACCESS_LOGS_BY_POLICY_FLAG = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+
+
 class StorageStack(Stack):
     """Typed outputs: `key`, `data_bucket`, `artifacts_bucket`, `checkpoints_bucket`,
-    `access_log_bucket`, `fsx_file_system` / `fsx_id` / `fsx_mount_name` / `fsx_data_path`
-    (None when `fsx.enabled` is false), `efs_file_system` / `efs_id` (None when `efs.enabled` is false)."""
+    `access_log_bucket` (None when every bucket was brought), `s3_gateway` (None when
+    `network.s3_gateway_endpoint` is false), `fsx_file_system` / `fsx_id` / `fsx_mount_name` /
+    `fsx_data_path` (None when `fsx.enabled` is false), `efs_file_system` / `efs_id` (None when
+    `efs.enabled` is false).
+
+    Props (keyword arguments): `config` (DtrainConfig: `storage.*`, `fsx.*`, `efs.*`,
+    `network.s3_gateway_endpoint`), the network's `vpc`, `private_subnets`, `private_subnet_ids`,
+    `training_sg`, and what the team already has, each None by default (the platform makes its own,
+    hardened: KMS, TLS only, no public access, access logs, lifecycle rules):
+    - `key`: the KMS key for the platform's buckets, file systems and job volumes. An imported key
+      (`kms.Key.from_key_arn`) keeps its own key policy: FSx's read of the data bucket through S3
+      (the statement this stack adds to a key it owns) is then the team's to grant.
+    - `data_bucket`, `artifacts_bucket`, `checkpoints_bucket`: buckets to use instead of making
+      them; their settings stay the team's (the execution role's grants name them as they are).
+    """
 
     def __init__(
         self,
@@ -65,35 +87,61 @@ class StorageStack(Stack):
         private_subnets: ec2.SubnetSelection,
         private_subnet_ids: list[str],
         training_sg: ec2.ISecurityGroup,
+        key: kms.IKey | None = None,
+        data_bucket: s3.IBucket | None = None,
+        artifacts_bucket: s3.IBucket | None = None,
+        checkpoints_bucket: s3.IBucket | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.node.set_context(ACCESS_LOGS_BY_POLICY_FLAG, True)  # before any child reads it
         self._config = config
         self._removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
 
-        self.key = kms.Key(
-            self,
-            "DataKey",
-            description="dtrain: encrypts training data, artifacts, checkpoints and file systems",
-            enable_key_rotation=True,
-            removal_policy=self._removal,
+        self.key: kms.IKey = (
+            key
+            if key is not None
+            else kms.Key(
+                self,
+                "DataKey",
+                description="dtrain: encrypts training data, artifacts, checkpoints and file systems",
+                enable_key_rotation=True,
+                removal_policy=self._removal,
+            )
         )
-        self.access_log_bucket = self._access_log_bucket()
-        self.data_bucket = self._bucket("DataBucket", versioned=False)
-        self.artifacts_bucket = self._bucket("ArtifactsBucket", versioned=True)
-        self.checkpoints_bucket = self._bucket(
-            "CheckpointsBucket",
-            versioned=True,
-            extra_rules=[
-                # Every checkpoint save overwrites the same keys: old versions pile up fast.
-                s3.LifecycleRule(
-                    id="expire-old-checkpoint-versions",
-                    noncurrent_version_expiration=Duration.days(config.storage.checkpoint_noncurrent_days),
-                )
-            ],
+        brought = (data_bucket, artifacts_bucket, checkpoints_bucket)
+        self.access_log_bucket = self._access_log_bucket() if any(b is None for b in brought) else None
+        self.data_bucket: s3.IBucket = (
+            self._brought("DataBucket", data_bucket)
+            if data_bucket is not None
+            else self._bucket("DataBucket", versioned=False)
+        )
+        self.artifacts_bucket: s3.IBucket = (
+            self._brought("ArtifactsBucket", artifacts_bucket)
+            if artifacts_bucket is not None
+            else self._bucket("ArtifactsBucket", versioned=True)
+        )
+        self.checkpoints_bucket: s3.IBucket = (
+            self._brought("CheckpointsBucket", checkpoints_bucket)
+            if checkpoints_bucket is not None
+            else self._bucket(
+                "CheckpointsBucket",
+                versioned=True,
+                extra_rules=[
+                    # Every checkpoint save overwrites the same keys: old versions pile up fast.
+                    s3.LifecycleRule(
+                        id="expire-old-checkpoint-versions",
+                        noncurrent_version_expiration=Duration.days(
+                            config.storage.checkpoint_noncurrent_days
+                        ),
+                    )
+                ],
+            )
         )
 
-        self.s3_gateway = self._s3_gateway(vpc, private_subnets)
+        self.s3_gateway: ec2.GatewayVpcEndpoint | None = (
+            self._s3_gateway(vpc, private_subnets) if config.network.s3_gateway_endpoint else None
+        )
 
         self.fsx_file_system: fsx.CfnFileSystem | None = None
         self.fsx_security_group: ec2.SecurityGroup | None = None
@@ -145,6 +193,18 @@ class StorageStack(Stack):
         return endpoint
 
     # -- buckets -----------------------------------------------------------------------------
+    def _brought(self, construct_id: str, bucket: s3.IBucket) -> s3.IBucket:
+        """A bucket the team brought, as a reference owned by this stack: the execution role's
+        grants import its ARN through this stack's named exports (training_stack.exported_arn),
+        whichever stack or account made the bucket, so the cdk-nag acknowledgments hold."""
+        return s3.Bucket.from_bucket_attributes(
+            self,
+            construct_id,
+            bucket_arn=bucket.bucket_arn,
+            bucket_name=bucket.bucket_name,
+            encryption_key=bucket.encryption_key,
+        )
+
     def _access_log_bucket(self) -> s3.Bucket:
         # S3 server access logging cannot deliver into an SSE-KMS bucket: this one uses SSE-S3.
         return s3.Bucket(

@@ -35,10 +35,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
-from dtrain.requests.inference_request import REPACKED_ARCHIVE
-from stacks.storage_stack import JOBS_PREFIX
-from stacks.training_stack import (
+from dtrain.constructs.storage_stack import JOBS_PREFIX
+from dtrain.constructs.training_stack import (
     INFERENCE_CODE_PATTERN,
     PROCESSING_CODE_PATTERN,
     SAGEMAKER_LOG_GROUP,
@@ -46,6 +44,8 @@ from stacks.training_stack import (
     SOURCE_TARBALL_PATTERN,
     exported_arn,
 )
+from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
+from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
 
 def _allow(sid: str, actions: Sequence[str], resources: Sequence[str]) -> iam.PolicyStatement:

@@ -15,8 +15,8 @@ from typing import Any
 from aws_cdk import App, cx_api
 from aws_cdk.assertions import Template
 
-import app as cdk_app
-from stacks.platform import Platform
+from dtrain.constructs import platform_app as cdk_app
+from dtrain.constructs.platform import Platform
 
 
 @dataclass(frozen=True)

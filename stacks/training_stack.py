@@ -9,7 +9,6 @@ trained (stacks/hosting_permissions.py). It holds no iam:PassRole.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
@@ -21,11 +20,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dtrain.config import DtrainConfig
+from dtrain.constructs.hosting_permissions import add_hosting_permissions
+from dtrain.constructs.storage_stack import JOBS_PREFIX
 from dtrain.jobspec.inference_images import dlc_build_args
-from stacks.hosting_permissions import add_hosting_permissions
-from stacks.storage_stack import JOBS_PREFIX
+from dtrain.package_data import training_code_dir
 
-TRAINING_CODE_DIR = Path(__file__).resolve().parent.parent / "training_code"
+TRAINING_CODE_DIR = training_code_dir()
 
 # Packaged images: build context training_code/, Dockerfile at <image>/Dockerfile.
 IMAGES: dict[str, str] = {"ddp": "DdpImage", "horovod": "HorovodImage"}

@@ -6,7 +6,7 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `cdk_context`      dict: cdk.json's context (what `npx cdk synth` would pass)
 - `synthesized_app`  SynthesizedApp: everything below in one object
 - `app`              aws_cdk.App, already synthesized (cdk-nag ran during that synth)
-- `platform`         stacks.platform.Platform: typed handles on the stacks and the config
+- `platform`         dtrain.constructs.platform.Platform: typed handles on the stacks and the config
 - `cloud_assembly`   aws_cdk.cx_api.CloudAssembly of that synth
 - `templates`        dict[str, assertions.Template] keyed by short stack name
                      ("network", "storage", "training", and any stack added later, named by its
@@ -23,8 +23,9 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
 the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
 
-Tests that need a differently configured app call `stacks.synthesis.synthesize(overrides, tmp_path)`
-(conftest modules are not importable under --import-mode=importlib; type hints come from there too).
+Tests that need a differently configured app call
+`dtrain.constructs.synthesis.synthesize(overrides, tmp_path)` (conftest modules are not importable
+under --import-mode=importlib; type hints come from there too).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# app.py and stacks/ live at the repository root, outside the installed dtrain package.
+# This checkout's dtrain (and app.py) first, before any other install of it on the path.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
@@ -50,8 +51,8 @@ if TYPE_CHECKING:
     from aws_cdk import App, cx_api
     from aws_cdk.assertions import Template
 
-    from stacks.platform import Platform
-    from stacks.synthesis import SynthesizedApp
+    from dtrain.constructs.platform import Platform
+    from dtrain.constructs.synthesis import SynthesizedApp
 
 # The CDK (and its Node.js runtime) is imported inside the fixtures, not here: this conftest is
 # loaded for every test folder, and most of them never synthesize anything.
@@ -65,7 +66,7 @@ def cdk_context() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def synthesized_app(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    from stacks.synthesis import synthesize
+    from dtrain.constructs.synthesis import synthesize
 
     return synthesize(None, tmp_path_factory.mktemp("cdk.out"))
 

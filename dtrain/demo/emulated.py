@@ -37,10 +37,13 @@ from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data, run_local_demo
 from dtrain.emulator.local_backend import LOG_GROUP, local_sagemaker_backend
 from dtrain.emulator.platform_app import synth_for_emulator
 from dtrain.local import LocalConfig
+from dtrain.package_data import examples_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_SPEC = ROOT / "examples" / "ddp_torchrun.json"
-DEMO_WORKDIR = ROOT / ".dtrain" / "demo"
+# The example the demo submits, carried in the package (examples/ in a checkout).
+DEMO_SPEC = examples_dir() / "ddp_torchrun.json"
+# Its scratch (.dtrain/demo) and sample data go under the directory it runs in (`make demo`: the
+# checkout), never beside an installed package.
+DEMO_WORKDIR = Path(".dtrain") / "demo"
 # The example specs read `{"s3": "data", "path": "cifar10/..."}`: the deployed data bucket,
 # the same as on a real deploy (PlatformSettings.data_s3_uri).
 DATA_PREFIX = "cifar10"
@@ -253,6 +256,7 @@ def predict_on_endpoint(emu: Any, endpoint: str, data: Path, count: int) -> list
 
 def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoReport:
     """The chain end to end; raises when the emulated platform cannot be brought up."""
+    workdir = workdir.absolute()
     from dtrain.emulator import Emulator
 
     report = DemoReport()
@@ -296,7 +300,7 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
 def _sample_data_phase(emu: Any, report: DemoReport, settings: dict[str, Any]) -> Path:
     """Make (or find) the sample data and upload it to the deployed data bucket; its folder."""
     with _phase(report, "sample data"):
-        data = ROOT / DEMO_DATA
+        data = DEMO_DATA.absolute()
         made = ensure_sample_data(data)
         bucket = data_bucket(settings)
         _upload_sample_data(emu, data, bucket)
@@ -309,8 +313,9 @@ def _sample_data_phase(emu: Any, report: DemoReport, settings: dict[str, Any]) -
 def _submit_phase(report: DemoReport, spec_path: Path) -> None:
     """`dtrain submit --wait` of the demo's spec, as a user would type it."""
     with _phase(report, "submit --wait"), _poll_every_second():
-        shown = spec_path.relative_to(ROOT) if spec_path.is_relative_to(ROOT) else spec_path
-        added = f"{DEMO_SPEC.relative_to(ROOT)} + deploy {json.dumps(DEMO_DEPLOY)}"
+        here = Path.cwd()
+        shown = spec_path.relative_to(here) if spec_path.is_relative_to(here) else spec_path
+        added = f"examples/{DEMO_SPEC.name} + deploy {json.dumps(DEMO_DEPLOY)}"
         print(f"$ dtrain submit {shown} --wait  # {added}", flush=True)
         report.submit_exit = cli_main(["submit", str(spec_path), "--wait"])
 

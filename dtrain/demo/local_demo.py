@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dtrain.cli import main
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.local.config import repo_root
+from dtrain.package_data import examples_dir
 
 DEMO_SPEC = "examples/ddp_torchrun.json"
 DEMO_DATA = Path(".dtrain") / "data" / "cifar10-sample"
@@ -35,15 +35,16 @@ def run_local_demo(
 ) -> int:
     """Run the demo; returns the exit code of `dtrain local` (0 when the job completed)."""
 
-    root = repo_root()
-    workdir = workdir or root / ".dtrain"
-    data = data_dir or root / DEMO_DATA
+    # Under the directory it runs in (make demo: the checkout), never beside an installed package.
+    workdir = workdir or Path(".dtrain").absolute()
+    data = data_dir or DEMO_DATA.absolute()
     started = time.monotonic()
     if ensure_sample_data(data):
         print(f"sample data: made {data} in {time.monotonic() - started:.1f}s")
     else:
         print(f"sample data: {data} (already there)")
-    args = ["local", str(root / DEMO_SPEC), "--hosts", str(hosts), "--workdir", str(workdir)]
+    spec = examples_dir() / Path(DEMO_SPEC).name
+    args = ["local", str(spec), "--hosts", str(hosts), "--workdir", str(workdir)]
     args += ["--data", f"train={data}", "--data", f"test={data}"]
     if live is not None:
         args.append("--live" if live else "--no-live")

@@ -8,19 +8,11 @@ emulator has no bootstrap stack.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from dtrain.emulator.shims import EmulatorError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DATA_BUCKET = "emu-data"
-
-
-def _import_stacks() -> None:
-    # The CDK app's `stacks` package lives at the repository root, beside dtrain/.
-    if str(REPO_ROOT) not in sys.path and (REPO_ROOT / "stacks").is_dir():
-        sys.path.insert(0, str(REPO_ROOT))
 
 
 def synth_standin_app(
@@ -37,9 +29,8 @@ def synth_standin_app(
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_s3 as s3
 
-    _import_stacks()
-    from stacks.orchestration.workflow import WorkflowTuning
-    from stacks.orchestration_stack import OrchestrationOptions, OrchestrationStack
+    from dtrain.constructs.orchestration.workflow import WorkflowTuning
+    from dtrain.constructs.orchestration_stack import OrchestrationOptions, OrchestrationStack
 
     app = cdk.App(
         outdir=str(outdir),
@@ -74,7 +65,7 @@ def synth_standin_app(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
-    from stacks.hosting_permissions import add_hosting_permissions
+    from dtrain.constructs.hosting_permissions import add_hosting_permissions
 
     add_hosting_permissions(role)  # the same role hosts the models it trained (endpoints, transform)
     role.add_to_policy(  # SageMaker's grant on the job's volume key
@@ -141,12 +132,12 @@ def synth_standin_app(
 
 
 def synth_full_app(outdir: Path) -> Path:
-    """The project's own CDK app (app.py), with its context from cdk.json, synthesized to outdir.
+    """The project's own CDK app (dtrain.constructs.platform_app, as app.py builds it) with
+    cdk.json's context, synthesized to outdir.
 
     Its stacks use the default synthesizer; the emulator answers the bootstrap-version check.
     """
-    _import_stacks()
-    import app as cdk_app
+    from dtrain.constructs import platform_app as cdk_app
 
     application, _ = cdk_app.build_app(cdk_app.cdk_json_context(), outdir=str(outdir))
     assembly = application.synth()

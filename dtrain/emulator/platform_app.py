@@ -4,19 +4,15 @@ tests synthesize it here, so all three deploy the same templates."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def synth_for_emulator(outdir: Path) -> Path:
-    """app.py with cdk.json's context plus `-c emulator=true -c removal_policy=destroy`: the
-    emulator has no bootstrap stack, so the bootstrap-version rule is left out."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    """The project's app (dtrain.constructs.platform_app, as app.py builds it) with cdk.json's
+    context plus `-c emulator=true -c removal_policy=destroy`: the emulator has no bootstrap
+    stack, so the bootstrap-version rule is left out. Built from the installed package alone."""
     os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
-    import app as cdk_app
+    from dtrain.constructs import platform_app as cdk_app
 
     context = cdk_app.cdk_json_context({"emulator": True, "removal_policy": "destroy"})
     application, _ = cdk_app.build_app(context, outdir=str(outdir))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtrain import package_data
 from dtrain.local.errors import LocalModeError
 
 PACKAGED_IMAGES = ("ddp", "horovod")
@@ -33,12 +34,14 @@ CONFIG_ENV = "DTRAIN_LOCAL_CONFIG"
 
 
 def repo_root() -> Path:
-    """The checkout holding `dtrain/` and `training_code/` side by side."""
+    """The checkout dtrain/ sits in: where the set-up builds the extra interpreters (.venv-hvd,
+    .venv-toolkit). An installed dtrain has none there and falls back to its own interpreter."""
     return Path(__file__).resolve().parent.parent.parent
 
 
 def training_code_dir() -> Path:
-    return repo_root() / "training_code"
+    """training_code/, as the package carries it (dtrain.package_data)."""
+    return package_data.training_code_dir()
 
 
 def _default_python() -> dict[str, str]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 
-from dtrain.local.config import repo_root, training_code_dir
+from dtrain.local.config import training_code_dir
+from dtrain.package_data import toolkit_requirements
 
 _DOCKERFILE_PIN = re.compile(r"^ARG\s+SAGEMAKER_TRAINING_VERSION=(\S+)", re.MULTILINE)
 _REQUIREMENTS_PIN = re.compile(r"^sagemaker-training==(\S+)", re.MULTILINE)
@@ -25,7 +26,7 @@ def toolkit_version(image: str) -> tuple[int, ...]:
     dockerfile = (training_code_dir() / image / "Dockerfile").read_text()
     pinned = _DOCKERFILE_PIN.search(dockerfile)
     if pinned is None:
-        pinned = _REQUIREMENTS_PIN.search((repo_root() / "requirements-toolkit.txt").read_text())
+        pinned = _REQUIREMENTS_PIN.search(toolkit_requirements().read_text())
     if pinned is None:
         raise ValueError(f"no sagemaker-training version pinned for image {image}")
     return tuple(int(part) for part in pinned.group(1).split("."))

@@ -22,23 +22,23 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.log_encryption import allow_log_groups_to_encrypt
-from stacks.orchestration import event_rules, monitoring, permissions
-from stacks.orchestration.functions import (
+from dtrain.constructs.log_encryption import allow_log_groups_to_encrypt
+from dtrain.constructs.orchestration import event_rules, monitoring, permissions
+from dtrain.constructs.orchestration.functions import (
     LAMBDA_TRACING,
     FunctionDefaults,
     OrchestrationFunctions,
     orchestration_functions,
 )
-from stacks.orchestration.lambda_environment import (
+from dtrain.constructs.orchestration.lambda_environment import (
     check_environment,
     metrics_namespace,
     observability_environment,
 )
-from stacks.orchestration.nag import acknowledge_orchestration
-from stacks.orchestration.props import OrchestrationProps
-from stacks.orchestration.workflow import build_definition
-from stacks.submitter_policy import submitter_policy
+from dtrain.constructs.orchestration.nag import acknowledge_orchestration
+from dtrain.constructs.orchestration.props import OrchestrationProps
+from dtrain.constructs.orchestration.workflow import build_definition
+from dtrain.constructs.submitter_policy import submitter_policy
 
 LEDGER_GSI = "by_execution"
 

@@ -13,9 +13,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
-from stacks.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
-from stacks.orchestration.lambda_bundling import function_code
+from dtrain.constructs.orchestration.lambda_bundling import ARCHITECTURE as LAMBDA_ARCHITECTURE
+from dtrain.constructs.orchestration.lambda_bundling import RUNTIME as LAMBDA_RUNTIME
+from dtrain.constructs.orchestration.lambda_bundling import function_code
 
 # X-Ray active tracing of the Lambdas; their Powertools Tracer follows it (observability_environment).
 LAMBDA_TRACING = lambda_.Tracing.ACTIVE

@@ -39,10 +39,15 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LAMBDA_ROOT = REPO_ROOT / "lambda"
-DTRAIN_ROOT = REPO_ROOT / "dtrain"
-LAMBDA_REQUIREMENTS = REPO_ROOT / "requirements-lambda.txt"
+import dtrain
+from dtrain.package_data import lambda_dir, lambda_requirements
+
+# The handlers, the dtrain package and the pins as installed (a checkout or a wheel alike:
+# dtrain.package_data); REPO_ROOT is where a checkout's set-up puts .venv-lambda, if anywhere.
+DTRAIN_ROOT = Path(dtrain.__file__).resolve().parent
+REPO_ROOT = DTRAIN_ROOT.parent
+LAMBDA_ROOT = lambda_dir()
+LAMBDA_REQUIREMENTS = lambda_requirements()
 # Compiled dtrain module sets kept (one per asset content; five assets per synth).
 DTRAIN_CACHE_KEEP = 20
 

@@ -12,8 +12,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.orchestration.lambda_metrics import widgets as lambda_metric_widgets
-from stacks.orchestration.sagemaker_metrics import search_expression
+from dtrain.constructs.orchestration.lambda_metrics import widgets as lambda_metric_widgets
+from dtrain.constructs.orchestration.sagemaker_metrics import search_expression
 
 
 def _alarm(scope: Construct, id_: str, metric: cw.IMetric, description: str, alarm_name: str) -> cw.Alarm:

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
 
+from dtrain.constructs.orchestration.permissions import HOSTING_RESOURCE_TYPES, JOB_CALLERS
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
-from stacks.orchestration.permissions import HOSTING_RESOURCE_TYPES, JOB_CALLERS
 
 if TYPE_CHECKING:
-    from stacks.orchestration.construct import Orchestration
+    from dtrain.constructs.orchestration.construct import Orchestration
 
 
 def _ack(finding: str, reason: str) -> Acknowledgment:
@@ -144,7 +144,7 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
 
 
 def _bucket_ref(orchestration: Orchestration) -> str:
-    from stacks.training_stack import export_name
+    from dtrain.constructs.training_stack import export_name
 
     artifacts = orchestration.artifacts_bucket
     return (
@@ -157,8 +157,8 @@ def _bucket_ref(orchestration: Orchestration) -> str:
 def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgment]:
     """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
     the job's name known only at run time; the code's, per execution."""
+    from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN
     from dtrain.requests.inference_request import REPACKED_ARCHIVE
-    from stacks.training_stack import INFERENCE_CODE_PATTERN
 
     bucket_ref = _bucket_ref(orchestration)
     output = orchestration.output_prefix
@@ -184,15 +184,15 @@ def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgme
 def _acknowledge_submitter_policy(orchestration: Orchestration, *shared: Acknowledgment) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
     the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
-    from dtrain.requests.inference_request import REPACKED_ARCHIVE
-    from stacks.storage_stack import JOBS_PREFIX
-    from stacks.training_stack import (
+    from dtrain.constructs.storage_stack import JOBS_PREFIX
+    from dtrain.constructs.training_stack import (
         INFERENCE_CODE_PATTERN,
         PROCESSING_CODE_PATTERN,
         SAGEMAKER_LOG_GROUP,
         SAGEMAKER_PROCESSING_LOG_GROUP,
         SOURCE_TARBALL_PATTERN,
     )
+    from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
     stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix.lower()
     bucket_ref = _bucket_ref(orchestration)

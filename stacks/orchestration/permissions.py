@@ -20,10 +20,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from dtrain.constructs.orchestration.functions import OrchestrationFunctions
+from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN, exported_arn
 from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
-from stacks.orchestration.functions import OrchestrationFunctions
-from stacks.training_stack import INFERENCE_CODE_PATTERN, exported_arn
 
 # The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
 # CDK's Table.grant_read_write_data pairs with them for a customer-managed key.

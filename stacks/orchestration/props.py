@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
-from stacks.orchestration.workflow import WorkflowTuning
+from dtrain.constructs.orchestration.workflow import WorkflowTuning
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.orchestration.payloads import (
+from dtrain.constructs.orchestration.payloads import (
     FailurePayload,
     FinalizeHostingPayload,
     FinalizeJobPayload,

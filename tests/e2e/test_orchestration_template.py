@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.orchestration.lambda_bundling import LAMBDA_TASK_ROOT
+from dtrain.constructs.orchestration.lambda_bundling import LAMBDA_TASK_ROOT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -345,7 +345,7 @@ def test_submit_environment_stays_within_lambdas_4kb_and_too_many_tags_are_refus
     template_json: dict[str, Any],
 ) -> None:
     """DTRAIN_PLATFORM grows with configured tags toward Lambda's 4 KB environment limit."""
-    from stacks.orchestration.lambda_environment import (
+    from dtrain.constructs.orchestration.lambda_environment import (
         LAMBDA_ENVIRONMENT_LIMIT_BYTES,
         TOKEN_BUDGET_BYTES,
         check_environment,

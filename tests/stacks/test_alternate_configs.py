@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.synthesis import SynthesizedApp, synthesize
+from dtrain.constructs.synthesis import SynthesizedApp, synthesize
 
 IMPORTED = {
     "account": "123456789012",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import app as cdk_app
-from stacks.nag_acknowledgments import execution_role_acknowledgments
-from stacks.synthesis import SynthesizedApp
+from dtrain.constructs import platform_app as cdk_app
+from dtrain.constructs.nag_acknowledgments import execution_role_acknowledgments
+from dtrain.constructs.synthesis import SynthesizedApp
 
 
 def test_the_app_synthesizes_with_zero_unacknowledged_findings(synthesized_app: SynthesizedApp) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.constructs.synthesis import SynthesizedApp
 from dtrain.demo.emulated import render_table, run_emulated_demo, summarize_assembly
-from stacks.synthesis import SynthesizedApp
 
 
 def test_summary_counts_every_resource_by_type(synthesized_app: SynthesizedApp) -> None:

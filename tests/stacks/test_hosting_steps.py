@@ -158,7 +158,7 @@ def test_a_stack_with_an_explicit_region_grants_that_regions_dlc_account() -> No
     from aws_cdk import App, Environment, Stack
     from aws_cdk import aws_iam as iam
 
-    from stacks.hosting_permissions import add_hosting_permissions
+    from dtrain.constructs.hosting_permissions import add_hosting_permissions
 
     stack = Stack(App(), "Hosting", env=Environment(account="111122223333", region="af-south-1"))
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
@@ -173,7 +173,7 @@ def test_the_ddp_image_is_built_on_the_deploying_regions_dlc_registry(
     """Issue 26, finding 13: the build arguments named us-east-1 whatever the region."""
     from aws_cdk import Aws
 
-    from stacks.training_stack import image_build_args
+    from dtrain.constructs.training_stack import image_build_args
 
     assert image_build_args("ddp", "cn-north-1") == {
         "REGION": "cn-north-1",

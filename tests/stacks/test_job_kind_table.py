@@ -13,14 +13,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
+from dtrain.constructs.orchestration.construct import Orchestration
+from dtrain.constructs.orchestration.permissions import JOB_CALLERS
+from dtrain.constructs.orchestration.props import OrchestrationOptions, OrchestrationProps
+from dtrain.constructs.orchestration_stack import OrchestrationStack
 from dtrain.orchestration.job_kinds import KINDS, TERMINAL_STATUSES
-from stacks.orchestration.construct import Orchestration
-from stacks.orchestration.permissions import JOB_CALLERS
-from stacks.orchestration.props import OrchestrationOptions, OrchestrationProps
-from stacks.orchestration_stack import OrchestrationStack
 
 if TYPE_CHECKING:
-    from stacks.synthesis import SynthesizedApp
+    from dtrain.constructs.synthesis import SynthesizedApp
 
 
 @pytest.fixture(scope="module")

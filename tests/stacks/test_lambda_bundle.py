@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stacks.orchestration.lambda_bundling import (
+from dtrain.constructs.orchestration.lambda_bundling import (
     BOTOCORE_SERVICES,
     DTRAIN_ROOT,
     LAMBDA_PYTHON,
@@ -26,7 +26,7 @@ from stacks.orchestration.lambda_bundling import (
 )
 
 if TYPE_CHECKING:
-    from stacks.synthesis import SynthesizedApp
+    from dtrain.constructs.synthesis import SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -241,7 +241,7 @@ def test_vendored_tree_builds_offline_outside_the_checkout(tmp_path: Path) -> No
         "import socket\n"
         "def refuse(*a, **k): raise OSError('network use at synth')\n"
         "socket.socket.connect = refuse; socket.create_connection = refuse\n"
-        "from stacks.orchestration.lambda_bundling import vendored_dependencies\n"
+        "from dtrain.constructs.orchestration.lambda_bundling import vendored_dependencies\n"
         "print(vendored_dependencies())"
     )
     # pip (which the old bundling ran in a subprocess) finds no index either.

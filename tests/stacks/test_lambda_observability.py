@@ -7,14 +7,14 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from dtrain.constructs.orchestration.lambda_bundling import LAMBDA_ROOT
+from dtrain.constructs.orchestration.lambda_environment import METRICS_NAMESPACE_ENV, metrics_namespace
+from dtrain.constructs.orchestration.lambda_metrics import DASHBOARD_WIDGETS
+from dtrain.constructs.orchestration_stack import OrchestrationStack
 from dtrain.orchestration.observability import NAMESPACE_ENV, TRACED_MODULES, Metric
-from stacks.orchestration.lambda_bundling import LAMBDA_ROOT
-from stacks.orchestration.lambda_environment import METRICS_NAMESPACE_ENV, metrics_namespace
-from stacks.orchestration.lambda_metrics import DASHBOARD_WIDGETS
-from stacks.orchestration_stack import OrchestrationStack
 
 if TYPE_CHECKING:
-    from stacks.synthesis import SynthesizedApp
+    from dtrain.constructs.synthesis import SynthesizedApp
 
 
 def resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
-from stacks.network_stack import INTERFACE_ENDPOINTS
+from dtrain.constructs.network_stack import INTERFACE_ENDPOINTS
 
 
 def resources(template: Template, type_: str) -> dict[str, Any]:

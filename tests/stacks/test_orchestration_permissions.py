@@ -11,8 +11,8 @@ from aws_cdk.assertions import Match, Template
 if TYPE_CHECKING:
     from aws_cdk import App
 
-    from stacks.orchestration_stack import OrchestrationStack
-    from stacks.synthesis import SynthesizedApp
+    from dtrain.constructs.orchestration_stack import OrchestrationStack
+    from dtrain.constructs.synthesis import SynthesizedApp
 
 ALARMS_OF_THIS_STACK = {
     "ArnLike": {
@@ -37,7 +37,7 @@ ALARMS_OF_THIS_STACK = {
 
 @pytest.fixture(scope="module")
 def stack(app: App, synthesized_app: SynthesizedApp) -> OrchestrationStack:
-    from stacks.orchestration_stack import OrchestrationStack
+    from dtrain.constructs.orchestration_stack import OrchestrationStack
 
     found = app.node.find_child(f"{synthesized_app.platform.config.stack_prefix}Orchestration")
     assert isinstance(found, OrchestrationStack)

@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
+from dtrain.constructs.storage_stack import JOBS_PREFIX
 from dtrain.jobspec.s3_reach import JOBS, ROLE_S3_GRANTS
-from stacks.storage_stack import JOBS_PREFIX
 
 EXPORTS = {"data": "DataBucketArn", "artifacts": "ArtifactsBucketArn", "checkpoints": "CheckpointsBucketArn"}
 OBJECT_ACTIONS = {"read": {"s3:GetObject"}, "write": {"s3:PutObject"}}

@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk import cx_api
 from aws_cdk.assertions import Template
 
-from stacks.platform import Platform
+from dtrain.constructs.platform import Platform
 
 # The only actions allowed on Resource "*", each because AWS offers no resource-level scoping.
 STAR_ACTIONS = {

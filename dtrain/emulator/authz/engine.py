@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,27 @@ from typing import Any
 from dtrain.emulator.authz.context_keys import policy_with_stand_ins, stand_in
 
 WORKER = Path(__file__).with_name("worker.js")
-# The package lives in the repository's node_modules (package.json; `npm ci` installs it).
-NODE_MODULES = Path(__file__).resolve().parents[3] / "node_modules"
+
+
+def node_modules() -> Path:
+    """Where @cloud-copilot/iam-simulate is installed (a Node package: pip cannot carry it).
+
+    DTRAIN_NODE_MODULES when set; else the first node_modules holding it in the working directory
+    or above it, in the interpreter's prefix (`npm install --prefix "$VIRTUAL_ENV" ...` beside an
+    installed dtrain), or beside the dtrain/ folder (a checkout: package.json, `npm ci`)."""
+    named = os.environ.get("DTRAIN_NODE_MODULES")
+    if named:
+        return Path(named)
+    here = Path.cwd().resolve()
+    beside_package = Path(__file__).resolve().parents[3]
+    candidates = (*(f / "node_modules" for f in (here, *here.parents)), Path(sys.prefix) / "node_modules")
+    for folder in (*candidates, beside_package / "node_modules"):
+        if (folder / SIMULATOR).is_dir():
+            return folder
+    return beside_package / "node_modules"
+
+
+SIMULATOR = "@cloud-copilot/iam-simulate"
 
 
 class EngineError(Exception):
@@ -68,9 +89,11 @@ class PolicyEngine:
 
     def _worker(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            if not (NODE_MODULES / "@cloud-copilot" / "iam-simulate").is_dir():
+            modules = node_modules()
+            if not (modules / SIMULATOR).is_dir():
                 raise EngineError(
-                    f"@cloud-copilot/iam-simulate is not installed under {NODE_MODULES}; run `npm ci`"
+                    f"{SIMULATOR} is not installed under {modules}: run `npm ci` in a checkout, or "
+                    f"`npm install {SIMULATOR}` and set DTRAIN_NODE_MODULES to its node_modules"
                 )
             self._proc = subprocess.Popen(
                 [self.node, str(WORKER)],
@@ -78,8 +101,8 @@ class PolicyEngine:
                 stdout=subprocess.PIPE,
                 text=True,
                 bufsize=1,
-                env={"NODE_PATH": str(NODE_MODULES), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-                cwd=str(NODE_MODULES.parent),
+                env={"NODE_PATH": str(modules), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+                cwd=str(modules.parent),
             )
         return self._proc
 

@@ -1,0 +1,167 @@
+"""dtrain as a platform team gets it: a wheel built from this checkout, installed into a fresh
+virtualenv, used from a directory outside the checkout with no PYTHONPATH.
+
+The install is offline and honest about dependencies: `pip install --no-index` of the wheel with
+its `cdk` and `emulator` extras, where the only distributions pip can see besides the wheel are
+the test virtualenv's (linked in through a .pth file, without this checkout's editable dtrain), so
+a dependency pyproject.toml forgot fails the install. Node tools are not Python packages: the
+emulator's IAM simulator comes from this checkout's node_modules through DTRAIN_NODE_MODULES, as
+a team's `npm install` would provide it.
+
+Slow (about 2 minutes on 2 busy cores) because it runs the real things a team runs, each once:
+a wheel build, `cdk synth` of examples/platform_app (jsii start, all four dtrain stacks, the
+Lambda assets), that app's own assertion tests (a second synth, in the team's pytest), and
+`dtrain emulate up` (the project's own platform synthesized from the installed package and
+deployed into the emulator), `status` and `down`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dtrain.emulator.server_state import STATE_DIR_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_APP = ROOT / "examples" / "platform_app"
+# What the installed package must carry besides its modules (dtrain.package_data, dtrain.constructs).
+CARRIED = (
+    "dtrain/constructs/platform.py",
+    "dtrain/constructs/orchestration/workflow.py",
+    "dtrain/bundled/cdk.json",
+    "dtrain/bundled/requirements-lambda.txt",
+    "dtrain/bundled/lambda/submit_job/handler.py",
+    "dtrain/bundled/training_code/ddp/Dockerfile",
+    "dtrain/bundled/training_code/container/entrypoint.sh",
+    "dtrain/bundled/examples/ddp_torchrun.json",
+    "dtrain/emulator/authz/worker.js",
+)
+
+
+def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} -> {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def _source_copy(target: Path) -> Path:
+    """The checkout's files (tracked and new, not ignored), links kept: the build writes its
+    build/ and egg-info there, not into the checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the work tree, not yet committed
+        dest = target / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            dest.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, dest)
+    return target
+
+
+def _offline_venv(venv: Path, deps: Path) -> Path:
+    """A fresh virtualenv that sees the test environment's distributions except dtrain."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = Path(sysconfig.get_paths()["purelib"])
+    deps.mkdir()
+    for entry in site.iterdir():
+        if entry.name.startswith(("dtrain", "__editable__", "_dtrain")) or entry.suffix == ".pth":
+            continue
+        (deps / entry.name).symlink_to(entry)
+    python = venv / "bin" / "python"
+    venv_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(venv_site, "test_environment_packages.pth").write_text(f"{deps}\n")
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_runs_the_cli_the_example_platform_app_and_the_emulator(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    # The wheel, built from a copy of the checkout.
+    source = _source_copy(tmp_path / "source")
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip"]
+    _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), "."], cwd=source, env=env)
+    (wheel,) = wheels.glob("dtrain-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert set(CARRIED) <= names, sorted(set(CARRIED) - names)
+    assert not any(n.startswith(("stacks/", "app.py", "tests/")) for n in names)
+
+    python = _offline_venv(tmp_path / "venv", tmp_path / "deps")
+    _run(
+        [*pip, "--python", str(python), "install", "-q", "--no-index",
+         f"dtrain[cdk,emulator] @ {wheel.as_uri()}"],
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    bin_dir = python.parent
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+
+    # Outside the checkout, the installed package is the one imported.
+    work = tmp_path / "work"
+    work.mkdir()
+    where = _run(
+        [str(python), "-c", "import dtrain.constructs, dtrain; print(dtrain.__file__)"], cwd=work, env=env
+    )
+    assert Path(where.strip()).is_relative_to(tmp_path / "venv"), where
+    assert "submit" in _run([str(bin_dir / "dtrain"), "--help"], cwd=work, env=env)
+
+    # The team's own app and its own tests, as a copy outside the checkout.
+    team_app = shutil.copytree(
+        EXAMPLE_APP, work / "platform_app", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    _run([str(python), "app.py"], cwd=team_app, env={**env, "CDK_OUTDIR": str(work / "cdk.out")})
+    manifest = json.loads((work / "cdk.out" / "manifest.json").read_text())
+    stacks = {name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+    assert stacks == {
+        "AcmeNetwork",
+        "AcmeMlNetwork",
+        "AcmeMlStorage",
+        "AcmeMlTraining",
+        "AcmeMlOrchestration",
+    }
+    passed = _run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "tests"],
+        cwd=team_app, env=env,
+    )  # fmt: skip
+    assert " passed" in passed and "failed" not in passed, passed
+
+    # dtrain emulate up / status / down from the install (the platform synthesized from the package).
+    port = str(_free_port())
+    emu_env = {**env, STATE_DIR_ENV: str(work / "state"), "DTRAIN_NODE_MODULES": str(ROOT / "node_modules")}
+    up = _run([str(bin_dir / "dtrain"), "emulate", "up", "--port", port], cwd=work, env=emu_env, timeout=420)
+    try:
+        assert up.splitlines()[-1].startswith(f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port} ")
+        status = json.loads(
+            _run([str(bin_dir / "dtrain"), "emulate", "status", "--port", port], cwd=work, env=emu_env)
+        )
+        assert status["stacks"]["DtrainOrchestration"]["StateMachineArn"].startswith("arn:aws:states:")
+    finally:
+        down = _run([str(bin_dir / "dtrain"), "emulate", "down", "--port", port], cwd=work, env=emu_env)
+    assert "stopped emulator" in down
