@@ -7,6 +7,8 @@ Step Functions) is reached through VPC endpoints.
 
 from __future__ import annotations
 
+from typing import cast
+
 from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -66,7 +68,15 @@ class NetworkStack(Stack):
         # The configured block for the platform's own VPC (known at synth); the brought VPC's own.
         self.vpc_cidr: str = net.vpc_cidr if vpc is None else vpc.vpc_cidr_block
         if private_subnets is not None:
-            subnets = self.vpc.select_subnets(private_subnets).subnets
+            chosen = private_subnets
+            subnets = self.vpc.select_subnets(
+                availability_zones=chosen.availability_zones,
+                one_per_az=chosen.one_per_az,
+                subnet_filters=chosen.subnet_filters,
+                subnet_group_name=chosen.subnet_group_name,
+                subnet_type=chosen.subnet_type,
+                subnets=chosen.subnets,
+            ).subnets
         elif vpc is not None:
             subnets = vpc.private_subnets or vpc.isolated_subnets
         else:
@@ -242,7 +252,7 @@ class NetworkStack(Stack):
             # team's stack, which would then depend on this one's security group: a cycle); under
             # the VPC's node when the VPC is this stack's own, as its logical ids always were.
             endpoint = ec2.InterfaceVpcEndpoint(
-                self.vpc if Stack.of(self.vpc) is self else self,
+                cast(Construct, self.vpc) if Stack.of(self.vpc) is self else self,
                 name,
                 vpc=self.vpc,
                 service=service,

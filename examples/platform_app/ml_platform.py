@@ -69,5 +69,8 @@ def build(context: Mapping[str, Any] | None = None, *, outdir: str | None = None
     config = DtrainConfig.from_context(app.node.get_all_context())
     network = TeamNetworkStack(app, "AcmeNetwork")
     datasets = s3.Bucket.from_bucket_name(network, "Datasets", DATASETS_BUCKET)
-    platform = add_platform(app, config, ExistingResources(vpc=network.vpc, data_bucket=datasets))
+    existing = ExistingResources(
+        vpc=network.vpc, private_subnets=ec2.SubnetSelection(subnet_group_name="ml"), data_bucket=datasets
+    )
+    platform = add_platform(app, config, existing)
     return TeamApp(app=app, network=network, platform=platform)

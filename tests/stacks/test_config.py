@@ -194,3 +194,37 @@ def test_cdk_synth_fails_with_the_named_error_and_no_traceback() -> None:
     assert result.returncode == 1
     assert "fsx.storage_capacity_gib: 1000 is not 1200, 2400 or a multiple of 2400" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_apps_own_context_keys_are_left_alone() -> None:
+    # A platform team's app keeps its own keys beside ours: DtrainConfig.from_context(app's context).
+    context = {**cdk_json_context(), "environment": "dev", "team_name": "ml", "cost.center": "42"}
+    assert DtrainConfig.from_context(context).stack_prefix == "Dtrain"
+
+
+def test_a_near_miss_of_a_dtrain_key_is_still_refused_as_a_typo() -> None:
+    errors = errors_for({"stack_prefx": "Ml"})
+    assert [e.key for e in errors] == ["stack_prefx"]
+    assert "is not a known configuration key (did you mean stack_prefix?)" in str(errors[0])
+
+
+def test_settings_under_a_dtrain_object_are_read_alone_and_every_key_in_it_is_ours() -> None:
+    context = {
+        "stack_prefix": "Ignored",
+        "tags": "not ours",
+        "dtrain": {"stack_prefix": "Ml", "fsx.enabled": False},
+    }
+    config = DtrainConfig.from_context(context)
+    assert config.stack_prefix == "Ml" and not config.fsx.enabled
+    assert dict(config.tags) == DEFAULTS["tags"]
+    with pytest.raises(ConfigErrors) as caught:
+        DtrainConfig.from_context({"dtrain": {"team_name": "ml"}})
+    assert caught.value.keys() == ["team_name"]
+
+
+def test_from_settings_gives_the_defaults_with_the_settings_on_top() -> None:
+    config = DtrainConfig.from_settings({"network.flow_logs": False, "network.s3_gateway_endpoint": "false"})
+    assert not config.network.flow_logs and not config.network.s3_gateway_endpoint
+    assert DtrainConfig.from_settings().network.flow_logs
+    with pytest.raises(ConfigErrors):
+        DtrainConfig.from_settings({"environment": "dev"})
