@@ -92,3 +92,36 @@ def test_access_logs_are_delivered_by_bucket_policy_without_a_feature_flag_in_cd
             }
         },
     )
+
+
+def test_the_storage_construct_alone_with_the_teams_key_and_network() -> None:
+    # One dtrain construct without the others: the team's stack owns the VPC, its security group
+    # and its KMS key; dtrain's storage stack makes hardened buckets encrypted with that key.
+    from aws_cdk import App
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+
+    from dtrain.config import DtrainConfig
+    from dtrain.constructs.storage_stack import StorageStack
+
+    app = App()
+    team = Stack(app, "Team")
+    vpc = ec2.Vpc(team, "Vpc", max_azs=1, nat_gateways=0, subnet_configuration=[
+        ec2.SubnetConfiguration(name="ml", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+    ])  # fmt: skip
+    key = kms.Key(team, "Key", enable_key_rotation=True)
+    group = ec2.SecurityGroup(team, "Jobs", vpc=vpc)
+    config = DtrainConfig.from_settings({"fsx.enabled": False, "efs.enabled": False})
+    subnets = vpc.isolated_subnets
+    storage = StorageStack(
+        app, "Storage", config=config, vpc=vpc, private_subnets=ec2.SubnetSelection(subnets=subnets),
+        private_subnet_ids=[s.subnet_id for s in subnets], training_sg=group, key=key,
+    )  # fmt: skip
+    found = template(storage)
+    found.resource_count_is("AWS::KMS::Key", 0)
+    found.resource_count_is("AWS::S3::Bucket", 4)  # data, artifacts, checkpoints, access logs
+    by_team_key = Match.object_like({"KMSMasterKeyID": {"Fn::ImportValue": Match.any_value()}})
+    rule = Match.object_like({"ServerSideEncryptionByDefault": by_team_key})
+    found.resource_properties_count_is(
+        "AWS::S3::Bucket", {"BucketEncryption": {"ServerSideEncryptionConfiguration": [rule]}}, 3
+    )
