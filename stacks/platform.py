@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from dtrain.config import DtrainConfig
+from dtrain.constructs.nag_acknowledgments import acknowledge_platform
 from dtrain.constructs.network_stack import NetworkStack
 from dtrain.constructs.orchestration_stack import OrchestrationOptions, OrchestrationStack
 from dtrain.constructs.storage_stack import JOBS_PREFIX, StorageStack
@@ -80,8 +81,6 @@ def add_platform(
     in dtrain.config.DEFAULTS). `env`: the stacks' account and region (default: environment-
     agnostic). `acknowledge`: add the platform's cdk-nag acknowledgments (its findings, each with
     its reason; nag_acknowledgments.py), so an app that runs cdk-nag sees only its own findings."""
-    from dtrain.constructs.nag_acknowledgments import acknowledge_platform
-
     have = existing or ExistingResources()
 
     # The bootstrap-version rule checks an SSM parameter the bootstrap stack creates: right for
