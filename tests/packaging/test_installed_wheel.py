@@ -132,6 +132,13 @@ def test_an_installed_wheel_runs_the_cli_the_example_platform_app_and_the_emulat
     )
     assert Path(where.strip()).is_relative_to(tmp_path / "venv"), where
     assert "submit" in _run([str(bin_dir / "dtrain"), "--help"], cwd=work, env=env)
+    # The training code comes from the package: `dtrain data` runs its prepare_cifar10.py.
+    _run(
+        [str(bin_dir / "dtrain"), "data", "cifar10-sample", "data", "--train", "8", "--test", "0"],
+        cwd=work,
+        env=env,
+    )
+    assert (work / "data" / "data_batch_1").is_file()
 
     # The team's own app, as a copy outside the checkout.
     team_app = shutil.copytree(
