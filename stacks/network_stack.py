@@ -7,7 +7,7 @@ Step Functions) is reached through VPC endpoints.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Fn, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
@@ -248,18 +248,20 @@ class NetworkStack(Stack):
             "HTTPS to AWS APIs from the VPC",
         )
         for name, service in INTERFACE_ENDPOINTS.items():
-            # In this stack, not in the VPC's (vpc.add_interface_endpoint would put it in the
-            # team's stack, which would then depend on this one's security group: a cycle); under
-            # the VPC's node when the VPC is this stack's own, as its logical ids always were.
-            endpoint = ec2.InterfaceVpcEndpoint(
-                cast(Construct, self.vpc) if Stack.of(self.vpc) is self else self,
-                name,
-                vpc=self.vpc,
-                service=service,
-                subnets=self.private_subnets,
-                security_groups=[endpoint_sg],
-                private_dns_enabled=True,
-                open=False,
+            options: dict[str, Any] = {
+                "service": service,
+                "subnets": self.private_subnets,
+                "security_groups": [endpoint_sg],
+                "private_dns_enabled": True,
+                "open": False,
+            }
+            # A VPC of this stack (its own, or described by ids) adds the endpoint under its own
+            # node, as it always did. A VPC of another stack would put the endpoint in that stack,
+            # which would then depend on this one's security group (a cycle): it goes here.
+            endpoint = (
+                self.vpc.add_interface_endpoint(name, **options)
+                if Stack.of(self.vpc) is self
+                else ec2.InterfaceVpcEndpoint(self, name, vpc=self.vpc, **options)
             )
             for statement in endpoint_statements(name, dlc_account=dlc_account(self)):
                 endpoint.add_to_policy(statement)
