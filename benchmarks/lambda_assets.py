@@ -10,11 +10,11 @@ Each asset is built by the tree's own stacks/orchestration/lambda_bundling.py (C
                     (cwd = the asset, as /var/task), median of --runs processes, wall and CPU;
                     the CPU time is the one to compare on a loaded machine
 
---ref REF measures the tree of a git ref instead (this script run from `git archive REF`), so
-before and after come from the same script on the same machine:
+--ref REF also builds the assets of a git ref's tree (its own lambda_bundling, this script run
+from `git archive REF`) and times both sets round-robin in one run, so before and after share
+the machine's load:
 
-  .venv/bin/python benchmarks/lambda_assets.py --ref main --runs 7
-  .venv/bin/python benchmarks/lambda_assets.py --runs 7
+  .venv/bin/python benchmarks/lambda_assets.py --ref 41c1613 --runs 9
 """
 
 from __future__ import annotations
@@ -93,71 +93,87 @@ def import_seconds(asset: Path, fn: str) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
-def measure(runs: int) -> dict[str, dict[str, float]]:
-    with tempfile.TemporaryDirectory(prefix="lambda-assets-") as tmp:
-        assets = build(Path(tmp))
-        rows: dict[str, dict[str, float]] = {}
-        times: dict[str, list[tuple[float, float]]] = {fn: [] for fn in assets}
-        for _ in range(runs):  # round-robin: a load spike hits every asset alike
-            for fn, asset in assets.items():
-                times[fn].append(import_seconds(asset, fn))
-        for fn, asset in assets.items():
-            files = [f for f in asset.rglob("*") if f.is_file()]
-            rows[fn] = {
-                "files": len(files),
-                "mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
-                "zip_mb": round(zipped_bytes(asset) / 1e6, 2),
-                "dtrain_modules": len(list((asset / "dtrain").rglob("*.py"))),
-                "import_wall_ms": round(statistics.median(w for w, _ in times[fn]) * 1000, 1),
-                "import_cpu_ms": round(statistics.median(c for _, c in times[fn]) * 1000, 1),
-            }
-        return rows
+def describe(asset: Path) -> dict[str, float]:
+    files = [f for f in asset.rglob("*") if f.is_file()]
+    return {
+        "files": len(files),
+        "mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
+        "zip_mb": round(zipped_bytes(asset) / 1e6, 2),
+        "dtrain_modules": len(list((asset / "dtrain").rglob("*.py"))),
+    }
 
 
-def at_ref(ref: str, runs: int) -> str:
-    with tempfile.TemporaryDirectory(prefix="lambda-assets-ref-") as tmp:
-        archive = Path(tmp) / "tree.tar"
-        with archive.open("wb") as out:
-            subprocess.run(["git", "-C", str(REPO), "archive", ref], stdout=out, check=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(Path(tmp) / "tree", filter="data")
-        tree = Path(tmp) / "tree"
-        (tree / "benchmarks").mkdir(exist_ok=True)
-        shutil.copy2(__file__, tree / "benchmarks" / "lambda_assets.py")
-        for venv in (".venv-lambda",):
-            (tree / venv).symlink_to(REPO / venv)
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        command = [sys.executable, "benchmarks/lambda_assets.py", "--runs", str(runs), "--json"]
-        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-        return done.stdout
+def measure(asset_sets: dict[str, dict[str, Path]], runs: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Every asset of every set, round-robin: a load spike hits them all alike."""
+    times: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (label, fn): [] for label, assets in asset_sets.items() for fn in assets
+    }
+    for _ in range(runs):
+        for label, fn in times:
+            times[label, fn].append(import_seconds(asset_sets[label][fn], fn))
+    rows: dict[str, dict[str, dict[str, float]]] = {label: {} for label in asset_sets}
+    for (label, fn), samples in times.items():
+        rows[label][fn] = {
+            **describe(asset_sets[label][fn]),
+            "import_wall_ms": round(statistics.median(w for w, _ in samples) * 1000, 1),
+            "import_cpu_ms": round(statistics.median(c for _, c in samples) * 1000, 1),
+        }
+    return rows
+
+
+def build_at_ref(ref: str, tmp: Path) -> dict[str, Path]:
+    """The assets as the tree of `ref` builds them (its own lambda_bundling, run from its tree)."""
+    tmp.mkdir(parents=True)
+    archive = tmp / "tree.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "-C", str(REPO), "archive", ref], stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp / "tree", filter="data")
+    tree = tmp / "tree"
+    (tree / "benchmarks").mkdir(exist_ok=True)
+    shutil.copy2(__file__, tree / "benchmarks" / "lambda_assets.py")
+    (tree / ".venv-lambda").symlink_to(REPO / ".venv-lambda")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    command = [sys.executable, "benchmarks/lambda_assets.py", "--build-only", str(tmp / "assets")]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return {p.name: p for p in sorted((tmp / "assets").iterdir())}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--ref", help="measure the tree of this git ref")
+    parser.add_argument("--ref", help="also measure the assets the tree of this git ref builds")
+    parser.add_argument("--build-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = json.loads(at_ref(args.ref, args.runs)) if args.ref else measure(args.runs)
+    if args.build_only:
+        build(args.build_only)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="lambda-assets-") as tmp:
+        sets = {"working tree": build(Path(tmp) / "now")}
+        if args.ref:
+            sets[args.ref] = build_at_ref(args.ref, Path(tmp) / "ref")
+        rows = measure(sets, args.runs)
     if args.json:
         print(json.dumps(rows))
         return 0
     print(
-        f"{args.ref or 'working tree'}: median of {args.runs} imports; load average {os.getloadavg()[0]:.1f},"
+        f"median of {args.runs} imports each, round-robin;"
+        f" load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs"
     )
-    print(f"{os.cpu_count()} CPUs")
-    print(
-        f"  {'function':12s} {'files':>6s} {'MB':>6s} {'zip MB':>7s} {'dtrain':>7s}"
-        f" {'wall ms':>8s} {'CPU ms':>7s}"
-    )
-    for fn, row in rows.items():
+    for label, fns in rows.items():
+        print(f"{label}:")
         print(
-            f"  {fn:12s} {row['files']:6.0f} {row['mb']:6.2f} {row['zip_mb']:7.2f}"
-            f" {row['dtrain_modules']:7.0f}"
-            f" {row['import_wall_ms']:8.1f} {row['import_cpu_ms']:7.1f}"
+            f"  {'function':12s} {'files':>6s} {'MB':>6s} {'zip MB':>7s} {'dtrain':>7s}"
+            f" {'wall ms':>8s} {'CPU ms':>7s}"
         )
+        for fn, row in fns.items():
+            print(
+                f"  {fn:12s} {row['files']:6.0f} {row['mb']:6.2f} {row['zip_mb']:7.2f}"
+                f" {row['dtrain_modules']:7.0f} {row['import_wall_ms']:8.1f} {row['import_cpu_ms']:7.1f}"
+            )
     return 0
 
 
