@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
-from dtrain.jobspec.spec_rules import JOB_NAME_RE, full_match
+from dtrain.jobspec.naming import JOB_NAME_RE, is_valid_job_name
 from dtrain.local.processing_job import run_processing_locally
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -214,13 +214,13 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
 # -- the shims -----------------------------------------------------------------------------
 def _create_refused(name: str, request: Mapping[str, Any], region: str, account: str) -> str | None:
     """Why SageMaker answers this CreateProcessingJob with a ValidationException, or None."""
-    if not full_match(JOB_NAME_RE, name):
+    if not is_valid_job_name(name):
         # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's
         # own constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
         return (
             f"1 validation error detected: Value '{name}' at 'processingJobName' failed "
             "to satisfy constraint: Member must satisfy regular expression pattern: "
-            "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            f"^{JOB_NAME_RE.pattern}"
         )
     # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
     arn = f"arn:aws:sagemaker:{region}:{account}:processing-job/{name.lower()}"

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.values import check_s3_uri
 
 
 @dataclass(frozen=True)
@@ -84,20 +85,6 @@ FILE_SYSTEM_CHANNEL_KEYS = frozenset(
 SHORTCUT_KEYS = frozenset({"file_system", "path", "file_system_access_mode"})
 S3_SHORTCUT_KEYS = frozenset({"s3", "path"} | (S3_CHANNEL_KEYS - {"s3_data"}))
 PLATFORM_BUCKETS = ("data",)
-
-
-def check_s3_uri(field: str, value: object, errors: ErrorCollector) -> str | None:
-    """An `s3://bucket[/key]` URI within the service's length limit, or an error."""
-    if not isinstance(value, str):
-        errors.add(field, value, "must be an S3 URI string (s3://bucket/key)")
-        return None
-    if not rules.full_match(rules.S3_URI_RE, value):
-        errors.add(field, value, "must be an S3 URI: s3://bucket/key (lowercase bucket name, 3-63 chars)")
-        return None
-    if len(value) > rules.MAX_S3_URI:
-        errors.add(field, value, f"longer than {rules.MAX_S3_URI} characters")
-        return None
-    return value
 
 
 def _opt_enum(

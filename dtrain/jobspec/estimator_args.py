@@ -18,18 +18,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from dtrain.jobspec import estimator_values as values
 from dtrain.jobspec import spec_rules as rules
-from dtrain.jobspec.channels import check_s3_uri
 from dtrain.jobspec.debugger_rules import check_rules, rules_schema
 from dtrain.jobspec.distribution import STRATEGIES, parse_distribution
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
+from dtrain.jobspec.values import (
+    INT32_MAX,
+    INT64_MAX,
+    S3_SCHEMA,
+    Bool,
+    Custom,
+    Int,
+    Kind,
+    Name,
+    OneOf,
+    PerFramework,
+    S3Uri,
+    Tags,
+    Text,
+    anchored,
+)
 
-INT32_MAX: Final = 2**31 - 1
-INT64_MAX: Final = 2**63 - 1
+# Re-exported: tests and the schema read the estimator's kinds from here.
+__all__ = ["INT32_MAX", "INT64_MAX", "S3_SCHEMA", "Int", "Kind"]
+
 BOTH: Final = frozenset({"pytorch", "tensorflow"})
 TENSORFLOW: Final = frozenset({"tensorflow"})
 DEFAULT_MAX_RUN: Final = 24 * 60 * 60  # SDK v2 default
@@ -40,146 +56,6 @@ _VERSION_RE = re.compile(r"\d+(\.\d+){0,2}")
 _PY_VERSION_RE = re.compile(r"py3\d{0,2}")
 # TrainingRepositoryCredentialsProviderArn's model pattern, \p{Alnum} spelled for Python's re.
 _LAMBDA_ARN_RE = re.compile(r"arn:[A-Za-z0-9\-]+:lambda:[A-Za-z0-9\-]+:[0-9]{12}:function:.*")
-
-
-class Kind(Protocol):
-    """How one argument's value is checked, and its JSON Schema."""
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object: ...
-
-    def schema(self) -> dict[str, Any]: ...
-
-
-def _anchored(pattern: re.Pattern[str]) -> str:
-    return f"^{pattern.pattern}$"
-
-
-def short_int(value: int) -> object:
-    """An integer for an error message: a huge one as its size, never thousands of digits."""
-    return value if value.bit_length() <= 64 else f"<an integer of {len(str(value))} digits>"
-
-
-@dataclass(frozen=True)
-class Str:
-    max_len: int = 256
-    pattern: re.Pattern[str] | None = None
-    rule: str = ""
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        if not isinstance(value, str) or not value or "\n" in value or len(value) > self.max_len:
-            errors.add(
-                field, value, f"must be a non-empty one-line string of at most {self.max_len} characters"
-            )
-            return None
-        if self.pattern is not None and not rules.full_match(self.pattern, value):
-            errors.add(field, value, self.rule or f"must match {self.pattern.pattern}")
-            return None
-        return value
-
-    def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_len}
-        if self.pattern is not None:
-            out["pattern"] = _anchored(self.pattern)
-        return out
-
-
-@dataclass(frozen=True)
-class Int:
-    """An integer within [minimum, maximum]; `model` names the request field the bounds come from."""
-
-    minimum: int
-    maximum: int = INT32_MAX
-    model: str | None = None
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors.add(field, value, "must be an integer")
-            return None
-        if value < self.minimum or value > self.maximum:
-            errors.add(field, short_int(value), self.bounds())
-            return None
-        return value
-
-    def bounds(self) -> str:
-        if self.maximum in (INT32_MAX, INT64_MAX):
-            bits = 32 if self.maximum == INT32_MAX else 64
-            return (
-                f"must be an integer >= {self.minimum} and <= {self.maximum} (the service's {bits}-bit limit)"
-            )
-        return f"must be between {self.minimum} and {self.maximum}"
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
-
-
-@dataclass(frozen=True)
-class Bool:
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        if not isinstance(value, bool):
-            errors.add(field, value, "must be true or false")
-            return None
-        return value
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "boolean"}
-
-
-@dataclass(frozen=True)
-class Enum:
-    allowed: tuple[str, ...]
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        if not isinstance(value, str) or value not in self.allowed:
-            errors.add(field, value, f"must be one of {', '.join(self.allowed)}")
-            return None
-        return value
-
-    def schema(self) -> dict[str, Any]:
-        return {"enum": list(self.allowed)}
-
-
-S3_SCHEMA: Final[dict[str, Any]] = {
-    "type": "string",
-    "pattern": _anchored(rules.S3_URI_RE),
-    "maxLength": rules.MAX_S3_URI,
-}
-
-
-@dataclass(frozen=True)
-class S3:
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        return check_s3_uri(field, value, errors)
-
-    def schema(self) -> dict[str, Any]:
-        return dict(S3_SCHEMA)
-
-
-@dataclass(frozen=True)
-class Custom:
-    """A structured value checked by a named function of dtrain.jobspec.estimator_values."""
-
-    check: Callable[[str, object, ErrorCollector], object]
-    json_schema: Mapping[str, Any]
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        return self.check(field, value, errors)
-
-    def schema(self) -> dict[str, Any]:
-        return dict(self.json_schema)
-
-
-@dataclass(frozen=True)
-class PerFramework:
-    """A value whose check depends on the framework (hyperparameters, distribution)."""
-
-    check: Callable[[str, object, str, ErrorCollector], object]
-    json_schema: Mapping[str, Any]
-
-    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
-        return self.check(field, value, framework, errors)
-
-    def schema(self) -> dict[str, Any]:
-        return dict(self.json_schema)
 
 
 def _some(value: object) -> object:
@@ -280,7 +156,11 @@ def _id_list(max_items: int) -> Custom:
             return None
         return tuple(value)
 
-    return Custom(check, {"type": "array", "items": _IDS, "minItems": 1, "maxItems": max_items})
+    return Custom(
+        check,
+        {"type": "array", "items": _IDS, "minItems": 1, "maxItems": max_items},
+        f"list of 1-{max_items} ids (letters, digits, '-'; at most {rules.MAX_VPC_ID} characters)",
+    )
 
 
 def _container_strings(field: str, value: object, errors: ErrorCollector) -> object:
@@ -300,15 +180,6 @@ _STRING_LIST = {
     "items": {"type": "string", "maxLength": 256},
     "minItems": 1,
     "maxItems": 100,
-}
-_TAG = {
-    "type": "object",
-    "properties": {
-        "Key": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TAG_KEY},
-        "Value": {"type": "string", "maxLength": rules.MAX_TAG_VALUE},
-    },
-    "required": ["Key", "Value"],
-    "additionalProperties": False,
 }
 _CONFIG_OBJECT = {"type": "object"}
 
@@ -331,14 +202,22 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "entry_point",
         "Framework",
-        Custom(values.check_entry_point, {"type": "string", "minLength": 1, "maxLength": 256}),
+        Custom(
+            values.check_entry_point,
+            {"type": "string", "minLength": 1, "maxLength": 256},
+            "relative path of the script (inside source_dir when given)",
+        ),
         required=True,
         lands_in="HyperParameters.sagemaker_program",
     ),
     Arg(
         "source_dir",
         "Framework",
-        Custom(values.check_source_dir, {"type": "string", "minLength": 1, "maxLength": 4096}),
+        Custom(
+            values.check_source_dir,
+            {"type": "string", "minLength": 1, "maxLength": 4096},
+            "local directory, or an s3:// tarball",
+        ),
         lands_in="HyperParameters.sagemaker_submit_directory (s3 tarball, or the local dir uploaded)",
     ),
     Arg(
@@ -352,6 +231,7 @@ ARGS: Final[tuple[Arg, ...]] = (
                     {"type": "string", "pattern": "^[^\\s/]+(/[^\\s/]+)+$", "maxLength": 255},
                 ]
             },
+            f"a packaged image ({', '.join(f'`{i}`' for i in values.PACKAGED_IMAGES)}) or an image URI",
         ),
         required=True,
         lands_in="AlgorithmSpecification.TrainingImage (packaged names resolved by the platform)",
@@ -359,13 +239,13 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "framework_version",
         "PyTorch/TensorFlow",
-        Str(16, _VERSION_RE, "must be a version such as 2.1 or 2.1.0"),
+        Text(16, _VERSION_RE, "must be a version such as 2.1 or 2.1.0"),
         lands_in="AlgorithmSpecification.EnableSageMakerMetricsTimeSeries default (PT>=1.3, TF>=1.15)",
     ),
     Arg(
         "py_version",
         "PyTorch/TensorFlow",
-        Str(8, _PY_VERSION_RE, "must be py3 or py3NN (py310)"),
+        Text(8, _PY_VERSION_RE, "must be py3 or py3NN (py310)"),
         lands_in="nothing (image lookup only; dtrain takes image_uri)",
     ),
     Arg(
@@ -381,6 +261,7 @@ ARGS: Final[tuple[Arg, ...]] = (
                 },
                 "maxProperties": rules.MAX_HYPERPARAMETERS,
             },
+            f"object of name -> JSON value, at most {rules.MAX_HYPERPARAMETERS}; no `sagemaker_` names",
         ),
         default_factory=dict,
         lands_in="HyperParameters (JSON-encoded)",
@@ -388,7 +269,12 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "distribution",
         "PyTorch/TensorFlow",
-        PerFramework(parse_distribution, _distribution_schema()),
+        PerFramework(
+            parse_distribution,
+            _distribution_schema(),
+            f"one strategy ({', '.join(f'`{s}`' for s in (*STRATEGIES, 'mpi', 'smdistributed'))})"
+            ': `{"enabled": true}`',
+        ),
         lands_in="HyperParameters.sagemaker_*_enabled (per strategy)",
     ),
     Arg(
@@ -402,7 +288,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "code_location",
         "Framework",
-        S3(),
+        S3Uri(bucket_name_rule=True),
         lands_in="HyperParameters.sagemaker_submit_directory (upload prefix of local code)",
     ),
     Arg(
@@ -411,6 +297,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         Custom(
             values.check_dependencies,
             {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            "list of local directories",
         ),
         lands_in="sourcedir.tar.gz: each local directory at the tarball's root, under its own name",
     ),
@@ -418,7 +305,11 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "model_dir",
         "TensorFlow",
-        Custom(values.check_model_dir, {"anyOf": [{"const": False}, {"type": "string", "minLength": 1}]}),
+        Custom(
+            values.check_model_dir,
+            {"anyOf": [{"const": False}, {"type": "string", "minLength": 1}]},
+            "S3 URI or container path, or false",
+        ),
         frameworks=TENSORFLOW,
         lands_in="HyperParameters.model_dir (default output_path/job/model, /opt/ml/model under MPI)",
     ),
@@ -426,14 +317,14 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "container_entry_point",
         "EstimatorBase",
-        Custom(_container_strings, _STRING_LIST),
+        Custom(_container_strings, _STRING_LIST, "list of 1-100 one-line strings of at most 256 characters"),
         request="AlgorithmSpecification.ContainerEntrypoint",
         send=_as_list,
     ),
     Arg(
         "container_arguments",
         "EstimatorBase",
-        Custom(_container_strings, _STRING_LIST),
+        Custom(_container_strings, _STRING_LIST, "list of 1-100 one-line strings of at most 256 characters"),
         request="AlgorithmSpecification.ContainerArguments",
         send=_as_list,
     ),
@@ -444,17 +335,18 @@ ARGS: Final[tuple[Arg, ...]] = (
             values.check_environment,
             {
                 "type": "object",
-                "propertyNames": {"pattern": _anchored(rules.ENV_KEY_RE)},
+                "propertyNames": {"pattern": anchored(rules.ENV_KEY_RE)},
                 "additionalProperties": {"type": "string", "maxLength": rules.MAX_ENVIRONMENT_VALUE},
                 "maxProperties": rules.MAX_ENVIRONMENT,
             },
+            f"object of NAME -> string, at most {rules.MAX_ENVIRONMENT} entries",
         ),
         lands_in="Environment (over the platform's)",
     ),
     Arg(
         "input_mode",
         "EstimatorBase",
-        Enum(rules.TRAINING_INPUT_MODES),
+        OneOf(*rules.TRAINING_INPUT_MODES),
         default="File",
         request="AlgorithmSpecification.TrainingInputMode",
     ),
@@ -476,6 +368,7 @@ ARGS: Final[tuple[Arg, ...]] = (
                     "additionalProperties": False,
                 },
             },
+            f'list of at most {rules.MAX_METRIC_DEFINITIONS} `{{"Name", "Regex"}}` objects',
         ),
         lands_in="AlgorithmSpecification.MetricDefinitions (packaged images get their trainers')",
     ),
@@ -488,13 +381,13 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "training_repository_access_mode",
         "EstimatorBase",
-        Enum(("Platform", "Vpc")),
+        OneOf("Platform", "Vpc"),
         request="AlgorithmSpecification.TrainingImageConfig.TrainingRepositoryAccessMode",
     ),
     Arg(
         "training_repository_credentials_provider_arn",
         "EstimatorBase",
-        Str(2048, _LAMBDA_ARN_RE, "must be a Lambda function ARN"),
+        Text(2048, _LAMBDA_ARN_RE, "must be a Lambda function ARN"),
         request=(
             "AlgorithmSpecification.TrainingImageConfig.TrainingRepositoryAuthConfig."
             "TrainingRepositoryCredentialsProviderArn"
@@ -504,7 +397,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "role",
         "EstimatorBase",
-        Str(
+        Text(
             rules.MAX_ROLE_ARN,
             rules.ROLE_ARN_RE,
             "must be an IAM role ARN (arn:aws:iam::123456789012:role/name)",
@@ -514,7 +407,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "instance_type",
         "EstimatorBase",
-        Str(64, rules.INSTANCE_TYPE_RE, "must be a SageMaker instance type: ml.<family>.<size>"),
+        Text(64, rules.INSTANCE_TYPE_RE, "must be a SageMaker instance type: ml.<family>.<size>"),
         request="ResourceConfig.InstanceType",  # required without instance_groups (estimator_rules)
     ),
     Arg(
@@ -540,13 +433,14 @@ ARGS: Final[tuple[Arg, ...]] = (
                             "minLength": 1,
                             "maxLength": MAX_GROUP_NAME,
                         },
-                        "instance_type": {"type": "string", "pattern": _anchored(rules.INSTANCE_TYPE_RE)},
+                        "instance_type": {"type": "string", "pattern": anchored(rules.INSTANCE_TYPE_RE)},
                         "instance_count": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
                     },
                     "required": list(GROUP_KEYS),
                     "additionalProperties": False,
                 },
             },
+            f"list of 1-{MAX_GROUPS} `{{instance_group_name, instance_type, instance_count}}` objects",
         ),
         lands_in="ResourceConfig.InstanceGroups (instead of InstanceType / InstanceCount)",
     ),
@@ -560,7 +454,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "volume_kms_key",
         "EstimatorBase",
-        Str(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
+        Text(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
         request="ResourceConfig.VolumeKmsKeyId",
     ),
     Arg(
@@ -646,21 +540,30 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "checkpoint_s3_uri",
         "Framework",
-        S3(),
+        S3Uri(bucket_name_rule=True),
         lands_in="CheckpointConfig.S3Uri (else the platform's, per job)",
     ),
     Arg(
         "checkpoint_local_path",
         "Framework",
-        Custom(_checkpoint_local_path, {"type": "string", "pattern": "^/", "maxLength": 4096}),
+        Custom(
+            _checkpoint_local_path,
+            {"type": "string", "pattern": "^/", "maxLength": 4096},
+            "absolute path in the container",
+        ),
         lands_in="CheckpointConfig.LocalPath",
     ),
     # --- outputs -----------------------------------------------------------------------------
-    Arg("output_path", "EstimatorBase", S3(), lands_in="OutputDataConfig.S3OutputPath (else the platform's)"),
+    Arg(
+        "output_path",
+        "EstimatorBase",
+        S3Uri(bucket_name_rule=True),
+        lands_in="OutputDataConfig.S3OutputPath (else the platform's)",
+    ),
     Arg(
         "output_kms_key",
         "EstimatorBase",
-        Str(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
+        Text(rules.MAX_KMS_KEY_ID, rules.KMS_KEY_RE, "must be a KMS key id, alias or ARN"),
         request="OutputDataConfig.KmsKeyId",
     ),
     Arg(
@@ -674,57 +577,53 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "base_job_name",
         "EstimatorBase",
-        Str(rules.MAX_JOB_NAME_LENGTH, rules.JOB_NAME_RE, "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+        Name(),
         lands_in="TrainingJobName (base of the derived name)",
     ),
     Arg(
         "tags",
         "EstimatorBase",
-        Custom(
-            values.check_tags,
-            {
-                "anyOf": [
-                    {"type": "array", "items": _TAG, "maxItems": rules.MAX_SPEC_TAGS},
-                    {
-                        "type": "object",
-                        "additionalProperties": {"type": "string"},
-                        "maxProperties": rules.MAX_SPEC_TAGS,
-                    },
-                ]
-            },
-        ),
+        Tags(),
         lands_in="Tags (then the platform's)",
     ),
     Arg(
         "model_uri",
         "EstimatorBase",
-        S3(),
+        S3Uri(bucket_name_rule=True),
         lands_in="InputDataConfig: a File-mode channel named model_channel_name",
     ),
     Arg(
         "model_channel_name",
         "EstimatorBase",
-        Str(rules.MAX_CHANNEL_NAME, rules.CHANNEL_NAME_RE, "must match [A-Za-z0-9.-_]+"),
+        Text(rules.MAX_CHANNEL_NAME, rules.CHANNEL_NAME_RE, "must match [A-Za-z0-9.-_]+"),
         default=DEFAULT_MODEL_CHANNEL,
         lands_in="InputDataConfig[].ChannelName of the model_uri channel",
     ),
     Arg(
         "tensorboard_output_config",
         "EstimatorBase",
-        Custom(values.check_tensorboard_output_config, _CONFIG_OBJECT),
+        Custom(
+            values.check_tensorboard_output_config,
+            _CONFIG_OBJECT,
+            "`{s3_output_path, container_local_output_path}` (TensorBoardOutputConfig)",
+        ),
         request="TensorBoardOutputConfig",
     ),
     # --- Debugger and profiler ---------------------------------------------------------------
     Arg(
         "debugger_hook_config",
         "EstimatorBase",
-        Custom(values.check_debugger_hook_config, {"anyOf": [{"const": False}, _CONFIG_OBJECT]}),
+        Custom(
+            values.check_debugger_hook_config,
+            {"anyOf": [{"const": False}, _CONFIG_OBJECT]},
+            "DebuggerHookConfig's arguments, or false",
+        ),
         lands_in="DebugHookConfig (SDK default: S3OutputPath=output_path)",
     ),
     Arg(
         "profiler_config",
         "EstimatorBase",
-        Custom(values.check_profiler_config, _CONFIG_OBJECT),
+        Custom(values.check_profiler_config, _CONFIG_OBJECT, "ProfilerConfig's arguments"),
         lands_in="ProfilerConfig",
     ),
     Arg(
@@ -737,7 +636,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "rules",
         "EstimatorBase",
-        Custom(check_rules, rules_schema()),
+        Custom(check_rules, rules_schema(), "list of Debugger / Profiler rules"),
         lands_in="DebugRuleConfigurations / ProfilerRuleConfigurations (+ the rules' collections in "
         "DebugHookConfig)",
     ),

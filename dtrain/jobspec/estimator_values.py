@@ -15,6 +15,9 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.values import check_s3_uri, check_tag, check_tags
+
+__all__ = ["check_tag", "check_tags"]  # re-exported: the tag rule lives in dtrain.jobspec.values
 
 # Keys the builder adds (script mode, per strategy, TensorFlow's model_dir): a user value
 # would be overwritten by the SDK, so it is refused instead of silently lost.
@@ -98,54 +101,6 @@ def check_environment(field: str, value: object, errors: ErrorCollector) -> dict
                 f"values must be strings of at most {rules.MAX_ENVIRONMENT_VALUE} characters",
             )
     return dict(value) if len(errors.errors) == before else None
-
-
-def check_tag(field: str, key: object, value: object, errors: ErrorCollector) -> bool:
-    if (
-        not isinstance(key, str)
-        or not 1 <= len(key) <= rules.MAX_TAG_KEY
-        or not rules.full_match(rules.TAG_RE, key)
-        or key.lower().startswith("aws:")
-    ):
-        errors.add(field, key, "tag keys: 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:")
-        return False
-    if (
-        not isinstance(value, str)
-        or len(value) > rules.MAX_TAG_VALUE
-        or not rules.full_match(rules.TAG_RE, value)
-    ):
-        errors.add(field, value, "tag values: at most 256 letters, digits, spaces or _.:/=+-@")
-        return False
-    return True
-
-
-def check_tags(field: str, value: object, errors: ErrorCollector) -> tuple[tuple[str, str], ...] | None:
-    pairs: list[tuple[object, object]] = []
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping) or set(item) != {"Key", "Value"}:
-                errors.add(f"{field}[{i}]", item, 'must be {"Key": ..., "Value": ...}')
-                return None
-            pairs.append((item["Key"], item["Value"]))
-    else:
-        errors.add(field, value, 'must be a list of {"Key", "Value"} or an object of key -> value')
-        return None
-    if len(pairs) > rules.MAX_SPEC_TAGS:
-        errors.add(
-            field,
-            len(pairs),
-            f"at most {rules.MAX_SPEC_TAGS} tags"
-            f" (Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
-        )
-        return None
-    ok = all(check_tag(f"{field}[{i}]", k, v, errors) for i, (k, v) in enumerate(pairs))
-    keys = [k for k, _ in pairs]
-    if ok and len(set(keys)) != len(keys):
-        errors.add(field, keys, "tag keys must be unique")
-        return None
-    return tuple((str(k), str(v)) for k, v in pairs) if ok else None
 
 
 def check_metric_definitions(
@@ -233,8 +188,6 @@ def _string_map(field: str, value: object, errors: ErrorCollector) -> dict[str, 
 
 
 def _opt_s3(field: str, data: Mapping[str, object], key: str, errors: ErrorCollector) -> str | None:
-    from dtrain.jobspec.channels import check_s3_uri
-
     return check_s3_uri(f"{field}.{key}", data[key], errors) if data.get(key) is not None else None
 
 
@@ -371,8 +324,6 @@ def check_entry_point(field: str, value: object, errors: ErrorCollector) -> str 
 
 
 def check_source_dir(field: str, value: object, errors: ErrorCollector) -> str | None:
-    from dtrain.jobspec.channels import check_s3_uri
-
     if not isinstance(value, str) or not value or "\n" in value or len(value) > rules.MAX_DIRECTORY_PATH:
         errors.add(field, value, "must be a non-empty one-line string of at most 4096 characters")
         return None

@@ -13,12 +13,14 @@ from collections.abc import Mapping
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.values import Name
 
 # botocore's SageMaker model, shape ExperimentConfig (all optional).
 EXPERIMENT_CONFIG_KEYS = ("ExperimentName", "TrialName", "TrialComponentDisplayName", "RunName")
-# botocore's ExperimentEntityName (min 1, max 120).
-ENTITY_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}")
+# botocore's ExperimentEntityName (min 1, max 120): the name rule of dtrain.jobspec.naming.
 MAX_ENTITY_NAME = 120
+ENTITY_NAME = Name(MAX_ENTITY_NAME)
+ENTITY_NAME_RE = re.compile(ENTITY_NAME.pattern)
 
 
 def parse_experiment_config(field: str, data: object, errors: ErrorCollector) -> dict[str, str] | None:
@@ -31,23 +33,15 @@ def parse_experiment_config(field: str, data: object, errors: ErrorCollector) ->
     for key, value in data.items():
         if key not in EXPERIMENT_CONFIG_KEYS:
             errors.add(f"{field}.{key}", value, rules.unknown_key_rule(str(key), EXPERIMENT_CONFIG_KEYS))
-        elif (
-            not isinstance(value, str)
-            or len(value) > MAX_ENTITY_NAME
-            or ENTITY_NAME_RE.fullmatch(value) is None
-        ):
-            errors.add(
-                f"{field}.{key}",
-                value,
-                "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$ (1-120 letters, digits and inner hyphens)",
-            )
+        elif (problem := ENTITY_NAME(value)) is not None:
+            errors.add(f"{field}.{key}", value, problem)
         else:
             out[key] = value
     return out if len(errors.errors) == before else None
 
 
 def experiment_config_schema() -> dict[str, object]:
-    name = {"type": "string", "pattern": f"^{ENTITY_NAME_RE.pattern}$", "maxLength": MAX_ENTITY_NAME}
+    name = ENTITY_NAME.schema()
     return {
         "type": "object",
         "properties": {key: name for key in EXPERIMENT_CONFIG_KEYS},

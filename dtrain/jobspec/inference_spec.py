@@ -21,22 +21,31 @@ script. All problems are reported in one pass, unknown keys with a "did you mean
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.estimator_values import check_tags
-from dtrain.jobspec.experiment_config import parse_experiment_config
+from dtrain.jobspec.experiment_config import experiment_config_schema, parse_experiment_config
+from dtrain.jobspec.values import (
+    INT32_MAX,
+    Bool,
+    CheckedElsewhere,
+    DataSource,
+    Int,
+    Kind,
+    Name,
+    Obj,
+    OneOf,
+    OnlyFor,
+    S3Uri,
+    StrList,
+    StrMap,
+    Table,
+    Tags,
+    Text,
+)
 
-Check = Callable[[object], str | None]
-INT32_MAX = 2**31 - 1
-# botocore's EndpointName / ModelName / TransformJobName: at most 63 characters.
-NAME_RE = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-_NAME_PATTERN = re.compile(NAME_RE)
-NAME_RULE = "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
 # Model.__init__'s default (logging.INFO); the estimator's container_log_level wins, as
 # Estimator.create_model passes it on.
 DEFAULT_CONTAINER_LOG_LEVEL = 20
@@ -47,119 +56,34 @@ DEFAULT_SERVERLESS_MAX_CONCURRENCY = 5
 MAX_PAYLOAD_BUDGET_MB = 100
 
 
-def _str(value: object) -> str | None:
-    return None if isinstance(value, str) and value else "must be a non-empty string"
+_TEXT = Text()
+_BOOL = Bool()
+_NAME = Name()
+_S3 = S3Uri()
 
 
-def _s3(value: object) -> str | None:
-    return None if isinstance(value, str) and value.startswith("s3://") else "must be an s3:// URI"
+@dataclass(frozen=True)
+class _JsonPath(Kind):
+    """botocore's JsonPath: at most 63 characters."""
 
+    def __call__(self, value: object) -> str | None:
+        ok = isinstance(value, str) and len(value) <= 63
+        return None if ok else "must be a JSONPath of at most 63 characters (e.g. $[1:])"
 
-def _name(value: object) -> str | None:
-    ok = isinstance(value, str) and len(value) <= 63 and rules.full_match(_NAME_PATTERN, value)
-    return None if ok else NAME_RULE
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": 63}
 
-
-def _int(lo: int, hi: int) -> Check:
-    def check(value: object) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
-        return None if ok else f"must be an integer from {lo} to {hi}"
-
-    return check
-
-
-def _bool(value: object) -> str | None:
-    return None if isinstance(value, bool) else "must be true or false"
-
-
-def _one_of(*allowed: str) -> Check:
-    def check(value: object) -> str | None:
-        if value in allowed:
-            return None
-        hint = f"; {rules.did_you_mean(value, allowed)}" if isinstance(value, str) else ""
-        return f"must be one of {', '.join(allowed)}{hint}"
-
-    return check
-
-
-def _str_map(limit: int) -> Check:
-    def check(value: object) -> str | None:
-        ok = isinstance(value, Mapping) and all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
-        )
-        if not ok:
-            return "must be an object of string -> string"
-        assert isinstance(value, Mapping)
-        return None if len(value) <= limit else f"at most {limit} entries"
-
-    return check
-
-
-def _json_path(value: object) -> str | None:
-    # botocore's JsonPath: at most 63 characters.
-    ok = isinstance(value, str) and len(value) <= 63
-    return None if ok else "must be a JSONPath of at most 63 characters (e.g. $[1:])"
-
-
-def _tags(value: object) -> str | None:
-    probe = ErrorCollector()
-    check_tags("tags", value, probe)
-    return probe.errors[0].rule if probe.errors else None
-
-
-def _object(table: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
-    """A nested object: every key known, each value passing its check; first problem named."""
-
-    def check(value: object) -> str | None:
-        if not isinstance(value, Mapping):
-            return f"must be an object with any of {', '.join(table)}"
-        for key in required:
-            if key not in value:
-                return f"{key}: required"
-        for key, item in value.items():
-            if key not in table:
-                return f"{key}: {rules.unknown_key_rule(str(key), table)}"
-            problem = table[key](item)
-            if problem:
-                return f"{key}: {problem}"
-        return None
-
-    return check
-
-
-def _str_list(limit: int) -> Check:
-    def check(value: object) -> str | None:
-        ok = (
-            isinstance(value, list)
-            and 1 <= len(value) <= limit
-            and all(isinstance(v, str) and v for v in value)
-        )
-        return None if ok else f"must be a list of 1 to {limit} non-empty strings"
-
-    return check
-
-
-def _data_shortcut(value: object) -> str | None:
-    # As the inputs' `{"s3": "data", "path": ...}`: a prefix of the platform's data bucket.
-    if isinstance(value, Mapping) and set(value) == {"s3", "path"} and value["s3"] == "data":
-        path = value["path"]
-        if isinstance(path, str) and path and ".." not in path.split("/"):
-            return None
-    return 'must be an s3:// URI or {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
+    def describe(self) -> str:
+        return "JSONPath, at most 63 characters"
 
 
 # sagemaker.serverless.ServerlessInferenceConfig (SDK 2.220); bounds: botocore's
 # ServerlessMemorySizeInMB (1024-6144), ServerlessMaxConcurrency / ServerlessProvisionedConcurrency
 # (1-200). SageMaker takes the memory in 1 GB steps ("Serverless Inference": 1024, 2048, ... 6144).
-def _memory(value: object) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value in range(1024, 6145, 1024)
-    return None if ok else "must be one of 1024, 2048, 3072, 4096, 5120, 6144"
-
-
-SERVERLESS_ARGS: dict[str, Check] = {
-    "memory_size_in_mb": _memory,
-    "max_concurrency": _int(1, 200),
-    "provisioned_concurrency": _int(1, 200),
+SERVERLESS_ARGS: dict[str, Kind] = {
+    "memory_size_in_mb": OneOf(*range(1024, 6145, 1024)),
+    "max_concurrency": Int(1, 200),
+    "provisioned_concurrency": Int(1, 200),
 }
 # What a serverless deploy refuses. botocore ProductionVariant: a serverless variant has no
 # instances to size, no volume, no container start-up to time. Serverless Inference "Feature
@@ -175,28 +99,30 @@ SERVERLESS_EXCLUDED = (
     "enable_network_isolation",
 )
 # vpc_config / vpc_config_override: the SDK's dict, as botocore's VpcConfig (1-5 groups, 1-16 subnets).
-VPC_ARGS: dict[str, Check] = {"Subnets": _str_list(16), "SecurityGroupIds": _str_list(5)}
+VPC_ARGS: dict[str, Kind] = {"Subnets": StrList(16), "SecurityGroupIds": StrList(5)}
 # ModelClientConfig (botocore): InvocationsTimeoutInSeconds 1-3600, InvocationsMaxRetries 0-3.
-MODEL_CLIENT_ARGS: dict[str, Check] = {
-    "InvocationsTimeoutInSeconds": _int(1, 3600),
-    "InvocationsMaxRetries": _int(0, 3),
+MODEL_CLIENT_ARGS: dict[str, Kind] = {
+    "InvocationsTimeoutInSeconds": Int(1, 3600),
+    "InvocationsMaxRetries": Int(0, 3),
 }
 
 # PyTorchModel / TensorFlowModel / FrameworkModel / Model.__init__ (SDK 2.220): name -> check or
 # the reason it is refused. Shared by both blocks (transform: a model of its own).
-MODEL_ARGS: dict[str, Check | str] = {
-    "role": _str,
-    "entry_point": _str,
-    "source_dir": _str,
-    "image_uri": _str,
-    "framework_version": _str,
-    "py_version": _str,
-    "model_server_workers": _int(1, INT32_MAX),
-    "model_name": _name,
-    "enable_network_isolation": _bool,
-    "container_log_level": _int(0, 50),
-    "code_location": _s3,
-    "model_kms_key": _str,
+MODEL_ARGS: dict[str, Kind | str] = {
+    "role": _TEXT,
+    "entry_point": _TEXT,
+    "source_dir": _TEXT,
+    "image_uri": _TEXT,
+    "framework_version": _TEXT,
+    "py_version": _TEXT,
+    "model_server_workers": OnlyFor(
+        Int(1, INT32_MAX), "pytorch", "PyTorchModel only (TensorFlow Serving has no such setting)"
+    ),
+    "model_name": _NAME,
+    "enable_network_isolation": _BOOL,
+    "container_log_level": Int(0, 50),
+    "code_location": _S3,
+    "model_kms_key": _TEXT,
     "name": "give model_name (Estimator.deploy's name for the model)",
     "model_data": "the model is the training job's model.tar.gz",
     "dependencies": "put extra modules in source_dir (the repacked model's code/ takes it whole)",
@@ -207,19 +133,19 @@ MODEL_ARGS: dict[str, Check | str] = {
     "resources": "inference components are not supported; deploy a model-based endpoint",
 }
 # Model.deploy / EstimatorBase.deploy (SDK 2.220).
-DEPLOY_ARGS: dict[str, Check | str] = {
+DEPLOY_ARGS: dict[str, Kind | str] = {
     **MODEL_ARGS,
-    "env": _str_map(100),  # botocore EnvironmentMap: at most 100
-    "vpc_config": _object(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
-    "initial_instance_count": _int(1, INT32_MAX),
-    "instance_type": _str,
-    "endpoint_name": _name,
-    "serverless_inference_config": _object(SERVERLESS_ARGS),
-    "tags": _tags,
-    "kms_key": _str,
-    "volume_size": _int(1, 512),
-    "model_data_download_timeout": _int(60, 3600),
-    "container_startup_health_check_timeout": _int(60, 3600),
+    "env": StrMap(100),  # botocore EnvironmentMap: at most 100
+    "vpc_config": Obj(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
+    "initial_instance_count": Int(1, INT32_MAX),
+    "instance_type": _TEXT,
+    "endpoint_name": _NAME,
+    "serverless_inference_config": Obj(SERVERLESS_ARGS),
+    "tags": Tags(),
+    "kms_key": _TEXT,
+    "volume_size": Int(1, 512),
+    "model_data_download_timeout": Int(60, 3600),
+    "container_startup_health_check_timeout": Int(60, 3600),
     "serializer": "client-side; `dtrain predict` picks the request's content type",
     "deserializer": "client-side; `dtrain predict` picks the response's accept type",
     "accelerator_type": "Elastic Inference is retired (no new customers since April 2023)",
@@ -236,32 +162,34 @@ DEPLOY_ARGS: dict[str, Check | str] = {
     "update_endpoint": "removed in SDK v2; an existing endpoint_name is updated with a new config",
 }
 # Estimator.transformer + Transformer.transform (SDK 2.220). `env` here is the transform job's.
-TRANSFORM_ARGS: dict[str, Check | str] = {
+TRANSFORM_ARGS: dict[str, Kind | str] = {
     **MODEL_ARGS,
-    "vpc_config_override": _object(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
-    "instance_count": _int(1, INT32_MAX),
-    "instance_type": _str,
-    "strategy": _one_of("MultiRecord", "SingleRecord"),
-    "assemble_with": _one_of("Line", "None"),
-    "output_path": _s3,
-    "output_kms_key": _str,
-    "accept": _str,
-    "env": _str_map(16),  # botocore TransformEnvironmentMap: at most 16
-    "max_concurrent_transforms": _int(0, INT32_MAX),
-    "max_payload": _int(0, 100),  # SageMaker: MaxPayloadInMB at most 100 (CreateTransformJob)
-    "tags": _tags,
-    "volume_kms_key": _str,
-    "data": lambda v: _s3(v) and _data_shortcut(v),
-    "data_type": _one_of("S3Prefix", "ManifestFile", "AugmentedManifestFile"),
-    "content_type": _str,
-    "compression_type": _one_of("None", "Gzip"),
-    "split_type": _one_of("None", "Line", "RecordIO", "TFRecord"),
-    "job_name": _name,
-    "input_filter": _json_path,
-    "output_filter": _json_path,
-    "join_source": _one_of("Input", "None"),
-    "experiment_config": lambda v: None,  # checked by dtrain.jobspec.experiment_config
-    "model_client_config": _object(MODEL_CLIENT_ARGS),
+    "vpc_config_override": Obj(VPC_ARGS, ("Subnets", "SecurityGroupIds")),
+    "instance_count": Int(1, INT32_MAX),
+    "instance_type": _TEXT,
+    "strategy": OneOf("MultiRecord", "SingleRecord"),
+    "assemble_with": OneOf("Line", "None"),
+    "output_path": _S3,
+    "output_kms_key": _TEXT,
+    "accept": _TEXT,
+    "env": StrMap(16),  # botocore TransformEnvironmentMap: at most 16
+    "max_concurrent_transforms": Int(0, INT32_MAX),
+    "max_payload": Int(0, 100),  # SageMaker: MaxPayloadInMB at most 100 (CreateTransformJob)
+    "tags": Tags(),
+    "volume_kms_key": _TEXT,
+    "data": DataSource(),
+    "data_type": OneOf("S3Prefix", "ManifestFile", "AugmentedManifestFile"),
+    "content_type": _TEXT,
+    "compression_type": OneOf("None", "Gzip"),
+    "split_type": OneOf("None", "Line", "RecordIO", "TFRecord"),
+    "job_name": _NAME,
+    "input_filter": _JsonPath(),
+    "output_filter": _JsonPath(),
+    "join_source": OneOf("Input", "None"),
+    "experiment_config": CheckedElsewhere(
+        experiment_config_schema, "`{experiment_name, trial_name, run_name, ...}` (experiment_config below)"
+    ),
+    "model_client_config": Obj(MODEL_CLIENT_ARGS),
     "batch_data_capture_config": "batch data capture is not supported yet",
     "base_transform_job_name": "give job_name, or leave it out for a name derived from the training job",
     "wait": "the platform waits for the transform job's state-change event",
@@ -269,6 +197,9 @@ TRANSFORM_ARGS: dict[str, Check | str] = {
 }
 DEPLOY_REQUIRED: tuple[str, ...] = ()  # instance type + count, or a serverless config (checked below)
 TRANSFORM_REQUIRED = ("instance_count", "instance_type", "data")
+DEPLOY_TABLE = Table("deploy", DEPLOY_ARGS, DEPLOY_REQUIRED)
+TRANSFORM_TABLE = Table("transform", TRANSFORM_ARGS, TRANSFORM_REQUIRED)
+NOT_OBJECT = "must be an object of SDK v2 keyword arguments"
 # Model arguments that make the transform block build a model of its own.
 TRANSFORM_MODEL_ARGS = (
     *(k for k, v in MODEL_ARGS.items() if not isinstance(v, str)),
@@ -346,28 +277,6 @@ class TransformSpec:
     model_client_config: Mapping[str, int] | None = None
 
 
-def _read(
-    field: str, data: object, table: Mapping[str, Check | str], framework: str, errors: ErrorCollector
-) -> dict[str, Any] | None:
-    if not isinstance(data, Mapping):
-        errors.add(field, data, "must be an object of SDK v2 keyword arguments")
-        return None
-    good: dict[str, Any] = {}
-    for key, value in data.items():
-        entry = table.get(str(key))
-        if entry is None:
-            errors.add(f"{field}.{key}", value, rules.unknown_key_rule(str(key), table))
-        elif isinstance(entry, str):
-            errors.add(f"{field}.{key}", value, f"not supported: {entry}")
-        elif (problem := entry(value)) is not None:
-            errors.add(f"{field}.{key}", value, problem)
-        elif key == "model_server_workers" and framework == "tensorflow":
-            errors.add(f"{field}.{key}", value, "PyTorchModel only (TensorFlow Serving has no such setting)")
-        else:
-            good[str(key)] = value
-    return good
-
-
 def _model(got: Mapping[str, Any], vpc_key: str, *, with_env: bool) -> ModelSpec:
     vpc = got.get(vpc_key)
     return ModelSpec(
@@ -391,13 +300,6 @@ def _model(got: Mapping[str, Any], vpc_key: str, *, with_env: bool) -> ModelSpec
 def _check_code(field: str, got: Mapping[str, Any], errors: ErrorCollector) -> None:
     if got.get("source_dir") is not None and got.get("entry_point") is None:
         errors.add(f"{field}.source_dir", got["source_dir"], "needs entry_point (the script inside it)")
-
-
-def _tags_of(got: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    if got.get("tags") is None:
-        return None
-    probe = ErrorCollector()
-    return check_tags("tags", got["tags"], probe)
 
 
 def _check_provisioned_concurrency(serverless: Mapping[str, Any], errors: ErrorCollector) -> None:
@@ -430,7 +332,7 @@ def _check_payload_budget(got: Mapping[str, Any], errors: ErrorCollector) -> Non
 
 def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> DeploySpec | None:
     before = len(errors.errors)
-    got = _read("deploy", data, DEPLOY_ARGS, framework, errors)
+    got = DEPLOY_TABLE.read("deploy", data, errors, framework=framework, not_object=NOT_OBJECT)
     if got is None:
         return None
     _check_code("deploy", got, errors)
@@ -462,7 +364,7 @@ def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> Deploy
         initial_instance_count=got.get("initial_instance_count"),
         serverless=serverless,
         endpoint_name=got.get("endpoint_name"),
-        tags=_tags_of(got),
+        tags=got.get("tags"),
         kms_key=got.get("kms_key"),
         volume_size=got.get("volume_size"),
         model_data_download_timeout=got.get("model_data_download_timeout"),
@@ -472,12 +374,9 @@ def parse_deploy(data: object, framework: str, errors: ErrorCollector) -> Deploy
 
 def parse_transform(data: object, framework: str, errors: ErrorCollector) -> TransformSpec | None:
     before = len(errors.errors)
-    got = _read("transform", data, TRANSFORM_ARGS, framework, errors)
+    got = TRANSFORM_TABLE.read("transform", data, errors, framework=framework, not_object=NOT_OBJECT)
     if got is None:
         return None
-    for key in TRANSFORM_REQUIRED:
-        if key not in got and isinstance(data, Mapping) and key not in data:
-            errors.add(f"transform.{key}", None, "required")
     _check_code("transform", got, errors)
     experiment_config = None
     if got.get("experiment_config") is not None:
@@ -502,7 +401,7 @@ def parse_transform(data: object, framework: str, errors: ErrorCollector) -> Tra
         env=dict(got["env"]) if got.get("env") is not None else None,
         max_concurrent_transforms=got.get("max_concurrent_transforms"),
         max_payload=got.get("max_payload"),
-        tags=_tags_of(got),
+        tags=got.get("tags"),
         volume_kms_key=got.get("volume_kms_key"),
         content_type=got.get("content_type"),
         compression_type=got.get("compression_type"),
@@ -543,137 +442,9 @@ def check_against_estimator(
             )
 
 
-# --- JSON Schema (dtrain.jobspec.schema), derived from the tables ---------------------------------------
-_STR = {"type": "string", "minLength": 1}
-_S3_URI = {"type": "string", "pattern": "^s3://"}
-_NAME = {"type": "string", "pattern": f"^{NAME_RE}$", "maxLength": 63}
-_STRS = {"type": "array", "items": _STR, "minItems": 1}
-
-
-def _int_schema(lo: int, hi: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": lo, "maximum": hi}
-
-
-def _str_map_schema(limit: int) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": limit}
-
-
-_TAGS = {
-    "oneOf": [
-        {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"Key": {"type": "string"}, "Value": {"type": "string"}},
-                "required": ["Key", "Value"],
-                "additionalProperties": False,
-            },
-        },
-        {"type": "object", "additionalProperties": {"type": "string"}},
-    ]
-}
-_VPC = {
-    "type": "object",
-    "properties": {
-        "Subnets": {**_STRS, "maxItems": 16},
-        "SecurityGroupIds": {**_STRS, "maxItems": 5},
-    },
-    "required": ["Subnets", "SecurityGroupIds"],
-    "additionalProperties": False,
-}
-_ARG_SCHEMAS: dict[str, dict[str, Any]] = {
-    "role": _STR,
-    "entry_point": _STR,
-    "source_dir": _STR,
-    "image_uri": _STR,
-    "framework_version": _STR,
-    "py_version": _STR,
-    "model_server_workers": _int_schema(1, INT32_MAX),
-    "model_name": _NAME,
-    "enable_network_isolation": {"type": "boolean"},
-    "container_log_level": _int_schema(0, 50),
-    "code_location": _S3_URI,
-    "model_kms_key": _STR,
-    "vpc_config": _VPC,
-    "vpc_config_override": _VPC,
-    "initial_instance_count": _int_schema(1, INT32_MAX),
-    "instance_count": _int_schema(1, INT32_MAX),
-    "instance_type": _STR,
-    "endpoint_name": _NAME,
-    "serverless_inference_config": {
-        "type": "object",
-        "properties": {
-            "memory_size_in_mb": {"enum": list(range(1024, 6145, 1024))},
-            "max_concurrency": _int_schema(1, 200),
-            "provisioned_concurrency": _int_schema(1, 200),
-        },
-        "additionalProperties": False,
-    },
-    "tags": _TAGS,
-    "kms_key": _STR,
-    "volume_size": _int_schema(1, 512),
-    "model_data_download_timeout": _int_schema(60, 3600),
-    "container_startup_health_check_timeout": _int_schema(60, 3600),
-    "strategy": {"enum": ["MultiRecord", "SingleRecord"]},
-    "assemble_with": {"enum": ["Line", "None"]},
-    "output_path": _S3_URI,
-    "output_kms_key": _STR,
-    "accept": _STR,
-    "max_concurrent_transforms": _int_schema(0, INT32_MAX),
-    "max_payload": _int_schema(0, 100),
-    "volume_kms_key": _STR,
-    "data": {
-        "oneOf": [
-            _S3_URI,
-            {
-                "type": "object",
-                "properties": {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}},
-                "required": ["s3", "path"],
-                "additionalProperties": False,
-            },
-        ]
-    },
-    "data_type": {"enum": ["S3Prefix", "ManifestFile", "AugmentedManifestFile"]},
-    "content_type": _STR,
-    "compression_type": {"enum": ["None", "Gzip"]},
-    "split_type": {"enum": ["None", "Line", "RecordIO", "TFRecord"]},
-    "job_name": _NAME,
-    "input_filter": {"type": "string", "maxLength": 63},
-    "output_filter": {"type": "string", "maxLength": 63},
-    "join_source": {"enum": ["Input", "None"]},
-    "model_client_config": {
-        "type": "object",
-        "properties": {
-            "InvocationsTimeoutInSeconds": _int_schema(1, 3600),
-            "InvocationsMaxRetries": _int_schema(0, 3),
-        },
-        "additionalProperties": False,
-    },
-}
-
-
-def _block_schema(
-    table: Mapping[str, Check | str], required: tuple[str, ...], special: Mapping[str, Any], what: str
-) -> dict[str, Any]:
-    props: dict[str, Any] = {}
-    for name, entry in table.items():
-        if isinstance(entry, str):
-            props[name] = {"not": {}, "description": f"refused: {entry}"}
-        else:
-            props[name] = special.get(name) or _ARG_SCHEMAS[name]
-    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
-    if required:
-        out["required"] = list(required)
-    out["description"] = what
-    return out
-
-
 def deploy_schema() -> dict[str, Any]:
-    out = _block_schema(
-        DEPLOY_ARGS,
-        DEPLOY_REQUIRED,
-        {"env": _str_map_schema(100)},
-        "estimator.deploy(**deploy) after training (SDK 2.220 Model + Model.deploy arguments)",
+    out = DEPLOY_TABLE.schema(
+        "estimator.deploy(**deploy) after training (SDK 2.220 Model + Model.deploy arguments)"
     )
     out["anyOf"] = [
         {"required": ["instance_type", "initial_instance_count"]},
@@ -682,10 +453,7 @@ def deploy_schema() -> dict[str, Any]:
     return out
 
 
-def transform_schema(experiment_config: Mapping[str, Any]) -> dict[str, Any]:
-    return _block_schema(
-        TRANSFORM_ARGS,
-        TRANSFORM_REQUIRED,
-        {"env": _str_map_schema(16), "experiment_config": experiment_config},
-        "estimator.transformer(...).transform(data, ...) after training (SDK 2.220)",
+def transform_schema() -> dict[str, Any]:
+    return TRANSFORM_TABLE.schema(
+        "estimator.transformer(...).transform(data, ...) after training (SDK 2.220)"
     )

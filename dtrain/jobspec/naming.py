@@ -13,8 +13,25 @@ from __future__ import annotations
 import hashlib
 import re
 
+from dtrain.jobspec.errors import SpecError
+
+
+def name_pattern(max_length: int) -> str:
+    """SageMaker's name rule, unanchored: letters and digits, inner dashes, 1 to `max_length`.
+
+    The service writes it `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$` for TrainingJobName,
+    ProcessingJobName, TransformJobName, ModelName and EndpointName (63 characters) and with
+    {0,119} for ExperimentEntityName (botocore's SageMaker model, the shapes' `pattern`).
+    """
+    return rf"[a-zA-Z0-9](-*[a-zA-Z0-9]){{0,{max_length - 1}}}"
+
+
+# The one source of the job / model / endpoint name rule: the spec's checks, the JSON Schema,
+# the request builders and the emulator all read these.
 MAX_JOB_NAME_LENGTH = 63
-JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+JOB_NAME_RE = re.compile(name_pattern(MAX_JOB_NAME_LENGTH))
+JOB_NAME_PATTERN = re.compile(f"^{JOB_NAME_RE.pattern}$")
+JOB_NAME_RULE = f"must match ^{JOB_NAME_RE.pattern}$ (at most {MAX_JOB_NAME_LENGTH} characters)"
 _HASH_CHARS = 10  # 40 bits: a collision needs about a million names sharing one readable part
 _INVALID_RUNS = re.compile(r"[^a-zA-Z0-9]+")
 
@@ -24,8 +41,28 @@ def sanitize_name_part(text: str) -> str:
     return _INVALID_RUNS.sub("-", text).strip("-")
 
 
-def is_valid_job_name(name: str) -> bool:
-    return len(name) <= MAX_JOB_NAME_LENGTH and JOB_NAME_PATTERN.match(name) is not None
+def is_valid_job_name(name: object) -> bool:
+    # fullmatch: `$` alone would also match before a trailing newline.
+    return isinstance(name, str) and JOB_NAME_RE.fullmatch(name) is not None
+
+
+def prefixed_name(field: str, name: str, prefix: str) -> str:
+    """A user-given name under the platform's prefix (the stack's IAM matches on it).
+
+    Raises SpecError when the name breaks the rule, or grows past it with the prefix.
+    """
+    if not is_valid_job_name(name):
+        raise SpecError(field, name, JOB_NAME_RULE)
+    if not prefix or name == prefix or name.startswith(f"{prefix}-"):
+        return name
+    full = f"{prefix}-{name}"
+    if len(full) > MAX_JOB_NAME_LENGTH:
+        raise SpecError(
+            field,
+            name,
+            f"with the platform's prefix {prefix!r} it is longer than {MAX_JOB_NAME_LENGTH} characters",
+        )
+    return full
 
 
 def identity_digest(*parts: str) -> str:

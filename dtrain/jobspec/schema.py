@@ -11,12 +11,13 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
-from dtrain.jobspec.estimator_args import ARGS, ARGS_BY_NAME, BOTH, S3_SCHEMA
+from dtrain.jobspec.estimator_args import ARGS, BOTH
 from dtrain.jobspec.experiment_config import experiment_config_schema
 from dtrain.jobspec.inference_spec import deploy_schema, transform_schema
 from dtrain.jobspec.processing_spec import processing_schema
-from dtrain.jobspec.spec import FRAMEWORKS, TOP_LEVEL_KEYS
-from dtrain.jobspec.sweep_spec import GOALS, MAX_SWEEP_CONCURRENCY, MAX_SWEEP_ENTRIES, SWEEP_KEYS
+from dtrain.jobspec.spec import FRAMEWORKS, JOB_NAME, TOP_LEVEL_KEYS
+from dtrain.jobspec.sweep_spec import SWEEP_TABLE
+from dtrain.jobspec.values import S3_SCHEMA
 
 _S3 = S3_SCHEMA
 
@@ -26,10 +27,6 @@ def _closed(properties: dict[str, Any], required: list[str] | None = None) -> di
     if required:
         out["required"] = required
     return out
-
-
-def _hyperparameters() -> dict[str, Any]:
-    return ARGS_BY_NAME["hyperparameters"].kind.schema()  # type: ignore[union-attr]
 
 
 def _estimator() -> dict[str, Any]:
@@ -118,26 +115,10 @@ def _channel() -> dict[str, Any]:
 
 
 def job_spec_schema() -> dict[str, Any]:
-    sweep = _closed(
-        {
-            "overrides": {
-                "type": "array",
-                "items": _hyperparameters(),
-                "minItems": 1,
-                "maxItems": MAX_SWEEP_ENTRIES,
-            },
-            "max_concurrency": {"type": "integer", "minimum": 1, "maximum": MAX_SWEEP_CONCURRENCY},
-            "objective": _closed(
-                {"metric": {"type": "string", "minLength": 1}, "goal": {"enum": list(GOALS)}}, ["metric"]
-            ),
-        },
-        ["overrides", "objective"],
-    )
-    assert set(sweep["properties"]) == set(SWEEP_KEYS)
     top = _closed(
         {
             "framework": {"enum": list(FRAMEWORKS)},
-            "job_name": {"type": "string", "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", "maxLength": 63},
+            "job_name": JOB_NAME.schema(),
             "estimator": _estimator(),
             "inputs": {
                 "type": "object",
@@ -145,11 +126,11 @@ def job_spec_schema() -> dict[str, Any]:
                 "additionalProperties": _channel(),
                 "maxProperties": rules.MAX_CHANNELS,
             },
-            "sweep": sweep,
+            "sweep": SWEEP_TABLE.schema(),
             "experiment_config": experiment_config_schema(),
-            "processing": processing_schema(experiment_config_schema()),
+            "processing": processing_schema(),
             "deploy": deploy_schema(),
-            "transform": transform_schema(experiment_config_schema()),
+            "transform": transform_schema(),
         },
         ["framework", "estimator"],
     )

@@ -32,6 +32,9 @@ from dtrain.jobspec.spec_estimator import (
 )
 from dtrain.jobspec.spec_file import read_document
 from dtrain.jobspec.sweep_spec import SweepSpec, parse_sweep
+from dtrain.jobspec.values import Name
+
+JOB_NAME = Name()  # the spec's job_name: SageMaker's TrainingJobName rule (dtrain.jobspec.naming)
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
@@ -143,14 +146,8 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         errors.add("framework", framework, rule)
     fw = framework if isinstance(framework, str) else ""
     job_name = data.get("job_name")
-    if job_name is not None and (
-        not isinstance(job_name, str)
-        or len(job_name) > rules.MAX_JOB_NAME_LENGTH
-        or not rules.full_match(rules.JOB_NAME_RE, job_name)
-    ):
-        errors.add(
-            "job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$ (at most 63 characters)"
-        )
+    if job_name is not None and (problem := JOB_NAME(job_name)) is not None:
+        errors.add("job_name", job_name, problem)
     estimator = _parse_estimator_of(data.get("estimator"), fw, errors)
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:

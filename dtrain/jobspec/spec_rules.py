@@ -14,6 +14,10 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH
+
+__all__ = ["MAX_JOB_NAME_LENGTH"]  # re-exported beside the other limits; the rule is naming's
+
 # --- service limits (botocore SageMaker model, CreateTrainingJobRequest) ------------------
 MAX_HYPERPARAMETERS: Final = 100
 MAX_HYPERPARAMETER_KEY: Final = 256
@@ -52,7 +56,6 @@ MIN_ROLE_ARN: Final = 20
 MAX_ROLE_ARN: Final = 2048
 MIN_FILE_SYSTEM_ID: Final = 11
 MAX_FILE_SYSTEM_ID: Final = 21
-MAX_JOB_NAME_LENGTH: Final = 63
 
 TRAINING_INPUT_MODES: Final = ("File", "Pipe", "FastFile")
 S3_DATA_TYPES: Final = ("S3Prefix", "ManifestFile", "AugmentedManifestFile")
@@ -63,7 +66,6 @@ FILE_SYSTEM_TYPES: Final = ("FSxLustre", "EFS")
 FILE_SYSTEM_ACCESS_MODES: Final = ("ro", "rw")
 
 # --- patterns (service patterns, matched against the whole value) --------------------------
-JOB_NAME_RE: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 CHANNEL_NAME_RE: Final = re.compile(r"[A-Za-z0-9\.\-_]+")
 # Stricter than the service's "(https|s3)://..." on purpose: a bucket name and a key.
 S3_URI_RE: Final = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/.*)?")

@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.estimator_args import ARGS_BY_NAME
 from dtrain.jobspec.estimator_values import check_hyperparameters
+from dtrain.jobspec.values import Int, Kind, Nested, OneOf, Table, Text
 
 SWEEP_KEYS = ("overrides", "max_concurrency", "objective")
 OBJECTIVE_KEYS = ("metric", "goal")
@@ -50,66 +52,71 @@ class SweepSpec:
         }
 
 
+@dataclass(frozen=True)
+class _Overrides(Kind):
+    """One hyperparameter object per job, each checked as the estimator's hyperparameters."""
+
+    def __call__(self, value: object) -> str | None:
+        ok = isinstance(value, list) and 1 <= len(value) <= MAX_SWEEP_ENTRIES
+        return None if ok else f"required: a list of 1 to {MAX_SWEEP_ENTRIES} hyperparameter objects"
+
+    def shown(self, value: object) -> object:
+        return len(value) if isinstance(value, list) and value else value
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if (problem := self(value)) is not None:
+            errors.add(field, self.shown(value), problem)
+            return None
+        assert isinstance(value, list)
+        checked = [
+            check_hyperparameters(f"{field}[{i}]", entry, framework, errors) for i, entry in enumerate(value)
+        ]
+        return tuple(checked) if all(c is not None for c in checked) else None
+
+    def schema(self) -> dict[str, Any]:
+        items = ARGS_BY_NAME["hyperparameters"].kind.schema()  # type: ignore[union-attr]
+        return {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_SWEEP_ENTRIES}
+
+    def describe(self) -> str:
+        return f"list of 1-{MAX_SWEEP_ENTRIES} hyperparameter objects, one job each (over the estimator's)"
+
+
+OBJECTIVE_TABLE = Table(
+    "sweep.objective",
+    {"metric": Text(rules.MAX_METRIC_NAME), "goal": OneOf(*GOALS)},
+    required=("metric",),
+    defaults={"goal": "maximize"},
+    notes={"metric": "the Name of one of the estimator's metric_definitions"},
+)
+SWEEP_TABLE = Table(
+    "sweep",
+    {
+        "overrides": _Overrides(),
+        "max_concurrency": Int(1, MAX_SWEEP_CONCURRENCY, why="Step Functions' inline Map limit"),
+        "objective": Nested(OBJECTIVE_TABLE),
+    },
+    required=("overrides", "objective"),
+    defaults={"max_concurrency": 1},
+)
+assert tuple(SWEEP_TABLE.args) == SWEEP_KEYS and tuple(OBJECTIVE_TABLE.args) == OBJECTIVE_KEYS
+
+
 def parse_sweep(data: object, framework: str, errors: ErrorCollector) -> SweepSpec | None:
     """The typed block, or None with every problem added to `errors`."""
-    if not isinstance(data, Mapping):
-        errors.add("sweep", data, "must be an object: overrides, max_concurrency, objective")
-        return None
     before = len(errors.errors)
-    for key in data:
-        if key not in SWEEP_KEYS:
-            errors.add(f"sweep.{key}", data[key], rules.unknown_key_rule(str(key), SWEEP_KEYS))
-    overrides = data.get("overrides")
-    checked: list[Mapping[str, Any]] = []
-    if not isinstance(overrides, list) or not 1 <= len(overrides) <= MAX_SWEEP_ENTRIES:
-        shown = len(overrides) if isinstance(overrides, list) and overrides else overrides
-        errors.add(
-            "sweep.overrides", shown, f"required: a list of 1 to {MAX_SWEEP_ENTRIES} hyperparameter objects"
-        )
-    else:
-        for i, entry in enumerate(overrides):
-            hp = check_hyperparameters(f"sweep.overrides[{i}]", entry, framework, errors)
-            if hp is not None:
-                checked.append(hp)
-    concurrency = data.get("max_concurrency", 1)
-    if (
-        isinstance(concurrency, bool)
-        or not isinstance(concurrency, int)
-        or not 1 <= concurrency <= MAX_SWEEP_CONCURRENCY
-    ):
-        huge = isinstance(concurrency, int) and concurrency.bit_length() > 64
-        errors.add(
-            "sweep.max_concurrency",
-            "<huge integer>" if huge else concurrency,
-            f"must be an integer from 1 to {MAX_SWEEP_CONCURRENCY} (Step Functions' inline Map limit)",
-        )
-    objective = data.get("objective")
-    metric: object = None
-    goal: object = "maximize"
-    if not isinstance(objective, Mapping):
-        errors.add(
-            "sweep.objective", objective, 'required: {"metric": NAME, "goal": "maximize" | "minimize"}'
-        )
-    else:
-        for key in objective:
-            if key not in OBJECTIVE_KEYS:
-                errors.add(
-                    f"sweep.objective.{key}", objective[key], rules.unknown_key_rule(str(key), OBJECTIVE_KEYS)
-                )
-        metric = objective.get("metric")
-        goal = objective.get("goal", "maximize")
-        if not isinstance(metric, str) or not metric or len(metric) > rules.MAX_METRIC_NAME:
-            errors.add(
-                "sweep.objective.metric", metric, "required: the Name of one of the job's metric definitions"
-            )
-        if goal not in GOALS:
-            errors.add("sweep.objective.goal", goal, "must be maximize or minimize")
-    if len(errors.errors) > before:
+    got = SWEEP_TABLE.read(
+        "sweep",
+        data,
+        errors,
+        framework=framework,
+        not_object="must be an object: overrides, max_concurrency, objective",
+    )
+    if got is None or len(errors.errors) > before:
         return None
-    assert isinstance(concurrency, int) and isinstance(metric, str)
+    objective = got["objective"]
     return SweepSpec(
-        overrides=tuple(checked),
-        max_concurrency=concurrency,
-        objective_metric=metric,
-        goal="minimize" if goal == "minimize" else "maximize",
+        overrides=got["overrides"],
+        max_concurrency=got.get("max_concurrency", 1),
+        objective_metric=objective["metric"],
+        goal="minimize" if objective.get("goal") == "minimize" else "maximize",
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dtrain.jobspec.errors import SpecError, SpecErrors, as_error_list
+from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH
 from dtrain.jobspec.placeholder import placeholder_platform
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
@@ -67,7 +68,7 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         settings = placeholder_platform()
     try:
         # SageMaker job names hold 63 characters; the Lambda derives the real one from the execution.
-        stand_in = job_name[:63].rstrip("-")
+        stand_in = job_name[:MAX_JOB_NAME_LENGTH].rstrip("-")
         spec = parse_spec(raw_spec)
         if spec.processing is not None:
             # The processing step's request, as Prepare builds it (a local script must have been

@@ -35,7 +35,7 @@ from dtrain.jobspec.errors import ErrorCollector, RequestValidationError, SpecEr
 from dtrain.jobspec.estimator_rules import version_tuple
 from dtrain.jobspec.inference_images import inference_image_uri, processor_for
 from dtrain.jobspec.inference_spec import DeploySpec, ModelSpec, TransformSpec
-from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
+from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
@@ -92,15 +92,7 @@ def _s3_path_join(*parts: str | None) -> str:
 
 def _prefixed(name: str, field: str, platform: PlatformSettings | None) -> str:
     """A user-given name under the platform's prefix (the stack's IAM matches on it)."""
-    if not is_valid_job_name(name):
-        raise SpecError(field, name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    prefix = platform.job_name_prefix if platform is not None else ""
-    if not prefix or name == prefix or name.startswith(f"{prefix}-"):
-        return name
-    full = f"{prefix}-{name}"
-    if len(full) > MAX_JOB_NAME_LENGTH:
-        raise SpecError(field, name, f"too long with the platform's prefix {prefix!r}")
-    return full
+    return prefixed_name(field, name, platform.job_name_prefix if platform is not None else "")
 
 
 def _deploy(spec: JobSpec) -> DeploySpec:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
-from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
+from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.processing_spec import ProcessingSpec
 from dtrain.jobspec.service_rules import has_local_storage
@@ -68,17 +68,10 @@ def resolve_processing_job_name(
     """run.job_name (under the platform's prefix, as training's), else derived from the spec."""
     proc = _processing(spec)
     prefix = platform.job_name_prefix if platform is not None else ""
-    name = job_name or proc.job_name
-    if name is not None:
-        if not is_valid_job_name(name):
-            raise SpecError("processing.run.job_name", name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-        if job_name is None and prefix and name != prefix and not name.startswith(f"{prefix}-"):
-            name = f"{prefix}-{name}"
-            if len(name) > MAX_JOB_NAME_LENGTH:
-                raise SpecError(
-                    "processing.run.job_name", proc.job_name, f"too long with the prefix {prefix!r}"
-                )
-        return name
+    if job_name is not None:  # an explicit name (Prepare's validation name) as is
+        return prefixed_name("processing.run.job_name", job_name, "")
+    if proc.job_name is not None:
+        return prefixed_name("processing.run.job_name", proc.job_name, prefix)
     return job_name_for(base_name(spec), execution_name=f"processing-{spec_digest(spec)}", prefix=prefix)
 
 

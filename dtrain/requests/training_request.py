@@ -23,7 +23,7 @@ from dtrain.jobspec.estimator_args import ARGS
 from dtrain.jobspec.estimator_rules import version_tuple
 from dtrain.jobspec.instance_groups import unknown_names
 from dtrain.jobspec.metrics import default_metric_definitions
-from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH, is_valid_job_name, job_name_for
+from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
@@ -85,23 +85,11 @@ def default_base_job_name(spec: JobSpec) -> str:
 def resolve_job_name(spec: JobSpec, platform: PlatformSettings | None, job_name: str | None) -> str:
     """An explicit name as is; the spec's under the platform prefix; else derived from the spec."""
     prefix = platform.job_name_prefix if platform is not None else ""
-    if job_name is not None:
-        if not is_valid_job_name(job_name):
-            raise SpecError("job_name", job_name, "must match ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-        return job_name
+    if job_name is not None:  # an explicit name (the execution's) as is
+        return prefixed_name("job_name", job_name, "")
     if spec.job_name is not None:
-        name = spec.job_name
         # The stack's IAM lets the platform create only jobs under its prefix.
-        if prefix and name != prefix and not name.startswith(f"{prefix}-"):
-            name = f"{prefix}-{name}"
-            if len(name) > MAX_JOB_NAME_LENGTH:
-                raise SpecError(
-                    "job_name",
-                    spec.job_name,
-                    f"with the platform's prefix {prefix!r} it is longer than "
-                    f"{MAX_JOB_NAME_LENGTH} characters",
-                )
-        return name
+        return prefixed_name("job_name", spec.job_name, prefix)
     return job_name_for(default_base_job_name(spec), execution_name=spec_digest(spec), prefix=prefix)
 
 

@@ -1,0 +1,662 @@
+"""The job spec's value vocabulary: each kind of value, written once.
+
+A kind checks a value (`kind(value)` is the problem text, or None when the value passes),
+gives its JSON Schema fragment (`schema()`) and its one-line description for the job-spec
+reference (`describe()`). Every block's argument table (estimator, processing, deploy,
+transform, sweep) is made of these, so the parser, the schema (dtrain.jobspec.schema) and
+the reference (dtrain.jobspec.reference) read one rule each.
+
+`read(field, value, framework, errors)` is the table engine's form: the problem added to
+`errors` under the field's dotted path, the checked value (possibly converted) returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dtrain.jobspec import naming
+from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.errors import ErrorCollector
+
+INT32_MAX: Final = 2**31 - 1
+INT64_MAX: Final = 2**63 - 1
+
+Check = Callable[[object], "str | None"]
+
+
+def anchored(pattern: re.Pattern[str] | str) -> str:
+    text = pattern if isinstance(pattern, str) else pattern.pattern
+    return f"^{text}$"
+
+
+def short_int(value: int) -> object:
+    """An integer for an error message: a huge one as its size, never thousands of digits."""
+    return value if value.bit_length() <= 64 else f"<an integer of {len(str(value))} digits>"
+
+
+class Kind:
+    """One kind of value: its check, its schema and its description."""
+
+    def __call__(self, value: object) -> str | None:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def shown(self, value: object) -> object:
+        """The value as an error shows it."""
+        return value
+
+    def convert(self, value: Any) -> object:
+        """The checked value as the typed spec holds it."""
+        return value
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        problem = self(value)
+        if problem is not None:
+            errors.add(field, self.shown(value), problem)
+            return None
+        return self.convert(value)
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A non-empty string; with `max_len`, one line of at most that many characters."""
+
+    max_len: int | None = None
+    pattern: re.Pattern[str] | None = None
+    rule: str = ""
+
+    def __call__(self, value: object) -> str | None:
+        if self.max_len is None:
+            if not isinstance(value, str) or not value:
+                return "must be a non-empty string"
+        elif not isinstance(value, str) or not value or "\n" in value or len(value) > self.max_len:
+            return f"must be a non-empty one-line string of at most {self.max_len} characters"
+        if self.pattern is not None and not rules.full_match(self.pattern, value):
+            return self.rule or f"must match {self.pattern.pattern}"
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.max_len is not None:
+            out["maxLength"] = self.max_len
+        if self.pattern is not None:
+            out["pattern"] = anchored(self.pattern)
+        return out
+
+    def describe(self) -> str:
+        out = "string" if self.max_len is None else f"string, 1-{self.max_len} characters"
+        if self.pattern is not None:
+            out += ", " + (self.rule.removeprefix("must be ") or f"matching `{self.pattern.pattern}`")
+        return out
+
+
+@dataclass(frozen=True)
+class Name(Kind):
+    """SageMaker's name rule (naming.name_pattern): job, model, endpoint, experiment names."""
+
+    max_len: int = naming.MAX_JOB_NAME_LENGTH
+
+    @property
+    def pattern(self) -> str:
+        return naming.name_pattern(self.max_len)
+
+    def __call__(self, value: object) -> str | None:
+        if isinstance(value, str) and re.fullmatch(self.pattern, value):
+            return None
+        if self.max_len == naming.MAX_JOB_NAME_LENGTH:
+            return naming.JOB_NAME_RULE
+        return f"must match {anchored(self.pattern)} (at most {self.max_len} characters)"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": anchored(self.pattern), "maxLength": self.max_len}
+
+    def describe(self) -> str:
+        return f"name: letters, digits and inner dashes, 1-{self.max_len} characters"
+
+
+@dataclass(frozen=True)
+class Int(Kind):
+    """An integer within [minimum, maximum]; `model` names the request field the bounds come from."""
+
+    minimum: int
+    maximum: int = INT32_MAX
+    model: str | None = None
+    why: str = ""
+
+    def __call__(self, value: object) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok and self.minimum <= value <= self.maximum:  # type: ignore[operator]
+            return None
+        return self.bounds()
+
+    def bounds(self) -> str:
+        if self.maximum in (INT32_MAX, INT64_MAX):
+            bits = 32 if self.maximum == INT32_MAX else 64
+            limit = f"the service's {bits}-bit limit"
+            return f"must be an integer >= {self.minimum} and <= {self.maximum} ({limit})"
+        why = f" ({self.why})" if self.why else ""
+        return f"must be an integer from {self.minimum} to {self.maximum}{why}"
+
+    def shown(self, value: object) -> object:
+        return short_int(value) if isinstance(value, int) else value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+    def describe(self) -> str:
+        return f"integer, {self.minimum}-{self.maximum}"
+
+
+@dataclass(frozen=True)
+class Bool(Kind):
+    def __call__(self, value: object) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def describe(self) -> str:
+        return "true or false"
+
+
+class OneOf(Kind):
+    """One of a fixed list (strings, or integers: never a bool or float that equals one)."""
+
+    def __init__(self, *allowed: str | int) -> None:
+        self.allowed = tuple(allowed)
+
+    def __call__(self, value: object) -> str | None:
+        if any(type(value) is type(a) and value == a for a in self.allowed):
+            return None
+        shown = [str(a) for a in self.allowed]
+        hint = f"; {rules.did_you_mean(value, shown)}" if isinstance(value, str) else ""
+        return f"must be one of {', '.join(shown)}{hint}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"enum": list(self.allowed)}
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(f"`{a}`" for a in self.allowed)
+
+
+def s3_uri_problem(value: object, *, bucket_name_rule: bool = False) -> str | None:
+    """The one S3 URI rule: `s3://bucket[/key]` within the service's length, no '.' or '..' key
+    segment; with `bucket_name_rule`, the bucket also a valid S3 bucket name (the estimator's
+    URIs, stricter than the service's "(https|s3)://..." pattern on purpose).
+
+    S3 stores `a/../b` as that very key, but every tool that maps keys to files (local mode's
+    S3 stand-in, `aws s3 sync`, the SDK's local mode) reads it as a path that leaves its
+    prefix: `s3://../../victim` once removed a folder outside the work directory."""
+    if not isinstance(value, str) or not value.startswith("s3://"):
+        return "must be an s3:// URI (s3://bucket/key)"
+    if len(value) > rules.MAX_S3_URI:
+        return f"longer than {rules.MAX_S3_URI} characters"
+    bucket, _, key = value[len("s3://") :].partition("/")
+    if not bucket or bucket in (".", ".."):
+        return "must name a bucket: s3://bucket/key"
+    if bucket_name_rule and not rules.full_match(rules.S3_URI_RE, value):
+        return "must be an S3 URI: s3://bucket/key (lowercase bucket name, 3-63 chars)"
+    if any(part in (".", "..") for part in key.split("/")):
+        return "no '.' or '..' segment in the key (it would lead out of its prefix)"
+    return None
+
+
+S3_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "pattern": anchored(rules.S3_URI_RE),
+    "maxLength": rules.MAX_S3_URI,
+}
+
+
+def check_s3_uri(field: str, value: object, errors: ErrorCollector) -> str | None:
+    """An estimator or channel URI (bucket name checked), or None with the problem in `errors`."""
+    problem = s3_uri_problem(value, bucket_name_rule=True)
+    if problem is not None:
+        errors.add(field, value, problem)
+        return None
+    assert isinstance(value, str)
+    return value
+
+
+@dataclass(frozen=True)
+class S3Uri(Kind):
+    """An S3 URI (s3_uri_problem); `bucket_name_rule`: the bucket a valid bucket name too."""
+
+    bucket_name_rule: bool = False
+
+    def __call__(self, value: object) -> str | None:
+        return s3_uri_problem(value, bucket_name_rule=self.bucket_name_rule)
+
+    def schema(self) -> dict[str, Any]:
+        if self.bucket_name_rule:
+            return dict(S3_SCHEMA)
+        return {"type": "string", "pattern": "^s3://[^/]+", "maxLength": rules.MAX_S3_URI}
+
+    def describe(self) -> str:
+        bucket = " (a valid bucket name)" if self.bucket_name_rule else ""
+        return f"S3 URI `s3://bucket/key`{bucket}, at most {rules.MAX_S3_URI} characters, no `..`"
+
+
+def data_prefix_problem(value: object) -> str | None:
+    """`{"s3": "data", "path": PREFIX}`: a prefix of the platform's data bucket (the one its
+    execution role reads), so a spec runs unchanged on every deployment."""
+    if isinstance(value, Mapping) and set(value) == {"s3", "path"} and value["s3"] == "data":
+        path = value["path"]
+        if isinstance(path, str) and path.strip("/") and not {".", ".."} & set(path.split("/")):
+            return None
+    return 'must be {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
+
+
+DATA_PREFIX_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {"s3": {"enum": ["data"]}, "path": {"type": "string", "minLength": 1}},
+    "required": ["s3", "path"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class DataSource(Kind):
+    """An S3 URI, or a prefix of the platform's data bucket."""
+
+    def __call__(self, value: object) -> str | None:
+        if isinstance(value, str) and value.startswith("s3://"):
+            return s3_uri_problem(value)
+        if data_prefix_problem(value) is None:
+            return None
+        return 'must be an s3:// URI or {"s3": "data", "path": PREFIX} (the platform\'s data bucket)'
+
+    def schema(self) -> dict[str, Any]:
+        return {"oneOf": [S3Uri().schema(), dict(DATA_PREFIX_SCHEMA)]}
+
+    def describe(self) -> str:
+        return 'S3 URI, or `{"s3": "data", "path": PREFIX}` (the platform\'s data bucket)'
+
+
+@dataclass(frozen=True)
+class LocalPath(Kind):
+    """An absolute path under `root` in the container, without '..'."""
+
+    root: str
+
+    def __call__(self, value: object) -> str | None:
+        if isinstance(value, str) and value.startswith(self.root) and ".." not in value.split("/"):
+            return None
+        return f"must be an absolute path under {self.root} (no '..')"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{self.root}"}
+
+    def describe(self) -> str:
+        return f"path under `{self.root}`"
+
+
+@dataclass(frozen=True)
+class StrList(Kind):
+    """A list of strings; with `limit`, 1 to `limit` non-empty ones."""
+
+    limit: int | None = None
+
+    def __call__(self, value: object) -> str | None:
+        if self.limit is None:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            return None if ok else "must be a list of strings"
+        ok = (
+            isinstance(value, list)
+            and 1 <= len(value) <= self.limit
+            and all(isinstance(v, str) and v for v in value)
+        )
+        return None if ok else f"must be a list of 1 to {self.limit} non-empty strings"
+
+    def schema(self) -> dict[str, Any]:
+        if self.limit is None:
+            return {"type": "array", "items": {"type": "string"}}
+        return {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "maxItems": self.limit,
+        }
+
+    def describe(self) -> str:
+        return "list of strings" if self.limit is None else f"list of 1-{self.limit} non-empty strings"
+
+
+@dataclass(frozen=True)
+class StrMap(Kind):
+    """An object of string -> string with non-empty keys, at most `limit` entries."""
+
+    limit: int
+
+    def __call__(self, value: object) -> str | None:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        ):
+            return "must be an object of string -> string"
+        return None if len(value) <= self.limit else f"at most {self.limit} entries"
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": {"type": "string"},
+            "maxProperties": self.limit,
+        }
+
+    def describe(self) -> str:
+        return f"object of string -> string, at most {self.limit} entries"
+
+
+def check_tag(field: str, key: object, value: object, errors: ErrorCollector) -> bool:
+    if (
+        not isinstance(key, str)
+        or not 1 <= len(key) <= rules.MAX_TAG_KEY
+        or not rules.full_match(rules.TAG_RE, key)
+        or key.lower().startswith("aws:")
+    ):
+        errors.add(field, key, "tag keys: 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:")
+        return False
+    if (
+        not isinstance(value, str)
+        or len(value) > rules.MAX_TAG_VALUE
+        or not rules.full_match(rules.TAG_RE, value)
+    ):
+        errors.add(field, value, "tag values: at most 256 letters, digits, spaces or _.:/=+-@")
+        return False
+    return True
+
+
+def check_tags(field: str, value: object, errors: ErrorCollector) -> tuple[tuple[str, str], ...] | None:
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, Mapping) or set(item) != {"Key", "Value"}:
+                errors.add(f"{field}[{i}]", item, 'must be {"Key": ..., "Value": ...}')
+                return None
+            pairs.append((item["Key"], item["Value"]))
+    else:
+        errors.add(field, value, 'must be a list of {"Key", "Value"} or an object of key -> value')
+        return None
+    if len(pairs) > rules.MAX_SPEC_TAGS:
+        errors.add(
+            field,
+            len(pairs),
+            f"at most {rules.MAX_SPEC_TAGS} tags"
+            f" (Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
+        )
+        return None
+    ok = all(check_tag(f"{field}[{i}]", k, v, errors) for i, (k, v) in enumerate(pairs))
+    keys = [k for k, _ in pairs]
+    if ok and len(set(keys)) != len(keys):
+        errors.add(field, keys, "tag keys must be unique")
+        return None
+    return tuple((str(k), str(v)) for k, v in pairs) if ok else None
+
+
+_TAG_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "Key": {"type": "string", "minLength": 1, "maxLength": rules.MAX_TAG_KEY},
+        "Value": {"type": "string", "maxLength": rules.MAX_TAG_VALUE},
+    },
+    "required": ["Key", "Value"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Tags(Kind):
+    """Tags as the SDK takes them: a list of {"Key", "Value"} or an object of key -> value;
+    checked by check_tags (the service's characters and lengths, unique keys)."""
+
+    def __call__(self, value: object) -> str | None:
+        probe = ErrorCollector()
+        check_tags("tags", value, probe)
+        return probe.errors[0].rule if probe.errors else None
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return check_tags(field, value, errors)
+
+    def convert(self, value: Any) -> object:
+        return check_tags("tags", value, ErrorCollector())
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": "array", "items": _TAG_SCHEMA, "maxItems": rules.MAX_SPEC_TAGS},
+                {
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "maxLength": rules.MAX_TAG_VALUE},
+                    "maxProperties": rules.MAX_SPEC_TAGS,
+                },
+            ]
+        }
+
+    def describe(self) -> str:
+        return f'tags: `[{{"Key", "Value"}}]` or `{{key: value}}`, at most {rules.MAX_SPEC_TAGS}'
+
+
+@dataclass(frozen=True)
+class Obj(Kind):
+    """A nested object: every key known, each value passing its kind; the first problem named."""
+
+    table: Mapping[str, Kind]
+    required: tuple[str, ...] = ()
+
+    def __call__(self, value: object) -> str | None:
+        if not isinstance(value, Mapping):
+            return f"must be an object with any of {', '.join(self.table)}"
+        for key in self.required:
+            if key not in value:
+                return f"{key}: required"
+        for key, item in value.items():
+            if key not in self.table:
+                return f"{key}: {rules.unknown_key_rule(str(key), self.table)}"
+            problem = self.table[key](item)
+            if problem:
+                return f"{key}: {problem}"
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "object",
+            "properties": {k: v.schema() for k, v in self.table.items()},
+            "additionalProperties": False,
+        }
+        if self.required:
+            out["required"] = list(self.required)
+        return out
+
+    def describe(self) -> str:
+        keys = ", ".join(f"`{k}`{' (required)' if k in self.required else ''}" for k in self.table)
+        return f"object of {keys}"
+
+
+@dataclass(frozen=True)
+class OnlyFor(Kind):
+    """A value one framework's class takes; the other's refuses it with `reason`."""
+
+    kind: Kind
+    framework: str
+    reason: str
+
+    def __call__(self, value: object) -> str | None:
+        return self.kind(value)
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        got = self.kind.read(field, value, framework, errors)
+        if got is not None and framework and framework != self.framework:
+            errors.add(field, value, self.reason)
+            return None
+        return got
+
+    def schema(self) -> dict[str, Any]:
+        return self.kind.schema()
+
+    def describe(self) -> str:
+        return f"{self.kind.describe()}; {self.framework} only"
+
+
+@dataclass(frozen=True)
+class ListOf(Kind):
+    """A list of nested objects another table checks (the block's parser walks them)."""
+
+    what: str
+    items: Callable[[], dict[str, Any]]
+    max_items: int
+
+    def __call__(self, value: object) -> str | None:
+        return None if isinstance(value, list) else f"must be a list of {self.what} objects"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.items(), "maxItems": self.max_items}
+
+    def describe(self) -> str:
+        return f"list of at most {self.max_items} {self.what} objects (below)"
+
+
+@dataclass(frozen=True)
+class Custom(Kind):
+    """A structured value checked by a named function that reports into `errors` itself."""
+
+    check: Callable[[str, object, ErrorCollector], object]
+    json_schema: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+    description: str
+
+    def __call__(self, value: object) -> str | None:
+        probe = ErrorCollector()
+        self.check("value", value, probe)
+        return probe.errors[0].rule if probe.errors else None
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return self.check(field, value, errors)
+
+    def schema(self) -> dict[str, Any]:
+        got = self.json_schema() if callable(self.json_schema) else self.json_schema
+        return dict(got)
+
+    def describe(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class PerFramework(Kind):
+    """A value whose check depends on the framework (hyperparameters, distribution)."""
+
+    check: Callable[[str, object, str, ErrorCollector], object]
+    json_schema: Mapping[str, Any]
+    description: str
+
+    def __call__(self, value: object) -> str | None:
+        raise TypeError("a per-framework value is checked with read(), which names the framework")
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        return self.check(field, value, framework, errors)
+
+    def schema(self) -> dict[str, Any]:
+        return dict(self.json_schema)
+
+    def describe(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class Nested(Kind):
+    """A nested block with a table of its own, each key's problem reported under its own path."""
+
+    table: Table
+
+    def __call__(self, value: object) -> str | None:
+        probe = ErrorCollector()
+        self.table.read("value", value, probe)
+        return probe.errors[0].rule if probe.errors else None
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        mark = len(errors.errors)
+        got = self.table.read(field, value, errors, framework=framework)
+        return got if len(errors.errors) == mark else None
+
+    def schema(self) -> dict[str, Any]:
+        return self.table.schema()
+
+    def describe(self) -> str:
+        return f"object (`{self.table.title}` below)"
+
+
+@dataclass(frozen=True)
+class CheckedElsewhere(Kind):
+    """A block another module parses (experiment_config): taken here, checked there."""
+
+    json_schema: Callable[[], dict[str, Any]]
+    description: str
+
+    def __call__(self, value: object) -> str | None:
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        return self.json_schema()
+
+    def describe(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class Table:
+    """One spec block's arguments: name -> kind, or the reason it is refused (a string)."""
+
+    title: str
+    args: Mapping[str, Kind | str]
+    required: tuple[str, ...] = ()
+    defaults: Mapping[str, object] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    def read(
+        self, field: str, data: object, errors: ErrorCollector, *, framework: str = "", not_object: str = ""
+    ) -> dict[str, Any] | None:
+        """The keys of one object that pass their kind (checked, converted); every unknown,
+        refused, missing or bad key is added to `errors`, all in one pass. None: not an object."""
+        if not isinstance(data, Mapping):
+            errors.add(field, data, not_object or f"must be an object ({', '.join(self.required)} required)")
+            return None
+        for key in self.required:
+            if key not in data:
+                errors.add(f"{field}.{key}", None, "required")
+        good: dict[str, Any] = {}
+        for key, value in data.items():
+            entry, path = self.args.get(str(key)), f"{field}.{key}"
+            if entry is None:
+                errors.add(path, value, rules.unknown_key_rule(str(key), self.args))
+            elif isinstance(entry, str):
+                errors.add(path, value, f"refused: {entry}")
+            else:
+                mark = len(errors.errors)
+                got = entry.read(path, value, framework, errors)
+                if len(errors.errors) == mark:
+                    good[str(key)] = got
+        return good
+
+    def schema(self, description: str = "") -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        for name, entry in self.args.items():
+            if isinstance(entry, str):
+                props[name] = {"not": {}, "description": f"refused: {entry}"}
+                continue
+            props[name] = entry.schema()
+            if name in self.defaults:
+                props[name]["default"] = self.defaults[name]
+        out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        if self.required:
+            out["required"] = list(self.required)
+        if description:
+            out["description"] = description
+        return out
