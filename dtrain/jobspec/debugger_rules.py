@@ -28,6 +28,9 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
+from dtrain.jobspec.values import S3Uri, Text
+
+_S3, _TEXT = S3Uri(), Text()
 
 # smdebug-rulesconfig 1.0.1: rule_configs.<function>() -> (RuleConfigurationName, its default
 # collections to save as (name, parameters)). Every one's RuleParameters is just rule_to_invoke.
@@ -203,8 +206,9 @@ def _opt_str(field: str, data: Mapping[str, Any], key: str, errors: ErrorCollect
     value = data.get(key)
     if value is None:
         return
-    if not isinstance(value, str) or not value or (s3 and not value.startswith("s3://")):
-        errors.add(f"{field}.{key}", value, "must be an s3:// URI" if s3 else "must be a non-empty string")
+    problem = _S3(value) if s3 else _TEXT(value)
+    if problem is not None:
+        errors.add(f"{field}.{key}", value, problem)
 
 
 def _debugger_rule(field: str, data: Mapping[str, Any], errors: ErrorCollector) -> RuleSpec | None:
@@ -225,9 +229,7 @@ def _debugger_rule(field: str, data: Mapping[str, Any], errors: ErrorCollector) 
     params: dict[str, str] = {}
     others = data.get("other_trials_s3_input_paths")
     if others is not None:
-        if not isinstance(others, list) or not all(
-            isinstance(p, str) and p.startswith("s3://") for p in others
-        ):
+        if not isinstance(others, list) or any(_S3(p) is not None for p in others):
             errors.add(f"{field}.other_trials_s3_input_paths", others, "must be a list of s3:// URIs")
         else:
             # Rule.sagemaker: other_trial_<i> first, then the defaults, then rule_parameters.
@@ -438,7 +440,7 @@ def rules_schema() -> dict[str, Any]:
     common = {
         "name": {"type": "string", "minLength": 1, "maxLength": MAX_RULE_NAME},
         "container_local_output_path": {"type": "string", "minLength": 1},
-        "s3_output_path": {"type": "string", "pattern": "^s3://"},
+        "s3_output_path": _S3.schema(),
     }
     refused = {key: {"not": {}, "description": f"refused: {reason}"} for key, reason in _REFUSED.items()}
     debugger: dict[str, Any] = {
@@ -448,7 +450,7 @@ def rules_schema() -> dict[str, Any]:
             **common,
             "other_trials_s3_input_paths": {
                 "type": "array",
-                "items": {"type": "string", "pattern": "^s3://"},
+                "items": _S3.schema(),
             },
             "rule_parameters": strings,
             "collections_to_save": collections,
