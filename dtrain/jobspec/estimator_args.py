@@ -272,8 +272,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         PerFramework(
             parse_distribution,
             _distribution_schema(),
-            f"one strategy ({', '.join(f'`{s}`' for s in (*STRATEGIES, 'mpi', 'smdistributed'))})"
-            ': `{"enabled": true}`',
+            f'one strategy ({", ".join(f"`{s}`" for s in STRATEGIES)}): `{{"enabled": true}}`',
         ),
         lands_in="HyperParameters.sagemaker_*_enabled (per strategy)",
     ),
@@ -692,21 +691,24 @@ def read_args(data: Mapping[str, object], framework: str, errors: ErrorCollector
 def markdown_table() -> str:
     """The estimator table of docs/jobspec-reference.md (between its markers): one row per argument.
 
-    Regenerate with `python -m dtrain.jobspec.estimator_args`; a test compares it with that page.
+    dtrain.jobspec.reference writes it there (`python -m dtrain.jobspec.reference`); tests compare.
     """
     rows = [
-        "| argument | SDK 2.220 class | status | lands in the request / why refused |",
-        "|---|---|---|---|",
+        "| argument | value | SDK 2.220 class | status | lands in the request / why refused |",
+        "|---|---|---|---|---|",
     ]
     for arg in sorted(ARGS, key=lambda a: (a.refused is not None, a.name)):
+        value = "" if arg.kind is None else arg.kind.describe()
         if arg.refused is not None:
             status, where = "refused", arg.refused
         else:
             only = "" if arg.frameworks == BOTH else f" ({'/'.join(sorted(arg.frameworks))} only)"
             default = arg.default_value()
             status = "mapped" + only + (f", default `{default!r}`" if default not in (None, {}) else "")
+            status += ", required" if arg.required else ""
             where = f"`{arg.where}`" if arg.request else arg.where
-        rows.append(f"| `{arg.name}` | {arg.sdk} | {status} | {where.replace('|', '/')} |")
+        cells = (f"`{arg.name}`", value, arg.sdk, status, where)
+        rows.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(rows)
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.values import Name
+from dtrain.jobspec.naming import sanitize_name_part
+from dtrain.jobspec.values import CheckedElsewhere, Name
 
 # botocore's SageMaker model, shape ExperimentConfig (all optional).
 EXPERIMENT_CONFIG_KEYS = ("ExperimentName", "TrialName", "TrialComponentDisplayName", "RunName")
@@ -40,7 +42,7 @@ def parse_experiment_config(field: str, data: object, errors: ErrorCollector) ->
     return out if len(errors.errors) == before else None
 
 
-def experiment_config_schema() -> dict[str, object]:
+def experiment_config_schema() -> dict[str, Any]:
     name = ENTITY_NAME.schema()
     return {
         "type": "object",
@@ -55,10 +57,16 @@ def sweep_trial_config(given: Mapping[str, str] | None, *, sweep_name: str, inde
     the sweep (the spec's ExperimentName when it gives one), so SageMaker's experiment view (and
     `dtrain list --experiment`) sets the runs side by side. A TrialName/RunName the spec gives
     would put every trial in one run: the trial's own name replaces them."""
-    from dtrain.jobspec.naming import sanitize_name_part
-
     experiment = (given or {}).get("ExperimentName") or sanitize_name_part(sweep_name)[:MAX_ENTITY_NAME]
     suffix = f"-trial-{index}"
     run = sanitize_name_part(experiment)[: MAX_ENTITY_NAME - len(suffix)].rstrip("-") + suffix
     out = {k: v for k, v in (given or {}).items() if k not in ("ExperimentName", "TrialName", "RunName")}
     return {"ExperimentName": experiment, **out, "RunName": run}
+
+
+# The block as a value of another block's table (processing.run, transform): parsed above.
+EXPERIMENT_CONFIG = CheckedElsewhere(
+    experiment_config_schema,
+    f"object of {', '.join(f'`{k}`' for k in EXPERIMENT_CONFIG_KEYS)}"
+    " ([experiment_config](#experiment_config))",
+)

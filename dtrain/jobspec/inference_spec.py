@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.experiment_config import experiment_config_schema, parse_experiment_config
+from dtrain.jobspec.experiment_config import EXPERIMENT_CONFIG, parse_experiment_config
 from dtrain.jobspec.values import (
     INT32_MAX,
     Bool,
-    CheckedElsewhere,
     DataSource,
     Int,
     Kind,
@@ -186,9 +185,7 @@ TRANSFORM_ARGS: dict[str, Kind | str] = {
     "input_filter": _JsonPath(),
     "output_filter": _JsonPath(),
     "join_source": OneOf("Input", "None"),
-    "experiment_config": CheckedElsewhere(
-        experiment_config_schema, "`{experiment_name, trial_name, run_name, ...}` (experiment_config below)"
-    ),
+    "experiment_config": EXPERIMENT_CONFIG,
     "model_client_config": Obj(MODEL_CLIENT_ARGS),
     "batch_data_capture_config": "batch data capture is not supported yet",
     "base_transform_job_name": "give job_name, or leave it out for a name derived from the training job",

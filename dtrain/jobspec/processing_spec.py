@@ -15,10 +15,9 @@ from typing import Any
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.estimator_values import PACKAGED_IMAGES
-from dtrain.jobspec.experiment_config import experiment_config_schema, parse_experiment_config
+from dtrain.jobspec.experiment_config import EXPERIMENT_CONFIG, parse_experiment_config
 from dtrain.jobspec.values import (
     Bool,
-    CheckedElsewhere,
     DataSource,
     Int,
     Kind,
@@ -153,9 +152,7 @@ RUN_ARGS: dict[str, Kind | str] = {
     "outputs": ListOf("ProcessingOutput", OUTPUT_TABLE.schema, MAX_PROCESSING_IO),
     "arguments": _Arguments(),
     "job_name": Name(),
-    "experiment_config": CheckedElsewhere(
-        experiment_config_schema, "`{experiment_name, trial_name, run_name, ...}` (experiment_config below)"
-    ),
+    "experiment_config": EXPERIMENT_CONFIG,
     "kms_key": _TEXT,
     "source_dir": "FrameworkProcessor's packed source_dir is not supported yet; pass a single `code` file",
     "wait": "the platform waits for the job itself (its state-change event)",
