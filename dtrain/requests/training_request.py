@@ -145,11 +145,79 @@ def build_training_job_request(
     job_name: str | None = None,
     region: str | None = None,
 ) -> dict[str, Any]:
-    """The CreateTrainingJob kwargs (boto3 shape), or SpecError/SpecErrors naming what is missing."""
-    errors = ErrorCollector()
-    est = spec.estimator
-    name = resolve_job_name(spec, platform, job_name)
+    """The CreateTrainingJob kwargs (boto3 shape), or SpecError/SpecErrors naming what is missing.
 
+    Every problem is collected in one pass (`_settle`) before anything is assembled.
+    """
+    errors = ErrorCollector()
+    name = resolve_job_name(spec, platform, job_name)
+    settled = _settle(spec, platform, name, region, errors)
+    errors.raise_if_any()
+    request = _assemble(spec, platform, settled)
+
+    from dtrain.jobspec.validate_request import validate_create_training_job
+
+    validate_create_training_job(request)
+    return request
+
+
+@dataclass
+class _Settled:
+    """What the checks settle before the request is assembled (None only while errors are open)."""
+
+    name: str
+    region: str | None
+    role: str | None
+    output_path: str | None
+    image: str
+    subnets: tuple[str, ...] | None
+    security_groups: tuple[str, ...] | None
+    input_config: list[dict[str, Any]]
+    code_channel: bool
+    environment: dict[str, str] | None
+    tags: list[dict[str, str]] | None
+
+
+def _settle(
+    spec: JobSpec, platform: PlatformSettings | None, name: str, region: str | None, errors: ErrorCollector
+) -> _Settled:
+    """Each part of the request the spec and platform decide, with every problem in `errors`."""
+    region, role, output_path = _account(spec, platform, region, errors)
+    image = _training_image(spec, platform, errors)
+    est = spec.estimator
+    for i, group in enumerate(est.instance_groups or ()):
+        _check_instance_type(group.instance_type, errors, f"estimator.instance_groups[{i}].instance_type")
+    if est.instance_groups is None:
+        _check_instance_type(est.instance_type, errors)
+    _check_channel_groups(spec, errors)
+    subnets, security_groups = _vpc(spec, platform, errors)
+    input_config, code_channel = _input_channels(spec, platform, errors)
+    if est.debugger_hook_config and region in DEBUGGER_UNSUPPORTED_REGIONS:
+        errors.add(
+            "estimator.debugger_hook_config",
+            "{...}",
+            f"SageMaker Debugger is not available in {region}: set it to false or leave it out",
+        )
+    return _Settled(
+        name=name,
+        region=region,
+        role=role,
+        output_path=output_path,
+        image=image,
+        subnets=subnets,
+        security_groups=security_groups,
+        input_config=input_config,
+        code_channel=code_channel,
+        environment=_environment(spec, platform, errors),
+        tags=_tags(spec, platform, errors),
+    )
+
+
+def _account(
+    spec: JobSpec, platform: PlatformSettings | None, region: str | None, errors: ErrorCollector
+) -> tuple[str | None, str | None, str | None]:
+    """The region, the execution role and the output path: the spec's, else the platform's."""
+    est = spec.estimator
     region = region or (platform.region if platform is not None else None)
     if not region:
         errors.add("region", None, "required: pass --region or platform settings")
@@ -163,6 +231,12 @@ def build_training_job_request(
             None,
             "required without platform settings: s3://bucket/prefix for artifacts",
         )
+    return region, role, output_path
+
+
+def _training_image(spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector) -> str:
+    """The image URI: the spec's, or the platform's for a packaged image's name."""
+    est = spec.estimator
     image = est.image_uri
     if est.packaged_image is not None:
         resolved = platform.image_uris.get(est.packaged_image) if platform is not None else None
@@ -175,17 +249,18 @@ def build_training_job_request(
         image = resolved or image
     if len(image) > rules.MAX_TRAINING_IMAGE:
         errors.add("estimator.image_uri", image, f"longer than {rules.MAX_TRAINING_IMAGE} characters")
-    for i, group in enumerate(est.instance_groups or ()):
-        _check_instance_type(group.instance_type, errors, f"estimator.instance_groups[{i}].instance_type")
-    if est.instance_groups is None:
-        _check_instance_type(est.instance_type, errors)
-    _check_channel_groups(spec, errors)
+    return image
 
-    # VPC: the spec's own, else the platform's when jobs run in its VPC or a file system needs it.
-    subnets, security_groups = est.subnets, est.security_group_ids
+
+def _vpc(
+    spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The spec's own VPC, else the platform's when jobs run in its VPC or a file system needs it."""
+    subnets, security_groups = spec.estimator.subnets, spec.estimator.security_group_ids
     needs_vpc = any(is_file_system_channel(c) for c in spec.inputs.values())
     if subnets is None and platform is not None and (platform.jobs_in_vpc or needs_vpc):
-        subnets, security_groups = platform.subnets or None, platform.security_group_ids or None
+        subnets = tuple(platform.subnets) or None
+        security_groups = tuple(platform.security_group_ids) or None
     if needs_vpc and (not subnets or not security_groups):
         fs_channels = sorted(n for n, c in spec.inputs.items() if is_file_system_channel(c))
         errors.add(
@@ -194,7 +269,14 @@ def build_training_job_request(
             "file-system channels need VPC settings: estimator.subnets and security_group_ids, "
             "or platform settings with subnets",
         )
+    return subnets, security_groups
 
+
+def _input_channels(
+    spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector
+) -> tuple[list[dict[str, Any]], bool]:
+    """The spec's channels as request channels, and whether the code arrives in a channel too."""
+    est = spec.estimator
     input_config: list[dict[str, Any]] = []
     for channel_name, channel in spec.inputs.items():
         try:
@@ -223,48 +305,92 @@ def build_training_job_request(
             len(spec.inputs),
             f"with model_uri / network isolation at most {rules.MAX_CHANNELS - added_channels} channels",
         )
-    if est.debugger_hook_config and region in DEBUGGER_UNSUPPORTED_REGIONS:
+    return input_config, code_channel
+
+
+def _environment(
+    spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector
+) -> dict[str, str] | None:
+    """The platform's environment under the spec's (the spec's wins)."""
+    est = spec.estimator
+    if est.environment is None and (platform is None or not platform.environment):
+        return None
+    environment = {**(platform.environment if platform is not None else {}), **(est.environment or {})}
+    if len(environment) > rules.MAX_ENVIRONMENT:
         errors.add(
-            "estimator.debugger_hook_config",
-            "{...}",
-            f"SageMaker Debugger is not available in {region}: set it to false or leave it out",
+            "estimator.environment",
+            len(environment),
+            f"with the platform's, more than {rules.MAX_ENVIRONMENT}",
         )
+    return environment
 
-    environment: dict[str, str] | None = None
-    if est.environment is not None or (platform is not None and platform.environment):
-        environment = {**(platform.environment if platform is not None else {}), **(est.environment or {})}
-        if len(environment) > rules.MAX_ENVIRONMENT:
-            errors.add(
-                "estimator.environment",
-                len(environment),
-                f"with the platform's, more than {rules.MAX_ENVIRONMENT}",
-            )
 
-    tags: list[dict[str, str]] | None = None
-    if est.tags is not None or (platform is not None and platform.tags):
-        own = dict(est.tags or ())
-        tags = [{"Key": k, "Value": v} for k, v in est.tags or ()]
-        tags += [
-            {"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own
-        ]
-        if len(tags) > rules.MAX_SPEC_TAGS:
-            errors.add(
-                "estimator.tags",
-                len(tags),
-                f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
-                f"(CreateTrainingJob takes {rules.MAX_TAGS}; "
-                f"Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
-            )
+def _tags(
+    spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector
+) -> list[dict[str, str]] | None:
+    """The spec's tags, then the platform's (a key the spec gives keeps the spec's value)."""
+    est = spec.estimator
+    if est.tags is None and (platform is None or not platform.tags):
+        return None
+    own = dict(est.tags or ())
+    tags = [{"Key": k, "Value": v} for k, v in est.tags or ()]
+    tags += [{"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own]
+    if len(tags) > rules.MAX_SPEC_TAGS:
+        errors.add(
+            "estimator.tags",
+            len(tags),
+            f"with the platform's tags, more than {rules.MAX_SPEC_TAGS} "
+            f"(CreateTrainingJob takes {rules.MAX_TAGS}; "
+            f"Submit adds {rules.EXECUTION_TAG_KEY} and {rules.TEAM_TAG_KEY})",
+        )
+    return tags
 
-    errors.raise_if_any()
+
+def _assemble(spec: JobSpec, platform: PlatformSettings | None, settled: _Settled) -> dict[str, Any]:
+    """The request from settled parts, in the order SDK 2.220's _get_train_request adds them."""
+    est, name = spec.estimator, settled.name
+    region, role, output_path = settled.region, settled.role, settled.output_path
     assert region is not None and role is not None and output_path is not None
-
     code_uri = code_location(spec, output_path, name)
+    input_config = list(settled.input_config)
     if est.model_uri is not None:
         model = S3Channel(s3_data=est.model_uri, input_mode="File", content_type=MODEL_CHANNEL_CONTENT_TYPE)
         input_config.append(channel_request(est.model_channel_name, model, None, "estimator.model_uri"))
-    if code_channel:
+    if settled.code_channel:
         input_config.append(channel_request(CODE_CHANNEL, S3Channel(s3_data=code_uri), None, CODE_CHANNEL))
+    output_config, resource_config = _output_and_resources(spec, platform, output_path)
+    request: dict[str, Any] = {
+        "AlgorithmSpecification": _algorithm(spec, settled.image),
+        "OutputDataConfig": output_config,
+        "TrainingJobName": name,
+        "StoppingCondition": {},
+        "ResourceConfig": resource_config,
+        "RoleArn": role,
+    }
+    if input_config:
+        request["InputDataConfig"] = input_config
+    hyperparameters = _hyperparameters(spec, name, region, output_path, code_uri, settled.code_channel)
+    request["HyperParameters"] = _encode(hyperparameters)
+    if settled.environment is not None:
+        request["Environment"] = settled.environment
+    if settled.tags is not None:
+        request["Tags"] = settled.tags
+    if settled.subnets and settled.security_groups:
+        request["VpcConfig"] = {
+            "Subnets": list(settled.subnets),
+            "SecurityGroupIds": list(settled.security_groups),
+        }
+    checkpoint_uri = _checkpoint(request, spec, platform, name)
+    _apply_direct_arguments(request, spec)
+    _add_debugging(request, spec, output_path, checkpoint_uri, region)
+    return request
+
+
+def _hyperparameters(
+    spec: JobSpec, name: str, region: str, output_path: str, code_uri: str, code_channel: bool
+) -> dict[str, Any]:
+    """The user's hyperparameters with SDK v2's script-mode and per-strategy keys added."""
+    est = spec.estimator
     hyperparameters: dict[str, Any] = dict(est.hyperparameters or {})
     hyperparameters.update(
         {
@@ -285,7 +411,12 @@ def build_training_job_request(
         mpi = est.distribution is not None and est.distribution.uses_mpi
         default_dir = "/opt/ml/model" if mpi else s3_path_join(output_path, name, "model")
         hyperparameters["model_dir"] = est.model_dir or default_dir
+    return hyperparameters
 
+
+def _algorithm(spec: JobSpec, image: str) -> dict[str, Any]:
+    """AlgorithmSpecification before the table's direct arguments: the image and the metrics."""
+    est = spec.estimator
     algorithm: dict[str, Any] = {"TrainingImage": image}
     if est.metric_definitions is not None:
         algorithm["MetricDefinitions"] = [{"Name": n, "Regex": r} for n, r in est.metric_definitions]
@@ -298,34 +429,31 @@ def build_training_job_request(
         and version_tuple(est.framework_version) >= _METRICS_TIME_SERIES_FROM[spec.framework]
     ):
         algorithm["EnableSageMakerMetricsTimeSeries"] = True
+    return algorithm
 
+
+def _output_and_resources(
+    spec: JobSpec, platform: PlatformSettings | None, output_path: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """OutputDataConfig and ResourceConfig with the platform's KMS keys (the spec's come later)."""
     output_config: dict[str, Any] = {"S3OutputPath": output_path}
     resource_config: dict[str, Any] = {}
     if platform is not None and platform.output_kms_key_id:
         output_config["KmsKeyId"] = platform.output_kms_key_id
     # SageMaker refuses a volume key for instance types with local NVMe storage (the instance
     # encrypts it): the platform's default is left out there (dtrain.jobspec.service_rules).
+    est = spec.estimator
     types = [g.instance_type for g in est.instance_groups or ()] or [est.instance_type]
     if platform is not None and platform.volume_kms_key_id and not any(map(has_local_storage, types)):
         resource_config["VolumeKmsKeyId"] = platform.volume_kms_key_id
+    return output_config, resource_config
 
-    request: dict[str, Any] = {
-        "AlgorithmSpecification": algorithm,
-        "OutputDataConfig": output_config,
-        "TrainingJobName": name,
-        "StoppingCondition": {},
-        "ResourceConfig": resource_config,
-        "RoleArn": role,
-    }
-    if input_config:
-        request["InputDataConfig"] = input_config
-    request["HyperParameters"] = _encode(hyperparameters)
-    if environment is not None:
-        request["Environment"] = environment
-    if tags is not None:
-        request["Tags"] = tags
-    if subnets and security_groups:
-        request["VpcConfig"] = {"Subnets": list(subnets), "SecurityGroupIds": list(security_groups)}
+
+def _checkpoint(
+    request: dict[str, Any], spec: JobSpec, platform: PlatformSettings | None, name: str
+) -> str | None:
+    """CheckpointConfig: the spec's URI, else the platform's per job; returns the URI."""
+    est = spec.estimator
     checkpoint_uri = est.checkpoint_s3_uri
     if checkpoint_uri is None and platform is not None:
         checkpoint_uri = s3_path_join(platform.checkpoint_s3_uri, name)
@@ -334,7 +462,13 @@ def build_training_job_request(
         if est.checkpoint_local_path:
             checkpoint["LocalPath"] = est.checkpoint_local_path
         request["CheckpointConfig"] = checkpoint
-    # Arguments the table maps directly: the spec's value wins over the platform's defaults.
+    return checkpoint_uri
+
+
+def _apply_direct_arguments(request: dict[str, Any], spec: JobSpec) -> None:
+    """Arguments the table maps directly (the spec's value wins over the platform's defaults),
+    the instance groups, and the experiment config."""
+    est = spec.estimator
     for arg in ARGS:
         if arg.request is not None and arg.refused is None:
             value = getattr(est, arg.name)
@@ -349,24 +483,25 @@ def build_training_job_request(
     if spec.experiment_config:
         # SDK 2.220 _get_train_request: sent unchanged when non-empty.
         request["ExperimentConfig"] = dict(spec.experiment_config)
+
+
+def _add_debugging(
+    request: dict[str, Any], spec: JobSpec, output_path: str, checkpoint_uri: str | None, region: str
+) -> None:
+    """DebugHookConfig, the Debugger / Profiler rules and ProfilerConfig, as SDK 2.220 adds them."""
     _check_debugger_rules_have_a_hook(spec, checkpoint_uri, region)
     hook = debug_hook_config(spec, output_path, checkpoint_uri, region)
     if hook is not None:
         request["DebugHookConfig"] = hook
-    if est.rules:
+    if spec.estimator.rules:
         # Debugger / Profiler rules (dtrain.jobspec.debugger_rules): their configurations beside the
         # hook and the profiler, as SDK 2.220's _get_train_request adds them.
-        debug_rules, profiler_rules = rule_configurations(est.rules, region)
+        debug_rules, profiler_rules = rule_configurations(spec.estimator.rules, region)
         if debug_rules:
             request["DebugRuleConfigurations"] = debug_rules
         if profiler_rules:
             request["ProfilerRuleConfigurations"] = profiler_rules
     request["ProfilerConfig"] = profiler_config(spec, output_path, region)
-
-    from dtrain.jobspec.validate_request import validate_create_training_job
-
-    validate_create_training_job(request)
-    return request
 
 
 def _with_processing_channels(
