@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dtrain.cli import build_parser
+from dtrain.config import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -121,3 +122,22 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     found = [m.groups() for m in COMMAND.finditer("$ dtrain submit | status x\ndtrain emulate up|down")]
     assert found == [("submit | status", "x"), ("emulate", "up|down")]
     assert not COMMAND.search("dtrain/emulator/ and dtrain-cifar10 and dtrain.demo")
+
+
+def _section(page: Path, heading: str) -> str:
+    text = page.read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_the_configuration_table_lists_exactly_the_config_keys() -> None:
+    """Every key DtrainConfig reads has a row (its default and rule), and no row names a key
+    that is gone."""
+    table = _section(ROOT / "docs" / "platform-team.md", "Configuration keys")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = {key for row in rows for key in re.findall(r"`([a-z0-9_.]+)`", row.split("|")[1])}
+    assert documented == set(DEFAULTS), (
+        sorted(set(DEFAULTS) - documented),
+        sorted(documented - set(DEFAULTS)),
+    )
