@@ -78,7 +78,8 @@ class Orchestration(Construct):
         self._event_rules()
         self._monitoring()
         # What a scientist needs to run the CLI against this platform: a managed policy the
-        # platform team attaches to scientists' roles (stacks/submitter_policy.py, README).
+        # platform team attaches to scientists' roles (stacks/submitter_policy.py; docs/operator.md,
+        # "The scientists' policy").
         self.submitter_policy = submitter_policy(
             self,
             "SubmitterPolicy",
