@@ -151,7 +151,11 @@ def test_a_warm_pool_request_says_the_default_quota_keeps_none(
         ]
 
 
-@pytest.mark.parametrize("example", sorted(EXAMPLES[0].parent.glob("**/*.json")), ids=lambda p: p.stem)
+# Job specs only: examples/platform_app is a CDK app (its cdk.json is no job spec).
+_SPECS = sorted(p for p in EXAMPLES[0].parent.glob("**/*.json") if "platform_app" not in p.parts)
+
+
+@pytest.mark.parametrize("example", _SPECS, ids=lambda p: p.stem)
 def test_no_example_asks_for_a_warm_pool_the_default_quota_does_not_keep(example: Path) -> None:
     assert "keep_alive_period_in_seconds" not in load_spec(example).raw.get("estimator", {})
 
