@@ -67,22 +67,7 @@ class NetworkStack(Stack):
             self.vpc = self._imported_vpc(config) if net.imported else self._new_vpc(config)
         # The configured block for the platform's own VPC (known at synth); the brought VPC's own.
         self.vpc_cidr: str = net.vpc_cidr if vpc is None else vpc.vpc_cidr_block
-        if private_subnets is not None:
-            chosen = private_subnets
-            subnets = self.vpc.select_subnets(
-                availability_zones=chosen.availability_zones,
-                one_per_az=chosen.one_per_az,
-                subnet_filters=chosen.subnet_filters,
-                subnet_group_name=chosen.subnet_group_name,
-                subnet_type=chosen.subnet_type,
-                subnets=chosen.subnets,
-            ).subnets
-        elif vpc is not None:
-            subnets = vpc.private_subnets or vpc.isolated_subnets
-        else:
-            subnets = (
-                self.vpc.private_subnets if net.imported or net.nat_gateways else self.vpc.isolated_subnets
-            )
+        subnets = self._job_subnets(config, brought=vpc is not None, chosen=private_subnets)
         self.private_subnet_list: list[ec2.ISubnet] = list(subnets)
         self.private_subnets: ec2.SubnetSelection = ec2.SubnetSelection(subnets=self.private_subnet_list)
         self.private_subnet_ids: list[str] = [s.subnet_id for s in self.private_subnet_list]
@@ -110,6 +95,25 @@ class NetworkStack(Stack):
             value=self.training_sg.security_group_id,
             description="Security group for training jobs",
         )
+
+    def _job_subnets(
+        self, config: DtrainConfig, *, brought: bool, chosen: ec2.SubnetSelection | None
+    ) -> list[ec2.ISubnet]:
+        """The subnets jobs run in: those `chosen` of the VPC; else a brought VPC's private ones (its
+        isolated ones when it has none); else the platform VPC's private (NAT) or isolated ones."""
+        net = config.network
+        if chosen is not None:
+            return self.vpc.select_subnets(
+                availability_zones=chosen.availability_zones,
+                one_per_az=chosen.one_per_az,
+                subnet_filters=chosen.subnet_filters,
+                subnet_group_name=chosen.subnet_group_name,
+                subnet_type=chosen.subnet_type,
+                subnets=chosen.subnets,
+            ).subnets
+        if brought:
+            return self.vpc.private_subnets or self.vpc.isolated_subnets
+        return self.vpc.private_subnets if net.imported or net.nat_gateways else self.vpc.isolated_subnets
 
     def _training_security_group(self, config: DtrainConfig) -> ec2.SecurityGroup:
         """All traffic among the group's members, inbound and outbound, and nothing else inbound.

@@ -99,22 +99,7 @@ def add_platform(
         synthesizer=synthesizer(),
         description="dtrain network: VPC, private subnets, VPC endpoints, training security group",
     )
-    storage = StorageStack(
-        scope,
-        f"{prefix}Storage",
-        config=config,
-        vpc=network.vpc,
-        private_subnets=network.private_subnets,
-        private_subnet_ids=network.private_subnet_ids,
-        training_sg=network.training_sg,
-        key=have.key,
-        data_bucket=have.data_bucket,
-        artifacts_bucket=have.artifacts_bucket,
-        checkpoints_bucket=have.checkpoints_bucket,
-        env=env,
-        synthesizer=synthesizer(),
-        description="dtrain storage: data/artifacts/checkpoint buckets, KMS key, FSx for Lustre, EFS",
-    )
+    storage = _add_storage(scope, config, network, have, env=env, synthesizer=synthesizer())
     training = TrainingStack(
         scope,
         f"{prefix}Training",
@@ -129,11 +114,32 @@ def add_platform(
         synthesizer=synthesizer(),
         description="dtrain training: SageMaker execution role, packaged training images",
     )
+    orchestration = _add_orchestration(
+        scope, config, network, storage, training, env=env, synthesizer=synthesizer()
+    )
+    platform = Platform(
+        config=config, network=network, storage=storage, training=training, orchestration=orchestration
+    )
+    if acknowledge:
+        acknowledge_platform(platform)
+    return platform
+
+
+def _add_orchestration(
+    scope: Construct,
+    config: DtrainConfig,
+    network: NetworkStack,
+    storage: StorageStack,
+    training: TrainingStack,
+    *,
+    env: Environment | None,
+    synthesizer: DefaultStackSynthesizer,
+) -> OrchestrationStack:
     # The orchestration consumes the other stacks' resources as typed arguments; its own
     # cdk-nag acknowledgments live inside it (stacks/orchestration/nag.py).
-    orchestration = OrchestrationStack(
+    return OrchestrationStack(
         scope,
-        f"{prefix}Orchestration",
+        f"{config.stack_prefix}Orchestration",
         artifacts_bucket=storage.artifacts_bucket,
         checkpoints_bucket=storage.checkpoints_bucket,
         data_key=storage.key,
@@ -156,12 +162,33 @@ def add_platform(
             tags=dict(config.tags),
         ),
         env=env,
-        synthesizer=synthesizer(),
+        synthesizer=synthesizer,
         description="dtrain orchestration: state machine, Lambdas, job ledger, events, notifications",
     )
-    platform = Platform(
-        config=config, network=network, storage=storage, training=training, orchestration=orchestration
+
+
+def _add_storage(
+    scope: Construct,
+    config: DtrainConfig,
+    network: NetworkStack,
+    have: ExistingResources,
+    *,
+    env: Environment | None,
+    synthesizer: DefaultStackSynthesizer,
+) -> StorageStack:
+    return StorageStack(
+        scope,
+        f"{config.stack_prefix}Storage",
+        config=config,
+        vpc=network.vpc,
+        private_subnets=network.private_subnets,
+        private_subnet_ids=network.private_subnet_ids,
+        training_sg=network.training_sg,
+        key=have.key,
+        data_bucket=have.data_bucket,
+        artifacts_bucket=have.artifacts_bucket,
+        checkpoints_bucket=have.checkpoints_bucket,
+        env=env,
+        synthesizer=synthesizer,
+        description="dtrain storage: data/artifacts/checkpoint buckets, KMS key, FSx for Lustre, EFS",
     )
-    if acknowledge:
-        acknowledge_platform(platform)
-    return platform

@@ -109,6 +109,36 @@ class StorageStack(Stack):
                 removal_policy=self._removal,
             )
         )
+        self._buckets(data_bucket, artifacts_bucket, checkpoints_bucket)
+
+        self.s3_gateway: ec2.GatewayVpcEndpoint | None = (
+            self._s3_gateway(vpc, private_subnets) if config.network.s3_gateway_endpoint else None
+        )
+
+        self.fsx_file_system: fsx.CfnFileSystem | None = None
+        self.fsx_security_group: ec2.SecurityGroup | None = None
+        self.fsx_id: str | None = None
+        self.fsx_mount_name: str | None = None
+        self.fsx_data_path: str | None = None
+        if config.fsx.enabled:
+            self._lustre(vpc=vpc, subnet_id=private_subnet_ids[0], training_sg=training_sg)
+
+        self.efs_file_system: efs.FileSystem | None = None
+        self.efs_id: str | None = None
+        if config.efs.enabled:
+            self._efs(vpc=vpc, private_subnets=private_subnets, training_sg=training_sg)
+
+        self._outputs()
+
+    def _buckets(
+        self,
+        data_bucket: s3.IBucket | None,
+        artifacts_bucket: s3.IBucket | None,
+        checkpoints_bucket: s3.IBucket | None,
+    ) -> None:
+        """The three job buckets: the team's where brought, else the platform's own (KMS with the
+        data key, TLS only, access logs into one SSE-S3 log bucket, lifecycle rules)."""
+        days = self._config.storage.checkpoint_noncurrent_days
         brought = (data_bucket, artifacts_bucket, checkpoints_bucket)
         self.access_log_bucket = self._access_log_bucket() if any(b is None for b in brought) else None
         self.data_bucket: s3.IBucket = (
@@ -131,32 +161,11 @@ class StorageStack(Stack):
                     # Every checkpoint save overwrites the same keys: old versions pile up fast.
                     s3.LifecycleRule(
                         id="expire-old-checkpoint-versions",
-                        noncurrent_version_expiration=Duration.days(
-                            config.storage.checkpoint_noncurrent_days
-                        ),
+                        noncurrent_version_expiration=Duration.days(days),
                     )
                 ],
             )
         )
-
-        self.s3_gateway: ec2.GatewayVpcEndpoint | None = (
-            self._s3_gateway(vpc, private_subnets) if config.network.s3_gateway_endpoint else None
-        )
-
-        self.fsx_file_system: fsx.CfnFileSystem | None = None
-        self.fsx_security_group: ec2.SecurityGroup | None = None
-        self.fsx_id: str | None = None
-        self.fsx_mount_name: str | None = None
-        self.fsx_data_path: str | None = None
-        if config.fsx.enabled:
-            self._lustre(vpc=vpc, subnet_id=private_subnet_ids[0], training_sg=training_sg)
-
-        self.efs_file_system: efs.FileSystem | None = None
-        self.efs_id: str | None = None
-        if config.efs.enabled:
-            self._efs(vpc=vpc, private_subnets=private_subnets, training_sg=training_sg)
-
-        self._outputs()
 
     # -- the S3 gateway endpoint ---------------------------------------------------------------
     def _s3_gateway(self, vpc: ec2.IVpc, private_subnets: ec2.SubnetSelection) -> ec2.GatewayVpcEndpoint:

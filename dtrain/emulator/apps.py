@@ -29,8 +29,11 @@ def synth_standin_app(
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_s3 as s3
 
-    from dtrain.constructs.orchestration.workflow import WorkflowTuning
-    from dtrain.constructs.orchestration_stack import OrchestrationOptions, OrchestrationStack
+    from dtrain.constructs.orchestration.workflow import WorkflowTuning  # lazy: CDK (jsii)
+    from dtrain.constructs.orchestration_stack import (  # lazy: CDK (jsii)
+        OrchestrationOptions,
+        OrchestrationStack,
+    )
 
     app = cdk.App(
         outdir=str(outdir),
@@ -65,7 +68,7 @@ def synth_standin_app(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
-    from dtrain.constructs.hosting_permissions import add_hosting_permissions
+    from dtrain.constructs.hosting_permissions import add_hosting_permissions  # lazy: CDK (jsii)
 
     add_hosting_permissions(role)  # the same role hosts the models it trained (endpoints, transform)
     role.add_to_policy(  # SageMaker's grant on the job's volume key
@@ -137,7 +140,7 @@ def synth_full_app(outdir: Path) -> Path:
 
     Its stacks use the default synthesizer; the emulator answers the bootstrap-version check.
     """
-    from dtrain.constructs import platform_app as cdk_app
+    from dtrain.constructs import platform_app as cdk_app  # lazy: CDK (jsii)
 
     application, _ = cdk_app.build_app(cdk_app.cdk_json_context(), outdir=str(outdir))
     assembly = application.synth()

@@ -12,7 +12,7 @@ def synth_for_emulator(outdir: Path) -> Path:
     context plus `-c emulator=true -c removal_policy=destroy`: the emulator has no bootstrap
     stack, so the bootstrap-version rule is left out. Built from the installed package alone."""
     os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
-    from dtrain.constructs import platform_app as cdk_app
+    from dtrain.constructs import platform_app as cdk_app  # lazy: CDK (jsii)
 
     context = cdk_app.cdk_json_context({"emulator": True, "removal_policy": "destroy"})
     application, _ = cdk_app.build_app(context, outdir=str(outdir))
