@@ -37,13 +37,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.events import ENDPOINT_STATE_CHANGE, put_state_change
 from dtrain.emulator.lifecycle.events import TRANSFORM_JOB_STATE_CHANGE as TRANSFORM_STATE_CHANGE
@@ -673,31 +674,17 @@ def _invoke(url: str, payload: bytes, content_type: str, accept: str | None) -> 
 @contextlib.contextmanager
 def installed(hosting: HostingBackend) -> Iterator[HostingBackend]:
     """Patch moto's SageMaker hosting calls for the duration of the block (see the docstring)."""
-    saved: list[tuple[Any, str, Any]] = []
-
-    def patch(owner: Any, name: str, value: Any) -> None:
-        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
-        setattr(owner, name, value)
-
-    _patch_endpoints(hosting, patch)
-    _patch_transform_jobs(hosting, patch)
-    _patch_runtime(hosting, patch)
     try:
-        yield hosting
+        with class_patches() as patch:
+            _patch_endpoints(hosting, patch)
+            _patch_transform_jobs(hosting, patch)
+            _patch_runtime(hosting, patch)
+            yield hosting
     finally:
-        for owner, name, value in reversed(saved):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
         hosting.close()
 
 
-# Sets `owner.name` to a value for the duration of `installed`'s block.
-_Patch = Callable[[Any, str, Any], None]
-
-
-def _patch_endpoints(hosting: HostingBackend, patch: _Patch) -> None:
+def _patch_endpoints(hosting: HostingBackend, patch: Patch) -> None:
     """CreateEndpoint, DeleteEndpoint and UpdateEndpoint reach the hosting backend.
 
     Names in use, calls in a state AWS refuses them in, resources that do not exist and the
@@ -728,7 +715,7 @@ def _patch_endpoints(hosting: HostingBackend, patch: _Patch) -> None:
     patch(SageMakerResponse, "update_endpoint", update_endpoint)
 
 
-def _patch_transform_jobs(hosting: HostingBackend, patch: _Patch) -> None:
+def _patch_transform_jobs(hosting: HostingBackend, patch: Patch) -> None:
     """CreateTransformJob and StopTransformJob reach the hosting backend."""
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -750,7 +737,7 @@ def _patch_transform_jobs(hosting: HostingBackend, patch: _Patch) -> None:
     patch(SageMakerResponse, "stop_transform_job", stop_transform_job)
 
 
-def _patch_runtime(hosting: HostingBackend, patch: _Patch) -> None:
+def _patch_runtime(hosting: HostingBackend, patch: Patch) -> None:
     """InvokeEndpoint answered by the endpoint's model server, its body passed on as bytes."""
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -774,6 +761,3 @@ def _patch_runtime(hosting: HostingBackend, patch: _Patch) -> None:
     # request body as UTF-8 before any handler runs unless told not to, and a binary body then
     # failed there with an HTML 500, before the endpoint was even looked up.
     patch(SageMakerRuntimeResponse, "use_raw_body", True)
-
-
-_MISSING = object()

@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.lifecycle import quotas as q
 from dtrain.emulator.lifecycle import rules
 from dtrain.jobspec.service_rules import SERVICE_RULES
@@ -177,7 +178,7 @@ def error_response(refused: Refused) -> tuple[int, dict[str, str], str]:
     return 400, {"status": "400", "x-amzn-ErrorType": refused.code}, body
 
 
-def install(patch: Callable[[Any, str, Any], None], lifecycle: Lifecycle) -> None:
+def install(patch: Patch, lifecycle: Lifecycle) -> None:
     """Put the gate in front of moto's SageMaker (`patch(owner, name, value)` records what it
     replaces, as dtrain.emulator.shims.installed restores it)."""
     from moto.sagemaker.responses import SageMakerResponse
@@ -205,21 +206,6 @@ def install(patch: Callable[[Any, str, Any], None], lifecycle: Lifecycle) -> Non
 @contextmanager
 def installed(lifecycle: Lifecycle) -> Iterator[Lifecycle]:
     """The gate alone, for the block (the emulator installs it with its shims)."""
-    saved: list[tuple[Any, str, Any]] = []
-
-    def patch(owner: Any, name: str, value: Any) -> None:
-        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
-        setattr(owner, name, value)
-
-    install(patch, lifecycle)
-    try:
+    with class_patches() as patch:
+        install(patch, lifecycle)
         yield lifecycle
-    finally:
-        for owner, name, value in reversed(saved):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
-
-
-_MISSING = object()
