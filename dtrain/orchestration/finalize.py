@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dtrain.orchestration.errors import JobStoppedWithoutModel
 from dtrain.orchestration.outcome import failure_message, finalize_output, success_message
 from dtrain.orchestration.sweep import rank_results
 
@@ -28,8 +29,6 @@ def finalize_job(sagemaker: Any, job_name: str, *, region: str, execution_arn: s
     result = finalize_output(job)
     if result["status"] != "Completed" and not result["model_usable"]:
         # Answered as a success by its event (a stop at max_run), but SageMaker saved no model.
-        from dtrain.orchestration.errors import JobStoppedWithoutModel
-
         raise JobStoppedWithoutModel(
             f"training job {job_name} was stopped at max_run (MaxRuntimeExceeded) and saved no model"
         )

@@ -30,6 +30,9 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.jobspec.errors import SpecError
+from dtrain.jobspec.naming import job_name_for
+from dtrain.orchestration import hosting_requests
 from dtrain.orchestration.backoff import is_transient
 from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import EndpointBusy, InvalidEvent, JobNameConflict, SageMakerTransient
@@ -37,6 +40,7 @@ from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, ex
 from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.model_repack import repack_model
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
 from dtrain.orchestration.ownership import DEFAULT_TEAM, check_endpoint_team, owner_tags
 
@@ -59,8 +63,6 @@ class NothingToHost(Exception):
 def hosting_block(spec: Mapping[str, Any]) -> str | None:
     present = [b for b in HOSTING_BLOCKS if spec.get(b) is not None]
     if len(present) > 1:
-        from dtrain.jobspec.errors import SpecError
-
         raise SpecError(
             "transform", "{...}", "one execution either deploys or transforms: the spec has deploy too"
         )
@@ -73,8 +75,6 @@ def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = Fal
     The spec's blocks are checked by parse_spec (Prepare builds the training request first);
     here only what the platform adds: one block per execution, and inference code of the
     block's own (entry_point) already in S3, where the `model` phase repacks from."""
-    from dtrain.orchestration import hosting_requests
-
     block = hosting_block(spec)
     if block is None:
         return None
@@ -121,8 +121,6 @@ class HostingRequest:
 
     def name(self, what: str, prefix: str) -> str:
         """The execution's model / endpoint-config / transform-job name (`what` tells them apart)."""
-        from dtrain.jobspec.naming import job_name_for
-
         execution = (
             f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
         )
@@ -131,8 +129,6 @@ class HostingRequest:
     def name_from(self, base: str, prefix: str) -> str:
         """This execution's name for a resource the spec names `base` (a fixed model_name or
         transform job_name is used by one execution only: SageMaker refuses the name again)."""
-        from dtrain.jobspec.naming import job_name_for
-
         execution = (
             f"{self.execution_name}@{self.execution_start}" if self.execution_start else self.execution_name
         )
@@ -265,8 +261,6 @@ class HostingSubmitter:
     # -- model -----------------------------------------------------------------------------
     @_surfaces_transient
     def create_model(self, req: HostingRequest) -> dict[str, Any]:
-        from dtrain.orchestration import hosting_requests
-
         job_name, artifact = req.trained_job()
         block = hosting_block(req.spec) or DEPLOY
         request = hosting_requests.model_request(
@@ -306,8 +300,6 @@ class HostingSubmitter:
 
     def _repack(self, plan: Any, artifact: str, target: str) -> None:
         """The trained archive with code/ replaced by the block's code, at the URL the model names."""
-        from dtrain.orchestration.model_repack import repack_model
-
         if self.s3 is None:
             raise InvalidEvent("the model phase needs an S3 client to repack the model with its code")
         result = repack_model(
@@ -354,8 +346,6 @@ class HostingSubmitter:
 
     @_surfaces_transient
     def deploy(self, req: HostingRequest) -> dict[str, Any]:
-        from dtrain.orchestration import hosting_requests
-
         endpoint = str(req.model.get("endpoint_name", ""))
         job_name = str(req.model.get("training_job_name", ""))
         if not endpoint or not job_name:
@@ -388,8 +378,6 @@ class HostingSubmitter:
     def _create_or_update_endpoint(
         self, req: HostingRequest, endpoint: str, config: str, job_name: str
     ) -> str:
-        from dtrain.orchestration import hosting_requests
-
         # The last look before UpdateEndpoint: only this team's endpoint is updated.
         current = check_endpoint_team(self.sagemaker, endpoint, self.team)
         if current is None:
@@ -427,8 +415,6 @@ class HostingSubmitter:
 
     @_surfaces_transient
     def transform(self, req: HostingRequest) -> dict[str, Any]:
-        from dtrain.orchestration import hosting_requests
-
         training_job = str(req.model.get("training_job_name", ""))
         if not training_job:
             raise InvalidEvent("transform payload lacks model.training_job_name")

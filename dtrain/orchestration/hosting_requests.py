@@ -10,6 +10,11 @@ on top, each for a reason:
   the training job, which is the training step's ledger key), and its default output goes
   under the platform's output prefix, the one the execution role may write
   (stacks/training_stack.py), instead of the bucket's root.
+
+The spec core and the requests (dtrain.jobspec.spec, dtrain.requests) are imported inside the
+functions that build from them, on purpose: they cost about 0.2 s of a cold start (python -X
+importtime under the Lambda Python), which every Submit container (it imports
+dtrain.orchestration.hosting) pays only in the hosting phases.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dtrain.jobspec.errors import SpecError
+from dtrain.orchestration.finalize import FAILURE_REASON_CHARS
 
 STATE_LIMIT_BYTES = 256 * 1024
 # Kept free under the limit for what the bound does not count (the processing step's callback
@@ -52,8 +53,6 @@ def _slim_row(index: int, output_uri: str) -> dict[str, Any]:
 
 def projected_peak_bytes(plan: Mapping[str, Any], output_uri: str, metric: str) -> int:
     """The larger of RankSweep's input and output for this plan, rows at their longest."""
-    from dtrain.orchestration.finalize import FAILURE_REASON_CHARS
-
     items = list(plan.get("items") or [])
     slim = sum(_size(_slim_row(int(i.get("index", 0)), output_uri)) + 1 for i in items)
     ranked = sum(

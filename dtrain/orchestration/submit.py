@@ -15,6 +15,11 @@ training job) idempotently:
    have come and gone while the row still held the previous attempt's token).
 5. A job created after its execution ended (an abort while Submit was in its throttle
    back-off) is stopped here: the abort found no job to stop.
+
+The spec core and the requests (dtrain.jobspec.spec, dtrain.requests) are imported inside the
+functions that build from them, on purpose: they cost about 0.2 s of a cold start (python -X
+importtime under the Lambda Python), which a Submit container pays only once one
+of its phases builds from them.
 """
 
 from __future__ import annotations
@@ -25,14 +30,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.jobspec.experiment_config import sweep_trial_config
+from dtrain.jobspec.naming import job_name_for
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff, is_transient
 from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
+from dtrain.orchestration.hosting import hosting_plan
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
 from dtrain.orchestration.observability import Metric
@@ -45,6 +55,7 @@ from dtrain.orchestration.processing import (
     processing_base_name,
     training_spec,
 )
+from dtrain.orchestration.state_budget import check_sweep_state
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 
@@ -54,9 +65,6 @@ log = logging.getLogger(__name__)
 def sagemaker_client(region: str | None = None) -> Any:
     """SageMaker for every call but CreateTrainingJob: botocore's standard retry mode, so a
     5xx, a time-out or a throttled Describe/ListTags is retried with backoff before it fails."""
-    import boto3
-    from botocore.config import Config
-
     return boto3.client("sagemaker", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
@@ -66,9 +74,6 @@ def sagemaker_create_client(region: str | None = None) -> Any:
     With both, every attempt of ours would be up to 3 of botocore's, compounding the load
     on an already throttled API (about 1 create per second per account).
     """
-    import boto3
-    from botocore.config import Config
-
     return boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
 
 
@@ -110,8 +115,6 @@ def validation_job_name(spec_dict: Mapping[str, Any], platform: Any) -> str:
     `<job_name>-validate` was not: a 55-56 character job_name that `dtrain validate` accepts
     became 64-65 characters here and failed with a job_name error that was not the user's.
     """
-    from dtrain.jobspec.naming import job_name_for
-
     prefix = str(getattr(platform, "job_name_prefix", "") or "")
     return job_name_for(base_name(spec_dict), execution_name="validate", prefix=prefix)
 
@@ -154,8 +157,6 @@ def prepare(
     }
     if sweep:
         plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
-    from dtrain.orchestration.hosting import hosting_plan
-
     hosting = hosting_plan(
         base, platform, is_sweep=sweep is not None
     )  # after Finalize: deploy or transform (a sweep's best trial)
@@ -163,8 +164,6 @@ def prepare(
         plan["hosting"] = hosting
     # Issue 26 finding 7: a sweep whose state would pass Step Functions' 256 KiB fails here, with
     # the spec's field named, not with States.DataLimitExceeded after its jobs ran.
-    from dtrain.orchestration.state_budget import check_sweep_state
-
     check_sweep_state(plan, str(getattr(platform, "output_s3_uri", "") or ""))
     return plan
 
@@ -215,16 +214,12 @@ class SubmitRequest:
         if self.kind == TRAINING and self.processing and has_processing(spec):
             spec = training_spec(spec, platform, str(self.processing["job_name"]))
         if self.kind == TRAINING and self.is_sweep_item:
-            from dtrain.jobspec.experiment_config import sweep_trial_config
-
             spec["experiment_config"] = sweep_trial_config(
                 spec.get("experiment_config"), sweep_name=self.execution_name, index=self.item_index
             )
         return spec
 
     def job_name(self, prefix: str) -> str:
-        from dtrain.jobspec.naming import job_name_for
-
         # Sweep items share the execution: the item index keeps their names apart. The start
         # time keeps a name reused after 90 days from deriving the old execution's job names.
         execution = f"{self.execution_name}-{self.item_index}" if self.is_sweep_item else self.execution_name
