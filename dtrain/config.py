@@ -13,9 +13,12 @@ Standard library only: the CLI and the Lambda bundles import this module without
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -210,8 +213,6 @@ def exit_on_bad_cli_context() -> None:
     """app.py's first step under the CDK CLI, which passes the whole context (cdk.json plus
     `-c` values) in CDK_CONTEXT_JSON: print every bad value, one per line, and exit 1 before
     the CDK is even imported (its start-up is most of the time a failed synth took)."""
-    import os
-    import sys
 
     text = os.environ.get("CDK_CONTEXT_JSON")
     if not text:
@@ -423,8 +424,6 @@ class _Parser:
         return config
 
     def check_unknown_keys(self) -> None:
-        import difflib
-
         for key in self.context:
             if key in DEFAULTS:
                 continue
@@ -436,14 +435,49 @@ class _Parser:
 
     def parse_network(self, *, explicit_env: bool, region: str | None = None) -> NetworkConfig:
         vpc_id = self.matching("network.vpc_id", _VPC_RE, "is not a VPC id like vpc-0abc12345", optional=True)
-        cidr = self.coerce(
+        cidr = self._vpc_cidr()
+        max_azs = self.in_range("network.max_azs", 1, 6)
+        azs = self._availability_zones(region)
+        subnets = self._ids("network.private_subnet_ids", _SUBNET_RE, "a subnet id like subnet-0abc12345")
+        route_tables = self._ids(
+            "network.private_route_table_ids", _RTB_RE, "a route table id like rtb-0abc12345"
+        )
+        nat = self.in_range("network.nat_gateways", 0, 6)
+        retention = self.integer("network.flow_log_retention_days")
+        if not self.has_error("network.flow_log_retention_days") and retention not in LOG_RETENTION_DAYS:
+            self.fail(
+                "network.flow_log_retention_days", retention, "is not a CloudWatch Logs retention period"
+            )
+        if vpc_id is not None:
+            self._check_described_vpc(azs, subnets, route_tables)
+        else:
+            self._check_own_vpc(azs, subnets, route_tables, max_azs=max_azs, explicit_env=explicit_env)
+        return NetworkConfig(
+            vpc_id=vpc_id,
+            vpc_cidr=cidr,
+            max_azs=max_azs,
+            availability_zones=azs,
+            private_subnet_ids=subnets,
+            private_route_table_ids=route_tables,
+            nat_gateways=nat,
+            interface_endpoints=self.boolean("network.interface_endpoints"),
+            s3_gateway_endpoint=self.boolean("network.s3_gateway_endpoint"),
+            flow_logs=self.boolean("network.flow_logs"),
+            flow_log_retention_days=retention,
+            jobs_in_vpc=self.boolean("network.jobs_in_vpc"),
+        )
+
+    def _vpc_cidr(self) -> str:
+        cidr: str = self.coerce(
             "network.vpc_cidr", lambda v: str(ipaddress.IPv4Network(v)), "is not an IPv4 CIDR block", ""
         )
         if cidr and not self.has_error("network.vpc_cidr"):
             prefixlen = ipaddress.IPv4Network(cidr).prefixlen
             if not 16 <= prefixlen <= 24:
                 self.fail("network.vpc_cidr", cidr, "is not a block between /16 and /24")
-        max_azs = self.in_range("network.max_azs", 1, 6)
+        return cidr
+
+    def _availability_zones(self, region: str | None) -> tuple[str, ...]:
         azs = self.string_list("network.availability_zones")
         for az in azs:
             if not _AZ_RE.match(az):
@@ -459,69 +493,56 @@ class _Parser:
                 list(azs),
                 f"mixes regions ({', '.join(zone_regions)}): one VPC lives in one region",
             )
-        subnets = self.string_list("network.private_subnet_ids")
-        for subnet in subnets:
-            if not _SUBNET_RE.match(subnet):
-                self.fail("network.private_subnet_ids", subnet, "is not a subnet id like subnet-0abc12345")
-        route_tables = self.string_list("network.private_route_table_ids")
-        for rtb in route_tables:
-            if not _RTB_RE.match(rtb):
-                self.fail(
-                    "network.private_route_table_ids", rtb, "is not a route table id like rtb-0abc12345"
-                )
-        nat = self.in_range("network.nat_gateways", 0, 6)
-        retention = self.integer("network.flow_log_retention_days")
-        if not self.has_error("network.flow_log_retention_days") and retention not in LOG_RETENTION_DAYS:
+        return azs
+
+    def _ids(self, key: str, pattern: re.Pattern[str], like: str) -> tuple[str, ...]:
+        ids = self.string_list(key)
+        for value in ids:
+            if not pattern.match(value):
+                self.fail(key, value, f"is not {like}")
+        return ids
+
+    def _check_described_vpc(
+        self, azs: tuple[str, ...], subnets: tuple[str, ...], route_tables: tuple[str, ...]
+    ) -> None:
+        # An imported VPC is described, not looked up: synth never calls AWS.
+        if not subnets:
+            self.fail("network.private_subnet_ids", list(subnets), "must list the private subnets of vpc_id")
+        if len(azs) != len(subnets):
             self.fail(
-                "network.flow_log_retention_days", retention, "is not a CloudWatch Logs retention period"
+                "network.availability_zones",
+                list(azs),
+                "must name one availability zone per private subnet of vpc_id",
+            )
+        if len(route_tables) != len(subnets):
+            self.fail(
+                "network.private_route_table_ids",
+                list(route_tables),
+                "must name one route table per private subnet of vpc_id",
             )
 
-        if vpc_id is not None:
-            # An imported VPC is described, not looked up: synth never calls AWS.
-            if not subnets:
-                self.fail(
-                    "network.private_subnet_ids", list(subnets), "must list the private subnets of vpc_id"
-                )
-            if len(azs) != len(subnets):
-                self.fail(
-                    "network.availability_zones",
-                    list(azs),
-                    "must name one availability zone per private subnet of vpc_id",
-                )
-            if len(route_tables) != len(subnets):
-                self.fail(
-                    "network.private_route_table_ids",
-                    list(route_tables),
-                    "must name one route table per private subnet of vpc_id",
-                )
-        else:
-            if subnets or route_tables:
-                self.fail(
-                    "network.private_subnet_ids" if subnets else "network.private_route_table_ids",
-                    list(subnets or route_tables),
-                    "is only allowed with network.vpc_id",
-                )
-            if explicit_env and len(azs) < max_azs:
-                self.fail(
-                    "network.availability_zones",
-                    list(azs),
-                    f"must name at least network.max_azs ({max_azs}) zones when account and region are set "
-                    "(synth never looks them up)",
-                )
-        return NetworkConfig(
-            vpc_id=vpc_id,
-            vpc_cidr=cidr,
-            max_azs=max_azs,
-            availability_zones=azs,
-            private_subnet_ids=subnets,
-            private_route_table_ids=route_tables,
-            nat_gateways=nat,
-            interface_endpoints=self.boolean("network.interface_endpoints"),
-            s3_gateway_endpoint=self.boolean("network.s3_gateway_endpoint"),
-            flow_logs=self.boolean("network.flow_logs"),
-            flow_log_retention_days=retention,
-            jobs_in_vpc=self.boolean("network.jobs_in_vpc"),
-        )
+    def _check_own_vpc(
+        self,
+        azs: tuple[str, ...],
+        subnets: tuple[str, ...],
+        route_tables: tuple[str, ...],
+        *,
+        max_azs: int,
+        explicit_env: bool,
+    ) -> None:
+        if subnets or route_tables:
+            self.fail(
+                "network.private_subnet_ids" if subnets else "network.private_route_table_ids",
+                list(subnets or route_tables),
+                "is only allowed with network.vpc_id",
+            )
+        if explicit_env and len(azs) < max_azs:
+            self.fail(
+                "network.availability_zones",
+                list(azs),
+                f"must name at least network.max_azs ({max_azs}) zones when account and region are set "
+                "(synth never looks them up)",
+            )
 
     def parse_fsx(self) -> FsxConfig:
         deployment = self.choice("fsx.deployment_type", ("PERSISTENT_2", "SCRATCH_2"))

@@ -8,9 +8,12 @@ emulator has no bootstrap stack.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dtrain.emulator.shims import EmulatorError
+from dtrain.node_banners import quiet_node_banners
 
 STANDIN_DATA_BUCKET = "emu-data"
 
@@ -20,14 +23,8 @@ def synth_standin_app(
 ) -> Path:
     """The stand-in platform; `stack_prefix` names its stacks (`<p>StandIn`, `<p>Orchestration`)
     and its data bucket, so a second one (another prefix) deploys beside it in one emulator."""
-    from dtrain.node_banners import quiet_node_banners
-
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
-    from aws_cdk import aws_ec2 as ec2
-    from aws_cdk import aws_iam as iam
-    from aws_cdk import aws_kms as kms
-    from aws_cdk import aws_s3 as s3
 
     from dtrain.constructs.orchestration.workflow import WorkflowTuning  # lazy: CDK (jsii)
     from dtrain.constructs.orchestration_stack import (  # lazy: CDK (jsii)
@@ -40,7 +37,74 @@ def synth_standin_app(
         default_stack_synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
         context={"aws:cdk:bundling-stacks": ["**"]},
     )
-    base = cdk.Stack(app, f"{stack_prefix}StandIn")
+    base = _standin_base(cdk.Stack(app, f"{stack_prefix}StandIn"), stack_prefix)
+    OrchestrationStack(
+        app,
+        f"{stack_prefix}Orchestration",
+        artifacts_bucket=base.artifacts,
+        checkpoints_bucket=base.checkpoints,
+        data_key=base.key,
+        execution_role=base.role,
+        vpc=base.vpc,
+        subnets=base.vpc.isolated_subnets,
+        training_security_group=base.security_group,
+        image_uris={
+            "ddp": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-ddp:latest",
+            "horovod": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-horovod:latest",
+        },
+        options=OrchestrationOptions(
+            job_name_prefix=prefix,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            tuning=WorkflowTuning(**FAST_TUNING) if fast else WorkflowTuning(),
+            # Fast: the backoff inside Submit is short so the load test paces on the throttle.
+            throttle_attempts=20 if fast else 8,
+            throttle_base_s=0.2 if fast else 0.5,
+            throttle_cap_s=2.0 if fast else 8.0,
+        ),
+    )
+    assembly = app.synth()
+    path = Path(assembly.directory)
+    if not (path / "manifest.json").is_file():
+        raise EmulatorError(f"synth wrote no manifest to {path}")
+    return path
+
+
+# The stand-in's state machine retries within seconds, not minutes (WorkflowTuning's fields).
+FAST_TUNING: dict[str, int] = {
+    "transient_retry_interval_s": 1,
+    "transient_retry_attempts": 2,
+    "throttle_retry_interval_s": 1,
+    "throttle_retry_attempts": 8,
+    "capacity_retry_interval_s": 1,
+    "capacity_retry_max_delay_s": 2,
+    "capacity_retry_attempts": 60,
+    "endpoint_busy_retry_interval_s": 1,
+    "endpoint_busy_retry_max_delay_s": 2,
+    "endpoint_busy_retry_attempts": 20,
+    "notify_retry_interval_s": 1,
+    "notify_retry_attempts": 3,
+}
+
+
+@dataclass(frozen=True)
+class _StandInBase:
+    """What the stand-in's base stack gives the orchestration (CDK constructs)."""
+
+    key: Any
+    artifacts: Any
+    checkpoints: Any
+    role: Any
+    vpc: Any
+    security_group: Any
+
+
+def _standin_base(base: Any, stack_prefix: str) -> _StandInBase:
+    """The buckets, key, execution role and one-subnet VPC the stand-in's orchestration uses."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_s3 as s3
+
     key = kms.Key(base, "DataKey", enable_key_rotation=True, removal_policy=cdk.RemovalPolicy.DESTROY)
     artifacts = s3.Bucket(base, "Artifacts", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
     checkpoints = s3.Bucket(base, "Checkpoints", encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY)
@@ -49,9 +113,29 @@ def synth_standin_app(
         STANDIN_DATA_BUCKET if stack_prefix == "Dtrain" else f"{STANDIN_DATA_BUCKET}-{stack_prefix.lower()}"
     )
     data = s3.Bucket(base, "Data", bucket_name=data_bucket, removal_policy=cdk.RemovalPolicy.DESTROY)
+    role = _job_role(base, data=data, artifacts=artifacts, checkpoints=checkpoints, key=key)
+    vpc = ec2.Vpc(
+        base,
+        "Vpc",
+        max_azs=1,
+        nat_gateways=0,
+        restrict_default_security_group=False,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="jobs", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        ],
+    )
+    sg = ec2.SecurityGroup(base, "TrainingSg", vpc=vpc)
+    return _StandInBase(key, artifacts, checkpoints, role, vpc, sg)
+
+
+def _job_role(base: Any, *, data: Any, artifacts: Any, checkpoints: Any, key: Any) -> Any:
+    """What a job does with its execution role, enforced in the emulator: read its data, write its
+    model and checkpoints (SSE-KMS with the data key), log and publish metrics, host its models."""
+    from aws_cdk import aws_iam as iam
+
+    from dtrain.constructs.hosting_permissions import add_hosting_permissions  # lazy: CDK (jsii)
+
     role = iam.Role(base, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-    # What a job does with its execution role, enforced in the emulator: read its data, write its
-    # model and checkpoints (SSE-KMS with the data key), log and publish metrics.
     data.grant_read(role)
     artifacts.grant_read_write(role)
     checkpoints.grant_read_write(role)
@@ -68,8 +152,6 @@ def synth_standin_app(
         )
     )
     role.add_to_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"]))
-    from dtrain.constructs.hosting_permissions import add_hosting_permissions  # lazy: CDK (jsii)
-
     add_hosting_permissions(role)  # the same role hosts the models it trained (endpoints, transform)
     role.add_to_policy(  # SageMaker's grant on the job's volume key
         iam.PolicyStatement(
@@ -78,60 +160,7 @@ def synth_standin_app(
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
     )
-    vpc = ec2.Vpc(
-        base,
-        "Vpc",
-        max_azs=1,
-        nat_gateways=0,
-        restrict_default_security_group=False,
-        subnet_configuration=[
-            ec2.SubnetConfiguration(name="jobs", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        ],
-    )
-    sg = ec2.SecurityGroup(base, "TrainingSg", vpc=vpc)
-    tuning = WorkflowTuning(
-        transient_retry_interval_s=1,
-        transient_retry_attempts=2,
-        throttle_retry_interval_s=1,
-        throttle_retry_attempts=8,
-        capacity_retry_interval_s=1,
-        capacity_retry_max_delay_s=2,
-        capacity_retry_attempts=60,
-        endpoint_busy_retry_interval_s=1,
-        endpoint_busy_retry_max_delay_s=2,
-        endpoint_busy_retry_attempts=20,
-        notify_retry_interval_s=1,
-        notify_retry_attempts=3,
-    )
-    OrchestrationStack(
-        app,
-        f"{stack_prefix}Orchestration",
-        artifacts_bucket=artifacts,
-        checkpoints_bucket=checkpoints,
-        data_key=key,
-        execution_role=role,
-        vpc=vpc,
-        subnets=vpc.isolated_subnets,
-        training_security_group=sg,
-        image_uris={
-            "ddp": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-ddp:latest",
-            "horovod": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dtrain-horovod:latest",
-        },
-        options=OrchestrationOptions(
-            job_name_prefix=prefix,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-            tuning=tuning if fast else WorkflowTuning(),
-            # Fast: the backoff inside Submit is short so the load test paces on the throttle.
-            throttle_attempts=20 if fast else 8,
-            throttle_base_s=0.2 if fast else 0.5,
-            throttle_cap_s=2.0 if fast else 8.0,
-        ),
-    )
-    assembly = app.synth()
-    path = Path(assembly.directory)
-    if not (path / "manifest.json").is_file():
-        raise EmulatorError(f"synth wrote no manifest to {path}")
-    return path
+    return role
 
 
 def synth_full_app(outdir: Path) -> Path:

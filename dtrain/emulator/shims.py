@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import zipfile
 from collections.abc import Callable, Iterator
@@ -47,7 +48,7 @@ from dtrain.emulator import function_env
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.function_env import function_environment
 from dtrain.emulator.lambda_logs import LambdaLogDelivery
-from dtrain.emulator.lifecycle import Lifecycle
+from dtrain.emulator.lifecycle import Lifecycle, gate
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,6 @@ class LambdaRuntime:
 
     def invoke(self, fn: Any, event: Any) -> tuple[Any, str | None]:
         """(result or error payload, error type or None)."""
-        import time
 
         handler = self._load(fn)
         fault = self._fault_for(fn.function_name, event)
@@ -526,7 +526,6 @@ def _install_sagemaker_gates(patch: Patch, shims: Shims) -> None:
     processing_backend.install(patch, shims.sagemaker_backend)
     # The lifecycle gate in front of all of SageMaker; the job backend's stops last as long as
     # the lifecycle says.
-    from dtrain.emulator.lifecycle import gate
 
     gate.install(patch, shims.lifecycle)
     for shared in ("durations", "quotas"):
