@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from common.sagemaker_env import ContractError, Hyperparameters
+from common.config_fields import config_from_hyperparameters
+from common.sagemaker_env import Hyperparameters
 
 
 @dataclass(frozen=True)
@@ -40,31 +41,9 @@ class TrainConfig:
 
     @classmethod
     def from_hyperparameters(cls, hps: Hyperparameters) -> TrainConfig:
-        d = cls()
-        config = cls(
-            epochs=hps.get_int("epochs", d.epochs),
-            batch_size=hps.get_int("batch_size", d.batch_size),
-            lr=hps.get_float("lr", d.lr),
-            momentum=hps.get_float("momentum", d.momentum),
-            weight_decay=hps.get_float("weight_decay", d.weight_decay),
-            label_smoothing=hps.get_float("label_smoothing", d.label_smoothing),
-            warmup_fraction=hps.get_float("warmup_fraction", d.warmup_fraction),
-            seed=hps.get_int("seed", d.seed),
-            width=hps.get_int("width", d.width),
-            checkpoint_every_steps=hps.get_int("checkpoint_every_steps", d.checkpoint_every_steps),
-            keep_checkpoints=hps.get_int("keep_checkpoints", d.keep_checkpoints),
-            log_every_steps=hps.get_int("log_every_steps", d.log_every_steps),
-            deterministic=hps.get_bool("deterministic", d.deterministic),
-            compile=hps.get_bool("compile", d.compile),
-            max_steps=hps.optional_int("max_steps"),
-            prewarm=hps.optional_bool("prewarm"),
+        return config_from_hyperparameters(
+            cls, hps, at_least_one=("epochs", "batch_size", "width", "keep_checkpoints", "max_steps")
         )
-        for name in ("epochs", "batch_size", "width", "keep_checkpoints"):
-            if getattr(config, name) < 1:
-                raise ContractError(f"hyperparameters.{name}", getattr(config, name), "must be at least 1")
-        if config.max_steps is not None and config.max_steps < 1:
-            raise ContractError("hyperparameters.max_steps", config.max_steps, "must be at least 1")
-        return config
 
 
 def set_determinism(config: TrainConfig) -> None:

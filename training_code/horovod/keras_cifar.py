@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common.sagemaker_env import ContractError, Hyperparameters
+from common.config_fields import config_from_hyperparameters
+from common.sagemaker_env import Hyperparameters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,25 +42,9 @@ class KerasConfig:
 
     @classmethod
     def from_hyperparameters(cls, hps: Hyperparameters) -> KerasConfig:
-        d = cls()
-        config = cls(
-            epochs=hps.get_int("epochs", d.epochs),
-            batch_size=hps.get_int("batch_size", d.batch_size),
-            lr=hps.get_float("lr", d.lr),
-            momentum=hps.get_float("momentum", d.momentum),
-            weight_decay=hps.get_float("weight_decay", d.weight_decay),
-            warmup_epochs=hps.get_int("warmup_epochs", d.warmup_epochs),
-            seed=hps.get_int("seed", d.seed),
-            width=hps.get_int("width", d.width),
-            checkpoint_every_steps=hps.get_int("checkpoint_every_steps", d.checkpoint_every_steps),
-            keep_checkpoints=hps.get_int("keep_checkpoints", d.keep_checkpoints),
-            deterministic=hps.get_bool("deterministic", d.deterministic),
-            max_steps=hps.optional_int("max_steps"),
+        return config_from_hyperparameters(
+            cls, hps, at_least_one=("epochs", "batch_size", "width", "keep_checkpoints")
         )
-        for name in ("epochs", "batch_size", "width", "keep_checkpoints"):
-            if getattr(config, name) < 1:
-                raise ContractError(f"hyperparameters.{name}", getattr(config, name), "must be at least 1")
-        return config
 
 
 # ---------------------------------------------------------------- data
