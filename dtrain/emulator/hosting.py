@@ -147,6 +147,12 @@ class HostingBackend:
         return ServedModel(url=handle.url, handle=handle, scratch=scratch)
 
     # -- endpoints ---------------------------------------------------------------------------
+    def _endpoint_now(self, backend: Any, endpoint: Any, status: str) -> None:
+        """The endpoint enters `status` now: stamped, and its state-change event sent."""
+        endpoint.endpoint_status = status
+        endpoint.last_modified_time = _now()
+        self._emit_endpoint(backend, endpoint)
+
     def _emit_endpoint(self, backend: Any, endpoint: Any) -> None:
         # Field for field as AWS's sample: EndpointStatus in upper snake case (IN_SERVICE).
         put_state_change(backend, ENDPOINT_STATE_CHANGE, endpoint)
@@ -164,10 +170,8 @@ class HostingBackend:
         return str(variants[0]["ModelName"]), variants
 
     def endpoint_created(self, backend: Any, endpoint: Any) -> None:
-        endpoint.endpoint_status = "Creating"
         endpoint.failure_reason = None
-        endpoint.last_modified_time = _now()
-        self._emit_endpoint(backend, endpoint)
+        self._endpoint_now(backend, endpoint, "Creating")
         threading.Thread(
             target=self._bring_up,
             args=(backend, endpoint),
@@ -183,10 +187,8 @@ class HostingBackend:
             served = self._serve(backend, model_name, f"endpoint-{name}")
         except HostingFailed as exc:
             self.errors[name] = str(exc)
-            endpoint.endpoint_status = "Failed"
             endpoint.failure_reason = str(exc)
-            endpoint.last_modified_time = _now()
-            self._emit_endpoint(backend, endpoint)
+            self._endpoint_now(backend, endpoint, "Failed")
             return
         self.durations.hold(began, self.durations.endpoint_creating_s)
         with self._lock:
@@ -195,15 +197,11 @@ class HostingBackend:
                 return
             self.endpoints[name] = served
         _log_line(backend, endpoint, f"endpoint {name} serving model {model_name} at {served.url}")
-        endpoint.endpoint_status = "InService"
-        endpoint.last_modified_time = _now()
-        self._emit_endpoint(backend, endpoint)
+        self._endpoint_now(backend, endpoint, "InService")
 
     def endpoint_updated(self, backend: Any, endpoint: Any, config_name: str) -> None:
-        endpoint.endpoint_status = "Updating"
         endpoint.failure_reason = None
-        endpoint.last_modified_time = _now()
-        self._emit_endpoint(backend, endpoint)
+        self._endpoint_now(backend, endpoint, "Updating")
         threading.Thread(
             target=self._swap,
             args=(backend, endpoint, config_name),
@@ -220,10 +218,8 @@ class HostingBackend:
         except HostingFailed as exc:
             # SageMaker rolls back: the previous config keeps serving, the reason is recorded.
             self.durations.hold(began, self.durations.endpoint_updating_s)
-            endpoint.endpoint_status = "InService"
             endpoint.failure_reason = str(exc)
-            endpoint.last_modified_time = _now()
-            self._emit_endpoint(backend, endpoint)
+            self._endpoint_now(backend, endpoint, "InService")
             return
         self.durations.hold(began, self.durations.endpoint_updating_s)
         with self._lock:
@@ -231,10 +227,8 @@ class HostingBackend:
             self.endpoints[name] = served
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = endpoint._process_production_variants(variants)
-        endpoint.endpoint_status = "InService"
-        endpoint.last_modified_time = _now()
         _log_line(backend, endpoint, f"endpoint {name} now serving model {model_name} at {served.url}")
-        self._emit_endpoint(backend, endpoint)
+        self._endpoint_now(backend, endpoint, "InService")
         if old is not None:
             old.stop()  # after the swap: requests already on it have been answered
 
