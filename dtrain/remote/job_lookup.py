@@ -9,6 +9,7 @@ name (for jobs whose ledger row has expired).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,30 +106,33 @@ def _is_missing_training_job(code: str) -> bool:
 
 
 def describe_training_job(context: RemoteContext, job_name: str) -> dict[str, Any] | None:
-    with translate_aws_errors(f"describe training job {job_name}", passthrough=_is_missing_training_job):
-        try:
-            response: dict[str, Any] = context.sagemaker.describe_training_job(TrainingJobName=job_name)
-        except Exception as exc:
-            if _is_missing_training_job(error_code(exc)):
-                return None
-            raise
-    return response
+    return _describe_or_none(
+        f"describe training job {job_name}",
+        lambda: context.sagemaker.describe_training_job(TrainingJobName=job_name),
+        quiet=_is_missing_training_job,
+    )
 
 
 def describe_processing_job(context: RemoteContext, job_name: str) -> dict[str, Any] | None:
     """DescribeProcessingJob; None when there is no such job or the caller may not describe it."""
+    return _describe_or_none(
+        f"describe processing job {job_name}",
+        lambda: context.sagemaker.describe_processing_job(ProcessingJobName=job_name),
+        quiet=lambda code: _is_missing_training_job(code) or code in _DENIED,
+    )
 
-    def quiet(code: str) -> bool:
-        return _is_missing_training_job(code) or code in _DENIED
 
-    with translate_aws_errors(f"describe processing job {job_name}", passthrough=quiet):
+def _describe_or_none(
+    what: str, describe: Callable[[], dict[str, Any]], *, quiet: Callable[[str], bool]
+) -> dict[str, Any] | None:
+    """`describe()`'s answer; None for an error code `quiet` accepts, any other error translated."""
+    with translate_aws_errors(what, passthrough=quiet):
         try:
-            response: dict[str, Any] = context.sagemaker.describe_processing_job(ProcessingJobName=job_name)
+            return describe()
         except Exception as exc:
             if quiet(error_code(exc)):
                 return None
             raise
-    return response
 
 
 def refresh(context: RemoteContext, resolved: ResolvedJob) -> ResolvedJob:
