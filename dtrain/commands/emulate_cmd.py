@@ -22,20 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dtrain.commands import bounded_int
 from dtrain.emulator.server_state import DEFAULT_PORT
 
 EXIT_GONE = 3
 DEFAULT_WORKDIR = ".dtrain/emulator"
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port}: a port is 1..65535")
-    return port
+_port = bounded_int(1, 65535, noun="a port number", rule="a port is 1..65535")
 
 
 def register(subparsers: Any) -> None:

@@ -14,24 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dtrain.commands import bounded_int
+
 DEFAULT_WORKDIR = Path(".dtrain")
 # Every simulated host is a set of processes on THIS machine: past a few dozen, a typo
 # (instance_count: 10000) would fork-bomb it rather than simulate anything useful.
 MAX_SIMULATED_HOSTS = 32
 MAX_PROCS_PER_HOST = 64
-
-
-def _bounded_int(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value}: must be {low}..{high}")
-        return value
-
-    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("spec", type=Path, help="job spec file (JSON or YAML)")
     parser.add_argument(
         "--hosts",
-        type=_bounded_int(1, MAX_SIMULATED_HOSTS),
+        type=bounded_int(1, MAX_SIMULATED_HOSTS),
         default=None,
         help=f"simulated hosts, 1..{MAX_SIMULATED_HOSTS} (default: instance_count)",
     )
@@ -72,13 +61,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--master-port",
-        type=_bounded_int(1, 65535),
+        type=bounded_int(1, 65535),
         default=None,
         help="rendezvous port, 1..65535 (default: a free one)",
     )
     parser.add_argument(
         "--procs-per-host",
-        type=_bounded_int(1, MAX_PROCS_PER_HOST),
+        type=bounded_int(1, MAX_PROCS_PER_HOST),
         default=None,
         help=f"processes per simulated host, 1..{MAX_PROCS_PER_HOST} (default 1 on CPU)",
     )

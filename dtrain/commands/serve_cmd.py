@@ -15,6 +15,7 @@ import argparse
 import os
 from typing import Any
 
+from dtrain.commands import bounded_int
 from dtrain.remote.cli_support import reports_errors
 
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
@@ -26,24 +27,8 @@ EXIT_CODES_HELP = """exit codes:
   3  the model did not load (serve), the server or AWS cannot be reached"""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value}: must be 0..65535 (0: any free port)")
-    return value
+_positive_int = bounded_int(1)
+_port = bounded_int(0, 65535, noun="a port number", rule="must be 0..65535 (0: any free port)")
 
 
 def _seconds(text: str) -> float:
