@@ -30,7 +30,7 @@ LONG_FUNCTION = 60
 # Run in a child interpreter with the export first on sys.path: module -> its direct imports.
 _GRAPH = """
 import json, sys, grimp
-g = grimp.build_graph("dtrain", cache_dir=None)
+g = grimp.build_graph("dtrain", cache_dir=None, exclude_type_checking_imports=True)
 print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in g.modules}))
 """
 
@@ -200,7 +200,7 @@ def duplicate_figures(tree: Path) -> str:
     for root in (*CODE_ROOTS, "training_code"):
         source = tree / root
         if source.is_dir():
-            shutil.copytree(source, scratch / root)
+            shutil.copytree(source, scratch / root, symlinks=True)
         elif source.is_file():
             shutil.copy2(source, scratch / root)
     done = subprocess.run([tool, "--repo", str(scratch), "--seconds", "120"], capture_output=True, text=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dtrain.emulator import shims
+from dtrain.emulator import event_bus
 
 MAX_STATE_PAYLOAD_BYTES = 256 * 1024
 EXECUTION_HISTORY_RETENTION = timedelta(days=90)
@@ -213,8 +213,8 @@ def _answer_sagemaker_faults(behaviour: ServiceBehaviour, patch: _Patch) -> None
 
 
 def _lose_execution_events(behaviour: ServiceBehaviour, patch: _Patch) -> None:
-    """2b. Step Functions' execution events: the shim puts them through shims.put_event."""
-    original_put_event = shims.put_event
+    """2b. Step Functions' execution events: the shim puts them through event_bus.put_event."""
+    original_put_event = event_bus.put_event
 
     def put_event(
         account: str, region: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]
@@ -223,7 +223,7 @@ def _lose_execution_events(behaviour: ServiceBehaviour, patch: _Patch) -> None:
             return
         original_put_event(account, region, source, detail_type, detail, resources)
 
-    patch(shims, "put_event", put_event)
+    patch(event_bus, "put_event", put_event)
 
 
 def _move_the_clock(behaviour: ServiceBehaviour, patch: _Patch) -> None:

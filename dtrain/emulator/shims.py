@@ -39,12 +39,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dtrain.emulator import function_env
+from dtrain.emulator import event_bus, function_env
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.function_env import function_environment
 from dtrain.emulator.lambda_logs import LambdaLogDelivery
@@ -235,30 +234,6 @@ def _lambda_by_arn(arn: str) -> Any:
     return lambda_backends[account][region].get_function(name)
 
 
-def put_event(
-    account: str, region: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]
-) -> None:
-    from moto.events.models import events_backends
-
-    events_backends[account][region].put_events(
-        [
-            {
-                "Source": source,
-                "DetailType": detail_type,
-                "Detail": json.dumps(detail, default=_json_default),
-                "Resources": resources,
-                "EventBusName": "default",
-            }
-        ]
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return str(value)
-
-
 # What each installer is given: patch(owner, name, value) replaces an attribute of moto's and
 # remembers the original, which `installed` restores at the end.
 Patch = Callable[[Any, str, Any], None]
@@ -307,7 +282,7 @@ def _install_lambda(patch: Patch, shims: Shims) -> None:
         if error:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
-        return json.dumps(result, default=_json_default).encode()
+        return json.dumps(result, default=event_bus.json_default).encode()
 
     patch(LambdaFunction, "invoke", invoke)
 
@@ -384,7 +359,7 @@ def _install_execution_end(patch: Patch) -> None:
             "error": getattr(ex, "error", None),
             "cause": getattr(ex, "cause", None),
         }
-        put_event(
+        event_bus.put_event(
             ex.account_id,
             ex.region_name,
             "aws.states",

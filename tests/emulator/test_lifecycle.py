@@ -316,10 +316,10 @@ def test_the_endpoint_event_says_its_status_in_upper_snake_case() -> None:
 def test_a_finished_job_puts_the_samples_fields_on_the_bus(
     shims: Shims, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dtrain.emulator import shims as shims_module
+    from dtrain.emulator import event_bus
 
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(shims_module, "put_event", lambda a, r, s, t, detail, res: sent.append((t, detail)))
+    monkeypatch.setattr(event_bus, "put_event", lambda a, r, s, t, detail, res: sent.append((t, detail)))
     playback: Any = shims.sagemaker_backend
     sm().create_training_job(**training_request("job-a", Tags=[{"Key": "team", "Value": "ml"}]))
     playback.fail("job-a", "AlgorithmError: boom")

@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
+from dtrain.emulator import event_bus
 from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
 
 SAMPLES_DIR: Final = Path(__file__).with_name("samples")
@@ -122,10 +123,8 @@ def build_detail(
 
 def put_state_change(backend: Any, detail_type: str, resource: Any) -> dict[str, Any]:
     """Put `resource`'s (a moto SageMaker object's) state-change event on the emulated bus."""
-    from dtrain.emulator.shims import put_event
-
     detail = build_detail(detail_type, dict(resource.response_object), getattr(resource, "tags", None))
-    put_event(
+    event_bus.put_event(
         backend.account_id, backend.region_name, "aws.sagemaker", detail_type, detail, [str(resource.arn)]
     )
     return detail
