@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MARKER_ENV = "DTRAIN_HOSTILE_CASE"
 
@@ -142,3 +144,42 @@ def dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# The run block of a processing step whose script writes one output (the usual hostile case).
+PREP_RUN: dict[str, Any] = {
+    "code": "prep.py",
+    "outputs": [{"source": "/opt/ml/processing/output/o", "destination": "s3://bucket/o"}],
+}
+
+
+def write_processing_spec(
+    folder: Path,
+    *,
+    job_name: str,
+    script: str,
+    run: dict[str, Any],
+    command: list[str] | None = None,
+    instance_count: int = 1,
+    train_script: str = "print('never reached')\n",
+) -> Path:
+    """A job spec (folder/job.json) of a processing step `prep.py` (holding `script`) before a
+    training step `src/train.py`: the set-up the hostile processing tests share."""
+    command = command or ["python3"]
+    (folder / "prep.py").write_text(script)
+    (folder / "src").mkdir(exist_ok=True)
+    (folder / "src" / "train.py").write_text(train_script)
+    spec = {
+        "framework": "pytorch",
+        "job_name": job_name,
+        "processing": {
+            "processor": {"image_uri": "ddp", "command": command, "instance_type": "ml.m5.xlarge",
+                          "instance_count": instance_count},
+            "run": run,
+        },
+        "estimator": {"entry_point": "train.py", "source_dir": "src", "image_uri": "ddp",
+                      "instance_type": "ml.m5.large", "instance_count": 1},
+    }  # fmt: skip
+    path = folder / "job.json"
+    path.write_text(json.dumps(spec))
+    return path

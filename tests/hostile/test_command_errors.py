@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.hostile.support import HostileServer, Outcome, dead_port
+from tests.hostile.support import PREP_RUN, HostileServer, Outcome, dead_port, write_processing_spec
 
 
 @pytest.fixture
@@ -143,24 +142,9 @@ def test_serve_bad_argument_is_one_line(
 
 
 def _processing_spec(tmp_path: Path, script: str, command: list[str]) -> Path:
-    (tmp_path / "prep.py").write_text(script)
-    (tmp_path / "src").mkdir(exist_ok=True)
-    (tmp_path / "src" / "train.py").write_text("print('never reached')\n")
-    spec = {
-        "framework": "pytorch",
-        "job_name": "failing-processing",
-        "processing": {
-            "processor": {"image_uri": "ddp", "command": command, "instance_type": "ml.m5.xlarge",
-                          "instance_count": 1},
-            "run": {"code": "prep.py", "outputs": [{"source": "/opt/ml/processing/output/o",
-                                                   "destination": "s3://bucket/o"}]},
-        },
-        "estimator": {"entry_point": "train.py", "source_dir": "src", "image_uri": "ddp",
-                      "instance_type": "ml.m5.large", "instance_count": 1},
-    }  # fmt: skip
-    path = tmp_path / "job.json"
-    path.write_text(json.dumps(spec))
-    return path
+    return write_processing_spec(
+        tmp_path, job_name="failing-processing", script=script, run=PREP_RUN, command=command
+    )
 
 
 def test_a_processing_command_that_fails_shows_its_output_and_exits_1(

@@ -11,7 +11,6 @@ checks that it is still whole afterwards. Outputs follow S3: an upload never del
 from __future__ import annotations
 
 import io
-import json
 import sys
 import tarfile
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ import pytest
 
 from dtrain.local.errors import LocalModeError
 from dtrain.local.processing_job import run_processing_locally, stand_in_path
-from tests.hostile.support import Outcome
+from tests.hostile.support import Outcome, write_processing_spec
 
 WRITE_OUTPUT = "import sys, pathlib; pathlib.Path(sys.argv[1], 'result.txt').write_text('made by the job')"
 
@@ -40,25 +39,13 @@ def victim(tmp_path: Path) -> Iterator[Path]:
 
 def _spec(tmp_path: Path, *, inputs: list[Any] | None = None, outputs: list[Any] | None = None,
           code: str = "prep.py") -> Path:  # fmt: skip
-    (tmp_path / "prep.py").write_text("print('prep')\n")
-    (tmp_path / "src").mkdir(exist_ok=True)
-    (tmp_path / "src" / "train.py").write_text("print('train')\n")
-    spec = {
-        "framework": "pytorch",
-        "job_name": "paths",
-        "processing": {
-            "processor": {"image_uri": "ddp", "command": ["python3"], "instance_type": "ml.m5.xlarge",
-                          "instance_count": 1},
-            "run": {"code": code, "inputs": inputs or [],
-                    "outputs": outputs or [{"source": "/opt/ml/processing/output/o", "output_name": "o",
-                                            "destination": "s3://bucket/out"}]},
-        },
-        "estimator": {"entry_point": "train.py", "source_dir": "src", "image_uri": "ddp",
-                      "instance_type": "ml.m5.large", "instance_count": 1},
-    }  # fmt: skip
-    path = tmp_path / "job.json"
-    path.write_text(json.dumps(spec))
-    return path
+    default_outputs = [
+        {"source": "/opt/ml/processing/output/o", "output_name": "o", "destination": "s3://bucket/out"}
+    ]
+    run = {"code": code, "inputs": inputs or [], "outputs": outputs or default_outputs}
+    return write_processing_spec(
+        tmp_path, job_name="paths", script="print('prep')\n", run=run, train_script="print('train')\n"
+    )
 
 
 # Where the spec decides the path, `validate` refuses it: one line naming the field, exit 2.

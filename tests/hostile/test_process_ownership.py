@@ -23,7 +23,15 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.support import MARKER_ENV, Outcome, dead_port, marked_pids, wait_gone
+from tests.hostile.support import (
+    MARKER_ENV,
+    PREP_RUN,
+    Outcome,
+    dead_port,
+    marked_pids,
+    wait_gone,
+    write_processing_spec,
+)
 
 
 @pytest.fixture
@@ -208,24 +216,9 @@ time.sleep(600)
 
 
 def _processing_spec(tmp_path: Path) -> Path:
-    (tmp_path / "prep.py").write_text(STUBBORN_PROCESSING)
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "train.py").write_text("print('never reached')\n")
-    spec = {
-        "framework": "pytorch",
-        "job_name": "stubborn-processing",
-        "processing": {
-            "processor": {"image_uri": "ddp", "command": ["python3"], "instance_type": "ml.m5.xlarge",
-                          "instance_count": 2},
-            "run": {"code": "prep.py", "outputs": [{"source": "/opt/ml/processing/output/o",
-                                                   "destination": "s3://bucket/o"}]},
-        },
-        "estimator": {"entry_point": "train.py", "source_dir": "src", "image_uri": "ddp",
-                      "instance_type": "ml.m5.large", "instance_count": 1},
-    }  # fmt: skip
-    path = tmp_path / "job.json"
-    path.write_text(json.dumps(spec))
-    return path
+    return write_processing_spec(
+        tmp_path, job_name="stubborn-processing", script=STUBBORN_PROCESSING, run=PREP_RUN, instance_count=2
+    )
 
 
 @pytest.mark.parametrize(
