@@ -10,11 +10,14 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import IO, Any
 
 import pytest
 
@@ -81,6 +84,22 @@ def job_env(
     return env
 
 
+def wait_chains(
+    chains: Sequence[subprocess.Popen[Any]], logs: Sequence[IO[str]], timeout: float = 240
+) -> list[int]:
+    """Each host's entry chain's exit code, in order; a chain still running when the wait ends
+    (timeout, or a failed wait) is killed with its process group, and every log is closed."""
+    try:
+        return [chain.wait(timeout=timeout) for chain in chains]
+    finally:
+        for chain in chains:
+            if chain.poll() is None:
+                os.killpg(chain.pid, signal.SIGKILL)
+                chain.wait()
+        for log in logs:
+            log.close()
+
+
 @pytest.fixture(scope="session")
 def cifar_batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A learnable synthetic set in the real CIFAR-10 python-batch format."""
@@ -118,4 +137,5 @@ def harness() -> SimpleNamespace:
         free_port=free_port,
         make_code_dir=make_code_dir,
         job_env=job_env,
+        wait_chains=wait_chains,
     )

@@ -23,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ from dtrain.requests.training_request import build_training_job_request
 SLOW_CHECKPOINT_RANK = """
 import os, signal, sys, time
 from pathlib import Path
+from types import SimpleNamespace
 stop = []
 signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(time.monotonic()))
 rank = os.environ.get("OMPI_COMM_WORLD_RANK", "0")
@@ -191,7 +193,9 @@ print(f"host {me} task {task['type']}:{task['index']} sees {other} at {address}"
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_finding1_parameter_server_hosts_finish_with_the_image_curl(tmp_path: Path) -> None:
+def test_finding1_parameter_server_hosts_finish_with_the_image_curl(
+    tmp_path: Path, harness: SimpleNamespace
+) -> None:
     """Two hosts, each in its own UTS + network namespace on a private bridge
     (dtrain/local/host_network.py), each running the horovod image's chain: the TF toolkit starts
     a ps per host, runs the script, and algo-2 then polls the master with `curl algo-1:2222`
@@ -225,15 +229,7 @@ def test_finding1_parameter_server_hosts_finish_with_the_image_curl(tmp_path: Pa
             )
             for host, base, log in zip(hosts, bases, logs, strict=True)
         ]
-        try:
-            codes = [chain.wait(timeout=240) for chain in chains]
-        finally:
-            for chain in chains:
-                if chain.poll() is None:
-                    os.killpg(chain.pid, signal.SIGKILL)
-                    chain.wait()
-            for log in logs:
-                log.close()
+        codes = harness.wait_chains(chains, logs, timeout=240)
         names = network.created[:]
     texts = {host: (tmp_path / f"{host}.log").read_text() for host in hosts}
     assert codes == [0, 0], {h: t[-2500:] for h, t in texts.items()}

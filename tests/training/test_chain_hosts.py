@@ -10,9 +10,8 @@ namespace's host name (uname) and where the other host's name resolves.
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -33,7 +32,9 @@ print(f"rank {rank} on {me} sees {other} at {socket.gethostbyname(other)}", flus
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(tmp_path: Path) -> None:
+def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(
+    tmp_path: Path, harness: SimpleNamespace
+) -> None:
     """Slow (~45 s): the toolkit's own waits (it sleeps 30 s after telling the workers mpirun
     finished, as on SageMaker)."""
     assert namespaces_missing() is None
@@ -54,15 +55,7 @@ def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(tmp_path: Path) -> 
             )
             for host, base, log in zip(hosts, bases, logs, strict=True)
         ]  # fmt: skip
-        try:
-            codes = [chain.wait(timeout=240) for chain in chains]
-        finally:
-            for chain in chains:
-                if chain.poll() is None:
-                    os.killpg(chain.pid, signal.SIGKILL)
-                    chain.wait()
-            for log in logs:
-                log.close()
+        codes = harness.wait_chains(chains, logs, timeout=240)
         names = list(network.created)
     texts = {host: (tmp_path / f"{host}.log").read_text() for host in hosts}
     assert codes == [0, 0], {h: t[-2500:] for h, t in texts.items()}
