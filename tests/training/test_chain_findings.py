@@ -45,6 +45,7 @@ from dtrain.local.host_network import HostNetwork, leftover_namespaces
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
+from tests.training.support import wait_for
 
 # A rank whose checkpoint takes 3 s: it writes checkpoints/rank-<r>.done when it is complete.
 SLOW_CHECKPOINT_RANK = """
@@ -66,16 +67,6 @@ print(f"rank {rank} saved", flush=True)
 """
 
 
-def _wait_for(predicate: Callable[[], Any], what: str, limit: float = 240.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _run_chain(
     image: str,
     base: Path,
@@ -95,7 +86,7 @@ def _run_chain(
         )
         try:
             if ready is not None:
-                _wait_for(lambda: ready(log_path.read_text()) or chain.poll() is not None, "the chain")
+                wait_for(lambda: ready(log_path.read_text()) or chain.poll() is not None, "the chain")
                 assert chain.poll() is None, log_path.read_text()[-3000:]
             if stop_after_ready:
                 os.kill(namespace_init_pid(chain), signal.SIGTERM)

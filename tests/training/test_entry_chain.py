@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain
 from dtrain.local.toolkit_launch import toolkit_venv
+from tests.training.support import wait_for
 
 TOOLKIT_BIN = toolkit_venv() / "bin"
 STEP = re.compile(r"\bstep=(\d+)")
@@ -37,16 +37,6 @@ else
      eval "$@"
 fi
 """
-
-
-def _wait_for(predicate, what: str, limit: float = 240.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -83,7 +73,7 @@ def test_finding5_sigterm_to_pid1_checkpoints_the_step_the_ranks_reached(
             "ddp", base, toolkit_bin=TOOLKIT_BIN, output=log, extra_env=extra_env, visible=[tmp_path]
         )
         try:
-            _wait_for(lambda: len(STEP.findall(log_path.read_text())) >= 3, "three training steps")
+            wait_for(lambda: len(STEP.findall(log_path.read_text())) >= 3, "three training steps")
             reached = max(int(s) for s in STEP.findall(log_path.read_text()))
             os.kill(namespace_init_pid(chain), signal.SIGTERM)
             code = chain.wait(timeout=180)
