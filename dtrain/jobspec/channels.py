@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
+from dtrain.jobspec.instance_groups import MAX_GROUP_NAME, MAX_GROUPS, check_group_names
 from dtrain.jobspec.platform import PlatformSettings
-from dtrain.jobspec.values import check_s3_uri
+from dtrain.jobspec.values import Custom, OneOf, S3Uri, Table, Text, check_s3_uri
 
 
 @dataclass(frozen=True)
@@ -87,28 +88,78 @@ S3_SHORTCUT_KEYS = frozenset({"s3", "path"} | (S3_CHANNEL_KEYS - {"s3_data"}))
 PLATFORM_BUCKETS = ("data",)
 
 
+def _attribute_names(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
+    if (
+        not isinstance(value, list)
+        or len(value) > rules.MAX_ATTRIBUTE_NAMES
+        or not all(
+            isinstance(n, str) and 0 < len(n) <= rules.MAX_ATTRIBUTE_NAME and "\n" not in n for n in value
+        )
+    ):
+        errors.add(
+            field,
+            value,
+            f"must be a list of at most {rules.MAX_ATTRIBUTE_NAMES} non-empty one-line strings "
+            f"of at most {rules.MAX_ATTRIBUTE_NAME} characters",
+        )
+        return None
+    return tuple(value)
+
+
+# TrainingInput.__init__ (SDK 2.220): the S3 channel object's arguments.
+S3_CHANNEL_TABLE = Table(
+    "inputs.CHANNEL (TrainingInput)",
+    {
+        "s3_data": S3Uri(bucket_name_rule=True),
+        "distribution": OneOf(*rules.S3_DISTRIBUTIONS),
+        "s3_data_type": OneOf(*rules.S3_DATA_TYPES),
+        "input_mode": OneOf(*rules.TRAINING_INPUT_MODES),
+        "content_type": Text(rules.MAX_CONTENT_TYPE),
+        "compression": OneOf(*rules.COMPRESSION_TYPES),
+        "record_wrapping": OneOf(*rules.RECORD_WRAPPERS),
+        "attribute_names": Custom(
+            _attribute_names,
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": rules.MAX_ATTRIBUTE_NAME},
+                "maxItems": rules.MAX_ATTRIBUTE_NAMES,
+            },
+            f"list of at most {rules.MAX_ATTRIBUTE_NAMES} attribute names",
+        ),
+        "instance_groups": Custom(
+            check_group_names,
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_GROUP_NAME},
+                "maxItems": MAX_GROUPS,
+            },
+            "list of instance group names (instance_groups of the estimator)",
+        ),
+    },
+    required=("s3_data",),
+    defaults={"distribution": "FullyReplicated", "s3_data_type": "S3Prefix"},
+)
+assert frozenset(S3_CHANNEL_TABLE.args) == S3_CHANNEL_KEYS
+
+
 def _opt_enum(
     data: Mapping[str, object], key: str, field: str, allowed: tuple[str, ...], errors: ErrorCollector
 ) -> str | None:
-    if key not in data or data[key] is None:
+    """An optional one-of option (absent or null: None), checked by the shared kind."""
+    if data.get(key) is None:
         return None
-    value = data[key]
-    if not isinstance(value, str) or value not in allowed:
-        errors.add(f"{field}.{key}", value, f"must be one of {', '.join(allowed)}")
-        return None
-    return value
+    got = OneOf(*allowed).read(f"{field}.{key}", data[key], "", errors)
+    return got if isinstance(got, str) else None
 
 
 def _opt_str(
     data: Mapping[str, object], key: str, field: str, max_len: int, errors: ErrorCollector
 ) -> str | None:
-    if key not in data or data[key] is None:
+    """An optional one-line string (absent or null: None), checked by the shared kind."""
+    if data.get(key) is None:
         return None
-    value = data[key]
-    if not isinstance(value, str) or "\n" in value or len(value) > max_len:
-        errors.add(f"{field}.{key}", value, f"must be a one-line string of at most {max_len} characters")
-        return None
-    return value
+    got = Text(max_len).read(f"{field}.{key}", data[key], "", errors)
+    return got if isinstance(got, str) else None
 
 
 def _unknown_keys(
@@ -146,49 +197,20 @@ def parse_channel(field: str, data: object, errors: ErrorCollector) -> Channel |
 
 def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollector) -> S3Channel | None:
     before = len(errors.errors)
-    _unknown_keys(data, S3_CHANNEL_KEYS, field, errors)
-    uri = check_s3_uri(f"{field}.s3_data", data.get("s3_data"), errors)
-    distribution = _opt_enum(data, "distribution", field, rules.S3_DISTRIBUTIONS, errors)
-    data_type = _opt_enum(data, "s3_data_type", field, rules.S3_DATA_TYPES, errors)
-    input_mode = _opt_enum(data, "input_mode", field, rules.TRAINING_INPUT_MODES, errors)
-    compression = _opt_enum(data, "compression", field, rules.COMPRESSION_TYPES, errors)
-    wrapping = _opt_enum(data, "record_wrapping", field, rules.RECORD_WRAPPERS, errors)
-    content_type = _opt_str(data, "content_type", field, rules.MAX_CONTENT_TYPE, errors)
-    names: tuple[str, ...] | None = None
-    if data.get("attribute_names") is not None:
-        raw = data["attribute_names"]
-        if (
-            not isinstance(raw, list)
-            or len(raw) > rules.MAX_ATTRIBUTE_NAMES
-            or not all(
-                isinstance(n, str) and 0 < len(n) <= rules.MAX_ATTRIBUTE_NAME and "\n" not in n for n in raw
-            )
-        ):
-            errors.add(
-                f"{field}.attribute_names",
-                raw,
-                f"must be a list of at most {rules.MAX_ATTRIBUTE_NAMES} non-empty one-line strings "
-                f"of at most {rules.MAX_ATTRIBUTE_NAME} characters",
-            )
-        else:
-            names = tuple(raw)
-    groups: tuple[str, ...] | None = None
-    if data.get("instance_groups") is not None:
-        from dtrain.jobspec.instance_groups import check_group_names
-
-        groups = check_group_names(f"{field}.instance_groups", data["instance_groups"], errors)
-    if len(errors.errors) > before or uri is None:
+    # A null option is the option left out, as the SDK's TrainingInput(x=None).
+    got = S3_CHANNEL_TABLE.read(field, {k: v for k, v in data.items() if v is not None}, errors)
+    if len(errors.errors) > before or got is None:
         return None
     return S3Channel(
-        s3_data=uri,
-        distribution=distribution or "FullyReplicated",
-        s3_data_type=data_type or "S3Prefix",
-        input_mode=input_mode,
-        content_type=content_type,
-        compression=compression,
-        record_wrapping=wrapping,
-        attribute_names=names,
-        instance_groups=groups,
+        s3_data=got["s3_data"],
+        distribution=got.get("distribution", "FullyReplicated"),
+        s3_data_type=got.get("s3_data_type", "S3Prefix"),
+        input_mode=got.get("input_mode"),
+        content_type=got.get("content_type"),
+        compression=got.get("compression"),
+        record_wrapping=got.get("record_wrapping"),
+        attribute_names=got.get("attribute_names"),
+        instance_groups=got.get("instance_groups"),
     )
 
 

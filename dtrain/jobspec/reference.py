@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dtrain.jobspec.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, SHORTCUT_KEYS
+from dtrain.jobspec.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_TABLE, SHORTCUT_KEYS
 from dtrain.jobspec.estimator_args import markdown_table
 from dtrain.jobspec.experiment_config import ENTITY_NAME, EXPERIMENT_CONFIG, EXPERIMENT_CONFIG_KEYS
 from dtrain.jobspec.inference_spec import DEPLOY_TABLE, SERVERLESS_EXCLUDED, TRANSFORM_TABLE
@@ -99,13 +99,15 @@ def render() -> str:
         "Channels, as `fit(inputs=...)` takes them; each channel is one of:",
         "",
         "- an S3 URI string;",
-        f"- a TrainingInput-like object: {', '.join(f'`{k}`' for k in sorted(S3_CHANNEL_KEYS))};",
+        "- a TrainingInput-like object (the table below);",
         f"- a FileSystemInput-like object: {', '.join(f'`{k}`' for k in sorted(FILE_SYSTEM_CHANNEL_KEYS))};",
         f"- the platform's file system: {', '.join(f'`{k}`' for k in sorted(SHORTCUT_KEYS))};",
         '- the platform\'s data bucket: `{"s3": "data", "path": PREFIX}` with TrainingInput\'s options;',
         '- a processing output: `{"processing_output": NAME}`.',
         "",
     ]
+    training_input = "Keyword arguments of SDK 2.220 `TrainingInput`."
+    lines += table_section(S3_CHANNEL_TABLE, f"### {S3_CHANNEL_TABLE.title}", training_input)
     lines += table_section(SWEEP_TABLE, "## sweep", "One training job per entry of `overrides`.")
     lines += table_section(OBJECTIVE_TABLE, "### sweep.objective", "How the sweep's jobs are ranked.")
     lines += ["## experiment_config", ""]

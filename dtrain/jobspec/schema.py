@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
-from dtrain.jobspec.channels import FILE_SYSTEM_CHANNEL_KEYS, S3_CHANNEL_KEYS, S3_SHORTCUT_KEYS, SHORTCUT_KEYS
+from dtrain.jobspec.channels import (
+    FILE_SYSTEM_CHANNEL_KEYS,
+    S3_CHANNEL_KEYS,
+    S3_CHANNEL_TABLE,
+    S3_SHORTCUT_KEYS,
+    SHORTCUT_KEYS,
+)
 from dtrain.jobspec.estimator_args import ARGS, BOTH
 from dtrain.jobspec.experiment_config import experiment_config_schema
 from dtrain.jobspec.inference_spec import deploy_schema, transform_schema
@@ -57,28 +63,7 @@ def _estimator() -> dict[str, Any]:
 
 
 def _channel() -> dict[str, Any]:
-    s3_object = _closed(
-        {
-            "s3_data": _S3,
-            "distribution": {"enum": list(rules.S3_DISTRIBUTIONS)},
-            "s3_data_type": {"enum": list(rules.S3_DATA_TYPES)},
-            "input_mode": {"enum": list(rules.TRAINING_INPUT_MODES)},
-            "content_type": {"type": "string", "maxLength": rules.MAX_CONTENT_TYPE},
-            "compression": {"enum": list(rules.COMPRESSION_TYPES)},
-            "record_wrapping": {"enum": list(rules.RECORD_WRAPPERS)},
-            "attribute_names": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "maxItems": rules.MAX_ATTRIBUTE_NAMES,
-            },
-            "instance_groups": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": 64},
-                "maxItems": 5,
-            },
-        },
-        ["s3_data"],
-    )
+    s3_object = S3_CHANNEL_TABLE.schema()
     fs_object = _closed(
         {
             "file_system_id": {"type": "string", "pattern": "^fs-[0-9a-f]{8,17}$"},

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dtrain.jobspec import reference
+from dtrain.jobspec.channels import S3_CHANNEL_TABLE
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.estimator_args import ARGS
 from dtrain.jobspec.inference_spec import DEPLOY_TABLE, TRANSFORM_TABLE
@@ -15,7 +16,7 @@ from dtrain.jobspec.sweep_spec import OBJECTIVE_TABLE, SWEEP_TABLE
 from dtrain.jobspec.values import Table
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "jobspec-reference.md"
-TABLES = (*PROCESSING_TABLES, DEPLOY_TABLE, TRANSFORM_TABLE, SWEEP_TABLE, OBJECTIVE_TABLE)
+TABLES = (*PROCESSING_TABLES, DEPLOY_TABLE, TRANSFORM_TABLE, SWEEP_TABLE, OBJECTIVE_TABLE, S3_CHANNEL_TABLE)
 
 
 def test_the_committed_reference_is_what_the_tables_generate() -> None:
