@@ -266,30 +266,7 @@ class StorageStack(Stack):
     def _lustre(self, *, vpc: ec2.IVpc, subnet_id: str, training_sg: ec2.ISecurityGroup) -> None:
         cfg = self._config.fsx
         persistent = cfg.deployment_type == "PERSISTENT_2"
-        sg = ec2.SecurityGroup(
-            self,
-            "FsxSecurityGroup",
-            vpc=vpc,
-            description="dtrain FSx for Lustre: Lustre ports from the training security group and itself",
-            allow_all_outbound=True,
-        )
-        # Rules as separate resources so the file system can depend on each one: FSx checks the
-        # group's rules when it creates the file system and fails if they are not there yet.
-        rules: list[ec2.CfnSecurityGroupIngress] = []
-        for low, high in LUSTRE_PORT_RANGES:
-            for peer_name, peer in (("Training", training_sg), ("Self", sg)):
-                rules.append(
-                    ec2.CfnSecurityGroupIngress(
-                        self,
-                        f"Lustre{low}From{peer_name}",
-                        group_id=sg.security_group_id,
-                        ip_protocol="tcp",
-                        from_port=low,
-                        to_port=high,
-                        source_security_group_id=peer.security_group_id,
-                        description=f"Lustre {low}-{high} from the {peer_name.lower()} security group",
-                    )
-                )
+        sg, rules = self._lustre_security_group(vpc, training_sg)
 
         s3_path = f"s3://{self.data_bucket.bucket_name}/{cfg.s3_prefix}"
         lustre = fsx.CfnFileSystem.LustreConfigurationProperty(
@@ -320,20 +297,7 @@ class StorageStack(Stack):
             file_system.node.add_dependency(rule)
 
         if persistent:
-            fsx.CfnDataRepositoryAssociation(
-                self,
-                "DataRepositoryAssociation",
-                file_system_id=file_system.ref,
-                file_system_path=cfg.file_system_path,
-                data_repository_path=s3_path,
-                batch_import_meta_data_on_create=True,
-                # Import only: the data bucket is the source of truth, jobs write to the artifacts bucket.
-                s3=fsx.CfnDataRepositoryAssociation.S3Property(
-                    auto_import_policy=fsx.CfnDataRepositoryAssociation.AutoImportPolicyProperty(
-                        events=["NEW", "CHANGED", "DELETED"]
-                    )
-                ),
-            )
+            self._data_repository_association(file_system, s3_path)
         self._allow_fsx_to_read_data_bucket()
 
         self.fsx_file_system = file_system
@@ -342,6 +306,53 @@ class StorageStack(Stack):
         self.fsx_mount_name = file_system.attr_lustre_mount_name
         # SCRATCH_2 imports the prefix at the file system root.
         self.fsx_data_path = cfg.file_system_path if persistent else "/"
+
+    def _lustre_security_group(
+        self, vpc: ec2.IVpc, training_sg: ec2.ISecurityGroup
+    ) -> tuple[ec2.SecurityGroup, list[ec2.CfnSecurityGroupIngress]]:
+        """The file system's group, admitting the Lustre ports from the training group and itself."""
+        sg = ec2.SecurityGroup(
+            self,
+            "FsxSecurityGroup",
+            vpc=vpc,
+            description="dtrain FSx for Lustre: Lustre ports from the training security group and itself",
+            allow_all_outbound=True,
+        )
+        # Rules as separate resources so the file system can depend on each one: FSx checks the
+        # group's rules when it creates the file system and fails if they are not there yet.
+        rules: list[ec2.CfnSecurityGroupIngress] = []
+        for low, high in LUSTRE_PORT_RANGES:
+            for peer_name, peer in (("Training", training_sg), ("Self", sg)):
+                rules.append(
+                    ec2.CfnSecurityGroupIngress(
+                        self,
+                        f"Lustre{low}From{peer_name}",
+                        group_id=sg.security_group_id,
+                        ip_protocol="tcp",
+                        from_port=low,
+                        to_port=high,
+                        source_security_group_id=peer.security_group_id,
+                        description=f"Lustre {low}-{high} from the {peer_name.lower()} security group",
+                    )
+                )
+        return sg, rules
+
+    def _data_repository_association(self, file_system: fsx.CfnFileSystem, s3_path: str) -> None:
+        """PERSISTENT_2 links the data bucket's prefix through a data repository association."""
+        fsx.CfnDataRepositoryAssociation(
+            self,
+            "DataRepositoryAssociation",
+            file_system_id=file_system.ref,
+            file_system_path=self._config.fsx.file_system_path,
+            data_repository_path=s3_path,
+            batch_import_meta_data_on_create=True,
+            # Import only: the data bucket is the source of truth, jobs write to the artifacts bucket.
+            s3=fsx.CfnDataRepositoryAssociation.S3Property(
+                auto_import_policy=fsx.CfnDataRepositoryAssociation.AutoImportPolicyProperty(
+                    events=["NEW", "CHANGED", "DELETED"]
+                )
+            ),
+        )
 
     def _allow_fsx_to_read_data_bucket(self) -> None:
         # FSx reads the linked bucket through its S3-access service-linked role (one per file

@@ -97,8 +97,8 @@ def submitter_policy(
     data_key: kms.IKey,
     job_name_prefix: str,
 ) -> iam.ManagedPolicy:
-    """The policy of the module docstring. About 80 lines: one statement per need of the CLI,
-    each a line or a few, read top to bottom as the docstring lists them."""
+    """The policy of the module docstring. Long because it is one flat list: one statement per
+    need of the CLI, each a line or a few, read top to bottom as the docstring lists them."""
     stack = Stack.of(scope)
     executions = Arn.format(
         ArnComponents(

@@ -118,7 +118,21 @@ class TrainingStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        pulled = self._images(config)
+        role = self._execution_role()
+        self._grant_storage(role, data_bucket, artifacts_bucket, checkpoints_bucket, key)
+        for repository in pulled:
+            repository.grant_pull(role)
+        self._grant_volumes_logs_and_metrics(role, config, key)
+        self._grant_vpc_mode(role, vpc, fsx_id)
+        CfnOutput(self, "ExecutionRoleArn", value=role.role_arn, description="SageMaker execution role")
+        CfnOutput(self, "DdpImageUri", value=self.image_uris["ddp"], description="Packaged PyTorch DDP image")
+        CfnOutput(
+            self, "HorovodImageUri", value=self.image_uris["horovod"], description="Packaged Horovod image"
+        )
 
+    def _images(self, config: DtrainConfig) -> list[ecr.IRepository]:
+        """The packaged images (assets, or unpushed URIs in emulator mode) and the repositories pulled."""
         # In emulator mode the images are not assets: `cdk deploy` against the emulator has no
         # registry to push to (and may have no Docker), and local mode runs training_code/<image>/
         # for these URIs instead; the role keeps the same pull grant on the same repository.
@@ -155,6 +169,10 @@ class TrainingStack(Stack):
             }
             pulled = [unpushed]
 
+        return pulled
+
+    def _execution_role(self) -> iam.Role:
+        """The role SageMaker assumes for the platform's jobs."""
         self.execution_role = iam.Role(
             self,
             "SageMakerExecutionRole",
@@ -166,6 +184,17 @@ class TrainingStack(Stack):
         )
         role = self.execution_role
 
+        return role
+
+    def _grant_storage(
+        self,
+        role: iam.Role,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        checkpoints_bucket: s3.IBucket,
+        key: kms.IKey,
+    ) -> None:
+        """Read the data, write job output and checkpoints, read job sources, use the stack key."""
         data_arn = exported_arn(data_bucket, "DataBucketArn")
         artifacts_arn = exported_arn(artifacts_bucket, "ArtifactsBucketArn")
         checkpoints_arn = exported_arn(checkpoints_bucket, "CheckpointsBucketArn")
@@ -191,6 +220,12 @@ class TrainingStack(Stack):
                 resources=[f"{artifacts_arn}/{JOBS_PREFIX}/*", f"{checkpoints_arn}/{JOBS_PREFIX}/*"],
             )
         )
+        self._grant_sources_and_key(role, artifacts_arn, checkpoints_arn, key)
+
+    def _grant_sources_and_key(
+        self, role: iam.Role, artifacts_arn: str, checkpoints_arn: str, key: kms.IKey
+    ) -> None:
+        """Read the code the CLI uploads, list job outputs and checkpoints, use the stack key."""
         # The CLI uploads a job's local source_dir to <artifacts>/<job>/source/sourcedir.tar.gz
         # (SDK v2's layout, see the interfaces): read-only, and only that file name.
         role.add_to_policy(
@@ -228,8 +263,9 @@ class TrainingStack(Stack):
                 resources=[key.key_arn],
             )
         )
-        for repository in pulled:
-            repository.grant_pull(role)
+
+    def _grant_volumes_logs_and_metrics(self, role: iam.Role, config: DtrainConfig, key: kms.IKey) -> None:
+        """Encrypted volumes, the jobs' log streams and metrics, and hosting what they trained."""
         # EBS attaches encrypted training volumes through a grant it creates for the instance.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -285,6 +321,9 @@ class TrainingStack(Stack):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
         )
+
+    def _grant_vpc_mode(self, role: iam.Role, vpc: ec2.IVpc, fsx_id: str | None) -> None:
+        """What a job in the VPC needs: describe the network, manage its interfaces, read FSx."""
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="VpcModeDescribe",
@@ -329,9 +368,3 @@ class TrainingStack(Stack):
                     resources=["*"],
                 )
             )
-
-        CfnOutput(self, "ExecutionRoleArn", value=role.role_arn, description="SageMaker execution role")
-        CfnOutput(self, "DdpImageUri", value=self.image_uris["ddp"], description="Packaged PyTorch DDP image")
-        CfnOutput(
-            self, "HorovodImageUri", value=self.image_uris["horovod"], description="Packaged Horovod image"
-        )

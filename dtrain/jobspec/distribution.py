@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.instance_groups import check_group_names
 
 Strategy = Literal[
     "torch_distributed",
@@ -87,8 +88,6 @@ def parse_distribution(
     before = len(errors.errors)
     groups: tuple[str, ...] = ()
     if data.get("instance_groups") is not None:
-        from dtrain.jobspec.instance_groups import check_group_names
-
         groups = check_group_names(f"{field}.instance_groups", data["instance_groups"], errors) or ()
     for key in data:
         if key not in STRATEGIES and key != "instance_groups":

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.errors import ErrorCollector, SpecError
 
 PLATFORM_ENV_VAR = "DTRAIN_PLATFORM"
 _FIELD = "platform"
@@ -102,45 +102,12 @@ class PlatformSettings:
                 errors.add(f"{_FIELD}.{name}", value, "must be a string or null")
             elif value:
                 kwargs[name] = value
-        if "job_name_prefix" in data:
-            value = data["job_name_prefix"]
-            if not isinstance(value, str):
-                errors.add(f"{_FIELD}.job_name_prefix", value, "must be a string")
-            else:
-                kwargs["job_name_prefix"] = value
-        if "team" in data:
-            value = data["team"]
-            if not isinstance(value, str) or not value:
-                errors.add(f"{_FIELD}.team", value, "must be a non-empty string")
-            else:
-                kwargs["team"] = value
-        if "jobs_in_vpc" in data:
-            value = data["jobs_in_vpc"]
-            if not isinstance(value, bool):
-                errors.add(f"{_FIELD}.jobs_in_vpc", value, "must be true or false")
-            else:
-                kwargs["jobs_in_vpc"] = value
-        for name in ("subnets", "security_group_ids"):
-            value = data.get(name, [])
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-                errors.add(f"{_FIELD}.{name}", value, "must be a list of strings")
-            else:
-                kwargs[name] = tuple(value)
-        for name in ("image_uris", "tags", "environment"):
-            value = data.get(name, {})
-            if not isinstance(value, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-            ):
-                errors.add(f"{_FIELD}.{name}", value, "must be an object of strings")
-            else:
-                kwargs[name] = dict(value)
+        _read_options(data, errors, kwargs)
         errors.raise_if_any()
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> PlatformSettings:
-        from dtrain.jobspec.errors import SpecError
-
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -156,7 +123,6 @@ class PlatformSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PlatformSettings:
         """From `DTRAIN_PLATFORM` (the Lambdas' environment); a missing variable is an error."""
-        from dtrain.jobspec.errors import SpecError
 
         text = environ.get(PLATFORM_ENV_VAR)
         if not text:
@@ -164,3 +130,39 @@ class PlatformSettings:
                 PLATFORM_ENV_VAR, text, "environment variable not set; it holds the platform JSON"
             )
         return cls.from_json(text)
+
+
+def _read_options(data: Mapping[str, object], errors: ErrorCollector, kwargs: dict[str, Any]) -> None:
+    """PlatformSettings' optional typed settings (prefix, team, VPC, images, tags, environment)."""
+    if "job_name_prefix" in data:
+        value = data["job_name_prefix"]
+        if not isinstance(value, str):
+            errors.add(f"{_FIELD}.job_name_prefix", value, "must be a string")
+        else:
+            kwargs["job_name_prefix"] = value
+    if "team" in data:
+        value = data["team"]
+        if not isinstance(value, str) or not value:
+            errors.add(f"{_FIELD}.team", value, "must be a non-empty string")
+        else:
+            kwargs["team"] = value
+    if "jobs_in_vpc" in data:
+        value = data["jobs_in_vpc"]
+        if not isinstance(value, bool):
+            errors.add(f"{_FIELD}.jobs_in_vpc", value, "must be true or false")
+        else:
+            kwargs["jobs_in_vpc"] = value
+    for name in ("subnets", "security_group_ids"):
+        value = data.get(name, [])
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            errors.add(f"{_FIELD}.{name}", value, "must be a list of strings")
+        else:
+            kwargs[name] = tuple(value)
+    for name in ("image_uris", "tags", "environment"):
+        value = data.get(name, {})
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            errors.add(f"{_FIELD}.{name}", value, "must be an object of strings")
+        else:
+            kwargs[name] = dict(value)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
-from dtrain.jobspec.channels import Channel, parse_channel
+from dtrain.jobspec.channels import Channel, is_file_system_channel, parse_channel
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.experiment_config import parse_experiment_config
 from dtrain.jobspec.inference_spec import (
@@ -24,6 +24,7 @@ from dtrain.jobspec.inference_spec import (
     parse_deploy,
     parse_transform,
 )
+from dtrain.jobspec.metrics import DEFAULT_METRIC_DEFINITIONS
 from dtrain.jobspec.processing_spec import ProcessingSpec, parse_processing
 from dtrain.jobspec.spec_estimator import (
     EstimatorSpec,
@@ -130,11 +131,8 @@ def _parse_processing_channels(data: object, errors: ErrorCollector) -> dict[str
     return out
 
 
-def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> JobSpec:
-    """A typed `JobSpec`, or every problem found at once (SpecError / SpecErrors)."""
-    errors = ErrorCollector()
-    if not isinstance(data, Mapping):
-        raise SpecError("spec", data, "must be a JSON object")
+def _check_top_level(data: Mapping[str, object], errors: ErrorCollector) -> object:
+    """The spec's keys and its framework; returns the framework as given."""
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             errors.add(str(key), data[key], rules.unknown_key_rule(str(key), TOP_LEVEL_KEYS))
@@ -144,6 +142,33 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
         if isinstance(framework, str):
             rule = f"must be one of {', '.join(FRAMEWORKS)}; {rules.did_you_mean(framework, FRAMEWORKS)}"
         errors.add("framework", framework, rule)
+    return framework
+
+
+def _parse_processing_of(
+    data: Mapping[str, object], errors: ErrorCollector
+) -> tuple[ProcessingSpec | None, dict[str, str]]:
+    """The processing block and the channels that read its outputs, checked against each other."""
+    processing = parse_processing(data["processing"], errors) if data.get("processing") is not None else None
+    processing_channels = _parse_processing_channels(data.get("inputs"), errors)
+    if processing_channels and processing is None and data.get("processing") is None:
+        first = next(iter(processing_channels))
+        errors.add(
+            f"inputs.{first}.processing_output",
+            processing_channels[first],
+            "the spec has no processing block",
+        )
+    if processing is not None:
+        _check_processing_output_channels(processing_channels, processing, errors)
+    return processing, processing_channels
+
+
+def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> JobSpec:
+    """A typed `JobSpec`, or every problem found at once (SpecError / SpecErrors)."""
+    errors = ErrorCollector()
+    if not isinstance(data, Mapping):
+        raise SpecError("spec", data, "must be a JSON object")
+    framework = _check_top_level(data, errors)
     fw = framework if isinstance(framework, str) else ""
     job_name = data.get("job_name")
     if job_name is not None and (problem := JOB_NAME(job_name)) is not None:
@@ -159,17 +184,7 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     experiment_config = None
     if data.get("experiment_config") is not None:
         experiment_config = parse_experiment_config("experiment_config", data["experiment_config"], errors)
-    processing = parse_processing(data["processing"], errors) if data.get("processing") is not None else None
-    processing_channels = _parse_processing_channels(data.get("inputs"), errors)
-    if processing_channels and processing is None and data.get("processing") is None:
-        first = next(iter(processing_channels))
-        errors.add(
-            f"inputs.{first}.processing_output",
-            processing_channels[first],
-            "the spec has no processing block",
-        )
-    if processing is not None:
-        _check_processing_output_channels(processing_channels, processing, errors)
+    processing, processing_channels = _parse_processing_of(data, errors)
     deploy = parse_deploy(data["deploy"], fw, errors) if data.get("deploy") is not None else None
     transform = parse_transform(data["transform"], fw, errors) if data.get("transform") is not None else None
     if estimator is not None:
@@ -213,8 +228,6 @@ def _parse_estimator_of(data: object, framework: str, errors: ErrorCollector) ->
 def _check_channels_against_estimator(
     inputs: Mapping[str, Channel], estimator: EstimatorSpec, errors: ErrorCollector
 ) -> None:
-    from dtrain.jobspec.channels import is_file_system_channel
-
     for name, channel in inputs.items():
         if is_file_system_channel(channel) and estimator.input_mode != "File":
             errors.add(
@@ -259,8 +272,6 @@ def _check_sweep_against_estimator(
             )
     names = {name for name, _ in estimator.metric_definitions or ()}
     if estimator.metric_definitions is None and estimator.packaged_image:
-        from dtrain.jobspec.metrics import DEFAULT_METRIC_DEFINITIONS
-
         names = {name for name, _ in DEFAULT_METRIC_DEFINITIONS}
     if sweep.objective_metric not in names:
         hint = rules.did_you_mean(sweep.objective_metric, names) if names else "define metric_definitions"

@@ -95,7 +95,10 @@ _LOADER: Any = None
 
 
 def _spec_loader() -> Any:
-    """yaml.SafeLoader plus an alias budget and duplicate-key refusal (built once, lazily)."""
+    """yaml.SafeLoader plus an alias budget and duplicate-key refusal (built once, lazily).
+
+    Long because it holds the loader class itself, which subclasses yaml.SafeLoader: PyYAML is
+    imported only here, when a .yaml spec is read (the Lambdas are given JSON and never load it)."""
     global _LOADER
     if _LOADER is not None:
         return _LOADER

@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dtrain.jobspec.errors import RequestValidationError, SpecError
+from dtrain.jobspec.service_rules import check_service_rules
 
 OPERATION = "CreateTrainingJob"
 _NON_ASCII = "\\u0080-\\U0010ffff"
@@ -131,71 +132,110 @@ def enum_values(shape_name: str) -> tuple[str, ...]:
 def _problems(value: object, shape_name: str, path: str, out: list[SpecError]) -> None:
     shape = shapes()[shape_name]
     kind = shape["type"]
-    if kind == "structure":
-        if not isinstance(value, Mapping):
-            out.append(SpecError(path, value, f"must be an object ({shape_name})"))
-            return
-        members: Mapping[str, Any] = shape.get("members", {})
-        for key in shape.get("required", ()):
-            if key not in value:
-                out.append(SpecError(f"{path}.{key}", None, f"required by {shape_name}"))
-        for key, item in value.items():
-            if key not in members:
-                out.append(SpecError(f"{path}.{key}", item, f"not a member of {shape_name}"))
-            else:
-                _problems(item, members[key]["shape"], f"{path}.{key}", out)
-        if shape.get("union") and len(value) != 1:
-            out.append(SpecError(path, sorted(value), f"{shape_name} takes exactly one member"))
+    check = _BY_KIND.get(kind)
+    if check is None:
+        # timestamp / blob: never built by dtrain; refuse rather than pass unchecked.
+        out.append(SpecError(path, value, f"dtrain does not build {kind} members ({shape_name})"))
         return
-    if kind == "list":
-        if not isinstance(value, list):
-            out.append(SpecError(path, value, f"must be a list ({shape_name})"))
-            return
-        _check_size(len(value), shape, path, value, "items", out)
-        for i, item in enumerate(value):
-            _problems(item, shape["member"]["shape"], f"{path}[{i}]", out)
+    check(value, shape, shape_name, path, out)
+
+
+def _structure_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if not isinstance(value, Mapping):
+        out.append(SpecError(path, value, f"must be an object ({shape_name})"))
         return
-    if kind == "map":
-        if not isinstance(value, Mapping):
-            out.append(SpecError(path, value, f"must be an object ({shape_name})"))
-            return
-        _check_size(len(value), shape, path, value, "entries", out)
-        for key, item in value.items():
-            _problems(key, shape["key"]["shape"], f"{path}{{key {key!r}}}", out)
-            _problems(item, shape["value"]["shape"], f"{path}.{key}", out)
+    members: Mapping[str, Any] = shape.get("members", {})
+    for key in shape.get("required", ()):
+        if key not in value:
+            out.append(SpecError(f"{path}.{key}", None, f"required by {shape_name}"))
+    for key, item in value.items():
+        if key not in members:
+            out.append(SpecError(f"{path}.{key}", item, f"not a member of {shape_name}"))
+        else:
+            _problems(item, members[key]["shape"], f"{path}.{key}", out)
+    if shape.get("union") and len(value) != 1:
+        out.append(SpecError(path, sorted(value), f"{shape_name} takes exactly one member"))
+
+
+def _list_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if not isinstance(value, list):
+        out.append(SpecError(path, value, f"must be a list ({shape_name})"))
         return
-    if kind == "string":
-        if not isinstance(value, str):
-            out.append(SpecError(path, value, f"must be a string ({shape_name})"))
-            return
-        _check_size(len(value), shape, path, value, "characters", out)
-        enum = shape.get("enum")
-        if enum and value not in enum:
-            out.append(SpecError(path, value, f"not one of the {len(enum)} values of {shape_name}"))
-        pattern = shape.get("pattern")
-        if pattern is not None:
-            compiled = _compiled(pattern)
-            if compiled is not None and compiled.fullmatch(value) is None:
-                out.append(SpecError(path, value, f"does not match {shape_name}'s pattern {pattern}"))
+    _check_size(len(value), shape, path, value, "items", out)
+    for i, item in enumerate(value):
+        _problems(item, shape["member"]["shape"], f"{path}[{i}]", out)
+
+
+def _map_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if not isinstance(value, Mapping):
+        out.append(SpecError(path, value, f"must be an object ({shape_name})"))
         return
-    if kind in ("integer", "long"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            out.append(SpecError(path, value, f"must be an integer ({shape_name})"))
-            return
-        _check_range(value, shape, path, out)
+    _check_size(len(value), shape, path, value, "entries", out)
+    for key, item in value.items():
+        _problems(key, shape["key"]["shape"], f"{path}{{key {key!r}}}", out)
+        _problems(item, shape["value"]["shape"], f"{path}.{key}", out)
+
+
+def _string_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if not isinstance(value, str):
+        out.append(SpecError(path, value, f"must be a string ({shape_name})"))
         return
-    if kind in ("float", "double"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            out.append(SpecError(path, value, f"must be a number ({shape_name})"))
-            return
-        _check_range(value, shape, path, out)
+    _check_size(len(value), shape, path, value, "characters", out)
+    enum = shape.get("enum")
+    if enum and value not in enum:
+        out.append(SpecError(path, value, f"not one of the {len(enum)} values of {shape_name}"))
+    pattern = shape.get("pattern")
+    if pattern is not None:
+        compiled = _compiled(pattern)
+        if compiled is not None and compiled.fullmatch(value) is None:
+            out.append(SpecError(path, value, f"does not match {shape_name}'s pattern {pattern}"))
+
+
+def _integer_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        out.append(SpecError(path, value, f"must be an integer ({shape_name})"))
         return
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            out.append(SpecError(path, value, f"must be true or false ({shape_name})"))
+    _check_range(value, shape, path, out)
+
+
+def _number_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        out.append(SpecError(path, value, f"must be a number ({shape_name})"))
         return
-    # timestamp / blob: never built by dtrain; refuse rather than pass unchecked.
-    out.append(SpecError(path, value, f"dtrain does not build {kind} members ({shape_name})"))
+    _check_range(value, shape, path, out)
+
+
+def _boolean_problems(
+    value: object, shape: Mapping[str, Any], shape_name: str, path: str, out: list[SpecError]
+) -> None:
+    if not isinstance(value, bool):
+        out.append(SpecError(path, value, f"must be true or false ({shape_name})"))
+
+
+# botocore's shape types -> the check of a value against a shape of that type.
+_BY_KIND: dict[str, Callable[[object, Mapping[str, Any], str, str, list[SpecError]], None]] = {
+    "structure": _structure_problems,
+    "list": _list_problems,
+    "map": _map_problems,
+    "string": _string_problems,
+    "integer": _integer_problems,
+    "long": _integer_problems,
+    "float": _number_problems,
+    "double": _number_problems,
+    "boolean": _boolean_problems,
+}
 
 
 def _check_size(
@@ -228,7 +268,6 @@ def validate_create_training_job(request: Mapping[str, Any]) -> None:
     problems = request_problems(request)
     if problems:
         raise RequestValidationError(problems)
-    from dtrain.jobspec.service_rules import check_service_rules
 
     check_service_rules(request)
 

@@ -14,13 +14,19 @@ which is known only after every trial ended: its hosting requests are shown for 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from dtrain.jobspec.errors import SpecError, SpecErrors
 from dtrain.jobspec.naming import job_name_for
 from dtrain.jobspec.platform import PlatformSettings
+from dtrain.jobspec.s3_reach import reach_problems
 from dtrain.jobspec.spec import JobSpec, sweep_entries
+from dtrain.requests.inference_request import inference_requests
+from dtrain.requests.platform_grants import grant_problems
+from dtrain.requests.processing_request import build_processing_job_request
+from dtrain.requests.training_request import build_training_job_request
 
 PROCESSING = "CreateProcessingJob"
 TRAINING = "CreateTrainingJob"
@@ -43,12 +49,9 @@ def execution_requests(
     region: str | None = None,
 ) -> list[PlannedRequest]:
     """The requests in execution order; SpecError / SpecErrors for the first request that fails."""
-    from dtrain.requests.training_request import build_training_job_request
 
     out: list[PlannedRequest] = []
     if spec.processing is not None:
-        from dtrain.requests.processing_request import build_processing_job_request
-
         out.append(PlannedRequest(PROCESSING, PROCESSING, build_processing_job_request(spec, platform)))
     if spec.sweep is None:
         request = build_training_job_request(spec, platform, job_name=job_name, region=region)
@@ -68,9 +71,6 @@ def _hosting_requests(
 ) -> list[PlannedRequest]:
     if spec.deploy is None and spec.transform is None:
         return []
-    import json
-
-    from dtrain.requests.inference_request import inference_requests
 
     region = json.loads(training["HyperParameters"]["sagemaker_region"])
     built = inference_requests(spec, platform, training_job_name=training["TrainingJobName"], region=region)
@@ -84,8 +84,6 @@ def check_against_platform(spec: JobSpec, requests: list[PlannedRequest], platfo
     """What real platform settings refuse of an execution, every problem at once: a role the
     platform may not pass or an image its role may not pull (dtrain.requests.platform_grants), and an S3
     location of any request that its execution role cannot reach (dtrain.jobspec.s3_reach)."""
-    from dtrain.jobspec.s3_reach import reach_problems
-    from dtrain.requests.platform_grants import grant_problems
 
     problems: list[SpecError] = list(grant_problems(spec, platform))
     seen: set[str] = set()

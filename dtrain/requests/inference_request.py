@@ -39,6 +39,7 @@ from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
+from dtrain.jobspec.validate_request import enum_values, request_problems
 from dtrain.requests.processing_request import default_location
 from dtrain.requests.request_paths import s3_path_join
 
@@ -152,6 +153,50 @@ def transform_job_name_for(spec: JobSpec, platform: PlatformSettings | None, tra
     return _prefixed(name, "transform.job_name", platform) if name is not None else training_job_name
 
 
+def _model_image(
+    spec: JobSpec,
+    model: ModelSpec,
+    owner: str,
+    framework_version: str | None,
+    instance_type: str | None,
+    region: str,
+    errors: ErrorCollector,
+) -> str | None:
+    """The model's image: as given, else the framework's inference image for its version."""
+    if model.image_uri is not None:
+        return model.image_uri
+    if framework_version is None:
+        errors.add(f"{owner}.image_uri", None, "required: the estimator has no framework_version")
+        return None
+    try:
+        return inference_image_uri(
+            spec.framework,
+            framework_version,
+            region,
+            instance_type,
+            model.py_version or spec.estimator.py_version,
+            field=owner,
+        )
+    except SpecError as exc:
+        errors.extend([exc])
+        return None
+
+
+def _model_vpc(
+    spec: JobSpec, model: ModelSpec, platform: PlatformSettings | None
+) -> Mapping[str, list[str]] | None:
+    """The model's own VPC config, else the estimator's subnets and groups, else the platform's
+    when its jobs run in its VPC (Estimator.create_model)."""
+    est = spec.estimator
+    if model.vpc_config is not None:
+        return {k: list(v) for k, v in model.vpc_config.items()}
+    if est.subnets and est.security_group_ids:
+        return {"Subnets": list(est.subnets), "SecurityGroupIds": list(est.security_group_ids)}
+    if platform is not None and platform.jobs_in_vpc and platform.subnets and platform.security_group_ids:
+        return {"Subnets": list(platform.subnets), "SecurityGroupIds": list(platform.security_group_ids)}
+    return None
+
+
 def _resolve_model(
     spec: JobSpec,
     platform: PlatformSettings | None,
@@ -164,22 +209,7 @@ def _resolve_model(
     model, owner = _model_of(spec, block)
     est = spec.estimator
     framework_version = model.framework_version or est.framework_version
-    image = model.image_uri
-    if image is None:
-        if framework_version is None:
-            errors.add(f"{owner}.image_uri", None, "required: the estimator has no framework_version")
-        else:
-            try:
-                image = inference_image_uri(
-                    spec.framework,
-                    framework_version,
-                    region,
-                    instance_type,
-                    model.py_version or est.py_version,
-                    field=owner,
-                )
-            except SpecError as exc:
-                errors.extend([exc])
+    image = _model_image(spec, model, owner, framework_version, instance_type, region, errors)
     if (
         spec.framework == "pytorch"
         and model.entry_point is not None
@@ -202,15 +232,7 @@ def _resolve_model(
     # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html), and parse_deploy
     # refused them given explicitly; the estimator's and platform's VPC are for training.
     serverless = owner == "deploy" and spec.deploy is not None and spec.deploy.serverless is not None
-    vpc: Mapping[str, list[str]] | None = None
-    if serverless:
-        pass
-    elif model.vpc_config is not None:
-        vpc = {k: list(v) for k, v in model.vpc_config.items()}
-    elif est.subnets and est.security_group_ids:
-        vpc = {"Subnets": list(est.subnets), "SecurityGroupIds": list(est.security_group_ids)}
-    elif platform is not None and platform.jobs_in_vpc and platform.subnets and platform.security_group_ids:
-        vpc = {"Subnets": list(platform.subnets), "SecurityGroupIds": list(platform.security_group_ids)}
+    vpc = None if serverless else _model_vpc(spec, model, platform)
     # Estimator.deploy leaves network isolation to the model's default (off); Estimator.transformer
     # passes the estimator's.
     isolation = model.enable_network_isolation
@@ -498,8 +520,25 @@ def build_transform_job_request(
 ) -> dict[str, Any]:
     """CreateTransformJob: Model.transformer(...) + Transformer.transform(...)."""
     tr = _transform(spec)
-    errors = ErrorCollector()
     name = transform_job_name_for(spec, platform, training_job_name)
+    data, output_path = _settle_transform(spec, platform, tr, name)
+    request: dict[str, Any] = {
+        "TransformJobName": name,
+        "ModelName": model_name_for(spec, platform, training_job_name, "transform"),
+        "TransformInput": _transform_input(tr, data),
+        "TransformOutput": _transform_output(tr, platform, output_path),
+        "TransformResources": _transform_resources(tr, platform),
+    }
+    _add_transform_options(request, tr, spec, platform)
+    _validate(request, "CreateTransformJob")
+    return request
+
+
+def _settle_transform(
+    spec: JobSpec, platform: PlatformSettings | None, tr: TransformSpec, name: str
+) -> tuple[str, str]:
+    """The input data and output URIs, after every check (all problems in one pass)."""
+    errors = ErrorCollector()
     _check_instance_type(tr.instance_type, "TransformInstanceType", "transform.instance_type", errors)
     model, owner = _model_of(spec, "transform")
     if owner == "deploy" and model.image_uri is None:
@@ -539,7 +578,10 @@ def build_transform_job_request(
             output_path = _s3_path_join(root, name)
     errors.raise_if_any()
     assert output_path is not None
+    return data, output_path
 
+
+def _transform_input(tr: TransformSpec, data: str) -> dict[str, Any]:
     source: dict[str, Any] = {"S3DataSource": {"S3DataType": tr.data_type, "S3Uri": data}}
     transform_input: dict[str, Any] = {"DataSource": source}
     for key, value in (
@@ -549,6 +591,12 @@ def build_transform_job_request(
     ):
         if value is not None:
             transform_input[key] = value
+    return transform_input
+
+
+def _transform_output(
+    tr: TransformSpec, platform: PlatformSettings | None, output_path: str
+) -> dict[str, Any]:
     output: dict[str, Any] = {"S3OutputPath": output_path}
     output_kms = tr.output_kms_key or (platform.output_kms_key_id if platform is not None else None)
     if output_kms is not None:
@@ -557,20 +605,22 @@ def build_transform_job_request(
         output["AssembleWith"] = tr.assemble_with
     if tr.accept is not None:
         output["Accept"] = tr.accept
+    return output
+
+
+def _transform_resources(tr: TransformSpec, platform: PlatformSettings | None) -> dict[str, Any]:
     resources: dict[str, Any] = {"InstanceCount": tr.instance_count, "InstanceType": tr.instance_type}
     volume_kms = tr.volume_kms_key
     if volume_kms is None and platform is not None and not has_local_storage(tr.instance_type):
         volume_kms = platform.volume_kms_key_id
     if volume_kms is not None:
         resources["VolumeKmsKeyId"] = volume_kms
+    return resources
 
-    request: dict[str, Any] = {
-        "TransformJobName": name,
-        "ModelName": model_name_for(spec, platform, training_job_name, "transform"),
-        "TransformInput": transform_input,
-        "TransformOutput": output,
-        "TransformResources": resources,
-    }
+
+def _add_transform_options(
+    request: dict[str, Any], tr: TransformSpec, spec: JobSpec, platform: PlatformSettings | None
+) -> None:
     optional: tuple[tuple[str, object], ...] = (
         ("BatchStrategy", tr.strategy),
         ("MaxConcurrentTransforms", tr.max_concurrent_transforms),
@@ -598,8 +648,6 @@ def build_transform_job_request(
         request["ExperimentConfig"] = dict(tr.experiment_config)
     if tr.model_client_config:
         request["ModelClientConfig"] = dict(tr.model_client_config)
-    _validate(request, "CreateTransformJob")
-    return request
 
 
 def inference_requests(
@@ -630,8 +678,6 @@ def inference_requests(
 
 
 def _check_instance_type(instance_type: str, shape: str, field: str, errors: ErrorCollector) -> None:
-    from dtrain.jobspec.validate_request import enum_values
-
     allowed = enum_values(shape)
     if allowed and instance_type not in allowed:
         errors.add(
@@ -640,8 +686,6 @@ def _check_instance_type(instance_type: str, shape: str, field: str, errors: Err
 
 
 def _validate(request: Mapping[str, Any], operation: str) -> None:
-    from dtrain.jobspec.validate_request import request_problems
-
     problems = request_problems(request, operation)
     if problems:
         raise RequestValidationError(problems)

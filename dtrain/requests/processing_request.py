@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,6 +23,7 @@ from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.processing_spec import ProcessingSpec
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
+from dtrain.jobspec.validate_request import enum_values, validate_create_processing_job
 from dtrain.requests.request_paths import s3_path_join, spec_digest
 
 # ScriptProcessor._CODE_CONTAINER_BASE_PATH / _CODE_CONTAINER_INPUT_NAME.
@@ -149,10 +151,43 @@ def build_processing_job_request(
 ) -> dict[str, Any]:
     """The CreateProcessingJob kwargs (boto3 shape), or SpecError/SpecErrors naming what is missing."""
     proc = _processing(spec)
-    errors = ErrorCollector()
     name = resolve_processing_job_name(spec, platform, job_name)
-    location = default_location(platform)
+    settled = _settle(proc, platform, name)
+    inputs = [
+        _s3_input(i.input_name, uri, i.destination, i)
+        for i, uri in zip(proc.inputs, settled.sources, strict=True)
+    ]
+    inputs.append(_s3_input(CODE_INPUT_NAME, settled.code, CODE_CONTAINER_DIR))
+    app: dict[str, Any] = {"ImageUri": settled.image}
+    if proc.arguments is not None:
+        app["ContainerArguments"] = list(proc.arguments)
+    app["ContainerEntrypoint"] = [*proc.command, f"{CODE_CONTAINER_DIR}/{PurePosixPath(settled.code).name}"]
+    request: dict[str, Any] = {
+        "ProcessingJobName": name,
+        "ProcessingResources": {"ClusterConfig": _cluster(proc, platform)},
+        "AppSpecification": app,
+        "RoleArn": settled.role,
+        "ProcessingInputs": inputs,
+    }
+    _add_optional_fields(request, proc, platform, settled.outputs)
+    validate_create_processing_job(request)
+    return request
 
+
+@dataclass(frozen=True)
+class _Settled:
+    """What the request needs from the spec and the platform, every problem found in one pass."""
+
+    role: str
+    image: str
+    code: str
+    outputs: list[dict[str, Any]]
+    sources: list[str]
+
+
+def _settle(proc: ProcessingSpec, platform: PlatformSettings | None, name: str) -> _Settled:
+    errors = ErrorCollector()
+    location = default_location(platform)
     role = proc.role or (platform.role_arn if platform is not None else None)
     if not role:
         errors.add(
@@ -176,6 +211,16 @@ def build_processing_job_request(
             proc.code,
             "a local file needs platform settings (its upload bucket); or give an s3:// URI",
         )
+    outputs = _outputs(proc, location, name, errors)
+    sources = [_input_source_uri(i, item.source, platform, errors) for i, item in enumerate(proc.inputs)]
+    errors.raise_if_any()
+    assert role is not None and code is not None
+    return _Settled(role=role, image=image, code=code, outputs=outputs, sources=sources)
+
+
+def _outputs(
+    proc: ProcessingSpec, location: str | None, name: str, errors: ErrorCollector
+) -> list[dict[str, Any]]:
     outputs: list[dict[str, Any]] = []
     for i, out in enumerate(proc.outputs):
         destination = output_uri(proc, out.output_name, location, name)
@@ -197,14 +242,10 @@ def build_processing_job_request(
                 },
             }
         )
-    sources = [_input_source_uri(i, item.source, platform, errors) for i, item in enumerate(proc.inputs)]
-    errors.raise_if_any()
-    assert role is not None and code is not None
+    return outputs
 
-    inputs = [
-        _s3_input(i.input_name, uri, i.destination, i) for i, uri in zip(proc.inputs, sources, strict=True)
-    ]
-    inputs.append(_s3_input(CODE_INPUT_NAME, code, CODE_CONTAINER_DIR))
+
+def _cluster(proc: ProcessingSpec, platform: PlatformSettings | None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "InstanceType": proc.instance_type,
         "InstanceCount": proc.instance_count,
@@ -216,18 +257,15 @@ def build_processing_job_request(
         volume_key = platform.volume_kms_key_id
     if volume_key is not None:
         cluster["VolumeKmsKeyId"] = volume_key
-    app: dict[str, Any] = {"ImageUri": image}
-    if proc.arguments is not None:
-        app["ContainerArguments"] = list(proc.arguments)
-    app["ContainerEntrypoint"] = [*proc.command, f"{CODE_CONTAINER_DIR}/{PurePosixPath(code).name}"]
+    return cluster
 
-    request: dict[str, Any] = {
-        "ProcessingJobName": name,
-        "ProcessingResources": {"ClusterConfig": cluster},
-        "AppSpecification": app,
-        "RoleArn": role,
-        "ProcessingInputs": inputs,
-    }
+
+def _add_optional_fields(
+    request: dict[str, Any],
+    proc: ProcessingSpec,
+    platform: PlatformSettings | None,
+    outputs: list[dict[str, Any]],
+) -> None:
     if outputs:
         output_config: dict[str, Any] = {"Outputs": outputs}
         kms = proc.output_kms_key or (platform.output_kms_key_id if platform is not None else None)
@@ -247,11 +285,6 @@ def build_processing_job_request(
         request["Tags"] = tags
     if proc.experiment_config:
         request["ExperimentConfig"] = dict(proc.experiment_config)
-
-    from dtrain.jobspec.validate_request import validate_create_processing_job
-
-    validate_create_processing_job(request)
-    return request
 
 
 def _input_source_uri(
@@ -314,8 +347,6 @@ def _network_config(proc: ProcessingSpec, platform: PlatformSettings | None) -> 
 
 
 def _check_instance_type(instance_type: str, errors: ErrorCollector) -> None:
-    from dtrain.jobspec.validate_request import enum_values
-
     allowed = enum_values("ProcessingInstanceType")
     if allowed and instance_type not in allowed:
         errors.add(

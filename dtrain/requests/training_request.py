@@ -27,6 +27,7 @@ from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
+from dtrain.jobspec.validate_request import enum_values, validate_create_training_job
 from dtrain.requests.processing_request import processing_output_uris
 from dtrain.requests.request_paths import s3_path_join, spec_digest
 
@@ -154,8 +155,6 @@ def build_training_job_request(
     settled = _settle(spec, platform, name, region, errors)
     errors.raise_if_any()
     request = _assemble(spec, platform, settled)
-
-    from dtrain.jobspec.validate_request import validate_create_training_job
 
     validate_create_training_job(request)
     return request
@@ -624,8 +623,6 @@ def _check_channel_groups(spec: JobSpec, errors: ErrorCollector) -> None:
 def _check_instance_type(
     instance_type: str, errors: ErrorCollector, field: str = "estimator.instance_type"
 ) -> None:
-    from dtrain.jobspec.validate_request import enum_values
-
     allowed = enum_values("TrainingInstanceType")
     if allowed and instance_type not in allowed:
         errors.add(

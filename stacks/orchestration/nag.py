@@ -8,6 +8,7 @@ from aws_cdk import Acknowledgment, Stack, Token, Validations
 
 from dtrain.constructs.orchestration.permissions import HOSTING_RESOURCE_TYPES, JOB_CALLERS
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
+from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
 if TYPE_CHECKING:
     from dtrain.constructs.orchestration.construct import Orchestration
@@ -158,7 +159,6 @@ def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgme
     """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
     the job's name known only at run time; the code's, per execution."""
     from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN
-    from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
     bucket_ref = _bucket_ref(orchestration)
     output = orchestration.output_prefix
@@ -192,7 +192,6 @@ def _acknowledge_submitter_policy(orchestration: Orchestration, *shared: Acknowl
         SAGEMAKER_PROCESSING_LOG_GROUP,
         SOURCE_TARBALL_PATTERN,
     )
-    from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
     stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix.lower()
     bucket_ref = _bucket_ref(orchestration)
