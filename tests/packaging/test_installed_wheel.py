@@ -10,8 +10,9 @@ a team's `npm install` would provide it.
 
 Slow (1.5 to 6 minutes on 2 cores, by their load) because it runs the real things a team runs,
 each once: a wheel build, `cdk synth` of examples/platform_app (jsii start, five stacks, the Lambda
-assets), and `dtrain emulate up` (the project's own platform synthesized from the installed
-package and deployed into the emulator), `status` and `down`. The example's own assertion tests
+assets), `dtrain emulate up` (the project's own platform synthesized from the installed
+package and deployed into the emulator), `status` and `down`, and `dtrain demo` (deploy, train on two
+simulated hosts, serve, predict: one to two minutes more). The example's own assertion tests
 run in the suite from the checkout (examples/platform_app/tests); benchmarks/installed_wheel.py
 runs them from the install too, with each step's time.
 """
@@ -101,7 +102,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_an_installed_wheel_runs_the_cli_the_example_platform_app_and_the_emulator(tmp_path: Path) -> None:
+def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_demo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
 
@@ -114,6 +115,14 @@ def test_an_installed_wheel_runs_the_cli_the_example_platform_app_and_the_emulat
     names = set(zipfile.ZipFile(wheel).namelist())
     assert set(CARRIED) <= names, sorted(set(CARRIED) - names)
     assert not any(n.startswith(("stacks/", "app.py", "tests/")) for n in names)
+    # Every data file the package's own code reads ships (the emulator's event samples once did not:
+    # an installed emulator lost every SageMaker state-change event).
+    tracked = subprocess.run(
+        ["git", "ls-files", "dtrain"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    links = ("dtrain/bundled/", "dtrain/constructs")  # links: their targets ship as checked above
+    data_files = {n for n in tracked if not n.endswith((".py", ".md")) and not n.startswith(links)}
+    assert data_files <= names, sorted(data_files - names)
 
     python = _offline_venv(tmp_path / "venv", tmp_path / "deps")
     _run(
@@ -172,3 +181,9 @@ def test_an_installed_wheel_runs_the_cli_the_example_platform_app_and_the_emulat
     finally:
         down = _run([str(bin_dir / "dtrain"), "emulate", "down", "--port", port], cwd=work, env=emu_env)
     assert "stopped emulator" in down
+
+    # dtrain demo from the install (make demo's program): deploy, train 2 hosts, serve, predict,
+    # through the emulated platform, not the local-mode fallback.
+    demo = _run([str(bin_dir / "dtrain"), "demo"], cwd=work, env=emu_env, timeout=900)
+    assert "Falling back to local mode" not in demo, demo[-3000:]
+    assert "predictions" in demo and "accuracy" in demo, demo[-3000:]
