@@ -92,7 +92,28 @@ def _offline_venv(venv: Path, deps: Path) -> Path:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     Path(venv_site, "test_environment_packages.pth").write_text(f"{deps}\n")
+    # The console scripts pip writes for those distributions (torchrun for torch_distributed jobs,
+    # gunicorn, ...), as an install of them into this virtualenv would have them on its PATH.
+    subprocess.run([str(python), "-c", _CONSOLE_SCRIPTS], check=True, timeout=120)
     return python
+
+
+_CONSOLE_SCRIPTS = """
+import importlib.metadata, pathlib, sys
+bin_dir = pathlib.Path(sys.executable).parent
+for dist in importlib.metadata.distributions():
+    for ep in dist.entry_points:
+        script = bin_dir / ep.name
+        if ep.group != "console_scripts" or script.exists() or ":" not in ep.value:
+            continue
+        module, _, attr = ep.value.partition(":")
+        call = attr.strip().split(" ")[0]
+        script.write_text(
+            f"#!{sys.executable}\\nimport sys\\nfrom {module.strip()} import {call.split('.')[0]}\\n"
+            f"sys.exit({call}())\\n"
+        )
+        script.chmod(0o755)
+"""
 
 
 def _free_port() -> int:
