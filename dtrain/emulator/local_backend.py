@@ -10,6 +10,7 @@ the processes.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from dtrain.emulator.sagemaker import CreateThrottle, JobControl
 from dtrain.local import LocalTrainingJob
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+log = logging.getLogger(__name__)
 _TERMINAL = ("Completed", "Failed", "Stopped")
 
 
@@ -129,7 +131,15 @@ class LocalRunnerBackend:
             )
         except Exception as exc:  # a job that cannot even start fails like SageMaker's would
             self.errors[control.name] = repr(exc)
-            control.finish("Failed", failure_reason=f"ClientError: {exc}")
+            if not control.finish("Failed", failure_reason=f"ClientError: {exc}"):
+                # The job was over already: the failure is the emulator's own (its state-change
+                # event could not be built or put), no event comes and the execution waits on its
+                # token, so the cause is said where the emulator's user sees it.
+                log.error(
+                    "emulated training job %s failed after it ended; its state-change event may be lost",
+                    control.name,
+                    exc_info=exc,
+                )
 
     def _mirror(self, control: JobControl, run: Any, seen: int) -> int:
         transitions = run.secondary_status_transitions
