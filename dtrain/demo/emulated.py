@@ -257,7 +257,7 @@ def predict_on_endpoint(emu: Any, endpoint: str, data: Path, count: int) -> list
 def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoReport:
     """The chain end to end; raises when the emulated platform cannot be brought up."""
     workdir = workdir.absolute()
-    from dtrain.emulator import Emulator
+    from dtrain.emulator.core import Emulator
 
     report = DemoReport()
     # A fresh job tree each run: local mode keeps a job's checkpoints across runs of the same

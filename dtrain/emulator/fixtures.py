@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dtrain.emulator.apps import synth_standin_app
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+
 if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
 
@@ -40,7 +43,6 @@ def standin_emulator(assembly: Path | None = None, **options: Any) -> Iterator[E
     directory removed afterwards. `options` go to Emulator (sagemaker=, enforce=, server_port=);
     it announces nothing unless announce=True is passed.
     """
-    from dtrain.emulator.apps import synth_standin_app
     from dtrain.emulator.core import Emulator
 
     options.setdefault("announce", False)
@@ -53,7 +55,6 @@ def standin_emulator(assembly: Path | None = None, **options: Any) -> Iterator[E
 
 def standin_assembly_once(shared_dir: Path) -> Path:
     """`shared_dir`/cdk.out holding the synthesized stand-in app (see `synthesized_once`)."""
-    from dtrain.emulator.apps import synth_standin_app
 
     return synthesized_once(shared_dir, synth_standin_app)
 
@@ -80,8 +81,6 @@ def emulated_services(sagemaker: SageMakerBackend) -> Iterator[Shims]:
     """moto (Step Functions executing) with the emulator's shims and no template deployed:
     SageMaker answers through `sagemaker`, Lambdas run in a scratch directory removed afterwards."""
     from moto import mock_aws
-
-    from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
 
     runtime = LambdaRuntime(workdir=new_workdir())
     try:

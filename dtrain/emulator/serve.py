@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dtrain.emulator.apps import synth_standin_app
 from dtrain.emulator.background import (
     ScratchNotOurs,
     Stop,
@@ -87,15 +88,13 @@ def _assembly(options: ServeOptions) -> Path:
     if options.assembly is not None:
         return options.assembly
     if options.standin:
-        from dtrain.emulator.apps import synth_standin_app
-
         return synth_standin_app(options.workdir / "cdk.out")
 
     return synth_for_emulator(options.workdir / "cdk.out")
 
 
 def _serve_in(options: ServeOptions) -> int:
-    from dtrain.emulator import Emulator
+    from dtrain.emulator.core import Emulator
 
     options.workdir.mkdir(parents=True, exist_ok=True)
     assembly = _assembly(options)

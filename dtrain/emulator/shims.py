@@ -512,7 +512,7 @@ def _install_deploy_support(patch: Patch) -> None:
     # CloudFormation as the CDK CLI drives it (template URLs, change sets). The Lambda-runtime
     # test venv installs moto with only the services the Lambdas call (requirements-lambda-dev.txt):
     # its moto.cloudformation cannot import (no openapi-spec-validator), and nothing there deploys.
-    from dtrain.emulator import cdk_cli
+    from dtrain.emulator import cdk_cli  # lazy: moto.cloudformation, absent from the Lambda test venv
 
     try:
         cdk_cli.install(patch)

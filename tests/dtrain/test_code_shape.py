@@ -116,11 +116,11 @@ def lazy_imports() -> Iterator[tuple[str, int, str, str]]:
                 continue
             for node in ast.walk(func):
                 if node is not func and isinstance(node, ast.Import | ast.ImportFrom):
-                    for name in (
-                        _imported_names(node)[:1]
-                        if isinstance(node, ast.ImportFrom)
-                        else _imported_names(node)
-                    ):
+                    names = _imported_names(node)
+                    if isinstance(node, ast.ImportFrom):
+                        # `from pkg import submodule` imports the submodule: that is the one judged.
+                        names = names[1:] or names[:1]
+                    for name in names:
                         yield _shown(path), node.lineno, module, name
 
 
