@@ -26,7 +26,10 @@ def synth_standin_app(
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
 
-    from dtrain.constructs.orchestration.workflow import WorkflowTuning  # lazy: CDK (jsii)
+    from dtrain.constructs.orchestration.workflow import (  # lazy: CDK (jsii)
+        RetryPacing,
+        WorkflowTuning,
+    )
     from dtrain.constructs.orchestration_stack import (  # lazy: CDK (jsii)
         OrchestrationOptions,
         OrchestrationStack,
@@ -55,7 +58,16 @@ def synth_standin_app(
         options=OrchestrationOptions(
             job_name_prefix=prefix,
             removal_policy=cdk.RemovalPolicy.DESTROY,
-            tuning=WorkflowTuning(**FAST_TUNING) if fast else WorkflowTuning(),
+            # Fast: the state machine retries within seconds, not minutes.
+            tuning=WorkflowTuning(
+                transient=RetryPacing(interval_s=1, attempts=2),
+                throttle=RetryPacing(interval_s=1, attempts=8),
+                capacity=RetryPacing(interval_s=1, attempts=60, max_delay_s=2),
+                endpoint_busy=RetryPacing(interval_s=1, attempts=20, max_delay_s=2),
+                notify=RetryPacing(interval_s=1, attempts=3),
+            )
+            if fast
+            else WorkflowTuning(),
             # Fast: the backoff inside Submit is short so the load test paces on the throttle.
             throttle_attempts=20 if fast else 8,
             throttle_base_s=0.2 if fast else 0.5,
@@ -67,23 +79,6 @@ def synth_standin_app(
     if not (path / "manifest.json").is_file():
         raise EmulatorError(f"synth wrote no manifest to {path}")
     return path
-
-
-# The stand-in's state machine retries within seconds, not minutes (WorkflowTuning's fields).
-FAST_TUNING: dict[str, int] = {
-    "transient_retry_interval_s": 1,
-    "transient_retry_attempts": 2,
-    "throttle_retry_interval_s": 1,
-    "throttle_retry_attempts": 8,
-    "capacity_retry_interval_s": 1,
-    "capacity_retry_max_delay_s": 2,
-    "capacity_retry_attempts": 60,
-    "endpoint_busy_retry_interval_s": 1,
-    "endpoint_busy_retry_max_delay_s": 2,
-    "endpoint_busy_retry_attempts": 20,
-    "notify_retry_interval_s": 1,
-    "notify_retry_attempts": 3,
-}
 
 
 @dataclass(frozen=True)

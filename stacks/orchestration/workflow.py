@@ -82,42 +82,39 @@ NOTIFY_TRANSIENT_ERRORS = [
 
 
 @dataclass(frozen=True)
-class WorkflowTuning:
-    """Retry pacing; the emulator's tests shorten it (Step Functions' minimum is 1 s)."""
+class RetryPacing:
+    """One Retry field of the workflow: the first wait, the number of tries, and (for the long
+    waits) the cap on a wait; the backoff between is _retry's."""
 
-    transient_retry_interval_s: int = 2
-    transient_retry_attempts: int = 3
-    throttle_retry_interval_s: int = 5
-    throttle_retry_attempts: int = 6
+    interval_s: int
+    attempts: int
+    max_delay_s: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowTuning:
+    """Retry pacing per error class; the emulator's tests shorten it (Step Functions' minimum
+    is 1 s)."""
+
+    transient: RetryPacing = RetryPacing(interval_s=2, attempts=3)
+    throttle: RetryPacing = RetryPacing(interval_s=5, attempts=6)
     # Capacity: capped at 5 min between tries so a freed instance is picked up soon; 288 tries
     # reach about a day (training's default max_run), then the item fails with the quota named.
-    capacity_retry_interval_s: int = 30
-    capacity_retry_max_delay_s: int = 300
-    capacity_retry_attempts: int = 288
+    capacity: RetryPacing = RetryPacing(interval_s=30, attempts=288, max_delay_s=300)
     # An endpoint update or creation takes minutes; 14 tries capped at 5 min wait about 50 min.
-    endpoint_busy_retry_interval_s: int = 30
-    endpoint_busy_retry_max_delay_s: int = 300
-    endpoint_busy_retry_attempts: int = 14
-    notify_retry_interval_s: int = 2
-    notify_retry_attempts: int = 4
+    endpoint_busy: RetryPacing = RetryPacing(interval_s=30, attempts=14, max_delay_s=300)
+    notify: RetryPacing = RetryPacing(interval_s=2, attempts=4)
 
 
-def _retry(
-    task: sfn.TaskStateBase,
-    errors: Sequence[str],
-    *,
-    interval_s: int,
-    attempts: int,
-    max_delay_s: int | None = None,
-) -> None:
+def _retry(task: sfn.TaskStateBase, errors: Sequence[str], pacing: RetryPacing) -> None:
     """Every retry of the workflow: exponential backoff (rate 2) with full jitter, so that many
     executions retrying at once spread out (Step Functions Developer Guide, "Handling errors in
     Step Functions workflows", JitterStrategy)."""
     task.add_retry(
         errors=list(errors),
-        interval=Duration.seconds(interval_s),
-        max_delay=Duration.seconds(max_delay_s) if max_delay_s is not None else None,
-        max_attempts=attempts,
+        interval=Duration.seconds(pacing.interval_s),
+        max_delay=Duration.seconds(pacing.max_delay_s) if pacing.max_delay_s is not None else None,
+        max_attempts=pacing.attempts,
         backoff_rate=2,
         jitter_strategy=sfn.JitterType.FULL,
     )
@@ -125,25 +122,9 @@ def _retry(
 
 def _add_submit_retries(task: tasks.LambdaInvoke, tuning: WorkflowTuning, *, capacity: bool = True) -> None:
     if capacity:
-        _retry(
-            task,
-            [CAPACITY_WAIT_ERROR],
-            interval_s=tuning.capacity_retry_interval_s,
-            max_delay_s=tuning.capacity_retry_max_delay_s,
-            attempts=tuning.capacity_retry_attempts,
-        )
-    _retry(
-        task,
-        [THROTTLED_ERROR],
-        interval_s=tuning.throttle_retry_interval_s,
-        attempts=tuning.throttle_retry_attempts,
-    )
-    _retry(
-        task,
-        [*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR],
-        interval_s=tuning.transient_retry_interval_s,
-        attempts=tuning.transient_retry_attempts,
-    )
+        _retry(task, [CAPACITY_WAIT_ERROR], tuning.capacity)
+    _retry(task, [THROTTLED_ERROR], tuning.throttle)
+    _retry(task, [*TRANSIENT_LAMBDA_ERRORS, SAGEMAKER_TRANSIENT_ERROR], tuning.transient)
 
 
 class _Workflow:
@@ -181,12 +162,7 @@ class _Workflow:
             result_path=result_path,
             result_selector=result_selector,
         )
-        _retry(
-            task,
-            TRANSIENT_LAMBDA_ERRORS,
-            interval_s=self.tuning.transient_retry_interval_s,
-            attempts=self.tuning.transient_retry_attempts,
-        )
+        _retry(task, TRANSIENT_LAMBDA_ERRORS, self.tuning.transient)
         return task
 
     def wait_for_callback(
@@ -215,12 +191,7 @@ class _Workflow:
             message=sfn.TaskInput.from_json_path_at(f"{notification_path}.message"),
             result_path=sfn.JsonPath.DISCARD,
         )
-        _retry(
-            task,
-            NOTIFY_TRANSIENT_ERRORS,
-            interval_s=self.tuning.notify_retry_interval_s,
-            attempts=self.tuning.notify_retry_attempts,
-        )
+        _retry(task, NOTIFY_TRANSIENT_ERRORS, self.tuning.notify)
         return task
 
     def on_failure(self, *states: sfn.TaskStateBase | sfn.Map) -> None:
@@ -332,14 +303,7 @@ class _Workflow:
             )
             for state_id, phase in (("Deploy", "deploy"), ("Transform", "transform"))
         )
-        tuning = self.tuning
-        _retry(
-            deploy,
-            [ENDPOINT_BUSY_ERROR],
-            interval_s=tuning.endpoint_busy_retry_interval_s,
-            max_delay_s=tuning.endpoint_busy_retry_max_delay_s,
-            attempts=tuning.endpoint_busy_retry_attempts,
-        )
+        _retry(deploy, [ENDPOINT_BUSY_ERROR], self.tuning.endpoint_busy)
         finalize_hosting = self.invoke(
             "FinalizeHosting", self.finalize_fn, FinalizeHostingPayload(), "$.final"
         )
