@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dtrain.emulator.shims import EmulatorError
 from dtrain.node_banners import quiet_node_banners
+
+if TYPE_CHECKING:
+    from dtrain.constructs.orchestration.workflow import WorkflowTuning
 
 STANDIN_DATA_BUCKET = "emu-data"
 
@@ -26,10 +29,7 @@ def synth_standin_app(
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
 
-    from dtrain.constructs.orchestration.workflow import (  # lazy: CDK (jsii)
-        RetryPacing,
-        WorkflowTuning,
-    )
+    from dtrain.constructs.orchestration.workflow import WorkflowTuning  # lazy: CDK (jsii)
     from dtrain.constructs.orchestration_stack import (  # lazy: CDK (jsii)
         OrchestrationOptions,
         OrchestrationStack,
@@ -58,16 +58,7 @@ def synth_standin_app(
         options=OrchestrationOptions(
             job_name_prefix=prefix,
             removal_policy=cdk.RemovalPolicy.DESTROY,
-            # Fast: the state machine retries within seconds, not minutes.
-            tuning=WorkflowTuning(
-                transient=RetryPacing(interval_s=1, attempts=2),
-                throttle=RetryPacing(interval_s=1, attempts=8),
-                capacity=RetryPacing(interval_s=1, attempts=60, max_delay_s=2),
-                endpoint_busy=RetryPacing(interval_s=1, attempts=20, max_delay_s=2),
-                notify=RetryPacing(interval_s=1, attempts=3),
-            )
-            if fast
-            else WorkflowTuning(),
+            tuning=_fast_tuning() if fast else WorkflowTuning(),
             # Fast: the backoff inside Submit is short so the load test paces on the throttle.
             throttle_attempts=20 if fast else 8,
             throttle_base_s=0.2 if fast else 0.5,
@@ -79,6 +70,22 @@ def synth_standin_app(
     if not (path / "manifest.json").is_file():
         raise EmulatorError(f"synth wrote no manifest to {path}")
     return path
+
+
+def _fast_tuning() -> WorkflowTuning:
+    """The stand-in's state machine retries within seconds, not minutes."""
+    from dtrain.constructs.orchestration.workflow import (  # lazy: CDK (jsii)
+        RetryPacing,
+        WorkflowTuning,
+    )
+
+    return WorkflowTuning(
+        transient=RetryPacing(interval_s=1, attempts=2),
+        throttle=RetryPacing(interval_s=1, attempts=8),
+        capacity=RetryPacing(interval_s=1, attempts=60, max_delay_s=2),
+        endpoint_busy=RetryPacing(interval_s=1, attempts=20, max_delay_s=2),
+        notify=RetryPacing(interval_s=1, attempts=3),
+    )
 
 
 @dataclass(frozen=True)
