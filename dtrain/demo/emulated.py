@@ -258,6 +258,7 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
     """The chain end to end; raises when the emulated platform cannot be brought up."""
     workdir = workdir.absolute()
     from dtrain.emulator.core import Emulator
+    from dtrain.emulator.schedules import AWS_RATE  # lazy: loads moto's shims, as the emulator does
 
     report = DemoReport()
     # A fresh job tree each run: local mode keeps a job's checkpoints across runs of the same
@@ -275,7 +276,10 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
     report.lambda_log.unlink(missing_ok=True)
     print("\n== emulated deploy ...", flush=True)
     deploy_started = time.perf_counter()
-    with Emulator(assembly, sagemaker=backend, lambda_log_file=report.lambda_log) as emu:
+    # The schedules at AWS's rate: a job event lost on the way is closed by Reconcile, as deployed.
+    with Emulator(
+        assembly, sagemaker=backend, lambda_log_file=report.lambda_log, schedule_scale=AWS_RATE
+    ) as emu:
         report.phases["emulated deploy"] = time.perf_counter() - deploy_started
         print(f"== emulated deploy: {report.phases['emulated deploy']:.1f} s", flush=True)
         assert emu.deployment is not None

@@ -30,6 +30,7 @@ from dtrain.emulator.deploy import Deployment, deploy_assembly, enforcement_line
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.lambda_logs import LambdaLogDelivery, logging_config_recorded
 from dtrain.emulator.sagemaker import EventPlaybackBackend, SageMakerBackend
+from dtrain.emulator.schedules import Schedules
 from dtrain.emulator.service_behaviour import ServiceBehaviour
 from dtrain.emulator.service_behaviour import installed as behaviour_installed
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
@@ -57,6 +58,7 @@ class Emulator:
         server_port: int | None = None,
         enforce: bool | None = None,
         lambda_log_file: Path | None = None,
+        schedule_scale: float | None = None,
     ) -> None:
         self.assembly = Path(assembly)
         self.region = region
@@ -80,6 +82,11 @@ class Emulator:
         self.hosting.durations = self.lifecycle.durations
         self.deployment: Deployment | None = None
         self.deploy_seconds = 0.0
+        # EventBridge's schedule rules (the platform's Reconcile every 5 minutes), each run at its
+        # rate times `schedule_scale`: 1.0 is AWS's rate, None holds them (dtrain.emulator.schedules;
+        # tests that call `reconcile()` themselves read the report of the one run). Settable later
+        # as `schedules.scale`.
+        self.schedules = Schedules(self.shims, self.account, self.region, scale=schedule_scale)
         # Server mode: the same emulator behind moto's HTTP server on this port, so other
         # processes (the dtrain CLI, the AWS CLI) reach it with AWS_ENDPOINT_URL.
         self.server_port = server_port
@@ -126,6 +133,8 @@ class Emulator:
             self.deploy_seconds = time.perf_counter() - start
             if self.enforce:
                 self._enforce()
+            self.schedules.start()
+            self._stack.callback(self.schedules.stop)
         except BaseException:
             self.__exit__(None, None, None)
             raise

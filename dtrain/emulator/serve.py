@@ -95,13 +95,20 @@ def _assembly(options: ServeOptions) -> Path:
 
 def _serve_in(options: ServeOptions) -> int:
     from dtrain.emulator.core import Emulator
+    from dtrain.emulator.schedules import AWS_RATE  # lazy: loads moto's shims, as the emulator does
 
     options.workdir.mkdir(parents=True, exist_ok=True)
     assembly = _assembly(options)
     backend = None
     if options.local:
         backend = local_sagemaker_backend(options.workdir / "jobs")
-    with Emulator(assembly, sagemaker=backend, server_port=options.port, enforce=options.enforce) as emu:
+    with Emulator(
+        assembly,
+        sagemaker=backend,
+        server_port=options.port,
+        enforce=options.enforce,
+        schedule_scale=AWS_RATE,  # Reconcile every 5 minutes, as deployed
+    ) as emu:
         assert emu.deployment is not None
         if backend is not None:
             # Every deployed platform's ECR image URIs are local mode's packaged images (the

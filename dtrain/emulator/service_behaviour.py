@@ -9,7 +9,10 @@
    payload seen is recorded (benchmarks/sweep_payload.py prints it).
 2. Faults. SageMaker answering 5xx or throttling a named operation for the next N calls (as it
    does, and botocore's retries then see); Step Functions' "Execution Status Change" events,
-   which are best-effort, lost for the next N executions that end.
+   which are best-effort, lost for the next N executions that end; SageMaker's state-change
+   events, lost for the next N (EventBridge delivers "at least once" to a target it can reach, but
+   a Lambda target that exhausts its retries drops the event: the platform's Reconcile is the
+   backstop, run on its schedule by dtrain.emulator.schedules).
 3. A clock that moves. Step Functions lets an execution name be used again once the old
    execution's history is gone, 90 days after it closed
    (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html);
@@ -82,6 +85,9 @@ class ServiceBehaviour:
     sagemaker_faults_served: list[tuple[str, str]] = field(default_factory=list)
     execution_events_to_lose: int = 0
     lost_execution_events: list[dict[str, Any]] = field(default_factory=list)
+    # SageMaker's state-change events (jobs, endpoints) that EventBridge never delivers.
+    job_events_to_lose: int = 0
+    lost_job_events: list[dict[str, Any]] = field(default_factory=list)
     clock_offset: timedelta = timedelta(0)
     # Executions whose run has finished (their end event put on the bus): StopExecution
     # reports ABORTED at once (4.), before a task's Lambda of it has returned.
@@ -120,6 +126,19 @@ class ServiceBehaviour:
             if self.execution_events_to_lose > 0:
                 self.execution_events_to_lose -= 1
                 self.lost_execution_events.append(detail)
+                return False
+        return True
+
+    def lose_job_events(self, count: int = 1) -> None:
+        """The next `count` SageMaker state-change events never reach their rules."""
+        with self._lock:
+            self.job_events_to_lose += count
+
+    def _deliver_job_event(self, detail: dict[str, Any]) -> bool:
+        with self._lock:
+            if self.job_events_to_lose > 0:
+                self.job_events_to_lose -= 1
+                self.lost_job_events.append(detail)
                 return False
         return True
 
@@ -213,13 +232,16 @@ def _answer_sagemaker_faults(behaviour: ServiceBehaviour, patch: _Patch) -> None
 
 
 def _lose_execution_events(behaviour: ServiceBehaviour, patch: _Patch) -> None:
-    """2b. Step Functions' execution events: the shim puts them through event_bus.put_event."""
+    """2b. Events lost on the way: Step Functions' execution events (the shim puts them through
+    event_bus.put_event) and SageMaker's state changes (dtrain.emulator.lifecycle.events)."""
     original_put_event = event_bus.put_event
 
     def put_event(
         account: str, region: str, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]
     ) -> None:
         if source == "aws.states" and not behaviour._deliver_execution_event(detail):
+            return
+        if source == "aws.sagemaker" and not behaviour._deliver_job_event(detail):
             return
         original_put_event(account, region, source, detail_type, detail, resources)
 

@@ -203,10 +203,11 @@ class Shims:
     pending: list[Future[Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def deliver_async(self, call: Callable[[], Any]) -> None:
+    def deliver_async(self, call: Callable[[], Any]) -> Future[Any]:
         future = self.delivery.submit(call)
         with self._lock:
             self.pending.append(future)
+        return future
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until every event handed to a Lambda target so far has been handled."""
@@ -398,7 +399,7 @@ def _install_eventbridge(patch: Patch, shims: Shims) -> None:
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
         if self.scheduled_expression and not self.event_pattern._pattern:
-            return  # a schedule rule has no pattern and matches no event; the emulator runs it on demand
+            return  # a schedule rule matches no event: dtrain.emulator.schedules runs it
         lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
         others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
         if others:
@@ -412,17 +413,24 @@ def _install_eventbridge(patch: Patch, shims: Shims) -> None:
         if not lambda_targets or not self.event_pattern.matches_event(original_event):
             return
         for target in lambda_targets:
-            if target.get("Input") or target.get("InputPath") or target.get("InputTransformer"):
-                raise EmulatorError(
-                    f"rule {self.name}: input transformation of Lambda targets is not emulated"
-                )
-            fn = _lambda_by_arn(target["Arn"])
-            # EventBridge invokes as events.amazonaws.com: the function's resource policy must
-            # admit it; a refused invocation is dropped (and recorded), as EventBridge does.
-            if authz_hook.service_may_invoke("events.amazonaws.com", fn.function_arn, self.arn):
-                shims.deliver_async(_delivery(shims.runtime, fn, dict(original_event)))
+            deliver_to_lambda_target(shims, self, target, dict(original_event))
 
     patch(Rule, "send_to_targets", send_to_targets)
+
+
+def deliver_to_lambda_target(
+    shims: Shims, rule: Any, target: dict[str, Any], event: dict[str, Any]
+) -> Future[Any] | None:
+    """Hand `event` to one Lambda target of `rule` (a moto Rule), asynchronously, as EventBridge
+    does: the invocation's future; None when the function's resource policy refused EventBridge
+    (the event is dropped, the refusal recorded, as EventBridge does)."""
+    if target.get("Input") or target.get("InputPath") or target.get("InputTransformer"):
+        raise EmulatorError(f"rule {rule.name}: input transformation of Lambda targets is not emulated")
+    fn = _lambda_by_arn(target["Arn"])
+    # EventBridge invokes as events.amazonaws.com: the function's resource policy must admit it.
+    if not authz_hook.service_may_invoke("events.amazonaws.com", fn.function_arn, rule.arn):
+        return None
+    return shims.deliver_async(_delivery(shims.runtime, fn, event))
 
 
 def _install_sagemaker(patch: Patch, shims: Shims) -> None:

@@ -144,6 +144,32 @@ def test_lost_event_is_closed_by_reconcile(emulator: Emulator, make_spec: Any) -
     assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
 
 
+def test_a_lost_job_event_is_closed_by_the_scheduled_reconcile(emulator: Emulator, make_spec: Any) -> None:
+    """Nobody calls Reconcile: the stack's ReconcileSchedule rule (rate(5 minutes)), run by the
+    emulator's EventBridge at 1/500 of its rate, answers the token the lost Completed event left."""
+    arn = emulator.start_execution(make_spec())
+    (job,) = emulator.jobs_of(arn)
+    for _ in range(200):  # Submit done (its own check would otherwise see the terminal job)
+        row = emulator.ledger().get(job)
+        if row and row.status == "InProgress":
+            break
+        emulator.drain_events()
+    emulator.behaviour.lose_job_events(1)
+    emulator.sagemaker.complete(job)  # its state-change event is put on the bus, and lost
+    emulator.drain_events()
+    assert [e["TrainingJobName"] for e in emulator.behaviour.lost_job_events[-1:]] == [job]
+    assert emulator.describe_execution(arn)["status"] == "RUNNING"
+    fired_before = len(emulator.schedules.fired)
+    emulator.schedules.scale = 0.002  # rate(5 minutes) every 0.6 s
+    try:
+        assert emulator.wait_execution(arn, timeout=60)["status"] == "SUCCEEDED"
+    finally:
+        emulator.schedules.scale = None
+    assert any("ReconcileSchedule" in name for name in emulator.schedules.fired[fired_before:])
+    row = emulator.ledger().get(job)
+    assert row is not None and row.token_state == "CLOSED" and row.status == "Completed"
+
+
 def test_abort_stops_the_training_job(emulator: Emulator, make_spec: Any) -> None:
     arn = emulator.start_execution(make_spec())
     (job,) = emulator.jobs_of(arn)
