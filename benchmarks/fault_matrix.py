@@ -98,7 +98,12 @@ def main() -> int:
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--sweep-only", action="store_true", help="only the largest allowed sweep")
     args = parser.parse_args()
-    rows = [fault_rows.row_sns_throttle, fault_rows.row_names_reused, fault_rows.row_abort_while_creating]
+    rows = [
+        fault_rows.row_sns_throttle,
+        fault_rows.row_names_reused,
+        fault_rows.row_abort_while_creating,
+        fault_rows.row_abort_while_updating,
+    ]
     rows += [getattr(fault_rows, n) for n in getattr(fault_rows, "LIFECYCLE_ROWS", ())]
     if args.sweep_only:
         rows = []

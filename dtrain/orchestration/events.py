@@ -181,6 +181,12 @@ def reconcile(
         if not is_running(row.execution_arn):
             if outcome.status == "InProgress" and stop_row(sagemaker, row, job):
                 report.stopped.append(row.job_name)
+            elif row.kind == ENDPOINT:
+                # An update in progress: no call cancels it, and the endpoint served before this
+                # execution (kinds.py). Not "Stopping" (that deletes the endpoint once it is
+                # InService): the row closes and follows the update to its end or rollback.
+                _settle_update(ledger, row, outcome.status)
+                continue
             _record_stopping(ledger, row, "execution no longer running")
         elif outcome.status != row.status:
             ledger.set_status(row.job_name, outcome.status, only_if_open=True)
@@ -196,6 +202,16 @@ def _delete_abandoned(
         ledger.set_status(row.job_name, "Stopped")
     elif state == "deleted":
         report.stopped.append(row.job_name)
+
+
+def _settle_update(ledger: Ledger, row: LedgerRow, status: str) -> None:
+    """An endpoint update whose execution ended: nobody waits on the token any more."""
+    if row.is_open and ledger.mark_closed(
+        row.job_name, status, task_token=row.task_token, failure_reason="execution no longer running"
+    ):
+        return
+    if row.status != status:
+        ledger.set_status(row.job_name, status)
 
 
 def _record_stopping(ledger: Ledger, row: LedgerRow, reason: str) -> None:

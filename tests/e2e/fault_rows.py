@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from dtrain.emulator import Emulator
 from dtrain.emulator.apps import STANDIN_DATA_BUCKET
 from tests.e2e.conftest import job_spec
-from tests.e2e.test_train_then_deploy import _deploy_spec, _put_inputs, _train, _transform_spec
+from tests.e2e.test_train_then_deploy import _deploy_spec, _invoke, _put_inputs, _train, _transform_spec
 
 
 @dataclass
@@ -191,6 +191,62 @@ def row_abort_while_creating(emu: Emulator) -> RowResult:
         [status],
         left_running(emu, executions=[arn], endpoints=(endpoint,)),
         {"endpoint_row_after_abort": rows, "reconcile_runs": reconciles},
+    )
+
+
+def _endpoint_rows(emu: Emulator, arn: str) -> list[Any]:
+    return [r for r in emu.ledger().find_by_execution(arn) if r.kind == "endpoint"]
+
+
+def row_abort_while_updating(emu: Emulator, updating_s: float = 3.0) -> RowResult:
+    """An abort during Deploy while the endpoint is Updating (a second deploy to an endpoint that
+    serves): SageMaker has no call that cancels an update and refuses DeleteEndpoint while it runs
+    (UpdateEndpoint/DeleteEndpoint API reference). The serving endpoint is not the execution's to
+    delete: the update is left to finish (or roll back), the endpoint keeps serving, the aborted
+    execution's row settles and nothing of it runs on. Reconcile runs on its schedule (scaled)."""
+    endpoint = f"dtrain-fm-upd-{int(time.time() * 1000) % 100000}"
+    first, _ = _train(emu, _deploy_spec(make_spec, endpoint), scale=2)
+    statuses = [emu.wait_execution(first, timeout=180)["status"]]
+    durations = emu.lifecycle.durations
+    before, durations.endpoint_updating_s = durations.endpoint_updating_s, updating_s
+    try:
+        arn, _ = _train(emu, _deploy_spec(make_spec, endpoint), scale=3)
+        wait_for(lambda: _endpoint_status(emu, endpoint) == "Updating", what="the endpoint to be Updating")
+        emu.client("stepfunctions").stop_execution(executionArn=arn, error="user", cause="abort in Updating")
+        statuses.append(emu.wait_execution(arn)["status"])
+        emu.drain_events()
+        during = _endpoint_status(emu, endpoint)
+        row_after_abort = [r.status for r in _endpoint_rows(emu, arn)]
+        emu.schedules.scale = 0.002  # Reconcile every 0.6 s
+
+        def settled() -> bool:
+            rows = _endpoint_rows(emu, arn)
+            return _endpoint_status(emu, endpoint) != "Updating" and all(
+                not r.is_open and r.status in ("Completed", "Failed", "Stopped") for r in rows
+            )
+
+        with suppress(TimeoutError):  # what is left is the row's result
+            wait_for(settled, timeout=60, what="the update to finish and the row to settle")
+        time.sleep(2)  # two more Reconcile runs: a settled row stays settled
+    finally:
+        emu.schedules.scale = None
+        durations.endpoint_updating_s = before
+    after = _endpoint_status(emu, endpoint)
+    served = _invoke(emu, endpoint, [1])[0] if after == "InService" else None
+    running = left_running(emu, executions=[first, arn])
+    if after:
+        emu.client("sagemaker").delete_endpoint(EndpointName=endpoint)  # the row's own clean-up
+    return RowResult(
+        "abort while the endpoint is Updating",
+        statuses,
+        running,
+        {
+            "endpoint_during_abort": during,
+            "endpoint_row_after_abort": row_after_abort,
+            "endpoint_row_settled": [r.status for r in _endpoint_rows(emu, arn)],
+            "endpoint_after": after,
+            "served_y_for_x_1": served,
+        },
     )
 
 

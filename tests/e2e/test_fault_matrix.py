@@ -42,6 +42,19 @@ def test_row_abort_while_the_endpoint_is_creating_leaves_no_endpoint(emulator: E
     assert row.left_running == []
 
 
+def test_row_abort_while_the_endpoint_is_updating_leaves_it_serving_and_nothing_running(
+    emulator: Emulator, meter: Any
+) -> None:
+    row = fault_rows.row_abort_while_updating(emulator)
+    assert row.statuses == ["SUCCEEDED", "ABORTED"]
+    assert row.detail["endpoint_during_abort"] == "Updating"
+    # The update was not cancelled (no call does) and the serving endpoint was not deleted: it
+    # serves the update's model (y = 3x), and the aborted execution's row ended.
+    assert row.detail["endpoint_after"] == "InService" and row.detail["served_y_for_x_1"] == 3, row.detail
+    assert row.detail["endpoint_row_settled"] == ["Completed"], row.detail
+    assert row.left_running == []
+
+
 def test_row_deploy_to_a_failed_endpoint_replaces_it(emulator: Emulator, meter: Any) -> None:
     row = fault_rows.row_update_of_a_failed_endpoint(emulator)
     assert row.statuses == ["SUCCEEDED"], row.detail

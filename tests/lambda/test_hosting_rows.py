@@ -195,6 +195,34 @@ def test_abort_stops_a_running_transform_and_deletes_a_created_endpoint_once_sag
     assert "dtrain-cfg-a" not in {r.job_name for r in ledger.active_rows()}
 
 
+def test_an_update_of_an_aborted_execution_finishes_and_the_serving_endpoint_is_kept(
+    ledger: Ledger, sfn: Any
+) -> None:
+    """An abort while the endpoint is Updating: no call cancels an update, and the endpoint
+    served before the execution. Reconcile once marked the row "Stopping" and, the update done,
+    deleted the serving endpoint (the fault matrix's abort-while-Updating row found it)."""
+    sm = FakeSageMaker()
+    sm.endpoints["dtrain-old"] = {"EndpointStatus": "Updating", "EndpointConfigName": "dtrain-cfg-prev"}
+    _row(ledger, "dtrain-cfg-b", ENDPOINT, "dtrain-old")
+    ledger.set_status("dtrain-cfg-b", "InProgress")
+    event = {
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": EXEC, "status": "ABORTED"},
+    }
+    assert handle_execution_end(event, ledger=ledger, sagemaker=sm) == []
+    sfn.execution_status[EXEC] = "ABORTED"
+    assert reconcile(ledger=ledger, sagemaker=sm, sfn=sfn).stopped == []  # still Updating
+    row = ledger.get("dtrain-cfg-b")
+    assert row is not None and row.status == "InProgress" and not row.is_open
+    sm.endpoints["dtrain-old"] = {"EndpointStatus": "InService", "EndpointConfigName": "dtrain-cfg-b"}
+    for _ in range(2):
+        assert reconcile(ledger=ledger, sagemaker=sm, sfn=sfn).stopped == []
+    assert sm.calls == []  # no DeleteEndpoint: the endpoint serves the update's model
+    row = ledger.get("dtrain-cfg-b")
+    assert row is not None and row.status == "Completed"
+    assert "dtrain-cfg-b" not in {r.job_name for r in ledger.active_rows()}
+
+
 def test_a_failed_endpoint_of_an_aborted_execution_is_deleted(ledger: Ledger, sfn: Any) -> None:
     sm = FakeSageMaker()
     sm.endpoints["dtrain-new"] = {"EndpointStatus": "Creating", "EndpointConfigName": "dtrain-cfg-a"}
