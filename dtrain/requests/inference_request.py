@@ -42,6 +42,7 @@ from dtrain.jobspec.spec import JobSpec
 from dtrain.jobspec.validate_request import enum_values, request_problems
 from dtrain.requests.processing_request import default_location
 from dtrain.requests.request_paths import s3_path_join
+from dtrain.requests.request_tags import merged_tags
 
 VARIANT_NAME = "AllTraffic"  # sagemaker.session.production_variant's default
 REPACKED_ARCHIVE = "model.tar.gz"
@@ -362,13 +363,7 @@ def _tags(
     own: tuple[tuple[str, str], ...] | None, spec: JobSpec, platform: PlatformSettings | None
 ) -> list[dict[str, str]] | None:
     """The block's tags, else the estimator's (Estimator.deploy / transformer), then the platform's."""
-    chosen = own if own is not None else spec.estimator.tags
-    if chosen is None and (platform is None or not platform.tags):
-        return None
-    keys = {k for k, _ in chosen or ()}
-    tags = [{"Key": k, "Value": v} for k, v in chosen or ()]
-    tags += [{"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in keys]
-    return tags
+    return merged_tags(own if own is not None else spec.estimator.tags, platform)
 
 
 def _region(platform: PlatformSettings | None, region: str | None) -> str:

@@ -25,6 +25,7 @@ from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
 from dtrain.jobspec.validate_request import enum_values, validate_create_processing_job
 from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.request_tags import merged_tags
 
 # ScriptProcessor._CODE_CONTAINER_BASE_PATH / _CODE_CONTAINER_INPUT_NAME.
 CODE_INPUT_NAME = "code"
@@ -280,7 +281,7 @@ def _add_optional_fields(
         request["NetworkConfig"] = network
     if proc.max_runtime_in_seconds is not None:
         request["StoppingCondition"] = {"MaxRuntimeInSeconds": proc.max_runtime_in_seconds}
-    tags = _tags(proc, platform)
+    tags = merged_tags(proc.tags, platform)
     if tags is not None:
         request["Tags"] = tags
     if proc.experiment_config:
@@ -307,15 +308,6 @@ def _environment(proc: ProcessingSpec, platform: PlatformSettings | None) -> dic
     if proc.env is None and (platform is None or not platform.environment):
         return None
     return {**(platform.environment if platform is not None else {}), **(proc.env or {})}
-
-
-def _tags(proc: ProcessingSpec, platform: PlatformSettings | None) -> list[dict[str, str]] | None:
-    if proc.tags is None and (platform is None or not platform.tags):
-        return None
-    own = dict(proc.tags or ())
-    tags = [{"Key": k, "Value": v} for k, v in proc.tags or ()]
-    tags += [{"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own]
-    return tags
 
 
 def _network_config(proc: ProcessingSpec, platform: PlatformSettings | None) -> dict[str, Any] | None:

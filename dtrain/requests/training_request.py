@@ -30,6 +30,7 @@ from dtrain.jobspec.spec import JobSpec
 from dtrain.jobspec.validate_request import enum_values, validate_create_training_job
 from dtrain.requests.processing_request import processing_output_uris
 from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.request_tags import merged_tags
 
 # Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
 # which the toolkit fills from sagemaker_submit_directory (this directory, or the user's tarball).
@@ -327,14 +328,9 @@ def _environment(
 def _tags(
     spec: JobSpec, platform: PlatformSettings | None, errors: ErrorCollector
 ) -> list[dict[str, str]] | None:
-    """The spec's tags, then the platform's (a key the spec gives keeps the spec's value)."""
-    est = spec.estimator
-    if est.tags is None and (platform is None or not platform.tags):
-        return None
-    own = dict(est.tags or ())
-    tags = [{"Key": k, "Value": v} for k, v in est.tags or ()]
-    tags += [{"Key": k, "Value": v} for k, v in (platform.tags.items() if platform else ()) if k not in own]
-    if len(tags) > rules.MAX_SPEC_TAGS:
+    """The estimator's tags merged with the platform's, refused when the merge is too many."""
+    tags = merged_tags(spec.estimator.tags, platform)
+    if tags is not None and len(tags) > rules.MAX_SPEC_TAGS:
         errors.add(
             "estimator.tags",
             len(tags),
