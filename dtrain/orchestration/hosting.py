@@ -43,6 +43,7 @@ from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_diges
 from dtrain.orchestration.model_repack import repack_model
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
 from dtrain.orchestration.ownership import DEFAULT_TEAM, check_endpoint_team, owner_tags
+from dtrain.orchestration.payloads import HostingPayload
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,17 @@ class HostingRequest:
     model: Mapping[str, Any] = field(default_factory=dict)  # the `model` phase's output
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> HostingRequest:
-        try:
-            return cls(
-                spec=event["spec"],
-                training=event.get("training") or {},
-                execution_arn=str(event["execution_arn"]),
-                execution_name=str(event["execution_name"]),
-                execution_start=str(event.get("execution_start") or ""),
-                task_token=str(event.get("task_token") or ""),
-                model=event.get("model") or {},
-            )
-        except KeyError as missing:
-            raise InvalidEvent(f"hosting payload lacks {missing}") from None
+    def from_payload(cls, payload: HostingPayload) -> HostingRequest:
+        """The request of a `model`, `deploy` or `transform` payload (dtrain.orchestration.payloads)."""
+        return cls(
+            spec=payload.spec,
+            training=payload.training,
+            execution_arn=payload.execution_arn,
+            execution_name=payload.execution_name,
+            execution_start=payload.execution_start,
+            task_token=payload.task_token,
+            model=payload.model,
+        )
 
     @property
     def owner_tag(self) -> str:

@@ -48,6 +48,7 @@ from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow,
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.ownership import DEFAULT_TEAM, owner_tags
+from dtrain.orchestration.payloads import SubmitPayload
 from dtrain.orchestration.processing import (
     build_processing_request,
     has_processing,
@@ -186,23 +187,21 @@ class SubmitRequest:
     processing: Mapping[str, Any] | None = None
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> SubmitRequest:
-        try:
-            return cls(
-                spec=event["spec"],
-                task_token=str(event["task_token"]),
-                execution_arn=str(event["execution_arn"]),
-                execution_name=str(event["execution_name"]),
-                retry_count=int(event.get("retry_count") or 0),
-                item_index=int(event.get("item_index") or 0),
-                overrides=event.get("overrides") or {},
-                is_sweep_item=bool(event.get("is_sweep_item")),
-                execution_start=str(event.get("execution_start") or ""),
-                kind=PROCESSING if event.get("phase") == "process" else TRAINING,
-                processing=event.get("processing") or None,
-            )
-        except KeyError as missing:
-            raise InvalidEvent(f"Submit payload lacks {missing}") from None
+    def from_payload(cls, payload: SubmitPayload) -> SubmitRequest:
+        """The request of a `process` or `submit` payload (parsed by dtrain.orchestration.payloads)."""
+        return cls(
+            spec=payload.spec,
+            task_token=payload.task_token,
+            execution_arn=payload.execution_arn,
+            execution_name=payload.execution_name,
+            retry_count=payload.retry_count,
+            item_index=payload.item_index or 0,
+            overrides=payload.overrides,
+            is_sweep_item=payload.is_sweep_item,
+            execution_start=payload.execution_start,
+            kind=PROCESSING if payload.phase == "process" else TRAINING,
+            processing=payload.processing or None,
+        )
 
     def item_spec(self) -> dict[str, Any]:
         return apply_overrides(self.spec, self.overrides) if self.overrides else dict(self.spec)

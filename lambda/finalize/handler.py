@@ -1,4 +1,8 @@
-"""Finalize Lambda: `mode` job | item | failure | sweep | hosting -> result + notification text."""
+"""Finalize Lambda: `mode` job | item | failure | sweep | hosting -> result + notification text.
+
+Thin: parses the event into its typed payload (dtrain.orchestration.payloads), calls
+dtrain.orchestration.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 import boto3
 
 from dtrain.orchestration import observability
-from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.finalize import (
     after_sweep,
     finalize_failure,
@@ -18,6 +21,13 @@ from dtrain.orchestration.finalize import (
 )
 from dtrain.orchestration.hosting_result import finalize_hosting
 from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.payloads import (
+    FailurePayload,
+    FinalizeJobPayload,
+    ItemResultPayload,
+    RankSweepPayload,
+    parse_finalize_event,
+)
 
 
 def _ledger() -> Ledger | None:
@@ -30,53 +40,49 @@ instruments = observability.Instruments("finalize")
 
 @instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    observability.correlate(
-        execution_name=event.get("execution_name"),
-        job_name=event.get("job_name"),
-        item_index=event.get("index"),
-    )
+    payload = parse_finalize_event(event)
+    observability.correlate(**payload.correlation())
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    mode = event.get("mode")
-    execution_arn = str(event.get("execution_arn", ""))
-    if mode == "job":
+    if isinstance(payload, FinalizeJobPayload):
         return finalize_job(
-            boto3.client("sagemaker"), str(event["job_name"]), region=region, execution_arn=execution_arn
+            boto3.client("sagemaker"), payload.job_name, region=region, execution_arn=payload.execution_arn
         )
-    if mode == "item":
+    if isinstance(payload, ItemResultPayload):
         return sweep_item_result(
             boto3.client("sagemaker"),
-            str(event["job_name"]),
-            index=int(event.get("index") or 0),
-            metric=str(event.get("objective_metric") or ""),
+            payload.job_name,
+            index=payload.index,
+            metric=payload.objective_metric,
             ledger=_ledger(),
         )
-    if mode == "failure":
+    if isinstance(payload, FailurePayload):
         return finalize_failure(
-            event.get("error") or {},
+            payload.error,
             region=region,
-            execution_arn=execution_arn,
-            execution_name=str(event.get("execution_name", "")),
+            execution_arn=payload.execution_arn,
+            execution_name=payload.execution_name,
         )
-    if mode == "sweep":
-        ledger = _ledger()
-        plan = event.get("plan") or {}
-        final = finalize_sweep(
-            event.get("results") or [],
-            plan.get("objective") or {},
-            region=region,
-            execution_arn=execution_arn,
-            plan_items=plan.get("items") or [],
-            ledger_rows=ledger.find_by_execution(execution_arn) if ledger and execution_arn else [],
-        )
-        return after_sweep(plan, final)
-    if mode == "hosting":
-        return finalize_hosting(
-            boto3.client("sagemaker"),
-            kind=str(event.get("kind") or ""),
-            training=event.get("training") or {},
-            model=event.get("model") or {},
-            hosting=event.get("hosting") or {},
-            region=region,
-            execution_arn=execution_arn,
-        )
-    raise InvalidEvent(f"unknown mode {mode!r}")
+    if isinstance(payload, RankSweepPayload):
+        return _rank_sweep(payload, region)
+    return finalize_hosting(
+        boto3.client("sagemaker"),
+        kind=payload.kind,
+        training=payload.training,
+        model=payload.model,
+        hosting=payload.hosting,
+        region=region,
+        execution_arn=payload.execution_arn,
+    )
+
+
+def _rank_sweep(payload: RankSweepPayload, region: str) -> dict[str, Any]:
+    ledger, plan, execution_arn = _ledger(), payload.plan, payload.execution_arn
+    final = finalize_sweep(
+        payload.results,
+        plan.get("objective") or {},
+        region=region,
+        execution_arn=execution_arn,
+        plan_items=plan.get("items") or [],
+        ledger_rows=ledger.find_by_execution(execution_arn) if ledger and execution_arn else [],
+    )
+    return after_sweep(plan, final)

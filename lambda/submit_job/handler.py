@@ -2,7 +2,8 @@
 job, `phase: submit` the training job; `phase: model | deploy | transform` host the trained
 model (dtrain.orchestration.hosting).
 
-Thin: parses the event, builds clients from the environment, calls dtrain.orchestration.
+Thin: parses the event into its typed payload (dtrain.orchestration.payloads), builds clients
+from the environment, calls dtrain.orchestration.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import boto3
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
-from dtrain.orchestration.errors import InvalidEvent
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.observability import Metric
+from dtrain.orchestration.payloads import HostingPayload, PreparePayload, SubmitPayload, parse_submit_event
 from dtrain.orchestration.submit import (
     SubmitRequest,
     Submitter,
@@ -38,44 +39,46 @@ def _region() -> str | None:
 
 @instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    payload = parse_submit_event(event)
     platform = PlatformSettings.from_env(os.environ)
-    phase = event.get("phase")
-    if phase == "prepare":
+    if isinstance(payload, PreparePayload):
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
-        return prepare(event.get("spec") or {}, platform, region=_region(), margin_s=margin)
-    if phase in ("submit", "process"):  # process: the spec's processing job, before training
-        observability.correlate(
-            execution_name=event.get("execution_name"), item_index=event.get("item_index")
-        )
-        submitter = Submitter(
-            ledger=Ledger(os.environ["LEDGER_TABLE"]),
-            sagemaker=sagemaker_client(_region()),
-            sagemaker_create=sagemaker_create_client(_region()),
-            sfn=boto3.client("stepfunctions"),
-            platform=platform,
-            region=_region(),
-            backoff=BackoffPolicy.from_env(os.environ),
-        )
-        result = submitter.submit(SubmitRequest.from_event(event))
-        observability.count(Metric.SUBMISSIONS)
-        if result.adopted:
-            observability.count(Metric.ADOPTIONS)
-        log.info("job submitted", extra={"phase": phase, "adopted": result.adopted})
-        return {"job_name": result.job_name, "adopted": result.adopted}
-    if phase in ("model", "deploy", "transform"):  # after training: dtrain.orchestration.hosting
-        observability.correlate(execution_name=event.get("execution_name"))
-        hosting = HostingSubmitter(
-            ledger=Ledger(os.environ["LEDGER_TABLE"]),
-            sagemaker=sagemaker_client(_region()),
-            sfn=boto3.client("stepfunctions"),
-            platform=platform,
-            region=_region(),
-            s3=boto3.client("s3"),
-        )
-        step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
-        out = step[phase](HostingRequest.from_event(event))
-        log.info("hosting step", extra={"phase": phase, **out})
-        return out
-    raise InvalidEvent(
-        f"unknown phase {phase!r}; expected prepare, process, submit, model, deploy or transform"
+        return prepare(payload.spec, platform, region=_region(), margin_s=margin)
+    if isinstance(payload, SubmitPayload):  # process: the spec's processing job, before training
+        return _submit(payload, platform)
+    return _host(payload, platform)  # after training: dtrain.orchestration.hosting
+
+
+def _submit(payload: SubmitPayload, platform: PlatformSettings) -> dict[str, Any]:
+    observability.correlate(**payload.correlation())
+    submitter = Submitter(
+        ledger=Ledger(os.environ["LEDGER_TABLE"]),
+        sagemaker=sagemaker_client(_region()),
+        sagemaker_create=sagemaker_create_client(_region()),
+        sfn=boto3.client("stepfunctions"),
+        platform=platform,
+        region=_region(),
+        backoff=BackoffPolicy.from_env(os.environ),
     )
+    result = submitter.submit(SubmitRequest.from_payload(payload))
+    observability.count(Metric.SUBMISSIONS)
+    if result.adopted:
+        observability.count(Metric.ADOPTIONS)
+    log.info("job submitted", extra={"phase": payload.phase, "adopted": result.adopted})
+    return {"job_name": result.job_name, "adopted": result.adopted}
+
+
+def _host(payload: HostingPayload, platform: PlatformSettings) -> dict[str, Any]:
+    observability.correlate(**payload.correlation())
+    hosting = HostingSubmitter(
+        ledger=Ledger(os.environ["LEDGER_TABLE"]),
+        sagemaker=sagemaker_client(_region()),
+        sfn=boto3.client("stepfunctions"),
+        platform=platform,
+        region=_region(),
+        s3=boto3.client("s3"),
+    )
+    step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
+    out = step[payload.phase](HostingRequest.from_payload(payload))
+    log.info("hosting step", extra={"phase": payload.phase, **out})
+    return out

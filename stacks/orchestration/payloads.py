@@ -1,17 +1,20 @@
-"""The payloads the state machine hands its Lambda tasks, one typed class per kind of state.
+"""Each Lambda task state's input, built from the payload class its Lambda parses.
 
-Each field is a key the receiving Lambda reads (lambda/submit_job: `phase` and the request of
-that phase, dtrain.orchestration.submit / .hosting; lambda/finalize: `mode`, dtrain.orchestration
-.finalize / .hosting_result), its value a JsonPath into the state or the context object. A field
-left None is left out of the payload; the fields' order is the payload's.
+The classes are dtrain.orchestration.payloads (the Lambdas' side, no CDK); here each of their
+fields is bound to a JsonPath into the state or the context object. `task_input` refuses a field
+the class lacks, a required field left unbound, and a phase or mode that is not the class's, so
+a field cannot exist on one side only. A field bound to None is left out of the payload; the
+payload's keys follow the class's field order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import dataclasses
 from typing import Any
 
 from aws_cdk import aws_stepfunctions as sfn
+
+from dtrain.orchestration import payloads as runtime
 
 # Per execution, read from the context object.
 EXECUTION_ARN = sfn.JsonPath.execution_id
@@ -20,97 +23,117 @@ EXECUTION_NAME = sfn.JsonPath.execution_name
 EXECUTION_START = sfn.JsonPath.string_at("$$.Execution.StartTime")
 
 
-class Payload:
-    def as_dict(self) -> dict[str, Any]:
-        values = ((f.name, getattr(self, f.name)) for f in fields(self))  # type: ignore[arg-type]
-        return {name: value for name, value in values if value is not None}
-
-    def task_input(self) -> sfn.TaskInput:
-        return sfn.TaskInput.from_object(self.as_dict())
-
-
-@dataclass(frozen=True)
-class PreparePayload(Payload):
-    """Submit's `prepare` phase: the execution input is the spec; it returns the plan."""
-
-    phase: str = "prepare"
-    spec: Any = sfn.JsonPath.entire_payload
+def payload_object(payload: type[runtime.Payload], /, **bound: Any) -> dict[str, Any]:
+    """The payload's keys and values (JsonPaths or literals), checked against its class."""
+    names = [f.name for f in dataclasses.fields(payload)]
+    unknown = sorted(set(bound) - set(names))
+    if unknown:
+        raise ValueError(f"{payload.__name__} has no field {', '.join(unknown)}")
+    unbound = [name for name in payload.required() if bound.get(name) is None]
+    if unbound:
+        raise ValueError(f"{payload.__name__} needs {', '.join(unbound)}")
+    classes = runtime.BY_LAMBDA[payload.LAMBDA][1]
+    if classes.get(bound[payload.KEY]) is not payload:
+        raise ValueError(f"{payload.__name__} is not the payload of {payload.KEY} {bound[payload.KEY]!r}")
+    return {name: bound[name] for name in names if bound.get(name) is not None}
 
 
-@dataclass(frozen=True)
-class SubmitPayload(Payload):
-    """Submit's `process` and `submit` phases: create the job, then wait for its callback."""
-
-    phase: str
-    spec: Any
-    task_token: str = sfn.JsonPath.task_token
-    execution_arn: str = EXECUTION_ARN
-    execution_name: str = EXECUTION_NAME
-    retry_count: Any = field(default_factory=lambda: sfn.JsonPath.number_at("$$.State.RetryCount"))
-    # No redrive count: every failure is caught and ends in the Fail state, so a redrive
-    # would restart at that Fail state and never reach Submit again.
-    execution_start: str = EXECUTION_START
-    # `submit` only: the Process step's callback output (its job's name: training reads its
-    # outputs), or null without a processing step.
-    processing: Any = None
-    # A sweep item's: its index and overrides.
-    item_index: Any = None
-    overrides: Any = None
-    is_sweep_item: bool | None = None
+def task_input(payload: type[runtime.Payload], /, **bound: Any) -> sfn.TaskInput:
+    return sfn.TaskInput.from_object(payload_object(payload, **bound))
 
 
-@dataclass(frozen=True)
-class HostingPayload(Payload):
-    """Submit's hosting phases (`model`, `deploy`, `transform`; dtrain.orchestration.hosting)."""
-
-    phase: str
-    spec: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.plan.spec"))
-    training: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.final.result"))
-    execution_arn: str = EXECUTION_ARN
-    execution_name: str = EXECUTION_NAME
-    execution_start: str = EXECUTION_START
-    model: Any = None  # the model phase's output, for deploy and transform
-    task_token: str | None = None  # deploy and transform wait for the state-change callback
+def prepare_input() -> sfn.TaskInput:
+    """Submit's `prepare`: the whole execution input is the spec."""
+    return task_input(runtime.PreparePayload, phase="prepare", spec=sfn.JsonPath.entire_payload)
 
 
-@dataclass(frozen=True)
-class FailurePayload(Payload):
-    """Finalize's `failure` mode: the caught error in plain words, and the notification."""
-
-    mode: str = "failure"
-    error: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.error"))
-    execution_arn: str = EXECUTION_ARN
-    execution_name: str = EXECUTION_NAME
-
-
-@dataclass(frozen=True)
-class FinalizeJobPayload(Payload):
-    mode: str = "job"
-    job_name: str = sfn.JsonPath.string_at("$.job.job_name")
-    execution_arn: str = EXECUTION_ARN
-
-
-@dataclass(frozen=True)
-class ItemResultPayload(Payload):
-    mode: str = "item"
-    job_name: str = sfn.JsonPath.string_at("$.job.job_name")
-    index: Any = field(default_factory=lambda: sfn.JsonPath.number_at("$.index"))
-    objective_metric: str = sfn.JsonPath.string_at("$.objective_metric")
-
-
-@dataclass(frozen=True)
-class RankSweepPayload(Payload):
-    mode: str = "sweep"
-    results: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.sweep_results"))
-    plan: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.plan"))
-    execution_arn: str = EXECUTION_ARN
+def submit_input(
+    phase: str,
+    spec: Any,
+    *,
+    processing: Any = None,
+    item_index: Any = None,
+    overrides: Any = None,
+    is_sweep_item: bool | None = None,
+) -> sfn.TaskInput:
+    """Submit's `process` and `submit` (waitForTaskToken)."""
+    return task_input(
+        runtime.SubmitPayload,
+        phase=phase,
+        spec=spec,
+        task_token=sfn.JsonPath.task_token,
+        execution_arn=EXECUTION_ARN,
+        execution_name=EXECUTION_NAME,
+        retry_count=sfn.JsonPath.number_at("$$.State.RetryCount"),
+        execution_start=EXECUTION_START,
+        processing=processing,
+        item_index=item_index,
+        overrides=overrides,
+        is_sweep_item=is_sweep_item,
+    )
 
 
-@dataclass(frozen=True)
-class FinalizeHostingPayload(Payload):
-    mode: str = "hosting"
-    kind: str = sfn.JsonPath.string_at("$.plan.hosting.kind")
-    training: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.final.result"))
-    model: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.model"))
-    hosting: Any = field(default_factory=lambda: sfn.JsonPath.object_at("$.hosting"))
-    execution_arn: str = EXECUTION_ARN
+def hosting_input(phase: str, *, model: Any = None, task_token: str | None = None) -> sfn.TaskInput:
+    """Submit's `model`, `deploy` and `transform`, after training (or a sweep's ranking)."""
+    return task_input(
+        runtime.HostingPayload,
+        phase=phase,
+        spec=sfn.JsonPath.object_at("$.plan.spec"),
+        training=sfn.JsonPath.object_at("$.final.result"),
+        execution_arn=EXECUTION_ARN,
+        execution_name=EXECUTION_NAME,
+        execution_start=EXECUTION_START,
+        model=model,
+        task_token=task_token,
+    )
+
+
+def failure_input() -> sfn.TaskInput:
+    return task_input(
+        runtime.FailurePayload,
+        mode="failure",
+        error=sfn.JsonPath.object_at("$.error"),
+        execution_arn=EXECUTION_ARN,
+        execution_name=EXECUTION_NAME,
+    )
+
+
+def finalize_job_input() -> sfn.TaskInput:
+    return task_input(
+        runtime.FinalizeJobPayload,
+        mode="job",
+        job_name=sfn.JsonPath.string_at("$.job.job_name"),
+        execution_arn=EXECUTION_ARN,
+    )
+
+
+def item_result_input() -> sfn.TaskInput:
+    return task_input(
+        runtime.ItemResultPayload,
+        mode="item",
+        job_name=sfn.JsonPath.string_at("$.job.job_name"),
+        index=sfn.JsonPath.number_at("$.index"),
+        objective_metric=sfn.JsonPath.string_at("$.objective_metric"),
+    )
+
+
+def rank_sweep_input() -> sfn.TaskInput:
+    return task_input(
+        runtime.RankSweepPayload,
+        mode="sweep",
+        results=sfn.JsonPath.object_at("$.sweep_results"),
+        plan=sfn.JsonPath.object_at("$.plan"),
+        execution_arn=EXECUTION_ARN,
+    )
+
+
+def finalize_hosting_input() -> sfn.TaskInput:
+    return task_input(
+        runtime.FinalizeHostingPayload,
+        mode="hosting",
+        kind=sfn.JsonPath.string_at("$.plan.hosting.kind"),
+        training=sfn.JsonPath.object_at("$.final.result"),
+        model=sfn.JsonPath.object_at("$.model"),
+        hosting=sfn.JsonPath.object_at("$.hosting"),
+        execution_arn=EXECUTION_ARN,
+    )

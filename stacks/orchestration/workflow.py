@@ -36,17 +36,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from dtrain.constructs.orchestration.payloads import (
-    FailurePayload,
-    FinalizeHostingPayload,
-    FinalizeJobPayload,
-    HostingPayload,
-    ItemResultPayload,
-    Payload,
-    PreparePayload,
-    RankSweepPayload,
-    SubmitPayload,
-)
+from dtrain.constructs.orchestration import payloads
 
 # Lambda-side transient errors (service hiccups, a Submit that timed out after it created
 # the job): retried; Submit's idempotency turns the retry into an adoption, not a 2nd job.
@@ -147,7 +137,7 @@ class _Workflow:
         self,
         id_: str,
         fn: lambda_.IFunction,
-        payload: Payload,
+        payload: sfn.TaskInput,
         result_path: str,
         result_selector: dict[str, object] | None = None,
     ) -> tasks.LambdaInvoke:
@@ -156,7 +146,7 @@ class _Workflow:
             self.scope,
             id_,
             lambda_function=fn,
-            payload=payload.task_input(),
+            payload=payload,
             payload_response_only=True,
             retry_on_service_exceptions=False,
             result_path=result_path,
@@ -166,7 +156,13 @@ class _Workflow:
         return task
 
     def wait_for_callback(
-        self, state_id: str, payload: Payload, *, timeout_path: str, result_path: str, capacity: bool = True
+        self,
+        state_id: str,
+        payload: sfn.TaskInput,
+        *,
+        timeout_path: str,
+        result_path: str,
+        capacity: bool = True,
     ) -> tasks.LambdaInvoke:
         """A Submit that creates a resource and waits for its state-change callback."""
         task = tasks.LambdaInvoke(
@@ -174,7 +170,7 @@ class _Workflow:
             state_id,
             lambda_function=self.submit_fn,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=payload.task_input(),
+            payload=payload,
             task_timeout=sfn.Timeout.at(timeout_path),
             retry_on_service_exceptions=False,
             result_path=result_path,
@@ -201,7 +197,9 @@ class _Workflow:
     def _failure_path(self) -> tasks.LambdaInvoke:
         """One notification, then FAILED with the plain-words error/cause."""
         scope = self.scope
-        describe_failure = self.invoke("DescribeFailure", self.finalize_fn, FailurePayload(), "$.failure")
+        describe_failure = self.invoke(
+            "DescribeFailure", self.finalize_fn, payloads.failure_input(), "$.failure"
+        )
         failed = sfn.Fail(scope, "Failed", error_path="$.failure.error", cause_path="$.failure.cause")
         notify_failure = self.notify("NotifyFailure", "$.failure.notification")
         notify_failure.add_catch(failed, result_path="$.notify_error")
@@ -222,9 +220,9 @@ class _Workflow:
     ) -> tasks.LambdaInvoke:
         """A Submit that waits for the job's callback; its timeout comes from the plan."""
         process = phase == "process"
-        payload = SubmitPayload(
-            phase=phase,
-            spec=sfn.JsonPath.object_at(f"{plan_path}.spec"),
+        payload = payloads.submit_input(
+            phase,
+            sfn.JsonPath.object_at(f"{plan_path}.spec"),
             processing=None if process else sfn.JsonPath.object_at(f"{plan_path}.processing"),
             item_index=sfn.JsonPath.number_at("$.index") if item else None,
             overrides=sfn.JsonPath.object_at("$.overrides") if item else None,
@@ -244,7 +242,7 @@ class _Workflow:
     def sweep(self) -> sfn.Map:
         """One Submit per override, bounded concurrency; a failed item is a result row."""
         submit_item = self.submit_step("SubmitItem", plan_path="$", item=True)
-        item_result = self.invoke("ItemResult", self.finalize_fn, ItemResultPayload(), "$")
+        item_result = self.invoke("ItemResult", self.finalize_fn, payloads.item_result_input(), "$")
         item_failed = sfn.Pass(
             self.scope,
             "ItemFailed",
@@ -285,7 +283,7 @@ class _Workflow:
             self.scope,
             "CreateModel",
             lambda_function=self.submit_fn,
-            payload=HostingPayload(phase="model").task_input(),
+            payload=payloads.hosting_input("model"),
             payload_response_only=True,
             retry_on_service_exceptions=False,
             result_path="$.model",
@@ -294,8 +292,8 @@ class _Workflow:
         deploy, transform = (
             self.wait_for_callback(
                 state_id,
-                HostingPayload(
-                    phase=phase, model=sfn.JsonPath.object_at("$.model"), task_token=sfn.JsonPath.task_token
+                payloads.hosting_input(
+                    phase, model=sfn.JsonPath.object_at("$.model"), task_token=sfn.JsonPath.task_token
                 ),
                 timeout_path="$.plan.hosting.timeout_seconds",
                 result_path="$.hosting",
@@ -305,7 +303,7 @@ class _Workflow:
         )
         _retry(deploy, [ENDPOINT_BUSY_ERROR], self.tuning.endpoint_busy)
         finalize_hosting = self.invoke(
-            "FinalizeHosting", self.finalize_fn, FinalizeHostingPayload(), "$.final"
+            "FinalizeHosting", self.finalize_fn, payloads.finalize_hosting_input(), "$.final"
         )
         self.on_failure(create_model, deploy, transform, finalize_hosting)
         finalize_hosting.next(notify)
@@ -335,9 +333,11 @@ def build_definition(
     # The state becomes {"plan": ...}: the execution input (a sweep's every override) is not
     # carried on beside the plan, which holds the overrides once (issue 26 finding 7; Step
     # Functions holds a state's input and output to 256 KiB each).
-    prepare = w.invoke("Prepare", submit_fn, PreparePayload(), "$", {"plan": sfn.JsonPath.entire_payload})
+    prepare = w.invoke(
+        "Prepare", submit_fn, payloads.prepare_input(), "$", {"plan": sfn.JsonPath.entire_payload}
+    )
     submit = w.submit_step("Submit", plan_path="$.plan", item=False)
-    finalize = w.invoke("Finalize", finalize_fn, FinalizeJobPayload(), "$.final")
+    finalize = w.invoke("Finalize", finalize_fn, payloads.finalize_job_input(), "$.final")
     notify = w.notify("Notify", "$.final.notification")
     # Processing: one job before training (a sweep's items all read its outputs).
     process = w.submit_step("Process", plan_path="$.plan", item=False, phase="process")
@@ -346,7 +346,7 @@ def build_definition(
     # The Lambda returns the whole next state, {"plan": the plan without its items, "final": ...}:
     # the ranked rows carry the overrides, so neither the items nor the unranked rows are kept
     # beside them (dtrain.orchestration.finalize.after_sweep).
-    rank = w.invoke("RankSweep", finalize_fn, RankSweepPayload(), "$")
+    rank = w.invoke("RankSweep", finalize_fn, payloads.rank_sweep_input(), "$")
     w.on_failure(sweep, rank)
     notify.next(sfn.Succeed(scope, "Succeeded", output_path="$.final.result"))
     after_training = w.hosting_steps(notify)
