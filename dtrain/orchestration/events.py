@@ -12,8 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from dtrain.orchestration import observability
-from dtrain.orchestration.errors import InvalidEvent
-from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, ENDPOINT, KINDS, TRAINING, job_kind
+from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, TRAINING, job_kind
 from dtrain.orchestration.kinds import delete_abandoned_endpoint, describe_row, row_outcome, stop_row
 from dtrain.orchestration.ledger import ABANDONED, STOPPING, SUBMITTING, Ledger, LedgerRow
 from dtrain.orchestration.outcome import (
@@ -21,28 +20,29 @@ from dtrain.orchestration.outcome import (
     close_row,
     outcome_from_event,
 )
+from dtrain.orchestration.payloads import (
+    ExecutionStatusChange,
+    SageMakerStateChange,
+    parse_execution_status_change,
+    parse_sagemaker_state_change,
+)
 
 log = logging.getLogger(__name__)
 
 JOB_STATE_CHANGE = KINDS[TRAINING].event_detail_type
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
-def handle_job_event(event: Mapping[str, Any], *, ledger: Ledger, sfn: Any) -> str:
+def handle_job_event(event: Mapping[str, Any] | SageMakerStateChange, *, ledger: Ledger, sfn: Any) -> str:
     """One SageMaker state-change event (a job's, or an endpoint's) -> the token answered.
     Returns what happened."""
-    kind = BY_DETAIL_TYPE.get(str(event.get("detail-type")))
-    if kind is None or "detail" not in event:
-        raise InvalidEvent(
-            f"not a job state-change event ({', '.join(BY_DETAIL_TYPE)}): {event.get('detail-type')!r}"
-        )
-    if kind.kind == ENDPOINT:
-        row = _endpoint_row_for_event(event["detail"], ledger)
+    change = event if isinstance(event, SageMakerStateChange) else parse_sagemaker_state_change(event)
+    if change.job_kind.kind == ENDPOINT:
+        row = _endpoint_row_for_event(change.detail, ledger)
         if row is None:
             return "ignored: not in the ledger"
-        outcome = row_outcome(row, event["detail"])
+        outcome = row_outcome(row, change.detail)
     else:
-        outcome = outcome_from_event(event["detail"], kind.kind)
+        outcome = outcome_from_event(change.detail, change.job_kind.kind)
         row = ledger.get(outcome.job_name)
     if outcome.status not in TERMINAL_STATUSES:
         return "ignored: not terminal"
@@ -224,22 +224,21 @@ def _record_stopping(ledger: Ledger, row: LedgerRow, reason: str) -> None:
     ledger.set_status(row.job_name, STOPPING)
 
 
-def handle_execution_end(event: Mapping[str, Any], *, ledger: Ledger, sagemaker: Any) -> list[str]:
+def handle_execution_end(
+    event: Mapping[str, Any] | ExecutionStatusChange, *, ledger: Ledger, sagemaker: Any
+) -> list[str]:
     """An execution ended (any of ENDED_STATUSES): stop every job of it that may still run.
 
     A row still "Submitting" keeps that status with its token closed: its job may yet be
     created by a Submit in back-off, which then sees the execution ended and stops the job
     itself; reconcile watches the row until the job is stopped or the row abandoned.
     """
-    detail = event.get("detail") or {}
-    execution_arn = detail.get("executionArn")
-    if event.get("detail-type") != EXECUTION_STATUS_CHANGE or not execution_arn:
-        raise InvalidEvent(f"not a {EXECUTION_STATUS_CHANGE} event: {event.get('detail-type')!r}")
-    status = detail.get("status")
+    change = event if isinstance(event, ExecutionStatusChange) else parse_execution_status_change(event)
+    status = change.status
     if status not in ENDED_STATUSES:
         return []
     stopped: list[str] = []
-    for row in ledger.find_by_execution(str(execution_arn)):
+    for row in ledger.find_by_execution(change.execution_arn):
         if not _job_may_run(row):
             continue
         if stop_row(sagemaker, row):

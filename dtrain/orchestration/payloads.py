@@ -1,4 +1,5 @@
-"""The payloads the state machine hands its Lambda tasks: one typed class per kind of task state.
+"""The payloads the Lambdas receive: one typed class per kind of state-machine task, and per
+EventBridge event a Lambda is the target of.
 
 The one source for each payload's fields, their types and which are optional:
 
@@ -9,6 +10,9 @@ The one source for each payload's fields, their types and which are optional:
 - the Submit and Finalize Lambdas parse their event into them (parse_submit_event,
   parse_finalize_event): one parse per kind, refusing a missing or wrongly typed field with
   InvalidEvent, which names the field and the phase or mode.
+
+The abort_job and job_events Lambdas parse their EventBridge event the same way
+(ExecutionStatusChange, SageMakerStateChange); reconcile's scheduled event carries nothing it reads.
 
 A field with a default may be absent (or null) in the event; the default stands for it, as the
 Lambdas read it before these classes (`event.get(key) or default`). The fields' order is the
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from dtrain.orchestration.errors import InvalidEvent
+from dtrain.orchestration.job_kinds import BY_DETAIL_TYPE, JobKind
 
 P = TypeVar("P", bound="Payload")
 # The fields that are log correlation keys, by the key's name (a sweep item's `index` is its
@@ -43,6 +48,10 @@ class Payload:
 
     KEY: ClassVar[str]
     LAMBDA: ClassVar[str]  # the Lambda (lambda/<LAMBDA>/handler.py) the payload is sent to
+    NOUN: ClassVar[str] = "payload"  # in messages: "payload" (the state machine's) or "event"
+    # Where a field is read when not from the event's key of its name: a path of keys (an
+    # EventBridge event's `detail-type`, or a key inside its `detail`).
+    PATHS: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     @classmethod
     def required(cls) -> tuple[str, ...]:
@@ -55,18 +64,19 @@ class Payload:
     @classmethod
     def parse(cls: type[P], event: Mapping[str, Any]) -> P:
         """The event as this class, each field checked against its type."""
-        where = f"{cls.LAMBDA} payload ({cls.KEY} {event.get(cls.KEY)!r})"
+        where = f"{cls.LAMBDA} {cls.NOUN} ({cls.KEY} {event.get(cls.KEY)!r})"
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            value = event.get(f.name)
+            path = cls.PATHS.get(f.name, (f.name,))
+            value = _lookup(event, path)
             if value is None:
                 if f.name in cls.required():
-                    raise InvalidEvent(f"{where} lacks the field {f.name!r}")
+                    raise InvalidEvent(f"{where} lacks the field {'.'.join(path)!r}")
                 continue  # the default stands for an absent or null field
             expected = _hints(cls)[f.name]
             if not _is_instance(value, expected):
                 raise InvalidEvent(
-                    f"{where}: {f.name!r} is {_value_name(value)}, expected {_type_name(expected)}"
+                    f"{where}: {'.'.join(path)!r} is {_value_name(value)}, expected {_type_name(expected)}"
                 )
             values[f.name] = value
         return cls(**values)
@@ -201,6 +211,56 @@ class FinalizeHostingPayload(Payload):
     execution_arn: str = ""
 
 
+# EventBridge's Step Functions event, from "Step Functions events in EventBridge"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html).
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionStatusChange(Payload):
+    """An execution's new status (abort_job: an execution ended, stop its jobs)."""
+
+    KEY = "detail-type"
+    LAMBDA = "abort_job"
+    NOUN = "event"
+    PATHS = {
+        "detail_type": ("detail-type",),
+        "execution_arn": ("detail", "executionArn"),
+        "status": ("detail", "status"),
+    }
+
+    detail_type: str
+    execution_arn: str
+    status: str = ""
+
+    @property
+    def execution_name(self) -> str:
+        return self.execution_arn.rpartition(":")[2]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SageMakerStateChange(Payload):
+    """A SageMaker job's or endpoint's state change (job_events: answer the waiting execution);
+    the detail is the Describe* answer's shape (dtrain.orchestration.outcome reads it)."""
+
+    KEY = "detail-type"
+    LAMBDA = "job_events"
+    NOUN = "event"
+    PATHS = {"detail_type": ("detail-type",)}
+
+    detail_type: str
+    detail: Mapping[str, Any]
+
+    @property
+    def job_kind(self) -> JobKind:
+        return BY_DETAIL_TYPE[self.detail_type]
+
+    @property
+    def resource_name(self) -> str:
+        """The job's (or endpoint's) name, as the kind's detail names it."""
+        return str(self.detail.get(self.job_kind.name_key) or "")
+
+
 SubmitEvent = PreparePayload | SubmitPayload | HostingPayload
 FinalizeEvent = (
     FailurePayload | FinalizeJobPayload | ItemResultPayload | RankSweepPayload | FinalizeHostingPayload
@@ -227,6 +287,8 @@ FINALIZE_MODES: dict[str, type[FinalizeEvent]] = {
 BY_LAMBDA: dict[str, tuple[str, Mapping[str, type[Payload]]]] = {
     "submit_job": ("phase", SUBMIT_PHASES),
     "finalize": ("mode", FINALIZE_MODES),
+    "abort_job": ("detail-type", {EXECUTION_STATUS_CHANGE: ExecutionStatusChange}),
+    "job_events": ("detail-type", dict.fromkeys(BY_DETAIL_TYPE, SageMakerStateChange)),
 }
 
 
@@ -238,6 +300,14 @@ def parse_finalize_event(event: Mapping[str, Any]) -> FinalizeEvent:
     return typing.cast(FinalizeEvent, _parse("finalize", event))
 
 
+def parse_execution_status_change(event: Mapping[str, Any]) -> ExecutionStatusChange:
+    return typing.cast(ExecutionStatusChange, _parse("abort_job", event))
+
+
+def parse_sagemaker_state_change(event: Mapping[str, Any]) -> SageMakerStateChange:
+    return typing.cast(SageMakerStateChange, _parse("job_events", event))
+
+
 def _parse(lambda_name: str, event: Mapping[str, Any]) -> Payload:
     if not isinstance(event, Mapping):
         raise InvalidEvent(f"{lambda_name} event is {type(event).__name__}, expected an object")
@@ -245,8 +315,15 @@ def _parse(lambda_name: str, event: Mapping[str, Any]) -> Payload:
     value = event.get(key)
     kind = classes.get(value) if isinstance(value, str) else None
     if kind is None:
-        raise InvalidEvent(f"unknown {key} {value!r}; expected {', '.join(classes)}")
+        raise InvalidEvent(f"{lambda_name} event: unknown {key} {value!r}; expected {', '.join(classes)}")
     return kind.parse(event)
+
+
+def _lookup(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = event
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 _HINTS: dict[type[Payload], dict[str, Any]] = {}

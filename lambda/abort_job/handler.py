@@ -10,6 +10,7 @@ import boto3
 from dtrain.orchestration import observability
 from dtrain.orchestration.events import handle_execution_end
 from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.payloads import parse_execution_status_change
 
 instruments = observability.Instruments("abort_job")
 log = instruments.logger
@@ -17,10 +18,10 @@ log = instruments.logger
 
 @instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    execution_arn = str((event.get("detail") or {}).get("executionArn") or "")
-    observability.correlate(execution_name=execution_arn.rpartition(":")[2])
+    change = parse_execution_status_change(event)
+    observability.correlate(execution_name=change.execution_name)
     stopped = handle_execution_end(
-        event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sagemaker=boto3.client("sagemaker")
+        change, ledger=Ledger(os.environ["LEDGER_TABLE"]), sagemaker=boto3.client("sagemaker")
     )
     log.info("stopped the execution's jobs", extra={"stopped": stopped})
     return {"stopped": stopped}

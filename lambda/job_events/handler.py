@@ -1,4 +1,4 @@
-"""Job-events Lambda: SageMaker Training Job State Change -> SendTaskSuccess/Failure."""
+"""Job-events Lambda: a SageMaker job or endpoint state change -> SendTaskSuccess/Failure."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import boto3
 from dtrain.orchestration import observability
 from dtrain.orchestration.events import handle_job_event
 from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.payloads import parse_sagemaker_state_change
 
 instruments = observability.Instruments("job_events")
 log = instruments.logger
@@ -17,9 +18,11 @@ log = instruments.logger
 
 @instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    change = parse_sagemaker_state_change(event)
     result = handle_job_event(
-        event, ledger=Ledger(os.environ["LEDGER_TABLE"]), sfn=boto3.client("stepfunctions")
+        change, ledger=Ledger(os.environ["LEDGER_TABLE"]), sfn=boto3.client("stepfunctions")
     )
-    job = (event.get("detail") or {}).get("TrainingJobName")
-    log.info("job event", extra={"job_name": job, "result": result})
-    return {"job_name": str(job), "result": result}
+    # The job's (or endpoint's) name as its kind's detail gives it (TrainingJobName,
+    # ProcessingJobName, EndpointName, ...).
+    log.info("job event", extra={"job_name": change.resource_name, "result": result})
+    return {"job_name": change.resource_name, "result": result}

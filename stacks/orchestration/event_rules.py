@@ -12,10 +12,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from dtrain.orchestration.job_kinds import KINDS
+from dtrain.orchestration.payloads import EXECUTION_STATUS_CHANGE
 
 # dtrain.orchestration.events.ENDED_STATUSES (the stack does not import the Lambda code).
 EXECUTION_ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 # EventBridge's retries of a failed Lambda invocation (the target's default is 185).
 RETRY_ATTEMPTS = 8
 

@@ -4,7 +4,10 @@ which names the field and the phase or mode; an absent optional field takes its 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import re
 from typing import Any
 
 import pytest
@@ -20,7 +23,9 @@ from dtrain.orchestration.payloads import (
     ItemResultPayload,
     PreparePayload,
     SubmitPayload,
+    parse_execution_status_change,
     parse_finalize_event,
+    parse_sagemaker_state_change,
     parse_submit_event,
 )
 from dtrain.orchestration.submit import SubmitRequest
@@ -64,37 +69,69 @@ FULL: dict[str, dict[str, Any]] = {
         "hosting": {},
         "execution_arn": EXEC,
     },
+    # EventBridge's, to abort_job and job_events.
+    "ended": {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": EXEC, "status": "ABORTED"},
+    },
+    "job-event": {
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Processing Job State Change",
+        "detail": {"ProcessingJobName": "dtrain-p", "ProcessingJobStatus": "Completed"},
+    },
+}
+LAMBDA_OF = {"ended": "abort_job", "job-event": "job_events"}
+PARSERS = {
+    "submit_job": parse_submit_event,
+    "finalize": parse_finalize_event,
+    "abort_job": parse_execution_status_change,
+    "job_events": parse_sagemaker_state_change,
 }
 
 
-def _parse(event: dict[str, Any], case: str | None = None) -> Any:
-    """Parsed by the Lambda that receives the case's event (Submit: a phase; Finalize: a mode)."""
-    submit = "phase" in FULL[case] if case else "phase" in event
-    return parse_submit_event(event) if submit else parse_finalize_event(event)
+def _lambda(case: str) -> str:
+    return LAMBDA_OF.get(case) or ("submit_job" if "phase" in FULL[case] else "finalize")
+
+
+def _parse(case: str, event: dict[str, Any] | None = None) -> Any:
+    """The case's event (or `event`), parsed by the Lambda that receives the case's event."""
+    return PARSERS[_lambda(case)](FULL[case] if event is None else event)
+
+
+def _where(case: str) -> str:
+    """How a refusal names the event: its Lambda, and the phase, mode or detail-type."""
+    key = BY_LAMBDA[_lambda(case)][0]
+    noun = "event" if case in LAMBDA_OF else "payload"
+    return re.escape(f"{_lambda(case)} {noun} ({key} {FULL[case][key]!r})")
 
 
 def test_every_phase_and_mode_has_a_full_event_here() -> None:
     """So the tests below cover every class the Lambdas parse."""
     classes = {cls for _, by_value in BY_LAMBDA.values() for cls in by_value.values()}
-    assert {type(_parse(event)) for event in FULL.values()} == classes
+    assert {type(_parse(case)) for case in FULL} == classes
 
 
 @pytest.mark.parametrize(
     ("case", "field"),
-    [(case, name) for case, event in FULL.items() for name in type(_parse(event)).required()],
+    [(case, name) for case in FULL for name in type(_parse(case)).required()],
 )
 def test_a_missing_required_field_is_refused_naming_it_and_the_phase_or_mode(case: str, field: str) -> None:
-    event = {k: v for k, v in FULL[case].items() if k != field}
-    key = "phase" if "phase" in FULL[case] else "mode"
-    if field == key:
-        with pytest.raises(InvalidEvent, match=f"unknown {key} None"):
-            _parse(event, case)
+    kind = type(_parse(case))
+    path = kind.PATHS.get(field, (field,))
+    event = copy.deepcopy(FULL[case])
+    parent = functools.reduce(lambda at, key: at[key], path[:-1], event)
+    if path == (kind.KEY,):  # the phase, mode or detail-type: no class to parse as
+        del parent[path[-1]]
+        with pytest.raises(InvalidEvent, match=f"unknown {kind.KEY} None"):
+            _parse(case, event)
         return
-    with pytest.raises(InvalidEvent, match=rf"\({key} '{case}'\) lacks the field '{field}'"):
-        _parse(event, case)
-    # Null is as absent (a JsonPath to a missing object yields null).
-    with pytest.raises(InvalidEvent, match=f"lacks the field '{field}'"):
-        _parse(FULL[case] | {field: None})
+    parent[path[-1]] = None  # null is as absent (a JsonPath to a missing object yields null)
+    with pytest.raises(InvalidEvent, match=rf"{_where(case)} lacks the field '{'.'.join(path)}'$"):
+        _parse(case, event)
+    del parent[path[-1]]
+    with pytest.raises(InvalidEvent, match=rf"{_where(case)} lacks the field '{'.'.join(path)}'$"):
+        _parse(case, event)
 
 
 @pytest.mark.parametrize(
@@ -108,14 +145,20 @@ def test_a_missing_required_field_is_refused_naming_it_and_the_phase_or_mode(cas
         ("job", "job_name", 7, "'job_name' is an integer, expected a string"),
         ("item", "index", 1.5, "'index' is a number, expected an integer"),
         ("sweep", "results", {}, "'results' is an object, expected an array"),
+        ("job-event", "detail", "x", "'detail' is a string, expected an object"),
     ],
 )
 def test_a_wrongly_typed_field_is_refused_naming_it_and_its_type(
     case: str, field: str, value: Any, message: str
 ) -> None:
-    key = "phase" if "phase" in FULL[case] else "mode"
-    with pytest.raises(InvalidEvent, match=rf"\({key} '{case}'\): {message}$"):
-        _parse(FULL[case] | {field: value})
+    with pytest.raises(InvalidEvent, match=rf"{_where(case)}: {message}$"):
+        _parse(case, FULL[case] | {field: value})
+
+
+def test_a_field_inside_the_detail_is_refused_by_its_path() -> None:
+    ended = FULL["ended"] | {"detail": {"executionArn": 7}}
+    with pytest.raises(InvalidEvent, match=r"'detail\.executionArn' is an integer, expected a string$"):
+        parse_execution_status_change(ended)
 
 
 def test_an_unknown_phase_or_mode_and_a_non_object_event_are_refused() -> None:
@@ -125,6 +168,8 @@ def test_an_unknown_phase_or_mode_and_a_non_object_event_are_refused() -> None:
         parse_finalize_event({"mode": "all"})
     with pytest.raises(InvalidEvent, match="finalize event is list, expected an object"):
         parse_finalize_event([])  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent, match="job_events event: unknown detail-type 'Scheduled Event'"):
+        parse_sagemaker_state_change({"detail-type": "Scheduled Event", "detail": {}})
 
 
 def test_absent_optional_fields_take_the_defaults_the_lambdas_read_before() -> None:
@@ -141,7 +186,7 @@ def test_absent_optional_fields_take_the_defaults_the_lambdas_read_before() -> N
 
 
 def test_a_parsed_payload_keeps_every_value_and_becomes_the_request() -> None:
-    submit = parse_submit_event(FULL["submit"])
+    submit = _parse("submit")
     assert {f.name: getattr(submit, f.name) for f in dataclasses.fields(submit)} == FULL["submit"]
     assert isinstance(submit, SubmitPayload)
     request = SubmitRequest.from_payload(submit)
@@ -161,6 +206,13 @@ def test_the_correlation_keys_are_the_payloads_own() -> None:
     assert parse_submit_event(FULL["submit"]).correlation() == {"execution_name": "run-1", "item_index": 2}
     assert parse_finalize_event(FULL["item"]).correlation() == {"job_name": "j", "item_index": 3}
     assert parse_finalize_event(FULL["sweep"]).correlation() == {}
+
+
+def test_the_eventbridge_events_name_their_execution_and_resource() -> None:
+    ended = parse_execution_status_change(FULL["ended"])
+    assert (ended.execution_name, ended.status) == ("run-1", "ABORTED")
+    change = parse_sagemaker_state_change(FULL["job-event"])
+    assert (change.job_kind.kind, change.resource_name) == (PROCESSING, "dtrain-p")
 
 
 def test_the_lambdas_refuse_a_missing_field_before_any_call(
