@@ -10,9 +10,9 @@ apart even when the readable part has to be cut to fit SageMaker's 63 characters
 
 from __future__ import annotations
 
-import hashlib
 import re
 
+from dtrain.jobspec.digests import identity_digest
 from dtrain.jobspec.errors import SpecError
 
 
@@ -32,7 +32,6 @@ MAX_JOB_NAME_LENGTH = 63
 JOB_NAME_RE = re.compile(name_pattern(MAX_JOB_NAME_LENGTH))
 JOB_NAME_PATTERN = re.compile(f"^{JOB_NAME_RE.pattern}$")
 JOB_NAME_RULE = f"must match ^{JOB_NAME_RE.pattern}$ (at most {MAX_JOB_NAME_LENGTH} characters)"
-_HASH_CHARS = 10  # 40 bits: a collision needs about a million names sharing one readable part
 _INVALID_RUNS = re.compile(r"[^a-zA-Z0-9]+")
 
 
@@ -63,11 +62,6 @@ def prefixed_name(field: str, name: str, prefix: str) -> str:
             f"with the platform's prefix {prefix!r} it is longer than {MAX_JOB_NAME_LENGTH} characters",
         )
     return full
-
-
-def identity_digest(*parts: str) -> str:
-    """Short hex digest of the parts; the NUL separator keeps ("ab", "c") apart from ("a", "bc")."""
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 
 def job_name_for(

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.jobspec.digests import ledger_spec_digest
 from dtrain.jobspec.errors import SpecError
 from dtrain.jobspec.naming import job_name_for
 from dtrain.orchestration import hosting_requests
@@ -39,7 +40,7 @@ from dtrain.orchestration.errors import EndpointBusy, InvalidEvent, JobNameConfl
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
-from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists
 from dtrain.orchestration.model_repack import repack_model
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row
 from dtrain.orchestration.ownership import DEFAULT_TEAM, check_endpoint_team, owner_tags
@@ -315,7 +316,7 @@ class HostingSubmitter:
                 execution_arn=req.execution_arn,
                 execution_name=req.execution_name,
                 task_token=req.task_token,
-                spec_digest=spec_digest(req.spec),
+                spec_digest=ledger_spec_digest(req.spec),
                 spec_summary=resource,
                 execution_start=req.execution_start,
                 kind=kind,

@@ -10,7 +10,6 @@ execution is still waiting on the token ("OPEN") or it has been answered ("CLOSE
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -34,12 +33,6 @@ FINISHED_ROW_TTL_S = 90 * 24 * 3600
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def spec_digest(spec: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of a spec: same spec, same digest, whatever the key order."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from dtrain.jobspec.digests import ledger_spec_digest
 from dtrain.jobspec.experiment_config import sweep_trial_config
 from dtrain.jobspec.naming import job_name_for
 from dtrain.orchestration import observability
@@ -44,7 +45,7 @@ from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.hosting import hosting_plan
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
-from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists, spec_digest
+from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.ownership import DEFAULT_TEAM, owner_tags
@@ -358,7 +359,7 @@ class Submitter:
                     execution_arn=req.execution_arn,
                     execution_name=req.execution_name,
                     task_token=req.task_token,
-                    spec_digest=spec_digest(req.item_spec()),
+                    spec_digest=ledger_spec_digest(req.item_spec()),
                     spec_summary=spec_summary(req.item_spec(), req.kind),
                     item_index=req.item_index,
                     execution_start=req.execution_start,

@@ -12,12 +12,11 @@ idempotent without any state on this side:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
+from dtrain.jobspec.digests import execution_spec_digest
 from dtrain.remote.errors import UsageError
 
 # Step Functions allows 1-80 characters without whitespace, brackets, wildcards and
@@ -33,19 +32,6 @@ DIGEST_CHARS = 12
 # Leave room for "-" + digest within Step Functions' 80 characters and SageMaker's 63 (the
 # Submit Lambda appends its own suffix to the execution name when it derives the job name).
 _MAX_BASE = 40
-
-
-def canonical_json(value: object) -> str:
-    """The one JSON text of a value: sorted keys, no spaces (what digests are taken over)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def spec_digest(raw_spec: Mapping[str, object], source_digest: str | None = None) -> str:
-    """sha256 hex of the canonical spec JSON, extended with the source tarball's digest."""
-    digest = hashlib.sha256(canonical_json(raw_spec).encode())
-    if source_digest:
-        digest.update(b"\0source:" + source_digest.encode())
-    return digest.hexdigest()
 
 
 def check_execution_name(name: str) -> str:
@@ -79,5 +65,5 @@ def execution_name_for(raw_spec: Mapping[str, object], *, source_digest: str | N
     job_name = raw_spec.get("job_name")
     if isinstance(job_name, str) and job_name:
         return check_execution_name(job_name)
-    digest = spec_digest(raw_spec, source_digest)[:DIGEST_CHARS]
+    digest = execution_spec_digest(raw_spec, source_digest)[:DIGEST_CHARS]
     return f"{base_name(raw_spec)}-{digest}"

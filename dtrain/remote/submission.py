@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dtrain.jobspec.digests import EXECUTION_FORM, canonical_json
 from dtrain.remote.aws import error_code, translate_aws_errors
 from dtrain.remote.cli_support import poll_seconds, print_json
 from dtrain.remote.console_links import execution_link
 from dtrain.remote.context import RemoteContext
 from dtrain.remote.errors import EXIT_JOB, EXIT_OK, JobConflict
-from dtrain.remote.execution_names import canonical_json, check_execution_name, execution_name_for
+from dtrain.remote.execution_names import check_execution_name, execution_name_for
 from dtrain.remote.job_lookup import ResolvedJob, describe_execution, refresh
 from dtrain.remote.source_upload import (
     ProcessingScript,
@@ -155,7 +156,9 @@ def _start_once(
     ):
         try:
             context.stepfunctions.start_execution(
-                stateMachineArn=platform.state_machine_arn, name=name, input=canonical_json(submitted)
+                stateMachineArn=platform.state_machine_arn,
+                name=name,
+                input=canonical_json(submitted, EXECUTION_FORM),
             )
         except Exception as exc:
             if error_code(exc) != "ExecutionAlreadyExists":

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec.digests import request_spec_digest
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.naming import job_name_for, prefixed_name
 from dtrain.jobspec.platform import PlatformSettings
@@ -24,7 +25,7 @@ from dtrain.jobspec.processing_spec import ProcessingSpec
 from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
 from dtrain.jobspec.validate_request import enum_values, validate_create_processing_job
-from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.request_paths import s3_path_join
 from dtrain.requests.request_tags import merged_tags
 
 # ScriptProcessor._CODE_CONTAINER_BASE_PATH / _CODE_CONTAINER_INPUT_NAME.
@@ -75,7 +76,9 @@ def resolve_processing_job_name(
         return prefixed_name("processing.run.job_name", job_name, "")
     if proc.job_name is not None:
         return prefixed_name("processing.run.job_name", proc.job_name, prefix)
-    return job_name_for(base_name(spec), execution_name=f"processing-{spec_digest(spec)}", prefix=prefix)
+    return job_name_for(
+        base_name(spec), execution_name=f"processing-{request_spec_digest(spec.raw)}", prefix=prefix
+    )
 
 
 def _image_repo(image_uri: str) -> str:

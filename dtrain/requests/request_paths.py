@@ -1,14 +1,10 @@
-"""What every request builder names a job's S3 paths and ledger identity with: the training,
-processing and hosting requests share these (one source; they sat in the training request
-module and made the processing request import it back)."""
+"""How every request builder joins a job's S3 paths: the training, processing and hosting
+requests share it (one source; it sat in the training request module and made the processing
+request import it back). The spec digest their default names use is dtrain.jobspec.digests'."""
 
 from __future__ import annotations
 
-import json
 import re
-
-from dtrain.jobspec.naming import identity_digest
-from dtrain.jobspec.spec import JobSpec
 
 
 def s3_path_join(*parts: str) -> str:
@@ -17,8 +13,3 @@ def s3_path_join(*parts: str) -> str:
     body = joined[len("s3://") :] if joined.startswith("s3://") else joined
     body = re.sub("/+", "/", body).strip("/")
     return f"s3://{body}" if joined.startswith("s3://") else body
-
-
-def spec_digest(spec: JobSpec) -> str:
-    """Stable digest of the spec's content (key order ignored): names and ledger rows use it."""
-    return identity_digest(json.dumps(spec.raw, sort_keys=True, default=str))

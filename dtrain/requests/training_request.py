@@ -17,6 +17,7 @@ from typing import Any
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.channels import PlatformS3Channel, S3Channel, channel_request, is_file_system_channel
 from dtrain.jobspec.debugger_rules import rule_collections, rule_configurations
+from dtrain.jobspec.digests import request_spec_digest
 from dtrain.jobspec.distribution import distribution_hyperparameters
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.estimator_args import ARGS
@@ -29,7 +30,7 @@ from dtrain.jobspec.service_rules import has_local_storage
 from dtrain.jobspec.spec import JobSpec
 from dtrain.jobspec.validate_request import enum_values, validate_create_training_job
 from dtrain.requests.processing_request import processing_output_uris
-from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.request_paths import s3_path_join
 from dtrain.requests.request_tags import merged_tags
 
 # Where the packaged images bake their code (training_code/*/Dockerfile): outside /opt/ml/code,
@@ -92,7 +93,9 @@ def resolve_job_name(spec: JobSpec, platform: PlatformSettings | None, job_name:
     if spec.job_name is not None:
         # The stack's IAM lets the platform create only jobs under its prefix.
         return prefixed_name("job_name", spec.job_name, prefix)
-    return job_name_for(default_base_job_name(spec), execution_name=spec_digest(spec), prefix=prefix)
+    return job_name_for(
+        default_base_job_name(spec), execution_name=request_spec_digest(spec.raw), prefix=prefix
+    )
 
 
 def _bucket(uri: str) -> str:

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dtrain.jobspec.digests import request_spec_digest
 from dtrain.jobspec.metrics import default_metric_definitions
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.spec import load_spec, parse_spec, sweep_entries
-from dtrain.requests.request_paths import s3_path_join, spec_digest
+from dtrain.requests.request_paths import s3_path_join
 from dtrain.requests.training_request import (
     CODE_DIR_IN_IMAGE,
     build_training_job_request,
@@ -138,7 +139,7 @@ def test_derived_job_name_is_deterministic_per_spec_content(
 def test_spec_digest_ignores_key_order(make_spec: Any) -> None:
     raw = make_spec()
     other = json.loads(json.dumps(raw, sort_keys=True))
-    assert spec_digest(parse_spec(raw)) == spec_digest(parse_spec(other))
+    assert request_spec_digest(parse_spec(raw).raw) == request_spec_digest(parse_spec(other).raw)
 
 
 def test_tensorflow_model_dir(make_spec: Any) -> None:
