@@ -45,6 +45,7 @@ from typing import Any
 
 from dtrain.emulator import event_bus, function_env
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.function_env import function_environment
 from dtrain.emulator.lambda_logs import LambdaLogDelivery
 from dtrain.emulator.lifecycle import Lifecycle, gate
@@ -235,41 +236,26 @@ def _lambda_by_arn(arn: str) -> Any:
     return lambda_backends[account][region].get_function(name)
 
 
-# What each installer is given: patch(owner, name, value) replaces an attribute of moto's and
-# remembers the original, which `installed` restores at the end.
-Patch = Callable[[Any, str, Any], None]
-
-
 @contextmanager
 def installed(shims: Shims) -> Iterator[Shims]:
     """Install every shim for the duration of the block; restore moto afterwards.
 
+    Each installer is given class_patches' patch(owner, name, value), which replaces an attribute
+    of moto's and restores it when the block ends (an installer that fails midway included).
     moto is imported inside the installers: it is a test and emulator dependency only, and the
     Lambda-runtime test venv holds a part of it (see _install_deploy_support)."""
-    saved: list[tuple[Any, str, Any]] = []
-
-    def patch(owner: Any, name: str, value: Any) -> None:
-        saved.append((owner, name, owner.__dict__.get(name, _MISSING)))
-        setattr(owner, name, value)
-
-    _install_lambda(patch, shims)
-    _install_step_functions(patch)
-    _install_eventbridge(patch, shims)
-    _install_sagemaker(patch, shims)
-    _install_kms(patch)
-    _install_sagemaker_gates(patch, shims)
-    _install_deploy_support(patch)
-    env_view = function_env.installed()  # each function its own os.environ (function_env)
-    env_view.__enter__()
     try:
-        yield shims
+        with class_patches() as patch:
+            _install_lambda(patch, shims)
+            _install_step_functions(patch)
+            _install_eventbridge(patch, shims)
+            _install_sagemaker(patch, shims)
+            _install_kms(patch)
+            _install_sagemaker_gates(patch, shims)
+            _install_deploy_support(patch)
+            with function_env.installed():  # each function its own os.environ (function_env)
+                yield shims
     finally:
-        env_view.__exit__(None, None, None)
-        for owner, name, value in reversed(saved):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
         shims.delivery.shutdown(wait=False, cancel_futures=True)
 
 
@@ -529,7 +515,6 @@ def _install_deploy_support(patch: Patch) -> None:
             raise
 
 
-_MISSING = object()
 _CURRENT_REQUEST = threading.local()
 
 

@@ -1,0 +1,77 @@
+"""The shims patch moto's classes through class_patches, the emulator's one patch-and-restore
+mechanism (shims.installed had its own copy of the loop): every class is restored on leaving the
+block, and also when an installer fails midway (the copy restored nothing then)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule
+
+from dtrain.emulator import class_patches, shims
+from dtrain.emulator.sagemaker import EventPlaybackBackend
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+
+_ABSENT = object()
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, Any]]:
+    """Each (owner, name, what the owner's own __dict__ held) that shims patch through class_patches."""
+    seen: list[tuple[Any, str, Any]] = []
+
+    @contextmanager
+    def recording() -> Iterator[class_patches.Patch]:
+        with class_patches.class_patches() as patch:
+
+            def record(owner: Any, name: str, value: Any) -> None:
+                seen.append((owner, name, owner.__dict__.get(name, _ABSENT)))
+                patch(owner, name, value)
+
+            yield record
+
+    monkeypatch.setattr(shims, "class_patches", recording)
+    return seen
+
+
+def _shims() -> Shims:
+    return Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+
+
+def _restored(seen: list[tuple[Any, str, Any]]) -> bool:
+    return all(owner.__dict__.get(name, _ABSENT) is before for owner, name, before in seen)
+
+
+def test_every_shim_patches_through_class_patches_and_is_restored(
+    recorded: list[tuple[Any, str, Any]],
+) -> None:
+    invoke, send = LambdaFunction.__dict__["invoke"], Rule.__dict__["send_to_targets"]
+    with installed(_shims()):
+        patched = {(owner.__name__, name) for owner, name, _ in recorded}
+        assert {("LambdaFunction", "invoke"), ("Rule", "send_to_targets")} <= patched
+        assert ("SageMakerModelBackend", "create_training_job") in patched
+        assert len(patched) >= 15  # Lambda, Step Functions, EventBridge, SageMaker, KMS, gates, deploy
+        assert LambdaFunction.__dict__["invoke"] is not invoke
+    assert (LambdaFunction.__dict__["invoke"], Rule.__dict__["send_to_targets"]) == (invoke, send)
+    assert _restored(recorded)
+
+
+def test_an_installer_that_fails_leaves_moto_as_it_was(
+    recorded: list[tuple[Any, str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(patch: class_patches.Patch) -> None:
+        raise RuntimeError("installer failed")
+
+    monkeypatch.setattr(
+        shims, "_install_kms", failing
+    )  # after Lambda, Step Functions, EventBridge, SageMaker
+    services = _shims()
+    with pytest.raises(RuntimeError, match="installer failed"), installed(services):
+        pass
+    assert recorded, "the installers before the failing one patched nothing"
+    assert _restored(recorded)
+    assert services.delivery._shutdown  # the event delivery pool is shut down as well
