@@ -22,7 +22,7 @@ from dtrain.constructs.training_stack import (
 )
 
 if TYPE_CHECKING:
-    from dtrain.constructs.platform import Platform
+    from dtrain.constructs.platform import DtrainPlatform
 
 
 def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str) -> list[Acknowledgment]:
@@ -92,7 +92,7 @@ def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str
     ]
 
 
-def acknowledge_platform(platform: Platform) -> None:
+def acknowledge_platform(platform: DtrainPlatform) -> None:
     Validations.of(platform.training.execution_role).acknowledge(
         *execution_role_acknowledgments(platform.storage.stack_name, platform.config.job_name_prefix)
     )

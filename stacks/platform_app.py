@@ -12,11 +12,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import App, Environment, Tags, Validations
+from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from dtrain.config import ConfigErrors, DtrainConfig
-from dtrain.constructs.platform import Platform, add_platform
+from dtrain.constructs.platform import DtrainPlatform
 from dtrain.package_data import cdk_json
 
 
@@ -29,27 +29,20 @@ def cdk_json_context(overrides: Mapping[str, Any] | None = None) -> dict[str, An
 
 def build_app(
     context: Mapping[str, Any] | None = None, *, outdir: str | None = None, acknowledge: bool = True
-) -> tuple[App, Platform]:
+) -> tuple[App, DtrainPlatform]:
     """Build the whole app. `context=None` means "run by the CDK CLI" (it passes cdk.json + -c).
 
-    `acknowledge=False` leaves out the cdk-nag acknowledgments: the test suite uses it to prove
-    that every acknowledgment still matches a real finding."""
+    The platform construct's id is its `stack_prefix`; its stacks sit at the app's root, with the
+    paths and names `DtrainNetwork`, ... they had before it existed. `acknowledge=False` leaves
+    out the cdk-nag acknowledgments: the test suite uses it to prove that every acknowledgment
+    still matches a real finding."""
     app = App(context=dict(context) if context is not None else None, outdir=outdir)
     config = DtrainConfig.from_context(app.node.get_all_context())
-
-    env = Environment(account=config.account, region=config.region) if config.explicit_env else None
-    if config.explicit_env and config.network.availability_zones:
-        # Fill CDK's own lookup cache from config: with an explicit env, anything asking the
-        # stack for its zones reads this instead of calling EC2, so synth needs no credentials.
-        app.node.set_context(
-            f"availability-zones:account={config.account}:region={config.region}",
-            list(config.network.availability_zones),
-        )
-
-    platform = add_platform(app, config, env=env, acknowledge=acknowledge)
-
-    for key, value in config.tags.items():
-        Tags.of(app).add(key, value)
+    # At the root, where the deployed platforms have their stacks: moving them under the construct
+    # would change templates (dtrain.constructs.platform says what and why).
+    platform = DtrainPlatform(
+        app, config.stack_prefix, config=config, acknowledge=acknowledge, stacks_at_root=True
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, platform
 

@@ -16,13 +16,13 @@ from aws_cdk import App, cx_api
 from aws_cdk.assertions import Template
 
 from dtrain.constructs import platform_app as cdk_app
-from dtrain.constructs.platform import Platform
+from dtrain.constructs.platform import DtrainPlatform
 
 
 @dataclass(frozen=True)
 class SynthesizedApp:
     app: App
-    platform: Platform
+    platform: DtrainPlatform
     assembly: cx_api.CloudAssembly
     outdir: Path
     templates: dict[str, Template]

@@ -6,7 +6,7 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `cdk_context`      dict: cdk.json's context (what `npx cdk synth` would pass)
 - `synthesized_app`  SynthesizedApp: everything below in one object
 - `app`              aws_cdk.App, already synthesized (cdk-nag ran during that synth)
-- `platform`         dtrain.constructs.platform.Platform: typed handles on the stacks and the config
+- `platform`         dtrain.constructs.platform.DtrainPlatform: its stacks, handles, config
 - `cloud_assembly`   aws_cdk.cx_api.CloudAssembly of that synth
 - `templates`        dict[str, assertions.Template] keyed by short stack name
                      ("network", "storage", "training", and any stack added later, named by its
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from aws_cdk import App, cx_api
     from aws_cdk.assertions import Template
 
-    from dtrain.constructs.platform import Platform
+    from dtrain.constructs.platform import DtrainPlatform
     from dtrain.constructs.synthesis import SynthesizedApp
 
 # The CDK (and its Node.js runtime) is imported inside the fixtures, not here: this conftest is
@@ -77,7 +77,7 @@ def app(synthesized_app: SynthesizedApp) -> App:
 
 
 @pytest.fixture(scope="session")
-def platform(synthesized_app: SynthesizedApp) -> Platform:
+def platform(synthesized_app: SynthesizedApp) -> DtrainPlatform:
     return synthesized_app.platform
 
 

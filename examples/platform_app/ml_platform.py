@@ -1,7 +1,7 @@
 """A platform team's own CDK app with dtrain in it: the team's network stack (its VPC, with the S3
 gateway endpoint and the flow log it already runs) and an existing data bucket, handed to the
-dtrain constructs; dtrain's settings come from the `dtrain` object in this app's cdk.json, beside
-the team's own context keys.
+dtrain platform construct (`DtrainPlatform`, parent of dtrain's four stacks); dtrain's settings
+come from the `dtrain` object in this app's cdk.json, beside the team's own context keys.
 
 This folder is what a team writes after `pip install "dtrain[cdk]"`: nothing here reaches into a
 dtrain checkout. `python app.py` (what `cdk synth` runs) synthesizes it; tests/ holds its own
@@ -20,8 +20,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_s3 as s3
 
-from dtrain.config import DtrainConfig
-from dtrain.constructs.platform import ExistingResources, Platform, add_platform
+from dtrain.constructs.platform import DtrainPlatform, ExistingResources
 
 HERE = Path(__file__).resolve().parent
 # The bucket the team's data already lives in (made and filled outside this app).
@@ -59,18 +58,19 @@ class TeamNetworkStack(Stack):
 class TeamApp:
     app: App
     network: TeamNetworkStack
-    platform: Platform
+    platform: DtrainPlatform
 
 
 def build(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> TeamApp:
     """The team's app; `context=None`: what the CDK CLI passes (this cdk.json plus `-c` values)."""
     app = App(context=dict(context) if context is not None else None, outdir=outdir)
-    # Reads the `dtrain` object alone: the team's own keys (team:cost-center, environment) stay its own.
-    config = DtrainConfig.from_context(app.node.get_all_context())
     network = TeamNetworkStack(app, "AcmeNetwork")
     datasets = s3.Bucket.from_bucket_name(network, "Datasets", DATASETS_BUCKET)
     existing = ExistingResources(
         vpc=network.vpc, private_subnets=ec2.SubnetSelection(subnet_group_name="ml"), data_bucket=datasets
     )
-    platform = add_platform(app, config, existing)
+    # Settings: by default the `dtrain` object of the context, read alone (the team's own keys,
+    # team:cost-center and environment, stay its own). Its stacks are AcmeMl/Network, ...
+    # (construct paths; `cdk deploy 'AcmeMl/*'`), named AcmeMlNetwork, ... in CloudFormation.
+    platform = DtrainPlatform(app, "AcmeMl", existing=existing)
     return TeamApp(app=app, network=network, platform=platform)

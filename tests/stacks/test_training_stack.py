@@ -9,7 +9,7 @@ from typing import Any
 from aws_cdk import cx_api
 from aws_cdk.assertions import Template
 
-from dtrain.constructs.platform import Platform
+from dtrain.constructs.platform import DtrainPlatform
 
 # The only actions allowed on Resource "*", each because AWS offers no resource-level scoping.
 STAR_ACTIONS = {
@@ -110,13 +110,13 @@ def test_role_pulls_images_and_holds_no_efs_grant(templates: dict[str, Template]
     assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"} <= actions
 
 
-def docker_images(cloud_assembly: cx_api.CloudAssembly, platform: Platform) -> list[dict[str, Any]]:
+def docker_images(cloud_assembly: cx_api.CloudAssembly, platform: DtrainPlatform) -> list[dict[str, Any]]:
     manifest = Path(cloud_assembly.directory) / f"{platform.training.artifact_id}.assets.json"
     return list(json.loads(manifest.read_text())["dockerImages"].values())
 
 
 def test_two_image_assets_built_from_training_code(
-    cloud_assembly: cx_api.CloudAssembly, platform: Platform
+    cloud_assembly: cx_api.CloudAssembly, platform: DtrainPlatform
 ) -> None:
     images = docker_images(cloud_assembly, platform)
     assert sorted(i["source"]["dockerFile"] for i in images) == ["ddp/Dockerfile", "horovod/Dockerfile"]
@@ -126,7 +126,7 @@ def test_two_image_assets_built_from_training_code(
 
 
 def test_image_build_context_is_training_code_without_tests_or_caches(
-    cloud_assembly: cx_api.CloudAssembly, platform: Platform
+    cloud_assembly: cx_api.CloudAssembly, platform: DtrainPlatform
 ) -> None:
     for image in docker_images(cloud_assembly, platform):
         staged = Path(cloud_assembly.directory) / image["source"]["directory"]

@@ -65,7 +65,26 @@ def test_settings_come_from_the_dtrain_namespace_and_team_keys_stay_the_teams(te
     assert not config.fsx.enabled and not config.network.flow_logs
     assert team_app.app.node.try_get_context("team:cost-center") == "ml-42"
     names = {stack.stack_name for stack in team_app.platform.stacks}
-    assert names == {"AcmeMlNetwork", "AcmeMlStorage", "AcmeMlTraining"}
+    assert names == {"AcmeMlNetwork", "AcmeMlStorage", "AcmeMlTraining", "AcmeMlOrchestration"}
+
+
+def test_the_platform_is_one_construct_whose_children_are_its_stacks(team_app: Any) -> None:
+    # `cdk deploy 'AcmeMl/*'` selects these by construct path; CloudFormation knows them by name.
+    platform = team_app.platform
+    paths = {stack.node.path for stack in platform.stacks}
+    assert paths == {"AcmeMl/Network", "AcmeMl/Storage", "AcmeMl/Training", "AcmeMl/Orchestration"}
+    assert [child for child in platform.node.children if isinstance(child, Stack)] == list(platform.stacks)
+    assert platform.output_s3_uri.startswith("s3://") and platform.output_s3_uri.endswith("/jobs")
+
+
+def test_dtrain_tags_its_own_resources_and_not_the_teams(team_app: Any) -> None:
+    # cdk.json's `dtrain.tags` go on what dtrain makes; the team's own stack keeps its own tags.
+    team_tag = {"Key": "team", "Value": "ml-platform"}
+    template(team_app.platform.storage).has_resource_properties(
+        "AWS::KMS::Key", {"Tags": Match.array_with([team_tag])}
+    )
+    (vpc,) = template(team_app.network).find_resources("AWS::EC2::VPC").values()
+    assert team_tag not in vpc["Properties"]["Tags"]
 
 
 def test_the_orchestration_runs_the_teams_jobs_only(team_app: Any) -> None:
