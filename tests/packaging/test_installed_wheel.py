@@ -180,13 +180,19 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
     synth_env = {**env, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(work / "cdk.out")}
     _run([str(python), "app.py"], cwd=team_app, env=synth_env)
     manifest = json.loads((work / "cdk.out" / "manifest.json").read_text())
-    stacks = {name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"}
+    # CloudFormation name -> construct path (what the CDK CLI selects by): dtrain's stacks are the
+    # children of the DtrainPlatform construct "AcmeMl" (so their artifact ids are hashed ones).
+    stacks = {
+        a["properties"].get("stackName", name): a.get("displayName", name)
+        for name, a in manifest["artifacts"].items()
+        if a["type"] == "aws:cloudformation:stack"
+    }
     assert stacks == {
-        "AcmeNetwork",
-        "AcmeMlNetwork",
-        "AcmeMlStorage",
-        "AcmeMlTraining",
-        "AcmeMlOrchestration",
+        "AcmeNetwork": "AcmeNetwork",
+        "AcmeMlNetwork": "AcmeMl/Network",
+        "AcmeMlStorage": "AcmeMl/Storage",
+        "AcmeMlTraining": "AcmeMl/Training",
+        "AcmeMlOrchestration": "AcmeMl/Orchestration",
     }
 
     # dtrain emulate up / status / down from the install (the platform synthesized from the package).
