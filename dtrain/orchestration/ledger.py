@@ -58,6 +58,8 @@ class LedgerRow:
     kind: str = "training"
     # The SageMaker resource the row follows when it is not the key itself (an endpoint).
     resource_name: str = ""
+    # $$.Execution.RedriveCount of the attempt that wrote the row (absent: 0, the first).
+    redrive_count: int = 0
 
     @property
     def resource(self) -> str:
@@ -94,6 +96,7 @@ class LedgerRow:
             execution_start=s("execution_start"),
             kind=s("kind", "training"),
             resource_name=s("resource_name"),
+            redrive_count=n("redrive_count") or 0,
         )
 
 
@@ -126,6 +129,7 @@ class Ledger:
         execution_start: str = "",
         kind: str = "training",
         resource_name: str = "",
+        redrive_count: int = 0,
     ) -> LedgerRow:
         """Record a job before it is created, so an event for it always finds its token."""
         now = utc_now_iso()
@@ -148,6 +152,8 @@ class Ledger:
             item["kind"] = {"S": kind}
         if resource_name:
             item["resource_name"] = {"S": resource_name}
+        if redrive_count:
+            item["redrive_count"] = {"N": str(redrive_count)}
         try:
             self._ddb.put_item(
                 TableName=self.table_name,

@@ -116,8 +116,10 @@ class SubmitPayload(Payload):
     execution_arn: str
     execution_name: str
     retry_count: int = 0
-    # No redrive count: every failure is caught and ends in the Fail state, so a redrive
-    # would restart at that Fail state and never reach Submit again.
+    # $$.Execution.RedriveCount. A failed execution's redrive restarts at its Fail state, but an
+    # aborted or timed-out one's reruns the Submit that was cut off (RedriveExecution "continues
+    # the failed execution from the unsuccessful step"): Submit creates a new job then.
+    redrive_count: int = 0
     execution_start: str = ""  # $$.Execution.StartTime: tells apart two executions of one name
     # `submit` only: the Process step's callback output (its job's name: training reads its
     # outputs), or null without a processing step.

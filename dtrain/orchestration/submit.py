@@ -186,6 +186,9 @@ class SubmitRequest:
     kind: str = TRAINING  # dtrain.orchestration.job_kinds
     # A training Submit after the processing step: its callback output ({"job_name": ...}).
     processing: Mapping[str, Any] | None = None
+    # $$.Execution.RedriveCount: a redriven execution reruns the Submit that was aborted (or timed
+    # out); the job of the earlier attempt was stopped by the execution's end, so this one is new.
+    redrive_count: int = 0
 
     @classmethod
     def from_payload(cls, payload: SubmitPayload) -> SubmitRequest:
@@ -202,6 +205,7 @@ class SubmitRequest:
             execution_start=payload.execution_start,
             kind=PROCESSING if payload.phase == "process" else TRAINING,
             processing=payload.processing or None,
+            redrive_count=payload.redrive_count,
         )
 
     def item_spec(self) -> dict[str, Any]:
@@ -233,7 +237,7 @@ class SubmitRequest:
         # indexes": GSI reads are eventually consistent only), and a Retry with full jitter may
         # come within milliseconds. With the same name, a row the index does not show yet is
         # found by the base table's conditional put (RowExists) and its job by ResourceInUse.
-        return job_name_for(base, execution_name=execution, prefix=prefix)
+        return job_name_for(base, execution_name=execution, redrive_count=self.redrive_count, prefix=prefix)
 
     @property
     def owner_tag(self) -> str:
@@ -241,6 +245,11 @@ class SubmitRequest:
 
     def owns(self, row: LedgerRow) -> bool:
         return row.execution_arn == self.execution_arn and row.execution_start == self.execution_start
+
+    def same_attempt(self, row: LedgerRow) -> bool:
+        """The row of this redrive attempt: a retry adopts it; an earlier attempt's is not adopted
+        (its job was stopped when that attempt ended, and adopting it would answer Stopped)."""
+        return self.owns(row) and row.redrive_count == self.redrive_count
 
 
 @dataclass(frozen=True)
@@ -280,13 +289,14 @@ class Submitter:
 
         Closed ones too: the job may have finished (its event answering the failed attempt's
         token) before the retry ran; adopting answers the retry's token at once instead of
-        creating a second job. Nothing else submits the same execution and item again (a
-        failed job is not retried, and redrive restarts at the Fail state, after Submit).
+        creating a second job. A redrive of an aborted or timed-out execution reruns this Submit
+        (RedriveExecution continues "from the unsuccessful step"): it adopts only a row of its own
+        attempt, so it trains again instead of answering with the job the abort stopped.
         """
         rows = [
             r
             for r in self.ledger.find_by_execution(req.execution_arn)
-            if r.item_index == req.item_index and r.kind == req.kind and req.owns(r)
+            if r.item_index == req.item_index and r.kind == req.kind and req.same_attempt(r)
         ]
         return rows[-1] if rows else None
 
@@ -364,6 +374,7 @@ class Submitter:
                     item_index=req.item_index,
                     execution_start=req.execution_start,
                     kind=req.kind,
+                    redrive_count=req.redrive_count,
                 )
             except RowExists as exists:
                 if not req.owns(exists.row):

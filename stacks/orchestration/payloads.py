@@ -65,6 +65,7 @@ def submit_input(
         execution_arn=EXECUTION_ARN,
         execution_name=EXECUTION_NAME,
         retry_count=sfn.JsonPath.number_at("$$.State.RetryCount"),
+        redrive_count=sfn.JsonPath.number_at("$$.Execution.RedriveCount"),
         execution_start=EXECUTION_START,
         processing=processing,
         item_index=item_index,

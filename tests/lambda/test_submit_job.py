@@ -306,3 +306,46 @@ def test_a_retry_the_index_does_not_show_yet_adopts_the_job_instead_of_making_a_
     assert list(aws.jobs) == [first.job_name]
     row = ledger.get(first.job_name)
     assert row is not None and row.task_token == "token-1"
+
+
+def test_a_redrive_after_an_abort_trains_again_instead_of_answering_with_the_stopped_job(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 26, risks: RedriveExecution of an aborted (or timed-out) execution reruns the Submit
+    that was cut off, with $$.Execution.RedriveCount 1 and a new token (Step Functions API
+    reference, RedriveExecution: it "continues the failed execution from the unsuccessful step").
+    Submit adopted the earlier attempt's row, whose job the abort had stopped, and answered the
+    new token with that Stopped job: the redrive never trained. moto has no RedriveExecution, so
+    the redriven task is played here as the state machine would hand it over."""
+    from dtrain.orchestration.events import handle_execution_end
+
+    first = _submitter(ledger, sfn, platform).submit(_request(spec, token="token-0"))
+    ended = {"detail-type": "Step Functions Execution Status Change", "detail": {"executionArn": EXEC}}
+    assert handle_execution_end(
+        {**ended, "detail": {**ended["detail"], "status": "ABORTED"}},
+        ledger=ledger,
+        sagemaker=sagemaker_client("us-east-1"),
+    ) == [first.job_name]
+    assert aws.job(first.job_name).status in ("Stopping", "Stopped")
+    sfn.execution_status[EXEC] = "RUNNING"  # redriven: the same execution ARN runs again
+
+    redriven = SubmitRequest(
+        spec=spec, task_token="token-r1", execution_arn=EXEC, execution_name="run-1", redrive_count=1
+    )
+    again = _submitter(ledger, sfn, platform).submit(redriven)
+    assert not again.adopted and not again.answered_now and again.job_name != first.job_name
+    assert sorted(aws.jobs) == sorted([first.job_name, again.job_name])
+    assert sfn.calls == []  # the new token waits on the new job, not on the stopped one
+    row = ledger.get(again.job_name)
+    assert row is not None and row.is_open and row.task_token == "token-r1" and row.redrive_count == 1
+    # A Retry within the redrive adopts the redrive's own job.
+    retried = SubmitRequest(
+        spec=spec,
+        task_token="token-r1b",
+        execution_arn=EXEC,
+        execution_name="run-1",
+        retry_count=1,
+        redrive_count=1,
+    )
+    assert _submitter(ledger, sfn, platform).submit(retried).job_name == again.job_name
+    assert len(aws.jobs) == 2
