@@ -179,15 +179,7 @@ def reconcile(
                 ledger.set_status(row.job_name, outcome.status)
             continue
         if not is_running(row.execution_arn):
-            if outcome.status == "InProgress" and stop_row(sagemaker, row, job):
-                report.stopped.append(row.job_name)
-            elif row.kind == ENDPOINT:
-                # An update in progress: no call cancels it, and the endpoint served before this
-                # execution (kinds.py). Not "Stopping" (that deletes the endpoint once it is
-                # InService): the row closes and follows the update to its end or rollback.
-                _settle_update(ledger, row, outcome.status)
-                continue
-            _record_stopping(ledger, row, "execution no longer running")
+            _outlived_its_execution(sagemaker, ledger, row, job, outcome.status, report)
         elif outcome.status != row.status:
             ledger.set_status(row.job_name, outcome.status, only_if_open=True)
     return report
@@ -202,6 +194,22 @@ def _delete_abandoned(
         ledger.set_status(row.job_name, "Stopped")
     elif state == "deleted":
         report.stopped.append(row.job_name)
+
+
+def _outlived_its_execution(
+    sagemaker: Any, ledger: Ledger, row: LedgerRow, job: dict[str, Any], status: str, report: ReconcileReport
+) -> None:
+    """A row whose resource is not done while its execution is: stop the job (or mark the endpoint
+    this execution is creating for deletion); an endpoint update is left to finish."""
+    if status == "InProgress" and stop_row(sagemaker, row, job):
+        report.stopped.append(row.job_name)
+    elif row.kind == ENDPOINT:
+        # An update in progress: no call cancels it, and the endpoint served before this
+        # execution (kinds.py). Not "Stopping" (that deletes the endpoint once it is
+        # InService): the row closes and follows the update to its end or rollback.
+        _settle_update(ledger, row, status)
+        return
+    _record_stopping(ledger, row, "execution no longer running")
 
 
 def _settle_update(ledger: Ledger, row: LedgerRow, status: str) -> None:
