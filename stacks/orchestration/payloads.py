@@ -15,6 +15,7 @@ from typing import Any
 from aws_cdk import aws_stepfunctions as sfn
 
 from dtrain.orchestration import payloads as runtime
+from dtrain.orchestration.typed_payload import Payload
 
 # Per execution, read from the context object.
 EXECUTION_ARN = sfn.JsonPath.execution_id
@@ -23,7 +24,7 @@ EXECUTION_NAME = sfn.JsonPath.execution_name
 EXECUTION_START = sfn.JsonPath.string_at("$$.Execution.StartTime")
 
 
-def payload_object(payload: type[runtime.Payload], /, **bound: Any) -> dict[str, Any]:
+def payload_object(payload: type[Payload], /, **bound: Any) -> dict[str, Any]:
     """The payload's keys and values (JsonPaths or literals), checked against its class."""
     names = [f.name for f in dataclasses.fields(payload)]
     unknown = sorted(set(bound) - set(names))
@@ -38,7 +39,7 @@ def payload_object(payload: type[runtime.Payload], /, **bound: Any) -> dict[str,
     return {name: bound[name] for name in names if bound.get(name) is not None}
 
 
-def task_input(payload: type[runtime.Payload], /, **bound: Any) -> sfn.TaskInput:
+def task_input(payload: type[Payload], /, **bound: Any) -> sfn.TaskInput:
     return sfn.TaskInput.from_object(payload_object(payload, **bound))
 
 

@@ -14,6 +14,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from dtrain.constructs.orchestration import payloads as binding
 from dtrain.constructs.orchestration_stack import OrchestrationStack
 from dtrain.orchestration import payloads as runtime
+from dtrain.orchestration import typed_payload
+from dtrain.orchestration.typed_payload import Payload
 
 if TYPE_CHECKING:
     from dtrain.constructs.synthesis import SynthesizedApp
@@ -62,7 +64,7 @@ def _states(states: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def _payload_class(lambda_name: str, payload: dict[str, Any]) -> type[runtime.Payload]:
+def _payload_class(lambda_name: str, payload: dict[str, Any]) -> type[Payload]:
     key, classes = runtime.BY_LAMBDA[lambda_name]
     return classes[payload[key]]
 
@@ -79,7 +81,7 @@ def test_every_lambda_task_sends_the_fields_its_lambda_parses(
         lambda_tasks
     )
     assert {"CreateModel", "Deploy", "Transform", "FinalizeHosting", "DescribeFailure"} <= set(lambda_tasks)
-    sent: dict[type[runtime.Payload], set[str]] = {}
+    sent: dict[type[Payload], set[str]] = {}
     for state_id, (lambda_name, payload) in lambda_tasks.items():
         kind = _payload_class(lambda_name, payload)
         names = [f.name for f in dataclasses.fields(kind)]
@@ -106,14 +108,14 @@ def test_each_task_payload_parses_as_its_class_when_the_paths_are_filled(
         event = {}
         for key, value in payload.items():
             name = key.removesuffix(".$")
-            event[name] = _sample(runtime._hints(kind)[name]) if key.endswith(".$") else value
+            event[name] = _sample(typed_payload.field_types(kind)[name]) if key.endswith(".$") else value
         parse = runtime.parse_submit_event if lambda_name == "submit_job" else runtime.parse_finalize_event
         assert type(parse(event)) is kind, state_id
 
 
 def _sample(hint: Any) -> Any:
     """A value of the field's type."""
-    return next(v for v in ("x", 1, True, {}, []) if runtime._is_instance(v, hint))
+    return next(v for v in ("x", 1, True, {}, []) if typed_payload.is_instance(v, hint))
 
 
 def test_the_binding_refuses_a_field_the_class_lacks_and_an_unbound_required_one() -> None:
