@@ -14,6 +14,7 @@ SDK v2 builds it (S3Prefix, FullyReplicated unless told, InputMode only when giv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.instance_groups import MAX_GROUP_NAME, MAX_GROUPS, check_group_names
 from dtrain.jobspec.platform import PlatformSettings
-from dtrain.jobspec.values import Custom, OneOf, S3Uri, Table, Text, check_s3_uri
+from dtrain.jobspec.values import Custom, MapOf, OneOf, S3Uri, Table, Text, check_s3_uri
 
 
 @dataclass(frozen=True)
@@ -138,36 +139,109 @@ S3_CHANNEL_TABLE = Table(
     },
     required=("s3_data",),
     defaults={"distribution": "FullyReplicated", "s3_data_type": "S3Prefix"},
+    nullable=True,  # a null option is the option left out, as the SDK's TrainingInput(x=None)
 )
 assert frozenset(S3_CHANNEL_TABLE.args) == S3_CHANNEL_KEYS
 
 
-def _opt_enum(
-    data: Mapping[str, object], key: str, field: str, allowed: tuple[str, ...], errors: ErrorCollector
-) -> str | None:
-    """An optional one-of option (absent or null: None), checked by the shared kind."""
-    if data.get(key) is None:
-        return None
-    got = OneOf(*allowed).read(f"{field}.{key}", data[key], "", errors)
-    return got if isinstance(got, str) else None
+# FileSystemInput.__init__ (SDK 2.220): the file-system channel object's arguments.
+_FS_ID_RULE = "must be a file system id: fs- and 8 to 17 hex digits"
+_DIRECTORY_RULE = "required: an absolute path (/mount_name/dir for FSx)"
+FILE_SYSTEM_TABLE = Table(
+    "inputs.CHANNEL (FileSystemInput)",
+    {
+        # botocore FileSystemId: 11-21 characters, fs-[0-9a-f]{8,}.
+        "file_system_id": Text(rules.MAX_FILE_SYSTEM_ID, rules.FILE_SYSTEM_ID_RE, _FS_ID_RULE, one_rule=True),
+        "file_system_type": OneOf(*rules.FILE_SYSTEM_TYPES),
+        # botocore DirectoryPath: at most 4096 characters; FSx paths start with the mount name.
+        "directory_path": Text(rules.MAX_DIRECTORY_PATH, re.compile(r"/.*"), _DIRECTORY_RULE, one_rule=True),
+        "file_system_access_mode": OneOf(*rules.FILE_SYSTEM_ACCESS_MODES),
+        "content_type": Text(rules.MAX_CONTENT_TYPE),
+    },
+    required=("file_system_id", "file_system_type", "directory_path"),
+    defaults={"file_system_access_mode": "ro"},
+    missing={
+        "file_system_id": _FS_ID_RULE,
+        "file_system_type": f"required: one of {', '.join(rules.FILE_SYSTEM_TYPES)}",
+        "directory_path": _DIRECTORY_RULE,
+    },
+    nullable=True,
+)
+
+# A path that never leads out of its prefix: no '..' segment (nor an empty one before it).
+_NO_DOTDOT = r"(?!(.*/)?\.\.(/|$)).*"
+_FS_PATH_RULE = "required: a path inside the file system, without '..'"
+SHORTCUT_TABLE = Table(
+    "inputs.CHANNEL (the platform's file system)",
+    {
+        "file_system": OneOf("fsx", "efs", rule="must be 'fsx' or 'efs' (the platform's own file systems)"),
+        # Room for the mount name within DirectoryPath's 4096 characters.
+        "path": Text(
+            rules.MAX_DIRECTORY_PATH - 100,
+            re.compile(_NO_DOTDOT),
+            _FS_PATH_RULE,
+            allow_empty=True,
+            one_rule=True,
+        ),
+        "file_system_access_mode": OneOf(*rules.FILE_SYSTEM_ACCESS_MODES),
+    },
+    required=("file_system", "path"),
+    defaults={"file_system_access_mode": "ro"},
+    missing={
+        "file_system": "must be 'fsx' or 'efs' (the platform's own file systems)",
+        "path": _FS_PATH_RULE,
+    },
+    nullable=True,
+)
+
+_BUCKET_RULE = f"must be one of {', '.join(PLATFORM_BUCKETS)} (the platform's buckets)"
+_PREFIX_RULE = "required: a key prefix inside the bucket, without '..'"
+S3_SHORTCUT_TABLE = Table(
+    "inputs.CHANNEL (the platform's data bucket)",
+    {
+        "s3": OneOf(*PLATFORM_BUCKETS, rule=_BUCKET_RULE),
+        # A key prefix, not a URI, not only slashes; room for s3://<bucket name>/ in the URI's length.
+        "path": Text(
+            rules.MAX_S3_URI - 70, re.compile(r"(?!s3://)(?!/*$)" + _NO_DOTDOT), _PREFIX_RULE, one_rule=True
+        ),
+        **{k: v for k, v in S3_CHANNEL_TABLE.args.items() if k != "s3_data"},
+    },
+    required=("s3", "path"),
+    defaults=S3_CHANNEL_TABLE.defaults,
+    missing={"s3": _BUCKET_RULE, "path": _PREFIX_RULE},
+    nullable=True,
+)
+
+# `{"processing_output": NAME}`: filled with that output's S3 URI at request time (dtrain.jobspec.spec
+# checks NAME against processing.run.outputs).
+PROCESSING_OUTPUT_TABLE = Table(
+    "inputs.CHANNEL (a processing output)",
+    {"processing_output": Text(rule="must name one of processing.run.outputs", one_rule=True)},
+    required=("processing_output",),
+    unknown="a processing-output channel takes only processing_output",
+)
+
+# Every shape a channel object takes, in the order parse_channel tells them apart.
+CHANNEL_TABLES = (
+    S3_CHANNEL_TABLE,
+    FILE_SYSTEM_TABLE,
+    SHORTCUT_TABLE,
+    S3_SHORTCUT_TABLE,
+    PROCESSING_OUTPUT_TABLE,
+)
+assert frozenset(FILE_SYSTEM_TABLE.args) == FILE_SYSTEM_CHANNEL_KEYS
+assert frozenset(SHORTCUT_TABLE.args) == SHORTCUT_KEYS
+assert frozenset(S3_SHORTCUT_TABLE.args) == S3_SHORTCUT_KEYS
 
 
-def _opt_str(
-    data: Mapping[str, object], key: str, field: str, max_len: int, errors: ErrorCollector
-) -> str | None:
-    """An optional one-line string (absent or null: None), checked by the shared kind."""
-    if data.get(key) is None:
-        return None
-    got = Text(max_len).read(f"{field}.{key}", data[key], "", errors)
-    return got if isinstance(got, str) else None
+def channel_schema() -> dict[str, Any]:
+    """A channel: an S3 URI, or one of the objects above (their keys tell them apart)."""
+    return {"oneOf": [S3Uri(bucket_name_rule=True).schema(), *(t.schema() for t in CHANNEL_TABLES)]}
 
 
-def _unknown_keys(
-    data: Mapping[str, object], allowed: frozenset[str], field: str, errors: ErrorCollector
-) -> None:
-    for key in data:
-        if key not in allowed:
-            errors.add(f"{field}.{key}", data[key], rules.unknown_key_rule(str(key), allowed))
+def _without_nulls(data: Mapping[str, object]) -> dict[str, object]:
+    """A null option is the option left out, as the SDK's TrainingInput(x=None)."""
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def parse_channel(field: str, data: object, errors: ErrorCollector) -> Channel | None:
@@ -195,14 +269,18 @@ def parse_channel(field: str, data: object, errors: ErrorCollector) -> Channel |
     return None
 
 
-def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollector) -> S3Channel | None:
+def _read(
+    table: Table, field: str, data: Mapping[str, object], errors: ErrorCollector
+) -> dict[str, Any] | None:
+    """The table's checked values, or None when any key was refused."""
     before = len(errors.errors)
-    # A null option is the option left out, as the SDK's TrainingInput(x=None).
-    got = S3_CHANNEL_TABLE.read(field, {k: v for k, v in data.items() if v is not None}, errors)
-    if len(errors.errors) > before or got is None:
-        return None
+    got = table.read(field, _without_nulls(data), errors)
+    return got if got is not None and len(errors.errors) == before else None
+
+
+def _s3_channel(got: Mapping[str, Any], s3_data: str) -> S3Channel:
     return S3Channel(
-        s3_data=got["s3_data"],
+        s3_data=s3_data,
         distribution=got.get("distribution", "FullyReplicated"),
         s3_data_type=got.get("s3_data_type", "S3Prefix"),
         input_mode=got.get("input_mode"),
@@ -214,94 +292,72 @@ def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollec
     )
 
 
+def _parse_s3_object(field: str, data: Mapping[str, object], errors: ErrorCollector) -> S3Channel | None:
+    got = _read(S3_CHANNEL_TABLE, field, data, errors)
+    return None if got is None else _s3_channel(got, got["s3_data"])
+
+
 def _parse_file_system(
     field: str, data: Mapping[str, object], errors: ErrorCollector
 ) -> FileSystemChannel | None:
-    before = len(errors.errors)
-    _unknown_keys(data, FILE_SYSTEM_CHANNEL_KEYS, field, errors)
-    fs_id = data.get("file_system_id")
-    if not isinstance(fs_id, str) or not (
-        rules.full_match(rules.FILE_SYSTEM_ID_RE, fs_id)
-        and rules.MIN_FILE_SYSTEM_ID <= len(fs_id) <= rules.MAX_FILE_SYSTEM_ID
-    ):
-        errors.add(f"{field}.file_system_id", fs_id, "must be a file system id: fs- and 8 to 17 hex digits")
-    fs_type = _opt_enum(data, "file_system_type", field, rules.FILE_SYSTEM_TYPES, errors)
-    if "file_system_type" not in data:
-        errors.add(
-            f"{field}.file_system_type", None, f"required: one of {', '.join(rules.FILE_SYSTEM_TYPES)}"
-        )
-    path = data.get("directory_path")
-    if not isinstance(path, str) or not path.startswith("/") or len(path) > rules.MAX_DIRECTORY_PATH:
-        errors.add(f"{field}.directory_path", path, "required: an absolute path (/mount_name/dir for FSx)")
-    mode = _opt_enum(data, "file_system_access_mode", field, rules.FILE_SYSTEM_ACCESS_MODES, errors)
-    content_type = _opt_str(data, "content_type", field, rules.MAX_CONTENT_TYPE, errors)
-    if (
-        len(errors.errors) > before
-        or not isinstance(fs_id, str)
-        or fs_type is None
-        or not isinstance(path, str)
-    ):
+    got = _read(FILE_SYSTEM_TABLE, field, data, errors)
+    if got is None:
         return None
     return FileSystemChannel(
-        file_system_id=fs_id,
-        file_system_type=fs_type,
-        directory_path=path,
-        file_system_access_mode=mode or "ro",
-        content_type=content_type,
+        file_system_id=got["file_system_id"],
+        file_system_type=got["file_system_type"],
+        directory_path=got["directory_path"],
+        file_system_access_mode=got.get("file_system_access_mode", "ro"),
+        content_type=got.get("content_type"),
     )
 
 
 def _parse_shortcut(
     field: str, data: Mapping[str, object], errors: ErrorCollector
 ) -> PlatformFileSystemChannel | None:
-    before = len(errors.errors)
-    _unknown_keys(data, SHORTCUT_KEYS, field, errors)
-    kind = data.get("file_system")
-    if kind not in ("fsx", "efs"):
-        errors.add(f"{field}.file_system", kind, "must be 'fsx' or 'efs' (the platform's own file systems)")
-    path = data.get("path")
-    if (
-        not isinstance(path, str)
-        or "\n" in path
-        or ".." in path.split("/")
-        or len(path) > rules.MAX_DIRECTORY_PATH - 100  # room for the mount name
-    ):
-        errors.add(f"{field}.path", path, "required: a path inside the file system, without '..'")
-    mode = _opt_enum(data, "file_system_access_mode", field, rules.FILE_SYSTEM_ACCESS_MODES, errors)
-    if len(errors.errors) > before or not isinstance(path, str) or kind not in ("fsx", "efs"):
+    got = _read(SHORTCUT_TABLE, field, data, errors)
+    if got is None:
         return None
     return PlatformFileSystemChannel(
-        file_system="fsx" if kind == "fsx" else "efs", path=path, file_system_access_mode=mode or "ro"
+        file_system="fsx" if got["file_system"] == "fsx" else "efs",
+        path=got["path"],
+        file_system_access_mode=got.get("file_system_access_mode", "ro"),
     )
 
 
 def _parse_s3_shortcut(
     field: str, data: Mapping[str, object], errors: ErrorCollector
 ) -> PlatformS3Channel | None:
-    before = len(errors.errors)
-    _unknown_keys(data, S3_SHORTCUT_KEYS, field, errors)
-    bucket = data.get("s3")
-    if bucket not in PLATFORM_BUCKETS:
-        errors.add(
-            f"{field}.s3", bucket, f"must be one of {', '.join(PLATFORM_BUCKETS)} (the platform's buckets)"
-        )
-    path = data.get("path")
-    if (
-        not isinstance(path, str)
-        or not path.strip("/")
-        or "\n" in path
-        or path.startswith("s3://")
-        or ".." in path.split("/")
-        or len(path) > rules.MAX_S3_URI - 70  # room for s3://<bucket name>/
-    ):
-        errors.add(f"{field}.path", path, "required: a key prefix inside the bucket, without '..'")
-        path = None
-    options = {k: v for k, v in data.items() if k in S3_CHANNEL_KEYS}
-    # The options parse as a TrainingInput's; the bucket name is a stand-in until resolution.
-    parsed = _parse_s3_object(field, {**options, "s3_data": f"s3://platform-data/{path or 'x'}"}, errors)
-    if len(errors.errors) > before or parsed is None or path is None or bucket != "data":
+    got = _read(S3_SHORTCUT_TABLE, field, data, errors)
+    if got is None:
         return None
-    return PlatformS3Channel(bucket="data", path=path, options=replace(parsed, s3_data=path))
+    return PlatformS3Channel(bucket="data", path=got["path"], options=_s3_channel(got, got["path"]))
+
+
+def parse_processing_output(field: str, data: Mapping[str, object], errors: ErrorCollector) -> str | None:
+    """`{"processing_output": NAME}`: NAME when it passes (other keys refused apart, so that NAME
+    is still checked against the processing block), else None; problems go to `errors`."""
+    got = PROCESSING_OUTPUT_TABLE.read(field, data, errors)
+    return None if got is None else got.get("processing_output")
+
+
+def _read_channel(field: str, data: object, errors: ErrorCollector) -> Channel | None:
+    """A channel of `inputs`; a processing-output one is read by dtrain.jobspec.spec, against
+    the processing block (None here)."""
+    if isinstance(data, Mapping) and "processing_output" in data:
+        return None
+    return parse_channel(field, data, errors)
+
+
+_CHANNEL_NAME_RULE = "channel names: 1-64 letters, digits, '.', '-' or '_'"
+# fit(inputs=...): channel name -> channel (botocore Channel.ChannelName; InputDataConfig: at most 20).
+INPUTS = MapOf(
+    Text(rules.MAX_CHANNEL_NAME, rules.CHANNEL_NAME_RE, _CHANNEL_NAME_RULE, one_rule=True),
+    Custom(_read_channel, channel_schema, "an S3 URI or a channel object (the tables below)"),
+    rules.MAX_CHANNELS,
+    "channel name -> channel",
+    "channels",
+)
 
 
 def is_file_system_channel(channel: Channel) -> bool:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.instance_groups import check_group_names
+from dtrain.jobspec.instance_groups import MAX_GROUPS, check_group_names
+from dtrain.jobspec.values import Const, Custom, Int, Kind, Nested, StrList, Table, Text, or_null
 
 Strategy = Literal[
     "torch_distributed",
@@ -35,19 +36,73 @@ FRAMEWORK_STRATEGIES: Mapping[str, frozenset[str]] = {
     "pytorch": frozenset({"torch_distributed", "pytorchddp", "smdistributed", "mpi"}),
     "tensorflow": frozenset({"smdistributed", "mpi", "parameter_server", "multi_worker_mirrored_strategy"}),
 }
-_STRATEGY_KEYS: Mapping[str, frozenset[str]] = {
-    "torch_distributed": frozenset({"enabled"}),
-    "pytorchddp": frozenset({"enabled"}),
-    "mpi": frozenset({"enabled", "processes_per_host", "custom_mpi_options"}),
-    "parameter_server": frozenset({"enabled"}),
-    "multi_worker_mirrored_strategy": frozenset({"enabled"}),
-}
 # SDK 2.x: the instance types smdistributed dataparallel runs on.
 SMDDP_INSTANCE_TYPES = frozenset(
     {"ml.p3.16xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge"}
 )
 MWMS_MIN_TF_VERSION = (2, 9)
 _MAX_MPI_OPTIONS = 1000
+
+# Each strategy's object, as SDK 2.220's distribution dict takes it: enabled, and its options.
+_ENABLED_RULE = "must be true: name exactly one strategy, enabled (remove strategies you do not use)"
+_ENABLED = Const(True, _ENABLED_RULE)
+_MPI_OPTIONS = Text(
+    _MAX_MPI_OPTIONS,
+    rule=f"must be a one-line string of at most {_MAX_MPI_OPTIONS} characters",
+    allow_empty=True,
+    one_rule=True,
+)
+
+
+def _strategy_table(name: str, **options: Kind) -> Table:
+    return Table(
+        f"estimator.distribution.{name}",
+        {"enabled": _ENABLED, **options},
+        required=("enabled",),
+        missing={"enabled": _ENABLED_RULE},
+    )
+
+
+_DATAPARALLEL_TABLE = _strategy_table("smdistributed.dataparallel", custom_mpi_options=_MPI_OPTIONS)
+SMDISTRIBUTED_TABLE = Table(
+    "estimator.distribution.smdistributed",
+    {
+        "dataparallel": Nested(_DATAPARALLEL_TABLE),
+        "modelparallel": "smdistributed model parallelism is not supported by dtrain; use dataparallel",
+    },
+    required=("dataparallel",),
+)
+STRATEGY_TABLES: Mapping[str, Table] = {
+    "torch_distributed": _strategy_table("torch_distributed"),
+    "pytorchddp": _strategy_table("pytorchddp"),
+    "smdistributed": SMDISTRIBUTED_TABLE,
+    "mpi": _strategy_table(
+        "mpi",
+        processes_per_host=Int(1, rule="must be an integer >= 1 and < 2**31"),
+        custom_mpi_options=_MPI_OPTIONS,
+    ),
+    "parameter_server": _strategy_table("parameter_server"),
+    "multi_worker_mirrored_strategy": _strategy_table("multi_worker_mirrored_strategy"),
+}
+_GROUPS = Custom(
+    check_group_names,
+    lambda: StrList(MAX_GROUPS).schema(),
+    "names of the estimator's instance groups that train",
+)
+DISTRIBUTION_TABLE = Table(
+    "estimator.distribution",
+    {**{name: Nested(table) for name, table in STRATEGY_TABLES.items()}, "instance_groups": _GROUPS},
+)
+assert tuple(STRATEGY_TABLES) == STRATEGIES
+# parse_distribution's "exactly one strategy", the one rule across its keys a schema can say.
+ONE_STRATEGY_SCHEMA: Final[dict[str, Any]] = {"oneOf": [{"required": [name]} for name in STRATEGIES]}
+
+
+def distribution_schema() -> dict[str, Any]:
+    """The `distribution` object's schema: the tables above (instance_groups may be null)."""
+    out = DISTRIBUTION_TABLE.schema()
+    out["properties"]["instance_groups"] = or_null(_GROUPS.schema())
+    return {**out, **ONE_STRATEGY_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -90,7 +145,7 @@ def parse_distribution(
     if data.get("instance_groups") is not None:
         groups = check_group_names(f"{field}.instance_groups", data["instance_groups"], errors) or ()
     for key in data:
-        if key not in STRATEGIES and key != "instance_groups":
+        if key not in DISTRIBUTION_TABLE.args:
             errors.add(f"{field}.{key}", data[key], rules.unknown_key_rule(str(key), STRATEGIES))
     named = [k for k in STRATEGIES if k in data]
     if len(named) != 1:
@@ -114,34 +169,15 @@ def parse_distribution(
     body = _enabled(sub_field, data[strategy], errors)
     if body is None:
         return None
-    for key in body:
-        if key not in _STRATEGY_KEYS[strategy]:
-            errors.add(
-                f"{sub_field}.{key}", body[key], rules.unknown_key_rule(str(key), _STRATEGY_KEYS[strategy])
-            )
-    processes: int | None = None
-    options: str | None = None
-    if strategy == "mpi":
-        if "processes_per_host" in body:
-            value = body["processes_per_host"]
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-                shown = value if not isinstance(value, int) or value.bit_length() <= 64 else "<huge integer>"
-                errors.add(f"{sub_field}.processes_per_host", shown, "must be an integer >= 1 and < 2**31")
-            else:
-                processes = value
-        options = _mpi_options(f"{sub_field}.custom_mpi_options", body.get("custom_mpi_options", ""), errors)
-    if len(errors.errors) > before:
+    got = STRATEGY_TABLES[strategy].read(sub_field, body, errors)
+    if len(errors.errors) > before or got is None:
         return None
     return DistributionSpec(
-        strategy=strategy, processes_per_host=processes, custom_mpi_options=options, instance_groups=groups
+        strategy=strategy,
+        processes_per_host=got.get("processes_per_host"),
+        custom_mpi_options=got.get("custom_mpi_options", "") if strategy == "mpi" else None,
+        instance_groups=groups,
     )
-
-
-def _mpi_options(field: str, value: object, errors: ErrorCollector) -> str | None:
-    if not isinstance(value, str) or "\n" in value or len(value) > _MAX_MPI_OPTIONS:
-        errors.add(field, value, f"must be a one-line string of at most {_MAX_MPI_OPTIONS} characters")
-        return None
-    return value
 
 
 def _parse_smdistributed(
@@ -151,12 +187,9 @@ def _parse_smdistributed(
         errors.add(field, data, 'must be {"dataparallel": {"enabled": true}}')
         return None
     for key in data:
+        entry = SMDISTRIBUTED_TABLE.args.get(str(key))
         if key != "dataparallel":
-            rule = (
-                "smdistributed model parallelism is not supported by dtrain; use dataparallel"
-                if key == "modelparallel"
-                else rules.unknown_key_rule(str(key), ["dataparallel"])
-            )
+            rule = entry if isinstance(entry, str) else rules.unknown_key_rule(str(key), ["dataparallel"])
             errors.add(f"{field}.{key}", data[key], rule)
     if "dataparallel" not in data:
         if len(errors.errors) == before:
@@ -165,19 +198,10 @@ def _parse_smdistributed(
     body = _enabled(f"{field}.dataparallel", data["dataparallel"], errors)
     if body is None:
         return None
-    for key in body:
-        if key not in ("enabled", "custom_mpi_options"):
-            errors.add(
-                f"{field}.dataparallel.{key}",
-                body[key],
-                rules.unknown_key_rule(str(key), ["enabled", "custom_mpi_options"]),
-            )
-    options = _mpi_options(
-        f"{field}.dataparallel.custom_mpi_options", body.get("custom_mpi_options", ""), errors
-    )
-    if len(errors.errors) > before:
+    got = _DATAPARALLEL_TABLE.read(f"{field}.dataparallel", body, errors)
+    if len(errors.errors) > before or got is None:
         return None
-    return DistributionSpec(strategy="smdistributed", custom_mpi_options=options)
+    return DistributionSpec(strategy="smdistributed", custom_mpi_options=got.get("custom_mpi_options", ""))
 
 
 def distribution_hyperparameters(dist: DistributionSpec | None, instance_type: str | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, Final
 from dtrain.jobspec import estimator_values as values
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.debugger_rules import check_rules, rules_schema
-from dtrain.jobspec.distribution import STRATEGIES, parse_distribution
+from dtrain.jobspec.distribution import STRATEGIES, distribution_schema, parse_distribution
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
 from dtrain.jobspec.values import (
@@ -98,43 +98,6 @@ class Arg:
 
     def default_value(self) -> Any:
         return self.default_factory() if self.default_factory is not None else self.default
-
-
-def _distribution_schema() -> dict[str, Any]:
-    enabled: dict[str, Any] = {
-        "type": "object",
-        "properties": {"enabled": {"const": True}},
-        "required": ["enabled"],
-        "additionalProperties": False,
-    }
-    strategies: dict[str, Any] = {name: dict(enabled) for name in STRATEGIES}
-    strategies["mpi"] = {
-        **enabled,
-        "properties": {
-            "enabled": {"const": True},
-            "processes_per_host": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-            "custom_mpi_options": {"type": "string"},
-        },
-    }
-    strategies["smdistributed"] = {
-        "type": "object",
-        "properties": {
-            "dataparallel": {
-                **enabled,
-                "properties": {"enabled": {"const": True}, "custom_mpi_options": {"type": "string"}},
-            }
-        },
-        "required": ["dataparallel"],
-        "additionalProperties": False,
-    }
-    groups = {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": MAX_GROUPS}
-    return {
-        "type": "object",
-        "properties": {**strategies, "instance_groups": groups},
-        "additionalProperties": False,
-        "minProperties": 1,
-        "maxProperties": 2,
-    }
 
 
 _IDS: Final = {"type": "string", "pattern": "^[-0-9a-zA-Z]+$", "maxLength": rules.MAX_VPC_ID}
@@ -271,7 +234,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "PyTorch/TensorFlow",
         PerFramework(
             parse_distribution,
-            _distribution_schema(),
+            distribution_schema(),
             f'one strategy ({", ".join(f"`{s}`" for s in STRATEGIES)}): `{{"enabled": true}}`',
         ),
         lands_in="HyperParameters.sagemaker_*_enabled (per strategy)",

@@ -7,7 +7,7 @@ the field, the value and the rule; values a per-field check refused are None her
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.distribution import (
@@ -87,6 +87,24 @@ def instance_shape(v: Values, data: Mapping[str, object], framework: str, errors
             errors.add(f"estimator.{key}", data[key], "not with instance_groups: each group has its own")
         elif not given and data.get(key) is None:
             errors.add(f"estimator.{key}", None, "required (or instance_groups for a heterogeneous cluster)")
+
+
+def _given(key: str) -> dict[str, Any]:
+    """JSON Schema: `key` present and not null (a null argument is the argument left out)."""
+    return {"required": [key], "properties": {key: {"not": {"type": "null"}}}}
+
+
+# instance_shape as a JSON Schema (the estimator's schema carries it): a type and a count, or
+# instance groups, not both.
+INSTANCE_SHAPE_SCHEMA: Final[dict[str, Any]] = {
+    "oneOf": [
+        {"allOf": [_given("instance_type"), _given("instance_count")], "not": _given("instance_groups")},
+        {
+            "allOf": [_given("instance_groups")],
+            "not": {"anyOf": [_given("instance_type"), _given("instance_count")]},
+        },
+    ]
+}
 
 
 def distribution_instance_groups(

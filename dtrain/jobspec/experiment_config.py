@@ -12,10 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.naming import sanitize_name_part
-from dtrain.jobspec.values import CheckedElsewhere, Name
+from dtrain.jobspec.values import CheckedElsewhere, Name, Table
 
 # botocore's SageMaker model, shape ExperimentConfig (all optional).
 EXPERIMENT_CONFIG_KEYS = ("ExperimentName", "TrialName", "TrialComponentDisplayName", "RunName")
@@ -25,31 +24,21 @@ ENTITY_NAME = Name(MAX_ENTITY_NAME)
 ENTITY_NAME_RE = re.compile(ENTITY_NAME.pattern)
 
 
+# The block's table: every key an ExperimentEntityName.
+EXPERIMENT_CONFIG_TABLE = Table("experiment_config", {key: ENTITY_NAME for key in EXPERIMENT_CONFIG_KEYS})
+_DESCRIPTION = "fit(experiment_config=...): sent as CreateTrainingJob's ExperimentConfig"
+
+
 def parse_experiment_config(field: str, data: object, errors: ErrorCollector) -> dict[str, str] | None:
     """The checked mapping (key order kept), or None after adding every problem to `errors`."""
-    if not isinstance(data, Mapping):
-        errors.add(field, data, f"must be an object with any of {', '.join(EXPERIMENT_CONFIG_KEYS)}")
-        return None
     before = len(errors.errors)
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        if key not in EXPERIMENT_CONFIG_KEYS:
-            errors.add(f"{field}.{key}", value, rules.unknown_key_rule(str(key), EXPERIMENT_CONFIG_KEYS))
-        elif (problem := ENTITY_NAME(value)) is not None:
-            errors.add(f"{field}.{key}", value, problem)
-        else:
-            out[key] = value
-    return out if len(errors.errors) == before else None
+    not_object = f"must be an object with any of {', '.join(EXPERIMENT_CONFIG_KEYS)}"
+    out = EXPERIMENT_CONFIG_TABLE.read(field, data, errors, not_object=not_object)
+    return out if out is not None and len(errors.errors) == before else None
 
 
 def experiment_config_schema() -> dict[str, Any]:
-    name = ENTITY_NAME.schema()
-    return {
-        "type": "object",
-        "properties": {key: name for key in EXPERIMENT_CONFIG_KEYS},
-        "additionalProperties": False,
-        "description": "fit(experiment_config=...): sent as CreateTrainingJob's ExperimentConfig",
-    }
+    return EXPERIMENT_CONFIG_TABLE.schema(_DESCRIPTION)
 
 
 def sweep_trial_config(given: Mapping[str, str] | None, *, sweep_name: str, index: int) -> dict[str, str]:

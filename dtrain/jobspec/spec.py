@@ -8,48 +8,80 @@ request is built (dtrain.requests.training_request).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
-from dtrain.jobspec.channels import Channel, is_file_system_channel, parse_channel
+from dtrain.jobspec.channels import INPUTS, Channel, is_file_system_channel, parse_processing_output
 from dtrain.jobspec.errors import ErrorCollector, SpecError
-from dtrain.jobspec.experiment_config import parse_experiment_config
+from dtrain.jobspec.experiment_config import experiment_config_schema, parse_experiment_config
 from dtrain.jobspec.inference_spec import (
     DeploySpec,
     TransformSpec,
     check_against_estimator,
+    deploy_schema,
     parse_deploy,
     parse_transform,
+    transform_schema,
 )
 from dtrain.jobspec.metrics import DEFAULT_METRIC_DEFINITIONS
-from dtrain.jobspec.processing_spec import ProcessingSpec, parse_processing
+from dtrain.jobspec.processing_spec import ProcessingSpec, parse_processing, processing_schema
 from dtrain.jobspec.spec_estimator import (
     EstimatorSpec,
     added_hyperparameter_count,
+    estimator_schema,
     parse_estimator,
 )
 from dtrain.jobspec.spec_file import read_document
-from dtrain.jobspec.sweep_spec import SweepSpec, parse_sweep
-from dtrain.jobspec.values import Name
+from dtrain.jobspec.sweep_spec import SWEEP_TABLE, SweepSpec, parse_sweep
+from dtrain.jobspec.values import CheckedElsewhere, Name, OneOf, Table
 
 JOB_NAME = Name()  # the spec's job_name: SageMaker's TrainingJobName rule (dtrain.jobspec.naming)
 
 Framework = Literal["pytorch", "tensorflow"]
 FRAMEWORKS: tuple[Framework, ...] = ("pytorch", "tensorflow")
-TOP_LEVEL_KEYS = (
-    "framework",
-    "job_name",
-    "estimator",
-    "inputs",
-    "sweep",
-    "experiment_config",
-    "processing",
-    "deploy",
-    "transform",
+FRAMEWORK = OneOf(*FRAMEWORKS)
+
+
+def _block(link: str, schema: Callable[[], dict[str, Any]]) -> CheckedElsewhere:
+    """A block its own module parses (parse_spec calls it, in the order the cross-block rules need)."""
+    return CheckedElsewhere(schema, f"object ([{link}](#{link}))")
+
+
+# The spec's top level: its keys, the framework and job name rules, and each block's schema.
+# parse_spec reads the blocks one by one (the rules between blocks need them in order); a null
+# optional key is the key left out.
+TOP_LEVEL = Table(
+    "Top level",
+    {
+        "framework": FRAMEWORK,
+        "job_name": JOB_NAME,
+        "estimator": _block("estimator", estimator_schema),
+        "inputs": INPUTS,
+        "sweep": _block("sweep", SWEEP_TABLE.schema),
+        "experiment_config": _block("experiment_config", experiment_config_schema),
+        "processing": _block("processing", processing_schema),
+        "deploy": _block("deploy", deploy_schema),
+        "transform": _block("transform", transform_schema),
+    },
+    required=("framework", "estimator"),
+    missing={"framework": f"required: one of {', '.join(FRAMEWORKS)}"},
+    notes={
+        "framework": "whose SDK v2 estimator semantics apply",
+        "job_name": "derived from the execution when absent",
+        "estimator": "SDK v2 estimator arguments",
+        "inputs": "fit(inputs=...)",
+        "sweep": "one job per override",
+        "experiment_config": "fit(experiment_config=...)",
+        "processing": "a processing job before training",
+        "deploy": "an endpoint after training",
+        "transform": "a batch transform job after training",
+    },
+    nullable=True,
 )
+TOP_LEVEL_KEYS = tuple(TOP_LEVEL.args)
 
 
 @dataclass(frozen=True)
@@ -85,27 +117,8 @@ class JobSpec:
 def _parse_inputs(data: object, errors: ErrorCollector) -> dict[str, Channel]:
     if data is None:
         return {}
-    if not isinstance(data, Mapping):
-        errors.add("inputs", data, "must be an object of channel name -> channel")
-        return {}
-    if len(data) > rules.MAX_CHANNELS:
-        errors.add("inputs", len(data), f"at most {rules.MAX_CHANNELS} channels")
-    out: dict[str, Channel] = {}
-    for name, value in data.items():
-        field = f"inputs.{name}"
-        if (
-            not isinstance(name, str)
-            or len(name) > rules.MAX_CHANNEL_NAME
-            or not rules.full_match(rules.CHANNEL_NAME_RE, name)
-        ):
-            errors.add(field, name, "channel names: 1-64 letters, digits, '.', '-' or '_'")
-            continue
-        if isinstance(value, Mapping) and "processing_output" in value:
-            continue  # read by _parse_processing_channels
-        channel = parse_channel(field, value, errors)
-        if channel is not None:
-            out[name] = channel
-    return out
+    got = INPUTS.read("inputs", data, "", errors)
+    return dict(got) if isinstance(got, Mapping) else {}
 
 
 def _parse_processing_channels(data: object, errors: ErrorCollector) -> dict[str, str]:
@@ -114,34 +127,25 @@ def _parse_processing_channels(data: object, errors: ErrorCollector) -> dict[str
     if not isinstance(data, Mapping):
         return out
     for name, value in data.items():
-        if not isinstance(value, Mapping) or "processing_output" not in value:
-            continue
-        for key in value:
-            if key != "processing_output":
-                errors.add(
-                    f"inputs.{name}.{key}",
-                    value[key],
-                    "a processing-output channel takes only processing_output",
-                )
-        wanted = value["processing_output"]
-        if not isinstance(wanted, str) or not wanted:
-            errors.add(f"inputs.{name}.processing_output", wanted, "must name one of processing.run.outputs")
-        else:
-            out[str(name)] = wanted
+        if isinstance(value, Mapping) and "processing_output" in value:
+            wanted = parse_processing_output(f"inputs.{name}", value, errors)
+            if wanted is not None:
+                out[str(name)] = wanted
     return out
 
 
 def _check_top_level(data: Mapping[str, object], errors: ErrorCollector) -> object:
-    """The spec's keys and its framework; returns the framework as given."""
+    """The spec's keys, its framework and job name (TOP_LEVEL); returns the framework as given."""
     for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            errors.add(str(key), data[key], rules.unknown_key_rule(str(key), TOP_LEVEL_KEYS))
+        if key not in TOP_LEVEL.args:
+            errors.add(str(key), data[key], TOP_LEVEL.unknown_rule(str(key)))
     framework = data.get("framework")
-    if framework not in FRAMEWORKS:
-        rule = f"required: one of {', '.join(FRAMEWORKS)}"
-        if isinstance(framework, str):
-            rule = f"must be one of {', '.join(FRAMEWORKS)}; {rules.did_you_mean(framework, FRAMEWORKS)}"
-        errors.add("framework", framework, rule)
+    if (problem := FRAMEWORK(framework)) is not None:
+        errors.add(
+            "framework", framework, problem if isinstance(framework, str) else TOP_LEVEL.missing["framework"]
+        )
+    if data.get("job_name") is not None:
+        JOB_NAME.read("job_name", data["job_name"], "", errors)
     return framework
 
 
@@ -171,8 +175,6 @@ def parse_spec(data: Mapping[str, object], *, spec_dir: str | None = None) -> Jo
     framework = _check_top_level(data, errors)
     fw = framework if isinstance(framework, str) else ""
     job_name = data.get("job_name")
-    if job_name is not None and (problem := JOB_NAME(job_name)) is not None:
-        errors.add("job_name", job_name, problem)
     estimator = _parse_estimator_of(data.get("estimator"), fw, errors)
     inputs = _parse_inputs(data.get("inputs"), errors)
     if estimator is not None:

@@ -16,6 +16,8 @@ from dtrain.jobspec.debugger_rules import RuleSpec
 from dtrain.jobspec.distribution import DistributionSpec
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.estimator_args import (
+    ARGS,
+    BOTH,
     DEFAULT_CONTAINER_LOG_LEVEL,
     DEFAULT_MAX_RUN,
     DEFAULT_MODEL_CHANNEL,
@@ -23,9 +25,15 @@ from dtrain.jobspec.estimator_args import (
     ESTIMATOR_KEYS,
     read_args,
 )
-from dtrain.jobspec.estimator_rules import CROSS_FIELD_RULES, added_hyperparameter_count, version_tuple
+from dtrain.jobspec.estimator_rules import (
+    CROSS_FIELD_RULES,
+    INSTANCE_SHAPE_SCHEMA,
+    added_hyperparameter_count,
+    version_tuple,
+)
 from dtrain.jobspec.estimator_values import PACKAGED_IMAGES, check_hyperparameters, check_tag
 from dtrain.jobspec.instance_groups import InstanceGroup, primary_instance_type
+from dtrain.jobspec.values import or_null
 
 __all__ = [
     "DEFAULT_MAX_RUN",
@@ -36,6 +44,7 @@ __all__ = [
     "added_hyperparameter_count",
     "check_hyperparameters",
     "check_tag",
+    "estimator_schema",
     "parse_estimator",
     "version_tuple",
 ]
@@ -140,3 +149,31 @@ def parse_estimator(data: object, framework: str, errors: ErrorCollector) -> Est
             # SDK 2.220 validate_distribution: one group not named in distribution trains.
             values["distribution"] = replace(distribution, instance_groups=(groups[0].name,))
     return EstimatorSpec(**values)
+
+
+def estimator_schema() -> dict[str, Any]:
+    """JSON Schema of the `estimator` block, generated from ARGS: accepted arguments with their
+    kind's schema (null allowed: read_args takes it as the argument left out), refused ones with
+    the reason; plus instance_shape, the one cross-field rule a schema can say."""
+    props: dict[str, Any] = {}
+    for arg in ARGS:
+        if arg.refused is not None:
+            props[arg.name] = {"not": {}, "description": f"refused: {arg.refused}"}
+            continue
+        assert arg.kind is not None
+        schema = arg.kind.schema()
+        if not arg.required:
+            schema = or_null(schema)
+        if arg.default_value() not in (None, {}):
+            schema["default"] = arg.default_value()
+        note = f"SDK {arg.sdk}; lands in {arg.where}"
+        if arg.frameworks != BOTH:
+            note += f"; {'/'.join(sorted(arg.frameworks))} only"
+        props[arg.name] = {**schema, "description": note}
+    return {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+        "required": [a.name for a in ARGS if a.required],
+        **INSTANCE_SHAPE_SCHEMA,
+    }

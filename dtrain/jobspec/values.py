@@ -12,6 +12,7 @@ the reference (dtrain.jobspec.reference) read one rule each.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,9 +28,25 @@ INT64_MAX: Final = 2**63 - 1
 Check = Callable[[object], "str | None"]
 
 
+# A string without a line break (the one-line kinds' schema; `$` alone would allow a final "\n").
+ONE_LINE: Final = "^[^\n]*$"
+
+
 def anchored(pattern: re.Pattern[str] | str) -> str:
     text = pattern if isinstance(pattern, str) else pattern.pattern
     return f"^{text}$"
+
+
+def or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema that also takes null (a parser that reads null as the key left out): null added
+    to its type or enum where it has one, so that its properties stay where a reader finds them."""
+    kind = schema.get("type")
+    if isinstance(kind, str) and not {"oneOf", "anyOf", "allOf", "not"} & set(schema):
+        # Type-specific keywords (pattern, properties, minimum, ...) leave a null alone.
+        return {**schema, "type": [kind, "null"]}
+    if "enum" in schema:
+        return {**schema, "enum": [*schema["enum"], None]}
+    return {"anyOf": [{"type": "null"}, schema]}
 
 
 def short_int(value: int) -> object:
@@ -67,34 +84,55 @@ class Kind:
 
 @dataclass(frozen=True)
 class Text(Kind):
-    """A non-empty string; with `max_len`, one line of at most that many characters."""
+    """A non-empty string; with `max_len`, one line of at most that many characters.
+
+    `allow_empty`: "" passes too. `one_rule`: every failure reads `rule` (a field whose
+    message names what it wants rather than the string's shape)."""
 
     max_len: int | None = None
     pattern: re.Pattern[str] | None = None
     rule: str = ""
+    allow_empty: bool = False
+    one_rule: bool = False
 
     def __call__(self, value: object) -> str | None:
+        problem = self._problem(value)
+        return self.rule if problem is not None and self.one_rule else problem
+
+    def _problem(self, value: object) -> str | None:
+        empty_ok = self.allow_empty and value == ""
         if self.max_len is None:
-            if not isinstance(value, str) or not value:
+            if not isinstance(value, str) or not (value or empty_ok):
                 return "must be a non-empty string"
-        elif not isinstance(value, str) or not value or "\n" in value or len(value) > self.max_len:
-            return f"must be a non-empty one-line string of at most {self.max_len} characters"
-        if self.pattern is not None and not rules.full_match(self.pattern, value):
+        elif (
+            not isinstance(value, str)
+            or not (value or empty_ok)
+            or "\n" in value
+            or len(value) > self.max_len
+        ):
+            empty = "" if self.allow_empty else "non-empty "
+            return f"must be a {empty}one-line string of at most {self.max_len} characters"
+        if self.pattern is not None and not empty_ok and not rules.full_match(self.pattern, value):
             return self.rule or f"must match {self.pattern.pattern}"
         return None
 
     def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string", "minLength": 1}
+        out: dict[str, Any] = {"type": "string", "minLength": 0 if self.allow_empty else 1}
         if self.max_len is not None:
             out["maxLength"] = self.max_len
+            out["pattern"] = ONE_LINE
         if self.pattern is not None:
             out["pattern"] = anchored(self.pattern)
         return out
 
     def describe(self) -> str:
-        out = "string" if self.max_len is None else f"string, 1-{self.max_len} characters"
+        low = 0 if self.allow_empty else 1
+        out = "string" if self.max_len is None else f"string, {low}-{self.max_len} characters"
         if self.pattern is not None:
-            out += ", " + (self.rule.removeprefix("must be ") or f"matching `{self.pattern.pattern}`")
+            out += ", " + (
+                self.rule.removeprefix("required: ").removeprefix("must be ")
+                or f"matching `{self.pattern.pattern}`"
+            )
         return out
 
 
@@ -130,12 +168,13 @@ class Int(Kind):
     maximum: int = INT32_MAX
     model: str | None = None
     why: str = ""
+    rule: str = ""  # the refusal's wording, when it is not the bounds spelled out
 
     def __call__(self, value: object) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool)
         if ok and self.minimum <= value <= self.maximum:  # type: ignore[operator]
             return None
-        return self.bounds()
+        return self.rule or self.bounds()
 
     def bounds(self) -> str:
         if self.maximum in (INT32_MAX, INT64_MAX):
@@ -156,6 +195,23 @@ class Int(Kind):
 
 
 @dataclass(frozen=True)
+class Const(Kind):
+    """Exactly one value (a strategy's `"enabled": true`)."""
+
+    value: object
+    rule: str
+
+    def __call__(self, value: object) -> str | None:
+        return None if type(value) is type(self.value) and value == self.value else self.rule
+
+    def schema(self) -> dict[str, Any]:
+        return {"const": self.value}
+
+    def describe(self) -> str:
+        return f"`{json.dumps(self.value)}`"
+
+
+@dataclass(frozen=True)
 class Bool(Kind):
     def __call__(self, value: object) -> str | None:
         return None if isinstance(value, bool) else "must be true or false"
@@ -170,12 +226,15 @@ class Bool(Kind):
 class OneOf(Kind):
     """One of a fixed list (strings, or integers: never a bool or float that equals one)."""
 
-    def __init__(self, *allowed: str | int) -> None:
+    def __init__(self, *allowed: str | int, rule: str = "") -> None:
         self.allowed = tuple(allowed)
+        self.rule = rule  # the refusal's wording, when it is not "must be one of ..."
 
     def __call__(self, value: object) -> str | None:
         if any(type(value) is type(a) and value == a for a in self.allowed):
             return None
+        if self.rule:
+            return self.rule
         shown = [str(a) for a in self.allowed]
         hint = f"; {rules.did_you_mean(value, shown)}" if isinstance(value, str) else ""
         return f"must be one of {', '.join(shown)}{hint}"
@@ -619,6 +678,15 @@ class Table:
     required: tuple[str, ...] = ()
     defaults: Mapping[str, object] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    # A required key's refusal when absent, where it says more than "required".
+    missing: Mapping[str, str] = field(default_factory=dict)
+    # An unknown key's refusal, where it is not "unknown key; did you mean ...".
+    unknown: str = ""
+    # The block's parser takes an optional key's null as the key left out (the SDK's x=None).
+    nullable: bool = False
+
+    def unknown_rule(self, key: str) -> str:
+        return self.unknown or rules.unknown_key_rule(key, self.args)
 
     def read(
         self, field: str, data: object, errors: ErrorCollector, *, framework: str = "", not_object: str = ""
@@ -630,12 +698,12 @@ class Table:
             return None
         for key in self.required:
             if key not in data:
-                errors.add(f"{field}.{key}", None, "required")
+                errors.add(f"{field}.{key}", None, self.missing.get(key, "required"))
         good: dict[str, Any] = {}
         for key, value in data.items():
             entry, path = self.args.get(str(key)), f"{field}.{key}"
             if entry is None:
-                errors.add(path, value, rules.unknown_key_rule(str(key), self.args))
+                errors.add(path, value, self.unknown_rule(str(key)))
             elif isinstance(entry, str):
                 errors.add(path, value, f"refused: {entry}")
             else:
@@ -652,11 +720,59 @@ class Table:
                 props[name] = {"not": {}, "description": f"refused: {entry}"}
                 continue
             props[name] = entry.schema()
+            if self.nullable and name not in self.required:
+                props[name] = or_null(props[name])
             if name in self.defaults:
                 props[name]["default"] = self.defaults[name]
+            if name in self.notes:
+                props[name]["description"] = self.notes[name]
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
         if self.required:
             out["required"] = list(self.required)
         if description:
             out["description"] = description
         return out
+
+
+@dataclass(frozen=True)
+class MapOf(Kind):
+    """An object of name -> value (a spec's `inputs`): each name passing `key`, each value read
+    by `value`, at most `limit` entries; `what` names them ("channel name -> channel")."""
+
+    key: Kind
+    value: Kind
+    limit: int
+    what: str
+    plural: str
+
+    def __call__(self, value: object) -> str | None:
+        probe = ErrorCollector()
+        self.read("value", value, "", probe)
+        return probe.errors[0].rule if probe.errors else None
+
+    def read(self, field: str, value: object, framework: str, errors: ErrorCollector) -> object:
+        if not isinstance(value, Mapping):
+            errors.add(field, value, f"must be an object of {self.what}")
+            return None
+        if len(value) > self.limit:
+            errors.add(field, len(value), f"at most {self.limit} {self.plural}")
+        out: dict[str, object] = {}
+        for name, item in value.items():
+            if (problem := self.key(name)) is not None:
+                errors.add(f"{field}.{name}", name, problem)
+                continue
+            got = self.value.read(f"{field}.{name}", item, framework, errors)
+            if got is not None:
+                out[str(name)] = got
+        return out
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "propertyNames": self.key.schema(),
+            "additionalProperties": self.value.schema(),
+            "maxProperties": self.limit,
+        }
+
+    def describe(self) -> str:
+        return f"object of {self.what}, at most {self.limit}"

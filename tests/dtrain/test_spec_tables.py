@@ -1,0 +1,253 @@
+"""The parser and the JSON Schema read one table per block, so they cannot drift: for every block,
+every key the schema names the parser takes (and the reverse: a key the schema does not name the
+parser refuses as unknown), and sample specs, valid and not, get the same answer from both
+(`dtrain validate` may refuse more: the cross-field rules a schema cannot say are its alone)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from dtrain.jobspec.errors import SpecError, SpecErrors
+from dtrain.jobspec.schema import job_spec_schema
+from dtrain.jobspec.spec import parse_spec
+
+SCHEMA = job_spec_schema()
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+REPO = Path(__file__).resolve().parents[2]
+BASE: dict[str, Any] = {
+    "framework": "pytorch",
+    "estimator": {
+        "entry_point": "train_ddp.py",
+        "image_uri": "ddp",
+        "instance_type": "ml.g5.xlarge",
+        "instance_count": 1,
+    },
+}
+
+
+def _problems(spec: dict[str, Any]) -> dict[str, str]:
+    """field -> rule of every problem `dtrain validate` (parse_spec) finds; {} when it accepts."""
+    try:
+        parse_spec(spec)
+    except SpecError as exc:
+        return {exc.field: exc.rule}
+    except SpecErrors as exc:
+        return {e.field: e.rule for e in exc}
+    return {}
+
+
+def _with(path: str, obj: dict[str, Any]) -> Callable[[str, object], dict[str, Any]]:
+    """A spec with `obj` at `path` (dotted), and one more key in it."""
+
+    def build(key: str, value: object) -> dict[str, Any]:
+        spec = copy.deepcopy(BASE)
+        *parents, last = path.split(".") if path else [""]
+        where = spec
+        for part in parents:
+            where = where.setdefault(part, {})
+        if last:
+            where[last] = {**copy.deepcopy(obj), key: value}
+            return spec
+        return {**spec, key: value}
+
+    return build
+
+
+def _object(node: dict[str, Any]) -> dict[str, Any]:
+    """An optional block's schema is `anyOf: [null, the object]` where it carries combinators."""
+    if "properties" not in node and "anyOf" in node:
+        return next(s for s in node["anyOf"] if s != {"type": "null"})
+    return node
+
+
+def _at(*keys: str) -> Callable[[], dict[str, Any]]:
+    def find() -> dict[str, Any]:
+        node: Any = SCHEMA
+        for key in keys:
+            node = _object(node)[key]
+        return _object(node)
+
+    return find
+
+
+def _channel_shape(required: str) -> Callable[[], dict[str, Any]]:
+    def find() -> dict[str, Any]:
+        shapes = SCHEMA["properties"]["inputs"]["additionalProperties"]["oneOf"]
+        return next(s for s in shapes if required in s.get("required", ()))
+
+    return find
+
+
+def _distribution() -> dict[str, Any]:
+    return _at("properties", "estimator", "properties", "distribution")()
+
+
+_S3 = {"s3_data": "s3://my-bucket/x"}
+_FS = {"file_system_id": "fs-0123abcd", "file_system_type": "EFS", "directory_path": "/x"}
+# block -> (its object's schema, a spec holding the block plus one key, the block's field path)
+BLOCKS: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[str, object], dict[str, Any]], str]] = {
+    "top level": (_at(), _with("", {}), ""),
+    "estimator": (_at("properties", "estimator"), _with("estimator", BASE["estimator"]), "estimator."),
+    "inputs TrainingInput": (_channel_shape("s3_data"), _with("inputs.train", _S3), "inputs.train."),
+    "inputs FileSystemInput": (_channel_shape("file_system_id"), _with("inputs.train", _FS), "inputs.train."),
+    "inputs file-system shortcut": (
+        _channel_shape("file_system"),
+        _with("inputs.train", {"file_system": "efs", "path": "x"}),
+        "inputs.train.",
+    ),
+    "inputs data-bucket shortcut": (
+        _channel_shape("s3"),
+        _with("inputs.train", {"s3": "data", "path": "x"}),
+        "inputs.train.",
+    ),
+    "inputs processing output": (
+        _channel_shape("processing_output"),
+        _with("inputs.train", {"processing_output": "x"}),
+        "inputs.train.",
+    ),
+    "distribution": (
+        _distribution,
+        _with("estimator.distribution", {"mpi": {"enabled": True}}),
+        "estimator.distribution.",
+    ),
+    "distribution.mpi": (
+        lambda: _distribution()["properties"]["mpi"],
+        _with("estimator.distribution.mpi", {"enabled": True}),
+        "estimator.distribution.mpi.",
+    ),
+    "distribution.smdistributed.dataparallel": (
+        lambda: _distribution()["properties"]["smdistributed"]["properties"]["dataparallel"],
+        _with("estimator.distribution.smdistributed.dataparallel", {"enabled": True}),
+        "estimator.distribution.smdistributed.dataparallel.",
+    ),
+    "experiment_config": (
+        _at("properties", "experiment_config"),
+        _with("experiment_config", {}),
+        "experiment_config.",
+    ),
+    "sweep": (_at("properties", "sweep"), _with("sweep", {}), "sweep."),
+    "processing.processor": (
+        _at("properties", "processing", "properties", "processor"),
+        _with("processing.processor", {}),
+        "processing.processor.",
+    ),
+    "processing.run": (
+        _at("properties", "processing", "properties", "run"),
+        _with("processing.run", {}),
+        "processing.run.",
+    ),
+    "deploy": (_at("properties", "deploy"), _with("deploy", {}), "deploy."),
+    "transform": (_at("properties", "transform"), _with("transform", {}), "transform."),
+}
+UNKNOWN = ("unknown key; ", "a processing-output channel takes only processing_output")
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_the_parser_takes_every_key_the_schema_names_and_no_other(block: str) -> None:
+    schema, spec_with, prefix = BLOCKS[block]
+    keys = schema()["properties"]
+    assert keys, block
+    for key in keys:
+        problems = _problems(spec_with(key, {"a value": "of any kind"}))
+        assert not problems.get(f"{prefix}{key}", "").startswith(UNKNOWN), (block, key, problems)
+    problems = _problems(spec_with("no_such_key", 1))
+    assert problems.get(f"{prefix}no_such_key", "").startswith(UNKNOWN), (block, problems)
+    assert not VALIDATOR.is_valid(spec_with("no_such_key", 1)), block
+
+
+def _near_misses() -> list[dict[str, Any]]:
+    """Specs that break one rule of one key (or none), block by block."""
+    channels: list[object] = [
+        "s3://my-bucket/x",
+        "s3://Bad_Bucket/x",
+        {**_S3, "input_mode": "Pipe", "content_type": None},
+        {**_S3, "distribution": "Everywhere"},
+        _FS,
+        {**_FS, "file_system_id": "fs-xyz"},
+        {**_FS, "directory_path": "x"},
+        {**_FS, "directory_path": "/x\ny"},
+        {**_FS, "file_system_type": None},
+        {**_FS, "file_system_access_mode": None, "content_type": None},
+        {"file_system": "fsx", "path": ""},
+        {"file_system": "nfs", "path": "a"},
+        {"file_system": "efs", "path": "a/../b"},
+        {"file_system": "efs"},
+        {"s3": "data", "path": "p", "input_mode": "FastFile"},
+        {"s3": "data", "path": "/"},
+        {"s3": "data", "path": "s3://x/y"},
+        {"s3": "other", "path": "p"},
+        {"s3": "data", "path": "p", "s3_data": "s3://my-bucket/x"},
+        {"processing_output": ""},
+        {"processing_output": None},
+    ]
+    strategies: list[object] = [
+        None,
+        {"mpi": {"enabled": True, "processes_per_host": 2, "custom_mpi_options": ""}},
+        {"mpi": {"enabled": True, "processes_per_host": 0}},
+        {"mpi": {"enabled": True, "custom_mpi_options": "a\nb"}},
+        {"mpi": {"enabled": False}},
+        {"mpi": {"enabled": True}, "pytorchddp": {"enabled": True}},
+        {},
+        {"torch_distributed": {"enabled": True}, "instance_groups": None},
+        {"smdistributed": {"modelparallel": {"enabled": True}}},
+        {"smdistributed": {"dataparallel": {"enabled": True, "custom_mpi_options": 1}}},
+    ]
+    out: list[dict[str, Any]] = []
+    for channel in channels:
+        out.append({**copy.deepcopy(BASE), "inputs": {"train": channel}})
+    for strategy in strategies:
+        spec = copy.deepcopy(BASE)
+        spec["estimator"]["distribution"] = strategy
+        out.append(spec)
+    for experiment in ({}, {"ExperimentName": "e-1"}, {"ExperimentName": "bad_name"}, {"RunName": None}, 3):
+        out.append({**copy.deepcopy(BASE), "experiment_config": experiment})
+    for top in ({"framework": "torch"}, {"job_name": "bad_name"}, {"job_name": None, "sweep": None}):
+        out.append({**copy.deepcopy(BASE), **top})
+    out.append({**copy.deepcopy(BASE), "inputs": {f"c{i}": "s3://my-bucket/x" for i in range(21)}})
+    out.append({**copy.deepcopy(BASE), "inputs": {"bad name": "s3://my-bucket/x"}})
+    out += [json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*.json"))]
+    return out
+
+
+NEAR_MISSES = _near_misses()
+
+
+@pytest.mark.parametrize("spec", NEAR_MISSES, ids=[str(i) for i in range(len(NEAR_MISSES))])
+def test_validate_and_the_schema_agree(spec: dict[str, Any]) -> None:
+    """Each of these breaks at most one single-key rule: both accept it, or both refuse it."""
+    problems = _problems(spec)
+    schema_errors = [e.message for e in VALIDATOR.iter_errors(spec)]
+    assert (problems == {}) == (schema_errors == []), (problems, schema_errors[:3])
+
+
+def test_the_schema_takes_every_spec_validate_takes() -> None:
+    """Random specs (the property tests' generator, fixed examples): whatever `dtrain validate`
+    accepts, the schema accepts; cross-field refusals are validate's alone."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.dtrain.test_spec_properties import specs
+
+    accepted: list[int] = []
+
+    @settings(
+        max_examples=200,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(specs)
+    def check(spec: dict[str, Any]) -> None:
+        if _problems(copy.deepcopy(spec)) == {}:
+            accepted.append(1)
+            assert VALIDATOR.is_valid(spec), [e.message for e in VALIDATOR.iter_errors(spec)][:3]
+
+    check()
+    assert len(accepted) > 20  # the generator builds valid specs often enough to mean something
