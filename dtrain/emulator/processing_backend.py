@@ -29,7 +29,6 @@ from urllib.parse import urlparse
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
-from dtrain.jobspec.naming import JOB_NAME_RE, is_valid_job_name
 from dtrain.local.processing_job import run_processing_locally
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -212,37 +211,9 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
 
 
 # -- the shims -----------------------------------------------------------------------------
-def _create_refused(name: str, request: Mapping[str, Any], region: str, account: str) -> str | None:
-    """Why SageMaker answers this CreateProcessingJob with a ValidationException, or None."""
-    if not is_valid_job_name(name):
-        # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's
-        # own constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
-        return (
-            f"1 validation error detected: Value '{name}' at 'processingJobName' failed "
-            "to satisfy constraint: Member must satisfy regular expression pattern: "
-            f"^{JOB_NAME_RE.pattern}"
-        )
-    # SageMaker ARNs carry the name in lower case (as the authz mapper builds them).
-    arn = f"arn:aws:sagemaker:{region}:{account}:processing-job/{name.lower()}"
-    refused = authz_hook.service_cannot_assume(
-        "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), arn
-    )
-    # The same key checks as a training job's: a grant on the volume key, encryption with
-    # the output key, both by the execution role.
-    keys = {
-        "RoleArn": request.get("RoleArn", ""),
-        "ResourceConfig": dict(request.get("ProcessingResources", {}).get("ClusterConfig", {})),
-        "OutputDataConfig": {
-            k: v for k, v in (request.get("ProcessingOutputConfig") or {}).items() if k == "KmsKeyId"
-        },
-    }
-    # SageMaker checks at create that it can assume the role (and use its keys).
-    return refused or authz_hook.job_keys_refused(keys, name, region)
-
-
 def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> None:
-    """CreateProcessingJob (throttling, role and key checks, the backend runs the job) and
-    StopProcessingJob onto moto's SageMaker; the lifecycle gate refuses what AWS refuses first."""
+    """CreateProcessingJob (throttling, the backend runs the job) and StopProcessingJob onto
+    moto's SageMaker; the lifecycle gate refuses what AWS refuses first."""
     from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
@@ -259,13 +230,11 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
             _CURRENT_REQUEST.value = None
 
     def create_processing_job(self: Any, processing_job_name: str, **kwargs: Any) -> Any:
-        # A name in use and the quotas: answered by the lifecycle gate before this.
+        # A name in use, the quotas, the name pattern, the role and its keys: answered by the
+        # lifecycle gate before this.
         if not sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        refused = _create_refused(processing_job_name, request, self.region_name, self.account_id)
-        if refused:
-            raise JsonRESTError("ValidationException", refused)
         job = original_create(self, processing_job_name=processing_job_name, **kwargs)
         hook = getattr(sagemaker_backend, "processing_created", None)
         if hook is not None:

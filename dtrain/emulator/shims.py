@@ -441,19 +441,11 @@ def _install_sagemaker(patch: Patch, shims: Shims) -> None:
     patch(SageMakerResponse, "create_training_job", create_response)
 
     def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:
-        # A name in use, quotas, service rules: answered by the lifecycle gate before this.
+        # A name in use, quotas, service rules, the role and its keys: answered by the lifecycle
+        # gate before this.
         if not shims.sagemaker_backend.admit_create():
             raise JsonRESTError("ThrottlingException", "Rate exceeded")
         request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        job_arn = (
-            f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:training-job/{training_job_name.lower()}"
-        )
-        refused = authz_hook.service_cannot_assume(
-            "sagemaker.amazonaws.com", str(request.get("RoleArn", "")), job_arn
-        )
-        refused = refused or authz_hook.job_keys_refused(request, training_job_name, self.region_name)
-        if refused:  # SageMaker checks at create that it can assume the role (and use its keys)
-            raise JsonRESTError("ValidationException", refused)
         job = original_create(self, training_job_name=training_job_name, **kwargs)
         shims.sagemaker_backend.created(self, job, request)
         return job

@@ -263,13 +263,16 @@ def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
     tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CreateProcessingJob with ProcessingJobName "../../victim": SageMaker's name pattern refuses
-    it (ValidationException) before any folder of local mode is named after it. About 10 s on a
-    busy machine: moto's SageMaker imports (only the processing shims are installed)."""
+    it (ValidationException, the lifecycle gate's answer) before any folder of local mode is
+    named after it. About 10 s on a busy machine: moto's SageMaker imports (only the gate and the
+    processing shims are installed)."""
     import boto3
     from botocore.exceptions import ClientError
     from moto import mock_aws
 
     from dtrain.emulator import processing_backend
+    from dtrain.emulator.class_patches import class_patches
+    from dtrain.emulator.lifecycle import Lifecycle, gate
     from dtrain.emulator.sagemaker import EventPlaybackBackend
 
     for key, value in {
@@ -280,19 +283,12 @@ def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
         monkeypatch.setenv(key, value)
     request = _request(tmp_path)
     del request["ProcessingJobName"]
-    # Only the processing shims (the whole emulator's take half a minute to install).
-    saved: list[tuple[Any, str, Any]] = []
-
-    def patch(owner: Any, name: str, value: Any) -> None:
-        saved.append((owner, name, owner.__dict__[name]))
-        setattr(owner, name, value)
-
-    try:
+    # Only the lifecycle gate, which refuses it, and the processing shims behind it (the whole
+    # emulator's take half a minute to install).
+    with class_patches() as patch:
+        gate.install(patch, Lifecycle())
         processing_backend.install(patch, EventPlaybackBackend())
         with mock_aws(), pytest.raises(ClientError) as refused:
             boto3.client("sagemaker").create_processing_job(ProcessingJobName="../../victim", **request)
-    finally:
-        for owner, name, value in reversed(saved):
-            setattr(owner, name, value)
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert "processingJobName" in refused.value.response["Error"]["Message"]

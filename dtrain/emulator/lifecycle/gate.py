@@ -20,13 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.lifecycle import quotas as q
 from dtrain.emulator.lifecycle import rules
+from dtrain.jobspec.naming import JOB_NAME_RE, is_valid_job_name
 from dtrain.jobspec.service_rules import SERVICE_RULES
 
 if TYPE_CHECKING:
@@ -166,11 +168,55 @@ def check_quotas(book: q.QuotaBook, backend: Any, operation: str, params: Mappin
         raise Refused("ResourceLimitExceeded", str(exceeded)) from exceeded
 
 
+def check_access(backend: Any, operation: str, params: Mapping[str, Any]) -> None:
+    """SageMaker checks at create that it can assume the job's role and that the role may use
+    the job's volume and output keys (answered by the emulator's IAM engine, when it runs one)."""
+    if operation not in _JOB_KEYS:
+        return
+    resource, key = rules.OPERATIONS[operation]
+    name = str(params.get(key) or "")
+    if operation == "CreateProcessingJob" and not is_valid_job_name(name):
+        # The name becomes a folder of local mode's: "../x" must not reach it. SageMaker's own
+        # constraint (API Reference, CreateProcessingJob, ProcessingJobName: Pattern).
+        raise Refused(
+            "ValidationException",
+            f"1 validation error detected: Value '{name}' at 'processingJobName' failed "
+            "to satisfy constraint: Member must satisfy regular expression pattern: "
+            f"^{JOB_NAME_RE.pattern}",
+        )
+    role = str(params.get("RoleArn", ""))
+    refused = authz_hook.service_cannot_assume(
+        "sagemaker.amazonaws.com", role, arn_of(backend, resource, name)
+    )
+    refused = refused or authz_hook.job_keys_refused(_JOB_KEYS[operation](params), name, backend.region_name)
+    if refused:
+        raise Refused("ValidationException", refused)
+
+
+def _processing_keys(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A processing job's keys in a training request's shape: a grant on the volume key,
+    encryption with the output key, both by the execution role, as for a training job."""
+    return {
+        "RoleArn": params.get("RoleArn", ""),
+        "ResourceConfig": dict(params.get("ProcessingResources", {}).get("ClusterConfig", {})),
+        "OutputDataConfig": {
+            k: v for k, v in (params.get("ProcessingOutputConfig") or {}).items() if k == "KmsKeyId"
+        },
+    }
+
+
+_JOB_KEYS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] = {
+    "CreateTrainingJob": lambda params: params,
+    "CreateProcessingJob": _processing_keys,
+}
+
+
 def check(lifecycle: Lifecycle, backend: Any, operation: str, params: Mapping[str, Any]) -> None:
     """Raise Refused with SageMaker's answer when SageMaker would refuse this call."""
     check_state(backend, operation, params)
     check_service_rules(operation, params)
     check_quotas(lifecycle.quotas, backend, operation, params)
+    check_access(backend, operation, params)
 
 
 def error_response(refused: Refused) -> tuple[int, dict[str, str], str]:
