@@ -86,6 +86,7 @@ def _validate(args: argparse.Namespace) -> int:
     from dtrain.jobspec.placeholder import placeholder_platform
     from dtrain.jobspec.spec import load_spec
     from dtrain.jobspec.summary import spec_summary
+    from dtrain.orchestration.execution_plan import planned_state_of_requests
     from dtrain.requests.execution_requests import execution_requests
 
     try:
@@ -95,6 +96,10 @@ def _validate(args: argparse.Namespace) -> int:
         # Every request the execution makes (each sweep item's too) must build.
         requests = execution_requests(spec, platform or placeholder_platform())
         _platform_checks(spec, requests, platform or placeholder_platform(), real=platform is not None)
+        # A sweep whose Step Functions state would pass 256 KiB: Prepare's own check.
+        planned_state_of_requests(
+            spec.raw, requests, output_uri=(platform or placeholder_platform()).output_s3_uri
+        )
     except (SpecError, SpecErrors) as exc:
         return _print_errors(exc)
     except OSError as exc:

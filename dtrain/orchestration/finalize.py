@@ -8,7 +8,7 @@ from typing import Any
 
 from dtrain.orchestration.errors import JobStoppedWithoutModel
 from dtrain.orchestration.outcome import failure_message, finalize_output, success_message
-from dtrain.orchestration.sweep import rank_results
+from dtrain.orchestration.sweep import FAILURE_REASON_CHARS, rank_results
 
 
 def plain_cause(cause: str | None) -> str:
@@ -56,7 +56,6 @@ def finalize_failure(
 # carries only what ranking and the user's first look need; the job's full result goes to its
 # ledger row (Ledger.record_result) and stays in SageMaker's DescribeTrainingJob.
 NOTIFIED_SWEEP_ROWS = 10
-FAILURE_REASON_CHARS = 200
 
 
 def slim_item_row(full: Mapping[str, Any], *, index: int, metric: str) -> dict[str, Any]:

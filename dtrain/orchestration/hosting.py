@@ -31,13 +31,21 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from dtrain.jobspec.digests import ledger_spec_digest
-from dtrain.jobspec.errors import SpecError
 from dtrain.jobspec.naming import job_name_for
 from dtrain.orchestration import hosting_requests
 from dtrain.orchestration.backoff import is_transient
 from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import EndpointBusy, InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
+from dtrain.orchestration.execution_plan import (  # noqa: F401 (DEPLOY_TIMEOUT_S, TRANSFORM_TIMEOUT_S: callers read them here)
+    DEPLOY,
+    DEPLOY_TIMEOUT_S,
+    HOSTING_BLOCKS,
+    TRANSFORM_BLOCK,
+    TRANSFORM_TIMEOUT_S,
+    hosting_block,
+    hosting_entry,
+)
 from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists
@@ -48,27 +56,9 @@ from dtrain.orchestration.payloads import HostingPayload
 
 log = logging.getLogger(__name__)
 
-DEPLOY = "deploy"
-TRANSFORM_BLOCK = "transform"
-HOSTING_BLOCKS = (DEPLOY, TRANSFORM_BLOCK)
-# How long the state machine waits for an endpoint / a transform job before it gives up on the
-# callback (reconcile answers a lost event long before). Endpoint creation takes minutes; a
-# transform job has no run limit of its own in its request, so a day, as training's default.
-DEPLOY_TIMEOUT_S = 2 * 3600
-TRANSFORM_TIMEOUT_S = 24 * 3600
-
 
 class NothingToHost(Exception):
     """No completed training job to take a model from (a sweep whose every trial failed)."""
-
-
-def hosting_block(spec: Mapping[str, Any]) -> str | None:
-    present = [b for b in HOSTING_BLOCKS if spec.get(b) is not None]
-    if len(present) > 1:
-        raise SpecError(
-            "transform", "{...}", "one execution either deploys or transforms: the spec has deploy too"
-        )
-    return present[0] if present else None
 
 
 def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = False) -> dict[str, Any] | None:
@@ -81,9 +71,7 @@ def hosting_plan(spec: Mapping[str, Any], platform: Any, *, is_sweep: bool = Fal
     if block is None:
         return None
     hosting_requests.repack_plan(spec, platform, "validate", block)
-    timeout = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
-    # A sweep hosts its best trial (the ranked result's `best`), chosen after every trial ended.
-    return {"kind": block, "timeout_seconds": timeout, "best_of_sweep": is_sweep}
+    return hosting_entry(spec, is_sweep=is_sweep)
 
 
 def _prefix(platform: Any) -> str:

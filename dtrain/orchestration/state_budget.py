@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dtrain.jobspec.errors import SpecError
-from dtrain.orchestration.finalize import FAILURE_REASON_CHARS
+from dtrain.orchestration.sweep import FAILURE_REASON_CHARS
 
 STATE_LIMIT_BYTES = 256 * 1024
 # Kept free under the limit for what the bound does not count (the processing step's callback

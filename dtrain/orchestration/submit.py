@@ -43,6 +43,7 @@ from dtrain.orchestration.capacity import capacity_error
 from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
+from dtrain.orchestration.execution_plan import planned_state
 from dtrain.orchestration.hosting import hosting_plan
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists
@@ -57,7 +58,6 @@ from dtrain.orchestration.processing import (
     processing_base_name,
     training_spec,
 )
-from dtrain.orchestration.state_budget import check_sweep_state
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 
@@ -134,40 +134,24 @@ def prepare(
     from dtrain.requests.platform_grants import check_grants
 
     check_grants(parse_spec(spec_dict), platform)
-    items: list[dict[str, Any]] = []
     overrides_list = [o for o in sweep.overrides] if sweep else [{}]
-    timeout = 0
-    for index, overrides in enumerate(overrides_list):
+    item_timeouts = []
+    for overrides in overrides_list:
         item_spec = apply_overrides(base, overrides) if overrides else base
         request = _build_request(item_spec, platform, validation_job_name(base, platform), region)
-        item_timeout = wait_timeout_seconds(request, margin_s)
-        timeout = max(timeout, item_timeout)
-        items.append({"index": index, "overrides": dict(overrides), "timeout_seconds": item_timeout})
+        item_timeouts.append(wait_timeout_seconds(request, margin_s))
     processing = prepare_processing(
         base, platform, validation_job_name=validation_job_name(base, platform), margin_s=margin_s
     )
-    plan: dict[str, Any] = {
-        "spec": base,
-        "is_sweep": sweep is not None,
-        "timeout_seconds": timeout,
-        "items": items,
-        "max_concurrency": sweep.max_concurrency if sweep else 1,
-        # The Process step's callback writes the processing job's name here; training reads
-        # its outputs from it. None: no processing step.
-        "processing": processing,
-        "has_processing": processing is not None,
-    }
-    if sweep:
-        plan["objective"] = {"metric": sweep.objective_metric, "goal": sweep.goal}
-    hosting = hosting_plan(
-        base, platform, is_sweep=sweep is not None
-    )  # after Finalize: deploy or transform (a sweep's best trial)
-    if hosting is not None:
-        plan["hosting"] = hosting
-    # Issue 26 finding 7: a sweep whose state would pass Step Functions' 256 KiB fails here, with
-    # the spec's field named, not with States.DataLimitExceeded after its jobs ran.
-    check_sweep_state(plan, str(getattr(platform, "output_s3_uri", "") or ""))
-    return plan
+    # Deploy or transform after Finalize: one block, its own inference code in S3 already.
+    hosting_plan(base, platform, is_sweep=sweep is not None)
+    # The plan, its state checked against Step Functions' limit (as validate and submit check it).
+    return planned_state(
+        spec_dict,
+        item_timeouts=item_timeouts,
+        processing_timeout=processing["timeout_seconds"] if processing is not None else None,
+        output_uri=str(getattr(platform, "output_s3_uri", "") or ""),
+    )
 
 
 @dataclass(frozen=True)

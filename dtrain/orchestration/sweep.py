@@ -19,6 +19,10 @@ from typing import Any
 
 from dtrain.jobspec.sweep_spec import MAX_SWEEP_CONCURRENCY, MAX_SWEEP_ENTRIES, SweepSpec
 
+# A sweep row's failure reason is cut to this (dtrain.orchestration.finalize; the state budget,
+# dtrain.orchestration.state_budget, counts every row's at this length).
+FAILURE_REASON_CHARS = 200
+
 MAX_SWEEP_ITEMS = MAX_SWEEP_ENTRIES
 __all__ = ["MAX_SWEEP_CONCURRENCY", "MAX_SWEEP_ITEMS", "apply_overrides", "rank_results", "split_sweep"]
 

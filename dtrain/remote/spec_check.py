@@ -16,6 +16,7 @@ from dtrain.jobspec.naming import MAX_JOB_NAME_LENGTH
 from dtrain.jobspec.placeholder import placeholder_platform
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.spec import load_spec, parse_spec, requirements_note
+from dtrain.orchestration.execution_plan import planned_state_of_requests
 from dtrain.orchestration.processing import build_processing_request
 from dtrain.remote.errors import PlatformNotFound, UsageError
 from dtrain.requests.execution_requests import check_against_platform as check_requests_against_platform
@@ -86,5 +87,7 @@ def check_against_platform(raw_spec: Mapping[str, Any], settings_json: str | Non
         requests = execution_requests(spec, settings, job_name=stand_in, region=settings.region)
         if settings_json:
             check_requests_against_platform(spec, requests, settings)
+        # A sweep whose Step Functions state would pass 256 KiB: Prepare's own check, before upload.
+        planned_state_of_requests(raw_spec, requests, output_uri=settings.output_s3_uri)
     except (SpecError, SpecErrors) as exc:
         raise _report(exc) from exc

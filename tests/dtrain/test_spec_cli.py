@@ -198,3 +198,57 @@ def test_core_import_loads_no_botocore_and_no_yaml() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert proc.stdout.strip() == ""
+
+
+def _sweep_spec(tmp_path: Path, name: str) -> Path:
+    """200 items of 13 numeric hyperparameters named `<name>_NN` (tests/lambda/test_submit_job.py's)."""
+    spec = json.loads((REPO / "examples/ddp_torchrun.json").read_text())
+    spec["sweep"] = {
+        "max_concurrency": 40,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [
+            {f"{name}_{k:02d}": round(0.000123456789 * (i + k + 1), 12) for k in range(13)}
+            for i in range(200)
+        ],
+    }
+    path = tmp_path / f"sweep-{name}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_validate_refuses_a_sweep_whose_state_prepare_would_refuse(
+    tmp_path: Path, platform_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26: validate accepted a sweep whose Step Functions state Prepare refuses (over
+    256 KiB less the margin); both now apply one function (dtrain.orchestration.execution_plan)."""
+    from dtrain.jobspec.errors import SpecError
+    from dtrain.jobspec.platform import PlatformSettings
+    from dtrain.orchestration.submit import prepare
+
+    too_large = _sweep_spec(tmp_path, "a_rather_long_hyperparameter_name")
+    for platform_args in ([], ["--platform", str(platform_file)]):
+        assert main(["validate", str(too_large), *platform_args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sweep.overrides: '200 items': the sweep's Step Functions state would reach"), (
+            err
+        )
+        assert "the limit is 262,144 (256 KiB)" in err
+    platform = PlatformSettings.from_file(str(platform_file))
+    with pytest.raises(SpecError, match=r"sweep\.overrides: '200 items'"):
+        prepare(json.loads(too_large.read_text()), platform, region="us-east-1")
+    # The same width with short names fits: validate and Prepare both accept it.
+    fits = _sweep_spec(tmp_path, "hp")
+    assert main(["validate", str(fits), "--platform", str(platform_file)]) == 0
+    assert prepare(json.loads(fits.read_text()), platform, region="us-east-1")["is_sweep"]
+
+
+def test_submit_refuses_the_same_sweep_before_anything_is_uploaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dtrain submit`'s own check (dtrain.remote.spec_check) applies the same function."""
+    from dtrain.remote.spec_check import SpecRejected, check_against_platform
+
+    too_large = json.loads(_sweep_spec(tmp_path, "a_rather_long_hyperparameter_name").read_text())
+    with pytest.raises(SpecRejected, match="nothing was submitted"):
+        check_against_platform(too_large, None, "dtrain-sweep")
+    assert "sweep.overrides: '200 items'" in capsys.readouterr().err
