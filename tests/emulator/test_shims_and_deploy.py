@@ -199,3 +199,31 @@ def test_deploy_publishes_assets_creates_stacks_in_order_and_lists_what_it_canno
     out = boto3.client("lambda").invoke(FunctionName=deployment.output("B", "FnName"), Payload=b"{}")
     # The asset's code runs, and the cross-stack import resolved to stack A's output.
     assert json.loads(out["Payload"].read())["greeting"] == deployment.output("A", "QueueUrl")
+
+
+def test_deploy_names_a_stack_by_its_cloudformation_name_not_its_artifact_id(
+    shims: Shims, tmp_path: Path
+) -> None:
+    # A DtrainPlatform's child stacks have hashed artifact ids (CDK derives them from the construct
+    # path, here Plat/Network); CloudFormation knows them by the manifest's stackName, as the emulator must.
+    artifact = "PlatNetworkA1B2C3D4"
+    (tmp_path / f"{artifact}.template.json").write_text(
+        json.dumps(
+            {
+                "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"QueueUrl": {"Value": {"Ref": "Q"}}},
+            }
+        )
+    )
+    stack = {"templateFile": f"{artifact}.template.json", "stackName": "PlatNetwork"}
+    manifest = {
+        "artifacts": {
+            artifact: {"type": "aws:cloudformation:stack", "displayName": "Plat/Network", "properties": stack}
+        }
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    deployment = deploy_assembly(boto3.Session(), tmp_path, account="123456789012", region=REGION)
+    assert list(deployment.stacks) == ["PlatNetwork"]
+    described = boto3.client("cloudformation").describe_stacks(StackName="PlatNetwork")["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    assert deployment.output("PlatNetwork", "QueueUrl").startswith("https://")
