@@ -38,6 +38,7 @@ from dtrain.jobspec.values import (
     OneOf,
     PerFramework,
     S3Uri,
+    Table,
     Tags,
     Text,
     anchored,
@@ -620,34 +621,50 @@ def refused(framework: str) -> tuple[str, ...]:
 ESTIMATOR_KEYS: Final = tuple(a.name for a in ARGS if a.refused is None)
 
 
+def _entry(arg: Arg) -> Kind | str:
+    """The table's entry: the kind, or the reason it is refused."""
+    if arg.refused is not None:
+        return arg.refused
+    assert arg.kind is not None
+    return arg.kind
+
+
+def _note(arg: Arg) -> str:
+    note = f"SDK {arg.sdk}; lands in {arg.where}"
+    if arg.frameworks != BOTH:
+        note += f"; {'/'.join(sorted(arg.frameworks))} only"
+    return note
+
+
+# The block's table, built from ARGS: what the parser reads and the schema says. A null argument
+# is the argument left out (the SDK's x=None); the defaults are the SDK's.
+ESTIMATOR_TABLE: Final = Table(
+    "estimator",
+    {a.name: _entry(a) for a in ARGS},
+    required=tuple(a.name for a in ARGS if a.required),
+    defaults={a.name: a.default_value() for a in ARGS if a.default_value() not in (None, {})},
+    notes={a.name: _note(a) for a in ARGS if a.refused is None},
+    nullable=True,
+    only={a.name: a.frameworks for a in ARGS if a.frameworks != BOTH},
+    only_rule="a {only} argument; not taken by {framework}'s estimator",
+)
+assert tuple(ESTIMATOR_TABLE.args) == tuple(a.name for a in ARGS)
+
+
 def read_args(data: Mapping[str, object], framework: str, errors: ErrorCollector) -> dict[str, Any]:
-    """Each argument checked by its kind; absent (or null) ones take the table's default."""
+    """Each argument checked by its kind (ESTIMATOR_TABLE); absent (or null) ones take the
+    default; one its kind refused is None, for the cross-field rules that follow."""
+    got = ESTIMATOR_TABLE.read("estimator", data, errors, framework=framework) or {}
     out: dict[str, Any] = {}
-    known = [a.name for a in ARGS if framework in a.frameworks]
-    for key in data:
-        arg = ARGS_BY_NAME.get(str(key))
-        if arg is None:
-            errors.add(f"estimator.{key}", data[key], rules.unknown_key_rule(str(key), known))
-        elif framework not in arg.frameworks:
-            errors.add(
-                f"estimator.{key}",
-                data[key],
-                f"a {'/'.join(sorted(arg.frameworks))} argument; not taken by {framework}'s estimator",
-            )
     for arg in ARGS:
-        path = f"estimator.{arg.name}"
-        raw = data.get(arg.name)
-        if raw is None or framework not in arg.frameworks:
-            if arg.required:
-                errors.add(path, None, "required")
-            if arg.refused is None:
-                out[arg.name] = arg.default_value()
-            continue
         if arg.refused is not None:
-            errors.add(path, raw, f"refused: {arg.refused}")
             continue
-        assert arg.kind is not None
-        out[arg.name] = arg.kind.read(path, raw, framework, errors)
+        if arg.name in got:
+            out[arg.name] = got[arg.name]
+        elif data.get(arg.name) is not None and framework in arg.frameworks:
+            out[arg.name] = None  # refused by its kind (reported)
+        else:
+            out[arg.name] = arg.default_value()
     return out
 
 

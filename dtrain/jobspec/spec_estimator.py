@@ -16,13 +16,12 @@ from dtrain.jobspec.debugger_rules import RuleSpec
 from dtrain.jobspec.distribution import DistributionSpec
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.estimator_args import (
-    ARGS,
-    BOTH,
     DEFAULT_CONTAINER_LOG_LEVEL,
     DEFAULT_MAX_RUN,
     DEFAULT_MODEL_CHANNEL,
     DEFAULT_VOLUME_SIZE,
     ESTIMATOR_KEYS,
+    ESTIMATOR_TABLE,
     read_args,
 )
 from dtrain.jobspec.estimator_rules import (
@@ -33,7 +32,6 @@ from dtrain.jobspec.estimator_rules import (
 )
 from dtrain.jobspec.estimator_values import PACKAGED_IMAGES, check_hyperparameters, check_tag
 from dtrain.jobspec.instance_groups import InstanceGroup, primary_instance_type
-from dtrain.jobspec.values import or_null
 
 __all__ = [
     "DEFAULT_MAX_RUN",
@@ -152,28 +150,6 @@ def parse_estimator(data: object, framework: str, errors: ErrorCollector) -> Est
 
 
 def estimator_schema() -> dict[str, Any]:
-    """JSON Schema of the `estimator` block, generated from ARGS: accepted arguments with their
-    kind's schema (null allowed: read_args takes it as the argument left out), refused ones with
-    the reason; plus instance_shape, the one cross-field rule a schema can say."""
-    props: dict[str, Any] = {}
-    for arg in ARGS:
-        if arg.refused is not None:
-            props[arg.name] = {"not": {}, "description": f"refused: {arg.refused}"}
-            continue
-        assert arg.kind is not None
-        schema = arg.kind.schema()
-        if not arg.required:
-            schema = or_null(schema)
-        if arg.default_value() not in (None, {}):
-            schema["default"] = arg.default_value()
-        note = f"SDK {arg.sdk}; lands in {arg.where}"
-        if arg.frameworks != BOTH:
-            note += f"; {'/'.join(sorted(arg.frameworks))} only"
-        props[arg.name] = {**schema, "description": note}
-    return {
-        "type": "object",
-        "properties": props,
-        "additionalProperties": False,
-        "required": [a.name for a in ARGS if a.required],
-        **INSTANCE_SHAPE_SCHEMA,
-    }
+    """JSON Schema of the `estimator` block: ESTIMATOR_TABLE's, plus instance_shape, the one
+    cross-field rule a schema can say."""
+    return {**ESTIMATOR_TABLE.schema(), **INSTANCE_SHAPE_SCHEMA}

@@ -684,9 +684,18 @@ class Table:
     unknown: str = ""
     # The block's parser takes an optional key's null as the key left out (the SDK's x=None).
     nullable: bool = False
+    # Keys only some frameworks' classes take, and the refusal under another framework
+    # (formatted with `only`, the frameworks that take it, and `framework`).
+    only: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    only_rule: str = "a {only} argument; not taken by {framework}'s class"
 
-    def unknown_rule(self, key: str) -> str:
-        return self.unknown or rules.unknown_key_rule(key, self.args)
+    def unknown_rule(self, key: str, framework: str = "") -> str:
+        known = [k for k in self.args if self.takes(k, framework)]
+        return self.unknown or rules.unknown_key_rule(key, known)
+
+    def takes(self, key: str, framework: str) -> bool:
+        """Whether `framework`'s class takes the key ("": any framework)."""
+        return not framework or framework in self.only.get(key, (framework,))
 
     def read(
         self, field: str, data: object, errors: ErrorCollector, *, framework: str = "", not_object: str = ""
@@ -696,6 +705,8 @@ class Table:
         if not isinstance(data, Mapping):
             errors.add(field, data, not_object or f"must be an object ({', '.join(self.required)} required)")
             return None
+        if self.nullable:
+            data = {k: v for k, v in data.items() if v is not None}
         for key in self.required:
             if key not in data:
                 errors.add(f"{field}.{key}", None, self.missing.get(key, "required"))
@@ -703,7 +714,10 @@ class Table:
         for key, value in data.items():
             entry, path = self.args.get(str(key)), f"{field}.{key}"
             if entry is None:
-                errors.add(path, value, self.unknown_rule(str(key)))
+                errors.add(path, value, self.unknown_rule(str(key), framework))
+            elif not self.takes(str(key), framework):
+                only = "/".join(sorted(self.only[str(key)]))
+                errors.add(path, value, self.only_rule.format(only=only, framework=framework))
             elif isinstance(entry, str):
                 errors.add(path, value, f"refused: {entry}")
             else:
@@ -717,7 +731,9 @@ class Table:
         props: dict[str, Any] = {}
         for name, entry in self.args.items():
             if isinstance(entry, str):
-                props[name] = {"not": {}, "description": f"refused: {entry}"}
+                # Refused: absent (or, in a nullable block, null: the key left out) only.
+                refused: dict[str, Any] = {"type": "null"} if self.nullable else {"not": {}}
+                props[name] = {**refused, "description": f"refused: {entry}"}
                 continue
             props[name] = entry.schema()
             if self.nullable and name not in self.required:

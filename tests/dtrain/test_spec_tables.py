@@ -206,6 +206,10 @@ def _near_misses() -> list[dict[str, Any]]:
         spec = copy.deepcopy(BASE)
         spec["estimator"]["distribution"] = strategy
         out.append(spec)
+    for arguments in ({"git_config": None, "max_run": None}, {"git_config": {"repo": "x"}}, {"max_run": 0}):
+        spec = copy.deepcopy(BASE)
+        spec["estimator"].update(arguments)
+        out.append(spec)
     for experiment in ({}, {"ExperimentName": "e-1"}, {"ExperimentName": "bad_name"}, {"RunName": None}, 3):
         out.append({**copy.deepcopy(BASE), "experiment_config": experiment})
     for top in ({"framework": "torch"}, {"job_name": "bad_name"}, {"job_name": None, "sweep": None}):
