@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +35,22 @@ AWS_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/dtrain-hostile/credentials",
     "AWS_CONFIG_FILE": "/nonexistent/dtrain-hostile/config",
 }
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake AWS settings in this process's environment, for a case calling moto in-process."""
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A port that answers, as a live emulator's would."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture

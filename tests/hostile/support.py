@@ -183,3 +183,16 @@ def write_processing_spec(
     path = folder / "job.json"
     path.write_text(json.dumps(spec))
     return path
+
+
+# A job's script that ignores SIGTERM and leaves a grandchild in its own session doing the same,
+# then writes READY_FILE: what a stop must still end, whole (training and processing alike).
+STUBBORN_JOB = """\
+import os, signal, subprocess, sys, time
+from pathlib import Path
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c",
+    "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+Path(os.environ["READY_FILE"]).write_text("ready")
+time.sleep(600)
+"""

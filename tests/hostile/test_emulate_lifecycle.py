@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,14 +39,6 @@ def _record(state_dir: Path, port: int, pid: int) -> Path:
     state = {"pid": pid, "endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1"}
     path.write_text(json.dumps({**state, **(process_identity(pid) or {})}))
     return path
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_up_on_a_port_in_use_fails_at_once(

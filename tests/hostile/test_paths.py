@@ -186,7 +186,7 @@ def test_an_output_prefix_keeps_objects_the_job_did_not_write(tmp_path: Path) ->
 
 
 def test_an_s3_key_with_dotdot_is_not_downloaded_outside_its_folder(
-    tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, victim: Path, aws_env: None
 ) -> None:
     """S3 stores `data/../../victim/x` as that key; local mode must not write it as a path."""
     import boto3
@@ -194,12 +194,6 @@ def test_an_s3_key_with_dotdot_is_not_downloaded_outside_its_folder(
 
     from dtrain.local.s3 import download_prefix
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
     dest = tmp_path / "w" / "channel"
     with mock_aws():
         s3 = boto3.client("s3")
@@ -260,7 +254,7 @@ def test_the_emulator_never_adopts_a_tmp_folder_it_did_not_make(
 
 
 def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
-    tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, victim: Path, aws_env: None
 ) -> None:
     """CreateProcessingJob with ProcessingJobName "../../victim": SageMaker's name pattern refuses
     it (ValidationException, the lifecycle gate's answer) before any folder of local mode is
@@ -275,12 +269,6 @@ def test_the_emulator_refuses_a_processing_job_name_that_is_a_path(
     from dtrain.emulator.lifecycle import Lifecycle, gate
     from dtrain.emulator.sagemaker import EventPlaybackBackend
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
     request = _request(tmp_path)
     del request["ProcessingJobName"]
     # Only the lifecycle gate, which refuses it, and the processing shims behind it (the whole

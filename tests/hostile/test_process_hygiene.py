@@ -18,23 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.support import MARKER_ENV, wait_gone
-
-STUBBORN_TRAINER = """\
-import os, signal, subprocess, sys, time
-from pathlib import Path
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-subprocess.Popen([sys.executable, "-c",
-    "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-Path(os.environ["READY_FILE"]).write_text("ready")
-time.sleep(600)
-"""
+from tests.hostile.support import MARKER_ENV, STUBBORN_JOB, wait_gone
 
 
 def _start_local_job(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
     source = tmp_path / "src"
     source.mkdir()
-    (source / "train.py").write_text(STUBBORN_TRAINER)
+    (source / "train.py").write_text(STUBBORN_JOB)
     spec = {
         "framework": "pytorch",
         "job_name": "stubborn",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from tests.hostile.support import (
     MARKER_ENV,
     PREP_RUN,
+    STUBBORN_JOB,
     Outcome,
     dead_port,
     marked_pids,
@@ -49,15 +49,6 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
     yield proc
     proc.kill()
     proc.wait()
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port that answers, as a live emulator's would."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def process_identity(pid: int) -> dict[str, Any] | None:
@@ -204,20 +195,9 @@ def test_a_second_server_for_one_workdir_gives_up(
     assert (workdir / "tmp" / "in-use.txt").exists()
 
 
-STUBBORN_PROCESSING = """\
-import os, signal, subprocess, sys, time
-from pathlib import Path
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-subprocess.Popen([sys.executable, "-c",
-    "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-Path(os.environ["READY_FILE"]).write_text("ready")
-time.sleep(600)
-"""
-
-
 def _processing_spec(tmp_path: Path) -> Path:
     return write_processing_spec(
-        tmp_path, job_name="stubborn-processing", script=STUBBORN_PROCESSING, run=PREP_RUN, instance_count=2
+        tmp_path, job_name="stubborn-processing", script=STUBBORN_JOB, run=PREP_RUN, instance_count=2
     )
 
 

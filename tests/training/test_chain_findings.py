@@ -45,7 +45,7 @@ from dtrain.local.host_network import HostNetwork, leftover_namespaces
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
-from tests.training.support import wait_for
+from tests.training.support import script_job_dirs, start_host_chains, wait_for
 
 # A rank whose checkpoint takes 3 s: it writes checkpoints/rank-<r>.done when it is complete.
 SLOW_CHECKPOINT_RANK = """
@@ -111,10 +111,7 @@ def test_finding4_ddp_mpirun_lets_a_slow_checkpoint_finish(tmp_path: Path) -> No
     odls_base_sigkill_timeout (30 s); the chain is killed once both checkpoints are complete
     (mpirun itself would exit 30 s later). On the old image (Open MPI's 1 s) the ranks are
     SIGKILLed 1 s into their 3 s checkpoint, no rank-*.done appears and mpirun exits."""
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "slow_checkpoint.py").write_text(SLOW_CHECKPOINT_RANK)
-    (tmp_path / "data").mkdir()
+    code = script_job_dirs(tmp_path, "slow_checkpoint.py", SLOW_CHECKPOINT_RANK)
     spec = small_job(
         "ddp", "pytorchddp", entry_point="slow_checkpoint.py", hyperparameters={"epochs": 1}, source_dir=code
     )
@@ -192,10 +189,7 @@ def test_finding1_parameter_server_hosts_finish_with_the_image_curl(
     a ps per host, runs the script, and algo-2 then polls the master with `curl algo-1:2222`
     until it is down. Slow (~40 s: each host's toolkit imports TensorFlow). On the old image (no
     curl in its inventory) algo-2's toolkit fails with FileNotFoundError: 'curl'."""
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "show_host.py").write_text(SHOW_HOST)
-    (tmp_path / "data").mkdir()
+    code = script_job_dirs(tmp_path, "show_host.py", SHOW_HOST)
     spec = small_job(
         "horovod",
         "parameter_server",
@@ -207,19 +201,7 @@ def test_finding1_parameter_server_hosts_finish_with_the_image_curl(
     bases = prepare_job_trees(tmp_path / "job", spec, ranks=1, data=tmp_path / "data", code=code)
     hosts = ["algo-1", "algo-2"]
     with HostNetwork(hosts) as network:
-        logs = [open(tmp_path / f"{host}.log", "w") for host in hosts]  # noqa: SIM115
-        chains = [
-            start_chain(
-                "horovod",
-                base,
-                toolkit_bin=image_toolkit_bin("horovod"),
-                hostname=host,
-                hosts=hosts,
-                output=log,
-                network=network,
-            )
-            for host, base, log in zip(hosts, bases, logs, strict=True)
-        ]
+        chains, logs = start_host_chains("horovod", bases, hosts, network, tmp_path)
         codes = harness.wait_chains(chains, logs, timeout=240)
         names = network.created[:]
     texts = {host: (tmp_path / f"{host}.log").read_text() for host in hosts}
@@ -262,10 +244,7 @@ def test_finding3_hyperparameters_reach_the_script_as_the_image_toolkit_delivers
     On the old local mode, which passed an argv list, "a b" arrived as one argument instead of
     two and "" as an argument the toolkit drops."""
     tmp_path = tmp_path_factory.mktemp("hps")
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "echo_args.py").write_text(ECHO_ARGS)
-    (tmp_path / "data").mkdir()
+    code = script_job_dirs(tmp_path, "echo_args.py", ECHO_ARGS)
     spec = small_job(
         "horovod", None, entry_point="echo_args.py", hyperparameters=hyperparameters, source_dir=code
     )

@@ -15,8 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from dtrain.local.entry_chain import image_toolkit_bin, job_ssh_dir, prepare_job_trees, small_job, start_chain
+from dtrain.local.entry_chain import job_ssh_dir, prepare_job_trees, small_job
 from dtrain.local.host_network import HostNetwork, leftover_namespaces, namespaces_missing
+from tests.training.support import script_job_dirs, start_host_chains
 
 # It outlives the worker's one-second poll for orted: the toolkit's worker waits up to 20 minutes
 # for an orted it never saw (sagemaker_training/mpi.py `_orted_process`).
@@ -38,23 +39,13 @@ def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(
     """Slow (~45 s): the toolkit's own waits (it sleeps 30 s after telling the workers mpirun
     finished, as on SageMaker)."""
     assert namespaces_missing() is None
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "rank.py").write_text(RANK)
-    (tmp_path / "data").mkdir()
+    code = script_job_dirs(tmp_path, "rank.py", RANK)
     spec = small_job("ddp", "pytorchddp", entry_point="rank.py", hosts=2, hyperparameters={}, source_dir=code)
     bases = prepare_job_trees(tmp_path / "job", spec, ranks=1, data=tmp_path / "data", code=code)
     hosts = ["algo-1", "algo-2"]
     ssh = job_ssh_dir(tmp_path / "ssh")
     with HostNetwork(hosts) as network:
-        logs = [open(tmp_path / f"{host}.log", "w") for host in hosts]  # noqa: SIM115
-        chains = [
-            start_chain(
-                "ddp", base, toolkit_bin=image_toolkit_bin("ddp"), hostname=host, hosts=hosts,
-                output=log, network=network, ssh_dir=ssh,
-            )
-            for host, base, log in zip(hosts, bases, logs, strict=True)
-        ]  # fmt: skip
+        chains, logs = start_host_chains("ddp", bases, hosts, network, tmp_path, ssh_dir=ssh)
         codes = harness.wait_chains(chains, logs, timeout=240)
         names = list(network.created)
     texts = {host: (tmp_path / f"{host}.log").read_text() for host in hosts}
