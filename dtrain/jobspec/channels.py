@@ -23,7 +23,7 @@ from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 from dtrain.jobspec.instance_groups import MAX_GROUP_NAME, MAX_GROUPS, check_group_names
 from dtrain.jobspec.platform import PlatformSettings
-from dtrain.jobspec.values import Custom, MapOf, OneOf, S3Uri, Table, Text, check_s3_uri
+from dtrain.jobspec.values import Custom, Each, MapOf, OneOf, S3Uri, Table, Text, check_s3_uri
 
 
 @dataclass(frozen=True)
@@ -89,24 +89,6 @@ S3_SHORTCUT_KEYS = frozenset({"s3", "path"} | (S3_CHANNEL_KEYS - {"s3_data"}))
 PLATFORM_BUCKETS = ("data",)
 
 
-def _attribute_names(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
-    if (
-        not isinstance(value, list)
-        or len(value) > rules.MAX_ATTRIBUTE_NAMES
-        or not all(
-            isinstance(n, str) and 0 < len(n) <= rules.MAX_ATTRIBUTE_NAME and "\n" not in n for n in value
-        )
-    ):
-        errors.add(
-            field,
-            value,
-            f"must be a list of at most {rules.MAX_ATTRIBUTE_NAMES} non-empty one-line strings "
-            f"of at most {rules.MAX_ATTRIBUTE_NAME} characters",
-        )
-        return None
-    return tuple(value)
-
-
 # TrainingInput.__init__ (SDK 2.220): the S3 channel object's arguments.
 S3_CHANNEL_TABLE = Table(
     "inputs.CHANNEL (TrainingInput)",
@@ -118,14 +100,13 @@ S3_CHANNEL_TABLE = Table(
         "content_type": Text(rules.MAX_CONTENT_TYPE),
         "compression": OneOf(*rules.COMPRESSION_TYPES),
         "record_wrapping": OneOf(*rules.RECORD_WRAPPERS),
-        "attribute_names": Custom(
-            _attribute_names,
-            {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": rules.MAX_ATTRIBUTE_NAME},
-                "maxItems": rules.MAX_ATTRIBUTE_NAMES,
-            },
-            f"list of at most {rules.MAX_ATTRIBUTE_NAMES} attribute names",
+        # AttributeNames: at most 16 of 1-256 characters.
+        "attribute_names": Each(
+            Text(rules.MAX_ATTRIBUTE_NAME),
+            rules.MAX_ATTRIBUTE_NAMES,
+            f"must be a list of at most {rules.MAX_ATTRIBUTE_NAMES} non-empty one-line strings "
+            f"of at most {rules.MAX_ATTRIBUTE_NAME} characters",
+            description=f"list of at most {rules.MAX_ATTRIBUTE_NAMES} attribute names",
         ),
         "instance_groups": Custom(
             check_group_names,

@@ -32,6 +32,7 @@ from dtrain.jobspec.values import (
     S3_SCHEMA,
     Bool,
     Custom,
+    Each,
     Int,
     Kind,
     Name,
@@ -101,50 +102,30 @@ class Arg:
         return self.default_factory() if self.default_factory is not None else self.default
 
 
-_IDS: Final = {"type": "string", "pattern": "^[-0-9a-zA-Z]+$", "maxLength": rules.MAX_VPC_ID}
-
-
-def _id_list(max_items: int) -> Custom:
-    def check(field: str, value: object, errors: ErrorCollector) -> object:
-        if (
-            not isinstance(value, list)
-            or not 1 <= len(value) <= max_items
-            or not all(
-                isinstance(v, str) and len(v) <= rules.MAX_VPC_ID and rules.full_match(rules.VPC_ID_RE, v)
-                for v in value
-            )
-        ):
-            errors.add(
-                field, value, f"must be a list of 1 to {max_items} ids (letters, digits, '-'; <= 32 chars)"
-            )
-            return None
-        return tuple(value)
-
-    return Custom(
-        check,
-        {"type": "array", "items": _IDS, "minItems": 1, "maxItems": max_items},
-        f"list of 1-{max_items} ids (letters, digits, '-'; at most {rules.MAX_VPC_ID} characters)",
+def _id_list(max_items: int) -> Each:
+    # VpcConfig.Subnets / SecurityGroupIds: 1-16 / 1-5 ids of at most 32 characters.
+    return Each(
+        Text(rules.MAX_VPC_ID, rules.VPC_ID_RE),
+        max_items,
+        f"must be a list of 1 to {max_items} ids (letters, digits, '-'; <= 32 chars)",
+        min_items=1,
+        description=f"list of 1-{max_items} ids (letters, digits, '-'; at most {rules.MAX_VPC_ID} chars)",
     )
 
 
-def _container_strings(field: str, value: object, errors: ErrorCollector) -> object:
-    # AlgorithmSpecification.ContainerEntrypoint / ContainerArguments: 1-100 items of <= 256 chars.
-    return values.check_string_list(field, value, 100, 256, errors)
+# AlgorithmSpecification.ContainerEntrypoint / ContainerArguments: 1-100 items of <= 256 chars.
+_CONTAINER_STRINGS = Each(
+    Text(256, allow_empty=True),
+    100,
+    "must be a list of 1 to 100 one-line strings of <= 256 chars",
+    min_items=1,
+    description="list of 1-100 one-line strings of at most 256 characters",
+)
+# CheckpointConfig.LocalPath: at most 4096 characters.
+_CHECKPOINT_LOCAL_PATH = Text(
+    4096, re.compile(r"/.*"), "must be an absolute path in the container", one_rule=True
+)
 
-
-def _checkpoint_local_path(field: str, value: object, errors: ErrorCollector) -> object:
-    if not isinstance(value, str) or not value.startswith("/") or "\n" in value or len(value) > 4096:
-        errors.add(field, value, "must be an absolute path in the container")
-        return None
-    return value
-
-
-_STRING_LIST = {
-    "type": "array",
-    "items": {"type": "string", "maxLength": 256},
-    "minItems": 1,
-    "maxItems": 100,
-}
 _CONFIG_OBJECT = {"type": "object"}
 
 NO_SESSION = (
@@ -280,14 +261,14 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "container_entry_point",
         "EstimatorBase",
-        Custom(_container_strings, _STRING_LIST, "list of 1-100 one-line strings of at most 256 characters"),
+        _CONTAINER_STRINGS,
         request="AlgorithmSpecification.ContainerEntrypoint",
         send=_as_list,
     ),
     Arg(
         "container_arguments",
         "EstimatorBase",
-        Custom(_container_strings, _STRING_LIST, "list of 1-100 one-line strings of at most 256 characters"),
+        _CONTAINER_STRINGS,
         request="AlgorithmSpecification.ContainerArguments",
         send=_as_list,
     ),
@@ -509,11 +490,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "checkpoint_local_path",
         "Framework",
-        Custom(
-            _checkpoint_local_path,
-            {"type": "string", "pattern": "^/", "maxLength": 4096},
-            "absolute path in the container",
-        ),
+        _CHECKPOINT_LOCAL_PATH,
         lands_in="CheckpointConfig.LocalPath",
     ),
     # --- outputs -----------------------------------------------------------------------------
@@ -567,7 +544,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "EstimatorBase",
         Custom(
             values.check_tensorboard_output_config,
-            _CONFIG_OBJECT,
+            values.TENSORBOARD_TABLE.schema,
             "`{s3_output_path, container_local_output_path}` (TensorBoardOutputConfig)",
         ),
         request="TensorBoardOutputConfig",

@@ -15,7 +15,7 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.values import check_s3_uri, check_tag, check_tags
+from dtrain.jobspec.values import S3Uri, Table, Text, check_s3_uri, check_tag, check_tags
 
 __all__ = ["check_tag", "check_tags"]  # re-exported: the tag rule lives in dtrain.jobspec.values
 
@@ -287,19 +287,35 @@ def check_profiler_config(field: str, value: object, errors: ErrorCollector) -> 
     return out if len(errors.errors) == before else None
 
 
+# A container path: absolute, at most MAX_DIRECTORY_PATH characters.
+CONTAINER_PATH = Text(
+    rules.MAX_DIRECTORY_PATH,
+    re.compile(r"/.*", re.DOTALL),
+    "must be an absolute path in the container",
+    one_rule=True,
+    one_line=False,
+)
+# SDK 2.220 TensorBoardOutputConfig's arguments; a null one is the argument left out.
+TENSORBOARD_TABLE = Table(
+    "estimator.tensorboard_output_config",
+    {"s3_output_path": S3Uri(bucket_name_rule=True), "container_local_output_path": CONTAINER_PATH},
+    required=("s3_output_path",),
+    missing={"s3_output_path": "required: where TensorBoard files are synced in S3"},
+    nullable=True,
+)
+
+
 def check_tensorboard_output_config(field: str, value: object, errors: ErrorCollector) -> object:
     """SDK 2.220 TensorBoardOutputConfig: S3OutputPath (required) and LocalPath."""
-    data = closed_object(field, value, ("s3_output_path", "container_local_output_path"), errors)
-    if data is None:
-        return None
     before = len(errors.errors)
-    if data.get("s3_output_path") is None:
-        errors.add(f"{field}.s3_output_path", None, "required: where TensorBoard files are synced in S3")
-    out: dict[str, Any] = {"S3OutputPath": _opt_s3(field, data, "s3_output_path", errors)}
-    local = _opt_container_path(field, data, "container_local_output_path", errors)
-    if local is not None:
-        out["LocalPath"] = local
-    return out if len(errors.errors) == before else None
+    not_object = f"must be an object with keys among {', '.join(TENSORBOARD_TABLE.args)}"
+    got = TENSORBOARD_TABLE.read(field, value, errors, not_object=not_object)
+    if got is None or len(errors.errors) > before:
+        return None
+    out: dict[str, Any] = {"S3OutputPath": got["s3_output_path"]}
+    if "container_local_output_path" in got:
+        out["LocalPath"] = got["container_local_output_path"]
+    return out
 
 
 PACKAGED_IMAGES = ("ddp", "horovod")

@@ -94,6 +94,7 @@ class Text(Kind):
     rule: str = ""
     allow_empty: bool = False
     one_rule: bool = False
+    one_line: bool = True  # False: line breaks pass (a container path the service takes as is)
 
     def __call__(self, value: object) -> str | None:
         problem = self._problem(value)
@@ -107,7 +108,7 @@ class Text(Kind):
         elif (
             not isinstance(value, str)
             or not (value or empty_ok)
-            or "\n" in value
+            or (self.one_line and "\n" in value)
             or len(value) > self.max_len
         ):
             empty = "" if self.allow_empty else "non-empty "
@@ -120,7 +121,8 @@ class Text(Kind):
         out: dict[str, Any] = {"type": "string", "minLength": 0 if self.allow_empty else 1}
         if self.max_len is not None:
             out["maxLength"] = self.max_len
-            out["pattern"] = ONE_LINE
+            if self.one_line:
+                out["pattern"] = ONE_LINE
         if self.pattern is not None:
             out["pattern"] = anchored(self.pattern)
         return out
@@ -792,3 +794,36 @@ class MapOf(Kind):
 
     def describe(self) -> str:
         return f"object of {self.what}, at most {self.limit}"
+
+
+@dataclass(frozen=True)
+class Each(Kind):
+    """A list of `min_items` to `max_items` values, each passing `item`; any failure reads `rule`
+    (the list is checked as one value, as the service's list fields are)."""
+
+    item: Kind
+    max_items: int
+    rule: str
+    min_items: int = 0
+    description: str = ""
+
+    def __call__(self, value: object) -> str | None:
+        if (
+            isinstance(value, list)
+            and self.min_items <= len(value) <= self.max_items
+            and all(self.item(v) is None for v in value)
+        ):
+            return None
+        return self.rule
+
+    def convert(self, value: Any) -> object:
+        return tuple(value)
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "array", "items": self.item.schema(), "maxItems": self.max_items}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        return out
+
+    def describe(self) -> str:
+        return self.description or f"list of {self.min_items}-{self.max_items} values: {self.item.describe()}"

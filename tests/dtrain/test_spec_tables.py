@@ -206,7 +206,20 @@ def _near_misses() -> list[dict[str, Any]]:
         spec = copy.deepcopy(BASE)
         spec["estimator"]["distribution"] = strategy
         out.append(spec)
-    for arguments in ({"git_config": None, "max_run": None}, {"git_config": {"repo": "x"}}, {"max_run": 0}):
+    tensorboard = {"s3_output_path": "s3://my-bucket/tb"}
+    for arguments in (
+        {"git_config": None, "max_run": None},
+        {"git_config": {"repo": "x"}},
+        {"max_run": 0},
+        {"tensorboard_output_config": tensorboard},
+        {"tensorboard_output_config": {}},
+        {"tensorboard_output_config": {**tensorboard, "container_local_output_path": "rel"}},
+        {"container_entry_point": ["python", ""], "container_arguments": ["a\nb"]},
+        {"container_entry_point": []},
+        {"checkpoint_local_path": "/opt/ml/checkpoints"},
+        {"checkpoint_local_path": "rel"},
+        {"subnets": ["subnet-1"], "security_group_ids": ["sg bad"]},
+    ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
         out.append(spec)
