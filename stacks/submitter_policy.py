@@ -47,6 +47,14 @@ from dtrain.constructs.training_stack import (
 from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
+# What `dtrain status|list|stop` and `submit --wait` describe, by statement id: the jobs, the
+# processing step before training, and a deploy or transform execution's last step.
+SCIENTIST_DESCRIBES: dict[str, tuple[str, ...]] = {
+    "DescribeJobs": (TRAINING,),
+    "DescribeProcessingJobs": (PROCESSING,),
+    "DescribeHostedResources": (ENDPOINT, TRANSFORM),
+}
+
 
 def _allow(sid: str, actions: Sequence[str], resources: Sequence[str]) -> iam.PolicyStatement:
     return iam.PolicyStatement(sid=sid, actions=list(actions), resources=list(resources))
@@ -149,9 +157,7 @@ def submitter_policy(
                 [ledger_table_arn, f"{ledger_table_arn}/index/*"],
             ),
             _key_through("ReadLedgerThroughDynamoDB", "kms:Decrypt", ledger_key, "dynamodb", region),
-            _describe("DescribeJobs", [TRAINING], sagemaker_head, prefix),
-            _describe("DescribeProcessingJobs", [PROCESSING], sagemaker_head, prefix),
-            _describe("DescribeHostedResources", [ENDPOINT, TRANSFORM], sagemaker_head, prefix),
+            *(_describe(sid, kinds, sagemaker_head, prefix) for sid, kinds in SCIENTIST_DESCRIBES.items()),
             _allow(
                 "ReadModels",
                 ["s3:GetObject"],
@@ -162,7 +168,9 @@ def submitter_policy(
             ),
             _key_through("DecryptModelsThroughS3", "kms:Decrypt", data_key, "s3", region),
             _allow(
-                "InvokeEndpoints", ["sagemaker:InvokeEndpoint"], [f"{sagemaker_head}:endpoint/{prefix}-*"]
+                "InvokeEndpoints",
+                ["sagemaker:InvokeEndpoint"],
+                [f"{sagemaker_head}:{KINDS[ENDPOINT].arn_type}/{prefix}-*"],
             ),
             _read_log_streams("ReadTrainingLogs", f"{logs_head}:{SAGEMAKER_LOG_GROUP}", prefix),
             _read_log_streams("ReadProcessingLogs", f"{logs_head}:{SAGEMAKER_PROCESSING_LOG_GROUP}", prefix),

@@ -10,6 +10,10 @@ The one table of kinds: the Lambdas call through it, the orchestration construct
 rules and the SageMaker IAM statements from it (stacks/orchestration/event_rules.py,
 stacks/orchestration/permissions.py), the cdk-nag acknowledgments name its ARN types, and the
 emulator puts its events under its detail-types (dtrain/emulator/lifecycle/events.py).
+
+Beside it, HOSTED_RESOURCES: what the hosting phases create that no execution waits on (a model,
+an endpoint config). With the kinds they make SAGEMAKER_RESOURCES, every SageMaker resource the
+platform calls: its ARN type and boto3 methods, hence its IAM actions (iam_action).
 """
 
 from __future__ import annotations
@@ -28,8 +32,18 @@ TRANSFORM = "transform"
 # outcome and decides how an abort treats it. The table gives it its event and error names.
 ENDPOINT = "endpoint"
 
+# What the hosting phases create besides the endpoint or transform job (HOSTED_RESOURCES).
+MODEL = "model"
+ENDPOINT_CONFIG = "endpoint-config"
+
 # What a job's status is when it has ended (DescribeTrainingJob and the others' status enums).
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+
+
+def iam_action(method: str) -> str:
+    """The IAM action of a boto3 method: describe_training_job -> sagemaker:DescribeTrainingJob
+    (Service Authorization Reference, "Actions defined by Amazon SageMaker AI")."""
+    return "sagemaker:" + "".join(word.capitalize() for word in method.split("_"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,23 @@ class JobKind:
     event_rule: str
     event_rule_description: str
     terminal_statuses: tuple[str, ...] = ()
+    update: str | None = None  # an endpoint takes a new config in place
+    # The other resources its create (and update) name, whose ARNs SageMaker authorizes too
+    # (Service Authorization Reference: CreateEndpoint / UpdateEndpoint act on endpoint and
+    # endpoint-config, CreateTransformJob on transform-job and model).
+    names_also: tuple[str, ...] = ()
+    delete: None = None  # jobs are stopped, not deleted (an endpoint's `stop` is its delete)
+
+    def method(self, call: str) -> str | None:
+        """The boto3 method of a call ("create", "describe", "update", "stop", "delete")."""
+        return str(getattr(self, call)) if getattr(self, call) else None
+
+    def arn_types(self, call: str) -> tuple[str, ...]:
+        """The ARN types SageMaker authorizes the call against: its own, and for a create or an
+        update the resources it names."""
+        if call not in ("create", "update"):
+            return (self.arn_type,)
+        return (self.arn_type, *(SAGEMAKER_RESOURCES[other].arn_type for other in self.names_also))
 
     def event_detail(self, name_prefix: str) -> dict[str, Any]:
         """The rule's detail pattern: this platform's resources (by name prefix), at these statuses."""
@@ -62,9 +93,7 @@ class JobKind:
         return detail
 
     def iam_action(self, method: str) -> str:
-        """The IAM action of a boto3 method: describe_training_job -> sagemaker:DescribeTrainingJob
-        (Service Authorization Reference, "Actions defined by Amazon SageMaker AI")."""
-        return "sagemaker:" + "".join(word.capitalize() for word in method.split("_"))
+        return iam_action(method)
 
     def describe_job(self, sagemaker: Any, name: str) -> dict[str, Any] | None:
         """Describe*; None when SageMaker has no such job."""
@@ -138,6 +167,7 @@ KINDS: Mapping[str, JobKind] = {
         event_rule="TransformJobStateChange",
         event_rule_description="Transform jobs of this platform reached a terminal status",
         terminal_statuses=TERMINAL_STATUSES,
+        names_also=(MODEL,),
     ),
     ENDPOINT: JobKind(
         kind=ENDPOINT,
@@ -154,9 +184,61 @@ KINDS: Mapping[str, JobKind] = {
         stopped_error="SageMaker.EndpointStopped",
         event_rule="EndpointStateChange",
         event_rule_description="Endpoints of this platform changed status (InService, Failed, ...)",
+        update="update_endpoint",
+        names_also=(ENDPOINT_CONFIG,),
     ),
 }
 BY_DETAIL_TYPE: Mapping[str, JobKind] = {k.event_detail_type: k for k in KINDS.values()}
+
+
+@dataclass(frozen=True)
+class HostedResource:
+    """A resource the hosting phases create and no execution waits on: created synchronously,
+    with no status of its own and no state-change event (CreateModel, CreateEndpointConfig)."""
+
+    kind: str
+    noun: str
+    name_key: str  # ModelName
+    arn_key: str  # ModelArn
+    arn_type: str
+    create: str  # the boto3 method names
+    describe: str
+    delete: str
+    update: None = None
+    stop: None = None
+
+    def method(self, call: str) -> str | None:
+        """The boto3 method of a call ("create", "describe", "delete"; none to update or stop)."""
+        return str(getattr(self, call)) if getattr(self, call) else None
+
+    def arn_types(self, call: str) -> tuple[str, ...]:
+        return (self.arn_type,)
+
+
+HOSTED_RESOURCES: Mapping[str, HostedResource] = {
+    MODEL: HostedResource(
+        kind=MODEL,
+        noun="model",
+        name_key="ModelName",
+        arn_key="ModelArn",
+        arn_type="model",
+        create="create_model",
+        describe="describe_model",
+        delete="delete_model",
+    ),
+    ENDPOINT_CONFIG: HostedResource(
+        kind=ENDPOINT_CONFIG,
+        noun="endpoint config",
+        name_key="EndpointConfigName",
+        arn_key="EndpointConfigArn",
+        arn_type="endpoint-config",
+        create="create_endpoint_config",
+        describe="describe_endpoint_config",
+        delete="delete_endpoint_config",
+    ),
+}
+# Every SageMaker resource the platform calls, jobs and hosted resources alike.
+SAGEMAKER_RESOURCES: Mapping[str, JobKind | HostedResource] = {**KINDS, **HOSTED_RESOURCES}
 
 
 def job_kind(kind: str | None) -> JobKind:

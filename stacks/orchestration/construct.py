@@ -220,8 +220,7 @@ class Orchestration(Construct):
     def _allow_lambdas(self) -> None:
         props, prefix = self.props, self.options.job_name_prefix
         permissions.grant_ledger(self.functions, self.ledger, self.key)
-        permissions.allow_jobs(self.functions, prefix)
-        permissions.allow_hosting(self.functions, prefix)
+        permissions.allow_sagemaker(self.functions, prefix)
         permissions.allow_repack(
             self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key
         )

@@ -34,9 +34,11 @@ class OrchestrationFunctions:
     abort: lambda_.Function
     finalize: lambda_.Function
 
+    PARTS = ("submit", "job_events", "reconcile", "abort", "finalize")
+
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
-        return (self.submit, self.job_events, self.reconcile, self.abort, self.finalize)
+        return self.named(*self.PARTS)
 
     def named(self, *parts: str) -> tuple[lambda_.Function, ...]:
         """The functions of these parts ("submit", "reconcile", ...), in the order given."""

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
 
-from dtrain.constructs.orchestration.permissions import HOSTING_RESOURCE_TYPES, JOB_CALLERS
+from dtrain.constructs.orchestration.permissions import arn_types_called_by
+from dtrain.constructs.submitter_policy import SCIENTIST_DESCRIBES
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
@@ -59,31 +60,32 @@ def _arn_head(stack: Stack, service: str) -> str:
     return f"arn:{partition}:{service}:{part(stack.region, 'Region')}:{part(stack.account, 'AccountId')}"
 
 
-# Why each job kind's name prefix needs its wildcard (dtrain.orchestration.job_kinds).
+# Why each SageMaker resource's name prefix needs its wildcard (dtrain.orchestration.job_kinds);
+# the hosting resources' reason is _HOSTED_PREFIX_REASON.
 _JOB_PREFIX_REASONS = {
-    TRAINING: (
+    KINDS[TRAINING].arn_type: (
         "Training job names are derived per execution at run time; every SageMaker action is scoped to "
         "the platform's job-name prefix '{prefix}-', which is the scoping the platform promises."
     ),
-    PROCESSING: (
+    KINDS[PROCESSING].arn_type: (
         "Processing jobs (a spec's processing step) are named per execution like training jobs; every "
         "SageMaker action on them is scoped to the same job-name prefix '{prefix}-'."
     ),
 }
+_HOSTED_PREFIX_REASON = (
+    "SageMaker {arn_type} names are derived per execution (an endpoint's from the spec) at run time; "
+    "every action on them is scoped to the platform's prefix '{prefix}-'."
+)
 
 
-def _job_prefix_acks(orchestration: Orchestration) -> dict[str, tuple[Acknowledgment, tuple[str, ...]]]:
-    """Per job kind of the permissions table: its ARN wildcard's acknowledgment, and the Lambdas
-    (OrchestrationFunctions fields) whose roles hold it (the kind's callers)."""
+def _sagemaker_prefix_ack(orchestration: Orchestration, arn_type: str) -> Acknowledgment:
+    """The wildcard of one SageMaker ARN type on the platform's prefix (lower-cased, as in ARNs)."""
     stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix
-    acks = {}
-    for kind_name, callers in JOB_CALLERS.items():
-        ack = _ack(
-            f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{KINDS[kind_name].arn_type}/{prefix}-*]",
-            _JOB_PREFIX_REASONS[kind_name].format(prefix=prefix),
-        )
-        acks[kind_name] = (ack, ("submit", *callers.describe, *callers.stop))
-    return acks
+    reason = _JOB_PREFIX_REASONS.get(arn_type, _HOSTED_PREFIX_REASON)
+    return _ack(
+        f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{arn_type}/{prefix.lower()}-*]",
+        reason.format(prefix=prefix, arn_type=arn_type),
+    )
 
 
 def acknowledge_orchestration(orchestration: Orchestration) -> None:
@@ -96,28 +98,16 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         "Queries of the ledger's own global secondary index (by_execution); the wildcard covers the "
         "indexes of this one table only.",
     )
-    hosting_prefix = [
-        _ack(
-            f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{resource_type}/{prefix.lower()}-*]",
-            f"SageMaker {resource_type} names are derived per execution (an endpoint's from the spec) at "
-            f"run time; every action on them is scoped to the platform's prefix '{prefix}-'.",
-        )
-        for resource_type in HOSTING_RESOURCE_TYPES
-    ]
     sm_logical = stack.get_logical_id(o.state_machine.node.default_child)  # type: ignore[arg-type]
     executions = _ack(
         f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
         "Reconcile reads the status of executions of this one state machine; execution names are only "
         "known at run time.",
     )
-    job_acks = _job_prefix_acks(o)
-    # Every SageMaker caller (all but JobEvents) describes hosted resources (permissions.allow_hosting).
-    hosting_users = o.functions.named("submit", "reconcile", "abort", "finalize")
-    for fn in o.functions.all:
+    for part, fn in zip(o.functions.PARTS, o.functions.all, strict=True):
         acks = [XRAY, *KMS_ACTIONS, ledger_index]
-        acks += [ack for ack, users in job_acks.values() if fn in o.functions.named(*users)]
-        if fn in hosting_users:
-            acks += hosting_prefix
+        # The SageMaker ARN types this Lambda's statements name (permissions.allow_sagemaker).
+        acks += [_sagemaker_prefix_ack(o, arn_type) for arn_type in arn_types_called_by(part)]
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
@@ -136,11 +126,13 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
     _acknowledge_submitter_policy(
         o,
         ledger_index,
-        job_acks[TRAINING][0],
-        job_acks[PROCESSING][0],
+        # The job kinds the scientists' policy describes (the endpoints it also invokes).
+        *(
+            _sagemaker_prefix_ack(o, KINDS[kind].arn_type)
+            for kinds in SCIENTIST_DESCRIBES.values()
+            for kind in kinds
+        ),
         executions,
-        hosting_prefix[2],
-        hosting_prefix[3],
     )
 
 

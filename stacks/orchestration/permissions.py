@@ -1,8 +1,9 @@
 """What the orchestration Lambdas and the state machine may do, statement by statement.
 
-SageMaker calls are scoped to the platform's name prefix. The job kinds' calls (create, describe,
-stop) come from the one job-kind table (dtrain.orchestration.job_kinds: the boto3 methods, hence
-the IAM actions, and the ARN types); which Lambda makes which call is JOB_CALLERS below.
+SageMaker calls are scoped to the platform's name prefix. Every SageMaker statement of the Lambdas
+comes from the table of SageMaker resources (dtrain.orchestration.job_kinds: the job kinds and
+the hosted resources, their boto3 methods, hence the IAM actions, and the ARN types each call is
+authorized against) and CALLERS below: which Lambda makes which call, and why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from constructs import Construct
 
 from dtrain.constructs.orchestration.functions import OrchestrationFunctions
 from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN, exported_arn
-from dtrain.orchestration.job_kinds import ENDPOINT, KINDS, PROCESSING, TRAINING, TRANSFORM
+from dtrain.orchestration.job_kinds import (
+    ENDPOINT,
+    ENDPOINT_CONFIG,
+    MODEL,
+    PROCESSING,
+    SAGEMAKER_RESOURCES,
+    TRAINING,
+    TRANSFORM,
+    iam_action,
+)
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
 # The ledger calls of the Lambdas (dtrain.orchestration.ledger.Ledger), and the key actions
@@ -43,29 +53,73 @@ LEDGER_KEY_ACTIONS = (
 )
 
 
+# The calls a resource of the table answers, in the order their statements are added.
+CALLS = ("create", "describe", "update", "stop", "delete")
+# The ownership tag goes on at create (AddTags with Create*), read back (ListTags) to adopt the
+# resource on retry: both with every create.
+OWNERSHIP_TAG_ACTIONS = ("sagemaker:AddTags", "sagemaker:ListTags")
+
+
 @dataclass(frozen=True)
-class JobCallers:
-    """The Lambdas (OrchestrationFunctions fields) that describe and stop one kind of job. Submit
-    creates every kind, with the ownership tag (AddTags with Create*), read back (ListTags) to
-    adopt a job on retry."""
+class Callers:
+    """The Lambdas (OrchestrationFunctions fields) that make each call on one resource of the
+    table. Submit creates every resource; `stop` is the resource's stop method (StopTrainingJob,
+    ...; an endpoint's is DeleteEndpoint)."""
 
     describe: tuple[str, ...]
-    # Abort (the execution-end event), Reconcile (the backstop) and Submit (a job created after
-    # its execution ended) each stop jobs.
-    stop: tuple[str, ...] = ("abort", "reconcile", "submit")
+    stop: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    create: tuple[str, ...] = ("submit",)
+
+    def of(self, call: str) -> tuple[str, ...]:
+        calls: tuple[str, ...] = getattr(self, call)
+        return calls
+
+    def all(self) -> tuple[str, ...]:
+        """Every Lambda that makes any call on the resource, once each, in CALLS order."""
+        return tuple(dict.fromkeys(part for call in CALLS for part in self.of(call)))
 
 
-# The jobs an execution waits on before hosting; the hosting kinds (transform, endpoint) share
-# statements with models and endpoint configs (allow_hosting).
-JOB_CALLERS: Mapping[str, JobCallers] = {
-    TRAINING: JobCallers(describe=("submit", "reconcile", "finalize")),
-    PROCESSING: JobCallers(describe=("submit", "reconcile")),
+# Abort (the execution-end event), Reconcile (the backstop) and Submit (a job created after its
+# execution ended, dtrain.orchestration.submit) each stop jobs.
+_JOB_STOPPERS = ("abort", "reconcile", "submit")
+# After training (dtrain.orchestration.hosting): Finalize, Reconcile and Abort describe the
+# endpoint or transform job an execution hosts (and Submit, which creates or adopts it).
+_HOSTING_READERS = ("submit", "reconcile", "finalize", "abort")
+
+# Who calls what, on this platform's prefix only.
+CALLERS: Mapping[str, Callers] = {
+    TRAINING: Callers(describe=("submit", "reconcile", "finalize"), stop=_JOB_STOPPERS),
+    PROCESSING: Callers(describe=("submit", "reconcile"), stop=_JOB_STOPPERS),
+    # Submit's hosting phases describe a model and an endpoint config to adopt them on retry;
+    # nothing waits on them and nothing deletes them.
+    MODEL: Callers(describe=("submit",)),
+    ENDPOINT_CONFIG: Callers(describe=("submit",)),
+    # Submit creates the endpoint, or updates it with a new config. Its stop is DeleteEndpoint:
+    # - Submit deletes a Failed endpoint of the deploy's name: DeleteEndpoint is the only
+    #   operation SageMaker accepts on it, and Deploy creates the endpoint again once it is gone
+    #   (issue 26 finding 2);
+    # - an endpoint still Creating cannot be deleted (SageMaker refuses DeleteEndpoint), so
+    #   Reconcile deletes one its execution was creating when it ended, once it can
+    #   (dtrain.orchestration.kinds): Abort does not.
+    ENDPOINT: Callers(describe=_HOSTING_READERS, update=("submit",), stop=("submit", "reconcile")),
+    # Abort and Reconcile stop a transform job. Not Submit: its hosting phases never stop what
+    # they create (only a training or processing job created after its execution ended; the
+    # policy-mutation benchmark found Submit's copy of this statement unused).
+    TRANSFORM: Callers(describe=_HOSTING_READERS, stop=("abort", "reconcile")),
 }
 
 
-# What the hosting phases create: a model and an endpoint config (no job kinds: nothing waits on
-# them), then an endpoint or a transform job (job kinds: their ARN types are the table's).
-HOSTING_RESOURCE_TYPES = ("model", "endpoint-config", KINDS[ENDPOINT].arn_type, KINDS[TRANSFORM].arn_type)
+def arn_types_called_by(part: str) -> tuple[str, ...]:
+    """The SageMaker ARN types one Lambda's statements name (allow_sagemaker), in table order."""
+    types: dict[str, None] = {}
+    for name, callers in CALLERS.items():
+        resource = SAGEMAKER_RESOURCES[name]
+        for call in CALLS:
+            if part in callers.of(call) and resource.method(call) is not None:
+                types.update(dict.fromkeys(resource.arn_types(call)))
+    return tuple(types)
 
 
 def sagemaker_arns(scope: Construct, resource_type: str, prefix: str) -> str:
@@ -88,55 +142,22 @@ def grant_ledger(functions: OrchestrationFunctions, ledger: ddb.Table, key: kms.
         key.grant(fn, *LEDGER_KEY_ACTIONS)
 
 
-def allow_jobs(functions: OrchestrationFunctions, prefix: str) -> None:
-    """Create, describe and stop each job kind of JOB_CALLERS, on the platform's prefix."""
-    for kind_name, callers in JOB_CALLERS.items():
-        kind = KINDS[kind_name]
-        arns = [sagemaker_arns(functions.submit, kind.arn_type, prefix)]
-        _allow(
-            functions.submit, [kind.iam_action(kind.create), "sagemaker:AddTags", "sagemaker:ListTags"], arns
-        )
-        for fn in functions.named(*callers.describe):
-            _allow(fn, [kind.iam_action(kind.describe)], arns)
-        for fn in functions.named(*callers.stop):
-            _allow(fn, [kind.iam_action(kind.stop)], arns)
-
-
-def allow_hosting(functions: OrchestrationFunctions, prefix: str) -> None:
-    """After training (dtrain.orchestration.hosting): Submit creates the model and the endpoint
-    (or updates it with a new config) or the transform job; Finalize, Reconcile and Abort
-    describe them; Abort and Reconcile stop a transform job, Reconcile deletes an endpoint its
-    execution was creating when it ended, and Submit deletes a Failed endpoint it deploys to.
-    All on this platform's prefix only (SageMaker ARNs carry resource names in lower case).
-    Actions and resource types: Service Authorization Reference, "Actions defined by Amazon
-    SageMaker AI" (CreateModel: model; CreateEndpointConfig: endpoint-config; CreateEndpoint /
-    UpdateEndpoint: endpoint and endpoint-config; CreateTransformJob: transform-job and model)."""
-    model, config, endpoint, transform = (
-        sagemaker_arns(functions.submit, resource_type, prefix.lower())
-        for resource_type in HOSTING_RESOURCE_TYPES
-    )
-    submit = functions.submit
-    _allow(submit, ["sagemaker:CreateModel", "sagemaker:DescribeModel"], [model])
-    _allow(submit, ["sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig"], [config])
-    _allow(submit, ["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"], [endpoint, config])
-    # A Failed endpoint of the deploy's name: DeleteEndpoint is the only operation SageMaker
-    # accepts on it, and Deploy creates the endpoint again once it is gone (issue 26 finding 2).
-    _allow(submit, ["sagemaker:DeleteEndpoint"], [endpoint])
-    _allow(submit, ["sagemaker:CreateTransformJob"], [transform, model])
-    # The ownership tag goes on at create (AddTags with Create*), read back to adopt on retry.
-    _allow(submit, ["sagemaker:AddTags", "sagemaker:ListTags"], [model, config, endpoint, transform])
-    for fn in functions.named("submit", "reconcile", "finalize", "abort"):
-        _allow(fn, ["sagemaker:DescribeEndpoint", "sagemaker:DescribeTransformJob"], [endpoint, transform])
-    # Not Submit: its hosting phases never stop what they create (only a training or
-    # processing job created after its execution ended, dtrain.orchestration.submit; the
-    # policy-mutation benchmark found Submit's copy of this statement unused).
-    # Abort stops a transform job; an endpoint still Creating cannot be deleted then
-    # (SageMaker refuses DeleteEndpoint), so Reconcile deletes it once it can
-    # (dtrain.orchestration.kinds): only Reconcile deletes endpoints.
-    _allow(functions.abort, ["sagemaker:StopTransformJob"], [transform])
-    _allow(
-        functions.reconcile, ["sagemaker:StopTransformJob", "sagemaker:DeleteEndpoint"], [transform, endpoint]
-    )
+def allow_sagemaker(functions: OrchestrationFunctions, prefix: str) -> None:
+    """Each call of CALLERS to its Lambdas: the IAM action of the table's boto3 method, on the ARN
+    types SageMaker authorizes it against, on the platform's prefix (lower-cased: SageMaker ARNs
+    carry resource names in lower case). Creates come with the ownership tag's actions."""
+    for name, callers in CALLERS.items():
+        resource = SAGEMAKER_RESOURCES[name]
+        for call in CALLS:
+            method = resource.method(call)
+            if method is None:
+                if callers.of(call):
+                    raise ValueError(f"CALLERS gives {name} a {call} call the table has no method for")
+                continue
+            actions = [iam_action(method), *(OWNERSHIP_TAG_ACTIONS if call == "create" else ())]
+            arns = [sagemaker_arns(functions.submit, t, prefix.lower()) for t in resource.arn_types(call)]
+            for fn in functions.named(*callers.of(call)):
+                _allow(fn, actions, arns)
 
 
 def artifacts_bucket_arn(scope: Construct, artifacts_bucket: s3.IBucket) -> str:

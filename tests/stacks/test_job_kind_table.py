@@ -14,10 +14,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from dtrain.constructs.orchestration.construct import Orchestration
-from dtrain.constructs.orchestration.permissions import JOB_CALLERS
+from dtrain.constructs.orchestration.permissions import CALLERS, CALLS
 from dtrain.constructs.orchestration.props import OrchestrationOptions, OrchestrationProps
 from dtrain.constructs.orchestration_stack import OrchestrationStack
-from dtrain.orchestration.job_kinds import KINDS, TERMINAL_STATUSES
+from dtrain.orchestration.job_kinds import KINDS, SAGEMAKER_RESOURCES, TERMINAL_STATUSES, iam_action
 
 if TYPE_CHECKING:
     from dtrain.constructs.synthesis import SynthesizedApp
@@ -67,19 +67,19 @@ def _role_actions(template: dict[str, Any], stack: OrchestrationStack, fn: Any) 
     return actions
 
 
-def test_each_lambda_may_make_exactly_the_job_calls_the_table_gives_it(
+def test_each_lambda_may_make_exactly_the_sagemaker_calls_the_table_gives_it(
     synthesized_app: SynthesizedApp, stack: OrchestrationStack
 ) -> None:
     template = synthesized_app.template_dicts["orchestration"]
-    for part, fn in zip(
-        ("submit", "job_events", "reconcile", "abort", "finalize"), stack.functions.all, strict=True
-    ):
+    assert set(CALLERS) == set(SAGEMAKER_RESOURCES)  # every resource of the table has its callers
+    for part, fn in zip(stack.functions.PARTS, stack.functions.all, strict=True):
         actions = _role_actions(template, stack, fn)
-        for kind_name, callers in JOB_CALLERS.items():
-            kind = KINDS[kind_name]
-            calls = {kind.create: ("submit",), kind.describe: callers.describe, kind.stop: callers.stop}
-            for method, parts in calls.items():
-                assert (kind.iam_action(method) in actions) == (part in parts), (part, method)
+        for name, callers in CALLERS.items():
+            resource = SAGEMAKER_RESOURCES[name]
+            for call in CALLS:
+                method = resource.method(call)
+                if method is not None:
+                    assert (iam_action(method) in actions) == (part in callers.of(call)), (part, method)
 
 
 def test_the_orchestration_construct_composes_into_a_teams_own_stack(tmp_path: Any) -> None:
