@@ -93,6 +93,16 @@ def endpoint(name: str = "ep") -> Any:
 
 
 # -- refusals by state --------------------------------------------------------------------------
+def test_the_gate_looks_up_every_refused_operation_on_the_rows_resource() -> None:
+    """The gate's operations come from the table of SageMaker resources (job_kinds): each row's
+    operation is one of them, on the row's resource, so no row goes unchecked."""
+    for row in rules.REFUSALS:
+        assert rules.OPERATIONS[row.operation][0] == row.resource, row.operation
+    assert rules.OPERATIONS["UpdateEndpoint"] == (rules.ENDPOINT, "EndpointName")
+    assert rules.REFERENCES["CreateTransformJob"] == ((rules.MODEL, "ModelName"),)
+    assert rules.REFERENCES["UpdateEndpoint"] == ((rules.ENDPOINT_CONFIG, "EndpointConfigName"),)
+
+
 @pytest.mark.parametrize("status", sorted(rules.ENDPOINT_IN_PROGRESS))
 def test_delete_and_update_of_an_endpoint_in_progress_are_refused_as_aws_words_it(
     shims: Shims, status: str

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dtrain.emulator.authz.sagemaker_keys import request_context
+from dtrain.orchestration.job_kinds import SAGEMAKER_RESOURCES
 
 
 class State(Protocol):
@@ -198,15 +199,11 @@ def _kms(state: State, call: Call) -> list[Check]:
 # -- SageMaker -----------------------------------------------------------------------------
 # Request parameter naming the resource -> its resource type in the Service Authorization
 # Reference ("Resource types defined by Amazon SageMaker AI"); SageMaker ARNs carry names in
-# lower case.
+# lower case. The platform's resources come from its table (dtrain.orchestration.job_kinds),
+# then the others the emulator authorizes.
 _SAGEMAKER_RESOURCES = (
-    ("TrainingJobName", "training-job"),
-    ("ProcessingJobName", "processing-job"),
-    ("TransformJobName", "transform-job"),
+    *((resource.name_key, resource.arn_type) for resource in SAGEMAKER_RESOURCES.values()),
     ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
-    ("EndpointName", "endpoint"),
-    ("EndpointConfigName", "endpoint-config"),
-    ("ModelName", "model"),
     ("ExperimentName", "experiment"),
     ("TrialName", "experiment-trial"),
     ("TrialComponentName", "experiment-trial-component"),

@@ -17,15 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from dtrain.orchestration import job_kinds
+from dtrain.orchestration.job_kinds import SAGEMAKER_RESOURCES
+
 EXISTS: Final = "(exists)"
 MISSING: Final = "(missing)"
 
-TRAINING_JOB: Final = "training-job"
-PROCESSING_JOB: Final = "processing-job"
-TRANSFORM_JOB: Final = "transform-job"
-MODEL: Final = "model"
-ENDPOINT_CONFIG: Final = "endpoint-config"
-ENDPOINT: Final = "endpoint"
+# The resources by their ARN type (the table of SageMaker resources, dtrain.orchestration.job_kinds).
+TRAINING_JOB: Final = SAGEMAKER_RESOURCES[job_kinds.TRAINING].arn_type
+PROCESSING_JOB: Final = SAGEMAKER_RESOURCES[job_kinds.PROCESSING].arn_type
+TRANSFORM_JOB: Final = SAGEMAKER_RESOURCES[job_kinds.TRANSFORM].arn_type
+MODEL: Final = SAGEMAKER_RESOURCES[job_kinds.MODEL].arn_type
+ENDPOINT_CONFIG: Final = SAGEMAKER_RESOURCES[job_kinds.ENDPOINT_CONFIG].arn_type
+ENDPOINT: Final = SAGEMAKER_RESOURCES[job_kinds.ENDPOINT].arn_type
 
 # Statuses each resource passes through (Describe* API references: TrainingJobStatus,
 # ProcessingJobStatus, TransformJobStatus, EndpointStatus). Models and endpoint configs are
@@ -285,35 +289,31 @@ REFUSALS: Final[tuple[Refusal, ...]] = (
     ),
 )
 
-# The operation's resource and the request parameter naming it.
+
+def _operation(method: str) -> str:
+    """The API operation of a boto3 method (create_training_job -> CreateTrainingJob)."""
+    return job_kinds.iam_action(method).removeprefix("sagemaker:")
+
+
+# The operation's resource and the request parameter naming it: every call of the table.
 OPERATIONS: Final[Mapping[str, tuple[str, str]]] = {
-    "CreateTrainingJob": (TRAINING_JOB, "TrainingJobName"),
-    "StopTrainingJob": (TRAINING_JOB, "TrainingJobName"),
-    "CreateProcessingJob": (PROCESSING_JOB, "ProcessingJobName"),
-    "StopProcessingJob": (PROCESSING_JOB, "ProcessingJobName"),
-    "CreateTransformJob": (TRANSFORM_JOB, "TransformJobName"),
-    "StopTransformJob": (TRANSFORM_JOB, "TransformJobName"),
-    "CreateModel": (MODEL, "ModelName"),
-    "DeleteModel": (MODEL, "ModelName"),
-    "CreateEndpointConfig": (ENDPOINT_CONFIG, "EndpointConfigName"),
-    "DeleteEndpointConfig": (ENDPOINT_CONFIG, "EndpointConfigName"),
-    "CreateEndpoint": (ENDPOINT, "EndpointName"),
-    "UpdateEndpoint": (ENDPOINT, "EndpointName"),
-    "DeleteEndpoint": (ENDPOINT, "EndpointName"),
-    "DescribeTrainingJob": (TRAINING_JOB, "TrainingJobName"),
-    "DescribeProcessingJob": (PROCESSING_JOB, "ProcessingJobName"),
-    "DescribeTransformJob": (TRANSFORM_JOB, "TransformJobName"),
-    "DescribeModel": (MODEL, "ModelName"),
-    "DescribeEndpointConfig": (ENDPOINT_CONFIG, "EndpointConfigName"),
-    "DescribeEndpoint": (ENDPOINT, "EndpointName"),
+    _operation(method): (resource.arn_type, resource.name_key)
+    for resource in SAGEMAKER_RESOURCES.values()
+    for method in (resource.method(call) for call in ("create", "describe", "update", "stop", "delete"))
+    if method is not None
 }
 
 # Resources another one names, which must exist when it is created (the same "Could not find"
-# answers as the rows above).
+# answers as the rows above): what a create or an update names besides its own resource.
 REFERENCES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
-    "CreateEndpoint": ((ENDPOINT_CONFIG, "EndpointConfigName"),),
-    "UpdateEndpoint": ((ENDPOINT_CONFIG, "EndpointConfigName"),),
-    "CreateTransformJob": ((MODEL, "ModelName"),),
+    _operation(method): tuple(
+        (SAGEMAKER_RESOURCES[other].arn_type, SAGEMAKER_RESOURCES[other].name_key)
+        for other in resource.names_also
+    )
+    for resource in job_kinds.KINDS.values()
+    if resource.names_also
+    for method in (resource.create, resource.update)
+    if method is not None
 }
 NOT_FOUND_MESSAGES: Final[Mapping[str, str]] = {
     MODEL: 'Could not find model "{arn}".',
