@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -23,7 +24,7 @@ from tests.stacks.iam_grants import grants  # noqa: E402
 SNAPSHOTS = "tests/stacks/__snapshots__/test_snapshots"
 
 
-def _statement_count(template: dict) -> int:
+def _statement_count(template: dict[str, Any]) -> int:
     return sum(
         len(r["Properties"]["PolicyDocument"]["Statement"])
         for r in template.get("Resources", {}).values()
