@@ -46,7 +46,16 @@ from dtrain.orchestration.execution_plan import (  # noqa: F401 (DEPLOY_TIMEOUT_
     hosting_block,
     hosting_entry,
 )
-from dtrain.orchestration.job_kinds import ENDPOINT, TRANSFORM
+from dtrain.orchestration.job_kinds import (
+    ENDPOINT,
+    ENDPOINT_CONFIG,
+    HOSTED_RESOURCES,
+    KINDS,
+    MODEL,
+    TRANSFORM,
+    HostedResource,
+    JobKind,
+)
 from dtrain.orchestration.kinds import describe_row, endpoint_status, row_outcome
 from dtrain.orchestration.ledger import Ledger, LedgerRow, RowExists
 from dtrain.orchestration.model_repack import repack_model
@@ -222,25 +231,23 @@ class HostingSubmitter:
         return any(t.get("Key") == EXECUTION_TAG and t.get("Value") == req.owner_tag for t in tags)
 
     def _create_or_adopt(
-        self,
-        create: Any,
-        request: dict[str, Any],
-        describe: Any,
-        arn_key: str,
-        req: HostingRequest,
-        what: str,
+        self, resource: JobKind | HostedResource, request: dict[str, Any], req: HostingRequest
     ) -> None:
+        """Create* of a resource of the table (its boto3 methods and keys), or adopt this
+        execution's own of that name (Describe*, then its ownership tag)."""
+        name = str(request[resource.name_key])
+        what = f"{resource.noun} {name}"
         _tags_with_owner(request, req.owner_tag, self.team)
         try:
-            create(**request)
+            getattr(self.sagemaker, resource.create)(**request)
         except ClientError as err:
             waiting = capacity_error(err)  # a transform job past the instance quota waits
             if waiting is not None:
                 raise waiting from err
             if not _already_exists(err):
                 raise
-            existing = describe()
-            if not self._owned(str(existing.get(arn_key, "")), req):
+            existing = getattr(self.sagemaker, resource.describe)(**{resource.name_key: name})
+            if not self._owned(str(existing.get(resource.arn_key, "")), req):
                 raise JobNameConflict(
                     f"a {what} of that name exists and does not belong to {req.owner_tag}"
                 ) from err
@@ -273,14 +280,7 @@ class HostingSubmitter:
         repack = hosting_requests.repack_plan(req.spec, self.platform, job_name, block, self.region)
         if repack is not None:
             self._repack(repack, artifact, str(request["PrimaryContainer"]["ModelDataUrl"]))
-        self._create_or_adopt(
-            self.sagemaker.create_model,
-            request,
-            lambda: self.sagemaker.describe_model(ModelName=model_name),
-            "ModelArn",
-            req,
-            f"model {model_name}",
-        )
+        self._create_or_adopt(HOSTED_RESOURCES[MODEL], request, req)
         out = {"model_name": model_name, "model_data": artifact, "training_job_name": job_name}
         if endpoint is not None:
             out["endpoint_name"] = endpoint
@@ -346,14 +346,7 @@ class HostingSubmitter:
             req.spec, self.platform, training_job_name=job_name, config_name=config
         )
         _serve_model(config_request, req)
-        self._create_or_adopt(
-            self.sagemaker.create_endpoint_config,
-            config_request,
-            lambda: self.sagemaker.describe_endpoint_config(EndpointConfigName=config),
-            "EndpointConfigArn",
-            req,
-            f"endpoint config {config}",
-        )
+        self._create_or_adopt(HOSTED_RESOURCES[ENDPOINT_CONFIG], config_request, req)
         action = self._create_or_update_endpoint(req, endpoint, config, job_name)
         answered = self._answer_if_done(config)
         return {
@@ -416,13 +409,6 @@ class HostingSubmitter:
         _serve_model(request, req)
         job_name = str(request["TransformJobName"])
         self._row(req, job_name, TRANSFORM, job_name)
-        self._create_or_adopt(
-            self.sagemaker.create_transform_job,
-            request,
-            lambda: self.sagemaker.describe_transform_job(TransformJobName=job_name),
-            "TransformJobArn",
-            req,
-            f"transform job {job_name}",
-        )
+        self._create_or_adopt(KINDS[TRANSFORM], request, req)
         answered = self._answer_if_done(job_name)
         return {"transform_job_name": job_name, "answered_now": answered}
