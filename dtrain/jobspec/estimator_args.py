@@ -25,7 +25,7 @@ from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.debugger_rules import check_rules, rules_schema
 from dtrain.jobspec.distribution import STRATEGIES, distribution_schema, parse_distribution
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.instance_groups import GROUP_KEYS, MAX_GROUP_NAME, MAX_GROUPS, check_instance_groups
+from dtrain.jobspec.instance_groups import MAX_GROUPS, check_instance_groups, instance_groups_schema
 from dtrain.jobspec.values import (
     INT32_MAX,
     INT64_MAX,
@@ -365,25 +365,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "EstimatorBase",
         Custom(
             check_instance_groups,
-            {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_GROUPS,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "instance_group_name": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": MAX_GROUP_NAME,
-                        },
-                        "instance_type": {"type": "string", "pattern": anchored(rules.INSTANCE_TYPE_RE)},
-                        "instance_count": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-                    },
-                    "required": list(GROUP_KEYS),
-                    "additionalProperties": False,
-                },
-            },
+            instance_groups_schema,
             f"list of 1-{MAX_GROUPS} `{{instance_group_name, instance_type, instance_count}}` objects",
         ),
         lands_in="ResourceConfig.InstanceGroups (instead of InstanceType / InstanceCount)",

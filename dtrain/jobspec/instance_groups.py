@@ -11,12 +11,13 @@ InstanceCount >= 0. See "Train Using a Heterogeneous Cluster" in the SageMaker d
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
+from dtrain.jobspec.values import Int, Table, Text
 
 MAX_GROUPS: Final = 5
 MAX_GROUP_NAME: Final = 64
@@ -40,6 +41,27 @@ class InstanceGroup:
         }
 
 
+_NAME_RULE = "required: a one-line name of 1 to 64 characters"
+_TYPE_RULE = "required: a SageMaker instance type ml.<family>.<size>"
+_COUNT_RULE = "required: an integer >= 1"
+# SDK 2.220 InstanceGroup's arguments (botocore InstanceGroup: name 1-64, count >= 1).
+GROUP_TABLE: Final = Table(
+    "estimator.instance_groups[]",
+    {
+        "instance_group_name": Text(MAX_GROUP_NAME, rule=_NAME_RULE, one_rule=True),
+        "instance_type": Text(64, rules.INSTANCE_TYPE_RE, _TYPE_RULE, one_rule=True),
+        "instance_count": Int(1, rule=_COUNT_RULE),
+    },
+    required=GROUP_KEYS,
+    missing={"instance_group_name": _NAME_RULE, "instance_type": _TYPE_RULE, "instance_count": _COUNT_RULE},
+)
+assert tuple(GROUP_TABLE.args) == GROUP_KEYS
+
+
+def instance_groups_schema() -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": MAX_GROUPS, "items": GROUP_TABLE.schema()}
+
+
 def check_instance_groups(
     field: str, value: object, errors: ErrorCollector
 ) -> tuple[InstanceGroup, ...] | None:
@@ -50,23 +72,12 @@ def check_instance_groups(
     groups: list[InstanceGroup] = []
     for i, item in enumerate(value):
         path = f"{field}[{i}]"
-        if not isinstance(item, Mapping):
-            errors.add(path, item, f"must be an object with {', '.join(GROUP_KEYS)}")
-            continue
-        for key in item:
-            if key not in GROUP_KEYS:
-                errors.add(f"{path}.{key}", item[key], rules.unknown_key_rule(str(key), GROUP_KEYS))
-        name, itype, count = (item.get(k) for k in GROUP_KEYS)
-        if not isinstance(name, str) or not 1 <= len(name) <= MAX_GROUP_NAME or "\n" in name:
-            errors.add(f"{path}.instance_group_name", name, "required: a one-line name of 1 to 64 characters")
-        elif not isinstance(itype, str) or not rules.full_match(rules.INSTANCE_TYPE_RE, itype):
-            errors.add(
-                f"{path}.instance_type", itype, "required: a SageMaker instance type ml.<family>.<size>"
-            )
-        elif isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 2**31 - 1:
-            errors.add(f"{path}.instance_count", count, "required: an integer >= 1")
-        else:
-            groups.append(InstanceGroup(name, itype, count))
+        mark = len(errors.errors)
+        got = GROUP_TABLE.read(
+            path, item, errors, not_object=f"must be an object with {', '.join(GROUP_KEYS)}"
+        )
+        if got is not None and all(k in got for k in GROUP_KEYS) and len(errors.errors) == mark:
+            groups.append(InstanceGroup(*(got[k] for k in GROUP_KEYS)))
     names = [g.name for g in groups]
     if len(set(names)) != len(names):
         errors.add(field, names, "instance group names must be unique")

@@ -207,6 +207,7 @@ def _near_misses() -> list[dict[str, Any]]:
         spec["estimator"]["distribution"] = strategy
         out.append(spec)
     tensorboard = {"s3_output_path": "s3://my-bucket/tb"}
+    group = {"instance_group_name": "g", "instance_type": "ml.g5.xlarge", "instance_count": 2}
     for arguments in (
         {"git_config": None, "max_run": None},
         {"git_config": {"repo": "x"}},
@@ -219,6 +220,9 @@ def _near_misses() -> list[dict[str, Any]]:
         {"checkpoint_local_path": "/opt/ml/checkpoints"},
         {"checkpoint_local_path": "rel"},
         {"subnets": ["subnet-1"], "security_group_ids": ["sg bad"]},
+        {"instance_type": None, "instance_count": None, "instance_groups": [group]},
+        {"instance_type": None, "instance_count": None, "instance_groups": [{**group, "instance_count": 0}]},
+        {"instance_type": None, "instance_count": None, "instance_groups": [{**group, "name": "g"}]},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
