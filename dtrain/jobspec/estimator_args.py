@@ -299,19 +299,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "EstimatorBase",
         Custom(
             values.check_metric_definitions,
-            {
-                "type": "array",
-                "maxItems": rules.MAX_METRIC_DEFINITIONS,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "Name": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_NAME},
-                        "Regex": {"type": "string", "minLength": 1, "maxLength": rules.MAX_METRIC_REGEX},
-                    },
-                    "required": ["Name", "Regex"],
-                    "additionalProperties": False,
-                },
-            },
+            values.metric_definitions_schema,
             f'list of at most {rules.MAX_METRIC_DEFINITIONS} `{{"Name", "Regex"}}` objects',
         ),
         lands_in="AlgorithmSpecification.MetricDefinitions (packaged images get their trainers')",

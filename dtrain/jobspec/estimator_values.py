@@ -11,11 +11,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.values import S3Uri, Table, Text, check_s3_uri, check_tag, check_tags
+from dtrain.jobspec.values import Kind, S3Uri, Table, Text, check_s3_uri, check_tag, check_tags
 
 __all__ = ["check_tag", "check_tags"]  # re-exported: the tag rule lives in dtrain.jobspec.values
 
@@ -103,6 +104,46 @@ def check_environment(field: str, value: object, errors: ErrorCollector) -> dict
     return dict(value) if len(errors.errors) == before else None
 
 
+@dataclass(frozen=True)
+class MetricRegex(Kind):
+    """A metric definition's Regex: one line of 1 to MAX_METRIC_REGEX characters that Python's re
+    compiles, with a capture group for the value (what SageMaker reads from the log)."""
+
+    def __call__(self, value: object) -> str | None:
+        if not isinstance(value, str) or not 1 <= len(value) <= rules.MAX_METRIC_REGEX or "\n" in value:
+            return f"must be a one-line string of 1 to {rules.MAX_METRIC_REGEX} characters"
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            return f"not a valid regular expression: {exc}"
+        return None if compiled.groups >= 1 else "needs one capture group: the metric value"
+
+    def schema(self) -> dict[str, Any]:
+        return Text(rules.MAX_METRIC_REGEX).schema()
+
+    def describe(self) -> str:
+        return f"regular expression, 1-{rules.MAX_METRIC_REGEX} characters, with one capture group"
+
+
+# AlgorithmSpecification.MetricDefinitions[]: MetricDefinition's Name and Regex.
+METRIC_TABLE = Table(
+    "estimator.metric_definitions[]",
+    {
+        "Name": Text(
+            rules.MAX_METRIC_NAME,
+            rule=f"must be a one-line string of 1 to {rules.MAX_METRIC_NAME} characters",
+            one_rule=True,
+        ),
+        "Regex": MetricRegex(),
+    },
+    required=("Name", "Regex"),
+)
+
+
+def metric_definitions_schema() -> dict[str, Any]:
+    return {"type": "array", "maxItems": rules.MAX_METRIC_DEFINITIONS, "items": METRIC_TABLE.schema()}
+
+
 def check_metric_definitions(
     field: str, value: object, errors: ErrorCollector
 ) -> tuple[tuple[str, str], ...] | None:
@@ -117,31 +158,13 @@ def check_metric_definitions(
     before = len(errors.errors)
     for i, item in enumerate(value):
         path = f"{field}[{i}]"
-        if not isinstance(item, Mapping) or set(item) != {"Name", "Regex"}:
+        if not isinstance(item, Mapping) or set(item) != set(METRIC_TABLE.args):
             errors.add(path, item, 'must be {"Name": ..., "Regex": ...}')
             continue
-        name, regex = item["Name"], item["Regex"]
-        if not isinstance(name, str) or not 1 <= len(name) <= rules.MAX_METRIC_NAME or "\n" in name:
-            errors.add(
-                f"{path}.Name", name, f"must be a one-line string of 1 to {rules.MAX_METRIC_NAME} characters"
-            )
-            continue
-        if not isinstance(regex, str) or not 1 <= len(regex) <= rules.MAX_METRIC_REGEX or "\n" in regex:
-            errors.add(
-                f"{path}.Regex",
-                regex,
-                f"must be a one-line string of 1 to {rules.MAX_METRIC_REGEX} characters",
-            )
-            continue
-        try:
-            compiled = re.compile(regex)
-        except re.error as exc:
-            errors.add(f"{path}.Regex", regex, f"not a valid regular expression: {exc}")
-            continue
-        if compiled.groups < 1:
-            errors.add(f"{path}.Regex", regex, "needs one capture group: the metric value")
-            continue
-        out.append((name, regex))
+        mark = len(errors.errors)
+        got = METRIC_TABLE.read(path, item, errors)
+        if got is not None and len(errors.errors) == mark:
+            out.append((got["Name"], got["Regex"]))
     return tuple(out) if len(errors.errors) == before else None
 
 
