@@ -41,6 +41,7 @@ FULL: dict[str, dict[str, Any]] = {
         "execution_arn": EXEC,
         "execution_name": "run-1",
         "retry_count": 1,
+        "redrive_count": 1,
         "execution_start": "2026-11-28T01:00:00.000Z",
         "processing": {"job_name": "p"},
         "item_index": 2,
@@ -191,6 +192,7 @@ def test_a_parsed_payload_keeps_every_value_and_becomes_the_request() -> None:
     assert isinstance(submit, SubmitPayload)
     request = SubmitRequest.from_payload(submit)
     assert (request.kind, request.item_index, request.processing) == (TRAINING, 2, {"job_name": "p"})
+    assert request.redrive_count == 1
     process = parse_submit_event(FULL["submit"] | {"phase": "process"})
     assert isinstance(process, SubmitPayload)
     assert SubmitRequest.from_payload(process).kind == PROCESSING
