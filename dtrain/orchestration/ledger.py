@@ -21,12 +21,24 @@ import boto3
 from botocore.exceptions import ClientError
 
 BY_EXECUTION_INDEX = "by_execution"
+# A sparse index of the rows reconcile watches (an open token, or a job that may still run):
+# WATCH_ATTRIBUTE is written while a row is watched and removed when it is not, so the index
+# holds only those rows and reconcile queries them instead of scanning the whole ledger
+# ("Take advantage of sparse indexes", DynamoDB Developer Guide). Its reads are eventually
+# consistent: a row written a moment ago shows at the next run (every 5 minutes), and one closed
+# a moment ago is described once more, which the conditional writes make harmless.
+# Rows written before the index existed carry no attribute: they close through their events.
+OPEN_ROWS_INDEX = "open_rows"
+WATCH_ATTRIBUTE = "reconcile_watch"
+WATCHED = "1"
 OPEN = "OPEN"
 CLOSED = "CLOSED"
 SUBMITTING = "Submitting"
 STOPPING = "Stopping"
 # Submit's row of a job that was never created (its execution ended before CreateTrainingJob).
 ABANDONED = "Abandoned"
+# The statuses of a job that may still run: reconcile watches its row even with the token closed.
+WATCHED_STATUSES = (SUBMITTING, "InProgress", STOPPING)
 # Finished rows stay readable for `dtrain list` for this long, then DynamoDB's TTL drops them.
 FINISHED_ROW_TTL_S = 90 * 24 * 3600
 
@@ -114,6 +126,9 @@ class Ledger:
     def __init__(self, table_name: str, client: Any = None) -> None:
         self.table_name = table_name
         self._ddb = client if client is not None else boto3.client("dynamodb")
+        # Items DynamoDB read for the scans and queries of this object (ScannedCount): what a
+        # read costs, whatever the filter kept.
+        self.items_read = 0
 
     # -- writes -------------------------------------------------------------------------
     def put_submitted(
@@ -145,6 +160,7 @@ class Ledger:
             "spec_summary": {"S": spec_summary},
             "created_at": {"S": now},
             "updated_at": {"S": now},
+            WATCH_ATTRIBUTE: {"S": WATCHED},
         }
         if execution_start:
             item["execution_start"] = {"S": execution_start}
@@ -174,33 +190,49 @@ class Ledger:
         self._ddb.update_item(
             TableName=self.table_name,
             Key={"job_name": {"S": job_name}},
-            UpdateExpression="SET task_token = :t, token_state = :o, updated_at = :u",
+            UpdateExpression="SET task_token = :t, token_state = :o, updated_at = :u, "
+            + f"{WATCH_ATTRIBUTE} = :w",
             ExpressionAttributeValues={
                 ":t": {"S": task_token},
                 ":o": {"S": OPEN},
                 ":u": {"S": utc_now_iso()},
+                ":w": {"S": WATCHED},
             },
         )
 
     def set_status(self, job_name: str, status: str, *, only_if_open: bool = False) -> None:
-        """Record a job's latest status; with only_if_open, never overwrite a closed row's."""
-        values: dict[str, Any] = {":s": {"S": status}, ":u": {"S": utc_now_iso()}}
-        kwargs: dict[str, Any] = {}
-        if only_if_open:
-            kwargs["ConditionExpression"] = "token_state = :o"
-            values[":o"] = {"S": OPEN}
-        try:
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key={"job_name": {"S": job_name}},
-                UpdateExpression="SET #s = :s, updated_at = :u",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-                **kwargs,
-            )
-        except ClientError as err:
-            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        """Record a job's latest status; with only_if_open, never overwrite a closed row's.
+
+        The row stays in the open-rows index while its token is open or the status says the job
+        may still run; a final status on a closed row takes it out. Which one the row is, only
+        DynamoDB knows at write time: each branch is a write conditioned on the token's state."""
+        values: dict[str, Any] = {":s": {"S": status}, ":u": {"S": utc_now_iso()}, ":o": {"S": OPEN}}
+        watch = {":w": {"S": WATCHED}}
+        set_status = "SET #s = :s, updated_at = :u"
+        attempts = [(f"{set_status}, {WATCH_ATTRIBUTE} = :w", "token_state = :o", watch)]
+        if not only_if_open:
+            closed = "attribute_not_exists(token_state) OR token_state <> :o"
+            if status in WATCHED_STATUSES:
+                attempts.append((f"{set_status}, {WATCH_ATTRIBUTE} = :w", closed, watch))
+            else:
+                attempts.append((f"{set_status} REMOVE {WATCH_ATTRIBUTE}", closed, {}))
+        for _ in range(3):  # the token may be reopened (adopt) or closed between two attempts
+            for update, condition, extra in attempts:
+                try:
+                    self._ddb.update_item(
+                        TableName=self.table_name,
+                        Key={"job_name": {"S": job_name}},
+                        UpdateExpression=update,
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={**values, **extra},
+                    )
+                    return
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+            if only_if_open:
+                return  # a closed row keeps its status
 
     def mark_closed(
         self,
@@ -225,6 +257,11 @@ class Ledger:
             ":e": {"N": str(expires)},
         }
         update = "SET token_state = :c, #s = :s, updated_at = :u, expires_at = :e REMOVE task_token"
+        if status in WATCHED_STATUSES:  # closed, but its job may still run: reconcile watches it
+            update = update.replace(" REMOVE", f", {WATCH_ATTRIBUTE} = :w REMOVE")
+            values[":w"] = {"S": WATCHED}
+        else:
+            update += f", {WATCH_ATTRIBUTE}"
         if failure_reason:
             update = update.replace(" REMOVE", ", failure_reason = :f REMOVE")
             values[":f"] = {"S": failure_reason[:1024]}
@@ -284,9 +321,26 @@ class Ledger:
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def _scan(self, **filters: Any) -> Iterator[LedgerRow]:
-        kwargs: dict[str, Any] = {"TableName": self.table_name, **filters}
+        yield from self._read(self._ddb.scan, {"TableName": self.table_name, **filters})
+
+    def _watched(self, **filters: Any) -> Iterator[LedgerRow]:
+        """The rows of the open-rows index (only rows reconcile watches are in it)."""
+        kwargs = {
+            "TableName": self.table_name,
+            "IndexName": OPEN_ROWS_INDEX,
+            "KeyConditionExpression": f"{WATCH_ATTRIBUTE} = :w",
+            **filters,
+        }
+        kwargs["ExpressionAttributeValues"] = {
+            ":w": {"S": WATCHED},
+            **filters.get("ExpressionAttributeValues", {}),
+        }
+        yield from self._read(self._ddb.query, kwargs)
+
+    def _read(self, call: Any, kwargs: dict[str, Any]) -> Iterator[LedgerRow]:
         while True:
-            out = self._ddb.scan(**kwargs)
+            out = call(**kwargs)
+            self.items_read += int(out.get("ScannedCount", len(out.get("Items", []))))
             for item in out.get("Items", []):
                 yield LedgerRow.from_item(item)
             if "LastEvaluatedKey" not in out:
@@ -295,9 +349,10 @@ class Ledger:
 
     def active_rows(self) -> list[LedgerRow]:
         """Rows reconcile watches: an open token, or a job that may still run (its token closed
-        by an abort that came while Submit was still creating it, say)."""
+        by an abort that came while Submit was still creating it, say). A query of the sparse
+        open-rows index: it reads these rows only, however many the ledger holds."""
         return list(
-            self._scan(
+            self._watched(
                 FilterExpression="token_state = :o OR #s IN (:submitting, :running, :stopping)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -310,9 +365,9 @@ class Ledger:
         )
 
     def open_rows(self) -> list[LedgerRow]:
-        """Rows whose execution still waits on a token (what reconcile checks)."""
+        """Rows whose execution still waits on a token (a query of the open-rows index)."""
         return list(
-            self._scan(
+            self._watched(
                 FilterExpression="token_state = :o",
                 ExpressionAttributeValues={":o": {"S": OPEN}},
             )

@@ -41,6 +41,10 @@ from dtrain.constructs.orchestration.workflow import build_definition
 from dtrain.constructs.submitter_policy import submitter_policy
 
 LEDGER_GSI = "by_execution"
+# dtrain.orchestration.ledger.OPEN_ROWS_INDEX and WATCH_ATTRIBUTE (tests/lambda/test_ledger_index.py
+# checks the two agree).
+LEDGER_OPEN_ROWS_GSI = "open_rows"
+LEDGER_WATCH_ATTRIBUTE = "reconcile_watch"
 
 
 class Orchestration(Construct):
@@ -145,6 +149,13 @@ class Orchestration(Construct):
         ledger.add_global_secondary_index(
             index_name=LEDGER_GSI,
             partition_key=ddb.Attribute(name="execution_arn", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="created_at", type=ddb.AttributeType.STRING),
+        )
+        # Sparse: only rows reconcile watches carry its key (dtrain.orchestration.ledger), so
+        # reconcile's query reads those, not the whole ledger.
+        ledger.add_global_secondary_index(
+            index_name=LEDGER_OPEN_ROWS_GSI,
+            partition_key=ddb.Attribute(name=LEDGER_WATCH_ATTRIBUTE, type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="created_at", type=ddb.AttributeType.STRING),
         )
         return ledger

@@ -80,6 +80,7 @@ def ledger(aws: EventPlaybackBackend, monkeypatch: pytest.MonkeyPatch) -> Ledger
             {"AttributeName": "job_name", "AttributeType": "S"},
             {"AttributeName": "execution_arn", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": "reconcile_watch", "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "job_name", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -90,7 +91,15 @@ def ledger(aws: EventPlaybackBackend, monkeypatch: pytest.MonkeyPatch) -> Ledger
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {  # the stack's sparse open-rows index (dtrain.orchestration.ledger.OPEN_ROWS_INDEX)
+                "IndexName": "open_rows",
+                "KeySchema": [
+                    {"AttributeName": "reconcile_watch", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     )
     monkeypatch.setenv("LEDGER_TABLE", "ledger")
