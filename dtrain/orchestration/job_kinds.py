@@ -46,8 +46,19 @@ def iam_action(method: str) -> str:
     return "sagemaker:" + "".join(word.capitalize() for word in method.split("_"))
 
 
+# The calls a resource of the table may answer; each names a boto3 method or None.
+CALLS = ("create", "describe", "update", "stop", "delete")
+
+
+class _Calls:
+    def method(self, call: str) -> str | None:
+        """The boto3 method of a call (one of CALLS); None where the resource has none."""
+        found = getattr(self, call)
+        return str(found) if found else None
+
+
 @dataclass(frozen=True)
-class JobKind:
+class JobKind(_Calls):
     kind: str
     noun: str  # in messages: "training job"
     name_key: str  # TrainingJobName
@@ -72,10 +83,6 @@ class JobKind:
     # endpoint-config, CreateTransformJob on transform-job and model).
     names_also: tuple[str, ...] = ()
     delete: None = None  # jobs are stopped, not deleted (an endpoint's `stop` is its delete)
-
-    def method(self, call: str) -> str | None:
-        """The boto3 method of a call ("create", "describe", "update", "stop", "delete")."""
-        return str(getattr(self, call)) if getattr(self, call) else None
 
     def arn_types(self, call: str) -> tuple[str, ...]:
         """The ARN types SageMaker authorizes the call against: its own, and for a create or an
@@ -192,7 +199,7 @@ BY_DETAIL_TYPE: Mapping[str, JobKind] = {k.event_detail_type: k for k in KINDS.v
 
 
 @dataclass(frozen=True)
-class HostedResource:
+class HostedResource(_Calls):
     """A resource the hosting phases create and no execution waits on: created synchronously,
     with no status of its own and no state-change event (CreateModel, CreateEndpointConfig)."""
 
@@ -206,10 +213,6 @@ class HostedResource:
     delete: str
     update: None = None
     stop: None = None
-
-    def method(self, call: str) -> str | None:
-        """The boto3 method of a call ("create", "describe", "delete"; none to update or stop)."""
-        return str(getattr(self, call)) if getattr(self, call) else None
 
     def arn_types(self, call: str) -> tuple[str, ...]:
         return (self.arn_type,)

@@ -8,7 +8,7 @@ authorized against) and CALLERS below: which Lambda makes which call, and why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Stack
@@ -24,6 +24,7 @@ from constructs import Construct
 from dtrain.constructs.orchestration.functions import OrchestrationFunctions
 from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN, exported_arn
 from dtrain.orchestration.job_kinds import (
+    CALLS,
     ENDPOINT,
     ENDPOINT_CONFIG,
     MODEL,
@@ -31,6 +32,8 @@ from dtrain.orchestration.job_kinds import (
     SAGEMAKER_RESOURCES,
     TRAINING,
     TRANSFORM,
+    HostedResource,
+    JobKind,
     iam_action,
 )
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
@@ -53,8 +56,6 @@ LEDGER_KEY_ACTIONS = (
 )
 
 
-# The calls a resource of the table answers, in the order their statements are added.
-CALLS = ("create", "describe", "update", "stop", "delete")
 # The ownership tag goes on at create (AddTags with Create*), read back (ListTags) to adopt the
 # resource on retry: both with every create.
 OWNERSHIP_TAG_ACTIONS = ("sagemaker:AddTags", "sagemaker:ListTags")
@@ -75,10 +76,6 @@ class Callers:
     def of(self, call: str) -> tuple[str, ...]:
         calls: tuple[str, ...] = getattr(self, call)
         return calls
-
-    def all(self) -> tuple[str, ...]:
-        """Every Lambda that makes any call on the resource, once each, in CALLS order."""
-        return tuple(dict.fromkeys(part for call in CALLS for part in self.of(call)))
 
 
 # Abort (the execution-end event), Reconcile (the backstop) and Submit (a job created after its
@@ -111,15 +108,29 @@ CALLERS: Mapping[str, Callers] = {
 }
 
 
-def arn_types_called_by(part: str) -> tuple[str, ...]:
-    """The SageMaker ARN types one Lambda's statements name (allow_sagemaker), in table order."""
-    types: dict[str, None] = {}
+def sagemaker_calls() -> Iterator[tuple[JobKind | HostedResource, str, str, tuple[str, ...]]]:
+    """Every call of CALLERS: the table's resource, the call, its boto3 method, its Lambdas."""
     for name, callers in CALLERS.items():
         resource = SAGEMAKER_RESOURCES[name]
         for call in CALLS:
-            if part in callers.of(call) and resource.method(call) is not None:
-                types.update(dict.fromkeys(resource.arn_types(call)))
-    return tuple(types)
+            method = resource.method(call)
+            if method is None:
+                if callers.of(call):
+                    raise ValueError(f"CALLERS gives {name} a {call} call the table has no method for")
+                continue
+            yield resource, call, method, callers.of(call)
+
+
+def arn_types_called_by(part: str) -> tuple[str, ...]:
+    """The SageMaker ARN types one Lambda's statements name (allow_sagemaker), in table order."""
+    return tuple(
+        dict.fromkeys(
+            arn_type
+            for resource, call, _, parts in sagemaker_calls()
+            if part in parts
+            for arn_type in resource.arn_types(call)
+        )
+    )
 
 
 def sagemaker_arns(scope: Construct, resource_type: str, prefix: str) -> str:
@@ -146,18 +157,11 @@ def allow_sagemaker(functions: OrchestrationFunctions, prefix: str) -> None:
     """Each call of CALLERS to its Lambdas: the IAM action of the table's boto3 method, on the ARN
     types SageMaker authorizes it against, on the platform's prefix (lower-cased: SageMaker ARNs
     carry resource names in lower case). Creates come with the ownership tag's actions."""
-    for name, callers in CALLERS.items():
-        resource = SAGEMAKER_RESOURCES[name]
-        for call in CALLS:
-            method = resource.method(call)
-            if method is None:
-                if callers.of(call):
-                    raise ValueError(f"CALLERS gives {name} a {call} call the table has no method for")
-                continue
-            actions = [iam_action(method), *(OWNERSHIP_TAG_ACTIONS if call == "create" else ())]
-            arns = [sagemaker_arns(functions.submit, t, prefix.lower()) for t in resource.arn_types(call)]
-            for fn in functions.named(*callers.of(call)):
-                _allow(fn, actions, arns)
+    for resource, call, method, parts in sagemaker_calls():
+        actions = [iam_action(method), *(OWNERSHIP_TAG_ACTIONS if call == "create" else ())]
+        arns = [sagemaker_arns(functions.submit, t, prefix.lower()) for t in resource.arn_types(call)]
+        for fn in functions.named(*parts):
+            _allow(fn, actions, arns)
 
 
 def artifacts_bucket_arn(scope: Construct, artifacts_bucket: s3.IBucket) -> str:

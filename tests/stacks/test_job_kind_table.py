@@ -14,10 +14,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from dtrain.constructs.orchestration.construct import Orchestration
-from dtrain.constructs.orchestration.permissions import CALLERS, CALLS
+from dtrain.constructs.orchestration.permissions import CALLERS
 from dtrain.constructs.orchestration.props import OrchestrationOptions, OrchestrationProps
 from dtrain.constructs.orchestration_stack import OrchestrationStack
-from dtrain.orchestration.job_kinds import KINDS, SAGEMAKER_RESOURCES, TERMINAL_STATUSES, iam_action
+from dtrain.orchestration.job_kinds import CALLS, KINDS, SAGEMAKER_RESOURCES, TERMINAL_STATUSES, iam_action
 
 if TYPE_CHECKING:
     from dtrain.constructs.synthesis import SynthesizedApp

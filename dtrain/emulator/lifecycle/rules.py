@@ -299,7 +299,7 @@ def _operation(method: str) -> str:
 OPERATIONS: Final[Mapping[str, tuple[str, str]]] = {
     _operation(method): (resource.arn_type, resource.name_key)
     for resource in SAGEMAKER_RESOURCES.values()
-    for method in (resource.method(call) for call in ("create", "describe", "update", "stop", "delete"))
+    for method in (resource.method(call) for call in job_kinds.CALLS)
     if method is not None
 }
 
