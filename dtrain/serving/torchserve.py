@@ -55,6 +55,11 @@ LOAD_FAILED_MARKERS = ("Load model failed", "Backend worker error", "Retry worke
 # JVM start-up: the toolkit's own vmargs, plus the C1 compiler only and the serial collector (a
 # server of one model answers from Python workers; the JVM only routes): seconds less to the
 # first /ping and less memory on a small machine. Behaviour is the same.
+# A worker's Unix socket is `<java.io.tmpdir>/.ts.sock.<port>`; AF_UNIX paths end at 108 bytes with
+# the closing NUL (sun_path, unix(7)), and TorchServe fails with "AF_UNIX path too long" past it.
+SOCKET_NAME_LENGTH = len("/tmp/.ts.sock.65535")
+UNIX_PATH_MAX = 107
+SHORT_TEMP_ROOT = "/tmp"
 JVM_ARGS = "-XX:-UseContainerSupport -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
 
 
@@ -165,7 +170,7 @@ def start_torchserve(
         check_port(host, port)
     else:
         port = free_port(host)
-    scratch = Path(tempfile.mkdtemp(prefix="dtrain-ts-"))
+    scratch = make_scratch()
     (scratch / "ml").mkdir()
     (scratch / "tmp").mkdir()
     (scratch / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
@@ -183,6 +188,25 @@ def start_torchserve(
     assert process.stdout is not None
     pump = LogPump(process.stdout, sink)
     return process, scratch, pump, log, f"http://{host}:{port}"
+
+
+def make_scratch() -> Path:
+    """The server's private scratch (mode 0700): under TMPDIR, or under /tmp where TMPDIR is too
+    deep for the workers' socket paths; a usage error naming TMPDIR where neither fits."""
+    scratch = Path(tempfile.mkdtemp(prefix="dtrain-ts-"))
+    if len(str(scratch)) + SOCKET_NAME_LENGTH <= UNIX_PATH_MAX:
+        return scratch
+    scratch.rmdir()
+    with contextlib.suppress(OSError):
+        short = Path(tempfile.mkdtemp(prefix="dtrain-ts-", dir=SHORT_TEMP_ROOT))
+        if len(str(short)) + SOCKET_NAME_LENGTH <= UNIX_PATH_MAX:
+            return short
+        short.rmdir()
+    raise UsageError(
+        f"TMPDIR {tempfile.gettempdir()!r} is too deep for TorchServe's worker sockets "
+        f"(Unix socket paths end at {UNIX_PATH_MAX + 1} bytes) and {SHORT_TEMP_ROOT} cannot hold it: "
+        "set TMPDIR to a shorter directory"
+    )
 
 
 def model_ready(url: str) -> bool:

@@ -15,11 +15,17 @@ here, unchanged, with four settings of a machine that runs many servers, where t
 - the TorchServe process waited on is the one started with this config file (the toolkit takes
   the only one on the machine and refuses to start beside another);
 - when the process that started this one is gone, this one stops (SIGTERM, which the toolkit
-  passes to TorchServe) and removes its scratch directory, which its starter would have removed.
+  passes to TorchServe) and removes its scratch directory, which its starter would have removed;
+- this process is a child subreaper (prctl(2) PR_SET_CHILD_SUBREAPER, Linux 3.4+): a process the
+  model's code detaches (setsid, a double fork) is re-parented to it, not to init, when its own
+  parent (a TorchServe worker) ends, so it stays a descendant. When TorchServe has stopped, every
+  descendant left is stopped (SIGTERM, then SIGKILL): nothing the model started outlives the
+  server. The image needs none of this: its container's end kills every process in it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +40,8 @@ PARENT_PID_ENV = "DTRAIN_SERVING_PARENT_PID"
 # toolkit would otherwise hand on to TorchServe's workers beside code/.
 MODEL_PYTHONPATH_ENV = "DTRAIN_MODEL_PYTHONPATH"
 TS_NAMESPACE = "org.pytorch.serve.ModelServer"
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+DESCENDANT_GRACE_SECONDS = 3.0
 
 
 def _our_torchserve(config_file: str) -> Any:
@@ -61,6 +69,31 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _become_subreaper() -> None:
+    """Orphans among our descendants come to us, not to init (prctl(2), PR_SET_CHILD_SUBREAPER)."""
+    import ctypes  # lazy: only the server's own process calls prctl
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def stop_descendants(grace: float = DESCENDANT_GRACE_SECONDS) -> None:
+    """SIGTERM to every process below this one (the model's detached children included: they
+    were re-parented here), SIGKILL to those still running after `grace` seconds; all reaped."""
+    import psutil
+
+    left = psutil.Process().children(recursive=True)
+    for child in left:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(left, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=grace)
+
+
 def main() -> None:
     from retrying import retry
     from sagemaker_pytorch_serving_container import serving, torchserve
@@ -84,7 +117,11 @@ def main() -> None:
     parent = int(os.environ.get(PARENT_PID_ENV) or 0)
     if parent:
         _watch_parent(parent)
-    serving.main()
+    _become_subreaper()
+    try:
+        serving.main()
+    finally:
+        stop_descendants()
     if parent and os.getppid() != parent:
         # Orphaned: the starter cannot remove this server's scratch (the working directory).
         shutil.rmtree(os.getcwd(), ignore_errors=True)
