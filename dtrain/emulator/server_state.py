@@ -116,18 +116,39 @@ def is_recorded_process(state: dict[str, Any]) -> bool:
 @contextlib.contextmanager
 def held_lock(path: Path) -> Iterator[bool]:
     """An exclusive flock on `path` for the `with` block; yields False at once if another
-    process holds it (the kernel drops a lock with its holder, so a killed server frees it)."""
+    process holds it (the kernel drops a lock with its holder, so a killed server frees it).
+
+    The holder removes the file when the block ends (a killed holder leaves it, harmless: the
+    next one locks and removes it). Removing a lock file is safe only with a re-check: a process
+    that opened the file just before it was removed then locks a file no one else can find, so
+    a lock counts only while `path` still names the locked file; else the taker tries again.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - the lock lives as long as the block
-    try:
+    while True:
+        handle: IO[str] = open(path, "a+")  # noqa: SIM115 - the lock lives as long as the block
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             yield False
             return
+        if _names_the_open_file(path, handle):
+            break
+        handle.close()  # its holder removed it after we opened it: lock the file now there
+    try:
         yield True
     finally:
+        path.unlink(missing_ok=True)  # still locked: a taker that opened it re-checks, as above
         handle.close()
+
+
+def _names_the_open_file(path: Path, handle: IO[str]) -> bool:
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def port_lock(port: int) -> Path:
