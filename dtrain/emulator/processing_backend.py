@@ -18,7 +18,6 @@ published sample (dtrain.emulator.lifecycle.events).
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -27,12 +26,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dtrain.emulator.authz import hook as authz_hook
+from dtrain.emulator.job_creates import patch_job_create
 from dtrain.emulator.job_logs import put_job_logs
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
 from dtrain.local.processing_job import run_processing_locally
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-_CURRENT_REQUEST = threading.local()
 
 
 def _now() -> datetime:
@@ -214,32 +213,14 @@ def _upload_tree(s3: Any, local: Path, uri: str) -> None:
 def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> None:
     """CreateProcessingJob (throttling, the backend runs the job) and StopProcessingJob onto
     moto's SageMaker; the lifecycle gate refuses what AWS refuses first."""
-    from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import SageMakerModelBackend
-    from moto.sagemaker.responses import SageMakerResponse
 
-    original_create = SageMakerModelBackend.create_processing_job
-    original_response = SageMakerResponse.create_processing_job
-
-    def create_response(self: Any) -> Any:
-        # The request as the client sent it: moto's model drops ProcessingResources, Environment.
-        _CURRENT_REQUEST.value = json.loads(self.body) if self.body else {}
-        try:
-            return original_response(self)
-        finally:
-            _CURRENT_REQUEST.value = None
-
-    def create_processing_job(self: Any, processing_job_name: str, **kwargs: Any) -> Any:
-        # A name in use, the quotas, the name pattern, the role and its keys: answered by the
-        # lifecycle gate before this.
-        if not sagemaker_backend.admit_create():
-            raise JsonRESTError("ThrottlingException", "Rate exceeded")
-        request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        job = original_create(self, processing_job_name=processing_job_name, **kwargs)
+    def created(moto_backend: Any, job: Any, request: dict[str, Any]) -> None:
         hook = getattr(sagemaker_backend, "processing_created", None)
         if hook is not None:
-            hook(self, job, request)
-        return job
+            hook(moto_backend, job, request)
+
+    patch_job_create(patch, "create_processing_job", sagemaker_backend, created)
 
     def stop_processing_job(self: Any, processing_job_name: str) -> None:
         # A job that is missing or has ended: refused by the lifecycle gate before this.
@@ -247,6 +228,4 @@ def install(patch: Callable[[Any, str, Any], None], sagemaker_backend: Any) -> N
         if job.processing_job_status == "InProgress":  # a second stop while Stopping: nothing to do
             sagemaker_backend.processing_stop_requested(self, job)
 
-    patch(SageMakerResponse, "create_processing_job", create_response)
-    patch(SageMakerModelBackend, "create_processing_job", create_processing_job)
     patch(SageMakerModelBackend, "stop_processing_job", stop_processing_job)

@@ -23,7 +23,6 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
 from __future__ import annotations
 
 import base64
-import copy
 import importlib.util
 import io
 import json
@@ -47,6 +46,7 @@ from dtrain.emulator import event_bus, function_env
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.function_env import function_environment
+from dtrain.emulator.job_creates import patch_job_create
 from dtrain.emulator.lambda_logs import LambdaLogDelivery
 from dtrain.emulator.lifecycle import Lifecycle, gate
 
@@ -421,34 +421,11 @@ def deliver_to_lambda_target(
 
 def _install_sagemaker(patch: Patch, shims: Shims) -> None:
     """4. SageMaker: ResourceInUse, throttling, status from the backend, StopTrainingJob."""
-    from moto.core.exceptions import JsonRESTError
     from moto.sagemaker.models import SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    original_create = SageMakerModelBackend.create_training_job
-
-    # The request exactly as the client sent it (moto's model drops Environment and rewrites
-    # MetricDefinitions); a backend that runs the job needs the original.
-    original_create_response = SageMakerResponse.create_training_job
-
-    def create_response(self: Any) -> Any:
-        _CURRENT_REQUEST.value = json.loads(self.body) if self.body else {}
-        try:
-            return original_create_response(self)
-        finally:
-            _CURRENT_REQUEST.value = None
-
-    patch(SageMakerResponse, "create_training_job", create_response)
-
-    def create_training_job(self: Any, training_job_name: str, **kwargs: Any) -> Any:
-        # A name in use, quotas, service rules, the role and its keys: answered by the lifecycle
-        # gate before this.
-        if not shims.sagemaker_backend.admit_create():
-            raise JsonRESTError("ThrottlingException", "Rate exceeded")
-        request = copy.deepcopy(getattr(_CURRENT_REQUEST, "value", None) or {})
-        job = original_create(self, training_job_name=training_job_name, **kwargs)
-        shims.sagemaker_backend.created(self, job, request)
-        return job
+    # The backend runs the job from the request as the client sent it (job_creates).
+    patch_job_create(patch, "create_training_job", shims.sagemaker_backend, shims.sagemaker_backend.created)
 
     def stop_training_job(self: Any, training_job_name: str) -> None:
         # A job that is missing or has ended: refused by the lifecycle gate before this.
@@ -460,7 +437,6 @@ def _install_sagemaker(patch: Patch, shims: Shims) -> None:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
         return "{}"
 
-    patch(SageMakerModelBackend, "create_training_job", create_training_job)
     patch(SageMakerModelBackend, "stop_training_job", stop_training_job)
     patch(SageMakerResponse, "stop_training_job", stop_response)
 
@@ -505,9 +481,6 @@ def _install_deploy_support(patch: Patch) -> None:
     except ModuleNotFoundError as missing:
         if not (missing.name or "").startswith(("openapi_spec_validator", "moto")):
             raise
-
-
-_CURRENT_REQUEST = threading.local()
 
 
 def new_workdir() -> Path:

@@ -75,3 +75,18 @@ def test_an_installer_that_fails_leaves_moto_as_it_was(
     assert recorded, "the installers before the failing one patched nothing"
     assert _restored(recorded)
     assert services.delivery._shutdown  # the event delivery pool is shut down as well
+
+
+def test_one_patch_brings_job_creates_to_the_backend() -> None:
+    """Training and processing Creates reach the backend through job_creates alone: no other
+    module keeps the request as sent or asks the backend's rate (each shim wrote both before)."""
+    import ast
+    from pathlib import Path
+
+    emulator = Path(shims.__file__).parent
+    askers = set()
+    for path in sorted(emulator.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".admit_create"):
+                askers.add(path.name)
+    assert askers == {"job_creates.py"}
