@@ -22,8 +22,10 @@ from dtrain.jobspec.channels import (
 )
 from dtrain.jobspec.distribution import DISTRIBUTION_TABLE, SMDISTRIBUTED_TABLE, STRATEGY_TABLES
 from dtrain.jobspec.estimator_args import markdown_table
+from dtrain.jobspec.estimator_values import METRIC_TABLE, TENSORBOARD_TABLE
 from dtrain.jobspec.experiment_config import EXPERIMENT_CONFIG_TABLE
 from dtrain.jobspec.inference_spec import DEPLOY_TABLE, SERVERLESS_EXCLUDED, TRANSFORM_TABLE
+from dtrain.jobspec.instance_groups import GROUP_TABLE
 from dtrain.jobspec.processing_spec import TABLES as PROCESSING_TABLES
 from dtrain.jobspec.spec import TOP_LEVEL
 from dtrain.jobspec.sweep_spec import OBJECTIVE_TABLE, SWEEP_TABLE
@@ -82,7 +84,22 @@ def estimator_section() -> list[str]:
         "with the reason (a test checks the list against the SDK's signatures)."
     )
     table = ["<!-- estimator-table:begin -->", markdown_table(), "<!-- estimator-table:end -->"]
-    return ["## estimator", "", intro, "", *table, ""]
+    return ["## estimator", "", intro, "", *table, "", *nested_estimator_sections()]
+
+
+# The estimator's nested objects that have a table of their own: (table, what the SDK calls it).
+NESTED_ESTIMATOR_TABLES: tuple[tuple[Table, str], ...] = (
+    (GROUP_TABLE, "Each entry of `instance_groups`: SDK 2.220 `InstanceGroup`'s arguments."),
+    (METRIC_TABLE, "Each entry of `metric_definitions`: a CreateTrainingJob MetricDefinition."),
+    (TENSORBOARD_TABLE, "SDK 2.220 `TensorBoardOutputConfig`'s arguments; a null one is left out."),
+)
+
+
+def nested_estimator_sections() -> list[str]:
+    lines: list[str] = []
+    for table, intro in NESTED_ESTIMATOR_TABLES:
+        lines += table_section(table, f"### {table.title}", intro)
+    return lines
 
 
 def distribution_section() -> list[str]:

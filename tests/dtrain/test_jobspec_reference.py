@@ -46,3 +46,15 @@ def test_a_refused_key_is_refused_with_its_reason_and_an_unknown_one_named(table
         assert rules[f"block.{name}"] == f"refused: {table.args[name]}"
     assert rules["block.no_such_argument"].startswith("unknown key; ")
     assert all(rules.get(f"block.{key}") == "required" for key in table.required)
+
+
+@pytest.mark.parametrize("table", [t for t, _ in reference.NESTED_ESTIMATOR_TABLES], ids=lambda t: t.title)
+def test_each_nested_estimator_table_has_a_section_of_its_own(table: Table) -> None:
+    """instance_groups[], metric_definitions[] and tensorboard_output_config: one row per key,
+    under their own heading, each value described by its kind."""
+    text = reference.render()
+    section = text[text.index(f"### {table.title}\n") :].split("\n### ", 1)[0]
+    for name, entry in table.args.items():
+        assert not isinstance(entry, str)
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{name}` |"))
+        assert entry.describe().split("`")[0] in row, row
