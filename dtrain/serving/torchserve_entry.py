@@ -78,6 +78,23 @@ def _become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+def _reap_adopted(server_pid: int) -> None:
+    """A subreaper waits for the orphans it adopts, or each one that exits stays a zombie until
+    the server stops: every second, zombie children other than the JVM (the toolkit waits on it)
+    are reaped. Started once the JVM is found: the toolkit's own waited-for children (pip) are done."""
+    import psutil
+
+    def reap() -> None:
+        while True:
+            time.sleep(1.0)
+            for child in psutil.Process().children():
+                with contextlib.suppress(psutil.Error, ChildProcessError):
+                    if child.pid != server_pid and child.status() == psutil.STATUS_ZOMBIE:
+                        os.waitpid(child.pid, os.WNOHANG)
+
+    threading.Thread(target=reap, name="orphan-reaper", daemon=True).start()
+
+
 def stop_descendants(grace: float = DESCENDANT_GRACE_SECONDS) -> None:
     """SIGTERM to every process below this one (the model's detached children included: they
     were re-parented here), SIGKILL to those still running after `grace` seconds; all reaped."""
@@ -107,10 +124,14 @@ def main() -> None:
 
     torchserve.TS_CONFIG_FILE = config_file
     torchserve._generate_ts_config_properties = properties
+
     # The toolkit's retry: 10 s for the JVM to appear.
-    torchserve._retrieve_ts_server_process = retry(stop_max_delay=10 * 1000)(
-        lambda: _our_torchserve(config_file)
-    )
+    def retrieve() -> Any:
+        server = _our_torchserve(config_file)
+        _reap_adopted(server.pid)
+        return server
+
+    torchserve._retrieve_ts_server_process = retry(stop_max_delay=10 * 1000)(retrieve)
     os.environ["PYTHONPATH"] = os.environ.pop(MODEL_PYTHONPATH_ENV, "")
     if not os.environ["PYTHONPATH"]:
         del os.environ["PYTHONPATH"]

@@ -48,6 +48,11 @@ def model_fn(model_dir):
         start_new_session=True,
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    # A daemon that detaches by double fork and ends at once: an orphan the server adopts.
+    subprocess.Popen(
+        [sys.executable, "-c", "import os; os.setsid(); os.fork() and os._exit(0); os._exit(0)"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
     return "echo"
 
 
@@ -120,6 +125,22 @@ class Served:
                 continue
         return found
 
+    def zombie_children(self) -> list[int]:
+        """Zombies whose parent is the server's entry (the subreaper, a marked process)."""
+        entries = [
+            pid
+            for pid in marked_pids(self.marker)
+            if b"torchserve_entry" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        zombies = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if fields[0] == "Z" and int(fields[1]) in entries:
+                    zombies.append(int(stat.parent.name))
+        assert entries, "the server's entry process is not running"
+        return zombies
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -176,6 +197,9 @@ def _check_serving(served: Served) -> None:
     while not served.detached_children() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert served.detached_children(), "the model's detached child never started"
+    # The orphan that ended was reaped by the server that adopted it: no zombie piles up there.
+    time.sleep(3)
+    assert served.zombie_children() == []
     # The model's prints went to serve's log (stderr), after the URL line was printed.
     assert IMPORT_BANNER in served.stderr()
 
