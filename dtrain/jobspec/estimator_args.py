@@ -42,7 +42,6 @@ from dtrain.jobspec.values import (
     Table,
     Tags,
     Text,
-    anchored,
 )
 
 # Re-exported: tests and the schema read the estimator's kinds from here.
@@ -147,37 +146,20 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "entry_point",
         "Framework",
-        Custom(
-            values.check_entry_point,
-            {"type": "string", "minLength": 1, "maxLength": 256},
-            "relative path of the script (inside source_dir when given)",
-        ),
+        values.ENTRY_POINT,
         required=True,
         lands_in="HyperParameters.sagemaker_program",
     ),
     Arg(
         "source_dir",
         "Framework",
-        Custom(
-            values.check_source_dir,
-            {"type": "string", "minLength": 1, "maxLength": 4096},
-            "local directory, or an s3:// tarball",
-        ),
+        values.SOURCE_DIR,
         lands_in="HyperParameters.sagemaker_submit_directory (s3 tarball, or the local dir uploaded)",
     ),
     Arg(
         "image_uri",
         "Framework",
-        Custom(
-            values.check_image_uri,
-            {
-                "anyOf": [
-                    {"enum": list(values.PACKAGED_IMAGES)},
-                    {"type": "string", "pattern": "^[^\\s/]+(/[^\\s/]+)+$", "maxLength": 255},
-                ]
-            },
-            f"a packaged image ({', '.join(f'`{i}`' for i in values.PACKAGED_IMAGES)}) or an image URI",
-        ),
+        values.IMAGE_URI,
         required=True,
         lands_in="AlgorithmSpecification.TrainingImage (packaged names resolved by the platform)",
     ),
@@ -238,22 +220,14 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "dependencies",
         "Framework",
-        Custom(
-            values.check_dependencies,
-            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
-            "list of local directories",
-        ),
+        Custom(values.check_dependencies, values.DEPENDENCIES.schema, values.DEPENDENCIES.describe()),
         lands_in="sourcedir.tar.gz: each local directory at the tarball's root, under its own name",
     ),
     Arg("git_config", "Framework", refused=NO_GIT),
     Arg(
         "model_dir",
         "TensorFlow",
-        Custom(
-            values.check_model_dir,
-            {"anyOf": [{"const": False}, {"type": "string", "minLength": 1}]},
-            "S3 URI or container path, or false",
-        ),
+        values.MODEL_DIR,
         frameworks=TENSORFLOW,
         lands_in="HyperParameters.model_dir (default output_path/job/model, /opt/ml/model under MPI)",
     ),
@@ -275,16 +249,7 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "environment",
         "EstimatorBase",
-        Custom(
-            values.check_environment,
-            {
-                "type": "object",
-                "propertyNames": {"pattern": anchored(rules.ENV_KEY_RE)},
-                "additionalProperties": {"type": "string", "maxLength": rules.MAX_ENVIRONMENT_VALUE},
-                "maxProperties": rules.MAX_ENVIRONMENT,
-            },
-            f"object of NAME -> string, at most {rules.MAX_ENVIRONMENT} entries",
-        ),
+        values.ENVIRONMENT,
         lands_in="Environment (over the platform's)",
     ),
     Arg(

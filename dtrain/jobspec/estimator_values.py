@@ -16,7 +16,22 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.values import Kind, S3Uri, Table, Text, check_s3_uri, check_tag, check_tags
+from dtrain.jobspec.values import (
+    AnyOf,
+    Const,
+    Each,
+    Kind,
+    MapOf,
+    OneOf,
+    Refined,
+    S3Uri,
+    Table,
+    Text,
+    check_s3_uri,
+    check_tag,
+    check_tags,
+    s3_uri_problem,
+)
 
 __all__ = ["check_tag", "check_tags"]  # re-exported: the tag rule lives in dtrain.jobspec.values
 
@@ -81,27 +96,26 @@ def check_hyperparameters(
     return out if len(errors.errors) == before else None
 
 
-def check_environment(field: str, value: object, errors: ErrorCollector) -> dict[str, str] | None:
-    if not isinstance(value, Mapping):
-        errors.add(field, value, "must be an object of NAME -> string")
-        return None
-    before = len(errors.errors)
-    if len(value) > rules.MAX_ENVIRONMENT:
-        errors.add(field, len(value), f"at most {rules.MAX_ENVIRONMENT} variables")
-    for key, item in value.items():
-        if (
-            not isinstance(key, str)
-            or len(key) > rules.MAX_ENVIRONMENT_KEY
-            or not rules.full_match(rules.ENV_KEY_RE, key)
-        ):
-            errors.add(f"{field}.{key}", key, "names must match [a-zA-Z_][a-zA-Z0-9_]* (<= 512 chars)")
-        elif not isinstance(item, str) or len(item) > rules.MAX_ENVIRONMENT_VALUE:
-            errors.add(
-                f"{field}.{key}",
-                item,
-                f"values must be strings of at most {rules.MAX_ENVIRONMENT_VALUE} characters",
-            )
-    return dict(value) if len(errors.errors) == before else None
+# Environment: at most MAX_ENVIRONMENT variables, names [a-zA-Z_][a-zA-Z0-9_]* of at most
+# MAX_ENVIRONMENT_KEY characters, values strings of at most MAX_ENVIRONMENT_VALUE (botocore model).
+ENVIRONMENT = MapOf(
+    Text(
+        rules.MAX_ENVIRONMENT_KEY,
+        rules.ENV_KEY_RE,
+        f"names must match [a-zA-Z_][a-zA-Z0-9_]* (<= {rules.MAX_ENVIRONMENT_KEY} chars)",
+        one_rule=True,
+    ),
+    Text(
+        rules.MAX_ENVIRONMENT_VALUE,
+        rule=f"values must be strings of at most {rules.MAX_ENVIRONMENT_VALUE} characters",
+        allow_empty=True,
+        one_rule=True,
+        one_line=False,
+    ),
+    rules.MAX_ENVIRONMENT,
+    "NAME -> string",
+    "variables",
+)
 
 
 @dataclass(frozen=True)
@@ -352,78 +366,93 @@ BAKED_ENTRY_POINTS: dict[str, tuple[str, ...]] = {
 _IMAGE_URI_RE = re.compile(r"[^\s/]+(/[^\s/]+)+")
 
 
-def check_entry_point(field: str, value: object, errors: ErrorCollector) -> str | None:
-    if not isinstance(value, str) or not value or "\n" in value or len(value) > 256:
-        errors.add(field, value, "must be a non-empty one-line string of at most 256 characters")
-        return None
+def _relative_path_problem(value: str) -> str | None:
     if "://" in value or value.startswith("/"):
-        errors.add(field, value, "must be a path relative to source_dir (or to the image's code dir)")
-        return None
-    return value
+        return "must be a path relative to source_dir (or to the image's code dir)"
+    return None
 
 
-def check_source_dir(field: str, value: object, errors: ErrorCollector) -> str | None:
-    if not isinstance(value, str) or not value or "\n" in value or len(value) > rules.MAX_DIRECTORY_PATH:
-        errors.add(field, value, "must be a non-empty one-line string of at most 4096 characters")
-        return None
+ENTRY_POINT = Refined(
+    Text(256), _relative_path_problem, "relative path of the script (inside source_dir when given)"
+)
+
+
+def _source_dir_problem(value: str) -> str | None:
     if value.startswith("s3://"):
-        if check_s3_uri(field, value, errors) is None:
-            return None
-        if not value.endswith(".tar.gz"):
-            errors.add(field, value, "an S3 source_dir must be a .tar.gz tarball (as SDK v2 expects)")
-            return None
-    elif "://" in value:
-        errors.add(field, value, "must be an s3:// tarball or a local directory")
-        return None
-    return value
+        problem = s3_uri_problem(value, bucket_name_rule=True)
+        if problem is None and not value.endswith(".tar.gz"):
+            return "an S3 source_dir must be a .tar.gz tarball (as SDK v2 expects)"
+        return problem
+    return "must be an s3:// tarball or a local directory" if "://" in value else None
 
 
-def check_image_uri(field: str, value: object, errors: ErrorCollector) -> str | None:
-    if not isinstance(value, str) or not value or "\n" in value or len(value) > rules.MAX_TRAINING_IMAGE:
-        errors.add(
-            field,
-            value,
-            "a packaged image name (ddp, horovod) or a full image URI; dtrain does not look up "
-            "Deep Learning Container URIs",
-        )
-        return None
-    if value not in PACKAGED_IMAGES and not rules.full_match(_IMAGE_URI_RE, value):
-        errors.add(
-            field,
-            value,
-            "must be 'ddp', 'horovod' or a registry/repository[:tag] URI; "
-            + rules.did_you_mean(value, PACKAGED_IMAGES),
-        )
-        return None
-    return value
+SOURCE_DIR = Refined(
+    Text(rules.MAX_DIRECTORY_PATH), _source_dir_problem, "local directory, or an s3:// tarball"
+)
+
+# AlgorithmSpecification.TrainingImage: at most 255 characters; dtrain also takes its packaged names.
+IMAGE_FORMS = AnyOf(
+    OneOf(*PACKAGED_IMAGES),
+    Text(rules.MAX_TRAINING_IMAGE, _IMAGE_URI_RE),
+    rule="must be 'ddp', 'horovod' or a registry/repository[:tag] URI",
+)
 
 
-def check_model_dir(field: str, value: object, errors: ErrorCollector) -> object:
-    """TensorFlow's model_dir: an S3 URI or container path passed as is, or false (none passed)."""
-    if value is False:
-        return False
-    if (
-        not isinstance(value, str)
-        or not value
-        or "\n" in value
-        or len(value) > rules.MAX_HYPERPARAMETER_VALUE - 2
-    ):
-        errors.add(field, value, "must be an S3 URI or a path in the container, or false to pass none")
+def _image_problem(value: str) -> str | None:
+    if IMAGE_FORMS(value) is None:
         return None
-    return value
+    return f"{IMAGE_FORMS.rule}; {rules.did_you_mean(value, PACKAGED_IMAGES)}"
+
+
+IMAGE_URI = Refined(
+    Text(
+        rules.MAX_TRAINING_IMAGE,
+        rule="a packaged image name (ddp, horovod) or a full image URI; dtrain does not look up "
+        "Deep Learning Container URIs",
+        one_rule=True,
+    ),
+    _image_problem,
+    f"a packaged image ({', '.join(f'`{i}`' for i in PACKAGED_IMAGES)}) or an image URI",
+    schema_kind=IMAGE_FORMS,
+)
+
+# TensorFlow's model_dir: an S3 URI or container path passed as is (a hyperparameter, JSON-encoded:
+# two quotes within MAX_HYPERPARAMETER_VALUE), or false (none passed).
+MODEL_DIR = AnyOf(
+    Const(False, "false"),
+    Text(rules.MAX_HYPERPARAMETER_VALUE - 2),
+    rule="must be an S3 URI or a path in the container, or false to pass none",
+    description="S3 URI or container path, or false",
+)
+
+
+def _local_directory_problem(value: str) -> str | None:
+    return "must be a local directory: the SDK packs it with the code" if "://" in value else None
+
+
+DEPENDENCY = Refined(
+    Text(rules.MAX_DIRECTORY_PATH, rule="must be a local directory path", one_rule=True),
+    _local_directory_problem,
+)
+DEPENDENCIES = Each(
+    DEPENDENCY,
+    None,
+    "must be a list of local directories",
+    min_items=1,
+    description="list of local directories",
+)
 
 
 def check_dependencies(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
-    """SDK 2.220 `dependencies`: local directories packed beside source_dir's contents."""
+    """SDK 2.220 `dependencies`: local directories packed beside source_dir's contents (each
+    item's problem under its own index, then the names the tarball would hold twice)."""
     if not isinstance(value, list) or not value:
-        errors.add(field, value, "must be a list of local directories")
+        errors.add(field, value, DEPENDENCIES.rule)
         return None
     before = len(errors.errors)
     for i, item in enumerate(value):
-        if not isinstance(item, str) or not item or "\n" in item or len(item) > rules.MAX_DIRECTORY_PATH:
-            errors.add(f"{field}[{i}]", item, "must be a local directory path")
-        elif "://" in item:
-            errors.add(f"{field}[{i}]", item, "must be a local directory: the SDK packs it with the code")
+        if (problem := DEPENDENCY(item)) is not None:
+            errors.add(f"{field}[{i}]", item, problem)
     names = [str(item).rstrip("/").rsplit("/", 1)[-1] for item in value]
     if len(errors.errors) == before and len(set(names)) != len(names):
         errors.add(

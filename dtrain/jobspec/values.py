@@ -802,7 +802,7 @@ class Each(Kind):
     (the list is checked as one value, as the service's list fields are)."""
 
     item: Kind
-    max_items: int
+    max_items: int | None  # None: no limit of the service's
     rule: str
     min_items: int = 0
     description: str = ""
@@ -810,7 +810,7 @@ class Each(Kind):
     def __call__(self, value: object) -> str | None:
         if (
             isinstance(value, list)
-            and self.min_items <= len(value) <= self.max_items
+            and self.min_items <= len(value) <= (len(value) if self.max_items is None else self.max_items)
             and all(self.item(v) is None for v in value)
         ):
             return None
@@ -820,10 +820,53 @@ class Each(Kind):
         return tuple(value)
 
     def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "array", "items": self.item.schema(), "maxItems": self.max_items}
+        out: dict[str, Any] = {"type": "array", "items": self.item.schema()}
+        if self.max_items is not None:
+            out["maxItems"] = self.max_items
         if self.min_items:
             out["minItems"] = self.min_items
         return out
 
     def describe(self) -> str:
         return self.description or f"list of {self.min_items}-{self.max_items} values: {self.item.describe()}"
+
+
+class AnyOf(Kind):
+    """A value that passes one of `kinds` (a packaged image name or an image URI; false or a
+    path); any failure reads `rule`."""
+
+    def __init__(self, *kinds: Kind, rule: str, description: str = "") -> None:
+        self.kinds = kinds
+        self.rule = rule
+        self.description = description
+
+    def __call__(self, value: object) -> str | None:
+        return None if any(kind(value) is None for kind in self.kinds) else self.rule
+
+    def schema(self) -> dict[str, Any]:
+        return {"anyOf": [kind.schema() for kind in self.kinds]}
+
+    def describe(self) -> str:
+        return self.description or " or ".join(kind.describe() for kind in self.kinds)
+
+
+@dataclass(frozen=True)
+class Refined(Kind):
+    """A value of `kind` that also passes `extra`, a rule in code that a JSON Schema cannot say
+    (a relative path, a tarball's suffix) or says with a fixed wording only: its problem is
+    `kind`'s first, then `extra`'s. The schema is `kind`'s, or `schema_kind`'s where that kind
+    says the extra rule too (the check then words its refusal itself)."""
+
+    kind: Kind
+    extra: Callable[[Any], str | None]
+    description: str = ""
+    schema_kind: Kind | None = None
+
+    def __call__(self, value: object) -> str | None:
+        return self.kind(value) or self.extra(value)
+
+    def schema(self) -> dict[str, Any]:
+        return (self.schema_kind or self.kind).schema()
+
+    def describe(self) -> str:
+        return self.description or self.kind.describe()

@@ -223,10 +223,29 @@ def _near_misses() -> list[dict[str, Any]]:
         {"instance_type": None, "instance_count": None, "instance_groups": [group]},
         {"instance_type": None, "instance_count": None, "instance_groups": [{**group, "instance_count": 0}]},
         {"instance_type": None, "instance_count": None, "instance_groups": [{**group, "name": "g"}]},
+        {"entry_point": "sub/train_ddp.py", "source_dir": "s3://my-bucket/code.tar.gz"},
+        {"entry_point": "train\nddp.py"},
+        {"source_dir": "co\nde"},
+        {"source_dir": "x" * 4097},
+        {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"},
+        {"image_uri": "ddpp"},
+        {"image_uri": "a/" + "b" * 254},
+        {"environment": {"MY_VAR": "", "B": "two\nlines"}},
+        {"environment": {"1BAD": "x"}},
+        {"environment": {"A": 1}},
+        {"environment": {f"V{i}": "x" for i in range(101)}},
+        {"dependencies": ["lib", "more/util"], "source_dir": "code"},
+        {"dependencies": []},
+        {"dependencies": ["lib", ""]},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
         out.append(spec)
+    tensorflow = {**copy.deepcopy(BASE), "framework": "tensorflow"}
+    tensorflow["estimator"]["image_uri"] = "horovod"
+    tensorflow["estimator"]["entry_point"] = "train_tf_keras.py"
+    for model_dir in (False, "s3://my-bucket/model", "/opt/ml/model", True, "", "a\nb"):
+        out.append({**tensorflow, "estimator": {**tensorflow["estimator"], "model_dir": model_dir}})
     for experiment in ({}, {"ExperimentName": "e-1"}, {"ExperimentName": "bad_name"}, {"RunName": None}, 3):
         out.append({**copy.deepcopy(BASE), "experiment_config": experiment})
     for top in ({"framework": "torch"}, {"job_name": "bad_name"}, {"job_name": None, "sweep": None}):
