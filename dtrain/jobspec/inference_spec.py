@@ -61,19 +61,15 @@ _NAME = Name()
 _S3 = S3Uri()
 
 
-@dataclass(frozen=True)
-class _JsonPath(Kind):
-    """botocore's JsonPath: at most 63 characters."""
-
-    def __call__(self, value: object) -> str | None:
-        ok = isinstance(value, str) and len(value) <= 63
-        return None if ok else "must be a JSONPath of at most 63 characters (e.g. $[1:])"
-
-    def schema(self) -> dict[str, Any]:
-        return {"type": "string", "maxLength": 63}
-
-    def describe(self) -> str:
-        return "JSONPath, at most 63 characters"
+# botocore's JsonPath: at most 63 characters.
+_JSON_PATH = Text(
+    63,
+    rule="must be a JSONPath of at most 63 characters (e.g. $[1:])",
+    allow_empty=True,
+    one_rule=True,
+    one_line=False,
+    description="JSONPath, at most 63 characters",
+)
 
 
 # sagemaker.serverless.ServerlessInferenceConfig (SDK 2.220); bounds: botocore's
@@ -182,8 +178,8 @@ TRANSFORM_ARGS: dict[str, Kind | str] = {
     "compression_type": OneOf("None", "Gzip"),
     "split_type": OneOf("None", "Line", "RecordIO", "TFRecord"),
     "job_name": _NAME,
-    "input_filter": _JsonPath(),
-    "output_filter": _JsonPath(),
+    "input_filter": _JSON_PATH,
+    "output_filter": _JSON_PATH,
     "join_source": OneOf("Input", "None"),
     "experiment_config": EXPERIMENT_CONFIG,
     "model_client_config": Obj(MODEL_CLIENT_ARGS),

@@ -19,13 +19,16 @@ from dtrain.jobspec.experiment_config import EXPERIMENT_CONFIG, parse_experiment
 from dtrain.jobspec.values import (
     Bool,
     DataSource,
+    Each,
     Int,
     Kind,
     ListOf,
     LocalPath,
     Name,
+    Nested,
     Obj,
     OneOf,
+    Refined,
     S3Uri,
     StrList,
     StrMap,
@@ -38,14 +41,6 @@ from dtrain.jobspec.values import (
 PROCESSING_ROOT = "/opt/ml/processing/"
 DEFAULT_VOLUME_SIZE_IN_GB = 30  # ScriptProcessor's default
 MAX_PROCESSING_IO = 10  # ProcessingInputs / ProcessingOutputs: at most 10 each (botocore model)
-
-
-def _code(value: object) -> str | None:
-    """A local file, or an s3:// object."""
-    problem = _TEXT(value)
-    if problem is None and isinstance(value, str) and value.startswith("s3://"):
-        return S3Uri()(value)
-    return problem
 
 
 _TEXT = Text()
@@ -62,40 +57,32 @@ _NETWORK_CONFIG = Obj(
 _LOCAL = LocalPath(PROCESSING_ROOT)
 
 
-@dataclass(frozen=True)
-class _Arguments(Kind):
-    """botocore's ContainerArguments: 1-256 items of at most 256 characters. The SDK sends []
-    as is and SageMaker refuses it; leaving the key out sends none."""
+# botocore's ContainerArguments: 1-256 items of at most 256 characters. The SDK sends [] as is
+# and SageMaker refuses it; leaving the key out sends none.
+_ARGUMENT_RULE = "must be a list of 1 to 256 strings (leave it out for none)"
+_ARGUMENTS_IN_FULL = Each(Text(256, allow_empty=True, one_line=False), 256, _ARGUMENT_RULE, min_items=1)
 
-    def __call__(self, value: object) -> str | None:
-        if not isinstance(value, list) or _STRS(value) is not None or not 1 <= len(value) <= 256:
-            return "must be a list of 1 to 256 strings (leave it out for none)"
-        if any(len(v) > 256 for v in value):
-            return "each argument: at most 256 characters (ContainerArgument)"
+
+def _argument_length_problem(value: list[str]) -> str | None:
+    if _ARGUMENTS_IN_FULL(value) is None:
         return None
-
-    def schema(self) -> dict[str, Any]:
-        return {
-            "type": "array",
-            "items": {"type": "string", "maxLength": 256},
-            "minItems": 1,
-            "maxItems": 256,
-        }
-
-    def describe(self) -> str:
-        return "list of 1-256 strings of at most 256 characters"
+    return "each argument: at most 256 characters (ContainerArgument)"
 
 
-@dataclass(frozen=True)
-class _Code(Kind):
-    def __call__(self, value: object) -> str | None:
-        return _code(value)
+_ARGUMENTS = Refined(
+    Each(Text(allow_empty=True), 256, _ARGUMENT_RULE, min_items=1),
+    _argument_length_problem,
+    "list of 1-256 strings of at most 256 characters",
+    schema_kind=_ARGUMENTS_IN_FULL,
+)
 
-    def schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1}
 
-    def describe(self) -> str:
-        return "local script file, or an s3:// URI"
+def _s3_code_problem(value: str) -> str | None:
+    return S3Uri()(value) if value.startswith("s3://") else None
+
+
+# A local file, or an s3:// object.
+_CODE = Refined(_TEXT, _s3_code_problem, "local script file, or an s3:// URI")
 
 
 # ProcessingInput.__init__ (SDK 2.220): name -> kind, or the reason it is refused.
@@ -147,10 +134,10 @@ PROCESSOR_REQUIRED = ("image_uri", "command", "instance_count", "instance_type")
 
 # ScriptProcessor.run (SDK 2.220).
 RUN_ARGS: dict[str, Kind | str] = {
-    "code": _Code(),
+    "code": _CODE,
     "inputs": ListOf("ProcessingInput", INPUT_TABLE.schema, MAX_PROCESSING_IO),
     "outputs": ListOf("ProcessingOutput", OUTPUT_TABLE.schema, MAX_PROCESSING_IO),
-    "arguments": _Arguments(),
+    "arguments": _ARGUMENTS,
     "job_name": Name(),
     "experiment_config": EXPERIMENT_CONFIG,
     "kms_key": _TEXT,
@@ -302,12 +289,14 @@ def _check_names(
         seen.add(out.output_name)
 
 
+# The block itself: ScriptProcessor(**processor).run(**run).
+PROCESSING_TABLE = Table(
+    "processing",
+    {"processor": Nested(PROCESSOR_TABLE), "run": Nested(RUN_TABLE)},
+    required=("processor", "run"),
+)
+
+
 def processing_schema() -> dict[str, Any]:
     """JSON Schema of the `processing` block, generated from the argument tables."""
-    return {
-        "type": "object",
-        "properties": {"processor": PROCESSOR_TABLE.schema(), "run": RUN_TABLE.schema()},
-        "required": ["processor", "run"],
-        "additionalProperties": False,
-        "description": "ScriptProcessor(**processor).run(**run) before training (SDK 2.220)",
-    }
+    return PROCESSING_TABLE.schema("ScriptProcessor(**processor).run(**run) before training (SDK 2.220)")

@@ -95,6 +95,7 @@ class Text(Kind):
     allow_empty: bool = False
     one_rule: bool = False
     one_line: bool = True  # False: line breaks pass (a container path the service takes as is)
+    description: str = ""  # the reference's words, where they say more than the shape
 
     def __call__(self, value: object) -> str | None:
         problem = self._problem(value)
@@ -128,6 +129,8 @@ class Text(Kind):
         return out
 
     def describe(self) -> str:
+        if self.description:
+            return self.description
         low = 0 if self.allow_empty else 1
         out = "string" if self.max_len is None else f"string, {low}-{self.max_len} characters"
         if self.pattern is not None:
