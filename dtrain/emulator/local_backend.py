@@ -4,8 +4,10 @@ A job the Submit Lambda creates runs through `dtrain.local.LocalTrainingJob` wit
 exactly as it was sent. Its status and secondary statuses follow the processes, its log lines
 go to the emulated CloudWatch Logs under SageMaker's names (/aws/sagemaker/TrainingJobs,
 stream <job>/algo-N), model.tar.gz is uploaded to the emulated S3 at the request's output path,
-and the terminal state-change event is put on the emulated EventBridge. StopTrainingJob stops
-the processes.
+and the terminal state-change event is put on the emulated EventBridge. StopTrainingJob (and
+StopProcessingJob) answers at once with the job Stopping and stops the processes; the job is
+Stopped once they have ended and at least `durations.job_stopping_s` has passed since the stop,
+as the lifecycle holds every other job's stop (dtrain.emulator.lifecycle).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlparse
 
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_logs import put_job_logs
+from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.quotas import QuotaBook
 from dtrain.emulator.processing_backend import LocalProcessingRun, ProcessingControl
 from dtrain.emulator.sagemaker import CreateThrottle, JobControl
@@ -40,6 +43,8 @@ class LocalRunnerBackend:
     poll_s: float = 0.2
     throttle: CreateThrottle = field(default_factory=CreateThrottle)
     quotas: QuotaBook = field(default_factory=QuotaBook)  # the lifecycle's (warm pools)
+    durations: Durations = field(default_factory=Durations)  # the lifecycle's (Stopping lasts)
+    stop_asked_at: dict[str, float] = field(default_factory=dict)  # time.monotonic() of each stop
     jobs: dict[str, JobControl] = field(default_factory=dict)
     runs: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -59,6 +64,7 @@ class LocalRunnerBackend:
 
     def stop_requested(self, backend: Any, job: Any) -> None:
         control = self.jobs[str(job.training_job_name)]
+        self.stop_asked_at[control.name] = time.monotonic()
         with control.lock:
             job.training_job_status = "Stopping"
             control._transition("Stopping", "Stopping the training job")
@@ -66,8 +72,18 @@ class LocalRunnerBackend:
         if run is not None:
             # LocalTrainingJob.stop joins its runner thread: not on the API caller's thread.
             threading.Thread(target=run.stop, daemon=True).start()
-        else:
-            control.finish("Stopped")
+        else:  # not started yet: _run_as_role sees the job Stopping and holds the state as long
+            threading.Thread(target=self._finish_stopped, args=(control,), daemon=True).start()
+
+    def _finish_stopped(self, control: JobControl) -> None:
+        self._hold_stopping(control.name)
+        control.finish("Stopped")
+
+    def _hold_stopping(self, name: str) -> None:
+        """A stopped job stays Stopping for at least the lifecycle's duration since the stop."""
+        asked = self.stop_asked_at.get(name)
+        if asked is not None:
+            self.durations.hold(asked, self.durations.job_stopping_s)
 
     # -- processing jobs (dtrain.emulator.processing_backend) -------------------------------
     def processing_created(self, backend: Any, job: Any, request: Mapping[str, Any]) -> None:
@@ -75,7 +91,7 @@ class LocalRunnerBackend:
         control.start()
         image = str(request.get("AppSpecification", {}).get("ImageUri", ""))
         python = self.config.python_for(self.config.images.get(image)) if self.config else sys.executable
-        run = LocalProcessingRun(control, workdir=self.workdir, python=python)
+        run = LocalProcessingRun(control, workdir=self.workdir, python=python, durations=self.durations)
         with self._lock:
             self.jobs[control.name] = control  # type: ignore[assignment]
             self.runs[control.name] = run
@@ -120,6 +136,7 @@ class LocalRunnerBackend:
             result = run.wait()
             self._mirror(control, run, seen)
             self._flush_logs(logs, control.name, pending, pending_lock)
+            self._hold_stopping(control.name)
             if result.status == "Completed" and result.model_artifact is not None:
                 self._upload_model(control, Path(result.model_artifact))
             control.finish(

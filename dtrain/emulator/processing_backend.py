@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from urllib.parse import urlparse
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.job_creates import patch_job_create
 from dtrain.emulator.job_logs import put_job_logs
+from dtrain.emulator.lifecycle import Durations
 from dtrain.emulator.lifecycle.events import PROCESSING_JOB_STATE_CHANGE, put_state_change
 from dtrain.local.processing_job import run_processing_locally
 
@@ -140,11 +142,15 @@ def playback_stop(control: Any, stopping_s: float = 0.0) -> None:
 class LocalProcessingRun:
     """One processing job run by dtrain.local.processing_job in a thread, as its execution role."""
 
-    def __init__(self, control: ProcessingControl, *, workdir: Path, python: str) -> None:
+    def __init__(
+        self, control: ProcessingControl, *, workdir: Path, python: str, durations: Durations | None = None
+    ) -> None:
         self.control = control
         self.workdir = workdir / "processing-jobs" / control.name
         self.python = python
+        self.durations = durations or Durations()  # the lifecycle's: how long Stopping lasts
         self.stop_event = threading.Event()
+        self.stop_asked_at: float | None = None
         self.error: str | None = None
 
     def start(self) -> None:
@@ -153,6 +159,7 @@ class LocalProcessingRun:
         ).start()
 
     def stop(self) -> None:
+        self.stop_asked_at = time.monotonic()
         self.control.stopping()
         self.stop_event.set()
 
@@ -190,6 +197,9 @@ class LocalProcessingRun:
                 continue
             _upload_tree(s3, local, str(s3_output["S3Uri"]))
         if self.stop_event.is_set() and result.status != "Completed":
+            # Stopped once the process has ended and Stopping has lasted the lifecycle's duration.
+            if self.stop_asked_at is not None:
+                self.durations.hold(self.stop_asked_at, self.durations.job_stopping_s)
             self.control.finish("Stopped")
             return
         self.control.finish(
