@@ -127,6 +127,16 @@ MODEL_ARGS: dict[str, Kind | str] = {
     "sagemaker_session": "a client-side object; the platform's session is used",
     "resources": "inference components are not supported; deploy a model-based endpoint",
 }
+# How long the state machine waits for the endpoint to be InService / the transform job to end
+# before it gives up on the step (Reconcile answers a lost event long before). The platform's own
+# argument: the SDK's deploy() and transform() wait without a limit (their `wait` is refused
+# above). Defaults: endpoint creation takes minutes, so 2 hours; a transform job's request has no
+# run limit of its own (CreateTransformJob has no StoppingCondition), so a day, as training's
+# default MaxRuntimeInSeconds. At most a year: Step Functions refuses a longer task timeout.
+DEFAULT_DEPLOY_WAIT_TIMEOUT_S = 2 * 3600
+DEFAULT_TRANSFORM_WAIT_TIMEOUT_S = 24 * 3600
+WAIT_TIMEOUT_MAX_S = 365 * 24 * 3600
+WAIT_TIMEOUT = Int(60, WAIT_TIMEOUT_MAX_S, why="seconds; Step Functions allows a task at most a year")
 # Model.deploy / EstimatorBase.deploy (SDK 2.220).
 DEPLOY_ARGS: dict[str, Kind | str] = {
     **MODEL_ARGS,
@@ -144,7 +154,8 @@ DEPLOY_ARGS: dict[str, Kind | str] = {
     "serializer": "client-side; `dtrain predict` picks the request's content type",
     "deserializer": "client-side; `dtrain predict` picks the response's accept type",
     "accelerator_type": "Elastic Inference is retired (no new customers since April 2023)",
-    "wait": "the platform waits for the endpoint's state-change event",
+    "wait_timeout": WAIT_TIMEOUT,  # the platform's own (above)
+    "wait": "the platform waits for the endpoint's state-change event (at most wait_timeout seconds)",
     "data_capture_config": "data capture is not supported yet",
     "async_inference_config": "asynchronous endpoints are not supported yet",
     "explainer_config": "SageMaker Clarify explainers are not supported",
@@ -185,13 +196,30 @@ TRANSFORM_ARGS: dict[str, Kind | str] = {
     "model_client_config": Obj(MODEL_CLIENT_ARGS),
     "batch_data_capture_config": "batch data capture is not supported yet",
     "base_transform_job_name": "give job_name, or leave it out for a name derived from the training job",
-    "wait": "the platform waits for the transform job's state-change event",
+    "wait_timeout": WAIT_TIMEOUT,  # the platform's own (above)
+    "wait": "the platform waits for the transform job's state-change event (at most wait_timeout seconds)",
     "logs": "logs go to CloudWatch",
 }
 DEPLOY_REQUIRED: tuple[str, ...] = ()  # instance type + count, or a serverless config (checked below)
 TRANSFORM_REQUIRED = ("instance_count", "instance_type", "data")
-DEPLOY_TABLE = Table("deploy", DEPLOY_ARGS, DEPLOY_REQUIRED)
-TRANSFORM_TABLE = Table("transform", TRANSFORM_ARGS, TRANSFORM_REQUIRED)
+_WAIT_NOTE = (
+    "the platform's own: seconds the execution waits for the {what} before it fails the step "
+    "(the SDK waits without a limit)"
+)
+DEPLOY_TABLE = Table(
+    "deploy",
+    DEPLOY_ARGS,
+    DEPLOY_REQUIRED,
+    defaults={"wait_timeout": DEFAULT_DEPLOY_WAIT_TIMEOUT_S},
+    notes={"wait_timeout": _WAIT_NOTE.format(what="endpoint to be InService")},
+)
+TRANSFORM_TABLE = Table(
+    "transform",
+    TRANSFORM_ARGS,
+    TRANSFORM_REQUIRED,
+    defaults={"wait_timeout": DEFAULT_TRANSFORM_WAIT_TIMEOUT_S},
+    notes={"wait_timeout": _WAIT_NOTE.format(what="transform job to end")},
+)
 NOT_OBJECT = "must be an object of SDK v2 keyword arguments"
 # Model arguments that make the transform block build a model of its own.
 TRANSFORM_MODEL_ARGS = (

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dtrain.jobspec.errors import SpecError
+from dtrain.jobspec.inference_spec import DEFAULT_DEPLOY_WAIT_TIMEOUT_S, DEFAULT_TRANSFORM_WAIT_TIMEOUT_S
 from dtrain.orchestration.state_budget import check_sweep_state
 from dtrain.orchestration.sweep import split_sweep
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
@@ -26,10 +27,9 @@ DEPLOY = "deploy"
 TRANSFORM_BLOCK = "transform"
 HOSTING_BLOCKS = (DEPLOY, TRANSFORM_BLOCK)
 # How long the state machine waits for an endpoint / a transform job before it gives up on the
-# callback (reconcile answers a lost event long before). Endpoint creation takes minutes; a
-# transform job has no run limit of its own in its request, so a day, as training's default.
-DEPLOY_TIMEOUT_S = 2 * 3600
-TRANSFORM_TIMEOUT_S = 24 * 3600
+# callback, unless the block's `wait_timeout` says (dtrain.jobspec.inference_spec: why these).
+DEPLOY_TIMEOUT_S = DEFAULT_DEPLOY_WAIT_TIMEOUT_S
+TRANSFORM_TIMEOUT_S = DEFAULT_TRANSFORM_WAIT_TIMEOUT_S
 
 
 def hosting_block(spec: Mapping[str, Any]) -> str | None:
@@ -46,7 +46,8 @@ def hosting_entry(spec: Mapping[str, Any], *, is_sweep: bool) -> dict[str, Any] 
     block = hosting_block(spec)
     if block is None:
         return None
-    timeout = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
+    default = DEPLOY_TIMEOUT_S if block == DEPLOY else TRANSFORM_TIMEOUT_S
+    timeout = int(spec[block].get("wait_timeout") or default)  # the Deploy/Transform task's TimeoutSeconds
     # A sweep hosts its best trial (the ranked result's `best`), chosen after every trial ended.
     return {"kind": block, "timeout_seconds": timeout, "best_of_sweep": is_sweep}
 

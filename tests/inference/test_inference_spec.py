@@ -92,6 +92,8 @@ def test_a_top_level_typo_of_the_block_name_is_refused_with_a_suggestion() -> No
         ("deploy", "initial_instance_count", True),
         ("deploy", "model_server_workers", 2**63),
         ("deploy", "model_data_download_timeout", 59),
+        ("deploy", "wait_timeout", 59),
+        ("transform", "wait_timeout", 365 * 24 * 3600 + 1),
         ("deploy", "endpoint_name", "bad_name"),
         ("deploy", "endpoint_name", "x" * 64),
         ("transform", "instance_count", 2**31),
@@ -525,3 +527,25 @@ def test_a_transform_sharing_the_deploy_model_on_another_processor_is_refused() 
     inference_requests(
         parse_spec(_spec(deploy=image, transform=BATCH)), None, training_job_name=JOB, region="us-east-1"
     )
+
+
+@pytest.mark.parametrize(
+    ("block", "base", "default"), [("deploy", DEPLOY, 7200), ("transform", TRANSFORM, 86400)]
+)
+def test_the_wait_timeout_is_the_hosting_steps_timeout_within_step_functions_year(
+    block: str, base: dict[str, Any], default: int
+) -> None:
+    """`wait_timeout` (the platform's own; the SDK waits without a limit) becomes the plan's hosting
+    timeout, which the Deploy/Transform task takes as its TimeoutSeconds; left out, the defaults
+    the state machine always had. Out of bounds: refused with the bounds and why."""
+    from dtrain.orchestration.execution_plan import hosting_entry
+
+    assert hosting_entry(_spec(**{block: base}), is_sweep=False)["timeout_seconds"] == default
+    spec = _spec(**{block: {**base, "wait_timeout": 900}})
+    parse_spec(spec)
+    assert hosting_entry(spec, is_sweep=False)["timeout_seconds"] == 900
+    [error] = _errors(_spec(**{block: {**base, "wait_timeout": 30}}))
+    assert error == (
+        f"{block}.wait_timeout: 30: must be an integer from 60 to 31536000 "
+        "(seconds; Step Functions allows a task at most a year)"
+    ), error
