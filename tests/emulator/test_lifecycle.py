@@ -340,3 +340,33 @@ def test_a_finished_job_puts_the_samples_fields_on_the_bus(
     assert detail["TrainingJobStatus"] == "Failed" and detail["FailureReason"] == "AlgorithmError: boom"
     assert detail["Tags"] == {"team": "ml"}
     assert detail["CreationTime"].isdigit()  # the sample's form: a string of milliseconds
+
+
+def test_transform_jobs_are_held_to_the_instances_across_all_transform_jobs() -> None:
+    """'Number of instances across all transform jobs' (quota code L-60D2A6F0) counts every
+    running transform job's instances, whatever their type, as the training and processing
+    across-all quotas do."""
+    from types import SimpleNamespace
+
+    from dtrain.emulator.lifecycle import gate
+    from dtrain.emulator.lifecycle.quotas import ALL_TRANSFORM
+
+    running = SimpleNamespace(
+        transform_job_status="InProgress",
+        transform_resources={"InstanceType": "ml.m5.large", "InstanceCount": 2},
+    )
+    account = SimpleNamespace(
+        training_jobs={}, processing_jobs={}, transform_jobs={"t1": running}, endpoints={}
+    )
+    book = QuotaBook()
+    book.set(ALL_TRANSFORM, 3)
+    params = {"TransformResources": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 2}}
+    with pytest.raises(gate.Refused) as refused:
+        gate.check_quotas(book, account, "CreateTransformJob", params)
+    assert refused.value.code == "ResourceLimitExceeded"
+    assert refused.value.message.startswith(
+        "The account-level service limit 'Number of instances across all transform jobs' is 3 "
+        "Instances, with current utilization of 2 Instances and a request delta of 2 Instances."
+    )
+    running.transform_job_status = "Completed"
+    gate.check_quotas(book, account, "CreateTransformJob", params)  # the instances are free again

@@ -349,3 +349,40 @@ def test_a_redrive_after_an_abort_trains_again_instead_of_answering_with_the_sto
     )
     assert _submitter(ledger, sfn, platform).submit(retried).job_name == again.job_name
     assert len(aws.jobs) == 2
+
+
+def test_the_accounts_concurrent_training_instances_hold_the_next_execution_until_a_job_ends(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    """Issue 26: what bounds how many training jobs run at once is the account's quota
+    'Number of instances across all training jobs' (SageMaker has no count of concurrent jobs).
+    Through the emulator's own quota gate, not a forced fault: with room for one 2-instance job,
+    a second execution's Submit waits for capacity (CapacityWait, retried by the state machine)
+    instead of failing, and its retry creates the job once the first has ended."""
+    from dtrain.emulator.lifecycle.quotas import ALL_TRAINING
+    from dtrain.orchestration.errors import CapacityWait
+
+    aws.quotas.set(ALL_TRAINING, 2)  # the spec's job takes 2 instances (of another type's quota too)
+    first = _submitter(ledger, sfn, platform).submit(_request(spec))
+    other = "arn:aws:states:us-east-1:123456789012:execution:sm:run-2"
+
+    def second(retry: int) -> SubmitRequest:
+        return SubmitRequest(
+            spec=spec,
+            task_token=f"t2-{retry}",
+            execution_arn=other,
+            execution_name="run-2",
+            retry_count=retry,
+        )
+
+    with pytest.raises(CapacityWait, match="waiting for capacity"):
+        _submitter(ledger, sfn, platform).submit(second(0))
+    assert list(aws.jobs) == [first.job_name]
+    assert aws.quotas.refused == [ALL_TRAINING]
+    aws.complete(first.job_name)
+    created = _submitter(ledger, sfn, platform).submit(second(1))
+    assert list(aws.jobs) == [first.job_name, created.job_name]
+    status = boto3.client("sagemaker", region_name="us-east-1").describe_training_job(
+        TrainingJobName=created.job_name
+    )["TrainingJobStatus"]
+    assert status == "InProgress"

@@ -128,7 +128,7 @@ def _held(backend: Any) -> Counter[str]:
         "transform_job_status",
         lambda j: q.transform_instances({"TransformResources": j.transform_resources or {}}),
     )
-    held.update(q.by_quota(transform, q.transform_usage))
+    held.update(q.by_quota(transform, q.transform_usage, q.ALL_TRANSFORM))
     for endpoint in backend.endpoints.values():
         if str(endpoint.endpoint_status) == "Failed":  # a failed endpoint holds no instances
             continue
@@ -150,7 +150,7 @@ def asked_instances(backend: Any, operation: str, params: Mapping[str, Any]) -> 
     if operation == "CreateProcessingJob":
         return q.by_quota(q.processing_instances(params), q.processing_usage, q.ALL_PROCESSING)
     if operation == "CreateTransformJob":
-        return q.by_quota(q.transform_instances(params), q.transform_usage)
+        return q.by_quota(q.transform_instances(params), q.transform_usage, q.ALL_TRANSFORM)
     if operation == "CreateEndpoint":
         return q.by_quota(
             _endpoint_instances(backend, str(params.get("EndpointConfigName"))), q.endpoint_usage

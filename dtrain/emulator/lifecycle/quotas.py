@@ -3,8 +3,9 @@
 SageMaker counts the instances its running resources hold, per instance type and per use
 ("ml.p3.2xlarge for training job usage", "... for processing job usage", "... for transform
 job usage", "... for endpoint usage"), and across all jobs of a kind ("Number of instances
-across all training jobs"). A Create* whose instances would pass a quota is refused with
-ResourceLimitExceeded, worded as the service words it:
+across all training jobs", "... processing jobs", "... transform jobs"). A Create* whose
+instances would pass a quota is refused with ResourceLimitExceeded, worded as the service
+words it:
 
     The account-level service limit 'ml.p3.8xlarge for training job usage' is 2 Instances, with
     current utilization of 3 Instances and a request delta of 1 Instances. Please contact AWS
@@ -16,6 +17,14 @@ across-all form, https://github.com/data-science-on-aws/data-science-on-aws/issu
 Defaults. The applied value of a per-type quota differs by account, Region and instance type
 (new accounts often start at 0 for GPU types: aws/amazon-sagemaker-examples#593); the
 emulator's account is one whose instance quotas were raised (no limit) unless a test sets one.
+
+How many jobs run at once. SageMaker's Service Quotas name no count of concurrent training,
+processing or transform jobs: a public dump of the SageMaker quota names (1,537, November 2025)
+has concurrent counts only for AutoML jobs, tuning jobs, pipeline executions and the like. What
+bounds concurrent jobs is the across-all instance quotas above (quota codes L-00C91CB5 training,
+L-F311B08F processing, L-60D2A6F0 transform; the training one is 4 in a new account,
+awsdocs/amazon-sagemaker-developer-guide#70), since a job holds at least one instance. A test
+bounds concurrent jobs with them: `set(ALL_TRAINING, 2)` lets two one-instance jobs run at once.
 Warm pools are the exception with a documented default: "The default resource limit for warm
 pools is 0", and a job asking for one without quota simply gets no pool, no error
 (https://docs.aws.amazon.com/sagemaker/latest/dg/train-warm-pools-resource-limits.html).
@@ -65,6 +74,7 @@ def warm_pool_usage(instance_type: str) -> str:
 
 ALL_TRAINING: Final = "Number of instances across all training jobs"
 ALL_PROCESSING: Final = "Number of instances across all processing jobs"
+ALL_TRANSFORM: Final = "Number of instances across all transform jobs"
 
 
 class QuotaExceeded(Exception):
