@@ -498,7 +498,11 @@ ARGS: Final[tuple[Arg, ...]] = (
     Arg(
         "profiler_config",
         "EstimatorBase",
-        Custom(values.check_profiler_config, _CONFIG_OBJECT, "ProfilerConfig's arguments"),
+        Custom(
+            values.check_profiler_config,
+            values.PROFILER_TABLE.schema,
+            "object (`estimator.profiler_config` below)",
+        ),
         lands_in="ProfilerConfig",
     ),
     Arg(

@@ -18,6 +18,7 @@ from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
 from dtrain.jobspec.values import (
     AnyOf,
+    Bool,
     Const,
     Each,
     Kind,
@@ -290,38 +291,40 @@ def check_debugger_hook_config(field: str, value: object, errors: ErrorCollector
     return out if len(errors.errors) == before else None
 
 
-PROFILER_KEYS = ("s3_output_path", "system_monitor_interval_millis", "disable_profiler")
 # ProfilerConfig.ProfilingIntervalInMilliseconds: "Valid values are 100, 200, 500, 1000
 # (1 second), 5000 (5 seconds), and 60000 (1 minute) milliseconds" (SageMaker API reference).
 PROFILING_INTERVALS = (100, 200, 500, 1000, 5000, 60000)
+# SDK 2.220 ProfilerConfig's arguments; framework_profile_params is not taken: framework profiling
+# is deprecated in SDK 2.220 (images after PyTorch 2.0 / TF 2.11 lack it). A null one is the
+# argument left out, but for disable_profiler (true or false).
+PROFILER_TABLE = Table(
+    "estimator.profiler_config",
+    {
+        "s3_output_path": S3Uri(bucket_name_rule=True),
+        "system_monitor_interval_millis": OneOf(
+            *PROFILING_INTERVALS, rule=f"must be one of {', '.join(map(str, PROFILING_INTERVALS))}"
+        ),
+        "disable_profiler": Bool(),
+    },
+    nullable=True,
+    null_checked=("disable_profiler",),
+)
 
 
 def check_profiler_config(field: str, value: object, errors: ErrorCollector) -> object:
-    """SDK 2.220 ProfilerConfig as request fields; framework_profile_params is not taken:
-    framework profiling is deprecated in SDK 2.220 (images after PyTorch 2.0 / TF 2.11 lack it)."""
-    data = closed_object(field, value, PROFILER_KEYS, errors)
-    if data is None:
-        return None
+    """SDK 2.220 ProfilerConfig as request fields."""
     before = len(errors.errors)
+    not_object = f"must be an object with keys among {', '.join(PROFILER_TABLE.args)}"
+    got = PROFILER_TABLE.read(field, value, errors, not_object=not_object)
+    if got is None or len(errors.errors) > before:
+        return None
     out: dict[str, Any] = {}
-    s3 = _opt_s3(field, data, "s3_output_path", errors)
-    if s3 is not None:
-        out["S3OutputPath"] = s3
-    interval = data.get("system_monitor_interval_millis")
-    if interval is not None:
-        if isinstance(interval, bool) or interval not in PROFILING_INTERVALS:
-            errors.add(
-                f"{field}.system_monitor_interval_millis",
-                interval,
-                f"must be one of {', '.join(map(str, PROFILING_INTERVALS))}",
-            )
-        else:
-            out["ProfilingIntervalInMilliseconds"] = interval
-    disable = data.get("disable_profiler", False)
-    if not isinstance(disable, bool):
-        errors.add(f"{field}.disable_profiler", disable, "must be true or false")
-    out["DisableProfiler"] = disable
-    return out if len(errors.errors) == before else None
+    if "s3_output_path" in got:
+        out["S3OutputPath"] = got["s3_output_path"]
+    if "system_monitor_interval_millis" in got:
+        out["ProfilingIntervalInMilliseconds"] = got["system_monitor_interval_millis"]
+    out["DisableProfiler"] = got.get("disable_profiler", False)
+    return out
 
 
 # A container path: absolute, at most MAX_DIRECTORY_PATH characters.

@@ -689,6 +689,8 @@ class Table:
     unknown: str = ""
     # The block's parser takes an optional key's null as the key left out (the SDK's x=None).
     nullable: bool = False
+    # In a nullable block, keys whose null is checked as a value (refused) all the same.
+    null_checked: tuple[str, ...] = ()
     # Keys only some frameworks' classes take, and the refusal under another framework
     # (formatted with `only`, the frameworks that take it, and `framework`).
     only: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -711,7 +713,7 @@ class Table:
             errors.add(field, data, not_object or f"must be an object ({', '.join(self.required)} required)")
             return None
         if self.nullable:
-            data = {k: v for k, v in data.items() if v is not None}
+            data = {k: v for k, v in data.items() if v is not None or k in self.null_checked}
         for key in self.required:
             if key not in data:
                 errors.add(f"{field}.{key}", None, self.missing.get(key, "required"))
@@ -741,7 +743,7 @@ class Table:
                 props[name] = {**refused, "description": f"refused: {entry}"}
                 continue
             props[name] = entry.schema()
-            if self.nullable and name not in self.required:
+            if self.nullable and name not in (*self.required, *self.null_checked):
                 props[name] = or_null(props[name])
             if name in self.defaults:
                 props[name]["default"] = self.defaults[name]

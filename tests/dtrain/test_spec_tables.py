@@ -237,6 +237,14 @@ def _near_misses() -> list[dict[str, Any]]:
         {"dependencies": ["lib", "more/util"], "source_dir": "code"},
         {"dependencies": []},
         {"dependencies": ["lib", ""]},
+        {"profiler_config": {"s3_output_path": "s3://my-bucket/p", "system_monitor_interval_millis": 500}},
+        {"profiler_config": {"system_monitor_interval_millis": None, "s3_output_path": None}},
+        {"profiler_config": {"system_monitor_interval_millis": 300}},
+        {"profiler_config": {"system_monitor_interval_millis": True}},
+        {"profiler_config": {"disable_profiler": None}},
+        {"profiler_config": {"disable_profiler": True}},
+        {"profiler_config": {"framework_profile_params": {}}},
+        {"profiler_config": "on"},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
