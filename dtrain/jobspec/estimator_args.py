@@ -125,8 +125,6 @@ _CHECKPOINT_LOCAL_PATH = Text(
     4096, re.compile(r"/.*"), "must be an absolute path in the container", one_rule=True
 )
 
-_CONFIG_OBJECT = {"type": "object"}
-
 NO_SESSION = (
     "there is no session in a spec: the region, role and buckets come from the platform "
     "settings (or --region, role, output_path)"
@@ -489,9 +487,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "debugger_hook_config",
         "EstimatorBase",
         Custom(
-            values.check_debugger_hook_config,
-            {"anyOf": [{"const": False}, _CONFIG_OBJECT]},
-            "DebuggerHookConfig's arguments, or false",
+            values.check_debugger_hook_config, values.DEBUGGER_HOOK.schema, values.DEBUGGER_HOOK.describe()
         ),
         lands_in="DebugHookConfig (SDK default: S3OutputPath=output_path)",
     ),

@@ -22,13 +22,15 @@ from dtrain.jobspec.values import (
     Const,
     Each,
     Kind,
+    ListOf,
     MapOf,
+    Nested,
     OneOf,
     Refined,
     S3Uri,
+    StrMap,
     Table,
     Text,
-    check_s3_uri,
     check_tag,
     check_tags,
     s3_uri_problem,
@@ -210,42 +212,60 @@ def check_string_list(
     return tuple(value)
 
 
+# HookParameters / CollectionParameters: at most 20 entries, keys 1-256, values <= 256 chars.
+STRING_PARAMETERS = StrMap(
+    MAX_DEBUGGER_PARAMETERS,
+    256,
+    f"must be an object of at most {MAX_DEBUGGER_PARAMETERS} name -> string",
+)
+
+
 def _string_map(field: str, value: object, errors: ErrorCollector) -> dict[str, str] | None:
-    # HookParameters / CollectionParameters: at most 20 entries, keys 1-256, values <= 256 chars.
-    if (
-        not isinstance(value, Mapping)
-        or len(value) > MAX_DEBUGGER_PARAMETERS
-        or not all(
-            isinstance(k, str) and 1 <= len(k) <= 256 and isinstance(v, str) and len(v) <= 256
-            for k, v in value.items()
-        )
-    ):
-        errors.add(field, value, f"must be an object of at most {MAX_DEBUGGER_PARAMETERS} name -> string")
-        return None
-    return dict(value)
+    got = STRING_PARAMETERS.read(field, value, "", errors)
+    return dict(got) if isinstance(got, Mapping) else None
 
 
-def _opt_s3(field: str, data: Mapping[str, object], key: str, errors: ErrorCollector) -> str | None:
-    return check_s3_uri(f"{field}.{key}", data[key], errors) if data.get(key) is not None else None
-
-
-def _opt_container_path(
-    field: str, data: Mapping[str, object], key: str, errors: ErrorCollector
-) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.startswith("/") or len(value) > rules.MAX_DIRECTORY_PATH:
-        errors.add(f"{field}.{key}", value, "must be an absolute path in the container")
-        return None
-    return value
-
-
-DEBUGGER_HOOK_KEYS = (
-    "s3_output_path",
-    "container_local_output_path",
-    "hook_parameters",
-    "collection_configs",
+# A container path: absolute, at most MAX_DIRECTORY_PATH characters.
+CONTAINER_PATH = Text(
+    rules.MAX_DIRECTORY_PATH,
+    re.compile(r"/.*", re.DOTALL),
+    "must be an absolute path in the container",
+    one_rule=True,
+    one_line=False,
+)
+# SDK 2.220 CollectionConfig's arguments (DebugHookConfig.CollectionConfigurations[]).
+COLLECTION_RULE = "required: a collection name of 1 to 256 characters"
+COLLECTION_TABLE = Table(
+    "estimator.debugger_hook_config.collection_configs[]",
+    {
+        "name": Text(256, rule=COLLECTION_RULE, one_rule=True, one_line=False),
+        "parameters": STRING_PARAMETERS,
+    },
+    required=("name",),
+    missing={"name": COLLECTION_RULE},
+    nullable=True,
+)
+# SDK 2.220 DebuggerHookConfig's arguments; a null one is the argument left out.
+DEBUGGER_HOOK_TABLE = Table(
+    "estimator.debugger_hook_config",
+    {
+        "s3_output_path": S3Uri(bucket_name_rule=True),
+        "container_local_output_path": CONTAINER_PATH,
+        "hook_parameters": STRING_PARAMETERS,
+        "collection_configs": ListOf(
+            "collection",
+            COLLECTION_TABLE.schema,
+            MAX_DEBUGGER_PARAMETERS,
+            rule='must be a list of {"name", "parameters"}',
+        ),
+    },
+    nullable=True,
+)
+DEBUGGER_HOOK = AnyOf(
+    Const(False, "false"),
+    Nested(DEBUGGER_HOOK_TABLE),
+    rule="DebuggerHookConfig's arguments, or false",
+    description="object (`estimator.debugger_hook_config` below), or false",
 )
 
 
@@ -253,38 +273,34 @@ def check_debugger_hook_config(field: str, value: object, errors: ErrorCollector
     """SDK 2.220 DebuggerHookConfig as its request dict (S3OutputPath filled in later), or False."""
     if value is False:
         return False
-    data = closed_object(field, value, DEBUGGER_HOOK_KEYS, errors)
-    if data is None:
-        if value is True:
-            errors.add(field, value, "false turns the hook off; leave it out for the default hook")
-        return None
     before = len(errors.errors)
+    not_object = f"must be an object with keys among {', '.join(DEBUGGER_HOOK_TABLE.args)}"
+    got = DEBUGGER_HOOK_TABLE.read(field, value, errors, not_object=not_object)
+    if value is True:
+        errors.add(field, value, "false turns the hook off; leave it out for the default hook")
+    if got is None or len(errors.errors) > before:
+        return None
     out: dict[str, Any] = {}
-    s3 = _opt_s3(field, data, "s3_output_path", errors)
-    if s3 is not None:
-        out["S3OutputPath"] = s3
-    local = _opt_container_path(field, data, "container_local_output_path", errors)
-    if local is not None:
-        out["LocalPath"] = local
-    if data.get("hook_parameters") is not None:
-        out["HookParameters"] = _string_map(f"{field}.hook_parameters", data["hook_parameters"], errors)
-    collections = data.get("collection_configs") or []
-    if not isinstance(collections, list):
-        errors.add(f"{field}.collection_configs", collections, 'must be a list of {"name", "parameters"}')
-        collections = []
+    if "s3_output_path" in got:
+        out["S3OutputPath"] = got["s3_output_path"]
+    if "container_local_output_path" in got:
+        out["LocalPath"] = got["container_local_output_path"]
+    if "hook_parameters" in got:
+        out["HookParameters"] = dict(got["hook_parameters"])
+    collections = got.get("collection_configs", [])
     out["CollectionConfigurations"] = []
     for i, item in enumerate(collections):
-        path = f"{field}.collection_configs[{i}]"
-        entry = closed_object(path, item, ("name", "parameters"), errors)
-        if entry is None:
+        entry = COLLECTION_TABLE.read(
+            f"{field}.collection_configs[{i}]",
+            item,
+            errors,
+            not_object=("must be an object with keys among name, parameters"),
+        )
+        if entry is None or "name" not in entry:
             continue
-        name = entry.get("name")
-        if not isinstance(name, str) or not 1 <= len(name) <= 256:
-            errors.add(f"{path}.name", name, "required: a collection name of 1 to 256 characters")
-            continue
-        config: dict[str, Any] = {"CollectionName": name}
-        if entry.get("parameters") is not None:
-            config["CollectionParameters"] = _string_map(f"{path}.parameters", entry["parameters"], errors)
+        config: dict[str, Any] = {"CollectionName": entry["name"]}
+        if "parameters" in entry:
+            config["CollectionParameters"] = dict(entry["parameters"])
         out["CollectionConfigurations"].append(config)
     if len(out["CollectionConfigurations"]) > MAX_DEBUGGER_PARAMETERS:
         errors.add(f"{field}.collection_configs", len(collections), "at most 20 collections")
@@ -327,14 +343,6 @@ def check_profiler_config(field: str, value: object, errors: ErrorCollector) -> 
     return out
 
 
-# A container path: absolute, at most MAX_DIRECTORY_PATH characters.
-CONTAINER_PATH = Text(
-    rules.MAX_DIRECTORY_PATH,
-    re.compile(r"/.*", re.DOTALL),
-    "must be an absolute path in the container",
-    one_rule=True,
-    one_line=False,
-)
 # SDK 2.220 TensorBoardOutputConfig's arguments; a null one is the argument left out.
 TENSORBOARD_TABLE = Table(
     "estimator.tensorboard_output_config",

@@ -22,7 +22,13 @@ from dtrain.jobspec.channels import (
 )
 from dtrain.jobspec.distribution import DISTRIBUTION_TABLE, SMDISTRIBUTED_TABLE, STRATEGY_TABLES
 from dtrain.jobspec.estimator_args import markdown_table
-from dtrain.jobspec.estimator_values import METRIC_TABLE, PROFILER_TABLE, TENSORBOARD_TABLE
+from dtrain.jobspec.estimator_values import (
+    COLLECTION_TABLE,
+    DEBUGGER_HOOK_TABLE,
+    METRIC_TABLE,
+    PROFILER_TABLE,
+    TENSORBOARD_TABLE,
+)
 from dtrain.jobspec.experiment_config import EXPERIMENT_CONFIG_TABLE
 from dtrain.jobspec.inference_spec import DEPLOY_TABLE, SERVERLESS_EXCLUDED, TRANSFORM_TABLE
 from dtrain.jobspec.instance_groups import GROUP_TABLE
@@ -92,6 +98,8 @@ NESTED_ESTIMATOR_TABLES: tuple[tuple[Table, str], ...] = (
     (GROUP_TABLE, "Each entry of `instance_groups`: SDK 2.220 `InstanceGroup`'s arguments."),
     (METRIC_TABLE, "Each entry of `metric_definitions`: a CreateTrainingJob MetricDefinition."),
     (TENSORBOARD_TABLE, "SDK 2.220 `TensorBoardOutputConfig`'s arguments; a null one is left out."),
+    (DEBUGGER_HOOK_TABLE, "SDK 2.220 `DebuggerHookConfig`'s arguments; a null one is left out."),
+    (COLLECTION_TABLE, "Each entry of `collection_configs`: SDK 2.220 `CollectionConfig`'s arguments."),
     (
         PROFILER_TABLE,
         "SDK 2.220 `ProfilerConfig`'s arguments; a null one is left out, but for `disable_profiler`.",

@@ -396,27 +396,40 @@ class StrList(Kind):
 
 @dataclass(frozen=True)
 class StrMap(Kind):
-    """An object of string -> string with non-empty keys, at most `limit` entries."""
+    """An object of string -> string with non-empty keys, at most `limit` entries; with `max_len`,
+    keys and values at most that long. `rule`: every failure's wording, where it is one."""
 
     limit: int
+    max_len: int | None = None
+    rule: str = ""
 
     def __call__(self, value: object) -> str | None:
+        longest = self.max_len
         if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+            isinstance(k, str)
+            and k
+            and isinstance(v, str)
+            and (longest is None or (len(k) <= longest and len(v) <= longest))
+            for k, v in value.items()
         ):
-            return "must be an object of string -> string"
-        return None if len(value) <= self.limit else f"at most {self.limit} entries"
+            return self.rule or "must be an object of string -> string"
+        return None if len(value) <= self.limit else self.rule or f"at most {self.limit} entries"
 
     def schema(self) -> dict[str, Any]:
+        names: dict[str, Any] = {"minLength": 1}
+        values: dict[str, Any] = {"type": "string"}
+        if self.max_len is not None:
+            names["maxLength"] = values["maxLength"] = self.max_len
         return {
             "type": "object",
-            "propertyNames": {"minLength": 1},
-            "additionalProperties": {"type": "string"},
+            "propertyNames": names,
+            "additionalProperties": values,
             "maxProperties": self.limit,
         }
 
     def describe(self) -> str:
-        return f"object of string -> string, at most {self.limit} entries"
+        sized = "" if self.max_len is None else f" (at most {self.max_len} characters each)"
+        return f"object of string -> string{sized}, at most {self.limit} entries"
 
 
 def check_tag(field: str, key: object, value: object, errors: ErrorCollector) -> bool:
@@ -578,9 +591,10 @@ class ListOf(Kind):
     what: str
     items: Callable[[], dict[str, Any]]
     max_items: int
+    rule: str = ""  # the refusal's wording, where it is not "must be a list of ... objects"
 
     def __call__(self, value: object) -> str | None:
-        return None if isinstance(value, list) else f"must be a list of {self.what} objects"
+        return None if isinstance(value, list) else self.rule or f"must be a list of {self.what} objects"
 
     def schema(self) -> dict[str, Any]:
         return {"type": "array", "items": self.items(), "maxItems": self.max_items}

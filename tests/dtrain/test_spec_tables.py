@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jsonschema
 import pytest
@@ -245,6 +246,24 @@ def _near_misses() -> list[dict[str, Any]]:
         {"profiler_config": {"disable_profiler": True}},
         {"profiler_config": {"framework_profile_params": {}}},
         {"profiler_config": "on"},
+        {"debugger_hook_config": False},
+        {"debugger_hook_config": True},
+        {
+            "debugger_hook_config": {
+                "s3_output_path": "s3://my-bucket/d",
+                "container_local_output_path": None,
+                "hook_parameters": {"save_interval": "100"},
+                "collection_configs": [{"name": "losses", "parameters": None}, {"name": "weights"}],
+            }
+        },
+        {"debugger_hook_config": {"collection_configs": [{"parameters": {}}]}},
+        {"debugger_hook_config": {"collection_configs": [{"name": "x" * 257}]}},
+        {"debugger_hook_config": {"collection_configs": [{"name": f"c{i}"} for i in range(21)]}},
+        {"debugger_hook_config": {"hook_parameters": {"k": "v" * 257}}},
+        {"debugger_hook_config": {"hook_parameters": {f"k{i}": "v" for i in range(21)}}},
+        {"debugger_hook_config": {"container_local_output_path": "rel"}},
+        {"debugger_hook_config": {"collection_configs": "losses"}},
+        {"debugger_hook_config": {"no_such_key": 1}},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
@@ -279,10 +298,21 @@ def test_the_schema_takes_every_spec_validate_takes() -> None:
     """Random specs (the property tests' generator, fixed examples): whatever `dtrain validate`
     accepts, the schema accepts; cross-field refusals are validate's alone."""
     from hypothesis import HealthCheck, given, settings
+    from hypothesis.internal.conjecture import providers
 
     from tests.dtrain.test_spec_properties import specs
 
     accepted: list[int] = []
+    # Hypothesis (6.131+) mixes in string and number constants from every local module loaded so
+    # far, so the same derandomized test drew other specs after other test files had been
+    # imported (9 to 32 of 200 accepted, by which files ran with it): draw without them, so
+    # the examples are this test's alone.
+    empty = providers.Constants(
+        integers=providers.SortedSet(),
+        floats=providers.SortedSet(key=providers.float_to_int),
+        bytes=providers.SortedSet(),
+        strings=providers.SortedSet(),
+    )
 
     @settings(
         max_examples=200,
@@ -297,5 +327,6 @@ def test_the_schema_takes_every_spec_validate_takes() -> None:
             accepted.append(1)
             assert VALIDATOR.is_valid(spec), [e.message for e in VALIDATOR.iter_errors(spec)][:3]
 
-    check()
+    with mock.patch.object(providers, "_get_local_constants", lambda: empty):
+        check()
     assert len(accepted) > 20  # the generator builds valid specs often enough to mean something
