@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
-from dtrain.jobspec.instance_groups import MAX_GROUP_NAME, MAX_GROUPS, check_group_names
+from dtrain.jobspec.instance_groups import GROUP_NAMES
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.values import Custom, Each, MapOf, OneOf, S3Uri, Table, Text, check_s3_uri
 
@@ -108,15 +108,7 @@ S3_CHANNEL_TABLE = Table(
             f"of at most {rules.MAX_ATTRIBUTE_NAME} characters",
             description=f"list of at most {rules.MAX_ATTRIBUTE_NAMES} attribute names",
         ),
-        "instance_groups": Custom(
-            check_group_names,
-            {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": MAX_GROUP_NAME},
-                "maxItems": MAX_GROUPS,
-            },
-            "list of instance group names (instance_groups of the estimator)",
-        ),
+        "instance_groups": GROUP_NAMES,
     },
     required=("s3_data",),
     defaults={"distribution": "FullyReplicated", "s3_data_type": "S3Prefix"},

@@ -13,8 +13,8 @@ from typing import Any, Final, Literal
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.instance_groups import MAX_GROUPS, check_group_names
-from dtrain.jobspec.values import Const, Custom, Int, Kind, Nested, StrList, Table, Text, or_null
+from dtrain.jobspec.instance_groups import GROUP_NAMES, check_group_names
+from dtrain.jobspec.values import Const, Custom, Int, Kind, Nested, Table, Text, or_null
 
 Strategy = Literal[
     "torch_distributed",
@@ -86,7 +86,7 @@ STRATEGY_TABLES: Mapping[str, Table] = {
 }
 _GROUPS = Custom(
     check_group_names,
-    lambda: StrList(MAX_GROUPS).schema(),
+    GROUP_NAMES.schema,
     "names of the estimator's instance groups that train",
 )
 DISTRIBUTION_TABLE = Table(

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector
-from dtrain.jobspec.values import Int, Table, Text
+from dtrain.jobspec.values import Each, Int, Table, Text
 
 MAX_GROUPS: Final = 5
 MAX_GROUP_NAME: Final = 64
@@ -84,16 +84,18 @@ def check_instance_groups(
     return tuple(groups) if len(errors.errors) == before else None
 
 
+# A list of group names (distribution.instance_groups, a channel's instance_groups).
+GROUP_NAMES: Final = Each(
+    Text(MAX_GROUP_NAME, one_line=False),
+    MAX_GROUPS,
+    f"must be a list of at most {MAX_GROUPS} instance group names",
+    description="list of instance group names (instance_groups of the estimator)",
+)
+
+
 def check_group_names(field: str, value: object, errors: ErrorCollector) -> tuple[str, ...] | None:
-    """A list of group names (distribution.instance_groups, a channel's instance_groups)."""
-    if (
-        not isinstance(value, list)
-        or len(value) > MAX_GROUPS
-        or not all(isinstance(v, str) and 1 <= len(v) <= MAX_GROUP_NAME for v in value)
-    ):
-        errors.add(field, value, f"must be a list of at most {MAX_GROUPS} instance group names")
-        return None
-    return tuple(value)
+    got = GROUP_NAMES.read(field, value, "", errors)
+    return got if isinstance(got, tuple) else None
 
 
 def primary_instance_type(groups: Sequence[InstanceGroup]) -> str:

@@ -187,6 +187,9 @@ def _near_misses() -> list[dict[str, Any]]:
         {"s3": "data", "path": "p", "s3_data": "s3://my-bucket/x"},
         {"processing_output": ""},
         {"processing_output": None},
+        {**_S3, "instance_groups": ["g" * 64]},
+        {**_S3, "instance_groups": [""]},
+        {**_S3, "instance_groups": [f"g{i}" for i in range(6)]},
     ]
     strategies: list[object] = [
         None,
@@ -199,6 +202,8 @@ def _near_misses() -> list[dict[str, Any]]:
         {"torch_distributed": {"enabled": True}, "instance_groups": None},
         {"smdistributed": {"modelparallel": {"enabled": True}}},
         {"smdistributed": {"dataparallel": {"enabled": True, "custom_mpi_options": 1}}},
+        {"torch_distributed": {"enabled": True}, "instance_groups": []},
+        {"torch_distributed": {"enabled": True}, "instance_groups": ["g" * 65]},
     ]
     out: list[dict[str, Any]] = []
     for channel in channels:
