@@ -157,8 +157,12 @@ METRIC_TABLE = Table(
 )
 
 
+# The list check_metric_definitions walks, entry by entry.
+METRIC_DEFINITIONS = ListOf("metric definition", METRIC_TABLE.schema, rules.MAX_METRIC_DEFINITIONS)
+
+
 def metric_definitions_schema() -> dict[str, Any]:
-    return {"type": "array", "maxItems": rules.MAX_METRIC_DEFINITIONS, "items": METRIC_TABLE.schema()}
+    return METRIC_DEFINITIONS.schema()
 
 
 def check_metric_definitions(
