@@ -71,13 +71,29 @@ def _read_emulator_template_urls(patch: _Patch) -> None:
     patch(models, "get_stack_from_s3_url", get_stack_from_s3_url)
 
 
-def _own_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> str:
+def _change_set_not_found(name: str) -> Exception:
+    """DescribeChangeSet's (and ExecuteChangeSet's) error for a name its stack does not hold (API
+    reference, DescribeChangeSet, Errors: "ChangeSetNotFound: The specified change set name or ID
+    doesn't exit", HTTP 404). The CLI deletes a stack's old `cdk-deploy-change-set` before each
+    update and waits for this error (aws-cdk ChangeSetDescriber.waitForGone): answered with
+    another stack's change set instead, every second `cdk deploy` of a many-stack app polled
+    forever."""
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFound"
+
+    return ChangeSetNotFound(f"ChangeSet [{name}] does not exist")
+
+
+def _own_change_set(backend: Any, change_set_name: str, stack_name: str | None) -> str | None:
     """4. A change set is addressed by ARN, or by name *within its stack* (CloudFormation API
     reference, DescribeChangeSet: "If you specified the name of a change set, specify the stack
     name or ID (ARN) of the change set you want to describe"). The CLI names every stack's change
     set `cdk-deploy-change-set`; moto 5.2.5 matched the name alone, so DescribeChangeSet answered
     another stack's (older) change set and the CLI polled it forever, and Execute/Delete could
-    act on the wrong stack. Names are resolved to the stack's own change set's ARN first."""
+    act on the wrong stack. Names are resolved to the stack's own change set's ARN first; None when
+    the named stack has no change set of that name (moto would answer another stack's)."""
     if change_set_name in backend.change_sets or not stack_name:
         return change_set_name
     matches = [
@@ -85,7 +101,7 @@ def _own_change_set(backend: Any, change_set_name: str, stack_name: str | None) 
         for arn, cs in backend.change_sets.items()
         if cs.change_set_name == change_set_name and stack_name in (cs.stack_name, cs.stack_id)
     ]
-    return matches[-1] if matches else change_set_name
+    return matches[-1] if matches else None
 
 
 def _resolve_change_sets_within_their_stack(patch: _Patch) -> None:
@@ -98,14 +114,17 @@ def _resolve_change_sets_within_their_stack(patch: _Patch) -> None:
 
     def describe_change_set_response(self: Any) -> Any:
         backend = self.cloudformation_backend
-        name = _own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        asked = self._get_param("ChangeSetName")
+        name = _own_change_set(backend, asked, self._get_param("StackName"))
+        if name is None:
+            raise _change_set_not_found(asked)
         return ActionResult(original_describe(backend, name))
 
     def delete_change_set_response(self: Any) -> Any:
         backend = self.cloudformation_backend
-        original_delete(
-            backend, _own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
-        )
+        name = _own_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        if name is not None:  # none in that stack: nothing to delete (never another stack's)
+            original_delete(backend, name)
         return EmptyResult()
 
     patch(responses.CloudFormationResponse, "describe_change_set", describe_change_set_response)
@@ -122,7 +141,10 @@ def _execute_change_sets_as_aws(patch: _Patch) -> None:
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         import boto3
 
-        change_set_name = _own_change_set(self, change_set_name, stack_name)
+        own = _own_change_set(self, change_set_name, stack_name)
+        if own is None:
+            raise _change_set_not_found(change_set_name)
+        change_set_name = own
         original_execute(self, change_set_name, stack_name)
         change_set = self.change_sets.get(change_set_name) or next(  # by name with no stack: moto's pick
             (cs for cs in reversed(list(self.change_sets.values())) if cs.change_set_name == change_set_name),

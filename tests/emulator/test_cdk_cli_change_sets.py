@@ -110,3 +110,20 @@ def test_a_change_set_name_is_answered_within_its_own_stack(cfn: Any) -> None:
         cfn.describe_change_set(StackName="Other", ChangeSetName="cdk-deploy-change-set")["StackName"]
         == "Other"
     )
+
+
+def test_a_deleted_change_set_is_gone_from_its_stack_while_another_stack_has_its_name(cfn: Any) -> None:
+    """A second `cdk deploy` deletes each stack's old `cdk-deploy-change-set` and waits for
+    DescribeChangeSet to answer ChangeSetNotFound (aws-cdk waitForGone). With another stack's
+    change set of that name still there, the emulator answered that one, so the CLI waited
+    forever (and its DeleteChangeSet deleted the other stack's)."""
+    _deploy_like_the_cli(cfn, "Producer", PRODUCER)
+    _deploy_like_the_cli(cfn, "Consumer", CONSUMER)
+    cfn.delete_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")
+    with pytest.raises(cfn.exceptions.ChangeSetNotFoundException):
+        cfn.describe_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")
+    with pytest.raises(cfn.exceptions.ChangeSetNotFoundException):
+        cfn.execute_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")
+    cfn.delete_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")  # none: no-op
+    kept = cfn.describe_change_set(StackName="Consumer", ChangeSetName="cdk-deploy-change-set")
+    assert kept["StackName"] == "Consumer"
