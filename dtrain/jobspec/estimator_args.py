@@ -178,14 +178,7 @@ ARGS: Final[tuple[Arg, ...]] = (
         "Framework",
         PerFramework(
             values.check_hyperparameters,
-            {
-                "type": "object",
-                "propertyNames": {
-                    "maxLength": rules.MAX_HYPERPARAMETER_KEY,
-                    "not": {"pattern": "^sagemaker_"},
-                },
-                "maxProperties": rules.MAX_HYPERPARAMETERS,
-            },
+            values.hyperparameters_schema(),
             f"object of name -> JSON value, at most {rules.MAX_HYPERPARAMETERS}; no `sagemaker_` names",
         ),
         default_factory=dict,

@@ -25,6 +25,7 @@ from dtrain.jobspec.values import (
     ListOf,
     MapOf,
     Nested,
+    NotPrefixed,
     OneOf,
     Refined,
     S3Uri,
@@ -58,6 +59,31 @@ def _json_scalar_ok(value: object) -> bool:
     return False
 
 
+# A user's hyperparameter name: one line of 1 to MAX_HYPERPARAMETER_KEY characters (botocore
+# HyperParameterKey), not one of the `sagemaker_` names the builder sets. The estimator's schema
+# takes its propertyNames from it, so the reserved prefix is written once.
+HYPERPARAMETER_NAME = NotPrefixed(
+    Text(
+        rules.MAX_HYPERPARAMETER_KEY,
+        rule=f"names must be one-line strings of 1 to {rules.MAX_HYPERPARAMETER_KEY} characters",
+        one_rule=True,
+    ),
+    RESERVED_HYPERPARAMETER_PREFIX,
+    "reserved: sagemaker_* hyperparameters are set from the spec's other fields",
+)
+
+
+def hyperparameters_schema() -> dict[str, Any]:
+    """The names' rule from HYPERPARAMETER_NAME; maxProperties is the service's limit, which the
+    parser applies later, across fields (estimator_rules.hyperparameters_fit counts the
+    hyperparameters the builder adds too), so here it stays the schema's bound alone."""
+    return {
+        "type": "object",
+        "propertyNames": HYPERPARAMETER_NAME.schema(),
+        "maxProperties": rules.MAX_HYPERPARAMETERS,
+    }
+
+
 def check_hyperparameters(
     field: str, value: object, framework: str, errors: ErrorCollector
 ) -> dict[str, Any] | None:
@@ -68,15 +94,10 @@ def check_hyperparameters(
     out: dict[str, Any] = {}
     for key, item in value.items():
         path = f"{field}.{key}"
-        if not isinstance(key, str) or not key or "\n" in key or len(key) > rules.MAX_HYPERPARAMETER_KEY:
-            errors.add(
-                path, key, f"names must be one-line strings of 1 to {rules.MAX_HYPERPARAMETER_KEY} characters"
-            )
-            continue
-        if key.startswith(RESERVED_HYPERPARAMETER_PREFIX):
-            errors.add(
-                path, item, "reserved: sagemaker_* hyperparameters are set from the spec's other fields"
-            )
+        if (problem := HYPERPARAMETER_NAME(key)) is not None:
+            # A malformed name is shown as is; a reserved one with its value, as before.
+            shown = key if HYPERPARAMETER_NAME.kind(key) is not None else item
+            errors.add(path, shown, problem)
             continue
         if framework == "tensorflow" and key == "model_dir":
             errors.add(

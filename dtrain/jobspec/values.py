@@ -432,6 +432,29 @@ class StrMap(Kind):
         return f"object of string -> string{sized}, at most {self.limit} entries"
 
 
+@dataclass(frozen=True)
+class NotPrefixed(Kind):
+    """A value of `kind` (a string) that does not start with `prefix`; one that does reads
+    `rule` (names the service or the SDK reserves: hyperparameters' `sagemaker_`). The schema is
+    `kind`'s with the same prefix refused, so check and schema say the rule once."""
+
+    kind: Kind
+    prefix: str
+    rule: str
+
+    def __call__(self, value: object) -> str | None:
+        problem = self.kind(value)
+        if problem is None and isinstance(value, str) and value.startswith(self.prefix):
+            return self.rule
+        return problem
+
+    def schema(self) -> dict[str, Any]:
+        return {**self.kind.schema(), "not": {"pattern": "^" + re.escape(self.prefix)}}
+
+    def describe(self) -> str:
+        return f"{self.kind.describe()}, not starting with `{self.prefix}`"
+
+
 def check_tag(field: str, key: object, value: object, errors: ErrorCollector) -> bool:
     if (
         not isinstance(key, str)

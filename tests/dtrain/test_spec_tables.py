@@ -269,6 +269,12 @@ def _near_misses() -> list[dict[str, Any]]:
         {"debugger_hook_config": {"container_local_output_path": "rel"}},
         {"debugger_hook_config": {"collection_configs": "losses"}},
         {"debugger_hook_config": {"no_such_key": 1}},
+        {"hyperparameters": {"epochs": 3, "lr": "0.1"}},
+        {"hyperparameters": {"sagemaker_program": "x.py"}},
+        {"hyperparameters": {"my_sagemaker_flag": 1}},
+        {"hyperparameters": {"": 1}},
+        {"hyperparameters": {"a\nb": 1}},
+        {"hyperparameters": {"k" * 257: 1}},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
