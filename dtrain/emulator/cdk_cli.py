@@ -56,6 +56,7 @@ def install(patch: _Patch) -> None:
     _execute_change_sets_as_aws(patch)
     _model_change_set_templates(patch)
     _give_new_stacks_the_exports(patch)
+    _keep_resources_moto_cannot_update(patch)
 
 
 def _read_emulator_template_urls(patch: _Patch) -> None:
@@ -198,3 +199,24 @@ def _give_new_stacks_the_exports(patch: _Patch) -> None:
         original_init(self, *args, **kwargs)
 
     patch(models.Stack, "__init__", stack_init)
+
+
+def _keep_resources_moto_cannot_update(patch: _Patch) -> None:
+    """6. An UPDATE change set keeps, as it is, a resource whose moto model has no update (a KMS
+    key, a log group, ...). moto 5.2.5 stored None for it, so the next resource's Fn::GetAtt of
+    it failed the update ("Fn::GetAtt references undefined resource FlowLogKey..."): every
+    second `cdk deploy` that changed such a resource (a tag on all of them) failed. Its new
+    properties are not applied in the emulator; the stack's template is the new one."""
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, *a: Any, **kw: Any
+    ) -> Any:
+        updated = original(logical_id, resource_json, resources_map, *a, **kw)
+        if updated is None:
+            return resources_map._parsed_resources.get(logical_id)
+        return updated
+
+    patch(parsing, "parse_and_update_resource", parse_and_update_resource)

@@ -127,3 +127,41 @@ def test_a_deleted_change_set_is_gone_from_its_stack_while_another_stack_has_its
     cfn.delete_change_set(StackName="Producer", ChangeSetName="cdk-deploy-change-set")  # none: no-op
     kept = cfn.describe_change_set(StackName="Consumer", ChangeSetName="cdk-deploy-change-set")
     assert kept["StackName"] == "Consumer"
+
+
+KEYED_LOGS = {
+    "Resources": {
+        "Key": {
+            "Type": "AWS::KMS::Key",
+            "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}, "Description": "rev 1"},
+        },
+        "Logs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]},
+                "Tags": [{"Key": "rev", "Value": "1"}],
+            },
+        },
+    }
+}
+
+
+def test_an_update_change_set_keeps_a_resource_moto_cannot_update(cfn: Any) -> None:
+    """A second `cdk deploy` that changes a tag on every resource: moto has no update for a KMS
+    key and stored None for it, so the log group's Fn::GetAtt of the key failed the update."""
+    _deploy_like_the_cli(cfn, "Keyed", KEYED_LOGS)
+    key_id = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Key")["StackResourceDetail"]
+    retagged = json.loads(json.dumps(KEYED_LOGS).replace('"1"', '"2"').replace("rev 1", "rev 2"))
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="Keyed2.json", Body=json.dumps(retagged).encode())
+    cfn.delete_change_set(StackName="Keyed", ChangeSetName="cdk-deploy-change-set")
+    cfn.create_change_set(
+        StackName="Keyed",
+        ChangeSetName="cdk-deploy-change-set",
+        ChangeSetType="UPDATE",
+        TemplateURL=f"{ENDPOINT}/{BUCKET}/Keyed2.json",
+    )
+    cfn.execute_change_set(StackName="Keyed", ChangeSetName="cdk-deploy-change-set")
+    (desc,) = cfn.describe_stacks(StackName="Keyed")["Stacks"]
+    assert desc["StackStatus"] == "UPDATE_COMPLETE"
+    kept = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Key")
+    assert kept["StackResourceDetail"]["PhysicalResourceId"] == key_id["PhysicalResourceId"]
