@@ -214,9 +214,13 @@ def _keep_resources_moto_cannot_update(patch: _Patch) -> None:
     def parse_and_update_resource(
         logical_id: str, resource_json: dict[str, Any], resources_map: Any, *a: Any, **kw: Any
     ) -> Any:
+        kept = resources_map._parsed_resources.get(logical_id)
+        properties = resource_json.get("Properties") or {}
+        if resource_json.get("Type") == "AWS::S3::Bucket" and "BucketName" not in properties and kept:
+            # A bucket CloudFormation named keeps its name on update; moto 5.2.5 reads
+            # Properties.BucketName and raised KeyError (HTTP 500) for a CDK bucket.
+            resource_json = {**resource_json, "Properties": {**properties, "BucketName": kept.name}}
         updated = original(logical_id, resource_json, resources_map, *a, **kw)
-        if updated is None:
-            return resources_map._parsed_resources.get(logical_id)
-        return updated
+        return kept if updated is None else updated
 
     patch(parsing, "parse_and_update_resource", parse_and_update_resource)

@@ -142,6 +142,8 @@ KEYED_LOGS = {
                 "Tags": [{"Key": "rev", "Value": "1"}],
             },
         },
+        # A bucket CloudFormation names: moto's update read Properties.BucketName (KeyError, 500).
+        "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"Tags": [{"Key": "rev", "Value": "1"}]}},
     }
 }
 
@@ -165,3 +167,6 @@ def test_an_update_change_set_keeps_a_resource_moto_cannot_update(cfn: Any) -> N
     assert desc["StackStatus"] == "UPDATE_COMPLETE"
     kept = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Key")
     assert kept["StackResourceDetail"]["PhysicalResourceId"] == key_id["PhysicalResourceId"]
+    bucket = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Bucket")["StackResourceDetail"]
+    tags = boto3.client("s3").get_bucket_tagging(Bucket=bucket["PhysicalResourceId"])["TagSet"]
+    assert {"Key": "rev", "Value": "2"} in tags
