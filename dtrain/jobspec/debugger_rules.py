@@ -28,9 +28,9 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
-from dtrain.jobspec.values import S3Uri, Text
+from dtrain.jobspec.values import Custom, Each, Kind, ListOf, S3Uri, Table, Text
 
-_S3, _TEXT = S3Uri(), Text()
+_S3 = S3Uri()
 
 # smdebug-rulesconfig 1.0.1: rule_configs.<function>() -> (RuleConfigurationName, its default
 # collections to save as (name, parameters)). Every one's RuleParameters is just rule_to_invoke.
@@ -202,70 +202,44 @@ def _string_map(field: str, value: object, errors: ErrorCollector) -> dict[str, 
     return dict(value)
 
 
-def _opt_str(field: str, data: Mapping[str, Any], key: str, errors: ErrorCollector, s3: bool = False) -> None:
-    value = data.get(key)
-    if value is None:
-        return
-    problem = _S3(value) if s3 else _TEXT(value)
-    if problem is not None:
-        errors.add(f"{field}.{key}", value, problem)
+_STRINGS_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
-def _debugger_rule(field: str, data: Mapping[str, Any], errors: ErrorCollector) -> RuleSpec | None:
-    before = len(errors.errors)
-    rule = data["debugger_rule"]
-    if rule not in DEBUGGER_RULES:
-        shown = rule if isinstance(rule, str) else repr(rule)
-        errors.add(
-            f"{field}.debugger_rule",
-            rule,
-            f"not a built-in rule; {rules.did_you_mean(shown, DEBUGGER_RULES)}",
-        )
+class BuiltInRule(Kind):
+    """The name of one of `names` (a built-in rule); another reads "did you mean"."""
+
+    def __init__(self, names: Mapping[str, object]) -> None:
+        self.names = names
+
+    def __call__(self, value: object) -> str | None:
+        if isinstance(value, str) and value in self.names:
+            return None
+        shown = value if isinstance(value, str) else repr(value)
+        return f"not a built-in rule; {rules.did_you_mean(shown, self.names)}"
+
+    def schema(self) -> dict[str, Any]:
+        return {"enum": sorted(self.names)}
+
+    def describe(self) -> str:
+        return "a built-in rule's name (below)"
+
+
+def _debugger_parameters(field: str, value: object, errors: ErrorCollector) -> dict[str, str] | None:
+    checked = _string_map(field, value, errors)
+    if checked is not None and "rule_to_invoke" in checked:
+        errors.add(f"{field}.rule_to_invoke", checked["rule_to_invoke"], "set by the rule itself")
         return None
-    default_name, collections = DEBUGGER_RULES[rule]
-    _opt_str(field, data, "name", errors)
-    _opt_str(field, data, "container_local_output_path", errors)
-    _opt_str(field, data, "s3_output_path", errors, s3=True)
-    params: dict[str, str] = {}
-    others = data.get("other_trials_s3_input_paths")
-    if others is not None:
-        if not isinstance(others, list) or any(_S3(p) is not None for p in others):
-            errors.add(f"{field}.other_trials_s3_input_paths", others, "must be a list of s3:// URIs")
-        else:
-            # Rule.sagemaker: other_trial_<i> first, then the defaults, then rule_parameters.
-            params.update({f"other_trial_{i}": p for i, p in enumerate(others)})
-    params["rule_to_invoke"] = default_name
-    given = data.get("rule_parameters")
-    if given is not None:
-        checked = _string_map(f"{field}.rule_parameters", given, errors)
-        if checked is not None and "rule_to_invoke" in checked:
-            errors.add(
-                f"{field}.rule_parameters.rule_to_invoke", checked["rule_to_invoke"], "set by the rule itself"
-            )
-        elif checked is not None:
-            params.update(checked)
-    saved: tuple[tuple[str, Mapping[str, str] | None], ...] = collections
-    wanted = data.get("collections_to_save")
-    if wanted is not None:
-        saved = _collections(f"{field}.collections_to_save", wanted, errors)
-    if len(errors.errors) > before:
-        return None
-    config: dict[str, Any] = {"RuleConfigurationName": data.get("name") or default_name}
-    if data.get("container_local_output_path") is not None:
-        config["LocalPath"] = data["container_local_output_path"]
-    if data.get("s3_output_path") is not None:
-        config["S3OutputPath"] = data["s3_output_path"]
-    config["RuleParameters"] = params
-    return RuleSpec("debugger", config, tuple((n, dict(p) if p is not None else None) for n, p in saved))
+    return checked
 
 
 def _collections(
     field: str, value: object, errors: ErrorCollector
-) -> tuple[tuple[str, Mapping[str, str] | None], ...]:
+) -> tuple[tuple[str, Mapping[str, str] | None], ...] | None:
     """CollectionConfig(name, parameters) objects as the SDK takes them."""
     if not isinstance(value, list) or not value:
         errors.add(field, value, 'must be a list of {"name": ..., "parameters": {...}}')
-        return ()
+        return None
+    before = len(errors.errors)
     out: list[tuple[str, Mapping[str, str] | None]] = []
     for i, item in enumerate(value):
         if not isinstance(item, Mapping) or "name" not in item or set(item) - {"name", "parameters"}:
@@ -279,95 +253,164 @@ def _collections(
         if params is not None:
             params = _string_map(f"{field}[{i}].parameters", params, errors)
         out.append((name, params))
-    return tuple(out)
+    return tuple(out) if len(errors.errors) == before else None
+
+
+_COLLECTIONS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 256},
+            "parameters": _STRINGS_SCHEMA,
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+}
 
 
 def _profiler_value_ok(value: object) -> bool:
     return isinstance(value, str | int | float | bool) or value is None
 
 
-def _profiler_rule(field: str, data: Mapping[str, Any], errors: ErrorCollector) -> RuleSpec | None:
-    before = len(errors.errors)
-    rule = data["profiler_rule"]
-    if rule not in PROFILER_RULES:
-        shown = rule if isinstance(rule, str) else repr(rule)
-        errors.add(
-            f"{field}.profiler_rule",
-            rule,
-            f"not a built-in rule; {rules.did_you_mean(shown, PROFILER_RULES)}",
-        )
+def _profiler_parameters(field: str, value: object, errors: ErrorCollector) -> dict[str, object] | None:
+    """The values' types; which names a rule takes depends on the rule (_profiler_rule)."""
+    if not isinstance(value, Mapping):
+        errors.add(field, value, "must be an object of the rule's parameters")
         return None
-    _opt_str(field, data, "name", errors)
-    _opt_str(field, data, "container_local_output_path", errors)
-    _opt_str(field, data, "s3_output_path", errors, s3=True)
-    given = data.get("rule_parameters") or {}
-    params: dict[str, object] = {}
-    if not isinstance(given, Mapping):
-        errors.add(f"{field}.rule_parameters", given, "must be an object of the rule's parameters")
-        given = {}
+    bad = [k for k, v in value.items() if not _profiler_value_ok(v)]
+    for key in bad:
+        errors.add(f"{field}.{key}", value[key], "must be a number, a string or true/false")
+    return None if bad else {str(k): v for k, v in value.items()}
+
+
+# One rule entry's keys (Rule.sagemaker / ProfilerRule.sagemaker's arguments): each key's check
+# and schema in one place. The name is botocore's RuleConfigurationName (DebugRuleConfiguration
+# and ProfilerRuleConfiguration: 1-256 characters, pattern .*), which the schema said and the
+# parser did not check; RuleParameters' own limits (100 entries, ConfigKey 1-256, ConfigValue
+# <= 256) apply to the merged parameters the SDK sends and are not checked here yet.
+_COMMON: dict[str, Kind | str] = {
+    "name": Text(MAX_RULE_NAME),
+    "container_local_output_path": Text(),
+    "s3_output_path": _S3,
+}
+DEBUGGER_RULE_TABLE = Table(
+    "rules[] (debugger)",
+    {
+        "debugger_rule": BuiltInRule(DEBUGGER_RULES),
+        **_COMMON,
+        "other_trials_s3_input_paths": Each(_S3, None, "must be a list of s3:// URIs"),
+        "rule_parameters": Custom(_debugger_parameters, _STRINGS_SCHEMA, "object of string -> string"),
+        "collections_to_save": Custom(
+            _collections, _COLLECTIONS_SCHEMA, 'list of {"name": ..., "parameters": {...}}'
+        ),
+        "actions": _REFUSED["actions"],
+    },
+    required=("debugger_rule",),
+    nullable=True,
+    null_checked=("debugger_rule",),
+)
+PROFILER_RULE_TABLE = Table(
+    "rules[] (profiler)",
+    {
+        "profiler_rule": BuiltInRule(PROFILER_RULES),
+        **_COMMON,
+        "rule_parameters": Custom(
+            _profiler_parameters,
+            {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+            "object of the rule's parameter -> number, string or true/false",
+        ),
+        "instance_type": _REFUSED["instance_type"],
+        "volume_size_in_gb": _REFUSED["volume_size_in_gb"],
+    },
+    required=("profiler_rule",),
+    nullable=True,
+    null_checked=("profiler_rule",),
+)
+assert tuple(DEBUGGER_RULE_TABLE.args) == DEBUGGER_RULE_KEYS
+assert tuple(PROFILER_RULE_TABLE.args) == PROFILER_RULE_KEYS
+
+
+def _debugger_rule(good: Mapping[str, Any]) -> RuleSpec:
+    default_name, collections = DEBUGGER_RULES[good["debugger_rule"]]
+    # Rule.sagemaker: other_trial_<i> first, then the defaults, then rule_parameters.
+    params: dict[str, str] = {
+        f"other_trial_{i}": p for i, p in enumerate(good.get("other_trials_s3_input_paths", ()))
+    }
+    params["rule_to_invoke"] = default_name
+    params.update(good.get("rule_parameters") or {})
+    saved = good.get("collections_to_save", collections)
+    config: dict[str, Any] = {"RuleConfigurationName": good.get("name") or default_name}
+    if good.get("container_local_output_path") is not None:
+        config["LocalPath"] = good["container_local_output_path"]
+    if good.get("s3_output_path") is not None:
+        config["S3OutputPath"] = good["s3_output_path"]
+    config["RuleParameters"] = params
+    return RuleSpec("debugger", config, tuple((n, dict(p) if p is not None else None) for n, p in saved))
+
+
+def _profiler_rule(field: str, good: Mapping[str, Any], errors: ErrorCollector) -> RuleSpec | None:
+    before = len(errors.errors)
+    rule = good["profiler_rule"]
+    given: Mapping[str, object] = good.get("rule_parameters") or {}
     for key, value in given.items():
         path = f"{field}.rule_parameters.{key}"
         if rule == "ProfilerReport":
             # ProfilerReport: "<Rule>_<parameter>" of one of the rules it runs (names case-insensitive).
-            head, _, tail = str(key).partition("_")
+            head, _, tail = key.partition("_")
             target = next((r for r in _REPORT_RULES if r.lower() == head.lower()), None)
             if target is None or tail.lower() not in _REPORT_RULES[target]:
                 errors.add(path, value, f"must be <Rule>_<parameter> of {', '.join(sorted(_REPORT_RULES))}")
-                continue
         elif key not in PROFILER_RULES[rule]:
-            errors.add(path, value, rules.unknown_key_rule(str(key), PROFILER_RULES[rule]))
-            continue
-        if not _profiler_value_ok(value):
-            errors.add(path, value, "must be a number, a string or true/false")
-            continue
-        params[str(key)] = value
+            errors.add(path, value, rules.unknown_key_rule(key, PROFILER_RULES[rule]))
     if len(errors.errors) > before:
         return None
     # ProfilerRuleBase: the constructor's parameters (defaults filled in), then rule_to_invoke;
     # to_profiler_rule_config_dict sends str() of each.
-    merged = {**PROFILER_RULES[rule], **params, "rule_to_invoke": rule}
-    config: dict[str, Any] = {"RuleConfigurationName": data.get("name") or rule}
-    if data.get("container_local_output_path") is not None:
-        config["LocalPath"] = data["container_local_output_path"]
-    if data.get("s3_output_path") is not None:
-        config["S3OutputPath"] = data["s3_output_path"]
+    merged = {**PROFILER_RULES[rule], **given, "rule_to_invoke": rule}
+    config: dict[str, Any] = {"RuleConfigurationName": good.get("name") or rule}
+    if good.get("container_local_output_path") is not None:
+        config["LocalPath"] = good["container_local_output_path"]
+    if good.get("s3_output_path") is not None:
+        config["S3OutputPath"] = good["s3_output_path"]
     config["RuleParameters"] = {k: str(v) for k, v in merged.items()}
     return RuleSpec("profiler", config)
 
 
+_ONE_RULE = (
+    'one of {"debugger_rule": NAME, ...} (Rule.sagemaker) or {"profiler_rule": NAME, ...} '
+    "(ProfilerRule.sagemaker); custom rule images are not supported"
+)
+# DebugRuleConfigurations and ProfilerRuleConfigurations: at most MAX_RULES each (checked per
+# kind in check_rules), so the list holds at most twice that.
+RULES = ListOf(
+    "rule",
+    lambda: {"oneOf": [DEBUGGER_RULE_TABLE.schema(), PROFILER_RULE_TABLE.schema()]},
+    2 * MAX_RULES,
+    'must be a list of {"debugger_rule": ...} / {"profiler_rule": ...}',
+)
+
+
 def check_rules(field: str, value: object, errors: ErrorCollector) -> tuple[RuleSpec, ...] | None:
     """The estimator's `rules`, every problem reported; None when any rule is bad."""
-    if not isinstance(value, list):
-        errors.add(field, value, 'must be a list of {"debugger_rule": ...} / {"profiler_rule": ...}')
+    if (problem := RULES(value)) is not None or not isinstance(value, list):
+        errors.add(field, value, problem or RULES.rule)
         return None
     before = len(errors.errors)
     out: list[RuleSpec] = []
     for i, item in enumerate(value):
         path = f"{field}[{i}]"
         if not isinstance(item, Mapping) or ("debugger_rule" in item) == ("profiler_rule" in item):
-            errors.add(
-                path,
-                item,
-                'one of {"debugger_rule": NAME, ...} (Rule.sagemaker) or {"profiler_rule": NAME, ...} '
-                "(ProfilerRule.sagemaker); custom rule images are not supported",
-            )
+            errors.add(path, item, _ONE_RULE)
             continue
-        keys = DEBUGGER_RULE_KEYS if "debugger_rule" in item else PROFILER_RULE_KEYS
-        bad = False
-        for key in item:
-            if key not in keys:
-                errors.add(f"{path}.{key}", item[key], rules.unknown_key_rule(str(key), keys))
-                bad = True
-            elif key in _REFUSED:
-                errors.add(f"{path}.{key}", item[key], f"not supported: {_REFUSED[key]}")
-                bad = True
-        if bad:
+        debugger = "debugger_rule" in item
+        mark = len(errors.errors)
+        good = (DEBUGGER_RULE_TABLE if debugger else PROFILER_RULE_TABLE).read(path, item, errors)
+        if good is None or len(errors.errors) > mark:
             continue
-        parsed = (
-            _debugger_rule(path, item, errors)
-            if "debugger_rule" in item
-            else _profiler_rule(path, item, errors)
-        )
+        parsed = _debugger_rule(good) if debugger else _profiler_rule(path, good, errors)
         if parsed is not None:
             out.append(parsed)
     for kind in ("debugger", "profiler"):
@@ -422,58 +465,5 @@ def rule_collections(rule_specs: tuple[RuleSpec, ...] | None) -> list[dict[str, 
 
 
 def rules_schema() -> dict[str, Any]:
-    """JSON Schema of `rules` (dtrain.jobspec.estimator_args)."""
-    strings = {"type": "object", "additionalProperties": {"type": "string"}}
-    collections = {
-        "type": "array",
-        "minItems": 1,
-        "items": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 256},
-                "parameters": strings,
-            },
-            "required": ["name"],
-            "additionalProperties": False,
-        },
-    }
-    common = {
-        "name": {"type": "string", "minLength": 1, "maxLength": MAX_RULE_NAME},
-        "container_local_output_path": {"type": "string", "minLength": 1},
-        "s3_output_path": _S3.schema(),
-    }
-    refused = {key: {"not": {}, "description": f"refused: {reason}"} for key, reason in _REFUSED.items()}
-    debugger: dict[str, Any] = {
-        "type": "object",
-        "properties": {
-            "debugger_rule": {"enum": sorted(DEBUGGER_RULES)},
-            **common,
-            "other_trials_s3_input_paths": {
-                "type": "array",
-                "items": _S3.schema(),
-            },
-            "rule_parameters": strings,
-            "collections_to_save": collections,
-            "actions": refused["actions"],
-        },
-        "required": ["debugger_rule"],
-        "additionalProperties": False,
-    }
-    profiler: dict[str, Any] = {
-        "type": "object",
-        "properties": {
-            "profiler_rule": {"enum": sorted(PROFILER_RULES)},
-            **common,
-            "rule_parameters": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-            },
-            "instance_type": refused["instance_type"],
-            "volume_size_in_gb": refused["volume_size_in_gb"],
-        },
-        "required": ["profiler_rule"],
-        "additionalProperties": False,
-    }
-    assert set(debugger["properties"]) == set(DEBUGGER_RULE_KEYS)
-    assert set(profiler["properties"]) == set(PROFILER_RULE_KEYS)
-    return {"type": "array", "items": {"oneOf": [debugger, profiler]}}
+    """JSON Schema of `rules` (dtrain.jobspec.estimator_args), from the entries' tables."""
+    return RULES.schema()

@@ -275,6 +275,18 @@ def _near_misses() -> list[dict[str, Any]]:
         {"hyperparameters": {"": 1}},
         {"hyperparameters": {"a\nb": 1}},
         {"hyperparameters": {"k" * 257: 1}},
+        {"rules": [{"debugger_rule": "overfit", "name": "x" * 257}]},
+        {"rules": [{"debugger_rule": "overfit", "name": None, "actions": None}]},
+        {"rules": [{"debugger_rule": "overfit", "rule_parameters": {"patience": "3"}}]},
+        {"rules": [{"debugger_rule": "overfit", "rule_parameters": {"patience": 3}}]},
+        {"rules": [{"debugger_rule": "overfit", "collections_to_save": []}]},
+        {"rules": [{"debugger_rule": "overfit", "other_trials_s3_input_paths": ["s3://my-bucket/t"]}]},
+        {"rules": [{"debugger_rule": "overfitt"}]},
+        {"rules": [{"profiler_rule": "ProfilerReport", "rule_parameters": {"CPUBottleneck_threshold": 90}}]},
+        {"rules": [{"profiler_rule": "BatchSize", "rule_parameters": {"window": [1]}}]},
+        {"rules": [{"profiler_rule": "BatchSize", "rule_parameters": ""}]},
+        {"rules": [{"profiler_rule": "BatchSize", "instance_type": "ml.m5.xlarge"}]},
+        {"rules": "overfit"},
     ):
         spec = copy.deepcopy(BASE)
         spec["estimator"].update(arguments)
