@@ -28,6 +28,7 @@ from typing import Any
 
 from dtrain.jobspec import spec_rules as rules
 from dtrain.jobspec.errors import ErrorCollector, SpecError
+from dtrain.jobspec.estimator_values import COLLECTION_TABLE, MAX_DEBUGGER_PARAMETERS
 from dtrain.jobspec.values import Custom, Each, Kind, ListOf, S3Uri, Table, Text
 
 _S3 = S3Uri()
@@ -232,43 +233,33 @@ def _debugger_parameters(field: str, value: object, errors: ErrorCollector) -> d
     return checked
 
 
+# The collections a rule needs saved join the hook's CollectionConfigurations (SDK 2.220
+# _prepare_debugger_for_training), so each is read by the hook's collection table: the same
+# CollectionConfig arguments and limits (at most 20, parameters at most 20 entries).
+COLLECTIONS_TO_SAVE = ListOf(
+    "collection",
+    COLLECTION_TABLE.schema,
+    MAX_DEBUGGER_PARAMETERS,
+    rule='must be a list of {"name": ..., "parameters": {...}}',
+)
+
+
 def _collections(
     field: str, value: object, errors: ErrorCollector
 ) -> tuple[tuple[str, Mapping[str, str] | None], ...] | None:
-    """CollectionConfig(name, parameters) objects as the SDK takes them."""
-    if not isinstance(value, list) or not value:
-        errors.add(field, value, 'must be a list of {"name": ..., "parameters": {...}}')
+    """CollectionConfig(name, parameters) objects as the SDK takes them: 1 to 20."""
+    if not isinstance(value, list) or not 1 <= len(value) <= COLLECTIONS_TO_SAVE.max_items:
+        errors.add(field, value, COLLECTIONS_TO_SAVE.rule)
         return None
     before = len(errors.errors)
     out: list[tuple[str, Mapping[str, str] | None]] = []
     for i, item in enumerate(value):
-        if not isinstance(item, Mapping) or "name" not in item or set(item) - {"name", "parameters"}:
-            errors.add(f"{field}[{i}]", item, 'must be {"name": ..., "parameters": {...}}')
-            continue
-        name = item["name"]
-        if not isinstance(name, str) or not 1 <= len(name) <= 256:
-            errors.add(f"{field}[{i}].name", name, "a collection name of 1 to 256 characters")
-            continue
-        params = item.get("parameters")
-        if params is not None:
-            params = _string_map(f"{field}[{i}].parameters", params, errors)
-        out.append((name, params))
+        entry = COLLECTION_TABLE.read(
+            f"{field}[{i}]", item, errors, not_object='must be {"name": ..., "parameters": {...}}'
+        )
+        if entry is not None and "name" in entry:
+            out.append((entry["name"], entry.get("parameters")))
     return tuple(out) if len(errors.errors) == before else None
-
-
-_COLLECTIONS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "minItems": 1,
-    "items": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 256},
-            "parameters": _STRINGS_SCHEMA,
-        },
-        "required": ["name"],
-        "additionalProperties": False,
-    },
-}
 
 
 def _profiler_value_ok(value: object) -> bool:
@@ -304,7 +295,9 @@ DEBUGGER_RULE_TABLE = Table(
         "other_trials_s3_input_paths": Each(_S3, None, "must be a list of s3:// URIs"),
         "rule_parameters": Custom(_debugger_parameters, _STRINGS_SCHEMA, "object of string -> string"),
         "collections_to_save": Custom(
-            _collections, _COLLECTIONS_SCHEMA, 'list of {"name": ..., "parameters": {...}}'
+            _collections,
+            lambda: {**COLLECTIONS_TO_SAVE.schema(), "minItems": 1},
+            f"list of 1 to {MAX_DEBUGGER_PARAMETERS} collections, as in `collection_configs`",
         ),
         "actions": _REFUSED["actions"],
     },

@@ -280,6 +280,14 @@ def _near_misses() -> list[dict[str, Any]]:
         {"rules": [{"debugger_rule": "overfit", "rule_parameters": {"patience": "3"}}]},
         {"rules": [{"debugger_rule": "overfit", "rule_parameters": {"patience": 3}}]},
         {"rules": [{"debugger_rule": "overfit", "collections_to_save": []}]},
+        {"rules": [{"debugger_rule": "overfit", "collections_to_save": [{"name": "c", "parameters": None}]}]},
+        {"rules": [{"debugger_rule": "overfit", "collections_to_save": [{"name": "x" * 257}]}]},
+        {
+            "rules": [
+                {"debugger_rule": "overfit", "collections_to_save": [{"name": f"c{i}"} for i in range(21)]}
+            ]
+        },
+        {"rules": [{"debugger_rule": "overfit", "collections_to_save": [{"name": "c", "other": 1}]}]},
         {"rules": [{"debugger_rule": "overfit", "other_trials_s3_input_paths": ["s3://my-bucket/t"]}]},
         {"rules": [{"debugger_rule": "overfitt"}]},
         {"rules": [{"profiler_rule": "ProfilerReport", "rule_parameters": {"CPUBottleneck_threshold": 90}}]},
