@@ -274,32 +274,70 @@ def _install_lambda(patch: Patch, shims: Shims) -> None:
     patch(LambdaFunction, "invoke", invoke)
 
 
+def _create_state_machine(
+    cls: Any, /, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
+) -> Any:
+    """CloudFormation's state machine, in the executing backend."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    props = cloudformation_json["Properties"]
+    backend = stepfunctions_parser_backends[account_id][region_name]
+    return backend.create_state_machine(
+        name=props.get("StateMachineName", resource_name),
+        definition=props.get("DefinitionString", ""),
+        roleArn=props.get("RoleArn", ""),
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],
+        loggingConfiguration=props.get("LoggingConfiguration"),
+        tracingConfiguration=props.get("TracingConfiguration"),
+        sm_type=props.get("StateMachineType", "STANDARD"),
+    )
+
+
+def _update_state_machine(
+    cls: Any,
+    /,
+    original_resource: Any,
+    new_resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kw: Any,
+) -> Any:
+    """moto's own update goes to its plain backend, which never held the state machines
+    _create_state_machine put in the executing one: a second `cdk deploy` of the orchestration
+    stack failed ExecuteChangeSet with StateMachineDoesNotExist. CloudFormation updates a state
+    machine in place unless its StateMachineName changes (then it replaces it)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    props = cloudformation_json.get("Properties", {})
+    backend = stepfunctions_parser_backends[account_id][region_name]
+    if props.get("StateMachineName", original_resource.name) != original_resource.name:
+        replacement = _create_state_machine(
+            cls, new_resource_name, cloudformation_json, account_id, region_name
+        )
+        backend.delete_state_machine(original_resource.arn)
+        return replacement
+    updated = backend.update_state_machine(
+        original_resource.arn,
+        definition=props.get("DefinitionString"),
+        role_arn=props.get("RoleArn"),
+        logging_configuration=props.get("LoggingConfiguration"),
+        tracing_configuration=props.get("TracingConfiguration"),
+    )
+    backend.tag_resource(updated.arn, {t["Key"]: t["Value"] for t in props.get("Tags", [])})
+    return updated
+
+
 def _install_step_functions(patch: Patch) -> None:
     """2. Step Functions: CloudFormation's state machines go to the executing backend; the
     context object's RedriveCount and SendTaskFailure's cause (the execution's ending:
     _install_execution_end)."""
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    @classmethod  # type: ignore[misc]
-    def create_sm(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kw: Any
-    ) -> Any:
-        props = cloudformation_json["Properties"]
-        backend = stepfunctions_parser_backends[account_id][region_name]
-        return backend.create_state_machine(
-            name=props.get("StateMachineName", resource_name),
-            definition=props.get("DefinitionString", ""),
-            roleArn=props.get("RoleArn", ""),
-            tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],
-            loggingConfiguration=props.get("LoggingConfiguration"),
-            tracingConfiguration=props.get("TracingConfiguration"),
-            sm_type=props.get("StateMachineType", "STANDARD"),
-        )
-
-    patch(StateMachine, "create_from_cloudformation_json", create_sm)
+    patch(StateMachine, "create_from_cloudformation_json", classmethod(_create_state_machine))
+    patch(StateMachine, "update_from_cloudformation_json", classmethod(_update_state_machine))
 
     # moto's SendTaskFailure drops `cause`; the execution's cause is the job's FailureReason.
     def send_task_failure(self: Any) -> Any:
