@@ -215,12 +215,25 @@ def _keep_resources_moto_cannot_update(patch: _Patch) -> None:
         logical_id: str, resource_json: dict[str, Any], resources_map: Any, *a: Any, **kw: Any
     ) -> Any:
         kept = resources_map._parsed_resources.get(logical_id)
-        properties = resource_json.get("Properties") or {}
-        if resource_json.get("Type") == "AWS::S3::Bucket" and "BucketName" not in properties and kept:
-            # A bucket CloudFormation named keeps its name on update; moto 5.2.5 reads
-            # Properties.BucketName and raised KeyError (HTTP 500) for a CDK bucket.
-            resource_json = {**resource_json, "Properties": {**properties, "BucketName": kept.name}}
+        resource_json = _keeping_its_generated_name(resource_json, kept)
         updated = original(logical_id, resource_json, resources_map, *a, **kw)
         return kept if updated is None else updated
 
     patch(parsing, "parse_and_update_resource", parse_and_update_resource)
+
+
+def _keeping_its_generated_name(resource_json: dict[str, Any], kept: Any) -> dict[str, Any]:
+    """A resource CloudFormation named (its template gives no name) keeps that name when it is
+    updated in place; moto 5.2.5 generated a new one on every update. A CDK bucket's update
+    raised KeyError (HTTP 500: moto reads Properties.BucketName), and an EventBridge rule came
+    back under a new name, so the Lambda permissions naming the old rule's ARN (kept as they
+    were) refused every event: after a second `cdk deploy`, no job's state-change event
+    reached the orchestration and its executions waited forever."""
+    from moto.cloudformation.parsing import resource_name_property_from_type
+
+    properties = resource_json.get("Properties") or {}
+    name_property = resource_name_property_from_type(resource_json.get("Type", ""))
+    name = getattr(kept, "name", None)
+    if not name_property or name_property in properties or not isinstance(name, str):
+        return resource_json
+    return {**resource_json, "Properties": {**properties, name_property: name}}

@@ -144,6 +144,19 @@ KEYED_LOGS = {
         },
         # A bucket CloudFormation names: moto's update read Properties.BucketName (KeyError, 500).
         "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"Tags": [{"Key": "rev", "Value": "1"}]}},
+        # A rule CloudFormation names: moto's update put it back under a new name, so the Lambda
+        # permissions naming the old rule's ARN refused its events.
+        "Rule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {"EventPattern": {"source": ["aws.sagemaker"]}, "Description": "rev 1"},
+        },
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+                "Tags": [{"Key": "rev", "Value": "1"}],
+            },
+        },
     }
 }
 
@@ -153,6 +166,12 @@ def test_an_update_change_set_keeps_a_resource_moto_cannot_update(cfn: Any) -> N
     key and stored None for it, so the log group's Fn::GetAtt of the key failed the update."""
     _deploy_like_the_cli(cfn, "Keyed", KEYED_LOGS)
     key_id = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Key")["StackResourceDetail"]
+    before = {
+        logical_id: cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId=logical_id)[
+            "StackResourceDetail"
+        ]["PhysicalResourceId"]
+        for logical_id in ("Rule", "Role", "Bucket")
+    }
     retagged = json.loads(json.dumps(KEYED_LOGS).replace('"1"', '"2"').replace("rev 1", "rev 2"))
     boto3.client("s3").put_object(Bucket=BUCKET, Key="Keyed2.json", Body=json.dumps(retagged).encode())
     cfn.delete_change_set(StackName="Keyed", ChangeSetName="cdk-deploy-change-set")
@@ -170,3 +189,6 @@ def test_an_update_change_set_keeps_a_resource_moto_cannot_update(cfn: Any) -> N
     bucket = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId="Bucket")["StackResourceDetail"]
     tags = boto3.client("s3").get_bucket_tagging(Bucket=bucket["PhysicalResourceId"])["TagSet"]
     assert {"Key": "rev", "Value": "2"} in tags
+    for logical_id in ("Rule", "Role", "Bucket"):  # in place: the name CloudFormation gave stays
+        after = cfn.describe_stack_resource(StackName="Keyed", LogicalResourceId=logical_id)
+        assert after["StackResourceDetail"]["PhysicalResourceId"] == before[logical_id]
