@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,14 @@ os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
 from dtrain.node_banners import quiet_node_banners  # noqa: E402 - after the path above
 
 quiet_node_banners()
+
+# A shell starts a background job (`make test &`, nohup) with SIGINT ignored, and an ignored
+# signal stays ignored across exec, so every `dtrain` a test starts would ignore the Ctrl-C the
+# hostile and local tests send it (as Python leaves an inherited SIG_IGN alone). With a handler
+# here, the children start with SIGINT at its default, as from a terminal, however the suite was
+# launched (xdist workers load this file too).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if TYPE_CHECKING:
     from aws_cdk import App, cx_api

@@ -180,10 +180,11 @@ def test_definition_submits_with_a_callback_and_a_derived_timeout(template_json:
     assert submit["TimeoutSecondsPath"] == "$.plan.timeout_seconds"
     payload = submit["Parameters"]["Payload"]
     assert payload["retry_count.$"] == "$$.State.RetryCount"
-    # Issue 19 item 4: the start time tells apart executions of a name reused after 90 days;
-    # redrive plumbing is gone (a redrive restarts at the Fail state, never at Submit).
+    # Issue 19 item 4: the start time tells apart executions of a name reused after 90 days.
     assert payload["execution_start.$"] == "$$.Execution.StartTime"
-    assert "redrive_count.$" not in payload
+    # Issue 26: a failed execution's redrive restarts at its Fail state, but an aborted or
+    # timed-out one's reruns the Submit that was cut off, which must then create a new job.
+    assert payload["redrive_count.$"] == "$$.Execution.RedriveCount"
     throttled = next(r for r in submit["Retry"] if r["ErrorEquals"] == ["CreateThrottled"])
     assert throttled["JitterStrategy"] == "FULL"
     # Issue 19 item 3: SageMaker's transient errors and Lambda.Unknown are retried on both Submits.
