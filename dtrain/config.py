@@ -8,19 +8,26 @@ Validation collects every bad value in one pass and raises `ConfigErrors`; each 
 names the key, the value and the rule, e.g.
 `fsx.storage_capacity_gib: 1000 is not 1200, 2400 or a multiple of 2400`.
 
+Teams (issue 29): `"teams": {"vision": {"instance_types": ["ml.g5.xlarge"], ...}}` in cdk.json,
+or one field at a time as flat keys `teams.<team>.<field>` (`-c teams.vision.quota_instances=8`),
+which go on top of the object. With no team configured the platform has one implicit team,
+`default`, whose resources keep the names they had before teams existed (TeamConfig).
+
 Standard library only: the CLI and the Lambda bundles import this module without the CDK.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import difflib
 import ipaddress
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
@@ -97,6 +104,139 @@ def _show(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+# -- teams ----------------------------------------------------------------------------------------
+# A team's name goes into IAM resource ARNs and names as `<prefix>-<team>-...` (state machine, jobs,
+# endpoints, log streams) and into S3 keys as `teams/<team>/`. Lower case and digits only: SageMaker
+# lower-cases names in its ARNs, and no hyphen, so that one team's `<prefix>-<team>-*` never covers
+# another's (`ml-*` would cover a team `ml-x`). At most 12 characters: a training job name is at
+# most 63 (botocore TrainingJobName), and `<stack_prefix, 20>-<team>-` must leave room for the job.
+_TEAM_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+# botocore's TrainingInstanceType values all read `ml.<family>.<size>` (families may hold a hyphen:
+# ml.p6-b200.48xlarge, ml.m7i-flex.large); the standard library cannot check the enum itself.
+_INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
+DEFAULT_TEAM = "default"
+TEAMS_KEY = "teams"
+# SageMaker's own bounds: StoppingCondition.MaxRuntimeInSeconds is at most 28 days ("Amazon
+# SageMaker AI endpoints and quotas", also dtrain.jobspec.service_rules.MAX_RUNTIME_SECONDS);
+# ResourceConfig.KeepAlivePeriodInSeconds is 0-21600 (botocore's shape, min 0 max 21600).
+MAX_RUN_SECONDS_LIMIT = 28 * 24 * 3600
+MAX_WARM_POOL_SECONDS_LIMIT = 21600
+# The fields a team's object may hold, with what each is (the error for an unknown field lists them).
+TEAM_FIELDS = (
+    "instance_types",
+    "max_instance_count",
+    "max_run_seconds",
+    "max_warm_pool_seconds",
+    "quota_instances",
+    "spot_required",
+)
+
+
+@dataclass(frozen=True)
+class TeamConfig:
+    """One scientist team of the platform: its name and its guardrails.
+
+    - `name`: `[a-z][a-z0-9]{0,11}` (see _TEAM_NAME_RE for why).
+    - `instance_types`: the instance types its jobs may use; empty: any.
+    - `max_instance_count`: the most instances one job (or one instance group) may ask for.
+    - `max_run_seconds`: the longest `max_run` (MaxRuntimeInSeconds) a job may ask for.
+    - `max_warm_pool_seconds`: the longest warm pool (KeepAlivePeriodInSeconds); 0 forbids one.
+    - `quota_instances`: instances its running jobs may hold at once; more waits for capacity.
+    - `spot_required`: every training job must use managed spot training.
+    None for a limit: no limit of the platform's own (SageMaker's and the account's quotas still
+    apply). `implicit`: the one team a deploy without teams has (DEFAULT_TEAM); its names are the
+    platform's as they were before teams (`resource_prefix` is the bare job-name prefix).
+
+    Constructing one validates it (ConfigErrors naming `teams.<name>.<field>`), so a team built in
+    Python for the construct's props is held to the same rules as one read from cdk.json."""
+
+    name: str
+    instance_types: tuple[str, ...] = ()
+    max_instance_count: int | None = None
+    max_run_seconds: int | None = None
+    max_warm_pool_seconds: int | None = None
+    quota_instances: int | None = None
+    spot_required: bool = False
+    implicit: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        errors = team_errors(self)
+        if errors:
+            raise ConfigErrors(errors)
+
+    @classmethod
+    def default(cls) -> TeamConfig:
+        """The team of a deploy with no teams: today's behaviour, no limits of the platform's own."""
+        return cls(DEFAULT_TEAM, implicit=True)
+
+    def resource_prefix(self, job_name_prefix: str) -> str:
+        """What the team's names start with: `<prefix>-<team>` (`dtrain-vision`); its state
+        machine is named this, its jobs, endpoints and executions `<this>-...`, so IAM ARNs with
+        `<this>-*` scope the team. The implicit team keeps the bare prefix (`dtrain`)."""
+        prefix = job_name_prefix.lower()
+        return prefix if self.implicit else f"{prefix}-{self.name}"
+
+    @property
+    def s3_prefix(self) -> str:
+        """The team's key prefix in the data, artifacts and checkpoint buckets (`teams/<team>/`);
+        the implicit team's is the bucket root, as before teams."""
+        return "" if self.implicit else f"teams/{self.name}/"
+
+    @property
+    def context_key(self) -> str:
+        return f"{TEAMS_KEY}.{self.name}"
+
+
+def team_errors(team: TeamConfig) -> list[ConfigError]:
+    """Every rule `team` breaks, one ConfigError each, keyed `teams.<name>.<field>`."""
+    key = f"{TEAMS_KEY}.{team.name}"
+    errors: list[ConfigError] = []
+    if not isinstance(team.name, str) or not _TEAM_NAME_RE.fullmatch(team.name):
+        errors.append(
+            ConfigError(
+                TEAMS_KEY,
+                _cut(team.name),
+                "is not a team name: 1-12 lower-case letters and digits starting with a letter "
+                "(it goes into ARNs as <prefix>-<team>-*, so no hyphen)",
+            )
+        )
+    for instance_type in team.instance_types:
+        if not isinstance(instance_type, str) or not _INSTANCE_TYPE_RE.fullmatch(instance_type):
+            errors.append(
+                ConfigError(
+                    f"{key}.instance_types", _cut(instance_type), "is not an instance type like ml.g5.xlarge"
+                )
+            )
+    if len(set(team.instance_types)) != len(team.instance_types):
+        errors.append(ConfigError(f"{key}.instance_types", list(team.instance_types), "names a type twice"))
+    bounds = {
+        "max_instance_count": (team.max_instance_count, 1, None),
+        "max_run_seconds": (team.max_run_seconds, 1, MAX_RUN_SECONDS_LIMIT),
+        "max_warm_pool_seconds": (team.max_warm_pool_seconds, 0, MAX_WARM_POOL_SECONDS_LIMIT),
+        "quota_instances": (team.quota_instances, 1, None),
+    }
+    for name, (value, low, high) in bounds.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(ConfigError(f"{key}.{name}", value, "is not an integer"))
+        elif value < low or (high is not None and value > high):
+            rule = f"is not between {low} and {high}" if high is not None else f"is less than {low}"
+            errors.append(ConfigError(f"{key}.{name}", value, rule))
+    count, quota = team.max_instance_count, team.quota_instances
+    if isinstance(count, int) and isinstance(quota, int) and not errors and count > quota:
+        errors.append(
+            ConfigError(
+                f"{key}.quota_instances",
+                quota,
+                f"is less than max_instance_count ({count}): a job that size could never start",
+            )
+        )
+    if not isinstance(team.spot_required, bool):
+        errors.append(ConfigError(f"{key}.spot_required", team.spot_required, "is not true or false"))
+    return errors
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     vpc_id: str | None
@@ -157,6 +297,8 @@ class DtrainConfig:
     fsx: FsxConfig
     efs: EfsConfig
     storage: StorageConfig
+    # The scientist teams, in name order; one implicit DEFAULT_TEAM when none is configured.
+    teams: tuple[TeamConfig, ...] = (TeamConfig.default(),)
 
     @property
     def explicit_env(self) -> bool:
@@ -180,6 +322,18 @@ class DtrainConfig:
         return self.stack_prefix.lower()
 
     @property
+    def has_teams(self) -> bool:
+        """Teams were configured (False: the one implicit default team, today's platform)."""
+        return not (len(self.teams) == 1 and self.teams[0].implicit)
+
+    def team(self, name: str) -> TeamConfig:
+        """The team called `name`; KeyError naming the platform's teams otherwise."""
+        for team in self.teams:
+            if team.name == name:
+                return team
+        raise KeyError(f"no team {name!r} on this platform (teams: {', '.join(t.name for t in self.teams)})")
+
+    @property
     def retain(self) -> bool:
         return self.removal_policy == "retain"
 
@@ -196,6 +350,16 @@ class DtrainConfig:
         if isinstance(nested, Mapping):
             return _Parser(nested, every_key_ours=True).parse()
         return _Parser(context).parse()
+
+    def with_teams(self, teams: Sequence[TeamConfig]) -> DtrainConfig:
+        """This config with `teams` instead of its own (the construct's `teams` prop); an empty
+        sequence is the one implicit default team. ConfigErrors when two share a name."""
+        names = [team.name for team in teams]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ConfigErrors([ConfigError(TEAMS_KEY, name, "is named twice") for name in twice])
+        ordered = tuple(sorted(teams, key=lambda team: team.name)) or (TeamConfig.default(),)
+        return dataclasses.replace(self, teams=ordered)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None = None) -> DtrainConfig:
@@ -239,6 +403,8 @@ DEFAULTS: dict[str, Any] = {
     "removal_policy": "retain",
     "notification_email": None,
     "tags": {"project": "dtrain"},
+    # {"<team>": {"instance_types": [...], "max_instance_count": 8, ...}}; {}: one implicit team.
+    "teams": {},
     "network.vpc_id": None,
     "network.vpc_cidr": "10.40.0.0/16",
     "network.max_azs": 2,
@@ -273,7 +439,8 @@ class _Parser:
 
     # -- raw access and coercion -------------------------------------------------------------
     def raw(self, key: str) -> Any:
-        value = self.context.get(key, DEFAULTS[key])
+        # A key not given takes its default (a team's field is read only when given).
+        value = self.context[key] if key in self.context else DEFAULTS[key]
         # `-c key=` or an explicit JSON null both mean "not set".
         return None if value == "" else value
 
@@ -418,6 +585,7 @@ class _Parser:
                 checkpoint_noncurrent_days=self.in_range("storage.checkpoint_noncurrent_days", 1, 3650),
                 access_log_expiration_days=self.in_range("storage.access_log_expiration_days", 1, 3650),
             ),
+            teams=self.parse_teams(),
         )
         if self.errors:
             raise ConfigErrors(self.errors)
@@ -425,13 +593,74 @@ class _Parser:
 
     def check_unknown_keys(self) -> None:
         for key in self.context:
-            if key in DEFAULTS:
-                continue
+            if key in DEFAULTS or key.startswith(f"{TEAMS_KEY}."):
+                continue  # a team's flat keys are checked by parse_teams
             close = difflib.get_close_matches(key, list(DEFAULTS), n=1)
             near_miss = bool(difflib.get_close_matches(key, list(DEFAULTS), n=1, cutoff=_TYPO_CUTOFF))
             if self.every_key_ours or key.startswith(OWNED_SECTIONS) or near_miss:
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.fail(key, _cut(self.context[key]), f"is not a known configuration key{hint}")
+
+    # -- teams -------------------------------------------------------------------------------
+    def team_objects(self) -> dict[str, dict[str, Any]]:
+        """The `teams` object with the flat `teams.<team>.<field>` keys on top, field by field."""
+        raw = self.raw(TEAMS_KEY)
+        if isinstance(raw, str):  # -c 'teams={"vision": {...}}'
+            with contextlib.suppress(ValueError):  # not JSON: refused below as not an object
+                raw = json.loads(raw)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) for v in raw.values()):
+            self.fail(TEAMS_KEY, _cut(raw), 'is not an object of team objects ({"<team>": {...}})')
+            raw = {}
+        teams = {str(name): dict(fields) for name, fields in raw.items()}
+        for key, value in self.context.items():
+            if not key.startswith(f"{TEAMS_KEY}."):
+                continue
+            name, _, field_name = key[len(TEAMS_KEY) + 1 :].partition(".")
+            if not field_name:
+                self.fail(key, _cut(value), "is not teams.<team>.<field>")
+                continue
+            teams.setdefault(name, {})[field_name] = value
+        return teams
+
+    def parse_teams(self) -> tuple[TeamConfig, ...]:
+        teams: list[TeamConfig] = []
+        for name, fields in sorted(self.team_objects().items()):
+            team = self.parse_team(name, fields)
+            if team is not None:
+                teams.append(team)
+        return tuple(teams) or (TeamConfig.default(),)
+
+    def parse_team(self, name: str, fields: Mapping[str, Any]) -> TeamConfig | None:
+        """One team from its object (values from `-c` arrive as strings: coerced as the flat
+        keys are); None when it breaks a rule (the errors are collected)."""
+        before = len(self.errors)
+        for unknown in sorted(set(fields) - set(TEAM_FIELDS)):
+            close = difflib.get_close_matches(unknown, TEAM_FIELDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (a team has {', '.join(TEAM_FIELDS)})"
+            self.fail(f"{TEAMS_KEY}.{name}.{unknown}", _cut(fields[unknown]), f"is not a team field{hint}")
+        team_parser = _Parser({f"{TEAMS_KEY}.{name}.{k}": v for k, v in fields.items()}, every_key_ours=True)
+        values: dict[str, Any] = {}
+        for field_name in TEAM_FIELDS:
+            key = f"{TEAMS_KEY}.{name}.{field_name}"
+            if field_name not in fields or fields[field_name] in (None, ""):
+                continue
+            if field_name == "instance_types":
+                values[field_name] = team_parser.string_list(key)
+            elif field_name == "spot_required":
+                values[field_name] = team_parser.boolean(key)
+            else:
+                values[field_name] = team_parser.integer(key)
+        self.errors.extend(team_parser.errors)
+        if team_parser.errors:
+            return None  # a value of the wrong kind: its rules cannot be judged
+        try:
+            team = TeamConfig(name, **values)
+        except ConfigErrors as errors:
+            self.errors.extend(errors.errors)
+            return None
+        return None if len(self.errors) > before else team
 
     def parse_network(self, *, explicit_env: bool, region: str | None = None) -> NetworkConfig:
         vpc_id = self.matching("network.vpc_id", _VPC_RE, "is not a VPC id like vpc-0abc12345", optional=True)

@@ -26,6 +26,7 @@ StorageStack alone); `existing` hands in what a platform team already runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import DefaultStackSynthesizer, Environment, RemovalPolicy, Stage, Tags
@@ -34,7 +35,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dtrain.config import DtrainConfig
+from dtrain.config import DtrainConfig, TeamConfig
 from dtrain.constructs.nag_acknowledgments import acknowledge_platform
 from dtrain.constructs.network_stack import NetworkStack
 from dtrain.constructs.orchestration_stack import OrchestrationOptions, OrchestrationStack
@@ -76,6 +77,9 @@ class DtrainPlatform(Construct):
     - `acknowledge`: add the platform's cdk-nag acknowledgments (its findings, each with its
       reason; nag_acknowledgments.py), so an app that runs cdk-nag sees only its own findings.
       Default: True.
+    - `teams`: the scientist teams (dtrain.config.TeamConfig), instead of the config's own
+      (`teams` in cdk.json or in `from_settings`). Default: the config's; with none configured,
+      the one implicit `default` team, whose resources keep the names they had before teams.
     - `stacks_at_root`: place the four stacks at the root of the App or Stage instead of under
       this construct (see the module docstring: what a platform deployed that way needs to keep
       its templates). Default: False, they are its children.
@@ -97,8 +101,11 @@ class DtrainPlatform(Construct):
         env: Environment | None = None,
         acknowledge: bool = True,
         stacks_at_root: bool = False,
+        teams: Sequence[TeamConfig] | None = None,
     ) -> None:
         config = config if config is not None else DtrainConfig.from_context(scope.node.get_all_context())
+        if teams is not None:
+            config = config.with_teams(teams)
         # The root the stacks go to at the root: the App or Stage this construct is in (Stage.of
         # skips the node itself, so a scope that is a Stage is its own root).
         root: Construct = scope if Stage.is_stage(scope) else (Stage.of(scope) or scope)
