@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from dtrain import team_names
+
 DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
 RemovalPolicyName = Literal["retain", "destroy"]
 
@@ -114,7 +116,7 @@ _TEAM_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 # botocore's TrainingInstanceType values all read `ml.<family>.<size>` (families may hold a hyphen:
 # ml.p6-b200.48xlarge, ml.m7i-flex.large); the standard library cannot check the enum itself.
 _INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
-DEFAULT_TEAM = "default"
+DEFAULT_TEAM = team_names.DEFAULT_TEAM
 TEAMS_KEY = "teams"
 # SageMaker's own bounds: StoppingCondition.MaxRuntimeInSeconds is at most 28 days ("Amazon
 # SageMaker AI endpoints and quotas", also dtrain.jobspec.service_rules.MAX_RUNTIME_SECONDS);
@@ -173,14 +175,13 @@ class TeamConfig:
         """What the team's names start with: `<prefix>-<team>` (`dtrain-vision`); its state
         machine is named this, its jobs, endpoints and executions `<this>-...`, so IAM ARNs with
         `<this>-*` scope the team. The implicit team keeps the bare prefix (`dtrain`)."""
-        prefix = job_name_prefix.lower()
-        return prefix if self.implicit else f"{prefix}-{self.name}"
+        return team_names.resource_prefix(job_name_prefix, None if self.implicit else self.name)
 
     @property
     def s3_prefix(self) -> str:
         """The team's key prefix in the data, artifacts and checkpoint buckets (`teams/<team>/`);
         the implicit team's is the bucket root, as before teams."""
-        return "" if self.implicit else f"teams/{self.name}/"
+        return team_names.s3_prefix(None if self.implicit else self.name)
 
     @property
     def context_key(self) -> str:

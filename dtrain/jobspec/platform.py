@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dtrain import team_names
 from dtrain.jobspec.errors import ErrorCollector, SpecError
 
 PLATFORM_ENV_VAR = "DTRAIN_PLATFORM"
@@ -50,13 +51,52 @@ class PlatformSettings:
     # The team these settings belong to: Submit tags what it creates with it (TEAM_TAG_KEY) and
     # will not write over an endpoint another team's tag names (dtrain.orchestration.ownership).
     team: str = "default"
+    # The platform's teams (dtrain.team_names), when it has any: the settings the stack writes are
+    # then a base that `for_team` turns into one team's (its role, prefixes and names).
+    teams: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen and hashable-by-identity: callers may share one instance across invocations.
         object.__setattr__(self, "subnets", tuple(self.subnets))
         object.__setattr__(self, "security_group_ids", tuple(self.security_group_ids))
+        object.__setattr__(self, "teams", tuple(self.teams))
         for name in ("image_uris", "tags", "environment"):
             object.__setattr__(self, name, _frozen_map(getattr(self, name)))
+
+    # -- teams ----------------------------------------------------------------------------
+
+    @property
+    def team_scoped(self) -> bool:
+        """These are one team's settings of a platform with teams (`for_team`'s result)."""
+        return self.team in self.teams
+
+    @property
+    def source_key_prefix(self) -> str:
+        """Where in the artifacts bucket the CLI uploads an execution's sources: `teams/<team>/`
+        (`teams/<team>/<execution>/source/...`), or the root for a platform without teams."""
+        return team_names.s3_prefix(self.team if self.team_scoped else None)
+
+    def for_team(self, team: str) -> PlatformSettings:
+        """One team's settings from the platform's (what the stack writes): its execution role
+        (`<prefix>-<team>-execution`), its output, checkpoint and data prefixes (`teams/<team>/`
+        inserted after each bucket), its job-name prefix `<prefix>-<team>`. SpecError for a team
+        the platform does not have."""
+        if team not in self.teams:
+            known = ", ".join(self.teams) or "none: this platform has no teams"
+            raise SpecError("team", team, f"is not a team of this platform (teams: {known})")
+        if self.team_scoped:
+            raise SpecError("team", team, f"these settings are team {self.team}'s already")
+        return replace(
+            self,
+            role_arn=team_names.role_arn(
+                self.role_arn, team_names.execution_role_name(self.job_name_prefix, team)
+            ),
+            output_s3_uri=_under_team(self.output_s3_uri, team),
+            checkpoint_s3_uri=_under_team(self.checkpoint_s3_uri, team),
+            data_s3_uri=_under_team(self.data_s3_uri, team) if self.data_s3_uri else None,
+            job_name_prefix=team_names.resource_prefix(self.job_name_prefix, team),
+            team=team,
+        )
 
     # -- serialisation -------------------------------------------------------------------
 
@@ -132,6 +172,12 @@ class PlatformSettings:
         return cls.from_json(text)
 
 
+def _under_team(uri: str, team: str) -> str:
+    """`s3://bucket/key` -> `s3://bucket/teams/<team>/key` (`s3://bucket` -> `.../teams/<team>`)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return f"s3://{bucket}/{team_names.s3_prefix(team)}{key}".rstrip("/")
+
+
 def _read_options(data: Mapping[str, object], errors: ErrorCollector, kwargs: dict[str, Any]) -> None:
     """PlatformSettings' optional typed settings (prefix, team, VPC, images, tags, environment)."""
     if "job_name_prefix" in data:
@@ -146,6 +192,12 @@ def _read_options(data: Mapping[str, object], errors: ErrorCollector, kwargs: di
             errors.add(f"{_FIELD}.team", value, "must be a non-empty string")
         else:
             kwargs["team"] = value
+    if "teams" in data:
+        value = data["teams"]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+            errors.add(f"{_FIELD}.teams", value, "must be a list of team names")
+        else:
+            kwargs["teams"] = tuple(value)
     if "jobs_in_vpc" in data:
         value = data["jobs_in_vpc"]
         if not isinstance(value, bool):
