@@ -17,6 +17,7 @@ from typing import Any
 
 from dtrain import team_names
 from dtrain.jobspec.errors import ErrorCollector, SpecError
+from dtrain.jobspec.team_limits import TeamLimits
 
 PLATFORM_ENV_VAR = "DTRAIN_PLATFORM"
 _FIELD = "platform"
@@ -54,12 +55,19 @@ class PlatformSettings:
     # The platform's teams (dtrain.team_names), when it has any: the settings the stack writes are
     # then a base that `for_team` turns into one team's (its role, prefixes and names).
     teams: tuple[str, ...] = ()
+    # The guardrails of the settings' team (dtrain.jobspec.team_limits): validate, submit and
+    # Prepare refuse a request past them (dtrain.requests.team_guardrails). The base settings of a
+    # platform with teams hold every team's in `team_guardrails` (only teams with a limit set);
+    # `for_team` picks the team's. Absent from the JSON: no limits, the settings as before teams.
+    guardrails: TeamLimits = field(default_factory=TeamLimits)
+    team_guardrails: Mapping[str, TeamLimits] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         # Frozen and hashable-by-identity: callers may share one instance across invocations.
         object.__setattr__(self, "subnets", tuple(self.subnets))
         object.__setattr__(self, "security_group_ids", tuple(self.security_group_ids))
         object.__setattr__(self, "teams", tuple(self.teams))
+        object.__setattr__(self, "team_guardrails", MappingProxyType(dict(self.team_guardrails)))
         for name in ("image_uris", "tags", "environment"):
             object.__setattr__(self, name, _frozen_map(getattr(self, name)))
 
@@ -96,6 +104,7 @@ class PlatformSettings:
             data_s3_uri=_under_team(self.data_s3_uri, team) if self.data_s3_uri else None,
             job_name_prefix=team_names.resource_prefix(self.job_name_prefix, team),
             team=team,
+            guardrails=self.team_guardrails.get(team, TeamLimits()),
         )
 
     # -- serialisation -------------------------------------------------------------------
@@ -104,7 +113,15 @@ class PlatformSettings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, tuple):
+            if isinstance(value, TeamLimits):
+                if not value.any:
+                    continue  # no limits: the settings JSON of a platform without teams, as before
+                value = value.to_dict()
+            elif f.name == "team_guardrails":
+                if not value:
+                    continue
+                value = {team: limits.to_dict() for team, limits in value.items()}
+            elif isinstance(value, tuple):
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
@@ -198,6 +215,21 @@ def _read_options(data: Mapping[str, object], errors: ErrorCollector, kwargs: di
             errors.add(f"{_FIELD}.teams", value, "must be a list of team names")
         else:
             kwargs["teams"] = tuple(value)
+    if "guardrails" in data:
+        limits = TeamLimits.parse(data["guardrails"], errors)
+        if limits is not None:
+            kwargs["guardrails"] = limits
+    if "team_guardrails" in data:
+        by_team = data["team_guardrails"]
+        if not isinstance(by_team, Mapping):
+            errors.add(f"{_FIELD}.team_guardrails", by_team, "must be an object of each team's guardrails")
+        else:
+            parsed = {
+                str(team): TeamLimits.parse(limits, errors, f"{_FIELD}.team_guardrails.{team}")
+                for team, limits in by_team.items()
+            }
+            if all(limits is not None for limits in parsed.values()):
+                kwargs["team_guardrails"] = parsed
     if "jobs_in_vpc" in data:
         value = data["jobs_in_vpc"]
         if not isinstance(value, bool):

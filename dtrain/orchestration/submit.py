@@ -136,13 +136,18 @@ def prepare(
     check_grants(parse_spec(spec_dict), platform)
     overrides_list = [o for o in sweep.overrides] if sweep else [{}]
     item_timeouts = []
-    for overrides in overrides_list:
+    # (operation, label, request) of every job the execution starts: the team's guardrails
+    # judge them as `dtrain validate --platform` does (dtrain.requests.team_guardrails).
+    jobs: list[tuple[str, str, Mapping[str, Any]]] = []
+    for index, overrides in enumerate(overrides_list):
         item_spec = apply_overrides(base, overrides) if overrides else base
         request = _build_request(item_spec, platform, validation_job_name(base, platform), region)
         item_timeouts.append(wait_timeout_seconds(request, margin_s))
+        jobs.append((_CREATE_TRAINING, f"{_CREATE_TRAINING} (item {index})", request))
     processing = prepare_processing(
         base, platform, validation_job_name=validation_job_name(base, platform), margin_s=margin_s
     )
+    _check_guardrails(base, platform, jobs)
     # Deploy or transform after Finalize: one block, its own inference code in S3 already.
     hosting_plan(base, platform, is_sweep=sweep is not None)
     # The plan, its state checked against Step Functions' limit (as validate and submit check it).
@@ -152,6 +157,31 @@ def prepare(
         processing_timeout=processing["timeout_seconds"] if processing is not None else None,
         output_uri=str(getattr(platform, "output_s3_uri", "") or ""),
     )
+
+
+_CREATE_TRAINING = "CreateTrainingJob"
+
+
+def _check_guardrails(
+    base: Mapping[str, Any], platform: Any, jobs: list[tuple[str, str, Mapping[str, Any]]]
+) -> None:
+    """Refuse (SpecError(s)) a job past the team's guardrails, before any is created: the team's
+    Deny statements would refuse the create itself, but only after the processing step ran."""
+    limits = getattr(platform, "guardrails", None)
+    if limits is None or not limits.any:
+        return
+    from dtrain.jobspec.errors import SpecErrors
+    from dtrain.requests.team_guardrails import PROCESSING as CREATE_PROCESSING
+    from dtrain.requests.team_guardrails import guardrail_problems
+
+    if has_processing(base):
+        request = build_processing_request(base, platform, validation_job_name(base, platform))
+        jobs = [(CREATE_PROCESSING, CREATE_PROCESSING, request), *jobs]
+    problems = guardrail_problems(jobs, platform)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SpecErrors(problems)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dtrain.jobspec.spec import JobSpec, sweep_entries
 from dtrain.requests.inference_request import inference_requests
 from dtrain.requests.platform_grants import grant_problems
 from dtrain.requests.processing_request import build_processing_job_request
+from dtrain.requests.team_guardrails import guardrail_problems
 from dtrain.requests.training_request import build_training_job_request
 
 PROCESSING = "CreateProcessingJob"
@@ -82,10 +83,12 @@ def _hosting_requests(
 
 def check_against_platform(spec: JobSpec, requests: list[PlannedRequest], platform: PlatformSettings) -> None:
     """What real platform settings refuse of an execution, every problem at once: a role the
-    platform may not pass or an image its role may not pull (dtrain.requests.platform_grants), and an S3
-    location of any request that its execution role cannot reach (dtrain.jobspec.s3_reach)."""
+    platform may not pass or an image its role may not pull (dtrain.requests.platform_grants), an S3
+    location of any request that its execution role cannot reach (dtrain.jobspec.s3_reach), and
+    a request past the team's guardrails (dtrain.requests.team_guardrails)."""
 
     problems: list[SpecError] = list(grant_problems(spec, platform))
+    problems += guardrail_problems([(r.operation, r.label, r.request) for r in requests], platform)
     seen: set[str] = set()
     for planned in requests:
         for problem in reach_problems(planned.request, platform, planned.operation):
