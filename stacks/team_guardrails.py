@@ -69,7 +69,9 @@ def guardrail_statements(
     if team.instance_types:
         # ForAnyValue: denied when any type of the request (every instance group's) is not one of
         # the team's. A request always carries at least one type, so the key is never absent.
-        condition = {"ForAnyValue:StringNotEquals": {"sagemaker:InstanceTypes": list(team.instance_types)}}
+        condition: dict[str, Any] = {
+            "ForAnyValue:StringNotEquals": {"sagemaker:InstanceTypes": list(team.instance_types)}
+        }
         out.append(deny("InstanceTypes", both, condition))
     if team.max_run_seconds is not None:
         # StoppingCondition is required by both creates, so the key is always present.
@@ -118,5 +120,5 @@ def add_team_guardrails(
         "TeamGuardrails",
         document=iam.PolicyDocument.from_json({"Version": "2012-10-17", "Statement": statements}),
     )
-    guardrails.attach_to_role(submit_role)  # type: ignore[arg-type]
+    guardrails.attach_to_role(submit_role)
     return guardrails
