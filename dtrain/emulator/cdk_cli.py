@@ -22,6 +22,8 @@ Fn::ImportValue failed with "No export named ... found".
 moto cannot create (deploy.modelled_template): FSx's GetAtt otherwise fails the change set.
 Like the emulator's own deploy, executing also applies the policies moto's CloudFormation skips
 (authz.moto_state).
+
+Updates, rollbacks and deletes as CloudFormation does them: dtrain.emulator.stack_updates.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+from dtrain.emulator import stack_updates
 from dtrain.emulator.authz.moto_state import load_skipped_policies
 from dtrain.emulator.deploy import modelled_template
 
@@ -52,6 +55,7 @@ def install(patch: _Patch) -> None:
     """Wrap moto's template-URL reader where CloudFormation's responses and models import it,
     and its change sets' lookup, creation and execution, and the stacks they make."""
     _read_emulator_template_urls(patch)
+    stack_updates.install(patch)  # under _execute_change_sets_as_aws: its rollback comes first
     _resolve_change_sets_within_their_stack(patch)
     _execute_change_sets_as_aws(patch)
     _model_change_set_templates(patch)
@@ -154,6 +158,8 @@ def _execute_change_sets_as_aws(patch: _Patch) -> None:
         if change_set is None:
             return
         stack = self.stacks[change_set.stack_id]
+        if stack.status == "ROLLBACK_COMPLETE":  # a CREATE rolled back: no outputs, no exports
+            return
         # moto sets the executed template but keeps the outputs of the empty one the change set's
         # stack was created with; rebuild them from the executed template (as Stack.update does).
         stack._parse_template()
