@@ -19,6 +19,13 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `emulator_app_assembly` Path: app.py synthesized for the emulator as `make demo` and
                      `dtrain emulate up` do (dtrain.emulator.platform_app.synth_for_emulator),
                      once per session
+- `synth_cache_dir`  Path: the synth cache this session uses (below)
+
+The emulator's apps (the stand-in and the platform for the emulator) come from the synth cache
+(dtrain.emulator.synth_cache), keyed by a hash of everything their synth reads: the checkout's
+.dtrain/synth-cache, shared with `make demo` and every `dtrain emulate up` the suite starts
+(DTRAIN_SYNTH_CACHE, set here unless set already). An unchanged tree is not synthesized again,
+in this session or the next; a test that needs a real synth says DTRAIN_SYNTH_CACHE=off.
 
 Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
 the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
@@ -44,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
+os.environ.setdefault("DTRAIN_SYNTH_CACHE", str(ROOT / ".dtrain" / "synth-cache"))
 from dtrain.node_banners import quiet_node_banners  # noqa: E402 - after the path above
 
 quiet_node_banners()
@@ -114,6 +122,14 @@ def _shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """A directory of this run that every xdist worker sees (their base temps are siblings)."""
     base = tmp_path_factory.getbasetemp()
     return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+@pytest.fixture(scope="session")
+def synth_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dtrain.emulator.synth_cache import cache_dir
+
+    # DTRAIN_SYNTH_CACHE=off for the run: the tests of the cache itself still get one, this run's.
+    return cache_dir() or _shared_dir(tmp_path_factory, "synth-cache")
 
 
 @pytest.fixture(scope="session")

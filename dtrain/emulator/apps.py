@@ -8,11 +8,13 @@ emulator has no bootstrap stack.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from dtrain.emulator.shims import EmulatorError
+from dtrain.emulator.synth_cache import cached_synth
 from dtrain.node_banners import quiet_node_banners
 
 if TYPE_CHECKING:
@@ -22,10 +24,23 @@ STANDIN_DATA_BUCKET = "emu-data"
 
 
 def synth_standin_app(
-    outdir: Path, *, prefix: str = "dtrain", fast: bool = True, stack_prefix: str = "Dtrain"
+    outdir: Path,
+    *,
+    prefix: str = "dtrain",
+    fast: bool = True,
+    stack_prefix: str = "Dtrain",
+    cache: Path | Literal["env"] | None = "env",
 ) -> Path:
     """The stand-in platform; `stack_prefix` names its stacks (`<p>StandIn`, `<p>Orchestration`)
-    and its data bucket, so a second one (another prefix) deploys beside it in one emulator."""
+    and its data bucket, so a second one (another prefix) deploys beside it in one emulator.
+    An unchanged tree is not synthesized again (dtrain.emulator.synth_cache; `cache` as in
+    dtrain.emulator.platform_app.synth_for_emulator)."""
+    arguments = {"prefix": prefix, "fast": fast, "stack_prefix": stack_prefix}
+    synth = functools.partial(_synth_standin_app, prefix=prefix, fast=fast, stack_prefix=stack_prefix)
+    return cached_synth("standin-platform", arguments, synth, outdir, cache=cache)
+
+
+def _synth_standin_app(outdir: Path, *, prefix: str, fast: bool, stack_prefix: str) -> Path:
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.emulator.synth_cache import CACHE_ENV
 from tests.hostile.support import MARKER_ENV, HostileServer, Outcome, dead_port, marked_pids, wait_gone
 
 
@@ -146,6 +147,7 @@ def test_interrupting_up_stops_the_half_started_server(
     case_env: dict[str, str], state_dir: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     port = dead_port()
+    case_env[CACHE_ENV] = "off"  # a real synth to interrupt, not the synth cache's copy
     up = _start(["emulate", "up", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 2, up)  # `up` and its server (synthesizing)
     _wait_for_jsii(tmp_path / "w", up)  # the synth's Node.js kernel is running, with its temp dir
@@ -162,6 +164,7 @@ def test_the_server_stops_on_a_signal_while_it_synthesizes(
     case_env: dict[str, str], state_dir: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     port = dead_port()
+    case_env[CACHE_ENV] = "off"  # a real synth to interrupt, not the synth cache's copy
     serve = _start(["emulate", "serve", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 1, serve)
     _wait_for_jsii(tmp_path / "w", serve)  # inside the synth

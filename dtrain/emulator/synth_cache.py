@@ -1,0 +1,225 @@
+"""One synthesis per input: cloud assemblies kept under a hash of what the synth reads.
+
+    assembly = cached_synth("emulator-platform", {"context": ...}, synth, outdir)
+
+A synth of the platform costs 12-25 s (jsii's Node.js runtime, the CDK constructs, the Lambda
+assets, cdk-nag); `make demo`, `dtrain emulate up` and the test session's fixtures synthesize the
+same app again and again from an unchanged tree. The first synth of an input is kept in the cache
+directory under its key; a later one with the same key links (or copies) the kept assembly into
+its `outdir` and starts no CDK at all.
+
+The key hashes everything the synth reads:
+- the app's name and its arguments (context overrides, stack prefixes: JSON);
+- every file of the dtrain package, through dtrain/bundled's links: the constructs, cdk.json's
+  context, the Lambda handlers and the dtrain modules their assets carry, requirements-lambda.txt,
+  training_code/ (the image assets' build context). __pycache__ is left out;
+- the installed distributions, by name and version (aws-cdk-lib, constructs, cdk-nag, jsii, and
+  boto3/botocore/Powertools, which the Lambda assets copy from this environment);
+- the Python and Node.js versions, and which python3.13 compiles the Lambda assets' .pyc files
+  (dtrain.constructs.orchestration.lambda_bundling.lambda_interpreter's candidates).
+
+The cache directory: $DTRAIN_SYNTH_CACHE, else .dtrain/synth-cache under the current directory
+(beside the demo's and the emulator's work directories); DTRAIN_SYNTH_CACHE=off synthesizes every
+time. Entries are written to a temporary name and renamed into place (a synth that fails or is
+killed half-way leaves no entry), and each key has a lock file, so concurrent callers (pytest-xdist
+workers, a demo beside `dtrain emulate up`) synthesize a key once. The KEEP most recently used
+entries are kept (an entry is ~75 MB: each Lambda asset vendors boto3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import dtrain
+
+CACHE_ENV = "DTRAIN_SYNTH_CACHE"
+DEFAULT_CACHE_DIR = Path(".dtrain") / "synth-cache"
+OFF = ("off", "0", "no", "false")
+# Most recently used entries kept: the platform for the emulator, the stand-in app and its
+# variants, and a few trees before an edit.
+KEEP = 6
+# Bumped when what an entry holds changes, so older entries are not read as current ones.
+_FORMAT = "synth-cache-1"
+_SKIPPED_DIRS = ("__pycache__",)
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# The interpreter that compiles the Lambda assets (lambda_bundling.lambda_interpreter: the
+# checkout's .venv-lambda, else python3.13 on PATH); read here without loading the CDK.
+_LAMBDA_PYTHON = "python3.13"
+
+
+def cache_dir() -> Path | None:
+    """The cache directory this process uses; None when DTRAIN_SYNTH_CACHE turns it off."""
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        return DEFAULT_CACHE_DIR.absolute()
+    if not value.strip() or value.strip().lower() in OFF:
+        return None
+    return Path(value).absolute()
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative path and the bytes of every file under `root` (links followed)."""
+    digest = hashlib.sha256()
+    for directory, subdirs, files in os.walk(root, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
+        for name in sorted(files):
+            if name.endswith(_SKIPPED_SUFFIXES):
+                continue
+            path = Path(directory, name)
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def installed_distributions() -> list[str]:
+    """Every distribution on sys.path as `name-version` (its .dist-info/.egg-info folder's name:
+    listing folders costs milliseconds, reading each METADATA a third of a second)."""
+    found: set[str] = set()
+    for entry in sys.path:
+        with contextlib.suppress(OSError):
+            for child in os.scandir(entry or "."):
+                if child.name.endswith((".dist-info", ".egg-info")):
+                    found.add(child.name.rsplit(".", 1)[0])
+    return sorted(found)
+
+
+def _node_version() -> str:
+    import subprocess  # lazy: only a cache lookup runs Node.js for its version
+
+    node = shutil.which("node")
+    if node is None:
+        return "none"
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return f"{node} {done.stdout.strip()}"
+
+
+def _lambda_interpreters(package: Path) -> list[str]:
+    checkout_venv = package.parent / ".venv-lambda" / "bin" / "python"
+    return [
+        str(checkout_venv) if checkout_venv.is_file() else "",
+        shutil.which(_LAMBDA_PYTHON) or "",
+    ]
+
+
+def synth_inputs(app: str, arguments: Mapping[str, Any], package: Path | None = None) -> dict[str, Any]:
+    """What a synth of `app` with `arguments` reads, as the key is made of (see the docstring)."""
+    package = package if package is not None else Path(dtrain.__file__).resolve().parent
+    return {
+        "format": _FORMAT,
+        "app": app,
+        "arguments": dict(arguments),
+        "package": tree_digest(package),
+        "distributions": installed_distributions(),
+        "python": sys.version,
+        "node": _node_version(),
+        "lambda_interpreters": _lambda_interpreters(package),
+    }
+
+
+def cache_key(inputs: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _locked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive flock on `path` (created); yields False when `wait` is off and it is held."""
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            yield False
+            return
+        yield True  # released when the file closes
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    # A hard link costs no space or time; a copy where the cache is on another filesystem.
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def _materialize(entry: Path, outdir: Path) -> None:
+    shutil.rmtree(outdir, ignore_errors=True)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(entry, outdir, copy_function=_link_or_copy, symlinks=True)
+
+
+def _prune(root: Path, keep: int, current: Path) -> None:
+    """Remove all but the `keep` most recently used entries; an entry another process holds the
+    lock of (it is reading or writing it) stays."""
+    entries: list[tuple[float, Path]] = []
+    for path in root.iterdir():
+        with contextlib.suppress(OSError):  # another process removed it meanwhile
+            if path.is_dir():
+                entries.append((path.stat().st_mtime, path))
+    entries.sort(reverse=True)
+    kept = 0
+    for _, path in entries:
+        staging = path.name.startswith(".")  # .<key>.<pid>.tmp: left by a synth killed half-way
+        if not staging:
+            kept += 1
+            if path == current or kept <= keep:
+                continue
+        key = path.name.split(".")[1] if staging else path.name
+        with _locked(root / f"{key}.lock", wait=False) as ours:
+            if ours:  # nobody reads or writes this key now
+                shutil.rmtree(path, ignore_errors=True)
+                if not staging:
+                    (root / f"{key}.json").unlink(missing_ok=True)
+
+
+def cached_synth(
+    app: str,
+    arguments: Mapping[str, Any],
+    synth: Callable[[Path], Path],
+    outdir: Path,
+    *,
+    cache: Path | Literal["env"] | None = "env",
+    keep: int = KEEP,
+    package: Path | None = None,
+) -> Path:
+    """`outdir` holding `synth(outdir)`'s assembly: from the cache when an entry has this input's
+    key, else synthesized into a new entry first. `cache`: the directory ("env": cache_dir();
+    None: no cache, `synth(outdir)` as it is). The assembly's files are hard links to the entry's
+    where the filesystem allows: read them, do not write into them. `package`: the source tree
+    hashed into the key (default: the dtrain package this process runs)."""
+    root = cache_dir() if cache == "env" else cache
+    if root is None:
+        return synth(outdir)
+    root.mkdir(parents=True, exist_ok=True)
+    inputs = synth_inputs(app, arguments, package)
+    key = cache_key(inputs)
+    entry = root / key
+    with _locked(root / f"{key}.lock"):
+        if (entry / "manifest.json").is_file():
+            os.utime(entry)  # most recently used
+        else:
+            staging = root / f".{key}.{os.getpid()}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(entry, ignore_errors=True)  # an entry without a manifest is no entry
+            try:
+                synth(staging)
+                if not (staging / "manifest.json").is_file():
+                    raise RuntimeError(f"the {app} synth wrote no manifest.json to {staging}")
+                # What made this key, for whoever wonders why a tree missed.
+                (root / f"{key}.json").write_text(json.dumps(inputs, indent=1, default=str) + "\n")
+                staging.rename(entry)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        _materialize(entry, outdir)
+    _prune(root, keep, entry)
+    return outdir
