@@ -20,6 +20,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from dtrain.orchestration.team_capacity import CAPACITY_KEY_ATTRIBUTE, is_capacity_item, release
+
 BY_EXECUTION_INDEX = "by_execution"
 # A sparse index of the rows reconcile watches (an open token, or a job that may still run):
 # WATCH_ATTRIBUTE is written while a row is watched and removed when it is not, so the index
@@ -130,6 +132,11 @@ class Ledger:
         # read costs, whatever the filter kept.
         self.items_read = 0
 
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client (the team counts of dtrain.orchestration.team_capacity share it)."""
+        return self._ddb
+
     # -- writes -------------------------------------------------------------------------
     def put_submitted(
         self,
@@ -219,14 +226,16 @@ class Ledger:
         for _ in range(3):  # the token may be reopened (adopt) or closed between two attempts
             for update, condition, extra in attempts:
                 try:
-                    self._ddb.update_item(
+                    out = self._ddb.update_item(
                         TableName=self.table_name,
                         Key={"job_name": {"S": job_name}},
                         UpdateExpression=update,
                         ConditionExpression=condition,
                         ExpressionAttributeNames={"#s": "status"},
                         ExpressionAttributeValues={**values, **extra},
+                        ReturnValues="ALL_NEW",
                     )
+                    self._release_if_done(job_name, status, out.get("Attributes") or {})
                     return
                 except ClientError as err:
                     if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -270,19 +279,45 @@ class Ledger:
             condition += " AND task_token = :t"
             values[":t"] = {"S": task_token}
         try:
-            self._ddb.update_item(
+            out = self._ddb.update_item(
                 TableName=self.table_name,
                 Key={"job_name": {"S": job_name}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        self._release_if_done(job_name, status, out.get("Attributes") or {})
         return True
+
+    def note_capacity(self, job_name: str, key: str) -> None:
+        """Name on the row the team count (dtrain.orchestration.team_capacity) its job holds
+        capacity in, before the hold: whichever Lambda records the job's final status releases it."""
+        self._ddb.update_item(
+            TableName=self.table_name,
+            Key={"job_name": {"S": job_name}},
+            UpdateExpression=f"SET {CAPACITY_KEY_ATTRIBUTE} = :k",
+            ExpressionAttributeValues={":k": {"S": key}},
+        )
+
+    def release_capacity(self, job_name: str) -> bool:
+        """Give back the row's job's hold now (its create was refused: no job will end to do it)."""
+        row = self._ddb.get_item(
+            TableName=self.table_name, Key={"job_name": {"S": job_name}}, ConsistentRead=True
+        )
+        key = (row.get("Item") or {}).get(CAPACITY_KEY_ATTRIBUTE, {}).get("S")
+        return bool(key) and release(self._ddb, self.table_name, key, job_name)
+
+    def _release_if_done(self, job_name: str, status: str, item: Mapping[str, Any]) -> None:
+        """A final status (the job cannot run any more): its team's capacity goes back."""
+        key = item.get(CAPACITY_KEY_ATTRIBUTE, {}).get("S")
+        if key and status not in WATCHED_STATUSES:
+            release(self._ddb, self.table_name, key, job_name)
 
     def record_result(self, job_name: str, result: Mapping[str, Any]) -> None:
         """Keep a finished job's full result (a sweep row carries only a summary of it)."""
@@ -342,7 +377,8 @@ class Ledger:
             out = call(**kwargs)
             self.items_read += int(out.get("ScannedCount", len(out.get("Items", []))))
             for item in out.get("Items", []):
-                yield LedgerRow.from_item(item)
+                if not is_capacity_item(item):  # a team's count (team_capacity), not a job
+                    yield LedgerRow.from_item(item)
             if "LastEvaluatedKey" not in out:
                 return
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

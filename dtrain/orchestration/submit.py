@@ -40,7 +40,14 @@ from dtrain.jobspec.naming import job_name_for
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff, is_transient
 from dtrain.orchestration.capacity import capacity_error
-from dtrain.orchestration.errors import InvalidEvent, JobNameConflict, SageMakerTransient
+from dtrain.orchestration.errors import (
+    CapacityWait,
+    CreateThrottled,
+    InvalidEvent,
+    JobNameConflict,
+    QuotaTooSmall,
+    SageMakerTransient,
+)
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.execution_plan import planned_state
@@ -59,6 +66,7 @@ from dtrain.orchestration.processing import (
     training_spec,
 )
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
+from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key, request_instances
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 
 log = logging.getLogger(__name__)
@@ -336,24 +344,60 @@ class Submitter:
             team=str(getattr(self.platform, "team", "") or DEFAULT_TEAM),
         )
         create = getattr(self.sagemaker_create, kind.create)
+        holds = self._hold_team_capacity(job_name, kind.create, request)
         try:
             call_with_backoff(
                 lambda: create(**request),
                 self.backoff,
                 on_throttle=lambda: observability.count(Metric.THROTTLED_CREATES),
             )
+        except CreateThrottled:
+            if holds:  # refused: no job will end to give the team's capacity back
+                self.ledger.release_capacity(job_name)
+            raise
         except ClientError as err:
             waiting = capacity_error(err)
+            code = err.response["Error"]["Code"]
+            if holds and (waiting is not None or (code != "ResourceInUse" and not is_transient(err))):
+                # Refused for certain (the account's quota, a validation, AccessDenied): the
+                # team's hold goes back. A transient failure keeps it: the job may exist, and
+                # the retry adopts it.
+                self.ledger.release_capacity(job_name)
             if waiting is not None:
                 raise waiting from err
-            if err.response["Error"]["Code"] != "ResourceInUse":
+            if code != "ResourceInUse":
                 raise
             job = self._describe(job_name, req.kind)
             if job is None or not self._belongs_to(req, job):
+                if holds:
+                    self.ledger.release_capacity(job_name)
                 raise JobNameConflict(
                     f"a {kind.noun} named {job_name} exists and does not belong to {req.owner_tag}"
                 ) from err
             log.info("adopting %s after ResourceInUse", job_name)
+
+    def _hold_team_capacity(self, job_name: str, operation: str, request: Mapping[str, Any]) -> bool:
+        """Hold the job's instances in its team's quota (dtrain.orchestration.team_capacity)
+        before it is created; CapacityWait (the state machine retries) while the team's running
+        jobs leave too few. False: the team has no quota (nothing held)."""
+        guardrails = getattr(self.platform, "guardrails", None)
+        quota = getattr(guardrails, "quota_instances", None)
+        if not quota:
+            return False
+        instances = request_instances(operation, request)
+        team = str(getattr(self.platform, "team", "") or DEFAULT_TEAM)
+        if instances > quota:  # Prepare refuses it first (dtrain.requests.team_guardrails)
+            raise QuotaTooSmall(f"the job needs {instances} instances; team {team}'s quota is {quota}")
+        key = capacity_key(self._prefix())
+        self.ledger.note_capacity(job_name, key)
+        capacity = TeamCapacity(self.ledger.client, self.ledger.table_name, key, quota)
+        if not capacity.hold(job_name, instances):
+            held = sum(capacity.holders().values())
+            raise CapacityWait(
+                f"waiting for team {team}'s capacity: its running jobs hold {held} of its {quota}"
+                f" instances and this job needs {instances}"
+            )
+        return True
 
     def submit(self, req: SubmitRequest) -> SubmitResult:
         """Create (or adopt) the job; transient SageMaker failures surface as SageMakerTransient."""

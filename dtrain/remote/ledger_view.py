@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dtrain.orchestration.team_capacity import is_capacity_item
 from dtrain.remote.aws import translate_aws_errors
 
 EXECUTION_INDEX = "by_execution"
@@ -136,7 +137,8 @@ class LedgerView:
             while True:
                 response = self._client.scan(**kwargs)
                 for item in response.get("Items", []):
-                    yield LedgerRow.from_item(self._plain(item))
+                    if not is_capacity_item(item):  # a team's count of held instances, not a job
+                        yield LedgerRow.from_item(self._plain(item))
                 if "LastEvaluatedKey" not in response:
                     break
                 kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -79,6 +79,17 @@ def request_guardrail_problems(
         most = limits.max_instance_count
         rule = f"team {team}'s jobs may use at most {most} instances ({key}.max_instance_count)"
         problems.append(SpecError(field, count, rule))
+    quota = limits.quota_instances
+    if (
+        quota is not None
+        and count > quota
+        and (limits.max_instance_count is None or count <= limits.max_instance_count)
+    ):
+        # Held at once by the team's running jobs (dtrain.orchestration.team_capacity): more waits,
+        # but a job larger than the whole quota would wait forever.
+        rule = f"team {team}'s quota is {quota} instances at once: a job this size could never start"
+        rule += f" ({key}.quota_instances)"
+        problems.append(SpecError(field, count, rule))
     field, max_run = found["max_run"]
     if limits.max_run_seconds is not None and max_run is not None and int(max_run) > limits.max_run_seconds:
         rule = f"team {team}'s jobs may run at most {limits.max_run_seconds} s ({key}.max_run_seconds)"

@@ -221,3 +221,16 @@ def test_the_base_settings_of_a_platform_with_teams_hand_each_team_its_own_limit
         PlatformSettings.from_dict(
             {**_settings(guardrails=None), "team_guardrails": {"nlp": {"spot_required": 1}}}
         )
+
+
+def test_a_job_larger_than_the_teams_whole_quota_is_refused_not_left_waiting() -> None:
+    settings = PlatformSettings.from_dict(_settings({"quota_instances": 4}))
+    raw = copy.deepcopy(WITHIN)
+    raw["estimator"]["instance_count"] = 8
+    (problem,) = guardrail_problems(
+        [(r.operation, r.label, r.request) for r in execution_requests(parse_spec(raw), settings)], settings
+    )
+    assert str(problem) == (
+        "estimator.instance_count: 8: team vision's quota is 4 instances at once: a job this size could"
+        " never start (teams.vision.quota_instances)"
+    )
