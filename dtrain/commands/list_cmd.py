@@ -18,7 +18,9 @@ def register(subparsers: Any) -> None:
         description=(
             "List recent jobs from the platform's job ledger, newest first: training jobs, and the "
             "endpoints and transform jobs executions created after training. Finished jobs leave "
-            "the ledger when their TTL expires (use dtrain status or the console for older ones)."
+            "the ledger when their TTL expires (use dtrain status or the console for older ones). "
+            "On a platform with teams: the executions of your team's state machine only (--team, "
+            "$DTRAIN_TEAM, or the team your IAM role is named after)."
         ),
     )
     parser.add_argument(
@@ -48,7 +50,13 @@ def handle(args: argparse.Namespace) -> int:
     if args.limit < 0:
         raise UsageError(f"--limit: {args.limit}: must be 0 (all) or more")
     since = parse_since(args.since) if args.since else None
-    context = RemoteContext.connect(stack_name=args.stack, region=args.region)
+    context = RemoteContext.connect(
+        stack_name=args.stack, region=args.region, team=getattr(args, "team", None)
+    )
+    if context.team is not None:
+        if args.experiment:
+            raise UsageError("--experiment reads the job ledger, which a platform with teams keeps to itself")
+        return _print_team_executions(context, args, since)
     rows = context.ledger.list_recent(status=args.status, since=since, limit=args.limit or None)
     if args.experiment:
         return _print_experiment(context, rows, args.experiment, as_json=args.json)
@@ -84,6 +92,40 @@ def handle(args: argparse.Namespace) -> int:
             spec,
         )
     # Off a terminal (pipes, CI) rich would wrap at 80 columns: give rows room instead.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
+def _print_team_executions(context: Any, args: argparse.Namespace, since: Any) -> int:
+    """A platform with teams: the caller's team's executions (dtrain.remote.team_executions)."""
+    import sys
+
+    from dtrain.remote.cli_support import print_json
+    from dtrain.remote.team_executions import team_executions
+
+    rows = team_executions(context, status=args.status, since=since, limit=args.limit or None)
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print(
+            f"no executions of team {context.team}"
+            + (" matching the filters" if args.status or args.since else "")
+        )
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold", title=f"team {context.team}")
+    for column in ("EXECUTION", "STATUS", "STARTED", "STOPPED"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["execution_name"],
+            row["status"],
+            str(row["started"] or "-")[:19],
+            str(row["stopped"] or "-")[:19],
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 

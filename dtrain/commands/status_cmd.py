@@ -32,7 +32,9 @@ def handle(args: argparse.Namespace) -> int:
     from dtrain.remote.job_lookup import resolve
     from dtrain.remote.job_summary import render_summary, summarize
 
-    context = RemoteContext.connect(stack_name=args.stack, region=args.region)
+    context = RemoteContext.connect(
+        stack_name=args.stack, region=args.region, team=getattr(args, "team", None)
+    )
     summary = summarize(context.region, resolve(context, args.job))
     if args.json:
         print_json(summary)

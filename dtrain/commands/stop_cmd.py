@@ -38,7 +38,9 @@ def handle(args: argparse.Namespace) -> int:
     from dtrain.remote.errors import JobConflict, JobNotFound
     from dtrain.remote.job_lookup import resolve
 
-    context = RemoteContext.connect(stack_name=args.stack, region=args.region)
+    context = RemoteContext.connect(
+        stack_name=args.stack, region=args.region, team=getattr(args, "team", None)
+    )
     resolved = resolve(context, args.job)
     execution = resolved.execution
     if execution is None:

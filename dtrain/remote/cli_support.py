@@ -41,6 +41,12 @@ def add_parser(subparsers: Any, name: str, *, help: str, description: str) -> ar
         help="orchestration stack name (default: $DTRAIN_STACK or DtrainOrchestration)",
     )
     parser.add_argument("--region", default=None, help="AWS region (default: the usual AWS settings)")
+    parser.add_argument(
+        "--team",
+        default=None,
+        help="on a platform with teams: the team to work for (default: $DTRAIN_TEAM, else the team "
+        "your IAM role or user is named after)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     return parser
 

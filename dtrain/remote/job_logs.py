@@ -77,7 +77,9 @@ def _training_over(context: RemoteContext, job_name: str) -> bool:
 def print_job_logs(args: argparse.Namespace) -> int:
     """`args`: dtrain logs' (job, follow, host, json, stack, region)."""
     interval = poll_seconds()
-    context = RemoteContext.connect(stack_name=args.stack, region=args.region)
+    context = RemoteContext.connect(
+        stack_name=args.stack, region=args.region, team=getattr(args, "team", None)
+    )
     resolved = resolve(context, args.job)
     # The execution's processing step ran before training: its logs come first, labelled.
     processing = resolved.processing_names

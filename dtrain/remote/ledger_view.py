@@ -161,3 +161,51 @@ class LedgerView:
         ]
         rows.sort(key=lambda r: r.created or datetime.min.replace(tzinfo=UTC), reverse=True)
         return rows[:limit] if limit else rows
+
+
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+class TeamLedgerView(LedgerView):
+    """The ledger as one team sees it (a platform with teams, issue 29): only rows of its own
+    state machine's executions, and nothing at all for a caller the ledger refuses (a team's
+    scientists' policy grants no ledger read: rows hold task tokens). The commands then work
+    from the team's executions and SageMaker jobs instead (dtrain list: ListExecutions)."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str, state_machine_arn: str) -> None:
+        super().__init__(dynamodb_client, table_name)
+        self._executions = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+
+    def _mine(self, row: LedgerRow | None) -> bool:
+        return row is not None and (row.execution_arn or "").startswith(self._executions)
+
+    def _unless_denied(self, read: Any, empty: Any) -> Any:
+        from dtrain.remote.errors import AwsCallFailed
+
+        try:
+            return read()
+        except AwsCallFailed as exc:
+            if any(code in str(exc) for code in _DENIED):
+                return empty
+            raise
+
+    def get(self, job_name: str) -> LedgerRow | None:
+        row = self._unless_denied(lambda: super(TeamLedgerView, self).get(job_name), None)
+        return row if self._mine(row) else None
+
+    def find_by_execution(self, execution_arn: str) -> list[LedgerRow]:
+        if not execution_arn.startswith(self._executions):
+            return []
+        rows: list[LedgerRow] = self._unless_denied(
+            lambda: super(TeamLedgerView, self).find_by_execution(execution_arn), []
+        )
+        return rows
+
+    def list_recent(
+        self, *, status: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[LedgerRow]:
+        rows: list[LedgerRow] = self._unless_denied(
+            lambda: super(TeamLedgerView, self).list_recent(status=status, since=since), []
+        )
+        mine = [row for row in rows if self._mine(row)]
+        return mine[:limit] if limit else mine

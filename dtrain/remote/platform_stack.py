@@ -7,9 +7,13 @@ second platform (`--stack`) works the same.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from dtrain import team_names
 from dtrain.remote.aws import AwsSession, error_code, translate_aws_errors
 from dtrain.remote.errors import PlatformNotFound
 
@@ -48,6 +52,43 @@ class DeployedPlatform:
     artifacts_bucket: str
     topic_arn: str | None = None
     platform_settings_json: str | None = None
+    # Every output of the stack (a team's resources are outputs `Team<Team><What>`).
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    # The team these handles are for (for_team); None: a platform without teams.
+    team: str | None = None
+
+    @property
+    def teams(self) -> tuple[str, ...]:
+        """The platform's teams, from its settings output (empty: a platform without teams)."""
+        if not self.platform_settings_json:
+            return ()
+        try:
+            settings = json.loads(self.platform_settings_json)
+        except ValueError:
+            return ()
+        teams = settings.get("teams") if isinstance(settings, dict) else None
+        return tuple(str(t) for t in teams) if isinstance(teams, list) else ()
+
+    @property
+    def key_prefix(self) -> str:
+        """Where the team's uploads go in the artifacts bucket (`teams/<team>/`; "" without teams)."""
+        return team_names.s3_prefix(self.team)
+
+    def for_team(self, team: str) -> DeployedPlatform:
+        """The team's handles: its state machine (output `Team<Team>StateMachineArn`) and its
+        settings (PlatformSettings.for_team: its role, prefixes, job names and guardrails)."""
+        from dtrain.jobspec.platform import PlatformSettings
+
+        output = team_names.output_id(team, "StateMachineArn")
+        arn = self.outputs.get(output)
+        if not arn:
+            raise PlatformNotFound(
+                f"stack {self.stack_name} has no output {output} for team {team}: redeploy it"
+            )
+        settings = self.platform_settings_json
+        if settings:
+            settings = PlatformSettings.from_json(settings).for_team(team).to_json()
+        return dataclasses.replace(self, state_machine_arn=arn, platform_settings_json=settings, team=team)
 
     def execution_arn(self, execution_name: str) -> str:
         """The ARN Step Functions gives an execution of our state machine with this name."""
@@ -91,6 +132,7 @@ def discover_platform(session: AwsSession, stack_name: str) -> DeployedPlatform:
         artifacts_bucket=outputs["ArtifactsBucketName"],
         topic_arn=outputs.get("TopicArn"),
         platform_settings_json=outputs.get("PlatformSettings"),
+        outputs=outputs,
     )
 
 

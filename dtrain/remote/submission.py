@@ -97,12 +97,15 @@ def _pack_local_code(submitted: dict[str, Any], spec_path: Path) -> _LocalCode:
     return _LocalCode(tarball=tarball, script=script, inference=inference)
 
 
-def _point_at_uploads(submitted: dict[str, Any], code: _LocalCode, bucket: str, name: str) -> _CodeUris:
-    """Rewrite the execution input's local code paths to the S3 URIs the code is uploaded to."""
+def _point_at_uploads(
+    submitted: dict[str, Any], code: _LocalCode, bucket: str, name: str, prefix: str = ""
+) -> _CodeUris:
+    """Rewrite the execution input's local code paths to the S3 URIs the code is uploaded to
+    (under `prefix`: a team's `teams/<team>/`, where its scientists' policy lets it upload)."""
     source_uri = None
     if code.tarball is not None:
         estimator = submitted["estimator"]
-        source_uri = f"s3://{bucket}/{source_key(name)}"
+        source_uri = f"s3://{bucket}/{prefix}{source_key(name)}"
         # The Lambda cannot read this machine: the execution input names the uploaded tarball
         # (for a lone entry point too: SDK v2 then tars the script alone, at the tarball's root).
         if estimator.get("source_dir") is None:
@@ -111,14 +114,14 @@ def _point_at_uploads(submitted: dict[str, Any], code: _LocalCode, bucket: str, 
     script_uri = None
     if code.script is not None:
         # The processing job reads its script from S3, as SDK v2 uploads a local `code` file.
-        script_uri = f"s3://{bucket}/{processing_code_key(name, code.script.path)}"
+        script_uri = f"s3://{bucket}/{prefix}{processing_code_key(name, code.script.path)}"
         submitted["processing"]["run"]["code"] = script_uri
     inference_uri = None
     if code.inference is not None:
         # The model phase repacks the trained model with this code (SDK v2 repacks on the
         # caller's machine; the model exists only after training): it reads it from S3.
         block = submitted[code.inference[0]]
-        inference_uri = f"s3://{bucket}/{inference_code_key(name)}"
+        inference_uri = f"s3://{bucket}/{prefix}{inference_code_key(name)}"
         if block.get("source_dir") is None:  # a lone script: at the tarball's root, as SDK v2
             block["entry_point"] = Path(str(block["entry_point"])).name
         block["source_dir"] = inference_uri
@@ -126,17 +129,17 @@ def _point_at_uploads(submitted: dict[str, Any], code: _LocalCode, bucket: str, 
 
 
 def _upload_code(context: RemoteContext, code: _LocalCode, name: str) -> None:
-    bucket = context.platform.artifacts_bucket
+    bucket, prefix = context.platform.artifacts_bucket, context.platform.key_prefix
     if code.tarball is not None:
         with translate_aws_errors(f"upload the source to s3://{bucket}"):
-            upload_source(context.s3, bucket, source_key(name), code.tarball)
+            upload_source(context.s3, bucket, prefix + source_key(name), code.tarball)
     if code.script is not None:
         with translate_aws_errors(f"upload the processing script to s3://{bucket}"):
-            key = processing_code_key(name, code.script.path)
+            key = prefix + processing_code_key(name, code.script.path)
             upload_processing_script(context.s3, bucket, key, code.script)
     if code.inference_tarball is not None:
         with translate_aws_errors(f"upload the inference code to s3://{bucket}"):
-            upload_source(context.s3, bucket, inference_code_key(name), code.inference_tarball)
+            upload_source(context.s3, bucket, prefix + inference_code_key(name), code.inference_tarball)
 
 
 def _start_once(
@@ -205,9 +208,11 @@ def submit(args: argparse.Namespace) -> int:
         else execution_name_for(spec.raw, source_digest=":".join(digests) if digests else None)
     )
 
-    context = RemoteContext.connect(stack_name=args.stack, region=args.region)
+    context = RemoteContext.connect(
+        stack_name=args.stack, region=args.region, team=getattr(args, "team", None)
+    )
     platform = context.platform
-    uris = _point_at_uploads(submitted, code, platform.artifacts_bucket, name)
+    uris = _point_at_uploads(submitted, code, platform.artifacts_bucket, name, platform.key_prefix)
     check_against_platform(submitted, platform.platform_settings_json, name)
 
     arn = platform.execution_arn(name)
