@@ -18,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     validate = subparsers.add_parser("validate", help="check a job spec; exit 2 listing every error")
     validate.add_argument("spec", help="job spec file (JSON or YAML)")
     validate.add_argument("--platform", metavar="FILE", help="platform settings JSON to check against")
+    validate.add_argument(
+        "--team",
+        default=None,
+        help="with --platform of a platform with teams: the team whose settings and guardrails apply "
+        "(default: $DTRAIN_TEAM)",
+    )
     validate.set_defaults(func=_validate)
 
     render = subparsers.add_parser(
@@ -29,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     render.add_argument(
         "--platform", metavar="FILE", help="platform settings JSON (role, buckets, images...)"
     )
+    render.add_argument("--team", default=None, help="as validate's --team")
     render.add_argument("--region", help="AWS region (default: the platform's)")
     render.add_argument("--job-name", dest="job_name", help="training job name (default: derived)")
     render.set_defaults(func=_render)
@@ -45,10 +52,28 @@ def _print_errors(exc: Exception) -> int:
     return EXIT_SPEC_ERROR
 
 
-def _load_platform(path: str | None) -> Any:
+def _load_platform(path: str | None, team: str | None = None) -> Any:
+    """The settings of --platform FILE; for a platform with teams (the stack's base settings),
+    the team's (PlatformSettings.for_team: its role, prefixes and guardrails)."""
+    import os
+
+    from dtrain.jobspec.errors import SpecError
     from dtrain.jobspec.platform import PlatformSettings
 
-    return PlatformSettings.from_file(path) if path else None
+    if not path:
+        if team:
+            raise SpecError("--team", team, "needs --platform FILE: the team's settings come from it")
+        return None
+    settings = PlatformSettings.from_file(path)
+    team = team or os.environ.get("DTRAIN_TEAM") or None
+    if settings.teams and not settings.team_scoped:
+        if not team:
+            teams = ", ".join(settings.teams)
+            raise SpecError(
+                "--team", None, f"the platform has teams ({teams}): name one with --team or DTRAIN_TEAM"
+            )
+        return settings.for_team(team)
+    return settings
 
 
 def _platform_checks(spec: Any, requests: list[Any], platform: Any, *, real: bool) -> None:
@@ -91,8 +116,10 @@ def _validate(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(args.spec)
-        platform = _load_platform(args.platform)
+        platform = _load_platform(args.platform, getattr(args, "team", None))
         checked_against = "platform " + args.platform if platform is not None else "a placeholder platform"
+        if platform is not None and platform.team_scoped:
+            checked_against += f", team {platform.team}"
         # Every request the execution makes (each sweep item's too) must build.
         requests = execution_requests(spec, platform or placeholder_platform())
         _platform_checks(spec, requests, platform or placeholder_platform(), real=platform is not None)
@@ -122,7 +149,7 @@ def _render(args: argparse.Namespace) -> int:
 
     try:
         spec = load_spec(args.spec)
-        platform = _load_platform(args.platform)
+        platform = _load_platform(args.platform, getattr(args, "team", None))
         requests = execution_requests(spec, platform, job_name=args.job_name, region=args.region)
         _platform_checks(spec, requests, platform, real=platform is not None)
     except (SpecError, SpecErrors) as exc:

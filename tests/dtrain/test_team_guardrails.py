@@ -234,3 +234,20 @@ def test_a_job_larger_than_the_teams_whole_quota_is_refused_not_left_waiting() -
         "estimator.instance_count: 8: team vision's quota is 4 instances at once: a job this size could"
         " never start (teams.vision.quota_instances)"
     )
+
+
+def test_validate_against_the_base_settings_of_a_platform_with_teams_takes_the_teams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stack's PlatformSettings output of a platform with teams is a base: --team picks the
+    team whose guardrails apply (nlp has none, vision refuses finding 9)."""
+    base = {**_settings(guardrails=None, team="default"), "teams": ["nlp", "vision"]}
+    base["team_guardrails"] = {"vision": VISION}
+    platform = _write(tmp_path, "base.json", base)
+    spec = _write(tmp_path, "spec.json", FINDING_9)
+    assert main(["validate", spec, "--platform", platform]) == 2
+    assert "the platform has teams (nlp, vision): name one with --team" in capsys.readouterr().err
+    assert main(["validate", spec, "--platform", platform, "--team", "vision"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 5
+    assert main(["validate", spec, "--platform", platform, "--team", "nlp"]) == 0
+    assert "team nlp" in capsys.readouterr().out
