@@ -19,7 +19,7 @@ test:
 	$(MAKE) --no-print-directory -j4 setup
 	$(MAKE) --no-print-directory lint pytest
 
-setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp system-deps
+setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp .venv-tfs/.stamp system-deps
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .
@@ -84,6 +84,16 @@ LAMBDA_TESTS := tests/lambda tests/dtrain --ignore=tests/dtrain/test_sdk_parity.
 .venv-lambda/.stamp: requirements-lambda.txt requirements-lambda-dev.txt
 	test -x .venv-lambda/bin/python || $(PY_LAMBDA) -m venv .venv-lambda
 	.venv-lambda/bin/pip install -q -r requirements-lambda-dev.txt
+	touch $@
+
+# The TF Serving 2.12 image's Python (3.10) and its packages, exactly (requirements-tfs.txt says
+# where they come from): a TensorFlow model's handlers run there (dtrain/serving/tf_serve.py).
+PY_TFS ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
+.venv-tfs/.stamp: requirements-tfs.txt
+	test -x .venv-tfs/bin/python || $(PY_TFS) -m venv .venv-tfs
+	.venv-tfs/bin/pip install -q -r requirements-tfs.txt
+	# As the image: the gRPC client's stubs without their TensorFlow dependency.
+	.venv-tfs/bin/pip install -q --no-dependencies tensorflow-serving-api==2.12.0
 	touch $@
 
 # TensorFlow + PyTorch + Horovod (its patched wheel built once, cached outside the clone).

@@ -101,7 +101,8 @@ def _register_serve(subparsers: Any) -> None:
         "--workers",
         type=_positive_int,
         default=None,
-        help=f"worker processes (default: ${WORKERS_ENV} or the CPU count)",
+        help=f"worker processes (default: ${WORKERS_ENV} or the CPU count; a SavedModel: "
+        "$SAGEMAKER_GUNICORN_WORKERS or 1, as the TF Serving image)",
     )
     serve.add_argument(
         "--framework",
@@ -176,11 +177,9 @@ def handle_serve(args: argparse.Namespace) -> int:
 
     from dtrain.remote.errors import EXIT_OK
     from dtrain.serving.archive import unpack_model
-    from dtrain.serving.server import start_server
+    from dtrain.serving.server import detect_framework, start_server
 
     env = _parse_env(args.env)
-    # --workers, else the model's SAGEMAKER_MODEL_SERVER_WORKERS (--env), else this shell's / the CPUs.
-    workers = args.workers or (None if WORKERS_ENV in env else default_workers())
 
     def stop_on_sigterm(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -197,6 +196,10 @@ def handle_serve(args: argparse.Namespace) -> int:
                 session = AwsSession(args.region)
             model_dir = unpack_model(args.model, Path(scratch), session=session)
             print(f"dtrain serve: loading {args.model}...", file=sys.stderr, flush=True)
+            # --workers, else the model's SAGEMAKER_MODEL_SERVER_WORKERS (--env), else this shell's /
+            # the CPUs. The TF Serving image reads neither: its own SAGEMAKER_GUNICORN_WORKERS, or 1.
+            tensorflow = (args.framework or detect_framework(model_dir)) == "tensorflow"
+            workers = args.workers or (None if WORKERS_ENV in env or tensorflow else default_workers())
             handle = start_server(
                 model_dir, host=args.host, port=args.port, workers=workers, framework=args.framework, env=env
             )

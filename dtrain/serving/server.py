@@ -2,13 +2,15 @@
 
 - PyTorch: TorchServe started by sagemaker-pytorch-inference's `serve` with sagemaker-inference's
   handler service, the packages SageMaker's PyTorch inference image runs (`torchserve.py`).
-- TensorFlow SavedModel: the TF Serving image's REST API in front of TensorFlow, under gunicorn
-  (`tf_service.py`, `wsgi.py`), in the TensorFlow virtualenv (.venv-hvd, or $DTRAIN_TF_PYTHON):
-  TF Serving's binary is not installable here.
+- TensorFlow SavedModel: the TF Serving image's `serve` steps (`tf_serve.py`) in an interpreter
+  holding exactly that image's Python packages (.venv-tfs, or $DTRAIN_TFS_PYTHON): its Python
+  service for the model's handlers (`tf_python_service.py`, gunicorn + falcon) in front of TF
+  Serving's REST API, which TensorFlow answers (`tf_model_server.py`, in .venv-hvd or
+  $DTRAIN_TF_PYTHON): TF Serving's binary is not installable here.
 
 Every server runs in a session of its own, so stop() reaps its whole tree (the JVM and its
-Python workers, gunicorn's workers) and removes its scratch directory; a server whose starter
-is killed outright stops by itself (torchserve_entry, gunicorn_conf: parent watch).
+Python workers; the model server and gunicorn's workers) and removes its scratch directory; a
+server whose starter is killed outright stops by itself (torchserve_entry, parent_watch).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import atexit
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,20 +29,30 @@ from pathlib import Path
 from typing import IO
 
 from dtrain.remote.errors import UsageError
-from dtrain.serving.tf_service import has_saved_model
-from dtrain.serving.torchserve import LogPump, ServerStartError, remove_scratch, start_torchserve
+from dtrain.serving import tf_serve
+from dtrain.serving.tf_models import has_saved_model
+from dtrain.serving.torchserve import (
+    LogPump,
+    ServerStartError,
+    check_port,
+    free_port,
+    make_scratch,
+    remove_scratch,
+    start_torchserve,
+)
 from dtrain.serving.torchserve import wait_until_ready as wait_until_model_ready
-from dtrain.serving.wsgi import FRAMEWORK_ENV, FRAMEWORKS, MODEL_DIR_ENV
 
 __all__ = ["ServerHandle", "ServerStartError", "start_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TF_PYTHON_ENV = "DTRAIN_TF_PYTHON"
+FRAMEWORKS = ("pytorch", "tensorflow")
+TF_PYTHON_ENV = tf_serve.TF_PYTHON_ENV  # TensorFlow, which runs the SavedModel
 DEFAULT_TF_PYTHON = REPO_ROOT / ".venv-hvd" / "bin" / "python"
-# SageMaker's model server time-out (sagemaker_inference environment.py: 60 s by default);
-# gunicorn kills a worker that is silent longer, model loading included, so it gets more.
-MODEL_SERVER_TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
-DEFAULT_TIMEOUT_SECONDS = 120
+TFS_PYTHON_ENV = "DTRAIN_TFS_PYTHON"  # the TF Serving image's Python packages, which run the handlers
+DEFAULT_TFS_PYTHON = REPO_ROOT / ".venv-tfs" / "bin" / "python"
+# The TF Serving image's gunicorn workers (serve.py: SAGEMAKER_GUNICORN_WORKERS, default 1); it
+# does not read SAGEMAKER_MODEL_SERVER_WORKERS, the PyTorch toolkit's.
+GUNICORN_WORKERS_ENV = "SAGEMAKER_GUNICORN_WORKERS"
 DEFAULT_READY_SECONDS = 180.0
 
 
@@ -119,36 +130,26 @@ def detect_framework(model_dir: Path) -> str:
     return "tensorflow" if has_saved_model(model_dir) else "pytorch"
 
 
-def framework_python(framework: str) -> str:
-    """The interpreter that has the framework: this one for PyTorch; TensorFlow's virtualenv."""
-    if framework == "pytorch":
-        return sys.executable
-    configured = os.environ.get(TF_PYTHON_ENV)
-    python = Path(configured) if configured else DEFAULT_TF_PYTHON
+def _interpreter(configured: str | None, default: Path, what: str, variable: str) -> str:
+    python = Path(configured) if configured else default
     if not python.exists():
         raise UsageError(
-            f"a TensorFlow SavedModel is served by an interpreter with tensorflow and gunicorn: {python} "
-            f"does not exist (make setup builds .venv-hvd, or set {TF_PYTHON_ENV})"
+            f"a TensorFlow SavedModel is served by {what}: {python} does not exist "
+            f"(make setup builds {default.parent.parent.name}, or set {variable})"
         )
     return str(python)
 
 
-def _worker_env(
-    model_dir: Path, framework: str, workers: int, extra: dict[str, str] | None
-) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra or {})
-    env[MODEL_DIR_ENV] = str(model_dir)
-    env[FRAMEWORK_ENV] = framework
-    env["DTRAIN_SERVING_PARENT_PID"] = str(os.getpid())  # gunicorn_conf.when_ready watches it
-    # dtrain.serving is imported from this checkout, also by the TensorFlow interpreter.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    # N workers share the cores: each one's intra-op thread pool gets its share, not all of them.
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    env.setdefault("OMP_NUM_THREADS", threads)
-    env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
+def tensorflow_interpreters() -> tuple[str, str]:
+    """(the TF Serving image's Python, TensorFlow's Python), each checked to exist."""
+    serving = _interpreter(
+        os.environ.get(TFS_PYTHON_ENV),
+        DEFAULT_TFS_PYTHON,
+        "the TF Serving image's Python packages",
+        TFS_PYTHON_ENV,
+    )
+    tensorflow = _interpreter(os.environ.get(TF_PYTHON_ENV), DEFAULT_TF_PYTHON, "TensorFlow", TF_PYTHON_ENV)
+    return serving, tensorflow
 
 
 def start_server(
@@ -179,12 +180,11 @@ def start_server(
         raise UsageError(f"framework: {framework!r}: must be one of {', '.join(FRAMEWORKS)}")
     if framework == "pytorch":
         return _start_pytorch(model_dir, host, port, workers, env, log_file, ready_timeout)
-    return _start_gunicorn(model_dir, framework, host, port, workers, env, log_file, ready_timeout)
+    return _start_tensorflow(model_dir, host, port, workers, env, log_file, ready_timeout)
 
 
-def _start_gunicorn(
+def _start_tensorflow(
     model_dir: Path,
-    framework: str,
     host: str,
     port: int,
     workers: int | None,
@@ -192,42 +192,48 @@ def _start_gunicorn(
     log_file: Path | None,
     ready_timeout: float,
 ) -> ServerHandle:
-    """A model served by gunicorn's workers (dtrain.serving.wsgi) on a socket bound here, so that
-    a port that cannot be had is refused before anything starts."""
-    workers = workers if workers is not None else model_server_workers(env or {})
-    python = framework_python(framework)
-    worker_env = _worker_env(model_dir, framework, workers, env)
-    timeout = worker_env.get(MODEL_SERVER_TIMEOUT_ENV) or str(DEFAULT_TIMEOUT_SECONDS)
-    try:
-        listener = socket.create_server((host, port), backlog=128)
-    except OSError as exc:
-        raise UsageError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound_host, bound_port = listener.getsockname()[:2]
-    command = [
-        python, "-m", "gunicorn",
-        "--bind", f"fd://{listener.fileno()}",
-        "--workers", str(workers),
-        "--timeout", timeout,
-        "--config", "python:dtrain.serving.gunicorn_conf",
-        "dtrain.serving.wsgi:create_app()",
-    ]  # fmt: skip
+    """tf_serve in the TF Serving image's Python, the model under <scratch>/ml/model as /opt/ml/model."""
+    serving_python, tensorflow_python = tensorflow_interpreters()
+    if port:
+        check_port(host, port)
+    else:
+        port = free_port(host)
+    scratch = make_scratch()
+    (scratch / "ml").mkdir()
+    (scratch / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
+    server_env = dict(os.environ)
+    server_env.update(env or {})
+    if workers is not None:
+        server_env[GUNICORN_WORKERS_ENV] = str(workers)
+    count = int(server_env.get(GUNICORN_WORKERS_ENV) or 1)
+    server_env.update(
+        {
+            "SAGEMAKER_BASE_DIR": str(scratch / "ml"),
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            tf_serve.HOST_ENV: host,
+            tf_serve.MODEL_PORT_ENV: str(free_port("127.0.0.1")),
+            tf_serve.PARENT_PID_ENV: str(os.getpid()),
+            TF_PYTHON_ENV: tensorflow_python,
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
+    # The image's serve.py sets OMP_NUM_THREADS=1 unless the model's environment sets it.
+    server_env.setdefault("OMP_NUM_THREADS", "1")
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by ServerHandle.stop
-    try:
-        # Not cwd=model_dir: gunicorn puts its working directory first on sys.path, so a numpy.py
-        # at the archive's root would shadow numpy. SageMaker puts only code/ on the path (the
-        # service does that); the checkout's root is on PYTHONPATH already, so it adds nothing.
-        process = subprocess.Popen(
-            command,
-            env=worker_env,
-            cwd=REPO_ROOT,
-            pass_fds=(listener.fileno(),),
-            stdout=log,
-            stderr=log,
-            start_new_session=True,  # its own process group: stop() can kill the workers with it
-        )
-    finally:
-        listener.close()
-    handle = ServerHandle(f"http://{bound_host}:{bound_port}", process, model_dir, framework, workers, log)
+    process = subprocess.Popen(
+        [serving_python, "-m", "dtrain.serving.tf_serve"],
+        cwd=scratch,
+        env=server_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the model server and gunicorn stop with it
+    )
+    assert process.stdout is not None
+    pump = LogPump(process.stdout, log if log is not None else sys.stderr.buffer)
+    handle = ServerHandle(
+        f"http://{host}:{port}", process, model_dir, "tensorflow", count, log, scratch, pump
+    )
     _RUNNING.add(handle)
     try:
         wait_until_ready(handle, ready_timeout, log_file)
@@ -243,7 +249,16 @@ def wait_until_ready(handle: ServerHandle, timeout: float, log_file: Path | None
     while time.monotonic() < deadline:
         code = handle.process.poll()
         if code is not None:
-            raise ServerStartError(f"the model server exited with code {code} before it was ready{where}")
+            reason = ""
+            if handle.pump is not None:
+                handle.pump.join(5.0)
+                said = [line for line in handle.pump.tail if line.startswith("tf_serve: ")]
+                reason = ": " + (
+                    said[-1].removeprefix("tf_serve: ") if said else " | ".join(handle.pump.tail[-3:])
+                )
+            raise ServerStartError(
+                f"the model server exited with code {code} before it was ready{where}{reason}"
+            )
         try:
             with urllib.request.urlopen(
                 f"{handle.url}/ping", timeout=max(1.0, deadline - time.monotonic())

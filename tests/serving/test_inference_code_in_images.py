@@ -27,7 +27,12 @@ from dtrain.jobspec.inference_images import inference_image_uri
 from dtrain.jobspec.spec import parse_spec
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.requests.inference_request import build_model_request
-from dtrain.serving.tf_service import UnversionedSavedModelError, find_saved_model, has_saved_model
+from dtrain.serving.tf_models import (
+    ServableModel,
+    UnversionedSavedModelError,
+    has_saved_model,
+    servable_models,
+)
 
 COMMON = training_code_dir() / "common"
 MEAN, STD = [125.3, 123.0, 113.9], [63.0, 62.1, 66.7]
@@ -178,13 +183,23 @@ def test_keras_handler_refuses_what_the_pytorch_handler_refuses(tmp_path: Path) 
 
 def test_saved_model_at_the_root_is_refused_as_tf_serving_serves_none(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").write_bytes(b"")
-    assert has_saved_model(tmp_path)  # TensorFlow's: served by the TF service, which refuses it
+    model = tmp_path / "model"  # the image's /opt/ml/model
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"")
+    assert has_saved_model(model)  # TensorFlow's: served by the TF service, which refuses it
     with pytest.raises(UnversionedSavedModelError, match=r"numeric version directory"):
-        find_saved_model(tmp_path)
+        servable_models(model)
     for version in ("1", "12", "3"):
-        (tmp_path / version).mkdir()
-        (tmp_path / version / "saved_model.pb").write_bytes(b"")
-    assert find_saved_model(tmp_path) == ("model", tmp_path / "12")
+        (model / version).mkdir()
+        (model / version / "saved_model.pb").write_bytes(b"")
+    (model / "code" / "7").mkdir(parents=True)  # code/ holds the handlers, never a model
+    (model / "code" / "7" / "saved_model.pb").write_bytes(b"")
+    (model / "resnet" / "2").mkdir(parents=True)
+    (model / "resnet" / "2" / "saved_model.pb").write_bytes(b"")
+    assert servable_models(model) == [
+        ServableModel("model", model, (1, 3, 12)),  # every version, as the image's model config lists them
+        ServableModel("resnet", model / "resnet", (2,)),
+    ]
 
 
 def test_tensorflow_examples_name_the_tensorflow_of_their_image() -> None:
