@@ -48,7 +48,9 @@ def dlc_account(scope: Stack) -> str:
     return mapping.find_in_map(scope.region, "account")
 
 
-def add_hosting_permissions(role: iam.IRole) -> None:
+def add_hosting_permissions(role: iam.IRole, endpoint_prefix: str | None = None) -> None:
+    """`endpoint_prefix`: a team's role writes only its endpoints' log groups
+    (`/aws/sagemaker/Endpoints/<prefix>-<team>-*`); None: every endpoint's (no teams)."""
     account = dlc_account(Stack.of(role))
     role.add_to_principal_policy(
         iam.PolicyStatement(
@@ -80,7 +82,9 @@ def add_hosting_permissions(role: iam.IRole) -> None:
             ],
             resources=[
                 # One log group per endpoint, named after it: endpoint names are the user's.
-                f"{logs}:{ENDPOINT_LOG_GROUP}/*",
+                f"{logs}:{ENDPOINT_LOG_GROUP}/{endpoint_prefix}-*"
+                if endpoint_prefix
+                else f"{logs}:{ENDPOINT_LOG_GROUP}/*",
                 f"{logs}:{TRANSFORM_LOG_GROUP}",
                 f"{logs}:{TRANSFORM_LOG_GROUP}:*",
             ],

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Validations
 
+from dtrain import team_names
 from dtrain.constructs.hosting_permissions import ENDPOINT_LOG_GROUP, TRANSFORM_LOG_GROUP
-from dtrain.constructs.storage_stack import JOBS_PREFIX
 from dtrain.constructs.training_stack import (
     PROCESSING_CODE_PATTERN,
     SAGEMAKER_LOG_GROUP,
@@ -25,9 +25,15 @@ if TYPE_CHECKING:
     from dtrain.constructs.platform import DtrainPlatform
 
 
-def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str) -> list[Acknowledgment]:
-    """The execution role's wildcard findings. Long because it is one flat list: one
-    acknowledgment per finding, each with the reason a reviewer checks, read top to bottom."""
+def execution_role_acknowledgments(
+    storage_stack_name: str, job_name_prefix: str, team: str | None = None
+) -> list[Acknowledgment]:
+    """The execution role's wildcard findings (`team`: that team's role, scoped to its S3 prefix
+    and names, dtrain.team_names). Long because it is one flat list: one acknowledgment per
+    finding, each with the reason a reviewer checks, read top to bottom."""
+    own, jobs = team_names.s3_prefix(team), team_names.jobs_prefix(team)
+    names = team_names.resource_prefix(job_name_prefix, team)
+    whose = "" if team is None else f" (team {team}'s prefix {own} only)"
 
     def iam5(resource: str, reason: str) -> Acknowledgment:
         return Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason)
@@ -37,45 +43,51 @@ def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str
 
     return [
         iam5(
-            f"{bucket('DataBucketArn')}/*",
+            f"{bucket('DataBucketArn')}/{own}*",
             "Training jobs read any object of the dedicated training-data bucket (s3:GetObject only); "
-            "data set keys are chosen per job spec and are not known at deploy time.",
+            f"data set keys are chosen per job spec and are not known at deploy time{whose}.",
         ),
         iam5(
-            f"{bucket('ArtifactsBucketArn')}/{JOBS_PREFIX}/*",
-            f"Each job writes its model and sources under {JOBS_PREFIX}/<job-name>/, a name chosen at "
+            f"{bucket('ArtifactsBucketArn')}/{jobs}/*",
+            f"Each job writes its model and sources under {jobs}/<job-name>/, a name chosen at "
             "submit time; the grant is limited to that prefix of the artifacts bucket.",
         ),
         iam5(
-            f"{bucket('ArtifactsBucketArn')}/{SOURCE_TARBALL_PATTERN}",
+            f"{bucket('ArtifactsBucketArn')}/{own}{SOURCE_TARBALL_PATTERN}",
             "Jobs read their uploaded code at <job-name>/source/sourcedir.tar.gz (the SDK v2 layout the "
-            "CLI follows); read-only, and only that file name, for job names chosen at submit time.",
+            f"CLI follows); read-only, and only that file name, for job names chosen at submit time{whose}.",
         ),
         iam5(
-            f"{bucket('ArtifactsBucketArn')}/{PROCESSING_CODE_PATTERN}",
+            f"{bucket('ArtifactsBucketArn')}/{own}{PROCESSING_CODE_PATTERN}",
             "Processing jobs read the script `dtrain submit` uploaded to <execution>/source/processing/ "
-            "(an execution name chosen at submit time); read-only, under that folder only.",
+            f"(an execution name chosen at submit time); read-only, under that folder only{whose}.",
         ),
         iam5(
-            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}:*",
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_PROCESSING_LOG_GROUP}:*"
+            if team is None
+            else f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            f"{SAGEMAKER_PROCESSING_LOG_GROUP}:log-stream:{names}-*",
             "SageMaker writes one log stream per processing host into its fixed log group; stream names "
-            "are created by the service per job, so only the log group can be named.",
+            "are created by the service per job (`<job>/...`), so only the log group (a team: its jobs' "
+            "name prefix) can be named.",
         ),
         iam5(
-            f"{bucket('CheckpointsBucketArn')}/{JOBS_PREFIX}/*",
-            f"Each job syncs checkpoints under {JOBS_PREFIX}/<job-name>/, a name chosen at submit time; "
+            f"{bucket('CheckpointsBucketArn')}/{jobs}/*",
+            f"Each job syncs checkpoints under {jobs}/<job-name>/, a name chosen at submit time; "
             "the grant is limited to that prefix of the checkpoints bucket.",
         ),
         iam5(
             f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{SAGEMAKER_LOG_GROUP}"
-            f":log-stream:{job_name_prefix}-*",
+            f":log-stream:{names}-*",
             "SageMaker writes one log stream per training host (<job>/algo-N-<epoch>) into its fixed log "
             "group; the grant is limited to the streams of this platform's jobs (its job-name prefix).",
         ),
         iam5(
-            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{ENDPOINT_LOG_GROUP}/*",
+            f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{ENDPOINT_LOG_GROUP}/"
+            + ("*" if team is None else f"{names}-*"),
             "SageMaker writes an endpoint's logs to a log group named after the endpoint, whose name comes "
-            "from the job spec at run time; the grant is limited to SageMaker's endpoint log groups.",
+            "from the job spec at run time; the grant is limited to SageMaker's endpoint log groups "
+            "(a team's: its endpoints' names).",
         ),
         iam5(
             f"arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{TRANSFORM_LOG_GROUP}:*",
@@ -93,6 +105,11 @@ def execution_role_acknowledgments(storage_stack_name: str, job_name_prefix: str
 
 
 def acknowledge_platform(platform: DtrainPlatform) -> None:
-    Validations.of(platform.training.execution_role).acknowledge(
-        *execution_role_acknowledgments(platform.storage.stack_name, platform.config.job_name_prefix)
-    )
+    for team in platform.config.teams:
+        Validations.of(platform.training.team_roles[team.name]).acknowledge(
+            *execution_role_acknowledgments(
+                platform.storage.stack_name,
+                platform.config.job_name_prefix,
+                None if team.implicit else team.name,
+            )
+        )

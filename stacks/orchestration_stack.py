@@ -44,6 +44,7 @@ class OrchestrationStack(Stack):
         output_prefix: str = "jobs",
         checkpoint_prefix: str = "jobs",
         options: OrchestrationOptions | None = None,
+        team_roles: Mapping[str, iam.IRole] | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -63,6 +64,7 @@ class OrchestrationStack(Stack):
             output_prefix=output_prefix,
             checkpoint_prefix=checkpoint_prefix,
             options=options or OrchestrationOptions(),
+            team_roles=dict(team_roles or {}),
         )
         self.orchestration = Orchestration(self, "Default", props)
         o = self.orchestration
@@ -73,5 +75,6 @@ class OrchestrationStack(Stack):
         self.submit_fn, self.job_events_fn, self.reconcile_fn = o.submit_fn, o.job_events_fn, o.reconcile_fn
         self.abort_fn, self.finalize_fn = o.abort_fn, o.finalize_fn
         self.submitter_policy = o.submitter_policy
+        self.team_state_machines, self.team_policies = o.team_state_machines, o.team_policies
         self.platform_json, self.submit_env_bytes = o.platform_json, o.submit_env_bytes
         self.metrics_namespace, self.alarm_name_prefix = o.metrics_namespace, o.alarm_name_prefix

@@ -123,6 +123,8 @@ class DtrainPlatform(Construct):
         if env is None and config.explicit_env:
             env = Environment(account=config.account, region=config.region)
         self.network = self._add_network(have, env)
+        # Teams (config.teams): the training stack gives each its execution role, the
+        # orchestration its state machine and scientists' policy (dtrain.team_names).
         self.storage = self._add_storage(have, env)
         self.training = self._add_training(env)
         self.orchestration = self._add_orchestration(env)
@@ -228,6 +230,7 @@ class DtrainPlatform(Construct):
             efs_id=storage.efs_id,
             output_prefix=JOBS_PREFIX,
             checkpoint_prefix=JOBS_PREFIX,
+            team_roles=self.training.team_roles if config.has_teams else None,
             options=OrchestrationOptions(
                 job_name_prefix=config.job_name_prefix,  # this platform's own jobs only
                 notification_email=config.notification_email,

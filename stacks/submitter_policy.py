@@ -23,6 +23,14 @@ What the CLI calls, and nothing else (each grant names the command that needs it
   endpoints (`<prefix>-*`); still no reads of data or checkpoints.
 Tested by running the CLI as a principal with only this policy against the emulator
 (tests/cli/test_cli_submitter_policy.py).
+
+A team's policy (a platform with teams, dtrain.team_names; issue 29) is the same list scoped to the
+team: its own state machine's executions (and states:ListExecutions on it, what `dtrain list`
+reads instead of the ledger), uploads and model reads under its S3 prefix `teams/<team>/`,
+Describe, InvokeEndpoint and log streams on its names `<prefix>-<team>-*`, and iam:PassRole of its
+own execution role to SageMaker only. It has no ledger statement at all: the ledger's rows hold
+the task tokens, and whoever reads one can answer another team's wait state (SendTaskSuccess
+needs only the token; the Service Authorization Reference lists no resource type for it).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from dtrain.constructs.storage_stack import JOBS_PREFIX
+from dtrain import team_names
 from dtrain.constructs.training_stack import (
     INFERENCE_CODE_PATTERN,
     PROCESSING_CODE_PATTERN,
@@ -104,9 +112,11 @@ def submitter_policy(
     artifacts_bucket: s3.IBucket,
     data_key: kms.IKey,
     job_name_prefix: str,
+    team: str | None = None,
 ) -> iam.ManagedPolicy:
-    """The policy of the module docstring. Long because it is one flat list: one statement per
-    need of the CLI, each a line or a few, read top to bottom as the docstring lists them."""
+    """The policy of the module docstring (`team`: that team's). Long because it is one flat
+    list: one statement per need of the CLI, each a line or a few, read top to bottom as the
+    docstring lists them."""
     stack = Stack.of(scope)
     executions = Arn.format(
         ArnComponents(
@@ -126,12 +136,42 @@ def submitter_policy(
     )
     logs_head = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group"
     sagemaker_head = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
-    prefix = job_name_prefix.lower()
+    prefix = team_names.resource_prefix(job_name_prefix, team)
+    own = team_names.s3_prefix(team)
+    jobs = team_names.jobs_prefix(team)
     region = stack.region
+    ledger = [
+        _allow(
+            "ReadLedger",
+            ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            [ledger_table_arn, f"{ledger_table_arn}/index/*"],
+        ),
+        _key_through("ReadLedgerThroughDynamoDB", "kms:Decrypt", ledger_key, "dynamodb", region),
+    ]
+    team_only = (
+        []
+        if team is None
+        else [
+            _allow("ListExecutions", ["states:ListExecutions"], [state_machine_arn]),
+            iam.PolicyStatement(
+                sid="PassOwnExecutionRole",
+                actions=["iam:PassRole"],
+                resources=[
+                    f"arn:{stack.partition}:iam::{stack.account}:role/"
+                    + team_names.execution_role_name(job_name_prefix, team)
+                ],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+        ]
+    )
     return iam.ManagedPolicy(
         scope,
         construct_id,
-        description="dtrain: what `dtrain submit|status|logs|stop|list` needs, nothing more",
+        managed_policy_name=None
+        if team is None
+        else team_names.scientists_policy_name(job_name_prefix, team),
+        description="dtrain: what `dtrain submit|status|logs|stop|list` needs, nothing more"
+        + ("" if team is None else f" (team {team})"),
         statements=[
             _allow("ReadPlatformSettings", ["cloudformation:DescribeStacks"], [orchestration.stack_id]),
             _allow("StartExecutions", ["states:StartExecution"], [state_machine_arn]),
@@ -146,23 +186,19 @@ def submitter_policy(
                 "UploadSource",
                 ["s3:PutObject"],
                 [
-                    f"{artifacts}/{p}"
+                    f"{artifacts}/{own}{p}"
                     for p in (SOURCE_TARBALL_PATTERN, PROCESSING_CODE_PATTERN, INFERENCE_CODE_PATTERN)
                 ],
             ),
             _key_through("EncryptSourceThroughS3", "kms:GenerateDataKey", data_key, "s3", region),
-            _allow(
-                "ReadLedger",
-                ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
-                [ledger_table_arn, f"{ledger_table_arn}/index/*"],
-            ),
-            _key_through("ReadLedgerThroughDynamoDB", "kms:Decrypt", ledger_key, "dynamodb", region),
+            # Task tokens: no team's scientists read the ledger (the module docstring).
+            *(ledger if team is None else team_only),
             *(_describe(sid, kinds, sagemaker_head, prefix) for sid, kinds in SCIENTIST_DESCRIBES.items()),
             _allow(
                 "ReadModels",
                 ["s3:GetObject"],
                 [
-                    f"{artifacts}/{JOBS_PREFIX}/{prefix}-*/{model}"
+                    f"{artifacts}/{jobs}/{prefix}-*/{model}"
                     for model in ("output/model.tar.gz", REPACKED_ARCHIVE)
                 ],
             ),

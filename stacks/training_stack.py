@@ -19,9 +19,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from dtrain import team_names
 from dtrain.config import DtrainConfig
 from dtrain.constructs.hosting_permissions import add_hosting_permissions
-from dtrain.constructs.storage_stack import JOBS_PREFIX
 from dtrain.jobspec.inference_images import dlc_build_args
 from dtrain.package_data import training_code_dir
 
@@ -101,7 +101,14 @@ def export_name(stack_name: str, name: str) -> str:
 
 class TrainingStack(Stack):
     """Typed outputs: `execution_role` (iam.Role), `images` (name -> DockerImageAsset),
-    `image_uris` (name -> image URI string, keys "ddp" and "horovod")."""
+    `image_uris` (name -> image URI string, keys "ddp" and "horovod"), `team_roles` (team ->
+    iam.Role).
+
+    A platform with teams (config.has_teams) has one execution role per team instead of the one
+    role, named `<prefix>-<team>-execution` (dtrain.team_names) and scoped to the team's S3 prefix
+    `teams/<team>/` in each bucket and to its jobs' names `<prefix>-<team>-*` (their log streams,
+    their endpoints' log groups); `execution_role` is then the first team's (name order). Without
+    teams, `team_roles` is {"default": execution_role} and the template is the one it always was."""
 
     def __init__(
         self,
@@ -119,13 +126,30 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         pulled = self._images(config)
-        role = self._execution_role()
-        self._grant_storage(role, data_bucket, artifacts_bucket, checkpoints_bucket, key)
-        for repository in pulled:
-            repository.grant_pull(role)
-        self._grant_volumes_logs_and_metrics(role, config, key)
-        self._grant_vpc_mode(role, vpc, fsx_id)
-        CfnOutput(self, "ExecutionRoleArn", value=role.role_arn, description="SageMaker execution role")
+        self.team_roles: dict[str, iam.Role] = {}
+        for team in config.teams:
+            scoped = None if team.implicit else team.name
+            role = self._execution_role(config, scoped)
+            self.team_roles[team.name] = role
+            self._grant_storage(role, data_bucket, artifacts_bucket, checkpoints_bucket, key, scoped)
+            for repository in pulled:
+                repository.grant_pull(role)
+            self._grant_volumes_logs_and_metrics(role, config, key, scoped)
+            self._grant_vpc_mode(role, vpc, fsx_id)
+            if scoped is not None:
+                CfnOutput(
+                    self,
+                    team_names.output_id(scoped, "ExecutionRoleArn"),
+                    value=role.role_arn,
+                    description=f"SageMaker execution role of team {scoped}",
+                )
+        self.execution_role = next(iter(self.team_roles.values()))
+        CfnOutput(
+            self,
+            "ExecutionRoleArn",
+            value=self.execution_role.role_arn,
+            description="SageMaker execution role" + (" (the first team's)" if config.has_teams else ""),
+        )
         CfnOutput(self, "DdpImageUri", value=self.image_uris["ddp"], description="Packaged PyTorch DDP image")
         CfnOutput(
             self, "HorovodImageUri", value=self.image_uris["horovod"], description="Packaged Horovod image"
@@ -171,20 +195,21 @@ class TrainingStack(Stack):
 
         return pulled
 
-    def _execution_role(self) -> iam.Role:
-        """The role SageMaker assumes for the platform's jobs."""
-        self.execution_role = iam.Role(
+    def _execution_role(self, config: DtrainConfig, team: str | None) -> iam.Role:
+        """The role SageMaker assumes for the platform's jobs (`team`: that team's jobs only)."""
+        return iam.Role(
             self,
-            "SageMakerExecutionRole",
-            description="dtrain: assumed by SageMaker training jobs",
+            "SageMakerExecutionRole" if team is None else f"Team{team.capitalize()}ExecutionRole",
+            # Named for a team, so Submit derives its ARN (dtrain.team_names) and a platform team
+            # finds it; the one role of a platform without teams keeps its generated name.
+            role_name=None if team is None else team_names.execution_role_name(config.job_name_prefix, team),
+            description="dtrain: assumed by SageMaker training jobs"
+            + ("" if team is None else f" of team {team}"),
             # Confused-deputy guard: only SageMaker acting for this account may assume the role.
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com").with_conditions(
                 {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
             ),
         )
-        role = self.execution_role
-
-        return role
 
     def _grant_storage(
         self,
@@ -193,17 +218,20 @@ class TrainingStack(Stack):
         artifacts_bucket: s3.IBucket,
         checkpoints_bucket: s3.IBucket,
         key: kms.IKey,
+        team: str | None,
     ) -> None:
-        """Read the data, write job output and checkpoints, read job sources, use the stack key."""
+        """Read the data, write job output and checkpoints, read job sources, use the stack key;
+        a team's role only under its prefix `teams/<team>/` of each bucket (team_names.s3_prefix)."""
         data_arn = exported_arn(data_bucket, "DataBucketArn")
         artifacts_arn = exported_arn(artifacts_bucket, "ArtifactsBucketArn")
         checkpoints_arn = exported_arn(checkpoints_bucket, "CheckpointsBucketArn")
+        own, jobs = team_names.s3_prefix(team), team_names.jobs_prefix(team)
         # Exact actions instead of the grant_* helpers' wildcards (s3:GetObject*, s3:List*, ...).
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadTrainingData",
                 actions=["s3:GetObject"],
-                resources=[f"{data_arn}/*"],
+                resources=[f"{data_arn}/{own}*"],
             )
         )
         role.add_to_policy(
@@ -211,30 +239,35 @@ class TrainingStack(Stack):
                 sid="ListTrainingData",
                 actions=["s3:ListBucket", "s3:GetBucketLocation"],
                 resources=[data_arn],
+                # A team lists only its own keys (s3:prefix, the ListObjects request's Prefix:
+                # Service Authorization Reference, "Condition keys for Amazon S3").
+                conditions=None if team is None else {"StringLike": {"s3:prefix": [own, f"{own}*"]}},
             )
         )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadWriteJobOutputAndCheckpoints",
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                resources=[f"{artifacts_arn}/{JOBS_PREFIX}/*", f"{checkpoints_arn}/{JOBS_PREFIX}/*"],
+                resources=[f"{artifacts_arn}/{jobs}/*", f"{checkpoints_arn}/{jobs}/*"],
             )
         )
-        self._grant_sources_and_key(role, artifacts_arn, checkpoints_arn, key)
+        self._grant_sources_and_key(role, artifacts_arn, checkpoints_arn, key, team)
 
     def _grant_sources_and_key(
-        self, role: iam.Role, artifacts_arn: str, checkpoints_arn: str, key: kms.IKey
+        self, role: iam.Role, artifacts_arn: str, checkpoints_arn: str, key: kms.IKey, team: str | None
     ) -> None:
         """Read the code the CLI uploads, list job outputs and checkpoints, use the stack key."""
         # The CLI uploads a job's local source_dir to <artifacts>/<job>/source/sourcedir.tar.gz
-        # (SDK v2's layout, see the interfaces): read-only, and only that file name.
+        # (SDK v2's layout, see the interfaces), a team's under teams/<team>/: read-only, and only
+        # that file name.
+        own, jobs = team_names.s3_prefix(team), team_names.jobs_prefix(team)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadJobSourceTarballs",
                 actions=["s3:GetObject"],
                 resources=[
-                    f"{artifacts_arn}/{SOURCE_TARBALL_PATTERN}",
-                    f"{artifacts_arn}/{PROCESSING_CODE_PATTERN}",
+                    f"{artifacts_arn}/{own}{SOURCE_TARBALL_PATTERN}",
+                    f"{artifacts_arn}/{own}{PROCESSING_CODE_PATTERN}",
                 ],
             )
         )
@@ -246,10 +279,10 @@ class TrainingStack(Stack):
                 conditions={
                     "StringLike": {
                         "s3:prefix": [
-                            JOBS_PREFIX,
-                            f"{JOBS_PREFIX}/*",
-                            SOURCE_TARBALL_PATTERN,
-                            PROCESSING_CODE_PATTERN,
+                            jobs,
+                            f"{jobs}/*",
+                            f"{own}{SOURCE_TARBALL_PATTERN}",
+                            f"{own}{PROCESSING_CODE_PATTERN}",
                         ]
                     }
                 },
@@ -264,8 +297,12 @@ class TrainingStack(Stack):
             )
         )
 
-    def _grant_volumes_logs_and_metrics(self, role: iam.Role, config: DtrainConfig, key: kms.IKey) -> None:
-        """Encrypted volumes, the jobs' log streams and metrics, and hosting what they trained."""
+    def _grant_volumes_logs_and_metrics(
+        self, role: iam.Role, config: DtrainConfig, key: kms.IKey, team: str | None
+    ) -> None:
+        """Encrypted volumes, the jobs' log streams and metrics, and hosting what they trained;
+        a team's role writes only its own jobs' streams and its own endpoints' log groups."""
+        names = team_names.resource_prefix(config.job_name_prefix, team)
         # EBS attaches encrypted training volumes through a grant it creates for the instance.
         role.add_to_policy(
             iam.PolicyStatement(
@@ -290,7 +327,7 @@ class TrainingStack(Stack):
                 resources=[
                     f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}",
                     f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}"
-                    f":log-stream:{config.job_name_prefix}-*",
+                    f":log-stream:{names}-*",
                 ],
             )
         )
@@ -306,11 +343,15 @@ class TrainingStack(Stack):
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                 ],
-                resources=[processing_logs, f"{processing_logs}:*"],
+                # A team's: its processing jobs' streams only (`<job>/...`, as training's).
+                resources=[
+                    processing_logs,
+                    f"{processing_logs}:*" if team is None else f"{processing_logs}:log-stream:{names}-*",
+                ],
             )
         )
         # Models trained here are hosted (endpoints, transform jobs) with this same role.
-        add_hosting_permissions(role)
+        add_hosting_permissions(role, None if team is None else names)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="TrainingJobMetrics",

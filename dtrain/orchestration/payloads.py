@@ -45,6 +45,9 @@ class PreparePayload(Payload):
     # The execution input as the user sent it: Prepare judges it (InvalidEvent if not an object,
     # else the spec's errors in plain words).
     spec: Any = field(default_factory=dict)
+    # The team whose state machine runs the execution (a constant of its definition, never the
+    # spec's: dtrain.team_names); "" on a platform without teams. Submit takes the team's settings.
+    team: str = ""
 
 
 @dataclass(kw_only=True)
@@ -72,6 +75,9 @@ class SubmitPayload(Payload):
     item_index: int | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
     is_sweep_item: bool = False
+    # The team whose state machine runs the execution (a constant of its definition, never the
+    # spec's: dtrain.team_names); "" on a platform without teams. Submit takes the team's settings.
+    team: str = ""
 
 
 @dataclass(kw_only=True)
@@ -89,6 +95,9 @@ class HostingPayload(Payload):
     execution_start: str = ""
     model: Mapping[str, Any] = field(default_factory=dict)  # the model phase's output
     task_token: str = ""  # deploy and transform wait for the state-change callback
+    # The team whose state machine runs the execution (a constant of its definition, never the
+    # spec's: dtrain.team_names); "" on a platform without teams. Submit takes the team's settings.
+    team: str = ""
 
 
 @dataclass(kw_only=True)

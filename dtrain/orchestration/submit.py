@@ -35,8 +35,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
 from dtrain.jobspec.digests import ledger_spec_digest
+from dtrain.jobspec.errors import SpecError
 from dtrain.jobspec.experiment_config import sweep_trial_config
 from dtrain.jobspec.naming import job_name_for
+from dtrain.jobspec.platform import PlatformSettings
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy, call_with_backoff, is_transient
 from dtrain.orchestration.capacity import capacity_error
@@ -129,6 +131,20 @@ def validation_job_name(spec_dict: Mapping[str, Any], platform: Any) -> str:
     return job_name_for(base_name(spec_dict), execution_name="validate", prefix=prefix)
 
 
+def platform_for_team(platform: PlatformSettings, team: str) -> PlatformSettings:
+    """The settings an execution of `team`'s state machine runs with (the payload's team, a
+    literal of that state machine's definition): the team's own on a platform with teams, the
+    platform's as they are without. InvalidEvent for a payload whose team the platform lacks."""
+    if not platform.teams and not team:
+        return platform
+    if not team:
+        raise InvalidEvent(f"this platform has teams ({', '.join(platform.teams)}): the payload names none")
+    try:
+        return platform.for_team(team)
+    except SpecError as exc:
+        raise InvalidEvent(str(exc)) from None
+
+
 def prepare(
     spec_dict: Mapping[str, Any], platform: Any, *, region: str | None, margin_s: int = DEFAULT_MARGIN_S
 ) -> dict[str, Any]:
@@ -140,7 +156,10 @@ def prepare(
     # its execution role may not pull (dtrain.requests.platform_grants), as `dtrain validate --platform`.
     from dtrain.jobspec.spec import parse_spec
     from dtrain.requests.platform_grants import check_grants
+    from dtrain.requests.team_reach import check_team_reach
 
+    # Another team's data, model, endpoint or role: one line naming the field (issue 29).
+    check_team_reach(spec_dict, platform)
     check_grants(parse_spec(spec_dict), platform)
     overrides_list = [o for o in sweep.overrides] if sweep else [{}]
     item_timeouts = []

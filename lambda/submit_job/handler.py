@@ -23,6 +23,7 @@ from dtrain.orchestration.payloads import HostingPayload, PreparePayload, Submit
 from dtrain.orchestration.submit import (
     SubmitRequest,
     Submitter,
+    platform_for_team,
     prepare,
     sagemaker_client,
     sagemaker_create_client,
@@ -40,7 +41,8 @@ def _region() -> str | None:
 @instruments.handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     payload = parse_submit_event(event)
-    platform = PlatformSettings.from_env(os.environ)
+    # A platform with teams: the team of the state machine that runs the execution (its literal).
+    platform = platform_for_team(PlatformSettings.from_env(os.environ), payload.team)
     if isinstance(payload, PreparePayload):
         margin = int(os.environ.get("DTRAIN_WAIT_MARGIN_S", DEFAULT_MARGIN_S))
         return prepare(payload.spec, platform, region=_region(), margin_s=margin)

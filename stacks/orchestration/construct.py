@@ -22,6 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from dtrain import team_names
 from dtrain.constructs.log_encryption import allow_log_groups_to_encrypt
 from dtrain.constructs.orchestration import event_rules, monitoring, permissions
 from dtrain.constructs.orchestration.functions import (
@@ -39,6 +40,7 @@ from dtrain.constructs.orchestration.nag import acknowledge_orchestration
 from dtrain.constructs.orchestration.props import OrchestrationProps
 from dtrain.constructs.orchestration.workflow import build_definition
 from dtrain.constructs.submitter_policy import submitter_policy
+from dtrain.team_names import DEFAULT_TEAM
 
 LEDGER_GSI = "by_execution"
 # dtrain.orchestration.ledger.OPEN_ROWS_INDEX and WATCH_ATTRIBUTE (tests/lambda/test_ledger_index.py
@@ -68,34 +70,49 @@ class Orchestration(Construct):
             description="dtrain orchestration: job ledger, notifications, state machine logs",
             removal_policy=opts.removal_policy,
         )
+        # A platform with teams (props.team_roles): a state machine and a scientists' policy per
+        # team (dtrain.team_names); None stands for the one implicit team of a platform without.
+        self.teams: tuple[str | None, ...] = tuple(sorted(props.team_roles)) or (None,)
         allow_log_groups_to_encrypt(
             self.key,
             sid="LogsOfThisStackOnly",
-            log_groups=[self.state_machine_log_group_name, f"{self.lambda_log_group_prefix}*"],
+            log_groups=[
+                *(self.team_log_group_name(team) for team in self.teams),
+                f"{self.lambda_log_group_prefix}*",
+            ],
         )
         self.ledger = self._ledger()
         self.topic = self._topic()
         self.functions = self._functions()
         self._allow_lambdas()
-        self.state_machine = self._state_machine()
-        self.task_token_answers = permissions.task_token_answers(self, self.functions, self.state_machine)
+        self.team_state_machines = {team or DEFAULT_TEAM: self._state_machine(team) for team in self.teams}
+        # The one state machine, or the first team's (name order).
+        self.state_machine = next(iter(self.team_state_machines.values()))
+        self.task_token_answers = permissions.task_token_answers(
+            self, self.functions, list(self.team_state_machines.values())
+        )
         self._event_rules()
         self._monitoring()
         # What a scientist needs to run the CLI against this platform: a managed policy the
         # platform team attaches to scientists' roles (stacks/submitter_policy.py; docs/operator.md,
-        # "The scientists' policy").
-        self.submitter_policy = submitter_policy(
-            self,
-            "SubmitterPolicy",
-            orchestration=stack,
-            state_machine_arn=self.state_machine.state_machine_arn,
-            state_machine_name=self.state_machine.state_machine_name,
-            ledger_table_arn=self.ledger.table_arn,
-            ledger_key=self.key,
-            artifacts_bucket=props.artifacts_bucket,
-            data_key=props.data_key,
-            job_name_prefix=opts.job_name_prefix,
-        )
+        # "The scientists' policy"); with teams, one per team, scoped to the team.
+        self.team_policies = {
+            team or DEFAULT_TEAM: submitter_policy(
+                self,
+                "SubmitterPolicy" if team is None else f"Team{team.capitalize()}SubmitterPolicy",
+                orchestration=stack,
+                state_machine_arn=self.team_state_machines[team or DEFAULT_TEAM].state_machine_arn,
+                state_machine_name=self.team_state_machines[team or DEFAULT_TEAM].state_machine_name,
+                ledger_table_arn=self.ledger.table_arn,
+                ledger_key=self.key,
+                artifacts_bucket=props.artifacts_bucket,
+                data_key=props.data_key,
+                job_name_prefix=opts.job_name_prefix,
+                team=team,
+            )
+            for team in self.teams
+        }
+        self.submitter_policy = next(iter(self.team_policies.values()))
         acknowledge_orchestration(self)
         self._outputs()
 
@@ -123,6 +140,10 @@ class Orchestration(Construct):
     @property
     def lambda_log_group_prefix(self) -> str:
         return f"/dtrain/{self.stack_name}/"
+
+    def team_log_group_name(self, team: str | None) -> str:
+        """A team's state machine's log group: the one's name with `-<team>` (None: the one's)."""
+        return self.state_machine_log_group_name + ("" if team is None else f"-{team}")
 
     @property
     def state_machine_log_group_name(self) -> str:
@@ -174,7 +195,9 @@ class Orchestration(Construct):
     def _platform_settings(self) -> dict[str, Any]:
         """What Submit builds requests from (dtrain's PlatformSettings), tokens unresolved."""
         props, opts = self.props, self.options
+        teams = {"teams": sorted(props.team_roles)} if props.team_roles else {}
         return {
+            **teams,
             "region": Stack.of(self).region,
             "role_arn": props.execution_role.role_arn,
             # The execution role may write only under these prefixes (storage/training stacks).
@@ -232,31 +255,48 @@ class Orchestration(Construct):
         props, prefix = self.props, self.options.job_name_prefix
         permissions.grant_ledger(self.functions, self.ledger, self.key)
         permissions.allow_sagemaker(self.functions, prefix)
-        permissions.allow_repack(
-            self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key
-        )
-        permissions.allow_submit_to_create_jobs(self.submit_fn, props.execution_role, props.data_key)
+        if not props.team_roles:
+            permissions.allow_repack(
+                self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key
+            )
+        for team in sorted(props.team_roles):
+            # A team's models live under its own output prefix, named after its jobs.
+            permissions.allow_repack(
+                self.submit_fn,
+                props.artifacts_bucket,
+                f"{team_names.s3_prefix(team)}{props.output_prefix}",
+                team_names.resource_prefix(prefix, team),
+                props.data_key,
+            )
+        roles = [props.team_roles[team] for team in sorted(props.team_roles)] or [props.execution_role]
+        permissions.allow_submit_to_create_jobs(self.submit_fn, roles, props.data_key)
 
-    def _state_machine(self) -> sfn.StateMachine:
+    def _state_machine(self, team: str | None) -> sfn.StateMachine:
+        """The workflow (of `team`: named `<prefix>-<team>`, its Submits told the team)."""
+        suffix = "" if team is None else f"Team{team.capitalize()}"
         log_group = logs.LogGroup(
             self,
-            "StateMachineLogs",
-            log_group_name=self.state_machine_log_group_name,
+            f"{suffix}StateMachineLogs",
+            log_group_name=self.team_log_group_name(team),
             encryption_key=self.key,
             retention=self.options.log_retention,
             removal_policy=self.options.removal_policy,
         )
         state_machine = sfn.StateMachine(
             self,
-            "TrainingWorkflow",
+            f"{suffix}TrainingWorkflow",
+            state_machine_name=(
+                None if team is None else team_names.state_machine_name(self.options.job_name_prefix, team)
+            ),
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(
                 build_definition(
-                    Construct(self, "Workflow"),
+                    Construct(self, f"{suffix}Workflow"),
                     submit_fn=self.submit_fn,
                     finalize_fn=self.finalize_fn,
                     topic=self.topic,
                     tuning=self.options.tuning,
+                    team=team,
                 )
             ),
             tracing_enabled=True,
@@ -273,7 +313,9 @@ class Orchestration(Construct):
     def _event_rules(self) -> None:
         prefix = self.options.job_name_prefix
         self.job_state_rules = event_rules.job_state_rules(self, self.job_events_fn, prefix)
-        self.abort_rule = event_rules.execution_end_rule(self, self.abort_fn, self.state_machine)
+        self.abort_rule = event_rules.execution_end_rule(
+            self, self.abort_fn, list(self.team_state_machines.values())
+        )
         self.reconcile_rule = event_rules.reconcile_schedule(
             self, self.reconcile_fn, self.options.reconcile_every
         )
@@ -312,5 +354,18 @@ class Orchestration(Construct):
             self,
             "SubmitterPolicyArn",
             value=self.submitter_policy.managed_policy_arn,
-            description="Attach to scientists' roles: what dtrain submit|status|list|logs|stop needs",
+            description="Attach to scientists' roles: what dtrain submit|status|list|logs|stop needs"
+            + (" (the first team's)" if self.props.team_roles else ""),
         )
+        for team in sorted(self.props.team_roles):
+            CfnOutput(
+                self,
+                team_names.output_id(team, "StateMachineArn"),
+                value=self.team_state_machines[team].state_machine_arn,
+            )
+            CfnOutput(
+                self,
+                team_names.output_id(team, "SubmitterPolicyArn"),
+                value=self.team_policies[team].managed_policy_arn,
+                description=f"Attach to team {team}'s scientists' roles (its SSO permission set)",
+            )

@@ -4,6 +4,8 @@ reconcile schedule."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -42,8 +44,9 @@ def job_state_rules(
 
 
 def execution_end_rule(
-    scope: Construct, abort_fn: lambda_.IFunction, state_machine: sfn.IStateMachine
+    scope: Construct, abort_fn: lambda_.IFunction, state_machines: Sequence[sfn.IStateMachine]
 ) -> events.Rule:
+    """One rule for the platform's state machines (one, or one per team)."""
     return events.Rule(
         scope,
         "ExecutionAbortedOrTimedOut",
@@ -55,7 +58,7 @@ def execution_end_rule(
                 # FAILED: a job created before Submit errored; SUCCEEDED: a sweep item whose
                 # Submit failed after creating its job. Reconcile stops what a lost event misses.
                 "status": list(EXECUTION_ENDED_STATUSES),
-                "stateMachineArn": [state_machine.state_machine_arn],
+                "stateMachineArn": [sm.state_machine_arn for sm in state_machines],
             },
         ),
         targets=[targets.LambdaFunction(abort_fn, retry_attempts=RETRY_ATTEMPTS)],

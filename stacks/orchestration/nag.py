@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import aws_iam as iam
 
+from dtrain import team_names
 from dtrain.constructs.orchestration.permissions import arn_types_called_by
 from dtrain.constructs.submitter_policy import SCIENTIST_DESCRIBES
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
@@ -78,9 +80,13 @@ _HOSTED_PREFIX_REASON = (
 )
 
 
-def _sagemaker_prefix_ack(orchestration: Orchestration, arn_type: str) -> Acknowledgment:
-    """The wildcard of one SageMaker ARN type on the platform's prefix (lower-cased, as in ARNs)."""
-    stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix
+def _sagemaker_prefix_ack(
+    orchestration: Orchestration, arn_type: str, team: str | None = None
+) -> Acknowledgment:
+    """The wildcard of one SageMaker ARN type on the platform's prefix (lower-cased, as in ARNs);
+    `team`: on the team's prefix `<prefix>-<team>` (its scientists' policy)."""
+    stack = Stack.of(orchestration)
+    prefix = team_names.resource_prefix(orchestration.options.job_name_prefix, team)
     reason = _JOB_PREFIX_REASONS.get(arn_type, _HOSTED_PREFIX_REASON)
     return _ack(
         f"IAM5[Resource::{_arn_head(stack, 'sagemaker')}:{arn_type}/{prefix.lower()}-*]",
@@ -98,12 +104,7 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         "Queries of the ledger's own global secondary index (by_execution); the wildcard covers the "
         "indexes of this one table only.",
     )
-    sm_logical = stack.get_logical_id(o.state_machine.node.default_child)  # type: ignore[arg-type]
-    executions = _ack(
-        f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
-        "Reconcile reads the status of executions of this one state machine; execution names are only "
-        "known at run time.",
-    )
+    executions = {team: _executions_ack(o, team) for team in o.team_state_machines}
     for part, fn in zip(o.functions.PARTS, o.functions.all, strict=True):
         acks = [XRAY, *KMS_ACTIONS, ledger_index]
         # The SageMaker ARN types this Lambda's statements name (permissions.allow_sagemaker).
@@ -111,7 +112,7 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
-    Validations.of(o.task_token_answers).acknowledge(executions)
+    Validations.of(o.task_token_answers).acknowledge(*executions.values())
     invoke_versions = [
         _ack(
             f"IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
@@ -120,19 +121,37 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         )
         for fn in (o.submit_fn, o.finalize_fn)
     ]
-    Validations.of(o.state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
+    for state_machine in o.team_state_machines.values():
+        Validations.of(state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
     if o.submit_fn.role is not None:
-        Validations.of(o.submit_fn.role).acknowledge(*_repack_acks(o, prefix))
-    _acknowledge_submitter_policy(
-        o,
-        ledger_index,
-        # The job kinds the scientists' policy describes (the endpoints it also invokes).
-        *(
-            _sagemaker_prefix_ack(o, KINDS[kind].arn_type)
-            for kinds in SCIENTIST_DESCRIBES.values()
-            for kind in kinds
-        ),
-        executions,
+        for team in o.props.team_roles or (None,):
+            Validations.of(o.submit_fn.role).acknowledge(*_repack_acks(o, prefix, team))
+    for key, policy in o.team_policies.items():
+        team = None if key not in o.props.team_roles else key
+        _acknowledge_submitter_policy(
+            o,
+            policy,
+            team,
+            # A team's policy has no ledger statement (task tokens).
+            *([ledger_index] if team is None else []),
+            # The job kinds the scientists' policy describes (the endpoints it also invokes).
+            *(
+                _sagemaker_prefix_ack(o, KINDS[kind].arn_type, team)
+                for kinds in SCIENTIST_DESCRIBES.values()
+                for kind in kinds
+            ),
+            executions[key],
+        )
+
+
+def _executions_ack(o: Orchestration, team: str) -> Acknowledgment:
+    """The executions of one state machine (the one, or a team's)."""
+    stack = Stack.of(o)
+    sm_logical = stack.get_logical_id(o.team_state_machines[team].node.default_child)  # type: ignore[arg-type]
+    return _ack(
+        f"IAM5[Resource::{_arn_head(stack, 'states')}:execution:<{sm_logical}.Name>:*]",
+        "Reconcile reads the status of executions of this one state machine; execution names are only "
+        "known at run time.",
     )
 
 
@@ -147,13 +166,14 @@ def _bucket_ref(orchestration: Orchestration) -> str:
     )
 
 
-def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgment]:
+def _repack_acks(orchestration: Orchestration, prefix: str, team: str | None) -> list[Acknowledgment]:
     """The `model` phase's repack (OrchestrationStack._allow_repack): one object name per job,
-    the job's name known only at run time; the code's, per execution."""
+    the job's name known only at run time; the code's, per execution (`team`: under its prefix)."""
     from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN
 
     bucket_ref = _bucket_ref(orchestration)
-    output = orchestration.output_prefix
+    output = f"{team_names.s3_prefix(team)}{orchestration.output_prefix}"
+    prefix = team_names.resource_prefix(prefix, team)
     return [
         _ack(
             f"IAM5[Resource::{bucket_ref}/{output}/{prefix}-*/output/{REPACKED_ARCHIVE}]",
@@ -173,10 +193,12 @@ def _repack_acks(orchestration: Orchestration, prefix: str) -> list[Acknowledgme
     ]
 
 
-def _acknowledge_submitter_policy(orchestration: Orchestration, *shared: Acknowledgment) -> None:
+def _acknowledge_submitter_policy(
+    orchestration: Orchestration, policy: iam.ManagedPolicy, team: str | None, *shared: Acknowledgment
+) -> None:
     """The scientists' policy (stacks/submitter_policy.py) names the same run-time resources as
-    the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below."""
-    from dtrain.constructs.storage_stack import JOBS_PREFIX
+    the Lambdas' (ledger index, job-name prefixes, executions) plus the ones below; a team's
+    under its own prefixes (dtrain.team_names)."""
     from dtrain.constructs.training_stack import (
         INFERENCE_CODE_PATTERN,
         PROCESSING_CODE_PATTERN,
@@ -185,30 +207,32 @@ def _acknowledge_submitter_policy(orchestration: Orchestration, *shared: Acknowl
         SOURCE_TARBALL_PATTERN,
     )
 
-    stack, prefix = Stack.of(orchestration), orchestration.options.job_name_prefix.lower()
+    stack = Stack.of(orchestration)
+    prefix = team_names.resource_prefix(orchestration.options.job_name_prefix, team)
+    own, jobs = team_names.s3_prefix(team), team_names.jobs_prefix(team)
     bucket_ref = _bucket_ref(orchestration)
-    Validations.of(orchestration.submitter_policy).acknowledge(
+    Validations.of(policy).acknowledge(
         *shared,
         _ack(
-            f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
+            f"IAM5[Resource::{bucket_ref}/{own}{INFERENCE_CODE_PATTERN}]",
             "`dtrain submit` uploads a deploy/transform block's local inference code to "
             "<execution>/source/inference/sourcedir.tar.gz (execution chosen at submit time); put only.",
         ),
         *(
             _ack(
-                f"IAM5[Resource::{bucket_ref}/{JOBS_PREFIX}/{prefix}-*/{model}]",
+                f"IAM5[Resource::{bucket_ref}/{jobs}/{prefix}-*/{model}]",
                 "The scientist downloads the platform's trained or repacked model.tar.gz (issue 29 finding "
                 "7): job names are made per execution at run time; get only, that file name only.",
             )
             for model in ("output/model.tar.gz", REPACKED_ARCHIVE)
         ),
         _ack(
-            f"IAM5[Resource::{bucket_ref}/{SOURCE_TARBALL_PATTERN}]",
+            f"IAM5[Resource::{bucket_ref}/{own}{SOURCE_TARBALL_PATTERN}]",
             "`dtrain submit` uploads a local source_dir to <execution>/source/sourcedir.tar.gz, an "
             "execution name chosen at submit time; put only, and only that file name.",
         ),
         _ack(
-            f"IAM5[Resource::{bucket_ref}/{PROCESSING_CODE_PATTERN}]",
+            f"IAM5[Resource::{bucket_ref}/{own}{PROCESSING_CODE_PATTERN}]",
             "`dtrain submit` uploads a spec's local processing script to <execution>/source/processing/, "
             "an execution name chosen at submit time; put only, under that folder only.",
         ),

@@ -43,9 +43,10 @@ def task_input(payload: type[Payload], /, **bound: Any) -> sfn.TaskInput:
     return sfn.TaskInput.from_object(payload_object(payload, **bound))
 
 
-def prepare_input() -> sfn.TaskInput:
-    """Submit's `prepare`: the whole execution input is the spec."""
-    return task_input(runtime.PreparePayload, phase="prepare", spec=sfn.JsonPath.entire_payload)
+def prepare_input(team: str | None = None) -> sfn.TaskInput:
+    """Submit's `prepare`: the whole execution input is the spec. `team`: the team whose state
+    machine this is (a literal of the definition; None on a platform without teams)."""
+    return task_input(runtime.PreparePayload, phase="prepare", spec=sfn.JsonPath.entire_payload, team=team)
 
 
 def submit_input(
@@ -56,6 +57,7 @@ def submit_input(
     item_index: Any = None,
     overrides: Any = None,
     is_sweep_item: bool | None = None,
+    team: str | None = None,
 ) -> sfn.TaskInput:
     """Submit's `process` and `submit` (waitForTaskToken)."""
     return task_input(
@@ -72,10 +74,13 @@ def submit_input(
         item_index=item_index,
         overrides=overrides,
         is_sweep_item=is_sweep_item,
+        team=team,
     )
 
 
-def hosting_input(phase: str, *, model: Any = None, task_token: str | None = None) -> sfn.TaskInput:
+def hosting_input(
+    phase: str, *, model: Any = None, task_token: str | None = None, team: str | None = None
+) -> sfn.TaskInput:
     """Submit's `model`, `deploy` and `transform`, after training (or a sweep's ranking)."""
     return task_input(
         runtime.HostingPayload,
@@ -87,6 +92,7 @@ def hosting_input(phase: str, *, model: Any = None, task_token: str | None = Non
         execution_start=EXECUTION_START,
         model=model,
         task_token=task_token,
+        team=team,
     )
 
 

@@ -204,13 +204,14 @@ def allow_repack(
 
 
 def allow_submit_to_create_jobs(
-    submit: lambda_.Function, execution_role: iam.IRole, data_key: kms.IKey
+    submit: lambda_.Function, execution_roles: Sequence[iam.IRole], data_key: kms.IKey
 ) -> None:
-    """What CreateTrainingJob (and the other creates) check of the caller besides the action."""
+    """What CreateTrainingJob (and the other creates) check of the caller besides the action.
+    `execution_roles`: the platform's one role, or each team's (Submit passes the team's)."""
     submit.add_to_role_policy(
         iam.PolicyStatement(
             actions=["iam:PassRole"],
-            resources=[execution_role.role_arn],
+            resources=[role.role_arn for role in execution_roles],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
     )
@@ -232,15 +233,17 @@ def allow_submit_to_create_jobs(
 
 
 def task_token_answers(
-    scope: Construct, functions: OrchestrationFunctions, state_machine: sfn.StateMachine
+    scope: Construct, functions: OrchestrationFunctions, state_machines: Sequence[sfn.StateMachine]
 ) -> iam.Policy:
     """Token answers and execution lookups: a separate policy, so the Lambdas do not depend
-    on the state machine that depends on them (no circular reference)."""
+    on the state machine that depends on them (no circular reference). One state machine, or
+    one per team."""
     stack = Stack.of(scope)
-    executions = (
+    executions = [
         f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:"
         f"{state_machine.state_machine_name}:*"
-    )
+        for state_machine in state_machines
+    ]
     return iam.Policy(
         scope,
         "TaskTokenAnswers",
@@ -248,9 +251,9 @@ def task_token_answers(
         statements=[
             iam.PolicyStatement(
                 actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
-                resources=[state_machine.state_machine_arn],
+                resources=[state_machine.state_machine_arn for state_machine in state_machines],
             ),
-            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions]),
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=executions),
         ],
     )
 

@@ -70,3 +70,8 @@ class OrchestrationProps:
     output_prefix: str = "jobs"
     checkpoint_prefix: str = "jobs"
     options: OrchestrationOptions = field(default_factory=OrchestrationOptions)
+    # A platform with teams: each team's execution role by team name (dtrain.team_names). Each
+    # team then gets its own state machine `<prefix>-<team>` and scientists' policy, and
+    # `execution_role` is only the base the Lambdas' settings name (for_team derives each
+    # team's). Empty: no teams, the one state machine and policy of today.
+    team_roles: Mapping[str, iam.IRole] = field(default_factory=dict)

@@ -128,9 +128,10 @@ class _Workflow:
         finalize_fn: lambda_.IFunction,
         topic: sns.ITopic,
         tuning: WorkflowTuning,
+        team: str | None = None,
     ) -> None:
         self.scope, self.submit_fn, self.finalize_fn = scope, submit_fn, finalize_fn
-        self.topic, self.tuning = topic, tuning
+        self.topic, self.tuning, self.team = topic, tuning, team
         self.describe_failure = self._failure_path()
 
     def invoke(
@@ -227,6 +228,7 @@ class _Workflow:
             item_index=sfn.JsonPath.number_at("$.index") if item else None,
             overrides=sfn.JsonPath.object_at("$.overrides") if item else None,
             is_sweep_item=True if item else None,
+            team=self.team,
         )
         return self.wait_for_callback(
             state_id,
@@ -283,7 +285,7 @@ class _Workflow:
             self.scope,
             "CreateModel",
             lambda_function=self.submit_fn,
-            payload=payloads.hosting_input("model"),
+            payload=payloads.hosting_input("model", team=self.team),
             payload_response_only=True,
             retry_on_service_exceptions=False,
             result_path="$.model",
@@ -293,7 +295,10 @@ class _Workflow:
             self.wait_for_callback(
                 state_id,
                 payloads.hosting_input(
-                    phase, model=sfn.JsonPath.object_at("$.model"), task_token=sfn.JsonPath.task_token
+                    phase,
+                    model=sfn.JsonPath.object_at("$.model"),
+                    task_token=sfn.JsonPath.task_token,
+                    team=self.team,
                 ),
                 timeout_path="$.plan.hosting.timeout_seconds",
                 result_path="$.hosting",
@@ -327,14 +332,17 @@ def build_definition(
     finalize_fn: lambda_.IFunction,
     topic: sns.ITopic,
     tuning: WorkflowTuning,
+    team: str | None = None,
 ) -> sfn.IChainable:
-    """The definition of the module docstring's picture: its states (_Workflow), wired."""
-    w = _Workflow(scope, submit_fn=submit_fn, finalize_fn=finalize_fn, topic=topic, tuning=tuning)
+    """The definition of the module docstring's picture: its states (_Workflow), wired. `team`:
+    the team whose state machine this is, passed to every Submit as a literal (a platform with
+    teams has one state machine per team; None: the one state machine of a platform without)."""
+    w = _Workflow(scope, submit_fn=submit_fn, finalize_fn=finalize_fn, topic=topic, tuning=tuning, team=team)
     # The state becomes {"plan": ...}: the execution input (a sweep's every override) is not
     # carried on beside the plan, which holds the overrides once (issue 26 finding 7; Step
     # Functions holds a state's input and output to 256 KiB each).
     prepare = w.invoke(
-        "Prepare", submit_fn, payloads.prepare_input(), "$", {"plan": sfn.JsonPath.entire_payload}
+        "Prepare", submit_fn, payloads.prepare_input(team), "$", {"plan": sfn.JsonPath.entire_payload}
     )
     submit = w.submit_step("Submit", plan_path="$.plan", item=False)
     finalize = w.invoke("Finalize", finalize_fn, payloads.finalize_job_input(), "$.final")
