@@ -1,0 +1,343 @@
+"""The cross-team matrix of issue 29: each row is one action a team's principal (a scientist
+holding only the team's deployed scientists' policy, or the team's execution role) makes, once
+on its own team's resource and once on the other team's. The emulator's policy engine decides
+(Authorizer.authorize_call: the same checks the emulator makes of a real call), so a denial is
+AWS's AccessDenied from the deployed policies, never a check of ours.
+
+Used by tests/e2e/test_teams.py (asserts every row) and benchmarks/team_isolation.py (prints the
+table for the closing note). `expected_own` is "allowed" where the team's own principal does the
+action itself; "AccessDenied" where no team principal holds the action at all (the ledger, task
+tokens, endpoint updates and deletes: the platform's Lambdas do those for the team's state
+machine).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dtrain.emulator import Emulator
+from dtrain.emulator.authz.authorizer import AccessDenied, Principal
+from dtrain.emulator.authz.calls import Check
+from dtrain.team_names import output_id, scientists_policy_name
+
+ORCHESTRATION = "DtrainOrchestration"
+TEAMS = ("vision", "nlp")
+ACTOR = "vision"  # the team whose principals act; the other team's resources are the targets
+
+
+@dataclass
+class TeamPlatform:
+    """The deployed two-team platform and what the rows name: per team its state machine, role,
+    a waiting execution (its ARN, job and task token) and its scientists' policy."""
+
+    emu: Emulator
+    assembly: Path
+    data_bucket: str
+    artifacts_bucket: str
+    ledger_table: str
+    waiting: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, emu: Emulator, assembly: Path) -> TeamPlatform:
+        settings = json.loads(emu.output("PlatformSettings"))
+        platform = cls(
+            emu=emu,
+            assembly=assembly,
+            data_bucket=settings["data_s3_uri"].removeprefix("s3://").split("/")[0],
+            artifacts_bucket=emu.output("ArtifactsBucketName"),
+            ledger_table=emu.output("LedgerTableName"),
+        )
+        for team in TEAMS:
+            platform.waiting[team] = platform._start_waiting(team)
+        return platform
+
+    def _start_waiting(self, team: str) -> dict[str, str]:
+        """An execution of the team left waiting for its job (its task token in the ledger)."""
+        spec = {
+            "framework": "pytorch",
+            "estimator": {
+                "entry_point": "train_ddp.py",
+                "image_uri": "ddp",
+                "instance_type": "ml.g5.12xlarge",
+                "instance_count": 1,
+                "max_run": 3600,
+            },
+            "inputs": {"train": f"s3://{self.data_bucket}/teams/{team}/cifar10/train"},
+        }
+        arn = self.emu.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn(team), name=f"waiting-{team}", input=json.dumps(spec)
+        )["executionArn"]
+        (job,) = self.emu.jobs_of(arn)
+        deadline = time.monotonic() + 30
+        while True:
+            rows = [r for r in self.emu.ledger().find_by_execution(arn) if r.job_name == job]
+            if rows and rows[0].task_token:
+                return {"execution_arn": arn, "job": job, "token": rows[0].task_token}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no task token for {job}")
+            time.sleep(0.05)
+
+    def state_machine_arn(self, team: str) -> str:
+        return self.emu.output(output_id(team, "StateMachineArn"))
+
+    def role_arn(self, team: str) -> str:
+        return self.emu.output_of("DtrainTraining", output_id(team, "ExecutionRoleArn"))
+
+    def policy_document(self, team: str) -> dict[str, Any]:
+        iam = self.emu.client("iam")
+        name = scientists_policy_name("dtrain", team)
+        (policy,) = [p for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == name]
+        version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        return dict(json.loads(document) if isinstance(document, str) else document)
+
+    def scientist(self, team: str) -> Principal:
+        """A scientist of `team`: an IAM user holding only the team's deployed policy."""
+        document = json.dumps(self.policy_document(team))
+        return Principal(
+            f"arn:aws:iam::{self.emu.account}:user/{team}-scientist",
+            policies=((f"{team}-scientists", document),),
+        )
+
+    def execution_role(self, team: str) -> Principal:
+        return Principal(self.role_arn(team), session="job")
+
+
+# What a row's call is: (service, operation, params) for `target`'s resource, or a bare IAM check.
+Call = Callable[[TeamPlatform, str], tuple[str, str, dict[str, Any]] | Check]
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    action: str
+    actor: str  # "scientist" or "execution role"
+    call: Call
+    expected_own: str = "allowed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    got: str  # "allowed" or "AccessDenied"
+    code: str = ""
+    message: str = ""
+
+
+def _execution(p: TeamPlatform, team: str) -> str:
+    return p.waiting[team]["execution_arn"]
+
+
+def _job(p: TeamPlatform, team: str) -> str:
+    return p.waiting[team]["job"]
+
+
+def matrix_rows() -> list[Row]:
+    sfn, s3, sm = "stepfunctions", "s3", "sagemaker"
+    scientist, role = "scientist", "execution role"
+    no_team = "AccessDenied"
+    return [
+        Row(
+            "start",
+            "StartExecution on its state machine",
+            scientist,
+            lambda p, t: (sfn, "StartExecution", {"stateMachineArn": p.state_machine_arn(t), "input": "{}"}),
+        ),
+        Row(
+            "describe",
+            "DescribeExecution of its execution",
+            scientist,
+            lambda p, t: (sfn, "DescribeExecution", {"executionArn": _execution(p, t)}),
+        ),
+        Row(
+            "stop",
+            "StopExecution of its execution",
+            scientist,
+            lambda p, t: (sfn, "StopExecution", {"executionArn": _execution(p, t)}),
+        ),
+        Row(
+            "history",
+            "GetExecutionHistory of its execution",
+            scientist,
+            lambda p, t: (sfn, "GetExecutionHistory", {"executionArn": _execution(p, t)}),
+        ),
+        Row(
+            "list",
+            "ListExecutions of its state machine",
+            scientist,
+            lambda p, t: (sfn, "ListExecutions", {"stateMachineArn": p.state_machine_arn(t)}),
+        ),
+        Row(
+            "ledger-get",
+            "GetItem of its ledger row (holds the task token)",
+            scientist,
+            lambda p, t: (
+                "dynamodb",
+                "GetItem",
+                {"TableName": p.ledger_table, "Key": {"job_name": {"S": _job(p, t)}}},
+            ),
+            expected_own=no_team,
+        ),
+        Row(
+            "ledger-scan",
+            "Scan of the ledger",
+            scientist,
+            lambda p, t: ("dynamodb", "Scan", {"TableName": p.ledger_table}),
+            expected_own=no_team,
+        ),
+        Row(
+            "task-token",
+            "SendTaskSuccess with its execution's task token",
+            scientist,
+            lambda p, t: (sfn, "SendTaskSuccess", {"taskToken": p.waiting[t]["token"], "output": "{}"}),
+            expected_own=no_team,
+        ),
+        Row(
+            "logs",
+            "GetLogEvents of its training job's stream",
+            scientist,
+            lambda p, t: (
+                "logs",
+                "GetLogEvents",
+                {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": f"{_job(p, t)}/algo-1-1"},
+            ),
+        ),
+        Row(
+            "put-source",
+            "PutObject of its execution's source archive",
+            scientist,
+            lambda p, t: (
+                s3,
+                "PutObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/run-x/source/sourcedir.tar.gz"},
+            ),
+        ),
+        Row(
+            "get-model",
+            "GetObject of its trained model.tar.gz",
+            scientist,
+            lambda p, t: (
+                s3,
+                "GetObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/jobs/{_job(p, t)}/output/model.tar.gz"},
+            ),
+        ),
+        Row(
+            "describe-job",
+            "DescribeTrainingJob of its job",
+            scientist,
+            lambda p, t: (sm, "DescribeTrainingJob", {"TrainingJobName": _job(p, t)}),
+        ),
+        Row(
+            "invoke",
+            "InvokeEndpoint of its endpoint",
+            scientist,
+            lambda p, t: (
+                "sagemaker-runtime",
+                "InvokeEndpoint",
+                {"EndpointName": f"dtrain-{t}-serve", "Body": b"{}"},
+            ),
+        ),
+        Row(
+            "update-endpoint",
+            "UpdateEndpoint of its endpoint",
+            scientist,
+            lambda p, t: (
+                sm,
+                "UpdateEndpoint",
+                {"EndpointName": f"dtrain-{t}-serve", "EndpointConfigName": "c"},
+            ),
+            expected_own=no_team,
+        ),
+        Row(
+            "delete-endpoint",
+            "DeleteEndpoint of its endpoint",
+            scientist,
+            lambda p, t: (sm, "DeleteEndpoint", {"EndpointName": f"dtrain-{t}-serve"}),
+            expected_own=no_team,
+        ),
+        Row(
+            "pass-role",
+            "iam:PassRole of its execution role to SageMaker",
+            scientist,
+            lambda p, t: Check(
+                "iam:PassRole", p.role_arn(t), context=(("iam:PassedToService", "sagemaker.amazonaws.com"),)
+            ),
+        ),
+        Row(
+            "job-reads-data",
+            "a job reads its data (GetObject)",
+            role,
+            lambda p, t: (
+                s3,
+                "GetObject",
+                {"Bucket": p.data_bucket, "Key": f"teams/{t}/cifar10/train/part-0"},
+            ),
+        ),
+        Row(
+            "job-lists-data",
+            "a job lists its data (ListObjectsV2)",
+            role,
+            lambda p, t: (s3, "ListObjectsV2", {"Bucket": p.data_bucket, "Prefix": f"teams/{t}/cifar10/"}),
+        ),
+        Row(
+            "job-reads-source",
+            "a job reads its source archive",
+            role,
+            lambda p, t: (
+                s3,
+                "GetObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/run-x/source/sourcedir.tar.gz"},
+            ),
+        ),
+        Row(
+            "job-writes-output",
+            "a job writes its model output",
+            role,
+            lambda p, t: (
+                s3,
+                "PutObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/jobs/{_job(p, t)}/output/model.tar.gz"},
+            ),
+        ),
+        Row(
+            "job-writes-logs",
+            "a job writes its log stream",
+            role,
+            lambda p, t: (
+                "logs",
+                "PutLogEvents",
+                {
+                    "logGroupName": "/aws/sagemaker/TrainingJobs",
+                    "logStreamName": f"{_job(p, t)}/algo-1-1",
+                    "logEvents": [],
+                },
+            ),
+        ),
+    ]
+
+
+def _decide(p: TeamPlatform, row: Row, target: str) -> Outcome:
+    principal = p.scientist(ACTOR) if row.actor == "scientist" else p.execution_role(ACTOR)
+    call = row.call(p, target)
+    authz = p.emu.authz
+    assert authz is not None, "the emulator must enforce IAM"
+    try:
+        if isinstance(call, Check):
+            authz.check(principal, call, "iam")
+        else:
+            service, operation, params = call
+            authz.authorize_call(principal, service, operation, params, p.emu.region)
+    except AccessDenied as denied:
+        return Outcome("AccessDenied", denied.code, denied.message)
+    return Outcome("allowed")
+
+
+def run_row(p: TeamPlatform, row: Row) -> tuple[Outcome, Outcome]:
+    """The row's action on the actor's own team's resource, then on the other team's."""
+    other = next(team for team in TEAMS if team != ACTOR)
+    return _decide(p, row, ACTOR), _decide(p, row, other)

@@ -1,0 +1,99 @@
+"""Two teams on one platform (issue 29): the app synthesized with teams vision and nlp, deployed
+into the emulator with IAM enforced. Each team runs its own job side by side, and a matrix of
+cross-team actions is denied by the policy engine (AccessDenied from the deployed policies, not
+a check of ours) while the same action on the team's own resource is allowed.
+
+Slow on purpose, and shared: one synth of the whole app with two teams (~45 s on 2 busy cores)
+and one deploy serve every test of the module; the matrix is one table (tests/e2e/team_matrix.py,
+which benchmarks/team_isolation.py prints as the closing note's figure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dtrain.emulator import Emulator
+from dtrain.team_names import output_id
+from tests.e2e.team_matrix import ORCHESTRATION, TEAMS, TeamPlatform, matrix_rows, run_row
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def teams_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamPlatform]:
+    from dtrain.emulator.platform_app import synth_for_emulator
+
+    assembly = synth_for_emulator(
+        tmp_path_factory.mktemp("teams") / "cdk.out", {"teams": {team: {} for team in TEAMS}}
+    )
+    with Emulator(assembly, announce=False, enforce=True, orchestration_stack=ORCHESTRATION) as emu:
+        yield TeamPlatform.of(emu, assembly)
+
+
+def test_the_templates_give_each_team_its_own_role_state_machine_and_policy(
+    teams_platform: TeamPlatform,
+) -> None:
+    p = teams_platform
+    for team in TEAMS:
+        assert p.state_machine_arn(team).endswith(f":stateMachine:dtrain-{team}")
+        assert p.role_arn(team).endswith(f":role/dtrain-{team}-execution")
+        policy = p.policy_document(team)
+        text = json.dumps(policy)
+        # No ledger statement: task tokens are out of every team scientist's reach.
+        assert "dynamodb:" not in text
+        other = next(t for t in TEAMS if t != team)
+        assert f"dtrain-{other}" not in text and f"teams/{other}/" not in text
+    settings = json.loads(p.emu.output("PlatformSettings"))
+    assert settings["teams"] == sorted(TEAMS)
+    # Without teams the app's outputs are today's; with teams each team has its own.
+    assert p.emu.output(output_id("vision", "SubmitterPolicyArn")).endswith("policy/dtrain-vision-scientists")
+
+
+def test_each_team_runs_its_own_job_under_its_own_names(teams_platform: TeamPlatform, make_spec: Any) -> None:
+    p = teams_platform
+    runs = {}
+    for team in TEAMS:
+        spec = make_spec()
+        spec["inputs"] = {"train": f"s3://{p.data_bucket}/teams/{team}/cifar10/train"}
+        runs[team] = p.emu.client("stepfunctions").start_execution(
+            stateMachineArn=p.state_machine_arn(team), name=f"run-{team}", input=json.dumps(spec)
+        )["executionArn"]
+    for team, arn in runs.items():
+        (job,) = p.emu.jobs_of(arn)
+        assert job.startswith(f"dtrain-{team}-")
+        request = p.emu.sagemaker.jobs[job].request
+        assert request["RoleArn"] == p.role_arn(team)
+        assert request["OutputDataConfig"]["S3OutputPath"].startswith(
+            f"s3://{p.artifacts_bucket}/teams/{team}/jobs"
+        )
+        p.emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
+        desc = p.emu.wait_execution(arn)
+        assert desc["status"] == "SUCCEEDED", (team, desc.get("error"), desc.get("cause"))
+
+
+def test_a_spec_naming_another_team_s_data_is_refused_by_submit_in_one_line(
+    teams_platform: TeamPlatform, make_spec: Any
+) -> None:
+    p = teams_platform
+    spec = make_spec()
+    spec["inputs"] = {"train": f"s3://{p.data_bucket}/teams/nlp/cifar10/train"}
+    arn = p.emu.client("stepfunctions").start_execution(
+        stateMachineArn=p.state_machine_arn("vision"), name="vision-reads-nlp", input=json.dumps(spec)
+    )["executionArn"]
+    desc = p.emu.wait_execution(arn)
+    assert desc["status"] == "FAILED"
+    assert "inputs.train" in desc["cause"] and "names team nlp's data" in desc["cause"], desc["cause"]
+
+
+@pytest.mark.parametrize("row", matrix_rows(), ids=lambda row: row.id)
+def test_cross_team_action_is_denied_by_policy_and_the_own_team_s_is_allowed(
+    teams_platform: TeamPlatform, row: Any
+) -> None:
+    own, cross = run_row(teams_platform, row)
+    assert own.got == row.expected_own, own
+    assert cross.got == "AccessDenied", cross
+    assert cross.code in ("AccessDenied", "AccessDeniedException"), cross
