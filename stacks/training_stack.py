@@ -301,7 +301,8 @@ class TrainingStack(Stack):
         self, role: iam.Role, config: DtrainConfig, key: kms.IKey, team: str | None
     ) -> None:
         """Encrypted volumes, the jobs' log streams and metrics, and hosting what they trained;
-        a team's role writes only its own jobs' streams and its own endpoints' log groups."""
+        a team's role writes only its own jobs' streams and its own endpoints' log groups.
+        Long because it is one flat list of statements, each with the AWS rule it follows."""
         names = team_names.resource_prefix(config.job_name_prefix, team)
         # EBS attaches encrypted training volumes through a grant it creates for the instance.
         role.add_to_policy(

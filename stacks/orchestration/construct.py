@@ -54,6 +54,8 @@ class Orchestration(Construct):
     keep OrchestrationStack's logical ids (CDK leaves a "Default" id out of them)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: OrchestrationProps) -> None:
+        """Long because it is the wiring in the order the parts depend on each other: key, ledger,
+        topic, Lambdas, state machines (one, or one per team), grants, rules, policies."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         opts = props.options

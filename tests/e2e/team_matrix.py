@@ -54,6 +54,12 @@ class TeamPlatform:
         )
         for team in TEAMS:
             platform.waiting[team] = platform._start_waiting(team)
+            # The objects the rows read exist (as the emulator's own caller), so that S3's call
+            # of KMS with the reader's permissions is decided too (the bucket's default key).
+            s3 = emu.client("s3")
+            s3.put_object(Bucket=platform.data_bucket, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
+            for key in (f"teams/{team}/jobs/{platform.waiting[team]['job']}/output/model.tar.gz",):
+                s3.put_object(Bucket=platform.artifacts_bucket, Key=key, Body=b"x")
         return platform
 
     def _start_waiting(self, team: str) -> dict[str, str]:
@@ -233,6 +239,31 @@ def matrix_rows() -> list[Row]:
             lambda p, t: (sm, "DescribeTrainingJob", {"TrainingJobName": _job(p, t)}),
         ),
         Row(
+            "describe-processing",
+            "DescribeProcessingJob of its processing job",
+            scientist,
+            lambda p, t: (sm, "DescribeProcessingJob", {"ProcessingJobName": f"dtrain-{t}-prep"}),
+        ),
+        Row(
+            "describe-endpoint",
+            "DescribeEndpoint of its endpoint",
+            scientist,
+            lambda p, t: (sm, "DescribeEndpoint", {"EndpointName": f"dtrain-{t}-serve"}),
+        ),
+        Row(
+            "processing-logs",
+            "GetLogEvents of its processing job's stream",
+            scientist,
+            lambda p, t: (
+                "logs",
+                "GetLogEvents",
+                {
+                    "logGroupName": "/aws/sagemaker/ProcessingJobs",
+                    "logStreamName": f"dtrain-{t}-prep/algo-1-1",
+                },
+            ),
+        ),
+        Row(
             "invoke",
             "InvokeEndpoint of its endpoint",
             scientist,
@@ -305,6 +336,40 @@ def matrix_rows() -> list[Row]:
             ),
         ),
         Row(
+            "job-lists-output",
+            "a job lists its output prefix (ListObjectsV2)",
+            role,
+            lambda p, t: (s3, "ListObjectsV2", {"Bucket": p.artifacts_bucket, "Prefix": f"teams/{t}/jobs/"}),
+        ),
+        Row(
+            "processing-writes-logs",
+            "a processing job writes its log stream",
+            role,
+            lambda p, t: (
+                "logs",
+                "PutLogEvents",
+                {
+                    "logGroupName": "/aws/sagemaker/ProcessingJobs",
+                    "logStreamName": f"dtrain-{t}-prep/algo-1-1",
+                    "logEvents": [],
+                },
+            ),
+        ),
+        Row(
+            "endpoint-writes-logs",
+            "its endpoint writes its log group",
+            role,
+            lambda p, t: (
+                "logs",
+                "PutLogEvents",
+                {
+                    "logGroupName": f"/aws/sagemaker/Endpoints/dtrain-{t}-serve",
+                    "logStreamName": "AllTraffic/i-0",
+                    "logEvents": [],
+                },
+            ),
+        ),
+        Row(
             "job-writes-logs",
             "a job writes its log stream",
             role,
@@ -321,8 +386,9 @@ def matrix_rows() -> list[Row]:
     ]
 
 
-def _decide(p: TeamPlatform, row: Row, target: str) -> Outcome:
-    principal = p.scientist(ACTOR) if row.actor == "scientist" else p.execution_role(ACTOR)
+def _decide(p: TeamPlatform, row: Row, target: str, principal: Principal | None = None) -> Outcome:
+    if principal is None:
+        principal = p.scientist(ACTOR) if row.actor == "scientist" else p.execution_role(ACTOR)
     call = row.call(p, target)
     authz = p.emu.authz
     assert authz is not None, "the emulator must enforce IAM"
@@ -341,3 +407,104 @@ def run_row(p: TeamPlatform, row: Row) -> tuple[Outcome, Outcome]:
     """The row's action on the actor's own team's resource, then on the other team's."""
     other = next(team for team in TEAMS if team != ACTOR)
     return _decide(p, row, ACTOR), _decide(p, row, other)
+
+
+# -- the mutation table for the team statements ----------------------------------------------
+# Each statement of the acting team's scientists' policy and of its execution role that names the
+# team (its S3 prefix or its names), mutated two ways against the matrix:
+# - removed: caught when a row allowed on the team's own resource becomes AccessDenied;
+# - widened to every team (`teams/vision/` -> `teams/*/`, `dtrain-vision` -> `dtrain-*`): caught
+#   when a row denied on the other team's resource becomes allowed.
+# A statement neither row catches is listed with the reason (UNCAUGHT_REASONS) or as not caught.
+UNCAUGHT_REASONS = {
+    "ReadPlatformSettings": "names the orchestration stack, no team resource (every command reads it)",
+}
+
+
+@dataclass(frozen=True)
+class Mutation:
+    holder: str  # "scientists' policy" or "execution role"
+    sid: str
+    removed_caught_by: tuple[str, ...]
+    widened_caught_by: tuple[str, ...]
+    team_scoped: bool
+
+
+def _widen(statement: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(statement).replace(f"teams/{ACTOR}/", "teams/*/").replace(f"dtrain-{ACTOR}", "dtrain-*")
+    return dict(json.loads(text))
+
+
+def _user(p: TeamPlatform, documents: list[dict[str, Any]]) -> Principal:
+    return Principal(
+        f"arn:aws:iam::{p.emu.account}:user/mutant",
+        policies=tuple((f"p{i}", json.dumps(doc)) for i, doc in enumerate(documents)),
+    )
+
+
+def role_documents(p: TeamPlatform, team: str) -> list[dict[str, Any]]:
+    """The team's execution role's inline policies, as deployed."""
+    iam = p.emu.client("iam")
+    name = p.role_arn(team).rsplit("/", 1)[1]
+    documents = []
+    for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+        documents.append(dict(json.loads(document) if isinstance(document, str) else document))
+    return documents
+
+
+def _statements(documents: list[dict[str, Any]]) -> list[tuple[int, int, dict[str, Any]]]:
+    return [
+        (d, i, statement)
+        for d, document in enumerate(documents)
+        for i, statement in enumerate(document["Statement"])
+    ]
+
+
+def mutation_table(p: TeamPlatform) -> list[Mutation]:
+    rows = matrix_rows()
+    other = next(team for team in TEAMS if team != ACTOR)
+    out: list[Mutation] = []
+    holders = {
+        "scientists' policy": ([p.policy_document(ACTOR)], "scientist"),
+        "execution role": (role_documents(p, ACTOR), "execution role"),
+    }
+    for holder, (documents, actor) in holders.items():
+        own_allowed = [r for r in rows if r.actor == actor and r.expected_own == "allowed"]
+        cross = [r for r in rows if r.actor == actor]
+        for d, i, statement in _statements(documents):
+            text = json.dumps(statement)
+            scoped = f"teams/{ACTOR}/" in text or f"dtrain-{ACTOR}" in text
+            if holder == "execution role" and not scoped:
+                continue  # the role's platform-wide statements (images, network, key) are not the team's
+            removed = [dict(doc) for doc in documents]
+            removed[d] = {
+                **removed[d],
+                "Statement": [s for j, s in enumerate(removed[d]["Statement"]) if j != i],
+            }
+            widened = [dict(doc) for doc in documents]
+            widened[d] = {
+                **widened[d],
+                "Statement": [_widen(s) if j == i else s for j, s in enumerate(widened[d]["Statement"])],
+            }
+            without, wider = _user(p, removed), _user(p, widened)
+            out.append(
+                Mutation(
+                    holder=holder,
+                    sid=str(statement.get("Sid") or _summary(statement)),
+                    removed_caught_by=tuple(
+                        r.id for r in own_allowed if _decide(p, r, ACTOR, without).got == "AccessDenied"
+                    ),
+                    widened_caught_by=tuple(
+                        r.id for r in cross if scoped and _decide(p, r, other, wider).got == "allowed"
+                    ),
+                    team_scoped=scoped,
+                )
+            )
+    return out
+
+
+def _summary(statement: dict[str, Any]) -> str:
+    actions = statement.get("Action")
+    first = actions if isinstance(actions, str) else (actions or ["?"])[0]
+    return f"{statement.get('Effect', '')} {first}"

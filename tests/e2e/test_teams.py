@@ -18,7 +18,15 @@ import pytest
 
 from dtrain.emulator import Emulator
 from dtrain.team_names import output_id
-from tests.e2e.team_matrix import ORCHESTRATION, TEAMS, TeamPlatform, matrix_rows, run_row
+from tests.e2e.team_matrix import (
+    ORCHESTRATION,
+    TEAMS,
+    UNCAUGHT_REASONS,
+    TeamPlatform,
+    matrix_rows,
+    mutation_table,
+    run_row,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +105,20 @@ def test_cross_team_action_is_denied_by_policy_and_the_own_team_s_is_allowed(
     assert own.got == row.expected_own, own
     assert cross.got == "AccessDenied", cross
     assert cross.code in ("AccessDenied", "AccessDeniedException"), cross
+
+
+def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_justified(
+    teams_platform: TeamPlatform,
+) -> None:
+    """The mutation table for the team statements: each statement of vision's scientists' policy
+    and each team-scoped statement of its execution role, removed (an own-team row must turn
+    AccessDenied) and widened to every team (a cross-team row must turn allowed)."""
+    table = mutation_table(teams_platform)
+    assert {m.holder for m in table} == {"scientists' policy", "execution role"}
+    missed = [
+        (m.holder, m.sid, "removed" if not m.removed_caught_by else "widened")
+        for m in table
+        if m.sid not in UNCAUGHT_REASONS
+        and (not m.removed_caught_by or (m.team_scoped and not m.widened_caught_by))
+    ]
+    assert not missed, missed

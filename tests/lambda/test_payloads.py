@@ -33,7 +33,7 @@ from dtrain.orchestration.submit import SubmitRequest
 EXEC = "arn:aws:states:us-east-1:123456789012:execution:dtrain:run-1"
 # A complete event of each phase and mode, as the state machine sends it.
 FULL: dict[str, dict[str, Any]] = {
-    "prepare": {"phase": "prepare", "spec": {"job_name": "j"}},
+    "prepare": {"phase": "prepare", "spec": {"job_name": "j"}, "team": "vision"},
     "submit": {
         "phase": "submit",
         "spec": {"job_name": "j"},
@@ -47,6 +47,7 @@ FULL: dict[str, dict[str, Any]] = {
         "item_index": 2,
         "overrides": {"hyperparameters": {"lr": 0.1}},
         "is_sweep_item": True,
+        "team": "vision",
     },
     "deploy": {
         "phase": "deploy",
@@ -57,6 +58,7 @@ FULL: dict[str, dict[str, Any]] = {
         "execution_start": "2026-11-28T01:00:00.000Z",
         "model": {"model_name": "m"},
         "task_token": "tok",
+        "team": "vision",
     },
     "failure": {"mode": "failure", "error": {"Error": "E"}, "execution_arn": EXEC, "execution_name": "run-1"},
     "job": {"mode": "job", "job_name": "j", "execution_arn": EXEC},
