@@ -28,14 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dtrain.demo.emulated import quiet_emulator_logs, run_emulated_demo
 
+# The phases in the order the demo records them (DemoReport.phases); a run that lacks one prints nan.
 PHASES = (
     "synth",
     "emulated deploy",
     "sample data",
     "submit to first training step",
     "training",
+    "deploy (to InService)",
     "callback to SUCCEEDED",
     "submit --wait",
+    "invoke endpoint",
     "tear down",
 )
 
@@ -64,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="the runs' figures as one JSON line at the end")
     args = parser.parse_args()
     if args.one:
         return _one_run()
@@ -82,7 +86,7 @@ def main() -> int:
         runs.append(figures)
         print(f"run {i + 1}: {wall:.1f} s", file=sys.stderr)
     print("phase                            " + "".join(f"  run {i + 1:>2}" for i in range(len(runs))))
-    for phase in PHASES:
+    for phase in PHASES + tuple(p for p in runs[0]["phases"] if p not in PHASES):
         values = [r["phases"].get(phase, float("nan")) for r in runs]
         print(f"{phase:<32} " + "".join(f"{v:8.1f}" for v in values) + "  s")
     for label, key in (("whole demo (in process)", "whole"), ("process incl. interpreter", "process")):
@@ -94,6 +98,8 @@ def main() -> int:
             f"demo execution: {r['status']}, {r['transitions']} state transitions, "
             f"{r['history_events']} history events"
         )
+    if args.json:
+        print(json.dumps(runs))
     return 0
 
 
