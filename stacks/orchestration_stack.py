@@ -17,6 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from dtrain.config import TeamConfig
 from dtrain.constructs.orchestration.construct import Orchestration
 from dtrain.constructs.orchestration.props import OrchestrationOptions, OrchestrationProps
 
@@ -45,6 +46,7 @@ class OrchestrationStack(Stack):
         checkpoint_prefix: str = "jobs",
         options: OrchestrationOptions | None = None,
         team_roles: Mapping[str, iam.IRole] | None = None,
+        teams: Sequence[TeamConfig] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -65,6 +67,7 @@ class OrchestrationStack(Stack):
             checkpoint_prefix=checkpoint_prefix,
             options=options or OrchestrationOptions(),
             team_roles=dict(team_roles or {}),
+            teams=tuple(teams),
         )
         self.orchestration = Orchestration(self, "Default", props)
         o = self.orchestration

@@ -231,6 +231,7 @@ class DtrainPlatform(Construct):
             output_prefix=JOBS_PREFIX,
             checkpoint_prefix=JOBS_PREFIX,
             team_roles=self.training.team_roles if config.has_teams else None,
+            teams=config.teams if config.has_teams else (),
             options=OrchestrationOptions(
                 job_name_prefix=config.job_name_prefix,  # this platform's own jobs only
                 notification_email=config.notification_email,

@@ -97,7 +97,7 @@ def team_job_arns(stack: Stack, job_name_prefix: str, team: TeamConfig) -> dict[
 def add_team_guardrails(
     scope: Construct,
     *,
-    submit_role: iam.IRole,
+    submit_role: iam.IRole | None,
     teams: Sequence[TeamConfig],
     job_name_prefix: str,
     scientists_policies: Mapping[str, iam.ManagedPolicy] | None = None,
@@ -115,6 +115,8 @@ def add_team_guardrails(
                 policy.add_statements(iam.PolicyStatement.from_json(statement))
     if not statements:
         return None
+    if submit_role is None:  # a Function always has one unless it was imported
+        raise ValueError("the Submit function has no role to hold the teams' guardrails")
     guardrails = iam.Policy(
         scope,
         "TeamGuardrails",

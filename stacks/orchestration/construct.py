@@ -40,6 +40,8 @@ from dtrain.constructs.orchestration.nag import acknowledge_orchestration
 from dtrain.constructs.orchestration.props import OrchestrationProps
 from dtrain.constructs.orchestration.workflow import build_definition
 from dtrain.constructs.submitter_policy import submitter_policy
+from dtrain.constructs.team_guardrails import add_team_guardrails
+from dtrain.jobspec.team_limits import TeamLimits
 from dtrain.team_names import DEFAULT_TEAM
 
 LEDGER_GSI = "by_execution"
@@ -115,6 +117,14 @@ class Orchestration(Construct):
             for team in self.teams
         }
         self.submitter_policy = next(iter(self.team_policies.values()))
+        # The teams' guardrails in IAM (None: no team has a limit IAM can hold).
+        self.team_guardrails = add_team_guardrails(
+            self,
+            submit_role=self.submit_fn.role,
+            teams=props.teams,
+            job_name_prefix=opts.job_name_prefix,
+            scientists_policies=self.team_policies,
+        )
         acknowledge_orchestration(self)
         self._outputs()
 
@@ -197,7 +207,12 @@ class Orchestration(Construct):
     def _platform_settings(self) -> dict[str, Any]:
         """What Submit builds requests from (dtrain's PlatformSettings), tokens unresolved."""
         props, opts = self.props, self.options
-        teams = {"teams": sorted(props.team_roles)} if props.team_roles else {}
+        teams: dict[str, Any] = {"teams": sorted(props.team_roles)} if props.team_roles else {}
+        # Each team's limits that are set (dtrain.jobspec.team_limits); none: no key, as before.
+        limits = {t.name: TeamLimits.from_team_fields(t) for t in props.teams}
+        guardrails = {name: lim.to_dict() for name, lim in sorted(limits.items()) if lim.any}
+        if guardrails:
+            teams["team_guardrails"] = guardrails
         return {
             **teams,
             "region": Stack.of(self).region,

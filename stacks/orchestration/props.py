@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
+from dtrain.config import TeamConfig
 from dtrain.constructs.orchestration.workflow import WorkflowTuning
 
 
@@ -75,3 +76,8 @@ class OrchestrationProps:
     # `execution_role` is only the base the Lambdas' settings name (for_team derives each
     # team's). Empty: no teams, the one state machine and policy of today.
     team_roles: Mapping[str, iam.IRole] = field(default_factory=dict)
+    # The teams' configs, for their guardrails (issue 29): their limits go into the Lambdas'
+    # settings (team_guardrails) and become Deny statements on the Submit role and each team's
+    # scientists' policy (dtrain.constructs.team_guardrails). Empty, or teams without limits:
+    # nothing is added.
+    teams: Sequence[TeamConfig] = ()
