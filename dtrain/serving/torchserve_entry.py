@@ -26,9 +26,11 @@ here, unchanged, with four settings of a machine that runs many servers, where t
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from typing import Any
@@ -40,6 +42,7 @@ PARENT_PID_ENV = "DTRAIN_SERVING_PARENT_PID"
 # toolkit would otherwise hand on to TorchServe's workers beside code/.
 MODEL_PYTHONPATH_ENV = "DTRAIN_MODEL_PYTHONPATH"
 TS_NAMESPACE = "org.pytorch.serve.ModelServer"
+HANDLER_SERVICE_MODULE = "sagemaker_pytorch_serving_container.handler_service"
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 DESCENDANT_GRACE_SECONDS = 3.0
 
@@ -111,9 +114,31 @@ def stop_descendants(grace: float = DESCENDANT_GRACE_SECONDS) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
+def start_as_serving_main(start_torchserve: Any, retry: Any) -> None:
+    """What the toolkit's `serving.main()` does, without importing torch into this process.
+
+    serving.py imports its handler_service module only to pass that file's path to
+    start_torchserve, and that module imports torch (default_pytorch_inference_handler): 2-5 s of
+    a start on 2 cores, and ~300 MB held by a process that only waits on the JVM. The path is
+    found here without running the module; the call and its retry (a CalledProcessError retried
+    for 30 s: serving._start_torchserve) are serving.py's. Only the TorchServe workers load torch.
+    """
+    spec = importlib.util.find_spec(HANDLER_SERVICE_MODULE)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"{HANDLER_SERVICE_MODULE} is not installed")
+    origin = spec.origin
+
+    def failed_to_start(exc: BaseException) -> bool:
+        return isinstance(exc, subprocess.CalledProcessError)
+
+    retry(stop_max_delay=1000 * 30, retry_on_exception=failed_to_start)(start_torchserve)(
+        handler_service=origin
+    )
+
+
 def main() -> None:
     from retrying import retry
-    from sagemaker_pytorch_serving_container import serving, torchserve
+    from sagemaker_pytorch_serving_container import torchserve
 
     config_file = os.environ[CONFIG_FILE_ENV]
     overrides = os.environ.get(OVERRIDES_ENV, "")
@@ -140,7 +165,7 @@ def main() -> None:
         _watch_parent(parent)
     _become_subreaper()
     try:
-        serving.main()
+        start_as_serving_main(torchserve.start_torchserve, retry)
     finally:
         stop_descendants()
     if parent and os.getppid() != parent:
