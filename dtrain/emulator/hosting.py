@@ -14,7 +14,7 @@ canned body. The emulator does what SageMaker does instead:
 - InvokeEndpoint (sagemaker-runtime) is forwarded to the endpoint's server; a model error
   comes back as SageMaker's ModelError (424, OriginalStatusCode, OriginalMessage).
 - CreateTransformJob: the job runs here as the execution role: S3Prefix or ManifestFile
-  input, SplitType Line/None, BatchStrategy SingleRecord/MultiRecord within MaxPayloadInMB,
+  input, SplitType Line/RecordIO/None, BatchStrategy SingleRecord/MultiRecord within MaxPayloadInMB,
   one `<input key>.out` per input object under S3OutputPath (AssembleWith Line/None), then
   Completed/Failed and "SageMaker Transform Job State Change". StopTransformJob stops it.
 
@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import shutil
+import struct
 import tarfile
 import threading
 import time
@@ -496,12 +497,55 @@ def input_objects(s3: Any, data_source: Mapping[str, Any]) -> list[tuple[str, st
     return found
 
 
+# RecordIO (MXNet's dmlc-core recordio.h, which SageMaker's SplitType RecordIO splits on): each
+# record is the magic 0xced7230a, a little-endian uint32 whose upper 3 bits are the part flag
+# (0 whole, 1 first, 2 middle, 3 last of a record split around a magic in its data) and lower 29
+# the part's length, then the data padded to 4 bytes. A request carries whole records, framing
+# included (a batch of several is their concatenation, application/x-recordio-protobuf's stream).
+RECORDIO_MAGIC = 0xCED7230A
+RECORDIO_HEADER = struct.Struct("<II")
+
+
+def split_recordio(body: bytes) -> list[bytes]:
+    records: list[bytes] = []
+    offset, start = 0, 0
+    while offset < len(body):
+        if len(body) - offset < RECORDIO_HEADER.size:
+            raise HostingFailed(f"SplitType RecordIO: a truncated record header at byte {offset}")
+        magic, header = RECORDIO_HEADER.unpack_from(body, offset)
+        if magic != RECORDIO_MAGIC:
+            raise HostingFailed(
+                f"SplitType RecordIO: no RecordIO magic at byte {offset}: the input is not RecordIO"
+            )
+        flag, length = header >> 29, header & ((1 << 29) - 1)
+        end = offset + RECORDIO_HEADER.size + ((length + 3) & ~3)
+        if end > len(body):
+            raise HostingFailed(
+                f"SplitType RecordIO: the record at byte {offset} runs past the end of the object"
+            )
+        if flag in (0, 1):
+            start = offset
+        if flag in (0, 3):
+            records.append(body[start:end])
+        offset = end
+    return records
+
+
 def split_records(body: bytes, split_type: str) -> list[bytes]:
     if split_type in ("None", "", None):
         return [body]
     if split_type == "Line":
         return [line for line in body.split(b"\n") if line.strip()]
-    raise HostingFailed(f"TransformInput SplitType {split_type} is not emulated (Line, None)")
+    if split_type == "RecordIO":
+        return split_recordio(body)
+    raise HostingFailed(f"TransformInput SplitType {split_type} is not emulated (Line, RecordIO, None)")
+
+
+def join_batch(batch: list[bytes], split_type: str) -> bytes:
+    """One request's body: Line records one a line, RecordIO records back to back, else the object."""
+    if split_type == "Line":
+        return b"\n".join(batch)
+    return b"".join(batch)
 
 
 def batches(
@@ -517,14 +561,15 @@ def batches(
         return
     batch: list[bytes] = []
     size = 0
+    separator = 1 if split_type == "Line" else 0  # the newline between Line records
     for r in records:
         if limit is not None and len(r) > limit:
             raise HostingFailed(f"a record of {len(r)} bytes exceeds MaxPayloadInMB {max_payload_mb}")
-        if batch and limit is not None and size + len(r) + 1 > limit:
+        if batch and limit is not None and size + separator + len(r) > limit:
             yield batch
             batch, size = [], 0
+        size += (separator if batch else 0) + len(r)
         batch.append(r)
-        size += len(r) + 1
     if batch:
         yield batch
 
@@ -634,7 +679,7 @@ def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
             if per_record:
                 answer = _per_record(url, batch, content_type, accept, processing)
             else:
-                payload = b"\n".join(batch) if split_type == "Line" else batch[0]
+                payload = join_batch(batch, split_type)
                 answer = _invoke(url, payload, content_type, accept)
             answers.append(answer.rstrip(b"\n") if assemble == "Line" else answer)
             run.records += len(batch)

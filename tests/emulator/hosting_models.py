@@ -1,8 +1,8 @@
 """A model.tar.gz following SageMaker's inference contract, for the hosting tests.
 
 Its code/inference.py (model_fn / input_fn / predict_fn / output_fn) reads JSON lines
-`{"x": n}` (or CSV lines `n`) and answers `{"y": n * scale}` (CSV: `y`) per line; a record
-"boom" makes predict_fn raise,
+`{"x": n}` (or CSV lines `n`, or RecordIO records of one JSON object each) and answers
+`{"y": n * scale}` (CSV: `y`) per line; a record "boom" makes predict_fn raise,
 and `delay` slows every request down (to stop a transform job in the middle).
 """
 
@@ -13,13 +13,22 @@ import json
 import tarfile
 
 INFERENCE = """
-import json, os, time
+import json, os, struct, time
 
 def model_fn(model_dir):
     with open(os.path.join(model_dir, "weights.json")) as f:
         return json.load(f)
 
 def input_fn(body, content_type):
+    if content_type == "application/x-recordio":  # RecordIO frames, one JSON object each
+        records, offset = [], 0
+        while offset < len(body):
+            magic, header = struct.unpack_from("<II", body, offset)
+            assert magic == 0xCED7230A, "not RecordIO"
+            length = header & ((1 << 29) - 1)
+            records.append(json.loads(bytes(body[offset + 8 : offset + 8 + length])))
+            offset += 8 + ((length + 3) & ~3)
+        return records
     if content_type == "text/csv":  # one number per line
         return [{"x": float(line.split(",")[0])} for line in body.splitlines() if line.strip()]
     if content_type != "application/json":

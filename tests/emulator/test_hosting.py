@@ -321,6 +321,29 @@ def test_csv_records_are_filtered_in_joined_to_their_input_and_filtered_out(host
     assert "InputFilter '$..x' is not emulated" in hosted.errors["t-csv-bad"]
 
 
+def test_recordio_records_are_sent_whole_and_batched_within_max_payload(hosted: HostingBackend) -> None:
+    """SplitType RecordIO: each request is whole RecordIO records (framing kept); MultiRecord packs as
+    many as MaxPayloadInMB holds (the split and the limits: test_transform_records)."""
+    from tests.emulator.test_transform_records import frame
+
+    create_model("m-recordio", scale=3)
+    padding = " " * (400 * 1024)  # two records fit in 1 MB, three do not: two requests
+    records = [frame(json.dumps({"x": i, "pad": padding}).encode()) for i in (1, 2, 3)]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=BUCKET, Key="rio/in/data.rec", Body=b"".join(records))
+    request = {
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/rio/in/"}},
+        "ContentType": "application/x-recordio",
+        "SplitType": "RecordIO",
+    }
+    transform(
+        "t-recordio", "m-recordio", {}, TransformInput=request, BatchStrategy="MultiRecord", MaxPayloadInMB=1
+    )
+    assert hosted.wait_transform("t-recordio") == "Completed", hosted.errors.get("t-recordio")
+    assert read_out("out/t-recordio/data.rec.out") == [{"y": 3}, {"y": 6}, {"y": 9}]
+    assert hosted.transforms["t-recordio"].records == 3
+
+
 def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
     hosted: HostingBackend,
 ) -> None:
