@@ -18,7 +18,12 @@ serves an archive you trained.
 
 The machine's load average is printed before and after: other work on it shifts every number.
 
-Usage: .venv/bin/python benchmarks/serving.py [--workers 2] [--clients 4] [--seconds 20]
+--framework tensorflow serves the Keras trainers' network instead (keras_cifar.build_model at
+--width, saved as they save it, with their code/inference.py handlers), built by TensorFlow in
+.venv-hvd: the TF Serving image's Python service in front of TF Serving's REST API, --workers its
+gunicorn workers.
+
+Usage: .venv/bin/python benchmarks/serving.py [--framework pytorch] [--workers 2] [--clients 4] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -55,6 +60,35 @@ def build_archive(directory: Path, width: int) -> Path:
     config = ModelConfig(width=width)
     save_model(CifarNet(config), config, model_dir)
     package_inference_code(model_dir)
+    archive = directory / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+    return archive
+
+
+KERAS_MODEL = """
+import sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[3] + "/horovod", sys.argv[3]]
+import tensorflow as tf
+from common.model_code import package_keras_inference_code
+from keras_cifar import CIFAR_MEAN, CIFAR_STD, build_model
+model_dir = Path(sys.argv[1])
+build_model(width=int(sys.argv[2]), weight_decay=0.0).save(model_dir / "1", save_format="tf")
+package_keras_inference_code(model_dir, CIFAR_MEAN, CIFAR_STD)
+"""
+
+
+def build_keras_archive(directory: Path, width: int) -> Path:
+    model_dir = directory / "model"
+    python = REPO / ".venv-hvd" / "bin" / "python"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    subprocess.run(
+        [str(python), "-c", KERAS_MODEL, str(model_dir), str(width), str(REPO / "training_code")],
+        check=True,
+        env=env,
+    )
     archive = directory / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(model_dir.rglob("*")):
@@ -191,11 +225,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--framework", choices=("pytorch", "tensorflow"), default="pytorch")
     args = parser.parse_args()
+    build = build_keras_archive if args.framework == "tensorflow" else build_archive
 
     print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="dtrain-bench-serving-") as scratch:
-        archive = args.model or build_archive(Path(scratch), args.width)
+        archive = args.model or build(Path(scratch), args.width)
         colds = [cold_start(archive, args.workers) for _ in range(args.cold_runs)]
         pings, answers = [c[0] for c in colds], [c[1] for c in colds]
         print(
