@@ -1,0 +1,116 @@
+"""A team's sweep past its quota, run on the deployed platform (issue 29): the driver and its
+timeline, shared by tests/e2e/test_team_guardrails_e2e.py (asserts it) and
+benchmarks/team_quota_wait.py (prints it for the closing note).
+
+The sweep runs on team vision's state machine, one instance per item, wider than vision's
+`quota_instances`. The driver plays SageMaker: every job it sees running is completed after it
+has run for `run_s` (so jobs overlap as long as the quota lets them). Midway it starts one job of
+team nlp (no quota) while vision's items wait: nlp's job must be created at once. The timeline
+records when each job was created and completed, and the most vision jobs running at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dtrain.emulator import Emulator
+from dtrain.team_names import output_id
+
+
+@dataclass
+class QuotaTimeline:
+    items: int
+    quota: int
+    statuses: list[str] = field(default_factory=list)  # vision's sweep items' job statuses
+    execution_status: str = ""
+    most_at_once: int = 0
+    # job name -> (created, completed) seconds since the sweep started
+    jobs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    other_team_job_created_s: float | None = None  # nlp's job, started while vision waited
+    other_team_started_s: float | None = None
+    other_team_status: str = ""
+    wall_s: float = 0.0
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        return [
+            (name, f"{a:.1f}", f"{b:.1f}") for name, (a, b) in sorted(self.jobs.items(), key=lambda kv: kv[1])
+        ]
+
+
+def _spec(data_bucket: str, team: str, items: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "framework": "pytorch",
+        "estimator": {
+            "entry_point": "train_ddp.py",
+            "image_uri": "ddp",
+            "instance_type": "ml.g5.12xlarge",
+            "instance_count": 1,
+            "max_run": 3600,
+            "metric_definitions": [{"Name": "validation:accuracy", "Regex": "acc=([0-9.]+)"}],
+        },
+        "inputs": {"train": f"s3://{data_bucket}/teams/{team}/cifar10/train"},
+    }
+    if items > 1:
+        spec["sweep"] = {
+            "max_concurrency": items,
+            "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+            "overrides": [{"lr": round(0.01 * (i + 1), 4)} for i in range(items)],
+        }
+    return spec
+
+
+def run_quota_sweep(
+    emu: Emulator, *, items: int, quota: int, run_s: float = 1.0, timeout_s: float = 900
+) -> QuotaTimeline:
+    settings = json.loads(emu.output("PlatformSettings"))
+    data_bucket = settings["data_s3_uri"].removeprefix("s3://").split("/")[0]
+    sfn = emu.client("stepfunctions")
+    timeline = QuotaTimeline(items=items, quota=quota)
+    start = time.monotonic()
+    vision = sfn.start_execution(
+        stateMachineArn=emu.output(output_id("vision", "StateMachineArn")),
+        name=f"quota-sweep-{int(time.time())}",
+        input=json.dumps(_spec(data_bucket, "vision", items)),
+    )["executionArn"]
+    nlp: str | None = None
+    seen: dict[str, float] = {}
+    done: set[str] = set()
+    deadline = start + timeout_s
+    while time.monotonic() < deadline:
+        now = time.monotonic() - start
+        running = [n for n in list(emu.sagemaker.jobs) if n not in done]
+        for name in running:
+            seen.setdefault(name, now)
+        vision_running = [n for n in running if n.startswith("dtrain-vision-")]
+        timeline.most_at_once = max(timeline.most_at_once, len(vision_running))
+        if nlp is None and len(vision_running) >= quota:
+            # vision is at its quota, its other items wait: another team's job must not.
+            nlp = sfn.start_execution(
+                stateMachineArn=emu.output(output_id("nlp", "StateMachineArn")),
+                name=f"nlp-beside-{int(time.time())}",
+                input=json.dumps(_spec(data_bucket, "nlp", 1)),
+            )["executionArn"]
+            timeline.other_team_started_s = now
+        for name in running:
+            if name.startswith("dtrain-nlp-") and timeline.other_team_job_created_s is None:
+                timeline.other_team_job_created_s = seen[name]
+            if now - seen[name] >= run_s:
+                emu.sagemaker.complete(name, metrics={"validation:accuracy": 0.5})
+                done.add(name)
+                timeline.jobs[name] = (seen[name], time.monotonic() - start)
+        status = sfn.describe_execution(executionArn=vision)["status"]
+        other = sfn.describe_execution(executionArn=nlp)["status"] if nlp else "RUNNING"
+        if status != "RUNNING" and other != "RUNNING":
+            break
+        time.sleep(0.1)
+    final = emu.wait_execution(vision, timeout=60)
+    timeline.execution_status = final["status"]
+    if final["status"] == "SUCCEEDED":
+        timeline.statuses = [str(r.get("status")) for r in json.loads(final["output"])["results"]]
+    if nlp:
+        timeline.other_team_status = emu.wait_execution(nlp, timeout=60)["status"]
+    timeline.wall_s = time.monotonic() - start
+    return timeline
