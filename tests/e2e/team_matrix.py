@@ -428,6 +428,10 @@ class Mutation:
     removed_caught_by: tuple[str, ...]
     widened_caught_by: tuple[str, ...]
     team_scoped: bool
+    # A Deny (a team guardrail, dtrain.constructs.team_guardrails): removing it loosens, so no row
+    # of this matrix can catch it; test_teams' allow-list test and
+    # tests/emulator/test_team_guardrail_statements.py hold those.
+    guard: bool = False
 
 
 def _widen(statement: dict[str, Any]) -> dict[str, Any]:
@@ -499,6 +503,7 @@ def mutation_table(p: TeamPlatform) -> list[Mutation]:
                         r.id for r in cross if scoped and _decide(p, r, other, wider).got == "allowed"
                     ),
                     team_scoped=scoped,
+                    guard=statement.get("Effect") == "Deny",
                 )
             )
     return out

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from dtrain.emulator import Emulator
+from dtrain.emulator.authz.authorizer import AccessDenied, Principal
 from dtrain.team_names import output_id
 from tests.e2e.team_matrix import (
     ORCHESTRATION,
@@ -30,14 +31,18 @@ from tests.e2e.team_matrix import (
 
 pytestmark = pytest.mark.slow
 
+# vision has an instance-type allow-list and a run-time limit; nlp has none.
+TEAM_SETTINGS = {
+    "vision": {"instance_types": ["ml.g5.12xlarge", "ml.m5.xlarge"], "max_run_seconds": 86400},
+    "nlp": {},
+}
+
 
 @pytest.fixture(scope="module")
 def teams_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamPlatform]:
     from dtrain.emulator.platform_app import synth_for_emulator
 
-    assembly = synth_for_emulator(
-        tmp_path_factory.mktemp("teams") / "cdk.out", {"teams": {team: {} for team in TEAMS}}
-    )
+    assembly = synth_for_emulator(tmp_path_factory.mktemp("teams") / "cdk.out", {"teams": TEAM_SETTINGS})
     with Emulator(assembly, announce=False, enforce=True, orchestration_stack=ORCHESTRATION) as emu:
         yield TeamPlatform.of(emu, assembly)
 
@@ -119,6 +124,47 @@ def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_
         (m.holder, m.sid, "removed" if not m.removed_caught_by else "widened")
         for m in table
         if m.sid not in UNCAUGHT_REASONS
+        and not m.guard
         and (not m.removed_caught_by or (m.team_scoped and not m.widened_caught_by))
     ]
     assert not missed, missed
+
+
+def _create_training_job(team: str, instance_type: str, role_arn: str) -> dict[str, Any]:
+    return {
+        "TrainingJobName": f"dtrain-{team}-guard",
+        "RoleArn": role_arn,
+        "AlgorithmSpecification": {
+            "TrainingImage": "x.dkr.ecr.us-east-1.amazonaws.com/i:1",
+            "TrainingInputMode": "File",
+        },
+        "OutputDataConfig": {"S3OutputPath": f"s3://out/teams/{team}/jobs"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def test_a_team_s_instance_type_allow_list_is_held_by_policy_for_its_jobs_only(
+    teams_platform: TeamPlatform,
+) -> None:
+    """The Submit role creates every team's jobs; the TeamGuardrails policy's Deny on
+    sagemaker:InstanceTypes holds vision's jobs to vision's list and leaves nlp's alone."""
+    p = teams_platform
+    assert p.emu.authz is not None
+    (submit_role,) = [
+        f["Role"]
+        for f in p.emu.client("lambda").list_functions()["Functions"]
+        if "SubmitJob" in f["FunctionName"]
+    ]
+    submit = Principal(submit_role, session="submit")
+    settings = json.loads(p.emu.output("PlatformSettings"))
+    assert settings["team_guardrails"] == {"vision": TEAM_SETTINGS["vision"]}
+
+    def create(team: str, instance_type: str) -> None:
+        params = _create_training_job(team, instance_type, p.role_arn(team))
+        p.emu.authz.authorize_call(submit, "sagemaker", "CreateTrainingJob", params, p.emu.region)  # type: ignore[union-attr]
+
+    create("vision", "ml.g5.12xlarge")
+    create("nlp", "ml.p5.48xlarge")
+    with pytest.raises(AccessDenied, match="explicit deny"):
+        create("vision", "ml.p5.48xlarge")
