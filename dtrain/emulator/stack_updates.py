@@ -65,6 +65,7 @@ class ResourceFailed(Exception):
         self.logical_id = logical_id
         self.action = action  # CREATE or UPDATE
         self.reason = reason
+        self.rollback_failed: str | None = None  # why the rollback itself failed, if it did
 
 
 class BucketNotEmpty(Exception):
@@ -80,6 +81,7 @@ def install(patch: _Patch) -> None:
     from moto.s3.models import FakeBucket
 
     patch(parsing.ResourceMap, "update", _update)
+    _update_function_code_only_when_it_changes(patch)
     _roll_back_failed_change_sets(patch, models)
     _delete_as_cloudformation(patch, models)
     patch(FakeBucket, "delete_from_cloudformation_json", classmethod(_delete_bucket))
@@ -187,8 +189,12 @@ def _update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | No
             if updated is not None:
                 self._parsed_resources[name] = updated
     except Exception as error:
-        _roll_back(self, journal, previous, old_json)
-        raise ResourceFailed(name, failed_action, _reason(error)) from error
+        failure = ResourceFailed(name, failed_action, _reason(error))
+        try:
+            _roll_back(self, journal, previous, old_json)
+        except Exception as rollback_error:  # what could not be undone: *_ROLLBACK_FAILED
+            failure.rollback_failed = _reason(rollback_error)
+        raise failure from error
     # Cleanup: the replaced resources, then the removed ones (CloudFormation's last phase).
     for name, old in journal.replaced.items():
         if old is not None and old_json[name].get("UpdateReplacePolicy") != "Retain":
@@ -197,6 +203,32 @@ def _update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | No
         resource = self._parsed_resources.pop(name, None)
         if resource is not None and old_json[name].get("DeletionPolicy") != "Retain":
             self._delete_resource(resource, old_json[name])
+
+
+def _update_function_code_only_when_it_changes(patch: _Patch) -> None:
+    """A function's update fetches its code again only when its Code property changed, as
+    CloudFormation does, and takes the template's tags. moto 5.2.5 fetched it on every update:
+    a tag-only change failed once the asset bucket the code came from was gone (the emulator's
+    own deploy removes its staging bucket; a team may empty its bootstrap bucket)."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update(
+        cls: Any, /, original_resource: Any, new_resource_name: str, cloudformation_json: Any, **kw: Any
+    ) -> Any:
+        props = cloudformation_json["Properties"]
+        code = props.get("Code") or {}
+        if code and all(original_resource.code.get(k) == v for k, v in code.items()):
+            original_resource.update_configuration(props)
+            updated = original_resource
+        else:
+            updated = original(cls, original_resource, new_resource_name, cloudformation_json, **kw)
+        # The template's tags are the function's tags (moto's update left them as created).
+        updated.tags = {t["Key"]: t["Value"] for t in props.get("Tags") or []}
+        return updated
+
+    patch(LambdaFunction, "update_from_cloudformation_json", classmethod(update))
 
 
 def _load_template(self: Any, template: dict[str, Any], parameters: dict[str, Any] | None) -> None:
@@ -284,15 +316,18 @@ def _record_rollback(stack: Any, change_set: Any, failure: ResourceFailed, previ
     )
     verb = "create" if failure.action == "CREATE" else "update"
     reason = f"The following resource(s) failed to {verb}: [{failure.logical_id}]. "
+    ending = "FAILED" if failure.rollback_failed else "COMPLETE"
     if change_set.change_set_type == "CREATE":
         stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-        stack.status = "ROLLBACK_COMPLETE"
+        stack.status = f"ROLLBACK_{ending}"
     else:
         stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        stack.status = f"UPDATE_ROLLBACK_{ending}"
         stack.template = previous_template
         stack._parse_template()
-    stack._add_stack_event(stack.status)
+    if failure.rollback_failed:
+        reason += f"Rollback failed: {failure.rollback_failed}"
+    stack._add_stack_event(stack.status, resource_status_reason=failure.rollback_failed)
     stack.stack_status_reason = reason
     change_set.execution_status = "EXECUTE_FAILED"
 
