@@ -29,6 +29,7 @@ import pytest
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.serving import ServerHandle, start_server
 from dtrain.serving.torchserve import ServerStartError, free_port
+from tests.serving.matrix_cases import Case, cases, outcome
 
 pytestmark = pytest.mark.horovod
 HVD_PYTHON = repo_root() / ".venv-hvd" / "bin" / "python"
@@ -371,3 +372,17 @@ def test_the_serving_environment_holds_the_images_packages_and_no_numpy() -> Non
     version = subprocess.run([str(TFS_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert version.strip() == "(3, 10)", sys.version
+
+
+TF_CASES = [c for c in cases() if c.stack in ("keras", "keras-bare")]
+
+
+@pytest.mark.parametrize("case", TF_CASES, ids=[f"{c.stack}-{c.name}" for c in TF_CASES])
+def test_the_tf_serving_stack_answers_each_content_type_as_the_image_does(
+    case: Case, request: pytest.FixtureRequest
+) -> None:
+    """The matrix's TF rows (matrix_cases.py): the Keras handlers, and the njs path without them."""
+    server = request.getfixturevalue("packaged_server" if case.stack == "keras" else "tf_server")
+    status, _, body = _post(server.url, case.body, case.content_type, Accept=case.accept)
+    assert status == case.status, body[:400]
+    assert case.expect in outcome(status, body), body[:400]
