@@ -62,12 +62,34 @@ def register(subparsers: Any) -> None:
             help="do not authorize the platform's calls against its IAM, resource and key policies",
         )
         p.set_defaults(func=handle_up if name == "up" else handle_serve)
+    # status and down address the emulator the shell points at: the one `up` printed the export
+    # line of (a benchmark's or a second emulator's port), else the default port.
+    found_help = (
+        f"server port (default: AWS_ENDPOINT_URL's, when it is 127.0.0.1/localhost, else {DEFAULT_PORT})"
+    )
     status = sub.add_parser("status", help="endpoint, stacks and outputs of the running emulator")
-    status.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
+    status.add_argument("--port", type=_port, default=None, help=found_help)
     status.set_defaults(func=handle_status)
     down = sub.add_parser("down", help="stop the background emulator")
-    down.add_argument("--port", type=_port, default=DEFAULT_PORT, help=port_help)
+    down.add_argument("--port", type=_port, default=None, help=found_help)
     down.set_defaults(func=handle_down)
+
+
+def endpoint_port(port: int | None) -> int:
+    """--port, else the port of AWS_ENDPOINT_URL when it names this machine, else DEFAULT_PORT."""
+    import os
+    from urllib.parse import urlparse
+
+    if port is not None:
+        return port
+    url = urlparse(os.environ.get("AWS_ENDPOINT_URL", ""))
+    try:
+        named = url.port
+    except ValueError:  # a malformed port: not an emulator this command could address
+        named = None
+    if url.hostname in ("127.0.0.1", "localhost") and named is not None:
+        return named
+    return DEFAULT_PORT
 
 
 def _print_exports(state: dict[str, Any]) -> None:
@@ -139,7 +161,7 @@ def handle_status(args: argparse.Namespace) -> int:
 
     from dtrain.emulator.server_state import live_state
 
-    state, gone = live_state(args.port)
+    state, gone = live_state(endpoint_port(args.port))
     if gone:
         print(f"dtrain emulate status: {gone} (removed its record)", file=sys.stderr)
         return EXIT_GONE
@@ -154,7 +176,8 @@ def handle_down(args: argparse.Namespace) -> int:
     from dtrain.emulator.background import stop_server
     from dtrain.emulator.server_state import live_state, remove_state
 
-    state, gone = live_state(args.port)
+    port = endpoint_port(args.port)
+    state, gone = live_state(port)
     if gone:
         print(f"not running ({gone})")
         return 0
@@ -163,7 +186,7 @@ def handle_down(args: argparse.Namespace) -> int:
         return 0
     pid = int(state["pid"])
     if stop_server(state):
-        remove_state(args.port, pid=pid)
+        remove_state(port, pid=pid)
         print(f"stopped emulator (pid {pid})")
         return 0
     print(f"dtrain emulate down: emulator (pid {pid}) is still stopping after 30 s", file=sys.stderr)

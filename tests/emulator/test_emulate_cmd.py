@@ -52,6 +52,31 @@ def test_up_when_already_up_points_at_the_running_one(
     assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in capsys.readouterr().out
 
 
+def test_status_and_down_address_the_port_aws_endpoint_url_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `up --port P` and its export line, `status` and `down` without --port address P
+    (they looked at 4599 and answered "not running" while the emulator ran on)."""
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as listener:  # a live pid (ours) and a port that answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        state = state_file(port)
+        state.parent.mkdir(parents=True)
+        record = {
+            "pid": os.getpid(),
+            "endpoint": f"http://127.0.0.1:{port}",
+            **(process_identity(os.getpid()) or {}),
+        }
+        state.write_text(json.dumps(record))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        assert main(["emulate", "status"]) == 0
+        assert json.loads(capsys.readouterr().out)["endpoint"] == f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "https://sagemaker.us-east-1.amazonaws.com")
+        assert main(["emulate", "status"]) == 3  # not this machine: the default port, where none runs
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
