@@ -21,7 +21,7 @@ from dtrain.emulator import hosting
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
-from tests.emulator.hosting_models import model_archive
+from tests.emulator.hosting_models import keras_model_archive, model_archive
 
 REGION = "us-east-1"
 BUCKET = "hosting-test"
@@ -342,6 +342,45 @@ def test_recordio_records_are_sent_whole_and_batched_within_max_payload(hosted: 
     assert hosted.wait_transform("t-recordio") == "Completed", hosted.errors.get("t-recordio")
     assert read_out("out/t-recordio/data.rec.out") == [{"y": 3}, {"y": 6}, {"y": 9}]
     assert hosted.transforms["t-recordio"].records == 3
+
+
+@pytest.mark.horovod
+def test_a_keras_model_transforms_npy_objects_and_a_png_sent_as_npy_fails_the_job(
+    hosted: HostingBackend, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A TensorFlow model in the emulator: the Keras trainers' archive under the TF Serving image's
+    Python service, one object a request (SplitType None); an object that is not what its
+    ContentType says is the handler's 500, which fails the job after the objects before it."""
+    import numpy as np
+
+    from tests.serving.matrix_cases import npy, png
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(
+        Bucket=BUCKET, Key="models/keras/model.tar.gz", Body=keras_model_archive(tmp_path_factory.mktemp("k"))
+    )
+    sm().create_model(
+        ModelName="m-keras",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": "tensorflow-inference",
+            "ModelDataUrl": f"s3://{BUCKET}/models/keras/model.tar.gz",
+        },
+    )
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    s3.put_object(Bucket=BUCKET, Key="npy/a.npy", Body=npy(images))
+    s3.put_object(Bucket=BUCKET, Key="npy/b.npy", Body=png())
+    request = {
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/npy/"}},
+        "ContentType": "application/x-npy",
+        "SplitType": "None",
+    }
+    transform("t-keras", "m-keras", {}, TransformInput=request)
+    assert hosted.wait_transform("t-keras") == "Failed"
+    reason = sm().describe_transform_job(TransformJobName="t-keras")["FailureReason"]
+    assert "answered 500" in reason and "the body is not a .npy array" in reason, reason
+    (answer,) = read_out("out/t-keras/a.npy.out")
+    assert np.array(answer["predictions"]).shape == (3, 10)
 
 
 def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
