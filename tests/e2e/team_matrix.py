@@ -27,6 +27,11 @@ from dtrain.team_names import output_id, scientists_policy_name
 
 ORCHESTRATION = "DtrainOrchestration"
 TEAMS = ("vision", "nlp")
+# vision has an instance-type allow-list and a run-time limit (its guardrails); nlp has none.
+TEAM_SETTINGS: dict[str, dict[str, Any]] = {
+    "vision": {"instance_types": ["ml.g5.12xlarge", "ml.m5.xlarge"], "max_run_seconds": 86400},
+    "nlp": {},
+}
 ACTOR = "vision"  # the team whose principals act; the other team's resources are the targets
 
 

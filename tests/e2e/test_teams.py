@@ -21,6 +21,7 @@ from dtrain.emulator.authz.authorizer import AccessDenied, Principal
 from dtrain.team_names import output_id
 from tests.e2e.team_matrix import (
     ORCHESTRATION,
+    TEAM_SETTINGS,
     TEAMS,
     UNCAUGHT_REASONS,
     TeamPlatform,
@@ -30,12 +31,6 @@ from tests.e2e.team_matrix import (
 )
 
 pytestmark = pytest.mark.slow
-
-# vision has an instance-type allow-list and a run-time limit; nlp has none.
-TEAM_SETTINGS = {
-    "vision": {"instance_types": ["ml.g5.12xlarge", "ml.m5.xlarge"], "max_run_seconds": 86400},
-    "nlp": {},
-}
 
 
 @pytest.fixture(scope="module")
