@@ -118,8 +118,8 @@ def start_as_serving_main(start_torchserve: Any, retry: Any) -> None:
     """What the toolkit's `serving.main()` does, without importing torch into this process.
 
     serving.py imports its handler_service module only to pass that file's path to
-    start_torchserve, and that module imports torch (default_pytorch_inference_handler): 2-5 s of
-    a start on 2 cores, and ~300 MB held by a process that only waits on the JVM. The path is
+    start_torchserve, and that module imports torch (default_pytorch_inference_handler): 4-8 s of
+    a start on 2 cores, and ~185 MB held by a process that only waits on the JVM. The path is
     found here without running the module; the call and its retry (a CalledProcessError retried
     for 30 s: serving._start_torchserve) are serving.py's. Only the TorchServe workers load torch.
     """
