@@ -40,6 +40,8 @@ STATES_MODELLED = {
     rules.MODEL: "none (created synchronously)",
     rules.ENDPOINT_CONFIG: "none (created synchronously)",
     rules.ENDPOINT: ", ".join(rules.ENDPOINT_STATES),
+    rules.EXPERIMENT: "none (created synchronously; a job's ExperimentConfig must name one that exists)",
+    rules.TRIAL: "none (created synchronously in an existing experiment)",
 }
 _STATUS_ATTR = {
     rules.TRAINING_JOB: "training_job_status",
@@ -141,6 +143,10 @@ CALLS["UpdateEndpoint"] = (
     _endpoint[0],
     lambda n: sm().update_endpoint(EndpointName=n, EndpointConfigName="c"),
 )
+_experiment = (lambda n: sm().create_experiment(ExperimentName=n),)
+CALLS["CreateExperiment"] = (_experiment[0], _experiment[0])
+_trial = (lambda n: sm().create_trial(TrialName=n, ExperimentName="e"),)
+CALLS["CreateTrial"] = (_trial[0], _trial[0])
 for _op, (_resource, _key) in rules.OPERATIONS.items():
     if _op.startswith("Describe"):
         CALLS[_op] = (_model[0], lambda n, op=_op, key=_key: getattr(sm(), _snake(op))(**{key: n}))
@@ -186,6 +192,7 @@ def main() -> int:
     with mock_aws(), installed(shims):
         CALLS["CreateModel"][0]("m")
         CALLS["CreateEndpointConfig"][0]("c")
+        CALLS["CreateExperiment"][0]("e")
         for index, row in enumerate(rules.REFUSALS):
             problems = check_row(row, index)
             failed += bool(problems)

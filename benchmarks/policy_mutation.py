@@ -238,8 +238,10 @@ def _ended(emu: Emulator, arn: str, want: str = "SUCCEEDED") -> str:
 
 
 def chain(emu: Emulator, work: Path) -> str:
-    """StartExecution -> Submit -> the job's completion event -> JobEvents -> Finalize -> Notify."""
-    arn = emu.start_execution(SPEC)
+    """StartExecution -> Submit -> the job's completion event -> JobEvents -> Finalize -> Notify.
+    The spec names an experiment and a trial: Submit creates (or adopts) them before the job."""
+    experiment = {"ExperimentName": "mutation-experiment", "TrialName": "mutation-trial"}
+    arn = emu.start_execution({**SPEC, "experiment_config": experiment})
     (job,) = emu.jobs_of(arn, timeout=JOB_WAIT_S)
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     return _ended(emu, arn)

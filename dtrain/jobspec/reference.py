@@ -160,7 +160,12 @@ def render() -> str:
     lines += table_section(SWEEP_TABLE, "## sweep", "One training job per entry of `overrides`.")
     lines += table_section(OBJECTIVE_TABLE, "### sweep.objective", "How the sweep's jobs are ranked.")
     lines += table_section(
-        EXPERIMENT_CONFIG_TABLE, "## experiment_config", "Sent as CreateTrainingJob's ExperimentConfig."
+        EXPERIMENT_CONFIG_TABLE,
+        "## experiment_config",
+        "Sent as the job's ExperimentConfig (training, `processing.run`, `transform`). SageMaker "
+        "refuses a job naming an experiment or trial that does not exist: Submit creates the "
+        "`ExperimentName` (and the `TrialName` in it) first, or uses the existing one. A "
+        "`TrialName` without `ExperimentName` must name an existing trial.",
     )
     lines += ["## processing", "", "`ScriptProcessor(**processor).run(**run)` before training.", ""]
     for table in PROCESSING_TABLES:

@@ -46,6 +46,7 @@ from dtrain.orchestration.execution_plan import (  # noqa: F401 (DEPLOY_TIMEOUT_
     hosting_block,
     hosting_entry,
 )
+from dtrain.orchestration.experiment_entities import ensure_experiment_entities
 from dtrain.orchestration.job_kinds import (
     ENDPOINT,
     ENDPOINT_CONFIG,
@@ -238,6 +239,8 @@ class HostingSubmitter:
         name = str(request[resource.name_key])
         what = f"{resource.noun} {name}"
         _tags_with_owner(request, req.owner_tag, self.team)
+        # A transform job's ExperimentConfig, as a training job's (dtrain.orchestration.submit).
+        ensure_experiment_entities(self.sagemaker, request.get("ExperimentConfig"))
         try:
             getattr(self.sagemaker, resource.create)(**request)
         except ClientError as err:

@@ -53,6 +53,7 @@ from dtrain.orchestration.errors import (
 from dtrain.orchestration.events import execution_running, stop_job
 from dtrain.orchestration.execution_identity import EXECUTION_TAG, base_name, execution_tag_value
 from dtrain.orchestration.execution_plan import planned_state
+from dtrain.orchestration.experiment_entities import ensure_experiment_entities
 from dtrain.orchestration.hosting import hosting_plan
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
 from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists
@@ -357,6 +358,10 @@ class Submitter:
             request = build_processing_request(req.item_spec(), self.platform, job_name)
         else:
             request = _build_request(req.job_spec(self.platform), self.platform, job_name, self.region)
+        # SageMaker refuses a job whose ExperimentConfig names an experiment or trial that does
+        # not exist (dtrain.orchestration.experiment_entities): a sweep's is named after it.
+        for entity in ensure_experiment_entities(self.sagemaker, request.get("ExperimentConfig")):
+            log.info("created the %s that %s names", entity, job_name)
         request["Tags"] = owner_tags(
             request.get("Tags", []),
             execution=req.owner_tag,

@@ -272,6 +272,7 @@ class Orchestration(Construct):
         props, prefix = self.props, self.options.job_name_prefix
         permissions.grant_ledger(self.functions, self.ledger, self.key)
         permissions.allow_sagemaker(self.functions, prefix)
+        permissions.allow_experiments(self.functions)
         if not props.team_roles:
             permissions.allow_repack(
                 self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key

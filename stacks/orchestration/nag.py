@@ -8,8 +8,9 @@ from aws_cdk import Acknowledgment, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 
 from dtrain import team_names
-from dtrain.constructs.orchestration.permissions import arn_types_called_by
+from dtrain.constructs.orchestration.permissions import EXPERIMENT_CREATORS, arn_types_called_by
 from dtrain.constructs.submitter_policy import SCIENTIST_DESCRIBES
+from dtrain.orchestration.experiment_entities import EXPERIMENT_ENTITIES
 from dtrain.orchestration.job_kinds import KINDS, PROCESSING, TRAINING
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 
@@ -94,6 +95,21 @@ def _sagemaker_prefix_ack(
     )
 
 
+def _experiment_acks(orchestration: Orchestration) -> list[Acknowledgment]:
+    """Submit's CreateExperiment / CreateTrial on every name (permissions.allow_experiments)."""
+    head = _arn_head(Stack.of(orchestration), "sagemaker")
+    return [
+        _ack(
+            f"IAM5[Resource::{head}:{entity.arn_type}/*]",
+            f"Submit creates the SageMaker {entity.noun} a job's ExperimentConfig names before the job "
+            "(SageMaker refuses a job naming one that does not exist); its name is the scientist's or the "
+            "sweep's, known only at run time and not on the platform's prefix. Create only: a name in use "
+            "is refused, so no existing one can be changed.",
+        )
+        for entity in EXPERIMENT_ENTITIES
+    ]
+
+
 def acknowledge_orchestration(orchestration: Orchestration) -> None:
     """Every finding of the orchestration's roles and policies, acknowledged where it arises.
     Long: one acknowledgment per finding, each with its reason, read top to bottom."""
@@ -109,6 +125,8 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         acks = [XRAY, *KMS_ACTIONS, ledger_index]
         # The SageMaker ARN types this Lambda's statements name (permissions.allow_sagemaker).
         acks += [_sagemaker_prefix_ack(o, arn_type) for arn_type in arn_types_called_by(part)]
+        if part in EXPERIMENT_CREATORS:
+            acks += _experiment_acks(o)
         if fn.role is not None:
             Validations.of(fn.role).acknowledge(*acks)
         Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)

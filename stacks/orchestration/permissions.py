@@ -23,6 +23,7 @@ from constructs import Construct
 
 from dtrain.constructs.orchestration.functions import OrchestrationFunctions
 from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN, exported_arn
+from dtrain.orchestration.experiment_entities import EXPERIMENT_ENTITIES, ExperimentEntity
 from dtrain.orchestration.job_kinds import (
     CALLS,
     ENDPOINT,
@@ -162,6 +163,29 @@ def allow_sagemaker(functions: OrchestrationFunctions, prefix: str) -> None:
         arns = [sagemaker_arns(functions.submit, t, prefix.lower()) for t in resource.arn_types(call)]
         for fn in functions.named(*parts):
             _allow(fn, actions, arns)
+
+
+# Who creates the experiment entities a job's ExperimentConfig names, before the job
+# (dtrain.orchestration.experiment_entities): Submit, for training, processing and transform jobs.
+EXPERIMENT_CREATORS = ("submit",)
+
+
+def experiment_entity_arns(scope: Construct, entity: ExperimentEntity) -> str:
+    """Every name of the entity's ARN type: an experiment is named by the scientist's spec (any
+    experiment of the account, as with the SDK's fit()) or after a sweep's execution, not on the
+    platform's prefix."""
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{entity.arn_type}/*"
+
+
+def allow_experiments(functions: OrchestrationFunctions) -> None:
+    """Create* of each experiment entity (CreateExperiment, CreateTrial), each on its own ARN
+    type (Service Authorization Reference: CreateTrial acts on experiment-trial only). Create
+    only: a name in use is refused (and adopted as it is), so no existing experiment or trial
+    can be changed, described or deleted through it; nothing is tagged (no AddTags)."""
+    for entity in EXPERIMENT_ENTITIES:
+        for fn in functions.named(*EXPERIMENT_CREATORS):
+            _allow(fn, [iam_action(entity.create)], [experiment_entity_arns(fn, entity)])
 
 
 def artifacts_bucket_arn(scope: Construct, artifacts_bucket: s3.IBucket) -> str:

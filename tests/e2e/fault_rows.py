@@ -372,4 +372,44 @@ def row_max_runtime(emu: Emulator) -> RowResult:
     )
 
 
-LIFECYCLE_ROWS = ("row_update_of_a_failed_endpoint", "row_quota_below_the_sweep_width", "row_max_runtime")
+def row_experiment_nothing_creates(emu: Emulator, items: int = 3) -> RowResult:
+    """Issue 26's risk: an experiment_config naming an experiment nothing creates. A sweep names
+    its experiment after its execution (sweep_trial_config) and CreateTrainingJob refuses a job
+    whose ExperimentConfig names an experiment or trial that does not exist (ResourceNotFound):
+    Submit creates it first, each item adopting what a sibling created."""
+    spec = make_spec()
+    spec["experiment_config"] = {"ExperimentName": "fm-new-experiment"}
+    spec["sweep"] = {
+        "max_concurrency": items,
+        "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+        "overrides": [{"lr": 0.1 / (i + 1)} for i in range(items)],
+    }
+    refused_before = len(emu.lifecycle.refused("CreateTrainingJob"))
+    arn = emu.start_execution(spec)
+    jobs = emu.jobs_of(arn, count=items)
+    for i, job in enumerate(jobs):
+        emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.5 + i / 10})
+    desc = emu.wait_execution(arn)
+    sm = emu.client("sagemaker")
+    configs = [emu.sagemaker.job(job).request.get("ExperimentConfig", {}) for job in jobs]
+    # Before the fix every item ended Failed (ResourceNotFound) inside a SUCCEEDED sweep.
+    results = json.loads(desc["output"]).get("results", []) if desc["status"] == "SUCCEEDED" else []
+    return RowResult(
+        f"experiment_config naming a new experiment, a sweep {items} wide",
+        [desc["status"]],
+        left_running(emu, executions=[arn]),
+        {
+            "experiment": sm.describe_experiment(ExperimentName="fm-new-experiment")["ExperimentName"],
+            "runs": sorted(c.get("RunName", "") for c in configs),
+            "items_completed": sum(1 for r in results if r.get("status") == "Completed"),
+            "refused_creates": len(emu.lifecycle.refused("CreateTrainingJob")) - refused_before,
+        },
+    )
+
+
+LIFECYCLE_ROWS = (
+    "row_update_of_a_failed_endpoint",
+    "row_quota_below_the_sweep_width",
+    "row_max_runtime",
+    "row_experiment_nothing_creates",
+)

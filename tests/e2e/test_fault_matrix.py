@@ -76,3 +76,15 @@ def test_row_a_job_stopped_at_max_run_keeps_its_model(emulator: Emulator, meter:
     assert row.statuses == ["SUCCEEDED"], row.detail
     assert row.detail["model_usable"] is True and row.detail["model_artifact"]
     assert row.left_running == []
+
+
+def test_row_an_experiment_nothing_created_is_created_before_the_sweeps_jobs(
+    emulator: Emulator, meter: Any
+) -> None:
+    row = fault_rows.row_experiment_nothing_creates(emulator)
+    assert row.statuses == ["SUCCEEDED"], row.detail
+    assert row.detail["experiment"] == "fm-new-experiment"
+    assert row.detail["runs"] == [f"fm-new-experiment-trial-{i}" for i in range(3)]
+    assert row.detail["items_completed"] == 3
+    assert row.detail["refused_creates"] == 0  # no job was refused for its experiment
+    assert row.left_running == []

@@ -207,6 +207,24 @@ def test_sweep_of_three_runs_at_most_two_at_once_and_ranks_results(
     assert {json.dumps(r["overrides"]) for r in results} == {'{"lr": 0.1}', '{"lr": 0.05}', '{"lr": 0.01}'}
 
 
+def test_a_spec_naming_a_new_experiment_and_trial_runs_under_the_platforms_own_iam(
+    emulator: Emulator, make_spec: Any
+) -> None:
+    """fit(experiment_config=...) naming an experiment and a trial nobody created: SageMaker
+    refuses such a job (ResourceNotFound), so Submit creates both first, with the grants the
+    platform gives it (CreateExperiment, CreateTrial), then the job runs."""
+    assert emulator.enforce
+    spec = make_spec()
+    spec["experiment_config"] = {"ExperimentName": "e2e-new-experiment", "TrialName": "e2e-trial-1"}
+    arn = emulator.start_execution(spec)
+    (job,) = emulator.jobs_of(arn)
+    emulator.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
+    assert emulator.wait_execution(arn)["status"] == "SUCCEEDED"
+    sm = emulator.client("sagemaker")
+    assert sm.describe_trial(TrialName="e2e-trial-1")["ExperimentName"] == "e2e-new-experiment"
+    assert emulator.sagemaker.job(job).request["ExperimentConfig"] == spec["experiment_config"]
+
+
 def test_the_functions_log_to_their_own_log_groups_not_to_the_callers_screen(
     emulator: Emulator, make_spec: Any, capfd: Any
 ) -> None:

@@ -217,10 +217,18 @@ def test_an_execution_trains_then_transforms_and_the_out_files_land_in_s3(
 ) -> None:
     _put_inputs(emulator, "transform-in", 5)
     arn, _ = _train(
-        emulator, _transform_spec(make_spec, f"s3://{STANDIN_DATA_BUCKET}/transform-in/"), scale=3
+        emulator,
+        _transform_spec(
+            make_spec,
+            f"s3://{STANDIN_DATA_BUCKET}/transform-in/",
+            # An experiment nothing created: Submit creates it before CreateTransformJob.
+            experiment_config={"ExperimentName": "transform-experiment"},
+        ),
+        scale=3,
     )
     desc = emulator.wait_execution(arn, timeout=180)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert emulator.client("sagemaker").describe_experiment(ExperimentName="transform-experiment")
     transform = json.loads(desc["output"])["transform"]
     status = json.loads(_cli(capsys, "status", arn, "--json"))
     assert [(h["kind"], h["status"]) for h in status["hosting"]] == [("transform", "Completed")]

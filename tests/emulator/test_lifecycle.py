@@ -167,6 +167,43 @@ def test_an_endpoint_naming_a_config_that_does_not_exist_is_refused(shims: Shims
     assert "ep" not in backend().endpoints
 
 
+def test_a_job_naming_an_experiment_or_trial_nothing_created_is_refused(shims: Shims) -> None:
+    """ExperimentConfig's ExperimentName and TrialName name existing entities (API reference,
+    ExperimentConfig): the job is refused with ResourceNotFound until they exist, and creating
+    them again is refused with the answer the SDK's _load_or_create adopts (moto created the job
+    and overwrote the experiment)."""
+    client = sm()
+    config = {"ExperimentName": "cifar10", "TrialName": "lr-0-1", "RunName": "cifar10-run-1"}
+    with pytest.raises(ClientError) as job:
+        client.create_training_job(**training_request("exp-job", ExperimentConfig=config))
+    assert error(job) == (
+        "ResourceNotFound",
+        f"Experiment 'arn:aws:sagemaker:{REGION}:{ACCOUNT}:experiment/cifar10' does not exist.",
+    )
+    with pytest.raises(ClientError) as described:
+        client.describe_experiment(ExperimentName="cifar10")
+    assert error(described)[0] == "ResourceNotFound"
+    with pytest.raises(ClientError) as orphan:
+        client.create_trial(TrialName="lr-0-1", ExperimentName="cifar10")
+    assert error(orphan)[0] == "ResourceNotFound"
+    client.create_experiment(ExperimentName="cifar10")
+    with pytest.raises(ClientError) as again:
+        client.create_experiment(ExperimentName="cifar10")
+    assert error(again)[0] == "ValidationException" and "already exists" in error(again)[1]
+    with pytest.raises(ClientError) as no_trial:
+        client.create_training_job(**training_request("exp-job", ExperimentConfig=config))
+    assert error(no_trial)[0] == "ResourceNotFound" and "experiment-trial/lr-0-1" in error(no_trial)[1]
+    with pytest.raises(ClientError) as trial_described:
+        client.describe_trial(TrialName="lr-0-1")
+    assert error(trial_described)[0] == "ResourceNotFound"
+    client.create_trial(TrialName="lr-0-1", ExperimentName="cifar10")
+    client.create_training_job(**training_request("exp-job", ExperimentConfig=config))
+    assert "exp-job" in backend().training_jobs
+    # Without a TrialName SageMaker creates the trial: the experiment alone must exist.
+    alone = {"ExperimentName": "cifar10"}
+    client.create_training_job(**training_request("exp-job-2", ExperimentConfig=alone))
+
+
 def test_stop_training_job_on_an_ended_or_missing_job_is_refused(shims: Shims) -> None:
     playback: Any = shims.sagemaker_backend
     sm().create_training_job(**training_request("job-a"))

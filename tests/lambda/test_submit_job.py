@@ -386,3 +386,17 @@ def test_the_accounts_concurrent_training_instances_hold_the_next_execution_unti
         TrainingJobName=created.job_name
     )["TrainingJobStatus"]
     assert status == "InProgress"
+
+
+def test_submit_creates_the_experiment_its_spec_names_then_the_job(
+    ledger: Ledger, sfn: Any, platform: Any, spec: dict[str, Any], aws: Any
+) -> None:
+    spec["experiment_config"] = {"ExperimentName": "cifar10-ddp", "RunName": "first"}
+    result = _submitter(ledger, sfn, platform).submit(_request(spec))
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    assert sm.describe_experiment(ExperimentName="cifar10-ddp")["ExperimentName"] == "cifar10-ddp"
+    job = sm.describe_training_job(TrainingJobName=result.job_name)
+    assert job["ExperimentConfig"]["ExperimentName"] == "cifar10-ddp"
+    # A retry of that Submit adopts the experiment and the job.
+    again = _submitter(ledger, sfn, platform).submit(_request(spec, retry=1, token="token-1"))
+    assert again.job_name == result.job_name and again.adopted

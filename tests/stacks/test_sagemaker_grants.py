@@ -56,6 +56,11 @@ REVIEWED = {
     },
 }
 
+# Part -> ARN type -> the actions held on every name of the type (`<type>/*`): the experiment and
+# trial a job's ExperimentConfig names are the scientist's (or the sweep's), not on the prefix;
+# Submit creates them before the job (dtrain.orchestration.experiment_entities). Create only.
+ON_EVERY_NAME = {"submit": {"experiment": "CreateExperiment", "experiment-trial": "CreateTrial"}}
+
 
 @pytest.fixture(scope="module")
 def stack(synthesized_app: SynthesizedApp) -> OrchestrationStack:
@@ -71,15 +76,25 @@ def test_each_lambda_holds_exactly_the_reviewed_sagemaker_grants(
         rf"^arn:\$\{{AWS::Partition\}}:sagemaker:\$\{{AWS::Region\}}:"
         rf"\$\{{AWS::AccountId\}}:([a-z-]+)/{re.escape(prefix)}-\*$"
     )
+    on_every_name = re.compile(
+        r"^arn:\$\{AWS::Partition\}:sagemaker:\$\{AWS::Region\}:\$\{AWS::AccountId\}:([a-z-]+)/\*$"
+    )
     held = grants(synthesized_app.template_dicts["orchestration"])
     for part, fn in zip(stack.functions.PARTS, stack.functions.all, strict=True):
         role = render({"Ref": stack.get_logical_id(fn.role.node.default_child)})  # type: ignore[union-attr, arg-type]
         found: dict[str, set[str]] = {}
+        everywhere: dict[str, set[str]] = {}
         for holder, action, resource, condition in held:
             if holder != role or not action.startswith("sagemaker:"):
                 continue
             matched = on_prefix.match(resource)
-            assert matched, (part, action, resource)  # every SageMaker grant is on the prefix
+            into = found
+            if not matched:
+                matched, into = on_every_name.match(resource), everywhere
+            # Every SageMaker grant is on the prefix, or one of ON_EVERY_NAME's.
+            assert matched, (part, action, resource)
             assert condition == "{}", (part, action)
-            found.setdefault(matched.group(1), set()).add(action.removeprefix("sagemaker:"))
+            into.setdefault(matched.group(1), set()).add(action.removeprefix("sagemaker:"))
         assert found == {t: set(actions.split()) for t, actions in REVIEWED[part].items()}, part
+        expected = ON_EVERY_NAME.get(part, {})
+        assert everywhere == {t: set(actions.split()) for t, actions in expected.items()}, part

@@ -5,7 +5,8 @@ refusals AWS would answer, in this order:
 
 1. the resource's state (rules.REFUSALS: a name in use, a Delete/Update/Stop in a state where
    AWS refuses it, a resource that does not exist);
-2. the resources it names (an endpoint's config, a transform job's model);
+2. the resources it names (an endpoint's config, a transform job's model, the experiment and
+   trial of a job's ExperimentConfig, a trial's experiment);
 3. SageMaker's service-side rules on a CreateTrainingJob (dtrain.jobspec.service_rules: the same table
    the request builder applies, here applied to whatever request reaches the API);
 4. the account's instance quotas (quotas.QuotaBook) for CreateTrainingJob, CreateProcessingJob,
@@ -51,6 +52,8 @@ def _store(backend: Any, resource: str) -> Mapping[str, Any]:
         rules.MODEL: backend._models,
         rules.ENDPOINT_CONFIG: backend.endpoint_configs,
         rules.ENDPOINT: backend.endpoints,
+        rules.EXPERIMENT: backend.experiments,
+        rules.TRIAL: backend.trials,
     }
     return stores[resource]
 
@@ -95,6 +98,15 @@ def check_state(backend: Any, operation: str, params: Mapping[str, Any]) -> None
         if status_of(backend, ref_resource, ref_name) == rules.MISSING:
             message = rules.NOT_FOUND_MESSAGES[ref_resource]
             raise Refused("ValidationException", message.format(arn=arn_of(backend, ref_resource, ref_name)))
+
+
+def check_experiment_references(backend: Any, operation: str, params: Mapping[str, Any]) -> None:
+    """A job naming an experiment or trial that does not exist, a trial naming a missing
+    experiment: refused as SageMaker refuses them (rules.experiment_references)."""
+    for resource, name in rules.experiment_references(operation, params):
+        if status_of(backend, resource, name) == rules.MISSING:
+            message = rules.EXPERIMENT_NOT_FOUND[resource]
+            raise Refused("ResourceNotFound", message.format(arn=arn_of(backend, resource, name)))
 
 
 def check_service_rules(operation: str, params: Mapping[str, Any]) -> None:
@@ -214,6 +226,7 @@ _JOB_KEYS: dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]] = {
 def check(lifecycle: Lifecycle, backend: Any, operation: str, params: Mapping[str, Any]) -> None:
     """Raise Refused with SageMaker's answer when SageMaker would refuse this call."""
     check_state(backend, operation, params)
+    check_experiment_references(backend, operation, params)
     check_service_rules(operation, params)
     check_quotas(lifecycle.quotas, backend, operation, params)
     check_access(backend, operation, params)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from dtrain.orchestration import job_kinds
+from dtrain.orchestration.experiment_entities import EXPERIMENT as EXPERIMENT_ENTITY
+from dtrain.orchestration.experiment_entities import EXPERIMENT_ENTITIES
+from dtrain.orchestration.experiment_entities import TRIAL as TRIAL_ENTITY
 from dtrain.orchestration.job_kinds import SAGEMAKER_RESOURCES
 
 EXISTS: Final = "(exists)"
@@ -30,6 +33,8 @@ TRANSFORM_JOB: Final = SAGEMAKER_RESOURCES[job_kinds.TRANSFORM].arn_type
 MODEL: Final = SAGEMAKER_RESOURCES[job_kinds.MODEL].arn_type
 ENDPOINT_CONFIG: Final = SAGEMAKER_RESOURCES[job_kinds.ENDPOINT_CONFIG].arn_type
 ENDPOINT: Final = SAGEMAKER_RESOURCES[job_kinds.ENDPOINT].arn_type
+EXPERIMENT: Final = EXPERIMENT_ENTITY.arn_type
+TRIAL: Final = TRIAL_ENTITY.arn_type
 
 # Statuses each resource passes through (Describe* API references: TrainingJobStatus,
 # ProcessingJobStatus, TransformJobStatus, EndpointStatus). Models and endpoint configs are
@@ -56,6 +61,11 @@ _K8S_OPERATOR = (
     "(DeleteEndpointInProgressMessagePrefix and the *404* constants: the service's own wording)"
 )
 _ENDPOINT_STATUS_DOC = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html"
+
+
+def _operation(method: str) -> str:
+    """The API operation of a boto3 method (create_training_job -> CreateTrainingJob)."""
+    return job_kinds.iam_action(method).removeprefix("sagemaker:")
 
 
 @dataclass(frozen=True)
@@ -245,6 +255,40 @@ _STATE_REFUSALS: Final[tuple[Refusal, ...]] = (
     ),
 )
 
+# Experiments and trials (dtrain.orchestration.experiment_entities): a name in use is refused
+# with the answer the SDK's _load_or_create adopts, one nothing holds with the ResourceNotFound
+# the API reference lists (moto overwrote the first and failed the second with a KeyError).
+_SDK_LOAD_OR_CREATE = (
+    "sagemaker-python-sdk src/sagemaker/experiments/experiment.py and trial.py, _load_or_create: "
+    "a ValidationException whose message holds 'already exists' means the name is in use"
+)
+EXPERIMENT_NOT_FOUND: Final = {
+    e.arn_type: f"{e.noun.capitalize()} '{{arn}}' does not exist." for e in EXPERIMENT_ENTITIES
+}
+_EXPERIMENT_REFUSALS: Final = tuple(
+    row
+    for entity in EXPERIMENT_ENTITIES
+    for row in (
+        Refusal(
+            entity.arn_type,
+            _operation(entity.create),
+            frozenset({EXISTS}),
+            "ValidationException",
+            f"{entity.noun.capitalize()} '{{arn}}' already exists.",
+            _SDK_LOAD_OR_CREATE,
+        ),
+        Refusal(
+            entity.arn_type,
+            _operation(entity.describe),
+            frozenset({MISSING}),
+            "ResourceNotFound",
+            EXPERIMENT_NOT_FOUND[entity.arn_type],
+            f"https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_{_operation(entity.describe)}.html"
+            " (Errors: ResourceNotFound); wording as moto's AssociateTrialComponent answer",
+        ),
+    )
+)
+
 # Describe* of a name nothing holds: the answer each service gives (moto words them its own way).
 _DESCRIBE_MISSING: Final = (
     (
@@ -276,6 +320,7 @@ _DESCRIBE_MISSING: Final = (
 )
 REFUSALS: Final[tuple[Refusal, ...]] = (
     *_STATE_REFUSALS,
+    *_EXPERIMENT_REFUSALS,
     *(
         Refusal(
             resource,
@@ -290,17 +335,20 @@ REFUSALS: Final[tuple[Refusal, ...]] = (
 )
 
 
-def _operation(method: str) -> str:
-    """The API operation of a boto3 method (create_training_job -> CreateTrainingJob)."""
-    return job_kinds.iam_action(method).removeprefix("sagemaker:")
-
-
-# The operation's resource and the request parameter naming it: every call of the table.
+# The operation's resource and the request parameter naming it: every call of the table, and
+# the experiment entities' creates and describes.
 OPERATIONS: Final[Mapping[str, tuple[str, str]]] = {
-    _operation(method): (resource.arn_type, resource.name_key)
-    for resource in SAGEMAKER_RESOURCES.values()
-    for method in (resource.method(call) for call in job_kinds.CALLS)
-    if method is not None
+    **{
+        _operation(method): (resource.arn_type, resource.name_key)
+        for resource in SAGEMAKER_RESOURCES.values()
+        for method in (resource.method(call) for call in job_kinds.CALLS)
+        if method is not None
+    },
+    **{
+        _operation(method): (entity.arn_type, entity.name_key)
+        for entity in EXPERIMENT_ENTITIES
+        for method in (entity.create, entity.describe)
+    },
 }
 
 # Resources another one names, which must exist when it is created (the same "Could not find"
@@ -315,6 +363,28 @@ REFERENCES: Final[Mapping[str, tuple[tuple[str, str], ...]]] = {
     for method in (resource.create, resource.update)
     if method is not None
 }
+# The experiment entities a create names, which must exist: a job's ExperimentConfig (API
+# reference, ExperimentConfig: ExperimentName "the name of an existing experiment", TrialName "the
+# name of an existing trial"), a trial's experiment. Refused with ResourceNotFound, the not-found
+# error CreateTrainingJob, CreateProcessingJob, CreateTransformJob and CreateTrial list
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html#API_CreateTrainingJob_Errors).
+EXPERIMENT_CONFIG_OPERATIONS: Final = tuple(
+    _operation(kind.create) for kind in job_kinds.KINDS.values() if kind.kind != job_kinds.ENDPOINT
+)
+
+
+def experiment_references(operation: str, params: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(ARN type, name) of each experiment entity the request names that must exist."""
+    if operation == _operation(TRIAL_ENTITY.create):
+        named: Mapping[str, object] = {EXPERIMENT_ENTITY.name_key: params.get(EXPERIMENT_ENTITY.name_key)}
+    elif operation in EXPERIMENT_CONFIG_OPERATIONS:
+        config = params.get("ExperimentConfig")
+        named = config if isinstance(config, Mapping) else {}
+    else:
+        return []
+    return [(e.arn_type, str(named[e.name_key])) for e in EXPERIMENT_ENTITIES if named.get(e.name_key)]
+
+
 NOT_FOUND_MESSAGES: Final[Mapping[str, str]] = {
     MODEL: 'Could not find model "{arn}".',
     ENDPOINT_CONFIG: 'Could not find endpoint configuration "{arn}".',
