@@ -353,6 +353,11 @@ class Orchestration(Construct):
             topic=self.topic,
             alarm_name_prefix=self.alarm_name_prefix,
         )
+        # The first team's failures alarm through the one above; every other team's through its own.
+        for team, state_machine in list(self.team_state_machines.items())[1:]:
+            monitoring.add_execution_alarm(
+                self, state_machine, self.topic, self.alarm_name_prefix, f"Team{team.capitalize()}"
+            )
         monitoring.add_dashboard(
             self,
             dashboard_name=f"{self.stack_name}-training",

@@ -59,6 +59,21 @@ def add_alarms(
         alarm.add_alarm_action(action)
 
 
+def add_execution_alarm(
+    scope: Construct, state_machine: sfn.StateMachine, topic: sns.ITopic, alarm_name_prefix: str, head: str
+) -> None:
+    """A failed execution of one more state machine (a team's: `head` `Team<Team>`) alarms the topic;
+    its name keeps the prefix the topic and key policies admit."""
+    failed = _alarm(
+        scope,
+        f"{head}ExecutionsFailed",
+        state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+        f"A training execution failed ({head})",
+        f"{alarm_name_prefix}{head}ExecutionsFailed",
+    )
+    failed.add_alarm_action(cw_actions.SnsAction(topic))
+
+
 def add_dashboard(
     scope: Construct,
     *,

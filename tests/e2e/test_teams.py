@@ -57,6 +57,17 @@ def test_the_templates_give_each_team_its_own_role_state_machine_and_policy(
         assert f"dtrain-{other}" not in text and f"teams/{other}/" not in text
     settings = json.loads(p.emu.output("PlatformSettings"))
     assert settings["teams"] == sorted(TEAMS)
+    # Each team's failed executions alarm (nlp, the first, through the platform's alarm).
+    template = json.loads((p.assembly / "DtrainOrchestration.template.json").read_text())
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]["Dimensions"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "ExecutionsFailed"
+    }
+    assert set(alarms) == {
+        "DtrainOrchestration-ExecutionsFailed",
+        "DtrainOrchestration-TeamVisionExecutionsFailed",
+    }
     # Without teams the app's outputs are today's; with teams each team has its own.
     assert p.emu.output(output_id("vision", "SubmitterPolicyArn")).endswith("policy/dtrain-vision-scientists")
 
