@@ -180,12 +180,16 @@ def _job_role(base: Any, *, data: Any, artifacts: Any, checkpoints: Any, key: An
     return role
 
 
-def synth_full_app(outdir: Path) -> Path:
+def synth_full_app(outdir: Path, *, cache: Path | Literal["env"] | None = "env") -> Path:
     """The project's own CDK app (dtrain.constructs.platform_app, as app.py builds it) with
-    cdk.json's context, synthesized to outdir.
+    cdk.json's context, synthesized to outdir (through the synth cache, as synth_standin_app).
 
     Its stacks use the default synthesizer; the emulator answers the bootstrap-version check.
     """
+    return cached_synth("full-platform", {}, _synth_full_app, outdir, cache=cache)
+
+
+def _synth_full_app(outdir: Path) -> Path:
     from dtrain.constructs import platform_app as cdk_app  # lazy: CDK (jsii)
 
     application, _ = cdk_app.build_app(cdk_app.cdk_json_context(), outdir=str(outdir))
