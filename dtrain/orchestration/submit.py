@@ -56,7 +56,7 @@ from dtrain.orchestration.execution_plan import planned_state
 from dtrain.orchestration.experiment_entities import ensure_experiment_entities
 from dtrain.orchestration.hosting import hosting_plan
 from dtrain.orchestration.job_kinds import PROCESSING, TRAINING, job_kind
-from dtrain.orchestration.ledger import STOPPING, SUBMITTING, Ledger, LedgerRow, RowExists
+from dtrain.orchestration.ledger import STOPPING, SUBMITTING, WATCHED_STATUSES, Ledger, LedgerRow, RowExists
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.outcome import TERMINAL_STATUSES, close_row, outcome_from_describe
 from dtrain.orchestration.ownership import DEFAULT_TEAM, owner_tags
@@ -69,7 +69,7 @@ from dtrain.orchestration.processing import (
     training_spec,
 )
 from dtrain.orchestration.sweep import apply_overrides, split_sweep
-from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key, request_instances
+from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key, release, request_instances
 from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 
 log = logging.getLogger(__name__)
@@ -415,13 +415,28 @@ class Submitter:
         key = capacity_key(self._prefix())
         self.ledger.note_capacity(job_name, key)
         capacity = TeamCapacity(self.ledger.client, self.ledger.table_name, key, quota)
-        if not capacity.hold(job_name, instances):
+        if not capacity.hold(job_name, instances) and not (
+            self._release_stale_holds(capacity) and capacity.hold(job_name, instances)
+        ):
             held = sum(capacity.holders().values())
             raise CapacityWait(
                 f"waiting for team {team}'s capacity: its running jobs hold {held} of its {quota}"
                 f" instances and this job needs {instances}"
             )
         return True
+
+    def _release_stale_holds(self, capacity: TeamCapacity) -> bool:
+        """Give back what jobs that cannot run any more still hold (their row's final status was
+        recorded but its release failed: a throttled write, a Lambda that died in between), so a
+        lost release never shrinks the team's quota for good. Read only when the team is full:
+        at most one GetItem per holder. True when something was given back."""
+        released = False
+        for job in capacity.holders():
+            row = self.ledger.get(job)
+            if row is None or row.status not in WATCHED_STATUSES:
+                log.info("giving back %s's stale hold in %s", job, capacity.key)
+                released = release(self.ledger.client, self.ledger.table_name, capacity.key, job) or released
+        return released
 
     def submit(self, req: SubmitRequest) -> SubmitResult:
         """Create (or adopt) the job; transient SageMaker failures surface as SageMakerTransient."""

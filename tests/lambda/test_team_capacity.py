@@ -162,3 +162,28 @@ def test_a_team_without_a_quota_holds_nothing_and_the_ledger_lists_no_count(
     rows = ledger.list_recent()
     assert len(rows) == 2 and all("#" not in r.job_name for r in rows)
     assert _held(ledger, "nlp") == 0
+
+
+def test_a_lost_release_is_reclaimed_when_the_team_is_full(
+    ledger: Ledger, sfn: Any, spec: dict[str, Any], aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release after a job's end failed (here: the count's write throws once): the hold would
+    shrink the team's quota for good. The next Submit that finds the team full gives back holds
+    whose rows say the job cannot run any more, then holds."""
+    import dtrain.orchestration.ledger as ledger_module
+
+    vision = _submitter(ledger, sfn, _team("vision", 2))
+    first = vision.submit(_request(spec, "run-1")).job_name
+
+    def lost(*args: Any) -> bool:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(ledger_module, "release", lost)
+    aws.complete(first)
+    with pytest.raises(RuntimeError):
+        handle_job_event(_event(first, "Completed"), ledger=ledger, sfn=sfn)
+    monkeypatch.undo()
+    row = ledger.get(first)
+    assert row is not None and row.status == "Completed" and _held(ledger, "vision") == 2  # lost
+    assert vision.submit(_request(spec, "run-2")).job_name != first
+    assert _held(ledger, "vision") == 2 and len(aws.jobs) == 2
