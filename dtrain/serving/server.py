@@ -201,6 +201,12 @@ def _start_tensorflow(
     scratch = make_scratch()
     (scratch / "ml").mkdir()
     (scratch / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
+    # Only dtrain on the servers' path: the checkout's root (or an installed dtrain's site-packages,
+    # numpy and all) would put packages into the image's Python that the image does not have.
+    (scratch / "pythonpath").mkdir()
+    (scratch / "pythonpath" / "dtrain").symlink_to(
+        Path(__file__).resolve().parents[1], target_is_directory=True
+    )
     server_env = dict(os.environ)
     server_env.update(env or {})
     if workers is not None:
@@ -214,7 +220,8 @@ def _start_tensorflow(
             tf_serve.MODEL_PORT_ENV: str(free_port("127.0.0.1")),
             tf_serve.PARENT_PID_ENV: str(os.getpid()),
             TF_PYTHON_ENV: tensorflow_python,
-            "PYTHONPATH": str(REPO_ROOT),
+            tf_serve.DTRAIN_PATH_ENV: str(scratch / "pythonpath"),
+            "PYTHONPATH": str(scratch / "pythonpath"),
         }
     )
     # The image's serve.py sets OMP_NUM_THREADS=1 unless the model's environment sets it.

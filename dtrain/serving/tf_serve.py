@@ -33,7 +33,9 @@ from pathlib import Path
 from dtrain.serving.parent_watch import watch_parent
 from dtrain.serving.tf_models import ServableModel, servable_models
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# A folder holding only the dtrain package (start_server makes it): the one path entry this
+# module's children need, so the image's Python sees no other package of the caller's environment.
+DTRAIN_PATH_ENV = "DTRAIN_SERVING_PACKAGE_PATH"
 TF_PYTHON_ENV = "DTRAIN_TF_PYTHON"
 MODEL_PORT_ENV = "DTRAIN_TFS_REST_PORT"
 HOST_ENV = "DTRAIN_SERVING_HOST"
@@ -138,7 +140,8 @@ def serve() -> int:
         os.environ[TF_PYTHON_ENV], "-m", "dtrain.serving.tf_model_server",
         "--rest_api_host", "127.0.0.1", "--rest_api_port", str(rest_port),
     ] + [f"--model={m.name}={m.base_path}" for m in models]  # fmt: skip
-    tf_env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    dtrain_path = os.environ[DTRAIN_PATH_ENV]
+    tf_env = dict(os.environ, PYTHONPATH=dtrain_path, TF_CPP_MIN_LOG_LEVEL="2")
     running.append(subprocess.Popen(model_server, env=tf_env))
     try:
         wait_for_models(running[0], rest_port, models)
@@ -147,7 +150,7 @@ def serve() -> int:
             TFS_REST_PORTS=str(rest_port),
             TFS_DEFAULT_MODEL_NAME=default_model,
             DTRAIN_TFS_CODE_DIR=str(code_dir),
-            PYTHONPATH=os.pathsep.join([*paths, str(REPO_ROOT)]),
+            PYTHONPATH=os.pathsep.join([*paths, dtrain_path]),
         )
         running.append(subprocess.Popen(gunicorn_command(host, port), env=service_env))
         while all(p.poll() is None for p in running):
