@@ -8,7 +8,8 @@ what the emulator does not enforce. The server and its state file (one per port,
 user's state directory: dtrain/emulator/server_state.py) are dtrain.emulator's; this command
 only adds the full-app synth and local-mode images.
 
-Exit codes: 0 up / running / stopped; 1 the server failed to come up; 2 bad --port or the
+Exit codes: 0 up / running / stopped; 1 the server failed to come up (or, checked before
+anything starts, enforcement's IAM simulator is not installed); 2 bad --port or the
 port is taken by another program; 3 (status) no emulator runs on the port: none was started,
 or the recorded server is gone or not answering (LSB's "program is not running", so a script's
 `dtrain emulate status || dtrain emulate up` works); 130 interrupted (the half-started server
@@ -118,6 +119,10 @@ def handle_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    missing = _missing_simulator() if args.enforce else None
+    if missing:  # before the synth (tens of seconds) that the server would fail after
+        print(f"dtrain emulate up: {missing}, or start it with --no-enforce", file=sys.stderr)
+        return 1
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
         print(f"dtrain emulate up: --workdir {workdir}: not a directory", file=sys.stderr)
@@ -142,6 +147,19 @@ def handle_up(args: argparse.Namespace) -> int:
     print(f"stacks: {', '.join(state['stacks'])} (CREATE_COMPLETE)")
     _print_exports(state)
     return 0
+
+
+def _missing_simulator() -> str | None:
+    """Why enforcement cannot start (the IAM simulator's Node package is not installed), or None."""
+    from dtrain.emulator.authz.engine import SIMULATOR, node_modules
+
+    modules = node_modules()
+    if (modules / SIMULATOR).is_dir():
+        return None
+    return (
+        f"{SIMULATOR} is not installed under {modules}: run `npm ci` in a checkout, or "
+        f"`npm install {SIMULATOR}` and set DTRAIN_NODE_MODULES to its node_modules"
+    )
 
 
 def handle_serve(args: argparse.Namespace) -> int:

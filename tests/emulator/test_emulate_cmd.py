@@ -77,6 +77,20 @@ def test_status_and_down_address_the_port_aws_endpoint_url_names(
         assert main(["emulate", "status"]) == 3  # not this machine: the default port, where none runs
 
 
+def test_up_names_a_missing_iam_simulator_before_it_synthesizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enforcement needs the simulator's Node package: `up` says so at once (it found out only
+    after the ~30 s synth, in the server's log) and starts nothing."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DTRAIN_NODE_MODULES", str(tmp_path / "node_modules"))
+    assert main(["emulate", "up", "--port", str(_free_port())]) == 1
+    said = capsys.readouterr().err
+    assert "@cloud-copilot/iam-simulate is not installed" in said and "--no-enforce" in said
+    assert "synthesizing" not in said
+    assert not (tmp_path / ".dtrain").exists()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
