@@ -2,8 +2,12 @@
 # The real-deploy commands of docs/platform-team.md against `dtrain emulate`: `cdk bootstrap` and
 # `cdk deploy --all` through AWS_ENDPOINT_URL, timed. Starts its own emulator (free port, own
 # state dir), deploys the app a second time under another stack prefix (the emulator already
-# holds the Dtrain* stacks `up` created), prints each stack's status and stops the emulator.
-# About 2-3 minutes on a loaded 2-core machine (synth is most of it). Usage: benchmarks/cdk_deploy_emulator.sh
+# holds the Dtrain* stacks `up` created), prints each stack's status, then runs a job on each of
+# the two platforms (`dtrain submit examples/ddp_torchrun.json --stack <prefix>Orchestration
+# --wait`, the sample data uploaded to each platform's data bucket), upgrades the Cdk platform
+# with a second `cdk deploy` (a tag added to every resource: -c tags=...), runs a job on it again,
+# and stops the emulator. Several minutes on a loaded 2-core machine (the synths are most of it).
+# Usage: benchmarks/cdk_deploy_emulator.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD CDK_DISABLE_CLI_TELEMETRY=true
@@ -31,4 +35,48 @@ for s in boto3.client("cloudformation").describe_stacks()["Stacks"]:
 PY
 printf 'emulate up %.1f s, cdk bootstrap %.1f s, cdk deploy --all %.1f s\n' \
     "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)"
+
+# A job on each platform, as a scientist submits it.
+run_job() {  # $1: the orchestration stack, $2: the run's label (a new execution name each run)
+    .venv/bin/python - "$1" <<'PY'
+import json, sys
+from pathlib import Path
+
+import boto3
+
+from dtrain.demo.emulated import DATA_PREFIX, data_bucket
+from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data
+
+(stack,) = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"]
+settings = json.loads(next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "PlatformSettings"))
+ensure_sample_data(DEMO_DATA)
+s3, bucket = boto3.client("s3"), data_bucket(settings)
+for channel in ("train", "test"):
+    for f in sorted(Path(DEMO_DATA).iterdir()):
+        if f.is_file():
+            s3.upload_file(str(f), bucket, f"{DATA_PREFIX}/{channel}/{f.name}")
+PY
+    local t=$(date +%s.%N) rc=0
+    .venv/bin/dtrain submit examples/ddp_torchrun.json --stack "$1" --name "cifar10-$2-$(date +%s)" --wait \
+        >"$work/$1-$2.out" 2>&1 || rc=$?
+    printf '%-20s %-8s job: exit %s, %s, %.1f s\n' "$1" "$2" "$rc" \
+        "$(grep -oE 'SUCCEEDED|FAILED|TIMED_OUT|ABORTED|refused' "$work/$1-$2.out" | tail -1)" \
+        "$(echo "$(date +%s.%N) - $t" | bc)"
+}
+run_job DtrainOrchestration deployed
+run_job CdkOrchestration deployed
+
+# An upgrade through the CLI: a tag on every resource of the Cdk platform, deployed again.
+t4=$(date +%s.%N)
+npx --no-install cdk deploy --all --require-approval never -c emulator=true -c stack_prefix=Cdk \
+    -c 'tags={"project":"dtrain","cost-center":"ml-42"}' --output "$work/cdk.out" 2>&1 | grep -E "✅|❌|Error|time:"
+t5=$(date +%s.%N)
+printf 'upgrade (tag) cdk deploy --all %.1f s\n' "$(echo "$t5 - $t4" | bc)"
+run_job CdkOrchestration upgraded
+.venv/bin/python - <<'PY'
+import boto3
+
+for s in boto3.client("cloudformation").describe_stacks()["Stacks"]:
+    print(f"{s['StackName']:20} {s['StackStatus']}")
+PY
 uptime
