@@ -1,8 +1,10 @@
-"""Issue 29's quota figure: team vision's sweep wider than its quota, on the deployed platform.
+"""Issue 29's guardrail and quota figures, on the deployed platform with IAM enforced: the team's
+guardrail rows (direct creates as the Submit role), then team vision's sweep wider than its quota.
 
     .venv/bin/python benchmarks/team_quota_wait.py [--items 4] [--quota 2] [--run-s 1]
 
-Synthesizes the app with team vision (quota_instances = --quota) and team nlp (no quota), deploys
+Synthesizes the app with team vision (tests/e2e/team_quota_run.GUARDED_TEAMS' limits, quota_instances
+= --quota) and team nlp (no limits), deploys
 it into the emulator with IAM enforced, and runs a sweep of --items one-instance items on
 vision's state machine (tests/e2e/team_quota_run.py: jobs complete after --run-s; an nlp job is
 started while vision is at its quota). Prints the timeline (each job's creation and completion,
@@ -25,7 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from dtrain.emulator import Emulator  # noqa: E402
 from dtrain.emulator.platform_app import synth_for_emulator  # noqa: E402
-from tests.e2e.team_quota_run import run_quota_sweep  # noqa: E402
+from tests.e2e.team_quota_run import (  # noqa: E402
+    GUARDED_TEAMS,
+    GUARDRAIL_ROWS,
+    run_guardrail_row,
+    run_quota_sweep,
+)
 
 
 def main() -> int:
@@ -36,10 +43,7 @@ def main() -> int:
     parser.add_argument("--quota", type=int, default=2)
     parser.add_argument("--run-s", type=float, default=1.0)
     args = parser.parse_args()
-    teams = {
-        "vision": {"instance_types": ["ml.g5.xlarge", "ml.g5.12xlarge"], "quota_instances": args.quota},
-        "nlp": {},
-    }
+    teams = {**GUARDED_TEAMS, "vision": {**GUARDED_TEAMS["vision"], "quota_instances": args.quota}}
     with tempfile.TemporaryDirectory() as tmp:
         assembly = synth_for_emulator(Path(tmp) / "cdk.out", {"teams": teams})
         with Emulator(
@@ -49,7 +53,13 @@ def main() -> int:
             data = settings["data_s3_uri"].removeprefix("s3://").split("/")[0]
             for team in teams:
                 emu.client("s3").put_object(Bucket=data, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
+            guardrails = [(row, run_guardrail_row(emu, row)) for row in GUARDRAIL_ROWS]
             timeline = run_quota_sweep(emu, items=args.items, quota=args.quota, run_s=args.run_s)
+    print("CreateTrainingJob made directly as the Submit Lambda's role (policy engine, IAM enforced):")
+    print(f"{'action':<45} {'expected':<13} {'got':<13} denied by")
+    for row, (got, statement) in guardrails:
+        print(f"{row.action:<45} {row.expected:<13} {got:<13} {statement or '-'}")
+    print()
     print(f"team vision: quota {timeline.quota} instances, sweep of {timeline.items} one-instance items")
     print(f"{'job':<60} {'created s':>9} {'completed s':>11}")
     for name, created, completed in timeline.rows():

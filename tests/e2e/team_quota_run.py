@@ -1,6 +1,7 @@
-"""A team's sweep past its quota, run on the deployed platform (issue 29): the driver and its
-timeline, shared by tests/e2e/test_team_guardrails_e2e.py (asserts it) and
-benchmarks/team_quota_wait.py (prints it for the closing note).
+"""A team's guardrails and sweep past its quota, run on the deployed platform (issue 29): the
+guardrail rows (direct creates as the Submit role, decided by the deployed policies) and the quota
+driver with its timeline, shared by tests/e2e/test_team_guardrails_e2e.py (asserts them) and
+benchmarks/team_quota_wait.py (prints them for the closing note).
 
 The sweep runs on team vision's state machine, one instance per item, wider than vision's
 `quota_instances`. The driver plays SageMaker: every job it sees running is completed after it
@@ -17,7 +18,101 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dtrain.emulator import Emulator
+from dtrain.emulator.authz.authorizer import AccessDenied, Principal
+from dtrain.emulator.authz.calls import Call, checks_for
 from dtrain.team_names import output_id
+
+
+@dataclass(frozen=True)
+class GuardrailRow:
+    action: str
+    team: str
+    resources: dict[str, Any]
+    expected: str  # "allowed" or "AccessDenied"
+    statement: str = ""  # the statement expected to deny it
+
+
+QUOTA = 2
+# vision's limits, nlp none: what the e2e test and the benchmark deploy.
+GUARDED_TEAMS: dict[str, dict[str, Any]] = {
+    "vision": {
+        "instance_types": ["ml.g5.xlarge", "ml.g5.12xlarge"],
+        "max_instance_count": 2,
+        "max_run_seconds": 86400,
+        "max_warm_pool_seconds": 600,
+        "quota_instances": QUOTA,
+    },
+    "nlp": {},
+}
+
+
+# CreateTrainingJob as the Submit Lambda's role, as a Submit whose own checks were bypassed would
+# send it, against GUARDED_TEAMS' limits.
+GUARDRAIL_ROWS = (
+    GuardrailRow(
+        "vision: 1 x ml.p5.48xlarge",
+        "vision",
+        {"InstanceType": "ml.p5.48xlarge"},
+        "AccessDenied",
+        "TeamVisionInstanceTypes",
+    ),
+    GuardrailRow(
+        "vision: max_run 28 days", "vision", {"max_run": 28 * 86400}, "AccessDenied", "TeamVisionMaxRun"
+    ),
+    GuardrailRow(
+        "vision: warm pool 3600 s",
+        "vision",
+        {"KeepAlivePeriodInSeconds": 3600},
+        "AccessDenied",
+        "TeamVisionWarmPool",
+    ),
+    GuardrailRow(
+        "vision: ml.g5.xlarge, 1 day, warm pool 600 s",
+        "vision",
+        {"max_run": 86400, "KeepAlivePeriodInSeconds": 600},
+        "allowed",
+    ),
+    GuardrailRow(
+        "nlp (no limits): ml.p5.48xlarge, 28 days",
+        "nlp",
+        {"InstanceType": "ml.p5.48xlarge", "max_run": 28 * 86400},
+        "allowed",
+    ),
+)
+
+
+def submit_role(emu: Emulator) -> Principal:
+    (arn,) = [r["Arn"] for r in emu.client("iam").list_roles()["Roles"] if "SubmitJob" in r["RoleName"]]
+    return Principal(arn, session="submit")
+
+
+def run_guardrail_row(emu: Emulator, row: GuardrailRow) -> tuple[str, str]:
+    """(got: "allowed" or "AccessDenied", the statement the policy engine says denied it)."""
+    resources = {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30, **row.resources}
+    max_run = resources.pop("max_run", 3600)
+    params = {
+        "TrainingJobName": f"dtrain-{row.team}-direct-1",
+        "AlgorithmSpecification": {"TrainingImage": "x", "TrainingInputMode": "File"},
+        "RoleArn": emu.output_of("DtrainTraining", output_id(row.team, "ExecutionRoleArn")),
+        "OutputDataConfig": {"S3OutputPath": "s3://x/y"},
+        "ResourceConfig": resources,
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_run},
+    }
+    principal, authz = submit_role(emu), emu.authz
+    try:
+        authz.authorize_call(principal, "sagemaker", "CreateTrainingJob", params, emu.region)
+    except AccessDenied:
+        (check,) = [
+            c
+            for c in checks_for(
+                authz.state, Call("sagemaker", "CreateTrainingJob", params, emu.region, emu.account)
+            )
+            if c.action == "sagemaker:CreateTrainingJob"
+        ]
+        reasons = authz.decide(principal, check).reasons
+        sid = next((str(r.get("statementId")) for r in reasons if r.get("denialType") == "Explicit"), "")
+        return "AccessDenied", sid
+    return "allowed", ""
 
 
 @dataclass

@@ -87,31 +87,15 @@ def _training(team: str = "vision", instance_type: str = "ml.g5.xlarge", **extra
 
 
 def _decide(engine: PolicyEngine, policy: dict[str, Any], op: str, params: dict[str, Any]) -> tuple[str, str]:
-    """(the engine's result, the Sid of the statement that denied, if one did)."""
+    """(the engine's result, the Sid of the statement the engine says denied it, if one did)."""
     (check, *_) = checks_for(NoState(), Call("sagemaker", op, params, REGION, ACCT))  # type: ignore[arg-type]
     context = (("aws:PrincipalArn", f"arn:aws:iam::{ACCT}:role/submit"), ("aws:PrincipalAccount", ACCT))
     request = Request(SESSION, check.action, check.resource, ACCT, (*context, *check.context))
     decision = engine.decide(request, [("submit", policy)])
-    denied_by = ""
-    if decision.result == "ExplicitlyDenied":
-        denied_by = next(
-            s["Sid"] for s in policy["Statement"] if s["Effect"] == "Deny" and _matches(s, params)
-        )
+    denied_by = next(
+        (str(r.get("statementId")) for r in decision.reasons if r.get("denialType") == "Explicit"), ""
+    )
     return decision.result, denied_by
-
-
-def _matches(statement: dict[str, Any], params: dict[str, Any]) -> bool:
-    """Which Deny fired, for the report: the one whose limit the request passes."""
-    sid = statement["Sid"]
-    resources = params.get("ResourceConfig") or params.get("ProcessingResources", {}).get("ClusterConfig", {})
-    if sid.endswith("InstanceTypes"):
-        allowed = statement["Condition"]["ForAnyValue:StringNotEquals"]["sagemaker:InstanceTypes"]
-        return resources.get("InstanceType") not in allowed
-    if sid.endswith("MaxRun"):
-        limit = int(statement["Condition"]["NumericGreaterThan"]["sagemaker:MaxRuntimeInSeconds"])
-        return int(params["StoppingCondition"]["MaxRuntimeInSeconds"]) > limit
-    limit = int(statement["Condition"]["NumericGreaterThan"]["sagemaker:KeepAlivePeriod"])
-    return int(resources.get("KeepAlivePeriodInSeconds", 0)) > limit
 
 
 CASES = [
