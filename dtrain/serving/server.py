@@ -183,6 +183,45 @@ def start_server(
     return _start_tensorflow(model_dir, host, port, workers, env, log_file, ready_timeout)
 
 
+def _tensorflow_env(
+    scratch: Path,
+    model_dir: Path,
+    host: str,
+    port: int,
+    workers: int | None,
+    env: dict[str, str] | None,
+    tensorflow_python: str,
+) -> dict[str, str]:
+    """tf_serve's environment, and its folders in `scratch`: the model as <scratch>/ml/model."""
+    (scratch / "ml").mkdir()
+    (scratch / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
+    # Only dtrain on the servers' path: the checkout's root (or an installed dtrain's site-packages,
+    # numpy and all) would put packages into the image's Python that the image does not have.
+    (scratch / "pythonpath").mkdir()
+    (scratch / "pythonpath" / "dtrain").symlink_to(
+        Path(__file__).resolve().parents[1], target_is_directory=True
+    )
+    server_env = dict(os.environ)
+    server_env.update(env or {})
+    if workers is not None:
+        server_env[GUNICORN_WORKERS_ENV] = str(workers)
+    server_env.update(
+        {
+            "SAGEMAKER_BASE_DIR": str(scratch / "ml"),
+            "SAGEMAKER_BIND_TO_PORT": str(port),
+            tf_serve.HOST_ENV: host,
+            tf_serve.MODEL_PORT_ENV: str(free_port("127.0.0.1")),
+            tf_serve.PARENT_PID_ENV: str(os.getpid()),
+            TF_PYTHON_ENV: tensorflow_python,
+            tf_serve.DTRAIN_PATH_ENV: str(scratch / "pythonpath"),
+            "PYTHONPATH": str(scratch / "pythonpath"),
+        }
+    )
+    # The image's serve.py sets OMP_NUM_THREADS=1 unless the model's environment sets it.
+    server_env.setdefault("OMP_NUM_THREADS", "1")
+    return server_env
+
+
 def _start_tensorflow(
     model_dir: Path,
     host: str,
@@ -199,33 +238,8 @@ def _start_tensorflow(
     else:
         port = free_port(host)
     scratch = make_scratch()
-    (scratch / "ml").mkdir()
-    (scratch / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
-    # Only dtrain on the servers' path: the checkout's root (or an installed dtrain's site-packages,
-    # numpy and all) would put packages into the image's Python that the image does not have.
-    (scratch / "pythonpath").mkdir()
-    (scratch / "pythonpath" / "dtrain").symlink_to(
-        Path(__file__).resolve().parents[1], target_is_directory=True
-    )
-    server_env = dict(os.environ)
-    server_env.update(env or {})
-    if workers is not None:
-        server_env[GUNICORN_WORKERS_ENV] = str(workers)
+    server_env = _tensorflow_env(scratch, model_dir, host, port, workers, env, tensorflow_python)
     count = int(server_env.get(GUNICORN_WORKERS_ENV) or 1)
-    server_env.update(
-        {
-            "SAGEMAKER_BASE_DIR": str(scratch / "ml"),
-            "SAGEMAKER_BIND_TO_PORT": str(port),
-            tf_serve.HOST_ENV: host,
-            tf_serve.MODEL_PORT_ENV: str(free_port("127.0.0.1")),
-            tf_serve.PARENT_PID_ENV: str(os.getpid()),
-            TF_PYTHON_ENV: tensorflow_python,
-            tf_serve.DTRAIN_PATH_ENV: str(scratch / "pythonpath"),
-            "PYTHONPATH": str(scratch / "pythonpath"),
-        }
-    )
-    # The image's serve.py sets OMP_NUM_THREADS=1 unless the model's environment sets it.
-    server_env.setdefault("OMP_NUM_THREADS", "1")
     log = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed by ServerHandle.stop
     process = subprocess.Popen(
         [serving_python, "-m", "dtrain.serving.tf_serve"],
