@@ -92,3 +92,25 @@ def keras_model_archive(directory: Path) -> bytes:
         for path in sorted(model.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(model)), recursive=False)
     return buf.getvalue()
+
+
+def cifar_model_archive(directory: Path) -> bytes:
+    """model.tar.gz of the bundled PyTorch trainers' network (width 4, its initial weights) with
+    their code/inference.py, as the trainers pack it (common.cifar_model.save_model,
+    common.model_code.package_inference_code)."""
+    import sys
+
+    if str(training_code_dir()) not in sys.path:
+        sys.path.insert(0, str(training_code_dir()))
+    from common.cifar_model import CifarNet, ModelConfig, save_model
+    from common.model_code import package_inference_code
+
+    model = directory / "cifar-model"
+    config = ModelConfig(width=4)
+    save_model(CifarNet(config), config, model)
+    package_inference_code(model)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(model.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(model)), recursive=False)
+    return buf.getvalue()

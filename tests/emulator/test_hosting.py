@@ -21,7 +21,7 @@ from dtrain.emulator import hosting
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
-from tests.emulator.hosting_models import keras_model_archive, model_archive
+from tests.emulator.hosting_models import cifar_model_archive, keras_model_archive, model_archive
 
 REGION = "us-east-1"
 BUCKET = "hosting-test"
@@ -381,6 +381,43 @@ def test_a_keras_model_transforms_npy_objects_and_a_png_sent_as_npy_fails_the_jo
     assert "answered 500" in reason and "the body is not a .npy array" in reason, reason
     (answer,) = read_out("out/t-keras/a.npy.out")
     assert np.array(answer["predictions"]).shape == (3, 10)
+
+
+def test_the_trainers_pytorch_model_transforms_json_and_an_image_object_fails_with_its_400(
+    hosted: HostingBackend, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The content-type matrix's PyTorch row in a transform job: bodies go to TorchServe as they are
+    (SplitType None), so a JSON object of images is answered, and image/png is the model's own 400
+    (tests/serving/matrix_cases.py), which fails the job with that answer."""
+    import numpy as np
+
+    from tests.serving.matrix_cases import png
+
+    s3 = boto3.client("s3", region_name=REGION)
+    key = "models/cifar/model.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=cifar_model_archive(tmp_path_factory.mktemp("c")))
+    sm().create_model(
+        ModelName="m-cifar",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": "pytorch-inference", "ModelDataUrl": f"s3://{BUCKET}/{key}"},
+    )
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    s3.put_object(Bucket=BUCKET, Key="cifar-json/a.json", Body=json.dumps(images.tolist()).encode())
+    s3.put_object(Bucket=BUCKET, Key="cifar-png/a.png", Body=png())
+    for name, folder, content_type in (("t-cifar-json", "cifar-json", "application/json"),
+                                       ("t-cifar-png", "cifar-png", "image/png")):  # fmt: skip
+        request = {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{folder}/"}},
+            "ContentType": content_type,
+            "SplitType": "None",
+        }
+        transform(name, "m-cifar", {}, TransformInput=request)
+    assert hosted.wait_transform("t-cifar-json") == "Completed", hosted.errors.get("t-cifar-json")
+    (answer,) = read_out("out/t-cifar-json/a.json.out")
+    assert np.array(answer).shape == (3, 10)
+    assert hosted.wait_transform("t-cifar-png") == "Failed"
+    reason = sm().describe_transform_job(TransformJobName="t-cifar-png")["FailureReason"]
+    assert "answered 400" in reason and "Content-Type 'image/png' is not supported" in reason, reason
 
 
 def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
