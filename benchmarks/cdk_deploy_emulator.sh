@@ -6,7 +6,8 @@
 # the two platforms (`dtrain submit examples/ddp_torchrun.json --stack <prefix>Orchestration
 # --wait`, the sample data uploaded to each platform's data bucket), upgrades the Cdk platform
 # with a second `cdk deploy` (a tag added to every resource: -c tags=...), runs a job on it again,
-# and stops the emulator. Several minutes on a loaded 2-core machine (the synths are most of it).
+# adds a team with an instance-type allow-list (-c teams=...) with a third, runs a job of that team
+# (--team vision, its data under teams/vision/), and stops the emulator. Several minutes on a loaded 2-core machine (the synths are most of it).
 # Usage: benchmarks/cdk_deploy_emulator.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,14 +38,16 @@ printf 'emulate up %.1f s, cdk bootstrap %.1f s, cdk deploy --all %.1f s\n' \
     "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)"
 
 # A job on each platform, as a scientist submits it.
-run_job() {  # $1: the orchestration stack, $2: the run's label (a new execution name each run)
-    .venv/bin/python - "$1" <<'PY'
+run_job() {  # $1: the orchestration stack, $2: the run's label (a new execution name each run), $3: a team
+    local team_args=() prefix="cifar10"
+    if [ -n "${3:-}" ]; then team_args=(--team "$3"); prefix="teams/$3/cifar10"; fi
+    .venv/bin/python - "$1" "$prefix" <<'PY'
 import json, sys
 from pathlib import Path
 
 import boto3
 
-from dtrain.demo.emulated import DATA_PREFIX, data_bucket
+from dtrain.demo.emulated import data_bucket
 from dtrain.demo.local_demo import DEMO_DATA, ensure_sample_data
 
 (stack,) = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"]
@@ -54,14 +57,16 @@ s3, bucket = boto3.client("s3"), data_bucket(settings)
 for channel in ("train", "test"):
     for f in sorted(Path(DEMO_DATA).iterdir()):
         if f.is_file():
-            s3.upload_file(str(f), bucket, f"{DATA_PREFIX}/{channel}/{f.name}")
+            s3.upload_file(str(f), bucket, f"{sys.argv[2]}/{channel}/{f.name}")
 PY
     local t=$(date +%s.%N) rc=0
-    .venv/bin/dtrain submit examples/ddp_torchrun.json --stack "$1" --name "cifar10-$2-$(date +%s)" --wait \
+    .venv/bin/dtrain submit examples/ddp_torchrun.json --stack "$1" ${team_args[@]+"${team_args[@]}"} \
+        --name "cifar10-$2-$(date +%s)" --wait \
         >"$work/$1-$2.out" 2>&1 || rc=$?
     printf '%-20s %-8s job: exit %s, %s, %.1f s\n' "$1" "$2" "$rc" \
         "$(grep -oE 'SUCCEEDED|FAILED|TIMED_OUT|ABORTED|refused' "$work/$1-$2.out" | tail -1)" \
         "$(echo "$(date +%s.%N) - $t" | bc)"
+    if [ "$rc" != 0 ]; then tail -15 "$work/$1-$2.out"; fi
 }
 run_job DtrainOrchestration deployed
 run_job CdkOrchestration deployed
@@ -73,6 +78,16 @@ npx --no-install cdk deploy --all --require-approval never -c emulator=true -c s
 t5=$(date +%s.%N)
 printf 'upgrade (tag) cdk deploy --all %.1f s\n' "$(echo "$t5 - $t4" | bc)"
 run_job CdkOrchestration upgraded
+
+# A new team with an instance-type allow-list (issue 29's teams), deployed again, and its job.
+t6=$(date +%s.%N)
+npx --no-install cdk deploy --all --require-approval never -c emulator=true -c stack_prefix=Cdk \
+    -c 'tags={"project":"dtrain","cost-center":"ml-42"}' \
+    -c 'teams={"vision":{"instance_types":["ml.g5.xlarge"],"max_instance_count":2}}' \
+    --output "$work/cdk.out" 2>&1 | grep -E "✅|❌|Error|failed|time:"
+t7=$(date +%s.%N)
+printf 'upgrade (new team) cdk deploy --all %.1f s\n' "$(echo "$t7 - $t6" | bc)"
+run_job CdkOrchestration team vision
 .venv/bin/python - <<'PY'
 import boto3
 
