@@ -83,11 +83,20 @@ def tree_digest(root: Path) -> str:
 
 def installed_distributions() -> list[str]:
     """Every distribution on sys.path as `name-version` (its .dist-info/.egg-info folder's name:
-    listing folders costs milliseconds, reading each METADATA a third of a second)."""
+    listing folders costs milliseconds, reading each METADATA a third of a second). The current
+    directory ('' or -m's) and source trees (a pyproject.toml beside) are no installs: a build's
+    dtrain.egg-info in the checkout would otherwise give `emulate up` another key in another
+    directory."""
     found: set[str] = set()
     for entry in sys.path:
+        if (
+            not entry
+            or Path(entry).resolve() == Path.cwd().resolve()
+            or Path(entry, "pyproject.toml").exists()
+        ):
+            continue
         with contextlib.suppress(OSError):
-            for child in os.scandir(entry or "."):
+            for child in os.scandir(entry):
                 if child.name.endswith((".dist-info", ".egg-info")):
                     found.add(child.name.rsplit(".", 1)[0])
     return sorted(found)

@@ -182,3 +182,17 @@ def test_the_platform_comes_from_the_cache_without_the_cdk(
     assert sorted(p.name for p in (tmp_path / "second").iterdir()) == sorted(
         p.name for p in emulator_app_assembly.iterdir()
     )
+
+
+def test_a_source_tree_on_the_path_is_no_installed_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build leaves dtrain.egg-info in the checkout, which is on sys.path in the test session
+    but not in a `dtrain emulate up` started elsewhere: it must not change the key."""
+    site = tmp_path / "site-packages"
+    (site / "aws_cdk_lib-2.0.0.dist-info").mkdir(parents=True)
+    checkout = tmp_path / "checkout"
+    (checkout / "dtrain.egg-info").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'dtrain'\n")
+    monkeypatch.setattr(sys, "path", [str(site), str(checkout), ""])
+    assert synth_cache.installed_distributions() == ["aws_cdk_lib-2.0.0"]
