@@ -127,6 +127,13 @@ def handle_up(args: argparse.Namespace) -> int:
     if workdir.exists() and not workdir.is_dir():
         print(f"dtrain emulate up: --workdir {workdir}: not a directory", file=sys.stderr)
         return 2
+    team_app = None if args.assembly else other_cdk_app(Path.cwd())
+    if team_app is not None:  # this folder's app is the platform to deploy, not dtrain's own
+        try:
+            args.assembly = str(synth_with_cdk_cli(team_app.parent, workdir / "cdk.out"))
+        except RuntimeError as exc:
+            print(f"dtrain emulate up: {exc}", file=sys.stderr)
+            return 1
     cmd = [sys.executable, "-m", "dtrain", "emulate", "serve", "--port", str(args.port),
            "--workdir", str(workdir)]  # fmt: skip
     if args.assembly:
@@ -134,7 +141,8 @@ def handle_up(args: argparse.Namespace) -> int:
     if not args.enforce:
         cmd += ["--no-enforce"]
     log_path = workdir / "server.log"
-    print(f"synthesizing app.py and deploying it into the emulator (log: {log_path}) ...", file=sys.stderr)
+    what = f"deploying {args.assembly}" if args.assembly else "synthesizing app.py and deploying it"
+    print(f"{what} into the emulator (log: {log_path}) ...", file=sys.stderr)
     try:
         state = start_in_background(
             cmd, port=args.port, log_path=log_path, timeout=args.timeout, scratch=server_scratch(workdir)
@@ -147,6 +155,44 @@ def handle_up(args: argparse.Namespace) -> int:
     print(f"stacks: {', '.join(state['stacks'])} (CREATE_COMPLETE)")
     _print_exports(state)
     return 0
+
+
+def other_cdk_app(folder: Path) -> Path | None:
+    """`folder`/cdk.json when it is another CDK app than dtrain's own (a platform team's app with
+    DtrainPlatform in it), else None. The CDK CLI runs the cdk.json of the folder it is run in;
+    `up` does the same: from a team's folder it deployed dtrain's app instead of the team's."""
+    from dtrain.package_data import cdk_json
+
+    found = folder / "cdk.json"
+    if not found.is_file() or found.resolve() == cdk_json().resolve():
+        return None
+    return found
+
+
+def synth_with_cdk_cli(app_folder: Path, outdir: Path) -> Path:
+    """The app of `app_folder`/cdk.json synthesized by the CDK CLI installed for it (`npx
+    --no-install cdk`: the platform team guide's `npm install aws-cdk@...` in the app's folder)
+    with `-c emulator=true`, into `outdir`; RuntimeError with the CLI's last lines if it fails."""
+    import os
+    import shutil
+    import subprocess
+
+    npx = shutil.which("npx")
+    if npx is None:
+        raise RuntimeError(f"{app_folder}/cdk.json is a CDK app: synthesizing it needs Node.js's npx on PATH")
+    print(f"synthesizing {app_folder}/cdk.json's app with the CDK CLI (npx cdk synth) ...", file=sys.stderr)
+    done = subprocess.run(
+        [npx, "--no-install", "cdk", "synth", "--quiet", "-c", "emulator=true", "-o", str(outdir.resolve())],
+        cwd=app_folder,
+        env={**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not (outdir / "manifest.json").is_file():
+        said = "\n".join((done.stderr + done.stdout).strip().splitlines()[-8:])
+        raise RuntimeError(f"cdk synth of {app_folder}/cdk.json failed (exit {done.returncode}):\n{said}")
+    return outdir.resolve()
 
 
 def _missing_simulator() -> str | None:

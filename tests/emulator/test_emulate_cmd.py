@@ -91,6 +91,36 @@ def test_up_names_a_missing_iam_simulator_before_it_synthesizes(
     assert not (tmp_path / ".dtrain").exists()
 
 
+def test_up_takes_the_cdk_app_of_the_folder_it_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a platform team's folder (its own cdk.json), `up` deploys that app, synthesized by the
+    CDK CLI, as `cdk deploy` there would (it deployed dtrain's own app); from dtrain's checkout
+    or a folder without cdk.json, dtrain's app. The team case end to end (examples/platform_app:
+    AcmeNetwork and AcmeMl* CREATE_COMPLETE in 35 s) is too slow for the suite."""
+    from dtrain.commands.emulate_cmd import other_cdk_app
+    from dtrain.package_data import cdk_json
+
+    assert other_cdk_app(tmp_path) is None
+    assert other_cdk_app(cdk_json().parent) is None
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "python3 app.py"}))
+    assert other_cdk_app(tmp_path) == tmp_path / "cdk.json"
+
+
+def test_up_reports_a_team_app_that_does_not_synthesize_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cdk.json").write_text(json.dumps({"app": "false"}))
+    monkeypatch.setenv(
+        "PATH", f"{Path(__file__).resolve().parents[2] / 'node_modules' / '.bin'}:{os.environ['PATH']}"
+    )
+    assert main(["emulate", "up", "--no-enforce", "--port", str(_free_port())]) == 1
+    said = capsys.readouterr().err
+    assert "cdk synth of" in said and "failed" in said
+    assert "deploying" not in said
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
