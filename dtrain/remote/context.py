@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from dtrain.remote.aws import AwsSession, translate_aws_errors
+from dtrain.remote.history_jobs import rows_from_history
 from dtrain.remote.ledger_view import LedgerView, TeamLedgerView
 from dtrain.remote.platform_stack import DeployedPlatform, discover_platform
 from dtrain.remote.team_choice import TEAM_ENV_VAR, choose_team
@@ -62,5 +63,12 @@ class RemoteContext:
         """The job ledger; a team's view of it on a platform with teams (TeamLedgerView)."""
         client = self.session.client("dynamodb")
         if self.platform.team is not None:
-            return TeamLedgerView(client, self.platform.ledger_table_name, self.platform.state_machine_arn)
+            # The team's state machine is named its job-name prefix (dtrain.team_names).
+            prefix = self.platform.state_machine_arn.rsplit(":", 1)[1]
+            return TeamLedgerView(
+                client,
+                self.platform.ledger_table_name,
+                self.platform.state_machine_arn,
+                history_rows=lambda arn: rows_from_history(self.stepfunctions, arn, prefix),
+            )
         return LedgerView(client, self.platform.ledger_table_name)

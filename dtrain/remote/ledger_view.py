@@ -8,13 +8,14 @@ none of the writer's logic: this view turns items into typed rows and never writ
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from dtrain.orchestration.team_capacity import is_capacity_item
 from dtrain.remote.aws import translate_aws_errors
+from dtrain.remote.errors import AwsCallFailed
 
 EXECUTION_INDEX = "by_execution"
 
@@ -172,16 +173,22 @@ class TeamLedgerView(LedgerView):
     scientists' policy grants no ledger read: rows hold task tokens). The commands then work
     from the team's executions and SageMaker jobs instead (dtrain list: ListExecutions)."""
 
-    def __init__(self, dynamodb_client: Any, table_name: str, state_machine_arn: str) -> None:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table_name: str,
+        state_machine_arn: str,
+        history_rows: Callable[[str], list[LedgerRow]] | None = None,
+    ) -> None:
         super().__init__(dynamodb_client, table_name)
         self._executions = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":"
+        # An execution's jobs from its history when the ledger refuses (dtrain.remote.history_jobs).
+        self._history_rows = history_rows
 
     def _mine(self, row: LedgerRow | None) -> bool:
         return row is not None and (row.execution_arn or "").startswith(self._executions)
 
     def _unless_denied(self, read: Any, empty: Any) -> Any:
-        from dtrain.remote.errors import AwsCallFailed
-
         try:
             return read()
         except AwsCallFailed as exc:
@@ -196,9 +203,11 @@ class TeamLedgerView(LedgerView):
     def find_by_execution(self, execution_arn: str) -> list[LedgerRow]:
         if not execution_arn.startswith(self._executions):
             return []
-        rows: list[LedgerRow] = self._unless_denied(
-            lambda: super(TeamLedgerView, self).find_by_execution(execution_arn), []
+        rows: list[LedgerRow] | None = self._unless_denied(
+            lambda: super(TeamLedgerView, self).find_by_execution(execution_arn), None
         )
+        if rows is None:  # refused: the execution's history names its jobs
+            return self._history_rows(execution_arn) if self._history_rows is not None else []
         return rows
 
     def list_recent(

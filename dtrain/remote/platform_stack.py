@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dtrain import team_names
+from dtrain.jobspec.platform import PlatformSettings
 from dtrain.remote.aws import AwsSession, error_code, translate_aws_errors
 from dtrain.remote.errors import PlatformNotFound
 
@@ -77,8 +78,6 @@ class DeployedPlatform:
     def for_team(self, team: str) -> DeployedPlatform:
         """The team's handles: its state machine (output `Team<Team>StateMachineArn`) and its
         settings (PlatformSettings.for_team: its role, prefixes, job names and guardrails)."""
-        from dtrain.jobspec.platform import PlatformSettings
-
         output = team_names.output_id(team, "StateMachineArn")
         arn = self.outputs.get(output)
         if not arn:

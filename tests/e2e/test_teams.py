@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,3 +175,57 @@ def test_a_team_s_instance_type_allow_list_is_held_by_policy_for_its_jobs_only(
     create("nlp", "ml.p5.48xlarge")
     with pytest.raises(AccessDenied, match="explicit deny"):
         create("vision", "ml.p5.48xlarge")
+
+
+def test_the_cli_runs_for_a_scientist_holding_only_the_team_s_policy(
+    teams_platform: TeamPlatform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dtrain submit | status | list | stop --team vision` as a vision scientist whose only policy
+    is vision's deployed one (no ledger access): nothing the CLI calls is refused, the source goes
+    under teams/vision/, and the list shows vision's executions only."""
+    from dtrain.cli import main
+    from dtrain.emulator.authz.hook import acting_as
+
+    def cli(*argv: str) -> Any:
+        capsys.readouterr()
+        code = main([*argv, "--team", "vision", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    p = teams_platform
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text("print('train')\n")
+    spec = {
+        "framework": "pytorch",
+        "job_name": "cli-vision",
+        "estimator": {
+            "entry_point": "train.py",
+            "source_dir": "code",
+            "image_uri": "ddp",
+            "instance_type": "ml.g5.12xlarge",
+            "instance_count": 1,
+            "max_run": 3600,
+        },
+        "inputs": {"train": f"s3://{p.data_bucket}/teams/vision/cifar10/train"},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert p.emu.authz is not None
+    p.emu.authz.refusals.clear()
+    scientist = p.scientist("vision")
+    with acting_as(scientist):
+        submitted = cli("submit", str(path))
+    assert ":execution:dtrain-vision:" in submitted["execution_arn"]
+    (job,) = p.emu.jobs_of(submitted["execution_arn"])  # the test's own read of the ledger
+    request = p.emu.sagemaker.jobs[job].request
+    assert f"s3://{p.artifacts_bucket}/teams/vision/" in json.dumps(request["HyperParameters"])
+    with acting_as(scientist):
+        status = cli("status", "cli-vision")
+        assert [j["name"] for j in status["jobs"]] == [job]
+        listed = json.dumps(cli("list"))
+        assert "cli-vision" in listed and "waiting-nlp" not in listed
+        cli("stop", "cli-vision")
+    # What the scientist was refused: the ledger only (the CLI tries it, then reads the history).
+    refused = {r.action for r in p.emu.authz.refusals if "vision-scientist" in r.principal}
+    assert refused <= {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}, refused
