@@ -76,7 +76,7 @@ ended = time.perf_counter()
 top = ""
 if profile is not None:
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(45)
     top = out.getvalue()
 print(json.dumps({"deploy_s": deployed - started, "tear_down_s": ended - deployed, "profile": top}))
 """

@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -50,6 +51,9 @@ OFF = ("off", "0", "no", "false")
 KEEP = 6
 # Bumped when what an entry holds changes, so older entries are not read as current ones.
 _FORMAT = "synth-cache-1"
+KEY_LENGTH = 24
+# An entry (<key>) or the staging folder of one being written (.<key>.<pid>.tmp).
+_ENTRY = re.compile(rf"\.?[0-9a-f]{{{KEY_LENGTH}}}(\.\d+\.tmp)?")
 _SKIPPED_DIRS = ("__pycache__",)
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 # The interpreter that compiles the Lambda assets (lambda_bundling.lambda_interpreter: the
@@ -136,7 +140,7 @@ def synth_inputs(app: str, arguments: Mapping[str, Any], package: Path | None = 
 
 
 def cache_key(inputs: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:KEY_LENGTH]
 
 
 @contextlib.contextmanager
@@ -172,6 +176,8 @@ def _prune(root: Path, keep: int, current: Path) -> None:
     lock of (it is reading or writing it) stays."""
     entries: list[tuple[float, Path]] = []
     for path in root.iterdir():
+        if not _ENTRY.fullmatch(path.name):
+            continue  # a lock, a key's inputs, the asset-zips folder
         with contextlib.suppress(OSError):  # another process removed it meanwhile
             if path.is_dir():
                 entries.append((path.stat().st_mtime, path))
@@ -232,3 +238,30 @@ def cached_synth(
         _materialize(entry, outdir)
     _prune(root, keep, entry)
     return outdir
+
+
+def stored_bytes(folder: str, name: str, make: Callable[[], bytes], *, keep: int) -> bytes:
+    """`make()`'s bytes kept as <cache>/<folder>/<name> for later processes (the emulator's zip of
+    a staged asset, named by its content's hash); `make()` alone when the cache is off. Written
+    under a temporary name and renamed; the `keep` most recently used files are kept."""
+    root = cache_dir()
+    if root is None:
+        return make()
+    stored = root / folder / name
+    with contextlib.suppress(OSError):
+        body = stored.read_bytes()
+        os.utime(stored)  # most recently used
+        return body
+    body = make()
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    staging = stored.with_name(f".{name}.{os.getpid()}.tmp")
+    staging.write_bytes(body)
+    staging.replace(stored)
+    files: list[tuple[float, Path]] = []
+    for path in stored.parent.iterdir():
+        with contextlib.suppress(OSError):
+            if not path.name.startswith("."):
+                files.append((path.stat().st_mtime, path))
+    for _, path in sorted(files, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
+    return body

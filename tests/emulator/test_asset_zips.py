@@ -1,5 +1,6 @@
-"""The emulator's deploy zips a staged asset folder once per process (dtrain.emulator.deploy):
-its name is the hash of its content, so a second deploy of the same app reuses the zip."""
+"""The emulator's deploy zips a staged asset folder once (dtrain.emulator.deploy): its name is
+the hash of its content, so a second deploy of the same app reuses the zip, in this process and,
+through the synth cache's asset-zips folder, in the next."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dtrain.emulator import deploy
+from dtrain.emulator import deploy, synth_cache
 
 ASSET = "asset." + "ab" * 32
 
@@ -20,6 +21,14 @@ def _asset(root: Path, name: str, body: str) -> Path:
     (folder / "handler.py").write_text(body)
     (folder / "pkg" / "__init__.py").write_text("")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "synth-cache"
+    monkeypatch.setenv(synth_cache.CACHE_ENV, str(cache))
+    monkeypatch.setattr(deploy, "_ZIPPED", {})
+    return cache
 
 
 def test_a_staged_asset_is_zipped_once_whatever_assembly_holds_it(
@@ -33,7 +42,6 @@ def test_a_staged_asset_is_zipped_once_whatever_assembly_holds_it(
         return real(path)
 
     monkeypatch.setattr(deploy, "_zip_tree", counting)
-    monkeypatch.setattr(deploy, "_ZIPPED", {})
     first = deploy._zip_dir(_asset(tmp_path / "one" / "cdk.out", ASSET, "X = 1\n"))
     again = deploy._zip_dir(_asset(tmp_path / "two" / "cdk.out", ASSET, "X = 1\n"))
     assert again is first and len(zipped) == 1
@@ -47,9 +55,32 @@ def test_a_staged_asset_is_zipped_once_whatever_assembly_holds_it(
     assert len(zipped) == 3
 
 
-def test_the_kept_zips_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deploy, "_ZIPPED", {})
+def test_the_kept_zips_are_bounded(tmp_path: Path) -> None:
     for n in range(deploy._ZIPPED_KEPT + 3):
         deploy._zip_dir(_asset(tmp_path, f"asset.{n:064x}", f"N = {n}\n"))
     assert len(deploy._ZIPPED) == deploy._ZIPPED_KEPT
     assert f"asset.{0:064x}" not in deploy._ZIPPED  # the oldest went first
+
+
+def test_the_next_process_reads_the_zip_from_the_synth_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _own_cache: Path
+) -> None:
+    asset = _asset(tmp_path / "cdk.out", ASSET, "X = 1\n")
+    first = deploy._zip_dir(asset)
+    assert (_own_cache / deploy.ZIPS_FOLDER / f"{ASSET}.zip").read_bytes() == first
+    monkeypatch.setattr(deploy, "_ZIPPED", {})  # a new process: nothing in memory
+
+    def no_zip(path: Path) -> bytes:
+        raise AssertionError(f"zipped {path} again")
+
+    monkeypatch.setattr(deploy, "_zip_tree", no_zip)
+    assert deploy._zip_dir(asset) == first
+    # The cache's pruning of synth entries leaves the zips' folder alone.
+    synth_cache._prune(_own_cache, 0, _own_cache / "none")
+    assert (_own_cache / deploy.ZIPS_FOLDER / f"{ASSET}.zip").is_file()
+
+
+def test_with_the_cache_off_no_zip_is_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(synth_cache.CACHE_ENV, "off")
+    deploy._zip_dir(_asset(tmp_path / "cdk.out", ASSET, "X = 1\n"))
+    assert not (tmp_path / "synth-cache").exists()
