@@ -349,18 +349,48 @@ def _delete_bucket(
 
 def _delete_as_cloudformation(patch: _Patch, models: Any) -> None:
     """DeleteStack: DELETE_FAILED while a resource cannot be deleted; a deleted stack inert."""
+    from moto.cloudformation import parsing
+
     original_delete = models.CloudFormationBackend.delete_stack
+    original_delete_resource = parsing.ResourceMap._delete_resource
+
+    def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        # Each resource's own refusal, for its DELETE_FAILED event (moto keeps only the last one).
+        try:
+            original_delete_resource(self, parsed_resource, resource_json)
+        except Exception as error:
+            self.dtrain_delete_errors = {
+                **getattr(self, "dtrain_delete_errors", {}),
+                getattr(parsed_resource, "logical_resource_id", ""): error,
+            }
+            raise
 
     def delete_stack(self: Any, name_or_stack_id: str) -> None:
         for stack in list(_stacks_named(self, name_or_stack_id)):
+            frozen = _FrozenOutputs(stack)  # what it showed before: kept if the delete fails
+            stack.resource_map.dtrain_delete_errors = {}
             try:
                 original_delete(self, stack.stack_id)
-            except Exception as error:
-                _record_delete_failure(self, stack, error)
+            except Exception:
+                _record_delete_failure(self, stack, frozen)
             else:
                 _forget_resources(stack)
 
+    patch(parsing.ResourceMap, "_delete_resource", delete_resource)
     patch(models.CloudFormationBackend, "delete_stack", delete_stack)
+
+
+class _FrozenOutputs(dict[str, Any]):
+    """A stack's outputs and exports as they were resolved before its delete (an OutputMap
+    resolves them again on every read, and re-created each deleted resource it referred to)."""
+
+    def __init__(self, stack: Any) -> None:
+        try:
+            super().__init__({key: stack.output_map[key] for key in stack.output_map})
+            self.exports = list(stack.output_map.exports)
+        except Exception:  # outputs that no longer resolve (a half-made stack): none to keep
+            super().__init__()
+            self.exports = []
 
 
 def _stacks_named(backend: Any, name_or_stack_id: str) -> Iterator[Any]:
@@ -370,35 +400,37 @@ def _stacks_named(backend: Any, name_or_stack_id: str) -> Iterator[Any]:
     yield from (s for s in backend.stacks.values() if s.name == name_or_stack_id)
 
 
-def _record_delete_failure(backend: Any, stack: Any, error: Exception) -> None:
-    """moto's delete stopped on a resource: the stack stays, DELETE_FAILED, with what is left."""
+def _record_delete_failure(backend: Any, stack: Any, frozen: _FrozenOutputs) -> None:
+    """moto's delete stopped on a resource: the stack stays, DELETE_FAILED, with what is left
+    (its template narrowed to those resources, so that nothing deleted is made again)."""
     from moto.cloudformation.models import Event
 
     backend.stacks[stack.stack_id] = stack  # moto popped it before deleting its resources
     backend.deleted_stacks.pop(stack.stack_id, None)
-    for export in stack.exports:  # still exported: the stack (and its outputs) remain
+    stack.output_map = frozen
+    for export in frozen.exports:  # still exported: the stack (and its outputs) remain
         backend.exports[export.name] = export
-    templates = stack.resource_map._resource_json_map
-    remaining = [
-        name
-        for name, resource in stack.resource_map._parsed_resources.items()
-        if name in templates and resource is not None and templates[name].get("DeletionPolicy") != "Retain"
-    ]
-    for name in remaining:
-        resource = stack.resource_map._parsed_resources[name]
+    resource_map = stack.resource_map
+    errors: dict[str, Exception] = getattr(resource_map, "dtrain_delete_errors", {})
+    templates = resource_map._resource_json_map
+    left = {name for name in templates if resource_map._parsed_resources.get(name) is not None}
+    resource_map._resource_json_map = {name: body for name, body in templates.items() if name in left}
+    failed = sorted(name for name in left if name in errors)
+    for name in failed:
+        resource = resource_map._parsed_resources[name]
         stack.events.append(
             Event(
                 stack_id=stack.stack_id,
                 stack_name=stack.name,
                 logical_resource_id=name,
                 physical_resource_id=getattr(resource, "physical_resource_id", ""),
-                resource_type=stack.resource_map._resource_json_map[name]["Type"],
+                resource_type=templates[name]["Type"],
                 resource_status="DELETE_FAILED",
-                resource_status_reason=_reason(error),
+                resource_status_reason=_reason(errors[name]),
                 resource_properties=None,
             )
         )
-    reason = f"The following resource(s) failed to delete: [{', '.join(remaining)}]. "
+    reason = f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
     stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
     stack.status = "DELETE_FAILED"
     stack.stack_status_reason = reason

@@ -185,8 +185,15 @@ def test_a_failed_create_rolls_back_and_leaves_nothing(cfn: Any) -> None:
 
 def test_destroying_a_stack_with_a_non_empty_bucket_fails_and_keeps_it(cfn: Any) -> None:
     template = {
-        "Resources": {"Data": {"Type": "AWS::S3::Bucket"}, "Q": _queue()},
-        "Outputs": {"Bucket": {"Value": {"Ref": "Data"}, "Export": {"Name": "Data:Bucket"}}},
+        "Resources": {
+            "Data": {"Type": "AWS::S3::Bucket"},
+            "Logs": {"Type": "AWS::S3::Bucket"},
+            "Q": _queue(),
+        },
+        "Outputs": {
+            "Bucket": {"Value": {"Ref": "Data"}, "Export": {"Name": "Data:Bucket"}},
+            "LogBucket": {"Value": {"Ref": "Logs"}},
+        },
     }
     _deploy(cfn, "Storage", template, "CREATE")
     bucket = _physical(cfn, "Storage")["Data"]
@@ -195,7 +202,10 @@ def test_destroying_a_stack_with_a_non_empty_bucket_fails_and_keeps_it(cfn: Any)
     cfn.delete_stack(StackName="Storage")
     (desc,) = cfn.describe_stacks(StackName="Storage")["Stacks"]
     assert desc["StackStatus"] == "DELETE_FAILED"
-    assert bucket in _buckets()
+    logs = next(o["OutputValue"] for o in desc["Outputs"] if o["OutputKey"] == "LogBucket")
+    assert set(_physical(cfn, "Storage")) == {"Data"}  # the empty bucket and the queue went
+    assert _buckets() == {bucket}  # describing the failed stack made no new bucket for Logs
+    assert logs not in _buckets()
     assert [e["Name"] for e in cfn.list_exports()["Exports"]] == ["Data:Bucket"]
     failed = [
         e
