@@ -32,8 +32,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dtrain.commands.data_cmd import make_cifar10_sample  # noqa: E402
-from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain  # noqa: E402
-from dtrain.local.toolkit_launch import toolkit_venv  # noqa: E402
+from dtrain.local.entry_chain import (  # noqa: E402
+    namespace_init_pid,
+    prepare_host_tree,
+    small_job,
+    start_chain,
+    toolkit_venv,
+)
 
 STEP = re.compile(r"\bstep=(\d+)")
 

@@ -29,8 +29,9 @@ def register(subparsers: Any) -> None:
         help="run a job spec on this machine (no AWS, no Docker)",
         description=(
             "Run a job spec here: the same CreateTrainingJob request as in AWS, one /opt/ml-style "
-            "tree per simulated host under WORKDIR/jobs/<job>/, the SM_* environment, and the real "
-            "launchers (torchrun, mpirun). Re-running the same job resumes from its checkpoints."
+            "tree per simulated host under WORKDIR/jobs/<job>/, and per host the image's own entry "
+            "chain (its entry script, the SageMaker training toolkit's train, the launcher it picks). "
+            "Re-running the same job resumes from its checkpoints."
         ),
     )
     parser.add_argument("spec", type=Path, help="job spec file (JSON or YAML)")
@@ -58,12 +59,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--job-name", default=None, help="job name (default: the spec's, else derived)")
     parser.add_argument(
         "--config", type=Path, default=None, help="local-mode config JSON (python per image, file systems)"
-    )
-    parser.add_argument(
-        "--master-port",
-        type=bounded_int(1, 65535),
-        default=None,
-        help="rendezvous port, 1..65535 (default: a free one)",
     )
     parser.add_argument(
         "--procs-per-host",
@@ -174,7 +169,6 @@ def prepare_job(args: argparse.Namespace, log_sink: Any = None) -> Any:
         fs_mounts=fs_mounts,
         log_sink=log_sink,
         config=config,
-        master_port=args.master_port,
     )
 
 
@@ -304,8 +298,7 @@ def _labelled(result: Any, request: Any) -> Any:
     distribution; the summary still names the one the request asked for, not "no distribution"."""
     import dataclasses
 
-    from dtrain.local.environment import decode_hyperparameters, split_hyperparameters
-    from dtrain.local.launchers import distribution_of
+    from dtrain.local.environment import decode_hyperparameters, distribution_of, split_hyperparameters
 
     if result.distribution is not None:
         return result

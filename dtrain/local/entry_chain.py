@@ -122,11 +122,17 @@ def chain_argv(
     network: HostNetwork | None = None,
     ssh_dir: Path | None = None,
     visible: Sequence[Path] = (),
+    own_network: bool = True,
+    entrypoint: Sequence[str] | None = None,
+    arguments: Sequence[str] | None = None,
 ) -> list[str]:
     """unshare + the namespace set-up + the image's ENTRYPOINT and CMD, with the entry script
     taken from the repository instead of the image's copy; `image_path` is the chain's PATH.
     With `network`, the host joins its namespace there (dtrain/local/host_network.py); without,
-    it gets a network namespace of its own with loopback and an unconnected eth0.
+    it gets a network namespace of its own with loopback and an unconnected eth0, or, with
+    `own_network` False (a machine without network namespaces, one host), the machine's network.
+    `entrypoint` and `arguments` replace the image's ENTRYPOINT and CMD as the request's
+    ContainerEntrypoint and ContainerArguments do (Docker's rule: a new ENTRYPOINT drops the CMD).
 
     Each host also gets its own /tmp and /etc/environment, as a container has: the toolkit's MPI
     worker appends its whole environment to /etc/environment, and the master tells a worker that
@@ -138,19 +144,22 @@ def chain_argv(
              for word in facts.entrypoint]  # fmt: skip
     if entry and entry[0] == "/usr/bin/tini":
         entry[0] = _require("tini")
+    cmd = list(facts.cmd if arguments is None else arguments)
+    if entrypoint is not None:
+        entry, cmd = list(entrypoint), list(arguments or ())
     steps = []
-    if network is None:
+    if network is None and own_network:
         steps += [
             "ip link set lo up && ip link add eth0 type veth peer name eth0-peer",
             "ip addr add 10.254.0.1/24 dev eth0 && ip link set eth0 up && ip link set eth0-peer up",
         ]
     steps += _own_files_steps(hostname, hosts_file, base_dir, image_path, ssh_dir, visible)
     steps += [f'hostname {hostname} && PATH="$1" && shift && exec "$@"']
-    namespaces = ["--net"] if network is None else []
+    namespaces = ["--net"] if network is None and own_network else []
     joined = [] if network is None else [_require("ip"), "netns", "exec", network.namespace(hostname)]
     return [
         *joined, _require("unshare"), "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", *namespaces,
-        "/bin/bash", "-c", " && ".join(steps), "namespace-setup", image_path, *entry, *facts.cmd,
+        "/bin/bash", "-c", " && ".join(steps), "namespace-setup", image_path, *entry, *cmd,
     ]  # fmt: skip
 
 
@@ -179,20 +188,25 @@ def _submit_directory(base_dir: Path) -> list[Path]:
     return [Path(where)] if where.startswith("/") else []
 
 
-def start_chain(
+def chain_command(
     image: str,
     base_dir: Path,
     *,
     toolkit_bin: Path,
     hostname: str = "algo-1",
     hosts: Sequence[str] = ("algo-1",),
+    environ: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
-    output: IO[str] | None = None,
     network: HostNetwork | None = None,
+    own_network: bool = True,
     ssh_dir: Path | None = None,
     visible: Sequence[Path] = (),
-) -> subprocess.Popen[str]:
-    """Starts the chain for one host; `toolkit_bin` holds `train` and the Python it runs."""
+    entrypoint: Sequence[str] | None = None,
+    arguments: Sequence[str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of one host's chain; `toolkit_bin` holds `train` and the Python it
+    runs, `environ` (default: ours) is what the container inherits from this machine, and
+    `extra_env` the request's Environment and local mode's own settings."""
     hosts_file = base_dir.parent / f"hosts.{hostname}"
     if network is not None:
         hosts_file.write_text(network.hosts_file())
@@ -200,7 +214,8 @@ def start_chain(
         hosts_file.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {h}\n" for h in hosts))
     commands = image_bin(image, base_dir.parent / f"image-bin.{image}")
     image_path = f"{toolkit_bin}:{commands}"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
+    source = os.environ if environ is None else environ
+    inherited = {k: v for k, v in source.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
     env = {
         **inherited,
         **read_image_facts(image).env,
@@ -217,6 +232,37 @@ def start_chain(
         network=network,
         ssh_dir=ssh_dir,
         visible=[*visible, *_submit_directory(base_dir)],
+        own_network=own_network,
+        entrypoint=entrypoint,
+        arguments=arguments,
+    )
+    return argv, env
+
+
+def start_chain(
+    image: str,
+    base_dir: Path,
+    *,
+    toolkit_bin: Path,
+    hostname: str = "algo-1",
+    hosts: Sequence[str] = ("algo-1",),
+    extra_env: Mapping[str, str] | None = None,
+    output: IO[str] | None = None,
+    network: HostNetwork | None = None,
+    ssh_dir: Path | None = None,
+    visible: Sequence[Path] = (),
+) -> subprocess.Popen[str]:
+    """Starts the chain for one host (`chain_command`), its output to `output` or a pipe."""
+    argv, env = chain_command(
+        image,
+        base_dir,
+        toolkit_bin=toolkit_bin,
+        hostname=hostname,
+        hosts=hosts,
+        extra_env=extra_env,
+        network=network,
+        ssh_dir=ssh_dir,
+        visible=visible,
     )
     return subprocess.Popen(
         argv,
@@ -228,7 +274,7 @@ def start_chain(
     )
 
 
-def namespace_init_pid(unshare: subprocess.Popen[str]) -> int:
+def namespace_init_pid(unshare: subprocess.Popen[Any]) -> int:
     """The host PID of the namespace's PID 1 (unshare --fork's only child)."""
     children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
     if len(children) != 1:

@@ -67,6 +67,23 @@ def split_hyperparameters(hps: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     return user, sagemaker, framework
 
 
+def distribution_of(framework: Mapping[str, Any]) -> str:
+    """The distribution a request's framework hyperparameters enable ("none" for none)."""
+    if framework.get("sagemaker_torch_distributed_enabled"):
+        return "torch_distributed"
+    if framework.get("sagemaker_pytorch_ddp_enabled"):
+        return "pytorchddp"
+    if framework.get("sagemaker_distributed_dataparallel_enabled"):
+        return "smdistributed"
+    if framework.get("sagemaker_mpi_enabled"):
+        return "mpi"
+    if framework.get("sagemaker_parameter_server_enabled"):
+        return "parameter_server"
+    if framework.get("sagemaker_multi_worker_mirrored_strategy_enabled"):
+        return "multi_worker_mirrored_strategy"
+    return "none"
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 

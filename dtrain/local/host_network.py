@@ -28,6 +28,12 @@ SUBNET = "10.254.0"
 NETNS_DIR = Path("/run/netns")
 
 
+def job_namespace_prefix(run_id: str) -> str:
+    """The names of one run's namespaces start with this; dtrain/local/reaper.py derives the
+    same from the run id to delete them if dtrain dies first."""
+    return f"dtrain-{run_id[:12]}"
+
+
 def _ip(*args: str) -> None:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -9,7 +9,7 @@ backend drives jobs through this class; `dtrain local` does too.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import json
 import os
 import re
 import threading
@@ -28,13 +28,19 @@ from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
 from dtrain.local.config import LocalConfig
 from dtrain.local.container_config import instance_count, write_container_config
-from dtrain.local.environment import MachineFacts, decode_hyperparameters, process_environment
+from dtrain.local.entry_chain import image_toolkit_bin
+from dtrain.local.environment import decode_hyperparameters, distribution_of, split_hyperparameters
 from dtrain.local.errors import LocalModeError
-from dtrain.local.launchers import LaunchOptions, plan_launch
+from dtrain.local.host_chains import (
+    chain_specs,
+    network_missing,
+    refuse_hosts_without_namespaces,
+    stop_chains,
+)
+from dtrain.local.host_network import HostNetwork, job_namespace_prefix
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import EPOCH, STEP, MetricLog, MetricSample
-from dtrain.local.processes import RunningProcess, launch, stop_all
-from dtrain.local.toolkit_shell import runs_through_shell, shell_string
+from dtrain.local.processes import RunningProcess, launch
 
 LogSink = Callable[[str, str], None]
 # The last line of a Python traceback: "ValueError: ...", "torch.x.SomeError: ...".
@@ -105,8 +111,6 @@ class LocalTrainingJob:
         fs_mounts: Mapping[str, Path] | None = None,
         log_sink: LogSink | None = None,
         config: LocalConfig | None = None,
-        master_port: int | None = None,
-        search_path: str | None = None,
         base_environ: Mapping[str, str] | None = None,
     ) -> None:
         self.request = dict(request)
@@ -122,8 +126,6 @@ class LocalTrainingJob:
         mounts.update({k: Path(v) for k, v in (fs_mounts or {}).items()})
         self.fs_mounts = mounts
         self.log_sink = log_sink
-        self.master_port = master_port
-        self.search_path = search_path
         self.base_environ = dict(os.environ if base_environ is None else base_environ)
         self.metrics = MetricLog.for_request(request)
         self.run_id = uuid.uuid4().hex
@@ -150,6 +152,7 @@ class LocalTrainingJob:
         self._output: Path | None = None
         self._stop_reason = "Stopped"
         self._image: str | None = None
+        self._network: HostNetwork | None = None
 
     # ---- public state -------------------------------------------------------------------
     @property
@@ -311,6 +314,8 @@ class LocalTrainingJob:
         except Exception as exc:  # a bug of ours must still end the job, not hang it
             self._finish_failed(f"InternalServerError: {type(exc).__name__}: {exc}")
         finally:
+            if self._network is not None:
+                self._network.close()
             for handle in self._log_files.values():
                 handle.close()
             if claimed:
@@ -352,6 +357,7 @@ class LocalTrainingJob:
         for tree in layout.hosts:
             write_container_config(request, tree, names)
             self._log_files[tree.name] = open(layout.log_file(tree.name), "a", buffering=1)  # noqa: SIM115
+        self._processes_per_host()
         tensorboard.make_dirs(request, layout)
         self._transition("Downloading", "Downloading input data and training code")
         populate_channels(
@@ -376,43 +382,43 @@ class LocalTrainingJob:
 
     def _train(self) -> None:
         request, layout = self.request, self.layout
-        resource = request["ResourceConfig"]
-        machine = MachineFacts(
-            str(resource.get("InstanceType") or resource["InstanceGroups"][0]["InstanceType"])
-        )
-        names = [t.name for t in layout.hosts]
-        envs = {
-            tree.name: process_environment(
-                request, tree, names, machine=machine, base_environ=self.base_environ
+        image = self._image
+        if image is None:
+            training_image = request["AlgorithmSpecification"].get("TrainingImage", "")
+            raise LocalModeError(
+                f"image {training_image} is not a packaged image (ddp, horovod): local mode runs a packaged "
+                "image's own entry chain; map the image in the local config's 'images'"
             )
-            for tree in layout.hosts
-        }
-        threads = self._threads_per_process(len(names))
-        if threads is not None:
-            for env in envs.values():
-                env["OMP_NUM_THREADS"] = str(threads)
-        python = self.config.python_for(self._image)
-        options = LaunchOptions(
-            python=python,
-            processes_per_host=self.config.processes_per_host,
-            master_port=self.master_port,
-            search_path=self.search_path if self.search_path is not None else self.base_environ.get("PATH"),
+        toolkit = image_toolkit_bin(image)
+        if not (toolkit / "train").exists():
+            raise LocalModeError(
+                f"the {image} image's SageMaker training toolkit is missing ({toolkit / 'train'}): make setup"
+            )
+        hosts = [t.name for t in layout.hosts]
+        missing = network_missing(self.base_environ)
+        refuse_hosts_without_namespaces(len(hosts), missing)
+        if len(hosts) > 1:
+            self._network = HostNetwork(hosts, prefix=job_namespace_prefix(self.run_id)).open()
+        specs = chain_specs(
+            request,
+            layout,
+            image,
+            environ=self.base_environ,
+            container_env=self._container_env(),
+            network=self._network,
+            own_network=missing is None,
+            visible=self._outside_paths(),
         )
-        distribution, specs = plan_launch(request, layout, envs, options)
-        if distribution != "container_entry_point" and runs_through_shell(self._image):
-            # The image's toolkit (sagemaker-training 4.x) runs its launch as one shell string:
-            # what the script receives is what /bin/sh makes of the joined words.
-            specs = [s if s.daemon else dataclasses.replace(s, argv=shell_string(s.argv)) for s in specs]
-        self.distribution = distribution
-        if not Path(python).exists():
-            image = self._image or "custom"
-            raise LocalModeError(f"Python interpreter {python} for image {image} does not exist")
+        algorithm = request.get("AlgorithmSpecification", {})
+        if algorithm.get("ContainerEntrypoint") or algorithm.get("ContainerArguments"):
+            self.distribution = "container_entry_point"
+        else:
+            hps = decode_hyperparameters(request.get("HyperParameters", {}))
+            self.distribution = distribution_of(split_hyperparameters(hps)[2])
         self._transition("Training", "Training image download completed. Training in progress.")
         self._training_start = _now()
-        for spec in specs:
-            self.host_progress[spec.host].processes += 1 if spec.rank_hosts is None else 0
-            for host in spec.rank_hosts or []:
-                self.host_progress[host].processes += 1
+        for host in hosts:
+            self.host_progress[host].processes += 1
         self._processes = [launch(spec, self.run_id, self._on_line) for spec in specs]
         outcome = self._supervise()
         self._training_end = _now()
@@ -425,6 +431,25 @@ class LocalTrainingJob:
         self._pack(model=True)
         self._end = _now()
         self._transition("Completed", "Training job completed", status="Completed")
+
+    def _container_env(self) -> dict[str, str]:
+        """What the container's environment holds beyond the image's: what SageMaker's platform
+        sets (the request's Environment, TRAINING_JOB_NAME / _ARN) and local mode's thread count."""
+        request = self.request
+        env = {str(k): str(v) for k, v in dict(request.get("Environment", {})).items()}
+        region = self.base_environ.get("AWS_REGION") or self.base_environ.get("AWS_DEFAULT_REGION") or "local"
+        env["TRAINING_JOB_NAME"] = self.job_name
+        env["TRAINING_JOB_ARN"] = f"arn:aws:sagemaker:{region}:000000000000:training-job/{self.job_name}"
+        threads = self._threads_per_process(len(self.layout.hosts))
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
+        return env
+
+    def _outside_paths(self) -> list[Path]:
+        """What the hosts' trees link to outside the job's folder (channel data, file systems),
+        kept visible in each host's own /tmp."""
+        paths = [*self.channel_paths.values(), *self.fs_mounts.values()]
+        return [p.resolve() for p in paths if p.exists()]
 
     def _threads_per_process(self, host_count: int) -> int | None:
         """Simulated hosts share this machine's cores, where SageMaker gives each instance its own:
@@ -439,10 +464,22 @@ class LocalTrainingJob:
         )
         return max(1, (os.cpu_count() or 1) // (per_host * host_count))
 
+    def _processes_per_host(self) -> None:
+        """`--procs-per-host` (the config's processes_per_host) as the hyperparameter the
+        toolkit reads for it, unless the request sets it: its default is the GPU count."""
+        key = "sagemaker_mpi_num_of_processes_per_host"
+        if self.config.processes_per_host is None or key in self.request.get("HyperParameters", {}):
+            return
+        for tree in self.layout.hosts:
+            path = tree.config_dir / "hyperparameters.json"
+            hyperparameters = json.loads(path.read_text())
+            hyperparameters[key] = json.dumps(self.config.processes_per_host)
+            path.write_text(json.dumps(hyperparameters))
+
     def _supervise(self) -> str:
         limit = self.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         deadline = time.monotonic() + float(limit) if limit else None
-        workers = [p for p in self._processes if not p.spec.daemon]
+        workers = self._processes
         while True:
             self._update_running()
             if self._stop.is_set():
@@ -471,7 +508,7 @@ class LocalTrainingJob:
             self.host_progress[host].running = count
 
     def _terminate(self) -> None:
-        stop_all(self._processes, self.run_id, grace_seconds=self.config.stop_grace_seconds)
+        stop_chains(self._processes, self.run_id, grace_seconds=self.config.stop_grace_seconds)
         for process in self._processes:
             code = process.poll()
             if code is not None:

@@ -31,8 +31,6 @@ def _spec(tmp_path: Path, **estimator: object) -> Path:
     [
         (["--procs-per-host", "0"], "--procs-per-host: 0: must be 1..64"),
         (["--procs-per-host", "-1"], "--procs-per-host: -1: must be 1..64"),
-        (["--master-port", "70000"], "--master-port: 70000: must be 1..65535"),
-        (["--master-port", "0"], "--master-port: 0: must be 1..65535"),
         (["--hosts", "0"], "--hosts: 0: must be 1..32"),
         (["--hosts", "10000"], "--hosts: 10000: must be 1..32"),
         (["--hosts", "two"], "--hosts: 'two': not an integer"),

@@ -126,39 +126,3 @@ def test_the_emulator_uploads_uncompressed_model_files_under_output_model(tmp_pa
         "jobs/options-job/output/model/sub/extra.txt",
         "jobs/options-job/output/model/weights.txt",
     ]
-
-
-def test_instance_groups_mpirun_spans_the_training_group_and_the_others_run_the_script(
-    tmp_path: Path,
-) -> None:
-    from dtrain.local.container_config import write_container_config
-    from dtrain.local.environment import MachineFacts, process_environment
-    from dtrain.local.launchers import LaunchOptions, plan_launch
-    from dtrain.local.layout import JobLayout
-
-    request = _request(
-        HyperParameters={
-            "sagemaker_mpi_enabled": "true",
-            "sagemaker_distribution_instance_groups": '["gpus"]',
-        }
-    )
-    request["ResourceConfig"] = {
-        "InstanceGroups": [
-            {"InstanceGroupName": "data", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
-            {"InstanceGroupName": "gpus", "InstanceType": "ml.g5.xlarge", "InstanceCount": 2},
-        ]
-    }
-    layout = JobLayout.for_job(tmp_path, "options-job", 3)
-    layout.reset()
-    names = [t.name for t in layout.hosts]
-    envs = {}
-    for tree in layout.hosts:
-        write_container_config(request, tree, names)
-        envs[tree.name] = process_environment(
-            request, tree, names, machine=MachineFacts("ml.g5.xlarge"), base_environ={"PATH": "/usr/bin:/bin"}
-        )
-    kind, specs = plan_launch(request, layout, envs, LaunchOptions(python=sys.executable))
-    assert kind == "mpi"
-    mpirun, script = specs
-    assert list(mpirun.rank_hosts or []) == ["algo-2", "algo-3"] and mpirun.host == "algo-2"
-    assert (script.host, script.name) == ("algo-1", "python")

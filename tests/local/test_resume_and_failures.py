@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -96,27 +95,6 @@ def test_missing_channel_path_is_a_usage_error_named_in_one_line(
     assert code == 2
     assert err.strip().splitlines() == [f"error: --data train={missing}: no such file or directory"]
     assert not (tmp_path / "jobs").exists()
-
-
-@pytest.mark.slow
-def test_master_port_in_use_fails_with_one_line(
-    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        data = ["--data", f"train={cifar_dir}", "--data", f"test={cifar_dir}"]
-        code = main(
-            ["local", str(EXAMPLE), "--workdir", str(tmp_path), "--master-port", str(port), *data, *TINY]
-        )
-    err = capsys.readouterr().err
-    assert code == 1
-    assert any(
-        line.startswith("dtrain local: ClientError: master port") and "in use" in line
-        for line in err.splitlines()
-    )
-    assert (tmp_path / "jobs" / JOB / "logs").is_dir()
 
 
 @pytest.mark.slow

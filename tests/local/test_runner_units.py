@@ -1,11 +1,13 @@
-"""The local runner's pieces, without launching training: trees, channels, launch plans, metrics."""
+"""The local runner's pieces, without launching training: trees, channels, metrics, stopping.
+
+The launch itself is the images' toolkits' (dtrain/local/host_chains.py); tests/training and
+tests/local run it."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
 import sys
 import tarfile
 import time
@@ -20,10 +22,9 @@ from dtrain.local.config import LocalConfig
 from dtrain.local.container_config import write_container_config
 from dtrain.local.environment import user_args
 from dtrain.local.errors import LocalModeError
-from dtrain.local.launchers import LaunchOptions, plan_launch
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import MetricLog
-from dtrain.local.processes import ProcessSpec, launch, marked_pids, route_line, stop_all
+from dtrain.local.processes import ProcessSpec, launch, marked_pids, stop_all
 
 
 def _request(flags: dict[str, str], *, channels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -170,94 +171,6 @@ def test_s3_channel_without_credentials_says_how_to_pass_a_path(
     assert caught.value.cause == (
         "channel 'train': s3://b/train needs AWS credentials and none were found; or pass --data train=PATH"
     )
-
-
-def test_torchrun_plan_is_one_launch_per_host_with_node_ranks(tmp_path: Path) -> None:
-    layout = _layout(tmp_path)
-    options = LaunchOptions(python=sys.executable, processes_per_host=2)
-    kind, specs = plan_launch(
-        _request({"sagemaker_torch_distributed_enabled": "true"}), layout, _envs(layout), options
-    )
-
-    assert kind == "torch_distributed"
-    assert [s.host for s in specs] == ["algo-1", "algo-2"]
-    for rank, spec in enumerate(specs):
-        argv = spec.argv
-        assert Path(argv[0]).name == "torchrun"
-        assert argv[argv.index("--nnodes") + 1] == "2" and argv[argv.index("--nproc_per_node") + 1] == "2"
-        assert argv[argv.index("--node_rank") + 1] == str(rank)
-        assert argv[argv.index("--master_addr") + 1] == "127.0.0.1"
-        assert argv[-5:] == ["train.py", "--epochs", "2", "--lr", "0.1"]
-        assert spec.cwd == layout.hosts[rank].code_dir
-    assert len({s.argv[s.argv.index("--master_port") + 1] for s in specs}) == 1
-
-
-def test_mpirun_plan_maps_ranks_to_hosts_and_writes_the_hostfile(tmp_path: Path) -> None:
-    layout = _layout(tmp_path, hosts=3)
-    flags = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_num_of_processes_per_host": "2",
-             "sagemaker_mpi_custom_mpi_options": '"-x HOROVOD_CYCLE_TIME=1"'}  # fmt: skip
-    kind, specs = plan_launch(_request(flags), layout, _envs(layout), LaunchOptions(python=sys.executable))
-
-    assert kind == "mpi" and len(specs) == 1
-    argv = specs[0].argv
-    assert argv[argv.index("-np") + 1] == "6"
-    assert "--tag-output" in argv and "HOROVOD_CYCLE_TIME=1" in argv
-    assert list(specs[0].rank_hosts or []) == ["algo-1", "algo-1", "algo-2", "algo-2", "algo-3", "algo-3"]
-    assert "localhost slots=6" in (layout.launch_dir / "hostfile").read_text()
-    assert json.loads((layout.launch_dir / "algo-3.env.json").read_text())["SM_CURRENT_HOST"] == "algo-3"
-    assert route_line(specs[0], "[1,5]<stdout>:epoch=1 step=2") == ("algo-3", "epoch=1 step=2")
-    assert route_line(specs[0], "mpirun noticed something") == ("algo-1", "mpirun noticed something")
-
-
-def test_rank_exec_gives_each_rank_its_host_environment(tmp_path: Path) -> None:
-    layout = _layout(tmp_path)
-    flags = {"sagemaker_pytorch_ddp_enabled": "true"}
-    _, specs = plan_launch(_request(flags), layout, _envs(layout), LaunchOptions(python=sys.executable))
-    shim_at = specs[0].argv.index(sys.executable)
-    shim = specs[0].argv[shim_at : specs[0].argv.index("--") + 1]
-    probe = [sys.executable, "-c", "import os; print(os.environ['SM_CURRENT_HOST'], os.getcwd(), "
-             "os.environ['OMPI_COMM_WORLD_LOCAL_RANK'], os.environ['MASTER_ADDR'])"]  # fmt: skip
-    out = subprocess.run(
-        [*shim, *probe],
-        env={**os.environ, "OMPI_COMM_WORLD_RANK": "1"},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert out == ["algo-2", str(layout.hosts[1].code_dir), "0", "127.0.0.1"]
-
-
-def test_tf_config_for_multi_worker_mirrored_and_parameter_server(tmp_path: Path) -> None:
-    layout = _layout(tmp_path)
-    options = LaunchOptions(python=sys.executable)
-    _, mwms = plan_launch(
-        _request({"sagemaker_multi_worker_mirrored_strategy_enabled": "true"}), layout, _envs(layout), options
-    )
-    configs = [json.loads(s.env["TF_CONFIG"]) for s in mwms]
-    assert [c["task"] for c in configs] == [{"type": "worker", "index": 0}, {"type": "worker", "index": 1}]
-    assert len(configs[0]["cluster"]["worker"]) == 2
-
-    _, ps = plan_launch(
-        _request({"sagemaker_parameter_server_enabled": "true"}), layout, _envs(layout), options
-    )
-    tasks = [(s.host, s.daemon, json.loads(s.env["TF_CONFIG"])["task"]) for s in ps]
-    assert tasks == [
-        ("algo-1", False, {"type": "master", "index": 0}),
-        ("algo-1", True, {"type": "ps", "index": 0}),
-        ("algo-2", False, {"type": "worker", "index": 0}),
-        ("algo-2", True, {"type": "ps", "index": 1}),
-    ]
-
-
-def test_missing_launcher_and_script_mode_errors(tmp_path: Path) -> None:
-    layout = _layout(tmp_path)
-    options = LaunchOptions(python="/nonexistent/python", search_path=str(tmp_path))
-    with pytest.raises(LocalModeError, match=r"^mpirun not found on PATH \(needed for mpi\)"):
-        plan_launch(_request({"sagemaker_mpi_enabled": "true"}), layout, _envs(layout), options)
-    no_program = _request({})
-    del no_program["HyperParameters"]["sagemaker_program"]
-    with pytest.raises(LocalModeError, match="no sagemaker_program"):
-        plan_launch(no_program, layout, _envs(layout), options)
 
 
 def test_metrics_follow_the_definitions_and_keep_the_last_value() -> None:

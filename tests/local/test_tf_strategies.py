@@ -1,7 +1,8 @@
 """The TensorFlow strategies really train across two simulated hosts through `dtrain local`.
 
 train_tf_keras.py (the horovod image's TF trainer) under the TF_CONFIG and ps servers local mode
-sets up as SageMaker's TensorFlow toolkit does (dtrain/local/tf_cluster.py):
+the horovod image's chain sets up: SageMaker's TensorFlow toolkit itself, per host in its
+own network namespace (dtrain/local/host_chains.py):
 - multi_worker_mirrored_strategy: both workers apply the same steps with the same all-reduced
   loss, end with bit-identical weights, learn, and the chief's SavedModel loads;
 - parameter_server: the variables live on the two ps servers, the worker runs the chief's steps
@@ -11,7 +12,6 @@ TensorFlow lives in .venv-hvd (make setup): missing, these fail rather than skip
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -166,39 +166,3 @@ def test_ps_chief_saved_model_beats_chance(ps: Run, tfrecord_dir: Path) -> None:
 
 def test_ps_leaves_no_worker_or_ps_process(ps: Run) -> None:
     assert ps.leftover_pids == []
-
-
-def test_tf_config_is_the_toolkits_with_ports_mapped(tmp_path: Path) -> None:
-    from dtrain.local.tf_cluster import LoopbackPorts, toolkit_mwms_config, toolkit_ps_config
-
-    hosts = ["algo-1", "algo-2", "algo-3"]
-    assert toolkit_ps_config(hosts, "algo-2") == {
-        "cluster": {
-            "master": ["algo-1:2222"],
-            "ps": ["algo-1:2223", "algo-2:2223", "algo-3:2223"],
-            "worker": ["algo-2:2222", "algo-3:2222"],
-        },
-        "environment": "cloud",
-        "task": {"index": 0, "type": "worker"},
-    }
-    assert toolkit_ps_config(hosts, "algo-3", ps_task=True)["task"] == {"index": 2, "type": "ps"}
-    assert toolkit_mwms_config(hosts, "algo-3")["task"] == {"index": 2, "type": "worker"}
-    ports = LoopbackPorts()
-    first = ports.config(toolkit_ps_config(hosts, "algo-1"))
-    again = ports.config(toolkit_ps_config(hosts, "algo-3"))
-    assert first["cluster"] == again["cluster"]  # one mapping for the whole job
-    addresses = [a for job in first["cluster"].values() for a in job]
-    assert len(set(addresses)) == 6 and all(a.startswith("127.0.0.1:") for a in addresses)
-    assert json.loads(json.dumps(first))["task"] == {"index": 0, "type": "master"}
-
-
-def test_loopback_ports_never_give_one_port_to_two_roles(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The kernel may return a just-released port again (CI saw 5 distinct ports for 6 roles).
-    from dtrain.local import tf_cluster
-
-    draws = iter([40001, 40001, 40002, 40001, 40002, 40003])
-    monkeypatch.setattr(tf_cluster, "free_port", lambda: next(draws))
-    ports = tf_cluster.LoopbackPorts()
-    mapped = [ports.address(a) for a in ("algo-1:2222", "algo-1:2223", "algo-2:2223")]
-    assert mapped == ["127.0.0.1:40001", "127.0.0.1:40002", "127.0.0.1:40003"]
-    assert ports.address("algo-1:2223") == "127.0.0.1:40002"  # the same role keeps its port

@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.local.entry_chain import namespace_init_pid, prepare_host_tree, small_job, start_chain
-from dtrain.local.toolkit_launch import toolkit_venv
+from dtrain.local.entry_chain import (
+    namespace_init_pid,
+    prepare_host_tree,
+    small_job,
+    start_chain,
+    toolkit_venv,
+)
 from tests.training.support import wait_for
 
 TOOLKIT_BIN = toolkit_venv() / "bin"

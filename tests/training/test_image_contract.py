@@ -25,11 +25,10 @@ from dtrain.jobspec.spec import load_spec, parse_spec
 from dtrain.jobspec.spec_rules import IMAGE_DISTRIBUTIONS
 from dtrain.local.config import repo_root
 from dtrain.local.container_config import write_container_config
+from dtrain.local.entry_chain import image_toolkit_bin
 from dtrain.local.image_facts import read_image_facts
-from dtrain.local.launchers import MPI_SIGKILL_TIMEOUT_SECONDS
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
-from dtrain.local.toolkit_launch import TOOLKIT_PYTHON
 from dtrain.requests.training_request import CODE_DIR_IN_IMAGE, build_training_job_request
 
 IMAGES = ("ddp", "horovod")
@@ -160,7 +159,8 @@ def test_finding5_mpirun_gives_the_ranks_time_to_checkpoint(with_image_env: bool
     finish (SageMaker itself waits 120 s)."""
     timeout = read_image_facts("horovod").env["OMPI_MCA_odls_base_sigkill_timeout"]
     assert 10 <= int(timeout) <= 55  # mpirun exits after ~2x this: inside SageMaker's 120 s
-    assert int(timeout) == MPI_SIGKILL_TIMEOUT_SECONDS  # local mode's mpirun gets the same
+    # The ddp image's chain runs the same: its Dockerfile sets the same variable.
+    assert read_image_facts("ddp").env["OMPI_MCA_odls_base_sigkill_timeout"] == timeout
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMPI_MCA_odls")}
     if with_image_env:
         env["OMPI_MCA_odls_base_sigkill_timeout"] = timeout
@@ -266,7 +266,7 @@ def test_finding6_the_ddp_table_is_what_the_pytorch_toolkit_launches(strategy: s
     write_container_config(request, layout.hosts[0], [t.name for t in layout.hosts])
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
     done = subprocess.run(
-        [str(TOOLKIT_PYTHON), "-c", RUNNER_PROBE],
+        [str(image_toolkit_bin("ddp") / "python"), "-c", RUNNER_PROBE],
         env={**clean, "SAGEMAKER_BASE_DIR": str(layout.hosts[0].base)},
         capture_output=True,
         text=True,
