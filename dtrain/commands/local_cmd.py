@@ -308,9 +308,10 @@ def _labelled(result: Any, request: Any) -> Any:
 
 
 def _why(result: Any, request: Any) -> str:
-    """The last line: the failure reason, or why the job stopped."""
+    """The last line: the failure reason, or why the job stopped. One line: the toolkit's own
+    failure message (output/failure, SageMaker's FailureReason) spans several."""
     if result.failure_reason:
-        return str(result.failure_reason)
+        return " ".join(str(result.failure_reason).split())
     if result.secondary_status == "MaxRuntimeExceeded":
         limit = request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
         return (

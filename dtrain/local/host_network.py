@@ -23,15 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dtrain.local.errors import LocalModeError
+from dtrain.local.reaper import job_namespace_prefix
+
+__all__ = ["HostNetwork", "job_namespace_prefix", "leftover_namespaces", "namespaces_missing"]
 
 SUBNET = "10.254.0"
 NETNS_DIR = Path("/run/netns")
-
-
-def job_namespace_prefix(run_id: str) -> str:
-    """The names of one run's namespaces start with this; dtrain/local/reaper.py derives the
-    same from the run id to delete them if dtrain dies first."""
-    return f"dtrain-{run_id[:12]}"
 
 
 def _ip(*args: str) -> None:

@@ -9,7 +9,10 @@ process carrying the run's marker variable: SIGTERM (what SageMaker sends), a gr
 then SIGKILL. A run that ended normally has no marked process left, and the reaper just exits.
 When dtrain itself is gone (the reaper was handed to another parent), it also removes the run's
 temporary folder, named by DTRAIN_LOCAL_SCRATCH (dtrain/local/run_tmpdir.py), which dtrain would
-have removed on any exit it lived through.
+have removed on any exit it lived through. Last, it deletes the run's network namespaces (named
+`dtrain-<first 12 characters of the run id>-*`, dtrain/local/host_network.py's
+job_namespace_prefix): the hosts' namespaces and the one holding their bridge. Their processes
+(sshd, the ranks) are gone by then: each host is a PID namespace whose init the sweep killed.
 
     python reaper.py MARKER_ENV RUN_ID GRACE_SECONDS
 """
@@ -20,6 +23,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,6 +83,24 @@ def remove_orphaned_scratch(parent: int) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+# dtrain/local/host_network.py's names
+NETNS_DIR = Path("/run/netns")
+
+
+def job_namespace_prefix(run_id: str) -> str:
+    return f"dtrain-{run_id[:12]}"
+
+
+def remove_namespaces(run_id: str) -> None:
+    """The run's network namespaces, if dtrain did not delete them (it died first)."""
+    prefix = job_namespace_prefix(run_id) + "-"
+    if not NETNS_DIR.is_dir():
+        return
+    for entry in NETNS_DIR.iterdir():
+        if entry.name.startswith(prefix):
+            subprocess.run(["ip", "netns", "delete", entry.name], capture_output=True, check=False)
+
+
 def main(argv: list[str]) -> int:
     marker_env, run_id, grace = argv[1], argv[2], float(argv[3])
     parent = os.getppid()
@@ -96,6 +118,7 @@ def main(argv: list[str]) -> int:
     finally:
         sweep(needle, grace)
         remove_orphaned_scratch(parent)
+        remove_namespaces(run_id)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Local mode honours the estimator arguments that change behaviour on this machine.
 
-Each test runs a one-host job of a tiny script (this interpreter, no framework) and checks
-what SageMaker would do with the request field the argument lands in.
+Each test runs a one-host job of a tiny script through the ddp image's entry chain (the
+SageMaker toolkit's `train` runs it) and checks what SageMaker would do with the request field
+the argument lands in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from dtrain.local.config import LocalConfig
 from dtrain.local.job import LocalTrainingJob
 
 SCRIPT = """
@@ -25,7 +25,7 @@ pathlib.Path(os.environ["SM_OUTPUT_DATA_DIR"], "report.txt").write_text("r")
 def _request(**fields: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TrainingJobName": "options-job",
-        "AlgorithmSpecification": {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+        "AlgorithmSpecification": {"TrainingImage": "dtrain-local/ddp:latest"},
         "HyperParameters": {
             "sagemaker_program": '"train.py"',
             "sagemaker_submit_directory": '"/opt/ml/code"',
@@ -46,7 +46,6 @@ def _run(tmp_path: Path, request: dict[str, Any], script: str = SCRIPT) -> Local
         request,
         workdir=tmp_path / "work",
         code_dir=code,
-        config=LocalConfig(python={"default": sys.executable}),
     )
     result = job.start().wait(timeout=120)
     assert result.status == "Completed", (result.failure_reason, job.last_lines())
@@ -71,10 +70,12 @@ def test_disable_output_compression_leaves_the_files_untarred(tmp_path: Path) ->
 
 
 def test_container_entry_point_and_arguments_run_instead_of_the_toolkit_launch(tmp_path: Path) -> None:
-    # The entry point script is never run; the container command writes the model itself.
+    # The entry point script is never run; the container command writes the model itself, at
+    # /opt/ml/model: without the toolkit nothing sets SM_MODEL_DIR, as on SageMaker.
     command = (
         "import os, pathlib, sys; "
-        "pathlib.Path(os.environ['SM_MODEL_DIR'], 'args').write_text(' '.join(sys.argv[1:]))"
+        "assert 'SM_MODEL_DIR' not in os.environ; "
+        "pathlib.Path('/opt/ml/model/args').write_text(' '.join(sys.argv[1:]))"
     )
     request = _request(
         AlgorithmSpecification={

@@ -98,16 +98,19 @@ def test_missing_channel_path_is_a_usage_error_named_in_one_line(
 
 
 @pytest.mark.slow
-def test_launcher_missing_from_path_fails_with_one_line(
+def test_a_machine_without_iproute2_refuses_a_multi_host_job_in_one_line(
     cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    example = repo_root() / "examples" / "ddp_pytorchddp.json"
+    example = repo_root() / "examples" / "ddp_pytorchddp.json"  # two hosts
     data = ["--data", f"train={cifar_dir}", "--data", f"test={cifar_dir}"]
     code = main(["local", str(example), "--workdir", str(tmp_path), "--no-live", *data, *TINY])
     err = capsys.readouterr().err
     assert code == 1
-    assert "dtrain local: ClientError: mpirun not found on PATH (needed for pytorchddp)" in err
+    assert err.strip().splitlines()[-1] == (
+        "dtrain local: ClientError: 2 simulated hosts need a network namespace each and iproute2's ip "
+        "is not installed (scripts/install_system_deps.sh); run with --hosts 1 (one host runs without one)"
+    )
     assert (tmp_path / "jobs" / "dtrain-cifar10-ddp-mpirun").is_dir()
 
 
@@ -141,8 +144,9 @@ def test_training_script_that_raises_gives_its_exception_as_the_cause(
     captured = capsys.readouterr()
     assert code == 1
     last = captured.err.strip().splitlines()[-1]
-    assert last.startswith("dtrain local: AlgorithmError: ValueError: learning rate must be positive")
-    assert "exited with code 1" in last
+    # The toolkit's own report (its output/failure, SageMaker's FailureReason), on one line.
+    assert last.startswith("dtrain local: AlgorithmError: ExecuteUserScriptError: ExitCode 1 ErrorMessage")
+    assert "learning rate must be positive" in last and 'Command "' in last
     log = tmp_path / "jobs" / "dtrain-raises" / "logs" / "algo-1.log"
     assert "Traceback" in log.read_text()
     assert os.path.isdir(tmp_path / "jobs" / "dtrain-raises" / "algo-1" / "code")
