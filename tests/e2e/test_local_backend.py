@@ -94,13 +94,13 @@ def test_a_training_script_that_raises_fails_the_execution_with_its_text(
     desc = local_emulator.wait_execution(arn, timeout=300)
     assert desc["status"] == "FAILED"
     assert desc["error"] == "SageMaker.TrainingJobFailed"
-    # The cause is the job's FailureReason, passed through unchanged, and like SageMaker's it
-    # names the script's own error (not torchrun's ChildFailedError about its child).
+    # The cause is the job's FailureReason, passed through unchanged: what the image's toolkit
+    # wrote to output/failure (its ExecuteUserScriptError, naming the script's own error first).
     (job,) = local_emulator.jobs_of(arn)
     reason = local_emulator.client("sagemaker").describe_training_job(TrainingJobName=job)["FailureReason"]
     assert desc["cause"] == reason
-    assert reason.startswith("AlgorithmError: RuntimeError: loss became NaN at step 3"), reason
-    assert "ChildFailedError" not in reason
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage"), reason
+    assert "RuntimeError: loss became NaN at step 3" in reason.split("Traceback")[0], reason
     # The traceback itself is in the job's log stream.
     events = local_emulator.client("logs").get_log_events(
         logGroupName=LOG_GROUP, logStreamName=f"{job}/algo-1"
