@@ -31,20 +31,9 @@ from typing import Any
 
 from dtrain.local.entry_chain import chain_command, image_toolkit_bin, job_ssh_dir, namespace_init_pid
 from dtrain.local.errors import LocalModeError
-from dtrain.local.host_network import HostNetwork, namespaces_missing
+from dtrain.local.host_network import HostNetwork
 from dtrain.local.layout import JobLayout
 from dtrain.local.processes import ProcessSpec, RunningProcess, stop_all
-
-# Set (to anything) to run as a machine without network namespaces would: the single-host path
-# without a network namespace, and the multi-host refusal, are then reachable on any machine.
-NO_NETNS_ENV = "DTRAIN_LOCAL_NO_NETNS"
-
-
-def network_missing(environ: Mapping[str, str]) -> str | None:
-    """Why this machine cannot give a host its own network namespace (None when it can)."""
-    if environ.get(NO_NETNS_ENV):
-        return f"network namespaces are turned off ({NO_NETNS_ENV} is set)"
-    return namespaces_missing()
 
 
 def refuse_hosts_without_namespaces(hosts: int, missing: str | None) -> None:

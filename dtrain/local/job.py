@@ -31,13 +31,8 @@ from dtrain.local.container_config import instance_count, write_container_config
 from dtrain.local.entry_chain import image_toolkit_bin
 from dtrain.local.environment import decode_hyperparameters, distribution_of, split_hyperparameters
 from dtrain.local.errors import LocalModeError
-from dtrain.local.host_chains import (
-    chain_specs,
-    network_missing,
-    refuse_hosts_without_namespaces,
-    stop_chains,
-)
-from dtrain.local.host_network import HostNetwork, job_namespace_prefix
+from dtrain.local.host_chains import chain_specs, refuse_hosts_without_namespaces, stop_chains
+from dtrain.local.host_network import HostNetwork, job_namespace_prefix, namespaces_missing
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import EPOCH, STEP, MetricLog, MetricSample
 from dtrain.local.processes import RunningProcess, launch
@@ -395,7 +390,7 @@ class LocalTrainingJob:
                 f"the {image} image's SageMaker training toolkit is missing ({toolkit / 'train'}): make setup"
             )
         hosts = [t.name for t in layout.hosts]
-        missing = network_missing(self.base_environ)
+        missing = namespaces_missing()
         refuse_hosts_without_namespaces(len(hosts), missing)
         if len(hosts) > 1:
             self._network = HostNetwork(hosts, prefix=job_namespace_prefix(self.run_id)).open()
