@@ -67,14 +67,11 @@ node_modules/.stamp: package.json package-lock.json
 	.venv-sdk/bin/pip install -q -r requirements-sdk.txt
 	touch $@
 
-# The training toolkits beside torch in one interpreter, as in the ddp image: the entry-chain tests
-# run the toolkit's real `train` (tests/training/test_entry_chain.py).
+# The training toolkit and the PyTorch toolkit beside torch in one interpreter, as in the ddp image:
+# local mode runs its real `train` (dtrain/local/host_chains.py; the horovod image's is .venv-hvd's).
 .venv-toolkit/.stamp: requirements-toolkit.txt
 	test -x .venv-toolkit/bin/python || $(PY) -m venv .venv-toolkit
 	.venv-toolkit/bin/pip install -q -r requirements-toolkit.txt
-	# The TensorFlow toolkit pins sagemaker-training <= 4.8.3; only its launch logic is used here
-	# (tests/local/test_launch_parity.py, without TensorFlow), so it goes in without its pins.
-	.venv-toolkit/bin/pip install -q --no-deps sagemaker-tensorflow-training==20.5.0
 	touch $@
 
 # The Lambda code's tests again under the Lambda runtime's Python (python3.13, as

@@ -46,11 +46,6 @@ def lambda_requirements() -> Path:
     return bundled("requirements-lambda.txt")
 
 
-def toolkit_requirements() -> Path:
-    """requirements-toolkit.txt: the SageMaker training toolkit pins local mode mirrors."""
-    return bundled("requirements-toolkit.txt")
-
-
 def cdk_json() -> Path:
     """cdk.json: the platform app's default context (settings and the CDK feature flags)."""
     return bundled("cdk.json")

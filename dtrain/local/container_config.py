@@ -3,7 +3,7 @@
 SageMaker writes the request's HyperParameters verbatim (string values, JSON-encoded by the
 SDK), a resource config naming the current host among all hosts, and per channel the input
 mode, distribution type and record wrapper. The toolkit (`sagemaker_training.environment`)
-reads exactly these files; tests/local/test_toolkit_parity.py checks that it agrees with us.
+reads exactly these files: local mode runs the toolkit itself on them (dtrain/local/host_chains.py).
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def _start_local_job(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Po
     spec_file.write_text(json.dumps(spec))
     config = tmp_path / "local.json"
     config.write_text(json.dumps({"stop_grace_seconds": 1}))
-    ready = tmp_path / "ready"
+    # Inside the job's folder: a host's /tmp is its own, as a container's is.
+    ready = tmp_path / "work" / "jobs" / "dtrain-stubborn" / "ready"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dtrain", "local", str(spec_file), "--no-live", "--workdir",
          str(tmp_path / "work"), "--config", str(config)],

@@ -20,7 +20,6 @@ from dtrain.local.artifacts import pack_dirs
 from dtrain.local.channels import populate_channels
 from dtrain.local.config import LocalConfig
 from dtrain.local.container_config import write_container_config
-from dtrain.local.environment import user_args
 from dtrain.local.errors import LocalModeError
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import MetricLog
@@ -103,12 +102,6 @@ def test_container_config_files_are_what_sagemaker_writes(tmp_path: Path) -> Non
         }
     }
     assert json.loads((config / "checkpointconfig.json").read_text())["S3Uri"] == "s3://c/unit-job"
-
-
-def test_user_args_are_sorted_key_value_pairs_like_the_toolkit() -> None:
-    assert user_args({"lr": 0.1, "b": True, "model": {"x": 1, "a": "y"}}) == [
-        "-b", "True", "--lr", "0.1", "--model", "a=y,x=1",
-    ]  # fmt: skip
 
 
 def test_channels_link_local_paths_fsx_and_efs_and_refuse_missing_ones(tmp_path: Path) -> None:
