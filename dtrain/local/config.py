@@ -31,6 +31,7 @@ PACKAGED_IMAGES = ("ddp", "horovod")
 # The image URIs the local PlatformSettings hands to the request builder.
 LOCAL_IMAGE_URIS = {name: f"dtrain-local/{name}:latest" for name in PACKAGED_IMAGES}
 CONFIG_ENV = "DTRAIN_LOCAL_CONFIG"
+STOP_GRACE_SECONDS = 120.0
 
 
 def repo_root() -> Path:
@@ -58,8 +59,10 @@ class LocalConfig:
     file_systems: Mapping[str, Path] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
     processes_per_host: int | None = None
-    # Seconds between SIGTERM and SIGKILL when a job is stopped.
-    stop_grace_seconds: float = 10.0
+    # Seconds between SIGTERM and SIGKILL when a job is stopped: SageMaker's ("SageMaker sends the
+    # algorithm the SIGTERM signal, which delays job termination for 120 seconds", StopTrainingJob).
+    # The images' mpirun forwards SIGTERM to its ranks only after odls_base_sigkill_timeout (30 s).
+    stop_grace_seconds: float = STOP_GRACE_SECONDS
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base: Path | None = None) -> LocalConfig:
@@ -78,7 +81,7 @@ class LocalConfig:
             file_systems=file_systems,
             images={str(k): str(v) for k, v in dict(data.get("images", {})).items()},
             processes_per_host=int(pph) if pph is not None else None,
-            stop_grace_seconds=float(data.get("stop_grace_seconds", 10.0)),
+            stop_grace_seconds=float(data.get("stop_grace_seconds", STOP_GRACE_SECONDS)),
         )
 
     @classmethod

@@ -13,7 +13,8 @@ what the instance would have:
   as the images set up ssh for the toolkit's MPI runners;
 - the container's environment: the request's Environment, and OMP_NUM_THREADS sized to this
   machine's cores shared by every simulated host (SageMaker gives each instance its own);
-- the request's ContainerEntrypoint / ContainerArguments in place of the image's.
+- the request's ContainerEntrypoint / ContainerArguments in place of the image's;
+- two hyperparameters of the host's hyperparameters.json (`local_hyperparameters`).
 
 Stopping is SageMaker's too: SIGTERM to each host's PID 1, then SIGKILL once the grace period
 is over (killing a PID namespace's init ends everything in it).
@@ -22,6 +23,7 @@ is over (killing a PID namespace's init ends everything in it).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -30,10 +32,33 @@ from pathlib import Path
 from typing import Any
 
 from dtrain.local.entry_chain import chain_command, image_toolkit_bin, job_ssh_dir, namespace_init_pid
+from dtrain.local.environment import decode_hyperparameters
 from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import HostNetwork
+from dtrain.local.image_facts import read_image_facts
 from dtrain.local.layout import JobLayout
 from dtrain.local.processes import ProcessSpec, RunningProcess, stop_all
+
+# The TensorFlow toolkit asks S3 for an s3:// model_dir's bucket region before anything runs
+# (sagemaker_tensorflow_container/s3_utils.py, `_s3_region`: GetBucketLocation); the hosts here
+# have no S3 to ask, so such a model_dir becomes the container path the SDK itself passes under MPI.
+LOCAL_MODEL_DIR = "/opt/ml/model"
+PROCESSES_PER_HOST = "sagemaker_mpi_num_of_processes_per_host"
+
+
+def local_hyperparameters(config_dir: Path, *, image: str, processes_per_host: int | None) -> None:
+    """What local mode changes in a host's hyperparameters.json, and only this: `--procs-per-host`
+    as the hyperparameter the toolkits read for it (unless the request sets it; their default is
+    the GPU count), and, for the TensorFlow toolkit, an s3:// model_dir as /opt/ml/model."""
+    path = config_dir / "hyperparameters.json"
+    hyperparameters = json.loads(path.read_text())
+    if processes_per_host is not None and PROCESSES_PER_HOST not in hyperparameters:
+        hyperparameters[PROCESSES_PER_HOST] = json.dumps(processes_per_host)
+    module = read_image_facts(image).env.get("SAGEMAKER_TRAINING_MODULE", "")
+    model_dir = decode_hyperparameters(hyperparameters).get("model_dir")
+    if module.startswith("sagemaker_tensorflow_container") and str(model_dir).startswith("s3://"):
+        hyperparameters["model_dir"] = json.dumps(LOCAL_MODEL_DIR)
+    path.write_text(json.dumps(hyperparameters))
 
 
 def refuse_hosts_without_namespaces(hosts: int, missing: str | None) -> None:

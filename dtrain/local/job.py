@@ -9,7 +9,6 @@ backend drives jobs through this class; `dtrain local` does too.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import threading
@@ -31,7 +30,12 @@ from dtrain.local.container_config import instance_count, write_container_config
 from dtrain.local.entry_chain import image_toolkit_bin
 from dtrain.local.environment import decode_hyperparameters, distribution_of, split_hyperparameters
 from dtrain.local.errors import LocalModeError
-from dtrain.local.host_chains import chain_specs, refuse_hosts_without_namespaces, stop_chains
+from dtrain.local.host_chains import (
+    chain_specs,
+    local_hyperparameters,
+    refuse_hosts_without_namespaces,
+    stop_chains,
+)
 from dtrain.local.host_network import HostNetwork, job_namespace_prefix, namespaces_missing
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import EPOCH, STEP, MetricLog, MetricSample
@@ -352,7 +356,6 @@ class LocalTrainingJob:
         for tree in layout.hosts:
             write_container_config(request, tree, names)
             self._log_files[tree.name] = open(layout.log_file(tree.name), "a", buffering=1)  # noqa: SIM115
-        self._processes_per_host()
         tensorboard.make_dirs(request, layout)
         self._transition("Downloading", "Downloading input data and training code")
         populate_channels(
@@ -388,6 +391,10 @@ class LocalTrainingJob:
         if not (toolkit / "train").exists():
             raise LocalModeError(
                 f"the {image} image's SageMaker training toolkit is missing ({toolkit / 'train'}): make setup"
+            )
+        for tree in layout.hosts:
+            local_hyperparameters(
+                tree.config_dir, image=image, processes_per_host=self.config.processes_per_host
             )
         hosts = [t.name for t in layout.hosts]
         missing = namespaces_missing()
@@ -458,18 +465,6 @@ class LocalTrainingJob:
             hps.get("sagemaker_mpi_num_of_processes_per_host") or self.config.processes_per_host or 1
         )
         return max(1, (os.cpu_count() or 1) // (per_host * host_count))
-
-    def _processes_per_host(self) -> None:
-        """`--procs-per-host` (the config's processes_per_host) as the hyperparameter the
-        toolkit reads for it, unless the request sets it: its default is the GPU count."""
-        key = "sagemaker_mpi_num_of_processes_per_host"
-        if self.config.processes_per_host is None or key in self.request.get("HyperParameters", {}):
-            return
-        for tree in self.layout.hosts:
-            path = tree.config_dir / "hyperparameters.json"
-            hyperparameters = json.loads(path.read_text())
-            hyperparameters[key] = json.dumps(self.config.processes_per_host)
-            path.write_text(json.dumps(hyperparameters))
 
     def _supervise(self) -> str:
         limit = self.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
