@@ -121,8 +121,9 @@ class JobLayout:
                 host.code_dir,
             ):
                 directory.mkdir(parents=True)
-            # A relative link keeps the job dir movable.
-            os.symlink(os.path.relpath(self.checkpoint_store, host.base), host.checkpoint_dir)
+            # An absolute link: in a host's mount namespace this tree is bound at /opt/ml, where a
+            # relative ../checkpoints would name /opt/checkpoints (the job dir stays visible there).
+            os.symlink(self.checkpoint_store, host.checkpoint_dir)
 
 
 def write_json(path: Path, content: Any) -> None:

@@ -22,14 +22,18 @@ TINY_HPS = ["epochs=1", "batch_size=16", "width=4", "max_steps=3"]
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.json"))
 # The torchrun example is exercised through the Python API below (what the emulator uses).
 CLI_EXAMPLES = [p for p in EXAMPLES if p.name != "ddp_torchrun.json"]
-# Runs that are not about several hosts use one, to keep the suite short on 2 cores.
-# (TF_CONFIG's multi-host layout is pinned by the launch-plan unit tests.)
+# Runs that are not about several hosts use one, to keep the suite short on 2 cores: every
+# distributed example runs on two hosts in tests/emulator/test_distributed_examples_on_platform.py
+# (a two-host MPI job costs the toolkit's own 30 s wait after mpirun, sagemaker_training/mpi.py).
 ONE_HOST = {
     "spot_checkpoints.json",
     "fsx_efs_s3_channels.json",
     "smdistributed_dataparallel.json",
     "tf_multi_worker_mirrored.json",
     "tf_parameter_server.json",
+    "ddp_pytorchddp.json",
+    "horovod_keras.json",
+    "horovod_torch.json",  # two hosts in tests/local/test_horovod_torch.py too
 }
 
 

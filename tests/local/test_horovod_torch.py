@@ -45,8 +45,20 @@ class Run:
     logs: dict[str, str]
 
 
+def _spec(directory: Path) -> Path:
+    """examples/horovod_torch.json with mpirun's SIGTERM delay (the image's
+    OMPI_MCA_odls_base_sigkill_timeout, 30 s) at 3 s, through the request's Environment, which
+    overrides the image's: these runs train for seconds, and the stop must land mid-training."""
+    spec = json.loads(EXAMPLE.read_text())
+    spec["estimator"]["environment"] = {"OMPI_MCA_odls_base_sigkill_timeout": "3"}
+    path = directory / "horovod_torch.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
 def _args(workdir: Path, data: Path) -> list[str]:
-    args = ["local", str(EXAMPLE), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = ["local", str(_spec(workdir)), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
     args += ["--data", f"train={data}", "--data", f"test={data}"]
     for hp in HPS:
         args += ["--set", hp]

@@ -82,6 +82,8 @@ def test_reset_keeps_the_checkpoint_store_and_links_every_host_to_it(tmp_path: P
     assert not (layout.hosts[0].model_dir / "old.pt").exists()
     for tree in layout.hosts:
         assert (tree.checkpoint_dir / "step-4.ckpt").read_text() == "state"
+        # Absolute: the same store when the host's tree is seen at /opt/ml (its mount namespace).
+        assert tree.checkpoint_dir.readlink() == layout.checkpoint_store
 
 
 def test_container_config_files_are_what_sagemaker_writes(tmp_path: Path) -> None:
