@@ -50,11 +50,25 @@ TF_DISTRIBUTIONS = ("parameter_server", "multi_worker_mirrored_strategy")
 DLC_ENVIRONMENT = {"ddp": {"SAGEMAKER_TRAINING_MODULE": "sagemaker_pytorch_container.training:main"}}
 
 
+# Where the images' stand-in virtualenvs live when dtrain is installed rather than run from its
+# checkout (they are built by `make setup`, not pip): a folder holding .venv-toolkit and .venv-hvd.
+IMAGE_VENVS_ENV = "DTRAIN_IMAGE_VENVS"
+
+
+def _image_venv(name: str) -> Path:
+    """`name` (.venv-toolkit, .venv-hvd) in DTRAIN_IMAGE_VENVS, else beside the main .venv: in a
+    clone that is the clone itself; a git worktree whose .venv links to another checkout's shares
+    that checkout's virtualenvs."""
+    chosen = os.environ.get(IMAGE_VENVS_ENV)
+    if chosen:
+        return Path(chosen) / name
+    own = repo_root() / name
+    return own if own.exists() else (repo_root() / ".venv").resolve().parent / name
+
+
 def toolkit_venv() -> Path:
-    """.venv-toolkit (Makefile), beside the main .venv: in a clone that is the clone itself; a git
-    worktree whose .venv links to another checkout's shares that checkout's virtualenvs."""
-    own = repo_root() / ".venv-toolkit"
-    return own if own.exists() else (repo_root() / ".venv").resolve().parent / ".venv-toolkit"
+    """.venv-toolkit (Makefile): the ddp image's toolkit and frameworks."""
+    return _image_venv(".venv-toolkit")
 
 
 def image_toolkit_bin(image: str) -> Path:
@@ -63,11 +77,7 @@ def image_toolkit_bin(image: str) -> Path:
     ddp: .venv-toolkit (sagemaker-training 5 + the PyTorch toolkit + torch); horovod: .venv-hvd
     (TensorFlow, torch, Horovod, sagemaker-training 4.8.3 + the TensorFlow toolkit, as the
     image's Dockerfile pins them)."""
-    if image == "horovod":
-        own = repo_root() / ".venv-hvd"
-        venv = own if own.exists() else (repo_root() / ".venv").resolve().parent / ".venv-hvd"
-        return venv / "bin"
-    return toolkit_venv() / "bin"
+    return _image_venv(".venv-hvd" if image == "horovod" else ".venv-toolkit") / "bin"
 
 
 def _require(tool: str) -> str:

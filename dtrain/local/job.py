@@ -27,7 +27,7 @@ from dtrain.local.channels import populate_channels
 from dtrain.local.code import stage_code
 from dtrain.local.config import LocalConfig
 from dtrain.local.container_config import instance_count, write_container_config
-from dtrain.local.entry_chain import image_toolkit_bin
+from dtrain.local.entry_chain import IMAGE_VENVS_ENV, image_toolkit_bin
 from dtrain.local.environment import decode_hyperparameters, distribution_of, split_hyperparameters
 from dtrain.local.errors import LocalModeError
 from dtrain.local.host_chains import (
@@ -390,7 +390,8 @@ class LocalTrainingJob:
         toolkit = image_toolkit_bin(image)
         if not (toolkit / "train").exists():
             raise LocalModeError(
-                f"the {image} image's SageMaker training toolkit is missing ({toolkit / 'train'}): make setup"
+                f"the {image} image's SageMaker training toolkit is missing ({toolkit / 'train'}): run make "
+                f"setup in a dtrain checkout, and outside it set {IMAGE_VENVS_ENV} to that checkout"
             )
         for tree in layout.hosts:
             local_hyperparameters(

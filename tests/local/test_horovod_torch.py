@@ -56,9 +56,19 @@ def _spec(directory: Path) -> Path:
     return path
 
 
+def _grace(directory: Path, seconds: int) -> list[str]:
+    """--config with a stop grace of `seconds` (SageMaker's 120 s by default). A stopped two-host
+    MPI job takes all of it: algo-2's toolkit ignores SIGTERM (the entry script's trap) and waits
+    for the master's "mpirun finished" file, which a stopped mpirun never sends."""
+    path = directory / "local.json"
+    path.write_text(json.dumps({"stop_grace_seconds": seconds}))
+    return ["--config", str(path)]
+
+
 def _args(workdir: Path, data: Path) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     args = ["local", str(_spec(workdir)), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
+    args += _grace(workdir, 15)  # mpirun's 3 s, then a checkpoint of milliseconds
     args += ["--data", f"train={data}", "--data", f"test={data}"]
     for hp in HPS:
         args += ["--set", hp]
@@ -175,7 +185,8 @@ while True:
 def test_stopped_mpirun_gives_every_rank_time_to_checkpoint(tmp_path: Path) -> None:
     """The Horovod image's mpirun SIGKILLs the ranks as late as its odls_base_sigkill_timeout says,
     not after Open MPI's default 1 s: a 3-second save completes. Slow (~40 s): mpirun forwards the
-    SIGTERM only after that timeout (30 s), within SageMaker's 120 s grace."""
+    SIGTERM only after that timeout (30 s), within SageMaker's 120 s grace, and the stop takes the
+    whole grace given (`_grace`)."""
     source, out = tmp_path / "src", tmp_path / "work" / "jobs" / "dtrain-slow-save" / "checkpoints"
     source.mkdir()
     (source / "rank.py").write_text(SLOW_SAVE)
@@ -189,5 +200,6 @@ def test_stopped_mpirun_gives_every_rank_time_to_checkpoint(tmp_path: Path) -> N
     assert not env_timeout, f"the test needs Open MPI's default; unset {env_timeout}"
 
     args = ["local", str(spec_file), "--workdir", str(tmp_path / "work"), "--no-live", "--hosts", "2"]
+    args += _grace(tmp_path, 45)  # the image's 30 s, then the 3 s save
     _stop_with_sigterm(args, out / "ready-0", out / "ready-1")
     assert sorted(p.name for p in out.glob("saved-*")) == ["saved-0", "saved-1"]

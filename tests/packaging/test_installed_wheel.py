@@ -199,7 +199,10 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
 
     # dtrain emulate up / status / down from the install (the platform synthesized from the package).
     port = str(_free_port())
-    emu_env = {**env, STATE_DIR_ENV: str(work / "state"), "DTRAIN_NODE_MODULES": str(ROOT / "node_modules")}
+    # The images' toolkits (local mode's entry chains) are virtualenvs `make setup` builds, not pip
+    # packages: this checkout's, through DTRAIN_IMAGE_VENVS, as with node_modules.
+    emu_env = {**env, STATE_DIR_ENV: str(work / "state"), "DTRAIN_NODE_MODULES": str(ROOT / "node_modules"),
+               "DTRAIN_IMAGE_VENVS": str((ROOT / ".venv").resolve().parent)}  # fmt: skip
     # A synth cache of the install's own (the default one, under the directory it runs in): `up`
     # synthesizes from the installed package, and `dtrain demo` below reuses that synthesis, as a
     # team's second command would, rather than the checkout's cache the suite shares.
