@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dtrain
+from dtrain.jobspec import digests
 
 CACHE_ENV = "DTRAIN_SYNTH_CACHE"
 DEFAULT_CACHE_DIR = Path(".dtrain") / "synth-cache"
@@ -140,7 +141,7 @@ def synth_inputs(app: str, arguments: Mapping[str, Any], package: Path | None = 
 
 
 def cache_key(inputs: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:KEY_LENGTH]
+    return digests.synth_inputs_digest(inputs)[:KEY_LENGTH]
 
 
 @contextlib.contextmanager

@@ -40,6 +40,9 @@ LEDGER_FORM = JsonForm(separators=(",", ":"), ensure_ascii=True, stringify_unkno
 EXECUTION_FORM = JsonForm(separators=(",", ":"), ensure_ascii=False, stringify_unknown=False)
 # The request builders' default job names (json.dumps' own separators).
 REQUEST_FORM = JsonForm(separators=(", ", ": "), ensure_ascii=True, stringify_unknown=True)
+# The synthesis cache's key over the app's inputs (dtrain.emulator.synth_cache): free to change,
+# since a changed key costs one synthesis and nothing else.
+SYNTH_INPUTS_FORM = JsonForm(separators=(", ", ": "), ensure_ascii=True, stringify_unknown=True)
 
 
 def canonical_json(value: object, form: JsonForm) -> str:
@@ -76,3 +79,8 @@ def execution_spec_digest(raw_spec: Mapping[str, object], source_digest: str | N
 def request_spec_digest(raw_spec: Mapping[str, object]) -> str:
     """Short digest of the spec in REQUEST_FORM: the request builders' default job names use it."""
     return identity_digest(canonical_json(raw_spec, REQUEST_FORM))
+
+
+def synth_inputs_digest(inputs: Mapping[str, object]) -> str:
+    """sha256 hex of a synthesis's inputs in SYNTH_INPUTS_FORM: the synth cache's key is its head."""
+    return hashlib.sha256(canonical_json(inputs, SYNTH_INPUTS_FORM).encode()).hexdigest()
