@@ -383,16 +383,22 @@ def test_a_keras_model_transforms_npy_objects_and_a_png_sent_as_npy_fails_the_jo
     assert np.array(answer["predictions"]).shape == (3, 10)
 
 
-def test_the_trainers_pytorch_model_transforms_json_and_an_image_object_fails_with_its_400(
+def test_the_trainers_pytorch_model_transforms_json_and_refused_types_fail_with_its_400(
     hosted: HostingBackend, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """The content-type matrix's PyTorch row in a transform job: bodies go to TorchServe as they are
-    (SplitType None), so a JSON object of images is answered, and image/png is the model's own 400
-    (tests/serving/matrix_cases.py), which fails the job with that answer."""
+    """The content-type matrix's PyTorch rows in transform jobs: bodies go to TorchServe as they are
+    (SplitType None), so a JSON object of images is answered, and the matrix's refused rows (image/png,
+    image/jpeg, application/jsonlines: their bodies and expected answers from
+    tests/serving/matrix_cases.py) are the model's own 400, which fails each job with that answer.
+    Slow: one TorchServe per job (a job's ContentType is one type), the four start together."""
     import numpy as np
 
-    from tests.serving.matrix_cases import png
+    from tests.serving.matrix_cases import cases
 
+    refused = [
+        c for c in cases() if c.stack == "bundled" and c.name in ("x-image PNG", "x-image JPEG", "JSON Lines")
+    ]
+    assert len(refused) == 3
     s3 = boto3.client("s3", region_name=REGION)
     key = "models/cifar/model.tar.gz"
     s3.put_object(Bucket=BUCKET, Key=key, Body=cifar_model_archive(tmp_path_factory.mktemp("c")))
@@ -403,9 +409,11 @@ def test_the_trainers_pytorch_model_transforms_json_and_an_image_object_fails_wi
     )
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     s3.put_object(Bucket=BUCKET, Key="cifar-json/a.json", Body=json.dumps(images.tolist()).encode())
-    s3.put_object(Bucket=BUCKET, Key="cifar-png/a.png", Body=png())
-    for name, folder, content_type in (("t-cifar-json", "cifar-json", "application/json"),
-                                       ("t-cifar-png", "cifar-png", "image/png")):  # fmt: skip
+    jobs = [("t-cifar-json", "cifar-json", "application/json")]
+    for number, case in enumerate(refused):
+        s3.put_object(Bucket=BUCKET, Key=f"cifar-refused-{number}/a", Body=case.body)
+        jobs.append((f"t-cifar-refused-{number}", f"cifar-refused-{number}", case.content_type))
+    for name, folder, content_type in jobs:
         request = {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{folder}/"}},
             "ContentType": content_type,
@@ -415,9 +423,11 @@ def test_the_trainers_pytorch_model_transforms_json_and_an_image_object_fails_wi
     assert hosted.wait_transform("t-cifar-json") == "Completed", hosted.errors.get("t-cifar-json")
     (answer,) = read_out("out/t-cifar-json/a.json.out")
     assert np.array(answer).shape == (3, 10)
-    assert hosted.wait_transform("t-cifar-png") == "Failed"
-    reason = sm().describe_transform_job(TransformJobName="t-cifar-png")["FailureReason"]
-    assert "answered 400" in reason and "Content-Type 'image/png' is not supported" in reason, reason
+    for number, case in enumerate(refused):
+        name = f"t-cifar-refused-{number}"
+        assert hosted.wait_transform(name) == "Failed", case.name
+        reason = sm().describe_transform_job(TransformJobName=name)["FailureReason"]
+        assert f"answered {case.status}" in reason and case.expect in reason, (case.name, reason)
 
 
 def test_a_failing_record_fails_the_job_with_the_models_answer_and_stop_stops_it(
