@@ -9,6 +9,7 @@ emulator has no bootstrap stack.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,17 +31,27 @@ def synth_standin_app(
     fast: bool = True,
     stack_prefix: str = "Dtrain",
     cache: Path | Literal["env"] | None = "env",
+    teams: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """The stand-in platform; `stack_prefix` names its stacks (`<p>StandIn`, `<p>Orchestration`)
     and its data bucket, so a second one (another prefix) deploys beside it in one emulator.
+    `teams`: cdk.json's `teams` object ({"vision": {"instance_types": [...]}}: TeamConfig's
+    fields); each team gets an execution role in the base stack and its own state machine and
+    policy in the orchestration stack, as in the full app. None: the platform without teams.
     An unchanged tree is not synthesized again (dtrain.emulator.synth_cache; `cache` as in
     dtrain.emulator.platform_app.synth_for_emulator)."""
-    arguments = {"prefix": prefix, "fast": fast, "stack_prefix": stack_prefix}
-    synth = functools.partial(_synth_standin_app, prefix=prefix, fast=fast, stack_prefix=stack_prefix)
+    arguments: dict[str, Any] = {"prefix": prefix, "fast": fast, "stack_prefix": stack_prefix}
+    if teams:  # only then: the key of the platform without teams stays what it was
+        arguments["teams"] = {name: dict(settings) for name, settings in teams.items()}
+    synth = functools.partial(
+        _synth_standin_app, prefix=prefix, fast=fast, stack_prefix=stack_prefix, teams=teams or {}
+    )
     return cached_synth("standin-platform", arguments, synth, outdir, cache=cache)
 
 
-def _synth_standin_app(outdir: Path, *, prefix: str, fast: bool, stack_prefix: str) -> Path:
+def _synth_standin_app(
+    outdir: Path, *, prefix: str, fast: bool, stack_prefix: str, teams: Mapping[str, Mapping[str, Any]]
+) -> Path:
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
 
@@ -55,7 +66,20 @@ def _synth_standin_app(outdir: Path, *, prefix: str, fast: bool, stack_prefix: s
         default_stack_synthesizer=cdk.DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
         context={"aws:cdk:bundling-stacks": ["**"]},
     )
-    base = _standin_base(cdk.Stack(app, f"{stack_prefix}StandIn"), stack_prefix)
+    base_stack = cdk.Stack(app, f"{stack_prefix}StandIn")
+    base = _standin_base(base_stack, stack_prefix)
+    team_configs = [_team_config(name, settings) for name, settings in sorted(teams.items())]
+    team_roles = {
+        team.name: _job_role(
+            base_stack,
+            data=base.data,
+            artifacts=base.artifacts,
+            checkpoints=base.checkpoints,
+            key=base.key,
+            construct_id=f"Team{team.name.capitalize()}ExecutionRole",
+        )
+        for team in team_configs
+    }
     OrchestrationStack(
         app,
         f"{stack_prefix}Orchestration",
@@ -79,6 +103,8 @@ def _synth_standin_app(outdir: Path, *, prefix: str, fast: bool, stack_prefix: s
             throttle_base_s=0.2 if fast else 0.5,
             throttle_cap_s=2.0 if fast else 8.0,
         ),
+        team_roles=team_roles,
+        teams=team_configs,
     )
     assembly = app.synth()
     path = Path(assembly.directory)
@@ -103,6 +129,14 @@ def _fast_tuning() -> WorkflowTuning:
     )
 
 
+def _team_config(name: str, settings: Mapping[str, Any]) -> Any:
+    """cdk.json's `teams.<name>` object as a TeamConfig (lists as tuples, as the config reads them)."""
+    from dtrain.config import TeamConfig
+
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return TeamConfig(name=name, **fields)
+
+
 @dataclass(frozen=True)
 class _StandInBase:
     """What the stand-in's base stack gives the orchestration (CDK constructs)."""
@@ -113,6 +147,7 @@ class _StandInBase:
     role: Any
     vpc: Any
     security_group: Any
+    data: Any
 
 
 def _standin_base(base: Any, stack_prefix: str) -> _StandInBase:
@@ -142,17 +177,19 @@ def _standin_base(base: Any, stack_prefix: str) -> _StandInBase:
         ],
     )
     sg = ec2.SecurityGroup(base, "TrainingSg", vpc=vpc)
-    return _StandInBase(key, artifacts, checkpoints, role, vpc, sg)
+    return _StandInBase(key, artifacts, checkpoints, role, vpc, sg, data)
 
 
-def _job_role(base: Any, *, data: Any, artifacts: Any, checkpoints: Any, key: Any) -> Any:
+def _job_role(
+    base: Any, *, data: Any, artifacts: Any, checkpoints: Any, key: Any, construct_id: str = "ExecutionRole"
+) -> Any:
     """What a job does with its execution role, enforced in the emulator: read its data, write its
     model and checkpoints (SSE-KMS with the data key), log and publish metrics, host its models."""
     from aws_cdk import aws_iam as iam
 
     from dtrain.constructs.hosting_permissions import add_hosting_permissions  # lazy: CDK (jsii)
 
-    role = iam.Role(base, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    role = iam.Role(base, construct_id, assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     data.grant_read(role)
     artifacts.grant_read_write(role)
     checkpoints.grant_read_write(role)

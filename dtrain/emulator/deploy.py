@@ -137,7 +137,7 @@ def publish_assets(
     return [f"docker image {h} (no registry in the emulator)" for h in manifest.get("dockerImages", {})]
 
 
-def _stack_order(artifacts: dict[str, Any]) -> list[str]:
+def stack_order(artifacts: dict[str, Any]) -> list[str]:
     stacks = {k for k, v in artifacts.items() if v["type"] == "aws:cloudformation:stack"}
     order: list[str] = []
     seen: set[str] = set()
@@ -286,7 +286,7 @@ def _deploy_stacks(
     cfn = session.client("cloudformation", region_name=region)
     skipped: list[str] = []
     stacks: dict[str, StackDeployment] = {}
-    for artifact_id in _stack_order(artifacts):
+    for artifact_id in stack_order(artifacts):
         art = artifacts[artifact_id]
         for dep in art.get("dependencies", []):
             if artifacts.get(dep, {}).get("type") == "cdk:asset-manifest":

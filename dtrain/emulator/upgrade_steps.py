@@ -132,3 +132,37 @@ def with_submit_code(template: dict[str, Any], bucket: str, key: str) -> dict[st
     out = copy.deepcopy(template)
     _submit_function(out)["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": key}
     return out
+
+
+def deploy_assembly_update(session: Any, assembly: Path, *, account: str, region: str) -> dict[str, float]:
+    """`cdk deploy --all` of a new synth of the deployed app: each stack's file assets published
+    to the staging bucket, then the stack updated to its new template by an UPDATE change set, in
+    dependency order (a base stack's new export before the stack importing it). Seconds per stack.
+
+    The staging bucket is kept (as after `cdk bootstrap`): a later update of a Lambda may read
+    its code again."""
+    from dtrain.emulator.authz.moto_state import load_skipped_policies
+    from dtrain.emulator.deploy import stack_order, modelled_template, publish_assets
+
+    cfn = session.client("cloudformation", region_name=region)
+    artifacts: dict[str, Any] = json.loads((assembly / "manifest.json").read_text())["artifacts"]
+    seconds: dict[str, float] = {}
+    for artifact_id in stack_order(artifacts):
+        art = artifacts[artifact_id]
+        start = time.perf_counter()
+        for dep in art.get("dependencies", []):
+            if artifacts.get(dep, {}).get("type") == "cdk:asset-manifest":
+                publish_assets(session, assembly, artifacts[dep]["properties"]["file"], account, region)
+        props = art["properties"]
+        template, _ = modelled_template(json.loads((assembly / props["templateFile"]).read_text()))
+        stack = props.get("stackName", artifact_id)
+        deploy_update(cfn, stack, template)
+        load_skipped_policies(session, stack, account, region)
+        seconds[stack] = time.perf_counter() - start
+    return seconds
+
+
+def stack_outputs(cfn: Any, stack: str) -> dict[str, str]:
+    """The stack's outputs as DescribeStacks gives them now (an update may add or change some)."""
+    (desc,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}

@@ -10,6 +10,8 @@ executions); it shares the session's stand-in synth."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,9 @@ import pytest
 
 from dtrain.emulator import Emulator
 from dtrain.emulator import upgrade_steps as steps
+from dtrain.emulator.apps import STANDIN_DATA_BUCKET, synth_standin_app
 from dtrain.emulator.fixtures import standin_emulator
+from dtrain.team_names import output_id
 
 STACK = "DtrainOrchestration"
 
@@ -29,9 +33,18 @@ def platform(standin_assembly: Path) -> Iterator[Emulator]:
         yield emu
 
 
-def _run_job(emu: Emulator, spec: dict[str, Any]) -> str:
-    """One job through the platform: its training job's name once the execution SUCCEEDED."""
-    arn = emu.start_execution(spec)
+def _start(emu: Emulator, spec: dict[str, Any], machine: str | None) -> str:
+    if machine is None:
+        return emu.start_execution(spec)
+    sfn = emu.client("stepfunctions")
+    name = f"run-{uuid.uuid4().hex[:12]}"
+    return str(sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(spec))["executionArn"])
+
+
+def _run_job(emu: Emulator, spec: dict[str, Any], machine: str | None = None) -> str:
+    """One job through the platform (`machine`: a team's state machine): its training job's name
+    once the execution SUCCEEDED."""
+    arn = _start(emu, spec, machine)
     job = emu.jobs_of(arn)[0]
     emu.sagemaker.complete(job, metrics={"validation:accuracy": 0.9})
     desc = emu.wait_execution(arn, timeout=120)
@@ -62,7 +75,7 @@ def _groups_that_logged(emu: Emulator, text: str) -> list[str]:
 
 
 def test_each_upgrade_deploys_in_place_and_the_next_job_succeeds(
-    platform: Emulator, standin_assembly: Path, make_spec: Any
+    platform: Emulator, standin_assembly: Path, make_spec: Any, tmp_path: Path
 ) -> None:
     emu = platform
     cfn = emu.client("cloudformation")
@@ -94,3 +107,29 @@ def test_each_upgrade_deploys_in_place_and_the_next_job_succeeds(
     _run_job(emu, make_spec())
     (group,) = _groups_that_logged(emu, "submit: upgraded to v2")  # the new code ran, in Submit
     assert "SubmitJob" in group
+
+    # 4. A new team: the app synthesized again with teams={"vision": {}} and deployed as
+    # `cdk deploy --all` deploys it (the base stack gains the team's execution role and its
+    # export, the orchestration stack the team's state machine, policy and outputs; the
+    # platform's own state machine, which served the implicit team, is removed).
+    team_app = synth_standin_app(tmp_path / "team" / "cdk.out", teams={"vision": {}})
+    steps.deploy_assembly_update(emu.session, team_app, account=emu.account, region=emu.region)
+    outputs = steps.stack_outputs(cfn, STACK)
+    vision = outputs[output_id("vision", "StateMachineArn")]
+    assert vision.endswith(":stateMachine:dtrain-vision")
+    assert outputs["LedgerTableName"] == ledger  # the ledger is kept
+    spec = make_spec()
+    spec["inputs"] = {"train": f"s3://{STANDIN_DATA_BUCKET}/teams/vision/cifar10/train"}
+    assert _run_job(emu, spec, vision).startswith("dtrain-vision-")
+
+    # 5. An instance-type allow-list on the team: a job within it succeeds, one outside is
+    # refused by Submit's Prepare (the team's guardrails in its platform settings).
+    allowed = {"vision": {"instance_types": ["ml.g5.12xlarge"]}}
+    listed_app = synth_standin_app(tmp_path / "listed" / "cdk.out", teams=allowed)
+    steps.deploy_assembly_update(emu.session, listed_app, account=emu.account, region=emu.region)
+    assert steps.stack_outputs(cfn, STACK)[output_id("vision", "StateMachineArn")] == vision
+    _run_job(emu, spec, vision)
+    outside = {**spec, "estimator": {**spec["estimator"], "instance_type": "ml.p5.48xlarge"}}
+    desc = emu.wait_execution(_start(emu, outside, vision), timeout=120)
+    assert desc["status"] == "FAILED"
+    assert "instance_type" in desc["cause"] and "ml.p5.48xlarge" in desc["cause"], desc["cause"]
