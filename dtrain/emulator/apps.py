@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from dtrain import team_names
 from dtrain.emulator.shims import EmulatorError
 from dtrain.emulator.synth_cache import cached_synth
 from dtrain.node_banners import quiet_node_banners
@@ -77,6 +78,8 @@ def _synth_standin_app(
             checkpoints=base.checkpoints,
             key=base.key,
             construct_id=f"Team{team.name.capitalize()}ExecutionRole",
+            # Named as the full app names it: Submit passes the team's role by this name.
+            role_name=team_names.execution_role_name(prefix, team.name),
         )
         for team in team_configs
     }
@@ -133,7 +136,7 @@ def _team_config(name: str, settings: Mapping[str, Any]) -> Any:
     """cdk.json's `teams.<name>` object as a TeamConfig (lists as tuples, as the config reads them)."""
     from dtrain.config import TeamConfig
 
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return TeamConfig(name=name, **fields)
 
 
@@ -181,7 +184,14 @@ def _standin_base(base: Any, stack_prefix: str) -> _StandInBase:
 
 
 def _job_role(
-    base: Any, *, data: Any, artifacts: Any, checkpoints: Any, key: Any, construct_id: str = "ExecutionRole"
+    base: Any,
+    *,
+    data: Any,
+    artifacts: Any,
+    checkpoints: Any,
+    key: Any,
+    construct_id: str = "ExecutionRole",
+    role_name: str | None = None,
 ) -> Any:
     """What a job does with its execution role, enforced in the emulator: read its data, write its
     model and checkpoints (SSE-KMS with the data key), log and publish metrics, host its models."""
@@ -189,7 +199,9 @@ def _job_role(
 
     from dtrain.constructs.hosting_permissions import add_hosting_permissions  # lazy: CDK (jsii)
 
-    role = iam.Role(base, construct_id, assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    role = iam.Role(
+        base, construct_id, role_name=role_name, assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com")
+    )
     data.grant_read(role)
     artifacts.grant_read_write(role)
     checkpoints.grant_read_write(role)

@@ -4,7 +4,9 @@ applied the way `cdk deploy` applies them (an UPDATE change set, then ExecuteCha
 Shared by tests/e2e/test_upgrade_sequence.py and benchmarks/upgrade_sequence.py. Each step is
 what a synth of the changed app produces for the orchestration stack, made on the deployed
 template instead (a synth of the stand-in app costs 12-35 s on the project's 2-core machine, per
-step); benchmarks/cdk_deploy_emulator.sh runs the real CDK CLI end to end.
+step); benchmarks/cdk_deploy_emulator.sh runs the real CDK CLI end to end. A change that
+reshapes the template (a new team) is deployed from a new synth instead
+(`deploy_assembly_update`, as `cdk deploy --all` deploys it).
 
     template = current_template(cfn, stack)
     seconds = deploy_update(cfn, stack, tag_every_resource(template, "cost-center", "ml-42"))
@@ -142,7 +144,7 @@ def deploy_assembly_update(session: Any, assembly: Path, *, account: str, region
     The staging bucket is kept (as after `cdk bootstrap`): a later update of a Lambda may read
     its code again."""
     from dtrain.emulator.authz.moto_state import load_skipped_policies
-    from dtrain.emulator.deploy import stack_order, modelled_template, publish_assets
+    from dtrain.emulator.deploy import modelled_template, publish_assets, stack_order
 
     cfn = session.client("cloudformation", region_name=region)
     artifacts: dict[str, Any] = json.loads((assembly / "manifest.json").read_text())["artifacts"]

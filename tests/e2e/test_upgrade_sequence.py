@@ -1,12 +1,15 @@
 """A platform team's upgrade sequence, rehearsed in the emulator (issue 30): the platform is
 deployed, then changed as a team changes it (a tag on every resource, a configuration value
-the jobs see, a new version of a Lambda's code), each change deployed as `cdk deploy` deploys it
-(an UPDATE change set: dtrain.emulator.upgrade_steps), and a job runs to SUCCEEDED after each.
+the jobs see, a new version of a Lambda's code, a new team, an instance-type allow-list on that
+team), each change deployed as `cdk deploy` deploys it (an UPDATE change set per stack:
+dtrain.emulator.upgrade_steps), and a job runs after each (SUCCEEDED; after the allow-list, one
+outside it is refused by Submit's Prepare).
 
-Not yet a step: a new team. TeamConfig is read from cdk.json, but the orchestration deploys no
-per-team resources yet (issue 29's per-team stacks are landing separately). Slower than most
-e2e tests (about 10 s: three stack updates of the 49-resource orchestration stack and four
-executions); it shares the session's stand-in synth."""
+Slower than most e2e tests (about 18 s at load ~5: five updates of the 49-resource orchestration
+stack and eight executions). Steps 4 and 5 deploy a fresh synth of the stand-in app with the team
+(the templates differ in many resources: a role, a state machine, a policy, outputs), which comes
+from the synth cache after the first run (a cold synth adds 20-40 s per variant); it shares the
+session's stand-in synth."""
 
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def _start(emu: Emulator, spec: dict[str, Any], machine: str | None) -> str:
         return emu.start_execution(spec)
     sfn = emu.client("stepfunctions")
     name = f"run-{uuid.uuid4().hex[:12]}"
-    return str(sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(spec))["executionArn"])
+    out = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(spec))
+    return str(out["executionArn"])
 
 
 def _run_job(emu: Emulator, spec: dict[str, Any], machine: str | None = None) -> str:
