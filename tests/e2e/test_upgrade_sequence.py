@@ -136,4 +136,4 @@ def test_each_upgrade_deploys_in_place_and_the_next_job_succeeds(
     outside = {**spec, "estimator": {**spec["estimator"], "instance_type": "ml.p5.48xlarge"}}
     desc = emu.wait_execution(_start(emu, outside, vision), timeout=120)
     assert desc["status"] == "FAILED"
-    assert "instance_type" in desc["cause"] and "ml.p5.48xlarge" in desc["cause"], desc["cause"]
+    assert "team vision may use only ml.g5.12xlarge" in desc["cause"], desc["cause"]
