@@ -87,6 +87,13 @@ def _require(tool: str) -> str:
     return found
 
 
+def _with_its_venv(path: Path) -> Path:
+    """A PATH entry, or the whole virtualenv when it is one's bin/: its interpreter needs its
+    lib/ too (an installed dtrain's image venvs, DTRAIN_IMAGE_VENVS, may live under /tmp, outside
+    every other folder kept visible: 'No module named sagemaker_training' in CI's fresh clone)."""
+    return path.parent if (path.parent / "pyvenv.cfg").is_file() else path
+
+
 def _own_files_steps(
     hostname: str,
     hosts_file: Path,
@@ -102,7 +109,10 @@ def _own_files_steps(
     (private / "environment").write_text("")
     # The repository (the entry script, the training code) and the chain's PATH stay visible too
     # when they live under /tmp, as a clone made by mktemp does (CI's fresh clone).
-    code = [training_code_dir().parent, *(Path(p) for p in image_path.split(":") if p.startswith("/"))]
+    code = [
+        training_code_dir().parent,
+        *(_with_its_venv(Path(p)) for p in image_path.split(":") if p.startswith("/")),
+    ]
     keep = sorted({str(p) for p in (base_dir.parent, *code, *visible, *([ssh_dir] if ssh_dir else []))})
     steps = [
         f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",

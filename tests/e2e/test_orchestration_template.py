@@ -52,8 +52,17 @@ def test_sagemaker_calls_are_scoped_to_the_job_name_prefix(template_json: dict[s
         "sagemaker:DescribeTrainingJob",
         "sagemaker:StopTrainingJob",
     } <= actions
+    # The one exception, and only as create: the experiment and trial a spec's experiment_config
+    # names are the scientist's names, not on the prefix (Submit creates them before the job).
+    on_every_name = {
+        "sagemaker:CreateExperiment": "experiment/*",
+        "sagemaker:CreateTrial": "experiment-trial/*",
+    }
     for statement in sagemaker:
         resource = json.dumps(statement["Resource"])
+        if statement["Action"] in on_every_name:
+            assert resource.endswith(f':{on_every_name[statement["Action"]]}"]]}}'), statement
+            continue
         # Processing jobs (the processing step) and what follows training (model, endpoint
         # config, endpoint, transform job): the same prefix.
         scoped = ("training-job", "processing-job", "model", "endpoint-config", "endpoint", "transform-job")
