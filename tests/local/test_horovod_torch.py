@@ -68,7 +68,10 @@ def _grace(directory: Path, seconds: int) -> list[str]:
 def _args(workdir: Path, data: Path) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     args = ["local", str(_spec(workdir)), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
-    args += _grace(workdir, 15)  # mpirun's 3 s, then a checkpoint of milliseconds
+    # mpirun's 3 s, then a checkpoint of milliseconds; the rest is slack for a loaded machine (15 s
+    # lost rank 0's "SIGTERM: stopping" line once in CI with two workers on 2 cores). A stopped
+    # two-host MPI job waits out the whole grace (see _grace), so it is not larger still.
+    args += _grace(workdir, 30)
     args += ["--data", f"train={data}", "--data", f"test={data}"]
     for hp in HPS:
         args += ["--set", hp]
