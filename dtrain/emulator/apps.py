@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dtrain import team_names
+from dtrain.config import TeamConfig
 from dtrain.emulator.shims import EmulatorError
 from dtrain.emulator.synth_cache import cached_synth
 from dtrain.node_banners import quiet_node_banners
@@ -53,6 +54,8 @@ def synth_standin_app(
 def _synth_standin_app(
     outdir: Path, *, prefix: str, fast: bool, stack_prefix: str, teams: Mapping[str, Mapping[str, Any]]
 ) -> Path:
+    """Long because it is one CDK app: the stand-in base stack (bucket, table, the job roles, one
+    per team), the real orchestration stack on it, and the synth, in the order the CDK needs."""
     quiet_node_banners()  # before jsii's kernel starts
     import aws_cdk as cdk
 
@@ -134,8 +137,6 @@ def _fast_tuning() -> WorkflowTuning:
 
 def _team_config(name: str, settings: Mapping[str, Any]) -> Any:
     """cdk.json's `teams.<name>` object as a TeamConfig (lists as tuples, as the config reads them)."""
-    from dtrain.config import TeamConfig
-
     fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return TeamConfig(name=name, **fields)
 

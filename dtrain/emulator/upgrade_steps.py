@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from dtrain.emulator.authz.moto_state import load_skipped_policies
+from dtrain.emulator.deploy import modelled_template, publish_assets, stack_order
 from dtrain.emulator.shims import EmulatorError
 
 # The types of the orchestration stack that take Tags, as cdk.Tags.of(stack).add tags them.
@@ -143,8 +145,6 @@ def deploy_assembly_update(session: Any, assembly: Path, *, account: str, region
 
     The staging bucket is kept (as after `cdk bootstrap`): a later update of a Lambda may read
     its code again."""
-    from dtrain.emulator.authz.moto_state import load_skipped_policies
-    from dtrain.emulator.deploy import modelled_template, publish_assets, stack_order
 
     cfn = session.client("cloudformation", region_name=region)
     artifacts: dict[str, Any] = json.loads((assembly / "manifest.json").read_text())["artifacts"]
