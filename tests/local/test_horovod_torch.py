@@ -35,8 +35,19 @@ HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
 # The toolkit's mpirun tags every rank's line (--tag-output, and the host): rank 0's metric lines.
 METRIC = re.compile(r"^\[1,mpirank:0,algo-1\]<stdout>:epoch=(\d+) step=(\d+) train_loss=([0-9.]+)", re.M)
 # 128 samples / global batch 16 = 8 steps an epoch.
-EPOCHS, STEPS_PER_EPOCH = 5, 8
-HPS = [f"epochs={EPOCHS}", "max_steps=40", "batch_size=16", "width=4", "lr=0.05", "checkpoint_every_steps=4"]
+# 25 epochs: the stop (SIGTERM once step 4's checkpoint is on disk) reaches the ranks only after
+# mpirun's own delay (the 3 s below), and on a quiet machine 5 epochs (40 steps) had finished by
+# then: the job ended with its final model and no "SIGTERM: stopping" line (fresh-clone CI, twice).
+EPOCHS, STEPS_PER_EPOCH = 25, 8
+MAX_STEPS = EPOCHS * STEPS_PER_EPOCH
+HPS = [
+    f"epochs={EPOCHS}",
+    f"max_steps={MAX_STEPS}",
+    "batch_size=16",
+    "width=4",
+    "lr=0.05",
+    "checkpoint_every_steps=4",
+]
 
 
 @dataclass
@@ -152,7 +163,7 @@ def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_wei
     _stop_with_sigterm(args, store / "step-000000004.ckpt")
     log = job_dir / "logs" / "algo-1.log"
     stop_step = int(_wait_for_line(log, r"SIGTERM: stopping at step (\d+)").group(1))
-    assert 4 <= stop_step < 40, "SIGTERM came after the last step: nothing to resume"
+    assert 4 <= stop_step < MAX_STEPS, "SIGTERM came after the last step: nothing to resume"
     assert (store / f"step-{stop_step:09d}.ckpt").is_file()
     assert not (job_dir / "algo-1" / "model" / "model.pt").exists()  # stopped: no final model
 
@@ -160,7 +171,7 @@ def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_wei
     resumed = f"resumed from step {stop_step} (checkpoint step-{stop_step:09d}.ckpt"
     assert resumed in log.read_text()
     logged = [int(s) for _, s, _ in METRIC.findall(log.read_text().split(resumed, 1)[1].split("\n", 1)[1])]
-    assert logged == [s for s in range(STEPS_PER_EPOCH, 41, STEPS_PER_EPOCH) if s > stop_step]
+    assert logged == [s for s in range(STEPS_PER_EPOCH, MAX_STEPS + 1, STEPS_PER_EPOCH) if s > stop_step]
     final, reference = _weights(job_dir), _weights(full_run.job_dir)
     assert final.keys() == reference.keys()
     for name in final:
