@@ -35,10 +35,10 @@ HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
 # The toolkit's mpirun tags every rank's line (--tag-output, and the host): rank 0's metric lines.
 METRIC = re.compile(r"^\[1,mpirank:0,algo-1\]<stdout>:epoch=(\d+) step=(\d+) train_loss=([0-9.]+)", re.M)
 # 128 samples / global batch 16 = 8 steps an epoch.
-# 25 epochs: the stop (SIGTERM once step 4's checkpoint is on disk) reaches the ranks only after
+# 40 epochs: the stop (SIGTERM once step 4's checkpoint is on disk) reaches the ranks only after
 # mpirun's own delay (the 3 s below), and on a quiet machine 5 epochs (40 steps) had finished by
 # then: the job ended with its final model and no "SIGTERM: stopping" line (fresh-clone CI, twice).
-EPOCHS, STEPS_PER_EPOCH = 25, 8
+EPOCHS, STEPS_PER_EPOCH = 40, 8
 MAX_STEPS = EPOCHS * STEPS_PER_EPOCH
 HPS = [
     f"epochs={EPOCHS}",
