@@ -95,6 +95,26 @@ def test_another_team_never_waits_for_a_busy_team(
     assert (_held(ledger, "vision"), _held(ledger, "nlp")) == (2, 2)
 
 
+@pytest.fixture
+def atomic_item_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB evaluates a conditional write's condition and applies the write as one atomic
+    operation on the item (DynamoDB developer guide, conditional writes); moto 5's backend checks
+    the condition and then writes without a lock, so two threads can both pass it (this test
+    failed once in a 703-test Lambda-suite run). One lock per write, as the service behaves."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.mark.usefixtures("atomic_item_writes")
 def test_concurrent_submits_never_hold_more_than_the_quota(
     ledger: Ledger, sfn: Any, spec: dict[str, Any], aws: Any
 ) -> None:
