@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -32,11 +34,11 @@ def test_status_and_down_when_nothing_runs(
     assert capsys.readouterr().out.splitlines() == ["not running", "not running"]
 
 
-def test_up_when_already_up_points_at_the_running_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    with socket.socket() as listener:  # a live pid (ours) and a port that answers
+@contextmanager
+def _running_emulator_record() -> Iterator[int]:
+    """A port that answers and a state record naming a live pid (ours) on it: what `emulate up`
+    leaves behind, without starting a server. Yields the port."""
+    with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
@@ -48,6 +50,14 @@ def test_up_when_already_up_points_at_the_running_one(
             **(process_identity(os.getpid()) or {}),
         }
         state.write_text(json.dumps(record))
+        yield port
+
+
+def test_up_when_already_up_points_at_the_running_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with _running_emulator_record() as port:
         assert main(["emulate", "up", "--port", str(port)]) == 0
     assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in capsys.readouterr().out
 
@@ -58,18 +68,7 @@ def test_status_and_down_address_the_port_aws_endpoint_url_names(
     """After `up --port P` and its export line, `status` and `down` without --port address P
     (they looked at 4599 and answered "not running" while the emulator ran on)."""
     monkeypatch.chdir(tmp_path)
-    with socket.socket() as listener:  # a live pid (ours) and a port that answers
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        state = state_file(port)
-        state.parent.mkdir(parents=True)
-        record = {
-            "pid": os.getpid(),
-            "endpoint": f"http://127.0.0.1:{port}",
-            **(process_identity(os.getpid()) or {}),
-        }
-        state.write_text(json.dumps(record))
+    with _running_emulator_record() as port:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
         assert main(["emulate", "status"]) == 0
         assert json.loads(capsys.readouterr().out)["endpoint"] == f"http://127.0.0.1:{port}"
