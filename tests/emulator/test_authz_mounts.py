@@ -27,19 +27,13 @@ def _request(fs_id: str, mode: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def efs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
+def efs(monkeypatch: pytest.MonkeyPatch, fake_credentials: None) -> Iterator[tuple[Any, Any]]:
     from moto import mock_aws
 
     from dtrain.emulator.authz import hook
     from dtrain.emulator.authz.authorizer import Authorizer
     from dtrain.emulator.authz.moto_state import MotoState
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
     with mock_aws():
         import boto3
 

@@ -23,13 +23,7 @@ STAGING = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+def aws(monkeypatch: pytest.MonkeyPatch, fake_credentials: None) -> Iterator[None]:
     with mock_aws():
         yield
 

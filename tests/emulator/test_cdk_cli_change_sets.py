@@ -39,13 +39,7 @@ CONSUMER = {
 
 
 @pytest.fixture
-def cfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+def cfn(monkeypatch: pytest.MonkeyPatch, fake_credentials: None) -> Iterator[Any]:
     with mock_aws():
         cdk_cli.install(monkeypatch.setattr)
         boto3.client("s3").create_bucket(Bucket=BUCKET)

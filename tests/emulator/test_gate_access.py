@@ -26,14 +26,8 @@ RESOURCES = {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB
 
 
 @pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
+def asked(monkeypatch: pytest.MonkeyPatch, fake_credentials: None) -> Iterator[list[tuple[str, Any]]]:
     """The gate, with an IAM engine that refuses every role and records what it was asked."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
     calls: list[tuple[str, Any]] = []
 
     def cannot_assume(service: str, role: str, source_arn: str = "") -> str:

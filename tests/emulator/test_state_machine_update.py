@@ -41,13 +41,7 @@ def _template(rev: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def cfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+def cfn(monkeypatch: pytest.MonkeyPatch, fake_credentials: None) -> Iterator[Any]:
     with emulated_services(EventPlaybackBackend()):
         yield boto3.client("cloudformation")
 
