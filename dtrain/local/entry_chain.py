@@ -39,6 +39,7 @@ from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import HostNetwork
 from dtrain.local.image_facts import read_image_facts
 from dtrain.local.image_tools import image_bin
+from dtrain.local.isolation import AS_ROOT, Isolation
 from dtrain.local.layout import JobLayout
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
@@ -94,6 +95,10 @@ def _with_its_venv(path: Path) -> Path:
     return path.parent if (path.parent / "pyvenv.cfg").is_file() else path
 
 
+# The machine's /tmp once a host's own covers it: descriptor 9 of the set-up (see _own_files_steps).
+MACHINE_TMP = "/proc/self/fd/9"
+
+
 def _own_files_steps(
     hostname: str,
     hosts_file: Path,
@@ -117,14 +122,18 @@ def _own_files_steps(
     steps = [
         f"mount --bind {hosts_file} /etc/hosts && mount --bind {private / 'environment'} /etc/environment",
         f"mkdir -p /opt/ml && mount --bind {base_dir} /opt/ml",
-        # The machine's /tmp stays reachable at /run/dtrain-tmp (this namespace's mount only).
-        "mkdir -p /run/dtrain-tmp && mount --bind /tmp /run/dtrain-tmp",
+        # The machine's /tmp stays reachable through descriptor 9 once the host's own is mounted
+        # over it: a path under /proc/self/fd/9 is looked up from the directory the descriptor
+        # holds (no folder to make outside /tmp, which a non-root user could not make in /run).
+        "exec 9</tmp",
         f"mount --bind {private / 'tmp'} /tmp",
         *(
-            f"mkdir -p {path} && mount --bind /run/dtrain-tmp/{Path(path).relative_to('/tmp')} {path}"
+            f"mkdir -p {path} && mount --no-canonicalize --bind {MACHINE_TMP}/{relative} {path}"
             for path in keep
             if Path(path).is_relative_to("/tmp")
+            for relative in [Path(path).relative_to("/tmp")]
         ),
+        "exec 9<&-",
     ]
     if ssh_dir is not None:
         # The job's own key pair and sshd's privilege-separation directory, as the images have.
@@ -142,15 +151,16 @@ def chain_argv(
     network: HostNetwork | None = None,
     ssh_dir: Path | None = None,
     visible: Sequence[Path] = (),
-    own_network: bool = True,
+    isolation: Isolation = AS_ROOT,
     entrypoint: Sequence[str] | None = None,
     arguments: Sequence[str] | None = None,
 ) -> list[str]:
     """unshare + the namespace set-up + the image's ENTRYPOINT and CMD, with the entry script
     taken from the repository instead of the image's copy; `image_path` is the chain's PATH.
     With `network`, the host joins its namespace there (dtrain/local/host_network.py); without,
-    it gets a network namespace of its own with loopback and an unconnected eth0, or, with
-    `own_network` False (a machine without network namespaces, one host), the machine's network.
+    it gets a network namespace of its own with loopback and an unconnected eth0, or, where
+    `isolation` (dtrain/local/isolation.py) has none for it (one host), the machine's network;
+    with no namespaces at all, the chain runs as it is, under the machine's host name.
     `entrypoint` and `arguments` replace the image's ENTRYPOINT and CMD as the request's
     ContainerEntrypoint and ContainerArguments do (Docker's rule: a new ENTRYPOINT drops the CMD).
 
@@ -167,6 +177,9 @@ def chain_argv(
     cmd = list(facts.cmd if arguments is None else arguments)
     if entrypoint is not None:
         entry, cmd = list(entrypoint), list(arguments or ())
+    if not isolation.namespaces:
+        return ["/bin/bash", "-c", 'PATH="$1" && shift && exec "$@"', "chain", image_path, *entry, *cmd]
+    own_network = isolation.own_network
     steps = []
     if network is None and own_network:
         steps += [
@@ -178,7 +191,7 @@ def chain_argv(
     namespaces = ["--net"] if network is None and own_network else []
     joined = [] if network is None else [_require("ip"), "netns", "exec", network.namespace(hostname)]
     return [
-        *joined, _require("unshare"), "--fork", "--kill-child", "--pid", "--mount-proc", "--uts", *namespaces,
+        *joined, _require("unshare"), *isolation.unshare_flags, *namespaces,
         "/bin/bash", "-c", " && ".join(steps), "namespace-setup", image_path, *entry, *cmd,
     ]  # fmt: skip
 
@@ -218,7 +231,7 @@ def chain_command(
     environ: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
     network: HostNetwork | None = None,
-    own_network: bool = True,
+    isolation: Isolation = AS_ROOT,
     ssh_dir: Path | None = None,
     visible: Sequence[Path] = (),
     entrypoint: Sequence[str] | None = None,
@@ -241,6 +254,7 @@ def chain_command(
         **read_image_facts(image).env,
         **DLC_ENVIRONMENT.get(image, {}),
         "SAGEMAKER_BASE_DIR": str(base_dir),
+        **isolation.container_env,
         **(extra_env or {}),
     }
     argv = chain_argv(
@@ -252,7 +266,7 @@ def chain_command(
         network=network,
         ssh_dir=ssh_dir,
         visible=[*visible, *_submit_directory(base_dir)],
-        own_network=own_network,
+        isolation=isolation,
         entrypoint=entrypoint,
         arguments=arguments,
     )
@@ -295,7 +309,10 @@ def start_chain(
 
 
 def namespace_init_pid(unshare: subprocess.Popen[Any]) -> int:
-    """The host PID of the namespace's PID 1 (unshare --fork's only child)."""
+    """The host PID of the namespace's PID 1 (unshare --fork's only child); without namespaces
+    (dtrain/local/isolation.py) the chain's first process itself, tini."""
+    if Path(f"/proc/{unshare.pid}/comm").read_text().strip() != "unshare":
+        return unshare.pid
     children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
     if len(children) != 1:
         raise LocalModeError(f"unshare {unshare.pid} has children {children}, expected one")

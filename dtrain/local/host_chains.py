@@ -10,7 +10,8 @@ what the instance would have:
 - the host's /opt/ml tree (written before, dtrain/local/job.py) and its name;
 - a network: for one host, a namespace of its own (loopback and eth0); for several, one
   namespace each on a private bridge (dtrain/local/host_network.py) and a key pair for the job,
-  as the images set up ssh for the toolkit's MPI runners;
+  as the images set up ssh for the toolkit's MPI runners (what a machine without namespaces
+  gets instead: dtrain/local/isolation.py);
 - the container's environment: the request's Environment, and OMP_NUM_THREADS sized to this
   machine's cores shared by every simulated host (SageMaker gives each instance its own);
 - the request's ContainerEntrypoint / ContainerArguments in place of the image's;
@@ -36,6 +37,7 @@ from dtrain.local.environment import decode_hyperparameters
 from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import HostNetwork
 from dtrain.local.image_facts import read_image_facts
+from dtrain.local.isolation import Isolation
 from dtrain.local.layout import JobLayout
 from dtrain.local.processes import ProcessSpec, RunningProcess, stop_all
 
@@ -61,15 +63,6 @@ def local_hyperparameters(config_dir: Path, *, image: str, processes_per_host: i
     path.write_text(json.dumps(hyperparameters))
 
 
-def refuse_hosts_without_namespaces(hosts: int, missing: str | None) -> None:
-    """Several simulated hosts need a network each: a one-line refusal naming what is missing."""
-    if hosts > 1 and missing is not None:
-        raise LocalModeError(
-            f"{hosts} simulated hosts need a network namespace each and {missing}; "
-            "run with --hosts 1 (one host runs without one)"
-        )
-
-
 def chain_specs(
     request: Mapping[str, Any],
     layout: JobLayout,
@@ -78,7 +71,7 @@ def chain_specs(
     environ: Mapping[str, str],
     container_env: Mapping[str, str],
     network: HostNetwork | None,
-    own_network: bool,
+    isolation: Isolation,
     visible: Sequence[Path],
 ) -> list[ProcessSpec]:
     """One process per host: its entry chain, in its namespaces, labelled with its name."""
@@ -98,7 +91,7 @@ def chain_specs(
             environ=environ,
             extra_env=container_env,
             network=network,
-            own_network=own_network,
+            isolation=isolation,
             ssh_dir=ssh_dir,
             visible=visible,
             entrypoint=list(entrypoint) if entrypoint else None,

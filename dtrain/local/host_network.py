@@ -15,7 +15,6 @@ runs as root); `close` deletes them, and so does dtrain/local/reaper.py if dtrai
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import uuid
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 from dtrain.local.errors import LocalModeError
 from dtrain.local.reaper import job_namespace_prefix
 
-__all__ = ["HostNetwork", "job_namespace_prefix", "leftover_namespaces", "namespaces_missing"]
+__all__ = ["HostNetwork", "job_namespace_prefix", "leftover_namespaces"]
 
 SUBNET = "10.254.0"
 NETNS_DIR = Path("/run/netns")
@@ -35,18 +34,6 @@ def _ip(*args: str) -> None:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise LocalModeError(f"ip {' '.join(args)}: {done.stderr.strip() or done.returncode}")
-
-
-def namespaces_missing() -> str | None:
-    """Why this machine cannot give each host its own network (None when it can)."""
-    if shutil.which("ip") is None:
-        return "iproute2's ip is not installed (scripts/install_system_deps.sh)"
-    if shutil.which("unshare") is None:
-        return "util-linux's unshare is not installed"
-    probe = subprocess.run(["unshare", "--net", "--uts", "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        return f"this kernel or user may not create network namespaces ({probe.stderr.strip()})"
-    return None
 
 
 @dataclass

@@ -33,10 +33,10 @@ from dtrain.local.errors import LocalModeError
 from dtrain.local.host_chains import (
     chain_specs,
     local_hyperparameters,
-    refuse_hosts_without_namespaces,
     stop_chains,
 )
-from dtrain.local.host_network import HostNetwork, job_namespace_prefix, namespaces_missing
+from dtrain.local.host_network import HostNetwork, job_namespace_prefix
+from dtrain.local.isolation import detect_isolation
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import EPOCH, STEP, MetricLog, MetricSample
 from dtrain.local.processes import RunningProcess, launch
@@ -398,8 +398,8 @@ class LocalTrainingJob:
                 tree.config_dir, image=image, processes_per_host=self.config.processes_per_host
             )
         hosts = [t.name for t in layout.hosts]
-        missing = namespaces_missing()
-        refuse_hosts_without_namespaces(len(hosts), missing)
+        isolation = detect_isolation()
+        isolation.refuse(len(hosts))
         if len(hosts) > 1:
             self._network = HostNetwork(hosts, prefix=job_namespace_prefix(self.run_id)).open()
         specs = chain_specs(
@@ -409,9 +409,12 @@ class LocalTrainingJob:
             environ=self.base_environ,
             container_env=self._container_env(),
             network=self._network,
-            own_network=missing is None,
+            isolation=isolation,
             visible=self._outside_paths(),
         )
+        notice = isolation.notice(hosts[0]) if len(hosts) == 1 else None
+        if notice is not None:
+            self._on_line(hosts[0], f"dtrain local: {notice}")
         algorithm = request.get("AlgorithmSpecification", {})
         if algorithm.get("ContainerEntrypoint") or algorithm.get("ContainerArguments"):
             self.distribution = "container_entry_point"

@@ -2,9 +2,10 @@
 host, and nothing of a job left (namespaces, bridge, sshd, processes) however dtrain ends.
 
 A machine without network namespaces is simulated by an `unshare` on PATH that refuses
-`--net` (as a kernel without them, or an unprivileged user without user namespaces, does) and
-otherwise runs the real one: the detection (host_network.namespaces_missing) and the launch
-(entry_chain.chain_argv) both go through it.
+`--net` (as a kernel without them does) and otherwise runs the real one; a machine without any
+namespace, by one that refuses everything (as for a user without user namespaces): the detection
+(isolation.detect_isolation) and the launch (entry_chain.chain_argv) both go through it. A
+non-root user with user namespaces is real: the chain's set-up runs as uid 65534 (setpriv).
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dtrain.jobspec.spec import parse_spec
+from dtrain.local.entry_chain import chain_command, image_toolkit_bin, prepare_host_tree, small_job
+from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import NETNS_DIR
+from dtrain.local.isolation import detect_isolation
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
@@ -30,6 +37,10 @@ for word in "$@"; do
   if [ "$word" = "--net" ]; then echo "unshare: unshare failed: Operation not permitted" >&2; exit 1; fi
 done
 exec {real} "$@"
+"""
+REFUSING_EVERY_NAMESPACE = """#!/bin/sh
+echo "unshare: unshare failed: Operation not permitted" >&2
+exit 1
 """
 # Names its host and its network namespace; runs on while its code folder holds `hold`.
 SHOW_HOST = """
@@ -60,16 +71,26 @@ def _job(
     return LocalTrainingJob(request, workdir=tmp_path / "work", code_dir=code)
 
 
+def _unshare_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    real = shutil.which("unshare")
+    assert real is not None
+    bin_dir = tmp_path / "unshare-bin"
+    bin_dir.mkdir()
+    (bin_dir / "unshare").write_text(script.format(real=real))
+    (bin_dir / "unshare").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
 @pytest.fixture
 def no_netns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """This process's PATH finds an `unshare` that refuses network namespaces."""
-    real = shutil.which("unshare")
-    assert real is not None
-    bin_dir = tmp_path / "no-netns-bin"
-    bin_dir.mkdir()
-    (bin_dir / "unshare").write_text(REFUSING_UNSHARE.format(real=real))
-    (bin_dir / "unshare").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    _unshare_on_path(tmp_path, monkeypatch, REFUSING_UNSHARE)
+
+
+@pytest.fixture
+def no_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's PATH finds an `unshare` that refuses every namespace."""
+    _unshare_on_path(tmp_path, monkeypatch, REFUSING_EVERY_NAMESPACE)
 
 
 def test_without_network_namespaces_a_multi_host_job_is_refused_in_one_line(
@@ -96,6 +117,86 @@ def test_without_network_namespaces_one_host_still_runs_the_real_chain(
     assert "sagemaker-training-toolkit" in log  # the toolkit ran the script
     # The host is named algo-1 (its UTS namespace) and uses this machine's network.
     assert f"host algo-1 netns {os.stat('/proc/self/ns/net').st_ino}" in log, log[-2000:]
+
+
+NO_NAMESPACES = (
+    "no namespaces for algo-1 (this kernel or user may not create namespaces (unshare: unshare failed: "
+    "Operation not permitted)): the image's chain runs on this machine's network and host name, "
+    "algo-1 resolves nowhere (SM_STUDIO_LOCAL_MODE=True)"
+)
+
+
+def test_without_any_namespace_a_multi_host_job_is_refused_in_one_line(
+    tmp_path: Path, no_namespaces: None
+) -> None:
+    result = _job(tmp_path, hosts=2).run()
+    assert result.status == "Failed"
+    assert result.failure_reason == (
+        "ClientError: 2 simulated hosts need a network namespace each and this kernel or user may not "
+        "create namespaces (unshare: unshare failed: Operation not permitted); run with --hosts 1 "
+        "(one host runs without one)"
+    )
+
+
+@pytest.mark.slow
+def test_without_any_namespace_one_host_runs_the_real_chain_on_this_machine(
+    tmp_path: Path, no_namespaces: None
+) -> None:
+    """~5 s: the ddp image's toolkit runs the script as a plain process tree: this machine's host
+    name and network, and one line saying so (the toolkit skips its wait for algo-1 to resolve)."""
+    job = _job(tmp_path, hosts=1)
+    result = job.run()
+    log = job.layout.log_file("algo-1").read_text()
+    assert result.status == "Completed", log[-2000:]
+    assert log.splitlines()[0] == f"dtrain local: {NO_NAMESPACES}"
+    assert "Bypass DNS check in case of Studio Local Mode execution." in log  # the toolkit's own line
+    me = socket.gethostname()
+    assert f"host {me} netns {os.stat('/proc/self/ns/net').st_ino}" in log, log[-2000:]
+
+
+@pytest.fixture
+def nobody_dir() -> Iterator[Path]:
+    """A folder uid 65534 may use (pytest's own tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="dtrain-nobody-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_non_root_user_gets_one_host_in_user_namespaces_and_several_refused(
+    tmp_path: Path, nobody_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Non-root: the detection picks `unshare --user --map-root-user`; the chain's set-up then runs
+    as uid 65534 (setpriv), the image's ENTRYPOINT replaced by a shell that shows what the host
+    got: its name, root inside, its tree at /opt/ml, its own /tmp and network (lo, eth0)."""
+    monkeypatch.setattr(os, "geteuid", lambda: 65534)
+    isolation = detect_isolation()
+    assert isolation.unshare_flags[:2] == ("--user", "--map-root-user")
+    with pytest.raises(
+        LocalModeError, match=r"^2 simulated hosts need a network namespace each and ip netns "
+    ):
+        isolation.refuse(2)
+    assert isolation.notice("algo-1") is None
+
+    base = prepare_host_tree(nobody_dir / "job", small_job("ddp", None), ranks=1, data=tmp_path)
+    net = 'while IFS=: read -r name counters; do [ -n "$counters" ] && echo net $name; done < /proc/net/dev'
+    show = f"hostname; id -u; ls /opt/ml; ls /tmp; {net}; echo done"
+    argv, env = chain_command(
+        "ddp",
+        base,
+        toolkit_bin=image_toolkit_bin("ddp"),
+        isolation=isolation,
+        entrypoint=["/bin/sh", "-c", show],
+    )
+    subprocess.run(["chown", "-R", "65534:65534", str(nobody_dir)], check=True)
+    setpriv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    done = subprocess.run([*setpriv, *argv], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[:2] == ["algo-1", "0"], done.stdout
+    assert {"input", "model", "output"} <= set(lines), done.stdout  # /opt/ml is the host's tree
+    # Its own /tmp (only the kept job folder in it) and network (loopback, the veth pair's ends).
+    assert lines[-6:] == [nobody_dir.name, "net lo", "net eth0-peer", "net eth0", "done", ""], done.stdout
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from dtrain.local.entry_chain import job_ssh_dir, prepare_job_trees, small_job
-from dtrain.local.host_network import HostNetwork, leftover_namespaces, namespaces_missing
+from dtrain.local.host_network import HostNetwork, leftover_namespaces
+from dtrain.local.isolation import detect_isolation
 from tests.training.support import script_job_dirs, start_host_chains
 
 # It outlives the worker's one-second poll for orted: the toolkit's worker waits up to 20 minutes
@@ -38,7 +39,7 @@ def test_two_hosts_run_mpi_over_ssh_between_their_namespaces(
 ) -> None:
     """Slow (~45 s): the toolkit's own waits (it sleeps 30 s after telling the workers mpirun
     finished, as on SageMaker)."""
-    assert namespaces_missing() is None
+    assert detect_isolation().several_hosts_missing is None
     code = script_job_dirs(tmp_path, "rank.py", RANK)
     spec = small_job("ddp", "pytorchddp", entry_point="rank.py", hosts=2, hyperparameters={}, source_dir=code)
     bases = prepare_job_trees(tmp_path / "job", spec, ranks=1, data=tmp_path / "data", code=code)
