@@ -14,10 +14,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 demo: $(VENV)/.stamp node_modules/.stamp system-deps
 	$(BIN)/python -m dtrain.demo
 
-# Set-up runs its independent installs in parallel; the checks run after it.
+# Set-up runs its independent installs in parallel; then the checks (CHECKS) run side by side, not
+# one after another: lint and the Lambda-runtime suite take a few CPU minutes between them, beside
+# a main suite that spends much of its time waiting on training processes and servers.
+# --output-sync=target prints each check's output whole when it ends (no interleaved lines; the
+# main suite, the longest, comes last); --keep-going lets the others finish and report when one
+# fails, and make still exits non-zero when any of them failed. benchmarks/suite_time.py times
+# the same schedule phase by phase.
+CHECKS := lint pytest-main pytest-lambda
 test:
 	$(MAKE) --no-print-directory -j4 setup
-	$(MAKE) --no-print-directory lint pytest
+	$(MAKE) --no-print-directory -j3 --keep-going --output-sync=target $(CHECKS)
 
 setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp .venv-tfs/.stamp system-deps
 

@@ -121,10 +121,14 @@ def row(label: str, wall: float, cpu: float | None = None, note: str = "") -> di
 
 # -- sections ------------------------------------------------------------------------------------
 def setup_targets(makefile: Path) -> list[str]:
-    """The prerequisites of the Makefile's `setup` target, in order."""
-    for line in makefile.read_text().splitlines():
+    """The prerequisites of the Makefile's `setup` target, in order, its `$(VAR)`s expanded."""
+    lines = makefile.read_text().splitlines()
+    # Simple `NAME := value` / `NAME ?= value` definitions (e.g. VENV := .venv) name the targets.
+    variables = dict(re.findall(r"^([A-Z_]+)\s*[:?]?=\s*(\S+)\s*$", "\n".join(lines), re.MULTILINE))
+    for line in lines:
         if line.startswith("setup:"):
-            return line.split(":", 1)[1].split()
+            names = line.split(":", 1)[1].split()
+            return [re.sub(r"\$\((\w+)\)", lambda m: variables.get(m.group(1), m.group(0)), n) for n in names]
     raise RuntimeError(f"{makefile} has no setup: target")
 
 
