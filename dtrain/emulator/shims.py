@@ -104,10 +104,19 @@ class LambdaRuntime:
             module = self._modules.get(key)
             if module is None:
                 target = self.workdir / f"{fn.function_name}-{fn.code_sha_256[:12].replace('/', '_')}"
-                with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
-                    zf.extractall(target)
                 module_file, _, attr = str(fn.handler).rpartition(".")
-                path = target / f"{module_file.replace('.', '/')}.py"
+                member = f"{module_file.replace('.', '/')}.py"
+                # Only the handler's module leaves the zip: it runs with this process's packages
+                # (the zip's folder is not put on sys.path), so the vendored boto3, botocore,
+                # Powertools and dtrain beside it (~900 files a function) would be written and
+                # removed again unread, seconds of the emulator's start and tear-down.
+                with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                    if member not in zf.namelist():
+                        raise EmulatorError(
+                            f"{fn.function_name}: its handler {fn.handler} needs {member}, "
+                            "which its deployment package does not hold"
+                        )
+                    path = Path(zf.extract(member, target))
                 # A unique module name per function: every function has its own handler.py.
                 name = f"_dtrain_lambda_{len(self._modules)}_{module_file.replace('.', '_')}"
                 spec = importlib.util.spec_from_file_location(name, path)
