@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -36,9 +37,36 @@ def test_table_lists_each_stack_and_the_totals(synthesized_app: SynthesizedApp) 
     assert table.splitlines()[-1] == f"{len(summaries)} stacks, {total} resources"
 
 
+def _structured_log_lines(text: str) -> list[str]:
+    """The lines of `text` that are a Lambda's structured records: a Powertools JSON log line
+    (`level`, `service`) or an EMF metric blob (`_aws`), whatever prefix the line carries."""
+    found = []
+    for line in text.splitlines():
+        start = line.find("{")
+        try:
+            record = json.loads(line[start:]) if start >= 0 else None
+        except ValueError:
+            continue
+        if isinstance(record, dict) and ("_aws" in record or {"level", "service"} <= set(record)):
+            found.append(line)
+    return found
+
+
 @pytest.mark.slow
-def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(tmp_path: Path) -> None:
+def test_the_demo_trains_the_ddp_example_through_the_emulated_platform(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The whole demo once (~60 s: deploy, 2-host training, TorchServe): every assertion on
+    `make demo`'s run shares this one run, its screen included."""
     report = run_emulated_demo(workdir=tmp_path)
+    screen = capfd.readouterr()
+    # The demo's screen (its own prints and every process it starts, on the terminal's file
+    # descriptors) shows phases and the job's progress, never the functions' log records: those
+    # go to their log groups and to the file the report names (issue 32).
+    assert _structured_log_lines(screen.out + screen.err) == []
+    assert report.lambda_log is not None
+    delivered = _structured_log_lines(report.lambda_log.read_text())
+    assert any('"_aws"' in line for line in delivered) and any('"level"' in line for line in delivered)
     assert report.submit_exit == 0
     assert report.status == "SUCCEEDED", (report.error, report.cause)
     # Finalize's output carries the job's final metrics and the model's emulated S3 URI.
@@ -81,3 +109,20 @@ def test_the_report_prints_each_prediction_and_the_accuracy_on_them(
     assert "endpoint    ep InService" in out
     assert "   0  cat        p=0.91  ok" in out and "   1  ship       p=0.40  (true: automobile)" in out
     assert "accuracy    1/2 = 0.50 on these images" in out
+
+
+def test_the_screen_check_finds_powertools_lines_and_metric_blobs() -> None:
+    """The check the demo's run is held to catches both kinds of record, as the functions
+    write them (lambda.log's `<function> <record>` lines), and leaves the progress view alone."""
+    record = '{"level":"INFO","message":"job submitted","service":"submit_job","cold_start":false}'
+    blob = '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[]},"service":"submit_job","Submissions":[1.0]}'
+    screen = "\n".join(
+        [
+            "== submit --wait ...",
+            f"DtrainOrchestration-SubmitJob {record}",
+            blob,
+            "[     3s] execution RUNNING | job j: InProgress / Starting",
+            'spec {"epochs": 2}',
+        ]
+    )
+    assert _structured_log_lines(screen) == [f"DtrainOrchestration-SubmitJob {record}", blob]
