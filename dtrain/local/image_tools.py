@@ -31,7 +31,7 @@ UBUNTU_2204 = (
     "sort", "uniq", "tr", "cut", "wc", "tee", "id", "date", "dirname", "basename", "readlink",
     "realpath", "mktemp", "uname", "nproc", "stat", "du", "df", "seq", "expr", "yes", "timeout",
     "nohup", "whoami", "grep", "egrep", "fgrep", "sed", "awk", "mawk", "find", "xargs", "tar",
-    "gzip", "gunzip", "zcat", "hostname", "mount", "umount", "kill", "which", "diff", "cmp",
+    "gzip", "gunzip", "zcat", "hostname", "mount", "umount", "kill", "setsid", "which", "diff", "cmp",
     "apt-get", "dpkg",
 )  # fmt: skip
 # nvidia/cuda's ubuntu2204 images install curl only to fetch NVIDIA's apt keyring and purge it

@@ -1,26 +1,80 @@
 #!/usr/bin/env bash
 # The packaged images' entry point: SageMaker runs `docker run <image> train`, so this script gets
 # "train" (the toolkit's console script) as its arguments. PID 1 is tini with -g (see the
-# Dockerfiles): StopTrainingJob and spot interruption send SIGTERM to PID 1 only, and tini -g
-# forwards it to this script's whole process group, which is every process of the job: the
-# toolkit's `train`, the launcher it starts (the shell, torchrun, mpirun) and the ranks.
+# Dockerfiles): StopTrainingJob and spot interruption send SIGTERM to PID 1 only ("SageMaker sends
+# the algorithm the SIGTERM signal, which delays job termination for 120 seconds",
+# StopTrainingJob), on every host of the job, and tini -g forwards it to this script's process
+# group. This script passes it on to the processes that must checkpoint, as follows.
 #
-# The ranks handle SIGTERM (training_code/common/stop_signal.py: checkpoint at the next step,
-# exit 0). Everything between them and PID 1 must outlive them instead: the toolkit's `train`
-# installs no handler and would die at once, and tini ends the container when its child ends,
-# killing the ranks mid-checkpoint. So SIGTERM is ignored here: an ignored signal stays ignored
-# across fork and exec, and every process that installs its own handler (the trainers, torchrun,
-# mpirun) gets it as usual.
+# The trainers handle SIGTERM (training_code/common/stop_signal.py: checkpoint at the next step,
+# exit 0). Everything between them and PID 1 must outlive them: the toolkit's `train` installs no
+# handler and would die at once, and tini ends the container when its child ends, killing the
+# ranks mid-checkpoint. So the toolkit runs with SIGTERM ignored (an ignored signal stays ignored
+# across fork and exec; every process that installs its own handler, the trainers, torchrun, the
+# TensorFlow toolkit's processes, gets it as usual), in a process group of its own, and on SIGTERM
+# this script signals:
+#
+# - every process of the toolkit's process group (the trainer, torchrun, a parameter server), as
+#   tini -g did when this script exec'ed the toolkit, EXCEPT Open MPI's launcher and what carries
+#   it between hosts (mpirun, orted, ssh, sshd). Open MPI 4.1's mpirun answers SIGTERM by sending
+#   the ranks SIGCONT, sleeping odls_base_sigkill_timeout, sending SIGTERM, sleeping again, then
+#   SIGKILL and exit 1 (orte/mca/odls/base/odls_base_default_fns.c, kill_local_procs; strace of
+#   the ddp chain: SIGTERM to the ranks 30 s after mpirun's). While it sleeps it forwards none of
+#   the ranks' output, so a rank that logs blocks on its full stdout and never reaches its
+#   checkpoint (the ddp image lost every stop that way). An ssh or sshd that dies closes the link
+#   to another host's orted and Open MPI aborts the job, killing that host's ranks.
+# - every MPI rank: Open MPI starts each in a process group of its own (outside the toolkit's
+#   group), under mpirun here or under orted on a worker host, and puts OMPI_COMM_WORLD_RANK in
+#   its environment. So each rank gets SIGTERM at once, on every host, with mpirun still
+#   forwarding its output; once every rank has exited, mpirun exits 0 and the toolkit ends as
+#   after any run.
 set -euo pipefail
-trap '' TERM
 
 # The DLC's hostname fix builds ./changehostname.c, which the DLC put in /, and preloads
 # /libchangehostname.so: it must run from /.
 cd /
 
+# Open MPI's launcher and its transport: never sent the stop (see above).
+readonly MPI_CARRIERS=" mpirun orterun orted ssh sshd "
+toolkit=""
+
+is_mpi_rank() {
+  local variable
+  while IFS= read -r -d '' variable; do
+    [[ $variable == OMPI_COMM_WORLD_RANK=* ]] && return 0
+  done <"/proc/$1/environ"
+  return 1
+}
+
+forward_stop() {
+  local dir pid comm stat fields
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    [[ $pid == 1 || $pid == "$$" || $pid == "$toolkit" ]] && continue
+    { comm=$(<"$dir/comm") && stat=$(<"$dir/stat"); } 2>/dev/null || continue
+    [[ $MPI_CARRIERS == *" $comm "* ]] && continue
+    # /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after it.
+    read -r -a fields <<<"${stat##*) }"
+    if [[ ${fields[2]} == "$toolkit" ]] || is_mpi_rank "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
 if [[ "${1:-}" == "train" && -n "${DTRAIN_HOSTNAME_FIX:-}" && -f "${DTRAIN_HOSTNAME_FIX}" ]]; then
   # The PyTorch DLC's own entry script (it runs `train` with the hostname fix). Without -m, which
-  # the DLC's ENTRYPOINT uses: job control would move `train` out of this process group.
-  exec bash "${DTRAIN_HOSTNAME_FIX}" "$@"
+  # the DLC's ENTRYPOINT uses: job control would give `train` a process group of its own.
+  set -- bash "${DTRAIN_HOSTNAME_FIX}" "$@"
 fi
-exec "$@"
+
+# Ignored from here on in everything the toolkit starts; this script traps it once it has started.
+trap '' TERM
+setsid "$@" &
+toolkit=$!
+trap forward_stop TERM
+while :; do
+  status=0
+  wait "$toolkit" || status=$?
+  # A trapped signal ends `wait` early (status > 128) with the toolkit still running.
+  kill -0 "$toolkit" 2>/dev/null || exit "$status"
+done
