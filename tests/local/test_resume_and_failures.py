@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from dtrain.cli import main
-from dtrain.local.config import repo_root
+from dtrain.jobspec.spec import parse_spec
+from dtrain.local import LocalTrainingJob
+from dtrain.local.config import LocalConfig, repo_root
+from dtrain.local.platform import local_platform_settings
+from dtrain.requests.training_request import build_training_job_request
 
 EXAMPLE = repo_root() / "examples" / "ddp_torchrun.json"
 JOB = "dtrain-cifar10-ddp-torchrun"
@@ -150,3 +155,54 @@ def test_training_script_that_raises_gives_its_exception_as_the_cause(
     log = tmp_path / "jobs" / "dtrain-raises" / "logs" / "algo-1.log"
     assert "Traceback" in log.read_text()
     assert os.path.isdir(tmp_path / "jobs" / "dtrain-raises" / "algo-1" / "code")
+
+
+@pytest.mark.slow
+def test_a_stopped_mpirun_job_checkpoints_at_the_stop_and_ends_within_the_grace(
+    cifar_dir: Path, tmp_path: Path
+) -> None:
+    """StopTrainingJob on the ddp image's pytorchddp launch (the toolkit's mpirun, two ranks),
+    through the image's entry chain: rank 0 checkpoints at the step it stops at, no step lost, and
+    the chain ends by itself within the grace. Slow (~45 s): after mpirun the toolkit's pytorchddp
+    runner sleeps 30 s (sagemaker_training/smdataparallel.py, run). When the entry script left the
+    SIGTERM to mpirun (Open MPI 4.1 sends it on to the ranks only after odls_base_sigkill_timeout,
+    30 s, forwarding no output meanwhile, and exits 1), the ranks blocked on their output and no
+    checkpoint was written: the chain exited 1, 60 s after the stop."""
+    raw = json.loads((repo_root() / "examples" / "ddp_pytorchddp.json").read_text())
+    raw["estimator"]["instance_count"] = 1
+    # No checkpoint but the stop's within the run: whatever is on disk is the stop's.
+    every = 500
+    raw["estimator"]["hyperparameters"].update(
+        {"epochs": 100, "batch_size": 16, "width": 4, "max_steps": 1000, "log_every_steps": 1,
+         "checkpoint_every_steps": every}
+    )  # fmt: skip
+    request = build_training_job_request(parse_spec(raw), local_platform_settings())
+    lines: list[str] = []
+    job = LocalTrainingJob(
+        request,
+        workdir=tmp_path,
+        channel_paths={"train": cifar_dir, "test": cifar_dir},
+        log_sink=lambda host, line: lines.append(line),
+        config=LocalConfig(processes_per_host=2, stop_grace_seconds=90),
+    )
+    job.start()
+    deadline = time.monotonic() + 240
+    metric = re.compile(r"mpirank:0,algo-1\]<stdout>:epoch=\d+ step=(\d+)")
+    while not (steps := [int(s) for s in metric.findall("\n".join(lines))]) or max(steps) < 3:
+        assert job.status == "InProgress" and time.monotonic() < deadline, "\n".join(lines[-40:])
+        time.sleep(0.05)
+    reached = max(steps)
+    job.stop()
+    result = job.result()
+
+    text = "\n".join(lines)
+    assert result.status == "Stopped", text[-3000:]
+    stopped = re.search(r"mpirank:0,algo-1\]<stdout>:SIGTERM: stopping at step (\d+)", text)
+    assert stopped is not None, text[-3000:]
+    step = int(stopped.group(1))
+    saved = sorted(p.name for p in (result.job_dir / "checkpoints").glob("step-*.ckpt"))
+    assert saved == [f"step-{step:09d}.ckpt"], text[-3000:]
+    # Steps lost: none logged before the stop (at most `every` may be, by the trainer's contract).
+    assert step >= reached, text[-3000:]
+    # Ended by itself (a chain still running at the grace's end is killed): mpirun exited 0.
+    assert list(result.exit_codes.values()) == [0], (result.exit_codes, text[-3000:])
