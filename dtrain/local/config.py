@@ -61,7 +61,6 @@ class LocalConfig:
     processes_per_host: int | None = None
     # Seconds between SIGTERM and SIGKILL when a job is stopped: SageMaker's ("SageMaker sends the
     # algorithm the SIGTERM signal, which delays job termination for 120 seconds", StopTrainingJob).
-    # The images' mpirun forwards SIGTERM to its ranks only after odls_base_sigkill_timeout (30 s).
     stop_grace_seconds: float = STOP_GRACE_SECONDS
 
     @classmethod
