@@ -39,6 +39,9 @@ HOST_NAMESPACES = ("--fork", "--kill-child", "--pid", "--mount-proc", "--uts")
 # Unprivileged: a user namespace in which this user is root, owning the namespaces above.
 USER_NAMESPACE = ("--user", "--map-root-user")
 OPT_ML = Path("/opt/ml")
+# The commands the namespaces are made with, and what installs them.
+TOOLS = (("ip", "iproute2's ip"), ("unshare", "util-linux's unshare"))
+INSTALL = "scripts/install_system_deps.sh"
 # Set in the container when no namespace can give it its host name (see the module's docstring).
 NO_HOST_NAMES_ENV = {"SM_STUDIO_LOCAL_MODE": "True"}
 
@@ -95,9 +98,10 @@ def _refusal(flags: Sequence[str]) -> str | None:
 
 def detect_isolation() -> Isolation:
     """The one detection point: what `unshare` (and `ip`) can make here, tried, not assumed."""
-    if shutil.which("unshare") is None:
-        unshare = "util-linux's unshare is not installed"
-        return Isolation((), own_network=False, several_hosts_missing=unshare, one_host_missing=unshare)
+    tools = [name for tool, name in TOOLS if shutil.which(tool) is None]
+    if "util-linux's unshare" in tools:
+        absent = f"{' and '.join(tools)} {'are' if len(tools) > 1 else 'is'} not installed ({INSTALL})"
+        return Isolation((), own_network=False, several_hosts_missing=absent, one_host_missing=absent)
     root = os.geteuid() == 0
     base = (*(() if root else USER_NAMESPACE), *HOST_NAMESPACES)
     refused = _refusal(base)
@@ -108,8 +112,8 @@ def detect_isolation() -> Isolation:
         missing = f"{OPT_ML} does not exist and only root can create it (sudo mkdir {OPT_ML} once)"
     if missing is not None:
         return Isolation((), own_network=False, several_hosts_missing=missing, one_host_missing=missing)
-    if shutil.which("ip") is None:
-        missing = "iproute2's ip is not installed (scripts/install_system_deps.sh)"
+    if tools:
+        missing = f"iproute2's ip is not installed ({INSTALL})"
         return Isolation(base, own_network=False, several_hosts_missing=missing, one_host_missing=missing)
     refused = _refusal((*base, "--net"))
     if refused is not None:

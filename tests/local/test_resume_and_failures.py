@@ -113,8 +113,9 @@ def test_a_machine_without_iproute2_refuses_a_multi_host_job_in_one_line(
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip().splitlines()[-1] == (
-        "dtrain local: ClientError: 2 simulated hosts need a network namespace each and iproute2's ip "
-        "is not installed (scripts/install_system_deps.sh); run with --hosts 1 (one host runs without one)"
+        "dtrain local: ClientError: 2 simulated hosts need a network namespace each and iproute2's ip and "
+        "util-linux's unshare are not installed (scripts/install_system_deps.sh); run with --hosts 1 "
+        "(one host runs without one)"
     )
     assert (tmp_path / "jobs" / "dtrain-cifar10-ddp-mpirun").is_dir()
 
