@@ -11,15 +11,21 @@ AWS writes patterns for Java's regex engine; Python cannot compile some of them 
 `untranslatable_patterns()` rather than guessed.
 
 botocore is imported on first use, not at import time: the submit Lambda's cold start
-budget is a bare boto3 client's.
+budget is a bare boto3 client's; where no boto3 session exists yet (the offline commands) the
+model file is read without importing botocore at all (`_model_file`).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from dtrain.jobspec.errors import RequestValidationError, SpecError
@@ -95,8 +101,33 @@ def _loader() -> Any:
     return botocore.loaders.create_loader()
 
 
+def _model_file() -> Path | None:
+    """botocore's SageMaker model file, found without importing botocore: importing its loader
+    costs about 0.3 s, reading the file 0.1 s, and the offline commands (`dtrain local`,
+    validate, estimate) need only the file. None where botocore's loader could pick another file
+    (AWS_DATA_PATH, ~/.aws/models: its search path before its own data) or finds none."""
+    if os.environ.get("AWS_DATA_PATH") or (Path.home() / ".aws" / "models" / "sagemaker").exists():
+        return None
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    service = Path(next(iter(spec.submodule_search_locations))) / "data" / "sagemaker"
+    # botocore's loader takes the newest API version's folder (its names are dates).
+    versions = sorted(p for p in service.iterdir() if p.is_dir()) if service.is_dir() else []
+    for name in ("service-2.json.gz", "service-2.json"):
+        if versions and (versions[-1] / name).is_file():
+            return versions[-1] / name
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _model() -> Mapping[str, Any]:
+    boto3 = sys.modules.get("boto3")
+    path = None if getattr(boto3, "DEFAULT_SESSION", None) else _model_file()
+    if path is not None:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        parsed: Mapping[str, Any] = json.loads(data)
+        return parsed
     model: Mapping[str, Any] = _loader().load_service_model("sagemaker", "service-2")
     return model
 

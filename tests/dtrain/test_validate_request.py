@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from dtrain.jobspec import spec_rules as rules
+from dtrain.jobspec import validate_request
 from dtrain.jobspec.errors import RequestValidationError
 from dtrain.jobspec.spec import parse_spec
 from dtrain.jobspec.validate_request import (
@@ -187,3 +190,22 @@ def test_spec_enums_equal_the_service_model(ours: tuple[str, ...], shape: str) -
 def test_s3_data_types_are_a_subset_of_the_model() -> None:
     # "Converse" exists in the model but is not a TrainingInput s3_data_type of SDK v2.
     assert set(rules.S3_DATA_TYPES) <= set(_shape("S3DataType")["enum"])
+
+
+def test_offline_commands_read_botocores_model_without_importing_botocore() -> None:
+    """`dtrain local` / validate / estimate check instance types against the model: reading its
+    file costs ~0.1 s, importing botocore's loader for it ~0.3 s more on every start. The model
+    read is botocore's own (its loader's result, compared whole)."""
+    probe = (
+        "import sys; from dtrain.jobspec.validate_request import _model; model = _model(); "
+        "print('botocore' in sys.modules, len(model['shapes']))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split()[0] == "False", done.stdout
+    import botocore.loaders  # lazy: the reference the test compares with
+
+    reference = botocore.loaders.create_loader().load_service_model("sagemaker", "service-2")
+    assert done.stdout.split()[1] == str(len(reference["shapes"]))
+    assert validate_request._model_file() is not None
+    validate_request._model.cache_clear()
+    assert validate_request._model() == reference
