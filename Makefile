@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# Hypothesis, pytest and mypy caches stay inside the clone.
+# Hypothesis, pytest and mypy caches stay inside the clone (mypy's is seeded from the last passing
+# run's, scripts/mypy_cached.sh).
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test setup lint pytest pytest-main pytest-lambda synth system-deps clean
@@ -28,10 +29,11 @@ test:
 
 setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp .venv-tfs/.stamp system-deps
 
+# mypy starts from the cache of the last passing run on this machine (scripts/mypy_cached.sh).
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	bash scripts/mypy_cached.sh $(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 # The main suite runs in PYTEST_WORKERS processes (pytest-xdist): much of it waits on training
