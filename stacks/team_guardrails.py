@@ -15,9 +15,9 @@ training: `max_instance_count`, `spot_required` and `quota_instances` are held b
 the team's quota wait only (docs/platform-team.md says so).
 
 Where they go:
-- the Submit Lambda's role (shared by the teams: it creates every team's jobs), one statement per
-  limit and team, scoped to the team's job ARNs `training-job/<prefix>-<team>-*` (dtrain.team_names),
-  so a team's limits never hold another team's jobs;
+- the Submit Lambdas' roles (one per team: a team's Submit may create only its team's jobs), one
+  statement per limit and team, scoped to the team's job ARNs `training-job/<prefix>-<team>-*`
+  (dtrain.team_names), so a team's limits never hold another team's jobs;
 - each team's scientists' managed policy (when the platform has one per team), Resource "*": what
   those principals create by any name is held to their team's limits.
 A team without limits (the implicit default team of a platform without teams) adds nothing, so
@@ -97,30 +97,36 @@ def team_job_arns(stack: Stack, job_name_prefix: str, team: TeamConfig) -> dict[
 def add_team_guardrails(
     scope: Construct,
     *,
-    submit_role: iam.IRole | None,
+    submit_roles: Mapping[str, iam.IRole],
     teams: Sequence[TeamConfig],
     job_name_prefix: str,
     scientists_policies: Mapping[str, iam.ManagedPolicy] | None = None,
 ) -> iam.Policy | None:
-    """Every team's Deny statements on the Submit role (one `TeamGuardrails` policy, scoped per
-    team) and on each team's scientists' policy; None, and nothing added, when no team has a
-    limit IAM can hold."""
+    """Every team's Deny statements on the Submit roles (one `TeamGuardrails` policy, scoped per
+    team, attached to the Submit role of each team that has a limit: `submit_roles` maps a team's
+    name to its Submit's role) and on each team's scientists' policy; None, and nothing added,
+    when no team has a limit IAM can hold."""
     stack = Stack.of(scope)
     statements: list[dict[str, Any]] = []
+    limited: list[str] = []
     for team in teams:
-        statements += guardrail_statements(team, team_job_arns(stack, job_name_prefix, team))
+        own = guardrail_statements(team, team_job_arns(stack, job_name_prefix, team))
+        statements += own
+        limited += [team.name] if own else []
         policy = (scientists_policies or {}).get(team.name)
         if policy is not None:
             for statement in guardrail_statements(team):
                 policy.add_statements(iam.PolicyStatement.from_json(statement))
     if not statements:
         return None
-    if submit_role is None:  # a Function always has one unless it was imported
-        raise ValueError("the Submit function has no role to hold the teams' guardrails")
+    missing = [name for name in limited if name not in submit_roles]
+    if missing:  # a Function always has a role unless it was imported
+        raise ValueError(f"no Submit role to hold the guardrails of team(s) {', '.join(missing)}")
     guardrails = iam.Policy(
         scope,
         "TeamGuardrails",
         document=iam.PolicyDocument.from_json({"Version": "2012-10-17", "Statement": statements}),
     )
-    guardrails.attach_to_role(submit_role)
+    for name in limited:
+        guardrails.attach_to_role(submit_roles[name])
     return guardrails

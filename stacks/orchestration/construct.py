@@ -120,7 +120,11 @@ class Orchestration(Construct):
         # The teams' guardrails in IAM (None: no team has a limit IAM can hold).
         self.team_guardrails = add_team_guardrails(
             self,
-            submit_role=self.submit_fn.role,
+            submit_roles={
+                team or DEFAULT_TEAM: fn.role
+                for team, fn in self.functions.submits.items()
+                if fn.role is not None
+            },
             teams=props.teams,
             job_name_prefix=opts.job_name_prefix,
             scientists_policies=self.team_policies,
@@ -266,28 +270,31 @@ class Orchestration(Construct):
             log_retention=opts.log_retention,
             removal_policy=opts.removal_policy,
         )
-        return orchestration_functions(self, defaults, common_env=common_env, submit_env=submit_env)
+        return orchestration_functions(
+            self,
+            defaults,
+            common_env=common_env,
+            submit_env=submit_env,
+            teams=sorted(self.props.team_roles),
+        )
 
     def _allow_lambdas(self) -> None:
         props, prefix = self.props, self.options.job_name_prefix
         permissions.grant_ledger(self.functions, self.ledger, self.key)
         permissions.allow_sagemaker(self.functions, prefix)
         permissions.allow_experiments(self.functions)
-        if not props.team_roles:
+        # Each team's Submit (the one Submit without teams): its team's models, under its own
+        # output prefix and named after its jobs, and its team's execution role only.
+        for team, submit in self.functions.submits.items():
             permissions.allow_repack(
-                self.submit_fn, props.artifacts_bucket, props.output_prefix, prefix, props.data_key
-            )
-        for team in sorted(props.team_roles):
-            # A team's models live under its own output prefix, named after its jobs.
-            permissions.allow_repack(
-                self.submit_fn,
+                submit,
                 props.artifacts_bucket,
                 f"{team_names.s3_prefix(team)}{props.output_prefix}",
                 team_names.resource_prefix(prefix, team),
                 props.data_key,
             )
-        roles = [props.team_roles[team] for team in sorted(props.team_roles)] or [props.execution_role]
-        permissions.allow_submit_to_create_jobs(self.submit_fn, roles, props.data_key)
+            role = props.execution_role if team is None else props.team_roles[team]
+            permissions.allow_submit_to_create_jobs(submit, [role], props.data_key)
 
     def _state_machine(self, team: str | None) -> sfn.StateMachine:
         """The workflow (of `team`: named `<prefix>-<team>`, its Submits told the team)."""
@@ -310,7 +317,8 @@ class Orchestration(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(
                 build_definition(
                     Construct(self, f"{suffix}Workflow"),
-                    submit_fn=self.submit_fn,
+                    # The team's own Submit: the state machine's role may invoke no other.
+                    submit_fn=self.functions.submits[team],
                     finalize_fn=self.finalize_fn,
                     topic=self.topic,
                     tuning=self.options.tuning,
@@ -341,6 +349,12 @@ class Orchestration(Construct):
     def _monitoring(self) -> None:
         by_name = {
             "Submit": self.submit_fn,
+            # Every other team's Submit (the first team's is "Submit").
+            **{
+                f"Team{team.capitalize()}Submit": fn
+                for team, fn in list(self.functions.team_submits.items())[1:]
+                if team
+            },
             "JobEvents": self.job_events_fn,
             "Reconcile": self.reconcile_fn,
             "Abort": self.abort_fn,

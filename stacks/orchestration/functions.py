@@ -3,8 +3,8 @@ environment, X-Ray tracing, and the code asset of its handler (lambda_bundling).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -26,23 +26,40 @@ SUBMIT_TIMEOUT = Duration.minutes(2)
 @dataclass(frozen=True)
 class OrchestrationFunctions:
     """The Lambdas by their part: Submit (prepare/process/submit/hosting phases), JobEvents (the
-    state-change events), Reconcile (the schedule), Abort (an execution's end), Finalize."""
+    state-change events), Reconcile (the schedule), Abort (an execution's end), Finalize.
+
+    A platform with teams has one Submit per team (`team_submits`, team -> function; `submit` is
+    the first team's): Submit is the one Lambda that acts on a scientist's spec, so each team's
+    runs under a role that reaches only that team's SageMaker names, models and execution role
+    (permissions), and a team's state machine may invoke only its own. Without teams
+    `team_submits` is {None: submit}."""
 
     submit: lambda_.Function
     job_events: lambda_.Function
     reconcile: lambda_.Function
     abort: lambda_.Function
     finalize: lambda_.Function
+    team_submits: Mapping[str | None, lambda_.Function] = field(default_factory=dict)
 
     PARTS = ("submit", "job_events", "reconcile", "abort", "finalize")
+
+    @property
+    def submits(self) -> Mapping[str | None, lambda_.Function]:
+        """Each team's Submit (None: the one of a platform without teams)."""
+        return self.team_submits or {None: self.submit}
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
         return self.named(*self.PARTS)
 
     def named(self, *parts: str) -> tuple[lambda_.Function, ...]:
-        """The functions of these parts ("submit", "reconcile", ...), in the order given."""
-        return tuple(getattr(self, part) for part in parts)
+        """The functions of these parts ("submit", "reconcile", ...), in the order given; "submit"
+        stands for every team's."""
+        return tuple(
+            fn
+            for part in parts
+            for fn in (self.submits.values() if part == "submit" else (getattr(self, part),))
+        )
 
 
 @dataclass(frozen=True)
@@ -109,9 +126,27 @@ def orchestration_functions(
     *,
     common_env: Mapping[str, str],
     submit_env: Mapping[str, str],
+    teams: Sequence[str] = (),
 ) -> OrchestrationFunctions:
-    submit = orchestration_function(
-        scope, "SubmitJob", "submit_job", defaults, timeout=SUBMIT_TIMEOUT, environment=submit_env
+    """The five Lambdas; with `teams`, one Submit per team (`Team<Team>SubmitJob`, in the order
+    given) instead of the one `SubmitJob`."""
+    team_submits: dict[str | None, lambda_.Function] = {
+        team: orchestration_function(
+            scope,
+            f"Team{team.capitalize()}SubmitJob",
+            "submit_job",
+            defaults,
+            timeout=SUBMIT_TIMEOUT,
+            environment=submit_env,
+        )
+        for team in teams
+    }
+    submit = (
+        next(iter(team_submits.values()))
+        if team_submits
+        else orchestration_function(
+            scope, "SubmitJob", "submit_job", defaults, timeout=SUBMIT_TIMEOUT, environment=submit_env
+        )
     )
     job_events = orchestration_function(scope, "JobEvents", "job_events", defaults, environment=common_env)
     reconcile = orchestration_function(
@@ -132,5 +167,10 @@ def orchestration_functions(
     # Finalize keeps each sweep job's full result in its ledger row and reads the rows back.
     finalize = orchestration_function(scope, "Finalize", "finalize", defaults, environment=common_env)
     return OrchestrationFunctions(
-        submit=submit, job_events=job_events, reconcile=reconcile, abort=abort, finalize=finalize
+        submit=submit,
+        job_events=job_events,
+        reconcile=reconcile,
+        abort=abort,
+        finalize=finalize,
+        team_submits=team_submits,
     )

@@ -121,15 +121,18 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
         "indexes of this one table only.",
     )
     executions = {team: _executions_ack(o, team) for team in o.team_state_machines}
-    for part, fn in zip(o.functions.PARTS, o.functions.all, strict=True):
-        acks = [XRAY, *KMS_ACTIONS, ledger_index]
-        # The SageMaker ARN types this Lambda's statements name (permissions.allow_sagemaker).
-        acks += [_sagemaker_prefix_ack(o, arn_type) for arn_type in arn_types_called_by(part)]
-        if part in EXPERIMENT_CREATORS:
-            acks += _experiment_acks(o)
-        if fn.role is not None:
-            Validations.of(fn.role).acknowledge(*acks)
-        Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
+    for part in o.functions.PARTS:
+        # Submit: each team's, on its team's prefix (permissions.scoped_functions).
+        owners = o.functions.submits.items() if part == "submit" else ((None, getattr(o.functions, part)),)
+        for team, fn in owners:
+            acks = [XRAY, *KMS_ACTIONS, ledger_index]
+            # The SageMaker ARN types this Lambda's statements name (permissions.allow_sagemaker).
+            acks += [_sagemaker_prefix_ack(o, arn_type, team) for arn_type in arn_types_called_by(part)]
+            if part in EXPERIMENT_CREATORS:
+                acks += _experiment_acks(o)
+            if fn.role is not None:
+                Validations.of(fn.role).acknowledge(*acks)
+            Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
     Validations.of(o.task_token_answers).acknowledge(*executions.values())
     invoke_versions = [
         _ack(
@@ -137,13 +140,13 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
             "Step Functions' LambdaInvoke grant covers the function and its versions/aliases (ARN:*), "
             "so a published version can be invoked; it names this one function.",
         )
-        for fn in (o.submit_fn, o.finalize_fn)
+        for fn in (*o.functions.submits.values(), o.finalize_fn)
     ]
     for state_machine in o.team_state_machines.values():
         Validations.of(state_machine.role).acknowledge(XRAY, SNS_TOPIC_KEY, *invoke_versions)
-    if o.submit_fn.role is not None:
-        for team in o.props.team_roles or (None,):
-            Validations.of(o.submit_fn.role).acknowledge(*_repack_acks(o, prefix, team))
+    for team, submit in o.functions.submits.items():
+        if submit.role is not None:
+            Validations.of(submit.role).acknowledge(*_repack_acks(o, prefix, team))
     for key, policy in o.team_policies.items():
         team = None if key not in o.props.team_roles else key
         _acknowledge_submitter_policy(

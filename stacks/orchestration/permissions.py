@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from dtrain import team_names
 from dtrain.constructs.orchestration.functions import OrchestrationFunctions
 from dtrain.constructs.training_stack import INFERENCE_CODE_PATTERN, exported_arn
 from dtrain.orchestration.experiment_entities import EXPERIMENT_ENTITIES, ExperimentEntity
@@ -154,15 +155,39 @@ def grant_ledger(functions: OrchestrationFunctions, ledger: ddb.Table, key: kms.
         key.grant(fn, *LEDGER_KEY_ACTIONS)
 
 
+def scoped_functions(
+    functions: OrchestrationFunctions, parts: Sequence[str], prefix: str
+) -> Iterator[tuple[lambda_.Function, str]]:
+    """(function, the name prefix its SageMaker statements name) of these parts: a team's Submit
+    gets the team's `<prefix>-<team>` (dtrain.team_names), every other Lambda the platform's.
+
+    Why a team's Submit is held to its team's names by IAM: it is the Lambda that acts on a
+    scientist's spec, and UpdateEndpoint and DeleteEndpoint are authorized against the endpoint's
+    ARN (`endpoint/${EndpointName}`; UpdateEndpoint also against the endpoint config's),
+    CreateModel against `model/${ModelName}`, CreateEndpointConfig against
+    `endpoint-config/${EndpointConfigName}` (Service Authorization Reference, "Actions, resources,
+    and condition keys for Amazon SageMaker AI", https://docs.aws.amazon.com/service-authorization/
+    latest/reference/list_amazonsagemaker.html). Every resource a team's execution creates is named
+    `<prefix>-<team>-...`, so a name-scoped ARN holds the team's Submit to the team's resources
+    without tags (those resource types also take aws:ResourceTag, which dtrain's ownership tag
+    would serve; names are enough and hold at create time too, before any tag exists)."""
+    for part in parts:
+        if part == "submit":
+            for team, fn in functions.submits.items():
+                yield fn, team_names.resource_prefix(prefix, team)
+        else:
+            yield getattr(functions, part), prefix
+
+
 def allow_sagemaker(functions: OrchestrationFunctions, prefix: str) -> None:
     """Each call of CALLERS to its Lambdas: the IAM action of the table's boto3 method, on the ARN
     types SageMaker authorizes it against, on the platform's prefix (lower-cased: SageMaker ARNs
-    carry resource names in lower case). Creates come with the ownership tag's actions."""
+    carry resource names in lower case; a team's Submit: on its team's, scoped_functions).
+    Creates come with the ownership tag's actions."""
     for resource, call, method, parts in sagemaker_calls():
         actions = [iam_action(method), *(OWNERSHIP_TAG_ACTIONS if call == "create" else ())]
-        arns = [sagemaker_arns(functions.submit, t, prefix.lower()) for t in resource.arn_types(call)]
-        for fn in functions.named(*parts):
-            _allow(fn, actions, arns)
+        for fn, fn_prefix in scoped_functions(functions, parts, prefix):
+            _allow(fn, actions, [sagemaker_arns(fn, t, fn_prefix.lower()) for t in resource.arn_types(call)])
 
 
 # Who creates the experiment entities a job's ExperimentConfig names, before the job

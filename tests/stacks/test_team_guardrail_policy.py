@@ -24,7 +24,11 @@ def _stack(*teams: TeamConfig) -> tuple[Stack, Any, dict[str, iam.ManagedPolicy]
     for policy in policies.values():  # a managed policy needs one statement to synthesize
         policy.add_statements(iam.PolicyStatement(actions=["states:ListExecutions"], resources=["*"]))
     added = add_team_guardrails(
-        stack, submit_role=role, teams=teams, job_name_prefix="dtrain", scientists_policies=policies
+        stack,
+        submit_roles={t.name: role for t in teams},
+        teams=teams,
+        job_name_prefix="dtrain",
+        scientists_policies=policies,
     )
     return stack, added, policies
 

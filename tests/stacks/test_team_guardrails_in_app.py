@@ -46,7 +46,8 @@ def test_the_submit_role_holds_visions_denies_and_nothing_for_nlp(app: Synthesiz
     assert all(s["Effect"] == "Deny" for s in statements)
     assert "dtrain-vision-*" in json.dumps(statements) and "dtrain-nlp" not in json.dumps(statements)
     submit_roles = guardrails["Properties"]["Roles"]
-    assert len(submit_roles) == 1 and "SubmitJob" in json.dumps(submit_roles)
+    # Only vision's Submit (each team has its own) holds vision's limits.
+    assert len(submit_roles) == 1 and "TeamVisionSubmitJob" in json.dumps(submit_roles)
 
 
 def test_visions_scientists_policy_carries_its_limits_on_everything_it_creates(app: SynthesizedApp) -> None:
@@ -64,3 +65,42 @@ def test_the_lambdas_settings_hold_the_teams_limits(app: SynthesizedApp) -> None
     text = json.dumps(outputs["PlatformSettings"])
     assert '\\"team_guardrails\\":{\\"vision\\":{' in text and "quota_instances" in text
     assert '\\"nlp\\"' not in text.split("team_guardrails")[1]
+
+
+def _role_statements(app: SynthesizedApp, role_prefix: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to the role whose logical id starts so."""
+    statements = []
+    for policy in _resources(app, "AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        if f'"{role_prefix}' in roles:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_each_team_has_its_own_submit_whose_role_reaches_only_the_team_s_resources(
+    app: SynthesizedApp,
+) -> None:
+    """Submit acts on a scientist's spec: each team's runs under its own role, whose SageMaker,
+    repack and PassRole statements name the team's `dtrain-<team>-*` resources, its output prefix
+    and its execution role only, and each team's state machine may invoke only its own Submit."""
+    functions = _resources(app, "AWS::Lambda::Function")
+    submits = sorted(k.split("SubmitJob")[0] for k in functions if "SubmitJob" in k)
+    assert submits == ["TeamNlp", "TeamVision"], submits  # one per team, no shared one
+    for team, other in (("vision", "nlp"), ("nlp", "vision")):
+        head = f"Team{team.capitalize()}SubmitJobRole"
+        text = json.dumps(_role_statements(app, head))
+        assert f"endpoint/dtrain-{team}-*" in text and f"model/dtrain-{team}-*" in text
+        assert f"training-job/dtrain-{team}-*" in text and f"teams/{team}/jobs/dtrain-{team}-*" in text
+        assert f"dtrain-{other}" not in text and f"teams/{other}/" not in text
+        # No platform-wide SageMaker name: every sagemaker ARN is the team's (experiments aside).
+        assert "endpoint/dtrain-*" not in text and "training-job/dtrain-*" not in text
+        (machine,) = [
+            r
+            for r in _resources(app, "AWS::StepFunctions::StateMachine").values()
+            if f"dtrain-{team}" == r["Properties"].get("StateMachineName")
+        ]
+        role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        invokes = [s for s in _role_statements(app, role) if "lambda:InvokeFunction" in json.dumps(s)]
+        invoked = json.dumps(invokes)
+        assert f"Team{team.capitalize()}SubmitJob" in invoked
+        assert f"Team{other.capitalize()}SubmitJob" not in invoked
