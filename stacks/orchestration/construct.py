@@ -92,9 +92,10 @@ class Orchestration(Construct):
         self.team_state_machines = {team or DEFAULT_TEAM: self._state_machine(team) for team in self.teams}
         # The one state machine, or the first team's (name order).
         self.state_machine = next(iter(self.team_state_machines.values()))
-        self.task_token_answers = permissions.task_token_answers(
-            self, self.functions, list(self.team_state_machines.values())
-        )
+        # The TaskTokenAnswers policies (None: the platform's; with teams, one per team's Submit).
+        machines = dict(zip(self.teams, self.team_state_machines.values(), strict=True))
+        self.token_answerers = permissions.token_answerers(self, self.functions, machines)
+        self.task_token_answers = self.token_answerers[None]
         self._event_rules()
         self._monitoring()
         # What a scientist needs to run the CLI against this platform: a managed policy the
@@ -292,6 +293,7 @@ class Orchestration(Construct):
                 f"{team_names.s3_prefix(team)}{props.output_prefix}",
                 team_names.resource_prefix(prefix, team),
                 props.data_key,
+                code_prefix=team_names.s3_prefix(team),
             )
             role = props.execution_role if team is None else props.team_roles[team]
             permissions.allow_submit_to_create_jobs(submit, [role], props.data_key)

@@ -134,6 +134,9 @@ def acknowledge_orchestration(orchestration: Orchestration) -> None:
                 Validations.of(fn.role).acknowledge(*acks)
             Validations.of(fn).acknowledge(RUNTIME_MATCHES_TESTS)
     Validations.of(o.task_token_answers).acknowledge(*executions.values())
+    for team, answers in o.token_answerers.items():
+        if team is not None:  # a team's Submit's: its own state machine's executions
+            Validations.of(answers).acknowledge(executions[team])
     invoke_versions = [
         _ack(
             f"IAM5[Resource::<{stack.get_logical_id(fn.node.default_child)}.Arn>:*]",  # type: ignore[arg-type]
@@ -207,7 +210,7 @@ def _repack_acks(orchestration: Orchestration, prefix: str, team: str | None) ->
             f"output, <output>/<model named after the job>/model.tar.gz, on the prefix '{prefix}-'.",
         ),
         _ack(
-            f"IAM5[Resource::{bucket_ref}/{INFERENCE_CODE_PATTERN}]",
+            f"IAM5[Resource::{bucket_ref}/{team_names.s3_prefix(team)}{INFERENCE_CODE_PATTERN}]",
             "The model phase reads the inference code `dtrain submit` uploaded to "
             "<execution>/source/inference/sourcedir.tar.gz (an execution name chosen at submit time).",
         ),

@@ -227,19 +227,26 @@ def allow_repack(
     output_prefix: str,
     prefix: str,
     data_key: kms.IKey,
+    code_prefix: str = "",
 ) -> None:
     """The `model` phase repacks a trained model with a block's own inference code
     (dtrain.orchestration.model_repack): it reads the trained model.tar.gz (under the output
     prefix) and the code `dtrain submit` uploaded, lists the output prefix (to tell a missing
     repacked archive from a denied one: HeadObject answers 403 without s3:ListBucket) and
     writes `<output prefix>/<model>/model.tar.gz` (the model is named after its training
-    job, on this platform's prefix). Objects are encrypted with the data key, through S3."""
+    job, on this platform's prefix). Objects are encrypted with the data key, through S3.
+    `code_prefix`: where the code lies (a team's `teams/<team>/`: `dtrain submit --team` uploads
+    there, dtrain.team_names.s3_prefix)."""
     bucket = artifacts_bucket_arn(submit, artifacts_bucket)
     jobs = f"{bucket}/{output_prefix}/{prefix}-*"
     _allow(
         submit,
         ["s3:GetObject"],
-        [f"{jobs}/output/model.tar.gz", f"{jobs}/{REPACKED_ARCHIVE}", f"{bucket}/{INFERENCE_CODE_PATTERN}"],
+        [
+            f"{jobs}/output/model.tar.gz",
+            f"{jobs}/{REPACKED_ARCHIVE}",
+            f"{bucket}/{code_prefix}{INFERENCE_CODE_PATTERN}",
+        ],
     )
     _allow(submit, ["s3:PutObject", "s3:AbortMultipartUpload"], [f"{jobs}/{REPACKED_ARCHIVE}"])
     submit.add_to_role_policy(
@@ -282,11 +289,15 @@ def allow_submit_to_create_jobs(
 
 
 def task_token_answers(
-    scope: Construct, functions: OrchestrationFunctions, state_machines: Sequence[sfn.StateMachine]
+    scope: Construct,
+    roles: Sequence[iam.IRole],
+    state_machines: Sequence[sfn.StateMachine],
+    policy_id: str = "TaskTokenAnswers",
 ) -> iam.Policy:
     """Token answers and execution lookups: a separate policy, so the Lambdas do not depend
     on the state machine that depends on them (no circular reference). One state machine, or
-    one per team."""
+    one per team (JobEvents and Reconcile answer every team's; a team's Submit only its own
+    state machine's tokens: TokenAnswerers)."""
     stack = Stack.of(scope)
     executions = [
         f"arn:{stack.partition}:states:{stack.region}:{stack.account}:execution:"
@@ -295,8 +306,8 @@ def task_token_answers(
     ]
     return iam.Policy(
         scope,
-        "TaskTokenAnswers",
-        roles=[fn.role for fn in functions.named("submit", "job_events", "reconcile") if fn.role],
+        policy_id,
+        roles=list(roles),
         statements=[
             iam.PolicyStatement(
                 actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
@@ -305,6 +316,41 @@ def task_token_answers(
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=executions),
         ],
     )
+
+
+def token_answerers(
+    scope: Construct,
+    functions: OrchestrationFunctions,
+    state_machines: Mapping[str | None, sfn.StateMachine],
+) -> dict[str | None, iam.Policy]:
+    """The TaskTokenAnswers policies: None -> JobEvents' and Reconcile's on every state machine
+    (and the one Submit's, without teams: the policy as it always was); each team -> its own
+    Submit's on its own state machine only, `Team<Team>SubmitTaskTokenAnswers` (the tokens of
+    another team's executions are out of a team's Submit's reach, as IAM holds it)."""
+
+    def roles_of(*fns: lambda_.Function) -> list[iam.IRole]:
+        return [fn.role for fn in fns if fn.role]
+
+    def roles(*parts: str) -> list[iam.IRole]:
+        return roles_of(*functions.named(*parts))
+
+    if not functions.team_submits:
+        return {
+            None: task_token_answers(
+                scope, roles("submit", "job_events", "reconcile"), list(state_machines.values())
+            )
+        }
+    policies: dict[str | None, iam.Policy] = {
+        None: task_token_answers(scope, roles("job_events", "reconcile"), list(state_machines.values()))
+    }
+    for team, submit in functions.team_submits.items():
+        policies[team] = task_token_answers(
+            scope,
+            roles_of(submit),
+            [state_machines[team]],
+            policy_id=f"Team{str(team).capitalize()}SubmitTaskTokenAnswers",
+        )
+    return policies
 
 
 def allow_workflow_to_notify(state_machine: sfn.StateMachine, key: kms.IKey) -> None:

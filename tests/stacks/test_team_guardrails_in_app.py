@@ -91,7 +91,11 @@ def test_each_team_has_its_own_submit_whose_role_reaches_only_the_team_s_resourc
         text = json.dumps(_role_statements(app, head))
         assert f"endpoint/dtrain-{team}-*" in text and f"model/dtrain-{team}-*" in text
         assert f"training-job/dtrain-{team}-*" in text and f"teams/{team}/jobs/dtrain-{team}-*" in text
+        assert f"teams/{team}/*/source/inference/" in text  # the code it repacks, its team's only
+        # Nothing of the other team's: names, prefixes, its state machine (tokens) or its role.
         assert f"dtrain-{other}" not in text and f"teams/{other}/" not in text
+        assert f"Team{other.capitalize()}" not in text
+        assert "states:SendTaskSuccess" in text
         # No platform-wide SageMaker name: every sagemaker ARN is the team's (experiments aside).
         assert "endpoint/dtrain-*" not in text and "training-job/dtrain-*" not in text
         (machine,) = [
