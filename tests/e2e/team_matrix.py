@@ -9,6 +9,13 @@ table for the closing note). `expected_own` is "allowed" where the team's own pr
 action itself; "AccessDenied" where no team principal holds the action at all (the ledger, task
 tokens, endpoint updates and deletes: the platform's Lambdas do those for the team's state
 machine).
+
+Besides the scientist and the execution role, two principals act for a team's state machine:
+its Submit Lambda's role (one per team: the calls Submit makes on a spec's behalf, every
+SageMaker call of its CALLERS row plus the repack, the role it passes and its task tokens) and
+the state machine's own role (which Submit it may invoke). So a cross-team UpdateEndpoint or
+DeleteEndpoint through a team's own state machine is refused by IAM, not only by Submit's
+ownership check.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dtrain.constructs.orchestration.permissions import sagemaker_calls
 from dtrain.emulator import Emulator
 from dtrain.emulator.authz.authorizer import AccessDenied, Principal
 from dtrain.emulator.authz.calls import Check
+from dtrain.orchestration.job_kinds import iam_action
+from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from dtrain.team_names import output_id, scientists_policy_name
 
 ORCHESTRATION = "DtrainOrchestration"
@@ -33,6 +43,9 @@ TEAM_SETTINGS: dict[str, dict[str, Any]] = {
     "nlp": {},
 }
 ACTOR = "vision"  # the team whose principals act; the other team's resources are the targets
+# Who acts in a row (Row.actor).
+SCIENTIST, EXECUTION_ROLE = "scientist", "execution role"
+SUBMIT_ROLE, STATE_MACHINE_ROLE = "team's Submit role", "team's state machine role"
 
 
 @dataclass
@@ -118,6 +131,32 @@ class TeamPlatform:
     def execution_role(self, team: str) -> Principal:
         return Principal(self.role_arn(team), session="job")
 
+    def submit_function(self, team: str) -> dict[str, Any]:
+        """The team's own Submit Lambda (`Team<Team>SubmitJob`), as deployed."""
+        functions = self.emu.client("lambda").list_functions()["Functions"]
+        (fn,) = [f for f in functions if f"{output_id(team, '')}SubmitJob" in f["FunctionName"]]
+        return dict(fn)
+
+    def submit_role(self, team: str) -> Principal:
+        """The role the team's Submit runs as: what the team's state machine does to SageMaker."""
+        return Principal(self.submit_function(team)["Role"], session="submit")
+
+    def state_machine_role(self, team: str) -> Principal:
+        arn = self.emu.client("stepfunctions").describe_state_machine(
+            stateMachineArn=self.state_machine_arn(team)
+        )
+        return Principal(arn["roleArn"], session="states")
+
+    def principal(self, actor: str, team: str) -> Principal:
+        """The team's principal of a row's `actor`."""
+        if actor == SCIENTIST:
+            return self.scientist(team)
+        if actor == SUBMIT_ROLE:
+            return self.submit_role(team)
+        if actor == STATE_MACHINE_ROLE:
+            return self.state_machine_role(team)
+        return self.execution_role(team)
+
 
 # What a row's call is: (service, operation, params) for `target`'s resource, or a bare IAM check.
 Call = Callable[[TeamPlatform, str], tuple[str, str, dict[str, Any]] | Check]
@@ -148,8 +187,12 @@ def _job(p: TeamPlatform, team: str) -> str:
 
 
 def matrix_rows() -> list[Row]:
+    return [*_scientist_and_job_rows(), *submit_rows()]
+
+
+def _scientist_and_job_rows() -> list[Row]:
     sfn, s3, sm = "stepfunctions", "s3", "sagemaker"
-    scientist, role = "scientist", "execution role"
+    scientist, role = SCIENTIST, EXECUTION_ROLE
     no_team = "AccessDenied"
     return [
         Row(
@@ -391,9 +434,133 @@ def matrix_rows() -> list[Row]:
     ]
 
 
+def _sagemaker_request(operation: str, name_key: str, p: TeamPlatform, t: str) -> dict[str, Any]:
+    """The smallest request of `operation` on team t's `dtrain-<t>-x` that the engine decides as
+    Submit's would be: the name (the ARN it is authorized against), the role it passes, and the
+    instance types and run limit the team's guardrails judge (within vision's)."""
+    name = f"dtrain-{t}-x"
+    request: dict[str, Any] = {name_key: name}
+    if operation == "CreateTrainingJob":
+        request |= {
+            "RoleArn": p.role_arn(t),
+            "ResourceConfig": {"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        }
+    elif operation == "CreateProcessingJob":
+        request |= {
+            "RoleArn": p.role_arn(t),
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        }
+    elif operation == "CreateModel":
+        request["ExecutionRoleArn"] = p.role_arn(t)
+    elif operation in ("CreateEndpoint", "UpdateEndpoint"):
+        request["EndpointConfigName"] = name
+    elif operation == "CreateTransformJob":
+        request["ModelName"] = name
+    return request
+
+
+def _sagemaker_row(operation: str, name_key: str) -> Row:
+    return Row(
+        f"submit-{operation}",
+        f"{operation} of its {name_key.removesuffix('Name')} (Submit)",
+        SUBMIT_ROLE,
+        lambda p, t: ("sagemaker", operation, _sagemaker_request(operation, name_key, p, t)),
+    )
+
+
+def submit_rows() -> list[Row]:
+    """What a team's state machine can make AWS do, through its own Submit: every SageMaker call
+    the Submit Lambda makes (permissions.CALLERS, the rows derived from it so a new call gets its
+    row), the repack's reads and writes, the role it passes, its task tokens; and which Submit
+    the state machine's role may invoke."""
+    rows = [
+        _sagemaker_row(iam_action(method).split(":")[1], resource.name_key)
+        for resource, _call, method, parts in sagemaker_calls()
+        if "submit" in parts
+    ]
+    s3 = "s3"
+    return [
+        *rows,
+        Row(
+            "submit-gets-model",
+            "GetObject of its trained model.tar.gz (repack)",
+            SUBMIT_ROLE,
+            lambda p, t: (
+                s3,
+                "GetObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/jobs/{_job(p, t)}/output/model.tar.gz"},
+            ),
+        ),
+        Row(
+            "submit-puts-repacked",
+            "PutObject of its repacked model (repack)",
+            SUBMIT_ROLE,
+            lambda p, t: (
+                s3,
+                "PutObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/jobs/dtrain-{t}-x/{REPACKED_ARCHIVE}"},
+            ),
+        ),
+        Row(
+            "submit-lists-output",
+            "ListObjectsV2 of its jobs' output (repack)",
+            SUBMIT_ROLE,
+            lambda p, t: (
+                s3,
+                "ListObjectsV2",
+                {"Bucket": p.artifacts_bucket, "Prefix": f"teams/{t}/jobs/dtrain-{t}-x"},
+            ),
+        ),
+        Row(
+            "submit-reads-inference-code",
+            "GetObject of its execution's inference code (repack)",
+            SUBMIT_ROLE,
+            lambda p, t: (
+                s3,
+                "GetObject",
+                {"Bucket": p.artifacts_bucket, "Key": f"teams/{t}/run-x/source/inference/sourcedir.tar.gz"},
+            ),
+        ),
+        Row(
+            "submit-passes-role",
+            "iam:PassRole of its execution role to SageMaker (Submit)",
+            SUBMIT_ROLE,
+            lambda p, t: Check(
+                "iam:PassRole", p.role_arn(t), context=(("iam:PassedToService", "sagemaker.amazonaws.com"),)
+            ),
+        ),
+        Row(
+            "submit-answers-token",
+            "SendTaskSuccess with its execution's task token (Submit)",
+            SUBMIT_ROLE,
+            lambda p, t: (
+                "stepfunctions",
+                "SendTaskSuccess",
+                {"taskToken": p.waiting[t]["token"], "output": "{}"},
+            ),
+        ),
+        Row(
+            "submit-describes-execution",
+            "DescribeExecution of its execution (Submit)",
+            SUBMIT_ROLE,
+            lambda p, t: ("stepfunctions", "DescribeExecution", {"executionArn": _execution(p, t)}),
+        ),
+        Row(
+            "state-machine-invokes-submit",
+            "lambda:InvokeFunction of its Submit (the state machine)",
+            STATE_MACHINE_ROLE,
+            lambda p, t: ("lambda", "Invoke", {"FunctionName": p.submit_function(t)["FunctionArn"]}),
+        ),
+    ]
+
+
 def _decide(p: TeamPlatform, row: Row, target: str, principal: Principal | None = None) -> Outcome:
     if principal is None:
-        principal = p.scientist(ACTOR) if row.actor == "scientist" else p.execution_role(ACTOR)
+        principal = p.principal(row.actor, ACTOR)
     call = row.call(p, target)
     authz = p.emu.authz
     assert authz is not None, "the emulator must enforce IAM"
@@ -428,7 +595,7 @@ UNCAUGHT_REASONS = {
 
 @dataclass(frozen=True)
 class Mutation:
-    holder: str  # "scientists' policy" or "execution role"
+    holder: str  # "scientists' policy", "execution role" or "Submit role"
     sid: str
     removed_caught_by: tuple[str, ...]
     widened_caught_by: tuple[str, ...]
@@ -451,10 +618,10 @@ def _user(p: TeamPlatform, documents: list[dict[str, Any]]) -> Principal:
     )
 
 
-def role_documents(p: TeamPlatform, team: str) -> list[dict[str, Any]]:
-    """The team's execution role's inline policies, as deployed."""
+def role_documents(p: TeamPlatform, team: str, role_arn: str = "") -> list[dict[str, Any]]:
+    """The inline policies of the team's execution role (or of `role_arn`), as deployed."""
     iam = p.emu.client("iam")
-    name = p.role_arn(team).rsplit("/", 1)[1]
+    name = (role_arn or p.role_arn(team)).rsplit("/", 1)[1]
     documents = []
     for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
@@ -475,8 +642,9 @@ def mutation_table(p: TeamPlatform) -> list[Mutation]:
     other = next(team for team in TEAMS if team != ACTOR)
     out: list[Mutation] = []
     holders = {
-        "scientists' policy": ([p.policy_document(ACTOR)], "scientist"),
-        "execution role": (role_documents(p, ACTOR), "execution role"),
+        "scientists' policy": ([p.policy_document(ACTOR)], SCIENTIST),
+        "execution role": (role_documents(p, ACTOR), EXECUTION_ROLE),
+        "Submit role": (role_documents(p, ACTOR, p.submit_role(ACTOR).arn), SUBMIT_ROLE),
     }
     for holder, (documents, actor) in holders.items():
         own_allowed = [r for r in rows if r.actor == actor and r.expected_own == "allowed"]
@@ -484,8 +652,10 @@ def mutation_table(p: TeamPlatform) -> list[Mutation]:
         for d, i, statement in _statements(documents):
             text = json.dumps(statement)
             scoped = f"teams/{ACTOR}/" in text or f"dtrain-{ACTOR}" in text
-            if holder == "execution role" and not scoped:
-                continue  # the role's platform-wide statements (images, network, key) are not the team's
+            if holder != "scientists' policy" and not scoped:
+                # A role's platform-wide statements (images, network, keys, the ledger, X-Ray,
+                # experiments) are not the team's.
+                continue
             removed = [dict(doc) for doc in documents]
             removed[d] = {
                 **removed[d],

@@ -81,8 +81,10 @@ GUARDRAIL_ROWS = (
 )
 
 
-def submit_role(emu: Emulator) -> Principal:
-    (arn,) = [r["Arn"] for r in emu.client("iam").list_roles()["Roles"] if "SubmitJob" in r["RoleName"]]
+def submit_role(emu: Emulator, team: str) -> Principal:
+    """The role of the team's own Submit Lambda (`Team<Team>SubmitJob`: one per team)."""
+    head = f"{output_id(team, '')}SubmitJob"
+    (arn,) = [r["Arn"] for r in emu.client("iam").list_roles()["Roles"] if head in r["RoleName"]]
     return Principal(arn, session="submit")
 
 
@@ -98,7 +100,7 @@ def run_guardrail_row(emu: Emulator, row: GuardrailRow) -> tuple[str, str]:
         "ResourceConfig": resources,
         "StoppingCondition": {"MaxRuntimeInSeconds": max_run},
     }
-    principal, authz = submit_role(emu), emu.authz
+    principal, authz = submit_role(emu, row.team), emu.authz
     try:
         authz.authorize_call(principal, "sagemaker", "CreateTrainingJob", params, emu.region)
     except AccessDenied:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from dtrain.emulator import Emulator
-from dtrain.emulator.authz.authorizer import AccessDenied, Principal
+from dtrain.emulator.authz.authorizer import AccessDenied
 from dtrain.team_names import output_id
 from tests.e2e.team_matrix import (
     ORCHESTRATION,
@@ -126,7 +126,7 @@ def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_
     and each team-scoped statement of its execution role, removed (an own-team row must turn
     AccessDenied) and widened to every team (a cross-team row must turn allowed)."""
     table = mutation_table(teams_platform)
-    assert {m.holder for m in table} == {"scientists' policy", "execution role"}
+    assert {m.holder for m in table} == {"scientists' policy", "execution role", "Submit role"}
     missed = [
         (m.holder, m.sid, "removed" if not m.removed_caught_by else "widened")
         for m in table
@@ -135,6 +135,9 @@ def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_
         and (not m.removed_caught_by or (m.team_scoped and not m.widened_caught_by))
     ]
     assert not missed, missed
+    # The team's Submit role's statements are in the table, each caught (issue 29: no shared role).
+    submit = [m for m in table if m.holder == "Submit role"]
+    assert any("submit-UpdateEndpoint" in m.widened_caught_by for m in submit), submit
 
 
 def _create_training_job(team: str, instance_type: str, role_arn: str) -> dict[str, Any]:
@@ -154,22 +157,18 @@ def _create_training_job(team: str, instance_type: str, role_arn: str) -> dict[s
 def test_a_team_s_instance_type_allow_list_is_held_by_policy_for_its_jobs_only(
     teams_platform: TeamPlatform,
 ) -> None:
-    """The Submit role creates every team's jobs; the TeamGuardrails policy's Deny on
+    """Each team's Submit role creates its team's jobs; the TeamGuardrails policy's Deny on
     sagemaker:InstanceTypes holds vision's jobs to vision's list and leaves nlp's alone."""
     p = teams_platform
     assert p.emu.authz is not None
-    (submit_role,) = [
-        f["Role"]
-        for f in p.emu.client("lambda").list_functions()["Functions"]
-        if "SubmitJob" in f["FunctionName"]
-    ]
-    submit = Principal(submit_role, session="submit")
     settings = json.loads(p.emu.output("PlatformSettings"))
     assert settings["team_guardrails"] == {"vision": TEAM_SETTINGS["vision"]}
 
     def create(team: str, instance_type: str) -> None:
         params = _create_training_job(team, instance_type, p.role_arn(team))
-        p.emu.authz.authorize_call(submit, "sagemaker", "CreateTrainingJob", params, p.emu.region)  # type: ignore[union-attr]
+        p.emu.authz.authorize_call(
+            p.submit_role(team), "sagemaker", "CreateTrainingJob", params, p.emu.region
+        )  # type: ignore[union-attr]
 
     create("vision", "ml.g5.12xlarge")
     create("nlp", "ml.p5.48xlarge")
