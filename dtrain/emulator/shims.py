@@ -18,6 +18,8 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
    refusals by state, quotas, service rules), StopTrainingJob exists, and job status is driven
    by a pluggable backend (dtrain.emulator.sagemaker) instead of moto's "Completed at once".
 5. KMS: keys created through CloudFormation keep their tags (moto expects the API's shape).
+6. DynamoDB: a conditional write (and a transaction) is atomic, as in the service
+   (dtrain.emulator.dynamodb_writes: moto checks the condition and writes without a lock).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dtrain.emulator import event_bus, function_env
+from dtrain.emulator import dynamodb_writes, event_bus, function_env
 from dtrain.emulator.authz import hook as authz_hook
 from dtrain.emulator.class_patches import Patch, class_patches
 from dtrain.emulator.function_env import function_environment
@@ -262,6 +264,7 @@ def installed(shims: Shims) -> Iterator[Shims]:
             _install_kms(patch)
             _install_sagemaker_gates(patch, shims)
             _install_deploy_support(patch)
+            dynamodb_writes.install(patch)
             with function_env.installed():  # each function its own os.environ (function_env)
                 yield shims
     finally:

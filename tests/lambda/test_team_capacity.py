@@ -11,11 +11,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
+from dtrain.emulator import dynamodb_writes
+from dtrain.emulator.class_patches import class_patches
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.team_limits import TeamLimits
 from dtrain.orchestration.backoff import BackoffPolicy
@@ -96,22 +99,13 @@ def test_another_team_never_waits_for_a_busy_team(
 
 
 @pytest.fixture
-def atomic_item_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB evaluates a conditional write's condition and applies the write as one atomic
-    operation on the item (DynamoDB developer guide, conditional writes); moto 5's backend checks
-    the condition and then writes without a lock, so two threads can both pass it (this test
-    failed once in a 703-test Lambda-suite run). One lock per write, as the service behaves."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+def atomic_item_writes() -> Iterator[None]:
+    """DynamoDB applies a conditional write atomically; moto 5 does not (this test failed once in
+    a 703-test Lambda-suite run): the emulator's own lock around moto's writes
+    (dtrain.emulator.dynamodb_writes), as `dtrain emulate` runs with it."""
+    with class_patches() as patch:
+        dynamodb_writes.install(patch)
+        yield
 
 
 @pytest.mark.usefixtures("atomic_item_writes")
