@@ -377,7 +377,7 @@ class Orchestration(Construct):
         monitoring.add_dashboard(
             self,
             dashboard_name=f"{self.stack_name}-training",
-            state_machine=self.state_machine,
+            state_machines=self.team_state_machines,
             functions=by_name,
             job_name_prefix=self.options.job_name_prefix,
             metrics_namespace=self.metrics_namespace,

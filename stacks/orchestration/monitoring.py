@@ -78,11 +78,16 @@ def add_dashboard(
     scope: Construct,
     *,
     dashboard_name: str,
-    state_machine: sfn.StateMachine,
+    state_machines: Mapping[str, sfn.StateMachine],
     functions: Mapping[str, lambda_.Function],
     job_name_prefix: str,
     metrics_namespace: str,
 ) -> cw.Dashboard:
+    """One dashboard: executions and their durations (one row per team's state machine when there
+    are several; the one state machine's beside the Lambdas' errors otherwise), the Lambdas'
+    errors, the jobs' GPU and training metrics (every team's: the platform's job-name prefix), and
+    the Lambdas' own metrics."""
+
     def search(metric_name: str, stat: str, label: str) -> cw.MathExpression:
         # Jobs come and go: SEARCH finds every series of this platform's jobs, in the
         # namespace and dimension SageMaker publishes them under (sagemaker_metrics).
@@ -92,25 +97,34 @@ def add_dashboard(
             period=Duration.minutes(5),
         )
 
-    sm = state_machine
+    def executions(sm: sfn.StateMachine, title: str) -> list[cw.IWidget]:
+        return [
+            cw.GraphWidget(
+                title=title,
+                left=[
+                    sm.metric_started(statistic="Sum"),
+                    sm.metric_succeeded(statistic="Sum"),
+                    sm.metric_failed(statistic="Sum"),
+                    sm.metric_aborted(statistic="Sum"),
+                ],
+            ),
+            cw.GraphWidget(
+                title=f"Execution duration (job durations){title.removeprefix('Executions')}",
+                left=[sm.metric_time(statistic="Average")],
+            ),
+        ]
+
     dashboard = cw.Dashboard(scope, "Dashboard", dashboard_name=dashboard_name)
-    dashboard.add_widgets(
-        cw.GraphWidget(
-            title="Executions",
-            left=[
-                sm.metric_started(statistic="Sum"),
-                sm.metric_succeeded(statistic="Sum"),
-                sm.metric_failed(statistic="Sum"),
-                sm.metric_aborted(statistic="Sum"),
-            ],
-        ),
-        cw.GraphWidget(
-            title="Execution duration (job durations)", left=[sm.metric_time(statistic="Average")]
-        ),
-        cw.GraphWidget(
-            title="Lambda errors", left=[fn.metric_errors(statistic="Sum") for fn in functions.values()]
-        ),
+    errors = cw.GraphWidget(
+        title="Lambda errors", left=[fn.metric_errors(statistic="Sum") for fn in functions.values()]
     )
+    if len(state_machines) == 1:
+        (sm,) = state_machines.values()
+        dashboard.add_widgets(*executions(sm, "Executions"), errors)
+    else:  # a platform with teams: each team's executions on a row of its own
+        for team, sm in state_machines.items():
+            dashboard.add_widgets(*executions(sm, f"Executions: team {team}"))
+        dashboard.add_widgets(errors)
     dashboard.add_widgets(
         cw.GraphWidget(
             title="GPU utilization (running jobs)", left=[search("GPUUtilization", "Average", "GPU %")]

@@ -108,3 +108,18 @@ def test_each_team_has_its_own_submit_whose_role_reaches_only_the_team_s_resourc
         invoked = json.dumps(invokes)
         assert f"Team{team.capitalize()}SubmitJob" in invoked
         assert f"Team{other.capitalize()}SubmitJob" not in invoked
+
+
+def test_the_dashboard_has_a_row_of_executions_per_team(app: SynthesizedApp) -> None:
+    """Each team's state machine on the dashboard (it showed the first team's only)."""
+    (dashboard,) = _resources(app, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    machines = {
+        r["Properties"]["StateMachineName"]: k
+        for k, r in _resources(app, "AWS::StepFunctions::StateMachine").items()
+    }
+    for team in ("vision", "nlp"):
+        assert (
+            f"Executions: team {team}" in body and f"Execution duration (job durations): team {team}" in body
+        )
+        assert machines[f"dtrain-{team}"] in body  # its metrics name its own state machine
