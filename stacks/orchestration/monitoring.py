@@ -74,6 +74,26 @@ def add_execution_alarm(
     failed.add_alarm_action(cw_actions.SnsAction(topic))
 
 
+def _execution_widgets(sm: sfn.StateMachine, title: str) -> list[cw.IWidget]:
+    """A state machine's executions by outcome, and their durations (`title`: "Executions", or
+    "Executions: team <team>", which the durations' title carries on)."""
+    return [
+        cw.GraphWidget(
+            title=title,
+            left=[
+                sm.metric_started(statistic="Sum"),
+                sm.metric_succeeded(statistic="Sum"),
+                sm.metric_failed(statistic="Sum"),
+                sm.metric_aborted(statistic="Sum"),
+            ],
+        ),
+        cw.GraphWidget(
+            title=f"Execution duration (job durations){title.removeprefix('Executions')}",
+            left=[sm.metric_time(statistic="Average")],
+        ),
+    ]
+
+
 def add_dashboard(
     scope: Construct,
     *,
@@ -97,33 +117,16 @@ def add_dashboard(
             period=Duration.minutes(5),
         )
 
-    def executions(sm: sfn.StateMachine, title: str) -> list[cw.IWidget]:
-        return [
-            cw.GraphWidget(
-                title=title,
-                left=[
-                    sm.metric_started(statistic="Sum"),
-                    sm.metric_succeeded(statistic="Sum"),
-                    sm.metric_failed(statistic="Sum"),
-                    sm.metric_aborted(statistic="Sum"),
-                ],
-            ),
-            cw.GraphWidget(
-                title=f"Execution duration (job durations){title.removeprefix('Executions')}",
-                left=[sm.metric_time(statistic="Average")],
-            ),
-        ]
-
     dashboard = cw.Dashboard(scope, "Dashboard", dashboard_name=dashboard_name)
     errors = cw.GraphWidget(
         title="Lambda errors", left=[fn.metric_errors(statistic="Sum") for fn in functions.values()]
     )
     if len(state_machines) == 1:
         (sm,) = state_machines.values()
-        dashboard.add_widgets(*executions(sm, "Executions"), errors)
+        dashboard.add_widgets(*_execution_widgets(sm, "Executions"), errors)
     else:  # a platform with teams: each team's executions on a row of its own
         for team, sm in state_machines.items():
-            dashboard.add_widgets(*executions(sm, f"Executions: team {team}"))
+            dashboard.add_widgets(*_execution_widgets(sm, f"Executions: team {team}"))
         dashboard.add_widgets(errors)
     dashboard.add_widgets(
         cw.GraphWidget(
