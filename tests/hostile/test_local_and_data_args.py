@@ -142,10 +142,18 @@ def test_render_accepts_a_real_region(cli: Callable[..., Outcome], tmp_path: Pat
 
 
 def test_job_stopped_at_max_run_says_why(cli: Callable[..., Outcome], tmp_path: Path) -> None:
+    """The script ignores SIGTERM (it is its host's PID 1 with no handler, so the kernel drops the
+    signal), so the stop waits out the grace period before its SIGKILL. The grace is 2 s here,
+    not SageMaker's 120 s: left at 120 the test waited for the script's own 60 s sleep to end
+    (64 s per run); the kill after the grace is what ends the job now, in a few seconds."""
     spec = _spec(tmp_path, max_run=1)
     (tmp_path / "src" / "train.py").write_text("import time\nprint('long', flush=True)\ntime.sleep(60)\n")
-    outcome = cli("local", str(spec), "--no-live", "--workdir", str(tmp_path / "w"))
+    config = tmp_path / "local.json"
+    config.write_text(json.dumps({"stop_grace_seconds": 2}))
+    args = ("local", str(spec), "--no-live", "--workdir", str(tmp_path / "w"), "--config", str(config))
+    outcome = cli(*args)
     assert outcome.code == 1
+    assert outcome.seconds < 40, f"the stop waited for the script's sleep: {outcome.seconds:.1f} s"
     last = outcome.stderr.strip().splitlines()[-1]
     assert last.startswith(
         "dtrain local: Stopped: the job ran past estimator.max_run (1 s, MaxRuntimeInSeconds)"
