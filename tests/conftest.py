@@ -20,6 +20,8 @@ snapshot and scanner reuses the same synthesis through these fixtures:
                      `dtrain emulate up` do (dtrain.emulator.platform_app.synth_for_emulator),
                      once per session
 - `synth_cache_dir`  Path: the synth cache this session uses (below)
+- `example_runs`     tests.example_runs.ExampleRuns: each example's tiny `dtrain local` run, made
+                     once per session and shared by the files that need it (across xdist workers)
 
 The emulator's apps (the stand-in and the platform for the emulator) come from the synth cache
 (dtrain.emulator.synth_cache), keyed by a hash of everything their synth reads: the checkout's
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
 
     from dtrain.constructs.platform import DtrainPlatform
     from dtrain.constructs.synthesis import SynthesizedApp
+    from tests.example_runs import ExampleRuns
 
 # The CDK (and its Node.js runtime) is imported inside the fixtures, not here: this conftest is
 # loaded for every test folder, and most of them never synthesize anything.
@@ -145,6 +148,15 @@ def emulator_app_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dtrain.emulator.platform_app import synth_for_emulator
 
     return synthesized_once(_shared_dir(tmp_path_factory, "emulator-app"), synth_for_emulator)
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory: pytest.TempPathFactory) -> ExampleRuns:
+    """Each example's tiny `dtrain local` run, made once per session (tests/example_runs.py):
+    the examples' own tests and the serving tests share it, across xdist workers."""
+    from tests.example_runs import ExampleRuns
+
+    return ExampleRuns(_shared_dir(tmp_path_factory, "example-runs"))
 
 
 # -- pytest-xdist grouping -----------------------------------------------------------------------

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from dtrain.cli import main
 from dtrain.jobspec.spec import load_spec
 from dtrain.local import LocalTrainingJob
 from dtrain.local.config import repo_root
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
+from tests.example_runs import ExampleRuns
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
-# Small enough for seconds per run on 2 cores, big enough for a few steps on 2 hosts.
-TINY_HPS = ["epochs=1", "batch_size=16", "width=4", "max_steps=3"]
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.json"))
 # The torchrun example is exercised through the Python API below (what the emulator uses).
 CLI_EXAMPLES = [p for p in EXAMPLES if p.name != "ddp_torchrun.json"]
@@ -95,32 +93,18 @@ def test_ddp_torchrun_example_through_the_api_emulator_style(cifar_dir: Path, tm
 
 @pytest.mark.slow
 @pytest.mark.parametrize("example", CLI_EXAMPLES, ids=[p.stem for p in CLI_EXAMPLES])
-def test_example_runs_through_dtrain_local(
-    example: Path,
-    cifar_dir: Path,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    spec = json.loads(example.read_text())
-    data = cifar_dir
+def test_example_runs_through_dtrain_local(example: Path, example_runs: ExampleRuns) -> None:
+    """A real `dtrain local` run per example (20-65 s each on 2 cores for the Horovod and
+    TensorFlow ones). The run is the session's (tests/example_runs.py): the first test that
+    needs it makes it, so tests/serving/test_every_trainer_served.py serves this same run's
+    archive instead of training the trainer again."""
     if _uses_horovod_image(example):
         assert HVD_PYTHON.exists(), "the Horovod virtualenv is part of make setup"
-        if spec["framework"] == "tensorflow":  # the Keras trainers read TFRecords
-            data = request.getfixturevalue("tfrecord_dir")
-    args = ["local", str(example), "--workdir", str(tmp_path), "--no-live"]
-    for channel in spec["inputs"]:
-        args += ["--data", f"{channel}={data}"]
-    for hp in TINY_HPS:
-        args += ["--set", hp]
-    if example.name in ONE_HOST:
-        args += ["--hosts", "1"]
 
-    code = main(args)
+    run = example_runs.run(example, hosts=1 if example.name in ONE_HOST else None)
 
-    out = capsys.readouterr()
-    assert code == 0, out.err[-3000:]
-    job_dir = next((tmp_path / "jobs").iterdir())
+    assert run.code == 0, run.stderr[-3000:]
+    job_dir = next((run.workdir / "jobs").iterdir())
     model = job_dir / "output" / "model.tar.gz"
     assert model.is_file() and _model_members(model)
-    assert "train:loss" in out.out
+    assert "train:loss" in run.stdout

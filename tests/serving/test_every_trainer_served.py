@@ -1,62 +1,38 @@
 """The model archive of every bundled trainer, served as its SageMaker image serves it and asked to predict.
 
 DDP's archive is the session's (conftest.trained_archive); Horovod-PyTorch, Horovod-Keras,
-MultiWorkerMirrored and ParameterServer are trained here through `dtrain local` on the tiny
-CIFAR-10 sample (one host, three steps), as tests/local/test_examples_local.py runs them. Each
+MultiWorkerMirrored and ParameterServer come from the session's one `dtrain local` run of each
+example on the tiny CIFAR-10 sample (one host, three steps; tests/example_runs.py), the run
+tests/local/test_examples_local.py asserts on: whichever test asks first trains it. Each
 archive goes through `dtrain serve`'s path (unpack_model, start_server): the PyTorch ones under
 TorchServe with SageMaker's PyTorch toolkit, the Keras ones under the TF Serving image's Python
 service in front of TF Serving's REST API. Both kinds take the same uint8 images and answer
-probabilities. Slow (a training run and a server start per trainer, 20-60 s each on 2 cores):
-the only test that serves what each trainer writes.
+probabilities. Slow (a server start per trainer, and the training run when this file asks for it
+first, 20-60 s each on 2 cores): the only test that serves what each trainer writes.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dtrain.cli import main
-from dtrain.local.config import repo_root, training_code_dir
+from dtrain.local.config import repo_root
 from dtrain.serving import start_server
 from dtrain.serving.archive import unpack_model
+from tests.example_runs import ExampleRuns
 
 pytestmark = [pytest.mark.slow, pytest.mark.horovod]
 REPO = repo_root()
-HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
-TINY_HPS = ["epochs=1", "batch_size=16", "width=4", "max_steps=3"]
 TRAINERS = {
     "horovod_torch": "pytorch",
     "horovod_keras": "tensorflow",
     "tf_multi_worker_mirrored": "tensorflow",
     "tf_parameter_server": "tensorflow",
 }
-
-
-@pytest.fixture(scope="module")
-def tfrecords(cifar_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Keras trainers read TFRecords, written by the data script under TensorFlow."""
-    directory = tmp_path_factory.mktemp("cifar10-tfrecords")
-    script = training_code_dir() / "data" / "prepare_cifar10.py"
-    subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(cifar_sample), str(directory)], check=True)
-    return directory
-
-
-def _train(example: str, data: Path, workdir: Path) -> Path:
-    spec = json.loads((REPO / "examples" / f"{example}.json").read_text())
-    args = ["local", str(REPO / "examples" / f"{example}.json"), "--workdir", str(workdir), "--no-live"]
-    args += ["--hosts", "1"]
-    for channel in spec["inputs"]:
-        args += ["--data", f"{channel}={data}"]
-    for hp in TINY_HPS:
-        args += ["--set", hp]
-    assert main(args) == 0
-    (archive,) = (workdir / "jobs").glob("*/output/model.tar.gz")
-    return archive
 
 
 def _predict_probabilities(archive: Path, scratch: Path, framework: str) -> np.ndarray:
@@ -88,10 +64,10 @@ def test_the_ddp_archive_is_served_and_answers(trained_archive: Path, tmp_path: 
 
 @pytest.mark.parametrize("example", sorted(TRAINERS))
 def test_each_trainers_archive_is_served_and_answers(
-    example: str, cifar_sample: Path, request: pytest.FixtureRequest, tmp_path: Path
+    example: str, example_runs: ExampleRuns, tmp_path: Path
 ) -> None:
     framework = TRAINERS[example]
-    data = request.getfixturevalue("tfrecords") if framework == "tensorflow" else cifar_sample
-    archive = _train(example, data, tmp_path / "work")
+    run = example_runs.run(REPO / "examples" / f"{example}.json", hosts=1)
+    assert run.code == 0, run.stderr[-3000:]
     (tmp_path / "served").mkdir()
-    _assert_probabilities(_predict_probabilities(archive, tmp_path / "served", framework))
+    _assert_probabilities(_predict_probabilities(run.archive, tmp_path / "served", framework))
