@@ -22,7 +22,8 @@ EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.json"))
 CLI_EXAMPLES = [p for p in EXAMPLES if p.name != "ddp_torchrun.json"]
 # Runs that are not about several hosts use one, to keep the suite short on 2 cores: every
 # distributed example runs on two hosts in tests/emulator/test_distributed_examples_on_platform.py
-# (horovod_keras's estimator through its processing example there; a two-host MPI job costs the toolkit's own 30 s wait after mpirun, sagemaker_training/mpi.py).
+# (horovod_keras's estimator through its processing example there; a two-host MPI job costs
+# the toolkit's own 30 s wait after mpirun, sagemaker_training/mpi.py).
 ONE_HOST = {
     "spot_checkpoints.json",
     "fsx_efs_s3_channels.json",
