@@ -10,7 +10,8 @@ for Amazon SageMaker AI" (https://docs.aws.amazon.com/service-authorization/late
 list_amazonsagemaker.html): CreateTrainingJob supports sagemaker:InstanceTypes (ArrayOfString, "the
 list of all instance types associated with the resource in the request"),
 sagemaker:MaxRuntimeInSeconds (Numeric) and sagemaker:KeepAlivePeriod (Numeric);
-CreateProcessingJob the first two. There is no key for an instance count or for managed spot
+CreateProcessingJob the first two; CreateTransformJob (and CreateEndpointConfig, not held here)
+sagemaker:InstanceTypes. There is no key for an instance count or for managed spot
 training: `max_instance_count`, `spot_required` and `quota_instances` are held by our checks and
 the team's quota wait only (docs/platform-team.md says so).
 
@@ -38,8 +39,13 @@ from dtrain.config import TeamConfig
 
 CREATE_TRAINING = "sagemaker:CreateTrainingJob"
 CREATE_PROCESSING = "sagemaker:CreateProcessingJob"
+CREATE_TRANSFORM = "sagemaker:CreateTransformJob"
 # The job ARNs each create is authorized against (the reference's resource type per action).
-_RESOURCE_TYPES = {CREATE_TRAINING: "training-job", CREATE_PROCESSING: "processing-job"}
+_RESOURCE_TYPES = {
+    CREATE_TRAINING: "training-job",
+    CREATE_PROCESSING: "processing-job",
+    CREATE_TRANSFORM: "transform-job",
+}
 
 
 def _sid(team: TeamConfig, what: str) -> str:
@@ -67,12 +73,16 @@ def guardrail_statements(
     both = [CREATE_TRAINING, CREATE_PROCESSING]
     out: list[dict[str, Any]] = []
     if team.instance_types:
+        # Transform jobs too: batch compute the team runs, and CreateTransformJob carries
+        # sagemaker:InstanceTypes (TransformResources.InstanceType). Endpoint configs are left
+        # out on purpose: hosting instances are not the team's training capacity, and the
+        # training allow-list would refuse the usual inference types (docs/platform-team.md).
         # ForAnyValue: denied when any type of the request (every instance group's) is not one of
         # the team's. A request always carries at least one type, so the key is never absent.
         condition: dict[str, Any] = {
             "ForAnyValue:StringNotEquals": {"sagemaker:InstanceTypes": list(team.instance_types)}
         }
-        out.append(deny("InstanceTypes", both, condition))
+        out.append(deny("InstanceTypes", [*both, CREATE_TRANSFORM], condition))
     if team.max_run_seconds is not None:
         # StoppingCondition is required by both creates, so the key is always present.
         condition = {"NumericGreaterThan": {"sagemaker:MaxRuntimeInSeconds": str(team.max_run_seconds)}}

@@ -205,6 +205,16 @@ def _check_guardrails(
     if has_processing(base):
         request = build_processing_request(base, platform, validation_job_name(base, platform))
         jobs = [(CREATE_PROCESSING, CREATE_PROCESSING, request), *jobs]
+    if base.get("transform") is not None and jobs:
+        # The transform job is created after training, by the `transform` phase: held to the
+        # team's instance types too (its Deny covers CreateTransformJob).
+        from dtrain.jobspec.spec import parse_spec
+        from dtrain.requests.inference_request import build_transform_job_request
+        from dtrain.requests.team_guardrails import TRANSFORM as CREATE_TRANSFORM
+
+        training_job = str(jobs[-1][2].get("TrainingJobName", ""))
+        transform = build_transform_job_request(parse_spec(base), platform, training_job_name=training_job)
+        jobs = [*jobs, (CREATE_TRANSFORM, CREATE_TRANSFORM, transform)]
     problems = guardrail_problems(jobs, platform)
     if len(problems) == 1:
         raise problems[0]

@@ -1,10 +1,11 @@
 """A team's guardrails checked on the requests an execution makes, before anything is sent.
 
 `dtrain validate --platform`, `dtrain submit` and the Submit Lambda's Prepare refuse a training or
-processing request past the team's limits (dtrain.jobspec.team_limits) with one line naming the
-spec's field, its value and the rule (`estimator.instance_count: 64: team vision's jobs may use at
-most 8 instances (teams.vision.max_instance_count)`). The check reads the built request, as IAM
-reads it (the team's Deny statements on sagemaker:InstanceTypes, sagemaker:MaxRuntimeInSeconds and
+processing request past the team's limits (dtrain.jobspec.team_limits), and a transform job past
+its instance types, with one line naming the spec's field, its value and the rule
+(`estimator.instance_count: 64: team vision's jobs may use at most 8 instances
+(teams.vision.max_instance_count)`). The check reads the built request, as IAM reads it (the
+team's Deny statements on sagemaker:InstanceTypes, sagemaker:MaxRuntimeInSeconds and
 sagemaker:KeepAlivePeriod: dtrain.constructs.team_guardrails): what a sweep item's overrides or the
 SDK's defaults (max_run: one day) made of the spec is what is judged. Instance counts and spot have
 no SageMaker condition key, so this check (and the team's quota wait) is all that holds them.
@@ -21,6 +22,7 @@ from dtrain.jobspec.team_limits import TeamLimits
 
 TRAINING = "CreateTrainingJob"
 PROCESSING = "CreateProcessingJob"
+TRANSFORM = "CreateTransformJob"
 
 
 def _training_fields(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,6 +58,14 @@ def _processing_fields(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _transform_fields(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A transform job is held to the team's instance types only: IAM can hold that
+    (sagemaker:InstanceTypes on CreateTransformJob); its instances are not counted in the team's
+    quota and it has no run-time key."""
+    resources = request.get("TransformResources") or {}
+    return {"types": [("transform.instance_type", resources.get("InstanceType"))]}
+
+
 def request_guardrail_problems(
     operation: str, request: Mapping[str, Any], *, team: str, limits: TeamLimits
 ) -> list[SpecError]:
@@ -64,8 +74,12 @@ def request_guardrail_problems(
         found = _training_fields(request)
     elif operation == PROCESSING:
         found = _processing_fields(request)
+    elif operation == TRANSFORM:
+        found = _transform_fields(request)
     else:
-        return []  # hosting's instances are not the team's training capacity
+        # Endpoints: their instances serve, they are not the team's training capacity, and a
+        # team's training allow-list would refuse the usual inference types (docs/platform-team.md).
+        return []
     key = f"teams.{team}"
     problems: list[SpecError] = []
     if limits.instance_types:
@@ -74,6 +88,8 @@ def request_guardrail_problems(
             if instance_type not in limits.instance_types:
                 rule = f"team {team} may use only {allowed} ({key}.instance_types)"
                 problems.append(SpecError(field, instance_type, rule))
+    if "count" not in found:  # a transform job: instance types only
+        return problems
     field, count = found["count"]
     if limits.max_instance_count is not None and count > limits.max_instance_count:
         most = limits.max_instance_count

@@ -152,6 +152,25 @@ def test_a_processing_job_is_held_to_the_instance_types_and_max_run() -> None:
     }
 
 
+def test_a_transform_job_is_held_to_the_instance_types_only() -> None:
+    """A transform block's instance type outside the team's list is refused (its Deny covers
+    CreateTransformJob); its instance count is not held (no quota or count rule for transform),
+    and an endpoint's instances are not held at all (hosting, docs/platform-team.md)."""
+    raw = json.loads((REPO / "examples/deploy/ddp_torchrun_transform.json").read_text())
+    raw["transform"]["instance_count"] = 20  # past max_instance_count: not a transform rule
+    settings = PlatformSettings.from_dict(
+        _settings({"instance_types": ["ml.g5.xlarge"], "max_instance_count": 8})
+    )
+    requests = execution_requests(parse_spec(raw), settings)
+    (problem,) = guardrail_problems([(r.operation, r.label, r.request) for r in requests], settings)
+    assert (problem.field, problem.value) == ("transform.instance_type", "ml.m5.xlarge")
+    assert "teams.vision.instance_types" in str(problem)
+    with pytest.raises(SpecError, match=r"transform\.instance_type: 'ml\.m5\.xlarge'"):
+        prepare(raw, settings, region="eu-west-1")
+    raw["transform"]["instance_type"] = "ml.g5.xlarge"
+    assert prepare(raw, settings, region="eu-west-1")["is_sweep"] is False
+
+
 def test_instance_groups_count_together_toward_the_instance_limit() -> None:
     settings = PlatformSettings.from_dict(_settings({"max_instance_count": 4}))
     raw = copy.deepcopy(WITHIN)

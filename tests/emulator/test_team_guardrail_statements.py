@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from dtrain.config import TeamConfig
-from dtrain.constructs.team_guardrails import CREATE_PROCESSING, CREATE_TRAINING, guardrail_statements
+from dtrain.constructs.team_guardrails import (
+    CREATE_PROCESSING,
+    CREATE_TRAINING,
+    CREATE_TRANSFORM,
+    guardrail_statements,
+)
 from dtrain.emulator.authz.calls import Call, checks_for
 from dtrain.emulator.authz.engine import PolicyEngine, Request
 
@@ -36,10 +41,11 @@ NLP = TeamConfig("nlp")
 # platform's prefix).
 SUBMIT_ALLOW = {
     "Effect": "Allow",
-    "Action": [CREATE_TRAINING, CREATE_PROCESSING, "sagemaker:AddTags"],
+    "Action": [CREATE_TRAINING, CREATE_PROCESSING, CREATE_TRANSFORM, "sagemaker:AddTags"],
     "Resource": [
         f"arn:aws:sagemaker:{REGION}:{ACCT}:training-job/dtrain-*",
         f"arn:aws:sagemaker:{REGION}:{ACCT}:processing-job/dtrain-*",
+        f"arn:aws:sagemaker:{REGION}:{ACCT}:transform-job/dtrain-*",
     ],
 }
 
@@ -48,6 +54,7 @@ def _arns(team: str) -> dict[str, list[str]]:
     return {
         CREATE_TRAINING: [f"arn:aws:sagemaker:{REGION}:{ACCT}:training-job/dtrain-{team}-*"],
         CREATE_PROCESSING: [f"arn:aws:sagemaker:{REGION}:{ACCT}:processing-job/dtrain-{team}-*"],
+        CREATE_TRANSFORM: [f"arn:aws:sagemaker:{REGION}:{ACCT}:transform-job/dtrain-{team}-*"],
     }
 
 
@@ -137,6 +144,26 @@ def test_a_processing_job_is_held_to_the_instance_types(engine: PolicyEngine) ->
         "ExplicitlyDenied",
         "TeamVisionInstanceTypes",
     )
+
+
+def test_a_transform_job_is_held_to_the_instance_types(engine: PolicyEngine) -> None:
+    """CreateTransformJob carries sagemaker:InstanceTypes (TransformResources.InstanceType): the
+    team's list holds it; within the list, or without the statements, it is allowed."""
+
+    def transform(instance_type: str) -> dict[str, Any]:
+        return {
+            "TransformJobName": "dtrain-vision-transform-1",
+            "ModelName": "dtrain-vision-model-1",
+            "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1},
+        }
+
+    p5 = transform("ml.p5.48xlarge")
+    assert _decide(engine, _policy(VISION), "CreateTransformJob", p5) == (
+        "ExplicitlyDenied",
+        "TeamVisionInstanceTypes",
+    )
+    assert _decide(engine, WITHOUT, "CreateTransformJob", p5)[0] == "Allowed"
+    assert _decide(engine, _policy(VISION), "CreateTransformJob", transform("ml.g5.xlarge"))[0] == "Allowed"
 
 
 def test_a_team_without_limits_adds_no_statement() -> None:
