@@ -54,7 +54,9 @@ def one_run(
                "--data", f"train={data}", "--data", f"test={data}"]  # fmt: skip
     for value in HPS:
         command += ["--set", value]
-    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "200"}
+    # An unpacked older commit has no image virtualenvs of its own: this checkout's (make setup).
+    venvs = os.environ.get("DTRAIN_IMAGE_VENVS") or str((REPO / ".venv").resolve().parent)
+    env = {**os.environ, "PYTHONPATH": str(checkout), "COLUMNS": "200", "DTRAIN_IMAGE_VENVS": venvs}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     process = subprocess.Popen(
