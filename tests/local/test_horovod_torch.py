@@ -68,9 +68,8 @@ def _spec(directory: Path) -> Path:
 
 
 def _grace(directory: Path, seconds: int) -> list[str]:
-    """--config with a stop grace of `seconds` (SageMaker's 120 s by default). A stopped two-host
-    MPI job takes all of it: algo-2's toolkit ignores SIGTERM (the entry script's trap) and waits
-    for the master's "mpirun finished" file, which a stopped mpirun never sends."""
+    """--config with a stop grace of `seconds` (SageMaker's 120 s by default): the most a stop may
+    take before every process left is killed."""
     path = directory / "local.json"
     path.write_text(json.dumps({"stop_grace_seconds": seconds}))
     return ["--config", str(path)]
@@ -197,10 +196,13 @@ while True:
 
 @pytest.mark.timeout(300)
 def test_stopped_mpirun_gives_every_rank_time_to_checkpoint(tmp_path: Path) -> None:
-    """The Horovod image's mpirun SIGKILLs the ranks as late as its odls_base_sigkill_timeout says,
-    not after Open MPI's default 1 s: rank 0's 3-second save completes. Slow (~50 s): mpirun
-    forwards the SIGTERM only after that timeout (30 s), within SageMaker's 120 s grace, and the
-    stop takes the whole grace given (`_grace`)."""
+    """A stopped two-host mpi job: every rank, on both hosts, gets SIGTERM at once from its host's
+    entry script (never through mpirun, which would signal them only after its
+    odls_base_sigkill_timeout) and completes a 3-second save; then each host ends by itself,
+    without waiting out the toolkit's post-MPI waits or the grace. Before, rank 1 (on algo-2,
+    under sshd and orted, outside the process group algo-2's tini signals) never saved and both
+    hosts took the whole grace (algo-2's toolkit waits for the master's "mpirun finished" file,
+    which a stopped mpirun never sent)."""
     source, out = tmp_path / "src", tmp_path / "work" / "jobs" / "dtrain-slow-save" / "checkpoints"
     source.mkdir()
     (source / "rank.py").write_text(SLOW_SAVE)
@@ -214,9 +216,11 @@ def test_stopped_mpirun_gives_every_rank_time_to_checkpoint(tmp_path: Path) -> N
     assert not env_timeout, f"the test needs Open MPI's default; unset {env_timeout}"
 
     args = ["local", str(spec_file), "--workdir", str(tmp_path / "work"), "--no-live", "--hosts", "2"]
-    args += _grace(tmp_path, 45)  # mpirun's 30 s before it signals rank 0, then the 3 s save
+    args += _grace(tmp_path, 60)
     _stop_with_sigterm(args, out / "ready-0", out / "ready-1")
-    # Rank 0 (on algo-1, the rank that writes our trainers' checkpoints) completes its save. Rank 1
-    # runs on algo-2 under sshd and orted, outside the process group algo-2's tini signals: only
-    # mpirun's abort reaches it, and in these runs it did not save before mpirun ended.
-    assert "saved-0" in [p.name for p in out.glob("saved-*")]
+    assert sorted(p.name for p in out.glob("saved-*")) == ["saved-0", "saved-1"]
+    logs = _logs(tmp_path / "work" / "jobs" / "dtrain-slow-save")
+    for host in ("algo-1", "algo-2"):  # each host's entry script ended it, not the grace's SIGKILL
+        assert "entrypoint.sh: stopped; this host's MPI processes have exited" in logs[host], logs[host][
+            -3000:
+        ]

@@ -36,7 +36,9 @@ cd /
 
 # Open MPI's launcher and its transport: never sent the stop (see above).
 readonly MPI_CARRIERS=" mpirun orterun orted ssh sshd "
+readonly STOP_SETTLE_S=3
 toolkit=""
+mpi_host=""
 
 is_mpi_rank() {
   local variable
@@ -46,18 +48,77 @@ is_mpi_rank() {
   return 1
 }
 
-forward_stop() {
-  local dir pid comm stat fields
+# The processes under PID 1's tini (this script's parent) but this script, as "pid pgrp comm"
+# lines: in a container every process of the job, orted included (it detaches from the sshd
+# session that started it, and tini adopts it); in local mode's plain process tree (no PID
+# namespace, so /proc shows the whole machine) the job's processes only.
+job_processes() {
+  local dir pid line comm fields queue
+  local -A children=() pgrps=() comms=()
   for dir in /proc/[0-9]*; do
     pid=${dir#/proc/}
-    [[ $pid == 1 || $pid == "$$" || $pid == "$toolkit" ]] && continue
-    { comm=$(<"$dir/comm") && stat=$(<"$dir/stat"); } 2>/dev/null || continue
-    [[ $MPI_CARRIERS == *" $comm "* ]] && continue
-    # /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after it.
-    read -r -a fields <<<"${stat##*) }"
-    if [[ ${fields[2]} == "$toolkit" ]] || is_mpi_rank "$pid" 2>/dev/null; then
+    read -r line 2>/dev/null <"$dir/stat" || continue
+    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+    comm=${line#*(}
+    comm=${comm%)*}
+    read -r -a fields <<<"${line##*) }"
+    children[${fields[1]}]+=" $pid"
+    pgrps[$pid]=${fields[2]}
+    comms[$pid]=$comm
+  done
+  queue=${children[$PPID]:-}
+  while [[ -n ${queue// /} ]]; do
+    read -r pid queue <<<"$queue"
+    [[ $pid == "$$" ]] || echo "$pid ${pgrps[$pid]} ${comms[$pid]}"
+    queue+=" ${children[$pid]:-}"
+  done
+}
+
+forward_stop() {
+  local pid pgrp comm
+  while read -r pid pgrp comm; do
+    [[ $pid == "$toolkit" ]] && continue
+    if [[ $MPI_CARRIERS == *" $comm "* ]]; then
+      [[ $comm == sshd ]] || mpi_host=1
+    elif is_mpi_rank "$pid" 2>/dev/null; then
+      mpi_host=1
+      kill -TERM "$pid" 2>/dev/null || true
+    elif [[ $pgrp == "$toolkit" ]]; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
+  done < <(job_processes)
+}
+
+mpi_running() {
+  local pid pgrp comm
+  while read -r pid pgrp comm; do
+    if [[ $comm != sshd && $MPI_CARRIERS == *" $comm "* ]] || is_mpi_rank "$pid" 2>/dev/null; then
+      return 0
+    fi
+  done < <(job_processes)
+  return 1
+}
+
+# After the stop, on a host that was running MPI: once its ranks, mpirun or orted, and the ssh
+# links are gone (for STOP_SETTLE_S seconds), the toolkit only waits: the worker 30 s after orted
+# and then for the master's "mpirun finished" file, which a failed or killed mpirun never sends;
+# the master 30 s after writing that file (sagemaker_training/mpi.py WorkerRunner.run,
+# MasterRunner.run; smdataparallel.py SMDataParallelRunner.run). The job is stopping and every host
+# got the SIGTERM, so this host's part is over: end the toolkit instead of waiting out the grace.
+# Exit 0, what the toolkit reports after those waits once mpirun succeeded (a failed mpirun makes
+# the master's toolkit exit 1 at once, before the settle time).
+after_stop() {
+  local settled=0
+  [[ -n $mpi_host ]] || return 0
+  while kill -0 "$toolkit" 2>/dev/null; do
+    if mpi_running; then settled=0; else settled=$((settled + 1)); fi
+    if ((settled > STOP_SETTLE_S)); then
+      echo "entrypoint.sh: stopped; this host's MPI processes have exited, ending the toolkit's wait"
+      kill -KILL -- "-$toolkit" 2>/dev/null || true
+      wait "$toolkit" 2>/dev/null || true
+      exit 0
+    fi
+    sleep 1
   done
 }
 
@@ -72,9 +133,14 @@ trap '' TERM
 setsid "$@" &
 toolkit=$!
 trap forward_stop TERM
+stopping=""
 while :; do
   status=0
   wait "$toolkit" || status=$?
-  # A trapped signal ends `wait` early (status > 128) with the toolkit still running.
+  # A trapped signal ends `wait` early (status > 128) with the toolkit still running: the stop.
   kill -0 "$toolkit" 2>/dev/null || exit "$status"
+  if [[ -z $stopping ]]; then
+    stopping=1
+    after_stop
+  fi
 done
