@@ -164,8 +164,9 @@ def test_a_stopped_mpirun_job_checkpoints_at_the_stop_and_ends_within_the_grace(
 ) -> None:
     """StopTrainingJob on the ddp image's pytorchddp launch (the toolkit's mpirun, two ranks),
     through the image's entry chain: rank 0 checkpoints at the step it stops at, no step lost, and
-    the chain ends by itself within the grace. Slow (~45 s): after mpirun the toolkit's pytorchddp
-    runner sleeps 30 s (sagemaker_training/smdataparallel.py, run). When the entry script left the
+    the chain ends by itself within the grace (the entry script ends the toolkit's 30 s sleep after
+    mpirun, sagemaker_training/smdataparallel.py run, once the stop's ranks are gone). Slow (~30 s:
+    the toolkit and two ranks start, a few steps, the stop). When the entry script left the
     SIGTERM to mpirun (Open MPI 4.1 sends it on to the ranks only after odls_base_sigkill_timeout,
     30 s, forwarding no output meanwhile, and exits 1), the ranks blocked on their output and no
     checkpoint was written: the chain exited 1, 60 s after the stop."""

@@ -49,9 +49,9 @@ is_mpi_rank() {
 }
 
 # The processes under PID 1's tini (this script's parent) but this script, as "pid pgrp comm"
-# lines: in a container every process of the job, orted included (it detaches from the sshd
-# session that started it, and tini adopts it); in local mode's plain process tree (no PID
-# namespace, so /proc shows the whole machine) the job's processes only.
+# lines: in a container every process of the job, a worker host's orted and ranks included (they
+# do not descend from this script: a scan from here missed them); in local mode's plain process
+# tree (no PID namespace, so /proc shows the whole machine) the job's processes only.
 job_processes() {
   local dir pid line comm fields queue
   local -A children=() pgrps=() comms=()
