@@ -79,9 +79,11 @@ class ServedModel:
     handle: Any  # dtrain.serving.server.ServerHandle
     scratch: Path
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop the server (SIGTERM, `grace` seconds to finish its requests, then SIGKILL to its
+        process group) and remove its scratch."""
         with contextlib.suppress(Exception):
-            self.handle.stop()
+            self.handle.stop(grace)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -310,8 +312,14 @@ class HostingBackend:
             runs = list(self.transforms.values())
         for run in runs:
             run.stop.set()
-        for s in served:
-            s.stop()
+        # The emulator is going away: no request can reach these servers after it, so they get
+        # no time to drain (TorchServe's JVM takes ~3 s to exit on SIGTERM: most of make demo's
+        # tear-down after its Lambda code); several are stopped at once.
+        stopping = [threading.Thread(target=s.stop, args=(0.0,), name="model-server-stop") for s in served]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
 
     # -- transform jobs ------------------------------------------------------------------
     def _emit_transform(self, backend: Any, job: Any) -> None:
