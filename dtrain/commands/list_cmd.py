@@ -1,5 +1,6 @@
 """`dtrain list [--status S] [--since D] [--experiment NAME]`: recent jobs from the platform's job
-ledger; with --experiment, that experiment's runs with their hyperparameters and final metrics."""
+ledger (a team's executions on a platform with teams); with --experiment, that experiment's runs
+with their hyperparameters and final metrics (a team's: from its executions' histories)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         "--experiment",
         default=None,
         help="only the runs of this SageMaker experiment (ExperimentConfig), side by side: "
-        "hyperparameters and final metrics",
+        "hyperparameters and final metrics (with a team: among its last --limit executions)",
     )
     parser.set_defaults(func=handle)
 
@@ -55,7 +56,11 @@ def handle(args: argparse.Namespace) -> int:
     )
     if context.team is not None:
         if args.experiment:
-            raise UsageError("--experiment reads the job ledger, which a platform with teams keeps to itself")
+            # The team's jobs from its executions' histories: its scientists have no ledger read.
+            from dtrain.remote.team_executions import team_job_rows
+
+            rows = team_job_rows(context, since=since, limit=args.limit or None)
+            return _print_experiment(context, rows, args.experiment, as_json=args.json)
         return _print_team_executions(context, args, since)
     rows = context.ledger.list_recent(status=args.status, since=since, limit=args.limit or None)
     if args.experiment:
@@ -144,7 +149,8 @@ def _print_experiment(context: Any, rows: list[Any], experiment: str, *, as_json
         print_json(runs)
         return 0
     if not runs:
-        print(f"no runs of experiment {experiment} in the ledger")
+        where = f"team {context.team}'s executions" if context.team is not None else "the ledger"
+        print(f"no runs of experiment {experiment} in {where}")
         return 0
     from rich.console import Console
     from rich.table import Table

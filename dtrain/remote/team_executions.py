@@ -3,7 +3,8 @@
 A team's scientists may list, describe and read the history of their own state machine's
 executions (ListExecutions on `stateMachine:<prefix>-<team>`) and nothing of the job ledger (its
 rows hold task tokens), so the list is read from Step Functions: one row per execution, the
-team's only, newest first, as ListExecutions returns them.
+team's only, newest first, as ListExecutions returns them. `dtrain list --experiment` reads the
+jobs of those executions from their histories (dtrain.remote.history_jobs) instead of the ledger.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from dtrain.remote.aws import translate_aws_errors
 from dtrain.remote.context import RemoteContext
 from dtrain.remote.errors import UsageError
+from dtrain.remote.history_jobs import rows_from_history
+from dtrain.remote.ledger_view import LedgerRow
 
 # ListExecutions' statusFilter values (Step Functions API Reference, ListExecutions).
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
@@ -53,3 +56,19 @@ def team_executions(
                 break
             kwargs["nextToken"] = token
     return rows[:limit] if limit else rows
+
+
+def team_job_rows(context: RemoteContext, *, since: datetime | None, limit: int | None) -> list[LedgerRow]:
+    """The jobs of the team's executions (the newest `limit` executions, newest first), each
+    execution's read from its history: what `dtrain list --experiment` picks the experiment's
+    runs from on a platform with teams, with states:ListExecutions and GetExecutionHistory of
+    the team's state machine only (no ledger read). One history read per execution."""
+    machine = context.platform.state_machine_arn
+    # The team's state machine is named its job-name prefix (dtrain.team_names); an execution's
+    # ARN is the state machine's with `execution` and the execution's name (Step Functions ARNs).
+    prefix = machine.rsplit(":", 1)[1]
+    head = machine.replace(":stateMachine:", ":execution:", 1)
+    rows: list[LedgerRow] = []
+    for execution in team_executions(context, status=None, since=since, limit=limit):
+        rows += rows_from_history(context.stepfunctions, f"{head}:{execution['execution_name']}", prefix)
+    return rows

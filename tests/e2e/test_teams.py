@@ -179,9 +179,9 @@ def test_a_team_s_instance_type_allow_list_is_held_by_policy_for_its_jobs_only(
 def test_the_cli_runs_for_a_scientist_holding_only_the_team_s_policy(
     teams_platform: TeamPlatform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`dtrain submit | status | list | stop --team vision` as a vision scientist whose only policy
-    is vision's deployed one (no ledger access): nothing the CLI calls is refused, the source goes
-    under teams/vision/, and the list shows vision's executions only."""
+    """`dtrain submit | status | list [--experiment] | stop --team vision` as a vision scientist
+    whose only policy is vision's deployed one (no ledger access): nothing the CLI calls is
+    refused, the source goes under teams/vision/, and the list shows vision's executions only."""
     from dtrain.cli import main
     from dtrain.emulator.authz.hook import acting_as
 
@@ -207,6 +207,7 @@ def test_the_cli_runs_for_a_scientist_holding_only_the_team_s_policy(
             "max_run": 3600,
         },
         "inputs": {"train": f"s3://{p.data_bucket}/teams/vision/cifar10/train"},
+        "experiment_config": {"ExperimentName": "vision-exp", "RunName": "run-1"},
     }
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
@@ -224,6 +225,11 @@ def test_the_cli_runs_for_a_scientist_holding_only_the_team_s_policy(
         assert [j["name"] for j in status["jobs"]] == [job]
         listed = json.dumps(cli("list"))
         assert "cli-vision" in listed and "waiting-nlp" not in listed
+        # The experiment's runs from the team's executions' histories (it read the ledger, which
+        # the team's policy refuses: --experiment was refused on a platform with teams).
+        (run,) = cli("list", "--experiment", "vision-exp")
+        assert (run["job_name"], run["run_name"]) == (job, "run-1")
+        assert cli("list", "--experiment", "other-exp") == []
         cli("stop", "cli-vision")
     # What the scientist was refused: the ledger only (the CLI tries it, then reads the history).
     refused = {r.action for r in p.emu.authz.refusals if "vision-scientist" in r.principal}
