@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from dtrain.requests.experiment_calls import CREATE_EXPERIMENT, experiment_entity_calls
 
 
 @dataclass(frozen=True)
@@ -83,16 +86,11 @@ def _create_or_adopt(create: Callable[[], Any]) -> bool:
 
 def ensure_experiment_entities(sagemaker: Any, config: Mapping[str, str] | None) -> list[str]:
     """Create the experiment and the trial `config` (a request's ExperimentConfig) names, or
-    adopt them; the entities this call created, as "experiment NAME" / "trial NAME"."""
-    experiment = (config or {}).get(EXPERIMENT.name_key)
-    if not experiment:
-        return []  # nothing named, or a TrialName alone: an existing trial (module docstring)
+    adopt them; the entities this call created, as "experiment NAME" / "trial NAME". Which calls
+    a config asks for: dtrain.requests.experiment_calls (what `dtrain render` lists)."""
     created = []
-    if _create_or_adopt(lambda: getattr(sagemaker, EXPERIMENT.create)(ExperimentName=experiment)):
-        created.append(f"{EXPERIMENT.noun} {experiment}")
-    trial = (config or {}).get(TRIAL.name_key)
-    if trial and _create_or_adopt(
-        lambda: getattr(sagemaker, TRIAL.create)(TrialName=trial, ExperimentName=experiment)
-    ):
-        created.append(f"{TRIAL.noun} {trial}")
+    for operation, params in experiment_entity_calls(config):
+        entity = EXPERIMENT if operation == CREATE_EXPERIMENT else TRIAL
+        if _create_or_adopt(partial(getattr(sagemaker, entity.create), **params)):
+            created.append(f"{entity.noun} {params[entity.name_key]}")
     return created

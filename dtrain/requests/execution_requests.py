@@ -5,6 +5,9 @@
     CreateModel, CreateEndpointConfig, CreateEndpoint   (a `deploy` block)
     CreateModel, CreateTransformJob                      (a `transform` block)
 
+and before the first job whose ExperimentConfig names them, CreateExperiment and CreateTrial
+(once each: Submit creates what SageMaker does not, dtrain.requests.experiment_calls).
+
 `dtrain render` prints them, `dtrain validate` and `submit` build them and check the S3 reach
 of each against the execution role (dtrain.jobspec.s3_reach): every one of these jobs and models runs
 as that role. The names are the ones the builders derive without an execution (the state
@@ -23,6 +26,7 @@ from dtrain.jobspec.naming import job_name_for
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.jobspec.s3_reach import reach_problems
 from dtrain.jobspec.spec import JobSpec, sweep_entries
+from dtrain.requests.experiment_calls import experiment_entity_calls
 from dtrain.requests.inference_request import inference_requests
 from dtrain.requests.platform_grants import grant_problems
 from dtrain.requests.processing_request import build_processing_job_request
@@ -64,6 +68,21 @@ def execution_requests(
             out.append(PlannedRequest(TRAINING, f"{TRAINING} (sweep item {index})", request))
     first_training = next(r.request for r in out if r.operation == TRAINING)
     out.extend(_hosting_requests(spec, platform, first_training, is_sweep=spec.sweep is not None))
+    return _with_experiment_entities(out)
+
+
+def _with_experiment_entities(requests: list[PlannedRequest]) -> list[PlannedRequest]:
+    """The requests with each CreateExperiment / CreateTrial a job's ExperimentConfig asks for
+    placed before the first job naming it (a sweep's items share the experiment: one call)."""
+    out: list[PlannedRequest] = []
+    made: set[tuple[str, str]] = set()
+    for planned in requests:
+        for operation, params in experiment_entity_calls(planned.request.get("ExperimentConfig")):
+            name = params.get("TrialName") or params["ExperimentName"]
+            if (operation, name) not in made:
+                made.add((operation, name))
+                out.append(PlannedRequest(operation, f"{operation} ({name})", dict(params)))
+        out.append(planned)
     return out
 
 

@@ -90,7 +90,9 @@ def test_render_prints_the_processing_job_then_training(
     example = REPO / "examples" / "processing" / "ddp_with_preprocessing.json"
     assert main(["render", str(example), "--platform", str(settings)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert list(out) == ["CreateProcessingJob", "CreateTrainingJob"]
+    # The training job's ExperimentConfig names an experiment Submit creates first (issue 26).
+    assert list(out) == ["CreateProcessingJob", "CreateExperiment (cifar10-ddp)", "CreateTrainingJob"]
+    assert out["CreateExperiment (cifar10-ddp)"] == {"ExperimentName": "cifar10-ddp"}
     outputs = {
         o["OutputName"]: o["S3Output"]["S3Uri"]
         for o in out["CreateProcessingJob"]["ProcessingOutputConfig"]["Outputs"]
@@ -127,6 +129,24 @@ def test_render_prints_one_training_request_per_sweep_item_then_hosting(
     assert lrs == [0.1, 0.01]
 
 
+def test_render_lists_the_experiment_and_trial_submit_creates_before_the_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ExperimentConfig with a trial: CreateExperiment, then CreateTrial (which needs it), once
+    each, before the first job naming them, with the parameters Submit sends
+    (dtrain.orchestration.experiment_entities); a trial alone names an existing one: no call."""
+    spec = minimal_spec(metric_definitions=METRICS, framework_version="2.2.0", py_version="py310")
+    spec["experiment_config"] = {"ExperimentName": "exp-a", "TrialName": "trial-a"}
+    assert main(["render", str(_write(tmp_path, spec)), "--region", "us-east-1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out) == ["CreateExperiment (exp-a)", "CreateTrial (trial-a)", "CreateTrainingJob"]
+    assert out["CreateTrial (trial-a)"] == {"TrialName": "trial-a", "ExperimentName": "exp-a"}
+    assert out["CreateTrainingJob"]["ExperimentConfig"]["TrialName"] == "trial-a"
+    spec["experiment_config"] = {"TrialName": "trial-a"}
+    assert main(["render", str(_write(tmp_path, spec)), "--region", "us-east-1"]) == 0
+    assert "TrainingJobName" in json.loads(capsys.readouterr().out)  # the bare request
+
+
 def test_render_of_a_lone_training_job_stays_the_bare_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,7 +166,7 @@ def test_the_processing_examples_read_only_what_the_execution_role_may(
 ) -> None:
     spec = load_spec(example)
     requests = execution_requests(spec, platform)
-    assert [r.operation for r in requests] == ["CreateProcessingJob", "CreateTrainingJob"]
+    assert [r.operation for r in requests] == ["CreateProcessingJob", "CreateExperiment", "CreateTrainingJob"]
     check_against_platform(spec, requests, platform)
     raw = requests[0].request["ProcessingInputs"][0]["S3Input"]["S3Uri"]
     assert raw == "s3://dtrain-data-210987654321/cifar10/train"
