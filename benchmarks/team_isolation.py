@@ -46,24 +46,39 @@ def main() -> None:
         with Emulator(assembly, announce=False, enforce=True, orchestration_stack=ORCHESTRATION) as emu:
             platform = TeamPlatform.of(emu, assembly)
             print(f"synth + deploy + two waiting executions: {time.perf_counter() - started:.1f} s\n")
-            print("| action (vision principal) | as | own team: expected / got | other team | denied by |")
-            print("|---|---|---|---|---|")
+            table = mutation_table(platform)
+            # The statements that alone allow a row on the team's own resource (their removal
+            # denies it): on the other team's, nothing allows it, so these are what hold it.
+            only: dict[str, list[str]] = {}
+            for m in table:
+                for row_id in m.removed_caught_by:
+                    only.setdefault(row_id, []).append(f"{m.holder}: {m.sid}")
+            print(
+                "| action (vision principal) | as | own team: expected / got | other team | denied by "
+                "| own allowed only by (scoped to vision) |"
+            )
+            print("|---|---|---|---|---|---|")
             started = time.perf_counter()
             for row in matrix_rows():
                 own, cross = run_row(platform, row)
                 print(
                     f"| {row.action} | {row.actor} | {row.expected_own} / {own.got} | "
-                    f"{cross.got} ({cross.code}) | {_denied_by(cross.message)} |"
+                    f"{cross.got} ({cross.code}) | {_denied_by(cross.message)} "
+                    f"| {'; '.join(only.get(row.id, [])) or '-'} |"
                 )
             print(f"\n{len(matrix_rows())} rows x 2 decisions: {time.perf_counter() - started:.1f} s\n")
             print("| holds | statement | removed: caught by | widened to every team: caught by |")
             print("|---|---|---|---|")
-            for m in mutation_table(platform):
+            for m in table:
                 removed = ", ".join(m.removed_caught_by) or (
                     "guard (Deny): removing loosens" if m.guard else UNCAUGHT_REASONS.get(m.sid, "NOT CAUGHT")
                 )
                 widened = ", ".join(m.widened_caught_by) or (
-                    "n/a (not team-scoped)" if not m.team_scoped else "NOT CAUGHT"
+                    "n/a (not team-scoped)"
+                    if not m.team_scoped
+                    else "guard (Deny): widening tightens"
+                    if m.guard
+                    else "NOT CAUGHT"
                 )
                 print(f"| {m.holder} | {m.sid} | {removed} | {widened} |")
 

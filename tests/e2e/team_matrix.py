@@ -685,6 +685,13 @@ def mutation_table(p: TeamPlatform) -> list[Mutation]:
 
 
 def _summary(statement: dict[str, Any]) -> str:
+    """A statement without a Sid (CDK's grants), named by its first action and resource:
+    `Allow sagemaker:AddTags.. on training-job/dtrain-vision-*`."""
     actions = statement.get("Action")
-    first = actions if isinstance(actions, str) else (actions or ["?"])[0]
-    return f"{statement.get('Effect', '')} {first}"
+    listed = [actions] if isinstance(actions, str) else list(actions or ["?"])
+    resources = statement.get("Resource")
+    resource = str(resources if isinstance(resources, str) else (resources or ["*"])[0])
+    # The ARN's resource part (after the service's region:account), or the S3 key's tail.
+    tail = resource.split(":", 5)[-1] if resource.startswith("arn:") else resource
+    more = ".." if len(listed) > 1 else ""
+    return f"{statement.get('Effect', '')} {listed[0]}{more} on {tail}"
