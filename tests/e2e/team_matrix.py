@@ -21,6 +21,7 @@ ownership check.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -595,7 +596,7 @@ UNCAUGHT_REASONS = {
 
 @dataclass(frozen=True)
 class Mutation:
-    holder: str  # "scientists' policy", "execution role" or "Submit role"
+    holder: str  # "scientists' policy", "execution role", "Submit role" or "state machine role"
     sid: str
     removed_caught_by: tuple[str, ...]
     widened_caught_by: tuple[str, ...]
@@ -606,9 +607,13 @@ class Mutation:
     guard: bool = False
 
 
+# The team's own Submit function's ARN (`function:<stack>-Team<Team>SubmitJob<hash>-<id>`).
+_OWN_SUBMIT = re.compile(rf"(function:[A-Za-z0-9-]*){output_id(ACTOR, '')}SubmitJob[A-Za-z0-9-]*")
+
+
 def _widen(statement: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(statement).replace(f"teams/{ACTOR}/", "teams/*/").replace(f"dtrain-{ACTOR}", "dtrain-*")
-    return dict(json.loads(text))
+    return dict(json.loads(_OWN_SUBMIT.sub(r"\1Team*SubmitJob*", text)))
 
 
 def _user(p: TeamPlatform, documents: list[dict[str, Any]]) -> Principal:
@@ -645,13 +650,14 @@ def mutation_table(p: TeamPlatform) -> list[Mutation]:
         "scientists' policy": ([p.policy_document(ACTOR)], SCIENTIST),
         "execution role": (role_documents(p, ACTOR), EXECUTION_ROLE),
         "Submit role": (role_documents(p, ACTOR, p.submit_role(ACTOR).arn), SUBMIT_ROLE),
+        "state machine role": (role_documents(p, ACTOR, p.state_machine_role(ACTOR).arn), STATE_MACHINE_ROLE),
     }
     for holder, (documents, actor) in holders.items():
         own_allowed = [r for r in rows if r.actor == actor and r.expected_own == "allowed"]
         cross = [r for r in rows if r.actor == actor]
         for d, i, statement in _statements(documents):
             text = json.dumps(statement)
-            scoped = f"teams/{ACTOR}/" in text or f"dtrain-{ACTOR}" in text
+            scoped = f"teams/{ACTOR}/" in text or f"dtrain-{ACTOR}" in text or bool(_OWN_SUBMIT.search(text))
             if holder != "scientists' policy" and not scoped:
                 # A role's platform-wide statements (images, network, keys, the ledger, X-Ray,
                 # experiments) are not the team's.

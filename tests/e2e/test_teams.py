@@ -126,7 +126,12 @@ def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_
     and each team-scoped statement of its execution role, removed (an own-team row must turn
     AccessDenied) and widened to every team (a cross-team row must turn allowed)."""
     table = mutation_table(teams_platform)
-    assert {m.holder for m in table} == {"scientists' policy", "execution role", "Submit role"}
+    assert {m.holder for m in table} == {
+        "scientists' policy",
+        "execution role",
+        "Submit role",
+        "state machine role",
+    }
     missed = [
         (m.holder, m.sid, "removed" if not m.removed_caught_by else "widened")
         for m in table
@@ -138,6 +143,9 @@ def test_every_team_statement_s_removal_and_widening_is_caught_by_the_matrix_or_
     # The team's Submit role's statements are in the table, each caught (issue 29: no shared role).
     submit = [m for m in table if m.holder == "Submit role"]
     assert any("submit-UpdateEndpoint" in m.widened_caught_by for m in submit), submit
+    # The state machine's invoke of its own Submit, widened to every team's Submit: caught.
+    invoke = [m for m in table if m.holder == "state machine role"]
+    assert [m.widened_caught_by for m in invoke] == [("state-machine-invokes-submit",)], invoke
 
 
 def _create_training_job(team: str, instance_type: str, role_arn: str) -> dict[str, Any]:
