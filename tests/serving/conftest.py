@@ -1,7 +1,8 @@
 """Fixtures for the serving tests: a model.tar.gz from the real trainer, and small model folders.
 
 The trained model comes from `dtrain local` running the packaged DDP trainer (examples/
-ddp_torchrun.json, one host, a few steps on the tiny CIFAR-10 sample), so its archive is what a
+ddp_torchrun.json, one host, a few steps on the tiny CIFAR-10 sample; made once per session and
+shared with every worker, tests/example_runs.py), so its archive is what a
 SageMaker training job of the bundled trainer leaves: model.pt, model_config.json, code/.
 """
 
@@ -14,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dtrain.cli import main
-from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.serving import ServerHandle, start_server
+from tests.example_runs import ExampleRuns
 
 REPO = repo_root()
-TINY_HPS = ["epochs=1", "batch_size=16", "width=4", "max_steps=3"]
 
 # The trainer's model class, importable here to compute what the server should answer.
 if str(training_code_dir()) not in sys.path:
@@ -28,23 +27,13 @@ if str(training_code_dir()) not in sys.path:
 
 
 @pytest.fixture(scope="session")
-def cifar_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("cifar10-sample")
-    make_cifar10_sample(directory, train=64, test=32)
-    return directory
-
-
-@pytest.fixture(scope="session")
-def trained_archive(cifar_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """model.tar.gz of the packaged DDP trainer, trained through `dtrain local`."""
-    workdir = tmp_path_factory.mktemp("train")
-    args = ["local", str(REPO / "examples" / "ddp_torchrun.json"), "--workdir", str(workdir), "--no-live"]
-    args += ["--hosts", "1", "--data", f"train={cifar_sample}", "--data", f"test={cifar_sample}"]
-    for hp in TINY_HPS:
-        args += ["--set", hp]
-    assert main(args) == 0
-    (archive,) = (workdir / "jobs").glob("*/output/model.tar.gz")
-    return archive
+def trained_archive(example_runs: ExampleRuns) -> Path:
+    """model.tar.gz of the packaged DDP trainer, trained through `dtrain local`: the session's one
+    run (tests/example_runs.py), so the serving files on both xdist workers share it instead of
+    each worker training it again (35-45 s a run on 2 cores)."""
+    run = example_runs.run(REPO / "examples" / "ddp_torchrun.json", hosts=1)
+    assert run.code == 0, run.stderr[-3000:]
+    return run.archive
 
 
 @pytest.fixture(scope="session")
