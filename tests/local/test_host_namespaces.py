@@ -27,7 +27,7 @@ from dtrain.jobspec.spec import parse_spec
 from dtrain.local.entry_chain import chain_command, image_toolkit_bin, prepare_host_tree, small_job
 from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import NETNS_DIR
-from dtrain.local.isolation import detect_isolation
+from dtrain.local.isolation import OPT_ML, detect_isolation
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
@@ -178,6 +178,9 @@ def test_a_non_root_user_gets_one_host_in_user_namespaces_and_several_refused(
         isolation.refuse(2)
     assert isolation.notice("algo-1") is None
 
+    # The host's tree is mounted on /opt/ml, which a non-root user cannot make: made once, as the
+    # detection asks (on a fresh machine no root job may have made it yet).
+    OPT_ML.mkdir(parents=True, exist_ok=True)
     base = prepare_host_tree(nobody_dir / "job", small_job("ddp", None), ranks=1, data=tmp_path)
     net = 'while IFS=: read -r name counters; do [ -n "$counters" ] && echo net $name; done < /proc/net/dev'
     show = f"hostname; id -u; ls /opt/ml; ls /tmp; {net}; echo done"
