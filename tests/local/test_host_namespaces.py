@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from dtrain.jobspec.spec import parse_spec
+from dtrain.local.config import repo_root
 from dtrain.local.entry_chain import chain_command, image_toolkit_bin, prepare_host_tree, small_job
 from dtrain.local.errors import LocalModeError
 from dtrain.local.host_network import NETNS_DIR
@@ -156,10 +157,19 @@ def test_without_any_namespace_one_host_runs_the_real_chain_on_this_machine(
 
 @pytest.fixture
 def nobody_dir() -> Iterator[Path]:
-    """A folder uid 65534 may use (pytest's own tmp_path is root's alone)."""
+    """A folder uid 65534 may use (pytest's own tmp_path is root's alone). The checkout and its
+    virtualenvs, which every host keeps visible, must be reachable for that user too, as a user's
+    own checkout is: a clone made by `mktemp -d` (CI's) sits in a folder only root may enter, so
+    its folders get others' search permission (x) for the test and their modes back after it."""
     folder = Path(tempfile.mkdtemp(prefix="dtrain-nobody-"))
     folder.chmod(0o755)
+    kept = {repo_root().resolve(), image_toolkit_bin("ddp").resolve()}
+    modes = {d: d.stat().st_mode for path in kept for d in path.parents if not d.stat().st_mode & 0o001}
+    for directory, mode in modes.items():
+        directory.chmod(mode | 0o001)
     yield folder
+    for directory, mode in modes.items():
+        directory.chmod(mode)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -183,7 +193,7 @@ def test_a_non_root_user_gets_one_host_in_user_namespaces_and_several_refused(
     OPT_ML.mkdir(parents=True, exist_ok=True)
     base = prepare_host_tree(nobody_dir / "job", small_job("ddp", None), ranks=1, data=tmp_path)
     net = 'while IFS=: read -r name counters; do [ -n "$counters" ] && echo net $name; done < /proc/net/dev'
-    show = f"hostname; id -u; ls /opt/ml; ls /tmp; {net}; echo done"
+    show = f"hostname; id -u; ls /opt/ml; for f in /tmp/*; do echo tmp ${{f#/tmp/}}; done; {net}; echo done"
     argv, env = chain_command(
         "ddp",
         base,
@@ -198,8 +208,10 @@ def test_a_non_root_user_gets_one_host_in_user_namespaces_and_several_refused(
     lines = done.stdout.split("\n")
     assert lines[:2] == ["algo-1", "0"], done.stdout
     assert {"input", "model", "output"} <= set(lines), done.stdout  # /opt/ml is the host's tree
-    # Its own /tmp (only the kept job folder in it) and network (loopback, the veth pair's ends).
-    assert lines[-6:] == [nobody_dir.name, "net lo", "net eth0-peer", "net eth0", "done", ""], done.stdout
+    # Its own /tmp (the kept job folder in it, not the machine's others) and network (loopback,
+    # the veth pair's ends).
+    assert f"tmp {nobody_dir.name}" in lines and f"tmp {tmp_path.relative_to('/tmp').parts[0]}" not in lines
+    assert lines[-5:] == ["net lo", "net eth0-peer", "net eth0", "done", ""], done.stdout
 
 
 @pytest.mark.slow
