@@ -49,7 +49,10 @@ KERAS_HPS = {"epochs": 1000, "batch_size": 16, "width": 8, "checkpoint_every_ste
 EXAMPLES: dict[str, tuple[str, str | None, str, int, int, dict[str, Any], str]] = {
     "torchrun": ("ddp", "torch_distributed", "train_ddp.py", 2, 1, TORCH_HPS, "batches"),
     "pytorchddp-mpirun": ("ddp", "pytorchddp", "train_ddp.py", 1, 2, TORCH_HPS, "batches"),
+    # The same over two hosts: rank 1 under algo-2's orted, each host's entry script signalling its own.
+    "pytorchddp-mpirun-2-hosts": ("ddp", "pytorchddp", "train_ddp.py", 2, 1, TORCH_HPS, "batches"),
     "horovod-pytorch": ("horovod", "mpi", "train_hvd_torch.py", 1, 2, TORCH_HPS, "batches"),
+    "horovod-pytorch-2-hosts": ("horovod", "mpi", "train_hvd_torch.py", 2, 1, TORCH_HPS, "batches"),
     "horovod-keras": ("horovod", "mpi", "train_hvd_keras.py", 1, 2, KERAS_HPS, "tfrecord"),
     "multi-worker-mirrored": (
         "horovod", "multi_worker_mirrored_strategy", "train_tf_keras.py", 2, 1, KERAS_HPS, "tfrecord",
