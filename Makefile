@@ -25,6 +25,7 @@ demo: $(VENV)/.stamp node_modules/.stamp system-deps
 CHECKS := lint pytest-main pytest-lambda
 test:
 	$(MAKE) --no-print-directory -j4 setup
+	@echo "make test: $(CHECKS) side by side; each one's output appears whole when it ends"
 	$(MAKE) --no-print-directory -j3 --keep-going --output-sync=target $(CHECKS)
 
 setup: $(VENV)/.stamp node_modules/.stamp .venv-tools/.stamp .venv-sdk/.stamp .venv-hvd/.stamp .venv-toolkit/.stamp .venv-lambda/.stamp .venv-tfs/.stamp system-deps
