@@ -21,13 +21,13 @@
 #   SIGKILL and exit 1 (orte/mca/odls/base/odls_base_default_fns.c, kill_local_procs; strace of
 #   the ddp chain: SIGTERM to the ranks 30 s after mpirun's). While it sleeps it forwards none of
 #   the ranks' output, so a rank that logs blocks on its full stdout and never reaches its
-#   checkpoint (the ddp image lost every stop that way). An ssh or sshd that dies closes the link
-#   to another host's orted and Open MPI aborts the job, killing that host's ranks.
+#   checkpoint (the ddp image's pytorchddp stops lost their checkpoint that way). An ssh or sshd
+#   that died would cut the link to another host's orted, and Open MPI would abort the job.
 # - every MPI rank: Open MPI starts each in a process group of its own (outside the toolkit's
 #   group), under mpirun here or under orted on a worker host, and puts OMPI_COMM_WORLD_RANK in
 #   its environment. So each rank gets SIGTERM at once, on every host, with mpirun still
-#   forwarding its output; once every rank has exited, mpirun exits 0 and the toolkit ends as
-#   after any run.
+#   forwarding its output; once every rank has exited, mpirun exits 0 (and after_stop, below,
+#   spares the toolkit's post-MPI waits).
 set -euo pipefail
 
 # The DLC's hostname fix builds ./changehostname.c, which the DLC put in /, and preloads
