@@ -41,10 +41,8 @@ lint: $(VENV)/.stamp
 # processes, servers and Node.js, so workers pay even on 2 cores. Each test file stays on one
 # worker, the synthesized-app tests share one (tests/conftest.py); PYTEST_WORKERS=0: one process.
 # benchmarks/suite_time.py times these targets. The 20 slowest tests close every run's output: the
-# speed budget (make test in 10 minutes from a fresh clone) is tracked from there. Three workers on
-# 2 cores: two fresh-clone CIs of one tree, a quiet machine: main suite 17 min 38 s with -n 2,
-# 15 min 54 s with -n 3 (the MPI jobs' fixed waits and the servers' starts overlap).
-PYTEST_WORKERS ?= 3
+# speed budget (make test in 10 minutes from a fresh clone) is tracked from there.
+PYTEST_WORKERS ?= 2
 pytest: pytest-main pytest-lambda
 
 pytest-main: setup
