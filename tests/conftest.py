@@ -189,3 +189,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[_GROUP] = group
     # A stable sort: every worker collects the same order (xdist checks), each file keeps its own.
     items.sort(key=lambda item: -slow_in_group[item.stash[_GROUP]])
+
+
+FAKE_REGION = "us-east-1"
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and a region for boto3 clients against moto or the emulator: never a real
+    account's (moto answers every call in-process)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": FAKE_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)

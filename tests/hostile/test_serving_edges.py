@@ -95,7 +95,7 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def emulated_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def emulated_endpoint(tmp_path: Path, fake_credentials: None) -> Iterator[str]:
     """The emulator's SageMaker runtime (moto with dtrain's hosting shims) with one endpoint,
     `echo`, whose model server echoes the body."""
     from moto import mock_aws
@@ -103,12 +103,6 @@ def emulated_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     from dtrain.emulator import hosting
     from dtrain.emulator.hosting import HostingBackend, ServedModel
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
     model_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=model_server.serve_forever, daemon=True).start()
     backend = HostingBackend(workdir=tmp_path / "hosting")
