@@ -18,7 +18,6 @@ import contextlib
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,18 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dtrain.ports import free_port
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "dtrain-bench-artifacts"
 TABLE = "dtrain-bench-ledger"
 JOB = "bench-job-0001-abcdef"
 EXECUTION = "bench-execution"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def deploy(log_lines: int) -> None:

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from dtrain.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,12 +66,6 @@ class Server:
             except OSError:
                 pass
             conn.close()
-
-
-def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bomb() -> str:
@@ -203,14 +199,14 @@ def main() -> int:
              {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.port}"}),
             (f"{label} closing server", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closing.port}"}),
             (f"{label} HTML server", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{html.port}"}),
-            (f"{label} dead port", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port()}"}),
+            (f"{label} dead port", command, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}),
             (f"{label} invalid endpoint", command, {"AWS_ENDPOINT_URL": "notaurl"}),
             (f"{label} missing profile", command, {"AWS_PROFILE": "nope"}),
             (f"{label} invalid region", command, {"AWS_DEFAULT_REGION": "not/a/region"}),
         ]  # fmt: skip
     cases += [
         ("emulate up, port in use", ["emulate", "up", "--port", str(busy.port)], {}),
-        ("emulate status, killed server", ["emulate", "status", "--port", str(dead_port())], {}),
+        ("emulate status, killed server", ["emulate", "status", "--port", str(free_port())], {}),
         ("local --procs-per-host 0", ["local", str(work / "bad.json"), "--procs-per-host", "0"], {}),
         ("data onto a file", ["data", "cifar10-sample", str(work / "bad.json")], {}),
     ]  # fmt: skip

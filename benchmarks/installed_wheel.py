@@ -28,6 +28,8 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+from dtrain.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
     "installed_wheel_test", REPO / "tests/packaging/test_installed_wheel.py"
@@ -88,7 +90,7 @@ def main() -> int:
         step("example synth", [str(python), "app.py"], cwd=team_app, env=synth_env)
         step("example tests", [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
              cwd=team_app, env=env)  # fmt: skip
-        port = str(helpers._free_port())
+        port = str(free_port())
         emu_env = {**env, helpers.STATE_DIR_ENV: str(work / "state"),
                    "DTRAIN_NODE_MODULES": str(REPO / "node_modules")}  # fmt: skip
         dtrain = str(bin_dir / "dtrain")

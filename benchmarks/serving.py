@@ -49,6 +49,7 @@ sys.path[:0] = [str(REPO), str(REPO / "training_code")]
 
 import numpy as np  # noqa: E402
 
+from dtrain.ports import free_port  # noqa: E402
 from dtrain.serving import start_server  # noqa: E402
 
 
@@ -94,14 +95,6 @@ def build_keras_archive(directory: Path, width: int) -> Path:
         for path in sorted(model_dir.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
     return archive
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cold_start(archive: Path, workers: int) -> tuple[float, float]:

@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from dtrain.ports import bind_error
+
 DEFAULT_PORT = 4599
 STATE_DIR_ENV = "DTRAIN_STATE_DIR"
 
@@ -179,13 +181,7 @@ def port_answers(port: int, timeout: float = 1.0) -> bool:
 
 def port_free(port: int) -> bool:
     """Whether this process could listen on 127.0.0.1:port now (what the server will do)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return bind_error(port) is None
 
 
 def live_state(port: int) -> tuple[dict[str, Any] | None, str | None]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from dtrain.ports import free_port
 from dtrain.remote.errors import UsageError
 from dtrain.serving import tf_serve
 from dtrain.serving.tf_models import has_saved_model
@@ -35,7 +36,6 @@ from dtrain.serving.torchserve import (
     LogPump,
     ServerStartError,
     check_port,
-    free_port,
     make_scratch,
     remove_scratch,
     start_torchserve,

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from dtrain.ports import bind_error, free_port
 from dtrain.remote.errors import RemoteError, UsageError
 from dtrain.serving.torchserve_entry import (
     CONFIG_FILE_ENV,
@@ -67,19 +67,11 @@ class ServerStartError(RemoteError):
     """The server exited or never became ready (the model did not load)."""
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 def check_port(host: str, port: int) -> None:
     """A usage error now, where TorchServe would only log that it cannot bind."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((host, port))
-    except OSError as exc:
-        raise UsageError(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    error = bind_error(port, host)
+    if error is not None:
+        raise UsageError(f"--port: cannot listen on {host}:{port}: {error.strerror or error}")
 
 
 def properties(host: str, port: int, tmp: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +10,12 @@ import boto3
 import pytest
 
 from dtrain.emulator import Emulator
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from dtrain.ports import free_port
 
 
 @pytest.mark.slow
 def test_an_http_client_runs_an_execution_against_the_server(standin_assembly: Path, make_spec: Any) -> None:
-    with Emulator(standin_assembly, server_port=_free_port(), announce=False) as emu:
+    with Emulator(standin_assembly, server_port=free_port(), announce=False) as emu:
         sfn = boto3.client(
             "stepfunctions",
             endpoint_url=emu.endpoint_url,

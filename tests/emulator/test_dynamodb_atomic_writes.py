@@ -11,7 +11,6 @@ threaded server, as `dtrain emulate` runs), a one-table assembly: a few seconds.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -24,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from dtrain.emulator import Emulator
+from dtrain.ports import free_port
 
 TABLE = "AtomicWritesSlots"
 WRITERS = 6
@@ -56,18 +56,12 @@ def _assembly(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """One emulator for the module: a server-mode emulator's moto backends live on in the
     process, so it is reset on the way out (moto's own reset endpoint)."""
     assembly = _assembly(tmp_path_factory.mktemp("atomic"))
-    with Emulator(assembly, server_port=_free_port(), announce=False) as emulator:
+    with Emulator(assembly, server_port=free_port(), announce=False) as emulator:
         yield emulator
         urllib.request.urlopen(
             urllib.request.Request(f"{emulator.endpoint_url}/moto-api/reset", method="POST"), timeout=30

@@ -17,6 +17,7 @@ import pytest
 
 from dtrain.cli import main
 from dtrain.emulator.server_state import STATE_DIR_ENV, process_identity, state_file
+from dtrain.ports import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_up_names_a_missing_iam_simulator_before_it_synthesizes(
     after the ~30 s synth, in the server's log) and starts nothing."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DTRAIN_NODE_MODULES", str(tmp_path / "node_modules"))
-    assert main(["emulate", "up", "--port", str(_free_port())]) == 1
+    assert main(["emulate", "up", "--port", str(free_port())]) == 1
     said = capsys.readouterr().err
     assert "@cloud-copilot/iam-simulate is not installed" in said and "--no-enforce" in said
     assert "synthesizing" not in said
@@ -114,16 +115,10 @@ def test_up_reports_a_team_app_that_does_not_synthesize_and_starts_nothing(
     monkeypatch.setenv(
         "PATH", f"{Path(__file__).resolve().parents[2] / 'node_modules' / '.bin'}:{os.environ['PATH']}"
     )
-    assert main(["emulate", "up", "--no-enforce", "--port", str(_free_port())]) == 1
+    assert main(["emulate", "up", "--no-enforce", "--port", str(free_port())]) == 1
     said = capsys.readouterr().err
     assert "cdk synth of" in said and "failed" in said
     assert "deploying" not in said
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -135,7 +130,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_up_deploys_the_full_app_behind_an_endpoint_then_down_stops_it(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     up = _cli("emulate", "up", "--port", str(port), cwd=tmp_path)
     state = tmp_path / "state" / f"emulator-{port}.json"
     try:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dtrain.emulator.server_state import STATE_DIR_ENV
+from dtrain.ports import free_port
 
 pytestmark = pytest.mark.slow  # two server processes, each deploying the stand-in platform
 
@@ -24,15 +25,9 @@ ENTRY_POINTS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _up_status_down(command: list[str], assembly: Path, work: Path) -> dict[str, Any]:
     """`up` with the stand-in assembly, the state `status` shows, then `down`; the state."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, STATE_DIR_ENV: str(work / "state")}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -139,13 +139,6 @@ class HostileServer:
         self.sock.close()
 
 
-def dead_port() -> int:
-    """A port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # The run block of a processing step whose script writes one output (the usual hostile case).
 PREP_RUN: dict[str, Any] = {
     "code": "prep.py",

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.support import PREP_RUN, HostileServer, Outcome, dead_port, write_processing_spec
+from dtrain.ports import free_port
+from tests.hostile.support import PREP_RUN, HostileServer, Outcome, write_processing_spec
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_predict_bad_argument_is_one_line(
     case = request.node.callspec.id
     url = target or hostile_server("html").url
     if target == "dead":
-        url = f"http://127.0.0.1:{dead_port()}"
+        url = f"http://127.0.0.1:{free_port()}"
     file = str(body)
     if case == "content-type-unguessable":
         file = str(tmp_path / "data.bin")

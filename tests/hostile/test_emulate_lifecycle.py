@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from dtrain.emulator.synth_cache import CACHE_ENV
-from tests.hostile.support import MARKER_ENV, HostileServer, Outcome, dead_port, marked_pids, wait_gone
+from dtrain.ports import free_port
+from tests.hostile.support import MARKER_ENV, HostileServer, Outcome, marked_pids, wait_gone
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_up_bad_port_is_a_usage_error(cli: Callable[..., Outcome], state_dir: Pa
 
 
 def test_status_of_a_killed_server_says_it_is_gone(cli: Callable[..., Outcome], state_dir: Path) -> None:
-    port = dead_port()
+    port = free_port()
     path = _record(state_dir, port, _dead_pid())
     cli("emulate", "status", "--port", str(port)).one_line_error(3, "is gone")
     assert not path.exists()
@@ -78,13 +79,13 @@ def test_status_of_a_killed_server_says_it_is_gone(cli: Callable[..., Outcome], 
 def test_status_of_a_live_pid_whose_port_is_silent_says_so(
     cli: Callable[..., Outcome], state_dir: Path
 ) -> None:
-    port = dead_port()
+    port = free_port()
     _record(state_dir, port, os.getpid())
     cli("emulate", "status", "--port", str(port)).one_line_error(3, "does not answer")
 
 
 def test_down_of_a_killed_server_clears_its_record(cli: Callable[..., Outcome], state_dir: Path) -> None:
-    port = dead_port()
+    port = free_port()
     path = _record(state_dir, port, _dead_pid())
     outcome = cli("emulate", "down", "--port", str(port))
     assert outcome.code == 0 and "not running" in outcome.stdout
@@ -94,7 +95,7 @@ def test_down_of_a_killed_server_clears_its_record(cli: Callable[..., Outcome], 
 def test_up_after_a_killed_server_starts_anew_instead_of_saying_already_up(
     cli_process: Callable[..., Outcome], state_dir: Path, tmp_path: Path
 ) -> None:
-    port = dead_port()
+    port = free_port()
     _record(state_dir, port, _dead_pid())
     outcome = cli_process(
         "emulate", "up", "--port", str(port), "--workdir", str(tmp_path / "w"),
@@ -146,7 +147,7 @@ def _wait_for_jsii(workdir: Path, proc: subprocess.Popen[str]) -> None:
 def test_interrupting_up_stops_the_half_started_server(
     case_env: dict[str, str], state_dir: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    port = dead_port()
+    port = free_port()
     case_env[CACHE_ENV] = "off"  # a real synth to interrupt, not the synth cache's copy
     up = _start(["emulate", "up", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 2, up)  # `up` and its server (synthesizing)
@@ -163,7 +164,7 @@ def test_interrupting_up_stops_the_half_started_server(
 def test_the_server_stops_on_a_signal_while_it_synthesizes(
     case_env: dict[str, str], state_dir: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    port = dead_port()
+    port = free_port()
     case_env[CACHE_ENV] = "off"  # a real synth to interrupt, not the synth cache's copy
     serve = _start(["emulate", "serve", "--port", str(port), "--workdir", str(tmp_path / "w")], case_env)
     _wait_for_processes(case_env[MARKER_ENV], 1, serve)

@@ -242,13 +242,13 @@ def test_the_emulator_never_adopts_a_tmp_folder_it_did_not_make(
     cli_process: Callable[..., Outcome], tmp_path: Path, case_env: dict[str, str]
 ) -> None:
     """Its scratch TMPDIR is removed when it stops: a user's own `<workdir>/tmp` is refused."""
-    from tests.hostile.support import dead_port
+    from dtrain.ports import free_port
 
     case_env["DTRAIN_STATE_DIR"] = str(tmp_path / "state")
     workdir = tmp_path / "w"
     (workdir / "tmp").mkdir(parents=True)
     (workdir / "tmp" / "notes.txt").write_text("the user's")
-    outcome = cli_process("emulate", "serve", "--port", str(dead_port()), "--workdir", str(workdir))
+    outcome = cli_process("emulate", "serve", "--port", str(free_port()), "--workdir", str(workdir))
     outcome.one_line_error(1, "--workdir", "not the emulator's scratch folder")
     assert (workdir / "tmp" / "notes.txt").read_text() == "the user's"
 

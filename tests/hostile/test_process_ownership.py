@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from dtrain.ports import free_port
 from tests.hostile.support import (
     MARKER_ENV,
     PREP_RUN,
     STUBBORN_JOB,
     Outcome,
-    dead_port,
     marked_pids,
     wait_gone,
     write_processing_spec,
@@ -167,7 +167,7 @@ def test_a_second_up_for_one_port_reports_the_lost_race_in_one_line(
 ) -> None:
     """`up` found no record and a free port, but another server is starting there: its own
     server gives up, and `up` says why, in one line, with nothing left running."""
-    port = dead_port()
+    port = free_port()
     with held_lock(port_lock(port)) as ours:
         assert ours
         outcome = cli_process(
@@ -189,7 +189,7 @@ def test_a_second_server_for_one_workdir_gives_up(
     with held_lock(workdir / "server.lock") as ours:
         assert ours
         outcome = cli_process(
-            "emulate", "serve", "--port", str(dead_port()), "--workdir", str(workdir), timeout=30
+            "emulate", "serve", "--port", str(free_port()), "--workdir", str(workdir), timeout=30
         )
     outcome.one_line_error(1, "--workdir", "another emulator server is using it")
     assert (workdir / "tmp" / "in-use.txt").exists()

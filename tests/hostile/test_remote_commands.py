@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.hostile.support import HostileServer, Outcome, dead_port
+from dtrain.ports import free_port
+from tests.hostile.support import HostileServer, Outcome
 
 REMOTE_COMMANDS = [("list",), ("status", "some-job"), ("logs", "some-job"), ("stop", "some-job")]
 
@@ -69,7 +70,7 @@ def test_hostile_endpoint_is_one_line_exit_3(
 
 
 def test_dead_endpoint_is_one_line_exit_3(cli: Callable[..., Outcome]) -> None:
-    url = f"http://127.0.0.1:{dead_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     cli("list", extra_env={"AWS_ENDPOINT_URL": url}).one_line_error(3, "dtrain list:", "127.0.0.1")
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -34,6 +33,7 @@ import pytest
 
 from dtrain.emulator.server_state import STATE_DIR_ENV
 from dtrain.emulator.synth_cache import CACHE_ENV
+from dtrain.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = ROOT / "examples" / "platform_app"
@@ -118,12 +118,6 @@ for dist in importlib.metadata.distributions():
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_demo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -198,7 +192,7 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
     }
 
     # dtrain emulate up / status / down from the install (the platform synthesized from the package).
-    port = str(_free_port())
+    port = str(free_port())
     # The images' toolkits (local mode's entry chains) are virtualenvs `make setup` builds, not pip
     # packages: this checkout's, through DTRAIN_IMAGE_VENVS, as with node_modules.
     emu_env = {**env, STATE_DIR_ENV: str(work / "state"), "DTRAIN_NODE_MODULES": str(ROOT / "node_modules"),

@@ -28,7 +28,8 @@ import pytest
 
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.serving import ServerHandle, start_server
-from dtrain.serving.torchserve import ServerStartError, free_port
+from dtrain.ports import free_port
+from dtrain.serving.torchserve import ServerStartError
 from tests.serving.matrix_cases import Case, cases, outcome
 
 pytestmark = pytest.mark.horovod

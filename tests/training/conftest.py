@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +19,8 @@ from types import ModuleType, SimpleNamespace
 from typing import IO, Any
 
 import pytest
+
+from dtrain.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINING_CODE = REPO / "training_code"
@@ -38,12 +39,6 @@ def load_prepare_module() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_code_dir(image: str, destination: Path) -> Path:
