@@ -37,6 +37,7 @@ from dtrain.serving.torchserve import (
     ServerStartError,
     check_port,
     make_scratch,
+    not_ready,
     remove_scratch,
     start_torchserve,
 )
@@ -54,6 +55,7 @@ DEFAULT_TFS_PYTHON = REPO_ROOT / ".venv-tfs" / "bin" / "python"
 # does not read SAGEMAKER_MODEL_SERVER_WORKERS, the PyTorch toolkit's.
 GUNICORN_WORKERS_ENV = "SAGEMAKER_GUNICORN_WORKERS"
 DEFAULT_READY_SECONDS = 180.0
+PING_SECONDS = 5.0
 
 
 # The SDK's Model(model_server_workers=N) sets this in the model's Environment.
@@ -257,38 +259,36 @@ def _start_tensorflow(
     )
     _RUNNING.add(handle)
     try:
-        wait_until_ready(handle, ready_timeout, log_file)
+        wait_until_ready(handle, pump, ready_timeout, log_file)
     except BaseException:
         handle.stop()
         raise
     return handle
 
 
-def wait_until_ready(handle: ServerHandle, timeout: float, log_file: Path | None) -> None:
+def wait_until_ready(handle: ServerHandle, pump: LogPump, timeout: float, log_file: Path | None) -> None:
     deadline = time.monotonic() + timeout
     where = f" (log: {log_file})" if log_file else " (its log is above)"
     while time.monotonic() < deadline:
         code = handle.process.poll()
         if code is not None:
-            reason = ""
-            if handle.pump is not None:
-                handle.pump.join(5.0)
-                said = [line for line in handle.pump.tail if line.startswith("tf_serve: ")]
-                reason = ": " + (
-                    said[-1].removeprefix("tf_serve: ") if said else " | ".join(handle.pump.tail[-3:])
-                )
-            raise ServerStartError(
-                f"the model server exited with code {code} before it was ready{where}{reason}"
+            pump.join(5.0)
+            # tf_serve's own last word (which server exited, a model that did not load) leads.
+            said = [line for line in pump.tail if line.startswith("tf_serve: ")]
+            reason = f": {said[-1].removeprefix('tf_serve: ')}" if said else ""
+            raise not_ready(
+                f"the model server exited with code {code} before it was ready{where}{reason}", pump
             )
+        # At most PING_SECONDS a try: a listener that never answers (not ours: our server failed to
+        # bind its port) must not hold the wait past our server's exit.
+        remaining = max(1.0, deadline - time.monotonic())
         try:
-            with urllib.request.urlopen(
-                f"{handle.url}/ping", timeout=max(1.0, deadline - time.monotonic())
-            ) as reply:
+            with urllib.request.urlopen(f"{handle.url}/ping", timeout=min(PING_SECONDS, remaining)) as reply:
                 if reply.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
-    raise ServerStartError(f"the model server did not answer /ping within {timeout:.0f} s{where}")
+    raise not_ready(f"the model server did not answer /ping within {timeout:.0f} s{where}", pump)
 
 
 def _start_pytorch(

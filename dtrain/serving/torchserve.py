@@ -61,6 +61,11 @@ SOCKET_NAME_LENGTH = len("/tmp/.ts.sock.65535")
 UNIX_PATH_MAX = 107
 SHORT_TEMP_ROOT = "/tmp"
 JVM_ARGS = "-XX:-UseContainerSupport -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
+# A server that failed to start: its error carries the end of its log, on one line (the CLI prints
+# errors as one line; an emulated endpoint's FailureReason is one string), so the cause is there
+# even where the log is gone with its scratch folder (the emulator's, pytest's tmp_path).
+ERROR_TAIL_LINES = 12
+ERROR_TAIL_CHARS = 1000
 
 
 class ServerStartError(RemoteError):
@@ -147,6 +152,17 @@ class LogPump:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
+    def last_lines(self) -> str:
+        """The log's last non-blank lines joined by " | ", at most ERROR_TAIL_CHARS (the end kept)."""
+        text = " | ".join(line.strip() for line in self.tail[-ERROR_TAIL_LINES:] if line.strip())
+        return text if len(text) <= ERROR_TAIL_CHARS else "..." + text[-ERROR_TAIL_CHARS:]
+
+
+def not_ready(message: str, pump: LogPump) -> ServerStartError:
+    """`message` and the end of the server's log: what a start that failed tells its caller."""
+    said = pump.last_lines()
+    return ServerStartError(f"{message}; its log ends: {said}" if said else f"{message}; its log is empty")
+
 
 def start_torchserve(
     model_dir: Path,
@@ -222,17 +238,14 @@ def wait_until_ready(
         code = process.poll()
         if code is not None:
             pump.join(5.0)
-            raise ServerStartError(
-                f"the model server exited with code {code} before it was ready{where}: "
-                + " | ".join(pump.tail[-3:])
-            )
+            raise not_ready(f"the model server exited with code {code} before it was ready{where}", pump)
         if pump.load_failed is not None:
             reason = pump.model_error or pump.load_failed
             raise ServerStartError(f"the model did not load{where}: {reason}")
         if model_ready(url):
             return
         time.sleep(0.2)
-    raise ServerStartError(f"the model server was not ready within {timeout:.0f} s{where}")
+    raise not_ready(f"the model server was not ready within {timeout:.0f} s{where}", pump)
 
 
 def remove_scratch(scratch: Path) -> None:
