@@ -4,10 +4,16 @@ driver with its timeline, shared by tests/e2e/test_team_guardrails_e2e.py (asser
 benchmarks/team_quota_wait.py (prints them for the closing note).
 
 The sweep runs on team vision's state machine, one instance per item, wider than vision's
-`quota_instances`. The driver plays SageMaker: every job it sees running is completed after it
-has run for `run_s` (so jobs overlap as long as the quota lets them). Midway it starts one job of
-team nlp (no quota) while vision's items wait: nlp's job must be created at once. The timeline
-records when each job was created and completed, and the most vision jobs running at once.
+`quota_instances`. The driver plays SageMaker for its own executions only: each job the ledger
+holds for the sweep's execution (or the nlp execution it starts) is completed after it has run
+for `run_s` (so jobs overlap as long as the quota lets them). Other jobs in the emulator are left
+alone, so tests that share the deployment keep theirs (a job another test left waiting is
+neither completed here nor counted). Midway it starts one job of team nlp (no quota) while
+vision's items wait: nlp's job must be created at once. The timeline records when each job was
+created and completed, and the most vision jobs running at once.
+
+The sweep measures vision's quota, so it starts only once vision's count holds nothing (a job
+of an earlier test still ending gives its instances back first); see `wait_until_team_holds_nothing`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from typing import Any
 from dtrain.emulator import Emulator
 from dtrain.emulator.authz.authorizer import AccessDenied, Principal
 from dtrain.emulator.authz.calls import Call, checks_for
-from dtrain.team_names import output_id
+from dtrain.orchestration.ledger import Ledger
+from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key
+from dtrain.team_names import output_id, resource_prefix
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,8 @@ def run_quota_sweep(
     settings = json.loads(emu.output("PlatformSettings"))
     data_bucket = settings["data_s3_uri"].removeprefix("s3://").split("/")[0]
     sfn = emu.client("stepfunctions")
+    ledger = emu.ledger()  # one client for the whole loop (a boto3 client costs ms to make)
+    wait_until_team_holds_nothing(ledger, "vision")
     timeline = QuotaTimeline(items=items, quota=quota)
     start = time.monotonic()
     vision = sfn.start_execution(
@@ -178,7 +188,8 @@ def run_quota_sweep(
     deadline = start + timeout_s
     while time.monotonic() < deadline:
         now = time.monotonic() - start
-        running = [n for n in list(emu.sagemaker.jobs) if n not in done]
+        mine = [vision] if nlp is None else [vision, nlp]
+        running = [n for n in own_jobs(emu, ledger, mine) if n not in done]
         for name in running:
             seen.setdefault(name, now)
         vision_running = [n for n in running if n.startswith("dtrain-vision-")]
@@ -211,3 +222,28 @@ def run_quota_sweep(
         timeline.other_team_status = emu.wait_execution(nlp, timeout=60)["status"]
     timeline.wall_s = time.monotonic() - start
     return timeline
+
+
+def own_jobs(emu: Emulator, ledger: Ledger, executions: list[str]) -> list[str]:
+    """The jobs Submit created for `executions` (their ledger rows whose job exists), not every
+    job of an emulator that other tests share. A row is written before its create, so a job
+    still waiting for capacity is not among them until SageMaker has it."""
+    return [
+        row.job_name
+        for arn in executions
+        for row in ledger.find_by_execution(arn)
+        if row.job_name in emu.sagemaker.jobs
+    ]
+
+
+def wait_until_team_holds_nothing(ledger: Ledger, team: str, timeout_s: float = 60.0) -> None:
+    """Wait until `team`'s capacity count (dtrain.orchestration.team_capacity) holds no job: a
+    job another test stopped gives its instances back when its Stopped event is recorded. Raises
+    naming the holders if they stay, rather than measure a quota that someone else's job fills."""
+    key = capacity_key(resource_prefix("dtrain", team))
+    count = TeamCapacity(ledger.client, ledger.table_name, key, quota=0)  # read only: holders()
+    deadline = time.monotonic() + timeout_s
+    while holders := count.holders():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"team {team}'s quota is still held by {holders} after {timeout_s} s")
+        time.sleep(0.1)
