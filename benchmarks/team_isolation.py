@@ -1,7 +1,7 @@
 """The cross-team matrix and the team statements' mutation table (issue 29's figures): the app
 with teams vision and nlp deployed into the emulator with IAM enforced, every row of
-tests/e2e/team_matrix.py run as vision's principal on vision's resource and on nlp's, and each
-team statement removed and widened (tests/e2e/test_teams.py asserts the same).
+tests/e2e/teams/team_matrix.py run as vision's principal on vision's resource and on nlp's, and each
+team statement removed and widened (tests/e2e/teams/test_teams.py asserts the same).
 
 Usage: .venv/bin/python benchmarks/team_isolation.py
 """
@@ -17,17 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dtrain.emulator import Emulator  # noqa: E402
-from dtrain.emulator.platform_app import synth_for_emulator  # noqa: E402
-from tests.e2e.team_matrix import (  # noqa: E402
-    ORCHESTRATION,
-    TEAM_SETTINGS,
+from tests.e2e.teams.team_matrix import (  # noqa: E402
     UNCAUGHT_REASONS,
     TeamPlatform,
     matrix_rows,
     mutation_table,
     run_row,
 )
+from tests.e2e.teams.team_platform import deployed_team_platform  # noqa: E402
 
 
 def _denied_by(message: str) -> str:
@@ -42,9 +39,8 @@ def main() -> None:
     print(f"load: {load} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="dtrain-teams-") as tmp:
         started = time.perf_counter()
-        assembly = synth_for_emulator(Path(tmp) / "cdk.out", {"teams": TEAM_SETTINGS})
-        with Emulator(assembly, announce=False, enforce=True, orchestration_stack=ORCHESTRATION) as emu:
-            platform = TeamPlatform.of(emu, assembly)
+        with deployed_team_platform(Path(tmp) / "cdk.out") as emu:
+            platform = TeamPlatform.of(emu)
             print(f"synth + deploy + two waiting executions: {time.perf_counter() - started:.1f} s\n")
             table = mutation_table(platform)
             # The statements that alone allow a row on the team's own resource (their removal

@@ -1,12 +1,12 @@
 """Issue 29's guardrail and quota figures, on the deployed platform with IAM enforced: the team's
 guardrail rows (direct creates as the Submit role), then team vision's sweep wider than its quota.
 
-    .venv/bin/python benchmarks/team_quota_wait.py [--items 4] [--quota 2] [--run-s 1]
+    .venv/bin/python benchmarks/team_quota_wait.py [--items 4] [--quota 3] [--run-s 1]
 
-Synthesizes the app with team vision (tests/e2e/team_quota_run.GUARDED_TEAMS' limits, quota_instances
-= --quota) and team nlp (no limits), deploys
-it into the emulator with IAM enforced, and runs a sweep of --items one-instance items on
-vision's state machine (tests/e2e/team_quota_run.py: jobs complete after --run-s; an nlp job is
+Synthesizes the app with team vision (tests/e2e/teams/team_platform.TEAM_SETTINGS' limits,
+quota_instances = --quota) and team nlp (no limits), deploys it into the emulator with IAM
+enforced, and runs a sweep of --items one-instance items on vision's state machine
+(tests/e2e/teams/team_quota_run.py: jobs complete after --run-s; an nlp job is
 started while vision is at its quota). Prints the timeline (each job's creation and completion,
 seconds from the start), the items' statuses, the most vision jobs at once, how long nlp's job
 waited, and the machine's load. The waits are the platform's real capacity retries (30 s first
@@ -16,7 +16,6 @@ wait, backoff 2 with full jitter, capped at 5 min), so the wall time varies run 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -25,10 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dtrain.emulator import Emulator  # noqa: E402
-from dtrain.emulator.platform_app import synth_for_emulator  # noqa: E402
-from tests.e2e.team_quota_run import (  # noqa: E402
-    GUARDED_TEAMS,
+from tests.e2e.teams.team_platform import QUOTA, TEAM_SETTINGS, deployed_team_platform  # noqa: E402
+from tests.e2e.teams.team_quota_run import (  # noqa: E402
     GUARDRAIL_ROWS,
     run_guardrail_row,
     run_quota_sweep,
@@ -40,21 +37,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--items", type=int, default=4)
-    parser.add_argument("--quota", type=int, default=2)
+    parser.add_argument("--quota", type=int, default=QUOTA)
     parser.add_argument("--run-s", type=float, default=1.0)
     args = parser.parse_args()
-    teams = {**GUARDED_TEAMS, "vision": {**GUARDED_TEAMS["vision"], "quota_instances": args.quota}}
-    with tempfile.TemporaryDirectory() as tmp:
-        assembly = synth_for_emulator(Path(tmp) / "cdk.out", {"teams": teams})
-        with Emulator(
-            assembly, announce=False, enforce=True, orchestration_stack="DtrainOrchestration"
-        ) as emu:
-            settings = json.loads(emu.output("PlatformSettings"))
-            data = settings["data_s3_uri"].removeprefix("s3://").split("/")[0]
-            for team in teams:
-                emu.client("s3").put_object(Bucket=data, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
-            guardrails = [(row, run_guardrail_row(emu, row)) for row in GUARDRAIL_ROWS]
-            timeline = run_quota_sweep(emu, items=args.items, quota=args.quota, run_s=args.run_s)
+    teams = {**TEAM_SETTINGS, "vision": {**TEAM_SETTINGS["vision"], "quota_instances": args.quota}}
+    with tempfile.TemporaryDirectory() as tmp, deployed_team_platform(Path(tmp) / "cdk.out", teams) as emu:
+        guardrails = [(row, run_guardrail_row(emu, row)) for row in GUARDRAIL_ROWS]
+        timeline = run_quota_sweep(emu, items=args.items, quota=args.quota, run_s=args.run_s)
     print("CreateTrainingJob made directly as the Submit Lambda's role (policy engine, IAM enforced):")
     print(f"{'action':<45} {'expected':<13} {'got':<13} denied by")
     for row, (got, statement) in guardrails:

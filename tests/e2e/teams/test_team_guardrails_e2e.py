@@ -1,6 +1,6 @@
 """A team's guardrails and quota on the deployed platform (issue 29): the app synthesized with
-team vision's limits (two instance types, a day, a 10-minute warm pool, a quota of 2 instances) and
-team nlp without, deployed into the emulator with IAM enforced.
+team vision's limits (three instance types, two instances a job, a day, a 10-minute warm pool, a
+quota of 3 instances) and team nlp without, deployed into the emulator with IAM enforced.
 
 - A create past vision's limits made directly as the Submit Lambda's role (no check of ours in
   the way: what a bypassed or buggy Submit would send) is refused by the deployed TeamGuardrails
@@ -8,46 +8,37 @@ team nlp without, deployed into the emulator with IAM enforced.
 - vision's sweep wider than its quota waits for capacity and every item succeeds, never more than
   the quota at once, while an nlp job started meanwhile is created at once.
 
-Slow on purpose: one synth of the app with these teams (~1 min on 2 busy cores, cached by the
-synth cache afterwards), one deploy, and a sweep paced by the platform's real capacity retries
-(30 s first wait, full jitter), shared by the module's tests.
+Slow on purpose: a sweep paced by the platform's real capacity retries (30 s first wait, full
+jitter). The deployment (one synth, ~20 s on 2 busy cores and cached afterwards, and one deploy)
+is this package's, shared with test_teams.py (conftest.py); team_platform.TEAM_SETTINGS holds
+both files' limits.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
 
 import pytest
 
 from dtrain.emulator import Emulator
-from tests.e2e.team_quota_run import (
-    GUARDED_TEAMS,
+from dtrain.team_names import output_id
+from tests.e2e.teams.team_platform import QUOTA, XDIST_GROUP, data_bucket
+from tests.e2e.teams.team_quota_run import (
     GUARDRAIL_ROWS,
-    QUOTA,
     GuardrailRow,
+    own_jobs,
     run_guardrail_row,
     run_quota_sweep,
+    team_spec,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(XDIST_GROUP)]
 
 
 @pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    from dtrain.emulator.platform_app import synth_for_emulator
-
-    assembly = synth_for_emulator(tmp_path_factory.mktemp("guarded") / "cdk.out", {"teams": GUARDED_TEAMS})
-    with Emulator(
-        assembly, announce=False, enforce=True, orchestration_stack="DtrainOrchestration"
-    ) as emulator:
-        s3 = emulator.client("s3")
-        data = (
-            json.loads(emulator.output("PlatformSettings"))["data_s3_uri"].removeprefix("s3://").split("/")[0]
-        )
-        for team in GUARDED_TEAMS:
-            s3.put_object(Bucket=data, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
-        yield emulator
+def emu(team_platform_emulator: Emulator) -> Emulator:
+    return team_platform_emulator
 
 
 @pytest.mark.parametrize("row", GUARDRAIL_ROWS, ids=lambda row: row.action)
@@ -68,3 +59,25 @@ def test_a_sweep_past_the_teams_quota_waits_and_every_item_succeeds(emu: Emulato
     assert timeline.other_team_status == "SUCCEEDED"
     assert timeline.other_team_job_created_s is not None and timeline.other_team_started_s is not None
     assert timeline.other_team_job_created_s - timeline.other_team_started_s < 10
+
+
+def test_the_sweep_driver_plays_only_the_jobs_of_its_own_executions(emu: Emulator) -> None:
+    """The package's tests share one deployment (conftest.py): the jobs the sweep's driver
+    completes and counts (own_jobs) are those of the executions it names, never a job another
+    execution has running beside them (it once completed every job in the emulator)."""
+    sfn = emu.client("stepfunctions")
+    spec = json.dumps(team_spec(data_bucket(emu), "nlp", 1))
+    machine = emu.output(output_id("nlp", "StateMachineArn"))
+    arns = [
+        sfn.start_execution(stateMachineArn=machine, name=f"own-jobs-{i}-{int(time.time())}", input=spec)[
+            "executionArn"
+        ]
+        for i in range(2)
+    ]
+    first, second = (emu.jobs_of(arn) for arn in arns)
+    ledger = emu.ledger()
+    assert own_jobs(emu, ledger, arns[:1]) == first
+    assert own_jobs(emu, ledger, arns) == first + second
+    for arn in arns:
+        sfn.stop_execution(executionArn=arn)
+        emu.wait_execution(arn)

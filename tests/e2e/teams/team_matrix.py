@@ -4,7 +4,7 @@ on its own team's resource and once on the other team's. The emulator's policy e
 (Authorizer.authorize_call: the same checks the emulator makes of a real call), so a denial is
 AWS's AccessDenied from the deployed policies, never a check of ours.
 
-Used by tests/e2e/test_teams.py (asserts every row) and benchmarks/team_isolation.py (prints the
+Used by tests/e2e/teams/test_teams.py (asserts every row) and benchmarks/team_isolation.py (prints the
 table for the closing note). `expected_own` is "allowed" where the team's own principal does the
 action itself; "AccessDenied" where no team principal holds the action at all (the ledger, task
 tokens, endpoint updates and deletes: the platform's Lambdas do those for the team's state
@@ -35,14 +35,8 @@ from dtrain.emulator.authz.calls import Check
 from dtrain.orchestration.job_kinds import iam_action
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from dtrain.team_names import output_id, scientists_policy_name
+from tests.e2e.teams.team_platform import TEAMS, data_bucket
 
-ORCHESTRATION = "DtrainOrchestration"
-TEAMS = ("vision", "nlp")
-# vision has an instance-type allow-list and a run-time limit (its guardrails); nlp has none.
-TEAM_SETTINGS: dict[str, dict[str, Any]] = {
-    "vision": {"instance_types": ["ml.g5.12xlarge", "ml.m5.xlarge"], "max_run_seconds": 86400},
-    "nlp": {},
-}
 ACTOR = "vision"  # the team whose principals act; the other team's resources are the targets
 # Who acts in a row (Row.actor).
 SCIENTIST, EXECUTION_ROLE = "scientist", "execution role"
@@ -62,12 +56,13 @@ class TeamPlatform:
     waiting: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, emu: Emulator, assembly: Path) -> TeamPlatform:
-        settings = json.loads(emu.output("PlatformSettings"))
+    def of(cls, emu: Emulator) -> TeamPlatform:
+        """The deployed platform (team_platform.deployed_team_platform: each team's data object
+        in place) with a waiting execution per team; `stop_waiting` ends them."""
         platform = cls(
             emu=emu,
-            assembly=assembly,
-            data_bucket=settings["data_s3_uri"].removeprefix("s3://").split("/")[0],
+            assembly=emu.assembly,
+            data_bucket=data_bucket(emu),
             artifacts_bucket=emu.output("ArtifactsBucketName"),
             ledger_table=emu.output("LedgerTableName"),
         )
@@ -75,11 +70,19 @@ class TeamPlatform:
             platform.waiting[team] = platform._start_waiting(team)
             # The objects the rows read exist (as the emulator's own caller), so that S3's call
             # of KMS with the reader's permissions is decided too (the bucket's default key).
-            s3 = emu.client("s3")
-            s3.put_object(Bucket=platform.data_bucket, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
-            for key in (f"teams/{team}/jobs/{platform.waiting[team]['job']}/output/model.tar.gz",):
-                s3.put_object(Bucket=platform.artifacts_bucket, Key=key, Body=b"x")
+            key = f"teams/{team}/jobs/{platform.waiting[team]['job']}/output/model.tar.gz"
+            emu.client("s3").put_object(Bucket=platform.artifacts_bucket, Key=key, Body=b"x")
         return platform
+
+    def stop_waiting(self) -> None:
+        """Stop the waiting executions (their jobs stop with them): on a deployment other tests
+        share, a job left running would hold a share of vision's quota."""
+        sfn = self.emu.client("stepfunctions")
+        for waiting in self.waiting.values():
+            arn = waiting["execution_arn"]
+            if self.emu.describe_execution(arn)["status"] == "RUNNING":
+                sfn.stop_execution(executionArn=arn)
+            self.emu.wait_execution(arn)
 
     def _start_waiting(self, team: str) -> dict[str, str]:
         """An execution of the team left waiting for its job (its task token in the ledger)."""

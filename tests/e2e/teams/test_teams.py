@@ -3,9 +3,11 @@ into the emulator with IAM enforced. Each team runs its own job side by side, an
 cross-team actions is denied by the policy engine (AccessDenied from the deployed policies, not
 a check of ours) while the same action on the team's own resource is allowed.
 
-Slow on purpose, and shared: one synth of the whole app with two teams (~45 s on 2 busy cores)
-and one deploy serve every test of the module; the matrix is one table (tests/e2e/team_matrix.py,
-which benchmarks/team_isolation.py prints as the closing note's figure).
+Slow on purpose, and shared: one synth of the whole app with two teams (~20 s on 2 busy cores,
+cached afterwards) and one deploy (~6 s) serve every test of this package (conftest.py, with
+test_team_guardrails_e2e.py); the module's own set-up is a waiting execution per team, stopped
+when the module ends. The matrix is one table (team_matrix.py, which
+benchmarks/team_isolation.py prints as the closing note's figure).
 """
 
 from __future__ import annotations
@@ -20,27 +22,23 @@ import pytest
 from dtrain.emulator import Emulator
 from dtrain.emulator.authz.authorizer import AccessDenied
 from dtrain.team_names import output_id
-from tests.e2e.team_matrix import (
-    ORCHESTRATION,
-    TEAM_SETTINGS,
-    TEAMS,
+from tests.e2e.teams.team_matrix import (
     UNCAUGHT_REASONS,
     TeamPlatform,
     matrix_rows,
     mutation_table,
     run_row,
 )
+from tests.e2e.teams.team_platform import TEAM_SETTINGS, TEAMS, XDIST_GROUP
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(XDIST_GROUP)]
 
 
 @pytest.fixture(scope="module")
-def teams_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamPlatform]:
-    from dtrain.emulator.platform_app import synth_for_emulator
-
-    assembly = synth_for_emulator(tmp_path_factory.mktemp("teams") / "cdk.out", {"teams": TEAM_SETTINGS})
-    with Emulator(assembly, announce=False, enforce=True, orchestration_stack=ORCHESTRATION) as emu:
-        yield TeamPlatform.of(emu, assembly)
+def teams_platform(team_platform_emulator: Emulator) -> Iterator[TeamPlatform]:
+    platform = TeamPlatform.of(team_platform_emulator)
+    yield platform
+    platform.stop_waiting()  # the deployment outlives this module (conftest.py)
 
 
 def test_the_templates_give_each_team_its_own_role_state_machine_and_policy(

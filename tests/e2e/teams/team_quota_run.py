@@ -1,6 +1,6 @@
 """A team's guardrails and sweep past its quota, run on the deployed platform (issue 29): the
 guardrail rows (direct creates as the Submit role, decided by the deployed policies) and the quota
-driver with its timeline, shared by tests/e2e/test_team_guardrails_e2e.py (asserts them) and
+driver with its timeline, shared by tests/e2e/teams/test_team_guardrails_e2e.py (asserts them) and
 benchmarks/team_quota_wait.py (prints them for the closing note).
 
 The sweep runs on team vision's state machine, one instance per item, wider than vision's
@@ -29,6 +29,7 @@ from dtrain.emulator.authz.calls import Call, checks_for
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key
 from dtrain.team_names import output_id, resource_prefix
+from tests.e2e.teams.team_platform import data_bucket
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,8 @@ class GuardrailRow:
     statement: str = ""  # the statement expected to deny it
 
 
-QUOTA = 2
-# vision's limits, nlp none: what the e2e test and the benchmark deploy.
-GUARDED_TEAMS: dict[str, dict[str, Any]] = {
-    "vision": {
-        "instance_types": ["ml.g5.xlarge", "ml.g5.12xlarge"],
-        "max_instance_count": 2,
-        "max_run_seconds": 86400,
-        "max_warm_pool_seconds": 600,
-        "quota_instances": QUOTA,
-    },
-    "nlp": {},
-}
-
-
 # CreateTrainingJob as the Submit Lambda's role, as a Submit whose own checks were bypassed would
-# send it, against GUARDED_TEAMS' limits.
+# send it, against vision's limits (team_platform.TEAM_SETTINGS; nlp has none).
 GUARDRAIL_ROWS = (
     GuardrailRow(
         "vision: 1 x ml.p5.48xlarge",
@@ -145,7 +132,8 @@ class QuotaTimeline:
         ]
 
 
-def _spec(data_bucket: str, team: str, items: int) -> dict[str, Any]:
+def team_spec(bucket: str, team: str, items: int) -> dict[str, Any]:
+    """A one-instance job of `team` on its own data; with items > 1, a sweep of that many."""
     spec: dict[str, Any] = {
         "framework": "pytorch",
         "estimator": {
@@ -156,7 +144,7 @@ def _spec(data_bucket: str, team: str, items: int) -> dict[str, Any]:
             "max_run": 3600,
             "metric_definitions": [{"Name": "validation:accuracy", "Regex": "acc=([0-9.]+)"}],
         },
-        "inputs": {"train": f"s3://{data_bucket}/teams/{team}/cifar10/train"},
+        "inputs": {"train": f"s3://{bucket}/teams/{team}/cifar10/train"},
     }
     if items > 1:
         spec["sweep"] = {
@@ -170,8 +158,7 @@ def _spec(data_bucket: str, team: str, items: int) -> dict[str, Any]:
 def run_quota_sweep(
     emu: Emulator, *, items: int, quota: int, run_s: float = 1.0, timeout_s: float = 900
 ) -> QuotaTimeline:
-    settings = json.loads(emu.output("PlatformSettings"))
-    data_bucket = settings["data_s3_uri"].removeprefix("s3://").split("/")[0]
+    bucket = data_bucket(emu)
     sfn = emu.client("stepfunctions")
     ledger = emu.ledger()  # one client for the whole loop (a boto3 client costs ms to make)
     wait_until_team_holds_nothing(ledger, "vision")
@@ -180,7 +167,7 @@ def run_quota_sweep(
     vision = sfn.start_execution(
         stateMachineArn=emu.output(output_id("vision", "StateMachineArn")),
         name=f"quota-sweep-{int(time.time())}",
-        input=json.dumps(_spec(data_bucket, "vision", items)),
+        input=json.dumps(team_spec(bucket, "vision", items)),
     )["executionArn"]
     nlp: str | None = None
     seen: dict[str, float] = {}
@@ -199,7 +186,7 @@ def run_quota_sweep(
             nlp = sfn.start_execution(
                 stateMachineArn=emu.output(output_id("nlp", "StateMachineArn")),
                 name=f"nlp-beside-{int(time.time())}",
-                input=json.dumps(_spec(data_bucket, "nlp", 1)),
+                input=json.dumps(team_spec(bucket, "nlp", 1)),
             )["executionArn"]
             timeline.other_team_started_s = now
         for name in running:
