@@ -21,6 +21,7 @@ import pytest
 
 from dtrain.local.errors import LocalModeError
 from dtrain.local.processing_job import run_processing_locally, stand_in_path
+from dtrain.ports import free_port
 from tests.hostile.support import Outcome, write_processing_spec
 
 WRITE_OUTPUT = "import sys, pathlib; pathlib.Path(sys.argv[1], 'result.txt').write_text('made by the job')"
@@ -242,8 +243,6 @@ def test_the_emulator_never_adopts_a_tmp_folder_it_did_not_make(
     cli_process: Callable[..., Outcome], tmp_path: Path, case_env: dict[str, str]
 ) -> None:
     """Its scratch TMPDIR is removed when it stops: a user's own `<workdir>/tmp` is refused."""
-    from dtrain.ports import free_port
-
     case_env["DTRAIN_STATE_DIR"] = str(tmp_path / "state")
     workdir = tmp_path / "w"
     (workdir / "tmp").mkdir(parents=True)
