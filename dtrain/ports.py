@@ -1,18 +1,25 @@
 """Loopback ports for a server we start next: `free_port()` picks one, `bind_error()` checks a chosen one.
 
-The one source for both: local mode's rendezvous, the model servers (TorchServe, the TF model
-server, gunicorn), the emulator's server and the tests and benchmarks that start them. Standard
-library only, so every layer may use it.
+The one source for both: the model servers (TorchServe, the TF model server, gunicorn), the
+emulator's port checks, and the tests and benchmarks that start a server on a port they pick
+(torchrun's rendezvous, `dtrain emulate up --port`). Standard library only, so every layer may
+use it.
 
 Why not bind port 0 and release it: the kernel hands out port 0 from its ephemeral range
-(/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default on Linux), the same range it
-draws every outgoing connection's local port from. Between our release and the server's bind
-(seconds: gunicorn binds only once the TF model server has loaded its models), any HTTP client
-on the machine, or another process picking the same way, may be handed that port, and the server
-then fails to bind. A port below the ephemeral range is never given to an outgoing connection;
-picked at random (from os.urandom, so a test that seeds `random` cannot make parallel workers
-pick alike) among some fifteen thousand, another process picking at the same time almost never
-takes the same one, and the bind check skips any port that is already held.
+(/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default on Linux), the pool it also
+draws every outgoing connection's local port from and every listener's that asks for port 0
+(Open MPI, gloo, the suite's own test servers, another worker picking the same way). Linux
+(4.6 on) gives bind(0) odd ports and connect() even ones while even ones last, so the other
+listeners are the likelier taker, and a released port comes back to the next bind(0) as readily
+as any (benchmarks/port_picks.py: of 2,000 bind(0) picks in one process, all odd and 1,862-1,873
+distinct; 300 connections, all even). Between our release and the server's bind (seconds:
+gunicorn binds only once the TF model server has loaded its models) the port may be taken, and
+the server fails to bind.
+Below the ephemeral range no kernel choice lands, neither a connection's nor a port-0
+listener's; picked at random (from os.urandom, so a test that seeds `random` cannot make
+parallel workers pick alike) among some seventeen thousand, another process picking the same
+way at the same time almost never takes the same one; this process never hands one out twice
+in a row of 256; and the bind check skips any port already held.
 """
 
 from __future__ import annotations
