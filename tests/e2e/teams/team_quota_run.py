@@ -6,11 +6,13 @@ benchmarks/team_quota_wait.py (prints them for the closing note).
 The sweep runs on team vision's state machine, one instance per item, wider than vision's
 `quota_instances`. The driver plays SageMaker for its own executions only: each job the ledger
 holds for the sweep's execution (or the nlp execution it starts) is completed after it has run
-for `run_s` (so jobs overlap as long as the quota lets them). Other jobs in the emulator are left
-alone, so tests that share the deployment keep theirs (a job another test left waiting is
-neither completed here nor counted). Midway it starts one job of team nlp (no quota) while
-vision's items wait: nlp's job must be created at once. The timeline records when each job was
-created and completed, and the most vision jobs running at once.
+for `run_s` (so jobs overlap as long as the quota lets them), once vision has held its whole
+quota at once (or after `hold_s`: a quota never reached then shows in `most_at_once`). Other
+jobs in the emulator are left alone, so tests that share the deployment keep theirs (a job
+another test left waiting is neither completed here nor counted). Once vision is at its quota
+the driver starts one job of team nlp (no quota) while vision's items wait: nlp's job must be
+created at once. The timeline records when each job was created and completed, and the most
+vision jobs running at once.
 
 The sweep measures vision's quota, so it starts only once vision's count holds nothing (a job
 of an earlier test still ending gives its instances back first); see `wait_until_team_holds_nothing`.
@@ -156,7 +158,7 @@ def team_spec(bucket: str, team: str, items: int) -> dict[str, Any]:
 
 
 def run_quota_sweep(
-    emu: Emulator, *, items: int, quota: int, run_s: float = 1.0, timeout_s: float = 900
+    emu: Emulator, *, items: int, quota: int, run_s: float = 1.0, hold_s: float = 60.0, timeout_s: float = 900
 ) -> QuotaTimeline:
     bucket = data_bucket(emu)
     sfn = emu.client("stepfunctions")
@@ -170,6 +172,7 @@ def run_quota_sweep(
         input=json.dumps(team_spec(bucket, "vision", items)),
     )["executionArn"]
     nlp: str | None = None
+    at_quota = False  # vision has held its whole quota at once
     seen: dict[str, float] = {}
     done: set[str] = set()
     deadline = start + timeout_s
@@ -181,7 +184,8 @@ def run_quota_sweep(
             seen.setdefault(name, now)
         vision_running = [n for n in running if n.startswith("dtrain-vision-")]
         timeline.most_at_once = max(timeline.most_at_once, len(vision_running))
-        if nlp is None and len(vision_running) >= quota:
+        at_quota = at_quota or len(vision_running) >= quota
+        if nlp is None and at_quota:
             # vision is at its quota, its other items wait: another team's job must not.
             nlp = sfn.start_execution(
                 stateMachineArn=emu.output(output_id("nlp", "StateMachineArn")),
@@ -192,12 +196,15 @@ def run_quota_sweep(
         for name in running:
             if name.startswith("dtrain-nlp-") and timeline.other_team_job_created_s is None:
                 timeline.other_team_job_created_s = seen[name]
-            if now - seen[name] >= run_s:
+            # A job runs until vision has been at its quota once (or for hold_s): on a loaded
+            # machine Submit may create the items more than run_s apart, and jobs that end before
+            # the next one starts would never fill the quota the sweep is there to meet.
+            if now - seen[name] >= run_s and (at_quota or now - seen[name] >= hold_s):
                 emu.sagemaker.complete(name, metrics={"validation:accuracy": 0.5})
                 done.add(name)
                 timeline.jobs[name] = (seen[name], time.monotonic() - start)
         status = sfn.describe_execution(executionArn=vision)["status"]
-        other = sfn.describe_execution(executionArn=nlp)["status"] if nlp else "RUNNING"
+        other = sfn.describe_execution(executionArn=nlp)["status"] if nlp else "never started"
         if status != "RUNNING" and other != "RUNNING":
             break
         time.sleep(0.1)
