@@ -30,11 +30,18 @@ def test_a_held_port_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
         held.bind((ports.LOOPBACK, 0))
         held.listen()
         taken = held.getsockname()[1]
-        # Offer the held port first, then a free one: the bind check must skip the first.
-        offers = iter([taken, taken + 1 if taken + 1 != 65536 else taken - 1])
-        monkeypatch.setattr(ports._random, "randrange", lambda _low, _high: next(offers))
+        # The held port is offered first, then random ones as usual: the bind check must skip it.
+        offered: list[int] = []
+        randrange = ports._random.randrange
+
+        def offer(low: int, high: int) -> int:
+            offered.append(taken if not offered else randrange(low, high))
+            return offered[-1]
+
+        monkeypatch.setattr(ports._random, "randrange", offer)
         monkeypatch.setattr(ports, "_ephemeral_low", lambda: 65536)
         assert ports.free_port() != taken
+        assert offered[0] == taken
 
 
 def test_bind_error_names_why_a_port_is_taken_and_none_for_a_free_one() -> None:
