@@ -6,7 +6,8 @@
 # sdist, applies the patch (any hunk that does not apply stops it), and builds ONE wheel with both
 # the TensorFlow and the PyTorch extensions, once per (Horovod, patch, TensorFlow, torch, Python)
 # into a cache outside the clone; later runs install it from there. Re-running on a finished venv
-# is a no-op.
+# is a no-op. Packages are installed with uv (scripts/uv_install.py; the Makefile installs uv
+# first), the wheel is built by pip.
 set -euo pipefail
 
 VENV_DIR="${1:?usage: setup_horovod.sh VENV_DIR}"
@@ -57,12 +58,13 @@ if [ ! -x "${VENV_DIR}/bin/python" ]; then
   log "creating ${VENV_DIR} with ${PY}"
   "${PY}" -m venv "${VENV_DIR}"
 fi
+install() { "${VENV_DIR}/bin/python" "${HERE}/uv_install.py" -q "$@"; }
 log "installing tensorflow-cpu ${TF_VERSION}, torch ${TORCH_VERSION} and Horovod's dependencies into ${VENV_DIR}"
-"${VENV_DIR}/bin/pip" install -q -r "${REQUIREMENTS}"
+install -r "${REQUIREMENTS}"
 # The image's TensorFlow toolkit (its `train` hands over to it); its numpy < 1.24 pin is for
 # TensorFlow 2.12, the image's, not this venv's 2.15.
-"${VENV_DIR}/bin/pip" install -q --no-deps sagemaker-tensorflow-training==20.5.0
-# The pins may have changed under a finished venv (pip makes this a no-op when they have not).
+install --no-deps sagemaker-tensorflow-training==20.5.0
+# The pins may have changed under a finished venv (uv makes this a no-op when they have not).
 if already_installed; then
   log "${VENV_DIR} already has Horovod ${HOROVOD_VERSION} with TensorFlow ${TF_VERSION} and torch ${TORCH_VERSION}"
   exit 0
@@ -101,7 +103,7 @@ if [ "${#wheels[@]}" -eq 0 ]; then
 else
   log "using cached wheel ${wheels[0]}"
 fi
-"${VENV_DIR}/bin/pip" install -q --no-deps --force-reinstall "${wheels[0]}"
+install --no-deps --reinstall "${wheels[0]}"
 
 if ! already_installed; then
   log "Horovod ${HOROVOD_VERSION} installed but its TensorFlow or PyTorch extension does not load" >&2
