@@ -20,7 +20,7 @@ from moto import mock_aws
 from dtrain.emulator import hosting
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.sagemaker import EventPlaybackBackend
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed
 from tests.emulator.hosting_models import cifar_model_archive, keras_model_archive, model_archive
 
 REGION = "us-east-1"
@@ -31,7 +31,9 @@ ROLE = "arn:aws:iam::123456789012:role/exec"
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostingBackend]:
     backend = HostingBackend(workdir=tmp_path_factory.mktemp("hosting"))
-    shims = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    # The Lambdas' scratch in pytest's temporary folder: removed with it, not left in /tmp.
+    lambdas = tmp_path_factory.mktemp("lambdas")
+    shims = Shims(runtime=LambdaRuntime(workdir=lambdas), sagemaker_backend=EventPlaybackBackend())
     with pytest.MonkeyPatch.context() as mp:
         for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             mp.setenv(k, "testing")

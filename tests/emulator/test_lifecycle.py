@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,7 +25,7 @@ from dtrain.emulator.lifecycle.quotas import QuotaBook, training_usage, warm_poo
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 from dtrain.emulator.service_behaviour import ServiceBehaviour
 from dtrain.emulator.service_behaviour import installed as behaviour_installed
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -32,11 +33,11 @@ NO_RETRY = Config(retries={"total_max_attempts": 1})
 
 
 @pytest.fixture
-def shims(monkeypatch: pytest.MonkeyPatch) -> Iterator[Shims]:
+def shims(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Shims]:
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(k, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    s = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    s = Shims(runtime=LambdaRuntime(workdir=tmp_path), sagemaker_backend=EventPlaybackBackend())
     with mock_aws(), installed(s):
         yield s
 

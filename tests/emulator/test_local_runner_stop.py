@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from dtrain.emulator import local_backend, processing_backend
 from dtrain.emulator.local_backend import LocalRunnerBackend
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -68,8 +68,9 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalRun
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setattr(local_backend, "LocalTrainingJob", _RunUntilStopped)
     monkeypatch.setattr(processing_backend, "run_processing_locally", _processing_until_stopped)
+    (tmp_path / "lambdas").mkdir()
     backend = LocalRunnerBackend(workdir=tmp_path, poll_s=0.01)
-    shims = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=backend)
+    shims = Shims(runtime=LambdaRuntime(workdir=tmp_path / "lambdas"), sagemaker_backend=backend)
     with mock_aws(), installed(shims):
         shims.lifecycle.durations.job_stopping_s = STOPPING_S
         yield backend

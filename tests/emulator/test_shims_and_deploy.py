@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from dtrain.emulator.deploy import deploy_assembly
 from dtrain.emulator.sagemaker import EventPlaybackBackend
-from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
+from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed
 
 REGION = "us-east-1"
 HANDLER = """
@@ -38,12 +38,13 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 @pytest.fixture
-def shims(monkeypatch: pytest.MonkeyPatch) -> Iterator[Shims]:
+def shims(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Shims]:
     for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(k, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("GREETING", raising=False)
-    s = Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+    # The Lambdas' scratch in pytest's temporary folder: removed with it, not left in /tmp.
+    s = Shims(runtime=LambdaRuntime(workdir=tmp_path / "lambdas"), sagemaker_backend=EventPlaybackBackend())
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), installed(s):
         yield s
 

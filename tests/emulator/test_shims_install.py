@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from moto.events.models import Rule
 
 from dtrain.emulator import class_patches, shims
 from dtrain.emulator.sagemaker import EventPlaybackBackend
-from dtrain.emulator.shims import LambdaRuntime, Shims, installed, new_workdir
+from dtrain.emulator.shims import LambdaRuntime, Shims, installed
 
 _ABSENT = object()
 
@@ -38,8 +39,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, Any]]:
     return seen
 
 
-def _shims() -> Shims:
-    return Shims(runtime=LambdaRuntime(workdir=new_workdir()), sagemaker_backend=EventPlaybackBackend())
+def _shims(workdir: Path) -> Shims:
+    return Shims(runtime=LambdaRuntime(workdir=workdir), sagemaker_backend=EventPlaybackBackend())
 
 
 def _restored(seen: list[tuple[Any, str, Any]]) -> bool:
@@ -53,10 +54,10 @@ def _restored(seen: list[tuple[Any, str, Any]]) -> bool:
 
 
 def test_every_shim_patches_through_class_patches_and_is_restored(
-    recorded: list[tuple[Any, str, Any]],
+    recorded: list[tuple[Any, str, Any]], tmp_path: Path
 ) -> None:
     invoke, send = LambdaFunction.__dict__["invoke"], Rule.__dict__["send_to_targets"]
-    with installed(_shims()):
+    with installed(_shims(tmp_path)):
         patched = {(owner.__name__, name) for owner, name, _ in recorded}
         assert {("LambdaFunction", "invoke"), ("Rule", "send_to_targets")} <= patched
         assert ("SageMakerModelBackend", "create_training_job") in patched
@@ -67,7 +68,7 @@ def test_every_shim_patches_through_class_patches_and_is_restored(
 
 
 def test_an_installer_that_fails_leaves_moto_as_it_was(
-    recorded: list[tuple[Any, str, Any]], monkeypatch: pytest.MonkeyPatch
+    recorded: list[tuple[Any, str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def failing(patch: class_patches.Patch) -> None:
         raise RuntimeError("installer failed")
@@ -75,7 +76,7 @@ def test_an_installer_that_fails_leaves_moto_as_it_was(
     monkeypatch.setattr(
         shims, "_install_kms", failing
     )  # after Lambda, Step Functions, EventBridge, SageMaker
-    services = _shims()
+    services = _shims(tmp_path)
     with pytest.raises(RuntimeError, match="installer failed"), installed(services):
         pass
     assert recorded, "the installers before the failing one patched nothing"
