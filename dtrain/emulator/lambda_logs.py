@@ -64,6 +64,10 @@ class LambdaLogDelivery:
             if pending:
                 self._deliver(fn, ["".join(pending)])
 
+    def error_report(self, fn: Any, text: str) -> None:
+        """The runtime's report of an invocation's error: one event, its lines kept together."""
+        self._deliver(fn, [text])
+
     def _deliver(self, fn: Any, lines: list[str]) -> None:
         messages = [line for line in lines if line.strip()]  # PutLogEvents refuses empty messages
         if not messages:

@@ -155,6 +155,7 @@ class LambdaRuntime:
         handler = self._load(fn)
         fault = self._fault_for(fn.function_name, event)
         record = Invocation(fn.function_name, event)
+        context = _Context(fn)
         start = time.perf_counter()
         try:
             if fault and not fault.after:
@@ -165,25 +166,51 @@ class LambdaRuntime:
                 function_environment(self._environment(fn)),
                 self.logs.invocation(fn),
             ):
-                result = handler(event, _Context(fn))
+                result = handler(event, context)
             if fault:
                 raise _Injected(fault)
             record.result = result
             return result, None
         except Exception as exc:  # the Lambda runtime turns any exception into an error payload
-            error_type = exc.fault.error_type if isinstance(exc, _Injected) else type(exc).__name__
-            message = exc.fault.message if isinstance(exc, _Injected) else str(exc)
-            record.error = error_type
-            payload = {
-                "errorMessage": message,
-                "errorType": error_type,
-                "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
-            }
-            return payload, error_type
+            payload = _error_payload(exc, context.aws_request_id)
+            record.error = payload["errorType"]
+            self.logs.error_report(fn, _error_report(payload))
+            return payload, payload["errorType"]
         finally:
             record.seconds = time.perf_counter() - start
             with self._lock:
                 self.invocations.append(record)
+
+
+def _error_payload(exc: Exception, request_id: str) -> dict[str, Any]:
+    """What AWS's Python runtime (awslambdaric's bootstrap, make_error) returns for an exception a
+    handler raised: Step Functions puts this JSON in the task failure's `cause`, so the next
+    failure names the file and line. stackTrace is the whole traceback less the runtime's own
+    frame (here `invoke`'s, which calls the handler), as traceback.format_list gives it."""
+    if isinstance(exc, _Injected):
+        return {
+            "errorMessage": exc.fault.message,
+            "errorType": exc.fault.error_type,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+    frames = traceback.extract_tb(exc.__traceback__)[1:]
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+def _error_report(payload: dict[str, Any]) -> str:
+    """The runtime's line in the function's log group (its text log format): `[ERROR] Type: message`
+    then the traceback, one log event."""
+    lines = [f"[ERROR] {payload['errorType']}: {payload['errorMessage']}"]
+    if payload["stackTrace"]:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(entry.rstrip("\n") for entry in payload["stackTrace"])
+    return "\n".join(lines)
 
 
 class _Injected(Exception):
