@@ -95,42 +95,59 @@ class LambdaRuntime:
     workdir: Path
     faults: list[Fault] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
-    _modules: dict[str, ModuleType] = field(default_factory=dict)
+    # Idle execution environments (a handler module loaded once each) by function code. Lambda
+    # gives an environment one invocation at a time and starts another for a concurrent one, so
+    # a handler's module state (Powertools' metric set, caches) is never shared between two
+    # invocations in flight; here concurrent invocations of one function each take their own.
+    _idle: dict[str, list[ModuleType]] = field(default_factory=dict)
+    _environments_loaded: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Lambda's log delivery: what a handler writes goes to its log group, not the host's screen.
     logs: LambdaLogDelivery = field(default_factory=LambdaLogDelivery)
 
-    def _load(self, fn: Any) -> Callable[[Any, Any], Any]:
+    @contextmanager
+    def _environment_for(self, fn: Any) -> Iterator[Callable[[Any, Any], Any]]:
+        """The handler of an idle environment of `fn`'s code (a new one when all are busy), which
+        the block has to itself; idle again (warm) when the block ends."""
         key = f"{fn.function_arn}:{fn.code_sha_256}"
         with self._lock:
-            module = self._modules.get(key)
-            if module is None:
-                target = self.workdir / f"{fn.function_name}-{fn.code_sha_256[:12].replace('/', '_')}"
-                module_file, _, attr = str(fn.handler).rpartition(".")
-                member = f"{module_file.replace('.', '/')}.py"
-                # Only the handler's module leaves the zip: it runs with this process's packages
-                # (the zip's folder is not put on sys.path), so the vendored boto3, botocore,
-                # Powertools and dtrain beside it (~900 files a function) would be written and
-                # removed again unread, seconds of the emulator's start and tear-down.
-                with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
-                    if member not in zf.namelist():
-                        raise EmulatorError(
-                            f"{fn.function_name}: its handler {fn.handler} needs {member}, "
-                            "which its deployment package does not hold"
-                        )
-                    path = Path(zf.extract(member, target))
-                # A unique module name per function: every function has its own handler.py.
-                name = f"_dtrain_lambda_{len(self._modules)}_{module_file.replace('.', '_')}"
-                spec = importlib.util.spec_from_file_location(name, path)
-                if spec is None or spec.loader is None:
-                    raise EmulatorError(f"cannot load {path}")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                spec.loader.exec_module(module)
-                module.__dict__["__dtrain_handler_attr__"] = attr
-                self._modules[key] = module
-        handler: Callable[[Any, Any], Any] = getattr(module, module.__dict__["__dtrain_handler_attr__"])
-        return handler
+            idle = self._idle.setdefault(key, [])
+            module = idle.pop() if idle else self._load(fn)
+        try:
+            yield getattr(module, module.__dict__["__dtrain_handler_attr__"])
+        finally:
+            with self._lock:
+                self._idle[key].append(module)
+
+    def _load(self, fn: Any) -> ModuleType:
+        """A new execution environment: the handler's module, loaded under a name of its own."""
+        target = self.workdir / f"{fn.function_name}-{fn.code_sha_256[:12].replace('/', '_')}"
+        module_file, _, attr = str(fn.handler).rpartition(".")
+        member = f"{module_file.replace('.', '/')}.py"
+        path = target / member
+        if not path.exists():
+            # Only the handler's module leaves the zip: it runs with this process's packages
+            # (the zip's folder is not put on sys.path), so the vendored boto3, botocore,
+            # Powertools and dtrain beside it (~900 files a function) would be written and
+            # removed again unread, seconds of the emulator's start and tear-down.
+            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as zf:
+                if member not in zf.namelist():
+                    raise EmulatorError(
+                        f"{fn.function_name}: its handler {fn.handler} needs {member}, "
+                        "which its deployment package does not hold"
+                    )
+                path = Path(zf.extract(member, target))
+        # A unique module name per environment: every function has its own handler.py.
+        name = f"_dtrain_lambda_{self._environments_loaded}_{module_file.replace('.', '_')}"
+        self._environments_loaded += 1
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise EmulatorError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        module.__dict__["__dtrain_handler_attr__"] = attr
+        return module
 
     @staticmethod
     def _environment(fn: Any) -> dict[str, str]:
@@ -152,7 +169,10 @@ class LambdaRuntime:
     def invoke(self, fn: Any, event: Any) -> tuple[Any, str | None]:
         """(result or error payload, error type or None)."""
 
-        handler = self._load(fn)
+        with self._environment_for(fn) as handler:
+            return self._run(fn, handler, event)
+
+    def _run(self, fn: Any, handler: Callable[[Any, Any], Any], event: Any) -> tuple[Any, str | None]:
         fault = self._fault_for(fn.function_name, event)
         record = Invocation(fn.function_name, event)
         context = _Context(fn)
@@ -186,7 +206,7 @@ def _error_payload(exc: Exception, request_id: str) -> dict[str, Any]:
     """What AWS's Python runtime (awslambdaric's bootstrap, make_error) returns for an exception a
     handler raised: Step Functions puts this JSON in the task failure's `cause`, so the next
     failure names the file and line. stackTrace is the whole traceback less the runtime's own
-    frame (here `invoke`'s, which calls the handler), as traceback.format_list gives it."""
+    frame (here `_run`'s, which calls the handler), as traceback.format_list gives it."""
     if isinstance(exc, _Injected):
         return {
             "errorMessage": exc.fault.message,
