@@ -166,7 +166,9 @@ class JobControl:
                 job.model_artifacts = self._artifacts
                 # A warm pool is retained only within the warm-pool quota (default 0: none, and no
                 # error): train-warm-pools-resource-limits.html.
-                held = warm_pools_held(j for j in self.backend.training_jobs.values() if j is not job)
+                # A copy of moto's jobs first: a Create in another thread adds to the dict.
+                jobs = list(self.backend.training_jobs.values())
+                held = warm_pools_held(j for j in jobs if j is not job)
                 if self.quotas.warm_pool_granted(self.request, held):
                     job.warm_pool_status = {"Status": "Available", "ResourceRetainedBillableTimeInSeconds": 0}
             if failure_reason:

@@ -119,16 +119,17 @@ def check_service_rules(operation: str, params: Mapping[str, Any]) -> None:
 
 
 def _held(backend: Any) -> Counter[str]:
-    """Instances by quota name that running jobs and live endpoints hold now."""
+    """Instances by quota name that running jobs and live endpoints hold now. Each of moto's dicts
+    is copied first (one step under the GIL): another thread's Create adds to it meanwhile."""
     held: Counter[str] = Counter()
     training = q.held_by_jobs(
-        backend.training_jobs.values(),
+        list(backend.training_jobs.values()),
         "training_job_status",
         lambda j: q.training_instances({"ResourceConfig": j.resource_config or {}}),
     )
     held.update(q.by_quota(training, q.training_usage, q.ALL_TRAINING))
     processing = q.held_by_jobs(
-        backend.processing_jobs.values(),
+        list(backend.processing_jobs.values()),
         "processing_job_status",
         lambda j: q.processing_instances(
             {"ProcessingResources": getattr(j, "processing_resources", None) or {}}
@@ -136,12 +137,12 @@ def _held(backend: Any) -> Counter[str]:
     )
     held.update(q.by_quota(processing, q.processing_usage, q.ALL_PROCESSING))
     transform = q.held_by_jobs(
-        backend.transform_jobs.values(),
+        list(backend.transform_jobs.values()),
         "transform_job_status",
         lambda j: q.transform_instances({"TransformResources": j.transform_resources or {}}),
     )
     held.update(q.by_quota(transform, q.transform_usage, q.ALL_TRANSFORM))
-    for endpoint in backend.endpoints.values():
+    for endpoint in list(backend.endpoints.values()):
         if str(endpoint.endpoint_status) == "Failed":  # a failed endpoint holds no instances
             continue
         held.update(
