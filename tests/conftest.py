@@ -29,7 +29,7 @@ The emulator's apps (the stand-in and the platform for the emulator) come from t
 (DTRAIN_SYNTH_CACHE, set here unless set already). An unchanged tree is not synthesized again,
 in this session or the next; a test that needs a real synth says DTRAIN_SYNTH_CACHE=off.
 
-Under pytest-xdist (`make test`: `-n 2 --dist loadgroup`) each test file stays on one worker and
+Under pytest-xdist (`make test`: `-n 3 --dist loadgroup`) each test file stays on one worker and
 the tests of the synthesized app share one worker (see `pytest_collection_modifyitems`).
 
 Tests that need a differently configured app call
