@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import os
 import threading
-import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from dtrain.emulator import function_env
 from dtrain.emulator.shims import LambdaRuntime
+from tests.emulator.inline_lambda import inline_function
 
 HANDLER = """
 import os, time
@@ -25,26 +23,12 @@ def handler(event, context):
 """
 
 
-def _function(name: str, ledger: str) -> Any:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("handler.py", HANDLER)
-    return SimpleNamespace(
-        function_name=name,
-        function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-        code_sha_256=name * 4,
-        code_bytes=buf.getvalue(),
-        handler="handler.handler",
-        environment_vars={"LEDGER_TABLE": ledger},
-        region="us-east-1",
-        role=f"arn:aws:iam::123456789012:role/{name}",
-        memory_size=256,
-    )
-
-
 def test_two_platforms_functions_each_read_their_own_variables_at_once(tmp_path: Path) -> None:
     runtime = LambdaRuntime(workdir=tmp_path)
-    first, second = _function("PlatformASubmit", "ledger-a"), _function("PlatformBSubmit", "ledger-b")
+    first, second = (
+        inline_function("PlatformASubmit", HANDLER, {"LEDGER_TABLE": "ledger-a"}),
+        inline_function("PlatformBSubmit", HANDLER, {"LEDGER_TABLE": "ledger-b"}),
+    )
     results: dict[str, Any] = {}
     with function_env.installed():
         threads = [

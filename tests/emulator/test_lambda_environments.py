@@ -6,19 +6,14 @@ to it ("dictionary changed size during iteration", a Step Functions task failed 
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from moto.logs.models import logs_backends
-
 from dtrain.emulator.shims import LambdaRuntime
+from tests.emulator.inline_lambda import inline_function
 
-ACCOUNT, REGION = "123456789012", "us-east-1"
 # Counts a metric, then waits until the other invocation is in flight too, then flushes.
 HANDLER = """from dtrain.orchestration import observability
 
@@ -35,26 +30,8 @@ def handler(event, context):
 """
 
 
-def _function(name: str) -> Any:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("handler.py", HANDLER)
-    return SimpleNamespace(
-        function_name=name,
-        function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-        code_sha_256="e4e4" * 8,
-        code_bytes=buf.getvalue(),
-        handler="handler.handler",
-        environment_vars={},
-        region=REGION,
-        role=f"arn:aws:iam::{ACCOUNT}:role/{name}",
-        memory_size=256,
-        logs_backend=logs_backends[ACCOUNT][REGION],
-    )
-
-
 def test_overlapping_invocations_of_a_function_run_in_environments_of_their_own(tmp_path: Path) -> None:
-    runtime, fn = LambdaRuntime(workdir=tmp_path), _function("EnvironmentProbe")
+    runtime, fn = LambdaRuntime(workdir=tmp_path), inline_function("EnvironmentProbe", HANDLER)
     both_in_flight = threading.Barrier(2)
     results: dict[int, Any] = {}
     threads = [
@@ -75,7 +52,7 @@ def test_overlapping_invocations_of_a_function_run_in_environments_of_their_own(
     assert (first["seen"], second["seen"]) == ([0], [1])  # neither saw the other's module state
     assert first["environment"] != second["environment"]
     # Each invocation's EMF blob holds its own count only.
-    group = logs_backends[ACCOUNT][REGION].groups[f"/aws/lambda/{fn.function_name}"]
+    group = fn.logs_backend.groups[f"/aws/lambda/{fn.function_name}"]
     messages = [e.message for s in group.streams.values() for e in s.events]
     blobs = [json.loads(m) for m in messages if '"CloudWatchMetrics"' in m]
     assert [b["Submissions"] for b in blobs] == [[1.0], [1.0]], blobs
