@@ -35,7 +35,7 @@ from dtrain.emulator.authz.calls import Check
 from dtrain.orchestration.job_kinds import iam_action
 from dtrain.requests.inference_request import REPACKED_ARCHIVE
 from dtrain.team_names import output_id, scientists_policy_name
-from tests.e2e.teams.team_platform import TEAMS, data_bucket
+from tests.e2e.teams.team_platform import TEAMS, data_bucket, team_spec
 
 ACTOR = "vision"  # the team whose principals act; the other team's resources are the targets
 # Who acts in a row (Row.actor).
@@ -86,17 +86,7 @@ class TeamPlatform:
 
     def _start_waiting(self, team: str) -> dict[str, str]:
         """An execution of the team left waiting for its job (its task token in the ledger)."""
-        spec = {
-            "framework": "pytorch",
-            "estimator": {
-                "entry_point": "train_ddp.py",
-                "image_uri": "ddp",
-                "instance_type": "ml.g5.12xlarge",
-                "instance_count": 1,
-                "max_run": 3600,
-            },
-            "inputs": {"train": f"s3://{self.data_bucket}/teams/{team}/cifar10/train"},
-        }
+        spec = team_spec(self.data_bucket, team, 1)
         arn = self.emu.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn(team), name=f"waiting-{team}", input=json.dumps(spec)
         )["executionArn"]

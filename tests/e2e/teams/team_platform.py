@@ -59,3 +59,26 @@ def deployed_team_platform(
         for team in teams:
             s3.put_object(Bucket=bucket, Key=f"teams/{team}/cifar10/train/part-0", Body=b"x")
         yield emu
+
+
+def team_spec(bucket: str, team: str, items: int) -> dict[str, Any]:
+    """A one-instance job of `team` on its own data; with items > 1, a sweep of that many."""
+    spec: dict[str, Any] = {
+        "framework": "pytorch",
+        "estimator": {
+            "entry_point": "train_ddp.py",
+            "image_uri": "ddp",
+            "instance_type": "ml.g5.12xlarge",
+            "instance_count": 1,
+            "max_run": 3600,
+            "metric_definitions": [{"Name": "validation:accuracy", "Regex": "acc=([0-9.]+)"}],
+        },
+        "inputs": {"train": f"s3://{bucket}/teams/{team}/cifar10/train"},
+    }
+    if items > 1:
+        spec["sweep"] = {
+            "max_concurrency": items,
+            "objective": {"metric": "validation:accuracy", "goal": "maximize"},
+            "overrides": [{"lr": round(0.01 * (i + 1), 4)} for i in range(items)],
+        }
+    return spec

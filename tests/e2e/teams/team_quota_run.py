@@ -31,7 +31,7 @@ from dtrain.emulator.authz.calls import Call, checks_for
 from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.team_capacity import TeamCapacity, capacity_key
 from dtrain.team_names import output_id, resource_prefix
-from tests.e2e.teams.team_platform import data_bucket
+from tests.e2e.teams.team_platform import data_bucket, team_spec
 
 
 @dataclass(frozen=True)
@@ -132,29 +132,6 @@ class QuotaTimeline:
         return [
             (name, f"{a:.1f}", f"{b:.1f}") for name, (a, b) in sorted(self.jobs.items(), key=lambda kv: kv[1])
         ]
-
-
-def team_spec(bucket: str, team: str, items: int) -> dict[str, Any]:
-    """A one-instance job of `team` on its own data; with items > 1, a sweep of that many."""
-    spec: dict[str, Any] = {
-        "framework": "pytorch",
-        "estimator": {
-            "entry_point": "train_ddp.py",
-            "image_uri": "ddp",
-            "instance_type": "ml.g5.12xlarge",
-            "instance_count": 1,
-            "max_run": 3600,
-            "metric_definitions": [{"Name": "validation:accuracy", "Regex": "acc=([0-9.]+)"}],
-        },
-        "inputs": {"train": f"s3://{bucket}/teams/{team}/cifar10/train"},
-    }
-    if items > 1:
-        spec["sweep"] = {
-            "max_concurrency": items,
-            "objective": {"metric": "validation:accuracy", "goal": "maximize"},
-            "overrides": [{"lr": round(0.01 * (i + 1), 4)} for i in range(items)],
-        }
-    return spec
 
 
 def run_quota_sweep(

@@ -23,14 +23,13 @@ import pytest
 
 from dtrain.emulator import Emulator
 from dtrain.team_names import output_id
-from tests.e2e.teams.team_platform import QUOTA, XDIST_GROUP, data_bucket
+from tests.e2e.teams.team_platform import QUOTA, XDIST_GROUP, data_bucket, team_spec
 from tests.e2e.teams.team_quota_run import (
     GUARDRAIL_ROWS,
     GuardrailRow,
     own_jobs,
     run_guardrail_row,
     run_quota_sweep,
-    team_spec,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(XDIST_GROUP)]
