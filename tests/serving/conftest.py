@@ -9,7 +9,6 @@ SageMaker training job of the bundled trainer leaves: model.pt, model_config.jso
 from __future__ import annotations
 
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from dtrain.local.config import repo_root, training_code_dir
 from dtrain.serving import ServerHandle, start_server
+from dtrain.serving.archive import unpack_model
 from tests.example_runs import ExampleRuns
 
 REPO = repo_root()
@@ -38,15 +38,16 @@ def trained_archive(example_runs: ExampleRuns) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_model_dir(trained_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("model")
-    with tarfile.open(trained_archive) as tar:
-        tar.extractall(directory, filter="data")
-    return directory
+    """The archive unpacked as `dtrain serve` unpacks it (unpack_model)."""
+    return unpack_model(str(trained_archive), tmp_path_factory.mktemp("trained"))
 
 
 @pytest.fixture(scope="session")
 def trained_server(trained_model_dir: Path) -> Iterator[ServerHandle]:
     """The trained model behind TorchServe (SageMaker's PyTorch toolkit) with one worker, on a free
-    port: one server for the session's tests (a JVM start costs seconds)."""
+    port: one server for the session's tests (a JVM start costs seconds). The tests that use it are
+    marked xdist_group("trained-server"): they run on one xdist worker, so it starts once in the
+    run. Each file its own group (tests/conftest.py), each worker that ran one of them started one
+    (~4 CPU-s: the JVM, the toolkit, a worker importing torch)."""
     with start_server(trained_model_dir, port=0, workers=1) as handle:
         yield handle

@@ -17,6 +17,9 @@ import pytest
 from dtrain.serving import ServerHandle, start_server
 from tests.serving.matrix_cases import DEFAULTS_INFERENCE, Case, cases, outcome
 
+# One xdist worker runs every test of the session's trained_server (conftest.trained_server).
+pytestmark = pytest.mark.xdist_group("trained-server")
+
 PYTORCH_CASES = [c for c in cases() if c.stack in ("defaults", "bundled")]
 
 

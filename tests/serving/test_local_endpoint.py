@@ -17,6 +17,9 @@ import torch
 
 from dtrain.serving import ServerHandle, start_server
 
+# One xdist worker runs every test of the session's trained_server (conftest.trained_server).
+pytestmark = pytest.mark.xdist_group("trained-server")
+
 
 def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, str, bytes]:
     headers = {"Content-Type": content_type} | ({"Accept": accept} if accept else {})

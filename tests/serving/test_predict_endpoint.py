@@ -23,6 +23,9 @@ import pytest
 from dtrain.cli import main
 from dtrain.serving import ServerHandle
 
+# One xdist worker runs every test of the session's trained_server (conftest.trained_server).
+pytestmark = pytest.mark.xdist_group("trained-server")
+
 
 @pytest.fixture
 def runtime_endpoint(trained_server: ServerHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
