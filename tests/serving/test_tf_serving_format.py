@@ -2,32 +2,30 @@
 
 The SavedModel is the Keras trainers' network (training_code/horovod/keras_cifar.build_model),
 saved as they save it (`model.save(model_dir / "1", save_format="tf")`), by TensorFlow in the
-Horovod virtualenv. Three layers are checked: TF Serving's REST API (tf_model_server, TensorFlow
-in .venv-hvd), the image's front without code/inference.py (the njs script's conversions and
-415), and its Python service running a model's handlers in .venv-tfs (the image's Python packages:
-no numpy). Slow (each server loads TensorFlow, 10-20 s on 2 cores): the servers are shared by
-the module's tests.
+Horovod virtualenv. Three layers are checked: TF Serving's REST API (tf_model_server, TensorFlow in
+.venv-hvd: the one behind tf_server's front), the image's front without code/inference.py (the njs
+script's conversions and 415), and its Python service running a model's handlers in .venv-tfs (the
+image's Python packages: no numpy). Slow (each server loads TensorFlow, 10-20 s on 2 cores): the
+servers are shared by the module's tests.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from dtrain.local.config import repo_root, training_code_dir
-from dtrain.ports import free_port
 from dtrain.serving import ServerHandle, start_server
 from dtrain.serving.torchserve import ServerStartError
 from tests.serving.matrix_cases import Case, cases, outcome
@@ -118,27 +116,15 @@ def _post(
 
 # -- TF Serving's REST API (tf_model_server) ------------------------------------------------------
 @pytest.fixture(scope="module")
-def rest_api(saved_model: Path) -> Iterator[str]:
-    port = free_port("127.0.0.1")
-    env = dict(os.environ, PYTHONPATH=str(repo_root()), TF_CPP_MIN_LOG_LEVEL="2")
-    command = [str(HVD_PYTHON), "-m", "dtrain.serving.tf_model_server", "--rest_api_port", str(port)]
-    process = subprocess.Popen([*command, f"--model=model={saved_model / 'model'}"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, "the model server did not start"
-            try:
-                versions = json.loads(_request(f"{url}/v1/models/model")[2])["model_version_status"]
-                if all(v["state"] == "AVAILABLE" for v in versions):
-                    break
-            except urllib.error.URLError:
-                pass  # not listening yet
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+def rest_api(tf_server: ServerHandle) -> str:
+    """The REST API of the model server behind tf_server's front (the image's TF Serving on its
+    port 8501): tf_serve started it, `--rest_api_port N --model=model=<model dir>`, for the same
+    model (versions 1 and 2). Its own server cost one more TensorFlow start (~6 CPU-s)."""
+    for child in psutil.Process(tf_server.process.pid).children(recursive=True):
+        command = child.cmdline()
+        if "dtrain.serving.tf_model_server" in command:
+            return f"http://127.0.0.1:{command[command.index('--rest_api_port') + 1]}"
+    raise AssertionError("tf_server runs no tf_model_server")
 
 
 def test_status_lists_every_version_as_tf_serving_does(rest_api: str) -> None:
