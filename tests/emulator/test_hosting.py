@@ -180,26 +180,11 @@ def test_an_endpoint_in_progress_refuses_delete_and_update_until_it_leaves_that_
     assert statuses == ["CREATING", "IN_SERVICE", "DELETING"]
 
 
-def test_a_model_error_is_sagemakers_model_error_and_a_deleted_endpoint_is_not_found(
+def test_an_update_that_cannot_serve_rolls_back_a_model_error_is_model_error_and_deleted_is_not_found(
     hosted: HostingBackend,
 ) -> None:
-    create_model("m-err", scale=1)
-    endpoint_config("c-err", "m-err")
-    sm().create_endpoint(EndpointName="ep-err", EndpointConfigName="c-err")
-    assert hosted.wait_in_service(sm_backend(), "ep-err") == "InService"
-    with pytest.raises(ClientError) as err:
-        invoke("ep-err", ["boom"])
-    assert err.value.response["Error"]["Code"] == "ModelError"
-    assert err.value.response["OriginalStatusCode"] == 500
-    assert "boom requested" in err.value.response["OriginalMessage"]
-    sm().delete_endpoint(EndpointName="ep-err")
-    assert "ep-err" not in hosted.endpoints
-    with pytest.raises(ClientError) as gone:
-        invoke("ep-err", [{"x": 1}])
-    assert gone.value.response["Error"]["Code"] == "ValidationError"
-
-
-def test_an_update_that_cannot_serve_rolls_back_to_the_previous_config(hosted: HostingBackend) -> None:
+    """One endpoint (one model server start, ~4 CPU-s) for the rollback and for what an endpoint
+    answers after it: the model's error, then, once deleted, the unknown endpoint's."""
     create_model("m-ok", scale=3)
     endpoint_config("c-ok", "m-ok")
     sm().create_endpoint(EndpointName="ep-rb", EndpointConfigName="c-ok")
@@ -216,6 +201,17 @@ def test_an_update_that_cannot_serve_rolls_back_to_the_previous_config(hosted: H
     assert desc["EndpointConfigName"] == "c-ok"
     assert "could not download the model data" in desc["FailureReason"]
     assert invoke("ep-rb", [{"x": 1}]) == [{"y": 3}]
+
+    with pytest.raises(ClientError) as err:
+        invoke("ep-rb", ["boom"])
+    assert err.value.response["Error"]["Code"] == "ModelError"
+    assert err.value.response["OriginalStatusCode"] == 500
+    assert "boom requested" in err.value.response["OriginalMessage"]
+    sm().delete_endpoint(EndpointName="ep-rb")
+    assert "ep-rb" not in hosted.endpoints
+    with pytest.raises(ClientError) as gone:
+        invoke("ep-rb", [{"x": 1}])
+    assert gone.value.response["Error"]["Code"] == "ValidationError"
 
 
 def put_lines(key: str, values: list[Any]) -> None:
