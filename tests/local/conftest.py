@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dtrain.commands.data_cmd import make_cifar10_sample
-from dtrain.local.config import repo_root, training_code_dir
-
-REPO = repo_root()
-HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
+from tests.example_runs import ExampleRuns
 
 
 @pytest.fixture(scope="session")
@@ -23,13 +19,10 @@ def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tfrecord_dir(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Keras trainer reads TFRecords; TensorFlow lives in the Horovod virtualenv."""
-    assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
-    directory = tmp_path_factory.mktemp("cifar10-tfrecords")
-    script = training_code_dir() / "data" / "prepare_cifar10.py"
-    subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(cifar_dir), str(directory)], check=True)
-    return directory
+def tfrecord_dir(example_runs: ExampleRuns) -> Path:
+    """The Keras trainer reads TFRecords; TensorFlow lives in the Horovod virtualenv. The session's
+    (tests/example_runs.py): the TFRecords the shared runs of the TF examples trained on."""
+    return example_runs.tfrecords()
 
 
 @pytest.fixture

@@ -20,20 +20,6 @@ HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.json"))
 # The torchrun example is exercised through the Python API below (what the emulator uses).
 CLI_EXAMPLES = [p for p in EXAMPLES if p.name != "ddp_torchrun.json"]
-# Runs that are not about several hosts use one, to keep the suite short on 2 cores: every
-# distributed example runs on two hosts in tests/emulator/test_distributed_examples_on_platform.py
-# (horovod_keras's estimator through its processing example there; a two-host MPI job costs
-# the toolkit's own 30 s wait after mpirun, sagemaker_training/mpi.py).
-ONE_HOST = {
-    "spot_checkpoints.json",
-    "fsx_efs_s3_channels.json",
-    "smdistributed_dataparallel.json",
-    "tf_multi_worker_mirrored.json",
-    "tf_parameter_server.json",
-    "ddp_pytorchddp.json",
-    "horovod_keras.json",
-    "horovod_torch.json",  # two hosts in tests/local/test_horovod_torch.py too
-}
 
 
 def test_there_are_examples_to_run() -> None:
@@ -98,14 +84,15 @@ def test_example_runs_through_dtrain_local(example: Path, example_runs: ExampleR
     """A real `dtrain local` run per example (20-65 s each on 2 cores for the Horovod and
     TensorFlow ones). The run is the session's (tests/example_runs.py): the first test that
     needs it makes it, so tests/serving/test_every_trainer_served.py serves this same run's
-    archive instead of training the trainer again."""
+    archive instead of training the trainer again, and the trainers' own files assert on it
+    (horovod_torch and the TF strategies on two hosts; horovod_keras's estimator through its
+    processing example, tests/processing/test_processing_local.py)."""
     if _uses_horovod_image(example):
         assert HVD_PYTHON.exists(), "the Horovod virtualenv is part of make setup"
 
-    run = example_runs.run(example, hosts=1 if example.name in ONE_HOST else None)
+    run = example_runs.run(example)
 
     assert run.code == 0, run.stderr[-3000:]
-    job_dir = next((run.workdir / "jobs").iterdir())
-    model = job_dir / "output" / "model.tar.gz"
+    model = run.archive
     assert model.is_file() and _model_members(model)
     assert "train:loss" in run.stdout

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ import torch
 
 from dtrain.cli import main
 from dtrain.local.config import repo_root
+from tests.example_runs import HOROVOD_TORCH, ExampleRun, ExampleRuns
 
 pytestmark = pytest.mark.slow
 
@@ -34,27 +34,17 @@ JOB = "dtrain-cifar10-horovod-torch"
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
 # The toolkit's mpirun tags every rank's line (--tag-output, and the host): rank 0's metric lines.
 METRIC = re.compile(r"^\[1,mpirank:0,algo-1\]<stdout>:epoch=(\d+) step=(\d+) train_loss=([0-9.]+)", re.M)
+# The full run is the session's run of the example (tests/example_runs.py HOROVOD_TORCH: the
+# examples' own test and the serving test use it too, so the trainer trains once for all three).
 # 128 samples / global batch 16 = 8 steps an epoch.
 # 10 epochs (80 steps): the stop (SIGTERM once step 4's checkpoint is on disk) reaches the ranks
 # within a second (the entry script signals them itself; benchmarks/sigterm_examples.py: 0.28-0.38 s),
 # so 76 steps of margin keep it mid-training under load. The full run's 2 hosts also pay the
 # toolkit's fixed 30 s after mpirun (sagemaker_training/mpi.py), which no step count changes.
-EPOCHS, STEPS_PER_EPOCH = 10, 8
-MAX_STEPS = EPOCHS * STEPS_PER_EPOCH
-HPS = [
-    f"epochs={EPOCHS}",
-    f"max_steps={MAX_STEPS}",
-    "batch_size=16",
-    "width=4",
-    "lr=0.05",
-    "checkpoint_every_steps=4",
-]
-
-
-@dataclass
-class Run:
-    job_dir: Path
-    logs: dict[str, str]
+HPS = HOROVOD_TORCH.hyperparameters
+EPOCHS, STEPS_PER_EPOCH = int(HPS["epochs"]), 128 // int(HPS["batch_size"])
+MAX_STEPS = int(HPS["max_steps"])
+assert MAX_STEPS == EPOCHS * STEPS_PER_EPOCH and HOROVOD_TORCH.hosts == 2
 
 
 def _grace(directory: Path, seconds: int) -> list[str]:
@@ -67,14 +57,22 @@ def _grace(directory: Path, seconds: int) -> list[str]:
 
 def _args(workdir: Path, data: Path) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
-    args = ["local", str(EXAMPLE), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
+    args = [
+        "local",
+        str(EXAMPLE),
+        "--workdir",
+        str(workdir),
+        "--no-live",
+        "--hosts",
+        str(HOROVOD_TORCH.hosts),
+    ]
     # The ranks' checkpoint takes milliseconds; the rest is slack for a loaded machine (15 s lost
     # rank 0's "SIGTERM: stopping" line once in CI with two workers on 2 cores, when mpirun still
     # delayed the stop). Each host ends by itself once its MPI processes exit, not at the grace.
     args += _grace(workdir, 30)
     args += ["--data", f"train={data}", "--data", f"test={data}"]
-    for hp in HPS:
-        args += ["--set", hp]
+    for name, value in HPS.items():
+        args += ["--set", f"{name}={value}"]
     return args
 
 
@@ -118,18 +116,18 @@ def _logs(job_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def full_run(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def full_run(example_runs: ExampleRuns) -> ExampleRun:
+    """`dtrain local` of the example on 2 hosts with HPS, on the session's sample: the session's
+    run (tests/example_runs.py), made by whichever test asks first."""
     probe = subprocess.run([str(HVD_PYTHON), "-c", "import horovod.torch"], capture_output=True, text=True)
     assert probe.returncode == 0, f"make setup builds horovod.torch into .venv-hvd: {probe.stderr[-2000:]}"
-    workdir = tmp_path_factory.mktemp("hvd-torch")
-    code = main(_args(workdir, cifar_dir))
-    job_dir = workdir / "jobs" / JOB
-    logs = _logs(job_dir)
-    assert code == 0, "\n".join(text[-3000:] for text in logs.values())
-    return Run(job_dir, logs)
+    run = example_runs.run(EXAMPLE)
+    assert run.code == 0, run.stderr[-3000:]
+    assert run.job_dir.name == JOB
+    return run
 
 
-def test_two_ranks_learn_stay_in_sync_and_only_rank0_saves(full_run: Run) -> None:
+def test_two_ranks_learn_stay_in_sync_and_only_rank0_saves(full_run: ExampleRun) -> None:
     # Every rank's output comes back through algo-1's mpirun, as in SageMaker's algo-1 log stream.
     master = full_run.logs["algo-1"]
     assert "train_hvd_torch: size=2" in master
@@ -144,9 +142,9 @@ def test_two_ranks_learn_stay_in_sync_and_only_rank0_saves(full_run: Run) -> Non
 
 @pytest.mark.timeout(600)
 def test_sigterm_checkpoints_and_the_resumed_run_ends_with_the_uninterrupted_weights(
-    full_run: Run, cifar_dir: Path, tmp_path: Path
+    full_run: ExampleRun, example_runs: ExampleRuns, tmp_path: Path
 ) -> None:
-    args = _args(tmp_path, cifar_dir)
+    args = _args(tmp_path, example_runs.cifar())  # the full run's data
     job_dir = tmp_path / "jobs" / JOB
     store = job_dir / "checkpoints"
     _stop_with_sigterm(args, store / "step-000000004.ckpt")

@@ -14,55 +14,22 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dtrain.cli import main
 from dtrain.local.config import repo_root
+from tests.example_runs import TF_STRATEGIES, ExampleRun, ExampleRuns
 
 pytestmark = pytest.mark.slow
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
 METRIC = re.compile(r"^epoch=(\d+) step=(\d+) train_loss=([0-9.]+) val_acc=([0-9.]+)", re.M)
-EPOCHS, BATCH = 3, 16
-
-
-@dataclass
-class Run:
-    job_dir: Path
-    logs: dict[str, str]
-    leftover_pids: list[int]
-
-
-def _pids_under(root: Path) -> list[int]:
-    """Processes whose environment points into the job dir (SAGEMAKER_BASE_DIR)."""
-    needle = f"SAGEMAKER_BASE_DIR={root}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if any(v.startswith(needle) for v in (entry / "environ").read_bytes().split(b"\0")):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _run_example(name: str, data: Path, workdir: Path) -> Run:
-    assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
-    args = ["local", str(REPO / "examples" / name), "--workdir", str(workdir), "--no-live", "--hosts", "2"]
-    args += ["--data", f"train={data}", "--data", f"test={data}"]
-    for hp in (f"epochs={EPOCHS}", f"batch_size={BATCH}", "width=8", "lr=0.02", "checkpoint_every_steps=3"):
-        args += ["--set", hp]
-    args += ["--set", "max_steps=4"]
-    code = main(args)
-    job_dir = next((workdir / "jobs").iterdir())
-    logs = {p.stem: p.read_text() for p in (job_dir / "logs").glob("algo-*.log")}
-    assert code == 0, "\n".join(text[-3000:] for text in logs.values())
-    return Run(job_dir, logs, _pids_under(job_dir))
+# Both examples' runs are the session's (tests/example_runs.py): the examples' own test and the
+# serving test use them too, so each strategy trains once per session.
+EPOCHS = int(TF_STRATEGIES.hyperparameters["epochs"])
+assert TF_STRATEGIES.hosts == 2
 
 
 def _saved_model_accuracy(model_dir: Path, tfrecords: Path) -> float:
@@ -87,20 +54,27 @@ print(correct / total)
     return float(proc.stdout.split()[-1])
 
 
-@pytest.fixture(scope="module")
-def mwms(tfrecord_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_example("tf_multi_worker_mirrored.json", tfrecord_dir, tmp_path_factory.mktemp("mwms"))
+def _run_example(name: str, example_runs: ExampleRuns) -> ExampleRun:
+    assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
+    run = example_runs.run(REPO / "examples" / name)
+    assert run.code == 0, run.stderr[-3000:]
+    return run
 
 
 @pytest.fixture(scope="module")
-def ps(tfrecord_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run_example("tf_parameter_server.json", tfrecord_dir, tmp_path_factory.mktemp("ps"))
+def mwms(example_runs: ExampleRuns) -> ExampleRun:
+    return _run_example("tf_multi_worker_mirrored.json", example_runs)
+
+
+@pytest.fixture(scope="module")
+def ps(example_runs: ExampleRuns) -> ExampleRun:
+    return _run_example("tf_parameter_server.json", example_runs)
 
 
 # ---------------------------------------------------------------- MultiWorkerMirrored
 
 
-def test_mwms_workers_step_together_on_the_same_all_reduced_loss(mwms: Run) -> None:
+def test_mwms_workers_step_together_on_the_same_all_reduced_loss(mwms: ExampleRun) -> None:
     line = re.compile(r"^worker_epoch task=worker:(\d) epoch=(\d+) iterations=(\d+) loss=(\S+)$", re.M)
     per_worker = {host: line.findall(mwms.logs[host]) for host in ("algo-1", "algo-2")}
     assert [t for t, *_ in per_worker["algo-1"]] == ["0"] * EPOCHS
@@ -111,7 +85,7 @@ def test_mwms_workers_step_together_on_the_same_all_reduced_loss(mwms: Run) -> N
     assert [int(i) for _, i, _ in steps_and_losses["algo-1"]] == [4, 8, 12]
 
 
-def test_mwms_replicas_end_identical_and_learn(mwms: Run) -> None:
+def test_mwms_replicas_end_identical_and_learn(mwms: ExampleRun) -> None:
     digests = {
         h: re.findall(r"^worker_weights task=worker:\d sha256=(\w+)$", t, re.M) for h, t in mwms.logs.items()
     }
@@ -122,7 +96,9 @@ def test_mwms_replicas_end_identical_and_learn(mwms: Run) -> None:
     assert metrics[-1][2] < metrics[0][2], metrics
 
 
-def test_mwms_chief_keeps_the_checkpoints_and_its_saved_model_loads(mwms: Run, tfrecord_dir: Path) -> None:
+def test_mwms_chief_keeps_the_checkpoints_and_its_saved_model_loads(
+    mwms: ExampleRun, tfrecord_dir: Path
+) -> None:
     store = mwms.job_dir / "checkpoints"
     # Every worker saved (collectives), only the chief's copies are in the store; 2 kept.
     assert sorted(p.name for p in store.glob("ckpt-*.index")) == ["ckpt-12.index", "ckpt-9.index"]
@@ -135,7 +111,7 @@ def test_mwms_chief_keeps_the_checkpoints_and_its_saved_model_loads(mwms: Run, t
 # ---------------------------------------------------------------- ParameterServer
 
 
-def test_ps_variables_live_on_both_parameter_servers(ps: Run) -> None:
+def test_ps_variables_live_on_both_parameter_servers(ps: ExampleRun) -> None:
     found = re.search(r"^ps_variables on_ps=(\w+) devices=(\S+)$", ps.logs["algo-1"], re.M)
     assert found, ps.logs["algo-1"][-3000:]
     assert found.group(1) == "True"
@@ -145,7 +121,7 @@ def test_ps_variables_live_on_both_parameter_servers(ps: Run) -> None:
     ]
 
 
-def test_ps_worker_runs_the_chiefs_steps_and_leaves_when_the_chief_is_done(ps: Run) -> None:
+def test_ps_worker_runs_the_chiefs_steps_and_leaves_when_the_chief_is_done(ps: ExampleRun) -> None:
     worker_steps = re.findall(r"^worker_step iteration= (\d+)$", ps.logs["algo-2"], re.M)
     chief_total = re.search(r"^chief done: steps=(\d+) dispatched to 1 worker", ps.logs["algo-1"], re.M)
     assert chief_total and int(chief_total.group(1)) == EPOCHS * 4
@@ -160,11 +136,11 @@ def test_ps_worker_runs_the_chiefs_steps_and_leaves_when_the_chief_is_done(ps: R
     assert [int(s) for _, s, _, _ in METRIC.findall(ps.logs["algo-1"])] == [4, 8, 12]
 
 
-def test_ps_chief_saved_model_beats_chance(ps: Run, tfrecord_dir: Path) -> None:
+def test_ps_chief_saved_model_beats_chance(ps: ExampleRun, tfrecord_dir: Path) -> None:
     model = ps.job_dir / "algo-1" / "model" / "1"
     assert (model / "saved_model.pb").is_file()
     assert _saved_model_accuracy(model, tfrecord_dir) > 0.1 + 0.1  # chance is 0.1 (10 classes)
 
 
-def test_ps_leaves_no_worker_or_ps_process(ps: Run) -> None:
+def test_ps_leaves_no_worker_or_ps_process(ps: ExampleRun) -> None:
     assert ps.leftover_pids == []

@@ -16,6 +16,7 @@ from dtrain.cli import main
 from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root
 from dtrain.local.processing_job import run_processing_locally, stand_in_path
+from tests.example_runs import ExampleRuns
 
 REPO = repo_root()
 EXAMPLE = REPO / "examples" / "processing" / "ddp_with_preprocessing.json"
@@ -217,34 +218,22 @@ def test_the_pure_python_tfrecords_parse_in_tensorflow(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.horovod
 def test_the_horovod_keras_example_trains_on_tfrecords_its_processing_step_wrote(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example_runs: ExampleRuns,
 ) -> None:
+    """The example's one-host `dtrain local` run on the raw CIFAR-10 sample is the session's
+    (tests/example_runs.py): tests/local/test_examples_local.py and the serving test use it as
+    horovod_keras.json's run (the same estimator), so the trainer trains once for the three."""
     assert HVD_PYTHON.exists(), "the Horovod virtualenv is part of make setup"
-    raw = tmp_path / "raw"
-    make_cifar10_sample(raw, train=64, test=16)
-    work = tmp_path / "work"
     example = REPO / "examples" / "processing" / "horovod_keras_with_preprocessing.json"
-    args = [
-        "local",
-        str(example),
-        "--workdir",
-        str(work),
-        "--no-live",
-        "--hosts",
-        "1",
-        "--data",
-        f"raw={raw}",
-    ]
-    for hp in ("epochs=1", "batch_size=16", "width=4", "max_steps=3"):
-        args += ["--set", hp]
 
-    code = main(args)
+    run = example_runs.run(example)
 
-    out = capsys.readouterr()
-    assert code == 0, out.err[-3000:]
-    assert {p.name for p in (work / "s3").rglob("*.tfrecords")} == {"train.tfrecords", "test.tfrecords"}
-    job_dir = next((work / "jobs").iterdir())
-    assert (job_dir / "output" / "model.tar.gz").is_file()
+    assert run.code == 0, run.stderr[-3000:]
+    assert {p.name for p in (run.workdir / "s3").rglob("*.tfrecords")} == {
+        "train.tfrecords",
+        "test.tfrecords",
+    }
+    assert run.archive.is_file()
 
 
 @pytest.mark.slow

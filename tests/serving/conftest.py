@@ -31,7 +31,7 @@ def trained_archive(example_runs: ExampleRuns) -> Path:
     """model.tar.gz of the packaged DDP trainer, trained through `dtrain local`: the session's one
     run (tests/example_runs.py), so the serving files on both xdist workers share it instead of
     each worker training it again (35-45 s a run on 2 cores)."""
-    run = example_runs.run(REPO / "examples" / "ddp_torchrun.json", hosts=1)
+    run = example_runs.run(REPO / "examples" / "ddp_torchrun.json")
     assert run.code == 0, run.stderr[-3000:]
     return run.archive
 

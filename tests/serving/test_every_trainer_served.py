@@ -2,9 +2,10 @@
 
 DDP's archive is the session's (conftest.trained_archive, served by conftest.trained_server);
 Horovod-PyTorch, Horovod-Keras, MultiWorkerMirrored and ParameterServer come from the session's one
-`dtrain local` run of each example on the tiny CIFAR-10 sample (one host, three steps;
-tests/example_runs.py), the run tests/local/test_examples_local.py asserts on: whichever test asks
-first trains it. Each archive goes through `dtrain serve`'s path (unpack_model, start_server): the
+`dtrain local` run of each example on the tiny CIFAR-10 sample (tests/example_runs.py: a few
+steps; the runs tests/local/test_examples_local.py and the trainers' own files assert on,
+horovod_torch and the TF strategies on two hosts): whichever test asks first trains it. Each
+archive goes through `dtrain serve`'s path (unpack_model, start_server): the
 PyTorch ones under TorchServe with SageMaker's PyTorch toolkit, the Keras ones under the TF Serving
 image's Python service in front of TF Serving's REST API. Both kinds take the same uint8 images and
 answer probabilities. Slow (a server start per trainer, and the training run when this file asks
@@ -77,7 +78,7 @@ def test_each_trainers_archive_is_served_and_answers(
     example: str, example_runs: ExampleRuns, tmp_path: Path
 ) -> None:
     framework = TRAINERS[example]
-    run = example_runs.run(REPO / "examples" / f"{example}.json", hosts=1)
+    run = example_runs.run(REPO / "examples" / f"{example}.json")
     assert run.code == 0, run.stderr[-3000:]
     (tmp_path / "served").mkdir()
     _assert_probabilities(_predict_probabilities(run.archive, tmp_path / "served", framework))

@@ -70,6 +70,11 @@ print(len(labels), sum(labels), int(first.sum()), int(first[:3].sum()))
 def test_two_horovod_workers_learn_stay_in_sync_and_only_rank0_writes(
     harness: SimpleNamespace, hvd_python: Path, cifar_tfrecords: Path, tmp_path: Path
 ) -> None:
+    """Its own run, not the session's horovod_keras one (tests/example_runs.py): the trainer alone
+    under a bare mpirun, two ranks without the toolkit or `dtrain local`, for 24 steps on the
+    training tests' learnable set, where the shared run is one host and 3 steps (enough to finish,
+    too few to show learning or checkpoints), and the other two-host run is inside the emulated
+    platform (tests/emulator/test_distributed_examples_on_platform.py)."""
     code = harness.make_code_dir("horovod", tmp_path / "code")
     hyperparameters = {
         "epochs": 3,
