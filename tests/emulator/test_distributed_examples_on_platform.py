@@ -10,19 +10,18 @@ execution covers both (each a 2-host Horovod run of 45-75 s on 2 cores)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.demo.emulated import data_bucket
 from dtrain.emulator import Emulator
 from dtrain.emulator.local_backend import local_sagemaker_backend
 from dtrain.local import LocalConfig
-from dtrain.local.config import repo_root, training_code_dir
+from dtrain.local.config import repo_root
+from tests.example_runs import ExampleRuns
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
@@ -38,15 +37,13 @@ HVD_KERAS_PROCESSING = REPO / "examples" / "processing" / "horovod_keras_with_pr
 
 @pytest.fixture(scope="module")
 def platform_with_data(
-    tmp_path_factory: pytest.TempPathFactory, emulator_app_assembly: Path
+    tmp_path_factory: pytest.TempPathFactory, emulator_app_assembly: Path, example_runs: ExampleRuns
 ) -> Iterator[Emulator]:
     assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
     work = tmp_path_factory.mktemp("distributed-on-platform")
-    batches, records = work / "batches", work / "tfrecords"
-    make_cifar10_sample(batches, train=128, test=32)
-    records.mkdir()
-    script = training_code_dir() / "data" / "prepare_cifar10.py"
-    subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(batches), str(records)], check=True)
+    # The session's CIFAR-10 sample (128 train, 32 test) and its TFRecords (tests/example_runs.py):
+    # writing TFRecords starts TensorFlow (~4 CPU-s), once per session instead of once per file.
+    batches, records = example_runs.cifar(), example_runs.tfrecords()
     backend = local_sagemaker_backend(work / "jobs", hosts=2)
     with Emulator(emulator_app_assembly, sagemaker=backend, announce=False) as emu:
         settings = json.loads(emu.output("PlatformSettings"))
