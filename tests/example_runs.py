@@ -140,7 +140,7 @@ class ExampleRuns:
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)
                 code, out, err = self._train(spec, example, folder / "work", PLANS.get(key, DEFAULT_PLAN))
-                leftover = _pids_under(folder / "work" / "jobs")
+                leftover = pids_under(folder / "work" / "jobs")
                 staged = folder / "run.json.part"
                 staged.write_text(
                     json.dumps({"code": code, "stdout": out, "stderr": err, "leftover_pids": leftover})
@@ -210,7 +210,7 @@ class ExampleRuns:
             yield
 
 
-def _pids_under(root: Path) -> list[int]:
+def pids_under(root: Path) -> list[int]:
     """Processes whose environment points under `root` (SAGEMAKER_BASE_DIR: a job's host folder)."""
     needle = f"SAGEMAKER_BASE_DIR={root}".encode()
     found = []

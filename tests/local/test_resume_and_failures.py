@@ -19,24 +19,11 @@ from dtrain.local import LocalTrainingJob
 from dtrain.local.config import LocalConfig, repo_root
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
+from tests.example_runs import pids_under
 
 EXAMPLE = repo_root() / "examples" / "ddp_torchrun.json"
 JOB = "dtrain-cifar10-ddp-torchrun"
 TINY = ["--set", "epochs=1", "--set", "batch_size=16", "--set", "width=4", "--set", "max_steps=2"]
-
-
-def _pids_under(root: Path) -> list[int]:
-    """Processes whose environment points into the job dir (SAGEMAKER_BASE_DIR)."""
-    needle = f"SAGEMAKER_BASE_DIR={root}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if any(v.startswith(needle) for v in (entry / "environ").read_bytes().split(b"\0")):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 @pytest.mark.slow
@@ -73,7 +60,7 @@ def test_ctrl_c_stops_every_process_and_a_rerun_resumes_from_the_checkpoint(
     output, _ = cli.communicate(timeout=120)
     assert cli.returncode == 130, output[-2000:]
     assert "stopping every process" in output
-    assert _pids_under(tmp_path / "jobs" / JOB) == [], "no orphans after Ctrl-C"
+    assert pids_under(tmp_path / "jobs" / JOB) == [], "no orphans after Ctrl-C"
     saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in store.glob("step-*.ckpt"))
     assert saved, "the checkpoint store survives the stopped run"
 
