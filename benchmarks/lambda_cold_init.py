@@ -121,9 +121,12 @@ def function_environment(asset: Path, fn: str, *, tracing: bool = True) -> dict[
 
 
 def compile_asset(asset: Path) -> None:
+    # Into the asset's own __pycache__ folders, not a PYTHONPYCACHEPREFIX of the caller's (make's).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     subprocess.run(
         [str(LAMBDA_PYTHON), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(asset)],
         check=True,
+        env=env,
     )
 
 

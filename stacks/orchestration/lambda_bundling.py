@@ -134,7 +134,10 @@ def _compile(site: Path) -> None:
         interpreter, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
         "-s", str(site), "-p", LAMBDA_TASK_ROOT, str(site),
     ]  # fmt: skip
+    # Without PYTHONPYCACHEPREFIX (make sets it): with it, compileall writes into that folder
+    # instead of the asset's __pycache__ folders.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONPYCACHEPREFIX", None)
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         last = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["no output"])[-1]
