@@ -7,8 +7,18 @@ BIN := $(VENV)/bin
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Hypothesis, pytest and mypy caches stay inside the clone (mypy's is seeded from the last passing
-# run's, scripts/mypy_cached.sh).
-export PYTHONDONTWRITEBYTECODE := 1
+# run's, scripts/mypy_cached.sh), and so does Python's bytecode: each module is compiled on its
+# first import into .dtrain/pycache (not into __pycache__ folders of the checkout), and every later
+# process reads it from there. The virtualenvs are installed without byte-compiling (most of their
+# ~50,000 modules are never imported by any test; compiling them all was 2/3 of set-up's CPU),
+# except the two image stand-ins, .venv-toolkit and .venv-hvd: local mode runs them with the
+# image's environment (PYTHONDONTWRITEBYTECODE=1, this variable not passed on), in which a module
+# without its installed .pyc would be compiled again at every import, as in the DLC images.
+# Python writes each .pyc atomically, so parallel test workers share the folder. A
+# PYTHONDONTWRITEBYTECODE from the caller's environment is not passed on: with it, nothing is
+# written there, installed .pyc are not read either, and every process compiles every import.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.dtrain/pycache
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test setup lint pytest pytest-main pytest-lambda synth system-deps clean
 
@@ -94,9 +104,10 @@ node_modules/.stamp: package.json package-lock.json
 
 # The training toolkit and the PyTorch toolkit beside torch in one interpreter, as in the ddp image:
 # local mode runs its real `train` (dtrain/local/host_chains.py; the horovod image's is .venv-hvd's).
+# Byte-compiled at install, as the image's packages are: its processes write no bytecode.
 .venv-toolkit/.stamp: requirements-toolkit.txt | $(UV_STAMP)
 	test -x .venv-toolkit/bin/python || $(PY) -m venv .venv-toolkit
-	.venv-toolkit/bin/python $(UV_INSTALL) -r requirements-toolkit.txt
+	.venv-toolkit/bin/python $(UV_INSTALL) --compile-bytecode -r requirements-toolkit.txt
 	touch $@
 
 # The Lambda code's tests again under the Lambda runtime's Python (python3.13, as

@@ -58,7 +58,9 @@ if [ ! -x "${VENV_DIR}/bin/python" ]; then
   log "creating ${VENV_DIR} with ${PY}"
   "${PY}" -m venv "${VENV_DIR}"
 fi
-install() { "${VENV_DIR}/bin/python" "${HERE}/uv_install.py" -q "$@"; }
+# Byte-compiled at install, as the image's packages are: local mode runs this venv with the image's
+# PYTHONDONTWRITEBYTECODE=1, where a module without its .pyc is compiled again at every import.
+install() { "${VENV_DIR}/bin/python" "${HERE}/uv_install.py" -q --compile-bytecode "$@"; }
 log "installing tensorflow-cpu ${TF_VERSION}, torch ${TORCH_VERSION} and Horovod's dependencies into ${VENV_DIR}"
 install -r "${REQUIREMENTS}"
 # The image's TensorFlow toolkit (its `train` hands over to it); its numpy < 1.24 pin is for

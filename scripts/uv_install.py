@@ -12,9 +12,13 @@ uv reads no pip configuration (pip.conf files and PIP_* variables), while a mach
 find-links and constraints live there: where a local wheel (a CPU build of torch, say) is found
 only through pip's find-links, uv left alone would fetch another build. So this script passes
 pip's effective settings (`pip config list`, as this virtualenv's pip sees them) to uv on its
-command line, and asks uv to choose among the indexes as pip does and to byte-compile what it
-installs as pip does: make exports PYTHONDONTWRITEBYTECODE=1, so a module without its .pyc would
-be compiled again in memory at every import.
+command line, and asks uv to choose among the indexes as pip does.
+
+Unlike pip, uv does not byte-compile what it installs unless asked (--compile-bytecode, passed on
+like any other argument): make sets PYTHONPYCACHEPREFIX, so a module is compiled on its first
+import into the clone's .dtrain/pycache instead, and most installed modules never are. Only the
+image stand-ins (.venv-toolkit, .venv-hvd), whose processes run with the image's
+PYTHONDONTWRITEBYTECODE=1, are installed with --compile-bytecode (the Makefile says why).
 
 Choosing as pip does: pip takes the highest version found in any index, and of that version the
 wheel whose tags fit best among ALL the indexes' files; uv (--index-strategy unsafe-best-match)
@@ -98,8 +102,11 @@ def main(arguments: list[str]) -> int:
         return 1
     options, environment = uv_options(pip_settings(sys.executable))
     command = [str(UV), "pip", "install", "--python", sys.executable, "--index-strategy", "unsafe-best-match",
-               "--compile-bytecode", *options, *arguments]  # fmt: skip
-    return subprocess.run(command, env={**os.environ, **environment}).returncode
+               *options, *arguments]  # fmt: skip
+    # uv byte-compiles (--compile-bytecode) with the virtualenv's Python, which would write into
+    # make's PYTHONPYCACHEPREFIX instead of the virtualenv's __pycache__ folders.
+    uv_environment = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+    return subprocess.run(command, env={**uv_environment, **environment}).returncode
 
 
 if __name__ == "__main__":
