@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -35,11 +34,9 @@ from dtrain.emulator.schedules import Schedules
 from dtrain.emulator.service_behaviour import ServiceBehaviour
 from dtrain.emulator.service_behaviour import installed as behaviour_installed
 from dtrain.emulator.shims import Fault, LambdaRuntime, Shims, installed, new_workdir
-from dtrain.remote.aws import boto3_session
 
 ACCOUNT = "123456789012"
 ENFORCE_ENV = "DTRAIN_EMULATOR_ENFORCE"
-_UNSET: Any = object()  # no default session saved
 ORCHESTRATION_STACK = "DtrainOrchestration"  # the default app's (stack_prefix Dtrain)
 PLATFORM_OUTPUT = "PlatformSettings"  # what marks an orchestration stack, whatever its name
 _FAKE_CREDENTIALS = {
@@ -103,9 +100,6 @@ class Emulator:
         self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
         self._stack.callback(shutil.rmtree, self.hosting.workdir, ignore_errors=True)
         self._saved_env: dict[str, str | None] = {}
-        self._clients: dict[str, Any] = {}
-        self._saved_default_session: Any = _UNSET
-        self._clients_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Emulator:
@@ -132,13 +126,7 @@ class Emulator:
             self._stack.enter_context(behaviour_installed(self.behaviour))
             self._stack.enter_context(moto_bucket_policy_check_off())
             start = time.perf_counter()
-            # Every session here shares one botocore data loader (dtrain.remote.aws): each new
-            # session would parse the service models again (~0.1 s of CPU a service), and moto
-            # clears boto3's default session at each mock's start. The default session, which
-            # the Lambdas' boto3.client() calls use, gets that loader too until __exit__.
-            self.session = boto3_session(self.region)
-            self._saved_default_session = boto3.DEFAULT_SESSION
-            boto3.DEFAULT_SESSION = boto3_session(self.region)
+            self.session = boto3.Session(region_name=self.region)
             self.deployment = deploy_assembly(
                 self.session, self.assembly, account=self.account, region=self.region
             )
@@ -188,11 +176,6 @@ class Emulator:
                 time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
-        self._clients.clear()
-        # Before the stack closes: moto's mock puts back the default session it found at its start.
-        if self._saved_default_session is not _UNSET:
-            boto3.DEFAULT_SESSION = self._saved_default_session
-            self._saved_default_session = _UNSET
         try:
             self._stack.close()
         finally:
@@ -204,13 +187,7 @@ class Emulator:
 
     # -- access ------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        """This emulator's client for `service`, made once: building a botocore client costs
-        milliseconds of CPU (its event hooks, endpoint rules and docs), and wait_execution asks for
-        one every poll. Clients are thread-safe once made; the session that makes them is not."""
-        with self._clients_lock:
-            if service not in self._clients:
-                self._clients[service] = self.session.client(service, region_name=self.region)
-            return self._clients[service]
+        return self.session.client(service, region_name=self.region)
 
     def deploy(self, assembly: Path) -> Deployment:
         """Deploy another cloud assembly (a second platform, say) into this running emulator;

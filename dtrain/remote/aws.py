@@ -85,33 +85,21 @@ def _data_loader() -> Any:
     return _shared_loader
 
 
-def botocore_session() -> Any:
-    """A new botocore session (credentials and settings read from the environment when a client
-    is made, as any session's) that parses no model another session of this process parsed."""
-    import botocore.session
-
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _data_loader())
-    return core
-
-
-def boto3_session(region: str | None = None) -> Any:
-    """boto3's Session on `botocore_session()`."""
-    import boto3
-
-    session = boto3.session.Session(botocore_session=botocore_session(), region_name=region)
-    # boto3 appends its own data folder to the loader's search path on every session.
-    paths = _data_loader().search_paths
-    paths[:] = list(dict.fromkeys(paths))
-    return session
-
-
 class AwsSession:
     """A boto3 session plus a cache of clients, created lazily (boto3 imports are slow)."""
 
     def __init__(self, region: str | None = None) -> None:
+        import boto3
+        import botocore.session
+
+        loader = _data_loader()
         with translate_aws_errors("start an AWS session"):
-            self._session = boto3_session(region)
+            core = botocore.session.get_session()
+            core.register_component("data_loader", loader)
+            self._session = boto3.session.Session(botocore_session=core, region_name=region)
+        # boto3 appends its own data folder to the loader's search path on every session.
+        paths = loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
         self._clients: dict[str, Any] = {}
 
     @property
