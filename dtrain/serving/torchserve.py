@@ -65,6 +65,11 @@ JVM_ARGS = "-XX:-UseContainerSupport -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -X
 # errors as one line; an emulated endpoint's FailureReason is one string), so the cause is there
 # even where the log is gone with its scratch folder (the emulator's, pytest's tmp_path).
 ERROR_TAIL_LINES = 12
+# The frontend logs "Load model failed" from the worker's thread and the worker's own stderr (its
+# traceback, MODEL_LOG) from a reader thread of its own: either may come first. Stopping the server
+# the moment the first arrives can lose the traceback, the one line that says why; this long, at
+# most, is given for it to follow.
+MODEL_ERROR_GRACE_S = 5.0
 ERROR_TAIL_CHARS = 1000
 
 
@@ -151,6 +156,12 @@ class LogPump:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    def wait_for_model_error(self, timeout: float) -> None:
+        """Wait up to `timeout` for the workers' error line (or the end of the log)."""
+        deadline = time.monotonic() + timeout
+        while not self.model_error and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def last_lines(self) -> str:
         """The log's last non-blank lines joined by " | ", at most ERROR_TAIL_CHARS (the end kept)."""
@@ -240,6 +251,7 @@ def wait_until_ready(
             pump.join(5.0)
             raise not_ready(f"the model server exited with code {code} before it was ready{where}", pump)
         if pump.load_failed is not None:
+            pump.wait_for_model_error(MODEL_ERROR_GRACE_S)
             reason = pump.model_error or pump.load_failed
             raise ServerStartError(f"the model did not load{where}: {reason}")
         if model_ready(url):

@@ -54,6 +54,25 @@ def test_a_server_never_ready_says_so_with_the_end_of_its_log() -> None:
         process.wait()
 
 
+def test_a_model_that_does_not_load_is_reported_by_its_own_error_even_when_it_comes_second() -> None:
+    """CI-H's order: TorchServe's frontend logs "Load model failed" from one thread and relays the
+    worker's traceback (MODEL_LOG) from another, so the traceback may follow. The error waits for
+    it rather than stopping the server on the first line and losing the one line that says why."""
+    process, pump = _started(
+        "import time\n"
+        "print('2026 [INFO ] W-9000-model - Load model failed: model, error: Worker died.', flush=True)\n"
+        "time.sleep(1)\n"
+        "print('2026 [INFO ] W-9000-model-stdout MODEL_LOG - OSError: weights gone', flush=True)\n"
+        "time.sleep(60)"
+    )
+    try:
+        with pytest.raises(ServerStartError, match=r"the model did not load: OSError: weights gone$"):
+            wait_until_model_ready(process, "http://127.0.0.1:9", pump, 30, "")
+    finally:
+        process.kill()
+        process.wait()
+
+
 @pytest.mark.parametrize("holder", ["bound", "listening"])
 def test_gunicorn_that_cannot_bind_its_port_fails_the_start_with_gunicorns_own_words(
     tmp_path: Path, holder: str
