@@ -357,6 +357,8 @@ class HostingBackend:
         served: ServedModel | None = None
         status, reason = "Completed", None
         try:
+            # A filter that cannot run fails the job before its model server starts (~4 CPU-s).
+            check_data_processing(job)
             served = self._serve(backend, str(job.model_name), f"transform-{name}", transform_env(job))
             run.served_at = time.monotonic()
             model = self._model(backend, str(job.model_name))
@@ -603,6 +605,13 @@ def record_filter(path: str | None, what: str) -> Any:
     raise HostingFailed(f"DataProcessing.{what} {path!r} is not emulated ($, $[i,...], $[i:j], $.key)")
 
 
+def check_data_processing(job: Any) -> None:
+    """The job's InputFilter and OutputFilter are ones record_filter runs, else HostingFailed."""
+    processing = job.data_processing or {}
+    record_filter(processing.get("InputFilter"), "InputFilter")
+    record_filter(processing.get("OutputFilter"), "OutputFilter")
+
+
 def _decode(raw: bytes, media: str) -> Any:
     if "csv" in media:
         return raw.decode().rstrip("\r\n").split(",")
@@ -661,8 +670,7 @@ def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
     transform_input = job.transform_input or {}
     output = job.transform_output or {}
     processing = job.data_processing or {}
-    record_filter(processing.get("InputFilter"), "InputFilter")  # refused before any request
-    record_filter(processing.get("OutputFilter"), "OutputFilter")
+    check_data_processing(job)  # refused before any request
     per_record = processing.get("JoinSource") == "Input" or any(
         processing.get(k) not in (None, "", "$") for k in ("InputFilter", "OutputFilter")
     )

@@ -103,27 +103,82 @@ def invoke(endpoint: str, records: list[Any]) -> Any:
     return [json.loads(line) for line in reply["Body"].read().decode().splitlines()]
 
 
-def test_endpoint_serves_its_model_updates_without_downtime_and_reports_each_status(
+def test_an_endpoints_life_creating_updates_rollback_errors_deleting_and_each_status(
     hosted: HostingBackend,
 ) -> None:
+    """One endpoint through its whole life, as three tests did on three endpoints (four model
+    server starts, ~4 CPU-s each; now two: the first config and the update's): Creating refuses
+    DeleteEndpoint/UpdateEndpoint (issue 26: ValidationException, as AWS answers), the model
+    answers, an update keeps the old model answering until the new one serves, an update that
+    cannot serve rolls back, the model's error is ModelError, Deleting lasts its duration and
+    refuses another delete, then the endpoint is gone (ValidationError); an event per status."""
     create_model("m-one", scale=2)
     endpoint_config("c-one", "m-one")
-    sm().create_endpoint(EndpointName="ep", EndpointConfigName="c-one")
-    assert sm().describe_endpoint(EndpointName="ep")["EndpointStatus"] in ("Creating", "InService")
-    with pytest.raises(ClientError, match="already existing endpoint"):
+    hosted.durations.endpoint_creating_s = 3.0
+    hosted.durations.endpoint_deleting_s = 2.0
+    try:
         sm().create_endpoint(EndpointName="ep", EndpointConfigName="c-one")
-    assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
-    assert invoke("ep", [{"x": 1}, {"x": 3}]) == [{"y": 2}, {"y": 6}]
+        assert sm().describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+        with pytest.raises(ClientError, match="already existing endpoint"):
+            sm().create_endpoint(EndpointName="ep", EndpointConfigName="c-one")
+        arn = sm().describe_endpoint(EndpointName="ep")["EndpointArn"]
+        for call in (
+            lambda: sm().delete_endpoint(EndpointName="ep"),
+            lambda: sm().update_endpoint(EndpointName="ep", EndpointConfigName="c-one"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert (
+                refused.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{arn}".'
+            )
+        assert sm().describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+        assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
+        assert invoke("ep", [{"x": 1}, {"x": 3}]) == [{"y": 2}, {"y": 6}]
 
-    create_model("m-two", scale=10)
-    endpoint_config("c-two", "m-two")
-    sm().update_endpoint(EndpointName="ep", EndpointConfigName="c-two")
-    # While the new config comes up the old model still answers.
-    assert invoke("ep", [{"x": 1}]) in ([{"y": 2}], [{"y": 10}])
-    assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
-    desc = sm().describe_endpoint(EndpointName="ep")
-    assert desc["EndpointConfigName"] == "c-two"
-    assert invoke("ep", [{"x": 1}]) == [{"y": 10}]
+        create_model("m-two", scale=10)
+        endpoint_config("c-two", "m-two")
+        sm().update_endpoint(EndpointName="ep", EndpointConfigName="c-two")
+        # While the new config comes up the old model still answers.
+        assert invoke("ep", [{"x": 1}]) in ([{"y": 2}], [{"y": 10}])
+        assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
+        desc = sm().describe_endpoint(EndpointName="ep")
+        assert desc["EndpointConfigName"] == "c-two"
+        assert invoke("ep", [{"x": 1}]) == [{"y": 10}]
+
+        # An update whose model cannot be served rolls back: c-two keeps serving.
+        sm().create_model(
+            ModelName="m-missing",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": "x", "ModelDataUrl": f"s3://{BUCKET}/models/none/model.tar.gz"},
+        )
+        endpoint_config("c-missing", "m-missing")
+        sm().update_endpoint(EndpointName="ep", EndpointConfigName="c-missing")
+        assert hosted.wait_in_service(sm_backend(), "ep") == "InService"
+        desc = sm().describe_endpoint(EndpointName="ep")
+        assert desc["EndpointConfigName"] == "c-two"
+        assert "could not download the model data" in desc["FailureReason"]
+        assert invoke("ep", [{"x": 1}]) == [{"y": 10}]
+
+        with pytest.raises(ClientError) as err:
+            invoke("ep", ["boom"])
+        assert err.value.response["Error"]["Code"] == "ModelError"
+        assert err.value.response["OriginalStatusCode"] == 500
+        assert "boom requested" in err.value.response["OriginalMessage"]
+
+        sm().delete_endpoint(EndpointName="ep")
+        assert "ep" not in hosted.endpoints  # its model server stopped at once
+        assert sm().describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Deleting"
+        with pytest.raises(ClientError, match="in-progress endpoint"):
+            sm().delete_endpoint(EndpointName="ep")
+        deadline = time.monotonic() + 10
+        while "ep" in sm_backend().endpoints:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        hosted.durations.endpoint_creating_s = hosted.durations.endpoint_deleting_s = 0.0
+    with pytest.raises(ClientError) as gone:
+        invoke("ep", [{"x": 1}])
+    assert gone.value.response["Error"]["Code"] == "ValidationError"
 
     statuses = [
         (e["detail"]["EndpointStatus"], e["detail"]["EndpointConfigName"])
@@ -136,82 +191,10 @@ def test_endpoint_serves_its_model_updates_without_downtime_and_reports_each_sta
         ("IN_SERVICE", "c-one"),
         ("UPDATING", "c-one"),
         ("IN_SERVICE", "c-two"),
+        ("UPDATING", "c-two"),  # the rollback's
+        ("IN_SERVICE", "c-two"),
+        ("DELETING", "c-two"),
     ]
-
-
-def test_an_endpoint_in_progress_refuses_delete_and_update_until_it_leaves_that_state(
-    hosted: HostingBackend,
-) -> None:
-    """Issue 26: DeleteEndpoint/UpdateEndpoint on a Creating endpoint -> ValidationException, as
-    AWS answers; Deleting lasts its duration, then the endpoint is gone."""
-    create_model("m-slowup", scale=1)
-    endpoint_config("c-slowup", "m-slowup")
-    hosted.durations.endpoint_creating_s = 3.0
-    hosted.durations.endpoint_deleting_s = 2.0
-    try:
-        sm().create_endpoint(EndpointName="ep-slow", EndpointConfigName="c-slowup")
-        arn = sm().describe_endpoint(EndpointName="ep-slow")["EndpointArn"]
-        for call in (
-            lambda: sm().delete_endpoint(EndpointName="ep-slow"),
-            lambda: sm().update_endpoint(EndpointName="ep-slow", EndpointConfigName="c-slowup"),
-        ):
-            with pytest.raises(ClientError) as refused:
-                call()
-            assert (
-                refused.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{arn}".'
-            )
-        assert sm().describe_endpoint(EndpointName="ep-slow")["EndpointStatus"] == "Creating"
-        assert hosted.wait_in_service(sm_backend(), "ep-slow") == "InService"
-        sm().delete_endpoint(EndpointName="ep-slow")
-        assert sm().describe_endpoint(EndpointName="ep-slow")["EndpointStatus"] == "Deleting"
-        with pytest.raises(ClientError, match="in-progress endpoint"):
-            sm().delete_endpoint(EndpointName="ep-slow")
-        deadline = time.monotonic() + 10
-        while "ep-slow" in sm_backend().endpoints:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        hosted.durations.endpoint_creating_s = hosted.durations.endpoint_deleting_s = 0.0
-    statuses = [
-        e["detail"]["EndpointStatus"]
-        for e in received(hosted)
-        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == "ep-slow"
-    ]
-    assert statuses == ["CREATING", "IN_SERVICE", "DELETING"]
-
-
-def test_an_update_that_cannot_serve_rolls_back_a_model_error_is_model_error_and_deleted_is_not_found(
-    hosted: HostingBackend,
-) -> None:
-    """One endpoint (one model server start, ~4 CPU-s) for the rollback and for what an endpoint
-    answers after it: the model's error, then, once deleted, the unknown endpoint's."""
-    create_model("m-ok", scale=3)
-    endpoint_config("c-ok", "m-ok")
-    sm().create_endpoint(EndpointName="ep-rb", EndpointConfigName="c-ok")
-    assert hosted.wait_in_service(sm_backend(), "ep-rb") == "InService"
-    sm().create_model(
-        ModelName="m-missing",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={"Image": "x", "ModelDataUrl": f"s3://{BUCKET}/models/none/model.tar.gz"},
-    )
-    endpoint_config("c-missing", "m-missing")
-    sm().update_endpoint(EndpointName="ep-rb", EndpointConfigName="c-missing")
-    assert hosted.wait_in_service(sm_backend(), "ep-rb") == "InService"
-    desc = sm().describe_endpoint(EndpointName="ep-rb")
-    assert desc["EndpointConfigName"] == "c-ok"
-    assert "could not download the model data" in desc["FailureReason"]
-    assert invoke("ep-rb", [{"x": 1}]) == [{"y": 3}]
-
-    with pytest.raises(ClientError) as err:
-        invoke("ep-rb", ["boom"])
-    assert err.value.response["Error"]["Code"] == "ModelError"
-    assert err.value.response["OriginalStatusCode"] == 500
-    assert "boom requested" in err.value.response["OriginalMessage"]
-    sm().delete_endpoint(EndpointName="ep-rb")
-    assert "ep-rb" not in hosted.endpoints
-    with pytest.raises(ClientError) as gone:
-        invoke("ep-rb", [{"x": 1}])
-    assert gone.value.response["Error"]["Code"] == "ValidationError"
 
 
 def put_lines(key: str, values: list[Any]) -> None:
@@ -317,6 +300,7 @@ def test_csv_records_are_filtered_in_joined_to_their_input_and_filtered_out(host
     )
     assert hosted.wait_transform("t-csv-bad") == "Failed"
     assert "InputFilter '$..x' is not emulated" in hosted.errors["t-csv-bad"]
+    assert hosted.transforms["t-csv-bad"].served_at is None  # failed before a model server started
 
 
 def test_recordio_records_are_sent_whole_and_batched_within_max_payload(hosted: HostingBackend) -> None:
