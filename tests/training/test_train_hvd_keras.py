@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,37 +27,49 @@ def hvd_python(harness: SimpleNamespace) -> Path:
     return python
 
 
-@pytest.fixture(scope="session")
-def cifar_tfrecords(
-    harness: SimpleNamespace, hvd_python: Path, cifar_batches: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    directory = tmp_path_factory.mktemp("tfrecords")
-    script = harness.training_code / "data" / "prepare_cifar10.py"
-    proc = subprocess.run(
-        [str(hvd_python), str(script), "tfrecord", str(cifar_batches), str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return directory
-
-
-def test_tfrecords_hold_every_image_and_label(
-    hvd_python: Path, cifar_tfrecords: Path, cifar_batches: Path
-) -> None:
-    check = f"""
-import numpy as np, sys, tensorflow as tf
+# prepare_cifar10.py's `tfrecord` (its main(), as its command line runs it), then test.tfrecords
+# read back by TensorFlow: the record count, the labels' sum, the first image's sum and its first
+# pixel's R+G+B. One TensorFlow process for both (a start costs ~3.5 CPU-s, the reading
+# milliseconds); the reading opens the file the writer closed, as a separate process would.
+WRITE_AND_READ_BACK = """
+import runpy, sys
+import numpy as np
+script, source, directory = sys.argv[1:]
+assert runpy.run_path(script)["main"](["tfrecord", source, directory]) == 0
+import tensorflow as tf
 labels, first = [], None
-for raw in tf.data.TFRecordDataset({str(cifar_tfrecords / "test.tfrecords")!r}):
+for raw in tf.data.TFRecordDataset(directory + "/test.tfrecords"):
     ex = tf.train.Example.FromString(raw.numpy())
     labels.append(ex.features.feature["label"].int64_list.value[0])
     if first is None:
         first = np.frombuffer(ex.features.feature["image"].bytes_list.value[0], np.uint8)
 print(len(labels), sum(labels), int(first.sum()), int(first[:3].sum()))
 """
-    proc = subprocess.run([str(hvd_python), "-c", check], capture_output=True, text=True, timeout=120)
+
+
+@dataclass(frozen=True)
+class TFRecords:
+    directory: Path
+    test_read_back: str  # "count label_sum image0_sum pixel0_sum" of test.tfrecords, read by TensorFlow
+
+
+@pytest.fixture(scope="session")
+def cifar_tfrecords(
+    harness: SimpleNamespace, hvd_python: Path, cifar_batches: Path, tmp_path_factory: pytest.TempPathFactory
+) -> TFRecords:
+    directory = tmp_path_factory.mktemp("tfrecords")
+    script = harness.training_code / "data" / "prepare_cifar10.py"
+    proc = subprocess.run(
+        [str(hvd_python), "-c", WRITE_AND_READ_BACK, str(script), str(cifar_batches), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
+    return TFRecords(directory, proc.stdout.split("\n")[-2])
+
+
+def test_tfrecords_hold_every_image_and_label(cifar_tfrecords: TFRecords, cifar_batches: Path) -> None:
     from common.cifar_format import load_split
 
     test = load_split(cifar_batches, "test")
@@ -64,11 +77,11 @@ print(len(labels), sum(labels), int(first.sum()), int(first[:3].sum()))
     hwc = test.hwc()
     # the first pixel's R, G, B come first: the record holds the image as [32, 32, 3]
     expected = f"{len(test)} {int(test.labels.sum())} {int(hwc[0].sum())} {int(hwc[0, 0, 0].sum())}"
-    assert proc.stdout.split("\n")[-2] == expected
+    assert cifar_tfrecords.test_read_back == expected
 
 
 def test_two_horovod_workers_learn_stay_in_sync_and_only_rank0_writes(
-    harness: SimpleNamespace, hvd_python: Path, cifar_tfrecords: Path, tmp_path: Path
+    harness: SimpleNamespace, hvd_python: Path, cifar_tfrecords: TFRecords, tmp_path: Path
 ) -> None:
     """Its own run, not the session's horovod_keras one (tests/example_runs.py): the trainer alone
     under a bare mpirun, two ranks without the toolkit or `dtrain local`, for 24 steps on the
@@ -84,7 +97,7 @@ def test_two_horovod_workers_learn_stay_in_sync_and_only_rank0_writes(
         "warmup_epochs": 1,
         "checkpoint_every_steps": 5,
     }
-    env = harness.job_env(tmp_path / "unused", {"train": cifar_tfrecords}, hyperparameters)
+    env = harness.job_env(tmp_path / "unused", {"train": cifar_tfrecords.directory}, hyperparameters)
     for name in ("SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR", "SAGEMAKER_BASE_DIR"):
         env.pop(name)
     per_rank: list[str] = []
