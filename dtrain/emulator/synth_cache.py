@@ -12,11 +12,16 @@ The key hashes everything the synth reads:
 - the app's name and its arguments (context overrides, stack prefixes: JSON);
 - every file of the dtrain package, through dtrain/bundled's links: the constructs, cdk.json's
   context, the Lambda handlers and the dtrain modules their assets carry, requirements-lambda.txt,
-  training_code/ (the image assets' build context). __pycache__ is left out;
+  training_code/ (the image assets' build context). Left out: __pycache__, and what no synth
+  reads and a wheel does not carry (bundled/examples: the job specs and the team's example app;
+  the modules' *.md notes), so an installed wheel's key is its checkout's (the installed-wheel
+  test holds them equal, and its `dtrain emulate up` takes the suite's synthesis);
 - the installed distributions, by name and version (aws-cdk-lib, constructs, cdk-nag, jsii, and
   boto3/botocore/Powertools, which the Lambda assets copy from this environment);
-- the Python and Node.js versions, and which python3.13 compiles the Lambda assets' .pyc files
-  (dtrain.constructs.orchestration.lambda_bundling.lambda_interpreter's candidates).
+- the Python and Node.js versions, and the build of the python3.13 that compiles the Lambda
+  assets' .pyc files (dtrain.constructs.orchestration.lambda_bundling.lambda_interpreter's pick:
+  its sys.version, so that the checkout's .venv-lambda and an install's python3.13 on PATH that
+  is the same interpreter give one key).
 
 The cache directory: $DTRAIN_SYNTH_CACHE, else .dtrain/synth-cache under the current directory
 (beside the demo's and the emulator's work directories); DTRAIN_SYNTH_CACHE=off synthesizes every
@@ -31,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -57,6 +63,9 @@ KEY_LENGTH = 24
 _ENTRY = re.compile(rf"\.?[0-9a-f]{{{KEY_LENGTH}}}(\.\d+\.tmp)?")
 _SKIPPED_DIRS = ("__pycache__",)
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# Read by no synth and not in the wheel (pyproject.toml's package-data): the examples (the CLI and
+# the demo read the job specs; examples/platform_app is a team's app with its own tests).
+_UNREAD_DIRS = (Path("bundled", "examples"),)
 # The interpreter that compiles the Lambda assets (lambda_bundling.lambda_interpreter: the
 # checkout's .venv-lambda, else python3.13 on PATH); read here without loading the CDK.
 _LAMBDA_PYTHON = "python3.13"
@@ -72,13 +81,21 @@ def cache_dir() -> Path | None:
     return Path(value).absolute()
 
 
+def _unread(relative: Path) -> bool:
+    """A file of the package no synth reads and a wheel leaves out: the modules' notes (*.md;
+    under bundled/ they may be part of an asset, as in training_code/, the images' context)."""
+    return relative.suffix == ".md" and relative.parts[0] != "bundled"
+
+
 def tree_digest(root: Path) -> str:
-    """sha256 over the relative path and the bytes of every file under `root` (links followed)."""
+    """sha256 over the relative path and the bytes of every file under `root` (links followed),
+    but bytecode and what no synth reads (_UNREAD_DIRS, _unread)."""
     digest = hashlib.sha256()
     for directory, subdirs, files in os.walk(root, followlinks=True):
-        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
+        here = Path(directory).relative_to(root)
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS and here / d not in _UNREAD_DIRS)
         for name in sorted(files):
-            if name.endswith(_SKIPPED_SUFFIXES):
+            if name.endswith(_SKIPPED_SUFFIXES) or _unread(here / name):
                 continue
             path = Path(directory, name)
             digest.update(str(path.relative_to(root)).encode() + b"\0")
@@ -117,12 +134,25 @@ def _node_version() -> str:
     return f"{node} {done.stdout.strip()}"
 
 
-def _lambda_interpreters(package: Path) -> list[str]:
-    checkout_venv = package.parent / ".venv-lambda" / "bin" / "python"
-    return [
-        str(checkout_venv) if checkout_venv.is_file() else "",
-        shutil.which(_LAMBDA_PYTHON) or "",
-    ]
+def _lambda_interpreter(package: Path) -> str:
+    """The sys.version of the interpreter lambda_interpreter() picks (its first candidate that is a
+    python3.13), "" when none: the .pyc it writes depend on that build, not on the path it is
+    reached by (a checkout's .venv-lambda, an install's python3.13 on PATH, a pyenv shim)."""
+    for candidate in (package.parent / ".venv-lambda" / "bin" / "python", shutil.which(_LAMBDA_PYTHON)):
+        if candidate is not None and Path(candidate).is_file():
+            version = _python_version(str(candidate))
+            if version.startswith(f"{_LAMBDA_PYTHON.removeprefix('python')}."):
+                return version
+    return ""
+
+
+@functools.cache
+def _python_version(python: str) -> str:
+    import subprocess  # lazy, as in _node_version
+
+    probe = [python, "-c", "import sys; print(sys.version)"]
+    done = subprocess.run(probe, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def synth_inputs(app: str, arguments: Mapping[str, Any], package: Path | None = None) -> dict[str, Any]:
@@ -136,7 +166,7 @@ def synth_inputs(app: str, arguments: Mapping[str, Any], package: Path | None = 
         "distributions": installed_distributions(),
         "python": sys.version,
         "node": _node_version(),
-        "lambda_interpreters": _lambda_interpreters(package),
+        "lambda_interpreter": _lambda_interpreter(package),
     }
 
 

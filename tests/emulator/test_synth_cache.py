@@ -196,3 +196,19 @@ def test_a_source_tree_on_the_path_is_no_installed_distribution(
     (checkout / "pyproject.toml").write_text("[project]\nname = 'dtrain'\n")
     monkeypatch.setattr(sys, "path", [str(site), str(checkout), ""])
     assert synth_cache.installed_distributions() == ["aws_cdk_lib-2.0.0"]
+
+
+def test_the_key_leaves_out_what_no_synth_reads_and_a_wheel_does_not_carry(sources: Path) -> None:
+    """bundled/examples (job specs, the team's example app) and the modules' notes are in a
+    checkout's package, not in a wheel's: an install and its checkout share one key. A note under
+    bundled/ may be part of an asset (training_code/ is the images' build context): it counts."""
+    before = synth_cache.tree_digest(sources)
+    (sources / "bundled" / "examples" / "platform_app").mkdir(parents=True)
+    (sources / "bundled" / "examples" / "platform_app" / "app.py").write_text("print()\n")
+    (sources / "bundled" / "examples" / "spec.json").write_text("{}\n")
+    (sources / "emulator").mkdir(exist_ok=True)
+    (sources / "emulator" / "README.md").write_text("# notes\n")
+    assert synth_cache.tree_digest(sources) == before
+    (sources / "bundled" / "training_code").mkdir(parents=True)
+    (sources / "bundled" / "training_code" / "README.md").write_text("# in the image\n")
+    assert synth_cache.tree_digest(sources) != before

@@ -6,16 +6,19 @@ its `cdk` and `emulator` extras, where the only distributions pip can see beside
 the test virtualenv's (linked in through a .pth file, without this checkout's editable dtrain), so
 a dependency pyproject.toml forgot fails the install. Node tools are not Python packages: the
 emulator's IAM simulator comes from this checkout's node_modules through DTRAIN_NODE_MODULES, as
-a team's `npm install` would provide it.
+a team's `npm install` would provide it; the python3.13 that compiles the Lambda assets is this
+checkout's .venv-lambda, on PATH as a team's would be.
 
 Slow (1.5 to 6 minutes on 2 cores, by their load) because it runs the real things a team runs,
 each once: a wheel build, `cdk synth` of examples/platform_app (jsii start, five stacks, the Lambda
-assets), `dtrain emulate up` (the project's own platform synthesized from the installed
-package and deployed into the emulator), `status` and `down`, and `dtrain demo` (deploy, train on two
-simulated hosts, serve, predict: one to two minutes more; its synth comes from the synth cache
-that `up` filled). The example's own assertion tests
-run in the suite from the checkout (examples/platform_app/tests); benchmarks/installed_wheel.py
-runs them from the install too, with each step's time.
+assets: the install's own synthesis of dtrain's constructs), `dtrain emulate up` (the project's
+own platform for the emulator, deployed), `status` and `down`, and `dtrain demo` (deploy, train on
+two simulated hosts, serve, predict: one to two minutes more). `up` and the demo take the platform's
+synthesis from the synth cache the suite shares: the install's inputs are the checkout's, file for
+file (the test holds the cache keys equal), so the suite's synthesis of this checkout is the
+install's, and whichever of them comes first makes it once (a cold one is 15-25 CPU-s). The
+example's own assertion tests run in the suite from the checkout (examples/platform_app/tests);
+benchmarks/installed_wheel.py runs them from the install too, with each step's time.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.emulator import synth_cache
+from dtrain.emulator.platform_app import EMULATOR_CONTEXT
 from dtrain.emulator.server_state import STATE_DIR_ENV
-from dtrain.emulator.synth_cache import CACHE_ENV
 from dtrain.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +121,14 @@ for dist in importlib.metadata.distributions():
         script.chmod(0o755)
 """
 
+# What a synth of the platform for the emulator reads (synth_for_emulator's key), as JSON.
+_PLATFORM_INPUTS = """
+import json
+from dtrain.emulator import synth_cache
+from dtrain.emulator.platform_app import EMULATOR_CONTEXT
+print(json.dumps(synth_cache.synth_inputs("emulator-platform", {"context": EMULATOR_CONTEXT}), default=str))
+"""
+
 
 @pytest.mark.slow
 def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_demo(tmp_path: Path) -> None:
@@ -148,7 +160,10 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
         cwd=tmp_path, env=env,
     )  # fmt: skip
     bin_dir = python.parent
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    tools = tmp_path / "tools"  # what a team has on PATH besides the virtualenv
+    tools.mkdir()
+    (tools / "python3.13").symlink_to(ROOT / ".venv-lambda" / "bin" / "python")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}"
 
     # Outside the checkout, the installed package is the one imported.
     work = tmp_path / "work"
@@ -197,10 +212,18 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
     # packages: this checkout's, through DTRAIN_IMAGE_VENVS, as with node_modules.
     emu_env = {**env, STATE_DIR_ENV: str(work / "state"), "DTRAIN_NODE_MODULES": str(ROOT / "node_modules"),
                "DTRAIN_IMAGE_VENVS": str((ROOT / ".venv").resolve().parent)}  # fmt: skip
-    # A synth cache of the install's own (the default one, under the directory it runs in): `up`
-    # synthesizes from the installed package, and `dtrain demo` below reuses that synthesis, as a
-    # team's second command would, rather than the checkout's cache the suite shares.
-    emu_env.pop(CACHE_ENV, None)
+    # The platform for the emulator reads the same inputs from the install as from the checkout
+    # (the package's files, through bundled/'s links there; the distributions; Python, Node.js and
+    # the Lambdas' python3.13), so `up` and the demo take the synthesis the suite shares
+    # (DTRAIN_SYNTH_CACHE, kept in emu_env), or make it there. A file the wheel leaves out, or
+    # ships changed, shows here as the field that differs.
+    installed_inputs = json.loads(_run([str(python), "-c", _PLATFORM_INPUTS], cwd=work, env=emu_env))
+    checkout_inputs = json.loads(
+        json.dumps(synth_cache.synth_inputs("emulator-platform", {"context": EMULATOR_CONTEXT}), default=str)
+    )
+    assert installed_inputs == checkout_inputs, sorted(
+        key for key in checkout_inputs if installed_inputs.get(key) != checkout_inputs[key]
+    )
     up = _run([str(bin_dir / "dtrain"), "emulate", "up", "--port", port], cwd=work, env=emu_env, timeout=420)
     try:
         assert up.splitlines()[-1].startswith(f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port} ")
