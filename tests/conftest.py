@@ -22,6 +22,8 @@ snapshot and scanner reuses the same synthesis through these fixtures:
 - `synth_cache_dir`  Path: the synth cache this session uses (below)
 - `example_runs`     tests.example_runs.ExampleRuns: each example's tiny `dtrain local` run, made
                      once per session and shared by the files that need it (across xdist workers)
+- `keras_saved_model` Path: the Keras trainers' network as a SavedModel (tests/serving/keras_model.py),
+                     saved once per session for the files that serve it (across xdist workers)
 
 The emulator's apps (the stand-in and the platform for the emulator) come from the synth cache
 (dtrain.emulator.synth_cache), keyed by a hash of everything their synth reads: the checkout's
@@ -157,6 +159,15 @@ def example_runs(tmp_path_factory: pytest.TempPathFactory) -> ExampleRuns:
     from tests.example_runs import ExampleRuns
 
     return ExampleRuns(_shared_dir(tmp_path_factory, "example-runs"))
+
+
+@pytest.fixture(scope="session")
+def keras_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Keras trainers' network as a SavedModel, saved once per session for the files that
+    serve it, across xdist workers (tests/serving/keras_model.py)."""
+    from tests.serving.keras_model import keras_saved_model
+
+    return keras_saved_model(_shared_dir(tmp_path_factory, "keras-model"))
 
 
 # -- pytest-xdist grouping -----------------------------------------------------------------------

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 
-from dtrain.local.config import repo_root, training_code_dir
+from dtrain.local.config import training_code_dir
 
 INFERENCE = """
 import json, os, struct, time
@@ -66,27 +65,8 @@ def model_archive(scale: float, delay: float = 0.0) -> bytes:
     return buf.getvalue()
 
 
-KERAS_SAVE = """
-import sys
-from pathlib import Path
-sys.path[:0] = [sys.argv[2] + "/horovod", sys.argv[2]]
-import tensorflow as tf
-from common.model_code import package_keras_inference_code
-from keras_cifar import CIFAR_MEAN, CIFAR_STD, build_model
-out = Path(sys.argv[1])
-tf.keras.utils.set_random_seed(0)
-build_model(width=4, weight_decay=0.0).save(out / "1", save_format="tf")
-package_keras_inference_code(out, CIFAR_MEAN, CIFAR_STD)
-"""
-
-
-def keras_model_archive(directory: Path) -> bytes:
-    """model.tar.gz of the Keras trainers' network (width 4) as they pack it: `1/saved_model.pb` and
-    their code/inference.py handlers, saved by TensorFlow in the Horovod virtualenv."""
-    model = directory / "keras-model"
-    python = repo_root() / ".venv-hvd" / "bin" / "python"
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
-    subprocess.run([str(python), "-c", KERAS_SAVE, str(model), str(training_code_dir())], check=True, env=env)
+def directory_archive(model: Path) -> bytes:
+    """model.tar.gz of a model folder, its files at the archive's root, as the trainers pack it."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path in sorted(model.rglob("*")):
@@ -109,8 +89,4 @@ def cifar_model_archive(directory: Path) -> bytes:
     config = ModelConfig(width=4)
     save_model(CifarNet(config), config, model)
     package_inference_code(model)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path in sorted(model.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(model)), recursive=False)
-    return buf.getvalue()
+    return directory_archive(model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,7 +22,7 @@ from dtrain.emulator import hosting
 from dtrain.emulator.hosting import HostingBackend
 from dtrain.emulator.sagemaker import EventPlaybackBackend
 from dtrain.emulator.shims import LambdaRuntime, Shims, installed
-from tests.emulator.hosting_models import cifar_model_archive, keras_model_archive, model_archive
+from tests.emulator.hosting_models import cifar_model_archive, directory_archive, model_archive
 
 REGION = "us-east-1"
 BUCKET = "hosting-test"
@@ -328,18 +329,19 @@ def test_recordio_records_are_sent_whole_and_batched_within_max_payload(hosted: 
 
 @pytest.mark.horovod
 def test_a_keras_model_transforms_npy_objects_and_a_png_sent_as_npy_fails_the_job(
-    hosted: HostingBackend, tmp_path_factory: pytest.TempPathFactory
+    hosted: HostingBackend, keras_saved_model: Path
 ) -> None:
-    """A TensorFlow model in the emulator: the Keras trainers' archive under the TF Serving image's
-    Python service, one object a request (SplitType None); an object that is not what its
-    ContentType says is the handler's 500, which fails the job after the objects before it."""
+    """A TensorFlow model in the emulator: the Keras trainers' archive (their network and handlers:
+    the session's, tests/serving/keras_model.py) under the TF Serving image's Python service, one
+    object a request (SplitType None); an object that is not what its ContentType says is the
+    handler's 500, which fails the job after the objects before it."""
     import numpy as np
 
     from tests.serving.matrix_cases import npy, png
 
     s3 = boto3.client("s3", region_name=REGION)
     s3.put_object(
-        Bucket=BUCKET, Key="models/keras/model.tar.gz", Body=keras_model_archive(tmp_path_factory.mktemp("k"))
+        Bucket=BUCKET, Key="models/keras/model.tar.gz", Body=directory_archive(keras_saved_model / "packaged")
     )
     sm().create_model(
         ModelName="m-keras",

@@ -25,44 +25,14 @@ import numpy as np
 import psutil
 import pytest
 
-from dtrain.local.config import repo_root, training_code_dir
+from dtrain.local.config import repo_root
 from dtrain.serving import ServerHandle, start_server
 from dtrain.serving.torchserve import ServerStartError
 from tests.serving.matrix_cases import Case, cases, outcome
 
 pytestmark = pytest.mark.horovod
-HVD_PYTHON = repo_root() / ".venv-hvd" / "bin" / "python"
 TFS_PYTHON = repo_root() / ".venv-tfs" / "bin" / "python"
 
-SAVE_MODEL = """
-import json, sys
-from pathlib import Path
-sys.path[:0] = [sys.argv[2] + "/horovod", sys.argv[2]]
-import numpy as np
-import tensorflow as tf
-from keras_cifar import build_model
-
-out = Path(sys.argv[1])
-tf.keras.utils.set_random_seed(0)
-model = build_model(width=8, weight_decay=0.0)
-model.save(out / "model" / "1", save_format="tf")
-x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
-np.save(out / "x.npy", x)
-np.save(out / "logits.npy", model(x, training=False).numpy())
-signature = tf.saved_model.load(str(out / "model" / "1")).signatures["serving_default"]
-(out / "input_name").write_text(next(iter(signature.structured_input_signature[1])))
-
-# The trainers' packaging (train_hvd_keras / train_tf_keras, right after model.save), and what the
-# packaged model must answer for uint8 images: softmax of the logits of the trainer's normalisation.
-import shutil
-from common.model_code import package_keras_inference_code
-from keras_cifar import CIFAR_MEAN, CIFAR_STD, _normalise
-shutil.copytree(out / "model", out / "packaged")
-package_keras_inference_code(out / "packaged", CIFAR_MEAN, CIFAR_STD)
-images = np.random.default_rng(1).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-np.save(out / "images.npy", images)
-np.save(out / "probabilities.npy", tf.nn.softmax(model(_normalise(images), training=False)).numpy())
-"""
 
 # A `handler` of its own (the image's other contract): it posts to TF Serving by itself with the
 # image's requests, answers in the Accept type, and raises when the request asks it to.
@@ -83,18 +53,11 @@ def handler(data, context):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: make setup builds it"
+def saved_model(keras_saved_model: Path) -> Path:
+    """The session's Keras SavedModel (tests/serving/keras_model.py: versions 1 and 2, the packaged
+    copy, inputs and what the model answers for them)."""
     assert TFS_PYTHON.exists(), f"{TFS_PYTHON} missing: make setup builds it"
-    out = tmp_path_factory.mktemp("keras")
-    subprocess.run(
-        [str(HVD_PYTHON), "-c", SAVE_MODEL, str(out), str(training_code_dir())],
-        check=True,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
-    )
-    # Version 2 of the same model: the REST API serves the highest version unless one is named.
-    shutil.copytree(out / "model" / "1", out / "model" / "2")
-    return out
+    return keras_saved_model
 
 
 def _request(
@@ -294,7 +257,9 @@ def test_a_handler_that_raises_is_500_with_its_message_as_the_image_answers(
 @pytest.fixture(scope="module")
 def own_handler_server(saved_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     model = tmp_path_factory.mktemp("own-handler") / "model"
-    shutil.copytree(saved_model / "model", model)
+    # Version 1 only: the model server loads every version (~1.5 CPU-s each), and these tests name
+    # none that exists but 1.
+    shutil.copytree(saved_model / "model" / "1", model / "1")
     (model / "code").mkdir()
     (model / "code" / "inference.py").write_text(OWN_HANDLER)
     with start_server(model, port=0, workers=1) as handle:
@@ -339,7 +304,7 @@ def test_a_handler_the_image_could_not_import_fails_the_start(
 ) -> None:
     """numpy is not among the image's packages (finding 2); half a pair is the image's NotImplementedError."""
     model = tmp_path / "model"
-    shutil.copytree(saved_model / "model", model)
+    shutil.copytree(saved_model / "model" / "1", model / "1")  # one version: one load before the failure
     (model / "code").mkdir()
     (model / "code" / "inference.py").write_text(script)
     log = tmp_path / "server.log"
