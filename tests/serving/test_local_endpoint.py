@@ -184,7 +184,8 @@ def test_the_toolkit_installs_code_requirements_before_torchserve_starts(
 def test_max_payload_in_the_environment_lets_torchserve_take_the_body(
     raised_limit_server: tuple[ServerHandle, Path],
 ) -> None:
-    body = _big_batch(12 * 1024 * 1024)  # 12 MiB: over TorchServe's default, under the transform's
+    # Just over TorchServe's default (a bigger batch only costs the model's time), under the transform's.
+    body = _big_batch(TORCHSERVE_MAX_REQUEST + 1)
     status, _, answer = _post(raised_limit_server[0].url, body, "application/x-npy", "application/x-npy")
     assert status == 200, answer[:300]
     assert np.load(io.BytesIO(answer)).shape == (len(body) // 3072, 10)
@@ -227,12 +228,16 @@ def _process_group(pgid: int) -> list[int]:
     return found
 
 
-def test_stop_kills_the_jvm_and_its_workers_when_serve_must_be_killed(trained_model_dir: Path) -> None:
+def test_stop_kills_the_jvm_and_its_workers_when_serve_must_be_killed(
+    raised_limit_server: tuple[ServerHandle, Path],
+) -> None:
     """`serve` starts the JVM through `torchserve --start`, which exits: the JVM and its Python
-    workers are no children of `serve`, only of its process group, which stop() kills."""
+    workers are no children of `serve`, only of its process group, which stop() kills. It kills
+    the raised-limit server after the tests above used it (this file's tests run in its order, on
+    one xdist worker: tests/conftest.py), instead of a server of its own (~4 CPU-s a start)."""
     import time
 
-    handle = start_server(trained_model_dir, port=0, workers=1)
+    handle = raised_limit_server[0]
     scratch = handle.scratch
     group = _process_group(handle.process.pid)
     commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in group]

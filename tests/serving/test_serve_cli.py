@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from dtrain.cli import main
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _serve(model: Path | str, *extra: str) -> subprocess.Popen[str]:
+def _serve(model: Path | str, *extra: str, temp: Path | None = None) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    if temp is not None:
+        env["TMPDIR"] = str(temp)
     return subprocess.Popen(
         [sys.executable, "-m", "dtrain", "serve", str(model), "--port", "0", *extra],
         stdout=subprocess.PIPE,
@@ -33,23 +36,41 @@ def _serve(model: Path | str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def _short_temp(request: pytest.FixtureRequest) -> Path:
+    """A short TMPDIR of its own for a serve: TorchServe's workers bind a unix socket under it, and
+    AF_UNIX paths end at 108 bytes (pytest-xdist's tmp_path is too deep: "OSError: AF_UNIX path
+    too long"); the stop tests look at what is left in it."""
+    temp = Path(tempfile.mkdtemp(prefix="ts-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    return temp
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    url: str
+    temp: Path  # its TMPDIR
+
+
 @pytest.fixture(scope="module")
-def served_archive(trained_archive: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`dtrain serve model.tar.gz --port 0 --workers 1`; its first stdout line is the URL."""
-    process = _serve(trained_archive, "--workers", "1")
+def served_archive(trained_archive: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """`dtrain serve model.tar.gz --port 0 --workers 1`; its first stdout line is the URL. The
+    predict tests ask it, then test_sigterm_stops_... stops it (one server start fewer, ~4 CPU-s)."""
+    temp = _short_temp(request)
+    process = _serve(trained_archive, "--workers", "1", temp=temp)
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:"), process.stderr.read() if process.stderr else ""
-    yield process, url
+    yield Served(process, url, temp)
     if process.poll() is None:
         process.terminate()  # serve stops its server on SIGTERM
         process.wait(timeout=60)
 
 
 def test_predict_a_npy_file_against_the_served_archive(
-    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served_archive: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, url = served_archive
+    url = served_archive.url
     images = tmp_path / "images.npy"
     np.save(images, np.zeros((3, 32, 32, 3), dtype=np.uint8))
     assert main(["predict", url, str(images)]) == 0
@@ -57,10 +78,8 @@ def test_predict_a_npy_file_against_the_served_archive(
     assert probabilities.shape == (3, 10)
 
 
-def test_predict_writes_the_answer_to_a_file(
-    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path
-) -> None:
-    _, url = served_archive
+def test_predict_writes_the_answer_to_a_file(served_archive: Served, tmp_path: Path) -> None:
+    url = served_archive.url
     images = tmp_path / "images.json"
     images.write_text(json.dumps(np.zeros((32, 32, 3), dtype=int).tolist()))
     out = tmp_path / "answer.npy"
@@ -69,9 +88,9 @@ def test_predict_writes_the_answer_to_a_file(
 
 
 def test_predict_reports_the_models_error_in_one_line_exit_1(
-    served_archive: tuple[subprocess.Popen[str], str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    served_archive: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, url = served_archive
+    url = served_archive.url
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2, 3]")
     assert main(["predict", url, str(bad)]) == 1
@@ -108,16 +127,25 @@ def test_serve_reports_a_model_that_does_not_load_exit_3(tmp_path: Path) -> None
     assert "dtrain serve: the model did not load" in err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_stops_serve_its_server_and_removes_its_temp_dirs(
-    trained_archive: Path, tmp_path: Path, signum: int, request: pytest.FixtureRequest
+def _assert_a_stop_signal_stops_serve(
+    process: subprocess.Popen[str], url: str, temp: Path, signum: int
 ) -> None:
-    """Two servers of their own (a JVM start each, ~10-40 s on 2 busy cores): the shared one keeps
-    serving. SIGHUP is a closed terminal: it stops serve as SIGTERM does."""
-    # A short TMPDIR: TorchServe's workers bind a unix socket under it, and AF_UNIX paths end at
-    # 108 bytes (pytest-xdist's tmp_path is too deep: "OSError: AF_UNIX path too long").
-    temp = Path(tempfile.mkdtemp(prefix="ts-"))
-    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    """`signum` ends serve with 0, its server's port is closed, and nothing is left in its TMPDIR."""
+    port = int(url.rsplit(":", 1)[1])
+    assert sorted(p.name[:10] for p in temp.iterdir()) == ["dtrain-ser", "dtrain-ts-"]
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == 0
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    assert list(temp.iterdir()) == []  # the unpacked model and TorchServe's scratch are gone
+
+
+def test_sighup_stops_serve_its_server_and_removes_its_temp_dirs(
+    trained_archive: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A server of its own (a JVM start, ~10-40 s on 2 busy cores): SIGHUP is a closed terminal,
+    it stops serve as SIGTERM does (test_sigterm_stops_...)."""
+    temp = _short_temp(request)
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp))
     errors = tmp_path / "serve.err"
     with errors.open("w") as stderr:
@@ -134,13 +162,15 @@ def test_a_stop_signal_stops_serve_its_server_and_removes_its_temp_dirs(
     while lines[-1] and not lines[-1].startswith("http"):
         lines.append(process.stdout.readline())
     assert lines[-1].startswith("http"), f"{lines} {errors.read_text()[-3000:]}"
-    port = int(lines[-1].strip().rsplit(":", 1)[1])
-    assert sorted(p.name[:10] for p in temp.iterdir()) == ["dtrain-ser", "dtrain-ts-"]
-    process.send_signal(signum)
-    assert process.wait(timeout=60) == 0
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
-        pass
-    assert list(temp.iterdir()) == []  # the unpacked model and TorchServe's scratch are gone
+    _assert_a_stop_signal_stops_serve(process, lines[-1].strip(), temp, signal.SIGHUP)
+
+
+def test_sigterm_stops_serve_its_server_and_removes_its_temp_dirs(served_archive: Served) -> None:
+    """The predict tests' server, stopped after them (this file's tests run in its order, on one
+    xdist worker: tests/conftest.py), as a user stops serve."""
+    _assert_a_stop_signal_stops_serve(
+        served_archive.process, served_archive.url, served_archive.temp, signal.SIGTERM
+    )
 
 
 def test_serve_on_a_port_in_use_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
