@@ -56,7 +56,12 @@ def job_env(
     base_dir: Path, channels: Mapping[str, Path], hyperparameters: Mapping[str, object], **extra: str
 ) -> dict[str, str]:
     """The environment the SageMaker toolkit gives a training script, rooted at ``base_dir``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "OMPI_", "PMIX_"))}
+    # Not an enclosing MPI job's variables; Open MPI's yield setting (tests/conftest.py) stays.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SM_", "OMPI_", "PMIX_")) or k == "OMPI_MCA_mpi_yield_when_idle"
+    }
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SAGEMAKER_BASE_DIR"):
         env.pop(name, None)
     env.update(
