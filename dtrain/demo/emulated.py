@@ -27,7 +27,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ DEMO_HYPERPARAMETERS = {"batch_size": 32, "max_steps": 30}
 PREDICTION_IMAGES = 16
 # The functions' log lines (Powertools JSON, EMF metric blobs), one file per demo run.
 LAMBDA_LOG = "lambda.log"
+# The run's report as JSON (DemoReport.save): what a test or a script reads of a `dtrain demo` it
+# ran as a program, as run_emulated_demo's caller reads the object.
+REPORT_FILE = "report.json"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -125,7 +128,8 @@ def render_table(summaries: list[StackSummary]) -> str:
 # -- the run -------------------------------------------------------------------------------------
 @dataclass
 class DemoReport:
-    """What one demo run measured and found; `benchmarks/demo_phases.py` prints it."""
+    """What one demo run measured and found; `benchmarks/demo_phases.py` prints it. The run saves
+    it beside the Lambda log (REPORT_FILE)."""
 
     phases: dict[str, float] = field(default_factory=dict)
     status: str = ""
@@ -145,6 +149,18 @@ class DemoReport:
     submit_exit: int = 0
     # Where the orchestration functions' log lines were written (their log groups' copy).
     lambda_log: Path | None = None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, default=str) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DemoReport:
+        """A report save() wrote: its paths as Paths, its predictions as tuples again."""
+        fields = json.loads(path.read_text())
+        for name in ("model_copy", "lambda_log"):
+            fields[name] = Path(fields[name]) if fields[name] is not None else None
+        fields["predictions"] = [tuple(p) for p in fields["predictions"]]
+        return cls(**fields)
 
 
 @contextmanager
@@ -306,6 +322,7 @@ def run_emulated_demo(*, workdir: Path = DEMO_WORKDIR, hosts: int = 2) -> DemoRe
         _use_the_model(emu, report, data, workdir)
         tear_down = time.perf_counter()
     report.phases["tear down"] = time.perf_counter() - tear_down
+    report.save(workdir / REPORT_FILE)
     return report
 
 

@@ -2,7 +2,8 @@
 emulated platform (issue 14): the whole app deployed as `make demo` deploys it, IAM enforced,
 the example's spec as the execution input, the state machine's Submit creating the job, local
 mode running it on 2 hosts, the callback ending the execution. `ddp_torchrun` is the demo's
-own spec (tests/stacks/test_demo.py); smdistributed needs a library no image ships.
+own spec (the demo's run: tests/packaging/test_installed_wheel.py); smdistributed needs a
+library no image ships.
 `horovod_keras` trains on two hosts in the processing test below: its processing example has
 the same estimator (test_the_processing_example_trains_the_horovod_keras_estimator), so one
 execution covers both (each a 2-host Horovod run of 45-75 s on 2 cores)."""

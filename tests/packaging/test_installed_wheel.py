@@ -13,7 +13,8 @@ Slow (1.5 to 6 minutes on 2 cores, by their load) because it runs the real thing
 each once: a wheel build, `cdk synth` of examples/platform_app (jsii start, five stacks, the Lambda
 assets: the install's own synthesis of dtrain's constructs), `dtrain emulate up` (the project's
 own platform for the emulator, deployed), `status` and `down`, and `dtrain demo` (deploy, train on
-two simulated hosts, serve, predict: one to two minutes more). `up` and the demo take the platform's
+two simulated hosts, serve, predict: one to two minutes more; the suite's only whole demo run, held
+to tests/demo_checks.py's assertions through the report it saves). `up` and the demo take the platform's
 synthesis from the synth cache the suite shares: the install's inputs are the checkout's, file for
 file (the test holds the cache keys equal), so the suite's synthesis of this checkout is the
 install's, and whichever of them comes first makes it once (a cold one is 15-25 CPU-s). The
@@ -34,10 +35,12 @@ from pathlib import Path
 
 import pytest
 
+from dtrain.demo.emulated import DEMO_WORKDIR, REPORT_FILE, DemoReport
 from dtrain.emulator import synth_cache
 from dtrain.emulator.platform_app import EMULATOR_CONTEXT
 from dtrain.emulator.server_state import STATE_DIR_ENV
 from dtrain.ports import free_port
+from tests.demo_checks import check_demo_run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = ROOT / "examples" / "platform_app"
@@ -55,12 +58,18 @@ CARRIED = (
 )
 
 
-def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
+def _completed(
+    cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, (
         f"{' '.join(cmd)} -> {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     )
-    return done.stdout
+    return done
+
+
+def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
+    return _completed(cmd, cwd=cwd, env=env, timeout=timeout).stdout
 
 
 def _source_copy(target: Path) -> Path:
@@ -124,6 +133,7 @@ for dist in importlib.metadata.distributions():
 # What a synth of the platform for the emulator reads (synth_for_emulator's key), as JSON.
 _PLATFORM_INPUTS = """
 import json
+from dtrain.demo.emulated import DEMO_WORKDIR, REPORT_FILE, DemoReport
 from dtrain.emulator import synth_cache
 from dtrain.emulator.platform_app import EMULATOR_CONTEXT
 print(json.dumps(synth_cache.synth_inputs("emulator-platform", {"context": EMULATOR_CONTEXT}), default=str))
@@ -236,7 +246,10 @@ def test_an_installed_wheel_runs_the_cli_the_example_app_the_emulator_and_the_de
     assert "stopped emulator" in down
 
     # dtrain demo from the install (make demo's program): deploy, train 2 hosts, serve, predict,
-    # through the emulated platform, not the local-mode fallback.
-    demo = _run([str(bin_dir / "dtrain"), "demo"], cwd=work, env=emu_env, timeout=900)
+    # through the emulated platform, not the local-mode fallback. The suite's one whole demo run:
+    # tests/demo_checks.py holds it to everything a demo run must show, screen and report.
+    done = _completed([str(bin_dir / "dtrain"), "demo"], cwd=work, env=emu_env, timeout=900)
+    demo = done.stdout
     assert "Falling back to local mode" not in demo, demo[-3000:]
     assert "predictions" in demo and "accuracy" in demo, demo[-3000:]
+    check_demo_run(DemoReport.load(work / DEMO_WORKDIR / REPORT_FILE), done.stdout + done.stderr)
