@@ -30,9 +30,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.jobspec.spec import parse_spec
-from dtrain.local.config import training_code_dir
 from dtrain.local.entry_chain import (
     image_toolkit_bin,
     namespace_init_pid,
@@ -45,6 +43,7 @@ from dtrain.local.host_network import HostNetwork, leftover_namespaces
 from dtrain.local.job import LocalTrainingJob
 from dtrain.local.platform import local_platform_settings
 from dtrain.requests.training_request import build_training_job_request
+from tests.example_runs import ExampleRuns
 from tests.training.support import script_job_dirs, start_host_chains, wait_for
 
 # A rank whose checkpoint takes 3 s: it writes checkpoints/rank-<r>.done when it is complete.
@@ -136,26 +135,19 @@ def test_finding4_ddp_mpirun_lets_a_slow_checkpoint_finish(tmp_path: Path) -> No
     assert done == ["rank-0.done", "rank-1.done"], text[-3000:]
 
 
-def _tfrecords(tmp_path: Path) -> Path:
-    """A tiny CIFAR-10 sample as the Keras trainer reads it (TFRecords, made with .venv-hvd's TF)."""
-    make_cifar10_sample(tmp_path / "cifar", train=128, test=32)
-    script = training_code_dir() / "data" / "prepare_cifar10.py"
-    python = image_toolkit_bin("horovod") / "python"
-    subprocess.run(
-        [str(python), str(script), "tfrecord", str(tmp_path / "cifar"), str(tmp_path / "tfr")], check=True
-    )
-    return tmp_path / "tfr"
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_finding2_train_tf_keras_checkpoints_on_sigterm_to_pid1(tmp_path: Path) -> None:
+def test_finding2_train_tf_keras_checkpoints_on_sigterm_to_pid1(
+    tmp_path: Path, example_runs: ExampleRuns
+) -> None:
     """Slow (~40 s: TensorFlow starts twice, in the toolkit and the trainer). On the old script
     the trainer inherits the entry script's ignored SIGTERM: no "SIGTERM: stopping" line, and the
-    chain still runs when the wait ends."""
+    chain still runs when the wait ends. Its data is the session's TFRecords of the CIFAR-10 sample
+    (tests/example_runs.py, which the TensorFlow examples' runs train on): made here, they cost
+    one more TensorFlow start."""
     hyperparameters = {"epochs": 1000, "batch_size": 16, "width": 8, "checkpoint_every_steps": 0}
     spec = small_job("horovod", None, entry_point="train_tf_keras.py", hyperparameters=hyperparameters)
-    base = prepare_host_tree(tmp_path / "job", spec, ranks=1, data=_tfrecords(tmp_path))
+    base = prepare_host_tree(tmp_path / "job", spec, ranks=1, data=example_runs.tfrecords())
     log_path = tmp_path / "chain.log"
     exit_code = _run_chain(
         "horovod", base, log_path, ready=lambda text: "epoch=2 " in text, stop_after_ready=True, wait_limit=90
