@@ -1,4 +1,5 @@
-"""CDK apps the emulator deploys: a stand-in platform (tests) and, later, the full app.
+"""CDK apps the emulator deploys: a stand-in platform (tests). The full app deploys as synthesized
+for the emulator (dtrain.emulator.platform_app) or as the test session synthesizes it (tests/conftest.py).
 
 The stand-in app gives OrchestrationStack small real resources of its own (buckets, a key,
 a role, a one-AZ VPC and a security group) so the orchestration tests do not depend on the
@@ -228,20 +229,3 @@ def _job_role(
         )
     )
     return role
-
-
-def synth_full_app(outdir: Path, *, cache: Path | Literal["env"] | None = "env") -> Path:
-    """The project's own CDK app (dtrain.constructs.platform_app, as app.py builds it) with
-    cdk.json's context, synthesized to outdir (through the synth cache, as synth_standin_app).
-
-    Its stacks use the default synthesizer; the emulator answers the bootstrap-version check.
-    """
-    return cached_synth("full-platform", {}, _synth_full_app, outdir, cache=cache)
-
-
-def _synth_full_app(outdir: Path) -> Path:
-    from dtrain.constructs import platform_app as cdk_app  # lazy: CDK (jsii)
-
-    application, _ = cdk_app.build_app(cdk_app.cdk_json_context(), outdir=str(outdir))
-    assembly = application.synth()
-    return Path(assembly.directory)
