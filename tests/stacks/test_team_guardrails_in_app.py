@@ -12,7 +12,9 @@ import pytest
 
 from dtrain.constructs.synthesis import SynthesizedApp, synthesize
 
-pytestmark = pytest.mark.slow
+# On the worker that synthesizes the session's app (tests/conftest.py's "cdk-app" group): its CDK
+# runtime is started and warm there, where another worker would start one for this synth alone.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cdk-app")]
 
 TEAMS = {
     "vision": {
