@@ -183,12 +183,17 @@ def keras_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- pytest-xdist grouping -----------------------------------------------------------------------
 # With `--dist loadgroup`, the tests of one xdist_group run on one worker, in collection order.
 # Every test file is a group of its own (its module-scoped emulators, syntheses and processes are
-# set up once), and the files with a test that uses the session's synthesized CDK app form one
-# group, so the app is synthesized once per run, not once per worker. The groups with the most
+# set up once), and the files with a test that uses the session's synthesized CDK app (or the
+# team example's, IN_PROCESS_APPS) form one group, so the app is synthesized once per run, not
+# once per worker. The groups with the most
 # slow tests are handed out first, so the long ones do not start last and leave one worker
 # running alone at the end. Files added later get the same treatment; a test may still name its
 # own group with @pytest.mark.xdist_group("...").
 CDK_APP_GROUP = "cdk-app"
+# Session fixtures that synthesize a whole app in-process: their files share the group's worker,
+# whose CDK runtime (a jsii kernel: its first synth costs 8-17 CPU-s, a later one a few) is then
+# started once. team_app: the team example's own tests (examples/platform_app/tests/conftest.py).
+IN_PROCESS_APPS = frozenset({"synthesized_app", "team_app"})
 _GROUP = pytest.StashKey[str]()  # an item's group name
 
 
@@ -196,7 +201,7 @@ _GROUP = pytest.StashKey[str]()  # an item's group name
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to distribute
         return
-    app_files = {item.path for item in items if "synthesized_app" in getattr(item, "fixturenames", ())}
+    app_files = {item.path for item in items if IN_PROCESS_APPS & set(getattr(item, "fixturenames", ()))}
     slow_in_group: dict[str, int] = {}
     for item in items:
         mark = item.get_closest_marker("xdist_group")
