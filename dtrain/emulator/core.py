@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -100,6 +101,8 @@ class Emulator:
         self._stack.callback(shutil.rmtree, self.runtime.workdir, ignore_errors=True)
         self._stack.callback(shutil.rmtree, self.hosting.workdir, ignore_errors=True)
         self._saved_env: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Emulator:
@@ -176,6 +179,8 @@ class Emulator:
                 time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
+        with self._clients_lock:
+            self._clients.clear()
         try:
             self._stack.close()
         finally:
@@ -187,7 +192,19 @@ class Emulator:
 
     # -- access ------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return self.session.client(service, region_name=self.region)
+        """This emulator's client for `service`, made on the first call and kept: making a botocore
+        client costs milliseconds of CPU (its event hooks, endpoint rules, an SSL context), and
+        wait_execution asks for one every poll. boto3's guide: a client is thread-safe once made
+        and may be shared between threads; a Session is not, so making one from `self.session`
+        is done under a lock (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/
+        clients.html#multithreading-or-multiprocessing-with-clients and session.html, the same
+        section for sessions). Sharing a client changes no identity: who calls is the thread's
+        principal (dtrain.emulator.authz.hook), not the client's credentials."""
+        with self._clients_lock:
+            made = self._clients.get(service)
+            if made is None:
+                made = self._clients[service] = self.session.client(service, region_name=self.region)
+            return made
 
     def deploy(self, assembly: Path) -> Deployment:
         """Deploy another cloud assembly (a second platform, say) into this running emulator;
