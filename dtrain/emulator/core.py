@@ -280,8 +280,15 @@ class Emulator:
                 self.drain_events()
                 return desc
             if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s")
+                raise TimeoutError(f"execution {arn} still RUNNING after {timeout} s{self._failures_note()}")
             time.sleep(poll_s)
+
+    def _failures_note(self) -> str:
+        """What a timed-out wait adds to its message: the Lambda invocations that failed and the
+        event deliveries that raised so far (an event is not redelivered, so one failed job-events
+        invocation leaves its execution waiting; its log group has the traceback)."""
+        lines = self.runtime.failures() + self.shims.failed_deliveries()
+        return "; failed Lambda invocations: " + " | ".join(lines) if lines else ""
 
     def history(self, arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
@@ -327,7 +334,9 @@ class Emulator:
             if len(names) >= count:
                 return names
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(names)} of {count} jobs of {execution_arn} created")
+                raise TimeoutError(
+                    f"{len(names)} of {count} jobs of {execution_arn} created{self._failures_note()}"
+                )
             time.sleep(0.05)
 
     def reconcile(self) -> Any:

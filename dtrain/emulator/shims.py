@@ -85,6 +85,7 @@ class Invocation:
     event: Any
     result: Any = None
     error: str | None = None
+    error_message: str = ""
     seconds: float = 0.0
 
 
@@ -166,6 +167,14 @@ class LambdaRuntime:
                     return fault
         return None
 
+    def failures(self) -> list[str]:
+        """One line per invocation that failed so far ("function: ErrorType: message"; the
+        traceback is in the function's log group). An event a target failed on is not retried
+        here, so a wait that times out names them (dtrain.emulator.core)."""
+        with self._lock:
+            failed = [i for i in self.invocations if i.error]
+        return [f"{i.function_name}: {i.error}: {i.error_message}"[:300] for i in failed]
+
     def invoke(self, fn: Any, event: Any) -> tuple[Any, str | None]:
         """(result or error payload, error type or None)."""
 
@@ -194,6 +203,7 @@ class LambdaRuntime:
         except Exception as exc:  # the Lambda runtime turns any exception into an error payload
             payload = _error_payload(exc, context.aws_request_id)
             record.error = payload["errorType"]
+            record.error_message = str(payload["errorMessage"])
             self.logs.error_report(fn, _error_report(payload))
             return payload, payload["errorType"]
         finally:
@@ -267,6 +277,12 @@ class Shims:
         with self._lock:
             self.pending.append(future)
         return future
+
+    def failed_deliveries(self) -> list[str]:
+        """Deliveries not yet drained that raised outside the handler (the runtime itself)."""
+        with self._lock:
+            pending = list(self.pending)
+        return [repr(f.exception())[:300] for f in pending if f.done() and f.exception() is not None]
 
     def drain(self, timeout: float = 30.0) -> None:
         """Wait until every event handed to a Lambda target so far has been handled."""

@@ -71,6 +71,9 @@ def test_lambda_runs_the_handler_from_its_zip_with_its_environment(shims: Shims)
     failed = lam.invoke(FunctionName="greeter", Payload=b'{"boom": true}')
     assert failed["FunctionError"] == "Unhandled"
     assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
+    # What a timed-out wait names (Emulator._failures_note): the failed invocation, one line.
+    (line,) = shims.runtime.failures()
+    assert line == "greeter: ValueError: boom requested"
 
 
 def test_injected_fault_runs_the_handler_then_fails_the_invocation(shims: Shims) -> None:
