@@ -9,8 +9,9 @@ each one is a few lines that a moto upgrade must re-check. What they fill in:
 2. Step Functions: a state machine created through CloudFormation lands in the backend that
    does not execute; it is created in the executing (parser) backend instead. The context
    object gains `Execution.RedriveCount` (0: the emulator does not redrive), and
-   SendTaskFailure keeps its `cause` (moto drops it), and StopExecution releases a task that
-   waits on its callback.
+   SendTaskFailure keeps its `cause` (moto drops it), StopExecution releases a task that
+   waits on its callback, and a task token answered while another execution is starting finds
+   its execution (moto's lookup raised on the one starting).
 3. EventBridge: moto does not deliver to Lambda targets; matching events are delivered to
    the in-process runtime (asynchronously, as EventBridge does). Step Functions' own
    "Execution Status Change" events are put on the bus when an execution ends.
@@ -436,6 +437,34 @@ def _install_step_functions(patch: Patch) -> None:
     patch(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
 
     _install_execution_end(patch)
+    _install_callback_lookup(patch)
+
+
+def _install_callback_lookup(patch: Patch) -> None:
+    """2. Step Functions: SendTaskSuccess/Failure/Heartbeat (and the map-run calls) look for their
+    token in every execution, one after the other, and read each one's evaluation environment.
+    moto lists an execution before it has one: StartExecution appends it, then its worker thread
+    parses the definition and only then sets `env` (tens of ms, more on a busy machine). A token
+    answered in that window raised AttributeError ('NoneType' object has no attribute
+    'callback_pool_manager') when the new execution's state machine came first in the list; the
+    job-events Lambda failed, the event is not redelivered, and the execution that owned the
+    token waited for good (CI-F's quota sweep: team nlp's execution started while vision's jobs
+    were answered). An execution whose program has not begun holds no token and no map run, so
+    the lookup passes over it."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def executions_begun(self: Any, execution_status: Any = None) -> list[Any]:
+        begun = []
+        for machine in list(self.state_machines):
+            for execution in list(machine.executions):
+                worker = execution.exec_worker
+                if worker is None or worker.env is None or execution.exec_status is None:
+                    continue
+                if execution_status is None or execution_status == execution.status:
+                    begun.append(execution)
+        return begun
+
+    patch(StepFunctionsParserBackend, "_get_executions", executions_begun)
 
 
 def _install_execution_end(patch: Patch) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +233,81 @@ def test_deploy_names_a_stack_by_its_cloudformation_name_not_its_artifact_id(
     described = boto3.client("cloudformation").describe_stacks(StackName="PlatNetwork")["Stacks"][0]
     assert described["StackStatus"] == "CREATE_COMPLETE"
     assert deployment.output("PlatNetwork", "QueueUrl").startswith("https://")
+
+
+TOKEN_HANDLER = """
+from pathlib import Path
+def handler(event, context):
+    Path(event["path"]).write_text(event["token"])
+"""
+
+
+def test_a_task_token_is_answered_while_another_execution_is_still_starting(
+    shims: Shims, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendTaskSuccess looks for its token in every execution; one that StartExecution has listed
+    but whose worker has not yet set up its environment (it parses the definition first) made it
+    raise AttributeError when its state machine came first (CI-F's lost job event)."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    role = "arn:aws:iam::123456789012:role/sfn"
+    boto3.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
+    fn = boto3.client("lambda").create_function(
+        FunctionName="token-keeper",
+        Runtime="python3.12",
+        Role="arn:aws:iam::123456789012:role/lambda-role",
+        Handler="handler.handler",
+        Code={"ZipFile": _zip({"handler.py": TOKEN_HANDLER})},
+    )["FunctionArn"]
+    sfn = boto3.client("stepfunctions")
+    starting_first = sfn.create_state_machine(
+        name="listed-first",
+        roleArn=role,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    token_file = tmp_path / "token"
+    waiter = sfn.create_state_machine(
+        name="waits-for-its-token",
+        roleArn=role,
+        definition=json.dumps(
+            {
+                "StartAt": "W",
+                "States": {
+                    "W": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                        "Parameters": {
+                            "FunctionName": fn,
+                            "Payload": {"token.$": "$$.Task.Token", "path": str(token_file)},
+                        },
+                        "End": True,
+                    }
+                },
+            }
+        ),
+    )["stateMachineArn"]
+    waiting = sfn.start_execution(stateMachineArn=waiter, input="{}")["executionArn"]
+    deadline = time.monotonic() + 30
+    while not token_file.exists() or not token_file.read_text():
+        assert time.monotonic() < deadline, "the waiting execution's Lambda never ran"
+        time.sleep(0.05)
+    # The next execution's worker holds before its environment exists, as a busy machine's does.
+    gate = threading.Event()
+    original = ExecutionWorker._get_evaluation_entrypoint
+
+    def held_entrypoint(self: Any) -> Any:
+        gate.wait(30)
+        return original(self)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", held_entrypoint)
+    starting = sfn.start_execution(stateMachineArn=starting_first, input="{}")["executionArn"]
+    try:
+        sfn.send_task_success(taskToken=token_file.read_text(), output='{"answered": true}')
+    finally:
+        gate.set()
+    for arn in (waiting, starting):
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=waiting)["status"] == "SUCCEEDED"
+    assert sfn.describe_execution(executionArn=starting)["status"] == "SUCCEEDED"
