@@ -517,6 +517,24 @@ def _install_execution_end(patch: Patch) -> None:
 
     patch(sfn_execution.Execution, "stop", stop)
 
+    # A stopped execution stays ABORTED, as in AWS. Stopped while a task's Lambda still runs (an
+    # abort while Submit is creating the job), its program meets the stop only once the Lambda
+    # returns; a failure answered to its token before that (the job the abort stopped: Submit or
+    # the Abort Lambda stops it, job-events answers TrainingJobStopped) replaced the empty answer
+    # above, the failed state turned the program's state from stopped to failed, and the execution
+    # ended FAILED (test_abort_stops_the_training_job under load).
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    for name in ("set_error", "set_timed_out"):
+        original = getattr(Environment, name)
+
+        def stays_stopped(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            if not isinstance(self._program_state, ProgramStopped):
+                _original(self, *args, **kwargs)
+
+        patch(Environment, name, stays_stopped)
+
 
 def _install_eventbridge(patch: Patch, shims: Shims) -> None:
     """3. EventBridge: deliver to Lambda targets too."""

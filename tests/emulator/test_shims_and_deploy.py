@@ -311,3 +311,58 @@ def test_a_task_token_is_answered_while_another_execution_is_still_starting(
             time.sleep(0.05)
     assert sfn.describe_execution(executionArn=waiting)["status"] == "SUCCEEDED"
     assert sfn.describe_execution(executionArn=starting)["status"] == "SUCCEEDED"
+
+
+SLOW_TOKEN_HANDLER = """
+import time
+from pathlib import Path
+def handler(event, context):
+    Path(event["path"]).write_text(event["token"])
+    go = Path(event["path"] + ".go")
+    while not go.exists():
+        time.sleep(0.02)
+"""
+
+
+def test_an_execution_stopped_while_its_task_runs_stays_aborted_whatever_answers_its_token(
+    shims: Shims, tmp_path: Path
+) -> None:
+    """StopExecution while a task's Lambda still runs (an abort while Submit creates the job), then
+    a failure answered to the task's token (the stopped job's TrainingJobStopped) before the Lambda
+    returns: the execution is ABORTED, as in AWS, not FAILED by the failed state."""
+    boto3.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
+    fn = boto3.client("lambda").create_function(
+        FunctionName="slow-submit",
+        Runtime="python3.12",
+        Role="arn:aws:iam::123456789012:role/lambda-role",
+        Handler="handler.handler",
+        Code={"ZipFile": _zip({"handler.py": SLOW_TOKEN_HANDLER})},
+    )["FunctionArn"]
+    sfn = boto3.client("stepfunctions")
+    token_file = tmp_path / "token"
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": fn, "Payload": {"token.$": "$$.Task.Token", "path": str(token_file)}},
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
+        "End": True,
+    }
+    machine = sfn.create_state_machine(
+        name="stopped-while-submitting",
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "Submit", "States": {"Submit": task, "Failed": {"Type": "Fail"}}}),
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 30
+    while not token_file.exists() or not token_file.read_text():
+        assert time.monotonic() < deadline, "the task's Lambda never ran"
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=arn, error="user", cause="changed my mind")
+    sfn.send_task_failure(
+        taskToken=token_file.read_text(), error="SageMaker.TrainingJobStopped", cause="stopped"
+    )
+    (tmp_path / "token.go").touch()
+    while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, "the stopped execution never ended"
+        time.sleep(0.05)
+    assert status == "ABORTED"
