@@ -21,6 +21,7 @@ from dtrain.local.channels import populate_channels
 from dtrain.local.config import LocalConfig
 from dtrain.local.container_config import write_container_config
 from dtrain.local.errors import LocalModeError
+from dtrain.local.job import MPI_YIELD, LocalTrainingJob
 from dtrain.local.layout import JobLayout
 from dtrain.local.metrics import MetricLog
 from dtrain.local.processes import ProcessSpec, launch, marked_pids, stop_all
@@ -225,3 +226,32 @@ def test_config_file_maps_images_pythons_and_file_systems(tmp_path: Path) -> Non
     (tmp_path / "bad.json").write_text('{"pythons": {}}')
     with pytest.raises(LocalModeError, match="unknown key"):
         LocalConfig.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize(
+    ("cores", "per_host", "caller", "threads", "yields"),
+    [
+        (2, 1, {}, "1", None),  # 2 ranks on 2 cores: not oversubscribed, Open MPI's own default
+        (2, 2, {}, "1", "1"),  # 4 ranks on 2 cores: each host's mpirun thinks it has both
+        (8, 2, {}, "2", None),
+        (2, 2, {"OMPI_MCA_mpi_yield_when_idle": "0", "OMP_NUM_THREADS": "3"}, None, None),  # the caller's win
+    ],
+)
+def test_simulated_hosts_sharing_the_cores_get_thread_counts_and_mpi_yield_to_match(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    per_host: int,
+    caller: dict[str, str],
+    threads: str | None,
+    yields: str | None,
+) -> None:
+    """Two simulated hosts on one machine: OMP_NUM_THREADS splits its cores between their ranks,
+    and with more ranks than cores Open MPI is told to yield while it waits (it cannot tell: each
+    host's mpirun counts every core as its own), unless the caller set either."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    request = _request({"sagemaker_mpi_num_of_processes_per_host": str(per_host)})
+    job = LocalTrainingJob(request, workdir=tmp_path, hosts=2, base_environ={"PATH": "/usr/bin", **caller})
+    env = job._container_env()
+    assert env.get("OMP_NUM_THREADS") == threads
+    assert env.get(MPI_YIELD) == yields
