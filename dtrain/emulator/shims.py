@@ -437,6 +437,7 @@ def _install_step_functions(patch: Patch) -> None:
     patch(ExecutionWorker, "_get_evaluation_environment", evaluation_environment)
 
     _install_execution_end(patch)
+    _install_stopped_stays_aborted(patch)
     _install_callback_lookup(patch)
 
 
@@ -517,6 +518,9 @@ def _install_execution_end(patch: Patch) -> None:
 
     patch(sfn_execution.Execution, "stop", stop)
 
+
+def _install_stopped_stays_aborted(patch: Patch) -> None:
+    """2b. Step Functions: a stopped execution stays ABORTED, as in AWS."""
     # A stopped execution stays ABORTED, as in AWS. Stopped while a task's Lambda still runs (an
     # abort while Submit is creating the job), its program meets the stop only once the Lambda
     # returns; a failure answered to its token before that (the job the abort stopped: Submit or

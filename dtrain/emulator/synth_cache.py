@@ -148,7 +148,7 @@ def _lambda_interpreter(package: Path) -> str:
 
 @functools.cache
 def _python_version(python: str) -> str:
-    import subprocess  # lazy, as in _node_version
+    import subprocess  # lazy: only a cache lookup runs a Python for its version
 
     probe = [python, "-c", "import sys; print(sys.version)"]
     done = subprocess.run(probe, capture_output=True, text=True, check=False)
