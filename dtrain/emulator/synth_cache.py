@@ -54,9 +54,9 @@ CACHE_ENV = "DTRAIN_SYNTH_CACHE"
 DEFAULT_CACHE_DIR = Path(".dtrain") / "synth-cache"
 OFF = ("off", "0", "no", "false")
 # Most recently used entries kept: the platform for the emulator, the stand-in app and its
-# variants, and a few trees before an edit. A run of the main suite uses 6 (the platform, a
-# second platform, two upgrade variants, the platform with teams, an alternate config); with
-# exactly 6 kept, an edit's first run evicted one the next run then synthesized again.
+# variants, and a few trees before an edit. A run of the main suite uses 6 distinct keys (the
+# platform and the apps its tests vary from it); with exactly 6 kept, the run after an edit
+# evicted entries the next run then synthesized again.
 KEEP = 9
 # Bumped when what an entry holds changes, so older entries are not read as current ones.
 _FORMAT = "synth-cache-1"
