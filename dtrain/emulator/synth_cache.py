@@ -58,6 +58,8 @@ OFF = ("off", "0", "no", "false")
 # platform and the apps its tests vary from it); with exactly 6 kept, the run after an edit
 # evicted entries the next run then synthesized again.
 KEEP = 9
+# In a materialized assembly: the key of the entry it was copied from.
+MARKER = ".dtrain-synth-cache-key"
 # Bumped when what an entry holds changes, so older entries are not read as current ones.
 _FORMAT = "synth-cache-1"
 KEY_LENGTH = 24
@@ -199,9 +201,18 @@ def _link_or_copy(source: str, dest: str) -> None:
 
 
 def _materialize(entry: Path, outdir: Path) -> None:
+    """`outdir` as a linked copy of `entry`, marked with the entry's key. An `outdir` that already
+    holds that key's copy is left as it is: the demo's .dtrain/demo/cdk.out is the same tree run
+    after run, and removing its ~1,000 folders to make them again took 2.4 of the demo's 2.7 s
+    of a cached synth (rmdir on this overlay filesystem: ~2 ms a folder)."""
+    marker = outdir / MARKER
+    with contextlib.suppress(OSError):
+        if marker.read_text() == entry.name and (outdir / "manifest.json").is_file():
+            return
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(entry, outdir, copy_function=_link_or_copy, symlinks=True)
+    marker.write_text(entry.name)  # last: a copy cut short has no marker
 
 
 def _prune(root: Path, keep: int, current: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from dtrain.emulator import synth_cache
 from dtrain.emulator.platform_app import synth_for_emulator
-from dtrain.emulator.synth_cache import cached_synth
+from dtrain.emulator.synth_cache import MARKER, cached_synth
 
 
 class CountingSynth:
@@ -83,6 +83,34 @@ def test_an_unchanged_input_is_synthesized_once_and_a_changed_one_again(
     (sources / "constructs" / "__pycache__" / "stack.cpython-311.pyc").write_bytes(b"\0")
     run("g", {"context": {"emulator": False}})
     assert synth.calls == 4
+
+
+def test_an_outdir_that_holds_the_entry_is_kept_and_another_entry_replaces_it(
+    sources: Path, tmp_path: Path
+) -> None:
+    """The demo's cdk.out, run after run: the same key leaves the tree as it is (removing ~1,000
+    folders to make them again cost seconds); another key's tree replaces it whole, and a copy
+    cut short (no marker) is made again."""
+    synth = CountingSynth(tmp_path / "calls")
+    cache = tmp_path / "cache"
+    outdir = tmp_path / "demo" / "cdk.out"
+
+    def run(context: dict[str, object]) -> Path:
+        return cached_synth("app", {"context": context}, synth, outdir, cache=cache, package=sources)
+
+    run({"emulator": True})
+    (outdir / "left-by-a-reader").write_text("")
+    folder = outdir.stat().st_ino
+    run({"emulator": True})
+    assert outdir.stat().st_ino == folder and (outdir / "left-by-a-reader").exists()
+    run({"emulator": False})
+    assert not (outdir / "left-by-a-reader").exists()
+    assert (outdir / "manifest.json").is_file() and synth.calls == 2
+    (outdir / MARKER).unlink()  # as a copy cut short leaves it
+    (outdir / "left-by-a-reader").write_text("")
+    run({"emulator": False})
+    assert not (outdir / "left-by-a-reader").exists() and (outdir / MARKER).is_file()
+    assert synth.calls == 2
 
 
 def test_a_failed_synth_leaves_no_entry(sources: Path, tmp_path: Path) -> None:
