@@ -75,19 +75,23 @@ from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S, wait_timeout_seconds
 log = logging.getLogger(__name__)
 
 
-def sagemaker_client(region: str | None = None) -> Any:
+def sagemaker_client(region: str | None = None, session: Any = None) -> Any:
     """SageMaker for every call but CreateTrainingJob: botocore's standard retry mode, so a
-    5xx, a time-out or a throttled Describe/ListTags is retried with backoff before it fails."""
-    return boto3.client("sagemaker", region_name=region, config=Config(retries={"mode": "standard"}))
+    5xx, a time-out or a throttled Describe/ListTags is retried with backoff before it fails.
+    Made from `session` (a Lambda environment's: dtrain.orchestration.environment_clients), else
+    from boto3's default session."""
+    maker = session if session is not None else boto3
+    return maker.client("sagemaker", region_name=region, config=Config(retries={"mode": "standard"}))
 
 
-def sagemaker_create_client(region: str | None = None) -> Any:
+def sagemaker_create_client(region: str | None = None, session: Any = None) -> Any:
     """SageMaker for CreateTrainingJob only: botocore's retries off, our full-jitter loop on.
 
     With both, every attempt of ours would be up to 3 of botocore's, compounding the load
     on an already throttled API (about 1 create per second per account).
     """
-    return boto3.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
+    maker = session if session is not None else boto3
+    return maker.client("sagemaker", region_name=region, config=Config(retries={"total_max_attempts": 1}))
 
 
 def _build_request(spec_dict: Mapping[str, Any], platform: Any, job_name: str, region: str | None) -> Any:

@@ -67,39 +67,17 @@ _CREDENTIAL_ERROR_CODES = frozenset(
 )
 
 
-_shared_loader: Any = None
-
-
-def _data_loader() -> Any:
-    """One botocore data loader per process: it caches the parsed service models and endpoints.
-
-    A fresh botocore session re-reads and re-parses endpoints.json and each service model
-    (most of a command's own time, measured by benchmarks/cli_latency.py); sessions that share
-    the loader parse them once. The loader holds only AWS's static model files, no credentials.
-    """
-    global _shared_loader
-    if _shared_loader is None:
-        from botocore.loaders import create_loader
-
-        _shared_loader = create_loader()
-    return _shared_loader
-
-
 class AwsSession:
     """A boto3 session plus a cache of clients, created lazily (boto3 imports are slow)."""
 
     def __init__(self, region: str | None = None) -> None:
-        import boto3
-        import botocore.session
+        # One botocore data loader per process: a fresh session re-reads and re-parses
+        # endpoints.json and each service model (most of a command's own time, measured by
+        # benchmarks/cli_latency.py); sessions that share the loader parse them once.
+        from dtrain.orchestration.environment_clients import new_session
 
-        loader = _data_loader()
         with translate_aws_errors("start an AWS session"):
-            core = botocore.session.get_session()
-            core.register_component("data_loader", loader)
-            self._session = boto3.session.Session(botocore_session=core, region_name=region)
-        # boto3 appends its own data folder to the loader's search path on every session.
-        paths = loader.search_paths
-        paths[:] = list(dict.fromkeys(paths))
+            self._session = new_session(region)
         self._clients: dict[str, Any] = {}
 
     @property

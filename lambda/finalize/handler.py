@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
-
 from dtrain.orchestration import observability
+from dtrain.orchestration.environment_clients import EnvironmentClients
 from dtrain.orchestration.finalize import (
     after_sweep,
     finalize_failure,
@@ -32,10 +31,12 @@ from dtrain.orchestration.payloads import (
 
 def _ledger() -> Ledger | None:
     table = os.environ.get("LEDGER_TABLE")
-    return Ledger(table) if table else None
+    return clients.ledger(table) if table else None
 
 
 instruments = observability.Instruments("finalize")
+# Made once per execution environment, on first use (dtrain.orchestration.environment_clients).
+clients = EnvironmentClients()
 
 
 @instruments.handler
@@ -45,11 +46,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     if isinstance(payload, FinalizeJobPayload):
         return finalize_job(
-            boto3.client("sagemaker"), payload.job_name, region=region, execution_arn=payload.execution_arn
+            clients.client("sagemaker"), payload.job_name, region=region, execution_arn=payload.execution_arn
         )
     if isinstance(payload, ItemResultPayload):
         return sweep_item_result(
-            boto3.client("sagemaker"),
+            clients.client("sagemaker"),
             payload.job_name,
             index=payload.index,
             metric=payload.objective_metric,
@@ -65,7 +66,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(payload, RankSweepPayload):
         return _rank_sweep(payload, region)
     return finalize_hosting(
-        boto3.client("sagemaker"),
+        clients.client("sagemaker"),
         kind=payload.kind,
         training=payload.training,
         model=payload.model,

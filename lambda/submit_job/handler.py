@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
-
 from dtrain.jobspec.platform import PlatformSettings
 from dtrain.orchestration import observability
 from dtrain.orchestration.backoff import BackoffPolicy
+from dtrain.orchestration.environment_clients import EnvironmentClients
 from dtrain.orchestration.hosting import HostingRequest, HostingSubmitter
-from dtrain.orchestration.ledger import Ledger
 from dtrain.orchestration.observability import Metric
 from dtrain.orchestration.payloads import HostingPayload, PreparePayload, SubmitPayload, parse_submit_event
 from dtrain.orchestration.submit import (
@@ -32,10 +30,17 @@ from dtrain.orchestration.timeouts import DEFAULT_MARGIN_S
 
 instruments = observability.Instruments("submit_job")
 log = instruments.logger
+# Made once per execution environment, on first use (dtrain.orchestration.environment_clients).
+clients = EnvironmentClients()
 
 
 def _region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def _sagemaker() -> Any:
+    """SageMaker with botocore's standard retries (dtrain.orchestration.submit.sagemaker_client)."""
+    return clients.get("sagemaker", lambda session: sagemaker_client(_region(), session))
 
 
 @instruments.handler
@@ -54,10 +59,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _submit(payload: SubmitPayload, platform: PlatformSettings) -> dict[str, Any]:
     observability.correlate(**payload.correlation())
     submitter = Submitter(
-        ledger=Ledger(os.environ["LEDGER_TABLE"]),
-        sagemaker=sagemaker_client(_region()),
-        sagemaker_create=sagemaker_create_client(_region()),
-        sfn=boto3.client("stepfunctions"),
+        ledger=clients.ledger(os.environ["LEDGER_TABLE"]),
+        sagemaker=_sagemaker(),
+        sagemaker_create=clients.get(
+            "sagemaker-create", lambda session: sagemaker_create_client(_region(), session)
+        ),
+        sfn=clients.client("stepfunctions"),
         platform=platform,
         region=_region(),
         backoff=BackoffPolicy.from_env(os.environ),
@@ -73,12 +80,12 @@ def _submit(payload: SubmitPayload, platform: PlatformSettings) -> dict[str, Any
 def _host(payload: HostingPayload, platform: PlatformSettings) -> dict[str, Any]:
     observability.correlate(**payload.correlation())
     hosting = HostingSubmitter(
-        ledger=Ledger(os.environ["LEDGER_TABLE"]),
-        sagemaker=sagemaker_client(_region()),
-        sfn=boto3.client("stepfunctions"),
+        ledger=clients.ledger(os.environ["LEDGER_TABLE"]),
+        sagemaker=_sagemaker(),
+        sfn=clients.client("stepfunctions"),
         platform=platform,
         region=_region(),
-        s3=boto3.client("s3"),
+        s3=clients.client("s3"),
     )
     step = {"model": hosting.create_model, "deploy": hosting.deploy, "transform": hosting.transform}
     out = step[payload.phase](HostingRequest.from_payload(payload))

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -138,7 +137,8 @@ def test_an_answered_token_is_counted_under_the_function_that_answered_it(
     job = submitter.submit(req).job_name
     capsys.readouterr()
     module = load_handler("job_events")
-    monkeypatch.setattr(module, "boto3", SimpleNamespace(client=lambda service: sfn))
+    # The environment's Step Functions client is the recorder (made once per environment).
+    module.clients.get("stepfunctions", lambda session: sfn)
     event = {
         "source": "aws.sagemaker",
         "detail-type": "SageMaker Training Job State Change",
