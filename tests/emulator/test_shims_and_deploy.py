@@ -242,6 +242,37 @@ def handler(event, context):
 """
 
 
+def _token_writing_function(name: str, handler: str) -> str:
+    """A Lambda whose handler (`handler`'s code) writes the task token it is given to a file."""
+    boto3.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
+    return str(
+        boto3.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role="arn:aws:iam::123456789012:role/lambda-role",
+            Handler="handler.handler",
+            Code={"ZipFile": _zip({"handler.py": handler})},
+        )["FunctionArn"]
+    )
+
+
+def _token_task(fn: str, token_file: Path) -> dict[str, Any]:
+    """A task state that invokes `fn` with its task token and waits for the token's answer."""
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": fn, "Payload": {"token.$": "$$.Task.Token", "path": str(token_file)}},
+        "End": True,
+    }
+
+
+def _written_token(token_file: Path, deadline: float) -> str:
+    while not token_file.exists() or not token_file.read_text():
+        assert time.monotonic() < deadline, "the task's Lambda never ran"
+        time.sleep(0.05)
+    return token_file.read_text()
+
+
 def test_a_task_token_is_answered_while_another_execution_is_still_starting(
     shims: Shims, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,14 +282,7 @@ def test_a_task_token_is_answered_while_another_execution_is_still_starting(
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     role = "arn:aws:iam::123456789012:role/sfn"
-    boto3.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
-    fn = boto3.client("lambda").create_function(
-        FunctionName="token-keeper",
-        Runtime="python3.12",
-        Role="arn:aws:iam::123456789012:role/lambda-role",
-        Handler="handler.handler",
-        Code={"ZipFile": _zip({"handler.py": TOKEN_HANDLER})},
-    )["FunctionArn"]
+    fn = _token_writing_function("token-keeper", TOKEN_HANDLER)
     sfn = boto3.client("stepfunctions")
     starting_first = sfn.create_state_machine(
         name="listed-first",
@@ -269,28 +293,11 @@ def test_a_task_token_is_answered_while_another_execution_is_still_starting(
     waiter = sfn.create_state_machine(
         name="waits-for-its-token",
         roleArn=role,
-        definition=json.dumps(
-            {
-                "StartAt": "W",
-                "States": {
-                    "W": {
-                        "Type": "Task",
-                        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                        "Parameters": {
-                            "FunctionName": fn,
-                            "Payload": {"token.$": "$$.Task.Token", "path": str(token_file)},
-                        },
-                        "End": True,
-                    }
-                },
-            }
-        ),
+        definition=json.dumps({"StartAt": "W", "States": {"W": _token_task(fn, token_file)}}),
     )["stateMachineArn"]
     waiting = sfn.start_execution(stateMachineArn=waiter, input="{}")["executionArn"]
     deadline = time.monotonic() + 30
-    while not token_file.exists() or not token_file.read_text():
-        assert time.monotonic() < deadline, "the waiting execution's Lambda never ran"
-        time.sleep(0.05)
+    token = _written_token(token_file, deadline)
     # The next execution's worker holds before its environment exists, as a busy machine's does.
     gate = threading.Event()
     original = ExecutionWorker._get_evaluation_entrypoint
@@ -302,7 +309,7 @@ def test_a_task_token_is_answered_while_another_execution_is_still_starting(
     monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", held_entrypoint)
     starting = sfn.start_execution(stateMachineArn=starting_first, input="{}")["executionArn"]
     try:
-        sfn.send_task_success(taskToken=token_file.read_text(), output='{"answered": true}')
+        sfn.send_task_success(taskToken=token, output='{"answered": true}')
     finally:
         gate.set()
     for arn in (waiting, starting):
@@ -330,23 +337,10 @@ def test_an_execution_stopped_while_its_task_runs_stays_aborted_whatever_answers
     """StopExecution while a task's Lambda still runs (an abort while Submit creates the job), then
     a failure answered to the task's token (the stopped job's TrainingJobStopped) before the Lambda
     returns: the execution is ABORTED, as in AWS, not FAILED by the failed state."""
-    boto3.client("iam").create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")
-    fn = boto3.client("lambda").create_function(
-        FunctionName="slow-submit",
-        Runtime="python3.12",
-        Role="arn:aws:iam::123456789012:role/lambda-role",
-        Handler="handler.handler",
-        Code={"ZipFile": _zip({"handler.py": SLOW_TOKEN_HANDLER})},
-    )["FunctionArn"]
+    fn = _token_writing_function("slow-submit", SLOW_TOKEN_HANDLER)
     sfn = boto3.client("stepfunctions")
     token_file = tmp_path / "token"
-    task = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        "Parameters": {"FunctionName": fn, "Payload": {"token.$": "$$.Task.Token", "path": str(token_file)}},
-        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}],
-        "End": True,
-    }
+    task = {**_token_task(fn, token_file), "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}]}
     machine = sfn.create_state_machine(
         name="stopped-while-submitting",
         roleArn="arn:aws:iam::123456789012:role/sfn",
@@ -354,13 +348,9 @@ def test_an_execution_stopped_while_its_task_runs_stays_aborted_whatever_answers
     )["stateMachineArn"]
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     deadline = time.monotonic() + 30
-    while not token_file.exists() or not token_file.read_text():
-        assert time.monotonic() < deadline, "the task's Lambda never ran"
-        time.sleep(0.05)
+    token = _written_token(token_file, deadline)
     sfn.stop_execution(executionArn=arn, error="user", cause="changed my mind")
-    sfn.send_task_failure(
-        taskToken=token_file.read_text(), error="SageMaker.TrainingJobStopped", cause="stopped"
-    )
+    sfn.send_task_failure(taskToken=token, error="SageMaker.TrainingJobStopped", cause="stopped")
     (tmp_path / "token.go").touch()
     while (status := sfn.describe_execution(executionArn=arn)["status"]) == "RUNNING":
         assert time.monotonic() < deadline, "the stopped execution never ended"
