@@ -31,6 +31,7 @@ from pathlib import Path
 from dtrain.cli import main
 from dtrain.commands.data_cmd import make_cifar10_sample
 from dtrain.local.config import repo_root, training_code_dir
+from tests.made_once import made_once
 
 REPO = repo_root()
 HVD_PYTHON = REPO / ".venv-hvd" / "bin" / "python"
@@ -176,31 +177,20 @@ class ExampleRuns:
         return code, out.getvalue(), err.getvalue()
 
     def cifar(self) -> Path:
-        directory = self.root / "cifar10-sample"
-        with self._locked("cifar10-sample"):
-            done = self.root / "cifar10-sample.done"  # beside the channel data, not in it
-            if not done.is_file():
-                shutil.rmtree(directory, ignore_errors=True)
-                make_cifar10_sample(directory, train=128, test=32)
-                done.write_text("")
-        return directory
+        return made_once(
+            self.root, "cifar10-sample", lambda folder: make_cifar10_sample(folder, train=128, test=32)
+        )
 
     def tfrecords(self) -> Path:
         """TFRecords of the sample, written by the data script under TensorFlow (in .venv-hvd)."""
         assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: run make setup (scripts/setup_horovod.sh)"
         source = self.cifar()
-        directory = self.root / "cifar10-tfrecords"
-        with self._locked("cifar10-tfrecords"):
-            done = self.root / "cifar10-tfrecords.done"
-            if not done.is_file():
-                shutil.rmtree(directory, ignore_errors=True)
-                directory.mkdir(parents=True)
-                script = training_code_dir() / "data" / "prepare_cifar10.py"
-                subprocess.run(
-                    [str(HVD_PYTHON), str(script), "tfrecord", str(source), str(directory)], check=True
-                )
-                done.write_text("")
-        return directory
+        script = training_code_dir() / "data" / "prepare_cifar10.py"
+
+        def convert(folder: Path) -> None:
+            subprocess.run([str(HVD_PYTHON), str(script), "tfrecord", str(source), str(folder)], check=True)
+
+        return made_once(self.root, "cifar10-tfrecords", convert)
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:

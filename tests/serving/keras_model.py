@@ -16,12 +16,12 @@ The first caller, on any xdist worker, saves it under a lock; the others wait an
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 from pathlib import Path
 
 from dtrain.local.config import repo_root, training_code_dir
+from tests.made_once import made_once
 
 HVD_PYTHON = repo_root() / ".venv-hvd" / "bin" / "python"
 
@@ -59,21 +59,15 @@ np.save(out / "probabilities.npy", tf.nn.softmax(model(_normalise(images), train
 
 
 def keras_saved_model(root: Path) -> Path:
-    """`<root>/keras`, saved by the first caller of the session (a run that failed leaves no
-    `done` mark, so the next caller saves it again)."""
+    """`<root>/keras`, saved by the first caller of the session (tests/made_once.py)."""
     assert HVD_PYTHON.exists(), f"{HVD_PYTHON} missing: make setup builds it"
-    root.mkdir(parents=True, exist_ok=True)
-    out = root / "keras"
-    with (root / "keras.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not (out / "done").exists():
-            shutil.rmtree(out, ignore_errors=True)
-            out.mkdir()
-            subprocess.run(
-                [str(HVD_PYTHON), "-c", SAVE_MODEL, str(out), str(training_code_dir())],
-                check=True,
-                env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
-            )
-            shutil.copytree(out / "model" / "1", out / "model" / "2")
-            (out / "done").touch()
-    return out
+
+    def save(out: Path) -> None:
+        subprocess.run(
+            [str(HVD_PYTHON), "-c", SAVE_MODEL, str(out), str(training_code_dir())],
+            check=True,
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+        )
+        shutil.copytree(out / "model" / "1", out / "model" / "2")
+
+    return made_once(root, "keras", save)
