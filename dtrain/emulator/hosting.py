@@ -669,8 +669,7 @@ def run_transform(region: str, job: Any, url: str, run: TransformRun) -> None:
     s3 = boto3.client("s3", region_name=region)
     transform_input = job.transform_input or {}
     output = job.transform_output or {}
-    processing = job.data_processing or {}
-    check_data_processing(job)  # refused before any request
+    processing = job.data_processing or {}  # its filters were checked before the server started
     per_record = processing.get("JoinSource") == "Input" or any(
         processing.get(k) not in (None, "", "$") for k in ("InputFilter", "OutputFilter")
     )
